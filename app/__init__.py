@@ -1,0 +1,83 @@
+"""The CRM application factory."""
+from __future__ import annotations
+
+import logging
+
+from apiflask import APIFlask
+from flask import request, session
+from flask.sessions import SecureCookieSessionInterface
+from flask_login import current_user
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+import config as settings
+from app import extensions as ext
+
+LOCALES = ("zh_CN", "en")
+
+
+class _SessionInterface(SecureCookieSessionInterface):
+    """Marks the session cookie Secure exactly when the request came over HTTPS (mode "auto")."""
+
+    def get_cookie_secure(self, app):
+        mode = str(app.config.get("SESSION_COOKIE_SECURE_MODE", "auto")).lower()
+        if mode == "auto":
+            return request.is_secure
+        return mode in {"1", "true", "yes", "on"}
+
+
+def select_locale() -> str:
+    """User setting, then an explicit choice in this session, then the browser, then Chinese."""
+    if current_user and current_user.is_authenticated and current_user.locale:
+        return current_user.locale
+    if session.get("locale") in LOCALES:
+        return session["locale"]
+    best = request.accept_languages.best_match(["zh_CN", "zh", "en"])
+    return "en" if best == "en" else "zh_CN"
+
+
+def create_app(overrides: dict | None = None) -> APIFlask:
+    app = APIFlask(
+        __name__,
+        title="CRM workflow API",
+        version="v1",
+        spec_path="/api/v1/openapi.json",
+        docs_path="/api/v1/docs",
+        json_errors=False,
+        instance_path=str(settings.INSTANCE_DIR),
+    )
+    app.config.from_mapping(settings.load(overrides))
+    app.session_interface = _SessionInterface()
+    app.json.ensure_ascii = False  # Chinese text unescaped (API.md)
+    if app.config["TRUST_PROXY"]:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    # Note: ``app.db`` is the module of column types, so the extension is reached via ``ext``.
+    ext.db.init_app(app)
+    ext.migrate.init_app(app, ext.db, directory=str(settings.BASE_DIR / "migrations"), render_as_batch=True, compare_type=True)
+    ext.csrf.init_app(app)
+    ext.login_manager.init_app(app)
+    ext.babel.init_app(app, locale_selector=select_locale, default_translation_directories="translations")
+
+    from app import database
+
+    database.init_app(app)
+    _register_modules(app)
+    return app
+
+
+def _register_modules(app: APIFlask) -> None:
+    from app.api import errors, frame
+    from app.auth import api as auth_api
+    from app.auth import views as auth_views
+    from app.admin import views as admin_views
+    from app.ui import views as ui_views
+    from app import cli
+
+    errors.init_app(app)
+    frame.init_app(app)
+    auth_views.init_app(app)
+    ui_views.init_app(app)
+    app.register_blueprint(auth_api.bp)
+    app.register_blueprint(admin_views.bp)
+    cli.init_app(app)

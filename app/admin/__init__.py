@@ -1,0 +1,1 @@
+"""Administration pages: users, roles, groups and the audit log."""

@@ -1,0 +1,137 @@
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from sqlalchemy import select
+
+from app.access import admin_required
+from app.api.errors import ApiError
+from app.audit import AuditEvent
+from app.auth import services
+from app.auth.models import ROLES, Group, User
+from app.extensions import db
+from app.ui.nav import NavItem, add_nav_item
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+ROLE_LABELS = {"admin": _l("Administrator"), "designer": _l("Process designer"),
+               "approver": _l("Approver"), "sales": _l("Sales")}
+
+
+@bp.record_once
+def _nav(state):
+    add_nav_item(state.app, NavItem("admin.users", _l("Admin"), 90, roles=("admin",)))
+
+
+def _all_groups():
+    return db.session.scalars(select(Group).order_by(Group.name)).all()
+
+
+def _all_users():
+    return db.session.scalars(select(User).order_by(User.username)).all()
+
+
+def _form_list(name):
+    return [v for v in request.form.getlist(name) if v]
+
+
+@bp.get("/users")
+@admin_required
+def users():
+    return render_template("admin/users.html", users=_all_users(), role_labels=ROLE_LABELS)
+
+
+@bp.route("/users/new", methods=["GET", "POST"])
+@admin_required
+def new_user():
+    errors = {}
+    if request.method == "POST":
+        try:
+            user = services.create_user(
+                actor=current_user, username=request.form.get("username", ""),
+                password=request.form.get("password", ""), display_name=request.form.get("display_name", ""),
+                email=request.form.get("email") or None, roles=_form_list("roles"), groups=_form_list("groups"),
+            )
+        except ApiError as error:
+            db.session.rollback()
+            errors = {d["field"]: d["message"] for d in error.details} or {"": error.message}
+            flash(error.message, "danger")
+        else:
+            flash(_("User %(name)s created.", name=user.username), "success")
+            return redirect(url_for("admin.users"))
+    return render_template("admin/user_form.html", user=None, roles=ROLES, role_labels=ROLE_LABELS,
+                           groups=_all_groups(), errors=errors, form=request.form), 400 if errors else 200
+
+
+@bp.route("/users/<username>", methods=["GET", "POST"])
+@admin_required
+def edit_user(username):
+    user = services.get_user(username) or abort(404)
+    errors = {}
+    if request.method == "POST":
+        try:
+            services.update_user(
+                user, actor=current_user, display_name=request.form.get("display_name", ""),
+                email=request.form.get("email", ""), roles=_form_list("roles"), groups=_form_list("groups"),
+                active=request.form.get("active") == "y", password=request.form.get("password") or None,
+            )
+        except ApiError as error:
+            db.session.rollback()
+            errors = {d["field"]: d["message"] for d in error.details} or {"": error.message}
+            flash(error.message, "danger")
+        else:
+            flash(_("User %(name)s saved.", name=user.username), "success")
+            return redirect(url_for("admin.users"))
+    return render_template("admin/user_form.html", user=user, roles=ROLES, role_labels=ROLE_LABELS,
+                           groups=_all_groups(), errors=errors, form=request.form), 400 if errors else 200
+
+
+@bp.get("/groups")
+@admin_required
+def groups():
+    return render_template("admin/groups.html", groups=_all_groups())
+
+
+@bp.route("/groups/new", methods=["GET", "POST"])
+@bp.route("/groups/<name>", methods=["GET", "POST"])
+@admin_required
+def edit_group(name=None):
+    group = None
+    if name is not None:
+        group = services.get_group(name) or abort(404)
+    errors = {}
+    if request.method == "POST":
+        fields = dict(display_name=request.form.get("display_name", ""),
+                      description=request.form.get("description", ""),
+                      manager=request.form.get("manager") or None, members=_form_list("members"),
+                      parent=request.form.get("parent") or None)
+        try:
+            if group is None:
+                group = services.create_group(actor=current_user, name=request.form.get("name", ""), **fields)
+            else:
+                services.update_group(group, actor=current_user, **fields)
+        except ApiError as error:
+            db.session.rollback()
+            errors = {d["field"]: d["message"] for d in error.details} or {"": error.message}
+            flash(error.message, "danger")
+        else:
+            flash(_("Group %(name)s saved.", name=group.name), "success")
+            return redirect(url_for("admin.groups"))
+    return render_template("admin/group_form.html", group=group, users=_all_users(), groups=_all_groups(),
+                           errors=errors, form=request.form), 400 if errors else 200
+
+
+@bp.get("/audit")
+@admin_required
+def audit_log():
+    page = max(request.args.get("page", 1, type=int), 1)
+    event = request.args.get("event") or None
+    actor = request.args.get("actor") or None
+    stmt = select(AuditEvent).order_by(AuditEvent.id.desc())
+    if event:
+        stmt = stmt.where(AuditEvent.event.startswith(event))
+    if actor:
+        stmt = stmt.where(AuditEvent.actor_name == actor)
+    rows = db.session.scalars(stmt.limit(101).offset((page - 1) * 100)).all()
+    return render_template("admin/audit.html", rows=rows[:100], has_next=len(rows) > 100, page=page,
+                           event=event or "", actor=actor or "")

@@ -1,0 +1,147 @@
+"""Every API error as ``{"error": {"code", "message", "details"}}`` with the right status."""
+from __future__ import annotations
+
+import logging
+
+from apiflask import HTTPError
+from flask_wtf.csrf import CSRFError
+from flask import Flask, jsonify, render_template, request
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm.exc import StaleDataError
+from werkzeug.exceptions import HTTPException
+
+from app.access import is_api_request
+from app.extensions import db
+
+log = logging.getLogger(__name__)
+
+_CODES = {
+    400: "invalid_input",
+    401: "not_authenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "invalid_input",
+    429: "too_many_requests",
+    500: "internal_error",
+    503: "unavailable",
+}
+
+
+class ApiError(Exception):
+    """Raised by services and routes; rendered in the API error format."""
+
+    def __init__(self, status: int, code: str, message: str, details: list | None = None, headers=None):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details or []
+        self.headers = headers or {}
+
+
+def error_response(status: int, code: str, message: str, details=None, headers=None):
+    body = {"error": {"code": code, "message": message, "details": details or []}}
+    response = jsonify(body)
+    response.status_code = status
+    for key, value in (headers or {}).items():
+        response.headers[key] = value
+    return response
+
+
+def _validation_details(detail) -> list[dict]:
+    """Flatten webargs/marshmallow messages into ``[{"field", "message"}]``."""
+    out: list[dict] = []
+
+    def walk(prefix: str, value):
+        if isinstance(value, dict):
+            for key, sub in value.items():
+                walk(f"{prefix}.{key}" if prefix else str(key), sub)
+        elif isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+            for message in value:
+                out.append({"field": prefix, "message": message})
+        elif isinstance(value, list):
+            for index, sub in enumerate(value):
+                walk(f"{prefix}.{index}", sub)
+        else:
+            out.append({"field": prefix, "message": str(value)})
+
+    for location, fields in (detail or {}).items():
+        if location in ("json", "query", "form", "files", "headers", "json_or_form", "path"):
+            walk("", fields)
+        else:
+            walk(location, fields)
+    return out
+
+
+def _page_error(status: int, message: str):
+    return render_template("error.html", status=status, message=message), status
+
+
+def init_app(app: Flask) -> None:
+    @app.error_processor
+    def apiflask_errors(error: HTTPError):
+        # Validation errors from @input arrive here with status VALIDATION_ERROR_STATUS_CODE.
+        details = _validation_details(error.detail) if error.detail else []
+        code = _CODES.get(error.status_code, "error")
+        message = error.message or "Error"
+        if error.status_code == 400 and details:
+            message = "Invalid input: " + ", ".join(sorted({d["field"] or "body" for d in details}))
+        if not is_api_request():
+            return _page_error(error.status_code, message)
+        return error_response(error.status_code, code, message, details, error.headers)
+
+    @app.errorhandler(ApiError)
+    def api_error(error: ApiError):
+        if not is_api_request():
+            return _page_error(error.status, error.message)
+        return error_response(error.status, error.code, error.message, error.details, error.headers)
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        if not is_api_request():
+            if error.code and error.code < 400:
+                return error
+            return _page_error(error.code or 500, error.description or error.name)
+        code = "csrf_failed" if isinstance(error, CSRFError) else _CODES.get(error.code or 500, "error")
+        message = error.description or error.name
+        if error.code == 413:
+            message = "The request body is too large."
+        headers = {}
+        if error.code == 405 and getattr(error, "valid_methods", None):
+            headers["Allow"] = ", ".join(error.valid_methods)
+        return error_response(error.code or 500, code, message, headers=headers)
+
+    @app.errorhandler(StaleDataError)
+    def stale(error):
+        db.session.rollback()
+        message = "The record was changed by someone else; reload it and try again."
+        if not is_api_request():
+            return _page_error(409, message)
+        return error_response(409, "stale_version", message)
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(DBAPIError)
+    def database_error(error):
+        db.session.rollback()
+        # A lost connection is a 503 the client may retry; anything else is a bug (500).
+        unavailable = isinstance(error, OperationalError) or getattr(error, "connection_invalidated", False)
+        log.exception("database error on %s %s", request.method, request.path)
+        status = 503 if unavailable else 500
+        message = "The database is unavailable; try again shortly." if unavailable else "Internal error."
+        if not is_api_request():
+            return _page_error(status, message)
+        return error_response(status, _CODES[status], message, headers={"Retry-After": "5"} if unavailable else None)
+
+    @app.errorhandler(Exception)
+    def unexpected(error):
+        if isinstance(error, HTTPException):
+            return http_error(error)
+        db.session.rollback()
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        if not is_api_request():
+            return _page_error(500, "Internal error.")
+        return error_response(500, "internal_error", "Internal error; it has been logged.")

@@ -1,0 +1,74 @@
+"""Request handling shared by every API blueprint: bearer tokens, CSRF, body size, lists."""
+from __future__ import annotations
+
+from apiflask import Schema
+from apiflask.fields import Integer, String
+from apiflask.validators import Range
+from flask import Flask, current_app, g, request
+from flask_login import current_user
+
+from app.access import is_api_request
+from app.api.errors import ApiError
+from app.extensions import csrf, login_manager
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+MAX_PER_PAGE = 200
+
+
+def bearer_token() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return None
+
+
+def init_app(app: Flask) -> None:
+    from app.auth.services import token_for
+
+    @login_manager.request_loader
+    def load_user_from_bearer(req):
+        raw = bearer_token()
+        token = token_for(raw) if raw else None
+        if token is None:
+            return None
+        g.api_token = token
+        return token.user
+
+    @app.before_request
+    def guard_request():
+        if is_api_request():
+            if request.mimetype == "application/json":
+                # JSON bodies are small; uploads keep the larger application limit.
+                request.max_content_length = current_app.config["API_MAX_JSON_BYTES"]
+                if request.content_length and request.content_length > request.max_content_length:
+                    raise ApiError(413, "too_large", "The request body is too large.")
+            raw = bearer_token()
+            if raw is not None:
+                if current_user.is_authenticated and getattr(g, "api_token", None) is None:
+                    # A browser session and a token at once: trust neither blindly.
+                    raise ApiError(400, "invalid_input", "Send either a session cookie or a bearer token, not both.")
+                if getattr(g, "api_token", None) is None:
+                    raise ApiError(401, "invalid_token", "The bearer token is invalid, expired or revoked.")
+                return None  # token auth needs no CSRF token
+        if request.method not in SAFE_METHODS and current_app.config["WTF_CSRF_ENABLED"]:
+            # Cookie-authenticated requests (pages, and the UI's own API calls) need the token.
+            csrf.protect()
+        return None
+
+
+class PageQuery(Schema):
+    page = Integer(load_default=1, validate=Range(min=1))
+    per_page = Integer(load_default=50, validate=Range(min=1, max=MAX_PER_PAGE))
+    q = String(load_default=None)
+
+
+def page_of(select_stmt, page: int, per_page: int, serialize) -> dict:
+    """Run ``select_stmt`` for one page and shape it as API.md's list envelope."""
+    from sqlalchemy import func, select
+
+    from app.extensions import db
+
+    total = db.session.scalar(select(func.count()).select_from(select_stmt.order_by(None).subquery()))
+    rows = db.session.scalars(select_stmt.limit(per_page).offset((page - 1) * per_page)).all()
+    return {"items": [serialize(r) for r in rows], "total": total, "page": page, "per_page": per_page}

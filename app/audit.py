@@ -1,0 +1,42 @@
+"""Append-only audit log of security-relevant events.
+
+Rows are only ever inserted: there is no update or delete path in the product, and the
+admin page and API only read them.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import has_request_context, request
+from sqlalchemy import ForeignKey, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import JSONType, UTCDateTime, utcnow
+from app.extensions import db
+
+
+class AuditEvent(db.Model):
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow, index=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    actor_name: Mapped[str] = mapped_column(String(80), nullable=False, default="")
+    event: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    target: Mapped[str] = mapped_column(String(200), nullable=False, default="")
+    ip: Mapped[str] = mapped_column(String(64), nullable=False, default="")
+    details: Mapped[dict] = mapped_column(JSONType, nullable=False, default=dict)
+
+
+def audit(event: str, *, actor=None, actor_name: str | None = None, target: str = "", **details) -> AuditEvent:
+    """Add an audit row to the current session; it commits with the change it describes."""
+    row = AuditEvent(
+        event=event,
+        actor_id=getattr(actor, "id", None),
+        actor_name=actor_name if actor_name is not None else getattr(actor, "username", ""),
+        target=target,
+        ip=(request.remote_addr or "") if has_request_context() else "",
+        details=details,
+    )
+    db.session.add(row)
+    return row

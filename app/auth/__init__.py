@@ -1,0 +1,1 @@
+"""People: users, roles, groups/departments, login, API tokens."""

@@ -1,0 +1,150 @@
+"""API: tokens (API.md "Auth"), the caller, and the user/group directory."""
+from apiflask import APIBlueprint
+from flask import request
+from flask_login import current_user
+from sqlalchemy import or_, select
+
+from app.access import admin_required, login_required, public
+from app.api.errors import ApiError
+from app.api.frame import page_of
+from app.auth import services
+from app.auth.models import Group, User
+from app.auth.schemas import (DirectoryQuery, GroupIn, GroupOut, GroupPatch, TokenIn, TokenOut, UserIn, UserOut,
+                              UserPatch)
+from app.extensions import db
+
+bp = APIBlueprint("auth_api", __name__, url_prefix="/api/v1", tag="Auth and directory")
+
+
+@bp.post("/tokens")
+@public
+@bp.input(TokenIn, arg_name="body")
+@bp.output(TokenOut, status_code=201)
+@bp.doc(summary="Log in and get a bearer token", responses=[400, 401, 429])
+def create_token(body):
+    try:
+        user = services.authenticate(body["username"], body["password"], request.remote_addr or "")
+    except services.LoginRefused as refused:
+        if refused.locked:
+            raise ApiError(429, "too_many_requests", "Too many failed logins; try again later.",
+                           headers={"Retry-After": str(refused.retry_after)})
+        raise ApiError(401, "invalid_credentials", "Wrong username or password.")
+    raw, token = services.issue_token(user)
+    return {"token": raw, "expires_at": token.expires_at}
+
+
+@bp.delete("/tokens/current")
+@login_required
+@bp.output({}, status_code=204)
+@bp.doc(summary="Revoke the token used for this call")
+def revoke_current_token():
+    from flask import g
+
+    token = getattr(g, "api_token", None)
+    if token is None:
+        raise ApiError(400, "invalid_input", "This call must be made with a bearer token.")
+    services.revoke_token(token, current_user)
+    return ""
+
+
+@bp.get("/me")
+@login_required
+@bp.output(UserOut)
+@bp.doc(summary="The calling user")
+def me():
+    return current_user
+
+
+@bp.get("/users")
+@login_required
+@bp.input(DirectoryQuery, location="query", arg_name="query")
+@bp.doc(summary="Users (for pickers: search with q)")
+def list_users(query):
+    stmt = select(User).order_by(User.username)
+    if query["q"]:
+        like = f"%{query['q']}%"
+        stmt = stmt.where(or_(User.username.ilike(like), User.display_name.ilike(like)))
+    if query["active"] is not None:
+        stmt = stmt.where(User.active.is_(query["active"]))
+    return page_of(stmt, query["page"], query["per_page"], serialize=UserOut().dump)
+
+
+@bp.post("/users")
+@admin_required
+@bp.input(UserIn, arg_name="body")
+@bp.output(UserOut, status_code=201)
+def create_user(body):
+    return services.create_user(actor=current_user, **body)
+
+
+def _user_or_404(username: str) -> User:
+    user = services.get_user(username)
+    if user is None:
+        raise ApiError(404, "not_found", f"No user {username}.")
+    return user
+
+
+@bp.get("/users/<username>")
+@login_required
+@bp.output(UserOut)
+def get_user(username):
+    return _user_or_404(username)
+
+
+def _check_version(obj, body):
+    if "version" in body and body.pop("version") != obj.version:
+        raise ApiError(409, "stale_version", "The record was changed by someone else; reload it and try again.")
+
+
+@bp.patch("/users/<username>")
+@admin_required
+@bp.input(UserPatch, arg_name="body")
+@bp.output(UserOut)
+def update_user(username, body):
+    user = _user_or_404(username)
+    _check_version(user, body)
+    return services.update_user(user, actor=current_user, **body)
+
+
+@bp.get("/groups")
+@login_required
+@bp.input(DirectoryQuery, location="query", arg_name="query")
+@bp.doc(summary="Groups and departments (for pickers: search with q)")
+def list_groups(query):
+    stmt = select(Group).order_by(Group.name)
+    if query["q"]:
+        like = f"%{query['q']}%"
+        stmt = stmt.where(or_(Group.name.ilike(like), Group.display_name.ilike(like)))
+    return page_of(stmt, query["page"], query["per_page"], serialize=GroupOut().dump)
+
+
+@bp.post("/groups")
+@admin_required
+@bp.input(GroupIn, arg_name="body")
+@bp.output(GroupOut, status_code=201)
+def create_group(body):
+    return services.create_group(actor=current_user, **body)
+
+
+def _group_or_404(name: str) -> Group:
+    group = services.get_group(name)
+    if group is None:
+        raise ApiError(404, "not_found", f"No group {name}.")
+    return group
+
+
+@bp.get("/groups/<name>")
+@login_required
+@bp.output(GroupOut)
+def get_group(name):
+    return _group_or_404(name)
+
+
+@bp.patch("/groups/<name>")
+@admin_required
+@bp.input(GroupPatch, arg_name="body")
+@bp.output(GroupOut)
+def update_group(name, body):
+    group = _group_or_404(name)
+    _check_version(group, body)
+    return services.update_group(group, actor=current_user, **body)

@@ -1,0 +1,143 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask_login import UserMixin
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Table, Column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.db import TimestampMixin, UTCDateTime, VersionedMixin, utcnow
+from app.extensions import db
+
+ROLES = ("admin", "designer", "approver", "sales")
+
+group_members = Table(
+    "group_members",
+    db.metadata,
+    Column("group_id", ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True),
+)
+
+
+class User(UserMixin, VersionedMixin, db.Model):
+    __tablename__ = "users"
+
+    username: Mapped[str] = mapped_column(String(80), unique=True, nullable=False)
+    display_name: Mapped[str] = mapped_column(String(120), nullable=False, default="")
+    email: Mapped[str | None] = mapped_column(String(254))
+    password_hash: Mapped[str] = mapped_column(String(255), nullable=False)
+    # Deactivated users keep their records and tasks; they just cannot log in or be picked.
+    active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    locale: Mapped[str | None] = mapped_column(String(16))
+
+    roles: Mapped[list[UserRole]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", lazy="selectin"
+    )
+    groups: Mapped[list[Group]] = relationship(
+        secondary=group_members, back_populates="members", lazy="selectin"
+    )
+
+    # flask-login
+    @property
+    def is_active(self) -> bool:
+        return self.active
+
+    @property
+    def role_names(self) -> set[str]:
+        return {r.role for r in self.roles}
+
+    def has_role(self, *roles: str) -> bool:
+        return bool(self.role_names.intersection(roles))
+
+    @property
+    def is_admin(self) -> bool:
+        return self.has_role("admin")
+
+    @property
+    def group_names(self) -> set[str]:
+        return {g.name for g in self.groups}
+
+    @property
+    def sorted_roles(self) -> list[str]:
+        return sorted(self.role_names)
+
+    @property
+    def sorted_groups(self) -> list[str]:
+        return sorted(self.group_names)
+
+    @property
+    def label(self) -> str:
+        return self.display_name or self.username
+
+    def __repr__(self) -> str:
+        return f"<User {self.username}>"
+
+
+class UserRole(db.Model):
+    __tablename__ = "user_roles"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    role: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user: Mapped[User] = relationship(back_populates="roles")
+
+
+class Group(VersionedMixin, db.Model):
+    """A group or department: candidate groups of tasks, visibility scope of managers."""
+
+    __tablename__ = "groups"
+
+    name: Mapped[str] = mapped_column(String(80), unique=True, nullable=False)
+    display_name: Mapped[str] = mapped_column(String(120), nullable=False, default="")
+    description: Mapped[str] = mapped_column(String(500), nullable=False, default="")
+    manager_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("groups.id", ondelete="SET NULL"))
+
+    manager: Mapped[User | None] = relationship(foreign_keys=[manager_id], lazy="joined")
+    members: Mapped[list[User]] = relationship(
+        secondary=group_members, back_populates="groups", lazy="selectin"
+    )
+
+    @property
+    def label(self) -> str:
+        return self.display_name or self.name
+
+    @property
+    def manager_username(self) -> str | None:
+        return self.manager.username if self.manager else None
+
+    @property
+    def member_usernames(self) -> list[str]:
+        return sorted(u.username for u in self.members)
+
+
+class ApiToken(db.Model):
+    """A bearer token. Only its SHA-256 is stored; the token itself is shown once."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship(lazy="joined")
+
+
+class LoginAttempt(db.Model):
+    """Recent login attempts, kept in the database so throttling holds across processes."""
+
+    __tablename__ = "login_attempts"
+    __table_args__ = (
+        Index("ix_login_attempts_username_at", "username", "at"),
+        Index("ix_login_attempts_ip_at", "ip", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(80), nullable=False)
+    ip: Mapped[str] = mapped_column(String(64), nullable=False, default="")
+    at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    success: Mapped[bool] = mapped_column(Boolean, nullable=False)
+

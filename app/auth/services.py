@@ -1,0 +1,296 @@
+"""Users, groups, login throttling and API tokens: the functions routes and tests call."""
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import func, select
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from app.api.errors import ApiError
+from app.audit import audit
+from app.auth.models import ROLES, ApiToken, Group, LoginAttempt, User, UserRole
+from app.db import utcnow
+from app.extensions import db
+
+MIN_PASSWORD_LENGTH = 8
+
+# A hash to compare against when the user does not exist, so timing does not reveal it.
+_DUMMY_HASH = generate_password_hash("not-a-real-password")
+
+
+class LoginRefused(Exception):
+    """Wrong credentials (``locked`` False) or throttled (``locked`` True, ``retry_after`` s)."""
+
+    def __init__(self, locked: bool = False, retry_after: int = 0):
+        super().__init__("locked" if locked else "invalid credentials")
+        self.locked = locked
+        self.retry_after = retry_after
+
+
+# --- passwords -------------------------------------------------------------------------
+
+def password_problems(password: str, username: str = "") -> list[str]:
+    from flask_babel import gettext as _
+
+    problems = []
+    if len(password or "") < MIN_PASSWORD_LENGTH:
+        problems.append(_("Password must have at least %(n)d characters.", n=MIN_PASSWORD_LENGTH))
+    if username and password and password.lower() == username.lower():
+        problems.append(_("Password must not be the username."))
+    if password and password.isdigit():
+        problems.append(_("Password must not be only digits."))
+    return problems
+
+
+def set_password(user: User, password: str) -> None:
+    problems = password_problems(password, user.username)
+    if problems:
+        raise ApiError(400, "invalid_input", problems[0], [{"field": "password", "message": p} for p in problems])
+    user.password_hash = generate_password_hash(password, method=current_app.config["PASSWORD_HASH_METHOD"])
+
+
+# --- login and throttling --------------------------------------------------------------
+
+def _lock_remaining(username: str, ip: str) -> int:
+    """Seconds until ``username`` (or ``ip``) may try again; 0 when not locked."""
+    cfg = current_app.config
+    now = utcnow()
+    window_start = now - timedelta(seconds=cfg["LOGIN_LOCKOUT_SECONDS"])
+    last_success = db.session.scalar(
+        select(func.max(LoginAttempt.at)).where(LoginAttempt.username == username, LoginAttempt.success.is_(True))
+    )
+    since = max(window_start, last_success) if last_success else window_start
+    failures = db.session.execute(
+        select(func.count(), func.max(LoginAttempt.at)).where(
+            LoginAttempt.username == username, LoginAttempt.success.is_(False), LoginAttempt.at > since
+        )
+    ).one()
+    remaining = 0
+    if failures[0] >= cfg["LOGIN_MAX_FAILURES"]:
+        remaining = int((failures[1] + timedelta(seconds=cfg["LOGIN_LOCKOUT_SECONDS"]) - now).total_seconds()) + 1
+    if ip:
+        ip_failures = db.session.execute(
+            select(func.count(), func.max(LoginAttempt.at)).where(
+                LoginAttempt.ip == ip, LoginAttempt.success.is_(False), LoginAttempt.at > window_start
+            )
+        ).one()
+        if ip_failures[0] >= cfg["LOGIN_IP_MAX_FAILURES"]:
+            ip_remaining = int((ip_failures[1] + timedelta(seconds=cfg["LOGIN_LOCKOUT_SECONDS"]) - now).total_seconds()) + 1
+            remaining = max(remaining, ip_remaining)
+    return max(remaining, 0)
+
+
+def authenticate(username: str, password: str, ip: str = "") -> User:
+    """The active user with these credentials, or LoginRefused. Records the attempt."""
+    username = (username or "").strip()[:80]
+    remaining = _lock_remaining(username, ip)
+    if remaining:
+        audit("login.locked", actor_name=username, target=username)
+        db.session.commit()
+        raise LoginRefused(locked=True, retry_after=remaining)
+    user = db.session.scalar(select(User).where(User.username == username))
+    ok = check_password_hash(user.password_hash if user else _DUMMY_HASH, password or "")
+    ok = ok and user is not None and user.active
+    db.session.add(LoginAttempt(username=username, ip=ip or "", success=ok))
+    audit("login.success" if ok else "login.failure", actor=user if ok else None, actor_name=username, target=username)
+    db.session.commit()
+    if not ok:
+        raise LoginRefused()
+    return user
+
+
+# --- API tokens ------------------------------------------------------------------------
+
+def _hash_token(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def issue_token(user: User) -> tuple[str, ApiToken]:
+    raw = secrets.token_urlsafe(32)
+    lifetime = timedelta(hours=current_app.config["TOKEN_LIFETIME_HOURS"])
+    token = ApiToken(user_id=user.id, token_hash=_hash_token(raw), expires_at=utcnow() + lifetime)
+    db.session.add(token)
+    audit("token.created", actor=user, target=user.username)
+    db.session.commit()
+    return raw, token
+
+
+def token_for(raw: str) -> ApiToken | None:
+    """The live token for ``raw`` (not expired, not revoked, its user active), or None."""
+    if not raw:
+        return None
+    token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == _hash_token(raw)))
+    now = utcnow()
+    if token is None or token.revoked_at is not None or token.expires_at <= now or not token.user.active:
+        return None
+    # Touch at most once a minute so reads do not turn into writes on every request.
+    if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
+        token.last_used_at = now
+        db.session.commit()
+    return token
+
+
+def revoke_token(token: ApiToken, actor: User) -> None:
+    token.revoked_at = utcnow()
+    audit("token.revoked", actor=actor, target=token.user.username)
+    db.session.commit()
+
+
+# --- users and groups ------------------------------------------------------------------
+
+def _check_roles(roles) -> list[str]:
+    unknown = sorted(set(roles) - set(ROLES))
+    if unknown:
+        raise ApiError(400, "invalid_input", f"Unknown role: {', '.join(unknown)}",
+                       [{"field": "roles", "message": f"unknown role {r}"} for r in unknown])
+    return sorted(set(roles))
+
+
+def get_user(username: str) -> User | None:
+    return db.session.scalar(select(User).where(User.username == username))
+
+
+def get_group(name: str) -> Group | None:
+    return db.session.scalar(select(Group).where(Group.name == name))
+
+
+def _groups_named(names) -> list[Group]:
+    names = sorted(set(names or []))
+    groups = list(db.session.scalars(select(Group).where(Group.name.in_(names)))) if names else []
+    missing = sorted(set(names) - {g.name for g in groups})
+    if missing:
+        raise ApiError(400, "invalid_input", f"Unknown group: {', '.join(missing)}",
+                       [{"field": "groups", "message": f"unknown group {n}"} for n in missing])
+    return groups
+
+
+def create_user(*, username: str, password: str, actor: User | None = None, display_name: str = "",
+                email: str | None = None, roles=(), groups=(), locale: str | None = None) -> User:
+    username = (username or "").strip()
+    if not username:
+        raise ApiError(400, "invalid_input", "Username is required.", [{"field": "username", "message": "required"}])
+    if get_user(username):
+        raise ApiError(409, "conflict", f"User {username} already exists.", [{"field": "username", "message": "taken"}])
+    user = User(username=username, display_name=display_name or username, email=email, locale=locale)
+    set_password(user, password)
+    user.roles = [UserRole(role=r) for r in _check_roles(roles)]
+    user.groups = _groups_named(groups)
+    db.session.add(user)
+    audit("user.created", actor=actor, target=username, roles=sorted(roles), groups=sorted(groups or []))
+    db.session.commit()
+    return user
+
+
+def update_user(user: User, *, actor: User | None, display_name=None, email=None, roles=None, groups=None,
+                active=None, password=None, locale=None) -> User:
+    changes: dict = {}
+    if display_name is not None:
+        user.display_name = display_name
+    if email is not None:
+        user.email = email or None
+    if locale is not None:
+        user.locale = locale or None
+    if roles is not None:
+        new = _check_roles(roles)
+        if sorted(user.role_names) != new:
+            changes["roles"] = {"from": sorted(user.role_names), "to": new}
+            keep = [r for r in user.roles if r.role in new]
+            user.roles = keep + [UserRole(role=r) for r in new if r not in user.role_names]
+    if groups is not None:
+        new_groups = _groups_named(groups)
+        if sorted(user.group_names) != sorted(g.name for g in new_groups):
+            changes["groups"] = {"from": sorted(user.group_names), "to": sorted(g.name for g in new_groups)}
+            user.groups = new_groups
+    if active is not None and active != user.active:
+        if not active and actor is not None and actor.id == user.id:
+            raise ApiError(400, "invalid_input", "You cannot deactivate yourself.", [{"field": "active", "message": "self"}])
+        changes["active"] = {"from": user.active, "to": active}
+        user.active = active
+        if not active:
+            # A deactivated user's tokens stop working at once.
+            for token in db.session.scalars(select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))):
+                token.revoked_at = utcnow()
+    if password:
+        set_password(user, password)
+        changes["password"] = "changed"
+    if changes:
+        audit("user.changed", actor=actor, target=user.username, **changes)
+    db.session.commit()
+    return user
+
+
+def create_group(*, name: str, actor: User | None = None, display_name: str = "", description: str = "",
+                 manager: str | None = None, members=(), parent: str | None = None) -> Group:
+    name = (name or "").strip()
+    if not name:
+        raise ApiError(400, "invalid_input", "Group name is required.", [{"field": "name", "message": "required"}])
+    if get_group(name):
+        raise ApiError(409, "conflict", f"Group {name} already exists.", [{"field": "name", "message": "taken"}])
+    group = Group(name=name, display_name=display_name or name, description=description)
+    db.session.add(group)
+    _apply_group_fields(group, manager=manager, members=members, parent=parent)
+    audit("group.created", actor=actor, target=name, members=sorted(members or []), manager=manager)
+    db.session.commit()
+    return group
+
+
+def update_group(group: Group, *, actor: User | None, display_name=None, description=None,
+                 manager=..., members=None, parent=...) -> Group:
+    before = {"members": sorted(u.username for u in group.members),
+              "manager": group.manager.username if group.manager else None}
+    if display_name is not None:
+        group.display_name = display_name
+    if description is not None:
+        group.description = description
+    _apply_group_fields(group, manager=manager, members=members, parent=parent)
+    after = {"members": sorted(u.username for u in group.members),
+             "manager": group.manager.username if group.manager else None}
+    if before != after:
+        audit("group.changed", actor=actor, target=group.name, before=before, after=after)
+    db.session.commit()
+    return group
+
+
+def _apply_group_fields(group: Group, *, manager=..., members=None, parent=...) -> None:
+    if manager is not ...:
+        if manager:
+            user = get_user(manager)
+            if user is None:
+                raise ApiError(400, "invalid_input", f"Unknown user: {manager}", [{"field": "manager", "message": "unknown user"}])
+            group.manager = user
+        else:
+            group.manager = None
+    if members is not None:
+        names = sorted(set(members))
+        users = list(db.session.scalars(select(User).where(User.username.in_(names)))) if names else []
+        missing = sorted(set(names) - {u.username for u in users})
+        if missing:
+            raise ApiError(400, "invalid_input", f"Unknown user: {', '.join(missing)}",
+                           [{"field": "members", "message": f"unknown user {m}"} for m in missing])
+        group.members = users
+    if parent is not ...:
+        if parent:
+            parent_group = get_group(parent)
+            if parent_group is None or parent_group is group:
+                raise ApiError(400, "invalid_input", f"Unknown parent group: {parent}", [{"field": "parent", "message": "unknown group"}])
+            group.parent_id = parent_group.id
+        else:
+            group.parent_id = None
+
+
+def managed_user_ids(user: User) -> set[int]:
+    """Ids of the members of every group ``user`` manages (and of their sub-groups)."""
+    managed = list(db.session.scalars(select(Group).where(Group.manager_id == user.id)))
+    seen_groups = {g.id for g in managed}
+    ids: set[int] = set()
+    while managed:
+        group = managed.pop()
+        ids.update(m.id for m in group.members)
+        for child in db.session.scalars(select(Group).where(Group.parent_id == group.id)):
+            if child.id not in seen_groups:
+                seen_groups.add(child.id)
+                managed.append(child)
+    return ids

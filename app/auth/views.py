@@ -1,0 +1,75 @@
+"""Login and logout pages."""
+from urllib.parse import urlsplit
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_user, logout_user
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, PasswordField, StringField
+from wtforms.validators import DataRequired, Length
+
+from app.access import login_required, public
+from app.auth import services
+from app.auth.models import User
+from app.extensions import db, login_manager
+
+bp = Blueprint("auth", __name__)
+
+
+class LoginForm(FlaskForm):
+    username = StringField("username", validators=[DataRequired(), Length(max=80)])
+    password = PasswordField("password", validators=[DataRequired(), Length(max=1000)])
+    remember = BooleanField("remember")
+
+
+def _safe_next(target: str | None) -> str:
+    if not target:
+        return url_for("ui.home")
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return url_for("ui.home")
+    return target
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@public
+def login():
+    if current_user.is_authenticated:
+        return redirect(_safe_next(request.args.get("next")))
+    form = LoginForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            user = services.authenticate(form.username.data, form.password.data, request.remote_addr or "")
+        except services.LoginRefused as refused:
+            if refused.locked:
+                minutes = max(1, (refused.retry_after + 59) // 60)
+                flash(_("Too many failed attempts. Try again in %(minutes)d minutes.", minutes=minutes), "danger")
+                status = 429
+            else:
+                flash(_("Wrong username or password."), "danger")
+                status = 401
+        else:
+            login_user(user, remember=form.remember.data)
+            return redirect(_safe_next(request.args.get("next")))
+    elif request.method == "POST":
+        status = 400
+    return render_template("auth/login.html", form=form), status
+
+
+@bp.post("/logout")
+@login_required
+def logout():
+    logout_user()
+    flash(_("You have been logged out."), "info")
+    return redirect(url_for("auth.login"))
+
+
+def init_app(app):
+    app.register_blueprint(bp)
+    login_manager.login_view = "auth.login"
+
+    @login_manager.user_loader
+    def load_user(user_id: str):
+        user = db.session.get(User, int(user_id))
+        return user if user is not None and user.active else None

@@ -1,0 +1,78 @@
+"""Command-line entry points: ``flask demo`` and ``flask create-admin``.
+
+Modules add their own demo data with ``add_demo_step``; ``flask demo`` runs the people
+first and then every step in order. Each step must be idempotent.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import click
+from flask import Flask, current_app
+
+from app.auth import services
+from app.extensions import db
+
+DEMO_PASSWORD = "demo1234"
+
+# username, display name, roles, groups
+DEMO_USERS = [
+    ("admin", "系统管理员 Admin", ("admin", "designer"), ()),
+    ("sales1", "销售一 Sales One", ("sales",), ("sales",)),
+    ("sales2", "销售二 Sales Two", ("sales",), ("sales",)),
+    ("fj_head", "福建大区负责人 Fujian Head", ("approver",), ("fujian-heads",)),
+    ("med_reviewer", "医疗行业审核 Medical Reviewer", ("approver",), ("medical-reviewers",)),
+    ("manager", "销售经理 Sales Manager", ("approver",), ("sales-managers",)),
+]
+
+# name, display name, manager
+DEMO_GROUPS = [
+    ("sales", "销售部 Sales department", "manager"),
+    ("fujian-heads", "福建大区 Fujian division heads", "manager"),
+    ("medical-reviewers", "医疗行业审核 Medical reviewers", "manager"),
+    ("sales-managers", "销售经理 Sales managers", "admin"),
+]
+
+
+def add_demo_step(app: Flask, order: int, step: Callable[[], None]) -> None:
+    steps = app.extensions.setdefault("crm_demo_steps", [])
+    steps.append((order, step))
+    steps.sort(key=lambda s: s[0])
+
+
+def seed_people() -> None:
+    for name, display, _manager in DEMO_GROUPS:
+        if services.get_group(name) is None:
+            services.create_group(name=name, display_name=display)
+    for username, display, roles, groups in DEMO_USERS:
+        if services.get_user(username) is None:
+            services.create_user(username=username, password=DEMO_PASSWORD, display_name=display,
+                                 roles=roles, groups=groups)
+    for name, _display, manager in DEMO_GROUPS:
+        group = services.get_group(name)
+        if group.manager is None:
+            services.update_group(group, actor=None, manager=manager)
+
+
+def run_demo() -> None:
+    seed_people()
+    for _order, step in current_app.extensions.get("crm_demo_steps", []):
+        step()
+    db.session.commit()
+
+
+def init_app(app: Flask) -> None:
+    @app.cli.command("demo")
+    def demo_command():
+        """Create the demo users, groups, processes, forms and rules (idempotent)."""
+        run_demo()
+        click.echo("Demo data ready. Logins (password %s): %s" % (
+            DEMO_PASSWORD, ", ".join(u[0] for u in DEMO_USERS)))
+
+    @app.cli.command("create-admin")
+    @click.argument("username")
+    @click.password_option()
+    def create_admin(username, password):
+        """Create an administrator (for a fresh production install)."""
+        services.create_user(username=username, password=password, roles=("admin", "designer"))
+        click.echo(f"Administrator {username} created.")

@@ -1,0 +1,55 @@
+from flask import Blueprint, current_app, jsonify, redirect, render_template, request, session, url_for
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+
+from app.access import login_required, public
+from app.database import health
+from app.extensions import db
+from app.ui.nav import NavItem, add_nav_item, nav_items_for
+
+bp = Blueprint("ui", __name__)
+
+
+@bp.get("/")
+@login_required
+def home():
+    return render_template("ui/home.html")
+
+
+@bp.post("/language")
+@public
+def set_language():
+    """Switch the UI language; saved on the user when logged in, in the session otherwise."""
+    from app import LOCALES
+
+    locale = request.form.get("locale")
+    if locale in LOCALES:
+        session["locale"] = locale
+        if current_user.is_authenticated:
+            current_user.locale = locale
+            db.session.commit()
+    target = request.form.get("next") or ""
+    # Only local paths: never an open redirect.
+    if not target.startswith("/") or target.startswith("//"):
+        target = url_for("ui.home")
+    return redirect(target)
+
+
+@bp.get("/healthz")
+@public
+def healthz():
+    status = health()
+    ok = status["database"] == "ok" and status["migrations"] == "ok"
+    return jsonify({"status": "ok" if ok else "unhealthy", **status}), 200 if ok else 503
+
+
+def init_app(app):
+    app.register_blueprint(bp)
+    add_nav_item(app, NavItem("ui.home", _l("Home"), 0))
+
+    @app.context_processor
+    def layout_context():
+        from flask_babel import get_locale
+
+        items = nav_items_for(current_app, current_user) if current_user.is_authenticated else []
+        return {"nav_items": items, "current_locale": str(get_locale())}

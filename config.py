@@ -1,0 +1,98 @@
+"""Settings from environment variables, with safe defaults.
+
+Nothing secret lives in code: SECRET_KEY comes from the environment or is generated once
+and kept in ``instance/secret_key`` so sessions survive restarts.
+"""
+import os
+import secrets
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+INSTANCE_DIR = Path(os.environ.get("INSTANCE_PATH", BASE_DIR / "instance"))
+
+
+def _secret_key() -> str:
+    if os.environ.get("SECRET_KEY"):
+        return os.environ["SECRET_KEY"]
+    INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+    key_file = INSTANCE_DIR / "secret_key"
+    if not key_file.exists():
+        # O_EXCL so two processes starting together cannot write different keys.
+        try:
+            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_urlsafe(48))
+    return key_file.read_text().strip()
+
+
+def _flag(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+class Config:
+    SECRET_KEY = None  # filled in by load()
+    SQLALCHEMY_DATABASE_URI = None
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {}
+    MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", 16 * 1024 * 1024))
+    # JSON API bodies are small; uploads (BPMN, CSV, attachments) have their own limits.
+    API_MAX_JSON_BYTES = int(os.environ.get("API_MAX_JSON_BYTES", 1024 * 1024))
+
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    # "auto": Secure exactly when the request came over HTTPS (see app.security).
+    SESSION_COOKIE_SECURE_MODE = os.environ.get("SESSION_COOKIE_SECURE", "auto")
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    TRUST_PROXY = _flag("TRUST_PROXY")
+
+    WTF_CSRF_ENABLED = True
+    WTF_CSRF_CHECK_DEFAULT = False  # app.api.frame calls csrf.protect() itself
+    WTF_CSRF_TIME_LIMIT = None  # tied to the session instead of a clock
+    BABEL_DEFAULT_LOCALE = "zh_CN"
+    BABEL_DEFAULT_TIMEZONE = os.environ.get("TIMEZONE", "Asia/Shanghai")
+
+    # werkzeug's scrypt; tests use a cheaper method to keep the suite fast.
+    PASSWORD_HASH_METHOD = os.environ.get("PASSWORD_HASH_METHOD", "scrypt")
+    TOKEN_LIFETIME_HOURS = int(os.environ.get("TOKEN_LIFETIME_HOURS", 24 * 30))
+    LOGIN_MAX_FAILURES = int(os.environ.get("LOGIN_MAX_FAILURES", 5))
+    LOGIN_LOCKOUT_SECONDS = int(os.environ.get("LOGIN_LOCKOUT_SECONDS", 15 * 60))
+    LOGIN_IP_MAX_FAILURES = int(os.environ.get("LOGIN_IP_MAX_FAILURES", 50))
+
+    # APIFlask / OpenAPI
+    VALIDATION_ERROR_STATUS_CODE = 400
+    AUTO_404_RESPONSE = True
+    SYNC_LOCAL_SPEC = False
+    INFO = {"description": "CRM with BPMN workflow automation. See shared API.md."}
+    SWAGGER_UI_CSS = "/static/build/swagger-ui/swagger-ui.css"
+    SWAGGER_UI_BUNDLE_JS = "/static/build/swagger-ui/swagger-ui-bundle.js"
+    SWAGGER_UI_STANDALONE_PRESET_JS = "/static/build/swagger-ui/swagger-ui-standalone-preset.js"
+
+    SMTP_HOST = os.environ.get("SMTP_HOST")
+    SMTP_PORT = int(os.environ.get("SMTP_PORT", 25))
+    SMTP_USER = os.environ.get("SMTP_USER")
+    SMTP_PASSWORD = os.environ.get("SMTP_PASSWORD")
+    SMTP_FROM = os.environ.get("SMTP_FROM", "crm@localhost")
+
+
+def load(overrides: dict | None = None) -> dict:
+    """The configuration as a dict, environment first, then ``overrides`` (tests)."""
+    settings = {k: v for k, v in vars(Config).items() if k.isupper()}
+    settings["SECRET_KEY"] = _secret_key()
+    url = os.environ.get("DATABASE_URL") or f"sqlite:///{INSTANCE_DIR / 'crm.sqlite3'}"
+    settings["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(url)
+    settings.update(overrides or {})
+    return settings
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept the common ``postgres://`` spellings and use psycopg 3 for them."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url

@@ -1,0 +1,20 @@
+"""Small helpers shared by tests."""
+from pathlib import Path
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+
+def login_in_browser(page, username: str, password: str = "demo1234"):
+    page.goto("/login")
+    page.fill("#username", username)
+    page.fill("#password", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(lambda url: "/login" not in url)
+
+
+def screenshot(page, name: str) -> Path:
+    """Save a screenshot under test-artifacts/ for a person to review."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path

@@ -1,0 +1,134 @@
+"""The API frame: error format for bad input, sizes, methods; directory permissions."""
+import json
+
+
+def test_malformed_json_is_400_not_500(api_as):
+    api = api_as("admin")
+    response = api.post("/api/v1/groups", data="{not json", headers={"Content-Type": "application/json"})
+    assert response.status_code == 400
+    assert response.get_json()["error"]["code"] == "invalid_input"
+
+
+def test_wrong_types_name_the_fields(api_as):
+    api = api_as("admin")
+    response = api.post("/api/v1/users", json={"username": 12, "password": ["x"], "roles": "admin"})
+    assert response.status_code == 400
+    error = response.get_json()["error"]
+    fields = {d["field"] for d in error["details"]}
+    assert {"username", "password", "roles"} <= fields
+
+
+def test_missing_required_field(api_as):
+    response = api_as("admin").post("/api/v1/groups", json={})
+    assert response.status_code == 400
+    assert {"field": "name", "message": "Missing data for required field."} in response.get_json()["error"]["details"]
+
+
+def test_json_array_instead_of_object(api_as):
+    response = api_as("admin").post("/api/v1/groups", json=[1, 2])
+    assert response.status_code == 400
+
+
+def test_oversized_body_is_413(api_as):
+    big = json.dumps({"name": "x" * (2 * 1024 * 1024)})
+    response = api_as("admin").post("/api/v1/groups", data=big, headers={"Content-Type": "application/json"})
+    assert response.status_code == 413
+    assert response.get_json()["error"]["code"] == "too_large"
+
+
+def test_unknown_route_and_wrong_method(api_as):
+    api = api_as("admin")
+    missing = api.get("/api/v1/no-such-thing")
+    assert missing.status_code == 404
+    assert missing.get_json()["error"]["code"] == "not_found"
+    wrong = api.request("PUT", "/api/v1/me")
+    assert wrong.status_code == 405
+    assert wrong.get_json()["error"]["code"] == "method_not_allowed"
+
+
+def test_non_admin_gets_403_on_admin_api(api_as):
+    response = api_as("sales1").post("/api/v1/groups", json={"name": "new-group"})
+    assert response.status_code == 403
+    assert response.get_json()["error"]["code"] == "forbidden"
+    response = api_as("sales1").patch("/api/v1/users/sales2", json={"roles": ["admin"]})
+    assert response.status_code == 403
+
+
+def test_admin_creates_user_and_group(api_as):
+    api = api_as("admin")
+    created = api.post("/api/v1/users", json={"username": "xm_sales", "password": "厦门-secret-1",
+                                              "display_name": "厦门销售", "roles": ["sales"], "groups": ["sales"]})
+    assert created.status_code == 201, created.get_json()
+    assert created.get_json()["display_name"] == "厦门销售"
+    assert "厦门销售".encode() in created.data  # Chinese text unescaped
+    group = api.post("/api/v1/groups", json={"name": "xiamen", "manager": "manager", "members": ["xm_sales"]})
+    assert group.status_code == 201, group.get_json()
+    assert group.get_json()["members"] == ["xm_sales"]
+    duplicate = api.post("/api/v1/groups", json={"name": "xiamen"})
+    assert duplicate.status_code == 409
+
+
+def test_unknown_role_or_group_is_refused(api_as):
+    api = api_as("admin")
+    response = api.post("/api/v1/users", json={"username": "u1", "password": "long-enough-1", "groups": ["nope"]})
+    assert response.status_code == 400
+    assert response.get_json()["error"]["details"][0]["field"] == "groups"
+    response = api.post("/api/v1/users", json={"username": "u1", "password": "long-enough-1", "roles": ["king"]})
+    assert response.status_code == 400
+
+
+def test_weak_password_is_refused(api_as):
+    response = api_as("admin").post("/api/v1/users", json={"username": "u2", "password": "1234567"})
+    assert response.status_code == 400
+    assert response.get_json()["error"]["details"][0]["field"] == "password"
+
+
+def test_stale_version_is_409(api_as):
+    api = api_as("admin")
+    current = api.get("/api/v1/groups/sales").get_json()
+    assert api.patch("/api/v1/groups/sales", json={"description": "A", "version": current["version"]}).status_code == 200
+    stale = api.patch("/api/v1/groups/sales", json={"description": "B", "version": current["version"]})
+    assert stale.status_code == 409
+    assert stale.get_json()["error"]["code"] == "stale_version"
+
+
+def test_list_envelope_and_paging(api_as):
+    api = api_as("sales1")
+    body = api.get("/api/v1/users?per_page=2&page=2").get_json()
+    assert body["total"] == 6 and body["page"] == 2 and body["per_page"] == 2
+    assert len(body["items"]) == 2
+    assert api.get("/api/v1/users?per_page=500").status_code == 400
+    found = api.get("/api/v1/users?q=fj").get_json()
+    assert [u["username"] for u in found["items"]] == ["fj_head"]
+
+
+def test_openapi_document_describes_the_api(client):
+    response = client.get("/api/v1/openapi.json")
+    assert response.status_code == 200
+    spec = response.get_json()
+    assert "/api/v1/tokens" in spec["paths"]
+    assert "post" in spec["paths"]["/api/v1/tokens"]
+
+
+def test_api_docs_page_uses_local_assets(client):
+    page = client.get("/api/v1/docs")
+    assert page.status_code == 200
+    assert b"cdn.jsdelivr" not in page.data and b"/static/build/swagger-ui/" in page.data
+
+
+def test_internal_error_hides_details(app, caplog):
+    from app import create_app
+    from app.access import public
+
+    fresh = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"]})
+
+    @public
+    def boom():
+        raise RuntimeError("secret internal detail")
+
+    fresh.add_url_rule("/api/v1/boom", "boom", boom)
+    response = fresh.test_client().get("/api/v1/boom")
+    assert response.status_code == 500
+    assert response.get_json()["error"]["code"] == "internal_error"
+    assert b"secret internal detail" not in response.data
+    assert "secret internal detail" in caplog.text

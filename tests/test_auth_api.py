@@ -1,0 +1,121 @@
+"""API authentication: tokens, revocation, throttling (API.md "Auth")."""
+from app.cli import DEMO_PASSWORD
+
+
+def login(client, username, password=DEMO_PASSWORD):
+    return client.post("/api/v1/tokens", json={"username": username, "password": password})
+
+
+def test_token_works_on_protected_endpoint(client, demo_people):
+    response = login(client, "sales1")
+    assert response.status_code == 201
+    body = response.get_json()
+    assert body["token"] and "T" in body["expires_at"] and "+00:00" in body["expires_at"]
+    me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {body['token']}"})
+    assert me.status_code == 200
+    assert me.get_json()["username"] == "sales1"
+    assert me.get_json()["roles"] == ["sales"]
+
+
+def test_protected_endpoint_without_token_is_401(client, demo_people):
+    response = client.get("/api/v1/me")
+    assert response.status_code == 401
+    assert response.get_json()["error"]["code"] == "not_authenticated"
+
+
+def test_wrong_password_is_401_in_error_format(client, demo_people):
+    response = login(client, "sales1", "wrong-password")
+    assert response.status_code == 401
+    error = response.get_json()["error"]
+    assert error["code"] == "invalid_credentials"
+    assert error["message"]
+    assert error["details"] == []
+
+
+def test_unknown_user_is_401_like_wrong_password(client, demo_people):
+    response = login(client, "nobody", "whatever12")
+    assert response.status_code == 401
+    assert response.get_json()["error"]["code"] == "invalid_credentials"
+
+
+def test_repeated_failures_are_throttled_even_with_right_password(client, demo_people, app):
+    for _ in range(app.config["LOGIN_MAX_FAILURES"]):
+        assert login(client, "sales2", "wrong-password").status_code == 401
+    locked = login(client, "sales2")
+    assert locked.status_code == 429
+    assert locked.get_json()["error"]["code"] == "too_many_requests"
+    assert int(locked.headers["Retry-After"]) > 0
+    # Another user is not affected.
+    assert login(client, "sales1").status_code == 201
+
+
+def test_lockout_ends_after_the_lockout_period(client, demo_people, app):
+    from datetime import timedelta
+
+    from app.auth.models import LoginAttempt
+    from app.extensions import db
+
+    for _ in range(app.config["LOGIN_MAX_FAILURES"]):
+        login(client, "sales2", "wrong-password")
+    assert login(client, "sales2").status_code == 429
+    with app.app_context():
+        for attempt in db.session.query(LoginAttempt).filter_by(username="sales2"):
+            attempt.at = attempt.at - timedelta(seconds=app.config["LOGIN_LOCKOUT_SECONDS"] + 1)
+        db.session.commit()
+    assert login(client, "sales2").status_code == 201
+
+
+def test_revoked_token_is_refused(client, demo_people):
+    token = login(client, "sales1").get_json()["token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    assert client.delete("/api/v1/tokens/current", headers=headers).status_code == 204
+    response = client.get("/api/v1/me", headers=headers)
+    assert response.status_code == 401
+    assert response.get_json()["error"]["code"] == "invalid_token"
+
+
+def test_expired_token_is_refused(client, demo_people, app):
+    from datetime import timedelta
+
+    from app.auth.models import ApiToken
+    from app.db import utcnow
+    from app.extensions import db
+
+    token = login(client, "sales1").get_json()["token"]
+    with app.app_context():
+        for row in db.session.query(ApiToken):
+            row.expires_at = utcnow() - timedelta(seconds=1)
+        db.session.commit()
+    assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+
+
+def test_token_is_stored_hashed(client, demo_people, app):
+    from app.auth.models import ApiToken
+    from app.extensions import db
+
+    token = login(client, "sales1").get_json()["token"]
+    with app.app_context():
+        stored = [row.token_hash for row in db.session.query(ApiToken)]
+    assert stored and token not in stored
+
+
+def test_deactivated_user_cannot_log_in_and_tokens_stop(client, demo_people, api_as):
+    token = login(client, "sales2").get_json()["token"]
+    admin = api_as("admin")
+    response = admin.patch("/api/v1/users/sales2", json={"active": False})
+    assert response.status_code == 200, response.get_json()
+    assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    assert login(client, "sales2").status_code == 401
+    # The user still exists (records and tasks keep their owner).
+    assert admin.get("/api/v1/users/sales2").get_json()["active"] is False
+
+
+def test_login_events_are_audited(client, demo_people, app):
+    from app.audit import AuditEvent
+    from app.extensions import db
+
+    login(client, "sales1", "wrong-password")
+    login(client, "sales1")
+    with app.app_context():
+        events = [e.event for e in db.session.query(AuditEvent).filter_by(actor_name="sales1").order_by(AuditEvent.id)]
+    assert events[-3:] == ["login.failure", "login.success", "token.created"]

@@ -1,0 +1,31 @@
+"""The login page in headless Chromium: Chinese by default, English after switching."""
+import pytest
+
+from tests.helpers import login_in_browser, screenshot
+
+pytestmark = pytest.mark.browser
+
+
+def test_admin_logs_in_in_chinese_then_switches_to_english(page, demo_people):
+    page.goto("/login")
+    assert page.locator("h1").inner_text() == "登录"
+    login_in_browser(page, "admin")
+    assert page.locator("#current-user").inner_text().startswith("系统管理员")
+    assert page.locator("nav").get_by_text("系统管理").is_visible()
+    screenshot(page, "home-zh")
+    page.select_option("select[name=locale]", "en")
+    page.wait_for_load_state("networkidle")
+    assert page.locator("nav").get_by_text("Admin").is_visible()
+    assert page.locator("h1").inner_text().startswith("Welcome")
+    screenshot(page, "home-en")
+
+
+def test_wrong_password_in_browser(page, demo_people):
+    page.goto("/login")
+    page.fill("#username", "admin")
+    page.fill("#password", "wrong-password")
+    page.click("button[type=submit]")
+    assert "用户名或密码错误" in page.locator(".alert").inner_text()
+    # Bootstrap CSS was loaded from our own build (no CDN): the alert is styled.
+    color = page.locator(".alert").evaluate("el => getComputedStyle(el).backgroundColor")
+    assert color not in ("rgba(0, 0, 0, 0)", "transparent")

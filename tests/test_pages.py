@@ -1,0 +1,145 @@
+"""Browser-facing pages: login, CSRF, admin access, language, health."""
+import re
+
+import pytest
+
+from app.cli import DEMO_PASSWORD
+
+
+@pytest.fixture
+def csrf_app(app):
+    """The same app with CSRF checking on, as in production."""
+    app.config["WTF_CSRF_ENABLED"] = True
+    yield app
+    app.config["WTF_CSRF_ENABLED"] = False
+
+
+def _csrf_token(html: bytes) -> str:
+    return re.search(rb'name="csrf_token"[^>]*value="([^"]+)"', html).group(1).decode()
+
+
+def _login(client, username, password=DEMO_PASSWORD):
+    page = client.get("/login")
+    token = _csrf_token(page.data)
+    return client.post("/login", data={"username": username, "password": password, "csrf_token": token})
+
+
+def test_login_page_renders_in_chinese_by_default(client):
+    page = client.get("/login", headers={"Accept-Language": "zh-CN,zh;q=0.9"})
+    assert page.status_code == 200
+    assert "登录".encode() in page.data
+
+
+def test_login_page_follows_an_english_browser(client):
+    page = client.get("/login", headers={"Accept-Language": "en-US,en;q=0.9"})
+    assert b"Log in" in page.data
+
+
+def test_login_form_without_csrf_token_is_refused(csrf_app, demo_people):
+    client = csrf_app.test_client()
+    response = client.post("/login", data={"username": "admin", "password": DEMO_PASSWORD})
+    assert response.status_code == 400
+    assert client.get("/", follow_redirects=False).status_code == 302  # still logged out
+
+
+def test_state_changing_page_post_without_csrf_is_refused(csrf_app, demo_people):
+    client = csrf_app.test_client()
+    assert _login(client, "admin").status_code == 302
+    response = client.post("/admin/groups/new", data={"name": "sneaky"})
+    assert response.status_code == 400
+    # Cookie-authenticated API calls need the token too (header X-CSRFToken).
+    response = client.post("/api/v1/groups", json={"name": "sneaky"})
+    assert response.status_code == 400
+    assert response.get_json()["error"]["code"] == "csrf_failed"
+    token = _csrf_token(client.get("/admin/groups/new").data)
+    ok = client.post("/api/v1/groups", json={"name": "not-sneaky"}, headers={"X-CSRFToken": token})
+    assert ok.status_code == 201
+
+
+def test_login_and_logout(csrf_app, demo_people):
+    client = csrf_app.test_client()
+    response = _login(client, "admin")
+    assert response.status_code == 302
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie
+    home = client.get("/")
+    assert home.status_code == 200 and "系统管理员".encode() in home.data
+    token = _csrf_token(home.data)
+    assert client.post("/logout", data={"csrf_token": token}).status_code == 302
+    assert client.get("/").status_code == 302
+
+
+def test_session_cookie_is_secure_over_https(csrf_app, demo_people):
+    client = csrf_app.test_client()
+    page = client.get("/login", base_url="https://localhost")
+    token = _csrf_token(page.data)
+    response = client.post("/login", base_url="https://localhost",
+                           data={"username": "admin", "password": DEMO_PASSWORD, "csrf_token": token})
+    assert "Secure" in response.headers["Set-Cookie"]
+
+
+def test_wrong_password_shows_message(client, demo_people):
+    response = client.post("/login", data={"username": "admin", "password": "nope-nope"},
+                           headers={"Accept-Language": "zh-CN"})
+    assert response.status_code == 401
+    assert "用户名或密码错误".encode() in response.data
+
+
+def test_open_redirect_after_login_is_prevented(client, demo_people):
+    response = client.post("/login?next=https://evil.example/x", data={"username": "admin", "password": DEMO_PASSWORD})
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/"
+
+
+def test_non_admin_cannot_reach_admin_pages(client, demo_people):
+    client.post("/login", data={"username": "sales1", "password": DEMO_PASSWORD})
+    for path in ("/admin/users", "/admin/groups", "/admin/audit", "/admin/users/new"):
+        assert client.get(path).status_code == 403, path
+    assert client.post("/admin/groups/new", data={"name": "x"}).status_code == 403
+
+
+def test_anonymous_is_sent_to_login(client):
+    response = client.get("/admin/users")
+    assert response.status_code == 302
+    assert "/login?next=/admin/users" in response.headers["Location"]
+
+
+def test_admin_manages_users_and_groups_in_pages(client, demo_people):
+    client.post("/login", data={"username": "admin", "password": DEMO_PASSWORD})
+    response = client.post("/admin/users/new", data={"username": "xm1", "display_name": "厦门一", "password": "good-pass-1",
+                                                      "roles": ["sales"], "groups": ["sales"]})
+    assert response.status_code == 302
+    assert "厦门一".encode() in client.get("/admin/users").data
+    bad = client.post("/admin/users/new", data={"username": "xm2", "password": "short"})
+    assert bad.status_code == 400
+    response = client.post("/admin/groups/new", data={"name": "xiamen", "display_name": "厦门", "manager": "manager",
+                                                       "members": ["xm1"]})
+    assert response.status_code == 302
+    assert b"xm1" in client.get("/admin/groups").data
+    # Deactivate: the user stays listed, marked deactivated.
+    response = client.post("/admin/users/xm1", data={"display_name": "厦门一", "roles": ["sales"], "groups": ["xiamen"]})
+    assert response.status_code == 302
+    audit = client.get("/admin/audit?event=user").data
+    assert b"user.created" in audit and b"user.changed" in audit
+
+
+def test_language_switch_is_remembered_for_the_user(client, demo_people):
+    client.post("/login", data={"username": "admin", "password": DEMO_PASSWORD})
+    assert "首页".encode() in client.get("/", headers={"Accept-Language": "zh-CN"}).data
+    client.post("/language", data={"locale": "en", "next": "/"})
+    assert b"Home" in client.get("/", headers={"Accept-Language": "zh-CN"}).data
+    # Stored on the user: a new session (another browser) gets English too.
+    other = client.application.test_client()
+    other.post("/login", data={"username": "admin", "password": DEMO_PASSWORD})
+    assert b"Log out" in other.get("/", headers={"Accept-Language": "zh-CN"}).data
+
+
+def test_language_switch_ignores_foreign_redirects(client):
+    response = client.post("/language", data={"locale": "en", "next": "//evil.example"})
+    assert response.headers["Location"] == "/"
+
+
+def test_healthz_reports_database_and_migrations(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok", "database": "ok", "migrations": "ok"}
