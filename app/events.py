@@ -1,0 +1,38 @@
+"""In-process record events: what happened to a CRM record, delivered to subscribers.
+
+CRM services emit an event after flushing a change and before committing, so everything a
+subscriber does (automation rules setting fields, a bound workflow starting) commits or rolls
+back together with the change that caused it. Subscribers run in ``order``; an exception
+propagates to the emitter, which decides whether the user's save fails.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from flask import current_app
+
+
+@dataclass
+class RecordEvent:
+    entity: str  # "customer", "activity", "opportunity", "contract"
+    event: str  # "created", "updated", "deleted", "stage_changed", "won", "lost", or a time event
+    record: Any  # the model instance (for "deleted": the instance as it was, already flushed)
+    changes: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # field -> (old, new)
+    actor: Any = None  # the User who acted, None for the system (worker, timers)
+    # Cascade bookkeeping for loop protection (see app.automation): which rules already ran.
+    chain: tuple = ()
+
+
+Subscriber = Callable[[RecordEvent], None]
+
+
+def subscribe(app, handler: Subscriber, order: int = 100) -> None:
+    handlers = app.extensions.setdefault("crm_event_handlers", [])
+    handlers.append((order, handler))
+    handlers.sort(key=lambda pair: pair[0])
+
+
+def emit(event: RecordEvent) -> None:
+    for _order, handler in current_app.extensions.get("crm_event_handlers", []):
+        handler(event)
