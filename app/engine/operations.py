@@ -1,0 +1,128 @@
+"""Registry of product operations that BPMN service tasks may call.
+
+Other modules register what a process may do to the product (update a CRM record, notify
+users, create a to-do ...)::
+
+    from app.engine.operations import register_operation
+
+    def set_report_status(ctx, customer_id, status, comment=None): ...
+
+    register_operation("crm.set_report_status", set_report_status,
+                       params=["customer_id", "status"], optional=["comment"],
+                       description="Set a customer's report status")
+
+A service task names the operation (Camunda Modeler: Implementation "External", Topic
+``crm.set_report_status``; or a ``camunda:property`` named ``operation``) and passes
+parameters as Camunda input parameters (literal text, or ``${expression}`` evaluated by the
+restricted evaluator against the task data).  Deploy validation refuses unknown operations,
+missing required parameters and unknown parameters.
+
+The function is called as ``func(ctx, **params)``; ``ctx`` is an :class:`OperationContext`.
+Its return value is stored in the task data if the task has ``camunda:resultVariable``.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+__all__ = ["Operation", "OperationContext", "register_operation", "unregister_operation",
+           "get_operation", "operation_names", "check_operation_call", "call_operation"]
+
+
+@dataclass(frozen=True)
+class Operation:
+    name: str
+    func: Callable
+    required: tuple[str, ...] = ()
+    optional: tuple[str, ...] = ()
+    description: str = ""
+    accepts_any: bool = False  # params=None: accept whatever the diagram passes
+
+    @property
+    def params(self) -> tuple[str, ...]:
+        return self.required + self.optional
+
+
+@dataclass
+class OperationContext:
+    """What an operation may know about the step that calls it."""
+
+    operation: str
+    element_id: str  # BPMN id of the service task
+    element_name: str | None
+    data: dict  # a copy of the task data (read it; write through the return value)
+    instance: dict = field(default_factory=dict)  # set by the service layer: instance_id, record, actor...
+
+    def __getattr__(self, name):
+        # ctx.instance_id, ctx.record ... read from the service layer's context
+        try:
+            return self.__dict__["instance"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+_lock = threading.Lock()
+_registry: dict[str, Operation] = {}
+
+
+def register_operation(name: str, func: Callable | None = None, params: Iterable[str] | None = None,
+                       optional: Iterable[str] = (), description: str = "", replace: bool = False):
+    """Register ``func`` under ``name``; usable as a decorator when ``func`` is omitted.
+
+    ``params`` are the required parameter names, ``optional`` the optional ones; with
+    ``params=None`` and no ``optional`` any parameters are accepted.  Registering a name twice
+    raises ``ValueError`` unless ``replace=True`` (a typo would otherwise silently shadow).
+    """
+    if func is None:
+        def decorator(f):
+            register_operation(name, f, params, optional, description, replace)
+            return f
+        return decorator
+    if not name or not isinstance(name, str):
+        raise ValueError("operation name must be a non-empty string")
+    op = Operation(name, func, tuple(params or ()), tuple(optional), description,
+                   accepts_any=params is None and not tuple(optional))
+    with _lock:
+        if name in _registry and not replace and _registry[name].func is not func:
+            raise ValueError(f"operation {name!r} is already registered")
+        _registry[name] = op
+    return func
+
+
+def unregister_operation(name: str) -> None:
+    with _lock:
+        _registry.pop(name, None)
+
+
+def get_operation(name: str) -> Operation | None:
+    return _registry.get(name)
+
+
+def operation_names() -> list[str]:
+    return sorted(_registry)
+
+
+def check_operation_call(name: str | None, given: Iterable[str]) -> list[str]:
+    """Problems with calling ``name`` with parameters ``given`` (empty list: fine)."""
+    if not name:
+        return ["service task does not name an operation (set Implementation 'External' and a topic)"]
+    op = get_operation(name)
+    if op is None:
+        known = ", ".join(operation_names()) or "none registered"
+        return [f"unknown operation '{name}' (known: {known})"]
+    given = list(given)
+    problems = [f"operation '{name}' needs parameter '{p}'" for p in op.required if p not in given]
+    if not op.accepts_any:
+        problems += [f"operation '{name}' has no parameter '{p}'" for p in given if p not in op.params]
+    return problems
+
+
+def call_operation(name: str, ctx: OperationContext, params: dict[str, Any]):
+    op = get_operation(name)
+    if op is None:
+        raise LookupError(f"unknown operation '{name}'")
+    problems = check_operation_call(name, params)
+    if problems:
+        raise ValueError("; ".join(problems))
+    return op.func(ctx, **params)

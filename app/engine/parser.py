@@ -1,0 +1,178 @@
+"""BPMN parser for our Camunda 7 dialect.
+
+SpiffWorkflow's ``CamundaParser`` keeps ``camunda:formKey`` and ``camunda:properties`` but
+drops ``camunda:assignee``, ``camunda:candidateGroups``, ``camunda:candidateUsers`` and
+``camunda:dueDate`` (trap 1).  The parsers here put them on :class:`CrmUserTask`, read
+service tasks' operation and input parameters, and build multi-instance tasks that do not
+rewrite the (shared, cached) spec at run time as SpiffWorkflow's Camunda variant does.
+
+Always feed it XML loaded by :func:`app.engine.xml.load_xml` (safe lxml settings), through
+:func:`parse_specs`.
+"""
+from __future__ import annotations
+
+import re
+
+from SpiffWorkflow.bpmn.parser.BpmnParser import full_tag
+from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.bpmn.specs.data_spec import TaskDataReference
+from SpiffWorkflow.bpmn.specs.defaults import ManualTask, NoneTask, ScriptTask
+from SpiffWorkflow.camunda.parser.CamundaParser import CamundaParser
+from SpiffWorkflow.camunda.parser.task_spec import (
+    CamundaTaskParser, ScriptTaskParser, UserTaskParser,
+)
+
+from .specs import (
+    CrmParallelMultiInstanceTask, CrmSequentialMultiInstanceTask, CrmServiceTask, CrmUserTask,
+)
+from .xml import DiagramError, problem
+
+_EL = re.compile(r"^\s*[$#]\{\s*([A-Za-z][A-Za-z0-9_]*)\s*\}\s*$")
+_IDENT = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+
+def variable_name(text: str | None) -> str | None:
+    """``approvers`` or ``${approvers}`` → ``approvers``; anything else → None."""
+    if text is None:
+        return None
+    match = _EL.match(text)
+    if match:
+        return match.group(1)
+    text = text.strip()
+    return text if _IDENT.match(text) else None
+
+
+class _MultiInstanceMixin:
+    """Camunda multi-instance: ``camunda:collection`` + ``camunda:elementVariable``,
+    ``loopCardinality`` and ``completionCondition``; results kept per child (countersign)."""
+
+    def _add_multiinstance_task(self, loop_characteristics):
+        sequential = loop_characteristics.get("isSequential") == "true"
+        prefix = "bpmn:multiInstanceLoopCharacteristics"
+        cardinality = self.xpath(f"./{prefix}/bpmn:loopCardinality")
+        cardinality = cardinality[0].text.strip() if cardinality and cardinality[0].text else None
+        collection_text = self.attribute("collection", "camunda", loop_characteristics)
+        element_var = self.attribute("elementVariable", "camunda", loop_characteristics)
+        condition = self.xpath(f"./{prefix}/bpmn:completionCondition")
+        condition = condition[0].text.strip() if condition and condition[0].text else None
+
+        data_input = input_item = None
+        if collection_text is not None:
+            name = variable_name(collection_text)
+            if name is None:
+                self.raise_validation_exception(
+                    f"multi-instance collection must name a process variable, not {collection_text!r}")
+            data_input = TaskDataReference(name)
+            cardinality = None
+        elif cardinality is None:
+            self.raise_validation_exception(
+                "a multi-instance task needs a collection or a loop cardinality")
+        if element_var is not None:
+            if not _IDENT.match(element_var):
+                self.raise_validation_exception(f"invalid element variable {element_var!r}")
+            input_item = TaskDataReference(element_var)
+
+        extensions = getattr(self.task, "extensions", None) or {}
+        result_variable = extensions.get("resultVariable") or f"{self.bpmn_id}_results"
+        original = self.spec.task_specs.pop(self.task.name)
+        cls = CrmSequentialMultiInstanceTask if sequential else CrmParallelMultiInstanceTask
+        self.task = cls(
+            self.spec, original.name, "", cardinality=cardinality, data_input=data_input,
+            data_output=None, input_item=input_item, output_item=None, condition=condition,
+            result_variable=result_variable,
+            description="Sequential MultiInstance" if sequential else "Parallel MultiInstance")
+        self.task.extensions = extensions
+        self._copy_task_attrs(original, loop_characteristics)
+
+
+class CrmUserTaskParser(_MultiInstanceMixin, UserTaskParser):
+    def create_task(self):
+        return self.spec_class(
+            self.spec, self.bpmn_id, form=self.get_form(),
+            assignee=self.attribute("assignee", "camunda"),
+            candidate_groups=self.attribute("candidateGroups", "camunda"),
+            candidate_users=self.attribute("candidateUsers", "camunda"),
+            due_date=self.attribute("dueDate", "camunda"),
+            **self.bpmn_attributes)
+
+
+class CrmServiceTaskParser(_MultiInstanceMixin, CamundaTaskParser):
+    def create_task(self):
+        operation = None
+        if self.attribute("type", "camunda") == "external":
+            operation = self.attribute("topic", "camunda")
+        if not operation:
+            operation = self.parse_extensions().get("operation")
+        return self.spec_class(
+            self.spec, self.bpmn_id, operation=(operation or "").strip() or None,
+            params=self._input_parameters(),
+            result_variable=self.attribute("resultVariable", "camunda"),
+            **self.bpmn_attributes)
+
+    def _input_parameters(self):
+        params = []
+        for node in self.xpath("./bpmn:extensionElements/camunda:inputOutput/camunda:inputParameter"):
+            params.append({"name": node.get("name"), "value": self._param_value(node)})
+        return params
+
+    def _param_value(self, node):
+        ns = "{" + self.nsmap["camunda"] + "}"
+        children = [c for c in node if isinstance(c.tag, str)]
+        if not children:
+            return node.text or ""
+        child = children[0]
+        if child.tag == ns + "list":
+            return [self._param_value(v) for v in child if isinstance(v.tag, str)]
+        if child.tag == ns + "map":
+            return {e.get("key"): self._param_value(e) for e in child if isinstance(e.tag, str)}
+        if child.tag == ns + "script":
+            self.raise_validation_exception("script input parameters are not supported; use ${...}")
+        return child.text or ""
+
+
+class CrmScriptTaskParser(_MultiInstanceMixin, ScriptTaskParser):
+    pass
+
+
+class CrmTaskParser(_MultiInstanceMixin, CamundaTaskParser):
+    pass
+
+
+class CrmBpmnParser(CamundaParser):
+    OVERRIDE_PARSER_CLASSES = dict(CamundaParser.OVERRIDE_PARSER_CLASSES)
+    OVERRIDE_PARSER_CLASSES.update({
+        full_tag("userTask"): (CrmUserTaskParser, CrmUserTask),
+        full_tag("serviceTask"): (CrmServiceTaskParser, CrmServiceTask),
+        full_tag("scriptTask"): (CrmScriptTaskParser, ScriptTask),
+        full_tag("task"): (CrmTaskParser, NoneTask),
+        full_tag("manualTask"): (CrmTaskParser, ManualTask),
+    })
+
+
+def parse_specs(root, process_id: str | None = None, filename: str = "diagram.bpmn"):
+    """Parse a safely loaded BPMN root into ``(process_id, spec, subprocess_specs)``.
+
+    Without ``process_id`` the single executable process is used.  SpiffWorkflow's
+    validation errors become a :class:`DiagramError` naming the element.
+    """
+    parser = CrmBpmnParser()
+    try:
+        parser.add_bpmn_xml(root, filename=filename)
+        ids = parser.get_process_ids()
+        if process_id is None:
+            if not ids:
+                raise DiagramError([problem(None, "no executable process (isExecutable=\"true\")")])
+            if len(ids) > 1:
+                raise DiagramError([problem(None, f"more than one executable process: {', '.join(ids)}")])
+            process_id = ids[0]
+        spec = parser.get_spec(process_id)
+        subprocess_specs = parser.get_subprocess_specs(process_id)
+    except ValidationException as exc:
+        raise DiagramError([problem(getattr(exc, "id", None) or None, _message(exc))]) from None
+    return process_id, spec, subprocess_specs
+
+
+def _message(exc: ValidationException) -> str:
+    text = str(exc)
+    # SpiffWorkflow wraps unexpected errors as repr(...); keep the human part only.
+    return text.split("\n")[0] if text else type(exc).__name__

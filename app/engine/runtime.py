@@ -1,0 +1,364 @@
+"""Running workflow instances: pure functions over SpiffWorkflow objects, no database.
+
+The services layer loads an instance (:func:`app.engine.serialization.loads`), calls one of
+these, and saves the result together with task rows and history in one transaction.
+
+Traps handled here: initial data goes to ``wf.task_tree.data`` (not ``wf.data``); a task is
+completed only if it is READY and a user/manual task (trap 4); only the form's fields are
+accepted and every form field is reset so a previous approval's answer cannot leak into this
+one (trap 5); data is sanitised (trap 6); SpiffWorkflow errors become :class:`StepError` with
+element id, message and line (trap 11); timers are listed with their due time.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from uuid import UUID
+
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
+from SpiffWorkflow.util.task import TaskState
+
+from .serialization import attach_engine, sanitize_data
+from .specs import CrmUserTask
+
+
+class EngineError(Exception):
+    """Base of the errors callers are expected to handle."""
+
+
+class TaskNotFound(EngineError, LookupError):
+    pass
+
+
+class TaskNotReady(EngineError):
+    """The task exists but is not open (already done, cancelled, only predicted): 409."""
+
+
+class NotAUserTask(EngineError):
+    pass
+
+
+class InvalidTaskData(EngineError, ValueError):
+    def __init__(self, message, fields=None):
+        super().__init__(message)
+        self.fields = list(fields or [])
+
+
+@dataclass
+class StepError:
+    element_id: str | None
+    element_name: str | None
+    message: str
+    line: int | None = None
+    error_line: str | None = None
+    error_type: str | None = None
+    task_id: str | None = None
+
+    def to_dict(self):
+        return asdict(self)
+
+
+@dataclass
+class UserTaskInfo:
+    id: str  # SpiffWorkflow task UUID as text
+    bpmn_id: str
+    name: str
+    assignee: str | None
+    candidate_groups: list[str]
+    candidate_users: list[str]
+    form_key: str | None
+    form_fields: list[str]
+    due_at: datetime | None
+    properties: dict = field(default_factory=dict)
+    multi_instance: bool = False
+
+
+@dataclass
+class TimerInfo:
+    task_id: str
+    bpmn_id: str
+    name: str | None
+    due_at: datetime
+    attached_to: str | None  # activity the boundary timer sits on
+
+
+@dataclass
+class StepResult:
+    status: str  # running | completed | error
+    error: StepError | None
+    user_tasks: list[UserTaskInfo]
+    timers: list[TimerInfo]
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+# ---------------------------------------------------------------- create and run
+
+def create_instance(spec, subprocess_specs, data: dict | None = None, context: dict | None = None) -> BpmnWorkflow:
+    """A new instance of ``spec`` with ``data`` visible to every task (not yet run)."""
+    workflow = BpmnWorkflow(spec, subprocess_specs)
+    attach_engine(workflow, context)
+    workflow.task_tree.data.update(sanitize_data(data))
+    return workflow
+
+
+def _error_from(exc: Exception) -> StepError:
+    task = getattr(exc, "task", None)
+    spec = getattr(exc, "task_spec", None) or (task.task_spec if task is not None else None)
+    message = getattr(exc, "error_msg", None) or str(exc)
+    notes = getattr(exc, "notes", None) or []
+    if notes:
+        message = " ".join([message] + [n for n in notes if n])
+    return StepError(
+        element_id=getattr(spec, "bpmn_id", None) or getattr(spec, "name", None),
+        element_name=getattr(spec, "bpmn_name", None),
+        message=message,
+        line=getattr(exc, "line_number", None) or None,
+        error_line=getattr(exc, "error_line", None) or None,
+        error_type=getattr(exc, "error_type", None) or type(exc).__name__,
+        task_id=str(task.id) if task is not None else None,
+    )
+
+
+def run(workflow: BpmnWorkflow, now: datetime | None = None) -> StepResult:
+    """Run engine steps until only user tasks and timers are left, or an error happens."""
+    error = None
+    try:
+        workflow.do_engine_steps()
+    except (SpiffWorkflowException, WorkflowException) as exc:
+        error = _error_from(exc)
+    return snapshot(workflow, now, error)
+
+
+def snapshot(workflow: BpmnWorkflow, now: datetime | None = None, error: StepError | None = None) -> StepResult:
+    """Status, open user tasks and timers of an instance (after a step)."""
+    user_tasks, timers = [], []
+    if error is None:
+        error = next((_error_from_task(t) for t in workflow.get_tasks(state=TaskState.ERROR)), None)
+    if error is None:
+        try:
+            user_tasks = ready_user_tasks(workflow, now)
+        except (SpiffWorkflowException, WorkflowException) as exc:
+            error = _error_from(exc)
+    if error is None:
+        timers = waiting_timers(workflow)
+    status = "error" if error else ("completed" if workflow.is_completed() else "running")
+    return StepResult(status, error, user_tasks, timers)
+
+
+def _error_from_task(task) -> StepError:
+    return StepError(task.task_spec.bpmn_id, task.task_spec.bpmn_name,
+                     "step failed", task_id=str(task.id), error_type="error")
+
+
+# ---------------------------------------------------------------- user tasks
+
+def _split(value) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    if isinstance(value, (list, tuple, set)):
+        out = []
+        for v in value:
+            out.extend(_split(v) if isinstance(v, str) else [str(v)])
+        return out
+    return [str(value)]
+
+
+def _is_expression(text: str | None) -> bool:
+    return isinstance(text, str) and text.strip().startswith(("${", "#{")) and text.strip().endswith("}")
+
+
+def _resolve(workflow, task, text):
+    return workflow.script_engine.evaluate(task, text.strip()) if _is_expression(text) else text
+
+
+def _resolve_list(workflow, task, text) -> list[str]:
+    if text is None:
+        return []
+    if _is_expression(text):
+        return _split(_resolve(workflow, task, text))
+    # "fujian-heads, ${regionGroup}" mixes literals and expressions
+    out = []
+    for part in _split(text):
+        out.extend(_split(_resolve(workflow, task, part)) if _is_expression(part) else [part])
+    return out
+
+
+def _as_utc(value, start: datetime) -> datetime | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=timezone.utc)
+    if isinstance(value, timedelta):
+        return start + value
+    text = str(value).strip()
+    if text.upper().startswith("P"):
+        parsed = TimerEventDefinition.parse_iso_duration(text)
+        return start + TimerEventDefinition.get_timedelta_from_start(parsed, start)
+    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return _as_utc(parsed, start)
+
+
+def form_fields(spec) -> list[str]:
+    form = getattr(spec, "form", None)
+    return [f.id for f in getattr(form, "fields", []) if f.id]
+
+
+def describe_user_task(workflow, task, now: datetime | None = None) -> UserTaskInfo:
+    """Resolve assignee, candidates and due date of a ready user task against its data."""
+    spec = task.task_spec
+    start = now or utcnow()
+    assignee = candidate_groups = candidate_users = due = None
+    if isinstance(spec, CrmUserTask):
+        assignee = _resolve(workflow, task, spec.assignee) if spec.assignee else None
+        candidate_groups = _resolve_list(workflow, task, spec.candidate_groups)
+        candidate_users = _resolve_list(workflow, task, spec.candidate_users)
+        if spec.due_date:
+            value = _resolve(workflow, task, spec.due_date)
+            try:
+                due = _as_utc(value, start)
+            except Exception as exc:  # a bad date is a modelling error: report on the task
+                from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
+                raise WorkflowTaskException(f"invalid due date {value!r}: {exc}", task=task, exception=exc) from exc
+    form = getattr(spec, "form", None)
+    return UserTaskInfo(
+        id=str(task.id), bpmn_id=spec.bpmn_id, name=spec.bpmn_name or spec.bpmn_id,
+        assignee=str(assignee) if assignee not in (None, "") else None,
+        candidate_groups=candidate_groups or [], candidate_users=candidate_users or [],
+        form_key=(getattr(form, "key", None) or None), form_fields=form_fields(spec),
+        due_at=due, properties=dict(getattr(spec, "extensions", None) or {}),
+        multi_instance=spec.name.endswith(" [child]"),
+    )
+
+
+def ready_user_tasks(workflow, now: datetime | None = None) -> list[UserTaskInfo]:
+    return [describe_user_task(workflow, t, now)
+            for t in workflow.get_tasks(state=TaskState.READY, manual=True)]
+
+
+def get_task(workflow, task_id):
+    try:
+        uid = task_id if isinstance(task_id, UUID) else UUID(str(task_id))
+    except ValueError:
+        raise TaskNotFound(f"no task {task_id!r}") from None
+    task = workflow.get_task_from_id(uid)
+    if task is None:
+        raise TaskNotFound(f"no task {task_id!r}")
+    return task
+
+
+def task_form_data(workflow, task_id, fields) -> dict:
+    """The values a form shows: only its own fields (trap 5)."""
+    task = get_task(workflow, task_id)
+    return {f: task.data.get(f) for f in fields}
+
+
+def complete_user_task(workflow, task_id, data: dict | None, allowed_fields=None,
+                       now: datetime | None = None) -> StepResult:
+    """Complete a ready user task with the submitted form values and run on.
+
+    ``allowed_fields``: the form's fields (from the form designer); the diagram's own
+    ``camunda:formData`` fields are always allowed.  Unknown fields are refused, fields not
+    submitted are set to None so nothing inherited from an earlier task survives.
+    """
+    task = get_task(workflow, task_id)
+    if not task.task_spec.manual:
+        raise NotAUserTask(f"task {task.task_spec.bpmn_id} is not a user task")
+    if task.state != TaskState.READY:
+        raise TaskNotReady(f"task {task.task_spec.bpmn_id} is {TaskState.get_name(task.state)}, not READY")
+    fields = list(dict.fromkeys(list(allowed_fields or []) + form_fields(task.task_spec)))
+    try:
+        clean = sanitize_data(data or {}, where="data")
+    except ValueError as exc:
+        raise InvalidTaskData(str(exc)) from None
+    unknown = [k for k in clean if k not in fields]
+    if unknown:
+        raise InvalidTaskData(f"fields not on this form: {', '.join(sorted(unknown))}", unknown)
+    for name in fields:
+        task.data[name] = clean.get(name)
+    task.run()
+    return run(workflow, now)
+
+
+# ---------------------------------------------------------------- timers
+
+def waiting_timers(workflow) -> list[TimerInfo]:
+    """Each waiting timer with its due time (UTC), for the job table."""
+    out = []
+    for task in list(workflow.event_manager.tasks.values()):
+        definition = getattr(task.task_spec, "event_definition", None)
+        if not isinstance(definition, TimerEventDefinition) or not task.has_state(TaskState.WAITING):
+            continue
+        value = task._get_internal_data("event_value")
+        due = None
+        if isinstance(value, str):
+            due = TimerEventDefinition.get_datetime(value)
+        elif isinstance(value, dict) and value.get("next"):
+            due = datetime.fromisoformat(value["next"]).astimezone(timezone.utc)
+        if due is None:
+            continue
+        attached = None
+        parent = task.parent
+        if parent is not None and parent.task_spec.name.endswith(".BoundaryEventSplit"):
+            attached = parent.task_spec.name[: -len(".BoundaryEventSplit")]
+        out.append(TimerInfo(str(task.id), task.task_spec.bpmn_id, task.task_spec.bpmn_name, due, attached))
+    return sorted(out, key=lambda t: t.due_at)
+
+
+def fire_due_timers(workflow, now: datetime | None = None) -> StepResult:
+    """Fire what is due and run on (run twice: a fired timer moves on only at the next step)."""
+    error = None
+    try:
+        workflow.refresh_timers()
+        workflow.do_engine_steps()
+        workflow.do_engine_steps()
+    except (SpiffWorkflowException, WorkflowException) as exc:
+        error = _error_from(exc)
+    return snapshot(workflow, now, error)
+
+
+# ---------------------------------------------------------------- errors
+
+def errored_tasks(workflow):
+    return workflow.get_tasks(state=TaskState.ERROR)
+
+
+def retry(workflow, data: dict | None = None, now: datetime | None = None) -> StepResult:
+    """Retry after an error, optionally merging corrected ``data`` into the failed task.
+
+    A task in ERROR is run again; an error raised while updating a waiting task (e.g. a
+    timer expression) is retried by stepping the engine again.
+    """
+    clean = sanitize_data(data)
+    failed = errored_tasks(workflow)
+    error = None
+    try:
+        for task in failed:
+            task.data.update(clean)
+            task.run()
+        if not failed and clean:
+            for task in workflow.get_tasks(state=TaskState.READY | TaskState.WAITING):
+                task.data.update(clean)
+        workflow.do_engine_steps()
+    except (SpiffWorkflowException, WorkflowException) as exc:
+        error = _error_from(exc)
+    return snapshot(workflow, now, error)
+
+
+def terminate(workflow) -> None:
+    """Cancel everything still open."""
+    workflow.cancel()
+
+
+def instance_data(workflow) -> dict:
+    """The process data as seen by the last step (for display)."""
+    task = workflow.last_task or workflow.task_tree
+    return dict(task.data)

@@ -1,0 +1,131 @@
+"""SpiffWorkflow script engine that runs everything through :mod:`app.engine.expressions`.
+
+SpiffWorkflow calls ``script_engine.evaluate`` (conditions, timers, multi-instance),
+``script_engine.execute`` (script tasks) and ``script_engine.environment.evaluate``
+(process-level conditions).  All three land in the restricted evaluator; nothing reaches
+Python's ``eval``/``exec``.  The engine is not serialized with a workflow, so
+:mod:`app.engine.serialization` attaches a fresh one after every load (trap 3).
+"""
+from __future__ import annotations
+
+import re
+from collections import ChainMap
+
+from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
+from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
+from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
+from SpiffWorkflow.exceptions import SpiffWorkflowException
+
+from . import expressions, operations
+from .expressions import DEFAULT_LIMITS, ExpressionError, Limits
+
+
+class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
+    def __init__(self, limits: Limits = DEFAULT_LIMITS):
+        super().__init__({})
+        self.limits = limits
+
+    def evaluate(self, expression, context, external_context=None):
+        # Task data wins over external context, as in SpiffWorkflow's own environment.
+        names = ChainMap(context, external_context or {})
+        return expressions.evaluate(expression, names, self.limits)
+
+    def execute(self, script, context, external_context=None):
+        expressions.execute(script, context, readonly=external_context, limits=self.limits)
+        return True
+
+    def call_service(self, context, **kwargs):
+        raise NotImplementedError("service tasks call operations through run_operation")
+
+
+_WHOLE_EL = re.compile(r"^[$#]\{[^{}]*\}$")
+_EMBEDDED_EL = re.compile(r"\$\{([^{}]*)\}")
+
+
+def _text(value) -> str:
+    return "" if value is None else str(value)
+
+
+def embedded_expressions(value: str) -> list[str]:
+    """The ``${...}`` expressions inside a text template (for deploy validation)."""
+    return _EMBEDDED_EL.findall(value)
+
+
+def _line(source: str, line: int | None) -> str | None:
+    if not line:
+        return None
+    lines = (source or "").splitlines()
+    return lines[line - 1] if 0 < line <= len(lines) else None
+
+
+class RestrictedScriptEngine(PythonScriptEngine):
+    """The only script engine our workflows ever run with.
+
+    ``context`` is what the service layer wants operations to see (instance id, record,
+    actor...); it is passed on in :class:`~app.engine.operations.OperationContext`.
+    """
+
+    def __init__(self, limits: Limits = DEFAULT_LIMITS, context: dict | None = None):
+        super().__init__(environment=RestrictedEnvironment(limits))
+        self.limits = limits
+        self.context = dict(context or {})
+
+    def validate(self, expression):
+        expressions.compile_expression(expression, self.limits)
+
+    def _task_error(self, task, source, exc, what):
+        if isinstance(exc, ExpressionError):
+            return WorkflowTaskException(
+                f"{what} failed: {exc.message}", task=task, exception=exc,
+                line_number=exc.line, offset=exc.offset, error_line=_line(source, exc.line))
+        return WorkflowTaskException(f"{what} failed: {type(exc).__name__}: {exc}", task=task,
+                                     exception=exc)
+
+    def evaluate(self, task, expression, external_context=None):
+        try:
+            return self.environment.evaluate(expression, task.data, external_context)
+        except SpiffWorkflowException:
+            raise
+        except Exception as exc:
+            raise self._task_error(task, expression, exc, f"expression '{expression}'") from exc
+
+    def execute(self, task, script, external_context=None):
+        try:
+            return self.environment.execute(script, task.data, external_context or {})
+        except SpiffWorkflowException:
+            raise
+        except Exception as exc:
+            raise self._task_error(task, script, exc, "script") from exc
+
+    # ---- service tasks
+    def resolve_value(self, task, value):
+        """A parameter as written in the diagram: ``${expr}`` is evaluated, text is literal."""
+        if isinstance(value, str):
+            stripped = value.strip()
+            if _WHOLE_EL.match(stripped):
+                return self.evaluate(task, stripped)
+            if "${" in value:
+                # "报备「${name}」被驳回" : a text template with embedded expressions
+                return _EMBEDDED_EL.sub(lambda m: _text(self.evaluate(task, m.group(1))), value)
+            return value
+        if isinstance(value, list):
+            return [self.resolve_value(task, v) for v in value]
+        if isinstance(value, dict):
+            return {k: self.resolve_value(task, v) for k, v in value.items()}
+        return value
+
+    def run_operation(self, task, spec):
+        params = {p["name"]: self.resolve_value(task, p["value"]) for p in spec.params}
+        ctx = operations.OperationContext(
+            operation=spec.operation, element_id=spec.bpmn_id, element_name=spec.bpmn_name,
+            data=expressions.check_data(task.data), instance=self.context)
+        try:
+            result = operations.call_operation(spec.operation, ctx, params)
+            if spec.result_variable:
+                task.data[spec.result_variable] = expressions.check_data(result)
+        except SpiffWorkflowException:
+            raise
+        except Exception as exc:
+            raise WorkflowTaskException(
+                f"operation '{spec.operation}' failed: {type(exc).__name__}: {exc}",
+                task=task, exception=exc) from exc

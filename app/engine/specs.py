@@ -1,0 +1,134 @@
+"""Task specs of our BPMN dialect (Camunda 7 extension attributes).
+
+They add to SpiffWorkflow's specs only what it drops or gets wrong for us; the matching
+serializer converters live in :mod:`app.engine.serialization`.
+"""
+from __future__ import annotations
+
+from copy import deepcopy
+
+from SpiffWorkflow.bpmn.specs.defaults import (
+    ParallelMultiInstanceTask as _ParallelMI,
+    SequentialMultiInstanceTask as _SequentialMI,
+    ServiceTask as _ServiceTask,
+)
+from SpiffWorkflow.camunda.specs.user_task import UserTask as _CamundaUserTask
+from SpiffWorkflow.util.task import TaskState
+
+
+class CrmUserTask(_CamundaUserTask):
+    """A Camunda user task that keeps assignee, candidates and due date (trap 1).
+
+    Values are kept as written in the diagram (literal text or ``${expression}``) and
+    resolved against the task data when the task becomes ready (see runtime).
+    """
+
+    def __init__(self, wf_spec, name, form, assignee=None, candidate_groups=None,
+                 candidate_users=None, due_date=None, **kwargs):
+        super().__init__(wf_spec, name, form, **kwargs)
+        self.assignee = assignee
+        self.candidate_groups = candidate_groups
+        self.candidate_users = candidate_users
+        self.due_date = due_date
+
+
+class CrmServiceTask(_ServiceTask):
+    """A service task that calls a named operation from :mod:`app.engine.operations`.
+
+    ``params`` is a list of ``{"name": ..., "value": ...}`` as written in the diagram;
+    values are text (``${...}`` evaluated), lists or dicts of them.
+    """
+
+    def __init__(self, wf_spec, name, operation=None, params=None, result_variable=None, **kwargs):
+        super().__init__(wf_spec, name, **kwargs)
+        self.operation = operation
+        self.params = params or []
+        self.result_variable = result_variable
+
+    def _execute(self, task):
+        task.workflow.script_engine.run_operation(task, self)
+        return True
+
+
+def _record_child(spec, my_task, child):
+    """Append the child's own contribution (form fields, element variable) to the results.
+
+    Unlike SpiffWorkflow's default (deep-merge every child into the parent, the last one
+    wins) each approver's answer is kept: ``results = [{"approver": "a", "decision": ...}]``.
+    """
+    parent = my_task.data
+    own = {k: deepcopy(v) for k, v in child.data.items() if k not in parent or parent[k] != v}
+    if spec.input_item is not None and spec.input_item.bpmn_id in child.data:
+        own[spec.input_item.bpmn_id] = deepcopy(child.data[spec.input_item.bpmn_id])
+    own.pop(spec.result_variable, None)
+    # Kept by child id: "merged" is reset each time the task starts, so a loop back to this
+    # task starts a fresh list instead of appending to the previous round's answers.
+    by_child = my_task.internal_data.setdefault("results", {})
+    by_child[str(child.id)] = own
+    merged = my_task.internal_data.setdefault("merged", [])
+    merged.append(str(child.id))
+    parent[spec.result_variable] = [deepcopy(by_child[c]) for c in merged if c in by_child]
+
+
+class _ResultsMixin:
+    """Countersign (会签) support shared by parallel and sequential multi-instance tasks.
+
+    The completion condition is evaluated with the last completed child's data plus
+    Camunda's counters ``nrOfInstances``, ``nrOfCompletedInstances``,
+    ``nrOfActiveInstances`` and the results list, so ``${decision == 'approve'}`` means
+    "any one approves" and an absent condition means "all must answer".
+    """
+
+    result_variable = None
+
+    def check_completion_condition(self, my_task):
+        merged = my_task.internal_data.get("merged", [])
+        if not merged or self.condition is None:
+            return False
+        last = next(c for c in my_task.children if str(c.id) == merged[-1])
+        instances = list(self._instances(my_task))
+        done = [c for c in instances if c.state == TaskState.COMPLETED]
+        total = self._total_instances(my_task, instances)
+        counters = {
+            "nrOfInstances": total,
+            "nrOfCompletedInstances": len(done),
+            "nrOfActiveInstances": len([c for c in instances if not c.has_state(TaskState.FINISHED_MASK)]),
+            self.result_variable: my_task.data.get(self.result_variable, []),
+        }
+        return bool(my_task.workflow.script_engine.evaluate(last, self.condition, external_context=counters))
+
+    def _total_instances(self, my_task, instances):
+        if self.data_input is not None and self.data_input.exists(my_task):
+            return len(self.data_input.get(my_task))
+        return my_task.internal_data.get("cardinality", len(instances))
+
+
+class CrmParallelMultiInstanceTask(_ResultsMixin, _ParallelMI):
+    def __init__(self, wf_spec, bpmn_id, task_spec, result_variable=None, **kwargs):
+        super().__init__(wf_spec, bpmn_id, task_spec, **kwargs)
+        self.result_variable = result_variable or f"{bpmn_id}_results"
+
+    def merge_child(self, workflow, child):
+        my_task = child.parent
+        _record_child(self, my_task, child)
+        if self.check_completion_condition(my_task):
+            for other in self._instances(my_task):
+                if not other.has_state(TaskState.FINISHED_MASK):
+                    other.cancel()
+            my_task._set_state(TaskState.READY)
+        elif self.children_complete(my_task):
+            my_task._set_state(TaskState.READY)
+
+
+class CrmSequentialMultiInstanceTask(_ResultsMixin, _SequentialMI):
+    def __init__(self, wf_spec, bpmn_id, task_spec, result_variable=None, **kwargs):
+        super().__init__(wf_spec, bpmn_id, task_spec, **kwargs)
+        self.result_variable = result_variable or f"{bpmn_id}_results"
+
+    def merge_child(self, workflow, child):
+        my_task = child.parent
+        _record_child(self, my_task, child)
+        if self.children_complete(my_task) or self.check_completion_condition(my_task):
+            my_task._set_state(TaskState.READY)
+        else:
+            self.add_next_child(my_task)
