@@ -73,6 +73,9 @@ def _register_modules(app: APIFlask) -> None:
     from app.admin import views as admin_views
     from app.ui import views as ui_views
     from app import cli
+    from app.jobs import cli as jobs_cli
+    from app.notifications import views as notification_views
+    from app.ui import live
 
     errors.init_app(app)
     frame.init_app(app)
@@ -80,4 +83,7 @@ def _register_modules(app: APIFlask) -> None:
     ui_views.init_app(app)
     app.register_blueprint(auth_api.bp)
     app.register_blueprint(admin_views.bp)
+    app.register_blueprint(live.bp)
+    notification_views.init_app(app)
+    jobs_cli.init_app(app)
     cli.init_app(app)

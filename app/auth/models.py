@@ -29,6 +29,7 @@ class User(UserMixin, VersionedMixin, db.Model):
     # Deactivated users keep their records and tasks; they just cannot log in or be picked.
     active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
     locale: Mapped[str | None] = mapped_column(String(16))
+    email_notifications: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True, server_default="1")
 
     roles: Mapped[list[UserRole]] = relationship(
         back_populates="user", cascade="all, delete-orphan", lazy="selectin"

@@ -29,3 +29,34 @@ window.crmFetch = async (url, options = {}) => {
 document.addEventListener("change", (event) => {
   if (event.target.matches("select[data-autosubmit]")) event.target.form.submit();
 });
+
+// Navigation badges (open tasks, unread messages) refresh without a page reload.
+const badges = document.querySelectorAll("[data-live-count]");
+async function refreshBadges() {
+  try {
+    const counts = await window.crmFetch("/api/v1/live-counts");
+    badges.forEach((badge) => {
+      const value = counts[badge.dataset.liveCount] || 0;
+      badge.textContent = value > 99 ? "99+" : String(value);
+      badge.classList.toggle("d-none", value === 0);
+    });
+  } catch (error) {
+    // Logged out or offline: leave the badges as they are.
+  }
+}
+if (badges.length) {
+  refreshBadges();
+  setInterval(refreshBadges, 30000);
+  document.addEventListener("visibilitychange", () => document.visibilityState === "visible" && refreshBadges());
+}
+
+// Messages page: mark read on click, or all at once.
+document.addEventListener("click", async (event) => {
+  const one = event.target.closest("[data-mark-read]");
+  if (one) window.crmFetch(one.dataset.markRead, { method: "POST" }).catch(() => {});
+  const all = event.target.closest("[data-mark-all-read]");
+  if (all) {
+    await window.crmFetch(all.dataset.markAllRead, { method: "POST" });
+    window.location.reload();
+  }
+});

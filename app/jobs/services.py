@@ -1,0 +1,193 @@
+from __future__ import annotations
+
+import logging
+import os
+import random
+import socket
+import time
+import traceback
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Callable
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from app.db import utcnow
+from app.extensions import db
+from app.jobs.models import DONE, FAILED, PENDING, RUNNING, Job
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(minutes=5)
+MAX_BACKOFF_SECONDS = 3600
+
+
+@dataclass(frozen=True)
+class Handler:
+    func: Callable[[Job], None]
+    max_attempts: int
+
+
+@dataclass(frozen=True)
+class Periodic:
+    kind: str
+    every_seconds: int
+
+
+_HANDLERS: dict[str, Handler] = {}
+_PERIODICS: dict[str, Periodic] = {}
+
+
+def job_handler(kind: str, max_attempts: int = 8):
+    """Register ``func(job)`` to run jobs of ``kind``. Raise to have the job retried."""
+
+    def decorator(func):
+        _HANDLERS[kind] = Handler(func, max_attempts)
+        return func
+
+    return decorator
+
+
+def periodic(kind: str, every_seconds: int):
+    """Register a handler that the worker schedules every ``every_seconds`` (once per slot
+    across all workers, thanks to the job key)."""
+
+    def decorator(func):
+        _HANDLERS[kind] = Handler(func, 1)
+        _PERIODICS[kind] = Periodic(kind, every_seconds)
+        return func
+
+    return decorator
+
+
+def enqueue(kind: str, payload: dict | None = None, *, due_at: datetime | None = None,
+            key: str | None = None, max_attempts: int | None = None) -> Job:
+    """Add a job to the current transaction. With ``key``, an existing job is returned instead."""
+    if kind not in _HANDLERS:
+        raise ValueError(f"no handler for job kind {kind!r}")
+    if key is not None:
+        existing = db.session.scalar(select(Job).where(Job.key == key))
+        if existing is not None:
+            return existing
+    job = Job(kind=kind, payload=payload or {}, key=key, due_at=due_at or utcnow(),
+              max_attempts=max_attempts or _HANDLERS[kind].max_attempts)
+    db.session.add(job)
+    return job
+
+
+def cancel(key: str) -> None:
+    """Drop a pending job by key (e.g. a timer whose task was completed first)."""
+    db.session.execute(
+        update(Job).where(Job.key == key, Job.status == PENDING).values(status=DONE, finished_at=utcnow(),
+                                                                         last_error="cancelled")
+    )
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _due_condition(now: datetime):
+    return or_(
+        and_(Job.status == PENDING, Job.due_at <= now),
+        # A worker died holding this job: its lease ran out.
+        and_(Job.status == RUNNING, Job.locked_until < now),
+    )
+
+
+def _claim(limit: int, owner: str) -> list[int]:
+    now = utcnow()
+    stmt = select(Job.id).where(_due_condition(now)).order_by(Job.due_at).limit(limit)
+    if db.engine.dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    ids = list(db.session.scalars(stmt))
+    claimed = []
+    for job_id in ids:
+        # Compare-and-set: only one worker turns a due job into its own running job.
+        result = db.session.execute(
+            update(Job).where(Job.id == job_id, _due_condition(now)).values(
+                status=RUNNING, locked_by=owner, locked_until=now + LEASE, attempts=Job.attempts + 1)
+        )
+        if result.rowcount == 1:
+            claimed.append(job_id)
+    db.session.commit()
+    return claimed
+
+
+def _backoff(attempts: int) -> timedelta:
+    seconds = min(MAX_BACKOFF_SECONDS, 2 ** attempts)
+    return timedelta(seconds=seconds * random.uniform(0.8, 1.2))
+
+
+def _run_one(job_id: int, owner: str) -> bool:
+    job = db.session.get(Job, job_id)
+    handler = _HANDLERS.get(job.kind)
+    try:
+        if handler is None:
+            raise LookupError(f"no handler for job kind {job.kind!r}")
+        handler.func(job)
+        job = db.session.get(Job, job_id)  # the handler may have committed or expired it
+        job.status, job.finished_at, job.locked_until, job.last_error = DONE, utcnow(), None, None
+        db.session.commit()
+        return True
+    except Exception:  # noqa: BLE001 - any failure is recorded and retried
+        error = traceback.format_exc(limit=5)
+        db.session.rollback()
+        log.warning("job %s (%s) failed: %s", job_id, getattr(job, "kind", "?"), error.strip().splitlines()[-1])
+        job = db.session.get(Job, job_id)
+        job.last_error = error[-4000:]
+        job.locked_until = None
+        if job.attempts >= job.max_attempts:
+            job.status, job.finished_at = FAILED, utcnow()
+        else:
+            job.status, job.due_at = PENDING, utcnow() + _backoff(job.attempts)
+        db.session.commit()
+        return False
+
+
+def schedule_periodics(now: datetime | None = None) -> None:
+    now = now or utcnow()
+    for item in _PERIODICS.values():
+        slot = int(now.timestamp()) // item.every_seconds
+        key = f"periodic:{item.kind}:{slot}"
+        if db.session.scalar(select(Job.id).where(Job.key == key)) is None:
+            db.session.add(Job(kind=item.kind, key=key, due_at=now, max_attempts=1))
+            try:
+                db.session.commit()
+            except IntegrityError:  # another worker scheduled the same slot
+                db.session.rollback()
+
+
+def run_due_jobs(limit: int = 50, owner: str | None = None) -> int:
+    """Claim and run up to ``limit`` due jobs; returns how many ran (tests call this)."""
+    owner = owner or worker_id()
+    ran = 0
+    for job_id in _claim(limit, owner):
+        _run_one(job_id, owner)
+        ran += 1
+    return ran
+
+
+def run_worker(poll_seconds: float = 0.5, batch: int = 20, stop: Callable[[], bool] = lambda: False) -> None:
+    """The worker loop: periodic scheduling, due jobs, and backing off while the DB is down."""
+    owner = worker_id()
+    failures = 0
+    log.info("worker %s started", owner)
+    while not stop():
+        try:
+            schedule_periodics()
+            ran = run_due_jobs(batch, owner)
+            failures = 0
+        except OperationalError as error:
+            db.session.rollback()
+            failures += 1
+            wait = min(30, 2 ** failures)
+            log.warning("database unavailable (%s); retrying in %ss", error.__class__.__name__, wait)
+            time.sleep(wait)
+            continue
+        finally:
+            db.session.remove()
+        if ran < batch:
+            time.sleep(poll_seconds)
+    log.info("worker %s stopped", owner)
