@@ -11,11 +11,11 @@ def test_admin_logs_in_in_chinese_then_switches_to_english(page, demo_people):
     assert page.locator("h1").inner_text() == "登录"
     login_in_browser(page, "admin")
     assert page.locator("#current-user").inner_text().startswith("系统管理员")
-    assert page.locator("nav").get_by_text("系统管理").is_visible()
+    assert page.locator("#mainnav").get_by_role("link", name="系统管理").is_visible()
     screenshot(page, "home-zh")
     page.select_option("select[name=locale]", "en")
     page.wait_for_load_state("networkidle")
-    assert page.locator("nav").get_by_text("Admin").is_visible()
+    assert page.locator("#mainnav").get_by_role("link", name="Admin").is_visible()
     assert page.locator("h1").inner_text().startswith("Welcome")
     screenshot(page, "home-en")
 

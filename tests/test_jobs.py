@@ -1,0 +1,125 @@
+"""The job table and worker: outbox semantics, retries, leases, periodic scheduling."""
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from app.db import utcnow
+from app.extensions import db
+from app.jobs import Job, enqueue, job_handler, periodic, run_due_jobs
+from app.jobs import services as job_services
+
+CALLS: list = []
+
+
+@job_handler("test.record", max_attempts=3)
+def _record(job):
+    CALLS.append(job.payload["n"])
+
+
+@job_handler("test.flaky", max_attempts=3)
+def _flaky(job):
+    CALLS.append(job.attempts)
+    if job.attempts < 3:
+        raise RuntimeError("not yet")
+
+
+@job_handler("test.always_fails", max_attempts=2)
+def _fails(job):
+    raise RuntimeError("broken target")
+
+
+@periodic("test.periodic", every_seconds=60)
+def _periodic(job):
+    CALLS.append("tick")
+
+
+@pytest.fixture(autouse=True)
+def _reset_calls():
+    CALLS.clear()
+
+
+def _make_due(job_id):
+    job = db.session.get(Job, job_id)
+    job.due_at = utcnow() - timedelta(seconds=1)
+    db.session.commit()
+
+
+def test_job_runs_and_is_marked_done(ctx):
+    job = enqueue("test.record", {"n": 1})
+    db.session.commit()
+    assert run_due_jobs() == 1
+    assert CALLS == [1]
+    db.session.refresh(job)
+    assert job.status == "done" and job.attempts == 1 and job.finished_at
+    assert run_due_jobs() == 0  # never twice
+
+
+def test_rolled_back_change_sends_nothing(ctx):
+    enqueue("test.record", {"n": 2})
+    db.session.rollback()
+    assert run_due_jobs() == 0 and CALLS == []
+
+
+def test_same_key_is_enqueued_once(ctx):
+    first = enqueue("test.record", {"n": 3}, key="once")
+    db.session.commit()
+    second = enqueue("test.record", {"n": 3}, key="once")
+    assert first.id == second.id
+    db.session.commit()
+    assert db.session.scalar(select(db.func.count()).select_from(Job)) == 1
+
+
+def test_future_job_waits_for_its_time(ctx):
+    enqueue("test.record", {"n": 4}, due_at=utcnow() + timedelta(hours=1))
+    db.session.commit()
+    assert run_due_jobs() == 0
+
+
+def test_failures_retry_with_backoff_then_succeed(ctx):
+    job = enqueue("test.flaky")
+    db.session.commit()
+    run_due_jobs()
+    db.session.refresh(job)
+    assert job.status == "pending" and job.due_at > utcnow() and "not yet" in job.last_error
+    _make_due(job.id)
+    run_due_jobs()
+    _make_due(job.id)
+    run_due_jobs()
+    db.session.refresh(job)
+    assert job.status == "done" and CALLS == [1, 2, 3]
+
+
+def test_too_many_failures_mark_the_job_failed(ctx):
+    job = enqueue("test.always_fails")
+    db.session.commit()
+    run_due_jobs()
+    _make_due(job.id)
+    run_due_jobs()
+    db.session.refresh(job)
+    assert job.status == "failed" and "broken target" in job.last_error
+
+
+def test_job_of_a_dead_worker_is_claimed_again_after_its_lease(ctx):
+    job = enqueue("test.record", {"n": 5})
+    db.session.commit()
+    # A worker claimed it and died: status running, lease expired.
+    job.status, job.locked_by, job.attempts = "running", "dead-worker", 1
+    job.locked_until = utcnow() + timedelta(minutes=1)
+    db.session.commit()
+    assert run_due_jobs() == 0  # lease still held
+    job.locked_until = utcnow() - timedelta(seconds=1)
+    db.session.commit()
+    assert run_due_jobs() == 1 and CALLS == [5]
+
+
+def test_periodic_job_is_scheduled_once_per_slot(ctx):
+    now = utcnow()
+    job_services.schedule_periodics(now)
+    job_services.schedule_periodics(now)
+    assert run_due_jobs() == 1 and CALLS == ["tick"]
+
+
+def test_unknown_kind_is_refused(ctx):
+    with pytest.raises(ValueError):
+        enqueue("no.such.kind")

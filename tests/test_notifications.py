@@ -1,0 +1,82 @@
+"""In-app notifications, their API, live badge counts and e-mail through the outbox."""
+import socketserver
+import threading
+
+from app.auth.services import get_user, update_user
+from app.extensions import db
+from app.jobs import run_due_jobs
+from app.notifications.services import notify, unread_count
+
+
+def test_notify_and_read_through_the_api(app, api_as):
+    with app.app_context():
+        notify(["sales1", "sales2"], "客户 厦门星辰 的报备已通过", link="/customers/1")
+        db.session.commit()
+    sales1 = api_as("sales1")
+    body = sales1.get("/api/v1/notifications").get_json()
+    assert body["total"] == 1
+    item = body["items"][0]
+    assert item["text"] == "客户 厦门星辰 的报备已通过" and item["read"] is False and item["link"] == "/customers/1"
+    assert sales1.get("/api/v1/live-counts").get_json()["notifications"] == 1
+    assert sales1.post(f"/api/v1/notifications/{item['id']}/read").status_code == 204
+    assert sales1.get("/api/v1/live-counts").get_json()["notifications"] == 0
+    # Another user's notification is not theirs to touch.
+    other = api_as("sales2").get("/api/v1/notifications").get_json()["items"][0]
+    assert sales1.post(f"/api/v1/notifications/{other['id']}/read").status_code == 404
+
+
+def test_inactive_users_are_skipped(ctx, demo_people):
+    update_user(get_user("sales2"), actor=None, active=False)
+    rows = notify(["sales1", "sales2"], "hello")
+    assert [r.user_id for r in rows] == [get_user("sales1").id]
+
+
+class _SMTPHandler(socketserver.StreamRequestHandler):
+    """Just enough SMTP to receive one message."""
+
+    def handle(self):
+        self.wfile.write(b"220 test\r\n")
+        data_mode, lines = False, []
+        for raw in self.rfile:
+            line = raw.decode("utf-8", "replace").rstrip("\r\n")
+            if data_mode:
+                if line == ".":
+                    self.server.messages.append("\n".join(lines))
+                    data_mode = False
+                    self.wfile.write(b"250 ok\r\n")
+                else:
+                    lines.append(line)
+                continue
+            verb = line.split(" ")[0].upper()
+            if verb in ("EHLO", "HELO"):
+                self.wfile.write(b"250 test\r\n")
+            elif verb == "DATA":
+                data_mode = True
+                self.wfile.write(b"354 go\r\n")
+            elif verb == "QUIT":
+                self.wfile.write(b"221 bye\r\n")
+                return
+            else:
+                self.wfile.write(b"250 ok\r\n")
+
+
+def test_email_goes_through_the_outbox_once(app, ctx, demo_people):
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _SMTPHandler)
+    server.messages = []
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=server.server_address[1])
+    try:
+        user = get_user("manager")
+        user.email = "manager@example.com"
+        db.session.commit()
+        notify("manager", "新客户 A类：厦门星辰", link="/customers/7")
+        assert server.messages == []  # nothing leaves before the commit
+        db.session.commit()
+        assert run_due_jobs() == 1
+        assert run_due_jobs() == 0
+        assert len(server.messages) == 1
+        assert "manager@example.com" in server.messages[0] and "/customers/7" in server.messages[0]
+        assert unread_count(user) == 1
+    finally:
+        app.config.update(SMTP_HOST=None)
+        server.shutdown()
