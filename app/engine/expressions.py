@@ -236,7 +236,7 @@ def _prepare(source: str, limits: Limits) -> tuple[str, str | None]:
     text = source.strip()
     wrapped = _EL_WRAPPER.match(text)
     if wrapped:
-        text = _el_to_python(wrapped.group(1).strip())
+        text = _el_to_python(wrapped.group(1).strip()).strip()
     if ISO_LITERAL.match(text):
         return text, text
     return text, None

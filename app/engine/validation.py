@@ -1,0 +1,240 @@
+"""Deploy-time validation: every problem of a diagram, each with its BPMN element id.
+
+Nothing is stored when :func:`validate_diagram` raises; it collects all problems it can find
+(it does not stop at the first) and reports them as ``{element_id, message}``.
+"""
+from __future__ import annotations
+
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+
+from .expressions import ISO_LITERAL, ExpressionError, compile_expression, compile_script
+from .operations import check_operation_call
+from .parser import parse_specs, variable_name
+from .script_engine import embedded_expressions
+from .xml import BPMN_NS, DiagramError, load_xml, problem
+
+CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
+NS = {"bpmn": BPMN_NS, "camunda": CAMUNDA_NS}
+_PYTHON_LANGUAGES = {"", "python", "juel", "el", "text/python", "application/python"}
+
+
+def _c(name):
+    return f"{{{CAMUNDA_NS}}}{name}"
+
+
+def _text(node) -> str:
+    return (node.text or "").strip() if node is not None else ""
+
+
+def _is_el(text: str) -> bool:
+    return text.startswith(("${", "#{")) and text.endswith("}")
+
+
+class _Collector:
+    def __init__(self):
+        self.problems: list[dict] = []
+
+    def add(self, element_id, message):
+        self.problems.append(problem(element_id, message))
+
+    def expression(self, element_id, what, text):
+        if not text:
+            self.add(element_id, f"{what} is empty")
+            return
+        try:
+            compile_expression(text)
+        except ExpressionError as exc:
+            self.add(element_id, f"{what} {text!r}: {exc}")
+
+    def value(self, element_id, what, text):
+        """Literal text, ``${expr}``, or a template with embedded ``${expr}``."""
+        if not isinstance(text, str):
+            return
+        stripped = text.strip()
+        if _is_el(stripped):
+            self.expression(element_id, what, stripped)
+        else:
+            for expr in embedded_expressions(text):
+                self.expression(element_id, what, "${" + expr + "}")
+
+
+def validate_diagram(xml: bytes | str, process_id: str | None = None):
+    """Load, check and parse a diagram; returns ``(process_id, spec, subprocess_specs)``.
+
+    Raises :class:`DiagramError` with every problem found.
+    """
+    root = load_xml(xml)
+    found = _Collector()
+    processes = root.findall(f"{{{BPMN_NS}}}process")
+    executable = [p for p in processes if p.get("isExecutable") == "true"]
+    if not executable:
+        found.add(processes[0].get("id") if processes else None,
+                  "no executable process: set isExecutable=\"true\" on the process")
+    for proc in executable:
+        _check_process(proc, found)
+    if found.problems:
+        raise DiagramError(found.problems)
+    return parse_specs(root, process_id)
+
+
+def _check_process(proc, found: _Collector):
+    by_id = {el.get("id"): el for el in proc.iter() if isinstance(el.tag, str) and el.get("id")}
+    flows = proc.findall(f".//{{{BPMN_NS}}}sequenceFlow")
+    outgoing: dict[str, list] = {}
+    for flow in flows:
+        outgoing.setdefault(flow.get("sourceRef"), []).append(flow)
+        for ref in ("sourceRef", "targetRef"):
+            if flow.get(ref) not in by_id:
+                found.add(flow.get("id"), f"{ref} '{flow.get(ref)}' does not exist")
+        cond = flow.find(f"{{{BPMN_NS}}}conditionExpression")
+        if cond is not None:
+            language = (cond.get("language") or "").lower()
+            if language not in _PYTHON_LANGUAGES:
+                found.add(flow.get("id"), f"condition language '{language}' is not supported")
+            else:
+                found.expression(flow.get("id"), "condition", _text(cond))
+
+    for reserved in ("Start", "End", "Root"):
+        if reserved in by_id:
+            found.add(reserved, f"the id '{reserved}' is reserved by the engine; rename the element")
+
+    if not proc.findall(f".//{{{BPMN_NS}}}startEvent"):
+        found.add(proc.get("id"), "process has no start event")
+
+    for tag in ("exclusiveGateway", "inclusiveGateway"):
+        for gw in proc.iter(f"{{{BPMN_NS}}}{tag}"):
+            outs = outgoing.get(gw.get("id"), [])
+            default = gw.get("default")
+            if default and default not in [f.get("id") for f in outs]:
+                found.add(gw.get("id"), f"default flow '{default}' is not an outgoing flow of this gateway")
+            if len(outs) > 1:
+                for flow in outs:
+                    has_condition = flow.find(f"{{{BPMN_NS}}}conditionExpression") is not None
+                    if not has_condition and flow.get("id") != default:
+                        found.add(flow.get("id"), "flow leaving a gateway needs a condition or must be the gateway's default")
+
+    for task in proc.iter(f"{{{BPMN_NS}}}userTask"):
+        _check_user_task(task, found)
+    for task in proc.iter(f"{{{BPMN_NS}}}serviceTask"):
+        _check_service_task(task, found)
+    for task in proc.iter(f"{{{BPMN_NS}}}scriptTask"):
+        _check_script_task(task, found)
+    for loop in proc.iter(f"{{{BPMN_NS}}}multiInstanceLoopCharacteristics"):
+        _check_multi_instance(loop, found)
+    for timer in proc.iter(f"{{{BPMN_NS}}}timerEventDefinition"):
+        _check_timer(timer, found)
+    for tag in ("sendTask", "receiveTask", "businessRuleTask"):
+        for task in proc.iter(f"{{{BPMN_NS}}}{tag}"):
+            found.add(task.get("id"), f"{tag} is not supported; use a service task with an operation")
+
+
+def _check_user_task(task, found: _Collector):
+    tid = task.get("id")
+    assignee = (task.get(_c("assignee")) or "").strip()
+    groups = (task.get(_c("candidateGroups")) or "").strip()
+    users = (task.get(_c("candidateUsers")) or "").strip()
+    if not (assignee or groups or users):
+        found.add(tid, "user task has no assignee and no candidate users or groups")
+    found.value(tid, "assignee", assignee)
+    for text, what in ((groups, "candidate groups"), (users, "candidate users")):
+        if _is_el(text):
+            found.expression(tid, what, text)
+        else:
+            for part in text.split(","):
+                found.value(tid, what, part.strip())
+    due = (task.get(_c("dueDate")) or "").strip()
+    if due:
+        if _is_el(due):
+            found.expression(tid, "due date", due)
+        else:
+            _check_iso(tid, "due date", due, found)
+
+
+def _check_service_task(task, found: _Collector):
+    tid = task.get("id")
+    operation = None
+    if task.get(_c("type")) == "external":
+        operation = (task.get(_c("topic")) or "").strip() or None
+    if operation is None:
+        for prop in task.findall(f"{{{BPMN_NS}}}extensionElements/{{{CAMUNDA_NS}}}properties/{{{CAMUNDA_NS}}}property"):
+            if prop.get("name") == "operation":
+                operation = (prop.get("value") or "").strip() or None
+    for attr in ("class", "delegateExpression", "expression"):
+        if task.get(_c(attr)) and operation is None:
+            found.add(tid, f"camunda:{attr} cannot run here; use Implementation 'External' with an operation name as topic")
+            return
+    params = task.findall(
+        f"{{{BPMN_NS}}}extensionElements/{{{CAMUNDA_NS}}}inputOutput/{{{CAMUNDA_NS}}}inputParameter")
+    names = [p.get("name") for p in params]
+    for message in check_operation_call(operation, names):
+        found.add(tid, message)
+    for param in params:
+        for node in param.iter():
+            if node.tag == _c("script"):
+                found.add(tid, f"parameter '{param.get('name')}': script parameters are not supported; use ${{...}}")
+            elif isinstance(node.tag, str) and node.text and node.text.strip():
+                found.value(tid, f"parameter '{param.get('name')}'", node.text)
+
+
+def _check_script_task(task, found: _Collector):
+    tid = task.get("id")
+    language = (task.get("scriptFormat") or "python").lower()
+    if language not in _PYTHON_LANGUAGES:
+        found.add(tid, f"script format '{language}' is not supported (use python)")
+        return
+    script = task.find(f"{{{BPMN_NS}}}script")
+    if script is None or not (script.text or "").strip():
+        found.add(tid, "script task has no script")
+        return
+    try:
+        compile_script(script.text)
+    except ExpressionError as exc:
+        found.add(tid, f"script: {exc}")
+
+
+def _check_multi_instance(loop, found: _Collector):
+    task = loop.getparent()
+    tid = task.get("id")
+    collection = loop.get(_c("collection"))
+    cardinality = loop.find(f"{{{BPMN_NS}}}loopCardinality")
+    if collection is not None:
+        if variable_name(collection) is None:
+            found.add(tid, f"multi-instance collection must be a process variable name, not {collection!r}")
+    elif cardinality is None or not _text(cardinality):
+        found.add(tid, "multi-instance task needs a collection or a loop cardinality")
+    else:
+        found.expression(tid, "loop cardinality", _text(cardinality))
+    condition = loop.find(f"{{{BPMN_NS}}}completionCondition")
+    if condition is not None and _text(condition):
+        found.expression(tid, "completion condition", _text(condition))
+
+
+def _check_iso(element_id, what, text, found: _Collector):
+    try:
+        if text.upper().startswith("P"):
+            TimerEventDefinition.parse_iso_duration(text)
+        elif text.upper().startswith("R"):
+            TimerEventDefinition.parse_iso_recurring_interval(text)
+        else:
+            TimerEventDefinition.get_datetime(text.replace("Z", "+00:00"))
+    except Exception:
+        found.add(element_id, f"{what} {text!r} is not a valid ISO-8601 value (days are P1D, hours PT1H)")
+
+
+def _check_timer(timer, found: _Collector):
+    event = timer.getparent()
+    eid = event.get("id")
+    parts = [(tag, timer.find(f"{{{BPMN_NS}}}{tag}")) for tag in ("timeDuration", "timeDate", "timeCycle")]
+    parts = [(tag, node) for tag, node in parts if node is not None]
+    if len(parts) != 1 or not _text(parts[0][1]):
+        found.add(eid, "timer needs exactly one of duration, date or cycle")
+        return
+    tag, node = parts[0]
+    text = _text(node)
+    inner = text[2:-1].strip() if _is_el(text) else text
+    if ISO_LITERAL.match(inner):
+        _check_iso(eid, "timer", inner, found)
+    elif inner[:1].upper() == "P" and inner.replace(".", "").isalnum():
+        found.add(eid, f"timer {text!r} is not a valid ISO-8601 duration (days are P1D, hours PT1H)")
+    else:
+        found.expression(eid, "timer expression", text)

@@ -1,0 +1,30 @@
+"""Fixtures for the engine's pure tests (no Flask, no database)."""
+import pytest
+
+from app.engine import operations
+from app.engine.serialization import SpecCache
+
+from .support import CUSTOMER_REPORT, FakeOperations
+
+
+
+@pytest.fixture
+def fake_ops():
+    fake = FakeOperations()
+    operations.register_operation("crm.set_report_status", fake.set_report_status,
+                                  params=["customer_id", "status"], optional=["comment"], replace=True)
+    operations.register_operation("notify.users", fake.notify, params=["message"],
+                                  optional=["users", "groups", "link"], replace=True)
+    yield fake
+    operations.unregister_operation("crm.set_report_status")
+    operations.unregister_operation("notify.users")
+
+
+@pytest.fixture
+def cache():
+    return SpecCache()
+
+
+@pytest.fixture
+def customer_report_xml():
+    return CUSTOMER_REPORT.read_bytes()

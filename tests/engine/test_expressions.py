@@ -1,0 +1,167 @@
+"""The restricted evaluator: useful expressions work, escapes and runaways are stopped."""
+import time
+from decimal import Decimal
+
+import pytest
+
+from app.engine.expressions import (
+    ExpressionError, ExpressionLimitExceeded, ForbiddenExpression, Limits, compile_expression,
+    evaluate, execute,
+)
+
+DATA = {"province": "福建", "industry": "医疗", "registered_capital": 12_000_000,
+        "customer": {"province": "福建", "owner": "sales1"}, "tags": ["a", "b"],
+        "amount": Decimal("10000.50")}
+
+
+@pytest.mark.parametrize("source, expected", [
+    ("province == '福建'", True),
+    ("${province == '福建' && industry == '医疗'}", True),
+    ("${province != '福建' || !(industry == '医疗')}", False),
+    ("#{customer.owner}", "sales1"),
+    ("customer['province'] + '省'", "福建省"),
+    ("registered_capital >= 10_000_000 and 'a' in tags", True),
+    ("len([t.upper() for t in tags if t != 'b'])", 1),
+    ("amount > 10000", True),
+    ("sorted(tags, key=len)[0]", "a"),
+    ("f'{registered_capital:,}'", "12,000,000"),
+    ("any(t == 'b' for t in tags)", True),
+    ("null is None and true and not false", True),
+    ("P3D", "P3D"),
+    ("PT1H", "PT1H"),
+    ("${PT30M}", "PT30M"),
+    ("2026-12-01T10:00:00Z", "2026-12-01T10:00:00Z"),
+    ("R3/PT1H", "R3/PT1H"),
+    ("'P%dD' if False else 'P' + str(1 + 2) + 'D'", "P3D"),
+])
+def test_useful_expressions(source, expected):
+    assert evaluate(source, DATA) == expected
+
+
+# Each payload must be refused with an ExpressionError, quickly, without side effects.
+ESCAPES = [
+    "().__class__.__base__.__subclasses__()",
+    "[c for c in ().__class__.__bases__[0].__subclasses__() if c.__name__ == 'Popen']",
+    "__import__('os').system('touch /tmp/pwned_by_expression')",
+    "open('/etc/passwd').read()",
+    "'{0.__class__}'.format(1)",
+    "'{0.__class__.__base__}'.format_map({})",
+    "(x for x in []).gi_frame",
+    "(x for x in []).gi_frame.f_globals",
+    "getattr(1, '__class__')",
+    "getattr(getattr(1, 'real'), 'conjugate')",
+    "(lambda: 1)()",
+    "(lambda f: f(f))(lambda f: f(f))",
+    "len.__self__",
+    "len.__call__",
+    "tags.append.__self__",
+    "type(1)",
+    "globals()",
+    "eval('1')",
+    "exec('x=1')",
+    "compile('1', 's', 'eval')",
+    "vars()",
+    "dir()",
+    "_x",
+    "customer.__dict__",
+    "'%s' % tags",
+    "'%*d' % (10**9, 1)",
+    "f'{province:>999999999}'",
+    "f'{province:{tags}}'",
+    "now.__globals__",
+    "sorted(tags, key=tags.append)",
+]
+
+
+@pytest.mark.parametrize("payload", ESCAPES)
+def test_escapes_are_blocked(payload):
+    started = time.monotonic()
+    with pytest.raises(ExpressionError):
+        evaluate(payload, dict(DATA))
+    assert time.monotonic() - started < 1.0
+
+
+def test_forbidden_constructs_are_found_at_compile_time():
+    for source in ["().__class__", "__import__('os')", "lambda: 1", "_secret"]:
+        with pytest.raises(ForbiddenExpression):
+            compile_expression(source)
+
+
+RUNAWAYS = [
+    "10 ** 10 ** 8",
+    "2 ** 100000000",
+    "'x' * 10**10",
+    "[0] * 10**9",
+    "'ab' * 300000 + 'ab' * 300000",
+    "1 << 10**9",
+    "(10 ** 4000) * (10 ** 4000) * (10 ** 4000) * (10 ** 4000) * (10 ** 4000) * (10 ** 4000)",
+    "list(range(10**12))",
+    "[x for x in range(100000) for y in range(100000)]",
+    "'-'.join(['x' * 400000] * 100)",
+    "('x' * 400000).replace('x', 'yy')",
+    "int(Decimal('1e999999'))",
+]
+
+
+@pytest.mark.parametrize("payload", RUNAWAYS)
+def test_runaways_are_stopped(payload):
+    started = time.monotonic()
+    with pytest.raises(ExpressionLimitExceeded):
+        evaluate(payload, {})
+    assert time.monotonic() - started < 2.0
+
+
+def test_time_limit_stops_a_busy_loop():
+    script = "n = 0\nfor i in range(100000):\n    for j in range(100000):\n        n += 1\n"
+    started = time.monotonic()
+    with pytest.raises(ExpressionLimitExceeded):
+        execute(script, {}, limits=Limits(time_limit=0.2, max_steps=10**9))
+    assert time.monotonic() - started < 1.5
+
+
+def test_script_statements_write_task_data():
+    data = {"amount": 120, "items": [1, 2, 3]}
+    execute("""
+total = 0
+for i in items:
+    if i == 2:
+        continue
+    total += i
+level = 'high' if amount > 100 else 'low'
+tags = []
+tags.append(level)
+a, b = 1, 2
+data_copy = {'k': [1, 2]}
+data_copy['k'][0] = 9
+""", data)
+    assert data["total"] == 4 and data["level"] == "high" and data["tags"] == ["high"]
+    assert (data["a"], data["b"]) == (1, 2) and data["data_copy"] == {"k": [9, 2]}
+
+
+@pytest.mark.parametrize("script, fragment", [
+    ("import os", "import"),
+    ("while True:\n    pass", "while"),
+    ("def f():\n    return 1", "function"),
+    ("class A:\n    pass", "class"),
+    ("f = len", "function"),
+    ("x = {'typename': 'BpmnWorkflow'}", "typename"),
+    ("a = []\na.append(a)", "nested too deeply"),
+    ("try:\n    x = 1\nexcept Exception:\n    pass", "try"),
+    ("with open('x') as f:\n    pass", "with"),
+])
+def test_script_refusals(script, fragment):
+    with pytest.raises(ExpressionError) as info:
+        execute(script, {})
+    assert fragment in str(info.value)
+
+
+def test_script_error_reports_line():
+    with pytest.raises(ExpressionError) as info:
+        execute("a = 1\nb = 2\nc = a / 0\n", {})
+    assert info.value.line == 3 and "ZeroDivisionError" in str(info.value)
+
+
+def test_name_error_is_clear():
+    with pytest.raises(ExpressionError) as info:
+        evaluate("provnce == 'x'", DATA)
+    assert "provnce" in str(info.value)

@@ -1,0 +1,232 @@
+"""Running the shipped customer-report process and the Camunda Modeler fixture end to end."""
+import json
+
+import pytest
+
+from app.engine import runtime as R
+from app.engine import serialization as S
+from app.engine.script_engine import RestrictedScriptEngine
+from app.engine.validation import validate_diagram
+
+from .support import FIXTURES, make_timer_due
+
+FORM = ["decision", "comment"]
+CUSTOMER = {"customer_id": 42, "name": "厦门海沧医疗", "province": "福建", "industry": "医疗",
+            "reporter": "sales1"}
+
+
+def start(cache, xml, data):
+    validate_diagram(xml)
+    _, _, spec, subs = cache.add_xml(xml)
+    wf = R.create_instance(spec, subs, data)
+    return wf, R.run(wf)
+
+
+def reload(wf, cache):
+    return S.loads(S.dumps(wf), cache)
+
+
+@pytest.mark.parametrize("province, industry, task_id, group", [
+    ("福建", "医疗", "Task_fujian_review", "fujian-heads"),
+    ("广东", "医疗", "Task_medical_review", "medical-reviewers"),
+    ("广东", "制造", "Task_manager_review", "sales-managers"),
+])
+def test_routing(cache, customer_report_xml, fake_ops, province, industry, task_id, group):
+    wf, result = start(cache, customer_report_xml, dict(CUSTOMER, province=province, industry=industry))
+    assert result.status == "running" and result.error is None
+    [task] = result.user_tasks
+    assert (task.bpmn_id, task.candidate_groups, task.form_key) == (task_id, [group], "customer_report")
+    assert task.assignee is None and task.due_at is not None
+    assert sorted(t.bpmn_id for t in result.timers) == sorted(
+        [task_id.replace("review", "").replace("Task_", "Timer_") + s for s in ("remind", "escalate")])
+
+
+def test_approve_sets_status(cache, customer_report_xml, fake_ops):
+    wf, result = start(cache, customer_report_xml, CUSTOMER)
+    wf = reload(wf, cache)
+    result = R.complete_user_task(wf, result.user_tasks[0].id, {"decision": "approve", "comment": "ok"}, FORM)
+    assert result.status == "completed"
+    assert fake_ops.of("crm.set_report_status") == [
+        {"customer_id": 42, "status": "approved", "comment": "ok", "element": "Task_mark_approved"}]
+    assert fake_ops.of("notify.users") == []
+
+
+def test_reject_sets_status_and_notifies_reporter(cache, customer_report_xml, fake_ops):
+    wf, result = start(cache, customer_report_xml, dict(CUSTOMER, province="浙江", industry="制造"))
+    result = R.complete_user_task(wf, result.user_tasks[0].id, {"decision": "reject", "comment": "撞单"}, FORM)
+    assert result.status == "completed"
+    assert fake_ops.of("crm.set_report_status")[0]["status"] == "rejected"
+    assert fake_ops.of("notify.users") == [
+        {"message": "您的客户报备「厦门海沧医疗」被驳回：撞单", "users": "sales1", "groups": None}]
+
+
+def test_saved_state_holds_no_spec_and_is_small(cache, customer_report_xml, fake_ops):
+    wf, _ = start(cache, customer_report_xml, CUSTOMER)
+    state = S.dumps(wf)
+    dct = json.loads(state)
+    assert "spec" not in dct and "subprocess_specs" not in dct
+    assert dct["spec_ref"] == S.spec_hash(customer_report_xml)
+    assert "task_specs" not in state and "BpmnProcessSpec" not in state
+    assert "camunda" not in state and "crm.set_report_status" not in state  # no spec details
+    assert len(state.encode()) <= 8000
+    loaded = S.loads(state, cache)
+    assert isinstance(loaded.script_engine, RestrictedScriptEngine)  # trap 3
+
+
+def test_load_without_known_spec_fails_clearly(customer_report_xml, fake_ops, cache):
+    wf, _ = start(cache, customer_report_xml, CUSTOMER)
+    with pytest.raises(LookupError):
+        S.loads(S.dumps(wf), S.SpecCache())
+    # ...but a cache with a loader (the database, in the app) finds it by hash
+    loaded = S.loads(S.dumps(wf), S.SpecCache(loader=lambda ref: customer_report_xml))
+    assert R.ready_user_tasks(loaded)[0].bpmn_id == "Task_fujian_review"
+
+
+def test_spec_json_roundtrip_keeps_camunda_attributes(cache, customer_report_xml, fake_ops):
+    _, _, spec, subs = cache.add_xml(customer_report_xml)
+    spec2, subs2 = S.spec_from_json(S.spec_to_json(spec, subs))
+    task = spec2.task_specs["Task_escalated_review"]
+    assert (task.candidate_groups, task.candidate_users, task.due_date) == ("sales-managers", "admin", "P1D")
+    assert task.form.key == "customer_report"
+    svc = spec2.task_specs["Task_mark_approved"]
+    assert svc.operation == "crm.set_report_status"
+    assert {"name": "status", "value": "approved"} in svc.params
+
+
+def test_complete_refuses_predicted_and_done_tasks(cache, customer_report_xml, fake_ops):
+    wf, result = start(cache, customer_report_xml, CUSTOMER)
+    predicted = [t for t in wf.get_tasks() if t.task_spec.bpmn_id == "Task_escalated_review"][0]
+    with pytest.raises(R.TaskNotReady):  # trap 4
+        R.complete_user_task(wf, predicted.id, {"decision": "approve"}, FORM)
+    task_id = result.user_tasks[0].id
+    R.complete_user_task(wf, task_id, {"decision": "approve"}, FORM)
+    with pytest.raises(R.TaskNotReady):
+        R.complete_user_task(wf, task_id, {"decision": "approve"}, FORM)
+    with pytest.raises(R.TaskNotFound):
+        R.complete_user_task(wf, "not-a-uuid", {}, FORM)
+
+
+def test_complete_refuses_non_user_task(cache, customer_report_xml, fake_ops):
+    wf, _ = start(cache, customer_report_xml, CUSTOMER)
+    gateway = [t for t in wf.get_tasks() if t.task_spec.bpmn_id == "Gateway_route"][0]
+    with pytest.raises(R.NotAUserTask):
+        R.complete_user_task(wf, gateway.id, {}, FORM)
+
+
+def test_only_form_fields_are_accepted(cache, customer_report_xml, fake_ops):
+    wf, result = start(cache, customer_report_xml, CUSTOMER)
+    task_id = result.user_tasks[0].id
+    with pytest.raises(R.InvalidTaskData) as info:  # trap 5
+        R.complete_user_task(wf, task_id, {"decision": "approve", "customer_id": 1}, FORM)
+    assert info.value.fields == ["customer_id"]
+    with pytest.raises(R.InvalidTaskData):  # trap 6
+        R.complete_user_task(wf, task_id, {"decision": {"typename": "BpmnWorkflow"}}, FORM)
+    assert R.task_form_data(wf, task_id, FORM) == {"decision": None, "comment": None}
+
+
+def test_typename_in_start_data_is_refused(cache, customer_report_xml, fake_ops):
+    with pytest.raises(ValueError):
+        start(cache, customer_report_xml, dict(CUSTOMER, extra={"typename": "BpmnWorkflow"}))
+
+
+def test_reminder_timer_keeps_task_open(cache, customer_report_xml, fake_ops):
+    wf, result = start(cache, customer_report_xml, CUSTOMER)
+    wf = reload(wf, cache)
+    make_timer_due(wf, "Timer_fujian_remind")
+    result = R.fire_due_timers(wf)
+    assert [t.bpmn_id for t in result.user_tasks] == ["Task_fujian_review"]
+    assert fake_ops.of("notify.users") == [
+        {"message": "客户报备「厦门海沧医疗」等待审批已超过 1 天", "users": None, "groups": "fujian-heads"}]
+    assert [t.bpmn_id for t in result.timers] == ["Timer_fujian_escalate"]
+
+
+def test_escalation_timer_moves_task_to_managers(cache, customer_report_xml, fake_ops):
+    wf, result = start(cache, customer_report_xml, CUSTOMER)
+    wf = reload(wf, cache)
+    make_timer_due(wf, "Timer_fujian_escalate")
+    result = R.fire_due_timers(wf)
+    [task] = result.user_tasks
+    assert task.bpmn_id == "Task_escalated_review"
+    assert (task.candidate_groups, task.candidate_users) == (["sales-managers"], ["admin"])
+    assert result.timers == []
+    result = R.complete_user_task(wf, task.id, {"decision": "approve"}, FORM)
+    assert result.status == "completed"
+    assert fake_ops.of("crm.set_report_status")[0]["status"] == "approved"
+
+
+def test_failing_operation_puts_instance_in_error_then_retry(cache, customer_report_xml, fake_ops):
+    wf, result = start(cache, customer_report_xml, CUSTOMER)
+    fake_ops.fail_status = True
+    result = R.complete_user_task(wf, result.user_tasks[0].id, {"decision": "approve"}, FORM)
+    assert result.status == "error"
+    assert result.error.element_id == "Task_mark_approved"
+    assert "CRM unavailable" in result.error.message
+    wf = reload(wf, cache)  # an errored instance still saves and loads
+    assert R.snapshot(wf).status == "error"
+    fake_ops.fail_status = False
+    result = R.retry(wf)
+    assert result.status == "completed" and fake_ops.of("crm.set_report_status")
+
+
+SCRIPTED = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d" targetNamespace="x">
+  <bpmn:process id="scripted" isExecutable="true">
+    <bpmn:startEvent id="s"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:scriptTask id="Script_score" name="打分" scriptFormat="python"><bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing>
+      <bpmn:script>score = 0
+for c in capitals:
+    score += c
+ratio = score / divisor</bpmn:script></bpmn:scriptTask>
+    <bpmn:endEvent id="e"><bpmn:incoming>f2</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="Script_score"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="Script_score" targetRef="e"/>
+  </bpmn:process>
+</bpmn:definitions>"""
+
+
+def test_script_error_reports_element_and_line_then_retry_with_fixed_data(cache):
+    wf, result = start(cache, SCRIPTED, {"capitals": [1, 2, 3], "divisor": 0})
+    assert result.status == "error"
+    assert (result.error.element_id, result.error.line) == ("Script_score", 4)
+    assert "ZeroDivisionError" in result.error.message
+    assert result.error.error_line == "ratio = score / divisor"
+    wf = reload(wf, cache)
+    result = R.retry(wf, {"divisor": 2})
+    assert result.status == "completed"
+    assert R.instance_data(wf)["ratio"] == 3
+
+
+def test_script_sandbox_escape_is_an_error_not_an_escape(cache, tmp_path):
+    marker = tmp_path / "pwned"
+    xml = SCRIPTED.replace("score = 0", f"x = __import__('os').system('touch {marker}')")
+    with pytest.raises(Exception):
+        validate_diagram(xml)  # refused at deploy
+    _, _, spec, subs = cache.add_xml(xml)  # and if it got in anyway, refused at run time
+    wf = R.create_instance(spec, subs, {"capitals": [], "divisor": 1})
+    result = R.run(wf)
+    assert result.status == "error" and not marker.exists()
+
+
+def test_camunda_modeler_diagram_runs_unchanged(cache):
+    xml = (FIXTURES / "leave_request_modeler5.bpmn").read_bytes()
+    wf, result = start(cache, xml, {"owner": "sales2", "amount": 500})
+    [task] = result.user_tasks
+    assert (task.assignee, task.candidate_groups) == ("sales2", ["sales-managers"])
+    assert task.form_fields == ["approved", "note"] and task.properties == {"priority": "high"}
+    wf = reload(wf, cache)
+    result = R.complete_user_task(wf, task.id, {"approved": True, "note": "fine"})
+    [task] = result.user_tasks
+    assert task.candidate_users == ["finance1", "finance2"]
+    assert task.due_at.isoformat().startswith("2030-01-15")
+    result = R.complete_user_task(wf, task.id, {})
+    assert result.status == "completed"
+    ends = [t.task_spec.bpmn_id for t in wf.get_tasks() if t.task_spec.bpmn_id == "Event_0approved"
+            and t.state == 64]
+    assert ends == ["Event_0approved"]
+
+
+def test_camunda_modeler_reject_path(cache):
+    xml = (FIXTURES / "leave_request_modeler5.bpmn").read_bytes()
+    wf, result = start(cache, xml, {"owner": "sales2"})
+    result = R.complete_user_task(wf, result.user_tasks[0].id, {"approved": False})
+    assert result.status == "completed" and result.user_tasks == []

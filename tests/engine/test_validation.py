@@ -1,0 +1,107 @@
+"""Deploy validation: each problem is reported with its element id; all are collected."""
+import pytest
+
+from app.engine.validation import validate_diagram
+from app.engine.xml import DiagramError
+
+HEAD = ('<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" '
+        'xmlns:camunda="http://camunda.org/schema/1.0/bpmn" '
+        'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" id="d" targetNamespace="x">')
+
+
+def process(body, executable="true"):
+    return f'{HEAD}<bpmn:process id="p" isExecutable="{executable}">{body}</bpmn:process></bpmn:definitions>'
+
+
+def problems(xml):
+    with pytest.raises(DiagramError) as info:
+        validate_diagram(xml)
+    return {(p["element_id"], p["message"]) for p in info.value.problems}
+
+
+def ids(xml):
+    return {element_id for element_id, _ in problems(xml)}
+
+
+START = '<bpmn:startEvent id="s"><bpmn:outgoing>f0</bpmn:outgoing></bpmn:startEvent>'
+
+
+def test_shipped_customer_report_is_valid(customer_report_xml, fake_ops):
+    process_id, spec, _ = validate_diagram(customer_report_xml)
+    assert process_id == "customer_report" and "Task_fujian_review" in spec.task_specs
+
+
+def test_unknown_operation_is_a_deploy_error(customer_report_xml):
+    # no operations registered in this test: every service task is reported
+    found = ids(customer_report_xml)
+    assert {"Task_mark_approved", "Task_mark_rejected", "Task_notify_reporter", "Task_fujian_remind"} <= found
+
+
+def test_no_executable_process():
+    assert ids(process(START, executable="false")) == {"p"}
+
+
+def test_user_task_without_assignee_or_candidates():
+    xml = process(START + '<bpmn:userTask id="u" name="x"/><bpmn:sequenceFlow id="f0" sourceRef="s" targetRef="u"/>')
+    assert ("u", "user task has no assignee and no candidate users or groups") in problems(xml)
+
+
+def test_all_problems_are_collected():
+    body = START + """
+      <bpmn:exclusiveGateway id="g"/>
+      <bpmn:sequenceFlow id="f0" sourceRef="s" targetRef="g"/>
+      <bpmn:sequenceFlow id="fa" sourceRef="g" targetRef="u1">
+        <bpmn:conditionExpression xsi:type="bpmn:tFormalExpression">${().__class__}</bpmn:conditionExpression>
+      </bpmn:sequenceFlow>
+      <bpmn:sequenceFlow id="fb" sourceRef="g" targetRef="u2"/>
+      <bpmn:userTask id="u1" camunda:assignee="${__import__('os')}"/>
+      <bpmn:userTask id="u2" camunda:candidateGroups="g1" camunda:dueDate="PT1D">
+        <bpmn:multiInstanceLoopCharacteristics camunda:collection="${a + b}"/>
+      </bpmn:userTask>
+      <bpmn:boundaryEvent id="t1" attachedToRef="u2"><bpmn:timerEventDefinition>
+        <bpmn:timeDuration xsi:type="bpmn:tFormalExpression">PT1D</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:boundaryEvent>
+      <bpmn:boundaryEvent id="t2" attachedToRef="u2"><bpmn:timerEventDefinition>
+        <bpmn:timeDuration xsi:type="bpmn:tFormalExpression">10 ** 10 ** 8 +</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:boundaryEvent>
+      <bpmn:scriptTask id="sc"><bpmn:script>import os</bpmn:script></bpmn:scriptTask>
+      <bpmn:serviceTask id="sv" camunda:class="com.example.Delegate"/>
+      <bpmn:serviceTask id="sv2" camunda:type="external" camunda:topic="no.such.op"/>
+    """
+    found = ids(process(body))
+    assert found == {"fa", "fb", "u1", "u2", "t1", "t2", "sc", "sv", "sv2"}
+
+
+def test_gateway_with_default_is_fine_and_wrong_default_is_reported():
+    body = START + """
+      <bpmn:exclusiveGateway id="g" default="fb"/>
+      <bpmn:sequenceFlow id="f0" sourceRef="s" targetRef="g"/>
+      <bpmn:sequenceFlow id="fa" sourceRef="g" targetRef="e1">
+        <bpmn:conditionExpression xsi:type="bpmn:tFormalExpression">${x &gt; 1}</bpmn:conditionExpression>
+      </bpmn:sequenceFlow>
+      <bpmn:sequenceFlow id="fb" sourceRef="g" targetRef="e2"/>
+      <bpmn:endEvent id="e1"/><bpmn:endEvent id="e2"/>"""
+    assert validate_diagram(process(body))[0] == "p"
+    assert ("g", "default flow 'nope' is not an outgoing flow of this gateway") in problems(
+        process(body.replace('default="fb"', 'default="nope"')))
+
+
+def test_unsupported_condition_language():
+    body = START + """<bpmn:exclusiveGateway id="g" default="fb"/>
+      <bpmn:sequenceFlow id="f0" sourceRef="s" targetRef="g"/>
+      <bpmn:sequenceFlow id="fa" sourceRef="g" targetRef="e1">
+        <bpmn:conditionExpression xsi:type="bpmn:tFormalExpression" language="javascript">x &gt; 1</bpmn:conditionExpression>
+      </bpmn:sequenceFlow><bpmn:sequenceFlow id="fb" sourceRef="g" targetRef="e1"/><bpmn:endEvent id="e1"/>"""
+    assert ids(process(body)) == {"fa"}
+
+
+def test_operation_parameters_are_checked(fake_ops):
+    body = START + """<bpmn:serviceTask id="sv" camunda:type="external" camunda:topic="crm.set_report_status">
+      <bpmn:extensionElements><camunda:inputOutput>
+        <camunda:inputParameter name="status">approved</camunda:inputParameter>
+        <camunda:inputParameter name="colour">red</camunda:inputParameter>
+        <camunda:inputParameter name="comment">${().__class__}</camunda:inputParameter>
+      </camunda:inputOutput></bpmn:extensionElements></bpmn:serviceTask>
+      <bpmn:sequenceFlow id="f0" sourceRef="s" targetRef="sv"/>"""
+    messages = {m for _, m in problems(process(body))}
+    assert "operation 'crm.set_report_status' needs parameter 'customer_id'" in messages
+    assert "operation 'crm.set_report_status' has no parameter 'colour'" in messages
+    assert any("comment" in m and "__class__" in m for m in messages)
