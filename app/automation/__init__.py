@@ -1,0 +1,1 @@
+"""Automation rules: event + condition + actions on CRM records (DOMAIN.md, issue 4)."""

@@ -1,0 +1,132 @@
+"""Field metadata: what a rule may refer to on each record type.
+
+Rules, conditions and actions are validated and evaluated against ``FieldSpec``s only, so the
+evaluator does not depend on how a record is stored. ``app.automation.catalog`` builds the
+specs from the CRM models (and their custom fields); tests may build them directly.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+import re
+
+TEXT, NUMBER, DATE, DATETIME, CHOICE, USER, BOOLEAN = "text", "number", "date", "datetime", "choice", "user", "boolean"
+FIELD_TYPES = (TEXT, NUMBER, DATE, DATETIME, CHOICE, USER, BOOLEAN)
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    name: str
+    type: str
+    label: object = ""
+    choices: tuple = ()  # allowed values of a choice field
+    writable: bool = True  # rules may set it
+    required: bool = False  # a record created by a rule needs it
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "type": self.type, "label": str(self.label or self.name),
+                "choices": list(self.choices), "writable": self.writable, "required": self.required}
+
+
+@dataclass
+class EntitySpec:
+    name: str
+    label: object
+    fields: dict[str, FieldSpec] = field(default_factory=dict)
+    # Events this record type emits besides created/updated/deleted.
+    extra_events: tuple = ()
+
+    def field(self, name: str) -> FieldSpec | None:
+        return self.fields.get(name)
+
+
+class BadValue(ValueError):
+    """A value that does not fit a field's type; the message says why."""
+
+
+_RELATIVE_DAY = re.compile(r"^today\s*(?:([+-])\s*(\d{1,5}))?$", re.IGNORECASE)
+
+
+def parse_relative_day(text: str, today: date) -> date | None:
+    """``today``, ``today+30``, ``today-7`` → a date; anything else → None."""
+    match = _RELATIVE_DAY.match(text.strip())
+    if not match:
+        return None
+    days = int(match.group(2) or 0)
+    return today + timedelta(days=-days if match.group(1) == "-" else days)
+
+
+def coerce(spec: FieldSpec, value, today: date | None = None):
+    """``value`` as the Python value of ``spec``'s type (None stays None); BadValue if it cannot be."""
+    if value is None or (isinstance(value, str) and value.strip() == "" and spec.type != TEXT):
+        return None
+    kind = spec.type
+    if kind == TEXT:
+        return str(value)
+    if kind == NUMBER:
+        if isinstance(value, bool):
+            raise BadValue("not a number")
+        try:
+            number = Decimal(str(value).replace(",", "").strip())
+        except InvalidOperation:
+            raise BadValue("not a number") from None
+        if not number.is_finite():
+            raise BadValue("not a number")
+        return number
+    if kind in (DATE, DATETIME):
+        if isinstance(value, datetime):
+            return value.date() if kind == DATE else value
+        if isinstance(value, date):
+            return value
+        if isinstance(value, str):
+            relative = parse_relative_day(value, today or date.today())
+            if relative is not None:
+                return relative
+            try:
+                if kind == DATE or len(value.strip()) == 10:
+                    return date.fromisoformat(value.strip()[:10])
+                return datetime.fromisoformat(value.strip())
+            except ValueError:
+                raise BadValue("not a date (YYYY-MM-DD, or today±N)") from None
+        raise BadValue("not a date (YYYY-MM-DD, or today±N)")
+    if kind == CHOICE:
+        text = str(value)
+        if spec.choices and text not in spec.choices:
+            raise BadValue("not one of: " + ", ".join(map(str, spec.choices)))
+        return text
+    if kind == USER:
+        if not isinstance(value, str):
+            raise BadValue("a username is expected")
+        return value
+    if kind == BOOLEAN:
+        if isinstance(value, bool):
+            return value
+        if str(value).lower() in ("true", "1", "yes"):
+            return True
+        if str(value).lower() in ("false", "0", "no"):
+            return False
+        raise BadValue("not true or false")
+    raise BadValue(f"unknown field type {kind}")
+
+
+def comparable(spec: FieldSpec, value, today: date | None = None):
+    """Like ``coerce`` but never raises (a stored value that does not fit compares as None);
+    datetimes compare by day when the other side is a date."""
+    try:
+        return coerce(spec, value, today)
+    except BadValue:
+        return None
+
+
+def jsonable(value):
+    """A value as it appears in JSON logs and dry-run answers."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    return value

@@ -1,0 +1,101 @@
+"""Bad rule definitions are refused with messages that say what and where."""
+import pytest
+
+from app.automation.validation import validate_rule
+from tests.automation.fieldset import catalog
+
+GOOD = {
+    "name": "Big customers are class A", "entity": "customer", "event": "created",
+    "condition": {"and": [{"field": "registered_capital", "op": "≥", "value": 10_000_000}]},
+    "actions": [{"type": "set_fields", "values": [{"field": "customer_class", "mode": "value", "value": "A"}]},
+                {"type": "notify", "users": ["manager"], "template": "大客户 {name}：注册资金 {registered_capital}"}],
+}
+
+
+def problems(**changes):
+    rule = {**GOOD, **changes}
+    return {p["field"]: p["message"] for p in validate_rule(rule, catalog())}
+
+
+def test_a_good_rule_passes_and_its_operators_are_stored_canonically():
+    rule = {**GOOD, "condition": {"and": [dict(GOOD["condition"]["and"][0])]}}
+    assert validate_rule(rule, catalog()) == []
+    assert rule["condition"]["and"][0]["op"] == "ge"
+
+
+@pytest.mark.parametrize("changes,where,words", [
+    ({"name": " "}, "name", "needs a name"),
+    ({"entity": "invoice"}, "entity", "Unknown record type invoice"),
+    ({"event": "won"}, "event", "Unknown event won for customer"),
+    ({"condition": {"field": "capital", "op": "ge", "value": 1}}, "condition.field", "Unknown field capital"),
+    ({"condition": {"field": "name", "op": "ge", "value": "x"}}, "condition.op", "not valid for name (a text field)"),
+    ({"condition": {"field": "registered_capital", "op": "contains", "value": "1"}}, "condition.op",
+     "not valid for registered_capital (a number field)"),
+    ({"condition": {"field": "registered_capital", "op": "like", "value": 1}}, "condition.op", "Unknown operator like"),
+    ({"condition": {"and": [{"field": "registered_capital", "op": "ge", "value": "ten million"}]}},
+     "condition.and.0.value", "not a number"),
+    ({"condition": {"field": "customer_class", "op": "eq", "value": "D"}}, "condition.value", "not one of: A, B, C"),
+    ({"condition": {"field": "founded_on", "op": "lt", "value": "yesterday"}}, "condition.value", "not a date"),
+    ({"condition": {"field": "province", "op": "in", "value": "福建"}}, "condition.value", "a list"),
+    ({"condition": {"or": "province"}}, "condition.or", "list of conditions"),
+    ({"actions": []}, "actions", "at least one action"),
+    ({"actions": [{"type": "explode"}]}, "actions.0.type", "Unknown action"),
+    ({"actions": [{"type": "set_fields", "values": [{"field": "customer_class", "value": "Z"}]}]},
+     "actions.0.values.0.value", "not one of"),
+    ({"actions": [{"type": "set_fields", "values": [{"field": "updated_at", "mode": "today"}]}]},
+     "actions.0.values.0.field", "cannot be set by a rule"),
+    ({"actions": [{"type": "set_fields", "values": [{"field": "province", "mode": "today"}]}]},
+     "actions.0.values.0.mode", "only fits a date field"),
+    ({"actions": [{"type": "set_fields", "values": [{"field": "registered_capital", "mode": "copy",
+                                                      "from": "name"}]}]},
+     "actions.0.values.0.from", "Cannot copy name (text) into registered_capital (number)"),
+    ({"actions": [{"type": "notify", "users": ["ghost"], "template": "x"}]}, "actions.0.users", "Unknown user ghost"),
+    ({"actions": [{"type": "notify", "users": ["manager"], "template": "{name.__class__}"}]},
+     "actions.0.template", "Unknown placeholders: {name.__class__}"),
+    ({"actions": [{"type": "notify", "template": "hello"}]}, "actions.0", "who gets the message"),
+    ({"actions": [{"type": "assign_owner", "strategy": "round_robin", "group": "nobody"}]}, "actions.0.group",
+     "Unknown group nobody"),
+    ({"actions": [{"type": "assign_owner", "strategy": "field_map", "field": "province", "map": {"福建": "ghost"}}]},
+     "actions.0.map.福建", "Unknown user ghost"),
+    ({"actions": [{"type": "assign_owner", "strategy": "lottery"}]}, "actions.0.strategy", "how to assign"),
+    ({"actions": [{"type": "create_record", "entity": "contract", "mapping": []}]}, "actions.0.mapping",
+     "required fields of contract: title"),
+    ({"actions": [{"type": "create_todo", "title": "Renew", "deadline": {"mode": "copy", "from": "name"}}]},
+     "actions.0.deadline.from", "Cannot copy name"),
+    ({"actions": [{"type": "webhook", "url": "ftp://example.com/x"}]}, "actions.0.url", "http:// or https://"),
+    ({"actions": [{"type": "webhook", "url": "http://127.0.0.1:8080/hook"}]}, "actions.0.url",
+     "loopback or private"),
+    ({"actions": [{"type": "webhook", "url": "http://10.1.2.3/hook"}]}, "actions.0.url", "loopback or private"),
+    ({"actions": [{"type": "webhook", "url": "http://localhost/hook"}]}, "actions.0.url", "loopback or private"),
+    ({"actions": [{"type": "webhook", "url": "https://example.com", "timeout": 600}]}, "actions.0.timeout",
+     "timeout between"),
+    ({"actions": [{"type": "start_workflow", "process_key": "nope"}]}, "actions.0.process_key",
+     "Unknown process nope"),
+    ({"event": "date_before", "event_options": {"field": "name", "days": 30}}, "event_options.field",
+     "Choose a date field"),
+    ({"event": "date_before", "event_options": {"field": "founded_on", "days": -1}}, "event_options.days",
+     "whole number of days"),
+])
+def test_bad_definitions_are_refused_with_clear_messages(changes, where, words):
+    found = problems(**changes)
+    assert where in found, found
+    assert words in found[where], found[where]
+
+
+def test_start_workflow_without_an_engine_says_so():
+    rule = {**GOOD, "actions": [{"type": "start_workflow", "process_key": "customer_report"}]}
+    found = validate_rule(rule, catalog(process_known=lambda key: None))
+    assert found and "No workflow engine" in found[0]["message"]
+    assert validate_rule(rule, catalog()) == []
+
+
+def test_an_allow_listed_private_webhook_host_is_accepted():
+    rule = {**GOOD, "actions": [{"type": "webhook", "url": "http://127.0.0.1:9000/hook", "secret": "s"}]}
+    assert validate_rule(rule, catalog(host_allowed=lambda host: host == "127.0.0.1")) == []
+
+
+def test_time_events_need_a_date_field_and_days():
+    rule = {**GOOD, "entity": "contract", "event": "date_before", "event_options": {"field": "expires_on", "days": 30},
+            "condition": None, "actions": [{"type": "create_todo", "title": "续签 {title}",
+                                            "deadline": {"mode": "copy", "from": "expires_on"}}]}
+    assert validate_rule(rule, catalog()) == []
