@@ -76,7 +76,11 @@ def _register_modules(app: APIFlask) -> None:
     from app.jobs import cli as jobs_cli
     from app.notifications import views as notification_views
     from app.ui import live
+    from app import forms
 
+    from app import security
+
+    security.init_app(app)
     errors.init_app(app)
     frame.init_app(app)
     auth_views.init_app(app)
@@ -85,5 +89,6 @@ def _register_modules(app: APIFlask) -> None:
     app.register_blueprint(admin_views.bp)
     app.register_blueprint(live.bp)
     notification_views.init_app(app)
+    forms.init_app(app)
     jobs_cli.init_app(app)
     cli.init_app(app)

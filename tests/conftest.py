@@ -212,6 +212,9 @@ def page(browser, live_server):
     context.route("**/*", guard)
     page = context.new_page()
     page.set_default_timeout(15000)
+    csp_violations: list[str] = []
+    page.on("console", lambda message: "Content Security Policy" in message.text and csp_violations.append(message.text))
     yield page
     context.close()
     assert not outside, f"requests left 127.0.0.1: {outside}"
+    assert not csp_violations, f"the page broke the Content-Security-Policy (no inline scripts): {csp_violations}"

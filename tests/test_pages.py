@@ -143,3 +143,13 @@ def test_healthz_reports_database_and_migrations(client):
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response.get_json() == {"status": "ok", "database": "ok", "migrations": "ok"}
+
+
+def test_security_headers_on_pages_and_api(client):
+    page = client.get("/login")
+    csp = page.headers["Content-Security-Policy"]
+    assert "default-src 'self'" in csp and "script-src 'self'" in csp and "unsafe-eval" not in csp
+    assert "'unsafe-inline'" not in csp.split("script-src")[1].split(";")[0]
+    assert page.headers["X-Content-Type-Options"] == "nosniff"
+    assert page.headers["X-Frame-Options"] == "DENY"
+    assert client.get("/api/v1/openapi.json").headers["Content-Security-Policy"] == csp
