@@ -76,6 +76,7 @@ def _register_modules(app: APIFlask) -> None:
     from app.jobs import cli as jobs_cli
     from app.notifications import views as notification_views
     from app.ui import live
+    from app.designer import views as designer_views
     from app import forms
 
     from app import security
@@ -90,5 +91,6 @@ def _register_modules(app: APIFlask) -> None:
     app.register_blueprint(live.bp)
     notification_views.init_app(app)
     forms.init_app(app)
+    designer_views.init_app(app)
     jobs_cli.init_app(app)
     cli.init_app(app)
