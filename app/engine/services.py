@@ -1,0 +1,461 @@
+"""Engine services: what routes, the CRM, the inbox and the worker call.
+
+Each public function does one step and persists, in ONE transaction, the workflow state, the
+human-task rows, the history and the timer jobs (and whatever CRM change an operation made
+in the same session).  ``commit=False`` leaves committing to a caller that has its own
+transaction (e.g. a CRM save that starts a workflow).
+
+Concurrency: ``ProcessInstance.version`` is an optimistic lock; two completions of the same
+task load the same version, the second UPDATE matches no row and raises
+:class:`Conflict` (API: 409).  Only this package imports SpiffWorkflow.
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Iterable
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm.exc import StaleDataError
+
+from app.db import utcnow
+from app.extensions import db
+from app.jobs import enqueue, job_handler
+from app.jobs.services import cancel as cancel_job
+
+from . import runtime as R
+from . import serialization as S
+from .models import (
+    TASK_CANCELLED, TASK_COMPLETED, TASK_OPEN, HumanTask, ProcessDefinition, ProcessHistory,
+    ProcessInstance,
+)
+from .validation import validate_diagram
+from .xml import DiagramError
+
+TIMER_JOB = "engine.timer"
+
+
+class EngineServiceError(Exception):
+    status = 400
+    code = "engine_error"
+
+
+class NotFound(EngineServiceError):
+    status, code = 404, "not_found"
+
+
+class Forbidden(EngineServiceError):
+    status, code = 403, "forbidden"
+
+
+class Conflict(EngineServiceError):
+    status, code = 409, "conflict"
+
+
+class InvalidData(EngineServiceError):
+    status, code = 400, "invalid_data"
+
+    def __init__(self, message, fields=()):
+        super().__init__(message)
+        self.fields = list(fields)
+
+
+# ------------------------------------------------------------------ forms' fields
+# The form designer registers each form's fields; a task accepts only these (trap 5).
+_FORM_FIELDS: dict[str, tuple[str, ...]] = {"customer_report": ("decision", "comment")}
+
+
+def register_form_fields(form_key: str, fields: Iterable[str]) -> None:
+    _FORM_FIELDS[form_key] = tuple(fields)
+
+
+def form_fields(form_key: str | None) -> list[str]:
+    return list(_FORM_FIELDS.get(form_key or "", ()))
+
+
+# ------------------------------------------------------------------ spec cache
+
+def _load_xml_by_hash(ref: str):
+    row = db.session.scalar(select(ProcessDefinition.xml).where(ProcessDefinition.spec_hash == ref).limit(1))
+    return row.encode("utf-8") if row is not None else None
+
+
+spec_cache = S.SpecCache(loader=_load_xml_by_hash)
+
+
+def _username(user) -> str | None:
+    return getattr(user, "username", None) if user is not None else None
+
+
+# ------------------------------------------------------------------ definitions
+
+def deploy(xml: bytes | str, actor=None, commit: bool = True) -> ProcessDefinition:
+    """Validate and store a new version of the diagram's process (its id is the key).
+
+    Raises :class:`DiagramError` (``problems``: ``[{element_id, message}]``); nothing is
+    stored then.
+    """
+    if isinstance(xml, bytes):
+        try:
+            text = xml.decode("utf-8")
+        except UnicodeDecodeError:
+            raise DiagramError([{"element_id": None, "message": "diagram must be UTF-8"}]) from None
+    else:
+        text = xml
+    process_id, spec, _ = validate_diagram(text.encode("utf-8"))
+    latest = db.session.scalar(select(func.max(ProcessDefinition.version)).where(ProcessDefinition.key == process_id))
+    for row in db.session.scalars(select(ProcessDefinition).where(ProcessDefinition.key == process_id,
+                                                                  ProcessDefinition.is_current.is_(True))):
+        row.is_current = False
+    definition = ProcessDefinition(
+        key=process_id, name=spec.description or process_id, version=(latest or 0) + 1,
+        is_current=True, xml=text, spec_hash=S.spec_hash(text),
+        deployed_by_id=getattr(actor, "id", None))
+    db.session.add(definition)
+    db.session.flush()
+    if commit:
+        db.session.commit()
+    return definition
+
+
+def list_definitions(current_only: bool = False) -> list[ProcessDefinition]:
+    stmt = select(ProcessDefinition).order_by(ProcessDefinition.key, ProcessDefinition.version)
+    if current_only:
+        stmt = stmt.where(ProcessDefinition.is_current.is_(True))
+    return list(db.session.scalars(stmt))
+
+
+def get_definition(key: str, version: int | None = None) -> ProcessDefinition:
+    stmt = select(ProcessDefinition).where(ProcessDefinition.key == key)
+    stmt = stmt.where(ProcessDefinition.version == version) if version is not None else stmt.where(
+        ProcessDefinition.is_current.is_(True))
+    definition = db.session.scalar(stmt)
+    if definition is None:
+        raise NotFound(f"process {key!r}" + (f" version {version}" if version else "") + " not found")
+    return definition
+
+
+def make_current(key: str, version: int, commit: bool = True) -> ProcessDefinition:
+    """Rollback (or forward): new instances start on ``version``; running ones keep theirs."""
+    target = get_definition(key, version)
+    for row in db.session.scalars(select(ProcessDefinition).where(ProcessDefinition.key == key)):
+        row.is_current = row.id == target.id
+    if commit:
+        db.session.commit()
+    return target
+
+
+# ------------------------------------------------------------------ instances
+
+def _context(instance: ProcessInstance, actor) -> dict:
+    record = {"type": instance.record_type, "id": instance.record_id} if instance.record_type else None
+    return {"instance_id": instance.id, "process_key": instance.process_key, "record": record,
+            "actor": _username(actor)}
+
+
+def _load(instance: ProcessInstance, actor=None):
+    return S.loads(instance.state, spec_cache, context=_context(instance, actor))
+
+
+def _history(instance, event, actor=None, task=None, comment=None, data=None):
+    db.session.add(ProcessHistory(instance_id=instance.id, actor=_username(actor) if not isinstance(actor, str) else actor,
+                                  event=event, task=task, comment=comment, data=data))
+
+
+def _timer_key(instance_id, task_uuid) -> str:
+    return f"engine.timer:{instance_id}:{task_uuid}"
+
+
+def _persist(instance: ProcessInstance, wf, result: R.StepResult, actor=None, now: datetime | None = None):
+    """Write state, task rows, timers and history for the step just taken (same session)."""
+    # No autoflush: the stale-version check must happen once, at the final flush/commit.
+    with db.session.no_autoflush:
+        _persist_rows(instance, wf, result, actor, now)
+
+
+def _persist_rows(instance, wf, result, actor, now):
+    now = now or utcnow()
+    instance.state = S.dumps(wf)
+    if result.status != "error":
+        instance.data = _display(R.instance_data(wf))
+    was = instance.status
+    instance.status = result.status if instance.status not in ("terminated", "suspended") else instance.status
+    if result.status == "completed" and instance.completed_at is None:
+        instance.completed_at = now
+        _history(instance, "completed", actor)
+    if result.error is not None:
+        instance.error = result.error.to_dict()
+        if was != "error":
+            _history(instance, "error", actor, task=result.error.element_name or result.error.element_id,
+                     comment=result.error.message, data=result.error.to_dict())
+            _notify_error(instance, result.error)
+    else:
+        instance.error = None
+
+    open_rows = {row.task_uuid: row for row in db.session.scalars(
+        select(HumanTask).where(HumanTask.instance_id == instance.id, HumanTask.status == TASK_OPEN))}
+    ready = {t.id: t for t in result.user_tasks}
+    # (without autoflush the query can return a row this step just completed: skip it)
+    open_rows = {k: r for k, r in open_rows.items() if r.status == TASK_OPEN}
+    for task_uuid, row in open_rows.items():
+        if task_uuid not in ready and result.status != "error":
+            row.status = TASK_CANCELLED  # e.g. interrupted by an escalation timer
+            _history(instance, "task_cancelled", None, task=row.name)
+    for task_uuid, info in ready.items():
+        if task_uuid in open_rows:
+            continue
+        db.session.add(HumanTask(
+            instance_id=instance.id, task_uuid=task_uuid, bpmn_id=info.bpmn_id, name=info.name,
+            assignee=info.assignee, candidate_users=info.candidate_users,
+            candidate_groups=info.candidate_groups, form_key=info.form_key, due_at=info.due_at))
+        _history(instance, "task_created", None, task=info.name,
+                 data={"assignee": info.assignee, "candidate_groups": info.candidate_groups,
+                       "candidate_users": info.candidate_users})
+
+    waiting = {t.task_id: t for t in result.timers}
+    for task_uuid in _stored_timers(instance):
+        if task_uuid not in waiting:  # fired, or its task finished first
+            cancel_job(_timer_key(instance.id, task_uuid))
+    for timer in waiting.values():
+        enqueue(TIMER_JOB, {"instance_id": instance.id, "task_id": timer.task_id, "bpmn_id": timer.bpmn_id},
+                due_at=timer.due_at, key=_timer_key(instance.id, timer.task_id))
+
+
+def _stored_timers(instance) -> list[str]:
+    from app.jobs.models import Job
+    prefix = f"engine.timer:{instance.id}:"
+    return [key[len(prefix):] for key in db.session.scalars(
+        select(Job.key).where(Job.key.like(prefix + "%"), Job.status == "pending"))]
+
+
+def _display(data: dict) -> dict:
+    """Process data as JSON for the instance row (Decimal and dates as text)."""
+    return json.loads(json.dumps(data, default=str, ensure_ascii=False))
+
+
+def _notify_error(instance: ProcessInstance, error: R.StepError):
+    """The exception branch vendors recommend: tell the people who can fix it."""
+    try:
+        from app.auth.models import User, UserRole
+        from app.notifications.services import notify
+    except ImportError:  # notifications are optional for the engine
+        return
+    admins = list(db.session.scalars(select(User).join(UserRole).where(UserRole.role == "admin")))
+    if admins:
+        notify(admins, f"流程 {instance.process_key} #{instance.id} 出错：{error.element_id}: {error.message}"[:500],
+               link=f"/process-instances/{instance.id}", kind="error")
+
+
+def start_instance(process_key: str, data: dict | None = None, actor=None, record: dict | None = None,
+                   version: int | None = None, commit: bool = True) -> ProcessInstance:
+    """Start the current (or given) version with ``data``; ``record`` is ``{"type", "id"}``."""
+    definition = get_definition(process_key, version)
+    try:
+        clean = S.sanitize_data(data)
+    except ValueError as exc:
+        raise InvalidData(str(exc)) from None
+    _, _, spec, subs = spec_cache.add_xml(definition.xml.encode("utf-8"), definition.key)
+    instance = ProcessInstance(
+        definition_id=definition.id, process_key=definition.key, status="running", state="",
+        data=_display(clean), record_type=(record or {}).get("type"), record_id=(record or {}).get("id"),
+        started_by_id=getattr(actor, "id", None))
+    db.session.add(instance)
+    db.session.flush()  # the id goes into the operations' context
+    wf = R.create_instance(spec, subs, clean, context=_context(instance, actor))
+    _history(instance, "started", actor, data={"version": definition.version})
+    result = R.run(wf)
+    _persist(instance, wf, result, actor)
+    _finish(commit)
+    return instance
+
+
+def _finish(commit: bool):
+    try:
+        if commit:
+            db.session.commit()
+        else:
+            db.session.flush()
+    except StaleDataError:
+        db.session.rollback()
+        raise Conflict("the process moved on meanwhile; reload and try again") from None
+
+
+def get_instance(instance_id: int) -> ProcessInstance:
+    instance = db.session.get(ProcessInstance, instance_id)
+    if instance is None:
+        raise NotFound(f"process instance {instance_id} not found")
+    return instance
+
+
+def history(instance_id: int) -> list[ProcessHistory]:
+    return list(db.session.scalars(select(ProcessHistory).where(ProcessHistory.instance_id == instance_id)
+                                   .order_by(ProcessHistory.at, ProcessHistory.id)))
+
+
+# ------------------------------------------------------------------ human tasks
+
+def get_task(task_id: int) -> HumanTask:
+    task = db.session.get(HumanTask, task_id)
+    if task is None:
+        raise NotFound(f"task {task_id} not found")
+    return task
+
+
+def can_see(task: HumanTask, user) -> bool:
+    if user.is_admin or task.assignee == user.username or task.claimed_by == user.username:
+        return True
+    if task.assignee or task.claimed_by:
+        return False
+    return user.username in (task.candidate_users or []) or bool(user.group_names & set(task.candidate_groups or []))
+
+
+def can_complete(task: HumanTask, user) -> bool:
+    """Assignee, the candidate who claimed it, or an admin."""
+    if user.is_admin:
+        return True
+    if task.assignee:
+        return task.assignee == user.username
+    return task.claimed_by == user.username
+
+
+def inbox(user) -> list[HumanTask]:
+    """Open tasks the user can act on: assigned/claimed, or unclaimed and offered to them."""
+    stmt = select(HumanTask).where(HumanTask.status == TASK_OPEN).order_by(HumanTask.due_at, HumanTask.id)
+    if not user.is_admin:
+        stmt = stmt.where(or_(HumanTask.assignee == user.username, HumanTask.claimed_by == user.username,
+                              HumanTask.assignee.is_(None)))
+    return [t for t in db.session.scalars(stmt) if user.is_admin or can_see(t, user)]
+
+
+def _open_task(task_id: int) -> HumanTask:
+    task = get_task(task_id)
+    if task.status != TASK_OPEN:
+        raise Conflict(f"task {task_id} is {task.status}")
+    return task
+
+
+def claim(task_id: int, user, commit: bool = True) -> HumanTask:
+    task = _open_task(task_id)
+    if task.claimed_by == user.username:
+        return task
+    if task.assignee or task.claimed_by:
+        raise Conflict("task is already taken") if can_see(task, user) or user.is_admin else Forbidden("not your task")
+    if not (can_see(task, user)):
+        raise Forbidden("this task is not offered to you")
+    task.claimed_by, task.claimed_at = user.username, utcnow()
+    _history(task.instance, "claimed", user, task=task.name)
+    _finish(commit)
+    return task
+
+
+def unclaim(task_id: int, user, commit: bool = True) -> HumanTask:
+    task = _open_task(task_id)
+    if task.claimed_by != user.username and not user.is_admin:
+        raise Forbidden("only the claimant or an admin can release a task")
+    task.claimed_by, task.claimed_at = None, None
+    _history(task.instance, "unclaimed", user, task=task.name)
+    _finish(commit)
+    return task
+
+
+def task_form_data(task: HumanTask) -> dict:
+    """The values the task's form shows: its own fields only (trap 5)."""
+    wf = _load(task.instance)
+    fields = form_fields(task.form_key)
+    try:
+        return R.task_form_data(wf, task.task_uuid, fields)
+    except R.TaskNotFound:
+        return {f: None for f in fields}
+
+
+def complete(task_id: int, user, data: dict | None = None, commit: bool = True) -> HumanTask:
+    """Complete a task with the form's values; one completion wins, the other gets 409."""
+    try:
+        return _complete(task_id, user, data, commit)
+    except StaleDataError:
+        db.session.rollback()
+        raise Conflict("the process moved on meanwhile; reload and try again") from None
+
+
+def _complete(task_id, user, data, commit):
+    task = _open_task(task_id)
+    if not can_complete(task, user):
+        raise Forbidden("claim the task first" if can_see(task, user) else "not your task")
+    instance = task.instance
+    if instance.status != "running":
+        raise Conflict(f"process instance is {instance.status}")
+    wf = _load(instance, user)
+    try:
+        result = R.complete_user_task(wf, task.task_uuid, data, form_fields(task.form_key))
+    except R.InvalidTaskData as exc:
+        raise InvalidData(str(exc), exc.fields) from None
+    except (R.TaskNotReady, R.TaskNotFound) as exc:
+        raise Conflict(str(exc)) from None
+    task.status, task.completed_by, task.completed_at = TASK_COMPLETED, user.username, utcnow()
+    comment = (data or {}).get("comment")
+    _history(instance, "completed_task", user, task=task.name, comment=comment,
+             data={k: v for k, v in (data or {}).items() if k != "comment"})
+    instance.updated_at = utcnow()  # bumps the version even when nothing else changed
+    _persist(instance, wf, result, user)
+    _finish(commit)
+    return task
+
+
+# ------------------------------------------------------------------ timers, errors
+
+def fire_timers(instance_id: int, commit: bool = True) -> ProcessInstance:
+    instance = get_instance(instance_id)
+    if instance.status != "running":
+        return instance
+    wf = _load(instance)
+    before = {t.task_id for t in R.waiting_timers(wf)}
+    result = R.fire_due_timers(wf)
+    after = {t.task_id for t in result.timers}
+    for fired in before - after:
+        _history(instance, "timer_fired", None, data={"task_id": fired})
+    instance.updated_at = utcnow()
+    _persist(instance, wf, result)
+    _finish(commit)
+    return instance
+
+
+@job_handler(TIMER_JOB)
+def _timer_job(job):
+    fire_timers(job.payload["instance_id"])
+
+
+def retry(instance_id: int, actor, data: dict | None = None, commit: bool = True) -> ProcessInstance:
+    """After fixing data (or the cause), run the failed step again."""
+    instance = get_instance(instance_id)
+    if instance.status != "error":
+        raise Conflict(f"process instance is {instance.status}, not in error")
+    wf = _load(instance, actor)
+    try:
+        result = R.retry(wf, data)
+    except ValueError as exc:
+        raise InvalidData(str(exc)) from None
+    _history(instance, "retried", actor, data=data or None)
+    instance.status = "running"
+    instance.updated_at = utcnow()
+    _persist(instance, wf, result, actor)
+    _finish(commit)
+    return instance
+
+
+def terminate(instance_id: int, actor, comment: str | None = None, commit: bool = True) -> ProcessInstance:
+    instance = get_instance(instance_id)
+    if instance.status in ("completed", "terminated"):
+        raise Conflict(f"process instance is {instance.status}")
+    wf = _load(instance, actor)
+    R.terminate(wf)
+    instance.state = S.dumps(wf)
+    instance.status = "terminated"
+    instance.completed_at = utcnow()
+    for row in db.session.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id,
+                                                          HumanTask.status == TASK_OPEN)):
+        row.status = TASK_CANCELLED
+    for task_uuid in _stored_timers(instance):
+        cancel_job(_timer_key(instance.id, task_uuid))
+    _history(instance, "terminated", actor, comment=comment)
+    _finish(commit)
+    return instance

@@ -1,0 +1,165 @@
+"""Engine services on the database: deploy/versions, tasks, permissions, timers, errors."""
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from app.auth.models import User
+from app.db import utcnow
+from app.engine import runtime as R
+from app.engine import serialization as S
+from app.engine import services as svc
+from app.engine.models import HumanTask, ProcessDefinition, ProcessInstance
+from app.engine.product_operations import register_product_operations
+from app.engine.xml import DiagramError
+from app.extensions import db
+from app.jobs import run_due_jobs
+from app.jobs.models import Job
+
+from .support import CUSTOMER_REPORT, make_timer_due
+
+XML = CUSTOMER_REPORT.read_bytes()
+CUSTOMER = {"customer_id": 7, "name": "福州一号", "province": "福建", "industry": "制造", "reporter": "sales1"}
+
+
+@pytest.fixture
+def env(ctx, demo_people, fake_ops):
+    from app.engine import operations
+    operations.unregister_operation("notify.users")  # the real one: in-app notifications
+    register_product_operations()
+    yield fake_ops
+
+
+def user(name):
+    return db.session.scalar(select(User).where(User.username == name))
+
+
+def open_tasks(instance):
+    return list(db.session.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id,
+                                                           HumanTask.status == "open")))
+
+
+def test_deploy_versions_and_rollback(env):
+    v1 = svc.deploy(XML, actor=user("admin"))
+    v2 = svc.deploy(XML.replace(b"P1D</bpmn:timeDuration>", b"PT12H</bpmn:timeDuration>", 1))
+    assert (v1.key, v1.version, v2.version) == ("customer_report", 1, 2)
+    assert [d.version for d in svc.list_definitions(current_only=True)] == [2]
+    old = svc.start_instance("customer_report", CUSTOMER)
+    svc.make_current("customer_report", 1)
+    assert svc.get_definition("customer_report").version == 1
+    new = svc.start_instance("customer_report", CUSTOMER)
+    assert (old.definition.version, new.definition.version) == (2, 1)
+    assert svc.get_definition("customer_report", 2).xml != svc.get_definition("customer_report", 1).xml
+
+
+def test_invalid_deploy_stores_nothing(env):
+    with pytest.raises(DiagramError) as info:
+        svc.deploy(XML.replace(b"crm.set_report_status", b"crm.unknown"))
+    assert {p["element_id"] for p in info.value.problems} == {"Task_mark_approved", "Task_mark_rejected"}
+    assert db.session.scalar(select(ProcessDefinition)) is None
+
+
+def test_claim_complete_permissions_and_history(env):
+    svc.deploy(XML)
+    instance = svc.start_instance("customer_report", CUSTOMER, actor=user("sales1"), record={"type": "customer", "id": 7})
+    [task] = open_tasks(instance)
+    assert (task.bpmn_id, task.candidate_groups, task.form_key) == ("Task_fujian_review", ["fujian-heads"], "customer_report")
+    assert [t.id for t in svc.inbox(user("fj_head"))] == [task.id]
+    assert svc.inbox(user("manager")) == []
+    with pytest.raises(svc.Forbidden):
+        svc.complete(task.id, user("fj_head"), {"decision": "approve"})  # claim first
+    with pytest.raises(svc.Forbidden):
+        svc.claim(task.id, user("manager"))
+    svc.claim(task.id, user("fj_head"))
+    with pytest.raises(svc.InvalidData):
+        svc.complete(task.id, user("fj_head"), {"decision": "approve", "report_status": "approved"})
+    svc.complete(task.id, user("fj_head"), {"decision": "approve", "comment": "归属确认"})
+    instance = svc.get_instance(instance.id)
+    assert instance.status == "completed"
+    assert env.of("crm.set_report_status")[0]["status"] == "approved"
+    events = [(h.event, h.actor) for h in svc.history(instance.id)]
+    assert events[:4] == [("started", "sales1"), ("task_created", None), ("claimed", "fj_head"),
+                          ("completed_task", "fj_head")]
+    assert events[-1] == ("completed", "fj_head")
+    with pytest.raises(svc.Conflict):
+        svc.complete(task.id, user("fj_head"), {"decision": "approve"})
+
+
+def test_reject_notifies_reporter_in_app(env):
+    from app.notifications.models import Notification
+    svc.deploy(XML)
+    instance = svc.start_instance("customer_report", dict(CUSTOMER, province="广东"))
+    [task] = open_tasks(instance)
+    svc.claim(task.id, user("manager"))
+    svc.complete(task.id, user("manager"), {"decision": "reject", "comment": "撞单"})
+    texts = [n.text for n in db.session.scalars(select(Notification).where(Notification.user_id == user("sales1").id))]
+    assert texts == ["您的客户报备「福州一号」被驳回：撞单"]
+
+
+def test_stale_instance_version_is_a_conflict(env):
+    svc.deploy(XML)
+    instance = svc.start_instance("customer_report", CUSTOMER)
+    [task] = open_tasks(instance)
+    svc.claim(task.id, user("fj_head"))
+    db.session.refresh(instance)
+    # Another worker completed a step meanwhile: the row's version moved on under us.
+    with db.engine.begin() as other:
+        other.execute(update(ProcessInstance).where(ProcessInstance.id == instance.id)
+                      .values(version=ProcessInstance.version + 1))
+    with pytest.raises(svc.Conflict):
+        svc.complete(task.id, user("fj_head"), {"decision": "approve"})
+    assert env.of("crm.set_report_status") == [] or db.session.get(ProcessInstance, instance.id).status == "running"
+
+
+def test_escalation_timer_fired_by_worker(env):
+    svc.deploy(XML)
+    instance = svc.start_instance("customer_report", CUSTOMER)
+    jobs = list(db.session.scalars(select(Job).where(Job.kind == svc.TIMER_JOB)))
+    assert sorted(j.payload["bpmn_id"] for j in jobs) == ["Timer_fujian_escalate", "Timer_fujian_remind"]
+    escalate = next(j for j in jobs if j.payload["bpmn_id"] == "Timer_fujian_escalate")
+    assert timedelta(days=2, hours=23) < escalate.due_at - utcnow() <= timedelta(days=3)
+    # time travel: the timer and its job are due now
+    wf = S.loads(instance.state, svc.spec_cache)
+    make_timer_due(wf, "Timer_fujian_escalate")
+    instance.state = S.dumps(wf)
+    escalate.due_at = utcnow() - timedelta(seconds=1)
+    db.session.commit()
+    assert run_due_jobs() == 1
+    db.session.expire_all()
+    [task] = open_tasks(instance)
+    assert (task.bpmn_id, task.candidate_groups, task.candidate_users) == (
+        "Task_escalated_review", ["sales-managers"], ["admin"])
+    old = db.session.scalar(select(HumanTask).where(HumanTask.bpmn_id == "Task_fujian_review"))
+    assert old.status == "cancelled"
+    remind = db.session.scalar(select(Job).where(Job.key == svc._timer_key(instance.id, next(
+        j.payload["task_id"] for j in jobs if j.payload["bpmn_id"] == "Timer_fujian_remind"))))
+    assert remind.last_error == "cancelled"  # the reminder of the interrupted task is dropped
+    assert "timer_fired" in [h.event for h in svc.history(instance.id)]
+
+
+def test_error_then_retry(env):
+    svc.deploy(XML)
+    instance = svc.start_instance("customer_report", CUSTOMER)
+    [task] = open_tasks(instance)
+    svc.claim(task.id, user("fj_head"))
+    env.fail_status = True
+    svc.complete(task.id, user("fj_head"), {"decision": "approve"})
+    instance = svc.get_instance(instance.id)
+    assert instance.status == "error"
+    assert instance.error["element_id"] == "Task_mark_approved"
+    from app.notifications.models import Notification
+    assert db.session.scalar(select(Notification).where(Notification.user_id == user("admin").id)) is not None
+    env.fail_status = False
+    svc.retry(instance.id, user("admin"))
+    assert svc.get_instance(instance.id).status == "completed"
+    assert [e.event for e in svc.history(instance.id)][-3:] == ["error", "retried", "completed"] or \
+        "retried" in [e.event for e in svc.history(instance.id)]
+
+
+def test_terminate_cancels_tasks_and_timers(env):
+    svc.deploy(XML)
+    instance = svc.start_instance("customer_report", CUSTOMER)
+    svc.terminate(instance.id, user("admin"), comment="重复报备")
+    assert svc.get_instance(instance.id).status == "terminated"
+    assert open_tasks(instance) == []
+    assert db.session.scalar(select(Job).where(Job.kind == svc.TIMER_JOB, Job.status == "pending")) is None
