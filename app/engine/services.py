@@ -162,8 +162,9 @@ def _history(instance, event, actor=None, task=None, comment=None, data=None):
                                   event=event, task=task, comment=comment, data=data))
 
 
-def _timer_key(instance_id, task_uuid) -> str:
-    return f"engine.timer:{instance_id}:{task_uuid}"
+def _timer_key(instance_id, task_uuid, due_at: datetime) -> str:
+    # The due time is part of the key: a cycle timer (R3/PT1H) waits again on the same task.
+    return f"engine.timer:{instance_id}:{task_uuid}:{int(due_at.timestamp())}"
 
 
 def _persist(instance: ProcessInstance, wf, result: R.StepResult, actor=None, now: datetime | None = None):
@@ -212,20 +213,19 @@ def _persist_rows(instance, wf, result, actor, now):
                  data={"assignee": info.assignee, "candidate_groups": info.candidate_groups,
                        "candidate_users": info.candidate_users})
 
-    waiting = {t.task_id: t for t in result.timers}
-    for task_uuid in _stored_timers(instance):
-        if task_uuid not in waiting:  # fired, or its task finished first
-            cancel_job(_timer_key(instance.id, task_uuid))
-    for timer in waiting.values():
+    waiting = {_timer_key(instance.id, t.task_id, t.due_at): t for t in result.timers}
+    for key in _pending_timer_keys(instance):
+        if key not in waiting:  # fired, or its task finished first
+            cancel_job(key)
+    for key, timer in waiting.items():
         enqueue(TIMER_JOB, {"instance_id": instance.id, "task_id": timer.task_id, "bpmn_id": timer.bpmn_id},
-                due_at=timer.due_at, key=_timer_key(instance.id, timer.task_id))
+                due_at=timer.due_at, key=key)
 
 
-def _stored_timers(instance) -> list[str]:
+def _pending_timer_keys(instance) -> list[str]:
     from app.jobs.models import Job
-    prefix = f"engine.timer:{instance.id}:"
-    return [key[len(prefix):] for key in db.session.scalars(
-        select(Job.key).where(Job.key.like(prefix + "%"), Job.status == "pending"))]
+    return list(db.session.scalars(select(Job.key).where(
+        Job.kind == TIMER_JOB, Job.key.like(f"engine.timer:{instance.id}:%"), Job.status == "pending")))
 
 
 def _display(data: dict) -> dict:
@@ -454,8 +454,8 @@ def terminate(instance_id: int, actor, comment: str | None = None, commit: bool 
     for row in db.session.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id,
                                                           HumanTask.status == TASK_OPEN)):
         row.status = TASK_CANCELLED
-    for task_uuid in _stored_timers(instance):
-        cancel_job(_timer_key(instance.id, task_uuid))
+    for key in _pending_timer_keys(instance):
+        cancel_job(key)
     _history(instance, "terminated", actor, comment=comment)
     _finish(commit)
     return instance
