@@ -78,6 +78,7 @@ def _register_modules(app: APIFlask) -> None:
     from app.ui import live
     from app.designer import views as designer_views
     from app import forms
+    from app import automation
 
     from app import security
 
@@ -92,5 +93,6 @@ def _register_modules(app: APIFlask) -> None:
     notification_views.init_app(app)
     forms.init_app(app)
     designer_views.init_app(app)
+    automation.init_app(app)
     jobs_cli.init_app(app)
     cli.init_app(app)

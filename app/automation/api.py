@@ -1,0 +1,127 @@
+"""/api/v1/automation-rules, /automation-runs, /todos (API.md "Automation")."""
+from __future__ import annotations
+
+from apiflask import APIBlueprint
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from app.access import login_required, roles_required
+from app.api.errors import ApiError
+from app.api.frame import page_of
+from app.automation import catalog as cat
+from app.automation import services
+from app.automation.schemas import AllowListIn, DryRunIn, RuleIn, RulePatch, RuleQuery, RunQuery
+from app.extensions import db
+
+bp = APIBlueprint("automation_api", __name__, url_prefix="/api/v1")
+EDITORS = ("admin", "designer")
+
+
+@bp.get("/automation-rules")
+@roles_required(*EDITORS)
+@bp.input(RuleQuery, location="query", arg_name="query")
+def list_rules(query):
+    stmt = services.rules_query(query["entity"], query["event"], query["q"])
+    return page_of(stmt, query["page"], query["per_page"], services.rule_dict)
+
+
+@bp.post("/automation-rules")
+@roles_required(*EDITORS)
+@bp.input(RuleIn, arg_name="body")
+def create_rule(body):
+    rule = services.create_rule(body, current_user)
+    return services.rule_dict(rule), 201
+
+
+@bp.get("/automation-rules/<int:rule_id>")
+@roles_required(*EDITORS)
+def get_rule(rule_id):
+    return services.rule_dict(services.get_rule(rule_id))
+
+
+@bp.patch("/automation-rules/<int:rule_id>")
+@roles_required(*EDITORS)
+@bp.input(RulePatch, arg_name="body")
+def update_rule(rule_id, body):
+    rule = services.get_rule(rule_id)
+    version = body.pop("version", None)
+    return services.rule_dict(services.update_rule(rule, body, current_user, version=version))
+
+
+@bp.delete("/automation-rules/<int:rule_id>")
+@roles_required(*EDITORS)
+def delete_rule(rule_id):
+    services.delete_rule(services.get_rule(rule_id), current_user)
+    return "", 204
+
+
+@bp.post("/automation-rules/<int:rule_id>/dry-run")
+@roles_required(*EDITORS)
+@bp.input(DryRunIn, arg_name="body")
+def dry_run(rule_id, body):
+    rule = services.get_rule(rule_id)
+    definition = services.rule_dict(rule)
+    if body["rule"] is not None:
+        definition = services.checked_definition({**definition, **body["rule"]})
+    return _dry_run(definition, body)
+
+
+@bp.post("/automation-rules/dry-run")
+@roles_required(*EDITORS)
+@bp.input(DryRunIn, arg_name="body")
+def dry_run_unsaved(body):
+    """A rule that is not saved yet (the editor's dry run before the first save)."""
+    if body["rule"] is None:
+        raise ApiError(400, "invalid_input", _("Send the rule to try."), [{"field": "rule", "message": _("Required.")}])
+    return _dry_run(services.checked_definition(body["rule"]), body)
+
+
+def _dry_run(definition, body):
+    if (body["record_id"] is None) == (body["record"] is None):
+        raise ApiError(400, "invalid_input", _("Send either record_id or record (sample values)."),
+                       [{"field": "record_id", "message": _("Send either record_id or record.")}])
+    return services.dry_run_rule(definition, current_user, record_id=body["record_id"], sample=body["record"],
+                                 changes=body["changes"], event=body["event"])
+
+
+@bp.get("/automation-runs")
+@roles_required(*EDITORS)
+@bp.input(RunQuery, location="query", arg_name="query")
+def list_runs(query):
+    stmt = services.runs_query(query["rule_id"], query["entity"], query["record_id"], query["outcome"])
+    return page_of(stmt, query["page"], query["per_page"], services.run_dict)
+
+
+@bp.get("/automation-fields")
+@roles_required(*EDITORS)
+def fields():
+    """Record types, their fields and events, and the operators per field type (for editors)."""
+    from app.automation.conditions import OPERATORS_BY_TYPE
+    from app.automation.validation import events_for
+
+    return {"entities": [{"name": e.name, "label": str(e.label), "events": list(events_for(e)),
+                          "fields": [f.to_dict() for f in e.fields.values()]}
+                         for e in cat.catalog().entities.values()],
+            "operators": {k: list(v) for k, v in OPERATORS_BY_TYPE.items()}}
+
+
+@bp.put("/automation-settings/webhook-allowlist")
+@roles_required("admin")
+@bp.input(AllowListIn, arg_name="body")
+def set_allowlist(body):
+    return {"hosts": services.set_webhook_allowlist(body["hosts"], current_user)}
+
+
+@bp.get("/todos")
+@login_required
+def my_todos():
+    items = [services.todo_dict(t) for t in services.open_todos_for(current_user)]
+    return {"items": items, "total": len(items), "page": 1, "per_page": len(items)}
+
+
+@bp.post("/todos/<int:todo_id>/complete")
+@login_required
+def complete(todo_id):
+    todo = services.complete_todo(todo_id, current_user)
+    db.session.refresh(todo)
+    return services.todo_dict(todo)

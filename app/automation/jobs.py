@@ -1,0 +1,95 @@
+"""Worker side of automation: webhook deliveries from the outbox and the time-event scan."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import json
+import socket
+import time
+from urllib.parse import urlsplit
+
+import requests
+from sqlalchemy import select
+
+from app.automation import catalog as cat
+from app.automation.models import WebhookDelivery
+from app.automation.validation import private_host
+from app.extensions import db
+from app.jobs import job_handler, periodic
+
+
+class WebhookRefused(Exception):
+    pass
+
+
+def signature(secret: str, timestamp: str, body: bytes) -> str:
+    """HMAC-SHA256 over ``<timestamp>.<body>``, hex: what a receiver recomputes to verify."""
+    return hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+
+
+def _check_destination(url: str) -> None:
+    """Refuse loopback/private destinations (SSRF) unless the host is allow-listed; checks what
+    the name resolves to, not just how it is spelled."""
+    host = urlsplit(url).hostname or ""
+    allowed = {h.lower() for h in cat.webhook_allowlist()}
+    if host.lower() in allowed:
+        return
+    if private_host(host):
+        raise WebhookRefused(f"{host} is a loopback or private address and not allow-listed")
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except socket.gaierror as error:
+        raise WebhookRefused(f"cannot resolve {host}: {error}") from None
+    for info in infos:
+        address = info[4][0]
+        if not ipaddress.ip_address(address).is_global and address not in allowed:
+            raise WebhookRefused(f"{host} resolves to {address}, a private address, and is not allow-listed")
+
+
+@job_handler("automation.webhook", max_attempts=5)
+def deliver_webhook(job) -> None:
+    """POST the event; a non-2xx answer or a network error raises, so the job is retried with
+    backoff. Every attempt is logged. Receivers deduplicate by the ``X-CRM-Delivery`` header,
+    which stays the same across retries (a worker killed after sending resends it)."""
+    payload = job.payload
+    key = job.key
+    if db.session.scalar(select(WebhookDelivery.id).where(WebhookDelivery.delivery_key == key,
+                                                          WebhookDelivery.ok.is_(True))) is not None:
+        return  # delivered before a crash kept the job from being marked done
+    body = json.dumps(payload["body"], ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
+    stamp = str(int(time.time()))
+    headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": "crm-automation/1",
+               "X-CRM-Delivery": key, "X-CRM-Timestamp": stamp}
+    if payload.get("secret"):
+        headers["X-CRM-Signature"] = "sha256=" + signature(payload["secret"], stamp, body)
+    row = WebhookDelivery(delivery_key=key, run_id=payload.get("run_id"), rule_id=payload.get("rule_id"),
+                          url=payload["url"], attempt=job.attempts)
+    started = time.perf_counter()
+    try:
+        _check_destination(payload["url"])
+        response = requests.post(payload["url"], data=body, headers=headers, timeout=payload.get("timeout", 10),
+                                 allow_redirects=False)
+        row.status_code, row.ok, row.response = response.status_code, response.ok, response.text[:2000]
+    except WebhookRefused as error:
+        row.error = str(error)
+        _finish(row, started)
+        return  # retrying cannot help; the refusal is logged
+    except requests.RequestException as error:
+        row.error = f"{error.__class__.__name__}: {error}"[:2000]
+    _finish(row, started)
+    if not row.ok:
+        raise RuntimeError(row.error or f"HTTP {row.status_code}")
+
+
+def _finish(row: WebhookDelivery, started: float) -> None:
+    row.duration_ms = int((time.perf_counter() - started) * 1000)
+    db.session.add(row)
+    db.session.commit()  # kept even when the job is retried (its rollback comes after this)
+
+
+@periodic("automation.time_events", every_seconds=300)
+def scan_time_events_job(job) -> None:
+    from app.automation.execution import scan_time_events
+
+    scan_time_events()

@@ -1,0 +1,232 @@
+"""Automation rules, the run log, to-dos and settings: what routes, pages and tests call."""
+from __future__ import annotations
+
+import copy
+
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from app.api.errors import ApiError
+from app.audit import audit
+from app.automation import catalog as cat
+from app.automation.execution import dry_run
+from app.automation.models import Rule, RuleRun, Setting, Todo, WebhookDelivery
+from app.automation.validation import validate_rule
+from app.db import utcnow
+from app.extensions import db
+
+EDITABLE = ("name", "description", "entity", "event", "event_options", "condition", "actions", "enabled", "blocking",
+            "position")
+
+
+def rule_dict(rule: Rule) -> dict:
+    return {"id": rule.id, "name": rule.name, "description": rule.description, "entity": rule.entity,
+            "event": rule.event, "event_options": rule.event_options or {}, "condition": rule.condition,
+            "actions": rule.actions, "enabled": rule.enabled, "blocking": rule.blocking, "position": rule.position,
+            "created_by": rule.created_by.username if rule.created_by else None,
+            "created_at": rule.created_at.isoformat(), "updated_at": rule.updated_at.isoformat(),
+            "version": rule.version}
+
+
+def checked_definition(data: dict) -> dict:
+    """A rule definition validated (and put in canonical form) without saving it."""
+    return _checked({k: data[k] for k in EDITABLE if k in data})
+
+
+def _checked(data: dict) -> dict:
+    data = copy.deepcopy(data)
+    data.setdefault("description", "")
+    data.setdefault("event_options", {})
+    if data.get("condition") in ({}, []):
+        data["condition"] = None
+    problems = validate_rule(data, cat.catalog())
+    if problems:
+        fields = ", ".join(dict.fromkeys(p["field"] for p in problems))
+        raise ApiError(400, "invalid_rule", _("The rule is not valid: %(fields)s", fields=fields), problems)
+    return data
+
+
+def create_rule(data: dict, actor) -> Rule:
+    clean = _checked({k: data[k] for k in EDITABLE if k in data})
+    rule = Rule(**{k: clean[k] for k in EDITABLE if k in clean}, created_by_id=getattr(actor, "id", None))
+    db.session.add(rule)
+    db.session.flush()
+    audit("automation.rule_created", actor=actor, target=f"rule:{rule.id}", rule=rule_dict(rule))
+    db.session.commit()
+    return rule
+
+
+def update_rule(rule: Rule, data: dict, actor, version: int | None = None) -> Rule:
+    if version is not None and version != rule.version:
+        raise ApiError(409, "stale_version", _("The rule was changed by someone else; reload it and try again."))
+    before = rule_dict(rule)
+    merged = {k: before[k] for k in EDITABLE}
+    merged.update({k: data[k] for k in EDITABLE if k in data})
+    clean = _checked(merged)
+    for key in EDITABLE:
+        setattr(rule, key, clean[key])
+    db.session.flush()
+    after = rule_dict(rule)
+    changed = {k: {"from": before[k], "to": after[k]} for k in EDITABLE if before[k] != after[k]}
+    if changed:
+        audit("automation.rule_changed", actor=actor, target=f"rule:{rule.id}", changes=changed)
+    db.session.commit()
+    return rule
+
+
+def delete_rule(rule: Rule, actor) -> None:
+    audit("automation.rule_deleted", actor=actor, target=f"rule:{rule.id}", rule=rule_dict(rule))
+    db.session.delete(rule)
+    db.session.commit()
+
+
+def get_rule(rule_id) -> Rule:
+    try:
+        rule = db.session.get(Rule, int(rule_id))
+    except (TypeError, ValueError):
+        rule = None
+    if rule is None:
+        raise ApiError(404, "not_found", _("No such automation rule."))
+    return rule
+
+
+def rules_query(entity: str | None = None, event: str | None = None, q: str | None = None):
+    stmt = select(Rule).order_by(Rule.entity, Rule.event, Rule.position, Rule.id)
+    if entity:
+        stmt = stmt.where(Rule.entity == entity)
+    if event:
+        stmt = stmt.where(Rule.event == event)
+    if q:
+        stmt = stmt.where(Rule.name.ilike(f"%{q}%"))
+    return stmt
+
+
+# --- dry run ------------------------------------------------------------------------------
+
+def dry_run_rule(rule_data: dict, actor, record_id=None, sample: dict | None = None, changes: dict | None = None,
+                 event: str | None = None) -> dict:
+    """The rule against an existing record the actor may see, or against sample values."""
+    catalog = cat.catalog()
+    entity = catalog.entities[rule_data["entity"]]
+    if record_id is not None:
+        from app.crm import services as crm
+
+        record = crm.get_record(entity.name, record_id, actor)
+    else:
+        record = _sample_record(sample or {}, entity)
+    if changes is not None and not isinstance(changes, dict):
+        raise ApiError(400, "invalid_input", _("changes is {field: [old, new]}."), [{"field": "changes",
+                                                                                  "message": _("Expected an object.")}])
+    pairs = {}
+    for name, pair in (changes or {}).items():
+        if entity.field(name) is None or not isinstance(pair, list) or len(pair) != 2:
+            raise ApiError(400, "invalid_input", _("changes is {field: [old, new]}."),
+                           [{"field": f"changes.{name}", "message": _("Expected [old, new] of a known field.")}])
+        pairs[name] = pair
+    try:
+        return dry_run(rule_data, record, catalog, pairs, event)
+    finally:
+        # Nothing a dry run touches may persist, even by accident.
+        db.session.rollback()
+
+
+def _sample_record(sample, entity) -> dict:
+    from app.automation.fields import BadValue, coerce
+
+    if not isinstance(sample, dict):
+        raise ApiError(400, "invalid_input", _("record is an object of field values."),
+                       [{"field": "record", "message": _("Expected an object.")}])
+    record, problems = {"id": None}, []
+    for name, value in sample.items():
+        spec = entity.field(name)
+        if spec is None:
+            problems.append({"field": f"record.{name}", "message": _("Unknown field %(name)s of %(entity)s.",
+                                                                      name=name, entity=entity.name)})
+            continue
+        try:
+            record[name] = coerce(spec, value)
+        except BadValue as error:
+            problems.append({"field": f"record.{name}", "message": str(error)})
+    if problems:
+        raise ApiError(400, "invalid_input", _("Some sample values are not valid."), problems)
+    return record
+
+
+# --- the run log --------------------------------------------------------------------------
+
+def run_dict(run: RuleRun) -> dict:
+    return {"id": run.id, "at": run.at.isoformat(), "rule_id": run.rule_id, "rule_name": run.rule_name,
+            "entity": run.entity, "record_id": run.record_id, "record_label": run.record_label, "event": run.event,
+            "outcome": run.outcome, "conditions": run.conditions, "actions": run.actions, "chain": run.chain,
+            "duration_ms": run.duration_ms, "error": run.error}
+
+
+def runs_query(rule_id=None, entity=None, record_id=None, outcome=None):
+    stmt = select(RuleRun).order_by(RuleRun.at.desc(), RuleRun.id.desc())
+    if rule_id is not None:
+        stmt = stmt.where(RuleRun.rule_id == rule_id)
+    if entity:
+        stmt = stmt.where(RuleRun.entity == entity)
+    if record_id is not None:
+        stmt = stmt.where(RuleRun.record_id == record_id)
+    if outcome:
+        stmt = stmt.where(RuleRun.outcome == outcome)
+    return stmt
+
+
+def runs_for_record(entity: str, record_id: int, limit: int = 50) -> list[RuleRun]:
+    return list(db.session.scalars(runs_query(entity=entity, record_id=record_id).limit(limit)))
+
+
+def deliveries_for_run(run_id: int) -> list[WebhookDelivery]:
+    return list(db.session.scalars(select(WebhookDelivery).where(WebhookDelivery.run_id == run_id)
+                                   .order_by(WebhookDelivery.id)))
+
+
+# --- to-dos -------------------------------------------------------------------------------
+
+def open_todos_for(user) -> list[Todo]:
+    """The user's open to-dos whose delayed start has come, soonest deadline first."""
+    stmt = (select(Todo).where(Todo.user_id == user.id, Todo.done.is_(False), Todo.starts_at <= utcnow())
+            .order_by(Todo.deadline.is_(None), Todo.deadline, Todo.id))
+    return list(db.session.scalars(stmt))
+
+
+def complete_todo(todo_id, user, commit: bool = True) -> Todo:
+    todo = db.session.get(Todo, todo_id) if str(todo_id).isdigit() else None
+    if todo is None or todo.user_id != user.id:
+        raise ApiError(404, "not_found", _("No such to-do."))
+    if todo.done:
+        raise ApiError(409, "conflict", _("This to-do is already done."))
+    todo.done, todo.done_at = True, utcnow()
+    if commit:
+        db.session.commit()
+    return todo
+
+
+def todo_dict(todo: Todo) -> dict:
+    return {"id": todo.id, "title": todo.title, "description": todo.description, "user": todo.user.username,
+            "starts_at": todo.starts_at.isoformat(), "deadline": todo.deadline.isoformat() if todo.deadline else None,
+            "done": todo.done, "entity": todo.entity, "record_id": todo.record_id}
+
+
+# --- settings -----------------------------------------------------------------------------
+
+def set_webhook_allowlist(hosts: list[str], actor) -> list[str]:
+    clean = sorted({h.strip().lower() for h in hosts if isinstance(h, str) and h.strip()})
+    row = db.session.get(Setting, "webhook_allowlist")
+    before = list(row.value or []) if row else []
+    if row is None:
+        row = Setting(key="webhook_allowlist")
+        db.session.add(row)
+    row.value = clean
+    if before != clean:
+        audit("automation.webhook_allowlist", actor=actor, target="webhook_allowlist", before=before, after=clean)
+    db.session.commit()
+    return clean
+
+
+def page_of_runs(stmt, page: int, per_page: int = 50) -> dict:
+    from app.api.frame import page_of
+
+    return page_of(stmt, page, per_page, lambda run: run)

@@ -1,0 +1,71 @@
+"""Pages: the rule list, the no-code rule editor and the run log."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, render_template, request
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+
+from app.access import roles_required
+from app.automation import services
+from app.automation.models import Rule
+from app.extensions import db
+from app.ui.nav import NavItem, add_nav_item
+
+bp = Blueprint("automation", __name__, url_prefix="/automation")
+EDITORS = ("admin", "designer")
+OUTCOMES = {"matched": _l("Matched, actions done"), "not_matched": _l("Conditions not met"),
+            "failed": _l("Failed"), "stopped": _l("Loop stopped")}
+EVENT_LABELS = {"created": _l("Created"), "updated": _l("Edited"), "deleted": _l("Deleted"),
+                "stage_changed": _l("Stage changed"), "won": _l("Marked won"), "lost": _l("Marked lost"),
+                "date_before": _l("Days before a date"), "date_after": _l("Days after a date"),
+                "idle": _l("No change for some days")}
+
+
+@bp.get("/")
+@roles_required(*EDITORS)
+def rules():
+    items = db.session.scalars(select(Rule).order_by(Rule.entity, Rule.event, Rule.position, Rule.id)).all()
+    return render_template("automation/rules.html", rules=items, event_labels=EVENT_LABELS)
+
+
+@bp.get("/rules/new")
+@bp.get("/rules/<int:rule_id>")
+@roles_required(*EDITORS)
+def edit(rule_id=None):
+    rule = services.rule_dict(services.get_rule(rule_id)) if rule_id else None
+    from app.automation.catalog import webhook_allowlist
+
+    return render_template("automation/editor.html", rule=rule, event_labels={k: str(v) for k, v in EVENT_LABELS.items()},
+                           allowlist=webhook_allowlist())
+
+
+@bp.get("/runs")
+@roles_required(*EDITORS)
+def runs():
+    args = request.args
+    rule_id = args.get("rule_id", type=int)
+    record_id = args.get("record_id", type=int)
+    outcome = args.get("outcome") if args.get("outcome") in OUTCOMES else None
+    entity = args.get("entity") or None
+    page = max(1, args.get("page", 1, type=int))
+    stmt = services.runs_query(rule_id, entity, record_id, outcome)
+    listing = services.page_of_runs(stmt, page)
+    rules_all = db.session.scalars(select(Rule).order_by(Rule.name)).all()
+    return render_template("automation/runs.html", listing=listing, outcomes=OUTCOMES, rules=rules_all,
+                           filters={"rule_id": rule_id, "record_id": record_id, "outcome": outcome, "entity": entity},
+                           event_labels=EVENT_LABELS)
+
+
+@bp.get("/runs/<int:run_id>")
+@roles_required(*EDITORS)
+def run_detail(run_id):
+    from app.automation.models import RuleRun
+
+    run = db.session.get(RuleRun, run_id) or abort(404)
+    return render_template("automation/run.html", run=services.run_dict(run), outcomes=OUTCOMES,
+                           deliveries=services.deliveries_for_run(run.id), event_labels=EVENT_LABELS)
+
+
+def init_app(app) -> None:
+    app.register_blueprint(bp)
+    add_nav_item(app, NavItem("automation.rules", _l("Automation"), 60, roles=EDITORS))
