@@ -206,7 +206,9 @@ def _empty_value(field: dict) -> Any:
 
 
 def _is_missing(field: dict, value: Any) -> bool:
-    return value is None or value == "" or value == [] or (field["type"] == "checkbox" and value is False)
+    # Blank text counts as missing: a rejection "comment" of spaces says nothing.
+    return (value is None or (isinstance(value, str) and not value.strip()) or value == []
+            or (field["type"] == "checkbox" and value is False))
 
 
 def _check_text(value, validate):
@@ -241,7 +243,7 @@ def _check_number(field, value, validate):
     digits = field.get("decimalDigits")
     if isinstance(digits, int) and digits >= 0 and -number.as_tuple().exponent > digits:
         return None, (_("Must be a whole number.") if digits == 0
-                      else _("Must have at most %(n)d decimal places.", n=digits))
+                      else _("Must have at most %(n)s decimal places.", n=digits))
     low, high = _number(validate.get("min")), _number(validate.get("max"))
     if low is not None and number < low:
         return None, _("Must be at least %(n)s.", n=validate["min"])
@@ -313,7 +315,7 @@ def validate_submission(schema: dict, data: Any, initial: dict | None = None) ->
         key = field["key"]
         value = data[key] if key in data else field.get("defaultValue", _empty_value(field))
         if _is_missing(field, value):
-            clean[key] = _empty_value(field) if value is None or value == "" else value
+            clean[key] = _empty_value(field) if value is None or isinstance(value, str) else value
             continue
         cleaned, error = _check_value(field, value, initial)
         if error:

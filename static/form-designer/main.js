@@ -1,0 +1,205 @@
+// The form designer: the form-js editor, a side panel binding fields to CRM record fields
+// (embedded fields, stored as properties.crm_field), a preview, and saving new versions.
+import { FormEditor } from "@bpmn-io/form-js-editor";
+import { Form } from "@bpmn-io/form-js-viewer";
+import "@bpmn-io/form-js-viewer/dist/assets/form-js.css";
+import "@bpmn-io/form-js-editor/dist/assets/form-js-editor.css";
+import "@bpmn-io/form-js-editor/dist/assets/dragula.css";
+import "@bpmn-io/form-js-editor/dist/assets/properties-panel.css";
+import "./designer.css";
+
+const INPUT_TYPES = new Set(["textfield", "textarea", "number", "checkbox", "checklist", "radio", "select", "taglist", "datetime"]);
+const CRM_FIELD = "crm_field";
+
+const config = JSON.parse(document.getElementById("form-designer-config").textContent);
+const T = config.text;
+const fill = (template, values) => template.replace(/\{(\w+)\}/g, (_, name) => values[name] ?? "");
+
+const EMPTY_SCHEMA = { type: "default", components: [], schemaVersion: 19 };
+
+const $ = (selector) => document.querySelector(selector);
+const messages = $("#designer-messages");
+
+function say(kind, text, details = []) {
+  messages.replaceChildren();
+  const box = document.createElement("div");
+  box.className = `alert alert-${kind} py-2 my-2`;
+  box.textContent = text;
+  if (details.length) {
+    const list = document.createElement("ul");
+    list.className = "mb-0 small";
+    for (const d of details) {
+      const item = document.createElement("li");
+      item.textContent = d.field ? `${d.field}: ${d.message}` : d.message;
+      list.appendChild(item);
+    }
+    box.appendChild(list);
+  }
+  messages.appendChild(box);
+}
+
+const editor = new FormEditor({ container: $("#form-editor") });
+window.crmFormEditor = editor; // for tests and the console
+const modeling = editor.get("modeling");
+const registry = editor.get("formFieldRegistry");
+const selection = editor.get("selection");
+
+const boundPaths = () => new Set(registry.getAll().map((f) => f.properties?.[CRM_FIELD]).filter(Boolean));
+
+function uniqueKey(base) {
+  const taken = new Set(registry.getAll().map((f) => f.key));
+  let key = base;
+  for (let n = 2; taken.has(key); n += 1) key = `${base}_${n}`;
+  return key;
+}
+
+function bind(field, path) {
+  const properties = { ...(field.properties || {}) };
+  if (path) properties[CRM_FIELD] = path;
+  else delete properties[CRM_FIELD];
+  // Embedded fields show the record's value; nobody types into them.
+  modeling.editFormField(field, { properties, readonly: Boolean(path) });
+}
+
+function addEmbedded(entry) {
+  const { schema } = editor._getState();
+  const field = modeling.addFormField(
+    { type: entry.type, key: uniqueKey(entry.name), label: entry.label, readonly: true, properties: { [CRM_FIELD]: entry.path } },
+    schema,
+    schema.components.length,
+  );
+  selection.set(field);
+}
+
+function renderFieldList() {
+  const type = $("#record-type").value;
+  const group = config.catalogue.find((g) => g.type === type) || config.catalogue[0];
+  const selected = selection.get();
+  const canBind = selected && INPUT_TYPES.has(selected.type);
+  const bound = boundPaths();
+  const list = $("#crm-field-list");
+  list.replaceChildren();
+  for (const entry of group.fields) {
+    const item = document.createElement("li");
+    item.className = "list-group-item d-flex align-items-center gap-1 px-2 py-1";
+    item.dataset.crmField = entry.path;
+    const label = document.createElement("span");
+    label.className = "me-auto";
+    label.textContent = entry.label;
+    label.title = entry.path;
+    item.appendChild(label);
+    if (bound.has(entry.path)) {
+      const badge = document.createElement("span");
+      badge.className = "badge text-bg-success";
+      badge.textContent = "✓";
+      item.appendChild(badge);
+    }
+    const add = document.createElement("button");
+    add.type = "button";
+    add.className = "btn btn-sm btn-outline-primary py-0";
+    add.textContent = T.add;
+    add.dataset.action = "add";
+    add.addEventListener("click", () => addEmbedded(entry));
+    item.appendChild(add);
+    const bindButton = document.createElement("button");
+    bindButton.type = "button";
+    bindButton.className = "btn btn-sm btn-outline-secondary py-0";
+    bindButton.textContent = T.bind;
+    bindButton.dataset.action = "bind";
+    bindButton.disabled = !canBind;
+    bindButton.addEventListener("click", () => bind(selection.get(), entry.path));
+    item.appendChild(bindButton);
+    list.appendChild(item);
+  }
+  renderSelection();
+}
+
+function renderSelection() {
+  const info = $("#selected-field-info");
+  const field = selection.get();
+  info.replaceChildren();
+  if (!field || field.type === "default") {
+    info.textContent = T.noSelection;
+    return;
+  }
+  const title = document.createElement("div");
+  title.textContent = fill(T.selected, { label: field.label || field.key || field.type });
+  info.appendChild(title);
+  if (!INPUT_TYPES.has(field.type)) {
+    info.append(T.notInput);
+    return;
+  }
+  const path = field.properties?.[CRM_FIELD];
+  if (path) {
+    const line = document.createElement("div");
+    line.className = "d-flex align-items-center gap-2 mt-1";
+    const code = document.createElement("code");
+    code.textContent = fill(T.boundTo, { field: path });
+    const remove = document.createElement("button");
+    remove.type = "button";
+    remove.className = "btn btn-sm btn-outline-danger py-0";
+    remove.id = "unbind-field";
+    remove.textContent = T.unbind;
+    remove.addEventListener("click", () => bind(field, null));
+    line.append(code, remove);
+    info.appendChild(line);
+  }
+}
+
+editor.on("selection.changed", renderFieldList);
+editor.on("changed", renderFieldList);
+$("#record-type").addEventListener("change", renderFieldList);
+
+// Preview: the same schema in the form-js viewer (with its bpmn.io watermark).
+let preview = null;
+$("#toggle-preview").addEventListener("click", async () => {
+  const showing = !$("#form-preview").classList.contains("d-none");
+  if (showing) {
+    preview?.destroy();
+    preview = null;
+    $("#form-preview").classList.add("d-none");
+    $("#form-editor").classList.remove("d-none");
+    $("#toggle-preview").textContent = T.preview;
+    return;
+  }
+  preview = new Form({ container: $("#form-preview") });
+  await preview.importSchema(editor.saveSchema(), {});
+  $("#form-editor").classList.add("d-none");
+  $("#form-preview").classList.remove("d-none");
+  $("#toggle-preview").textContent = T.previewBack;
+});
+
+let baseVersion = config.version;
+$("#save-form").addEventListener("click", async () => {
+  const key = $("#form-key").value.trim();
+  const name = $("#form-name").value.trim();
+  if (!key || !name) {
+    say("warning", T.keyRequired);
+    return;
+  }
+  const button = $("#save-form");
+  button.disabled = true;
+  try {
+    const schema = editor.saveSchema();
+    const saved = await window.crmFetch(config.saveUrl, { method: "POST", body: { key, name, schema, base_version: baseVersion } });
+    const unchanged = baseVersion === saved.version;
+    baseVersion = saved.version;
+    say("success", fill(unchanged ? T.unchanged : T.saved, { version: saved.version }));
+    $("#form-version").textContent = fill(T.editingVersion, { version: saved.version });
+    if (!config.key) {
+      // A new form now has a key: further saves are versions of it.
+      config.key = key;
+      $("#form-key").readOnly = true;
+      history.replaceState(null, "", config.designUrl.replace("__KEY__", encodeURIComponent(key)));
+    }
+  } catch (error) {
+    say("danger", `${T.error} ${error.message}`, error.details);
+  } finally {
+    button.disabled = false;
+  }
+});
+
+editor.importSchema(config.schema || EMPTY_SCHEMA).then(() => {
+  renderFieldList();
+  $("#form-editor").dataset.ready = "true";
+});
