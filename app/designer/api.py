@@ -1,0 +1,133 @@
+"""The designer's API: drafts (save/autosave with version), checks, deploy, versions, rollback,
+and the engine's operation registry for the service-task picker."""
+from __future__ import annotations
+
+from apiflask import APIBlueprint
+from flask import request
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from app.access import login_required, roles_required
+from app.api.errors import ApiError
+from app.designer import engine_link, services
+from app.designer.schemas import DraftCreate, DraftDeploy, DraftSave, Rollback, XmlCheck
+
+bp = APIBlueprint("designer_api", __name__, url_prefix="/api/v1", tag="Designer")
+designer_only = roles_required("designer", "admin")
+
+
+def draft_out(draft, with_xml=True) -> dict:
+    out = {"id": draft.id, "key": draft.process_key, "name": draft.name,
+           "created_at": draft.created_at.isoformat(), **services.draft_summary(draft)}
+    if with_xml:
+        out["xml"] = draft.xml
+    return out
+
+
+def _draft_or_404(key):
+    draft = services.get_draft(key)
+    if draft is None:
+        raise ApiError(404, "not_found", _("No draft for this process."))
+    return draft
+
+
+@bp.get("/designer/processes")
+@designer_only
+@bp.doc(summary="Processes with current version, draft state and running instances")
+def list_processes():
+    rows = services.process_rows()
+    return {"items": rows, "total": len(rows), "page": 1, "per_page": len(rows)}
+
+
+@bp.get("/designer/templates")
+@designer_only
+@bp.doc(summary="Diagrams a new process may start from")
+def list_templates():
+    return {"items": [{"name": n} for n in services.templates()]}
+
+
+@bp.post("/designer/drafts")
+@designer_only
+@bp.input(DraftCreate, arg_name="body")
+@bp.doc(summary="Create a process draft: blank, from a template, an imported XML or a copy")
+def create_draft(body):
+    draft = services.create_draft(actor=current_user, **body)
+    return draft_out(draft), 201
+
+
+@bp.get("/designer/drafts/<key>")
+@designer_only
+@bp.doc(summary="The draft of a process (made from the current version if there is none)")
+def get_draft(key):
+    return draft_out(services.open_draft(key, current_user))
+
+
+@bp.patch("/designer/drafts/<key>")
+@designer_only
+@bp.input(DraftSave, arg_name="body")
+@bp.doc(summary="Save (or autosave) the draft; a stale version answers 409")
+def save_draft(key, body):
+    draft = services.save_draft(_draft_or_404(key), actor=current_user, **body)
+    return draft_out(draft, with_xml=False)
+
+
+@bp.delete("/designer/drafts/<key>")
+@designer_only
+@bp.doc(summary="Discard the draft")
+def discard_draft(key):
+    services.discard_draft(_draft_or_404(key))
+    return "", 204
+
+
+@bp.post("/designer/check")
+@designer_only
+@bp.input(XmlCheck, arg_name="body")
+@bp.doc(summary="The engine's problems with a diagram, each with its element id")
+def check(body):
+    key = request.args.get("key") or None
+    return {"problems": services.check_xml(body["xml"], key)}
+
+
+@bp.post("/designer/drafts/<key>/deploy")
+@designer_only
+@bp.input(DraftDeploy, arg_name="body")
+@bp.doc(summary="Deploy the saved draft as the next version (400 with problems while any remain)")
+def deploy(key, body):
+    version = services.deploy_draft(_draft_or_404(key), actor=current_user, version=body["version"])
+    return {"key": key, "version": version}, 201
+
+
+@bp.get("/designer/processes/<key>/versions")
+@designer_only
+@bp.doc(summary="Deployed versions with who and when")
+def versions(key):
+    rows = engine_link.versions(key)
+    if not rows:
+        raise ApiError(404, "not_found", _("No such process."))
+    return {"items": rows, "total": len(rows), "page": 1, "per_page": len(rows)}
+
+
+@bp.get("/designer/processes/<key>/versions/<int:version>")
+@designer_only
+@bp.doc(summary="One deployed version's XML")
+def version_xml(key, version):
+    xml = engine_link.version_xml(key, version)
+    if xml is None:
+        raise ApiError(404, "not_found", _("No such version."))
+    return {"key": key, "version": version, "xml": xml}
+
+
+@bp.post("/designer/processes/<key>/rollback")
+@designer_only
+@bp.input(Rollback, arg_name="body")
+@bp.doc(summary="Make an older deployed version current again")
+def rollback(key, body):
+    engine_link.rollback(key, body["version"], current_user)
+    return {"key": key, "version": body["version"]}
+
+
+@bp.get("/engine/operations")
+@login_required
+@bp.doc(summary="Operations a service task may call, with their parameters")
+def operations():
+    return {"items": engine_link.operations()}

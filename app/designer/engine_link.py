@@ -1,0 +1,82 @@
+"""What the designer needs from the engine, through the engine's public services.
+
+Kept in one place so the designer never reaches into SpiffWorkflow and follows the engine's
+service API when it changes.
+"""
+from __future__ import annotations
+
+from flask_babel import gettext as _
+from sqlalchemy import func, select
+
+from app.api.errors import ApiError
+from app.auth.models import User
+from app.engine import operations as ops
+from app.engine import services as engine
+from app.engine.models import ProcessInstance
+from app.engine.xml import DiagramError
+from app.extensions import db
+
+
+def definitions() -> list[dict]:
+    return [{"key": d.key, "name": d.name, "version": d.version}
+            for d in engine.list_definitions(current_only=True)]
+
+
+def current_version(key: str) -> int | None:
+    try:
+        return engine.get_definition(key).version
+    except engine.NotFound:
+        return None
+
+
+def version_xml(key: str, version: int) -> str | None:
+    try:
+        return engine.get_definition(key, version).xml
+    except engine.NotFound:
+        return None
+
+
+def running_count(key: str) -> int:
+    return db.session.scalar(select(func.count()).select_from(ProcessInstance).where(
+        ProcessInstance.process_key == key, ProcessInstance.status == "running")) or 0
+
+
+def versions(key: str) -> list[dict]:
+    rows = [d for d in engine.list_definitions() if d.key == key]
+    users = {u.id: u for u in db.session.scalars(
+        select(User).where(User.id.in_({d.deployed_by_id for d in rows if d.deployed_by_id})))}
+    counts = dict(db.session.execute(
+        select(ProcessInstance.definition_id, func.count()).where(ProcessInstance.process_key == key)
+        .group_by(ProcessInstance.definition_id)).all())
+    return [{
+        "version": d.version, "name": d.name, "is_current": d.is_current,
+        "deployed_at": d.deployed_at.isoformat(),
+        "deployed_by": users[d.deployed_by_id].username if d.deployed_by_id in users else None,
+        "deployed_by_label": users[d.deployed_by_id].label if d.deployed_by_id in users else None,
+        "instances": counts.get(d.id, 0),
+    } for d in sorted(rows, key=lambda d: d.version, reverse=True)]
+
+
+def deploy(xml: str, actor) -> int:
+    try:
+        return engine.deploy(xml, actor=actor).version
+    except DiagramError as exc:
+        db.session.rollback()
+        raise ApiError(400, "invalid_diagram", _("The diagram has problems; fix them before deploying."),
+                       exc.problems) from None
+
+
+def rollback(key: str, version: int, actor) -> None:
+    try:
+        engine.make_current(key, version)
+    except engine.NotFound:
+        raise ApiError(404, "not_found", _("No such version.")) from None
+
+
+def operations() -> list[dict]:
+    out = []
+    for name in ops.operation_names():
+        op = ops.get_operation(name)
+        out.append({"name": name, "description": op.description, "required": list(op.required),
+                    "optional": list(op.optional), "accepts_any": op.accepts_any})
+    return out

@@ -1,0 +1,34 @@
+from apiflask import Schema
+from apiflask.fields import Boolean, Integer, String
+from apiflask.validators import Length, Range
+
+from app.designer.services import KEY_PATTERN
+from apiflask.validators import Regexp
+
+MAX_XML = 5 * 1024 * 1024
+
+
+class DraftCreate(Schema):
+    key = String(load_default=None, validate=Regexp(KEY_PATTERN))
+    name = String(load_default=None, validate=Length(max=200))
+    xml = String(load_default=None, validate=Length(max=MAX_XML))
+    template = String(load_default=None, validate=Length(max=120))
+    copy_of = String(load_default=None, validate=Length(max=120))
+
+
+class DraftSave(Schema):
+    xml = String(required=True, validate=Length(min=1, max=MAX_XML))
+    version = Integer(required=True, validate=Range(min=1))
+    autosave = Boolean(load_default=False)
+
+
+class DraftDeploy(Schema):
+    version = Integer(load_default=None, validate=Range(min=1))
+
+
+class XmlCheck(Schema):
+    xml = String(required=True, validate=Length(min=1, max=MAX_XML))
+
+
+class Rollback(Schema):
+    version = Integer(required=True, validate=Range(min=1))

@@ -1,0 +1,257 @@
+"""Drafts of process diagrams: create (blank, template, import, duplicate), save with
+optimistic locking, check with the engine's validation, deploy through the engine.
+
+Routes and tests call these; they raise :class:`app.api.errors.ApiError` for the caller's
+mistakes so pages and the API answer the same way.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from flask_babel import gettext as _
+from lxml import etree
+from sqlalchemy import select
+
+from app.api.errors import ApiError
+from app.db import utcnow
+from app.designer.models import ProcessDraft
+from app.engine.xml import BPMN_NS, DiagramError, load_xml, problem
+from app.extensions import db
+
+TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "bpmn"
+KEY_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,79}$")
+BPMNDI_NS = "http://www.omg.org/spec/BPMN/20100524/DI"
+
+BLANK = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+                  xmlns:bpmndi="http://www.omg.org/spec/BPMN/20100524/DI"
+                  xmlns:dc="http://www.omg.org/spec/DD/20100524/DC"
+                  xmlns:camunda="http://camunda.org/schema/1.0/bpmn"
+                  id="Definitions_{key}" targetNamespace="http://bpmn.io/schema/bpmn">
+  <bpmn:process id="{key}" isExecutable="true">
+    <bpmn:startEvent id="StartEvent_1" />
+  </bpmn:process>
+  <bpmndi:BPMNDiagram id="BPMNDiagram_1">
+    <bpmndi:BPMNPlane id="BPMNPlane_1" bpmnElement="{key}">
+      <bpmndi:BPMNShape id="StartEvent_1_di" bpmnElement="StartEvent_1">
+        <dc:Bounds x="152" y="102" width="36" height="36" />
+      </bpmndi:BPMNShape>
+    </bpmndi:BPMNPlane>
+  </bpmndi:BPMNDiagram>
+</bpmn:definitions>
+"""
+
+
+# --- templates and XML helpers -----------------------------------------------------------
+
+def templates() -> list[str]:
+    """Names of the diagrams shipped in bpmn/ that a new process may start from."""
+    return sorted(p.stem for p in TEMPLATE_DIR.glob("*.bpmn"))
+
+
+def template_xml(name: str) -> str:
+    if name not in templates():
+        raise ApiError(400, "invalid_input", _("Unknown template."), [{"field": "template", "message": name}])
+    return (TEMPLATE_DIR / f"{name}.bpmn").read_text(encoding="utf-8")
+
+
+def _load(xml: str):
+    try:
+        return load_xml(xml)
+    except DiagramError as exc:
+        raise ApiError(400, "invalid_diagram", _("The diagram cannot be read."), exc.problems) from None
+
+
+def _executable_process(root):
+    processes = root.findall(f"{{{BPMN_NS}}}process")
+    executable = [p for p in processes if p.get("isExecutable") == "true"]
+    return (executable or processes or [None])[0]
+
+
+def diagram_info(xml: str) -> tuple[str | None, str | None]:
+    """(process id, process name) of the diagram's executable process."""
+    proc = _executable_process(_load(xml))
+    if proc is None:
+        return None, None
+    return proc.get("id"), proc.get("name")
+
+
+def rekey(xml: str, key: str, name: str | None = None) -> str:
+    """The diagram with its executable process renamed to ``key`` (DI references follow)."""
+    root = _load(xml)
+    proc = _executable_process(root)
+    if proc is None:
+        raise ApiError(400, "invalid_diagram", _("The diagram has no process."),
+                       [problem(None, "no bpmn:process element")])
+    old = proc.get("id")
+    proc.set("id", key)
+    proc.set("isExecutable", "true")
+    if name:
+        proc.set("name", name)
+    for plane in root.iter(f"{{{BPMNDI_NS}}}BPMNPlane"):
+        if plane.get("bpmnElement") == old:
+            plane.set("bpmnElement", key)
+    for participant in root.iter(f"{{{BPMN_NS}}}participant"):
+        if participant.get("processRef") == old:
+            participant.set("processRef", key)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8").decode("utf-8")
+
+
+def check_key(key: str) -> str:
+    key = (key or "").strip()
+    if not KEY_PATTERN.match(key):
+        raise ApiError(400, "invalid_input", _("Invalid process key."), [{
+            "field": "key",
+            "message": _("Use letters, digits, _ or -, starting with a letter (at most 80)."),
+        }])
+    return key
+
+
+# --- drafts -------------------------------------------------------------------------------
+
+def get_draft(key: str) -> ProcessDraft | None:
+    return db.session.scalar(select(ProcessDraft).where(ProcessDraft.process_key == key))
+
+
+def drafts() -> list[ProcessDraft]:
+    return list(db.session.scalars(select(ProcessDraft).order_by(ProcessDraft.process_key)))
+
+
+def create_draft(*, actor, key: str | None = None, name: str | None = None, xml: str | None = None,
+                 template: str | None = None, copy_of: str | None = None) -> ProcessDraft:
+    """A new process: blank, from a template, from an imported file or a copy of another."""
+    from app.designer import engine_link
+
+    sources = [s for s in (xml, template, copy_of) if s]
+    if len(sources) > 1:
+        raise ApiError(400, "invalid_input", _("Give at most one of xml, template and copy_of."))
+    if template:
+        xml = template_xml(template)
+    elif copy_of:
+        xml = current_xml(copy_of)
+    if xml and not key:
+        key = diagram_info(xml)[0]
+    key = check_key(key or "")
+    if get_draft(key) is not None or engine_link.current_version(key) is not None:
+        raise ApiError(409, "key_taken", _("A process with this key already exists."),
+                       [{"field": "key", "message": key}])
+    xml = rekey(xml, key, name) if xml else BLANK.format(key=key)
+    name = name or diagram_info(xml)[1] or key
+    if not name:
+        name = key
+    draft = ProcessDraft(process_key=key, name=name[:200], xml=xml, updated_by=actor, has_changes=True)
+    db.session.add(draft)
+    db.session.commit()
+    return draft
+
+
+def current_xml(key: str) -> str:
+    """The draft's XML, else the deployed current version's; 404 when neither exists."""
+    from app.designer import engine_link
+
+    draft = get_draft(key)
+    if draft is not None:
+        return draft.xml
+    deployed = engine_link.current_version(key)
+    if deployed is None:
+        raise ApiError(404, "not_found", _("No such process."))
+    return engine_link.version_xml(key, deployed)
+
+
+def open_draft(key: str, actor) -> ProcessDraft:
+    """The process's draft, made from the current deployed version when there is none."""
+    from app.designer import engine_link
+
+    draft = get_draft(key)
+    if draft is not None:
+        return draft
+    deployed = engine_link.current_version(key)
+    if deployed is None:
+        raise ApiError(404, "not_found", _("No such process."))
+    xml = engine_link.version_xml(key, deployed)
+    draft = ProcessDraft(process_key=key, name=(diagram_info(xml)[1] or key)[:200], xml=xml,
+                         base_version=deployed, has_changes=False, updated_by=actor)
+    db.session.add(draft)
+    db.session.commit()
+    return draft
+
+
+def save_draft(draft: ProcessDraft, *, actor, xml: str, version: int, autosave: bool = False) -> ProcessDraft:
+    """Store new XML; ``version`` must be the one the editor loaded (else 409)."""
+    if version != draft.version:
+        raise ApiError(409, "stale_version", _("Someone else saved this draft in the meantime; reload it."),
+                       [{"field": "version", "message": f"current version is {draft.version}"}])
+    key, name = diagram_info(xml)
+    if key != draft.process_key:
+        raise ApiError(400, "invalid_input", _("The process id must stay the process key."),
+                       [{"field": "xml", "message": f"process id {key!r} is not {draft.process_key!r}"}])
+    if xml != draft.xml:
+        draft.xml = xml
+        draft.has_changes = True
+    if name:
+        draft.name = name[:200]
+    draft.updated_by = actor
+    if autosave:
+        draft.autosaved_at = utcnow()
+    db.session.commit()  # StaleDataError (a concurrent save in between) → 409 by the error handler
+    return draft
+
+
+def discard_draft(draft: ProcessDraft) -> None:
+    db.session.delete(draft)
+    db.session.commit()
+
+
+def check_xml(xml: str, key: str | None = None) -> list[dict]:
+    """Every problem the engine finds in ``xml`` (empty: deployable)."""
+    from app.engine.validation import validate_diagram
+
+    try:
+        process_id, _spec, _subs = validate_diagram(xml, key)
+    except DiagramError as exc:
+        return exc.problems
+    except Exception as exc:  # the parser's own errors (e.g. unsupported constructs)
+        return [problem(getattr(exc, "id", None), str(exc))]
+    if key and process_id != key:
+        return [problem(process_id, f"the executable process must have id '{key}'")]
+    return []
+
+
+def deploy_draft(draft: ProcessDraft, *, actor, version: int | None = None) -> int:
+    """Deploy the draft as the process's next version; refused (400) while problems remain."""
+    from app.designer import engine_link
+
+    if version is not None and version != draft.version:
+        raise ApiError(409, "stale_version", _("The draft changed since you loaded it; reload it."))
+    problems = check_xml(draft.xml, draft.process_key)
+    if problems:
+        raise ApiError(400, "invalid_diagram", _("The diagram has problems; fix them before deploying."), problems)
+    deployed = engine_link.deploy(draft.xml, actor)
+    draft.base_version = deployed
+    draft.has_changes = False
+    draft.updated_by = actor
+    db.session.commit()
+    return deployed
+
+
+def process_rows() -> list[dict]:
+    """The process list: every deployed process and every draft, merged by key."""
+    from app.designer import engine_link
+
+    rows: dict[str, dict] = {}
+    for d in engine_link.definitions():
+        rows[d["key"]] = {"key": d["key"], "name": d["name"], "current_version": d["version"],
+                          "running_instances": engine_link.running_count(d["key"]), "draft": None}
+    for draft in drafts():
+        row = rows.setdefault(draft.process_key, {
+            "key": draft.process_key, "name": draft.name, "current_version": None,
+            "running_instances": 0, "draft": None})
+        row["draft"] = draft_summary(draft)
+    return sorted(rows.values(), key=lambda r: r["key"])
+
+
+def draft_summary(draft: ProcessDraft) -> dict:
+    return {"version": draft.version, "has_changes": draft.has_changes, "base_version": draft.base_version,
+            "updated_at": draft.updated_at.isoformat(), "updated_by": draft.updated_by_username,
+            "autosaved_at": draft.autosaved_at.isoformat() if draft.autosaved_at else None}

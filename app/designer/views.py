@@ -1,0 +1,123 @@
+"""Designer pages: the process list, the modeler, versions (read-only view and compare)."""
+from __future__ import annotations
+
+import difflib
+
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+
+from app.access import roles_required
+from app.designer import api, engine_link, services
+from app.ui.nav import NavItem, add_nav_item
+
+bp = Blueprint("designer", __name__, url_prefix="/designer")
+designer_only = roles_required("designer", "admin")
+
+
+def _urls(key=None) -> dict:
+    """Endpoints the page script calls, passed as data-* attributes (no inline script: CSP)."""
+    urls = {
+        "processes": url_for("designer_api.list_processes"),
+        "drafts": url_for("designer_api.create_draft"),
+        "templates": url_for("designer_api.list_templates"),
+        "check": url_for("designer_api.check"),
+        "operations": url_for("designer_api.operations"),
+        "users": "/api/v1/users",
+        "groups": "/api/v1/groups",
+        "forms": "/api/v1/forms",
+        "modeler": url_for("designer.modeler", key="__KEY__"),
+    }
+    if key:
+        urls.update({
+            "draft": url_for("designer_api.get_draft", key=key),
+            "deploy": url_for("designer_api.deploy", key=key),
+            "versions": url_for("designer_api.versions", key=key),
+            "versionsPage": url_for("designer.versions", key=key),
+            "export": url_for("designer.export", key=key),
+            "list": url_for("designer.index"),
+        })
+    return urls
+
+
+@bp.get("/")
+@designer_only
+def index():
+    return render_template("designer/index.html", rows=services.process_rows(),
+                           templates=services.templates(), urls=_urls())
+
+
+@bp.get("/<key>")
+@designer_only
+def modeler(key):
+    draft = services.open_draft(key, current_user) if _exists(key) else abort(404)
+    return render_template("designer/modeler.html", draft=draft, urls=_urls(key), fields=condition_fields())
+
+
+@bp.get("/<key>/versions")
+@designer_only
+def versions(key):
+    rows = engine_link.versions(key)
+    if not rows:
+        abort(404)
+    a = request.args.get("a", type=int)
+    b = request.args.get("b", type=int)
+    diff = None
+    if a and b:
+        left, right = engine_link.version_xml(key, a), engine_link.version_xml(key, b)
+        if left is None or right is None:
+            abort(404)
+        diff = list(difflib.unified_diff(left.splitlines(), right.splitlines(),
+                                         f"v{a}", f"v{b}", lineterm="", n=2))
+    return render_template("designer/versions.html", key=key, rows=rows, a=a, b=b, diff=diff,
+                           urls=_urls(key))
+
+
+@bp.post("/<key>/versions/<int:version>/rollback")
+@designer_only
+def rollback(key, version):
+    engine_link.rollback(key, version, current_user)
+    flash(_("Version %(version)s is now current; new instances start on it.", version=version), "success")
+    return redirect(url_for("designer.versions", key=key))
+
+
+@bp.get("/<key>/versions/<int:version>")
+@designer_only
+def view_version(key, version):
+    xml = engine_link.version_xml(key, version)
+    if xml is None:
+        abort(404)
+    return render_template("designer/viewer.html", key=key, version=version, xml=xml, urls=_urls(key))
+
+
+@bp.get("/<key>/export")
+@designer_only
+def export(key):
+    version = request.args.get("version", type=int)
+    xml = engine_link.version_xml(key, version) if version else services.current_xml(key)
+    if xml is None:
+        abort(404)
+    suffix = f"_v{version}" if version else ""
+    return Response(xml, mimetype="application/xml", headers={
+        "Content-Disposition": f'attachment; filename="{key}{suffix}.bpmn"'})
+
+
+def condition_fields() -> list[dict]:
+    """Process data a condition usually tests (the customer-report start data and record)."""
+    return [{"name": name, "label": str(label)} for name, label in (
+        ("province", _("Province")), ("city", _("City")), ("industry", _("Industry")),
+        ("registered_capital", _("Registered capital")), ("customer_class", _("Customer class")),
+        ("source", _("Source")), ("owner", _("Owner")), ("reporter", _("Reporter")),
+        ("amount", _("Amount")), ("decision", _("Decision")), ("name", _("Name")),
+    )]
+
+
+def _exists(key) -> bool:
+    return services.get_draft(key) is not None or engine_link.current_version(key) is not None
+
+
+def init_app(app):
+    app.register_blueprint(bp)
+    app.register_blueprint(api.bp)
+    add_nav_item(app, NavItem("designer.index", _l("Process designer"), 60, roles=("designer", "admin")))

@@ -1,0 +1,64 @@
+// The process designer's pages: the list (create, import, duplicate), the modeler and the
+// read-only viewer of a deployed version.
+import "bpmn-js/dist/assets/diagram-js.css";
+import "bpmn-js/dist/assets/bpmn-js.css";
+import "bpmn-js/dist/assets/bpmn-font/css/bpmn.css";
+import "@bpmn-io/properties-panel/dist/assets/properties-panel.css";
+import "bpmn-js-token-simulation/assets/css/bpmn-js-token-simulation.css";
+import "diagram-js-minimap/assets/diagram-js-minimap.css";
+import "bpmn-js-bpmnlint/dist/assets/css/bpmn-js-bpmnlint.css";
+import "./designer.css";
+
+import NavigatedViewer from "bpmn-js/lib/NavigatedViewer";
+
+import { startModeler } from "./modeler.js";
+import { api, pageData, t } from "./util.js";
+
+function startViewer(root) {
+  const viewer = new NavigatedViewer({ container: root.querySelector("#designer-canvas") });
+  window.designer = { viewer };
+  viewer.importXML(pageData("designer-xml").xml).then(() => {
+    viewer.get("canvas").zoom("fit-viewport", "auto");
+    root.dataset.ready = "true";
+  }).catch((error) => {
+    root.querySelector("#designer-status").textContent = error.message;
+    root.dataset.ready = "error";
+  });
+}
+
+function startList(root) {
+  const urls = JSON.parse(root.dataset.urls);
+  const error = root.querySelector("#designer-error");
+  const open = (key) => { window.location.href = urls.modeler.replace("__KEY__", encodeURIComponent(key)); };
+  const fail = (e) => {
+    error.textContent = [e.message, ...(e.details || []).map((d) => d.message)].join(" · ");
+    error.hidden = false;
+  };
+  const create = (body) => api(urls.drafts, { method: "POST", body }).then((d) => open(d.key)).catch(fail);
+
+  root.querySelector("#designer-new").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const form = new FormData(event.target);
+    const body = { key: form.get("key"), name: form.get("name") || null };
+    if (form.get("template")) body.template = form.get("template");
+    create(body);
+  });
+  root.querySelector("#designer-import").addEventListener("change", async (event) => {
+    const file = event.target.files[0];
+    if (file) create({ xml: await file.text() });
+    event.target.value = "";
+  });
+  root.addEventListener("click", (event) => {
+    const copy = event.target.closest("[data-copy-of]");
+    if (!copy) return;
+    const key = window.prompt(t("Key of the copy"), `${copy.dataset.copyOf}_copy`);
+    if (key) create({ key, copy_of: copy.dataset.copyOf });
+  });
+}
+
+const modelerRoot = document.getElementById("designer-modeler");
+const viewerRoot = document.getElementById("designer-viewer");
+const listRoot = document.getElementById("designer-list");
+if (modelerRoot) startModeler(modelerRoot);
+if (viewerRoot) startViewer(viewerRoot);
+if (listRoot) startList(listRoot);

@@ -1,0 +1,244 @@
+// The modeler page: bpmn-js + properties panel, server-side drafts with debounced autosave,
+// the engine's checks as markers and a list, deploy as an explicit step.
+import BpmnModeler from "bpmn-js/lib/Modeler";
+import {
+  BpmnPropertiesPanelModule, BpmnPropertiesProviderModule, CamundaPlatformPropertiesProviderModule,
+} from "bpmn-js-properties-panel";
+import CamundaBehaviorsModule from "camunda-bpmn-js-behaviors/lib/camunda-platform";
+import camundaModdle from "camunda-bpmn-moddle/resources/camunda.json";
+import TokenSimulationModule from "bpmn-js-token-simulation";
+import MinimapModule from "diagram-js-minimap";
+import LintingModule from "bpmn-js-bpmnlint";
+
+import CrmPropertiesProvider from "./crm-properties.js";
+import lintConfig from "./lint-config.js";
+import translateFor from "./zh.js";
+import { api, debounce, downloadText, el, pageData, t } from "./util.js";
+
+const AUTOSAVE_MS = 1500;
+
+export function startModeler(root) {
+  const urls = JSON.parse(root.dataset.urls);
+  const draft = pageData("designer-draft");
+  const locale = document.documentElement.lang;
+  const state = { version: draft.version, saving: null, dirty: false, problems: [], conflict: false };
+
+  const modeler = new BpmnModeler({
+    container: root.querySelector("#designer-canvas"),
+    propertiesPanel: { parent: root.querySelector("#designer-properties") },
+    additionalModules: [
+      BpmnPropertiesPanelModule, BpmnPropertiesProviderModule, CamundaPlatformPropertiesProviderModule,
+      CamundaBehaviorsModule, TokenSimulationModule, MinimapModule, LintingModule,
+      { __init__: ["crmPropertiesProvider"], crmPropertiesProvider: ["type", CrmPropertiesProvider] },
+      { translate: ["value", translateFor(locale)] },
+    ],
+    moddleExtensions: { camunda: camundaModdle },
+    linting: { bpmnlint: lintConfig, active: true },
+    crm: { urls, fields: pageData("designer-fields") || [] },
+  });
+  window.designer = { modeler, state, save, check, deploy }; // used by tests and the console
+
+  const status = root.querySelector("#designer-status");
+  const setStatus = (text, kind = "muted") => {
+    status.textContent = text;
+    status.className = `small text-${kind}`;
+  };
+
+  // --- saving ------------------------------------------------------------------------------
+  async function save({ autosave = false, keepalive = false } = {}) {
+    if (state.conflict) return false;
+    if (state.saving) await state.saving;
+    if (!state.dirty && autosave) return true;
+    const { xml } = await modeler.saveXML({ format: true });
+    state.dirty = false;
+    setStatus(t("Saving…"));
+    const request = api(urls.draft, { method: "PATCH", keepalive, body: { xml, version: state.version, autosave } })
+      .then((saved) => {
+        state.version = saved.version;
+        root.dataset.version = saved.version;
+        setStatus(autosave ? t("Autosaved") : t("Saved"), "success");
+        scheduleCheck(xml);
+        return true;
+      })
+      .catch((error) => {
+        state.dirty = true;
+        if (error.status === 409) {
+          state.conflict = true;
+          setStatus(t("Someone else changed this draft. Reload to see their version."), "danger");
+          root.querySelector("#designer-conflict").hidden = false;
+        } else {
+          setStatus(`${t("Not saved")}: ${error.message}`, "danger");
+        }
+        return false;
+      });
+    state.saving = request.finally(() => { state.saving = null; });
+    return request;
+  }
+  const autosave = debounce(() => save({ autosave: true }), AUTOSAVE_MS);
+
+  modeler.on("commandStack.changed", () => {
+    state.dirty = true;
+    setStatus(t("Unsaved changes"), "warning");
+    autosave();
+    updateUndo();
+  });
+  // A closing tab still sends what was typed in the last second.
+  const flush = () => {
+    if (state.dirty && !state.conflict) {
+      autosave.pending() && autosave.flush();
+      if (state.dirty) save({ autosave: true, keepalive: true });
+    }
+  };
+  window.addEventListener("pagehide", flush);
+  document.addEventListener("visibilitychange", () => document.visibilityState === "hidden" && flush());
+  window.addEventListener("beforeunload", (event) => {
+    if (state.dirty || state.saving) {
+      flush();
+      event.preventDefault();
+    }
+  });
+
+  // --- engine checks: markers on the elements and a list ------------------------------------
+  const overlays = modeler.get("overlays");
+  const canvas = modeler.get("canvas");
+  const registry = modeler.get("elementRegistry");
+  let marked = [];
+
+  function showProblems(problems) {
+    state.problems = problems;
+    marked.forEach((id) => registry.get(id) && canvas.removeMarker(id, "crm-problem"));
+    overlays.remove({ type: "crm-problem" });
+    marked = [];
+    const list = root.querySelector("#designer-problems");
+    const items = root.querySelector("#designer-problem-list");
+    items.replaceChildren();
+    const byElement = new Map();
+    for (const p of problems) {
+      const id = p.element_id && registry.get(p.element_id) ? p.element_id : null;
+      if (id) {
+        if (!byElement.has(id)) byElement.set(id, []);
+        byElement.get(id).push(p.message);
+      }
+      items.append(el("li", { class: "crm-problem-item", "data-element-id": p.element_id || "" },
+        el("button", { type: "button", class: "btn btn-link btn-sm p-0 text-start", onclick: () => id && focus(id) },
+          id ? `${label(id)}: ` : "", p.message)));
+    }
+    for (const [id, messages] of byElement) {
+      canvas.addMarker(id, "crm-problem");
+      marked.push(id);
+      overlays.add(id, "crm-problem", {
+        position: { top: -10, left: -10 },
+        html: el("div", { class: "crm-problem-badge", title: messages.join("\n") }, String(messages.length)),
+      });
+    }
+    list.hidden = problems.length === 0;
+    root.querySelector("#designer-problem-count").textContent = String(problems.length);
+    root.dataset.problems = String(problems.length);
+    updateDeploy();
+  }
+
+  function label(id) {
+    const element = registry.get(id);
+    return (element && element.businessObject.name) || id;
+  }
+
+  function focus(id) {
+    const element = registry.get(id);
+    modeler.get("selection").select(element);
+    canvas.scrollToElement(element);
+  }
+
+  let checkSeq = 0;
+  async function check(xml) {
+    const mine = ++checkSeq;
+    if (!xml) ({ xml } = await modeler.saveXML());
+    try {
+      const result = await api(`${urls.check}?key=${encodeURIComponent(draft.key)}`, { method: "POST", body: { xml } });
+      if (mine === checkSeq) showProblems(result.problems);
+      return result.problems;
+    } catch (error) {
+      if (mine === checkSeq) showProblems(error.details && error.details.length ? error.details : [{ element_id: null, message: error.message }]);
+      return state.problems;
+    }
+  }
+  const scheduleCheck = debounce(check, 300);
+
+  // --- deploy ------------------------------------------------------------------------------
+  const deployButton = root.querySelector("#designer-deploy");
+  function updateDeploy() {
+    deployButton.disabled = state.problems.length > 0 || state.conflict;
+    deployButton.title = state.problems.length ? t("Fix the problems before deploying.") : "";
+  }
+
+  async function deploy() {
+    autosave.pending() && autosave.flush();
+    if (!(await save())) return null;
+    const problems = await check();
+    if (problems.length) {
+      setStatus(t("Fix the problems before deploying."), "danger");
+      return null;
+    }
+    setStatus(t("Deploying…"));
+    try {
+      const result = await api(urls.deploy, { method: "POST", body: { version: state.version } });
+      const fresh = await api(urls.draft); // the deploy updated the draft's record
+      state.version = fresh.version;
+      root.querySelector("#designer-deployed").textContent = `v${result.version}`;
+      setStatus(t("Deployed as version {version}").replace("{version}", result.version), "success");
+      return result.version;
+    } catch (error) {
+      if (error.details && error.details.length) showProblems(error.details);
+      setStatus(`${t("Not deployed")}: ${error.message}`, "danger");
+      return null;
+    }
+  }
+
+  // --- toolbar -----------------------------------------------------------------------------
+  const commandStack = modeler.get("commandStack");
+  const zoomScroll = modeler.get("zoomScroll");
+  const actions = {
+    save: () => save(),
+    deploy: () => deploy(),
+    undo: () => commandStack.undo(),
+    redo: () => commandStack.redo(),
+    "zoom-in": () => zoomScroll.stepZoom(1),
+    "zoom-out": () => zoomScroll.stepZoom(-1),
+    fit: () => canvas.zoom("fit-viewport", "auto"),
+    minimap: () => modeler.get("minimap").toggle(),
+    simulate: () => modeler.get("toggleMode").toggleMode(),
+    lint: () => modeler.get("linting").toggle(),
+    export: async () => {
+      const { xml } = await modeler.saveXML({ format: true });
+      downloadText(`${draft.key}.bpmn`, xml);
+    },
+    reload: () => window.location.reload(),
+  };
+  root.addEventListener("click", (event) => {
+    const button = event.target.closest("[data-action]");
+    if (button && actions[button.dataset.action]) actions[button.dataset.action]();
+  });
+  function updateUndo() {
+    root.querySelector("[data-action=undo]").disabled = !commandStack.canUndo();
+    root.querySelector("[data-action=redo]").disabled = !commandStack.canRedo();
+  }
+  // Ctrl/Cmd+S saves (bpmn-js binds undo/redo, copy/paste, zoom and tools to the canvas).
+  document.addEventListener("keydown", (event) => {
+    if ((event.ctrlKey || event.metaKey) && event.key.toLowerCase() === "s") {
+      event.preventDefault();
+      save();
+    }
+  });
+
+  // --- start -------------------------------------------------------------------------------
+  return modeler.importXML(draft.xml).then(({ warnings }) => {
+    canvas.zoom("fit-viewport", "auto");
+    updateUndo();
+    if (warnings.length) console.warn("import warnings", warnings);
+    setStatus(draft.has_changes ? t("Draft (not deployed)") : t("Same as the deployed version"));
+    root.dataset.ready = "true";
+    return check(draft.xml);
+  }).catch((error) => {
+    setStatus(`${t("The diagram cannot be opened")}: ${error.message}`, "danger");
+    root.dataset.ready = "error";
+  });
+}

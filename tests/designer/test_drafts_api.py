@@ -1,0 +1,112 @@
+"""The designer's draft API: create, save with optimistic locking, autosave, checks, deploy."""
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+DRAFTS = "/api/v1/designer/drafts"
+
+APPROVAL = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="d" targetNamespace="http://bpmn.io/schema/bpmn">
+  <bpmn:process id="{key}" name="审批" isExecutable="true">
+    <bpmn:startEvent id="StartEvent_1" />
+    <bpmn:sequenceFlow id="f1" sourceRef="StartEvent_1" targetRef="Review" />
+    <bpmn:userTask id="Review" name="Review" {assign} />
+    <bpmn:sequenceFlow id="f2" sourceRef="Review" targetRef="EndEvent_1" />
+    <bpmn:endEvent id="EndEvent_1" />
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
+def approval(key="approval", assign='camunda:candidateGroups="sales-managers"'):
+    return APPROVAL.format(key=key, assign=assign)
+
+
+@pytest.fixture
+def admin(api_as):
+    return api_as("admin")
+
+
+def test_blank_draft_save_and_stale_version(admin):
+    created = admin.post(DRAFTS, json={"key": "approval", "name": "审批"})
+    assert created.status_code == 201, created.get_json()
+    draft = created.get_json()
+    assert draft["key"] == "approval" and 'id="approval"' in draft["xml"] and draft["version"] == 1
+
+    saved = admin.patch(f"{DRAFTS}/approval", json={"xml": approval(), "version": 1})
+    assert saved.status_code == 200, saved.get_json()
+    assert saved.get_json()["version"] == 2 and saved.get_json()["has_changes"] is True
+
+    # A second editor still holding version 1 cannot overwrite the newer draft.
+    stale = admin.patch(f"{DRAFTS}/approval", json={"xml": approval(assign=""), "version": 1})
+    assert stale.status_code == 409
+    assert stale.get_json()["error"]["code"] == "stale_version"
+    assert admin.get(f"{DRAFTS}/approval").get_json()["xml"] == approval()
+
+
+def test_autosave_is_recorded_and_survives_reopening(admin):
+    admin.post(DRAFTS, json={"key": "approval"})
+    saved = admin.patch(f"{DRAFTS}/approval", json={"xml": approval(), "version": 1, "autosave": True})
+    assert saved.status_code == 200
+    assert saved.get_json()["autosaved_at"] is not None
+    again = admin.get(f"{DRAFTS}/approval").get_json()
+    assert again["xml"] == approval() and again["version"] == 2
+
+
+def test_save_refuses_a_changed_process_id_and_bad_xml(admin):
+    admin.post(DRAFTS, json={"key": "approval"})
+    other = admin.patch(f"{DRAFTS}/approval", json={"xml": approval(key="other"), "version": 1})
+    assert other.status_code == 400
+    broken = admin.patch(f"{DRAFTS}/approval", json={"xml": "<bpmn:definitions", "version": 1})
+    assert broken.status_code == 400 and broken.get_json()["error"]["code"] == "invalid_diagram"
+
+
+def test_deploy_is_refused_with_element_problems_then_succeeds(admin):
+    admin.post(DRAFTS, json={"key": "approval"})
+    admin.patch(f"{DRAFTS}/approval", json={"xml": approval(assign=""), "version": 1})
+    check = admin.post("/api/v1/designer/check?key=approval", json={"xml": approval(assign="")})
+    assert any(p["element_id"] == "Review" for p in check.get_json()["problems"])
+
+    refused = admin.post(f"{DRAFTS}/approval/deploy", json={})
+    assert refused.status_code == 400
+    assert {"element_id": "Review", "message": "user task has no assignee and no candidate users or groups"} \
+        in refused.get_json()["error"]["details"]
+    assert admin.get("/api/v1/designer/processes").get_json()["items"][0]["current_version"] is None
+
+    version = admin.get(f"{DRAFTS}/approval").get_json()["version"]
+    admin.patch(f"{DRAFTS}/approval", json={"xml": approval(), "version": version})
+    deployed = admin.post(f"{DRAFTS}/approval/deploy", json={})
+    assert deployed.status_code == 201, deployed.get_json()
+    assert deployed.get_json() == {"key": "approval", "version": 1}
+    row = admin.get("/api/v1/designer/processes").get_json()["items"][0]
+    assert row["current_version"] == 1 and row["draft"]["has_changes"] is False
+    versions = admin.get("/api/v1/designer/processes/approval/versions").get_json()["items"]
+    assert versions[0]["version"] == 1 and versions[0]["deployed_by"] == "admin"
+
+
+def test_templates_copies_and_imports(admin):
+    assert {"name": "customer_report"} in admin.get("/api/v1/designer/templates").get_json()["items"]
+    from_template = admin.post(DRAFTS, json={"key": "report2", "template": "customer_report"})
+    assert from_template.status_code == 201
+    assert 'id="report2"' in from_template.get_json()["xml"]
+    assert 'bpmnElement="report2"' in from_template.get_json()["xml"]
+    assert admin.post(DRAFTS, json={"key": "report2"}).status_code == 409
+
+    copy = admin.post(DRAFTS, json={"key": "report3", "copy_of": "report2"})
+    assert copy.status_code == 201 and 'id="report3"' in copy.get_json()["xml"]
+
+    imported = admin.post(DRAFTS, json={"xml": approval(key="imported_one")})
+    assert imported.status_code == 201 and imported.get_json()["key"] == "imported_one"
+    assert admin.post(DRAFTS, json={"xml": "<!DOCTYPE x><x/>"}).status_code == 400
+    assert admin.post(DRAFTS, json={"key": "1bad key"}).status_code == 400
+
+
+def test_only_designers(api_as):
+    sales = api_as("sales1")
+    assert sales.get("/api/v1/designer/processes").status_code == 403
+    assert sales.post(DRAFTS, json={"key": "x"}).status_code == 403
+    # The operation registry is readable by anyone logged in (service-task picker).
+    ops = sales.get("/api/v1/engine/operations")
+    assert ops.status_code == 200 and isinstance(ops.get_json()["items"], list)
