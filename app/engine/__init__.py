@@ -11,9 +11,12 @@ def init_app(app) -> None:
     import click
 
     from . import models, services  # noqa: F401  (models for migrations; services: job handler)
+    from .api import bp
     from .product_operations import register_product_operations
 
     register_product_operations()
+    app.register_blueprint(bp)
+    _add_demo_step(app)
 
     @app.cli.group("process")
     def process_cli():
@@ -33,3 +36,35 @@ def init_app(app) -> None:
                 click.echo(f"{p['element_id'] or '-'}: {p['message']}", err=True)
             raise SystemExit(1)
         click.echo(f"deployed {definition.key} version {definition.version}")
+
+
+def _add_demo_step(app) -> None:
+    """``flask demo`` deploys the shipped diagrams from ``bpmn/`` (once per XML version)."""
+    from pathlib import Path
+
+    from app.cli import add_demo_step
+
+    def deploy_shipped():
+        import logging
+
+        from sqlalchemy import select
+
+        from app.extensions import db
+
+        from . import services
+        from .models import ProcessDefinition
+        from .serialization import spec_hash
+        from .xml import DiagramError
+
+        folder = Path(app.root_path).parent / "bpmn"
+        for path in sorted(folder.glob("*.bpmn")):
+            xml = path.read_bytes()
+            if db.session.scalar(select(ProcessDefinition.id).where(
+                    ProcessDefinition.spec_hash == spec_hash(xml.decode("utf-8")))) is not None:
+                continue
+            try:
+                services.deploy(xml, commit=False)
+            except DiagramError as exc:  # e.g. the CRM operations are not registered
+                logging.getLogger(__name__).warning("demo: %s not deployed: %s", path.name, exc)
+
+    add_demo_step(app, 50, deploy_shipped)

@@ -126,6 +126,8 @@ def list_definitions(current_only: bool = False) -> list[ProcessDefinition]:
 
 
 def get_definition(key: str, version: int | None = None) -> ProcessDefinition:
+    if version is not None and not 0 < version <= _ID_MAX:
+        raise NotFound(f"process {key!r} version {version} not found")
     stmt = select(ProcessDefinition).where(ProcessDefinition.key == key)
     stmt = stmt.where(ProcessDefinition.version == version) if version is not None else stmt.where(
         ProcessDefinition.is_current.is_(True))
@@ -280,8 +282,17 @@ def _finish(commit: bool):
         raise Conflict("the process moved on meanwhile; reload and try again") from None
 
 
+_ID_MAX = 2**31 - 1  # ids beyond the column's range cannot exist (and overflow SQLite)
+
+
+def _get(model, row_id):
+    if not isinstance(row_id, int) or not 0 < row_id <= _ID_MAX:
+        return None
+    return db.session.get(model, row_id)
+
+
 def get_instance(instance_id: int) -> ProcessInstance:
-    instance = db.session.get(ProcessInstance, instance_id)
+    instance = _get(ProcessInstance, instance_id)
     if instance is None:
         raise NotFound(f"process instance {instance_id} not found")
     return instance
@@ -295,7 +306,7 @@ def history(instance_id: int) -> list[ProcessHistory]:
 # ------------------------------------------------------------------ human tasks
 
 def get_task(task_id: int) -> HumanTask:
-    task = db.session.get(HumanTask, task_id)
+    task = _get(HumanTask, task_id)
     if task is None:
         raise NotFound(f"task {task_id} not found")
     return task
@@ -459,3 +470,46 @@ def terminate(instance_id: int, actor, comment: str | None = None, commit: bool 
     _history(instance, "terminated", actor, comment=comment)
     _finish(commit)
     return instance
+
+
+# ------------------------------------------------------------------ views for the API
+
+def can_view_instance(instance: ProcessInstance, user) -> bool:
+    """Admins, the starter, and anyone who has (or had) a task in it."""
+    if user.is_admin or (instance.started_by_id is not None and instance.started_by_id == user.id):
+        return True
+    rows = db.session.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id))
+    return any(can_see(t, user) or t.completed_by == user.username for t in rows)
+
+
+def visible_instance(instance_id: int, user) -> ProcessInstance:
+    instance = _get(ProcessInstance, instance_id)
+    if instance is None or not can_view_instance(instance, user):
+        raise NotFound(f"process instance {instance_id} not found")
+    return instance
+
+
+def task_view(task: HumanTask) -> dict:
+    return {"id": task.id, "name": task.name, "bpmn_id": task.bpmn_id, "assignee": task.assignee,
+            "candidate_users": task.candidate_users, "candidate_groups": task.candidate_groups,
+            "claimed_by": task.claimed_by, "form_key": task.form_key, "status": task.status,
+            "due_at": task.due_at.isoformat() if task.due_at else None,
+            "created_at": task.created_at.isoformat()}
+
+
+def instance_view(instance: ProcessInstance) -> dict:
+    """API.md's process-instance shape."""
+    open_tasks = db.session.scalars(select(HumanTask).where(
+        HumanTask.instance_id == instance.id, HumanTask.status == TASK_OPEN).order_by(HumanTask.id))
+    return {
+        "id": instance.id, "process_key": instance.process_key,
+        "process_version": instance.definition.version, "version": instance.version,
+        "status": instance.status, "data": instance.data,
+        "record": {"type": instance.record_type, "id": instance.record_id} if instance.record_type else None,
+        "error": {k: v for k, v in (instance.error or {}).items()} or None,
+        "active_tasks": [task_view(t) for t in open_tasks],
+        "history": [{"at": h.at.isoformat(), "actor": h.actor, "event": h.event, "task": h.task,
+                     "comment": h.comment} for h in history(instance.id)],
+        "created_at": instance.created_at.isoformat(), "updated_at": instance.updated_at.isoformat(),
+        "completed_at": instance.completed_at.isoformat() if instance.completed_at else None,
+    }

@@ -1,0 +1,122 @@
+"""The workflow API: deploy, versions, start, view, retry, terminate (API.md "Workflows")."""
+import pytest
+
+from app.engine import operations
+from app.engine.product_operations import register_product_operations
+
+from .support import CUSTOMER_REPORT
+
+XML = CUSTOMER_REPORT.read_bytes()
+CUSTOMER = {"customer_id": 9, "name": "泉州二号", "province": "福建", "industry": "制造", "reporter": "sales1"}
+
+
+@pytest.fixture
+def engine_app(app, database_url):
+    """The app with the engine registered (also before app/__init__.py registers it)."""
+    if "engine_api" in app.blueprints:
+        return app
+    from app import create_app
+    from app.engine import init_app
+
+    other = create_app(dict(app.config))
+    init_app(other)
+    return other
+
+
+@pytest.fixture
+def call(engine_app, demo_people, fake_ops):
+    operations.unregister_operation("notify.users")
+    register_product_operations()
+    client = engine_app.test_client()
+    tokens = {}
+
+    def as_user(username):
+        if username not in tokens:
+            r = client.post("/api/v1/tokens", json={"username": username, "password": "demo1234"})
+            assert r.status_code == 201
+            tokens[username] = r.get_json()["token"]
+
+        def request(method, path, **kw):
+            kw.setdefault("headers", {})["Authorization"] = f"Bearer {tokens[username]}"
+            return client.open(path, method=method, **kw)
+        return request
+    return as_user
+
+
+def deploy(call, xml=XML, user="admin"):
+    return call(user)("POST", "/api/v1/processes", data=xml, content_type="application/xml")
+
+
+def test_deploy_list_xml_and_rollback(call):
+    r = deploy(call)
+    assert (r.status_code, r.get_json()) == (201, {"key": "customer_report", "version": 1})
+    assert deploy(call).get_json()["version"] == 2
+    listing = call("sales1")("GET", "/api/v1/processes?current=true").get_json()
+    assert [(i["key"], i["version"], i["is_current"]) for i in listing["items"]] == [("customer_report", 2, True)]
+    r = call("admin")("POST", "/api/v1/processes/customer_report/versions/1/current")
+    assert r.status_code == 200 and r.get_json()["version"] == 1
+    xml = call("sales1")("GET", "/api/v1/processes/customer_report/xml?version=2")
+    assert xml.status_code == 200 and xml.mimetype == "application/xml" and xml.data == XML
+    assert call("sales1")("GET", "/api/v1/processes/nope/xml").status_code == 404
+
+
+def test_deploy_needs_designer_and_valid_xml(call):
+    assert deploy(call, user="sales1").status_code == 403
+    r = deploy(call, xml=b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><x>&e;</x>')
+    assert r.status_code == 400 and r.get_json()["error"]["code"] == "invalid_diagram"
+    r = deploy(call, xml=XML.replace(b'camunda:candidateGroups="fujian-heads" ', b""))
+    assert r.status_code == 400
+    assert r.get_json()["error"]["details"] == [
+        {"element_id": "Task_fujian_review", "message": "user task has no assignee and no candidate users or groups"}]
+    assert deploy(call, xml=b"").status_code == 400
+    r = call("admin")("POST", "/api/v1/processes", data=b"<a/>" + b" " * (6 * 1024 * 1024),
+                      content_type="application/xml")
+    assert r.status_code == 413
+    assert call("admin")("GET", "/api/v1/processes").get_json()["total"] == 0
+
+
+def test_start_view_and_visibility(call):
+    deploy(call)
+    r = call("sales1")("POST", "/api/v1/process-instances", json={"process_key": "customer_report", "data": CUSTOMER})
+    assert r.status_code == 201
+    body = r.get_json()
+    assert body["status"] == "running" and body["process_version"] == 1
+    [task] = body["active_tasks"]
+    assert task["candidate_groups"] == ["fujian-heads"] and task["name"] == "福建区域负责人审批"
+    assert [h["event"] for h in body["history"]] == ["started", "task_created"]
+    assert call("fj_head")("GET", f"/api/v1/process-instances/{body['id']}").status_code == 200
+    assert call("sales2")("GET", f"/api/v1/process-instances/{body['id']}").status_code == 404
+    bad = call("sales1")("POST", "/api/v1/process-instances",
+                         json={"process_key": "customer_report", "data": {"x": {"typename": "BpmnWorkflow"}}})
+    assert bad.status_code == 400
+    assert call("sales1")("POST", "/api/v1/process-instances", json={"process_key": "nope"}).status_code == 404
+
+
+def test_error_retry_and_terminate(call, fake_ops, engine_app):
+    from sqlalchemy import select
+
+    from app.engine import services
+    from app.engine.models import HumanTask
+    from app.extensions import db
+
+    deploy(call)
+    started = call("sales1")("POST", "/api/v1/process-instances",
+                             json={"process_key": "customer_report", "data": CUSTOMER}).get_json()
+    fake_ops.fail_status = True
+    from app.auth.models import User
+    with engine_app.app_context():  # the inbox API (not the engine's) completes tasks
+        admin = db.session.scalar(select(User).where(User.username == "admin"))
+        task = db.session.scalar(select(HumanTask).where(HumanTask.instance_id == started["id"]))
+        services.complete(task.id, admin, {"decision": "approve"})
+        db.session.remove()
+    view = call("admin")("GET", f"/api/v1/process-instances/{started['id']}").get_json()
+    assert view["status"] == "error" and view["error"]["element_id"] == "Task_mark_approved"
+    assert call("sales1")("POST", f"/api/v1/process-instances/{started['id']}/retry", json={}).status_code == 403
+    fake_ops.fail_status = False
+    r = call("admin")("POST", f"/api/v1/process-instances/{started['id']}/retry", json={})
+    assert r.status_code == 200 and r.get_json()["status"] == "completed"
+    assert call("admin")("POST", f"/api/v1/process-instances/{started['id']}/terminate", json={}).status_code == 409
+    other = call("sales1")("POST", "/api/v1/process-instances",
+                           json={"process_key": "customer_report", "data": CUSTOMER}).get_json()
+    r = call("admin")("POST", f"/api/v1/process-instances/{other['id']}/terminate", json={"comment": "重复"})
+    assert r.status_code == 200 and r.get_json()["status"] == "terminated" and r.get_json()["active_tasks"] == []
