@@ -118,10 +118,9 @@ def render(template: str, ctx: Context) -> str:
 def record_link(entity: str, record_id) -> str | None:
     if not record_id:
         return None
-    endpoint = f"crm.{entity}_detail"
-    if endpoint not in current_app.view_functions:
+    if "crm.detail" not in current_app.view_functions:
         return None
-    return url_for(endpoint, record_id=record_id)
+    return url_for("crm.detail", entity=entity, record_id=record_id)
 
 
 def record_json(entity: EntitySpec, ctx: Context) -> dict:

@@ -21,6 +21,15 @@ EVENT_LABELS = {"created": _l("Created"), "updated": _l("Edited"), "deleted": _l
                 "idle": _l("No change for some days")}
 
 
+@bp.context_processor
+def _labels():
+    try:
+        from app.crm.services import ENTITY_LABELS
+    except ImportError:
+        ENTITY_LABELS = {}
+    return {"entity_labels": ENTITY_LABELS}
+
+
 @bp.get("/")
 @roles_required(*EDITORS)
 def rules():
@@ -66,6 +75,20 @@ def run_detail(run_id):
                            deliveries=services.deliveries_for_run(run.id), event_labels=EVENT_LABELS)
 
 
+def _record_panel(record, user):
+    """The automation log on a record's page (for the people who can read rules)."""
+    if not user.has_role(*EDITORS):
+        return None
+    return {"runs": services.runs_for_record(record.entity, record.id, limit=20), "outcomes": OUTCOMES,
+            "event_labels": EVENT_LABELS}
+
+
 def init_app(app) -> None:
     app.register_blueprint(bp)
     add_nav_item(app, NavItem("automation.rules", _l("Automation"), 60, roles=EDITORS))
+    try:
+        from app.crm.views import add_detail_panel
+    except ImportError:  # no CRM pages installed
+        return
+    add_detail_panel(app, "automation/_record_panel.html", _record_panel, order=60,
+                     entities=("customer", "activity", "opportunity", "contract"))

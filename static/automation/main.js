@@ -1,0 +1,288 @@
+// The no-code rule editor: dropdowns for record type, event, fields and the operators of each
+// field type, AND/OR groups, one small form per action, save and dry run through the API.
+const T = JSON.parse(document.getElementById("editor-text").textContent);
+const root = document.getElementById("rule-editor");
+const $ = (id) => document.getElementById(id);
+const NO_VALUE = new Set(["is_empty", "is_not_empty", "changed"]);
+const TIME_EVENTS = new Set(["date_before", "date_after", "idle"]);
+let meta = null;
+let rule = JSON.parse($("rule-data").textContent) || {
+  name: "", description: "", entity: "customer", event: "created", event_options: {}, condition: null,
+  actions: [], enabled: true, blocking: false,
+};
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (key === "class") node.className = value;
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else if (value !== undefined && value !== null && value !== false) node.setAttribute(key, value === true ? "" : value);
+  }
+  for (const child of children.flat()) if (child !== null && child !== undefined) node.append(child);
+  return node;
+}
+
+function select(options, value, onchange, label) {
+  const node = el("select", { class: "form-select form-select-sm", "aria-label": label, onchange: (e) => onchange(e.target.value) },
+    options.map(([key, text]) => el("option", { value: key, selected: String(key) === String(value ?? "") }, text)));
+  return node;
+}
+
+function input(value, onchange, attrs = {}) {
+  return el("input", { class: "form-control form-control-sm", value: value ?? "", oninput: (e) => onchange(e.target.value), ...attrs });
+}
+
+const entity = (name = rule.entity) => meta.entities.find((e) => e.name === name);
+const fields = (name) => entity(name)?.fields || [];
+const fieldOf = (name, ent) => fields(ent).find((f) => f.name === name);
+const fieldOptions = (ent, filter = () => true) => fields(ent).filter(filter).map((f) => [f.name, `${f.label} (${f.name})`]);
+const lines = (text) => (text || "").split("\n").map((l) => l.trim()).filter(Boolean);
+const names = (text) => (text || "").split(/[,，\s]+/).map((s) => s.trim()).filter(Boolean);
+
+// --- header -------------------------------------------------------------------------------
+function renderHeader() {
+  $("rule-name").value = rule.name;
+  $("rule-description").value = rule.description || "";
+  $("rule-enabled").checked = rule.enabled;
+  $("rule-blocking").checked = rule.blocking;
+  $("rule-entity").replaceChildren(...meta.entities.map((e) => el("option", { value: e.name, selected: e.name === rule.entity }, e.label)));
+  const events = entity().events;
+  if (!events.includes(rule.event)) rule.event = events[0];
+  $("rule-event").replaceChildren(...events.map((ev) => el("option", { value: ev, selected: ev === rule.event }, T.events[ev] || ev)));
+  const timed = TIME_EVENTS.has(rule.event);
+  $("event-days-box").classList.toggle("d-none", !timed);
+  $("event-field-box").classList.toggle("d-none", !timed);
+  if (timed) {
+    const dates = fields().filter((f) => f.type === "date" || f.type === "datetime");
+    rule.event_options = rule.event_options || {};
+    rule.event_options.field = rule.event_options.field || (rule.event === "idle" ? "updated_at" : dates[0]?.name);
+    rule.event_options.days = rule.event_options.days ?? (rule.event === "idle" ? 3 : 30);
+    $("event-field").replaceChildren(...dates.map((f) => el("option", { value: f.name, selected: f.name === rule.event_options.field }, f.label)));
+    $("event-days").value = rule.event_options.days;
+  }
+}
+
+// --- conditions ---------------------------------------------------------------------------
+function leafEditor(leaf, parent, index) {
+  const spec = fieldOf(leaf.field) || fields()[0];
+  leaf.field = spec.name;
+  const ops = meta.operators[spec.type] || [];
+  if (!ops.includes(leaf.op)) leaf.op = ops[0];
+  let valueBox = null;
+  if (!NO_VALUE.has(leaf.op)) {
+    const shown = Array.isArray(leaf.value) ? leaf.value.join(", ") : leaf.value;
+    if (spec.choices.length && leaf.op !== "in") {
+      valueBox = select([["", ""], ...spec.choices.map((c) => [c, c])], shown, (v) => { leaf.value = v; }, T.value);
+    } else {
+      valueBox = input(shown, (v) => { leaf.value = leaf.op === "in" ? names(v) : v; },
+        { "aria-label": T.value, placeholder: spec.type === "date" ? "2026-01-31 / today+30" : "" });
+    }
+  }
+  return el("div", { class: "d-flex gap-2 mb-2 condition-leaf" },
+    select(fieldOptions(), leaf.field, (v) => { leaf.field = v; leaf.value = ""; renderConditions(); }, T.field),
+    select(ops.map((op) => [op, T.ops[op] || op]), leaf.op, (v) => { leaf.op = v; renderConditions(); }, T.operator),
+    valueBox,
+    el("button", { type: "button", class: "btn btn-sm btn-outline-secondary", onclick: () => { parent.splice(index, 1); renderConditions(); } }, T.remove));
+}
+
+function groupEditor(group, onRemove) {
+  const key = "and" in group ? "and" : "or";
+  const children = group[key];
+  return el("div", { class: "border rounded p-2 mb-2 condition-group" },
+    el("div", { class: "d-flex gap-2 mb-2" },
+      select([["and", T.and], ["or", T.or]], key, (v) => { if (v !== key) { group[v] = children; delete group[key]; } renderConditions(); }, T.operator),
+      el("button", { type: "button", class: "btn btn-sm btn-outline-primary text-nowrap", onclick: () => { children.push({ field: fields()[0].name, op: "", value: "" }); renderConditions(); } }, T.addCondition),
+      el("button", { type: "button", class: "btn btn-sm btn-outline-primary text-nowrap", onclick: () => { children.push({ and: [] }); renderConditions(); } }, T.addGroup),
+      onRemove ? el("button", { type: "button", class: "btn btn-sm btn-outline-secondary", onclick: onRemove }, T.remove) : null),
+    children.map((child, i) => ("and" in child || "or" in child)
+      ? groupEditor(child, () => { children.splice(i, 1); renderConditions(); })
+      : leafEditor(child, children, i)));
+}
+
+function renderConditions() {
+  if (!rule.condition || !("and" in rule.condition || "or" in rule.condition)) {
+    rule.condition = rule.condition && rule.condition.field ? { and: [rule.condition] } : { and: [] };
+  }
+  $("condition-root").replaceChildren(groupEditor(rule.condition, null));
+}
+
+// --- actions ------------------------------------------------------------------------------
+function valueSpecEditor(item, targetEntity, sourceEntity) {
+  const target = fieldOf(item.field, targetEntity);
+  const modes = Object.keys(T.modes).filter((m) => m !== "today" || ["date", "datetime"].includes(target?.type))
+    .filter((m) => m !== "template" || target?.type === "text");
+  item.mode = modes.includes(item.mode) ? item.mode : "value";
+  const parts = [select(modes.map((m) => [m, T.modes[m]]), item.mode, (v) => { item.mode = v; renderActions(); }, T.value)];
+  if (item.mode === "value") {
+    parts.push(target?.choices.length
+      ? select([["", T.none], ...target.choices.map((c) => [c, c])], item.value, (v) => { item.value = v; }, T.value)
+      : input(item.value, (v) => { item.value = v; }, { "aria-label": T.value }));
+  } else if (item.mode === "copy") {
+    parts.push(select(fieldOptions(sourceEntity), item.from, (v) => { item.from = v; }, T.from));
+    item.from = item.from || fields(sourceEntity)[0]?.name;
+  } else if (item.mode === "template") {
+    parts.push(input(item.template, (v) => { item.template = v; }, { "aria-label": T.template, placeholder: T.template }));
+  }
+  if (item.mode === "today" || (item.mode === "copy" && ["date", "datetime"].includes(target?.type))) {
+    parts.push(input(item.days ?? 0, (v) => { item.days = parseInt(v, 10) || 0; }, { type: "number", "aria-label": T.days, style: "max-width:6rem" }));
+  }
+  return parts;
+}
+
+function assignmentsEditor(list, targetEntity, sourceEntity) {
+  const writable = (f) => f.writable;
+  return el("div", {},
+    list.map((item, i) => el("div", { class: "d-flex gap-2 mb-2" },
+      select(fieldOptions(targetEntity, writable), item.field, (v) => { item.field = v; renderActions(); }, T.field),
+      valueSpecEditor(item, targetEntity, sourceEntity),
+      el("button", { type: "button", class: "btn btn-sm btn-outline-secondary", onclick: () => { list.splice(i, 1); renderActions(); } }, T.remove))),
+    el("button", { type: "button", class: "btn btn-sm btn-outline-primary", onclick: () => {
+      list.push({ field: fields(targetEntity).find(writable)?.name, mode: "value", value: "" }); renderActions();
+    } }, T.addField));
+}
+
+const labelled = (text, node) => el("label", { class: "form-label small w-100" }, text, node);
+const listInput = (action, key, label) => labelled(label, input((action[key] || []).join(", "), (v) => { action[key] = names(v); }));
+const mapText = (obj) => Object.entries(obj || {}).map(([k, v]) => `${k}=${v}`).join("\n");
+const parseMap = (text) => Object.fromEntries(lines(text).map((l) => l.split("=").map((s) => s.trim())).filter((p) => p.length === 2));
+const textarea = (value, onchange, label) => el("textarea", { class: "form-control form-control-sm", rows: 2, "aria-label": label, oninput: (e) => onchange(e.target.value) }, value || "");
+
+const ACTION_EDITORS = {
+  set_fields: (a) => { a.values = a.values || []; return assignmentsEditor(a.values, rule.entity, rule.entity); },
+  create_record: (a) => {
+    a.entity = a.entity || "contract"; a.mapping = a.mapping || [];
+    return el("div", {}, labelled(T.entity, select(meta.entities.map((e) => [e.name, e.label]), a.entity, (v) => { a.entity = v; a.mapping = []; renderActions(); }, T.entity)),
+      assignmentsEditor(a.mapping, a.entity, rule.entity));
+  },
+  assign_owner: (a) => {
+    a.strategy = a.strategy || "user";
+    const parts = [labelled(T.strategy, select(Object.entries(T.strategies), a.strategy, (v) => { a.strategy = v; renderActions(); }, T.strategy))];
+    if (a.strategy === "user") parts.push(labelled(T.user, input(a.user, (v) => { a.user = v; })));
+    if (a.strategy === "round_robin" || a.strategy === "fewest_open") parts.push(labelled(T.group, input(a.group, (v) => { a.group = v; })));
+    if (a.strategy === "field_map") {
+      a.field = a.field || "province";
+      parts.push(labelled(T.field, select(fieldOptions(), a.field, (v) => { a.field = v; }, T.field)),
+        labelled(T.map, textarea(mapText(a.map), (v) => { a.map = parseMap(v); }, T.map)),
+        labelled(T.default, input(a.default, (v) => { a.default = v; })));
+    }
+    return el("div", {}, parts);
+  },
+  share: (a) => el("div", {}, listInput(a, "users", T.users), listInput(a, "groups", T.groups)),
+  notify: (a) => el("div", {}, listInput(a, "users", T.users), listInput(a, "groups", T.groups),
+    el("div", { class: "form-check mb-2" }, el("input", { class: "form-check-input", type: "checkbox", checked: !!a.to_owner, onchange: (e) => { a.to_owner = e.target.checked; } }), el("label", { class: "form-check-label small" }, T.toOwner)),
+    labelled(T.template, textarea(a.template, (v) => { a.template = v; }, T.template))),
+  create_todo: (a) => {
+    a.assignee = a.assignee || "owner";
+    const dates = fieldOptions(rule.entity, (f) => f.type === "date");
+    a.deadline = a.deadline || { mode: "today", days: 7 };
+    return el("div", {}, labelled(T.assignee, input(a.assignee, (v) => { a.assignee = v; })),
+      labelled(T.title, input(a.title, (v) => { a.title = v; })),
+      labelled(T.description, textarea(a.description, (v) => { a.description = v; }, T.description)),
+      labelled(T.deadline, el("div", { class: "d-flex gap-2" },
+        select([["today", T.today], ...dates], a.deadline.mode === "copy" ? a.deadline.from : "today", (v) => {
+          a.deadline = v === "today" ? { mode: "today", days: a.deadline.days || 0 } : { mode: "copy", from: v, days: a.deadline.days || 0 };
+        }, T.deadline),
+        input(a.deadline.days ?? 0, (v) => { a.deadline.days = parseInt(v, 10) || 0; }, { type: "number", "aria-label": T.days }))),
+      labelled(T.start, input(a.start?.days ?? "", (v) => { a.start = v === "" ? null : { mode: "today", days: parseInt(v, 10) || 0 }; }, { type: "number", min: 0 })));
+  },
+  webhook: (a) => el("div", {}, labelled(T.url, input(a.url, (v) => { a.url = v; }, { type: "url" })),
+    labelled(T.secret, input(a.secret, (v) => { a.secret = v; })),
+    el("div", { class: "d-flex gap-2" },
+      labelled(T.timeout, input(a.timeout ?? 10, (v) => { a.timeout = parseInt(v, 10) || 10; }, { type: "number", min: 1, max: 60 })),
+      labelled(T.attempts, input(a.max_attempts ?? 5, (v) => { a.max_attempts = parseInt(v, 10) || 5; }, { type: "number", min: 1, max: 10 })))),
+  start_workflow: (a) => el("div", {}, labelled(T.processKey, input(a.process_key, (v) => { a.process_key = v; })),
+    labelled(T.formMap, textarea(mapText(a.mapping), (v) => { a.mapping = parseMap(v); }, T.formMap))),
+};
+
+function renderActions() {
+  $("action-list").replaceChildren(...rule.actions.map((action, i) => el("div", { class: "border rounded p-2 mb-2 rule-action", "data-type": action.type },
+    el("div", { class: "d-flex justify-content-between mb-2" }, el("strong", {}, `${i + 1}. ${T.actions[action.type] || action.type}`),
+      el("span", { class: "d-flex gap-2" },
+        i > 0 ? el("button", { type: "button", class: "btn btn-sm btn-outline-secondary", onclick: () => { rule.actions.splice(i - 1, 0, rule.actions.splice(i, 1)[0]); renderActions(); } }, T.moveUp) : null,
+        el("button", { type: "button", class: "btn btn-sm btn-outline-secondary", onclick: () => { rule.actions.splice(i, 1); renderActions(); } }, T.remove))),
+    ACTION_EDITORS[action.type](action))));
+}
+
+// --- save, delete, dry run ----------------------------------------------------------------
+function definition() {
+  const out = JSON.parse(JSON.stringify(rule));
+  out.name = $("rule-name").value; out.description = $("rule-description").value;
+  out.enabled = $("rule-enabled").checked; out.blocking = $("rule-blocking").checked;
+  const prune = (node) => {
+    if (!node || typeof node !== "object") return node;
+    const key = "and" in node ? "and" : "or" in node ? "or" : null;
+    if (!key) return node;
+    node[key] = node[key].map(prune).filter((c) => c && (!(("and" in c) || ("or" in c)) || (c.and || c.or).length));
+    return node;
+  };
+  out.condition = prune(out.condition);
+  if (out.condition && !(out.condition.and || out.condition.or).length) out.condition = null;
+  if (!TIME_EVENTS.has(out.event)) out.event_options = {};
+  for (const key of ["id", "created_by", "created_at", "updated_at", "version"]) delete out[key];
+  return out;
+}
+
+function showErrors(error) {
+  const box = $("rule-errors");
+  box.replaceChildren(el("div", {}, error.message), el("ul", { class: "mb-0" }, (error.details || []).map((d) => el("li", {}, `${d.field}: ${d.message}`))));
+  box.classList.remove("d-none");
+}
+
+async function save() {
+  $("rule-errors").classList.add("d-none"); $("rule-saved").classList.add("d-none");
+  const id = root.dataset.ruleId;
+  try {
+    const saved = await window.crmFetch(id ? `/api/v1/automation-rules/${id}` : "/api/v1/automation-rules",
+      { method: id ? "PATCH" : "POST", body: id ? { ...definition(), version: rule.version } : definition() });
+    if (!id) { window.location.href = `/automation/rules/${saved.id}`; return; }
+    rule = saved; render(); $("rule-saved").classList.remove("d-none");
+  } catch (error) { showErrors(error); }
+}
+
+function renderDryRun(result) {
+  const leafRows = result.conditions.map((c) => el("tr", {}, el("td", {}, c.field), el("td", {}, T.ops[c.op] || c.op),
+    el("td", {}, JSON.stringify(c.value ?? "")), el("td", {}, JSON.stringify(c.actual ?? null)), el("td", {}, c.result ? "✔" : "✘")));
+  $("dry-result").replaceChildren(
+    el("div", { class: `alert ${result.matched ? "alert-success" : "alert-secondary"}`, id: "dry-verdict" }, result.matched ? T.matched : T.notMatched),
+    leafRows.length ? el("table", { class: "table table-sm" }, el("thead", {}, el("tr", {}, el("th", {}, T.field), el("th", {}, T.operator), el("th", {}, T.value), el("th", {}, T.actual), el("th", {}, T.result))), el("tbody", {}, leafRows)) : "",
+    ...result.actions.map((a) => el("div", { class: "border rounded p-2 mb-2 small dry-action" },
+      el("strong", {}, `${a.index + 1}. ${T.actions[a.type] || a.type}`), " ", el("span", { class: "badge text-bg-light" }, T.statuses[a.status] || a.status),
+      a.error ? el("div", { class: "text-danger" }, a.error) : null,
+      el("pre", { class: "mb-0 mt-1" }, JSON.stringify(a.plan ?? {}, null, 2)))));
+}
+
+async function dryRun() {
+  $("rule-errors").classList.add("d-none");
+  const body = { rule: definition() };
+  const recordId = $("dry-record-id").value.trim();
+  const sample = $("dry-sample").value.trim();
+  if (recordId) body.record_id = parseInt(recordId, 10);
+  else if (sample) { try { body.record = JSON.parse(sample); } catch { showErrors({ message: T.badJson }); return; } }
+  else { showErrors({ message: T.needRecord }); return; }
+  const id = root.dataset.ruleId;
+  try {
+    renderDryRun(await window.crmFetch(id ? `/api/v1/automation-rules/${id}/dry-run` : "/api/v1/automation-rules/dry-run", { method: "POST", body }));
+  } catch (error) { showErrors(error); }
+}
+
+function render() { renderHeader(); renderConditions(); renderActions(); }
+
+async function start() {
+  meta = await window.crmFetch("/api/v1/automation-fields");
+  $("new-action-type").replaceChildren(...Object.entries(T.actions).map(([k, v]) => el("option", { value: k }, v)));
+  $("rule-entity").addEventListener("change", (e) => { rule.entity = e.target.value; rule.condition = null; rule.event_options = {}; render(); });
+  $("rule-event").addEventListener("change", (e) => { rule.event = e.target.value; rule.event_options = {}; render(); });
+  $("event-field").addEventListener("change", (e) => { rule.event_options.field = e.target.value; });
+  $("event-days").addEventListener("input", (e) => { rule.event_options.days = parseInt(e.target.value, 10) || 0; });
+  $("add-action").addEventListener("click", () => { rule.actions.push({ type: $("new-action-type").value }); renderActions(); });
+  $("save-rule").addEventListener("click", save);
+  $("dry-run").addEventListener("click", dryRun);
+  $("delete-rule")?.addEventListener("click", async () => {
+    if (!window.confirm(T.confirmDelete)) return;
+    await window.crmFetch(`/api/v1/automation-rules/${root.dataset.ruleId}`, { method: "DELETE" });
+    window.location.href = "/automation/";
+  });
+  render();
+}
+
+start();
