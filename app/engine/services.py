@@ -70,6 +70,18 @@ def register_form_fields(form_key: str, fields: Iterable[str]) -> None:
 
 
 def form_fields(form_key: str | None) -> list[str]:
+    """The fields a task with ``form_key`` accepts: the form designer's editable fields if
+    the forms module knows the form, else what was registered here."""
+    if form_key:
+        try:
+            from app.forms import services as forms
+            from app.forms.validation import editable_keys
+        except ImportError:  # the engine also runs without the forms module
+            forms = None
+        if forms is not None:
+            form = forms.get_form(form_key)
+            if form is not None:
+                return list(editable_keys(form.schema))
     return list(_FORM_FIELDS.get(form_key or "", ()))
 
 

@@ -217,3 +217,26 @@ def test_concurrent_completion_exactly_one_wins(app, env):
     assert row.status == "completed"
     completed = [h for h in svc.history(instance_id) if h.event == "completed_task"]
     assert len(completed) == 1
+
+
+def test_form_designer_fields_are_the_whitelist(env):
+    """With the form designer's customer_report form saved, its editable fields are what a
+    task accepts; read-only embedded fields (e.g. province) are refused."""
+    from app.forms import services as forms
+
+    from .support import ROOT
+
+    key, name, schema = forms.read_form_file(ROOT / "forms" / "customer_report.form")
+    forms.save_form(key, name, schema)
+    db.session.commit()
+    editable = svc.form_fields("customer_report")
+    assert "decision" in editable and "province" not in editable
+    svc.deploy(XML)
+    instance = svc.start_instance("customer_report", CUSTOMER)
+    [task] = open_tasks(instance)
+    svc.claim(task.id, user("fj_head"))
+    with pytest.raises(svc.InvalidData) as info:
+        svc.complete(task.id, user("fj_head"), {"decision": "approve", "province": "广东"})
+    assert info.value.fields == ["province"]
+    svc.complete(task.id, user("fj_head"), {"decision": "approve"})
+    assert svc.get_instance(instance.id).status == "completed"
