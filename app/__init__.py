@@ -79,6 +79,7 @@ def _register_modules(app: APIFlask) -> None:
     from app.designer import views as designer_views
     from app import forms
     from app import automation
+    from app import crm
 
     from app import security
 
@@ -94,5 +95,6 @@ def _register_modules(app: APIFlask) -> None:
     forms.init_app(app)
     designer_views.init_app(app)
     automation.init_app(app)
+    crm.init_app(app)
     jobs_cli.init_app(app)
     cli.init_app(app)

@@ -1,0 +1,175 @@
+"""API: /customers, /activities, /opportunities, /contracts (API.md "CRM records"),
+CSV export/import of customers, pipeline stage moves and the field catalogue."""
+from apiflask import APIBlueprint
+from flask import Response, stream_with_context, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from app.access import login_required
+from app.api.errors import ApiError
+from app.api.frame import page_of
+from app.crm import services
+from app.crm.models import ENTITIES, CustomerImport
+from app.crm.schemas import (ActivityIn, ActivityOut, ActivityQuery, ContractIn, ContractOut, ContractQuery,
+                             CustomerIn, CustomerOut, CustomerQuery, ImportOut, LostIn, OpportunityIn, OpportunityOut,
+                             OpportunityQuery, StageMove, StageOut, VersionQuery, WonIn)
+from app.extensions import db
+
+bp = APIBlueprint("crm_api", __name__, url_prefix="/api/v1", tag="CRM records")
+
+RESOURCES = {
+    "customer": ("customers", CustomerIn, CustomerOut, CustomerQuery),
+    "activity": ("activities", ActivityIn, ActivityOut, ActivityQuery),
+    "opportunity": ("opportunities", OpportunityIn, OpportunityOut, OpportunityQuery),
+    "contract": ("contracts", ContractIn, ContractOut, ContractQuery),
+}
+PAGING = ("page", "per_page", "q", "sort")
+
+
+def split_query(query: dict) -> tuple[str | None, dict, str | None]:
+    filters = {k: v for k, v in query.items() if k not in PAGING}
+    return query.get("q"), filters, query.get("sort")
+
+
+def _register(entity: str, path: str, schema_in, schema_out, schema_query) -> None:
+    dump = schema_out().dump
+
+    @bp.get(f"/{path}", endpoint=f"list_{path}")
+    @login_required
+    @bp.input(schema_query, location="query", arg_name="query")
+    @bp.doc(summary=f"List {path} the caller may see (q, filters, sort=field or -field)")
+    def list_records(query):
+        q, filters, sort = split_query(query)
+        stmt = services.list_query(entity, current_user, q, filters, sort)
+        return page_of(stmt, query["page"], query["per_page"], serialize=dump)
+
+    @bp.post(f"/{path}", endpoint=f"create_{entity}")
+    @login_required
+    @bp.input(schema_in, arg_name="body")
+    @bp.output(schema_out, status_code=201)
+    @bp.doc(summary=f"Create a {entity}", responses=[400, 403])
+    def create_record(body):
+        body.pop("version", None)
+        return services.create(entity, body, current_user)
+
+    @bp.get(f"/{path}/<int:record_id>", endpoint=f"get_{entity}")
+    @login_required
+    @bp.output(schema_out)
+    @bp.doc(summary=f"One {entity} (404 when the caller may not see it)", responses=[404])
+    def get_record(record_id):
+        return services.get_record(entity, record_id, current_user)
+
+    @bp.patch(f"/{path}/<int:record_id>", endpoint=f"update_{entity}")
+    @login_required
+    @bp.input(schema_in, arg_name="body")
+    @bp.output(schema_out)
+    @bp.doc(summary=f"Change a {entity}; a stale version is 409", responses=[400, 403, 404, 409])
+    def update_record(record_id, body):
+        record = services.get_record(entity, record_id, current_user)
+        version = body.pop("version", None)
+        return services.update(record, body, current_user, version=version)
+
+    @bp.delete(f"/{path}/<int:record_id>", endpoint=f"delete_{entity}")
+    @login_required
+    @bp.input(VersionQuery, location="query", arg_name="query")
+    @bp.output({}, status_code=204)
+    @bp.doc(summary=f"Delete a {entity}", responses=[403, 404, 409])
+    def delete_record(record_id, query):
+        record = services.get_record(entity, record_id, current_user)
+        services.delete(record, current_user, version=query["version"])
+        return ""
+
+
+for _entity, (_path, _in, _out, _query) in RESOURCES.items():
+    _register(_entity, _path, _in, _out, _query)
+
+
+@bp.get("/customers/export.csv")
+@login_required
+@bp.input(CustomerQuery, location="query", arg_name="query")
+@bp.doc(summary="CSV of the customers the caller may see (same q and filters as the list)")
+def export_customers(query):
+    q, filters, _sort = split_query(query)
+    lines = services.export_customers_csv(current_user._get_current_object(), q, filters)
+    return Response(stream_with_context(lines), mimetype="text/csv",
+                    headers={"Content-Disposition": "attachment; filename=customers.csv"})
+
+
+@bp.post("/customers/import")
+@login_required
+@bp.doc(summary="Import customers from a CSV file (multipart field `file`); large files run in the "
+                "background: poll the returned import", responses=[202, 400])
+def import_customers():
+    from flask import request
+
+    upload = request.files.get("file")
+    if upload is None:
+        raise ApiError(400, "invalid_input", _("Send the CSV file as the multipart field “file”."),
+                       [{"field": "file", "message": _("Required.")}])
+    job = services.start_customer_import(upload.read(), upload.filename or "", current_user._get_current_object())
+    status = 201 if job.status == "done" else 202
+    return ImportOut().dump(job), status, {"Location": url_for("crm_api.get_import", import_id=job.id)}
+
+
+@bp.get("/customers/imports/<int:import_id>")
+@login_required
+@bp.output(ImportOut)
+@bp.doc(summary="Progress and per-row errors of a customer import", responses=[404])
+def get_import(import_id):
+    job = db.session.get(CustomerImport, import_id)
+    if job is None or not services.import_visible_to(job, current_user):
+        raise ApiError(404, "not_found", _("No such import."))
+    return job
+
+
+def _opportunity(record_id):
+    return services.get_record("opportunity", record_id, current_user)
+
+
+@bp.post("/opportunities/<int:record_id>/stage")
+@login_required
+@bp.input(StageMove, arg_name="body")
+@bp.output(OpportunityOut)
+@bp.doc(summary="Move to a pipeline stage; refused (400 stage_requirements_missing) while the stage's "
+                "required fields are empty", responses=[400, 404, 409])
+def move_stage(record_id, body):
+    return services.move_stage(_opportunity(record_id), body["stage"], current_user, version=body.get("version"))
+
+
+@bp.post("/opportunities/<int:record_id>/won")
+@login_required
+@bp.input(WonIn, arg_name="body")
+@bp.output(OpportunityOut)
+@bp.doc(summary="Mark an opportunity won (成功)", responses=[404, 409])
+def mark_won(record_id, body):
+    record = _opportunity(record_id)
+    services.check_version(record, body.get("version"))
+    return services.mark_won(record, current_user)
+
+
+@bp.post("/opportunities/<int:record_id>/lost")
+@login_required
+@bp.input(LostIn, arg_name="body")
+@bp.output(OpportunityOut)
+@bp.doc(summary="Mark an opportunity lost (失败), with a reason", responses=[404, 409])
+def mark_lost(record_id, body):
+    record = _opportunity(record_id)
+    services.check_version(record, body.get("version"))
+    return services.mark_lost(record, current_user, body.get("reason"))
+
+
+@bp.get("/pipeline-stages")
+@login_required
+@bp.output(StageOut(many=True))
+@bp.doc(summary="Opportunity pipeline stages in order, with their required fields")
+def list_stages():
+    return services.stages()
+
+
+@bp.get("/record-fields/<entity>")
+@login_required
+@bp.doc(summary="Fields of a record type (custom fields as custom.<key>) with labels and types")
+def record_fields(entity):
+    if entity not in ENTITIES:
+        raise ApiError(404, "not_found", _("Unknown record type."))
+    return {"entity": entity, "fields": services.record_fields(entity)}

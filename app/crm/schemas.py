@@ -1,0 +1,213 @@
+"""API shapes of the CRM records (API.md "CRM records").
+
+Input schemas check JSON types; the services check meaning (required, choices, visible
+customers, custom fields) and name every bad field. ``id``, ``created_at``, ``updated_at``
+and ``report_status`` are accepted so a client may send back what it read.
+"""
+from apiflask import Schema
+from marshmallow import INCLUDE
+from apiflask.fields import Date, DateTime, Dict, Float, Integer, List, Raw, String
+from apiflask.validators import OneOf
+
+from app.api.frame import PageQuery
+from app.crm.models import (ACTIVITY_KINDS, CONTRACT_STATUSES, CUSTOMER_CLASSES, OPPORTUNITY_STATUSES,
+                            REPORT_STATUSES)
+
+
+class _RecordOut(Schema):
+    id = Integer()
+    created_at = DateTime()
+    updated_at = DateTime()
+    version = Integer()
+    owner = String(attribute="owner_username")
+    shared_with = List(String(), attribute="shared_usernames")
+    custom = Dict()
+
+
+class _RecordIn(Schema):
+    class Meta:
+        # Unknown keys reach the service, which reports them with every other bad field.
+        unknown = INCLUDE
+
+    owner = String(allow_none=True)
+    shared_with = List(String(), allow_none=True)
+    custom = Dict(allow_none=True)
+    version = Integer()
+    id = Raw()
+    created_at = Raw()
+    updated_at = Raw()
+
+
+class CustomerOut(_RecordOut):
+    name = String()
+    province = String(allow_none=True)
+    city = String(allow_none=True)
+    industry = String(allow_none=True)
+    registered_capital = Float(allow_none=True)
+    customer_class = String(allow_none=True)
+    source = String(allow_none=True)
+    phone = String(allow_none=True)
+    credit_code = String(allow_none=True)
+    report_status = String(metadata={"enum": list(REPORT_STATUSES), "readOnly": True})
+
+
+class CustomerIn(_RecordIn):
+    name = String(allow_none=True)
+    province = String(allow_none=True)
+    city = String(allow_none=True)
+    industry = String(allow_none=True)
+    registered_capital = Raw(allow_none=True, metadata={"type": "number"})
+    customer_class = String(allow_none=True, metadata={"enum": list(CUSTOMER_CLASSES)})
+    source = String(allow_none=True)
+    phone = String(allow_none=True)
+    credit_code = String(allow_none=True)
+    report_status = Raw(metadata={"readOnly": True, "description": "read-only; set by the customer report"})
+
+
+class ActivityOut(_RecordOut):
+    customer_id = Integer()
+    kind = String()
+    content = String()
+    happened_at = DateTime()
+    next_follow_up = Date(allow_none=True)
+
+
+class ActivityIn(_RecordIn):
+    customer_id = Integer(allow_none=True)
+    kind = String(allow_none=True, metadata={"enum": list(ACTIVITY_KINDS)})
+    content = String(allow_none=True)
+    happened_at = Raw(allow_none=True, metadata={"type": "string", "format": "date-time"})
+    next_follow_up = Raw(allow_none=True, metadata={"type": "string", "format": "date"})
+
+
+class OpportunityOut(_RecordOut):
+    customer_id = Integer()
+    title = String()
+    amount = Float(allow_none=True)
+    stage = String()
+    expected_close = Date(allow_none=True)
+    status = String()
+    stage_entered_at = DateTime()
+    closed_at = DateTime(allow_none=True)
+    lost_reason = String(allow_none=True)
+
+
+class OpportunityIn(_RecordIn):
+    customer_id = Integer(allow_none=True)
+    title = String(allow_none=True)
+    amount = Raw(allow_none=True, metadata={"type": "number"})
+    stage = String(allow_none=True)
+    expected_close = Raw(allow_none=True, metadata={"type": "string", "format": "date"})
+    status = String(allow_none=True, metadata={"enum": list(OPPORTUNITY_STATUSES)})
+    lost_reason = String(allow_none=True)
+    stage_entered_at = Raw()
+    closed_at = Raw()
+
+
+class ContractOut(_RecordOut):
+    customer_id = Integer()
+    opportunity_id = Integer(allow_none=True)
+    title = String()
+    amount = Float(allow_none=True)
+    signed_on = Date(allow_none=True)
+    expires_on = Date(allow_none=True)
+    status = String()
+    invoice_title = String(allow_none=True)
+    invoice_tax_number = String(allow_none=True)
+    invoice_amount = Float(allow_none=True)
+    invoice_date = Date(allow_none=True)
+
+
+class ContractIn(_RecordIn):
+    customer_id = Integer(allow_none=True)
+    opportunity_id = Integer(allow_none=True)
+    title = String(allow_none=True)
+    amount = Raw(allow_none=True, metadata={"type": "number"})
+    signed_on = Raw(allow_none=True, metadata={"type": "string", "format": "date"})
+    expires_on = Raw(allow_none=True, metadata={"type": "string", "format": "date"})
+    status = String(allow_none=True, metadata={"enum": list(CONTRACT_STATUSES)})
+    invoice_title = String(allow_none=True)
+    invoice_tax_number = String(allow_none=True)
+    invoice_amount = Raw(allow_none=True, metadata={"type": "number"})
+    invoice_date = Raw(allow_none=True, metadata={"type": "string", "format": "date"})
+
+
+class _ListQuery(PageQuery):
+    owner = String(load_default=None)
+    shared_with = String(load_default=None)
+    sort = String(load_default=None)
+
+
+class CustomerQuery(_ListQuery):
+    province = String(load_default=None)
+    city = String(load_default=None)
+    industry = String(load_default=None)
+    customer_class = String(load_default=None, validate=OneOf(CUSTOMER_CLASSES))
+    source = String(load_default=None)
+    report_status = String(load_default=None, validate=OneOf(REPORT_STATUSES))
+    credit_code = String(load_default=None)
+    phone = String(load_default=None)
+    registered_capital_min = Float(load_default=None)
+    registered_capital_max = Float(load_default=None)
+
+
+class ActivityQuery(_ListQuery):
+    customer_id = Integer(load_default=None)
+    kind = String(load_default=None, validate=OneOf(ACTIVITY_KINDS))
+    happened_at_after = DateTime(load_default=None)
+    happened_at_before = DateTime(load_default=None)
+    next_follow_up_before = Date(load_default=None)
+
+
+class OpportunityQuery(_ListQuery):
+    customer_id = Integer(load_default=None)
+    stage = String(load_default=None)
+    status = String(load_default=None, validate=OneOf(OPPORTUNITY_STATUSES))
+    amount_min = Float(load_default=None)
+    amount_max = Float(load_default=None)
+    expected_close_before = Date(load_default=None)
+
+
+class ContractQuery(_ListQuery):
+    customer_id = Integer(load_default=None)
+    opportunity_id = Integer(load_default=None)
+    status = String(load_default=None, validate=OneOf(CONTRACT_STATUSES))
+    expires_on_before = Date(load_default=None)
+    expires_on_after = Date(load_default=None)
+
+
+class StageMove(Schema):
+    stage = String(required=True)
+    version = Integer()
+
+
+class LostIn(Schema):
+    reason = String(load_default=None, allow_none=True)
+    version = Integer()
+
+
+class WonIn(Schema):
+    version = Integer()
+
+
+class VersionQuery(Schema):
+    version = Integer(load_default=None)
+
+
+class StageOut(Schema):
+    key = String()
+    name = String()
+    order = Integer(attribute="position")
+    required_fields = List(String())
+
+
+class ImportOut(Schema):
+    id = Integer()
+    status = String()
+    filename = String()
+    total_rows = Integer()
+    processed_rows = Integer()
+    imported_rows = Integer()
+    errors = List(Dict())
+    created_at = DateTime()
+    finished_at = DateTime(allow_none=True)

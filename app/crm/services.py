@@ -1,0 +1,1080 @@
+"""CRM records: what routes, the workflow and automation rules call.
+
+Every change goes through ``create`` / ``update`` / ``delete`` (or the helpers built on
+them): values are validated per field (``ApiError`` 400 with ``details`` naming the fields),
+the change is flushed, a ``RecordEvent`` is emitted (subscribers act in the same
+transaction) and, unless ``commit=False``, committed. Code that already runs inside a
+transaction it does not own (an event subscriber, a workflow operation) passes
+``commit=False`` and, for cascades, the ``chain`` of the event it reacts to.
+
+Events: ``created``; ``updated`` (every change, ``changes`` = {field: (old, new)}, custom
+fields as ``custom.<key>``); additionally ``stage_changed``, ``won`` and ``lost`` for
+opportunities; ``deleted``.
+
+Visibility: admins and the system (``actor=None``) see everything; others see records they
+own, records shared with them, and records owned by members of groups they manage.
+"""
+from __future__ import annotations
+
+import csv
+import difflib
+import io
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from decimal import Decimal, InvalidOperation
+from typing import Any, Iterable
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import Select, false, func, or_, select, true
+
+from app.api.errors import ApiError
+from app.audit import audit
+from app.auth.models import User
+from app.auth.services import managed_user_ids
+from app.crm.models import (ACTIVITY_KINDS, CONTRACT_STATUSES, CUSTOM_FIELD_TYPES, CUSTOMER_CLASSES, ENTITIES,
+                            MODELS, OPPORTUNITY_STATUSES, REPORT_STATUSES, Activity, AssignmentLog, Contract,
+                            Customer, CustomerImport, CustomFieldDef, Opportunity, OwnedRecord, Stage)
+from app.db import utcnow
+from app.events import RecordEvent, emit
+from app.extensions import db
+
+MAX_MONEY = Decimal("9999999999999999.99")
+CENTS = Decimal("0.01")
+# Columns every record has that a client may send back unchanged (a GET → PATCH round trip).
+ECHOED = frozenset({"id", "created_at", "updated_at", "version"})
+
+
+# --- field catalogue ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Field:
+    key: str
+    label: Any  # lazy string
+    type: str  # text, longtext, number, date, datetime, choice, customer, opportunity, stage, user, users
+    required: bool = False
+    choices: tuple = ()
+    max_length: int | None = None
+    read_only: bool = False
+
+
+def _owner_fields() -> list[Field]:
+    return [Field("owner", _l("Owner"), "user"), Field("shared_with", _l("Shared with"), "users")]
+
+
+FIELDS: dict[str, list[Field]] = {
+    "customer": [
+        Field("name", _l("Name"), "text", required=True, max_length=200),
+        Field("province", _l("Province"), "text", max_length=50),
+        Field("city", _l("City"), "text", max_length=50),
+        Field("industry", _l("Industry"), "text", max_length=80),
+        Field("registered_capital", _l("Registered capital (yuan)"), "number"),
+        Field("customer_class", _l("Customer class"), "choice", choices=CUSTOMER_CLASSES),
+        Field("source", _l("Source"), "text", max_length=80),
+        Field("phone", _l("Phone"), "text", max_length=40),
+        Field("credit_code", _l("Credit code"), "text", max_length=40),
+        *_owner_fields(),
+        Field("report_status", _l("Report status"), "choice", choices=REPORT_STATUSES, read_only=True),
+    ],
+    "activity": [
+        Field("customer_id", _l("Customer"), "customer", required=True),
+        Field("kind", _l("Kind"), "choice", required=True, choices=ACTIVITY_KINDS),
+        Field("content", _l("Content"), "longtext", max_length=10000),
+        Field("happened_at", _l("Happened at"), "datetime"),
+        Field("next_follow_up", _l("Next follow-up"), "date"),
+        *_owner_fields(),
+    ],
+    "opportunity": [
+        Field("customer_id", _l("Customer"), "customer", required=True),
+        Field("title", _l("Title"), "text", required=True, max_length=200),
+        Field("amount", _l("Amount"), "number"),
+        Field("stage", _l("Stage"), "stage"),
+        Field("expected_close", _l("Expected close"), "date"),
+        Field("status", _l("Status"), "choice", required=True, choices=OPPORTUNITY_STATUSES),
+        Field("lost_reason", _l("Lost reason"), "text", max_length=500),
+        *_owner_fields(),
+        Field("stage_entered_at", _l("In stage since"), "datetime", read_only=True),
+    ],
+    "contract": [
+        Field("customer_id", _l("Customer"), "customer", required=True),
+        Field("opportunity_id", _l("Opportunity"), "opportunity"),
+        Field("title", _l("Title"), "text", required=True, max_length=200),
+        Field("amount", _l("Amount"), "number"),
+        Field("signed_on", _l("Signed on"), "date"),
+        Field("expires_on", _l("Expires on"), "date"),
+        Field("status", _l("Status"), "choice", required=True, choices=CONTRACT_STATUSES),
+        Field("invoice_title", _l("Invoice title"), "text", max_length=200),
+        Field("invoice_tax_number", _l("Invoice tax number"), "text", max_length=40),
+        Field("invoice_amount", _l("Invoice amount"), "number"),
+        Field("invoice_date", _l("Invoice date"), "date"),
+        *_owner_fields(),
+    ],
+}
+
+CHOICE_LABELS = {
+    "report_status": {"none": _l("Not reported"), "pending": _l("Report pending"),
+                      "approved": _l("Report approved"), "rejected": _l("Report rejected")},
+    "kind": {"call": _l("Call"), "visit": _l("Visit"), "email": _l("E-mail"), "other": _l("Other")},
+    "opportunity.status": {"open": _l("Open"), "won": _l("Won"), "lost": _l("Lost")},
+    "contract.status": {"draft": _l("Draft"), "signed": _l("Signed"), "expired": _l("Expired"),
+                        "cancelled": _l("Cancelled")},
+}
+
+ENTITY_LABELS = {"customer": _l("Customer"), "activity": _l("Activity record"),
+                 "opportunity": _l("Opportunity"), "contract": _l("Contract")}
+
+
+def choice_label(entity: str, key: str, value) -> str:
+    labels = CHOICE_LABELS.get(f"{entity}.{key}") or CHOICE_LABELS.get(key) or {}
+    return str(labels.get(value, value if value is not None else ""))
+
+
+def field_spec(entity: str, key: str) -> Field | None:
+    return next((f for f in FIELDS[entity] if f.key == key), None)
+
+
+def custom_field_defs(entity: str) -> list[CustomFieldDef]:
+    return list(db.session.scalars(
+        select(CustomFieldDef).where(CustomFieldDef.entity == entity)
+        .order_by(CustomFieldDef.position, CustomFieldDef.id)))
+
+
+def record_fields(entity: str) -> list[dict]:
+    """Every field of ``entity`` with its label and type, custom fields as ``custom.<key>``
+    (for rule editors, form mappings and CSV headers)."""
+    out = [{"key": f.key, "label": str(f.label), "type": f.type, "required": f.required,
+            "choices": list(f.choices), "read_only": f.read_only} for f in FIELDS[entity]]
+    out += [{"key": f"custom.{d.key}", "label": d.label, "type": d.type, "required": d.required,
+             "choices": list(d.choices), "read_only": False} for d in custom_field_defs(entity)]
+    return out
+
+
+def field_label(entity: str, key: str) -> str:
+    if key.startswith("custom."):
+        d = db.session.scalar(select(CustomFieldDef).where(CustomFieldDef.entity == entity,
+                                                           CustomFieldDef.key == key[7:]))
+        return d.label if d else key
+    spec = field_spec(entity, key)
+    return str(spec.label) if spec else key
+
+
+# --- value conversion --------------------------------------------------------------------
+
+class _Invalid(Exception):
+    pass
+
+
+def _is_empty(value) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip()) or value == []
+
+
+def _to_decimal(value) -> Decimal:
+    if isinstance(value, bool):
+        raise _Invalid(_("Must be a number."))
+    try:
+        number = Decimal(str(value).strip().replace(",", ""))
+    except (InvalidOperation, ValueError):
+        raise _Invalid(_("Must be a number.")) from None
+    if not number.is_finite():
+        raise _Invalid(_("Must be a number."))
+    if number < 0:
+        raise _Invalid(_("Must not be negative."))
+    if number > MAX_MONEY:
+        raise _Invalid(_("Too large."))
+    return number.quantize(CENTS)
+
+
+def _to_date(value) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value).strip()[:10])
+    except ValueError:
+        raise _Invalid(_("Must be a date (YYYY-MM-DD).")) from None
+
+
+def _to_datetime(value) -> datetime:
+    if not isinstance(value, datetime):
+        try:
+            value = datetime.fromisoformat(str(value).strip())
+        except ValueError:
+            raise _Invalid(_("Must be a date and time (ISO 8601).")) from None
+    if value.tzinfo is None:
+        # Browser forms send local wall time (datetime-local): the company's time zone.
+        value = value.replace(tzinfo=ZoneInfo(current_app.config.get("BABEL_DEFAULT_TIMEZONE", "Asia/Shanghai")))
+    return value
+
+
+def _to_text(value, max_length: int | None) -> str:
+    if not isinstance(value, (str, int, float, Decimal)) or isinstance(value, bool):
+        raise _Invalid(_("Must be text."))
+    text = str(value).strip()
+    if max_length and len(text) > max_length:
+        raise _Invalid(_("At most %(n)d characters.", n=max_length))
+    return text
+
+
+def _user_named(name) -> User:
+    user = db.session.scalar(select(User).where(User.username == str(name).strip())) if name else None
+    if user is None or not user.active:
+        raise _Invalid(_("Unknown or inactive user: %(name)s", name=name))
+    return user
+
+
+def _convert(entity: str, spec: Field, value, actor, customer_id=None):
+    """The stored value for ``value`` typed by ``spec``, or _Invalid with a message."""
+    if _is_empty(value):
+        if spec.type == "users":
+            return []
+        return None
+    kind = spec.type
+    if kind in ("text", "longtext"):
+        return _to_text(value, spec.max_length)
+    if kind == "number":
+        return _to_decimal(value)
+    if kind == "date":
+        return _to_date(value)
+    if kind == "datetime":
+        return _to_datetime(value)
+    if kind == "choice":
+        if value not in spec.choices:
+            raise _Invalid(_("Must be one of: %(choices)s", choices=", ".join(spec.choices)))
+        return value
+    if kind in ("customer", "opportunity"):
+        try:
+            record_id = int(value)
+        except (TypeError, ValueError):
+            raise _Invalid(_("Must be a record id.")) from None
+        record = db.session.get(MODELS[kind], record_id)
+        if record is None or not can_see(record, actor):
+            raise _Invalid(_("No such record."))
+        return record
+    if kind == "stage":
+        if stage_by_key(str(value)) is None:
+            raise _Invalid(_("Unknown stage: %(key)s", key=value))
+        return str(value)
+    if kind == "user":
+        return _user_named(value)
+    if kind == "users":
+        names = value.replace(";", ",").split(",") if isinstance(value, str) else value
+        if not isinstance(names, (list, tuple)):
+            raise _Invalid(_("Must be a list of usernames."))
+        return [_user_named(n) for n in dict.fromkeys(str(n).strip() for n in names if str(n).strip())]
+    raise AssertionError(kind)
+
+
+def _custom_value(definition: CustomFieldDef, value):
+    """JSON-storable value of a custom field."""
+    if definition.type == "text":
+        return _to_text(value, 1000)
+    if definition.type == "number":
+        number = _to_decimal(value) if not isinstance(value, (int, float)) or isinstance(value, bool) else value
+        number = Decimal(str(number))
+        return int(number) if number == number.to_integral_value() else float(number)
+    if definition.type == "date":
+        return _to_date(value).isoformat()
+    if definition.type == "choice":
+        if value not in definition.choices:
+            raise _Invalid(_("Must be one of: %(choices)s", choices=", ".join(definition.choices)))
+        return value
+    raise AssertionError(definition.type)
+
+
+def _clean_custom(entity: str, raw, current: dict, creating: bool, errors: list) -> dict:
+    defs = {d.key: d for d in custom_field_defs(entity)}
+    result = dict(current or {})
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        errors.append({"field": "custom", "message": _("Must be an object of custom fields.")})
+        return result
+    for key, value in raw.items():
+        definition = defs.get(key)
+        if definition is None:
+            errors.append({"field": f"custom.{key}", "message": _("Unknown custom field.")})
+            continue
+        if _is_empty(value):
+            if definition.required:
+                errors.append({"field": f"custom.{key}", "message": _("Required.")})
+            result.pop(key, None)
+            continue
+        try:
+            result[key] = _custom_value(definition, value)
+        except _Invalid as invalid:
+            errors.append({"field": f"custom.{key}", "message": str(invalid)})
+    if creating:
+        for key, definition in defs.items():
+            if definition.required and key not in result and f"custom.{key}" not in {e["field"] for e in errors}:
+                errors.append({"field": f"custom.{key}", "message": _("Required.")})
+    return result
+
+
+def _invalid(errors: list):
+    fields = ", ".join(dict.fromkeys(e["field"] for e in errors))
+    raise ApiError(400, "invalid_input", _("Invalid input: %(fields)s", fields=fields), errors)
+
+
+def _clean(entity: str, data: dict, record: OwnedRecord | None, actor) -> tuple[dict, dict | None]:
+    """Validate ``data`` for a new record (``record`` None) or a change; returns (values,
+    custom) with relations resolved, or raises ApiError 400 listing every bad field."""
+    if not isinstance(data, dict):
+        raise ApiError(400, "invalid_input", _("Expected an object."))
+    specs = {f.key: f for f in FIELDS[entity]}
+    values: dict = {}
+    errors: list[dict] = []
+    for key, raw in data.items():
+        if key in ECHOED or key == "custom":
+            continue
+        spec = specs.get(key)
+        if spec is None:
+            errors.append({"field": key, "message": _("Unknown field.")})
+            continue
+        if spec.read_only:
+            current = _value(record, key) if record is not None else None
+            if raw is not None and raw != current and str(raw) != str(current or ""):
+                errors.append({"field": key, "message": _("Read-only; it is set by the workflow.")})
+            continue
+        try:
+            values[key] = _convert(entity, spec, raw, actor)
+        except _Invalid as invalid:
+            errors.append({"field": key, "message": str(invalid)})
+            continue
+        if spec.required and values[key] is None:
+            errors.append({"field": key, "message": _("Required.")})
+    if record is None:
+        for spec in FIELDS[entity]:
+            if spec.required and spec.key not in data and not _has_default(entity, spec.key):
+                errors.append({"field": spec.key, "message": _("Required.")})
+    custom = None
+    if "custom" in data or record is None:
+        custom = _clean_custom(entity, data.get("custom"), record.custom if record else {}, record is None, errors)
+    if errors:
+        _invalid(errors)
+    return values, custom
+
+
+def _has_default(entity: str, key: str) -> bool:
+    return (entity, key) in {("activity", "kind"), ("opportunity", "status"), ("contract", "status")}
+
+
+# --- visibility --------------------------------------------------------------------------
+
+def _sees_all(user) -> bool:
+    return user is None or user.is_admin
+
+
+def visible_clause(model: type[OwnedRecord], user):
+    """A WHERE clause: the rows of ``model`` that ``user`` may see."""
+    if _sees_all(user):
+        return true()
+    if not user.is_authenticated:
+        return false()
+    owners = managed_user_ids(user) | {user.id}
+    shared = select(model.shares.c.record_id).where(model.shares.c.user_id == user.id)
+    return or_(model.owner_id.in_(owners), model.id.in_(shared))
+
+
+def can_see(record: OwnedRecord, user) -> bool:
+    if _sees_all(user):
+        return True
+    if record.owner_id == user.id or record.owner_id in managed_user_ids(user):
+        return True
+    return any(u.id == user.id for u in record.shared_with)
+
+
+def can_manage(record: OwnedRecord, user) -> bool:
+    """Change owner, sharing, or delete: admins, the owner, and the owner's managers."""
+    return _sees_all(user) or record.owner_id == user.id or record.owner_id in managed_user_ids(user)
+
+
+def get_record(entity: str, record_id, user) -> OwnedRecord:
+    """The record if ``user`` may see it; otherwise 404 (also for records that exist)."""
+    try:
+        record = db.session.get(MODELS[entity], int(record_id))
+    except (TypeError, ValueError):
+        record = None
+    if record is None or not can_see(record, user):
+        raise ApiError(404, "not_found", _("No such %(entity)s.", entity=str(ENTITY_LABELS[entity]).lower()))
+    return record
+
+
+def _check_owner_choice(actor, new_owner: User, record: OwnedRecord | None) -> None:
+    """Who may hand a record to whom: admins anyone; managers their people; a user
+    themselves; and the current owner may hand it over."""
+    if _sees_all(actor) or new_owner.id == actor.id or new_owner.id in managed_user_ids(actor):
+        return
+    if record is not None and record.owner_id == actor.id:
+        return
+    raise ApiError(403, "forbidden", _("You may not assign records to %(name)s.", name=new_owner.username),
+                   [{"field": "owner", "message": _("Not allowed.")}])
+
+
+# --- snapshots and events ----------------------------------------------------------------
+
+def _value(record: OwnedRecord, key: str):
+    if key == "owner":
+        return record.owner.username if record.owner else None
+    if key == "shared_with":
+        return record.shared_usernames
+    if key.startswith("custom."):
+        return (record.custom or {}).get(key[7:])
+    return getattr(record, key)
+
+
+def snapshot(record: OwnedRecord) -> dict:
+    """Comparable values of every field (owner as username, custom fields as custom.<key>)."""
+    out = {f.key: _value(record, f.key) for f in FIELDS[record.entity]}
+    out.update({f"custom.{k}": v for k, v in (record.custom or {}).items()})
+    return out
+
+
+def _diff(before: dict, after: dict) -> dict:
+    return {k: (before.get(k), after.get(k)) for k in dict.fromkeys([*before, *after])
+            if before.get(k) != after.get(k)}
+
+
+def _emit(entity, event, record, changes, actor, chain) -> None:
+    emit(RecordEvent(entity, event, record, changes=changes, actor=actor, chain=tuple(chain or ())))
+
+
+def _log_assignment(record: OwnedRecord, old: User | None, new: User, actor, reason: str) -> AssignmentLog:
+    row = AssignmentLog(entity=record.entity, record_id=record.id, record_label=record.label[:200],
+                        from_user_id=old.id if old else None, to_user_id=new.id,
+                        actor_id=getattr(actor, "id", None), reason=(reason or "")[:200])
+    db.session.add(row)
+    return row
+
+
+# --- stages ------------------------------------------------------------------------------
+
+def stages() -> list[Stage]:
+    return list(db.session.scalars(select(Stage).order_by(Stage.position, Stage.id)))
+
+
+def stage_by_key(key: str) -> Stage | None:
+    return db.session.scalar(select(Stage).where(Stage.key == key))
+
+
+OPPORTUNITY_REQUIRABLE = ("title", "amount", "expected_close", "lost_reason")
+
+
+def missing_for_stage(opportunity: Opportunity, stage: Stage) -> list[str]:
+    """Required fields of ``stage`` that ``opportunity`` leaves empty."""
+    return [key for key in stage.required_fields or [] if _is_empty(_value(opportunity, key))]
+
+
+def _check_stage_requirements(opportunity: Opportunity) -> None:
+    stage = stage_by_key(opportunity.stage)
+    missing = missing_for_stage(opportunity, stage) if stage else []
+    if missing:
+        labels = [field_label("opportunity", k) for k in missing]
+        raise ApiError(
+            400, "stage_requirements_missing",
+            _("Cannot move to stage “%(stage)s”: fill in %(fields)s first.", stage=stage.name,
+              fields=_("、").join(labels)),
+            [{"field": k, "message": _("Required in stage “%(stage)s”.", stage=stage.name)} for k in missing],
+        )
+
+
+# --- the name key for the duplicate finder -----------------------------------------------
+
+_SUFFIXES = ("股份有限公司", "有限责任公司", "集团有限公司", "集团股份", "有限公司", "分公司", "总公司", "集团", "股份",
+             "公司", "co.,ltd.", "co.,ltd", "co.ltd", "ltd.", "ltd", "inc.", "inc", "corporation", "corp.",
+             "corp", "company", "limited", "group")
+_NOISE = re.compile(r"[\s\u3000·.,，。、'\"“”‘’()（）\[\]【】\-_/]+")
+
+
+def normalise_name(name: str) -> str:
+    """Lower-case, no brackets' content, spaces, punctuation or company suffixes:
+    "厦门海鑫科技有限公司" and "厦门 海鑫科技（集团）" both become "厦门海鑫科技"."""
+    text = (name or "").lower()
+    text = re.sub(r"[（(][^）)]*[）)]", "", text)
+    text = _NOISE.sub("", text)
+    changed = True
+    while changed and text:
+        changed = False
+        for suffix in _SUFFIXES:
+            bare = _NOISE.sub("", suffix)
+            if text.endswith(bare) and len(text) > len(bare):
+                text = text[: -len(bare)]
+                changed = True
+    return text[:200]
+
+
+def find_possible_duplicates(customer: Customer, limit: int = 20) -> list[dict]:
+    """Customers owned by someone else that look like ``customer``: same or very similar
+    name (after ``normalise_name``), same credit code or same phone. For approvers of the
+    customer report (防撞单); ignores visibility on purpose.
+
+    Each item: ``{id, name, owner, owner_name, report_status, reasons}`` with reasons among
+    "same_name", "similar_name", "same_credit_code", "same_phone".
+    """
+    key = customer.name_key or normalise_name(customer.name)
+    conditions = []
+    if key:
+        conditions += [Customer.name_key == key, Customer.name_key.startswith(key[:2], autoescape=True)]
+    if customer.credit_code:
+        conditions.append(Customer.credit_code == customer.credit_code)
+    if customer.phone:
+        conditions.append(Customer.phone == customer.phone)
+    if not conditions:
+        return []
+    stmt = select(Customer).where(or_(*conditions), Customer.owner_id != customer.owner_id)
+    if customer.id is not None:
+        stmt = stmt.where(Customer.id != customer.id)
+    found = []
+    for other in db.session.scalars(stmt.order_by(Customer.id).limit(500)):
+        reasons = []
+        if key and other.name_key == key:
+            reasons.append("same_name")
+        elif key and other.name_key and (
+                key in other.name_key or other.name_key in key
+                or difflib.SequenceMatcher(None, key, other.name_key).ratio() >= 0.8):
+            reasons.append("similar_name")
+        if customer.credit_code and other.credit_code == customer.credit_code:
+            reasons.append("same_credit_code")
+        if customer.phone and other.phone == customer.phone:
+            reasons.append("same_phone")
+        if reasons:
+            found.append({"id": other.id, "name": other.name, "owner": other.owner_username,
+                          "owner_name": other.owner.label if other.owner else None,
+                          "report_status": other.report_status, "reasons": reasons})
+        if len(found) >= limit:
+            break
+    return found
+
+
+# --- create / update / delete ------------------------------------------------------------
+
+def _apply(record: OwnedRecord, values: dict, custom: dict | None, actor, reason: str) -> None:
+    for key, value in values.items():
+        if key == "owner":
+            if value is not None and value.id != record.owner_id:
+                _check_owner_choice(actor, value, record if record.id else None)
+                if record.id is not None:
+                    _log_assignment(record, record.owner, value, actor, reason)
+                record.owner = value
+        elif key == "shared_with":
+            if {u.id for u in value} == {u.id for u in record.shared_with}:
+                continue
+            if record.id is not None and not can_manage(record, actor):
+                raise ApiError(403, "forbidden", _("Only the owner or a manager may change sharing."),
+                               [{"field": "shared_with", "message": _("Not allowed.")}])
+            record.shared_with = value
+        elif key in ("customer_id", "opportunity_id"):
+            setattr(record, key[:-3], value)
+        else:
+            setattr(record, key, value)
+    if custom is not None:
+        record.custom = custom
+    if isinstance(record, Customer):
+        record.name_key = normalise_name(record.name)
+    if isinstance(record, Contract) and record.opportunity is not None and record.customer is not None \
+            and record.opportunity.customer_id != record.customer.id:
+        raise ApiError(400, "invalid_input", _("The opportunity belongs to another customer."),
+                       [{"field": "opportunity_id", "message": _("The opportunity belongs to another customer.")}])
+
+
+def _status_side_effects(record: OwnedRecord, before: dict) -> None:
+    if isinstance(record, Opportunity):
+        if record.stage != before.get("stage"):
+            record.stage_entered_at = utcnow()
+            _check_stage_requirements(record)
+        if record.status != before.get("status"):
+            record.closed_at = utcnow() if record.status in ("won", "lost") else None
+
+
+def create(entity: str, data: dict, actor, *, commit: bool = True, chain=()) -> OwnedRecord:
+    """A new record of ``entity`` from API-shaped ``data``; owner defaults to ``actor``."""
+    values, custom = _clean(entity, data, None, actor)
+    record = MODELS[entity]()
+    owner = values.pop("owner", None) or (actor if actor is not None else None)
+    if owner is None:
+        _invalid([{"field": "owner", "message": _("Required.")}])
+    if actor is not None:
+        _check_owner_choice(actor, owner, None)
+    record.owner = owner
+    if isinstance(record, Opportunity):
+        values.setdefault("status", "open")
+        if values.get("stage") is None:
+            first = next(iter(stages()), None)
+            if first is None:
+                _invalid([{"field": "stage", "message": _("No pipeline stages are defined.")}])
+            values["stage"] = first.key
+    if isinstance(record, Activity):
+        values["kind"] = values.get("kind") or "call"
+        values["happened_at"] = values.get("happened_at") or utcnow()
+    if isinstance(record, Contract):
+        values["status"] = values.get("status") or "draft"
+    _apply(record, values, custom, actor, "")
+    if isinstance(record, Opportunity):
+        record.stage_entered_at = utcnow()
+        if record.status in ("won", "lost"):
+            record.closed_at = utcnow()
+        _check_stage_requirements(record)
+    db.session.add(record)
+    db.session.flush()
+    _log_assignment(record, None, owner, actor, "created")
+    after = snapshot(record)
+    _emit(entity, "created", record, {k: (None, v) for k, v in after.items() if not _is_empty(v)}, actor, chain)
+    if commit:
+        db.session.commit()
+    return record
+
+
+def check_version(record: OwnedRecord, version) -> None:
+    if version is not None and version != record.version:
+        raise ApiError(409, "stale_version", _("The record was changed by someone else; reload it and try again."))
+
+
+def update(record: OwnedRecord, data: dict, actor, *, version: int | None = None, commit: bool = True,
+           chain=(), reason: str = "changed by user") -> OwnedRecord:
+    """Change ``record``; ``version`` (if given) must match. Emits ``updated`` and, for
+    opportunities, ``stage_changed`` / ``won`` / ``lost``. No change: no event."""
+    check_version(record, version)
+    entity = record.entity
+    values, custom = _clean(entity, data, record, actor)
+    before = snapshot(record)
+    _apply(record, values, custom, actor, reason)
+    _status_side_effects(record, before)
+    changes = _diff(before, snapshot(record))
+    if not changes:
+        return record
+    db.session.flush()
+    _emit(entity, "updated", record, changes, actor, chain)
+    if isinstance(record, Opportunity):
+        if "stage" in changes:
+            _emit(entity, "stage_changed", record, {"stage": changes["stage"]}, actor, chain)
+        if "status" in changes and record.status in ("won", "lost"):
+            _emit(entity, record.status, record, {"status": changes["status"]}, actor, chain)
+    if commit:
+        db.session.commit()
+    return record
+
+
+def delete(record: OwnedRecord, actor, *, version: int | None = None, commit: bool = True, chain=()) -> None:
+    check_version(record, version)
+    if not can_manage(record, actor):
+        raise ApiError(403, "forbidden", _("Only the owner or a manager may delete this record."))
+    if isinstance(record, Customer):
+        related = sum(db.session.scalar(select(func.count()).select_from(m).where(m.customer_id == record.id))
+                      for m in (Activity, Opportunity, Contract))
+        if related:
+            raise ApiError(409, "has_related_records",
+                           _("This customer has %(n)d activity records, opportunities or contracts; delete them first.",
+                             n=related))
+    before = snapshot(record)
+    db.session.delete(record)
+    db.session.flush()
+    _emit(record.entity, "deleted", record, {k: (v, None) for k, v in before.items() if not _is_empty(v)}, actor, chain)
+    if commit:
+        db.session.commit()
+
+
+def move_stage(opportunity: Opportunity, stage_key: str, actor, *, version: int | None = None,
+               commit: bool = True, chain=()) -> Opportunity:
+    """Move to ``stage_key``; refused (400 ``stage_requirements_missing``, the message names
+    the missing fields) while the stage's required fields are empty."""
+    return update(opportunity, {"stage": stage_key}, actor, version=version, commit=commit, chain=chain)
+
+
+def mark_won(opportunity: Opportunity, actor, *, commit: bool = True, chain=()) -> Opportunity:
+    return update(opportunity, {"status": "won"}, actor, commit=commit, chain=chain)
+
+
+def mark_lost(opportunity: Opportunity, actor, reason: str | None = None, *, commit: bool = True,
+              chain=()) -> Opportunity:
+    data = {"status": "lost"}
+    if reason:
+        data["lost_reason"] = reason
+    return update(opportunity, data, actor, commit=commit, chain=chain)
+
+
+def assign_owner(record: OwnedRecord, user, actor=None, reason: str = "", *, commit: bool = True,
+                 chain=()) -> AssignmentLog | None:
+    """Make ``user`` (User or username) the owner, log it ("who got which customer") and
+    emit ``updated`` with ``{"owner": (old, new)}``. No permission check: for the workflow
+    and automation rules (round-robin ...). An inactive user is refused (400)."""
+    try:
+        target = user if isinstance(user, User) else _user_named(user)
+    except _Invalid as invalid:
+        raise ApiError(400, "invalid_input", str(invalid), [{"field": "owner", "message": str(invalid)}]) from None
+    if not target.active:
+        raise ApiError(400, "invalid_input", _("Unknown or inactive user: %(name)s", name=target.username),
+                       [{"field": "owner", "message": _("Inactive user.")}])
+    if record.owner_id == target.id:
+        return None
+    old = record.owner
+    row = _log_assignment(record, old, target, actor, reason)
+    record.owner = target
+    db.session.flush()
+    _emit(record.entity, "updated", record, {"owner": (old.username if old else None, target.username)}, actor, chain)
+    if commit:
+        db.session.commit()
+    return row
+
+
+def share(record: OwnedRecord, users: Iterable, actor=None, *, commit: bool = True, chain=()) -> OwnedRecord:
+    """Add users (User objects or usernames) to the record's ``shared_with``; no permission
+    check (automation). Emits ``updated`` when someone was added."""
+    before = record.shared_usernames
+    current = {u.id for u in record.shared_with}
+    for item in users:
+        target = item if isinstance(item, User) else db.session.scalar(select(User).where(User.username == item))
+        if target is not None and target.active and target.id not in current and target.id != record.owner_id:
+            record.shared_with.append(target)
+            current.add(target.id)
+    after = sorted(u.username for u in record.shared_with)
+    if after != before:
+        db.session.flush()
+        _emit(record.entity, "updated", record, {"shared_with": (before, after)}, actor, chain)
+        if commit:
+            db.session.commit()
+    return record
+
+
+# --- for the customer-report workflow -----------------------------------------------------
+
+def set_report_status(customer_id: int, status: str, *, comment: str | None = None, actor=None,
+                      commit: bool = True, chain=()) -> Customer:
+    """Set a customer's ``report_status`` (none/pending/approved/rejected); emits ``updated``."""
+    if status not in REPORT_STATUSES:
+        raise ApiError(400, "invalid_input", _("Must be one of: %(choices)s", choices=", ".join(REPORT_STATUSES)),
+                       [{"field": "status", "message": _("Unknown report status.")}])
+    customer = db.session.get(Customer, int(customer_id))
+    if customer is None:
+        raise ApiError(404, "not_found", _("No such customer."))
+    old = customer.report_status
+    if old == status:
+        return customer
+    customer.report_status = status
+    audit("crm.report_status", actor=actor, target=f"customer:{customer.id}", old=old, new=status,
+          comment=comment or "")
+    db.session.flush()
+    _emit("customer", "updated", customer, {"report_status": (old, status)}, actor, chain)
+    if commit:
+        db.session.commit()
+    return customer
+
+
+def confirm_owner(customer_id: int, username: str, *, actor=None, commit: bool = True, chain=()) -> Customer:
+    """The report decided who owns the customer (客户归属): make ``username`` the owner."""
+    customer = db.session.get(Customer, int(customer_id))
+    if customer is None:
+        raise ApiError(404, "not_found", _("No such customer."))
+    assign_owner(customer, username, actor, "customer report", commit=commit, chain=chain)
+    return customer
+
+
+# --- lists ---------------------------------------------------------------------------------
+
+SEARCH_COLUMNS = {
+    "customer": ("name", "phone", "credit_code", "city"),
+    "activity": ("content",),
+    "opportunity": ("title",),
+    "contract": ("title", "invoice_title"),
+}
+# Equality filters per entity (query parameter → column).
+FILTERS = {
+    "customer": ("province", "city", "industry", "customer_class", "source", "report_status", "credit_code",
+                 "phone"),
+    "activity": ("customer_id", "kind"),
+    "opportunity": ("customer_id", "stage", "status"),
+    "contract": ("customer_id", "opportunity_id", "status"),
+}
+SORTS = {"updated_at", "created_at", "name", "title", "amount", "registered_capital", "expected_close",
+         "expires_on", "happened_at", "id"}
+
+
+def list_query(entity: str, user, q: str | None = None, filters: dict | None = None,
+               sort: str | None = None) -> Select:
+    """SELECT of the ``entity`` rows ``user`` may see, searched and filtered."""
+    model = MODELS[entity]
+    stmt = select(model).where(visible_clause(model, user))
+    if q and q.strip():
+        pattern = "%" + re.sub(r"([\\%_])", r"\\\1", q.strip()) + "%"
+        stmt = stmt.where(or_(*[getattr(model, c).ilike(pattern, escape="\\") for c in SEARCH_COLUMNS[entity]]))
+    for key, value in (filters or {}).items():
+        if value is None or value == "":
+            continue
+        if isinstance(value, datetime) and value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        if key == "owner":
+            stmt = stmt.join(User, User.id == model.owner_id).where(User.username == value)
+        elif key == "shared_with":
+            shared = select(model.shares.c.record_id).join(User, User.id == model.shares.c.user_id) \
+                .where(User.username == value)
+            stmt = stmt.where(model.id.in_(shared))
+        elif key.endswith("_min") and hasattr(model, key[:-4]):
+            stmt = stmt.where(getattr(model, key[:-4]) >= value)
+        elif key.endswith("_max") and hasattr(model, key[:-4]):
+            stmt = stmt.where(getattr(model, key[:-4]) <= value)
+        elif key.endswith("_before") and hasattr(model, key[:-7]):
+            stmt = stmt.where(getattr(model, key[:-7]) <= value)
+        elif key.endswith("_after") and hasattr(model, key[:-6]):
+            stmt = stmt.where(getattr(model, key[:-6]) >= value)
+        elif key in FILTERS[entity]:
+            stmt = stmt.where(getattr(model, key) == value)
+        else:
+            raise ApiError(400, "invalid_input", _("Unknown filter: %(name)s", name=key),
+                           [{"field": key, "message": _("Unknown filter.")}])
+    column, descending = "updated_at", True
+    if sort:
+        column, descending = sort.lstrip("-"), sort.startswith("-")
+        if column not in SORTS or not hasattr(model, column):
+            raise ApiError(400, "invalid_input", _("Cannot sort by %(name)s.", name=column),
+                           [{"field": "sort", "message": _("Unknown sort column.")}])
+    order = getattr(model, column)
+    return stmt.order_by(order.desc() if descending else order.asc(), model.id.desc() if descending else model.id)
+
+
+def assignment_log(entity: str, record_id: int) -> list[AssignmentLog]:
+    return list(db.session.scalars(select(AssignmentLog).where(
+        AssignmentLog.entity == entity, AssignmentLog.record_id == record_id).order_by(AssignmentLog.id)))
+
+
+# --- configuration: stages and custom fields ----------------------------------------------
+
+_KEY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+
+
+def save_stage(stage: Stage | None, *, key: str, name: str, position: int, required_fields: list[str],
+               actor=None) -> Stage:
+    errors = []
+    key = (key or "").strip()
+    if stage is None and not _KEY.match(key):
+        errors.append({"field": "key", "message": _("Lower-case letters, digits and _; starts with a letter.")})
+    elif stage is None and stage_by_key(key):
+        errors.append({"field": "key", "message": _("Already exists.")})
+    if not (name or "").strip():
+        errors.append({"field": "name", "message": _("Required.")})
+    allowed = set(OPPORTUNITY_REQUIRABLE) | {f"custom.{d.key}" for d in custom_field_defs("opportunity")}
+    unknown = [f for f in required_fields if f not in allowed]
+    if unknown:
+        errors.append({"field": "required_fields", "message": _("Unknown field: %(name)s", name=", ".join(unknown))})
+    if errors:
+        _invalid(errors)
+    if stage is None:
+        stage = Stage(key=key)
+        db.session.add(stage)
+    stage.name, stage.position, stage.required_fields = name.strip()[:80], int(position), list(required_fields)
+    audit("crm.stage_saved", actor=actor, target=stage.key, required_fields=list(required_fields))
+    db.session.commit()
+    return stage
+
+
+def delete_stage(stage: Stage, actor=None) -> None:
+    used = db.session.scalar(select(func.count()).select_from(Opportunity).where(Opportunity.stage == stage.key))
+    if used:
+        raise ApiError(409, "stage_in_use", _("%(n)d opportunities are in this stage; move them first.", n=used))
+    db.session.delete(stage)
+    audit("crm.stage_deleted", actor=actor, target=stage.key)
+    db.session.commit()
+
+
+def save_custom_field(definition: CustomFieldDef | None, *, entity: str, key: str, label: str, type: str,
+                      choices: list[str], required: bool, position: int = 0, actor=None) -> CustomFieldDef:
+    errors = []
+    key = (key or "").strip()
+    if definition is None:
+        if entity not in ENTITIES:
+            errors.append({"field": "entity", "message": _("Unknown record type.")})
+        if not _KEY.match(key):
+            errors.append({"field": "key", "message": _("Lower-case letters, digits and _; starts with a letter.")})
+        elif db.session.scalar(select(CustomFieldDef).where(CustomFieldDef.entity == entity,
+                                                            CustomFieldDef.key == key)):
+            errors.append({"field": "key", "message": _("Already exists.")})
+    if not (label or "").strip():
+        errors.append({"field": "label", "message": _("Required.")})
+    if type not in CUSTOM_FIELD_TYPES:
+        errors.append({"field": "type", "message": _("Must be one of: %(choices)s", choices=", ".join(CUSTOM_FIELD_TYPES))})
+    choices = [c.strip() for c in choices if c and c.strip()]
+    if type == "choice" and not choices:
+        errors.append({"field": "choices", "message": _("A choice field needs at least one choice.")})
+    if errors:
+        _invalid(errors)
+    if definition is None:
+        definition = CustomFieldDef(entity=entity, key=key)
+        db.session.add(definition)
+    definition.label, definition.type = label.strip()[:120], type
+    definition.choices = choices if type == "choice" else []
+    definition.required, definition.position = bool(required), int(position)
+    audit("crm.custom_field_saved", actor=actor, target=f"{definition.entity}.{definition.key}")
+    db.session.commit()
+    return definition
+
+
+def delete_custom_field(definition: CustomFieldDef, actor=None) -> None:
+    """Removes the definition; values already stored stay in the records' ``custom``."""
+    db.session.delete(definition)
+    audit("crm.custom_field_deleted", actor=actor, target=f"{definition.entity}.{definition.key}")
+    db.session.commit()
+
+
+# --- CSV export and import -----------------------------------------------------------------
+
+EXPORT_COLUMNS = ("id", "name", "province", "city", "industry", "registered_capital", "customer_class", "source",
+                  "phone", "credit_code", "owner", "shared_with", "report_status", "created_at", "updated_at")
+# Columns of an exported file that an import ignores (set by the system).
+IMPORT_IGNORED = frozenset({"id", "report_status", "created_at", "updated_at", "version"})
+IMPORT_SYNC_ROWS = 200  # up to this many rows are imported in the request itself
+IMPORT_BATCH = 100
+
+
+def _csv_cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        value = ";".join(value)
+    elif isinstance(value, datetime):
+        value = value.isoformat()
+    text = str(value)
+    # Spreadsheets run cells starting like a formula; a leading quote keeps them text.
+    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+
+
+def export_customers_csv(user, q=None, filters=None) -> Iterable[str]:
+    """CSV lines (UTF-8 with BOM for Excel) of the customers ``user`` may see."""
+    defs = custom_field_defs("customer")
+    header = list(EXPORT_COLUMNS) + [f"custom.{d.key}" for d in defs]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+
+    def flush() -> str:
+        text = buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        return text
+
+    writer.writerow(header)
+    yield "\ufeff" + flush()
+    stmt = list_query("customer", user, q, filters).execution_options(yield_per=500)
+    for customer in db.session.scalars(stmt):
+        row = [_csv_cell(_value(customer, c)) for c in EXPORT_COLUMNS]
+        row += [_csv_cell((customer.custom or {}).get(d.key)) for d in defs]
+        writer.writerow(row)
+        yield flush()
+
+
+def _decode(raw: bytes) -> str:
+    for encoding in ("utf-8-sig", "gb18030"):  # Excel in China saves GBK
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise ApiError(400, "invalid_input", _("The file is neither UTF-8 nor GBK text."),
+                   [{"field": "file", "message": _("Unreadable encoding.")}])
+
+
+def _header_map() -> dict[str, str]:
+    """CSV header (field key, or its label in Chinese or English) → field key."""
+    from flask_babel import force_locale
+
+    mapping = {}
+    for locale in ("en", "zh_CN"):
+        with force_locale(locale):
+            for item in record_fields("customer"):
+                mapping[item["key"].lower()] = item["key"]
+                mapping[str(item["label"]).lower()] = item["key"]
+    return mapping
+
+
+def _rows(content: str) -> tuple[list[str], list[list[str]]]:
+    reader = csv.reader(io.StringIO(content))
+    rows = [r for r in reader if any(cell.strip() for cell in r)]
+    if not rows:
+        raise ApiError(400, "invalid_input", _("The file is empty."), [{"field": "file", "message": _("Empty file.")}])
+    return rows[0], rows[1:]
+
+
+def start_customer_import(raw: bytes, filename: str, actor) -> CustomerImport:
+    """Check the file's header and create the import. Small files are imported at once;
+    larger ones by the worker (job ``crm.import_customers``), with progress on the row."""
+    content = _decode(raw)
+    header, rows = _rows(content)
+    mapping = _header_map()
+    unknown = [h for h in header if h.strip().lower() not in mapping and h.strip().lower() not in IMPORT_IGNORED]
+    if unknown:
+        raise ApiError(400, "invalid_input", _("Unknown columns: %(names)s", names=", ".join(unknown)),
+                       [{"field": "file", "message": _("Unknown column: %(name)s", name=h)} for h in unknown])
+    if "name" not in {mapping.get(h.strip().lower()) for h in header}:
+        raise ApiError(400, "invalid_input", _("The file needs a name column."),
+                       [{"field": "file", "message": _("Missing column: name")}])
+    job = CustomerImport(user=actor, filename=(filename or "")[:200], total_rows=len(rows), content=content)
+    db.session.add(job)
+    db.session.flush()
+    if len(rows) <= IMPORT_SYNC_ROWS:
+        db.session.commit()
+        run_customer_import(job.id)
+    else:
+        from app.jobs import enqueue
+
+        enqueue("crm.import_customers", {"import_id": job.id}, key=f"crm.import:{job.id}")
+        db.session.commit()
+    return db.session.get(CustomerImport, job.id)
+
+
+def _row_data(header: list[str], row: list[str], mapping: dict) -> dict:
+    data: dict = {}
+    for name, cell in zip(header, row):
+        key = mapping.get(name.strip().lower())
+        if key is None or key in IMPORT_IGNORED:
+            continue
+        cell = cell.strip()
+        if cell[:2] in ("'=", "'+", "'-", "'@"):  # undo the export's formula guard
+            cell = cell[1:]
+        if key.startswith("custom."):
+            data.setdefault("custom", {})[key[7:]] = cell or None
+        else:
+            data[key] = cell or None
+    return data
+
+
+def run_customer_import(import_id: int) -> CustomerImport:
+    """Import the rows not yet processed, a batch per transaction. Each row is its own
+    savepoint: a bad row is reported and leaves nothing behind; the others are kept."""
+    job = db.session.get(CustomerImport, import_id)
+    if job is None or job.status == "done":
+        return job
+    job.status = "running"
+    db.session.commit()
+    header, rows = _rows(job.content)
+    mapping = _header_map()
+    actor = job.user
+    while job.processed_rows < len(rows):
+        start = job.processed_rows
+        errors = list(job.errors)
+        for offset, row in enumerate(rows[start:start + IMPORT_BATCH]):
+            line = start + offset + 2  # 1-based, after the header
+            savepoint = db.session.begin_nested()
+            try:
+                create("customer", _row_data(header, row, mapping), actor, commit=False)
+                savepoint.commit()
+                job.imported_rows += 1
+            except ApiError as error:
+                savepoint.rollback()
+                details = error.details or [{"field": "", "message": error.message}]
+                errors += [{"row": line, "field": d.get("field", ""), "message": d.get("message", "")} for d in details]
+            job.processed_rows += 1
+        job.errors = errors
+        db.session.commit()
+    job.status, job.finished_at, job.content = "done", utcnow(), ""
+    db.session.commit()
+    return job
+
+
+def import_visible_to(job: CustomerImport, user) -> bool:
+    return _sees_all(user) or job.user_id == user.id
+
+
+def register_jobs() -> None:
+    from app.jobs import job_handler
+
+    @job_handler("crm.import_customers", max_attempts=3)
+    def _import_job(job):
+        run_customer_import(int(job.payload["import_id"]))

@@ -1,0 +1,527 @@
+"""CRM pages: lists, detail pages, forms, the pipeline board, CSV import and the admin pages
+for stages and custom fields. Visibility is the services'; an invisible record is a 404."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Callable
+from zoneinfo import ZoneInfo
+
+from flask import (Blueprint, Flask, abort, current_app, flash, redirect, render_template, request, url_for)
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from sqlalchemy import func, select
+
+from app.access import admin_required, login_required
+from app.api.errors import ApiError
+from app.auth.models import User
+from app.crm import services
+from app.crm.models import (ACTIVITY_KINDS, CONTRACT_STATUSES, CUSTOM_FIELD_TYPES, CUSTOMER_CLASSES, ENTITIES,
+                            MODELS, OPPORTUNITY_STATUSES, REPORT_STATUSES, Activity, Contract, Customer,
+                            CustomerImport, CustomFieldDef, Opportunity, Stage)
+from app.extensions import db
+from app.ui.nav import NavItem, add_nav_item
+
+bp = Blueprint("crm", __name__)
+
+PER_PAGE = 25
+PLURAL = {"customer": "customers", "activity": "activities", "opportunity": "opportunities",
+          "contract": "contracts"}
+LIST_TITLES = {"customer": _l("Customers"), "activity": _l("Activity records"),
+               "opportunity": _l("Opportunities"), "contract": _l("Contracts")}
+# Columns of each list page.
+LIST_COLUMNS = {
+    "customer": ("name", "province", "city", "industry", "customer_class", "owner", "report_status"),
+    "activity": ("happened_at", "customer_id", "kind", "content", "next_follow_up", "owner"),
+    "opportunity": ("title", "customer_id", "amount", "stage", "expected_close", "status", "owner"),
+    "contract": ("title", "customer_id", "amount", "signed_on", "expires_on", "status", "owner"),
+}
+# Filter selects of each list page: field → choices.
+LIST_FILTERS = {
+    "customer": {"customer_class": CUSTOMER_CLASSES, "report_status": REPORT_STATUSES},
+    "activity": {"kind": ACTIVITY_KINDS},
+    "opportunity": {"status": OPPORTUNITY_STATUSES},
+    "contract": {"status": CONTRACT_STATUSES},
+}
+TEXT_FILTERS = {"customer": ("province", "industry")}
+
+
+# --- the detail-panel registry: other modules add sections to a record's page -------------
+
+@dataclass(frozen=True)
+class DetailPanel:
+    template: str
+    loader: Callable  # loader(record, user) -> dict for the template, or None to hide the panel
+    order: int
+    entities: tuple[str, ...]
+
+
+def add_detail_panel(app: Flask, template_name: str, loader: Callable, order: int = 100,
+                     entities: tuple[str, ...] = ("customer",)) -> None:
+    """Show ``template_name`` on the detail page of ``entities`` (section "workflow history
+    and automation log"); it is rendered with ``record`` and whatever ``loader`` returns."""
+    panels = app.extensions.setdefault("crm_detail_panels", [])
+    panels.append(DetailPanel(template_name, loader, order, tuple(entities)))
+    panels.sort(key=lambda p: p.order)
+
+
+def _panels(record) -> list[tuple[str, dict]]:
+    out = []
+    for panel in current_app.extensions.get("crm_detail_panels", []):
+        if record.entity in panel.entities:
+            context = panel.loader(record, current_user)
+            if context is not None:
+                out.append((panel.template, context))
+    return out
+
+
+def _assignment_panel(record, user):
+    return {"rows": services.assignment_log(record.entity, record.id)}
+
+
+# --- template helpers ---------------------------------------------------------------------
+
+def _local_input(value) -> str:
+    """A UTC datetime as the value of a datetime-local input, in the company's time zone."""
+    if not isinstance(value, datetime):
+        return value or ""
+    zone = ZoneInfo(current_app.config.get("BABEL_DEFAULT_TIMEZONE", "Asia/Shanghai"))
+    return value.astimezone(zone).strftime("%Y-%m-%dT%H:%M")
+
+
+def _display(record, key):
+    """A field's value for reading: labels for choices, names for relations."""
+    value = services._value(record, key)
+    if value is None or value == []:
+        return ""
+    if key == "customer_id":
+        return record.customer.name
+    if key == "opportunity_id":
+        return record.opportunity.title if record.opportunity else ""
+    if key == "owner":
+        return record.owner.label
+    if key == "shared_with":
+        return ", ".join(u.label for u in record.shared_with)
+    if key == "stage":
+        stage = services.stage_by_key(value)
+        return stage.name if stage else value
+    spec = services.field_spec(record.entity, key)
+    if spec and spec.type == "choice":
+        return services.choice_label(record.entity, key, value)
+    if isinstance(value, datetime):
+        from flask_babel import format_datetime
+
+        return format_datetime(value, "short")
+    return value
+
+
+def _url(record, action="detail"):
+    return url_for(f"crm.{action}", entity=record.entity, record_id=record.id)
+
+
+@bp.app_template_global()
+def crm_record_url(record, action="detail"):
+    return _url(record, action)
+
+
+def _visible(model, user):
+    return select(model).where(services.visible_clause(model, user))
+
+
+def _form_options(entity, record) -> dict:
+    """Choices for the relation selects of a form."""
+    users = db.session.scalars(select(User).where(User.active.is_(True)).order_by(User.username)).all()
+    customers = db.session.scalars(_visible(Customer, current_user).order_by(Customer.name).limit(1000)).all()
+    options = {"users": users, "customers": customers, "stages": services.stages()}
+    if entity == "contract":
+        options["opportunities"] = db.session.scalars(
+            _visible(Opportunity, current_user).order_by(Opportunity.title).limit(1000)).all()
+    return options
+
+
+def _form_data(entity) -> dict:
+    data = {}
+    for spec in services.FIELDS[entity]:
+        if spec.read_only:
+            continue
+        if spec.type == "users":
+            data[spec.key] = [v for v in request.form.getlist(spec.key) if v]
+        elif spec.key in request.form:
+            data[spec.key] = request.form.get(spec.key)
+    custom = {d.key: request.form.get(f"custom.{d.key}") for d in services.custom_field_defs(entity)
+              if f"custom.{d.key}" in request.form}
+    if custom:
+        data["custom"] = custom
+    return data
+
+
+def _errors(error: ApiError) -> dict:
+    return {d.get("field") or "": d.get("message") for d in error.details} or {"": error.message}
+
+
+def _entity_or_404(entity: str) -> str:
+    if entity not in ENTITIES:
+        abort(404)
+    return entity
+
+
+def _record_or_404(entity, record_id):
+    try:
+        return services.get_record(_entity_or_404(entity), record_id, current_user)
+    except ApiError:
+        abort(404)
+
+
+@bp.app_context_processor
+def _crm_template_helpers():
+    return {"crm_display": _display, "crm_local_input": _local_input, "crm_choice_label": services.choice_label,
+            "crm_field_label": services.field_label, "crm_entity_label": services.ENTITY_LABELS,
+            "crm_list_titles": LIST_TITLES, "crm_plural": PLURAL}
+
+
+# --- lists --------------------------------------------------------------------------------
+
+def _list_filters(entity) -> dict:
+    filters = {}
+    for key in (*LIST_FILTERS.get(entity, {}), *TEXT_FILTERS.get(entity, ())):
+        value = request.args.get(key, "").strip()
+        if value:
+            filters[key] = value
+    if request.args.get("owner"):
+        filters["owner"] = request.args["owner"]
+    if entity != "customer" and request.args.get("customer_id", type=int):
+        filters["customer_id"] = request.args.get("customer_id", type=int)
+    return filters
+
+
+@bp.get("/crm/<entity>")
+@login_required
+def records(entity):
+    entity = _entity_or_404(entity)
+    q = request.args.get("q", "").strip()
+    filters = _list_filters(entity)
+    page = max(request.args.get("page", 1, type=int), 1)
+    stmt = services.list_query(entity, current_user, q, filters)
+    total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    rows = db.session.scalars(stmt.limit(PER_PAGE).offset((page - 1) * PER_PAGE)).all()
+    owners = db.session.scalars(select(User).where(User.active.is_(True)).order_by(User.username)).all()
+    args = {k: v for k, v in request.args.items() if k != "page"}
+    return render_template("crm/list.html", entity=entity, rows=rows, total=total, page=page, per_page=PER_PAGE,
+                           q=q, filters=filters, columns=LIST_COLUMNS[entity], filter_choices=LIST_FILTERS[entity],
+                           text_filters=TEXT_FILTERS.get(entity, ()), owners=owners, args=args)
+
+
+@bp.get("/customers")
+@login_required
+def customers():
+    return records("customer")
+
+
+@bp.get("/contracts")
+@login_required
+def contracts():
+    return records("contract")
+
+
+@bp.get("/activities")
+@login_required
+def activities():
+    return records("activity")
+
+
+# --- detail and forms ---------------------------------------------------------------------
+
+@bp.get("/crm/<entity>/<int:record_id>")
+@login_required
+def detail(entity, record_id):
+    record = _record_or_404(entity, record_id)
+    related = {}
+    if isinstance(record, Customer):
+        for model in (Activity, Opportunity, Contract):
+            related[model.entity] = db.session.scalars(
+                _visible(model, current_user).where(model.customer_id == record.id)
+                .order_by(model.updated_at.desc()).limit(100)).all()
+    return render_template("crm/detail.html", entity=record.entity, record=record, related=related,
+                           fields=services.FIELDS[record.entity], defs=services.custom_field_defs(record.entity),
+                           panels=_panels(record), can_manage=services.can_manage(record, current_user),
+                           stages=services.stages() if isinstance(record, Opportunity) else [])
+
+
+def _input_value(spec, value):
+    if value is None:
+        return [] if spec.type == "users" else ""
+    if spec.type == "datetime":
+        return _local_input(value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+def _form_values(entity, record) -> dict:
+    """What each input shows: the posted text after an error, else the record's values,
+    else defaults (and ?customer_id= from a customer's page)."""
+    values = {}
+    for spec in services.FIELDS[entity]:
+        if request.method == "POST":
+            values[spec.key] = request.form.getlist(spec.key) if spec.type == "users" else request.form.get(spec.key, "")
+        elif record is not None:
+            values[spec.key] = _input_value(spec, services._value(record, spec.key))
+        else:
+            default = {"owner": current_user.username, "kind": "call", "shared_with": []}.get(spec.key, "")
+            if spec.key == "status":
+                default = "open" if entity == "opportunity" else "draft"
+            values[spec.key] = request.args.getlist(spec.key) if spec.type == "users" and spec.key in request.args \
+                else request.args.get(spec.key, default)
+    for d in services.custom_field_defs(entity):
+        key = f"custom.{d.key}"
+        if request.method == "POST":
+            values[key] = request.form.get(key, "")
+        else:
+            values[key] = (record.custom or {}).get(d.key, "") if record is not None else ""
+    return values
+
+
+def _render_form(entity, record, errors, status=200):
+    return render_template("crm/form.html", entity=entity, record=record, errors=errors,
+                           values=_form_values(entity, record),
+                           fields=[f for f in services.FIELDS[entity] if not f.read_only],
+                           defs=services.custom_field_defs(entity), **_form_options(entity, record)), status
+
+
+@bp.route("/crm/<entity>/new", methods=["GET", "POST"])
+@login_required
+def new(entity):
+    entity = _entity_or_404(entity)
+    errors = {}
+    if request.method == "POST":
+        try:
+            record = services.create(entity, _form_data(entity), current_user)
+        except ApiError as error:
+            db.session.rollback()
+            errors = _errors(error)
+            flash(error.message, "danger")
+        else:
+            flash(_("Saved."), "success")
+            return redirect(_url(record))
+    return _render_form(entity, None, errors, 400 if errors else 200)
+
+
+@bp.route("/crm/<entity>/<int:record_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit(entity, record_id):
+    record = _record_or_404(entity, record_id)
+    errors = {}
+    if request.method == "POST":
+        try:
+            services.update(record, _form_data(record.entity), current_user,
+                            version=request.form.get("version", type=int))
+        except ApiError as error:
+            db.session.rollback()
+            record = _record_or_404(entity, record_id)
+            errors = _errors(error)
+            flash(error.message, "danger")
+            return _render_form(record.entity, record, errors, error.status if error.status in (400, 403, 409) else 400)
+        flash(_("Saved."), "success")
+        return redirect(_url(record))
+    return _render_form(record.entity, record, errors)
+
+
+@bp.post("/crm/<entity>/<int:record_id>/delete")
+@login_required
+def delete(entity, record_id):
+    record = _record_or_404(entity, record_id)
+    back = url_for("crm.records", entity=record.entity)
+    if isinstance(record, (Activity, Opportunity, Contract)):
+        back = url_for("crm.detail", entity="customer", record_id=record.customer_id) \
+            if services.can_see(record.customer, current_user) else back
+    try:
+        services.delete(record, current_user)
+    except ApiError as error:
+        db.session.rollback()
+        flash(error.message, "danger")
+        return redirect(_url(record))
+    flash(_("Deleted."), "success")
+    return redirect(back)
+
+
+# --- the pipeline board -------------------------------------------------------------------
+
+@bp.get("/pipeline")
+@login_required
+def pipeline():
+    status = request.args.get("status", "open")
+    if status not in OPPORTUNITY_STATUSES:
+        status = "open"
+    q = request.args.get("q", "").strip()
+    stmt = services.list_query("opportunity", current_user, q, {"status": status}, "-updated_at").limit(2000)
+    rows = db.session.scalars(stmt).all()
+    columns = [(stage, [o for o in rows if o.stage == stage.key]) for stage in services.stages()]
+    known = {stage.key for stage in services.stages()}
+    orphans = [o for o in rows if o.stage not in known]
+    return render_template("crm/pipeline.html", columns=columns, orphans=orphans, status=status, q=q,
+                           stages=services.stages(), statuses=OPPORTUNITY_STATUSES)
+
+
+@bp.post("/crm/opportunity/<int:record_id>/stage")
+@login_required
+def move_stage(record_id):
+    record = _record_or_404("opportunity", record_id)
+    try:
+        services.move_stage(record, request.form.get("stage", ""), current_user,
+                            version=request.form.get("version", type=int))
+    except ApiError as error:
+        db.session.rollback()
+        flash(error.message, "danger")
+    else:
+        flash(_("“%(title)s” moved to %(stage)s.", title=record.title,
+                stage=services.stage_by_key(record.stage).name), "success")
+    return redirect(request.form.get("next") if (request.form.get("next") or "").startswith("/")
+                    and not request.form.get("next", "").startswith("//") else url_for("crm.pipeline"))
+
+
+@bp.post("/crm/opportunity/<int:record_id>/close")
+@login_required
+def close_opportunity(record_id):
+    record = _record_or_404("opportunity", record_id)
+    outcome = request.form.get("outcome")
+    try:
+        if outcome == "won":
+            services.mark_won(record, current_user)
+        elif outcome == "lost":
+            services.mark_lost(record, current_user, request.form.get("reason") or None)
+        elif outcome == "open":
+            services.update(record, {"status": "open"}, current_user)
+        else:
+            abort(400)
+    except ApiError as error:
+        db.session.rollback()
+        flash(error.message, "danger")
+    else:
+        flash(_("Saved."), "success")
+    return redirect(_url(record))
+
+
+# --- CSV import ---------------------------------------------------------------------------
+
+@bp.route("/customers/import", methods=["GET", "POST"])
+@login_required
+def import_customers():
+    error_message = None
+    if request.method == "POST":
+        upload = request.files.get("file")
+        if upload is None or not upload.filename:
+            error_message = _("Choose a CSV file.")
+        else:
+            try:
+                job = services.start_customer_import(upload.read(), upload.filename, current_user._get_current_object())
+            except ApiError as error:
+                db.session.rollback()
+                error_message = "; ".join([error.message] + [d["message"] for d in error.details
+                                                             if d.get("message") != error.message][:5])
+            else:
+                return redirect(url_for("crm.import_status", import_id=job.id))
+        flash(error_message, "danger")
+    fields = services.record_fields("customer")
+    return render_template("crm/import.html", fields=[f for f in fields if not f["read_only"]]), \
+        400 if error_message else 200
+
+
+@bp.get("/customers/imports/<int:import_id>")
+@login_required
+def import_status(import_id):
+    job = db.session.get(CustomerImport, import_id)
+    if job is None or not services.import_visible_to(job, current_user):
+        abort(404)
+    return render_template("crm/import_status.html", job=job)
+
+
+# --- admin: stages and custom fields ------------------------------------------------------
+
+@bp.get("/admin/crm/stages")
+@admin_required
+def admin_stages():
+    return render_template("crm/admin_stages.html", stages=services.stages(),
+                           requirable=_requirable(), errors={}, form={})
+
+
+def _requirable() -> list[tuple[str, str]]:
+    keys = list(services.OPPORTUNITY_REQUIRABLE) + [f"custom.{d.key}" for d in services.custom_field_defs("opportunity")]
+    return [(k, services.field_label("opportunity", k)) for k in keys]
+
+
+@bp.post("/admin/crm/stages")
+@bp.post("/admin/crm/stages/<key>")
+@admin_required
+def admin_save_stage(key=None):
+    stage = None
+    if key is not None:
+        stage = services.stage_by_key(key) or abort(404)
+    if request.form.get("action") == "delete" and stage is not None:
+        try:
+            services.delete_stage(stage, current_user)
+        except ApiError as error:
+            db.session.rollback()
+            flash(error.message, "danger")
+        else:
+            flash(_("Deleted."), "success")
+        return redirect(url_for("crm.admin_stages"))
+    try:
+        services.save_stage(stage, key=request.form.get("key", key or ""), name=request.form.get("name", ""),
+                            position=request.form.get("position", 0, type=int) or 0,
+                            required_fields=request.form.getlist("required_fields"), actor=current_user)
+    except ApiError as error:
+        db.session.rollback()
+        flash(error.message, "danger")
+        return render_template("crm/admin_stages.html", stages=services.stages(), requirable=_requirable(),
+                               errors=_errors(error) if stage is None else {}, form=request.form), 400
+    flash(_("Saved."), "success")
+    return redirect(url_for("crm.admin_stages"))
+
+
+@bp.get("/admin/crm/fields")
+@admin_required
+def admin_fields():
+    defs = db.session.scalars(select(CustomFieldDef).order_by(CustomFieldDef.entity, CustomFieldDef.position,
+                                                              CustomFieldDef.id)).all()
+    return render_template("crm/admin_fields.html", defs=defs, types=CUSTOM_FIELD_TYPES, entities=ENTITIES,
+                           errors={}, form={})
+
+
+@bp.post("/admin/crm/fields")
+@bp.post("/admin/crm/fields/<int:field_id>")
+@admin_required
+def admin_save_field(field_id=None):
+    definition = None
+    if field_id is not None:
+        definition = db.session.get(CustomFieldDef, field_id) or abort(404)
+    if request.form.get("action") == "delete" and definition is not None:
+        services.delete_custom_field(definition, current_user)
+        flash(_("Deleted."), "success")
+        return redirect(url_for("crm.admin_fields"))
+    try:
+        services.save_custom_field(
+            definition, entity=request.form.get("entity", ""), key=request.form.get("key", ""),
+            label=request.form.get("label", ""), type=request.form.get("type", "text"),
+            choices=request.form.get("choices", "").replace("，", ",").split(","),
+            required=request.form.get("required") == "y", position=request.form.get("position", 0, type=int) or 0,
+            actor=current_user)
+    except ApiError as error:
+        db.session.rollback()
+        flash(error.message, "danger")
+        defs = db.session.scalars(select(CustomFieldDef).order_by(CustomFieldDef.entity, CustomFieldDef.position,
+                                                                  CustomFieldDef.id)).all()
+        return render_template("crm/admin_fields.html", defs=defs, types=CUSTOM_FIELD_TYPES, entities=ENTITIES,
+                               errors=_errors(error) if definition is None else {}, form=request.form), 400
+    flash(_("Saved."), "success")
+    return redirect(url_for("crm.admin_fields"))
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)
+    add_nav_item(app, NavItem("crm.customers", _l("Customers"), 20))
+    add_nav_item(app, NavItem("crm.pipeline", _l("Opportunities"), 22))
+    add_nav_item(app, NavItem("crm.contracts", _l("Contracts"), 24))
+    add_nav_item(app, NavItem("crm.admin_stages", _l("CRM settings"), 88, roles=("admin",)))
+    add_detail_panel(app, "crm/_assignment_panel.html", _assignment_panel, order=900,
+                     entities=("customer", "opportunity", "contract", "activity"))

@@ -1,0 +1,193 @@
+"""API contract of the four CRM records (API.md "CRM records")."""
+from datetime import datetime
+
+import pytest
+
+
+def _iso_with_offset(value: str) -> bool:
+    parsed = datetime.fromisoformat(value)
+    return parsed.tzinfo is not None and ("+" in value[10:] or value.endswith("Z"))
+
+
+def test_customer_round_trip(api_en, crm_stages):
+    api = api_en("sales1")
+    created = api.post("/api/v1/customers", json={
+        "name": "厦门海鑫科技有限公司", "province": "福建", "city": "厦门", "industry": "软件",
+        "registered_capital": 12000000, "customer_class": "A", "source": "展会", "phone": "0592-5551234",
+        "credit_code": "91350200MA2Y00001A", "shared_with": ["sales2"]})
+    assert created.status_code == 201, created.get_json()
+    body = created.get_json()
+    assert "厦门海鑫".encode() in created.data  # unescaped
+    assert body["owner"] == "sales1" and body["shared_with"] == ["sales2"]
+    assert body["report_status"] == "none" and body["version"] == 1
+    assert body["registered_capital"] == 12000000 and body["customer_class"] == "A"
+    assert _iso_with_offset(body["created_at"]) and _iso_with_offset(body["updated_at"])
+    assert body["custom"] == {}
+
+    got = api.get(f"/api/v1/customers/{body['id']}").get_json()
+    assert got == body
+    # A client may send back what it read (id, timestamps, unchanged report_status).
+    patched = api.patch(f"/api/v1/customers/{body['id']}", json={**got, "city": "泉州", "customer_class": None})
+    assert patched.status_code == 200, patched.get_json()
+    assert patched.get_json()["city"] == "泉州" and patched.get_json()["customer_class"] is None
+    assert patched.get_json()["version"] == 2
+
+    listed = api.get("/api/v1/customers").get_json()
+    assert listed["total"] == 1 and listed["page"] == 1 and listed["per_page"] == 50
+    assert listed["items"][0]["id"] == body["id"]
+
+    assert api.delete(f"/api/v1/customers/{body['id']}").status_code == 204
+    assert api.get(f"/api/v1/customers/{body['id']}").status_code == 404
+
+
+def test_activity_opportunity_contract_round_trip(api_en, crm_stages, make_customer):
+    api = api_en("sales1")
+    customer = make_customer()
+    activity = api.post("/api/v1/activities", json={
+        "customer_id": customer["id"], "kind": "visit", "content": "客户对方案很感兴趣",
+        "happened_at": "2026-11-20T10:00:00+08:00", "next_follow_up": "2026-11-27"})
+    assert activity.status_code == 201, activity.get_json()
+    a = activity.get_json()
+    assert a["happened_at"].startswith("2026-11-20T02:00:00") and _iso_with_offset(a["happened_at"])
+    assert a["next_follow_up"] == "2026-11-27" and a["owner"] == "sales1"
+
+    opportunity = api.post("/api/v1/opportunities", json={"customer_id": customer["id"], "title": "一期项目"})
+    assert opportunity.status_code == 201, opportunity.get_json()
+    o = opportunity.get_json()
+    assert o["stage"] == "initial_contact" and o["status"] == "open" and o["amount"] is None
+
+    contract = api.post("/api/v1/contracts", json={
+        "customer_id": customer["id"], "opportunity_id": o["id"], "title": "一期合同", "amount": "180000.50",
+        "signed_on": "2026-11-22", "expires_on": "2027-11-21", "invoice_title": "测试客户",
+        "invoice_amount": 180000.5, "invoice_date": "2026-11-23"})
+    assert contract.status_code == 201, contract.get_json()
+    c = contract.get_json()
+    assert c["amount"] == 180000.5 and c["status"] == "draft" and c["opportunity_id"] == o["id"]
+
+    for path, record in (("activities", a), ("opportunities", o), ("contracts", c)):
+        listed = api.get(f"/api/v1/{path}?customer_id={customer['id']}").get_json()
+        assert [item["id"] for item in listed["items"]] == [record["id"]]
+        patched = api.patch(f"/api/v1/{path}/{record['id']}", json={"version": record["version"], "shared_with": ["sales2"]})
+        assert patched.status_code == 200 and patched.get_json()["shared_with"] == ["sales2"]
+
+    # A customer with related records cannot be deleted out from under them.
+    refused = api.delete(f"/api/v1/customers/{customer['id']}")
+    assert refused.status_code == 409 and refused.get_json()["error"]["code"] == "has_related_records"
+    for path, record in (("contracts", c), ("opportunities", o), ("activities", a)):
+        assert api.delete(f"/api/v1/{path}/{record['id']}").status_code == 204
+    assert api.delete(f"/api/v1/customers/{customer['id']}").status_code == 204
+
+
+def _details(response) -> dict:
+    assert response.status_code == 400, response.get_json()
+    return {d["field"]: d["message"] for d in response.get_json()["error"]["details"]}
+
+
+def test_customer_validation_names_each_field(api_en, crm_stages):
+    api = api_en("sales1")
+    details = _details(api.post("/api/v1/customers", json={
+        "province": "福建", "registered_capital": "lots", "customer_class": "D", "owner": "nobody",
+        "report_status": "approved", "colour": "red"}))
+    assert set(details) == {"name", "registered_capital", "customer_class", "owner", "report_status", "colour"}
+    assert details["name"] == "Required."
+    assert details["customer_class"] == "Must be one of: A, B, C"
+    assert details["report_status"].startswith("Read-only")
+    assert _details(api.post("/api/v1/customers", json={"name": "x" * 201}))["name"] == "At most 200 characters."
+    assert _details(api.post("/api/v1/customers", json={"name": "a", "registered_capital": -1}))[
+        "registered_capital"] == "Must not be negative."
+    # Wrong JSON types are 400 too, never 500.
+    assert "name" in _details(api.post("/api/v1/customers", json={"name": ["a"]}))
+
+
+def test_other_records_validation(api_en, crm_stages, make_customer):
+    api = api_en("sales1")
+    customer = make_customer()
+    details = _details(api.post("/api/v1/activities", json={"customer_id": 999999, "kind": "fax",
+                                                           "happened_at": "yesterday", "next_follow_up": "soon"}))
+    assert set(details) == {"customer_id", "kind", "happened_at", "next_follow_up"}
+    details = _details(api.post("/api/v1/opportunities", json={"customer_id": customer["id"], "stage": "nowhere",
+                                                              "amount": "abc"}))
+    assert set(details) == {"title", "stage", "amount"}
+    details = _details(api.post("/api/v1/contracts", json={"customer_id": customer["id"], "title": "c",
+                                                          "status": "void", "signed_on": "2026-13-01"}))
+    assert set(details) == {"status", "signed_on"}
+
+
+def test_contract_opportunity_must_belong_to_the_customer(api_en, crm_stages, make_customer):
+    api = api_en("sales1")
+    first, second = make_customer(name="甲公司"), make_customer(name="乙公司")
+    opportunity = api.post("/api/v1/opportunities", json={"customer_id": first["id"], "title": "o"}).get_json()
+    details = _details(api.post("/api/v1/contracts", json={"customer_id": second["id"],
+                                                          "opportunity_id": opportunity["id"], "title": "c"}))
+    assert set(details) == {"opportunity_id"}
+
+
+def test_stale_version_is_409(api_en, crm_stages, make_customer):
+    api = api_en("sales1")
+    customer = make_customer()
+    url = f"/api/v1/customers/{customer['id']}"
+    assert api.patch(url, json={"city": "厦门", "version": customer["version"]}).status_code == 200
+    stale = api.patch(url, json={"city": "福州", "version": customer["version"]})
+    assert stale.status_code == 409 and stale.get_json()["error"]["code"] == "stale_version"
+    assert api.get(url).get_json()["city"] == "厦门"
+    assert api.delete(f"{url}?version={customer['version']}").status_code == 409
+
+
+def test_paging_search_and_filters(api_en, crm_stages, make_customer):
+    api = api_en("sales1")
+    for i in range(5):
+        make_customer(name=f"福建客户{i}", province="福建", city="厦门" if i % 2 else "福州", customer_class="A",
+                      phone=f"0592-000{i}")
+    make_customer(name="浙江客户", province="浙江", credit_code="91330100MA2Y9999XX", registered_capital=5000000)
+    page = api.get("/api/v1/customers?per_page=2&page=3").get_json()
+    assert page["total"] == 6 and len(page["items"]) == 2
+    assert api.get("/api/v1/customers?per_page=201").status_code == 400
+    assert api.get("/api/v1/customers?per_page=200").status_code == 200
+    assert api.get("/api/v1/customers?q=厦门").get_json()["total"] == 2  # city
+    assert api.get("/api/v1/customers?q=0592-0003").get_json()["total"] == 1  # phone
+    assert api.get("/api/v1/customers?q=MA2Y9999").get_json()["total"] == 1  # credit code
+    assert api.get("/api/v1/customers?q=%25").get_json()["total"] == 0  # LIKE wildcards are literal
+    assert api.get("/api/v1/customers?province=福建&city=福州").get_json()["total"] == 3
+    assert api.get("/api/v1/customers?registered_capital_min=1000000").get_json()["total"] == 1
+    assert api.get("/api/v1/customers?owner=sales1").get_json()["total"] == 6
+    names = [c["name"] for c in api.get("/api/v1/customers?sort=name&per_page=3").get_json()["items"]]
+    assert names == sorted(names)
+    assert api.get("/api/v1/customers?sort=password").status_code == 400
+    assert api.get("/api/v1/customers?customer_class=Z").status_code == 400
+
+
+def test_custom_fields_are_validated(api_en, app, crm_stages):
+    from app.crm import services
+    from app.extensions import db
+
+    with app.app_context():
+        services.save_custom_field(None, entity="customer", key="employees", label="员工数", type="number",
+                                   choices=[], required=True)
+        services.save_custom_field(None, entity="customer", key="tier", label="等级", type="choice",
+                                   choices=["金", "银"], required=False)
+        services.save_custom_field(None, entity="customer", key="founded", label="成立日期", type="date",
+                                   choices=[], required=False)
+        db.session.remove()
+    api = api_en("sales1")
+    details = _details(api.post("/api/v1/customers", json={"name": "a", "custom": {"tier": "铜", "founded": "x",
+                                                                                  "nope": 1}}))
+    assert details == {"custom.tier": "Must be one of: 金, 银", "custom.founded": "Must be a date (YYYY-MM-DD).",
+                       "custom.nope": "Unknown custom field.", "custom.employees": "Required."}
+    created = api.post("/api/v1/customers", json={"name": "a", "custom": {"employees": "120", "tier": "金"}})
+    assert created.status_code == 201, created.get_json()
+    body = created.get_json()
+    assert body["custom"] == {"employees": 120, "tier": "金"}
+    # PATCH merges custom values; null removes an optional one, a required one stays required.
+    patched = api.patch(f"/api/v1/customers/{body['id']}", json={"custom": {"tier": None, "founded": "2010-05-01"}})
+    assert patched.get_json()["custom"] == {"employees": 120, "founded": "2010-05-01"}
+    assert _details(api.patch(f"/api/v1/customers/{body['id']}", json={"custom": {"employees": None}})) == {
+        "custom.employees": "Required."}
+    fields = api.get("/api/v1/record-fields/customer").get_json()["fields"]
+    assert {"key": "custom.tier", "label": "等级", "type": "choice", "required": False, "choices": ["金", "银"],
+            "read_only": False} in fields
+
+
+@pytest.mark.parametrize("path", ["customers", "activities", "opportunities", "contracts"])
+def test_anonymous_is_401(client, path):
+    response = client.get(f"/api/v1/{path}")
+    assert response.status_code == 401 and response.get_json()["error"]["code"] == "not_authenticated"
