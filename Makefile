@@ -58,6 +58,15 @@ serve: setup
 worker: setup
 	$(BIN)/flask worker
 
+# Benchmarks (see bench/README.md): figures into bench/results/latest.json and a table.
+# `make bench ONLY=rules,inbox` re-runs some; BENCH_DATABASE_URL=postgresql+psycopg://... for PostgreSQL.
+bench: setup
+	$(BIN)/python -m bench.run $(if $(ONLY),--only $(ONLY))
+
+# A bounded (<= 60 s) loopback load run: gunicorn + locust headless; load_* into latest.json.
+load: setup
+	$(BIN)/python -m bench.load
+
 # Re-extract translatable strings into both catalogs (then translate the new zh entries).
 i18n: $(STAMPS)/venv
 	$(BIN)/python tools/i18n.py update

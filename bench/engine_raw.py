@@ -1,0 +1,72 @@
+"""The reference: SpiffWorkflow (through the engine's pure runtime) on the shipped
+customer-report diagram, in memory, no database.
+
+One cycle = create, run to the approval, serialize, deserialize, approve, run to the end,
+serialize.  The diagram's service tasks call product operations; here they are in-memory
+operations that only record the call, because this figure is the engine alone (the service
+benchmark runs the real ones against the database).
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+from app.engine import operations
+from app.engine import runtime as R
+from app.engine import serialization as S
+
+from .common import CUSTOMER_REPORT, rate, result, sample
+
+CUSTOMER = {"customer_id": 1, "name": "厦门海沧医疗器械有限公司", "province": "广东", "industry": "制造",
+            "reporter": "sales1"}
+FORM = ["decision", "comment"]
+
+
+@contextmanager
+def in_memory_operations():
+    """The operations the diagram calls, as in-memory recorders (restored afterwards)."""
+    calls = []
+    saved = {name: operations.get_operation(name) for name in ("crm.set_report_status", "notify.users")}
+    operations.register_operation("crm.set_report_status", lambda ctx, **p: calls.append(p),
+                                  params=["customer_id", "status"], optional=["comment"], replace=True)
+    operations.register_operation("notify.users", lambda ctx, **p: calls.append(p), params=["message"],
+                                  optional=["users", "groups", "link"], replace=True)
+    try:
+        yield calls
+    finally:
+        for name, op in saved.items():
+            operations.unregister_operation(name)
+            if op is not None:
+                operations.register_operation(name, op.func, op.required, op.optional, op.description)
+
+
+def cycle(spec, subs, cache) -> int:
+    """One instance through the approval; returns the size of its waiting state."""
+    wf = R.create_instance(spec, subs, CUSTOMER)
+    first = R.run(wf)
+    waiting = S.dumps(wf)
+    wf = S.loads(waiting, cache)
+    done = R.complete_user_task(wf, first.user_tasks[0].id, {"decision": "approve", "comment": "ok"}, FORM)
+    S.dumps(wf)
+    if done.status != "completed":
+        raise AssertionError(f"customer report did not complete: {done.status} {done.error}")
+    return len(waiting.encode("utf-8"))
+
+
+def run(budget_s: float = 8.0) -> dict:
+    cache = S.SpecCache()
+    _, _, spec, subs = cache.add_xml(CUSTOMER_REPORT.read_bytes())
+    with in_memory_operations() as calls:
+        state_bytes = cycle(spec, subs, cache)
+        samples, seconds = sample(lambda: cycle(spec, subs, cache), budget_s=budget_s, min_repeats=50)
+    assert calls, "the approval branch called no operation"
+    return {
+        "engine_raw_per_s": result(rate(samples), "cycles/s", samples, seconds, scale=1000,
+                                   note="median/p95 in ms per cycle"),
+        "state_bytes_waiting": result(state_bytes, "bytes",
+                                      note="saved state of a customer report waiting for approval"),
+    }
+
+
+if __name__ == "__main__":
+    import json
+    print(json.dumps(run(), ensure_ascii=False, indent=1))
