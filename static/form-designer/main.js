@@ -84,7 +84,7 @@ function renderFieldList() {
     item.className = "list-group-item d-flex align-items-center gap-1 px-2 py-1";
     item.dataset.crmField = entry.path;
     const label = document.createElement("span");
-    label.className = "me-auto";
+    label.className = "me-auto text-truncate";
     label.textContent = entry.label;
     label.title = entry.path;
     item.appendChild(label);
@@ -105,6 +105,7 @@ function renderFieldList() {
     bindButton.type = "button";
     bindButton.className = "btn btn-sm btn-outline-secondary py-0";
     bindButton.textContent = T.bind;
+    bindButton.title = T.bindTitle;
     bindButton.dataset.action = "bind";
     bindButton.disabled = !canBind;
     bindButton.addEventListener("click", () => bind(selection.get(), entry.path));
@@ -179,6 +180,7 @@ $("#save-form").addEventListener("click", async () => {
   }
   const button = $("#save-form");
   button.disabled = true;
+  messages.replaceChildren();
   try {
     const schema = editor.saveSchema();
     const saved = await window.crmFetch(config.saveUrl, { method: "POST", body: { key, name, schema, base_version: baseVersion } });

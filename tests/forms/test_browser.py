@@ -1,0 +1,122 @@
+"""The form designer and viewer in headless Chromium."""
+import pytest
+
+from tests.helpers import login_in_browser, screenshot
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def shipped_forms(app, demo_people):
+    from app.extensions import db
+    from app.forms import services
+
+    with app.app_context():
+        services.load_shipped_forms()
+        db.session.commit()
+
+
+def current_form(app, key):
+    from app.extensions import db
+    from app.forms import services
+
+    with app.app_context():
+        form = services.get_form(key)
+        out = (form.version, form.schema)
+        db.session.remove()
+    return out
+
+
+def test_designer_adds_fields_and_saves_a_new_version(page, app, shipped_forms):
+    login_in_browser(page, "admin")
+    page.locator("nav").get_by_text("表单").click()
+    page.locator("tr[data-form-key=customer_report]").get_by_text("设计").click()
+    page.wait_for_selector("#form-editor[data-ready=true]")
+    assert page.locator(".fjs-palette-field[data-field-type=textfield]").is_visible()
+    assert page.locator(".fjs-palette-field[data-field-type=filepicker]").is_hidden()
+
+    # A plain field from the palette (keyboard: Enter adds it at the end), labelled in the panel.
+    page.locator(".fjs-palette-field[data-field-type=number]").press("Enter")
+    page.locator(".fjs-editor-container .fjs-form-field-number").last.click()
+    label = page.locator("#bio-properties-panel-label")
+    if not label.is_visible():  # properties-panel groups start collapsed
+        page.locator(".bio-properties-panel-group-header").filter(has_text="General").click()
+    label.click()
+    page.keyboard.press("Control+A")
+    page.keyboard.type("预计年采购额")
+    # An embedded field from the side panel: the customer's report status, read-only.
+    page.locator("#crm-field-list li[data-crm-field='customer.report_status'] [data-action=add]").click()
+    page.wait_for_selector("#crm-field-list li[data-crm-field='customer.report_status'] .badge")
+    assert "customer.report_status" in page.locator("#selected-field-info").inner_text()
+    page.wait_for_timeout(400)  # the properties panel debounces its edits
+    screenshot(page, "form-designer")
+
+    page.click("#save-form")
+    page.wait_for_selector("#designer-messages .alert-success")
+    assert "第 2 版" in page.locator("#designer-messages").inner_text()
+    version, schema = current_form(app, "customer_report")
+    assert version == 2
+    fields = {c.get("key"): c for c in schema["components"] if c.get("key")}
+    numbers = [c for c in schema["components"] if c.get("type") == "number"]
+    assert [c["label"] for c in numbers] == ["预计年采购额"]
+    assert fields["report_status"]["properties"] == {"crm_field": "customer.report_status"}
+    assert fields["report_status"]["readonly"] is True
+    assert schema["name"] == "客户报备表单"
+
+    # Saving again without changes keeps version 2; the preview shows the watermark.
+    page.click("#save-form")
+    page.wait_for_selector("#designer-messages .alert-success")
+    assert "没有改动" in page.locator("#designer-messages").inner_text()
+    page.click("#toggle-preview")
+    assert page.locator("#form-preview .fjs-powered-by").is_visible()
+
+
+def test_new_form_from_scratch(page, app, shipped_forms):
+    login_in_browser(page, "admin")
+    page.goto("/forms/new")
+    page.wait_for_selector("#form-editor[data-ready=true]")
+    page.fill("#form-name", "合同审批表单")
+    page.fill("#form-key", "contract_review")
+    page.locator("#record-type").select_option("contract")
+    page.locator("#crm-field-list li[data-crm-field='contract.amount'] [data-action=add]").click()
+    page.locator(".fjs-palette-field[data-field-type=textarea]").press("Enter")
+    page.click("#save-form")
+    page.wait_for_selector("#designer-messages .alert-success")
+    assert page.url.endswith("/forms/contract_review/design")
+    version, schema = current_form(app, "contract_review")
+    assert version == 1
+    assert [c["type"] for c in schema["components"]] == ["number", "textarea"]
+
+
+def test_viewer_shows_embedded_fields_read_only_and_server_errors(page, shipped_forms):
+    login_in_browser(page, "admin")
+    page.goto("/forms/customer_report/preview")
+    page.wait_for_selector("#form-viewer[data-ready=true]")
+    name = page.get_by_label("客户名称")
+    assert name.input_value() == "厦门示例科技有限公司"
+    for label in ("客户名称", "省份", "城市", "行业", "注册资金（元）", "客户类别", "联系电话", "统一社会信用代码",
+                  "客户来源", "负责人"):
+        field = page.get_by_label(label, exact=True)
+        assert field.is_visible() and not field.is_editable(), label
+    assert page.get_by_label("审批意见").is_editable()
+    assert page.locator(".fjs-powered-by").is_visible()
+
+    # Rejecting without a comment passes form-js but not the server's rule: shown under the field.
+    page.get_by_label("驳回").check()
+    page.click("#preview-submit")
+    page.wait_for_selector("#preview-result[data-valid=false]")
+    error = page.locator(".fjs-form-field-error").filter(has_text="此字段为必填项")
+    assert error.count() == 1
+    assert "审批意见" in error.locator("xpath=ancestor::*[contains(@class,'fjs-form-field')][1]").inner_text()
+    screenshot(page, "form-viewer-errors")
+    page.get_by_label("审批意见").fill("与销售二的客户撞单")
+    page.click("#preview-submit")
+    page.wait_for_selector("#preview-result[data-valid=true]")
+
+
+def test_client_side_messages_are_translated(page, shipped_forms):
+    login_in_browser(page, "admin")
+    page.goto("/forms/customer_report/preview")
+    page.wait_for_selector("#form-viewer[data-ready=true]")
+    page.click("#preview-submit")  # decision is required: form-js says so, in Chinese
+    assert page.locator(".fjs-form-field-error").filter(has_text="此字段为必填项").count() == 1
