@@ -106,6 +106,7 @@ def run_rule(rule: Rule, event: RecordEvent, catalog: Catalog) -> RuleRun:
     if not matched:
         run.outcome = "not_matched"
         return _save(run, started)
+    run.outcome = "running"
     _save(run, started)  # the id keys this run's outbox jobs
     ctx.run_id = run.id
     results: list[dict] = []

@@ -1,0 +1,122 @@
+"""The seed examples of issue 4, each end to end through the CRM services."""
+from datetime import date, timedelta
+
+from sqlalchemy import select
+
+from app.automation.execution import scan_time_events
+from app.automation.models import FiredOccasion, RuleRun, Todo
+from app.automation.services import complete_todo, open_todos_for
+from app.crm.models import AssignmentLog, Contract, Opportunity
+from app.extensions import db
+from app.notifications.models import Notification
+from tests.automation.conftest import count
+
+
+def test_big_registered_capital_makes_class_a_and_tells_the_manager(crm, make_rule, user):
+    make_rule(name="大客户", entity="customer", event="created",
+              condition={"and": [{"field": "registered_capital", "op": "≥", "value": 10_000_000}]},
+              actions=[{"type": "set_fields", "values": [{"field": "customer_class", "mode": "value", "value": "A"}]},
+                       {"type": "notify", "users": ["manager"], "template": "大客户 {name}（注册资金 {registered_capital}，{customer_class}类）"}])
+    big = crm.create("customer", {"name": "厦门星辰科技", "registered_capital": "12000000"}, user("sales1"))
+    small = crm.create("customer", {"name": "小店", "registered_capital": "500000"}, user("sales1"))
+    db.session.expire_all()
+    assert big.customer_class == "A" and small.customer_class is None
+    texts = [n.text for n in db.session.scalars(select(Notification).where(Notification.user_id == user("manager").id))]
+    assert texts == ["大客户 厦门星辰科技（注册资金 12,000,000，A类）"]
+    outcomes = {r.record_id: r.outcome for r in db.session.scalars(select(RuleRun))}
+    assert outcomes == {big.id: "matched", small.id: "not_matched"}
+    run = db.session.scalar(select(RuleRun).where(RuleRun.record_id == big.id))
+    assert run.conditions[0]["result"] is True and [a["status"] for a in run.actions] == ["done", "done"]
+
+
+def test_opportunity_won_creates_a_contract_from_it(crm, make_rule, user):
+    make_rule(name="赢单生成合同", entity="opportunity", event="won",
+              actions=[{"type": "create_record", "entity": "contract", "mapping": [
+                  {"field": "title", "mode": "template", "template": "{title} 合同"},
+                  {"field": "amount", "mode": "copy", "from": "amount"},
+                  {"field": "signed_on", "mode": "today"},
+                  {"field": "expires_on", "mode": "today", "days": 365}]}])
+    customer = crm.create("customer", {"name": "福州海岸"}, user("sales1"))
+    opportunity = crm.create("opportunity", {"customer_id": customer.id, "title": "ERP 项目", "amount": "80000"},
+                             user("sales1"))
+    assert count(Contract) == 0
+    crm.mark_won(opportunity, user("sales1"))
+    contract = db.session.scalar(select(Contract))
+    assert contract.title == "ERP 项目 合同" and contract.amount == 80000
+    assert contract.opportunity_id == opportunity.id and contract.customer_id == customer.id
+    assert contract.owner.username == "sales1" and contract.expires_on == date.today() + timedelta(days=365)
+
+
+def test_an_interested_activity_creates_an_opportunity(crm, make_rule, user):
+    make_rule(name="有意向 → 商机", entity="activity", event="created",
+              condition={"or": [{"field": "content", "op": "contains", "value": "有意向"},
+                                {"field": "content", "op": "contains", "value": "interested"}]},
+              actions=[{"type": "create_record", "entity": "opportunity", "mapping": [
+                  {"field": "title", "mode": "template", "template": "跟进：{content}"}]}])
+    customer = crm.create("customer", {"name": "泉州制造"}, user("sales2"))
+    crm.create("activity", {"customer_id": customer.id, "content": "客户暂时不需要"}, user("sales2"))
+    assert count(Opportunity) == 0
+    crm.create("activity", {"customer_id": customer.id, "content": "客户有意向采购"}, user("sales2"))
+    crm.create("activity", {"customer_id": customer.id, "content": "Customer is Interested"}, user("sales2"))
+    titles = sorted(o.title for o in db.session.scalars(select(Opportunity)))
+    assert titles == ["跟进：Customer is Interested", "跟进：客户有意向采购"]
+    assert {o.customer_id for o in db.session.scalars(select(Opportunity))} == {customer.id}
+
+
+def test_contract_30_days_before_expiry_gives_its_owner_a_todo_once(crm, make_rule, user):
+    make_rule(name="合同到期提醒", entity="contract", event="date_before",
+              event_options={"field": "expires_on", "days": 30},
+              actions=[{"type": "create_todo", "assignee": "owner", "title": "续签 {title}",
+                        "description": "合同 {title} 将于 {expires_on} 到期",
+                        "deadline": {"mode": "copy", "from": "expires_on"}}])
+    customer = crm.create("customer", {"name": "漳州物流"}, user("sales1"))
+    soon = crm.create("contract", {"customer_id": customer.id, "title": "年度服务",
+                                   "expires_on": (date.today() + timedelta(days=30)).isoformat()}, user("sales1"))
+    crm.create("contract", {"customer_id": customer.id, "title": "远期合同", "owner": "sales2",
+                            "expires_on": (date.today() + timedelta(days=90)).isoformat()}, user("admin"))
+    assert scan_time_events() == 1
+    assert scan_time_events() == 0  # once per record and occasion, also across scans (and restarts)
+    todos = open_todos_for(user("sales1"))
+    assert [t.title for t in todos] == ["续签 年度服务"]
+    assert todos[0].deadline.date() == soon.expires_on and todos[0].record_id == soon.id
+    assert open_todos_for(user("sales2")) == []
+    assert count(FiredOccasion) == 1
+    complete_todo(todos[0].id, user("sales1"))
+    assert open_todos_for(user("sales1")) == []
+    # A new expiry date is a new occasion.
+    crm.update(soon, {"expires_on": (date.today() + timedelta(days=28)).isoformat()}, user("sales1"))
+    assert scan_time_events() == 1 and count(Todo) == 2
+
+
+def test_idle_opportunity_fires_after_n_days_without_change(crm, make_rule, user):
+    from app.db import utcnow
+
+    make_rule(name="停滞提醒", entity="opportunity", event="idle", event_options={"days": 3, "field": "stage_entered_at"},
+              actions=[{"type": "notify", "to_owner": True, "template": "{title} 已停滞 3 天"}])
+    customer = crm.create("customer", {"name": "莆田"}, user("sales1"))
+    crm.create("opportunity", {"customer_id": customer.id, "title": "停滞商机"}, user("sales1"))
+    assert scan_time_events() == 0
+    assert scan_time_events(now=utcnow() + timedelta(days=3, minutes=1)) == 1
+    assert scan_time_events(now=utcnow() + timedelta(days=4)) == 0
+    assert count(Notification, Notification.text == "停滞商机 已停滞 3 天") == 1
+
+
+def test_fujian_customers_go_round_robin_to_the_fujian_sales_group(crm, make_rule, user):
+    from app.auth.services import create_group, update_user
+
+    create_group(name="fujian-sales", members=["sales1", "sales2"])
+    make_rule(name="福建客户轮询分配", entity="customer", event="created",
+              condition={"field": "province", "op": "contains", "value": "福建"},
+              actions=[{"type": "assign_owner", "strategy": "round_robin", "group": "fujian-sales"}])
+    owners = []
+    for index in range(3):
+        customer = crm.create("customer", {"name": f"福建客户{index}", "province": "福建"}, user("admin"))
+        owners.append(customer.owner.username)
+    other = crm.create("customer", {"name": "广东客户", "province": "广东"}, user("admin"))
+    assert owners == ["sales1", "sales2", "sales1"] and other.owner.username == "admin"
+    reasons = [row.reason for row in db.session.scalars(select(AssignmentLog).where(AssignmentLog.reason != "created"))]
+    assert len(reasons) == 3 and all("福建客户轮询分配" in r for r in reasons)
+    # Someone who left is skipped.
+    update_user(user("sales2"), actor=None, active=False)
+    customer = crm.create("customer", {"name": "福建客户3", "province": "福建"}, user("admin"))
+    assert customer.owner.username == "sales1"
