@@ -56,9 +56,16 @@ function startList(root) {
   });
 }
 
+// The editor fills the window below the navigation bar, whatever height the bar has.
+function fillWindow(root) {
+  const fit = () => { root.style.height = `${Math.max(420, window.innerHeight - root.getBoundingClientRect().top - window.scrollY)}px`; };
+  fit();
+  window.addEventListener("resize", fit);
+}
+
 const modelerRoot = document.getElementById("designer-modeler");
 const viewerRoot = document.getElementById("designer-viewer");
 const listRoot = document.getElementById("designer-list");
-if (modelerRoot) startModeler(modelerRoot);
-if (viewerRoot) startViewer(viewerRoot);
+if (modelerRoot) { fillWindow(modelerRoot); startModeler(modelerRoot); }
+if (viewerRoot) { fillWindow(viewerRoot); startViewer(viewerRoot); }
 if (listRoot) startList(listRoot);

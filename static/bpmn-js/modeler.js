@@ -21,7 +21,7 @@ export function startModeler(root) {
   const urls = JSON.parse(root.dataset.urls);
   const draft = pageData("designer-draft");
   const locale = document.documentElement.lang;
-  const state = { version: draft.version, saving: null, dirty: false, problems: [], conflict: false };
+  const state = { version: draft.version, pending: 0, dirty: false, problems: [], conflict: false };
 
   const modeler = new BpmnModeler({
     container: root.querySelector("#designer-canvas"),
@@ -45,34 +45,40 @@ export function startModeler(root) {
   };
 
   // --- saving ------------------------------------------------------------------------------
-  async function save({ autosave = false, keepalive = false } = {}) {
+  // Saves run one after another: each sends the version the previous one got back.
+  let queue = Promise.resolve(true);
+  function save(options = {}) {
+    state.pending = (state.pending || 0) + 1;
+    const run = queue.then(() => saveNow(options)).finally(() => { state.pending -= 1; });
+    queue = run.catch(() => false);
+    return run;
+  }
+
+  async function saveNow({ autosave = false, keepalive = false } = {}) {
     if (state.conflict) return false;
-    if (state.saving) await state.saving;
-    if (!state.dirty && autosave) return true;
+    if (!state.dirty) return true; // nothing new since the last save
     const { xml } = await modeler.saveXML({ format: true });
     state.dirty = false;
     setStatus(t("Saving…"));
-    const request = api(urls.draft, { method: "PATCH", keepalive, body: { xml, version: state.version, autosave } })
-      .then((saved) => {
-        state.version = saved.version;
-        root.dataset.version = saved.version;
-        setStatus(autosave ? t("Autosaved") : t("Saved"), "success");
-        scheduleCheck(xml);
-        return true;
-      })
-      .catch((error) => {
-        state.dirty = true;
-        if (error.status === 409) {
-          state.conflict = true;
-          setStatus(t("Someone else changed this draft. Reload to see their version."), "danger");
-          root.querySelector("#designer-conflict").hidden = false;
-        } else {
-          setStatus(`${t("Not saved")}: ${error.message}`, "danger");
-        }
-        return false;
-      });
-    state.saving = request.finally(() => { state.saving = null; });
-    return request;
+    try {
+      const saved = await api(urls.draft, { method: "PATCH", keepalive, body: { xml, version: state.version, autosave } });
+      state.version = saved.version;
+      root.dataset.version = saved.version;
+      setStatus(autosave ? t("Autosaved") : t("Saved"), "success");
+      scheduleCheck(xml);
+      return true;
+    } catch (error) {
+      state.dirty = true;
+      if (error.status === 409) {
+        state.conflict = true;
+        setStatus(t("Someone else changed this draft. Reload to see their version."), "danger");
+        root.querySelector("#designer-conflict").hidden = false;
+        updateDeploy();
+      } else {
+        setStatus(`${t("Not saved")}: ${error.message}`, "danger");
+      }
+      return false;
+    }
   }
   const autosave = debounce(() => save({ autosave: true }), AUTOSAVE_MS);
 
@@ -92,7 +98,7 @@ export function startModeler(root) {
   window.addEventListener("pagehide", flush);
   document.addEventListener("visibilitychange", () => document.visibilityState === "hidden" && flush());
   window.addEventListener("beforeunload", (event) => {
-    if (state.dirty || state.saving) {
+    if (state.dirty || state.pending) {
       flush();
       event.preventDefault();
     }
