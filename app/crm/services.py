@@ -406,10 +406,14 @@ def get_record(entity: str, record_id, user) -> OwnedRecord:
 def _check_owner_choice(actor, new_owner: User, record: OwnedRecord | None) -> None:
     """Who may hand a record to whom: admins anyone; managers their people; a user
     themselves; and the current owner may hand it over."""
-    if _sees_all(actor) or new_owner.id == actor.id or new_owner.id in managed_user_ids(actor):
+    if _sees_all(actor):
         return
-    if record is not None and record.owner_id == actor.id:
-        return
+    # Someone a record is merely shared with may not take it or give it away.
+    if record is None or can_manage(record, actor):
+        if new_owner.id == actor.id or new_owner.id in managed_user_ids(actor):
+            return
+        if record is not None and record.owner_id == actor.id:
+            return
     raise ApiError(403, "forbidden", _("You may not assign records to %(name)s.", name=new_owner.username),
                    [{"field": "owner", "message": _("Not allowed.")}])
 
@@ -1038,9 +1042,17 @@ def _row_data(header: list[str], row: list[str], mapping: dict) -> dict:
 def run_customer_import(import_id: int) -> CustomerImport:
     """Import the rows not yet processed, a batch per transaction. Each row is its own
     savepoint: a bad row is reported and leaves nothing behind; the others are kept."""
+    from flask_babel import force_locale
+
     job = db.session.get(CustomerImport, import_id)
     if job is None or job.status == "done":
         return job
+    # In the worker there is no request to take the language from: use the importer's.
+    with force_locale(job.user.locale or "zh_CN"):
+        return _run_import(job)
+
+
+def _run_import(job: CustomerImport) -> CustomerImport:
     job.status = "running"
     db.session.commit()
     header, rows = _rows(job.content)

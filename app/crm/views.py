@@ -207,9 +207,14 @@ def records(entity):
     rows = db.session.scalars(stmt.limit(PER_PAGE).offset((page - 1) * PER_PAGE)).all()
     owners = db.session.scalars(select(User).where(User.active.is_(True)).order_by(User.username)).all()
     args = {k: v for k, v in request.args.items() if k != "page"}
+
+    def page_url(number):
+        return url_for(request.endpoint, **(request.view_args or {}), **args, page=number)
+
     return render_template("crm/list.html", entity=entity, rows=rows, total=total, page=page, per_page=PER_PAGE,
                            q=q, filters=filters, columns=LIST_COLUMNS[entity], filter_choices=LIST_FILTERS[entity],
-                           text_filters=TEXT_FILTERS.get(entity, ()), owners=owners, args=args)
+                           text_filters=TEXT_FILTERS.get(entity, ()), owners=owners, args=args,
+                           page_url=page_url)
 
 
 @bp.get("/customers")

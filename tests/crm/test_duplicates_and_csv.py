@@ -1,0 +1,131 @@
+"""The duplicate finder (防撞单) and CSV import/export of customers."""
+import csv
+import io
+
+import pytest
+
+from app.crm.services import normalise_name
+
+
+@pytest.mark.parametrize("name, key", [
+    ("厦门海鑫科技有限公司", "厦门海鑫科技"),
+    ("厦门 海鑫科技（集团）股份有限公司", "厦门海鑫科技"),
+    ("海鑫科技集团", "海鑫科技"),
+    ("Acme Trading Co., Ltd.", "acmetrading"),
+    ("  ", ""),
+])
+def test_normalise_name(name, key):
+    assert normalise_name(name) == key
+
+
+def test_possible_duplicates_owned_by_others(app, api_as, crm_stages, make_customer):
+    from app.crm import services
+    from app.crm.models import Customer
+    from app.extensions import db
+
+    same_name = make_customer("sales2", name="厦门海鑫科技股份有限公司")
+    similar = make_customer("sales2", name="厦门海鑫科技发展有限公司")
+    same_code = make_customer("sales2", name="别的名字", credit_code="91350200MA2Y00001A")
+    same_phone = make_customer("admin", name="又一个名字", phone="0592-5551234")
+    make_customer("sales2", name="完全无关的公司")
+    own = make_customer("sales1", name="厦门海鑫科技（厦门）", phone="0592-0000")  # same owner: not a clash
+    new = make_customer("sales1", name="厦门海鑫科技有限公司", credit_code="91350200MA2Y00001A",
+                        phone="0592-5551234")
+    api_as("admin").patch(f"/api/v1/customers/{same_name['id']}", json={})  # no-op
+    with app.app_context():
+        found = services.find_possible_duplicates(db.session.get(Customer, new["id"]))
+        db.session.remove()
+    by_id = {item["id"]: item for item in found}
+    assert set(by_id) == {same_name["id"], similar["id"], same_code["id"], same_phone["id"]}
+    assert by_id[same_name["id"]]["reasons"] == ["same_name"]
+    assert by_id[similar["id"]]["reasons"] == ["similar_name"]
+    assert by_id[same_code["id"]]["reasons"] == ["same_credit_code"]
+    assert by_id[same_phone["id"]]["reasons"] == ["same_phone"]
+    assert by_id[same_name["id"]]["owner"] == "sales2" and by_id[same_name["id"]]["report_status"] == "none"
+    assert own["id"] not in by_id
+
+
+def _csv(rows) -> bytes:
+    out = io.StringIO()
+    csv.writer(out).writerows(rows)
+    return out.getvalue().encode("utf-8")
+
+
+def test_import_reports_bad_rows_and_keeps_good_ones(api_en, crm_stages, events):
+    api = api_en("sales1")
+    data = _csv([
+        ["name", "province", "registered_capital", "customer_class", "owner", "shared_with"],
+        ["厦门海鑫科技有限公司", "福建", "5000000", "B", "", "sales2"],
+        ["坏行公司", "福建", "很多", "Z", "", ""],
+        ["", "浙江", "", "", "", ""],
+        ["杭州云杉医疗科技有限公司", "浙江", "12000000", "A", "sales1", ""],
+    ])
+    response = api.post("/api/v1/customers/import", data={"file": (io.BytesIO(data), "customers.csv")},
+                        content_type="multipart/form-data")
+    assert response.status_code == 201, response.get_json()
+    job = response.get_json()
+    assert job["status"] == "done" and job["total_rows"] == 4 and job["processed_rows"] == 4
+    assert job["imported_rows"] == 2
+    errors = {(e["row"], e["field"]) for e in job["errors"]}
+    assert errors == {(3, "registered_capital"), (3, "customer_class"), (4, "name")}
+    names = {c["name"] for c in api.get("/api/v1/customers").get_json()["items"]}
+    assert names == {"厦门海鑫科技有限公司", "杭州云杉医疗科技有限公司"}  # nothing of the bad rows
+    assert [e[1] for e in events if e[0] == "customer"] == ["created", "created"]
+    assert api.get(f"/api/v1/customers/imports/{job['id']}").get_json()["errors"] == job["errors"]
+    assert api_en("sales2").get(f"/api/v1/customers/imports/{job['id']}").status_code == 404
+
+
+def test_import_rejects_unusable_files(api_en, crm_stages):
+    api = api_en("sales1")
+
+    def send(content: bytes):
+        return api.post("/api/v1/customers/import", data={"file": (io.BytesIO(content), "x.csv")},
+                        content_type="multipart/form-data")
+
+    assert send(_csv([["name", "shoe_size"], ["a", "42"]])).status_code == 400
+    assert send(_csv([["province"], ["福建"]])).status_code == 400
+    assert send(b"").status_code == 400
+    assert api.post("/api/v1/customers/import", data={}, content_type="multipart/form-data").status_code == 400
+    # Chinese headers (labels) and a GBK file from Excel are understood.
+    gbk = "客户名称,省份\n福州闽江医疗器械有限公司,福建\n".replace("客户名称", "名称").encode("gb18030")
+    response = send(gbk)
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["imported_rows"] == 1
+
+
+def test_large_import_runs_in_the_background_with_progress(app, api_as, crm_stages, monkeypatch):
+    from app.crm import services
+    from app.jobs import run_due_jobs
+
+    monkeypatch.setattr(services, "IMPORT_SYNC_ROWS", 3)
+    monkeypatch.setattr(services, "IMPORT_BATCH", 2)
+    rows = [["name", "city"]] + [[f"客户{i}", "厦门"] for i in range(5)] + [["", "坏行"]]
+    api = api_as("sales1")
+    response = api.post("/api/v1/customers/import", data={"file": (io.BytesIO(_csv(rows)), "big.csv")},
+                        content_type="multipart/form-data")
+    assert response.status_code == 202
+    job = response.get_json()
+    assert job["status"] == "pending" and job["processed_rows"] == 0 and job["total_rows"] == 6
+    assert response.headers["Location"].endswith(f"/api/v1/customers/imports/{job['id']}")
+    with app.app_context():
+        assert run_due_jobs() == 1
+    done = api.get(f"/api/v1/customers/imports/{job['id']}").get_json()
+    assert (done["status"], done["processed_rows"], done["imported_rows"]) == ("done", 6, 5)
+    assert done["errors"][0]["row"] == 7 and done["errors"][0]["field"] == "name"
+    assert api.get("/api/v1/customers?city=厦门").get_json()["total"] == 5
+
+
+def test_export_round_trips_through_import(api_as, crm_stages, make_customer):
+    make_customer("sales1", name="=HYPERLINK(\"http://evil\")", phone="+86 592 555", province="福建")
+    api = api_as("sales1")
+    exported = api.get("/api/v1/customers/export.csv?province=福建")
+    assert exported.status_code == 200 and exported.mimetype == "text/csv"
+    text = exported.get_data(as_text=True)
+    assert text.startswith("\ufeff")
+    rows = list(csv.DictReader(io.StringIO(text.lstrip("\ufeff"))))
+    assert rows[0]["name"].startswith("'=") and rows[0]["owner"] == "sales1"  # no formula in a spreadsheet
+    again = api.post("/api/v1/customers/import", data={"file": (io.BytesIO(text.encode()), "export.csv")},
+                     content_type="multipart/form-data").get_json()
+    assert again["imported_rows"] == 1, again
+    names = [c["name"] for c in api.get("/api/v1/customers?province=福建").get_json()["items"]]
+    assert names == ["=HYPERLINK(\"http://evil\")"] * 2

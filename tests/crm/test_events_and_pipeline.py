@@ -1,0 +1,152 @@
+"""Record events with their changes; stage rules; won/lost; owner assignment; the workflow's
+functions (report status, owner confirmation) and their engine operations."""
+from datetime import date
+
+
+def test_events_carry_the_changes(api_as, crm_stages, events):
+    api = api_as("sales1")
+    created = api.post("/api/v1/customers", json={"name": "厦门海鑫科技有限公司", "province": "福建",
+                                                   "registered_capital": 12000000}).get_json()
+    assert events[-1][:3] == ("customer", "created", created["id"])
+    assert events[-1][3]["name"] == (None, "厦门海鑫科技有限公司") and events[-1][4] == "sales1"
+    assert events[-1][3]["registered_capital"][1] == 12000000
+
+    api.patch(f"/api/v1/customers/{created['id']}", json={"province": "广东", "city": "深圳", "name": "厦门海鑫科技有限公司"})
+    entity, event, record_id, changes, actor = events[-1]
+    assert (entity, event, record_id, actor) == ("customer", "updated", created["id"], "sales1")
+    assert changes == {"province": ("福建", "广东"), "city": (None, "深圳")}  # unchanged fields left out
+
+    count = len(events)
+    api.patch(f"/api/v1/customers/{created['id']}", json={"city": "深圳"})
+    assert len(events) == count  # no change, no event
+
+    api.delete(f"/api/v1/customers/{created['id']}")
+    assert events[-1][:3] == ("customer", "deleted", created["id"])
+    assert events[-1][3]["name"] == ("厦门海鑫科技有限公司", None)
+
+
+def test_stage_required_fields_refuse_the_move_naming_them(api_en, crm_stages, make_customer, events):
+    api = api_en("sales1")
+    customer = make_customer()
+    opportunity = api.post("/api/v1/opportunities", json={"customer_id": customer["id"], "title": "一期"}).get_json()
+    url = f"/api/v1/opportunities/{opportunity['id']}"
+    refused = api.post(f"{url}/stage", json={"stage": "negotiation"})
+    assert refused.status_code == 400
+    error = refused.get_json()["error"]
+    assert error["code"] == "stage_requirements_missing"
+    assert error["message"] == "Cannot move to stage “商务谈判”: fill in Amount、Expected close first."
+    assert [d["field"] for d in error["details"]] == ["amount", "expected_close"]
+    # The same rule holds for PATCH, and for creating straight into a stage.
+    assert api.patch(url, json={"stage": "quotation_sent"}).get_json()["error"]["details"][0]["field"] == "amount"
+    assert api.post("/api/v1/opportunities", json={"customer_id": customer["id"], "title": "二期",
+                                                   "stage": "quotation_sent"}).status_code == 400
+    assert api.get(url).get_json()["stage"] == "initial_contact"
+    assert not [e for e in events if e[1] == "stage_changed"]
+
+    # Fields and stage in one PATCH: checked against the new values.
+    moved = api.patch(url, json={"amount": 50000, "stage": "quotation_sent"})
+    assert moved.status_code == 200 and moved.get_json()["stage"] == "quotation_sent"
+    assert events[-2][1] == "updated"
+    assert set(events[-2][3]) == {"amount", "stage", "stage_entered_at"}  # the stage clock restarted
+    assert events[-2][3]["amount"] == (None, 50000) and events[-2][3]["stage"] == ("initial_contact", "quotation_sent")
+    assert events[-1][1:4] == ("stage_changed", opportunity["id"], {"stage": ("initial_contact", "quotation_sent")})
+    entered = moved.get_json()["stage_entered_at"]
+    assert entered > opportunity["stage_entered_at"]
+
+    stale = api.post(f"{url}/stage", json={"stage": "needs_confirmed", "version": opportunity["version"]})
+    assert stale.status_code == 409
+
+
+def test_won_and_lost(api_as, crm_stages, make_customer, events):
+    api = api_as("sales1")
+    customer = make_customer()
+    first = api.post("/api/v1/opportunities", json={"customer_id": customer["id"], "title": "赢单"}).get_json()
+    second = api.post("/api/v1/opportunities", json={"customer_id": customer["id"], "title": "丢单"}).get_json()
+    won = api.post(f"/api/v1/opportunities/{first['id']}/won", json={})
+    assert won.status_code == 200 and won.get_json()["status"] == "won" and won.get_json()["closed_at"]
+    assert events[-1][1:4] == ("won", first["id"], {"status": ("open", "won")})
+    lost = api.post(f"/api/v1/opportunities/{second['id']}/lost", json={"reason": "价格太高"})
+    assert lost.get_json()["status"] == "lost" and lost.get_json()["lost_reason"] == "价格太高"
+    assert events[-1][1] == "lost"
+    assert events[-2][3] == {"status": ("open", "lost"), "lost_reason": (None, "价格太高")}
+    assert api.get("/api/v1/opportunities?status=won").get_json()["total"] == 1
+
+
+def test_assign_owner_logs_who_got_which_customer(app, api_as, crm_stages, make_customer, events):
+    from app.auth.services import get_user, update_user
+    from app.crm import services
+    from app.crm.models import AssignmentLog, Customer
+    from app.extensions import db
+
+    customer = make_customer("sales1")
+    with app.test_request_context():
+        record = db.session.get(Customer, customer["id"])
+        row = services.assign_owner(record, "sales2", None, "round-robin 福建")
+        assert row is not None and record.owner.username == "sales2"
+        assert services.assign_owner(record, "sales2", None, "again") is None  # already the owner: nothing
+        update_user(get_user("fj_head"), actor=None, active=False)
+        try:
+            services.assign_owner(record, "fj_head", None, "left the company")
+        except services.ApiError as error:
+            assert error.status == 400
+        else:
+            raise AssertionError("assigned to an inactive user")
+        db.session.rollback()
+        log = [(r.from_user.username if r.from_user else None, r.to_user.username, r.reason)
+               for r in db.session.scalars(db.select(AssignmentLog).order_by(AssignmentLog.id))]
+        assert log == [(None, "sales1", "created"), ("sales1", "sales2", "round-robin 福建")]
+        db.session.remove()
+    assert events[-1][1:4] == ("updated", customer["id"], {"owner": ("sales1", "sales2")})
+    assert api_as("sales1").get(f"/api/v1/customers/{customer['id']}").status_code == 404
+    assert api_as("sales2").get(f"/api/v1/customers/{customer['id']}").get_json()["owner"] == "sales2"
+
+
+def test_report_status_is_set_by_the_workflow_operations(app, api_as, crm_stages, make_customer, events):
+    import app.crm as crm_module
+    from app.engine.operations import OperationContext, call_operation
+    from app.extensions import db
+
+    crm_module._register_operations()  # other test modules may have replaced the registration
+    customer = make_customer("sales1")
+    assert api_as("sales1").patch(f"/api/v1/customers/{customer['id']}",
+                                  json={"report_status": "approved"}).status_code == 400
+    with app.test_request_context():
+        ctx = OperationContext("crm.set_report_status", "Task_mark_approved", "报备通过", {}, {"actor": "manager"})
+        call_operation("crm.set_report_status", ctx, {"customer_id": customer["id"], "status": "approved",
+                                                      "comment": "同意"})
+        ctx = OperationContext("crm.confirm_owner", "Task_owner", None, {}, {})
+        call_operation("crm.confirm_owner", ctx, {"customer_id": customer["id"], "username": "sales2"})
+        db.session.commit()  # the engine commits the step
+        db.session.remove()
+    body = api_as("sales2").get(f"/api/v1/customers/{customer['id']}").get_json()
+    assert body["report_status"] == "approved" and body["owner"] == "sales2"
+    assert ("customer", "updated", customer["id"], {"report_status": ("none", "approved")}, "manager") in events
+
+
+def test_rolled_back_subscriber_leaves_nothing(app, api_as, crm_stages):
+    """A subscriber that fails makes the whole save fail: nothing half-written."""
+    from app.events import subscribe
+
+    def explode(event):
+        if event.event == "created" and event.record.name == "炸弹":
+            raise RuntimeError("rule failed")
+
+    subscribe(app, explode, order=2)
+    try:
+        response = api_as("sales1").post("/api/v1/customers", json={"name": "炸弹"})
+        assert response.status_code == 500
+    finally:
+        app.extensions["crm_event_handlers"][:] = [p for p in app.extensions["crm_event_handlers"] if p[1] is not explode]
+    assert api_as("admin").get("/api/v1/customers?q=炸弹").get_json()["total"] == 0
+
+
+def test_contract_dates_and_filters(api_as, crm_stages, make_customer):
+    api = api_as("sales1")
+    customer = make_customer()
+    api.post("/api/v1/contracts", json={"customer_id": customer["id"], "title": "快到期", "expires_on": "2026-12-01",
+                                        "status": "signed"})
+    api.post("/api/v1/contracts", json={"customer_id": customer["id"], "title": "很久", "expires_on": "2028-01-01"})
+    soon = api.get(f"/api/v1/contracts?expires_on_before={date(2027, 1, 1).isoformat()}").get_json()
+    assert [c["title"] for c in soon["items"]] == ["快到期"]
+    assert api.get("/api/v1/contracts?status=signed").get_json()["total"] == 1
+    assert api.get("/api/v1/contracts?q=很久").get_json()["total"] == 1

@@ -1,0 +1,92 @@
+"""CRM pages: lists, forms with per-field messages, detail with related records and panels,
+the pipeline board, admin configuration pages."""
+from app.cli import DEMO_PASSWORD
+
+
+def login(client, username):
+    response = client.post("/login", data={"username": username, "password": DEMO_PASSWORD})
+    assert response.status_code == 302, response.get_data(as_text=True)[:500]
+
+
+def _english(client):
+    client.post("/language", data={"locale": "en", "next": "/"})
+
+
+def test_customer_form_shows_field_messages_and_creates(app, crm_stages):
+    client = app.test_client()
+    login(client, "sales1")
+    form = client.get("/crm/customer/new")
+    assert form.status_code == 200 and 'name="name"' in form.get_data(as_text=True)
+    bad = client.post("/crm/customer/new", data={"name": "", "registered_capital": "很多", "customer_class": "B",
+                                                  "owner": "sales1"})
+    assert bad.status_code == 400
+    html = bad.get_data(as_text=True)
+    assert 'data-error-for="name"' in html and 'data-error-for="registered_capital"' in html
+    assert 'value="很多"' in html  # what the user typed is kept
+    good = client.post("/crm/customer/new", data={"name": "福州闽江医疗器械有限公司", "province": "福建",
+                                                   "registered_capital": "20000000", "owner": "sales1"})
+    assert good.status_code == 302
+    detail = client.get(good.headers["Location"]).get_data(as_text=True)
+    assert "福州闽江医疗器械有限公司" in detail and 'id="workflow-and-automation"' in detail
+    assert 'id="assignment-log"' in detail  # the panel registry renders the assignment log
+    assert "福州闽江" in client.get("/customers?q=闽江").get_data(as_text=True)
+
+
+def test_edit_with_a_stale_version_is_refused(app, crm_stages, make_customer):
+    customer = make_customer("sales1")
+    client = app.test_client()
+    login(client, "sales1")
+    url = f"/crm/customer/{customer['id']}/edit"
+    assert client.post(url, data={"name": "新名字", "owner": "sales1", "version": "1"}).status_code == 302
+    stale = client.post(url, data={"name": "另一个名字", "owner": "sales1", "version": "1"})
+    assert stale.status_code == 409
+
+
+def test_related_records_pipeline_and_refused_move(app, crm_stages, make_customer, api_as):
+    customer = make_customer("sales1", name="杭州云杉医疗科技有限公司")
+    api = api_as("sales1")
+    opportunity = api.post("/api/v1/opportunities", json={"customer_id": customer["id"], "title": "云杉审批改造"}).get_json()
+    api.post("/api/v1/activities", json={"customer_id": customer["id"], "content": "电话沟通需求"})
+    client = app.test_client()
+    login(client, "sales1")
+    _english(client)
+    detail = client.get(f"/crm/customer/{customer['id']}").get_data(as_text=True)
+    assert "云杉审批改造" in detail and "电话沟通需求" in detail
+    board = client.get("/pipeline").get_data(as_text=True)
+    assert "云杉审批改造" in board and "方案报价" in board
+    refused = client.post(f"/crm/opportunity/{opportunity['id']}/stage", data={"stage": "negotiation"},
+                          follow_redirects=True).get_data(as_text=True)
+    assert "Cannot move to stage “商务谈判”: fill in Amount、Expected close first." in refused
+    client.post(f"/crm/opportunity/{opportunity['id']}/edit", data={
+        "customer_id": customer["id"], "title": "云杉审批改造", "amount": "90000", "expected_close": "2026-12-31",
+        "stage": "initial_contact", "status": "open", "owner": "sales1", "version": "1"})
+    moved = client.post(f"/crm/opportunity/{opportunity['id']}/stage", data={"stage": "negotiation"},
+                        follow_redirects=True).get_data(as_text=True)
+    assert "moved to 商务谈判" in moved
+    assert client.get("/contracts").status_code == 200 and client.get("/activities").status_code == 200
+
+
+def test_admin_configures_stages_and_custom_fields(app, crm_stages):
+    from app.crm import services
+    from app.crm.models import CustomFieldDef
+
+    client = app.test_client()
+    login(client, "admin")
+    assert client.get("/admin/crm/stages").status_code == 200
+    created = client.post("/admin/crm/fields", data={"entity": "opportunity", "key": "budget", "label": "预算",
+                                                      "type": "number", "choices": ""})
+    assert created.status_code == 302
+    bad = client.post("/admin/crm/fields", data={"entity": "customer", "key": "Bad Key", "label": "",
+                                                  "type": "choice", "choices": ""})
+    assert bad.status_code == 400
+    saved = client.post("/admin/crm/stages", data={"key": "invoice_sent", "name": "发票已寄出", "position": "60",
+                                                    "required_fields": ["amount", "custom.budget"]})
+    assert saved.status_code == 302
+    with app.app_context():
+        stage = services.stage_by_key("invoice_sent")
+        assert stage.required_fields == ["amount", "custom.budget"]
+        assert services.field_label("opportunity", "custom.budget") == "预算"
+        assert CustomFieldDef.query.count() == 1
+    sales = app.test_client()
+    login(sales, "sales1")
+    assert sales.get("/admin/crm/stages").status_code == 403

@@ -1,0 +1,97 @@
+"""Who sees which record: owner, shared-with, the owner's managers, admins; others get 404."""
+import csv
+import io
+
+import pytest
+
+
+@pytest.fixture
+def records(api_as, crm_stages, make_customer):
+    """sales1's customer (with an activity, opportunity, contract) and sales2's customer."""
+    api = api_as("sales1")
+    mine = make_customer("sales1", name="厦门海鑫科技有限公司", phone="0592-1111", city="厦门")
+    theirs = make_customer("sales2", name="上海东方物流集团", phone="021-2222", city="上海")
+    related = {
+        "activities": api.post("/api/v1/activities", json={"customer_id": mine["id"], "content": "拜访"}).get_json(),
+        "opportunities": api.post("/api/v1/opportunities", json={"customer_id": mine["id"], "title": "海鑫一期"}).get_json(),
+        "contracts": api.post("/api/v1/contracts", json={"customer_id": mine["id"], "title": "海鑫合同"}).get_json(),
+    }
+    return {"mine": mine, "theirs": theirs, **related}
+
+
+def _ids(api, path, query=""):
+    body = api.get(f"/api/v1/{path}?per_page=200{query}").get_json()
+    return {item["id"] for item in body["items"]}
+
+
+def test_a_salesperson_cannot_reach_anothers_records(api_as, records):
+    sales2 = api_as("sales2")
+    mine = records["mine"]
+    for path in ("customers", "activities", "opportunities", "contracts"):
+        record_id = mine["id"] if path == "customers" else records[path]["id"]
+        assert sales2.get(f"/api/v1/{path}/{record_id}").status_code == 404
+        assert sales2.patch(f"/api/v1/{path}/{record_id}", json={"version": 1}).status_code == 404
+        assert sales2.delete(f"/api/v1/{path}/{record_id}").status_code == 404
+        assert record_id not in _ids(sales2, path)
+    # A search that matches never reveals it, by name, phone or city.
+    for q in ("海鑫", "0592-1111", "厦门"):
+        assert _ids(sales2, "customers", f"&q={q}") == set()
+    assert _ids(sales2, "customers", "&owner=sales1") == set()
+    # Nor can sales2 attach records to it.
+    attached = sales2.post("/api/v1/activities", json={"customer_id": mine["id"], "content": "x"})
+    assert attached.status_code == 400
+    assert attached.get_json()["error"]["details"][0]["field"] == "customer_id"
+    # Nor export it.
+    exported = sales2.get("/api/v1/customers/export.csv").get_data(as_text=True)
+    names = [row["name"] for row in csv.DictReader(io.StringIO(exported.lstrip("\ufeff")))]
+    assert names == ["上海东方物流集团"]
+    assert sales2.post(f"/api/v1/opportunities/{records['opportunities']['id']}/stage",
+                       json={"stage": "needs_confirmed"}).status_code == 404
+
+
+def test_sharing_grants_reading_and_editing_but_not_ownership(api_as, records):
+    sales1, sales2 = api_as("sales1"), api_as("sales2")
+    mine = records["mine"]
+    shared = sales1.patch(f"/api/v1/customers/{mine['id']}", json={"shared_with": ["sales2"]})
+    assert shared.status_code == 200
+    assert mine["id"] in _ids(sales2, "customers", "&q=海鑫")
+    assert sales2.patch(f"/api/v1/customers/{mine['id']}", json={"industry": "软件"}).status_code == 200
+    # The activity itself was not shared: it stays hidden.
+    assert sales2.get(f"/api/v1/activities/{records['activities']['id']}").status_code == 404
+    # Only the owner or a manager changes sharing, owner, or deletes.
+    assert sales2.patch(f"/api/v1/customers/{mine['id']}", json={"shared_with": []}).status_code == 403
+    assert sales2.patch(f"/api/v1/customers/{mine['id']}", json={"owner": "sales2"}).status_code == 403
+    assert sales2.delete(f"/api/v1/customers/{mine['id']}").status_code == 403
+
+
+def test_manager_sees_his_departments_records_and_admin_all(api_as, records, make_customer):
+    outsider = make_customer("admin", name="管理员自己的客户")
+    manager = api_as("manager")  # manager of group "sales" (sales1, sales2)
+    assert _ids(manager, "customers") == {records["mine"]["id"], records["theirs"]["id"]}
+    for path in ("activities", "opportunities", "contracts"):
+        assert _ids(manager, path) == {records[path]["id"]}
+    assert manager.get(f"/api/v1/customers/{outsider['id']}").status_code == 404
+    # The manager may hand his people's customers around (logged).
+    moved = manager.patch(f"/api/v1/customers/{records['mine']['id']}", json={"owner": "sales2"})
+    assert moved.status_code == 200 and moved.get_json()["owner"] == "sales2"
+
+    fj_head = api_as("fj_head")  # an approver who manages nobody
+    assert _ids(fj_head, "customers") == set()
+    assert fj_head.get(f"/api/v1/customers/{records['theirs']['id']}").status_code == 404
+
+    admin = api_as("admin")
+    assert _ids(admin, "customers") == {records["mine"]["id"], records["theirs"]["id"], outsider["id"]}
+    assert len(admin.get("/api/v1/customers/export.csv").get_data(as_text=True).strip().splitlines()) == 4
+
+
+def test_pages_follow_the_same_visibility(app, records, demo_people):
+    from tests.crm.test_pages import login
+
+    client = app.test_client()
+    login(client, "sales2")
+    assert client.get(f"/crm/customer/{records['mine']['id']}").status_code == 404
+    assert client.get(f"/crm/customer/{records['mine']['id']}/edit").status_code == 404
+    assert client.post(f"/crm/customer/{records['mine']['id']}/delete").status_code == 404
+    listing = client.get("/customers?q=海鑫").get_data(as_text=True)
+    assert "厦门海鑫" not in listing
+    assert "上海东方物流" in client.get("/customers").get_data(as_text=True)
