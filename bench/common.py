@@ -105,13 +105,14 @@ def sqlite_file_url(tag: str) -> tuple[str, callable]:
             os.environ["BENCH_DATABASE_URL"] = saved
 
 
-def make_app(database_url: str, **config):
-    """The real app on ``database_url``, migrated, with the demo people."""
+def make_app(database_url: str, demo: bool = False, **config):
+    """The real app on ``database_url``, migrated, with the demo people (``demo``: all of
+    ``flask demo``: records, forms, the deployed customer report and its binding, rules)."""
     os.environ.setdefault("INSTANCE_PATH", tempfile.mkdtemp(prefix="bench-instance-"))
     from flask_migrate import upgrade
 
     from app import create_app
-    from app.cli import seed_people
+    from app.cli import run_demo, seed_people
 
     app = create_app({
         "SQLALCHEMY_DATABASE_URI": database_url,
@@ -121,15 +122,16 @@ def make_app(database_url: str, **config):
     })
     with app.app_context():
         upgrade()
-        seed_people()
+    with app.test_request_context():  # demo steps translate labels
+        run_demo() if demo else seed_people()
     return app
 
 
 @contextmanager
-def app_on(tag: str, sqlite_only: bool = False, **config):
+def app_on(tag: str, sqlite_only: bool = False, demo: bool = False, **config):
     """``with app_on("inbox") as app:`` a migrated app on a scratch database, dropped after."""
     url, drop = sqlite_file_url(tag) if sqlite_only else scratch_database_url(tag)
-    app = make_app(url, **config)
+    app = make_app(url, demo=demo, **config)
     try:
         yield app
     finally:
