@@ -162,3 +162,22 @@ def terminate_instance(instance_id, body):
     with _service_errors():
         instance = services.terminate(instance_id, current_user, body["comment"])
         return services.instance_view(instance)
+
+
+@bp.post("/process-instances/<int:instance_id>/suspend")
+@roles_required("admin")
+@bp.input(TerminateIn, arg_name="body")
+@bp.doc(summary="Suspend a running instance (tasks cannot be completed, timers wait)", responses=[404, 409])
+def suspend_instance(instance_id, body):
+    with _service_errors():
+        instance = services.suspend(instance_id, current_user, body["comment"])
+        return services.instance_view(instance)
+
+
+@bp.post("/process-instances/<int:instance_id>/resume")
+@roles_required("admin")
+@bp.doc(summary="Resume a suspended instance; timers that came due meanwhile fire now", responses=[404, 409])
+def resume_instance(instance_id):
+    with _service_errors():
+        instance = services.resume(instance_id, current_user)
+        return services.instance_view(instance)

@@ -124,11 +124,41 @@ def _error_from(exc: Exception) -> StepError:
     )
 
 
+# Tasks run automatically in one step; a modelled endless loop stops here.  Kept well below
+# SpiffWorkflow's task-iterator horizon (depth 1000, see snapshot) so a loop is reported as a
+# loop before the engine loses sight of its tasks.
+MAX_ENGINE_STEPS = 500
+
+
+class RunawayProcess(WorkflowException):
+    """A process ran more automatic tasks in one go than any sane diagram needs."""
+
+
+def engine_steps(workflow: BpmnWorkflow, limit: int = MAX_ENGINE_STEPS) -> None:
+    """``do_engine_steps`` with a bound: a gateway looping back through script tasks without
+    a user task in between would otherwise spin forever inside a web request."""
+    count = [0]
+
+    def guard(task):
+        count[0] += 1
+        if count[0] > limit:
+            raise RunawayProcess(
+                f"stopped after {limit} automatic steps without waiting for a person or a timer "
+                "(does the diagram loop?)", task_spec=task.task_spec)
+
+    for _ in range(limit):  # bounded even if a READY task were never picked up
+        workflow.do_engine_steps(will_complete_task=guard)
+        # do_engine_steps refreshes timers last: one that came due is READY but not run yet,
+        # and nothing else would run it (its job is gone). Step again until nothing is left.
+        if not any(not t.task_spec.manual for t in workflow.get_tasks(state=TaskState.READY)):
+            break
+
+
 def run(workflow: BpmnWorkflow, now: datetime | None = None) -> StepResult:
     """Run engine steps until only user tasks and timers are left, or an error happens."""
     error = None
     try:
-        workflow.do_engine_steps()
+        engine_steps(workflow)
     except (SpiffWorkflowException, WorkflowException) as exc:
         error = _error_from(exc)
     return snapshot(workflow, now, error)
@@ -137,6 +167,8 @@ def run(workflow: BpmnWorkflow, now: datetime | None = None) -> StepResult:
 def snapshot(workflow: BpmnWorkflow, now: datetime | None = None, error: StepError | None = None) -> StepResult:
     """Status, open user tasks and timers of an instance (after a step)."""
     user_tasks, timers = [], []
+    if error is None:
+        error = _beyond_horizon(workflow)
     if error is None:
         error = next((_error_from_task(t) for t in workflow.get_tasks(state=TaskState.ERROR)), None)
     if error is None:
@@ -148,6 +180,19 @@ def snapshot(workflow: BpmnWorkflow, now: datetime | None = None, error: StepErr
         timers = waiting_timers(workflow)
     status = "error" if error else ("completed" if workflow.is_completed() else "running")
     return StepResult(status, error, user_tasks, timers)
+
+
+def _beyond_horizon(workflow) -> StepError | None:
+    """SpiffWorkflow's task iterator stops at depth 1000: deeper tasks are invisible, so a
+    long path would look *completed*.  Report it instead of silently finishing."""
+    visible = sum(1 for _ in workflow.get_tasks_iterator())
+    if visible >= len(workflow.tasks):
+        return None
+    last = workflow.last_task
+    spec = last.task_spec if last is not None else None
+    return StepError(getattr(spec, "bpmn_id", None), getattr(spec, "bpmn_name", None),
+                     "the process went through more than about 1000 steps on one path, more than "
+                     "the engine can track; start a new instance instead of looping", error_type="too_deep")
 
 
 def _error_from_task(task) -> StepError:
@@ -313,13 +358,22 @@ def waiting_timers(workflow) -> list[TimerInfo]:
     return sorted(out, key=lambda t: t.due_at)
 
 
+def fired_timers(workflow, before: list[TimerInfo]) -> list[TimerInfo]:
+    """Which of the timers waiting ``before`` a step fired in it (not: were cancelled)."""
+    fired = []
+    for timer in before:
+        task = workflow.get_task_from_id(UUID(timer.task_id))
+        if task is not None and task.state == TaskState.COMPLETED:
+            fired.append(timer)
+    return fired
+
+
 def fire_due_timers(workflow, now: datetime | None = None) -> StepResult:
-    """Fire what is due and run on (run twice: a fired timer moves on only at the next step)."""
+    """Fire what is due and run on."""
     error = None
     try:
         workflow.refresh_timers()
-        workflow.do_engine_steps()
-        workflow.do_engine_steps()
+        engine_steps(workflow)
     except (SpiffWorkflowException, WorkflowException) as exc:
         error = _error_from(exc)
     return snapshot(workflow, now, error)
@@ -347,7 +401,7 @@ def retry(workflow, data: dict | None = None, now: datetime | None = None) -> St
         if not failed and clean:
             for task in workflow.get_tasks(state=TaskState.READY | TaskState.WAITING):
                 task.data.update(clean)
-        workflow.do_engine_steps()
+        engine_steps(workflow)
     except (SpiffWorkflowException, WorkflowException) as exc:
         error = _error_from(exc)
     return snapshot(workflow, now, error)

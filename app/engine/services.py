@@ -168,7 +168,10 @@ def _context(instance: ProcessInstance, actor) -> dict:
 
 
 def _load(instance: ProcessInstance, actor=None):
-    return S.loads(instance.state, spec_cache, context=_context(instance, actor))
+    wf = S.loads(instance.state, spec_cache, context=_context(instance, actor))
+    # Timers waiting before this step: any step may fire a due one (see _persist_rows).
+    wf.crm_timers_before = R.waiting_timers(wf)
+    return wf
 
 
 def _history(instance, event, actor=None, task=None, comment=None, data=None):
@@ -189,6 +192,9 @@ def _persist(instance: ProcessInstance, wf, result: R.StepResult, actor=None, no
 
 
 def _persist_rows(instance, wf, result, actor, now):
+    for timer in R.fired_timers(wf, getattr(wf, "crm_timers_before", [])):
+        _history(instance, "timer_fired", None, task=timer.name or timer.bpmn_id,
+                 data={"bpmn_id": timer.bpmn_id, "attached_to": timer.attached_to})
     now = now or utcnow()
     instance.state = S.dumps(wf)
     if result.status != "error":
@@ -232,8 +238,20 @@ def _persist_rows(instance, wf, result, actor, now):
         if key not in waiting:  # fired, or its task finished first
             cancel_job(key)
     for key, timer in waiting.items():
+        _schedule_timer(instance, key, timer)
+
+
+def _schedule_timer(instance, key, timer):
+    from app.jobs.models import DONE, FAILED, PENDING, Job
+
+    job = db.session.scalar(select(Job).where(Job.key == key))
+    if job is None:
         enqueue(TIMER_JOB, {"instance_id": instance.id, "task_id": timer.task_id, "bpmn_id": timer.bpmn_id},
                 due_at=timer.due_at, key=key)
+    elif job.status in (DONE, FAILED):
+        # Still waiting although its job ended (the instance was in error or suspended when it
+        # came due): schedule it again now that the instance runs.
+        job.status, job.due_at, job.attempts, job.finished_at = PENDING, max(timer.due_at, utcnow()), 0, None
 
 
 def _pending_timer_keys(instance) -> list[str]:
@@ -430,21 +448,33 @@ def fire_timers(instance_id: int, commit: bool = True) -> ProcessInstance:
     instance = get_instance(instance_id)
     if instance.status != "running":
         return instance
-    wf = _load(instance)
-    before = {t.task_id for t in R.waiting_timers(wf)}
-    result = R.fire_due_timers(wf)
-    after = {t.task_id for t in result.timers}
-    for fired in before - after:
-        _history(instance, "timer_fired", None, data={"task_id": fired})
-    instance.updated_at = utcnow()
-    _persist(instance, wf, result)
+    _fire(instance, _load(instance))
     _finish(commit)
     return instance
 
 
+def _fire(instance, wf, actor=None):
+    result = R.fire_due_timers(wf)
+    instance.updated_at = utcnow()
+    _persist(instance, wf, result, actor)
+
+
+class TimerNotFired(Exception):
+    """The job came due but its timer did not fire (instance not running, or clock skew):
+    raising lets the job table retry it with backoff."""
+
+
 @job_handler(TIMER_JOB)
 def _timer_job(job):
-    fire_timers(job.payload["instance_id"])
+    instance = fire_timers(job.payload["instance_id"])
+    if instance.status in ("completed", "terminated"):
+        return
+    if instance.status != "running":
+        raise TimerNotFired(f"timer {job.payload.get('bpmn_id')} of instance {instance.id} "
+                            f"did not fire (instance {instance.status})")
+    wf = _load(instance)
+    if any(_timer_key(instance.id, t.task_id, t.due_at) == job.key for t in R.waiting_timers(wf)):
+        raise TimerNotFired(f"timer {job.payload.get('bpmn_id')} of instance {instance.id} is not due yet")
 
 
 def retry(instance_id: int, actor, data: dict | None = None, commit: bool = True) -> ProcessInstance:
@@ -461,6 +491,29 @@ def retry(instance_id: int, actor, data: dict | None = None, commit: bool = True
     instance.status = "running"
     instance.updated_at = utcnow()
     _persist(instance, wf, result, actor)
+    _finish(commit)
+    return instance
+
+
+def suspend(instance_id: int, actor, comment: str | None = None, commit: bool = True) -> ProcessInstance:
+    """Hold an instance: its tasks cannot be completed and its timers wait until resumed."""
+    instance = get_instance(instance_id)
+    if instance.status != "running":
+        raise Conflict(f"process instance is {instance.status}, not running")
+    instance.status = "suspended"
+    _history(instance, "suspended", actor, comment=comment)
+    _finish(commit)
+    return instance
+
+
+def resume(instance_id: int, actor, commit: bool = True) -> ProcessInstance:
+    """Continue a suspended instance; timers that came due meanwhile fire now."""
+    instance = get_instance(instance_id)
+    if instance.status != "suspended":
+        raise Conflict(f"process instance is {instance.status}, not suspended")
+    instance.status = "running"
+    _history(instance, "resumed", actor)
+    _fire(instance, _load(instance, actor), actor)
     _finish(commit)
     return instance
 

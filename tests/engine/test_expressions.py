@@ -165,3 +165,10 @@ def test_name_error_is_clear():
     with pytest.raises(ExpressionError) as info:
         evaluate("provnce == 'x'", DATA)
     assert "provnce" in str(info.value)
+
+
+def test_functions_cannot_be_smuggled_as_keyword_arguments():
+    for source in ["dict(f=len)", "sorted(tags, reverse=len)", "customer.get('x', len)"]:
+        with pytest.raises(ExpressionError):
+            evaluate(source, DATA)
+    assert evaluate("max(tags, key=len)", DATA) == "a"

@@ -230,3 +230,41 @@ def test_camunda_modeler_reject_path(cache):
     wf, result = start(cache, xml, {"owner": "sales2"})
     result = R.complete_user_task(wf, result.user_tasks[0].id, {"approved": False})
     assert result.status == "completed" and result.user_tasks == []
+
+
+LOOPING = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" id="d" targetNamespace="x">
+  <bpmn:process id="looping" isExecutable="true">
+    <bpmn:startEvent id="s"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:exclusiveGateway id="g_in"><bpmn:incoming>f1</bpmn:incoming><bpmn:incoming>back</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing></bpmn:exclusiveGateway>
+    <bpmn:scriptTask id="count" scriptFormat="python"><bpmn:incoming>f2</bpmn:incoming><bpmn:outgoing>f3</bpmn:outgoing>
+      <bpmn:script>n = n + 1</bpmn:script></bpmn:scriptTask>
+    <bpmn:exclusiveGateway id="g_out" default="back"><bpmn:incoming>f3</bpmn:incoming><bpmn:outgoing>back</bpmn:outgoing><bpmn:outgoing>done</bpmn:outgoing></bpmn:exclusiveGateway>
+    <bpmn:endEvent id="e"><bpmn:incoming>done</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="g_in"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="g_in" targetRef="count"/>
+    <bpmn:sequenceFlow id="f3" sourceRef="count" targetRef="g_out"/>
+    <bpmn:sequenceFlow id="back" sourceRef="g_out" targetRef="g_in"/>
+    <bpmn:sequenceFlow id="done" sourceRef="g_out" targetRef="e">
+      <bpmn:conditionExpression xsi:type="bpmn:tFormalExpression">n &gt;= limit</bpmn:conditionExpression>
+    </bpmn:sequenceFlow>
+  </bpmn:process>
+</bpmn:definitions>"""
+
+
+def test_bounded_loop_completes(cache):
+    wf, result = start(cache, LOOPING, {"n": 0, "limit": 50})
+    assert result.status == "completed" and R.instance_data(wf)["n"] == 50
+
+
+def test_endless_loop_is_stopped_not_hung(cache):
+    import time
+
+    started = time.monotonic()
+    wf, result = start(cache, LOOPING, {"n": 0, "limit": 10**9})
+    assert time.monotonic() - started < 30
+    assert result.status == "error" and "automatic steps" in result.error.message
+    assert result.error.element_id in {"g_in", "count", "g_out"}
+    wf = reload(wf, cache)  # still saves and loads; fix the data and retry
+    result = R.retry(wf, {"limit": 0})
+    assert result.status == "completed"

@@ -240,3 +240,68 @@ def test_form_designer_fields_are_the_whitelist(env):
     assert info.value.fields == ["province"]
     svc.complete(task.id, user("fj_head"), {"decision": "approve"})
     assert svc.get_instance(instance.id).status == "completed"
+
+
+def _make_job_due(instance, bpmn_id):
+    """Time travel for one timer: in the saved workflow and in its job row."""
+    wf = S.loads(instance.state, svc.spec_cache)
+    task = make_timer_due(wf, bpmn_id)
+    instance.state = S.dumps(wf)
+    job = next(j for j in db.session.scalars(select(Job).where(Job.kind == svc.TIMER_JOB))
+               if j.payload["task_id"] == str(task.id))
+    timer = next(t for t in R.waiting_timers(wf) if t.task_id == str(task.id))
+    job.due_at, job.key = timer.due_at, svc._timer_key(instance.id, timer.task_id, timer.due_at)
+    db.session.commit()
+    return job
+
+
+def test_timer_waits_while_suspended_and_fires_on_resume(env):
+    svc.deploy(XML)
+    instance = svc.start_instance("customer_report", CUSTOMER)
+    svc.suspend(instance.id, user("admin"), comment="核实中")
+    [task] = open_tasks(instance)
+    svc.claim(task.id, user("fj_head"))
+    with pytest.raises(svc.Conflict):
+        svc.complete(task.id, user("fj_head"), {"decision": "approve"})
+    job = _make_job_due(instance, "Timer_fujian_remind")
+    run_due_jobs()
+    db.session.expire_all()
+    job = db.session.get(Job, job.id)
+    assert job.status == "pending" and "TimerNotFired" in job.last_error  # retried later, not lost
+    svc.resume(instance.id, user("admin"))
+    events = [h.event for h in svc.history(instance.id)]
+    assert events.index("suspended") < events.index("resumed") < events.index("timer_fired")
+    from app.notifications.models import Notification
+    texts = [n.text for n in db.session.scalars(select(Notification).where(Notification.user_id == user("fj_head").id))]
+    assert "客户报备「福州一号」等待审批已超过 1 天" in texts
+
+
+def test_timer_due_while_in_error_fires_at_retry(env):
+    svc.deploy(XML)
+    instance = svc.start_instance("customer_report", CUSTOMER)
+    job = _make_job_due(instance, "Timer_fujian_remind")
+    db.session.execute(update(ProcessInstance).where(ProcessInstance.id == instance.id).values(status="error"))
+    db.session.execute(update(Job).where(Job.id == job.id).values(max_attempts=1))
+    db.session.commit()
+    run_due_jobs()
+    db.session.expire_all()
+    assert db.session.get(Job, job.id).status == "failed"  # could not fire while in error
+    assert "timer_fired" not in [h.event for h in svc.history(instance.id)]
+    svc.retry(instance.id, user("admin"))
+    events = [h.event for h in svc.history(instance.id)]
+    assert events.index("retried") < events.index("timer_fired")
+    from app.notifications.models import Notification
+    assert db.session.scalar(select(Notification).where(Notification.user_id == user("fj_head").id)) is not None
+
+
+def test_failed_timer_job_is_rescheduled_while_its_timer_still_waits(env):
+    svc.deploy(XML)
+    instance = svc.start_instance("customer_report", CUSTOMER)
+    job = db.session.scalar(select(Job).where(Job.kind == svc.TIMER_JOB))
+    job.status = "failed"  # e.g. the worker gave up during an outage
+    db.session.commit()
+    [task] = open_tasks(instance)
+    svc.claim(task.id, user("fj_head"))  # any later step of the instance...
+    svc.fire_timers(instance.id)
+    db.session.expire_all()
+    assert db.session.get(Job, job.id).status == "pending"  # ...schedules the timer again
