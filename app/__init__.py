@@ -80,6 +80,7 @@ def _register_modules(app: APIFlask) -> None:
     from app import forms
     from app import automation
     from app import crm
+    from app import inbox
 
     from app import security
 
@@ -96,5 +97,6 @@ def _register_modules(app: APIFlask) -> None:
     designer_views.init_app(app)
     automation.init_app(app)
     crm.init_app(app)
+    inbox.init_app(app)
     jobs_cli.init_app(app)
     cli.init_app(app)

@@ -86,14 +86,6 @@ def run_rule(rule: Rule, event: RecordEvent, catalog: Catalog) -> RuleRun:
     record = event.record
     run = RuleRun(rule_id=rule.id, rule_name=rule.name, entity=event.entity, record_id=record.id,
                   record_label=_label(record), event=event.event, chain=_chain_json(event.chain))
-    seen = any(c[0] == rule.id and c[2] == event.entity and c[3] == record.id for c in event.chain)
-    if seen or len(event.chain) >= MAX_DEPTH:
-        run.outcome = "stopped"
-        run.error = (_("Loop stopped: this rule already ran on this record in this cascade.") if seen else
-                     _("Loop stopped: cascades are limited to %(n)d rules in a row.", n=MAX_DEPTH))
-        run.chain = _chain_json(event.chain + (_link(rule, event.entity, record.id),))
-        log.warning("automation loop stopped: %s", " → ".join(c["rule"] for c in run.chain))
-        return _save(run, started)
     entity = catalog.entities.get(event.entity)
     if entity is None:
         run.outcome, run.error = "failed", _("Unknown record type %(name)s.", name=event.entity)
@@ -105,6 +97,14 @@ def run_rule(rule: Rule, event: RecordEvent, catalog: Catalog) -> RuleRun:
     run.conditions = [leaf.to_dict() for leaf in leaves]
     if not matched:
         run.outcome = "not_matched"
+        return _save(run, started)
+    seen = any(c[0] == rule.id and c[2] == event.entity and c[3] == record.id for c in event.chain)
+    if seen or len(event.chain) >= MAX_DEPTH:
+        run.outcome = "stopped"
+        run.error = (_("Loop stopped: this rule already ran on this record in this cascade.") if seen else
+                     _("Loop stopped: cascades are limited to %(n)d rules in a row.", n=MAX_DEPTH))
+        run.chain = _chain_json(event.chain + (_link(rule, event.entity, record.id),))
+        log.warning("automation loop stopped: %s", " → ".join(c["rule"] for c in run.chain))
         return _save(run, started)
     run.outcome = "running"
     _save(run, started)  # the id keys this run's outbox jobs

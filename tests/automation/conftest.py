@@ -36,3 +36,21 @@ def make_rule(ctx, demo_people):
 
 def count(model, *where) -> int:
     return db.session.scalar(select(func.count()).select_from(model).where(*where))
+
+
+@pytest.fixture
+def within(app, demo_people):
+    """Run ``func`` in its own application context and return its result: API tests must not
+    keep a context pushed, or the test client's requests would share its ``g`` (and user)."""
+    from app.crm import demo
+
+    def run(func):
+        with app.test_request_context():
+            try:
+                demo.seed_stages()
+                db.session.commit()
+                return func()
+            finally:
+                db.session.remove()
+
+    return run

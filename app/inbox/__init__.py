@@ -1,0 +1,18 @@
+"""The approver's inbox, task actions, out-of-office, tracking and the operator console."""
+
+
+def init_app(app):
+    from flask_babel import lazy_gettext as _l
+
+    from app.ui.live import add_live_counter
+    from app.ui.nav import NavItem, add_nav_item
+
+    from . import api, hooks, models, services, views  # noqa: F401  (models: migrations; hooks: job handler)
+
+    hooks.install()
+    app.register_blueprint(views.bp)
+    app.register_blueprint(api.bp)
+    add_nav_item(app, NavItem("inbox.index", _l("Inbox"), 10, badge="inbox"))
+    add_nav_item(app, NavItem("inbox.my_submissions", _l("My submissions"), 12))
+    add_nav_item(app, NavItem("inbox.operator", _l("Process console"), 90, roles=("admin",)))
+    add_live_counter(app, "inbox", services.open_task_count)

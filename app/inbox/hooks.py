@@ -1,0 +1,155 @@
+"""What happens around the engine's task rows, without changing the engine.
+
+Session events see every new ``HumanTask`` the engine writes, in the engine's transaction:
+- before the insert, out-of-office routing: an assignee (or candidate user) who is away is
+  replaced by their substitute, and the history says so;
+- right after the insert, the task's offers (candidate groups and users) are written for the
+  inbox's index;
+- before the commit, the people concerned are notified (new task), a due-date reminder is
+  scheduled, and the starter of an instance that just ended is told the result, unless the
+  process itself already notified them in this transaction (e.g. the rejection message of
+  the customer report).
+"""
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import event, insert, select
+from sqlalchemy.orm import Session
+
+from app.auth.models import User
+from app.engine.models import TASK_OPEN, HumanTask, ProcessInstance
+from app.jobs import enqueue, job_handler
+from app.notifications.models import Notification
+
+from .models import TaskOffer, group_principal, user_principal
+
+DUE_JOB = "inbox.task_due"
+_NEW, _ENDED, _NOTIFIED = "inbox_new_tasks", "inbox_ended_instances", "inbox_notified_user_ids"
+
+
+def _route_out_of_office(session: Session, task: HumanTask) -> None:
+    from . import services
+
+    if task.instance_id is None:
+        return
+    instance = session.get(ProcessInstance, task.instance_id)
+    if task.assignee:
+        routed, away = services.substitute_for(task.assignee)
+        if away:
+            services.add_history(instance, "out_of_office", None, task=task.name,
+                                 data={"from": task.assignee, "to": routed, "away": away})
+            task.assignee = routed
+    if task.candidate_users:
+        users = []
+        for name in task.candidate_users:
+            routed, away = services.substitute_for(name)
+            if away:
+                services.add_history(instance, "out_of_office", None, task=task.name,
+                                     data={"from": name, "to": routed, "away": away})
+            users.append(routed)
+        task.candidate_users = list(dict.fromkeys(users))
+
+
+def _before_flush(session: Session, flush_context, instances) -> None:
+    new_tasks = [obj for obj in session.new if isinstance(obj, HumanTask)]
+    with session.no_autoflush:
+        for task in new_tasks:
+            _route_out_of_office(session, task)
+        session.info.setdefault(_NEW, []).extend(new_tasks)
+        for obj in session.dirty:
+            if isinstance(obj, ProcessInstance):
+                history = _status_history(obj)
+                if history and history[-1] in ("completed", "terminated"):
+                    session.info.setdefault(_ENDED, []).append((obj, history[-1]))
+
+
+def _status_history(instance: ProcessInstance):
+    from sqlalchemy import inspect
+
+    added = inspect(instance).attrs.status.history.added
+    return list(added) if added else None
+
+
+def _after_flush(session: Session, flush_context) -> None:
+    rows = []
+    for obj in session.new:
+        if isinstance(obj, HumanTask):
+            rows += [{"task_id": obj.id, "principal": group_principal(g)} for g in dict.fromkeys(obj.candidate_groups or [])]
+            rows += [{"task_id": obj.id, "principal": user_principal(u)} for u in dict.fromkeys(obj.candidate_users or [])]
+        elif isinstance(obj, Notification):
+            session.info.setdefault(_NOTIFIED, set()).add(obj.user_id)
+    if rows:
+        session.connection().execute(insert(TaskOffer.__table__), rows)
+
+
+def _before_commit(session: Session) -> None:
+    from . import services
+
+    # before_commit runs before the commit's own flush: flush now so before_flush has seen
+    # every new task and ended instance of this transaction.
+    session.flush()
+    new_tasks = session.info.pop(_NEW, [])
+    ended = session.info.pop(_ENDED, [])
+    if not new_tasks and not ended:
+        return
+    for task in new_tasks:
+        if task.id is None or task.status != TASK_OPEN:
+            continue
+        if task.assignee:
+            people = {task.assignee}
+        else:
+            people = services.group_member_names(task.candidate_groups) | set(task.candidate_users or [])
+        services._notify(people, _l("New task: %(task)s", task=task.name), task)
+        if task.due_at is not None:
+            enqueue(DUE_JOB, {"task_id": task.id}, due_at=task.due_at, key=f"{DUE_JOB}:{task.id}")
+    session.flush()
+    notified = session.info.get(_NOTIFIED, set())
+    for instance, status in ended:
+        if not instance.started_by_id or instance.started_by_id in notified:
+            continue
+        last = services.timeline(instance)[-1:] or []
+        if last and last[0].event == "withdrawn":
+            continue  # the starter did it themselves
+        name = instance.definition.name or instance.process_key
+        text = (_l("Your process %(name)s #%(id)d has completed.", name=name, id=instance.id) if status == "completed"
+                else _l("Your process %(name)s #%(id)d was terminated.", name=name, id=instance.id))
+        services._notify([session.get(User, instance.started_by_id).username], text,
+                         link=f"/process-instances/{instance.id}")
+
+
+def _clear(session: Session, *args) -> None:
+    for key in (_NEW, _ENDED, _NOTIFIED):
+        session.info.pop(key, None)
+
+
+@job_handler(DUE_JOB)
+def task_due(job) -> None:
+    """The due date of a task passed and it is still open: remind whoever holds it."""
+    from app.extensions import db
+
+    from . import services
+
+    task = db.session.get(HumanTask, job.payload["task_id"])
+    if task is None or task.status != TASK_OPEN or task.instance.status != "running":
+        return
+    if services.holder(task):
+        people = {services.holder(task)}
+    else:
+        people = services.group_member_names(task.candidate_groups) | set(task.candidate_users or [])
+    services._notify(people, _l("Reminder: the task %(task)s is overdue.", task=task.name), task)
+    db.session.commit()
+
+
+_installed = False
+
+
+def install() -> None:
+    global _installed
+    if _installed:
+        return
+    event.listen(Session, "before_flush", _before_flush)
+    event.listen(Session, "after_flush", _after_flush)
+    event.listen(Session, "before_commit", _before_commit)
+    event.listen(Session, "after_commit", _clear)
+    event.listen(Session, "after_rollback", _clear)
+    _installed = True

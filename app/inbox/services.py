@@ -1,0 +1,774 @@
+"""The inbox, task actions, out-of-office, tracking and the operator console.
+
+Built on the engine's models and services (``app.engine``); nothing here touches
+SpiffWorkflow. Engine errors become API errors (404/403/409/400) in :func:`engine_call`.
+
+Who may do what with a task:
+- see it: the holder (assignee or claimant), a candidate while it is unclaimed, the delegator
+  of an active delegation, whoever started the instance, a manager of one of its groups, an
+  admin. Anyone else gets a 404.
+- act on it (complete, draft, delegate): the holder or an admin (the engine's rule: a
+  delegate is made the assignee).
+- reassign it: an admin, or the manager of one of its candidate groups or of a group of the
+  current holder.
+"""
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy.orm import aliased
+
+from app.api.errors import ApiError
+from app.audit import audit
+from app.auth.models import Group, User, group_members
+from app.db import utcnow
+from app.engine import services as engine
+from app.engine.models import TASK_OPEN, HumanTask, ProcessDefinition, ProcessHistory, ProcessInstance
+from app.extensions import db
+from app.inbox.models import (OutOfOffice, TaskDelegation, TaskDraft, TaskOffer, group_principal,
+                              user_principal)
+
+# History events that mean a person other than the starter has acted on an instance.
+ACTED_EVENTS = frozenset({"claimed", "completed_task", "delegated", "delegation_returned", "reassigned",
+                          "commented", "attachment_added"})
+OPERATOR_STATUSES = ("running", "suspended", "error", "completed", "terminated")
+MAX_COMMENT = 4000
+
+
+# ------------------------------------------------------------------ helpers
+
+def engine_call(func, *args, **kwargs):
+    """Call an engine service, turning its errors into API errors."""
+    try:
+        return func(*args, **kwargs)
+    except engine.InvalidData as exc:
+        details = [{"field": f, "message": _("Not a field of this form.")} for f in exc.fields]
+        raise ApiError(400, "invalid_data", str(exc), details) from None
+    except engine.EngineServiceError as exc:
+        raise ApiError(exc.status, exc.code, str(exc)) from None
+
+
+def _user(username: str | None) -> User | None:
+    if not username:
+        return None
+    return db.session.scalar(select(User).where(User.username == username))
+
+
+def _active_user(username: str | None, field: str) -> User:
+    user = _user(username)
+    if user is None or not user.active:
+        raise ApiError(400, "invalid_input", _("No active user named %(name)s.", name=username or ""),
+                       [{"field": field, "message": _("Unknown or inactive user.")}])
+    return user
+
+
+def _clean_comment(comment, required: bool = False, field: str = "comment") -> str | None:
+    text = (comment or "").strip() if isinstance(comment, str) else ""
+    if required and not text:
+        raise ApiError(400, "invalid_input", _("A comment is required."),
+                       [{"field": field, "message": _("This field is required.")}])
+    if len(text) > MAX_COMMENT:
+        raise ApiError(400, "invalid_input", _("The comment is too long."),
+                       [{"field": field, "message": _("At most %(n)d characters.", n=MAX_COMMENT)}])
+    return text or None
+
+
+def add_history(instance: ProcessInstance, event: str, actor, task: str | None = None,
+                comment: str | None = None, data: dict | None = None) -> ProcessHistory:
+    row = ProcessHistory(instance_id=instance.id, actor=getattr(actor, "username", actor), event=event,
+                         task=task, comment=comment, data=data)
+    db.session.add(row)
+    return row
+
+
+def _commit():
+    engine_call(engine._finish, True)
+
+
+def local_zone() -> ZoneInfo:
+    return ZoneInfo(current_app.config.get("BABEL_DEFAULT_TIMEZONE", "Asia/Shanghai"))
+
+
+# ------------------------------------------------------------------ permissions
+
+def managed_group_names(user: User) -> set[str]:
+    return set(db.session.scalars(select(Group.name).where(Group.manager_id == user.id)))
+
+
+def holder(task: HumanTask) -> str | None:
+    return task.assignee or task.claimed_by
+
+
+def active_delegation(task: HumanTask) -> TaskDelegation | None:
+    return db.session.scalar(select(TaskDelegation).where(TaskDelegation.task_id == task.id,
+                                                          TaskDelegation.active.is_(True))
+                             .order_by(TaskDelegation.id.desc()).limit(1))
+
+
+def can_reassign(task: HumanTask, user: User) -> bool:
+    if user.is_admin:
+        return True
+    managed = managed_group_names(user)
+    if not managed:
+        return False
+    if managed & set(task.candidate_groups or []):
+        return True
+    current = _user(holder(task))
+    return bool(current and managed & current.group_names)
+
+
+def can_act(task: HumanTask, user: User) -> bool:
+    return task.status == TASK_OPEN and engine.can_complete(task, user)
+
+
+def can_view_task(task: HumanTask, user: User) -> bool:
+    if engine.can_see(task, user):
+        return True
+    if task.instance.started_by_id == user.id:
+        return True
+    if db.session.scalar(select(TaskDelegation.id).where(
+            TaskDelegation.task_id == task.id,
+            or_(TaskDelegation.delegator == user.username, TaskDelegation.delegate == user.username)).limit(1)):
+        return True
+    if task.completed_by == user.username:
+        return True
+    return can_reassign(task, user)
+
+
+def can_view_instance(instance: ProcessInstance, user: User) -> bool:
+    if user.is_admin or instance.started_by_id == user.id:
+        return True
+    tasks = db.session.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id))
+    return any(can_view_task(t, user) for t in tasks)
+
+
+def get_task_for(task_id: int, user: User) -> HumanTask:
+    task = db.session.get(HumanTask, task_id)
+    if task is None or not can_view_task(task, user):
+        raise ApiError(404, "not_found", _("No such task."))
+    return task
+
+
+def get_instance_for(instance_id: int, user: User) -> ProcessInstance:
+    instance = db.session.get(ProcessInstance, instance_id)
+    if instance is None or not can_view_instance(instance, user):
+        raise ApiError(404, "not_found", _("No such process instance."))
+    return instance
+
+
+def _require_act(task: HumanTask, user: User) -> None:
+    if task.status != TASK_OPEN:
+        raise ApiError(409, "task_closed", _("This task is no longer open."))
+    if not engine.can_complete(task, user):
+        raise ApiError(403, "forbidden", _("Only the holder of this task can do that."))
+
+
+# ------------------------------------------------------------------ out of office
+
+def away_period(user_id: int, at: datetime | None = None) -> OutOfOffice | None:
+    at = at or utcnow()
+    return db.session.scalar(select(OutOfOffice).where(OutOfOffice.user_id == user_id, OutOfOffice.starts_at <= at,
+                                                       OutOfOffice.ends_at > at)
+                             .order_by(OutOfOffice.starts_at.desc()).limit(1))
+
+
+def substitute_for(username: str, at: datetime | None = None) -> tuple[str, list[str]]:
+    """Who gets a task meant for ``username`` now: ``(username, chain of the away people)``.
+
+    Follows substitutes who are away themselves; stops at a loop or an inactive substitute
+    (the task then stays with the last person present in the chain, or the original user).
+    """
+    chain: list[str] = []
+    current = _user(username)
+    while current is not None:
+        period = away_period(current.id, at)
+        if period is None or not period.substitute.active or period.substitute.username in chain + [username]:
+            break
+        chain.append(current.username)
+        current = period.substitute
+    return (current.username if current is not None else username), chain
+
+
+def _local_day_start(day) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=local_zone()).astimezone(ZoneInfo("UTC"))
+
+
+def set_out_of_office(user: User, substitute_name: str, starts_on, ends_on, note: str = "") -> OutOfOffice:
+    """Away from the start of ``starts_on`` to the end of ``ends_on`` (company time zone)."""
+    errors = []
+    substitute = _user(substitute_name)
+    if substitute is None or not substitute.active:
+        errors.append({"field": "substitute", "message": _("Unknown or inactive user.")})
+    elif substitute.id == user.id:
+        errors.append({"field": "substitute", "message": _("Choose someone else as your substitute.")})
+    if starts_on is None:
+        errors.append({"field": "starts_on", "message": _("This field is required.")})
+    if ends_on is None:
+        errors.append({"field": "ends_on", "message": _("This field is required.")})
+    if starts_on and ends_on and ends_on < starts_on:
+        errors.append({"field": "ends_on", "message": _("The end must not be before the start.")})
+    if errors:
+        raise ApiError(400, "invalid_input", _("The out-of-office period cannot be saved."), errors)
+    row = OutOfOffice(user_id=user.id, substitute_id=substitute.id, starts_at=_local_day_start(starts_on),
+                      ends_at=_local_day_start(ends_on + timedelta(days=1)), note=(note or "")[:200])
+    db.session.add(row)
+    audit("inbox.out_of_office_set", actor=user, target=f"user:{user.username}", substitute=substitute.username,
+          starts_on=starts_on.isoformat(), ends_on=ends_on.isoformat())
+    db.session.commit()
+    return row
+
+
+def out_of_office_periods(user: User) -> list[OutOfOffice]:
+    return list(db.session.scalars(select(OutOfOffice).where(OutOfOffice.user_id == user.id,
+                                                             OutOfOffice.ends_at > utcnow())
+                                   .order_by(OutOfOffice.starts_at)))
+
+
+def delete_out_of_office(user: User, period_id: int) -> None:
+    row = db.session.get(OutOfOffice, period_id)
+    if row is None or row.user_id != user.id:
+        raise ApiError(404, "not_found", _("No such out-of-office period."))
+    db.session.delete(row)
+    audit("inbox.out_of_office_deleted", actor=user, target=f"user:{user.username}", period=period_id)
+    db.session.commit()
+
+
+# ------------------------------------------------------------------ inbox list
+
+def principals(user: User) -> list[str]:
+    return [user_principal(user.username)] + [group_principal(g) for g in sorted(user.group_names)]
+
+
+def mine_clause(user: User):
+    return and_(HumanTask.status == TASK_OPEN,
+                or_(HumanTask.assignee == user.username, HumanTask.claimed_by == user.username))
+
+
+def offered_clause(user: User):
+    offered = select(TaskOffer.task_id).where(TaskOffer.principal.in_(principals(user)))
+    return and_(HumanTask.status == TASK_OPEN, HumanTask.assignee.is_(None), HumanTask.claimed_by.is_(None),
+                HumanTask.id.in_(offered))
+
+
+def _record_label_columns():
+    """Outer joins to the four CRM records and the record's label (customer name, title)."""
+    from app.crm.models import Activity, Contract, Customer, Opportunity
+
+    joins = []
+    labels = []
+    for model, column, record_type in ((Customer, "name", "customer"), (Opportunity, "title", "opportunity"),
+                                       (Contract, "title", "contract")):
+        alias = aliased(model)
+        joins.append((alias, and_(ProcessInstance.record_type == record_type, alias.id == ProcessInstance.record_id)))
+        labels.append(getattr(alias, column))
+    activity = aliased(Activity)
+    joins.append((activity, and_(ProcessInstance.record_type == "activity", activity.id == ProcessInstance.record_id)))
+    labels.append(func.substr(activity.content, 1, 60))
+    return joins, func.coalesce(*labels)
+
+
+SORTS = {"due": "due", "-due": "due", "created": "created", "-created": "created", "process": "process",
+         "record": "record"}
+
+
+def task_list_query(user: User, scope: str = "mine", process: str | None = None, record: str | None = None,
+                    due: str | None = None, created_from: datetime | None = None,
+                    created_to: datetime | None = None, sort: str = "due"):
+    """``select(HumanTask, ProcessInstance, starter, record label)`` for one inbox section.
+
+    ``scope``: "mine" (assigned to or claimed by the user), "offered" (unclaimed, offered to
+    the user or one of their groups) or "all" (both). Index-backed: ``(status, assignee)``,
+    ``(status, claimed_by)`` and ``inbox_task_offers(principal, task_id)``.
+    """
+    starter = aliased(User)
+    joins, record_label = _record_label_columns()
+    stmt = (select(HumanTask, ProcessInstance, starter.username.label("starter"),
+                   starter.display_name.label("starter_name"), record_label.label("record_label"),
+                   ProcessDefinition.name.label("process_name"))
+            .join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
+            .join(ProcessDefinition, ProcessDefinition.id == ProcessInstance.definition_id)
+            .outerjoin(starter, starter.id == ProcessInstance.started_by_id))
+    for alias, on in joins:
+        stmt = stmt.outerjoin(alias, on)
+    if scope == "mine":
+        stmt = stmt.where(mine_clause(user))
+    elif scope == "offered":
+        stmt = stmt.where(offered_clause(user))
+    else:
+        stmt = stmt.where(or_(mine_clause(user), offered_clause(user)))
+    if process:
+        stmt = stmt.where(ProcessInstance.process_key == process)
+    if record:
+        stmt = stmt.where(record_label.contains(record, autoescape=True))
+    now = utcnow()
+    if due == "overdue":
+        stmt = stmt.where(HumanTask.due_at < now)
+    elif due == "today":
+        stmt = stmt.where(HumanTask.due_at < _local_day_start((now.astimezone(local_zone()) + timedelta(days=1)).date()))
+    elif due == "week":
+        stmt = stmt.where(HumanTask.due_at < now + timedelta(days=7))
+    elif due == "none":
+        stmt = stmt.where(HumanTask.due_at.is_(None))
+    if created_from:
+        stmt = stmt.where(HumanTask.created_at >= created_from)
+    if created_to:
+        stmt = stmt.where(HumanTask.created_at < created_to)
+    # NULL due dates last on every backend.
+    no_due = case((HumanTask.due_at.is_(None), 1), else_=0)
+    order = {
+        "due": (no_due, HumanTask.due_at, HumanTask.id),
+        "-due": (no_due, HumanTask.due_at.desc(), HumanTask.id.desc()),
+        "created": (HumanTask.created_at, HumanTask.id),
+        "-created": (HumanTask.created_at.desc(), HumanTask.id.desc()),
+        "process": (ProcessDefinition.name, HumanTask.id),
+        "record": (record_label, HumanTask.id),
+    }.get(sort, (no_due, HumanTask.due_at, HumanTask.id))
+    return stmt.order_by(*order)
+
+
+def task_page(user: User, page: int = 1, per_page: int = 25, **filters) -> dict:
+    stmt = task_list_query(user, **filters)
+    total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    rows = db.session.execute(stmt.limit(per_page).offset((page - 1) * per_page)).all()
+    return {"items": [task_row(r) for r in rows], "total": total, "page": page, "per_page": per_page}
+
+
+def task_row(row) -> dict:
+    task, instance = row[0], row[1]
+    now = utcnow()
+    return {"task": task, "instance": instance, "starter": row.starter, "starter_name": row.starter_name,
+            "record_label": row.record_label, "process_name": row.process_name or instance.process_key,
+            "overdue": bool(task.due_at and task.due_at < now)}
+
+
+def open_task_count(user: User) -> int:
+    mine = db.session.scalar(select(func.count()).select_from(HumanTask).where(mine_clause(user)))
+    offered = db.session.scalar(select(func.count()).select_from(HumanTask).where(offered_clause(user)))
+    return (mine or 0) + (offered or 0) + len(open_todos(user))
+
+
+def open_todos(user: User) -> list:
+    from app.automation import services as automation
+
+    return list(automation.open_todos_for(user))
+
+
+def process_choices() -> list[tuple[str, str]]:
+    return [(d.key, d.name or d.key) for d in engine.list_definitions(current_only=True)]
+
+
+# ------------------------------------------------------------------ task actions
+
+def claim(task_id: int, user: User) -> HumanTask:
+    task = get_task_for(task_id, user)
+    return engine_call(engine.claim, task.id, user)
+
+
+def unclaim(task_id: int, user: User) -> HumanTask:
+    task = get_task_for(task_id, user)
+    return engine_call(engine.unclaim, task.id, user)
+
+
+def form_of(task: HumanTask):
+    from app.forms import services as forms
+
+    return forms.form_for_task(task.form_key)
+
+
+def validate_form_data(task: HumanTask, data) -> dict:
+    """The submission checked against the task's form (per-field 400); embedded and
+    read-only fields are dropped by the forms service."""
+    from app.forms import services as forms
+
+    form = form_of(task)
+    if form is None:
+        if not isinstance(data, dict):
+            raise ApiError(400, "invalid_input", _("The submitted data must be an object."))
+        return dict(data)
+    clean, errors = forms.validate_submission(form.schema, data, initial=task_form_values(task))
+    if errors:
+        raise ApiError(400, "invalid_data", _("Please correct the marked fields."), forms.errors_as_details(errors))
+    return clean
+
+
+def task_form_values(task: HumanTask, user: User | None = None) -> dict:
+    """What the form shows: the instance's data (embedded values as at start), the task's
+    own fields, and the user's draft over them."""
+    values = dict(task.instance.data or {})
+    if task.status == TASK_OPEN:
+        values.update({k: v for k, v in engine_call(engine.task_form_data, task).items() if v is not None})
+    if user is not None:
+        draft = db.session.scalar(select(TaskDraft).where(TaskDraft.task_id == task.id,
+                                                          TaskDraft.username == user.username))
+        if draft is not None:
+            values.update(draft.data)
+    return values
+
+
+def complete(task_id: int, user: User, data) -> HumanTask:
+    """Complete (or, for a delegate who must hand back, return) the task with ``data``."""
+    task = get_task_for(task_id, user)
+    _require_act(task, user)
+    clean = validate_form_data(task, data if data is not None else {})
+    delegation = active_delegation(task)
+    if delegation is not None and delegation.return_to_delegator and delegation.delegate == user.username:
+        return _return_to_delegator(task, delegation, user, clean)
+    task = engine_call(engine.complete, task.id, user, clean, commit=False)
+    if delegation is not None:
+        delegation.active, delegation.resolved_at = False, utcnow()
+    db.session.execute(TaskDraft.__table__.delete().where(TaskDraft.task_id == task.id))
+    _commit()
+    return task
+
+
+def _return_to_delegator(task: HumanTask, delegation: TaskDelegation, user: User, clean: dict) -> HumanTask:
+    delegation.active, delegation.resolved_at = False, utcnow()
+    task.assignee, task.claimed_by, task.claimed_at = delegation.delegator, None, None
+    _save_draft_row(task, delegation.delegator, clean)
+    add_history(task.instance, "delegation_returned", user, task=task.name, comment=clean.get("comment"),
+                data={"from": user.username, "to": delegation.delegator})
+    _notify([delegation.delegator], _l("%(user)s answered the task you delegated: %(task)s",
+                                      user=user.label, task=task.name), task)
+    _commit()
+    return task
+
+
+def _save_draft_row(task: HumanTask, username: str, data: dict) -> TaskDraft:
+    draft = db.session.scalar(select(TaskDraft).where(TaskDraft.task_id == task.id, TaskDraft.username == username))
+    if draft is None:
+        draft = TaskDraft(task_id=task.id, username=username, data=data)
+        db.session.add(draft)
+    else:
+        draft.data = data
+        draft.saved_at = utcnow()
+    return draft
+
+
+def save_draft(task_id: int, user: User, data) -> TaskDraft:
+    from app.forms import services as forms
+
+    task = get_task_for(task_id, user)
+    _require_act(task, user)
+    if not isinstance(data, dict):
+        raise ApiError(400, "invalid_input", _("The submitted data must be an object."))
+    form = form_of(task)
+    keep = set(forms.editable_keys(form.schema)) if form is not None else set(engine.form_fields(task.form_key))
+    draft = _save_draft_row(task, user.username, {k: v for k, v in data.items() if k in keep})
+    db.session.commit()
+    return draft
+
+
+def add_comment(task_id: int, user: User, comment) -> ProcessHistory:
+    task = get_task_for(task_id, user)
+    text = _clean_comment(comment, required=True)
+    row = add_history(task.instance, "commented", user, task=task.name, comment=text)
+    others = {task.assignee, task.claimed_by} - {None, user.username}
+    starter = db.session.get(User, task.instance.started_by_id) if task.instance.started_by_id else None
+    if starter is not None and starter.id != user.id:
+        others.add(starter.username)
+    _notify(others, _l("%(user)s commented on %(task)s: %(comment)s", user=user.label, task=task.name,
+                      comment=text[:200]), task)
+    db.session.commit()
+    return row
+
+
+def delegate(task_id: int, user: User, to: str, comment=None, return_to_delegator: bool = False) -> HumanTask:
+    task = get_task_for(task_id, user)
+    _require_act(task, user)
+    target = _active_user(to, "to")
+    if target.username == holder(task):
+        raise ApiError(400, "invalid_input", _("The task is already with %(name)s.", name=target.label),
+                       [{"field": "to", "message": _("Choose another person.")}])
+    text = _clean_comment(comment)
+    routed, away = substitute_for(target.username)
+    previous = active_delegation(task)
+    if previous is not None:
+        previous.active = False
+    delegator = holder(task) or user.username
+    db.session.add(TaskDelegation(task_id=task.id, delegator=delegator, delegate=routed,
+                                  return_to_delegator=bool(return_to_delegator)))
+    task.assignee, task.claimed_by, task.claimed_at = routed, None, None
+    add_history(task.instance, "delegated", user, task=task.name, comment=text,
+                data={"from": delegator, "to": routed, "return": bool(return_to_delegator),
+                      **({"out_of_office": away} if away else {})})
+    _notify([routed], _l("%(user)s delegated a task to you: %(task)s", user=user.label, task=task.name), task)
+    _commit()
+    return task
+
+
+def reassign(task_id: int, user: User, to: str, comment=None) -> HumanTask:
+    task = db.session.get(HumanTask, task_id)
+    if task is None or not can_view_task(task, user):
+        raise ApiError(404, "not_found", _("No such task."))
+    if not can_reassign(task, user):
+        raise ApiError(403, "forbidden", _("Only managers and administrators can reassign tasks."))
+    if task.status != TASK_OPEN:
+        raise ApiError(409, "task_closed", _("This task is no longer open."))
+    target = _active_user(to, "to")
+    text = _clean_comment(comment)
+    routed, away = substitute_for(target.username)
+    before = holder(task)
+    previous = active_delegation(task)
+    if previous is not None:
+        previous.active = False
+    task.assignee, task.claimed_by, task.claimed_at = routed, None, None
+    add_history(task.instance, "reassigned", user, task=task.name, comment=text,
+                data={"from": before, "to": routed, **({"out_of_office": away} if away else {})})
+    audit("inbox.task_reassigned", actor=user, target=f"task:{task.id}", instance=task.instance_id,
+          old=before, new=routed, comment=text or "")
+    _notify([routed], _l("%(user)s assigned a task to you: %(task)s", user=user.label, task=task.name), task)
+    _commit()
+    return task
+
+
+# ------------------------------------------------------------------ notifications
+
+def task_link(task: HumanTask) -> str:
+    return f"/tasks/{task.id}"
+
+
+def _notify(usernames, message, task: HumanTask | None = None, link: str | None = None) -> None:
+    """Notify users; ``message`` is a lazy_gettext string, rendered in each recipient's language
+    (this also runs in the worker, outside any request)."""
+    from flask_babel import force_locale
+
+    from app.notifications.services import notify
+
+    names = sorted({n for n in usernames if n})
+    if not names:
+        return
+    default = current_app.config.get("BABEL_DEFAULT_LOCALE", "zh_CN")
+    link = link or (task_link(task) if task is not None else None)
+    for user in db.session.scalars(select(User).where(User.username.in_(names), User.active.is_(True))):
+        with force_locale(user.locale or default):
+            notify(user, str(message), link=link)
+
+
+def group_member_names(groups) -> set[str]:
+    if not groups:
+        return set()
+    return set(db.session.scalars(select(User.username).join(group_members, group_members.c.user_id == User.id)
+                                  .join(Group, Group.id == group_members.c.group_id)
+                                  .where(Group.name.in_(list(groups)), User.active.is_(True))))
+
+
+# ------------------------------------------------------------------ tracking
+
+def has_been_acted_on(instance: ProcessInstance) -> bool:
+    starter = db.session.get(User, instance.started_by_id) if instance.started_by_id else None
+    starter_name = starter.username if starter else None
+    acted = db.session.scalar(select(func.count()).select_from(ProcessHistory).where(
+        ProcessHistory.instance_id == instance.id, ProcessHistory.event.in_(ACTED_EVENTS),
+        ProcessHistory.actor.is_not(None), ProcessHistory.actor != (starter_name or "")))
+    return bool(acted)
+
+
+def can_withdraw(instance: ProcessInstance, user: User) -> bool:
+    return (instance.started_by_id == user.id and instance.status in ("running", "suspended", "error")
+            and not has_been_acted_on(instance))
+
+
+def withdraw(instance_id: int, user: User, comment=None) -> ProcessInstance:
+    instance = get_instance_for(instance_id, user)
+    if instance.started_by_id != user.id:
+        raise ApiError(403, "forbidden", _("Only the person who started it can withdraw it."))
+    if instance.status not in ("running", "suspended", "error"):
+        raise ApiError(409, "conflict", _("This process has already ended."))
+    if has_been_acted_on(instance):
+        raise ApiError(409, "already_handled", _("Someone has already worked on it; it can no longer be withdrawn."))
+    text = _clean_comment(comment)
+    engine_call(engine.terminate, instance.id, user, text, commit=False)
+    add_history(instance, "withdrawn", user, comment=text)
+    _reset_report_status(instance, user)
+    _commit()
+    return instance
+
+
+def _reset_report_status(instance: ProcessInstance, user: User) -> None:
+    """A withdrawn customer report leaves the customer unreported (not "pending" forever)."""
+    if instance.record_type != "customer" or not instance.record_id:
+        return
+    from app.crm import services as crm
+    from app.crm.models import Customer
+
+    customer = db.session.get(Customer, instance.record_id)
+    if customer is not None and customer.report_status == "pending":
+        crm.set_report_status(customer.id, "none", comment=_("Report withdrawn"), actor=user, commit=False)
+
+
+def submissions_query(user: User, status: str | None = None, process: str | None = None):
+    joins, record_label = _record_label_columns()
+    stmt = (select(ProcessInstance, record_label.label("record_label"), ProcessDefinition.name.label("process_name"))
+            .join(ProcessDefinition, ProcessDefinition.id == ProcessInstance.definition_id)
+            .where(ProcessInstance.started_by_id == user.id))
+    for alias, on in joins:
+        stmt = stmt.outerjoin(alias, on)
+    if status:
+        stmt = stmt.where(ProcessInstance.status == status)
+    if process:
+        stmt = stmt.where(ProcessInstance.process_key == process)
+    return stmt.order_by(ProcessInstance.id.desc())
+
+
+def open_tasks_of(instance_ids) -> dict[int, list[HumanTask]]:
+    out: dict[int, list[HumanTask]] = {}
+    if not instance_ids:
+        return out
+    for task in db.session.scalars(select(HumanTask).where(HumanTask.instance_id.in_(list(instance_ids)),
+                                                           HumanTask.status == TASK_OPEN).order_by(HumanTask.id)):
+        out.setdefault(task.instance_id, []).append(task)
+    return out
+
+
+def holder_label(task: HumanTask) -> str:
+    """Who holds a task now: a person, or the groups it waits in."""
+    name = holder(task)
+    if name:
+        user = _user(name)
+        return user.label if user else name
+    groups = db.session.scalars(select(Group).where(Group.name.in_(task.candidate_groups or [])))
+    labels = [g.label for g in groups] + list(task.candidate_users or [])
+    return _("waiting in %(groups)s", groups=", ".join(labels)) if labels else _("nobody")
+
+
+def record_of(instance: ProcessInstance):
+    if not instance.record_type or not instance.record_id:
+        return None
+    from app.crm.models import Activity, Contract, Customer, Opportunity
+
+    model = {"customer": Customer, "opportunity": Opportunity, "contract": Contract,
+             "activity": Activity}.get(instance.record_type)
+    return db.session.get(model, instance.record_id) if model else None
+
+
+def duplicates_for(instance: ProcessInstance) -> list[dict]:
+    record = record_of(instance)
+    if record is None or instance.record_type != "customer":
+        return []
+    from app.crm import services as crm
+
+    found = crm.find_possible_duplicates(record)
+    for item in found:
+        # The case that decides most reports: the same company, already approved for another salesperson.
+        item["strong"] = "same_credit_code" in item["reasons"] and item["report_status"] == "approved"
+    return found
+
+
+# ------------------------------------------------------------------ operator console
+
+def _operator(user: User) -> None:
+    if not user.is_admin:
+        raise ApiError(403, "forbidden", _("Only administrators can do this."))
+
+
+def _get_instance(instance_id: int) -> ProcessInstance:
+    instance = db.session.get(ProcessInstance, instance_id)
+    if instance is None:
+        raise ApiError(404, "not_found", _("No such process instance."))
+    return instance
+
+
+def suspend(instance_id: int, user: User, comment=None) -> ProcessInstance:
+    _operator(user)
+    instance = _get_instance(instance_id)
+    if instance.status != "running":
+        raise ApiError(409, "conflict", _("Only a running process can be suspended."))
+    text = _clean_comment(comment)
+    instance.status = "suspended"
+    add_history(instance, "suspended", user, comment=text)
+    audit("process.suspended", actor=user, target=f"process_instance:{instance.id}", comment=text or "")
+    _commit()
+    return instance
+
+
+def resume(instance_id: int, user: User, comment=None) -> ProcessInstance:
+    _operator(user)
+    instance = _get_instance(instance_id)
+    if instance.status != "suspended":
+        raise ApiError(409, "conflict", _("Only a suspended process can be resumed."))
+    text = _clean_comment(comment)
+    instance.status = "running"
+    add_history(instance, "resumed", user, comment=text)
+    audit("process.resumed", actor=user, target=f"process_instance:{instance.id}", comment=text or "")
+    db.session.flush()
+    # Timers that came due while suspended were skipped by the engine: fire them now and
+    # re-arm the others.
+    engine_call(engine.fire_timers, instance.id, commit=False)
+    _commit()
+    return instance
+
+
+def terminate(instance_id: int, user: User, reason) -> ProcessInstance:
+    _operator(user)
+    instance = _get_instance(instance_id)
+    text = _clean_comment(reason, required=True, field="reason")
+    engine_call(engine.terminate, instance.id, user, text, commit=False)
+    audit("process.terminated", actor=user, target=f"process_instance:{instance.id}", reason=text)
+    _commit()
+    return instance
+
+
+def retry(instance_id: int, user: User, data: dict | None = None) -> ProcessInstance:
+    _operator(user)
+    instance = _get_instance(instance_id)
+    if data is not None and not isinstance(data, dict):
+        raise ApiError(400, "invalid_input", _("The data must be an object."), [{"field": "data", "message": _("Must be an object.")}])
+    engine_call(engine.retry, instance.id, user, data or None, commit=False)
+    audit("process.retried", actor=user, target=f"process_instance:{instance.id}",
+          fields=sorted((data or {}).keys()))
+    _commit()
+    return instance
+
+
+def instance_list_query(process: str | None = None, version: int | None = None, status: str | None = None,
+                        started_by: str | None = None, record: str | None = None,
+                        started_from: datetime | None = None, started_to: datetime | None = None):
+    starter = aliased(User)
+    joins, record_label = _record_label_columns()
+    stmt = (select(ProcessInstance, starter.username.label("starter"), record_label.label("record_label"),
+                   ProcessDefinition.version.label("process_version"), ProcessDefinition.name.label("process_name"))
+            .join(ProcessDefinition, ProcessDefinition.id == ProcessInstance.definition_id)
+            .outerjoin(starter, starter.id == ProcessInstance.started_by_id))
+    for alias, on in joins:
+        stmt = stmt.outerjoin(alias, on)
+    if process:
+        stmt = stmt.where(ProcessInstance.process_key == process)
+    if version:
+        stmt = stmt.where(ProcessDefinition.version == version)
+    if status:
+        stmt = stmt.where(ProcessInstance.status == status)
+    if started_by:
+        stmt = stmt.where(starter.username == started_by)
+    if record:
+        stmt = stmt.where(record_label.contains(record, autoescape=True))
+    if started_from:
+        stmt = stmt.where(ProcessInstance.created_at >= started_from)
+    if started_to:
+        stmt = stmt.where(ProcessInstance.created_at < started_to)
+    return stmt.order_by(ProcessInstance.id.desc())
+
+
+def status_counts(stmt) -> dict[str, int]:
+    sub = stmt.order_by(None).subquery()
+    rows = db.session.execute(select(sub.c.status, func.count()).group_by(sub.c.status)).all()
+    counts = {s: 0 for s in OPERATOR_STATUSES}
+    counts.update({status: n for status, n in rows})
+    return counts
+
+
+def timeline(instance: ProcessInstance) -> list[ProcessHistory]:
+    return engine_call(engine.history, instance.id)
+
+
+def diagram_markers(instance: ProcessInstance) -> dict:
+    """Element ids to mark on the diagram: completed, active, and the flows taken."""
+    tasks = list(db.session.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id)))
+    return {"completed": sorted({t.bpmn_id for t in tasks if t.status == "completed"}),
+            "active": sorted({t.bpmn_id for t in tasks if t.status == TASK_OPEN}),
+            "flows": []}
+

@@ -1,0 +1,240 @@
+"""Pages: the inbox, a task, my submissions, an instance, out-of-office, the operator console."""
+from __future__ import annotations
+
+import copy
+from datetime import date
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+
+from app.access import admin_required, login_required
+from app.api.errors import ApiError
+from app.auth.models import User
+from app.db import utcnow
+from app.extensions import db
+from app.forms.embedded import CRM_FIELD_PROPERTY, iter_components
+from app.inbox import attachments, services
+
+bp = Blueprint("inbox", __name__)
+
+PER_PAGE = 25
+
+def event_label(event: str) -> str:
+    labels = {
+        "started": _("started"), "task_created": _("task created"), "claimed": _("claimed"),
+        "unclaimed": _("released"), "completed_task": _("completed"), "commented": _("commented"),
+        "delegated": _("delegated"), "delegation_returned": _("answered the delegation"),
+        "reassigned": _("reassigned"), "out_of_office": _("out of office: routed to substitute"),
+        "attachment_added": _("attached a file"), "task_cancelled": _("task cancelled"),
+        "timer_fired": _("timer fired"), "completed": _("process completed"), "error": _("error"),
+        "retried": _("retried"), "terminated": _("terminated"), "withdrawn": _("withdrawn"),
+        "suspended": _("suspended"), "resumed": _("resumed"), "migrated": _("moved to a new version"),
+    }
+    return labels.get(event, event)
+
+
+def status_label(status: str) -> str:
+    return {"running": _("running"), "completed": _("completed"), "error": _("error"),
+            "terminated": _("terminated"), "suspended": _("suspended"), "open": _("open"),
+            "cancelled": _("cancelled")}.get(status, status)
+
+
+def decision_label(value) -> str | None:
+    return {"approve": _("approved"), "reject": _("rejected")}.get(value)
+
+
+@bp.app_context_processor
+def _helpers():
+    return {"inbox_event_label": event_label, "inbox_status_label": status_label,
+            "inbox_decision_label": decision_label, "inbox_user_label": _user_label,
+            "duplicate_reason": duplicate_reason}
+
+
+def duplicate_reason(reason: str) -> str:
+    return {"same_name": _("same name"), "similar_name": _("similar name"),
+            "same_credit_code": _("same credit code"), "same_phone": _("same phone")}.get(reason, reason)
+
+
+def _user_label(username):
+    if not username:
+        return _("system")
+    user = db.session.scalar(select(User).where(User.username == username))
+    return user.label if user else username
+
+
+def _date_arg(name):
+    value = request.args.get(name)
+    if not value:
+        return None
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        return None
+    return services._local_day_start(day)
+
+
+def _page_arg(name="page"):
+    return max(request.args.get(name, 1, type=int) or 1, 1)
+
+
+# ------------------------------------------------------------------ inbox
+
+@bp.get("/inbox")
+@login_required
+def index():
+    sort = request.args.get("sort", "due")
+    filters = {"process": request.args.get("process") or None, "record": request.args.get("record") or None,
+               "due": request.args.get("due") if request.args.get("due") in ("overdue", "today", "week", "none") else None,
+               "created_from": _date_arg("from"), "created_to": _date_arg("to"),
+               "sort": sort if sort in services.SORTS else "due"}
+    mine = services.task_page(current_user, _page_arg("page"), PER_PAGE, scope="mine", **filters)
+    offered = services.task_page(current_user, _page_arg("opage"), PER_PAGE, scope="offered", **filters)
+    todos = services.open_todos(current_user)
+    return render_template("inbox/index.html", mine=mine, offered=offered, todos=todos, filters=filters,
+                           processes=services.process_choices(), args=request.args, now_utc=utcnow())
+
+
+# ------------------------------------------------------------------ task page
+
+def readonly_schema(schema: dict | None, read_only_all: bool) -> dict | None:
+    """The form as the approver sees it: embedded fields read-only (always)."""
+    if schema is None:
+        return None
+    out = copy.deepcopy(schema)
+    for component in iter_components(out.get("components")):
+        if (component.get("properties") or {}).get(CRM_FIELD_PROPERTY) or read_only_all:
+            component["readonly"] = True
+    return out
+
+
+def _form_context(task, can_act: bool):
+    from app.forms import services as forms
+
+    form = services.form_of(task)
+    values = services.task_form_values(task, current_user)
+    diffs = {}
+    record = services.record_of(task.instance)
+    if form is not None and record is not None:
+        diffs = {k: list(v) for k, v in forms.embedded_diff(form.schema, task.instance.data or {}, record,
+                                                              task.instance.record_type).items()}
+    return {"schema": readonly_schema(form.schema if form else None, not can_act), "data": values, "diffs": diffs,
+            "readOnly": not can_act}
+
+
+def _users_for_picker():
+    return list(db.session.scalars(select(User).where(User.active.is_(True)).order_by(User.username)))
+
+
+@bp.get("/tasks/<int:task_id>")
+@login_required
+def task(task_id):
+    task = services.get_task_for(task_id, current_user)
+    instance = task.instance
+    can_act = services.can_act(task, current_user)
+    return render_template(
+        "inbox/task.html", task=task, instance=instance, can_act=can_act,
+        can_claim=task.status == "open" and not (task.assignee or task.claimed_by),
+        can_unclaim=task.status == "open" and task.claimed_by == current_user.username,
+        can_reassign=task.status == "open" and services.can_reassign(task, current_user),
+        delegation=services.active_delegation(task),
+        form=_form_context(task, can_act), record=services.record_of(instance),
+        duplicates=services.duplicates_for(instance), history=services.timeline(instance),
+        attachments=attachments.attachments_of(instance.id), markers=services.diagram_markers(instance),
+        users=_users_for_picker(), holder_label=services.holder_label(task),
+        max_upload=attachments.max_bytes(), now_utc=utcnow())
+
+
+@bp.get("/attachments/<int:attachment_id>")
+@login_required
+def download_attachment(attachment_id):
+    return attachments.download(attachments.get_attachment_for(attachment_id, current_user))
+
+
+# ------------------------------------------------------------------ tracking
+
+@bp.get("/my-submissions")
+@login_required
+def my_submissions():
+    status = request.args.get("status") if request.args.get("status") in services.OPERATOR_STATUSES else None
+    stmt = services.submissions_query(current_user, status, request.args.get("process") or None)
+    page = _page_arg()
+    rows = db.session.execute(stmt.limit(PER_PAGE + 1).offset((page - 1) * PER_PAGE)).all()
+    instances = [r[0] for r in rows[:PER_PAGE]]
+    open_tasks = services.open_tasks_of([i.id for i in instances])
+    return render_template("inbox/submissions.html", rows=rows[:PER_PAGE], open_tasks=open_tasks, page=page,
+                           has_next=len(rows) > PER_PAGE, status=status, processes=services.process_choices(),
+                           can_withdraw={i.id: services.can_withdraw(i, current_user) for i in instances},
+                           holder_label=services.holder_label)
+
+
+@bp.get("/process-instances/<int:instance_id>")
+@login_required
+def instance(instance_id):
+    instance = services.get_instance_for(instance_id, current_user)
+    open_tasks = services.open_tasks_of([instance.id]).get(instance.id, [])
+    return render_template("inbox/instance.html", instance=instance, open_tasks=open_tasks,
+                           history=services.timeline(instance), record=services.record_of(instance),
+                           markers=services.diagram_markers(instance), holder_label=services.holder_label,
+                           attachments=attachments.attachments_of(instance.id),
+                           can_withdraw=services.can_withdraw(instance, current_user),
+                           users=_users_for_picker() if current_user.is_admin else [])
+
+
+# ------------------------------------------------------------------ out of office
+
+@bp.route("/out-of-office", methods=["GET", "POST"])
+@login_required
+def out_of_office():
+    errors = {}
+    if request.method == "POST":
+        if request.form.get("delete"):
+            try:
+                services.delete_out_of_office(current_user, int(request.form["delete"]))
+            except (ApiError, ValueError):
+                abort(404)
+            flash(_("The out-of-office period was removed."), "success")
+            return redirect(url_for("inbox.out_of_office"))
+
+        def day(name):
+            try:
+                return date.fromisoformat(request.form.get(name, ""))
+            except ValueError:
+                return None
+
+        try:
+            services.set_out_of_office(current_user, request.form.get("substitute", ""), day("starts_on"),
+                                       day("ends_on"), request.form.get("note", ""))
+        except ApiError as exc:
+            errors = {d["field"]: d["message"] for d in exc.details}
+        else:
+            flash(_("Saved: new tasks for you go to your substitute during this period."), "success")
+            return redirect(url_for("inbox.out_of_office"))
+    users = [u for u in _users_for_picker() if u.id != current_user.id]
+    return render_template("inbox/out_of_office.html", periods=services.out_of_office_periods(current_user),
+                           users=users, errors=errors, form=request.form), 400 if errors else 200
+
+
+# ------------------------------------------------------------------ operator console
+
+@bp.get("/operator")
+@admin_required
+def operator():
+    args = request.args
+    filters = {
+        "process": args.get("process") or None, "version": args.get("version", type=int) or None,
+        "status": args.get("status") if args.get("status") in services.OPERATOR_STATUSES else None,
+        "started_by": args.get("started_by") or None, "record": args.get("record") or None,
+        "started_from": _date_arg("from"), "started_to": _date_arg("to"),
+    }
+    stmt = services.instance_list_query(**filters)
+    counts = services.status_counts(services.instance_list_query(**{**filters, "status": None}))
+    page = _page_arg()
+    rows = db.session.execute(stmt.limit(PER_PAGE + 1).offset((page - 1) * PER_PAGE)).all()
+    open_tasks = services.open_tasks_of([r[0].id for r in rows[:PER_PAGE]])
+    return render_template("inbox/operator.html", rows=rows[:PER_PAGE], page=page, has_next=len(rows) > PER_PAGE,
+                           counts=counts, filters=filters, args=args, processes=services.process_choices(),
+                           open_tasks=open_tasks, holder_label=services.holder_label,
+                           statuses=services.OPERATOR_STATUSES)
+

@@ -1,0 +1,156 @@
+// Inbox pages: the task form and its actions, claim/release, delegate/reassign/comment,
+// attachments, withdraw, operator actions, and the diagram with completed/active/path markers.
+import "bpmn-js/dist/assets/diagram-js.css";
+import "bpmn-js/dist/assets/bpmn-js.css";
+import "./inbox.css";
+import NavigatedViewer from "bpmn-js/lib/NavigatedViewer";
+
+const readJson = (id) => {
+  const node = document.getElementById(id);
+  return node ? JSON.parse(node.textContent) : null;
+};
+
+const fail = (error) => window.alert(error.message || String(error));
+
+// ---------------------------------------------------------------- diagram
+async function mountDiagram() {
+  const config = readJson("diagram-config");
+  const container = document.getElementById("diagram");
+  if (!config || !container) return;
+  const viewer = new NavigatedViewer({ container });
+  try {
+    await viewer.importXML(config.xml);
+  } catch (error) {
+    container.textContent = error.message;
+    return;
+  }
+  const canvas = viewer.get("canvas");
+  const registry = viewer.get("elementRegistry");
+  const mark = (ids, css) => (ids || []).forEach((id) => registry.get(id) && canvas.addMarker(id, css));
+  const markers = config.markers || {};
+  mark(markers.completed, "inbox-completed");
+  mark(markers.active, "inbox-active");
+  mark(markers.flows, "inbox-path");
+  canvas.zoom("fit-viewport", "auto");
+  container.dataset.ready = "true";
+  container.dataset.markedActive = (markers.active || []).join(",");
+}
+
+// ---------------------------------------------------------------- the task form
+async function mountTask() {
+  const config = readJson("task-config");
+  if (!config) return;
+  const message = document.getElementById("action-message");
+  const errorBox = document.getElementById("form-errors");
+  const formNode = document.getElementById("task-form");
+  let viewer = null;
+  if (formNode && config.form.schema) {
+    viewer = await window.CrmFormViewer.render(formNode, config.form);
+    formNode.dataset.ready = "true";
+  }
+  const say = (text, css) => {
+    if (!message) return;
+    message.textContent = text;
+    message.className = `small align-self-center ${css || ""}`;
+  };
+  const showErrors = (details) => {
+    const rest = viewer ? viewer.showErrors(details) : details;
+    errorBox.classList.toggle("d-none", !rest.length);
+    errorBox.textContent = rest.map((d) => (d.field ? `${d.field}: ${d.message}` : d.message)).join("; ");
+  };
+  const values = () => (viewer ? viewer.submit() : { data: {}, errors: {} });
+
+  document.getElementById("complete-button")?.addEventListener("click", async (event) => {
+    const { data, errors } = values();
+    if (Object.keys(errors).length) {
+      say(config.text.fix, "text-danger");
+      return;
+    }
+    event.target.disabled = true;
+    try {
+      await window.crmFetch(config.urls.complete, { method: "POST", body: { data } });
+      say(config.text.completed, "text-success");
+      document.body.dataset.taskDone = "true";
+      setTimeout(() => window.location.assign(config.urls.inbox), 600);
+    } catch (error) {
+      event.target.disabled = false;
+      if (error.details?.length) showErrors(error.details);
+      say(error.status === 400 ? config.text.fix : config.text.error + error.message, "text-danger");
+    }
+  });
+  document.getElementById("draft-button")?.addEventListener("click", async () => {
+    const { data } = viewer ? viewer.form.submit() : { data: {} };
+    try {
+      await window.crmFetch(config.urls.draft, { method: "POST", body: { data } });
+      say(config.text.draftSaved, "text-success");
+    } catch (error) {
+      say(config.text.error + error.message, "text-danger");
+    }
+  });
+}
+
+// ---------------------------------------------------------------- small forms posting JSON
+function jsonForm(id, toBody) {
+  const form = document.getElementById(id);
+  if (!form) return;
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    try {
+      await window.crmFetch(form.dataset.url, { method: "POST", body: toBody(new FormData(form)) });
+      window.location.reload();
+    } catch (error) {
+      fail(error);
+    }
+  });
+}
+
+jsonForm("delegate-form", (f) => ({ to: f.get("to"), comment: f.get("comment") || null, return_to_delegator: f.get("return_to_delegator") === "on" }));
+jsonForm("reassign-form", (f) => ({ to: f.get("to"), comment: f.get("comment") || null }));
+jsonForm("comment-form", (f) => ({ comment: f.get("comment") }));
+
+document.getElementById("attachment-form")?.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  try {
+    await window.crmFetch(event.target.dataset.url, { method: "POST", body: new FormData(event.target) });
+    window.location.reload();
+  } catch (error) {
+    fail(error);
+  }
+});
+
+document.querySelectorAll("form[data-reassign-url]").forEach((form) => {
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    try {
+      await window.crmFetch(form.dataset.reassignUrl, { method: "POST", body: { to: new FormData(form).get("to") } });
+      window.location.reload();
+    } catch (error) {
+      fail(error);
+    }
+  });
+});
+
+// ---------------------------------------------------------------- buttons
+document.addEventListener("click", async (event) => {
+  const button = event.target.closest("[data-task-action], [data-withdraw-url], [data-operator-url]");
+  if (!button) return;
+  let url = button.dataset.url || button.dataset.withdrawUrl || button.dataset.operatorUrl;
+  let body = {};
+  if (button.dataset.confirm && !window.confirm(button.dataset.confirm)) return;
+  if (button.dataset.reasonPrompt) {
+    const reason = window.prompt(button.dataset.reasonPrompt);
+    if (!reason) return;
+    body = { reason };
+  }
+  button.disabled = true;
+  try {
+    await window.crmFetch(url, { method: "POST", body });
+    window.location.reload();
+  } catch (error) {
+    button.disabled = false;
+    fail(error);
+  }
+});
+
+mountDiagram();
+mountTask();

@@ -1,0 +1,200 @@
+"""Loop protection, failures (logged; blocking or not), dry runs that change nothing,
+dispatch that only touches the rules of the event, and the API."""
+import pytest
+from sqlalchemy import event as sa_event
+from sqlalchemy import func, select
+
+from app.api.errors import ApiError
+from app.audit import AuditEvent
+from app.automation.execution import MAX_DEPTH
+from app.automation.models import Rule, RuleRun
+from app.crm.models import Activity, Customer
+from app.extensions import db
+from app.jobs import Job
+from app.notifications.models import Notification
+from tests.automation.conftest import count
+
+
+def _set_class(value):
+    return [{"type": "set_fields", "values": [{"field": "customer_class", "mode": "value", "value": value}]}]
+
+
+def test_a_rule_pair_that_would_loop_stops_with_the_chain_logged(crm, make_rule, user):
+    make_rule(name="A→B", entity="customer", event="updated",
+              condition={"field": "customer_class", "op": "changed_to", "value": "A"}, actions=_set_class("B"))
+    make_rule(name="B→A", entity="customer", event="updated",
+              condition={"field": "customer_class", "op": "changed_to", "value": "B"}, actions=_set_class("A"))
+    customer = crm.create("customer", {"name": "循环客户"}, user("sales1"))
+    crm.update(customer, {"customer_class": "A"}, user("sales1"))
+    db.session.expire_all()
+    stopped = db.session.scalars(select(RuleRun).where(RuleRun.outcome == "stopped")).all()
+    assert len(stopped) == 1
+    assert [link["rule"] for link in stopped[0].chain] == ["A→B", "B→A", "A→B"]
+    assert "already ran on this record" in stopped[0].error
+    # Consistent: the last change that ran (B→A) is what is stored, and it was committed.
+    assert db.session.get(Customer, customer.id).customer_class == "A"
+    assert count(RuleRun, RuleRun.outcome == "matched") == 2
+
+
+def test_a_cascade_over_new_records_stops_at_the_depth_limit(crm, make_rule, user):
+    make_rule(name="echo", entity="activity", event="created",
+              condition={"field": "content", "op": "contains", "value": "echo"},
+              actions=[{"type": "create_record", "entity": "activity",
+                        "mapping": [{"field": "content", "mode": "copy", "from": "content"}]}])
+    customer = crm.create("customer", {"name": "回声"}, user("sales1"))
+    crm.create("activity", {"customer_id": customer.id, "content": "echo"}, user("sales1"))
+    assert count(Activity) == 1 + MAX_DEPTH
+    stopped = db.session.scalar(select(RuleRun).where(RuleRun.outcome == "stopped"))
+    assert len(stopped.chain) == MAX_DEPTH + 1 and "limited to 5" in stopped.error
+
+
+def test_a_failing_action_is_logged_and_does_not_block_the_save(crm, make_rule, user):
+    # The stage needs an amount, so moving the opportunity there fails inside the rule.
+    make_rule(name="坏规则", entity="customer", event="created",
+              actions=[*_set_class("B"),
+                       {"type": "set_fields", "values": [{"field": "phone", "mode": "value", "value": "x" * 50}]}])
+    customer = crm.create("customer", {"name": "照常保存"}, user("sales1"))
+    db.session.expire_all()
+    saved = db.session.get(Customer, customer.id)
+    assert saved is not None and saved.customer_class is None  # the rule's work is undone as a whole
+    run = db.session.scalar(select(RuleRun))
+    assert run.outcome == "failed" and "phone" in run.error
+    assert [a["status"] for a in run.actions] == ["rolled_back", "failed"]
+    # Not silent: the rule's author is told.
+    assert count(Notification, Notification.user_id == user("admin").id) == 1
+
+
+def test_a_blocking_rule_refuses_the_save_and_still_logs_why(crm, make_rule, user):
+    make_rule(name="必须成功", entity="customer", event="created", blocking=True,
+              actions=[{"type": "set_fields", "values": [{"field": "phone", "mode": "value", "value": "x" * 50}]}])
+    with pytest.raises(ApiError) as refused:
+        crm.create("customer", {"name": "被拒绝"}, user("sales1"))
+    assert refused.value.code == "rule_blocked" and "必须成功" in refused.value.message
+    db.session.rollback()
+    assert count(Customer) == 0
+    run = db.session.scalar(select(RuleRun))
+    assert run.outcome == "failed" and run.rule_name == "必须成功"
+
+
+def _snapshot():
+    return {table.name: db.session.scalar(select(func.count()).select_from(table))
+            for table in db.metadata.sorted_tables}
+
+
+def test_dry_run_changes_nothing_and_sends_nothing(within, api_as):
+    def setup():
+        from app.auth.services import create_group, get_user
+        from app.automation.services import create_rule
+        from app.crm import services as crm
+
+        create_group(name="fujian-sales", members=["sales1", "sales2"])
+        rule = create_rule(dict(
+            name="试运行", entity="customer", event="created",
+            condition={"field": "registered_capital", "op": "ge", "value": 10_000_000},
+            actions=[*_set_class("A"),
+                     {"type": "assign_owner", "strategy": "round_robin", "group": "fujian-sales"},
+                     {"type": "notify", "users": ["manager"], "template": "{name} 是 {customer_class} 类"},
+                     {"type": "create_todo", "title": "拜访 {name}", "deadline": {"mode": "today", "days": 3}},
+                     {"type": "create_record", "entity": "activity",
+                      "mapping": [{"field": "content", "mode": "template", "template": "自动：{name}"}]},
+                     {"type": "webhook", "url": "https://hooks.example.com/crm", "secret": "s"}]), get_user("admin"))
+        customer = crm.create("customer", {"name": "已有客户", "registered_capital": "1"}, get_user("admin"))
+        return rule.id, customer.id, _snapshot()
+
+    api = api_as("admin")
+    rule_id, customer_id, before = within(setup)
+    response = api.post(f"/api/v1/automation-rules/{rule_id}/dry-run",
+                        json={"record_id": customer_id, "rule": {"condition": None}})
+    assert response.status_code == 200, response.get_json()
+    result = response.get_json()
+    assert result["matched"] is True and result["conditions"] == []
+    plans = {a["type"]: a["plan"] for a in result["actions"]}
+    assert plans["set_fields"]["changes"] == {"customer_class": [None, "A"]}
+    assert plans["assign_owner"]["user"] == "sales1"
+    assert plans["notify"] == {"recipients": ["manager"], "text": "已有客户 是 A 类", "email": False,
+                               "link": f"/crm/customer/{customer_id}"}
+    assert plans["create_todo"]["user"] == "sales1" and plans["create_todo"]["title"] == "拜访 已有客户"
+    assert plans["create_record"]["values"]["content"] == "自动：已有客户"
+    assert plans["webhook"]["body"]["record"]["name"] == "已有客户" and plans["webhook"]["signed"] is True
+    stored = api.post(f"/api/v1/automation-rules/{rule_id}/dry-run", json={"record_id": customer_id}).get_json()
+    assert stored["matched"] is False and stored["conditions"][0]["actual"] == 1 and stored["actions"] == []
+    sample = api.post(f"/api/v1/automation-rules/{rule_id}/dry-run",
+                      json={"record": {"name": "样例", "registered_capital": "20,000,000"}})
+    assert sample.status_code == 200 and sample.get_json()["matched"] is True
+    assert [a["status"] for a in sample.get_json()["actions"]][:1] == ["would_run"]
+    bad = api.post(f"/api/v1/automation-rules/{rule_id}/dry-run", json={"record": {"capital": 5}})
+    assert bad.status_code == 400 and bad.get_json()["error"]["details"][0]["field"] == "record.capital"
+    assert within(_snapshot) == before
+
+
+def test_dispatch_only_touches_rules_of_the_same_entity_and_event(crm, make_rule, user, monkeypatch):
+    from app.automation import execution
+
+    loaded = []
+    real = execution.rules_for
+    monkeypatch.setattr(execution, "rules_for", lambda entity, event: loaded.append(real(entity, event)) or loaded[-1])
+    make_rule(name="相关", entity="customer", event="updated", actions=_set_class("B"))
+    for index in range(300):  # unrelated: other entities and other events
+        db.session.add(Rule(name=f"无关{index}", entity=("contract", "activity", "customer")[index % 3],
+                            event="deleted" if index % 3 == 2 else "updated", actions=_set_class("C"), version=1))
+    db.session.commit()
+    customer = crm.create("customer", {"name": "基准"}, user("sales1"))
+    loaded.clear()
+    crm.update(customer, {"city": "厦门"}, user("sales1"))
+    # The user's edit and the rule's own edit: each loaded exactly the one related rule.
+    assert [[r.name for r in rules] for rules in loaded] == [["相关"], ["相关"]]
+    assert {r.rule_name for r in db.session.scalars(select(RuleRun).where(RuleRun.event == "updated"))} == {"相关"}
+
+
+def test_api_crud_is_validated_audited_and_for_editors_only(api_as, within):
+    designer = api_as("admin")
+    bad = designer.post("/api/v1/automation-rules", json={
+        "name": "坏", "entity": "customer", "event": "created",
+        "condition": {"field": "registered_capital", "op": "contains", "value": "1"},
+        "actions": [{"type": "set_fields", "values": [{"field": "nope", "value": 1}]}]})
+    assert bad.status_code == 400
+    details = {d["field"]: d["message"] for d in bad.get_json()["error"]["details"]}
+    assert "not valid for registered_capital" in details["condition.op"]
+    assert "Unknown field nope" in details["actions.0.values.0.field"]
+    good = designer.post("/api/v1/automation-rules", json={
+        "name": "注册资金 ≥ 1000 万 → A 类", "entity": "customer", "event": "created",
+        "condition": {"field": "registered_capital", "op": "≥", "value": 10_000_000}, "actions": _set_class("A")})
+    assert good.status_code == 201, good.get_json()
+    rule = good.get_json()
+    assert rule["condition"]["op"] == "ge" and rule["enabled"] is True
+    assert api_as("sales1").get("/api/v1/automation-rules").status_code == 403
+    listing = designer.get("/api/v1/automation-rules?entity=customer").get_json()
+    assert listing["total"] == 1 and listing["items"][0]["id"] == rule["id"]
+    stale = designer.patch(f"/api/v1/automation-rules/{rule['id']}", json={"enabled": False, "version": 99})
+    assert stale.status_code == 409
+    patched = designer.patch(f"/api/v1/automation-rules/{rule['id']}", json={"enabled": False, "version": rule["version"]})
+    assert patched.status_code == 200 and patched.get_json()["enabled"] is False
+    assert designer.delete(f"/api/v1/automation-rules/{rule['id']}").status_code == 204
+    assert designer.get(f"/api/v1/automation-rules/{rule['id']}").status_code == 404
+    events = within(lambda: [e.event for e in db.session.scalars(
+        select(AuditEvent).where(AuditEvent.event.like("automation.%")).order_by(AuditEvent.id))])
+    assert events == ["automation.rule_created", "automation.rule_changed", "automation.rule_deleted"]
+
+
+def test_run_log_api_filters_by_rule_record_and_outcome(within, api_as):
+    def setup():
+        from app.auth.services import get_user
+        from app.automation.services import create_rule
+        from app.crm import services as crm
+
+        rule = create_rule(dict(name="记录", entity="customer", event="created",
+                                condition={"field": "province", "op": "eq", "value": "福建"},
+                                actions=_set_class("B")), get_user("admin"))
+        fujian = crm.create("customer", {"name": "闽", "province": "福建"}, get_user("sales1"))
+        crm.create("customer", {"name": "粤", "province": "广东"}, get_user("sales1"))
+        return rule.id, fujian.id
+
+    rule_id, fujian_id = within(setup)
+    api = api_as("admin")
+    everything = api.get(f"/api/v1/automation-runs?rule_id={rule_id}").get_json()
+    assert everything["total"] == 2
+    matched = api.get("/api/v1/automation-runs?outcome=matched").get_json()["items"]
+    assert [r["record_id"] for r in matched] == [fujian_id]
+    by_record = api.get(f"/api/v1/automation-runs?entity=customer&record_id={fujian_id}").get_json()["items"]
+    assert len(by_record) == 1 and by_record[0]["conditions"][0]["result"] is True
+    assert api_as("sales1").get("/api/v1/automation-runs").status_code == 403

@@ -1,0 +1,192 @@
+"""Webhooks through the outbox: signed, retried with backoff, logged, delivered exactly once
+(also when the worker is killed mid-delivery), and never to private addresses unless an
+administrator allow-listed them."""
+import hashlib
+import hmac
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from app.automation.models import WebhookDelivery
+from app.automation.services import set_webhook_allowlist
+from app.db import utcnow
+from app.extensions import db
+from app.jobs import Job, run_due_jobs
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Receiver:
+    """A webhook target on 127.0.0.1: answers with the scripted statuses, records every
+    request, and processes each delivery id once (what a receiver does with our header)."""
+
+    def __init__(self, statuses=(), hold_first=False):
+        self.statuses = list(statuses)
+        self.requests = []
+        self.processed = {}
+        self.hold = threading.Event() if hold_first else None
+        self.got_request = threading.Event()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.requests.append((dict(self.headers), body))
+                receiver.got_request.set()
+                if receiver.hold is not None and len(receiver.requests) == 1:
+                    receiver.hold.wait(30)  # the worker is killed while waiting for us
+                status = receiver.statuses.pop(0) if receiver.statuses else 200
+                if status == 200:
+                    receiver.processed.setdefault(self.headers["X-CRM-Delivery"], json.loads(body))
+                self.send_response(status)
+                self.end_headers()
+                self.wfile.write(b"ok" if status == 200 else b"try later")
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        if self.hold is not None:
+            self.hold.set()
+        self.server.shutdown()
+
+
+@pytest.fixture
+def receiver_factory():
+    made = []
+
+    def make(**kw):
+        made.append(Receiver(**kw))
+        return made[-1]
+
+    yield make
+    for receiver in made:
+        receiver.close()
+
+
+def _webhook_rule(make_rule, url):
+    set_webhook_allowlist(["127.0.0.1"], None)
+    return make_rule(name="推送到财务", entity="customer", event="created",
+                     actions=[{"type": "webhook", "url": url, "secret": "topsecret", "timeout": 5}])
+
+
+def _fast_forward(job_id):
+    """Skip the backoff wait instead of sleeping through it."""
+    job = db.session.get(Job, job_id)
+    if job.status == "pending":
+        job.due_at = utcnow()
+        db.session.commit()
+
+
+def test_a_target_failing_twice_then_succeeding_gets_the_event_exactly_once(crm, make_rule, user, receiver_factory):
+    receiver = receiver_factory(statuses=[500, 503])
+    _webhook_rule(make_rule, receiver.url)
+    customer = crm.create("customer", {"name": "厦门推送"}, user("sales1"))
+    job = db.session.scalar(select(Job).where(Job.kind == "automation.webhook"))
+    assert job.status == "pending" and job.key.startswith("automation-webhook:")
+    assert receiver.requests == []  # nothing leaves before the save commits and the worker runs
+    for _ in range(3):
+        run_due_jobs()
+        _fast_forward(job.id)
+    db.session.expire_all()
+    assert db.session.get(Job, job.id).status == "done"
+    assert len(receiver.requests) == 3
+    assert {headers["X-CRM-Delivery"] for headers, _ in receiver.requests} == {job.key}
+    assert list(receiver.processed) == [job.key]
+    event = receiver.processed[job.key]
+    assert event["record"]["name"] == "厦门推送" and event["record"]["id"] == customer.id
+    assert event["event"] == "created" and event["rule"]["name"] == "推送到财务"
+    headers, body = receiver.requests[-1]
+    expected = hmac.new(b"topsecret", headers["X-CRM-Timestamp"].encode() + b"." + body, hashlib.sha256).hexdigest()
+    assert headers["X-CRM-Signature"] == f"sha256={expected}"
+    log = db.session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id)).all()
+    assert [(d.attempt, d.status_code, d.ok) for d in log] == [(1, 500, False), (2, 503, False), (3, 200, True)]
+    assert log[0].response == "try later"
+    # Nothing more is sent later.
+    _fast_forward(job.id)
+    run_due_jobs()
+    assert len(receiver.requests) == 3
+
+
+def test_private_targets_are_refused_unless_allow_listed(crm, make_rule, user, receiver_factory):
+    from app.api.errors import ApiError
+
+    receiver = receiver_factory()
+    with pytest.raises(ApiError) as refused:
+        make_rule(name="内网", entity="customer", event="created",
+                  actions=[{"type": "webhook", "url": receiver.url}])
+    assert "allow-list" in refused.value.details[0]["message"]
+    db.session.rollback()
+    _webhook_rule(make_rule, receiver.url)
+    crm.create("customer", {"name": "撤销白名单"}, user("sales1"))
+    set_webhook_allowlist([], None)  # an admin withdraws it before the worker runs
+    run_due_jobs()
+    assert receiver.requests == []
+    delivery = db.session.scalar(select(WebhookDelivery))
+    assert not delivery.ok and "not allow-listed" in delivery.error
+
+
+def _worker(database_url, tmp_path):
+    env = dict(os.environ, DATABASE_URL=database_url, FLASK_APP="wsgi", PYTHONPATH=str(ROOT),
+               INSTANCE_PATH=str(tmp_path), SECRET_KEY="test")
+    code = "import sys; sys.argv=['flask','worker','--poll','0.1']; from flask.cli import main; main()"
+    return subprocess.Popen([sys.executable, "-c", code], env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+
+
+def _wait_for(predicate, seconds=30):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.mark.slow
+def test_delivery_survives_a_worker_killed_mid_delivery(crm, make_rule, user, receiver_factory, database_url,
+                                                         tmp_path):
+    receiver = receiver_factory(hold_first=True)
+    _webhook_rule(make_rule, receiver.url)
+    crm.create("customer", {"name": "杀进程"}, user("sales1"))
+    job = db.session.scalar(select(Job).where(Job.kind == "automation.webhook"))
+    worker = _worker(database_url, tmp_path)
+    try:
+        assert receiver.got_request.wait(30), "the worker never called the webhook"
+        worker.send_signal(signal.SIGKILL)  # mid-delivery: the request is out, no answer yet
+        worker.wait(10)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    receiver.hold.set()
+    db.session.expire_all()
+    row = db.session.get(Job, job.id)
+    assert row.status == "running" and db.session.scalar(select(WebhookDelivery)) is None
+    row.locked_until = utcnow() - timedelta(seconds=1)  # the lease runs out (instead of waiting 5 minutes)
+    db.session.commit()
+    worker = _worker(database_url, tmp_path)
+    try:
+        assert _wait_for(lambda: (db.session.expire_all() or db.session.get(Job, job.id).status) == "done")
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(15) == 0
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    # Sent twice (the first answer was lost with the worker), processed once by its delivery id.
+    assert [h["X-CRM-Delivery"] for h, _ in receiver.requests] == [job.key, job.key]
+    assert list(receiver.processed) == [job.key]
+    assert [(d.attempt, d.ok) for d in db.session.scalars(select(WebhookDelivery))] == [(2, True)]

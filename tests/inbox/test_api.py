@@ -1,0 +1,341 @@
+"""Inbox API: claim/complete permissions, validation, delegation, reassignment, comments,
+drafts, attachments, withdraw, operator actions, out-of-office routing."""
+from datetime import date, timedelta
+
+import pytest
+
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+
+
+def _task_ids(response, offered=None):
+    assert response.status_code == 200, response.get_json()
+    items = response.get_json()["items"]
+    return [t["id"] for t in items if offered is None or t["offered"] is offered]
+
+
+def test_group_task_claim_validate_complete(api_as, flows, app):
+    instance_id = flows.report()
+    task = flows.open_task(instance_id)
+    assert task["bpmn_id"] == "Task_fujian_review"
+
+    head, sales, med = api_as("fj_head"), api_as("sales1"), api_as("med_reviewer")
+    assert task["id"] in _task_ids(head.get("/api/v1/tasks"), offered=True)
+    listed = head.get("/api/v1/tasks").get_json()["items"][0]
+    assert listed["record"] == {"type": "customer", "id": listed["record"]["id"]}
+    assert listed["record_label"] == "福州海峡贸易有限公司" and listed["started_by"] == "sales1"
+    assert listed["form"]["components"] and listed["data"]["province"] == "福建"
+    assert task["id"] not in _task_ids(sales.get("/api/v1/tasks"))
+    assert task["id"] not in _task_ids(med.get("/api/v1/tasks"))
+
+    # Not claimed yet: nobody but an admin may complete; others do not even see it.
+    assert head.post(f"/api/v1/tasks/{task['id']}/complete", json={"data": {"decision": "approve"}}).status_code == 403
+    assert med.post(f"/api/v1/tasks/{task['id']}/claim").status_code == 404
+    assert head.post(f"/api/v1/tasks/{task['id']}/claim").status_code == 200
+    assert task["id"] in _task_ids(head.get("/api/v1/tasks?scope=mine"))
+
+    # The form is checked on the server: reject needs a comment; the task stays open.
+    bad = head.post(f"/api/v1/tasks/{task['id']}/complete", json={"data": {"decision": "reject"}})
+    assert bad.status_code == 400
+    assert [d["field"] for d in bad.get_json()["error"]["details"]] == ["comment"]
+    bad = head.post(f"/api/v1/tasks/{task['id']}/complete", json={"data": {"decision": "maybe"}})
+    assert bad.status_code == 400 and bad.get_json()["error"]["details"][0]["field"] == "decision"
+    assert flows.open_task(instance_id)["id"] == task["id"]
+
+    done = head.post(f"/api/v1/tasks/{task['id']}/complete", json={"data": {"decision": "approve", "comment": "同意"}})
+    assert done.status_code == 200, done.get_json()
+    again = head.post(f"/api/v1/tasks/{task['id']}/complete", json={"data": {"decision": "approve"}})
+    assert again.status_code == 409
+
+    mine = sales.get(f"/api/v1/my-submissions/{instance_id}").get_json()
+    assert mine["status"] == "completed" and not mine["can_withdraw"]
+    assert ("completed_task", "fj_head") in [(h["event"], h["actor"]) for h in mine["history"]]
+    customer = sales.get(f"/api/v1/customers/{listed['record']['id']}").get_json()
+    assert customer["report_status"] == "approved"
+    # The starter hears about the result once.
+    texts = [n["text"] for n in sales.get("/api/v1/notifications").get_json()["items"]]
+    assert sum(f"#{instance_id}" in t for t in texts) == 1
+
+
+def test_reject_result_is_not_notified_twice(api_as, flows):
+    instance_id = flows.report()
+    task = flows.open_task(instance_id)
+    head = api_as("fj_head")
+    head.post(f"/api/v1/tasks/{task['id']}/claim")
+    done = head.post(f"/api/v1/tasks/{task['id']}/complete", json={"data": {"decision": "reject", "comment": "重复客户"}})
+    assert done.status_code == 200, done.get_json()
+    texts = [n["text"] for n in api_as("sales1").get("/api/v1/notifications").get_json()["items"]]
+    # The process itself tells the reporter, with the comment; the inbox adds nothing.
+    assert [t for t in texts if "重复客户" in t] and not [t for t in texts if f"#{instance_id}" in t]
+
+
+def test_new_task_notifies_group_members(api_as, flows):
+    flows.report()
+    texts = [n["text"] for n in api_as("fj_head").get("/api/v1/notifications").get_json()["items"]]
+    assert any("福建区域负责人审批" in t for t in texts)
+    counts = api_as("fj_head").get("/api/v1/live-counts").get_json()
+    assert counts["inbox"] == 1
+
+
+def test_sales_cannot_reassign_or_terminate(api_as, flows):
+    instance_id = flows.report()
+    task = flows.open_task(instance_id)
+    sales = api_as("sales1")
+    # The reporter follows the task (can see it) but cannot reassign it.
+    assert sales.get(f"/api/v1/tasks/{task['id']}").status_code == 200
+    assert sales.post(f"/api/v1/tasks/{task['id']}/reassign", json={"to": "sales1"}).status_code == 403
+    assert sales.post(f"/api/v1/tasks/{task['id']}/complete", json={"data": {"decision": "approve"}}).status_code == 403
+    for action, body in (("terminate", {"reason": "x"}), ("suspend", {}), ("resume", {}), ("retry", {})):
+        assert sales.post(f"/api/v1/operator/instances/{instance_id}/{action}", json=body).status_code == 403
+    assert sales.get("/api/v1/operator/instances").status_code == 403
+    # An approver of another group cannot reassign either (and does not see the task).
+    assert api_as("med_reviewer").post(f"/api/v1/tasks/{task['id']}/reassign", json={"to": "med_reviewer"}).status_code == 404
+
+
+def test_manager_reassigns_and_it_is_audited(api_as, flows, app):
+    instance_id = flows.report()
+    task = flows.open_task(instance_id)
+    manager = api_as("manager")  # manages the fujian-heads group in the demo data
+    answer = manager.post(f"/api/v1/tasks/{task['id']}/reassign", json={"to": "med_reviewer", "comment": "休假"})
+    assert answer.status_code == 200, answer.get_json()
+    assert flows.open_task(instance_id)["assignee"] == "med_reviewer"
+    assert ("reassigned", "manager", "休假") in [h[:3] for h in flows.history(instance_id)]
+    # Now only med_reviewer (or an admin) can complete; fj_head no longer sees it.
+    assert api_as("fj_head").post(f"/api/v1/tasks/{task['id']}/complete",
+                                  json={"data": {"decision": "approve"}}).status_code == 404
+    assert task["id"] in _task_ids(api_as("med_reviewer").get("/api/v1/tasks?scope=mine"))
+    with app.app_context():
+        from sqlalchemy import select
+
+        from app.audit import AuditEvent
+        from app.extensions import db
+
+        events = db.session.scalars(select(AuditEvent.event).where(AuditEvent.actor_name == "manager")).all()
+        assert "inbox.task_reassigned" in events
+    assert manager.post(f"/api/v1/tasks/{task['id']}/reassign", json={"to": "nobody"}).status_code == 400
+
+
+def test_delegate_chain_and_who_may_complete(api_as, flows):
+    instance_id = flows.report()
+    task = flows.open_task(instance_id)
+    head, med = api_as("fj_head"), api_as("med_reviewer")
+    head.post(f"/api/v1/tasks/{task['id']}/claim")
+    answer = head.post(f"/api/v1/tasks/{task['id']}/delegate", json={"to": "med_reviewer", "comment": "请帮忙看"})
+    assert answer.status_code == 200, answer.get_json()
+    # The delegator follows the task but can no longer complete it; a third user cannot.
+    assert head.get(f"/api/v1/tasks/{task['id']}").status_code == 200
+    assert head.post(f"/api/v1/tasks/{task['id']}/complete", json={"data": {"decision": "approve"}}).status_code == 403
+    assert api_as("sales2").post(f"/api/v1/tasks/{task['id']}/complete",
+                                 json={"data": {"decision": "approve"}}).status_code == 404
+    done = med.post(f"/api/v1/tasks/{task['id']}/complete", json={"data": {"decision": "approve", "comment": "可以"}})
+    assert done.status_code == 200, done.get_json()
+    events = [(e, a) for e, a, *_ in flows.history(instance_id)]
+    chain = [x for x in events if x[0] in ("claimed", "delegated", "completed_task")]
+    assert chain == [("claimed", "fj_head"), ("delegated", "fj_head"), ("completed_task", "med_reviewer")]
+
+
+def test_delegation_can_come_back_to_the_delegator(api_as, flows):
+    instance_id = flows.report()
+    task = flows.open_task(instance_id)
+    head, med = api_as("fj_head"), api_as("med_reviewer")
+    head.post(f"/api/v1/tasks/{task['id']}/claim")
+    head.post(f"/api/v1/tasks/{task['id']}/delegate", json={"to": "med_reviewer", "return_to_delegator": True})
+    back = med.post(f"/api/v1/tasks/{task['id']}/complete", json={"data": {"decision": "reject", "comment": "资料不全"}})
+    assert back.status_code == 200
+    now = flows.open_task(instance_id)
+    assert now["id"] == task["id"] and now["assignee"] == "fj_head"
+    detail = head.get(f"/api/v1/tasks/{task['id']}").get_json()
+    assert detail["data"]["decision"] == "reject" and detail["data"]["comment"] == "资料不全"  # the delegate's answer
+    assert med.post(f"/api/v1/tasks/{task['id']}/complete", json={"data": {"decision": "approve"}}).status_code == 403
+    assert head.post(f"/api/v1/tasks/{task['id']}/complete",
+                     json={"data": {"decision": "approve", "comment": "核实后同意"}}).status_code == 200
+    events = [e for e, *_ in flows.history(instance_id)]
+    assert events.index("delegation_returned") < events.index("completed_task")
+
+
+def test_comment_and_draft(api_as, flows):
+    instance_id = flows.report()
+    task = flows.open_task(instance_id)
+    head = api_as("fj_head")
+    assert head.post(f"/api/v1/tasks/{task['id']}/comments", json={"comment": "在核实信用代码"}).status_code == 201
+    assert head.post(f"/api/v1/tasks/{task['id']}/comments", json={"comment": ""}).status_code == 400
+    # A draft needs the task in hand.
+    assert head.post(f"/api/v1/tasks/{task['id']}/draft", json={"data": {"comment": "x"}}).status_code == 403
+    head.post(f"/api/v1/tasks/{task['id']}/claim")
+    saved = head.post(f"/api/v1/tasks/{task['id']}/draft", json={"data": {"comment": "草稿", "name": "改名", "x": 1}})
+    assert saved.status_code == 200 and saved.get_json()["data"] == {"comment": "草稿"}
+    detail = head.get(f"/api/v1/tasks/{task['id']}").get_json()
+    assert detail["data"]["comment"] == "草稿" and detail["data"]["name"] == "福州海峡贸易有限公司"
+    assert ("commented", "fj_head", "在核实信用代码") in [h[:3] for h in flows.history(instance_id)]
+    assert any(h["event"] == "commented" for h in detail["history"])
+
+
+def test_attachments_are_checked_and_downloaded_as_attachment(api_as, flows, app):
+    instance_id = flows.report()
+    task = flows.open_task(instance_id)
+    head = api_as("fj_head")
+
+    def upload(name, content):
+        from io import BytesIO
+
+        return head.post(f"/api/v1/tasks/{task['id']}/attachments",
+                         data={"file": (BytesIO(content), name), "comment": "营业执照"}, content_type="multipart/form-data")
+
+    ok = upload("营业执照.pdf", PDF)
+    assert ok.status_code == 201, ok.get_json()
+    assert ok.get_json()["content_type"] == "application/pdf"
+    assert upload("page.html", b"<!doctype html><script>alert(1)</script>").status_code == 415
+    assert upload("fake.pdf", b"MZ\x90\x00 not a pdf").status_code == 415
+    assert upload("image.png", PDF).status_code == 415  # the name must agree with the content
+    app.config["INBOX_ATTACHMENT_MAX_BYTES"] = 100
+    try:
+        assert upload("big.pdf", PDF + b"0" * 200).status_code == 413
+    finally:
+        app.config.pop("INBOX_ATTACHMENT_MAX_BYTES")
+
+    url = ok.get_json()["url"]
+    got = head.get(url)
+    assert got.status_code == 200 and got.data == PDF
+    assert got.headers["Content-Disposition"].startswith("attachment")
+    assert got.headers["X-Content-Type-Options"] == "nosniff"
+    assert api_as("sales1").get(url).status_code == 200  # the reporter follows the instance
+    assert api_as("med_reviewer").get(url).status_code == 404
+
+
+def test_withdraw_only_while_nobody_acted(api_as, flows, app):
+    sales = api_as("sales1")
+    first = flows.report()
+    mine = sales.get("/api/v1/my-submissions").get_json()["items"]
+    assert [i["id"] for i in mine] == [first] and mine[0]["can_withdraw"]
+    assert mine[0]["active_tasks"][0]["name"] == "福建区域负责人审批"
+    assert api_as("sales2").post(f"/api/v1/my-submissions/{first}/withdraw", json={}).status_code == 404
+    assert api_as("admin").post(f"/api/v1/my-submissions/{first}/withdraw", json={}).status_code == 403
+    answer = sales.post(f"/api/v1/my-submissions/{first}/withdraw", json={"comment": "信息填错"})
+    assert answer.status_code == 200 and answer.get_json()["status"] == "terminated"
+    record_id = answer.get_json()["record"]["id"]
+    assert sales.get(f"/api/v1/customers/{record_id}").get_json()["report_status"] == "none"
+    assert "withdrawn" in [e for e, *_ in flows.history(first)]
+    assert flows.open_task(first) is None
+
+    second = flows.report(name="厦门新材料有限公司")
+    task = flows.open_task(second)
+    api_as("fj_head").post(f"/api/v1/tasks/{task['id']}/claim")
+    refused = sales.post(f"/api/v1/my-submissions/{second}/withdraw", json={})
+    assert refused.status_code == 409 and refused.get_json()["error"]["code"] == "already_handled"
+
+
+def test_suspend_resume_terminate(api_as, flows, app):
+    instance_id = flows.report()
+    task = flows.open_task(instance_id)
+    admin, head = api_as("admin"), api_as("fj_head")
+    assert admin.post(f"/api/v1/operator/instances/{instance_id}/suspend", json={"comment": "核查"}).get_json()["status"] == "suspended"
+    assert admin.post(f"/api/v1/operator/instances/{instance_id}/suspend", json={}).status_code == 409
+    head.post(f"/api/v1/tasks/{task['id']}/claim")
+    assert head.post(f"/api/v1/tasks/{task['id']}/complete",
+                     json={"data": {"decision": "approve"}}).status_code == 409
+    assert admin.post(f"/api/v1/operator/instances/{instance_id}/resume", json={}).get_json()["status"] == "running"
+    assert admin.post(f"/api/v1/operator/instances/{instance_id}/retry", json={}).status_code == 409
+    assert admin.post(f"/api/v1/operator/instances/{instance_id}/terminate", json={}).status_code == 400
+    done = admin.post(f"/api/v1/operator/instances/{instance_id}/terminate", json={"reason": "客户已注销"})
+    assert done.status_code == 200 and done.get_json()["status"] == "terminated"
+    assert admin.post(f"/api/v1/operator/instances/{instance_id}/terminate", json={"reason": "again"}).status_code == 409
+    events = [(e, a, c) for e, a, c, _ in flows.history(instance_id)]
+    assert ("suspended", "admin", "核查") in events and ("resumed", "admin", None) in events
+    assert ("terminated", "admin", "客户已注销") in events
+    with app.app_context():
+        from sqlalchemy import select
+
+        from app.audit import AuditEvent
+        from app.extensions import db
+
+        audited = db.session.scalars(select(AuditEvent.event).where(AuditEvent.target == f"process_instance:{instance_id}")).all()
+        assert {"process.suspended", "process.resumed", "process.terminated"} <= set(audited)
+    listing = admin.get("/api/v1/operator/instances?status=terminated").get_json()
+    assert [i["id"] for i in listing["items"]] == [instance_id] and listing["counts"]["terminated"] == 1
+
+
+def test_retry_an_instance_in_error(api_as, flows, app):
+    from app.auth.services import get_user
+    from app.engine import services as engine
+    from app.extensions import db
+
+    customer_id = flows.customer()
+    with app.app_context():
+        # A report pointing at a customer that does not exist fails at "报备通过".
+        instance = engine.start_instance("customer_report", {"customer_id": 999999, "name": "X", "province": "福建",
+                                                             "reporter": "sales1"}, actor=get_user("sales1"))
+        instance_id = instance.id
+        db.session.remove()
+    task = flows.open_task(instance_id)
+    head, admin = api_as("fj_head"), api_as("admin")
+    head.post(f"/api/v1/tasks/{task['id']}/claim")
+    head.post(f"/api/v1/tasks/{task['id']}/complete", json={"data": {"decision": "approve", "comment": "ok"}})
+    state = admin.get(f"/api/v1/my-submissions/{instance_id}")
+    assert state.status_code == 200 and state.get_json()["status"] == "error"
+    assert api_as("sales1").post(f"/api/v1/operator/instances/{instance_id}/retry", json={}).status_code == 403
+    fixed = admin.post(f"/api/v1/operator/instances/{instance_id}/retry", json={"data": {"customer_id": customer_id}})
+    assert fixed.status_code == 200, fixed.get_json()
+    assert fixed.get_json()["status"] == "completed"
+    assert "retried" in [e for e, *_ in flows.history(instance_id)]
+
+
+def test_out_of_office_routes_new_tasks_to_the_substitute(api_as, flows, app):
+    med = api_as("med_reviewer")
+    today = date.today()
+    answer = med.post("/api/v1/out-of-office", json={"substitute": "manager", "starts_on": (today - timedelta(days=1)).isoformat(),
+                                                     "ends_on": (today + timedelta(days=1)).isoformat(), "note": "年假"})
+    assert answer.status_code == 201, answer.get_json()
+    assert med.post("/api/v1/out-of-office", json={"substitute": "med_reviewer", "starts_on": today.isoformat(),
+                                                   "ends_on": today.isoformat()}).status_code == 400
+    assert med.post("/api/v1/out-of-office", json={"substitute": "manager", "starts_on": today.isoformat(),
+                                                   "ends_on": (today - timedelta(days=3)).isoformat()}).status_code == 400
+
+    routed = flows.assigned("med_reviewer", confirmer="med_reviewer")
+    task = flows.open_task(routed)
+    assert task["assignee"] == "manager"
+    assert ("out_of_office", None) in [(e, a) for e, a, *_ in flows.history(routed)]
+    hist = [d for e, a, c, d in flows.history(routed) if e == "out_of_office"][0]
+    assert hist == {"from": "med_reviewer", "to": "manager", "away": ["med_reviewer"]}
+    # Candidate users are routed too.
+    manager = api_as("manager")
+    manager.post(f"/api/v1/tasks/{task['id']}/complete", json={"data": {"decision": "approve"}})
+    assert flows.open_task(routed)["candidate_users"] == ["manager"]
+
+    # Someone present keeps their tasks; and after the period is removed, so does med_reviewer.
+    assert flows.open_task(flows.assigned("fj_head"))["assignee"] == "fj_head"
+    period = med.get("/api/v1/out-of-office").get_json()["items"][0]
+    assert med.delete(f"/api/v1/out-of-office/{period['id']}").status_code == 204
+    assert flows.open_task(flows.assigned("med_reviewer"))["assignee"] == "med_reviewer"
+
+
+def test_out_of_office_chain_and_loop(flows, app, demo_people):
+    from app.auth.services import get_user
+    from app.inbox import services
+
+    with app.test_request_context():
+        today = date.today()
+        services.set_out_of_office(get_user("med_reviewer"), "manager", today, today)
+        services.set_out_of_office(get_user("manager"), "fj_head", today, today)
+        assert services.substitute_for("med_reviewer") == ("fj_head", ["med_reviewer", "manager"])
+        services.set_out_of_office(get_user("fj_head"), "med_reviewer", today, today)
+        # Everyone away in a loop: the chain stops before coming back to the start.
+        name, chain = services.substitute_for("med_reviewer")
+        assert chain == ["med_reviewer", "manager"] and name == "fj_head"
+
+
+def test_inbox_filters_sorting_and_pages(api_as, flows):
+    for name in ("甲公司", "乙公司", "丙公司"):
+        flows.report(name=name)
+    flows.report(name="广州公司", province="广东")  # to the sales managers, not Fujian
+    head = api_as("fj_head")
+    listed = head.get("/api/v1/tasks?per_page=2&sort=record&include_form=false").get_json()
+    assert listed["total"] == 3 and len(listed["items"]) == 2 and listed["per_page"] == 2
+    assert "form" not in listed["items"][0]
+    page2 = head.get("/api/v1/tasks?per_page=2&page=2&sort=record").get_json()
+    labels = [i["record_label"] for i in listed["items"] + page2["items"]]
+    assert labels == sorted(labels)
+    assert [i["record_label"] for i in head.get("/api/v1/tasks?record=乙").get_json()["items"]] == ["乙公司"]
+    assert head.get("/api/v1/tasks?process=assigned_review").get_json()["total"] == 0
+    assert head.get("/api/v1/tasks?due=overdue").get_json()["total"] == 0
+    assert head.get("/api/v1/tasks?due=week").get_json()["total"] == 3
+    assert head.get("/api/v1/tasks?sort=bogus").status_code == 400
+    assert head.get("/api/v1/tasks?per_page=500").status_code == 400
