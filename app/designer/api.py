@@ -9,8 +9,8 @@ from flask_login import current_user
 
 from app.access import login_required, roles_required
 from app.api.errors import ApiError
-from app.designer import engine_link, services
-from app.designer.schemas import DraftCreate, DraftDeploy, DraftSave, Rollback, XmlCheck
+from app.designer import engine_link, services, test_run
+from app.designer.schemas import DraftCreate, DraftDeploy, DraftSave, Rollback, TaskComplete, TestRunStart, XmlCheck
 
 bp = APIBlueprint("designer_api", __name__, url_prefix="/api/v1", tag="Designer")
 designer_only = roles_required("designer", "admin")
@@ -124,6 +124,38 @@ def version_xml(key, version):
 def rollback(key, body):
     engine_link.rollback(key, body["version"], current_user)
     return {"key": key, "version": body["version"]}
+
+
+@bp.post("/designer/drafts/<key>/test-runs")
+@designer_only
+@bp.input(TestRunStart, arg_name="body")
+@bp.doc(summary="Start a sandboxed test run of the saved draft (operations recorded, not run)")
+def start_test_run(key, body):
+    draft = _draft_or_404(key)
+    return test_run.start(key, draft.xml, body["data"], current_user), 201
+
+
+@bp.get("/designer/test-runs/<int:run_id>")
+@designer_only
+@bp.doc(summary="A test run: status, open tasks, waiting timers, what happened")
+def get_test_run(run_id):
+    return test_run.describe(test_run.get_run(run_id, current_user))
+
+
+@bp.post("/designer/test-runs/<int:run_id>/tasks/<task_id>/complete")
+@designer_only
+@bp.input(TaskComplete, arg_name="body")
+@bp.doc(summary="Complete an open task of a test run, whoever it is assigned to")
+def complete_test_task(run_id, task_id, body):
+    return test_run.complete(test_run.get_run(run_id, current_user), task_id, body["data"])
+
+
+@bp.delete("/designer/test-runs/<int:run_id>")
+@designer_only
+@bp.doc(summary="Discard a test run")
+def discard_test_run(run_id):
+    test_run.discard(test_run.get_run(run_id, current_user))
+    return "", 204
 
 
 @bp.get("/engine/operations")

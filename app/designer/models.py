@@ -6,7 +6,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.db import UTCDateTime, VersionedMixin
+from app.db import JSONType, UTCDateTime, VersionedMixin
 from app.extensions import db
 
 
@@ -33,3 +33,17 @@ class ProcessDraft(VersionedMixin, db.Model):
 
     def __repr__(self) -> str:
         return f"<ProcessDraft {self.process_key} v{self.version}>"
+
+
+class ProcessTestRun(VersionedMixin, db.Model):
+    """A sandboxed instance of a draft: operations are recorded, never run; deleted when the
+    designer closes it (and any left over after a day)."""
+
+    __tablename__ = "process_test_runs"
+
+    process_key: Mapped[str] = mapped_column(String(80), nullable=False)
+    xml: Mapped[str] = mapped_column(Text, nullable=False)
+    state: Mapped[str] = mapped_column(Text, nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="running")
+    log: Mapped[list] = mapped_column(JSONType, nullable=False, default=list)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)

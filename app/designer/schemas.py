@@ -1,5 +1,5 @@
 from apiflask import Schema
-from apiflask.fields import Boolean, Integer, String
+from apiflask.fields import Boolean, Dict, Integer, String
 from apiflask.validators import Length, Range
 
 from app.designer.services import KEY_PATTERN
@@ -32,3 +32,11 @@ class XmlCheck(Schema):
 
 class Rollback(Schema):
     version = Integer(required=True, validate=Range(min=1))
+
+
+class TestRunStart(Schema):
+    data = Dict(load_default=dict)
+
+
+class TaskComplete(Schema):
+    data = Dict(load_default=dict)

@@ -33,6 +33,8 @@ def _urls(key=None) -> dict:
         urls.update({
             "draft": url_for("designer_api.get_draft", key=key),
             "deploy": url_for("designer_api.deploy", key=key),
+            "testRuns": url_for("designer_api.start_test_run", key=key),
+            "testRunBase": url_for("designer_api.get_test_run", run_id=0)[:-1],
             "versions": url_for("designer_api.versions", key=key),
             "versionsPage": url_for("designer.versions", key=key),
             "export": url_for("designer.export", key=key),

@@ -12,6 +12,7 @@ import LintingModule from "bpmn-js-bpmnlint";
 
 import CrmPropertiesProvider from "./crm-properties.js";
 import lintConfig from "./lint-config.js";
+import { setupTestRun } from "./test-run.js";
 import translateFor from "./zh.js";
 import { api, debounce, downloadText, el, pageData, t } from "./util.js";
 
@@ -200,6 +201,7 @@ export function startModeler(root) {
   }
 
   // --- toolbar -----------------------------------------------------------------------------
+  const testRun = setupTestRun(root, modeler, urls, () => save());
   const commandStack = modeler.get("commandStack");
   const zoomScroll = modeler.get("zoomScroll");
   const actions = {
@@ -212,6 +214,7 @@ export function startModeler(root) {
     fit: () => canvas.zoom("fit-viewport", "auto"),
     minimap: () => modeler.get("minimap").toggle(),
     simulate: () => modeler.get("toggleMode").toggleMode(),
+    "test-run": () => testRun.toggle(),
     lint: () => modeler.get("linting").toggle(),
     export: async () => {
       const { xml } = await modeler.saveXML({ format: true });

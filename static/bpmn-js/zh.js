@@ -108,6 +108,8 @@ const ZH = {
   "Toggle linting": "切换检查",
   "Toggle Token Simulation": "切换令牌模拟",
   "Token Simulation": "令牌模拟",
+  "Open minimap": "打开小地图",
+  "Close minimap": "关闭小地图",
 };
 
 export default function translateFor(locale) {

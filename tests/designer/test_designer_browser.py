@@ -1,0 +1,296 @@
+"""The designer in headless Chromium: draw, configure in the properties panel, save, deploy,
+run on the engine; version 2 beside a running version-1 instance; problems block deploying;
+the shipped customer-report diagram opens, looks right and re-deploys unchanged."""
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from tests.helpers import login_in_browser, screenshot
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[2]
+CAMUNDA = "{http://camunda.org/schema/1.0/bpmn}"
+
+DRAW = """() => {
+  const m = window.designer.modeler;
+  const registry = m.get('elementRegistry'), modeling = m.get('modeling');
+  const start = registry.filter(e => e.type === 'bpmn:StartEvent')[0];
+  const task = modeling.appendShape(start, {type: 'bpmn:UserTask'});
+  modeling.updateLabel(task, '主管审批');
+  const end = modeling.appendShape(task, {type: 'bpmn:EndEvent'});
+  modeling.updateLabel(end, '完成');
+  modeling.updateLabel(start, '提交');
+  m.get('selection').select(task);
+  return task.id;
+}"""
+
+
+def _open_group(page, group_id):
+    header = page.locator(f'[data-group-id="group-{group_id}"] .bio-properties-panel-group-header')
+    if "open" not in (header.get_attribute("class") or ""):
+        header.click()
+
+
+def _pick(page, entry_id, typed, value):
+    """Type into one of our search-as-you-type fields and click the suggestion."""
+    field = page.locator(f'[data-entry-id="{entry_id}"] input')
+    field.click()
+    field.fill(typed)
+    page.locator(f'[data-entry-id="{entry_id}"] .crm-suggestions li[data-value="{value}"]').click()
+
+
+def _business_attr(page, element_id, name):
+    return page.evaluate(
+        "([id, name]) => window.designer.modeler.get('elementRegistry').get(id).businessObject.get(name)",
+        [element_id, name])
+
+
+def _wait_saved(page):
+    page.wait_for_function("() => !window.designer.state.dirty && !window.designer.state.pending")
+
+
+def _assert_watermark_visible(page):
+    """The bpmn.io watermark is shown and nothing (e.g. the properties panel) covers it."""
+    mark = page.locator(".bjs-powered-by")
+    assert mark.is_visible()
+    covered = page.evaluate("""() => {
+      const el = document.querySelector('.bjs-powered-by');
+      const r = el.getBoundingClientRect();
+      const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+      return !(hit === el || el.contains(hit)) || r.width < 10 || r.right > window.innerWidth;
+    }""")
+    assert not covered
+
+
+@pytest.fixture
+def forms(app):
+    from app.extensions import db
+    from app.forms.services import load_shipped_forms
+
+    with app.test_request_context():
+        load_shipped_forms()
+        db.session.commit()
+
+
+def _engine(app):
+    """Run engine steps in the test's own app context, as the inbox would."""
+    from app.engine import services as engine
+    from app.auth.models import User
+    from app.extensions import db
+    from sqlalchemy import select
+
+    def user(name):
+        return db.session.scalar(select(User).where(User.username == name))
+
+    return engine, user, db
+
+
+def test_draw_configure_save_deploy_and_run(page, app, demo_people, forms):
+    page.set_viewport_size({"width": 1400, "height": 900})
+    login_in_browser(page, "admin")
+    page.goto("/designer/")
+    page.fill("#new-key", "small_approval")
+    page.fill("#new-name", "小额审批")
+    page.click("#designer-new button[type=submit]")
+    page.wait_for_url("**/designer/small_approval")
+    page.wait_for_selector("#designer-modeler[data-ready=true]")
+    # Chinese palette labels through bpmn-js's translate service.
+    assert page.locator('.djs-palette [data-action="create.task"]').get_attribute("aria-label") == "任务"
+
+    task_id = page.evaluate(DRAW)
+    _open_group(page, "crm-assignment")
+    _pick(page, "crm-candidate-groups", "sales-man", "sales-managers")
+    page.wait_for_function(
+        "id => window.designer.modeler.get('elementRegistry').get(id).businessObject.get('camunda:candidateGroups') === 'sales-managers'",
+        arg=task_id)
+    _open_group(page, "crm-form")
+    _pick(page, "crm-form-key", "customer", "customer_report")
+    page.locator('[data-entry-id="crm-due-date"] .crm-amount').fill("2")
+    page.locator('[data-entry-id="crm-due-date"] .crm-amount').blur()
+    assert _business_attr(page, task_id, "camunda:formKey") == "customer_report"
+    assert _business_attr(page, task_id, "camunda:dueDate") == "P2D"
+    screenshot(page, "designer-small-approval")
+
+    # Autosave (debounced) stores the draft server-side without deploying.
+    _wait_saved(page)
+    engine, user, db = _engine(app)
+    from app.designer.services import get_draft
+
+    with app.app_context():
+        draft = get_draft("small_approval")
+        assert 'camunda:candidateGroups="sales-managers"' in draft.xml
+        assert 'camunda:formKey="customer_report"' in draft.xml and draft.autosaved_at is not None
+        assert engine.list_definitions() == []
+    page.wait_for_function("() => document.querySelector('#designer-modeler').dataset.problems === '0'")
+
+    # A sandboxed test run on the server: the task is completed by the designer himself.
+    page.click("[data-action=test-run]")
+    page.fill("#testrun-data", '{"name": "测试"}')
+    page.click("#testrun-start")
+    page.wait_for_selector(f'.testrun-task[data-bpmn-id="{task_id}"]')
+    assert page.locator(f'.djs-element.crm-test-active[data-element-id="{task_id}"]').count() == 1
+    screenshot(page, "designer-test-run")
+    page.click(".testrun-complete")
+    page.wait_for_selector('#testrun-status[data-status="completed"]')
+    page.click("#testrun-close")
+    with app.app_context():
+        from app.designer.models import ProcessTestRun
+        from app.engine.models import ProcessInstance
+        page.wait_for_function("() => !document.querySelector('.testrun-task')")
+        assert db.session.query(ProcessInstance).count() == 0
+
+    page.click("#designer-deploy")
+    page.wait_for_function("() => document.querySelector('#designer-deployed').textContent === 'v1'")
+
+    with app.app_context():
+        first = engine.start_instance("small_approval", {"name": "甲公司"}, actor=user("admin"))
+        assert first.status == "running" and first.definition.version == 1
+        [task] = [t for t in engine.inbox(user("manager")) if t.instance_id == first.id]
+        assert task.form_key == "customer_report" and task.due_at is not None
+        first_id, task_id_v1 = first.id, task.id
+
+    # A second deploy makes version 2; the running instance stays on version 1.
+    page.evaluate("() => { const m = window.designer.modeler; const r = m.get('elementRegistry');"
+                  " m.get('modeling').updateLabel(r.filter(e => e.type === 'bpmn:UserTask')[0], '经理审批'); }")
+    page.click("#designer-deploy")
+    page.wait_for_function("() => document.querySelector('#designer-deployed').textContent === 'v2'")
+    with app.app_context():
+        assert [d.version for d in engine.list_definitions() if d.key == "small_approval"] == [1, 2]
+        engine.claim(task_id_v1, user("manager"))
+        engine.complete(task_id_v1, user("manager"), {"decision": "approve", "comment": "好"})
+        done = engine.get_instance(first_id)
+        assert done.status == "completed" and done.definition.version == 1
+        second = engine.start_instance("small_approval", {"name": "乙公司"}, actor=user("admin"))
+        assert second.definition.version == 2
+        assert [t.name for t in engine.inbox(user("manager")) if t.instance_id == second.id] == ["经理审批"]
+
+    # Versions page: who/when, compare, read-only view.
+    page.goto("/designer/small_approval/versions?a=1&b=2")
+    assert page.locator("#designer-versions tbody tr").count() == 2
+    assert "经理审批" in page.locator("#designer-diff .add").all_inner_texts()[0] or any(
+        "经理审批" in line for line in page.locator("#designer-diff .add").all_inner_texts())
+    page.goto("/designer/small_approval/versions/1")
+    page.wait_for_selector("#designer-viewer[data-ready=true]")
+    assert page.locator(".djs-element .djs-label", has_text="主管审批").count() == 1
+    _assert_watermark_visible(page)
+
+
+def test_diagram_with_errors_shows_problems_and_cannot_be_deployed(page, app, demo_people):
+    page.set_viewport_size({"width": 1400, "height": 900})
+    login_in_browser(page, "admin")
+    page.goto("/designer/")
+    page.fill("#new-key", "broken_flow")
+    page.click("#designer-new button[type=submit]")
+    page.wait_for_selector("#designer-modeler[data-ready=true]")
+    ids = page.evaluate("""() => {
+      const m = window.designer.modeler, r = m.get('elementRegistry'), modeling = m.get('modeling');
+      const start = r.filter(e => e.type === 'bpmn:StartEvent')[0];
+      const gw = modeling.appendShape(start, {type: 'bpmn:ExclusiveGateway'});
+      const a = modeling.appendShape(gw, {type: 'bpmn:UserTask'});
+      const b = modeling.appendShape(gw, {type: 'bpmn:EndEvent'}, {x: gw.x + 200, y: gw.y + 200});
+      modeling.appendShape(a, {type: 'bpmn:EndEvent'});
+      return {gateway: gw.id, task: a.id};
+    }""")
+    page.wait_for_function("() => Number(document.querySelector('#designer-modeler').dataset.problems) >= 3")
+    problems = page.locator("#designer-problem-list li")
+    element_ids = {problems.nth(i).get_attribute("data-element-id") for i in range(problems.count())}
+    assert ids["task"] in element_ids  # user task without assignee
+    # Both flows out of the gateway lack a condition and neither is the default.
+    assert sum(1 for i in range(problems.count()) if "condition" in problems.nth(i).inner_text()) == 2
+    assert page.locator(f'.djs-element.crm-problem[data-element-id="{ids["task"]}"]').count() == 1
+    assert page.locator(".crm-problem-badge").count() >= 3
+    assert page.locator("#designer-deploy").is_disabled()
+    screenshot(page, "designer-problems")
+
+    # Forcing the deploy anyway (the script's own function) is refused by the server too.
+    assert page.evaluate("() => window.designer.deploy()") is None
+    from app.engine import services as engine
+    with app.app_context():
+        assert engine.list_definitions() == []
+
+    # The condition builder fixes one flow, the default-flow toggle the other.
+    flows = page.evaluate(f"""() => window.designer.modeler.get('elementRegistry')
+        .filter(e => e.type === 'bpmn:SequenceFlow' && e.source.id === '{ids["gateway"]}').map(e => e.id)""")
+    page.evaluate(f"id => window.designer.modeler.get('selection').select(window.designer.modeler.get('elementRegistry').get(id))", flows[0])
+    _open_group(page, "crm-condition")
+    row = page.locator(".crm-condition-row").first
+    row.locator(".crm-field").fill("province")
+    row.locator(".crm-field").blur()
+    row.locator(".crm-value-input").fill("福建")
+    row.locator(".crm-value-input").blur()
+    page.wait_for_function(
+        "id => (window.designer.modeler.get('elementRegistry').get(id).businessObject.conditionExpression || {}).body === \"${province == '福建'}\"",
+        arg=flows[0])
+    page.evaluate(f"id => window.designer.modeler.get('selection').select(window.designer.modeler.get('elementRegistry').get(id))", flows[1])
+    _open_group(page, "crm-condition")
+    page.locator(".crm-default").check()
+    page.wait_for_function(
+        "([gw, flow]) => (window.designer.modeler.get('elementRegistry').get(gw).businessObject.default || {}).id === flow",
+        arg=[ids["gateway"], flows[1]])
+    page.evaluate(f"id => window.designer.modeler.get('selection').select(window.designer.modeler.get('elementRegistry').get(id))", ids["task"])
+    _open_group(page, "crm-assignment")
+    _pick(page, "crm-assignee", "", "${owner}")
+    page.wait_for_function("() => document.querySelector('#designer-modeler').dataset.problems === '0'")
+    assert not page.locator("#designer-deploy").is_disabled()
+
+
+def _process_signature(xml: str) -> dict:
+    """Every element of the process with its attributes and texts: what the engine runs."""
+    root = etree.fromstring(xml.encode("utf-8"))
+    proc = root.find("{http://www.omg.org/spec/BPMN/20100524/MODEL}process")
+    out = {}
+    for node in proc.iter():
+        if not isinstance(node.tag, str):
+            continue
+        key = node.get("id") or f"{node.getparent().get('id')}/{etree.QName(node).localname}/{node.get('name', '')}"
+        out[key] = (node.tag, dict(node.attrib), (node.text or "").strip())
+    return out
+
+
+def test_customer_report_opens_looks_right_and_redeploys_unchanged(page, app, demo_people):
+    from app.engine import services as engine
+
+    shipped = (ROOT / "bpmn" / "customer_report.bpmn").read_text(encoding="utf-8")
+    with app.app_context():
+        engine.deploy(shipped)
+
+    page.set_viewport_size({"width": 1600, "height": 900})
+    login_in_browser(page, "admin")
+    page.goto("/designer/")
+    row = page.locator('#designer-processes tr[data-key="customer_report"]')
+    assert "v1" in row.inner_text()
+    row.get_by_role("link", name="打开").click()
+    page.wait_for_selector("#designer-modeler[data-ready=true]")
+    page.wait_for_function("() => document.querySelector('#designer-modeler').dataset.problems === '0'")
+    # Every element of the diagram is drawn, labels in Chinese.
+    count = page.evaluate("() => window.designer.modeler.get('elementRegistry').filter(e => e.businessObject && e.businessObject.$instanceOf('bpmn:FlowElement')).length")
+    assert count == len(_process_signature(shipped)) - 1 - sum(
+        1 for k in _process_signature(shipped) if "/" in k or k.startswith("TimerDef_"))
+    assert page.locator(".djs-label", has_text="福建区域负责人审批").count() == 1
+    assert page.evaluate("() => [...document.fonts].some(f => f.family.includes('bpmn') && f.status === 'loaded')")
+    _assert_watermark_visible(page)
+    screenshot(page, "designer-customer-report")
+
+    # The stock properties of a user task: our groups show the diagram's values.
+    page.evaluate("() => { const m = window.designer.modeler; m.get('selection').select(m.get('elementRegistry').get('Task_fujian_review')); }")
+    _open_group(page, "crm-assignment")
+    assert page.locator('[data-entry-id="crm-candidate-groups"] input').input_value() == "fujian-heads"
+    _open_group(page, "crm-form")
+    assert page.locator('[data-entry-id="crm-form-key"] input').input_value() == "customer_report"
+    assert page.locator('[data-entry-id="crm-due-date"] .crm-amount').input_value() == "3"
+    page.evaluate("() => { const m = window.designer.modeler; m.get('selection').select(m.get('elementRegistry').get('Flow_to_medical')); }")
+    _open_group(page, "crm-condition")
+    assert page.locator(".crm-condition-row").count() == 2
+    assert page.locator(".crm-condition-row .crm-field").nth(1).input_value() == "industry"
+    page.evaluate("() => { const m = window.designer.modeler; m.get('selection').select(m.get('elementRegistry').get('Task_mark_approved')); }")
+    _open_group(page, "crm-operation")
+    assert page.locator(".crm-operation").input_value() == "crm.set_report_status"
+    screenshot(page, "designer-customer-report-operation")
+
+    page.click("#designer-deploy")
+    page.wait_for_function("() => document.querySelector('#designer-deployed').textContent === 'v2'")
+    with app.app_context():
+        v1, v2 = (engine.get_definition("customer_report", v).xml for v in (1, 2))
+    assert _process_signature(v2) == _process_signature(v1)
