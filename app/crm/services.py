@@ -118,7 +118,7 @@ CHOICE_LABELS = {
     "report_status": {"none": _l("Not reported"), "pending": _l("Report pending"),
                       "approved": _l("Report approved"), "rejected": _l("Report rejected")},
     "kind": {"call": _l("Call"), "visit": _l("Visit"), "email": _l("E-mail"), "other": _l("Other")},
-    "opportunity.status": {"open": _l("Open"), "won": _l("Won"), "lost": _l("Lost")},
+    "opportunity.status": {"open": _l("In progress"), "won": _l("Won"), "lost": _l("Lost")},
     "contract.status": {"draft": _l("Draft"), "signed": _l("Signed"), "expired": _l("Expired"),
                         "cancelled": _l("Cancelled")},
 }
@@ -314,8 +314,9 @@ def _clean_custom(entity: str, raw, current: dict, creating: bool, errors: list)
     return result
 
 
-def _invalid(errors: list):
-    fields = ", ".join(dict.fromkeys(e["field"] for e in errors))
+def _invalid(errors: list, entity: str | None = None):
+    keys = dict.fromkeys(e["field"] for e in errors)
+    fields = _(", ").join(field_label(entity, k) if entity else k for k in keys)
     raise ApiError(400, "invalid_input", _("Invalid input: %(fields)s", fields=fields), errors)
 
 
@@ -354,7 +355,7 @@ def _clean(entity: str, data: dict, record: OwnedRecord | None, actor) -> tuple[
     if "custom" in data or record is None:
         custom = _clean_custom(entity, data.get("custom"), record.custom if record else {}, record is None, errors)
     if errors:
-        _invalid(errors)
+        _invalid(errors, entity)
     return values, custom
 
 
@@ -480,7 +481,7 @@ def _check_stage_requirements(opportunity: Opportunity) -> None:
         raise ApiError(
             400, "stage_requirements_missing",
             _("Cannot move to stage “%(stage)s”: fill in %(fields)s first.", stage=stage.name,
-              fields=_("、").join(labels)),
+              fields=_(", ").join(labels)),
             [{"field": k, "message": _("Required in stage “%(stage)s”.", stage=stage.name)} for k in missing],
         )
 

@@ -34,7 +34,7 @@ def test_stage_required_fields_refuse_the_move_naming_them(api_en, crm_stages, m
     assert refused.status_code == 400
     error = refused.get_json()["error"]
     assert error["code"] == "stage_requirements_missing"
-    assert error["message"] == "Cannot move to stage “商务谈判”: fill in Amount、Expected close first."
+    assert error["message"] == "Cannot move to stage “商务谈判”: fill in Amount, Expected close first."
     assert [d["field"] for d in error["details"]] == ["amount", "expected_close"]
     # The same rule holds for PATCH, and for creating straight into a stage.
     assert api.patch(url, json={"stage": "quotation_sent"}).get_json()["error"]["details"][0]["field"] == "amount"

@@ -56,7 +56,7 @@ def test_related_records_pipeline_and_refused_move(app, crm_stages, make_custome
     assert "云杉审批改造" in board and "方案报价" in board
     refused = client.post(f"/crm/opportunity/{opportunity['id']}/stage", data={"stage": "negotiation"},
                           follow_redirects=True).get_data(as_text=True)
-    assert "Cannot move to stage “商务谈判”: fill in Amount、Expected close first." in refused
+    assert "Cannot move to stage “商务谈判”: fill in Amount, Expected close first." in refused
     client.post(f"/crm/opportunity/{opportunity['id']}/edit", data={
         "customer_id": customer["id"], "title": "云杉审批改造", "amount": "90000", "expected_close": "2026-12-31",
         "stage": "initial_contact", "status": "open", "owner": "sales1", "version": "1"})

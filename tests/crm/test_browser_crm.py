@@ -1,0 +1,50 @@
+"""In Chromium: sales1 creates a customer through the form, finds it in the list; the pipeline
+board refuses a move with the stage's message."""
+import pytest
+
+from tests.helpers import login_in_browser, screenshot
+
+pytestmark = pytest.mark.browser
+
+
+def test_sales_creates_a_customer_and_sees_it_in_the_list(page, crm_stages):
+    login_in_browser(page, "sales1")
+    page.locator("#mainnav").get_by_role("link", name="客户").click()
+    page.wait_for_url("**/customers")
+    page.click("#new-record")
+    # Submitting without a name shows the field's message and keeps what was typed.
+    page.fill("#f-province", "福建")
+    page.fill("#f-registered_capital", "很多")
+    page.click("#record-form button[type=submit]")
+    assert page.locator('[data-error-for="name"]').is_visible()
+    assert page.locator('[data-error-for="registered_capital"]').inner_text() == "必须是数字。"
+    assert page.input_value("#f-province") == "福建"
+    screenshot(page, "crm-customer-form-errors")
+    page.fill("#f-name", "厦门海鑫科技有限公司")
+    page.fill("#f-city", "厦门")
+    page.fill("#f-registered_capital", "12000000")
+    page.select_option("#f-customer_class", "A")
+    page.click("#record-form button[type=submit]")
+    page.wait_for_url("**/crm/customer/*")
+    assert page.locator("h1").inner_text().startswith("厦门海鑫科技有限公司")
+    assert page.locator("#assignment-log").is_visible()
+    page.goto("/customers")
+    page.fill("#q", "海鑫")
+    page.click("form[role=search] button[type=submit]")
+    row = page.locator("#records tbody tr").first
+    assert "厦门海鑫科技有限公司" in row.inner_text() and "福建" in row.inner_text()
+    screenshot(page, "crm-customer-list")
+
+
+def test_pipeline_refuses_a_move_with_the_stage_message(page, crm_stages, make_customer, api_as):
+    customer = make_customer("sales1", name="杭州云杉医疗科技有限公司")
+    api_as("sales1").post("/api/v1/opportunities", json={"customer_id": customer["id"], "title": "云杉审批改造"})
+    login_in_browser(page, "sales1")
+    page.goto("/pipeline")
+    card = page.locator(".pipeline-card", has_text="云杉审批改造")
+    card.locator("select[name=stage]").select_option("negotiation")
+    card.get_by_role("button").click()
+    page.wait_for_load_state("networkidle")
+    alert = page.locator(".alert-danger").inner_text()
+    assert "商务谈判" in alert and "金额" in alert
+    screenshot(page, "crm-pipeline-refused")
