@@ -119,3 +119,18 @@ def test_login_events_are_audited(client, demo_people, app):
     with app.app_context():
         events = [e.event for e in db.session.query(AuditEvent).filter_by(actor_name="sales1").order_by(AuditEvent.id)]
     assert events[-3:] == ["login.failure", "login.success", "token.created"]
+
+
+def test_other_systems_get_a_token_with_csrf_protection_on(app, client, demo_people):
+    """In production CSRF is on: a client without a session must still log in for a token."""
+    app.config["WTF_CSRF_ENABLED"] = True
+    try:
+        response = login(client, "sales1")
+        assert response.status_code == 201, response.get_json()
+        token = response.get_json()["token"]
+        created = client.post("/api/v1/customers", json={"name": "CSRF 检查"},
+                              headers={"Authorization": f"Bearer {token}"})
+        assert created.status_code == 201, created.get_json()
+        assert "Set-Cookie" not in response.headers
+    finally:
+        app.config["WTF_CSRF_ENABLED"] = False

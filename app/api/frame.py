@@ -13,6 +13,9 @@ from app.extensions import csrf, login_manager
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 MAX_PER_PAGE = 200
+# Getting a token sends credentials and sets no cookie: nothing for CSRF to protect, and
+# other systems (OA, finance) have no CSRF token to send.
+CSRF_FREE_ENDPOINTS = frozenset({"auth_api.create_token"})
 
 
 def bearer_token() -> str | None:
@@ -51,7 +54,8 @@ def init_app(app: Flask) -> None:
                 if getattr(g, "api_token", None) is None:
                     raise ApiError(401, "invalid_token", "The bearer token is invalid, expired or revoked.")
                 return None  # token auth needs no CSRF token
-        if request.method not in SAFE_METHODS and current_app.config["WTF_CSRF_ENABLED"]:
+        if (request.method not in SAFE_METHODS and current_app.config["WTF_CSRF_ENABLED"]
+                and request.endpoint not in CSRF_FREE_ENDPOINTS):
             # Cookie-authenticated requests (pages, and the UI's own API calls) need the token.
             csrf.protect()
         return None
