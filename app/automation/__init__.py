@@ -6,8 +6,11 @@
 
 
 def init_app(app) -> None:
-    from app.automation import api, execution, jobs, views  # noqa: F401 - jobs registers handlers
+    from app.automation import api, demo, execution, jobs, views  # noqa: F401 - jobs registers handlers
+    from app.cli import add_demo_step
 
     execution.init_app(app)
     app.register_blueprint(api.bp)
     views.init_app(app)
+    # After the CRM's demo records (20): the rules act on what is added from then on.
+    add_demo_step(app, 50, demo.seed)

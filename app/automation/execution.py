@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import logging
 import time as clock
+from contextlib import contextmanager, nullcontext
 from datetime import date, datetime, timedelta, timezone
 
+from flask import current_app, has_request_context
+from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy import event as sa_event
 from sqlalchemy import insert, select
@@ -43,6 +46,14 @@ class RuleBlocked(ApiError):
         super().__init__(400, "rule_blocked", message, [{"field": "automation", "message": error}])
 
 
+@contextmanager
+def system_locale():
+    """Outside a request (the worker, ``flask demo``) messages use the default locale: the
+    locale selector reads the session, which only exists in a request."""
+    with (nullcontext() if has_request_context() else force_locale(current_app.config["BABEL_DEFAULT_LOCALE"])):
+        yield
+
+
 def today() -> date:
     return utcnow().date()
 
@@ -63,9 +74,10 @@ def on_record_event(event: RecordEvent) -> None:
     rules = rules_for(event.entity, event.event)
     if not rules:
         return
-    catalog = cat.catalog()
-    for rule in rules:
-        run_rule(rule, event, catalog)
+    with system_locale():
+        catalog = cat.catalog()
+        for rule in rules:
+            run_rule(rule, event, catalog)
 
 
 def _link(rule: Rule, entity: str, record_id) -> tuple:
@@ -273,7 +285,11 @@ def due_records(rule: Rule, now: datetime):
 def scan_time_events(now: datetime | None = None) -> int:
     """Fire every due time event once (per rule, record and occasion); returns how many fired.
     Each firing commits on its own, so a crash midway loses nothing and repeats nothing."""
-    now = now or utcnow()
+    with system_locale():
+        return _scan(now or utcnow())
+
+
+def _scan(now: datetime) -> int:
     fired = 0
     rule_ids = list(db.session.scalars(select(Rule.id).where(Rule.event.in_(TIME_EVENTS), Rule.enabled.is_(True))))
     catalog = cat.catalog()

@@ -120,3 +120,46 @@ def test_fujian_customers_go_round_robin_to_the_fujian_sales_group(crm, make_rul
     update_user(user("sales2"), actor=None, active=False)
     customer = crm.create("customer", {"name": "福建客户3", "province": "福建"}, user("admin"))
     assert customer.owner.username == "sales1"
+
+
+def test_the_demo_rules_are_valid_and_seeding_is_idempotent(crm, user):
+    from app.automation import demo
+    from app.automation.models import Rule
+
+    demo.seed()
+    demo.seed()
+    assert count(Rule) == len(demo.RULES)
+    from app.auth.services import get_group
+
+    assert get_group("fujian-sales").member_usernames == ["sales1", "sales2"]
+    big = crm.create("customer", {"name": "演示大客户", "province": "福建省", "registered_capital": "30000000"},
+                     user("admin"))
+    db.session.expire_all()
+    assert big.customer_class == "A" and big.owner.username == "sales1"
+    assert count(Notification, Notification.user_id == user("manager").id) == 1
+
+
+def test_time_events_fire_in_the_worker_outside_any_request(app, demo_people):
+    """The worker has an application context but no request (and so no session or locale)."""
+    from app.auth.services import get_user
+    from app.automation.services import create_rule
+    from app.crm import demo, services as crm
+
+    with app.app_context():
+        try:
+            demo.seed_stages()
+            create_rule(dict(name="到期", entity="contract", event="date_after", event_options={"field": "expires_on",
+                                                                                               "days": 0},
+                             actions=[{"type": "assign_owner", "strategy": "user", "user": "sales2"},
+                                      {"type": "create_todo", "assignee": "owner", "title": "已到期 {title}"}]),
+                        get_user("admin"))
+            customer = crm.create("customer", {"name": "到期客户"}, get_user("sales1"))
+            crm.create("contract", {"customer_id": customer.id, "title": "旧合同",
+                                    "expires_on": date.today().isoformat()}, get_user("sales1"))
+            assert scan_time_events() == 1
+            todo = db.session.scalar(select(Todo))
+            assert todo.title == "已到期 旧合同" and todo.user.username == "sales2"
+            reason = db.session.scalar(select(AssignmentLog.reason).where(AssignmentLog.to_user_id == todo.user_id))
+            assert reason == "自动化规则 到期 (user)" or reason.startswith("Automation rule")
+        finally:
+            db.session.remove()
