@@ -81,6 +81,7 @@ def _register_modules(app: APIFlask) -> None:
     from app import automation
     from app import crm
     from app import inbox
+    from app import reports
 
     from app import security
 
@@ -98,5 +99,6 @@ def _register_modules(app: APIFlask) -> None:
     automation.init_app(app)
     crm.init_app(app)
     inbox.init_app(app)
+    reports.init_app(app)
     jobs_cli.init_app(app)
     cli.init_app(app)

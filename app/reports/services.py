@@ -1,0 +1,551 @@
+"""Efficiency reports (issue 10): process, people and automation figures.
+
+Every figure is a SQL aggregate over the engine's instance, task and history rows and the
+automation run log; no workflow state is ever loaded. Durations are seconds (floats).
+
+Definitions (what each figure counts):
+- The process report covers the instances *started* in the period (a cohort); per-step
+  figures are over the tasks of those instances.
+- in progress = running + suspended; withdrawn = terminated with a ``withdrawn`` history
+  event (the starter took it back); terminated = the other terminated instances.
+- approval / rejection: the last ``decision`` given in a completed task of each completed
+  instance (``approve``/``approved`` vs ``reject``/``rejected``).
+- duration: created → completed of completed instances; weekly by the week it started.
+- waiting: task created → claimed (tasks that were claimed); handling: claimed (or created,
+  for tasks assigned directly) → completed; time in step: created → completed.
+- overdue: a due date that passed before completion, or passed while the task is still open.
+- escalated: the task was interrupted by a boundary event (the engine's ``task_cancelled``;
+  e.g. the 3-day escalation timer); delegated / reassigned: inbox history events on the task.
+- skipped: completed instances of a version containing the step in which it never ran.
+- bottlenecks: the slowest step by median time in step, and every step within half of it.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+from sqlalchemy import and_, case, distinct, exists, func, or_, select, true
+
+from app.auth.models import Group, User, group_members
+from app.automation.models import Rule, RuleRun
+from app.db import utcnow
+from app.engine.models import TASK_CANCELLED, TASK_COMPLETED, TASK_OPEN, HumanTask, ProcessDefinition, \
+    ProcessHistory, ProcessInstance
+from app.extensions import db
+
+from . import sql
+from .models import ActionMinutes
+
+APPROVE = ("approve", "approved")
+REJECT = ("reject", "rejected")
+DEFAULT_DAYS = 84  # twelve weeks
+MAX_DAYS = 3 * 366
+STEP_EVENTS = {"task_cancelled": "escalated", "delegated": "delegated", "reassigned": "reassigned"}
+BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
+
+I = ProcessInstance.__table__
+T = HumanTask.__table__
+H = ProcessHistory.__table__
+R = RuleRun.__table__
+
+
+class ReportError(ValueError):
+    """Bad filter input (400) or an unknown process (404)."""
+
+    def __init__(self, status: int, code: str, message: str, field: str | None = None):
+        super().__init__(message)
+        self.status, self.code, self.field = status, code, field
+
+
+# ------------------------------------------------------------------ period
+
+@dataclass(frozen=True)
+class Period:
+    first: date  # local dates, both included
+    last: date
+    start: datetime  # UTC bounds: [start, end)
+    end: datetime
+    offset_s: int  # the zone's offset, for local week buckets
+
+    @property
+    def weeks(self) -> float:
+        return ((self.last - self.first).days + 1) / 7.0
+
+    def as_dict(self) -> dict:
+        return {"from": self.first.isoformat(), "to": self.last.isoformat()}
+
+
+def local_zone() -> ZoneInfo:
+    return ZoneInfo(current_app.config.get("BABEL_DEFAULT_TIMEZONE", "Asia/Shanghai"))
+
+
+def make_period(first: date | None = None, last: date | None = None, today: date | None = None) -> Period:
+    zone = local_zone()
+    today = today or utcnow().astimezone(zone).date()
+    last = last or today
+    first = first or last - timedelta(days=DEFAULT_DAYS - 1)
+    if first > last:
+        raise ReportError(400, "invalid_input", "The start date is after the end date.", "from")
+    if (last - first).days >= MAX_DAYS:
+        raise ReportError(400, "invalid_input", f"The period is longer than {MAX_DAYS} days.", "from")
+    start = datetime.combine(first, time(), zone).astimezone(timezone.utc)
+    end = datetime.combine(last + timedelta(days=1), time(), zone).astimezone(timezone.utc)
+    offset = int(datetime.combine(first, time(), zone).utcoffset().total_seconds())
+    return Period(first, last, start, end, offset)
+
+
+def week_start(index: int) -> date:
+    """The Monday of local week ``index`` (see :func:`sql.week_index`)."""
+    return (datetime(1970, 1, 5) + timedelta(weeks=index)).date()
+
+
+def _r(value, digits: int = 1):
+    return None if value is None else round(float(value), digits)
+
+
+# ------------------------------------------------------------------ processes
+
+def process_list() -> list[dict]:
+    """Deployed processes with their versions (for the filters)."""
+    rows = db.session.execute(select(ProcessDefinition.key, ProcessDefinition.name, ProcessDefinition.version,
+                                     ProcessDefinition.is_current)
+                              .order_by(ProcessDefinition.key, ProcessDefinition.version)).all()
+    out: dict[str, dict] = {}
+    for key, name, version, current in rows:
+        item = out.setdefault(key, {"key": key, "name": name or key, "versions": [], "current_version": None})
+        item["versions"].append(version)
+        if current:
+            item["current_version"], item["name"] = version, name or key
+    for item in out.values():
+        item["current_version"] = item["current_version"] or item["versions"][-1]
+    return list(out.values())
+
+
+@lru_cache(maxsize=64)
+def _user_tasks(spec_hash: str, xml: str) -> tuple[tuple[str, str], ...]:
+    """(id, name) of the user tasks of a diagram, in document order (cached by XML hash)."""
+    from app.engine.xml import load_xml
+
+    root = load_xml(xml)
+    return tuple((el.get("id"), el.get("name") or el.get("id"))
+                 for el in root.iter(f"{{{BPMN_NS}}}userTask"))
+
+
+def _definitions(key: str, version: int | None) -> list[ProcessDefinition]:
+    stmt = select(ProcessDefinition).where(ProcessDefinition.key == key).order_by(ProcessDefinition.version)
+    if version is not None:
+        stmt = stmt.where(ProcessDefinition.version == version)
+    defs = list(db.session.scalars(stmt))
+    if not defs:
+        raise ReportError(404, "not_found", f"No process {key}" + (f" version {version}" if version else "") + ".")
+    return defs
+
+
+def diagram(key: str, version: int | None = None) -> ProcessDefinition:
+    """The definition whose diagram the heat overlay is drawn on: the version asked for, else
+    the current one."""
+    defs = _definitions(key, version)
+    return next((d for d in defs if d.is_current), defs[-1]) if version is None else defs[0]
+
+
+def _cohort(key: str, version_ids: list[int] | None, period: Period):
+    cond = [I.c.process_key == key, I.c.created_at >= period.start, I.c.created_at < period.end]
+    if version_ids is not None:
+        cond.append(I.c.definition_id.in_(version_ids))
+    return and_(*cond)
+
+
+def process_report(key: str, version: int | None = None, period: Period | None = None,
+                   now: datetime | None = None) -> dict:
+    period = period or make_period()
+    now = now or utcnow()
+    defs = _definitions(key, version)
+    cohort = _cohort(key, [d.id for d in defs] if version is not None else None, period)
+    shown = diagram(key, version)
+
+    # 1. instances by version, start week and status (+ how many terminated ones were withdrawn)
+    withdrawn = and_(I.c.status == "terminated",
+                     exists().where(H.c.instance_id == I.c.id, H.c.event == "withdrawn"))
+    week = sql.week_index(I.c.created_at, period.offset_s).label("week")
+    rows = db.session.execute(
+        select(I.c.definition_id, week, I.c.status, func.count().label("n"),
+               func.sum(case((withdrawn, 1), else_=0)).label("withdrawn"))
+        .where(cohort).group_by(I.c.definition_id, week, I.c.status)).all()
+    counts = {"started": 0, "completed": 0, "in_progress": 0, "withdrawn": 0, "terminated": 0, "error": 0}
+    completed_by_def: dict[int, int] = {}
+    weekly: dict[int, dict] = {}
+    for def_id, wk, status, n, wd in rows:
+        counts["started"] += n
+        w = weekly.setdefault(wk, {"started": 0, "completed": 0})
+        w["started"] += n
+        if status == "completed":
+            counts["completed"] += n
+            w["completed"] += n
+            completed_by_def[def_id] = completed_by_def.get(def_id, 0) + n
+        elif status in ("running", "suspended"):
+            counts["in_progress"] += n
+        elif status == "terminated":
+            counts["withdrawn"] += wd or 0
+            counts["terminated"] += n - (wd or 0)
+        elif status == "error":
+            counts["error"] += n
+
+    # 2. approval vs rejection: the last decision in each completed instance
+    decision = H.c.data["decision"].as_string()
+    last = (select(decision.label("decision"),
+                   func.row_number().over(partition_by=H.c.instance_id, order_by=H.c.id.desc()).label("rn"))
+            .select_from(H).join(I, I.c.id == H.c.instance_id)
+            .where(cohort, I.c.status == "completed", H.c.event == "completed_task", decision.is_not(None))
+            .subquery())
+    outcomes = {"approved": 0, "rejected": 0, "other": 0}
+    for value, n in db.session.execute(select(last.c.decision, func.count()).where(last.c.rn == 1)
+                                       .group_by(last.c.decision)):
+        outcomes["approved" if value in APPROVE else "rejected" if value in REJECT else "other"] += n
+    decided = outcomes["approved"] + outcomes["rejected"]
+    outcomes["approval_rate"] = round(outcomes["approved"] / decided, 4) if decided else None
+    outcomes["rejection_rate"] = round(outcomes["rejected"] / decided, 4) if decided else None
+
+    # 3. duration start → end, overall and by start week
+    duration = case((I.c.status == "completed", sql.span(I.c.created_at, I.c.completed_at)))
+    src = select(week, duration.label("duration")).where(cohort).subquery()
+    by_week = {row.week: row for row in db.session.execute(sql.percentiles(src, ["week"], ["duration"]))}
+    overall = db.session.execute(sql.percentiles(src, [], ["duration"])).one()
+    trend = []
+    for wk in sorted(weekly):
+        p = by_week.get(wk)
+        trend.append({"week": week_start(wk).isoformat(), **weekly[wk],
+                      "median_s": _r(p.duration_p50) if p else None, "p90_s": _r(p.duration_p90) if p else None})
+
+    steps = _steps(cohort, defs, completed_by_def, now)
+    return {
+        "process": {"key": key, "name": shown.name or key, "version": version,
+                    "diagram_version": shown.version},
+        "period": period.as_dict(),
+        "instances": counts,
+        "outcomes": outcomes,
+        "duration": {"n": overall.duration_n or 0, "median_s": _r(overall.duration_p50),
+                     "p90_s": _r(overall.duration_p90)},
+        "weekly": trend,
+        "steps": steps,
+    }
+
+
+def _steps(cohort, defs: list[ProcessDefinition], completed_by_def: dict[int, int], now: datetime) -> list[dict]:
+    # counts per step and version
+    overdue = and_(T.c.due_at.is_not(None),
+                   or_(and_(T.c.status == TASK_COMPLETED, T.c.completed_at > T.c.due_at),
+                       and_(T.c.status == TASK_OPEN, T.c.due_at < now)))
+    ran_in_completed = func.count(distinct(case((I.c.status == "completed", T.c.instance_id))))
+    rows = db.session.execute(
+        select(T.c.bpmn_id, I.c.definition_id, func.max(T.c.name).label("name"), func.count().label("runs"),
+               func.sum(case((T.c.status == TASK_COMPLETED, 1), else_=0)).label("completed"),
+               func.sum(case((T.c.status == TASK_OPEN, 1), else_=0)).label("open"),
+               func.sum(case((overdue, 1), else_=0)).label("overdue"),
+               ran_in_completed.label("ran_in_completed"))
+        .select_from(T).join(I, I.c.id == T.c.instance_id).where(cohort)
+        .group_by(T.c.bpmn_id, I.c.definition_id)).all()
+
+    steps: dict[str, dict] = {}
+    contains: dict[str, set[int]] = {}
+    for d in defs:  # every user task of the diagrams, also those that never ran
+        for bpmn_id, name in _user_tasks(d.spec_hash, d.xml):
+            contains.setdefault(bpmn_id, set()).add(d.id)
+            steps.setdefault(bpmn_id, _empty_step(bpmn_id, name))
+    ran: dict[str, int] = {}
+    for row in rows:
+        step = steps.setdefault(row.bpmn_id, _empty_step(row.bpmn_id, row.name))
+        for field in ("runs", "completed", "open", "overdue"):
+            step[field] += row._mapping[field] or 0
+        ran[row.bpmn_id] = ran.get(row.bpmn_id, 0) + (row.ran_in_completed or 0)
+    for bpmn_id, step in steps.items():
+        completed = sum(completed_by_def.get(d, 0) for d in contains.get(bpmn_id, ()))
+        step["skipped"] = max(0, completed - ran.get(bpmn_id, 0)) if bpmn_id in contains else None
+
+    # times: waiting before claim, handling, time in step (median, p90)
+    done = T.c.status == TASK_COMPLETED
+    src = (select(T.c.bpmn_id,
+                  sql.span(T.c.created_at, T.c.claimed_at).label("waiting"),
+                  case((done, sql.span(func.coalesce(T.c.claimed_at, T.c.created_at), T.c.completed_at)))
+                  .label("handling"),
+                  case((done, sql.span(T.c.created_at, T.c.completed_at))).label("in_step"))
+           .select_from(T).join(I, I.c.id == T.c.instance_id).where(cohort).subquery())
+    for row in db.session.execute(sql.percentiles(src, ["bpmn_id"], ["waiting", "handling", "in_step"])):
+        step = steps[row.bpmn_id]
+        for v in ("waiting", "handling", "in_step"):
+            step[f"{v}_median_s"] = _r(getattr(row, f"{v}_p50"))
+            step[f"{v}_p90_s"] = _r(getattr(row, f"{v}_p90"))
+
+    # history events on a step: interrupted (escalated), delegated, reassigned
+    on_task = and_(T.c.instance_id == H.c.instance_id, T.c.name == H.c.task, T.c.created_at <= H.c.at,
+                   or_(T.c.completed_at.is_(None), T.c.completed_at >= H.c.at))
+    events = db.session.execute(
+        select(T.c.bpmn_id, H.c.event, func.count(distinct(H.c.id)))
+        .select_from(H).join(I, I.c.id == H.c.instance_id).join(T, on_task)
+        .where(cohort, H.c.event.in_(list(STEP_EVENTS)),
+               or_(H.c.event != "task_cancelled", T.c.status == TASK_CANCELLED))
+        .group_by(T.c.bpmn_id, H.c.event))
+    for bpmn_id, event, n in events:
+        steps[bpmn_id][STEP_EVENTS[event]] += n
+
+    ordered = list(steps.values())
+    slowest = max((s["in_step_median_s"] or 0 for s in ordered), default=0)
+    for s in ordered:
+        s["bottleneck"] = bool(slowest) and (s["in_step_median_s"] or 0) >= slowest / 2
+    return ordered
+
+
+def _empty_step(bpmn_id: str, name: str) -> dict:
+    step = {"id": bpmn_id, "name": name, "runs": 0, "completed": 0, "open": 0, "overdue": 0,
+            "escalated": 0, "delegated": 0, "reassigned": 0, "skipped": None}
+    for v in ("waiting", "handling", "in_step"):
+        step[f"{v}_median_s"] = step[f"{v}_p90_s"] = None
+    return step
+
+
+# ------------------------------------------------------------------ people
+
+def managed_groups(user) -> list[str]:
+    return list(db.session.scalars(select(Group.name).where(Group.manager_id == user.id).order_by(Group.name)))
+
+
+def can_see_everything(user) -> bool:
+    return user.has_role("admin", "designer")
+
+
+def can_see_people(user) -> bool:
+    return can_see_everything(user) or bool(managed_groups(user))
+
+
+def people_report(period: Period | None = None, scope_groups: list[str] | None = None,
+                  process_key: str | None = None, now: datetime | None = None) -> dict:
+    """Open and overdue tasks and handling times per approver and per candidate group.
+
+    ``scope_groups`` (a manager's groups) limits the rows to those groups and their members;
+    None = everyone."""
+    period = period or make_period()
+    now = now or utcnow()
+    users = {u.username: u for u in db.session.scalars(select(User))}
+    members: set[str] | None = None
+    if scope_groups is not None:
+        members = set(db.session.scalars(
+            select(User.username).join(group_members, group_members.c.user_id == User.id)
+            .join(Group, Group.id == group_members.c.group_id).where(Group.name.in_(scope_groups))))
+    base = [] if process_key is None else [I.c.process_key == process_key]
+    overdue = and_(T.c.due_at.is_not(None), T.c.due_at < now)
+    done_in_period = and_(T.c.status == TASK_COMPLETED, T.c.completed_at >= period.start,
+                          T.c.completed_at < period.end)
+    handling = sql.span(func.coalesce(T.c.claimed_at, T.c.created_at), T.c.completed_at)
+
+    people: dict[str, dict] = {}
+
+    def person(name):
+        user = users.get(name)
+        return people.setdefault(name, {"username": name, "label": user.label if user else name, "open": 0,
+                                        "overdue": 0, "completed": 0, "handling_median_s": None,
+                                        "handling_p90_s": None})
+
+    holder = func.coalesce(T.c.claimed_by, T.c.assignee)
+    for name, n, late in db.session.execute(
+            select(holder, func.count(), func.sum(case((overdue, 1), else_=0)))
+            .select_from(T).join(I, I.c.id == T.c.instance_id)
+            .where(T.c.status == TASK_OPEN, holder.is_not(None), *base).group_by(holder)):
+        if members is None or name in members:
+            p = person(name)
+            p["open"], p["overdue"] = n, late or 0
+    src = (select(T.c.completed_by.label("who"), handling.label("handling"))
+           .select_from(T).join(I, I.c.id == T.c.instance_id)
+           .where(done_in_period, T.c.completed_by.is_not(None), *base).subquery())
+    for row in db.session.execute(sql.percentiles(src, ["who"], ["handling"])):
+        if members is None or row.who in members:
+            p = person(row.who)
+            p["completed"] = row.handling_n
+            p["handling_median_s"], p["handling_p90_s"] = _r(row.handling_p50), _r(row.handling_p90)
+    if members is not None:  # a manager sees every member, also those with nothing to do
+        for name in members:
+            person(name)
+
+    groups_rows = {g.name: g for g in db.session.scalars(select(Group))}
+    groups: dict[str, dict] = {}
+
+    def group(name):
+        g = groups_rows.get(name)
+        return groups.setdefault(name, {"name": name, "label": g.label if g else name, "open": 0,
+                                        "unclaimed": 0, "overdue": 0, "completed": 0,
+                                        "handling_median_s": None, "handling_p90_s": None})
+
+    offered = sql.json_text_items(T.c.candidate_groups)
+    unclaimed = and_(T.c.claimed_by.is_(None), T.c.assignee.is_(None))
+    in_scope = [] if scope_groups is None else [offered.c.value.in_(scope_groups)]
+    for name, n, free, late in db.session.execute(
+            select(offered.c.value, func.count(), func.sum(case((unclaimed, 1), else_=0)),
+                   func.sum(case((overdue, 1), else_=0)))
+            .select_from(T).join(I, I.c.id == T.c.instance_id).join(offered, true())
+            .where(T.c.status == TASK_OPEN, *base, *in_scope).group_by(offered.c.value)):
+        g = group(name)
+        g["open"], g["unclaimed"], g["overdue"] = n, free or 0, late or 0
+    src = (select(offered.c.value.label("grp"), handling.label("handling"))
+           .select_from(T).join(I, I.c.id == T.c.instance_id).join(offered, true())
+           .where(done_in_period, *base, *in_scope).subquery())
+    for row in db.session.execute(sql.percentiles(src, ["grp"], ["handling"])):
+        g = group(row.grp)
+        g["completed"] = row.handling_n
+        g["handling_median_s"], g["handling_p90_s"] = _r(row.handling_p50), _r(row.handling_p90)
+    for name in scope_groups or []:
+        group(name)
+
+    by_load = lambda r: (-r["overdue"], -r["open"], r["label"])  # noqa: E731 - the overloaded first
+    return {"period": period.as_dict(), "process": process_key,
+            "people": sorted(people.values(), key=by_load), "groups": sorted(groups.values(), key=by_load)}
+
+
+# ------------------------------------------------------------------ automation
+
+def action_minutes() -> dict[tuple[int, int], ActionMinutes]:
+    return {(m.rule_id, m.action_index): m for m in db.session.scalars(select(ActionMinutes))}
+
+
+def set_action_minutes(rule_id: int, settings: list[dict], actor=None) -> list[dict]:
+    """Set the minutes per action of a rule: ``[{"index": 0, "minutes": 5}, ...]``."""
+    rule = db.session.get(Rule, rule_id)
+    if rule is None:
+        raise ReportError(404, "not_found", f"No automation rule {rule_id}.")
+    actions = rule.actions or []
+    for item in settings:
+        index, minutes = item["index"], item["minutes"]
+        if not 0 <= index < len(actions):
+            raise ReportError(400, "invalid_input", f"The rule has no action {index}.", "settings")
+        row = db.session.get(ActionMinutes, (rule.id, index))
+        if row is None:
+            row = ActionMinutes(rule_id=rule.id, action_index=index)
+            db.session.add(row)
+        row.action_type, row.minutes = actions[index].get("type", ""), float(minutes)
+        row.updated_by = getattr(actor, "username", None)
+    db.session.commit()
+    return _rule_actions(rule, action_minutes())
+
+
+def _rule_actions(rule: Rule, minutes: dict) -> list[dict]:
+    out = []
+    for index, action in enumerate(rule.actions or []):
+        setting = minutes.get((rule.id, index))
+        valid = setting is not None and setting.action_type == action.get("type")
+        out.append({"index": index, "type": action.get("type"), "minutes": setting.minutes if valid else 0})
+    return out
+
+
+def automation_report(period: Period | None = None) -> dict:
+    period = period or make_period()
+    in_period = and_(R.c.at >= period.start, R.c.at < period.end)
+    rules = {r.id: r for r in db.session.scalars(select(Rule).order_by(Rule.name, Rule.id))}
+    minutes = action_minutes()
+    out: dict = {}
+
+    def rule_row(rule_id, name):
+        rule = rules.get(rule_id)
+        return out.setdefault(rule_id, {
+            "rule_id": rule_id, "name": rule.name if rule else name, "enabled": rule.enabled if rule else False,
+            "evaluations": 0, "matches": 0, "failures": 0, "stopped": 0, "actions_done": 0,
+            "last_error": None, "last_error_at": None, "minutes_saved": 0.0,
+            "actions": _rule_actions(rule, minutes) if rule else []})
+
+    for rule in rules.values():
+        rule_row(rule.id, rule.name)
+    for rule_id, name, n, matched, failed, stopped in db.session.execute(
+            select(R.c.rule_id, func.max(R.c.rule_name), func.count(),
+                   func.sum(case((R.c.outcome == "matched", 1), else_=0)),
+                   func.sum(case((R.c.outcome == "failed", 1), else_=0)),
+                   func.sum(case((R.c.outcome == "stopped", 1), else_=0)))
+            .where(in_period).group_by(R.c.rule_id)):
+        row = rule_row(rule_id, name)
+        row.update(evaluations=n, matches=matched or 0, failures=failed or 0, stopped=stopped or 0)
+
+    latest = (select(R.c.rule_id, R.c.error, R.c.at,
+                     func.row_number().over(partition_by=R.c.rule_id, order_by=(R.c.at.desc(), R.c.id.desc()))
+                     .label("rn"))
+              .where(in_period, R.c.outcome == "failed").subquery())
+    for rule_id, error, at, _rn in db.session.execute(select(latest).where(latest.c.rn == 1)):
+        row = rule_row(rule_id, "")
+        row["last_error"], row["last_error_at"] = error, at.isoformat() if at else None
+
+    # actions done, per rule, action index/type and week → minutes saved
+    items, field = sql.json_array_items(R.c.actions)
+    index, kind = field("index"), field("type")
+    week = sql.week_index(R.c.at, period.offset_s).label("week")
+    weekly: dict[int, float] = {}
+    for rule_id, idx, typ, wk, n in db.session.execute(
+            select(R.c.rule_id, index, kind, week, func.count())
+            .select_from(R).join(items, true())
+            .where(in_period, field("status") == "done")
+            .group_by(R.c.rule_id, index, kind, week)):
+        row = rule_row(rule_id, "")
+        row["actions_done"] += n
+        setting = minutes.get((rule_id, int(idx))) if rule_id is not None else None
+        if setting is not None and setting.action_type == typ:
+            saved = n * setting.minutes
+            row["minutes_saved"] += saved
+            weekly[wk] = weekly.get(wk, 0.0) + saved
+
+    total = sum(r["minutes_saved"] for r in out.values())
+    rows = sorted(out.values(), key=lambda r: (-r["minutes_saved"], -r["evaluations"], r["name"]))
+    for r in rows:
+        r["hours_saved"] = round(r["minutes_saved"] / 60, 2)
+        r["minutes_saved"] = round(r["minutes_saved"], 1)
+    return {
+        "period": period.as_dict(),
+        "rules": rows,
+        "total_hours_saved": round(total / 60, 2),
+        "hours_saved_per_week": round(total / 60 / period.weeks, 2),
+        "weekly": [{"week": week_start(wk).isoformat(), "hours_saved": round(m / 60, 2)}
+                   for wk, m in sorted(weekly.items())],
+    }
+
+
+# ------------------------------------------------------------------ CSV
+
+# report -> table -> (columns, how to get the rows from the report dict)
+CSV_TABLES = {
+    "process": {
+        "summary": (["metric", "value"], lambda r: [
+            *[[k, v] for k, v in r["instances"].items()], *[[k, v] for k, v in r["outcomes"].items()],
+            ["duration_n", r["duration"]["n"]], ["duration_median_s", r["duration"]["median_s"]],
+            ["duration_p90_s", r["duration"]["p90_s"]]]),
+        "weekly": (["week", "started", "completed", "median_s", "p90_s"], lambda r: r["weekly"]),
+        "steps": (["id", "name", "runs", "completed", "open", "waiting_median_s", "waiting_p90_s",
+                   "handling_median_s", "handling_p90_s", "in_step_median_s", "in_step_p90_s", "overdue",
+                   "escalated", "delegated", "reassigned", "skipped", "bottleneck"], lambda r: r["steps"]),
+    },
+    "people": {
+        "people": (["username", "label", "open", "overdue", "completed", "handling_median_s", "handling_p90_s"],
+                   lambda r: r["people"]),
+        "groups": (["name", "label", "open", "unclaimed", "overdue", "completed", "handling_median_s",
+                    "handling_p90_s"], lambda r: r["groups"]),
+    },
+    "automation": {
+        "rules": (["rule_id", "name", "enabled", "evaluations", "matches", "failures", "stopped", "actions_done",
+                   "minutes_saved", "hours_saved", "last_error", "last_error_at"], lambda r: r["rules"]),
+        "weekly": (["week", "hours_saved"], lambda r: r["weekly"]),
+    },
+}
+
+
+def to_csv(report_kind: str, table: str, report: dict) -> str:
+    columns, rows_of = CSV_TABLES[report_kind][table]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(columns)
+    for row in rows_of(report):
+        values = row if isinstance(row, list) else [row.get(c) for c in columns]
+        writer.writerow(["" if v is None else _csv_safe(v) for v in values])
+    return "\ufeff" + buffer.getvalue()  # BOM: Excel opens UTF-8 (Chinese names) correctly
+
+
+def _csv_safe(value):
+    """Spreadsheet formula injection: text starting with = + - @ is prefixed with a quote."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
+        return "'" + value
+    return value

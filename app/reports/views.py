@@ -1,0 +1,91 @@
+"""Pages: the process report (with charts and the diagram heat overlay), the people report and
+the automation report. The figures come from :mod:`app.reports.services`; the charts are drawn
+by the ``reports`` bundle from the same JSON the API returns (embedded in the page)."""
+from __future__ import annotations
+
+from datetime import date
+
+from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+
+from app.access import login_required, roles_required
+from app.ui.nav import NavItem, add_nav_item
+
+from . import services
+from .access import FULL, NAV_ROLES, people_scope
+
+bp = Blueprint("reports", __name__, url_prefix="/reports")
+
+
+def _date_arg(name: str) -> date | None:
+    try:
+        return date.fromisoformat(request.args.get(name, ""))
+    except ValueError:
+        return None  # a bad date falls back to the default period
+
+
+def _period():
+    try:
+        return services.make_period(_date_arg("from"), _date_arg("to"))
+    except services.ReportError:
+        return services.make_period()
+
+
+@bp.get("/")
+@login_required
+def index():
+    if services.can_see_everything(current_user):
+        return redirect(url_for("reports.processes"))
+    if people_scope(current_user):
+        return redirect(url_for("reports.people"))
+    abort(403)
+
+
+@bp.get("/processes")
+@roles_required(*FULL)
+def processes():
+    period = _period()
+    items = services.process_list()
+    key = request.args.get("process") or (items[0]["key"] if items else None)
+    version = request.args.get("version", type=int)
+    report = xml = None
+    if key:
+        try:
+            report = services.process_report(key, version, period)
+            xml = services.diagram(key, version).xml
+        except services.ReportError:
+            abort(404)
+    query = {"from": period.first.isoformat(), "to": period.last.isoformat(),
+             **({"version": version} if version else {})}
+    return render_template("reports/process.html", active="processes", period=period, processes=items,
+                           key=key, version=version, report=report, xml=xml, query=query)
+
+
+@bp.get("/people")
+@login_required
+def people():
+    scope = people_scope(current_user)
+    if scope is not None and not scope:
+        abort(403)
+    period = _period()
+    process = request.args.get("process") or None
+    report = services.people_report(period, scope, process)
+    query = {"from": period.first.isoformat(), "to": period.last.isoformat(), **({"process": process} if process else {})}
+    return render_template("reports/people.html", active="people", period=period, report=report, query=query,
+                           processes=services.process_list(), process=process, scope=scope)
+
+
+@bp.get("/automation")
+@roles_required(*FULL)
+def automation():
+    period = _period()
+    report = services.automation_report(period)
+    query = {"from": period.first.isoformat(), "to": period.last.isoformat()}
+    return render_template("reports/automation.html", active="automation", period=period, report=report,
+                           query=query)
+
+
+def init_app(app) -> None:
+    app.register_blueprint(bp)
+    add_nav_item(app, NavItem("reports.index", _l("Reports"), 70, roles=NAV_ROLES))
