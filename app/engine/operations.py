@@ -26,8 +26,17 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
-__all__ = ["Operation", "OperationContext", "register_operation", "unregister_operation",
+__all__ = ["OperationError", "Operation", "OperationContext", "register_operation", "unregister_operation",
            "get_operation", "operation_names", "check_operation_call", "call_operation"]
+
+
+class OperationError(Exception):
+    """A failure an operation reports on purpose; ``code`` selects a BPMN error boundary
+    event with that error code (one without a code catches every failure)."""
+
+    def __init__(self, message: str, code: str | None = None):
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass(frozen=True)

@@ -185,6 +185,8 @@ def snapshot(workflow: BpmnWorkflow, now: datetime | None = None, error: StepErr
 def _beyond_horizon(workflow) -> StepError | None:
     """SpiffWorkflow's task iterator stops at depth 1000: deeper tasks are invisible, so a
     long path would look *completed*.  Report it instead of silently finishing."""
+    if len(workflow.tasks) < 1000:  # a path cannot be deeper than the number of tasks
+        return None
     visible = sum(1 for _ in workflow.get_tasks_iterator())
     if visible >= len(workflow.tasks):
         return None

@@ -12,6 +12,9 @@ from SpiffWorkflow.bpmn.specs.defaults import (
     SequentialMultiInstanceTask as _SequentialMI,
     ServiceTask as _ServiceTask,
 )
+from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
+from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import ErrorEventDefinition
+from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.camunda.specs.user_task import UserTask as _CamundaUserTask
 from SpiffWorkflow.util.task import TaskState
 
@@ -46,8 +49,40 @@ class CrmServiceTask(_ServiceTask):
         self.result_variable = result_variable
 
     def _execute(self, task):
-        task.workflow.script_engine.run_operation(task, self)
+        try:
+            task.workflow.script_engine.run_operation(task, self)
+        except WorkflowTaskException as exc:
+            if _throw_to_error_boundary(self, task, exc):
+                return None  # stays STARTED; the interrupting error boundary cancels it
+            raise
         return True
+
+
+def _throw_to_error_boundary(spec, task, exc) -> bool:
+    """A failed operation goes down a modelled error path if the task has one.
+
+    An error boundary event without an error code catches every failure; one with a code
+    catches operations that raise an exception carrying that ``code`` (see
+    :class:`app.engine.operations.OperationError`).  The path gets ``error`` =
+    ``{code, message, element_id}`` in its data.  Without a matching boundary the instance
+    goes into error as usual.
+    """
+    parent = task.parent
+    if parent is None or not parent.task_spec.name.endswith(".BoundaryEventSplit"):
+        return False
+    cause = exc.__cause__ or exc
+    code = getattr(cause, "code", None)
+    for boundary in parent.children:
+        definition = getattr(boundary.task_spec, "event_definition", None)
+        if boundary is task or boundary.state != TaskState.WAITING:
+            continue
+        if isinstance(definition, ErrorEventDefinition) and definition.code in (None, code):
+            boundary.data["error"] = {"code": code, "message": str(cause), "element_id": spec.bpmn_id}
+            event = BpmnEvent(ErrorEventDefinition(definition.name, code=code))
+            boundary.task_spec.catch(boundary, event)
+            boundary.task_spec._update(boundary)
+            return True
+    return False
 
 
 def _record_child(spec, my_task, child):

@@ -8,7 +8,7 @@ from app.engine.validation import validate_diagram
 from .support import FIXTURES
 
 FORM = ["decision", "comment"]
-TEMPLATE = (FIXTURES / "countersign.bpmn").read_text()
+TEMPLATE = (FIXTURES / "countersign.bpmn.template").read_text()
 ALL_APPROVE = "${all(r['decision'] == 'approve' for r in Sign_results)}"
 ANY_APPROVE = "${any(r['decision'] == 'approve' for r in Sign_results)}"
 

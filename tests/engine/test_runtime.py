@@ -268,3 +268,37 @@ def test_endless_loop_is_stopped_not_hung(cache):
     wf = reload(wf, cache)  # still saves and loads; fix the data and retry
     result = R.retry(wf, {"limit": 0})
     assert result.status == "completed"
+
+
+ERROR_PATH = (FIXTURES / "error_boundary.bpmn.template").read_text()
+
+
+@pytest.mark.parametrize("error_ref, raised, caught", [
+    ("", RuntimeError("CRM unavailable"), True),  # a boundary without a code catches all
+    ('errorRef="Error_crm"', RuntimeError("CRM unavailable"), False),
+    ('errorRef="Error_crm"', "CRM_DOWN", True),
+    ('errorRef="Error_crm"', "OTHER", False),
+])
+def test_operation_failure_takes_modelled_error_path(cache, error_ref, raised, caught):
+    from app.engine import operations
+
+    def failing(ctx, customer_id, status, comment=None):
+        if isinstance(raised, str):
+            raise operations.OperationError("CRM unavailable", code=raised)
+        raise raised
+
+    operations.register_operation("crm.set_report_status", failing, params=["customer_id", "status"],
+                                  optional=["comment"], replace=True)
+    try:
+        wf, result = start(cache, ERROR_PATH.replace("ERRREF", error_ref), {"customer_id": 1})
+    finally:
+        operations.unregister_operation("crm.set_report_status")
+    if caught:
+        assert result.status == "running" and [t.bpmn_id for t in result.user_tasks] == ["fix"]
+        error = R.task_form_data(wf, result.user_tasks[0].id, ["error"])["error"]
+        assert error["element_id"] == "call" and "CRM unavailable" in error["message"]
+        assert error["code"] == (raised if isinstance(raised, str) else None)
+        service = [t for t in wf.get_tasks() if t.task_spec.bpmn_id == "call"][0]
+        assert service.state == 256  # the failed task is cancelled by the interrupting event
+    else:
+        assert result.status == "error" and result.error.element_id == "call"
