@@ -1,10 +1,16 @@
-"""Forms: versioned form-js definitions, embedded CRM fields, server-side validation."""
+"""Forms: versioned form-js definitions, embedded CRM fields, server-side validation, and the
+embedded processes (CRM action → process + form)."""
 
 
 def init_app(app):
     from app.cli import add_demo_step
-    from app.forms import api, services, views
+    from app.events import subscribe
+    from app.forms import api, bindings, services, views
 
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
     add_demo_step(app, 20, services.load_shipped_forms)
+    # After the engine deployed the shipped processes (50).
+    add_demo_step(app, 60, bindings.demo_bindings)
+    # After the automation rules (50), so a process starts from the record as the rules left it.
+    subscribe(app, bindings.on_record_event, order=100)

@@ -7,9 +7,10 @@ from app.access import login_required, roles_required
 from app.api.errors import ApiError
 from app.api.frame import PageQuery, page_of
 from app.extensions import db
-from app.forms import services
+from app.forms import bindings, services
 from app.forms.models import FormDefinition
-from app.forms.schemas import FormIn, FormOut, FormSummaryOut, FormVersionQuery, ValidateIn, ValidateOut
+from app.forms.schemas import (BindingIn, BindingOut, BindingPatch, FormIn, FormOut, FormSummaryOut, FormVersionQuery,
+                               RunQuery, ValidateIn, ValidateOut)
 
 bp = APIBlueprint("forms_api", __name__, url_prefix="/api/v1", tag="Forms")
 
@@ -82,3 +83,77 @@ def validate(key, body):
 @bp.doc(summary="CRM record fields a form field can be bound to (embedded fields)")
 def crm_fields():
     return {"items": services.crm_field_catalogue()}
+
+
+# --- embedded processes (嵌入式流程) -----------------------------------------------------------
+
+@bp.get("/form-bindings")
+@roles_required(*DESIGNERS)
+@bp.input(PageQuery, location="query", arg_name="query")
+@bp.doc(summary="CRM actions bound to a process and a form (embedded processes)")
+def list_bindings(query):
+    return page_of(bindings.bindings_query(), query["page"], query["per_page"],
+                   serialize=lambda b: BindingOut().dump(bindings.binding_dict(b)))
+
+
+@bp.get("/form-bindings/actions")
+@roles_required(*DESIGNERS)
+@bp.doc(summary="The CRM actions a binding can react to")
+def binding_actions():
+    return {"items": bindings.actions()}
+
+
+@bp.post("/form-bindings")
+@roles_required(*DESIGNERS)
+@bp.input(BindingIn, arg_name="body")
+@bp.output(BindingOut, status_code=201)
+@bp.doc(summary="Bind a CRM action to a process and a form", responses=[400, 403])
+def create_binding(body):
+    binding = bindings.save_binding(body, actor=current_user)
+    db.session.commit()
+    return bindings.binding_dict(binding)
+
+
+@bp.get("/form-bindings/<int:binding_id>")
+@roles_required(*DESIGNERS)
+@bp.output(BindingOut)
+@bp.doc(responses=[404])
+def get_binding(binding_id):
+    return bindings.binding_dict(bindings.get_binding(binding_id))
+
+
+@bp.patch("/form-bindings/<int:binding_id>")
+@roles_required(*DESIGNERS)
+@bp.input(BindingPatch, arg_name="body")
+@bp.output(BindingOut)
+@bp.doc(responses=[400, 404, 409])
+def update_binding(binding_id, body):
+    binding = bindings.get_binding(binding_id)
+    version = body.pop("version", None)
+    bindings.save_binding(body, actor=current_user, binding=binding, version=version)
+    db.session.commit()
+    return bindings.binding_dict(binding)
+
+
+@bp.delete("/form-bindings/<int:binding_id>")
+@roles_required(*DESIGNERS)
+@bp.output({}, status_code=204)
+@bp.doc(responses=[404])
+def delete_binding(binding_id):
+    bindings.delete_binding(bindings.get_binding(binding_id))
+    db.session.commit()
+    return ""
+
+
+@bp.get("/form-binding-runs")
+@login_required
+@bp.input(RunQuery, location="query", arg_name="query")
+@bp.doc(summary="A record's log of embedded processes (started, skipped, failed)", responses=[404])
+def binding_runs(query):
+    from app.crm import services as crm
+
+    if query["entity"] not in crm.MODELS:
+        raise ApiError(404, "not_found", _("No such record."))
+    crm.get_record(query["entity"], query["record_id"], current_user)  # 404 unless visible
+    runs = bindings.runs_for_record(query["entity"], query["record_id"])
+    return {"items": [bindings.run_dict(r) for r in runs], "total": len(runs)}

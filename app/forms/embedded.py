@@ -1,88 +1,63 @@
 """Embedded fields (嵌入式字段): form fields bound to a field of a CRM record.
 
 A form-js field is embedded when its ``properties`` hold ``{"crm_field": "<type>.<field>"}``,
-e.g. ``customer.province``. Pure functions, no database: the record is a model instance or a
-plain dict. The catalogue below is the record fields of API.md that a designer may bind.
+e.g. ``customer.province``. Filling and comparing are pure (the record is a model instance or
+a plain dict); the fields a designer may bind are the CRM's (``app.crm.services.record_fields``).
 """
 from __future__ import annotations
 
 import datetime as dt
 import decimal
 import enum
-from dataclasses import dataclass
 from typing import Any, Iterator
-
-from flask_babel import lazy_gettext as _l
 
 CRM_FIELD_PROPERTY = "crm_field"
 
 
-@dataclass(frozen=True)
-class RecordField:
-    name: str
-    label: object  # lazy_gettext
-    type: str  # the form-js field type a new embedded field gets
+# CRM field types → the form-js type a new embedded field gets (values are shown, not edited).
+FORM_TYPES = {"number": "number", "longtext": "textarea"}
 
 
-RECORD_TYPES: dict[str, object] = {
-    "customer": _l("Customer"),
-    "activity": _l("Activity record"),
-    "opportunity": _l("Opportunity"),
-    "contract": _l("Contract"),
-}
+def _crm():
+    try:
+        from app.crm import services
+    except ImportError:  # the forms work without the CRM module (nothing to embed then)
+        return None
+    return services
 
-RECORD_FIELDS: dict[str, tuple[RecordField, ...]] = {
-    "customer": (
-        RecordField("name", _l("Customer name"), "textfield"),
-        RecordField("province", _l("Province"), "textfield"),
-        RecordField("city", _l("City"), "textfield"),
-        RecordField("industry", _l("Industry"), "textfield"),
-        RecordField("registered_capital", _l("Registered capital (yuan)"), "number"),
-        RecordField("customer_class", _l("Customer class"), "textfield"),
-        RecordField("source", _l("Source"), "textfield"),
-        RecordField("phone", _l("Phone"), "textfield"),
-        RecordField("credit_code", _l("Unified social credit code"), "textfield"),
-        RecordField("owner", _l("Owner"), "textfield"),
-        RecordField("report_status", _l("Report status"), "textfield"),
-    ),
-    "activity": (
-        RecordField("kind", _l("Activity type"), "textfield"),
-        RecordField("content", _l("Content"), "textarea"),
-        RecordField("happened_at", _l("Happened at"), "textfield"),
-        RecordField("next_follow_up", _l("Next follow-up"), "textfield"),
-        RecordField("owner", _l("Owner"), "textfield"),
-    ),
-    "opportunity": (
-        RecordField("title", _l("Opportunity title"), "textfield"),
-        RecordField("amount", _l("Amount (yuan)"), "number"),
-        RecordField("stage", _l("Stage"), "textfield"),
-        RecordField("expected_close", _l("Expected close"), "textfield"),
-        RecordField("status", _l("Status"), "textfield"),
-        RecordField("owner", _l("Owner"), "textfield"),
-    ),
-    "contract": (
-        RecordField("title", _l("Contract title"), "textfield"),
-        RecordField("amount", _l("Amount (yuan)"), "number"),
-        RecordField("signed_on", _l("Signed on"), "textfield"),
-        RecordField("expires_on", _l("Expires on"), "textfield"),
-        RecordField("status", _l("Status"), "textfield"),
-        RecordField("owner", _l("Owner"), "textfield"),
-    ),
-}
+
+def record_fields(record_type: str) -> list[dict]:
+    """The CRM's fields of ``record_type`` (custom ones as ``custom.<key>``), [] if unknown."""
+    crm = _crm()
+    if crm is None or record_type not in crm.FIELDS:
+        return []
+    return crm.record_fields(record_type)
+
+
+def record_field_keys(record_type: str) -> set[str]:
+    """Field names only: safe where no request (and so no language) is at hand, e.g. the worker."""
+    crm = _crm()
+    if crm is None or record_type not in crm.FIELDS:
+        return set()
+    return {f.key for f in crm.FIELDS[record_type]} | {f"custom.{d.key}" for d in crm.custom_field_defs(record_type)}
 
 
 def is_known_crm_field(path: str) -> bool:
     record_type, _, name = (path or "").partition(".")
-    return any(f.name == name for f in RECORD_FIELDS.get(record_type, ()))
+    return name in record_field_keys(record_type)
 
 
 def crm_field_catalogue() -> list[dict]:
     """The bindable fields, for the designer's side panel (labels in the caller's language)."""
+    crm = _crm()
+    if crm is None:
+        return []
     return [
-        {"type": record_type, "label": str(RECORD_TYPES[record_type]),
-         "fields": [{"path": f"{record_type}.{f.name}", "name": f.name, "label": str(f.label), "type": f.type}
-                    for f in fields]}
-        for record_type, fields in RECORD_FIELDS.items()
+        {"type": record_type, "label": str(crm.ENTITY_LABELS[record_type]),
+         "fields": [{"path": f"{record_type}.{f['key']}", "name": f["key"].replace("custom.", ""),
+                     "label": f["label"], "type": FORM_TYPES.get(f["type"], "textfield")}
+                    for f in record_fields(record_type) if f["type"] != "users"]}
+        for record_type in crm.FIELDS
     ]
 
 
@@ -106,7 +81,7 @@ def embedded_fields(schema: dict) -> dict[str, str]:
 
 
 def record_type_of(record: Any) -> str | None:
-    explicit = getattr(record, "record_type", None)
+    explicit = getattr(record, "entity", None)  # the CRM models say what they are
     if isinstance(explicit, str):
         return explicit
     if isinstance(record, dict):
@@ -117,6 +92,9 @@ def record_type_of(record: Any) -> str | None:
 def _get(obj: Any, name: str) -> Any:
     if obj is None:
         return None
+    if name.startswith("custom."):  # an admin-defined custom field of the CRM
+        custom = obj.get("custom") if isinstance(obj, dict) else getattr(obj, "custom", None)
+        return (custom or {}).get(name[7:])
     if isinstance(obj, dict):
         return obj.get(name)
     return getattr(obj, name, None)

@@ -5,10 +5,12 @@ new version, so tasks and instances that recorded a version keep seeing exactly 
 """
 from __future__ import annotations
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint, text
+from datetime import datetime
+
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.db import JSONType, TimestampMixin
+from app.db import JSONType, TimestampMixin, UTCDateTime, VersionedMixin, utcnow
 from app.extensions import db
 
 
@@ -40,3 +42,51 @@ class FormDefinition(TimestampMixin, db.Model):
 
     def __repr__(self) -> str:
         return f"<FormDefinition {self.key} v{self.version}>"
+
+
+class FormBinding(VersionedMixin, db.Model):
+    """An embedded process (嵌入式流程): a CRM action starts a process with a form's data.
+
+    ``mapping``: ``[{"field": record field, "to": process variable / form field}]``;
+    ``condition``: an automation-rule condition on the record (None: always).
+    """
+
+    __tablename__ = "form_bindings"
+    __table_args__ = (Index("ix_form_bindings_action", "entity", "event", "enabled"),)
+
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    entity: Mapped[str] = mapped_column(String(40), nullable=False)
+    event: Mapped[str] = mapped_column(String(40), nullable=False)
+    process_key: Mapped[str] = mapped_column(String(120), nullable=False)
+    form_key: Mapped[str | None] = mapped_column(String(80))
+    mapping: Mapped[list] = mapped_column(JSONType, nullable=False, default=list)
+    condition: Mapped[dict | None] = mapped_column(JSONType)
+    # A record already running this process does not get a second one (防止重复执行).
+    skip_if_running: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+    created_by = relationship("User", lazy="joined")
+
+    @property
+    def action(self) -> str:
+        return f"{self.entity}.{self.event}"
+
+
+class BindingRun(db.Model):
+    """What a binding did for one record event: the record's log of embedded processes."""
+
+    __tablename__ = "form_binding_runs"
+    __table_args__ = (Index("ix_form_binding_runs_record", "entity", "record_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    binding_id: Mapped[int | None] = mapped_column(ForeignKey("form_bindings.id", ondelete="SET NULL"), index=True)
+    binding_name: Mapped[str] = mapped_column(String(200), nullable=False)
+    entity: Mapped[str] = mapped_column(String(40), nullable=False)
+    record_id: Mapped[int] = mapped_column(Integer, nullable=False)
+    event: Mapped[str] = mapped_column(String(40), nullable=False)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    outcome: Mapped[str] = mapped_column(String(16), nullable=False)  # started, not_matched, skipped, failed
+    process_key: Mapped[str] = mapped_column(String(120), nullable=False)
+    instance_id: Mapped[int | None] = mapped_column(Integer)
+    message: Mapped[str | None] = mapped_column(Text)

@@ -1,5 +1,5 @@
 from apiflask import Schema
-from apiflask.fields import Boolean, DateTime, Dict, Integer, String
+from apiflask.fields import Boolean, DateTime, Dict, Integer, List, String
 from apiflask.validators import Length, Range
 
 
@@ -38,3 +38,51 @@ class ValidateOut(Schema):
     valid = Boolean()
     data = Dict()
     errors = Dict()
+
+
+class BindingIn(Schema):
+    name = String(required=True, validate=Length(min=1, max=200))
+    entity = String(required=True, validate=Length(min=1, max=40))
+    event = String(required=True, validate=Length(min=1, max=40))
+    process_key = String(required=True, validate=Length(min=1, max=120))
+    form_key = String(load_default=None, allow_none=True, validate=Length(max=80))
+    mapping = List(Dict(), load_default=list)
+    condition = Dict(load_default=None, allow_none=True)
+    enabled = Boolean(load_default=True)
+    skip_if_running = Boolean(load_default=True)
+
+
+class BindingPatch(Schema):
+    name = String(validate=Length(min=1, max=200))
+    entity = String(validate=Length(min=1, max=40))
+    event = String(validate=Length(min=1, max=40))
+    process_key = String(validate=Length(min=1, max=120))
+    form_key = String(allow_none=True, validate=Length(max=80))
+    mapping = List(Dict())
+    condition = Dict(allow_none=True)
+    enabled = Boolean()
+    skip_if_running = Boolean()
+    version = Integer()
+
+
+class BindingOut(Schema):
+    id = Integer()
+    name = String()
+    entity = String()
+    event = String()
+    action = String()
+    process_key = String()
+    form_key = String(allow_none=True)
+    mapping = List(Dict())
+    condition = Dict(allow_none=True)
+    enabled = Boolean()
+    skip_if_running = Boolean()
+    created_by = String(allow_none=True)
+    created_at = DateTime()
+    updated_at = DateTime()
+    version = Integer()
+
+
+class RunQuery(Schema):
+    entity = String(required=True, validate=Length(min=1, max=40))
+    record_id = Integer(required=True, validate=Range(min=1, max=2**31 - 1))

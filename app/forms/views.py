@@ -1,9 +1,17 @@
 """Pages: the form list, the designer (form-js editor) and the preview (form-js viewer)."""
-from flask import Blueprint, abort, render_template, request
+import json
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from sqlalchemy import select
 
 from app.access import roles_required
-from app.forms import services
+from app.api.errors import ApiError
+from app.extensions import db
+from app.forms import bindings, embedded, services
+from app.forms.models import BindingRun, FormBinding
 from app.ui.nav import NavItem, add_nav_item
 
 bp = Blueprint("forms", __name__, url_prefix="/forms")
@@ -65,3 +73,87 @@ def preview(key):
     form = services.get_form(key, request.args.get("version", type=int)) or abort(404)
     return render_template("forms/preview.html", form=form, data=sample_data(form.schema),
                            versions=services.form_versions(key))
+
+
+# --- embedded processes (嵌入式流程) -----------------------------------------------------------
+
+def _binding_form_data(form) -> dict:
+    entity, _sep, event = (form.get("action") or "").partition(".")
+    mapping = [{"field": f, "to": t.strip()} for f, t in zip(form.getlist("map_field"), form.getlist("map_to"))
+               if f and t.strip()]
+    condition_text = (form.get("condition") or "").strip()
+    data = {"name": form.get("name", ""), "entity": entity, "event": event,
+            "process_key": form.get("process_key", ""), "form_key": form.get("form_key") or None,
+            "mapping": mapping, "enabled": form.get("enabled") == "y",
+            "skip_if_running": form.get("skip_if_running") == "y"}
+    if condition_text:
+        try:
+            data["condition"] = json.loads(condition_text)
+        except ValueError:
+            raise ApiError(400, "invalid_binding", _("The binding cannot be saved."),
+                           details=[{"field": "condition", "message": _("The condition is not valid JSON.")}])
+    else:
+        data["condition"] = None
+    return data
+
+
+def _binding_page(binding, errors=None, values=None, status=200):
+    engine = bindings._engine()
+    processes = engine.list_definitions(current_only=True) if engine else []
+    entity = (values or {}).get("entity") or (binding.entity if binding else None)
+    entities = [entity] if entity else [a for a in dict.fromkeys(a["entity"] for a in bindings.actions())]
+    fields = {e: embedded.record_fields(e) for e in entities}
+    current = values or (bindings.binding_dict(binding) if binding else
+                         {"enabled": True, "skip_if_running": True, "mapping": [], "condition": None})
+    runs = list(db.session.scalars(select(BindingRun).where(BindingRun.binding_id == binding.id)
+                                   .order_by(BindingRun.id.desc()).limit(20))) if binding else []
+    return render_template("forms/binding_form.html", binding=binding, current=current, errors=errors or [],
+                           actions=bindings.actions(), processes=processes, forms=services.list_current_forms(),
+                           fields=fields, runs=runs), status
+
+
+@bp.get("/bindings")
+@roles_required(*DESIGNERS)
+def bindings_index():
+    items = db.session.scalars(bindings.bindings_query()).all()
+    labels = {a["action"]: a["label"] for a in bindings.actions()}
+    recent = list(db.session.scalars(select(BindingRun).order_by(BindingRun.id.desc()).limit(20)))
+    return render_template("forms/bindings.html", bindings=items, labels=labels, runs=recent)
+
+
+@bp.route("/bindings/new", methods=["GET", "POST"])
+@roles_required(*DESIGNERS)
+def binding_new():
+    if request.method == "GET":
+        return _binding_page(None)
+    return _save_binding_page(None)
+
+
+@bp.route("/bindings/<int:binding_id>", methods=["GET", "POST"])
+@roles_required(*DESIGNERS)
+def binding_edit(binding_id):
+    binding = db.session.get(FormBinding, binding_id) or abort(404)
+    if request.method == "GET":
+        return _binding_page(binding)
+    if request.form.get("delete") == "y":
+        bindings.delete_binding(binding)
+        db.session.commit()
+        flash(_("Binding deleted."), "success")
+        return redirect(url_for("forms.bindings_index"))
+    return _save_binding_page(binding)
+
+
+def _save_binding_page(binding):
+    data = {}
+    try:
+        data = _binding_form_data(request.form)
+        saved = bindings.save_binding(data, actor=current_user, binding=binding,
+                                      version=request.form.get("version", type=int))
+    except ApiError as error:
+        db.session.rollback()
+        flash(error.message, "danger")
+        return _binding_page(binding, errors=error.details or [{"field": "", "message": error.message}],
+                             values=data or None, status=error.status)
+    db.session.commit()
+    flash(_("Binding %(name)s saved.", name=saved.name), "success")
+    return redirect(url_for("forms.bindings_index"))

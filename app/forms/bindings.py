@@ -1,0 +1,356 @@
+"""Embedded processes (嵌入式流程): a CRM action starts a process, its form filled from the record.
+
+A binding names an action (``customer.created``, ``opportunity.won`` ...), a process, an
+optional form whose embedded fields are filled from the record, a field mapping (record field
+→ process variable) and an optional condition in the automation rules' format. The
+``app.events`` subscriber starts the process in the same transaction as the record change.
+A start that fails (a mapped field was deleted, the process was removed ...) is rolled back
+to a savepoint and written to the record's log; the record itself is always saved.
+
+Every started process gets ``record_type``, ``record_id``, ``<entity>_id`` and ``reporter``
+(the user whose action started it) besides the form's embedded fields and the mapping.
+"""
+from __future__ import annotations
+
+import contextvars
+import logging
+
+from sqlalchemy import select
+
+from app.api.errors import ApiError
+from app.db import utcnow
+from app.events import RecordEvent
+from app.extensions import db
+from app.forms import embedded
+from app.forms.i18n import _
+from app.forms.models import BindingRun, FormBinding
+from app.forms.validation import KEY_PATTERN, RESERVED_KEYS
+
+log = logging.getLogger(__name__)
+
+ACTION_EVENTS = ("created", "updated", "stage_changed", "won", "lost")
+MAX_MAPPING = 100
+# Bindings being started right now, per (binding, entity, record): a process whose start
+# changes the same record again (a service task setting a status) must not start itself anew.
+_STARTING: contextvars.ContextVar[frozenset] = contextvars.ContextVar("form_bindings_starting", default=frozenset())
+
+
+def _engine():
+    try:
+        from app.engine import services
+    except ImportError:  # no workflow engine installed: bindings cannot start anything
+        return None
+    return services
+
+
+def _automation():
+    try:
+        from app.automation import catalog, conditions, validation
+    except ImportError:
+        return None
+    return catalog, conditions, validation
+
+
+def entity_specs() -> dict:
+    auto = _automation()
+    return auto[0].entity_specs() if auto else {}
+
+
+def standard_variables(entity: str) -> tuple[str, ...]:
+    return ("record_type", "record_id", f"{entity}_id", "reporter")
+
+
+def action_names() -> set[str]:
+    """``entity.event`` of every action a binding can react to (no labels: works anywhere)."""
+    return {f"{name}.{event}" for name, spec in entity_specs().items()
+            for event in ("created", "updated") + tuple(e for e in spec.extra_events if e in ACTION_EVENTS)}
+
+
+def actions() -> list[dict]:
+    """The CRM actions a binding can react to, with labels."""
+    labels = {"created": _("created"), "updated": _("updated"), "stage_changed": _("stage changed"),
+              "won": _("marked won"), "lost": _("marked lost")}
+    out = []
+    for name, spec in entity_specs().items():
+        events = ("created", "updated") + tuple(e for e in spec.extra_events if e in ACTION_EVENTS)
+        out += [{"entity": name, "event": event, "action": f"{name}.{event}",
+                 "label": f"{spec.label}：{labels[event]}"} for event in events]
+    return out
+
+
+# --- checking and saving ------------------------------------------------------------------
+
+def _reachable(entity: str, record_type: str) -> bool:
+    """An embedded field of ``record_type`` can be filled from an ``entity`` record."""
+    return record_type == entity or f"{record_type}_id" in embedded.record_field_keys(entity)
+
+
+def check_binding(data: dict) -> list[dict]:
+    """Problems that stop a binding from being saved: ``[{"field", "message"}]``."""
+    problems: list[dict] = []
+
+    def problem(where, message):
+        problems.append({"field": where, "message": message})
+
+    name = data.get("name")
+    if not isinstance(name, str) or not name.strip() or len(name) > 200:
+        problem("name", _("A name of 1 to %(n)d characters is required.", n=200))
+    specs = entity_specs()
+    entity = data.get("entity")
+    spec = specs.get(entity)
+    if spec is None:
+        problem("entity", _("Choose a record type: %(known)s.", known=", ".join(specs)))
+        return problems
+    if f"{entity}.{data.get('event')}" not in action_names():
+        problem("event", _("This record type has no such action."))
+    engine = _engine()
+    process_key = data.get("process_key")
+    if engine is None:
+        problem("process_key", _("No workflow engine is installed."))
+    else:
+        try:
+            engine.get_definition(process_key)
+        except Exception:  # noqa: BLE001 - the engine's NotFound, or a key it cannot look up
+            problem("process_key", _("Unknown process %(key)s: deploy it first.", key=process_key))
+    record_keys = {"id"} | embedded.record_field_keys(entity)
+    form_key = data.get("form_key")
+    if form_key:
+        from app.forms.services import get_form
+
+        form = get_form(form_key)
+        if form is None:
+            problem("form_key", _("No such form."))
+        else:
+            for key, path in embedded.embedded_fields(form.schema).items():
+                record_type = path.partition(".")[0]
+                if not embedded.is_known_crm_field(path):
+                    problem("form_key", _("Form field %(key)s is bound to %(path)s, which no longer exists.",
+                                          key=key, path=path))
+                elif not _reachable(entity, record_type):
+                    problem("form_key", _("Form field %(key)s shows %(path)s, which a %(entity)s record cannot "
+                                          "provide.", key=key, path=path, entity=spec.label))
+    mapping = data.get("mapping") or []
+    if not isinstance(mapping, list) or len(mapping) > MAX_MAPPING:
+        problem("mapping", _("The mapping is a list of at most %(n)d entries.", n=MAX_MAPPING))
+        mapping = []
+    targets: set[str] = set()
+    for index, entry in enumerate(mapping):
+        where = f"mapping.{index}"
+        if not isinstance(entry, dict):
+            problem(where, _('Each entry is {"field": record field, "to": variable}.'))
+            continue
+        if entry.get("field") not in record_keys:
+            problem(f"{where}.field", _("%(entity)s has no field %(field)s.", entity=spec.label, field=entry.get("field")))
+        target = entry.get("to")
+        if not isinstance(target, str) or not KEY_PATTERN.match(target) or target in RESERVED_KEYS:
+            problem(f"{where}.to", _("Key %(key)s is not allowed: use letters, digits and _ (not starting with a "
+                                     "digit).", key=target))
+        elif target in standard_variables(entity):
+            problem(f"{where}.to", _("%(key)s is set automatically.", key=target))
+        elif target in targets:
+            problem(f"{where}.to", _("Key %(key)s is used by more than one field.", key=target))
+        targets.add(target)
+    condition = data.get("condition")
+    if condition:
+        auto = _automation()
+        if auto is None:
+            problem("condition", _("Conditions need the automation module."))
+        else:
+            found = auto[2].Problems()
+            auto[2].check_condition(condition, spec, found)
+            problems += found.items
+    return problems
+
+
+def binding_dict(binding: FormBinding) -> dict:
+    return {"id": binding.id, "name": binding.name, "entity": binding.entity, "event": binding.event,
+            "action": binding.action, "process_key": binding.process_key, "form_key": binding.form_key,
+            "mapping": binding.mapping or [], "condition": binding.condition, "enabled": binding.enabled,
+            "skip_if_running": binding.skip_if_running,
+            "created_by": binding.created_by.username if binding.created_by else None,
+            "created_at": binding.created_at, "updated_at": binding.updated_at, "version": binding.version}
+
+
+FIELDS = ("name", "entity", "event", "process_key", "form_key", "mapping", "condition", "enabled", "skip_if_running")
+
+
+def save_binding(data: dict, actor=None, binding: FormBinding | None = None, version: int | None = None
+                 ) -> FormBinding:
+    """Create (``binding`` None) or change a binding; 400 with details when it cannot work."""
+    if binding is not None and version is not None and version != binding.version:
+        raise ApiError(409, "stale_version", _("The binding was changed by someone else; reload it."))
+    merged = {**(binding_dict(binding) if binding else {"enabled": True, "skip_if_running": True}),
+              **{k: v for k, v in data.items() if k in FIELDS}}
+    merged["form_key"] = merged.get("form_key") or None
+    merged["condition"] = merged.get("condition") or None
+    problems = check_binding(merged)
+    if problems:
+        raise ApiError(400, "invalid_binding", _("The binding cannot be saved."), details=problems)
+    if binding is None:
+        binding = FormBinding(created_by_id=getattr(actor, "id", None))
+        db.session.add(binding)
+    for key in FIELDS:
+        setattr(binding, key, merged.get(key) if key != "name" else merged["name"].strip())
+    binding.mapping = [{"field": m["field"], "to": m["to"]} for m in merged.get("mapping") or []]
+    db.session.flush()
+    return binding
+
+
+def get_binding(binding_id) -> FormBinding:
+    binding = db.session.get(FormBinding, binding_id) if isinstance(binding_id, int) and 0 < binding_id < 2**31 else None
+    if binding is None:
+        raise ApiError(404, "not_found", _("No such binding."))
+    return binding
+
+
+def delete_binding(binding: FormBinding) -> None:
+    db.session.delete(binding)
+    db.session.flush()
+
+
+def bindings_query():
+    return select(FormBinding).order_by(FormBinding.entity, FormBinding.event, FormBinding.id)
+
+
+def runs_for_record(entity: str, record_id: int, limit: int = 50) -> list[BindingRun]:
+    """The record's log of embedded processes, newest first (for the record's page)."""
+    return list(db.session.scalars(select(BindingRun).where(BindingRun.entity == entity,
+                                                            BindingRun.record_id == record_id)
+                                   .order_by(BindingRun.id.desc()).limit(limit)))
+
+
+def run_dict(run: BindingRun) -> dict:
+    return {"id": run.id, "binding_id": run.binding_id, "binding": run.binding_name, "entity": run.entity,
+            "record_id": run.record_id, "event": run.event, "at": run.at.isoformat(), "outcome": run.outcome,
+            "process_key": run.process_key, "instance_id": run.instance_id, "message": run.message}
+
+
+# --- starting -----------------------------------------------------------------------------
+
+class MappingError(Exception):
+    pass
+
+
+def start_data(binding: FormBinding, record, actor=None) -> dict:
+    """The process variables for ``record``: standard ones, embedded fields, the mapping."""
+    entity = binding.entity
+    known = {"id"} | embedded.record_field_keys(entity)
+    data = {"record_type": entity, "record_id": record.id, f"{entity}_id": record.id,
+            "reporter": getattr(actor, "username", None)}
+    if binding.form_key:
+        from app.forms.services import get_form
+
+        form = get_form(binding.form_key)
+        if form is None:
+            raise MappingError(_("Form %(key)s no longer exists.", key=binding.form_key))
+        for key, path in embedded.embedded_fields(form.schema).items():
+            if not embedded.is_known_crm_field(path):
+                raise MappingError(_("Form field %(key)s is bound to %(path)s, which no longer exists.",
+                                     key=key, path=path))
+        data.update(embedded.fill_embedded(form.schema, record, entity))
+    for entry in binding.mapping or []:
+        if entry["field"] not in known:
+            raise MappingError(_("Mapped field %(field)s no longer exists.", field=entry["field"]))
+        data[entry["to"]] = embedded.record_value(record, f"{entity}.{entry['field']}", entity)
+    return data
+
+
+def _condition_matches(binding: FormBinding, event: RecordEvent) -> bool:
+    if not binding.condition:
+        return True
+    auto = _automation()
+    spec = entity_specs().get(binding.entity)
+    if auto is None or spec is None:
+        raise MappingError(_("Conditions need the automation module."))
+    catalog, conditions, _validation = auto
+    matched, _leaves = conditions.evaluate(binding.condition, spec.fields,
+                                           lambda name: event.record.id if name == "id" else catalog.read(event.record, name),
+                                           dict(event.changes), utcnow().date())
+    return matched
+
+
+def _already_running(binding: FormBinding, record_id: int) -> int | None:
+    from app.engine.models import ProcessInstance
+
+    return db.session.scalar(select(ProcessInstance.id).where(
+        ProcessInstance.process_key == binding.process_key, ProcessInstance.record_type == binding.entity,
+        ProcessInstance.record_id == record_id, ProcessInstance.status.in_(("running", "suspended", "error"))
+    ).limit(1))
+
+
+def _alert_admins(binding: FormBinding, run: BindingRun, record) -> None:
+    try:
+        from app.auth.models import User, UserRole
+        from app.notifications.services import notify
+    except ImportError:
+        return
+    admins = list(db.session.scalars(select(User).join(UserRole).where(UserRole.role == "admin", User.active.is_(True))))
+    if admins:
+        text = _("Embedded process %(name)s did not start for %(record)s: %(error)s", name=binding.name,
+                 record=getattr(record, "label", record.id), error=run.message)
+        notify(admins, text[:500], link="/forms/bindings", kind="error")
+
+
+def run_binding(binding: FormBinding, event: RecordEvent) -> BindingRun:
+    """Start ``binding``'s process for the event's record; the outcome is logged, never raised."""
+    record = event.record
+    run = BindingRun(binding_id=binding.id, binding_name=binding.name, entity=binding.entity, record_id=record.id,
+                     event=event.event, process_key=binding.process_key, outcome="failed")
+    guard = (binding.id, binding.entity, record.id)
+    try:
+        if not _condition_matches(binding, event):
+            run.outcome = "not_matched"
+        elif binding.skip_if_running and (running := _already_running(binding, record.id)):
+            run.outcome, run.instance_id = "skipped", running
+            run.message = _("Process #%(id)s is already running for this record.", id=running)
+        else:
+            data = start_data(binding, record, event.actor)
+            token = _STARTING.set(_STARTING.get() | {guard})
+            try:
+                with db.session.begin_nested():
+                    instance = _engine().start_instance(binding.process_key, data, actor=event.actor,
+                                                        record={"type": binding.entity, "id": record.id}, commit=False)
+            finally:
+                _STARTING.reset(token)
+            run.outcome, run.instance_id = "started", instance.id
+    except Exception as error:  # noqa: BLE001 - logged on the record, the admins alerted; the save goes on
+        run.outcome = "failed"
+        run.message = (getattr(error, "message", None) or str(error) or error.__class__.__name__)[:2000]
+        log.warning("binding %s failed on %s %s: %s", binding.id, binding.entity, record.id, run.message)
+    db.session.add(run)
+    db.session.flush()
+    if run.outcome == "failed":
+        _alert_admins(binding, run, record)
+    return run
+
+
+def on_record_event(event: RecordEvent) -> None:
+    """The ``app.events`` subscriber (after the automation rules, so it sees their changes)."""
+    if event.event not in ACTION_EVENTS or getattr(event.record, "id", None) is None:
+        return
+    bindings = db.session.scalars(select(FormBinding).where(
+        FormBinding.entity == event.entity, FormBinding.event == event.event, FormBinding.enabled.is_(True))
+        .order_by(FormBinding.id)).all()
+    for binding in bindings:
+        if (binding.id, binding.entity, event.record.id) in _STARTING.get():
+            continue  # this very binding is starting on this record: no self-restart
+        run_binding(binding, event)
+
+
+def demo_bindings() -> None:
+    """``flask demo``: customer created → the customer report (idempotent)."""
+    engine = _engine()
+    if engine is None or db.session.scalar(select(FormBinding.id).where(FormBinding.process_key == "customer_report")):
+        return
+    try:
+        engine.get_definition("customer_report")
+    except Exception:  # noqa: BLE001 - the process is not deployed: nothing to bind
+        log.warning("demo: process customer_report not deployed; no binding made")
+        return
+    save_binding({"name": "新增客户 → 客户报备", "entity": "customer", "event": "created",
+                  "process_key": "customer_report", "form_key": "customer_report",
+                  "mapping": [{"field": "owner", "to": "owner_username"}]})
+
+
+__all__ = ["actions", "check_binding", "save_binding", "get_binding", "delete_binding", "runs_for_record",
+           "run_binding", "start_data", "on_record_event", "MappingError"]

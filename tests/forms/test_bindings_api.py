@@ -1,0 +1,98 @@
+"""/api/v1/form-bindings and the record's log; the bindings pages."""
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BODY = {"name": "新增客户 → 客户报备", "entity": "customer", "event": "created", "process_key": "customer_report",
+        "form_key": "customer_report", "mapping": [{"field": "source", "to": "lead_source"}]}
+
+
+@pytest.fixture
+def deployed(app, demo_people):
+    from app.engine import services as engine
+    from app.engine.product_operations import register_product_operations
+    from app.extensions import db
+    from app.forms import services as forms
+
+    with app.test_request_context():
+        register_product_operations()
+        engine.deploy((ROOT / "bpmn" / "customer_report.bpmn").read_bytes())
+        forms.load_shipped_forms()
+        db.session.commit()
+
+
+def test_only_designers_manage_bindings(api_as, deployed):
+    sales = api_as("sales1")
+    assert sales.get("/api/v1/form-bindings").status_code == 403
+    assert sales.post("/api/v1/form-bindings", json=BODY).status_code == 403
+    admin = api_as("admin")
+    created = admin.post("/api/v1/form-bindings", json=BODY)
+    assert created.status_code == 201, created.get_json()
+    binding = created.get_json()
+    assert (binding["action"], binding["enabled"], binding["skip_if_running"], binding["version"]) == (
+        "customer.created", True, True, 1)
+    assert sales.patch(f"/api/v1/form-bindings/{binding['id']}", json={"enabled": False}).status_code == 403
+    assert sales.delete(f"/api/v1/form-bindings/{binding['id']}").status_code == 403
+    assert admin.get("/api/v1/form-bindings").get_json()["total"] == 1
+    actions = {a["action"] for a in admin.get("/api/v1/form-bindings/actions").get_json()["items"]}
+    assert {"customer.created", "customer.updated", "opportunity.created", "opportunity.won",
+            "contract.created"} <= actions
+
+
+def test_patch_delete_and_errors(api_as, deployed):
+    admin = api_as("admin")
+    binding = admin.post("/api/v1/form-bindings", json=BODY).get_json()
+    url = f"/api/v1/form-bindings/{binding['id']}"
+    changed = admin.patch(url, json={"enabled": False, "version": 1})
+    assert changed.status_code == 200 and changed.get_json()["enabled"] is False
+    assert admin.patch(url, json={"enabled": True, "version": 1}).status_code == 409
+    bad = admin.patch(url, json={"mapping": [{"field": "nope", "to": "x"}]})
+    assert bad.status_code == 400 and bad.get_json()["error"]["details"][0]["field"] == "mapping.0.field"
+    bad = admin.post("/api/v1/form-bindings", json={**BODY, "process_key": "missing"})
+    assert bad.status_code == 400 and bad.get_json()["error"]["details"][0]["field"] == "process_key"
+    assert admin.get("/api/v1/form-bindings/999").status_code == 404
+    assert admin.delete(url).status_code == 204
+    assert admin.get(url).status_code == 404
+
+
+def test_customer_created_through_the_api_starts_the_report(api_as, deployed):
+    api_as("admin").post("/api/v1/form-bindings", json=BODY)
+    sales1 = api_as("sales1")
+    customer = sales1.post("/api/v1/customers", json={"name": "福州新客户", "province": "福建", "industry": "制造"})
+    assert customer.status_code == 201, customer.get_json()
+    cid = customer.get_json()["id"]
+    log = sales1.get(f"/api/v1/form-binding-runs?entity=customer&record_id={cid}").get_json()
+    assert [r["outcome"] for r in log["items"]] == ["started"]
+    # Another salesperson does not see the record, so not its log either.
+    assert api_as("sales2").get(f"/api/v1/form-binding-runs?entity=customer&record_id={cid}").status_code == 404
+    assert sales1.get("/api/v1/form-binding-runs?entity=planet&record_id=1").status_code == 404
+    assert sales1.get("/api/v1/form-binding-runs?entity=customer").status_code == 400
+
+
+def test_binding_pages(app, client, deployed):
+    client.post("/login", data={"username": "sales1", "password": "demo1234"})
+    assert client.get("/forms/bindings").status_code == 403
+    client.post("/logout")
+    client.post("/login", data={"username": "admin", "password": "demo1234"})
+    assert client.get("/forms/bindings/new").status_code == 200
+    form = {"name": "新商机审批", "action": "opportunity.created", "process_key": "customer_report",
+            "form_key": "customer_report", "map_field": ["amount", ""], "map_to": ["amount", ""],
+            "condition": '{"field": "amount", "op": "ge", "value": 100000}', "enabled": "y"}
+    saved = client.post("/forms/bindings/new", data=form)
+    assert saved.status_code == 302
+    listing = client.get("/forms/bindings").get_data(as_text=True)
+    assert "新商机审批" in listing and "customer_report" in listing
+    broken = client.post("/forms/bindings/new", data={**form, "condition": "{not json"})
+    assert broken.status_code == 400 and "condition" in broken.get_data(as_text=True)
+    unknown = client.post("/forms/bindings/new", data={**form, "map_field": ["ghost"], "map_to": ["x"]})
+    assert unknown.status_code == 400 and "mapping.0.field" in unknown.get_data(as_text=True)
+    from app.extensions import db
+    from app.forms.models import FormBinding
+
+    with app.app_context():
+        binding_id = db.session.query(FormBinding.id).scalar()
+    page = client.get(f"/forms/bindings/{binding_id}")
+    assert page.status_code == 200 and "新商机审批" in page.get_data(as_text=True)
+    assert client.post(f"/forms/bindings/{binding_id}", data={"delete": "y"}).status_code == 302
+    assert client.get(f"/forms/bindings/{binding_id}").status_code == 404
