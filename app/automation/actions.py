@@ -14,6 +14,7 @@ from typing import Any
 
 from flask import current_app, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
 from app.automation import catalog as cat
@@ -22,6 +23,10 @@ from app.automation.validation import Catalog, private_host
 from app.db import utcnow
 from app.events import RecordEvent, emit
 from app.extensions import db
+
+
+STRATEGY_LABELS = {"user": _l("a fixed user"), "round_robin": _l("round-robin in a group"),
+                   "field_map": _l("by a field value"), "fewest_open": _l("fewest open records in a group")}
 
 
 class ActionFailed(Exception):
@@ -283,7 +288,7 @@ def plan_assign_owner(action, ctx: Context) -> dict:
         return {"skipped": _("No active user to assign.")}
     if ctx.get("owner") == user.username:
         return {"user": user.username, "unchanged": True}
-    reason = _("Automation rule %(name)s (%(strategy)s)", name=ctx.rule.name, strategy=strategy)
+    reason = _("Automation rule %(name)s (%(strategy)s)", name=ctx.rule.name, strategy=STRATEGY_LABELS[strategy])
     return {"user": user.username, "from": ctx.get("owner"), "reason": reason}
 
 
