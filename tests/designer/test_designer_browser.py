@@ -235,6 +235,25 @@ def test_diagram_with_errors_shows_problems_and_cannot_be_deployed(page, app, de
     page.wait_for_function("() => document.querySelector('#designer-modeler').dataset.problems === '0'")
     assert not page.locator("#designer-deploy").is_disabled()
 
+    # Keyboard: undo brings the assignee problem back, redo fixes it again.
+    page.locator("#designer-canvas svg[data-element-id]").click(position={"x": 300, "y": 60})
+    page.keyboard.press("Control+z")
+    page.wait_for_function("() => document.querySelector('#designer-modeler').dataset.problems === '1'")
+    page.keyboard.press("Control+y")
+    page.wait_for_function("() => document.querySelector('#designer-modeler').dataset.problems === '0'")
+
+
+def test_designer_in_english(page, demo_people):
+    login_in_browser(page, "admin")
+    page.goto("/designer/")
+    page.select_option("select[name=locale]", "en")
+    page.wait_for_load_state("networkidle")
+    page.fill("#new-key", "english_flow")
+    page.click("#designer-new button[type=submit]")
+    page.wait_for_selector("#designer-modeler[data-ready=true]")
+    assert page.locator('.djs-palette [data-action="create.task"]').get_attribute("aria-label") == "Create task"
+    assert page.locator("#designer-deploy").inner_text() == "Deploy"
+
 
 def _process_signature(xml: str) -> dict:
     """Every element of the process with its attributes and texts: what the engine runs."""

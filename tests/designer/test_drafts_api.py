@@ -110,3 +110,34 @@ def test_only_designers(api_as):
     # The operation registry is readable by anyone logged in (service-task picker).
     ops = sales.get("/api/v1/engine/operations")
     assert ops.status_code == 200 and isinstance(ops.get_json()["items"], list)
+
+
+def test_versions_rollback_compare_and_export(admin, client):
+    admin.post(DRAFTS, json={"key": "approval"})
+    admin.patch(f"{DRAFTS}/approval", json={"xml": approval(), "version": 1})
+    assert admin.post(f"{DRAFTS}/approval/deploy", json={}).get_json()["version"] == 1
+    version = admin.get(f"{DRAFTS}/approval").get_json()["version"]
+    v2_xml = approval().replace('name="Review"', 'name="复核"')
+    admin.patch(f"{DRAFTS}/approval", json={"xml": v2_xml, "version": version})
+    # A deploy with a stale draft version is refused rather than deploying unseen changes.
+    assert admin.post(f"{DRAFTS}/approval/deploy", json={"version": version}).status_code == 409
+    assert admin.post(f"{DRAFTS}/approval/deploy", json={"version": version + 1}).get_json()["version"] == 2
+
+    versions = admin.get("/api/v1/designer/processes/approval/versions").get_json()["items"]
+    assert [(v["version"], v["is_current"]) for v in versions] == [(2, True), (1, False)]
+    assert admin.get("/api/v1/designer/processes/approval/versions/2").get_json()["xml"] == v2_xml
+    assert admin.get("/api/v1/designer/processes/approval/versions/9").status_code == 404
+
+    assert admin.post("/api/v1/designer/processes/approval/rollback", json={"version": 1}).status_code == 200
+    versions = admin.get("/api/v1/designer/processes/approval/versions").get_json()["items"]
+    assert [(v["version"], v["is_current"]) for v in versions] == [(2, False), (1, True)]
+    assert admin.post("/api/v1/designer/processes/approval/rollback", json={"version": 7}).status_code == 404
+
+    # Pages: compare shows the changed line, export downloads a .bpmn file.
+    client.post("/login", data={"username": "admin", "password": "demo1234"})
+    page = client.get("/designer/approval/versions?a=1&b=2").get_data(as_text=True)
+    assert 'class="add">+    &lt;bpmn:userTask id=&#34;Review&#34; name=&#34;复核&#34;' in page
+    export = client.get("/designer/approval/export?version=1")
+    assert export.headers["Content-Disposition"] == 'attachment; filename="approval_v1.bpmn"'
+    assert export.get_data(as_text=True) == approval()
+    assert client.get("/designer/nope").status_code == 404
