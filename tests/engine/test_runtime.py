@@ -302,3 +302,44 @@ def test_operation_failure_takes_modelled_error_path(cache, error_ref, raised, c
         assert service.state == 256  # the failed task is cancelled by the interrupting event
     else:
         assert result.status == "error" and result.error.element_id == "call"
+
+
+TIMED = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" id="d" targetNamespace="x">
+  <bpmn:process id="timed" isExecutable="true">
+    <bpmn:startEvent id="s"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:intermediateCatchEvent id="wait" name="等到截止日"><bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing>
+      <bpmn:timerEventDefinition><TIMER</bpmn:timerEventDefinition></bpmn:intermediateCatchEvent>
+    <bpmn:endEvent id="e"><bpmn:incoming>f2</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="wait"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="wait" targetRef="e"/>
+  </bpmn:process>
+</bpmn:definitions>"""
+
+
+@pytest.mark.parametrize("timer, due", [
+    ('bpmn:timeDate xsi:type="bpmn:tFormalExpression">2030-12-01T10:00:00Z</bpmn:timeDate>', "2030-12-01T10:00:00+00:00"),
+    ('bpmn:timeDate xsi:type="bpmn:tFormalExpression">${deadline}</bpmn:timeDate>', "2031-01-02T03:04:05+00:00"),
+    ('bpmn:timeDuration xsi:type="bpmn:tFormalExpression">PT1H</bpmn:timeDuration>', None),
+])
+def test_intermediate_timer_waits_with_due_time(cache, timer, due):
+    from datetime import datetime, timedelta, timezone
+
+    wf, result = start(cache, TIMED.replace("<TIMER", "<" + timer), {"deadline": "2031-01-02T03:04:05Z"})
+    [waiting] = result.timers
+    assert result.status == "running" and waiting.bpmn_id == "wait" and waiting.attached_to is None
+    if due:
+        assert waiting.due_at.isoformat() == due
+    else:
+        expected = datetime.now(timezone.utc) + timedelta(hours=1)
+        assert abs((waiting.due_at - expected).total_seconds()) < 60
+    wf = reload(wf, cache)
+    assert R.fire_due_timers(wf).status == "running"  # not yet due
+    make_timer_due(wf, "wait")
+    assert R.fire_due_timers(wf).status == "completed"
+
+
+def test_past_date_timer_fires_at_once(cache):
+    wf, result = start(cache, TIMED.replace(
+        "<TIMER", '<bpmn:timeDate xsi:type="bpmn:tFormalExpression">2020-01-01T00:00:00Z</bpmn:timeDate>'), {})
+    assert result.status == "completed"
