@@ -1,0 +1,86 @@
+"""The customer report (客户报备) end to end through the API (API.md), as the demo sets it up."""
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def demo_flow(app, demo_people):
+    """The shipped process, form and binding, as ``flask demo`` makes them."""
+    from app.engine import services as engine
+    from app.engine.product_operations import register_product_operations
+    from app.extensions import db
+    from app.forms import bindings, services as forms
+
+    with app.app_context():
+        register_product_operations()
+        engine.deploy((ROOT / "bpmn" / "customer_report.bpmn").read_bytes())
+        forms.load_shipped_forms()
+        bindings.demo_bindings()
+        db.session.commit()
+
+
+def report(api_as, **fields):
+    body = {"name": "厦门海沧医疗器械有限公司", "province": "福建", "city": "厦门", "industry": "制造",
+            "credit_code": "91350200MA2Y0000X1", "phone": "0592-5550123", **fields}
+    response = api_as("sales1").post("/api/v1/customers", json=body)
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()
+
+
+def only_task(api):
+    tasks = api.get("/api/v1/tasks").get_json()["items"]
+    assert len(tasks) == 1, tasks
+    return tasks[0]
+
+
+def test_fujian_report_approved(api_as, demo_flow):
+    # An earlier customer of sales2 with the same credit code: a possible duplicate (撞单).
+    api_as("sales2").post("/api/v1/customers", json={"name": "海沧医疗", "credit_code": "91350200MA2Y0000X1"})
+    customer = report(api_as)
+    head = api_as("fj_head")
+    task = only_task(head)
+    assert (task["record"]["type"], task["record"]["id"]) == ("customer", customer["id"])
+    detail = head.get(f"/api/v1/tasks/{task['id']}").get_json()
+    assert detail["data"]["province"] == "福建" and detail["data"]["name"] == customer["name"]
+    embedded = {c["key"]: c for group in detail["form"]["components"] for c in group.get("components", [])}
+    assert embedded["credit_code"]["readonly"] is True
+    assert detail["duplicates"], detail["duplicates"]
+    manager_tasks = api_as("manager").get("/api/v1/tasks").get_json()["items"]
+    assert customer["id"] not in [t["record"]["id"] for t in manager_tasks]  # routed to Fujian only
+
+    assert head.post(f"/api/v1/tasks/{task['id']}/claim").status_code == 200
+    refused = head.post(f"/api/v1/tasks/{task['id']}/complete", json={"data": {"decision": "reject"}})
+    assert refused.status_code == 400
+    assert [d["field"] for d in refused.get_json()["error"]["details"]] == ["comment"]
+    assert only_task(head)["id"] == task["id"]  # still open, nothing lost
+
+    done = head.post(f"/api/v1/tasks/{task['id']}/complete",
+                     json={"data": {"decision": "approve", "comment": "核实无误", "province": "广东"}})
+    assert done.status_code == 200, done.get_json()
+    sales1 = api_as("sales1")
+    assert sales1.get(f"/api/v1/customers/{customer['id']}").get_json()["report_status"] == "approved"
+    [mine] = sales1.get("/api/v1/my-submissions").get_json()["items"]
+    assert mine["status"] == "completed"
+    # The approver could not rewrite the embedded province.
+    assert sales1.get(f"/api/v1/customers/{customer['id']}").get_json()["province"] == "福建"
+    assert head.post(f"/api/v1/tasks/{task['id']}/complete",
+                     json={"data": {"decision": "approve"}}).status_code in (404, 409)
+
+
+@pytest.mark.parametrize("province, industry, approver", [("广东", "医疗", "med_reviewer"),
+                                                            ("广东", "制造", "manager")])
+def test_routing_and_rejection_notifies_the_reporter(api_as, demo_flow, province, industry, approver):
+    customer = report(api_as, province=province, industry=industry)
+    api = api_as(approver)
+    task = only_task(api)
+    api.post(f"/api/v1/tasks/{task['id']}/claim")
+    done = api.post(f"/api/v1/tasks/{task['id']}/complete",
+                    json={"data": {"decision": "reject", "comment": "与销售二的客户撞单"}})
+    assert done.status_code == 200, done.get_json()
+    sales1 = api_as("sales1")
+    assert sales1.get(f"/api/v1/customers/{customer['id']}").get_json()["report_status"] == "rejected"
+    texts = [n["text"] for n in sales1.get("/api/v1/notifications").get_json()["items"]]
+    assert any("与销售二的客户撞单" in t for t in texts), texts
