@@ -10,7 +10,7 @@ import {
   OPERATORS, UNITS, buildCondition, durationToIso, isExpression, isUnary, isoToDuration, isoToLocal,
   localToIso, parseCondition,
 } from "./expressions.js";
-import { api, t } from "./util.js";
+import { api, processDataNames, t } from "./util.js";
 
 const LOW_PRIORITY = 400;
 // Stock Camunda groups our groups replace (same attributes, two editors would confuse).
@@ -148,8 +148,25 @@ function IsoEntry(props) {
 }
 
 // --- condition builder --------------------------------------------------------------------
+const KEYWORDS = new Set(["and", "or", "not", "in", "true", "false", "null", "None", "True", "False"]);
+
+// Process data this diagram already uses: "Process data: a, b" in the process documentation
+// and the names in its conditions, offered besides the usual record fields.
+function diagramFields(injector, fields) {
+  const names = new Set(fields.map((f) => f.name));
+  const out = [...fields];
+  const add = (name) => { if (!names.has(name) && !KEYWORDS.has(name)) { names.add(name); out.push({ name, label: name }); } };
+  processDataNames(injector.get("canvas").getRootElement().businessObject).forEach(add);
+  injector.get("elementRegistry").filter((e) => e.businessObject && e.businessObject.conditionExpression).forEach((e) => {
+    const body = (e.businessObject.conditionExpression.body || "").replace(/'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"/g, "");
+    (body.match(/[A-Za-z_][\w.]*/g) || []).forEach(add);
+  });
+  return out;
+}
+
 function ConditionEntry(props) {
-  const { id, element, injector, fields } = props;
+  const { id, element, injector } = props;
+  const fields = diagramFields(injector, props.fields);
   const modeling = injector.get("modeling");
   const bpmnFactory = injector.get("bpmnFactory");
   const bo = getBusinessObject(element);
@@ -214,14 +231,14 @@ function ConditionEntry(props) {
             onChange: (e) => writeRows(shown, e.target.value),
           }, [h("option", { value: "&&" }, t("and")), h("option", { value: "||" }, t("or"))]) : null,
           h("input", {
-            class: "bio-properties-panel-input crm-field", list: `crm-fields-${element.id}`, value: row.field,
+            class: "bio-properties-panel-input crm-field", type: "text", list: `crm-fields-${element.id}`, value: row.field,
             placeholder: t("field"), spellcheck: false, onChange: (e) => update({ field: e.target.value.trim() }),
           }),
           h("select", {
             class: "bio-properties-panel-input crm-op", value: row.op, onChange: (e) => update({ op: e.target.value }),
           }, OPERATORS.map((op) => h("option", { value: op }, t(`op:${op}`)))),
           isUnary(row.op) ? null : h("input", {
-            class: "bio-properties-panel-input crm-value-input", value: row.value, placeholder: t("value"),
+            class: "bio-properties-panel-input crm-value-input", type: "text", value: row.value, placeholder: t("value"),
             onChange: (e) => update({ value: e.target.value }),
           }),
           h("button", {
@@ -294,7 +311,7 @@ function OperationEntry(props) {
 
   const names = op ? [...op.required, ...op.optional] : [];
   const extraNames = params.map((p) => p.name).filter((n) => !names.includes(n));
-  return entryShell(id, t("Operation"), op ? op.description : t("What this step does in the CRM."), [
+  return entryShell(id, null, op ? op.description : t("What this step does in the CRM."), [
     h("select", {
       id: `crm-${id}`, class: "bio-properties-panel-input crm-operation", value: current,
       onChange: (e) => choose(e.target.value),
@@ -305,7 +322,7 @@ function OperationEntry(props) {
       h("label", { class: "bio-properties-panel-label" },
         [name, op && op.required.includes(name) ? " *" : ""]),
       h("input", {
-        class: "bio-properties-panel-input crm-param-input", "data-param": name, value: paramValue(name),
+        class: "bio-properties-panel-input crm-param-input", type: "text", "data-param": name, value: paramValue(name),
         placeholder: t("text or ${expression}"), spellcheck: false,
         onChange: (e) => setParam(name, e.target.value.trim()),
       }),

@@ -46,20 +46,46 @@ const ROW_PATTERNS = [
     (m) => ({ field: m[1], op: m[2], value: unliteral(m[3]) })],
 ];
 
+// "a && b && c" → parts and "&&", splitting only outside quoted text; null when && and ||
+// are mixed or parentheses group things (the builder cannot show that: raw mode).
+function splitTopLevel(text) {
+  const parts = [];
+  let join = null;
+  let quote = null;
+  let start = 0;
+  for (let i = 0; i < text.length; i += 1) {
+    const c = text[i];
+    if (quote) {
+      if (c === "\\") i += 1;
+      else if (c === quote) quote = null;
+    } else if (c === "'" || c === '"') {
+      quote = c;
+    } else if (c === "(" || c === ")") {
+      return null;
+    } else if ((c === "&" || c === "|") && text[i + 1] === c) {
+      const op = c + c;
+      if (join && join !== op) return null;
+      join = op;
+      parts.push(text.slice(start, i));
+      start = i + 2;
+      i += 1;
+    }
+  }
+  parts.push(text.slice(start));
+  return { parts, join: join || "&&" };
+}
+
 // The builder's rows for an expression it could have written, else null (raw mode).
 export function parseCondition(expression) {
   let text = (expression || "").trim();
   if (!text) return { rows: [], join: "&&" };
   const wrapped = text.match(/^[$#]\{([\s\S]*)\}$/);
   if (wrapped) text = wrapped[1].trim();
-  const hasAnd = /&&/.test(text);
-  const hasOr = /\|\|/.test(text);
-  if (hasAnd && hasOr) return null;
-  const join = hasOr ? "||" : "&&";
-  // Splitting on && / || is only safe when they do not occur inside quoted text.
-  if (/'[^']*(&&|\|\|)[^']*'/.test(text)) return null;
+  const split = splitTopLevel(text);
+  if (split === null) return null;
+  const { parts, join } = split;
   const rows = [];
-  for (const part of text.split(join === "||" ? "||" : "&&")) {
+  for (const part of parts) {
     const found = ROW_PATTERNS.map(([re, make]) => {
       const m = part.trim().match(re);
       return m ? make(m) : null;

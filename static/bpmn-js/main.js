@@ -11,14 +11,14 @@ import "./designer.css";
 
 import NavigatedViewer from "bpmn-js/lib/NavigatedViewer";
 
-import { startModeler } from "./modeler.js";
+import { fitDiagram, startModeler } from "./modeler.js";
 import { api, pageData, t } from "./util.js";
 
 function startViewer(root) {
   const viewer = new NavigatedViewer({ container: root.querySelector("#designer-canvas") });
   window.designer = { viewer };
   viewer.importXML(pageData("designer-xml").xml).then(() => {
-    viewer.get("canvas").zoom("fit-viewport", "auto");
+    fitDiagram(viewer.get("canvas"), { left: 30, right: 30, top: 30, bottom: 50 });
     root.dataset.ready = "true";
   }).catch((error) => {
     root.querySelector("#designer-status").textContent = error.message;

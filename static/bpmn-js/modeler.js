@@ -18,6 +18,23 @@ import { api, debounce, downloadText, el, pageData, t } from "./util.js";
 
 const AUTOSAVE_MS = 1500;
 
+// Fit the whole diagram, keeping it clear of the palette (left), the simulation toggle (top)
+// and the lint button and watermark (bottom).
+export function fitDiagram(canvas, margins = { left: 90, right: 30, top: 60, bottom: 60 }) {
+  canvas.zoom("fit-viewport", "auto");
+  const { inner, outer } = canvas.viewbox();
+  if (!inner.width || !inner.height) return;
+  const scale = Math.min(1,
+    (outer.width - margins.left - margins.right) / inner.width,
+    (outer.height - margins.top - margins.bottom) / inner.height);
+  canvas.viewbox({
+    x: inner.x - margins.left / scale,
+    y: inner.y - margins.top / scale,
+    width: outer.width / scale,
+    height: outer.height / scale,
+  });
+}
+
 export function startModeler(root) {
   const urls = JSON.parse(root.dataset.urls);
   const draft = pageData("designer-draft");
@@ -211,7 +228,7 @@ export function startModeler(root) {
     redo: () => commandStack.redo(),
     "zoom-in": () => zoomScroll.stepZoom(1),
     "zoom-out": () => zoomScroll.stepZoom(-1),
-    fit: () => canvas.zoom("fit-viewport", "auto"),
+    fit: () => fitDiagram(canvas),
     minimap: () => modeler.get("minimap").toggle(),
     simulate: () => modeler.get("toggleMode").toggleMode(),
     "test-run": () => testRun.toggle(),
@@ -240,7 +257,7 @@ export function startModeler(root) {
 
   // --- start -------------------------------------------------------------------------------
   return modeler.importXML(draft.xml).then(({ warnings }) => {
-    canvas.zoom("fit-viewport", "auto");
+    fitDiagram(canvas);
     updateUndo();
     if (warnings.length) console.warn("import warnings", warnings);
     setStatus(draft.has_changes ? t("Draft (not deployed)") : t("Same as the deployed version"));

@@ -1,6 +1,6 @@
 // The test-run panel: start the saved draft in the server's sandbox with sample data,
 // complete its tasks as anyone, see what the operations would have done, discard it.
-import { api, el, t } from "./util.js";
+import { api, el, processDataNames, t } from "./util.js";
 
 export function setupTestRun(root, modeler, urls, save) {
   const panel = root.querySelector("#designer-testrun");
@@ -14,11 +14,7 @@ export function setupTestRun(root, modeler, urls, save) {
   const error = panel.querySelector("#testrun-error");
 
   function sampleData() {
-    // "Process data: a, b, c" in the process documentation names the start data.
-    const process = canvas.getRootElement().businessObject;
-    const docs = ((process.processRef || process).documentation || []).map((d) => d.text || "").join("\n");
-    const match = docs.match(/Process data:\s*([^\n]+)/i);
-    const names = match ? match[1].split(",").map((s) => s.trim().split(/[\s(]/)[0]).filter(Boolean) : [];
+    const names = processDataNames(canvas.getRootElement().businessObject);
     return JSON.stringify(Object.fromEntries(names.map((n) => [n, ""])), null, 1);
   }
 

@@ -62,3 +62,13 @@ export function downloadText(name, text, type = "application/xml") {
   link.remove();
   setTimeout(() => URL.revokeObjectURL(url), 1000);
 }
+
+// Names listed as "Process data: a, b (what b is)" in the process documentation: the data a
+// process starts with (the convention of the shipped diagrams).
+export function processDataNames(rootBusinessObject) {
+  const process = rootBusinessObject.processRef || rootBusinessObject;
+  const docs = (process.documentation || []).map((d) => d.text || "").join("\n");
+  const match = docs.match(/Process data:\s*([^\n]+)/i);
+  if (!match) return [];
+  return match[1].split(",").map((part) => (part.trim().match(/^[A-Za-z_]\w*/) || [])[0]).filter(Boolean);
+}

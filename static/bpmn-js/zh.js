@@ -109,6 +109,11 @@ const ZH = {
   "Toggle Token Simulation": "切换令牌模拟",
   "Token Simulation": "令牌模拟",
   "Open minimap": "打开小地图",
+  "External task": "外部任务",
+  "Field injections": "字段注入",
+  "No Issues": "没有问题",
+  "{errors} Errors, {warnings} Warnings": "{errors} 个错误，{warnings} 个警告",
+  "Toggle linting overlays": "显示/隐藏检查结果",
   "Close minimap": "关闭小地图",
 };
 
