@@ -757,8 +757,6 @@ def timeline(instance: ProcessInstance) -> list[ProcessHistory]:
 
 def diagram_markers(instance: ProcessInstance) -> dict:
     """Element ids to mark on the diagram: completed, active, and the flows taken."""
-    tasks = list(db.session.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id)))
-    return {"completed": sorted({t.bpmn_id for t in tasks if t.status == "completed"}),
-            "active": sorted({t.bpmn_id for t in tasks if t.status == TASK_OPEN}),
-            "flows": []}
+    from app.engine.trace import element_trace
 
+    return element_trace(instance)

@@ -49,7 +49,19 @@ def decision_label(value) -> str | None:
 def _helpers():
     return {"inbox_event_label": event_label, "inbox_status_label": status_label,
             "inbox_decision_label": decision_label, "inbox_user_label": _user_label,
-            "duplicate_reason": duplicate_reason}
+            "duplicate_reason": duplicate_reason, "inbox_status_class": status_class,
+            "report_status_label": report_status_label}
+
+
+def status_class(status: str) -> str:
+    return {"running": "text-bg-primary", "completed": "text-bg-success", "error": "text-bg-danger",
+            "terminated": "text-bg-secondary", "suspended": "text-bg-warning"}.get(status, "text-bg-light")
+
+
+def report_status_label(value) -> str:
+    from app.crm import services as crm
+
+    return crm.choice_label("customer", "report_status", value) if value else ""
 
 
 def duplicate_reason(reason: str) -> str:
@@ -166,7 +178,8 @@ def my_submissions():
     return render_template("inbox/submissions.html", rows=rows[:PER_PAGE], open_tasks=open_tasks, page=page,
                            has_next=len(rows) > PER_PAGE, status=status, processes=services.process_choices(),
                            can_withdraw={i.id: services.can_withdraw(i, current_user) for i in instances},
-                           holder_label=services.holder_label)
+                           holder_label=services.holder_label,
+                           records={i.id: services.record_of(i) for i in instances})
 
 
 @bp.get("/process-instances/<int:instance_id>")

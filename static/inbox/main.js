@@ -30,7 +30,14 @@ async function mountDiagram() {
   const markers = config.markers || {};
   mark(markers.completed, "inbox-completed");
   mark(markers.active, "inbox-active");
-  mark(markers.flows, "inbox-path");
+  // Flows come as [source, target] pairs: mark the sequence flow between them.
+  const taken = new Set((markers.flows || []).map(([source, target]) => `${source}>${target}`));
+  registry
+    .filter((el) => el.type === "bpmn:SequenceFlow")
+    .forEach((el) => {
+      const bo = el.businessObject;
+      if (taken.has(`${bo.sourceRef?.id}>${bo.targetRef?.id}`)) canvas.addMarker(el.id, "inbox-path");
+    });
   canvas.zoom("fit-viewport", "auto");
   container.dataset.ready = "true";
   container.dataset.markedActive = (markers.active || []).join(",");
@@ -134,7 +141,7 @@ document.querySelectorAll("form[data-reassign-url]").forEach((form) => {
 document.addEventListener("click", async (event) => {
   const button = event.target.closest("[data-task-action], [data-withdraw-url], [data-operator-url]");
   if (!button) return;
-  let url = button.dataset.url || button.dataset.withdrawUrl || button.dataset.operatorUrl;
+  const url = button.dataset.url || button.dataset.withdrawUrl || button.dataset.operatorUrl;
   let body = {};
   if (button.dataset.confirm && !window.confirm(button.dataset.confirm)) return;
   if (button.dataset.reasonPrompt) {

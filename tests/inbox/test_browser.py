@@ -1,0 +1,90 @@
+"""Browser: fj_head claims a group task, delegates it to med_reviewer who approves; the
+history shows the chain and the reporter's view updates. Screenshots in test-artifacts/."""
+import re
+
+import pytest
+
+from tests.helpers import login_in_browser, screenshot
+
+pytestmark = pytest.mark.browser
+
+
+def _logout(page):
+    page.locator("#mainnav form[action$='/logout'] button").click()
+    page.wait_for_url(re.compile(r"/login"))
+
+
+def test_claim_delegate_approve_and_the_reporter_sees_it(page, flows):
+    instance_id = flows.report(name="福州海峡贸易有限公司", credit_code="91350100MA2XXXX01X", phone="+8659112345678")
+    flows.customer(owner="sales2", name="福州海峡贸易有限公司", credit_code="91350100MA2XXXX01X")  # a rival's customer
+    task = flows.open_task(instance_id)
+
+    # fj_head: the task waits in "offered to my groups"; the badge counts it.
+    login_in_browser(page, "fj_head")
+    page.goto("/inbox")
+    badge = page.locator("[data-live-count=inbox]")
+    badge.wait_for(state="visible")
+    assert badge.inner_text() == "1"
+    offered = page.locator("table[data-inbox-section=offered] tr[data-task-id]")
+    assert offered.count() == 1 and "福州海峡贸易有限公司" in offered.inner_text()
+    screenshot(page, "inbox-01-offered")
+    offered.get_by_role("button", name="认领").click()
+    page.wait_for_selector(f"table[data-inbox-section=mine] tr[data-task-id='{task['id']}']")
+
+    # The task page: form with read-only customer data, duplicate warning, diagram, history.
+    page.goto(f"/tasks/{task['id']}")
+    page.wait_for_selector("#task-form[data-ready=true]")
+    page.wait_for_selector("#diagram[data-ready=true]")
+    name_input = page.locator("#task-form input[name='name'], #task-form .fjs-form-field-textfield input").first
+    assert name_input.input_value() == "福州海峡贸易有限公司" and not name_input.is_editable()
+    assert "撞单" in page.locator("#duplicates").inner_text()
+    assert page.locator("#diagram").get_attribute("data-marked-active") == "Task_fujian_review"
+    assert page.locator("#diagram [data-element-id=Task_fujian_review].inbox-active").count() == 1
+    screenshot(page, "inbox-02-task-claimed")
+
+    page.select_option("#delegate-to", "med_reviewer")
+    page.fill("#delegate-form input[name=comment]", "请医疗组帮忙核实")
+    page.click("#delegate-button")
+    page.wait_for_selector("#delegation-note")
+    assert "医疗行业审核" in page.locator("#delegation-note").inner_text()
+    assert page.locator("#complete-button").count() == 0  # the delegator cannot complete any more
+    _logout(page)
+
+    # med_reviewer approves from their inbox.
+    login_in_browser(page, "med_reviewer")
+    page.goto("/inbox")
+    page.locator(f"table[data-inbox-section=mine] tr[data-task-id='{task['id']}'] a").first.click()
+    page.wait_for_selector("#task-form[data-ready=true]")
+    page.click("#complete-button")  # no decision yet: form-js refuses in Chinese, nothing is sent
+    page.wait_for_selector("#action-message.text-danger")
+    page.get_by_label("同意报备").check()
+    page.get_by_label("审批意见").fill("资料属实，同意")
+    screenshot(page, "inbox-03-delegate-approves")
+    page.click("#complete-button")
+    page.wait_for_url(re.compile(r"/inbox$"))
+    assert page.locator(f"tr[data-task-id='{task['id']}']").count() == 0
+    _logout(page)
+
+    # sales1 sees the result under My submissions and the chain in the history.
+    login_in_browser(page, "sales1")
+    page.goto("/my-submissions")
+    row = page.locator(f"#submissions tr[data-instance-id='{instance_id}']")
+    assert row.get_attribute("data-status") == "completed"
+    assert "已完成" in row.inner_text()
+    assert row.locator("[data-report-status]").get_attribute("data-report-status") == "approved"
+    assert "报备通过" in row.locator("[data-report-status]").inner_text()
+    screenshot(page, "inbox-04-my-submissions")
+    row.get_by_role("link", name="历史").click()
+    page.wait_for_selector("#diagram[data-ready=true]")
+    events = page.locator("#history li[data-event]")
+    chain = [e for e in events.evaluate_all("els => els.map(e => e.dataset.event)")
+             if e in ("claimed", "delegated", "completed_task", "completed")]
+    assert chain == ["claimed", "delegated", "completed_task", "completed"]
+    text = page.locator("#history").inner_text()
+    assert "福建大区负责人" in text and "医疗行业审核" in text and "资料属实，同意" in text
+    # Start, the gateway, the Fujian review, "报备通过" and its end are done; the flows between them marked.
+    page.wait_for_selector("#diagram [data-element-id=Task_mark_approved].inbox-completed")
+    assert page.locator("#diagram [data-element-id=Task_medical_review].inbox-completed").count() == 0
+    assert page.locator("#diagram [data-element-id=Flow_to_fujian].inbox-path").count() == 1
+    assert page.locator("#diagram [data-element-id=Flow_to_medical].inbox-path").count() == 0
+    screenshot(page, "inbox-05-instance-history")
