@@ -136,10 +136,8 @@ def create_draft(*, actor, key: str | None = None, name: str | None = None, xml:
     if get_draft(key) is not None or engine_link.current_version(key) is not None:
         raise ApiError(409, "key_taken", _("A process with this key already exists."),
                        [{"field": "key", "message": key}])
-    xml = rekey(xml, key, name) if xml else BLANK.format(key=key)
+    xml = rekey(xml or BLANK.format(key=key), key, name)
     name = name or diagram_info(xml)[1] or key
-    if not name:
-        name = key
     draft = ProcessDraft(process_key=key, name=name[:200], xml=xml, updated_by=actor, has_changes=True)
     db.session.add(draft)
     db.session.commit()
@@ -248,6 +246,7 @@ def process_rows() -> list[dict]:
             "key": draft.process_key, "name": draft.name, "current_version": None,
             "running_instances": 0, "draft": None})
         row["draft"] = draft_summary(draft)
+        row["name"] = draft.name  # the name being edited, as the designer sees it
     return sorted(rows.values(), key=lambda r: r["key"])
 
 

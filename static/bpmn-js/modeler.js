@@ -77,6 +77,7 @@ export function startModeler(root) {
     if (!state.dirty) return true; // nothing new since the last save
     const { xml } = await modeler.saveXML({ format: true });
     state.dirty = false;
+    state.lastSize = xml.length * 1.1; // JSON escaping of quotes and newlines
     setStatus(t("Saving…"));
     try {
       const saved = await api(urls.draft, { method: "PATCH", keepalive, body: { xml, version: state.version, autosave } });
@@ -115,11 +116,11 @@ export function startModeler(root) {
   };
   window.addEventListener("pagehide", flush);
   document.addEventListener("visibilitychange", () => document.visibilityState === "hidden" && flush());
+  // Browsers cap keepalive bodies at 64 KB: for bigger diagrams ask before leaving instead.
   window.addEventListener("beforeunload", (event) => {
-    if (state.dirty || state.pending) {
-      flush();
-      event.preventDefault();
-    }
+    if (!(state.dirty || state.pending)) return;
+    flush();
+    if (state.conflict || state.lastSize > 60000) event.preventDefault();
   });
 
   // --- engine checks: markers on the elements and a list ------------------------------------

@@ -166,6 +166,23 @@ def test_draw_configure_save_deploy_and_run(page, app, demo_people, forms):
         assert second.definition.version == 2
         assert [t.name for t in engine.inbox(user("manager")) if t.instance_id == second.id] == ["经理审批"]
 
+    # Leaving the page right after an edit (before the autosave delay) loses nothing.
+    page.goto("/designer/small_approval")
+    page.wait_for_selector("#designer-modeler[data-ready=true]")
+    page.evaluate("() => { const m = window.designer.modeler; const r = m.get('elementRegistry');"
+                  " m.get('modeling').updateLabel(r.filter(e => e.type === 'bpmn:EndEvent')[0], '刚改的名字'); }")
+    page.goto("/designer/")
+    with app.app_context():
+        for _ in range(50):
+            db.session.remove()
+            if "刚改的名字" in get_draft("small_approval").xml:
+                break
+            page.wait_for_timeout(100)
+        assert "刚改的名字" in get_draft("small_approval").xml
+    page.reload()
+    screenshot(page, "designer-list")
+    assert "有未部署的修改" in page.locator('#designer-processes tr[data-key="small_approval"]').inner_text()
+
     # Versions page: who/when, compare, read-only view.
     page.goto("/designer/small_approval/versions?a=1&b=2")
     assert page.locator("#designer-versions tbody tr").count() == 2
@@ -254,6 +271,18 @@ def test_designer_in_english(page, demo_people):
     assert page.locator('.djs-palette [data-action="create.task"]').get_attribute("aria-label") == "Create task"
     assert page.locator("#designer-deploy").inner_text() == "Deploy"
 
+    # A diagram made in Camunda Modeler 5 imports as is; our panel reads its attributes.
+    page.goto("/designer/")
+    page.set_input_files("#designer-import", str(ROOT / "tests/engine/fixtures/leave_request_modeler5.bpmn"))
+    page.wait_for_url("**/designer/Process_discount_approval")
+    page.wait_for_selector("#designer-modeler[data-ready=true]")
+    page.evaluate("() => { const m = window.designer.modeler; m.get('selection').select(m.get('elementRegistry').get('Activity_1finance')); }")
+    _open_group(page, "crm-assignment")
+    assert page.locator('[data-entry-id="crm-candidate-users"] input').input_value() == "finance1, finance2"
+    _open_group(page, "crm-form")
+    assert page.locator('[data-entry-id="crm-due-date"] .crm-mode').input_value() == "date"
+    assert page.locator('[data-entry-id="crm-due-date"] .crm-date').input_value().startswith("2030-01-15")
+
 
 def _process_signature(xml: str) -> dict:
     """Every element of the process with its attributes and texts: what the engine runs."""
@@ -313,8 +342,18 @@ def test_customer_report_opens_looks_right_and_redeploys_unchanged(page, app, de
     assert page.locator(".crm-operation").input_value() == "crm.set_report_status"
     screenshot(page, "designer-customer-report-operation")
 
+    # Timer picker: the reminder's P1D shows as 1 day; nothing is changed here (re-deploy unchanged).
+    page.evaluate("() => { const m = window.designer.modeler; m.get('selection').select(m.get('elementRegistry').get('Timer_fujian_remind')); }")
+    _open_group(page, "crm-timer")
+    assert page.locator('[data-entry-id="crm-timer-value"] .crm-amount').input_value() == "1"
+    assert page.locator('[data-entry-id="crm-timer-value"] .crm-unit').input_value() == "D"
+    assert page.evaluate("() => window.designer.modeler.get('commandStack').canUndo()") is False
+
     page.click("#designer-deploy")
     page.wait_for_function("() => document.querySelector('#designer-deployed').textContent === 'v2'")
     with app.app_context():
         v1, v2 = (engine.get_definition("customer_report", v).xml for v in (1, 2))
     assert _process_signature(v2) == _process_signature(v1)
+    # What the modeler would write back keeps every element, attribute and expression.
+    exported = page.evaluate("async () => (await window.designer.modeler.saveXML({format: true})).xml")
+    assert _process_signature(exported) == _process_signature(shipped)

@@ -34,6 +34,7 @@ def test_blank_draft_save_and_stale_version(admin):
     assert created.status_code == 201, created.get_json()
     draft = created.get_json()
     assert draft["key"] == "approval" and 'id="approval"' in draft["xml"] and draft["version"] == 1
+    assert 'name="审批"' in draft["xml"] and draft["name"] == "审批"
 
     saved = admin.patch(f"{DRAFTS}/approval", json={"xml": approval(), "version": 1})
     assert saved.status_code == 200, saved.get_json()
