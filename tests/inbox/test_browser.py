@@ -88,3 +88,20 @@ def test_claim_delegate_approve_and_the_reporter_sees_it(page, flows):
     assert page.locator("#diagram [data-element-id=Flow_to_fujian].inbox-path").count() == 1
     assert page.locator("#diagram [data-element-id=Flow_to_medical].inbox-path").count() == 0
     screenshot(page, "inbox-05-instance-history")
+
+
+def test_operator_console_suspend_and_terminate(page, flows):
+    first = flows.report(name="泉州机械有限公司")
+    second = flows.report(name="厦门新材料有限公司")
+    login_in_browser(page, "admin")
+    page.goto("/operator")
+    assert page.locator("#instances tr[data-instance-id]").count() == 2
+    assert "2" in page.locator("[data-count-status=running]").inner_text()
+    page.locator(f"#instances tr[data-instance-id='{first}']").get_by_role("button", name="挂起").click()
+    page.wait_for_selector(f"#instances tr[data-instance-id='{first}'] >> text=已挂起")
+    page.once("dialog", lambda dialog: dialog.accept("客户重复录入"))
+    page.locator(f"#instances tr[data-instance-id='{second}']").get_by_role("button", name="终止").click()
+    page.wait_for_selector(f"#instances tr[data-instance-id='{second}'] >> text=已终止")
+    screenshot(page, "inbox-06-operator-console")
+    page.goto(f"/process-instances/{second}")
+    assert "客户重复录入" in page.locator("#history").inner_text()

@@ -1,0 +1,78 @@
+"""Inbox pages: who sees what (404/403), the out-of-office form, the console, reminders."""
+from datetime import date, timedelta
+
+from app.cli import DEMO_PASSWORD
+
+
+def login(app, username):
+    client = app.test_client()
+    response = client.post("/login", data={"username": username, "password": DEMO_PASSWORD})
+    assert response.status_code == 302
+    return client
+
+
+def test_task_and_instance_pages_follow_visibility(app, flows):
+    instance_id = flows.report()
+    task = flows.open_task(instance_id)
+    head = login(app, "fj_head")
+    inbox = head.get("/inbox").get_data(as_text=True)
+    assert f'data-task-id="{task["id"]}"' in inbox and "福州海峡贸易有限公司" in inbox
+    page = head.get(f"/tasks/{task['id']}")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert 'id="task-config"' in html and 'id="diagram-config"' in html and "Task_fujian_review" in html
+    assert login(app, "med_reviewer").get(f"/tasks/{task['id']}").status_code == 404
+    assert login(app, "sales2").get(f"/process-instances/{instance_id}").status_code == 404
+    sales = login(app, "sales1")
+    assert sales.get(f"/process-instances/{instance_id}").status_code == 200
+    mine = sales.get("/my-submissions").get_data(as_text=True)
+    assert f'data-instance-id="{instance_id}"' in mine and "data-withdraw-url" in mine
+
+
+def test_operator_console_is_for_admins(app, flows):
+    flows.report()
+    flows.report(name="厦门公司")
+    assert login(app, "sales1").get("/operator").status_code == 403
+    assert login(app, "manager").get("/operator").status_code == 403
+    admin = login(app, "admin")
+    html = admin.get("/operator").get_data(as_text=True)
+    assert html.count("data-instance-id=") == 2 and 'data-count-status="running"' in html
+    filtered = admin.get("/operator?record=厦门&status=running").get_data(as_text=True)
+    assert filtered.count("data-instance-id=") == 1
+    assert admin.get("/operator?status=completed").get_data(as_text=True).count("data-instance-id=") == 0
+
+
+def test_out_of_office_form(app, flows):
+    client = login(app, "med_reviewer")
+    today = date.today()
+    bad = client.post("/out-of-office", data={"substitute": "", "starts_on": today.isoformat(), "ends_on": ""})
+    assert bad.status_code == 400 and "is-invalid" in bad.get_data(as_text=True)
+    ok = client.post("/out-of-office", data={"substitute": "manager", "starts_on": today.isoformat(),
+                                              "ends_on": (today + timedelta(days=2)).isoformat(), "note": "出差"})
+    assert ok.status_code == 302
+    page = client.get("/out-of-office").get_data(as_text=True)
+    assert "出差" in page
+    assert flows.open_task(flows.assigned("med_reviewer"))["assignee"] == "manager"
+
+
+def test_due_reminder_notifies_the_holder_once_the_due_date_passed(app, flows, api_as):
+    from sqlalchemy import select, update
+
+    from app.db import utcnow
+    from app.extensions import db
+    from app.jobs import run_due_jobs
+    from app.jobs.models import Job
+
+    instance_id = flows.assigned("fj_head")  # due in 2 days
+    task = flows.open_task(instance_id)
+    with app.app_context():
+        key = f"inbox.task_due:{task['id']}"
+        job = db.session.scalar(select(Job).where(Job.key == key))
+        assert job is not None and job.due_at > utcnow() + timedelta(days=1)
+        assert run_due_jobs() == 0 or db.session.scalar(select(Job.status).where(Job.key == key)) == "pending"
+        db.session.execute(update(Job).where(Job.key == key).values(due_at=utcnow() - timedelta(seconds=1)))
+        db.session.commit()
+        run_due_jobs()
+        db.session.remove()
+    texts = [n["text"] for n in api_as("fj_head").get("/api/v1/notifications").get_json()["items"]]
+    assert any("逾期" in t and "指定人审批" in t for t in texts)
