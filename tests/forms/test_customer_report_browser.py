@@ -1,0 +1,80 @@
+"""Acceptance in the browser: sales1 adds a Fujian customer → the bound customer report starts →
+fj_head approves it from the inbox with the data read-only and a duplicate warning → sales1
+sees "approved" under My submissions. Screenshots in test-artifacts/."""
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import login_in_browser, screenshot
+
+pytestmark = pytest.mark.browser
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def demo_flow(app, demo_people):
+    from app.crm import services as crm
+    from app.engine import services as engine
+    from app.engine.product_operations import register_product_operations
+    from app.extensions import db
+    from app.forms import bindings, services as forms
+
+    with app.test_request_context():
+        register_product_operations()
+        engine.deploy((ROOT / "bpmn" / "customer_report.bpmn").read_bytes())
+        forms.load_shipped_forms()
+        bindings.demo_bindings()
+        # sales2 already has this customer (same credit code): the approver must see it.
+        from app.auth.services import get_user
+        crm.create("customer", {"name": "海沧医疗器械", "credit_code": "91350200MA2Y0000X1"}, get_user("sales2"))
+        db.session.commit()
+
+
+def _logout(page):
+    page.locator("#mainnav form[action$='/logout'] button").click()
+    page.wait_for_url(re.compile(r"/login"))
+
+
+def test_sales_adds_a_fujian_customer_and_the_fujian_head_approves(page, demo_flow):
+    login_in_browser(page, "sales1")
+    page.goto("/crm/customer/new")
+    page.fill("#f-name", "厦门海沧医疗器械有限公司")
+    page.fill("#f-province", "福建")
+    page.fill("#f-city", "厦门")
+    page.fill("#f-industry", "制造")
+    page.fill("#f-credit_code", "91350200MA2Y0000X1")
+    page.locator("form button[type=submit]").last.click()
+    page.wait_for_url(re.compile(r"/crm/customer/\d+$"))
+    _logout(page)
+
+    login_in_browser(page, "fj_head")
+    page.goto("/inbox")
+    row = page.locator("tr[data-task-id]").filter(has_text="厦门海沧医疗器械有限公司")
+    assert row.count() == 1
+    row.locator("a").first.click()
+    page.wait_for_selector("#task-form[data-ready=true]")
+    for label, value in (("客户名称", "厦门海沧医疗器械有限公司"), ("省份", "福建"), ("负责人", "sales1")):
+        field = page.get_by_label(label, exact=True)
+        assert field.input_value() == value and not field.is_editable(), label
+    assert "撞单" in page.locator("#duplicates").inner_text()
+    if page.locator("#claim-button").count():
+        page.click("#claim-button")
+        page.wait_for_selector("#complete-button")
+    page.get_by_label("驳回").check()
+    page.click("#complete-button")  # no comment: the server refuses it under the field
+    page.wait_for_selector(".fjs-form-field-error")
+    assert "此字段为必填项" in page.locator("#task-form").inner_text()
+    page.get_by_label("同意报备").check()
+    page.get_by_label("审批意见").fill("核实无误，归属销售一")
+    screenshot(page, "customer-report-approver")
+    page.click("#complete-button")
+    page.wait_for_url(re.compile(r"/inbox$"))
+    _logout(page)
+
+    login_in_browser(page, "sales1")
+    page.goto("/my-submissions")
+    row = page.locator("#submissions tr[data-instance-id]").filter(has_text="厦门海沧医疗器械有限公司")
+    assert row.get_attribute("data-status") == "completed"
+    assert row.locator("[data-report-status]").get_attribute("data-report-status") == "approved"
+    screenshot(page, "customer-report-my-submissions")
