@@ -116,7 +116,7 @@ def import_customers():
 @bp.output(ImportOut)
 @bp.doc(summary="Progress and per-row errors of a customer import", responses=[404])
 def get_import(import_id):
-    job = db.session.get(CustomerImport, import_id)
+    job = db.session.get(CustomerImport, import_id) if import_id <= services.MAX_ID else None
     if job is None or not services.import_visible_to(job, current_user):
         raise ApiError(404, "not_found", _("No such import."))
     return job

@@ -43,6 +43,7 @@ from app.events import RecordEvent, emit
 from app.extensions import db
 
 MAX_MONEY = Decimal("9999999999999999.99")
+MAX_ID = 2**31 - 1  # ids are 32-bit on PostgreSQL: larger ones simply do not exist
 CENTS = Decimal("0.01")
 # Columns every record has that a client may send back unchanged (a GET → PATCH round trip).
 ECHOED = frozenset({"id", "created_at", "updated_at", "version"})
@@ -171,7 +172,7 @@ def _is_empty(value) -> bool:
     return value is None or (isinstance(value, str) and not value.strip()) or value == []
 
 
-def _to_decimal(value) -> Decimal:
+def _to_decimal(value, allow_negative: bool = False) -> Decimal:
     if isinstance(value, bool):
         raise _Invalid(_("Must be a number."))
     try:
@@ -180,9 +181,9 @@ def _to_decimal(value) -> Decimal:
         raise _Invalid(_("Must be a number.")) from None
     if not number.is_finite():
         raise _Invalid(_("Must be a number."))
-    if number < 0:
+    if number < 0 and not allow_negative:
         raise _Invalid(_("Must not be negative."))
-    if number > MAX_MONEY:
+    if abs(number) > MAX_MONEY:
         raise _Invalid(_("Too large."))
     return number.quantize(CENTS)
 
@@ -207,13 +208,18 @@ def _to_datetime(value) -> datetime:
     if value.tzinfo is None:
         # Browser forms send local wall time (datetime-local): the company's time zone.
         value = value.replace(tzinfo=ZoneInfo(current_app.config.get("BABEL_DEFAULT_TIMEZONE", "Asia/Shanghai")))
-    return value
+    try:
+        return value.astimezone(timezone.utc)
+    except (OverflowError, ValueError):
+        raise _Invalid(_("Must be a date and time (ISO 8601).")) from None
 
 
 def _to_text(value, max_length: int | None) -> str:
     if not isinstance(value, (str, int, float, Decimal)) or isinstance(value, bool):
         raise _Invalid(_("Must be text."))
     text = str(value).strip()
+    if "\x00" in text:
+        raise _Invalid(_("Must not contain NUL characters."))
     if max_length and len(text) > max_length:
         raise _Invalid(_("At most %(n)d characters.", n=max_length))
     return text
@@ -250,7 +256,7 @@ def _convert(entity: str, spec: Field, value, actor, customer_id=None):
             record_id = int(value)
         except (TypeError, ValueError):
             raise _Invalid(_("Must be a record id.")) from None
-        record = db.session.get(MODELS[kind], record_id)
+        record = db.session.get(MODELS[kind], record_id) if 0 < record_id <= MAX_ID else None
         if record is None or not can_see(record, actor):
             raise _Invalid(_("No such record."))
         return record
@@ -273,8 +279,7 @@ def _custom_value(definition: CustomFieldDef, value):
     if definition.type == "text":
         return _to_text(value, 1000)
     if definition.type == "number":
-        number = _to_decimal(value) if not isinstance(value, (int, float)) or isinstance(value, bool) else value
-        number = Decimal(str(number))
+        number = _to_decimal(value, allow_negative=True)
         return int(number) if number == number.to_integral_value() else float(number)
     if definition.type == "date":
         return _to_date(value).isoformat()
@@ -396,9 +401,10 @@ def can_manage(record: OwnedRecord, user) -> bool:
 def get_record(entity: str, record_id, user) -> OwnedRecord:
     """The record if ``user`` may see it; otherwise 404 (also for records that exist)."""
     try:
-        record = db.session.get(MODELS[entity], int(record_id))
+        record_id = int(record_id)
     except (TypeError, ValueError):
-        record = None
+        record_id = 0
+    record = db.session.get(MODELS[entity], record_id) if 0 < record_id <= MAX_ID else None
     if record is None or not can_see(record, user):
         raise ApiError(404, "not_found", _("No such %(entity)s.", entity=str(ENTITY_LABELS[entity]).lower()))
     return record
@@ -801,7 +807,8 @@ def list_query(entity: str, user, q: str | None = None, filters: dict | None = N
     """SELECT of the ``entity`` rows ``user`` may see, searched and filtered."""
     model = MODELS[entity]
     stmt = select(model).where(visible_clause(model, user))
-    if q and q.strip():
+    q = (q or "").replace("\x00", "")  # PostgreSQL text cannot hold NUL
+    if q.strip():
         pattern = "%" + re.sub(r"([\\%_])", r"\\\1", q.strip()) + "%"
         stmt = stmt.where(or_(*[getattr(model, c).ilike(pattern, escape="\\") for c in SEARCH_COLUMNS[entity]]))
     for key, value in (filters or {}).items():
@@ -809,6 +816,10 @@ def list_query(entity: str, user, q: str | None = None, filters: dict | None = N
             continue
         if isinstance(value, datetime) and value.tzinfo is None:
             value = value.replace(tzinfo=timezone.utc)
+        if isinstance(value, str):
+            value = value.replace("\x00", "")
+        if isinstance(value, int) and key.endswith("_id") and not 0 < value <= MAX_ID:
+            value = 0  # matches nothing
         if key == "owner":
             stmt = stmt.join(User, User.id == model.owner_id).where(User.username == value)
         elif key == "shared_with":

@@ -435,7 +435,7 @@ def import_customers():
 @bp.get("/customers/imports/<int:import_id>")
 @login_required
 def import_status(import_id):
-    job = db.session.get(CustomerImport, import_id)
+    job = db.session.get(CustomerImport, import_id) if import_id <= services.MAX_ID else None
     if job is None or not services.import_visible_to(job, current_user):
         abort(404)
     return render_template("crm/import_status.html", job=job)
@@ -499,7 +499,7 @@ def admin_fields():
 def admin_save_field(field_id=None):
     definition = None
     if field_id is not None:
-        definition = db.session.get(CustomFieldDef, field_id) or abort(404)
+        definition = (db.session.get(CustomFieldDef, field_id) if field_id <= services.MAX_ID else None) or abort(404)
     if request.form.get("action") == "delete" and definition is not None:
         services.delete_custom_field(definition, current_user)
         flash(_("Deleted."), "success")
