@@ -144,3 +144,38 @@ def app_on(tag: str, sqlite_only: bool = False, demo: bool = False, **config):
 
 def database_kind(url: str) -> str:
     return "postgresql" if url.startswith("postgresql") else "sqlite"
+
+
+def clone_database(url: str, tag: str) -> tuple[str, callable]:
+    """A copy of a scratch database (all connections to it must be closed): a file copy on
+    SQLite, ``CREATE DATABASE … TEMPLATE`` on PostgreSQL."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    if url.startswith("sqlite"):
+        import shutil
+        source = Path(make_url(url).database)
+        engine = create_engine(url)
+        with engine.connect() as connection:  # fold the WAL into the main file before copying
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        engine.dispose()
+        folder = tempfile.mkdtemp(prefix=f"bench-{tag}-")
+        target = Path(folder) / "bench.sqlite3"
+        shutil.copyfile(source, target)
+
+        def drop():
+            for p in Path(folder).glob("*"):
+                p.unlink()
+            os.rmdir(folder)
+        return f"sqlite:///{target}", drop
+    parsed = make_url(url)
+    name = f"crm_bench_{tag}_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{parsed.database}"'))
+
+    def drop():
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+    return parsed.set(database=name).render_as_string(hide_password=False), drop
