@@ -9,6 +9,7 @@ def init_app(app):
 
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
+    views.add_record_panel(app)
     add_demo_step(app, 20, services.load_shipped_forms)
     # After the engine deployed the shipped processes (50).
     add_demo_step(app, 60, bindings.demo_bindings)

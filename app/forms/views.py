@@ -157,3 +157,25 @@ def _save_binding_page(binding):
     db.session.commit()
     flash(_("Binding %(name)s saved.", name=saved.name), "success")
     return redirect(url_for("forms.bindings_index"))
+
+
+def _record_panel(record, user):
+    """The record page's log of embedded processes (what started, what failed and why)."""
+    from flask import current_app
+
+    runs = bindings.runs_for_record(record.entity, record.id, limit=20)
+    if not runs:
+        return None
+    outcomes = {"started": _("Started"), "not_matched": _("Condition not met"), "skipped": _("Skipped"),
+                "failed": _("Failed")}
+    endpoint = "inbox.instance" if "inbox.instance" in current_app.view_functions else None
+    return {"runs": runs, "outcomes": outcomes, "instance_endpoint": endpoint}
+
+
+def add_record_panel(app) -> None:
+    try:
+        from app.crm.views import add_detail_panel
+    except ImportError:  # no CRM pages installed
+        return
+    add_detail_panel(app, "forms/_record_panel.html", _record_panel, order=55,
+                     entities=("customer", "activity", "opportunity", "contract"))

@@ -131,6 +131,7 @@ function renderSelection() {
     return;
   }
   const path = field.properties?.[CRM_FIELD];
+  if (!path && !field.readonly) info.appendChild(requiredWhenEditor(field));
   if (path) {
     const line = document.createElement("div");
     line.className = "d-flex align-items-center gap-2 mt-1";
@@ -145,6 +146,54 @@ function renderSelection() {
     line.append(code, remove);
     info.appendChild(line);
   }
+}
+
+// "Required when other field = value": our server-side rule (properties.required_when),
+// e.g. a rejection needs a comment.
+function requiredWhenEditor(field) {
+  const box = document.createElement("div");
+  box.className = "mt-2";
+  box.id = "required-when";
+  const label = document.createElement("label");
+  label.className = "form-label mb-1";
+  label.textContent = T.requiredWhen;
+  label.htmlFor = "required-when-field";
+  const [otherKey = "", op = "=", expected = ""] = (/^\s*(\w+)\s*(!=|=)\s*(.*?)\s*$/.exec(field.properties?.required_when || "") || []).slice(1);
+  const other = document.createElement("select");
+  other.className = "form-select form-select-sm mb-1";
+  other.id = "required-when-field";
+  other.add(new Option(T.requiredWhenNever, ""));
+  for (const candidate of registry.getAll()) {
+    if (candidate.id !== field.id && candidate.key && INPUT_TYPES.has(candidate.type)) {
+      other.add(new Option(`${candidate.label || candidate.key} (${candidate.key})`, candidate.key, false, candidate.key === otherKey));
+    }
+  }
+  const row = document.createElement("div");
+  row.className = "d-flex gap-1";
+  const operator = document.createElement("select");
+  operator.className = "form-select form-select-sm w-auto";
+  operator.id = "required-when-op";
+  operator.add(new Option("=", "=", false, op === "="));
+  operator.add(new Option("≠", "!=", false, op === "!="));
+  const value = document.createElement("input");
+  value.className = "form-control form-control-sm";
+  value.id = "required-when-value";
+  value.value = expected;
+  value.placeholder = T.value;
+  const apply = document.createElement("button");
+  apply.type = "button";
+  apply.className = "btn btn-sm btn-outline-primary";
+  apply.id = "required-when-apply";
+  apply.textContent = T.apply;
+  apply.addEventListener("click", () => {
+    const properties = { ...(field.properties || {}) };
+    if (other.value) properties.required_when = `${other.value}${operator.value}${value.value.trim()}`;
+    else delete properties.required_when;
+    modeling.editFormField(field, { properties });
+  });
+  row.append(operator, value, apply);
+  box.append(label, other, row);
+  return box;
 }
 
 editor.on("selection.changed", renderFieldList);

@@ -56,7 +56,7 @@ def test_patch_delete_and_errors(api_as, deployed):
     assert admin.get(url).status_code == 404
 
 
-def test_customer_created_through_the_api_starts_the_report(api_as, deployed):
+def test_customer_created_through_the_api_starts_the_report(api_as, client, deployed):
     api_as("admin").post("/api/v1/form-bindings", json=BODY)
     sales1 = api_as("sales1")
     customer = sales1.post("/api/v1/customers", json={"name": "福州新客户", "province": "福建", "industry": "制造"})
@@ -68,6 +68,10 @@ def test_customer_created_through_the_api_starts_the_report(api_as, deployed):
     assert api_as("sales2").get(f"/api/v1/form-binding-runs?entity=customer&record_id={cid}").status_code == 404
     assert sales1.get("/api/v1/form-binding-runs?entity=planet&record_id=1").status_code == 404
     assert sales1.get("/api/v1/form-binding-runs?entity=customer").status_code == 400
+    # The record's page shows the log too.
+    client.post("/login", data={"username": "sales1", "password": "demo1234"})
+    page = client.get(f"/crm/customer/{cid}").get_data(as_text=True)
+    assert 'id="embedded-processes"' in page and 'data-outcome="started"' in page
 
 
 def test_binding_pages(app, client, deployed):

@@ -44,6 +44,10 @@ def test_designer_adds_fields_and_saves_a_new_version(page, app, shipped_forms):
     label.click()
     page.keyboard.press("Control+A")
     page.keyboard.type("预计年采购额")
+    # Our conditional rule from the side panel: required when the decision is "approve".
+    page.select_option("#required-when-field", "decision")
+    page.fill("#required-when-value", "approve")
+    page.click("#required-when-apply")
     # An embedded field from the side panel: the customer's report status, read-only.
     page.locator("#crm-field-list li[data-crm-field='customer.report_status'] [data-action=add]").click()
     page.wait_for_selector("#crm-field-list li[data-crm-field='customer.report_status'] .badge")
@@ -59,9 +63,15 @@ def test_designer_adds_fields_and_saves_a_new_version(page, app, shipped_forms):
     fields = {c.get("key"): c for c in schema["components"] if c.get("key")}
     numbers = [c for c in schema["components"] if c.get("type") == "number"]
     assert [c["label"] for c in numbers] == ["预计年采购额"]
+    assert numbers[0]["properties"] == {"required_when": "decision=approve"}
     assert fields["report_status"]["properties"] == {"crm_field": "customer.report_status"}
     assert fields["report_status"]["readonly"] is True
     assert schema["name"] == "客户报备表单"
+
+    # The shipped comment field shows its rule in the side panel.
+    page.locator(".fjs-editor-container .fjs-form-field-textarea").first.click()
+    assert page.locator("#required-when-field").input_value() == "decision"
+    assert page.locator("#required-when-value").input_value() == "reject"
 
     # Saving again without changes keeps version 2; the preview shows the watermark.
     page.click("#save-form")
