@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
-from flask import current_app, url_for
+from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
@@ -125,7 +125,8 @@ def record_link(entity: str, record_id) -> str | None:
         return None
     if "crm.detail" not in current_app.view_functions:
         return None
-    return url_for("crm.detail", entity=entity, record_id=record_id)
+    # Built from the URL map, not url_for: rules also run in the worker, outside any request.
+    return current_app.url_map.bind("localhost").build("crm.detail", {"entity": entity, "record_id": record_id})
 
 
 def record_json(entity: EntitySpec, ctx: Context) -> dict:

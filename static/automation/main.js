@@ -82,7 +82,7 @@ function leafEditor(leaf, parent, index) {
     select(fieldOptions(), leaf.field, (v) => { leaf.field = v; leaf.value = ""; renderConditions(); }, T.field),
     select(ops.map((op) => [op, T.ops[op] || op]), leaf.op, (v) => { leaf.op = v; renderConditions(); }, T.operator),
     valueBox,
-    el("button", { type: "button", class: "btn btn-sm btn-outline-secondary", onclick: () => { parent.splice(index, 1); renderConditions(); } }, T.remove));
+    el("button", { type: "button", class: "btn btn-sm btn-outline-secondary text-nowrap", onclick: () => { parent.splice(index, 1); renderConditions(); } }, T.remove));
 }
 
 function groupEditor(group, onRemove) {
@@ -93,7 +93,7 @@ function groupEditor(group, onRemove) {
       select([["and", T.and], ["or", T.or]], key, (v) => { if (v !== key) { group[v] = children; delete group[key]; } renderConditions(); }, T.operator),
       el("button", { type: "button", class: "btn btn-sm btn-outline-primary text-nowrap", onclick: () => { children.push({ field: fields()[0].name, op: "", value: "" }); renderConditions(); } }, T.addCondition),
       el("button", { type: "button", class: "btn btn-sm btn-outline-primary text-nowrap", onclick: () => { children.push({ and: [] }); renderConditions(); } }, T.addGroup),
-      onRemove ? el("button", { type: "button", class: "btn btn-sm btn-outline-secondary", onclick: onRemove }, T.remove) : null),
+      onRemove ? el("button", { type: "button", class: "btn btn-sm btn-outline-secondary text-nowrap", onclick: onRemove }, T.remove) : null),
     children.map((child, i) => ("and" in child || "or" in child)
       ? groupEditor(child, () => { children.splice(i, 1); renderConditions(); })
       : leafEditor(child, children, i)));
@@ -135,7 +135,7 @@ function assignmentsEditor(list, targetEntity, sourceEntity) {
     list.map((item, i) => el("div", { class: "d-flex gap-2 mb-2" },
       select(fieldOptions(targetEntity, writable), item.field, (v) => { item.field = v; renderActions(); }, T.field),
       valueSpecEditor(item, targetEntity, sourceEntity),
-      el("button", { type: "button", class: "btn btn-sm btn-outline-secondary", onclick: () => { list.splice(i, 1); renderActions(); } }, T.remove))),
+      el("button", { type: "button", class: "btn btn-sm btn-outline-secondary text-nowrap", onclick: () => { list.splice(i, 1); renderActions(); } }, T.remove))),
     el("button", { type: "button", class: "btn btn-sm btn-outline-primary", onclick: () => {
       list.push({ field: fields(targetEntity).find(writable)?.name, mode: "value", value: "" }); renderActions();
     } }, T.addField));
@@ -198,16 +198,14 @@ function renderActions() {
   $("action-list").replaceChildren(...rule.actions.map((action, i) => el("div", { class: "border rounded p-2 mb-2 rule-action", "data-type": action.type },
     el("div", { class: "d-flex justify-content-between mb-2" }, el("strong", {}, `${i + 1}. ${T.actions[action.type] || action.type}`),
       el("span", { class: "d-flex gap-2" },
-        i > 0 ? el("button", { type: "button", class: "btn btn-sm btn-outline-secondary", onclick: () => { rule.actions.splice(i - 1, 0, rule.actions.splice(i, 1)[0]); renderActions(); } }, T.moveUp) : null,
-        el("button", { type: "button", class: "btn btn-sm btn-outline-secondary", onclick: () => { rule.actions.splice(i, 1); renderActions(); } }, T.remove))),
+        i > 0 ? el("button", { type: "button", class: "btn btn-sm btn-outline-secondary text-nowrap", onclick: () => { rule.actions.splice(i - 1, 0, rule.actions.splice(i, 1)[0]); renderActions(); } }, T.moveUp) : null,
+        el("button", { type: "button", class: "btn btn-sm btn-outline-secondary text-nowrap", onclick: () => { rule.actions.splice(i, 1); renderActions(); } }, T.remove))),
     ACTION_EDITORS[action.type](action))));
 }
 
 // --- save, delete, dry run ----------------------------------------------------------------
 function definition() {
   const out = JSON.parse(JSON.stringify(rule));
-  out.name = $("rule-name").value; out.description = $("rule-description").value;
-  out.enabled = $("rule-enabled").checked; out.blocking = $("rule-blocking").checked;
   const prune = (node) => {
     if (!node || typeof node !== "object") return node;
     const key = "and" in node ? "and" : "or" in node ? "or" : null;
@@ -270,6 +268,11 @@ function render() { renderHeader(); renderConditions(); renderActions(); }
 async function start() {
   meta = await window.crmFetch("/api/v1/automation-fields");
   $("new-action-type").replaceChildren(...Object.entries(T.actions).map(([k, v]) => el("option", { value: k }, v)));
+  // Typed values live in ``rule`` at once, so re-rendering (e.g. after choosing a record type) keeps them.
+  $("rule-name").addEventListener("input", (e) => { rule.name = e.target.value; });
+  $("rule-description").addEventListener("input", (e) => { rule.description = e.target.value; });
+  $("rule-enabled").addEventListener("change", (e) => { rule.enabled = e.target.checked; });
+  $("rule-blocking").addEventListener("change", (e) => { rule.blocking = e.target.checked; });
   $("rule-entity").addEventListener("change", (e) => { rule.entity = e.target.value; rule.condition = null; rule.event_options = {}; render(); });
   $("rule-event").addEventListener("change", (e) => { rule.event = e.target.value; rule.event_options = {}; render(); });
   $("event-field").addEventListener("change", (e) => { rule.event_options.field = e.target.value; });
