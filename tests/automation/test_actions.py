@@ -1,0 +1,92 @@
+"""The other actions end to end: assignment by field map and by fewest open records,
+sharing, e-mail through the outbox, delayed to-dos, and date/copy values."""
+from datetime import date, timedelta
+
+from flask import current_app
+from sqlalchemy import select
+
+from app.automation.services import open_todos_for
+from app.db import utcnow
+from app.extensions import db
+from app.jobs import Job
+
+
+def test_owner_by_province_map_falls_back_to_the_default_for_inactive_users(crm, make_rule, user):
+    from app.auth.services import update_user
+
+    make_rule(name="按省份分配", entity="customer", event="created",
+              actions=[{"type": "assign_owner", "strategy": "field_map", "field": "province",
+                        "map": {"福建": "sales1", "广东": "sales2"}, "default": "manager"}])
+    fujian = crm.create("customer", {"name": "闽一", "province": "福建"}, user("admin"))
+    other = crm.create("customer", {"name": "浙一", "province": "浙江"}, user("admin"))
+    assert fujian.owner.username == "sales1" and other.owner.username == "manager"
+    update_user(user("sales2"), actor=None, active=False)
+    canton = crm.create("customer", {"name": "粤一", "province": "广东"}, user("admin"))
+    assert canton.owner.username == "manager"
+
+
+def test_fewest_open_records_in_a_group(crm, make_rule, user):
+    from app.auth.services import create_group
+
+    create_group(name="pool", members=["sales1", "sales2"])
+    for index in range(2):
+        crm.create("customer", {"name": f"旧客户{index}", "owner": "sales1"}, user("admin"))
+    make_rule(name="最少优先", entity="customer", event="created",
+              condition={"field": "source", "op": "eq", "value": "官网"},
+              actions=[{"type": "assign_owner", "strategy": "fewest_open", "group": "pool"}])
+    owners = [crm.create("customer", {"name": f"官网{i}", "source": "官网"}, user("admin")).owner.username
+              for i in range(3)]
+    assert owners == ["sales2", "sales2", "sales1"]  # 0 < 2; then 1 < 2; then 2 = 2 → by name
+
+
+def test_share_with_users_and_groups(crm, make_rule, user):
+    make_rule(name="共享给经理组", entity="customer", event="created",
+              condition={"field": "customer_class", "op": "eq", "value": "A"},
+              actions=[{"type": "share", "users": ["sales2"], "groups": ["sales-managers"]}])
+    shared = crm.create("customer", {"name": "重点", "customer_class": "A"}, user("sales1"))
+    assert shared.shared_usernames == ["manager", "sales2"]
+    # Now sales2 sees it (visibility follows sharing).
+    assert crm.can_see(shared, user("sales2"))
+
+
+def test_notifications_also_go_by_email_through_the_outbox_when_smtp_is_configured(crm, make_rule, user):
+    manager = user("manager")
+    manager.email = "manager@example.com"
+    db.session.commit()
+    make_rule(name="邮件通知", entity="customer", event="created",
+              actions=[{"type": "notify", "users": ["manager"], "to_owner": True, "template": "新客户 {name}"}])
+    current_app.config["SMTP_HOST"] = "smtp.example.com"
+    try:
+        crm.create("customer", {"name": "邮件客户"}, user("sales1"))
+    finally:
+        current_app.config["SMTP_HOST"] = None
+    jobs = db.session.scalars(select(Job).where(Job.kind == "notifications.email")).all()
+    assert [j.payload["to"] for j in jobs] == ["manager@example.com"]  # sales1 has no address
+    assert jobs[0].payload["text"] == "新客户 邮件客户" and jobs[0].status == "pending"
+
+
+def test_delayed_todo_and_date_values(crm, make_rule, user):
+    make_rule(name="签约后回访", entity="contract", event="created",
+              actions=[{"type": "set_fields", "values": [
+                           {"field": "invoice_date", "mode": "today"},
+                           {"field": "expires_on", "mode": "copy", "from": "signed_on", "days": 365},
+                           {"field": "invoice_title", "mode": "template", "template": "{title}（发票）"}]},
+                       {"type": "create_todo", "assignee": "sales2", "title": "回访 {title}",
+                        "start": {"mode": "today", "days": 2}, "deadline": {"mode": "copy", "from": "signed_on",
+                                                                           "days": 30}}])
+    customer = crm.create("customer", {"name": "签约客户"}, user("admin"))
+    signed = date(2026, 1, 15)
+    contract = crm.create("contract", {"customer_id": customer.id, "title": "服务合同",
+                                       "signed_on": signed.isoformat()}, user("admin"))
+    db.session.expire_all()
+    assert contract.invoice_date == utcnow().date() and contract.expires_on == signed + timedelta(days=365)
+    assert contract.invoice_title == "服务合同（发票）"
+    assert open_todos_for(user("sales2")) == []  # not started yet
+    from app.automation.models import Todo
+
+    todo = db.session.scalar(select(Todo))
+    assert todo.starts_at.date() == utcnow().date() + timedelta(days=2)
+    assert todo.deadline.date() == signed + timedelta(days=30)
+    todo.starts_at = utcnow() - timedelta(minutes=1)  # two days later
+    db.session.commit()
+    assert [t.title for t in open_todos_for(user("sales2"))] == ["回访 服务合同"]
