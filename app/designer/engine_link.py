@@ -29,7 +29,12 @@ def current_version(key: str) -> int | None:
         return None
 
 
+MAX_INT = 2**31 - 1  # larger versions cannot exist (and would overflow SQLite)
+
+
 def version_xml(key: str, version: int) -> str | None:
+    if not 0 < version <= MAX_INT:
+        return None
     try:
         return engine.get_definition(key, version).xml
     except engine.NotFound:
@@ -67,6 +72,8 @@ def deploy(xml: str, actor) -> int:
 
 
 def rollback(key: str, version: int, actor) -> None:
+    if not 0 < version <= MAX_INT:
+        raise ApiError(404, "not_found", _("No such version."))
     try:
         engine.make_current(key, version)
     except engine.NotFound:

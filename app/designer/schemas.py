@@ -6,6 +6,7 @@ from app.designer.services import KEY_PATTERN
 from apiflask.validators import Regexp
 
 MAX_XML = 5 * 1024 * 1024
+MAX_INT = 2**31 - 1  # integer columns are 32-bit on PostgreSQL (and bigger ones overflow SQLite)
 
 
 class DraftCreate(Schema):
@@ -18,12 +19,12 @@ class DraftCreate(Schema):
 
 class DraftSave(Schema):
     xml = String(required=True, validate=Length(min=1, max=MAX_XML))
-    version = Integer(required=True, validate=Range(min=1))
+    version = Integer(required=True, validate=Range(min=1, max=MAX_INT))
     autosave = Boolean(load_default=False)
 
 
 class DraftDeploy(Schema):
-    version = Integer(load_default=None, validate=Range(min=1))
+    version = Integer(load_default=None, validate=Range(min=1, max=MAX_INT))
 
 
 class XmlCheck(Schema):
@@ -31,7 +32,7 @@ class XmlCheck(Schema):
 
 
 class Rollback(Schema):
-    version = Integer(required=True, validate=Range(min=1))
+    version = Integer(required=True, validate=Range(min=1, max=MAX_INT))
 
 
 class TestRunStart(Schema):

@@ -26,7 +26,7 @@ from app.designer.models import ProcessTestRun
 from app.engine import runtime as R
 from app.engine import serialization as S
 from app.engine import services as engine
-from app.engine.expressions import check_data
+from app.engine.expressions import ExpressionError, check_data
 from app.engine.script_engine import RestrictedScriptEngine
 from app.engine.validation import validate_diagram
 from app.engine.xml import DiagramError
@@ -105,18 +105,19 @@ def start(key: str, xml: str, data: dict | None, actor) -> dict:
     _ref, _pid, spec, subs = S.default_cache.add_xml(xml.encode("utf-8"), key)
     try:
         wf = R.create_instance(spec, subs, data or {})
-    except ValueError as exc:
+        started = check_data(dict(wf.task_tree.data))
+    except (ValueError, ExpressionError) as exc:
         raise ApiError(400, "invalid_input", str(exc), [{"field": "data", "message": str(exc)}]) from None
     calls: list = []
     wf.script_engine = SandboxScriptEngine(calls, context={"sandbox": True})
     result = R.run(wf)
     run = ProcessTestRun(process_key=key, xml=xml, state="", user_id=actor.id, log=[])
     db.session.add(run)
-    return _save(run, wf, result, calls, {"event": "started", "data": check_data(data or {})})
+    return _save(run, wf, result, calls, {"event": "started", "data": started})
 
 
 def get_run(run_id: int, actor) -> ProcessTestRun:
-    run = db.session.scalar(select(ProcessTestRun).where(ProcessTestRun.id == run_id,
+    run = None if run_id > 2**31 - 1 else db.session.scalar(select(ProcessTestRun).where(ProcessTestRun.id == run_id,
                                                          ProcessTestRun.user_id == actor.id))
     if run is None:
         raise ApiError(404, "not_found", _("No such test run."))
@@ -132,12 +133,14 @@ def complete(run: ProcessTestRun, task_id: str, data: dict | None) -> dict:
         raise ApiError(409, "task_not_open", _("This task is not open.")) from None
     try:
         result = R.complete_user_task(wf, task_id, data, allowed_fields=_fields(task.form_key))
-    except R.InvalidTaskData as exc:
-        raise ApiError(400, "invalid_input", str(exc), [{"field": f, "message": str(exc)} for f in exc.fields]) from None
+        submitted = check_data(data or {})
+    except (R.InvalidTaskData, ExpressionError) as exc:
+        fields = getattr(exc, "fields", None) or ["data"]
+        raise ApiError(400, "invalid_input", str(exc), [{"field": f, "message": str(exc)} for f in fields]) from None
     except R.EngineError as exc:
         raise ApiError(409, "task_not_open", str(exc)) from None
     return _save(run, wf, result, calls, {"event": "completed_task", "element_id": task.bpmn_id,
-                                          "name": task.name, "data": check_data(data or {})})
+                                          "name": task.name, "data": submitted})
 
 
 def discard(run: ProcessTestRun) -> None:

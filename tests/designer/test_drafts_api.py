@@ -128,6 +128,9 @@ def test_versions_rollback_compare_and_export(admin, client):
     assert [(v["version"], v["is_current"]) for v in versions] == [(2, True), (1, False)]
     assert admin.get("/api/v1/designer/processes/approval/versions/2").get_json()["xml"] == v2_xml
     assert admin.get("/api/v1/designer/processes/approval/versions/9").status_code == 404
+    assert admin.get("/api/v1/designer/processes/approval/versions/99999999999999").status_code == 404
+    assert admin.get("/api/v1/designer/test-runs/99999999999999").status_code == 404
+    assert admin.post("/api/v1/designer/processes/approval/rollback", json={"version": 2**40}).status_code == 400
 
     assert admin.post("/api/v1/designer/processes/approval/rollback", json={"version": 1}).status_code == 200
     versions = admin.get("/api/v1/designer/processes/approval/versions").get_json()["items"]
