@@ -82,6 +82,7 @@ def _register_modules(app: APIFlask) -> None:
     from app import crm
     from app import inbox
     from app import reports
+    from app import engine
 
     from app import security
 
@@ -100,5 +101,6 @@ def _register_modules(app: APIFlask) -> None:
     crm.init_app(app)
     inbox.init_app(app)
     reports.init_app(app)
+    engine.init_app(app)
     jobs_cli.init_app(app)
     cli.init_app(app)

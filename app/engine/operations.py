@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 __all__ = ["OperationError", "Operation", "OperationContext", "register_operation", "unregister_operation",
-           "get_operation", "operation_names", "check_operation_call", "call_operation"]
+           "get_operation", "operation_names", "registry_snapshot", "restore_registry", "check_operation_call", "call_operation"]
 
 
 class OperationError(Exception):
@@ -102,6 +102,18 @@ def register_operation(name: str, func: Callable | None = None, params: Iterable
 def unregister_operation(name: str) -> None:
     with _lock:
         _registry.pop(name, None)
+
+
+def registry_snapshot() -> dict[str, Operation]:
+    """A copy of the registry (tests swap operations and put the real ones back)."""
+    with _lock:
+        return dict(_registry)
+
+
+def restore_registry(snapshot: dict[str, Operation]) -> None:
+    with _lock:
+        _registry.clear()
+        _registry.update(snapshot)
 
 
 def get_operation(name: str) -> Operation | None:

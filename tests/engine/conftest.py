@@ -11,13 +11,13 @@ from .support import CUSTOMER_REPORT, FakeOperations
 @pytest.fixture
 def fake_ops():
     fake = FakeOperations()
+    saved = operations.registry_snapshot()  # the app's real operations come back afterwards
     operations.register_operation("crm.set_report_status", fake.set_report_status,
                                   params=["customer_id", "status"], optional=["comment"], replace=True)
     operations.register_operation("notify.users", fake.notify, params=["message"],
                                   optional=["users", "groups", "link"], replace=True)
     yield fake
-    operations.unregister_operation("crm.set_report_status")
-    operations.unregister_operation("notify.users")
+    operations.restore_registry(saved)
 
 
 @pytest.fixture
@@ -28,3 +28,12 @@ def cache():
 @pytest.fixture
 def customer_report_xml():
     return CUSTOMER_REPORT.read_bytes()
+
+
+@pytest.fixture
+def no_ops():
+    """An empty operation registry (whatever the app registered comes back afterwards)."""
+    saved = operations.registry_snapshot()
+    operations.restore_registry({})
+    yield
+    operations.restore_registry(saved)

@@ -279,7 +279,7 @@ ERROR_PATH = (FIXTURES / "error_boundary.bpmn.template").read_text()
     ('errorRef="Error_crm"', "CRM_DOWN", True),
     ('errorRef="Error_crm"', "OTHER", False),
 ])
-def test_operation_failure_takes_modelled_error_path(cache, error_ref, raised, caught):
+def test_operation_failure_takes_modelled_error_path(cache, fake_ops, error_ref, raised, caught):
     from app.engine import operations
 
     def failing(ctx, customer_id, status, comment=None):
@@ -289,10 +289,7 @@ def test_operation_failure_takes_modelled_error_path(cache, error_ref, raised, c
 
     operations.register_operation("crm.set_report_status", failing, params=["customer_id", "status"],
                                   optional=["comment"], replace=True)
-    try:
-        wf, result = start(cache, ERROR_PATH.replace("ERRREF", error_ref), {"customer_id": 1})
-    finally:
-        operations.unregister_operation("crm.set_report_status")
+    wf, result = start(cache, ERROR_PATH.replace("ERRREF", error_ref), {"customer_id": 1})
     if caught:
         assert result.status == "running" and [t.bpmn_id for t in result.user_tasks] == ["fix"]
         error = R.task_form_data(wf, result.user_tasks[0].id, ["error"])["error"]

@@ -31,7 +31,7 @@ def test_shipped_customer_report_is_valid(customer_report_xml, fake_ops):
     assert process_id == "customer_report" and "Task_fujian_review" in spec.task_specs
 
 
-def test_unknown_operation_is_a_deploy_error(customer_report_xml):
+def test_unknown_operation_is_a_deploy_error(customer_report_xml, no_ops):
     # no operations registered in this test: every service task is reported
     found = ids(customer_report_xml)
     assert {"Task_mark_approved", "Task_mark_rejected", "Task_notify_reporter", "Task_fujian_remind"} <= found
