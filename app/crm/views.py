@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Callable
 from zoneinfo import ZoneInfo
 
@@ -113,6 +114,10 @@ def _display(record, key):
         from flask_babel import format_datetime
 
         return format_datetime(value, "short")
+    if isinstance(value, Decimal):
+        from flask_babel import format_decimal
+
+        return format_decimal(value, "#,##0.00")
     return value
 
 
