@@ -117,7 +117,12 @@ def test_periodic_job_is_scheduled_once_per_slot(ctx):
     now = utcnow()
     job_services.schedule_periodics(now)
     job_services.schedule_periodics(now)
-    assert run_due_jobs() == 1 and CALLS == ["tick"]
+    ticks = db.session.scalars(select(Job).where(Job.kind == "test.periodic")).all()
+    assert len(ticks) == 1 and ticks[0].key.startswith("periodic:test.periodic:")
+    run_due_jobs()
+    assert CALLS == ["tick"]
+    job_services.schedule_periodics(now + timedelta(seconds=60))  # the next slot
+    assert db.session.scalar(select(db.func.count()).select_from(Job).where(Job.kind == "test.periodic")) == 2
 
 
 def test_unknown_kind_is_refused(ctx):
