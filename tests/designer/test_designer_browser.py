@@ -252,12 +252,49 @@ def test_diagram_with_errors_shows_problems_and_cannot_be_deployed(page, app, de
     page.wait_for_function("() => document.querySelector('#designer-modeler').dataset.problems === '0'")
     assert not page.locator("#designer-deploy").is_disabled()
 
+    # Token simulation and the minimap toggle from the toolbar.
+    page.click("[data-action=simulate]")
+    assert page.locator(".bjs-container.simulation").count() == 1
+    page.click("[data-action=simulate]")
+    assert page.locator(".bjs-container.simulation").count() == 0
+    page.click("[data-action=minimap]")
+    assert page.locator(".djs-minimap.open").is_visible()
+    page.click("[data-action=minimap]")
+
     # Keyboard: undo brings the assignee problem back, redo fixes it again.
     page.locator("#designer-canvas svg[data-element-id]").click(position={"x": 300, "y": 60})
     page.keyboard.press("Control+z")
     page.wait_for_function("() => document.querySelector('#designer-modeler').dataset.problems === '1'")
     page.keyboard.press("Control+y")
     page.wait_for_function("() => document.querySelector('#designer-modeler').dataset.problems === '0'")
+
+
+def test_concurrent_edit_shows_a_conflict_instead_of_overwriting(page, app, demo_people):
+    login_in_browser(page, "admin")
+    page.goto("/designer/")
+    page.fill("#new-key", "shared_flow")
+    page.click("#designer-new button[type=submit]")
+    page.wait_for_selector("#designer-modeler[data-ready=true]")
+    # Another designer saves the draft meanwhile (through the same service the API uses).
+    from app.auth.models import User
+    from app.designer import services
+    from app.extensions import db
+    from sqlalchemy import select
+
+    with app.test_request_context():
+        draft = services.get_draft("shared_flow")
+        other_xml = draft.xml.replace('id="StartEvent_1"', 'id="StartEvent_1" name="别人改的"')
+        services.save_draft(draft, actor=db.session.scalar(select(User).where(User.username == "admin")),
+                            xml=other_xml, version=draft.version)
+    page.evaluate("() => { const m = window.designer.modeler; const r = m.get('elementRegistry');"
+                  " m.get('modeling').updateLabel(r.filter(e => e.type === 'bpmn:StartEvent')[0], '我改的'); }")
+    page.wait_for_selector("#designer-conflict:not([hidden])")
+    assert page.locator("#designer-deploy").is_disabled()
+    with app.app_context():
+        assert "别人改的" in services.get_draft("shared_flow").xml
+    page.click("#designer-conflict [data-action=reload]")
+    page.wait_for_selector("#designer-modeler[data-ready=true]")
+    assert page.locator(".djs-label", has_text="别人改的").count() == 1
 
 
 def test_designer_in_english(page, demo_people):

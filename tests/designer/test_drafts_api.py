@@ -113,7 +113,7 @@ def test_only_designers(api_as):
     assert ops.status_code == 200 and isinstance(ops.get_json()["items"], list)
 
 
-def test_versions_rollback_compare_and_export(admin, client):
+def test_versions_rollback_compare_and_export(admin, client, app):
     admin.post(DRAFTS, json={"key": "approval"})
     admin.patch(f"{DRAFTS}/approval", json={"xml": approval(), "version": 1})
     assert admin.post(f"{DRAFTS}/approval/deploy", json={}).get_json()["version"] == 1
@@ -145,3 +145,8 @@ def test_versions_rollback_compare_and_export(admin, client):
     assert export.headers["Content-Disposition"] == 'attachment; filename="approval_v1.bpmn"'
     assert export.get_data(as_text=True) == approval()
     assert client.get("/designer/nope").status_code == 404
+    rolled = client.post("/designer/approval/versions/2/rollback")
+    assert rolled.status_code == 302
+    from app.engine import services as engine
+    with app.app_context():
+        assert engine.get_definition("approval").version == 2
