@@ -8,8 +8,8 @@ Definitions (what each figure counts):
   figures are over the tasks of those instances.
 - in progress = running + suspended; withdrawn = terminated with a ``withdrawn`` history
   event (the starter took it back); terminated = the other terminated instances.
-- approval / rejection: the last ``decision`` given in a completed task of each completed
-  instance (``approve``/``approved`` vs ``reject``/``rejected``).
+- approval / rejection: the ``decision`` of the last completed task of each completed
+  instance (``approve``/``approved`` vs ``reject``/``rejected``; anything else is "other").
 - duration: created → completed of completed instances; weekly by the week it started.
 - waiting: task created → claimed (tasks that were claimed); handling: claimed (or created,
   for tasks assigned directly) → completed; time in step: created → completed.
@@ -168,117 +168,99 @@ def process_report(key: str, version: int | None = None, period: Period | None =
     cohort = _cohort(key, [d.id for d in defs] if version is not None else None, period)
     shown = diagram(key, version)
 
-    # 1. instances by version, start week and status (+ how many terminated ones were withdrawn)
+    # 1. instances by start week: statuses and durations (start → end of completed ones)
+    completed = I.c.status == "completed"
     withdrawn = and_(I.c.status == "terminated",
                      exists().where(H.c.instance_id == I.c.id, H.c.event == "withdrawn"))
+    duration = case((completed, sql.span(I.c.created_at, I.c.completed_at)))
     week = sql.week_index(I.c.created_at, period.offset_s).label("week")
-    rows = db.session.execute(
-        select(I.c.definition_id, week, I.c.status, func.count().label("n"),
-               func.sum(case((withdrawn, 1), else_=0)).label("withdrawn"))
-        .where(cohort).group_by(I.c.definition_id, week, I.c.status)).all()
     counts = {"started": 0, "completed": 0, "in_progress": 0, "withdrawn": 0, "terminated": 0, "error": 0}
-    completed_by_def: dict[int, int] = {}
-    weekly: dict[int, dict] = {}
-    for def_id, wk, status, n, wd in rows:
-        counts["started"] += n
-        w = weekly.setdefault(wk, {"started": 0, "completed": 0})
-        w["started"] += n
-        if status == "completed":
-            counts["completed"] += n
-            w["completed"] += n
-            completed_by_def[def_id] = completed_by_def.get(def_id, 0) + n
-        elif status in ("running", "suspended"):
-            counts["in_progress"] += n
-        elif status == "terminated":
-            counts["withdrawn"] += wd or 0
-            counts["terminated"] += n - (wd or 0)
-        elif status == "error":
-            counts["error"] += n
+    conditions = {"completed": completed, "in_progress": I.c.status.in_(("running", "suspended")),
+                  "withdrawn": withdrawn, "terminated": I.c.status == "terminated", "error": I.c.status == "error"}
+    trend = []
+    for row in db.session.execute(
+            select(week, func.count().label("started"),
+                   *[func.sum(case((cond, 1), else_=0)).label(name) for name, cond in conditions.items()],
+                   sql.percentiles(duration).label("times"))
+            .where(cohort).group_by(week).order_by(week)):
+        for name in counts:
+            counts[name] += row._mapping[name] or 0
+        p50, p90 = sql.unpack(row.times)
+        trend.append({"week": week_start(row.week).isoformat(), "started": row.started,
+                      "completed": row.completed or 0, "median_s": _r(p50), "p90_s": _r(p90)})
+    counts["terminated"] -= counts["withdrawn"]
+    overall = db.session.execute(
+        select(func.count(duration).label("n"), sql.percentiles(duration).label("times")).where(cohort)).one()
+    overall_p50, overall_p90 = sql.unpack(overall.times)
+    if len(defs) == 1:
+        completed_by_def = {defs[0].id: counts["completed"]}
+    else:
+        completed_by_def = dict(db.session.execute(
+            select(I.c.definition_id, func.count()).where(cohort, completed).group_by(I.c.definition_id)).all())
 
-    # 2. approval vs rejection: the last decision in each completed instance
+    # 2. approval vs rejection: the decision in the last completed task of each completed instance
+    last_task = (select(func.max(H.c.id)).select_from(H).join(I, I.c.id == H.c.instance_id)
+                 .where(cohort, completed, H.c.event == "completed_task").group_by(H.c.instance_id))
     decision = H.c.data["decision"].as_string()
-    last = (select(decision.label("decision"),
-                   func.row_number().over(partition_by=H.c.instance_id, order_by=H.c.id.desc()).label("rn"))
-            .select_from(H).join(I, I.c.id == H.c.instance_id)
-            .where(cohort, I.c.status == "completed", H.c.event == "completed_task", decision.is_not(None))
-            .subquery())
     outcomes = {"approved": 0, "rejected": 0, "other": 0}
-    for value, n in db.session.execute(select(last.c.decision, func.count()).where(last.c.rn == 1)
-                                       .group_by(last.c.decision)):
+    for value, n in db.session.execute(select(decision, func.count()).where(H.c.id.in_(last_task))
+                                       .group_by(decision)):
         outcomes["approved" if value in APPROVE else "rejected" if value in REJECT else "other"] += n
     decided = outcomes["approved"] + outcomes["rejected"]
     outcomes["approval_rate"] = round(outcomes["approved"] / decided, 4) if decided else None
     outcomes["rejection_rate"] = round(outcomes["rejected"] / decided, 4) if decided else None
 
-    # 3. duration start → end, overall and by start week
-    duration = case((I.c.status == "completed", sql.span(I.c.created_at, I.c.completed_at)))
-    src = select(week, duration.label("duration")).where(cohort).subquery()
-    by_week = {row.week: row for row in db.session.execute(sql.percentiles(src, ["week"], ["duration"]))}
-    overall = db.session.execute(sql.percentiles(src, [], ["duration"])).one()
-    trend = []
-    for wk in sorted(weekly):
-        p = by_week.get(wk)
-        trend.append({"week": week_start(wk).isoformat(), **weekly[wk],
-                      "median_s": _r(p.duration_p50) if p else None, "p90_s": _r(p.duration_p90) if p else None})
-
-    steps = _steps(cohort, defs, completed_by_def, now)
     return {
         "process": {"key": key, "name": shown.name or key, "version": version,
                     "diagram_version": shown.version},
         "period": period.as_dict(),
         "instances": counts,
         "outcomes": outcomes,
-        "duration": {"n": overall.duration_n or 0, "median_s": _r(overall.duration_p50),
-                     "p90_s": _r(overall.duration_p90)},
+        "duration": {"n": overall.n or 0, "median_s": _r(overall_p50), "p90_s": _r(overall_p90)},
         "weekly": trend,
-        "steps": steps,
+        "steps": _steps(cohort, defs, completed_by_def, now),
     }
 
 
 def _steps(cohort, defs: list[ProcessDefinition], completed_by_def: dict[int, int], now: datetime) -> list[dict]:
-    # counts per step and version
-    overdue = and_(T.c.due_at.is_not(None),
-                   or_(and_(T.c.status == TASK_COMPLETED, T.c.completed_at > T.c.due_at),
-                       and_(T.c.status == TASK_OPEN, T.c.due_at < now)))
-    ran_in_completed = func.count(distinct(case((I.c.status == "completed", T.c.instance_id))))
-    rows = db.session.execute(
-        select(T.c.bpmn_id, I.c.definition_id, func.max(T.c.name).label("name"), func.count().label("runs"),
-               func.sum(case((T.c.status == TASK_COMPLETED, 1), else_=0)).label("completed"),
-               func.sum(case((T.c.status == TASK_OPEN, 1), else_=0)).label("open"),
-               func.sum(case((overdue, 1), else_=0)).label("overdue"),
-               ran_in_completed.label("ran_in_completed"))
-        .select_from(T).join(I, I.c.id == T.c.instance_id).where(cohort)
-        .group_by(T.c.bpmn_id, I.c.definition_id)).all()
-
     steps: dict[str, dict] = {}
     contains: dict[str, set[int]] = {}
     for d in defs:  # every user task of the diagrams, also those that never ran
         for bpmn_id, name in _user_tasks(d.spec_hash, d.xml):
             contains.setdefault(bpmn_id, set()).add(d.id)
             steps.setdefault(bpmn_id, _empty_step(bpmn_id, name))
-    ran: dict[str, int] = {}
+
+    # counts and times (waiting before claim, handling, time in step) per step
+    done = T.c.status == TASK_COMPLETED
+    overdue = and_(T.c.due_at.is_not(None),
+                   or_(and_(done, T.c.completed_at > T.c.due_at), and_(T.c.status == TASK_OPEN, T.c.due_at < now)))
+    times = {"waiting": sql.span(T.c.created_at, T.c.claimed_at),
+             "handling": case((done, sql.span(func.coalesce(T.c.claimed_at, T.c.created_at), T.c.completed_at))),
+             "in_step": case((done, sql.span(T.c.created_at, T.c.completed_at)))}
+    rows = db.session.execute(
+        select(T.c.bpmn_id, func.max(T.c.name).label("name"), func.count().label("runs"),
+               func.sum(case((done, 1), else_=0)).label("completed"),
+               func.sum(case((T.c.status == TASK_OPEN, 1), else_=0)).label("open"),
+               func.sum(case((overdue, 1), else_=0)).label("overdue"),
+               func.count(distinct(case((I.c.status == "completed", T.c.instance_id)))).label("ran_in_completed"),
+               *[sql.percentiles(expr).label(name) for name, expr in times.items()])
+        .select_from(T).join(I, I.c.id == T.c.instance_id).where(cohort).group_by(T.c.bpmn_id))
     for row in rows:
         step = steps.setdefault(row.bpmn_id, _empty_step(row.bpmn_id, row.name))
+        values = row._mapping
         for field in ("runs", "completed", "open", "overdue"):
-            step[field] += row._mapping[field] or 0
-        ran[row.bpmn_id] = ran.get(row.bpmn_id, 0) + (row.ran_in_completed or 0)
+            step[field] = values[field] or 0
+        for name in times:
+            p50, p90 = sql.unpack(values[name])
+            step[f"{name}_median_s"], step[f"{name}_p90_s"] = _r(p50), _r(p90)
+        # a step runs only in the versions that contain it: those versions' completed
+        # instances minus the ones it ran in were completed without it
+        if row.bpmn_id in contains:
+            completed = sum(completed_by_def.get(d, 0) for d in contains[row.bpmn_id])
+            step["skipped"] = max(0, completed - (row.ran_in_completed or 0))
     for bpmn_id, step in steps.items():
-        completed = sum(completed_by_def.get(d, 0) for d in contains.get(bpmn_id, ()))
-        step["skipped"] = max(0, completed - ran.get(bpmn_id, 0)) if bpmn_id in contains else None
-
-    # times: waiting before claim, handling, time in step (median, p90)
-    done = T.c.status == TASK_COMPLETED
-    src = (select(T.c.bpmn_id,
-                  sql.span(T.c.created_at, T.c.claimed_at).label("waiting"),
-                  case((done, sql.span(func.coalesce(T.c.claimed_at, T.c.created_at), T.c.completed_at)))
-                  .label("handling"),
-                  case((done, sql.span(T.c.created_at, T.c.completed_at))).label("in_step"))
-           .select_from(T).join(I, I.c.id == T.c.instance_id).where(cohort).subquery())
-    for row in db.session.execute(sql.percentiles(src, ["bpmn_id"], ["waiting", "handling", "in_step"])):
-        step = steps[row.bpmn_id]
-        for v in ("waiting", "handling", "in_step"):
-            step[f"{v}_median_s"] = _r(getattr(row, f"{v}_p50"))
-            step[f"{v}_p90_s"] = _r(getattr(row, f"{v}_p90"))
+        if step["runs"] == 0 and bpmn_id in contains:
+            step["skipped"] = sum(completed_by_def.get(d, 0) for d in contains[bpmn_id])
 
     # history events on a step: interrupted (escalated), delegated, reassigned
     on_task = and_(T.c.instance_id == H.c.instance_id, T.c.name == H.c.task, T.c.created_at <= H.c.at,
@@ -286,7 +268,7 @@ def _steps(cohort, defs: list[ProcessDefinition], completed_by_def: dict[int, in
     events = db.session.execute(
         select(T.c.bpmn_id, H.c.event, func.count(distinct(H.c.id)))
         .select_from(H).join(I, I.c.id == H.c.instance_id).join(T, on_task)
-        .where(cohort, H.c.event.in_(list(STEP_EVENTS)),
+        .where(cohort, sql.rare(H.c.event.in_(list(STEP_EVENTS))),
                or_(H.c.event != "task_cancelled", T.c.status == TASK_CANCELLED))
         .group_by(T.c.bpmn_id, H.c.event))
     for bpmn_id, event, n in events:
@@ -357,14 +339,14 @@ def people_report(period: Period | None = None, scope_groups: list[str] | None =
         if members is None or name in members:
             p = person(name)
             p["open"], p["overdue"] = n, late or 0
-    src = (select(T.c.completed_by.label("who"), handling.label("handling"))
-           .select_from(T).join(I, I.c.id == T.c.instance_id)
-           .where(done_in_period, T.c.completed_by.is_not(None), *base).subquery())
-    for row in db.session.execute(sql.percentiles(src, ["who"], ["handling"])):
-        if members is None or row.who in members:
-            p = person(row.who)
-            p["completed"] = row.handling_n
-            p["handling_median_s"], p["handling_p90_s"] = _r(row.handling_p50), _r(row.handling_p90)
+    for who, n, times in db.session.execute(
+            select(T.c.completed_by, func.count(), sql.percentiles(handling))
+            .select_from(T).join(I, I.c.id == T.c.instance_id)
+            .where(done_in_period, T.c.completed_by.is_not(None), *base).group_by(T.c.completed_by)):
+        if members is None or who in members:
+            p = person(who)
+            p50, p90 = sql.unpack(times)
+            p["completed"], p["handling_median_s"], p["handling_p90_s"] = n, _r(p50), _r(p90)
     if members is not None:  # a manager sees every member, also those with nothing to do
         for name in members:
             person(name)
@@ -388,13 +370,13 @@ def people_report(period: Period | None = None, scope_groups: list[str] | None =
             .where(T.c.status == TASK_OPEN, *base, *in_scope).group_by(offered.c.value)):
         g = group(name)
         g["open"], g["unclaimed"], g["overdue"] = n, free or 0, late or 0
-    src = (select(offered.c.value.label("grp"), handling.label("handling"))
-           .select_from(T).join(I, I.c.id == T.c.instance_id).join(offered, true())
-           .where(done_in_period, *base, *in_scope).subquery())
-    for row in db.session.execute(sql.percentiles(src, ["grp"], ["handling"])):
-        g = group(row.grp)
-        g["completed"] = row.handling_n
-        g["handling_median_s"], g["handling_p90_s"] = _r(row.handling_p50), _r(row.handling_p90)
+    for name, n, times in db.session.execute(
+            select(offered.c.value, func.count(), sql.percentiles(handling))
+            .select_from(T).join(I, I.c.id == T.c.instance_id).join(offered, true())
+            .where(done_in_period, *base, *in_scope).group_by(offered.c.value)):
+        g = group(name)
+        p50, p90 = sql.unpack(times)
+        g["completed"], g["handling_median_s"], g["handling_p90_s"] = n, _r(p50), _r(p90)
     for name in scope_groups or []:
         group(name)
 

@@ -1,17 +1,23 @@
 """Portable SQL building blocks of the reports: time spans, week buckets, percentiles, JSON arrays.
 
 PostgreSQL gets its native forms (``extract(epoch ...)``, ``percentile_cont``,
-``jsonb_array_elements``); SQLite gets equivalents that give the same numbers:
-``percentile_cont`` is linear interpolation between the ranks ``floor`` and ``ceil`` of
-``1 + p * (n - 1)``, which window functions (``row_number``/``count``) compute in one pass.
+``jsonb_array_elements``); SQLite gets equivalents that give the same numbers. SQLite has
+no ``percentile_cont``, so each connection gets aggregate functions with the same definition
+(linear interpolation between the ranks ``floor`` and ``ceil`` of ``1 + p * (n - 1)``),
+one per percentile the reports use. They run inside the query like any aggregate (the rows
+never come back to the application); ranking with window functions (``row_number``/``count``)
+gives the same result but measured about five times the cost of the scan itself on 100,000
+rows, which would miss the one-second target of the process report.
 """
 from __future__ import annotations
 
-from sqlalchemy import Float, Integer, case, cast, func, literal, select
+import json
+
+from sqlalchemy import Float, Integer, cast, func, literal_column
+from sqlalchemy.dialects import postgresql
 
 from app.extensions import db
 
-PERCENTILES = (0.5, 0.9)
 WEEK_S = 7 * 86400
 MONDAY_S = 4 * 86400  # 1970-01-05 00:00 UTC was a Monday: weeks start on Mondays
 
@@ -42,45 +48,78 @@ def week_index(col, offset_s: int):
     return cast(shifted, Integer)  # truncation = floor for dates after 1970
 
 
-def percentile_name(value: str, p: float) -> str:
-    return f"{value}_p{round(p * 100)}"
+PERCENTILES = (0.5, 0.9)  # median and p90: every time figure of the reports
 
 
-def percentiles(source, keys: list[str], values: list[str], ps=PERCENTILES):
-    """``SELECT keys, <v>_n, <v>_p50, <v>_p90 ... FROM source GROUP BY keys``.
-
-    ``source`` is a subquery with the ``keys`` and ``values`` columns; NULL values are left out
-    (as ``percentile_cont`` does).
-    """
-    key_cols = [source.c[k] for k in keys]
-    out = []
+def percentiles(value):
+    """One aggregate column with the median and p90 of ``value`` (NULLs left out); read it
+    with :func:`unpack`. PostgreSQL: ``percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP``."""
     if dialect() == "postgresql":
-        for v in values:
-            col = source.c[v]
-            out.append(func.count(col).label(f"{v}_n"))
-            out += [func.percentile_cont(p).within_group(col.asc()).label(percentile_name(v, p)) for p in ps]
-        return select(*key_cols, *out).group_by(*key_cols)
-    partition = key_cols or None
-    ranked_cols = []
-    for v in values:
-        col = source.c[v]
-        ranked_cols += [col.label(v),
-                        func.row_number().over(partition_by=partition, order_by=col.asc().nulls_last()).label(f"{v}_rn"),
-                        func.count(col).over(partition_by=partition).label(f"{v}_n")]
-    ranked = select(*key_cols, *ranked_cols).subquery()
-    for v in values:
-        val, rn, n = ranked.c[v], ranked.c[f"{v}_rn"], ranked.c[f"{v}_n"]
-        out.append(func.max(n).label(f"{v}_n"))
-        for p in ps:
-            pos = literal(p, Float) * (n - 1)  # 0-based rank of the percentile
-            low = cast(pos, Integer)
-            frac = pos - low
-            # No ELSE: rows that are neither neighbour add NULL, which SUM ignores; a group
-            # without values sums only NULLs and gives NULL, like percentile_cont.
-            out.append(func.sum(case((rn == low + 1, val * (1 - frac)), (rn == low + 2, val * frac)))
-                       .label(percentile_name(v, p)))
-    rkeys = [ranked.c[k] for k in keys]
-    return select(*rkeys, *out).group_by(*rkeys)
+        return func.percentile_cont(postgresql.array([literal_column(str(p)) for p in PERCENTILES])) \
+            .within_group(value.asc())
+    return func.crm_percentiles(value)
+
+
+def unpack(raw) -> tuple:
+    """(median, p90) from a :func:`percentiles` column (None, None when there were no values)."""
+    if raw is None:
+        return (None,) * len(PERCENTILES)
+    if isinstance(raw, str):  # SQLite: the aggregate returns JSON text
+        raw = json.loads(raw)
+    return tuple(raw)
+
+
+def rare(condition):
+    """A WHERE condition few rows meet (history events such as "delegated"): tells SQLite's
+    planner to start from it instead of from the instances (measured 190 → 55 ms CPU)."""
+    if dialect() == "postgresql":
+        return condition
+    return func.likelihood(condition, literal_column("0.001"))  # must be a literal, not a parameter
+
+
+def percentile_cont(values: list, p: float):
+    """Linear interpolation between the two closest ranks of ``values`` (sorted, no NULLs)."""
+    if not values:
+        return None
+    pos = p * (len(values) - 1)
+    low = int(pos)
+    high = min(low + 1, len(values) - 1)
+    return values[low] + (pos - low) * (values[high] - values[low])
+
+
+class _Percentiles:
+    """SQLite aggregate ``crm_percentiles(value)``: PostgreSQL's ``percentile_cont`` at each
+    of :data:`PERCENTILES`, as a JSON array."""
+
+    __slots__ = ("values", "step")
+
+    def __init__(self):
+        self.values = []
+        self.step = self.values.append  # called per row: a C method, no Python frame
+
+    def finalize(self):
+        values = sorted(v for v in self.values if v is not None)
+        if not values:
+            return None
+        return json.dumps([percentile_cont(values, p) for p in PERCENTILES])
+
+
+def register_sqlite_functions() -> None:
+    """Give every new SQLite connection ``crm_percentiles`` (called once, from init_app)."""
+    import sqlite3
+
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    if getattr(register_sqlite_functions, "done", False):
+        return
+
+    @event.listens_for(Engine, "connect")
+    def _add_functions(dbapi_connection, _record):
+        if isinstance(dbapi_connection, sqlite3.Connection):
+            dbapi_connection.create_aggregate("crm_percentiles", 1, _Percentiles)
+
+    register_sqlite_functions.done = True
 
 
 def json_array_items(col):
