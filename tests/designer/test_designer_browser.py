@@ -336,10 +336,6 @@ def _process_signature(xml: str) -> dict:
 
 def test_customer_report_opens_looks_right_and_redeploys_unchanged(page, app, demo_people):
     from app.engine import services as engine
-    from app.engine.product_operations import register_product_operations
-
-    # The engine's own notify.users (normally registered by app.engine.init_app).
-    register_product_operations()
 
     shipped = (ROOT / "bpmn" / "customer_report.bpmn").read_text(encoding="utf-8")
     with app.app_context():
