@@ -8,11 +8,21 @@ from flask import request, session
 from flask.sessions import SecureCookieSessionInterface
 from flask_login import current_user
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 
 import config as settings
 from app import extensions as ext
 
 LOCALES = ("zh_CN", "en")
+
+
+class _RecordIdConverter(IntegerConverter):
+    """``<int:...>`` in every route: ids beyond the INTEGER columns' range cannot exist, so
+    they are a 404 rather than an overflow in the database driver."""
+
+    def __init__(self, map, *args, **kwargs):
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(map, *args, **kwargs)
 
 
 class _SessionInterface(SecureCookieSessionInterface):
@@ -47,6 +57,7 @@ def create_app(overrides: dict | None = None) -> APIFlask:
     )
     app.config.from_mapping(settings.load(overrides))
     app.session_interface = _SessionInterface()
+    app.url_map.converters["int"] = _RecordIdConverter
     app.json.ensure_ascii = False  # Chinese text unescaped (API.md)
     if app.config["TRUST_PROXY"]:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)

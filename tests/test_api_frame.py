@@ -132,3 +132,16 @@ def test_internal_error_hides_details(app, caplog):
     assert response.get_json()["error"]["code"] == "internal_error"
     assert b"secret internal detail" not in response.data
     assert "secret internal detail" in caplog.text
+
+
+def test_ids_beyond_the_column_range_are_404(app, api_as):
+    rules = [r.rule for r in app.url_map.iter_rules() if "<int:" in r.rule and r.rule.startswith("/api/")]
+    assert rules
+    api = api_as("admin")
+    for rule in rules:
+        path = rule
+        while "<" in path:
+            start = path.index("<")
+            path = path[:start] + "99999999999999999999999" + path[path.index(">") + 1:]
+        response = api.get(path)
+        assert response.status_code in (404, 405), (rule, response.status_code)
