@@ -26,7 +26,8 @@ bp = APIBlueprint("engine_api", __name__, url_prefix="/api/v1", tag="Workflows")
 
 
 class ProcessQuery(PageQuery):
-    key = String(load_default=None)
+    page = Integer(load_default=1, validate=Range(min=1, max=1_000_000))  # OFFSET must fit the DB
+    key = String(load_default=None, validate=Length(max=120))
     current = Boolean(load_default=None)
 
 
