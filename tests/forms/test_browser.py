@@ -130,3 +130,31 @@ def test_client_side_messages_are_translated(page, shipped_forms):
     page.wait_for_selector("#form-viewer[data-ready=true]")
     page.click("#preview-submit")  # decision is required: form-js says so, in Chinese
     assert page.locator(".fjs-form-field-error").filter(has_text="此字段为必填项").count() == 1
+
+
+def test_binding_page_without_code(page, app, shipped_forms):
+    """An admin binds "opportunity won" to the customer report form with a mapping, in the browser."""
+    from app.engine import services as engine
+    from app.engine.product_operations import register_product_operations
+    from app.extensions import db
+    from pathlib import Path
+
+    with app.test_request_context():
+        register_product_operations()
+        engine.deploy((Path(__file__).resolve().parents[2] / "bpmn" / "customer_report.bpmn").read_bytes())
+        db.session.commit()
+    login_in_browser(page, "admin")
+    page.goto("/forms/")
+    page.locator(".nav-tabs").get_by_text("嵌入式流程").click()
+    page.click("#new-binding")
+    page.fill("#name", "商机成功 → 客户报备")
+    page.select_option("#action", "opportunity.won")
+    page.select_option("#process_key", "customer_report")
+    page.select_option("#form_key", "customer_report")
+    page.locator("select[name=map_field]").first.select_option("amount")
+    page.locator("input[name=map_to]").first.fill("amount")
+    page.fill("#condition", '{"field": "amount", "op": "ge", "value": 100000}')
+    screenshot(page, "form-binding-new")
+    page.click("#save-binding")
+    row = page.locator("#binding-list tr[data-binding-id]")
+    assert row.count() == 1 and "销售机会" in row.inner_text() and "customer_report" in row.inner_text()
