@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
@@ -16,6 +17,27 @@ from . import services
 from .access import FULL, NAV_ROLES, people_scope
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
+ACTION_LABELS = {"set_fields": _l("Set fields"), "create_record": _l("Create a related record"),
+                 "assign_owner": _l("Assign the owner"), "share": _l("Share"), "notify": _l("Send a message"),
+                 "create_todo": _l("Create a to-do"), "webhook": _l("Call a webhook"),
+                 "start_workflow": _l("Start a workflow")}
+
+
+@bp.context_processor
+def _access():
+    return {"full_access": services.can_see_everything(current_user)}
+
+
+@bp.app_template_filter("report_duration")
+def report_duration(seconds) -> str:
+    """Seconds as the unit that reads best: minutes, hours or days."""
+    if seconds is None:
+        return "–"
+    if seconds < 3600:
+        return _("%(n)s min", n=f"{seconds / 60:.0f}")
+    if seconds < 2 * 86400:
+        return _("%(n)s h", n=f"{seconds / 3600:.1f}")
+    return _("%(n)s d", n=f"{seconds / 86400:.1f}")
 
 
 def _date_arg(name: str) -> date | None:
@@ -83,7 +105,7 @@ def automation():
     report = services.automation_report(period)
     query = {"from": period.first.isoformat(), "to": period.last.isoformat()}
     return render_template("reports/automation.html", active="automation", period=period, report=report,
-                           query=query)
+                           query=query, action_labels=ACTION_LABELS)
 
 
 def init_app(app) -> None:
