@@ -330,7 +330,9 @@ def validate_submission(schema: dict, data: Any, initial: dict | None = None) ->
         rule = required_when(field)
         if rule:
             other, op, expected = rule
-            actual = "" if clean.get(other, data.get(other)) is None else str(clean.get(other, data.get(other)))
+            # A read-only other field counts with the value it was shown with, not a submitted one.
+            shown = (initial or {}).get(other, data.get(other)) if other not in clean else clean[other]
+            actual = "" if shown is None else str(shown)
             required = required or ((actual == expected) if op == "=" else (actual != expected))
         # A field hidden by a FEEL condition cannot be judged here, so it is not demanded.
         if required and not (field.get("conditional") or {}).get("hide"):

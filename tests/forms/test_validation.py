@@ -128,6 +128,14 @@ def test_required_when_rule(app):
         assert set(validate_submission(schema, {})[1]) == {"decision"}
 
 
+def test_required_when_a_read_only_field_uses_the_value_it_was_shown_with(app):
+    schema = form({"type": "textfield", "key": "province", "properties": {"crm_field": "customer.province"}},
+                  {"type": "textarea", "key": "note", "properties": {"required_when": "province=福建"}})
+    with app.app_context():
+        assert set(validate_submission(schema, {"province": "广东"}, initial={"province": "福建"})[1]) == {"note"}
+        assert validate_submission(schema, {"province": "福建"}, initial={"province": "广东"})[1] == {}
+
+
 def test_required_field_hidden_by_a_feel_condition_is_not_demanded(app):
     schema = form(dict(TEXT, validate={"required": True}, conditional={"hide": "=x = 1"}))
     with app.app_context():
