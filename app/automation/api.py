@@ -97,10 +97,12 @@ def list_runs(query):
 def fields():
     """Record types, their fields and events, and the operators per field type (for editors)."""
     from app.automation.conditions import OPERATORS_BY_TYPE
-    from app.automation.validation import events_for
+    from app.automation.validation import IDLE_EXTRA, events_for
 
+    extra_labels = {"last_activity": _("Last activity record")}
     return {"entities": [{"name": e.name, "label": str(e.label), "events": list(events_for(e)),
-                          "fields": [f.to_dict() for f in e.fields.values()]}
+                          "fields": [f.to_dict() for f in e.fields.values()],
+                          "idle_fields": [{"name": n, "label": extra_labels[n]} for n in IDLE_EXTRA.get(e.name, ())]}
                          for e in cat.catalog().entities.values()],
             "operators": {k: list(v) for k, v in OPERATORS_BY_TYPE.items()}}
 

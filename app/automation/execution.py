@@ -17,7 +17,7 @@ from flask import current_app, has_request_context
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy import event as sa_event
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from app.api.errors import ApiError
@@ -259,8 +259,10 @@ def due_records(rule: Rule, now: datetime):
                                     else "updated_at")
     if name.startswith("custom."):
         return []  # custom dates live in JSON; not scanned by the database
-    column = getattr(model, name)
     current_day = now.date()
+    if rule.event == "idle" and name == "last_activity":
+        return _without_activity(model, days, now)
+    column = getattr(model, name)
     if rule.event == "idle":
         # Untouched for N days: the occasion is the last change itself, so a later change starts a new wait.
         stmt = select(model).where(model.updated_at <= now - timedelta(days=days))
@@ -281,6 +283,22 @@ def due_records(rule: Rule, now: datetime):
         stmt = select(model).where(column >= low, column <= high)
     return [(r, f"{rule.event}:{name}:{days}:{_as_day(getattr(r, name)).isoformat()}")
             for r in db.session.scalars(stmt.order_by(model.id))]
+
+
+def _without_activity(model, days: int, now: datetime):
+    """Customers whose newest activity record (or, with none, their creation) is N days old;
+    the occasion is that moment, so a new activity starts a new wait."""
+    activity = cat.model_for("activity")
+    newest = (select(activity.customer_id, func.max(activity.happened_at).label("at"))
+              .group_by(activity.customer_id).subquery())
+    since = func.coalesce(newest.c.at, model.created_at)
+    stmt = (select(model, newest.c.at).outerjoin(newest, newest.c.customer_id == model.id)
+            .where(since <= now - timedelta(days=days)).order_by(model.id))
+    out = []
+    for record, at in db.session.execute(stmt):
+        moment = at or record.created_at
+        out.append((record, f"no_activity:{days}:{moment.isoformat() if isinstance(moment, datetime) else moment}"))
+    return out
 
 
 def scan_time_events(now: datetime | None = None) -> int:

@@ -46,10 +46,22 @@ def _checked(data: dict) -> dict:
     return data
 
 
+def _prepare_round_robin(actions: list) -> None:
+    """A cursor row per round-robin group exists before any save needs it, so concurrent
+    saves serialise on its row lock (FOR UPDATE) instead of racing to insert it."""
+    from app.automation.models import RoundRobinCursor
+
+    for action in actions:
+        if action.get("type") == "assign_owner" and action.get("strategy") == "round_robin":
+            if db.session.get(RoundRobinCursor, action["group"]) is None:
+                db.session.add(RoundRobinCursor(group_name=action["group"]))
+
+
 def create_rule(data: dict, actor) -> Rule:
     clean = _checked({k: data[k] for k in EDITABLE if k in data})
     rule = Rule(**{k: clean[k] for k in EDITABLE if k in clean}, created_by_id=getattr(actor, "id", None))
     db.session.add(rule)
+    _prepare_round_robin(rule.actions)
     db.session.flush()
     audit("automation.rule_created", actor=actor, target=f"rule:{rule.id}", rule=rule_dict(rule))
     db.session.commit()
@@ -65,6 +77,7 @@ def update_rule(rule: Rule, data: dict, actor, version: int | None = None) -> Ru
     clean = _checked(merged)
     for key in EDITABLE:
         setattr(rule, key, clean[key])
+    _prepare_round_robin(rule.actions)
     db.session.flush()
     after = rule_dict(rule)
     changed = {k: {"from": before[k], "to": after[k]} for k in EDITABLE if before[k] != after[k]}

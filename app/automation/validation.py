@@ -26,6 +26,8 @@ ACTION_TYPES = ("set_fields", "create_record", "assign_owner", "share", "notify"
 ASSIGN_STRATEGIES = ("user", "round_robin", "field_map", "fewest_open")
 VALUE_MODES = ("value", "today", "copy", "template")
 MAX_DAYS = 3650
+# "No activity for N days": measured from the newest activity record, not a field of the record.
+IDLE_EXTRA = {"customer": ("last_activity",)}
 MAX_CONDITION_DEPTH = 6
 MAX_CONDITION_LEAVES = 100
 MAX_ACTIONS = 20
@@ -105,8 +107,12 @@ def _check_event_options(event: str, options, entity: EntitySpec, problems: Prob
         problems.add("event_options.days", _("Give a whole number of days between %(low)d and %(high)d.",
                                              low=0 if event != "idle" else 1, high=MAX_DAYS))
     name = options.get("field", "updated_at" if event == "idle" else None)
+    if event == "idle" and name in IDLE_EXTRA.get(entity.name, ()):
+        return
     spec = entity.field(name) if name else None
-    if spec is None or spec.type not in (DATE, DATETIME):
+    if isinstance(name, str) and name.startswith("custom."):
+        problems.add("event_options.field", _("Time events use the record's own date fields, not custom fields."))
+    elif spec is None or spec.type not in (DATE, DATETIME):
         dates = ", ".join(f.name for f in entity.fields.values() if f.type in (DATE, DATETIME))
         problems.add("event_options.field", _("Choose a date field of %(entity)s: %(known)s.",
                                               entity=entity.name, known=dates))

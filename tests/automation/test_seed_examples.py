@@ -163,3 +163,23 @@ def test_time_events_fire_in_the_worker_outside_any_request(app, demo_people):
             assert reason == "自动化规则 到期（指定用户）"  # the default locale, zh_CN
         finally:
             db.session.remove()
+
+
+def test_customer_without_activity_for_n_days(crm, make_rule, user):
+    from app.db import utcnow
+
+    make_rule(name="久未跟进", entity="customer", event="idle", event_options={"days": 7, "field": "last_activity"},
+              actions=[{"type": "notify", "to_owner": True, "template": "{name} 7 天没有跟进了"}])
+    quiet = crm.create("customer", {"name": "沉默客户"}, user("sales1"))
+    busy = crm.create("customer", {"name": "活跃客户"}, user("sales1"))
+    later = utcnow() + timedelta(days=8)
+    crm.create("activity", {"customer_id": busy.id, "content": "电话回访", "happened_at": later.isoformat()},
+               user("sales1"))
+    assert scan_time_events(now=later) == 1
+    assert count(Notification, Notification.text == "沉默客户 7 天没有跟进了") == 1
+    assert scan_time_events(now=later + timedelta(days=1)) == 0
+    # A new activity starts a new wait.
+    crm.create("activity", {"customer_id": quiet.id, "content": "拜访", "happened_at": later.isoformat()},
+               user("sales1"))
+    assert scan_time_events(now=later + timedelta(days=6)) == 0
+    assert scan_time_events(now=later + timedelta(days=7, minutes=1)) == 2
