@@ -340,3 +340,35 @@ def test_past_date_timer_fires_at_once(cache):
     wf, result = start(cache, TIMED.replace(
         "<TIMER", '<bpmn:timeDate xsi:type="bpmn:tFormalExpression">2020-01-01T00:00:00Z</bpmn:timeDate>'), {})
     assert result.status == "completed"
+
+
+def test_business_types_survive_save_and_load(cache, customer_report_xml, fake_ops):
+    from datetime import date, datetime, timezone
+    from decimal import Decimal
+
+    data = dict(CUSTOMER, registered_capital=Decimal("12000000.50"), founded=date(2001, 2, 3),
+                reported_at=datetime(2026, 11, 22, 8, 0, tzinfo=timezone.utc), tags={"a"})
+    wf, _ = start(cache, customer_report_xml, data)
+    loaded = R.instance_data(reload(wf, cache))
+    assert loaded["registered_capital"] == Decimal("12000000.50")
+    assert type(loaded["registered_capital"]) is Decimal and type(loaded["founded"]) is date
+    assert loaded["reported_at"] == data["reported_at"] and loaded["tags"] == ["a"]
+
+
+def test_data_driven_assignment(cache):
+    """Assignee and candidate groups computed from process data (record owner, group by province)."""
+    xml = (FIXTURES / "leave_request_modeler5.bpmn").read_text().replace(
+        'camunda:candidateGroups="sales-managers"',
+        'camunda:candidateGroups="${\'fujian-heads\' if province == \'福建\' else \'sales-managers\'}, auditors"')
+    wf, result = start(cache, xml, {"owner": "sales1", "province": "福建"})
+    [task] = result.user_tasks
+    assert (task.assignee, task.candidate_groups) == ("sales1", ["fujian-heads", "auditors"])
+
+
+def test_failing_assignee_expression_is_an_error_with_the_element(cache):
+    xml = (FIXTURES / "leave_request_modeler5.bpmn").read_text()
+    wf, result = start(cache, xml, {"amount": 1})  # no "owner" in the data
+    assert result.status == "error" and result.error.element_id == "Activity_0qz7c1k"
+    assert "owner" in result.error.message
+    result = R.retry(wf, {"owner": "sales2"})
+    assert result.status == "running" and result.user_tasks[0].assignee == "sales2"
