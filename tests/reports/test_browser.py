@@ -1,0 +1,81 @@
+"""The reports in headless Chromium with the known histories: charts draw (canvas not blank),
+the diagram gets its heat overlay, settings save. Screenshots go to test-artifacts/."""
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers import login_in_browser, screenshot
+
+from .histories import FIRST, LAST, build_histories, build_runs
+
+pytestmark = pytest.mark.browser
+PERIOD = f"from={FIRST.isoformat()}&to={LAST.isoformat()}"
+
+# Some pixel of the canvas is not transparent: the chart drew something.
+CANVAS_DRAWN = """c => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let n = 0; for (let i = 3; i < d.length; i += 4) { if (d[i] > 0) n++; } return n; }"""
+
+RGB = "e => getComputedStyle(e).backgroundColor.match(/\\d+/g).slice(0, 2).map(Number)"
+
+
+@pytest.fixture
+def histories(app, demo_people):
+    from app.extensions import db
+
+    with app.app_context():
+        build_histories()
+        ids = build_runs()
+        db.session.remove()
+    return ids
+
+
+def test_process_report_charts_and_heat_overlay(page, histories):
+    login_in_browser(page, "admin")
+    page.goto(f"/reports/processes?process=customer_report&{PERIOD}")
+    assert page.locator("#mainnav").get_by_role("link", name="报表").is_visible()
+    for chart in ("#chart-weekly", "#chart-steps"):
+        page.wait_for_selector(f"{chart}[data-ready=true]")
+        assert page.locator(chart).evaluate(CANVAS_DRAWN) > 500, chart
+    page.wait_for_selector("#heat-canvas[data-ready=true]")
+    assert page.locator("#heat-canvas").get_attribute("data-overlays") == "4"  # the four approval steps
+    manager = page.locator(".heat-box[data-step=Task_manager_review]")
+    assert manager.is_visible() and "heat-bottleneck" in manager.get_attribute("class")
+    assert manager.inner_text() == "6.0 h"  # median time in step: 21,600 s
+    # the slowest step is red, a step a quarter as slow more green than red
+    red, green = manager.evaluate(RGB)
+    assert red > 200 and green < 40
+    red, green = page.locator(".heat-box[data-step=Task_fujian_review]").evaluate(RGB)
+    assert green > 200 and red < green
+    assert page.locator(".bjs-powered-by").is_visible()  # bpmn.io's watermark stays visible
+    row = page.locator("#steps-table tr[data-step=Task_manager_review]")
+    assert "瓶颈" in row.inner_text()
+    assert page.locator("[data-figure=started]").inner_text() == "9"
+    screenshot(page, "reports-process")
+
+
+def test_people_and_automation_reports(page, histories):
+    login_in_browser(page, "admin")
+    page.goto(f"/reports/people?{PERIOD}")
+    page.wait_for_selector("#chart-people[data-ready=true]")
+    assert page.locator("#chart-people").evaluate(CANVAS_DRAWN) > 500
+    assert "table-warning" in page.locator("#people-table tr[data-person=med_reviewer]").get_attribute("class")
+    screenshot(page, "reports-people")
+
+    page.goto(f"/reports/automation?{PERIOD}")
+    page.wait_for_selector("#chart-automation[data-ready=true]")
+    row = page.locator(f"#rules-table tr[data-rule='{histories['r2']}']")
+    row.locator("input[name='0']").fill("30")
+    row.locator("button[type=submit]").click()
+    page.wait_for_selector(f"#rules-table tr[data-rule='{histories['r2']}'] .minutes-status.text-success")
+    page.reload()
+    page.wait_for_selector("#chart-automation[data-ready=true]")
+    assert page.locator("#chart-automation").evaluate(CANVAS_DRAWN) > 500
+    assert page.locator(f"#rules-table tr[data-rule='{histories['r2']}'] [data-figure=hours_saved]").inner_text() == "1.0"
+    screenshot(page, "reports-automation")
+
+
+def test_manager_sees_only_the_people_report(page, histories):
+    login_in_browser(page, "manager")
+    page.goto("/reports/")
+    page.wait_for_url("**/reports/people")
+    assert page.locator(".nav-tabs .nav-link").count() == 1
