@@ -15,6 +15,7 @@ from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
 from SpiffWorkflow.exceptions import SpiffWorkflowException
+from sqlalchemy.exc import SQLAlchemyError
 
 from . import expressions, operations
 from .expressions import DEFAULT_LIMITS, ExpressionError, Limits
@@ -123,7 +124,9 @@ class RestrictedScriptEngine(PythonScriptEngine):
             result = operations.call_operation(spec.operation, ctx, params)
             if spec.result_variable:
                 task.data[spec.result_variable] = expressions.check_data(result)
-        except SpiffWorkflowException:
+        except (SpiffWorkflowException, SQLAlchemyError):
+            # A database error (e.g. a concurrent step changed the record: StaleDataError) broke
+            # the caller's transaction: not a modelled step failure; the service turns it into 409.
             raise
         except Exception as exc:
             raise WorkflowTaskException(
