@@ -149,7 +149,7 @@ def attachments_of(instance_id: int) -> list[TaskAttachment]:
 
 
 def get_attachment_for(attachment_id: int, user) -> TaskAttachment:
-    row = db.session.get(TaskAttachment, attachment_id)
+    row = services._row(TaskAttachment, attachment_id)
     if row is None:
         raise ApiError(404, "not_found", _("No such attachment."))
     services.get_instance_for(row.instance_id, user)  # 404 unless the user may see the instance

@@ -1,9 +1,58 @@
+from datetime import date, timezone
+
 from apiflask import Schema
-from apiflask.fields import Boolean, Date, DateTime, Dict, Integer, String
+from apiflask.fields import Boolean, Date as _Date, DateTime as _DateTime, Dict as _Dict, Integer, String as _String
 from apiflask.validators import Length, OneOf, Range
+from marshmallow import ValidationError
 
 from app.api.frame import PageQuery
 from app.inbox.services import OPERATOR_STATUSES, SORTS
+
+
+def _no_nul(value):
+    """PostgreSQL text and JSONB cannot hold NUL characters: refuse them as bad input."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValidationError("Must not contain NUL characters.")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _no_nul(key)
+            _no_nul(item)
+    elif isinstance(value, list):
+        for item in value:
+            _no_nul(item)
+
+
+class String(_String):
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        _no_nul(text)
+        return text
+
+
+class Dict(_Dict):
+    def _deserialize(self, value, attr, data, **kwargs):
+        out = super()._deserialize(value, attr, data, **kwargs)
+        _no_nul(out)
+        return out
+
+
+class DateTime(_DateTime):
+    """A time without an offset is taken as UTC (the columns refuse naive datetimes)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        out = super()._deserialize(value, attr, data, **kwargs)
+        return out.replace(tzinfo=timezone.utc) if out.tzinfo is None else out
+
+
+class Date(_Date):
+    """Dates a calendar can hold in every time zone (out-of-office periods)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        out = super()._deserialize(value, attr, data, **kwargs)
+        if not date(2000, 1, 1) <= out <= date(2999, 12, 31):
+            raise ValidationError("Must be between 2000-01-01 and 2999-12-31.")
+        return out
 
 
 class TaskQuery(PageQuery):
@@ -61,7 +110,7 @@ class OutOfOfficeIn(Schema):
 
 class InstanceQuery(PageQuery):
     process = String(load_default=None, validate=Length(max=120))
-    version = Integer(load_default=None, validate=Range(min=1))
+    version = Integer(load_default=None, validate=Range(min=1, max=2**31 - 1))
     status = String(load_default=None, validate=OneOf(list(OPERATOR_STATUSES)))
     started_by = String(load_default=None, validate=Length(max=80))
     record = String(load_default=None, validate=Length(max=200))

@@ -14,7 +14,7 @@ Who may do what with a task:
 """
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import current_app
@@ -53,8 +53,17 @@ def engine_call(func, *args, **kwargs):
         raise ApiError(exc.status, exc.code, str(exc)) from None
 
 
+ID_MAX = 2**31 - 1  # ids beyond a 32-bit integer column are simply not found (PostgreSQL would refuse them)
+
+
+def _row(model, row_id):
+    if not isinstance(row_id, int) or not 0 < row_id <= ID_MAX:
+        return None
+    return db.session.get(model, row_id)
+
+
 def _user(username: str | None) -> User | None:
-    if not username:
+    if not username or "\x00" in username:
         return None
     return db.session.scalar(select(User).where(User.username == username))
 
@@ -148,14 +157,14 @@ def can_view_instance(instance: ProcessInstance, user: User) -> bool:
 
 
 def get_task_for(task_id: int, user: User) -> HumanTask:
-    task = db.session.get(HumanTask, task_id)
+    task = _row(HumanTask, task_id)
     if task is None or not can_view_task(task, user):
         raise ApiError(404, "not_found", _("No such task."))
     return task
 
 
 def get_instance_for(instance_id: int, user: User) -> ProcessInstance:
-    instance = db.session.get(ProcessInstance, instance_id)
+    instance = _row(ProcessInstance, instance_id)
     if instance is None or not can_view_instance(instance, user):
         raise ApiError(404, "not_found", _("No such process instance."))
     return instance
@@ -210,6 +219,9 @@ def set_out_of_office(user: User, substitute_name: str, starts_on, ends_on, note
         errors.append({"field": "starts_on", "message": _("This field is required.")})
     if ends_on is None:
         errors.append({"field": "ends_on", "message": _("This field is required.")})
+    for field, day in (("starts_on", starts_on), ("ends_on", ends_on)):
+        if day is not None and not date(2000, 1, 1) <= day <= date(2999, 12, 31):
+            errors.append({"field": field, "message": _("Choose a date between 2000 and 2999.")})
     if starts_on and ends_on and ends_on < starts_on:
         errors.append({"field": "ends_on", "message": _("The end must not be before the start.")})
     if errors:
@@ -230,7 +242,7 @@ def out_of_office_periods(user: User) -> list[OutOfOffice]:
 
 
 def delete_out_of_office(user: User, period_id: int) -> None:
-    row = db.session.get(OutOfOffice, period_id)
+    row = _row(OutOfOffice, period_id)
     if row is None or row.user_id != user.id:
         raise ApiError(404, "not_found", _("No such out-of-office period."))
     db.session.delete(row)
@@ -504,7 +516,7 @@ def delegate(task_id: int, user: User, to: str, comment=None, return_to_delegato
 
 
 def reassign(task_id: int, user: User, to: str, comment=None) -> HumanTask:
-    task = db.session.get(HumanTask, task_id)
+    task = _row(HumanTask, task_id)
     if task is None or not can_view_task(task, user):
         raise ApiError(404, "not_found", _("No such task."))
     if not can_reassign(task, user):
@@ -667,7 +679,7 @@ def _operator(user: User) -> None:
 
 
 def _get_instance(instance_id: int) -> ProcessInstance:
-    instance = db.session.get(ProcessInstance, instance_id)
+    instance = _row(ProcessInstance, instance_id)
     if instance is None:
         raise ApiError(404, "not_found", _("No such process instance."))
     return instance

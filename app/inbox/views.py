@@ -76,6 +76,11 @@ def _user_label(username):
     return user.label if user else username
 
 
+def _arg(name):
+    """A text filter from the query string (NUL removed: PostgreSQL text cannot hold it)."""
+    return (request.args.get(name) or "").replace("\x00", "") or None
+
+
 def _date_arg(name):
     value = request.args.get(name)
     if not value:
@@ -83,6 +88,8 @@ def _date_arg(name):
     try:
         day = date.fromisoformat(value)
     except ValueError:
+        return None
+    if not date(2000, 1, 1) <= day <= date(2999, 12, 31):
         return None
     return services._local_day_start(day)
 
@@ -97,7 +104,7 @@ def _page_arg(name="page"):
 @login_required
 def index():
     sort = request.args.get("sort", "due")
-    filters = {"process": request.args.get("process") or None, "record": request.args.get("record") or None,
+    filters = {"process": _arg("process"), "record": _arg("record"),
                "due": request.args.get("due") if request.args.get("due") in ("overdue", "today", "week", "none") else None,
                "created_from": _date_arg("from"), "created_to": _date_arg("to"),
                "sort": sort if sort in services.SORTS else "due"}
@@ -170,7 +177,7 @@ def download_attachment(attachment_id):
 @login_required
 def my_submissions():
     status = request.args.get("status") if request.args.get("status") in services.OPERATOR_STATUSES else None
-    stmt = services.submissions_query(current_user, status, request.args.get("process") or None)
+    stmt = services.submissions_query(current_user, status, _arg("process"))
     page = _page_arg()
     rows = db.session.execute(stmt.limit(PER_PAGE + 1).offset((page - 1) * PER_PAGE)).all()
     instances = [r[0] for r in rows[:PER_PAGE]]
@@ -236,9 +243,9 @@ def out_of_office():
 def operator():
     args = request.args
     filters = {
-        "process": args.get("process") or None, "version": args.get("version", type=int) or None,
+        "process": _arg("process"), "version": v if 0 < (v := args.get("version", 0, type=int) or 0) <= services.ID_MAX else None,
         "status": args.get("status") if args.get("status") in services.OPERATOR_STATUSES else None,
-        "started_by": args.get("started_by") or None, "record": args.get("record") or None,
+        "started_by": _arg("started_by"), "record": _arg("record"),
         "started_from": _date_arg("from"), "started_to": _date_arg("to"),
     }
     stmt = services.instance_list_query(**filters)

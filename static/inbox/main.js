@@ -114,6 +114,11 @@ function jsonForm(id, toBody) {
 jsonForm("delegate-form", (f) => ({ to: f.get("to"), comment: f.get("comment") || null, return_to_delegator: f.get("return_to_delegator") === "on" }));
 jsonForm("reassign-form", (f) => ({ to: f.get("to"), comment: f.get("comment") || null }));
 jsonForm("comment-form", (f) => ({ comment: f.get("comment") }));
+// Retry after fixing data: the textarea holds a JSON object (empty: retry as is).
+jsonForm("retry-form", (f) => {
+  const text = (f.get("data") || "").trim();
+  return { data: text ? JSON.parse(text) : null };
+});
 
 document.getElementById("attachment-form")?.addEventListener("submit", async (event) => {
   event.preventDefault();

@@ -112,6 +112,9 @@ def test_manager_reassigns_and_it_is_audited(api_as, flows, app):
         events = db.session.scalars(select(AuditEvent.event).where(AuditEvent.actor_name == "manager")).all()
         assert "inbox.task_reassigned" in events
     assert manager.post(f"/api/v1/tasks/{task['id']}/reassign", json={"to": "nobody"}).status_code == 400
+    # An administrator may reassign any task.
+    assert api_as("admin").post(f"/api/v1/tasks/{task['id']}/reassign", json={"to": "fj_head"}).status_code == 200
+    assert flows.open_task(instance_id)["assignee"] == "fj_head"
 
 
 def test_delegate_chain_and_who_may_complete(api_as, flows):
