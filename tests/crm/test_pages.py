@@ -90,3 +90,47 @@ def test_admin_configures_stages_and_custom_fields(app, crm_stages):
     sales = app.test_client()
     login(sales, "sales1")
     assert sales.get("/admin/crm/stages").status_code == 403
+
+
+def test_import_page_shows_progress_and_row_errors(app, crm_stages):
+    import io
+
+    client = app.test_client()
+    login(client, "sales1")
+    assert client.get("/customers/import").status_code == 200
+    data = "name,province\n福州闽江医疗器械有限公司,福建\n,浙江\n".encode()
+    response = client.post("/customers/import", data={"file": (io.BytesIO(data), "customers.csv")},
+                           content_type="multipart/form-data")
+    assert response.status_code == 302
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert 'id="import-errors"' in page and "100%" in page
+    other = app.test_client()
+    login(other, "sales2")
+    assert other.get(response.headers["Location"]).status_code == 404
+
+
+def test_detail_panels_from_other_modules(app, crm_stages, make_customer, tmp_path):
+    """``add_detail_panel``: a module's template shows on the record page; None hides it."""
+    from jinja2 import DictLoader, ChoiceLoader
+
+    from app.crm.views import add_detail_panel
+
+    customer = make_customer("sales1", name="面板测试客户")
+    app.jinja_loader  # make sure the default loader exists before wrapping it
+    original = app.jinja_env.loader
+    app.jinja_env.loader = ChoiceLoader([original, DictLoader({"test/_panel.html": '<p id="test-panel">{{ panel.text }} {{ record.name }}</p>'})])
+    panels = app.extensions["crm_detail_panels"]
+    before = list(panels)
+    try:
+        add_detail_panel(app, "test/_panel.html", lambda record, user: {"text": "流程历史"} if user.username == "sales1" else None)
+        client = app.test_client()
+        login(client, "sales1")
+        html = client.get(f"/crm/customer/{customer['id']}").get_data(as_text=True)
+        assert '<p id="test-panel">流程历史 面板测试客户</p>' in html
+        manager = app.test_client()
+        login(manager, "manager")
+        html = manager.get(f"/crm/customer/{customer['id']}").get_data(as_text=True)
+        assert "面板测试客户" in html and 'id="test-panel"' not in html
+    finally:
+        panels[:] = before
+        app.jinja_env.loader = original
