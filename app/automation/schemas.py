@@ -4,6 +4,8 @@ from apiflask.validators import Length, Range
 
 from app.api.frame import PageQuery
 
+MAX_ID = 2**31 - 1  # larger numbers cannot be ids (and overflow SQLite's integers)
+
 
 class RuleIn(Schema):
     name = String(required=True, validate=Length(max=200))
@@ -33,7 +35,7 @@ class RulePatch(Schema):
 
 
 class DryRunIn(Schema):
-    record_id = Integer(load_default=None, allow_none=True)
+    record_id = Integer(load_default=None, allow_none=True, validate=Range(min=1, max=MAX_ID))
     record = Dict(load_default=None, allow_none=True)
     changes = Dict(load_default=None, allow_none=True)
     event = String(load_default=None, allow_none=True)
@@ -41,15 +43,19 @@ class DryRunIn(Schema):
     rule = Dict(load_default=None, allow_none=True)
 
 
-class RuleQuery(PageQuery):
+class _Paged(PageQuery):
+    page = Integer(load_default=1, validate=Range(min=1, max=100000))
+
+
+class RuleQuery(_Paged):
     entity = String(load_default=None)
     event = String(load_default=None)
 
 
-class RunQuery(PageQuery):
-    rule_id = Integer(load_default=None)
+class RunQuery(_Paged):
+    rule_id = Integer(load_default=None, validate=Range(min=1, max=MAX_ID))
     entity = String(load_default=None)
-    record_id = Integer(load_default=None)
+    record_id = Integer(load_default=None, validate=Range(min=1, max=MAX_ID))
     outcome = String(load_default=None)
 
 

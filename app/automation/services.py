@@ -93,11 +93,16 @@ def delete_rule(rule: Rule, actor) -> None:
     db.session.commit()
 
 
-def get_rule(rule_id) -> Rule:
+def _id(value) -> int | None:
     try:
-        rule = db.session.get(Rule, int(rule_id))
+        number = int(value)
     except (TypeError, ValueError):
-        rule = None
+        return None
+    return number if 0 < number < 2**31 else None
+
+
+def get_rule(rule_id) -> Rule:
+    rule = db.session.get(Rule, _id(rule_id)) if _id(rule_id) else None
     if rule is None:
         raise ApiError(404, "not_found", _("No such automation rule."))
     return rule
@@ -206,7 +211,7 @@ def open_todos_for(user) -> list[Todo]:
 
 
 def complete_todo(todo_id, user, commit: bool = True) -> Todo:
-    todo = db.session.get(Todo, todo_id) if str(todo_id).isdigit() else None
+    todo = db.session.get(Todo, _id(todo_id)) if _id(todo_id) else None
     if todo is None or todo.user_id != user.id:
         raise ApiError(404, "not_found", _("No such to-do."))
     if todo.done:

@@ -48,15 +48,20 @@ def edit(rule_id=None):
                            allowlist=webhook_allowlist())
 
 
+def _small(number):
+    """An id from the query string, or None when it cannot be one."""
+    return number if number is not None and 0 < number < 2**31 else None
+
+
 @bp.get("/runs")
 @roles_required(*EDITORS)
 def runs():
     args = request.args
-    rule_id = args.get("rule_id", type=int)
-    record_id = args.get("record_id", type=int)
+    rule_id = _small(args.get("rule_id", type=int))
+    record_id = _small(args.get("record_id", type=int))
     outcome = args.get("outcome") if args.get("outcome") in OUTCOMES else None
     entity = args.get("entity") or None
-    page = max(1, args.get("page", 1, type=int))
+    page = min(max(1, args.get("page", 1, type=int)), 100000)
     stmt = services.runs_query(rule_id, entity, record_id, outcome)
     listing = services.page_of_runs(stmt, page)
     rules_all = db.session.scalars(select(Rule).order_by(Rule.name)).all()
@@ -70,7 +75,7 @@ def runs():
 def run_detail(run_id):
     from app.automation.models import RuleRun
 
-    run = db.session.get(RuleRun, run_id) or abort(404)
+    run = (db.session.get(RuleRun, run_id) if run_id < 2**31 else None) or abort(404)
     return render_template("automation/run.html", run=services.run_dict(run), outcomes=OUTCOMES,
                            deliveries=services.deliveries_for_run(run.id), event_labels=EVENT_LABELS)
 
