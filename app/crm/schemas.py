@@ -33,9 +33,9 @@ class _RecordIn(Schema):
     shared_with = List(String(), allow_none=True)
     custom = Dict(allow_none=True)
     version = Integer()
-    id = Raw()
-    created_at = Raw()
-    updated_at = Raw()
+    id = Raw(allow_none=True)
+    created_at = Raw(allow_none=True)
+    updated_at = Raw(allow_none=True)
 
 
 class CustomerOut(_RecordOut):
@@ -100,8 +100,8 @@ class OpportunityIn(_RecordIn):
     expected_close = Raw(allow_none=True, metadata={"type": "string", "format": "date"})
     status = String(allow_none=True, metadata={"enum": list(OPPORTUNITY_STATUSES)})
     lost_reason = String(allow_none=True)
-    stage_entered_at = Raw()
-    closed_at = Raw()
+    stage_entered_at = Raw(allow_none=True)
+    closed_at = Raw(allow_none=True)
 
 
 class ContractOut(_RecordOut):

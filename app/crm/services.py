@@ -46,7 +46,7 @@ MAX_MONEY = Decimal("9999999999999999.99")
 MAX_ID = 2**31 - 1  # ids are 32-bit on PostgreSQL: larger ones simply do not exist
 CENTS = Decimal("0.01")
 # Columns every record has that a client may send back unchanged (a GET → PATCH round trip).
-ECHOED = frozenset({"id", "created_at", "updated_at", "version"})
+ECHOED = frozenset({"id", "created_at", "updated_at", "version", "stage_entered_at", "closed_at"})
 
 
 # --- field catalogue ---------------------------------------------------------------------
