@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 
 from app.automation import catalog as cat
 from app.automation.fields import DATE, DATETIME, EntitySpec, FieldSpec, coerce, jsonable
-from app.automation.validation import Catalog, private_host
+from app.automation.validation import Catalog
 from app.db import utcnow
 from app.events import RecordEvent, emit
 from app.extensions import db
@@ -44,7 +44,6 @@ class Context:
     chain: tuple  # the cascade including this rule, for events our changes emit
     catalog: Catalog
     today: date
-    dry_run: bool = False
     run_id: int | None = None
     overlay: dict = field(default_factory=dict)
     current_action: dict = field(default_factory=dict)
@@ -241,7 +240,9 @@ def _round_robin(group_name: str, lock: bool):
     if last is None:
         return members[0], cursor
     # The next member after the last one by username, so people joining or leaving keep the order fair.
-    last_user = db.session.get(type(members[0]), last)
+    from app.auth.models import User
+
+    last_user = db.session.get(User, last)
     following = [u for u in members if last_user is None or u.username > last_user.username]
     chosen = following[0] if following else members[0]
     return chosen, cursor
@@ -472,4 +473,4 @@ def simulate(action, plan, ctx: Context) -> None:
         ctx.overlay["owner"] = plan["user"]
 
 
-__all__ = ["APPLIES", "PLANS", "ActionFailed", "Context", "private_host", "render", "resolve_value", "simulate"]
+__all__ = ["APPLIES", "PLANS", "ActionFailed", "Context", "render", "resolve_value", "simulate"]

@@ -61,8 +61,8 @@ def delete_rule(rule_id):
 def dry_run(rule_id, body):
     rule = services.get_rule(rule_id)
     definition = services.rule_dict(rule)
-    if body["rule"] is not None:
-        definition = services.checked_definition({**definition, **body["rule"]})
+    if body["rule"] is not None:  # the editor's unsaved changes
+        definition = {**services.checked_definition({**definition, **body["rule"]}), "id": rule.id}
     return _dry_run(definition, body)
 
 

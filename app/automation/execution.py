@@ -222,7 +222,7 @@ def dry_run(rule_data: dict, record, catalog: Catalog, changes: dict | None = No
 
     changes = {k: tuple(v) for k, v in (changes or {}).items()}
     ctx = Context(rule=_Named(), entity=entity, record=record, event=event or rule_data["event"], changes=changes,
-                  actor=None, chain=(), catalog=catalog, today=today(), dry_run=True)
+                  actor=None, chain=(), catalog=catalog, today=today())
     matched, leaves = evaluate(rule_data.get("condition"), entity.fields, ctx.get, changes, ctx.today)
     actions = []
     if matched:

@@ -23,6 +23,7 @@ TIME_EVENTS = ("date_before", "date_after", "idle")
 ALL_EVENTS = RECORD_EVENTS + ("stage_changed", "won", "lost") + TIME_EVENTS
 ACTION_TYPES = ("set_fields", "create_record", "assign_owner", "share", "notify", "create_todo", "webhook",
                 "start_workflow")
+CHANGES_RECORD = ("set_fields", "assign_owner", "share")
 ASSIGN_STRATEGIES = ("user", "round_robin", "field_map", "fewest_open")
 VALUE_MODES = ("value", "today", "copy", "template")
 MAX_DAYS = 3650
@@ -93,7 +94,7 @@ def validate_rule(data: dict, catalog: Catalog) -> list[dict]:
     else:
         _check_event_options(event, data.get("event_options") or {}, entity, problems)
     check_condition(data.get("condition"), entity, problems)
-    check_actions(data.get("actions"), entity, catalog, problems)
+    check_actions(data.get("actions"), entity, catalog, problems, event)
     return problems.items
 
 
@@ -230,7 +231,7 @@ def check_template(template, entity: EntitySpec, problems: Problems, path: str, 
                              names=", ".join("{%s}" % n for n in unknown), entity=entity.name))
 
 
-def check_actions(actions, entity: EntitySpec, catalog: Catalog, problems: Problems) -> None:
+def check_actions(actions, entity: EntitySpec, catalog: Catalog, problems: Problems, event: str | None = None) -> None:
     if not isinstance(actions, list) or not actions:
         problems.add("actions", _("A rule needs at least one action."))
         return
@@ -241,6 +242,10 @@ def check_actions(actions, entity: EntitySpec, catalog: Catalog, problems: Probl
         path = f"actions.{index}"
         if not isinstance(action, dict) or action.get("type") not in ACTION_TYPES:
             problems.add(f"{path}.type", _("Unknown action; choose one of: %(known)s.", known=", ".join(ACTION_TYPES)))
+            continue
+        if event == "deleted" and action["type"] in CHANGES_RECORD:
+            problems.add(f"{path}.type", _("A deleted record cannot be changed; use a notification, a to-do, a "
+                                           "webhook or a new record instead."))
             continue
         CHECKS[action["type"]](action, entity, catalog, problems, path)
 
