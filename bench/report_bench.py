@@ -23,6 +23,9 @@ STEPS = [("Task_manager_review", "销售经理审批", "sales-managers", "manage
          ("Task_fujian_review", "福建区域负责人审批", "fujian-heads", "fj_head", 0.25),
          ("Task_medical_review", "医疗行业审核", "medical-reviewers", "med_reviewer", 0.20)]
 ESCALATED = ("Task_escalated_review", "超时升级审批", "sales-managers", "admin")
+# The saved workflow state of a customer report is ~6.8 KB (engine README): rows that size make
+# SQLite spill into overflow pages, which a report reading the rows would pay for.
+STATE = '{"spec_ref": "bench", "tasks": "' + "x" * 6700 + '"}'
 
 
 def fill(db, n: int = N, seed: int = 10) -> dict:
@@ -39,8 +42,10 @@ def fill(db, n: int = N, seed: int = 10) -> dict:
     instances, tasks, history = [], [], []
     task_id = 0
 
+    decision = None
+
     def add_task(iid, step, created, status, claimed=None, done=None, due=timedelta(days=3)):
-        nonlocal task_id
+        nonlocal task_id, decision
         task_id += 1
         bpmn_id, name, group, person = step[:4]
         tasks.append({"id": task_id, "instance_id": iid, "task_uuid": f"t{task_id}", "bpmn_id": bpmn_id, "name": name,
@@ -66,6 +71,7 @@ def fill(db, n: int = N, seed: int = 10) -> dict:
         wait = timedelta(minutes=rng.lognormvariate(5.5, 1.0))      # median ~4 h before claim
         handle = timedelta(minutes=rng.lognormvariate(3.5, 0.8))    # median ~30 min
         status, end = "completed", None
+        decision = None
         history.append({"instance_id": iid, "at": start, "actor": "sales1", "event": "started", "task": None,
                         "data": {"version": 1}})
         if fate < 0.08:  # escalated after three days, then approved by the escalation step
@@ -100,7 +106,8 @@ def fill(db, n: int = N, seed: int = 10) -> dict:
             history.append({"instance_id": iid, "at": end, "actor": None, "event": "completed", "task": None,
                             "data": None})
         instances.append({"id": iid, "definition_id": definition.id, "process_key": "customer_report",
-                          "status": status, "state": "", "data": {}, "error": None, "record_type": "customer",
+                          "status": status, "state": STATE,
+                          "data": {"customer_id": iid, "province": "广东", "decision": decision}, "error": None, "record_type": "customer",
                           "record_id": iid, "started_by_id": None, "completed_at": end if status != "running" else None,
                           "created_at": start, "updated_at": end or start, "version": 1})
     history.sort(key=lambda h: h["at"])  # ids in time order, as the engine appends them
@@ -129,11 +136,24 @@ def run(budget_s: float = 10.0) -> dict:
             assert report["instances"]["started"] == N, report["instances"]
             samples, seconds = sample(lambda: services.process_report("customer_report", None, period),
                                       budget_s=budget_s, min_repeats=5)
+            cpu = []
+            for _ in range(3):  # CPU time too: wall time on a shared, busy machine overstates the cost
+                c0 = time.process_time()
+                services.process_report("customer_report", None, period)
+                cpu.append(time.process_time() - c0)
     ms = sorted(samples)[len(samples) // 2] * 1000
     return {"report_ms_100k": result(round(ms, 1), "ms", samples, seconds, scale=1000,
+                                     cpu_ms=round(sorted(cpu)[1] * 1000, 1), load_avg=_load(),
                                      note=f"process report, SQLite, {rows['instances']:,} instances, "
                                           f"{rows['tasks']:,} tasks, {rows['history']:,} history rows "
                                           f"(filled in {fill_s:.1f} s); target ≤ 1000 ms")}
+
+
+def _load() -> float | None:
+    try:
+        return float(open("/proc/loadavg").read().split()[0])
+    except OSError:
+        return None
 
 
 if __name__ == "__main__":

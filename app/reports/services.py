@@ -168,7 +168,7 @@ def process_report(key: str, version: int | None = None, period: Period | None =
     cohort = _cohort(key, [d.id for d in defs] if version is not None else None, period)
     shown = diagram(key, version)
 
-    # 1. instances by start week: statuses and durations (start → end of completed ones)
+    # instances by start week: statuses and durations (start → end of completed ones)
     completed = I.c.status == "completed"
     withdrawn = and_(I.c.status == "terminated",
                      exists().where(H.c.instance_id == I.c.id, H.c.event == "withdrawn"))
@@ -198,7 +198,8 @@ def process_report(key: str, version: int | None = None, period: Period | None =
         completed_by_def = dict(db.session.execute(
             select(I.c.definition_id, func.count()).where(cohort, completed).group_by(I.c.definition_id)).all())
 
-    # 2. approval vs rejection: the decision in the last completed task of each completed instance
+    # approval vs rejection: the decision in the last completed task of each completed instance
+    # (history rows are small; the instance row's data sits behind the large workflow state)
     last_task = (select(func.max(H.c.id)).select_from(H).join(I, I.c.id == H.c.instance_id)
                  .where(cohort, completed, H.c.event == "completed_task").group_by(H.c.instance_id))
     decision = H.c.data["decision"].as_string()

@@ -33,9 +33,11 @@ class Builder:
         db.session.add(self.definition)
         db.session.flush()
 
-    def instance(self, start, status="running", end=None, key="customer_report", definition=None):
+    def instance(self, start, status="running", end=None, key="customer_report", definition=None, decision=None):
+        # the engine keeps the process data (with the form's decision) on the instance row
         inst = ProcessInstance(definition_id=(definition or self.definition).id, process_key=key, status=status,
-                               state="", data={}, created_at=start, updated_at=end or start, completed_at=end)
+                               state="", data={"decision": decision} if decision else {"name": "x"},
+                               created_at=start, updated_at=end or start, completed_at=end)
         db.session.add(inst)
         db.session.flush()
         self.history(inst, start, "started", data={"version": 1})
@@ -68,20 +70,20 @@ class Builder:
 def build_histories() -> None:
     b = Builder()
     # A: approved by the manager; waited 1 h, handled 2 h; 3 h in all
-    a = b.instance(T0, "completed", T0 + 3 * H)
+    a = b.instance(T0, "completed", T0 + 3 * H, decision="approve")
     b.task(a, MANAGER, T0, T0 + H, "manager", T0 + 3 * H, "manager", decision="approve")
     # B: rejected; waited 2 h, handled 4 h
     t = T0 + D
-    bb = b.instance(t, "completed", t + 6 * H)
+    bb = b.instance(t, "completed", t + 6 * H, decision="reject")
     b.task(bb, MANAGER, t, t + 2 * H, "manager", t + 6 * H, "manager", decision="reject")
     # C: Fujian: waited 30 min, handled 1 h (the manager step is skipped)
     t = T0 + 2 * D
-    c = b.instance(t, "completed", t + 90 * 60 * timedelta(seconds=1))
+    c = b.instance(t, "completed", t + 90 * 60 * timedelta(seconds=1), decision="approve")
     b.task(c, FUJIAN, t, t + timedelta(minutes=30), "fj_head", t + timedelta(minutes=90), "fj_head",
            decision="approve")
     # D (week 2): delegated after a day, interrupted by the 3-day escalation, approved by admin
     t = T0 + 7 * D
-    d = b.instance(t, "completed", t + 3 * D + 2 * H)
+    d = b.instance(t, "completed", t + 3 * D + 2 * H, decision="approve")
     b.task(d, MANAGER, t, status="cancelled")
     b.history(d, t + D, "delegated", "manager", task=MANAGER[1], data={"from": "manager", "to": "sales1"})
     b.history(d, t + 3 * D, "timer_fired", data={"task_id": "x"})
@@ -106,15 +108,15 @@ def build_histories() -> None:
     h = b.instance(t, "error")
     b.task(h, MANAGER, t)
     # I: approved late: waited 4 days (overdue), handled 1 h
-    i = b.instance(t, "completed", t + 4 * D + H)
+    i = b.instance(t, "completed", t + 4 * D + H, decision="approve")
     b.task(i, MANAGER, t, t + 4 * D, "manager", t + 4 * D + H, "manager", decision="approve")
     # outside the report: started before the period; another process
-    x = b.instance(T0 - 10 * D, "completed", T0 - 9 * D)
+    x = b.instance(T0 - 10 * D, "completed", T0 - 9 * D, decision="reject")
     b.task(x, MANAGER, T0 - 10 * D, T0 - 10 * D + H, "manager", T0 - 9 * D, "manager", decision="reject")
     other = ProcessDefinition(key="other", name="其他", version=1, is_current=True, xml=XML, spec_hash="other")
     db.session.add(other)
     db.session.flush()
-    y = b.instance(T0, "completed", T0 + H, key="other", definition=other)
+    y = b.instance(T0, "completed", T0 + H, key="other", definition=other, decision="reject")
     b.task(y, MANAGER, T0, T0 + H, "manager", T0 + H, "manager", decision="reject")
     db.session.commit()
 
