@@ -30,7 +30,8 @@ class ProcessDefinition(TimestampMixin, db.Model):
     name: Mapped[str] = mapped_column(String(200), nullable=False, default="")
     version: Mapped[int] = mapped_column(Integer, nullable=False)  # process version, not a lock
     is_current: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
-    xml: Mapped[str] = mapped_column(Text, nullable=False)
+    # Deferred: lists of versions and instance lookups should not drag every XML along.
+    xml: Mapped[str] = mapped_column(Text, nullable=False, deferred=True)
     spec_hash: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
     deployed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     deployed_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)

@@ -21,7 +21,6 @@ from sqlalchemy.orm.exc import StaleDataError
 from app.db import utcnow
 from app.extensions import db
 from app.jobs import enqueue, job_handler
-from app.jobs.services import cancel as cancel_job
 
 from . import runtime as R
 from . import serialization as S
@@ -233,31 +232,34 @@ def _persist_rows(instance, wf, result, actor, now):
                  data={"assignee": info.assignee, "candidate_groups": info.candidate_groups,
                        "candidate_users": info.candidate_users})
 
-    waiting = {_timer_key(instance.id, t.task_id, t.due_at): t for t in result.timers}
-    for key in _pending_timer_keys(instance):
-        if key not in waiting:  # fired, or its task finished first
-            cancel_job(key)
-    for key, timer in waiting.items():
-        _schedule_timer(instance, key, timer)
+    if result.error is None:  # an errored snapshot lists no timers: leave their jobs alone
+        _sync_timers(instance, wf, result.timers)
 
 
-def _schedule_timer(instance, key, timer):
+def _sync_timers(instance, wf, timers_now):
+    """Timer jobs follow the workflow: new timers get a job, timers gone (fired, or their task
+    finished) lose theirs.  Only jobs of timers waiting before or after this step are looked
+    at, by their unique key, so the cost does not grow with the job table."""
     from app.jobs.models import DONE, FAILED, PENDING, Job
 
-    job = db.session.scalar(select(Job).where(Job.key == key))
-    if job is None:
-        enqueue(TIMER_JOB, {"instance_id": instance.id, "task_id": timer.task_id, "bpmn_id": timer.bpmn_id},
-                due_at=timer.due_at, key=key)
-    elif job.status in (DONE, FAILED):
-        # Still waiting although its job ended (the instance was in error or suspended when it
-        # came due): schedule it again now that the instance runs.
-        job.status, job.due_at, job.attempts, job.finished_at = PENDING, max(timer.due_at, utcnow()), 0, None
-
-
-def _pending_timer_keys(instance) -> list[str]:
-    from app.jobs.models import Job
-    return list(db.session.scalars(select(Job.key).where(
-        Job.kind == TIMER_JOB, Job.key.like(f"engine.timer:{instance.id}:%"), Job.status == "pending")))
+    before = {_timer_key(instance.id, t.task_id, t.due_at) for t in getattr(wf, "crm_timers_before", [])}
+    waiting = {_timer_key(instance.id, t.task_id, t.due_at): t for t in timers_now}
+    keys = before | set(waiting)
+    jobs = {j.key: j for j in db.session.scalars(select(Job).where(Job.key.in_(keys)))} if keys else {}
+    now = utcnow()
+    for key in before - set(waiting):
+        job = jobs.get(key)
+        if job is not None and job.status == PENDING:
+            job.status, job.finished_at, job.last_error = DONE, now, "cancelled"
+    for key, timer in waiting.items():
+        job = jobs.get(key)
+        if job is None:
+            enqueue(TIMER_JOB, {"instance_id": instance.id, "task_id": timer.task_id, "bpmn_id": timer.bpmn_id},
+                    due_at=timer.due_at, key=key)
+        elif job.status in (DONE, FAILED):
+            # Still waiting although its job ended (the instance was in error or suspended
+            # when it came due): schedule it again now that the instance runs.
+            job.status, job.due_at, job.attempts, job.finished_at = PENDING, max(timer.due_at, now), 0, None
 
 
 def _display(data: dict) -> dict:
@@ -530,8 +532,8 @@ def terminate(instance_id: int, actor, comment: str | None = None, commit: bool 
     for row in db.session.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id,
                                                           HumanTask.status == TASK_OPEN)):
         row.status = TASK_CANCELLED
-    for key in _pending_timer_keys(instance):
-        cancel_job(key)
+    with db.session.no_autoflush:
+        _sync_timers(instance, wf, [])
     _history(instance, "terminated", actor, comment=comment)
     _finish(commit)
     return instance
