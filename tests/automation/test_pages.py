@@ -1,0 +1,42 @@
+"""The automation pages: editors only; the run detail shows conditions, chain and deliveries."""
+from app.cli import DEMO_PASSWORD
+
+
+def _login(client, username):
+    return client.post("/login", data={"username": username, "password": DEMO_PASSWORD})
+
+
+def test_pages_are_for_editors_and_show_a_stopped_loop(client, within):
+    def setup():
+        from app.auth.services import get_user
+        from app.automation.models import RuleRun
+        from app.automation.services import create_rule
+        from app.crm import services as crm
+        from app.extensions import db
+        from sqlalchemy import select
+
+        for name, src, dst in (("甲", "A", "B"), ("乙", "B", "A")):
+            create_rule(dict(name=name, entity="customer", event="updated",
+                             condition={"field": "customer_class", "op": "changed_to", "value": src},
+                             actions=[{"type": "set_fields",
+                                       "values": [{"field": "customer_class", "value": dst}]}]), get_user("admin"))
+        customer = crm.create("customer", {"name": "页面客户"}, get_user("sales1"))
+        crm.update(customer, {"customer_class": "A"}, get_user("sales1"))
+        return db.session.scalar(select(RuleRun.id).where(RuleRun.outcome == "stopped")), customer.id
+
+    run_id, customer_id = within(setup)
+    _login(client, "sales1")
+    assert client.get("/automation/").status_code == 403
+    assert client.get(f"/automation/runs/{run_id}").status_code == 403
+    client.post("/logout")
+    _login(client, "admin")
+    listing = client.get("/automation/")
+    assert listing.status_code == 200 and "甲" in listing.get_data(as_text=True)
+    assert client.get("/automation/rules/new").status_code == 200
+    runs = client.get("/automation/runs?outcome=stopped").get_data(as_text=True)
+    assert "已阻止循环" in runs and runs.count('data-outcome="stopped"') == 1
+    detail = client.get(f"/automation/runs/{run_id}").get_data(as_text=True)
+    assert 'id="run-chain"' in detail and detail.index("甲 →") < detail.index("乙 →")
+    assert client.get("/automation/runs/999999").status_code == 404
+    record_page = client.get(f"/crm/customer/{customer_id}").get_data(as_text=True)
+    assert 'id="automation-log"' in record_page and "已阻止循环" in record_page
