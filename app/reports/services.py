@@ -45,6 +45,7 @@ APPROVE = ("approve", "approved")
 REJECT = ("reject", "rejected")
 DEFAULT_DAYS = 84  # twelve weeks
 MAX_DAYS = 3 * 366
+EARLIEST, LATEST = date(2000, 1, 1), date(2199, 12, 31)
 STEP_EVENTS = {"task_cancelled": "escalated", "delegated": "delegated", "reassigned": "reassigned"}
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 
@@ -87,6 +88,9 @@ def local_zone() -> ZoneInfo:
 def make_period(first: date | None = None, last: date | None = None, today: date | None = None) -> Period:
     zone = local_zone()
     today = today or utcnow().astimezone(zone).date()
+    for value, field in ((first, "from"), (last, "to")):
+        if value is not None and not EARLIEST <= value <= LATEST:
+            raise ReportError(400, "invalid_input", f"Dates must lie between {EARLIEST} and {LATEST}.", field)
     last = last or today
     first = first or last - timedelta(days=DEFAULT_DAYS - 1)
     if first > last:

@@ -57,6 +57,8 @@ def test_process_csv(api_as, histories):
     "/api/v1/reports/processes/customer_report?from=2020-01-01&to=2026-01-01",
     "/api/v1/reports/processes/customer_report?version=0",
     "/api/v1/reports/people?to=yesterday",
+    "/api/v1/reports/automation?to=0001-01-01",
+    "/api/v1/reports/automation?from=9999-12-31",
 ])
 def test_bad_filters_are_400(api_as, histories, path):
     response = api_as("admin").get(path)
