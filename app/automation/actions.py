@@ -426,9 +426,9 @@ def apply_webhook(plan, ctx: Context) -> dict:
     from app.jobs import enqueue
 
     key = f"automation-webhook:{ctx.run_id}:{ctx.action_index}"
+    # The signing secret stays in the rule; the job names the rule and action to find it.
     payload = {"url": plan["url"], "body": {**plan["body"], "delivery": key}, "timeout": plan["timeout"],
-               "secret": ctx.current_action.get("secret") or "", "run_id": ctx.run_id,
-               "rule_id": getattr(ctx.rule, "id", None)}
+               "run_id": ctx.run_id, "rule_id": getattr(ctx.rule, "id", None), "action_index": ctx.action_index}
     job = enqueue("automation.webhook", payload, key=key, max_attempts=plan["max_attempts"])
     return {"delivery": key, "job_id": job.id if job.id else None}
 

@@ -13,7 +13,7 @@ import requests
 from sqlalchemy import select
 
 from app.automation import catalog as cat
-from app.automation.models import WebhookDelivery
+from app.automation.models import Rule, WebhookDelivery
 from app.automation.validation import private_host
 from app.extensions import db
 from app.jobs import job_handler, periodic
@@ -61,8 +61,9 @@ def deliver_webhook(job) -> None:
     stamp = str(int(time.time()))
     headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": "crm-automation/1",
                "X-CRM-Delivery": key, "X-CRM-Timestamp": stamp}
-    if payload.get("secret"):
-        headers["X-CRM-Signature"] = "sha256=" + signature(payload["secret"], stamp, body)
+    secret = _secret(payload)
+    if secret:
+        headers["X-CRM-Signature"] = "sha256=" + signature(secret, stamp, body)
     row = WebhookDelivery(delivery_key=key, run_id=payload.get("run_id"), rule_id=payload.get("rule_id"),
                           url=payload["url"], attempt=job.attempts)
     started = time.perf_counter()
@@ -80,6 +81,16 @@ def deliver_webhook(job) -> None:
     _finish(row, started)
     if not row.ok:
         raise RuntimeError(row.error or f"HTTP {row.status_code}")
+
+
+def _secret(payload) -> str:
+    """The webhook action's current signing secret (rotating it also signs pending retries)."""
+    rule = db.session.get(Rule, payload["rule_id"]) if payload.get("rule_id") else None
+    index = payload.get("action_index")
+    if rule is None or not isinstance(index, int) or not 0 <= index < len(rule.actions):
+        return ""
+    action = rule.actions[index]
+    return action.get("secret") or "" if action.get("type") == "webhook" else ""
 
 
 def _finish(row: WebhookDelivery, started: float) -> None:

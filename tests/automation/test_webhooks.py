@@ -98,6 +98,7 @@ def test_a_target_failing_twice_then_succeeding_gets_the_event_exactly_once(crm,
     customer = crm.create("customer", {"name": "厦门推送"}, user("sales1"))
     job = db.session.scalar(select(Job).where(Job.kind == "automation.webhook"))
     assert job.status == "pending" and job.key.startswith("automation-webhook:")
+    assert "topsecret" not in str(job.payload)  # the secret stays in the rule
     assert receiver.requests == []  # nothing leaves before the save commits and the worker runs
     for _ in range(3):
         run_due_jobs()
