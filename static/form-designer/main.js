@@ -219,6 +219,18 @@ $("#toggle-preview").addEventListener("click", async () => {
   $("#toggle-preview").textContent = T.previewBack;
 });
 
+// Unsaved changes: the browser asks before leaving the page.
+let dirty = false;
+editor.on("commandStack.changed", () => {
+  dirty = true;
+});
+window.addEventListener("beforeunload", (event) => {
+  if (dirty) {
+    event.preventDefault();
+    event.returnValue = "";
+  }
+});
+
 let baseVersion = config.version;
 $("#save-form").addEventListener("click", async () => {
   const key = $("#form-key").value.trim();
@@ -233,6 +245,7 @@ $("#save-form").addEventListener("click", async () => {
   try {
     const schema = editor.saveSchema();
     const saved = await window.crmFetch(config.saveUrl, { method: "POST", body: { key, name, schema, base_version: baseVersion } });
+    dirty = false;
     const unchanged = baseVersion === saved.version;
     baseVersion = saved.version;
     say("success", fill(unchanged ? T.unchanged : T.saved, { version: saved.version }));
@@ -251,6 +264,7 @@ $("#save-form").addEventListener("click", async () => {
 });
 
 editor.importSchema(config.schema || EMPTY_SCHEMA).then(() => {
+  dirty = false;
   renderFieldList();
   $("#form-editor").dataset.ready = "true";
 });

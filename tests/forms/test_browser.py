@@ -79,6 +79,8 @@ def test_designer_adds_fields_and_saves_a_new_version(page, app, shipped_forms):
     assert "没有改动" in page.locator("#designer-messages").inner_text()
     page.click("#toggle-preview")
     assert page.locator("#form-preview .fjs-powered-by").is_visible()
+    assert page.evaluate("() => { const e = new Event('beforeunload', {cancelable: true}); "
+                         "window.dispatchEvent(e); return e.defaultPrevented; }") is False  # saved: free to leave
 
 
 def test_new_form_from_scratch(page, app, shipped_forms):
@@ -90,6 +92,8 @@ def test_new_form_from_scratch(page, app, shipped_forms):
     page.locator("#record-type").select_option("contract")
     page.locator("#crm-field-list li[data-crm-field='contract.amount'] [data-action=add]").click()
     page.locator(".fjs-palette-field[data-field-type=textarea]").press("Enter")
+    assert page.evaluate("() => { const e = new Event('beforeunload', {cancelable: true}); "
+                         "window.dispatchEvent(e); return e.defaultPrevented; }") is True  # unsaved: asks
     page.click("#save-form")
     page.wait_for_selector("#designer-messages .alert-success")
     assert page.url.endswith("/forms/contract_review/design")
