@@ -24,12 +24,15 @@ export function fitDiagram(canvas, margins = { left: 90, right: 30, top: 60, bot
   canvas.zoom("fit-viewport", "auto");
   const { inner, outer } = canvas.viewbox();
   if (!inner.width || !inner.height) return;
-  const scale = Math.min(1,
-    (outer.width - margins.left - margins.right) / inner.width,
-    (outer.height - margins.top - margins.bottom) / inner.height);
+  const freeWidth = outer.width - margins.left - margins.right;
+  const freeHeight = outer.height - margins.top - margins.bottom;
+  const scale = Math.min(1, freeWidth / inner.width, freeHeight / inner.height);
+  // Centred in the free area (a small diagram is not zoomed beyond 100 %).
+  const padX = margins.left + (freeWidth - inner.width * scale) / 2;
+  const padY = margins.top + (freeHeight - inner.height * scale) / 2;
   canvas.viewbox({
-    x: inner.x - margins.left / scale,
-    y: inner.y - margins.top / scale,
+    x: inner.x - padX / scale,
+    y: inner.y - padY / scale,
     width: outer.width / scale,
     height: outer.height / scale,
   });
@@ -152,7 +155,7 @@ export function startModeler(root) {
       canvas.addMarker(id, "crm-problem");
       marked.push(id);
       overlays.add(id, "crm-problem", {
-        position: { top: -10, left: -10 },
+        position: badgePosition(registry.get(id)),
         html: el("div", { class: "crm-problem-badge", title: messages.join("\n") }, String(messages.length)),
       });
     }
@@ -160,6 +163,16 @@ export function startModeler(root) {
     root.querySelector("#designer-problem-count").textContent = String(problems.length);
     root.dataset.problems = String(problems.length);
     updateDeploy();
+  }
+
+  // Shapes: top-right corner (top-left belongs to bpmnlint). Flows: the middle of their first
+  // segment, so the badge sits on the flow itself, not on a shape it touches.
+  function badgePosition(element) {
+    if (!element.waypoints) return { top: -10, right: 8 };
+    const [a, b] = element.waypoints;
+    const x = Math.min(...element.waypoints.map((p) => p.x));
+    const y = Math.min(...element.waypoints.map((p) => p.y));
+    return { left: (a.x + b.x) / 2 - x - 9, top: (a.y + b.y) / 2 - y - 9 };
   }
 
   function label(id) {
