@@ -291,6 +291,9 @@ def ready_user_tasks(workflow, now: datetime | None = None) -> list[UserTaskInfo
             for t in workflow.get_tasks(state=TaskState.READY, manual=True)]
 
 
+ANSWERED_KEY = "crm_answered_fields"
+
+
 def get_task(workflow, task_id):
     try:
         uid = task_id if isinstance(task_id, UUID) else UUID(str(task_id))
@@ -303,9 +306,19 @@ def get_task(workflow, task_id):
 
 
 def task_form_data(workflow, task_id, fields) -> dict:
-    """The values a form shows: only its own fields (trap 5)."""
+    """The values a form shows: only its own fields, and not answers inherited from an
+    earlier user task (trap 5: level 1's "approve" must not pre-fill level 2's form).
+    Values from the start data or from scripts do pre-fill."""
     task = get_task(workflow, task_id)
-    return {f: task.data.get(f) for f in fields}
+    answered = {}
+    node = task.parent
+    while node is not None:
+        if node.state == TaskState.COMPLETED:
+            for name in node.internal_data.get(ANSWERED_KEY, ()):
+                answered.setdefault(name, node.data.get(name))
+        node = node.parent
+    return {f: None if f in answered and task.data.get(f) == answered[f] else task.data.get(f)
+            for f in fields}
 
 
 def complete_user_task(workflow, task_id, data: dict | None, allowed_fields=None,
@@ -331,6 +344,7 @@ def complete_user_task(workflow, task_id, data: dict | None, allowed_fields=None
         raise InvalidTaskData(f"fields not on this form: {', '.join(sorted(unknown))}", unknown)
     for name in fields:
         task.data[name] = clean.get(name)
+    task.internal_data[ANSWERED_KEY] = fields  # see task_form_data
     task.run()
     return run(workflow, now)
 

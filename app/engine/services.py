@@ -310,7 +310,8 @@ def _finish(commit: bool):
         else:
             db.session.flush()
     except StaleDataError:
-        db.session.rollback()
+        if commit:  # with commit=False the caller owns the transaction and rolls it back
+            db.session.rollback()
         raise Conflict("the process moved on meanwhile; reload and try again") from None
 
 
@@ -416,7 +417,8 @@ def complete(task_id: int, user, data: dict | None = None, commit: bool = True) 
     try:
         return _complete(task_id, user, data, commit)
     except StaleDataError:
-        db.session.rollback()
+        if commit:
+            db.session.rollback()
         raise Conflict("the process moved on meanwhile; reload and try again") from None
 
 

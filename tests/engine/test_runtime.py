@@ -372,3 +372,33 @@ def test_failing_assignee_expression_is_an_error_with_the_element(cache):
     assert "owner" in result.error.message
     result = R.retry(wf, {"owner": "sales2"})
     assert result.status == "running" and result.user_tasks[0].assignee == "sales2"
+
+
+TWO_LEVELS = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="d" targetNamespace="x">
+  <bpmn:process id="two_levels" isExecutable="true">
+    <bpmn:startEvent id="s"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:userTask id="level1" name="一级审批" camunda:formKey="customer_report" camunda:candidateGroups="sales-managers"><bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing></bpmn:userTask>
+    <bpmn:scriptTask id="suggest" scriptFormat="python"><bpmn:incoming>f2</bpmn:incoming><bpmn:outgoing>f3</bpmn:outgoing>
+      <bpmn:script>comment = "系统建议：金额较大"</bpmn:script></bpmn:scriptTask>
+    <bpmn:userTask id="level2" name="二级审批" camunda:formKey="customer_report" camunda:candidateUsers="admin"><bpmn:incoming>f3</bpmn:incoming><bpmn:outgoing>f4</bpmn:outgoing></bpmn:userTask>
+    <bpmn:endEvent id="e"><bpmn:incoming>f4</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="level1"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="level1" targetRef="suggest"/>
+    <bpmn:sequenceFlow id="f3" sourceRef="suggest" targetRef="level2"/>
+    <bpmn:sequenceFlow id="f4" sourceRef="level2" targetRef="e"/>
+  </bpmn:process>
+</bpmn:definitions>"""
+
+
+def test_an_earlier_answer_does_not_prefill_the_next_form(cache):
+    wf, result = start(cache, TWO_LEVELS, {"decision": "from start data"})
+    first = result.user_tasks[0].id
+    assert R.task_form_data(wf, first, FORM) == {"decision": "from start data", "comment": None}
+    result = R.complete_user_task(wf, first, {"decision": "approve", "comment": "一级同意"}, FORM)
+    wf = reload(wf, cache)
+    second = result.user_tasks[0].id
+    # level 1's answer is not shown; the script's suggestion is
+    assert R.task_form_data(wf, second, FORM) == {"decision": None, "comment": "系统建议：金额较大"}
+    assert R.instance_data(wf)["decision"] == "approve"  # still in the process data for gateways
+    assert R.task_form_data(wf, first, FORM) == {"decision": "approve", "comment": "一级同意"}
