@@ -1,11 +1,13 @@
 """Pages: the rule list, the no-code rule editor and the run log."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_login import current_user
 from sqlalchemy import select
 
-from app.access import roles_required
+from app.access import admin_required, roles_required
 from app.automation import services
 from app.automation.models import Rule
 from app.extensions import db
@@ -33,8 +35,20 @@ def _labels():
 @bp.get("/")
 @roles_required(*EDITORS)
 def rules():
+    from app.automation.catalog import webhook_allowlist
+
     items = db.session.scalars(select(Rule).order_by(Rule.entity, Rule.event, Rule.position, Rule.id)).all()
-    return render_template("automation/rules.html", rules=items, event_labels=EVENT_LABELS)
+    return render_template("automation/rules.html", rules=items, event_labels=EVENT_LABELS,
+                           allowlist=webhook_allowlist())
+
+
+@bp.post("/settings/webhook-allowlist")
+@admin_required
+def save_allowlist():
+    hosts = request.form.get("hosts", "").replace(",", "\n").splitlines()
+    services.set_webhook_allowlist(hosts, current_user)
+    flash(_("Webhook allow-list saved."), "success")
+    return redirect(url_for("automation.rules"))
 
 
 @bp.get("/rules/new")
@@ -42,10 +56,7 @@ def rules():
 @roles_required(*EDITORS)
 def edit(rule_id=None):
     rule = services.rule_dict(services.get_rule(rule_id)) if rule_id else None
-    from app.automation.catalog import webhook_allowlist
-
-    return render_template("automation/editor.html", rule=rule, event_labels={k: str(v) for k, v in EVENT_LABELS.items()},
-                           allowlist=webhook_allowlist())
+    return render_template("automation/editor.html", rule=rule, event_labels={k: str(v) for k, v in EVENT_LABELS.items()})
 
 
 def _small(number):

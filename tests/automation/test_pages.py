@@ -40,3 +40,17 @@ def test_pages_are_for_editors_and_show_a_stopped_loop(client, within):
     assert client.get("/automation/runs/999999").status_code == 404
     record_page = client.get(f"/crm/customer/{customer_id}").get_data(as_text=True)
     assert 'id="automation-log"' in record_page and "已阻止循环" in record_page
+
+
+def test_admin_edits_the_webhook_allow_list_on_the_rules_page(client, within):
+    _login(client, "admin")
+    response = client.post("/automation/settings/webhook-allowlist", data={"hosts": "127.0.0.1\n 10.0.0.5 , "})
+    assert response.status_code == 302
+    page = client.get("/automation/").get_data(as_text=True)
+    assert "10.0.0.5\n127.0.0.1</textarea>" in page
+    from app.automation.catalog import webhook_allowlist
+
+    assert within(webhook_allowlist) == ["10.0.0.5", "127.0.0.1"]
+    client.post("/logout")
+    _login(client, "sales1")
+    assert client.post("/automation/settings/webhook-allowlist", data={"hosts": "x"}).status_code == 403
