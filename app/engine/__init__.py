@@ -37,6 +37,23 @@ def init_app(app) -> None:
             raise SystemExit(1)
         click.echo(f"deployed {definition.key} version {definition.version}")
 
+    @process_cli.command("list")
+    def list_command():
+        """List deployed processes and their versions (* = current)."""
+        for d in services.list_definitions():
+            click.echo(f"{'*' if d.is_current else ' '} {d.key} v{d.version}  {d.name}  {d.deployed_at:%Y-%m-%d %H:%M}")
+
+    @process_cli.command("rollback")
+    @click.argument("key")
+    @click.argument("version", type=int)
+    def rollback_command(key, version):
+        """Make VERSION of KEY current again; running instances keep their version."""
+        try:
+            services.make_current(key, version)
+        except services.NotFound as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(f"{key} version {version} is current")
+
 
 def _add_demo_step(app) -> None:
     """``flask demo`` deploys the shipped diagrams from ``bpmn/`` (once per XML version)."""

@@ -470,7 +470,10 @@ class TimerNotFired(Exception):
 
 @job_handler(TIMER_JOB)
 def _timer_job(job):
-    instance = fire_timers(job.payload["instance_id"])
+    try:
+        instance = fire_timers(job.payload["instance_id"])
+    except NotFound:  # the instance was deleted: nothing to fire
+        return
     if instance.status in ("completed", "terminated"):
         return
     if instance.status != "running":

@@ -305,3 +305,25 @@ def test_failed_timer_job_is_rescheduled_while_its_timer_still_waits(env):
     svc.fire_timers(instance.id)
     db.session.expire_all()
     assert db.session.get(Job, job.id).status == "pending"  # ...schedules the timer again
+
+
+def test_cli_deploy_list_and_rollback(app, env, tmp_path):
+    path = tmp_path / "customer_report.bpmn"
+    path.write_bytes(XML)
+    runner = app.test_cli_runner()
+    if "process" not in app.cli.commands:  # before app/__init__.py registered the engine
+        from app import create_app
+        from app.engine import init_app
+        other = create_app(dict(app.config))
+        init_app(other)
+        runner = other.test_cli_runner()
+    assert "deployed customer_report version 1" in runner.invoke(args=["process", "deploy", str(path)]).output
+    runner.invoke(args=["process", "deploy", str(path)])
+    assert runner.invoke(args=["process", "rollback", "customer_report", "1"]).exit_code == 0
+    listing = runner.invoke(args=["process", "list"]).output.splitlines()
+    assert [line[:22] for line in listing] == ["* customer_report v1  ", "  customer_report v2  "]
+    bad = tmp_path / "bad.bpmn"
+    bad.write_bytes(XML.replace(b'camunda:candidateGroups="fujian-heads" ', b""))
+    result = runner.invoke(args=["process", "deploy", str(bad)])
+    assert result.exit_code == 1 and "Task_fujian_review" in result.output
+    assert runner.invoke(args=["process", "rollback", "customer_report", "9"]).exit_code != 0
