@@ -141,6 +141,8 @@ class SpecCache:
         root = load_xml(xml)
         pid, spec, subs = parse_specs(root, process_id)
         spec.crm_spec_ref = ref
+        for one in [spec, *subs.values()]:
+            _preconnect_loops(one)
         with self._lock:
             self._items[(ref, pid)] = (spec, subs)
             while len(self._items) > self.size:
@@ -167,6 +169,21 @@ class SpecCache:
 
 
 default_cache = SpecCache()
+
+
+def _preconnect_loops(spec) -> None:
+    """Connect loop/multi-instance tasks to their children's completion once, here.
+
+    SpiffWorkflow does it lazily at run time ("if not connected: connect"), which on a spec
+    shared by threads can connect twice and merge each child twice.
+    """
+    from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask
+
+    for task_spec in list(spec.task_specs.values()):
+        if isinstance(task_spec, LoopTask):
+            child = spec.task_specs.get(task_spec.task_spec)
+            if child is not None and not child.completed_event.is_connected(task_spec.merge_child):
+                child.completed_event.connect(task_spec.merge_child)
 
 
 # ---------------------------------------------------------------- instances

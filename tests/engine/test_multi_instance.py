@@ -99,3 +99,16 @@ def test_decision_does_not_leak_between_approvers(cache):
     wf, result = answer(wf, cache, "first", "reject")
     task = result.user_tasks[0]
     assert R.task_form_data(wf, task.id, FORM) == {"decision": None, "comment": None}
+
+
+def test_shared_spec_is_connected_once_before_any_thread_runs_it(cache):
+    """SpiffWorkflow connects a multi-instance child lazily; on a spec shared by threads that
+    could happen twice.  The cache connects it once at parse time."""
+    _, _, spec, _ = cache.add_xml(diagram())
+    child = spec.task_specs["Sign [child]"]
+    before = child.completed_event.n_subscribers()
+    assert child.completed_event.is_connected(spec.task_specs["Sign"].merge_child)
+    for _ in range(2):
+        wf = R.create_instance(spec, {}, {"approvers": ["a"]})
+        R.run(wf)
+    assert child.completed_event.n_subscribers() == before
