@@ -150,6 +150,8 @@ def check_binding(data: dict) -> list[dict]:
         elif target in targets:
             problem(f"{where}.to", _("Key %(key)s is used by more than one field.", key=target))
         targets.add(target)
+    if data.get("report_pending") and entity != "customer":
+        problem("report_pending", _("Only a customer has a report status."))
     condition = data.get("condition")
     if condition:
         auto = _automation()
@@ -166,12 +168,13 @@ def binding_dict(binding: FormBinding) -> dict:
     return {"id": binding.id, "name": binding.name, "entity": binding.entity, "event": binding.event,
             "action": binding.action, "process_key": binding.process_key, "form_key": binding.form_key,
             "mapping": binding.mapping or [], "condition": binding.condition, "enabled": binding.enabled,
-            "skip_if_running": binding.skip_if_running,
+            "skip_if_running": binding.skip_if_running, "report_pending": binding.report_pending,
             "created_by": binding.created_by.username if binding.created_by else None,
             "created_at": binding.created_at, "updated_at": binding.updated_at, "version": binding.version}
 
 
-FIELDS = ("name", "entity", "event", "process_key", "form_key", "mapping", "condition", "enabled", "skip_if_running")
+FIELDS = ("name", "entity", "event", "process_key", "form_key", "mapping", "condition", "enabled", "skip_if_running",
+          "report_pending")
 
 
 def save_binding(data: dict, actor=None, binding: FormBinding | None = None, version: int | None = None
@@ -179,7 +182,8 @@ def save_binding(data: dict, actor=None, binding: FormBinding | None = None, ver
     """Create (``binding`` None) or change a binding; 400 with details when it cannot work."""
     if binding is not None and version is not None and version != binding.version:
         raise ApiError(409, "stale_version", _("The binding was changed by someone else; reload it."))
-    merged = {**(binding_dict(binding) if binding else {"enabled": True, "skip_if_running": True}),
+    merged = {**(binding_dict(binding) if binding else {"enabled": True, "skip_if_running": True,
+                                                         "report_pending": False}),
               **{k: v for k, v in data.items() if k in FIELDS}}
     merged["form_key"] = merged.get("form_key") or None
     merged["condition"] = merged.get("condition") or None
@@ -310,6 +314,12 @@ def run_binding(binding: FormBinding, event: RecordEvent) -> BindingRun:
                 with db.session.begin_nested():
                     instance = _engine().start_instance(binding.process_key, data, actor=event.actor,
                                                         record={"type": binding.entity, "id": record.id}, commit=False)
+                    if binding.report_pending and instance.status == "running":
+                        # After the start, so a binding on customer.updated sees the process running.
+                        from app.crm import services as crm
+
+                        crm.set_report_status(record.id, "pending", actor=event.actor, commit=False,
+                                              chain=event.chain)
             finally:
                 _STARTING.reset(token)
             run.outcome, run.instance_id = "started", instance.id
@@ -348,8 +358,8 @@ def demo_bindings() -> None:
         log.warning("demo: process customer_report not deployed; no binding made")
         return
     save_binding({"name": "新增客户 → 客户报备", "entity": "customer", "event": "created",
-                  "process_key": "customer_report", "form_key": "customer_report",
-                  "mapping": [{"field": "owner", "to": "owner_username"}]})
+                  "process_key": "customer_report", "form_key": "customer_report", "report_pending": True,
+                  "mapping": [{"field": "source", "to": "lead_source"}]})
 
 
 __all__ = ["actions", "check_binding", "save_binding", "get_binding", "delete_binding", "runs_for_record",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import JSONType, TimestampMixin, UTCDateTime, VersionedMixin, utcnow
@@ -63,6 +63,8 @@ class FormBinding(VersionedMixin, db.Model):
     condition: Mapped[dict | None] = mapped_column(JSONType)
     # A record already running this process does not get a second one (防止重复执行).
     skip_if_running: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    # Customer reports (客户报备): the customer's report_status is "pending" while the process runs.
+    report_pending: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default=false())
     enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
 

@@ -50,6 +50,7 @@ class BindingIn(Schema):
     condition = Dict(load_default=None, allow_none=True)
     enabled = Boolean(load_default=True)
     skip_if_running = Boolean(load_default=True)
+    report_pending = Boolean(load_default=False)
 
 
 class BindingPatch(Schema):
@@ -62,6 +63,7 @@ class BindingPatch(Schema):
     condition = Dict(allow_none=True)
     enabled = Boolean()
     skip_if_running = Boolean()
+    report_pending = Boolean()
     version = Integer()
 
 
@@ -77,6 +79,7 @@ class BindingOut(Schema):
     condition = Dict(allow_none=True)
     enabled = Boolean()
     skip_if_running = Boolean()
+    report_pending = Boolean()
     created_by = String(allow_none=True)
     created_at = DateTime()
     updated_at = DateTime()

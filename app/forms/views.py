@@ -85,7 +85,7 @@ def _binding_form_data(form) -> dict:
     data = {"name": form.get("name", ""), "entity": entity, "event": event,
             "process_key": form.get("process_key", ""), "form_key": form.get("form_key") or None,
             "mapping": mapping, "enabled": form.get("enabled") == "y",
-            "skip_if_running": form.get("skip_if_running") == "y"}
+            "skip_if_running": form.get("skip_if_running") == "y", "report_pending": form.get("report_pending") == "y"}
     if condition_text:
         try:
             data["condition"] = json.loads(condition_text)
@@ -104,7 +104,8 @@ def _binding_page(binding, errors=None, values=None, status=200):
     entities = [entity] if entity else [a for a in dict.fromkeys(a["entity"] for a in bindings.actions())]
     fields = {e: embedded.record_fields(e) for e in entities}
     current = values or (bindings.binding_dict(binding) if binding else
-                         {"enabled": True, "skip_if_running": True, "mapping": [], "condition": None})
+                         {"enabled": True, "skip_if_running": True, "report_pending": False, "mapping": [],
+                          "condition": None})
     runs = list(db.session.scalars(select(BindingRun).where(BindingRun.binding_id == binding.id)
                                    .order_by(BindingRun.id.desc()).limit(20))) if binding else []
     return render_template("forms/binding_form.html", binding=binding, current=current, errors=errors or [],

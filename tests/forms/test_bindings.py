@@ -83,6 +83,21 @@ def test_customer_created_starts_the_report_with_embedded_fields(env):
     assert (task.candidate_groups, task.form_key) == (["fujian-heads"], "customer_report")
     [run] = bindings.runs_for_record("customer", customer.id)
     assert (run.outcome, run.instance_id) == ("started", instance.id)
+    assert customer.report_status == "none"  # this binding does not mark reports pending
+
+
+def test_a_report_binding_marks_the_customer_pending_until_decided(env):
+    bind(report_pending=True)
+    customer = crm.create("customer", FUJIAN, user("sales1"))
+    assert customer.report_status == "pending"
+    [instance] = instances_of(customer)
+    task = db.session.scalar(select(HumanTask).where(HumanTask.instance_id == instance.id))
+    engine.claim(task.id, user("fj_head"))
+    engine.complete(task.id, user("fj_head"), {"decision": "reject", "comment": "撞单"})
+    db.session.refresh(customer)
+    assert customer.report_status == "rejected"
+    with pytest.raises(ApiError):
+        bind(entity="opportunity", event="won", report_pending=True)
 
 
 def test_the_value_at_start_stays_and_the_difference_shows(env):
@@ -208,8 +223,8 @@ def test_demo_binding_is_idempotent(env):
     bindings.demo_bindings()
     bindings.demo_bindings()
     [binding] = db.session.scalars(select(FormBinding)).all()
-    assert (binding.action, binding.process_key, binding.form_key) == ("customer.created", "customer_report",
-                                                                        "customer_report")
+    assert (binding.action, binding.process_key, binding.form_key, binding.report_pending) == (
+        "customer.created", "customer_report", "customer_report", True)
 
 
 def test_works_without_a_request_like_flask_demo_and_the_worker(app, demo_people):

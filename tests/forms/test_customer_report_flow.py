@@ -40,6 +40,7 @@ def test_fujian_report_approved(api_as, demo_flow):
     # An earlier customer of sales2 with the same credit code: a possible duplicate (撞单).
     api_as("sales2").post("/api/v1/customers", json={"name": "海沧医疗", "credit_code": "91350200MA2Y0000X1"})
     customer = report(api_as)
+    assert api_as("sales1").get(f"/api/v1/customers/{customer['id']}").get_json()["report_status"] == "pending"
     head = api_as("fj_head")
     task = only_task(head)
     assert (task["record"]["type"], task["record"]["id"]) == ("customer", customer["id"])
