@@ -29,7 +29,7 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import and_, case, distinct, exists, func, or_, select, true
+from sqlalchemy import and_, case, distinct, exists, func, literal_column, or_, select, true
 
 from app.auth.models import Group, User, group_members
 from app.automation.models import Rule, RuleRun
@@ -204,12 +204,12 @@ def process_report(key: str, version: int | None = None, period: Period | None =
 
     # approval vs rejection: the decision in the last completed task of each completed instance
     # (history rows are small; the instance row's data sits behind the large workflow state)
-    last_task = (select(func.max(H.c.id)).select_from(H).join(I, I.c.id == H.c.instance_id)
-                 .where(cohort, completed, H.c.event == "completed_task").group_by(H.c.instance_id))
-    decision = H.c.data["decision"].as_string()
+    last_decision = (select(H.c.data["decision"].as_string())
+                     .where(H.c.event == "completed_task", H.c.instance_id == I.c.id)
+                     .order_by(H.c.id.desc()).limit(1).scalar_subquery())
     outcomes = {"approved": 0, "rejected": 0, "other": 0}
-    for value, n in db.session.execute(select(decision, func.count()).where(H.c.id.in_(last_task))
-                                       .group_by(decision)):
+    for value, n in db.session.execute(select(last_decision.label("decision"), func.count())
+                                       .where(cohort, completed).group_by(literal_column("decision"))):
         outcomes["approved" if value in APPROVE else "rejected" if value in REJECT else "other"] += n
     decided = outcomes["approved"] + outcomes["rejected"]
     outcomes["approval_rate"] = round(outcomes["approved"] / decided, 4) if decided else None

@@ -57,7 +57,8 @@ def percentiles(value):
     if dialect() == "postgresql":
         return func.percentile_cont(postgresql.array([literal_column(str(p)) for p in PERCENTILES])) \
             .within_group(value.asc())
-    return func.crm_percentiles(value)
+    # FILTER: NULLs never reach the Python aggregate (fewer calls, nothing to weed out)
+    return func.crm_percentiles(value).filter(value.is_not(None))
 
 
 def unpack(raw) -> tuple:
@@ -98,10 +99,10 @@ class _Percentiles:
         self.step = self.values.append  # called per row: a C method, no Python frame
 
     def finalize(self):
-        values = sorted(v for v in self.values if v is not None)
-        if not values:
+        if not self.values:
             return None
-        return json.dumps([percentile_cont(values, p) for p in PERCENTILES])
+        self.values.sort()
+        return json.dumps([percentile_cont(self.values, p) for p in PERCENTILES])
 
 
 def register_sqlite_functions() -> None:
