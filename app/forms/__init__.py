@@ -13,5 +13,6 @@ def init_app(app):
     add_demo_step(app, 20, services.load_shipped_forms)
     # After the engine deployed the shipped processes (50).
     add_demo_step(app, 60, bindings.demo_bindings)
+    add_demo_step(app, 61, bindings.demo_report)
     # After the automation rules (50), so a process starts from the record as the rules left it.
     subscribe(app, bindings.on_record_event, order=100)

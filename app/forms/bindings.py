@@ -18,6 +18,7 @@ import logging
 from sqlalchemy import select
 
 from app.api.errors import ApiError
+from app.audit import audit
 from app.db import utcnow
 from app.events import RecordEvent
 from app.extensions import db
@@ -177,6 +178,10 @@ FIELDS = ("name", "entity", "event", "process_key", "form_key", "mapping", "cond
           "report_pending")
 
 
+def _audited(binding: FormBinding) -> dict:
+    return {key: getattr(binding, key) for key in FIELDS}
+
+
 def save_binding(data: dict, actor=None, binding: FormBinding | None = None, version: int | None = None
                  ) -> FormBinding:
     """Create (``binding`` None) or change a binding; 400 with details when it cannot work."""
@@ -197,6 +202,7 @@ def save_binding(data: dict, actor=None, binding: FormBinding | None = None, ver
         setattr(binding, key, merged.get(key) if key != "name" else merged["name"].strip())
     binding.mapping = [{"field": m["field"], "to": m["to"]} for m in merged.get("mapping") or []]
     db.session.flush()
+    audit("form.binding_saved", actor=actor, target=f"binding:{binding.id}", binding=_audited(binding))
     return binding
 
 
@@ -207,7 +213,8 @@ def get_binding(binding_id) -> FormBinding:
     return binding
 
 
-def delete_binding(binding: FormBinding) -> None:
+def delete_binding(binding: FormBinding, actor=None) -> None:
+    audit("form.binding_deleted", actor=actor, target=f"binding:{binding.id}", binding=_audited(binding))
     db.session.delete(binding)
     db.session.flush()
 
@@ -360,6 +367,23 @@ def demo_bindings() -> None:
     save_binding({"name": "新增客户 → 客户报备", "entity": "customer", "event": "created",
                   "process_key": "customer_report", "form_key": "customer_report", "report_pending": True,
                   "mapping": [{"field": "source", "to": "lead_source"}]})
+
+
+def demo_report() -> None:
+    """``flask demo``: one pending customer report, so fj_head's inbox shows the flow (idempotent)."""
+    try:
+        from app.auth.services import get_user
+        from app.crm import services as crm
+        from app.crm.models import Customer
+    except ImportError:
+        return
+    name = "泉州晋江纺织有限公司"
+    reporter = get_user("sales1")
+    if reporter is None or db.session.scalar(select(Customer.id).where(Customer.name == name)) is not None:
+        return
+    crm.create("customer", {"name": name, "province": "福建", "city": "泉州", "industry": "纺织",
+                            "registered_capital": "5000000", "source": "电话营销", "phone": "0595-8555012",
+                            "credit_code": "91350582MA2Y0DEMO1"}, reporter, commit=False)
 
 
 __all__ = ["actions", "check_binding", "save_binding", "get_binding", "delete_binding", "runs_for_record",

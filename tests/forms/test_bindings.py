@@ -219,9 +219,13 @@ def test_a_form_showing_fields_the_record_cannot_provide_is_refused(env):
     assert bind(entity="opportunity", event="won").id
 
 
-def test_demo_binding_is_idempotent(env):
-    bindings.demo_bindings()
-    bindings.demo_bindings()
+def test_demo_binding_and_sample_report_are_idempotent(env):
+    for _ in range(2):
+        bindings.demo_bindings()
+        bindings.demo_report()
+        db.session.commit()
+    [customer] = db.session.scalars(select(crm.MODELS["customer"])).all()
+    assert customer.report_status == "pending" and len(instances_of(customer)) == 1
     [binding] = db.session.scalars(select(FormBinding)).all()
     assert (binding.action, binding.process_key, binding.form_key, binding.report_pending) == (
         "customer.created", "customer_report", "customer_report", True)
