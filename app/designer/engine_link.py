@@ -75,7 +75,7 @@ def rollback(key: str, version: int, actor) -> None:
     if not 0 < version <= MAX_INT:
         raise ApiError(404, "not_found", _("No such version."))
     try:
-        engine.make_current(key, version)
+        engine.make_current(key, version, actor=actor)
     except engine.NotFound:
         raise ApiError(404, "not_found", _("No such version.")) from None
 

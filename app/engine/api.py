@@ -16,6 +16,7 @@ from sqlalchemy import select
 from app.access import login_required, roles_required
 from app.api.errors import ApiError
 from app.api.frame import PageQuery, page_of
+from app.audit import audit
 from app.extensions import db
 
 from . import services
@@ -46,6 +47,13 @@ class RetryIn(Schema):
 
 class TerminateIn(Schema):
     comment = String(load_default=None, validate=Length(max=2000))
+
+
+def _operated(event: str, instance, **details):
+    """An operator action commits together with its audit row."""
+    audit(event, actor=current_user, target=f"process_instance:{instance.id}", **details)
+    db.session.commit()
+    return services.instance_view(instance)
 
 
 @contextmanager
@@ -121,7 +129,7 @@ def process_xml(key, query):
 @bp.doc(summary="Make a version current again (rollback); running instances keep theirs", responses=[403, 404])
 def make_version_current(key, version):
     with _service_errors():
-        definition = services.make_current(key, version)
+        definition = services.make_current(key, version, actor=current_user)
     return _definition_out(definition)
 
 
@@ -151,8 +159,8 @@ def get_instance(instance_id):
         responses=[400, 404, 409])
 def retry_instance(instance_id, body):
     with _service_errors():
-        instance = services.retry(instance_id, current_user, body["data"])
-        return services.instance_view(instance)
+        instance = services.retry(instance_id, current_user, body["data"], commit=False)
+        return _operated("process.retried", instance, fields=sorted(body["data"]))
 
 
 @bp.post("/process-instances/<int:instance_id>/terminate")
@@ -161,8 +169,8 @@ def retry_instance(instance_id, body):
 @bp.doc(summary="Terminate an instance: open tasks and timers are cancelled", responses=[404, 409])
 def terminate_instance(instance_id, body):
     with _service_errors():
-        instance = services.terminate(instance_id, current_user, body["comment"])
-        return services.instance_view(instance)
+        instance = services.terminate(instance_id, current_user, body["comment"], commit=False)
+        return _operated("process.terminated", instance, reason=body["comment"] or "")
 
 
 @bp.post("/process-instances/<int:instance_id>/suspend")
@@ -171,8 +179,8 @@ def terminate_instance(instance_id, body):
 @bp.doc(summary="Suspend a running instance (tasks cannot be completed, timers wait)", responses=[404, 409])
 def suspend_instance(instance_id, body):
     with _service_errors():
-        instance = services.suspend(instance_id, current_user, body["comment"])
-        return services.instance_view(instance)
+        instance = services.suspend(instance_id, current_user, body["comment"], commit=False)
+        return _operated("process.suspended", instance, comment=body["comment"] or "")
 
 
 @bp.post("/process-instances/<int:instance_id>/resume")
@@ -180,5 +188,5 @@ def suspend_instance(instance_id, body):
 @bp.doc(summary="Resume a suspended instance; timers that came due meanwhile fire now", responses=[404, 409])
 def resume_instance(instance_id):
     with _service_errors():
-        instance = services.resume(instance_id, current_user)
-        return services.instance_view(instance)
+        instance = services.resume(instance_id, current_user, commit=False)
+        return _operated("process.resumed", instance)

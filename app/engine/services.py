@@ -18,6 +18,7 @@ from typing import Iterable
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm.exc import StaleDataError
 
+from app.audit import audit
 from app.db import utcnow
 from app.extensions import db
 from app.jobs import enqueue, job_handler
@@ -124,6 +125,7 @@ def deploy(xml: bytes | str, actor=None, commit: bool = True) -> ProcessDefiniti
         deployed_by_id=getattr(actor, "id", None))
     db.session.add(definition)
     db.session.flush()
+    audit("process.deployed", actor=actor, target=f"process:{process_id}", version=definition.version)
     if commit:
         db.session.commit()
     return definition
@@ -148,11 +150,12 @@ def get_definition(key: str, version: int | None = None) -> ProcessDefinition:
     return definition
 
 
-def make_current(key: str, version: int, commit: bool = True) -> ProcessDefinition:
+def make_current(key: str, version: int, commit: bool = True, actor=None) -> ProcessDefinition:
     """Rollback (or forward): new instances start on ``version``; running ones keep theirs."""
     target = get_definition(key, version)
     for row in db.session.scalars(select(ProcessDefinition).where(ProcessDefinition.key == key)):
         row.is_current = row.id == target.id
+    audit("process.version_current", actor=actor, target=f"process:{key}", version=version)
     if commit:
         db.session.commit()
     return target
@@ -440,6 +443,9 @@ def _complete(task_id, user, data, commit):
     comment = (data or {}).get("comment")
     _history(instance, "completed_task", user, task=task.name, comment=comment,
              data={k: v for k, v in (data or {}).items() if k != "comment"})
+    # Every path that completes a task (API, inbox page, delegate) passes here: one audit row each.
+    audit("task.completed", actor=user, target=f"task:{task.id}", instance=instance.id, task=task.name,
+          decision=(data or {}).get("decision"))
     instance.updated_at = utcnow()  # bumps the version even when nothing else changed
     _persist(instance, wf, result, user)
     _finish(commit)

@@ -140,7 +140,7 @@ def update_binding(binding_id, body):
 @bp.output({}, status_code=204)
 @bp.doc(responses=[404])
 def delete_binding(binding_id):
-    bindings.delete_binding(bindings.get_binding(binding_id))
+    bindings.delete_binding(bindings.get_binding(binding_id), actor=current_user)
     db.session.commit()
     return ""
 

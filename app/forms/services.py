@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.api.errors import ApiError
+from app.audit import audit
 from app.extensions import db
 from app.forms.embedded import (crm_field_catalogue, embedded_diff, embedded_fields,  # noqa: F401 (re-exported)
                                 fill_embedded, record_value)
@@ -97,6 +98,7 @@ def save_form(key: str, name: str, schema: dict, actor=None, base_version: int |
     if current is not None:
         db.session.expire(current, ["is_current"])
     log.info("form %s version %d saved by %s", key, form.version, getattr(actor, "username", "system"))
+    audit("form.saved", actor=actor, target=f"form:{key}", version=form.version)
     return form, True
 
 

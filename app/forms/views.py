@@ -137,7 +137,7 @@ def binding_edit(binding_id):
     if request.method == "GET":
         return _binding_page(binding)
     if request.form.get("delete") == "y":
-        bindings.delete_binding(binding)
+        bindings.delete_binding(binding, actor=current_user)
         db.session.commit()
         flash(_("Binding deleted."), "success")
         return redirect(url_for("forms.bindings_index"))
