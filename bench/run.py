@@ -73,7 +73,9 @@ def machine() -> dict:
     except OSError:
         pass
     return {"nproc": os.cpu_count(), "cpu_model": model, "python": platform.python_version(),
-            "platform": platform.platform()}
+            "platform": platform.platform(),
+            # Other work on a shared box skews every figure: the load average says how much.
+            "loadavg_at_start": [round(x, 2) for x in os.getloadavg()]}
 
 
 def git_commit() -> str | None:
@@ -207,6 +209,7 @@ def main(argv=None) -> int:
         merge(report, figures)
         print(f"   {short}: {time.time() - t0:.0f} s{' — ' + error if error else ''}", flush=True, file=sys.stderr)
     add_ratios(report)
+    report["machine"]["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     report["seconds"] = round(time.time() - started, 1)
     save(report)
     print(table(report))
