@@ -4,7 +4,7 @@ Session events see every new ``HumanTask`` the engine writes, in the engine's tr
 - before the insert, out-of-office routing: an assignee (or candidate user) who is away is
   replaced by their substitute, and the history says so;
 - right after the insert, the task's offers (candidate groups and users) are written for the
-  inbox's index;
+  inbox's index, and dropped again when the task closes;
 - before the commit, the people concerned are notified (new task), a due-date reminder is
   scheduled, and the starter of an instance that just ended is told the result, unless the
   process itself already notified them in this transaction (e.g. the rejection message of
@@ -13,7 +13,7 @@ Session events see every new ``HumanTask`` the engine writes, in the engine's tr
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import event, insert, select
+from sqlalchemy import delete, event, insert
 from sqlalchemy.orm import Session
 
 from app.auth.models import User
@@ -25,6 +25,7 @@ from .models import TaskOffer, group_principal, user_principal
 
 DUE_JOB = "inbox.task_due"
 _NEW, _ENDED, _NOTIFIED = "inbox_new_tasks", "inbox_ended_instances", "inbox_notified_user_ids"
+_CLOSED = "inbox_closed_task_ids"
 
 
 def _route_out_of_office(session: Session, task: HumanTask) -> None:
@@ -57,6 +58,8 @@ def _before_flush(session: Session, flush_context, instances) -> None:
             _route_out_of_office(session, task)
         session.info.setdefault(_NEW, []).extend(new_tasks)
         for obj in session.dirty:
+            if isinstance(obj, HumanTask) and obj.status != TASK_OPEN and obj.id is not None:
+                session.info.setdefault(_CLOSED, set()).add(obj.id)
             if isinstance(obj, ProcessInstance):
                 history = _status_history(obj)
                 if history and history[-1] in ("completed", "terminated"):
@@ -80,6 +83,10 @@ def _after_flush(session: Session, flush_context) -> None:
             session.info.setdefault(_NOTIFIED, set()).add(obj.user_id)
     if rows:
         session.connection().execute(insert(TaskOffer.__table__), rows)
+    closed = session.info.pop(_CLOSED, None)
+    if closed:
+        # Offers are only for open tasks: the "offered to my groups" lookup stays small.
+        session.connection().execute(delete(TaskOffer.__table__).where(TaskOffer.task_id.in_(sorted(closed))))
 
 
 def _before_commit(session: Session) -> None:
@@ -118,7 +125,7 @@ def _before_commit(session: Session) -> None:
 
 
 def _clear(session: Session, *args) -> None:
-    for key in (_NEW, _ENDED, _NOTIFIED):
+    for key in (_NEW, _ENDED, _NOTIFIED, _CLOSED):
         session.info.pop(key, None)
 
 

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, case, func, or_, select, union_all
 from sqlalchemy.orm import aliased, contains_eager
 
 from app.api.errors import ApiError
@@ -256,17 +256,41 @@ def principals(user: User) -> list[str]:
     return [user_principal(user.username)] + [group_principal(g) for g in sorted(user.group_names)]
 
 
+def _mine_selects(user: User) -> list:
+    """The user's open tasks: two index searches, (status, assignee) and (status, claimed_by)."""
+    return [select(HumanTask.id).where(HumanTask.status == TASK_OPEN, HumanTask.assignee == user.username),
+            select(HumanTask.id).where(HumanTask.status == TASK_OPEN, HumanTask.claimed_by == user.username)]
+
+
+def _offered_ids(user: User):
+    """Ids of tasks offered to the user or their groups: one index search on the offers
+    (which hold open tasks only: hooks drop them when a task closes)."""
+    return select(TaskOffer.task_id).where(TaskOffer.principal.in_(principals(user)))
+
+
+def _unclaimed():
+    return and_(HumanTask.assignee.is_(None), HumanTask.claimed_by.is_(None))
+
+
+def scope_clause(user: User, scope: str = "all"):
+    """``human_tasks.id IN (index searches)`` plus the checks each row needs, so planners
+    start from the user's few ids instead of walking every open task (an OR over the three
+    access paths let SQLite choose a walk over all instances)."""
+    if scope == "mine":
+        return HumanTask.id.in_(union_all(*_mine_selects(user)))
+    if scope == "offered":
+        return and_(HumanTask.id.in_(_offered_ids(user)), HumanTask.status == TASK_OPEN, _unclaimed())
+    # Flat union: SQLite refuses nested compound selects.
+    return and_(HumanTask.id.in_(union_all(*_mine_selects(user), _offered_ids(user))), HumanTask.status == TASK_OPEN,
+                or_(HumanTask.assignee == user.username, HumanTask.claimed_by == user.username, _unclaimed()))
+
+
 def mine_clause(user: User):
-    # The status test sits inside each branch so every branch matches an index on its own
-    # (SQLite's OR-by-union, PostgreSQL's BitmapOr).
-    return or_(and_(HumanTask.status == TASK_OPEN, HumanTask.assignee == user.username),
-               and_(HumanTask.status == TASK_OPEN, HumanTask.claimed_by == user.username))
+    return scope_clause(user, "mine")
 
 
 def offered_clause(user: User):
-    offered = select(TaskOffer.task_id).where(TaskOffer.principal.in_(principals(user)))
-    return and_(HumanTask.status == TASK_OPEN, HumanTask.assignee.is_(None), HumanTask.claimed_by.is_(None),
-                HumanTask.id.in_(offered))
+    return scope_clause(user, "offered")
 
 
 def record_label_expression():
@@ -308,13 +332,9 @@ def task_list_query(user: User, scope: str = "mine", process: str | None = None,
             .join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
             .join(ProcessDefinition, ProcessDefinition.id == ProcessInstance.definition_id)
             .outerjoin(starter, starter.id == ProcessInstance.started_by_id)
-            .options(contains_eager(HumanTask.instance).contains_eager(ProcessInstance.definition)))
-    if scope == "mine":
-        stmt = stmt.where(mine_clause(user))
-    elif scope == "offered":
-        stmt = stmt.where(offered_clause(user))
-    else:
-        stmt = stmt.where(or_(mine_clause(user), offered_clause(user)))
+            .options(contains_eager(HumanTask.instance).contains_eager(ProcessInstance.definition),
+                     contains_eager(ProcessInstance.definition)))
+    stmt = stmt.where(scope_clause(user, scope))
     if process:
         stmt = stmt.where(ProcessInstance.process_key == process)
     if record:
@@ -411,17 +431,37 @@ def validate_form_data(task: HumanTask, data) -> dict:
 
 
 def task_form_values(task: HumanTask, user: User | None = None) -> dict:
-    """What the form shows: the instance's data (embedded values as at start), the task's
-    own fields, and the user's draft over them."""
-    values = dict(task.instance.data or {})
+    """What the form shows: embedded and read-only values as at the start (instance data),
+    the task's own answers (never an earlier task's: trap 5), and the user's draft over them."""
+    from app.forms import services as forms
+
+    form = form_of(task)
+    own = set(forms.editable_keys(form.schema)) if form is not None else set(engine.form_fields(task.form_key))
+    values = {k: v for k, v in (task.instance.data or {}).items() if k not in own}
     if task.status == TASK_OPEN:
         values.update({k: v for k, v in engine_call(engine.task_form_data, task).items() if v is not None})
+    else:
+        values.update(_submitted(task))
     if user is not None:
         draft = db.session.scalar(select(TaskDraft).where(TaskDraft.task_id == task.id,
                                                           TaskDraft.username == user.username))
         if draft is not None:
             values.update(draft.data)
     return values
+
+
+def _submitted(task: HumanTask) -> dict:
+    """The answers a closed task was completed with (from its history row)."""
+    row = db.session.scalar(select(ProcessHistory).where(
+        ProcessHistory.instance_id == task.instance_id, ProcessHistory.event == "completed_task",
+        ProcessHistory.task == task.name, ProcessHistory.actor == task.completed_by)
+        .order_by(ProcessHistory.id.desc()).limit(1))
+    if row is None:
+        return {}
+    out = dict(row.data or {})
+    if row.comment is not None:
+        out["comment"] = row.comment
+    return out
 
 
 def complete(task_id: int, user: User, data) -> HumanTask:

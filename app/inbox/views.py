@@ -50,7 +50,15 @@ def _helpers():
     return {"inbox_event_label": event_label, "inbox_status_label": status_label,
             "inbox_decision_label": decision_label, "inbox_user_label": _user_label,
             "duplicate_reason": duplicate_reason, "inbox_status_class": status_class,
-            "report_status_label": report_status_label}
+            "report_status_label": report_status_label, "inbox_group_labels": group_labels}
+
+
+def group_labels(names) -> str:
+    from app.auth.models import Group
+
+    names = list(names or [])
+    labels = {g.name: g.label for g in db.session.scalars(select(Group).where(Group.name.in_(names)))} if names else {}
+    return ", ".join(labels.get(n, n) for n in names)
 
 
 def status_class(status: str) -> str:

@@ -45,6 +45,14 @@ def test_group_task_claim_validate_complete(api_as, flows, app):
     assert done.status_code == 200, done.get_json()
     again = head.post(f"/api/v1/tasks/{task['id']}/complete", json={"data": {"decision": "approve"}})
     assert again.status_code == 409
+    with app.app_context():
+        from sqlalchemy import func, select
+
+        from app.extensions import db
+        from app.inbox.models import TaskOffer
+
+        # Offers are kept for open tasks only (the group lookup stays small).
+        assert db.session.scalar(select(func.count()).select_from(TaskOffer).where(TaskOffer.task_id == task["id"])) == 0
 
     mine = sales.get(f"/api/v1/my-submissions/{instance_id}").get_json()
     assert mine["status"] == "completed" and not mine["can_withdraw"]
@@ -342,3 +350,18 @@ def test_inbox_filters_sorting_and_pages(api_as, flows):
     assert head.get("/api/v1/tasks?due=week").get_json()["total"] == 3
     assert head.get("/api/v1/tasks?sort=bogus").status_code == 400
     assert head.get("/api/v1/tasks?per_page=500").status_code == 400
+
+
+def test_next_task_form_is_not_prefilled_with_an_earlier_answer(api_as, flows):
+    instance_id = flows.assigned("fj_head", confirmer="manager")
+    first = flows.open_task(instance_id)
+    head, manager = api_as("fj_head"), api_as("manager")
+    assert head.post(f"/api/v1/tasks/{first['id']}/complete",
+                     json={"data": {"decision": "reject", "comment": "第一步驳回"}}).status_code == 200
+    second = flows.open_task(instance_id)
+    assert second["bpmn_id"] == "Task_confirm"
+    data = manager.get(f"/api/v1/tasks/{second['id']}").get_json()["data"]
+    assert data.get("decision") is None and data.get("comment") is None
+    # The closed first task still shows what fj_head answered.
+    done = head.get(f"/api/v1/tasks/{first['id']}").get_json()
+    assert done["status"] == "completed" and done["data"]["decision"] == "reject" and done["data"]["comment"] == "第一步驳回"

@@ -76,3 +76,24 @@ def test_due_reminder_notifies_the_holder_once_the_due_date_passed(app, flows, a
         db.session.remove()
     texts = [n["text"] for n in api_as("fj_head").get("/api/v1/notifications").get_json()["items"]]
     assert any("逾期" in t and "指定人审批" in t for t in texts)
+
+
+def test_overdue_tasks_are_highlighted_and_filtered(app, flows):
+    from sqlalchemy import update
+
+    from app.db import utcnow
+    from app.engine.models import HumanTask
+    from app.extensions import db
+
+    late = flows.open_task(flows.assigned("fj_head"))
+    on_time = flows.open_task(flows.assigned("fj_head"))
+    with app.app_context():
+        db.session.execute(update(HumanTask).where(HumanTask.id == late["id"]).values(due_at=utcnow() - timedelta(hours=2)))
+        db.session.commit()
+    client = login(app, "fj_head")
+    html = client.get("/inbox").get_data(as_text=True)
+    row = html.split(f'data-task-id="{late["id"]}"')[1].split("</tr>")[0]
+    assert 'class="table-danger"' in html.split(f'data-task-id="{late["id"]}"')[1][:40] and "已逾期" in row
+    assert "已逾期" not in html.split(f'data-task-id="{on_time["id"]}"')[1].split("</tr>")[0]
+    overdue_only = client.get("/inbox?due=overdue").get_data(as_text=True)
+    assert f'data-task-id="{late["id"]}"' in overdue_only and f'data-task-id="{on_time["id"]}"' not in overdue_only

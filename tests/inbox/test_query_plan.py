@@ -30,7 +30,7 @@ def _seed(db):
                       "candidate_users": [], "candidate_groups": [] if assigned else [f"group{i % 50}"],
                       "status": "open" if i % 10 else "completed", "due_at": now, "created_at": now, "updated_at": now,
                       "version": 1})
-        if not assigned:
+        if not assigned and i % 10:  # offers exist for open tasks only
             offers.append({"task_id": i, "principal": "g:fujian-heads" if i % 1001 == 1 else f"g:group{i % 50}"})
     db.session.execute(insert(HumanTask), tasks)
     db.session.execute(insert(TaskOffer), offers)
@@ -67,6 +67,8 @@ def test_inbox_queries_use_indexes(app, demo_people):
             plan = _plan(db, stmt)
             if db.engine.dialect.name == "sqlite":
                 assert "SCAN human_tasks" not in plan and "SCAN inbox_task_offers" not in plan, plan
+                # Tasks must not be reached by walking every instance either.
+                assert "SCAN process_instances" not in plan and "ix_human_tasks_instance_id" not in plan, plan
                 assert "USING INDEX ix_human_tasks_status_assignee" in plan or "USING INTEGER PRIMARY KEY" in plan, plan
                 if scope != "offered":
                     assert "ix_human_tasks_status_claimed_by" in plan, plan
@@ -74,5 +76,6 @@ def test_inbox_queries_use_indexes(app, demo_people):
                     assert "ix_inbox_task_offers_principal" in plan, plan
             else:
                 assert "Seq Scan on human_tasks" not in plan and "Seq Scan on inbox_task_offers" not in plan, plan
+                assert "Seq Scan on process_instances" not in plan, plan
         count_plan = _plan(db, select(text("1")).select_from(services.task_list_query(user, scope="mine").subquery()))
         assert "SCAN human_tasks" not in count_plan and "Seq Scan on human_tasks" not in count_plan, count_plan
