@@ -186,6 +186,9 @@ def test_draw_configure_save_deploy_and_run(page, app, demo_people, forms):
     # Versions page: who/when, compare, read-only view.
     page.goto("/designer/small_approval/versions?a=1&b=2")
     assert page.locator("#designer-versions tbody tr").count() == 2
+    screenshot(page, "designer-versions")
+    added = page.locator("#designer-diff .add").first.evaluate("el => getComputedStyle(el).backgroundColor")
+    assert added not in ("rgba(0, 0, 0, 0)", "transparent")
     assert "经理审批" in page.locator("#designer-diff .add").all_inner_texts()[0] or any(
         "经理审批" in line for line in page.locator("#designer-diff .add").all_inner_texts())
     page.goto("/designer/small_approval/versions/1")
