@@ -97,3 +97,20 @@ def test_overdue_tasks_are_highlighted_and_filtered(app, flows):
     assert "已逾期" not in html.split(f'data-task-id="{on_time["id"]}"')[1].split("</tr>")[0]
     overdue_only = client.get("/inbox?due=overdue").get_data(as_text=True)
     assert f'data-task-id="{late["id"]}"' in overdue_only and f'data-task-id="{on_time["id"]}"' not in overdue_only
+
+
+def test_automation_todos_are_in_the_inbox_and_the_badge(app, flows, api_as):
+    from app.auth.services import get_user
+    from app.automation.models import Todo
+    from app.db import utcnow
+    from app.extensions import db
+
+    with app.app_context():
+        db.session.add(Todo(user_id=get_user("fj_head").id, title="回访福州海峡贸易", deadline=utcnow() - timedelta(hours=1)))
+        db.session.add(Todo(user_id=get_user("fj_head").id, title="以后再说", starts_at=utcnow() + timedelta(days=2)))
+        db.session.commit()
+    flows.report()
+    assert api_as("fj_head").get("/api/v1/live-counts").get_json()["inbox"] == 2  # the task and the started to-do
+    html = login(app, "fj_head").get("/inbox").get_data(as_text=True)
+    todos = html.split('id="todo-list"')[1].split("</ul>")[0]
+    assert "回访福州海峡贸易" in todos and "以后再说" not in todos and "list-group-item-danger" in todos
