@@ -105,3 +105,31 @@ def test_operator_console_suspend_and_terminate(page, flows):
     screenshot(page, "inbox-06-operator-console")
     page.goto(f"/process-instances/{second}")
     assert "客户重复录入" in page.locator("#history").inner_text()
+
+
+def test_operator_retries_an_instance_in_error_with_corrected_data(page, flows, app, api_as):
+    from app.auth.services import get_user
+    from app.engine import services as engine
+    from app.extensions import db
+
+    customer_id = flows.customer(name="漳州食品有限公司")
+    with app.app_context():
+        # The report names a customer that does not exist: "报备通过" fails after the approval.
+        instance = engine.start_instance("customer_report", {"customer_id": 999999, "name": "漳州食品有限公司",
+                                                             "province": "福建", "reporter": "sales1"},
+                                         actor=get_user("sales1"))
+        instance_id = instance.id
+        db.session.remove()
+    task = flows.open_task(instance_id)
+    head = api_as("fj_head")
+    head.post(f"/api/v1/tasks/{task['id']}/claim")
+    head.post(f"/api/v1/tasks/{task['id']}/complete", json={"data": {"decision": "approve", "comment": "同意"}})
+
+    login_in_browser(page, "admin")
+    page.goto(f"/process-instances/{instance_id}")
+    assert page.locator("#instance-status").get_attribute("data-status") == "error"
+    page.fill("#retry-data", f'{{"customer_id": {customer_id}}}')
+    screenshot(page, "inbox-07-instance-error-retry")
+    page.click("#retry-form button[type=submit]")
+    page.wait_for_selector("#instance-status[data-status=completed]")
+    assert "重试" in page.locator("#history").inner_text()
