@@ -29,7 +29,7 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import and_, case, distinct, exists, func, literal_column, or_, select, true
+from sqlalchemy import and_, case, distinct, exists, func, literal_column, null, or_, select, true, union_all
 
 from app.auth.models import Group, User, group_members
 from app.automation.models import Rule, RuleRun
@@ -172,30 +172,36 @@ def process_report(key: str, version: int | None = None, period: Period | None =
     cohort = _cohort(key, [d.id for d in defs] if version is not None else None, period)
     shown = diagram(key, version)
 
-    # instances by start week: statuses and durations (start → end of completed ones)
+    # instances by start week: statuses and durations (start → end of completed ones); the
+    # cohort is materialised once and aggregated twice: by week, and as a whole (last row)
     completed = I.c.status == "completed"
     withdrawn = and_(I.c.status == "terminated",
                      exists().where(H.c.instance_id == I.c.id, H.c.event == "withdrawn"))
-    duration = case((completed, sql.span(I.c.created_at, I.c.completed_at)))
-    week = sql.week_index(I.c.created_at, period.offset_s).label("week")
+    src = (select(sql.week_index(I.c.created_at, period.offset_s).label("week"), I.c.status,
+                  case((withdrawn, 1), else_=0).label("withdrawn"),
+                  case((completed, sql.span(I.c.created_at, I.c.completed_at))).label("duration"))
+           .where(cohort).cte("cohort").prefix_with("MATERIALIZED"))
+    conditions = {"completed": src.c.status == "completed",
+                  "in_progress": src.c.status.in_(("running", "suspended")),
+                  "withdrawn": src.c.withdrawn == 1, "terminated": src.c.status == "terminated",
+                  "error": src.c.status == "error"}
+    sums = [func.sum(case((cond, 1), else_=0)).label(name) for name, cond in conditions.items()]
+    by_week = (select(src.c.week, func.count().label("started"), *sums, sql.percentiles(src.c.duration).label("times"))
+               .group_by(src.c.week))
+    whole = select(null().label("week"), func.count().label("started"), *sums,
+                   sql.percentiles(src.c.duration).label("times"))
     counts = {"started": 0, "completed": 0, "in_progress": 0, "withdrawn": 0, "terminated": 0, "error": 0}
-    conditions = {"completed": completed, "in_progress": I.c.status.in_(("running", "suspended")),
-                  "withdrawn": withdrawn, "terminated": I.c.status == "terminated", "error": I.c.status == "error"}
-    trend = []
-    for row in db.session.execute(
-            select(week, func.count().label("started"),
-                   *[func.sum(case((cond, 1), else_=0)).label(name) for name, cond in conditions.items()],
-                   sql.percentiles(duration).label("times"))
-            .where(cohort).group_by(week).order_by(week)):
-        for name in counts:
-            counts[name] += row._mapping[name] or 0
+    trend, overall_p50, overall_p90 = [], None, None
+    for row in db.session.execute(union_all(by_week, whole)):
         p50, p90 = sql.unpack(row.times)
+        if row.week is None:  # the whole cohort
+            counts.update({name: row._mapping[name] or 0 for name in counts})
+            overall_p50, overall_p90 = p50, p90
+            continue
         trend.append({"week": week_start(row.week).isoformat(), "started": row.started,
                       "completed": row.completed or 0, "median_s": _r(p50), "p90_s": _r(p90)})
+    trend.sort(key=lambda w: w["week"])
     counts["terminated"] -= counts["withdrawn"]
-    overall = db.session.execute(
-        select(func.count(duration).label("n"), sql.percentiles(duration).label("times")).where(cohort)).one()
-    overall_p50, overall_p90 = sql.unpack(overall.times)
     if len(defs) == 1:
         completed_by_def = {defs[0].id: counts["completed"]}
     else:
@@ -221,7 +227,7 @@ def process_report(key: str, version: int | None = None, period: Period | None =
         "period": period.as_dict(),
         "instances": counts,
         "outcomes": outcomes,
-        "duration": {"n": overall.n or 0, "median_s": _r(overall_p50), "p90_s": _r(overall_p90)},
+        "duration": {"n": counts["completed"], "median_s": _r(overall_p50), "p90_s": _r(overall_p90)},
         "weekly": trend,
         "steps": _steps(cohort, defs, completed_by_def, now),
     }
