@@ -252,6 +252,16 @@ export function startModeler(root) {
       downloadText(`${draft.key}.bpmn`, xml);
     },
     reload: () => window.location.reload(),
+    discard: async () => {
+      if (!window.confirm(root.querySelector("[data-action=discard]").dataset.confirm)) return;
+      autosave.pending() && autosave.flush();
+      await queue; // an autosave in flight must not recreate what is being discarded
+      state.dirty = false;
+      state.conflict = true; // nothing more is saved from this page
+      await api(urls.draft, { method: "DELETE" }).catch(() => {});
+      // Reopening makes a fresh draft from the deployed version; a never-deployed one is gone.
+      window.location.href = root.querySelector("#designer-deployed").textContent.startsWith("v") ? window.location.href : urls.list;
+    },
   };
   root.addEventListener("click", (event) => {
     const button = event.target.closest("[data-action]");

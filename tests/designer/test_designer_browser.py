@@ -299,6 +299,12 @@ def test_concurrent_edit_shows_a_conflict_instead_of_overwriting(page, app, demo
     page.wait_for_selector("#designer-modeler[data-ready=true]")
     assert page.locator(".djs-label", has_text="别人改的").count() == 1
 
+    # Discarding a never-deployed draft deletes the process (after a confirmation).
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("[data-action=discard]")
+    page.wait_for_url("**/designer/")
+    assert page.locator('#designer-processes tr[data-key="shared_flow"]').count() == 0
+
 
 def test_designer_in_english(page, demo_people):
     login_in_browser(page, "admin")

@@ -87,6 +87,23 @@ def test_deploy_is_refused_with_element_problems_then_succeeds(admin):
     assert versions[0]["version"] == 1 and versions[0]["deployed_by"] == "admin"
 
 
+def test_discarding_a_draft(admin):
+    admin.post(DRAFTS, json={"key": "approval"})
+    admin.patch(f"{DRAFTS}/approval", json={"xml": approval(), "version": 1})
+    admin.post(f"{DRAFTS}/approval/deploy", json={})
+    version = admin.get(f"{DRAFTS}/approval").get_json()["version"]
+    admin.patch(f"{DRAFTS}/approval", json={"xml": approval(assign=""), "version": version})
+    assert admin.delete(f"{DRAFTS}/approval").status_code == 204
+    # Reopening starts again from the deployed version, with nothing to deploy.
+    reopened = admin.get(f"{DRAFTS}/approval").get_json()
+    assert reopened["xml"] == approval() and reopened["has_changes"] is False and reopened["base_version"] == 1
+
+    admin.post(DRAFTS, json={"key": "never_deployed"})
+    assert admin.delete(f"{DRAFTS}/never_deployed").status_code == 204
+    assert admin.get(f"{DRAFTS}/never_deployed").status_code == 404
+    assert [r["key"] for r in admin.get("/api/v1/designer/processes").get_json()["items"]] == ["approval"]
+
+
 def test_templates_copies_and_imports(admin):
     assert {"name": "customer_report"} in admin.get("/api/v1/designer/templates").get_json()["items"]
     from_template = admin.post(DRAFTS, json={"key": "report2", "template": "customer_report"})
