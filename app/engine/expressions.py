@@ -698,6 +698,9 @@ class _Interpreter:
         result = getattr(obj, name)(*args, **kwargs)
         if type(obj) in (list, set, dict):
             self.need_len(len(obj))
+        if type(obj) is dict and name in ("keys", "values", "items"):
+            # Views are not data (cannot be stored or looped over here): hand out a list.
+            result = list(result) if name != "items" else [list(pair) for pair in result]
         return result
 
     def _comprehension(self, generators, names, emit):

@@ -172,3 +172,11 @@ def test_functions_cannot_be_smuggled_as_keyword_arguments():
         with pytest.raises(ExpressionError):
             evaluate(source, DATA)
     assert evaluate("max(tags, key=len)", DATA) == "a"
+
+
+def test_dict_views_are_usable_lists():
+    data = {"scores": {"a": 1, "b": 2}}
+    assert evaluate("sorted(k for k, v in scores.items() if v > 1)", data) == ["b"]
+    assert evaluate("sum(scores.values()) == 3 and 'a' in scores.keys()", data) is True
+    execute("names = scores.keys()", data)
+    assert data["names"] == ["a", "b"]
