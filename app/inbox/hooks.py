@@ -5,8 +5,8 @@ Session events see every new ``HumanTask`` the engine writes, in the engine's tr
   replaced by their substitute, and the history says so;
 - right after the insert, the task's offers (candidate groups and users) are written for the
   inbox's index, and dropped again when the task closes;
-- before the commit, the people concerned are notified (new task), a due-date reminder is
-  scheduled, and the starter of an instance that just ended is told the result, unless the
+- before the commit, the people concerned are notified (new task; a task taken back by the
+  process, i.e. escalated), a due-date reminder is scheduled, and the starter of an instance that just ended is told the result, unless the
   process itself already notified them in this transaction (e.g. the rejection message of
   the customer report).
 """
@@ -17,7 +17,7 @@ from sqlalchemy import delete, event, insert
 from sqlalchemy.orm import Session
 
 from app.auth.models import User
-from app.engine.models import TASK_OPEN, HumanTask, ProcessInstance
+from app.engine.models import TASK_CANCELLED, TASK_OPEN, HumanTask, ProcessInstance
 from app.jobs import enqueue, job_handler
 from app.notifications.models import Notification
 
@@ -26,6 +26,7 @@ from .models import TaskOffer, group_principal, user_principal
 DUE_JOB = "inbox.task_due"
 _NEW, _ENDED, _NOTIFIED = "inbox_new_tasks", "inbox_ended_instances", "inbox_notified_user_ids"
 _CLOSED = "inbox_closed_task_ids"
+_TAKEN_BACK = "inbox_cancelled_tasks"
 
 
 def _route_out_of_office(session: Session, task: HumanTask) -> None:
@@ -60,6 +61,8 @@ def _before_flush(session: Session, flush_context, instances) -> None:
         for obj in session.dirty:
             if isinstance(obj, HumanTask) and obj.status != TASK_OPEN and obj.id is not None:
                 session.info.setdefault(_CLOSED, set()).add(obj.id)
+                if _status_history(obj) == [TASK_CANCELLED]:
+                    session.info.setdefault(_TAKEN_BACK, []).append(obj)
             if isinstance(obj, ProcessInstance):
                 history = _status_history(obj)
                 if history and history[-1] in ("completed", "terminated"):
@@ -97,16 +100,20 @@ def _before_commit(session: Session) -> None:
     session.flush()
     new_tasks = session.info.pop(_NEW, [])
     ended = session.info.pop(_ENDED, [])
-    if not new_tasks and not ended:
+    taken_back = session.info.pop(_TAKEN_BACK, [])
+    if not new_tasks and not ended and not taken_back:
         return
+    for task in taken_back:
+        # Cancelled while the process runs on: an interrupting event (escalation) took it.
+        if task.instance.status != "running":
+            continue
+        services._notify(_people(services, task), _l("The task %(task)s was taken back by the process "
+                                                     "(e.g. escalated after its deadline).", task=task.name), task,
+                         link=f"/process-instances/{task.instance_id}")
     for task in new_tasks:
         if task.id is None or task.status != TASK_OPEN:
             continue
-        if task.assignee:
-            people = {task.assignee}
-        else:
-            people = services.group_member_names(task.candidate_groups) | set(task.candidate_users or [])
-        services._notify(people, _l("New task: %(task)s", task=task.name), task)
+        services._notify(_people(services, task), _l("New task: %(task)s", task=task.name), task)
         if task.due_at is not None:
             enqueue(DUE_JOB, {"task_id": task.id}, due_at=task.due_at, key=f"{DUE_JOB}:{task.id}")
     session.flush()
@@ -124,8 +131,15 @@ def _before_commit(session: Session) -> None:
                          link=f"/process-instances/{instance.id}")
 
 
+def _people(services, task: HumanTask) -> set[str]:
+    """Whoever holds the task, or everyone it is offered to."""
+    if services.holder(task):
+        return {services.holder(task)}
+    return services.group_member_names(task.candidate_groups) | set(task.candidate_users or [])
+
+
 def _clear(session: Session, *args) -> None:
-    for key in (_NEW, _ENDED, _NOTIFIED, _CLOSED):
+    for key in (_NEW, _ENDED, _NOTIFIED, _CLOSED, _TAKEN_BACK):
         session.info.pop(key, None)
 
 
@@ -139,11 +153,7 @@ def task_due(job) -> None:
     task = db.session.get(HumanTask, job.payload["task_id"])
     if task is None or task.status != TASK_OPEN or task.instance.status != "running":
         return
-    if services.holder(task):
-        people = {services.holder(task)}
-    else:
-        people = services.group_member_names(task.candidate_groups) | set(task.candidate_users or [])
-    services._notify(people, _l("Reminder: the task %(task)s is overdue.", task=task.name), task)
+    services._notify(_people(services, task), _l("Reminder: the task %(task)s is overdue.", task=task.name), task)
     db.session.commit()
 
 

@@ -114,3 +114,37 @@ def test_automation_todos_are_in_the_inbox_and_the_badge(app, flows, api_as):
     html = login(app, "fj_head").get("/inbox").get_data(as_text=True)
     todos = html.split('id="todo-list"')[1].split("</ul>")[0]
     assert "回访福州海峡贸易" in todos and "以后再说" not in todos and "list-group-item-danger" in todos
+
+
+def test_escalation_notifies_the_holder_and_the_new_candidates(app, flows, api_as):
+    from sqlalchemy import select
+
+    from app.db import utcnow
+    from app.engine import serialization as S
+    from app.engine import services as engine
+    from app.extensions import db
+    from app.jobs import run_due_jobs
+    from app.jobs.models import Job
+    from tests.engine.support import make_timer_due
+
+    instance_id = flows.report()
+    task = flows.open_task(instance_id)
+    api_as("fj_head").post(f"/api/v1/tasks/{task['id']}/claim")
+    with app.app_context():
+        # Time travel, as the engine's own tests do: the 3-day escalation timer is due now.
+        instance = engine.get_instance(instance_id)
+        workflow = S.loads(instance.state, engine.spec_cache)
+        make_timer_due(workflow, "Timer_fujian_escalate")
+        instance.state = S.dumps(workflow)
+        for job in db.session.scalars(select(Job).where(Job.kind == engine.TIMER_JOB)):
+            if job.payload["bpmn_id"] == "Timer_fujian_escalate":
+                job.due_at = utcnow() - timedelta(seconds=1)
+        db.session.commit()
+        run_due_jobs()
+        db.session.remove()
+    assert flows.open_task(instance_id)["bpmn_id"] == "Task_escalated_review"
+    head = [n["text"] for n in api_as("fj_head").get("/api/v1/notifications").get_json()["items"]]
+    assert any("福建区域负责人审批" in t and "收回" in t for t in head)
+    for name in ("manager", "admin"):
+        texts = [n["text"] for n in api_as(name).get("/api/v1/notifications").get_json()["items"]]
+        assert any("超时升级审批" in t for t in texts), (name, texts)
