@@ -62,12 +62,29 @@ def crm_field_catalogue() -> list[dict]:
 
 
 def iter_components(components: list | None) -> Iterator[dict]:
-    """Every component of a form-js schema, depth first (groups hold components)."""
-    for component in components or ():
+    """Every component of a form-js schema, depth first (groups hold components).
+
+    Iterative, so a maliciously deep schema cannot exhaust the interpreter's stack."""
+    stack = [iter(components if isinstance(components, list) else ())]
+    while stack:
+        component = next(stack[-1], None)
+        if component is None:
+            stack.pop()
+            continue
         if not isinstance(component, dict):
             continue
         yield component
-        yield from iter_components(component.get("components"))
+        children = component.get("components")
+        if isinstance(children, list):
+            stack.append(iter(children))
+
+
+def nesting_depth(components: list | None) -> int:
+    depth, level = 0, [c for c in (components or []) if isinstance(c, dict)]
+    while level:
+        depth += 1
+        level = [child for c in level for child in (c.get("components") or []) if isinstance(child, dict)]
+    return depth
 
 
 def embedded_fields(schema: dict) -> dict[str, str]:

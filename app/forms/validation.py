@@ -20,7 +20,7 @@ from typing import Any
 import regex
 from app.forms.i18n import _
 
-from app.forms.embedded import CRM_FIELD_PROPERTY, is_known_crm_field, iter_components
+from app.forms.embedded import CRM_FIELD_PROPERTY, is_known_crm_field, iter_components, nesting_depth
 
 INPUT_TYPES = frozenset({"textfield", "textarea", "number", "checkbox", "checklist", "radio", "select",
                          "taglist", "datetime"})
@@ -36,6 +36,7 @@ KEY_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 RESERVED_KEYS = frozenset({"typename"})
 MAX_TEXT = 20000
 MAX_COMPONENTS = 500
+MAX_DEPTH = 8
 PATTERN_TIMEOUT = 0.05  # seconds per match; user-written patterns may backtrack badly
 EMAIL_PATTERN = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
                            r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
@@ -106,6 +107,9 @@ def check_schema(schema: Any) -> list[dict]:
         return [{"field": "schema.components", "message": _("The form has no component list.")}]
     problems: list[dict] = []
     all_components = list(iter_components(components))
+    if len(all_components) <= MAX_COMPONENTS and nesting_depth(components) > MAX_DEPTH:
+        return [{"field": "schema.components", "message": _("Groups may be nested at most %(n)d levels deep.",
+                                                             n=MAX_DEPTH)}]
     if len(all_components) > MAX_COMPONENTS:
         problems.append({"field": "schema.components",
                          "message": _("A form may have at most %(n)d components.", n=MAX_COMPONENTS)})

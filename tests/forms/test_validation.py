@@ -192,6 +192,17 @@ def test_check_schema_refuses(app, schema, field):
     assert field in {p["field"] for p in problems}, problems
 
 
+@pytest.mark.parametrize("levels", [20, 5000])
+def test_deeply_nested_groups_are_refused_without_recursion(app, levels):
+    deep = {"type": "textfield", "key": "x"}
+    for level in range(levels):
+        deep = {"type": "group", "id": f"g{level}", "components": [deep]}
+    with app.app_context():
+        problems = check_schema(form(deep))
+        assert problems and problems[0]["field"] == "schema.components"
+        assert validate_submission(form(deep), {"x": "1"}) == ({"x": "1"}, {})  # no RecursionError either
+
+
 def test_check_schema_accepts_the_supported_field_types(app):
     schema = form(TEXT, NUMBER, {"type": "textarea", "key": "a"}, {"type": "checkbox", "key": "b"},
                   {"type": "radio", "key": "c", "values": CHOICES}, {"type": "select", "key": "d", "valuesKey": "opts"},
