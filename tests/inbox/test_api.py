@@ -2,8 +2,6 @@
 drafts, attachments, withdraw, operator actions, out-of-office routing."""
 from datetime import date, timedelta
 
-import pytest
-
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
 
