@@ -78,7 +78,7 @@ def test_escapes_are_blocked(payload):
     started = time.monotonic()
     with pytest.raises(ExpressionError):
         evaluate(payload, dict(DATA))
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 3.0  # refused, not hung (generous under load)
 
 
 def test_forbidden_constructs_are_found_at_compile_time():
@@ -108,15 +108,16 @@ def test_runaways_are_stopped(payload):
     started = time.monotonic()
     with pytest.raises(ExpressionLimitExceeded):
         evaluate(payload, {})
-    assert time.monotonic() - started < 2.0
+    assert time.monotonic() - started < 5.0
 
 
 def test_time_limit_stops_a_busy_loop():
     script = "n = 0\nfor i in range(100000):\n    for j in range(100000):\n        n += 1\n"
     started = time.monotonic()
-    with pytest.raises(ExpressionLimitExceeded):
+    with pytest.raises(ExpressionLimitExceeded) as info:
         execute(script, {}, limits=Limits(time_limit=0.2, max_steps=10**9))
-    assert time.monotonic() - started < 1.5
+    assert "CPU time" in str(info.value)
+    assert time.monotonic() - started < 5.0
 
 
 def test_script_statements_write_task_data():
