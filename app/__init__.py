@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 
 from apiflask import APIFlask
-from flask import request, session
+from flask import has_request_context, request, session
 from flask.sessions import SecureCookieSessionInterface
 from flask_login import current_user
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -36,7 +36,12 @@ class _SessionInterface(SecureCookieSessionInterface):
 
 
 def select_locale() -> str:
-    """User setting, then an explicit choice in this session, then the browser, then Chinese."""
+    """User setting, then an explicit choice in this session, then the browser, then Chinese.
+
+    Outside a request (the worker, ``flask demo``) texts are in the default language.
+    """
+    if not has_request_context():
+        return "zh_CN"
     if current_user and current_user.is_authenticated and current_user.locale:
         return current_user.locale
     if session.get("locale") in LOCALES:
@@ -81,6 +86,7 @@ def _register_modules(app: APIFlask) -> None:
     from app.api import errors, frame
     from app.auth import api as auth_api
     from app.auth import views as auth_views
+    from app.admin import api as admin_api
     from app.admin import views as admin_views
     from app.ui import views as ui_views
     from app import cli
@@ -104,6 +110,7 @@ def _register_modules(app: APIFlask) -> None:
     ui_views.init_app(app)
     app.register_blueprint(auth_api.bp)
     app.register_blueprint(admin_views.bp)
+    app.register_blueprint(admin_api.bp)
     app.register_blueprint(live.bp)
     notification_views.init_app(app)
     forms.init_app(app)

@@ -13,6 +13,7 @@ from app.extensions import csrf, login_manager
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 MAX_PER_PAGE = 200
+MAX_PAGE = 100_000
 # Getting a token sends credentials and sets no cookie: nothing for CSRF to protect, and
 # other systems (OA, finance) have no CSRF token to send.
 CSRF_FREE_ENDPOINTS = frozenset({"auth_api.create_token"})
@@ -62,7 +63,8 @@ def init_app(app: Flask) -> None:
 
 
 class PageQuery(Schema):
-    page = Integer(load_default=1, validate=Range(min=1))
+    # Bounded so OFFSET never overflows the database's integer.
+    page = Integer(load_default=1, validate=Range(min=1, max=MAX_PAGE))
     per_page = Integer(load_default=50, validate=Range(min=1, max=MAX_PER_PAGE))
     q = String(load_default=None)
 
