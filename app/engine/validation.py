@@ -123,6 +123,12 @@ def _check_process(proc, found: _Collector):
         _check_multi_instance(loop, found)
     for timer in proc.iter(f"{{{BPMN_NS}}}timerEventDefinition"):
         _check_timer(timer, found)
+    for tag in ("messageEventDefinition", "signalEventDefinition", "conditionalEventDefinition"):
+        for definition in proc.iter(f"{{{BPMN_NS}}}{tag}"):
+            event = definition.getparent()
+            kind = tag.replace("EventDefinition", "")
+            # Nothing in the product sends messages or signals to an instance: it would wait forever.
+            found.add(event.get("id"), f"{kind} events are not supported; use a timer, a user task or a service task")
     for tag in ("sendTask", "receiveTask", "businessRuleTask"):
         for task in proc.iter(f"{{{BPMN_NS}}}{tag}"):
             found.add(task.get("id"), f"{tag} is not supported; use a service task with an operation")

@@ -105,3 +105,11 @@ def test_operation_parameters_are_checked(fake_ops):
     assert "operation 'crm.set_report_status' needs parameter 'customer_id'" in messages
     assert "operation 'crm.set_report_status' has no parameter 'colour'" in messages
     assert any("comment" in m and "__class__" in m for m in messages)
+
+
+def test_events_nothing_can_trigger_are_refused():
+    body = START + """<bpmn:intermediateCatchEvent id="wait_msg"><bpmn:messageEventDefinition/></bpmn:intermediateCatchEvent>
+      <bpmn:intermediateCatchEvent id="wait_signal"><bpmn:signalEventDefinition/></bpmn:intermediateCatchEvent>
+      <bpmn:sequenceFlow id="f0" sourceRef="s" targetRef="wait_msg"/>
+      <bpmn:sequenceFlow id="f1" sourceRef="wait_msg" targetRef="wait_signal"/>"""
+    assert ids(process(body)) == {"wait_msg", "wait_signal"}
