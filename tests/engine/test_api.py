@@ -120,3 +120,11 @@ def test_error_retry_and_terminate(call, fake_ops, engine_app):
                            json={"process_key": "customer_report", "data": CUSTOMER}).get_json()
     r = call("admin")("POST", f"/api/v1/process-instances/{other['id']}/terminate", json={"comment": "重复"})
     assert r.status_code == 200 and r.get_json()["status"] == "terminated" and r.get_json()["active_tasks"] == []
+
+
+def test_deploy_as_multipart_file(call):
+    import io
+
+    r = call("admin")("POST", "/api/v1/processes", data={"file": (io.BytesIO(XML), "customer_report.bpmn")},
+                      content_type="multipart/form-data")
+    assert r.status_code == 201 and r.get_json() == {"key": "customer_report", "version": 1}
