@@ -69,11 +69,13 @@ function heatColour(share) {
   return `hsla(${hue}, 85%, 50%, 0.45)`;
 }
 
+// The same units as the tables (the server's "%(n)s min" / "%(n)s h" / "%(n)s d", translated).
 function formatHours(seconds) {
+  const unit = (key, n) => t(key).replace("%(n)s", n);
   if (seconds == null) return t("no_data");
-  if (seconds < 3600) return `${Math.round(seconds / 60)} min`;
-  if (seconds < 2 * 86400) return `${(seconds / 3600).toFixed(1)} h`;
-  return `${(seconds / 86400).toFixed(1)} d`;
+  if (seconds < 3600) return unit("unit_min", Math.round(seconds / 60));
+  if (seconds < 2 * 86400) return unit("unit_h", (seconds / 3600).toFixed(1));
+  return unit("unit_d", (seconds / 86400).toFixed(1));
 }
 
 async function heatOverlay(report) {

@@ -40,7 +40,7 @@ def test_process_report_charts_and_heat_overlay(page, histories):
     assert page.locator("#heat-canvas").get_attribute("data-overlays") == "4"  # the four approval steps
     manager = page.locator(".heat-box[data-step=Task_manager_review]")
     assert manager.is_visible() and "heat-bottleneck" in manager.get_attribute("class")
-    assert manager.inner_text() == "6.0 h"  # median time in step: 21,600 s
+    assert manager.inner_text() == "6.0 小时"  # median time in step: 21,600 s
     # the slowest step is red, a step a quarter as slow more green than red
     red, green = manager.evaluate(RGB)
     assert red > 200 and green < 40
