@@ -121,7 +121,7 @@ def fill(db, n: int = N, seed: int = 10) -> dict:
     return {"instances": len(instances), "tasks": len(tasks), "history": len(history)}
 
 
-def run(budget_s: float = 10.0) -> dict:
+def run(budget_s: float = 6.0) -> dict:
     from app.extensions import db
     from app.reports import services
 
