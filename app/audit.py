@@ -40,3 +40,21 @@ def audit(event: str, *, actor=None, actor_name: str | None = None, target: str 
     )
     db.session.add(row)
     return row
+
+
+def audit_query(event: str | None = None, actor: str | None = None, since: datetime | None = None,
+                until: datetime | None = None):
+    """Newest first; ``event`` matches a prefix (``login`` → login.success, login.failure…),
+    ``actor`` the exact user name, ``since``/``until`` the time range (inclusive/exclusive)."""
+    from sqlalchemy import select
+
+    stmt = select(AuditEvent).order_by(AuditEvent.id.desc())
+    if event:
+        stmt = stmt.where(AuditEvent.event.startswith(event, autoescape=True))
+    if actor:
+        stmt = stmt.where(AuditEvent.actor_name == actor)
+    if since is not None:
+        stmt = stmt.where(AuditEvent.at >= since)
+    if until is not None:
+        stmt = stmt.where(AuditEvent.at < until)
+    return stmt

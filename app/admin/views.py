@@ -1,3 +1,5 @@
+from datetime import date, datetime, time, timedelta, timezone
+
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -6,7 +8,7 @@ from sqlalchemy import select
 
 from app.access import admin_required
 from app.api.errors import ApiError
-from app.audit import AuditEvent
+from app.audit import audit_query
 from app.auth import services
 from app.auth.models import ROLES, Group, User
 from app.extensions import db
@@ -124,14 +126,25 @@ def edit_group(name=None):
 @bp.get("/audit")
 @admin_required
 def audit_log():
-    page = max(request.args.get("page", 1, type=int), 1)
-    event = request.args.get("event") or None
-    actor = request.args.get("actor") or None
-    stmt = select(AuditEvent).order_by(AuditEvent.id.desc())
-    if event:
-        stmt = stmt.where(AuditEvent.event.startswith(event))
-    if actor:
-        stmt = stmt.where(AuditEvent.actor_name == actor)
+    page = min(max(request.args.get("page", 1, type=int), 1), 1_000_000)
+    event = (request.args.get("event") or "").strip()[:64]
+    actor = (request.args.get("actor") or "").strip()[:80]
+    since, until = _day(request.args.get("since")), _day(request.args.get("until"))
+    # The date fields are whole days in UTC; "until" includes its day.
+    stmt = audit_query(event or None, actor or None,
+                       datetime.combine(since, time.min, timezone.utc) if since else None,
+                       datetime.combine(until + timedelta(days=1), time.min, timezone.utc) if until else None)
     rows = db.session.scalars(stmt.limit(101).offset((page - 1) * 100)).all()
+    filters = {"event": event, "actor": actor, "since": since.isoformat() if since else "",
+               "until": until.isoformat() if until else ""}
     return render_template("admin/audit.html", rows=rows[:100], has_next=len(rows) > 100, page=page,
-                           event=event or "", actor=actor or "")
+                           filters=filters, **filters)
+
+
+def _day(value: str | None) -> date | None:
+    """A YYYY-MM-DD filter value; anything else is no filter (the field shows empty)."""
+    try:
+        day = date.fromisoformat((value or "").strip())
+    except ValueError:
+        return None
+    return day if 2000 <= day.year <= 2199 else None

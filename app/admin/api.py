@@ -1,0 +1,44 @@
+"""Read-only API of the audit log (admins). There is deliberately no write route: rows are
+only ever added by the actions they describe (and PostgreSQL refuses edits, see migration 0014)."""
+from __future__ import annotations
+
+from apiflask import APIBlueprint
+from apiflask.fields import AwareDateTime, Integer, String
+from apiflask.validators import Length, Range
+from marshmallow import validates_schema, ValidationError
+
+from app.access import admin_required
+from app.api.frame import PageQuery, page_of
+from app.audit import AuditEvent, audit_query
+
+bp = APIBlueprint("admin_api", __name__, url_prefix="/api/v1", tag="Administration")
+
+
+class AuditQuery(PageQuery):
+    page = Integer(load_default=1, validate=Range(min=1, max=1_000_000))  # OFFSET must fit the DB
+    event = String(load_default=None, validate=Length(max=64))
+    actor = String(load_default=None, validate=Length(max=80))
+    since = AwareDateTime(load_default=None, default_timezone=None)
+    until = AwareDateTime(load_default=None, default_timezone=None)
+
+    @validates_schema
+    def _range(self, data, **kwargs):
+        for name in ("since", "until"):
+            value = data.get(name)
+            if value is not None and not 2000 <= value.year <= 2199:
+                raise ValidationError("Dates must lie between 2000 and 2199.", name)
+
+
+def event_out(row: AuditEvent) -> dict:
+    return {"id": row.id, "at": row.at.isoformat(), "actor": row.actor_name or None, "event": row.event,
+            "target": row.target, "ip": row.ip, "details": row.details}
+
+
+@bp.get("/audit-events")
+@admin_required
+@bp.input(AuditQuery, location="query", arg_name="query")
+@bp.doc(summary="The audit log, newest first (admins). ?event= prefix, ?actor= user name, "
+                "?since=/&until= ISO 8601 times with offset", responses=[400, 401, 403])
+def list_audit_events(query):
+    stmt = audit_query(query["event"], query["actor"], query["since"], query["until"])
+    return page_of(stmt, query["page"], query["per_page"], serialize=event_out)
