@@ -327,3 +327,29 @@ def test_cli_deploy_list_and_rollback(app, env, tmp_path):
     result = runner.invoke(args=["process", "deploy", str(bad)])
     assert result.exit_code == 1 and "Task_fujian_review" in result.output
     assert runner.invoke(args=["process", "rollback", "customer_report", "9"]).exit_code != 0
+
+
+def test_countersign_rows_any_one_approves(env):
+    from .support import FIXTURES
+
+    xml = ((FIXTURES / "countersign.bpmn.template").read_text()
+           .replace("IS_SEQUENTIAL", "")
+           .replace("COMPLETION", '<bpmn:completionCondition xsi:type="bpmn:tFormalExpression">'
+                                  "${decision == &apos;approve&apos;}</bpmn:completionCondition>")
+           .replace("OUTCOME", "${any(r[&apos;decision&apos;] == &apos;approve&apos; for r in Sign_results)}"))
+    svc.deploy(xml)
+    instance = svc.start_instance("countersign", {"approvers": ["fj_head", "manager", "med_reviewer"]})
+    rows = open_tasks(instance)
+    assert sorted(r.assignee for r in rows) == ["fj_head", "manager", "med_reviewer"]
+    assert [t.assignee for t in svc.inbox(user("manager"))] == ["manager"]
+    with pytest.raises(svc.Forbidden):
+        svc.complete(next(r.id for r in rows if r.assignee == "manager"), user("fj_head"), {"decision": "approve"})
+    svc.complete(next(r.id for r in rows if r.assignee == "fj_head"), user("fj_head"), {"decision": "reject"})
+    svc.complete(next(r.id for r in rows if r.assignee == "manager"), user("manager"), {"decision": "approve"})
+    instance = svc.get_instance(instance.id)
+    assert instance.status == "completed"
+    statuses = {r.assignee: r.status for r in db.session.scalars(
+        select(HumanTask).where(HumanTask.instance_id == instance.id))}
+    assert statuses == {"fj_head": "completed", "manager": "completed", "med_reviewer": "cancelled"}
+    assert [(r["approver"], r["decision"]) for r in instance.data["Sign_results"]] == [
+        ("fj_head", "reject"), ("manager", "approve")]
