@@ -1,6 +1,8 @@
 """Request handling shared by every API blueprint: bearer tokens, CSRF, body size, lists."""
 from __future__ import annotations
 
+import json
+
 from apiflask import Schema
 from apiflask.fields import Integer, String
 from apiflask.validators import Range
@@ -27,6 +29,17 @@ def bearer_token() -> str | None:
     return None
 
 
+def _refuse_deep_json() -> None:
+    """json.loads raises RecursionError (not ValueError) on deeply nested input, which the
+    input parser would let through as a 500; refuse it here as bad input."""
+    try:
+        json.loads(request.get_data(cache=True) or b"null")
+    except RecursionError:
+        raise ApiError(400, "invalid_input", "The JSON body is nested too deeply.") from None
+    except ValueError:
+        pass  # malformed JSON: the route's own input parsing answers its usual 400
+
+
 def init_app(app: Flask) -> None:
     from app.auth.services import token_for
 
@@ -47,6 +60,7 @@ def init_app(app: Flask) -> None:
                 request.max_content_length = current_app.config["API_MAX_JSON_BYTES"]
                 if request.content_length and request.content_length > request.max_content_length:
                     raise ApiError(413, "too_large", "The request body is too large.")
+                _refuse_deep_json()
             raw = bearer_token()
             if raw is not None:
                 if current_user.is_authenticated and getattr(g, "api_token", None) is None:
