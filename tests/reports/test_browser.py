@@ -79,3 +79,23 @@ def test_manager_sees_only_the_people_report(page, histories):
     page.goto("/reports/")
     page.wait_for_url("**/reports/people")
     assert page.locator(".nav-tabs .nav-link").count() == 1
+
+
+def test_reports_on_the_demo_data(app, page):
+    """``flask demo`` (one customer report waiting for the Fujian head): the reports render."""
+    from app.cli import run_demo
+    from app.extensions import db
+
+    with app.test_request_context():
+        run_demo()
+        db.session.remove()
+    login_in_browser(page, "admin")
+    page.locator("#mainnav").get_by_role("link", name="报表", exact=True).click()
+    page.wait_for_url("**/reports/processes")
+    page.wait_for_selector("#chart-weekly[data-ready=true]")
+    assert page.locator("#chart-weekly").evaluate(CANVAS_DRAWN) > 500
+    assert page.locator("[data-figure=started]").inner_text() == "1"
+    page.wait_for_selector("#heat-canvas[data-ready=true]")
+    assert page.locator("#heat-canvas").get_attribute("data-overlays") == "4"
+    assert page.locator("#steps-table tr[data-step=Task_fujian_review] td").nth(2).inner_text() == "1"  # open
+    screenshot(page, "reports-demo")
