@@ -153,3 +153,16 @@ def test_security_headers_on_pages_and_api(client):
     assert page.headers["X-Content-Type-Options"] == "nosniff"
     assert page.headers["X-Frame-Options"] == "DENY"
     assert client.get("/api/v1/openapi.json").headers["Content-Security-Policy"] == csp
+
+
+def test_navigation_shows_only_what_the_user_may_open(client, demo_people):
+    from app.auth.services import get_group, update_group
+
+    client.post("/login", data={"username": "fj_head", "password": DEMO_PASSWORD})
+    html = client.get("/", headers={"Accept-Language": "en"}).data.decode()
+    assert 'href="/reports' not in html  # an approver who manages no group
+    with client.application.app_context():
+        update_group(get_group("fujian-heads"), actor=None, manager="fj_head")
+    html = client.get("/", headers={"Accept-Language": "en"}).data.decode()
+    assert 'href="/reports' in html
+    assert client.get("/reports/").status_code in (200, 302)

@@ -110,4 +110,5 @@ def automation():
 
 def init_app(app) -> None:
     app.register_blueprint(bp)
-    add_nav_item(app, NavItem("reports.index", _l("Reports"), 70, roles=NAV_ROLES))
+    add_nav_item(app, NavItem("reports.index", _l("Reports"), 70, roles=NAV_ROLES,
+                                  visible=services.can_see_people))

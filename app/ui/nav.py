@@ -6,6 +6,7 @@ The base layout shows the entries whose endpoint exists and whose roles the user
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 from flask import Flask
 
@@ -17,6 +18,8 @@ class NavItem:
     order: int
     roles: tuple[str, ...] = field(default=())  # empty: every logged-in user
     badge: str | None = None  # id of a live counter (e.g. the inbox count)
+    # A finer check than roles, e.g. "manages a group"; called with the user.
+    visible: Callable[[object], bool] | None = None
 
 
 def add_nav_item(app: Flask, item: NavItem) -> None:
@@ -31,6 +34,8 @@ def nav_items_for(app: Flask, user) -> list[NavItem]:
         if item.endpoint not in app.view_functions:
             continue
         if item.roles and not user.has_role(*item.roles):
+            continue
+        if item.visible is not None and not item.visible(user):
             continue
         visible.append(item)
     return visible
