@@ -46,7 +46,8 @@ class ProcessInstance(VersionedMixin, db.Model):
     definition_id: Mapped[int] = mapped_column(ForeignKey("process_definitions.id"), nullable=False, index=True)
     process_key: Mapped[str] = mapped_column(String(120), nullable=False, index=True)
     status: Mapped[str] = mapped_column(String(16), nullable=False, default="running", index=True)
-    state: Mapped[str] = mapped_column(Text, nullable=False)
+    # Deferred: task lists join instances and must not load every workflow's saved state.
+    state: Mapped[str] = mapped_column(Text, nullable=False, deferred=True)
     data: Mapped[dict] = mapped_column(JSONType, nullable=False, default=dict)  # for display
     error: Mapped[dict | None] = mapped_column(JSONType)
     record_type: Mapped[str | None] = mapped_column(String(40))
