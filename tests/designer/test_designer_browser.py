@@ -362,7 +362,7 @@ def test_customer_report_opens_looks_right_and_redeploys_unchanged(page, app, de
     drawn = page.evaluate("() => window.designer.modeler.get('elementRegistry')"
                           ".filter(e => e.type !== 'label' && e.businessObject.$instanceOf('bpmn:FlowElement')).length")
     proc = etree.fromstring(shipped.encode("utf-8")).find("{http://www.omg.org/spec/BPMN/20100524/MODEL}process")
-    assert drawn == len([c for c in proc if isinstance(c.tag, str) and c.get("id")]) == 48
+    assert drawn == len([c for c in proc if isinstance(c.tag, str) and c.get("id")]) == 50  # the shipped customer report: tasks, events, gateways and flows
     assert page.locator(".djs-label", has_text="福建区域负责人审批").count() == 1
     assert page.evaluate("() => [...document.fonts].some(f => f.family.includes('bpmn') && f.status === 'loaded')")
     _assert_watermark_visible(page)

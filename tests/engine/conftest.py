@@ -14,6 +14,8 @@ def fake_ops():
     saved = operations.registry_snapshot()  # the app's real operations come back afterwards
     operations.register_operation("crm.set_report_status", fake.set_report_status,
                                   params=["customer_id", "status"], optional=["comment"], replace=True)
+    operations.register_operation("crm.confirm_owner", fake.confirm_owner,
+                                  params=["customer_id", "username"], replace=True)
     operations.register_operation("notify.users", fake.notify, params=["message"],
                                   optional=["users", "groups", "link"], replace=True)
     yield fake

@@ -21,6 +21,9 @@ class FakeOperations:
                                                      "comment": comment, "element": ctx.element_id}))
         return {"customer_id": customer_id, "report_status": status}
 
+    def confirm_owner(self, ctx, customer_id, username):
+        self.calls.append(("crm.confirm_owner", {"customer_id": customer_id, "username": username}))
+
     def notify(self, ctx, message, users=None, groups=None, link=None):
         self.calls.append(("notify.users", {"message": message, "users": users, "groups": groups}))
 
