@@ -83,26 +83,20 @@ def create_app(overrides: dict | None = None) -> APIFlask:
 
 
 def _register_modules(app: APIFlask) -> None:
+    """Wire every module into the app. Order matters only where noted."""
+    from app import automation, cli, crm, engine, forms, inbox, reports, security
+    from app.admin import api as admin_api
+    from app.admin import views as admin_views
     from app.api import errors, frame
     from app.auth import api as auth_api
     from app.auth import views as auth_views
-    from app.admin import api as admin_api
-    from app.admin import views as admin_views
-    from app.ui import views as ui_views
-    from app import cli
+    from app.designer import views as designer_views
     from app.jobs import cli as jobs_cli
     from app.notifications import views as notification_views
     from app.ui import live
-    from app.designer import views as designer_views
-    from app import forms
-    from app import automation
-    from app import crm
-    from app import inbox
-    from app import reports
-    from app import engine
+    from app.ui import views as ui_views
 
-    from app import security
-
+    # The request frame first: security headers, error format, bearer tokens and CSRF.
     security.init_app(app)
     errors.init_app(app)
     frame.init_app(app)
@@ -113,6 +107,7 @@ def _register_modules(app: APIFlask) -> None:
     app.register_blueprint(admin_api.bp)
     app.register_blueprint(live.bp)
     notification_views.init_app(app)
+    # Product modules; record-event subscribers are ordered by their own ``order`` argument.
     forms.init_app(app)
     designer_views.init_app(app)
     automation.init_app(app)
