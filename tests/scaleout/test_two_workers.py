@@ -15,7 +15,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from app.db import utcnow
 from app.extensions import db
@@ -56,9 +56,17 @@ def test_two_workers_run_each_of_500_due_jobs_exactly_once(app, ctx, demo_people
     threading.Thread(target=sink.serve_forever, daemon=True).start()
 
     engine.deploy(TIMER_DIAGRAM.read_bytes())
-    # One due moment for all, far enough ahead that starting 250 instances (slow on a busy
-    # machine) ends before it: a timer already due at start fires in the start step.
-    due = utcnow() + timedelta(seconds=40)
+    # One due moment for all, far enough ahead that starting 250 instances ends before it (a
+    # timer already due at start fires in the start step): the lead is scaled from how long
+    # a few starts take on this machine now.
+    far = (utcnow() + timedelta(days=1)).isoformat()
+    began = time.perf_counter()
+    probes = [engine.start_instance("timer_bench", {"due": far}).id for _ in range(5)]
+    lead = (time.perf_counter() - began) / 5 * TIMERS * 3 + 5
+    for instance_id in probes:
+        engine.terminate(instance_id, None)
+    db.session.execute(delete(Job).where(Job.kind == "engine.timer"))  # the probes' cancelled timers
+    due = utcnow() + timedelta(seconds=lead)
     instance_ids = [engine.start_instance("timer_bench", {"due": due.isoformat()}).id for _ in range(TIMERS)]
     assert utcnow() < due, "starting the instances took longer than the timers' lead"
     get_user("manager").email = "manager@example.com"
