@@ -12,6 +12,7 @@ task load the same version, the second UPDATE matches no row and raises
 from __future__ import annotations
 
 import json
+import logging
 from datetime import datetime
 from typing import Iterable
 
@@ -33,6 +34,7 @@ from .validation import validate_diagram
 from .xml import DiagramError
 
 TIMER_JOB = "engine.timer"
+log = logging.getLogger(__name__)
 
 
 class EngineServiceError(Exception):
@@ -50,6 +52,11 @@ class Forbidden(EngineServiceError):
 
 class Conflict(EngineServiceError):
     status, code = 409, "conflict"
+
+
+class StateUnreadable(Conflict):
+    """The saved state cannot be loaded (corrupt, or written by an incompatible version)."""
+    code = "state_unreadable"
 
 
 class InvalidData(EngineServiceError):
@@ -170,10 +177,33 @@ def _context(instance: ProcessInstance, actor) -> dict:
 
 
 def _load(instance: ProcessInstance, actor=None):
-    wf = S.loads(instance.state, spec_cache, context=_context(instance, actor))
+    try:
+        wf = S.loads(instance.state, spec_cache, context=_context(instance, actor))
+    except Exception as exc:  # noqa: BLE001 - JSON, format, serializer or spec: all mean "cannot load"
+        reason = f"saved state cannot be loaded ({type(exc).__name__}: {str(exc)[:300]})"
+        _mark_unreadable(instance, reason)
+        raise StateUnreadable(f"process instance {instance.id}: {reason}") from None
     # Timers waiting before this step: any step may fire a due one (see _persist_rows).
     wf.crm_timers_before = R.waiting_timers(wf)
     return wf
+
+
+def _mark_unreadable(instance: ProcessInstance, reason: str) -> None:
+    """Mark the instance ``error`` in its own transaction: the caller's request fails and rolls
+    back, the mark stays (operators see why; timers stop firing at it)."""
+    error = {"element_id": None, "element_name": None, "message": reason, "line": None, "error_line": None,
+             "error_type": "StateUnreadable", "task_id": None}
+    try:
+        with db.engine.begin() as connection:
+            marked = connection.execute(ProcessInstance.__table__.update()
+                                        .where(ProcessInstance.id == instance.id, ProcessInstance.status != "error")
+                                        .values(status="error", error=error, version=ProcessInstance.version + 1,
+                                                updated_at=utcnow())).rowcount
+            if marked:  # once, not at every failed look at it
+                connection.execute(ProcessHistory.__table__.insert().values(
+                    instance_id=instance.id, actor=None, event="error", task=None, comment=reason, at=utcnow()))
+    except Exception:  # noqa: BLE001 - the mark is best effort; the refusal below is what matters
+        log.exception("could not mark process instance %s as unreadable", instance.id)
 
 
 def _history(instance, event, actor=None, task=None, comment=None, data=None):
@@ -407,11 +437,10 @@ def unclaim(task_id: int, user, commit: bool = True) -> HumanTask:
 
 def task_form_data(task: HumanTask) -> dict:
     """The values the task's form shows: its own fields only (trap 5)."""
-    wf = _load(task.instance)
     fields = form_fields(task.form_key)
     try:
-        return R.task_form_data(wf, task.task_uuid, fields)
-    except R.TaskNotFound:
+        return R.task_form_data(_load(task.instance), task.task_uuid, fields)
+    except (R.TaskNotFound, StateUnreadable):  # an unreadable instance must not break the inbox
         return {f: None for f in fields}
 
 
@@ -478,7 +507,7 @@ class TimerNotFired(Exception):
 def _timer_job(job):
     try:
         instance = fire_timers(job.payload["instance_id"])
-    except NotFound:  # the instance was deleted: nothing to fire
+    except (NotFound, StateUnreadable):  # deleted, or marked error (an operator decides what next)
         return
     if instance.status in ("completed", "terminated"):
         return
