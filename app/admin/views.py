@@ -22,7 +22,7 @@ ROLE_LABELS = {"admin": _l("Administrator"), "designer": _l("Process designer"),
 
 @bp.record_once
 def _nav(state):
-    add_nav_item(state.app, NavItem("admin.users", _l("Admin"), 90, roles=("admin",)))
+    add_nav_item(state.app, NavItem("admin.users", _l("Admin"), 92, roles=("admin",), menu="manage"))
 
 
 def _all_groups():

@@ -101,7 +101,7 @@ def _record_panel(record, user):
 
 def init_app(app) -> None:
     app.register_blueprint(bp)
-    add_nav_item(app, NavItem("automation.rules", _l("Automation"), 60, roles=EDITORS))
+    add_nav_item(app, NavItem("automation.rules", _l("Automation"), 50, roles=EDITORS, menu="manage"))
     try:
         from app.crm.views import add_detail_panel
     except ImportError:  # no CRM pages installed

@@ -532,6 +532,6 @@ def init_app(app: Flask) -> None:
     add_nav_item(app, NavItem("crm.customers", _l("Customers"), 20))
     add_nav_item(app, NavItem("crm.pipeline", _l("Opportunities"), 22))
     add_nav_item(app, NavItem("crm.contracts", _l("Contracts"), 24))
-    add_nav_item(app, NavItem("crm.admin_stages", _l("CRM settings"), 88, roles=("admin",)))
+    add_nav_item(app, NavItem("crm.admin_stages", _l("CRM settings"), 88, roles=("admin",), menu="manage"))
     add_detail_panel(app, "crm/_assignment_panel.html", _assignment_panel, order=900,
                      entities=("customer", "opportunity", "contract", "activity"))

@@ -122,4 +122,4 @@ def _exists(key) -> bool:
 def init_app(app):
     app.register_blueprint(bp)
     app.register_blueprint(api.bp)
-    add_nav_item(app, NavItem("designer.index", _l("Process modeler"), 60, roles=("designer", "admin")))
+    add_nav_item(app, NavItem("designer.index", _l("Process modeler"), 30, roles=("designer", "admin"), menu="manage"))

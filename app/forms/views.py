@@ -34,7 +34,7 @@ SAMPLE_RECORDS = {
 
 @bp.record_once
 def _nav(state):
-    add_nav_item(state.app, NavItem("forms.index", _l("Forms"), 40, roles=DESIGNERS))
+    add_nav_item(state.app, NavItem("forms.index", _l("Forms"), 40, roles=DESIGNERS, menu="manage"))
 
 
 def sample_data(schema: dict) -> dict:

@@ -14,5 +14,5 @@ def init_app(app):
     app.register_blueprint(api.bp)
     add_nav_item(app, NavItem("inbox.index", _l("Inbox"), 10, badge="inbox"))
     add_nav_item(app, NavItem("inbox.my_submissions", _l("My submissions"), 12))
-    add_nav_item(app, NavItem("inbox.operator", _l("Process console"), 90, roles=("admin",)))
+    add_nav_item(app, NavItem("inbox.operator", _l("Process console"), 90, roles=("admin",), menu="manage"))
     add_live_counter(app, "inbox", services.open_task_count)

@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from flask import current_app
+from flask import current_app, g, has_request_context
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, case, func, or_, select, union_all
@@ -409,9 +409,15 @@ def unclaim(task_id: int, user: User) -> HumanTask:
 
 
 def form_of(task: HumanTask):
+    """The task's form, looked up once per request (a page of 50 tasks shares a few forms)."""
     from app.forms import services as forms
 
-    return forms.form_for_task(task.form_key)
+    if not has_request_context():
+        return forms.form_for_task(task.form_key)
+    cache = g.setdefault("inbox_forms", {})
+    if task.form_key not in cache:
+        cache[task.form_key] = forms.form_for_task(task.form_key)
+    return cache[task.form_key]
 
 
 def validate_form_data(task: HumanTask, data) -> dict:
@@ -432,15 +438,17 @@ def validate_form_data(task: HumanTask, data) -> dict:
 
 def task_form_values(task: HumanTask, user: User | None = None) -> dict:
     """What the form shows: embedded and read-only values as at the start (instance data),
-    the task's own answers (never an earlier task's: trap 5), and the user's draft over them."""
+    the task's own answers (never an earlier task's: trap 5), and the user's draft over them.
+
+    An open task has no answers of its own yet, so nothing here loads the workflow state:
+    the inbox lists stay cheap however many tasks they show.
+    """
     from app.forms import services as forms
 
     form = form_of(task)
     own = set(forms.editable_keys(form.schema)) if form is not None else set(engine.form_fields(task.form_key))
     values = {k: v for k, v in (task.instance.data or {}).items() if k not in own}
-    if task.status == TASK_OPEN:
-        values.update({k: v for k, v in engine_call(engine.task_form_data, task).items() if v is not None})
-    else:
+    if task.status != TASK_OPEN:
         values.update(_submitted(task))
     if user is not None:
         draft = db.session.scalar(select(TaskDraft).where(TaskDraft.task_id == task.id,

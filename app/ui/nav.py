@@ -18,6 +18,8 @@ class NavItem:
     order: int
     roles: tuple[str, ...] = field(default=())  # empty: every logged-in user
     badge: str | None = None  # id of a live counter (e.g. the inbox count)
+    # "main" entries stand in the bar; "manage" ones (designers' and admins' tools) share a menu.
+    menu: str = "main"
     # A finer check than roles, e.g. "manages a group"; called with the user.
     visible: Callable[[object], bool] | None = None
 

@@ -29,6 +29,7 @@ def current_form(app, key):
 
 def test_designer_adds_fields_and_saves_a_new_version(page, app, shipped_forms):
     login_in_browser(page, "admin")
+    page.locator("#manage-menu").click()
     page.locator("nav").get_by_text("表单").click()
     page.locator("tr[data-form-key=customer_report]").get_by_text("设计").click()
     page.wait_for_selector("#form-editor[data-ready=true]")
