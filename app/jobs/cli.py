@@ -6,7 +6,7 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     @app.cli.command("worker")
-    @click.option("--poll", default=0.5, show_default=True, help="Seconds between polls when idle.")
+    @click.option("--poll", default=0.25, show_default=True, help="Seconds between polls when idle.")
     @click.option("--batch", default=20, show_default=True, help="Jobs claimed per round.")
     def worker_command(poll, batch):
         """Run background jobs: timers, outbox deliveries, periodic scans."""

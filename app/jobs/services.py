@@ -97,22 +97,23 @@ def _due_condition(now: datetime):
 
 
 def _claim(limit: int, owner: str) -> list[int]:
+    """Turn up to ``limit`` due jobs into this worker's running jobs, in one statement.
+
+    The compare-and-set in the WHERE clause means a job is claimed once even when workers race;
+    on PostgreSQL ``SKIP LOCKED`` also keeps them from waiting on each other's rows.
+    """
     now = utcnow()
-    stmt = select(Job.id).where(_due_condition(now)).order_by(Job.due_at).limit(limit)
+    due = select(Job.id).where(_due_condition(now)).order_by(Job.due_at).limit(limit)
     if db.engine.dialect.name == "postgresql":
-        stmt = stmt.with_for_update(skip_locked=True)
-    ids = list(db.session.scalars(stmt))
-    claimed = []
-    for job_id in ids:
-        # Compare-and-set: only one worker turns a due job into its own running job.
-        result = db.session.execute(
-            update(Job).where(Job.id == job_id, _due_condition(now)).values(
-                status=RUNNING, locked_by=owner, locked_until=now + LEASE, attempts=Job.attempts + 1)
-        )
-        if result.rowcount == 1:
-            claimed.append(job_id)
+        due = due.with_for_update(skip_locked=True)
+    claimed = db.session.scalars(
+        update(Job).where(Job.id.in_(due.scalar_subquery()), _due_condition(now))
+        .values(status=RUNNING, locked_by=owner, locked_until=now + LEASE, attempts=Job.attempts + 1)
+        .returning(Job.id),
+        execution_options={"synchronize_session": False},
+    ).all()
     db.session.commit()
-    return claimed
+    return sorted(claimed)
 
 
 def _backoff(attempts: int) -> timedelta:
