@@ -145,3 +145,12 @@ def test_ids_beyond_the_column_range_are_404(app, api_as):
             path = path[:start] + "99999999999999999999999" + path[path.index(">") + 1:]
         response = api.get(path)
         assert response.status_code in (404, 405), (rule, response.status_code)
+
+
+def test_nul_characters_are_refused_with_the_field_named(api_as):
+    api = api_as("admin")
+    response = api.post("/api/v1/groups", json={"name": "bad\x00name", "members": ["a\x00"]})
+    assert response.status_code == 400
+    fields = {d["field"] for d in response.get_json()["error"]["details"]}
+    assert fields == {"name", "members.0"}
+    assert api.get("/api/v1/users?q=x%00y").status_code == 400

@@ -61,6 +61,7 @@ def init_app(app: Flask) -> None:
                 if request.content_length and request.content_length > request.max_content_length:
                     raise ApiError(413, "too_large", "The request body is too large.")
                 _refuse_deep_json()
+            _refuse_nul_characters()
             raw = bearer_token()
             if raw is not None:
                 if current_user.is_authenticated and getattr(g, "api_token", None) is None:
@@ -74,6 +75,36 @@ def init_app(app: Flask) -> None:
             # Cookie-authenticated requests (pages, and the UI's own API calls) need the token.
             csrf.protect()
         return None
+
+
+def _nul_paths(value, path: str = "", depth: int = 0) -> list[str]:
+    if isinstance(value, str):
+        return [path or "body"] if "\x00" in value else []
+    if depth > 50:
+        return []
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        return []
+    found = []
+    for key, sub in items:
+        if isinstance(key, str) and "\x00" in key:
+            found.append(f"{path}.{key!r}" if path else repr(key))
+        found += _nul_paths(sub, f"{path}.{key}" if path else str(key), depth + 1)
+    return found
+
+
+def _refuse_nul_characters() -> None:
+    """NUL characters cannot be stored in PostgreSQL text or JSONB: refuse them up front,
+    naming the fields, for every API call at once."""
+    paths = [f"query.{k}" for k, v in request.args.items(multi=True) if "\x00" in k or "\x00" in v]
+    if request.mimetype == "application/json":
+        paths += _nul_paths(request.get_json(silent=True))
+    if paths:
+        raise ApiError(400, "invalid_input", "Text must not contain NUL characters.",
+                       [{"field": p, "message": "contains a NUL character"} for p in paths[:20]])
 
 
 class PageQuery(Schema):
