@@ -154,3 +154,22 @@ def test_nul_characters_are_refused_with_the_field_named(api_as):
     fields = {d["field"] for d in response.get_json()["error"]["details"]}
     assert fields == {"name", "members.0"}
     assert api.get("/api/v1/users?q=x%00y").status_code == 400
+
+
+def test_values_the_database_refuses_are_400(app):
+    """A DataError (out-of-range number, malformed text) is the client's bad input, not a 500."""
+    from app import create_app
+    from app.access import public
+
+    fresh = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"]})
+
+    @public
+    def overflow():
+        from sqlalchemy.exc import DataError
+
+        raise DataError("SELECT 1", {}, ValueError("integer out of range"))
+
+    fresh.add_url_rule("/api/v1/overflow", "overflow", overflow)
+    response = fresh.test_client().get("/api/v1/overflow")
+    assert response.status_code == 400
+    assert response.get_json()["error"]["code"] == "invalid_input"

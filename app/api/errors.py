@@ -6,7 +6,7 @@ import logging
 from apiflask import HTTPError
 from flask_wtf.csrf import CSRFError
 from flask import Flask, jsonify, render_template, request
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
@@ -122,6 +122,16 @@ def init_app(app: Flask) -> None:
         if not is_api_request():
             return _page_error(409, message)
         return error_response(409, "stale_version", message)
+
+    @app.errorhandler(DataError)
+    def data_error(error):
+        # The database refused a value (a number out of range, malformed text): bad input.
+        db.session.rollback()
+        log.info("database refused a value on %s %s: %s", request.method, request.path, error.orig)
+        message = "A value is out of range or malformed."
+        if not is_api_request():
+            return _page_error(400, message)
+        return error_response(400, "invalid_input", message)
 
     @app.errorhandler(OperationalError)
     @app.errorhandler(DBAPIError)
