@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from apiflask import APIBlueprint
 from apiflask.fields import AwareDateTime, Integer, String
-from apiflask.validators import Length, Range
+from apiflask.validators import Length, Range, Regexp
 from marshmallow import validates_schema, ValidationError
 
 from app.access import admin_required
@@ -14,10 +14,13 @@ from app.audit import AuditEvent, audit_query
 bp = APIBlueprint("admin_api", __name__, url_prefix="/api/v1", tag="Administration")
 
 
+NO_NUL = Regexp(r"^[^\x00]*$", error="Must not contain NUL characters.")  # PostgreSQL text cannot hold NUL
+
+
 class AuditQuery(PageQuery):
     page = Integer(load_default=1, validate=Range(min=1, max=1_000_000))  # OFFSET must fit the DB
-    event = String(load_default=None, validate=Length(max=64))
-    actor = String(load_default=None, validate=Length(max=80))
+    event = String(load_default=None, validate=[Length(max=64), NO_NUL])
+    actor = String(load_default=None, validate=[Length(max=80), NO_NUL])
     since = AwareDateTime(load_default=None, default_timezone=None)
     until = AwareDateTime(load_default=None, default_timezone=None)
 

@@ -127,8 +127,9 @@ def edit_group(name=None):
 @admin_required
 def audit_log():
     page = min(max(request.args.get("page", 1, type=int), 1), 1_000_000)
-    event = (request.args.get("event") or "").strip()[:64]
-    actor = (request.args.get("actor") or "").strip()[:80]
+    # PostgreSQL text cannot hold NUL: such a filter matches nothing anyway.
+    event = (request.args.get("event") or "").replace("\x00", "").strip()[:64]
+    actor = (request.args.get("actor") or "").replace("\x00", "").strip()[:80]
     since, until = _day(request.args.get("since")), _day(request.args.get("until"))
     # The date fields are whole days in UTC; "until" includes its day.
     stmt = audit_query(event or None, actor or None,
