@@ -169,7 +169,13 @@ def test_values_the_database_refuses_are_400(app):
 
         raise DataError("SELECT 1", {}, ValueError("integer out of range"))
 
+    @public
+    def sqlite_overflow():
+        raise OverflowError("Python int too large to convert to SQLite INTEGER")
+
     fresh.add_url_rule("/api/v1/overflow", "overflow", overflow)
-    response = fresh.test_client().get("/api/v1/overflow")
-    assert response.status_code == 400
-    assert response.get_json()["error"]["code"] == "invalid_input"
+    fresh.add_url_rule("/api/v1/sqlite-overflow", "sqlite_overflow", sqlite_overflow)
+    for path in ("/api/v1/overflow", "/api/v1/sqlite-overflow"):
+        response = fresh.test_client().get(path)
+        assert response.status_code == 400
+        assert response.get_json()["error"]["code"] == "invalid_input"

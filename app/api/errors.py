@@ -123,11 +123,13 @@ def init_app(app: Flask) -> None:
             return _page_error(409, message)
         return error_response(409, "stale_version", message)
 
+    @app.errorhandler(OverflowError)
     @app.errorhandler(DataError)
     def data_error(error):
         # The database refused a value (a number out of range, malformed text): bad input.
         db.session.rollback()
-        log.info("database refused a value on %s %s: %s", request.method, request.path, error.orig)
+        # SQLite's driver raises a plain OverflowError for integers beyond 64 bits.
+        log.info("value refused on %s %s: %s", request.method, request.path, getattr(error, "orig", error))
         message = "A value is out of range or malformed."
         if not is_api_request():
             return _page_error(400, message)
