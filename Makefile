@@ -42,7 +42,8 @@ run: setup
 	  $(BIN)/flask run --host $(HOST) --port $(PORT)
 
 test: setup chromium
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	@echo "== the suite on SQLite"
+	TEST_DATABASE_URL= $(BIN)/python -m pytest -q $(PYTEST_ARGS)
 	@if [ -n "$$TEST_DATABASE_URL" ]; then \
 	  echo "== again on PostgreSQL ($$TEST_DATABASE_URL)"; \
 	  $(BIN)/python -m pytest -q $(PYTEST_ARGS); \

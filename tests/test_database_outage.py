@@ -21,6 +21,7 @@ class FlakyProxy:
         self.target = (target_host, target_port)
         self.up = True
         self.sockets: list[socket.socket] = []
+        self.upstream_ports: set[int] = set()  # every connection ever made to the database
         self.listener = socket.socket()
         self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.listener.bind(("127.0.0.1", 0))
@@ -38,6 +39,7 @@ class FlakyProxy:
                 client.close()
                 continue
             upstream = socket.create_connection(self.target)
+            self.upstream_ports.add(upstream.getsockname()[1])
             self.sockets += [client, upstream]
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
@@ -95,6 +97,14 @@ def proxied_app(app):
         db.session.remove()
         db.engine.dispose()
     proxy.close()
+    # A connection the proxy dropped mid-transaction may linger server-side holding locks;
+    # end exactly those backends so the next test's clean-up is not blocked.
+    from sqlalchemy import text
+
+    with app.app_context(), db.engine.begin() as connection:
+        connection.execute(text(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND client_port = ANY(:ports)"), {"ports": list(proxy.upstream_ports)})
 
 
 def test_api_answers_503_while_the_database_is_down_and_recovers(proxied_app, demo_people):
