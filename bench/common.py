@@ -77,22 +77,9 @@ def scratch_database_url(tag: str) -> tuple[str, callable]:
                 p.unlink()
             os.rmdir(folder)
         return f"sqlite:///{path}", drop
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
+    from tools.scratch_db import scratch_postgres_database
 
-    from config import normalise_database_url
-
-    url = make_url(normalise_database_url(base))
-    name = f"crm_bench_{tag}_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop():
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-    return url.set(database=name).render_as_string(hide_password=False), drop
+    return scratch_postgres_database(base, f"crm_bench_{tag}")
 
 
 def sqlite_file_url(tag: str) -> tuple[str, callable]:

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import os
 import threading
-import uuid
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import text
 
-from config import normalise_database_url
+from tools.scratch_db import scratch_postgres_database
 
 
 def _make_database(tmp_root: Path):
@@ -20,18 +18,7 @@ def _make_database(tmp_root: Path):
     if not base:
         path = tmp_root / "test.sqlite3"
         return f"sqlite:///{path}", lambda: None
-    url = make_url(normalise_database_url(base))
-    name = f"crm_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop():
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return url.set(database=name).render_as_string(hide_password=False), drop
+    return scratch_postgres_database(base, "crm_test")
 
 
 @pytest.fixture(scope="session")
