@@ -12,6 +12,7 @@ from werkzeug.routing import IntegerConverter
 
 import config as settings
 from app import extensions as ext
+from app.db import MAX_ID
 
 LOCALES = ("zh_CN", "en")
 
@@ -21,7 +22,7 @@ class _RecordIdConverter(IntegerConverter):
     they are a 404 rather than an overflow in the database driver."""
 
     def __init__(self, map, *args, **kwargs):
-        kwargs.setdefault("max", 2**31 - 1)
+        kwargs.setdefault("max", MAX_ID)
         super().__init__(map, *args, **kwargs)
 
 

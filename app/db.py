@@ -18,6 +18,11 @@ class JSONType(TypeDecorator):
         return dialect.type_descriptor(JSON())
 
 
+# Ids are INTEGER columns (32-bit on PostgreSQL): larger numbers cannot be ids, and they
+# would overflow the database driver, so every id taken from a request is checked against this.
+MAX_ID = 2**31 - 1
+
+
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 

@@ -2,9 +2,9 @@ from apiflask import Schema
 from apiflask.fields import Boolean, Dict, Integer, List, Raw, String
 from apiflask.validators import Length, Range
 
+from app.db import MAX_ID
 from app.api.frame import PageQuery
 
-MAX_ID = 2**31 - 1  # larger numbers cannot be ids (and overflow SQLite's integers)
 
 
 class RuleIn(Schema):

@@ -12,7 +12,7 @@ from app.automation import catalog as cat
 from app.automation.execution import dry_run
 from app.automation.models import Rule, RuleRun, Setting, Todo, WebhookDelivery
 from app.automation.validation import validate_rule
-from app.db import utcnow
+from app.db import MAX_ID, utcnow
 from app.extensions import db
 
 EDITABLE = ("name", "description", "entity", "event", "event_options", "condition", "actions", "enabled", "blocking",
@@ -98,7 +98,7 @@ def _id(value) -> int | None:
         number = int(value)
     except (TypeError, ValueError):
         return None
-    return number if 0 < number < 2**31 else None
+    return number if 0 < number <= MAX_ID else None
 
 
 def get_rule(rule_id) -> Rule:

@@ -7,6 +7,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 
+from app.db import MAX_ID
 from app.access import admin_required, roles_required
 from app.automation import services
 from app.automation.models import Rule
@@ -61,7 +62,7 @@ def edit(rule_id=None):
 
 def _small(number):
     """An id from the query string, or None when it cannot be one."""
-    return number if number is not None and 0 < number < 2**31 else None
+    return number if number is not None and 0 < number <= MAX_ID else None
 
 
 @bp.get("/runs")
@@ -86,7 +87,7 @@ def runs():
 def run_detail(run_id):
     from app.automation.models import RuleRun
 
-    run = (db.session.get(RuleRun, run_id) if run_id < 2**31 else None) or abort(404)
+    run = db.session.get(RuleRun, run_id) or abort(404)  # <int:> ids are bounded by the converter
     return render_template("automation/run.html", run=services.run_dict(run), outcomes=OUTCOMES,
                            deliveries=services.deliveries_for_run(run.id), event_labels=EVENT_LABELS)
 

@@ -38,12 +38,11 @@ from app.auth.services import managed_user_ids
 from app.crm.models import (ACTIVITY_KINDS, CONTRACT_STATUSES, CUSTOM_FIELD_TYPES, CUSTOMER_CLASSES, ENTITIES,
                             MODELS, OPPORTUNITY_STATUSES, REPORT_STATUSES, Activity, AssignmentLog, Contract,
                             Customer, CustomerImport, CustomFieldDef, Opportunity, OwnedRecord, Stage)
-from app.db import utcnow
+from app.db import MAX_ID, utcnow
 from app.events import RecordEvent, emit
 from app.extensions import db
 
 MAX_MONEY = Decimal("9999999999999999.99")
-MAX_ID = 2**31 - 1  # ids are 32-bit on PostgreSQL: larger ones simply do not exist
 CENTS = Decimal("0.01")
 # Columns every record has that a client may send back unchanged (a GET → PATCH round trip).
 ECHOED = frozenset({"id", "created_at", "updated_at", "version", "stage_entered_at", "closed_at"})

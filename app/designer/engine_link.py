@@ -8,6 +8,7 @@ from __future__ import annotations
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
+from app.db import MAX_ID
 from app.api.errors import ApiError
 from app.auth.models import User
 from app.engine import operations as ops
@@ -29,11 +30,10 @@ def current_version(key: str) -> int | None:
         return None
 
 
-MAX_INT = 2**31 - 1  # larger versions cannot exist (and would overflow SQLite)
 
 
 def version_xml(key: str, version: int) -> str | None:
-    if not 0 < version <= MAX_INT:
+    if not 0 < version <= MAX_ID:
         return None
     try:
         return engine.get_definition(key, version).xml
@@ -72,7 +72,7 @@ def deploy(xml: str, actor) -> int:
 
 
 def rollback(key: str, version: int, actor) -> None:
-    if not 0 < version <= MAX_INT:
+    if not 0 < version <= MAX_ID:
         raise ApiError(404, "not_found", _("No such version."))
     try:
         engine.make_current(key, version, actor=actor)

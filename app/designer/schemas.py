@@ -2,11 +2,11 @@ from apiflask import Schema
 from apiflask.fields import Boolean, Dict, Integer, String
 from apiflask.validators import Length, Range
 
+from app.db import MAX_ID
 from app.designer.services import KEY_PATTERN
 from apiflask.validators import Regexp
 
 MAX_XML = 5 * 1024 * 1024
-MAX_INT = 2**31 - 1  # integer columns are 32-bit on PostgreSQL (and bigger ones overflow SQLite)
 
 
 class DraftCreate(Schema):
@@ -19,12 +19,12 @@ class DraftCreate(Schema):
 
 class DraftSave(Schema):
     xml = String(required=True, validate=Length(min=1, max=MAX_XML))
-    version = Integer(required=True, validate=Range(min=1, max=MAX_INT))
+    version = Integer(required=True, validate=Range(min=1, max=MAX_ID))
     autosave = Boolean(load_default=False)
 
 
 class DraftDeploy(Schema):
-    version = Integer(load_default=None, validate=Range(min=1, max=MAX_INT))
+    version = Integer(load_default=None, validate=Range(min=1, max=MAX_ID))
 
 
 class XmlCheck(Schema):
@@ -32,7 +32,7 @@ class XmlCheck(Schema):
 
 
 class Rollback(Schema):
-    version = Integer(required=True, validate=Range(min=1, max=MAX_INT))
+    version = Integer(required=True, validate=Range(min=1, max=MAX_ID))
 
 
 class TestRunStart(Schema):

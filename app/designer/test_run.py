@@ -21,7 +21,7 @@ from flask_babel import gettext as _
 from sqlalchemy import delete, select
 
 from app.api.errors import ApiError
-from app.db import utcnow
+from app.db import MAX_ID, utcnow
 from app.designer.models import ProcessTestRun
 from app.engine import runtime as R
 from app.engine import serialization as S
@@ -117,7 +117,7 @@ def start(key: str, xml: str, data: dict | None, actor) -> dict:
 
 
 def get_run(run_id: int, actor) -> ProcessTestRun:
-    run = None if run_id > 2**31 - 1 else db.session.scalar(select(ProcessTestRun).where(ProcessTestRun.id == run_id,
+    run = None if run_id > MAX_ID else db.session.scalar(select(ProcessTestRun).where(ProcessTestRun.id == run_id,
                                                          ProcessTestRun.user_id == actor.id))
     if run is None:
         raise ApiError(404, "not_found", _("No such test run."))

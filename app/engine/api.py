@@ -13,6 +13,7 @@ from flask import Response, request
 from flask_login import current_user
 from sqlalchemy import select
 
+from app.db import MAX_ID
 from app.access import login_required, roles_required
 from app.api.errors import ApiError
 from app.api.frame import PageQuery, page_of
@@ -33,7 +34,7 @@ class ProcessQuery(PageQuery):
 
 
 class XmlQuery(Schema):
-    version = Integer(load_default=None, validate=Range(min=1, max=2**31 - 1))
+    version = Integer(load_default=None, validate=Range(min=1, max=MAX_ID))
 
 
 class InstanceIn(Schema):

@@ -20,7 +20,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm.exc import StaleDataError
 
 from app.audit import audit
-from app.db import utcnow
+from app.db import MAX_ID, utcnow
 from app.extensions import db
 from app.jobs import enqueue, job_handler
 
@@ -146,7 +146,7 @@ def list_definitions(current_only: bool = False) -> list[ProcessDefinition]:
 
 
 def get_definition(key: str, version: int | None = None) -> ProcessDefinition:
-    if version is not None and not 0 < version <= _ID_MAX:
+    if version is not None and not 0 < version <= MAX_ID:
         raise NotFound(f"process {key!r} version {version} not found")
     stmt = select(ProcessDefinition).where(ProcessDefinition.key == key)
     stmt = stmt.where(ProcessDefinition.version == version) if version is not None else stmt.where(
@@ -348,11 +348,10 @@ def _finish(commit: bool):
         raise Conflict("the process moved on meanwhile; reload and try again") from None
 
 
-_ID_MAX = 2**31 - 1  # ids beyond the column's range cannot exist (and overflow SQLite)
 
 
 def _get(model, row_id):
-    if not isinstance(row_id, int) or not 0 < row_id <= _ID_MAX:
+    if not isinstance(row_id, int) or not 0 < row_id <= MAX_ID:
         return None
     return db.session.get(model, row_id)
 

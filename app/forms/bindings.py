@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from app.api.errors import ApiError
 from app.audit import audit
-from app.db import utcnow
+from app.db import MAX_ID, utcnow
 from app.events import RecordEvent
 from app.extensions import db
 from app.forms import embedded
@@ -207,7 +207,7 @@ def save_binding(data: dict, actor=None, binding: FormBinding | None = None, ver
 
 
 def get_binding(binding_id) -> FormBinding:
-    binding = db.session.get(FormBinding, binding_id) if isinstance(binding_id, int) and 0 < binding_id < 2**31 else None
+    binding = db.session.get(FormBinding, binding_id) if isinstance(binding_id, int) and 0 < binding_id <= MAX_ID else None
     if binding is None:
         raise ApiError(404, "not_found", _("No such binding."))
     return binding

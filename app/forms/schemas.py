@@ -2,6 +2,8 @@ from apiflask import Schema
 from apiflask.fields import Boolean, DateTime, Dict, Integer, List, String
 from apiflask.validators import Length, Range
 
+from app.db import MAX_ID
+
 
 class FormSummaryOut(Schema):
     id = Integer()
@@ -88,4 +90,4 @@ class BindingOut(Schema):
 
 class RunQuery(Schema):
     entity = String(required=True, validate=Length(min=1, max=40))
-    record_id = Integer(required=True, validate=Range(min=1, max=2**31 - 1))
+    record_id = Integer(required=True, validate=Range(min=1, max=MAX_ID))

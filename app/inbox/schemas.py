@@ -5,6 +5,7 @@ from apiflask.fields import Boolean, Date as _Date, DateTime as _DateTime, Dict 
 from apiflask.validators import Length, OneOf, Range
 from marshmallow import ValidationError
 
+from app.db import MAX_ID
 from app.api.frame import PageQuery
 from app.inbox.services import OPERATOR_STATUSES, SORTS
 
@@ -110,7 +111,7 @@ class OutOfOfficeIn(Schema):
 
 class InstanceQuery(PageQuery):
     process = String(load_default=None, validate=Length(max=120))
-    version = Integer(load_default=None, validate=Range(min=1, max=2**31 - 1))
+    version = Integer(load_default=None, validate=Range(min=1, max=MAX_ID))
     status = String(load_default=None, validate=OneOf(list(OPERATOR_STATUSES)))
     started_by = String(load_default=None, validate=Length(max=80))
     record = String(load_default=None, validate=Length(max=200))

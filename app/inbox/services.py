@@ -26,7 +26,7 @@ from sqlalchemy.orm import aliased, contains_eager
 from app.api.errors import ApiError
 from app.audit import audit
 from app.auth.models import Group, User, group_members
-from app.db import utcnow
+from app.db import MAX_ID, utcnow
 from app.engine import services as engine
 from app.engine.models import TASK_OPEN, HumanTask, ProcessDefinition, ProcessHistory, ProcessInstance
 from app.extensions import db
@@ -53,11 +53,10 @@ def engine_call(func, *args, **kwargs):
         raise ApiError(exc.status, exc.code, str(exc)) from None
 
 
-ID_MAX = 2**31 - 1  # ids beyond a 32-bit integer column are simply not found (PostgreSQL would refuse them)
 
 
 def _row(model, row_id):
-    if not isinstance(row_id, int) or not 0 < row_id <= ID_MAX:
+    if not isinstance(row_id, int) or not 0 < row_id <= MAX_ID:
         return None
     return db.session.get(model, row_id)
 

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from app.access import admin_required, login_required
 from app.api.errors import ApiError
 from app.auth.models import User
-from app.db import utcnow
+from app.db import MAX_ID, utcnow
 from app.extensions import db
 from app.forms.embedded import CRM_FIELD_PROPERTY, iter_components
 from app.inbox import attachments, services
@@ -251,7 +251,7 @@ def out_of_office():
 def operator():
     args = request.args
     filters = {
-        "process": _arg("process"), "version": v if 0 < (v := args.get("version", 0, type=int) or 0) <= services.ID_MAX else None,
+        "process": _arg("process"), "version": v if 0 < (v := args.get("version", 0, type=int) or 0) <= MAX_ID else None,
         "status": args.get("status") if args.get("status") in services.OPERATOR_STATUSES else None,
         "started_by": _arg("started_by"), "record": _arg("record"),
         "started_from": _date_arg("from"), "started_to": _date_arg("to"),
