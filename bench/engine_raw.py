@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from app.engine import operations
 from app.engine import runtime as R
 from app.engine import serialization as S
+from app.engine.specs import CrmServiceTask
 
 from .common import CUSTOMER_REPORT, rate, result, sample
 
@@ -21,22 +22,25 @@ CUSTOMER = {"customer_id": 1, "name": "厦门海沧医疗器械有限公司", "p
 FORM = ["decision", "comment"]
 
 
+def used_operations(spec, subs) -> list[str]:
+    """Every operation the parsed diagram's service tasks call (subprocesses included)."""
+    return sorted({task.operation for one in [spec, *subs.values()] for task in one.task_specs.values()
+                   if isinstance(task, CrmServiceTask) and task.operation})
+
+
 @contextmanager
-def in_memory_operations():
-    """The operations the diagram calls, as in-memory recorders (restored afterwards)."""
+def in_memory_operations(names):
+    """The operations ``names`` as in-memory recorders accepting any parameters (the real
+    ones are restored afterwards).  Derived from the diagram, so a new operation in it cannot
+    break this figure."""
     calls = []
-    saved = {name: operations.get_operation(name) for name in ("crm.set_report_status", "notify.users")}
-    operations.register_operation("crm.set_report_status", lambda ctx, **p: calls.append(p),
-                                  params=["customer_id", "status"], optional=["comment"], replace=True)
-    operations.register_operation("notify.users", lambda ctx, **p: calls.append(p), params=["message"],
-                                  optional=["users", "groups", "link"], replace=True)
+    saved = operations.registry_snapshot()
+    for name in names:
+        operations.register_operation(name, lambda ctx, _name=name, **p: calls.append((_name, p)), replace=True)
     try:
         yield calls
     finally:
-        for name, op in saved.items():
-            operations.unregister_operation(name)
-            if op is not None:
-                operations.register_operation(name, op.func, op.required, op.optional, op.description)
+        operations.restore_registry(saved)
 
 
 def cycle(spec, subs, cache) -> int:
@@ -55,7 +59,7 @@ def cycle(spec, subs, cache) -> int:
 def run(budget_s: float = 8.0) -> dict:
     cache = S.SpecCache()
     _, _, spec, subs = cache.add_xml(CUSTOMER_REPORT.read_bytes())
-    with in_memory_operations() as calls:
+    with in_memory_operations(used_operations(spec, subs)) as calls:
         state_bytes = cycle(spec, subs, cache)
         samples, seconds = sample(lambda: cycle(spec, subs, cache), budget_s=budget_s, min_repeats=50)
     assert calls, "the approval branch called no operation"

@@ -29,6 +29,7 @@ def services():
 
 
 def make_cycle(notes: set):
+    from flask import current_app
     from sqlalchemy import select
 
     from app.auth.services import get_user
@@ -40,8 +41,15 @@ def make_cycle(notes: set):
 
     claim, complete, where = services()
     notes.add(f"approval through {where}")
+    app = current_app._get_current_object()
 
     def cycle():
+        # A fresh app + request context per cycle, as each request has: per-request caches
+        # (flask.g) and the session do not outlive it.
+        with app.app_context(), app.test_request_context():
+            one_cycle()
+
+    def one_cycle():
         reporter, approver = get_user(REPORTER), get_user(APPROVER)
         data = customer_data("svc-")
         customer = crm.create("customer", data, reporter)
@@ -58,7 +66,7 @@ def make_cycle(notes: set):
                                                          HumanTask.status == "open"))
         claim(task.id, approver)
         complete(task.id, approver, {"decision": "approve", "comment": "同意"})
-        db.session.remove()  # a request ends here: nothing cached across cycles
+        db.session.remove()  # the requests end here: nothing cached across cycles
         status = db.session.scalar(select(Customer.report_status).where(Customer.id == customer_id))
         if status != "approved":
             raise AssertionError(f"customer report_status is {status!r} after approval")
