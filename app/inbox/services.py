@@ -14,6 +14,7 @@ Who may do what with a task:
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -407,15 +408,29 @@ def unclaim(task_id: int, user: User) -> HumanTask:
     return engine_call(engine.unclaim, task.id, user)
 
 
-def form_of(task: HumanTask):
+@dataclass(frozen=True)
+class TaskForm:
+    """What the inbox uses of a task's form.  Plain data, not the ORM row: the per-request
+    cache must not hand out an object whose session was closed or whose attributes a commit
+    expired (a reload query, or DetachedInstanceError)."""
+    key: str
+    version: int
+    schema: dict
+
+
+def form_of(task: HumanTask) -> TaskForm | None:
     """The task's form, looked up once per request (a page of 50 tasks shares a few forms)."""
     from app.forms import services as forms
 
+    def lookup():
+        form = forms.form_for_task(task.form_key)
+        return None if form is None else TaskForm(form.key, form.version, form.schema)
+
     if not has_request_context():
-        return forms.form_for_task(task.form_key)
+        return lookup()
     cache = g.setdefault("inbox_forms", {})
     if task.form_key not in cache:
-        cache[task.form_key] = forms.form_for_task(task.form_key)
+        cache[task.form_key] = lookup()
     return cache[task.form_key]
 
 
