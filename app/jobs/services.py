@@ -127,9 +127,10 @@ def _run_one(job_id: int, owner: str) -> bool:
     try:
         if handler is None:
             raise LookupError(f"no handler for job kind {job.kind!r}")
-        handler.func(job)
-        job = db.session.get(Job, job_id)  # the handler may have committed or expired it
+        # Marked done first, so a handler that commits its work commits "done" with it: one
+        # transaction per job instead of two. A failure rolls both back (the except below).
         job.status, job.finished_at, job.locked_until, job.last_error = DONE, utcnow(), None, None
+        handler.func(job)
         db.session.commit()
         return True
     except Exception:  # noqa: BLE001 - any failure is recorded and retried
