@@ -29,6 +29,18 @@ def _fails(job):
     raise RuntimeError("broken target")
 
 
+def _commit_then_observe(job):
+    """Commits its work, then records what the committed job row says at that moment."""
+    db.session.commit()
+    CALLS.append(db.session.scalar(select(Job.status).where(Job.id == job.id)))
+    if job.payload.get("fail_after_commit"):
+        raise RuntimeError("failed after committing")
+
+
+job_handler("test.one_transaction", max_attempts=2, one_transaction=True)(_commit_then_observe)
+job_handler("test.step_by_step", max_attempts=2)(_commit_then_observe)
+
+
 @periodic("test.periodic", every_seconds=60)
 def _periodic(job):
     CALLS.append("tick")
@@ -128,3 +140,24 @@ def test_periodic_job_is_scheduled_once_per_slot(ctx):
 def test_unknown_kind_is_refused(ctx):
     with pytest.raises(ValueError):
         enqueue("no.such.kind")
+
+
+@pytest.mark.parametrize("kind, status_in_handlers_commit", [
+    ("test.one_transaction", "done"),  # done goes in with the handler's own commit
+    ("test.step_by_step", "running"),  # a crash after a progress commit runs it again
+])
+def test_done_is_committed_with_the_work_only_for_one_transaction_handlers(ctx, kind, status_in_handlers_commit):
+    job = enqueue(kind, {})
+    db.session.commit()
+    assert run_due_jobs() == 1
+    assert CALLS == [status_in_handlers_commit]
+    db.session.refresh(job)
+    assert job.status == "done"
+
+
+def test_one_transaction_handler_failing_after_its_commit_is_retried(ctx):
+    job = enqueue("test.one_transaction", {"fail_after_commit": True})
+    db.session.commit()
+    run_due_jobs()
+    db.session.refresh(job)
+    assert job.status == "pending" and "failed after committing" in job.last_error

@@ -27,6 +27,8 @@ MAX_BACKOFF_SECONDS = 3600
 class Handler:
     func: Callable[[Job], None]
     max_attempts: int
+    # The handler's work is one transaction that it commits itself: "done" goes in with it.
+    one_transaction: bool = False
 
 
 @dataclass(frozen=True)
@@ -39,11 +41,17 @@ _HANDLERS: dict[str, Handler] = {}
 _PERIODICS: dict[str, Periodic] = {}
 
 
-def job_handler(kind: str, max_attempts: int = 8):
-    """Register ``func(job)`` to run jobs of ``kind``. Raise to have the job retried."""
+def job_handler(kind: str, max_attempts: int = 8, one_transaction: bool = False):
+    """Register ``func(job)`` to run jobs of ``kind``. Raise to have the job retried.
+
+    ``one_transaction``: the handler commits all its work in one commit (or none), so the job
+    is marked done in that same commit. Handlers that commit progress step by step (a delivery
+    log, an import in chunks) must not set it: a crash after such a commit would leave the job
+    done with its work unfinished.
+    """
 
     def decorator(func):
-        _HANDLERS[kind] = Handler(func, max_attempts)
+        _HANDLERS[kind] = Handler(func, max_attempts, one_transaction)
         return func
 
     return decorator
@@ -121,16 +129,23 @@ def _backoff(attempts: int) -> timedelta:
     return timedelta(seconds=seconds * random.uniform(0.8, 1.2))
 
 
+def _mark_done(job_id: int) -> None:
+    db.session.execute(update(Job).where(Job.id == job_id).values(
+        status=DONE, finished_at=utcnow(), locked_until=None, last_error=None),
+        execution_options={"synchronize_session": False})
+
+
 def _run_one(job_id: int, owner: str) -> bool:
     job = db.session.get(Job, job_id)
     handler = _HANDLERS.get(job.kind)
     try:
         if handler is None:
             raise LookupError(f"no handler for job kind {job.kind!r}")
-        # Marked done first, so a handler that commits its work commits "done" with it: one
-        # transaction per job instead of two. A failure rolls both back (the except below).
-        job.status, job.finished_at, job.locked_until, job.last_error = DONE, utcnow(), None, None
+        if handler.one_transaction:  # saves a second commit per job (timers: ~100 a second)
+            _mark_done(job_id)
         handler.func(job)
+        if not handler.one_transaction:
+            _mark_done(job_id)
         db.session.commit()
         return True
     except Exception:  # noqa: BLE001 - any failure is recorded and retried
