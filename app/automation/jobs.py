@@ -9,7 +9,8 @@ import socket
 import time
 from urllib.parse import urlsplit
 
-import requests
+import certifi
+import urllib3
 from sqlalchemy import select
 
 from app.automation import catalog as cat
@@ -28,23 +29,55 @@ def signature(secret: str, timestamp: str, body: bytes) -> str:
     return hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
 
 
-def _check_destination(url: str) -> None:
-    """Refuse loopback/private destinations (SSRF) unless the host is allow-listed; checks what
-    the name resolves to, not just how it is spelled."""
-    host = urlsplit(url).hostname or ""
+def _vetted_addresses(url: str) -> list[str]:
+    """The addresses the delivery may connect to: what the host resolves to, once, each
+    global or allow-listed. The connection goes to these very addresses (see ``_post``), so
+    a name that resolves differently a moment later (DNS rebinding) cannot redirect it to a
+    private service. An allow-listed name is trusted as the administrator's choice."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
     allowed = {h.lower() for h in cat.webhook_allowlist()}
     if host.lower() in allowed:
-        return
+        return []  # resolved by the connection itself
     if private_host(host):
         raise WebhookRefused(f"{host} is a loopback or private address and not allow-listed")
     try:
-        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+        infos = socket.getaddrinfo(host, parts.port, proto=socket.IPPROTO_TCP)
     except socket.gaierror as error:
         raise WebhookRefused(f"cannot resolve {host}: {error}") from None
-    for info in infos:
-        address = info[4][0]
+    addresses = list(dict.fromkeys(info[4][0] for info in infos))
+    for address in addresses:
         if not ipaddress.ip_address(address).is_global and address not in allowed:
             raise WebhookRefused(f"{host} resolves to {address}, a private address, and is not allow-listed")
+    return addresses
+
+
+def _post(url: str, addresses: list[str], body: bytes, headers: dict, timeout: float) -> tuple[int, str]:
+    """POST to the first vetted address that answers, keeping the name for the Host header,
+    TLS SNI and certificate check. No redirects (a redirect could point anywhere)."""
+    parts = urlsplit(url)
+    host, https = parts.hostname, parts.scheme == "https"
+    port = parts.port or (443 if https else 80)
+    target = parts.path or "/"
+    if parts.query:
+        target += "?" + parts.query
+    default_port = port == (443 if https else 80)
+    headers = {**headers, "Host": (f"[{host}]" if ":" in host else host) + ("" if default_port else f":{port}")}
+    last_error: Exception | None = None
+    for address in addresses or [host]:
+        if https:
+            pool = urllib3.HTTPSConnectionPool(address, port, server_hostname=host, assert_hostname=host,
+                                               cert_reqs="CERT_REQUIRED", ca_certs=certifi.where())
+        else:
+            pool = urllib3.HTTPConnectionPool(address, port)
+        try:
+            with pool:
+                response = pool.urlopen("POST", target, body=body, headers=headers, redirect=False,
+                                        retries=False, timeout=urllib3.Timeout(total=timeout))
+                return response.status, response.data.decode("utf-8", "replace")
+        except urllib3.exceptions.NewConnectionError as error:  # try the host's next address
+            last_error = error
+    raise last_error
 
 
 @job_handler("automation.webhook", max_attempts=5)
@@ -68,15 +101,14 @@ def deliver_webhook(job) -> None:
                           url=payload["url"], attempt=job.attempts)
     started = time.perf_counter()
     try:
-        _check_destination(payload["url"])
-        response = requests.post(payload["url"], data=body, headers=headers, timeout=payload.get("timeout", 10),
-                                 allow_redirects=False)
-        row.status_code, row.ok, row.response = response.status_code, response.ok, response.text[:2000]
+        addresses = _vetted_addresses(payload["url"])
+        status, text = _post(payload["url"], addresses, body, headers, payload.get("timeout", 10))
+        row.status_code, row.ok, row.response = status, 200 <= status < 300, text[:2000]
     except WebhookRefused as error:
         row.error = str(error)
         _finish(row, started)
         return  # retrying cannot help; the refusal is logged
-    except requests.RequestException as error:
+    except urllib3.exceptions.HTTPError as error:
         row.error = f"{error.__class__.__name__}: {error}"[:2000]
     _finish(row, started)
     if not row.ok:

@@ -191,3 +191,32 @@ def test_delivery_survives_a_worker_killed_mid_delivery(crm, make_rule, user, re
     assert [h["X-CRM-Delivery"] for h, _ in receiver.requests] == [job.key, job.key]
     assert list(receiver.processed) == [job.key]
     assert [(d.attempt, d.ok) for d in db.session.scalars(select(WebhookDelivery))] == [(2, True)]
+
+
+def test_a_name_that_resolves_elsewhere_after_the_check_is_not_followed(crm, make_rule, user, receiver_factory,
+                                                                         monkeypatch):
+    """DNS rebinding: the delivery connects to the address it vetted, not to what the name
+    resolves to a moment later (here an address with nothing allow-listed on it)."""
+    import socket
+
+    receiver = receiver_factory()
+    port = receiver.server.server_port
+    answers = iter(["127.0.0.1"])  # the vetted (allow-listed) address, then rebound
+    real_getaddrinfo = socket.getaddrinfo
+
+    def rebinding_getaddrinfo(host, *args, **kwargs):
+        if host == "hooks.example.test":
+            address = next(answers, "127.0.0.2")
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding_getaddrinfo)
+    set_webhook_allowlist(["127.0.0.1"], None)
+    make_rule(name="改名推送", entity="customer", event="created",
+              actions=[{"type": "webhook", "url": f"http://hooks.example.test:{port}/hook?x=1", "timeout": 5}])
+    crm.create("customer", {"name": "重绑定"}, user("sales1"))
+    run_due_jobs()
+    delivery = db.session.scalar(select(WebhookDelivery))
+    assert delivery.ok, delivery.error
+    headers, _ = receiver.requests[0]
+    assert headers["Host"] == f"hooks.example.test:{port}"
