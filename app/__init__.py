@@ -39,10 +39,10 @@ class _SessionInterface(SecureCookieSessionInterface):
 def select_locale() -> str:
     """User setting, then an explicit choice in this session, then the browser, then Chinese.
 
-    Outside a request (the worker, ``flask demo``) texts are in the default language.
+    Outside a request (the worker, ``flask demo``) texts are in ``BABEL_DEFAULT_LOCALE``.
     """
     if not has_request_context():
-        return "zh_CN"
+        return None  # Flask-Babel falls back to the configured default
     if current_user and current_user.is_authenticated and current_user.locale:
         return current_user.locale
     if session.get("locale") in LOCALES:

@@ -4,7 +4,6 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from app.auth import services as auth
-from app.automation.execution import system_locale
 from app.automation.models import Rule
 from app.automation.services import create_rule
 from app.extensions import db
@@ -45,11 +44,6 @@ RULES = [
 
 
 def seed() -> None:
-    with system_locale():
-        _seed()
-
-
-def _seed() -> None:
     if auth.get_group(FUJIAN_SALES) is None:
         auth.create_group(name=FUJIAN_SALES, display_name="福建销售组 Fujian sales", members=["sales1", "sales2"])
     admin = auth.get_user("admin")

@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import logging
 import time as clock
-from contextlib import contextmanager, nullcontext
 from datetime import date, datetime, timedelta, timezone
 
-from flask import current_app, has_request_context
-from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy import event as sa_event
 from sqlalchemy import func, insert, select
@@ -46,14 +43,6 @@ class RuleBlocked(ApiError):
         super().__init__(400, "rule_blocked", message, [{"field": "automation", "message": error}])
 
 
-@contextmanager
-def system_locale():
-    """Outside a request (the worker, ``flask demo``) messages use the default locale: the
-    locale selector reads the session, which only exists in a request."""
-    with (nullcontext() if has_request_context() else force_locale(current_app.config["BABEL_DEFAULT_LOCALE"])):
-        yield
-
-
 def today() -> date:
     return utcnow().date()
 
@@ -75,10 +64,9 @@ def on_record_event(event: RecordEvent) -> None:
     rules = rules_for(event.entity, event.event)
     if not rules:
         return
-    with system_locale():
-        catalog = cat.catalog()
-        for rule in rules:
-            run_rule(rule, event, catalog)
+    catalog = cat.catalog()
+    for rule in rules:
+        run_rule(rule, event, catalog)
 
 
 def _link(rule: Rule, entity: str, record_id) -> tuple:
@@ -304,11 +292,7 @@ def _without_activity(model, days: int, now: datetime):
 def scan_time_events(now: datetime | None = None) -> int:
     """Fire every due time event once (per rule, record and occasion); returns how many fired.
     Each firing commits on its own, so a crash midway loses nothing and repeats nothing."""
-    with system_locale():
-        return _scan(now or utcnow())
-
-
-def _scan(now: datetime) -> int:
+    now = now or utcnow()
     fired = 0
     rule_ids = list(db.session.scalars(select(Rule.id).where(Rule.event.in_(TIME_EVENTS), Rule.enabled.is_(True))))
     catalog = cat.catalog()
