@@ -5,6 +5,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from app.access import admin_required
 from app.api.errors import ApiError
@@ -26,11 +27,12 @@ def _nav(state):
 
 
 def _all_groups():
-    return db.session.scalars(select(Group).order_by(Group.name)).all()
+    return db.session.scalars(select(Group).options(selectinload(Group.members)).order_by(Group.name)).all()
 
 
 def _all_users():
-    return db.session.scalars(select(User).order_by(User.username)).all()
+    return db.session.scalars(select(User).options(selectinload(User.roles), selectinload(User.groups))
+                              .order_by(User.username)).all()
 
 
 def _form_list(name):

@@ -3,6 +3,7 @@ from apiflask import APIBlueprint
 from flask import request
 from flask_login import current_user
 from sqlalchemy import or_, select
+from sqlalchemy.orm import selectinload
 
 from app.access import admin_required, login_required, public
 from app.api.errors import ApiError
@@ -60,7 +61,7 @@ def me():
 @bp.input(DirectoryQuery, location="query", arg_name="query")
 @bp.doc(summary="Users (for pickers: search with q)")
 def list_users(query):
-    stmt = select(User).order_by(User.username)
+    stmt = select(User).options(selectinload(User.roles), selectinload(User.groups)).order_by(User.username)
     if query["q"]:
         like = f"%{query['q']}%"
         stmt = stmt.where(or_(User.username.ilike(like), User.display_name.ilike(like)))
@@ -111,7 +112,7 @@ def update_user(username, body):
 @bp.input(DirectoryQuery, location="query", arg_name="query")
 @bp.doc(summary="Groups and departments (for pickers: search with q)")
 def list_groups(query):
-    stmt = select(Group).order_by(Group.name)
+    stmt = select(Group).options(selectinload(Group.members)).order_by(Group.name)
     if query["q"]:
         like = f"%{query['q']}%"
         stmt = stmt.where(or_(Group.name.ilike(like), Group.display_name.ilike(like)))

@@ -31,11 +31,14 @@ class User(UserMixin, VersionedMixin, db.Model):
     locale: Mapped[str | None] = mapped_column(String(16))
     email_notifications: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True, server_default="1")
 
+    # Loaded when first used, not with every user: most look-ups (notifications, owners,
+    # actors) never read them, and eager groups pulled in every member of every group.
+    # Lists that show them ask for them (selectinload).
     roles: Mapped[list[UserRole]] = relationship(
-        back_populates="user", cascade="all, delete-orphan", lazy="selectin"
+        back_populates="user", cascade="all, delete-orphan", lazy="select"
     )
     groups: Mapped[list[Group]] = relationship(
-        secondary=group_members, back_populates="members", lazy="selectin"
+        secondary=group_members, back_populates="members", lazy="select"
     )
 
     # flask-login
@@ -95,7 +98,7 @@ class Group(VersionedMixin, db.Model):
 
     manager: Mapped[User | None] = relationship(foreign_keys=[manager_id], lazy="joined")
     members: Mapped[list[User]] = relationship(
-        secondary=group_members, back_populates="groups", lazy="selectin"
+        secondary=group_members, back_populates="groups", lazy="select"
     )
 
     @property
