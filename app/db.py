@@ -1,9 +1,9 @@
 """Column types and mixins shared by every module's models."""
 from datetime import datetime, timezone
 
-from sqlalchemy import JSON, DateTime, Integer
+from sqlalchemy import JSON, DateTime, Integer, event
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import Mapped, declared_attr, mapped_column
+from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 class JSONType(TypeDecorator):
@@ -73,3 +73,49 @@ class VersionedMixin(TimestampMixin):
 
 
 __all__ = ["JSONType", "UTCDateTime", "TimestampMixin", "VersionedMixin", "utcnow"]
+
+
+# --- look-ups repeated within one transaction ----------------------------------------------
+
+_MEMO = "transaction_memo"
+
+
+def transaction_memo(key, factory, depends_on: tuple = ()):
+    """``factory()``, computed once per transaction of the current session.
+
+    For rows that rarely change but that one request reads many times (custom field
+    definitions: once per record event, per form field checked …). The value is dropped at
+    commit and at any rollback (a savepoint's too: it may undo a change), and as soon as the
+    session has a change — pending or being flushed — to an instance of ``depends_on``
+    (model classes), so the transaction always sees its own changes, as a query would.
+    """
+    from app.extensions import db
+
+    session = db.session()
+    memo = session.info.setdefault(_MEMO, {})
+    if key in memo and _touches(session, memo[key][1], (session.new, session.dirty, session.deleted)):
+        del memo[key]
+    if key not in memo:
+        memo[key] = (factory(), tuple(depends_on))
+    return memo[key][0]
+
+
+def _touches(session, classes, collections) -> bool:
+    return bool(classes) and any(isinstance(obj, classes) for objects in collections for obj in objects)
+
+
+def _forget(session, *args):
+    session.info.pop(_MEMO, None)
+
+
+def _forget_changed(session, flush_context, instances):
+    memo = session.info.get(_MEMO)
+    if memo:
+        for key in [k for k, (_, classes) in memo.items()
+                    if _touches(session, classes, (session.new, session.dirty, session.deleted))]:
+            del memo[key]
+
+
+event.listen(Session, "after_commit", _forget)
+event.listen(Session, "after_soft_rollback", _forget)
+event.listen(Session, "before_flush", _forget_changed)

@@ -38,7 +38,7 @@ from app.auth.services import managed_user_ids
 from app.crm.models import (ACTIVITY_KINDS, CONTRACT_STATUSES, CUSTOM_FIELD_TYPES, CUSTOMER_CLASSES, ENTITIES,
                             MODELS, OPPORTUNITY_STATUSES, REPORT_STATUSES, Activity, AssignmentLog, Contract,
                             Customer, CustomerImport, CustomFieldDef, Opportunity, OwnedRecord, Stage)
-from app.db import MAX_ID, utcnow
+from app.db import MAX_ID, transaction_memo, utcnow
 from app.events import RecordEvent, emit
 from app.extensions import db
 
@@ -137,9 +137,10 @@ def field_spec(entity: str, key: str) -> Field | None:
 
 
 def custom_field_defs(entity: str) -> list[CustomFieldDef]:
-    return list(db.session.scalars(
+    # Read once per transaction: every record event, form field check and rule catalogue asks.
+    return list(transaction_memo(("crm.custom_field_defs", entity), lambda: list(db.session.scalars(
         select(CustomFieldDef).where(CustomFieldDef.entity == entity)
-        .order_by(CustomFieldDef.position, CustomFieldDef.id)))
+        .order_by(CustomFieldDef.position, CustomFieldDef.id))), depends_on=(CustomFieldDef,)))
 
 
 def record_fields(entity: str) -> list[dict]:
@@ -463,7 +464,8 @@ def _log_assignment(record: OwnedRecord, old: User | None, new: User, actor, rea
 # --- stages ------------------------------------------------------------------------------
 
 def stages() -> list[Stage]:
-    return list(db.session.scalars(select(Stage).order_by(Stage.position, Stage.id)))
+    return list(transaction_memo("crm.stages", lambda: list(db.session.scalars(
+        select(Stage).order_by(Stage.position, Stage.id))), depends_on=(Stage,)))
 
 
 def stage_by_key(key: str) -> Stage | None:
@@ -954,7 +956,15 @@ def _csv_cell(value) -> str:
 
 
 def export_customers_csv(user, q=None, filters=None) -> Iterable[str]:
-    """CSV lines (UTF-8 with BOM for Excel) of the customers ``user`` may see."""
+    """CSV lines (UTF-8 with BOM for Excel) of the customers ``user`` may see.
+
+    The query (who sees what) is built now, while ``user`` is in the request's session; the
+    lines are produced while the response streams, after that session may be gone."""
+    stmt = list_query("customer", user, q, filters).execution_options(yield_per=500)
+    return _csv_lines(stmt)
+
+
+def _csv_lines(stmt) -> Iterable[str]:
     defs = custom_field_defs("customer")
     header = list(EXPORT_COLUMNS) + [f"custom.{d.key}" for d in defs]
     buffer = io.StringIO()
@@ -968,7 +978,6 @@ def export_customers_csv(user, q=None, filters=None) -> Iterable[str]:
 
     writer.writerow(header)
     yield "\ufeff" + flush()
-    stmt = list_query("customer", user, q, filters).execution_options(yield_per=500)
     for customer in db.session.scalars(stmt):
         row = [_csv_cell(_value(customer, c)) for c in EXPORT_COLUMNS]
         row += [_csv_cell((customer.custom or {}).get(d.key)) for d in defs]
