@@ -24,7 +24,7 @@ from app.automation.conditions import evaluate
 from app.automation.fields import jsonable
 from app.automation.models import FiredOccasion, Rule, RuleRun
 from app.automation.validation import Catalog, TIME_EVENTS
-from app.db import utcnow
+from app.db import transaction_memo, utcnow
 from app.events import RecordEvent
 from app.extensions import db
 
@@ -52,9 +52,11 @@ def rules_for(entity: str, event: str) -> list[Rule]:
     # median 0.5 ms on SQLite and 1.8 ms on a local PostgreSQL, the same with 0 or 2,000
     # unrelated rules. A query stays right across processes (web workers and the worker see a
     # rule change at once), which an in-process cache would need invalidation messages for.
-    return list(db.session.scalars(
+    # Once per transaction: a save and its cascade (rules' own updates, report status) emit
+    # the same event several times.
+    return list(transaction_memo(("automation.rules_for", entity, event), lambda: list(db.session.scalars(
         select(Rule).where(Rule.entity == entity, Rule.event == event, Rule.enabled.is_(True))
-        .order_by(Rule.position, Rule.id)))
+        .order_by(Rule.position, Rule.id))), depends_on=(Rule,)))
 
 
 def on_record_event(event: RecordEvent) -> None:

@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from app.api.errors import ApiError
 from app.audit import audit
-from app.db import MAX_ID, utcnow
+from app.db import MAX_ID, transaction_memo, utcnow
 from app.events import RecordEvent
 from app.extensions import db
 from app.forms import embedded
@@ -345,9 +345,10 @@ def on_record_event(event: RecordEvent) -> None:
     """The ``app.events`` subscriber (after the automation rules, so it sees their changes)."""
     if event.event not in ACTION_EVENTS or getattr(event.record, "id", None) is None:
         return
-    bindings = db.session.scalars(select(FormBinding).where(
-        FormBinding.entity == event.entity, FormBinding.event == event.event, FormBinding.enabled.is_(True))
-        .order_by(FormBinding.id)).all()
+    bindings = transaction_memo(("forms.bindings", event.entity, event.event), lambda: db.session.scalars(
+        select(FormBinding).where(FormBinding.entity == event.entity, FormBinding.event == event.event,
+                                  FormBinding.enabled.is_(True)).order_by(FormBinding.id)).all(),
+        depends_on=(FormBinding,))
     for binding in bindings:
         if (binding.id, binding.entity, event.record.id) in _STARTING.get():
             continue  # this very binding is starting on this record: no self-restart

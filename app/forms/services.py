@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.api.errors import ApiError
 from app.audit import audit
+from app.db import transaction_memo
 from app.extensions import db
 from app.forms.embedded import (crm_field_catalogue, embedded_diff, embedded_fields,  # noqa: F401 (re-exported)
                                 fill_embedded, record_value)
@@ -36,11 +37,13 @@ def checksum(name: str, schema: dict) -> str:
 
 
 def get_form(key: str, version: int | None = None) -> FormDefinition | None:
-    """The current version of form ``key``, or the given version."""
+    """The current version of form ``key``, or the given version (read once per transaction:
+    a step asks for its form when it starts, validates and completes)."""
     stmt = select(FormDefinition).where(FormDefinition.key == key)
     stmt = stmt.where(FormDefinition.version == version) if version is not None else stmt.where(
         FormDefinition.is_current.is_(True))
-    return db.session.scalar(stmt)
+    return transaction_memo(("forms.get_form", key, version), lambda: db.session.scalar(stmt),
+                            depends_on=(FormDefinition,))
 
 
 def current_forms_query():
