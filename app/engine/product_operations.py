@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from .operations import get_operation, register_operation
+from .operations import OperationError, get_operation, register_operation
 
 
 def _names(value) -> list[str]:
@@ -31,8 +31,30 @@ def notify_users(ctx, message, users=None, groups=None, link=None):
     return sorted(targets)
 
 
+def group_manager(ctx, group):
+    """Username of the person a task of ``group`` escalates to (for ``camunda:assignee``):
+    the group's manager, else the nearest parent group's manager, else the first active
+    administrator (``app.auth.services.escalation_manager``)."""
+    from app.auth.services import escalation_manager, get_group
+
+    name = str(group or "").strip()
+    # An unknown group is a modelling or directory error: the instance stops with it (the
+    # operator console shows it; retry after fixing) rather than escalate to a guess.
+    if not name or get_group(name) is None:
+        raise OperationError(f"unknown group '{name}'", code="unknown_group")
+    found = escalation_manager(name)
+    if found is None:
+        raise OperationError(f"group '{name}' has no manager and there is no active administrator",
+                             code="no_manager")
+    return found[0].username
+
+
 def register_product_operations() -> None:
     if get_operation("notify.users") is None:
         register_operation("notify.users", notify_users, params=["message"],
                            optional=["users", "groups", "link"],
                            description="Notify users and members of groups in the app")
+    if get_operation("directory.group_manager") is None:
+        register_operation("directory.group_manager", group_manager, params=["group"],
+                           description="The manager a group's tasks escalate to (parent group's manager, "
+                                       "then the first administrator, when it has none)")

@@ -362,7 +362,7 @@ def test_customer_report_opens_looks_right_and_redeploys_unchanged(page, app, de
     drawn = page.evaluate("() => window.designer.modeler.get('elementRegistry')"
                           ".filter(e => e.type !== 'label' && e.businessObject.$instanceOf('bpmn:FlowElement')).length")
     proc = etree.fromstring(shipped.encode("utf-8")).find("{http://www.omg.org/spec/BPMN/20100524/MODEL}process")
-    assert drawn == len([c for c in proc if isinstance(c.tag, str) and c.get("id")]) == 50  # the shipped customer report: tasks, events, gateways and flows
+    assert drawn == len([c for c in proc if isinstance(c.tag, str) and c.get("id")]) == 58  # the shipped customer report: tasks, events, gateways and flows
     assert page.locator(".djs-label", has_text="福建区域负责人审批").count() == 1
     assert page.evaluate("() => [...document.fonts].some(f => f.family.includes('bpmn') && f.status === 'loaded')")
     _assert_watermark_visible(page)
@@ -371,7 +371,8 @@ def test_customer_report_opens_looks_right_and_redeploys_unchanged(page, app, de
     # The stock properties of a user task: our groups show the diagram's values.
     page.evaluate("() => { const m = window.designer.modeler; m.get('selection').select(m.get('elementRegistry').get('Task_fujian_review')); }")
     _open_group(page, "crm-assignment")
-    assert page.locator('[data-entry-id="crm-candidate-groups"] input').input_value() == "fujian-heads"
+    # The group is chosen once on the route (Script_fujian_group) and read by the task and its escalation.
+    assert page.locator('[data-entry-id="crm-candidate-groups"] input').input_value() == "${approver_group}"
     _open_group(page, "crm-form")
     assert page.locator('[data-entry-id="crm-form-key"] input').input_value() == "customer_report"
     assert page.locator('[data-entry-id="crm-due-date"] .crm-amount').input_value() == "3"

@@ -18,6 +18,7 @@ def fake_ops():
                                   params=["customer_id", "username"], replace=True)
     operations.register_operation("notify.users", fake.notify, params=["message"],
                                   optional=["users", "groups", "link"], replace=True)
+    operations.register_operation("directory.group_manager", fake.group_manager, params=["group"], replace=True)
     yield fake
     operations.restore_registry(saved)
 

@@ -27,6 +27,14 @@ class FakeOperations:
     def notify(self, ctx, message, users=None, groups=None, link=None):
         self.calls.append(("notify.users", {"message": message, "users": users, "groups": groups}))
 
+    # The engine's pure tests have no directory: a fixed group → manager table stands in for it
+    # (the real lookup is tested against the database in test_escalation.py).
+    managers = {"fujian-heads": "fj_boss", "medical-reviewers": "med_boss", "sales-managers": "sales_director"}
+
+    def group_manager(self, ctx, group):
+        self.calls.append(("directory.group_manager", {"group": group}))
+        return self.managers[group]
+
     def of(self, name):
         return [c[1] for c in self.calls if c[0] == name]
 

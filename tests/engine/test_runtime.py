@@ -86,18 +86,24 @@ def test_spec_json_roundtrip_keeps_camunda_attributes(cache, customer_report_xml
     _, _, spec, subs = cache.add_xml(customer_report_xml)
     spec2, subs2 = S.spec_from_json(S.spec_to_json(spec, subs))
     task = spec2.task_specs["Task_escalated_review"]
-    assert (task.candidate_groups, task.candidate_users, task.due_date) == ("sales-managers", "admin", "P1D")
+    assert (task.assignee, task.candidate_groups, task.candidate_users, task.due_date) == (
+        "${escalation_manager}", None, None, "P1D")
     assert task.form.key == "customer_report"
+    lookup = spec2.task_specs["Task_find_manager"]
+    assert (lookup.operation, lookup.params, lookup.result_variable) == (
+        "directory.group_manager", [{"name": "group", "value": "${approver_group}"}], "escalation_manager")
     svc = spec2.task_specs["Task_mark_approved"]
     assert svc.operation == "crm.set_report_status"
     assert {"name": "status", "value": "approved"} in svc.params
 
 
-def test_complete_refuses_predicted_and_done_tasks(cache, customer_report_xml, fake_ops):
+def test_complete_refuses_cancelled_and_done_tasks(cache, customer_report_xml, fake_ops):
     wf, result = start(cache, customer_report_xml, CUSTOMER)
-    predicted = [t for t in wf.get_tasks() if t.task_spec.bpmn_id == "Task_escalated_review"][0]
-    with pytest.raises(R.TaskNotReady):  # trap 4
-        R.complete_user_task(wf, predicted.id, {"decision": "approve"}, FORM)
+    escalated_away = result.user_tasks[0].id
+    make_timer_due(wf, "Timer_fujian_escalate")
+    result = R.fire_due_timers(wf)
+    with pytest.raises(R.TaskNotReady):  # trap 4: the escalation cancelled it
+        R.complete_user_task(wf, escalated_away, {"decision": "approve"}, FORM)
     task_id = result.user_tasks[0].id
     R.complete_user_task(wf, task_id, {"decision": "approve"}, FORM)
     with pytest.raises(R.TaskNotReady):
@@ -140,14 +146,23 @@ def test_reminder_timer_keeps_task_open(cache, customer_report_xml, fake_ops):
     assert [t.bpmn_id for t in result.timers] == ["Timer_fujian_escalate"]
 
 
-def test_escalation_timer_moves_task_to_managers(cache, customer_report_xml, fake_ops):
-    wf, result = start(cache, customer_report_xml, CUSTOMER)
+@pytest.mark.parametrize("province, industry, group, manager", [
+    ("福建", "医疗", "fujian-heads", "fj_boss"),
+    ("广东", "医疗", "medical-reviewers", "med_boss"),
+    ("广东", "制造", "sales-managers", "sales_director"),
+])
+def test_escalation_goes_to_the_approver_groups_manager(cache, customer_report_xml, fake_ops,
+                                                          province, industry, group, manager):
+    wf, result = start(cache, customer_report_xml, dict(CUSTOMER, province=province, industry=industry))
+    assert result.user_tasks[0].candidate_groups == [group]
     wf = reload(wf, cache)
-    make_timer_due(wf, "Timer_fujian_escalate")
+    key = result.user_tasks[0].bpmn_id.split("_")[1]
+    make_timer_due(wf, f"Timer_{key}_escalate")
     result = R.fire_due_timers(wf)
     [task] = result.user_tasks
-    assert task.bpmn_id == "Task_escalated_review"
-    assert (task.candidate_groups, task.candidate_users) == (["sales-managers"], ["admin"])
+    assert fake_ops.of("directory.group_manager") == [{"group": group}]
+    assert (task.bpmn_id, task.assignee, task.candidate_groups, task.candidate_users) == (
+        "Task_escalated_review", manager, [], [])
     assert result.timers == []
     result = R.complete_user_task(wf, task.id, {"decision": "approve"}, FORM)
     assert result.status == "completed"

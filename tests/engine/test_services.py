@@ -26,6 +26,7 @@ CUSTOMER = {"customer_id": 7, "name": "福州一号", "province": "福建", "ind
 def env(ctx, demo_people, fake_ops):
     from app.engine import operations
     operations.unregister_operation("notify.users")  # the real one: in-app notifications
+    operations.unregister_operation("directory.group_manager")  # the real one: the groups' managers
     register_product_operations()
     yield fake_ops
 
@@ -129,8 +130,9 @@ def test_escalation_timer_fired_by_worker(env):
     assert run_due_jobs() == 1
     db.session.expire_all()
     [task] = open_tasks(instance)
-    assert (task.bpmn_id, task.candidate_groups, task.candidate_users) == (
-        "Task_escalated_review", ["sales-managers"], ["admin"])
+    # The demo's fujian-heads are managed by the sales manager.
+    assert (task.bpmn_id, task.assignee, task.candidate_groups, task.candidate_users) == (
+        "Task_escalated_review", "manager", [], [])
     old = db.session.scalar(select(HumanTask).where(HumanTask.bpmn_id == "Task_fujian_review"))
     assert old.status == "cancelled"
     remind = db.session.get(Job, next(j.id for j in jobs if j.payload["bpmn_id"] == "Timer_fujian_remind"))
@@ -323,7 +325,7 @@ def test_cli_deploy_list_and_rollback(app, env, tmp_path):
     listing = runner.invoke(args=["process", "list"]).output.splitlines()
     assert [line[:22] for line in listing] == ["* customer_report v1  ", "  customer_report v2  "]
     bad = tmp_path / "bad.bpmn"
-    bad.write_bytes(XML.replace(b'camunda:candidateGroups="fujian-heads" ', b""))
+    bad.write_bytes(XML.replace(b'camunda:candidateGroups="${approver_group}" ', b"", 1))
     result = runner.invoke(args=["process", "deploy", str(bad)])
     assert result.exit_code == 1 and "Task_fujian_review" in result.output
     assert runner.invoke(args=["process", "rollback", "customer_report", "9"]).exit_code != 0

@@ -116,7 +116,7 @@ def test_automation_todos_are_in_the_inbox_and_the_badge(app, flows, api_as):
     assert "回访福州海峡贸易" in todos and "以后再说" not in todos and "list-group-item-danger" in todos
 
 
-def test_escalation_notifies_the_holder_and_the_new_candidates(app, flows, api_as):
+def test_escalation_goes_to_the_approver_groups_manager(app, flows, api_as):
     from sqlalchemy import select
 
     from app.db import utcnow
@@ -142,9 +142,18 @@ def test_escalation_notifies_the_holder_and_the_new_candidates(app, flows, api_a
         db.session.commit()
         run_due_jobs()
         db.session.remove()
-    assert flows.open_task(instance_id)["bpmn_id"] == "Task_escalated_review"
+    escalated = flows.open_task(instance_id)
+    # fujian-heads' manager (the demo's sales manager) holds it, nobody else is offered it.
+    assert (escalated["bpmn_id"], escalated["assignee"]) == ("Task_escalated_review", "manager")
     head = [n["text"] for n in api_as("fj_head").get("/api/v1/notifications").get_json()["items"]]
     assert any("福建区域负责人审批" in t and "收回" in t for t in head)
-    for name in ("manager", "admin"):
-        texts = [n["text"] for n in api_as(name).get("/api/v1/notifications").get_json()["items"]]
-        assert any("超时升级审批" in t for t in texts), (name, texts)
+    texts = [n["text"] for n in api_as("manager").get("/api/v1/notifications").get_json()["items"]]
+    assert any("超时升级审批" in t for t in texts), texts
+    texts = [n["text"] for n in api_as("admin").get("/api/v1/notifications").get_json()["items"]]
+    assert not any("超时升级审批" in t for t in texts), texts
+    assert [t["id"] for t in api_as("manager").get("/api/v1/tasks").get_json()["items"]] == [escalated["id"]]
+    assert api_as("fj_head").get("/api/v1/tasks").get_json()["items"] == []
+    # The history names him: "task created · 超时升级审批 · 销售经理 Sales Manager".
+    html = login(app, "manager").get(f"/process-instances/{instance_id}").get_data(as_text=True)
+    created = [item for item in html.split('data-event="task_created"')[1:] if "超时升级审批" in item]
+    assert len(created) == 1 and "销售经理 Sales Manager" in created[0].split("</li>")[0]
