@@ -108,6 +108,11 @@ def _forget(session, *args):
     session.info.pop(_MEMO, None)
 
 
+def _forget_at_end(session, transaction):
+    if transaction.parent is None:  # the outermost transaction (a savepoint's release keeps it)
+        session.info.pop(_MEMO, None)
+
+
 def _forget_changed(session, flush_context, instances):
     memo = session.info.get(_MEMO)
     if memo:
@@ -116,6 +121,6 @@ def _forget_changed(session, flush_context, instances):
             del memo[key]
 
 
-event.listen(Session, "after_commit", _forget)
+event.listen(Session, "after_transaction_end", _forget_at_end)
 event.listen(Session, "after_soft_rollback", _forget)
 event.listen(Session, "before_flush", _forget_changed)

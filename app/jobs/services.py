@@ -11,6 +11,8 @@ from datetime import datetime, timedelta
 from typing import Callable
 
 from sqlalchemy import and_, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from app.db import utcnow
@@ -74,12 +76,17 @@ def enqueue(kind: str, payload: dict | None = None, *, due_at: datetime | None =
     """Add a job to the current transaction. With ``key``, an existing job is returned instead."""
     if kind not in _HANDLERS:
         raise ValueError(f"no handler for job kind {kind!r}")
+    values = dict(kind=kind, payload=payload or {}, key=key, due_at=due_at or utcnow(),
+                  max_attempts=max_attempts or _HANDLERS[kind].max_attempts)
     if key is not None:
-        existing = db.session.scalar(select(Job).where(Job.key == key))
-        if existing is not None:
-            return existing
-    job = Job(kind=kind, payload=payload or {}, key=key, due_at=due_at or utcnow(),
-              max_attempts=max_attempts or _HANDLERS[kind].max_attempts)
+        # One statement, not SELECT then INSERT: insert unless the key exists (also safe when
+        # two transactions enqueue the same key at once), then read the existing job if so.
+        dialect = db.session.get_bind().dialect.name
+        insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+        job = db.session.scalar(insert(Job).values(status=PENDING, attempts=0, created_at=utcnow(), **values)
+                                .on_conflict_do_nothing(index_elements=[Job.key]).returning(Job))
+        return job if job is not None else db.session.scalar(select(Job).where(Job.key == key))
+    job = Job(**values)
     db.session.add(job)
     return job
 
