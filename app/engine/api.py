@@ -46,6 +46,12 @@ class RetryIn(Schema):
     data = Dict(load_default=dict)
 
 
+class MigrateIn(Schema):
+    # The instance version the operator looked at: if it moved on since, 409 instead of
+    # moving an instance in a state nobody checked.
+    version = Integer(load_default=None, validate=Range(min=1, max=MAX_ID))
+
+
 class TerminateIn(Schema):
     comment = String(load_default=None, validate=Length(max=2000))
 
@@ -62,6 +68,10 @@ def _service_errors():
     """Engine service errors in the API's error format (never a 500 for bad input)."""
     try:
         yield
+    except services.MigrationRefused as exc:
+        db.session.rollback()
+        raise ApiError(exc.status, exc.code, str(exc),
+                       [{"element_id": p["element_id"], "message": p["message"]} for p in exc.problems]) from None
     except services.InvalidData as exc:
         db.session.rollback()
         raise ApiError(400, exc.code, str(exc), [{"field": f, "message": "not accepted"} for f in exc.fields]) from None
@@ -191,3 +201,17 @@ def resume_instance(instance_id):
     with _service_errors():
         instance = services.resume(instance_id, current_user, commit=False)
         return _operated("process.resumed", instance)
+
+
+@bp.post("/process-instances/<int:instance_id>/migrate")
+@roles_required("admin")
+@bp.input(MigrateIn, arg_name="body")
+@bp.doc(summary="Move an instance to the current version of its process; 409 with the reason (and the "
+                "elements in the way in details) when it cannot follow the change, or when ?version is stale",
+        responses=[403, 404, 409])
+def migrate_instance(instance_id, body):
+    with _service_errors():
+        instance = services.migrate_instance(instance_id, current_user, commit=False,
+                                             expected_version=body["version"])
+        db.session.commit()  # the service wrote the audit row
+        return services.instance_view(instance)

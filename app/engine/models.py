@@ -76,6 +76,10 @@ class HumanTask(VersionedMixin, db.Model):
     candidate_users: Mapped[list] = mapped_column(JSONType, nullable=False, default=list)
     candidate_groups: Mapped[list] = mapped_column(JSONType, nullable=False, default=list)
     form_key: Mapped[str | None] = mapped_column(String(120))
+    # The version of the form in force when the task started: it is shown and validated
+    # against that version, not a newer one.  None (tasks from before 0015, forms the forms
+    # module does not know): the current version.
+    form_version: Mapped[int | None] = mapped_column(Integer)
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     status: Mapped[str] = mapped_column(String(16), nullable=False, default=TASK_OPEN, index=True)
     claimed_by: Mapped[str | None] = mapped_column(String(80))

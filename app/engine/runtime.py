@@ -16,6 +16,7 @@ from datetime import date, datetime, timedelta, timezone
 from uuid import UUID
 
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.util.diff import SpecDiff, WorkflowDiff, migrate_workflow
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
 from SpiffWorkflow.util.task import TaskState
@@ -426,6 +427,195 @@ def retry(workflow, data: dict | None = None, now: datetime | None = None) -> St
 def terminate(workflow) -> None:
     """Cancel everything still open."""
     workflow.cancel()
+
+
+# ---------------------------------------------------------------- moving to another version
+
+# What may change on a step an instance is in (waiting, running or failed) for the instance
+# to follow the new version: wording, people, form, due date, and where the step leads next
+# (what comes after is predicted again).  Anything else (a user task turned into a service
+# task, other multi-instance settings, other data mappings) would leave the step half old,
+# half new: refused.
+FOLLOWABLE_CHANGES = frozenset({
+    "bpmn_name", "description", "documentation", "extensions", "lane", "lookahead", "inputs", "outputs",
+    "assignee", "candidate_groups", "candidate_users", "due_date", "form", "cond_task_specs",
+    "default_task_spec"})
+# A waiting event keeps its armed state (a timer its due time), so only its wording and
+# where it leads may change.
+FOLLOWABLE_EVENT_CHANGES = frozenset({"bpmn_name", "description", "documentation", "extensions", "lane",
+                                      "inputs", "outputs"})
+IN_PROGRESS = TaskState.READY | TaskState.WAITING | TaskState.STARTED | TaskState.ERROR
+
+
+@dataclass
+class MigrationProblem:
+    element_id: str | None
+    element_name: str | None
+    # removed_active | removed_done | incompatible | event_changed | subprocess_removed |
+    # unmappable | unresolvable
+    reason: str
+    details: list[str] = field(default_factory=list)
+
+
+class MigrationRefused(EngineError):
+    def __init__(self, problems: list[MigrationProblem]):
+        self.problems = problems = _one_per_element(problems)
+        super().__init__("; ".join(f"{p.element_id}: {p.reason}" + (f" ({', '.join(p.details)})" if p.details else "")
+                                   for p in problems))
+
+
+@dataclass
+class MigrationReport:
+    # Open user tasks (by task id) whose settings differ in the new version: (changed
+    # attributes, the task as the new version describes it).
+    user_tasks: dict[str, tuple[list[str], UserTaskInfo]] = field(default_factory=dict)
+
+
+def _problem(spec, reason, details=()) -> MigrationProblem:
+    element = getattr(spec, "bpmn_id", None)
+    if element is None and spec is not None:
+        # SpiffWorkflow's own helper steps ("Task_x.BoundaryEventSplit") belong to element Task_x
+        element = spec.name.split(".", 1)[0]
+    return MigrationProblem(element, getattr(spec, "bpmn_name", None), reason, sorted(details))
+
+
+_PRIORITY = ("removed_active", "subprocess_removed", "incompatible", "event_changed", "unresolvable", "removed_done",
+             "unmappable")
+
+
+def _one_per_element(problems: list[MigrationProblem]) -> list[MigrationProblem]:
+    """The most telling problem of each element, in the order the elements were met."""
+    best: dict = {}
+    for p in problems:
+        have = best.get(p.element_id)
+        if have is None or _PRIORITY.index(p.reason) < _PRIORITY.index(have.reason):
+            best[p.element_id] = MigrationProblem(p.element_id, p.element_name or (have and have.element_name),
+                                                  p.reason, p.details)
+        elif have.element_name is None:
+            have.element_name = p.element_name
+    return list(best.values())
+
+
+def _is_event(spec) -> bool:
+    return getattr(spec, "event_definition", None) is not None
+
+
+def _diffs(registry, workflow, spec, subprocess_specs):
+    """``[(workflow or subworkflow, SpecDiff, WorkflowDiff, its new spec)]`` and problems.
+
+    What ``diff_workflow`` does, keeping each ``SpecDiff`` (its ``changed`` says which
+    attributes of a step differ)."""
+    problems, out = [], []
+    try:
+        for w, new in [(workflow, spec)] + [(sp, subprocess_specs.get(sp.spec.name))
+                                            for sp in workflow.subprocesses.values()]:
+            if new is None:
+                owner = workflow.get_task_from_id(w.parent_task_id)
+                problems.append(_problem(owner.task_spec if owner is not None else w.spec, "subprocess_removed"))
+                continue
+            spec_diff = SpecDiff(registry, w.spec, new)
+            out.append((w, spec_diff, WorkflowDiff(w, spec_diff), new))
+    except (KeyError, AttributeError, TypeError):  # the diff could not align the two versions at all
+        raise MigrationRefused([_problem(workflow.spec, "unmappable")]) from None
+    return out, problems
+
+
+def _check(workflow, spec_diff, workflow_diff) -> list[MigrationProblem]:
+    problems = []
+    removed = {task.id for task in workflow_diff.removed}
+    for task in workflow.get_tasks(skip_subprocesses=True):
+        spec = task.task_spec
+        if task.id in removed:
+            if task.has_state(IN_PROGRESS):
+                problems.append(_problem(spec, "removed_active"))
+            elif task.has_state(TaskState.FINISHED_MASK):
+                problems.append(_problem(spec, "removed_done"))
+            continue  # predicted: dropped and predicted again from the new version
+        changes = set(spec_diff.changed.get(spec, ()))
+        if not changes or not task.has_state(IN_PROGRESS):
+            continue
+        if "typename" in changes:
+            problems.append(_problem(spec, "incompatible", ["typename"]))
+        elif task.state == TaskState.ERROR:
+            continue  # fixing the failed step is why one moves an instance in error
+        elif _is_event(spec) and task.state == TaskState.WAITING:
+            if changes - FOLLOWABLE_EVENT_CHANGES:
+                problems.append(_problem(spec, "event_changed", changes - FOLLOWABLE_EVENT_CHANGES))
+        elif changes - FOLLOWABLE_CHANGES:
+            problems.append(_problem(spec, "incompatible", changes - FOLLOWABLE_CHANGES))
+    return problems
+
+
+def _apply(workflow, spec_diff, workflow_diff, spec) -> None:
+    # migrate_workflow resets READY tasks (their next steps are predicted again from the new
+    # version) but also their data; a user task keeps its own data and answers-so-far.
+    kept = {t.id: (t.data, t.internal_data) for t in workflow.get_tasks(state=TaskState.READY, skip_subprocesses=True)}
+    # A waiting gateway (join) whose settings changed is set up again, as SpiffWorkflow does
+    # by default; waiting events are not reset: a timer would lose its due time.
+    rejoin = [t.id for t in workflow.get_tasks(state=TaskState.WAITING, skip_subprocesses=True)
+              if t.task_spec in spec_diff.changed and not _is_event(t.task_spec)]
+    migrate_workflow(workflow_diff, workflow, spec, reset_mask=TaskState.READY)
+    for task_id, (data, internal) in kept.items():
+        task = workflow.tasks.get(task_id)
+        if task is not None and task.state == TaskState.READY:
+            task.data, task.internal_data = data, internal
+    for task_id in rejoin:
+        task = workflow.tasks.get(task_id)
+        if task is not None and task.state == TaskState.WAITING:
+            task.reset_branch(None)
+    # Predicted steps of the old version that are gone (e.g. after a waiting timer): the
+    # engine predicts again when their parent finishes.
+    for task in list(workflow.tasks.values()):
+        if task.id in workflow.tasks and task.has_state(TaskState.PREDICTED_MASK) \
+                and spec.task_specs.get(task.task_spec.name) is not task.task_spec:
+            workflow._remove_task(task.id)
+
+
+def _unmapped(workflow) -> list[MigrationProblem]:
+    """Steps still pointing at a spec the new version does not have (they could not be loaded)."""
+    problems = []
+    for w in [workflow, *workflow.subprocesses.values()]:
+        for task in w.tasks.values():
+            if w.spec.task_specs.get(task.task_spec.name) is not task.task_spec:
+                problems.append(_problem(task.task_spec, "unmappable"))
+    return problems
+
+
+def migrate(workflow, spec, subprocess_specs, registry, now: datetime | None = None) -> MigrationReport:
+    """Move ``workflow`` onto ``spec`` (another version of its process), in place.
+
+    Uses SpiffWorkflow's diff (``SpecDiff``, ``WorkflowDiff``, ``migrate_workflow``).  Raises
+    :class:`MigrationRefused` listing every step that keeps the instance from following the
+    new version; the workflow must then be thrown away (it may be half moved).
+    """
+    diffs, problems = _diffs(registry, workflow, spec, subprocess_specs)
+    for w, spec_diff, workflow_diff, _ in diffs:
+        problems += _check(w, spec_diff, workflow_diff)
+    if problems:
+        raise MigrationRefused(problems)
+    changed = {}
+    for w, spec_diff, _, _ in diffs:
+        for task in w.get_tasks(state=TaskState.READY, manual=True, skip_subprocesses=True):
+            keys = spec_diff.changed.get(task.task_spec)
+            if keys:
+                changed[task.id] = sorted(keys)
+    for w, spec_diff, workflow_diff, new in diffs:
+        _apply(w, spec_diff, workflow_diff, new)
+    workflow.subprocess_specs = subprocess_specs
+    problems = _unmapped(workflow)
+    report = MigrationReport()
+    for task_id, keys in changed.items():
+        task = workflow.get_task_from_id(task_id)
+        if task is None or task.state != TaskState.READY:
+            problems.append(_problem(task.task_spec if task else None, "unmappable"))
+            continue
+        try:
+            report.user_tasks[str(task_id)] = (keys, describe_user_task(workflow, task, now))
+        except (SpiffWorkflowException, WorkflowException) as exc:
+            problems.append(_problem(task.task_spec, "unresolvable", [_error_from(exc).message]))
+    if problems:
+        raise MigrationRefused(problems)
+    return report
 
 
 def instance_data(workflow) -> dict:

@@ -214,6 +214,11 @@ def loads(state: str | bytes, cache: SpecCache | None = None, context: dict | No
     return attach_engine(workflow, context)
 
 
+def converter_registry():
+    """The registry that turns task specs into dicts: what ``SpecDiff`` compares."""
+    return _instance_serializer.registry
+
+
 def state_info(state: str | bytes) -> dict:
     """``spec_ref`` and ``process_id`` of a saved state (without loading it)."""
     dct = json.loads(state)
@@ -262,5 +267,5 @@ def sanitize_data(data, where: str = "data") -> dict:
 
 
 __all__ = ["spec_hash", "SpecCache", "default_cache", "attach_engine", "dumps", "loads",
-           "state_info", "spec_to_json", "spec_from_json", "sanitize_data", "DiagramError",
+           "state_info", "converter_registry", "spec_to_json", "spec_from_json", "sanitize_data", "DiagramError",
            "problem"]

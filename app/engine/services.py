@@ -16,6 +16,7 @@ import logging
 from datetime import datetime
 from typing import Iterable
 
+from flask_babel import gettext as _
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -59,6 +60,16 @@ class StateUnreadable(Conflict):
     code = "state_unreadable"
 
 
+class MigrationRefused(Conflict):
+    """The instance cannot follow the current version; ``problems``: ``[{element_id,
+    element_name, reason, message}]``, the message says why in the user's language."""
+    code = "migration_refused"
+
+    def __init__(self, message, problems=()):
+        super().__init__(message)
+        self.problems = list(problems)
+
+
 class InvalidData(EngineServiceError):
     status, code = 400, "invalid_data"
 
@@ -76,20 +87,33 @@ def register_form_fields(form_key: str, fields: Iterable[str]) -> None:
     _FORM_FIELDS[form_key] = tuple(fields)
 
 
-def form_fields(form_key: str | None) -> list[str]:
-    """The fields a task with ``form_key`` accepts: the form designer's editable fields if
-    the forms module knows the form, else what was registered here."""
-    if form_key:
-        try:
-            from app.forms import services as forms
-            from app.forms.validation import editable_keys
-        except ImportError:  # the engine also runs without the forms module
-            forms = None
-        if forms is not None:
+def _forms():
+    try:
+        from app.forms import services as forms
+    except ImportError:  # the engine also runs without the forms module
+        return None
+    return forms
+
+
+def form_fields(form_key: str | None, version: int | None = None) -> list[str]:
+    """The fields a task with ``form_key`` accepts: the form designer's editable fields of
+    that ``version`` (default: the current one) if the forms module knows the form, else what
+    was registered here."""
+    forms = _forms() if form_key else None
+    if forms is not None:
+        form = forms.get_form(form_key, version)
+        if form is None and version is not None:
             form = forms.get_form(form_key)
-            if form is not None:
-                return list(editable_keys(form.schema))
+        if form is not None:
+            return list(forms.editable_keys(form.schema))
     return list(_FORM_FIELDS.get(form_key or "", ()))
+
+
+def current_form_version(form_key: str | None) -> int | None:
+    """The version of ``form_key`` a task starting now works with (None: no such form)."""
+    forms = _forms() if form_key else None
+    form = forms.get_form(form_key) if forms is not None else None
+    return form.version if form is not None else None
 
 
 # ------------------------------------------------------------------ spec cache
@@ -260,7 +284,8 @@ def _persist_rows(instance, wf, result, actor, now):
         db.session.add(HumanTask(
             instance_id=instance.id, task_uuid=task_uuid, bpmn_id=info.bpmn_id, name=info.name,
             assignee=info.assignee, candidate_users=info.candidate_users,
-            candidate_groups=info.candidate_groups, form_key=info.form_key, due_at=info.due_at))
+            candidate_groups=info.candidate_groups, form_key=info.form_key,
+            form_version=current_form_version(info.form_key), due_at=info.due_at))
         _history(instance, "task_created", None, task=info.name,
                  data={"assignee": info.assignee, "candidate_groups": info.candidate_groups,
                        "candidate_users": info.candidate_users})
@@ -436,7 +461,7 @@ def unclaim(task_id: int, user, commit: bool = True) -> HumanTask:
 
 def task_form_data(task: HumanTask) -> dict:
     """The values the task's form shows: its own fields only (trap 5)."""
-    fields = form_fields(task.form_key)
+    fields = form_fields(task.form_key, task.form_version)
     try:
         return R.task_form_data(_load(task.instance), task.task_uuid, fields)
     except (R.TaskNotFound, StateUnreadable):  # an unreadable instance must not break the inbox
@@ -462,7 +487,7 @@ def _complete(task_id, user, data, commit):
         raise Conflict(f"process instance is {instance.status}")
     wf = _load(instance, user)
     try:
-        result = R.complete_user_task(wf, task.task_uuid, data, form_fields(task.form_key))
+        result = R.complete_user_task(wf, task.task_uuid, data, form_fields(task.form_key, task.form_version))
     except R.InvalidTaskData as exc:
         raise InvalidData(str(exc), exc.fields) from None
     except (R.TaskNotReady, R.TaskNotFound) as exc:
@@ -578,6 +603,119 @@ def terminate(instance_id: int, actor, comment: str | None = None, commit: bool 
     return instance
 
 
+# ------------------------------------------------------------------ moving to the current version
+
+def _refusal_text(problem: R.MigrationProblem) -> str:
+    name = problem.element_name or problem.element_id or ""
+    params = {"name": name, "id": problem.element_id or "", "what": ", ".join(problem.details)}
+    texts = {
+        "removed_active": _("the step “%(name)s” (%(id)s), where the instance is now, was removed", **params),
+        "removed_done": _("the step “%(name)s” (%(id)s), which the instance has passed, no longer exists", **params),
+        "incompatible": _("the step “%(name)s” (%(id)s), where the instance is now, changed in a way it cannot "
+                          "follow (%(what)s)", **params),
+        "event_changed": _("the event “%(name)s” (%(id)s) the instance waits for changed (%(what)s)", **params),
+        "subprocess_removed": _("the subprocess “%(name)s” (%(id)s), which is running, was removed", **params),
+        "unresolvable": _("the new settings of the step “%(name)s” (%(id)s) cannot be applied: %(what)s", **params),
+    }
+    return texts.get(problem.reason, _("the step “%(name)s” (%(id)s) has no counterpart in the new version",
+                                       **params))
+
+
+def can_migrate(instance: ProcessInstance) -> ProcessDefinition | None:
+    """The current version of the instance's process if it differs from the instance's own
+    and the instance has not ended (what the console offers to move it to), else None."""
+    if instance.status in ("completed", "terminated"):
+        return None
+    current = db.session.scalar(select(ProcessDefinition).where(ProcessDefinition.key == instance.process_key,
+                                                                ProcessDefinition.is_current.is_(True)))
+    return current if current is not None and current.id != instance.definition_id else None
+
+
+def migrate_instance(instance_id: int, actor, commit: bool = True, expected_version: int | None = None
+                     ) -> ProcessInstance:
+    """Move an instance onto the current version of its process, if it can follow it.
+
+    Open task rows stay (same ids, claims, drafts) and take over the new name, form and
+    candidates of their step; timers keep their due times.  ``expected_version``: the
+    instance version the operator saw (another change since: 409).  Refusals are
+    :class:`MigrationRefused` (409) naming the steps in the way.
+    """
+    try:
+        return _migrate(instance_id, actor, commit, expected_version)
+    except StaleDataError:
+        if commit:
+            db.session.rollback()
+        raise Conflict(_("The instance changed meanwhile; reload it and try again.")) from None
+
+
+def _migrate(instance_id, actor, commit, expected_version):
+    instance = get_instance(instance_id)
+    if expected_version is not None and expected_version != instance.version:
+        raise Conflict(_("The instance changed meanwhile; reload it and try again."))
+    if instance.status == "completed":
+        raise MigrationRefused(_("The instance has completed; there is nothing left to move."))
+    if instance.status == "terminated":
+        raise MigrationRefused(_("The instance was terminated; there is nothing left to move."))
+    source = instance.definition
+    target = get_definition(instance.process_key)
+    if target.id == source.id:
+        raise MigrationRefused(_("The instance already runs on version %(version)d, the current one.",
+                                 version=target.version))
+    wf = _load(instance, actor)
+    spec, subs = spec_cache.add_xml(target.xml.encode("utf-8"), target.key)[2:]
+    try:
+        report = R.migrate(wf, spec, subs, S.converter_registry())
+    except R.MigrationRefused as exc:
+        reasons = [_refusal_text(p) for p in exc.problems]
+        raise MigrationRefused(
+            _("The instance cannot move from version %(old)d to version %(new)d: %(reasons)s.",
+              old=source.version, new=target.version, reasons="; ".join(reasons)),
+            [{"element_id": p.element_id, "element_name": p.element_name, "reason": p.reason, "message": text}
+             for p, text in zip(exc.problems, reasons)]) from None
+
+    updated = _follow_task_settings(instance, report)
+    instance.definition = target
+    instance.updated_at = utcnow()  # bumps the version even if the state text came out the same
+    _history(instance, "migrated", actor, comment=f"v{source.version} → v{target.version}",
+             data={"from": source.version, "to": target.version, "tasks_updated": updated})
+    audit("process.migrated", actor=actor, target=f"process_instance:{instance.id}", from_version=source.version, to_version=target.version)
+    if instance.status == "error":
+        # Keep the recorded failure (the step still has to be retried); timers wait as they were.
+        instance.state = S.dumps(wf)
+    else:
+        # Running: anything the new version lets proceed now does; suspended: nothing runs.
+        result = R.run(wf) if instance.status == "running" else R.snapshot(wf)
+        _persist(instance, wf, result, actor)
+    _finish(commit)
+    return instance
+
+
+def _follow_task_settings(instance, report: R.MigrationReport) -> list[str]:
+    """Open task rows take over what changed on their step (only what changed: a reassigned
+    task keeps its holder unless the step's assignee itself changed)."""
+    updated = []
+    rows = {row.task_uuid: row for row in db.session.scalars(
+        select(HumanTask).where(HumanTask.instance_id == instance.id, HumanTask.status == TASK_OPEN))}
+    for task_uuid, (changes, info) in report.user_tasks.items():
+        row = rows.get(task_uuid)
+        if row is None:
+            continue
+        before = (row.name, row.form_key, row.candidate_groups, row.candidate_users, row.assignee)
+        if "bpmn_name" in changes:
+            row.name = info.name
+        if "form" in changes and info.form_key != row.form_key:
+            row.form_key, row.form_version = info.form_key, current_form_version(info.form_key)
+        if "candidate_groups" in changes:
+            row.candidate_groups = info.candidate_groups
+        if "candidate_users" in changes:
+            row.candidate_users = info.candidate_users
+        if "assignee" in changes:
+            row.assignee = info.assignee
+        if (row.name, row.form_key, row.candidate_groups, row.candidate_users, row.assignee) != before:
+            updated.append(row.name)
+    return updated
+
+
 # ------------------------------------------------------------------ views for the API
 
 def can_view_instance(instance: ProcessInstance, user) -> bool:
@@ -598,7 +736,8 @@ def visible_instance(instance_id: int, user) -> ProcessInstance:
 def task_view(task: HumanTask) -> dict:
     return {"id": task.id, "name": task.name, "bpmn_id": task.bpmn_id, "assignee": task.assignee,
             "candidate_users": task.candidate_users, "candidate_groups": task.candidate_groups,
-            "claimed_by": task.claimed_by, "form_key": task.form_key, "status": task.status,
+            "claimed_by": task.claimed_by, "form_key": task.form_key, "form_version": task.form_version,
+            "status": task.status,
             "due_at": task.due_at.isoformat() if task.due_at else None,
             "created_at": task.created_at.isoformat()}
 

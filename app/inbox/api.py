@@ -35,7 +35,7 @@ def task_out(task, extra: dict | None = None, include_form: bool = True, user=No
         "candidate_groups": list(task.candidate_groups or []), "candidate_users": list(task.candidate_users or []),
         "due_at": _iso(task.due_at), "created_at": _iso(task.created_at), "updated_at": _iso(task.updated_at),
         "completed_by": task.completed_by, "completed_at": _iso(task.completed_at), "version": task.version,
-        "form_key": task.form_key, "record": _record(instance),
+        "form_key": task.form_key, "form_version": task.form_version, "record": _record(instance),
     }
     if include_form:
         out["form"] = form_schema_for(task)

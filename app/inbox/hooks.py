@@ -4,7 +4,8 @@ Session events see every new ``HumanTask`` the engine writes, in the engine's tr
 - before the insert, out-of-office routing: an assignee (or candidate user) who is away is
   replaced by their substitute, and the history says so;
 - right after the insert, the task's offers (candidate groups and users) are written for the
-  inbox's index, and dropped again when the task closes;
+  inbox's index, written again when an open task's candidates change (its process moved to a
+  new version), and dropped when the task closes;
 - before the commit, the people concerned are notified (new task; a task taken back by the
   process, i.e. escalated), a due-date reminder is scheduled, and the starter of an instance that just ended is told the result, unless the
   process itself already notified them in this transaction (e.g. the rejection message of
@@ -26,6 +27,7 @@ from .models import TaskOffer, group_principal, user_principal
 DUE_JOB = "inbox.task_due"
 _NEW, _ENDED, _NOTIFIED = "inbox_new_tasks", "inbox_ended_instances", "inbox_notified_user_ids"
 _CLOSED = "inbox_closed_task_ids"
+_REOFFER = "inbox_reoffered_tasks"
 _TAKEN_BACK = "inbox_cancelled_tasks"
 
 
@@ -59,6 +61,8 @@ def _before_flush(session: Session, flush_context, instances) -> None:
             _route_out_of_office(session, task)
         session.info.setdefault(_NEW, []).extend(new_tasks)
         for obj in session.dirty:
+            if isinstance(obj, HumanTask) and obj.status == TASK_OPEN and obj.id is not None and _candidates_changed(obj):
+                session.info.setdefault(_REOFFER, {})[obj.id] = obj
             if isinstance(obj, HumanTask) and obj.status != TASK_OPEN and obj.id is not None:
                 session.info.setdefault(_CLOSED, set()).add(obj.id)
                 if _status_history(obj) == [TASK_CANCELLED]:
@@ -67,6 +71,18 @@ def _before_flush(session: Session, flush_context, instances) -> None:
                 history = _status_history(obj)
                 if history and history[-1] in ("completed", "terminated"):
                     session.info.setdefault(_ENDED, []).append((obj, history[-1]))
+
+
+def _candidates_changed(task: HumanTask) -> bool:
+    from sqlalchemy import inspect
+
+    attrs = inspect(task).attrs
+    return attrs.candidate_groups.history.has_changes() or attrs.candidate_users.history.has_changes()
+
+
+def _offers(task: HumanTask) -> list[dict]:
+    return ([{"task_id": task.id, "principal": group_principal(g)} for g in dict.fromkeys(task.candidate_groups or [])]
+            + [{"task_id": task.id, "principal": user_principal(u)} for u in dict.fromkeys(task.candidate_users or [])])
 
 
 def _status_history(instance: ProcessInstance):
@@ -78,10 +94,14 @@ def _status_history(instance: ProcessInstance):
 
 def _after_flush(session: Session, flush_context) -> None:
     rows = []
+    reoffered = session.info.pop(_REOFFER, {})
+    if reoffered:
+        session.connection().execute(delete(TaskOffer.__table__).where(TaskOffer.task_id.in_(sorted(reoffered))))
+        for task in reoffered.values():
+            rows += _offers(task)
     for obj in session.new:
         if isinstance(obj, HumanTask):
-            rows += [{"task_id": obj.id, "principal": group_principal(g)} for g in dict.fromkeys(obj.candidate_groups or [])]
-            rows += [{"task_id": obj.id, "principal": user_principal(u)} for u in dict.fromkeys(obj.candidate_users or [])]
+            rows += _offers(obj)
         elif isinstance(obj, Notification):
             session.info.setdefault(_NOTIFIED, set()).add(obj.user_id)
     if rows:
@@ -139,7 +159,7 @@ def _people(services, task: HumanTask) -> set[str]:
 
 
 def _clear(session: Session, *args) -> None:
-    for key in (_NEW, _ENDED, _NOTIFIED, _CLOSED, _TAKEN_BACK):
+    for key in (_NEW, _ENDED, _NOTIFIED, _CLOSED, _TAKEN_BACK, _REOFFER):
         session.info.pop(key, None)
 
 

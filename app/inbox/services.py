@@ -419,19 +419,22 @@ class TaskForm:
 
 
 def form_of(task: HumanTask) -> TaskForm | None:
-    """The task's form, looked up once per request (a page of 50 tasks shares a few forms)."""
+    """The task's form in the version in force when the task started (a form saved since
+    applies to tasks started after it; tasks from before form versions were recorded: the
+    current one), looked up once per request (a page of 50 tasks shares a few forms)."""
     from app.forms import services as forms
 
     def lookup():
-        form = forms.form_for_task(task.form_key)
+        form = forms.form_for_task(task.form_key, task.form_version)
         return None if form is None else TaskForm(form.key, form.version, form.schema)
 
     if not has_request_context():
         return lookup()
     cache = g.setdefault("inbox_forms", {})
-    if task.form_key not in cache:
-        cache[task.form_key] = lookup()
-    return cache[task.form_key]
+    key = (task.form_key, task.form_version)
+    if key not in cache:
+        cache[key] = lookup()
+    return cache[key]
 
 
 def validate_form_data(task: HumanTask, data) -> dict:
@@ -460,7 +463,8 @@ def task_form_values(task: HumanTask, user: User | None = None) -> dict:
     from app.forms import services as forms
 
     form = form_of(task)
-    own = set(forms.editable_keys(form.schema)) if form is not None else set(engine.form_fields(task.form_key))
+    own = set(forms.editable_keys(form.schema)) if form is not None else set(
+        engine.form_fields(task.form_key, task.form_version))
     values = {k: v for k, v in (task.instance.data or {}).items() if k not in own}
     if task.status != TASK_OPEN:
         values.update(_submitted(task))
@@ -533,7 +537,8 @@ def save_draft(task_id: int, user: User, data) -> TaskDraft:
     if not isinstance(data, dict):
         raise ApiError(400, "invalid_input", _("The submitted data must be an object."))
     form = form_of(task)
-    keep = set(forms.editable_keys(form.schema)) if form is not None else set(engine.form_fields(task.form_key))
+    keep = set(forms.editable_keys(form.schema)) if form is not None else set(
+        engine.form_fields(task.form_key, task.form_version))
     draft = _save_draft_row(task, user.username, {k: v for k, v in data.items() if k in keep})
     db.session.commit()
     return draft
@@ -787,6 +792,21 @@ def retry(instance_id: int, user: User, data: dict | None = None) -> ProcessInst
     engine_call(engine.retry, instance.id, user, data or None, commit=False)
     audit("process.retried", actor=user, target=f"process_instance:{instance.id}",
           fields=sorted((data or {}).keys()))
+    _commit()
+    return instance
+
+
+def migration_target(instance: ProcessInstance) -> ProcessDefinition | None:
+    """The current version the console offers to move the instance to (None: nothing to offer)."""
+    return engine.can_migrate(instance)
+
+
+def migrate(instance_id: int, user: User, version: int | None = None) -> ProcessInstance:
+    """Move the instance to the current version of its process (the engine writes the
+    history and audit rows); a refusal is a 409 whose message names the steps in the way."""
+    _operator(user)
+    instance = _get_instance(instance_id)
+    engine_call(engine.migrate_instance, instance.id, user, commit=False, expected_version=version)
     _commit()
     return instance
 

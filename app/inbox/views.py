@@ -207,7 +207,25 @@ def instance(instance_id):
                            markers=services.diagram_markers(instance), holder_label=services.holder_label,
                            attachments=attachments.attachments_of(instance.id),
                            can_withdraw=services.can_withdraw(instance, current_user),
-                           users=_users_for_picker() if current_user.is_admin else [])
+                           users=_users_for_picker() if current_user.is_admin else [],
+                           migrate_to=services.migration_target(instance) if current_user.is_admin else None)
+
+
+@bp.post("/process-instances/<int:instance_id>/migrate")
+@admin_required
+def migrate_instance(instance_id):
+    """The console's "Move to current version": done, or the reason it cannot be, as a message."""
+    version = request.form.get("version", type=int)
+    try:
+        instance = services.migrate(instance_id, current_user, version if version and 0 < version <= MAX_ID else None)
+    except ApiError as exc:
+        if exc.status == 404:
+            abort(404)
+        flash(exc.message, "danger")
+    else:
+        flash(_("The instance now runs on version %(version)d of the process.", version=instance.definition.version),
+              "success")
+    return redirect(url_for("inbox.instance", instance_id=instance_id))
 
 
 # ------------------------------------------------------------------ out of office
