@@ -318,14 +318,14 @@ def apply_assign_owner(plan, ctx: Context) -> dict:
 # --- sharing ------------------------------------------------------------------------------
 
 def _people(action, ctx: Context, include_owner: bool = False) -> list:
-    from app.auth.models import User
+    from app.auth.lookup import users_named
 
     users = {}
     names = list(action.get("users", []))
     if include_owner and action.get("to_owner") and ctx.get("owner"):
         names.append(ctx.get("owner"))
     if names:
-        for user in db.session.scalars(select(User).where(User.username.in_(names))):
+        for user in users_named(names).values():
             users[user.id] = user
     for name in action.get("groups", []):
         group = _group(name)

@@ -29,9 +29,9 @@ def _register_operations() -> None:
     def actor_of(ctx):
         actor = getattr(ctx, "actor", None)
         if isinstance(actor, str):
-            from app.auth.services import get_user
+            from app.auth.lookup import user_named
 
-            actor = get_user(actor)
+            actor = user_named(actor)
         return actor
 
     # The engine owns the transaction of the step that calls these: no commit here.

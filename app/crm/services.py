@@ -34,6 +34,7 @@ from sqlalchemy import Select, false, func, or_, select, true
 from app.api.errors import ApiError
 from app.audit import audit
 from app.auth.models import User
+from app.auth.lookup import user_named
 from app.auth.services import managed_user_ids
 from app.crm.models import (ACTIVITY_KINDS, CONTRACT_STATUSES, CUSTOM_FIELD_TYPES, CUSTOMER_CLASSES, ENTITIES,
                             MODELS, OPPORTUNITY_STATUSES, REPORT_STATUSES, Activity, AssignmentLog, Contract,
@@ -137,10 +138,17 @@ def field_spec(entity: str, key: str) -> Field | None:
 
 
 def custom_field_defs(entity: str) -> list[CustomFieldDef]:
-    # Read once per transaction: every record event, form field check and rule catalogue asks.
-    return list(transaction_memo(("crm.custom_field_defs", entity), lambda: list(db.session.scalars(
-        select(CustomFieldDef).where(CustomFieldDef.entity == entity)
-        .order_by(CustomFieldDef.position, CustomFieldDef.id))), depends_on=(CustomFieldDef,)))
+    # Every record type's, read in one query once per transaction: each record event, form
+    # field check and the rules' catalogue (all record types) asks.
+    return list(transaction_memo("crm.custom_field_defs", _custom_field_defs_by_entity,
+                                 depends_on=(CustomFieldDef,)).get(entity, ()))
+
+
+def _custom_field_defs_by_entity() -> dict[str, list[CustomFieldDef]]:
+    out: dict[str, list[CustomFieldDef]] = {}
+    for definition in db.session.scalars(select(CustomFieldDef).order_by(CustomFieldDef.position, CustomFieldDef.id)):
+        out.setdefault(definition.entity, []).append(definition)
+    return out
 
 
 def record_fields(entity: str) -> list[dict]:
@@ -226,7 +234,7 @@ def _to_text(value, max_length: int | None) -> str:
 
 
 def _user_named(name) -> User:
-    user = db.session.scalar(select(User).where(User.username == str(name).strip())) if name else None
+    user = user_named(str(name).strip()) if name else None
     if user is None or not user.active:
         raise _Invalid(_("Unknown or inactive user: %(name)s", name=name))
     return user
@@ -629,6 +637,8 @@ def create(entity: str, data: dict, actor, *, commit: bool = True, chain=()) -> 
         if record.status in ("won", "lost"):
             record.closed_at = utcnow()
         _check_stage_requirements(record)
+    if "shared_with" not in record.__dict__:
+        record.shared_with = []  # known to be empty: no query to load it after the insert
     db.session.add(record)
     db.session.flush()
     _log_assignment(record, None, owner, actor, "created")

@@ -7,6 +7,7 @@ from typing import Iterable
 from flask import current_app
 from sqlalchemy import func, select, update
 
+from app.auth.lookup import users_named
 from app.auth.models import User
 from app.db import utcnow
 from app.extensions import db
@@ -27,7 +28,7 @@ def _users(targets: Iterable) -> list[User]:
     if ids:
         users += db.session.scalars(select(User).where(User.id.in_(ids)))
     if names:
-        users += db.session.scalars(select(User).where(User.username.in_(names)))
+        users += users_named(names).values()
     unique = {u.id: u for u in users if u.active}
     return list(unique.values())
 
