@@ -346,7 +346,8 @@ def start_instance(process_key: str, data: dict | None = None, actor=None, recor
         clean = S.sanitize_data(data)
     except ValueError as exc:
         raise InvalidData(str(exc)) from None
-    _, _, spec, subs = spec_cache.add_xml(definition.xml.encode("utf-8"), definition.key)
+    # By the stored hash: the (deferred) XML is read only when this process has not parsed it yet.
+    spec, subs = spec_cache.get(definition.spec_hash, definition.key)
     instance = ProcessInstance(
         definition_id=definition.id, process_key=definition.key, status="running", state="",
         data=_display(clean), record_type=(record or {}).get("type"), record_id=(record or {}).get("id"),

@@ -26,6 +26,7 @@ from sqlalchemy.orm import aliased, contains_eager
 
 from app.api.errors import ApiError
 from app.audit import audit
+from app.auth.lookup import users_named
 from app.auth.models import Group, User, group_members
 from app.db import MAX_ID, utcnow
 from app.engine import services as engine
@@ -625,7 +626,8 @@ def _notify(usernames, message, task: HumanTask | None = None, link: str | None 
         return
     default = current_app.config.get("BABEL_DEFAULT_LOCALE", "zh_CN")
     link = link or (task_link(task) if task is not None else None)
-    for user in db.session.scalars(select(User).where(User.username.in_(names), User.active.is_(True))):
+    found = users_named(names)  # often already looked up in this transaction
+    for user in (found[name] for name in names if name in found and found[name].active):
         with force_locale(user.locale or default):
             notify(user, str(message), link=link)
 
