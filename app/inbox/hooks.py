@@ -6,7 +6,8 @@ Session events see every new ``HumanTask`` the engine writes, in the engine's tr
 - right after the insert, the task's offers (candidate groups and users) are written for the
   inbox's index, written again when an open task's candidates change (its process moved to a
   new version), and dropped when the task closes;
-- before the commit, the people concerned are notified (new task; a task taken back by the
+- before the commit, the people concerned are notified (new task, or one newly offered to them
+  after its process moved to a new version; a task taken back by the
   process, i.e. escalated), a due-date reminder is scheduled, and the starter of an instance that just ended is told the result, unless the
   process itself already notified them in this transaction (e.g. the rejection message of
   the customer report).
@@ -28,6 +29,7 @@ DUE_JOB = "inbox.task_due"
 _NEW, _ENDED, _NOTIFIED = "inbox_new_tasks", "inbox_ended_instances", "inbox_notified_user_ids"
 _CLOSED = "inbox_closed_task_ids"
 _REOFFER = "inbox_reoffered_tasks"
+_NEWLY_OFFERED = "inbox_newly_offered"
 _TAKEN_BACK = "inbox_cancelled_tasks"
 
 
@@ -63,6 +65,7 @@ def _before_flush(session: Session, flush_context, instances) -> None:
         for obj in session.dirty:
             if isinstance(obj, HumanTask) and obj.status == TASK_OPEN and obj.id is not None and _candidates_changed(obj):
                 session.info.setdefault(_REOFFER, {})[obj.id] = obj
+                session.info.setdefault(_NEWLY_OFFERED, []).append((obj, _previous_candidates(obj)))
             if isinstance(obj, HumanTask) and obj.status != TASK_OPEN and obj.id is not None:
                 session.info.setdefault(_CLOSED, set()).add(obj.id)
                 if _status_history(obj) == [TASK_CANCELLED]:
@@ -78,6 +81,18 @@ def _candidates_changed(task: HumanTask) -> bool:
 
     attrs = inspect(task).attrs
     return attrs.candidate_groups.history.has_changes() or attrs.candidate_users.history.has_changes()
+
+
+def _previous_candidates(task: HumanTask) -> tuple[list, list]:
+    """(groups, users) the task was offered to before this change."""
+    from sqlalchemy import inspect
+
+    attrs = inspect(task).attrs
+
+    def before(attr):
+        old = attr.history.deleted or attr.history.unchanged
+        return list(old[0] or []) if old else []
+    return before(attrs.candidate_groups), before(attrs.candidate_users)
 
 
 def _offers(task: HumanTask) -> list[dict]:
@@ -121,8 +136,16 @@ def _before_commit(session: Session) -> None:
     new_tasks = session.info.pop(_NEW, [])
     ended = session.info.pop(_ENDED, [])
     taken_back = session.info.pop(_TAKEN_BACK, [])
-    if not new_tasks and not ended and not taken_back:
+    newly_offered = session.info.pop(_NEWLY_OFFERED, [])
+    if not new_tasks and not ended and not taken_back and not newly_offered:
         return
+    for task, (groups, users) in newly_offered:
+        # Offered to more people (its process moved to a version with other candidates): the
+        # new candidates hear of it as of a new task; those who already had it do not again.
+        if task.status != TASK_OPEN or services.holder(task):
+            continue
+        before = services.group_member_names(groups) | set(users)
+        services._notify(_people(services, task) - before, _l("New task: %(task)s", task=task.name), task)
     for task in taken_back:
         # Cancelled while the process runs on: an interrupting event (escalation) took it.
         if task.instance.status != "running":
@@ -159,7 +182,7 @@ def _people(services, task: HumanTask) -> set[str]:
 
 
 def _clear(session: Session, *args) -> None:
-    for key in (_NEW, _ENDED, _NOTIFIED, _CLOSED, _TAKEN_BACK, _REOFFER):
+    for key in (_NEW, _ENDED, _NOTIFIED, _CLOSED, _TAKEN_BACK, _REOFFER, _NEWLY_OFFERED):
         session.info.pop(key, None)
 
 

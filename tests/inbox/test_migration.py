@@ -57,6 +57,20 @@ def review(app, flows):
     return out
 
 
+def task_notifications(app, username, task_id) -> int:
+    from sqlalchemy import func, select
+
+    from app.auth.models import User
+    from app.extensions import db
+    from app.notifications.models import Notification
+
+    with app.app_context():
+        count = db.session.scalar(select(func.count()).select_from(Notification).join(User, User.id == Notification.user_id)
+                                  .where(User.username == username, Notification.link == f"/tasks/{task_id}"))
+        db.session.remove()
+        return count
+
+
 def login(app, username):
     client = app.test_client()
     assert client.post("/login", data={"username": username, "password": DEMO_PASSWORD}).status_code == 302
@@ -104,12 +118,16 @@ def test_console_moves_an_instance_or_says_why_not(app, api_as, review):
     assert "alert-danger" in html and "Task_review" in html and "初审" in html
 
     assert api_as("med_reviewer").get("/api/v1/tasks?scope=offered").get_json()["items"] == []
+    assert api_as("admin").post(f"/api/v1/tasks/{task_id}/draft", json={"data": {"comment": "草稿"}}).status_code == 200
     review.deploy(2)  # version 3: a second review after the first, which is also offered to medical reviewers
     answer = admin.post(f"/process-instances/{instance_id}/migrate", data={"version": version}, follow_redirects=True)
     html = answer.get_data(as_text=True)
     assert "alert-success" in html and 'id="migrate-form"' not in html
     assert "区域初审" in html  # the open step took the new name
     assert [t["id"] for t in api_as("med_reviewer").get("/api/v1/tasks?scope=offered").get_json()["items"]] == [task_id]
+    # The newly offered hear of it once; those who had it already are not told again.
+    assert task_notifications(app, "med_reviewer", task_id) == 1 and task_notifications(app, "fj_head", task_id) == 1
+    assert api_as("admin").get(f"/api/v1/tasks/{task_id}").get_json()["data"]["comment"] == "草稿"  # the draft stays
     history = api_as("admin").get(f"/api/v1/process-instances/{instance_id}").get_json()["history"]
     assert [h["actor"] for h in history if h["event"] == "migrated"] == ["admin"]
 
