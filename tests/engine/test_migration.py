@@ -193,3 +193,23 @@ def test_failed_instance_moves_to_the_fixed_version_and_retries(ctx, demo_people
     svc.retry(instance.id, user("admin"))
     instance = svc.get_instance(instance.id)
     assert instance.status == "completed" and instance.data["total"] == 0
+
+
+def test_a_changed_form_key_moves_the_task_row_to_that_form(started):
+    from app.forms import services as forms
+
+    instance_id, task_id = started
+    assert db.session.get(HumanTask, task_id).form_version is None  # no form mig_review stored
+    schema = {"type": "default", "components": [{"id": "F", "type": "textfield", "key": "note", "label": "备注"}]}
+    forms.save_form("mig_check", "检查表", schema)
+    forms.save_form("mig_check", "检查表 v2", schema)
+    changed = V1.replace(b'name="\xe5\x88\x9d\xe5\xae\xa1" camunda:formKey="mig_review"',
+                         b'name="\xe5\x88\x9d\xe5\xae\xa1" camunda:formKey="mig_check"')
+    assert changed != V1
+    svc.deploy(changed)
+    svc.migrate_instance(instance_id, user("admin"))
+    task = db.session.get(HumanTask, task_id)
+    assert (task.form_key, task.form_version, task.claimed_by) == ("mig_check", 2, "fj_head")
+    assert svc.form_fields(task.form_key, task.form_version) == ["note"]
+    svc.complete(task_id, user("fj_head"), {"note": "齐全"})
+    assert svc.get_instance(instance_id).status == "completed"
