@@ -240,14 +240,17 @@ def _timer_key(instance_id, task_uuid, due_at: datetime) -> str:
     return f"engine.timer:{instance_id}:{task_uuid}:{int(due_at.timestamp())}"
 
 
-def _persist(instance: ProcessInstance, wf, result: R.StepResult, actor=None, now: datetime | None = None):
-    """Write state, task rows, timers and history for the step just taken (same session)."""
+def _persist(instance: ProcessInstance, wf, result: R.StepResult, actor=None, now: datetime | None = None,
+             new: bool = False):
+    """Write state, task rows, timers and history for the step just taken (same session).
+    ``new``: the instance was created in this transaction, so it has no task rows or timer
+    jobs yet to look up."""
     # No autoflush: the stale-version check must happen once, at the final flush/commit.
     with db.session.no_autoflush:
-        _persist_rows(instance, wf, result, actor, now)
+        _persist_rows(instance, wf, result, actor, now, new)
 
 
-def _persist_rows(instance, wf, result, actor, now):
+def _persist_rows(instance, wf, result, actor, now, new=False):
     for timer in R.fired_timers(wf, getattr(wf, "crm_timers_before", [])):
         _history(instance, "timer_fired", None, task=timer.name or timer.bpmn_id,
                  data={"bpmn_id": timer.bpmn_id, "attached_to": timer.attached_to})
@@ -269,7 +272,7 @@ def _persist_rows(instance, wf, result, actor, now):
     else:
         instance.error = None
 
-    open_rows = {row.task_uuid: row for row in db.session.scalars(
+    open_rows = {} if new else {row.task_uuid: row for row in db.session.scalars(
         select(HumanTask).where(HumanTask.instance_id == instance.id, HumanTask.status == TASK_OPEN))}
     ready = {t.id: t for t in result.user_tasks}
     # (without autoflush the query can return a row this step just completed: skip it)
@@ -291,10 +294,10 @@ def _persist_rows(instance, wf, result, actor, now):
                        "candidate_users": info.candidate_users})
 
     if result.error is None:  # an errored snapshot lists no timers: leave their jobs alone
-        _sync_timers(instance, wf, result.timers)
+        _sync_timers(instance, wf, result.timers, new)
 
 
-def _sync_timers(instance, wf, timers_now):
+def _sync_timers(instance, wf, timers_now, new=False):
     """Timer jobs follow the workflow: new timers get a job, timers gone (fired, or their task
     finished) lose theirs.  Only jobs of timers waiting before or after this step are looked
     at, by their unique key, so the cost does not grow with the job table."""
@@ -303,7 +306,7 @@ def _sync_timers(instance, wf, timers_now):
     before = {_timer_key(instance.id, t.task_id, t.due_at) for t in getattr(wf, "crm_timers_before", [])}
     waiting = {_timer_key(instance.id, t.task_id, t.due_at): t for t in timers_now}
     keys = before | set(waiting)
-    jobs = {j.key: j for j in db.session.scalars(select(Job).where(Job.key.in_(keys)))} if keys else {}
+    jobs = {j.key: j for j in db.session.scalars(select(Job).where(Job.key.in_(keys)))} if keys and not new else {}
     now = utcnow()
     for key in before - set(waiting):
         job = jobs.get(key)
@@ -357,7 +360,7 @@ def start_instance(process_key: str, data: dict | None = None, actor=None, recor
     wf = R.create_instance(spec, subs, clean, context=_context(instance, actor))
     _history(instance, "started", actor, data={"version": definition.version})
     result = R.run(wf)
-    _persist(instance, wf, result, actor)
+    _persist(instance, wf, result, actor, new=True)
     _finish(commit)
     return instance
 
