@@ -15,11 +15,11 @@ Session events see every new ``HumanTask`` the engine writes, in the engine's tr
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import delete, event, insert
+from sqlalchemy import delete, event, insert, select
 from sqlalchemy.orm import Session
 
 from app.auth.models import User
-from app.engine.models import TASK_CANCELLED, TASK_OPEN, HumanTask, ProcessInstance
+from app.engine.models import TASK_CANCELLED, TASK_OPEN, HumanTask, ProcessHistory, ProcessInstance
 from app.jobs import enqueue, job_handler
 from app.notifications.models import Notification
 
@@ -164,8 +164,9 @@ def _before_commit(session: Session) -> None:
     for instance, status in ended:
         if not instance.started_by_id or instance.started_by_id in notified:
             continue
-        last = services.timeline(instance)[-1:] or []
-        if last and last[0].event == "withdrawn":
+        last = session.scalar(select(ProcessHistory.event).where(ProcessHistory.instance_id == instance.id)
+                              .order_by(ProcessHistory.at.desc(), ProcessHistory.id.desc()).limit(1))
+        if last == "withdrawn":
             continue  # the starter did it themselves
         name = instance.definition.name or instance.process_key
         text = (_l("Your process %(name)s #%(id)d has completed.", name=name, id=instance.id) if status == "completed"
