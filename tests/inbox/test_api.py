@@ -224,6 +224,8 @@ def test_withdraw_only_while_nobody_acted(api_as, flows, app):
     assert sales.get(f"/api/v1/customers/{record_id}").get_json()["report_status"] == "none"
     assert "withdrawn" in [e for e, *_ in flows.history(first)]
     assert flows.open_task(first) is None
+    links = [n["link"] for n in sales.get("/api/v1/notifications").get_json()["items"]]
+    assert f"/process-instances/{first}" not in links  # withdrawn by themselves: no "terminated" notice
 
     second = flows.report(name="厦门新材料有限公司")
     task = flows.open_task(second)
