@@ -70,6 +70,37 @@ def unpack(raw) -> tuple:
     return tuple(raw)
 
 
+TASK_SPANS = ("waiting", "handling", "in_step")
+
+
+def task_spans(created, claimed, finished) -> list:
+    """Median and p90 of three spans of each task: waiting (``created`` → ``claimed``),
+    handling (``claimed``, else ``created`` → ``finished``) and time in step (``created`` →
+    ``finished``); ``finished`` is NULL for tasks that do not count as finished. Columns to
+    select; read them with :func:`unpack_task_spans`.
+
+    PostgreSQL: one ``percentile_cont`` per span. SQLite: one aggregate for all three, given
+    each timestamp's ``julianday`` once; three :func:`percentiles` of :func:`span` parsed twelve
+    timestamps per task (the FILTER repeats each span) and called into Python three times
+    (the process report's step query: 3.0 → 2.1 billion instructions on 107k tasks). It
+    subtracts the same doubles as :func:`span`, so the values are identical."""
+    if dialect() == "postgresql":
+        starts = {"waiting": created, "handling": func.coalesce(claimed, created), "in_step": created}
+        ends = {"waiting": claimed, "handling": finished, "in_step": finished}
+        return [percentiles(span(starts[name], ends[name])).label(name) for name in TASK_SPANS]
+    return [func.crm_task_spans(func.julianday(created), func.julianday(claimed), func.julianday(finished))
+            .label("task_spans")]
+
+
+def unpack_task_spans(row) -> dict[str, tuple]:
+    """{span name: (median, p90)} from a row holding the :func:`task_spans` columns."""
+    values = row._mapping
+    if "task_spans" not in values:
+        return {name: unpack(values[name]) for name in TASK_SPANS}
+    raw = json.loads(values["task_spans"] or "[null, null, null]")
+    return {name: unpack(item) for name, item in zip(TASK_SPANS, raw)}
+
+
 def rare(condition):
     """A WHERE condition few rows meet (history events such as "delegated"): tells SQLite's
     planner to start from it instead of from the instances (measured 190 → 55 ms CPU)."""
@@ -105,8 +136,34 @@ class _Percentiles:
         return json.dumps([percentile_cont(self.values, p) for p in PERCENTILES])
 
 
+class _TaskSpans:
+    """SQLite aggregate ``crm_task_spans(created, claimed, finished)`` over julian days: the
+    percentiles of :func:`task_spans`, as a JSON array of three (median, p90) pairs or nulls."""
+
+    __slots__ = TASK_SPANS
+
+    def __init__(self):
+        self.waiting, self.handling, self.in_step = [], [], []
+
+    def step(self, created, claimed, finished):
+        # (end - start) * 86400.0: the very operations of span() in SQLite
+        if claimed is not None:
+            self.waiting.append((claimed - created) * 86400.0)
+        if finished is not None:
+            self.handling.append((finished - (created if claimed is None else claimed)) * 86400.0)
+            self.in_step.append((finished - created) * 86400.0)
+
+    def finalize(self):
+        out = []
+        for values in (self.waiting, self.handling, self.in_step):
+            values.sort()
+            out.append([percentile_cont(values, p) for p in PERCENTILES] if values else None)
+        return json.dumps(out)
+
+
 def register_sqlite_functions() -> None:
-    """Give every new SQLite connection ``crm_percentiles`` (called once, from init_app)."""
+    """Give every new SQLite connection ``crm_percentiles`` and ``crm_task_spans`` (called
+    once, from init_app)."""
     import sqlite3
 
     from sqlalchemy import event
@@ -119,6 +176,7 @@ def register_sqlite_functions() -> None:
     def _add_functions(dbapi_connection, _record):
         if isinstance(dbapi_connection, sqlite3.Connection):
             dbapi_connection.create_aggregate("crm_percentiles", 1, _Percentiles)
+            dbapi_connection.create_aggregate("crm_task_spans", 3, _TaskSpans)
 
     register_sqlite_functions.done = True
 

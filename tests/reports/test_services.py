@@ -54,6 +54,42 @@ def test_percentiles_match_percentile_cont(ctx):
         assert got[group][2] == pytest.approx(p90, abs=1e-6), group
 
 
+def test_task_spans_equal_the_percentiles_of_each_span(ctx):
+    """sql.task_spans (one SQLite aggregate for three spans) gives exactly what three
+    percentiles of sql.span give, with claims and finishes missing here and there."""
+    from datetime import datetime, timedelta, timezone
+
+    from app.db import UTCDateTime
+
+    rng = random.Random(11)
+    t0 = datetime(2026, 1, 6, 2, 0, tzinfo=timezone.utc)
+    rows = []
+    for group, size in (("one", 1), ("few", 3), ("many", 150), ("unclaimed", 4), ("unfinished", 5)):
+        for _ in range(size):
+            created = t0 + timedelta(seconds=rng.uniform(0, 9 * 86400))
+            claimed = created + timedelta(seconds=rng.lognormvariate(8, 1.5))
+            finished = claimed + timedelta(seconds=rng.lognormvariate(7, 1.2))
+            if group == "unclaimed" or rng.random() < 0.2:
+                claimed = None
+            if group == "unfinished" or rng.random() < 0.15:
+                finished = None
+            rows.append((group, created, claimed, finished))
+    src = union_all(*[select(literal(g, String).label("g"), literal(c, UTCDateTime).label("created"),
+                             literal(cl, UTCDateTime).label("claimed"), literal(f, UTCDateTime).label("finished"))
+                      for g, c, cl, f in rows]).subquery()
+    reference = {"waiting": sql.span(src.c.created, src.c.claimed),
+                 "handling": sql.span(func.coalesce(src.c.claimed, src.c.created), src.c.finished),
+                 "in_step": sql.span(src.c.created, src.c.finished)}
+    got = {row.g: sql.unpack_task_spans(row) for row in db.session.execute(
+        select(src.c.g, *sql.task_spans(src.c.created, src.c.claimed, src.c.finished)).group_by(src.c.g))}
+    expected = {row.g: {name: sql.unpack(row._mapping[name]) for name in reference} for row in db.session.execute(
+        select(src.c.g, *[sql.percentiles(expr).label(name) for name, expr in reference.items()])
+        .group_by(src.c.g))}
+    assert got == expected
+    assert got["unclaimed"]["waiting"] == (None, None) and got["unfinished"]["in_step"] == (None, None)
+    assert got["many"]["handling"][0] is not None
+
+
 def test_instance_counts_outcomes_and_durations(histories, period):
     report = services.process_report("customer_report", None, period, now=NOW)
     assert report["instances"] == {"started": 9, "completed": 5, "in_progress": 1, "withdrawn": 1,
