@@ -10,12 +10,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable
 
-from sqlalchemy import and_, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import and_, bindparam, or_, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import make_transient_to_detached
 
-from app.db import utcnow
+from app.db import JSONType, UTCDateTime, utcnow
 from app.extensions import db
 from app.jobs.models import DONE, FAILED, PENDING, RUNNING, Job
 
@@ -71,6 +70,16 @@ def periodic(kind: str, every_seconds: int):
     return decorator
 
 
+# Same SQL on SQLite (3.35+) and PostgreSQL; a text statement is compiled once (SQLAlchemy
+# does not cache its dialect-specific ON CONFLICT constructs).
+_INSERT_UNLESS_KEY = text(
+    "INSERT INTO jobs (kind, payload, key, status, due_at, attempts, max_attempts, created_at) "
+    "VALUES (:kind, :payload, :key, :status, :due_at, :attempts, :max_attempts, :created_at) "
+    "ON CONFLICT (key) DO NOTHING RETURNING id"
+).bindparams(bindparam("payload", type_=JSONType()), bindparam("due_at", type_=UTCDateTime()),
+             bindparam("created_at", type_=UTCDateTime()))
+
+
 def enqueue(kind: str, payload: dict | None = None, *, due_at: datetime | None = None,
             key: str | None = None, max_attempts: int | None = None) -> Job:
     """Add a job to the current transaction. With ``key``, an existing job is returned instead."""
@@ -81,11 +90,15 @@ def enqueue(kind: str, payload: dict | None = None, *, due_at: datetime | None =
     if key is not None:
         # One statement, not SELECT then INSERT: insert unless the key exists (also safe when
         # two transactions enqueue the same key at once), then read the existing job if so.
-        dialect = db.session.get_bind().dialect.name
-        insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-        job = db.session.scalar(insert(Job).values(status=PENDING, attempts=0, created_at=utcnow(), **values)
-                                .on_conflict_do_nothing(index_elements=[Job.key]).returning(Job))
-        return job if job is not None else db.session.scalar(select(Job).where(Job.key == key))
+        row = dict(values, status=PENDING, attempts=0, created_at=utcnow())
+        job_id = db.session.scalar(_INSERT_UNLESS_KEY, row)
+        if job_id is None:
+            return db.session.scalar(select(Job).where(Job.key == key))
+        # The row as written, known to the session without reading it back.
+        job = Job(id=job_id, locked_by=None, locked_until=None, last_error=None, finished_at=None, **row)
+        make_transient_to_detached(job)
+        db.session.add(job)
+        return job
     job = Job(**values)
     db.session.add(job)
     return job
