@@ -38,6 +38,9 @@ function say(kind, text, details = []) {
   messages.appendChild(box);
 }
 
+// The editor's own palette and properties panel stay English in the Chinese UI: form-js-editor
+// 1.23.0 has no translate service (unlike bpmn-js; upstream bpmn-io/form-js#77 is open), its
+// labels are literals in the package, and we do not patch node_modules. Our panels are translated.
 const editor = new FormEditor({ container: $("#form-editor") });
 window.crmFormEditor = editor; // for tests and the console
 const modeling = editor.get("modeling");
