@@ -42,6 +42,21 @@ def sample(fn, *, min_repeats: int = 5, max_repeats: int = 10_000, budget_s: flo
     return samples, time.perf_counter() - started
 
 
+def with_cpu_time(fn):
+    """``fn`` recording each call's CPU time (this thread) in ``.cpu``: on this shared box CPU
+    time swings far less with the load than wall time, so before/after compare better."""
+    def timed():
+        started = time.thread_time()
+        fn()
+        timed.cpu.append(time.thread_time() - started)
+    timed.cpu = []
+    return timed
+
+
+def median_ms(seconds) -> float:
+    return round(statistics.median(seconds) * 1000, 3)
+
+
 def result(value, unit: str, samples=None, seconds: float | None = None, scale: float = 1.0,
            note: str | None = None, **extra) -> dict:
     """One measurement; ``samples`` (seconds) are summarised as median/p95 times ``scale``."""
