@@ -17,6 +17,12 @@ def _sqlite_pragmas(dbapi_connection, _record):
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    # Reports scan indexes of 100k+ rows: with SQLite's 2 MB default cache they re-read the
+    # same pages through the OS each time. Reading the file through a mapping and a larger
+    # per-connection cache (both grow only as used) halved that system time (110 → 55 ms per
+    # 100k-instance report, measured A/B in one run at load 5-8; user time the same).
+    cursor.execute("PRAGMA mmap_size=268435456")
+    cursor.execute("PRAGMA cache_size=-65536")
     cursor.close()
 
 
