@@ -83,7 +83,7 @@ def rekey(xml: str, key: str, name: str | None = None) -> str:
     proc = _executable_process(root)
     if proc is None:
         raise ApiError(400, "invalid_diagram", _("The diagram has no process."),
-                       [problem(None, "no bpmn:process element")])
+                       [problem(None, _("the diagram has no bpmn:process element"))])
     old = proc.get("id")
     proc.set("id", key)
     proc.set("isExecutable", "true")
@@ -210,9 +210,9 @@ def check_xml(xml: str, key: str | None = None) -> list[dict]:
     except DiagramError as exc:
         return exc.problems
     except Exception as exc:  # the parser's own errors (e.g. unsupported constructs)
-        return [problem(getattr(exc, "id", None), str(exc))]
+        return [problem(getattr(exc, "id", None), _("the diagram could not be parsed: %(error)s", error=str(exc)))]
     if key and process_id != key:
-        return [problem(process_id, f"the executable process must have id '{key}'")]
+        return [problem(process_id, _("the executable process must have id '%(key)s'", key=key))]
     return []
 
 

@@ -10,6 +10,7 @@ from apiflask import APIBlueprint, Schema
 from apiflask.fields import Boolean, Dict, Integer, String
 from apiflask.validators import Length, Range
 from flask import Response, request
+from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -80,7 +81,7 @@ def _service_errors():
         raise ApiError(exc.status, exc.code, str(exc)) from None
     except DiagramError as exc:
         db.session.rollback()
-        raise ApiError(400, "invalid_diagram", "The diagram cannot be deployed.", exc.problems) from None
+        raise ApiError(400, "invalid_diagram", _("The diagram cannot be deployed."), exc.problems) from None
 
 
 def _definition_out(d: ProcessDefinition) -> dict:
@@ -102,15 +103,16 @@ def list_processes(query):
 
 
 def _uploaded_xml() -> bytes:
+    too_large = _("The diagram is larger than %(mb)d MB.", mb=MAX_BYTES // (1024 * 1024))
     if request.content_length is not None and request.content_length > MAX_BYTES + 64 * 1024:
-        raise ApiError(413, "too_large", "The diagram is larger than 5 MB.")
+        raise ApiError(413, "too_large", too_large)
     upload = request.files.get("file")
     data = upload.read(MAX_BYTES + 1) if upload is not None else request.get_data(cache=False)
     if len(data) > MAX_BYTES:
-        raise ApiError(413, "too_large", "The diagram is larger than 5 MB.")
+        raise ApiError(413, "too_large", too_large)
     if not data.strip():
-        raise ApiError(400, "invalid_diagram", "Send the BPMN XML as the body (application/xml) or as file.",
-                       [{"element_id": None, "message": "empty body"}])
+        raise ApiError(400, "invalid_diagram", _("Send the BPMN XML as the body (application/xml) or as file."),
+                       [{"element_id": None, "message": _("diagram is empty")}])
     return data
 
 

@@ -59,6 +59,9 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from functools import lru_cache
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
 __all__ = [
     "ExpressionError",
     "ForbiddenExpression",
@@ -83,7 +86,9 @@ class ExpressionError(Exception):
         self.offset = offset
 
     def __str__(self):
-        return self.message if self.line is None else f"{self.message} (line {self.line})"
+        if self.line is None:
+            return str(self.message)
+        return _("%(message)s (line %(line)d)", message=self.message, line=self.line)
 
 
 class ForbiddenExpression(ExpressionError):
@@ -133,24 +138,25 @@ _STMT_NODES = (
     ast.Module, ast.Assign, ast.AugAssign, ast.If, ast.For, ast.Break, ast.Continue,
     ast.Pass, ast.Expr, ast.Delete, ast.Del,
 )
+# Lazy: translated when raised, in the locale of whoever deploys the diagram.
 _FRIENDLY = {
-    ast.Lambda: "lambda functions are not allowed",
-    ast.Import: "imports are not allowed",
-    ast.ImportFrom: "imports are not allowed",
-    ast.FunctionDef: "function definitions are not allowed",
-    ast.AsyncFunctionDef: "function definitions are not allowed",
-    ast.ClassDef: "class definitions are not allowed",
-    ast.While: "'while' loops are not allowed (use 'for i in range(n)')",
-    ast.With: "'with' is not allowed",
-    ast.Try: "'try' is not allowed",
-    ast.Raise: "'raise' is not allowed",
-    ast.Global: "'global' is not allowed",
-    ast.Nonlocal: "'nonlocal' is not allowed",
-    ast.Yield: "generators are not allowed",
-    ast.YieldFrom: "generators are not allowed",
-    ast.Await: "'await' is not allowed",
-    ast.NamedExpr: "':=' is not allowed",
-    ast.Starred: "'*' unpacking is not allowed",
+    ast.Lambda: _l("lambda functions are not allowed"),
+    ast.Import: _l("imports are not allowed"),
+    ast.ImportFrom: _l("imports are not allowed"),
+    ast.FunctionDef: _l("function definitions are not allowed"),
+    ast.AsyncFunctionDef: _l("function definitions are not allowed"),
+    ast.ClassDef: _l("class definitions are not allowed"),
+    ast.While: _l("'while' loops are not allowed (use 'for i in range(n)')"),
+    ast.With: _l("'with' is not allowed"),
+    ast.Try: _l("'try' is not allowed"),
+    ast.Raise: _l("'raise' is not allowed"),
+    ast.Global: _l("'global' is not allowed"),
+    ast.Nonlocal: _l("'nonlocal' is not allowed"),
+    ast.Yield: _l("generators are not allowed"),
+    ast.YieldFrom: _l("generators are not allowed"),
+    ast.Await: _l("'await' is not allowed"),
+    ast.NamedExpr: _l("':=' is not allowed"),
+    ast.Starred: _l("'*' unpacking is not allowed"),
 }
 _FORMAT_SPEC = re.compile(r"^[<>^=]?[+\- ]?#?0?\d{0,3}[,_]?(\.\d{1,3})?[bcdeEfFgGnosxX%]?$")
 
@@ -201,38 +207,40 @@ def _check_tree(tree: ast.AST, allowed: tuple, limits: Limits) -> None:
         node, depth = stack.pop()
         line = getattr(node, "lineno", None)
         if depth > limits.max_depth:
-            raise ForbiddenExpression("expression is nested too deeply", line)
+            raise ForbiddenExpression(_("expression is nested too deeply"), line)
         if not isinstance(node, allowed):
-            message = _FRIENDLY.get(type(node), f"'{type(node).__name__}' is not allowed")
+            friendly = _FRIENDLY.get(type(node))
+            message = str(friendly) if friendly is not None else _(
+                "'%(construct)s' is not allowed", construct=type(node).__name__)
             raise ForbiddenExpression(message, line)
         if isinstance(node, ast.Name) and node.id.startswith("_"):
-            raise ForbiddenExpression(f"names starting with '_' are not allowed: {node.id}", line)
+            raise ForbiddenExpression(_("names starting with '_' are not allowed: %(name)s", name=node.id), line)
         if isinstance(node, ast.Attribute) and node.attr.startswith("_"):
             raise ForbiddenExpression(
-                f"attributes starting with '_' are not allowed: {node.attr}", line)
+                _("attributes starting with '_' are not allowed: %(name)s", name=node.attr), line)
         if isinstance(node, ast.keyword) and node.arg is None:
-            raise ForbiddenExpression("'**' unpacking is not allowed", line)
+            raise ForbiddenExpression(_("'**' unpacking is not allowed"), line)
         if isinstance(node, ast.comprehension) and node.is_async:
-            raise ForbiddenExpression("async comprehensions are not allowed", line)
+            raise ForbiddenExpression(_("async comprehensions are not allowed"), line)
         if isinstance(node, ast.FormattedValue) and node.format_spec is not None:
             spec = node.format_spec
             if not (isinstance(spec, ast.JoinedStr) and all(isinstance(v, ast.Constant) for v in spec.values)):
-                raise ForbiddenExpression("computed format specifications are not allowed", line)
+                raise ForbiddenExpression(_("computed format specifications are not allowed"), line)
             text = "".join(v.value for v in spec.values)
             if not _FORMAT_SPEC.match(text):
-                raise ForbiddenExpression(f"format specification not allowed: {text!r}", line)
+                raise ForbiddenExpression(_("format specification not allowed: %(spec)s", spec=repr(text)), line)
             continue  # the spec's constants need no further checks
         if isinstance(node, (ast.For, ast.If)) and getattr(node, "orelse", None) and isinstance(node, ast.For):
-            raise ForbiddenExpression("'for ... else' is not allowed", line)
+            raise ForbiddenExpression(_("'for ... else' is not allowed"), line)
         for child in ast.iter_child_nodes(node):
             stack.append((child, depth + 1))
 
 
 def _prepare(source: str, limits: Limits) -> tuple[str, str | None]:
     if not isinstance(source, str):
-        raise ExpressionError("expression must be text")
+        raise ExpressionError(_("expression must be text"))
     if len(source) > limits.max_source:
-        raise ExpressionLimitExceeded(f"expression longer than {limits.max_source} characters")
+        raise ExpressionLimitExceeded(_("expression longer than %(n)d characters", n=limits.max_source))
     text = source.strip()
     wrapped = _EL_WRAPPER.match(text)
     if wrapped:
@@ -247,13 +255,14 @@ def _compile(source: str, mode: str, limits: Limits) -> Program:
     if literal is not None:
         return Program(source, None, literal, mode)
     if not text:
-        raise ExpressionError("empty expression")
+        raise ExpressionError(_("empty expression"))
     try:
         tree = ast.parse(text if mode == "eval" else _dedent(text), mode=mode)
     except SyntaxError as exc:
-        raise ExpressionError(f"syntax error: {exc.msg}", exc.lineno, exc.offset) from None
+        # Python's own description of the fault is kept (English); the frame is translated.
+        raise ExpressionError(_("syntax error: %(error)s", error=exc.msg), exc.lineno, exc.offset) from None
     except (ValueError, MemoryError, RecursionError) as exc:
-        raise ExpressionError(f"cannot parse expression: {exc}") from None
+        raise ExpressionError(_("cannot parse expression: %(error)s", error=str(exc))) from None
     allowed = _EXPR_NODES if mode == "eval" else _EXPR_NODES + _STMT_NODES
     _check_tree(tree, allowed, limits)
     return Program(source, tree, None, mode)
@@ -405,32 +414,33 @@ class _Interpreter:
         self.steps += 1
         if self.steps > self.limits.max_steps:
             raise ExpressionLimitExceeded(
-                f"stopped after {self.limits.max_steps} steps", getattr(node, "lineno", None))
+                _("stopped after %(n)d steps", n=self.limits.max_steps), getattr(node, "lineno", None))
         # Every 4th step: one guarded operation costs at most a few ms, so the overrun is small.
         if self.steps & 3 == 0 and time.thread_time() > self.deadline:
             raise ExpressionLimitExceeded(
-                f"stopped: used more than {self.limits.time_limit} s of CPU time",
+                _("stopped: used more than %(seconds)s s of CPU time", seconds=self.limits.time_limit),
                 getattr(node, "lineno", None))
 
     def charge(self, value):
         size = _sized(value)
         if size is not None:
             if size > self.limits.max_len:
-                raise ExpressionLimitExceeded(f"value too large ({size} items)")
+                raise ExpressionLimitExceeded(_("value too large (%(n)d items)", n=size))
             self.alloc += size
             if self.alloc > self.limits.max_alloc:
-                raise ExpressionLimitExceeded("expression allocated too much memory")
+                raise ExpressionLimitExceeded(_("expression allocated too much memory"))
         return value
 
     def need_len(self, size):
         if size > self.limits.max_len:
             raise ExpressionLimitExceeded(
-                f"result would be too large ({size} items, limit {self.limits.max_len})")
+                _("result would be too large (%(n)d items, limit %(limit)d)", n=size, limit=self.limits.max_len))
 
     def need_bits(self, bits):
         if bits > self.limits.max_int_bits:
             raise ExpressionLimitExceeded(
-                f"number would be too large (about {int(bits)} bits, limit {self.limits.max_int_bits})")
+                _("number would be too large (about %(bits)d bits, limit %(limit)d)",
+                  bits=int(bits), limit=self.limits.max_int_bits))
 
     # ---- safe functions
     def _functions(self):
@@ -440,12 +450,12 @@ class _Interpreter:
             r = range(*args)
             self.need_len(len(r))
             if len(r) > 100_000:
-                raise ExpressionLimitExceeded("range longer than 100000")
+                raise ExpressionLimitExceeded(_("range longer than %(n)d", n=100_000))
             return r
 
         def _int(value=0, *args):
             if isinstance(value, Decimal) and value.is_finite() and value.adjusted() > 4000:
-                raise ExpressionLimitExceeded("number too large for int()")
+                raise ExpressionLimitExceeded(_("number too large for int()"))
             return int(value, *args)
 
         def _sum(values, start=0):
@@ -608,7 +618,7 @@ class _Interpreter:
                 if b > 0 and abs(a) > 1:
                     self.need_bits(b * math.log2(abs(a)))
             elif isinstance(b, (int, float, Decimal)) and abs(b) > 10_000 and isinstance(a, Decimal):
-                raise ExpressionLimitExceeded("exponent too large")
+                raise ExpressionLimitExceeded(_("exponent too large"))
             return a ** b
         if isinstance(op, ast.LShift):
             if type(b) is int and type(a) is int:
@@ -727,7 +737,7 @@ class _Interpreter:
         def emit(scope):
             out.append(self.eval(node.elt, scope))
             if len(out) > self.limits.max_len:
-                raise ExpressionLimitExceeded("list too long")
+                raise ExpressionLimitExceeded(_("list too long"))
         self._comprehension(node.generators, ChainMap({}, names), emit)
         return self.charge(out)
 
@@ -881,9 +891,9 @@ def _as_error(exc: BaseException, line: int | None) -> ExpressionError:
             exc.line = line
         return exc
     if isinstance(exc, RecursionError):
-        return ExpressionLimitExceeded("expression is nested too deeply", line)
+        return ExpressionLimitExceeded(_("expression is nested too deeply"), line)
     if isinstance(exc, MemoryError):
-        return ExpressionLimitExceeded("out of memory", line)
+        return ExpressionLimitExceeded(_("out of memory"), line)
     if isinstance(exc, KeyError):
         return ExpressionError(f"KeyError: no key {exc.args[0]!r}" if exc.args else "KeyError", line)
     message = str(exc)

@@ -26,6 +26,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
+from flask_babel import gettext as _
+
 __all__ = ["OperationError", "Operation", "OperationContext", "register_operation", "unregister_operation",
            "get_operation", "operation_names", "registry_snapshot", "restore_registry", "check_operation_call", "call_operation"]
 
@@ -127,15 +129,19 @@ def operation_names() -> list[str]:
 def check_operation_call(name: str | None, given: Iterable[str]) -> list[str]:
     """Problems with calling ``name`` with parameters ``given`` (empty list: fine)."""
     if not name:
-        return ["service task does not name an operation (set Implementation 'External' and a topic)"]
+        return [_("service task does not name an operation (set Implementation 'External' and a topic)")]
     op = get_operation(name)
     if op is None:
-        known = ", ".join(operation_names()) or "none registered"
-        return [f"unknown operation '{name}' (known: {known})"]
+        known = operation_names()
+        if not known:
+            return [_("unknown operation '%(name)s' (no operations are registered)", name=name)]
+        return [_("unknown operation '%(name)s' (known: %(known)s)", name=name, known=", ".join(known))]
     given = list(given)
-    problems = [f"operation '{name}' needs parameter '{p}'" for p in op.required if p not in given]
+    problems = [_("operation '%(name)s' needs parameter '%(param)s'", name=name, param=p)
+                for p in op.required if p not in given]
     if not op.accepts_any:
-        problems += [f"operation '{name}' has no parameter '{p}'" for p in given if p not in op.params]
+        problems += [_("operation '%(name)s' has no parameter '%(param)s'", name=name, param=p)
+                     for p in given if p not in op.params]
     return problems
 
 

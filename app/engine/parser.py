@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 
+from flask_babel import gettext as _
 from SpiffWorkflow.bpmn.parser.BpmnParser import full_tag
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.data_spec import TaskDataReference
@@ -29,6 +30,15 @@ from .xml import DiagramError, problem
 
 _EL = re.compile(r"^\s*[$#]\{\s*([A-Za-z][A-Za-z0-9_]*)\s*\}\s*$")
 _IDENT = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+
+class CrmValidationError(ValidationException):
+    """Raised by the parsers here: the message is our own (already translated), not
+    SpiffWorkflow's, so :func:`parse_specs` reports it without the "could not be parsed" frame."""
+
+
+def _refuse(parser, message: str):
+    raise CrmValidationError(message, parser.node, parser.filename)
 
 
 def variable_name(text: str | None) -> str | None:
@@ -60,16 +70,16 @@ class _MultiInstanceMixin:
         if collection_text is not None:
             name = variable_name(collection_text)
             if name is None:
-                self.raise_validation_exception(
-                    f"multi-instance collection must name a process variable, not {collection_text!r}")
+                _refuse(self, _("multi-instance collection must be a process variable name, not %(text)s",
+                                text=repr(collection_text)))
             data_input = TaskDataReference(name)
             cardinality = None
         elif cardinality is None:
-            self.raise_validation_exception(
-                "a multi-instance task needs a collection or a loop cardinality")
+            _refuse(self, _("multi-instance task needs a collection or a loop cardinality"))
         if element_var is not None:
             if not _IDENT.match(element_var):
-                self.raise_validation_exception(f"invalid element variable {element_var!r}")
+                _refuse(self, _("invalid element variable %(name)s: use letters, digits and _ (not starting with a digit)",
+                                name=repr(element_var)))
             input_item = TaskDataReference(element_var)
 
         extensions = getattr(self.task, "extensions", None) or {}
@@ -126,7 +136,8 @@ class CrmServiceTaskParser(_MultiInstanceMixin, CamundaTaskParser):
         if child.tag == ns + "map":
             return {e.get("key"): self._param_value(e) for e in child if isinstance(e.tag, str)}
         if child.tag == ns + "script":
-            self.raise_validation_exception("script input parameters are not supported; use ${...}")
+            _refuse(self, _("parameter '%(name)s': script parameters are not supported; use ${...}",
+                            name=node.get("name")))
         return child.text or ""
 
 
@@ -161,18 +172,24 @@ def parse_specs(root, process_id: str | None = None, filename: str = "diagram.bp
         ids = parser.get_process_ids()
         if process_id is None:
             if not ids:
-                raise DiagramError([problem(None, "no executable process (isExecutable=\"true\")")])
+                raise DiagramError([problem(None, _("no executable process: set isExecutable=\"true\" on the process"))])
             if len(ids) > 1:
-                raise DiagramError([problem(None, f"more than one executable process: {', '.join(ids)}")])
+                raise DiagramError([problem(None, _("more than one executable process: %(ids)s", ids=", ".join(ids)))])
             process_id = ids[0]
         spec = parser.get_spec(process_id)
         subprocess_specs = parser.get_subprocess_specs(process_id)
+    except CrmValidationError as exc:
+        raise DiagramError([problem(exc.id or None, str(exc.args[0]))]) from None
     except ValidationException as exc:
-        raise DiagramError([problem(getattr(exc, "id", None) or None, _message(exc))]) from None
+        # SpiffWorkflow's own wording stays (English); the frame says what happened.
+        message = _("the diagram could not be parsed: %(error)s", error=_message(exc))
+        raise DiagramError([problem(getattr(exc, "id", None) or None, message)]) from None
     return process_id, spec, subprocess_specs
 
 
 def _message(exc: ValidationException) -> str:
-    text = str(exc)
+    # str() of a SpiffWorkflow exception appends ". " and its notes; take the message and notes.
+    parts = [str(exc.args[0]) if exc.args else ""] + [str(n) for n in getattr(exc, "notes", [])]
+    text = ". ".join(p.strip() for p in parts if p and p.strip())
     # SpiffWorkflow wraps unexpected errors as repr(...); keep the human part only.
     return text.split("\n")[0] if text else type(exc).__name__

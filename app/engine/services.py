@@ -142,10 +142,10 @@ def deploy(xml: bytes | str, actor=None, commit: bool = True) -> ProcessDefiniti
         try:
             text = xml.decode("utf-8")
         except UnicodeDecodeError:
-            raise DiagramError([{"element_id": None, "message": "diagram must be UTF-8"}]) from None
+            raise DiagramError([{"element_id": None, "message": _("diagram must be UTF-8")}]) from None
     else:
         text = xml
-    process_id, spec, _ = validate_diagram(text.encode("utf-8"))
+    process_id, spec, _subprocess_specs = validate_diagram(text.encode("utf-8"))
     latest = db.session.scalar(select(func.max(ProcessDefinition.version)).where(ProcessDefinition.key == process_id))
     for row in db.session.scalars(select(ProcessDefinition).where(ProcessDefinition.key == process_id,
                                                                   ProcessDefinition.is_current.is_(True))):

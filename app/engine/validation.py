@@ -5,6 +5,8 @@ Nothing is stored when :func:`validate_diagram` raises; it collects all problems
 """
 from __future__ import annotations
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 
 from .expressions import ISO_LITERAL, ExpressionError, compile_expression, compile_script
@@ -16,6 +18,29 @@ from .xml import BPMN_NS, DiagramError, load_xml, problem
 CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
 NS = {"bpmn": BPMN_NS, "camunda": CAMUNDA_NS}
 _PYTHON_LANGUAGES = {"", "python", "juel", "el", "text/python", "application/python"}
+
+# What a message is about ("{what} is empty"): translated too, so a Chinese sentence has no
+# English words in it.  Lazy: resolved in the locale of the request that validates.
+CONDITION = _l("condition")
+ASSIGNEE = _l("assignee")
+CANDIDATE_GROUPS = _l("candidate groups")
+CANDIDATE_USERS = _l("candidate users")
+DUE_DATE = _l("due date")
+TIMER = _l("timer")
+TIMER_EXPRESSION = _l("timer expression")
+LOOP_CARDINALITY = _l("loop cardinality")
+COMPLETION_CONDITION = _l("completion condition")
+_EVENT_KINDS = {
+    "messageEventDefinition": _l("message events are not supported; use a timer, a user task or a service task"),
+    "signalEventDefinition": _l("signal events are not supported; use a timer, a user task or a service task"),
+    "conditionalEventDefinition": _l(
+        "conditional events are not supported; use a timer, a user task or a service task"),
+}
+_UNSUPPORTED_TASKS = {
+    "sendTask": _l("send tasks are not supported; use a service task with an operation"),
+    "receiveTask": _l("receive tasks are not supported; use a service task with an operation"),
+    "businessRuleTask": _l("business rule tasks are not supported; use a service task with an operation"),
+}
 
 
 def _c(name):
@@ -39,12 +64,12 @@ class _Collector:
 
     def expression(self, element_id, what, text):
         if not text:
-            self.add(element_id, f"{what} is empty")
+            self.add(element_id, _("%(what)s is empty", what=str(what)))
             return
         try:
             compile_expression(text)
         except ExpressionError as exc:
-            self.add(element_id, f"{what} {text!r}: {exc}")
+            self.add(element_id, _("%(what)s %(text)s: %(error)s", what=str(what), text=repr(text), error=str(exc)))
 
     def value(self, element_id, what, text):
         """Literal text, ``${expr}``, or a template with embedded ``${expr}``."""
@@ -69,7 +94,7 @@ def validate_diagram(xml: bytes | str, process_id: str | None = None):
     executable = [p for p in processes if p.get("isExecutable") == "true"]
     if not executable:
         found.add(processes[0].get("id") if processes else None,
-                  "no executable process: set isExecutable=\"true\" on the process")
+                  _("no executable process: set isExecutable=\"true\" on the process"))
     for proc in executable:
         _check_process(proc, found)
     if found.problems:
@@ -83,35 +108,37 @@ def _check_process(proc, found: _Collector):
     outgoing: dict[str, list] = {}
     for flow in flows:
         outgoing.setdefault(flow.get("sourceRef"), []).append(flow)
-        for ref in ("sourceRef", "targetRef"):
-            if flow.get(ref) not in by_id:
-                found.add(flow.get("id"), f"{ref} '{flow.get(ref)}' does not exist")
+        if flow.get("sourceRef") not in by_id:
+            found.add(flow.get("id"), _("the flow's source '%(id)s' does not exist", id=flow.get("sourceRef")))
+        if flow.get("targetRef") not in by_id:
+            found.add(flow.get("id"), _("the flow's target '%(id)s' does not exist", id=flow.get("targetRef")))
         cond = flow.find(f"{{{BPMN_NS}}}conditionExpression")
         if cond is not None:
             language = (cond.get("language") or "").lower()
             if language not in _PYTHON_LANGUAGES:
-                found.add(flow.get("id"), f"condition language '{language}' is not supported")
+                found.add(flow.get("id"), _("condition language '%(language)s' is not supported", language=language))
             else:
-                found.expression(flow.get("id"), "condition", _text(cond))
+                found.expression(flow.get("id"), CONDITION, _text(cond))
 
     for reserved in ("Start", "End", "Root"):
         if reserved in by_id:
-            found.add(reserved, f"the id '{reserved}' is reserved by the engine; rename the element")
+            found.add(reserved, _("the id '%(id)s' is reserved by the engine; rename the element", id=reserved))
 
     if not proc.findall(f".//{{{BPMN_NS}}}startEvent"):
-        found.add(proc.get("id"), "process has no start event")
+        found.add(proc.get("id"), _("process has no start event"))
 
     for tag in ("exclusiveGateway", "inclusiveGateway"):
         for gw in proc.iter(f"{{{BPMN_NS}}}{tag}"):
             outs = outgoing.get(gw.get("id"), [])
             default = gw.get("default")
             if default and default not in [f.get("id") for f in outs]:
-                found.add(gw.get("id"), f"default flow '{default}' is not an outgoing flow of this gateway")
+                found.add(gw.get("id"), _("default flow '%(id)s' is not an outgoing flow of this gateway", id=default))
             if len(outs) > 1:
                 for flow in outs:
                     has_condition = flow.find(f"{{{BPMN_NS}}}conditionExpression") is not None
                     if not has_condition and flow.get("id") != default:
-                        found.add(flow.get("id"), "flow leaving a gateway needs a condition or must be the gateway's default")
+                        found.add(flow.get("id"), _(
+                            "flow leaving a gateway needs a condition or must be the gateway's default"))
 
     for task in proc.iter(f"{{{BPMN_NS}}}userTask"):
         _check_user_task(task, found)
@@ -123,15 +150,14 @@ def _check_process(proc, found: _Collector):
         _check_multi_instance(loop, found)
     for timer in proc.iter(f"{{{BPMN_NS}}}timerEventDefinition"):
         _check_timer(timer, found)
-    for tag in ("messageEventDefinition", "signalEventDefinition", "conditionalEventDefinition"):
+    for tag, message in _EVENT_KINDS.items():
         for definition in proc.iter(f"{{{BPMN_NS}}}{tag}"):
             event = definition.getparent()
-            kind = tag.replace("EventDefinition", "")
             # Nothing in the product sends messages or signals to an instance: it would wait forever.
-            found.add(event.get("id"), f"{kind} events are not supported; use a timer, a user task or a service task")
-    for tag in ("sendTask", "receiveTask", "businessRuleTask"):
+            found.add(event.get("id"), str(message))
+    for tag, message in _UNSUPPORTED_TASKS.items():
         for task in proc.iter(f"{{{BPMN_NS}}}{tag}"):
-            found.add(task.get("id"), f"{tag} is not supported; use a service task with an operation")
+            found.add(task.get("id"), str(message))
 
 
 def _check_user_task(task, found: _Collector):
@@ -140,9 +166,9 @@ def _check_user_task(task, found: _Collector):
     groups = (task.get(_c("candidateGroups")) or "").strip()
     users = (task.get(_c("candidateUsers")) or "").strip()
     if not (assignee or groups or users):
-        found.add(tid, "user task has no assignee and no candidate users or groups")
-    found.value(tid, "assignee", assignee)
-    for text, what in ((groups, "candidate groups"), (users, "candidate users")):
+        found.add(tid, _("user task has no assignee and no candidate users or groups"))
+    found.value(tid, ASSIGNEE, assignee)
+    for text, what in ((groups, CANDIDATE_GROUPS), (users, CANDIDATE_USERS)):
         if _is_el(text):
             found.expression(tid, what, text)
         else:
@@ -151,9 +177,9 @@ def _check_user_task(task, found: _Collector):
     due = (task.get(_c("dueDate")) or "").strip()
     if due:
         if _is_el(due):
-            found.expression(tid, "due date", due)
+            found.expression(tid, DUE_DATE, due)
         else:
-            _check_iso(tid, "due date", due, found)
+            _check_iso(tid, DUE_DATE, due, found)
 
 
 def _check_service_task(task, found: _Collector):
@@ -167,7 +193,8 @@ def _check_service_task(task, found: _Collector):
                 operation = (prop.get("value") or "").strip() or None
     for attr in ("class", "delegateExpression", "expression"):
         if task.get(_c(attr)) and operation is None:
-            found.add(tid, f"camunda:{attr} cannot run here; use Implementation 'External' with an operation name as topic")
+            found.add(tid, _("camunda:%(attr)s cannot run here; use Implementation 'External' with an operation "
+                             "name as topic", attr=attr))
             return
     params = task.findall(
         f"{{{BPMN_NS}}}extensionElements/{{{CAMUNDA_NS}}}inputOutput/{{{CAMUNDA_NS}}}inputParameter")
@@ -175,27 +202,29 @@ def _check_service_task(task, found: _Collector):
     for message in check_operation_call(operation, names):
         found.add(tid, message)
     for param in params:
+        what = _("parameter '%(name)s'", name=param.get("name"))
         for node in param.iter():
             if node.tag == _c("script"):
-                found.add(tid, f"parameter '{param.get('name')}': script parameters are not supported; use ${{...}}")
+                found.add(tid, _("parameter '%(name)s': script parameters are not supported; use ${...}",
+                                 name=param.get("name")))
             elif isinstance(node.tag, str) and node.text and node.text.strip():
-                found.value(tid, f"parameter '{param.get('name')}'", node.text)
+                found.value(tid, what, node.text)
 
 
 def _check_script_task(task, found: _Collector):
     tid = task.get("id")
     language = (task.get("scriptFormat") or "python").lower()
     if language not in _PYTHON_LANGUAGES:
-        found.add(tid, f"script format '{language}' is not supported (use python)")
+        found.add(tid, _("script format '%(format)s' is not supported (use python)", format=language))
         return
     script = task.find(f"{{{BPMN_NS}}}script")
     if script is None or not (script.text or "").strip():
-        found.add(tid, "script task has no script")
+        found.add(tid, _("script task has no script"))
         return
     try:
         compile_script(script.text)
     except ExpressionError as exc:
-        found.add(tid, f"script: {exc}")
+        found.add(tid, _("script: %(error)s", error=str(exc)))
 
 
 def _check_multi_instance(loop, found: _Collector):
@@ -205,14 +234,15 @@ def _check_multi_instance(loop, found: _Collector):
     cardinality = loop.find(f"{{{BPMN_NS}}}loopCardinality")
     if collection is not None:
         if variable_name(collection) is None:
-            found.add(tid, f"multi-instance collection must be a process variable name, not {collection!r}")
+            found.add(tid, _("multi-instance collection must be a process variable name, not %(text)s",
+                             text=repr(collection)))
     elif cardinality is None or not _text(cardinality):
-        found.add(tid, "multi-instance task needs a collection or a loop cardinality")
+        found.add(tid, _("multi-instance task needs a collection or a loop cardinality"))
     else:
-        found.expression(tid, "loop cardinality", _text(cardinality))
+        found.expression(tid, LOOP_CARDINALITY, _text(cardinality))
     condition = loop.find(f"{{{BPMN_NS}}}completionCondition")
     if condition is not None and _text(condition):
-        found.expression(tid, "completion condition", _text(condition))
+        found.expression(tid, COMPLETION_CONDITION, _text(condition))
 
 
 def _check_iso(element_id, what, text, found: _Collector):
@@ -224,7 +254,8 @@ def _check_iso(element_id, what, text, found: _Collector):
         else:
             TimerEventDefinition.get_datetime(text.replace("Z", "+00:00"))
     except Exception:
-        found.add(element_id, f"{what} {text!r} is not a valid ISO-8601 value (days are P1D, hours PT1H)")
+        found.add(element_id, _("%(what)s %(text)s is not a valid ISO-8601 value (days are P1D, hours PT1H)",
+                                what=str(what), text=repr(text)))
 
 
 def _check_timer(timer, found: _Collector):
@@ -233,14 +264,15 @@ def _check_timer(timer, found: _Collector):
     parts = [(tag, timer.find(f"{{{BPMN_NS}}}{tag}")) for tag in ("timeDuration", "timeDate", "timeCycle")]
     parts = [(tag, node) for tag, node in parts if node is not None]
     if len(parts) != 1 or not _text(parts[0][1]):
-        found.add(eid, "timer needs exactly one of duration, date or cycle")
+        found.add(eid, _("timer needs exactly one of duration, date or cycle"))
         return
     tag, node = parts[0]
     text = _text(node)
     inner = text[2:-1].strip() if _is_el(text) else text
     if ISO_LITERAL.match(inner):
-        _check_iso(eid, "timer", inner, found)
+        _check_iso(eid, TIMER, inner, found)
     elif inner[:1].upper() == "P" and inner.replace(".", "").isalnum():
-        found.add(eid, f"timer {text!r} is not a valid ISO-8601 duration (days are P1D, hours PT1H)")
+        found.add(eid, _("timer %(text)s is not a valid ISO-8601 duration (days are P1D, hours PT1H)",
+                         text=repr(text)))
     else:
-        found.expression(eid, "timer expression", text)
+        found.expression(eid, TIMER_EXPRESSION, text)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+from flask_babel import gettext as _
 from lxml import etree
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -31,7 +32,7 @@ class DiagramError(ValueError):
         self.problems = list(problems)
         super().__init__("; ".join(
             f"{p['element_id']}: {p['message']}" if p.get("element_id") else p["message"]
-            for p in self.problems) or "invalid diagram")
+            for p in self.problems) or _("invalid diagram"))
 
 
 # A DOCTYPE in any of the encodings a parser would accept (UTF-8/ASCII or UTF-16).
@@ -54,28 +55,30 @@ def load_xml(data: bytes | str, max_bytes: int = MAX_BYTES, max_depth: int = MAX
     if isinstance(data, str):
         data = data.encode("utf-8")
     if not isinstance(data, (bytes, bytearray)):
-        raise DiagramError([problem(None, "diagram must be XML text")])
+        raise DiagramError([problem(None, _("diagram must be XML text"))])
     if len(data) > max_bytes:
-        raise DiagramError([problem(None, f"diagram is larger than {max_bytes // (1024 * 1024)} MB")])
+        raise DiagramError([problem(None, _("diagram is larger than %(mb)d MB", mb=max_bytes // (1024 * 1024)))])
     if not data.strip():
-        raise DiagramError([problem(None, "diagram is empty")])
+        raise DiagramError([problem(None, _("diagram is empty"))])
     if _DOCTYPE.search(data) or _ENTITY.search(data):
-        raise DiagramError([problem(None, "DOCTYPE and entity declarations are not allowed")])
+        raise DiagramError([problem(None, _("DOCTYPE and entity declarations are not allowed"))])
     try:
         root = etree.fromstring(bytes(data), _parser())
     except etree.XMLSyntaxError as exc:
+        # lxml's own wording of the fault is kept; the frame around it is translated.
         line = getattr(exc, "lineno", None)
-        where = f" (line {line})" if line else ""
-        raise DiagramError([problem(None, f"not well-formed XML{where}: {exc.msg}")]) from None
+        message = (_("not well-formed XML (line %(line)d): %(error)s", line=line, error=exc.msg) if line
+                   else _("not well-formed XML: %(error)s", error=exc.msg))
+        raise DiagramError([problem(None, message)]) from None
     except ValueError as exc:  # e.g. unicode strings with an encoding declaration
-        raise DiagramError([problem(None, f"cannot read XML: {exc}")]) from None
+        raise DiagramError([problem(None, _("cannot read XML: %(error)s", error=str(exc)))]) from None
     tree = root.getroottree()
     # Belt and braces: the byte scan above should have caught any DOCTYPE already.
     if tree.docinfo.doctype or tree.docinfo.internalDTD is not None or tree.docinfo.externalDTD is not None:
-        raise DiagramError([problem(None, "DOCTYPE declarations are not allowed")])
+        raise DiagramError([problem(None, _("DOCTYPE declarations are not allowed"))])
     _check_shape(root, max_depth)
     if require_bpmn and root.tag != f"{{{BPMN_NS}}}definitions":
-        raise DiagramError([problem(None, "not a BPMN 2.0 document (root must be bpmn:definitions)")])
+        raise DiagramError([problem(None, _("not a BPMN 2.0 document (root must be bpmn:definitions)"))])
     return root
 
 
@@ -85,13 +88,13 @@ def _check_shape(root, max_depth: int) -> None:
     for el in root.iter():
         count += 1
         if count > MAX_ELEMENTS:
-            raise DiagramError([problem(None, f"diagram has more than {MAX_ELEMENTS} elements")])
+            raise DiagramError([problem(None, _("diagram has more than %(count)d elements", count=MAX_ELEMENTS))])
         if isinstance(el, etree._Entity) or el.tag is etree.Entity:
-            raise DiagramError([problem(None, "entity references are not allowed")])
+            raise DiagramError([problem(None, _("entity references are not allowed"))])
         parent = el.getparent()
         if parent is not None:
             d = depth[parent] + 1
             if d > max_depth:
                 raise DiagramError([problem(el.get("id") if isinstance(el.tag, str) else None,
-                                            f"XML nested deeper than {max_depth} levels")])
+                                            _("XML nested deeper than %(depth)d levels", depth=max_depth))])
             depth[el] = d

@@ -72,8 +72,12 @@ def test_deploy_is_refused_with_element_problems_then_succeeds(admin):
 
     refused = admin.post(f"{DRAFTS}/approval/deploy", json={})
     assert refused.status_code == 400
-    assert {"element_id": "Review", "message": "user task has no assignee and no candidate users or groups"} \
+    # No language asked for: the product's default, Chinese (the engine's messages are translated).
+    assert {"element_id": "Review", "message": "用户任务没有办理人，也没有候选用户或候选组"} \
         in refused.get_json()["error"]["details"]
+    english = admin.post(f"{DRAFTS}/approval/deploy", json={}, headers={"Accept-Language": "en"})
+    assert {"element_id": "Review", "message": "user task has no assignee and no candidate users or groups"} \
+        in english.get_json()["error"]["details"]
     assert admin.get("/api/v1/designer/processes").get_json()["items"][0]["current_version"] is None
 
     version = admin.get(f"{DRAFTS}/approval").get_json()["version"]

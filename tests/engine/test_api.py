@@ -43,8 +43,9 @@ def call(engine_app, demo_people, fake_ops):
     return as_user
 
 
-def deploy(call, xml=XML, user="admin"):
-    return call(user)("POST", "/api/v1/processes", data=xml, content_type="application/xml")
+def deploy(call, xml=XML, user="admin", language=None):
+    headers = {"Accept-Language": language} if language else {}
+    return call(user)("POST", "/api/v1/processes", data=xml, content_type="application/xml", headers=headers)
 
 
 def test_deploy_list_xml_and_rollback(call):
@@ -64,7 +65,7 @@ def test_deploy_needs_designer_and_valid_xml(call):
     assert deploy(call, user="sales1").status_code == 403
     r = deploy(call, xml=b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><x>&e;</x>')
     assert r.status_code == 400 and r.get_json()["error"]["code"] == "invalid_diagram"
-    r = deploy(call, xml=XML.replace(b'camunda:candidateGroups="${approver_group}" ', b"", 1))
+    r = deploy(call, xml=XML.replace(b'camunda:candidateGroups="${approver_group}" ', b"", 1), language="en")
     assert r.status_code == 400
     assert r.get_json()["error"]["details"] == [
         {"element_id": "Task_fujian_review", "message": "user task has no assignee and no candidate users or groups"}]
@@ -128,3 +129,76 @@ def test_deploy_as_multipart_file(call):
     r = call("admin")("POST", "/api/v1/processes", data={"file": (io.BytesIO(XML), "customer_report.bpmn")},
                       content_type="multipart/form-data")
     assert r.status_code == 201 and r.get_json() == {"key": "customer_report", "version": 1}
+
+
+# A diagram with one problem of each kind the designer shows most: a gateway flow without a
+# condition, a condition that does not compile, a timer that is not ISO-8601, an unknown operation.
+BROKEN = b"""<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:camunda="http://camunda.org/schema/1.0/bpmn" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"
+    id="d" targetNamespace="x">
+  <bpmn:process id="broken" isExecutable="true">
+    <bpmn:startEvent id="s"/>
+    <bpmn:exclusiveGateway id="g"/>
+    <bpmn:sequenceFlow id="f0" sourceRef="s" targetRef="g"/>
+    <bpmn:sequenceFlow id="fa" sourceRef="g" targetRef="u">
+      <bpmn:conditionExpression xsi:type="bpmn:tFormalExpression">${amount &gt;}</bpmn:conditionExpression>
+    </bpmn:sequenceFlow>
+    <bpmn:sequenceFlow id="fb" sourceRef="g" targetRef="sv"/>
+    <bpmn:userTask id="u" camunda:assignee="admin"/>
+    <bpmn:boundaryEvent id="t" attachedToRef="u"><bpmn:timerEventDefinition>
+      <bpmn:timeDuration xsi:type="bpmn:tFormalExpression">P1X</bpmn:timeDuration>
+    </bpmn:timerEventDefinition></bpmn:boundaryEvent>
+    <bpmn:serviceTask id="sv" camunda:type="external" camunda:topic="crm.no_such_op"/>
+    <bpmn:endEvent id="e"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="u" targetRef="e"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="sv" targetRef="e"/>
+    <bpmn:sequenceFlow id="f3" sourceRef="t" targetRef="e"/>
+  </bpmn:process>
+</bpmn:definitions>"""
+DOCTYPE = b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><x>&e;</x>'
+
+
+def _refusal(response):
+    assert response.status_code == 400, response.get_json()
+    error = response.get_json()["error"]
+    return error["message"], {d["element_id"]: d["message"] for d in error["details"]}
+
+
+@pytest.mark.parametrize("language", ["zh-CN", None])  # no header: the product's default, Chinese
+def test_deploy_problems_are_in_chinese(call, language):
+    message, found = _refusal(deploy(call, xml=BROKEN, language=language))
+    assert message == "流程图无法部署。"
+    assert set(found) == {"fa", "fb", "t", "sv"}
+    assert found["fb"] == "从网关流出的顺序流需要条件，或须设为该网关的默认流"
+    # The label ("condition") is translated too; only Python's own detail stays as it is.
+    assert found["fa"].startswith("条件 '${amount >}'：语法错误：") and found["fa"].endswith("（第 1 行）")
+    assert found["t"] == "定时器 'P1X' 不是有效的 ISO-8601 时长（天数写作 P1D，小时写作 PT1H）"
+    assert found["sv"].startswith("未知操作“crm.no_such_op”（可用的操作：crm.")
+    message, found = _refusal(deploy(call, xml=DOCTYPE, language=language))
+    assert found == {None: "不允许 DOCTYPE 和实体（ENTITY）声明"}
+
+
+def test_deploy_problems_are_in_english_when_asked(call):
+    message, found = _refusal(deploy(call, xml=BROKEN, language="en"))
+    assert message == "The diagram cannot be deployed."
+    assert found["fb"] == "flow leaving a gateway needs a condition or must be the gateway's default"
+    assert found["fa"].startswith("condition '${amount >}': syntax error: ") and found["fa"].endswith(" (line 1)")
+    assert found["t"] == "timer 'P1X' is not a valid ISO-8601 duration (days are P1D, hours PT1H)"
+    assert found["sv"].startswith("unknown operation 'crm.no_such_op' (known: crm.")
+    assert _refusal(deploy(call, xml=DOCTYPE, language="en"))[1] == {
+        None: "DOCTYPE and entity declarations are not allowed"}
+
+
+def test_the_users_language_setting_wins_over_the_browser(call, engine_app):
+    from sqlalchemy import update
+
+    from app.auth.models import User
+    from app.extensions import db
+
+    with engine_app.app_context():
+        db.session.execute(update(User).where(User.username == "admin").values(locale="zh_CN"))
+        db.session.commit()
+        db.session.remove()
+    found = _refusal(deploy(call, xml=BROKEN, language="en"))[1]
+    assert found["t"] == "定时器 'P1X' 不是有效的 ISO-8601 时长（天数写作 P1D，小时写作 PT1H）"

@@ -181,3 +181,25 @@ def test_dict_views_are_usable_lists():
     assert evaluate("sum(scores.values()) == 3 and 'a' in scores.keys()", data) is True
     execute("names = scores.keys()", data)
     assert data["names"] == ["a", "b"]
+
+
+def test_compile_errors_and_limits_follow_the_locale(app):
+    """What a deploy reports (constructs, syntax) and the limits read the same in each language."""
+    from flask_babel import force_locale
+
+    texts = {}
+    for locale in ("zh_CN", "en"):
+        with app.test_request_context(), force_locale(locale):
+            with pytest.raises(ForbiddenExpression) as forbidden:
+                compile_expression("().__class__")
+            with pytest.raises(ExpressionError) as syntax:
+                compile_expression("1 +")
+            with pytest.raises(ExpressionLimitExceeded) as steps:
+                evaluate("[i for i in range(1000)]", {}, limits=Limits(max_steps=50))
+            texts[locale] = (str(forbidden.value), str(syntax.value), str(steps.value))
+    assert texts["zh_CN"][0] == "不允许使用以“_”开头的属性：__class__（第 1 行）"
+    assert texts["zh_CN"][1].startswith("语法错误：") and texts["zh_CN"][1].endswith("（第 1 行）")
+    assert texts["zh_CN"][2] == "已在 50 步后停止（第 1 行）"
+    assert texts["en"] == ("attributes starting with '_' are not allowed: __class__ (line 1)",
+                           texts["en"][1], "stopped after 50 steps (line 1)")
+    assert texts["en"][1].startswith("syntax error: ")

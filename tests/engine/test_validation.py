@@ -113,3 +113,81 @@ def test_events_nothing_can_trigger_are_refused():
       <bpmn:sequenceFlow id="f0" sourceRef="s" targetRef="wait_msg"/>
       <bpmn:sequenceFlow id="f1" sourceRef="wait_msg" targetRef="wait_signal"/>"""
     assert ids(process(body)) == {"wait_msg", "wait_signal"}
+
+
+ALL_PROBLEMS = START + """
+  <bpmn:exclusiveGateway id="g"/>
+  <bpmn:sequenceFlow id="f0" sourceRef="s" targetRef="g"/>
+  <bpmn:sequenceFlow id="fa" sourceRef="g" targetRef="u1">
+    <bpmn:conditionExpression xsi:type="bpmn:tFormalExpression">${x &gt;}</bpmn:conditionExpression>
+  </bpmn:sequenceFlow>
+  <bpmn:sequenceFlow id="fb" sourceRef="g" targetRef="u2"/>
+  <bpmn:sequenceFlow id="fc" sourceRef="g" targetRef="nowhere"/>
+  <bpmn:sequenceFlow id="fd" sourceRef="g" targetRef="u1"><bpmn:conditionExpression/></bpmn:sequenceFlow>
+  <bpmn:userTask id="u1" camunda:assignee="${}"/>
+  <bpmn:userTask id="u2" camunda:candidateGroups="${g +}" camunda:dueDate="PT1D">
+    <bpmn:multiInstanceLoopCharacteristics><bpmn:loopCardinality>1 +</bpmn:loopCardinality>
+      <bpmn:completionCondition>done ==</bpmn:completionCondition></bpmn:multiInstanceLoopCharacteristics>
+  </bpmn:userTask>
+  <bpmn:boundaryEvent id="t1" attachedToRef="u2"><bpmn:timerEventDefinition>
+    <bpmn:timeDuration xsi:type="bpmn:tFormalExpression">P1X</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:boundaryEvent>
+  <bpmn:boundaryEvent id="t2" attachedToRef="u2"><bpmn:timerEventDefinition>
+    <bpmn:timeDuration xsi:type="bpmn:tFormalExpression">days +</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:boundaryEvent>
+  <bpmn:scriptTask id="sc"><bpmn:script>while True: pass</bpmn:script></bpmn:scriptTask>
+  <bpmn:serviceTask id="sv" camunda:class="com.example.Delegate"/>
+  <bpmn:serviceTask id="sv2" camunda:type="external" camunda:topic="notify.users">
+    <bpmn:extensionElements><camunda:inputOutput>
+      <camunda:inputParameter name="colour">${a +}</camunda:inputParameter>
+    </camunda:inputOutput></bpmn:extensionElements></bpmn:serviceTask>
+  <bpmn:intermediateCatchEvent id="m"><bpmn:signalEventDefinition/></bpmn:intermediateCatchEvent>
+  <bpmn:businessRuleTask id="br"/>
+"""
+# English words that would show a label or sentence left untranslated in a Chinese message.
+_ENGLISH_WORDS = ("condition", "assignee", "candidate", "due date", "timer", "expression", "script",
+                  "parameter", "operation", "gateway", "flow", "signal", "business", "not ", " is ")
+
+
+def test_every_problem_is_in_chinese_in_a_chinese_request(app, fake_ops):
+    from flask_babel import force_locale
+
+    found = {}
+    for locale in ("en", "zh_CN"):
+        with app.test_request_context(), force_locale(locale):
+            found[locale] = sorted(problems(process(ALL_PROBLEMS)))
+    assert [i for i, _ in found["en"]] == [i for i, _ in found["zh_CN"]]
+    assert {i for i, _ in found["zh_CN"]} == {"fa", "fb", "fc", "fd", "u1", "u2", "t1", "t2", "sc", "sv", "sv2", "m", "br"}
+    for (element, english), (_, chinese) in zip(found["en"], found["zh_CN"]):
+        assert chinese != english, element
+        assert not [w for w in _ENGLISH_WORDS if w in chinese], (element, chinese)
+    zh = dict(found["zh_CN"])
+    assert zh["fd"] == "条件为空"
+    assert zh["u1"] == "办理人 '${}'：表达式为空"
+    assert zh["fc"] == "顺序流的目标元素“nowhere”不存在"
+
+
+SUBPROCESS_WITHOUT_START = START + """<bpmn:subProcess id="sp"/>
+  <bpmn:sequenceFlow id="f0" sourceRef="s" targetRef="sp"/>"""
+
+
+def test_spiffworkflow_parser_errors_keep_their_detail_in_a_translated_frame(app):
+    from flask_babel import force_locale
+
+    [(element, english)] = problems(process(SUBPROCESS_WITHOUT_START))  # no request: English
+    assert element == "sp"
+    assert english.startswith("the diagram could not be parsed: Exactly one start event is required")
+    assert not english.endswith(". ")  # SpiffWorkflow's str() appends ". " and its notes
+    with app.test_request_context(), force_locale("zh_CN"):
+        [(element, chinese)] = problems(process(SUBPROCESS_WITHOUT_START))
+    assert chinese == "无法解析流程图：" + english.split(": ", 1)[1]
+
+
+def test_the_parsers_own_refusals_are_not_framed(app):
+    from flask_babel import force_locale
+
+    body = START + """<bpmn:userTask id="u" camunda:assignee="a">
+      <bpmn:multiInstanceLoopCharacteristics camunda:collection="xs" camunda:elementVariable="1x"/>
+      </bpmn:userTask><bpmn:sequenceFlow id="f0" sourceRef="s" targetRef="u"/>"""
+    assert problems(process(body)) == {
+        ("u", "invalid element variable '1x': use letters, digits and _ (not starting with a digit)")}
+    with app.test_request_context(), force_locale("zh_CN"):
+        assert problems(process(body)) == {("u", "元素变量 '1x' 无效：只能用字母、数字和 _，且不能以数字开头")}

@@ -74,3 +74,17 @@ def test_xml_that_is_not_bpmn_is_refused():
 def test_processing_instructions_are_dropped():
     root = load_xml(BPMN_HEAD + '<?xml-stylesheet href="http://evil/x.xsl"?></bpmn:definitions>')
     assert len(root) == 0
+
+
+def test_refusals_are_translated_for_a_chinese_request(app):
+    from flask_babel import force_locale
+
+    with app.test_request_context(), force_locale("zh_CN"):
+        assert refused('<?xml version="1.0"?><!DOCTYPE d [<!ENTITY x "y">]><d/>') == "不允许 DOCTYPE 和实体（ENTITY）声明"
+        assert refused(BPMN_HEAD + "<!--" + "x" * MAX_BYTES + "--></bpmn:definitions>") == "流程图超过 5 MB"
+        assert refused(BPMN_HEAD + "<a>" * 200 + "</a>" * 200 + "</bpmn:definitions>") == "XML 嵌套超过 64 层"
+        assert refused(BPMN_HEAD + "<a/>" * 50_001 + "</bpmn:definitions>") == "流程图的元素超过 50000 个"
+        # lxml's own description of the fault is kept inside the translated frame
+        assert refused(b"<a><b></a>").startswith("XML 格式不正确（第 1 行）：Opening and ending tag mismatch")
+        assert refused(b"   ") == "流程图为空"
+        assert refused(b"<html/>") == "不是 BPMN 2.0 文档（根元素必须是 bpmn:definitions）"
