@@ -108,6 +108,7 @@ const ZH = {
   "Exclusive": "排他",
   "Execution listeners": "执行监听器",
   "Extension properties": "扩展属性",
+  "Process variables": "流程变量",
   "Inputs": "输入",
   "Outputs": "输出",
   "Timer": "定时器",
