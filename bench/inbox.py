@@ -5,7 +5,8 @@ Rows are bulk-inserted (SQLAlchemy Core, not the services; a block of 20,000 bui
 then copied with shifted ids by ``INSERT … SELECT``): open tasks are offered to the
 manager's group (9 in 10) or assigned to the manager; each has its own waiting instance with a
 real saved state (from an instance started through the engine); completed tasks are spread
-over completed instances (20 each: long review loops).  The common part (500,000 completed) is built once and the
+over completed instances (20 each: long review loops) and, as in the product, have no offers
+left (the inbox's commit hook deletes a task's offers when it closes).  The common part (500,000 completed) is built once and the
 database copied.  Requests go through the app in-process (Flask test client, bearer token,
 default page), alternating between the two databases so machine noise hits both alike.
 """
@@ -96,8 +97,7 @@ def _insert(app, t: dict, open_tasks: int, completed: int, start_id: int):
                 instance_id += 1
                 instances.append(instance_row("completed"))
             task_id += 1
-            tasks.append(task_row("completed", None))
-            offers.append({"task_id": task_id, "principal": f"g:{GROUP}"})
+            tasks.append(task_row("completed", None))  # no offer: the inbox drops a task's offers when it closes
             if len(tasks) >= CHUNK:
                 flush(instances, tasks, offers)
                 instances, tasks, offers = [], [], []

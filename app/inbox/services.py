@@ -286,14 +286,6 @@ def scope_clause(user: User, scope: str = "all"):
                 or_(HumanTask.assignee == user.username, HumanTask.claimed_by == user.username, _unclaimed()))
 
 
-def mine_clause(user: User):
-    return scope_clause(user, "mine")
-
-
-def offered_clause(user: User):
-    return scope_clause(user, "offered")
-
-
 def record_label_expression():
     """The record's label (customer name, opportunity/contract title, activity text) as a
     correlated subquery: joins would push the inbox query past PostgreSQL's join-reordering
@@ -316,6 +308,62 @@ SORTS = {"due": "due", "-due": "due", "created": "created", "-created": "created
          "record": "record"}
 
 
+def _task_filters(user: User, scope: str, due: str | None, created_from: datetime | None,
+                  created_to: datetime | None) -> list:
+    """Conditions on ``human_tasks`` alone (the section and the due/created filters)."""
+    where = [scope_clause(user, scope)]
+    now = utcnow()
+    if due == "overdue":
+        where.append(HumanTask.due_at < now)
+    elif due == "today":
+        where.append(HumanTask.due_at < _local_day_start((now.astimezone(local_zone()) + timedelta(days=1)).date()))
+    elif due == "week":
+        where.append(HumanTask.due_at < now + timedelta(days=7))
+    elif due == "none":
+        where.append(HumanTask.due_at.is_(None))
+    if created_from:
+        where.append(HumanTask.created_at >= created_from)
+    if created_to:
+        where.append(HumanTask.created_at < created_to)
+    return where
+
+
+def _order(sort: str, record_label) -> tuple:
+    no_due = case((HumanTask.due_at.is_(None), 1), else_=0)  # NULL due dates last on every backend
+    return {
+        "due": (no_due, HumanTask.due_at, HumanTask.id),
+        "-due": (no_due, HumanTask.due_at.desc(), HumanTask.id.desc()),
+        "created": (HumanTask.created_at, HumanTask.id),
+        "-created": (HumanTask.created_at.desc(), HumanTask.id.desc()),
+        "process": (ProcessDefinition.name, HumanTask.id),
+        "record": (record_label, HumanTask.id),
+    }.get(sort, (no_due, HumanTask.due_at, HumanTask.id))
+
+
+def _section(stmt, user: User, scope: str, process, record, due, created_from, created_to, sort, record_label):
+    """``stmt`` (which has the instance and definition joined if a process or record filter
+    or sort needs them) narrowed to the section and its filters, in the section's order."""
+    stmt = stmt.where(*_task_filters(user, scope, due, created_from, created_to))
+    if process:
+        stmt = stmt.where(ProcessInstance.process_key == process)
+    if record:
+        stmt = stmt.where(record_label.contains(record, autoescape=True))
+    return stmt.order_by(*_order(sort, record_label))
+
+
+def _rows_select(record_label):
+    """The inbox row: the task, its instance and definition, who started it, the record's label."""
+    starter = aliased(User)
+    return (select(HumanTask, ProcessInstance, starter.username.label("starter"),
+                   starter.display_name.label("starter_name"), record_label.label("record_label"),
+                   ProcessDefinition.name.label("process_name"))
+            .join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
+            .join(ProcessDefinition, ProcessDefinition.id == ProcessInstance.definition_id)
+            .outerjoin(starter, starter.id == ProcessInstance.started_by_id)
+            .options(contains_eager(HumanTask.instance).contains_eager(ProcessInstance.definition),
+                     contains_eager(ProcessInstance.definition)))
+
+
 def task_list_query(user: User, scope: str = "mine", process: str | None = None, record: str | None = None,
                     due: str | None = None, created_from: datetime | None = None,
                     created_to: datetime | None = None, sort: str = "due"):
@@ -325,52 +373,49 @@ def task_list_query(user: User, scope: str = "mine", process: str | None = None,
     the user or one of their groups) or "all" (both). Index-backed: ``(status, assignee)``,
     ``(status, claimed_by)`` and ``inbox_task_offers(principal, task_id)``.
     """
-    starter = aliased(User)
     record_label = record_label_expression()
-    stmt = (select(HumanTask, ProcessInstance, starter.username.label("starter"),
-                   starter.display_name.label("starter_name"), record_label.label("record_label"),
-                   ProcessDefinition.name.label("process_name"))
-            .join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
-            .join(ProcessDefinition, ProcessDefinition.id == ProcessInstance.definition_id)
-            .outerjoin(starter, starter.id == ProcessInstance.started_by_id)
-            .options(contains_eager(HumanTask.instance).contains_eager(ProcessInstance.definition),
-                     contains_eager(ProcessInstance.definition)))
-    stmt = stmt.where(scope_clause(user, scope))
-    if process:
-        stmt = stmt.where(ProcessInstance.process_key == process)
-    if record:
-        stmt = stmt.where(record_label.contains(record, autoescape=True))
-    now = utcnow()
-    if due == "overdue":
-        stmt = stmt.where(HumanTask.due_at < now)
-    elif due == "today":
-        stmt = stmt.where(HumanTask.due_at < _local_day_start((now.astimezone(local_zone()) + timedelta(days=1)).date()))
-    elif due == "week":
-        stmt = stmt.where(HumanTask.due_at < now + timedelta(days=7))
-    elif due == "none":
-        stmt = stmt.where(HumanTask.due_at.is_(None))
-    if created_from:
-        stmt = stmt.where(HumanTask.created_at >= created_from)
-    if created_to:
-        stmt = stmt.where(HumanTask.created_at < created_to)
-    # NULL due dates last on every backend.
-    no_due = case((HumanTask.due_at.is_(None), 1), else_=0)
-    order = {
-        "due": (no_due, HumanTask.due_at, HumanTask.id),
-        "-due": (no_due, HumanTask.due_at.desc(), HumanTask.id.desc()),
-        "created": (HumanTask.created_at, HumanTask.id),
-        "-created": (HumanTask.created_at.desc(), HumanTask.id.desc()),
-        "process": (ProcessDefinition.name, HumanTask.id),
-        "record": (record_label, HumanTask.id),
-    }.get(sort, (no_due, HumanTask.due_at, HumanTask.id))
-    return stmt.order_by(*order)
+    return _section(_rows_select(record_label), user, scope, process, record, due, created_from, created_to, sort,
+                    record_label)
 
 
-def task_page(user: User, page: int = 1, per_page: int = 25, **filters) -> dict:
-    stmt = task_list_query(user, **filters)
-    total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
-    rows = db.session.execute(stmt.limit(per_page).offset((page - 1) * per_page)).all()
-    return {"items": [task_row(r) for r in rows], "total": total, "page": page, "per_page": per_page}
+def task_page_ids_query(user: User, scope: str = "mine", process: str | None = None, record: str | None = None,
+                        due: str | None = None, created_from: datetime | None = None,
+                        created_to: datetime | None = None, sort: str = "due"):
+    """The ids of the section in order, joined to instances and definitions only when a
+    filter or the sort needs them. Paging over ids first keeps the sort narrow: sorting whole
+    rows (the instance's saved state, the record label) cost ~2.5 ms per 1,000 visible tasks."""
+    record_label = record_label_expression()
+    stmt = select(HumanTask.id)
+    if process or record or sort in ("process", "record"):
+        stmt = (stmt.join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
+                .join(ProcessDefinition, ProcessDefinition.id == ProcessInstance.definition_id))
+    return _section(stmt, user, scope, process, record, due, created_from, created_to, sort, record_label)
+
+
+def task_count_query(user: User, scope: str = "mine", process: str | None = None, record: str | None = None,
+                     due: str | None = None, created_from: datetime | None = None,
+                     created_to: datetime | None = None, **_sort):
+    """``select(count)`` of the section, over ``human_tasks`` alone unless a process or record
+    filter needs the instances (every task has its instance and definition, so joins could
+    not change the number, only cost lookups per task)."""
+    ids = task_page_ids_query(user, scope, process, record, due, created_from, created_to)
+    return select(func.count()).select_from(ids.order_by(None).subquery())
+
+
+def task_count(user: User, scope: str = "mine", **filters) -> int:
+    return db.session.scalar(task_count_query(user, scope, **filters))
+
+
+def task_page(user: User, page: int = 1, per_page: int = 25, sort: str = "due", **filters) -> dict:
+    ids = list(db.session.scalars(task_page_ids_query(user, sort=sort, **filters)
+                                  .limit(per_page).offset((page - 1) * per_page)))
+    rows = []
+    if ids:
+        record_label = record_label_expression()
+        rows = db.session.execute(_rows_select(record_label).where(HumanTask.id.in_(ids))
+                                  .order_by(*_order(sort, record_label))).all()
+    return {"items": [task_row(r) for r in rows], "total": task_count(user, **filters), "page": page,
+            "per_page": per_page}
 
 
 def task_row(row) -> dict:
@@ -382,9 +427,7 @@ def task_row(row) -> dict:
 
 
 def open_task_count(user: User) -> int:
-    mine = db.session.scalar(select(func.count()).select_from(HumanTask).where(mine_clause(user)))
-    offered = db.session.scalar(select(func.count()).select_from(HumanTask).where(offered_clause(user)))
-    return (mine or 0) + (offered or 0) + len(open_todos(user))
+    return task_count(user, "mine") + task_count(user, "offered") + len(open_todos(user))
 
 
 def open_todos(user: User) -> list:
