@@ -611,7 +611,8 @@ def terminate(instance_id: int, actor, comment: str | None = None, commit: bool 
 
 def _refusal_text(problem: R.MigrationProblem) -> str:
     name = problem.element_name or problem.element_id or ""
-    params = {"name": name, "id": problem.element_id or "", "what": ", ".join(problem.details)}
+    what = ", ".join(d.strip().rstrip(".") for d in problem.details)  # the sentence ends in our own stop
+    params = {"name": name, "id": problem.element_id or "", "what": what}
     texts = {
         "removed_active": _("the step “%(name)s” (%(id)s), where the instance is now, was removed", **params),
         "removed_done": _("the step “%(name)s” (%(id)s), which the instance has passed, no longer exists", **params),
