@@ -440,6 +440,11 @@ def process_choices() -> list[tuple[str, str]]:
     return [(d.key, d.name or d.key) for d in engine.list_definitions(current_only=True)]
 
 
+def current_versions() -> dict[str, int]:
+    """Each process's current version: the console marks instances running on another one."""
+    return {d.key: d.version for d in engine.list_definitions(current_only=True)}
+
+
 # ------------------------------------------------------------------ task actions
 
 def claim(task_id: int, user: User) -> HumanTask:

@@ -282,5 +282,5 @@ def operator():
     return render_template("inbox/operator.html", rows=rows[:PER_PAGE], page=page, has_next=len(rows) > PER_PAGE,
                            counts=counts, filters=filters, args=args, processes=services.process_choices(),
                            open_tasks=open_tasks, holder_label=services.holder_label,
-                           statuses=services.OPERATOR_STATUSES)
+                           statuses=services.OPERATOR_STATUSES, current_versions=services.current_versions())
 

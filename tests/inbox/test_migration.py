@@ -107,7 +107,13 @@ def test_console_moves_an_instance_or_says_why_not(app, api_as, review):
     page = admin.get(f"/process-instances/{instance_id}").get_data(as_text=True)
     assert 'id="migrate-form"' not in page  # nothing newer to move to
 
+    def console_row():
+        html = admin.get("/operator?process=migration_review").get_data(as_text=True)
+        return re.search(rf'<tr data-instance-id="{instance_id}">.*?</tr>', html, re.S).group(0)
+
+    assert "data-current-version" not in console_row()
     review.deploy(3)  # the review step is gone in version 2 of the process
+    assert 'data-current-version="2"' in console_row()  # the list marks it as behind
     page = admin.get(f"/process-instances/{instance_id}").get_data(as_text=True)
     assert 'id="migrate-form"' in page
     version = re.search(r'name="version" value="(\d+)"', page).group(1)
@@ -124,6 +130,7 @@ def test_console_moves_an_instance_or_says_why_not(app, api_as, review):
     html = answer.get_data(as_text=True)
     assert "alert-success" in html and 'id="migrate-form"' not in html
     assert "区域初审" in html  # the open step took the new name
+    assert "data-current-version" not in console_row()
     assert [t["id"] for t in api_as("med_reviewer").get("/api/v1/tasks?scope=offered").get_json()["items"]] == [task_id]
     # The newly offered hear of it once; those who had it already are not told again.
     assert task_notifications(app, "med_reviewer", task_id) == 1 and task_notifications(app, "fj_head", task_id) == 1
