@@ -7,6 +7,7 @@ import "@bpmn-io/form-js-editor/dist/assets/form-js-editor.css";
 import "@bpmn-io/form-js-editor/dist/assets/dragula.css";
 import "@bpmn-io/form-js-editor/dist/assets/properties-panel.css";
 import "./designer.css";
+import { chineseFieldNames } from "./zh.js";
 
 const INPUT_TYPES = new Set(["textfield", "textarea", "number", "checkbox", "checklist", "radio", "select", "taglist", "datetime"]);
 const CRM_FIELD = "crm_field";
@@ -38,10 +39,9 @@ function say(kind, text, details = []) {
   messages.appendChild(box);
 }
 
-// The editor's own palette and properties panel stay English in the Chinese UI: form-js-editor
-// 1.23.0 has no translate service (unlike bpmn-js; upstream bpmn-io/form-js#77 is open), its
-// labels are literals in the package, and we do not patch node_modules. Our panels are translated.
-const editor = new FormEditor({ container: $("#form-editor") });
+// Field type names in Chinese through form-js's field registry (zh.js says what stays English).
+const chinese = document.documentElement.lang.startsWith("zh");
+const editor = new FormEditor({ container: $("#form-editor"), additionalModules: chinese ? [chineseFieldNames] : [] });
 window.crmFormEditor = editor; // for tests and the console
 const modeling = editor.get("modeling");
 const registry = editor.get("formFieldRegistry");

@@ -35,10 +35,16 @@ def test_designer_adds_fields_and_saves_a_new_version(page, app, shipped_forms):
     page.wait_for_selector("#form-editor[data-ready=true]")
     assert page.locator(".fjs-palette-field[data-field-type=textfield]").is_visible()
     assert page.locator(".fjs-palette-field[data-field-type=filepicker]").is_hidden()
+    # Field types carry Chinese names in a Chinese UI (zh.js), in the palette and its search.
+    assert page.locator(".fjs-palette-field[data-field-type=textfield]").inner_text().strip() == "文本框"
+    page.locator(".fjs-palette-search").fill("日期")
+    assert page.locator(".fjs-palette-field:visible").all_inner_texts() == ["日期时间"]
+    page.locator(".fjs-palette-search").fill("")
 
     # A plain field from the palette (keyboard: Enter adds it at the end), labelled in the panel.
     page.locator(".fjs-palette-field[data-field-type=number]").press("Enter")
     page.locator(".fjs-editor-container .fjs-form-field-number").last.click()
+    assert "数字" in page.locator(".bio-properties-panel-header").inner_text()
     label = page.locator("#bio-properties-panel-label")
     if not label.is_visible():  # properties-panel groups start collapsed
         page.locator(".bio-properties-panel-group-header").filter(has_text="General").click()
