@@ -78,6 +78,9 @@ class Config:
     SMTP_USER = os.environ.get("SMTP_USER")
     SMTP_PASSWORD = os.environ.get("SMTP_PASSWORD")
     SMTP_FROM = os.environ.get("SMTP_FROM", "crm@localhost")
+    # Certificates webhook receivers must present over https: a PEM bundle of CAs (a company's
+    # internal CA, say); unset: the public CAs of certifi.
+    WEBHOOK_CA_BUNDLE = os.environ.get("WEBHOOK_CA_BUNDLE") or None
 
 
 def load(overrides: dict | None = None) -> dict:

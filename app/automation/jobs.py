@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 import certifi
 import urllib3
+from flask import current_app
 from sqlalchemy import select
 
 from app.automation import catalog as cat
@@ -52,6 +53,10 @@ def _vetted_addresses(url: str) -> list[str]:
     return addresses
 
 
+def _ca_bundle() -> str:
+    return current_app.config.get("WEBHOOK_CA_BUNDLE") or certifi.where()
+
+
 def _post(url: str, addresses: list[str], body: bytes, headers: dict, timeout: float) -> tuple[int, str]:
     """POST to the first vetted address that answers, keeping the name for the Host header,
     TLS SNI and certificate check. No redirects (a redirect could point anywhere)."""
@@ -67,7 +72,7 @@ def _post(url: str, addresses: list[str], body: bytes, headers: dict, timeout: f
     for address in addresses or [host]:
         if https:
             pool = urllib3.HTTPSConnectionPool(address, port, server_hostname=host, assert_hostname=host,
-                                               cert_reqs="CERT_REQUIRED", ca_certs=certifi.where())
+                                               cert_reqs="CERT_REQUIRED", ca_certs=_ca_bundle())
         else:
             pool = urllib3.HTTPConnectionPool(address, port)
         try:

@@ -220,3 +220,48 @@ def test_a_name_that_resolves_elsewhere_after_the_check_is_not_followed(crm, mak
     assert delivery.ok, delivery.error
     headers, _ = receiver.requests[0]
     assert headers["Host"] == f"hooks.example.test:{port}"
+
+
+@pytest.fixture
+def tls_receiver(receiver_factory, tmp_path):
+    """A receiver on 127.0.0.1 speaking TLS with a self-signed certificate for
+    ``hooks.example.test``; returns ``(receiver, certificate_path)``."""
+    import ssl
+
+    cert, key = tmp_path / "hook.pem", tmp_path / "hook.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-keyout", str(key),
+                    "-out", str(cert), "-subj", "/CN=hooks.example.test",
+                    "-addext", "subjectAltName=DNS:hooks.example.test"], check=True, capture_output=True)
+    receiver = receiver_factory()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    receiver.server.socket = context.wrap_socket(receiver.server.socket, server_side=True)
+    return receiver, cert
+
+
+@pytest.mark.parametrize("trusted", [True, False])
+def test_https_receivers_are_reached_by_name_and_must_present_a_trusted_certificate(
+        app, crm, make_rule, user, tls_receiver, monkeypatch, trusted):
+    """The connection goes to the vetted address, with the name for SNI and the certificate
+    check; WEBHOOK_CA_BUNDLE adds a company's own CA (else the public CAs)."""
+    import socket
+
+    receiver, cert = tls_receiver
+    port = receiver.server.server_port
+    real_getaddrinfo = socket.getaddrinfo
+    monkeypatch.setattr(socket, "getaddrinfo", lambda host, *a, **kw: (
+        [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))] if host == "hooks.example.test"
+        else real_getaddrinfo(host, *a, **kw)))
+    monkeypatch.setitem(app.config, "WEBHOOK_CA_BUNDLE", str(cert) if trusted else None)
+    set_webhook_allowlist(["127.0.0.1"], None)
+    make_rule(name="加密推送", entity="customer", event="created",
+              actions=[{"type": "webhook", "url": f"https://hooks.example.test:{port}/hook", "timeout": 5}])
+    crm.create("customer", {"name": "加密客户"}, user("sales1"))
+    run_due_jobs()
+    delivery = db.session.scalar(select(WebhookDelivery))
+    if trusted:
+        assert delivery.ok and delivery.status_code == 200, delivery.error
+        assert receiver.requests[0][0]["Host"] == f"hooks.example.test:{port}"
+    else:
+        assert not delivery.ok and "CERTIFICATE_VERIFY_FAILED" in delivery.error
+        assert receiver.requests == []
