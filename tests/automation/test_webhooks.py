@@ -13,6 +13,7 @@ import time
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import select
@@ -197,26 +198,11 @@ def test_a_name_that_resolves_elsewhere_after_the_check_is_not_followed(crm, mak
                                                                          monkeypatch):
     """DNS rebinding: the delivery connects to the address it vetted, not to what the name
     resolves to a moment later (here an address with nothing allow-listed on it)."""
-    import socket
-
     receiver = receiver_factory()
     port = receiver.server.server_port
-    answers = iter(["127.0.0.1"])  # the vetted (allow-listed) address, then rebound
-    real_getaddrinfo = socket.getaddrinfo
-
-    def rebinding_getaddrinfo(host, *args, **kwargs):
-        if host == "hooks.example.test":
-            address = next(answers, "127.0.0.2")
-            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
-        return real_getaddrinfo(host, *args, **kwargs)
-
-    monkeypatch.setattr(socket, "getaddrinfo", rebinding_getaddrinfo)
-    set_webhook_allowlist(["127.0.0.1"], None)
-    make_rule(name="改名推送", entity="customer", event="created",
-              actions=[{"type": "webhook", "url": f"http://hooks.example.test:{port}/hook?x=1", "timeout": 5}])
-    crm.create("customer", {"name": "重绑定"}, user("sales1"))
-    run_due_jobs()
-    delivery = db.session.scalar(select(WebhookDelivery))
+    # The vetted (allow-listed) address first, then the name is rebound.
+    delivery = _deliver_to_hook_name(make_rule, crm, user, monkeypatch, f"http://hooks.example.test:{port}/hook?x=1",
+                                     ["127.0.0.1"], then="127.0.0.2")
     assert delivery.ok, delivery.error
     headers, _ = receiver.requests[0]
     assert headers["Host"] == f"hooks.example.test:{port}"
@@ -244,24 +230,38 @@ def test_https_receivers_are_reached_by_name_and_must_present_a_trusted_certific
         app, crm, make_rule, user, tls_receiver, monkeypatch, trusted):
     """The connection goes to the vetted address, with the name for SNI and the certificate
     check; WEBHOOK_CA_BUNDLE adds a company's own CA (else the public CAs)."""
-    import socket
-
     receiver, cert = tls_receiver
     port = receiver.server.server_port
-    real_getaddrinfo = socket.getaddrinfo
-    monkeypatch.setattr(socket, "getaddrinfo", lambda host, *a, **kw: (
-        [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))] if host == "hooks.example.test"
-        else real_getaddrinfo(host, *a, **kw)))
     monkeypatch.setitem(app.config, "WEBHOOK_CA_BUNDLE", str(cert) if trusted else None)
-    set_webhook_allowlist(["127.0.0.1"], None)
-    make_rule(name="加密推送", entity="customer", event="created",
-              actions=[{"type": "webhook", "url": f"https://hooks.example.test:{port}/hook", "timeout": 5}])
-    crm.create("customer", {"name": "加密客户"}, user("sales1"))
-    run_due_jobs()
-    delivery = db.session.scalar(select(WebhookDelivery))
+    delivery = _deliver_to_hook_name(make_rule, crm, user, monkeypatch, f"https://hooks.example.test:{port}/hook",
+                                     [], then="127.0.0.1")
     if trusted:
         assert delivery.ok and delivery.status_code == 200, delivery.error
         assert receiver.requests[0][0]["Host"] == f"hooks.example.test:{port}"
     else:
         assert not delivery.ok and "CERTIFICATE_VERIFY_FAILED" in delivery.error
         assert receiver.requests == []
+
+
+def _deliver_to_hook_name(make_rule, crm, user, monkeypatch, url, answers, then):
+    """A rule posting to ``url`` on ``hooks.example.test``, which resolves to each of
+    ``answers`` in turn and then always to ``then`` (127.0.0.1 is allow-listed); a customer
+    is created and the worker runs. Returns the delivery log row."""
+    import socket
+
+    port = urlsplit(url).port
+    answers = iter(answers)
+    real_getaddrinfo = socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kwargs):
+        if host == "hooks.example.test":
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (next(answers, then), port))]
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    set_webhook_allowlist(["127.0.0.1"], None)
+    make_rule(name="按名推送", entity="customer", event="created",
+              actions=[{"type": "webhook", "url": url, "timeout": 5}])
+    crm.create("customer", {"name": "按名客户"}, user("sales1"))
+    run_due_jobs()
+    return db.session.scalar(select(WebhookDelivery))
