@@ -12,7 +12,8 @@ fields as ``custom.<key>``); additionally ``stage_changed``, ``won`` and ``lost`
 opportunities; ``deleted``.
 
 Visibility: admins and the system (``actor=None``) see everything; others see records they
-own, records shared with them, and records owned by members of groups they manage.
+own, records shared with them, and records owned by members of groups they manage; and the
+activities, opportunities and contracts of customers they (or those members) own.
 """
 from __future__ import annotations
 
@@ -390,20 +391,31 @@ def visible_clause(model: type[OwnedRecord], user):
         return false()
     owners = managed_user_ids(user) | {user.id}
     shared = select(model.shares.c.record_id).where(model.shares.c.user_id == user.id)
-    return or_(model.owner_id.in_(owners), model.id.in_(shared))
+    own = or_(model.owner_id.in_(owners), model.id.in_(shared))
+    if model is Customer:
+        return own
+    # A customer's owner (and their managers) see everything that belongs to it: the call a
+    # colleague logged, the deals and contracts made with it. Sharing stays per record.
+    return or_(own, model.customer_id.in_(select(Customer.id).where(Customer.owner_id.in_(owners))))
+
+
+def _owned_by_or_under(owner_id, user) -> bool:
+    """Owned by ``user`` or by someone in a group ``user`` manages."""
+    return owner_id is not None and (owner_id == user.id or owner_id in managed_user_ids(user))
 
 
 def can_see(record: OwnedRecord, user) -> bool:
-    if _sees_all(user):
+    if _sees_all(user) or _owned_by_or_under(record.owner_id, user):
         return True
-    if record.owner_id == user.id or record.owner_id in managed_user_ids(user):
+    if any(u.id == user.id for u in record.shared_with):
         return True
-    return any(u.id == user.id for u in record.shared_with)
+    # A customer's owner (and their managers) see what belongs to it (see visible_clause).
+    return not isinstance(record, Customer) and _owned_by_or_under(record.customer.owner_id, user)
 
 
 def can_manage(record: OwnedRecord, user) -> bool:
     """Change owner, sharing, or delete: admins, the owner, and the owner's managers."""
-    return _sees_all(user) or record.owner_id == user.id or record.owner_id in managed_user_ids(user)
+    return _sees_all(user) or _owned_by_or_under(record.owner_id, user)
 
 
 def get_record(entity: str, record_id, user) -> OwnedRecord:

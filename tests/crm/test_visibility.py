@@ -95,3 +95,23 @@ def test_pages_follow_the_same_visibility(app, records, demo_people):
     listing = client.get("/customers?q=海鑫").get_data(as_text=True)
     assert "厦门海鑫" not in listing
     assert "上海东方物流" in client.get("/customers").get_data(as_text=True)
+
+
+def test_a_customers_owner_sees_what_colleagues_recorded_on_it(api_as, records):
+    """Sharing stays per record, but the customer's owner (and their manager) see every
+    activity, opportunity and contract that belongs to the customer, whoever owns it."""
+    sales1, sales2, manager = api_as("sales1"), api_as("sales2"), api_as("manager")
+    mine = records["mine"]
+    sales1.patch(f"/api/v1/customers/{mine['id']}", json={"shared_with": ["sales2"]})
+    logged = sales2.post("/api/v1/activities", json={"customer_id": mine["id"], "content": "电话回访"}).get_json()
+    deal = sales2.post("/api/v1/opportunities", json={"customer_id": mine["id"], "title": "二期"}).get_json()
+    for path, record in (("activities", logged), ("opportunities", deal)):
+        assert sales1.get(f"/api/v1/{path}/{record['id']}").status_code == 200, path
+        assert record["id"] in _ids(sales1, path), path
+        assert record["id"] in _ids(manager, path), path
+    # Reading is all it gives: sales2's records stay sales2's to change or give away.
+    assert sales1.delete(f"/api/v1/activities/{logged['id']}?version={logged['version']}").status_code == 403
+    # Un-shared, sales2 keeps their own records but not sales1's.
+    sales1.patch(f"/api/v1/customers/{mine['id']}", json={"shared_with": []})
+    assert sales2.get(f"/api/v1/activities/{logged['id']}").status_code == 200
+    assert sales2.get(f"/api/v1/activities/{records['activities']['id']}").status_code == 404
