@@ -81,6 +81,8 @@ class Config:
     # Certificates webhook receivers must present over https: a PEM bundle of CAs (a company's
     # internal CA, say); unset: the public CAs of certifi.
     WEBHOOK_CA_BUNDLE = os.environ.get("WEBHOOK_CA_BUNDLE") or None
+    # Automation run log and webhook attempts are deleted after this many days (0: never).
+    AUTOMATION_RUN_RETENTION_DAYS = int(os.environ.get("AUTOMATION_RUN_RETENTION_DAYS", 365))
 
 
 def load(overrides: dict | None = None) -> dict:

@@ -7,6 +7,7 @@ import ipaddress
 import json
 import socket
 import time
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 import certifi
@@ -17,6 +18,7 @@ from sqlalchemy import select
 from app.automation import catalog as cat
 from app.automation.models import Rule, WebhookDelivery
 from app.automation.validation import private_host
+from app.db import utcnow
 from app.extensions import db
 from app.jobs import job_handler, periodic
 
@@ -141,3 +143,15 @@ def scan_time_events_job(job) -> None:
     from app.automation.execution import scan_time_events
 
     scan_time_events()
+
+
+@periodic("automation.prune_run_log", every_seconds=24 * 3600)
+def prune_run_log_job(job) -> None:
+    """Once a day: the run log and webhook attempts older than AUTOMATION_RUN_RETENTION_DAYS
+    (0 keeps everything). The automation report covers the period still kept."""
+    from app.automation.services import prune_run_log
+
+    days = current_app.config["AUTOMATION_RUN_RETENTION_DAYS"]
+    if days > 0:
+        prune_run_log(utcnow() - timedelta(days=days))
+

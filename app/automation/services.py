@@ -248,3 +248,19 @@ def page_of_runs(stmt, page: int, per_page: int = 50) -> dict:
     from app.api.frame import page_of
 
     return page_of(stmt, page, per_page, lambda run: run)
+
+
+def prune_run_log(before, batch: int = 5000) -> int:
+    """Delete rule runs and webhook delivery attempts logged before ``before``, a batch per
+    transaction (a long delete would hold SQLite's writer lock); returns how many went."""
+    removed = 0
+    for model in (WebhookDelivery, RuleRun):
+        while True:
+            ids = select(model.id).where(model.at < before).order_by(model.id).limit(batch)
+            count = db.session.execute(db.delete(model).where(model.id.in_(ids.scalar_subquery())),
+                                       execution_options={"synchronize_session": False}).rowcount
+            db.session.commit()
+            removed += count
+            if count < batch:
+                break
+    return removed
