@@ -1,5 +1,6 @@
 """The form designer and viewer in headless Chromium."""
 import pytest
+from playwright.sync_api import expect
 
 from tests.helpers import login_in_browser, screenshot
 
@@ -38,13 +39,14 @@ def test_designer_adds_fields_and_saves_a_new_version(page, app, shipped_forms):
     # Field types carry Chinese names in a Chinese UI (zh.js), in the palette and its search.
     assert page.locator(".fjs-palette-field[data-field-type=textfield]").inner_text().strip() == "文本框"
     page.locator(".fjs-palette-search").fill("日期")
-    assert page.locator(".fjs-palette-field:visible").all_inner_texts() == ["日期时间"]
+    expect(page.locator(".fjs-palette-field:visible")).to_have_text(["日期时间"])  # filtered on its next render
     page.locator(".fjs-palette-search").fill("")
+    expect(page.locator(".fjs-palette-field[data-field-type=number]")).to_be_visible()
 
     # A plain field from the palette (keyboard: Enter adds it at the end), labelled in the panel.
     page.locator(".fjs-palette-field[data-field-type=number]").press("Enter")
     page.locator(".fjs-editor-container .fjs-form-field-number").last.click()
-    assert "数字" in page.locator(".bio-properties-panel-header").inner_text()
+    expect(page.locator(".bio-properties-panel-header")).to_contain_text("数字")
     label = page.locator("#bio-properties-panel-label")
     if not label.is_visible():  # properties-panel groups start collapsed
         page.locator(".bio-properties-panel-group-header").filter(has_text="General").click()
