@@ -93,15 +93,17 @@ def transaction_memo(key, factory, depends_on: tuple = ()):
 
     session = db.session()
     memo = session.info.setdefault(_MEMO, {})
-    if key in memo and _touches(session, memo[key][1], (session.new, session.dirty, session.deleted)):
+    if key in memo and _touches(session, memo[key][1]):
         del memo[key]
     if key not in memo:
         memo[key] = (factory(), tuple(depends_on))
     return memo[key][0]
 
 
-def _touches(session, classes, collections) -> bool:
-    return bool(classes) and any(isinstance(obj, classes) for objects in collections for obj in objects)
+def _touches(session, classes: tuple) -> bool:
+    """The session holds a change (pending, dirty or deleted) to an instance of ``classes``."""
+    return bool(classes) and any(isinstance(obj, classes)
+                                 for objects in (session.new, session.dirty, session.deleted) for obj in objects)
 
 
 def _forget(session, *args):
@@ -116,8 +118,7 @@ def _forget_at_end(session, transaction):
 def _forget_changed(session, flush_context, instances):
     memo = session.info.get(_MEMO)
     if memo:
-        for key in [k for k, (_, classes) in memo.items()
-                    if _touches(session, classes, (session.new, session.dirty, session.deleted))]:
+        for key in [k for k, (_, classes) in memo.items() if _touches(session, classes)]:
             del memo[key]
 
 
