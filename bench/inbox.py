@@ -107,8 +107,9 @@ def _insert(app, t: dict, open_tasks: int, completed: int, start_id: int):
             instances.append(instance_row("running"))
             assigned = n % 10 == 0
             tasks.append(task_row("open", APPROVER if assigned else None))
-            if not assigned:
-                offers.append({"task_id": task_id, "principal": f"g:{GROUP}"})
+            if not assigned:  # as the inbox hooks write it: the task's due date, not held
+                offers.append({"task_id": task_id, "principal": f"g:{GROUP}", "held": False,
+                               "due_at": tasks[-1]["due_at"]})
             if len(tasks) >= CHUNK:
                 flush(instances, tasks, offers)
                 instances, tasks, offers = [], [], []

@@ -64,7 +64,8 @@ class HumanTask(VersionedMixin, db.Model):
     __tablename__ = "human_tasks"
     __table_args__ = (
         UniqueConstraint("instance_id", "task_uuid", name="uq_human_tasks_instance_task"),
-        Index("ix_human_tasks_status_assignee", "status", "assignee"),
+        # Due date and id after the assignee: "assigned to me, by due date" stops after a page.
+        Index("ix_human_tasks_status_assignee", "status", "assignee", "due_at", "id"),
     )
 
     instance_id: Mapped[int] = mapped_column(ForeignKey("process_instances.id", ondelete="CASCADE"),

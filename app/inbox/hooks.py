@@ -5,7 +5,8 @@ Session events see every new ``HumanTask`` the engine writes, in the engine's tr
   replaced by their substitute, and the history says so;
 - right after the insert, the task's offers (candidate groups and users) are written for the
   inbox's index, written again when an open task's candidates change (its process moved to a
-  new version), and dropped when the task closes;
+  new version), brought in step when its holder or due date changes (claim, delegation,
+  reassignment), and dropped when the task closes;
 - before the commit, the people concerned are notified (new task, or one newly offered to them
   after its process moved to a new version; a task taken back by the
   process, i.e. escalated), a due-date reminder is scheduled, and the starter of an instance that just ended is told the result, unless the
@@ -15,10 +16,11 @@ Session events see every new ``HumanTask`` the engine writes, in the engine's tr
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import delete, event, insert, select
+from sqlalchemy import bindparam, delete, event, insert, select, update
 from sqlalchemy.orm import Session
 
 from app.auth.models import User
+from app.db import UTCDateTime
 from app.engine.models import TASK_CANCELLED, TASK_OPEN, HumanTask, ProcessHistory, ProcessInstance
 from app.jobs import enqueue, job_handler
 from app.notifications.models import Notification
@@ -29,6 +31,7 @@ DUE_JOB = "inbox.task_due"
 _NEW, _ENDED, _NOTIFIED = "inbox_new_tasks", "inbox_ended_instances", "inbox_notified_user_ids"
 _CLOSED = "inbox_closed_task_ids"
 _REOFFER = "inbox_reoffered_tasks"
+_RESTEP = "inbox_offers_out_of_step"
 _NEWLY_OFFERED = "inbox_newly_offered"
 _TAKEN_BACK = "inbox_cancelled_tasks"
 
@@ -63,9 +66,12 @@ def _before_flush(session: Session, flush_context, instances) -> None:
             _route_out_of_office(session, task)
         session.info.setdefault(_NEW, []).extend(new_tasks)
         for obj in session.dirty:
-            if isinstance(obj, HumanTask) and obj.status == TASK_OPEN and obj.id is not None and _candidates_changed(obj):
-                session.info.setdefault(_REOFFER, {})[obj.id] = obj
-                session.info.setdefault(_NEWLY_OFFERED, []).append((obj, _previous_candidates(obj)))
+            if isinstance(obj, HumanTask) and obj.status == TASK_OPEN and obj.id is not None:
+                if _changed(obj, "candidate_groups", "candidate_users"):
+                    session.info.setdefault(_REOFFER, {})[obj.id] = obj
+                    session.info.setdefault(_NEWLY_OFFERED, []).append((obj, _previous_candidates(obj)))
+                elif _changed(obj, "assignee", "claimed_by", "due_at"):
+                    session.info.setdefault(_RESTEP, {})[obj.id] = obj
             if isinstance(obj, HumanTask) and obj.status != TASK_OPEN and obj.id is not None:
                 session.info.setdefault(_CLOSED, set()).add(obj.id)
                 if _status_history(obj) == [TASK_CANCELLED]:
@@ -76,11 +82,11 @@ def _before_flush(session: Session, flush_context, instances) -> None:
                     session.info.setdefault(_ENDED, []).append((obj, history[-1]))
 
 
-def _candidates_changed(task: HumanTask) -> bool:
+def _changed(task: HumanTask, *names: str) -> bool:
     from sqlalchemy import inspect
 
     attrs = inspect(task).attrs
-    return attrs.candidate_groups.history.has_changes() or attrs.candidate_users.history.has_changes()
+    return any(attrs[name].history.has_changes() for name in names)
 
 
 def _previous_candidates(task: HumanTask) -> tuple[list, list]:
@@ -95,9 +101,19 @@ def _previous_candidates(task: HumanTask) -> tuple[list, list]:
     return before(attrs.candidate_groups), before(attrs.candidate_users)
 
 
+def _held(task: HumanTask) -> bool:
+    return bool(task.assignee or task.claimed_by)
+
+
 def _offers(task: HumanTask) -> list[dict]:
-    return ([{"task_id": task.id, "principal": group_principal(g)} for g in dict.fromkeys(task.candidate_groups or [])]
-            + [{"task_id": task.id, "principal": user_principal(u)} for u in dict.fromkeys(task.candidate_users or [])])
+    principals = ([group_principal(g) for g in dict.fromkeys(task.candidate_groups or [])]
+                  + [user_principal(u) for u in dict.fromkeys(task.candidate_users or [])])
+    return [{"task_id": task.id, "principal": p, "held": _held(task), "due_at": task.due_at} for p in principals]
+
+
+_OFFERS = TaskOffer.__table__
+_STEP_OFFERS = (update(_OFFERS).where(_OFFERS.c.task_id == bindparam("id"))
+                .values(held=bindparam("is_held"), due_at=bindparam("due", type_=UTCDateTime())))
 
 
 def _status_history(instance: ProcessInstance):
@@ -111,20 +127,24 @@ def _after_flush(session: Session, flush_context) -> None:
     rows = []
     reoffered = session.info.pop(_REOFFER, {})
     if reoffered:
-        session.connection().execute(delete(TaskOffer.__table__).where(TaskOffer.task_id.in_(sorted(reoffered))))
+        session.connection().execute(delete(_OFFERS).where(TaskOffer.task_id.in_(sorted(reoffered))))
         for task in reoffered.values():
             rows += _offers(task)
+    out_of_step = [{"id": task_id, "is_held": _held(task), "due": task.due_at}
+                   for task_id, task in session.info.pop(_RESTEP, {}).items() if task_id not in reoffered]
+    if out_of_step:
+        session.connection().execute(_STEP_OFFERS, out_of_step)
     for obj in session.new:
         if isinstance(obj, HumanTask):
             rows += _offers(obj)
         elif isinstance(obj, Notification):
             session.info.setdefault(_NOTIFIED, set()).add(obj.user_id)
     if rows:
-        session.connection().execute(insert(TaskOffer.__table__), rows)
+        session.connection().execute(insert(_OFFERS), rows)
     closed = session.info.pop(_CLOSED, None)
     if closed:
         # Offers are only for open tasks: the "offered to my groups" lookup stays small.
-        session.connection().execute(delete(TaskOffer.__table__).where(TaskOffer.task_id.in_(sorted(closed))))
+        session.connection().execute(delete(_OFFERS).where(TaskOffer.task_id.in_(sorted(closed))))
 
 
 def _before_commit(session: Session) -> None:
@@ -183,7 +203,7 @@ def _people(services, task: HumanTask) -> set[str]:
 
 
 def _clear(session: Session, *args) -> None:
-    for key in (_NEW, _ENDED, _NOTIFIED, _CLOSED, _TAKEN_BACK, _REOFFER, _NEWLY_OFFERED):
+    for key in (_NEW, _ENDED, _NOTIFIED, _CLOSED, _TAKEN_BACK, _REOFFER, _RESTEP, _NEWLY_OFFERED):
         session.info.pop(key, None)
 
 

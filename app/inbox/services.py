@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 from flask import current_app, g, has_request_context
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, case, func, or_, select, union_all
+from sqlalchemy import and_, case, false, func, or_, select, union_all
 from sqlalchemy.orm import aliased, contains_eager
 
 from app.api.errors import ApiError
@@ -308,19 +308,24 @@ SORTS = {"due": "due", "-due": "due", "created": "created", "-created": "created
          "record": "record"}
 
 
+def _due_conditions(column, due: str | None) -> list:
+    """The due-date filter ("overdue", "today", "week", "none") on a due-date column."""
+    now = utcnow()
+    if due == "overdue":
+        return [column < now]
+    if due == "today":
+        return [column < _local_day_start((now.astimezone(local_zone()) + timedelta(days=1)).date())]
+    if due == "week":
+        return [column < now + timedelta(days=7)]
+    if due == "none":
+        return [column.is_(None)]
+    return []
+
+
 def _task_filters(user: User, scope: str, due: str | None, created_from: datetime | None,
                   created_to: datetime | None) -> list:
     """Conditions on ``human_tasks`` alone (the section and the due/created filters)."""
-    where = [scope_clause(user, scope)]
-    now = utcnow()
-    if due == "overdue":
-        where.append(HumanTask.due_at < now)
-    elif due == "today":
-        where.append(HumanTask.due_at < _local_day_start((now.astimezone(local_zone()) + timedelta(days=1)).date()))
-    elif due == "week":
-        where.append(HumanTask.due_at < now + timedelta(days=7))
-    elif due == "none":
-        where.append(HumanTask.due_at.is_(None))
+    where = [scope_clause(user, scope), *_due_conditions(HumanTask.due_at, due)]
     if created_from:
         where.append(HumanTask.created_at >= created_from)
     if created_to:
@@ -371,7 +376,7 @@ def task_list_query(user: User, scope: str = "mine", process: str | None = None,
 
     ``scope``: "mine" (assigned to or claimed by the user), "offered" (unclaimed, offered to
     the user or one of their groups) or "all" (both). Index-backed: ``(status, assignee)``,
-    ``(status, claimed_by)`` and ``inbox_task_offers(principal, task_id)``.
+    ``(status, claimed_by)`` and ``inbox_task_offers(principal, held, due_at, task_id)``.
     """
     record_label = record_label_expression()
     return _section(_rows_select(record_label), user, scope, process, record, due, created_from, created_to, sort,
@@ -403,12 +408,18 @@ def task_count_query(user: User, scope: str = "mine", process: str | None = None
 
 
 def task_count(user: User, scope: str = "mine", **filters) -> int:
+    if _queue_serves(**filters):
+        return _queue_count(user, scope, filters.get("due"))
     return db.session.scalar(task_count_query(user, scope, **filters))
 
 
 def task_page(user: User, page: int = 1, per_page: int = 25, sort: str = "due", **filters) -> dict:
-    ids = list(db.session.scalars(task_page_ids_query(user, sort=sort, **filters)
-                                  .limit(per_page).offset((page - 1) * per_page)))
+    if sort in ("due", "-due") and page * per_page <= QUEUE_DEPTH and _queue_serves(**filters):
+        ids = _queue_page_ids(user, filters.get("scope", "mine"), filters.get("due"), sort == "-due",
+                              (page - 1) * per_page, per_page)
+    else:
+        ids = list(db.session.scalars(task_page_ids_query(user, sort=sort, **filters)
+                                      .limit(per_page).offset((page - 1) * per_page)))
     rows = []
     if ids:
         record_label = record_label_expression()
@@ -416,6 +427,96 @@ def task_page(user: User, page: int = 1, per_page: int = 25, sort: str = "due", 
                                   .order_by(*_order(sort, record_label))).all()
     return {"items": [task_row(r) for r in rows], "total": task_count(user, **filters), "page": page,
             "per_page": per_page}
+
+
+# Queues. Without process, record or creation-date filters, a section is the union of a few
+# queues, each one index in due-date order: tasks assigned to the user, claimed by the user,
+# and the unheld offers to the user and to each of their groups (``TaskOffer`` repeats the
+# task's holder flag and due date). A page in due order takes the first page-end entries of
+# each queue and merges them, so its cost depends on the page, not on how many tasks the user
+# can see; a count reads the queues' indexes only. Deeper pages than QUEUE_DEPTH and the other
+# sorts and filters use the general query above, whose cost grows with the visible tasks.
+QUEUE_DEPTH = 1_000
+
+
+def _queue_serves(scope: str = "mine", process=None, record=None, due=None, created_from=None, created_to=None,
+                  sort=None) -> bool:
+    return not (process or record or created_from or created_to)
+
+
+def _queues(user: User, scope: str) -> list[tuple]:
+    """(id column, due column, conditions) of each queue in the section."""
+    queues = []
+    if scope in ("mine", "all"):
+        queues += [(HumanTask.id, HumanTask.due_at, [HumanTask.status == TASK_OPEN, HumanTask.assignee == user.username]),
+                   (HumanTask.id, HumanTask.due_at, [HumanTask.status == TASK_OPEN,
+                                                     HumanTask.claimed_by == user.username])]
+    if scope in ("offered", "all"):
+        queues += [(TaskOffer.task_id, TaskOffer.due_at, [TaskOffer.principal == p, TaskOffer.held == false()])
+                   for p in principals(user)]
+    return queues
+
+
+def queue_heads(user: User, scope: str, due: str | None, descending: bool, depth: int) -> list:
+    """For each queue of the section, its first ``depth`` (id, due_at) in due order: dated
+    tasks and undated ones are two walks of the same index (NULLs sort differently per backend)."""
+    heads = []
+    for id_column, due_column, where in _queues(user, scope):
+        where = where + _due_conditions(due_column, due)
+        # Undated heads are ordered by due date too (all NULL): PostgreSQL only walks the index
+        # without a sort when the ORDER BY names its columns in order.
+        order = (due_column.desc(), id_column.desc()) if descending else (due_column, id_column)
+        head = select(id_column.label("id"), due_column.label("due_at")).where(*where)
+        if due != "none":
+            heads.append(head.where(due_column.is_not(None)).order_by(*order).limit(depth))
+        if due in (None, "none"):
+            heads.append(head.where(due_column.is_(None)).order_by(*order).limit(depth))
+    return heads
+
+
+def _queue_page_ids(user: User, scope: str, due: str | None, descending: bool, offset: int, limit: int) -> list[int]:
+    """One page of the section in due order (undated tasks last), merged from the heads of its queues."""
+    heads = queue_heads(user, scope, due, descending, offset + limit)
+    # Each head is a subquery: SQLite takes no ORDER BY/LIMIT on a compound's members.
+    rows = db.session.execute(union_all(*[select(head.subquery()) for head in heads])).all()
+    due_of = {row.id: row.due_at for row in rows}  # a task both assigned to and claimed by the user comes twice
+    dated = sorted(((d, i) for i, d in due_of.items() if d is not None), reverse=descending)
+    undated = sorted((i for i, d in due_of.items() if d is None), reverse=descending)
+    return ([i for _, i in dated] + undated)[offset:offset + limit]
+
+
+def _queue_count(user: User, scope: str, due: str | None) -> int:
+    total = 0
+    if scope in ("mine", "all"):
+        assigned = select(func.count()).where(HumanTask.status == TASK_OPEN, HumanTask.assignee == user.username,
+                                              *_due_conditions(HumanTask.due_at, due))
+        claimed = select(func.count()).where(
+            HumanTask.status == TASK_OPEN, HumanTask.claimed_by == user.username,
+            or_(HumanTask.assignee.is_(None), HumanTask.assignee != user.username),
+            *_due_conditions(HumanTask.due_at, due))
+        total += db.session.scalar(assigned) + db.session.scalar(claimed)
+    if scope in ("offered", "all"):
+        total += _offered_count(user, due)
+    return total
+
+
+def _offered_count(user: User, due: str | None) -> int:
+    """Distinct unheld tasks offered to the user or their groups. A task offered to two of them
+    has two offers: the largest queue counts whole, each other one only its tasks no queue
+    before it holds (a probe of the offers' primary key), so the cost is the smaller queues'."""
+    unheld = [TaskOffer.held == false(), *_due_conditions(TaskOffer.due_at, due)]
+    sizes = dict(db.session.execute(select(TaskOffer.principal, func.count())
+                                    .where(TaskOffer.principal.in_(principals(user)), *unheld)
+                                    .group_by(TaskOffer.principal)).all())
+    queues = sorted(sizes, key=lambda p: (-sizes[p], p))
+    total = sizes[queues[0]] if queues else 0
+    earlier = aliased(TaskOffer)
+    for n, principal in enumerate(queues[1:], 1):
+        total += db.session.scalar(select(func.count()).select_from(TaskOffer).where(
+            TaskOffer.principal == principal, *unheld,
+            ~select(earlier.task_id).where(earlier.task_id == TaskOffer.task_id,
+                                           earlier.principal.in_(queues[:n])).exists()))
+    return total
 
 
 def task_row(row) -> dict:
