@@ -1,5 +1,6 @@
 """The login page in headless Chromium: Chinese by default, English after switching."""
 import pytest
+from playwright.sync_api import expect
 
 from tests.helpers import login_in_browser, screenshot
 
@@ -23,6 +24,23 @@ def test_admin_logs_in_in_chinese_then_switches_to_english(page, demo_people):
     assert max(heights) < 50
     assert page.locator("h1").inner_text().startswith("Welcome")
     screenshot(page, "home-en")
+
+
+def test_the_bar_folds_into_a_menu_on_a_narrow_screen(page, demo_people):
+    """At 1,024 px the manager's English bar does not fit on one line: it folds behind the
+    menu button instead of running off the right edge."""
+    page.set_viewport_size({"width": 1024, "height": 700})
+    page.goto("/login")
+    login_in_browser(page, "manager")
+    page.locator(".navbar-toggler").click()  # the language switch sits in the folded menu too
+    page.select_option("select[name=locale]", "en")
+    page.wait_for_load_state("networkidle")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    assert not page.locator("#mainnav").get_by_role("link", name="Inbox").is_visible()
+    page.locator(".navbar-toggler").click()
+    expect(page.locator("#mainnav").get_by_role("link", name="Inbox")).to_be_visible()
+    expect(page.locator("#current-user")).to_be_visible()
+    screenshot(page, "navbar-folded-en")
 
 
 def test_wrong_password_in_browser(page, demo_people):
