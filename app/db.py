@@ -72,7 +72,77 @@ class VersionedMixin(TimestampMixin):
         return {"version_id_col": cls.__table__.c.version}
 
 
-__all__ = ["JSONType", "UTCDateTime", "TimestampMixin", "VersionedMixin", "utcnow"]
+__all__ = ["JSONType", "UTCDateTime", "TimestampMixin", "VersionedMixin", "utcnow", "insert_row", "update_row"]
+
+
+# --- append-only rows without the unit of work ---------------------------------------------
+
+_ROW_SPECS: dict = {}
+
+
+def _row_spec(cls):
+    """(table, pk attribute, pk column, [(attribute, column key, default, has server default)],
+    statements) of ``cls``."""
+    spec = _ROW_SPECS.get(cls)
+    if spec is None:
+        from sqlalchemy import inspect
+
+        mapper = inspect(cls)
+        assert mapper.version_id_col is None and len(mapper.primary_key) == 1, mapper
+        pk = mapper.get_property_by_column(mapper.primary_key[0]).key
+        columns = [(prop.key, prop.columns[0].key, prop.columns[0].default, prop.columns[0].server_default is not None)
+                   for prop in mapper.column_attrs if prop.key != pk]
+        spec = _ROW_SPECS[cls] = (mapper.local_table, pk, mapper.primary_key[0], columns, {})
+    return spec
+
+
+def insert_row(obj, session=None):
+    """INSERT ``obj`` (a new instance of a model without a version column) with one Core
+    statement in the session's transaction, and give it its id.
+
+    For append-only rows (run logs) that nothing reads back as ORM objects in the same
+    transaction, where the ORM would flush the whole session just to write them: no unit of
+    work. Unset columns get their Python default (set on ``obj`` too, as a flush would).
+    ``obj`` stays transient (not in the session): its relationships are not loaded.
+    """
+    from sqlalchemy import insert
+
+    from app.extensions import db
+
+    table, pk, _pk_column, columns, statements = _row_spec(type(obj))
+    state, values = obj.__dict__, {}
+    for key, column, default, server_default in columns:
+        if key in state:
+            values[column] = state[key]
+        elif default is not None:
+            value = default.arg(None) if default.is_callable else default.arg
+            setattr(obj, key, value)
+            values[column] = value
+        elif not server_default:
+            values[column] = None
+    stmt = statements.get("insert")
+    if stmt is None:
+        stmt = statements["insert"] = insert(table)
+    result = (session if session is not None else db.session).connection().execute(stmt, values)
+    if state.get(pk) is None:
+        setattr(obj, pk, result.inserted_primary_key[0])
+    return obj
+
+
+def update_row(obj, session=None):
+    """UPDATE the row of ``obj`` (written by :func:`insert_row`) with its current values."""
+    from sqlalchemy import bindparam, update
+
+    from app.extensions import db
+
+    table, pk, pk_column, columns, statements = _row_spec(type(obj))
+    state = obj.__dict__
+    values = {column: state[key] for key, column, _default, _server in columns if key in state}
+    stmt = statements.get(tuple(values))
+    if stmt is None:
+        stmt = statements[tuple(values)] = update(table).where(pk_column == bindparam("_pk"))
+    (session if session is not None else db.session).connection().execute(stmt, {**values, "_pk": state[pk]})
+    return obj
 
 
 # --- look-ups repeated within one transaction ----------------------------------------------

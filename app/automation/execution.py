@@ -24,7 +24,7 @@ from app.automation.conditions import evaluate
 from app.automation.fields import jsonable
 from app.automation.models import FiredOccasion, Rule, RuleRun
 from app.automation.validation import Catalog, TIME_EVENTS
-from app.db import transaction_memo, utcnow
+from app.db import insert_row, transaction_memo, update_row, utcnow
 from app.events import RecordEvent
 from app.extensions import db
 
@@ -148,9 +148,12 @@ def run_rule(rule: Rule, event: RecordEvent, catalog: Catalog) -> RuleRun:
 
 def _save(run: RuleRun, started: float) -> RuleRun:
     run.duration_ms = int((clock.perf_counter() - started) * 1000)
+    # Core statements: the run log is append-only, nothing reads it back as an ORM object in
+    # this transaction, and a flush of the whole session per run cost more than the rule.
     if run.id is None:
-        db.session.add(run)
-    db.session.flush()
+        insert_row(run)
+    else:
+        update_row(run)
     return run
 
 

@@ -40,7 +40,7 @@ from app.auth.services import managed_user_ids
 from app.crm.models import (ACTIVITY_KINDS, CONTRACT_STATUSES, CUSTOM_FIELD_TYPES, CUSTOMER_CLASSES, ENTITIES,
                             MODELS, OPPORTUNITY_STATUSES, REPORT_STATUSES, Activity, AssignmentLog, Contract,
                             Customer, CustomerImport, CustomFieldDef, Opportunity, OwnedRecord, Stage)
-from app.db import MAX_ID, transaction_memo, utcnow
+from app.db import MAX_ID, insert_row, transaction_memo, utcnow
 from app.events import RecordEvent, emit
 from app.extensions import db
 
@@ -477,8 +477,7 @@ def _log_assignment(record: OwnedRecord, old: User | None, new: User, actor, rea
     row = AssignmentLog(entity=record.entity, record_id=record.id, record_label=record.label[:200],
                         from_user_id=old.id if old else None, to_user_id=new.id,
                         actor_id=getattr(actor, "id", None), reason=(reason or "")[:200])
-    db.session.add(row)
-    return row
+    return insert_row(row)  # insert-only log: one INSERT now, not a flush later
 
 
 # --- stages ------------------------------------------------------------------------------

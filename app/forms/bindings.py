@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from app.api.errors import ApiError
 from app.audit import audit
-from app.db import MAX_ID, transaction_memo, utcnow
+from app.db import MAX_ID, insert_row, transaction_memo, utcnow
 from app.events import RecordEvent
 from app.extensions import db
 from app.forms import embedded
@@ -334,8 +334,7 @@ def run_binding(binding: FormBinding, event: RecordEvent) -> BindingRun:
         run.outcome = "failed"
         run.message = (getattr(error, "message", None) or str(error) or error.__class__.__name__)[:2000]
         log.warning("binding %s failed on %s %s: %s", binding.id, binding.entity, record.id, run.message)
-    db.session.add(run)
-    db.session.flush()
+    insert_row(run)  # the log is append-only: one INSERT, no flush of the session
     if run.outcome == "failed":
         _alert_admins(binding, run, record)
     return run
