@@ -11,7 +11,7 @@ from flask import has_request_context, request
 from sqlalchemy import ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import JSONType, UTCDateTime, utcnow
+from app.db import JSONType, UTCDateTime, insert_row, utcnow
 from app.extensions import db
 
 
@@ -29,7 +29,8 @@ class AuditEvent(db.Model):
 
 
 def audit(event: str, *, actor=None, actor_name: str | None = None, target: str = "", **details) -> AuditEvent:
-    """Add an audit row to the current session; it commits with the change it describes."""
+    """Write an audit row in the current session's transaction: it commits (or rolls back) with
+    the change it describes."""
     row = AuditEvent(
         event=event,
         actor_id=getattr(actor, "id", None),
@@ -38,8 +39,7 @@ def audit(event: str, *, actor=None, actor_name: str | None = None, target: str 
         ip=(request.remote_addr or "") if has_request_context() else "",
         details=details,
     )
-    db.session.add(row)
-    return row
+    return insert_row(row)  # append-only: one INSERT in the session's transaction, no flush
 
 
 def audit_query(event: str | None = None, actor: str | None = None, since: datetime | None = None,

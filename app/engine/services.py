@@ -21,7 +21,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm.exc import StaleDataError
 
 from app.audit import audit
-from app.db import MAX_ID, utcnow
+from app.db import MAX_ID, insert_row, utcnow
 from app.extensions import db
 from app.jobs import enqueue, job_handler
 
@@ -231,8 +231,10 @@ def _mark_unreadable(instance: ProcessInstance, reason: str) -> None:
 
 
 def _history(instance, event, actor=None, task=None, comment=None, data=None):
-    db.session.add(ProcessHistory(instance_id=instance.id, actor=_username(actor) if not isinstance(actor, str) else actor,
-                                  event=event, task=task, comment=comment, data=data))
+    # Append-only: one INSERT now (its time and id say when it happened), not one more object
+    # for every later flush to write.
+    insert_row(ProcessHistory(instance_id=instance.id, actor=_username(actor) if not isinstance(actor, str) else actor,
+                              event=event, task=task, comment=comment, data=data))
 
 
 def _timer_key(instance_id, task_uuid, due_at: datetime) -> str:
