@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta, timezone
 
 from flask_babel import gettext as _
 from sqlalchemy import event as sa_event
-from sqlalchemy import func, insert, select
+from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from app.api.errors import ApiError
@@ -47,6 +47,11 @@ def today() -> date:
     return utcnow().date()
 
 
+# Built once: building a statement and its cache key cost more than running it.
+_RULES_FOR = (select(Rule).where(Rule.entity == bindparam("entity"), Rule.event == bindparam("event"),
+                                 Rule.enabled.is_(True)).order_by(Rule.position, Rule.id))
+
+
 def rules_for(entity: str, event: str) -> list[Rule]:
     # Indexed (entity, event, enabled): unrelated rules are never loaded. Measured per event:
     # median 0.5 ms on SQLite and 1.8 ms on a local PostgreSQL, the same with 0 or 2,000
@@ -55,8 +60,7 @@ def rules_for(entity: str, event: str) -> list[Rule]:
     # Once per transaction: a save and its cascade (rules' own updates, report status) emit
     # the same event several times.
     return list(transaction_memo(("automation.rules_for", entity, event), lambda: list(db.session.scalars(
-        select(Rule).where(Rule.entity == entity, Rule.event == event, Rule.enabled.is_(True))
-        .order_by(Rule.position, Rule.id))), depends_on=(Rule,)))
+        _RULES_FOR, {"entity": entity, "event": event})), depends_on=(Rule,)))
 
 
 def on_record_event(event: RecordEvent) -> None:

@@ -145,9 +145,12 @@ def custom_field_defs(entity: str) -> list[CustomFieldDef]:
                                  depends_on=(CustomFieldDef,)).get(entity, ()))
 
 
+_CUSTOM_FIELD_DEFS = select(CustomFieldDef).order_by(CustomFieldDef.position, CustomFieldDef.id)  # built once
+
+
 def _custom_field_defs_by_entity() -> dict[str, list[CustomFieldDef]]:
     out: dict[str, list[CustomFieldDef]] = {}
-    for definition in db.session.scalars(select(CustomFieldDef).order_by(CustomFieldDef.position, CustomFieldDef.id)):
+    for definition in db.session.scalars(_CUSTOM_FIELD_DEFS):
         out.setdefault(definition.entity, []).append(definition)
     return out
 
@@ -482,9 +485,11 @@ def _log_assignment(record: OwnedRecord, old: User | None, new: User, actor, rea
 
 # --- stages ------------------------------------------------------------------------------
 
+_STAGES = select(Stage).order_by(Stage.position, Stage.id)  # built once
+
+
 def stages() -> list[Stage]:
-    return list(transaction_memo("crm.stages", lambda: list(db.session.scalars(
-        select(Stage).order_by(Stage.position, Stage.id))), depends_on=(Stage,)))
+    return list(transaction_memo("crm.stages", lambda: list(db.session.scalars(_STAGES)), depends_on=(Stage,)))
 
 
 def stage_by_key(key: str) -> Stage | None:

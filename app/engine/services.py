@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Iterable
 
 from flask_babel import gettext as _
-from sqlalchemy import func, or_, select
+from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.orm.exc import StaleDataError
 
 from app.audit import audit
@@ -169,13 +169,19 @@ def list_definitions(current_only: bool = False) -> list[ProcessDefinition]:
     return list(db.session.scalars(stmt))
 
 
+# Statements run on every step, built once: building one and its cache key cost more than running it.
+_CURRENT_DEFINITION = select(ProcessDefinition).where(ProcessDefinition.key == bindparam("key"),
+                                                      ProcessDefinition.is_current.is_(True))
+_DEFINITION_VERSION = select(ProcessDefinition).where(ProcessDefinition.key == bindparam("key"),
+                                                      ProcessDefinition.version == bindparam("version"))
+_OPEN_TASKS = select(HumanTask).where(HumanTask.instance_id == bindparam("instance_id"), HumanTask.status == TASK_OPEN)
+
+
 def get_definition(key: str, version: int | None = None) -> ProcessDefinition:
     if version is not None and not 0 < version <= MAX_ID:
         raise NotFound(f"process {key!r} version {version} not found")
-    stmt = select(ProcessDefinition).where(ProcessDefinition.key == key)
-    stmt = stmt.where(ProcessDefinition.version == version) if version is not None else stmt.where(
-        ProcessDefinition.is_current.is_(True))
-    definition = db.session.scalar(stmt)
+    definition = (db.session.scalar(_CURRENT_DEFINITION, {"key": key}) if version is None
+                  else db.session.scalar(_DEFINITION_VERSION, {"key": key, "version": version}))
     if definition is None:
         raise NotFound(f"process {key!r}" + (f" version {version}" if version else "") + " not found")
     return definition
@@ -275,7 +281,7 @@ def _persist_rows(instance, wf, result, actor, now, new=False):
         instance.error = None
 
     open_rows = {} if new else {row.task_uuid: row for row in db.session.scalars(
-        select(HumanTask).where(HumanTask.instance_id == instance.id, HumanTask.status == TASK_OPEN))}
+        _OPEN_TASKS, {"instance_id": instance.id})}
     ready = {t.id: t for t in result.user_tasks}
     # (without autoflush the query can return a row this step just completed: skip it)
     open_rows = {k: r for k, r in open_rows.items() if r.status == TASK_OPEN}
@@ -299,6 +305,17 @@ def _persist_rows(instance, wf, result, actor, now, new=False):
         _sync_timers(instance, wf, result.timers, new)
 
 
+_JOBS_KEYED = []
+
+
+def _jobs_keyed():
+    if not _JOBS_KEYED:  # built once (jobs' models are imported late)
+        from app.jobs.models import Job
+
+        _JOBS_KEYED.append(select(Job).where(Job.key.in_(bindparam("keys", expanding=True))))
+    return _JOBS_KEYED[0]
+
+
 def _sync_timers(instance, wf, timers_now, new=False):
     """Timer jobs follow the workflow: new timers get a job, timers gone (fired, or their task
     finished) lose theirs.  Only jobs of timers waiting before or after this step are looked
@@ -308,7 +325,7 @@ def _sync_timers(instance, wf, timers_now, new=False):
     before = {_timer_key(instance.id, t.task_id, t.due_at) for t in getattr(wf, "crm_timers_before", [])}
     waiting = {_timer_key(instance.id, t.task_id, t.due_at): t for t in timers_now}
     keys = before | set(waiting)
-    jobs = {j.key: j for j in db.session.scalars(select(Job).where(Job.key.in_(keys)))} if keys and not new else {}
+    jobs = {j.key: j for j in db.session.scalars(_jobs_keyed(), {"keys": sorted(keys)})} if keys and not new else {}
     now = utcnow()
     for key in before - set(waiting):
         job = jobs.get(key)

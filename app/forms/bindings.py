@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextvars
 import logging
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from app.api.errors import ApiError
 from app.audit import audit
@@ -280,13 +280,19 @@ def _condition_matches(binding: FormBinding, event: RecordEvent) -> bool:
     return matched
 
 
-def _already_running(binding: FormBinding, record_id: int) -> int | None:
-    from app.engine.models import ProcessInstance
+_RUNNING = None
 
-    return db.session.scalar(select(ProcessInstance.id).where(
-        ProcessInstance.process_key == binding.process_key, ProcessInstance.record_type == binding.entity,
-        ProcessInstance.record_id == record_id, ProcessInstance.status.in_(("running", "suspended", "error"))
-    ).limit(1))
+
+def _already_running(binding: FormBinding, record_id: int) -> int | None:
+    global _RUNNING
+    if _RUNNING is None:  # built once (the engine is imported late): building it cost more than running it
+        from app.engine.models import ProcessInstance
+
+        _RUNNING = select(ProcessInstance.id).where(
+            ProcessInstance.process_key == bindparam("key"), ProcessInstance.record_type == bindparam("entity"),
+            ProcessInstance.record_id == bindparam("record_id"),
+            ProcessInstance.status.in_(("running", "suspended", "error"))).limit(1)
+    return db.session.scalar(_RUNNING, {"key": binding.process_key, "entity": binding.entity, "record_id": record_id})
 
 
 def _alert_admins(binding: FormBinding, run: BindingRun, record) -> None:
@@ -340,14 +346,16 @@ def run_binding(binding: FormBinding, event: RecordEvent) -> BindingRun:
     return run
 
 
+_BINDINGS_FOR = (select(FormBinding).where(FormBinding.entity == bindparam("entity"), FormBinding.event == bindparam("event"),
+                                           FormBinding.enabled.is_(True)).order_by(FormBinding.id))  # built once
+
+
 def on_record_event(event: RecordEvent) -> None:
     """The ``app.events`` subscriber (after the automation rules, so it sees their changes)."""
     if event.event not in ACTION_EVENTS or getattr(event.record, "id", None) is None:
         return
     bindings = transaction_memo(("forms.bindings", event.entity, event.event), lambda: db.session.scalars(
-        select(FormBinding).where(FormBinding.entity == event.entity, FormBinding.event == event.event,
-                                  FormBinding.enabled.is_(True)).order_by(FormBinding.id)).all(),
-        depends_on=(FormBinding,))
+        _BINDINGS_FOR, {"entity": event.entity, "event": event.event}).all(), depends_on=(FormBinding,))
     for binding in bindings:
         if (binding.id, binding.entity, event.record.id) in _STARTING.get():
             continue  # this very binding is starting on this record: no self-restart

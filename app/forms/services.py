@@ -12,7 +12,7 @@ from pathlib import Path
 
 from flask import current_app
 from app.forms.i18n import _
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.api.errors import ApiError
@@ -36,14 +36,18 @@ def checksum(name: str, schema: dict) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
+# Built once: building a statement and its cache key cost more than running it.
+_FORM_CURRENT = select(FormDefinition).where(FormDefinition.key == bindparam("key"), FormDefinition.is_current.is_(True))
+_FORM_VERSION = select(FormDefinition).where(FormDefinition.key == bindparam("key"),
+                                             FormDefinition.version == bindparam("version"))
+
+
 def get_form(key: str, version: int | None = None) -> FormDefinition | None:
     """The current version of form ``key``, or the given version (read once per transaction:
     a step asks for its form when it starts, validates and completes)."""
-    stmt = select(FormDefinition).where(FormDefinition.key == key)
-    stmt = stmt.where(FormDefinition.version == version) if version is not None else stmt.where(
-        FormDefinition.is_current.is_(True))
-    return transaction_memo(("forms.get_form", key, version), lambda: db.session.scalar(stmt),
-                            depends_on=(FormDefinition,))
+    return transaction_memo(("forms.get_form", key, version), lambda: db.session.scalar(
+        _FORM_CURRENT, {"key": key}) if version is None else db.session.scalar(
+        _FORM_VERSION, {"key": key, "version": version}), depends_on=(FormDefinition,))
 
 
 def current_forms_query():
