@@ -116,7 +116,7 @@ def insert_row(obj, session=None):
             values[column] = state[key]
         elif default is not None:
             value = default.arg(None) if default.is_callable else default.arg
-            setattr(obj, key, value)
+            state[key] = value  # a transient object: no change history to keep
             values[column] = value
         elif not server_default:
             values[column] = None
@@ -125,7 +125,7 @@ def insert_row(obj, session=None):
         stmt = statements["insert"] = insert(table)
     result = (session if session is not None else db.session).connection().execute(stmt, values)
     if state.get(pk) is None:
-        setattr(obj, pk, result.inserted_primary_key[0])
+        state[pk] = result.inserted_primary_key[0]
     return obj
 
 
@@ -170,10 +170,16 @@ def transaction_memo(key, factory, depends_on: tuple = ()):
     return memo[key][0]
 
 
-def _touches(session, classes: tuple) -> bool:
-    """The session holds a change (pending, dirty or deleted) to an instance of ``classes``."""
-    return bool(classes) and any(isinstance(obj, classes)
-                                 for objects in (session.new, session.dirty, session.deleted) for obj in objects)
+def _touches(session, classes: tuple, changed: set | None = None) -> bool:
+    """The session holds a change (pending, dirty or deleted) to an instance of ``classes``
+    (``changed``: the classes of the session's changed objects, if already known)."""
+    if not classes:
+        return False
+    return any(issubclass(cls, classes) for cls in (_changed_classes(session) if changed is None else changed))
+
+
+def _changed_classes(session) -> set:
+    return {type(obj) for objects in (session.new, session.dirty, session.deleted) for obj in objects}
 
 
 def _forget(session, *args):
@@ -188,7 +194,8 @@ def _forget_at_end(session, transaction):
 def _forget_changed(session, flush_context, instances):
     memo = session.info.get(_MEMO)
     if memo:
-        for key in [k for k, (_, classes) in memo.items() if _touches(session, classes)]:
+        changed = _changed_classes(session)  # once per flush, not once per remembered value
+        for key in [k for k, (_, classes) in memo.items() if _touches(session, classes, changed)]:
             del memo[key]
 
 
