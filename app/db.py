@@ -147,7 +147,7 @@ def update_row(obj, session=None):
 
 # --- look-ups repeated within one transaction ----------------------------------------------
 
-_MEMO = "transaction_memo"
+_MEMO = MEMO = "transaction_memo"  # the session.info key of the remembered values
 
 
 def transaction_memo(key, factory, depends_on: tuple = ()):

@@ -56,3 +56,35 @@ def test_memo_sees_pending_flushed_and_rolled_back_changes(ctx):
         db.session.execute(delete(CustomFieldDef).where(CustomFieldDef.key.like("memo_%")))
         db.session.commit()
     assert db.session.scalar(select(CustomFieldDef.id).where(CustomFieldDef.key.like("memo_%"))) is None
+
+
+def test_role_and_group_names_see_what_the_relationships_would(ctx):
+    """User.role_names / group_names are one column query per transaction (not the ORM
+    collections), yet see the transaction's own changes, an expire, and other connections'
+    committed changes after the commit."""
+    from sqlalchemy import insert
+
+    from app.auth.models import UserRole
+    from app.auth.services import create_group, create_user, get_group, get_user, update_group, update_user
+    from app.extensions import db
+
+    create_group(name="memo_group")
+    create_user(username="memo_user", password="memo-pass-1234", roles=["sales"])
+    user = get_user("memo_user")
+    assert user.role_names == {"sales"} and user.group_names == set()
+    assert "roles" not in user.__dict__ and "groups" not in user.__dict__  # read without the collections
+    update_user(user, actor=None, roles=["sales", "approver"])  # through the collection, committed
+    assert user.role_names == {"sales", "approver"}
+    update_group(get_group("memo_group"), actor=None, members=["memo_user"])
+    assert user.group_names == {"memo_group"}
+    db.session.commit()
+    assert user.role_names == {"sales", "approver"}  # a new transaction reads them again
+    with db.engine.begin() as other:  # another connection adds a role
+        other.execute(insert(UserRole).values(user_id=user.id, role="designer"))
+    assert "designer" not in user.role_names  # this transaction's answer stands, as a loaded collection's would …
+    db.session.expire(user)
+    assert "designer" in user.role_names  # … until the user is expired
+    user.roles = [r for r in user.roles if r.role != "sales"]  # a pending change through the collection
+    assert user.role_names == {"approver", "designer"}
+    db.session.rollback()
+    assert user.role_names == {"sales", "approver", "designer"}
