@@ -23,12 +23,12 @@ from app.auth.models import User
 from app.db import UTCDateTime
 from app.engine.models import TASK_CANCELLED, TASK_OPEN, HumanTask, ProcessHistory, ProcessInstance
 from app.jobs import enqueue, job_handler
-from app.notifications.models import Notification
+from app.notifications.services import notified_user_ids
 
 from .models import TaskOffer, group_principal, user_principal
 
 DUE_JOB = "inbox.task_due"
-_NEW, _ENDED, _NOTIFIED = "inbox_new_tasks", "inbox_ended_instances", "inbox_notified_user_ids"
+_NEW, _ENDED = "inbox_new_tasks", "inbox_ended_instances"
 _CLOSED = "inbox_closed_task_ids"
 _REOFFER = "inbox_reoffered_tasks"
 _RESTEP = "inbox_offers_out_of_step"
@@ -137,8 +137,6 @@ def _after_flush(session: Session, flush_context) -> None:
     for obj in session.new:
         if isinstance(obj, HumanTask):
             rows += _offers(obj)
-        elif isinstance(obj, Notification):
-            session.info.setdefault(_NOTIFIED, set()).add(obj.user_id)
     if rows:
         session.connection().execute(insert(_OFFERS), rows)
     closed = session.info.pop(_CLOSED, None)
@@ -179,8 +177,7 @@ def _before_commit(session: Session) -> None:
         services._notify(_people(services, task), _l("New task: %(task)s", task=task.name), task)
         if task.due_at is not None:
             enqueue(DUE_JOB, {"task_id": task.id}, due_at=task.due_at, key=f"{DUE_JOB}:{task.id}")
-    session.flush()
-    notified = session.info.get(_NOTIFIED, set())
+    notified = notified_user_ids(session)
     for instance, status in ended:
         if not instance.started_by_id or instance.started_by_id in notified:
             continue
@@ -203,7 +200,7 @@ def _people(services, task: HumanTask) -> set[str]:
 
 
 def _clear(session: Session, *args) -> None:
-    for key in (_NEW, _ENDED, _NOTIFIED, _CLOSED, _TAKEN_BACK, _REOFFER, _RESTEP, _NEWLY_OFFERED):
+    for key in (_NEW, _ENDED, _CLOSED, _TAKEN_BACK, _REOFFER, _RESTEP, _NEWLY_OFFERED):
         session.info.pop(key, None)
 
 

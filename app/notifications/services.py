@@ -5,14 +5,17 @@ from email.message import EmailMessage
 from typing import Iterable
 
 from flask import current_app
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
+from sqlalchemy.orm import Session
 
 from app.auth.lookup import users_named
 from app.auth.models import User
-from app.db import utcnow
+from app.db import insert_row, utcnow
 from app.extensions import db
 from app.jobs import enqueue, job_handler
 from app.notifications.models import Notification
+
+NOTIFIED = "notified_user_ids"  # session.info: ids of the users notified in this transaction
 
 
 def _users(targets: Iterable) -> list[User]:
@@ -43,15 +46,32 @@ def notify(targets, text: str, link: str | None = None, kind: str = "info",
         targets = [targets]
     rows = []
     smtp = bool(current_app.config.get("SMTP_HOST"))
+    session = db.session()
     for user in _users(targets):
-        row = Notification(user_id=user.id, text=text[:2000], link=link, kind=kind)
-        db.session.add(row)
+        # One INSERT now, not an ORM object that costs a flush of the whole session (often
+        # its own flush, at a commit): nothing reads notifications back as ORM objects in the
+        # writer's transaction. The row is transient, with its id and defaults set.
+        row = insert_row(Notification(user_id=user.id, text=text[:2000], link=link, kind=kind), session)
+        session.info.setdefault(NOTIFIED, set()).add(user.id)
         rows.append(row)
         if smtp and user.email and user.email_notifications:
-            db.session.flush()
             enqueue("notifications.email", {"to": user.email, "subject": email_subject or text[:80],
                                             "text": text, "link": link}, key=f"notification-email:{row.id}")
     return rows
+
+
+def notified_user_ids(session) -> set[int]:
+    """Ids of the users :func:`notify` wrote a notification for in the session's transaction
+    (forgotten at its commit or at any rollback, a savepoint's too)."""
+    return session.info.get(NOTIFIED, set())
+
+
+def _forget(session, *args) -> None:
+    session.info.pop(NOTIFIED, None)
+
+
+event.listen(Session, "after_commit", _forget)
+event.listen(Session, "after_rollback", _forget)
 
 
 def unread_count(user: User) -> int:
