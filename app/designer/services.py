@@ -88,7 +88,11 @@ def rekey(xml: str, key: str, name: str | None = None) -> str:
     proc.set("id", key)
     proc.set("isExecutable", "true")
     if name:
-        proc.set("name", name)
+        try:
+            proc.set("name", name)
+        except ValueError:  # control characters (e.g. U+000E) have no place in XML
+            raise ApiError(400, "invalid_input", _("Invalid input: %(fields)s", fields="name"),
+                           [{"field": "name", "message": _("Invalid input: %(fields)s", fields="name")}]) from None
     for plane in root.iter(f"{{{BPMNDI_NS}}}BPMNPlane"):
         if plane.get("bpmnElement") == old:
             plane.set("bpmnElement", key)

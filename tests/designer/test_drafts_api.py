@@ -29,6 +29,12 @@ def admin(api_as):
     return api_as("admin")
 
 
+def test_a_name_with_control_characters_is_refused(admin):
+    response = admin.post(DRAFTS, json={"key": "approval", "name": "审批\u000e"})
+    assert response.status_code == 400, response.get_json()
+    assert response.get_json()["error"]["details"][0]["field"] == "name"
+
+
 def test_blank_draft_save_and_stale_version(admin):
     created = admin.post(DRAFTS, json={"key": "approval", "name": "审批"})
     assert created.status_code == 201, created.get_json()
