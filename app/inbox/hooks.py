@@ -112,6 +112,9 @@ def _offers(task: HumanTask) -> list[dict]:
 
 
 _OFFERS = TaskOffer.__table__
+# Built once, as _STEP_OFFERS: building a statement and its cache key cost more than running it.
+_INSERT_OFFERS = insert(_OFFERS)
+_DELETE_OFFERS = delete(_OFFERS).where(_OFFERS.c.task_id.in_(bindparam("task_ids", expanding=True)))
 _STEP_OFFERS = (update(_OFFERS).where(_OFFERS.c.task_id == bindparam("id"))
                 .values(held=bindparam("is_held"), due_at=bindparam("due", type_=UTCDateTime())))
 
@@ -127,7 +130,7 @@ def _after_flush(session: Session, flush_context) -> None:
     rows = []
     reoffered = session.info.pop(_REOFFER, {})
     if reoffered:
-        session.connection().execute(delete(_OFFERS).where(TaskOffer.task_id.in_(sorted(reoffered))))
+        session.connection().execute(_DELETE_OFFERS, {"task_ids": sorted(reoffered)})
         for task in reoffered.values():
             rows += _offers(task)
     out_of_step = [{"id": task_id, "is_held": _held(task), "due": task.due_at}
@@ -138,11 +141,15 @@ def _after_flush(session: Session, flush_context) -> None:
         if isinstance(obj, HumanTask):
             rows += _offers(obj)
     if rows:
-        session.connection().execute(insert(_OFFERS), rows)
+        session.connection().execute(_INSERT_OFFERS, rows)
     closed = session.info.pop(_CLOSED, None)
     if closed:
         # Offers are only for open tasks: the "offered to my groups" lookup stays small.
-        session.connection().execute(delete(_OFFERS).where(TaskOffer.task_id.in_(sorted(closed))))
+        session.connection().execute(_DELETE_OFFERS, {"task_ids": sorted(closed)})
+
+
+_LAST_EVENT = (select(ProcessHistory.event).where(ProcessHistory.instance_id == bindparam("instance_id"))
+               .order_by(ProcessHistory.at.desc(), ProcessHistory.id.desc()).limit(1))
 
 
 def _before_commit(session: Session) -> None:
@@ -181,8 +188,7 @@ def _before_commit(session: Session) -> None:
     for instance, status in ended:
         if not instance.started_by_id or instance.started_by_id in notified:
             continue
-        last = session.scalar(select(ProcessHistory.event).where(ProcessHistory.instance_id == instance.id)
-                              .order_by(ProcessHistory.at.desc(), ProcessHistory.id.desc()).limit(1))
+        last = session.scalar(_LAST_EVENT, {"instance_id": instance.id})
         if last == "withdrawn":
             continue  # the starter did it themselves
         name = instance.definition.name or instance.process_key

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 from flask import current_app, g, has_request_context
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, case, false, func, or_, select, union_all
+from sqlalchemy import and_, bindparam, case, false, func, or_, select, union_all
 from sqlalchemy.orm import aliased, contains_eager
 
 from app.api.errors import ApiError
@@ -114,10 +114,15 @@ def holder(task: HumanTask) -> str | None:
     return task.assignee or task.claimed_by
 
 
+# Built once (as the statements below): building a statement and its cache key cost more
+# than running it.
+_ACTIVE_DELEGATION = (select(TaskDelegation).where(TaskDelegation.task_id == bindparam("task_id"),
+                                                   TaskDelegation.active.is_(True))
+                      .order_by(TaskDelegation.id.desc()).limit(1))
+
+
 def active_delegation(task: HumanTask) -> TaskDelegation | None:
-    return db.session.scalar(select(TaskDelegation).where(TaskDelegation.task_id == task.id,
-                                                          TaskDelegation.active.is_(True))
-                             .order_by(TaskDelegation.id.desc()).limit(1))
+    return db.session.scalar(_ACTIVE_DELEGATION, {"task_id": task.id})
 
 
 def can_reassign(task: HumanTask, user: User) -> bool:
@@ -640,6 +645,9 @@ def _submitted(task: HumanTask) -> dict:
     return out
 
 
+_DELETE_DRAFTS = TaskDraft.__table__.delete().where(TaskDraft.task_id == bindparam("task_id"))
+
+
 def complete(task_id: int, user: User, data) -> HumanTask:
     """Complete (or, for a delegate who must hand back, return) the task with ``data``."""
     task = get_task_for(task_id, user)
@@ -651,7 +659,7 @@ def complete(task_id: int, user: User, data) -> HumanTask:
     task = engine_call(engine.complete, task.id, user, clean, commit=False)
     if delegation is not None:
         delegation.active, delegation.resolved_at = False, utcnow()
-    db.session.execute(TaskDraft.__table__.delete().where(TaskDraft.task_id == task.id))
+    db.session.execute(_DELETE_DRAFTS, {"task_id": task.id})
     _commit()
     return task
 
@@ -781,12 +789,15 @@ def _notify(usernames, message, task: HumanTask | None = None, link: str | None 
             notify(user, str(message), link=link)
 
 
+_GROUP_MEMBER_NAMES = (select(User.username).join(group_members, group_members.c.user_id == User.id)
+                       .join(Group, Group.id == group_members.c.group_id)
+                       .where(Group.name.in_(bindparam("groups", expanding=True)), User.active.is_(True)))
+
+
 def group_member_names(groups) -> set[str]:
     if not groups:
         return set()
-    return set(db.session.scalars(select(User.username).join(group_members, group_members.c.user_id == User.id)
-                                  .join(Group, Group.id == group_members.c.group_id)
-                                  .where(Group.name.in_(list(groups)), User.active.is_(True))))
+    return set(db.session.scalars(_GROUP_MEMBER_NAMES, {"groups": list(groups)}))
 
 
 # ------------------------------------------------------------------ tracking
