@@ -88,3 +88,32 @@ def test_role_and_group_names_see_what_the_relationships_would(ctx):
     assert user.role_names == {"approver", "designer"}
     db.session.rollback()
     assert user.role_names == {"sales", "approver", "designer"}
+
+
+def test_dispatch_reads_rules_and_bindings_as_the_orm_would(ctx, demo_people):
+    """Rules and bindings handed to dispatch as plain data: the same values as the ORM
+    objects, the author on demand, and the transaction's pending changes (autoflush)."""
+    from sqlalchemy import inspect
+
+    from app.auth.services import get_user
+    from app.automation import execution
+    from app.automation.models import Rule
+    from app.extensions import db
+    from app.forms import bindings
+    from app.forms.models import FormBinding
+
+    admin = get_user("admin")
+    rule = Rule(name="plain", entity="customer", event="updated", condition={"all": []},
+                actions=[{"type": "notify", "to": ["owner"], "template": "x"}], created_by_id=admin.id)
+    binding = FormBinding(name="plain", entity="customer", event="updated", process_key="p", mapping=[],
+                          created_by_id=admin.id)
+    db.session.add_all([rule, binding])  # pending: read_plain autoflushes, as the ORM query does
+    plain_rule = next(r for r in execution.rules_for("customer", "updated") if r.name == "plain")
+    plain_binding = next(b for b in bindings.read_plain(bindings.DispatchBinding, bindings._BINDINGS_FOR,
+                                                        {"entity": "customer", "event": "updated"}) if b.name == "plain")
+    for orm, plain in ((rule, plain_rule), (binding, plain_binding)):
+        for prop in inspect(type(orm)).column_attrs:
+            assert getattr(plain, prop.key) == getattr(orm, prop.key), prop.key
+        assert plain.created_by is admin
+    assert plain_binding.action == binding.action == "customer.updated"
+    db.session.rollback()

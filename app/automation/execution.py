@@ -24,7 +24,7 @@ from app.automation.conditions import evaluate
 from app.automation.fields import jsonable
 from app.automation.models import FiredOccasion, Rule, RuleRun
 from app.automation.validation import Catalog, TIME_EVENTS
-from app.db import insert_row, transaction_memo, update_row, utcnow
+from app.db import insert_row, plain_type, read_plain, transaction_memo, update_row, utcnow
 from app.events import RecordEvent
 from app.extensions import db
 
@@ -47,20 +47,31 @@ def today() -> date:
     return utcnow().date()
 
 
+def _author(rule):
+    if rule.created_by_id is None:
+        return None
+    from app.auth.models import User
+
+    return db.session.get(User, rule.created_by_id)
+
+
+DispatchRule = plain_type(Rule, "DispatchRule", "A rule as dispatch runs it: its columns as plain values.",
+                          created_by=property(_author))
 # Built once: building a statement and its cache key cost more than running it.
-_RULES_FOR = (select(Rule).where(Rule.entity == bindparam("entity"), Rule.event == bindparam("event"),
-                                 Rule.enabled.is_(True)).order_by(Rule.position, Rule.id))
+_RULES_FOR = (DispatchRule.select().where(Rule.entity == bindparam("entity"), Rule.event == bindparam("event"),
+                                          Rule.enabled.is_(True)).order_by(Rule.position, Rule.id))
 
 
-def rules_for(entity: str, event: str) -> list[Rule]:
+def rules_for(entity: str, event: str) -> list:
     # Indexed (entity, event, enabled): unrelated rules are never loaded. Measured per event:
     # median 0.5 ms on SQLite and 1.8 ms on a local PostgreSQL, the same with 0 or 2,000
     # unrelated rules. A query stays right across processes (web workers and the worker see a
     # rule change at once), which an in-process cache would need invalidation messages for.
     # Once per transaction: a save and its cascade (rules' own updates, report status) emit
-    # the same event several times.
-    return list(transaction_memo(("automation.rules_for", entity, event), lambda: list(db.session.scalars(
-        _RULES_FOR, {"entity": entity, "event": event})), depends_on=(Rule,)))
+    # the same event several times. As plain data (DispatchRule), not ORM objects: ~60 us
+    # instead of ~160 us for two rules (measured in one process).
+    return list(transaction_memo(("automation.rules_for", entity, event), lambda: read_plain(
+        DispatchRule, _RULES_FOR, {"entity": entity, "event": event}), depends_on=(Rule,)))
 
 
 def on_record_event(event: RecordEvent) -> None:

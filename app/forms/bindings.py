@@ -19,7 +19,7 @@ from sqlalchemy import bindparam, select
 
 from app.api.errors import ApiError
 from app.audit import audit
-from app.db import MAX_ID, insert_row, transaction_memo, utcnow
+from app.db import MAX_ID, insert_row, plain_type, read_plain, transaction_memo, utcnow
 from app.events import RecordEvent
 from app.extensions import db
 from app.forms import embedded
@@ -346,16 +346,29 @@ def run_binding(binding: FormBinding, event: RecordEvent) -> BindingRun:
     return run
 
 
-_BINDINGS_FOR = (select(FormBinding).where(FormBinding.entity == bindparam("entity"), FormBinding.event == bindparam("event"),
-                                           FormBinding.enabled.is_(True)).order_by(FormBinding.id))  # built once
+def _author(binding):
+    if binding.created_by_id is None:
+        return None
+    from app.auth.models import User
+
+    return db.session.get(User, binding.created_by_id)
+
+
+# A binding as a record event runs it: its columns as plain values, not an ORM object with its
+# joined author (~45 us instead of ~125 us per event, measured in one process).
+DispatchBinding = plain_type(FormBinding, "DispatchBinding", "A form binding as a record event runs it.",
+                             created_by=property(_author), action=FormBinding.action)
+_BINDINGS_FOR = (DispatchBinding.select().where(FormBinding.entity == bindparam("entity"),
+                                                FormBinding.event == bindparam("event"),
+                                                FormBinding.enabled.is_(True)).order_by(FormBinding.id))  # built once
 
 
 def on_record_event(event: RecordEvent) -> None:
     """The ``app.events`` subscriber (after the automation rules, so it sees their changes)."""
     if event.event not in ACTION_EVENTS or getattr(event.record, "id", None) is None:
         return
-    bindings = transaction_memo(("forms.bindings", event.entity, event.event), lambda: db.session.scalars(
-        _BINDINGS_FOR, {"entity": event.entity, "event": event.event}).all(), depends_on=(FormBinding,))
+    bindings = transaction_memo(("forms.bindings", event.entity, event.event), lambda: read_plain(
+        DispatchBinding, _BINDINGS_FOR, {"entity": event.entity, "event": event.event}), depends_on=(FormBinding,))
     for binding in bindings:
         if (binding.id, binding.entity, event.record.id) in _STARTING.get():
             continue  # this very binding is starting on this record: no self-restart
