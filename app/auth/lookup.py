@@ -19,6 +19,11 @@ from app.extensions import db
 _USERS_NAMED = select(User).where(User.username.in_(bindparam("names", expanding=True)))
 
 
+def creator(row) -> User | None:
+    """The user ``row.created_by_id`` names (for rows read as plain data, which carry the id only)."""
+    return db.session.get(User, row.created_by_id) if row.created_by_id is not None else None
+
+
 def users_named(names: Iterable[str]) -> dict[str, User]:
     """``{username: User}`` for those of ``names`` that exist (active or not)."""
     wanted = {name for name in names if isinstance(name, str) and name}

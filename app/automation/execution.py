@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from app.api.errors import ApiError
 from app.automation import catalog as cat
 from app.automation.actions import APPLIES, PLANS, Context, simulate
+from app.auth.lookup import creator
 from app.automation.conditions import evaluate
 from app.automation.fields import jsonable
 from app.automation.models import FiredOccasion, Rule, RuleRun
@@ -47,16 +48,8 @@ def today() -> date:
     return utcnow().date()
 
 
-def _author(rule):
-    if rule.created_by_id is None:
-        return None
-    from app.auth.models import User
-
-    return db.session.get(User, rule.created_by_id)
-
-
 DispatchRule = plain_type(Rule, "DispatchRule", "A rule as dispatch runs it: its columns as plain values.",
-                          created_by=property(_author))
+                          created_by=property(creator))
 # Built once: building a statement and its cache key cost more than running it.
 _RULES_FOR = (DispatchRule.select().where(Rule.entity == bindparam("entity"), Rule.event == bindparam("event"),
                                           Rule.enabled.is_(True)).order_by(Rule.position, Rule.id))

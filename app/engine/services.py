@@ -24,6 +24,7 @@ from app.audit import audit
 from app.db import MAX_ID, insert_row, utcnow
 from app.extensions import db
 from app.jobs import enqueue, job_handler
+from app.jobs.models import DONE, FAILED, PENDING, Job
 
 from . import runtime as R
 from . import serialization as S
@@ -305,27 +306,17 @@ def _persist_rows(instance, wf, result, actor, now, new=False):
         _sync_timers(instance, wf, result.timers, new)
 
 
-_JOBS_KEYED = []
-
-
-def _jobs_keyed():
-    if not _JOBS_KEYED:  # built once (jobs' models are imported late)
-        from app.jobs.models import Job
-
-        _JOBS_KEYED.append(select(Job).where(Job.key.in_(bindparam("keys", expanding=True))))
-    return _JOBS_KEYED[0]
+_JOBS_KEYED = select(Job).where(Job.key.in_(bindparam("keys", expanding=True)))  # built once
 
 
 def _sync_timers(instance, wf, timers_now, new=False):
     """Timer jobs follow the workflow: new timers get a job, timers gone (fired, or their task
     finished) lose theirs.  Only jobs of timers waiting before or after this step are looked
     at, by their unique key, so the cost does not grow with the job table."""
-    from app.jobs.models import DONE, FAILED, PENDING, Job
-
     before = {_timer_key(instance.id, t.task_id, t.due_at) for t in getattr(wf, "crm_timers_before", [])}
     waiting = {_timer_key(instance.id, t.task_id, t.due_at): t for t in timers_now}
     keys = before | set(waiting)
-    jobs = {j.key: j for j in db.session.scalars(_jobs_keyed(), {"keys": sorted(keys)})} if keys and not new else {}
+    jobs = {j.key: j for j in db.session.scalars(_JOBS_KEYED, {"keys": sorted(keys)})} if keys and not new else {}
     now = utcnow()
     for key in before - set(waiting):
         job = jobs.get(key)

@@ -413,13 +413,13 @@ def task_count_query(user: User, scope: str = "mine", process: str | None = None
 
 
 def task_count(user: User, scope: str = "mine", **filters) -> int:
-    if _queue_serves(**filters):
+    if _queue_serves(filters):
         return _queue_count(user, scope, filters.get("due"))
     return db.session.scalar(task_count_query(user, scope, **filters))
 
 
 def task_page(user: User, page: int = 1, per_page: int = 25, sort: str = "due", **filters) -> dict:
-    if sort in ("due", "-due") and page * per_page <= QUEUE_DEPTH and _queue_serves(**filters):
+    if sort in ("due", "-due") and page * per_page <= QUEUE_DEPTH and _queue_serves(filters):
         ids = _queue_page_ids(user, filters.get("scope", "mine"), filters.get("due"), sort == "-due",
                               (page - 1) * per_page, per_page)
     else:
@@ -444,9 +444,8 @@ def task_page(user: User, page: int = 1, per_page: int = 25, sort: str = "due", 
 QUEUE_DEPTH = 1_000
 
 
-def _queue_serves(scope: str = "mine", process=None, record=None, due=None, created_from=None, created_to=None,
-                  sort=None) -> bool:
-    return not (process or record or created_from or created_to)
+def _queue_serves(filters: dict) -> bool:
+    return not any(filters.get(name) for name in ("process", "record", "created_from", "created_to"))
 
 
 def _queues(user: User, scope: str) -> list[tuple]:
@@ -493,12 +492,10 @@ def _queue_page_ids(user: User, scope: str, due: str | None, descending: bool, o
 def _queue_count(user: User, scope: str, due: str | None) -> int:
     total = 0
     if scope in ("mine", "all"):
-        assigned = select(func.count()).where(HumanTask.status == TASK_OPEN, HumanTask.assignee == user.username,
-                                              *_due_conditions(HumanTask.due_at, due))
-        claimed = select(func.count()).where(
-            HumanTask.status == TASK_OPEN, HumanTask.claimed_by == user.username,
-            or_(HumanTask.assignee.is_(None), HumanTask.assignee != user.username),
-            *_due_conditions(HumanTask.due_at, due))
+        open_and_due = [HumanTask.status == TASK_OPEN, *_due_conditions(HumanTask.due_at, due)]
+        assigned = select(func.count()).where(*open_and_due, HumanTask.assignee == user.username)
+        claimed = select(func.count()).where(*open_and_due, HumanTask.claimed_by == user.username,
+                                             or_(HumanTask.assignee.is_(None), HumanTask.assignee != user.username))
         total += db.session.scalar(assigned) + db.session.scalar(claimed)
     if scope in ("offered", "all"):
         total += _offered_count(user, due)
