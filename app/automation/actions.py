@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from flask import current_app
@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 from app.automation import catalog as cat
 from app.automation.fields import DATE, DATETIME, EntitySpec, FieldSpec, coerce, jsonable
 from app.automation.validation import Catalog
+from app.clock import company_zone
 from app.db import utcnow
 from app.events import RecordEvent, emit
 from app.extensions import db
@@ -71,7 +72,7 @@ def resolve_value(spec_value: dict, target: FieldSpec, ctx: Context, source: Ent
         return coerce(target, spec_value.get("value"), ctx.today)
     if mode == "today":
         day = ctx.today + timedelta(days=days)
-        return datetime.combine(day, time(9, 0), tzinfo=timezone.utc) if target.type == DATETIME else day
+        return datetime.combine(day, time(9, 0), tzinfo=company_zone()) if target.type == DATETIME else day
     if mode == "copy":
         origin = (source or ctx.entity).fields[spec_value["from"]]
         value = ctx.get(origin.name)
@@ -374,7 +375,7 @@ def _when(spec_value, ctx: Context, default=None):
     if not spec_value:
         return default
     day = resolve_value(spec_value, _STAMP, ctx)
-    return datetime.combine(day, time(9, 0), tzinfo=timezone.utc) if day else default
+    return datetime.combine(day, time(9, 0), tzinfo=company_zone()) if day else default
 
 
 def plan_create_todo(action, ctx: Context) -> dict:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time as clock
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 
 from flask_babel import gettext as _
 from sqlalchemy import event as sa_event
@@ -25,6 +25,7 @@ from app.automation.conditions import evaluate
 from app.automation.fields import jsonable
 from app.automation.models import FiredOccasion, Rule, RuleRun
 from app.automation.validation import Catalog, TIME_EVENTS
+from app.clock import company_today, company_zone
 from app.db import insert_row, plain_type, read_plain, transaction_memo, update_row, utcnow
 from app.events import RecordEvent
 from app.extensions import db
@@ -42,10 +43,6 @@ class RuleBlocked(ApiError):
     def __init__(self, rule_name: str, error: str):
         message = _("Automation rule %(name)s refused the change: %(error)s", name=rule_name, error=error)
         super().__init__(400, "rule_blocked", message, [{"field": "automation", "message": error}])
-
-
-def today() -> date:
-    return utcnow().date()
 
 
 DispatchRule = plain_type(Rule, "DispatchRule", "A rule as dispatch runs it: its columns as plain values.",
@@ -103,7 +100,7 @@ def run_rule(rule: Rule, event: RecordEvent, catalog: Catalog) -> RuleRun:
         return _save(run, started)
     ctx = Context(rule=rule, entity=entity, record=record, event=event.event, changes=dict(event.changes),
                   actor=event.actor, chain=event.chain + (_link(rule, event.entity, record.id),), catalog=catalog,
-                  today=today())
+                  today=company_today())
     matched, leaves = evaluate(rule.condition, entity.fields, ctx.get, ctx.changes, ctx.today)
     run.conditions = [leaf.to_dict() for leaf in leaves]
     if not matched:
@@ -223,7 +220,7 @@ def dry_run(rule_data: dict, record, catalog: Catalog, changes: dict | None = No
 
     changes = {k: tuple(v) for k, v in (changes or {}).items()}
     ctx = Context(rule=_Named(), entity=entity, record=record, event=event or rule_data["event"], changes=changes,
-                  actor=None, chain=(), catalog=catalog, today=today())
+                  actor=None, chain=(), catalog=catalog, today=company_today())
     matched, leaves = evaluate(rule_data.get("condition"), entity.fields, ctx.get, changes, ctx.today)
     actions = []
     if matched:
@@ -245,7 +242,7 @@ def dry_run(rule_data: dict, record, catalog: Catalog, changes: dict | None = No
 
 def _as_day(value) -> date | None:
     if isinstance(value, datetime):
-        return value.astimezone(timezone.utc).date()
+        return value.astimezone(company_zone()).date()
     return value
 
 
@@ -260,7 +257,7 @@ def due_records(rule: Rule, now: datetime):
                                     else "updated_at")
     if name.startswith("custom."):
         return []  # custom dates live in JSON; not scanned by the database
-    current_day = now.date()
+    current_day = now.astimezone(company_zone()).date()
     if rule.event == "idle" and name == "last_activity":
         return _without_activity(model, days, now)
     column = getattr(model, name)
@@ -277,8 +274,8 @@ def due_records(rule: Rule, now: datetime):
     low, high = current_day - offset - timedelta(days=CATCH_UP_DAYS), current_day - offset
     spec = cat.entity_specs()[rule.entity].fields.get(name)
     if spec is not None and spec.type == "datetime":
-        low_b = datetime.combine(low, datetime.min.time(), tzinfo=timezone.utc)
-        high_b = datetime.combine(high + timedelta(days=1), datetime.min.time(), tzinfo=timezone.utc)
+        low_b = datetime.combine(low, datetime.min.time(), tzinfo=company_zone())
+        high_b = datetime.combine(high + timedelta(days=1), datetime.min.time(), tzinfo=company_zone())
         stmt = select(model).where(column >= low_b, column < high_b)
     else:
         stmt = select(model).where(column >= low, column <= high)

@@ -11,6 +11,8 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 import re
 
+from app.clock import company_today
+
 TEXT, NUMBER, DATE, DATETIME, CHOICE, USER, BOOLEAN = "text", "number", "date", "datetime", "choice", "user", "boolean"
 FIELD_TYPES = (TEXT, NUMBER, DATE, DATETIME, CHOICE, USER, BOOLEAN)
 
@@ -80,7 +82,7 @@ def coerce(spec: FieldSpec, value, today: date | None = None):
         if isinstance(value, date):
             return value
         if isinstance(value, str):
-            relative = parse_relative_day(value, today or date.today())
+            relative = parse_relative_day(value, today or company_today())
             if relative is not None:
                 return relative
             try:

@@ -25,9 +25,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any, Iterable
-from zoneinfo import ZoneInfo
 
-from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, bindparam, false, func, inspect, or_, select, true
@@ -38,6 +36,7 @@ from app.audit import audit
 from app.auth.models import User
 from app.auth.lookup import user_named
 from app.auth.services import managed_user_ids
+from app.clock import company_zone
 from app.crm.models import (ACTIVITY_KINDS, CONTRACT_STATUSES, CUSTOM_FIELD_TYPES, CUSTOMER_CLASSES, ENTITIES,
                             MODELS, OPPORTUNITY_STATUSES, REPORT_STATUSES, Activity, AssignmentLog, Contract,
                             Customer, CustomerImport, CustomFieldDef, Opportunity, OwnedRecord, Stage)
@@ -220,7 +219,7 @@ def _to_datetime(value) -> datetime:
             raise _Invalid(_("Must be a date and time (ISO 8601).")) from None
     if value.tzinfo is None:
         # Browser forms send local wall time (datetime-local): the company's time zone.
-        value = value.replace(tzinfo=ZoneInfo(current_app.config.get("BABEL_DEFAULT_TIMEZONE", "Asia/Shanghai")))
+        value = value.replace(tzinfo=company_zone())
     try:
         return value.astimezone(timezone.utc)
     except (OverflowError, ValueError):

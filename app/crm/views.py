@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Callable
-from zoneinfo import ZoneInfo
 
 from flask import (Blueprint, Flask, abort, current_app, flash, redirect, render_template, request, url_for)
 from flask_babel import gettext as _
@@ -17,6 +16,7 @@ from sqlalchemy import func, select
 from app.access import admin_required, login_required
 from app.api.errors import ApiError
 from app.auth.models import User
+from app.clock import company_zone
 from app.crm import services
 from app.crm.models import (ACTIVITY_KINDS, CONTRACT_STATUSES, CUSTOM_FIELD_TYPES, CUSTOMER_CLASSES, ENTITIES,
                             MODELS, OPPORTUNITY_STATUSES, REPORT_STATUSES, Activity, Contract, Customer,
@@ -87,8 +87,7 @@ def _local_input(value) -> str:
     """A UTC datetime as the value of a datetime-local input, in the company's time zone."""
     if not isinstance(value, datetime):
         return value or ""
-    zone = ZoneInfo(current_app.config.get("BABEL_DEFAULT_TIMEZONE", "Asia/Shanghai"))
-    return value.astimezone(zone).strftime("%Y-%m-%dT%H:%M")
+    return value.astimezone(company_zone()).strftime("%Y-%m-%dT%H:%M")
 
 
 def _display(record, key):

@@ -20,7 +20,8 @@ from sqlalchemy import bindparam, select
 from app.api.errors import ApiError
 from app.audit import audit
 from app.auth.lookup import creator
-from app.db import MAX_ID, insert_row, plain_type, read_plain, transaction_memo, utcnow
+from app.clock import company_today
+from app.db import MAX_ID, insert_row, plain_type, read_plain, transaction_memo
 from app.engine.models import ProcessInstance
 from app.events import RecordEvent
 from app.extensions import db
@@ -278,7 +279,7 @@ def _condition_matches(binding: FormBinding, event: RecordEvent) -> bool:
     catalog, conditions, _validation = auto
     matched, _leaves = conditions.evaluate(binding.condition, spec.fields,
                                            lambda name: event.record.id if name == "id" else catalog.read(event.record, name),
-                                           dict(event.changes), utcnow().date())
+                                           dict(event.changes), company_today())
     return matched
 
 

@@ -28,6 +28,7 @@ from app.api.errors import ApiError
 from app.audit import audit
 from app.auth.lookup import users_named
 from app.auth.models import Group, User, group_members
+from app.clock import company_zone
 from app.db import MAX_ID, utcnow
 from app.engine import services as engine
 from app.engine.models import TASK_OPEN, HumanTask, ProcessDefinition, ProcessHistory, ProcessInstance
@@ -98,10 +99,6 @@ def add_history(instance: ProcessInstance, event: str, actor, task: str | None =
 
 def _commit():
     engine_call(engine._finish, True)
-
-
-def local_zone() -> ZoneInfo:
-    return ZoneInfo(current_app.config.get("BABEL_DEFAULT_TIMEZONE", "Asia/Shanghai"))
 
 
 # ------------------------------------------------------------------ permissions
@@ -210,7 +207,7 @@ def substitute_for(username: str, at: datetime | None = None) -> tuple[str, list
 
 
 def _local_day_start(day) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=local_zone()).astimezone(ZoneInfo("UTC"))
+    return datetime.combine(day, time.min, tzinfo=company_zone()).astimezone(ZoneInfo("UTC"))
 
 
 def set_out_of_office(user: User, substitute_name: str, starts_on, ends_on, note: str = "") -> OutOfOffice:
@@ -319,7 +316,7 @@ def _due_conditions(column, due: str | None) -> list:
     if due == "overdue":
         return [column < now]
     if due == "today":
-        return [column < _local_day_start((now.astimezone(local_zone()) + timedelta(days=1)).date())]
+        return [column < _local_day_start((now.astimezone(company_zone()) + timedelta(days=1)).date())]
     if due == "week":
         return [column < now + timedelta(days=7)]
     if due == "none":

@@ -26,13 +26,12 @@ import io
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
-from zoneinfo import ZoneInfo
 
-from flask import current_app
 from sqlalchemy import and_, case, distinct, exists, func, null, or_, select, true, union_all
 
 from app.auth.models import Group, User, group_members
 from app.automation.models import Rule, RuleRun
+from app.clock import company_zone
 from app.db import utcnow
 from app.engine.models import TASK_CANCELLED, TASK_COMPLETED, TASK_OPEN, HumanTask, ProcessDefinition, \
     ProcessHistory, ProcessInstance
@@ -81,12 +80,8 @@ class Period:
         return {"from": self.first.isoformat(), "to": self.last.isoformat()}
 
 
-def local_zone() -> ZoneInfo:
-    return ZoneInfo(current_app.config.get("BABEL_DEFAULT_TIMEZONE", "Asia/Shanghai"))
-
-
 def make_period(first: date | None = None, last: date | None = None, today: date | None = None) -> Period:
-    zone = local_zone()
+    zone = company_zone()
     today = today or utcnow().astimezone(zone).date()
     for value, field in ((first, "from"), (last, "to")):
         if value is not None and not EARLIEST <= value <= LATEST:

@@ -1,11 +1,12 @@
 """The other actions end to end: assignment by field map and by fewest open records,
 sharing, e-mail through the outbox, delayed to-dos, and date/copy values."""
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import select
 
 from app.automation.services import open_todos_for
+from app.clock import company_today
 from app.db import utcnow
 from app.extensions import db
 from app.jobs import Job
@@ -65,6 +66,27 @@ def test_notifications_also_go_by_email_through_the_outbox_when_smtp_is_configur
     assert jobs[0].payload["text"] == "新客户 邮件客户" and jobs[0].status == "pending"
 
 
+def test_today_is_the_companys_day_not_the_utc_day(crm, make_rule, user):
+    """Kiritimati (UTC+14) and Pago Pago (UTC-11) never share a date: whichever one the UTC
+    date is, a rule computing "today" from it gets the other company's day wrong."""
+    from zoneinfo import ZoneInfo
+
+    make_rule(name="开票日", entity="contract", event="created",
+              actions=[{"type": "set_fields", "values": [{"field": "invoice_date", "mode": "today"}]}])
+    customer = crm.create("customer", {"name": "时区客户"}, user("admin"))
+    days = {}
+    try:
+        for zone in ("Pacific/Kiritimati", "Pacific/Pago_Pago"):
+            current_app.config["BABEL_DEFAULT_TIMEZONE"] = zone
+            contract = crm.create("contract", {"customer_id": customer.id, "title": zone}, user("admin"))
+            db.session.expire_all()
+            days[zone] = (contract.invoice_date, datetime.now(ZoneInfo(zone)).date())
+    finally:
+        current_app.config["BABEL_DEFAULT_TIMEZONE"] = "Asia/Shanghai"
+    assert all(got == expected for got, expected in days.values()), days
+    assert days["Pacific/Kiritimati"][0] != days["Pacific/Pago_Pago"][0]
+
+
 def test_delayed_todo_and_date_values(crm, make_rule, user):
     make_rule(name="签约后回访", entity="contract", event="created",
               actions=[{"type": "set_fields", "values": [
@@ -79,13 +101,13 @@ def test_delayed_todo_and_date_values(crm, make_rule, user):
     contract = crm.create("contract", {"customer_id": customer.id, "title": "服务合同",
                                        "signed_on": signed.isoformat()}, user("admin"))
     db.session.expire_all()
-    assert contract.invoice_date == utcnow().date() and contract.expires_on == signed + timedelta(days=365)
+    assert contract.invoice_date == company_today() and contract.expires_on == signed + timedelta(days=365)
     assert contract.invoice_title == "服务合同（发票）"
     assert open_todos_for(user("sales2")) == []  # not started yet
     from app.automation.models import Todo
 
     todo = db.session.scalar(select(Todo))
-    assert todo.starts_at.date() == utcnow().date() + timedelta(days=2)
+    assert todo.starts_at.date() == company_today() + timedelta(days=2)
     assert todo.deadline.date() == signed + timedelta(days=30)
     todo.starts_at = utcnow() - timedelta(minutes=1)  # two days later
     db.session.commit()

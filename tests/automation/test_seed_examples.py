@@ -1,11 +1,12 @@
 """The seed examples of issue 4, each end to end through the CRM services."""
-from datetime import date, timedelta
+from datetime import timedelta
 
 from sqlalchemy import select
 
 from app.automation.execution import scan_time_events
 from app.automation.models import FiredOccasion, RuleRun, Todo
 from app.automation.services import complete_todo, open_todos_for
+from app.clock import company_today
 from app.crm.models import AssignmentLog, Contract, Opportunity
 from app.extensions import db
 from app.notifications.models import Notification
@@ -44,7 +45,7 @@ def test_opportunity_won_creates_a_contract_from_it(crm, make_rule, user):
     contract = db.session.scalar(select(Contract))
     assert contract.title == "ERP 项目 合同" and contract.amount == 80000
     assert contract.opportunity_id == opportunity.id and contract.customer_id == customer.id
-    assert contract.owner.username == "sales1" and contract.expires_on == date.today() + timedelta(days=365)
+    assert contract.owner.username == "sales1" and contract.expires_on == company_today() + timedelta(days=365)
 
 
 def test_an_interested_activity_creates_an_opportunity(crm, make_rule, user):
@@ -71,9 +72,9 @@ def test_contract_30_days_before_expiry_gives_its_owner_a_todo_once(crm, make_ru
                         "deadline": {"mode": "copy", "from": "expires_on"}}])
     customer = crm.create("customer", {"name": "漳州物流"}, user("sales1"))
     soon = crm.create("contract", {"customer_id": customer.id, "title": "年度服务",
-                                   "expires_on": (date.today() + timedelta(days=30)).isoformat()}, user("sales1"))
+                                   "expires_on": (company_today() + timedelta(days=30)).isoformat()}, user("sales1"))
     crm.create("contract", {"customer_id": customer.id, "title": "远期合同", "owner": "sales2",
-                            "expires_on": (date.today() + timedelta(days=90)).isoformat()}, user("admin"))
+                            "expires_on": (company_today() + timedelta(days=90)).isoformat()}, user("admin"))
     assert scan_time_events() == 1
     assert scan_time_events() == 0  # once per record and occasion, also across scans (and restarts)
     todos = open_todos_for(user("sales1"))
@@ -84,7 +85,7 @@ def test_contract_30_days_before_expiry_gives_its_owner_a_todo_once(crm, make_ru
     complete_todo(todos[0].id, user("sales1"))
     assert open_todos_for(user("sales1")) == []
     # A new expiry date is a new occasion.
-    crm.update(soon, {"expires_on": (date.today() + timedelta(days=28)).isoformat()}, user("sales1"))
+    crm.update(soon, {"expires_on": (company_today() + timedelta(days=28)).isoformat()}, user("sales1"))
     assert scan_time_events() == 1 and count(Todo) == 2
 
 
@@ -155,7 +156,7 @@ def test_time_events_fire_in_the_worker_outside_any_request(app, demo_people):
                         get_user("admin"))
             customer = crm.create("customer", {"name": "到期客户"}, get_user("sales1"))
             crm.create("contract", {"customer_id": customer.id, "title": "旧合同",
-                                    "expires_on": date.today().isoformat()}, get_user("sales1"))
+                                    "expires_on": company_today().isoformat()}, get_user("sales1"))
             assert scan_time_events() == 1
             todo = db.session.scalar(select(Todo))
             assert todo.title == "已到期 旧合同" and todo.user.username == "sales2"

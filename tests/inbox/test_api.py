@@ -1,6 +1,8 @@
 """Inbox API: claim/complete permissions, validation, delegation, reassignment, comments,
 drafts, attachments, withdraw, operator actions, out-of-office routing."""
-from datetime import date, timedelta
+from datetime import timedelta
+
+from app.clock import company_today
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
@@ -291,7 +293,7 @@ def test_retry_an_instance_in_error(api_as, flows, app):
 
 def test_out_of_office_routes_new_tasks_to_the_substitute(api_as, flows, app):
     med = api_as("med_reviewer")
-    today = date.today()
+    today = company_today()
     answer = med.post("/api/v1/out-of-office", json={"substitute": "manager", "starts_on": (today - timedelta(days=1)).isoformat(),
                                                      "ends_on": (today + timedelta(days=1)).isoformat(), "note": "年假"})
     assert answer.status_code == 201, answer.get_json()
@@ -323,7 +325,7 @@ def test_out_of_office_chain_and_loop(flows, app, demo_people):
     from app.inbox import services
 
     with app.test_request_context():
-        today = date.today()
+        today = company_today()
         services.set_out_of_office(get_user("med_reviewer"), "manager", today, today)
         services.set_out_of_office(get_user("manager"), "fj_head", today, today)
         assert services.substitute_for("med_reviewer") == ("fj_head", ["med_reviewer", "manager"])

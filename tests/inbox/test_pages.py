@@ -1,7 +1,8 @@
 """Inbox pages: who sees what (404/403), the out-of-office form, the console, reminders."""
-from datetime import date, timedelta
+from datetime import timedelta
 
 from app.cli import DEMO_PASSWORD
+from app.clock import company_today
 
 
 def login(app, username):
@@ -44,7 +45,7 @@ def test_operator_console_is_for_admins(app, flows):
 
 def test_out_of_office_form(app, flows):
     client = login(app, "med_reviewer")
-    today = date.today()
+    today = company_today()
     bad = client.post("/out-of-office", data={"substitute": "", "starts_on": today.isoformat(), "ends_on": ""})
     assert bad.status_code == 400 and "is-invalid" in bad.get_data(as_text=True)
     ok = client.post("/out-of-office", data={"substitute": "manager", "starts_on": today.isoformat(),

@@ -3,10 +3,11 @@ review) reused as they are, and a ``world`` of real records owned by the demo pe
 from __future__ import annotations
 
 import io
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 
+from app.clock import company_today
 from tests.crm.conftest import crm_stages  # noqa: F401 (re-exported fixtures)
 from tests.inbox.conftest import flows  # noqa: F401
 
@@ -28,8 +29,8 @@ class World:
         self.contract = self.create("contract", customer_id=self.customer, title="海峡合同", amount=50000)
         self.notification = self._notification_of("sales1")
         response = sales1.post("/api/v1/out-of-office", json={
-            "substitute": "sales2", "starts_on": str(date.today() + timedelta(days=30)),
-            "ends_on": str(date.today() + timedelta(days=31))})
+            "substitute": "sales2", "starts_on": str(company_today() + timedelta(days=30)),
+            "ends_on": str(company_today() + timedelta(days=31))})
         assert response.status_code == 201, response.get_json()
         self.away = response.get_json()["id"]
         admin = api_as("admin")
