@@ -21,7 +21,11 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
-db = SQLAlchemy(model_class=Base)
+# Objects are not expired at commit: a request that commits and goes on (the next step of
+# an approval, the page it renders) would otherwise reload every row it holds, one SELECT
+# each. Sessions live for one request; long-lived loops (the job worker) expire what they
+# hold between units of work, and version columns turn a stale write into a 409.
+db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()

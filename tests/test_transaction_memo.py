@@ -70,6 +70,7 @@ def test_role_and_group_names_see_what_the_relationships_would(ctx):
 
     create_group(name="memo_group")
     create_user(username="memo_user", password="memo-pass-1234", roles=["sales"])
+    db.session.expire_all()  # as the next request finds the user: its collections not loaded
     user = get_user("memo_user")
     assert user.role_names == {"sales"} and user.group_names == set()
     assert "roles" not in user.__dict__ and "groups" not in user.__dict__  # read without the collections

@@ -156,6 +156,9 @@ def _mark_done(job_id: int) -> None:
 
 
 def _run_one(job_id: int, owner: str) -> bool:
+    # A worker's session outlives many jobs: each one starts from what is committed now
+    # (the claim itself was a Core UPDATE the loaded objects did not see).
+    db.session.expire_all()
     job = db.session.get(Job, job_id)
     handler = _HANDLERS.get(job.kind)
     try:
