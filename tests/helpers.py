@@ -12,6 +12,12 @@ def login_in_browser(page, username: str, password: str = "demo1234"):
     page.wait_for_url(lambda url: "/login" not in url)
 
 
+def logout_in_browser(page):
+    page.locator("#current-user").click()  # Log out sits in the user's menu
+    page.locator("#mainnav form[action$='/logout'] button").click()
+    page.wait_for_url(lambda url: "/login" in url)
+
+
 def screenshot(page, name: str) -> Path:
     """Save a screenshot under test-artifacts/ for a person to review."""
     ARTIFACTS.mkdir(exist_ok=True)

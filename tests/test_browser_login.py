@@ -26,6 +26,21 @@ def test_admin_logs_in_in_chinese_then_switches_to_english(page, demo_people):
     screenshot(page, "home-en")
 
 
+def test_an_admins_english_bar_fits_a_laptop_screen(page, demo_people):
+    """At 1,366 px the admin has the most menu entries, and English labels are the longest:
+    the bar still fits, with Log out in the user's menu."""
+    page.set_viewport_size({"width": 1366, "height": 700})
+    login_in_browser(page, "admin")
+    page.select_option("select[name=locale]", "en")
+    page.wait_for_load_state("networkidle")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    assert page.locator("#mainnav").get_by_role("link", name="Inbox").is_visible()  # not folded
+    page.locator("#current-user").click()
+    screenshot(page, "navbar-admin-en-1366")
+    page.get_by_role("button", name="Log out").click()
+    page.wait_for_url(lambda url: "/login" in url)
+
+
 def test_the_bar_folds_into_a_menu_on_a_narrow_screen(page, demo_people):
     """At 1,024 px the manager's English bar does not fit on one line: it folds behind the
     menu button instead of running off the right edge."""

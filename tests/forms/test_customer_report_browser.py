@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import login_in_browser, screenshot
+from tests.helpers import login_in_browser, logout_in_browser, screenshot
 
 pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,11 +31,6 @@ def demo_flow(app, demo_people):
         db.session.commit()
 
 
-def _logout(page):
-    page.locator("#mainnav form[action$='/logout'] button").click()
-    page.wait_for_url(re.compile(r"/login"))
-
-
 def test_sales_adds_a_fujian_customer_and_the_fujian_head_approves(page, demo_flow):
     login_in_browser(page, "sales1")
     page.goto("/crm/customer/new")
@@ -46,7 +41,7 @@ def test_sales_adds_a_fujian_customer_and_the_fujian_head_approves(page, demo_fl
     page.fill("#f-credit_code", "91350200MA2Y0000X1")
     page.locator("form button[type=submit]").last.click()
     page.wait_for_url(re.compile(r"/crm/customer/\d+$"))
-    _logout(page)
+    logout_in_browser(page)
 
     login_in_browser(page, "fj_head")
     page.goto("/inbox")
@@ -70,7 +65,7 @@ def test_sales_adds_a_fujian_customer_and_the_fujian_head_approves(page, demo_fl
     screenshot(page, "customer-report-approver")
     page.click("#complete-button")
     page.wait_for_url(re.compile(r"/inbox$"))
-    _logout(page)
+    logout_in_browser(page)
 
     login_in_browser(page, "sales1")
     page.goto("/my-submissions")

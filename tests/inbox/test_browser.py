@@ -4,14 +4,9 @@ import re
 
 import pytest
 
-from tests.helpers import login_in_browser, screenshot
+from tests.helpers import login_in_browser, logout_in_browser, screenshot
 
 pytestmark = pytest.mark.browser
-
-
-def _logout(page):
-    page.locator("#mainnav form[action$='/logout'] button").click()
-    page.wait_for_url(re.compile(r"/login"))
 
 
 def test_claim_delegate_approve_and_the_reporter_sees_it(page, flows):
@@ -48,7 +43,7 @@ def test_claim_delegate_approve_and_the_reporter_sees_it(page, flows):
     page.wait_for_selector("#delegation-note")
     assert "医疗行业审核" in page.locator("#delegation-note").inner_text()
     assert page.locator("#complete-button").count() == 0  # the delegator cannot complete any more
-    _logout(page)
+    logout_in_browser(page)
 
     # med_reviewer approves from their inbox.
     login_in_browser(page, "med_reviewer")
@@ -63,7 +58,7 @@ def test_claim_delegate_approve_and_the_reporter_sees_it(page, flows):
     page.click("#complete-button")
     page.wait_for_url(re.compile(r"/inbox$"))
     assert page.locator(f"tr[data-task-id='{task['id']}']").count() == 0
-    _logout(page)
+    logout_in_browser(page)
 
     # sales1 sees the result under My submissions and the chain in the history.
     login_in_browser(page, "sales1")
