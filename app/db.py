@@ -239,5 +239,6 @@ def read_plain(plain, stmt, params=None, session=None) -> list:
     from app.extensions import db
 
     session = session if session is not None else db.session()
-    session._autoflush()
+    if session.autoflush:  # False inside ``no_autoflush``, as a query would honour
+        session.flush()
     return [plain(row) for row in session.connection().execute(stmt, params or {})]
