@@ -13,6 +13,7 @@ from datetime import date, datetime
 
 from app.automation.fields import (BOOLEAN, CHOICE, DATE, DATETIME, NUMBER, TEXT, USER, BadValue,
                                    FieldSpec, comparable, coerce, jsonable)
+from app.clock import company_zone
 
 # Canonical operator names; the aliases are what people type (API users, the demo in API.md).
 OPERATORS = ("eq", "ne", "gt", "ge", "lt", "le", "contains", "not_contains", "in", "is_empty",
@@ -67,7 +68,10 @@ def _empty(value) -> bool:
 
 
 def _as_day(value):
-    return value.date() if isinstance(value, datetime) else value
+    # A moment's day is the company's, as "today" is (a naive value is already wall time).
+    if isinstance(value, datetime):
+        return value.astimezone(company_zone()).date() if value.tzinfo else value.date()
+    return value
 
 
 def _same(spec: FieldSpec, left, right) -> bool:

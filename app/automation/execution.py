@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time as clock
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 
 from flask_babel import gettext as _
 from sqlalchemy import event as sa_event
@@ -241,8 +241,10 @@ def dry_run(rule_data: dict, record, catalog: Catalog, changes: dict | None = No
 # --- time events --------------------------------------------------------------------------
 
 def _as_day(value) -> date | None:
+    # The occasion's key, not a business day: kept in UTC so keys of occasions already fired
+    # stay the same.
     if isinstance(value, datetime):
-        return value.astimezone(company_zone()).date()
+        return value.astimezone(timezone.utc).date()
     return value
 
 

@@ -61,6 +61,15 @@ def test_operator_table(field, op, value, expected):
     assert check(field, op, value) is expected
 
 
+def test_a_moment_falls_on_the_companys_day():
+    """20:00 UTC on 21 November is 04:00 on the 22nd in Shanghai: "today" there, "yesterday"
+    by the UTC date."""
+    record = {**RECORD, "updated_at": datetime(2026, 11, 21, 20, 0, tzinfo=timezone.utc)}
+    assert check("updated_at", "eq", "today", record) is True
+    assert check("updated_at", "lt", "today", record) is False
+    assert check("updated_at", "eq", "2026-11-22", record) is True
+
+
 def test_comparisons_with_an_empty_value_are_false_but_ne_and_is_empty_hold():
     record = {**RECORD, "registered_capital": None, "industry": ""}
     assert check("registered_capital", "ge", 0, record) is False
