@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time as clock
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
 from flask_babel import gettext as _
 from sqlalchemy import event as sa_event
@@ -240,12 +240,12 @@ def dry_run(rule_data: dict, record, catalog: Catalog, changes: dict | None = No
 
 # --- time events --------------------------------------------------------------------------
 
-def _as_day(value) -> date | None:
-    # The occasion's key, not a business day: kept in UTC so keys of occasions already fired
-    # stay the same.
+def _occasion_day(value) -> str:
+    """The day in an occasion's key (a custom date is ISO text already). Not a business day:
+    kept in UTC so the keys of occasions already fired stay the same."""
     if isinstance(value, datetime):
-        return value.astimezone(timezone.utc).date()
-    return value
+        value = value.astimezone(timezone.utc).date()
+    return value if isinstance(value, str) else value.isoformat()
 
 
 def due_records(rule: Rule, now: datetime):
@@ -257,12 +257,14 @@ def due_records(rule: Rule, now: datetime):
     days = int(options.get("days", 0))
     name = options.get("field") or ("stage_entered_at" if rule.entity == "opportunity" and rule.event == "idle"
                                     else "updated_at")
-    if name.startswith("custom."):
-        return []  # custom dates live in JSON; not scanned by the database
+    custom = name.startswith("custom.")
+    if custom and rule.event == "idle":
+        return []  # refused when the rule is saved: idle time counts from the record's own dates
     current_day = now.astimezone(company_zone()).date()
     if rule.event == "idle" and name == "last_activity":
         return _without_activity(model, days, now)
-    column = getattr(model, name)
+    # A custom date is ISO text in the record's JSON: as text it orders as the dates do.
+    column = model.custom[name[len("custom."):]].as_string() if custom else getattr(model, name)
     if rule.event == "idle":
         # Untouched for N days: the occasion is the last change itself, so a later change starts a new wait.
         stmt = select(model).where(model.updated_at <= now - timedelta(days=days))
@@ -279,9 +281,11 @@ def due_records(rule: Rule, now: datetime):
         low_b = datetime.combine(low, datetime.min.time(), tzinfo=company_zone())
         high_b = datetime.combine(high + timedelta(days=1), datetime.min.time(), tzinfo=company_zone())
         stmt = select(model).where(column >= low_b, column < high_b)
+    elif custom:
+        stmt = select(model).where(column >= low.isoformat(), column <= high.isoformat())
     else:
         stmt = select(model).where(column >= low, column <= high)
-    return [(r, f"{rule.event}:{name}:{days}:{_as_day(getattr(r, name)).isoformat()}")
+    return [(r, f"{rule.event}:{name}:{days}:{_occasion_day(cat.read(r, name))}")
             for r in db.session.scalars(stmt.order_by(model.id))]
 
 

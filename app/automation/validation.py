@@ -111,8 +111,8 @@ def _check_event_options(event: str, options, entity: EntitySpec, problems: Prob
     if event == "idle" and name in IDLE_EXTRA.get(entity.name, ()):
         return
     spec = entity.field(name) if name else None
-    if isinstance(name, str) and name.startswith("custom."):
-        problems.add("event_options.field", _("Time events use the record's own date fields, not custom fields."))
+    if event == "idle" and isinstance(name, str) and name.startswith("custom."):
+        problems.add("event_options.field", _("Idle time counts from the record's own dates, not custom fields."))
     elif spec is None or spec.type not in (DATE, DATETIME):
         dates = ", ".join(f.name for f in entity.fields.values() if f.type in (DATE, DATETIME))
         problems.add("event_options.field", _("Choose a date field of %(entity)s: %(known)s.",

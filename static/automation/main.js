@@ -53,7 +53,9 @@ function renderHeader() {
   $("event-days-box").classList.toggle("d-none", !timed);
   $("event-field-box").classList.toggle("d-none", !timed);
   if (timed) {
-    const dates = [...fields().filter((f) => (f.type === "date" || f.type === "datetime") && !f.name.startsWith("custom.")),
+    // Custom date fields count for days before/after, not for idle time.
+    const dates = [...fields().filter((f) => (f.type === "date" || f.type === "datetime")
+      && (rule.event !== "idle" || !f.name.startsWith("custom."))),
       ...(rule.event === "idle" ? entity().idle_fields : [])];
     rule.event_options = rule.event_options || {};
     rule.event_options.field = rule.event_options.field || (rule.event === "idle" ? "updated_at" : dates[0]?.name);

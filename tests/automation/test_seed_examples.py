@@ -89,6 +89,31 @@ def test_contract_30_days_before_expiry_gives_its_owner_a_todo_once(crm, make_ru
     assert scan_time_events() == 1 and count(Todo) == 2
 
 
+def test_days_before_a_custom_date_fire_once_per_date(crm, make_rule, user):
+    """A reminder on an admin-defined date (续约提醒日, kept in the record's custom JSON)."""
+    crm.save_custom_field(None, entity="contract", key="renew_on", label="续约提醒日", type="date", choices=[],
+                          required=False)
+    make_rule(name="续约提醒", entity="contract", event="date_before",
+              event_options={"field": "custom.renew_on", "days": 3},
+              actions=[{"type": "notify", "to_owner": True, "template": "{title} 三天后续约"}])
+    customer = crm.create("customer", {"name": "南平茶业"}, user("sales1"))
+    due = crm.create("contract", {"customer_id": customer.id, "title": "茶园托管",
+                                  "custom": {"renew_on": (company_today() + timedelta(days=3)).isoformat()}},
+                     user("sales1"))
+    for title, days in (("远期托管", 30), ("过期托管", -30)):
+        crm.create("contract", {"customer_id": customer.id, "title": title,
+                                "custom": {"renew_on": (company_today() + timedelta(days=days)).isoformat()}},
+                   user("sales1"))
+    crm.create("contract", {"customer_id": customer.id, "title": "无提醒日"}, user("sales1"))
+    assert scan_time_events() == 1
+    assert scan_time_events() == 0
+    assert [n.text for n in db.session.scalars(select(Notification).where(Notification.text.like("%续约%")))] \
+        == ["茶园托管 三天后续约"]
+    # A new date is a new occasion.
+    crm.update(due, {"custom": {"renew_on": (company_today() + timedelta(days=2)).isoformat()}}, user("sales1"))
+    assert scan_time_events() == 1 and count(FiredOccasion) == 2
+
+
 def test_idle_opportunity_fires_after_n_days_without_change(crm, make_rule, user):
     from app.db import utcnow
 

@@ -76,7 +76,7 @@ def test_a_good_rule_passes_and_its_operators_are_stored_canonically():
     ({"event": "date_before", "event_options": {"field": "founded_on", "days": -1}}, "event_options.days",
      "whole number of days"),
     ({"event": "deleted"}, "actions.0.type", "deleted record cannot be changed"),
-    ({"event": "date_after", "event_options": {"field": "custom.visit_on", "days": 1}}, "event_options.field",
+    ({"event": "idle", "event_options": {"field": "custom.visit_on", "days": 1}}, "event_options.field",
      "not custom fields"),
     ({"entity": "contract", "event": "idle", "event_options": {"field": "last_activity", "days": 3},
       "condition": None, "actions": [{"type": "notify", "to_owner": True, "template": "x"}]}, "event_options.field",
