@@ -75,3 +75,21 @@ def test_a_rejected_definition_shows_the_reasons(page, demo_people):
     errors = page.locator("#rule-errors")
     errors.wait_for(state="visible")
     assert "规则需要名称" in errors.inner_text() and "规则至少需要一个动作" in errors.inner_text()
+
+
+def test_a_custom_date_field_is_offered_for_days_before_but_not_for_idle_time(page, app, demo_people):
+    from app.crm import services as crm
+    from app.extensions import db
+
+    with app.app_context():
+        crm.save_custom_field(None, entity="contract", key="renew_on", label="续约提醒日", type="date", choices=[],
+                              required=False)
+        db.session.remove()
+    login_in_browser(page, "admin")
+    page.goto("/automation/rules/new")
+    page.wait_for_selector("#rule-entity option", state="attached")
+    page.select_option("#rule-entity", "contract")
+    page.select_option("#rule-event", "date_before")
+    expect(page.locator("#event-field option[value='custom.renew_on']")).to_have_count(1)
+    page.select_option("#rule-event", "idle")
+    expect(page.locator("#event-field option[value='custom.renew_on']")).to_have_count(0)
