@@ -67,3 +67,34 @@ def test_wrong_password_in_browser(page, demo_people):
     # Bootstrap CSS was loaded from our own build (no CDN): the alert is styled.
     color = page.locator(".alert").evaluate("el => getComputedStyle(el).backgroundColor")
     assert color not in ("rgba(0, 0, 0, 0)", "transparent")
+
+
+def test_admin_pages_fit_a_small_laptop_screen(page, app):
+    """At 1,024 px no admin page is wider than the screen (the audit log's rule details were)."""
+    from app.auth.services import get_user
+    from app.automation.services import set_webhook_allowlist
+    from app.cli import run_demo
+    from app.extensions import db
+
+    with app.app_context():
+        run_demo()  # demo rules, forms and processes: their audit rows carry long details
+        # An audit row whose details hold a long host name (no place to break a line).
+        set_webhook_allowlist(["crm-webhook-receiver.internal.example-trading-company.cn"], get_user("admin"))
+        db.session.remove()
+    page.set_viewport_size({"width": 1024, "height": 700})
+    login_in_browser(page, "admin")
+    page.locator(".navbar-toggler").click()
+    page.select_option("select[name=locale]", "en")  # the longer labels
+    page.wait_for_load_state("networkidle")
+    for path in ("/admin/audit", "/admin/users", "/admin/groups", "/automation/", "/automation/runs", "/operator",
+                 "/designer", "/forms", "/reports", "/admin/crm/fields", "/customers", "/inbox"):
+        page.goto(path)
+        page.wait_for_load_state("networkidle")
+        # Neither the page nor a table in it runs past the edge (a table inside the centred
+        # container can overflow it before the page scrolls sideways).
+        overflow = page.evaluate("""() => {
+            const edge = document.querySelector('main').getBoundingClientRect().right;
+            return [document.documentElement.scrollWidth - window.innerWidth,
+                    ...[...document.querySelectorAll('main table')].map((t) => t.getBoundingClientRect().right - edge)];
+        }""")
+        assert max(overflow) <= 0, (path, overflow)
