@@ -14,7 +14,8 @@ DEFAULT_ZONE = "Asia/Shanghai"
 
 def company_zone() -> ZoneInfo:
     # Outside an app (pure field checks, scripts) there is no configuration: the default applies.
-    return ZoneInfo(current_app.config.get("BABEL_DEFAULT_TIMEZONE", DEFAULT_ZONE) if has_app_context() else DEFAULT_ZONE)
+    name = current_app.config.get("BABEL_DEFAULT_TIMEZONE", DEFAULT_ZONE) if has_app_context() else DEFAULT_ZONE
+    return ZoneInfo(name)
 
 
 def company_today() -> date:
