@@ -1,10 +1,12 @@
 """Column types and mixins shared by every module's models."""
 from datetime import datetime, timezone
 
-from sqlalchemy import JSON, DateTime, Integer, event
+from sqlalchemy import JSON, DateTime, Integer, bindparam, event, insert, inspect, select, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column
 from sqlalchemy.types import TypeDecorator
+
+from app.extensions import db
 
 class JSONType(TypeDecorator):
     """JSON documents: JSONB on PostgreSQL (compact, indexable), JSON text on SQLite."""
@@ -72,9 +74,6 @@ class VersionedMixin(TimestampMixin):
         return {"version_id_col": cls.__table__.c.version}
 
 
-__all__ = ["JSONType", "UTCDateTime", "TimestampMixin", "VersionedMixin", "utcnow", "insert_row", "update_row"]
-
-
 # --- append-only rows without the unit of work ---------------------------------------------
 
 _ROW_SPECS: dict = {}
@@ -85,8 +84,6 @@ def _row_spec(cls):
     statements) of ``cls``."""
     spec = _ROW_SPECS.get(cls)
     if spec is None:
-        from sqlalchemy import inspect
-
         mapper = inspect(cls)
         assert mapper.version_id_col is None and len(mapper.primary_key) == 1, mapper
         pk = mapper.get_property_by_column(mapper.primary_key[0]).key
@@ -105,10 +102,6 @@ def insert_row(obj, session=None):
     work. Unset columns get their Python default (set on ``obj`` too, as a flush would).
     ``obj`` stays transient (not in the session): its relationships are not loaded.
     """
-    from sqlalchemy import insert
-
-    from app.extensions import db
-
     table, pk, _pk_column, columns, statements = _row_spec(type(obj))
     state, values = obj.__dict__, {}
     for key, column, default, server_default in columns:
@@ -131,10 +124,6 @@ def insert_row(obj, session=None):
 
 def update_row(obj, session=None):
     """UPDATE the row of ``obj`` (written by :func:`insert_row`) with its current values."""
-    from sqlalchemy import bindparam, update
-
-    from app.extensions import db
-
     table, pk, pk_column, columns, statements = _row_spec(type(obj))
     state = obj.__dict__
     values = {column: state[key] for key, column, _default, _server in columns if key in state}
@@ -147,7 +136,7 @@ def update_row(obj, session=None):
 
 # --- look-ups repeated within one transaction ----------------------------------------------
 
-_MEMO = MEMO = "transaction_memo"  # the session.info key of the remembered values
+MEMO = "transaction_memo"  # the session.info key of the remembered values
 
 
 def transaction_memo(key, factory, depends_on: tuple = ()):
@@ -159,10 +148,8 @@ def transaction_memo(key, factory, depends_on: tuple = ()):
     session has a change — pending or being flushed — to an instance of ``depends_on``
     (model classes), so the transaction always sees its own changes, as a query would.
     """
-    from app.extensions import db
-
     session = db.session()
-    memo = session.info.setdefault(_MEMO, {})
+    memo = session.info.setdefault(MEMO, {})
     if key in memo and _touches(session, memo[key][1]):
         del memo[key]
     if key not in memo:
@@ -183,16 +170,16 @@ def _changed_classes(session) -> set:
 
 
 def _forget(session, *args):
-    session.info.pop(_MEMO, None)
+    session.info.pop(MEMO, None)
 
 
 def _forget_at_end(session, transaction):
     if transaction.parent is None:  # the outermost transaction (a savepoint's release keeps it)
-        session.info.pop(_MEMO, None)
+        session.info.pop(MEMO, None)
 
 
 def _forget_changed(session, flush_context, instances):
-    memo = session.info.get(_MEMO)
+    memo = session.info.get(MEMO)
     if memo:
         changed = _changed_classes(session)  # once per flush, not once per remembered value
         for key in [k for k, (_, classes) in memo.items() if _touches(session, classes, changed)]:
@@ -214,9 +201,7 @@ def plain_type(cls, name: str, doc: str, **members):
     bindings while they run): building them from a Core row costs about a third of loading
     ORM objects (identity map, instrumented attributes, joined relationships).
     """
-    from sqlalchemy import inspect, select
-
-    props = [prop for prop in inspect(cls).column_attrs]
+    props = list(inspect(cls).column_attrs)
     keys = tuple(prop.key for prop in props)
 
     def __init__(self, row):
@@ -236,8 +221,6 @@ def read_plain(plain, stmt, params=None, session=None) -> list:
     """``plain`` instances (see :func:`plain_type`) from the rows of ``stmt`` (built on
     ``plain.select()``), in the session's transaction. The session autoflushes first, as an
     ORM query would, so the rows include the transaction's pending changes."""
-    from app.extensions import db
-
     session = session if session is not None else db.session()
     if session.autoflush:  # False inside ``no_autoflush``, as a query would honour
         session.flush()

@@ -150,8 +150,8 @@ class LoginAttempt(db.Model):
 
 
 # Role and group names are asked for on every permission check. Loading the relationship
-# builds an ORM collection (and first reloads the user expired by the last commit); one
-# column query per transaction gives the same answer for about a third of the CPU time.
+# builds an ORM collection; one column query per transaction gives the same answer for about
+# a third of the CPU time, and sees other processes' changes at the next transaction.
 _NAMES = {
     "roles": (select(UserRole.role).where(UserRole.user_id == bindparam("user_id")), (User, UserRole)),
     "groups": (select(Group.name).join(group_members, group_members.c.group_id == Group.id)
@@ -160,10 +160,9 @@ _NAMES = {
 
 
 def _names_per_transaction(user: User, attribute: str) -> set[str] | None:
-    """``user``'s role or group names, read once per transaction of the app's session, as the
-    relationship is loaded once until the user is expired (commit, rollback, ``expire``,
-    ``refresh``), and read again as soon as the session holds a change to a user, role or
-    group. None (use the relationship) when it is loaded, i.e. being read or changed through
+    """``user``'s role or group names, read once per transaction of the app's session (and
+    again when the user is expired, by a rollback, ``expire`` or ``refresh``), and read again
+    as soon as the session holds a change to a user, role or group. None (use the relationship) when it is loaded, i.e. being read or changed through
     it, or when ``user`` is not a persistent object of the app's session."""
     state = inspect(user)
     if attribute in state.dict or state.key is None or state.session is None:

@@ -783,7 +783,7 @@ _CUSTOMER_BY_ID = select(Customer).where(Customer.id == bindparam("id")).options
 
 def _customer(customer_id: int) -> Customer | None:
     """``session.get(Customer, customer_id)``, except that a customer read from the database
-    (or refreshed after a commit) leaves its sharing list to load when used: the workflow's
+    (or refreshed after a rollback) leaves its sharing list to load when used: the workflow's
     operations rarely read it, and its selectin query cost three times the customer's."""
     customer = db.session.identity_map.get(db.session.identity_key(Customer, customer_id))
     if customer is not None and not inspect(customer).expired:
