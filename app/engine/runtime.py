@@ -15,12 +15,17 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from uuid import UUID
 
+# _EndJoin: the step after every end event, waiting for the process's other tokens (pruning)
+from SpiffWorkflow.bpmn.specs.control import _EndJoin
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.specs.mixins.unstructured_join import UnstructuredJoin
 from SpiffWorkflow.bpmn.util.diff import SpecDiff, WorkflowDiff, migrate_workflow
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
+from SpiffWorkflow.specs.Join import Join
 from SpiffWorkflow.util.task import TaskState
 
+from . import trace
 from .serialization import attach_engine, sanitize_data
 from .specs import CrmUserTask
 
@@ -189,7 +194,7 @@ def _beyond_horizon(workflow) -> StepError | None:
     if len(workflow.tasks) < 1000:  # a path cannot be deeper than the number of tasks
         return None
     visible = sum(1 for _ in workflow.get_tasks_iterator())
-    if visible >= len(workflow.tasks):
+    if visible >= len(_subtree(workflow.task_tree)):  # (not the ended branches pruning detached)
         return None
     last = workflow.last_task
     spec = last.task_spec if last is not None else None
@@ -293,6 +298,8 @@ def ready_user_tasks(workflow, now: datetime | None = None) -> list[UserTaskInfo
 
 
 ANSWERED_KEY = "crm_answered_fields"
+# On a pruned tree's root: the answers of the user tasks pruned above it.
+PRUNED_ANSWERS_KEY = "crm_earlier_answers"
 
 
 def get_task(workflow, task_id):
@@ -311,15 +318,23 @@ def task_form_data(workflow, task_id, fields) -> dict:
     earlier user task (trap 5: level 1's "approve" must not pre-fill level 2's form).
     Values from the start data or from scripts do pre-fill."""
     task = get_task(workflow, task_id)
+    answered = _earlier_answers(task)
+    return {f: None if f in answered and task.data.get(f) == answered[f] else task.data.get(f)
+            for f in fields}
+
+
+def _earlier_answers(task) -> dict:
+    """The form answers of the user tasks ``task`` descends from, the nearest one first."""
     answered = {}
-    node = task.parent
+    node, top = task.parent, task
     while node is not None:
         if node.state == TaskState.COMPLETED:
             for name in node.internal_data.get(ANSWERED_KEY, ()):
                 answered.setdefault(name, node.data.get(name))
-        node = node.parent
-    return {f: None if f in answered and task.data.get(f) == answered[f] else task.data.get(f)
-            for f in fields}
+        node, top = node.parent, node
+    for name, value in (top.internal_data.get(PRUNED_ANSWERS_KEY) or {}).items():
+        answered.setdefault(name, value)
+    return answered
 
 
 def complete_user_task(workflow, task_id, data: dict | None, allowed_fields=None,
@@ -616,6 +631,99 @@ def migrate(workflow, spec, subprocess_specs, registry, now: datetime | None = N
     if problems:
         raise MigrationRefused(problems)
     return report
+
+
+# ---------------------------------------------------------------- pruning (trap 10)
+
+def prune_finished(workflow) -> int:
+    """Drop the finished steps above the deepest completed step that every open step, the
+    last step taken and every waiting join descends from; returns how many were dropped.
+
+    Without this the saved state of an instance that loops (a review sent back ten times, a
+    daily reminder) grows with every round, each save and load gets slower, and past ~1,000
+    steps on one path the engine cannot see its own tasks (``too_deep``).  What the dropped
+    steps still mean to the product is kept on the new root: the diagram elements and flows
+    passed (:data:`trace.PASSED_KEY`) and the answers given (trap 5).
+
+    A branch that reached an end event while the process runs on (a reminder) leaves an
+    end-join step whose data SpiffWorkflow merges in when the process ends: such steps and
+    the end event before them are kept, detached from the tree.  Elsewhere it is
+    conservative where SpiffWorkflow looks beyond a task's ancestors: never past a finished
+    branch that holds another join (a parallel or inclusive gateway merges the data of the
+    branches that arrived, and counts them), never above the split a waiting boundary or
+    start-event join looks for, and not at all in processes with event subprocesses or
+    ad-hoc paths, which attach to the root.
+    """
+    if getattr(workflow.spec.start, "trigger_specs", None) or getattr(workflow.spec, "conditional_paths", None):
+        return 0
+    tasks = workflow.tasks
+    ended = [t for t in tasks.values() if isinstance(t.task_spec, _EndJoin) and t.state != TaskState.COMPLETED]
+    ended_ids = {t.id for e in ended for t in _subtree(e)}  # with the End step predicted below a waiting one
+    keep = [t for t in tasks.values()
+            if not t.has_state(TaskState.COMPLETED | TaskState.CANCELLED) and t.id not in ended_ids]  # ERROR stays
+    for task in list(keep):
+        split = getattr(task.task_spec, "split_task", None)
+        if split and isinstance(task.task_spec, Join):
+            keep.append(task.find_ancestor(split))
+    if workflow.last_task is not None:
+        keep.append(workflow.last_task)
+    keep_ids = {t.id for t in keep if t is not None}
+    on_path = set()  # the kept steps and their ancestors
+    for task in keep:
+        while task is not None and task.id not in on_path:
+            on_path.add(task.id)
+            task = task.parent
+
+    root = node = workflow.task_tree
+    while node.state == TaskState.COMPLETED and node.id not in keep_ids and not _open_subprocess(workflow, node):
+        children = node.children
+        ahead = [c for c in children if c.id in on_path]
+        if len(ahead) != 1 or ahead[0].state != TaskState.COMPLETED:
+            break
+        behind = [t for c in children if c is not ahead[0] for t in _subtree(c)]
+        if any((isinstance(t.task_spec, UnstructuredJoin) and t.id not in ended_ids) or _open_subprocess(workflow, t)
+               for t in behind):
+            break
+        node = ahead[0]
+    if node is root:
+        return 0
+
+    kept = {t.id for t in _subtree(node)}
+    detached = [e.parent for e in ended if e.id not in kept and e.parent is not None and e.parent.parent is not None]
+    kept |= ended_ids | {e.parent.id for e in ended if e.parent is not None}
+    dropped = [t for t in tasks.values() if t.id not in kept]
+    inner = []  # the steps of finished subprocesses dropped with their step
+    for task in dropped:
+        if task.id in workflow.subprocesses:
+            inner += workflow.delete_subprocess(task)
+    passed = trace.left_behind(workflow, dropped + detached + inner, node)
+    answers = _earlier_answers(node)
+    for end in detached:
+        end._children = [c for c in end._children if c in ended_ids]
+        end.parent = None
+    for task in dropped:
+        del tasks[task.id]
+        workflow.event_manager.remove_task(task)
+    node.parent = None
+    workflow.task_tree = node
+    node.internal_data[trace.PASSED_KEY] = passed
+    node.internal_data[PRUNED_ANSWERS_KEY] = answers
+    return len(dropped)
+
+
+def _subtree(task) -> list:
+    """``task`` and its descendants (not SpiffWorkflow's iterator: it stops at depth 1000)."""
+    out, stack = [], [task]
+    while stack:
+        one = stack.pop()
+        out.append(one)
+        stack.extend(one.children)
+    return out
+
+
+def _open_subprocess(workflow, task) -> bool:
+    sub = workflow.subprocesses.get(task.id)
+    return sub is not None and not sub.completed
 
 
 def instance_data(workflow) -> dict:

@@ -264,6 +264,7 @@ def _persist_rows(instance, wf, result, actor, now, new=False):
         _history(instance, "timer_fired", None, task=timer.name or timer.bpmn_id,
                  data={"bpmn_id": timer.bpmn_id, "attached_to": timer.attached_to})
     now = now or utcnow()
+    R.prune_finished(wf)  # after fired_timers: it looks the fired timer tasks up
     instance.state = S.dumps(wf)
     if result.status != "error":
         instance.data = _display(R.instance_data(wf))

@@ -5,6 +5,7 @@ Added by the inbox: it needs SpiffWorkflow, which only this package may import.
 """
 from __future__ import annotations
 
+from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEvent
 from SpiffWorkflow.util.task import TaskState
 
 _ACTIVE = TaskState.READY | TaskState.STARTED | TaskState.ERROR
@@ -12,6 +13,60 @@ _ACTIVE = TaskState.READY | TaskState.STARTED | TaskState.ERROR
 
 def _bpmn_id(task) -> str | None:
     return getattr(task.task_spec, "bpmn_id", None)
+
+
+# Steps dropped from the task tree to keep saved states small (``runtime.prune_finished``)
+# leave on the new root what they passed: ``{"completed": [...], "flows": [...], "above": id}``
+# ("above": the element the root came from).
+PASSED_KEY = "crm_passed"
+
+
+def _came_from(task) -> str | None:
+    """The completed element the step came from (the engine's helper tasks skipped over)."""
+    node = task
+    while node.parent is not None:
+        node = node.parent
+        if _bpmn_id(node):
+            return _bpmn_id(node) if node.has_state(TaskState.COMPLETED) else None
+    return (node.internal_data.get(PASSED_KEY) or {}).get("above")  # the root of a pruned tree
+
+
+def _marks(tasks) -> tuple[set, set, set]:
+    completed, active, flows = set(), set(), set()
+    for task in tasks:
+        bpmn_id = _bpmn_id(task)
+        if not bpmn_id:
+            continue
+        if task.has_state(TaskState.COMPLETED):
+            completed.add(bpmn_id)
+        elif task.has_state(_ACTIVE):
+            active.add(bpmn_id)
+        else:
+            continue
+        source = None if isinstance(task.task_spec, BoundaryEvent) else _came_from(task)
+        if source is not None:  # (no sequence flow leads to a boundary event)
+            flows.add((source, bpmn_id))
+    return completed, active, flows
+
+
+def passed(workflow) -> tuple[set, set, set]:
+    """(completed bpmn ids, active bpmn ids, flows as (source, target)) of the instance."""
+    completed, active, flows = _marks(workflow.get_tasks())
+    left = workflow.task_tree.internal_data.get(PASSED_KEY) or {}
+    completed.update(left.get("completed", ()))
+    flows.update(tuple(pair) for pair in left.get("flows", ()))
+    return completed, active, flows
+
+
+def left_behind(workflow, dropped, new_root) -> dict:
+    """What ``dropped`` (finished steps, closed under ancestors) passed, to keep on ``new_root``
+    (call before they are removed)."""
+    completed, _, flows = _marks(dropped)
+    earlier = workflow.task_tree.internal_data.get(PASSED_KEY) or {}
+    completed.update(earlier.get("completed", ()))
+    flows.update(tuple(pair) for pair in earlier.get("flows", ()))
+    above = _came_from(new_root)  # what the walks that reach the new root go on to
+    return {"completed": sorted(completed), "flows": sorted(map(list, flows)), "above": above}
 
 
 def element_trace(instance) -> dict:
@@ -22,22 +77,6 @@ def element_trace(instance) -> dict:
     """
     from . import services
 
-    workflow = services._load(instance)
-    completed, active, flows = set(), set(), set()
-    for task in workflow.get_tasks():
-        bpmn_id = _bpmn_id(task)
-        if not bpmn_id:
-            continue
-        if task.has_state(TaskState.COMPLETED):
-            completed.add(bpmn_id)
-        elif task.has_state(_ACTIVE):
-            active.add(bpmn_id)
-        else:
-            continue
-        parent = task.parent
-        while parent is not None and not _bpmn_id(parent):
-            parent = parent.parent
-        if parent is not None and parent.has_state(TaskState.COMPLETED):
-            flows.add((_bpmn_id(parent), bpmn_id))
+    completed, active, flows = passed(services._load(instance))
     return {"completed": sorted(completed), "active": sorted(active - completed),
             "flows": [list(pair) for pair in sorted(flows)]}

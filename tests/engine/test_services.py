@@ -355,3 +355,33 @@ def test_countersign_rows_any_one_approves(env):
     assert statuses == {"fj_head": "completed", "manager": "completed", "med_reviewer": "cancelled"}
     assert [(r["approver"], r["decision"]) for r in instance.data["Sign_results"]] == [
         ("fj_head", "reject"), ("manager", "approve")]
+
+
+def test_a_review_sent_back_many_times_keeps_a_small_state(env):
+    """Saved states are pruned (trap 10): the 40th round saves no more than the 2nd."""
+    from app.inbox.services import diagram_markers
+
+    from .test_pruning import REVIEW_LOOP
+
+    svc.deploy(REVIEW_LOOP.encode())
+    instance = svc.start_instance("review_loop", {"rounds": 0, "reminders": 0}, actor=user("sales1"))
+    sizes = []
+    for round_ in range(40):
+        if round_ == 5:  # the daily reminder, fired by the worker, runs to its own end event
+            _make_job_due(svc.get_instance(instance.id), "remind")
+            assert run_due_jobs() == 1
+            db.session.expire_all()
+        [task] = open_tasks(instance)
+        svc.claim(task.id, user("manager"))
+        svc.complete(task.id, user("manager"), {"decision": "reject", "comment": "补充材料"})
+        sizes.append(len(svc.get_instance(instance.id).state))
+    assert max(sizes[1:5]) - sizes[1] < 100 and max(sizes[6:]) - sizes[6] < 100, sizes
+    assert sizes[-1] - sizes[1] < 2000, sizes  # the reminder's end step stays (its data is merged at the end)
+    trace = diagram_markers(svc.get_instance(instance.id))
+    assert {"s", "review", "decide", "rework", "remind", "count_reminder", "reminded"} <= set(trace["completed"])
+    assert ["s", "review"] in trace["flows"] and ["rework", "review"] in trace["flows"]
+    [task] = open_tasks(instance)
+    svc.claim(task.id, user("manager"))
+    svc.complete(task.id, user("manager"), {"decision": "approve"})
+    instance = svc.get_instance(instance.id)
+    assert instance.status == "completed" and instance.data["rounds"] == 40
