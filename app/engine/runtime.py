@@ -647,14 +647,11 @@ def prune_finished(workflow) -> int:
 
     A branch that reached an end event while the process runs on (a reminder) leaves an
     end-join step whose data SpiffWorkflow merges in when the process ends: such steps and
-    the end event before them are kept, detached from the tree.  Elsewhere it is
-    conservative where SpiffWorkflow looks beyond a task's ancestors: never past a finished
-    branch that holds another join (a parallel or inclusive gateway merges the data of the
-    branches that arrived, and counts them), never above the split a waiting boundary or
-    start-event join looks for, and not at all in processes with event subprocesses or
-    ad-hoc paths, which attach to the root.
+    the end event before them are kept, detached from the tree.  Never above the split a
+    waiting boundary or start-event join looks for; not at all in the processes
+    :func:`_prunable` excludes.
     """
-    if getattr(workflow.spec.start, "trigger_specs", None) or getattr(workflow.spec, "conditional_paths", None):
+    if not _prunable(workflow.spec):
         return 0
     tasks = workflow.tasks
     ended = [t for t in tasks.values() if isinstance(t.task_spec, _EndJoin) and t.state != TaskState.COMPLETED]
@@ -681,8 +678,7 @@ def prune_finished(workflow) -> int:
         if len(ahead) != 1 or ahead[0].state != TaskState.COMPLETED:
             break
         behind = [t for c in children if c is not ahead[0] for t in _subtree(c)]
-        if any((isinstance(t.task_spec, UnstructuredJoin) and t.id not in ended_ids) or _open_subprocess(workflow, t)
-               for t in behind):
+        if any(_open_subprocess(workflow, t) for t in behind):
             break
         node = ahead[0]
     if node is root:
@@ -709,6 +705,15 @@ def prune_finished(workflow) -> int:
     node.internal_data[trace.PASSED_KEY] = passed
     node.internal_data[PRUNED_ANSWERS_KEY] = answers
     return len(dropped)
+
+
+def _prunable(spec) -> bool:
+    """Not processes whose parallel or inclusive gateways count and merge every branch that
+    ever arrived (they look up earlier steps by element, ancestors included), nor those
+    with event subprocesses or ad-hoc paths, which SpiffWorkflow attaches to the root."""
+    if getattr(spec.start, "trigger_specs", None) or getattr(spec, "conditional_paths", None):
+        return False
+    return not any(isinstance(t, UnstructuredJoin) and not isinstance(t, _EndJoin) for t in spec.task_specs.values())
 
 
 def _subtree(task) -> list:
