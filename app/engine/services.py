@@ -474,15 +474,6 @@ def unclaim(task_id: int, user, commit: bool = True) -> HumanTask:
     return task
 
 
-def task_form_data(task: HumanTask) -> dict:
-    """The values the task's form shows: its own fields only (trap 5)."""
-    fields = form_fields(task.form_key, task.form_version)
-    try:
-        return R.task_form_data(_load(task.instance), task.task_uuid, fields)
-    except (R.TaskNotFound, StateUnreadable):  # an unreadable instance must not break the inbox
-        return {f: None for f in fields}
-
-
 def complete(task_id: int, user, data: dict | None = None, commit: bool = True) -> HumanTask:
     """Complete a task with the form's values; one completion wins, the other gets 409."""
     try:
