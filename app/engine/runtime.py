@@ -651,8 +651,9 @@ def prune_finished(workflow) -> int:
     waiting boundary or start-event join looks for; not at all in the processes
     :func:`_prunable` excludes.
     """
+    consumed = _drop_consumed_joins(workflow)
     if not _prunable(workflow.spec):
-        return 0
+        return consumed
     tasks = workflow.tasks
     ended = [t for t in tasks.values() if isinstance(t.task_spec, _EndJoin) and t.state != TaskState.COMPLETED]
     ended_ids = {t.id for e in ended for t in _subtree(e)}  # with the End step predicted below a waiting one
@@ -682,7 +683,7 @@ def prune_finished(workflow) -> int:
             break
         node = ahead[0]
     if node is root:
-        return 0
+        return consumed
 
     kept = {t.id for t in _subtree(node)}
     detached = [e.parent for e in ended if e.id not in kept and e.parent is not None and e.parent.parent is not None]
@@ -704,7 +705,27 @@ def prune_finished(workflow) -> int:
     workflow.task_tree = node
     node.internal_data[trace.PASSED_KEY] = passed
     node.internal_data[PRUNED_ANSWERS_KEY] = answers
-    return len(dropped)
+    return consumed + len(dropped)
+
+
+def _drop_consumed_joins(workflow) -> int:
+    """Drop the cancelled arrivals of a parallel or inclusive gateway that has fired since.
+
+    SpiffWorkflow cancels the earlier arrivals at a join and keeps them; in a loop back
+    through the gateways it then counts last round's arrivals again, so when the branches
+    finish in another order the join fires early and the reviews open twice.  An arrival
+    that a later firing of its join consumed has nothing left to count.
+    """
+    joins = [t for t in workflow.tasks.values()
+             if isinstance(t.task_spec, UnstructuredJoin) and not isinstance(t.task_spec, _EndJoin)]
+    fired = {}
+    for task in joins:
+        if task.state == TaskState.COMPLETED:
+            fired[task.task_spec] = max(fired.get(task.task_spec, 0), task.last_state_change)
+    consumed = [t for t in joins if t.state == TaskState.CANCELLED and t.last_state_change <= fired.get(t.task_spec, -1)]
+    for task in consumed:
+        workflow._remove_task(task.id)
+    return len(consumed)
 
 
 def _prunable(spec) -> bool:
