@@ -636,8 +636,8 @@ def migrate(workflow, spec, subprocess_specs, registry, now: datetime | None = N
 # ---------------------------------------------------------------- pruning (trap 10)
 
 def prune_finished(workflow) -> int:
-    """Drop the finished steps above the deepest completed step that every open step, the
-    last step taken and every waiting join descends from; returns how many were dropped.
+    """Drop the finished steps above the deepest completed step that every open step and the
+    last step taken descend from (and arrivals a join has consumed); returns how many.
 
     Without this the saved state of an instance that loops (a review sent back ten times, a
     daily reminder) grows with every round, each save and load gets slower, and past ~1,000
