@@ -1,5 +1,6 @@
 """Which diagram elements an instance has passed, for the diagram markers of the inbox's
-task and instance pages (a read-only look at the loaded workflow; nothing is saved).
+task and instance pages: read from the loaded workflow, plus what pruning (trap 10) left on
+the root of its task tree (:func:`left_behind` writes that record).
 
 Added by the inbox: it needs SpiffWorkflow, which only this package may import.
 """
