@@ -8,6 +8,8 @@ from __future__ import annotations
 from copy import deepcopy
 
 from SpiffWorkflow.bpmn.specs.defaults import (
+    InclusiveGateway as _InclusiveGateway,
+    ParallelGateway as _ParallelGateway,
     ParallelMultiInstanceTask as _ParallelMI,
     SequentialMultiInstanceTask as _SequentialMI,
     ServiceTask as _ServiceTask,
@@ -167,3 +169,61 @@ class CrmSequentialMultiInstanceTask(_ResultsMixin, _SequentialMI):
             my_task._set_state(TaskState.READY)
         else:
             self.add_next_child(my_task)
+
+
+class _BranchMerge:
+    """A join's data: what the process held where the branches split, then each arriving
+    branch's own changes, in the order they arrived.
+
+    SpiffWorkflow merges the other branches and then copies the last branch's data over
+    everything; every branch carries a copy of all the data from the split, so a field that
+    existed before the split (a loop's earlier answer, a record field in the start data)
+    got the last branch's stale copy back, undoing what an earlier branch answered.
+    """
+
+    def _run_hook(self, my_task):
+        arrivals = sorted((t for t in my_task.workflow.tasks.values()
+                           if t.task_spec == self and t is not my_task and t.has_state(TaskState.FINISHED_MASK)
+                           and not my_task.is_descendant_of(t)), key=lambda t: t.last_state_change)
+        branches = [t.parent for t in arrivals] + [my_task.parent]
+        before = _split_point(branches)
+        merged = deepcopy(before.data) if before is not None else {}
+        for branch in branches:
+            for key, value in branch.data.items():
+                if before is None or key not in before.data or before.data[key] != value:
+                    merged[key] = deepcopy(value)
+        my_task.data = merged
+        for task in arrivals:  # as SpiffWorkflow does: a branch reset into keeps no stale steps
+            if task.has_state(TaskState.COMPLETED):
+                task._drop_children(force=True)
+        return True
+
+
+def _split_point(branches):
+    """The nearest step every branch descends from (``None`` for a single branch, which
+    passes its data on unchanged, or for branches that share none)."""
+    if len(branches) < 2:
+        return None
+    chain = []
+    node = branches[-1]
+    while node is not None:
+        chain.append(node)
+        node = node.parent
+    position = {id(t): i for i, t in enumerate(chain)}
+    deepest = 0
+    for branch in branches[:-1]:
+        node = branch
+        while node is not None and id(node) not in position:
+            node = node.parent
+        if node is None:
+            return None
+        deepest = max(deepest, position[id(node)])
+    return chain[deepest]
+
+
+class CrmParallelGateway(_BranchMerge, _ParallelGateway):
+    pass
+
+
+class CrmInclusiveGateway(_BranchMerge, _InclusiveGateway):
+    pass

@@ -1,0 +1,42 @@
+"""What a parallel join passes on: each branch's own answers, whatever order they arrive in.
+
+SpiffWorkflow's join copies the last branch's data over the others; every branch carries a
+copy of everything from the split, so a field that existed before the split got the last
+branch's stale copy back (``specs._BranchMerge``).
+"""
+import pytest
+
+from app.engine import runtime as R
+
+from .test_pruning import PARALLEL, PARALLEL_ROUNDS, Run
+
+AGREED = PARALLEL_ROUNDS.replace("rounds &gt;= 3", "legal_ok and finance_ok")
+
+
+@pytest.mark.parametrize("first, then", [("legal", "finance"), ("finance", "legal")])
+def test_a_field_from_before_the_split_keeps_the_branch_that_changed_it(cache, first, then):
+    answers = {"legal": ({"legal_ok": True}, ["legal_ok"]), "finance": ({"credit_limit": 200}, ["credit_limit"])}
+    run = Run(cache, PARALLEL, {"credit_limit": 100, "note": "客户资料"}, prune=True)
+    for step in (first, then):
+        run.complete(step, *answers[step])
+    data = R.instance_data(run.wf)
+    assert (data["credit_limit"], data["legal_ok"], data["note"]) == (200, True, "客户资料")
+
+
+def test_reviews_answered_again_in_the_next_round_both_count(cache):
+    run = Run(cache, AGREED, {"rounds": 0}, prune=True)
+    run.complete("legal", {"legal_ok": False}, ["legal_ok"])
+    run.complete("finance", {"finance_ok": False}, ["finance_ok"])
+    assert sorted(t.bpmn_id for t in run.result.user_tasks) == ["finance", "legal"]  # sent round again
+    run.complete("finance", {"finance_ok": True}, ["finance_ok"])
+    run.complete("legal", {"legal_ok": True}, ["legal_ok"])
+    assert run.result.status == "completed"
+    assert {k: R.instance_data(run.wf)[k] for k in ("legal_ok", "finance_ok", "rounds")} == {
+        "legal_ok": True, "finance_ok": True, "rounds": 2}
+
+
+def test_a_field_both_branches_changed_takes_the_later_answer(cache):
+    run = Run(cache, PARALLEL, {"comment": "", "amount": 1}, prune=True)
+    run.complete("finance", {"comment": "财务意见"}, ["comment"])
+    run.complete("legal", {"comment": "法务意见"}, ["comment"])
+    assert R.instance_data(run.wf)["comment"] == "法务意见" and R.instance_data(run.wf)["amount"] == 1
