@@ -8,7 +8,6 @@ from __future__ import annotations
 from copy import deepcopy
 
 from SpiffWorkflow.bpmn.specs.defaults import (
-    InclusiveGateway as _InclusiveGateway,
     ParallelGateway as _ParallelGateway,
     ParallelMultiInstanceTask as _ParallelMI,
     SequentialMultiInstanceTask as _SequentialMI,
@@ -171,14 +170,16 @@ class CrmSequentialMultiInstanceTask(_ResultsMixin, _SequentialMI):
             self.add_next_child(my_task)
 
 
-class _BranchMerge:
-    """A join's data: what the process held where the branches split, then each arriving
-    branch's own changes, in the order they arrived.
+class CrmParallelGateway(_ParallelGateway):
+    """A parallel join's data: what the process held where the branches split, then each
+    arriving branch's own changes, in the order they arrived.
 
     SpiffWorkflow merges the other branches and then copies the last branch's data over
     everything; every branch carries a copy of all the data from the split, so a field that
     existed before the split (a loop's earlier answer, a record field in the start data)
-    got the last branch's stale copy back, undoing what an earlier branch answered.
+    got the last branch's stale copy back, undoing what an earlier branch answered.  A field
+    two branches changed takes the later answer.  (Inclusive gateways keep SpiffWorkflow's
+    merge: their join and branch choice are one step there.)
     """
 
     def _run_hook(self, my_task):
@@ -210,20 +211,12 @@ def _split_point(branches):
         chain.append(node)
         node = node.parent
     position = {id(t): i for i, t in enumerate(chain)}
-    deepest = 0
+    highest = 0
     for branch in branches[:-1]:
         node = branch
         while node is not None and id(node) not in position:
             node = node.parent
         if node is None:
             return None
-        deepest = max(deepest, position[id(node)])
-    return chain[deepest]
-
-
-class CrmParallelGateway(_BranchMerge, _ParallelGateway):
-    pass
-
-
-class CrmInclusiveGateway(_BranchMerge, _InclusiveGateway):
-    pass
+        highest = max(highest, position[id(node)])
+    return chain[highest]

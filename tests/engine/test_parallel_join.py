@@ -40,3 +40,26 @@ def test_a_field_both_branches_changed_takes_the_later_answer(cache):
     run.complete("finance", {"comment": "财务意见"}, ["comment"])
     run.complete("legal", {"comment": "法务意见"}, ["comment"])
     assert R.instance_data(run.wf)["comment"] == "法务意见" and R.instance_data(run.wf)["amount"] == 1
+
+
+INCLUSIVE = PARALLEL.replace('id="parallel"', 'id="inclusive"').replace(
+    '<bpmn:parallelGateway id="split">', '<bpmn:inclusiveGateway id="split">').replace(
+    '<bpmn:outgoing>fb</bpmn:outgoing></bpmn:parallelGateway>', '<bpmn:outgoing>fb</bpmn:outgoing></bpmn:inclusiveGateway>').replace(
+    '<bpmn:parallelGateway id="join">', '<bpmn:inclusiveGateway id="join">').replace(
+    '<bpmn:outgoing>f2</bpmn:outgoing></bpmn:parallelGateway>', '<bpmn:outgoing>f2</bpmn:outgoing></bpmn:inclusiveGateway>').replace(
+    '<bpmn:sequenceFlow id="fa" sourceRef="split" targetRef="legal"/>',
+    '<bpmn:sequenceFlow id="fa" sourceRef="split" targetRef="legal">'
+    '<bpmn:conditionExpression xsi:type="bpmn:tFormalExpression">amount &gt; 100</bpmn:conditionExpression></bpmn:sequenceFlow>').replace(
+    '<bpmn:sequenceFlow id="fb" sourceRef="split" targetRef="finance"/>',
+    '<bpmn:sequenceFlow id="fb" sourceRef="split" targetRef="finance">'
+    '<bpmn:conditionExpression xsi:type="bpmn:tFormalExpression">amount &gt; 0</bpmn:conditionExpression></bpmn:sequenceFlow>')
+
+
+@pytest.mark.parametrize("amount, reviews", [(50, ["finance"]), (500, ["finance", "legal"])])
+def test_inclusive_gateways_open_the_matching_reviews_and_wait_for_them(cache, amount, reviews):
+    run = Run(cache, INCLUSIVE, {"amount": amount}, prune=True)
+    assert sorted(t.bpmn_id for t in run.result.user_tasks) == reviews
+    for review in reviews:
+        run.complete(review, {f"{review}_ok": True}, [f"{review}_ok"])
+    assert [t.bpmn_id for t in run.result.user_tasks] == ["sign"]
+    assert all(R.instance_data(run.wf)[f"{review}_ok"] for review in reviews)
