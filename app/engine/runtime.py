@@ -716,8 +716,7 @@ def _drop_consumed_joins(workflow) -> int:
     finish in another order the join fires early and the reviews open twice.  An arrival
     that a later firing of its join consumed has nothing left to count.
     """
-    joins = [t for t in workflow.tasks.values()
-             if isinstance(t.task_spec, UnstructuredJoin) and not isinstance(t.task_spec, _EndJoin)]
+    joins = [t for t in workflow.tasks.values() if _gateway_join(t.task_spec)]
     fired = {}
     for task in joins:
         if task.state == TaskState.COMPLETED:
@@ -734,7 +733,12 @@ def _prunable(spec) -> bool:
     with event subprocesses or ad-hoc paths, which SpiffWorkflow attaches to the root."""
     if getattr(spec.start, "trigger_specs", None) or getattr(spec, "conditional_paths", None):
         return False
-    return not any(isinstance(t, UnstructuredJoin) and not isinstance(t, _EndJoin) for t in spec.task_specs.values())
+    return not any(_gateway_join(t) for t in spec.task_specs.values())
+
+
+def _gateway_join(spec) -> bool:
+    """A parallel or inclusive gateway (joins that count arrivals), not the end join."""
+    return isinstance(spec, UnstructuredJoin) and not isinstance(spec, _EndJoin)
 
 
 def _subtree(task) -> list:

@@ -53,19 +53,21 @@ def _marks(tasks) -> tuple[set, set, set]:
 def passed(workflow) -> tuple[set, set, set]:
     """(completed bpmn ids, active bpmn ids, flows as (source, target)) of the instance."""
     completed, active, flows = _marks(workflow.get_tasks())
-    left = workflow.task_tree.internal_data.get(PASSED_KEY) or {}
-    completed.update(left.get("completed", ()))
-    flows.update(tuple(pair) for pair in left.get("flows", ()))
+    _add_record(workflow, completed, flows)
     return completed, active, flows
+
+
+def _add_record(workflow, completed: set, flows: set) -> None:
+    record = workflow.task_tree.internal_data.get(PASSED_KEY) or {}
+    completed.update(record.get("completed", ()))
+    flows.update(tuple(pair) for pair in record.get("flows", ()))
 
 
 def left_behind(workflow, dropped, new_root) -> dict:
     """What ``dropped`` (finished steps, closed under ancestors) passed, to keep on ``new_root``
     (call before they are removed)."""
     completed, _, flows = _marks(dropped)
-    earlier = workflow.task_tree.internal_data.get(PASSED_KEY) or {}
-    completed.update(earlier.get("completed", ()))
-    flows.update(tuple(pair) for pair in earlier.get("flows", ()))
+    _add_record(workflow, completed, flows)  # what earlier pruning left on the old root
     above = _came_from(new_root)  # what the walks that reach the new root go on to
     return {"completed": sorted(completed), "flows": sorted(map(list, flows)), "above": above}
 
