@@ -15,7 +15,7 @@ import re
 
 from flask_babel import gettext as _
 from SpiffWorkflow.bpmn.parser.BpmnParser import full_tag
-from SpiffWorkflow.bpmn.parser.task_parsers import GatewayParser
+from SpiffWorkflow.bpmn.parser.task_parsers import ConditionalGatewayParser, GatewayParser
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.data_spec import TaskDataReference
 from SpiffWorkflow.bpmn.specs.defaults import ManualTask, NoneTask, ScriptTask
@@ -25,7 +25,8 @@ from SpiffWorkflow.camunda.parser.task_spec import (
 )
 
 from .specs import (
-    CrmParallelGateway, CrmParallelMultiInstanceTask, CrmSequentialMultiInstanceTask, CrmServiceTask, CrmUserTask,
+    CrmInclusiveGateway, CrmParallelGateway, CrmParallelMultiInstanceTask, CrmSequentialMultiInstanceTask,
+    CrmServiceTask, CrmUserTask,
 )
 from .xml import DiagramError, problem
 
@@ -159,6 +160,7 @@ class CrmBpmnParser(CamundaParser):
         full_tag("task"): (CrmTaskParser, NoneTask),
         full_tag("manualTask"): (CrmTaskParser, ManualTask),
         full_tag("parallelGateway"): (GatewayParser, CrmParallelGateway),
+        full_tag("inclusiveGateway"): (ConditionalGatewayParser, CrmInclusiveGateway),
     })
 
 

@@ -21,7 +21,7 @@ from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.default.task_spec import MultiInstanceTaskConverter
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
 from SpiffWorkflow.bpmn.serializer.helpers.spec import TaskSpecConverter
-from SpiffWorkflow.bpmn.specs.defaults import ParallelGateway
+from SpiffWorkflow.bpmn.specs.defaults import InclusiveGateway, ParallelGateway
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.camunda.serializer.config import CAMUNDA_CONFIG
 from SpiffWorkflow.camunda.serializer.task_spec import UserTaskConverter
@@ -30,7 +30,8 @@ from .expressions import ExpressionError, check_data
 from .parser import parse_specs
 from .script_engine import RestrictedScriptEngine
 from .specs import (
-    CrmParallelGateway, CrmParallelMultiInstanceTask, CrmSequentialMultiInstanceTask, CrmServiceTask, CrmUserTask,
+    CrmInclusiveGateway, CrmParallelGateway, CrmParallelMultiInstanceTask, CrmSequentialMultiInstanceTask,
+    CrmServiceTask, CrmUserTask,
 )
 from .xml import DiagramError, load_xml, problem
 
@@ -104,6 +105,7 @@ def _configure(referencing: bool):
     config[CrmParallelMultiInstanceTask] = CrmMultiInstanceConverter
     config[CrmSequentialMultiInstanceTask] = CrmMultiInstanceConverter
     config[CrmParallelGateway] = config[ParallelGateway]
+    config[CrmInclusiveGateway] = config[InclusiveGateway]
     if referencing:
         config[BpmnWorkflow] = ReferencingWorkflowConverter
     registry = BpmnWorkflowSerializer.configure(config)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from copy import deepcopy
 
 from SpiffWorkflow.bpmn.specs.defaults import (
+    InclusiveGateway as _InclusiveGateway,
     ParallelGateway as _ParallelGateway,
     ParallelMultiInstanceTask as _ParallelMI,
     SequentialMultiInstanceTask as _SequentialMI,
@@ -170,33 +171,55 @@ class CrmSequentialMultiInstanceTask(_ResultsMixin, _SequentialMI):
             self.add_next_child(my_task)
 
 
-class CrmParallelGateway(_ParallelGateway):
-    """A parallel join's data: what the process held where the branches split, then each
+def _join_branches(spec, my_task):
+    """Give a join's task what the process held where the branches split, then each
     arriving branch's own changes, in the order they arrived.
 
     SpiffWorkflow merges the other branches and then copies the last branch's data over
     everything; every branch carries a copy of all the data from the split, so a field that
     existed before the split (a loop's earlier answer, a record field in the start data)
     got the last branch's stale copy back, undoing what an earlier branch answered.  A field
-    two branches changed takes the later answer.  (Inclusive gateways keep SpiffWorkflow's
-    merge: their join and branch choice are one step there.)
+    two branches changed takes the later answer.
+    """
+    arrivals = sorted((t for t in my_task.workflow.tasks.values()
+                       if t.task_spec == spec and t is not my_task and t.has_state(TaskState.FINISHED_MASK)
+                       and not my_task.is_descendant_of(t)), key=lambda t: t.last_state_change)
+    branches = [t.parent for t in arrivals] + [my_task.parent]
+    before = _split_point(branches)
+    merged = deepcopy(before.data) if before is not None else {}
+    for branch in branches:
+        for key, value in branch.data.items():
+            if before is None or key not in before.data or before.data[key] != value:
+                merged[key] = deepcopy(value)
+    my_task.data = merged
+    for task in arrivals:  # as SpiffWorkflow does: a branch reset into keeps no stale steps
+        if task.has_state(TaskState.COMPLETED):
+            task._drop_children(force=True)
+
+
+class CrmParallelGateway(_ParallelGateway):
+    """A parallel gateway whose join keeps every branch's answers (:func:`_join_branches`)."""
+
+    def _run_hook(self, my_task):
+        _join_branches(self, my_task)
+        return True
+
+
+class CrmInclusiveGateway(_InclusiveGateway):
+    """An inclusive gateway whose join keeps every branch's answers (:func:`_join_branches`).
+
+    SpiffWorkflow joins and chooses the outgoing branches in one step, so the choice is made
+    here too, on the joined data, as SpiffWorkflow makes it.
     """
 
     def _run_hook(self, my_task):
-        arrivals = sorted((t for t in my_task.workflow.tasks.values()
-                           if t.task_spec == self and t is not my_task and t.has_state(TaskState.FINISHED_MASK)
-                           and not my_task.is_descendant_of(t)), key=lambda t: t.last_state_change)
-        branches = [t.parent for t in arrivals] + [my_task.parent]
-        before = _split_point(branches)
-        merged = deepcopy(before.data) if before is not None else {}
-        for branch in branches:
-            for key, value in branch.data.items():
-                if before is None or key not in before.data or before.data[key] != value:
-                    merged[key] = deepcopy(value)
-        my_task.data = merged
-        for task in arrivals:  # as SpiffWorkflow does: a branch reset into keeps no stale steps
-            if task.has_state(TaskState.COMPLETED):
-                task._drop_children(force=True)
+        _join_branches(self, my_task)
+        matches, defaults = self._get_matching_outputs(my_task)
+        if not matches and not defaults:
+            raise WorkflowTaskException("No conditions satisfied on gateway", task=my_task)
+        my_task._sync_children(matches or defaults, TaskState.FUTURE)
+        for child in my_task.children:
+            child.task_spec._predict(child, mask=TaskState.FUTURE | TaskState.PREDICTED_MASK)
         return True
 
 

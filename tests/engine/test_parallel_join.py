@@ -1,8 +1,9 @@
-"""What a parallel join passes on: each branch's own answers, whatever order they arrive in.
+"""What a parallel or inclusive join passes on: each branch's own answers, whatever order they
+arrive in.
 
 SpiffWorkflow's join copies the last branch's data over the others; every branch carries a
 copy of everything from the split, so a field that existed before the split got the last
-branch's stale copy back (``specs._BranchMerge``).
+branch's stale copy back (``specs._join_branches``).
 """
 import pytest
 
@@ -63,3 +64,35 @@ def test_inclusive_gateways_open_the_matching_reviews_and_wait_for_them(cache, a
         run.complete(review, {f"{review}_ok": True}, [f"{review}_ok"])
     assert [t.bpmn_id for t in run.result.user_tasks] == ["sign"]
     assert all(R.instance_data(run.wf)[f"{review}_ok"] for review in reviews)
+
+
+@pytest.mark.parametrize("first, then", [("legal", "finance"), ("finance", "legal")])
+def test_an_inclusive_join_keeps_the_field_the_earlier_branch_changed(cache, first, then):
+    answers = {"legal": ({"legal_ok": True}, ["legal_ok"]), "finance": ({"credit_limit": 200}, ["credit_limit"])}
+    run = Run(cache, INCLUSIVE, {"amount": 500, "credit_limit": 100}, prune=True)
+    for step in (first, then):
+        run.complete(step, *answers[step])
+    assert [t.bpmn_id for t in run.result.user_tasks] == ["sign"]
+    data = R.instance_data(run.wf)
+    assert (data["credit_limit"], data["legal_ok"], data["amount"]) == (200, True, 500)
+
+
+INCLUSIVE_CHOICE = INCLUSIVE.replace('id="inclusive"', 'id="inclusive_choice"').replace(
+    '<bpmn:inclusiveGateway id="join">', '<bpmn:inclusiveGateway id="join" default="f4">').replace(
+    '<bpmn:sequenceFlow id="f2" sourceRef="join" targetRef="sign"/>',
+    '<bpmn:sequenceFlow id="f2" sourceRef="join" targetRef="sign">'
+    '<bpmn:conditionExpression xsi:type="bpmn:tFormalExpression">credit_limit &gt; 150</bpmn:conditionExpression>'
+    '</bpmn:sequenceFlow><bpmn:sequenceFlow id="f4" sourceRef="join" targetRef="e"/>').replace(
+    '<bpmn:outgoing>f2</bpmn:outgoing></bpmn:inclusiveGateway>',
+    '<bpmn:outgoing>f2</bpmn:outgoing><bpmn:outgoing>f4</bpmn:outgoing></bpmn:inclusiveGateway>').replace(
+    '<bpmn:endEvent id="e"><bpmn:incoming>f3</bpmn:incoming>',
+    '<bpmn:endEvent id="e"><bpmn:incoming>f3</bpmn:incoming><bpmn:incoming>f4</bpmn:incoming>')
+
+
+@pytest.mark.parametrize("raised_to, next_steps", [(200, ["sign"]), (120, [])])
+def test_an_inclusive_join_chooses_its_way_on_the_joined_answers(cache, raised_to, next_steps):
+    """Finance raises the limit first, legal answers last with its stale copy of the limit."""
+    run = Run(cache, INCLUSIVE_CHOICE, {"amount": 500, "credit_limit": 100}, prune=True)
+    run.complete("finance", {"credit_limit": raised_to}, ["credit_limit"])
+    run.complete("legal", {"legal_ok": True}, ["legal_ok"])
+    assert [t.bpmn_id for t in run.result.user_tasks] == next_steps
