@@ -603,20 +603,26 @@ def validate_form_data(task: HumanTask, data) -> dict:
 
 
 def task_form_values(task: HumanTask, user: User | None = None) -> dict:
-    """What the form shows: embedded and read-only values as at the start (instance data),
-    the task's own answers (never an earlier task's: trap 5), and the user's draft over them.
+    """What the form shows: the process data (embedded and read-only values, and the
+    editable ones a binding's mapping or a script set), never an earlier task's answer
+    (trap 5), the task's own answers once it is closed, and the user's draft over them.
 
-    An open task has no answers of its own yet, so nothing here loads the workflow state:
-    the inbox lists stay cheap however many tasks they show.
+    Nothing here loads the workflow state: the inbox lists stay cheap however many tasks
+    they show.
     """
     from app.forms import services as forms
 
     form = form_of(task)
     own = set(forms.editable_keys(form.schema)) if form is not None else set(
         engine.form_fields(task.form_key, task.form_version))
-    values = {k: v for k, v in (task.instance.data or {}).items() if k not in own}
+    data = task.instance.data or {}
+    values = {k: v for k, v in data.items() if k not in own}
     if task.status != TASK_OPEN:
         values.update(_submitted(task))
+    elif own.intersection(data):
+        answered = _answered_before(task.instance_id)
+        values.update({k: data[k] for k in own.intersection(data)
+                       if k not in answered or answered[k] != data[k]})
     if user is not None:
         draft = db.session.scalar(select(TaskDraft).where(TaskDraft.task_id == task.id,
                                                           TaskDraft.username == user.username))
@@ -625,18 +631,35 @@ def task_form_values(task: HumanTask, user: User | None = None) -> dict:
     return values
 
 
+_COMPLETED_ANSWERS = (select(ProcessHistory.data, ProcessHistory.comment)
+                      .where(ProcessHistory.instance_id == bindparam("instance_id"),
+                             ProcessHistory.event == "completed_task")
+                      .order_by(ProcessHistory.id))
+
+
+def _answered_before(instance_id: int) -> dict:
+    """The latest answer to each field that a completed task of the instance gave."""
+    answered = {}
+    for data, comment in db.session.execute(_COMPLETED_ANSWERS, {"instance_id": instance_id}):
+        answered.update(_answers(data, comment))
+    return answered
+
+
+def _answers(data: dict | None, comment: str | None) -> dict:
+    """A completion's answers from its history row (the comment has a column of its own)."""
+    out = dict(data or {})
+    if comment is not None:
+        out["comment"] = comment
+    return out
+
+
 def _submitted(task: HumanTask) -> dict:
     """The answers a closed task was completed with (from its history row)."""
     row = db.session.scalar(select(ProcessHistory).where(
         ProcessHistory.instance_id == task.instance_id, ProcessHistory.event == "completed_task",
         ProcessHistory.task == task.name, ProcessHistory.actor == task.completed_by)
         .order_by(ProcessHistory.id.desc()).limit(1))
-    if row is None:
-        return {}
-    out = dict(row.data or {})
-    if row.comment is not None:
-        out["comment"] = row.comment
-    return out
+    return {} if row is None else _answers(row.data, row.comment)
 
 
 _DELETE_DRAFTS = TaskDraft.__table__.delete().where(TaskDraft.task_id == bindparam("task_id"))

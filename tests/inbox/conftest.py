@@ -57,9 +57,10 @@ def flows(app, demo_people):
                 db.session.remove()
             return instance_id
 
-        def assigned(self, approver, confirmer="manager", starter="sales1"):
+        def assigned(self, approver, confirmer="manager", starter="sales1", **data):
             with app.app_context():
-                instance = engine.start_instance("assigned_review", {"approver": approver, "confirmer": confirmer},
+                instance = engine.start_instance("assigned_review",
+                                                 {"approver": approver, "confirmer": confirmer, **data},
                                                  actor=get_user(starter))
                 instance_id = instance.id
                 db.session.remove()

@@ -359,6 +359,21 @@ def test_inbox_filters_sorting_and_pages(api_as, flows):
     assert head.get("/api/v1/tasks?per_page=500").status_code == 400
 
 
+def test_a_form_field_the_start_data_sets_is_prefilled_until_a_task_answers_it(api_as, flows):
+    """A binding's mapping (or a script) may set an editable field: the form shows that value
+    to edit.  Once a task has answered the field, the next form starts empty (trap 5)."""
+    instance_id = flows.assigned("fj_head", confirmer="manager", comment="客户要求本周内答复")
+    first = flows.open_task(instance_id)
+    head, manager = api_as("fj_head"), api_as("manager")
+    data = head.get(f"/api/v1/tasks/{first['id']}").get_json()["data"]
+    assert data["comment"] == "客户要求本周内答复" and data.get("decision") is None
+    assert head.post(f"/api/v1/tasks/{first['id']}/complete",
+                     json={"data": {"decision": "approve", "comment": "客户要求本周内答复"}}).status_code == 200
+    second = flows.open_task(instance_id)
+    data = manager.get(f"/api/v1/tasks/{second['id']}").get_json()["data"]
+    assert data.get("comment") is None and data.get("decision") is None
+
+
 def test_next_task_form_is_not_prefilled_with_an_earlier_answer(api_as, flows):
     instance_id = flows.assigned("fj_head", confirmer="manager")
     first = flows.open_task(instance_id)
