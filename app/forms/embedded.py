@@ -154,7 +154,11 @@ def fill_embedded(schema: dict, record: Any, record_type: str | None = None) -> 
 
 
 def embedded_diff(schema: dict, data_at_start: dict, record: Any, record_type: str | None = None) -> dict:
-    """``{field key: (value at start, value now)}`` for embedded fields the record changed since."""
+    """``{field key: (value at start, value now)}`` for embedded fields the record changed since.
+
+    A field the start data did not capture (the process was started without this form) has
+    no value at start to compare with: the form shows it from the record as it is now.
+    """
     now = fill_embedded(schema, record, record_type)
     then = data_at_start or {}
-    return {key: (then.get(key), value) for key, value in now.items() if then.get(key) != value}
+    return {key: (then[key], value) for key, value in now.items() if key in then and then[key] != value}

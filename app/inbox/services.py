@@ -606,6 +606,8 @@ def task_form_values(task: HumanTask, user: User | None = None) -> dict:
     """What the form shows: the process data (embedded and read-only values, and the
     editable ones a binding's mapping or a script set), never an earlier task's answer
     (trap 5), the task's own answers once it is closed, and the user's draft over them.
+    Embedded fields the start data did not capture (a process started without this form)
+    show the record as it is now.
 
     Nothing here loads the workflow state: the inbox lists stay cheap however many tasks
     they show.
@@ -617,6 +619,11 @@ def task_form_values(task: HumanTask, user: User | None = None) -> dict:
         engine.form_fields(task.form_key, task.form_version))
     data = task.instance.data or {}
     values = {k: v for k, v in data.items() if k not in own}
+    uncaptured = [k for k in forms.embedded_fields(form.schema) if k not in data] if form is not None else []
+    record = record_of(task.instance) if uncaptured else None
+    if record is not None:
+        now = forms.fill_embedded(form.schema, record, task.instance.record_type)
+        values.update({k: now[k] for k in uncaptured})
     if task.status != TASK_OPEN:
         values.update(_submitted(task))
     elif own.intersection(data):

@@ -135,3 +135,5 @@ def test_embedded_diff_reports_only_changed_fields():
     customer.registered_capital = 200
     customer.owner = SimpleNamespace(username="sales2")
     assert services.embedded_diff(REPORT, at_start, customer) == {"capital": (100, 200), "owner": ("sales1", "sales2")}
+    # not captured at the start: nothing to compare with
+    assert services.embedded_diff(REPORT, {"name": "厦门海沧医疗"}, customer) == {}

@@ -374,6 +374,16 @@ def test_a_form_field_the_start_data_sets_is_prefilled_until_a_task_answers_it(a
     assert data.get("comment") is None and data.get("decision") is None
 
 
+def test_embedded_fields_the_start_data_did_not_capture_show_the_record(api_as, flows):
+    """The report's start data carries name and province but not city or capital (a binding
+    without the form): the form shows those from the customer as it is now."""
+    instance_id = flows.report(name="福州海峡贸易有限公司", city="福州", registered_capital=500)
+    task = flows.open_task(instance_id)
+    data = api_as("fj_head").get(f"/api/v1/tasks/{task['id']}").get_json()["data"]
+    assert (data["name"], data["province"], data["city"], data["registered_capital"]) == (
+        "福州海峡贸易有限公司", "福建", "福州", 500)
+
+
 def test_next_task_form_is_not_prefilled_with_an_earlier_answer(api_as, flows):
     instance_id = flows.assigned("fj_head", confirmer="manager")
     first = flows.open_task(instance_id)
