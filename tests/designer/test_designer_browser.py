@@ -402,3 +402,19 @@ def test_customer_report_opens_looks_right_and_redeploys_unchanged(page, app, de
     # What the modeler would write back keeps every element, attribute and expression.
     exported = page.evaluate("async () => (await window.designer.modeler.saveXML({format: true})).xml")
     assert _process_signature(exported) == _process_signature(shipped)
+
+
+def test_an_inclusive_gateway_is_not_a_lint_error_and_deploys(page, app, demo_people):
+    """bpmnlint's "recommended" warns against inclusive gateways; our engine runs them."""
+    login_in_browser(page, "admin")
+    page.goto("/designer/")
+    page.set_input_files("#designer-import", str(ROOT / "tests" / "designer" / "fixtures" / "joint_review_inclusive.bpmn"))
+    page.wait_for_url("**/designer/joint_review")
+    page.wait_for_selector("#designer-modeler[data-ready=true]")
+    issues = page.evaluate("""async () => {
+      const found = await window.designer.modeler.get('linting').lint();
+      return Object.values(found).flat().map(i => [i.id, i.category, i.message]);
+    }""")
+    assert not [i for i in issues if i[1] == "error" or "InclusiveGateway" in i[2]], issues
+    page.click("#designer-deploy")
+    page.wait_for_function("() => document.querySelector('#designer-deployed').textContent === 'v1'")
