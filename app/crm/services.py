@@ -543,9 +543,11 @@ def normalise_name(name: str) -> str:
 
 
 def find_possible_duplicates(customer: Customer, limit: int = 20) -> list[dict]:
-    """Customers owned by someone else that look like ``customer``: same or very similar
-    name (after ``normalise_name``), same credit code or same phone. For approvers of the
-    customer report (防撞单); ignores visibility on purpose.
+    """Customers that look like ``customer``: owned by someone else with the
+    same or a very similar name (after ``normalise_name``) or the same phone, and any other
+    customer with the same credit code, the same company whoever owns it (a rule may have
+    handed the new one to the existing one's owner). For approvers of the customer report
+    (防撞单); ignores visibility on purpose.
 
     Each item: ``{id, name, owner, owner_name, report_status, reasons}`` with reasons among
     "same_name", "similar_name", "same_credit_code", "same_phone".
@@ -560,7 +562,10 @@ def find_possible_duplicates(customer: Customer, limit: int = 20) -> list[dict]:
         conditions.append(Customer.phone == customer.phone)
     if not conditions:
         return []
-    stmt = select(Customer).where(or_(*conditions), Customer.owner_id != customer.owner_id)
+    clash = Customer.owner_id != customer.owner_id
+    if customer.credit_code:
+        clash = or_(clash, Customer.credit_code == customer.credit_code)
+    stmt = select(Customer).where(or_(*conditions), clash)
     if customer.id is not None:
         stmt = stmt.where(Customer.id != customer.id)
     found = []

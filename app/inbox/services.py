@@ -919,7 +919,7 @@ def duplicates_for(instance: ProcessInstance) -> list[dict]:
 
     found = crm.find_possible_duplicates(record)
     for item in found:
-        # The case that decides most reports: the same company, already approved for another salesperson.
+        # The case that decides most reports: the same company, already approved.
         item["strong"] = "same_credit_code" in item["reasons"] and item["report_status"] == "approved"
     return found
 
