@@ -78,6 +78,20 @@ def _active_user(username: str | None, field: str) -> User:
     return user
 
 
+def _hand_over_target(task: HumanTask, username: str | None) -> tuple[str, str | None]:
+    """Whom a delegated or reassigned task goes to: ``(username, away)``, the substitute of an
+    absent user (``away`` is the absent one). Never the person who started the process: a
+    hand-over must not let a salesperson approve their own report."""
+    target = _active_user(username, "to")
+    routed, away = substitute_for(target.username)
+    starter = task.instance.started_by_id and db.session.get(User, task.instance.started_by_id)
+    if starter and routed == starter.username:
+        raise ApiError(400, "invalid_input",
+                       _("%(name)s started this process and cannot receive its tasks.", name=starter.label),
+                       [{"field": "to", "message": _("Choose another person.")}])
+    return routed, away
+
+
 def _clean_comment(comment, required: bool = False, field: str = "comment") -> str | None:
     text = (comment or "").strip() if isinstance(comment, str) else ""
     if required and not text:
@@ -747,8 +761,8 @@ def delegate(task_id: int, user: User, to: str, comment=None, return_to_delegato
     if target.username == holder(task):
         raise ApiError(400, "invalid_input", _("The task is already with %(name)s.", name=target.label),
                        [{"field": "to", "message": _("Choose another person.")}])
+    routed, away = _hand_over_target(task, to)
     text = _clean_comment(comment)
-    routed, away = substitute_for(target.username)
     previous = active_delegation(task)
     if previous is not None:
         previous.active = False
@@ -772,9 +786,8 @@ def reassign(task_id: int, user: User, to: str, comment=None) -> HumanTask:
         raise ApiError(403, "forbidden", _("Only managers and administrators can reassign tasks."))
     if task.status != TASK_OPEN:
         raise ApiError(409, "task_closed", _("This task is no longer open."))
-    target = _active_user(to, "to")
+    routed, away = _hand_over_target(task, to)
     text = _clean_comment(comment)
-    routed, away = substitute_for(target.username)
     before = holder(task)
     previous = active_delegation(task)
     if previous is not None:

@@ -169,7 +169,8 @@ def task(task_id):
         form=_form_context(task, can_act), record=services.record_of(instance),
         duplicates=services.duplicates_for(instance), history=services.timeline(instance),
         attachments=attachments.attachments_of(instance.id), markers=services.diagram_markers(instance),
-        users=_users_for_picker(), holder_label=services.holder_label(task),
+        users=[u for u in _users_for_picker() if u.id != instance.started_by_id],  # never the starter
+        holder_label=services.holder_label(task),
         max_upload=attachments.max_bytes(), now_utc=utcnow())
 
 

@@ -144,6 +144,24 @@ def test_delegate_chain_and_who_may_complete(api_as, flows):
     assert chain == [("claimed", "fj_head"), ("delegated", "fj_head"), ("completed_task", "med_reviewer")]
 
 
+def test_a_task_is_never_handed_to_the_person_who_started_the_process(api_as, flows):
+    """Delegating or reassigning the report to the salesperson who filed it would let them
+    approve their own customer; an absent colleague's substitute counts too."""
+    instance_id = flows.report(owner="sales1")
+    task = flows.open_task(instance_id)
+    head, manager = api_as("fj_head"), api_as("manager")
+    head.post(f"/api/v1/tasks/{task['id']}/claim")
+    refused = head.post(f"/api/v1/tasks/{task['id']}/delegate", json={"to": "sales1"})
+    assert refused.status_code == 400 and refused.get_json()["error"]["details"][0]["field"] == "to"
+    assert manager.post(f"/api/v1/tasks/{task['id']}/reassign", json={"to": "sales1"}).status_code == 400
+    today = company_today().isoformat()
+    assert api_as("med_reviewer").post("/api/v1/out-of-office", json={
+        "substitute": "sales1", "starts_on": today, "ends_on": today}).status_code == 201
+    assert head.post(f"/api/v1/tasks/{task['id']}/delegate", json={"to": "med_reviewer"}).status_code == 400
+    assert flows.open_task(instance_id)["claimed_by"] == "fj_head"  # nothing changed
+    assert head.post(f"/api/v1/tasks/{task['id']}/delegate", json={"to": "manager"}).status_code == 200
+
+
 def test_delegation_can_come_back_to_the_delegator(api_as, flows):
     instance_id = flows.report()
     task = flows.open_task(instance_id)
