@@ -289,14 +289,14 @@ def plan_assign_owner(action, ctx: Context) -> dict:
             user = user if user is not None and user.active else None
     if user is None:
         return {"skipped": _("No active user to assign.")}
-    if ctx.get("owner") == user.username:
-        return {"user": user.username, "unchanged": True}
     reason = _("Automation rule %(name)s (%(strategy)s)", name=ctx.rule.name, strategy=STRATEGY_LABELS[strategy])
+    if ctx.get("owner") == user.username:
+        return {"user": user.username, "unchanged": True, "reason": reason}
     return {"user": user.username, "from": ctx.get("owner"), "reason": reason}
 
 
 def apply_assign_owner(plan, ctx: Context) -> dict:
-    if plan.get("skipped") or plan.get("unchanged"):
+    if plan.get("skipped"):
         return {}
     from app.crm import services as crm
 
@@ -311,7 +311,10 @@ def apply_assign_owner(plan, ctx: Context) -> dict:
         if cursor is None:
             cursor = RoundRobinCursor(group_name=action["group"])
             db.session.add(cursor)
+        # A turn is taken even when it falls to the current owner: the next record goes on.
         cursor.last_user_id = user.id
+    if user.username == ctx.get("owner"):
+        return {}
     crm.assign_owner(ctx.record, user, None, plan["reason"], commit=False, chain=ctx.chain)
     return {"user": user.username}
 

@@ -148,6 +148,20 @@ def test_fujian_customers_go_round_robin_to_the_fujian_sales_group(crm, make_rul
     assert customer.owner.username == "sales1"
 
 
+def test_a_round_robin_turn_that_falls_to_the_creator_still_counts(crm, make_rule, user):
+    """sales1 enters every Fujian customer: the turn that falls to sales1 keeps the record with
+    them, and the next one goes to sales2 (the turn used to stay with the creator for ever)."""
+    from app.auth.services import create_group
+
+    create_group(name="fujian-sales", members=["sales1", "sales2"])
+    make_rule(name="福建客户轮询分配", entity="customer", event="created",
+              condition={"field": "province", "op": "contains", "value": "福建"},
+              actions=[{"type": "assign_owner", "strategy": "round_robin", "group": "fujian-sales"}])
+    owners = [crm.create("customer", {"name": f"福建客户{index}", "province": "福建"}, user("sales1")).owner.username
+              for index in range(4)]
+    assert owners == ["sales1", "sales2", "sales1", "sales2"]
+
+
 def test_the_demo_rules_are_valid_and_seeding_is_idempotent(crm, user):
     from app.automation import demo
     from app.automation.models import Rule
