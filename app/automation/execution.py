@@ -139,13 +139,15 @@ def run_rule(rule: Rule, event: RecordEvent, catalog: Catalog) -> RuleRun:
                 entry["status"] = "rolled_back"
         if results:
             results[-1]["error"] = message
+        results += [{"index": index, "type": action["type"], "status": "not_run"}
+                    for index, action in enumerate(rule.actions) if index >= len(results)]
         run.outcome, run.error, run.actions = "failed", message, results
         log.warning("automation rule %s failed on %s %s: %s", rule.id, event.entity, record.id, message)
         _save(run, started)
         if rule.blocking:
             _keep_after_rollback(run)
             raise RuleBlocked(rule.name, message) from error
-        _alert_admins(rule, run)
+        alert_author(rule, run)
         return run
     run.outcome, run.actions = "matched", results
     return _save(run, started)
@@ -162,7 +164,7 @@ def _save(run: RuleRun, started: float) -> RuleRun:
     return run
 
 
-def _alert_admins(rule: Rule, run: RuleRun) -> None:
+def alert_author(rule: Rule, run: RuleRun) -> None:
     """Failures are not silent (DOMAIN.md): the rule's author hears about it in-app."""
     from app.notifications.services import notify
 

@@ -13,10 +13,11 @@ from urllib.parse import urlsplit
 import certifi
 import urllib3
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from app.automation import catalog as cat
-from app.automation.models import Rule, WebhookDelivery
+from app.automation.models import Rule, RuleRun, WebhookDelivery
 from app.automation.validation import private_host
 from app.db import utcnow
 from app.extensions import db
@@ -114,12 +115,36 @@ def deliver_webhook(job) -> None:
     except WebhookRefused as error:
         row.error = str(error)
         _finish(row, started)
+        _gave_up(payload, row)
         return  # retrying cannot help; the refusal is logged
     except urllib3.exceptions.HTTPError as error:
         row.error = f"{error.__class__.__name__}: {error}"[:2000]
     _finish(row, started)
     if not row.ok:
+        if job.attempts >= job.max_attempts:
+            _gave_up(payload, row)
         raise RuntimeError(row.error or f"HTTP {row.status_code}")
+
+
+def _gave_up(payload, row: WebhookDelivery) -> None:
+    """The event will not reach the receiver: the rule's run turns failed, with the webhook
+    action marked so, and the rule's author is told (no silent failures, DOMAIN.md)."""
+    from app.automation.execution import alert_author
+
+    run = db.session.get(RuleRun, payload["run_id"]) if payload.get("run_id") else None
+    if run is None:
+        return
+    error = _("Webhook to %(url)s failed after %(count)d attempt(s): %(error)s", url=row.url,
+              count=row.attempt, error=row.error or f"HTTP {row.status_code}")[:2000]
+    actions = [dict(entry) for entry in run.actions]
+    for entry in actions:
+        if entry.get("index") == payload.get("action_index"):
+            entry.update(status="failed", error=error)
+    run.outcome, run.error, run.actions = "failed", error, actions
+    rule = db.session.get(Rule, run.rule_id) if run.rule_id else None
+    if rule is not None:
+        alert_author(rule, run)
+    db.session.commit()  # kept although the job itself is rolled back and marked failed
 
 
 def _secret(payload) -> str:

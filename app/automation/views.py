@@ -22,6 +22,17 @@ EVENT_LABELS = {"created": _l("Created"), "updated": _l("Edited"), "deleted": _l
                 "stage_changed": _l("Stage changed"), "won": _l("Marked won"), "lost": _l("Marked lost"),
                 "date_before": _l("Days before a date"), "date_after": _l("Days after a date"),
                 "idle": _l("No change for some days")}
+ACTION_LABELS = {"set_fields": _l("Set fields"), "create_record": _l("Create a related record"),
+                 "assign_owner": _l("Assign the owner"), "share": _l("Share"), "notify": _l("Notify"),
+                 "create_todo": _l("Create a to-do"), "webhook": _l("Call a webhook"),
+                 "start_workflow": _l("Start a workflow")}
+OPERATOR_LABELS = {"eq": "=", "ne": "≠", "gt": ">", "ge": "≥", "lt": "<", "le": "≤", "contains": _l("contains"),
+                   "not_contains": _l("does not contain"), "in": _l("is one of"), "is_empty": _l("is empty"),
+                   "is_not_empty": _l("is not empty"), "changed": _l("changed"), "changed_to": _l("changed to"),
+                   "changed_from": _l("changed from")}
+# What became of each action in a run.
+ACTION_STATUSES = {"done": _l("done"), "skipped": _l("skipped"), "failed": _l("failed"),
+                   "rolled_back": _l("undone (a later action failed)"), "not_run": _l("not run (an earlier action failed)")}
 
 
 @bp.context_processor
@@ -57,7 +68,13 @@ def save_allowlist():
 @roles_required(*EDITORS)
 def edit(rule_id=None):
     rule = services.rule_dict(services.get_rule(rule_id)) if rule_id else None
-    return render_template("automation/editor.html", rule=rule, event_labels={k: str(v) for k, v in EVENT_LABELS.items()})
+    return render_template("automation/editor.html", rule=rule, event_labels=_plain(EVENT_LABELS),
+                           action_labels=_plain(ACTION_LABELS), operator_labels=_plain(OPERATOR_LABELS))
+
+
+def _plain(labels: dict) -> dict:
+    """Lazy labels as text, for a page's JSON."""
+    return {key: str(label) for key, label in labels.items()}
 
 
 def _small(number):
@@ -89,7 +106,8 @@ def run_detail(run_id):
 
     run = db.session.get(RuleRun, run_id) or abort(404)  # <int:> ids are bounded by the converter
     return render_template("automation/run.html", run=services.run_dict(run), outcomes=OUTCOMES,
-                           deliveries=services.deliveries_for_run(run.id), event_labels=EVENT_LABELS)
+                           deliveries=services.deliveries_for_run(run.id), event_labels=EVENT_LABELS,
+                           action_labels=ACTION_LABELS, operator_labels=OPERATOR_LABELS, statuses=ACTION_STATUSES)
 
 
 def _record_panel(record, user):

@@ -22,9 +22,10 @@ def test_pages_are_for_editors_and_show_a_stopped_loop(client, within):
                                        "values": [{"field": "customer_class", "value": dst}]}]), get_user("admin"))
         customer = crm.create("customer", {"name": "页面客户"}, get_user("sales1"))
         crm.update(customer, {"customer_class": "A"}, get_user("sales1"))
-        return db.session.scalar(select(RuleRun.id).where(RuleRun.outcome == "stopped")), customer.id
+        return (db.session.scalar(select(RuleRun.id).where(RuleRun.outcome == "stopped")), customer.id,
+                db.session.scalar(select(RuleRun.id).where(RuleRun.outcome == "matched").limit(1)))
 
-    run_id, customer_id = within(setup)
+    run_id, customer_id, matched_id = within(setup)
     _login(client, "sales1")
     assert client.get("/automation/").status_code == 403
     assert client.get(f"/automation/runs/{run_id}").status_code == 403
@@ -38,6 +39,10 @@ def test_pages_are_for_editors_and_show_a_stopped_loop(client, within):
     detail = client.get(f"/automation/runs/{run_id}").get_data(as_text=True)
     assert 'id="run-chain"' in detail and detail.index("甲 →") < detail.index("乙 →")
     assert client.get("/automation/runs/999999").status_code == 404
+    # Action types, statuses and operators read in the page's language, not as identifiers.
+    matched = client.get(f"/automation/runs/{matched_id}").get_data(as_text=True)
+    assert "1. 设置字段" in matched and 'data-status="done">已完成' in matched and "<td>变更为</td>" in matched
+    assert "set_fields" not in matched.split("<pre", 1)[0]
     record_page = client.get(f"/crm/customer/{customer_id}").get_data(as_text=True)
     assert 'id="automation-log"' in record_page and "已阻止循环" in record_page
 

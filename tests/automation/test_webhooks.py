@@ -124,6 +124,30 @@ def test_a_target_failing_twice_then_succeeding_gets_the_event_exactly_once(crm,
     assert len(receiver.requests) == 3
 
 
+def test_a_delivery_that_gives_up_fails_the_run_and_tells_the_rule_author(crm, make_rule, user, receiver_factory):
+    from app.automation.models import RuleRun
+    from app.notifications.models import Notification
+
+    receiver = receiver_factory(statuses=[500, 503])
+    set_webhook_allowlist(["127.0.0.1"], None)
+    make_rule(name="推送到财务", entity="customer", event="created",
+              actions=[{"type": "webhook", "url": receiver.url, "max_attempts": 2}])
+    crm.create("customer", {"name": "推送失败"}, user("sales1"))
+    job = db.session.scalar(select(Job).where(Job.kind == "automation.webhook"))
+    run_due_jobs()
+    _fast_forward(job.id)
+    run = db.session.scalar(select(RuleRun))
+    assert run.outcome == "matched" and run.actions[0]["status"] == "done"  # a retry is still due
+    run_due_jobs()
+    db.session.expire_all()
+    assert db.session.get(Job, job.id).status == "failed" and len(receiver.requests) == 2
+    run = db.session.scalar(select(RuleRun))
+    assert run.outcome == "failed" and run.actions[0]["status"] == "failed"
+    assert receiver.url in run.error and "2" in run.error and "HTTP 503" in run.error
+    notice = db.session.scalar(select(Notification).where(Notification.user_id == user("admin").id))
+    assert notice is not None and "推送到财务" in notice.text
+
+
 def test_private_targets_are_refused_unless_allow_listed(crm, make_rule, user, receiver_factory):
     from app.api.errors import ApiError
 
@@ -140,6 +164,10 @@ def test_private_targets_are_refused_unless_allow_listed(crm, make_rule, user, r
     assert receiver.requests == []
     delivery = db.session.scalar(select(WebhookDelivery))
     assert not delivery.ok and "not allow-listed" in delivery.error
+    from app.automation.models import RuleRun
+
+    run = db.session.scalar(select(RuleRun))  # refused at once: no retry, the run failed
+    assert run.outcome == "failed" and "not allow-listed" in run.error
 
 
 def _worker(database_url, tmp_path):
