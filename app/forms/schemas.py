@@ -24,7 +24,7 @@ class FormIn(Schema):
     key = String(required=True, validate=Length(min=1, max=64))
     name = String(required=True, validate=Length(min=1, max=200))
     schema = Dict(required=True)
-    base_version = Integer(load_default=None, allow_none=True, validate=Range(min=1))
+    base_version = Integer(load_default=None, allow_none=True, validate=Range(min=0))  # 0: a new form
 
 
 class FormVersionQuery(Schema):

@@ -69,7 +69,7 @@ def save_form(key: str, name: str, schema: dict, actor=None, base_version: int |
 
     The same name and schema as the current version store nothing (``created`` is False).
     ``base_version``: the version the designer started from; another version saved since
-    is a 409 rather than a silent overwrite.
+    is a 409 rather than a silent overwrite. ``0`` is a new form: an existing key is a 409.
     """
     problems = []
     if not isinstance(key, str) or not KEY_PATTERN.match(key):
@@ -84,6 +84,10 @@ def save_form(key: str, name: str, schema: dict, actor=None, base_version: int |
     schema = normalise_schema(schema)
     digest = checksum(name, schema)
     current = get_form(key)
+    if current is not None and base_version == 0:
+        raise ApiError(409, "key_taken", _("A form with the key %(key)s already exists: choose another key, or open "
+                                           "that form to change it.", key=key),
+                       details=[{"field": "key", "message": _("This key is taken.")}])
     if current is not None and base_version is not None and base_version != current.version:
         raise ApiError(409, "stale_version", _("Version %(v)d of this form was saved in the meantime; "
                                                "reload it and apply your changes again.", v=current.version))

@@ -234,7 +234,7 @@ window.addEventListener("beforeunload", (event) => {
   }
 });
 
-let baseVersion = config.version;
+let baseVersion = config.version || 0; // 0: a new form, whose key must not be taken
 $("#save-form").addEventListener("click", async () => {
   const key = $("#form-key").value.trim();
   const name = $("#form-name").value.trim();

@@ -33,10 +33,14 @@ def test_designer_creates_versions_and_everyone_reads(api_as, user):
     second = create(admin, schema={"components": SCHEMA["components"][:1]}, base_version=1)
     assert second.status_code == 201 and second.get_json()["version"] == 2
     assert create(admin, schema={"components": []}, base_version=1).status_code == 409
+    # A new form (base_version 0, as the form designer's "new form" sends) may not take an existing key.
+    taken = create(admin, schema={"components": []}, base_version=0)
+    assert taken.status_code == 409 and taken.get_json()["error"]["code"] == "key_taken"
+    assert create(admin, key="expense_2", base_version=0).status_code == 201
 
     sales = api_as("sales1")
     listing = sales.get("/api/v1/forms").get_json()
-    assert listing["total"] == 1 and listing["items"][0]["version"] == 2 and "schema" not in listing["items"][0]
+    assert listing["total"] == 2 and listing["items"][0]["version"] == 2 and "schema" not in listing["items"][0]
     assert len(sales.get("/api/v1/forms/expense").get_json()["schema"]["components"]) == 1
     assert len(sales.get("/api/v1/forms/expense?version=1").get_json()["schema"]["components"]) == 2
     assert sales.get("/api/v1/forms/expense?version=9").status_code == 404

@@ -97,6 +97,10 @@ def test_new_form_from_scratch(page, app, shipped_forms):
     page.goto("/forms/new")
     page.wait_for_selector("#form-editor[data-ready=true]")
     page.fill("#form-name", "合同审批表单")
+    page.fill("#form-key", "customer_report")  # the shipped form's key: refused, nothing overwritten
+    page.click("#save-form")
+    page.wait_for_selector("#designer-messages .alert-danger")
+    assert "customer_report" in page.inner_text("#designer-messages") and current_form(app, "customer_report")[0] == 1
     page.fill("#form-key", "contract_review")
     page.locator("#record-type").select_option("contract")
     page.locator("#crm-field-list li[data-crm-field='contract.amount'] [data-action=add]").click()
