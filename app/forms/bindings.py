@@ -118,6 +118,7 @@ def check_binding(data: dict) -> list[dict]:
             problem("process_key", _("Unknown process %(key)s: deploy it first.", key=process_key))
     record_keys = {"id"} | embedded.record_field_keys(entity)
     form_key = data.get("form_key")
+    embedded_keys: set[str] = set()
     if form_key:
         from app.forms.services import get_form
 
@@ -125,6 +126,7 @@ def check_binding(data: dict) -> list[dict]:
         if form is None:
             problem("form_key", _("No such form."))
         else:
+            embedded_keys = set(embedded.embedded_fields(form.schema))
             for key, path in embedded.embedded_fields(form.schema).items():
                 record_type = path.partition(".")[0]
                 if not embedded.is_known_crm_field(path):
@@ -153,6 +155,9 @@ def check_binding(data: dict) -> list[dict]:
             problem(f"{where}.to", _("%(key)s is set automatically.", key=target))
         elif target in targets:
             problem(f"{where}.to", _("Key %(key)s is used by more than one field.", key=target))
+        elif target in embedded_keys:
+            problem(f"{where}.to", _("%(key)s is an embedded field of the form: it shows the record's own value.",
+                                     key=target))
         targets.add(target)
     if data.get("report_pending") and entity != "customer":
         problem("report_pending", _("Only a customer has a report status."))

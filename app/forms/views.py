@@ -78,26 +78,29 @@ def preview(key):
 # --- embedded processes (嵌入式流程) -----------------------------------------------------------
 
 def _binding_form_data(form) -> dict:
+    """The binding as the page submitted it (a half-filled mapping row is kept, for the check to
+    name it); the condition is parsed by :func:`_condition`."""
     entity, _sep, event = (form.get("action") or "").partition(".")
     mapping = [{"field": f, "to": t.strip()} for f, t in zip(form.getlist("map_field"), form.getlist("map_to"))
-               if f and t.strip()]
-    condition_text = (form.get("condition") or "").strip()
-    data = {"name": form.get("name", ""), "entity": entity, "event": event,
+               if f or t.strip()]
+    return {"name": form.get("name", ""), "entity": entity, "event": event,
             "process_key": form.get("process_key", ""), "form_key": form.get("form_key") or None,
-            "mapping": mapping, "enabled": form.get("enabled") == "y",
+            "mapping": mapping, "enabled": form.get("enabled") == "y", "condition": None,
             "skip_if_running": form.get("skip_if_running") == "y", "report_pending": form.get("report_pending") == "y"}
-    if condition_text:
-        try:
-            data["condition"] = json.loads(condition_text)
-        except ValueError:
-            raise ApiError(400, "invalid_binding", _("The binding cannot be saved."),
-                           details=[{"field": "condition", "message": _("The condition is not valid JSON.")}])
-    else:
-        data["condition"] = None
-    return data
 
 
-def _binding_page(binding, errors=None, values=None, status=200):
+def _condition(text: str | None):
+    text = (text or "").strip()
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise ApiError(400, "invalid_binding", _("The binding cannot be saved."),
+                       details=[{"field": "condition", "message": _("The condition is not valid JSON.")}]) from None
+
+
+def _binding_page(binding, errors=None, values=None, status=200, condition_text=None):
     engine = bindings._engine()
     processes = engine.list_definitions(current_only=True) if engine else []
     entity = (values or {}).get("entity") or (binding.entity if binding else None)
@@ -108,9 +111,11 @@ def _binding_page(binding, errors=None, values=None, status=200):
                           "condition": None})
     runs = list(db.session.scalars(select(BindingRun).where(BindingRun.binding_id == binding.id)
                                    .order_by(BindingRun.id.desc()).limit(20))) if binding else []
+    if condition_text is None:
+        condition_text = json.dumps(current["condition"], ensure_ascii=False) if current.get("condition") else ""
     return render_template("forms/binding_form.html", binding=binding, current=current, errors=errors or [],
                            actions=bindings.actions(), processes=processes, forms=services.list_current_forms(),
-                           fields=fields, runs=runs), status
+                           fields=fields, runs=runs, condition_text=condition_text), status
 
 
 @bp.get("/bindings")
@@ -145,16 +150,17 @@ def binding_edit(binding_id):
 
 
 def _save_binding_page(binding):
-    data = {}
+    data = _binding_form_data(request.form)
     try:
-        data = _binding_form_data(request.form)
+        data["condition"] = _condition(request.form.get("condition"))
         saved = bindings.save_binding(data, actor=current_user, binding=binding,
                                       version=request.form.get("version", type=int))
     except ApiError as error:
         db.session.rollback()
         flash(error.message, "danger")
+        # Everything typed comes back, the condition as it was written.
         return _binding_page(binding, errors=error.details or [{"field": "", "message": error.message}],
-                             values=data or None, status=error.status)
+                             values=data, status=error.status, condition_text=request.form.get("condition", ""))
     db.session.commit()
     flash(_("Binding %(name)s saved.", name=saved.name), "success")
     return redirect(url_for("forms.bindings_index"))

@@ -87,10 +87,18 @@ def test_binding_pages(app, client, deployed):
     assert saved.status_code == 302
     listing = client.get("/forms/bindings").get_data(as_text=True)
     assert "新商机审批" in listing and "customer_report" in listing
-    broken = client.post("/forms/bindings/new", data={**form, "condition": "{not json"})
-    assert broken.status_code == 400 and "condition" in broken.get_data(as_text=True)
+    broken = client.post("/forms/bindings/new", data={**form, "name": "条件写错了", "condition": "{not json"})
+    page = broken.get_data(as_text=True)
+    assert broken.status_code == 400 and "condition" in page
+    # Nothing typed is lost: the name, the action, the mapping and the condition as written.
+    assert 'value="条件写错了"' in page and '>{not json</textarea>' in page
+    assert '<option value="opportunity.created" selected' in page and 'name="map_to" value="amount"' in page
     unknown = client.post("/forms/bindings/new", data={**form, "map_field": ["ghost"], "map_to": ["x"]})
     assert unknown.status_code == 400 and "mapping.0.field" in unknown.get_data(as_text=True)
+    half = client.post("/forms/bindings/new", data={**form, "map_field": ["amount"], "map_to": [""]})
+    assert half.status_code == 400 and "mapping.0.to" in half.get_data(as_text=True)  # not dropped silently
+    embedded = client.post("/forms/bindings/new", data={**form, "map_field": ["title"], "map_to": ["name"]})
+    assert embedded.status_code == 400 and "mapping.0.to" in embedded.get_data(as_text=True)  # the form's 客户名称
     from app.extensions import db
     from app.forms.models import FormBinding
 
