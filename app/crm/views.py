@@ -311,6 +311,11 @@ def new(entity):
             errors = _errors(error)
             flash(error.message, "danger")
         else:
+            if not services.can_see(record, current_user):
+                # An automation rule handed it to someone else: its page would be a 404.
+                flash(_("Saved. %(record)s now belongs to %(owner)s, so it is not in your list.",
+                        record=record.label, owner=record.owner.label), "success")
+                return redirect(url_for("crm.records", entity=entity))
             flash(_("Saved."), "success")
             return redirect(_url(record))
     return _render_form(entity, None, errors, 400 if errors else 200)

@@ -32,6 +32,24 @@ def test_customer_form_shows_field_messages_and_creates(app, crm_stages):
     assert "福州闽江" in client.get("/customers?q=闽江").get_data(as_text=True)
 
 
+def test_a_customer_a_rule_hands_to_someone_else_lands_on_the_list_not_a_404(app, crm_stages):
+    from app.auth.services import get_user
+    from app.automation.services import create_rule
+    from app.extensions import db
+
+    with app.app_context():
+        create_rule({"name": "福建客户给销售二", "entity": "customer", "event": "created",
+                     "condition": {"field": "province", "op": "contains", "value": "福建"},
+                     "actions": [{"type": "assign_owner", "strategy": "user", "user": "sales2"}]}, get_user("admin"))
+        db.session.commit()
+    client = app.test_client()
+    login(client, "sales1")
+    saved = client.post("/crm/customer/new", data={"name": "福州马尾船舶", "province": "福建", "owner": "sales1"})
+    assert saved.status_code == 302 and saved.headers["Location"].endswith("/crm/customer")
+    page = client.get(saved.headers["Location"]).get_data(as_text=True)
+    assert "福州马尾船舶" in page and "销售二" in page  # the message says where it went
+
+
 def test_edit_with_a_stale_version_is_refused(app, crm_stages, make_customer):
     customer = make_customer("sales1")
     client = app.test_client()
