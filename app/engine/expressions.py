@@ -33,6 +33,9 @@ Expression dialects accepted
 * Python expression syntax (``province == '福建' and registered_capital >= 10_000_000``).
 * Camunda EL wrappers ``${...}`` / ``#{...}``, with ``&&``, ``||``, ``!``, ``true``,
   ``false``, ``null`` translated, so diagrams from Camunda Modeler run unchanged.
+* An empty field (``None``) compares as neither more nor less than anything and contains
+  nothing (FEEL and SQL do the same): ``amount >= 0`` and ``'福建' in province`` are false for
+  a record where nobody filled them in, instead of stopping the process with a type error.
 * Unquoted ISO-8601 literals for timers: durations (``P3D``, ``PT1H``), dates and datetimes
   (``2026-12-01T10:00:00Z``) and repeating intervals (``R3/PT1H``) evaluate to themselves.
 
@@ -859,6 +862,12 @@ def _compare(op, a, b):
         return a == b
     if isinstance(op, ast.NotEq):
         return a != b
+    # An empty field (None) is neither more nor less than anything and contains nothing, as
+    # in FEEL and SQL: a condition on a field nobody filled in is false, not a process error.
+    if isinstance(op, (ast.Lt, ast.LtE, ast.Gt, ast.GtE)) and (a is None or b is None):
+        return False
+    if isinstance(op, (ast.In, ast.NotIn)) and b is None:
+        return isinstance(op, ast.NotIn)
     if isinstance(op, ast.Lt):
         return a < b
     if isinstance(op, ast.LtE):

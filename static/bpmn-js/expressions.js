@@ -1,6 +1,6 @@
 // Conditions and ISO-8601 values as the engine's restricted expression language reads them.
 
-export const OPERATORS = ["==", "!=", ">", ">=", "<", "<=", "contains", "empty", "not_empty"];
+export const OPERATORS = ["==", "!=", ">", ">=", "<", "<=", "contains", "not_contains", "empty", "not_empty"];
 const UNARY = new Set(["empty", "not_empty"]);
 const IDENT = /^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)*$/;
 
@@ -27,6 +27,7 @@ export function rowToExpression({ field, op, value }) {
   if (op === "empty") return `!${field}`;
   if (op === "not_empty") return `!!${field}`;
   if (op === "contains") return `${literal(value)} in ${field}`;
+  if (op === "not_contains") return `${literal(value)} not in ${field}`;
   return `${field} ${op} ${literal(value)}`;
 }
 
@@ -40,6 +41,8 @@ export function buildCondition(rows, join) {
 const ROW_PATTERNS = [
   [/^!!\s*([\w.]+)$/, (m) => ({ field: m[1], op: "not_empty", value: "" })],
   [/^!\s*([\w.]+)$/, (m) => ({ field: m[1], op: "empty", value: "" })],
+  [/^('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?)\s+not\s+in\s+([\w.]+)$/,
+    (m) => ({ field: m[2], op: "not_contains", value: unliteral(m[1]) })],
   [/^('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?)\s+in\s+([\w.]+)$/,
     (m) => ({ field: m[2], op: "contains", value: unliteral(m[1]) })],
   [/^([\w.]+)\s*(==|!=|>=|<=|>|<)\s*('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?|true|false|null)$/,

@@ -20,6 +20,13 @@ CASES = [
     ([("registered_capital", ">=", "10000000")], "&&", {"registered_capital": 10_000_000}, True),
     ([("amount", "<", "5000"), ("customer_class", "==", "A")], "||", {"amount": 9000, "customer_class": "A"}, True),
     ([("tags", "contains", "vip")], "&&", {"tags": ["new", "vip"]}, True),
+    ([("province", "contains", "福建")], "&&", {"province": "福建省"}, True),
+    ([("province", "not_contains", "福建"), ("industry", "==", "医疗")], "&&", {"province": "福建省", "industry": "医疗"},
+     False),
+    ([("province", "not_contains", "福建"), ("industry", "==", "医疗")], "&&", {"province": None, "industry": "医疗"},
+     True),
+    ([("province", "contains", "福建")], "&&", {"province": None}, False),  # an empty field contains nothing
+    ([("amount", ">=", "0")], "&&", {"amount": None}, False),  # ... and compares as neither more nor less
     ([("comment", "empty", "")], "&&", {"comment": ""}, True),
     ([("comment", "not_empty", "")], "&&", {"comment": "ok"}, True),
     ([("name", "==", "O'Brien \\ Co")], "&&", {"name": "O'Brien \\ Co"}, True),

@@ -28,8 +28,11 @@ def reload(wf, cache):
 
 @pytest.mark.parametrize("province, industry, task_id, group", [
     ("福建", "医疗", "Task_fujian_review", "fujian-heads"),
+    ("福建省", "制造", "Task_fujian_review", "fujian-heads"),  # as the Fujian round-robin rule reads it too
     ("广东", "医疗", "Task_medical_review", "medical-reviewers"),
     ("广东", "制造", "Task_manager_review", "sales-managers"),
+    (None, "医疗", "Task_medical_review", "medical-reviewers"),  # no province: no type error
+    (None, None, "Task_manager_review", "sales-managers"),
 ])
 def test_routing(cache, customer_report_xml, fake_ops, province, industry, task_id, group):
     wf, result = start(cache, customer_report_xml, dict(CUSTOMER, province=province, industry=industry))
