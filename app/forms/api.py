@@ -157,3 +157,14 @@ def binding_runs(query):
     crm.get_record(query["entity"], query["record_id"], current_user)  # 404 unless visible
     runs = bindings.runs_for_record(query["entity"], query["record_id"])
     return {"items": [bindings.run_dict(r) for r in runs], "total": len(runs)}
+
+
+@bp.post("/records/<entity>/<int:record_id>/report-again")
+@login_required
+@bp.doc(summary="Submit a record's report again (after a rejection or a withdrawal): the bindings that keep "
+                "its report status start their process with the record as it is now",
+        responses=[201, 403, 404, 409])
+def report_again(entity, record_id):
+    runs = bindings.report_again(entity, record_id, current_user)
+    db.session.commit()
+    return {"items": [bindings.run_dict(r) for r in runs], "total": len(runs)}, 201

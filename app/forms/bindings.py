@@ -350,6 +350,46 @@ def run_binding(binding: FormBinding, event: RecordEvent) -> BindingRun:
     return run
 
 
+# --- submitting a report again -------------------------------------------------------------
+
+# Report statuses from which the salesperson may submit the record's report again: after a
+# rejection (fixed data) or a withdrawal, or when none ever ran (a binding added later).
+REPORT_AGAIN_FROM = ("none", "rejected")
+
+
+def _report_bindings(entity: str) -> list[FormBinding]:
+    return list(db.session.scalars(select(FormBinding).where(
+        FormBinding.entity == entity, FormBinding.report_pending.is_(True), FormBinding.enabled.is_(True))
+        .order_by(FormBinding.id)))
+
+
+def can_report_again(record) -> bool:
+    return getattr(record, "report_status", None) in REPORT_AGAIN_FROM and bool(_report_bindings(record.entity))
+
+
+def report_again(entity: str, record_id: int, actor) -> list[BindingRun]:
+    """The record's owner (or a manager) starts its report again, with the record as it is
+    now: each enabled binding that keeps its report status runs as on its own action (its
+    condition still applies). The runs are logged on the record as usual; whether one started
+    is the caller's to say."""
+    from app.crm import services as crm
+
+    if entity not in crm.MODELS:
+        raise ApiError(404, "not_found", _("No such record."))
+    record = crm.get_record(entity, record_id, actor)  # 404 unless visible
+    if not crm.can_manage(record, actor):
+        raise ApiError(403, "forbidden", _("Only the owner or a manager may submit the report again."))
+    if getattr(record, "report_status", None) not in REPORT_AGAIN_FROM:
+        raise ApiError(409, "report_open", _("This report is pending or approved: there is nothing to submit again."))
+    found = _report_bindings(record.entity)
+    if not found:
+        raise ApiError(409, "no_report_process", _("No embedded process keeps the report status of this record type."))
+    runs = [run_binding(binding, RecordEvent(record.entity, binding.event, record, actor=actor)) for binding in found]
+    audit("forms.report_submitted_again", actor=actor, target=f"{record.entity}:{record.id}",
+          started=[run.instance_id for run in runs if run.outcome == "started"])
+    return runs
+
+
 # A binding as a record event runs it: its columns as plain values, not an ORM object with its
 # joined author (~45 us instead of ~125 us per event, measured in one process).
 DispatchBinding = plain_type(FormBinding, "DispatchBinding", "A form binding as a record event runs it.",

@@ -7,7 +7,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 
-from app.access import roles_required
+from app.access import login_required, roles_required
 from app.api.errors import ApiError
 from app.extensions import db
 from app.forms import bindings, embedded, services
@@ -170,13 +170,41 @@ def _record_panel(record, user):
     """The record page's log of embedded processes (what started, what failed and why)."""
     from flask import current_app
 
+    from app.crm.services import can_manage
+
     runs = bindings.runs_for_record(record.entity, record.id, limit=20)
-    if not runs:
+    again = can_manage(record, user) and bindings.can_report_again(record)
+    if not runs and not again:
         return None
-    outcomes = {"started": _("Started"), "not_matched": _("Condition not met"), "skipped": _("Skipped"),
-                "failed": _("Failed")}
     endpoint = "inbox.instance" if "inbox.instance" in current_app.view_functions else None
-    return {"runs": runs, "outcomes": outcomes, "instance_endpoint": endpoint}
+    return {"runs": runs, "outcomes": _RUN_OUTCOMES, "instance_endpoint": endpoint, "report_again": again}
+
+
+_RUN_OUTCOMES = {"started": _l("Started"), "not_matched": _l("Condition not met"), "skipped": _l("Skipped"),
+                 "failed": _l("Failed")}
+
+
+@bp.post("/records/<entity>/<int:record_id>/report-again")
+@login_required
+def report_again(entity, record_id):
+    """The owner (or a manager) submits the record's report again after fixing what the
+    approver rejected."""
+    try:
+        runs = bindings.report_again(entity, record_id, current_user)
+    except ApiError as error:
+        db.session.rollback()
+        if error.status in (403, 404):
+            abort(error.status)
+        flash(error.message, "danger")
+    else:
+        db.session.commit()
+        started = [run for run in runs if run.outcome == "started"]
+        if started:
+            flash(_("The report was submitted again: process #%(id)s.", id=started[0].instance_id), "success")
+        else:
+            flash(_("The report did not start: %(reason)s", reason="; ".join(
+                run.message or str(_RUN_OUTCOMES.get(run.outcome, run.outcome)) for run in runs)), "danger")
+    return redirect(url_for("crm.detail", entity=entity, record_id=record_id))
 
 
 def add_record_panel(app) -> None:

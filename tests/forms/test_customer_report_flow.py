@@ -85,3 +85,37 @@ def test_routing_and_rejection_notifies_the_reporter(api_as, demo_flow, province
     assert sales1.get(f"/api/v1/customers/{customer['id']}").get_json()["report_status"] == "rejected"
     texts = [n["text"] for n in sales1.get("/api/v1/notifications").get_json()["items"]]
     assert any("与销售二的客户撞单" in t for t in texts), texts
+
+
+def test_a_rejected_report_is_submitted_again_after_the_fix(app, api_as, demo_flow):
+    customer = report(api_as, province="广东", phone="")
+    manager, sales1 = api_as("manager"), api_as("sales1")
+    task = only_task(manager)
+    manager.post(f"/api/v1/tasks/{task['id']}/claim")
+    manager.post(f"/api/v1/tasks/{task['id']}/complete", json={"data": {"decision": "reject", "comment": "缺电话"}})
+    assert sales1.get(f"/api/v1/customers/{customer['id']}").get_json()["report_status"] == "rejected"
+    version = sales1.get(f"/api/v1/customers/{customer['id']}").get_json()["version"]
+    assert sales1.patch(f"/api/v1/customers/{customer['id']}",
+                        json={"phone": "0592-5550123", "version": version}).status_code == 200
+
+    url = f"/forms/records/customer/{customer['id']}/report-again"
+    client = app.test_client()  # the pages' own session, apart from the API clients' tokens
+    client.post("/login", data={"username": "sales2", "password": "demo1234"})
+    assert client.post(url).status_code == 404  # not theirs
+    client.post("/logout")
+    client.post("/login", data={"username": "sales1", "password": "demo1234"})
+    page = client.get(f"/crm/customer/{customer['id']}").get_data(as_text=True)
+    assert 'id="report-again"' in page
+    again = client.post(url)
+    assert again.status_code == 302
+    assert sales1.get(f"/api/v1/customers/{customer['id']}").get_json()["report_status"] == "pending"
+    task = only_task(manager)
+    assert manager.get(f"/api/v1/tasks/{task['id']}").get_json()["data"]["phone"] == "0592-5550123"
+    # Pending: no button, and a second submission starts nothing.
+    assert 'id="report-again"' not in client.get(f"/crm/customer/{customer['id']}").get_data(as_text=True)
+    client.post(url)
+    assert len(manager.get("/api/v1/tasks").get_json()["items"]) == 1
+    # The API says why.
+    refused = sales1.post(f"/api/v1/records/customer/{customer['id']}/report-again")
+    assert refused.status_code == 409 and refused.get_json()["error"]["code"] == "report_open"
+    assert api_as("sales2").post(f"/api/v1/records/customer/{customer['id']}/report-again").status_code == 404
