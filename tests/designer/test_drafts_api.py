@@ -172,6 +172,8 @@ def test_versions_rollback_compare_and_export(admin, client, app):
     assert export.headers["Content-Disposition"] == 'attachment; filename="approval_v1.bpmn"'
     assert export.get_data(as_text=True) == approval()
     assert client.get("/designer/nope").status_code == 404
+    modeler = client.get("/designer/approval").get_data(as_text=True)
+    assert '"Saved": "已保存"' in modeler  # the modeler's status, not the forms list's "saved at" column
     rolled = client.post("/designer/approval/versions/2/rollback")
     assert rolled.status_code == 302
     from app.engine import services as engine
