@@ -64,8 +64,15 @@ def test_admin_creates_user_and_group(api_as):
     group = api.post("/api/v1/groups", json={"name": "xiamen", "manager": "manager", "members": ["xm_sales"]})
     assert group.status_code == 201, group.get_json()
     assert group.get_json()["members"] == ["xm_sales"]
-    duplicate = api.post("/api/v1/groups", json={"name": "xiamen"})
+    duplicate = api.post("/api/v1/groups", json={"name": "xiamen"}, headers={"Accept-Language": "zh-CN"})
     assert duplicate.status_code == 409
+    assert duplicate.get_json()["error"]["message"] == "组 xiamen 已存在。"
+    assert duplicate.get_json()["error"]["details"] == [{"field": "name", "message": "该名称已被占用。"}]
+    # Names are listed in diagrams and rules separated by commas or spaces: neither may be in one.
+    for name in ("test group 1", "a,b"):
+        spaced = api.post("/api/v1/groups", json={"name": name})
+        assert spaced.status_code == 400 and spaced.get_json()["error"]["details"][0]["field"] == "name", name
+    assert api.post("/api/v1/users", json={"username": "xm sales", "password": "厦门-secret-1"}).status_code == 400
 
 
 def test_unknown_role_or_group_is_refused(api_as):

@@ -6,6 +6,7 @@ import secrets
 from datetime import timedelta
 
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import bindparam, func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -33,7 +34,6 @@ class LoginRefused(Exception):
 # --- passwords -------------------------------------------------------------------------
 
 def password_problems(password: str, username: str = "") -> list[str]:
-    from flask_babel import gettext as _
 
     problems = []
     if len(password or "") < MIN_PASSWORD_LENGTH:
@@ -144,8 +144,8 @@ def revoke_token(token: ApiToken, actor: User) -> None:
 def _check_roles(roles) -> list[str]:
     unknown = sorted(set(roles) - set(ROLES))
     if unknown:
-        raise ApiError(400, "invalid_input", f"Unknown role: {', '.join(unknown)}",
-                       [{"field": "roles", "message": f"unknown role {r}"} for r in unknown])
+        raise ApiError(400, "invalid_input", _("Unknown role: %(names)s", names=", ".join(unknown)),
+                       [{"field": "roles", "message": _("Unknown role: %(names)s", names=r)} for r in unknown])
     return sorted(set(roles))
 
 
@@ -166,18 +166,28 @@ def _groups_named(names) -> list[Group]:
     groups = list(db.session.scalars(select(Group).where(Group.name.in_(names)))) if names else []
     missing = sorted(set(names) - {g.name for g in groups})
     if missing:
-        raise ApiError(400, "invalid_input", f"Unknown group: {', '.join(missing)}",
-                       [{"field": "groups", "message": f"unknown group {n}"} for n in missing])
+        raise ApiError(400, "invalid_input", _("Unknown group: %(names)s", names=", ".join(missing)),
+                       [{"field": "groups", "message": _("Unknown group: %(names)s", names=n)} for n in missing])
     return groups
+
+
+def _check_name(name: str, field: str, required: str) -> None:
+    """User and group names are listed in diagrams (``candidateGroups="a,b"``) and rules,
+    separated by commas or spaces: neither may be part of a name."""
+    if not name:
+        raise ApiError(400, "invalid_input", required, [{"field": field, "message": required}])
+    if any(c.isspace() or c == "," for c in name) or len(name) > 80:
+        message = _("Use at most 80 characters, without spaces or commas.")
+        raise ApiError(400, "invalid_input", message, [{"field": field, "message": message}])
 
 
 def create_user(*, username: str, password: str, actor: User | None = None, display_name: str = "",
                 email: str | None = None, roles=(), groups=(), locale: str | None = None) -> User:
     username = (username or "").strip()
-    if not username:
-        raise ApiError(400, "invalid_input", "Username is required.", [{"field": "username", "message": "required"}])
+    _check_name(username, "username", _("Username is required."))
     if get_user(username):
-        raise ApiError(409, "conflict", f"User {username} already exists.", [{"field": "username", "message": "taken"}])
+        raise ApiError(409, "conflict", _("User %(name)s already exists.", name=username),
+                       [{"field": "username", "message": _("This name is taken.")}])
     user = User(username=username, display_name=display_name or username, email=email, locale=locale)
     set_password(user, password)
     user.roles = [UserRole(role=r) for r in _check_roles(roles)]
@@ -210,7 +220,8 @@ def update_user(user: User, *, actor: User | None, display_name=None, email=None
             user.groups = new_groups
     if active is not None and active != user.active:
         if not active and actor is not None and actor.id == user.id:
-            raise ApiError(400, "invalid_input", "You cannot deactivate yourself.", [{"field": "active", "message": "self"}])
+            raise ApiError(400, "invalid_input", _("You cannot deactivate yourself."),
+                           [{"field": "active", "message": _("You cannot deactivate yourself.")}])
         changes["active"] = {"from": user.active, "to": active}
         user.active = active
         if not active:
@@ -229,10 +240,10 @@ def update_user(user: User, *, actor: User | None, display_name=None, email=None
 def create_group(*, name: str, actor: User | None = None, display_name: str = "", description: str = "",
                  manager: str | None = None, members=(), parent: str | None = None) -> Group:
     name = (name or "").strip()
-    if not name:
-        raise ApiError(400, "invalid_input", "Group name is required.", [{"field": "name", "message": "required"}])
+    _check_name(name, "name", _("Group name is required."))
     if get_group(name):
-        raise ApiError(409, "conflict", f"Group {name} already exists.", [{"field": "name", "message": "taken"}])
+        raise ApiError(409, "conflict", _("Group %(name)s already exists.", name=name),
+                       [{"field": "name", "message": _("This name is taken.")}])
     group = Group(name=name, display_name=display_name or name, description=description)
     db.session.add(group)
     _apply_group_fields(group, manager=manager, members=members, parent=parent)
@@ -263,7 +274,8 @@ def _apply_group_fields(group: Group, *, manager=..., members=None, parent=...) 
         if manager:
             user = get_user(manager)
             if user is None:
-                raise ApiError(400, "invalid_input", f"Unknown user: {manager}", [{"field": "manager", "message": "unknown user"}])
+                raise ApiError(400, "invalid_input", _("Unknown user: %(names)s", names=manager),
+                               [{"field": "manager", "message": _("Unknown user: %(names)s", names=manager)}])
             group.manager = user
         else:
             group.manager = None
@@ -272,14 +284,15 @@ def _apply_group_fields(group: Group, *, manager=..., members=None, parent=...) 
         users = list(db.session.scalars(select(User).where(User.username.in_(names)))) if names else []
         missing = sorted(set(names) - {u.username for u in users})
         if missing:
-            raise ApiError(400, "invalid_input", f"Unknown user: {', '.join(missing)}",
-                           [{"field": "members", "message": f"unknown user {m}"} for m in missing])
+            raise ApiError(400, "invalid_input", _("Unknown user: %(names)s", names=", ".join(missing)),
+                           [{"field": "members", "message": _("Unknown user: %(names)s", names=m)} for m in missing])
         group.members = users
     if parent is not ...:
         if parent:
             parent_group = get_group(parent)
             if parent_group is None or parent_group is group:
-                raise ApiError(400, "invalid_input", f"Unknown parent group: {parent}", [{"field": "parent", "message": "unknown group"}])
+                raise ApiError(400, "invalid_input", _("Unknown parent group: %(name)s", name=parent),
+                               [{"field": "parent", "message": _("Unknown parent group: %(name)s", name=parent)}])
             group.parent_id = parent_group.id
         else:
             group.parent_id = None
