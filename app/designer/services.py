@@ -217,7 +217,29 @@ def check_xml(xml: str, key: str | None = None) -> list[dict]:
         return [problem(getattr(exc, "id", None), _("the diagram could not be parsed: %(error)s", error=str(exc)))]
     if key and process_id != key:
         return [problem(process_id, _("the executable process must have id '%(key)s'", key=key))]
-    return []
+    return _unknown_forms(xml)
+
+
+def _unknown_forms(xml: str) -> list[dict]:
+    """User tasks naming a form that does not exist: their approvers would get no form, and
+    what the process reads from it (a decision) would be missing. A ``${...}`` key is only
+    known at run time; a task with its own ``camunda:formData`` fields needs no form."""
+    from app.engine.validation import CAMUNDA_NS
+
+    try:
+        from app.forms.services import get_form
+    except ImportError:  # no forms module: the engine's own form fields only
+        return []
+    root = load_xml(xml)
+    out = []
+    for task in root.iter(f"{{{BPMN_NS}}}userTask"):
+        key = (task.get(f"{{{CAMUNDA_NS}}}formKey") or "").strip()
+        if not key or key.startswith(("${", "#{")) or task.find(f".//{{{CAMUNDA_NS}}}formData") is not None:
+            continue
+        if get_form(key) is None:
+            out.append(problem(task.get("id"), _("form '%(key)s' does not exist: create it in the form designer "
+                                                 "or choose another", key=key)))
+    return out
 
 
 def deploy_draft(draft: ProcessDraft, *, actor, version: int | None = None) -> int:

@@ -345,7 +345,7 @@ def _process_signature(xml: str) -> dict:
     return out
 
 
-def test_customer_report_opens_looks_right_and_redeploys_unchanged(page, app, demo_people):
+def test_customer_report_opens_looks_right_and_redeploys_unchanged(page, app, demo_people, forms):
     from app.engine import services as engine
 
     shipped = (ROOT / "bpmn" / "customer_report.bpmn").read_text(encoding="utf-8")
@@ -404,7 +404,7 @@ def test_customer_report_opens_looks_right_and_redeploys_unchanged(page, app, de
     assert _process_signature(exported) == _process_signature(shipped)
 
 
-def test_an_inclusive_gateway_is_not_a_lint_error_and_deploys(page, app, demo_people):
+def test_an_inclusive_gateway_is_not_a_lint_error_and_deploys(page, app, demo_people, forms):
     """bpmnlint's "recommended" warns against inclusive gateways; our engine runs them."""
     login_in_browser(page, "admin")
     page.goto("/designer/")

@@ -85,6 +85,14 @@ def test_deploy_is_refused_with_element_problems_then_succeeds(admin):
     assert {"element_id": "Review", "message": "user task has no assignee and no candidate users or groups"} \
         in english.get_json()["error"]["details"]
     assert admin.get("/api/v1/designer/processes").get_json()["items"][0]["current_version"] is None
+    # A form that does not exist: the approver would get no form (and no decision to read).
+    unknown_form = approval(assign='camunda:candidateGroups="sales-managers" camunda:formKey="nosuch_form"')
+    check = admin.post("/api/v1/designer/check?key=approval", json={"xml": unknown_form}).get_json()["problems"]
+    assert [p["element_id"] for p in check] == ["Review"] and "nosuch_form" in check[0]["message"]
+    with_fields = unknown_form.replace('formKey="nosuch_form" />', 'formKey="nosuch_form"><bpmn:extensionElements>'
+                                       '<camunda:formData><camunda:formField id="ok" type="boolean"/></camunda:formData>'
+                                       '</bpmn:extensionElements></bpmn:userTask>')
+    assert admin.post("/api/v1/designer/check?key=approval", json={"xml": with_fields}).get_json()["problems"] == []
 
     version = admin.get(f"{DRAFTS}/approval").get_json()["version"]
     admin.patch(f"{DRAFTS}/approval", json={"xml": approval(), "version": version})
