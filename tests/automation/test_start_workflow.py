@@ -44,3 +44,30 @@ def test_a_rule_starts_the_deployed_process_for_the_record(crm, make_rule, user)
     run = db.session.scalar(select(RuleRun).where(RuleRun.rule_name == "报备"))
     assert run.outcome == "matched" and run.actions[0]["result"]["instance_id"] == instance.id
     assert run.actions[0]["plan"]["data"]["name"] == "流程客户"
+
+
+def test_a_process_that_stops_with_an_error_at_once_fails_the_action(crm, make_rule, user):
+    """The rule passes no data, the diagram's first gateway reads ``province``: the run says so
+    (and the rule's author hears of it) instead of "done" beside an instance in error."""
+    from app.engine import services as engine
+    from app.notifications.models import Notification
+
+    routed = REVIEW.replace('<bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="review" />',
+                            '<bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="route" />'
+                            '<bpmn:exclusiveGateway id="route" default="f0"><bpmn:incoming>f1</bpmn:incoming>'
+                            '<bpmn:outgoing>f0</bpmn:outgoing><bpmn:outgoing>fx</bpmn:outgoing></bpmn:exclusiveGateway>'
+                            '<bpmn:sequenceFlow id="f0" sourceRef="route" targetRef="review" />'
+                            '<bpmn:sequenceFlow id="fx" sourceRef="route" targetRef="end">'
+                            '<bpmn:conditionExpression>${province.startswith("福")}</bpmn:conditionExpression>'
+                            '</bpmn:sequenceFlow>')
+    engine.deploy(routed, actor=user("admin"))
+    make_rule(name="空映射", entity="customer", event="created",
+              actions=[{"type": "start_workflow", "process_key": "big_customer_review"}])
+    customer = crm.create("customer", {"name": "照常保存的客户"}, user("sales1"))
+    assert customer.id is not None  # the save goes on
+    run = db.session.scalar(select(RuleRun).where(RuleRun.rule_name == "空映射"))
+    assert run.outcome == "failed" and run.actions[0]["status"] == "failed"
+    assert "big_customer_review" in run.error and "province" in run.error
+    assert db.session.scalar(select(ProcessInstance).where(ProcessInstance.record_id == customer.id)) is None
+    notice = db.session.scalar(select(Notification).where(Notification.user_id == user("admin").id))
+    assert notice is not None and "空映射" in notice.text
