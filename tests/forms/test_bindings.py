@@ -190,6 +190,16 @@ def test_an_engine_failure_at_start_is_rolled_back_to_a_savepoint(env, monkeypat
     assert bindings.runs_for_record("customer", customer.id)[0].message == "engine unavailable"
 
 
+def test_a_process_stuck_right_after_starting_is_a_failed_run(env):
+    """No form, no mapping: the shipped report's route reads ``province``, which nothing passes."""
+    bind(form_key=None)
+    customer = crm.create("customer", FUJIAN, user("sales1"))
+    db.session.commit()
+    assert customer.id is not None and instances_of(customer) == []
+    [run] = bindings.runs_for_record("customer", customer.id)
+    assert run.outcome == "failed" and "customer_report" in run.message and "province" in run.message
+
+
 @pytest.mark.parametrize("over, field", [
     ({"process_key": "nope"}, "process_key"),
     ({"form_key": "nope"}, "form_key"),
