@@ -77,8 +77,12 @@ def _panels(record) -> list[tuple[str, dict]]:
     return out
 
 
+# Reasons the CRM itself writes to the assignment log (rules write theirs in the actor's language).
+_ASSIGNMENT_REASONS = {"created": _l("created"), "demo data": _l("demo data")}
+
+
 def _assignment_panel(record, user):
-    return {"rows": services.assignment_log(record.entity, record.id)}
+    return {"rows": services.assignment_log(record.entity, record.id), "reasons": _ASSIGNMENT_REASONS}
 
 
 # --- template helpers ---------------------------------------------------------------------

@@ -29,6 +29,7 @@ def test_customer_form_shows_field_messages_and_creates(app, crm_stages):
     detail = client.get(good.headers["Location"]).get_data(as_text=True)
     assert "福州闽江医疗器械有限公司" in detail and 'id="workflow-and-automation"' in detail
     assert 'id="assignment-log"' in detail  # the panel registry renders the assignment log
+    assert '<span class="text-muted">新增</span>' in detail  # its reason in the page's language
     assert "福州闽江" in client.get("/customers?q=闽江").get_data(as_text=True)
 
 
