@@ -171,7 +171,8 @@ def download_attachment(attachment_id):
 
 def ooo_out(row) -> dict:
     return {"id": row.id, "substitute": row.substitute.username, "starts_at": _iso(row.starts_at),
-            "ends_at": _iso(row.ends_at), "note": row.note}
+            "ends_at": _iso(row.ends_at), "starts_on": row.starts_on.isoformat(), "ends_on": row.ends_on.isoformat(),
+            "note": row.note}
 
 
 @bp.get("/out-of-office")

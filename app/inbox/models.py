@@ -10,12 +10,13 @@ inbox looks tasks up by claimant, and "my submissions" looks instances up by sta
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.auth.models import User
+from app.clock import company_zone
 from app.db import JSONType, UTCDateTime, VersionedMixin, utcnow
 from app.engine.models import HumanTask, ProcessInstance
 from app.extensions import db
@@ -65,6 +66,16 @@ class OutOfOffice(VersionedMixin, db.Model):
 
     user: Mapped[User] = relationship(foreign_keys=[user_id], lazy="joined")
     substitute: Mapped[User] = relationship(foreign_keys=[substitute_id], lazy="joined")
+
+    @property
+    def starts_on(self) -> date:
+        """The first day away (company time zone), as it was entered."""
+        return self.starts_at.astimezone(company_zone()).date()
+
+    @property
+    def ends_on(self) -> date:
+        """The last day away, inclusive, as it was entered (``ends_at`` is the next midnight)."""
+        return (self.ends_at.astimezone(company_zone()) - timedelta(days=1)).date()
 
 
 class TaskDelegation(db.Model):

@@ -43,7 +43,7 @@ def test_operator_console_is_for_admins(app, flows):
     assert admin.get("/operator?status=completed").get_data(as_text=True).count("data-instance-id=") == 0
 
 
-def test_out_of_office_form(app, flows):
+def test_out_of_office_form(app, flows, api_as):
     client = login(app, "med_reviewer")
     today = company_today()
     bad = client.post("/out-of-office", data={"substitute": "", "starts_on": today.isoformat(), "ends_on": ""})
@@ -53,6 +53,14 @@ def test_out_of_office_form(app, flows):
     assert ok.status_code == 302
     page = client.get("/out-of-office").get_data(as_text=True)
     assert "出差" in page
+    # The days as entered, the last one inclusive (it is stored as the next midnight).
+    from flask_babel import format_date
+
+    with app.test_request_context(headers={"Accept-Language": "zh-CN"}):
+        first, last = format_date(today, "medium"), format_date(today + timedelta(days=2), "medium")
+    assert f"<td>{first}</td><td>{last}</td>" in page
+    period = api_as("med_reviewer").get("/api/v1/out-of-office").get_json()["items"][0]
+    assert (period["starts_on"], period["ends_on"]) == (today.isoformat(), (today + timedelta(days=2)).isoformat())
     assert flows.open_task(flows.assigned("med_reviewer"))["assignee"] == "manager"
 
 
