@@ -170,7 +170,7 @@ def _before_commit(session: Session) -> None:
         if task.status != TASK_OPEN or services.holder(task):
             continue
         before = services.group_member_names(groups) | set(users)
-        services._notify(_people(services, task) - before, _l("New task: %(task)s", task=task.name), task)
+        services._notify(_people(services, task) - before, _new_task_text(services, task), task)
     for task in taken_back:
         # Cancelled while the process runs on: an interrupting event (escalation) took it.
         if task.instance.status != "running":
@@ -181,7 +181,7 @@ def _before_commit(session: Session) -> None:
     for task in new_tasks:
         if task.id is None or task.status != TASK_OPEN:
             continue
-        services._notify(_people(services, task), _l("New task: %(task)s", task=task.name), task)
+        services._notify(_people(services, task), _new_task_text(services, task), task)
         if task.due_at is not None:
             enqueue(DUE_JOB, {"task_id": task.id}, due_at=task.due_at, key=f"{DUE_JOB}:{task.id}")
     notified = notified_user_ids(session)
@@ -192,10 +192,31 @@ def _before_commit(session: Session) -> None:
         if last == "withdrawn":
             continue  # the starter did it themselves
         name = instance.definition.name or instance.process_key
-        text = (_l("Your process %(name)s #%(id)d has completed.", name=name, id=instance.id) if status == "completed"
-                else _l("Your process %(name)s #%(id)d was terminated.", name=name, id=instance.id))
+        record = _record_label(services, instance)
+        if record:
+            text = (_l("Your process %(name)s #%(id)d (%(record)s) has completed.", name=name, id=instance.id,
+                       record=record) if status == "completed"
+                    else _l("Your process %(name)s #%(id)d (%(record)s) was terminated.", name=name, id=instance.id,
+                            record=record))
+        else:
+            text = (_l("Your process %(name)s #%(id)d has completed.", name=name, id=instance.id)
+                    if status == "completed" else _l("Your process %(name)s #%(id)d was terminated.", name=name,
+                                                     id=instance.id))
         services._notify([session.get(User, instance.started_by_id).username], text,
                          link=f"/process-instances/{instance.id}")
+
+
+def _record_label(services, instance) -> str | None:
+    """The record a notice is about (a task name or a process name alone does not say which customer)."""
+    record = services.record_of(instance)
+    return getattr(record, "label", None) if record is not None else None
+
+
+def _new_task_text(services, task: HumanTask):
+    record = _record_label(services, task.instance)
+    if record:
+        return _l("New task: %(task)s (%(record)s)", task=task.name, record=record)
+    return _l("New task: %(task)s", task=task.name)
 
 
 def _people(services, task: HumanTask) -> set[str]:

@@ -62,6 +62,7 @@ def test_group_task_claim_validate_complete(api_as, flows, app):
     # The starter hears about the result once.
     texts = [n["text"] for n in sales.get("/api/v1/notifications").get_json()["items"]]
     assert sum(f"#{instance_id}" in t for t in texts) == 1
+    assert [t for t in texts if f"#{instance_id}" in t and customer["name"] in t]  # which customer it was
 
 
 def test_reject_result_is_not_notified_twice(api_as, flows):
@@ -79,7 +80,7 @@ def test_reject_result_is_not_notified_twice(api_as, flows):
 def test_new_task_notifies_group_members(api_as, flows):
     flows.report()
     texts = [n["text"] for n in api_as("fj_head").get("/api/v1/notifications").get_json()["items"]]
-    assert any("福建区域负责人审批" in t for t in texts)
+    assert any("福建区域负责人审批" in t and "福州海峡贸易有限公司" in t for t in texts)  # the task and its customer
     counts = api_as("fj_head").get("/api/v1/live-counts").get_json()
     assert counts["inbox"] == 1
 
