@@ -134,6 +134,15 @@ def choice_label(entity: str, key: str, value) -> str:
     return str(labels.get(value, value if value is not None else ""))
 
 
+def choice_options(entity: str, key: str) -> list[dict] | None:
+    """``[{"value", "label"}]`` of a field that stores codes (a stage's key, a status), in the
+    caller's language; None for a field whose values read as they are."""
+    if (entity, key) == ("opportunity", "stage"):
+        return [{"value": stage.key, "label": stage.name} for stage in stages()]
+    labels = CHOICE_LABELS.get(f"{entity}.{key}") or CHOICE_LABELS.get(key)
+    return [{"value": value, "label": str(label)} for value, label in labels.items()] if labels else None
+
+
 def field_spec(entity: str, key: str) -> Field | None:
     return next((f for f in FIELDS[entity] if f.key == key), None)
 

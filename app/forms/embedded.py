@@ -61,6 +61,16 @@ def crm_field_catalogue() -> list[dict]:
     ]
 
 
+def choice_options(path: str) -> list[dict] | None:
+    """The labelled values of the CRM field at ``path`` (``opportunity.stage``), None if its
+    values read as they are (or there is no CRM)."""
+    crm = _crm()
+    record_type, _, name = (path or "").partition(".")
+    if crm is None or record_type not in crm.FIELDS:
+        return None
+    return crm.choice_options(record_type, name)
+
+
 def iter_components(components: list | None) -> Iterator[dict]:
     """Every component of a form-js schema, depth first (groups hold components).
 

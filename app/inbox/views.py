@@ -14,7 +14,7 @@ from app.api.errors import ApiError
 from app.auth.models import User
 from app.db import MAX_ID, utcnow
 from app.extensions import db
-from app.forms.embedded import CRM_FIELD_PROPERTY, iter_components
+from app.forms.embedded import CRM_FIELD_PROPERTY, choice_options, iter_components
 from app.inbox import attachments, services
 
 bp = Blueprint("inbox", __name__)
@@ -126,13 +126,18 @@ def index():
 # ------------------------------------------------------------------ task page
 
 def readonly_schema(schema: dict | None, read_only_all: bool) -> dict | None:
-    """The form as the approver sees it: embedded fields read-only (always)."""
+    """The form as the approver sees it: embedded fields read-only (always), and those that
+    store codes (a stage's key, a status) shown by their names."""
     if schema is None:
         return None
     out = copy.deepcopy(schema)
     for component in iter_components(out.get("components")):
-        if (component.get("properties") or {}).get(CRM_FIELD_PROPERTY) or read_only_all:
+        path = (component.get("properties") or {}).get(CRM_FIELD_PROPERTY)
+        if path or read_only_all:
             component["readonly"] = True
+        options = choice_options(path) if path else None
+        if options:
+            component.update(type="select", values=options)
     return out
 
 

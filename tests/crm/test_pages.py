@@ -153,3 +153,21 @@ def test_detail_panels_from_other_modules(app, crm_stages, make_customer, tmp_pa
     finally:
         panels[:] = before
         app.jinja_env.loader = original
+
+
+def test_embedded_fields_that_store_codes_show_their_names_in_the_task_form(app, crm_stages):
+    """An approver reads 方案报价, not quotation_sent; the data keeps the key the process tests."""
+    from app.inbox.views import readonly_schema
+
+    schema = {"components": [
+        {"type": "textfield", "key": "stage", "properties": {"crm_field": "opportunity.stage"}},
+        {"type": "textfield", "key": "report", "properties": {"crm_field": "customer.report_status"}},
+        {"type": "textfield", "key": "title", "properties": {"crm_field": "opportunity.title"}},
+        {"type": "textfield", "key": "note"}]}
+    with app.test_request_context(headers={"Accept-Language": "zh-CN"}):
+        shown = {c["key"]: c for c in readonly_schema(schema, False)["components"]}
+    assert shown["stage"]["type"] == "select" and shown["stage"]["readonly"] is True
+    assert {"value": "quotation_sent", "label": "方案报价"} in shown["stage"]["values"]
+    assert {"value": "approved", "label": "报备通过"} in shown["report"]["values"]
+    assert shown["title"]["type"] == "textfield" and "values" not in shown["title"]
+    assert shown["note"]["type"] == "textfield" and not shown["note"].get("readonly")
