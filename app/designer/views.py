@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import difflib
+from datetime import datetime
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -60,7 +61,8 @@ def modeler(key):
 @bp.get("/<key>/versions")
 @designer_only
 def versions(key):
-    rows = engine_link.versions(key)
+    # The page shows times in the reader's zone, as every other page does; the API keeps ISO text.
+    rows = [{**row, "deployed_at": datetime.fromisoformat(row["deployed_at"])} for row in engine_link.versions(key)]
     if not rows:
         abort(404)
     a = request.args.get("a", type=int)

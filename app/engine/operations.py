@@ -129,7 +129,8 @@ def operation_names() -> list[str]:
 def check_operation_call(name: str | None, given: Iterable[str]) -> list[str]:
     """Problems with calling ``name`` with parameters ``given`` (empty list: fine)."""
     if not name:
-        return [_("service task does not name an operation (set Implementation 'External' and a topic)")]
+        return [_("service task does not name an operation: choose one under Operation in the properties panel "
+                  "(in Camunda Modeler: Implementation 'External', the operation as topic)")]
     op = get_operation(name)
     if op is None:
         known = operation_names()

@@ -193,8 +193,9 @@ def _check_service_task(task, found: _Collector):
                 operation = (prop.get("value") or "").strip() or None
     for attr in ("class", "delegateExpression", "expression"):
         if task.get(_c(attr)) and operation is None:
-            found.add(tid, _("camunda:%(attr)s cannot run here; use Implementation 'External' with an operation "
-                             "name as topic", attr=attr))
+            found.add(tid, _("camunda:%(attr)s cannot run here: choose an operation under Operation in the "
+                             "properties panel (in Camunda Modeler: Implementation 'External', the operation as "
+                             "topic)", attr=attr))
             return
     params = task.findall(
         f"{{{BPMN_NS}}}extensionElements/{{{CAMUNDA_NS}}}inputOutput/{{{CAMUNDA_NS}}}inputParameter")
