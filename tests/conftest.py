@@ -198,7 +198,7 @@ def page(browser, live_server):
 
     context.route("**/*", guard)
     page = context.new_page()
-    page.set_default_timeout(15000)
+    page.set_default_timeout(30000)  # the shared 2-core box can stall a step for seconds under load
     csp_violations: list[str] = []
     page.on("console", lambda message: "Content Security Policy" in message.text and csp_violations.append(message.text))
     yield page

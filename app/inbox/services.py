@@ -674,6 +674,12 @@ def _answers(data: dict | None, comment: str | None) -> dict:
     return out
 
 
+def completed_by(task_id: int | None, user: User) -> HumanTask | None:
+    """The task ``user`` completed, if ``task_id`` names one (None otherwise)."""
+    task = _row(HumanTask, task_id)
+    return task if task is not None and task.status != TASK_OPEN and task.completed_by == user.username else None
+
+
 def _submitted(task: HumanTask) -> dict:
     """The answers a closed task was completed with (from its history row)."""
     row = db.session.scalar(select(ProcessHistory).where(

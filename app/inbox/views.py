@@ -119,6 +119,9 @@ def index():
     mine = services.task_page(current_user, _page_arg("page"), PER_PAGE, scope="mine", **filters)
     offered = services.task_page(current_user, _page_arg("opage"), PER_PAGE, scope="offered", **filters)
     todos = services.open_todos(current_user)
+    done = services.completed_by(request.args.get("completed", type=int), current_user)
+    if done is not None:  # the task page sends the approver here after completing
+        flash(_("Done: %(task)s", task=done.name), "success")
     return render_template("inbox/index.html", mine=mine, offered=offered, todos=todos, filters=filters,
                            processes=services.process_choices(), args=request.args, now_utc=utcnow())
 
@@ -165,7 +168,7 @@ def task(task_id):
     task = services.get_task_for(task_id, current_user)
     instance = task.instance
     can_act = services.can_act(task, current_user)
-    return render_template(
+    page = render_template(
         "inbox/task.html", task=task, instance=instance, can_act=can_act,
         can_claim=task.status == "open" and not (task.assignee or task.claimed_by),
         can_unclaim=task.status == "open" and task.claimed_by == current_user.username,
@@ -177,6 +180,8 @@ def task(task_id):
         users=[u for u in _users_for_picker() if u.id != instance.started_by_id],  # never the starter
         holder_label=services.holder_label(task),
         max_upload=attachments.max_bytes(), now_utc=utcnow())
+    # Never from the browser's cache: "back" after completing must show the task as done.
+    return page, 200, {"Cache-Control": "no-store"}
 
 
 @bp.get("/attachments/<int:attachment_id>")

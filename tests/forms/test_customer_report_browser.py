@@ -64,7 +64,7 @@ def test_sales_adds_a_fujian_customer_and_the_fujian_head_approves(page, demo_fl
     page.get_by_label("审批意见").fill("核实无误，归属销售一")
     screenshot(page, "customer-report-approver")
     page.click("#complete-button")
-    page.wait_for_url(re.compile(r"/inbox$"))
+    page.wait_for_url(re.compile(r"/inbox\?completed=\d+$"))
     logout_in_browser(page)
 
     login_in_browser(page, "sales1")

@@ -56,8 +56,11 @@ def test_claim_delegate_approve_and_the_reporter_sees_it(page, flows):
     page.get_by_label("审批意见").fill("资料属实，同意")
     screenshot(page, "inbox-03-delegate-approves")
     page.click("#complete-button")
-    page.wait_for_url(re.compile(r"/inbox$"))
+    page.wait_for_url(re.compile(r"/inbox\?completed=\d+$"))
     assert page.locator(f"tr[data-task-id='{task['id']}']").count() == 0
+    assert "已办理" in page.locator(".alert-success").inner_text()  # the inbox says what was done
+    page.go_back()  # the task page again, from the server: done, no form to submit
+    assert page.locator("#complete-button").count() == 0
     logout_in_browser(page)
 
     # sales1 sees the result under My submissions and the chain in the history.

@@ -22,12 +22,21 @@ def test_task_and_instance_pages_follow_visibility(app, flows):
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     assert 'id="task-config"' in html and 'id="diagram-config"' in html and "Task_fujian_review" in html
+    assert page.headers["Cache-Control"] == "no-store"  # "back" after completing reloads it, done
     assert login(app, "med_reviewer").get(f"/tasks/{task['id']}").status_code == 404
     assert login(app, "sales2").get(f"/process-instances/{instance_id}").status_code == 404
     sales = login(app, "sales1")
     assert sales.get(f"/process-instances/{instance_id}").status_code == 200
     mine = sales.get("/my-submissions").get_data(as_text=True)
     assert f'data-instance-id="{instance_id}"' in mine and "data-withdraw-url" in mine
+    # After completing, the task page sends the approver to the inbox, which says what was done.
+    assert "已办理" not in head.get(f"/inbox?completed={task['id']}").get_data(as_text=True)  # still open
+    head = login(app, "fj_head")
+    head.post(f"/api/v1/tasks/{task['id']}/claim")
+    assert head.post(f"/api/v1/tasks/{task['id']}/complete",
+                     json={"data": {"decision": "approve", "comment": "好"}}).status_code == 200
+    assert "已办理：福建区域负责人审批" in head.get(f"/inbox?completed={task['id']}").get_data(as_text=True)
+    assert "已办理" not in login(app, "manager").get(f"/inbox?completed={task['id']}").get_data(as_text=True)
 
 
 def test_operator_console_is_for_admins(app, flows):
