@@ -18,6 +18,9 @@ from app.automation.conditions import (LIST_VALUE, NO_VALUE, OPERATORS_BY_TYPE, 
                                        is_group)
 from app.automation.fields import DATE, DATETIME, TEXT, BadValue, EntitySpec, FieldSpec, coerce
 
+MAX_DESCRIPTION = 2000  # shown whole on the rules list and in the audit log
+
+
 RECORD_EVENTS = ("created", "updated", "deleted")
 TIME_EVENTS = ("date_before", "date_after", "idle")
 ALL_EVENTS = RECORD_EVENTS + ("stage_changed", "won", "lost") + TIME_EVENTS
@@ -82,6 +85,8 @@ def validate_rule(data: dict, catalog: Catalog) -> list[dict]:
         problems.add("name", _("The name is too long (at most 200 characters)."))
     if not isinstance(data.get("description", ""), str):
         problems.add("description", _("The description must be text."))
+    elif len(data.get("description") or "") > MAX_DESCRIPTION:
+        problems.add("description", _("At most %(n)d characters.", n=MAX_DESCRIPTION))
     entity = catalog.entities.get(data.get("entity"))
     if entity is None:
         problems.add("entity", _("Unknown record type %(name)s; choose one of: %(known)s.",

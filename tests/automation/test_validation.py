@@ -39,6 +39,7 @@ def test_a_good_rule_passes_and_its_operators_are_stored_canonically():
     ({"condition": {"field": "province", "op": "in", "value": "福建"}}, "condition.value", "a list"),
     ({"condition": {"or": "province"}}, "condition.or", "list of conditions"),
     ({"actions": []}, "actions", "at least one action"),
+    ({"description": "说明" * 1001}, "description", "At most 2000 characters"),
     ({"actions": [{"type": "explode"}]}, "actions.0.type", "Unknown action"),
     ({"actions": [{"type": "set_fields", "values": [{"field": "customer_class", "value": "Z"}]}]},
      "actions.0.values.0.value", "not one of"),
