@@ -175,3 +175,15 @@ def test_escalation_goes_to_the_approver_groups_manager(app, flows, api_as):
     html = login(app, "manager").get(f"/process-instances/{instance_id}").get_data(as_text=True)
     created = [item for item in html.split('data-event="task_created"')[1:] if "超时升级审批" in item]
     assert len(created) == 1 and "销售经理 Sales Manager" in created[0].split("</li>")[0]
+
+
+def test_the_history_says_a_hand_over_went_to_an_absent_persons_substitute(app, flows, api_as):
+    today = company_today().isoformat()
+    assert api_as("med_reviewer").post("/api/v1/out-of-office", json={
+        "substitute": "manager", "starts_on": today, "ends_on": today}).status_code == 201
+    task = flows.open_task(flows.report())
+    head = api_as("fj_head")
+    head.post(f"/api/v1/tasks/{task['id']}/claim")
+    assert head.post(f"/api/v1/tasks/{task['id']}/delegate", json={"to": "med_reviewer"}).status_code == 200
+    page = login(app, "manager").get(f"/tasks/{task['id']}").get_data(as_text=True)
+    assert "(代替 医疗行业审核 Medical Reviewer, 外出)" in page
