@@ -187,3 +187,11 @@ def test_the_history_says_a_hand_over_went_to_an_absent_persons_substitute(app, 
     assert head.post(f"/api/v1/tasks/{task['id']}/delegate", json={"to": "med_reviewer"}).status_code == 200
     page = login(app, "manager").get(f"/tasks/{task['id']}").get_data(as_text=True)
     assert "(代替 医疗行业审核 Medical Reviewer, 外出)" in page
+
+
+def test_comments_show_in_the_comments_panel(app, flows, api_as):
+    task = flows.open_task(flows.report())
+    assert api_as("fj_head").post(f"/api/v1/tasks/{task['id']}/comments", json={"comment": "在核实信用代码"}).status_code == 201
+    page = login(app, "fj_head").get(f"/tasks/{task['id']}").get_data(as_text=True)
+    panel = page[page.index('id="comment-form"'):page.index('id="attachments"')]
+    assert 'id="comments"' in panel and "在核实信用代码" in panel
