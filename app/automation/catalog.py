@@ -49,9 +49,11 @@ def entity_specs() -> dict[str, EntitySpec]:
             kind = _TYPES.get(spec.type)
             if kind is None:  # shared_with: a list, handled by the share action
                 continue
+            labels = crm.choice_options(entity, spec.key) if spec.type in ("choice", "stage") else None
             fields[spec.key] = FieldSpec(spec.key, kind, spec.label, _choices(crm, spec),
                                          writable=not spec.read_only and spec.key not in _NOT_WRITABLE,
-                                         required=spec.required and not crm._has_default(entity, spec.key))
+                                         required=spec.required and not crm._has_default(entity, spec.key),
+                                         choice_labels=tuple((o["value"], o["label"]) for o in labels or ()))
         for definition in crm.custom_field_defs(entity):
             name = f"custom.{definition.key}"
             fields[name] = FieldSpec(name, _TYPES[definition.type], definition.label, tuple(definition.choices or ()),

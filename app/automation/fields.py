@@ -25,10 +25,12 @@ class FieldSpec:
     choices: tuple = ()  # allowed values of a choice field
     writable: bool = True  # rules may set it
     required: bool = False  # a record created by a rule needs it
+    choice_labels: tuple = ()  # (value, label) pairs where the values are codes (stages, statuses)
 
     def to_dict(self) -> dict:
         return {"name": self.name, "type": self.type, "label": str(self.label or self.name),
-                "choices": list(self.choices), "writable": self.writable, "required": self.required}
+                "choices": list(self.choices), "writable": self.writable, "required": self.required,
+                "choice_labels": {value: str(label) for value, label in self.choice_labels}}
 
 
 @dataclass

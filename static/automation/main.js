@@ -75,7 +75,7 @@ function leafEditor(leaf, parent, index) {
   if (!NO_VALUE.has(leaf.op)) {
     const shown = Array.isArray(leaf.value) ? leaf.value.join(", ") : leaf.value;
     if (spec.choices.length && leaf.op !== "in") {
-      valueBox = select([["", ""], ...spec.choices.map((c) => [c, c])], shown, (v) => { leaf.value = v; }, T.value);
+      valueBox = select([["", ""], ...spec.choices.map((c) => [c, spec.choice_labels?.[c] || c])], shown, (v) => { leaf.value = v; }, T.value);
     } else {
       valueBox = input(shown, (v) => { leaf.value = leaf.op === "in" ? names(v) : v; },
         { "aria-label": T.value, placeholder: spec.type === "date" ? "2026-01-31 / today+30" : "" });
@@ -118,7 +118,7 @@ function valueSpecEditor(item, targetEntity, sourceEntity) {
   const parts = [select(modes.map((m) => [m, T.modes[m]]), item.mode, (v) => { item.mode = v; renderActions(); }, T.value)];
   if (item.mode === "value") {
     parts.push(target?.choices.length
-      ? select([["", T.none], ...target.choices.map((c) => [c, c])], item.value, (v) => { item.value = v; }, T.value)
+      ? select([["", T.none], ...target.choices.map((c) => [c, target.choice_labels?.[c] || c])], item.value, (v) => { item.value = v; }, T.value)
       : input(item.value, (v) => { item.value = v; }, { "aria-label": T.value }));
   } else if (item.mode === "copy") {
     parts.push(select(fieldOptions(sourceEntity), item.from, (v) => { item.from = v; }, T.from));

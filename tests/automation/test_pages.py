@@ -59,3 +59,17 @@ def test_admin_edits_the_webhook_allow_list_on_the_rules_page(client, within):
     client.post("/logout")
     _login(client, "sales1")
     assert client.post("/automation/settings/webhook-allowlist", data={"hosts": "x"}).status_code == 403
+
+
+def test_the_editor_offers_stages_and_statuses_by_name(client, within):
+    """Values stored as codes (a stage's key, a report status) are picked by their names."""
+    from app.crm.demo import seed_stages
+
+    within(seed_stages)
+    _login(client, "admin")
+    fields = {(e["name"], f["name"]): f for e in client.get("/api/v1/automation-fields").get_json()["entities"]
+              for f in e["fields"]}
+    stage = fields[("opportunity", "stage")]
+    assert "quotation_sent" in stage["choices"] and stage["choice_labels"]["quotation_sent"] == "方案报价"
+    assert fields[("customer", "report_status")]["choice_labels"]["approved"] == "报备通过"
+    assert fields[("customer", "name")]["choice_labels"] == {}
