@@ -131,3 +131,19 @@ def test_operator_retries_an_instance_in_error_with_corrected_data(page, flows, 
     page.click("#retry-form button[type=submit]")
     page.wait_for_selector("#instance-status[data-status=completed]")
     assert "重试" in page.locator("#history").inner_text()
+
+
+def test_on_a_phone_the_lists_keep_status_and_buttons_on_screen(page, flows):
+    instance_id = flows.report(name="泉州晋江纺织有限公司")
+    page.set_viewport_size({"width": 390, "height": 844})
+    for user, url, row in (("sales1", "/my-submissions", f"#submissions tr[data-instance-id='{instance_id}']"),
+                           ("fj_head", "/inbox", "table[data-inbox-section=offered] tr[data-task-id]")):
+        login_in_browser(page, user)
+        page.goto(url)
+        assert page.evaluate("document.querySelector('.table-responsive, table').parentElement.scrollWidth"
+                             " <= window.innerWidth"), url
+        last_cell = page.locator(row).first.locator("td").last
+        box = last_cell.bounding_box()
+        assert last_cell.is_visible() and box["x"] + box["width"] <= 390, url  # the buttons, not scrolled away
+        screenshot(page, f"phone-{user}")
+        page.context.clear_cookies()  # log out (the user menu is folded behind the toggler here)
