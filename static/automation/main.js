@@ -225,8 +225,22 @@ function definition() {
 
 function showErrors(error) {
   const box = $("rule-errors");
-  box.replaceChildren(el("div", {}, error.message), el("ul", { class: "mb-0" }, (error.details || []).map((d) => el("li", {}, `${d.field}: ${d.message}`))));
+  box.replaceChildren(el("div", {}, error.details?.length ? T.invalid : error.message), el("ul", { class: "mb-0" }, (error.details || []).map((d) => el("li", {}, `${where(d.field)}: ${d.message}`))));
   box.classList.remove("d-none");
+  // The actions named in the errors get a red border, so the author sees which one to fix.
+  const broken = new Set((error.details || []).map((d) => /^actions\.(\d+)/.exec(d.field || "")?.[1]).filter(Boolean));
+  document.querySelectorAll(".rule-action").forEach((card, i) => card.classList.toggle("border-danger", broken.has(String(i))));
+}
+
+// "actions.2.template" → "Action 3 (Notify) · template": where the author finds it on the page.
+function where(field) {
+  const action = /^actions\.(\d+)(?:\.(.+))?$/.exec(field || "");
+  if (action) {
+    const type = rule.actions[Number(action[1])]?.type;
+    return `${T.action} ${Number(action[1]) + 1}${type ? ` (${T.actions[type] || type})` : ""}${action[2] ? ` · ${action[2]}` : ""}`;
+  }
+  if ((field || "").startsWith("condition")) return `${T.conditions}${field.length > 9 ? ` · ${field.slice(10)}` : ""}`;
+  return field;
 }
 
 async function save() {

@@ -75,6 +75,14 @@ def test_a_rejected_definition_shows_the_reasons(page, demo_people):
     errors = page.locator("#rule-errors")
     errors.wait_for(state="visible")
     assert "规则需要名称" in errors.inner_text() and "规则至少需要一个动作" in errors.inner_text()
+    # An incomplete action: the message names it as the page does, and its card turns red.
+    page.fill("#rule-name", "通知负责人")
+    page.select_option("#new-action-type", "notify")
+    page.click("#add-action")
+    page.click("#save-rule")
+    expect(errors).to_contain_text("动作 1 (发送通知)")
+    assert "actions.0" not in errors.inner_text()
+    expect(page.locator(".rule-action").first).to_have_class(re.compile(r"border-danger"))
 
 
 def test_a_custom_date_field_is_offered_for_days_before_but_not_for_idle_time(page, app, demo_people):
