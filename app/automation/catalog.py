@@ -31,10 +31,13 @@ def _crm():
     return services
 
 
-def _choices(crm, spec) -> tuple:
+def _choices(crm, entity: str, spec) -> tuple[tuple, tuple]:
+    """The field's allowed values, and (value, label) pairs where the values are codes."""
     if spec.type == "stage":
-        return tuple(stage.key for stage in crm.stages())
-    return tuple(spec.choices)
+        stages = crm.stages()
+        return tuple(stage.key for stage in stages), tuple((stage.key, stage.name) for stage in stages)
+    labels = crm.choice_labels(entity, spec.key) if spec.type == "choice" else None
+    return tuple(spec.choices), tuple(labels.items()) if labels else ()
 
 
 def entity_specs() -> dict[str, EntitySpec]:
@@ -49,11 +52,11 @@ def entity_specs() -> dict[str, EntitySpec]:
             kind = _TYPES.get(spec.type)
             if kind is None:  # shared_with: a list, handled by the share action
                 continue
-            labels = crm.choice_options(entity, spec.key) if spec.type in ("choice", "stage") else None
-            fields[spec.key] = FieldSpec(spec.key, kind, spec.label, _choices(crm, spec),
+            choices, labels = _choices(crm, entity, spec)
+            fields[spec.key] = FieldSpec(spec.key, kind, spec.label, choices,
                                          writable=not spec.read_only and spec.key not in _NOT_WRITABLE,
                                          required=spec.required and not crm._has_default(entity, spec.key),
-                                         choice_labels=tuple((o["value"], o["label"]) for o in labels or ()))
+                                         choice_labels=labels)
         for definition in crm.custom_field_defs(entity):
             name = f"custom.{definition.key}"
             fields[name] = FieldSpec(name, _TYPES[definition.type], definition.label, tuple(definition.choices or ()),

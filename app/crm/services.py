@@ -130,17 +130,22 @@ ENTITY_LABELS = {"customer": _l("Customer"), "activity": _l("Activity record"),
 
 
 def choice_label(entity: str, key: str, value) -> str:
-    labels = CHOICE_LABELS.get(f"{entity}.{key}") or CHOICE_LABELS.get(key) or {}
+    labels = choice_labels(entity, key) or {}
     return str(labels.get(value, value if value is not None else ""))
 
 
 def choice_options(entity: str, key: str) -> list[dict] | None:
-    """``[{"value", "label"}]`` of a field that stores codes (a stage's key, a status), in the
-    caller's language; None for a field whose values read as they are."""
+    """``[{"value", "label"}]`` of a field that stores codes (a stage's key, a status); None for
+    a field whose values read as they are. Labels may be lazy (translated when shown)."""
     if (entity, key) == ("opportunity", "stage"):
         return [{"value": stage.key, "label": stage.name} for stage in stages()]
-    labels = CHOICE_LABELS.get(f"{entity}.{key}") or CHOICE_LABELS.get(key)
-    return [{"value": value, "label": str(label)} for value, label in labels.items()] if labels else None
+    labels = choice_labels(entity, key)
+    return [{"value": value, "label": label} for value, label in labels.items()] if labels else None
+
+
+def choice_labels(entity: str, key: str) -> dict | None:
+    """``{code: lazy label}`` of a fixed choice field (statuses, kinds); None for others."""
+    return CHOICE_LABELS.get(f"{entity}.{key}") or CHOICE_LABELS.get(key)
 
 
 def field_spec(entity: str, key: str) -> Field | None:

@@ -140,7 +140,7 @@ def readonly_schema(schema: dict | None, read_only_all: bool) -> dict | None:
             component["readonly"] = True
         options = choice_options(path) if path else None
         if options:
-            component.update(type="select", values=options)
+            component.update(type="select", values=[{"value": o["value"], "label": str(o["label"])} for o in options])
     return out
 
 
