@@ -21,7 +21,19 @@ def test_wrong_types_name_the_fields(api_as):
 def test_missing_required_field(api_as):
     response = api_as("admin").post("/api/v1/groups", json={})
     assert response.status_code == 400
-    assert {"field": "name", "message": "Missing data for required field."} in response.get_json()["error"]["details"]
+    assert {"field": "name", "message": "此字段为必填项。"} in response.get_json()["error"]["details"]
+    assert response.get_json()["error"]["message"] == "输入有误：name"
+
+
+def test_schema_messages_speak_the_readers_language(api_as):
+    """marshmallow's own messages (types, lengths, ranges) are translated like the product's."""
+    admin = api_as("admin")
+    bad = {"name": "x" * 300, "key": "ok_key", "schema": [1]}
+    zh = admin.post("/api/v1/forms", json=bad).get_json()["error"]["details"]
+    assert {"field": "schema", "message": "必须是对象（{...}）。"} in zh
+    en = admin.post("/api/v1/forms", json=bad, headers={"Accept-Language": "en"}).get_json()["error"]
+    assert {"field": "schema", "message": "Must be an object ({...})."} in en["details"]
+    assert en["message"].startswith("Invalid input: ")
 
 
 def test_json_array_instead_of_object(api_as):

@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from apiflask import HTTPError
 from flask_wtf.csrf import CSRFError
 from flask import Flask, jsonify, render_template, request
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
@@ -52,6 +55,50 @@ def error_response(status: int, code: str, message: str, details=None, headers=N
     return response
 
 
+# marshmallow's own messages (field types, lengths, ranges), in the reader's language.
+_SCHEMA_MESSAGES = {
+    "Missing data for required field.": _l("This field is required."),
+    "Field may not be null.": _l("This field is required."),
+    "Invalid value.": _l("Invalid value."),
+    "Not a valid string.": _l("Must be text."),
+    "Not a valid integer.": _l("Must be a whole number."),
+    "Not a valid number.": _l("Must be a number."),
+    "Number too large.": _l("The number is too large."),
+    "Not a valid boolean.": _l("Must be true or false."),
+    "Not a valid date.": _l("Must be a date (YYYY-MM-DD)."),
+    "Not a valid datetime.": _l("Must be a date and time (ISO 8601)."),
+    "Not a valid mapping type.": _l("Must be an object ({...})."),
+    "Not a valid list.": _l("Must be a list ([...])."),
+    "Invalid type.": _l("Invalid type."),
+    "Invalid input type.": _l("Invalid type."),
+    "Unknown field.": _l("Unknown field."),
+    "Not a valid email address.": _l("Not a valid e-mail address."),
+    "Not a valid URL.": _l("Not a valid URL."),
+}
+_SCHEMA_PATTERNS = (
+    (re.compile(r"^Length must be between (\d+) and (\d+)\.$"),
+     lambda m: _("Use %(min)s to %(max)s characters.", min=m[1], max=m[2])),
+    (re.compile(r"^Longer than maximum length (\d+)\.$"), lambda m: _("At most %(n)s characters.", n=m[1])),
+    (re.compile(r"^Shorter than minimum length (\d+)\.$"), lambda m: _("At least %(n)s characters.", n=m[1])),
+    (re.compile(r"^Must be greater than or equal to (\S+) and less than or equal to (\S+)\.$"),
+     lambda m: _("Must be from %(min)s to %(max)s.", min=m[1], max=m[2])),
+    (re.compile(r"^Must be greater than or equal to (\S+)\.$"), lambda m: _("Must be at least %(min)s.", min=m[1])),
+    (re.compile(r"^Must be less than or equal to (\S+)\.$"), lambda m: _("Must be at most %(max)s.", max=m[1])),
+    (re.compile(r"^Must be one of: (.+)\.$"), lambda m: _("Must be one of: %(choices)s.", choices=m[1])),
+)
+
+
+def _schema_message(message: str) -> str:
+    known = _SCHEMA_MESSAGES.get(message)
+    if known is not None:
+        return str(known)
+    for pattern, say in _SCHEMA_PATTERNS:
+        match = pattern.match(message)
+        if match:
+            return say(match)
+    return message  # the product's own validators speak the reader's language already
+
+
 def _validation_details(detail) -> list[dict]:
     """Flatten webargs/marshmallow messages into ``[{"field", "message"}]``."""
     out: list[dict] = []
@@ -62,12 +109,12 @@ def _validation_details(detail) -> list[dict]:
                 walk(f"{prefix}.{key}" if prefix else str(key), sub)
         elif isinstance(value, list) and value and all(isinstance(v, str) for v in value):
             for message in value:
-                out.append({"field": prefix, "message": message})
+                out.append({"field": prefix, "message": _schema_message(message)})
         elif isinstance(value, list):
             for index, sub in enumerate(value):
                 walk(f"{prefix}.{index}", sub)
         else:
-            out.append({"field": prefix, "message": str(value)})
+            out.append({"field": prefix, "message": _schema_message(str(value))})
 
     for location, fields in (detail or {}).items():
         if location in ("json", "query", "form", "files", "headers", "json_or_form", "path"):
@@ -89,7 +136,7 @@ def init_app(app: Flask) -> None:
         code = _CODES.get(error.status_code, "error")
         message = error.message or "Error"
         if error.status_code == 400 and details:
-            message = "Invalid input: " + ", ".join(sorted({d["field"] or "body" for d in details}))
+            message = _("Invalid input: %(fields)s", fields=", ".join(sorted({d["field"] or "body" for d in details})))
         if not is_api_request():
             return _page_error(error.status_code, message)
         return error_response(error.status_code, code, message, details, error.headers)
