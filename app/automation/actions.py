@@ -456,13 +456,11 @@ def apply_start_workflow(plan, ctx: Context) -> dict:
         raise ActionFailed(plan["refused"])
     from app.engine import services as engine
 
+    # Stuck at once (data the mapping does not pass): a failed action, undone with the rule's
+    # others and told to its author, not a "done" beside an instance in error.
     instance = engine.start_instance(plan["process_key"], plan["data"], actor=ctx.actor,
-                                     record={"type": ctx.entity.name, "id": ctx.record_id}, commit=False)
-    if instance.status == "error":
-        # Started but stuck at once (typically data the mapping does not pass): a failed action,
-        # undone with the rule's others and told to its author, not a "done" nobody looks at.
-        raise ActionFailed(_("Process %(key)s stopped with an error right after starting: %(error)s",
-                             key=plan["process_key"], error=(instance.error or {}).get("message", "")))
+                                     record={"type": ctx.entity.name, "id": ctx.record_id}, commit=False,
+                                     fail_on_error=True)
     return {"instance_id": instance.id, "status": instance.status}
 
 

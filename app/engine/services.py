@@ -71,6 +71,12 @@ class MigrationRefused(Conflict):
         self.problems = list(problems)
 
 
+class StartFailed(EngineServiceError):
+    """``start_instance(..., fail_on_error=True)``: the new instance stopped with an error in its
+    first run (typically data its caller did not pass); the caller rolls back to its savepoint."""
+    status, code = 400, "start_failed"
+
+
 class InvalidData(EngineServiceError):
     status, code = 400, "invalid_data"
 
@@ -353,8 +359,13 @@ def _notify_error(instance: ProcessInstance, error: R.StepError):
 
 
 def start_instance(process_key: str, data: dict | None = None, actor=None, record: dict | None = None,
-                   version: int | None = None, commit: bool = True) -> ProcessInstance:
-    """Start the current (or given) version with ``data``; ``record`` is ``{"type", "id"}``."""
+                   version: int | None = None, commit: bool = True, fail_on_error: bool = False) -> ProcessInstance:
+    """Start the current (or given) version with ``data``; ``record`` is ``{"type", "id"}``.
+
+    An instance that stops with an error at once is kept for an operator to retry, unless
+    ``fail_on_error``: then :class:`StartFailed` is raised (the caller undoes its savepoint),
+    for callers that report the failure themselves (rules, bindings) rather than leave it behind.
+    """
     definition = get_definition(process_key, version)
     try:
         clean = S.sanitize_data(data)
@@ -371,6 +382,9 @@ def start_instance(process_key: str, data: dict | None = None, actor=None, recor
     wf = R.create_instance(spec, subs, clean, context=_context(instance, actor))
     _history(instance, "started", actor, data={"version": definition.version})
     result = R.run(wf)
+    if fail_on_error and result.error is not None:
+        raise StartFailed(_("Process %(key)s stopped with an error right after starting: %(error)s",
+                            key=process_key, error=result.error.message))
     _persist(instance, wf, result, actor, new=True)
     _finish(commit)
     return instance

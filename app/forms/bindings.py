@@ -329,11 +329,10 @@ def run_binding(binding: FormBinding, event: RecordEvent) -> BindingRun:
             token = _STARTING.set(_STARTING.get() | {guard})
             try:
                 with db.session.begin_nested():
+                    # Stuck at once: undone and logged as a failure, not left behind as "started".
                     instance = _engine().start_instance(binding.process_key, data, actor=event.actor,
-                                                        record={"type": binding.entity, "id": record.id}, commit=False)
-                    if instance.status == "error":  # stuck at once: undone and logged as a failure
-                        raise MappingError(_("Process %(key)s stopped with an error right after starting: %(error)s",
-                                             key=binding.process_key, error=(instance.error or {}).get("message", "")))
+                                                        record={"type": binding.entity, "id": record.id}, commit=False,
+                                                        fail_on_error=True)
                     if binding.report_pending and instance.status == "running":
                         # After the start, so a binding on customer.updated sees the process running.
                         from app.crm import services as crm

@@ -78,11 +78,10 @@ def _active_user(username: str | None, field: str) -> User:
     return user
 
 
-def _hand_over_target(task: HumanTask, username: str | None) -> tuple[str, str | None]:
-    """Whom a delegated or reassigned task goes to: ``(username, away)``, the substitute of an
-    absent user (``away`` is the absent one). Never the person who started the process: a
-    hand-over must not let a salesperson approve their own report."""
-    target = _active_user(username, "to")
+def _hand_over_target(task: HumanTask, target: User) -> tuple[str, str | None]:
+    """Whom a task delegated or reassigned to ``target`` goes to: ``(username, away)``, the
+    substitute of an absent user (``away`` is the absent one). Never the person who started
+    the process: a hand-over must not let a salesperson approve their own report."""
     routed, away = substitute_for(target.username)
     starter = task.instance.started_by_id and db.session.get(User, task.instance.started_by_id)
     if starter and routed == starter.username:
@@ -767,7 +766,7 @@ def delegate(task_id: int, user: User, to: str, comment=None, return_to_delegato
     if target.username == holder(task):
         raise ApiError(400, "invalid_input", _("The task is already with %(name)s.", name=target.label),
                        [{"field": "to", "message": _("Choose another person.")}])
-    routed, away = _hand_over_target(task, to)
+    routed, away = _hand_over_target(task, target)
     text = _clean_comment(comment)
     previous = active_delegation(task)
     if previous is not None:
@@ -792,7 +791,7 @@ def reassign(task_id: int, user: User, to: str, comment=None) -> HumanTask:
         raise ApiError(403, "forbidden", _("Only managers and administrators can reassign tasks."))
     if task.status != TASK_OPEN:
         raise ApiError(409, "task_closed", _("This task is no longer open."))
-    routed, away = _hand_over_target(task, to)
+    routed, away = _hand_over_target(task, _active_user(to, "to"))
     text = _clean_comment(comment)
     before = holder(task)
     previous = active_delegation(task)

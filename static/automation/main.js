@@ -239,7 +239,8 @@ function where(field) {
     const type = rule.actions[Number(action[1])]?.type;
     return `${T.action} ${Number(action[1]) + 1}${type ? ` (${T.actions[type] || type})` : ""}${action[2] ? ` · ${action[2]}` : ""}`;
   }
-  if ((field || "").startsWith("condition")) return `${T.conditions}${field.length > 9 ? ` · ${field.slice(10)}` : ""}`;
+  const condition = /^condition(?:\.(.+))?$/.exec(field || "");
+  if (condition) return `${T.conditions}${condition[1] ? ` · ${condition[1]}` : ""}`;
   return field;
 }
 
