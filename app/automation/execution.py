@@ -13,6 +13,7 @@ import time as clock
 from datetime import datetime, timedelta, timezone
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import event as sa_event
 from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.exc import IntegrityError
@@ -169,8 +170,8 @@ def alert_author(rule: Rule, run: RuleRun) -> None:
     from app.notifications.services import notify
 
     if rule.created_by is not None:
-        notify(rule.created_by, _("Automation rule %(name)s failed on %(record)s: %(error)s", name=rule.name,
-                                  record=run.record_label or run.record_id, error=run.error)[:2000],
+        notify(rule.created_by, _l("Automation rule %(name)s failed on %(record)s: %(error)s", name=rule.name,
+                                   record=run.record_label or run.record_id, error=run.error),
                link=f"/automation/runs?rule_id={rule.id}", kind="automation")
 
 

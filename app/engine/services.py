@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Iterable
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -354,7 +355,8 @@ def _notify_error(instance: ProcessInstance, error: R.StepError):
         return
     admins = list(db.session.scalars(select(User).join(UserRole).where(UserRole.role == "admin")))
     if admins:
-        notify(admins, f"流程 {instance.process_key} #{instance.id} 出错：{error.element_id}: {error.message}"[:500],
+        notify(admins, _l("Process %(key)s #%(id)s stopped with an error at %(element)s: %(error)s",
+                          key=instance.process_key, id=instance.id, element=error.element_id, error=error.message),
                link=f"/process-instances/{instance.id}", kind="error")
 
 

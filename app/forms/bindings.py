@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextvars
 import logging
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import bindparam, select
 
 from app.api.errors import ApiError
@@ -307,9 +308,9 @@ def _alert_admins(binding: FormBinding, run: BindingRun, record) -> None:
         return
     admins = list(db.session.scalars(select(User).join(UserRole).where(UserRole.role == "admin", User.active.is_(True))))
     if admins:
-        text = _("Embedded process %(name)s did not start for %(record)s: %(error)s", name=binding.name,
-                 record=getattr(record, "label", record.id), error=run.message)
-        notify(admins, text[:500], link="/forms/bindings", kind="error")
+        notify(admins, _l("Embedded process %(name)s did not start for %(record)s: %(error)s", name=binding.name,
+                          record=getattr(record, "label", record.id), error=run.message),
+               link="/forms/bindings", kind="error")
 
 
 def run_binding(binding: FormBinding, event: RecordEvent) -> BindingRun:

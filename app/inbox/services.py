@@ -814,21 +814,16 @@ def task_link(task: HumanTask) -> str:
 
 
 def _notify(usernames, message, task: HumanTask | None = None, link: str | None = None) -> None:
-    """Notify users; ``message`` is a lazy_gettext string, rendered in each recipient's language
-    (this also runs in the worker, outside any request)."""
-    from flask_babel import force_locale
-
+    """Notify the active users named; ``message`` is a lazy_gettext string, rendered in each
+    recipient's language."""
     from app.notifications.services import notify
 
     names = sorted({n for n in usernames if n})
     if not names:
         return
-    default = current_app.config.get("BABEL_DEFAULT_LOCALE", "zh_CN")
     link = link or (task_link(task) if task is not None else None)
     found = users_named(names)  # often already looked up in this transaction
-    for user in (found[name] for name in names if name in found and found[name].active):
-        with force_locale(user.locale or default):
-            notify(user, str(message), link=link)
+    notify([found[name] for name in names if name in found], message, link=link)
 
 
 _GROUP_MEMBER_NAMES = (select(User.username).join(group_members, group_members.c.user_id == User.id)

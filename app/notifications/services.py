@@ -5,6 +5,7 @@ from email.message import EmailMessage
 from typing import Iterable
 
 from flask import current_app
+from flask_babel import force_locale
 from sqlalchemy import event, func, select, update
 from sqlalchemy.orm import Session
 
@@ -36,11 +37,22 @@ def _users(targets: Iterable) -> list[User]:
     return list(unique.values())
 
 
-def notify(targets, text: str, link: str | None = None, kind: str = "info",
+def _in_language(text, user: User) -> str:
+    """``text`` as ``user`` reads it: a lazy_gettext string is rendered in the recipient's
+    language, not the writer's (a rule failing in a Chinese session alerts an English author
+    in English; this also runs in the worker, outside any request)."""
+    if isinstance(text, str):
+        return text
+    with force_locale(user.locale or current_app.config.get("BABEL_DEFAULT_LOCALE", "zh_CN")):
+        return str(text)
+
+
+def notify(targets, text, link: str | None = None, kind: str = "info",
            email_subject: str | None = None) -> list[Notification]:
     """Notify users in-app, in the caller's transaction; e-mail goes through the outbox.
 
-    ``targets``: a User, id or username, or an iterable of them.
+    ``targets``: a User, id or username, or an iterable of them. ``text``: a plain string, or a
+    lazy_gettext string rendered in each recipient's language.
     """
     if isinstance(targets, (User, int, str)):
         targets = [targets]
@@ -48,15 +60,16 @@ def notify(targets, text: str, link: str | None = None, kind: str = "info",
     smtp = bool(current_app.config.get("SMTP_HOST"))
     session = db.session()
     for user in _users(targets):
+        text_read = _in_language(text, user)
         # One INSERT now, not an ORM object that costs a flush of the whole session (often
         # its own flush, at a commit): nothing reads notifications back as ORM objects in the
         # writer's transaction. The row is transient, with its id and defaults set.
-        row = insert_row(Notification(user_id=user.id, text=text[:2000], link=link, kind=kind), session)
+        row = insert_row(Notification(user_id=user.id, text=text_read[:2000], link=link, kind=kind), session)
         session.info.setdefault(NOTIFIED, set()).add(user.id)
         rows.append(row)
         if smtp and user.email and user.email_notifications:
-            enqueue("notifications.email", {"to": user.email, "subject": email_subject or text[:80],
-                                            "text": text, "link": link}, key=f"notification-email:{row.id}")
+            enqueue("notifications.email", {"to": user.email, "subject": email_subject or text_read[:80],
+                                            "text": text_read, "link": link}, key=f"notification-email:{row.id}")
     return rows
 
 

@@ -65,6 +65,16 @@ def test_a_failing_action_is_logged_and_does_not_block_the_save(crm, make_rule, 
     assert count(Notification, Notification.user_id == user("admin").id) == 1
 
 
+def test_the_failure_alert_is_in_the_authors_language(crm, make_rule, user):
+    user("admin").locale = "en"  # the author reads English; the save runs in the default, Chinese
+    make_rule(name="坏规则", entity="customer", event="created",
+              actions=[{"type": "set_fields", "values": [{"field": "phone", "mode": "value", "value": "x" * 50}]}])
+    crm.create("customer", {"name": "照常保存"}, user("sales1"))
+    notice = db.session.scalar(select(Notification).where(Notification.user_id == user("admin").id))
+    assert notice.text.startswith("Automation rule 坏规则 failed on 照常保存: ")
+    assert notice.link.startswith("/automation/runs?rule_id=")
+
+
 def test_a_blocking_rule_refuses_the_save_and_still_logs_why(crm, make_rule, user):
     make_rule(name="必须成功", entity="customer", event="created", blocking=True,
               actions=[{"type": "set_fields", "values": [{"field": "phone", "mode": "value", "value": "x" * 50}]}])

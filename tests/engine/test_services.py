@@ -153,7 +153,10 @@ def test_error_then_retry(env):
     assert instance.status == "error"
     assert instance.error["element_id"] == "Task_mark_approved"
     from app.notifications.models import Notification
-    assert db.session.scalar(select(Notification).where(Notification.user_id == user("admin").id)) is not None
+    notice = db.session.scalar(select(Notification).where(Notification.user_id == user("admin").id))
+    # In the admin's language (the default, Chinese), whoever's step hit the error.
+    assert notice.text.startswith(f"流程 customer_report #{instance.id} 在 Task_mark_approved 出错：")
+    assert notice.kind == "error" and notice.link == f"/process-instances/{instance.id}"
     env.fail_status = False
     svc.retry(instance.id, user("admin"))
     assert svc.get_instance(instance.id).status == "completed"
