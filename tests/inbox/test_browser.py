@@ -146,4 +146,16 @@ def test_on_a_phone_the_lists_keep_status_and_buttons_on_screen(page, flows):
         box = last_cell.bounding_box()
         assert last_cell.is_visible() and box["x"] + box["width"] <= 390, url  # the buttons, not scrolled away
         screenshot(page, f"phone-{user}")
+        if url == "/inbox":  # the filters fold away on a phone unless in use
+            assert not page.locator("#inbox-filters").is_visible()
+            page.click("#inbox-filters-toggle")
+            page.wait_for_selector("#f-due", state="visible")
+            page.select_option("#f-due", "week")
+            page.click("#inbox-filters button[type=submit]")
+            page.wait_for_url("**due=week**")
+            assert page.locator("#f-due").is_visible() and page.locator("#inbox-filters-toggle .badge").inner_text() == "1"
+            page.set_viewport_size({"width": 1200, "height": 844})
+            page.goto("/inbox")
+            assert page.locator("#f-due").is_visible() and not page.locator("#inbox-filters-toggle").is_visible()
+            page.set_viewport_size({"width": 390, "height": 844})
         page.context.clear_cookies()  # log out (the user menu is folded behind the toggler here)
