@@ -256,7 +256,7 @@ async function save() {
 }
 
 function renderDryRun(result) {
-  const leafRows = result.conditions.map((c) => el("tr", {}, el("td", {}, c.field), el("td", {}, T.ops[c.op] || c.op),
+  const leafRows = result.conditions.map((c) => el("tr", {}, el("td", {}, fieldOf(c.field)?.label || c.field), el("td", {}, T.ops[c.op] || c.op),
     el("td", {}, JSON.stringify(c.value ?? "")), el("td", {}, JSON.stringify(c.actual ?? null)), el("td", {}, c.result ? "✔" : "✘")));
   $("dry-result").replaceChildren(
     el("div", { class: `alert ${result.matched ? "alert-success" : "alert-secondary"}`, id: "dry-verdict" }, result.matched ? T.matched : T.notMatched),
@@ -275,6 +275,8 @@ async function dryRun() {
   if (recordId) body.record_id = parseInt(recordId, 10);
   else if (sample) { try { body.record = JSON.parse(sample); } catch { showErrors({ message: T.badJson }); return; } }
   else { showErrors({ message: T.needRecord }); return; }
+  const changes = $("dry-changes").value.trim();
+  if (changes) { try { body.changes = JSON.parse(changes); } catch { showErrors({ message: T.badChanges }); return; } }
   const id = root.dataset.ruleId;
   try {
     renderDryRun(await window.crmFetch(id ? `/api/v1/automation-rules/${id}/dry-run` : "/api/v1/automation-rules/dry-run", { method: "POST", body }));

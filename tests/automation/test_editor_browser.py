@@ -101,3 +101,35 @@ def test_a_custom_date_field_is_offered_for_days_before_but_not_for_idle_time(pa
     expect(page.locator("#event-field option[value='custom.renew_on']")).to_have_count(1)
     page.select_option("#rule-event", "idle")
     expect(page.locator("#event-field option[value='custom.renew_on']")).to_have_count(0)
+
+
+def test_a_dry_run_tries_a_change_for_an_update_rule(page, app, demo_people):
+    with app.app_context():
+        from app.auth.services import get_user
+        from app.automation.services import create_rule
+        from app.extensions import db
+
+        rule = create_rule({"name": "升为A类", "entity": "customer", "event": "updated",
+                            "condition": {"field": "customer_class", "op": "changed_to", "value": "A"},
+                            "actions": [{"type": "notify", "users": ["manager"], "template": "{name} 升为A类"}]},
+                           get_user("admin"))
+        rule_id = rule.id
+        db.session.remove()
+    login_in_browser(page, "admin")
+    page.goto(f"/automation/rules/{rule_id}")
+    page.wait_for_selector("#rule-entity option", state="attached")
+    page.fill("#dry-sample", '{"name": "样例公司", "customer_class": "A"}')
+    page.click("#dry-run")
+    expect(page.locator("#dry-verdict")).to_contain_text("条件不满足")  # no change given: A was A before
+    page.fill("#dry-changes", '{"customer_class": ["B", "A"]}')
+    page.click("#dry-run")
+    expect(page.locator("#dry-verdict")).to_have_text("条件满足")
+    assert "样例公司 升为A类" in page.locator(".dry-action").first.inner_text()
+    assert page.locator("#dry-result td").first.inner_text() == "客户类别"  # the field as the editor names it
+    screenshot(page, "automation-editor-dry-run-change")
+    page.fill("#dry-changes", '{"customer_class": ["B", "A"')
+    page.click("#dry-run")
+    expect(page.locator("#rule-errors")).to_contain_text("要试的变更不是有效的 JSON")
+    page.fill("#dry-changes", '{"no_such_field": [1, 2]}')
+    page.click("#dry-run")
+    expect(page.locator("#rule-errors")).to_contain_text("no_such_field")
