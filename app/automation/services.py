@@ -179,10 +179,13 @@ def run_dict(run: RuleRun) -> dict:
             "duration_ms": run.duration_ms, "error": run.error}
 
 
-def runs_query(rule_id=None, entity=None, record_id=None, outcome=None):
+def runs_query(rule_id=None, entity=None, record_id=None, outcome=None, deleted_rule: str | None = None):
+    """Runs, newest first; ``deleted_rule``: the runs of a deleted rule, by the name it had."""
     stmt = select(RuleRun).order_by(RuleRun.at.desc(), RuleRun.id.desc())
     if rule_id is not None:
         stmt = stmt.where(RuleRun.rule_id == rule_id)
+    if deleted_rule:
+        stmt = stmt.where(RuleRun.rule_id.is_(None), RuleRun.rule_name == deleted_rule)
     if entity:
         stmt = stmt.where(RuleRun.entity == entity)
     if record_id is not None:
@@ -190,6 +193,12 @@ def runs_query(rule_id=None, entity=None, record_id=None, outcome=None):
     if outcome:
         stmt = stmt.where(RuleRun.outcome == outcome)
     return stmt
+
+
+def deleted_rule_names() -> list[str]:
+    """Names of deleted rules that left runs (their runs keep the name, the rule id is gone)."""
+    return list(db.session.scalars(select(RuleRun.rule_name).where(RuleRun.rule_id.is_(None))
+                                   .distinct().order_by(RuleRun.rule_name)))
 
 
 def runs_for_record(entity: str, record_id: int, limit: int = 50) -> list[RuleRun]:

@@ -86,16 +86,21 @@ def _small(number):
 @roles_required(*EDITORS)
 def runs():
     args = request.args
-    rule_id = _small(args.get("rule_id", type=int))
+    # The rule picker also lists deleted rules that left runs, as "deleted:<name>".
+    picked = args.get("rule_id", "")
+    deleted_rule = picked[len("deleted:"):][:200] if picked.startswith("deleted:") else None
+    rule_id = None if deleted_rule else _small(args.get("rule_id", type=int))
     record_id = _small(args.get("record_id", type=int))
     outcome = args.get("outcome") if args.get("outcome") in OUTCOMES else None
     entity = args.get("entity") or None
     page = min(max(1, args.get("page", 1, type=int)), 100000)
-    stmt = services.runs_query(rule_id, entity, record_id, outcome)
+    stmt = services.runs_query(rule_id, entity, record_id, outcome, deleted_rule)
     listing = services.page_of_runs(stmt, page)
     rules_all = db.session.scalars(select(Rule).order_by(Rule.name)).all()
     return render_template("automation/runs.html", listing=listing, outcomes=OUTCOMES, rules=rules_all,
-                           filters={"rule_id": rule_id, "record_id": record_id, "outcome": outcome, "entity": entity},
+                           deleted_rules=services.deleted_rule_names(),
+                           filters={"rule_id": f"deleted:{deleted_rule}" if deleted_rule else rule_id,
+                                    "record_id": record_id, "outcome": outcome, "entity": entity},
                            event_labels=EVENT_LABELS)
 
 

@@ -73,3 +73,28 @@ def test_the_editor_offers_stages_and_statuses_by_name(client, within):
     assert "quotation_sent" in stage["choices"] and stage["choice_labels"]["quotation_sent"] == "方案报价"
     assert fields[("customer", "report_status")]["choice_labels"]["approved"] == "报备通过"
     assert fields[("customer", "name")]["choice_labels"] == {}
+
+
+def test_the_runs_of_a_deleted_rule_can_still_be_picked(client, within):
+    def setup():
+        from app.auth.services import get_user
+        from app.automation.services import create_rule, delete_rule
+        from app.crm import services as crm
+
+        kept = create_rule(dict(name="保留的规则", entity="customer", event="created",
+                                actions=[{"type": "notify", "users": ["manager"], "template": "{name}"}]), get_user("admin"))
+        gone = create_rule(dict(name="已删的规则", entity="customer", event="created",
+                                actions=[{"type": "notify", "users": ["manager"], "template": "{name}"}]), get_user("admin"))
+        crm.create("customer", {"name": "两条规则的客户"}, get_user("sales1"))
+        delete_rule(gone, get_user("admin"))
+        return kept.id
+
+    kept_id = within(setup)
+    _login(client, "admin")
+    page = client.get("/automation/runs").get_data(as_text=True)
+    assert '<optgroup label="已删除的规则">' in page and '<option value="deleted:已删的规则" >已删的规则</option>' in page
+    only_deleted = client.get("/automation/runs?rule_id=deleted:已删的规则").get_data(as_text=True)
+    assert only_deleted.count('data-outcome="matched"') == 1 and "保留的规则" not in only_deleted.split("<tbody>")[1]
+    assert '<option value="deleted:已删的规则" selected>' in only_deleted
+    only_kept = client.get(f"/automation/runs?rule_id={kept_id}").get_data(as_text=True)
+    assert only_kept.count('data-outcome="matched"') == 1 and "已删的规则" not in only_kept.split("<tbody>")[1]
