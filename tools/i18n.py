@@ -71,7 +71,7 @@ def missing() -> dict[str, list[str]]:
         for message in template:
             if not message.id:
                 continue
-            found = catalog.get(message.id) if catalog else None
+            found = catalog.get(message.id, message.context) if catalog else None
             strings = found.string if found else None
             empty = not strings or (isinstance(strings, tuple) and not all(strings))
             if found is None or empty or found.fuzzy:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import difflib
 import io
+import json
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -725,12 +726,27 @@ def delete(record: OwnedRecord, actor, *, version: int | None = None, commit: bo
             raise ApiError(409, "has_related_records",
                            _("This customer has %(n)d activity records, opportunities or contracts; delete them first.",
                              n=related))
+    _refuse_while_processes_run(record)
     before = snapshot(record)
     db.session.delete(record)
     db.session.flush()
+    audit(f"crm.{record.entity}_deleted", actor=actor, target=f"{record.entity}:{record.id}",
+          record=json.loads(json.dumps({k: v for k, v in before.items() if not _is_empty(v)}, default=str)))
     _emit(record.entity, "deleted", record, {k: (v, None) for k, v in before.items() if not _is_empty(v)}, actor, chain)
     if commit:
         db.session.commit()
+
+
+def _refuse_while_processes_run(record: OwnedRecord) -> None:
+    """A process still running for the record would go on with a record that is gone (and,
+    where ids are reused, with the next record given its id): it has to end first."""
+    from app.engine.services import open_instances_for
+
+    running = open_instances_for(record.entity, record.id)
+    if running:
+        raise ApiError(409, "process_running", _(
+            "A process is still running for this record (%(processes)s); withdraw or terminate it first.",
+            processes=", ".join(f"#{instance_id}" for instance_id, _key in running)))
 
 
 def move_stage(opportunity: Opportunity, stage_key: str, actor, *, version: int | None = None,

@@ -16,6 +16,7 @@ from app.db import JSONType, TimestampMixin, UTCDateTime, VersionedMixin, utcnow
 from app.extensions import db
 
 INSTANCE_STATUSES = ("running", "completed", "error", "terminated", "suspended")
+OPEN_STATUSES = ("running", "suspended", "error")  # not finished: an operator may still move it on
 TASK_OPEN, TASK_COMPLETED, TASK_CANCELLED = "open", "completed", "cancelled"
 
 

@@ -30,7 +30,7 @@ from app.jobs.models import DONE, FAILED, PENDING, Job
 from . import runtime as R
 from . import serialization as S
 from .models import (
-    TASK_CANCELLED, TASK_COMPLETED, TASK_OPEN, HumanTask, ProcessDefinition, ProcessHistory,
+    OPEN_STATUSES, TASK_CANCELLED, TASK_COMPLETED, TASK_OPEN, HumanTask, ProcessDefinition, ProcessHistory,
     ProcessInstance,
 )
 from .validation import validate_diagram
@@ -70,6 +70,15 @@ class MigrationRefused(Conflict):
     def __init__(self, message, problems=()):
         super().__init__(message)
         self.problems = list(problems)
+
+
+def _not_running(instance: ProcessInstance) -> Conflict:
+    """Why nothing can be done on the instance now, as its users read it."""
+    if instance.status == "suspended":
+        return Conflict(_("The process is suspended: its tasks wait until an administrator resumes it."))
+    if instance.status == "error":
+        return Conflict(_("The process stopped with an error: an administrator has to retry it first."))
+    return Conflict(_("The process has already ended."))
 
 
 class StartFailed(EngineServiceError):
@@ -401,7 +410,7 @@ def _finish(commit: bool):
     except StaleDataError:
         if commit:  # with commit=False the caller owns the transaction and rolls it back
             db.session.rollback()
-        raise Conflict("the process moved on meanwhile; reload and try again") from None
+        raise Conflict(_("The process moved on meanwhile; reload and try again.")) from None
 
 
 
@@ -417,6 +426,17 @@ def get_instance(instance_id: int) -> ProcessInstance:
     if instance is None:
         raise NotFound(f"process instance {instance_id} not found")
     return instance
+
+
+_OPEN_FOR_RECORD = select(ProcessInstance.id, ProcessInstance.process_key).where(
+    ProcessInstance.record_type == bindparam("record_type"), ProcessInstance.record_id == bindparam("record_id"),
+    ProcessInstance.status.in_(OPEN_STATUSES)).order_by(ProcessInstance.id)
+
+
+def open_instances_for(record_type: str, record_id: int) -> list[tuple[int, str]]:
+    """(id, process key) of the unfinished instances started for a record."""
+    return [tuple(row) for row in db.session.execute(_OPEN_FOR_RECORD, {"record_type": record_type,
+                                                                        "record_id": record_id})]
 
 
 def history(instance_id: int) -> list[ProcessHistory]:
@@ -462,7 +482,7 @@ def inbox(user) -> list[HumanTask]:
 def _open_task(task_id: int) -> HumanTask:
     task = get_task(task_id)
     if task.status != TASK_OPEN:
-        raise Conflict(f"task {task_id} is {task.status}")
+        raise Conflict(_("This task is already closed."))
     return task
 
 
@@ -471,9 +491,13 @@ def claim(task_id: int, user, commit: bool = True) -> HumanTask:
     if task.claimed_by == user.username:
         return task
     if task.assignee or task.claimed_by:
-        raise Conflict("task is already taken") if can_see(task, user) or user.is_admin else Forbidden("not your task")
+        if can_see(task, user) or user.is_admin:
+            raise Conflict(_("Someone else has already taken this task."))
+        raise Forbidden(_("This is not your task."))
     if not (can_see(task, user)):
-        raise Forbidden("this task is not offered to you")
+        raise Forbidden(_("This task is not offered to you."))
+    if task.instance.status != "running":
+        raise _not_running(task.instance)
     task.claimed_by, task.claimed_at = user.username, utcnow()
     _history(task.instance, "claimed", user, task=task.name)
     _finish(commit)
@@ -483,7 +507,7 @@ def claim(task_id: int, user, commit: bool = True) -> HumanTask:
 def unclaim(task_id: int, user, commit: bool = True) -> HumanTask:
     task = _open_task(task_id)
     if task.claimed_by != user.username and not user.is_admin:
-        raise Forbidden("only the claimant or an admin can release a task")
+        raise Forbidden(_("Only the person who took the task or an administrator can release it."))
     task.claimed_by, task.claimed_at = None, None
     _history(task.instance, "unclaimed", user, task=task.name)
     _finish(commit)
@@ -497,16 +521,16 @@ def complete(task_id: int, user, data: dict | None = None, commit: bool = True) 
     except StaleDataError:
         if commit:
             db.session.rollback()
-        raise Conflict("the process moved on meanwhile; reload and try again") from None
+        raise Conflict(_("The process moved on meanwhile; reload and try again.")) from None
 
 
 def _complete(task_id, user, data, commit):
     task = _open_task(task_id)
     if not can_complete(task, user):
-        raise Forbidden("claim the task first" if can_see(task, user) else "not your task")
+        raise Forbidden(_("Take the task first.") if can_see(task, user) else _("This is not your task."))
     instance = task.instance
     if instance.status != "running":
-        raise Conflict(f"process instance is {instance.status}")
+        raise _not_running(instance)
     wf = _load(instance, user)
     try:
         result = R.complete_user_task(wf, task.task_uuid, data, form_fields(task.form_key, task.form_version))
@@ -569,7 +593,7 @@ def retry(instance_id: int, actor, data: dict | None = None, commit: bool = True
     """After fixing data (or the cause), run the failed step again."""
     instance = get_instance(instance_id)
     if instance.status != "error":
-        raise Conflict(f"process instance is {instance.status}, not in error")
+        raise Conflict(_("Only a process stopped by an error can be retried."))
     wf = _load(instance, actor)
     try:
         result = R.retry(wf, data)
@@ -587,7 +611,7 @@ def suspend(instance_id: int, actor, comment: str | None = None, commit: bool = 
     """Hold an instance: its tasks cannot be completed and its timers wait until resumed."""
     instance = get_instance(instance_id)
     if instance.status != "running":
-        raise Conflict(f"process instance is {instance.status}, not running")
+        raise _not_running(instance)
     instance.status = "suspended"
     _history(instance, "suspended", actor, comment=comment)
     _finish(commit)
@@ -598,7 +622,7 @@ def resume(instance_id: int, actor, commit: bool = True) -> ProcessInstance:
     """Continue a suspended instance; timers that came due meanwhile fire now."""
     instance = get_instance(instance_id)
     if instance.status != "suspended":
-        raise Conflict(f"process instance is {instance.status}, not suspended")
+        raise Conflict(_("The process is not suspended."))
     instance.status = "running"
     _history(instance, "resumed", actor)
     _fire(instance, _load(instance, actor), actor)
@@ -609,7 +633,7 @@ def resume(instance_id: int, actor, commit: bool = True) -> ProcessInstance:
 def terminate(instance_id: int, actor, comment: str | None = None, commit: bool = True) -> ProcessInstance:
     instance = get_instance(instance_id)
     if instance.status in ("completed", "terminated"):
-        raise Conflict(f"process instance is {instance.status}")
+        raise _not_running(instance)
     wf = _load(instance, actor)
     R.terminate(wf)
     instance.state = S.dumps(wf)

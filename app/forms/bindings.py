@@ -23,7 +23,7 @@ from app.audit import audit
 from app.auth.lookup import creator
 from app.clock import company_today
 from app.db import MAX_ID, insert_row, plain_type, read_plain, transaction_memo
-from app.engine.models import ProcessInstance
+from app.engine.models import OPEN_STATUSES, ProcessInstance
 from app.events import RecordEvent
 from app.extensions import db
 from app.forms import embedded
@@ -293,7 +293,7 @@ def _condition_matches(binding: FormBinding, event: RecordEvent) -> bool:
 _RUNNING = select(ProcessInstance.id).where(
     ProcessInstance.process_key == bindparam("key"), ProcessInstance.record_type == bindparam("entity"),
     ProcessInstance.record_id == bindparam("record_id"),
-    ProcessInstance.status.in_(("running", "suspended", "error"))).limit(1)
+    ProcessInstance.status.in_(OPEN_STATUSES)).limit(1)
 
 
 def _already_running(binding: FormBinding, record_id: int) -> int | None:

@@ -31,7 +31,7 @@ from app.auth.models import Group, User, group_members
 from app.clock import company_zone
 from app.db import MAX_ID, utcnow
 from app.engine import services as engine
-from app.engine.models import TASK_OPEN, HumanTask, ProcessDefinition, ProcessHistory, ProcessInstance
+from app.engine.models import OPEN_STATUSES, TASK_OPEN, HumanTask, ProcessDefinition, ProcessHistory, ProcessInstance
 from app.extensions import db
 from app.inbox.models import (OutOfOffice, TaskDelegation, TaskDraft, TaskOffer, group_principal,
                               user_principal)
@@ -54,8 +54,6 @@ def engine_call(func, *args, **kwargs):
         raise ApiError(400, "invalid_data", str(exc), details) from None
     except engine.EngineServiceError as exc:
         raise ApiError(exc.status, exc.code, str(exc)) from None
-
-
 
 
 def _row(model, row_id):
@@ -148,7 +146,12 @@ def can_reassign(task: HumanTask, user: User) -> bool:
 
 
 def can_act(task: HumanTask, user: User) -> bool:
-    return task.status == TASK_OPEN and engine.can_complete(task, user)
+    """May ``user`` work on the task now (a suspended or failed process holds its tasks)?"""
+    return task.status == TASK_OPEN and task.instance.status == "running" and engine.can_complete(task, user)
+
+
+def can_claim(task: HumanTask) -> bool:
+    return task.status == TASK_OPEN and task.instance.status == "running" and not (task.assignee or task.claimed_by)
 
 
 def can_view_task(task: HumanTask, user: User) -> bool:
@@ -849,7 +852,7 @@ def has_been_acted_on(instance: ProcessInstance) -> bool:
 
 
 def can_withdraw(instance: ProcessInstance, user: User) -> bool:
-    return (instance.started_by_id == user.id and instance.status in ("running", "suspended", "error")
+    return (instance.started_by_id == user.id and instance.status in OPEN_STATUSES
             and not has_been_acted_on(instance))
 
 
@@ -857,20 +860,21 @@ def withdraw(instance_id: int, user: User, comment=None) -> ProcessInstance:
     instance = get_instance_for(instance_id, user)
     if instance.started_by_id != user.id:
         raise ApiError(403, "forbidden", _("Only the person who started it can withdraw it."))
-    if instance.status not in ("running", "suspended", "error"):
+    if instance.status not in OPEN_STATUSES:
         raise ApiError(409, "conflict", _("This process has already ended."))
     if has_been_acted_on(instance):
         raise ApiError(409, "already_handled", _("Someone has already worked on it; it can no longer be withdrawn."))
     text = _clean_comment(comment)
     engine_call(engine.terminate, instance.id, user, text, commit=False)
     add_history(instance, "withdrawn", user, comment=text)
-    _reset_report_status(instance, user)
+    _reset_report_status(instance, user, _("Report withdrawn"))
     _commit()
     return instance
 
 
-def _reset_report_status(instance: ProcessInstance, user: User) -> None:
-    """A withdrawn customer report leaves the customer unreported (not "pending" forever)."""
+def _reset_report_status(instance: ProcessInstance, user: User, comment: str) -> None:
+    """A withdrawn or terminated customer report leaves the customer unreported (not "pending"
+    forever), so it can be reported again."""
     if instance.record_type != "customer" or not instance.record_id:
         return
     from app.crm import services as crm
@@ -878,7 +882,7 @@ def _reset_report_status(instance: ProcessInstance, user: User) -> None:
 
     customer = db.session.get(Customer, instance.record_id)
     if customer is not None and customer.report_status == "pending":
-        crm.set_report_status(customer.id, "none", comment=_("Report withdrawn"), actor=user, commit=False)
+        crm.set_report_status(customer.id, "none", comment=comment, actor=user, commit=False)
 
 
 def submissions_query(user: User, status: str | None = None, process: str | None = None):
@@ -978,6 +982,7 @@ def terminate(instance_id: int, user: User, reason) -> ProcessInstance:
     instance = _get_instance(instance_id)
     text = _clean_comment(reason, required=True, field="reason")
     engine_call(engine.terminate, instance.id, user, text, commit=False)
+    _reset_report_status(instance, user, _("Report terminated: %(reason)s", reason=text))
     audit("process.terminated", actor=user, target=f"process_instance:{instance.id}", reason=text)
     _commit()
     return instance

@@ -6,6 +6,7 @@ from datetime import date
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import pgettext
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -36,9 +37,10 @@ def event_label(event: str) -> str:
 
 
 def status_label(status: str) -> str:
-    return {"running": _("running"), "completed": _("completed"), "error": _("error"),
-            "terminated": _("terminated"), "suspended": _("suspended"), "open": _("open"),
-            "cancelled": _("cancelled")}.get(status, status)
+    return {"running": pgettext("status", "Running"), "completed": pgettext("status", "Completed"),
+            "error": pgettext("status", "Error"), "terminated": pgettext("status", "Terminated"),
+            "suspended": pgettext("status", "Suspended"), "open": pgettext("status", "Open"),
+            "cancelled": pgettext("status", "Cancelled")}.get(status, status)
 
 
 def decision_label(value) -> str | None:
@@ -170,7 +172,7 @@ def task(task_id):
     can_act = services.can_act(task, current_user)
     page = render_template(
         "inbox/task.html", task=task, instance=instance, can_act=can_act,
-        can_claim=task.status == "open" and not (task.assignee or task.claimed_by),
+        can_claim=services.can_claim(task),
         can_unclaim=task.status == "open" and task.claimed_by == current_user.username,
         can_reassign=task.status == "open" and services.can_reassign(task, current_user),
         delegation=services.active_delegation(task),

@@ -263,11 +263,14 @@ def _make_job_due(instance, bpmn_id):
 def test_timer_waits_while_suspended_and_fires_on_resume(env):
     svc.deploy(XML)
     instance = svc.start_instance("customer_report", CUSTOMER)
-    svc.suspend(instance.id, user("admin"), comment="核实中")
     [task] = open_tasks(instance)
     svc.claim(task.id, user("fj_head"))
-    with pytest.raises(svc.Conflict):
+    svc.suspend(instance.id, user("admin"), comment="核实中")
+    with pytest.raises(svc.Conflict, match="已挂起"):
         svc.complete(task.id, user("fj_head"), {"decision": "approve"})
+    svc.unclaim(task.id, user("fj_head"))
+    with pytest.raises(svc.Conflict, match="已挂起"):  # nor can a held task be taken
+        svc.claim(task.id, user("fj_head"))
     job = _make_job_due(instance, "Timer_fujian_remind")
     run_due_jobs()
     db.session.expire_all()

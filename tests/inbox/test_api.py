@@ -261,9 +261,15 @@ def test_suspend_resume_terminate(api_as, flows, app):
     admin, head = api_as("admin"), api_as("fj_head")
     assert admin.post(f"/api/v1/operator/instances/{instance_id}/suspend", json={"comment": "核查"}).get_json()["status"] == "suspended"
     assert admin.post(f"/api/v1/operator/instances/{instance_id}/suspend", json={}).status_code == 409
+    held = head.post(f"/api/v1/tasks/{task['id']}/claim")  # held with the process, in words an approver reads
+    assert held.status_code == 409 and "已挂起" in held.get_json()["error"]["message"]
+    listed = head.get(f"/api/v1/tasks/{task['id']}").get_json()
+    assert listed["can_act"] is False
+    assert admin.post(f"/api/v1/operator/instances/{instance_id}/resume", json={}).get_json()["status"] == "running"
     head.post(f"/api/v1/tasks/{task['id']}/claim")
-    assert head.post(f"/api/v1/tasks/{task['id']}/complete",
-                     json={"data": {"decision": "approve"}}).status_code == 409
+    admin.post(f"/api/v1/operator/instances/{instance_id}/suspend", json={})
+    refused = head.post(f"/api/v1/tasks/{task['id']}/complete", json={"data": {"decision": "approve"}})
+    assert refused.status_code == 409 and "已挂起" in refused.get_json()["error"]["message"]
     assert admin.post(f"/api/v1/operator/instances/{instance_id}/resume", json={}).get_json()["status"] == "running"
     assert admin.post(f"/api/v1/operator/instances/{instance_id}/retry", json={}).status_code == 409
     assert admin.post(f"/api/v1/operator/instances/{instance_id}/terminate", json={}).status_code == 400
@@ -273,6 +279,13 @@ def test_suspend_resume_terminate(api_as, flows, app):
     events = [(e, a, c) for e, a, c, _ in flows.history(instance_id)]
     assert ("suspended", "admin", "核查") in events and ("resumed", "admin", None) in events
     assert ("terminated", "admin", "客户已注销") in events
+    # The customer is no longer "report pending" for good: it can be reported again, and the
+    # salesperson hears why it ended.
+    sales = api_as("sales1")
+    customer = sales.get(f"/api/v1/my-submissions").get_json()["items"][0]["record"]
+    assert sales.get(f"/api/v1/customers/{customer['id']}").get_json()["report_status"] == "none"
+    texts = [n["text"] for n in sales.get("/api/v1/notifications").get_json()["items"]]
+    assert any(t.endswith("已被终止：客户已注销") for t in texts), texts
     with app.app_context():
         from sqlalchemy import select
 
@@ -416,3 +429,23 @@ def test_next_task_form_is_not_prefilled_with_an_earlier_answer(api_as, flows):
     # The closed first task still shows what fj_head answered.
     done = head.get(f"/api/v1/tasks/{first['id']}").get_json()
     assert done["status"] == "completed" and done["data"]["decision"] == "reject" and done["data"]["comment"] == "第一步驳回"
+
+
+def test_a_record_under_a_running_process_cannot_be_deleted(api_as, flows, app):
+    instance_id = flows.report()
+    sales = api_as("sales1")
+    customer_id = sales.get("/api/v1/my-submissions").get_json()["items"][0]["record"]["id"]
+    refused = sales.delete(f"/api/v1/customers/{customer_id}")
+    assert refused.status_code == 409 and refused.get_json()["error"]["code"] == "process_running"
+    assert f"#{instance_id}" in refused.get_json()["error"]["message"]
+    assert sales.get(f"/api/v1/customers/{customer_id}").status_code == 200
+    sales.post(f"/api/v1/my-submissions/{instance_id}/withdraw", json={})
+    assert sales.delete(f"/api/v1/customers/{customer_id}").status_code == 204
+    with app.app_context():
+        from sqlalchemy import select
+
+        from app.audit import AuditEvent
+        from app.extensions import db
+
+        deleted = db.session.scalar(select(AuditEvent).where(AuditEvent.event == "crm.customer_deleted"))
+        assert deleted.target == f"customer:{customer_id}" and deleted.details["record"]["name"] == "福州海峡贸易有限公司"

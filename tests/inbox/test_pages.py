@@ -195,3 +195,17 @@ def test_comments_show_in_the_comments_panel(app, flows, api_as):
     page = login(app, "fj_head").get(f"/tasks/{task['id']}").get_data(as_text=True)
     panel = page[page.index('id="comment-form"'):page.index('id="attachments"')]
     assert 'id="comments"' in panel and "在核实信用代码" in panel
+
+
+def test_a_suspended_process_shows_its_tasks_as_held(app, flows, api_as):
+    instance_id = flows.report()
+    task = flows.open_task(instance_id)
+    api_as("admin").post(f"/api/v1/operator/instances/{instance_id}/suspend", json={"comment": "核查"})
+    head = login(app, "fj_head")
+    row = head.get("/inbox").get_data(as_text=True).split(f'data-task-id="{task["id"]}"')[1].split("</tr>")[0]
+    assert "data-process-held>已挂起</span>" in row and 'data-task-action="claim"' not in row
+    page = head.get(f"/tasks/{task['id']}").get_data(as_text=True)
+    assert 'id="process-held"' in page and "等管理员恢复" in page and 'id="claim-button"' not in page
+    api_as("admin").post(f"/api/v1/operator/instances/{instance_id}/resume", json={})
+    page = head.get(f"/tasks/{task['id']}").get_data(as_text=True)
+    assert 'id="process-held"' not in page and 'id="claim-button"' in page
