@@ -22,7 +22,13 @@ def init_app(app: Flask) -> None:
 
 
 def _register_operations() -> None:
-    """What a BPMN service task may do to CRM records (topics crm.*)."""
+    """What a BPMN service task may do to CRM records (topics crm.*): only to the record its
+    instance was started for. Ids in the process data come from whoever started it, and a
+    process started by hand with another salesperson's customer id must not move that customer."""
+    from flask_babel import gettext as _
+    from flask_babel import lazy_gettext as _l
+
+    from app.api.errors import ApiError
     from app.crm import services
     from app.engine.operations import register_operation
 
@@ -34,16 +40,41 @@ def _register_operations() -> None:
             actor = user_named(actor)
         return actor
 
+    def own_record(ctx, entity: str | None = None, record_id=None) -> tuple[str, int]:
+        bound = getattr(ctx, "record", None) or {}
+        if not bound.get("type") or (entity and bound["type"] != entity):
+            raise ApiError(409, "not_started_for_record", _(
+                "This process was not started for a %(entity)s, so it cannot change one.",
+                entity=services.ENTITY_LABELS.get(entity, entity) if entity else _("record")))
+        if record_id is not None and str(record_id) != str(bound["id"]):
+            raise ApiError(403, "other_record", _(
+                "This process was started for record #%(own)s; it cannot change #%(other)s.",
+                own=bound["id"], other=record_id))
+        return bound["type"], int(bound["id"])
+
     # The engine owns the transaction of the step that calls these: no commit here.
     def set_report_status(ctx, customer_id, status, comment=None):
-        services.set_report_status(customer_id, status, comment=comment, actor=actor_of(ctx), commit=False)
+        _entity, own_id = own_record(ctx, "customer", customer_id)
+        services.set_report_status(own_id, status, comment=comment, actor=actor_of(ctx), commit=False)
         return status
 
     def confirm_owner(ctx, customer_id, username):
-        services.confirm_owner(customer_id, username, actor=actor_of(ctx), commit=False)
+        _entity, own_id = own_record(ctx, "customer", customer_id)
+        services.confirm_owner(own_id, username, actor=actor_of(ctx), commit=False)
         return username
 
+    def update_record(ctx, field, value):
+        entity, own_id = own_record(ctx)
+        record = services.record_by_id(entity, own_id)
+        if record is None:
+            raise ApiError(404, "not_found", _("The record this process was started for no longer exists."))
+        services.update(record, {field: value}, actor_of(ctx), commit=False, reason="process")
+        return value
+
     register_operation("crm.set_report_status", set_report_status, params=["customer_id", "status"],
-                       optional=["comment"], description="Set a customer's report status", replace=True)
+                       optional=["comment"], description=_l("Set a customer's report status"), replace=True)
     register_operation("crm.confirm_owner", confirm_owner, params=["customer_id", "username"],
-                       description="Make a user the customer's owner (logged)", replace=True)
+                       description=_l("Make a user the customer's owner (logged)"), replace=True)
+    register_operation("crm.update_record", update_record, params=["field", "value"],
+                       description=_l("Set a field of the record the process was started for "
+                                      "(e.g. a contract's status after its approval)"), replace=True)

@@ -436,13 +436,19 @@ def can_manage(record: OwnedRecord, user) -> bool:
     return _sees_all(user) or _owned_by_or_under(record.owner_id, user)
 
 
-def get_record(entity: str, record_id, user) -> OwnedRecord:
-    """The record if ``user`` may see it; otherwise 404 (also for records that exist)."""
+def record_by_id(entity: str, record_id) -> OwnedRecord | None:
+    """The record whoever may see it (for the system's own work: processes, rules)."""
     try:
         record_id = int(record_id)
     except (TypeError, ValueError):
-        record_id = 0
-    record = db.session.get(MODELS[entity], record_id) if 0 < record_id <= MAX_ID else None
+        return None
+    model = MODELS.get(entity)
+    return db.session.get(model, record_id) if model is not None and 0 < record_id <= MAX_ID else None
+
+
+def get_record(entity: str, record_id, user) -> OwnedRecord:
+    """The record if ``user`` may see it; otherwise 404 (also for records that exist)."""
+    record = record_by_id(entity, record_id)
     if record is None or not can_see(record, user):
         raise ApiError(404, "not_found", _("No such %(entity)s.", entity=str(ENTITY_LABELS[entity]).lower()))
     return record

@@ -84,6 +84,6 @@ def operations() -> list[dict]:
     out = []
     for name in ops.operation_names():
         op = ops.get_operation(name)
-        out.append({"name": name, "description": op.description, "required": list(op.required),
+        out.append({"name": name, "description": str(op.description or ""), "required": list(op.required),
                     "optional": list(op.optional), "accepts_any": op.accepts_any})
     return out

@@ -1,6 +1,7 @@
 """Operations the engine itself offers to diagrams (the CRM registers its own)."""
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from .operations import OperationError, get_operation, register_operation
@@ -53,8 +54,8 @@ def register_product_operations() -> None:
     if get_operation("notify.users") is None:
         register_operation("notify.users", notify_users, params=["message"],
                            optional=["users", "groups", "link"],
-                           description="Notify users and members of groups in the app")
+                           description=_l("Notify users and members of groups in the app"))
     if get_operation("directory.group_manager") is None:
         register_operation("directory.group_manager", group_manager, params=["group"],
-                           description="The manager a group's tasks escalate to (parent group's manager, "
-                                       "then the first administrator, when it has none)")
+                           description=_l("The manager a group's tasks escalate to (parent group's manager, "
+                                          "then the first administrator, when it has none)"))

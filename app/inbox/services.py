@@ -921,11 +921,9 @@ def holder_label(task: HumanTask) -> str:
 def record_of(instance: ProcessInstance):
     if not instance.record_type or not instance.record_id:
         return None
-    from app.crm.models import Activity, Contract, Customer, Opportunity
+    from app.crm.services import record_by_id
 
-    model = {"customer": Customer, "opportunity": Opportunity, "contract": Contract,
-             "activity": Activity}.get(instance.record_type)
-    return db.session.get(model, instance.record_id) if model else None
+    return record_by_id(instance.record_type, instance.record_id)
 
 
 def duplicates_for(instance: ProcessInstance) -> list[dict]:

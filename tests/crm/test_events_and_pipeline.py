@@ -2,6 +2,8 @@
 functions (report status, owner confirmation) and their engine operations."""
 from datetime import date
 
+import pytest
+
 
 def test_events_carry_the_changes(api_as, crm_stages, events):
     api = api_as("sales1")
@@ -110,17 +112,52 @@ def test_report_status_is_set_by_the_workflow_operations(app, api_as, crm_stages
     customer = make_customer("sales1")
     assert api_as("sales1").patch(f"/api/v1/customers/{customer['id']}",
                                   json={"report_status": "approved"}).status_code == 400
+    own = {"type": "customer", "id": customer["id"]}
     with app.test_request_context():
-        ctx = OperationContext("crm.set_report_status", "Task_mark_approved", "报备通过", {}, {"actor": "manager"})
+        ctx = OperationContext("crm.set_report_status", "Task_mark_approved", "报备通过", {},
+                               {"actor": "manager", "record": own})
         call_operation("crm.set_report_status", ctx, {"customer_id": customer["id"], "status": "approved",
                                                       "comment": "同意"})
-        ctx = OperationContext("crm.confirm_owner", "Task_owner", None, {}, {})
+        ctx = OperationContext("crm.confirm_owner", "Task_owner", None, {}, {"record": own})
         call_operation("crm.confirm_owner", ctx, {"customer_id": customer["id"], "username": "sales2"})
         db.session.commit()  # the engine commits the step
         db.session.remove()
     body = api_as("sales2").get(f"/api/v1/customers/{customer['id']}").get_json()
     assert body["report_status"] == "approved" and body["owner"] == "sales2"
     assert ("customer", "updated", customer["id"], {"report_status": ("none", "approved")}, "manager") in events
+
+
+def test_a_process_changes_only_the_record_it_was_started_for(app, api_as, crm_stages, make_customer):
+    import app.crm as crm_module
+    from app.api.errors import ApiError
+    from app.engine.operations import OperationContext, call_operation
+    from app.extensions import db
+
+    crm_module._register_operations()
+    theirs = make_customer("sales2", name="别人的客户")
+    mine = make_customer("sales1", name="自己的客户")
+    created = api_as("sales1").post("/api/v1/contracts", json={"customer_id": mine["id"], "title": "合同",
+                                                               "amount": 50000})
+    assert created.status_code == 201, created.get_json()
+    contract = created.get_json()
+    with app.test_request_context():
+        # Started by hand with someone else's customer id in its data, or for another record.
+        for bound in (None, {"type": "customer", "id": mine["id"]}, {"type": "contract", "id": theirs["id"]}):
+            ctx = OperationContext("crm.confirm_owner", "Task_owner", None, {}, {"record": bound})
+            with pytest.raises(ApiError):
+                call_operation("crm.confirm_owner", ctx, {"customer_id": theirs["id"], "username": "sales1"})
+        db.session.rollback()
+        # The generic operation: a field of its own record, checked like any edit.
+        ctx = OperationContext("crm.update_record", "Task_sign", None, {},
+                               {"actor": "manager", "record": {"type": "contract", "id": contract["id"]}})
+        call_operation("crm.update_record", ctx, {"field": "status", "value": "signed"})
+        with pytest.raises(ApiError) as refused:
+            call_operation("crm.update_record", ctx, {"field": "status", "value": "no-such-status"})
+        assert refused.value.status == 400
+        db.session.commit()
+        db.session.remove()
+    assert api_as("sales2").get(f"/api/v1/customers/{theirs['id']}").get_json()["owner"] == "sales2"
+    assert api_as("sales1").get(f"/api/v1/contracts/{contract['id']}").get_json()["status"] == "signed"
 
 
 def test_rolled_back_subscriber_leaves_nothing(app, api_as, crm_stages):

@@ -305,9 +305,10 @@ def test_retry_an_instance_in_error(api_as, flows, app):
 
     customer_id = flows.customer()
     with app.app_context():
-        # A report pointing at a customer that does not exist fails at "报备通过".
+        # A report whose data names another customer than its own fails at "报备通过".
         instance = engine.start_instance("customer_report", {"customer_id": 999999, "name": "X", "province": "福建",
-                                                             "reporter": "sales1"}, actor=get_user("sales1"))
+                                                             "reporter": "sales1"}, actor=get_user("sales1"),
+                                         record={"type": "customer", "id": customer_id})
         instance_id = instance.id
         db.session.remove()
     task = flows.open_task(instance_id)
