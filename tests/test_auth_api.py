@@ -134,3 +134,30 @@ def test_other_systems_get_a_token_with_csrf_protection_on(app, client, demo_peo
         assert "Set-Cookie" not in response.headers
     finally:
         app.config["WTF_CSRF_ENABLED"] = False
+
+
+def test_a_password_reset_ends_sessions_and_tokens(app, client, demo_people, api_as):
+    token = login(client, "sales2").get_json()["token"]
+    browser = app.test_client()
+    assert browser.post("/login", data={"username": "sales2", "password": DEMO_PASSWORD}).status_code == 302
+    assert browser.get("/customers").status_code == 200
+    reset = api_as("admin").patch("/api/v1/users/sales2", json={"password": "Another-Secret-2026"})
+    assert reset.status_code == 200, reset.get_json()
+    assert browser.get("/customers").status_code == 302  # back to the login page
+    assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    fresh = app.test_client()
+    assert fresh.post("/login", data={"username": "sales2", "password": "Another-Secret-2026"}).status_code == 302
+    assert fresh.get("/customers").status_code == 200
+
+
+def test_the_last_active_administrator_stays_one(client, demo_people, api_as):
+    admin = api_as("admin")
+    for change, field in (({"roles": ["sales"]}, "roles"), ({"active": False}, "active")):
+        refused = admin.patch("/api/v1/users/admin", json=change)
+        assert refused.status_code in (400, 409), refused.get_json()
+        assert refused.get_json()["error"]["details"][0]["field"] == field
+    assert "admin" in admin.get("/api/v1/users/admin").get_json()["roles"]
+    assert admin.post("/api/v1/users", json={"username": "admin2", "display_name": "Second", "password": DEMO_PASSWORD,
+                                              "roles": ["admin"]}).status_code == 201
+    assert admin.patch("/api/v1/users/admin", json={"roles": ["designer"]}).status_code == 200  # someone else is
+    assert api_as("admin2").patch("/api/v1/users/admin2", json={"roles": []}).get_json()["error"]["code"] == "last_admin"

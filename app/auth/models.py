@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 
 from flask_login import UserMixin
@@ -45,6 +46,15 @@ class User(UserMixin, VersionedMixin, db.Model):
     @property
     def is_active(self) -> bool:
         return self.active
+
+    def get_id(self) -> str:
+        """The session names the password it was opened with, so a password reset ends every
+        session (and remember-me cookie) opened before it."""
+        return f"{self.id}:{self.session_key}"
+
+    @property
+    def session_key(self) -> str:
+        return hashlib.sha256(self.password_hash.encode()).hexdigest()[:20]
 
     @property
     def role_names(self) -> set[str]:

@@ -209,6 +209,9 @@ def update_user(user: User, *, actor: User | None, display_name=None, email=None
         user.locale = locale or None
     if roles is not None:
         new = _check_roles(roles)
+        if "admin" in user.role_names and "admin" not in new:
+            _keep_an_admin(user, "roles", _("This is the last active administrator: make someone else an "
+                                            "administrator first."))
         if sorted(user.role_names) != new:
             changes["roles"] = {"from": sorted(user.role_names), "to": new}
             keep = [r for r in user.roles if r.role in new]
@@ -222,19 +225,35 @@ def update_user(user: User, *, actor: User | None, display_name=None, email=None
         if not active and actor is not None and actor.id == user.id:
             raise ApiError(400, "invalid_input", _("You cannot deactivate yourself."),
                            [{"field": "active", "message": _("You cannot deactivate yourself.")}])
+        if not active and "admin" in user.role_names:
+            _keep_an_admin(user, "active", _("This is the last active administrator: make someone else an "
+                                             "administrator first."))
         changes["active"] = {"from": user.active, "to": active}
         user.active = active
         if not active:
-            # A deactivated user's tokens stop working at once.
-            for token in db.session.scalars(select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))):
-                token.revoked_at = utcnow()
+            _revoke_tokens(user)  # a deactivated user's tokens stop working at once
     if password:
-        set_password(user, password)
+        set_password(user, password)  # which also ends the user's browser sessions (User.get_id)
+        _revoke_tokens(user)  # a reset after a leak must lock the leaked token out too
         changes["password"] = "changed"
     if changes:
         audit("user.changed", actor=actor, target=user.username, **changes)
     db.session.commit()
     return user
+
+
+def _keep_an_admin(user: User, field: str, message: str) -> None:
+    """Refuse a change that would leave nobody able to manage users, processes and rules
+    (only a shell command could then restore an administrator)."""
+    others = db.session.scalar(select(func.count()).select_from(User).join(UserRole).where(
+        UserRole.role == "admin", User.active.is_(True), User.id != user.id))
+    if not others:
+        raise ApiError(409, "last_admin", message, [{"field": field, "message": message}])
+
+
+def _revoke_tokens(user: User) -> None:
+    for token in db.session.scalars(select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))):
+        token.revoked_at = utcnow()
 
 
 def create_group(*, name: str, actor: User | None = None, display_name: str = "", description: str = "",

@@ -1,4 +1,5 @@
 """Login and logout pages."""
+import hmac
 from urllib.parse import urlsplit
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
@@ -11,6 +12,7 @@ from wtforms.validators import DataRequired, Length
 from app.access import login_required, public
 from app.auth import services
 from app.auth.models import User
+from app.db import MAX_ID
 from app.extensions import db, login_manager
 
 bp = Blueprint("auth", __name__)
@@ -70,6 +72,9 @@ def init_app(app):
     login_manager.login_view = "auth.login"
 
     @login_manager.user_loader
-    def load_user(user_id: str):
-        user = db.session.get(User, int(user_id))
-        return user if user is not None and user.active else None
+    def load_user(session_id: str):
+        user_id, _sep, key = session_id.partition(":")
+        user = db.session.get(User, int(user_id)) if user_id.isdigit() and int(user_id) <= MAX_ID else None
+        if user is None or not user.active or not hmac.compare_digest(user.session_key, key):
+            return None  # deactivated, or the password changed since this session began
+        return user
