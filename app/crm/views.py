@@ -137,14 +137,29 @@ def _visible(model, user):
     return select(model).where(services.visible_clause(model, user))
 
 
-def _form_options(entity, record) -> dict:
-    """Choices for the relation selects of a form."""
+CUSTOMER_CHOICES = 200  # more than this and the form searches customers as the user types
+
+
+def _form_options(entity, record, values) -> dict:
+    """Choices for the relation selects of a form. Beyond CUSTOMER_CHOICES customers the select
+    holds the first ones by name plus the chosen one, and the page searches the rest (a list cut
+    at a fixed length must never drop the customer the record belongs to)."""
     users = db.session.scalars(select(User).where(User.active.is_(True)).order_by(User.username)).all()
-    customers = db.session.scalars(_visible(Customer, current_user).order_by(Customer.name).limit(1000)).all()
-    options = {"users": users, "customers": customers, "stages": services.stages()}
+    customers = db.session.scalars(_visible(Customer, current_user).order_by(Customer.name)
+                                   .limit(CUSTOMER_CHOICES + 1)).all()
+    options = {"users": users, "stages": services.stages(), "customers_searched": len(customers) > CUSTOMER_CHOICES}
+    customers = customers[:CUSTOMER_CHOICES]
+    chosen = str(values.get("customer_id") or "")
+    if chosen.isdigit() and all(str(c.id) != chosen for c in customers):
+        found = db.session.scalar(_visible(Customer, current_user).where(Customer.id == int(chosen)))
+        if found is not None:
+            customers.insert(0, found)
+    options["customers"] = customers
     if entity == "contract":
-        options["opportunities"] = db.session.scalars(
-            _visible(Opportunity, current_user).order_by(Opportunity.title).limit(1000)).all()
+        opportunities = _visible(Opportunity, current_user).order_by(Opportunity.title)
+        if chosen.isdigit():  # the chosen customer's opportunities, not everyone's
+            opportunities = opportunities.where(Opportunity.customer_id == int(chosen))
+        options["opportunities"] = db.session.scalars(opportunities.limit(1000)).all()
     return options
 
 
@@ -296,10 +311,10 @@ def _form_values(entity, record) -> dict:
 
 
 def _render_form(entity, record, errors, status=200):
-    return render_template("crm/form.html", entity=entity, record=record, errors=errors,
-                           values=_form_values(entity, record),
+    values = _form_values(entity, record)
+    return render_template("crm/form.html", entity=entity, record=record, errors=errors, values=values,
                            fields=[f for f in services.FIELDS[entity] if not f.read_only],
-                           defs=services.custom_field_defs(entity), **_form_options(entity, record)), status
+                           defs=services.custom_field_defs(entity), **_form_options(entity, record, values)), status
 
 
 @bp.route("/crm/<entity>/new", methods=["GET", "POST"])

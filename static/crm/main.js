@@ -35,6 +35,10 @@ if (importBox && ["pending", "running"].includes(importBox.dataset.status)) {
       bar.style.width = `${percent}%`;
       bar.textContent = `${percent}%`;
       bar.parentElement.setAttribute("aria-valuenow", String(percent));
+      const summary = document.getElementById("import-summary");
+      const counts = { done: job.processed_rows, total: job.total_rows, ok: job.imported_rows,
+        bad: job.processed_rows - job.imported_rows };
+      summary.textContent = summary.dataset.template.replace(/\{(done|total|ok|bad)\}/g, (_m, key) => String(counts[key]));
       if (job.status === "done" || job.status === "failed") {
         window.location.reload();
         return;
@@ -51,4 +55,33 @@ if (importBox && ["pending", "running"].includes(importBox.dataset.status)) {
 document.addEventListener("submit", (event) => {
   const message = event.target.dataset?.confirm;
   if (message && !window.confirm(message)) event.preventDefault();
+});
+
+// Relation selects with many customers: the select holds the first ones (and the chosen one);
+// typing in the search box above it fetches the matching customers into it.
+document.querySelectorAll("input[data-customer-search]").forEach((box) => {
+  const select = document.getElementById(box.dataset.customerSearch);
+  let timer = null;
+  let asked = 0;
+  box.addEventListener("input", () => {
+    clearTimeout(timer);
+    timer = setTimeout(async () => {
+      const question = ++asked;
+      const params = new URLSearchParams({ q: box.value.trim(), per_page: "50", sort: "name" });
+      let found;
+      try {
+        found = await window.crmFetch(`/api/v1/customers?${params}`);
+      } catch (error) {
+        return; // the select keeps what it had
+      }
+      if (question !== asked) return; // an answer to an older search
+      const chosen = select.selectedOptions[0];
+      const options = [new Option("—", "")];
+      if (chosen && chosen.value && !found.items.some((c) => String(c.id) === chosen.value)) {
+        options.push(new Option(chosen.textContent, chosen.value, true, true));
+      }
+      found.items.forEach((c) => options.push(new Option(c.name, String(c.id), false, chosen && String(c.id) === chosen.value)));
+      select.replaceChildren(...options);
+    }, 250);
+  });
 });

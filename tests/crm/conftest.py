@@ -68,3 +68,23 @@ class _English:
 def api_en(api_as):
     """Like ``api_as`` but with ``Accept-Language: en``."""
     return lambda username: _English(api_as(username))
+
+
+@pytest.fixture
+def many_customers(app, demo_people):
+    """More customers than a form's select holds (views.CUSTOMER_CHOICES) for sales1, named so
+    the last one sorts after all the others; returns the last one's id."""
+    from app.auth.services import get_user
+    from app.crm.models import Customer
+    from app.crm.views import CUSTOMER_CHOICES
+    from app.extensions import db
+
+    with app.app_context():
+        owner = get_user("sales1")
+        customers = [Customer(name=f"批量客户{n:04d}", owner_id=owner.id) for n in range(CUSTOMER_CHOICES + 20)]
+        customers.append(Customer(name="龙岩最后一家有限公司", owner_id=owner.id))
+        db.session.add_all(customers)
+        db.session.commit()
+        last_id = customers[-1].id
+        db.session.remove()
+    return last_id

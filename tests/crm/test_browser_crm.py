@@ -36,6 +36,20 @@ def test_sales_creates_a_customer_and_sees_it_in_the_list(page, crm_stages):
     screenshot(page, "crm-customer-list")
 
 
+def test_a_customer_beyond_the_select_is_found_by_typing(page, crm_stages, many_customers):
+    login_in_browser(page, "sales1")
+    page.goto("/crm/opportunity/new")
+    assert page.locator(f"#f-customer_id option[value='{many_customers}']").count() == 0  # past the first ones
+    page.fill("[data-customer-search='f-customer_id']", "龙岩")
+    page.wait_for_selector(f"#f-customer_id option[value='{many_customers}']", state="attached")
+    page.select_option("#f-customer_id", str(many_customers))
+    page.fill("#f-title", "龙岩项目")
+    screenshot(page, "crm-customer-search")
+    page.click("#record-form button[type=submit]")
+    page.wait_for_url("**/crm/opportunity/*")
+    assert "龙岩最后一家有限公司" in page.locator("main").inner_text()
+
+
 def test_pipeline_refuses_a_move_with_the_stage_message(page, crm_stages, make_customer, api_as):
     customer = make_customer("sales1", name="杭州云杉医疗科技有限公司")
     api_as("sales1").post("/api/v1/opportunities", json={"customer_id": customer["id"], "title": "云杉审批改造"})

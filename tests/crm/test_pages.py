@@ -171,3 +171,24 @@ def test_embedded_fields_that_store_codes_show_their_names_in_the_task_form(app,
     assert {"value": "approved", "label": "报备通过"} in shown["report"]["values"]
     assert shown["title"]["type"] == "textfield" and "values" not in shown["title"]
     assert shown["note"]["type"] == "textfield" and not shown["note"].get("readonly")
+
+
+def test_a_form_keeps_the_chosen_customer_however_many_there_are(app, crm_stages, many_customers):
+    client = app.test_client()
+    login(client, "sales1")
+    form = client.get(f"/crm/activity/new?customer_id={many_customers}").get_data(as_text=True)
+    assert f'<option value="{many_customers}" selected>龙岩最后一家有限公司</option>' in form
+    assert "data-customer-search" in form  # the rest are found by typing
+    saved = client.post("/crm/activity/new", data={"customer_id": str(many_customers), "kind": "call",
+                                                    "content": "回访", "owner": "sales1"})
+    assert saved.status_code == 302, saved.get_data(as_text=True)[:2000]
+    # And editing a record of that customer keeps it.
+    from sqlalchemy import select
+
+    from app.crm.models import Activity
+    from app.extensions import db
+
+    with app.app_context():
+        activity_id = db.session.scalar(select(Activity.id))
+    edit = client.get(f"/crm/activity/{activity_id}/edit").get_data(as_text=True)
+    assert f'<option value="{many_customers}" selected>龙岩最后一家有限公司</option>' in edit
