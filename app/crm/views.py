@@ -2,6 +2,7 @@
 for stages and custom fields. Visibility is the services'; an invisible record is a 404."""
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -289,32 +290,75 @@ def _input_value(spec, value):
 def _form_values(entity, record) -> dict:
     """What each input shows: the posted text after an error, else the record's values,
     else defaults (and ?customer_id= from a customer's page)."""
+    if request.method == "POST":
+        return _posted_values(entity)
+    if record is not None:
+        return _record_values(entity, record)
     values = {}
     for spec in services.FIELDS[entity]:
-        if request.method == "POST":
-            values[spec.key] = request.form.getlist(spec.key) if spec.type == "users" else request.form.get(spec.key, "")
-        elif record is not None:
-            values[spec.key] = _input_value(spec, services._value(record, spec.key))
-        else:
-            default = {"owner": current_user.username, "kind": "call", "shared_with": []}.get(spec.key, "")
-            if spec.key == "status":
-                default = "open" if entity == "opportunity" else "draft"
-            values[spec.key] = request.args.getlist(spec.key) if spec.type == "users" and spec.key in request.args \
-                else request.args.get(spec.key, default)
+        default = {"owner": current_user.username, "kind": "call", "shared_with": []}.get(spec.key, "")
+        if spec.key == "status":
+            default = "open" if entity == "opportunity" else "draft"
+        values[spec.key] = request.args.getlist(spec.key) if spec.type == "users" and spec.key in request.args \
+            else request.args.get(spec.key, default)
     for d in services.custom_field_defs(entity):
-        key = f"custom.{d.key}"
-        if request.method == "POST":
-            values[key] = request.form.get(key, "")
-        else:
-            values[key] = (record.custom or {}).get(d.key, "") if record is not None else ""
+        values[f"custom.{d.key}"] = ""
     return values
 
 
-def _render_form(entity, record, errors, status=200):
-    values = _form_values(entity, record)
-    return render_template("crm/form.html", entity=entity, record=record, errors=errors, values=values,
+def _posted_values(entity) -> dict:
+    values = {spec.key: request.form.getlist(spec.key) if spec.type == "users" else request.form.get(spec.key, "")
+              for spec in services.FIELDS[entity]}
+    values.update({f"custom.{d.key}": request.form.get(f"custom.{d.key}", "") for d in services.custom_field_defs(entity)})
+    return values
+
+
+def _record_values(entity, record) -> dict:
+    values = {spec.key: _input_value(spec, services._value(record, spec.key)) for spec in services.FIELDS[entity]}
+    values.update({f"custom.{d.key}": (record.custom or {}).get(d.key, "") for d in services.custom_field_defs(entity)})
+    return values
+
+
+def _as_text(value):
+    """A value as its input holds it (what a form sends back), to compare values."""
+    if isinstance(value, (list, tuple)):
+        return sorted(str(v) for v in value)
+    return "" if value is None else str(value)
+
+
+def _render_form(entity, record, errors, status=200, values=None):
+    values = _form_values(entity, record) if values is None else values
+    # The edit form carries the values it started from: after someone else's save, the next
+    # save merges instead of writing this page's stale copy over their changes.
+    base = {k: _as_text(v) for k, v in _record_values(entity, record).items()} if record is not None else None
+    return render_template("crm/form.html", entity=entity, record=record, errors=errors, values=values, base=base,
                            fields=[f for f in services.FIELDS[entity] if not f.read_only],
                            defs=services.custom_field_defs(entity), **_form_options(entity, record, values)), status
+
+
+def _merge_after_conflict(entity, record) -> tuple[dict, dict]:
+    """This page's answers merged with what someone else saved since the page was loaded:
+    fields only they changed take their value, fields only this page changed keep the
+    answer, and fields both changed keep the answer, marked with the other value."""
+    try:
+        base = json.loads(request.form.get("base") or "{}")
+    except ValueError:
+        base = {}
+    base = base if isinstance(base, dict) else {}
+    current, mine = _record_values(entity, record), _posted_values(entity)
+    merged, clashes = {}, {}
+    for key, answer in mine.items():
+        theirs = current.get(key, "")
+        started = base.get(key)
+        if started is not None and _as_text(answer) == started:
+            merged[key] = theirs  # not touched here
+            continue
+        merged[key] = answer
+        if (started is None or _as_text(theirs) != started) and _as_text(theirs) != _as_text(answer):
+            shown = ", ".join(theirs) if isinstance(theirs, list) else theirs
+            clashes[key] = _("Someone else changed this meanwhile to “%(value)s”; yours is kept here.",
+                             value=shown if shown != "" else "—")
+    return merged, clashes
 
 
 @bp.route("/crm/<entity>/new", methods=["GET", "POST"])
@@ -352,6 +396,13 @@ def edit(entity, record_id):
         except ApiError as error:
             db.session.rollback()
             record = _record_or_404(entity, record_id)
+            if error.code == "stale_version":
+                values, clashes = _merge_after_conflict(record.entity, record)
+                flash(_("Someone else saved this record meanwhile: their changes are filled in below. "
+                        "Check the marked fields and save again.") if clashes else
+                      _("Someone else saved this record meanwhile: their changes are filled in below. Save again "
+                        "to add yours."), "warning")
+                return _render_form(record.entity, record, clashes, 409, values)
             errors = _errors(error)
             flash(error.message, "danger")
             return _render_form(record.entity, record, errors, error.status if error.status in (400, 403, 409) else 400)

@@ -192,3 +192,34 @@ def test_a_form_keeps_the_chosen_customer_however_many_there_are(app, crm_stages
         activity_id = db.session.scalar(select(Activity.id))
     edit = client.get(f"/crm/activity/{activity_id}/edit").get_data(as_text=True)
     assert f'<option value="{many_customers}" selected>龙岩最后一家有限公司</option>' in edit
+
+
+def test_a_save_after_someone_elses_merges_instead_of_undoing_it(app, crm_stages, api_as):
+    import html
+    import re
+
+    created = api_as("sales1").post("/api/v1/customers", json={"name": "冲突客户", "source": "官网", "phone": "0591-1"})
+    customer = created.get_json()
+    client = app.test_client()
+    login(client, "sales1")
+    page = client.get(f"/crm/customer/{customer['id']}/edit").get_data(as_text=True)
+    form = {name: html.unescape(value) for name, value in re.findall(r'<input type="hidden" name="(version|base)" value="([^"]*)"', page)}
+    # Meanwhile, in another tab: the source changes, and so does the phone.
+    api_as("sales1").patch(f"/api/v1/customers/{customer['id']}",
+                           json={"version": customer["version"], "source": "展会", "phone": "0591-2"})
+    mine = {**form, "name": "冲突客户", "source": "官网", "industry": "医疗", "phone": "0591-3", "owner": "sales1"}
+    answer = client.post(f"/crm/customer/{customer['id']}/edit", data=mine)
+    assert answer.status_code == 409
+    merged = answer.get_data(as_text=True)
+    assert 'id="f-source" name="source" value="展会"' in merged  # theirs, untouched here
+    assert 'id="f-industry" name="industry" value="医疗"' in merged  # mine
+    assert 'id="f-phone" name="phone" value="0591-3"' in merged and 'data-error-for="phone"' in merged
+    assert "0591-2" in merged.split('data-error-for="phone"')[1].split("</div>")[0]  # what they wrote
+    again = {name: html.unescape(value) for name, value in
+             re.findall(r'<input type="hidden" name="(version|base)" value="([^"]*)"', merged)}
+    saved = client.post(f"/crm/customer/{customer['id']}/edit",
+                        data={**again, "name": "冲突客户", "source": "展会", "industry": "医疗", "phone": "0591-3",
+                              "owner": "sales1"})
+    assert saved.status_code == 302
+    final = api_as("sales1").get(f"/api/v1/customers/{customer['id']}").get_json()
+    assert (final["source"], final["industry"], final["phone"]) == ("展会", "医疗", "0591-3")
