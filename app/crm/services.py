@@ -517,12 +517,27 @@ def stage_by_key(key: str) -> Stage | None:
     return db.session.scalar(select(Stage).where(Stage.key == key))
 
 
+CLOSED = ("won", "lost")
 OPPORTUNITY_REQUIRABLE = ("title", "amount", "expected_close", "lost_reason")
 
 
 def missing_for_stage(opportunity: Opportunity, stage: Stage) -> list[str]:
     """Required fields of ``stage`` that ``opportunity`` leaves empty."""
     return [key for key in stage.required_fields or [] if _is_empty(_value(opportunity, key))]
+
+
+def _check_won_requirements(opportunity: Opportunity) -> None:
+    """A won deal has what the last stage asks for (its contract is made from it): winning from
+    an early stage must not skip the fields a move through the stages would have required."""
+    last = stages()[-1] if stages() else None
+    missing = missing_for_stage(opportunity, last) if last else []
+    if missing:
+        labels = [field_label("opportunity", k) for k in missing]
+        raise ApiError(
+            400, "stage_requirements_missing",
+            _("Cannot mark it won: fill in %(fields)s first.", fields=_(", ").join(labels)),
+            [{"field": k, "message": _("Required to mark it won.")} for k in missing],
+        )
 
 
 def _check_stage_requirements(opportunity: Opportunity) -> None:
@@ -644,11 +659,21 @@ def _apply(record: OwnedRecord, values: dict, custom: dict | None, actor, reason
 
 def _status_side_effects(record: OwnedRecord, before: dict) -> None:
     if isinstance(record, Opportunity):
+        was = before.get("status")
+        if was in CLOSED and record.status != was and record.status in CLOSED:
+            raise ApiError(409, "opportunity_closed", _("This opportunity is already closed; reopen it first."),
+                           [{"field": "status", "message": _("Reopen it first.")}])
         if record.stage != before.get("stage"):
+            if was in CLOSED and record.status in CLOSED:
+                raise ApiError(409, "opportunity_closed",
+                               _("This opportunity is closed; reopen it before moving it to another stage."),
+                               [{"field": "stage", "message": _("Reopen it first.")}])
             record.stage_entered_at = utcnow()
             _check_stage_requirements(record)
-        if record.status != before.get("status"):
-            record.closed_at = utcnow() if record.status in ("won", "lost") else None
+        if record.status != was:
+            record.closed_at = utcnow() if record.status in CLOSED else None
+            if record.status == "won":
+                _check_won_requirements(record)
 
 
 def create(entity: str, data: dict, actor, *, commit: bool = True, chain=()) -> OwnedRecord:
@@ -676,9 +701,11 @@ def create(entity: str, data: dict, actor, *, commit: bool = True, chain=()) -> 
     _apply(record, values, custom, actor, "")
     if isinstance(record, Opportunity):
         record.stage_entered_at = utcnow()
-        if record.status in ("won", "lost"):
+        if record.status in CLOSED:
             record.closed_at = utcnow()
         _check_stage_requirements(record)
+        if record.status == "won":
+            _check_won_requirements(record)
     if "shared_with" not in record.__dict__:
         record.shared_with = []  # known to be empty: no query to load it after the insert
     db.session.add(record)
@@ -686,6 +713,8 @@ def create(entity: str, data: dict, actor, *, commit: bool = True, chain=()) -> 
     _log_assignment(record, None, owner, actor, "created")
     after = snapshot(record)
     _emit(entity, "created", record, {k: (None, v) for k, v in after.items() if not _is_empty(v)}, actor, chain)
+    if isinstance(record, Opportunity) and record.status in CLOSED:  # entered as won: its rules run as for a win
+        _emit(entity, record.status, record, {"status": (None, record.status)}, actor, chain)
     if commit:
         db.session.commit()
     return record

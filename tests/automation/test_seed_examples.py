@@ -38,8 +38,8 @@ def test_opportunity_won_creates_a_contract_from_it(crm, make_rule, user):
                   {"field": "signed_on", "mode": "today"},
                   {"field": "expires_on", "mode": "today", "days": 365}]}])
     customer = crm.create("customer", {"name": "福州海岸"}, user("sales1"))
-    opportunity = crm.create("opportunity", {"customer_id": customer.id, "title": "ERP 项目", "amount": "80000"},
-                             user("sales1"))
+    opportunity = crm.create("opportunity", {"customer_id": customer.id, "title": "ERP 项目", "amount": "80000",
+                                             "expected_close": "2027-03-31"}, user("sales1"))
     assert count(Contract) == 0
     crm.mark_won(opportunity, user("sales1"))
     contract = db.session.scalar(select(Contract))

@@ -64,6 +64,11 @@ def test_won_and_lost(api_as, crm_stages, make_customer, events):
     customer = make_customer()
     first = api.post("/api/v1/opportunities", json={"customer_id": customer["id"], "title": "赢单"}).get_json()
     second = api.post("/api/v1/opportunities", json={"customer_id": customer["id"], "title": "丢单"}).get_json()
+    # A win needs what the last stage asks for (amount, expected close), whatever stage it is in.
+    early = api.post(f"/api/v1/opportunities/{first['id']}/won", json={})
+    assert early.status_code == 400 and early.get_json()["error"]["code"] == "stage_requirements_missing"
+    assert {d["field"] for d in early.get_json()["error"]["details"]} == {"amount", "expected_close"}
+    api.patch(f"/api/v1/opportunities/{first['id']}", json={"amount": 5000, "expected_close": "2027-01-31"})
     won = api.post(f"/api/v1/opportunities/{first['id']}/won", json={})
     assert won.status_code == 200 and won.get_json()["status"] == "won" and won.get_json()["closed_at"]
     assert events[-1][1:4] == ("won", first["id"], {"status": ("open", "won")})
@@ -72,6 +77,18 @@ def test_won_and_lost(api_as, crm_stages, make_customer, events):
     assert events[-1][1] == "lost"
     assert events[-2][3] == {"status": ("open", "lost"), "lost_reason": (None, "价格太高")}
     assert api.get("/api/v1/opportunities?status=won").get_json()["total"] == 1
+    # Closed stays closed until reopened: no won → lost, no stage moves.
+    flipped = api.post(f"/api/v1/opportunities/{first['id']}/lost", json={"reason": "改主意"})
+    assert flipped.status_code == 409 and flipped.get_json()["error"]["code"] == "opportunity_closed"
+    moved = api.post(f"/api/v1/opportunities/{first['id']}/stage", json={"stage": "needs_confirmed"})
+    assert moved.status_code == 409 and moved.get_json()["error"]["code"] == "opportunity_closed"
+    reopened = api.patch(f"/api/v1/opportunities/{first['id']}", json={"status": "open"})
+    assert reopened.status_code == 200 and reopened.get_json()["closed_at"] is None
+    assert api.post(f"/api/v1/opportunities/{first['id']}/lost", json={"reason": "改主意"}).status_code == 200
+    # Entered as won: the won event fires as for a win (its rules, e.g. the contract, run).
+    direct = api.post("/api/v1/opportunities", json={"customer_id": customer["id"], "title": "直接赢单", "amount": 1,
+                                                     "expected_close": "2027-01-31", "status": "won"})
+    assert direct.status_code == 201 and events[-1][1:3] == ("won", direct.get_json()["id"])
 
 
 def test_assign_owner_logs_who_got_which_customer(app, api_as, crm_stages, make_customer, events):

@@ -60,7 +60,8 @@ class World:
         return self.create("customer", owner, name=f"信任测试客户{self._n}号", province="浙江")
 
     def new_opportunity(self) -> int:
-        return self.create("opportunity", customer_id=self.customer, title="新项目", amount=1000)
+        return self.create("opportunity", customer_id=self.customer, title="新项目", amount=1000,
+                           expected_close="2027-01-31")
 
     def new_report_task(self) -> tuple[int, int]:
         """A fresh customer report by sales1: (instance id, its open task offered to fujian-heads)."""
