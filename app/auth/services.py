@@ -201,12 +201,13 @@ def create_user(*, username: str, password: str, actor: User | None = None, disp
 def update_user(user: User, *, actor: User | None, display_name=None, email=None, roles=None, groups=None,
                 active=None, password=None, locale=None) -> User:
     changes: dict = {}
-    if display_name is not None:
-        user.display_name = display_name
-    if email is not None:
-        user.email = email or None
-    if locale is not None:
-        user.locale = locale or None
+    for field, value in (("display_name", display_name), ("email", email), ("locale", locale)):
+        if value is None:
+            continue  # not sent
+        value = value if field == "display_name" else (value or None)  # an empty e-mail or locale clears it
+        if getattr(user, field) != value:
+            changes[field] = {"from": getattr(user, field), "to": value}  # an e-mail change redirects notices
+            setattr(user, field, value)
     if roles is not None:
         new = _check_roles(roles)
         if "admin" in user.role_names and "admin" not in new:

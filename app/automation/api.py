@@ -107,6 +107,15 @@ def fields():
             "operators": {k: list(v) for k, v in OPERATORS_BY_TYPE.items()}}
 
 
+@bp.get("/automation-settings/webhook-allowlist")
+@roles_required("admin")
+@bp.doc(summary="The private hosts webhooks may call (read before changing: the PUT replaces the list)")
+def get_allowlist():
+    from app.automation.catalog import webhook_allowlist
+
+    return {"hosts": webhook_allowlist()}
+
+
 @bp.put("/automation-settings/webhook-allowlist")
 @roles_required("admin")
 @bp.input(AllowListIn, arg_name="body")

@@ -47,7 +47,7 @@ def test_pages_are_for_editors_and_show_a_stopped_loop(client, within):
     assert 'id="automation-log"' in record_page and "已阻止循环" in record_page
 
 
-def test_admin_edits_the_webhook_allow_list_on_the_rules_page(client, within):
+def test_admin_edits_the_webhook_allow_list_on_the_rules_page(app, client, within):
     _login(client, "admin")
     response = client.post("/automation/settings/webhook-allowlist", data={"hosts": "127.0.0.1\n 10.0.0.5 , "})
     assert response.status_code == 302
@@ -56,6 +56,11 @@ def test_admin_edits_the_webhook_allow_list_on_the_rules_page(client, within):
     from app.automation.catalog import webhook_allowlist
 
     assert within(webhook_allowlist) == ["10.0.0.5", "127.0.0.1"]
+    # Other systems read it before they change it (the PUT replaces the list).
+    other_system = app.test_client()
+    token = other_system.post("/api/v1/tokens", json={"username": "admin", "password": DEMO_PASSWORD}).get_json()["token"]
+    read = other_system.get("/api/v1/automation-settings/webhook-allowlist", headers={"Authorization": f"Bearer {token}"})
+    assert read.status_code == 200 and read.get_json() == {"hosts": ["10.0.0.5", "127.0.0.1"]}, read.get_json()
     client.post("/logout")
     _login(client, "sales1")
     assert client.post("/automation/settings/webhook-allowlist", data={"hosts": "x"}).status_code == 403

@@ -25,6 +25,7 @@ def test_security_relevant_actions_are_audited(app, client, world, api_as):
     assert admin.post("/api/v1/users", json={"username": "auditee", "password": "Strong-pass-42",
                                              "roles": ["sales"]}).status_code == 201
     assert admin.patch("/api/v1/users/auditee", json={"roles": ["sales", "approver"]}).status_code == 200
+    assert admin.patch("/api/v1/users/auditee", json={"email": "new@example.com"}).status_code == 200
     assert admin.post("/api/v1/groups", json={"name": "audited", "display_name": "审计组"}).status_code == 201
     assert admin.patch("/api/v1/groups/audited", json={"members": ["auditee"]}).status_code == 200
     assert admin.post("/api/v1/processes", data=BPMN, content_type="application/xml").status_code == 201
@@ -55,8 +56,10 @@ def test_security_relevant_actions_are_audited(app, client, world, api_as):
     assert expected <= seen, sorted(expected - seen)
     decision = next(e for e in events if e["event"] == "task.completed")
     assert decision["details"]["decision"] == "reject" and decision["target"] == f"task:{world.task}"
-    role_change = next(e for e in events if e["event"] == "user.changed" and e["target"] == "auditee")
+    role_change = next(e for e in events if e["event"] == "user.changed" and "roles" in e["details"])
     assert "approver" in str(role_change["details"])
+    email_change = next(e for e in events if e["event"] == "user.changed" and "email" in e["details"])
+    assert email_change["details"]["email"] == {"from": None, "to": "new@example.com"}  # where notices now go
     # Newest first, times with an offset.
     assert [e["id"] for e in events] == sorted((e["id"] for e in events), reverse=True)
     assert datetime.fromisoformat(events[0]["at"]).utcoffset() == timedelta(0)

@@ -222,6 +222,8 @@ MATRIX = {
                  "actions": [{"type": "set_fields", "values": [{"field": "customer_class", "value": "B"}]}]},
         "record_id": w.customer})),
     ("GET", "/api/v1/automation-runs"): (DESIGNERS, lambda w, u: _json("/api/v1/automation-runs")),
+    ("GET", "/api/v1/automation-settings/webhook-allowlist"): (ADMINS, lambda w, u: _json(
+        "/api/v1/automation-settings/webhook-allowlist")),
     ("PUT", "/api/v1/automation-settings/webhook-allowlist"): (ADMINS, lambda w, u: _json(
         "/api/v1/automation-settings/webhook-allowlist", {"hosts": []})),
     # --- designer (process designers only)
