@@ -4,7 +4,7 @@ are the company's, in ``BABEL_DEFAULT_TIMEZONE`` (Asia/Shanghai unless configure
 Between 00:00 and 08:00 in Shanghai the UTC date is still yesterday, so nothing that means a
 business day may use ``date.today()`` or the UTC date.
 """
-from datetime import date, datetime, timezone
+from datetime import date, datetime, time, timezone
 from zoneinfo import ZoneInfo
 
 from flask import current_app, has_app_context
@@ -20,3 +20,8 @@ def company_zone() -> ZoneInfo:
 
 def company_today() -> date:
     return datetime.now(timezone.utc).astimezone(company_zone()).date()
+
+
+def day_start(day: date) -> datetime:
+    """The UTC instant a company day begins (a filter "from day X" means the company's day X)."""
+    return datetime.combine(day, time.min, tzinfo=company_zone()).astimezone(timezone.utc)

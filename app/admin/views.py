@@ -1,4 +1,4 @@
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, timedelta
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -10,6 +10,7 @@ from sqlalchemy.orm import selectinload
 from app.access import admin_required
 from app.api.errors import ApiError
 from app.audit import audit_query
+from app.clock import day_start
 from app.auth import services
 from app.auth.models import ROLES, Group, User
 from app.extensions import db
@@ -133,10 +134,9 @@ def audit_log():
     event = (request.args.get("event") or "").replace("\x00", "").strip()[:64]
     actor = (request.args.get("actor") or "").replace("\x00", "").strip()[:80]
     since, until = _day(request.args.get("since")), _day(request.args.get("until"))
-    # The date fields are whole days in UTC; "until" includes its day.
-    stmt = audit_query(event or None, actor or None,
-                       datetime.combine(since, time.min, timezone.utc) if since else None,
-                       datetime.combine(until + timedelta(days=1), time.min, timezone.utc) if until else None)
+    # The date fields are whole company days, as the list shows its times; "until" includes its day.
+    stmt = audit_query(event or None, actor or None, day_start(since) if since else None,
+                       day_start(until + timedelta(days=1)) if until else None)
     rows = db.session.scalars(stmt.limit(101).offset((page - 1) * 100)).all()
     filters = {"event": event, "actor": actor, "since": since.isoformat() if since else "",
                "until": until.isoformat() if until else ""}

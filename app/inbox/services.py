@@ -15,8 +15,7 @@ Who may do what with a task:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date, datetime, timedelta
 
 from flask import current_app, g, has_request_context
 from flask_babel import gettext as _
@@ -28,7 +27,7 @@ from app.api.errors import ApiError
 from app.audit import audit
 from app.auth.lookup import users_named
 from app.auth.models import Group, User, group_members
-from app.clock import company_zone
+from app.clock import company_zone, day_start
 from app.db import MAX_ID, utcnow
 from app.engine import services as engine
 from app.engine.models import OPEN_STATUSES, TASK_OPEN, HumanTask, ProcessDefinition, ProcessHistory, ProcessInstance
@@ -222,10 +221,6 @@ def substitute_for(username: str, at: datetime | None = None) -> tuple[str, list
     return (current.username if current is not None else username), chain
 
 
-def _local_day_start(day) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=company_zone()).astimezone(ZoneInfo("UTC"))
-
-
 def set_out_of_office(user: User, substitute_name: str, starts_on, ends_on, note: str = "") -> OutOfOffice:
     """Away from the start of ``starts_on`` to the end of ``ends_on`` (company time zone)."""
     errors = []
@@ -245,8 +240,8 @@ def set_out_of_office(user: User, substitute_name: str, starts_on, ends_on, note
         errors.append({"field": "ends_on", "message": _("The end must not be before the start.")})
     if errors:
         raise ApiError(400, "invalid_input", _("The out-of-office period cannot be saved."), errors)
-    row = OutOfOffice(user_id=user.id, substitute_id=substitute.id, starts_at=_local_day_start(starts_on),
-                      ends_at=_local_day_start(ends_on + timedelta(days=1)), note=(note or "")[:200])
+    row = OutOfOffice(user_id=user.id, substitute_id=substitute.id, starts_at=day_start(starts_on),
+                      ends_at=day_start(ends_on + timedelta(days=1)), note=(note or "")[:200])
     db.session.add(row)
     audit("inbox.out_of_office_set", actor=user, target=f"user:{user.username}", substitute=substitute.username,
           starts_on=starts_on.isoformat(), ends_on=ends_on.isoformat())
@@ -332,7 +327,7 @@ def _due_conditions(column, due: str | None) -> list:
     if due == "overdue":
         return [column < now]
     if due == "today":
-        return [column < _local_day_start((now.astimezone(company_zone()) + timedelta(days=1)).date())]
+        return [column < day_start((now.astimezone(company_zone()) + timedelta(days=1)).date())]
     if due == "week":
         return [column < now + timedelta(days=7)]
     if due == "none":

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from app.access import admin_required, login_required
 from app.api.errors import ApiError
 from app.auth.models import User
+from app.clock import day_start
 from app.db import MAX_ID, utcnow
 from app.extensions import db
 from app.forms.embedded import CRM_FIELD_PROPERTY, choice_options, iter_components
@@ -101,7 +102,7 @@ def _date_arg(name):
         return None
     if not date(2000, 1, 1) <= day <= date(2999, 12, 31):
         return None
-    return services._local_day_start(day)
+    return day_start(day)
 
 
 def _page_arg(name="page"):

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import text
 
+from app.clock import company_today
 from tests.trust.test_authorization_matrix import BPMN
 
 
@@ -98,13 +99,16 @@ def test_audit_page_filters(app, client, api_as):
     api_as("sales1")
     client.post("/api/v1/tokens", json={"username": "sales2", "password": "wrong"})
     login(client, "admin")
-    today = datetime.now(timezone.utc).date()
+    with app.app_context():
+        today = company_today()  # the days of the filter are the company's, as the list shows its times
     page = client.get(f"/admin/audit?event=login.fail&actor=sales2&since={today}&until={today}")
     html = page.get_data(as_text=True)
     assert page.status_code == 200 and "login.failure" in html and "token.created" not in html
     assert f'value="{today}"' in html
     nothing = client.get(f"/admin/audit?since={today + timedelta(days=1)}").get_data(as_text=True)
     assert "login.failure" not in nothing
+    before = client.get(f"/admin/audit?event=login.fail&until={today - timedelta(days=1)}").get_data(as_text=True)
+    assert "login.failure" not in before
     tolerant = client.get("/admin/audit?since=not-a-date&page=99999999999&actor=a%00b")
     assert tolerant.status_code == 200
     sales = app.test_client()
