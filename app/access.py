@@ -9,6 +9,7 @@ from __future__ import annotations
 from functools import wraps
 
 from flask import abort, redirect, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 # Endpoints provided by libraries, not by our views: static files and the OpenAPI document.
@@ -23,7 +24,7 @@ def _deny_anonymous():
     if is_api_request():
         from app.api.errors import ApiError
 
-        raise ApiError(401, "not_authenticated", "Authentication required: send a bearer token.")
+        raise ApiError(401, "not_authenticated", _("Authentication required: send a bearer token."))
     return redirect(url_for("auth.login", next=request.full_path if request.query_string else request.path))
 
 
@@ -31,7 +32,7 @@ def _deny_forbidden():
     if is_api_request():
         from app.api.errors import ApiError
 
-        raise ApiError(403, "forbidden", "You are not allowed to do this.")
+        raise ApiError(403, "forbidden", _("You are not allowed to do this."))
     abort(403)
 
 

@@ -56,6 +56,10 @@ def test_unknown_route_and_wrong_method(api_as):
     wrong = api.request("PUT", "/api/v1/me")
     assert wrong.status_code == 405
     assert wrong.get_json()["error"]["code"] == "method_not_allowed"
+    # In the reader's language like the product's own messages (admin's is the default, Chinese).
+    assert (missing.get_json()["error"]["message"], wrong.get_json()["error"]["message"]) == ("未找到。", "此处不允许该请求方法。")
+    garbled = api.request("POST", "/api/v1/groups", data="{not json", headers={"Content-Type": "application/json"})
+    assert garbled.status_code == 400 and "JSON" in garbled.get_json()["error"]["message"]
 
 
 def test_non_admin_gets_403_on_admin_api(api_as):

@@ -132,6 +132,15 @@ def test_other_systems_get_a_token_with_csrf_protection_on(app, client, demo_peo
                               headers={"Authorization": f"Bearer {token}"})
         assert created.status_code == 201, created.get_json()
         assert "Set-Cookie" not in response.headers
+        # No credential at all: 401 with how to authenticate, not a CSRF complaint.
+        for method in ("post", "patch", "delete"):
+            anonymous = getattr(app.test_client(), method)("/api/v1/customers/1", json={})
+            assert anonymous.status_code in (401, 405), (method, anonymous.get_json())
+        anonymous = app.test_client().post("/api/v1/customers", json={"name": "x"}, headers={"Accept-Language": "en"})
+        assert anonymous.status_code == 401 and anonymous.headers["WWW-Authenticate"].startswith("Bearer")
+        assert anonymous.get_json()["error"]["message"] == "Authentication required: send a bearer token."
+        in_chinese = app.test_client().post("/api/v1/customers", json={"name": "x"}, headers={"Accept-Language": "zh-CN"})
+        assert in_chinese.get_json()["error"]["message"] == "需要身份验证：请发送 Bearer 令牌。"
     finally:
         app.config["WTF_CSRF_ENABLED"] = False
 

@@ -47,12 +47,27 @@ class ApiError(Exception):
 
 
 def error_response(status: int, code: str, message: str, details=None, headers=None):
-    body = {"error": {"code": code, "message": message, "details": details or []}}
+    body = {"error": {"code": code, "message": str(message), "details": details or []}}
     response = jsonify(body)
     response.status_code = status
+    if status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="api"'  # how to authenticate (RFC 6750)
     for key, value in (headers or {}).items():
         response.headers[key] = value
     return response
+
+
+# Werkzeug's own texts for HTTP errors, in the reader's language.
+_HTTP_MESSAGES = {
+    400: _l("The request could not be read (is the JSON well-formed?)."),
+    401: _l("Authentication required: send a bearer token."),
+    403: _l("You are not allowed to do this."),
+    404: _l("Not found."),
+    405: _l("This method is not allowed here."),
+    413: _l("The request body is too large."),
+    415: _l("Unsupported content type."),
+    429: _l("Too many requests; try again later."),
+}
 
 
 # marshmallow's own messages (field types, lengths, ranges), in the reader's language.
@@ -155,8 +170,10 @@ def init_app(app: Flask) -> None:
             return _page_error(error.code or 500, error.description or error.name)
         code = "csrf_failed" if isinstance(error, CSRFError) else _CODES.get(error.code or 500, "error")
         message = error.description or error.name
-        if error.code == 413:
-            message = "The request body is too large."
+        if isinstance(error, CSRFError):
+            message = _("The page's security token is missing or expired; reload the page and try again.")
+        elif message == type(error).description:  # Werkzeug's generic text, not a route's own
+            message = _HTTP_MESSAGES.get(error.code, message)
         headers = {}
         if error.code == 405 and getattr(error, "valid_methods", None):
             headers["Allow"] = ", ".join(error.valid_methods)
@@ -165,7 +182,7 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(StaleDataError)
     def stale(error):
         db.session.rollback()
-        message = "The record was changed by someone else; reload it and try again."
+        message = _("The record was changed by someone else; reload it and try again.")
         if not is_api_request():
             return _page_error(409, message)
         return error_response(409, "stale_version", message)
@@ -177,7 +194,7 @@ def init_app(app: Flask) -> None:
         db.session.rollback()
         # SQLite's driver raises a plain OverflowError for integers beyond 64 bits.
         log.info("value refused on %s %s: %s", request.method, request.path, getattr(error, "orig", error))
-        message = "A value is out of range or malformed."
+        message = _("A value is out of range or malformed.")
         if not is_api_request():
             return _page_error(400, message)
         return error_response(400, "invalid_input", message)
@@ -190,7 +207,7 @@ def init_app(app: Flask) -> None:
         unavailable = isinstance(error, OperationalError) or getattr(error, "connection_invalidated", False)
         log.exception("database error on %s %s", request.method, request.path)
         status = 503 if unavailable else 500
-        message = "The database is unavailable; try again shortly." if unavailable else "Internal error."
+        message = _("The database is unavailable; try again shortly.") if unavailable else _("Internal error.")
         if not is_api_request():
             return _page_error(status, message)
         return error_response(status, _CODES[status], message, headers={"Retry-After": "5"} if unavailable else None)

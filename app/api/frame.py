@@ -7,6 +7,7 @@ from apiflask import Schema
 from apiflask.fields import Integer, String
 from apiflask.validators import Range
 from flask import Flask, current_app, g, request
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from app.access import is_api_request
@@ -35,7 +36,7 @@ def _refuse_deep_json() -> None:
     try:
         json.loads(request.get_data(cache=True) or b"null")
     except RecursionError:
-        raise ApiError(400, "invalid_input", "The JSON body is nested too deeply.") from None
+        raise ApiError(400, "invalid_input", _("The JSON body is nested too deeply.")) from None
     except ValueError:
         pass  # malformed JSON: the route's own input parsing answers its usual 400
 
@@ -59,17 +60,19 @@ def init_app(app: Flask) -> None:
                 # JSON bodies are small; uploads keep the larger application limit.
                 request.max_content_length = current_app.config["API_MAX_JSON_BYTES"]
                 if request.content_length and request.content_length > request.max_content_length:
-                    raise ApiError(413, "too_large", "The request body is too large.")
+                    raise ApiError(413, "too_large", _("The request body is too large."))
                 _refuse_deep_json()
             _refuse_nul_characters()
             raw = bearer_token()
             if raw is not None:
                 if current_user.is_authenticated and getattr(g, "api_token", None) is None:
                     # A browser session and a token at once: trust neither blindly.
-                    raise ApiError(400, "invalid_input", "Send either a session cookie or a bearer token, not both.")
+                    raise ApiError(400, "invalid_input", _("Send either a session cookie or a bearer token, not both."))
                 if getattr(g, "api_token", None) is None:
-                    raise ApiError(401, "invalid_token", "The bearer token is invalid, expired or revoked.")
+                    raise ApiError(401, "invalid_token", _("The bearer token is invalid, expired or revoked."))
                 return None  # token auth needs no CSRF token
+            if not current_user.is_authenticated:
+                return None  # no credential at all: the route answers 401 (CSRF guards sessions only)
         if (request.method not in SAFE_METHODS and current_app.config["WTF_CSRF_ENABLED"]
                 and request.endpoint not in CSRF_FREE_ENDPOINTS):
             # Cookie-authenticated requests (pages, and the UI's own API calls) need the token.
@@ -103,8 +106,8 @@ def _refuse_nul_characters() -> None:
     if request.mimetype == "application/json":
         paths += _nul_paths(request.get_json(silent=True))
     if paths:
-        raise ApiError(400, "invalid_input", "Text must not contain NUL characters.",
-                       [{"field": p, "message": "contains a NUL character"} for p in paths[:20]])
+        raise ApiError(400, "invalid_input", _("Text must not contain NUL characters."),
+                       [{"field": p, "message": _("Contains a NUL character.")} for p in paths[:20]])
 
 
 class PageQuery(Schema):
