@@ -217,7 +217,39 @@ def check_xml(xml: str, key: str | None = None) -> list[dict]:
         return [problem(getattr(exc, "id", None), _("the diagram could not be parsed: %(error)s", error=str(exc)))]
     if key and process_id != key:
         return [problem(process_id, _("the executable process must have id '%(key)s'", key=key))]
-    return _unknown_forms(xml)
+    return _unknown_forms(xml) + _unknown_people(xml)
+
+
+def _names(value: str | None) -> list[str]:
+    """The fixed names of an assignee/candidates attribute (``${...}`` is only known at run time)."""
+    value = (value or "").strip()
+    if not value or "${" in value or "#{" in value:
+        return []
+    return [n.strip() for n in value.split(",") if n.strip()]
+
+
+def _unknown_people(xml: str) -> list[dict]:
+    """User tasks for a user or group that does not exist (or a user who has left): such a task
+    would start and wait in nobody's inbox."""
+    from app.auth.lookup import users_named
+    from app.auth.services import get_group
+    from app.engine.validation import CAMUNDA_NS
+
+    root = load_xml(xml)
+    out = []
+    for task in root.iter(f"{{{BPMN_NS}}}userTask"):
+        users = _names(task.get(f"{{{CAMUNDA_NS}}}assignee")) + _names(task.get(f"{{{CAMUNDA_NS}}}candidateUsers"))
+        found = users_named(set(users)) if users else {}
+        for name in dict.fromkeys(users):
+            if name not in found:
+                out.append(problem(task.get("id"), _("user '%(name)s' does not exist", name=name)))
+            elif not found[name].active:
+                out.append(problem(task.get("id"), _("user '%(name)s' is deactivated: choose someone else",
+                                                     name=name)))
+        for name in dict.fromkeys(_names(task.get(f"{{{CAMUNDA_NS}}}candidateGroups"))):
+            if get_group(name) is None:
+                out.append(problem(task.get("id"), _("group '%(name)s' does not exist", name=name)))
+    return out
 
 
 def _unknown_forms(xml: str) -> list[dict]:

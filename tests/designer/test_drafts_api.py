@@ -93,6 +93,15 @@ def test_deploy_is_refused_with_element_problems_then_succeeds(admin):
                                        '<camunda:formData><camunda:formField id="ok" type="boolean"/></camunda:formData>'
                                        '</bpmn:extensionElements></bpmn:userTask>')
     assert admin.post("/api/v1/designer/check?key=approval", json={"xml": with_fields}).get_json()["problems"] == []
+    # People who do not exist or have left: the task would wait in nobody's inbox.
+    admin.patch("/api/v1/users/sales2", json={"active": False})
+    nobody = approval(assign='camunda:assignee="nobody_xyz" camunda:candidateUsers="sales2, manager" '
+                             'camunda:candidateGroups="no-such-group,sales-managers"')
+    messages = [p["message"] for p in admin.post("/api/v1/designer/check?key=approval",
+                                                 json={"xml": nobody}).get_json()["problems"]]
+    assert messages == ["用户“nobody_xyz”不存在", "用户“sales2”已停用：请选择其他人", "用户组“no-such-group”不存在"]
+    at_run_time = approval(assign='camunda:assignee="${owner}" camunda:candidateGroups="${approver_group}"')
+    assert admin.post("/api/v1/designer/check?key=approval", json={"xml": at_run_time}).get_json()["problems"] == []
 
     version = admin.get(f"{DRAFTS}/approval").get_json()["version"]
     admin.patch(f"{DRAFTS}/approval", json={"xml": approval(), "version": version})
