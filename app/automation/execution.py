@@ -115,6 +115,9 @@ def run_rule(rule: Rule, event: RecordEvent, catalog: Catalog) -> RuleRun:
         run.chain = _chain_json(event.chain + (_link(rule, event.entity, record.id),))
         log.warning("automation loop stopped: %s", " → ".join(c["rule"] for c in run.chain))
         return _save(run, started)
+    if rule.once_per_record and _acted_before(rule, event.entity, record.id):
+        run.outcome = "already_done"
+        return _save(run, started)
     run.outcome = "running"
     _save(run, started)  # the id keys this run's outbox jobs
     ctx.run_id = run.id
@@ -129,6 +132,8 @@ def run_rule(rule: Rule, event: RecordEvent, catalog: Catalog) -> RuleRun:
                 entry["plan"] = jsonable(plan)
                 outcome = APPLIES[action["type"]](plan, ctx)
                 entry.update(status="skipped" if plan.get("skipped") else "done", result=jsonable(outcome))
+            if rule.once_per_record:  # in the actions' savepoint: a failed run may try again
+                insert_row(FiredOccasion(rule_id=rule.id, entity=event.entity, record_id=record.id, occasion=ONCE))
     except RuleBlocked:
         raise  # a blocking rule further down the cascade refuses the whole save
     except Exception as error:  # noqa: BLE001 - any failing action is logged, not swallowed silently
@@ -152,6 +157,18 @@ def run_rule(rule: Rule, event: RecordEvent, catalog: Catalog) -> RuleRun:
         return run
     run.outcome, run.actions = "matched", results
     return _save(run, started)
+
+
+ONCE = "once"  # the occasion of a rule that acts on a record once
+
+
+_ACTED = select(FiredOccasion.id).where(
+    FiredOccasion.rule_id == bindparam("rule_id"), FiredOccasion.entity == bindparam("entity"),
+    FiredOccasion.record_id == bindparam("record_id"), FiredOccasion.occasion == ONCE)
+
+
+def _acted_before(rule: Rule, entity: str, record_id: int) -> bool:
+    return db.session.scalar(_ACTED, {"rule_id": rule.id, "entity": entity, "record_id": record_id}) is not None
 
 
 def _save(run: RuleRun, started: float) -> RuleRun:

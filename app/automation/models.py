@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import (Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint)
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.auth.models import User
@@ -28,6 +28,9 @@ class Rule(VersionedMixin, db.Model):
     enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
     # A failing action of a blocking rule fails the user's save; otherwise it is only logged.
     blocking: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    # Act on a record at most once (its actions done once): "won → create the contract" must
+    # not make a second contract when the deal is reopened and won again.
+    once_per_record: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default=false())
     position: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
 

@@ -17,6 +17,7 @@ class RuleIn(Schema):
     actions = List(Raw(), required=True)
     enabled = Boolean(load_default=True)
     blocking = Boolean(load_default=False)
+    once_per_record = Boolean(load_default=False)
     position = Integer(load_default=0, validate=Range(min=0, max=100000))
 
 
@@ -30,6 +31,7 @@ class RulePatch(Schema):
     actions = List(Raw())
     enabled = Boolean()
     blocking = Boolean()
+    once_per_record = Boolean()
     position = Integer(validate=Range(min=0, max=100000))
     version = Integer()
 

@@ -16,13 +16,14 @@ from app.db import MAX_ID, utcnow
 from app.extensions import db
 
 EDITABLE = ("name", "description", "entity", "event", "event_options", "condition", "actions", "enabled", "blocking",
-            "position")
+            "once_per_record", "position")
 
 
 def rule_dict(rule: Rule) -> dict:
     return {"id": rule.id, "name": rule.name, "description": rule.description, "entity": rule.entity,
             "event": rule.event, "event_options": rule.event_options or {}, "condition": rule.condition,
-            "actions": rule.actions, "enabled": rule.enabled, "blocking": rule.blocking, "position": rule.position,
+            "actions": rule.actions, "enabled": rule.enabled, "blocking": rule.blocking,
+            "once_per_record": rule.once_per_record, "position": rule.position,
             "created_by": rule.created_by.username if rule.created_by else None,
             "created_at": rule.created_at.isoformat(), "updated_at": rule.updated_at.isoformat(),
             "version": rule.version}

@@ -17,7 +17,8 @@ from app.ui.nav import NavItem, add_nav_item
 bp = Blueprint("automation", __name__, url_prefix="/automation")
 EDITORS = ("admin", "designer")
 OUTCOMES = {"matched": _l("Matched, actions done"), "not_matched": _l("Conditions not met"),
-            "failed": _l("Failed"), "stopped": _l("Loop stopped")}
+            "failed": _l("Failed"), "stopped": _l("Loop stopped"),
+            "already_done": _l("Already acted on this record once")}
 EVENT_LABELS = {"created": _l("Created"), "updated": _l("Edited"), "deleted": _l("Deleted"),
                 "stage_changed": _l("Stage changed"), "won": _l("Marked won"), "lost": _l("Marked lost"),
                 "date_before": _l("Days before a date"), "date_after": _l("Days after a date"),

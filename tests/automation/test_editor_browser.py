@@ -34,6 +34,7 @@ def test_designer_builds_saves_and_dry_runs_a_rule(page, app, demo_people):
     notify = page.locator(".rule-action").nth(1)
     notify.locator("label", has_text="用户（逗号分隔）").locator("input").fill("manager")
     notify.get_by_label("模板，例如 {name}").fill("大客户 {name}")
+    page.check("#rule-once")
     page.click("#save-rule")
     page.wait_for_url(re.compile(r"/automation/rules/\d+$"))
     expect(page.locator("#rule-name")).to_have_value("大客户定级")
@@ -54,7 +55,7 @@ def test_designer_builds_saves_and_dry_runs_a_rule(page, app, demo_people):
 
         rule = db.session.scalar(select(Rule))
         assert rule.condition == {"and": [{"field": "registered_capital", "op": "ge", "value": "10000000"}]}
-        assert [a["type"] for a in rule.actions] == ["set_fields", "notify"]
+        assert [a["type"] for a in rule.actions] == ["set_fields", "notify"] and rule.once_per_record is True
         customer = crm.create("customer", {"name": "浏览器大客户", "registered_capital": "15000000"}, get_user("admin"))
         customer_id = customer.id
         db.session.remove()

@@ -209,3 +209,21 @@ def test_run_log_api_filters_by_rule_record_and_outcome(within, api_as):
     by_record = api.get(f"/api/v1/automation-runs?entity=customer&record_id={fujian_id}").get_json()["items"]
     assert len(by_record) == 1 and by_record[0]["conditions"][0]["result"] is True
     assert api_as("sales1").get("/api/v1/automation-runs").status_code == 403
+
+
+def test_a_once_per_record_rule_that_failed_may_try_again(crm, make_rule, user):
+    from app.automation.services import rule_dict
+
+    rule = make_rule(name="一次", entity="customer", event="updated", once_per_record=True,
+                     condition={"field": "source", "op": "changed"},
+                     actions=[{"type": "set_fields", "values": [{"field": "phone", "mode": "copy", "from": "source"}]}])
+    customer = crm.create("customer", {"name": "重试客户"}, user("sales1"))
+    crm.update(customer, {"source": "x" * 60}, user("sales1"))  # too long for a phone: the action fails
+    crm.update(customer, {"source": "展会"}, user("sales1"))  # acts now
+    crm.update(customer, {"source": "官网"}, user("sales1"))  # and never again
+    outcomes = db.session.scalars(select(RuleRun.outcome).where(RuleRun.rule_id == rule.id,
+                                                                RuleRun.outcome != "not_matched")  # its own edit
+                                  .order_by(RuleRun.id)).all()
+    assert outcomes == ["failed", "matched", "already_done"]
+    assert db.session.get(Customer, customer.id).phone == "展会"
+    assert rule_dict(rule)["once_per_record"] is True

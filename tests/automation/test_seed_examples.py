@@ -31,7 +31,7 @@ def test_big_registered_capital_makes_class_a_and_tells_the_manager(crm, make_ru
 
 
 def test_opportunity_won_creates_a_contract_from_it(crm, make_rule, user):
-    make_rule(name="赢单生成合同", entity="opportunity", event="won",
+    make_rule(name="赢单生成合同", entity="opportunity", event="won", once_per_record=True,
               actions=[{"type": "create_record", "entity": "contract", "mapping": [
                   {"field": "title", "mode": "template", "template": "{title} 合同"},
                   {"field": "amount", "mode": "copy", "from": "amount"},
@@ -46,6 +46,13 @@ def test_opportunity_won_creates_a_contract_from_it(crm, make_rule, user):
     assert contract.title == "ERP 项目 合同" and contract.amount == 80000
     assert contract.opportunity_id == opportunity.id and contract.customer_id == customer.id
     assert contract.owner.username == "sales1" and contract.expires_on == company_today() + timedelta(days=365)
+    # Reopened and won again: the rule acts on a record once, so no second contract.
+    crm.update(opportunity, {"status": "open"}, user("sales1"))
+    crm.mark_won(opportunity, user("sales1"))
+    assert count(Contract) == 1
+    outcomes = db.session.scalars(select(RuleRun.outcome).where(RuleRun.record_id == opportunity.id)
+                                  .order_by(RuleRun.id)).all()
+    assert outcomes == ["matched", "already_done"]
 
 
 def test_an_interested_activity_creates_an_opportunity(crm, make_rule, user):
