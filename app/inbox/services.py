@@ -238,6 +238,11 @@ def set_out_of_office(user: User, substitute_name: str, starts_on, ends_on, note
             errors.append({"field": field, "message": _("Choose a date between 2000 and 2999.")})
     if starts_on and ends_on and ends_on < starts_on:
         errors.append({"field": "ends_on", "message": _("The end must not be before the start.")})
+    elif not errors and _covers_for_each_other(user, substitute, day_start(starts_on),
+                                               day_start(ends_on + timedelta(days=1))):
+        errors.append({"field": "substitute", "message": _(
+            "%(name)s is away then too, with you as their substitute: tasks would go back and forth. "
+            "Choose someone who is present.", name=substitute.label)})
     if errors:
         raise ApiError(400, "invalid_input", _("The out-of-office period cannot be saved."), errors)
     row = OutOfOffice(user_id=user.id, substitute_id=substitute.id, starts_at=day_start(starts_on),
@@ -247,6 +252,12 @@ def set_out_of_office(user: User, substitute_name: str, starts_on, ends_on, note
           starts_on=starts_on.isoformat(), ends_on=ends_on.isoformat())
     db.session.commit()
     return row
+
+
+def _covers_for_each_other(user: User, substitute: User, starts_at: datetime, ends_at: datetime) -> bool:
+    return db.session.scalar(select(OutOfOffice.id).where(
+        OutOfOffice.user_id == substitute.id, OutOfOffice.substitute_id == user.id,
+        OutOfOffice.starts_at < ends_at, OutOfOffice.ends_at > starts_at).limit(1)) is not None
 
 
 def out_of_office_periods(user: User) -> list[OutOfOffice]:

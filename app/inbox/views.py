@@ -221,7 +221,8 @@ def instance(instance_id):
                            markers=services.diagram_markers(instance), holder_label=services.holder_label,
                            attachments=attachments.attachments_of(instance.id),
                            can_withdraw=services.can_withdraw(instance, current_user),
-                           users=_users_for_picker() if current_user.is_admin else [],
+                           users=[u for u in _users_for_picker() if u.id != instance.started_by_id]  # never the starter
+                           if current_user.is_admin else [],
                            migrate_to=services.migration_target(instance) if current_user.is_admin else None)
 
 

@@ -2,6 +2,9 @@
 drafts, attachments, withdraw, operator actions, out-of-office routing."""
 from datetime import timedelta
 
+import pytest
+
+from app.api.errors import ApiError
 from app.clock import company_today
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
@@ -366,6 +369,12 @@ def test_out_of_office_chain_and_loop(flows, app, demo_people):
         # Everyone away in a loop: the chain stops before coming back to the start.
         name, chain = services.substitute_for("med_reviewer")
         assert chain == ["med_reviewer", "manager"] and name == "fj_head"
+        # Two people naming each other for the same days is refused at once (manager is away today
+        # with fj_head as substitute); on other days it is fine.
+        with pytest.raises(ApiError) as refused:
+            services.set_out_of_office(get_user("fj_head"), "manager", today, today + timedelta(days=2))
+        assert refused.value.details[0]["field"] == "substitute" and "销售经理" in refused.value.details[0]["message"]
+        services.set_out_of_office(get_user("fj_head"), "manager", today + timedelta(days=1), today + timedelta(days=2))
 
 
 def test_inbox_filters_sorting_and_pages(api_as, flows):

@@ -25,6 +25,9 @@ def test_task_and_instance_pages_follow_visibility(app, flows):
     assert page.headers["Cache-Control"] == "no-store"  # "back" after completing reloads it, done
     assert login(app, "med_reviewer").get(f"/tasks/{task['id']}").status_code == 404
     assert login(app, "sales2").get(f"/process-instances/{instance_id}").status_code == 404
+    picker = login(app, "admin").get(f"/process-instances/{instance_id}").get_data(as_text=True)
+    options = picker.split('name="to"')[1].split("</select>")[0]
+    assert 'value="fj_head"' in options and 'value="sales1"' not in options  # never to the one who reported
     sales = login(app, "sales1")
     assert sales.get(f"/process-instances/{instance_id}").status_code == 200
     mine = sales.get("/my-submissions").get_data(as_text=True)
