@@ -144,6 +144,21 @@ def choice_options(entity: str, key: str) -> list[dict] | None:
     return [{"value": value, "label": label} for value, label in labels.items()] if labels else None
 
 
+def reference_label(entity: str, key: str, value) -> str | None:
+    """The name a reference field's value stands for (a customer's name for its id, a person's
+    name for a username); None for other fields or a value that names nothing."""
+    spec = field_spec(entity, key)
+    if spec is None or value in (None, ""):
+        return None
+    if spec.type == "user":
+        user = user_named(str(value))
+        return user.label if user is not None else None
+    if spec.type in ("customer", "opportunity"):
+        record = record_by_id(spec.type, value)
+        return record.label if record is not None else None
+    return None
+
+
 def choice_labels(entity: str, key: str) -> dict | None:
     """``{code: lazy label}`` of a fixed choice field (statuses, kinds); None for others."""
     return CHOICE_LABELS.get(f"{entity}.{key}") or CHOICE_LABELS.get(key)

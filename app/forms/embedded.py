@@ -71,6 +71,16 @@ def choice_options(path: str) -> list[dict] | None:
     return crm.choice_options(record_type, name)
 
 
+def reference_label(path: str, value) -> str | None:
+    """The name the value of the CRM field at ``path`` stands for (``contract.customer_id`` 3 →
+    the customer's name), None if the value reads as it is."""
+    crm = _crm()
+    record_type, _, name = (path or "").partition(".")
+    if crm is None or record_type not in crm.FIELDS:
+        return None
+    return crm.reference_label(record_type, name, value)
+
+
 def iter_components(components: list | None) -> Iterator[dict]:
     """Every component of a form-js schema, depth first (groups hold components).
 

@@ -16,7 +16,7 @@ from app.auth.models import User
 from app.clock import day_start
 from app.db import MAX_ID, utcnow
 from app.extensions import db
-from app.forms.embedded import CRM_FIELD_PROPERTY, choice_options, iter_components
+from app.forms.embedded import CRM_FIELD_PROPERTY, choice_options, iter_components, reference_label
 from app.inbox import attachments, services
 
 bp = Blueprint("inbox", __name__)
@@ -131,9 +131,10 @@ def index():
 
 # ------------------------------------------------------------------ task page
 
-def readonly_schema(schema: dict | None, read_only_all: bool) -> dict | None:
+def readonly_schema(schema: dict | None, read_only_all: bool, values: dict | None = None) -> dict | None:
     """The form as the approver sees it: embedded fields read-only (always), and those that
-    store codes (a stage's key, a status) shown by their names."""
+    store codes (a stage's key, a status) or references (a customer's id, a username) shown
+    by their names."""
     if schema is None:
         return None
     out = copy.deepcopy(schema)
@@ -144,6 +145,11 @@ def readonly_schema(schema: dict | None, read_only_all: bool) -> dict | None:
         options = choice_options(path) if path else None
         if options:
             component.update(type="select", values=[{"value": o["value"], "label": str(o["label"])} for o in options])
+        elif path and values and component.get("key") in values:
+            value = values[component["key"]]
+            name = reference_label(path, value)
+            if name is not None:
+                component.update(type="select", values=[{"value": value, "label": name}])
     return out
 
 
@@ -157,7 +163,8 @@ def _form_context(task, can_act: bool):
     if form is not None and record is not None:
         diffs = {k: list(v) for k, v in forms.embedded_diff(form.schema, task.instance.data or {}, record,
                                                               task.instance.record_type).items()}
-    return {"schema": readonly_schema(form.schema if form else None, not can_act), "data": values, "diffs": diffs,
+    return {"schema": readonly_schema(form.schema if form else None, not can_act, values), "data": values,
+            "diffs": diffs,
             "readOnly": not can_act}
 
 

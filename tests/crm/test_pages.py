@@ -173,6 +173,24 @@ def test_embedded_fields_that_store_codes_show_their_names_in_the_task_form(app,
     assert shown["note"]["type"] == "textfield" and not shown["note"].get("readonly")
 
 
+def test_embedded_reference_fields_show_the_name_they_stand_for(app, crm_stages, api_as):
+    """A contract's customer reads as the customer's name, an owner as the person, not 3 or sales1."""
+    from app.inbox.views import readonly_schema
+
+    customer = api_as("sales1").post("/api/v1/customers", json={"name": "引用客户"}).get_json()
+    schema = {"components": [
+        {"type": "textfield", "key": "customer_id", "properties": {"crm_field": "contract.customer_id"}},
+        {"type": "textfield", "key": "owner", "properties": {"crm_field": "customer.owner"}},
+        {"type": "textfield", "key": "gone", "properties": {"crm_field": "contract.customer_id"}}]}
+    values = {"customer_id": customer["id"], "owner": "sales1", "gone": 999999}
+    with app.test_request_context(headers={"Accept-Language": "zh-CN"}):
+        shown = {c["key"]: c for c in readonly_schema(schema, True, values)["components"]}
+    assert shown["customer_id"]["type"] == "select"
+    assert shown["customer_id"]["values"] == [{"value": customer["id"], "label": "引用客户"}]
+    assert shown["owner"]["values"] == [{"value": "sales1", "label": "销售一 Sales One"}]
+    assert shown["gone"]["type"] == "textfield"  # names nothing: shown as it is
+
+
 def test_a_form_keeps_the_chosen_customer_however_many_there_are(app, crm_stages, many_customers):
     client = app.test_client()
     login(client, "sales1")
