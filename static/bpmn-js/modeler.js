@@ -1,6 +1,7 @@
 // The modeler page: bpmn-js + properties panel, server-side drafts with debounced autosave,
 // the engine's checks as markers and a list, deploy as an explicit step.
 import BpmnModeler from "bpmn-js/lib/Modeler";
+import { layoutProcess } from "bpmn-auto-layout";
 import {
   BpmnPropertiesPanelModule, BpmnPropertiesProviderModule, CamundaPlatformPropertiesProviderModule,
 } from "bpmn-js-properties-panel";
@@ -280,15 +281,45 @@ export function startModeler(root) {
   });
 
   // --- start -------------------------------------------------------------------------------
-  return modeler.importXML(draft.xml).then(({ warnings }) => {
-    fitDiagram(canvas);
-    updateUndo();
-    if (warnings.length) console.warn("import warnings", warnings);
-    setStatus(draft.has_changes ? t("Draft (not deployed)") : t("Same as the deployed version"));
-    root.dataset.ready = "true";
-    return check(draft.xml);
-  }).catch((error) => {
+  // A file from another tool may hold the process without its drawing (no BPMNDiagram):
+  // lay it out, show it, and save the drawing with the draft.
+  const drawn = /<([\w-]+:)?BPMNDiagram[\s>]/.test(draft.xml);
+  return (drawn ? Promise.resolve(draft.xml) : withFlowRefs(modeler.get("moddle"), draft.xml).then(layoutProcess))
+    .then((xml) => modeler.importXML(xml)
+    .then(({ warnings }) => {
+      fitDiagram(canvas);
+      updateUndo();
+      if (warnings.length) console.warn("import warnings", warnings);
+      setStatus(draft.has_changes ? t("Draft (not deployed)") : t("Same as the deployed version"));
+      root.dataset.ready = "true";
+      if (drawn) return check(xml);
+      state.dirty = true;
+      return save().then(() => {
+        setStatus(t("The file had no drawing: it was laid out automatically and saved."), "info");
+        return check(xml);
+      });
+    })).catch((error) => {
     setStatus(`${t("The diagram cannot be opened")}: ${error.message}`, "danger");
     root.dataset.ready = "error";
   });
+}
+
+// The layout follows each element's incoming/outgoing lists, which files from other tools
+// often leave out (the flows alone name their ends): fill them in from the flows.
+async function withFlowRefs(moddle, xml) {
+  const { rootElement } = await moddle.fromXML(xml);
+  const containers = [...(rootElement.rootElements || [])];
+  while (containers.length) {
+    const container = containers.pop();
+    const elements = container.flowElements || [];
+    elements.forEach((element) => {
+      if (element.flowElements) containers.push(element);
+      if (!element.$instanceOf("bpmn:SequenceFlow") || !element.sourceRef || !element.targetRef) return;
+      const outgoing = element.sourceRef.get("outgoing");
+      const incoming = element.targetRef.get("incoming");
+      if (!outgoing.includes(element)) outgoing.push(element);
+      if (!incoming.includes(element)) incoming.push(element);
+    });
+  }
+  return (await moddle.toXML(rootElement, { format: true })).xml;
 }

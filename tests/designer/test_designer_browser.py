@@ -418,3 +418,39 @@ def test_an_inclusive_gateway_is_not_a_lint_error_and_deploys(page, app, demo_pe
     assert not [i for i in issues if i[1] == "error" or "InclusiveGateway" in i[2]], issues
     page.click("#designer-deploy")
     page.wait_for_function("() => document.querySelector('#designer-deployed').textContent === 'v1'")
+
+
+def test_a_file_without_a_drawing_is_laid_out_and_saved(page, app, demo_people, tmp_path):
+    """Another tool's export may hold the process alone (no BPMNDiagram): it opens laid out."""
+    bare = tmp_path / "bare.bpmn"
+    bare.write_text("""<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="d" targetNamespace="http://bpmn.io/schema/bpmn">
+  <bpmn:process id="bare_flow" name="无图流程" isExecutable="true">
+    <bpmn:startEvent id="Start" name="提交" />
+    <bpmn:sequenceFlow id="f1" sourceRef="Start" targetRef="Review" />
+    <bpmn:userTask id="Review" name="审批" camunda:candidateGroups="sales-managers" />
+    <bpmn:sequenceFlow id="f2" sourceRef="Review" targetRef="End" />
+    <bpmn:endEvent id="End" name="结束" />
+  </bpmn:process>
+</bpmn:definitions>
+""", encoding="utf-8")
+    login_in_browser(page, "admin")
+    page.goto("/designer/")
+    page.set_input_files("#designer-import", str(bare))
+    page.wait_for_url("**/designer/bare_flow")
+    page.wait_for_selector("#designer-modeler[data-ready=true]")
+    assert page.locator('.djs-element[data-element-id="Review"]').is_visible()
+    assert page.locator('.djs-connection[data-element-id="f1"]').count() == 1  # the flows drawn too
+    starts = page.evaluate("() => ['Start', 'Review', 'End'].map(id => "
+                           "window.designer.modeler.get('elementRegistry').get(id).x)")
+    assert starts == sorted(starts)  # left to right, in flow order
+    assert "自动排版" in page.locator("#designer-status").inner_text()
+    _wait_saved(page)
+    screenshot(page, "designer-laid-out-import")
+    with app.app_context():
+        from app.designer.models import ProcessDraft
+        from app.extensions import db
+
+        saved = db.session.query(ProcessDraft).filter_by(process_key="bare_flow").one()
+        assert 'bpmnElement="Review"' in saved.xml
