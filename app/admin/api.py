@@ -1,13 +1,18 @@
-"""Read-only API of the audit log (admins). There is deliberately no write route: rows are
-only ever added by the actions they describe (and PostgreSQL refuses edits, see migration 0014)."""
+"""Administration API: the audit log, read-only (admins; there is deliberately no write route:
+rows are only ever added by the actions they describe, and PostgreSQL refuses edits, see
+migration 0014), and handing a leaver's work over."""
 from __future__ import annotations
 
-from apiflask import APIBlueprint
+from apiflask import APIBlueprint, Schema
 from apiflask.fields import AwareDateTime, Integer, String
 from apiflask.validators import Length, Range, Regexp
+from flask_babel import gettext as _
+from flask_login import current_user
 from marshmallow import validates_schema, ValidationError
 
 from app.access import admin_required
+from app.admin import handover
+from app.api.errors import ApiError
 from app.api.frame import PageQuery, page_of
 from app.audit import AuditEvent, audit_query
 
@@ -45,3 +50,21 @@ def event_out(row: AuditEvent) -> dict:
 def list_audit_events(query):
     stmt = audit_query(query["event"], query["actor"], query["since"], query["until"])
     return page_of(stmt, query["page"], query["per_page"], serialize=event_out)
+
+
+class HandOverIn(Schema):
+    to = String(required=True, validate=[Length(min=1, max=80), NO_NUL])
+
+
+@bp.post("/users/<username>/hand-over")
+@admin_required
+@bp.input(HandOverIn, arg_name="body")
+@bp.doc(summary="Give everything a user holds (owned records, open tasks, groups managed) to another "
+                "active user, e.g. when they leave; answers what moved", responses=[400, 401, 403, 404])
+def hand_over(username, body):
+    from app.auth.services import get_user
+
+    user = get_user(username) if "\x00" not in username else None
+    if user is None:
+        raise ApiError(404, "not_found", _("No such user."))
+    return {"moved": handover.hand_over(user, body["to"], current_user)}

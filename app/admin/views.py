@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from app.access import admin_required
+from app.admin import handover
 from app.api.errors import ApiError
 from app.audit import audit_query
 from app.clock import day_start
@@ -87,8 +88,29 @@ def edit_user(username):
         else:
             flash(_("User %(name)s saved.", name=user.username), "success")
             return redirect(url_for("admin.users"))
+    return _user_page(user, errors)
+
+
+def _user_page(user, errors):
+    successors = [u for u in _all_users() if u.active and u.id != user.id]
     return render_template("admin/user_form.html", user=user, roles=ROLES, role_labels=ROLE_LABELS,
-                           groups=_all_groups(), errors=errors, form=request.form), 400 if errors else 200
+                           groups=_all_groups(), errors=errors, form=request.form, holdings=handover.holdings(user),
+                           successors=successors), 400 if errors else 200
+
+
+@bp.post("/users/<username>/hand-over")
+@admin_required
+def hand_over(username):
+    user = services.get_user(username) or abort(404)
+    try:
+        moved = handover.hand_over(user, request.form.get("to", ""), current_user)
+    except ApiError as error:
+        db.session.rollback()
+        flash(error.message, "danger")
+        return _user_page(user, {}), 400
+    flash(_("The work of %(name)s was handed over (%(tasks)d tasks, %(records)d records).", name=user.label,
+            tasks=moved["tasks"], records=sum(moved["records"].values())), "success")
+    return redirect(url_for("admin.edit_user", username=user.username))
 
 
 @bp.get("/groups")

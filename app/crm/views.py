@@ -79,7 +79,8 @@ def _panels(record) -> list[tuple[str, dict]]:
 
 
 # Reasons the CRM itself writes to the assignment log (rules write theirs in the actor's language).
-_ASSIGNMENT_REASONS = {"created": _l("created"), "demo data": _l("demo data")}
+_ASSIGNMENT_REASONS = {"created": _l("created"), "demo data": _l("demo data"), "customer report": _l("customer report"),
+                       "changed by user": _l("changed by user"), "hand-over": _l("handed over by an administrator")}
 
 
 def _assignment_panel(record, user):

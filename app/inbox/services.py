@@ -792,7 +792,7 @@ def delegate(task_id: int, user: User, to: str, comment=None, return_to_delegato
     return task
 
 
-def reassign(task_id: int, user: User, to: str, comment=None) -> HumanTask:
+def reassign(task_id: int, user: User, to: str, comment=None, commit: bool = True) -> HumanTask:
     task = _row(HumanTask, task_id)
     if task is None or not can_view_task(task, user):
         raise ApiError(404, "not_found", _("No such task."))
@@ -812,7 +812,8 @@ def reassign(task_id: int, user: User, to: str, comment=None) -> HumanTask:
     audit("inbox.task_reassigned", actor=user, target=f"task:{task.id}", instance=task.instance_id,
           old=before, new=routed, comment=text or "")
     _notify([routed], _l("%(user)s assigned a task to you: %(task)s", user=user.label, task=task.name), task)
-    _commit()
+    if commit:
+        _commit()
     return task
 
 

@@ -56,6 +56,8 @@ MATRIX = {
     ("GET", "/api/v1/groups/<name>"): (ANY, lambda w, u: _json("/api/v1/groups/sales")),
     ("PATCH", "/api/v1/groups/<name>"): (ADMINS, lambda w, u: _json("/api/v1/groups/sales", {"display_name": "销售部"})),
     ("GET", "/api/v1/audit-events"): (ADMINS, lambda w, u: _json("/api/v1/audit-events")),
+    ("POST", "/api/v1/users/<username>/hand-over"): (ADMINS, lambda w, u: _json(
+        "/api/v1/users/med_reviewer/hand-over", {"to": "manager"})),
     # --- CRM records: sales2 and fj_head never reach sales1's; the manager of "sales" and admins do
     ("GET", "/api/v1/customers"): (ANY, lambda w, u: _json("/api/v1/customers")),
     ("POST", "/api/v1/customers"): ("401 201 201 201 201 201",
@@ -155,7 +157,7 @@ MATRIX = {
         f"/api/v1/my-submissions/{w.new_report_task()[0]}/withdraw")),
     ("GET", "/api/v1/out-of-office"): (ANY, lambda w, u: _json("/api/v1/out-of-office")),
     ("POST", "/api/v1/out-of-office"): ("401 201 201 201 201 201", lambda w, u: _json("/api/v1/out-of-office", {
-        "substitute": "admin" if u != "admin" else "manager", "starts_on": "2099-01-01", "ends_on": "2099-01-02"})),
+        "substitute": "admin" if u != "admin" else "med_reviewer", "starts_on": "2099-01-01", "ends_on": "2099-01-02"})),
     ("DELETE", "/api/v1/out-of-office/<int:period_id>"): ("401 204 404 404 404 404", lambda w, u: _json(
         f"/api/v1/out-of-office/{w.away}")),
     ("GET", "/api/v1/operator/instances"): (ADMINS, lambda w, u: _json("/api/v1/operator/instances")),

@@ -1,0 +1,63 @@
+"""Handing a leaver's work over (DOMAIN.md: "assignment to a user who has left").
+
+A deactivated user keeps what they held: records they own, tasks assigned to them or taken
+by them, groups they manage (where escalations go). Nobody sees those things move on until an
+administrator hands them to someone else; this does it in one transaction, each change logged
+where it would be logged by hand (assignment log, task history, audit).
+"""
+from __future__ import annotations
+
+from flask_babel import gettext as _
+from sqlalchemy import func, or_, select
+
+from app.api.errors import ApiError
+from app.audit import audit
+from app.auth.models import Group, User
+from app.extensions import db
+
+HAND_OVER_REASON = "hand-over"  # the assignment log's reason (labelled on the record page)
+
+
+def holdings(user: User) -> dict:
+    """What ``user`` still holds: ``{"records": {entity: n}, "tasks": n, "groups": [names]}``."""
+    from app.crm.models import MODELS
+    from app.engine.models import TASK_OPEN, HumanTask
+
+    records = {entity: db.session.scalar(select(func.count()).select_from(model).where(model.owner_id == user.id))
+               for entity, model in MODELS.items()}
+    tasks = db.session.scalar(select(func.count()).select_from(HumanTask).where(
+        HumanTask.status == TASK_OPEN, or_(HumanTask.assignee == user.username, HumanTask.claimed_by == user.username)))
+    groups = list(db.session.scalars(select(Group.name).where(Group.manager_id == user.id).order_by(Group.name)))
+    return {"records": {k: v for k, v in records.items() if v}, "tasks": tasks, "groups": groups}
+
+
+def hand_over(user: User, successor_name: str, actor: User) -> dict:
+    """Give everything ``user`` holds to ``successor_name`` (an active user); returns what moved,
+    as :func:`holdings` counts it."""
+    from app.crm import services as crm
+    from app.crm.models import MODELS
+    from app.engine.models import TASK_OPEN, HumanTask
+    from app.inbox import services as inbox
+
+    successor = db.session.scalar(select(User).where(User.username == (successor_name or "")))
+    if successor is None or not successor.active:
+        raise ApiError(400, "invalid_input", _("Choose an active user to hand the work to."),
+                       [{"field": "to", "message": _("Unknown or inactive user.")}])
+    if successor.id == user.id:
+        raise ApiError(400, "invalid_input", _("Choose someone else to hand the work to."),
+                       [{"field": "to", "message": _("Choose someone else to hand the work to.")}])
+    moved = holdings(user)
+    for model in MODELS.values():
+        for record in db.session.scalars(select(model).where(model.owner_id == user.id).order_by(model.id)):
+            crm.assign_owner(record, successor, actor, HAND_OVER_REASON, commit=False)
+    tasks = db.session.scalars(select(HumanTask.id).where(
+        HumanTask.status == TASK_OPEN, or_(HumanTask.assignee == user.username, HumanTask.claimed_by == user.username))
+        .order_by(HumanTask.id)).all()
+    for task_id in tasks:
+        inbox.reassign(task_id, actor, successor.username, _("Handed over from %(name)s", name=user.label),
+                       commit=False)
+    for group in db.session.scalars(select(Group).where(Group.manager_id == user.id)):
+        group.manager = successor
+    audit("user.handed_over", actor=actor, target=user.username, to=successor.username, **moved)
+    db.session.commit()
+    return moved

@@ -1,0 +1,34 @@
+"""Handing a leaver's work over: owned records, open tasks and managed groups go to a successor
+in one step, each logged as a change by hand would be."""
+from app.cli import DEMO_PASSWORD
+
+
+def test_a_leavers_records_tasks_and_groups_go_to_the_successor(app, flows, api_as):
+    instance_id = flows.report()  # sales1's customer; its task is offered to the Fujian heads
+    task = flows.open_task(instance_id)
+    head, admin = api_as("fj_head"), api_as("admin")
+    assert head.post(f"/api/v1/tasks/{task['id']}/claim").status_code == 200
+    customer_id = api_as("sales1").get("/api/v1/my-submissions").get_json()["items"][0]["record"]["id"]
+    admin.patch("/api/v1/groups/fujian-heads", json={"manager": "fj_head"})
+    assert admin.patch("/api/v1/users/fj_head", json={"active": False}).status_code == 200
+
+    page = app.test_client()
+    page.post("/login", data={"username": "admin", "password": DEMO_PASSWORD})
+    html = page.get("/admin/users/fj_head").get_data(as_text=True)
+    assert 'id="hand-over"' in html and "1 个待办" in html and "fujian-heads" in html
+
+    refused = admin.post("/api/v1/users/fj_head/hand-over", json={"to": "fj_head"})
+    assert refused.status_code == 400
+    moved = admin.post("/api/v1/users/fj_head/hand-over", json={"to": "manager"})
+    assert moved.status_code == 200, moved.get_json()
+    assert moved.get_json()["moved"] == {"records": {}, "tasks": 1, "groups": ["fujian-heads"]}
+    assert flows.open_task(instance_id)["assignee"] == "manager"
+    assert ("reassigned", "admin") in [(e, a) for e, a, *_ in flows.history(instance_id)]
+    assert admin.get("/api/v1/groups/fujian-heads").get_json()["manager"] == "manager"
+    # Records too: sales1 leaves, sales2 takes over the customer (logged as a hand-over).
+    assert admin.post("/api/v1/users/sales1/hand-over", json={"to": "sales2"}).get_json()["moved"]["records"] == \
+        {"customer": 1}
+    assert api_as("sales2").get(f"/api/v1/customers/{customer_id}").get_json()["owner"] == "sales2"
+    record_page = page.get(f"/crm/customer/{customer_id}").get_data(as_text=True)
+    assert "由管理员移交" in record_page
+    assert 'id="hand-over"' not in page.get("/admin/users/fj_head").get_data(as_text=True)  # nothing left
