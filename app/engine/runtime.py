@@ -18,6 +18,7 @@ from uuid import UUID
 # _EndJoin: the step after every end event, waiting for the process's other tokens (pruning)
 from SpiffWorkflow.bpmn.specs.control import _EndJoin
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.specs.mixins.events.end_event import EndEvent
 from SpiffWorkflow.bpmn.specs.mixins.unstructured_join import UnstructuredJoin
 from SpiffWorkflow.bpmn.util.diff import SpecDiff, WorkflowDiff, migrate_workflow
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
@@ -754,6 +755,17 @@ def _subtree(task) -> list:
 def _open_subprocess(workflow, task) -> bool:
     sub = workflow.subprocesses.get(task.id)
     return sub is not None and not sub.completed
+
+
+def outcome(workflow) -> str | None:
+    """The name of the end event that finished the top-level process (报备通过 / 报备驳回), None
+    for an unnamed one: what a finished process came to, in the designer's words."""
+    ended = [t for t in workflow.tasks.values() if isinstance(t.task_spec, EndEvent)
+             and t.state == TaskState.COMPLETED and t.workflow is workflow]
+    if not ended:
+        return None
+    last = max(ended, key=lambda t: t.last_state_change)
+    return last.task_spec.bpmn_name or None
 
 
 def instance_data(workflow) -> dict:

@@ -280,6 +280,7 @@ def _persist_rows(instance, wf, result, actor, now, new=False):
         _history(instance, "timer_fired", None, task=timer.name or timer.bpmn_id,
                  data={"bpmn_id": timer.bpmn_id, "attached_to": timer.attached_to})
     now = now or utcnow()
+    reached = R.outcome(wf) if result.status == "completed" else None  # before pruning drops its step
     R.prune_finished(wf)  # after fired_timers: it looks the fired timer tasks up
     instance.state = S.dumps(wf)
     if result.status != "error":
@@ -288,7 +289,7 @@ def _persist_rows(instance, wf, result, actor, now, new=False):
     instance.status = result.status if instance.status not in ("terminated", "suspended") else instance.status
     if result.status == "completed" and instance.completed_at is None:
         instance.completed_at = now
-        _history(instance, "completed", actor)
+        _history(instance, "completed", actor, task=reached)  # which end it reached
     if result.error is not None:
         instance.error = result.error.to_dict()
         if was != "error":

@@ -148,7 +148,7 @@ def _after_flush(session: Session, flush_context) -> None:
         session.connection().execute(_DELETE_OFFERS, {"task_ids": sorted(closed)})
 
 
-_LAST_EVENT = (select(ProcessHistory.event, ProcessHistory.comment).where(ProcessHistory.instance_id == bindparam("instance_id"))
+_LAST_EVENT = (select(ProcessHistory.event, ProcessHistory.comment, ProcessHistory.task).where(ProcessHistory.instance_id == bindparam("instance_id"))
                .order_by(ProcessHistory.at.desc(), ProcessHistory.id.desc()).limit(1))
 
 
@@ -188,20 +188,18 @@ def _before_commit(session: Session) -> None:
     for instance, status in ended:
         if not instance.started_by_id or instance.started_by_id in notified:
             continue
-        last, reason = session.execute(_LAST_EVENT, {"instance_id": instance.id}).first() or (None, None)
+        last, reason, reached = session.execute(_LAST_EVENT, {"instance_id": instance.id}).first() or (None,) * 3
         if last == "withdrawn":
             continue  # the starter did it themselves
         name = instance.definition.name or instance.process_key
         record = _record_label(services, instance)
-        if record:
-            text = (_l("Your process %(name)s #%(id)d (%(record)s) has completed.", name=name, id=instance.id,
-                       record=record) if status == "completed"
-                    else _l("Your process %(name)s #%(id)d (%(record)s) was terminated: %(reason)s", name=name,
-                            id=instance.id, record=record, reason=reason or "—"))
+        label = f"{name} #{instance.id}" + (f" ({record})" if record else "")
+        if status != "completed":
+            text = _l("Your process %(process)s was terminated: %(reason)s", process=label, reason=reason or "—")
+        elif reached:  # the end it reached says how it came out (报备通过 / 报备驳回)
+            text = _l("Your process %(process)s has completed: %(outcome)s.", process=label, outcome=reached)
         else:
-            text = (_l("Your process %(name)s #%(id)d has completed.", name=name, id=instance.id)
-                    if status == "completed" else _l("Your process %(name)s #%(id)d was terminated: %(reason)s",
-                                                     name=name, id=instance.id, reason=reason or "—"))
+            text = _l("Your process %(process)s has completed.", process=label)
         services._notify([session.get(User, instance.started_by_id).username], text,
                          link=f"/process-instances/{instance.id}")
 

@@ -65,7 +65,9 @@ def test_group_task_claim_validate_complete(api_as, flows, app):
     # The starter hears about the result once.
     texts = [n["text"] for n in sales.get("/api/v1/notifications").get_json()["items"]]
     assert sum(f"#{instance_id}" in t for t in texts) == 1
-    assert [t for t in texts if f"#{instance_id}" in t and customer["name"] in t]  # which customer it was
+    [notice] = [t for t in texts if f"#{instance_id}" in t and customer["name"] in t]  # which customer it was
+    assert notice.endswith("已完成：报备通过。")  # and how it came out: the end event it reached
+    assert ("completed", "报备通过") in [(h["event"], h["task"]) for h in mine["history"]]
 
 
 def test_reject_result_is_not_notified_twice(api_as, flows):
