@@ -68,7 +68,28 @@ class Config:
     VALIDATION_ERROR_STATUS_CODE = 400
     AUTO_404_RESPONSE = True
     SYNC_LOCAL_SPEC = False
-    INFO = {"description": "CRM with BPMN workflow automation. See shared API.md."}
+    INFO = {"description": (
+        "CRM with BPMN workflow automation.\n\n"
+        "**Authentication**: `POST /api/v1/tokens` with `{username, password}` answers a token; send it "
+        "as `Authorization: Bearer <token>`. `DELETE /api/v1/tokens/current` revokes it; a password "
+        "reset or deactivation revokes all of a user's tokens.\n\n"
+        "**Errors**: every error is `{\"error\": {\"code\", \"message\", \"details\": [{\"field\", "
+        "\"message\"}]}}`; messages follow `Accept-Language` (zh-CN by default, en). 401 without or with "
+        "a bad token, 403 not allowed, 404 not found or not visible to the caller, 409 a stale `version` "
+        "or a state that no longer allows the action.\n\n"
+        "**Records** carry `version`: send it back on PATCH (and `?version=` on DELETE) to be refused "
+        "with 409 instead of overwriting someone else's change. Lists take `page` and `per_page` "
+        "(at most 200) and answer `{items, total, page, per_page}`.")}
+    # The error body every error has (app/api/errors.py), documented as such.
+    HTTP_ERROR_SCHEMA = VALIDATION_ERROR_SCHEMA = {
+        "type": "object", "required": ["error"], "properties": {"error": {
+            "type": "object", "required": ["code", "message", "details"], "properties": {
+                "code": {"type": "string", "example": "invalid_input"},
+                "message": {"type": "string"},
+                "details": {"type": "array", "items": {"type": "object", "properties": {
+                    "field": {"type": "string"}, "message": {"type": "string"}}}}}}}}
+    SECURITY_SCHEMES = {"BearerAuth": {"type": "http", "scheme": "bearer",
+                                       "description": "A token from POST /api/v1/tokens"}}
     SWAGGER_UI_CSS = "/static/build/swagger-ui/swagger-ui.css"
     SWAGGER_UI_BUNDLE_JS = "/static/build/swagger-ui/swagger-ui-bundle.js"
     SWAGGER_UI_STANDALONE_PRESET_JS = "/static/build/swagger-ui/swagger-ui-standalone-preset.js"

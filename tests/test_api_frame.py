@@ -131,6 +131,17 @@ def test_openapi_document_describes_the_api(client):
     spec = response.get_json()
     assert "/api/v1/tokens" in spec["paths"]
     assert "post" in spec["paths"]["/api/v1/tokens"]
+    # As clients meet it: a bearer token everywhere but the token endpoint, the one error body,
+    # and every operation's success status.
+    assert spec["components"]["securitySchemes"]["BearerAuth"]["scheme"] == "bearer"
+    assert spec["security"] == [{"BearerAuth": []}] and spec["paths"]["/api/v1/tokens"]["post"]["security"] == []
+    assert spec["components"]["schemas"]["HTTPError"]["properties"]["error"]["required"] == ["code", "message", "details"]
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            assert any(code.startswith("2") for code in operation["responses"]), (method, path)
+    assert "201" in spec["paths"]["/api/v1/automation-rules"]["post"]["responses"]
+    assert "204" in spec["paths"]["/api/v1/automation-rules/{rule_id}"]["delete"]["responses"]
+    assert "200" in spec["paths"]["/api/v1/tasks/{task_id}/claim"]["post"]["responses"]
 
 
 def test_api_docs_page_uses_local_assets(client):

@@ -28,6 +28,7 @@ def list_rules(query):
 @bp.post("/automation-rules")
 @roles_required(*EDITORS)
 @bp.input(RuleIn, arg_name="body")
+@bp.doc(summary="Create a rule (checked as the editor checks it)", responses=[201, 400])
 def create_rule(body):
     rule = services.create_rule(body, current_user)
     return services.rule_dict(rule), 201
@@ -50,6 +51,7 @@ def update_rule(rule_id, body):
 
 @bp.delete("/automation-rules/<int:rule_id>")
 @roles_required(*EDITORS)
+@bp.doc(summary="Delete a rule (its runs stay in the log under its name)", responses=[204, 404])
 def delete_rule(rule_id):
     services.delete_rule(services.get_rule(rule_id), current_user)
     return "", 204

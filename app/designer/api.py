@@ -49,7 +49,8 @@ def list_templates():
 @bp.post("/designer/drafts")
 @designer_only
 @bp.input(DraftCreate, arg_name="body")
-@bp.doc(summary="Create a process draft: blank, from a template, an imported XML or a copy")
+@bp.doc(summary="Create a process draft: blank, from a template, an imported XML or a copy",
+        responses=[201, 400, 409])
 def create_draft(body):
     draft = services.create_draft(actor=current_user, **body)
     return draft_out(draft), 201
@@ -73,7 +74,7 @@ def save_draft(key, body):
 
 @bp.delete("/designer/drafts/<key>")
 @designer_only
-@bp.doc(summary="Discard the draft")
+@bp.doc(summary="Discard the draft", responses=[204, 404])
 def discard_draft(key):
     services.discard_draft(_draft_or_404(key))
     return "", 204
@@ -91,7 +92,8 @@ def check(body):
 @bp.post("/designer/drafts/<key>/deploy")
 @designer_only
 @bp.input(DraftDeploy, arg_name="body")
-@bp.doc(summary="Deploy the saved draft as the next version (400 with problems while any remain)")
+@bp.doc(summary="Deploy the saved draft as the next version (400 with problems while any remain)",
+        responses=[201, 400, 404, 409])
 def deploy(key, body):
     version = services.deploy_draft(_draft_or_404(key), actor=current_user, version=body["version"])
     return {"key": key, "version": version}, 201
@@ -129,7 +131,8 @@ def rollback(key, body):
 @bp.post("/designer/drafts/<key>/test-runs")
 @designer_only
 @bp.input(TestRunStart, arg_name="body")
-@bp.doc(summary="Start a sandboxed test run of the saved draft (operations recorded, not run)")
+@bp.doc(summary="Start a sandboxed test run of the saved draft (operations recorded, not run)",
+        responses=[201, 400, 404])
 def start_test_run(key, body):
     draft = _draft_or_404(key)
     return test_run.start(key, draft.xml, body["data"], current_user), 201
@@ -152,7 +155,7 @@ def complete_test_task(run_id, task_id, body):
 
 @bp.delete("/designer/test-runs/<int:run_id>")
 @designer_only
-@bp.doc(summary="Discard a test run")
+@bp.doc(summary="Discard a test run", responses=[204, 404])
 def discard_test_run(run_id):
     test_run.discard(test_run.get_run(run_id, current_user))
     return "", 204

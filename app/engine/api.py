@@ -119,7 +119,7 @@ def _uploaded_xml() -> bytes:
 @bp.post("/processes")
 @roles_required("admin", "designer")
 @bp.doc(summary="Deploy BPMN XML (body application/xml or multipart field 'file') as a new version",
-        responses=[400, 403, 413])
+        responses=[201, 400, 403, 413])
 def deploy_process():
     data = _uploaded_xml()
     with _service_errors():
@@ -149,7 +149,7 @@ def make_version_current(key, version):
 @bp.post("/process-instances")
 @login_required
 @bp.input(InstanceIn, arg_name="body")
-@bp.doc(summary="Start the current version of a process with data", responses=[400, 404])
+@bp.doc(summary="Start the current version of a process with data", responses=[201, 400, 404])
 def start_instance(body):
     with _service_errors():
         instance = services.start_instance(body["process_key"], body["data"], actor=current_user)

@@ -33,7 +33,7 @@ def list_forms(query):
 @roles_required(*DESIGNERS)
 @bp.input(FormIn, arg_name="body")
 @bp.output(FormOut, status_code=201)
-@bp.doc(summary="Create a form or save a new version of it", responses=[200, 400, 403, 409])
+@bp.doc(summary="Create a form (201) or save a new version of it (200)", responses=[200, 201, 400, 403, 409])
 def save_form(body):
     form, created = services.save_form(body["key"], body["name"], body["schema"], actor=current_user,
                                        base_version=body["base_version"])

@@ -128,7 +128,7 @@ def save_draft(task_id, body):
 @bp.post("/tasks/<int:task_id>/comments")
 @login_required
 @bp.input(schemas.CommentIn, arg_name="body")
-@bp.doc(summary="Comment on a task without completing it", responses=[400, 404])
+@bp.doc(summary="Comment on a task without completing it", responses=[201, 400, 404])
 def comment(task_id, body):
     return history_out(services.add_comment(task_id, current_user, body["comment"])), 201
 
@@ -154,7 +154,7 @@ def reassign(task_id, body):
 
 @bp.post("/tasks/<int:task_id>/attachments")
 @login_required
-@bp.doc(summary="Attach a file (multipart field `file`, optional `comment`)", responses=[400, 404, 413, 415])
+@bp.doc(summary="Attach a file (multipart field `file`, optional `comment`)", responses=[201, 400, 404, 413, 415])
 def add_attachment(task_id):
     row = attachments.add_attachment(task_id, current_user, request.files.get("file"), request.form.get("comment"))
     return attachment_out(row), 201
@@ -186,7 +186,7 @@ def list_out_of_office():
 @bp.post("/out-of-office")
 @login_required
 @bp.input(schemas.OutOfOfficeIn, arg_name="body")
-@bp.doc(summary="Be away: new tasks assigned to you go to the substitute", responses=[400])
+@bp.doc(summary="Be away: new tasks assigned to you go to the substitute", responses=[201, 400])
 def set_out_of_office(body):
     row = services.set_out_of_office(current_user, body["substitute"], body["starts_on"], body["ends_on"], body["note"])
     return ooo_out(row), 201
