@@ -7,6 +7,7 @@ from apiflask import APIFlask
 from flask import has_request_context, request, session
 from flask.sessions import SecureCookieSessionInterface
 from flask_login import current_user
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
@@ -43,8 +44,12 @@ def select_locale() -> str:
     """
     if not has_request_context():
         return None  # Flask-Babel falls back to the configured default
-    if current_user and current_user.is_authenticated and current_user.locale:
-        return current_user.locale
+    try:
+        chosen = current_user.locale if current_user and current_user.is_authenticated else None
+    except SQLAlchemyError:  # the database is down (a 503 to word) or this transaction failed
+        chosen = None
+    if chosen:
+        return chosen
     if session.get("locale") in LOCALES:
         return session["locale"]
     best = request.accept_languages.best_match(["zh_CN", "zh", "en"])

@@ -409,9 +409,15 @@ def _finish(commit: bool):
         else:
             db.session.flush()
     except StaleDataError:
-        if commit:  # with commit=False the caller owns the transaction and rolls it back
-            db.session.rollback()
+        _dead_transaction()
         raise Conflict(_("The process moved on meanwhile; reload and try again.")) from None
+
+
+def _dead_transaction() -> None:
+    """A failed flush leaves nothing to save in this transaction, whoever owns it: roll it back
+    now, before the answer is written (its text asks for the reader's language, which reads
+    the user's row)."""
+    db.session.rollback()
 
 
 
@@ -520,8 +526,7 @@ def complete(task_id: int, user, data: dict | None = None, commit: bool = True) 
     try:
         return _complete(task_id, user, data, commit)
     except StaleDataError:
-        if commit:
-            db.session.rollback()
+        _dead_transaction()
         raise Conflict(_("The process moved on meanwhile; reload and try again.")) from None
 
 
@@ -691,8 +696,7 @@ def migrate_instance(instance_id: int, actor, commit: bool = True, expected_vers
     try:
         return _migrate(instance_id, actor, commit, expected_version)
     except StaleDataError:
-        if commit:
-            db.session.rollback()
+        _dead_transaction()
         raise Conflict(_("The instance changed meanwhile; reload it and try again.")) from None
 
 
