@@ -149,7 +149,7 @@ def test_on_a_phone_the_lists_keep_status_and_buttons_on_screen(page, flows):
         if url == "/inbox":  # the filters fold away on a phone unless in use
             assert not page.locator("#inbox-filters").is_visible()
             page.click("#inbox-filters-toggle")
-            page.wait_for_selector("#f-due", state="visible")
+            page.wait_for_selector("#inbox-filters.show:not(.collapsing)")  # unfolded, not still moving
             page.select_option("#f-due", "week")
             page.click("#inbox-filters button[type=submit]")
             page.wait_for_url("**due=week**")
