@@ -401,9 +401,41 @@ def _clean(entity: str, data: dict, record: OwnedRecord | None, actor) -> tuple[
     custom = None
     if "custom" in data or record is None:
         custom = _clean_custom(entity, data.get("custom"), record.custom if record else {}, record is None, errors)
+    if not errors:
+        errors = _inconsistent(entity, values, record)
     if errors:
         _invalid(errors, entity)
     return values, custom
+
+
+# Fields of one record whose values must come in order: (lower, higher, the field to mark, why).
+_ORDERED = {
+    "contract": [("signed_on", "expires_on", "expires_on", _l("The expiry must not be before the signing date.")),
+                 ("invoice_amount", "amount", "invoice_amount",
+                  _l("The invoice amount must not exceed the contract amount."))],
+    "activity": [("happened_at", "next_follow_up", "next_follow_up",
+                  _l("The next follow-up must not be before the activity."))],
+}
+
+
+def _inconsistent(entity: str, values: dict, record) -> list[dict]:
+    """Values that each pass but make no sense together (a contract expiring before it was
+    signed, invoiced beyond its amount), with the record's stored values for the ones not sent."""
+    def value(key):
+        return values[key] if key in values else (getattr(record, key, None) if record is not None else None)
+
+    problems = []
+    for lower, higher, field, message in _ORDERED.get(entity, []):
+        if lower not in values and higher not in values:
+            continue  # an edit of other fields is not held up by an older mismatch
+        low, high = value(lower), value(higher)
+        if low is None or high is None:
+            continue
+        if isinstance(low, datetime) != isinstance(high, datetime):  # a date against a datetime: by day
+            low, high = (v.astimezone(company_zone()).date() if isinstance(v, datetime) else v for v in (low, high))
+        if low > high:
+            problems.append({"field": field, "message": str(message)})
+    return problems
 
 
 def _has_default(entity: str, key: str) -> bool:
@@ -911,7 +943,7 @@ def confirm_owner(customer_id: int, username: str, *, actor=None, commit: bool =
 # --- lists ---------------------------------------------------------------------------------
 
 SEARCH_COLUMNS = {
-    "customer": ("name", "phone", "credit_code", "city"),
+    "customer": ("name", "phone", "credit_code", "province", "city", "industry"),
     "activity": ("content",),
     "opportunity": ("title",),
     "contract": ("title", "invoice_title"),
@@ -934,8 +966,8 @@ def list_query(entity: str, user, q: str | None = None, filters: dict | None = N
     model = MODELS[entity]
     stmt = select(model).where(visible_clause(model, user))
     q = (q or "").replace("\x00", "")  # PostgreSQL text cannot hold NUL
-    if q.strip():
-        pattern = "%" + re.sub(r"([\\%_])", r"\\\1", q.strip()) + "%"
+    for term in q.split()[:8]:  # each word somewhere: "福州 有限公司" finds 福州某某有限公司
+        pattern = "%" + re.sub(r"([\\%_])", r"\\\1", term) + "%"
         stmt = stmt.where(or_(*[getattr(model, c).ilike(pattern, escape="\\") for c in SEARCH_COLUMNS[entity]]))
     for key, value in (filters or {}).items():
         if value is None or value == "":

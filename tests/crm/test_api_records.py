@@ -195,3 +195,40 @@ def test_custom_fields_are_validated(api_en, app, crm_stages):
 def test_anonymous_is_401(client, path):
     response = client.get(f"/api/v1/{path}")
     assert response.status_code == 401 and response.get_json()["error"]["code"] == "not_authenticated"
+
+
+def test_values_that_make_no_sense_together_are_refused(api_en, crm_stages):
+    api = api_en("sales1")
+    customer = api.post("/api/v1/customers", json={"name": "时间顺序客户"}).get_json()
+    backwards = api.post("/api/v1/contracts", json={"customer_id": customer["id"], "title": "倒序合同", "amount": 100000,
+                                                     "signed_on": "2027-01-01", "expires_on": "2026-01-01",
+                                                     "invoice_amount": 999999999})
+    assert backwards.status_code == 400
+    assert {(d["field"], d["message"]) for d in backwards.get_json()["error"]["details"]} == {
+        ("expires_on", "The expiry must not be before the signing date."),
+        ("invoice_amount", "The invoice amount must not exceed the contract amount.")}
+    contract = api.post("/api/v1/contracts", json={"customer_id": customer["id"], "title": "正常合同", "amount": 100000,
+                                                    "signed_on": "2026-01-01", "expires_on": "2027-01-01"}).get_json()
+    moved = api.patch(f"/api/v1/contracts/{contract['id']}", json={"signed_on": "2027-06-01"})  # against the stored expiry
+    assert moved.status_code == 400 and moved.get_json()["error"]["details"][0]["field"] == "expires_on"
+    activity = api.post("/api/v1/activities", json={"customer_id": customer["id"], "content": "回访",
+                                                     "happened_at": "2026-05-01T10:00:00+08:00", "next_follow_up": "2026-04-30"})
+    assert activity.status_code == 400 and activity.get_json()["error"]["details"][0]["field"] == "next_follow_up"
+    same_day = api.post("/api/v1/activities", json={"customer_id": customer["id"], "content": "回访",
+                                                     "happened_at": "2026-05-01T10:00:00+08:00", "next_follow_up": "2026-05-01"})
+    assert same_day.status_code == 201, same_day.get_json()
+
+
+def test_search_finds_each_word_in_name_place_or_industry(api_en, crm_stages):
+    api = api_en("sales1")
+    for name, province, city, industry in (("福州闽江医疗器械有限公司", "福建", "福州", "医疗"),
+                                           ("杭州云杉软件有限公司", "浙江", "杭州", "软件")):
+        api.post("/api/v1/customers", json={"name": name, "province": province, "city": city, "industry": industry})
+
+    def found(q):
+        return [c["name"] for c in api.get("/api/v1/customers", query_string={"q": q}).get_json()["items"]]
+
+    assert found("福建") == ["福州闽江医疗器械有限公司"]  # the province, not in the name
+    assert found("有限公司 福州") == ["福州闽江医疗器械有限公司"]  # every word, in any field
+    assert found("医疗 杭州") == []
+    assert sorted(found("有限公司")) == sorted(["福州闽江医疗器械有限公司", "杭州云杉软件有限公司"])
