@@ -625,6 +625,14 @@ def normalise_name(name: str) -> str:
     return text[:200]
 
 
+DUPLICATE_REASONS = {"same_name": _l("same name"), "similar_name": _l("similar name"),
+                     "same_credit_code": _l("same credit code"), "same_phone": _l("same phone")}
+
+
+def duplicate_reason(reason: str) -> str:
+    return str(DUPLICATE_REASONS.get(reason, reason))
+
+
 def find_possible_duplicates(customer: Customer, limit: int = 20) -> list[dict]:
     """Customers that look like ``customer``: owned by someone else with the
     same or a very similar name (after ``normalise_name``) or the same phone, and any other

@@ -381,8 +381,22 @@ def new(entity):
                         record=record.label, owner=record.owner.label), "success")
                 return redirect(url_for("crm.records", entity=entity))
             flash(_("Saved."), "success")
+            _warn_of_duplicates(record)
             return redirect(_url(record))
     return _render_form(entity, None, errors, 400 if errors else 200)
+
+
+def _warn_of_duplicates(record) -> None:
+    """防撞单 from the start: the salesperson hears at once that the company may already be
+    someone's customer, not only when the approver says so."""
+    if not isinstance(record, Customer):
+        return
+    found = services.find_possible_duplicates(record, limit=3)
+    if found:
+        flash(_("This may already be a customer: %(matches)s. The approver of its report sees this too.",
+                matches="; ".join(f"{d['name']} ({d['owner_name'] or d['owner']}: "
+                                  f"{', '.join(services.duplicate_reason(r) for r in d['reasons'])})" for d in found)),
+              "warning")
 
 
 @bp.route("/crm/<entity>/<int:record_id>/edit", methods=["GET", "POST"])

@@ -17,6 +17,7 @@ from app.clock import day_start
 from app.db import MAX_ID, utcnow
 from app.extensions import db
 from app.forms.embedded import CRM_FIELD_PROPERTY, choice_options, iter_components, reference_label
+from app.crm import services as crm_services
 from app.inbox import attachments, services
 
 bp = Blueprint("inbox", __name__)
@@ -52,7 +53,7 @@ def decision_label(value) -> str | None:
 def _helpers():
     return {"inbox_event_label": event_label, "inbox_status_label": status_label,
             "inbox_decision_label": decision_label, "inbox_user_label": _user_label,
-            "duplicate_reason": duplicate_reason, "inbox_status_class": status_class,
+            "duplicate_reason": crm_services.duplicate_reason, "inbox_status_class": status_class,
             "report_status_label": report_status_label, "inbox_group_labels": group_labels}
 
 
@@ -73,11 +74,6 @@ def report_status_label(value) -> str:
     from app.crm import services as crm
 
     return crm.choice_label("customer", "report_status", value) if value else ""
-
-
-def duplicate_reason(reason: str) -> str:
-    return {"same_name": _("same name"), "similar_name": _("similar name"),
-            "same_credit_code": _("same credit code"), "same_phone": _("same phone")}.get(reason, reason)
 
 
 def _user_label(username):

@@ -241,3 +241,13 @@ def test_a_save_after_someone_elses_merges_instead_of_undoing_it(app, crm_stages
     assert saved.status_code == 302
     final = api_as("sales1").get(f"/api/v1/customers/{customer['id']}").get_json()
     assert (final["source"], final["industry"], final["phone"]) == ("展会", "医疗", "0591-3")
+
+
+def test_a_new_customer_that_may_be_someone_elses_is_flagged_at_once(app, crm_stages, api_as):
+    api_as("sales2").post("/api/v1/customers", json={"name": "上海东方物流集团", "phone": "021-66668888"})
+    client = app.test_client()
+    login(client, "sales1")
+    saved = client.post("/crm/customer/new", data={"name": "东方物流（上海）", "phone": "021-66668888", "owner": "sales1"},
+                        follow_redirects=True)
+    html = saved.get_data(as_text=True)
+    assert "这可能已是别人的客户：上海东方物流集团 (销售二 Sales Two: 名称相似, 电话相同)" in html and "审批人也会看到" in html
