@@ -172,12 +172,16 @@ def _record_panel(record, user):
 
     from app.crm.services import can_manage
 
+    from app.engine.services import how_they_stand
+
     runs = bindings.runs_for_record(record.entity, record.id, limit=20)
     again = can_manage(record, user) and bindings.can_report_again(record)
     if not runs and not again:
         return None
     endpoint = "inbox.instance" if "inbox.instance" in current_app.view_functions else None
-    return {"runs": runs, "outcomes": _RUN_OUTCOMES, "instance_endpoint": endpoint, "report_again": again}
+    return {"runs": runs, "outcomes": _RUN_OUTCOMES, "instance_endpoint": endpoint, "report_again": again,
+            "reported_before": any(run.outcome == "started" for run in runs),
+            "processes": how_they_stand(run.instance_id for run in runs)}
 
 
 _RUN_OUTCOMES = {"started": _l("Started"), "not_matched": _l("Condition not met"), "skipped": _l("Skipped"),

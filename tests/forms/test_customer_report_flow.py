@@ -105,7 +105,9 @@ def test_a_rejected_report_is_submitted_again_after_the_fix(app, api_as, demo_fl
     client.post("/logout")
     client.post("/login", data={"username": "sales1", "password": "demo1234"})
     page = client.get(f"/crm/customer/{customer['id']}").get_data(as_text=True)
-    assert 'id="report-again"' in page
+    assert 'id="report-again"' in page and "重新提交报备" in page
+    # The record says how the report came out and why, not only that it was started.
+    assert 'data-process-status="completed"' in page and "报备驳回" in page and "最后意见：缺电话" in page
     again = client.post(url)
     assert again.status_code == 302
     assert sales1.get(f"/api/v1/customers/{customer['id']}").get_json()["report_status"] == "pending"
