@@ -447,22 +447,25 @@ def open_instances_for(record_type: str, record_id: int) -> list[tuple[int, str]
 
 
 def how_they_stand(instance_ids) -> dict[int, dict]:
-    """For a record page: each instance's status, the end it reached (报备驳回) and the last
-    comment an approver gave (why it was rejected) — ``{id: {status, outcome, comment}}``."""
+    """For record pages and submission lists: each instance's status, the end it reached
+    (报备驳回), whether its starter withdrew it, and the last comment an approver gave (why it
+    was rejected) — ``{id: {status, outcome, withdrawn, comment}}``."""
     ids = [i for i in set(instance_ids) if i]
     if not ids:
         return {}
-    out = {i: {"status": s, "outcome": None, "comment": None} for i, s in db.session.execute(
+    out = {i: {"status": s, "outcome": None, "withdrawn": False, "comment": None} for i, s in db.session.execute(
         select(ProcessInstance.id, ProcessInstance.status).where(ProcessInstance.id.in_(ids)))}
     rows = db.session.execute(select(ProcessHistory.instance_id, ProcessHistory.event, ProcessHistory.task,
                                      ProcessHistory.comment)
                               .where(ProcessHistory.instance_id.in_(ids),
-                                     or_(ProcessHistory.event == "completed",
+                                     or_(ProcessHistory.event.in_(("completed", "withdrawn")),
                                          (ProcessHistory.event == "completed_task") & ProcessHistory.comment.is_not(None)))
                               .order_by(ProcessHistory.at, ProcessHistory.id))
     for instance_id, event, task, comment in rows:
         if event == "completed":
             out[instance_id]["outcome"] = task
+        elif event == "withdrawn":
+            out[instance_id]["withdrawn"] = True
         else:
             out[instance_id]["comment"] = comment  # in time order: the last one stays
     return out

@@ -18,6 +18,7 @@ from app.db import MAX_ID, utcnow
 from app.extensions import db
 from app.forms.embedded import CRM_FIELD_PROPERTY, choice_options, iter_components, reference_label
 from app.crm import services as crm_services
+from app.engine import services as engine
 from app.inbox import attachments, services
 
 bp = Blueprint("inbox", __name__)
@@ -210,7 +211,7 @@ def my_submissions():
     return render_template("inbox/submissions.html", rows=rows[:PER_PAGE], open_tasks=open_tasks, page=page,
                            has_next=len(rows) > PER_PAGE, status=status, processes=services.process_choices(),
                            can_withdraw={i.id: services.can_withdraw(i, current_user) for i in instances},
-                           holder_label=services.holder_label,
+                           holder_label=services.holder_label, standing=engine.how_they_stand(i.id for i in instances),
                            records={i.id: services.record_of(i) for i in instances})
 
 

@@ -212,3 +212,19 @@ def test_a_suspended_process_shows_its_tasks_as_held(app, flows, api_as):
     api_as("admin").post(f"/api/v1/operator/instances/{instance_id}/resume", json={})
     page = head.get(f"/tasks/{task['id']}").get_data(as_text=True)
     assert 'id="process-held"' not in page and 'id="claim-button"' in page
+
+
+def test_my_submissions_say_withdrawn_and_how_each_came_out(app, flows, api_as):
+    withdrawn = flows.report(name="撤回的客户")
+    decided = flows.report(name="通过的客户")
+    sales = api_as("sales1")
+    sales.post(f"/api/v1/my-submissions/{withdrawn}/withdraw", json={})
+    task = flows.open_task(decided)
+    head = api_as("fj_head")
+    head.post(f"/api/v1/tasks/{task['id']}/claim")
+    head.post(f"/api/v1/tasks/{task['id']}/complete", json={"data": {"decision": "approve", "comment": "好"}})
+    html = login(app, "sales1").get("/my-submissions").get_data(as_text=True)
+    row = {i: html.split(f'data-instance-id="{i}"')[1].split("</tr>")[0] for i in (withdrawn, decided)}
+    assert "data-withdrawn>已撤回" in row[withdrawn] and "已终止" not in row[withdrawn]
+    assert "data-outcome>报备通过" in row[decided]
+    assert 'href="/crm/customer/' in row[decided]  # the record is a link
