@@ -69,6 +69,7 @@ def create_app(overrides: dict | None = None) -> APIFlask:
     app.config.from_mapping(settings.load(overrides))
     app.session_interface = _SessionInterface()
     app.url_map.converters["int"] = _RecordIdConverter
+    app.url_map.strict_slashes = False  # /inbox/ is /inbox, as people type it
     app.json.ensure_ascii = False  # Chinese text unescaped (API.md)
     if app.config["TRUST_PROXY"]:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)

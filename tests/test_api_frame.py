@@ -89,6 +89,13 @@ def test_admin_creates_user_and_group(api_as):
         spaced = api.post("/api/v1/groups", json={"name": name})
         assert spaced.status_code == 400 and spaced.get_json()["error"]["details"][0]["field"] == "name", name
     assert api.post("/api/v1/users", json={"username": "xm sales", "password": "厦门-secret-1"}).status_code == 400
+    # Names differing in case only would be told apart by nobody picking an approver.
+    upper = api.post("/api/v1/users", json={"username": "XM_Sales", "password": "厦门-secret-1"})
+    assert upper.status_code == 409 and "xm_sales" in upper.get_json()["error"]["message"]
+    # A group cannot end up below itself.
+    api.post("/api/v1/groups", json={"name": "xiamen-north", "parent": "xiamen"})
+    loop = api.patch("/api/v1/groups/xiamen", json={"parent": "xiamen-north"})
+    assert loop.status_code == 400 and loop.get_json()["error"]["details"][0]["field"] == "parent"
 
 
 def test_unknown_role_or_group_is_refused(api_as):

@@ -166,3 +166,13 @@ def test_navigation_shows_only_what_the_user_may_open(client, demo_people):
     html = client.get("/", headers={"Accept-Language": "en"}).data.decode()
     assert 'href="/reports' in html
     assert client.get("/reports/").status_code in (200, 302)
+
+
+def test_a_trailing_slash_finds_the_page_too(app, demo_people):
+    from app.cli import DEMO_PASSWORD
+
+    client = app.test_client()
+    assert client.post("/login", data={"username": "admin", "password": DEMO_PASSWORD}).status_code == 302
+    for url in ("/inbox/", "/customers/", "/designer", "/automation"):
+        page = client.get(url, follow_redirects=True)
+        assert page.status_code == 200 and page.request.path.rstrip("/") == url.rstrip("/"), url

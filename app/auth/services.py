@@ -185,8 +185,9 @@ def create_user(*, username: str, password: str, actor: User | None = None, disp
                 email: str | None = None, roles=(), groups=(), locale: str | None = None) -> User:
     username = (username or "").strip()
     _check_name(username, "username", _("Username is required."))
-    if get_user(username):
-        raise ApiError(409, "conflict", _("User %(name)s already exists.", name=username),
+    taken = db.session.scalar(select(User.username).where(func.lower(User.username) == username.lower()))
+    if taken:  # kbuser and KBUSER would be told apart by nobody who picks an approver
+        raise ApiError(409, "conflict", _("User %(name)s already exists.", name=taken),
                        [{"field": "username", "message": _("This name is taken.")}])
     user = User(username=username, display_name=display_name or username, email=email, locale=locale)
     set_password(user, password)
@@ -313,9 +314,22 @@ def _apply_group_fields(group: Group, *, manager=..., members=None, parent=...) 
             if parent_group is None or parent_group is group:
                 raise ApiError(400, "invalid_input", _("Unknown parent group: %(name)s", name=parent),
                                [{"field": "parent", "message": _("Unknown parent group: %(name)s", name=parent)}])
+            if group.id is not None and group.id in _ancestor_ids(parent_group):
+                message = _("%(parent)s is under %(group)s already: a group cannot sit below itself.",
+                            parent=parent_group.label, group=group.label)
+                raise ApiError(400, "invalid_input", message, [{"field": "parent", "message": message}])
             group.parent_id = parent_group.id
         else:
             group.parent_id = None
+
+
+def _ancestor_ids(group: Group) -> set[int]:
+    """``group`` and the groups above it (stops at a loop an older version may have saved)."""
+    seen: set[int] = set()
+    while group is not None and group.id not in seen:
+        seen.add(group.id)
+        group = db.session.get(Group, group.parent_id) if group.parent_id else None
+    return seen
 
 
 def managed_user_ids(user: User) -> set[int]:
