@@ -225,6 +225,10 @@ def test_diagram_with_errors_shows_problems_and_cannot_be_deployed(page, app, de
     assert page.locator(".crm-problem-badge").count() >= 3
     assert page.locator("#designer-deploy").is_disabled()
     screenshot(page, "designer-problems")
+    # bpmnlint's own findings read in the page's language too (the unlabelled task).
+    page.wait_for_selector(".bjsl-overlay")
+    lint_texts = page.evaluate("() => [...document.querySelectorAll('.bjsl-overlay')].map(o => o.textContent).join(' ')")
+    assert "元素缺少标签/名称" in lint_texts and "Element is missing" not in lint_texts, lint_texts[:300]
 
     # Forcing the deploy anyway (the script's own function) is refused by the server too.
     assert page.evaluate("() => window.designer.deploy()") is None
