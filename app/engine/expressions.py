@@ -53,6 +53,7 @@ because the serializer would treat it as a type tag).
 from __future__ import annotations
 
 import ast
+import builtins
 import math
 import re
 import time
@@ -204,6 +205,15 @@ def _el_to_python(text: str) -> str:
     return "".join(out)
 
 
+# The functions scripts and conditions may call (the evaluator's table holds their safe versions).
+OFFERED_FUNCTIONS = frozenset({
+    "len", "abs", "min", "max", "sum", "round", "int", "float", "str", "bool", "list", "tuple", "dict", "set",
+    "sorted", "reversed", "enumerate", "zip", "range", "any", "all", "Decimal", "date", "datetime", "timedelta",
+    "now", "today",
+})
+_PYTHON_BUILTINS = frozenset(dir(builtins))
+
+
 def _check_tree(tree: ast.AST, allowed: tuple, limits: Limits) -> None:
     stack = [(tree, 0)]
     while stack:
@@ -218,6 +228,11 @@ def _check_tree(tree: ast.AST, allowed: tuple, limits: Limits) -> None:
             raise ForbiddenExpression(message, line)
         if isinstance(node, ast.Name) and node.id.startswith("_"):
             raise ForbiddenExpression(_("names starting with '_' are not allowed: %(name)s", name=node.id), line)
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _PYTHON_BUILTINS
+                and node.func.id not in OFFERED_FUNCTIONS):
+            # open(), eval(), print() ... would only fail when the step runs: say so at deploy.
+            raise ForbiddenExpression(_("%(name)s() is not available here; the functions are: %(offered)s",
+                                        name=node.func.id, offered=", ".join(sorted(OFFERED_FUNCTIONS))), line)
         if isinstance(node, ast.Attribute) and node.attr.startswith("_"):
             raise ForbiddenExpression(
                 _("attributes starting with '_' are not allowed: %(name)s", name=node.attr), line)
@@ -475,7 +490,7 @@ class _Interpreter:
         def _timedelta(**kwargs):
             return timedelta(**kwargs)
 
-        table = {
+        table = {  # OFFERED_FUNCTIONS names these
             "len": len, "abs": abs, "min": min, "max": max, "sum": _sum, "round": round,
             "int": _int, "float": float, "str": str, "bool": bool, "list": list,
             "tuple": tuple, "dict": dict, "set": set, "sorted": sorted,

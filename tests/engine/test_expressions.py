@@ -85,6 +85,17 @@ def test_forbidden_constructs_are_found_at_compile_time():
     for source in ["().__class__", "__import__('os')", "lambda: 1", "_secret"]:
         with pytest.raises(ForbiddenExpression):
             compile_expression(source)
+    # Python's own functions the sandbox does not offer fail at deploy, not when the step runs.
+    for source in ["open('/etc/passwd').read()", "print(amount)", "eval('1')", "getattr(name, 'upper')()"]:
+        with pytest.raises(ForbiddenExpression, match="is not available here"):
+            compile_expression(source)
+    assert evaluate("max(len(tags), 1)", DATA) == 2  # offered ones still compile
+
+
+def test_the_offered_functions_are_the_evaluators():
+    from app.engine.expressions import OFFERED_FUNCTIONS, _Interpreter
+
+    assert set(_Interpreter(Limits()).functions) == OFFERED_FUNCTIONS
 
 
 RUNAWAYS = [
