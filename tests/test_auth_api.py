@@ -170,3 +170,22 @@ def test_the_last_active_administrator_stays_one(client, demo_people, api_as):
                                               "roles": ["admin"]}).status_code == 201
     assert admin.patch("/api/v1/users/admin", json={"roles": ["designer"]}).status_code == 200  # someone else is
     assert api_as("admin2").patch("/api/v1/users/admin2", json={"roles": []}).get_json()["error"]["code"] == "last_admin"
+
+
+def test_users_change_their_own_password(app, client, demo_people):
+    token = login(client, "sales1").get_json()["token"]
+    other = app.test_client()
+    other.post("/login", data={"username": "sales1", "password": DEMO_PASSWORD})
+    me = app.test_client()
+    me.post("/login", data={"username": "sales1", "password": DEMO_PASSWORD})
+    assert "修改密码" in me.get("/").get_data(as_text=True)  # in the user's menu
+    wrong = me.post("/account/password", data={"current": "nope", "password": "New-secret-2026"})
+    assert wrong.status_code == 400 and "当前密码不正确" in wrong.get_data(as_text=True)
+    weak = me.post("/account/password", data={"current": DEMO_PASSWORD, "password": "123"})
+    assert weak.status_code == 400
+    done = me.post("/account/password", data={"current": DEMO_PASSWORD, "password": "New-secret-2026"})
+    assert done.status_code == 302
+    assert me.get("/customers").status_code == 200  # this session goes on
+    assert other.get("/customers").status_code == 302  # the others end
+    assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    assert login(client, "sales1", "New-secret-2026").status_code == 201

@@ -102,6 +102,21 @@ def authenticate(username: str, password: str, ip: str = "") -> User:
     return user
 
 
+def change_own_password(user: User, current: str, new: str) -> None:
+    """A user changes their own password: the current one first. Their other sessions and API
+    tokens end with it, as after a reset (the caller starts this session again)."""
+    if not check_password_hash(user.password_hash, current or ""):
+        message = _("The current password is wrong.")
+        raise ApiError(400, "invalid_input", message, [{"field": "current", "message": message}])
+    if current == new:
+        message = _("Choose a password other than the current one.")
+        raise ApiError(400, "invalid_input", message, [{"field": "password", "message": message}])
+    set_password(user, new)
+    _revoke_tokens(user)
+    audit("user.password_changed", actor=user, target=user.username)
+    db.session.commit()
+
+
 # --- API tokens ------------------------------------------------------------------------
 
 def _hash_token(raw: str) -> str:

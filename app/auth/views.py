@@ -10,6 +10,7 @@ from wtforms import BooleanField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from app.access import login_required, public
+from app.api.errors import ApiError
 from app.auth import services
 from app.auth.models import User
 from app.db import MAX_ID
@@ -65,6 +66,24 @@ def logout():
     logout_user()
     flash(_("You have been logged out."), "info")
     return redirect(url_for("auth.login"))
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@login_required
+def change_password():
+    """Every user's own password (an administrator only resets it)."""
+    errors = {}
+    if request.method == "POST":
+        try:
+            services.change_own_password(current_user, request.form.get("current", ""), request.form.get("password", ""))
+        except ApiError as error:
+            db.session.rollback()
+            errors = {d["field"]: d["message"] for d in error.details} or {"": error.message}
+        else:
+            login_user(current_user._get_current_object())  # this session goes on under the new password
+            flash(_("Your password was changed. Other sessions and API tokens have ended."), "success")
+            return redirect(url_for("auth.change_password"))
+    return render_template("auth/password.html", errors=errors), 400 if errors else 200
 
 
 def init_app(app):
