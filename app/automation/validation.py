@@ -7,6 +7,7 @@ demo data alike.
 from __future__ import annotations
 
 import ipaddress
+import socket
 import re
 from dataclasses import dataclass, field
 from typing import Callable
@@ -371,7 +372,10 @@ def private_host(host: str) -> bool:
     try:
         address = ipaddress.ip_address(host.strip("[]"))
     except ValueError:
-        return False
+        try:  # the old shorthands the resolver still takes: 127.1, 2130706433, 0x7f.0.0.1
+            address = ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            return False
     return not address.is_global
 
 
@@ -385,8 +389,12 @@ def _check_webhook(action, entity, catalog, problems, path):
     elif not catalog.host_allowed(parts.hostname):
         problems.add(f"{path}.url", _("%(host)s is a loopback or private address; an administrator must allow-list "
                                       "it first.", host=parts.hostname))
-    if not isinstance(action.get("secret", ""), str):
+    secret = action.get("secret", "")
+    if not isinstance(secret, str):
         problems.add(f"{path}.secret", _("The secret must be text."))
+    elif len(secret) < 16:  # unsigned (or guessably signed) calls could be forged by anyone
+        problems.add(f"{path}.secret", _("Give a signing secret of at least 16 characters: the receiver checks "
+                                         "each call's signature with it."))
     if not _int_in(action.get("timeout", 10), 1, 60):
         problems.add(f"{path}.timeout", _("Give a timeout between %(low)d and %(high)d seconds.", low=1, high=60))
     if not _int_in(action.get("max_attempts", 5), 1, 10):

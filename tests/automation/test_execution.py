@@ -14,6 +14,8 @@ from app.jobs import Job
 from app.notifications.models import Notification
 from tests.automation.conftest import count
 
+SECRET = "signing-secret-0123456789"  # webhooks need a signing secret of 16+ characters
+
 
 def _set_class(value):
     return [{"type": "set_fields", "values": [{"field": "customer_class", "mode": "value", "value": value}]}]
@@ -108,7 +110,7 @@ def test_dry_run_changes_nothing_and_sends_nothing(within, api_as):
                      {"type": "create_todo", "title": "拜访 {name}", "deadline": {"mode": "today", "days": 3}},
                      {"type": "create_record", "entity": "activity",
                       "mapping": [{"field": "content", "mode": "template", "template": "自动：{name}"}]},
-                     {"type": "webhook", "url": "https://hooks.example.com/crm", "secret": "s"}]), get_user("admin"))
+                     {"type": "webhook", "url": "https://hooks.example.com/crm", "secret": SECRET}]), get_user("admin"))
         customer = crm.create("customer", {"name": "已有客户", "registered_capital": "1"}, get_user("admin"))
         return rule.id, customer.id, _snapshot()
 

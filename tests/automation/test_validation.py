@@ -4,6 +4,8 @@ import pytest
 from app.automation.validation import validate_rule
 from tests.automation.fieldset import catalog
 
+SECRET = "signing-secret-0123456789"  # webhooks need a signing secret of 16+ characters
+
 GOOD = {
     "name": "Big customers are class A", "entity": "customer", "event": "created",
     "condition": {"and": [{"field": "registered_capital", "op": "≥", "value": 10_000_000}]},
@@ -63,12 +65,18 @@ def test_a_good_rule_passes_and_its_operators_are_stored_canonically():
      "required fields of contract: title"),
     ({"actions": [{"type": "create_todo", "title": "Renew", "deadline": {"mode": "copy", "from": "name"}}]},
      "actions.0.deadline.from", "Cannot copy name"),
-    ({"actions": [{"type": "webhook", "url": "ftp://example.com/x"}]}, "actions.0.url", "http:// or https://"),
-    ({"actions": [{"type": "webhook", "url": "http://127.0.0.1:8080/hook"}]}, "actions.0.url",
+    ({"actions": [{"type": "webhook", "url": "ftp://example.com/x", "secret": SECRET}]}, "actions.0.url", "http:// or https://"),
+    ({"actions": [{"type": "webhook", "url": "http://127.0.0.1:8080/hook", "secret": SECRET}]}, "actions.0.url",
      "loopback or private"),
-    ({"actions": [{"type": "webhook", "url": "http://10.1.2.3/hook"}]}, "actions.0.url", "loopback or private"),
-    ({"actions": [{"type": "webhook", "url": "http://localhost/hook"}]}, "actions.0.url", "loopback or private"),
-    ({"actions": [{"type": "webhook", "url": "https://example.com", "timeout": 600}]}, "actions.0.timeout",
+    ({"actions": [{"type": "webhook", "url": "http://10.1.2.3/hook", "secret": SECRET}]}, "actions.0.url", "loopback or private"),
+    ({"actions": [{"type": "webhook", "url": "http://localhost/hook", "secret": SECRET}]}, "actions.0.url", "loopback or private"),
+    # The resolver's old shorthands of 127.0.0.1 are loopback too.
+    *[({"actions": [{"type": "webhook", "url": f"http://{host}/hook", "secret": SECRET}]}, "actions.0.url",
+       "loopback or private") for host in ("127.1", "2130706433", "0x7f.0.0.1")],
+    ({"actions": [{"type": "webhook", "url": "https://example.com/hook", "secret": "short"}]}, "actions.0.secret",
+     "at least 16 characters"),
+    ({"actions": [{"type": "webhook", "url": "https://example.com/hook"}]}, "actions.0.secret", "at least 16 characters"),
+    ({"actions": [{"type": "webhook", "url": "https://example.com", "secret": SECRET, "timeout": 600}]}, "actions.0.timeout",
      "timeout between"),
     ({"actions": [{"type": "start_workflow", "process_key": "nope"}]}, "actions.0.process_key",
      "Unknown process nope"),
@@ -97,7 +105,7 @@ def test_start_workflow_without_an_engine_says_so():
 
 
 def test_an_allow_listed_private_webhook_host_is_accepted():
-    rule = {**GOOD, "actions": [{"type": "webhook", "url": "http://127.0.0.1:9000/hook", "secret": "s"}]}
+    rule = {**GOOD, "actions": [{"type": "webhook", "url": "http://127.0.0.1:9000/hook", "secret": SECRET}]}
     assert validate_rule(rule, catalog(host_allowed=lambda host: host == "127.0.0.1")) == []
 
 

@@ -24,6 +24,8 @@ from app.db import utcnow
 from app.extensions import db
 from app.jobs import Job, run_due_jobs
 
+SECRET = "signing-secret-0123456789"  # webhooks need a signing secret of 16+ characters
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -82,7 +84,7 @@ def receiver_factory():
 def _webhook_rule(make_rule, url):
     set_webhook_allowlist(["127.0.0.1"], None)
     return make_rule(name="推送到财务", entity="customer", event="created",
-                     actions=[{"type": "webhook", "url": url, "secret": "topsecret", "timeout": 5}])
+                     actions=[{"type": "webhook", "url": url, "secret": SECRET, "timeout": 5}])
 
 
 def _fast_forward(job_id):
@@ -99,7 +101,7 @@ def test_a_target_failing_twice_then_succeeding_gets_the_event_exactly_once(crm,
     customer = crm.create("customer", {"name": "厦门推送"}, user("sales1"))
     job = db.session.scalar(select(Job).where(Job.kind == "automation.webhook"))
     assert job.status == "pending" and job.key.startswith("automation-webhook:")
-    assert "topsecret" not in str(job.payload)  # the secret stays in the rule
+    assert "signing-secret-0123456789" not in str(job.payload)  # the secret stays in the rule
     assert receiver.requests == []  # nothing leaves before the save commits and the worker runs
     for _ in range(3):
         run_due_jobs()
@@ -113,7 +115,7 @@ def test_a_target_failing_twice_then_succeeding_gets_the_event_exactly_once(crm,
     assert event["record"]["name"] == "厦门推送" and event["record"]["id"] == customer.id
     assert event["event"] == "created" and event["rule"]["name"] == "推送到财务"
     headers, body = receiver.requests[-1]
-    expected = hmac.new(b"topsecret", headers["X-CRM-Timestamp"].encode() + b"." + body, hashlib.sha256).hexdigest()
+    expected = hmac.new(b"signing-secret-0123456789", headers["X-CRM-Timestamp"].encode() + b"." + body, hashlib.sha256).hexdigest()
     assert headers["X-CRM-Signature"] == f"sha256={expected}"
     log = db.session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id)).all()
     assert [(d.attempt, d.status_code, d.ok) for d in log] == [(1, 500, False), (2, 503, False), (3, 200, True)]
@@ -131,7 +133,7 @@ def test_a_delivery_that_gives_up_fails_the_run_and_tells_the_rule_author(crm, m
     receiver = receiver_factory(statuses=[500, 503])
     set_webhook_allowlist(["127.0.0.1"], None)
     make_rule(name="推送到财务", entity="customer", event="created",
-              actions=[{"type": "webhook", "url": receiver.url, "max_attempts": 2}])
+              actions=[{"type": "webhook", "url": receiver.url, "secret": SECRET, "max_attempts": 2}])
     crm.create("customer", {"name": "推送失败"}, user("sales1"))
     job = db.session.scalar(select(Job).where(Job.kind == "automation.webhook"))
     run_due_jobs()
@@ -154,7 +156,7 @@ def test_private_targets_are_refused_unless_allow_listed(crm, make_rule, user, r
     receiver = receiver_factory()
     with pytest.raises(ApiError) as refused:
         make_rule(name="内网", entity="customer", event="created",
-                  actions=[{"type": "webhook", "url": receiver.url}])
+                  actions=[{"type": "webhook", "url": receiver.url, "secret": SECRET}])
     assert "白名单" in refused.value.details[0]["message"]
     db.session.rollback()
     _webhook_rule(make_rule, receiver.url)
@@ -289,7 +291,7 @@ def _deliver_to_hook_name(make_rule, crm, user, monkeypatch, url, answers, then)
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
     set_webhook_allowlist(["127.0.0.1"], None)
     make_rule(name="按名推送", entity="customer", event="created",
-              actions=[{"type": "webhook", "url": url, "timeout": 5}])
+              actions=[{"type": "webhook", "url": url, "secret": SECRET, "timeout": 5}])
     crm.create("customer", {"name": "按名客户"}, user("sales1"))
     run_due_jobs()
     return db.session.scalar(select(WebhookDelivery))

@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, update
 
+SECRET = "signing-secret-0123456789"  # webhooks need a signing secret of 16+ characters
+
 ROOT = Path(__file__).resolve().parents[2]
 KILLS = 20
 
@@ -98,7 +100,7 @@ def test_worker_killed_twenty_times_mid_timers_and_deliveries(app, ctx, demo_peo
     demo.seed_stages()
     set_webhook_allowlist(["127.0.0.1"], None)
     create_rule({"name": "推送", "entity": "customer", "event": "created",
-                 "actions": [{"type": "webhook", "url": sink.url, "secret": "s", "timeout": 5}]}, get_user("admin"))
+                 "actions": [{"type": "webhook", "url": sink.url, "secret": SECRET, "timeout": 5}]}, get_user("admin"))
     engine.deploy(TIMER_BPMN)
     db.session.commit()
     admin = get_user("admin")
