@@ -45,8 +45,18 @@ def test_repeated_failures_are_throttled_even_with_right_password(client, demo_p
     assert locked.status_code == 429
     assert locked.get_json()["error"]["code"] == "too_many_requests"
     assert int(locked.headers["Retry-After"]) > 0
+    assert locked.get_json()["error"]["message"].startswith("该账号登录失败次数过多")
     # Another user is not affected.
     assert login(client, "sales1").status_code == 201
+
+
+def test_an_address_with_many_failures_is_told_it_is_the_network(client, demo_people, app):
+    app.config["LOGIN_IP_MAX_FAILURES"] = 3
+    for name in ("ghost1", "ghost2", "ghost3"):  # someone else's failures from the same address
+        login(client, name, "wrong-password")
+    held = login(client, "manager")
+    assert held.status_code == 429
+    assert held.get_json()["error"]["message"].startswith("您所在网络的登录失败次数过多")
 
 
 def test_lockout_ends_after_the_lockout_period(client, demo_people, app):

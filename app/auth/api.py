@@ -27,9 +27,8 @@ def create_token(body):
         user = services.authenticate(body["username"], body["password"], request.remote_addr or "")
     except services.LoginRefused as refused:
         if refused.locked:
-            raise ApiError(429, "too_many_requests", "Too many failed logins; try again later.",
-                           headers={"Retry-After": str(refused.retry_after)})
-        raise ApiError(401, "invalid_credentials", "Wrong username or password.")
+            raise ApiError(429, "too_many_requests", refused.message, headers={"Retry-After": str(refused.retry_after)})
+        raise ApiError(401, "invalid_credentials", refused.message)
     raw, token = services.issue_token(user)
     return {"token": raw, "expires_at": token.expires_at}
 

@@ -23,12 +23,23 @@ _DUMMY_HASH = generate_password_hash("not-a-real-password")
 
 
 class LoginRefused(Exception):
-    """Wrong credentials (``locked`` False) or throttled (``locked`` True, ``retry_after`` s)."""
+    """Wrong credentials (``locked`` False) or throttled (``locked`` True, ``retry_after`` s;
+    ``network``: because of the failures from the caller's address, not the account's)."""
 
-    def __init__(self, locked: bool = False, retry_after: int = 0):
+    def __init__(self, locked: bool = False, retry_after: int = 0, network: bool = False):
         super().__init__("locked" if locked else "invalid credentials")
         self.locked = locked
         self.retry_after = retry_after
+        self.network = network
+
+    @property
+    def message(self) -> str:
+        if not self.locked:
+            return _("Wrong username or password.")
+        minutes = max(1, (self.retry_after + 59) // 60)
+        if self.network:  # someone else's failures from the same address: say so, not "you failed"
+            return _("Too many failed logins from your network. Try again in %(minutes)d minutes.", minutes=minutes)
+        return _("Too many failed attempts for this account. Try again in %(minutes)d minutes.", minutes=minutes)
 
 
 # --- passwords -------------------------------------------------------------------------
@@ -54,8 +65,9 @@ def set_password(user: User, password: str) -> None:
 
 # --- login and throttling --------------------------------------------------------------
 
-def _lock_remaining(username: str, ip: str) -> int:
-    """Seconds until ``username`` (or ``ip``) may try again; 0 when not locked."""
+def _lock_remaining(username: str, ip: str) -> tuple[int, bool]:
+    """Seconds until ``username`` (or ``ip``) may try again, 0 when not locked; and whether the
+    address's failures are what holds it."""
     cfg = current_app.config
     now = utcnow()
     window_start = now - timedelta(seconds=cfg["LOGIN_LOCKOUT_SECONDS"])
@@ -68,7 +80,7 @@ def _lock_remaining(username: str, ip: str) -> int:
             LoginAttempt.username == username, LoginAttempt.success.is_(False), LoginAttempt.at > since
         )
     ).one()
-    remaining = 0
+    remaining, network = 0, False
     if failures[0] >= cfg["LOGIN_MAX_FAILURES"]:
         remaining = int((failures[1] + timedelta(seconds=cfg["LOGIN_LOCKOUT_SECONDS"]) - now).total_seconds()) + 1
     if ip:
@@ -79,18 +91,19 @@ def _lock_remaining(username: str, ip: str) -> int:
         ).one()
         if ip_failures[0] >= cfg["LOGIN_IP_MAX_FAILURES"]:
             ip_remaining = int((ip_failures[1] + timedelta(seconds=cfg["LOGIN_LOCKOUT_SECONDS"]) - now).total_seconds()) + 1
+            network = ip_remaining > remaining
             remaining = max(remaining, ip_remaining)
-    return max(remaining, 0)
+    return max(remaining, 0), network
 
 
 def authenticate(username: str, password: str, ip: str = "") -> User:
     """The active user with these credentials, or LoginRefused. Records the attempt."""
     username = (username or "").strip()[:80]
-    remaining = _lock_remaining(username, ip)
+    remaining, network = _lock_remaining(username, ip)
     if remaining:
-        audit("login.locked", actor_name=username, target=username)
+        audit("login.locked", actor_name=username, target=username, by="network" if network else "account")
         db.session.commit()
-        raise LoginRefused(locked=True, retry_after=remaining)
+        raise LoginRefused(locked=True, retry_after=remaining, network=network)
     user = db.session.scalar(select(User).where(User.username == username))
     ok = check_password_hash(user.password_hash if user else _DUMMY_HASH, password or "")
     ok = ok and user is not None and user.active

@@ -45,13 +45,8 @@ def login():
         try:
             user = services.authenticate(form.username.data, form.password.data, request.remote_addr or "")
         except services.LoginRefused as refused:
-            if refused.locked:
-                minutes = max(1, (refused.retry_after + 59) // 60)
-                flash(_("Too many failed attempts. Try again in %(minutes)d minutes.", minutes=minutes), "danger")
-                status = 429
-            else:
-                flash(_("Wrong username or password."), "danger")
-                status = 401
+            flash(refused.message, "danger")
+            status = 429 if refused.locked else 401
         else:
             login_user(user, remember=form.remember.data)
             return redirect(_safe_next(request.args.get("next")))
