@@ -73,6 +73,7 @@ def test_related_records_pipeline_and_refused_move(app, crm_stages, make_custome
     assert "云杉审批改造" in detail and "电话沟通需求" in detail
     board = client.get("/pipeline").get_data(as_text=True)
     assert "云杉审批改造" in board and "方案报价" in board
+    assert "Requires: Amount, Expected close" in board  # the English list separator, not 、
     refused = client.post(f"/crm/opportunity/{opportunity['id']}/stage", data={"stage": "negotiation"},
                           follow_redirects=True).get_data(as_text=True)
     assert "Cannot move to stage “商务谈判”: fill in Amount, Expected close first." in refused
