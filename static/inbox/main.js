@@ -151,7 +151,7 @@ document.addEventListener("click", async (event) => {
   if (button.dataset.confirm && !window.confirm(button.dataset.confirm)) return;
   if (button.dataset.reasonPrompt) {
     const reason = window.prompt(button.dataset.reasonPrompt);
-    if (!reason) return;
+    if (reason === null) return; // cancelled; an empty reason goes on, for the server to say it is needed
     body = { reason };
   }
   button.disabled = true;

@@ -97,9 +97,24 @@ def test_operator_console_suspend_and_terminate(page, flows):
     assert "2" in page.locator("[data-count-status=running]").inner_text()
     page.locator(f"#instances tr[data-instance-id='{first}']").get_by_role("button", name="挂起").click()
     page.wait_for_selector(f"#instances tr[data-instance-id='{first}'] >> text=已挂起")
-    page.once("dialog", lambda dialog: dialog.accept("客户重复录入"))
-    page.locator(f"#instances tr[data-instance-id='{second}']").get_by_role("button", name="终止").click()
+    # An empty reason is not silently dropped: the answer says a reason is needed.
+    said = []
+
+    def answer(dialog):
+        said.append(dialog.message)
+        dialog.accept("" if dialog.type == "prompt" and len(said) == 1 else "客户重复录入")
+
+    page.on("dialog", answer)
+    terminate = page.locator(f"#instances tr[data-instance-id='{second}']").get_by_role("button", name="终止")
+    terminate.click()
+    for _ in range(100):  # the refusal comes back as an alert
+        if len(said) == 2:
+            break
+        page.wait_for_timeout(100)
+    assert len(said) == 2 and said[1] and "已终止" not in page.locator(f"#instances tr[data-instance-id='{second}']").inner_text()
+    terminate.click()
     page.wait_for_selector(f"#instances tr[data-instance-id='{second}'] >> text=已终止")
+    page.remove_listener("dialog", answer)
     screenshot(page, "inbox-06-operator-console")
     page.goto(f"/process-instances/{second}")
     assert "客户重复录入" in page.locator("#history").inner_text()
