@@ -176,3 +176,19 @@ def test_a_trailing_slash_finds_the_page_too(app, demo_people):
     for url in ("/inbox/", "/customers/", "/designer", "/automation"):
         page = client.get(url, follow_redirects=True)
         assert page.status_code == 200 and page.request.path.rstrip("/") == url.rstrip("/"), url
+
+
+def test_english_pages_spell_the_year_out(app, demo_people, api_as):
+    """English 'short' dates were 12/4/26: which is the month, and which century?"""
+    import re
+
+    from app.cli import DEMO_PASSWORD
+
+    customer = api_as("sales1").post("/api/v1/customers", json={"name": "日期客户"}).get_json()
+    for locale, pattern in (("en", r"\b20\d\d-\d\d-\d\d \d\d:\d\d\b"), ("zh_CN", r"\b20\d\d/\d{1,2}/\d{1,2} \d\d:\d\d\b")):
+        client = app.test_client()
+        client.post("/login", data={"username": "sales1", "password": DEMO_PASSWORD})
+        client.post("/language", data={"locale": locale, "next": "/"})
+        html = client.get(f"/crm/customer/{customer['id']}").get_data(as_text=True)  # "updated at"
+        assert re.search(pattern, html), locale
+        assert not re.search(r"\b\d{1,2}/\d{1,2}/\d\d\b", html), locale

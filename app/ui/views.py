@@ -46,6 +46,7 @@ def healthz():
 def init_app(app):
     app.register_blueprint(bp)
     add_nav_item(app, NavItem("ui.home", _l("Home"), 0))
+    app.jinja_env.filters["datetimeformat"] = datetimeformat  # in place of Flask-Babel's
 
     @app.context_processor
     def layout_context():
@@ -53,3 +54,14 @@ def init_app(app):
 
         items = nav_items_for(current_app, current_user) if current_user.is_authenticated else []
         return {"nav_items": items, "current_locale": str(get_locale())}
+
+
+def datetimeformat(value, format="medium"):
+    """Flask-Babel's filter, except that English 'short' spells the year out: its own pattern
+    (12/4/26) leaves the year to guess and the month first, which Chinese readers of the English
+    page misread. Chinese 'short' (2026/12/4 01:35) stays."""
+    from flask_babel import format_datetime, get_locale
+
+    if format == "short" and get_locale() is not None and get_locale().language == "en":
+        format = "yyyy-MM-dd HH:mm"
+    return format_datetime(value, format)
