@@ -92,6 +92,9 @@ def test_admin_creates_user_and_group(api_as):
     # Names differing in case only would be told apart by nobody picking an approver.
     upper = api.post("/api/v1/users", json={"username": "XM_Sales", "password": "厦门-secret-1"})
     assert upper.status_code == 409 and "xm_sales" in upper.get_json()["error"]["message"]
+    # A name with letters SQLite's lower() does not fold is still caught when repeated exactly.
+    assert api.post("/api/v1/users", json={"username": "ÂÔ用户", "password": "厦门-secret-1"}).status_code == 201
+    assert api.post("/api/v1/users", json={"username": "ÂÔ用户", "password": "厦门-secret-1"}).status_code == 409
     # A group cannot end up below itself.
     api.post("/api/v1/groups", json={"name": "xiamen-north", "parent": "xiamen"})
     loop = api.patch("/api/v1/groups/xiamen", json={"parent": "xiamen-north"})

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, func, or_, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.api.errors import ApiError
@@ -213,7 +213,9 @@ def create_user(*, username: str, password: str, actor: User | None = None, disp
                 email: str | None = None, roles=(), groups=(), locale: str | None = None) -> User:
     username = (username or "").strip()
     _check_name(username, "username", _("Username is required."))
-    taken = db.session.scalar(select(User.username).where(func.lower(User.username) == username.lower()))
+    # The exact name too: SQLite's lower() folds ASCII only, so "ÂÔ" would pass as its own lower case.
+    taken = db.session.scalar(select(User.username).where(
+        or_(User.username == username, func.lower(User.username) == username.lower())).limit(1))
     if taken:  # kbuser and KBUSER would be told apart by nobody who picks an approver
         raise ApiError(409, "conflict", _("User %(name)s already exists.", name=taken),
                        [{"field": "username", "message": _("This name is taken.")}])
