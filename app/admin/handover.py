@@ -18,15 +18,21 @@ from app.extensions import db
 HAND_OVER_REASON = "hand-over"  # the assignment log's reason (labelled on the record page)
 
 
+def _held_tasks(user: User):
+    """The ids of the open tasks assigned to ``user`` or taken by them."""
+    from app.engine.models import TASK_OPEN, HumanTask
+
+    return select(HumanTask.id).where(HumanTask.status == TASK_OPEN, or_(HumanTask.assignee == user.username,
+                                                                         HumanTask.claimed_by == user.username))
+
+
 def holdings(user: User) -> dict:
     """What ``user`` still holds: ``{"records": {entity: n}, "tasks": n, "groups": [names]}``."""
     from app.crm.models import MODELS
-    from app.engine.models import TASK_OPEN, HumanTask
 
     records = {entity: db.session.scalar(select(func.count()).select_from(model).where(model.owner_id == user.id))
                for entity, model in MODELS.items()}
-    tasks = db.session.scalar(select(func.count()).select_from(HumanTask).where(
-        HumanTask.status == TASK_OPEN, or_(HumanTask.assignee == user.username, HumanTask.claimed_by == user.username)))
+    tasks = db.session.scalar(select(func.count()).select_from(_held_tasks(user).subquery()))
     groups = list(db.session.scalars(select(Group.name).where(Group.manager_id == user.id).order_by(Group.name)))
     return {"records": {k: v for k, v in records.items() if v}, "tasks": tasks, "groups": groups}
 
@@ -36,7 +42,7 @@ def hand_over(user: User, successor_name: str, actor: User) -> dict:
     as :func:`holdings` counts it."""
     from app.crm import services as crm
     from app.crm.models import MODELS
-    from app.engine.models import TASK_OPEN, HumanTask
+    from app.engine.models import HumanTask
     from app.inbox import services as inbox
 
     successor = db.session.scalar(select(User).where(User.username == (successor_name or "")))
@@ -50,10 +56,7 @@ def hand_over(user: User, successor_name: str, actor: User) -> dict:
     for model in MODELS.values():
         for record in db.session.scalars(select(model).where(model.owner_id == user.id).order_by(model.id)):
             crm.assign_owner(record, successor, actor, HAND_OVER_REASON, commit=False)
-    tasks = db.session.scalars(select(HumanTask.id).where(
-        HumanTask.status == TASK_OPEN, or_(HumanTask.assignee == user.username, HumanTask.claimed_by == user.username))
-        .order_by(HumanTask.id)).all()
-    for task_id in tasks:
+    for task_id in db.session.scalars(_held_tasks(user).order_by(HumanTask.id)).all():
         inbox.reassign(task_id, actor, successor.username, _("Handed over from %(name)s", name=user.label),
                        commit=False)
     for group in db.session.scalars(select(Group).where(Group.manager_id == user.id)):

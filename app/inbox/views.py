@@ -165,6 +165,11 @@ def _form_context(task, can_act: bool):
             "readOnly": not can_act}
 
 
+def _hand_over_candidates(instance):
+    """Whom a task of ``instance`` may be handed to: never the person who started it."""
+    return [u for u in _users_for_picker() if u.id != instance.started_by_id]
+
+
 def _users_for_picker():
     return list(db.session.scalars(select(User).where(User.active.is_(True)).order_by(User.username)))
 
@@ -184,7 +189,7 @@ def task(task_id):
         form=_form_context(task, can_act), record=services.record_of(instance),
         duplicates=services.duplicates_for(instance), history=services.timeline(instance),
         attachments=attachments.attachments_of(instance.id), markers=services.diagram_markers(instance),
-        users=[u for u in _users_for_picker() if u.id != instance.started_by_id],  # never the starter
+        users=_hand_over_candidates(instance),
         holder_label=services.holder_label(task),
         max_upload=attachments.max_bytes(), now_utc=utcnow())
     # Never from the browser's cache: "back" after completing must show the task as done.
@@ -225,8 +230,7 @@ def instance(instance_id):
                            markers=services.diagram_markers(instance), holder_label=services.holder_label,
                            attachments=attachments.attachments_of(instance.id),
                            can_withdraw=services.can_withdraw(instance, current_user),
-                           users=[u for u in _users_for_picker() if u.id != instance.started_by_id]  # never the starter
-                           if current_user.is_admin else [],
+                           users=_hand_over_candidates(instance) if current_user.is_admin else [],
                            migrate_to=services.migration_target(instance) if current_user.is_admin else None)
 
 
