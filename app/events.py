@@ -22,6 +22,9 @@ class RecordEvent:
     actor: Any = None  # the User who acted, None for the system (worker, timers)
     # Cascade bookkeeping for loop protection (see app.automation): which rules already ran.
     chain: tuple = ()
+    # False when an admin loads existing data (CSV import): rules and form bindings stay
+    # quiet, subscribers that only record what happened still run.
+    automate: bool = True
 
 
 Subscriber = Callable[[RecordEvent], None]

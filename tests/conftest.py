@@ -126,6 +126,22 @@ class ApiClient:
 
 
 @pytest.fixture
+def demo_flow(app, demo_people):
+    """The shipped process, form and binding, as ``flask demo`` makes them."""
+    from app.engine import services as engine
+    from app.engine.product_operations import register_product_operations
+    from app.extensions import db
+    from app.forms import bindings, services as forms
+
+    with app.app_context():
+        register_product_operations()
+        engine.deploy((Path(__file__).resolve().parents[1] / "bpmn" / "customer_report.bpmn").read_bytes())
+        forms.load_shipped_forms()
+        bindings.demo_bindings()
+        db.session.commit()
+
+
+@pytest.fixture
 def api_as(client, demo_people):
     """``api_as("sales1")`` → an ApiClient authenticated as that demo user."""
     from app.cli import DEMO_PASSWORD

@@ -67,7 +67,7 @@ def rules_for(entity: str, event: str) -> list:
 
 def on_record_event(event: RecordEvent) -> None:
     """The ``app.events`` subscriber: run the enabled rules of this entity and event."""
-    if event.event in TIME_EVENTS or getattr(event.record, "id", None) is None:
+    if event.event in TIME_EVENTS or not event.automate or getattr(event.record, "id", None) is None:
         return
     rules = rules_for(event.entity, event.event)
     if not rules:

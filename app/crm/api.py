@@ -98,7 +98,11 @@ def export_customers(query):
 @bp.post("/customers/import")
 @login_required
 @bp.doc(summary="Import customers from a CSV file (multipart field `file`); large files run in the "
-                "background: poll the returned import", responses=[202, 400])
+                "background: poll the returned import",
+        description="A row with an `id` updates that customer (an exported file re-imported); a row without "
+                    "one creates a customer, refused when its credit code is already taken. Multipart field "
+                    "`automate=false` (administrators only) loads existing data without running rules and "
+                    "workflows.", responses=[202, 400, 403])
 def import_customers():
     from flask import request
 
@@ -106,7 +110,12 @@ def import_customers():
     if upload is None:
         raise ApiError(400, "invalid_input", _("Send the CSV file as the multipart field “file”."),
                        [{"field": "file", "message": _("Required.")}])
-    job = services.start_customer_import(upload.read(), upload.filename or "", current_user._get_current_object())
+    automate = request.form.get("automate", "true").strip().lower()
+    if automate not in ("true", "false", "1", "0"):
+        raise ApiError(400, "invalid_input", _("“automate” is true or false."),
+                       [{"field": "automate", "message": _("Use true or false.")}])
+    job = services.start_customer_import(upload.read(), upload.filename or "", current_user._get_current_object(),
+                                         automate=automate in ("true", "1"))
     status = 201 if job.status == "done" else 202
     return ImportOut().dump(job), status, {"Location": url_for("crm_api.get_import", import_id=job.id)}
 

@@ -6,7 +6,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import (Boolean, Column, Date, ForeignKey, Index, Integer, Numeric, String, Table, Text,
-                        UniqueConstraint)
+                        UniqueConstraint, true)
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
 
 from app.auth.models import User
@@ -241,9 +241,18 @@ class CustomerImport(db.Model):
     status: Mapped[str] = mapped_column(String(16), nullable=False, default="pending")  # pending/running/done/failed
     total_rows: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     processed_rows: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    imported_rows: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    imported_rows: Mapped[int] = mapped_column(Integer, nullable=False, default=0)  # new customers
+    updated_rows: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")  # rows with an id, changed
+    unchanged_rows: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")  # rows with an id, as stored
+    # False: an admin loading existing data, where rules and workflows (e.g. a report for each
+    # customer) must not run; the customers' change history still records the import.
+    automate: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True, server_default=true())
     errors: Mapped[list] = mapped_column(JSONType, nullable=False, default=list)
     # The file itself until it has been processed; emptied afterwards.
     content: Mapped[str] = mapped_column(Text, nullable=False, default="")
 
     user: Mapped[User] = relationship(lazy="joined")
+
+    @property
+    def failed_rows(self) -> int:
+        return self.processed_rows - self.imported_rows - self.updated_rows - self.unchanged_rows

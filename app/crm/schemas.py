@@ -6,7 +6,7 @@ and ``report_status`` are accepted so a client may send back what it read.
 """
 from apiflask import Schema
 from marshmallow import INCLUDE
-from apiflask.fields import Date, DateTime, Dict, Float, Integer, List, Raw, String
+from apiflask.fields import Boolean, Date, DateTime, Dict, Float, Integer, List, Raw, String
 from apiflask.validators import OneOf
 
 from app.api.frame import PageQuery
@@ -207,7 +207,11 @@ class ImportOut(Schema):
     filename = String()
     total_rows = Integer()
     processed_rows = Integer()
-    imported_rows = Integer()
+    imported_rows = Integer(metadata={"description": "new customers"})
+    updated_rows = Integer(metadata={"description": "rows with an id whose customer changed"})
+    unchanged_rows = Integer(metadata={"description": "rows with an id whose customer already held these values"})
+    failed_rows = Integer(metadata={"description": "rows not imported: see errors"})
+    automate = Boolean(metadata={"description": "false: rules and workflows did not run (an admin loading data)"})
     errors = List(Dict())
     created_at = DateTime()
     finished_at = DateTime(allow_none=True)

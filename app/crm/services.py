@@ -540,8 +540,9 @@ def _diff(before: dict, after: dict) -> dict:
             if before.get(k) != after.get(k)}
 
 
-def _emit(entity, event, record, changes, actor, chain) -> None:
-    emit(RecordEvent(entity, event, record, changes=changes, actor=actor, chain=tuple(chain or ())))
+def _emit(entity, event, record, changes, actor, chain, automate: bool = True) -> None:
+    emit(RecordEvent(entity, event, record, changes=changes, actor=actor, chain=tuple(chain or ()),
+                     automate=automate))
 
 
 def _log_assignment(record: OwnedRecord, old: User | None, new: User, actor, reason: str) -> AssignmentLog:
@@ -731,8 +732,9 @@ def _status_side_effects(record: OwnedRecord, before: dict) -> None:
                 _check_won_requirements(record)
 
 
-def create(entity: str, data: dict, actor, *, commit: bool = True, chain=()) -> OwnedRecord:
-    """A new record of ``entity`` from API-shaped ``data``; owner defaults to ``actor``."""
+def create(entity: str, data: dict, actor, *, commit: bool = True, chain=(), automate: bool = True) -> OwnedRecord:
+    """A new record of ``entity`` from API-shaped ``data``; owner defaults to ``actor``.
+    ``automate=False`` (an admin's import) emits events that rules and bindings ignore."""
     values, custom = _clean(entity, data, None, actor)
     record = MODELS[entity]()
     owner = values.pop("owner", None) or (actor if actor is not None else None)
@@ -767,9 +769,10 @@ def create(entity: str, data: dict, actor, *, commit: bool = True, chain=()) -> 
     db.session.flush()
     _log_assignment(record, None, owner, actor, "created")
     after = snapshot(record)
-    _emit(entity, "created", record, {k: (None, v) for k, v in after.items() if not _is_empty(v)}, actor, chain)
+    _emit(entity, "created", record, {k: (None, v) for k, v in after.items() if not _is_empty(v)}, actor, chain,
+          automate)
     if isinstance(record, Opportunity) and record.status in CLOSED:  # entered as won: its rules run as for a win
-        _emit(entity, record.status, record, {"status": (None, record.status)}, actor, chain)
+        _emit(entity, record.status, record, {"status": (None, record.status)}, actor, chain, automate)
     if commit:
         db.session.commit()
     return record
@@ -781,7 +784,7 @@ def check_version(record: OwnedRecord, version) -> None:
 
 
 def update(record: OwnedRecord, data: dict, actor, *, version: int | None = None, commit: bool = True,
-           chain=(), reason: str = "changed by user") -> OwnedRecord:
+           chain=(), reason: str = "changed by user", automate: bool = True) -> OwnedRecord:
     """Change ``record``; ``version`` (if given) must match. Emits ``updated`` and, for
     opportunities, ``stage_changed`` / ``won`` / ``lost``. No change: no event."""
     check_version(record, version)
@@ -794,12 +797,12 @@ def update(record: OwnedRecord, data: dict, actor, *, version: int | None = None
     if not changes:
         return record
     db.session.flush()
-    _emit(entity, "updated", record, changes, actor, chain)
+    _emit(entity, "updated", record, changes, actor, chain, automate)
     if isinstance(record, Opportunity):
         if "stage" in changes:
-            _emit(entity, "stage_changed", record, {"stage": changes["stage"]}, actor, chain)
+            _emit(entity, "stage_changed", record, {"stage": changes["stage"]}, actor, chain, automate)
         if "status" in changes and record.status in ("won", "lost"):
-            _emit(entity, record.status, record, {"status": changes["status"]}, actor, chain)
+            _emit(entity, record.status, record, {"status": changes["status"]}, actor, chain, automate)
     if commit:
         db.session.commit()
     return record
@@ -1102,8 +1105,9 @@ def delete_custom_field(definition: CustomFieldDef, actor=None) -> None:
 
 EXPORT_COLUMNS = ("id", "name", "province", "city", "industry", "registered_capital", "customer_class", "source",
                   "phone", "credit_code", "owner", "shared_with", "report_status", "created_at", "updated_at")
-# Columns of an exported file that an import ignores (set by the system).
-IMPORT_IGNORED = frozenset({"id", "report_status", "created_at", "updated_at", "version"})
+# Columns of an exported file that an import ignores (set by the system). A row's ``id``
+# names the customer it updates: an exported file re-imported changes, not duplicates.
+IMPORT_IGNORED = frozenset({"report_status", "created_at", "updated_at", "version"})
 IMPORT_SYNC_ROWS = 200  # up to this many rows are imported in the request itself
 IMPORT_BATCH = 100
 
@@ -1181,22 +1185,34 @@ def _rows(content: str) -> tuple[list[str], list[list[str]]]:
     return rows[0], rows[1:]
 
 
-def start_customer_import(raw: bytes, filename: str, actor) -> CustomerImport:
+def start_customer_import(raw: bytes, filename: str, actor, *, automate: bool = True) -> CustomerImport:
     """Check the file's header and create the import. Small files are imported at once;
-    larger ones by the worker (job ``crm.import_customers``), with progress on the row."""
+    larger ones by the worker (job ``crm.import_customers``), with progress on the row.
+
+    ``automate=False`` (admins only) loads existing data without running rules and
+    workflows: no report is filed for each customer, nobody is notified. A salesperson's
+    customers always go through the report, which is the company's guard against 撞单."""
+    if not automate and not _sees_all(actor):
+        raise ApiError(403, "forbidden", _("Only an administrator may import without rules and workflows."),
+                       [{"field": "automate", "message": _("Not allowed.")}])
     content = _decode(raw)
     header, rows = _rows(content)
     mapping = _header_map()
-    unknown = [h for h in header if h.strip().lower() not in mapping and h.strip().lower() not in IMPORT_IGNORED]
+    unknown = [h for h in header
+               if h.strip().lower() not in mapping and h.strip().lower() not in IMPORT_IGNORED | {"id"}]
     if unknown:
         raise ApiError(400, "invalid_input", _("Unknown columns: %(names)s", names=", ".join(unknown)),
                        [{"field": "file", "message": _("Unknown column: %(name)s", name=h)} for h in unknown])
     if "name" not in {mapping.get(h.strip().lower()) for h in header}:
         raise ApiError(400, "invalid_input", _("The file needs a name column."),
                        [{"field": "file", "message": _("Missing column: name")}])
-    job = CustomerImport(user=actor, filename=(filename or "")[:200], total_rows=len(rows), content=content)
+    job = CustomerImport(user=actor, filename=(filename or "")[:200], total_rows=len(rows), content=content,
+                         automate=automate)
     db.session.add(job)
     db.session.flush()
+    if not automate:
+        audit("crm.import_without_automation", actor=actor, target=f"import:{job.id}", filename=job.filename,
+              rows=len(rows))
     if len(rows) <= IMPORT_SYNC_ROWS:
         db.session.commit()
         run_customer_import(job.id)
@@ -1208,20 +1224,51 @@ def start_customer_import(raw: bytes, filename: str, actor) -> CustomerImport:
     return db.session.get(CustomerImport, job.id)
 
 
-def _row_data(header: list[str], row: list[str], mapping: dict) -> dict:
+def _row_data(header: list[str], row: list[str], mapping: dict) -> tuple[str, dict]:
+    """The row's ``id`` cell ("" for a new customer) and its fields, API-shaped."""
     data: dict = {}
+    row_id = ""
     for name, cell in zip(header, row):
+        cell = cell.strip()
+        if name.strip().lower() == "id":
+            row_id = cell
+            continue
         key = mapping.get(name.strip().lower())
         if key is None or key in IMPORT_IGNORED:
             continue
-        cell = cell.strip()
         if cell[:2] in ("'=", "'+", "'-", "'@"):  # undo the export's formula guard
             cell = cell[1:]
         if key.startswith("custom."):
             data.setdefault("custom", {})[key[7:]] = cell or None
         else:
             data[key] = cell or None
-    return data
+    return row_id, data
+
+
+def _import_row(job: CustomerImport, row_id: str, data: dict) -> None:
+    """One row in the current savepoint: update the customer its id names, or create one
+    unless a customer with the same credit code exists (a file imported twice)."""
+    actor = job.user
+    if row_id:
+        customer = record_by_id("customer", row_id)
+        if customer is None or not can_manage(customer, actor):
+            _invalid([{"field": "id", "message": _("No customer #%(id)s that you may change.", id=row_id)}])
+        before = customer.version
+        update(customer, data, actor, commit=False, reason="import", automate=job.automate)
+        if customer.version != before:
+            job.updated_rows += 1
+        else:
+            job.unchanged_rows += 1
+        return
+    credit_code = (data.get("credit_code") or "").strip()
+    if credit_code:
+        existing = db.session.scalar(select(Customer).where(Customer.credit_code == credit_code).limit(1))
+        if existing is not None:
+            _invalid([{"field": "credit_code", "message": _(
+                "Customer #%(id)s %(name)s already has this credit code; to change it, give its id.",
+                id=existing.id, name=existing.name)}])
+    create("customer", data, actor, commit=False, automate=job.automate)
+    job.imported_rows += 1
 
 
 def run_customer_import(import_id: int) -> CustomerImport:
@@ -1242,7 +1289,6 @@ def _run_import(job: CustomerImport) -> CustomerImport:
     db.session.commit()
     header, rows = _rows(job.content)
     mapping = _header_map()
-    actor = job.user
     while job.processed_rows < len(rows):
         start = job.processed_rows
         errors = list(job.errors)
@@ -1250,9 +1296,8 @@ def _run_import(job: CustomerImport) -> CustomerImport:
             line = start + offset + 2  # 1-based, after the header
             savepoint = db.session.begin_nested()
             try:
-                create("customer", _row_data(header, row, mapping), actor, commit=False)
+                _import_row(job, *_row_data(header, row, mapping))
                 savepoint.commit()
-                job.imported_rows += 1
             except ApiError as error:
                 savepoint.rollback()
                 details = error.details or [{"field": "", "message": error.message}]

@@ -80,7 +80,8 @@ def _panels(record) -> list[tuple[str, dict]]:
 
 # Reasons the CRM itself writes to the assignment log (rules write theirs in the actor's language).
 _ASSIGNMENT_REASONS = {"created": _l("created"), "demo data": _l("demo data"), "customer report": _l("customer report"),
-                       "changed by user": _l("changed by user"), "hand-over": _l("handed over by an administrator")}
+                       "changed by user": _l("changed by user"), "hand-over": _l("handed over by an administrator"),
+                       "import": _l("CSV import")}
 
 
 def _assignment_panel(record, user):
@@ -513,7 +514,8 @@ def import_customers():
             error_message = _("Choose a CSV file.")
         else:
             try:
-                job = services.start_customer_import(upload.read(), upload.filename, current_user._get_current_object())
+                job = services.start_customer_import(upload.read(), upload.filename, current_user._get_current_object(),
+                                                     automate=request.form.get("automate", "yes") != "no")
             except ApiError as error:
                 db.session.rollback()
                 error_message = "; ".join([error.message] + [d["message"] for d in error.details

@@ -404,7 +404,7 @@ _BINDINGS_FOR = (DispatchBinding.select().where(FormBinding.entity == bindparam(
 
 def on_record_event(event: RecordEvent) -> None:
     """The ``app.events`` subscriber (after the automation rules, so it sees their changes)."""
-    if event.event not in ACTION_EVENTS or getattr(event.record, "id", None) is None:
+    if event.event not in ACTION_EVENTS or not event.automate or getattr(event.record, "id", None) is None:
         return
     bindings = transaction_memo(("forms.bindings", event.entity, event.event), lambda: read_plain(
         DispatchBinding, _BINDINGS_FOR, {"entity": event.entity, "event": event.event}), depends_on=(FormBinding,))

@@ -37,8 +37,9 @@ if (importBox && ["pending", "running"].includes(importBox.dataset.status)) {
       bar.parentElement.setAttribute("aria-valuenow", String(percent));
       const summary = document.getElementById("import-summary");
       const counts = { done: job.processed_rows, total: job.total_rows, ok: job.imported_rows,
-        bad: job.processed_rows - job.imported_rows };
-      summary.textContent = summary.dataset.template.replace(/\{(done|total|ok|bad)\}/g, (_m, key) => String(counts[key]));
+        updated: job.updated_rows, unchanged: job.unchanged_rows,
+        bad: job.failed_rows };
+      summary.textContent = summary.dataset.template.replace(/\{(\w+)\}/g, (_m, key) => String(counts[key]));
       if (job.status === "done" || job.status === "failed") {
         window.location.reload();
         return;

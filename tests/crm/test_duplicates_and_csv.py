@@ -118,17 +118,108 @@ def test_large_import_runs_in_the_background_with_progress(app, api_as, crm_stag
     assert api.get("/api/v1/customers?city=厦门").get_json()["total"] == 5
 
 
-def test_export_round_trips_through_import(api_as, crm_stages, make_customer):
-    make_customer("sales1", name="=HYPERLINK(\"http://evil\")", phone="+86 592 555", province="福建")
+def _import(api, rows_or_bytes, **form):
+    data = rows_or_bytes if isinstance(rows_or_bytes, bytes) else _csv(rows_or_bytes)
+    return api.post("/api/v1/customers/import", data={"file": (io.BytesIO(data), "customers.csv"), **form},
+                    content_type="multipart/form-data")
+
+
+def test_export_round_trips_through_import(api_as, crm_stages, make_customer, events):
+    formula = make_customer("sales1", name="=HYPERLINK(\"http://evil\")", phone="+86 592 555", province="福建")
+    other = make_customer("sales1", name="福州闽江贸易", province="福建", city="福州")
     api = api_as("sales1")
     exported = api.get("/api/v1/customers/export.csv?province=福建")
     assert exported.status_code == 200 and exported.mimetype == "text/csv"
     text = exported.get_data(as_text=True)
     assert text.startswith("\ufeff")
     rows = list(csv.DictReader(io.StringIO(text.lstrip("\ufeff"))))
-    assert rows[0]["name"].startswith("'=") and rows[0]["owner"] == "sales1"  # no formula in a spreadsheet
-    again = api.post("/api/v1/customers/import", data={"file": (io.BytesIO(text.encode()), "export.csv")},
-                     content_type="multipart/form-data").get_json()
-    assert again["imported_rows"] == 1, again
-    names = [c["name"] for c in api.get("/api/v1/customers?province=福建").get_json()["items"]]
-    assert names == ["=HYPERLINK(\"http://evil\")"] * 2
+    assert {r["name"] for r in rows} == {"'=HYPERLINK(\"http://evil\")", "福州闽江贸易"}  # no formula in a spreadsheet
+    assert {r["owner"] for r in rows} == {"sales1"}
+    # Re-imported as exported: the same customers, nothing changed, no duplicates.
+    del events[:]
+    again = _import(api, text.encode()).get_json()
+    assert (again["imported_rows"], again["updated_rows"], again["unchanged_rows"], again["failed_rows"]) == \
+        (0, 0, 2, 0), again
+    assert events == []
+    names = sorted(c["name"] for c in api.get("/api/v1/customers?province=福建").get_json()["items"])
+    assert names == ["=HYPERLINK(\"http://evil\")", "福州闽江贸易"]
+    # Edited in the spreadsheet: the row with the id updates its customer.
+    edited = text.replace("福州闽江贸易", "福州闽江贸易有限公司")
+    result = _import(api, edited.encode()).get_json()
+    assert (result["updated_rows"], result["unchanged_rows"]) == (1, 1), result
+    assert api.get(f"/api/v1/customers/{other['id']}").get_json()["name"] == "福州闽江贸易有限公司"
+    assert [(e[0], e[1], e[2]) for e in events] == [("customer", "updated", other["id"])]
+    assert api.get(f"/api/v1/customers/{formula['id']}").get_json()["version"] == formula["version"]
+
+
+def test_import_rows_with_ids_touch_only_customers_the_importer_may_change(api_en, crm_stages, make_customer):
+    theirs = make_customer("sales2", name="别人的客户")
+    result = _import(api_en("sales1"), [["id", "name"], [str(theirs["id"]), "抢过来"], ["abc", "坏编号"],
+                                        ["999999", "没有这个"]]).get_json()
+    assert result["failed_rows"] == 3 and result["updated_rows"] == 0
+    assert [(e["row"], e["field"]) for e in result["errors"]] == [(2, "id"), (3, "id"), (4, "id")]
+    # in the importer's language (the worker has no request to take it from)
+    assert result["errors"][0]["message"] == f"没有您可修改的客户 #{theirs['id']}。"
+    assert api_en("sales2").get(f"/api/v1/customers/{theirs['id']}").get_json()["name"] == "别人的客户"
+
+
+def test_a_file_imported_twice_adds_no_second_customer_with_the_same_credit_code(api_en, crm_stages):
+    rows = [["name", "credit_code"], ["厦门海鑫科技有限公司", "91350200MA2Y00001A"], ["无代码公司", ""]]
+    api = api_en("sales1")
+    assert _import(api, rows).get_json()["imported_rows"] == 2
+    second = _import(api, rows).get_json()
+    assert (second["imported_rows"], second["failed_rows"]) == (1, 1)  # without a credit code: no way to tell
+    [error] = second["errors"]
+    assert (error["row"], error["field"]) == (2, "credit_code")
+    assert "已使用此信用代码" in error["message"] and "厦门海鑫科技有限公司" in error["message"]
+    # Two rows of one file with the same code: the second is the duplicate.
+    twice = _import(api, [["name", "credit_code"], ["甲", "X1"], ["乙", "X1"]]).get_json()
+    assert (twice["imported_rows"], [e["row"] for e in twice["errors"]]) == (1, [3])
+
+
+def test_an_admin_may_load_existing_customers_without_rules_and_workflows(app, api_en, demo_flow, events):
+    from sqlalchemy import func, select
+
+    from app.audit import AuditEvent
+    from app.engine.models import ProcessInstance
+    from app.extensions import db
+
+    rows = [["name", "province", "owner"], ["厦门老客户甲", "福建", "sales1"], ["厦门老客户乙", "福建", "sales2"]]
+    refused = _import(api_en("sales1"), rows, automate="false")
+    assert refused.status_code == 403 and refused.get_json()["error"]["details"][0]["field"] == "automate"
+    assert _import(api_en("admin"), rows, automate="maybe").status_code == 400
+
+    loaded = _import(api_en("admin"), rows, automate="false")
+    assert loaded.status_code == 201 and loaded.get_json()["imported_rows"] == 2
+    assert loaded.get_json()["automate"] is False
+    assert [e[:2] for e in events] == [("customer", "created")] * 2  # events still happen (history records them)
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(ProcessInstance)) == 0  # no report filed
+        [audit] = db.session.scalars(select(AuditEvent).where(AuditEvent.event == "crm.import_without_automation"))
+        assert audit.actor_name == "admin" and audit.details["rows"] == 2
+    statuses = {c["name"]: c["report_status"] for c in api_en("admin").get("/api/v1/customers").get_json()["items"]}
+    assert statuses == {"厦门老客户甲": "none", "厦门老客户乙": "none"}
+
+    # The same file the usual way starts a report for each new customer.
+    usual = _import(api_en("admin"), [["name", "province"], ["厦门新客户", "福建"]])
+    assert usual.get_json()["automate"] is True
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(ProcessInstance)) == 1
+
+
+def test_a_quiet_import_in_the_background_stays_quiet(app, api_en, demo_flow, monkeypatch):
+    from sqlalchemy import func, select
+
+    from app.crm import services
+    from app.engine.models import ProcessInstance
+    from app.extensions import db
+    from app.jobs import run_due_jobs
+
+    monkeypatch.setattr(services, "IMPORT_SYNC_ROWS", 1)
+    response = _import(api_en("admin"), [["name"], ["甲公司"], ["乙公司"]], automate="false")
+    assert response.status_code == 202
+    with app.app_context():
+        assert run_due_jobs() == 1
+        assert db.session.scalar(select(func.count()).select_from(ProcessInstance)) == 0
+    done = api_en("admin").get(response.headers["Location"]).get_json()
+    assert (done["status"], done["imported_rows"], done["automate"]) == ("done", 2, False)

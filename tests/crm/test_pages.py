@@ -129,6 +129,25 @@ def test_import_page_shows_progress_and_row_errors(app, crm_stages):
     assert other.get(response.headers["Location"]).status_code == 404
 
 
+def test_only_an_admin_is_offered_an_import_without_rules_and_workflows(app, crm_stages):
+    import io
+
+    sales = app.test_client()
+    login(sales, "sales1")
+    assert 'name="automate"' not in sales.get("/customers/import").get_data(as_text=True)
+    refused = sales.post("/customers/import", data={"file": (io.BytesIO(b"name\nA\n"), "a.csv"), "automate": "no"},
+                         content_type="multipart/form-data")
+    assert refused.status_code == 400 and "只有管理员" in refused.get_data(as_text=True)
+    admin = app.test_client()
+    login(admin, "admin")
+    assert 'id="automate-no"' in admin.get("/customers/import").get_data(as_text=True)
+    response = admin.post("/customers/import", data={"file": (io.BytesIO(b"name\nA\n"), "a.csv"), "automate": "no"},
+                          content_type="multipart/form-data")
+    assert response.status_code == 302
+    page = admin.get(response.headers["Location"]).get_data(as_text=True)
+    assert 'id="import-quiet"' in page and "新增 1" in page
+
+
 def test_detail_panels_from_other_modules(app, crm_stages, make_customer, tmp_path):
     """``add_detail_panel``: a module's template shows on the record page; None hides it."""
     from jinja2 import DictLoader, ChoiceLoader

@@ -2,31 +2,23 @@
 fj_head approves it from the inbox with the data read-only and a duplicate warning → sales1
 sees "approved" under My submissions. Screenshots in test-artifacts/."""
 import re
-from pathlib import Path
 
 import pytest
 
 from tests.helpers import login_in_browser, logout_in_browser, screenshot
 
 pytestmark = pytest.mark.browser
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def demo_flow(app, demo_people):
+def demo_flow(demo_flow, app):
+    """The shared demo flow, and sales2 already has this customer (same credit code): the
+    approver must see it."""
+    from app.auth.services import get_user
     from app.crm import services as crm
-    from app.engine import services as engine
-    from app.engine.product_operations import register_product_operations
     from app.extensions import db
-    from app.forms import bindings, services as forms
 
     with app.test_request_context():
-        register_product_operations()
-        engine.deploy((ROOT / "bpmn" / "customer_report.bpmn").read_bytes())
-        forms.load_shipped_forms()
-        bindings.demo_bindings()
-        # sales2 already has this customer (same credit code): the approver must see it.
-        from app.auth.services import get_user
         crm.create("customer", {"name": "海沧医疗器械", "credit_code": "91350200MA2Y0000X1"}, get_user("sales2"))
         db.session.commit()
 

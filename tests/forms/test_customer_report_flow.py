@@ -1,25 +1,5 @@
 """The customer report (客户报备) end to end through the API (API.md), as the demo sets it up."""
-from pathlib import Path
-
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def demo_flow(app, demo_people):
-    """The shipped process, form and binding, as ``flask demo`` makes them."""
-    from app.engine import services as engine
-    from app.engine.product_operations import register_product_operations
-    from app.extensions import db
-    from app.forms import bindings, services as forms
-
-    with app.app_context():
-        register_product_operations()
-        engine.deploy((ROOT / "bpmn" / "customer_report.bpmn").read_bytes())
-        forms.load_shipped_forms()
-        bindings.demo_bindings()
-        db.session.commit()
 
 
 def report(api_as, **fields):
