@@ -1,11 +1,12 @@
 """Administration API: the audit log, read-only (admins; there is deliberately no write route:
 rows are only ever added by the actions they describe, and PostgreSQL refuses edits, see
-migration 0014), and handing a leaver's work over."""
+migration 0014), handing a leaver's work over, and the background jobs (what waits, what
+failed, trying a failed one again)."""
 from __future__ import annotations
 
 from apiflask import APIBlueprint, Schema
 from apiflask.fields import AwareDateTime, Integer, String
-from apiflask.validators import Length, Range, Regexp
+from apiflask.validators import Length, OneOf, Range, Regexp
 from flask_babel import gettext as _
 from flask_login import current_user
 from marshmallow import validates_schema, ValidationError
@@ -15,6 +16,8 @@ from app.admin import handover
 from app.api.errors import ApiError
 from app.api.frame import PageQuery, page_of
 from app.audit import AuditEvent, audit_query
+from app.jobs import services as jobs
+from app.jobs.models import Job
 
 bp = APIBlueprint("admin_api", __name__, url_prefix="/api/v1", tag="Administration")
 
@@ -68,3 +71,53 @@ def hand_over(username, body):
     if user is None:
         raise ApiError(404, "not_found", _("No such user."))
     return {"moved": handover.hand_over(user, body["to"], current_user)}
+
+
+class JobsQuery(PageQuery):
+    status = String(load_default="failed", validate=OneOf(["failed", "pending", "running"]))
+    kind = String(load_default=None, validate=[Length(max=80), NO_NUL])
+
+
+def job_out(job: Job) -> dict:
+    return {"id": job.id, "kind": job.kind, "status": job.status, "attempts": job.attempts,
+            "max_attempts": job.max_attempts, "due_at": job.due_at.isoformat(), "created_at": job.created_at.isoformat(),
+            "finished_at": job.finished_at.isoformat() if job.finished_at else None, "payload": job.payload,
+            "error": jobs.error_summary(job.last_error), "last_error": job.last_error}
+
+
+@bp.get("/jobs")
+@admin_required
+@bp.input(JobsQuery, location="query", arg_name="query")
+@bp.doc(summary="Background jobs of one status, newest first (admins; default: failed). `error` is the "
+                "last error's final line, `last_error` its traceback", responses=[400, 401, 403])
+def list_jobs(query):
+    return page_of(jobs.jobs_query(query["status"], query["kind"]), query["page"], query["per_page"],
+                   serialize=job_out)
+
+
+@bp.get("/jobs/backlog")
+@admin_required
+@bp.doc(summary="Open and failed jobs by kind, and how long the oldest due job has waited (admins). "
+                "`worker_late_seconds` is set when due work waits longer than a running worker allows",
+        responses=[401, 403])
+def job_backlog():
+    backlog = jobs.backlog()
+    late = backlog.worker_late
+    return {"kinds": backlog.counts,
+            "oldest_due_at": backlog.oldest_due_at.isoformat() if backlog.oldest_due_at else None,
+            "worker_late_seconds": int(late.total_seconds()) if late else None}
+
+
+@bp.post("/jobs/<int:job_id>/retry")
+@admin_required
+@bp.doc(summary="Try a failed job again with a fresh set of attempts, due now (admins); 409 when it is "
+                "not failed", responses=[401, 403, 404, 409])
+def retry_job(job_id):
+    try:
+        job = jobs.retry(job_id, current_user)
+    except jobs.JobNotRetryable:
+        raise ApiError(409, "not_failed", _("Only a failed job can be tried again; this one is already with the "
+                                            "worker.")) from None
+    if job is None:
+        raise ApiError(404, "not_found", _("No such job."))
+    return job_out(job)

@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable
 
-from sqlalchemy import and_, bindparam, or_, select, text, update
+from sqlalchemy import and_, bindparam, case, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import make_transient_to_detached
 
-from app.db import JSONType, UTCDateTime, utcnow
+from app.db import MAX_ID, JSONType, UTCDateTime, utcnow
 from app.extensions import db
 from app.jobs.models import DONE, FAILED, PENDING, RUNNING, Job
 
@@ -231,3 +231,70 @@ def run_worker(poll_seconds: float = 0.5, batch: int = 20, stop: Callable[[], bo
         if ran < batch:
             time.sleep(poll_seconds)
     log.info("worker %s stopped", owner)
+
+
+# --- the operator's view: what waits, what failed, and trying a failed job again ----------
+
+# Due jobs waiting longer than this mean no worker is taking them (it polls every 0.25 s).
+WORKER_LATE = timedelta(minutes=2)
+
+
+@dataclass(frozen=True)
+class Backlog:
+    counts: dict[str, dict[str, int]]  # kind -> {"due", "scheduled", "running", "failed"} -> n
+    oldest_due_at: datetime | None  # the longest-waiting job that is due now
+    now: datetime
+
+    @property
+    def worker_late(self) -> timedelta | None:
+        """How long due work has waited, when that is longer than a working worker allows."""
+        if self.oldest_due_at is None or self.now - self.oldest_due_at < WORKER_LATE:
+            return None
+        return self.now - self.oldest_due_at
+
+
+def backlog(now: datetime | None = None) -> Backlog:
+    """Open and failed jobs by kind. Done jobs are not counted: their number only grows, and
+    counting them would walk the whole table."""
+    now = now or utcnow()
+    state = case((_due_condition(now), "due"), (Job.status == PENDING, "scheduled"),
+                 (Job.status == RUNNING, "running"), else_=Job.status)
+    counts: dict[str, dict[str, int]] = {}
+    rows = db.session.execute(select(Job.kind, state, func.count()).where(Job.status != DONE)
+                              .group_by(Job.kind, state))
+    for kind, name, number in rows:
+        counts.setdefault(kind, dict.fromkeys(("due", "scheduled", "running", "failed"), 0))[name] = number
+    oldest = db.session.scalar(select(func.min(Job.due_at)).where(_due_condition(now)))
+    return Backlog(counts=dict(sorted(counts.items())), oldest_due_at=oldest, now=now)
+
+
+def jobs_query(status: str = FAILED, kind: str | None = None):
+    """Jobs of one status, newest first, for the operator's list."""
+    stmt = select(Job).where(Job.status == status).order_by(Job.id.desc())
+    return stmt.where(Job.kind == kind) if kind else stmt
+
+
+class JobNotRetryable(Exception):
+    """Only a failed job is tried again: a pending or running one is the worker's already."""
+
+
+def retry(job_id: int, actor) -> Job | None:
+    """Give a failed job a fresh set of attempts, due now (the cause was fixed: the webhook's
+    receiver is back, the mail server's password corrected). None when there is no such job."""
+    from app.audit import audit
+
+    job = db.session.get(Job, job_id) if 0 < job_id <= MAX_ID else None
+    if job is None:
+        return None
+    if job.status != FAILED:
+        raise JobNotRetryable(job.status)
+    job.status, job.attempts, job.due_at, job.finished_at = PENDING, 0, utcnow(), None
+    job.locked_by = job.locked_until = None
+    audit("jobs.retried", actor=actor, target=f"job:{job.id}", kind=job.kind, last_error=error_summary(job.last_error))
+    db.session.commit()
+    return job
+
+
+def error_summary(error: str | None) -> str:
+    """A traceback's last line: the exception and its message."""
+    return (error or "").strip().splitlines()[-1][:300] if (error or "").strip() else ""

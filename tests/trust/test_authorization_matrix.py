@@ -56,6 +56,10 @@ MATRIX = {
     ("GET", "/api/v1/groups/<name>"): (ANY, lambda w, u: _json("/api/v1/groups/sales")),
     ("PATCH", "/api/v1/groups/<name>"): (ADMINS, lambda w, u: _json("/api/v1/groups/sales", {"display_name": "销售部"})),
     ("GET", "/api/v1/audit-events"): (ADMINS, lambda w, u: _json("/api/v1/audit-events")),
+    ("GET", "/api/v1/jobs"): (ADMINS, lambda w, u: _json("/api/v1/jobs")),
+    ("GET", "/api/v1/jobs/backlog"): (ADMINS, lambda w, u: _json("/api/v1/jobs/backlog")),
+    # No failed job in this world: the admin passes the check and meets a 404.
+    ("POST", "/api/v1/jobs/<int:job_id>/retry"): ("401 403 403 403 403 404", lambda w, u: _json("/api/v1/jobs/999/retry")),
     ("POST", "/api/v1/users/<username>/hand-over"): (ADMINS, lambda w, u: _json(
         "/api/v1/users/med_reviewer/hand-over", {"to": "manager"})),
     # --- CRM records: sales2 and fj_head never reach sales1's; the manager of "sales" and admins do
