@@ -967,8 +967,15 @@ FILTERS = {
     "opportunity": ("customer_id", "stage", "status"),
     "contract": ("customer_id", "opportunity_id", "status"),
 }
+# Columns lists sort by (where the record has them). Not the stage (its order is the pipeline's,
+# not the key's) nor references (owner, customer: the order of ids means nothing to a reader).
 SORTS = {"updated_at", "created_at", "name", "title", "amount", "registered_capital", "expected_close",
-         "expires_on", "happened_at", "id"}
+         "expires_on", "signed_on", "happened_at", "next_follow_up", "province", "city", "industry",
+         "customer_class", "report_status", "kind", "status", "id"}
+
+
+def can_sort(entity: str, column: str) -> bool:
+    return column in SORTS and hasattr(MODELS[entity], column)
 
 
 def list_query(entity: str, user, q: str | None = None, filters: dict | None = None,
@@ -1011,7 +1018,7 @@ def list_query(entity: str, user, q: str | None = None, filters: dict | None = N
     column, descending = "updated_at", True
     if sort:
         column, descending = sort.lstrip("-"), sort.startswith("-")
-        if column not in SORTS or not hasattr(model, column):
+        if not can_sort(entity, column):
             raise ApiError(400, "invalid_input", _("Cannot sort by %(name)s.", name=column),
                            [{"field": "sort", "message": _("Unknown sort column.")}])
     order = getattr(model, column)

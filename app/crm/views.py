@@ -228,7 +228,10 @@ def records(entity):
     q = request.args.get("q", "").strip()
     filters = _list_filters(entity)
     page = max(request.args.get("page", 1, type=int), 1)
-    stmt = services.list_query(entity, current_user, q, filters)
+    sort = request.args.get("sort", "")
+    if not services.can_sort(entity, sort.removeprefix("-")):
+        sort = ""  # a stale or hand-made link: the usual order
+    stmt = services.list_query(entity, current_user, q, filters, sort or None)
     total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
     rows = db.session.scalars(stmt.limit(PER_PAGE).offset((page - 1) * PER_PAGE)).all()
     owners = db.session.scalars(select(User).where(User.active.is_(True)).order_by(User.username)).all()
@@ -237,10 +240,15 @@ def records(entity):
     def page_url(number):
         return url_for(request.endpoint, **(request.view_args or {}), **args, page=number)
 
+    def sort_url(key):
+        """Ascending first, descending on a second click; back to the first page."""
+        return url_for(request.endpoint, **(request.view_args or {}), **dict(args, sort="-" + key if sort == key else key))
+
     return render_template("crm/list.html", entity=entity, rows=rows, total=total, page=page, per_page=PER_PAGE,
                            q=q, filters=filters, columns=LIST_COLUMNS[entity], filter_choices=LIST_FILTERS[entity],
                            text_filters=TEXT_FILTERS.get(entity, ()), owners=owners, args=args,
-                           page_url=page_url)
+                           page_url=page_url, sort=sort, sort_url=sort_url,
+                           can_sort=lambda key: services.can_sort(entity, key))
 
 
 @bp.get("/customers")
