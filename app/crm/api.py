@@ -1,5 +1,7 @@
 """API: /customers, /activities, /opportunities, /contracts (API.md "CRM records"),
 CSV export/import of customers, pipeline stage moves and the field catalogue."""
+import re
+
 from apiflask import APIBlueprint
 from flask import Response, stream_with_context, url_for
 from flask_babel import gettext as _
@@ -50,34 +52,59 @@ def _register(entity: str, path: str, schema_in, schema_out, schema_query) -> No
     @bp.doc(summary=f"Create a {entity}", responses=[400, 403])
     def create_record(body):
         body.pop("version", None)
-        return services.create(entity, body, current_user)
+        record = services.create(entity, body, current_user)
+        return record, {"Location": url_for(f"crm_api.get_{entity}", record_id=record.id), **_etag(record)}
 
     @bp.get(f"/{path}/<int:record_id>", endpoint=f"get_{entity}")
     @login_required
     @bp.output(schema_out)
-    @bp.doc(summary=f"One {entity} (404 when the caller may not see it)", responses=[404])
+    @bp.doc(summary=f"One {entity} (404 when the caller may not see it); its `ETag` is its version",
+            responses=[404])
     def get_record(record_id):
-        return services.get_record(entity, record_id, current_user)
+        record = services.get_record(entity, record_id, current_user)
+        return record, _etag(record)
 
     @bp.patch(f"/{path}/<int:record_id>", endpoint=f"update_{entity}")
     @login_required
     @bp.input(schema_in, arg_name="body")
     @bp.output(schema_out)
-    @bp.doc(summary=f"Change a {entity}; a stale version is 409", responses=[400, 403, 404, 409])
+    @bp.doc(summary=f"Change a {entity}; a stale `version` (in the body, or as `If-Match` with the ETag) is 409",
+            responses=[400, 403, 404, 409])
     def update_record(record_id, body):
         record = services.get_record(entity, record_id, current_user)
-        version = body.pop("version", None)
-        return services.update(record, body, current_user, version=version)
+        version = _expected_version(body.pop("version", None))
+        record = services.update(record, body, current_user, version=version)
+        return record, _etag(record)
 
     @bp.delete(f"/{path}/<int:record_id>", endpoint=f"delete_{entity}")
     @login_required
     @bp.input(VersionQuery, location="query", arg_name="query")
     @bp.output({}, status_code=204)
-    @bp.doc(summary=f"Delete a {entity}", responses=[403, 404, 409])
+    @bp.doc(summary=f"Delete a {entity}; a stale `version` (query, or `If-Match`) is 409",
+            responses=[403, 404, 409])
     def delete_record(record_id, query):
         record = services.get_record(entity, record_id, current_user)
-        services.delete(record, current_user, version=query["version"])
+        services.delete(record, current_user, version=_expected_version(query["version"]))
         return ""
+
+
+def _etag(record) -> dict:
+    """The record's version as its entity tag: what a client sends back as ``If-Match``."""
+    return {"ETag": f'"{record.version}"'}
+
+
+def _expected_version(version: int | None) -> int | None:
+    """The version a write expects: the body's or query's ``version``, else ``If-Match``
+    (one of our ETags; ``*`` or no header: any version)."""
+    from flask import request
+
+    tags = [tag.strip() for tag in request.headers.get("If-Match", "").split(",") if tag.strip()]
+    if version is not None or not tags or "*" in tags:
+        return version
+    if len(tags) > 1 or not re.fullmatch(r'"\d{1,10}"', tags[0]):
+        raise ApiError(400, "invalid_input", _("If-Match takes one ETag of this record, as GET gave it."),
+                       [{"field": "If-Match", "message": _("Not an ETag of this record.")}])
+    return int(tags[0].strip('"'))
 
 
 for _entity, (_path, _in, _out, _query) in RESOURCES.items():

@@ -232,3 +232,26 @@ def test_search_finds_each_word_in_name_place_or_industry(api_en, crm_stages):
     assert found("有限公司 福州") == ["福州闽江医疗器械有限公司"]  # every word, in any field
     assert found("医疗 杭州") == []
     assert sorted(found("有限公司")) == sorted(["福州闽江医疗器械有限公司", "杭州云杉软件有限公司"])
+
+
+def test_created_records_have_a_location_and_writes_honour_if_match(api_as, crm_stages):
+    api = api_as("sales1")
+    created = api.post("/api/v1/opportunities", json={"customer_id": api.post("/api/v1/customers", json={
+        "name": "厦门 ETag 公司"}).get_json()["id"], "title": "试用", "amount": 10})
+    assert created.status_code == 201
+    url = created.headers["Location"]
+    assert url.endswith(f"/api/v1/opportunities/{created.get_json()['id']}")
+    fetched = api.get(url)
+    assert fetched.headers["ETag"] == created.headers["ETag"] == f'"{fetched.get_json()["version"]}"'
+    old = fetched.headers["ETag"]
+    changed = api.patch(url, json={"amount": 20}, headers={"If-Match": old})
+    assert changed.status_code == 200 and changed.headers["ETag"] != old
+    # Someone else's change in between: the stale ETag is refused like a stale version.
+    stale = api.patch(url, json={"amount": 30}, headers={"If-Match": old})
+    assert stale.status_code == 409 and stale.get_json()["error"]["code"] == "stale_version"
+    assert api.patch(url, json={"amount": 30}, headers={"If-Match": 'W/"1", "2"'}).status_code == 400
+    assert api.patch(url, json={"amount": 30}, headers={"If-Match": "*"}).status_code == 200
+    assert api.delete(url, headers={"If-Match": old}).status_code == 409
+    current = api.get(url).headers["ETag"]
+    assert api.delete(url, headers={"If-Match": current}).status_code == 204
+    assert api.get(url).status_code == 404
