@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from typing import Callable
 
 from flask import (Blueprint, Flask, abort, current_app, flash, redirect, render_template, request, url_for)
@@ -97,7 +96,8 @@ def _local_input(value) -> str:
 
 
 def _display(record, key):
-    """A field's value for reading: labels for choices, names for relations."""
+    """A field's value for reading: labels for choices, names for relations (from the record's
+    loaded relations, no look-up)."""
     value = services._value(record, key)
     if value is None or value == []:
         return ""
@@ -109,21 +109,7 @@ def _display(record, key):
         return record.owner.label
     if key == "shared_with":
         return ", ".join(u.label for u in record.shared_with)
-    if key == "stage":
-        stage = services.stage_by_key(value)
-        return stage.name if stage else value
-    spec = services.field_spec(record.entity, key)
-    if spec and spec.type == "choice":
-        return services.choice_label(record.entity, key, value)
-    if isinstance(value, datetime):
-        from flask_babel import format_datetime
-
-        return format_datetime(value, "short")
-    if isinstance(value, Decimal):
-        from flask_babel import format_decimal
-
-        return format_decimal(value, "#,##0.00")
-    return value
+    return services.display_value(record.entity, key, value)
 
 
 def _url(record, action="detail"):
