@@ -17,7 +17,7 @@ from app.access import admin_required, login_required
 from app.api.errors import ApiError
 from app.auth.models import User
 from app.clock import company_zone
-from app.crm import services
+from app.crm import history, services
 from app.crm.models import (ACTIVITY_KINDS, CONTRACT_STATUSES, CUSTOM_FIELD_TYPES, CUSTOMER_CLASSES, ENTITIES,
                             MODELS, OPPORTUNITY_STATUSES, REPORT_STATUSES, Activity, Contract, Customer,
                             CustomerImport, CustomFieldDef, Opportunity, Stage)
@@ -84,6 +84,15 @@ _ASSIGNMENT_REASONS = {"created": _l("created"), "demo data": _l("demo data"), "
 
 def _assignment_panel(record, user):
     return {"rows": services.assignment_log(record.entity, record.id), "reasons": _ASSIGNMENT_REASONS}
+
+
+HISTORY_ROWS = 50  # the page shows the latest ones; the API pages through all
+_HISTORY_EVENTS = {"created": _l("Created"), "updated": _l("Edited"), "deleted": _l("Deleted")}
+
+
+def _history_panel(record, user):
+    entries = history.record_history(record.entity, record.id, limit=HISTORY_ROWS + 1)
+    return {"entries": entries[:HISTORY_ROWS], "more": len(entries) > HISTORY_ROWS, "events": _HISTORY_EVENTS}
 
 
 # --- template helpers ---------------------------------------------------------------------
@@ -609,4 +618,6 @@ def init_app(app: Flask) -> None:
     add_nav_item(app, NavItem("crm.contracts", _l("Contracts"), 24))
     add_nav_item(app, NavItem("crm.admin_stages", _l("CRM settings"), 88, roles=("admin",), menu="manage"))
     add_detail_panel(app, "crm/_assignment_panel.html", _assignment_panel, order=900,
+                     entities=("customer", "opportunity", "contract", "activity"))
+    add_detail_panel(app, "crm/_history_panel.html", _history_panel, order=950,
                      entities=("customer", "opportunity", "contract", "activity"))
