@@ -1,5 +1,6 @@
 """Column types and mixins shared by every module's models."""
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
+from decimal import Decimal
 
 from sqlalchemy import JSON, DateTime, Integer, bindparam, event, insert, inspect, select, update
 from sqlalchemy.dialects.postgresql import JSONB
@@ -18,6 +19,20 @@ class JSONType(TypeDecorator):
         if dialect.name == "postgresql":
             return dialect.type_descriptor(JSONB())
         return dialect.type_descriptor(JSON())
+
+
+def jsonable(value):
+    """A value as JSON columns, logs and API answers hold it: numbers as the API writes them
+    (amounts are JSON numbers), dates and datetimes in ISO 8601."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    return value
 
 
 # Ids are INTEGER columns (32-bit on PostgreSQL): larger numbers cannot be ids, and they

@@ -18,10 +18,10 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
 from app.automation import catalog as cat
-from app.automation.fields import DATE, DATETIME, EntitySpec, FieldSpec, coerce, jsonable
+from app.automation.fields import DATE, DATETIME, EntitySpec, FieldSpec, coerce
 from app.automation.validation import Catalog
 from app.clock import company_zone
-from app.db import utcnow
+from app.db import jsonable, utcnow
 from app.events import RecordEvent, emit
 from app.extensions import db
 

@@ -11,8 +11,9 @@ from datetime import date, datetime
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
-from app.automation.fields import CHOICE, DATE, DATETIME, NUMBER, TEXT, USER, EntitySpec, FieldSpec, jsonable
+from app.automation.fields import CHOICE, DATE, DATETIME, NUMBER, TEXT, USER, EntitySpec, FieldSpec
 from app.automation.validation import Catalog, private_host
+from app.db import jsonable
 from app.extensions import db
 
 # CRM field types → condition types; links to other records compare as numbers (ids).

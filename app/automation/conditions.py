@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from app.automation.fields import (BOOLEAN, CHOICE, DATE, DATETIME, NUMBER, TEXT, USER, BadValue,
-                                   FieldSpec, comparable, coerce, jsonable)
+                                   FieldSpec, comparable, coerce)
 from app.clock import company_zone
+from app.db import jsonable
 
 # Canonical operator names; the aliases are what people type (API users, the demo in API.md).
 OPERATORS = ("eq", "ne", "gt", "ge", "lt", "le", "contains", "not_contains", "in", "is_empty",

@@ -23,11 +23,10 @@ from app.automation import catalog as cat
 from app.automation.actions import APPLIES, PLANS, Context, simulate
 from app.auth.lookup import creator
 from app.automation.conditions import evaluate
-from app.automation.fields import jsonable
 from app.automation.models import FiredOccasion, Rule, RuleRun
 from app.automation.validation import Catalog, TIME_EVENTS
 from app.clock import company_today, company_zone
-from app.db import insert_row, plain_type, read_plain, transaction_memo, update_row, utcnow
+from app.db import insert_row, jsonable, plain_type, read_plain, transaction_memo, update_row, utcnow
 from app.events import RecordEvent
 from app.extensions import db
 

@@ -121,16 +121,3 @@ def comparable(spec: FieldSpec, value, today: date | None = None):
         return coerce(spec, value, today)
     except BadValue:
         return None
-
-
-def jsonable(value):
-    """A value as it appears in JSON logs and dry-run answers."""
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, (date, datetime)):
-        return value.isoformat()
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {k: jsonable(v) for k, v in value.items()}
-    return value

@@ -3,7 +3,8 @@
 Public functions for other modules are in ``app.crm.services`` (create/update/delete,
 move_stage, mark_won/mark_lost, assign_owner, share, set_report_status, confirm_owner,
 find_possible_duplicates, record_fields, visible_clause/get_record); record pages take extra
-sections through ``app.crm.views.add_detail_panel``.
+sections through ``app.crm.views.add_detail_panel``; ``app.crm.history`` keeps each record's
+field changes (变更记录).
 """
 from __future__ import annotations
 
@@ -12,10 +13,14 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     from app.cli import add_demo_step
-    from app.crm import api, demo, services, views
+    from app.crm import api, demo, history, services, views
+    from app.events import subscribe
 
     views.init_app(app)
     app.register_blueprint(api.bp)
+    # Before the automation rules (50): a change is recorded before the changes its rules make
+    # in reaction, so the history reads in the order things happened.
+    subscribe(app, history.record_changes, order=10)
     services.register_jobs()
     _register_operations()
     add_demo_step(app, 20, demo.seed)

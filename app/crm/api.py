@@ -1,5 +1,6 @@
 """API: /customers, /activities, /opportunities, /contracts (API.md "CRM records"),
-CSV export/import of customers, pipeline stage moves and the field catalogue."""
+CSV export/import of customers, pipeline stage moves, records' change history and the field
+catalogue."""
 import re
 
 from apiflask import APIBlueprint
@@ -9,12 +10,12 @@ from flask_login import current_user
 
 from app.access import login_required
 from app.api.errors import ApiError
-from app.api.frame import page_of
-from app.crm import services
+from app.api.frame import PageQuery, page_of
+from app.crm import history, services
 from app.crm.models import ENTITIES, CustomerImport
 from app.crm.schemas import (ActivityIn, ActivityOut, ActivityQuery, ContractIn, ContractOut, ContractQuery,
                              CustomerIn, CustomerOut, CustomerQuery, ImportOut, LostIn, OpportunityIn, OpportunityOut,
-                             OpportunityQuery, StageMove, StageOut, VersionQuery, WonIn)
+                             OpportunityQuery, RecordChangeOut, StageMove, StageOut, VersionQuery, WonIn)
 from app.extensions import db
 
 bp = APIBlueprint("crm_api", __name__, url_prefix="/api/v1", tag="CRM records")
@@ -192,6 +193,20 @@ def mark_lost(record_id, body):
     record = _opportunity(record_id)
     services.check_version(record, body.get("version"))
     return services.mark_lost(record, current_user, body.get("reason"))
+
+
+@bp.get("/records/<entity>/<int:record_id>/history")
+@login_required
+@bp.input(PageQuery, location="query", arg_name="query")
+@bp.doc(summary="A record's change history (变更记录), newest first: who changed which fields from what to what; "
+                "404 when the caller may not see the record", responses=[404])
+def record_history(entity, record_id, query):
+    if entity not in ENTITIES:
+        raise ApiError(404, "not_found", _("Unknown record type."))
+    services.get_record(entity, record_id, current_user)  # 404 unless visible
+    dump = RecordChangeOut().dump
+    return page_of(history.history_query(entity, record_id), query["page"], query["per_page"],
+                   serialize=lambda row: dump(history.history_entry(row)))
 
 
 @bp.get("/pipeline-stages")

@@ -1,5 +1,6 @@
 """The four CRM records (customer, activity, opportunity, contract) and their configuration:
-pipeline stages, admin-defined custom fields, the owner-assignment log and CSV imports."""
+pipeline stages, admin-defined custom fields, the owner-assignment log, the records' change
+history and CSV imports."""
 from __future__ import annotations
 
 from datetime import date, datetime
@@ -226,6 +227,26 @@ class AssignmentLog(db.Model):
     from_user: Mapped[User | None] = relationship(foreign_keys=[from_user_id], lazy="joined")
     to_user: Mapped[User | None] = relationship(foreign_keys=[to_user_id], lazy="joined")
     actor: Mapped[User | None] = relationship(foreign_keys=[actor_id], lazy="joined")
+
+
+class RecordChange(db.Model):
+    """The field changes of one event of a record (变更记录): who changed which fields, from what
+    to what. Insert-only, and kept when the record is deleted (no foreign key to it)."""
+
+    __tablename__ = "record_changes"
+    __table_args__ = (Index("ix_record_changes_record", "entity", "record_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    entity: Mapped[str] = mapped_column(String(20), nullable=False)
+    record_id: Mapped[int] = mapped_column(Integer, nullable=False)
+    # None: the system (a rule, the worker, a process step without a person).
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    actor_name: Mapped[str] = mapped_column(String(80), nullable=False, default="")  # outlives the user
+    event: Mapped[str] = mapped_column(String(16), nullable=False)  # created, updated, deleted
+    changes: Mapped[dict] = mapped_column(JSONType, nullable=False, default=dict)  # {field: [old, new]}
+
+    actor: Mapped[User | None] = relationship(lazy="joined")
 
 
 class CustomerImport(db.Model):

@@ -6,7 +6,7 @@ and ``report_status`` are accepted so a client may send back what it read.
 """
 from apiflask import Schema
 from marshmallow import INCLUDE
-from apiflask.fields import Boolean, Date, DateTime, Dict, Float, Integer, List, Raw, String
+from apiflask.fields import Boolean, Date, DateTime, Dict, Float, Integer, List, Nested, Raw, String
 from apiflask.validators import OneOf
 
 from app.api.frame import PageQuery
@@ -215,3 +215,21 @@ class ImportOut(Schema):
     errors = List(Dict())
     created_at = DateTime()
     finished_at = DateTime(allow_none=True)
+
+
+class FieldChangeOut(Schema):
+    field = String(metadata={"description": "field key; custom fields as custom.<key>"})
+    label = String()
+    old = Raw(allow_none=True, metadata={"description": "as the record's API shape has it (owner: username)"})
+    new = Raw(allow_none=True)
+    old_text = String(metadata={"description": "as people read it: choice labels, names, formatted amounts"})
+    new_text = String()
+
+
+class RecordChangeOut(Schema):
+    id = Integer()
+    at = DateTime()
+    event = String(metadata={"enum": ["created", "updated", "deleted"]})
+    actor = String(allow_none=True, metadata={"description": "username; null for the system"})
+    actor_name = String()
+    changes = List(Nested(FieldChangeOut))

@@ -27,6 +27,7 @@ from datetime import date, datetime, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any, Iterable
 
+from flask_babel import format_datetime, format_decimal
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, bindparam, false, func, inspect, or_, select, true
@@ -35,7 +36,7 @@ from sqlalchemy.orm import lazyload
 from app.api.errors import ApiError
 from app.audit import audit
 from app.auth.models import User
-from app.auth.lookup import user_named
+from app.auth.lookup import user_named, users_named
 from app.auth.services import managed_user_ids
 from app.clock import company_zone
 from app.crm.models import (ACTIVITY_KINDS, CONTRACT_STATUSES, CUSTOM_FIELD_TYPES, CUSTOMER_CLASSES, ENTITIES,
@@ -197,11 +198,37 @@ def record_fields(entity: str) -> list[dict]:
 
 def field_label(entity: str, key: str) -> str:
     if key.startswith("custom."):
-        d = db.session.scalar(select(CustomFieldDef).where(CustomFieldDef.entity == entity,
-                                                           CustomFieldDef.key == key[7:]))
+        # From the per-transaction definitions: a change history names many custom fields.
+        d = next((d for d in custom_field_defs(entity) if d.key == key[7:]), None)
         return d.label if d else key
     spec = field_spec(entity, key)
     return str(spec.label) if spec else key
+
+
+def display_value(entity: str, key: str, value) -> str:
+    """A field's value as people read it, from the record or as JSON stored it (the change
+    history): choice codes and stages by their labels, references (a customer's id, usernames)
+    by name, amounts with separators, datetimes in the page's format. A reference to something
+    that no longer exists reads as stored; custom fields read as they are."""
+    if value is None or value == "" or value == []:
+        return ""
+    spec = field_spec(entity, key)
+    kind = spec.type if spec else None
+    if kind == "users":
+        users = users_named(value)
+        return _(", ").join(users[name].label if name in users else name for name in value)
+    if kind in ("user", "customer", "opportunity"):
+        return reference_label(entity, key, value) or (str(value) if kind == "user" else f"#{value}")
+    if kind == "stage":
+        stage = next((s for s in stages() if s.key == value), None)  # stages(): read once per transaction
+        return stage.name if stage else value
+    if kind == "choice":
+        return choice_label(entity, key, value)
+    if kind == "number":
+        return format_decimal(value, "#,##0.00")
+    if kind == "datetime":
+        return format_datetime(datetime.fromisoformat(value) if isinstance(value, str) else value, "short")
+    return str(value)
 
 
 # --- value conversion --------------------------------------------------------------------

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from typing import Callable
 
 from flask import (Blueprint, Flask, abort, current_app, flash, redirect, render_template, request, url_for)
@@ -18,7 +17,7 @@ from app.access import admin_required, login_required
 from app.api.errors import ApiError
 from app.auth.models import User
 from app.clock import company_zone
-from app.crm import services
+from app.crm import history, services
 from app.crm.models import (ACTIVITY_KINDS, CONTRACT_STATUSES, CUSTOM_FIELD_TYPES, CUSTOMER_CLASSES, ENTITIES,
                             MODELS, OPPORTUNITY_STATUSES, REPORT_STATUSES, Activity, Contract, Customer,
                             CustomerImport, CustomFieldDef, Opportunity, Stage)
@@ -88,6 +87,15 @@ def _assignment_panel(record, user):
     return {"rows": services.assignment_log(record.entity, record.id), "reasons": _ASSIGNMENT_REASONS}
 
 
+HISTORY_ROWS = 50  # the page shows the latest ones; the API pages through all
+_HISTORY_EVENTS = {"created": _l("Created"), "updated": _l("Edited"), "deleted": _l("Deleted")}
+
+
+def _history_panel(record, user):
+    entries = history.record_history(record.entity, record.id, limit=HISTORY_ROWS + 1)
+    return {"entries": entries[:HISTORY_ROWS], "more": len(entries) > HISTORY_ROWS, "events": _HISTORY_EVENTS}
+
+
 # --- template helpers ---------------------------------------------------------------------
 
 def _local_input(value) -> str:
@@ -98,7 +106,8 @@ def _local_input(value) -> str:
 
 
 def _display(record, key):
-    """A field's value for reading: labels for choices, names for relations."""
+    """A field's value for reading: labels for choices, names for relations (from the record's
+    loaded relations, no look-up)."""
     value = services._value(record, key)
     if value is None or value == []:
         return ""
@@ -110,21 +119,7 @@ def _display(record, key):
         return record.owner.label
     if key == "shared_with":
         return ", ".join(u.label for u in record.shared_with)
-    if key == "stage":
-        stage = services.stage_by_key(value)
-        return stage.name if stage else value
-    spec = services.field_spec(record.entity, key)
-    if spec and spec.type == "choice":
-        return services.choice_label(record.entity, key, value)
-    if isinstance(value, datetime):
-        from flask_babel import format_datetime
-
-        return format_datetime(value, "short")
-    if isinstance(value, Decimal):
-        from flask_babel import format_decimal
-
-        return format_decimal(value, "#,##0.00")
-    return value
+    return services.display_value(record.entity, key, value)
 
 
 def _url(record, action="detail"):
@@ -633,4 +628,6 @@ def init_app(app: Flask) -> None:
     add_nav_item(app, NavItem("crm.contracts", _l("Contracts"), 24))
     add_nav_item(app, NavItem("crm.admin_stages", _l("CRM settings"), 88, roles=("admin",), menu="manage"))
     add_detail_panel(app, "crm/_assignment_panel.html", _assignment_panel, order=900,
+                     entities=("customer", "opportunity", "contract", "activity"))
+    add_detail_panel(app, "crm/_history_panel.html", _history_panel, order=950,
                      entities=("customer", "opportunity", "contract", "activity"))

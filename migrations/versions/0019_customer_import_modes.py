@@ -2,7 +2,7 @@
 admin may import existing data without running rules and workflows
 
 Revision ID: 0019_customer_import_modes
-Revises: 0017_rule_once_per_record
+Revises: 0018_record_changes
 Create Date: 2026-12-04 15:50:00
 
 """
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0019_customer_import_modes'
-down_revision = '0017_rule_once_per_record'
+down_revision = '0018_record_changes'
 branch_labels = None
 depends_on = None
 

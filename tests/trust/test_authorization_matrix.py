@@ -106,6 +106,8 @@ MATRIX = {
                                                                                {"amount": 60000})),
     ("DELETE", "/api/v1/contracts/<int:record_id>"): (OWNED_DEL, lambda w, u: _json(
         f"/api/v1/contracts/{w.create('contract', customer_id=w.customer, title='删', amount=1)}")),
+    ("GET", "/api/v1/records/<entity>/<int:record_id>/history"): (OWNED, lambda w, u: _json(
+        f"/api/v1/records/customer/{w.customer}/history")),
     ("GET", "/api/v1/pipeline-stages"): (ANY, lambda w, u: _json("/api/v1/pipeline-stages")),
     ("GET", "/api/v1/record-fields/<entity>"): (ANY, lambda w, u: _json("/api/v1/record-fields/customer")),
     # --- processes and instances
