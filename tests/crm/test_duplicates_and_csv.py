@@ -199,6 +199,10 @@ def test_an_admin_may_load_existing_customers_without_rules_and_workflows(app, a
         assert audit.actor_name == "admin" and audit.details["rows"] == 2
     statuses = {c["name"]: c["report_status"] for c in api_en("admin").get("/api/v1/customers").get_json()["items"]}
     assert statuses == {"厦门老客户甲": "none", "厦门老客户乙": "none"}
+    # The change history still says where they came from.
+    customer = api_en("admin").get("/api/v1/customers?q=老客户甲").get_json()["items"][0]
+    [created] = api_en("admin").get(f"/api/v1/records/customer/{customer['id']}/history").get_json()["items"]
+    assert created["event"] == "created" and created["actor"] == "admin"
 
     # The same file the usual way starts a report for each new customer.
     usual = _import(api_en("admin"), [["name", "province"], ["厦门新客户", "福建"]])
