@@ -203,12 +203,21 @@ def test_an_admin_may_load_existing_customers_without_rules_and_workflows(app, a
     customer = api_en("admin").get("/api/v1/customers?q=老客户甲").get_json()["items"][0]
     [created] = api_en("admin").get(f"/api/v1/records/customer/{customer['id']}/history").get_json()["items"]
     assert created["event"] == "created" and created["actor"] == "admin"
+    # Its owner may file the report it skipped, told it never had one.
+    from app.cli import DEMO_PASSWORD
+
+    owner = app.test_client()
+    owner.post("/login", data={"username": "sales1", "password": DEMO_PASSWORD})
+    page = owner.get(f"/crm/customer/{customer['id']}").get_data(as_text=True)
+    assert 'id="report-again"' in page and "尚未报备" in page and "按审批意见" not in page
+    filed = api_en("sales1").post(f"/api/v1/records/customer/{customer['id']}/report-again")
+    assert filed.status_code == 201, filed.get_json()
 
     # The same file the usual way starts a report for each new customer.
     usual = _import(api_en("admin"), [["name", "province"], ["厦门新客户", "福建"]])
     assert usual.get_json()["automate"] is True
     with app.app_context():
-        assert db.session.scalar(select(func.count()).select_from(ProcessInstance)) == 1
+        assert db.session.scalar(select(func.count()).select_from(ProcessInstance)) == 2  # and the one filed above
 
 
 def test_a_quiet_import_in_the_background_stays_quiet(app, api_en, demo_flow, monkeypatch):
