@@ -113,11 +113,4 @@ def job_backlog():
 @bp.doc(summary="Try a failed job again with a fresh set of attempts, due now (admins); 409 when it is "
                 "not failed", responses=[401, 403, 404, 409])
 def retry_job(job_id):
-    try:
-        job = jobs.retry(job_id, current_user)
-    except jobs.JobNotRetryable:
-        raise ApiError(409, "not_failed", _("Only a failed job can be tried again; this one is already with the "
-                                            "worker.")) from None
-    if job is None:
-        raise ApiError(404, "not_found", _("No such job."))
-    return job_out(job)
+    return job_out(jobs.retry(job_id, current_user))

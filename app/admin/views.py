@@ -167,22 +167,18 @@ def audit_log():
                            filters=filters, **filters)
 
 
-# What each kind of background job does, in the operator's words.
-JOB_KINDS = {"engine.timer": _l("Process timer"), "notifications.email": _l("E-mail notification"),
-             "automation.webhook": _l("Webhook call"), "crm.import_customers": _l("Customer import"),
-             "inbox.task_due": _l("Task due reminder"), "automation.time_events": _l("Date-based rules scan"),
-             "automation.prune_run_log": _l("Run log clean-up")}
 JOB_STATUSES = {"failed": _l("Failed"), "pending": _l("Waiting"), "running": _l("Running")}
 
 
 @bp.get("/jobs")
 @admin_required
 def jobs_page():
+    kinds = jobs.kind_labels()
     status = request.args.get("status") if request.args.get("status") in JOB_STATUSES else "failed"
-    kind = request.args.get("kind") if request.args.get("kind") in JOB_KINDS else None
+    kind = request.args.get("kind") if request.args.get("kind") in kinds else None
     rows = db.session.scalars(jobs.jobs_query(status, kind).limit(100)).all()
     return render_template("admin/jobs.html", backlog=jobs.backlog(), rows=rows, status=status, kind=kind,
-                           kinds=JOB_KINDS, statuses=JOB_STATUSES, error_summary=jobs.error_summary)
+                           kinds=kinds, statuses=JOB_STATUSES, error_summary=jobs.error_summary)
 
 
 @bp.post("/jobs/<int:job_id>/retry")
@@ -190,11 +186,11 @@ def jobs_page():
 def retry_job(job_id):
     try:
         job = jobs.retry(job_id, current_user)
-    except jobs.JobNotRetryable:
-        flash(_("Only a failed job can be tried again; this one is already with the worker."), "warning")
-    else:
-        if job is None:
+    except ApiError as error:
+        if error.status == 404:
             abort(404)
+        flash(error.message, "warning")
+    else:
         flash(_("Job #%(id)s will be tried again by the worker.", id=job.id), "success")
     return redirect(url_for("admin.jobs_page", status="failed"))
 

@@ -14,6 +14,7 @@ import certifi
 import urllib3
 from flask import current_app
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from app.automation import catalog as cat
@@ -88,7 +89,7 @@ def _post(url: str, addresses: list[str], body: bytes, headers: dict, timeout: f
     raise last_error
 
 
-@job_handler("automation.webhook", max_attempts=5)
+@job_handler("automation.webhook", max_attempts=5, label=_l("Webhook call"))
 def deliver_webhook(job) -> None:
     """POST the event; a non-2xx answer or a network error raises, so the job is retried with
     backoff. Every attempt is logged. Receivers deduplicate by the ``X-CRM-Delivery`` header,
@@ -163,14 +164,14 @@ def _finish(row: WebhookDelivery, started: float) -> None:
     db.session.commit()  # kept even when the job is retried (its rollback comes after this)
 
 
-@periodic("automation.time_events", every_seconds=300)
+@periodic("automation.time_events", every_seconds=300, label=_l("Date-based rules scan"))
 def scan_time_events_job(job) -> None:
     from app.automation.execution import scan_time_events
 
     scan_time_events()
 
 
-@periodic("automation.prune_run_log", every_seconds=24 * 3600)
+@periodic("automation.prune_run_log", every_seconds=24 * 3600, label=_l("Run log clean-up"))
 def prune_run_log_job(job) -> None:
     """Once a day: the run log and webhook attempts older than AUTOMATION_RUN_RETENTION_DAYS
     (0 keeps everything). The automation report covers the period still kept."""

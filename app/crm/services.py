@@ -1351,6 +1351,6 @@ def import_visible_to(job: CustomerImport, user) -> bool:
 def register_jobs() -> None:
     from app.jobs import job_handler
 
-    @job_handler("crm.import_customers", max_attempts=3)
+    @job_handler("crm.import_customers", max_attempts=3, label=_l("Customer import"))
     def _import_job(job):
         run_customer_import(int(job.payload["import_id"]))

@@ -604,7 +604,7 @@ class TimerNotFired(Exception):
     raising lets the job table retry it with backoff."""
 
 
-@job_handler(TIMER_JOB, one_transaction=True)  # fire_timers commits its step once
+@job_handler(TIMER_JOB, one_transaction=True, label=_l("Process timer"))  # fire_timers commits its step once
 def _timer_job(job):
     try:
         instance = fire_timers(job.payload["instance_id"])

@@ -229,7 +229,7 @@ def _clear(session: Session, *args) -> None:
         session.info.pop(key, None)
 
 
-@job_handler(DUE_JOB)
+@job_handler(DUE_JOB, label=_l("Task due reminder"))
 def task_due(job) -> None:
     """The due date of a task passed and it is still open: remind whoever holds it."""
     from app.extensions import db

@@ -8,12 +8,16 @@ import time
 import traceback
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Callable
+from typing import Any, Callable
 
 from sqlalchemy import and_, bindparam, case, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import make_transient_to_detached
 
+from flask_babel import gettext as _
+
+from app.api.errors import ApiError
+from app.audit import audit
 from app.db import MAX_ID, JSONType, UTCDateTime, utcnow
 from app.extensions import db
 from app.jobs.models import DONE, FAILED, PENDING, RUNNING, Job
@@ -30,6 +34,7 @@ class Handler:
     max_attempts: int
     # The handler's work is one transaction that it commits itself: "done" goes in with it.
     one_transaction: bool = False
+    label: Any = None  # what the job does, in the operator's words (a lazy translation)
 
 
 @dataclass(frozen=True)
@@ -42,8 +47,9 @@ _HANDLERS: dict[str, Handler] = {}
 _PERIODICS: dict[str, Periodic] = {}
 
 
-def job_handler(kind: str, max_attempts: int = 8, one_transaction: bool = False):
+def job_handler(kind: str, max_attempts: int = 8, one_transaction: bool = False, label=None):
     """Register ``func(job)`` to run jobs of ``kind``. Raise to have the job retried.
+    ``label`` names the kind on the operator's jobs page.
 
     ``one_transaction``: the handler commits all its work in one commit (or none), so the job
     is marked done in that same commit. Handlers that commit progress step by step (a delivery
@@ -52,18 +58,18 @@ def job_handler(kind: str, max_attempts: int = 8, one_transaction: bool = False)
     """
 
     def decorator(func):
-        _HANDLERS[kind] = Handler(func, max_attempts, one_transaction)
+        _HANDLERS[kind] = Handler(func, max_attempts, one_transaction, label)
         return func
 
     return decorator
 
 
-def periodic(kind: str, every_seconds: int):
+def periodic(kind: str, every_seconds: int, label=None):
     """Register a handler that the worker schedules every ``every_seconds`` (once per slot
     across all workers, thanks to the job key)."""
 
     def decorator(func):
-        _HANDLERS[kind] = Handler(func, 1)
+        _HANDLERS[kind] = Handler(func, 1, label=label)
         _PERIODICS[kind] = Periodic(kind, every_seconds)
         return func
 
@@ -274,20 +280,20 @@ def jobs_query(status: str = FAILED, kind: str | None = None):
     return stmt.where(Job.kind == kind) if kind else stmt
 
 
-class JobNotRetryable(Exception):
-    """Only a failed job is tried again: a pending or running one is the worker's already."""
+def kind_labels() -> dict[str, str]:
+    """Every registered job kind → its label (the kind itself when it has none)."""
+    return {kind: str(handler.label or kind) for kind, handler in sorted(_HANDLERS.items())}
 
 
-def retry(job_id: int, actor) -> Job | None:
+def retry(job_id: int, actor) -> Job:
     """Give a failed job a fresh set of attempts, due now (the cause was fixed: the webhook's
-    receiver is back, the mail server's password corrected). None when there is no such job."""
-    from app.audit import audit
-
+    receiver is back, the mail server's password corrected). 404 without such a job; 409 when
+    it has not failed (a pending or running job is the worker's already)."""
     job = db.session.get(Job, job_id) if 0 < job_id <= MAX_ID else None
     if job is None:
-        return None
+        raise ApiError(404, "not_found", _("No such job."))
     if job.status != FAILED:
-        raise JobNotRetryable(job.status)
+        raise ApiError(409, "not_failed", _("Only a failed job can be tried again; this one is already with the worker."))
     job.status, job.attempts, job.due_at, job.finished_at = PENDING, 0, utcnow(), None
     job.locked_by = job.locked_until = None
     audit("jobs.retried", actor=actor, target=f"job:{job.id}", kind=job.kind, last_error=error_summary(job.last_error))
@@ -297,4 +303,5 @@ def retry(job_id: int, actor) -> Job | None:
 
 def error_summary(error: str | None) -> str:
     """A traceback's last line: the exception and its message."""
-    return (error or "").strip().splitlines()[-1][:300] if (error or "").strip() else ""
+    lines = (error or "").strip().splitlines()
+    return lines[-1][:300] if lines else ""

@@ -6,6 +6,7 @@ from typing import Iterable
 
 from flask import current_app
 from flask_babel import force_locale
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import event, func, select, update
 from sqlalchemy.orm import Session
 
@@ -104,7 +105,7 @@ def mark_read(user: User, notification_id: int | None = None) -> int:
     return result.rowcount
 
 
-@job_handler("notifications.email", max_attempts=6)
+@job_handler("notifications.email", max_attempts=6, label=_l("E-mail notification"))
 def send_email(job) -> None:
     cfg = current_app.config
     message = EmailMessage()
