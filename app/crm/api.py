@@ -4,7 +4,7 @@ catalogue."""
 import re
 
 from apiflask import APIBlueprint
-from flask import Response, stream_with_context, url_for
+from flask import Response, request, stream_with_context, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -97,8 +97,6 @@ def _etag(record) -> dict:
 def _expected_version(version: int | None) -> int | None:
     """The version a write expects: the body's or query's ``version``, else ``If-Match``
     (one of our ETags; ``*`` or no header: any version)."""
-    from flask import request
-
     tags = [tag.strip() for tag in request.headers.get("If-Match", "").split(",") if tag.strip()]
     if version is not None or not tags or "*" in tags:
         return version
@@ -132,8 +130,6 @@ def export_customers(query):
                     "`automate=false` (administrators only) loads existing data without running rules and "
                     "workflows.", responses=[202, 400, 403])
 def import_customers():
-    from flask import request
-
     upload = request.files.get("file")
     if upload is None:
         raise ApiError(400, "invalid_input", _("Send the CSV file as the multipart field “file”."),

@@ -220,7 +220,7 @@ def display_value(entity: str, key: str, value) -> str:
     if kind in ("user", "customer", "opportunity"):
         return reference_label(entity, key, value) or (str(value) if kind == "user" else f"#{value}")
     if kind == "stage":
-        stage = next((s for s in stages() if s.key == value), None)  # stages(): read once per transaction
+        stage = stage_by_key(value)
         return stage.name if stage else value
     if kind == "choice":
         return choice_label(entity, key, value)
@@ -589,7 +589,7 @@ def stages() -> list[Stage]:
 
 
 def stage_by_key(key: str) -> Stage | None:
-    return db.session.scalar(select(Stage).where(Stage.key == key))
+    return next((stage for stage in stages() if stage.key == key), None)  # stages(): read once per transaction
 
 
 CLOSED = ("won", "lost")
@@ -1294,7 +1294,7 @@ def _import_row(job: CustomerImport, row_id: str, data: dict) -> None:
         else:
             job.unchanged_rows += 1
         return
-    credit_code = (data.get("credit_code") or "").strip()
+    credit_code = data.get("credit_code")  # cells are stripped; an empty one is None
     if credit_code:
         existing = db.session.scalar(select(Customer).where(Customer.credit_code == credit_code).limit(1))
         if existing is not None:
