@@ -104,6 +104,8 @@ class Config:
     WEBHOOK_CA_BUNDLE = os.environ.get("WEBHOOK_CA_BUNDLE") or None
     # Automation run log and webhook attempts are deleted after this many days (0: never).
     AUTOMATION_RUN_RETENTION_DAYS = int(os.environ.get("AUTOMATION_RUN_RETENTION_DAYS", 365))
+    # Background jobs that finished are deleted after this many days (0: never); failed ones stay.
+    JOB_RETENTION_DAYS = int(os.environ.get("JOB_RETENTION_DAYS", 30))
 
 
 def load(overrides: dict | None = None) -> dict:

@@ -149,6 +149,21 @@ def update_row(obj, session=None):
     return obj
 
 
+def delete_in_batches(model, *conditions, batch: int = 5000) -> int:
+    """Delete ``model`` rows matching ``conditions``, ``batch`` rows per committed transaction
+    (one long delete would hold SQLite's writer lock against every request); returns how many
+    went. For clean-ups of old log rows, run by the worker."""
+    removed = 0
+    while True:
+        ids = select(model.id).where(*conditions).order_by(model.id).limit(batch)
+        count = db.session.execute(db.delete(model).where(model.id.in_(ids.scalar_subquery())),
+                                   execution_options={"synchronize_session": False}).rowcount
+        db.session.commit()
+        removed += count
+        if count < batch:
+            return removed
+
+
 # --- look-ups repeated within one transaction ----------------------------------------------
 
 MEMO = "transaction_memo"  # the session.info key of the remembered values

@@ -12,7 +12,7 @@ from app.automation import catalog as cat
 from app.automation.execution import dry_run
 from app.automation.models import Rule, RuleRun, Setting, Todo, WebhookDelivery
 from app.automation.validation import validate_rule
-from app.db import MAX_ID, utcnow
+from app.db import MAX_ID, delete_in_batches, utcnow
 from app.extensions import db
 
 EDITABLE = ("name", "description", "entity", "event", "event_options", "condition", "actions", "enabled", "blocking",
@@ -261,16 +261,6 @@ def page_of_runs(stmt, page: int, per_page: int = 50) -> dict:
 
 
 def prune_run_log(before, batch: int = 5000) -> int:
-    """Delete rule runs and webhook delivery attempts logged before ``before``, a batch per
-    transaction (a long delete would hold SQLite's writer lock); returns how many went."""
-    removed = 0
-    for model in (WebhookDelivery, RuleRun):
-        while True:
-            ids = select(model.id).where(model.at < before).order_by(model.id).limit(batch)
-            count = db.session.execute(db.delete(model).where(model.id.in_(ids.scalar_subquery())),
-                                       execution_options={"synchronize_session": False}).rowcount
-            db.session.commit()
-            removed += count
-            if count < batch:
-                break
-    return removed
+    """Delete rule runs and webhook delivery attempts logged before ``before``; returns how
+    many went."""
+    return sum(delete_in_batches(model, model.at < before, batch=batch) for model in (WebhookDelivery, RuleRun))

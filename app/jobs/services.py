@@ -14,11 +14,13 @@ from sqlalchemy import and_, bindparam, case, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import make_transient_to_detached
 
+from flask import current_app
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from app.api.errors import ApiError
 from app.audit import audit
-from app.db import MAX_ID, JSONType, UTCDateTime, utcnow
+from app.db import MAX_ID, JSONType, UTCDateTime, delete_in_batches, utcnow
 from app.extensions import db
 from app.jobs.models import DONE, FAILED, PENDING, RUNNING, Job
 
@@ -237,6 +239,25 @@ def run_worker(poll_seconds: float = 0.5, batch: int = 20, stop: Callable[[], bo
         if ran < batch:
             time.sleep(poll_seconds)
     log.info("worker %s stopped", owner)
+
+
+@periodic("jobs.prune_done", every_seconds=24 * 3600, label=_l("Finished jobs clean-up"))
+def prune_done_jobs_job(job) -> None:
+    """Once a day: jobs done more than JOB_RETENTION_DAYS ago (0 keeps them all). Without it
+    the table grows by every timer, e-mail and scan. Failed jobs stay until retried: each is
+    work the operator still has to look at."""
+    days = current_app.config["JOB_RETENTION_DAYS"]
+    if days > 0:
+        prune_done_jobs(utcnow() - timedelta(days=days))
+
+
+def prune_done_jobs(before: datetime, batch: int = 5000) -> int:
+    """Delete jobs that finished before ``before``; returns how many went.
+
+    Safe for idempotency because every job key names something that happens once (a periodic
+    slot, a notification, a rule run's action, a task, a timer's due moment): a key is never
+    enqueued again after its job is long done."""
+    return delete_in_batches(Job, Job.status == DONE, Job.finished_at < before, batch=batch)
 
 
 # --- the operator's view: what waits, what failed, and trying a failed job again ----------
