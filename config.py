@@ -79,7 +79,12 @@ class Config:
         "or a state that no longer allows the action.\n\n"
         "**Records** carry `version`: send it back on PATCH (and `?version=` on DELETE) to be refused "
         "with 409 instead of overwriting someone else's change. Lists take `page` and `per_page` "
-        "(at most 200) and answer `{items, total, page, per_page}`.")}
+        "(at most 200) and answer `{items, total, page, per_page}`.\n\n"
+        "**Retries**: send `Idempotency-Key: <a unique string>` with a POST or PATCH and you may repeat it "
+        "safely after a timeout: a repeat answers the first request's answer (header `Idempotent-Replayed: "
+        "true`) instead of doing it twice. The same key with a different request is 422; while the first "
+        "still runs, 409. Only successful answers are kept (a refused request may be corrected and sent again "
+        "under its key); keys are kept IDEMPOTENCY_KEY_HOURS (24 by default).")}
     # The error body every error has (app/api/errors.py), documented as such.
     HTTP_ERROR_SCHEMA = VALIDATION_ERROR_SCHEMA = {
         "type": "object", "required": ["error"], "properties": {"error": {
@@ -106,6 +111,8 @@ class Config:
     AUTOMATION_RUN_RETENTION_DAYS = int(os.environ.get("AUTOMATION_RUN_RETENTION_DAYS", 365))
     # Background jobs that finished are deleted after this many days (0: never); failed ones stay.
     JOB_RETENTION_DAYS = int(os.environ.get("JOB_RETENTION_DAYS", 30))
+    # API requests with an Idempotency-Key answer the same for at least this long.
+    IDEMPOTENCY_KEY_HOURS = int(os.environ.get("IDEMPOTENCY_KEY_HOURS", 24))
 
 
 def load(overrides: dict | None = None) -> dict:

@@ -62,4 +62,7 @@ def test_pruning_goes_in_batches_and_counts(jobs):
 
 
 def test_the_clean_up_is_named_on_the_jobs_page(ctx):
-    assert job_services.kind_labels()["jobs.prune_done"] == "Finished jobs clean-up"
+    from flask_babel import force_locale
+
+    with force_locale("en"):
+        assert job_services.kind_labels()["jobs.prune_done"] == "Finished jobs clean-up"

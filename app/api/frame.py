@@ -11,6 +11,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from app.access import is_api_request
+from app.api import idempotency
 from app.api.errors import ApiError
 from app.extensions import csrf, login_manager
 
@@ -52,6 +53,8 @@ def _complete_spec(spec: dict) -> dict:
                 responses["200"] = {"description": "Successful response"}
             if (path, method) in PUBLIC_OPERATIONS:
                 operation["security"] = []
+            elif method.upper() in idempotency.METHODS:
+                operation.setdefault("parameters", []).append(idempotency.OPENAPI_PARAMETER)
     return spec
 
 
@@ -97,6 +100,8 @@ def init_app(app: Flask) -> None:
             # Cookie-authenticated requests (pages, and the UI's own API calls) need the token.
             csrf.protect()
         return None
+
+    idempotency.init_app(app)  # after the guard: keys only for requests that passed it
 
 
 def _nul_paths(value, path: str = "", depth: int = 0) -> list[str]:

@@ -76,3 +76,34 @@ def test_same_task_completed_through_two_processes_at_once(app, ctx, demo_people
     completions = db.session.scalar(select(func.count()).select_from(ProcessHistory).where(
         ProcessHistory.instance_id == instance_id, ProcessHistory.event == "completed_task"))
     assert completions == 1
+
+
+def test_a_create_sent_to_two_processes_at_once_with_one_idempotency_key_creates_once(ctx, demo_people,
+                                                                                      database_url, tmp_path):
+    from app.crm.models import Customer
+
+    with gunicorn(database_url, workers=1, log_path=str(tmp_path / "a.log")) as a, \
+            gunicorn(database_url, workers=1, log_path=str(tmp_path / "b.log")) as b:
+        headers = {"Authorization": f"Bearer {_token(a, 'sales1')}"}
+        answers = []
+
+        def create(base, key, barrier):
+            barrier.wait()
+            answers.append(requests.post(f"{base}/api/v1/customers", json={"name": f"重试客户 {key}"},
+                                         headers={**headers, "Idempotency-Key": key}, timeout=60))
+
+        for n in range(5):
+            barrier = threading.Barrier(2)
+            threads = [threading.Thread(target=create, args=(base, f"retry-{n}", barrier)) for base in (a, b)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+
+    # Each pair: the first 201, the other its replay (201) or "still running" (409).
+    for first, second in zip(answers[::2], answers[1::2]):
+        assert sorted([first.status_code, second.status_code]) in ([201, 201], [201, 409]), (first.text, second.text)
+        if second.status_code == first.status_code == 201:
+            assert first.json()["id"] == second.json()["id"]
+    names = list(db.session.scalars(select(Customer.name).where(Customer.name.startswith("重试客户"))))
+    assert sorted(names) == [f"重试客户 retry-{n}" for n in range(5)]
