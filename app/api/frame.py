@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 from apiflask import Schema
+from marshmallow import ValidationError, validates_schema
 from apiflask.fields import Integer, String
 from apiflask.validators import Range
 from flask import Flask, current_app, g, request
@@ -134,10 +135,28 @@ def _refuse_nul_characters() -> None:
                        [{"field": p, "message": _("Contains a NUL character.")} for p in paths[:20]])
 
 
-class PageQuery(Schema):
+class QueryParameters(Schema):
+    """The query parameters an API route takes. One it does not take is refused (400, naming
+    it and the ones it takes), not ignored: a misspelt filter (``?stauts=failed``) or ``?q=``
+    on a list that does not search would otherwise answer the whole list as if filtered."""
+
+    @validates_schema(pass_original=True)
+    def _refuse_unknown(self, data, original, **kwargs):
+        taken = sorted(field.data_key or name for name, field in self.load_fields.items())
+        unknown = sorted(set(original) - set(taken))
+        if unknown:
+            message = _("This parameter is not taken here; the ones taken: %(names)s.", names=", ".join(taken) or "—")
+            raise ValidationError({name: [message] for name in unknown})
+
+
+class PageQuery(QueryParameters):
     # Bounded so OFFSET never overflows the database's integer.
     page = Integer(load_default=1, validate=Range(min=1, max=MAX_PAGE))
     per_page = Integer(load_default=50, validate=Range(min=1, max=MAX_PER_PAGE))
+
+
+class SearchQuery(PageQuery):
+    """A list that searches its text: ``?q=`` (API.md: "full-text where it makes sense")."""
     q = String(load_default=None)
 
 

@@ -2,7 +2,7 @@ from apiflask import Schema
 from apiflask.fields import Boolean, DateTime, Email, Integer, List, String
 from apiflask.validators import Length, OneOf
 
-from app.api.frame import PageQuery
+from app.api.frame import SearchQuery
 from app.auth.models import ROLES
 
 
@@ -81,5 +81,5 @@ class GroupPatch(Schema):
     version = Integer()
 
 
-class DirectoryQuery(PageQuery):
+class DirectoryQuery(SearchQuery):
     active = Boolean(load_default=None, allow_none=True)

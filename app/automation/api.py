@@ -7,7 +7,7 @@ from flask_login import current_user
 
 from app.access import login_required, roles_required
 from app.api.errors import ApiError
-from app.api.frame import page_of
+from app.api.frame import PageQuery, page_of
 from app.automation import catalog as cat
 from app.automation import services
 from app.automation.schemas import AllowListIn, DryRunIn, RuleIn, RulePatch, RuleQuery, RunQuery
@@ -127,9 +127,10 @@ def set_allowlist(body):
 
 @bp.get("/todos")
 @login_required
-def my_todos():
-    items = [services.todo_dict(t) for t in services.open_todos_for(current_user)]
-    return {"items": items, "total": len(items), "page": 1, "per_page": len(items)}
+@bp.input(PageQuery, location="query", arg_name="query")
+@bp.doc(summary="The caller's open to-dos whose delayed start has come, soonest deadline first")
+def my_todos(query):
+    return page_of(services.open_todos_query(current_user), query["page"], query["per_page"], services.todo_dict)
 
 
 @bp.post("/todos/<int:todo_id>/complete")

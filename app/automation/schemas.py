@@ -3,7 +3,7 @@ from apiflask.fields import Boolean, Dict, Integer, List, Raw, String
 from apiflask.validators import Length, Range
 
 from app.db import MAX_ID
-from app.api.frame import PageQuery
+from app.api.frame import PageQuery, SearchQuery
 
 
 
@@ -45,16 +45,12 @@ class DryRunIn(Schema):
     rule = Dict(load_default=None, allow_none=True)
 
 
-class _Paged(PageQuery):
-    page = Integer(load_default=1, validate=Range(min=1, max=100000))
-
-
-class RuleQuery(_Paged):
+class RuleQuery(SearchQuery):
     entity = String(load_default=None)
     event = String(load_default=None)
 
 
-class RunQuery(_Paged):
+class RunQuery(PageQuery):
     rule_id = Integer(load_default=None, validate=Range(min=1, max=MAX_ID))
     entity = String(load_default=None)
     record_id = Integer(load_default=None, validate=Range(min=1, max=MAX_ID))

@@ -213,11 +213,14 @@ def deliveries_for_run(run_id: int) -> list[WebhookDelivery]:
 
 # --- to-dos -------------------------------------------------------------------------------
 
-def open_todos_for(user) -> list[Todo]:
+def open_todos_query(user):
     """The user's open to-dos whose delayed start has come, soonest deadline first."""
-    stmt = (select(Todo).where(Todo.user_id == user.id, Todo.done.is_(False), Todo.starts_at <= utcnow())
+    return (select(Todo).where(Todo.user_id == user.id, Todo.done.is_(False), Todo.starts_at <= utcnow())
             .order_by(Todo.deadline.is_(None), Todo.deadline, Todo.id))
-    return list(db.session.scalars(stmt))
+
+
+def open_todos_for(user) -> list[Todo]:
+    return list(db.session.scalars(open_todos_query(user)))
 
 
 def complete_todo(todo_id, user, commit: bool = True) -> Todo:

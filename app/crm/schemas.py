@@ -9,7 +9,7 @@ from marshmallow import INCLUDE
 from apiflask.fields import Boolean, Date, DateTime, Dict, Float, Integer, List, Nested, Raw, String
 from apiflask.validators import OneOf
 
-from app.api.frame import PageQuery
+from app.api.frame import QueryParameters, SearchQuery
 from app.crm.models import (ACTIVITY_KINDS, CONTRACT_STATUSES, CUSTOMER_CLASSES, OPPORTUNITY_STATUSES,
                             REPORT_STATUSES)
 
@@ -132,7 +132,7 @@ class ContractIn(_RecordIn):
     invoice_date = Raw(allow_none=True, metadata={"type": "string", "format": "date"})
 
 
-class _ListQuery(PageQuery):
+class _ListQuery(SearchQuery):
     owner = String(load_default=None)
     shared_with = String(load_default=None)
     sort = String(load_default=None)
@@ -190,7 +190,7 @@ class WonIn(Schema):
     version = Integer()
 
 
-class VersionQuery(Schema):
+class VersionQuery(QueryParameters):
     version = Integer(load_default=None)
 
 

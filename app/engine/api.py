@@ -17,7 +17,7 @@ from sqlalchemy import select
 from app.db import MAX_ID
 from app.access import login_required, roles_required
 from app.api.errors import ApiError
-from app.api.frame import PageQuery, page_of
+from app.api.frame import PageQuery, QueryParameters, page_of
 from app.audit import audit
 from app.extensions import db
 
@@ -34,7 +34,7 @@ class ProcessQuery(PageQuery):
     current = Boolean(load_default=None)
 
 
-class XmlQuery(Schema):
+class XmlQuery(QueryParameters):
     version = Integer(load_default=None, validate=Range(min=1, max=MAX_ID))
 
 

@@ -5,7 +5,7 @@ from flask_login import current_user
 
 from app.access import login_required, roles_required
 from app.api.errors import ApiError
-from app.api.frame import PageQuery, page_of
+from app.api.frame import PageQuery, SearchQuery, page_of
 from app.extensions import db
 from app.forms import bindings, services
 from app.forms.models import FormDefinition
@@ -19,8 +19,8 @@ DESIGNERS = ("designer", "admin")
 
 @bp.get("/forms")
 @login_required
-@bp.input(PageQuery, location="query", arg_name="query")
-@bp.doc(summary="Form definitions, current versions")
+@bp.input(SearchQuery, location="query", arg_name="query")
+@bp.doc(summary="Form definitions, current versions (?q= in key or name)")
 def list_forms(query):
     stmt = services.current_forms_query()
     if query["q"]:

@@ -2,6 +2,7 @@ from apiflask import Schema
 from apiflask.fields import Boolean, DateTime, Dict, Integer, List, String
 from apiflask.validators import Length, Range
 
+from app.api.frame import QueryParameters
 from app.db import MAX_ID
 
 
@@ -27,7 +28,7 @@ class FormIn(Schema):
     base_version = Integer(load_default=None, allow_none=True, validate=Range(min=0))  # 0: a new form
 
 
-class FormVersionQuery(Schema):
+class FormVersionQuery(QueryParameters):
     version = Integer(load_default=None, validate=Range(min=1))
 
 
@@ -88,6 +89,6 @@ class BindingOut(Schema):
     version = Integer()
 
 
-class RunQuery(Schema):
+class RunQuery(QueryParameters):
     entity = String(required=True, validate=Length(min=1, max=40))
     record_id = Integer(required=True, validate=Range(min=1, max=MAX_ID))

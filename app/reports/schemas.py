@@ -3,8 +3,10 @@ from apiflask import Schema
 from apiflask.fields import Date, Float, Integer, List, Nested, String
 from apiflask.validators import Length, Range
 
+from app.api.frame import QueryParameters
 
-class PeriodQuery(Schema):
+
+class PeriodQuery(QueryParameters):
     # Local dates (the company's time zone), both included; default: the last twelve weeks.
     from_ = Date(data_key="from", load_default=None)
     to = Date(load_default=None)
