@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Callable
 
 from flask import (Blueprint, Flask, abort, current_app, flash, redirect, render_template, request, url_for)
@@ -18,8 +18,7 @@ from app.api.errors import ApiError
 from app.auth.models import User
 from app.clock import company_zone
 from app.crm import history, services
-from app.crm.models import (ACTIVITY_KINDS, CONTRACT_STATUSES, CUSTOM_FIELD_TYPES, CUSTOMER_CLASSES, ENTITIES,
-                            MODELS, OPPORTUNITY_STATUSES, REPORT_STATUSES, Activity, Contract, Customer,
+from app.crm.models import (CUSTOM_FIELD_TYPES, ENTITIES, MODELS, OPPORTUNITY_STATUSES, Activity, Contract, Customer,
                             CustomerImport, CustomFieldDef, Opportunity, Stage)
 from app.extensions import db
 from app.ui.nav import NavItem, add_nav_item
@@ -38,14 +37,19 @@ LIST_COLUMNS = {
     "opportunity": ("title", "customer_id", "amount", "stage", "expected_close", "status", "owner"),
     "contract": ("title", "customer_id", "amount", "signed_on", "expires_on", "status", "owner"),
 }
-# Filter selects of each list page: field → choices.
+# Filter selects of each list page.
 LIST_FILTERS = {
-    "customer": {"customer_class": CUSTOMER_CLASSES, "report_status": REPORT_STATUSES},
-    "activity": {"kind": ACTIVITY_KINDS},
-    "opportunity": {"status": OPPORTUNITY_STATUSES},
-    "contract": {"status": CONTRACT_STATUSES},
+    "customer": ("customer_class", "report_status"),
+    "activity": ("kind",),
+    "opportunity": ("stage", "status"),
+    "contract": ("status",),
 }
 TEXT_FILTERS = {"customer": ("province", "industry")}
+# Date filters of each list page: list_query's "<field>_after" / "<field>_before" include the day.
+DATE_FILTERS = {
+    "activity": {"next_follow_up_before": _l("Next follow-up by")},
+    "contract": {"expires_on_after": _l("Expires from"), "expires_on_before": _l("Expires by")},
+}
 
 
 # --- the detail-panel registry: other modules add sections to a record's page -------------
@@ -203,12 +207,24 @@ def _crm_template_helpers():
 
 # --- lists --------------------------------------------------------------------------------
 
+def _filter_choices(entity) -> dict[str, list[dict]]:
+    """Each filter select's options: stages as configured, codes by their labels."""
+    return {key: services.choice_options(entity, key)
+            or [{"value": value, "label": value} for value in services.field_spec(entity, key).choices]
+            for key in LIST_FILTERS[entity]}
+
+
 def _list_filters(entity) -> dict:
     filters = {}
-    for key in (*LIST_FILTERS.get(entity, {}), *TEXT_FILTERS.get(entity, ())):
+    for key in (*LIST_FILTERS[entity], *TEXT_FILTERS.get(entity, ())):
         value = request.args.get(key, "").strip()
         if value:
             filters[key] = value
+    for key in DATE_FILTERS.get(entity, {}):
+        try:
+            filters[key] = date.fromisoformat(request.args.get(key, ""))
+        except ValueError:
+            pass  # empty, or a hand-made link: no filter (the field shows empty)
     if request.args.get("owner"):
         filters["owner"] = request.args["owner"]
     if entity != "customer" and request.args.get("customer_id", type=int):
@@ -240,8 +256,8 @@ def records(entity):
         return url_for(request.endpoint, **(request.view_args or {}), **dict(args, sort="-" + key if sort == key else key))
 
     return render_template("crm/list.html", entity=entity, rows=rows, total=total, page=page, per_page=PER_PAGE,
-                           q=q, filters=filters, columns=LIST_COLUMNS[entity], filter_choices=LIST_FILTERS[entity],
-                           text_filters=TEXT_FILTERS.get(entity, ()), owners=owners, args=args,
+                           q=q, filters=filters, columns=LIST_COLUMNS[entity], filter_choices=_filter_choices(entity),
+                           text_filters=TEXT_FILTERS.get(entity, ()), date_filters=DATE_FILTERS.get(entity, {}), owners=owners, args=args,
                            page_url=page_url, sort=sort, sort_url=sort_url,
                            can_sort=lambda key: services.can_sort(entity, key))
 
