@@ -16,11 +16,12 @@ from sqlalchemy import func, select
 from app.access import admin_required, login_required
 from app.api.errors import ApiError
 from app.auth.models import User
-from app.clock import company_zone
+from app.clock import company_today, company_zone
 from app.crm import history, services
 from app.crm.models import (CUSTOM_FIELD_TYPES, ENTITIES, MODELS, OPPORTUNITY_STATUSES, Activity, Contract, Customer,
                             CustomerImport, CustomFieldDef, Opportunity, Stage)
 from app.extensions import db
+from app.ui.dashboard import Figure, Section, add_home_sections
 from app.ui.nav import NavItem, add_nav_item
 
 bp = Blueprint("crm", __name__)
@@ -637,8 +638,43 @@ def admin_save_field(field_id=None):
     return redirect(url_for("crm.admin_fields"))
 
 
+# --- the home page's figures ---------------------------------------------------------------
+
+def _home_sections(user) -> list[Section]:
+    """Reports, customers, follow-ups, expiring contracts and the pipeline, each linking to the
+    list filtered to what it counts. Shown to sales, and to anyone who sees customers (their
+    managers see their department's, admins everyone's)."""
+    summary = services.sales_summary(user)
+    if not summary.customers and not user.has_role("sales"):
+        return []
+    first, last = services.expiry_window(company_today())
+    sales = [
+        Figure(_l("Customers"), summary.customers, url_for("crm.customers")),
+        Figure(_l("Reports pending"), summary.reports_pending, url_for("crm.customers", report_status="pending")),
+        Figure(_l("Reports rejected"), summary.reports_rejected, url_for("crm.customers", report_status="rejected"),
+               note=_l("to fix and submit again"), alert=summary.reports_rejected > 0),
+        Figure(_l("Follow-ups due"), summary.follow_ups_due,
+               url_for("crm.activities", next_follow_up_before=first.isoformat()), note=_l("today or earlier"),
+               alert=summary.follow_ups_due > 0),
+        Figure(_l("Contracts expiring"), summary.contracts_expiring,
+               url_for("crm.contracts", status="signed", expires_on_after=first.isoformat(),
+                       expires_on_before=last.isoformat()),
+               note=_l("within %(days)d days", days=services.EXPIRY_WINDOW_DAYS)),
+    ]
+    total = sum(stage.amount for stage in summary.pipeline)
+    pipeline = [Figure(_l("All stages"), sum(stage.count for stage in summary.pipeline),
+                       url_for("crm.records", entity="opportunity", status="open"),
+                       note=services.display_value("opportunity", "amount", total))]
+    pipeline += [Figure(stage.name, stage.count, url_for("crm.records", entity="opportunity", status="open",
+                                                         stage=stage.key),
+                        note=services.display_value("opportunity", "amount", stage.amount))
+                 for stage in summary.pipeline]
+    return [Section("sales", _l("Sales"), sales), Section("pipeline", _l("Open opportunities by stage"), pipeline)]
+
+
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
+    add_home_sections(app, _home_sections, order=20)
     add_nav_item(app, NavItem("crm.customers", _l("Customers"), 20))
     add_nav_item(app, NavItem("crm.pipeline", _l("Opportunities"), 22))
     add_nav_item(app, NavItem("crm.contracts", _l("Contracts"), 24))
