@@ -16,6 +16,7 @@ from app.auth import services
 from app.auth.models import ROLES, Group, User
 from app.extensions import db
 from app.jobs import services as jobs
+from app.ui.dashboard import Figure, Section, add_home_sections
 from app.ui.nav import NavItem, add_nav_item
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -27,6 +28,22 @@ ROLE_LABELS = {"admin": _l("Administrator"), "designer": _l("Process designer"),
 @bp.record_once
 def _nav(state):
     add_nav_item(state.app, NavItem("admin.users", _l("Admin"), 92, roles=("admin",), menu="manage"))
+    add_home_sections(state.app, _home_sections, order=90)
+
+
+def _home_sections(user) -> list[Section]:
+    """The administrator's background jobs: what failed, and whether a worker takes the due ones."""
+    if not user.is_admin:
+        return []
+    backlog = jobs.backlog()
+    late = backlog.worker_late
+    worker = (_l("%(minutes)d min late", minutes=late.total_seconds() // 60) if late else _l("on time"))
+    return [Section("system", _l("System"), [
+        Figure(_l("Failed background jobs"), backlog.failed, url_for("admin.jobs_page", status="failed"),
+               alert=backlog.failed > 0),
+        Figure(_l("Background worker"), worker, url_for("admin.jobs_page", status="pending"),
+               note=_l("no worker seems to be running") if late else None, alert=late is not None),
+    ])]
 
 
 def _all_groups():

@@ -13,7 +13,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from app.api.errors import ApiError
 from app.audit import audit
 from app.auth.models import ROLES, ApiToken, Group, LoginAttempt, User, UserRole
-from app.db import utcnow
+from app.db import transaction_memo, utcnow
 from app.extensions import db
 
 MIN_PASSWORD_LENGTH = 8
@@ -363,7 +363,13 @@ def _ancestor_ids(group: Group) -> set[int]:
 
 
 def managed_user_ids(user: User) -> set[int]:
-    """Ids of the members of every group ``user`` manages (and of their sub-groups)."""
+    """Ids of the members of every group ``user`` manages (and of their sub-groups). Read once
+    per transaction: every visibility clause asks (the home page's figures, five times)."""
+    return set(transaction_memo(("auth.managed_user_ids", user.id), lambda: _walk_managed(user),
+                                depends_on=(User, Group)))
+
+
+def _walk_managed(user: User) -> frozenset[int]:
     managed = list(db.session.scalars(select(Group).where(Group.manager_id == user.id)))
     seen_groups = {g.id for g in managed}
     ids: set[int] = set()
@@ -374,7 +380,7 @@ def managed_user_ids(user: User) -> set[int]:
             if child.id not in seen_groups:
                 seen_groups.add(child.id)
                 managed.append(child)
-    return ids
+    return frozenset(ids)
 
 
 def escalation_manager(group_name: str) -> tuple[User, str] | None:

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import copy
+from datetime import datetime
 
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import case, func, select
 
 from app.api.errors import ApiError
 from app.audit import audit
@@ -196,6 +197,12 @@ def runs_query(rule_id=None, entity=None, record_id=None, outcome=None, deleted_
     return stmt
 
 
+def failed_run_count(since: datetime) -> int:
+    """Runs that failed from ``since`` on (index on outcome and time)."""
+    return db.session.scalar(select(func.count()).select_from(RuleRun)
+                             .where(RuleRun.outcome == "failed", RuleRun.at >= since))
+
+
 def deleted_rule_names() -> list[str]:
     """Names of deleted rules that left runs (their runs keep the name, the rule id is gone)."""
     return list(db.session.scalars(select(RuleRun.rule_name).where(RuleRun.rule_id.is_(None))
@@ -213,14 +220,25 @@ def deliveries_for_run(run_id: int) -> list[WebhookDelivery]:
 
 # --- to-dos -------------------------------------------------------------------------------
 
+def _open_todo_conditions(user) -> tuple:
+    return Todo.user_id == user.id, Todo.done.is_(False), Todo.starts_at <= utcnow()
+
+
 def open_todos_query(user):
     """The user's open to-dos whose delayed start has come, soonest deadline first."""
-    return (select(Todo).where(Todo.user_id == user.id, Todo.done.is_(False), Todo.starts_at <= utcnow())
+    return (select(Todo).where(*_open_todo_conditions(user))
             .order_by(Todo.deadline.is_(None), Todo.deadline, Todo.id))
 
 
 def open_todos_for(user) -> list[Todo]:
     return list(db.session.scalars(open_todos_query(user)))
+
+
+def open_todo_counts(user, *deadlines: datetime) -> tuple[int, ...]:
+    """How many to-dos ``open_todos_query`` lists, then how many of them are due before each of
+    ``deadlines``: one aggregate."""
+    counts = [func.count()] + [func.count(case((Todo.deadline < deadline, 1))) for deadline in deadlines]
+    return tuple(db.session.execute(select(*counts).where(*_open_todo_conditions(user))).one())
 
 
 def complete_todo(todo_id, user, commit: bool = True) -> Todo:

@@ -1,17 +1,20 @@
 """Pages: the rule list, the no-code rule editor and the run log."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 
-from app.db import MAX_ID
+from app.db import MAX_ID, utcnow
 from app.access import admin_required, roles_required
 from app.automation import services
 from app.automation.models import Rule
 from app.extensions import db
+from app.ui.dashboard import Figure, Section, add_home_sections
 from app.ui.nav import NavItem, add_nav_item
 
 bp = Blueprint("automation", __name__, url_prefix="/automation")
@@ -124,8 +127,22 @@ def _record_panel(record, user):
             "event_labels": EVENT_LABELS}
 
 
+FAILED_RUNS_DAYS = 7  # the home page's window on failed rule runs
+
+
+def _home_sections(user) -> list[Section]:
+    """Rules that failed lately, for the people who read the run log (it lists failures newest first)."""
+    if not user.has_role(*EDITORS):
+        return []
+    failed = services.failed_run_count(utcnow() - timedelta(days=FAILED_RUNS_DAYS))
+    return [Section("system", _l("System"), [
+        Figure(_l("Failed rule runs"), failed, url_for("automation.runs", outcome="failed"),
+               note=_l("last %(days)d days", days=FAILED_RUNS_DAYS), alert=failed > 0)])]
+
+
 def init_app(app) -> None:
     app.register_blueprint(bp)
+    add_home_sections(app, _home_sections, order=80)
     add_nav_item(app, NavItem("automation.rules", _l("Automation"), 50, roles=EDITORS, menu="manage"))
     try:
         from app.crm.views import add_detail_panel

@@ -23,14 +23,14 @@ import io
 import json
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any, Iterable
 
 from flask_babel import format_datetime, format_decimal
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Select, bindparam, false, func, inspect, or_, select, true
+from sqlalchemy import Select, bindparam, case, false, func, inspect, or_, select, true
 from sqlalchemy.orm import lazyload
 
 from app.api.errors import ApiError
@@ -38,7 +38,7 @@ from app.audit import audit
 from app.auth.models import User
 from app.auth.lookup import user_named, users_named
 from app.auth.services import managed_user_ids
-from app.clock import company_zone
+from app.clock import company_today, company_zone
 from app.crm.models import (ACTIVITY_KINDS, CONTRACT_STATUSES, CUSTOM_FIELD_TYPES, CUSTOMER_CLASSES, ENTITIES,
                             MODELS, OPPORTUNITY_STATUSES, REPORT_STATUSES, Activity, AssignmentLog, Contract,
                             Customer, CustomerImport, CustomFieldDef, Opportunity, OwnedRecord, Stage)
@@ -1050,6 +1050,55 @@ def list_query(entity: str, user, q: str | None = None, filters: dict | None = N
                            [{"field": "sort", "message": _("Unknown sort column.")}])
     order = getattr(model, column)
     return stmt.order_by(order.desc() if descending else order.asc(), model.id.desc() if descending else model.id)
+
+
+EXPIRY_WINDOW_DAYS = 30  # "expiring soon" on the home page
+
+
+@dataclass(frozen=True)
+class StageFigure:
+    key: str
+    name: str  # as configured; an opportunity in a stage since removed shows its key
+    count: int
+    amount: Decimal
+
+
+@dataclass(frozen=True)
+class SalesSummary:
+    """What ``user`` may see of the CRM that asks for work, counted as the lists filter it."""
+    customers: int
+    reports_pending: int
+    reports_rejected: int
+    contracts_expiring: int  # signed, expiring from today through EXPIRY_WINDOW_DAYS from now
+    follow_ups_due: int  # activities whose next follow-up is today or past
+    pipeline: list[StageFigure]  # open opportunities per stage, in the stages' order
+
+
+def expiry_window(today: date) -> tuple[date, date]:
+    return today, today + timedelta(days=EXPIRY_WINDOW_DAYS)
+
+
+def sales_summary(user) -> SalesSummary:
+    """Two aggregates over the visible rows (the lists' visibility); days are the company's."""
+    today = company_today()
+    first, last = expiry_window(today)
+
+    def visible_count(model, *where):
+        return select(func.count()).select_from(model).where(visible_clause(model, user), *where).scalar_subquery()
+
+    counts = db.session.execute(select(
+        func.count(),
+        func.count(case((Customer.report_status == "pending", 1))),
+        func.count(case((Customer.report_status == "rejected", 1))),
+        visible_count(Contract, Contract.status == "signed", Contract.expires_on.between(first, last)),
+        visible_count(Activity, Activity.next_follow_up <= today),
+    ).select_from(Customer).where(visible_clause(Customer, user))).one()
+    per_stage = {key: (number, Decimal(amount or 0)) for key, number, amount in db.session.execute(
+        select(Opportunity.stage, func.count(), func.sum(Opportunity.amount))
+        .where(visible_clause(Opportunity, user), Opportunity.status == "open").group_by(Opportunity.stage))}
+    pipeline = [StageFigure(stage.key, stage.name, *per_stage.pop(stage.key, (0, Decimal(0)))) for stage in stages()]
+    pipeline += [StageFigure(key, key, *figures) for key, figures in sorted(per_stage.items())]
+    return SalesSummary(*counts, pipeline=pipeline)
 
 
 def assignment_log(entity: str, record_id: int) -> list[AssignmentLog]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Callable
 
 from flask import (Blueprint, Flask, abort, current_app, flash, redirect, render_template, request, url_for)
@@ -16,12 +16,12 @@ from sqlalchemy import func, select
 from app.access import admin_required, login_required
 from app.api.errors import ApiError
 from app.auth.models import User
-from app.clock import company_zone
+from app.clock import company_today, company_zone
 from app.crm import history, services
-from app.crm.models import (ACTIVITY_KINDS, CONTRACT_STATUSES, CUSTOM_FIELD_TYPES, CUSTOMER_CLASSES, ENTITIES,
-                            MODELS, OPPORTUNITY_STATUSES, REPORT_STATUSES, Activity, Contract, Customer,
+from app.crm.models import (CUSTOM_FIELD_TYPES, ENTITIES, MODELS, OPPORTUNITY_STATUSES, Activity, Contract, Customer,
                             CustomerImport, CustomFieldDef, Opportunity, Stage)
 from app.extensions import db
+from app.ui.dashboard import Figure, Section, add_home_sections
 from app.ui.nav import NavItem, add_nav_item
 
 bp = Blueprint("crm", __name__)
@@ -38,14 +38,19 @@ LIST_COLUMNS = {
     "opportunity": ("title", "customer_id", "amount", "stage", "expected_close", "status", "owner"),
     "contract": ("title", "customer_id", "amount", "signed_on", "expires_on", "status", "owner"),
 }
-# Filter selects of each list page: field → choices.
+# Filter selects of each list page.
 LIST_FILTERS = {
-    "customer": {"customer_class": CUSTOMER_CLASSES, "report_status": REPORT_STATUSES},
-    "activity": {"kind": ACTIVITY_KINDS},
-    "opportunity": {"status": OPPORTUNITY_STATUSES},
-    "contract": {"status": CONTRACT_STATUSES},
+    "customer": ("customer_class", "report_status"),
+    "activity": ("kind",),
+    "opportunity": ("stage", "status"),
+    "contract": ("status",),
 }
 TEXT_FILTERS = {"customer": ("province", "industry")}
+# Date filters of each list page: list_query's "<field>_after" / "<field>_before" include the day.
+DATE_FILTERS = {
+    "activity": {"next_follow_up_before": _l("Next follow-up by")},
+    "contract": {"expires_on_after": _l("Expires from"), "expires_on_before": _l("Expires by")},
+}
 
 
 # --- the detail-panel registry: other modules add sections to a record's page -------------
@@ -203,12 +208,24 @@ def _crm_template_helpers():
 
 # --- lists --------------------------------------------------------------------------------
 
+def _filter_choices(entity) -> dict[str, list[dict]]:
+    """Each filter select's options: stages as configured, codes by their labels."""
+    return {key: services.choice_options(entity, key)
+            or [{"value": value, "label": value} for value in services.field_spec(entity, key).choices]
+            for key in LIST_FILTERS[entity]}
+
+
 def _list_filters(entity) -> dict:
     filters = {}
-    for key in (*LIST_FILTERS.get(entity, {}), *TEXT_FILTERS.get(entity, ())):
+    for key in (*LIST_FILTERS[entity], *TEXT_FILTERS.get(entity, ())):
         value = request.args.get(key, "").strip()
         if value:
             filters[key] = value
+    for key in DATE_FILTERS.get(entity, {}):
+        try:
+            filters[key] = date.fromisoformat(request.args.get(key, ""))
+        except ValueError:
+            pass  # empty, or a hand-made link: no filter (the field shows empty)
     if request.args.get("owner"):
         filters["owner"] = request.args["owner"]
     if entity != "customer" and request.args.get("customer_id", type=int):
@@ -240,8 +257,8 @@ def records(entity):
         return url_for(request.endpoint, **(request.view_args or {}), **dict(args, sort="-" + key if sort == key else key))
 
     return render_template("crm/list.html", entity=entity, rows=rows, total=total, page=page, per_page=PER_PAGE,
-                           q=q, filters=filters, columns=LIST_COLUMNS[entity], filter_choices=LIST_FILTERS[entity],
-                           text_filters=TEXT_FILTERS.get(entity, ()), owners=owners, args=args,
+                           q=q, filters=filters, columns=LIST_COLUMNS[entity], filter_choices=_filter_choices(entity),
+                           text_filters=TEXT_FILTERS.get(entity, ()), date_filters=DATE_FILTERS.get(entity, {}), owners=owners, args=args,
                            page_url=page_url, sort=sort, sort_url=sort_url,
                            can_sort=lambda key: services.can_sort(entity, key))
 
@@ -621,8 +638,43 @@ def admin_save_field(field_id=None):
     return redirect(url_for("crm.admin_fields"))
 
 
+# --- the home page's figures ---------------------------------------------------------------
+
+def _home_sections(user) -> list[Section]:
+    """Reports, customers, follow-ups, expiring contracts and the pipeline, each linking to the
+    list filtered to what it counts. Shown to sales, and to anyone who sees customers (their
+    managers see their department's, admins everyone's)."""
+    summary = services.sales_summary(user)
+    if not summary.customers and not user.has_role("sales"):
+        return []
+    first, last = services.expiry_window(company_today())
+    sales = [
+        Figure(_l("Customers"), summary.customers, url_for("crm.customers")),
+        Figure(_l("Reports pending"), summary.reports_pending, url_for("crm.customers", report_status="pending")),
+        Figure(_l("Reports rejected"), summary.reports_rejected, url_for("crm.customers", report_status="rejected"),
+               note=_l("to fix and submit again"), alert=summary.reports_rejected > 0),
+        Figure(_l("Follow-ups due"), summary.follow_ups_due,
+               url_for("crm.activities", next_follow_up_before=first.isoformat()), note=_l("today or earlier"),
+               alert=summary.follow_ups_due > 0),
+        Figure(_l("Contracts expiring"), summary.contracts_expiring,
+               url_for("crm.contracts", status="signed", expires_on_after=first.isoformat(),
+                       expires_on_before=last.isoformat()),
+               note=_l("within %(days)d days", days=services.EXPIRY_WINDOW_DAYS)),
+    ]
+    total = sum(stage.amount for stage in summary.pipeline)
+    pipeline = [Figure(_l("All stages"), sum(stage.count for stage in summary.pipeline),
+                       url_for("crm.records", entity="opportunity", status="open"),
+                       note=services.display_value("opportunity", "amount", total))]
+    pipeline += [Figure(stage.name, stage.count, url_for("crm.records", entity="opportunity", status="open",
+                                                         stage=stage.key),
+                        note=services.display_value("opportunity", "amount", stage.amount))
+                 for stage in summary.pipeline]
+    return [Section("sales", _l("Sales"), sales), Section("pipeline", _l("Open opportunities by stage"), pipeline)]
+
+
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
+    add_home_sections(app, _home_sections, order=20)
     add_nav_item(app, NavItem("crm.customers", _l("Customers"), 20))
     add_nav_item(app, NavItem("crm.pipeline", _l("Opportunities"), 22))
     add_nav_item(app, NavItem("crm.contracts", _l("Contracts"), 24))

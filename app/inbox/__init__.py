@@ -4,6 +4,7 @@
 def init_app(app):
     from flask_babel import lazy_gettext as _l
 
+    from app.ui.dashboard import add_home_sections
     from app.ui.live import add_live_counter
     from app.ui.nav import NavItem, add_nav_item
 
@@ -16,3 +17,4 @@ def init_app(app):
     add_nav_item(app, NavItem("inbox.my_submissions", _l("My submissions"), 12))
     add_nav_item(app, NavItem("inbox.operator", _l("Process console"), 90, roles=("admin",), menu="manage"))
     add_live_counter(app, "inbox", services.open_task_count)
+    add_home_sections(app, views.home_sections, order=10)

@@ -332,18 +332,20 @@ SORTS = {"due": "due", "-due": "due", "created": "created", "-created": "created
          "record": "record"}
 
 
+def _due_limits() -> dict[str, datetime]:
+    """What each due-date filter means: due before this instant. "today" is the company's day
+    and takes in the overdue tasks (the end of today, not its start)."""
+    now = utcnow()
+    return {"overdue": now, "today": day_start((now.astimezone(company_zone()) + timedelta(days=1)).date()),
+            "week": now + timedelta(days=7)}
+
+
 def _due_conditions(column, due: str | None) -> list:
     """The due-date filter ("overdue", "today", "week", "none") on a due-date column."""
-    now = utcnow()
-    if due == "overdue":
-        return [column < now]
-    if due == "today":
-        return [column < day_start((now.astimezone(company_zone()) + timedelta(days=1)).date())]
-    if due == "week":
-        return [column < now + timedelta(days=7)]
     if due == "none":
         return [column.is_(None)]
-    return []
+    limit = _due_limits().get(due)
+    return [column < limit] if limit else []
 
 
 def _task_filters(user: User, scope: str, due: str | None, created_from: datetime | None,
@@ -550,6 +552,26 @@ def task_row(row) -> dict:
 
 def open_task_count(user: User) -> int:
     return task_count(user, "mine") + task_count(user, "offered") + len(open_todos(user))
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A user's open tasks and to-dos, as the inbox's badge and due filters count them."""
+    open: int
+    overdue: int
+    due_today: int  # the inbox's "Due today": before the end of the company's day, overdue included
+
+
+def workload(user: User) -> Workload:
+    """Two aggregates: the tasks of both inbox sections, and the to-dos."""
+    from app.automation import services as automation
+
+    limits = _due_limits()
+    tasks = db.session.execute(select(func.count(), *(func.count(case((HumanTask.due_at < limits[due], 1)))
+                                                      for due in ("overdue", "today")))
+                               .where(scope_clause(user, "all"))).one()
+    todos = automation.open_todo_counts(user, limits["overdue"], limits["today"])
+    return Workload(*(task + todo for task, todo in zip(tasks, todos)))
 
 
 def open_todos(user: User) -> list:

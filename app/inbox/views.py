@@ -6,6 +6,7 @@ from datetime import date
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_babel import pgettext
 from flask_login import current_user
 from sqlalchemy import select
@@ -20,6 +21,7 @@ from app.forms.embedded import CRM_FIELD_PROPERTY, choice_options, iter_componen
 from app.crm import services as crm_services
 from app.engine import services as engine
 from app.inbox import attachments, services
+from app.ui.dashboard import Figure, Section
 
 bp = Blueprint("inbox", __name__)
 
@@ -124,6 +126,17 @@ def index():
         flash(_("Done: %(task)s", task=done.name), "success")
     return render_template("inbox/index.html", mine=mine, offered=offered, todos=todos, filters=filters,
                            processes=services.process_choices(), args=request.args, now_utc=utcnow())
+
+
+def home_sections(user) -> list[Section]:
+    """Everyone has an inbox: open tasks (the badge's number) and what is due, linking to the
+    inbox filtered the same way."""
+    work = services.workload(user)
+    return [Section("tasks", _l("My tasks"), [
+        Figure(_l("Open tasks"), work.open, url_for("inbox.index"), note=_l("approvals and to-dos")),
+        Figure(_l("Overdue"), work.overdue, url_for("inbox.index", due="overdue"), alert=work.overdue > 0),
+        Figure(_l("Due today"), work.due_today, url_for("inbox.index", due="today"), note=_l("overdue included")),
+    ])]
 
 
 # ------------------------------------------------------------------ task page

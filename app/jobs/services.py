@@ -273,6 +273,11 @@ class Backlog:
     now: datetime
 
     @property
+    def failed(self) -> int:
+        """Jobs given up after their attempts, of every kind."""
+        return sum(states["failed"] for states in self.counts.values())
+
+    @property
     def worker_late(self) -> timedelta | None:
         """How long due work has waited, when that is longer than a working worker allows."""
         if self.oldest_due_at is None or self.now - self.oldest_due_at < WORKER_LATE:

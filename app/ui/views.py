@@ -5,6 +5,7 @@ from flask_login import current_user
 from app.access import login_required, public
 from app.database import health
 from app.extensions import db
+from app.ui.dashboard import home_sections
 from app.ui.nav import NavItem, add_nav_item, nav_items_for
 
 bp = Blueprint("ui", __name__)
@@ -13,7 +14,7 @@ bp = Blueprint("ui", __name__)
 @bp.get("/")
 @login_required
 def home():
-    return render_template("ui/home.html")
+    return render_template("ui/home.html", sections=home_sections(current_user))
 
 
 @bp.post("/language")

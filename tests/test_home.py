@@ -1,0 +1,61 @@
+"""The home page (工作台): the administrator's system figures, and which sections each role gets."""
+import re
+from datetime import timedelta
+
+from app.cli import DEMO_PASSWORD
+
+
+def _login(app, username):
+    client = app.test_client()
+    assert client.post("/login", data={"username": username, "password": DEMO_PASSWORD}).status_code == 302
+    return client
+
+
+def _sections(app, username):
+    from app.auth.services import get_user
+    from app.ui.dashboard import home_sections
+
+    with app.test_request_context():
+        return {s.key: s for s in home_sections(get_user(username))}
+
+
+def test_the_administrator_sees_failed_jobs_a_late_worker_and_failed_rule_runs(app, demo_people):
+    from app.automation.models import RuleRun
+    from app.db import utcnow
+    from app.extensions import db
+    from app.jobs.models import Job
+
+    now = utcnow()
+    with app.app_context():
+        db.session.add_all([Job(kind="webhook", status="failed"), Job(kind="email", status="failed"),
+                            Job(kind="email", status="done"), Job(kind="email", status="pending",
+                                                                 due_at=now + timedelta(hours=1))])
+        db.session.add_all([RuleRun(entity="customer", event="created", outcome=outcome, at=now - timedelta(days=age))
+                            for outcome, age in [("failed", 0), ("failed", 6.9), ("failed", 7.1), ("matched", 1)]])
+        db.session.commit()
+    system = _sections(app, "admin")["system"]
+    # Failed rule runs of the last 7 days (not the one of 7.1 days ago), then failed jobs (not the done one).
+    assert [f.value for f in system.figures][:2] == [2, 2]
+    assert [f.url for f in system.figures] == ["/automation/runs?outcome=failed", "/admin/jobs?status=failed",
+                                               "/admin/jobs?status=pending"]
+    assert [f.alert for f in system.figures] == [True, True, False]
+
+    with app.app_context():  # a job due ten minutes ago that nobody took: no worker runs
+        db.session.add(Job(kind="email", status="pending", due_at=now - timedelta(minutes=10)))
+        db.session.commit()
+    worker = _sections(app, "admin")["system"].figures[2]
+    assert worker.alert and "10" in str(worker.value)
+
+    html = _login(app, "admin").get("/").get_data(as_text=True)
+    system_html = html.split('id="home-system"')[1].split("</section>")[0]
+    assert re.findall(r"data-value>([^<]+)<", system_html)[:2] == ["2", "2"]
+    assert "border-danger" in system_html
+
+
+def test_each_role_gets_its_sections_only(app, demo_people):
+    assert list(_sections(app, "admin")) == ["tasks", "system"]  # no customers yet: no sales figures
+    assert list(_sections(app, "sales1")) == ["tasks", "sales", "pipeline"]
+    assert list(_sections(app, "fj_head")) == ["tasks"]
+    page = _login(app, "fj_head").get("/").get_data(as_text=True)
+    assert 'id="home-tasks"' in page and 'id="home-system"' not in page
+    assert "/admin/jobs" not in page and "/automation/runs" not in page
