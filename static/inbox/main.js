@@ -143,6 +143,20 @@ document.querySelectorAll("form[data-reassign-url]").forEach((form) => {
 });
 
 // ---------------------------------------------------------------- buttons
+// The reason an action needs, asked in the page's dialog (inbox/_reason_dialog.html): null when cancelled.
+function askReason(button) {
+  const dialog = document.getElementById("reason-dialog");
+  const text = dialog.querySelector("#reason-text");
+  dialog.querySelector("#reason-dialog-title").textContent = button.dataset.reasonPrompt;
+  dialog.querySelector("#reason-confirm").textContent = button.textContent.trim();
+  text.value = "";
+  dialog.returnValue = "";
+  dialog.showModal();
+  return new Promise((resolve) => {
+    dialog.addEventListener("close", () => resolve(dialog.returnValue === "confirm" ? text.value.trim() : null), { once: true });
+  });
+}
+
 document.addEventListener("click", async (event) => {
   const button = event.target.closest("[data-task-action], [data-withdraw-url], [data-operator-url]");
   if (!button) return;
@@ -150,8 +164,8 @@ document.addEventListener("click", async (event) => {
   let body = {};
   if (button.dataset.confirm && !window.confirm(button.dataset.confirm)) return;
   if (button.dataset.reasonPrompt) {
-    const reason = window.prompt(button.dataset.reasonPrompt);
-    if (reason === null) return; // cancelled; an empty reason goes on, for the server to say it is needed
+    const reason = await askReason(button);
+    if (reason === null) return; // cancelled
     body = { reason };
   }
   button.disabled = true;

@@ -97,24 +97,21 @@ def test_operator_console_suspend_and_terminate(page, flows):
     assert "2" in page.locator("[data-count-status=running]").inner_text()
     page.locator(f"#instances tr[data-instance-id='{first}']").get_by_role("button", name="挂起").click()
     page.wait_for_selector(f"#instances tr[data-instance-id='{first}'] >> text=已挂起")
-    # An empty reason is not silently dropped: the answer says a reason is needed.
-    said = []
-
-    def answer(dialog):
-        said.append(dialog.message)
-        dialog.accept("" if dialog.type == "prompt" and len(said) == 1 else "客户重复录入")
-
-    page.on("dialog", answer)
+    # The reason is asked in the page's dialog; an empty one cannot be sent, cancelling sends nothing.
     terminate = page.locator(f"#instances tr[data-instance-id='{second}']").get_by_role("button", name="终止")
     terminate.click()
-    for _ in range(100):  # the refusal comes back as an alert
-        if len(said) == 2:
-            break
-        page.wait_for_timeout(100)
-    assert len(said) == 2 and said[1] and "已终止" not in page.locator(f"#instances tr[data-instance-id='{second}']").inner_text()
+    dialog = page.locator("#reason-dialog")
+    assert dialog.is_visible() and f"#{second}" in dialog.locator("h2").inner_text()
+    dialog.get_by_role("button", name="终止").click()
+    assert dialog.is_visible()  # still open: a reason is required
+    dialog.get_by_role("button", name="取消").click()
+    assert not dialog.is_visible()
+    page.wait_for_timeout(300)
+    assert "已终止" not in page.locator(f"#instances tr[data-instance-id='{second}']").inner_text()
     terminate.click()
+    dialog.locator("#reason-text").fill("客户重复录入")
+    dialog.get_by_role("button", name="终止").click()
     page.wait_for_selector(f"#instances tr[data-instance-id='{second}'] >> text=已终止")
-    page.remove_listener("dialog", answer)
     screenshot(page, "inbox-06-operator-console")
     page.goto(f"/process-instances/{second}")
     assert "客户重复录入" in page.locator("#history").inner_text()
