@@ -17,7 +17,8 @@ Definitions (what each figure counts):
 - escalated: the task was interrupted by a boundary event (the engine's ``task_cancelled``;
   e.g. the 3-day escalation timer); delegated / reassigned: inbox history events on the task.
 - skipped: completed instances of a version containing the step in which it never ran.
-- bottlenecks: the slowest step by median time in step, and every step within half of it.
+- bottlenecks: the slowest step by median time in step, and every step within half of it, among
+  steps with enough completed tasks to have a median worth the name (MIN_BOTTLENECK_SAMPLES).
 """
 from __future__ import annotations
 
@@ -284,11 +285,21 @@ def _steps(cohort, defs: list[ProcessDefinition], completed_by_def: dict[int, in
     for bpmn_id, event, n in events:
         steps[bpmn_id][STEP_EVENTS[event]] += n
 
-    ordered = list(steps.values())
-    slowest = max((s["in_step_median_s"] or 0 for s in ordered), default=0)
-    for s in ordered:
-        s["bottleneck"] = bool(slowest) and (s["in_step_median_s"] or 0) >= slowest / 2
-    return ordered
+    return mark_bottlenecks(list(steps.values()))
+
+
+# A median of one or two tasks says little: one slow case (a holiday) would name a bottleneck.
+MIN_BOTTLENECK_SAMPLES = 3
+
+
+def mark_bottlenecks(steps: list[dict]) -> list[dict]:
+    """The slowest step by median time in step, and every step within half of it, among the
+    steps with at least MIN_BOTTLENECK_SAMPLES completed tasks."""
+    judged = [s for s in steps if s["completed"] >= MIN_BOTTLENECK_SAMPLES]
+    slowest = max((s["in_step_median_s"] or 0 for s in judged), default=0)
+    for s in steps:
+        s["bottleneck"] = s in judged and bool(slowest) and (s["in_step_median_s"] or 0) >= slowest / 2
+    return steps
 
 
 def _empty_step(bpmn_id: str, name: str) -> dict:

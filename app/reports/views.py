@@ -81,7 +81,8 @@ def processes():
     query = {"from": period.first.isoformat(), "to": period.last.isoformat(),
              **({"version": version} if version else {})}
     return render_template("reports/process.html", active="processes", period=period, processes=items,
-                           key=key, version=version, report=report, xml=xml, query=query)
+                           key=key, version=version, report=report, xml=xml, query=query,
+                           min_bottleneck_samples=services.MIN_BOTTLENECK_SAMPLES)
 
 
 @bp.get("/people")

@@ -217,3 +217,14 @@ def test_csv_tables(histories, period):
     assert "Task_manager_review,销售经理审批,7,3,1,7200.0,277920.0" in lines[3]
     summary = services.to_csv("process", "summary", report)
     assert "started,9" in summary and "approval_rate,0.8" in summary
+
+
+def test_a_step_with_too_few_completed_tasks_is_not_called_a_bottleneck():
+    def step(name, completed, median):
+        return {"id": name, "completed": completed, "in_step_median_s": median}
+
+    steps = services.mark_bottlenecks([step("once_slow", 1, 90_000.0), step("usual", 12, 7200.0),
+                                       step("near", 5, 3700.0), step("quick", 8, 600.0)])
+    assert {s["id"]: s["bottleneck"] for s in steps} == {"once_slow": False, "usual": True, "near": True,
+                                                         "quick": False}
+    assert not any(s["bottleneck"] for s in services.mark_bottlenecks([step("few", 2, 5000.0)]))
