@@ -45,6 +45,7 @@ from app.crm.models import (ACTIVITY_KINDS, CONTRACT_STATUSES, CUSTOM_FIELD_TYPE
 from app.db import MAX_ID, insert_row, transaction_memo, utcnow
 from app.events import RecordEvent, emit
 from app.extensions import db
+from app.spreadsheet import FORMULA_STARTS, formula_safe
 
 MAX_MONEY = Decimal("9999999999999999.99")
 CENTS = Decimal("0.01")
@@ -1153,9 +1154,7 @@ def _csv_cell(value) -> str:
         value = ";".join(value)
     elif isinstance(value, datetime):
         value = value.isoformat()
-    text = str(value)
-    # Spreadsheets run cells starting like a formula; a leading quote keeps them text.
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+    return formula_safe(str(value))
 
 
 def export_customers_csv(user, q=None, filters=None) -> Iterable[str]:
@@ -1270,7 +1269,7 @@ def _row_data(header: list[str], row: list[str], mapping: dict) -> tuple[str, di
         key = mapping.get(name.strip().lower())
         if key is None or key in IMPORT_IGNORED:
             continue
-        if cell[:2] in ("'=", "'+", "'-", "'@"):  # undo the export's formula guard
+        if cell[:1] == "'" and cell[1:2] in FORMULA_STARTS:  # undo the export's formula guard
             cell = cell[1:]
         if key.startswith("custom."):
             data.setdefault("custom", {})[key[7:]] = cell or None
