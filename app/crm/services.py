@@ -34,7 +34,7 @@ from sqlalchemy import Select, bindparam, false, func, inspect, or_, select, tru
 from sqlalchemy.orm import lazyload
 
 from app.api.errors import ApiError
-from app.audit import audit
+from app.audit import audit, label_audit_events
 from app.auth.models import User
 from app.auth.lookup import user_named, users_named
 from app.auth.services import managed_user_ids
@@ -836,6 +836,11 @@ def update(record: OwnedRecord, data: dict, actor, *, version: int | None = None
     return record
 
 
+label_audit_events({"crm.customer_deleted": _l("Customer deleted"),
+                    "crm.activity_deleted": _l("Activity record deleted"),
+                    "crm.opportunity_deleted": _l("Opportunity deleted"), "crm.contract_deleted": _l("Contract deleted")})
+
+
 def delete(record: OwnedRecord, actor, *, version: int | None = None, commit: bool = True, chain=()) -> None:
     check_version(record, version)
     if not can_manage(record, actor):
@@ -946,6 +951,9 @@ def _customer(customer_id: int) -> Customer | None:
         return db.session.get(Customer, customer_id)  # as loaded (no SQL)
     with db.session.no_autoflush:  # as session.get
         return db.session.scalar(_CUSTOMER_BY_ID, {"id": customer_id})
+
+
+label_audit_events({"crm.report_status": _l("Customer report status set")})
 
 
 def set_report_status(customer_id: int, status: str, *, comment: str | None = None, actor=None,
@@ -1061,6 +1069,11 @@ def assignment_log(entity: str, record_id: int) -> list[AssignmentLog]:
 # --- configuration: stages and custom fields ----------------------------------------------
 
 _KEY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+
+
+label_audit_events({"crm.stage_saved": _l("Pipeline stage saved"), "crm.stage_deleted": _l("Pipeline stage deleted"),
+                    "crm.custom_field_saved": _l("Custom field saved"),
+                    "crm.custom_field_deleted": _l("Custom field deleted")})
 
 
 def save_stage(stage: Stage | None, *, key: str, name: str, position: int, required_fields: list[str],
@@ -1216,6 +1229,9 @@ def _rows(content: str) -> tuple[list[str], list[list[str]]]:
     if not rows:
         raise ApiError(400, "invalid_input", _("The file is empty."), [{"field": "file", "message": _("Empty file.")}])
     return rows[0], rows[1:]
+
+
+label_audit_events({"crm.import_without_automation": _l("Customers imported without automation")})
 
 
 def start_customer_import(raw: bytes, filename: str, actor, *, automate: bool = True) -> CustomerImport:
