@@ -10,10 +10,12 @@ label forgotten) reads as the code itself.
 """
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
 from flask import has_request_context, request
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
@@ -44,7 +46,25 @@ AREAS = {
     "login": _l("Sign-in"), "token": _l("API tokens"), "user": _l("Users"), "group": _l("Groups"),
     "process": _l("Processes and instances"), "task": _l("Task decisions"), "inbox": _l("Inbox"),
     "automation": _l("Automation"), "form": _l("Forms"), "crm": _l("CRM"), "jobs": _l("Background jobs"),
-    "audit": _l("Audit log"),
+}
+
+# The detail keys several events share, named once; any other key shows as it is stored.
+DETAIL_KEYS = {
+    "reason": _l("Reason"), "comment": _l("Comment"), "to": _l("Handed to"), "by": _l("Lock applies to"),
+    "old": _l("Old value"), "new": _l("New value"), "before": _l("Before the change"),
+    "after": _l("After the change"), "changes": _l("Changes"), "version": _l("Version"),
+    "from_version": _l("From version"), "to_version": _l("To version"), "roles": _l("Roles"),
+    "groups": _l("Groups"), "members": _l("Members"), "manager": _l("Manager"), "email": _l("E-mail"),
+    "display_name": _l("Display name"), "active": _l("Active"), "password": _l("Password"),
+    "filename": _l("File"), "rows": _l("Rows"), "kind": _l("Kind"), "last_error": _l("Last error"),
+    "decision": _l("Decision"), "task": _l("Task"), "instance": _l("Process instance"),
+    "substitute": _l("Substitute"), "starts_on": _l("First day"), "ends_on": _l("Last day"),
+    "required_fields": _l("Required fields"), "record": _l("Record"), "rule": _l("Rule"),
+    "binding": _l("Binding"), "fields": _l("Fields"), "started": _l("Processes started"),
+    "records": _l("Records"), "tasks": _l("Open tasks"), "name": _l("Name"), "enabled": _l("Enabled"),
+    "customer": _l("Customer"), "activity": _l("Activity record"), "opportunity": _l("Opportunity"),
+    "contract": _l("Contract"), "filters": _l("Filters"), "event": _l("Event"), "actor": _l("Actor"),
+    "since": _l("From"), "until": _l("Until"),
 }
 
 
@@ -66,6 +86,43 @@ def labelled_events() -> frozenset[str]:
 def area_of(code: str) -> str | None:
     """The filter area a code belongs to (``forms.report_submitted_again`` is under ``form``)."""
     return next((area for area in AREAS if code.startswith(area)), None)
+
+
+def event_choices() -> list[tuple[str, str, list[tuple[str, str]]]]:
+    """``(area, its label, [(code, label)…])`` for every area with labelled codes, codes by label."""
+    choices = []
+    for area, area_label in AREAS.items():
+        codes = sorted(((code, event_label(code)) for code in _LABELS if area_of(code) == area),
+                       key=lambda pair: pair[1])
+        if codes:
+            choices.append((area, str(area_label), codes))
+    return choices
+
+
+def readable_details(details: dict) -> list[tuple[str, str]]:
+    """``(key label, value text)`` per detail worth showing: a from/to pair reads "a → b", lists
+    are comma-separated, nested objects "key: value; …"; empty values are left out."""
+    return [(_key_label(key), _readable(value)) for key, value in (details or {}).items()
+            if value not in (None, "", [], {})]
+
+
+def _key_label(key: str) -> str:
+    label = DETAIL_KEYS.get(key)
+    return str(label) if label is not None else key
+
+
+def _readable(value) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return _("Yes") if value else _("No")
+    if isinstance(value, list):
+        return ", ".join(_readable(item) for item in value) or "—"
+    if isinstance(value, dict):
+        if value.keys() == {"from", "to"}:
+            return f"{_readable(value['from'])} → {_readable(value['to'])}"
+        return "; ".join(f"{_key_label(key)}: {_readable(item)}" for key, item in value.items()) or "—"
+    return str(value)
 
 
 def audit(event: str, *, actor=None, actor_name: str | None = None, target: str = "", **details) -> AuditEvent:
@@ -98,3 +155,9 @@ def audit_query(event: str | None = None, actor: str | None = None, since: datet
     if until is not None:
         stmt = stmt.where(AuditEvent.at < until)
     return stmt
+
+
+def details_json(details: dict, indent: int | None = None) -> str:
+    """The details as stored, with Chinese text readable (not \\u escapes)."""
+    return json.dumps(details, ensure_ascii=False, sort_keys=True, indent=indent)
+

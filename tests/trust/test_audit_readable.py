@@ -1,11 +1,13 @@
-"""The audit log reads in the administrator's language: every event code has a label, named by
-the module that writes it, and the API gives it as ``event_label``."""
+"""The audit log reads in the administrator's language: labelled events, details as "key: value",
+an event select, and ``event_label`` in the API."""
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
 from app.crm.models import MODELS
+from tests.crm.test_pages import _english, login
+from tests.trust.test_audit import audit_rows
 
 APP = Path(__file__).resolve().parents[2] / "app"
 # audit() and the engine API's _operated(), which passes its code on: the first argument, and
@@ -55,6 +57,74 @@ def test_labels_follow_the_language_and_an_unknown_code_reads_as_itself(app):
         with force_locale("zh_CN"):
             assert event_label("login.failure") == "登录失败"
         assert event_label("legacy.thing") == "legacy.thing"
+
+
+def test_the_event_select_offers_each_area_and_its_codes_by_label(app):
+    from flask_babel import force_locale
+
+    from app.audit import AREAS, event_choices
+
+    with app.test_request_context(), force_locale("en"):
+        choices = event_choices()
+        assert [area for area, _label, _codes in choices] == list(AREAS)  # every area has codes
+        forms = dict(next(codes for area, _label, codes in choices if area == "form"))
+        assert forms["forms.report_submitted_again"] == "Report submitted again"
+        sign_in = next(codes for area, _label, codes in choices if area == "login")
+        assert sign_in == [("login.failure", "Failed login"),
+                           ("login.locked", "Sign-in refused: locked after failures"), ("login.success", "Signed in")]
+    with app.test_request_context(), force_locale("zh_CN"):
+        assert event_choices()[0][1] == "登录"
+
+
+def test_details_read_as_key_value_pairs(app):
+    from flask_babel import force_locale
+
+    from app.audit import readable_details
+
+    details = {"email": {"from": None, "to": "new@example.com"}, "roles": ["sales", "approver"],
+               "active": {"from": True, "to": False}, "comment": "", "decision": None,
+               "before": {"members": ["a", "b"], "manager": None}, "records": {"customer": 3}, "odd_key": 7}
+    with app.test_request_context(), force_locale("en"):
+        assert readable_details(details) == [
+            ("E-mail", "— → new@example.com"), ("Roles", "sales, approver"), ("Active", "Yes → No"),
+            ("Before the change", "Members: a, b; Manager: —"), ("Records", "Customer: 3"), ("odd_key", "7")]
+        assert readable_details({}) == []
+
+
+def test_page_shows_labels_readable_details_and_an_event_select(app, client, api_as):
+    from app.audit import AuditEvent
+    from app.extensions import db
+
+    admin = api_as("admin")
+    assert client.post("/api/v1/tokens", json={"username": "sales2", "password": "wrong"}).status_code == 401
+    assert admin.patch("/api/v1/users/sales2", json={"email": "s2@example.com", "roles": ["sales", "approver"]}
+                       ).status_code == 200
+    with app.app_context():
+        # An old row of a code nobody labels any more, with a long value.
+        db.session.add(AuditEvent(event="legacy.thing", actor_name="admin", details={"reason": "长" * 300}))
+        db.session.commit()
+    login(client, "admin")
+    _english(client)
+    html = client.get("/admin/audit").get_data(as_text=True)
+    rows = audit_rows(html)
+    assert "Failed login" in rows and "<code class=\"small text-muted\">login.failure</code>" in rows
+    assert "User changed" in rows and "E-mail:</span>" in rows and "— → s2@example.com" in rows
+    assert "sales → approver, sales" in rows
+    assert "<summary class=\"text-muted\">JSON</summary>" in rows and "&#34;to&#34;: &#34;s2@example.com&#34;" in rows
+    assert "legacy.thing" in rows and ">legacy.thing</code>" not in rows  # the code, shown once
+    assert re.search(r"<details class=\"d-inline-block\"><summary>长{79}…</summary>长{300}</details>", rows)
+    start = html.index('<select class="form-select" id="audit-event"')
+    select = html[start:html.index("</select>", start)]
+    assert '<optgroup label="Sign-in">' in select and '<option value="login">Sign-in: all events</option>' in select
+    assert '<option value="login.failure">Failed login</option>' in select
+
+    chosen = client.get("/admin/audit?event=login.failure").get_data(as_text=True)
+    assert '<option value="login.failure" selected>' in chosen
+    assert "User changed" not in audit_rows(chosen) and "Failed login" in audit_rows(chosen)
+    # A prefix typed into the URL still filters, and stays in the select as typed.
+    typed = client.get("/admin/audit?event=user.cha").get_data(as_text=True)
+    assert '<option value="user.cha" selected>user.cha</option>' in typed
+    assert "User changed" in audit_rows(typed) and "Failed login" not in audit_rows(typed)
 
 
 def test_api_items_carry_the_event_label(client, api_as):
