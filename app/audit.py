@@ -2,17 +2,31 @@
 
 Rows are only ever inserted: there is no update or delete path in the product, and the
 admin page and API only read them.
+
+Rows store an event code (``login.failure``); people read its label. Each module names the
+codes it writes with :func:`label_audit_events`, at import time, next to the code that writes
+them, so a new code and its label are written together; a code without one (an old row, a
+label forgotten) reads as the code itself.
 """
 from __future__ import annotations
 
+import csv
+import io
+import json
+from collections.abc import Iterator
 from datetime import datetime
+from typing import Any
 
 from flask import has_request_context, request
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.clock import company_zone
 from app.db import JSONType, UTCDateTime, insert_row, utcnow
 from app.extensions import db
+from app.spreadsheet import formula_safe
 
 
 class AuditEvent(db.Model):
@@ -26,6 +40,95 @@ class AuditEvent(db.Model):
     target: Mapped[str] = mapped_column(String(200), nullable=False, default="")
     ip: Mapped[str] = mapped_column(String(64), nullable=False, default="")
     details: Mapped[dict] = mapped_column(JSONType, nullable=False, default=dict)
+
+
+_LABELS: dict[str, Any] = {}
+
+# The namespaces codes begin with, as the page's event filter offers them (a prefix each). They
+# are named here, not by the modules: several modules write into one (process.* comes from the
+# engine's operations, the inbox and the API alike).
+AREAS = {
+    "login": _l("Sign-in"), "token": _l("API tokens"), "user": _l("Users"), "group": _l("Groups"),
+    "process": _l("Processes and instances"), "task": _l("Task decisions"), "inbox": _l("Inbox"),
+    "automation": _l("Automation"), "form": _l("Forms"), "crm": _l("CRM"), "jobs": _l("Background jobs"),
+    "audit": _l("Audit log"),
+}
+
+# The detail keys several events share, named once; any other key shows as it is stored.
+DETAIL_KEYS = {
+    "reason": _l("Reason"), "comment": _l("Comment"), "to": _l("Handed to"), "by": _l("Lock applies to"),
+    "old": _l("Old value"), "new": _l("New value"), "before": _l("Before the change"),
+    "after": _l("After the change"), "changes": _l("Changes"), "version": _l("Version"),
+    "from_version": _l("From version"), "to_version": _l("To version"), "roles": _l("Roles"),
+    "groups": _l("Groups"), "members": _l("Members"), "manager": _l("Manager"), "email": _l("E-mail"),
+    "display_name": _l("Display name"), "active": _l("Active"), "password": _l("Password"),
+    "filename": _l("File"), "rows": _l("Rows"), "kind": _l("Kind"), "last_error": _l("Last error"),
+    "decision": _l("Decision"), "task": _l("Task"), "instance": _l("Process instance"),
+    "substitute": _l("Substitute"), "starts_on": _l("First day"), "ends_on": _l("Last day"),
+    "required_fields": _l("Required fields"), "record": _l("Record"), "rule": _l("Rule"),
+    "binding": _l("Binding"), "fields": _l("Fields"), "started": _l("Processes started"),
+    "records": _l("Records"), "tasks": _l("Open tasks"), "name": _l("Name"), "enabled": _l("Enabled"),
+    "customer": _l("Customer"), "activity": _l("Activity record"), "opportunity": _l("Opportunity"),
+    "contract": _l("Contract"), "filters": _l("Filters"), "event": _l("Event"), "actor": _l("Actor"),
+    "since": _l("From"), "until": _l("Until"),
+}
+
+
+def label_audit_events(labels: dict[str, Any]) -> None:
+    """Name event codes (code → lazy translation); a module calls it for the codes it writes."""
+    _LABELS.update(labels)
+
+
+def event_label(code: str) -> str:
+    """The code's label in the current language, or the code itself when it has none."""
+    label = _LABELS.get(code)
+    return str(label) if label is not None else code
+
+
+def labelled_events() -> frozenset[str]:
+    return frozenset(_LABELS)
+
+
+def area_of(code: str) -> str | None:
+    """The filter area a code belongs to (``forms.report_submitted_again`` is under ``form``)."""
+    return next((area for area in AREAS if code.startswith(area)), None)
+
+
+def event_choices() -> list[tuple[str, str, list[tuple[str, str]]]]:
+    """``(area, its label, [(code, label)…])`` for every area with labelled codes, codes by label."""
+    choices = []
+    for area, area_label in AREAS.items():
+        codes = sorted(((code, event_label(code)) for code in _LABELS if area_of(code) == area),
+                       key=lambda pair: pair[1])
+        if codes:
+            choices.append((area, str(area_label), codes))
+    return choices
+
+
+def readable_details(details: dict) -> list[tuple[str, str]]:
+    """``(key label, value text)`` per detail worth showing: a from/to pair reads "a → b", lists
+    are comma-separated, nested objects "key: value; …"; empty values are left out."""
+    return [(_key_label(key), _readable(value)) for key, value in (details or {}).items()
+            if value not in (None, "", [], {})]
+
+
+def _key_label(key: str) -> str:
+    label = DETAIL_KEYS.get(key)
+    return str(label) if label is not None else key
+
+
+def _readable(value) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return _("Yes") if value else _("No")
+    if isinstance(value, list):
+        return ", ".join(_readable(item) for item in value) or "—"
+    if isinstance(value, dict):
+        if value.keys() == {"from", "to"}:
+            return f"{_readable(value['from'])} → {_readable(value['to'])}"
+        return "; ".join(f"{_key_label(key)}: {_readable(item)}" for key, item in value.items()) or "—"
+    return str(value)
 
 
 def audit(event: str, *, actor=None, actor_name: str | None = None, target: str = "", **details) -> AuditEvent:
@@ -58,3 +161,26 @@ def audit_query(event: str | None = None, actor: str | None = None, since: datet
     if until is not None:
         stmt = stmt.where(AuditEvent.at < until)
     return stmt
+
+
+def details_json(details: dict, indent: int | None = None) -> str:
+    """The details as stored, with Chinese text readable (not \\u escapes)."""
+    return json.dumps(details, ensure_ascii=False, sort_keys=True, indent=indent)
+
+
+CSV_COLUMNS = ("time", "actor", "event", "event_label", "target", "ip", "details")
+
+
+def csv_lines(stmt) -> Iterator[str]:
+    """The rows ``stmt`` selects as CSV text for Excel (a BOM first, so it reads UTF-8 Chinese),
+    fetched and written 500 rows at a time while the response streams: exporting the whole log
+    never holds it in memory. Times are the company's, with their offset."""
+    zone = company_zone()
+    yield "\ufeff" + ",".join(CSV_COLUMNS) + "\r\n"
+    for rows in db.session.scalars(stmt.execution_options(yield_per=500)).partitions():
+        buffer = io.StringIO()
+        csv.writer(buffer).writerows(
+            [row.at.astimezone(zone).isoformat(timespec="seconds"), formula_safe(row.actor_name), row.event,
+             formula_safe(event_label(row.event)), formula_safe(row.target), row.ip, details_json(row.details)]
+            for row in rows)
+        yield buffer.getvalue()

@@ -70,6 +70,26 @@ def _clean_database(request):
                     connection.execute(table.delete())
 
 
+@pytest.fixture(autouse=True)
+def written_audit_codes(monkeypatch):
+    """The audit codes the test's actions write; the test fails when one of them has no label
+    (``label_audit_events`` next to where it is written), so no code reaches the page raw."""
+    import app.audit as audit_module
+
+    written: list[str] = []
+    insert_row = audit_module.insert_row
+
+    def recording_insert(row, *args, **kwargs):
+        written.append(row.event)
+        return insert_row(row, *args, **kwargs)
+
+    monkeypatch.setattr(audit_module, "insert_row", recording_insert)
+    yield written
+    unlabelled = sorted(set(written) - audit_module.labelled_events())
+    if unlabelled:
+        pytest.fail(f"audit codes without a label (label_audit_events): {unlabelled}")
+
+
 @pytest.fixture
 def ctx(app):
     """An application context with a clean session, for calling services directly."""

@@ -15,7 +15,7 @@ from app.access import admin_required
 from app.admin import handover
 from app.api.errors import ApiError
 from app.api.frame import PageQuery, page_of
-from app.audit import AuditEvent, audit_query
+from app.audit import AuditEvent, audit_query, event_label
 from app.jobs import services as jobs
 from app.jobs.models import Job
 
@@ -42,14 +42,17 @@ class AuditQuery(PageQuery):
 
 def event_out(row: AuditEvent) -> dict:
     return {"id": row.id, "at": row.at.isoformat(), "actor": row.actor_name or None, "event": row.event,
-            "target": row.target, "ip": row.ip, "details": row.details}
+            "event_label": event_label(row.event), "target": row.target, "ip": row.ip, "details": row.details}
 
 
 @bp.get("/audit-events")
 @admin_required
 @bp.input(AuditQuery, location="query", arg_name="query")
 @bp.doc(summary="The audit log, newest first (admins). ?event= prefix, ?actor= user name, "
-                "?since=/&until= ISO 8601 times with offset", responses=[400, 401, 403])
+                "?since=/&until= ISO 8601 times with offset",
+        description="Each item's `event` is the stable code (`login.failure`), `event_label` its name in "
+                    "the caller's language (the code itself for a code without one).",
+        responses=[400, 401, 403])
 def list_audit_events(query):
     stmt = audit_query(query["event"], query["actor"], query["since"], query["until"])
     return page_of(stmt, query["page"], query["per_page"], serialize=event_out)

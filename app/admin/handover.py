@@ -8,10 +8,11 @@ where it would be logged by hand (assignment log, task history, audit).
 from __future__ import annotations
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, or_, select
 
 from app.api.errors import ApiError
-from app.audit import audit
+from app.audit import audit, label_audit_events
 from app.auth.models import Group, User
 from app.extensions import db
 
@@ -35,6 +36,9 @@ def holdings(user: User) -> dict:
     tasks = db.session.scalar(select(func.count()).select_from(_held_tasks(user).subquery()))
     groups = list(db.session.scalars(select(Group.name).where(Group.manager_id == user.id).order_by(Group.name)))
     return {"records": {k: v for k, v in records.items() if v}, "tasks": tasks, "groups": groups}
+
+
+label_audit_events({"user.handed_over": _l("Work handed over to a successor")})
 
 
 def hand_over(user: User, successor_name: str, actor: User) -> dict:

@@ -7,11 +7,12 @@ from datetime import timedelta
 
 from flask import current_app
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import bindparam, func, or_, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.api.errors import ApiError
-from app.audit import audit
+from app.audit import audit, label_audit_events
 from app.auth.models import ROLES, ApiToken, Group, LoginAttempt, User, UserRole
 from app.db import transaction_memo, utcnow
 from app.extensions import db
@@ -96,6 +97,10 @@ def _lock_remaining(username: str, ip: str) -> tuple[int, bool]:
     return max(remaining, 0), network
 
 
+label_audit_events({"login.success": _l("Signed in"), "login.failure": _l("Failed login"),
+                    "login.locked": _l("Sign-in refused: locked after failures")})
+
+
 def authenticate(username: str, password: str, ip: str = "") -> User:
     """The active user with these credentials, or LoginRefused. Records the attempt."""
     username = (username or "").strip()[:80]
@@ -113,6 +118,9 @@ def authenticate(username: str, password: str, ip: str = "") -> User:
     if not ok:
         raise LoginRefused()
     return user
+
+
+label_audit_events({"user.password_changed": _l("Own password changed")})
 
 
 def change_own_password(user: User, current: str, new: str) -> None:
@@ -134,6 +142,9 @@ def change_own_password(user: User, current: str, new: str) -> None:
 
 def _hash_token(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
+
+
+label_audit_events({"token.created": _l("API token issued"), "token.revoked": _l("API token revoked")})
 
 
 def issue_token(user: User) -> tuple[str, ApiToken]:
@@ -207,6 +218,10 @@ def _check_name(name: str, field: str, required: str) -> None:
     if any(c.isspace() or c == "," for c in name) or len(name) > 80:
         message = _("Use at most 80 characters, without spaces or commas.")
         raise ApiError(400, "invalid_input", message, [{"field": field, "message": message}])
+
+
+label_audit_events({"user.created": _l("User created"), "user.changed": _l("User changed"),
+                    "group.created": _l("Group created"), "group.changed": _l("Group changed")})
 
 
 def create_user(*, username: str, password: str, actor: User | None = None, display_name: str = "",

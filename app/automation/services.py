@@ -5,10 +5,11 @@ import copy
 from datetime import datetime
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import case, func, select
 
 from app.api.errors import ApiError
-from app.audit import audit
+from app.audit import audit, label_audit_events
 from app.automation import catalog as cat
 from app.automation.execution import dry_run
 from app.automation.models import Rule, RuleRun, Setting, Todo, WebhookDelivery
@@ -57,6 +58,12 @@ def _prepare_round_robin(actions: list) -> None:
         if action.get("type") == "assign_owner" and action.get("strategy") == "round_robin":
             if db.session.get(RoundRobinCursor, action["group"]) is None:
                 db.session.add(RoundRobinCursor(group_name=action["group"]))
+
+
+label_audit_events({"automation.rule_created": _l("Automation rule created"),
+                    "automation.rule_changed": _l("Automation rule changed"),
+                    "automation.rule_deleted": _l("Automation rule deleted"),
+                    "automation.webhook_allowlist": _l("Webhook allow-list changed")})
 
 
 def create_rule(data: dict, actor) -> Rule:

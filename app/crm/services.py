@@ -34,7 +34,7 @@ from sqlalchemy import Select, bindparam, case, false, func, inspect, or_, selec
 from sqlalchemy.orm import lazyload
 
 from app.api.errors import ApiError
-from app.audit import audit
+from app.audit import audit, label_audit_events
 from app.auth.models import User
 from app.auth.lookup import user_named, users_named
 from app.auth.services import managed_user_ids
@@ -45,6 +45,7 @@ from app.crm.models import (ACTIVITY_KINDS, CONTRACT_STATUSES, CUSTOM_FIELD_TYPE
 from app.db import MAX_ID, insert_row, transaction_memo, utcnow
 from app.events import RecordEvent, emit
 from app.extensions import db
+from app.spreadsheet import FORMULA_STARTS, formula_safe
 
 MAX_MONEY = Decimal("9999999999999999.99")
 CENTS = Decimal("0.01")
@@ -835,6 +836,11 @@ def update(record: OwnedRecord, data: dict, actor, *, version: int | None = None
     return record
 
 
+label_audit_events({"crm.customer_deleted": _l("Customer deleted"),
+                    "crm.activity_deleted": _l("Activity record deleted"),
+                    "crm.opportunity_deleted": _l("Opportunity deleted"), "crm.contract_deleted": _l("Contract deleted")})
+
+
 def delete(record: OwnedRecord, actor, *, version: int | None = None, commit: bool = True, chain=()) -> None:
     check_version(record, version)
     if not can_manage(record, actor):
@@ -945,6 +951,9 @@ def _customer(customer_id: int) -> Customer | None:
         return db.session.get(Customer, customer_id)  # as loaded (no SQL)
     with db.session.no_autoflush:  # as session.get
         return db.session.scalar(_CUSTOMER_BY_ID, {"id": customer_id})
+
+
+label_audit_events({"crm.report_status": _l("Customer report status set")})
 
 
 def set_report_status(customer_id: int, status: str, *, comment: str | None = None, actor=None,
@@ -1111,6 +1120,11 @@ def assignment_log(entity: str, record_id: int) -> list[AssignmentLog]:
 _KEY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
 
+label_audit_events({"crm.stage_saved": _l("Pipeline stage saved"), "crm.stage_deleted": _l("Pipeline stage deleted"),
+                    "crm.custom_field_saved": _l("Custom field saved"),
+                    "crm.custom_field_deleted": _l("Custom field deleted")})
+
+
 def save_stage(stage: Stage | None, *, key: str, name: str, position: int, required_fields: list[str],
                actor=None) -> Stage:
     errors = []
@@ -1202,9 +1216,7 @@ def _csv_cell(value) -> str:
         value = ";".join(value)
     elif isinstance(value, datetime):
         value = value.isoformat()
-    text = str(value)
-    # Spreadsheets run cells starting like a formula; a leading quote keeps them text.
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+    return formula_safe(str(value))
 
 
 def export_customers_csv(user, q=None, filters=None) -> Iterable[str]:
@@ -1268,6 +1280,9 @@ def _rows(content: str) -> tuple[list[str], list[list[str]]]:
     return rows[0], rows[1:]
 
 
+label_audit_events({"crm.import_without_automation": _l("Customers imported without automation")})
+
+
 def start_customer_import(raw: bytes, filename: str, actor, *, automate: bool = True) -> CustomerImport:
     """Check the file's header and create the import. Small files are imported at once;
     larger ones by the worker (job ``crm.import_customers``), with progress on the row.
@@ -1319,7 +1334,7 @@ def _row_data(header: list[str], row: list[str], mapping: dict) -> tuple[str, di
         key = mapping.get(name.strip().lower())
         if key is None or key in IMPORT_IGNORED:
             continue
-        if cell[:2] in ("'=", "'+", "'-", "'@"):  # undo the export's formula guard
+        if cell[:1] == "'" and cell[1:2] in FORMULA_STARTS:  # undo the export's formula guard
             cell = cell[1:]
         if key.startswith("custom."):
             data.setdefault("custom", {})[key[7:]] = cell or None

@@ -21,7 +21,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.orm.exc import StaleDataError
 
-from app.audit import audit
+from app.audit import audit, label_audit_events
 from app.db import MAX_ID, insert_row, utcnow
 from app.extensions import db
 from app.jobs import enqueue, job_handler
@@ -148,6 +148,10 @@ def _username(user) -> str | None:
 
 
 # ------------------------------------------------------------------ definitions
+
+label_audit_events({"process.deployed": _l("Process deployed"),
+                    "process.version_current": _l("Process version made current")})
+
 
 def deploy(xml: bytes | str, actor=None, commit: bool = True) -> ProcessDefinition:
     """Validate and store a new version of the diagram's process (its id is the key).
@@ -546,6 +550,9 @@ def unclaim(task_id: int, user, commit: bool = True) -> HumanTask:
     return task
 
 
+label_audit_events({"task.completed": _l("Task completed")})
+
+
 def complete(task_id: int, user, data: dict | None = None, commit: bool = True) -> HumanTask:
     """Complete a task with the form's values; one completion wins, the other gets 409."""
     try:
@@ -618,6 +625,12 @@ def _timer_job(job):
     wf = _load(instance)
     if any(_timer_key(instance.id, t.task_id, t.due_at) == job.key for t in R.waiting_timers(wf)):
         raise TimerNotFired(f"timer {job.payload.get('bpmn_id')} of instance {instance.id} is not due yet")
+
+
+# Written by the callers of these operations (the inbox's operator actions, the API), with their comment.
+label_audit_events({"process.retried": _l("Failed step retried"), "process.suspended": _l("Process instance suspended"),
+                    "process.resumed": _l("Process instance resumed"),
+                    "process.terminated": _l("Process instance terminated")})
 
 
 def retry(instance_id: int, actor, data: dict | None = None, commit: bool = True) -> ProcessInstance:
@@ -707,6 +720,9 @@ def can_migrate(instance: ProcessInstance) -> ProcessDefinition | None:
     current = db.session.scalar(select(ProcessDefinition).where(ProcessDefinition.key == instance.process_key,
                                                                 ProcessDefinition.is_current.is_(True)))
     return current if current is not None and current.id != instance.definition_id else None
+
+
+label_audit_events({"process.migrated": _l("Process instance moved to another version")})
 
 
 def migrate_instance(instance_id: int, actor, commit: bool = True, expected_version: int | None = None

@@ -19,7 +19,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import bindparam, select
 
 from app.api.errors import ApiError
-from app.audit import audit
+from app.audit import audit, label_audit_events
 from app.auth.lookup import creator
 from app.clock import company_today
 from app.db import MAX_ID, insert_row, plain_type, read_plain, transaction_memo
@@ -189,6 +189,10 @@ FIELDS = ("name", "entity", "event", "process_key", "form_key", "mapping", "cond
 
 def _audited(binding: FormBinding) -> dict:
     return {key: getattr(binding, key) for key in FIELDS}
+
+
+label_audit_events({"form.binding_saved": _l("Embedded workflow binding saved"),
+                    "form.binding_deleted": _l("Embedded workflow binding deleted")})
 
 
 def save_binding(data: dict, actor=None, binding: FormBinding | None = None, version: int | None = None
@@ -368,6 +372,9 @@ def _report_bindings(entity: str) -> list[FormBinding]:
 
 def can_report_again(record) -> bool:
     return getattr(record, "report_status", None) in REPORT_AGAIN_FROM and bool(_report_bindings(record.entity))
+
+
+label_audit_events({"forms.report_submitted_again": _l("Report submitted again")})
 
 
 def report_again(entity: str, record_id: int, actor) -> list[BindingRun]:

@@ -11,12 +11,13 @@ import logging
 from pathlib import Path
 
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 from app.forms.i18n import _
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.api.errors import ApiError
-from app.audit import audit
+from app.audit import audit, label_audit_events
 from app.db import transaction_memo
 from app.extensions import db
 from app.forms.embedded import (crm_field_catalogue, embedded_diff, embedded_fields,  # noqa: F401 (re-exported)
@@ -61,6 +62,9 @@ def list_current_forms() -> list[FormDefinition]:
 def form_versions(key: str) -> list[FormDefinition]:
     return list(db.session.scalars(select(FormDefinition).where(FormDefinition.key == key)
                                    .order_by(FormDefinition.version.desc())))
+
+
+label_audit_events({"form.saved": _l("Form saved")})
 
 
 def save_form(key: str, name: str, schema: dict, actor=None, base_version: int | None = None

@@ -24,7 +24,7 @@ from sqlalchemy import and_, bindparam, case, false, func, or_, select, union_al
 from sqlalchemy.orm import aliased, contains_eager
 
 from app.api.errors import ApiError
-from app.audit import audit
+from app.audit import audit, label_audit_events
 from app.auth.lookup import users_named
 from app.auth.models import Group, User, group_members
 from app.clock import company_zone, day_start
@@ -219,6 +219,10 @@ def substitute_for(username: str, at: datetime | None = None) -> tuple[str, list
         chain.append(current.username)
         current = period.substitute
     return (current.username if current is not None else username), chain
+
+
+label_audit_events({"inbox.out_of_office_set": _l("Out-of-office substitute set"),
+                    "inbox.out_of_office_deleted": _l("Out-of-office period removed")})
 
 
 def set_out_of_office(user: User, substitute_name: str, starts_on, ends_on, note: str = "") -> OutOfOffice:
@@ -812,6 +816,9 @@ def delegate(task_id: int, user: User, to: str, comment=None, return_to_delegato
     _notify([routed], _l("%(user)s delegated a task to you: %(task)s", user=user.label, task=task.name), task)
     _commit()
     return task
+
+
+label_audit_events({"inbox.task_reassigned": _l("Task reassigned")})
 
 
 def reassign(task_id: int, user: User, to: str, comment=None, commit: bool = True) -> HumanTask:

@@ -19,7 +19,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from app.api.errors import ApiError
-from app.audit import audit
+from app.audit import audit, label_audit_events
 from app.db import MAX_ID, JSONType, UTCDateTime, delete_in_batches, utcnow
 from app.extensions import db
 from app.jobs.models import DONE, FAILED, PENDING, RUNNING, Job
@@ -309,6 +309,9 @@ def jobs_query(status: str = FAILED, kind: str | None = None):
 def kind_labels() -> dict[str, str]:
     """Every registered job kind → its label (the kind itself when it has none)."""
     return {kind: str(handler.label or kind) for kind, handler in sorted(_HANDLERS.items())}
+
+
+label_audit_events({"jobs.retried": _l("Failed background job tried again")})
 
 
 def retry(job_id: int, actor) -> Job:

@@ -37,6 +37,7 @@ from app.db import utcnow
 from app.engine.models import TASK_CANCELLED, TASK_COMPLETED, TASK_OPEN, HumanTask, ProcessDefinition, \
     ProcessHistory, ProcessInstance
 from app.extensions import db
+from app.spreadsheet import formula_safe
 
 from . import sql
 from .models import ActionMinutes
@@ -543,12 +544,5 @@ def to_csv(report_kind: str, table: str, report: dict) -> str:
     writer.writerow(columns)
     for row in rows_of(report):
         values = row if isinstance(row, list) else [row.get(c) for c in columns]
-        writer.writerow(["" if v is None else _csv_safe(v) for v in values])
+        writer.writerow(["" if v is None else formula_safe(v) for v in values])
     return "\ufeff" + buffer.getvalue()  # BOM: Excel opens UTF-8 (Chinese names) correctly
-
-
-def _csv_safe(value):
-    """Spreadsheet formula injection: text starting with = + - @ is prefixed with a quote."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
-        return "'" + value
-    return value
