@@ -1251,6 +1251,12 @@ def _export_value(customer: Customer, key: str, labels: bool):
     return value
 
 
+def import_template_csv() -> str:
+    """A header-only file for new customers, columns named in the current language."""
+    keys = [k for k in _csv_columns() if k not in IMPORT_IGNORED | {"id"}]
+    return "\ufeff" + _csv_row([csv_column_label(k) for k in keys])
+
+
 def _decode(raw: bytes) -> str:
     for encoding in ("utf-8-sig", "gb18030"):  # Excel in China saves GBK
         try:

@@ -5,6 +5,8 @@ import io
 
 import pytest
 
+from tests.crm.test_pages import login
+
 
 def _csv(rows, encoding="utf-8") -> bytes:
     out = io.StringIO()
@@ -145,3 +147,32 @@ def test_a_header_that_became_ambiguous_before_the_worker_ran_fails_every_row(ap
     [error] = done["errors"]
     assert error["row"] == 1 and "Column “省份” could be any of" in error["message"]
     assert api.get("/api/v1/customers").get_json()["total"] == 0
+
+
+def test_the_import_page_offers_a_template_in_the_users_language(app, tier):
+    client = app.test_client()
+    login(client, "sales1")
+    page = client.get("/customers/import").get_data(as_text=True)
+    assert 'id="import-template"' in page and "<code>custom.tier</code>" in page
+    template = client.get("/customers/import/template.csv")
+    assert template.status_code == 200 and template.mimetype == "text/csv"
+    [header] = _table(template.get_data(as_text=True))
+    # New customers: no id, nothing the system sets.
+    assert header[:2] == ["名称", "省份"] and header[-1] == "等级" and "编号" not in header and "报备状态" not in header
+    filled = _csv([header, ["厦门海鑫科技"] + [""] * (len(header) - 1)], "utf-8-sig")
+    response = client.post("/customers/import", data={"file": (io.BytesIO(filled), "t.csv")},
+                           content_type="multipart/form-data")
+    assert response.status_code == 302
+    assert "新增 1" in client.get(response.headers["Location"]).get_data(as_text=True)
+    anonymous = app.test_client().get("/customers/import/template.csv")
+    assert anonymous.status_code in (302, 401)
+
+
+def test_a_header_problem_on_the_import_page_is_shown_once(app, crm_stages):
+    client = app.test_client()
+    login(client, "sales1")
+    client.post("/language", data={"locale": "en", "next": "/"})
+    response = client.post("/customers/import", data={"file": (io.BytesIO(b"name,shoe_size\nA,42\n"), "a.csv")},
+                           content_type="multipart/form-data")
+    text = response.get_data(as_text=True)
+    assert response.status_code == 400 and text.count("Unknown column “shoe_size”.") == 1
