@@ -14,8 +14,9 @@ from app.api.frame import PageQuery, page_of
 from app.crm import history, services
 from app.crm.models import ENTITIES, CustomerImport
 from app.crm.schemas import (ActivityIn, ActivityOut, ActivityQuery, ContractIn, ContractOut, ContractQuery,
-                             CustomerIn, CustomerOut, CustomerQuery, ImportOut, LostIn, OpportunityIn, OpportunityOut,
-                             OpportunityQuery, RecordChangeOut, StageMove, StageOut, VersionQuery, WonIn)
+                             CustomerExportQuery, CustomerIn, CustomerOut, CustomerQuery, ImportOut, LostIn,
+                             OpportunityIn, OpportunityOut, OpportunityQuery, RecordChangeOut, StageMove, StageOut,
+                             VersionQuery, WonIn)
 from app.extensions import db
 
 bp = APIBlueprint("crm_api", __name__, url_prefix="/api/v1", tag="CRM records")
@@ -112,11 +113,14 @@ for _entity, (_path, _in, _out, _query) in RESOURCES.items():
 
 @bp.get("/customers/export.csv")
 @login_required
-@bp.input(CustomerQuery, location="query", arg_name="query")
-@bp.doc(summary="CSV of the customers the caller may see (same q and filters as the list)")
+@bp.input(CustomerExportQuery, location="query", arg_name="query")
+@bp.doc(summary="CSV of the customers the caller may see (same q and filters as the list)",
+        description="`headers=labels` names the columns as people read them, in the caller's language "
+                    "(the list page's export); the import takes either.")
 def export_customers(query):
+    labels = query.pop("headers") == "labels"
     q, filters, _sort = split_query(query)
-    lines = services.export_customers_csv(current_user._get_current_object(), q, filters)
+    lines = services.export_customers_csv(current_user._get_current_object(), q, filters, labels=labels)
     return Response(stream_with_context(lines), mimetype="text/csv",
                     headers={"Content-Disposition": "attachment; filename=customers.csv"})
 
@@ -125,7 +129,9 @@ def export_customers(query):
 @login_required
 @bp.doc(summary="Import customers from a CSV file (multipart field `file`); large files run in the "
                 "background: poll the returned import",
-        description="A row with an `id` updates that customer (an exported file re-imported); a row without "
+        description="The header row names the columns by key or by label, in Chinese or English (an unknown, "
+                    "ambiguous or repeated column: 400, nothing imported). "
+                    "A row with an `id` updates that customer (an exported file re-imported); a row without "
                     "one creates a customer, refused when its credit code is already taken. Multipart field "
                     "`automate=false` (administrators only) loads existing data without running rules and "
                     "workflows.", responses=[202, 400, 403])

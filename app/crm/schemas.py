@@ -151,6 +151,12 @@ class CustomerQuery(_ListQuery):
     registered_capital_max = Float(load_default=None)
 
 
+class CustomerExportQuery(CustomerQuery):
+    # Keys by default: what API clients have always been sent. The list page asks for labels.
+    headers = String(load_default="keys", validate=OneOf(("keys", "labels")),
+                     metadata={"description": "Header row: field keys (default) or labels in the caller's language"})
+
+
 class ActivityQuery(_ListQuery):
     customer_id = Integer(load_default=None)
     kind = String(load_default=None, validate=OneOf(ACTIVITY_KINDS))

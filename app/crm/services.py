@@ -1207,6 +1207,8 @@ EXPORT_COLUMNS = ("id", "name", "province", "city", "industry", "registered_capi
 IMPORT_IGNORED = frozenset({"report_status", "created_at", "updated_at", "version"})
 IMPORT_SYNC_ROWS = 200  # up to this many rows are imported in the request itself
 IMPORT_BATCH = 100
+# An exported file's columns that are no field of the record: its id and times.
+_NON_FIELD_LABELS = {"id": _l("ID"), "created_at": _l("Created at"), "updated_at": _l("Updated at")}
 
 
 def _csv_cell(value) -> str:
@@ -1219,34 +1221,52 @@ def _csv_cell(value) -> str:
     return formula_safe(str(value))
 
 
-def export_customers_csv(user, q=None, filters=None) -> Iterable[str]:
-    """CSV lines (UTF-8 with BOM for Excel) of the customers ``user`` may see.
+def _csv_columns() -> list[str]:
+    """Keys of an exported file's columns: the fixed ones, then the custom fields."""
+    return [*EXPORT_COLUMNS, *(f"custom.{d.key}" for d in custom_field_defs("customer"))]
+
+
+def csv_column_label(key: str) -> str:
+    """A column's header in the current language (``ID``/``编号``, ``名称``, a custom field's label)."""
+    return str(_NON_FIELD_LABELS[key]) if key in _NON_FIELD_LABELS else field_label("customer", key)
+
+
+def export_customers_csv(user, q=None, filters=None, *, labels: bool = False) -> Iterable[str]:
+    """CSV lines (UTF-8 with BOM for Excel) of the customers ``user`` may see; the header row
+    names the columns by key, or with ``labels`` as people read them, in the current language.
 
     The query (who sees what) is built now, while ``user`` is in the request's session; the
     lines are produced while the response streams, after that session may be gone."""
     stmt = list_query("customer", user, q, filters).execution_options(yield_per=500)
-    return _csv_lines(stmt)
+    return _csv_lines(stmt, labels)
 
 
-def _csv_lines(stmt) -> Iterable[str]:
-    defs = custom_field_defs("customer")
-    header = list(EXPORT_COLUMNS) + [f"custom.{d.key}" for d in defs]
+def _csv_row(cells: list) -> str:
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    csv.writer(buffer).writerow(cells)
+    return buffer.getvalue()
 
-    def flush() -> str:
-        text = buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
-        return text
 
-    writer.writerow(header)
-    yield "\ufeff" + flush()
+def _csv_lines(stmt, labels: bool) -> Iterable[str]:
+    columns = _csv_columns()
+    yield "\ufeff" + _csv_row([csv_column_label(k) for k in columns] if labels else columns)
     for customer in db.session.scalars(stmt):
-        row = [_csv_cell(_value(customer, c)) for c in EXPORT_COLUMNS]
-        row += [_csv_cell((customer.custom or {}).get(d.key)) for d in defs]
-        writer.writerow(row)
-        yield flush()
+        yield _csv_row([_csv_cell(_export_value(customer, k, labels)) for k in columns])
+
+
+def _export_value(customer: Customer, key: str, labels: bool):
+    value = _value(customer, key)
+    # Read-only, so the import skips it: people read the status by its label. The columns an
+    # import reads keep the values it takes (codes, usernames): the file round-trips.
+    if labels and key == "report_status":
+        return choice_label("customer", key, value)
+    return value
+
+
+def import_template_csv() -> str:
+    """A header-only file for new customers, columns named in the current language."""
+    keys = [k for k in _csv_columns() if k not in IMPORT_IGNORED | {"id"}]
+    return "\ufeff" + _csv_row([csv_column_label(k) for k in keys])
 
 
 def _decode(raw: bytes) -> str:
@@ -1259,17 +1279,46 @@ def _decode(raw: bytes) -> str:
                    [{"field": "file", "message": _("Unreadable encoding.")}])
 
 
-def _header_map() -> dict[str, str]:
-    """CSV header (field key, or its label in Chinese or English) → field key."""
+def _column_names() -> dict[str, set[str]]:
+    """Every name a column may have (its key, or its label in Chinese or English; lower-case)
+    → the keys it names: more than one when a custom field is labelled like another field."""
     from flask_babel import force_locale
 
-    mapping = {}
+    names: dict[str, set[str]] = {}
+    keys = [*_csv_columns(), "version"]
     for locale in ("en", "zh_CN"):
         with force_locale(locale):
-            for item in record_fields("customer"):
-                mapping[item["key"].lower()] = item["key"]
-                mapping[str(item["label"]).lower()] = item["key"]
-    return mapping
+            for key in keys:
+                for name in (key, csv_column_label(key)):
+                    names.setdefault(name.strip().lower(), set()).add(key)
+    return names
+
+
+def _header_keys(header: list[str]) -> list[str]:
+    """The key each column of the header row names. ApiError 400 (before any row is imported)
+    naming each column that names no field, several fields, or a field named already."""
+    names = _column_names()
+    keys: list[str] = []
+    problems = []
+    for number, cell in enumerate(header, start=1):
+        found = sorted(names.get(cell.strip().lower(), ()))
+        if not cell.strip():
+            problems.append(_("Column %(number)d has no name.", number=number))
+        elif not found:
+            problems.append(_("Unknown column “%(name)s”.", name=cell.strip()))
+        elif len(found) > 1:
+            problems.append(_("Column “%(name)s” could be any of %(keys)s: name it by one of these keys.",
+                              name=cell.strip(), keys=", ".join(found)))
+        elif found[0] in keys:
+            problems.append(_("Columns “%(first)s” and “%(second)s” are the same field; keep one.",
+                              first=header[keys.index(found[0])].strip(), second=cell.strip()))
+        keys.append(found[0] if len(found) == 1 else "")
+    if problems:
+        taken = _("Columns taken (label in Chinese or English, or key): %(columns)s.", columns=", ".join(
+            f"{csv_column_label(k)} ({k})" for k in _csv_columns()))
+        raise ApiError(400, "invalid_input", " ".join([*problems, taken]),
+                       [{"field": "file", "message": p} for p in problems])
+    return keys
 
 
 def _rows(content: str) -> tuple[list[str], list[list[str]]]:
@@ -1295,13 +1344,7 @@ def start_customer_import(raw: bytes, filename: str, actor, *, automate: bool = 
                        [{"field": "automate", "message": _("Not allowed.")}])
     content = _decode(raw)
     header, rows = _rows(content)
-    mapping = _header_map()
-    unknown = [h for h in header
-               if h.strip().lower() not in mapping and h.strip().lower() not in IMPORT_IGNORED | {"id"}]
-    if unknown:
-        raise ApiError(400, "invalid_input", _("Unknown columns: %(names)s", names=", ".join(unknown)),
-                       [{"field": "file", "message": _("Unknown column: %(name)s", name=h)} for h in unknown])
-    if "name" not in {mapping.get(h.strip().lower()) for h in header}:
+    if "name" not in _header_keys(header):
         raise ApiError(400, "invalid_input", _("The file needs a name column."),
                        [{"field": "file", "message": _("Missing column: name")}])
     job = CustomerImport(user=actor, filename=(filename or "")[:200], total_rows=len(rows), content=content,
@@ -1322,25 +1365,40 @@ def start_customer_import(raw: bytes, filename: str, actor, *, automate: bool = 
     return db.session.get(CustomerImport, job.id)
 
 
-def _row_data(header: list[str], row: list[str], mapping: dict) -> tuple[str, dict]:
+def _row_data(keys: list[str], row: list[str]) -> tuple[str, dict]:
     """The row's ``id`` cell ("" for a new customer) and its fields, API-shaped."""
     data: dict = {}
     row_id = ""
-    for name, cell in zip(header, row):
+    for key, cell in zip(keys, row):
         cell = cell.strip()
-        if name.strip().lower() == "id":
+        if key == "id":
             row_id = cell
             continue
-        key = mapping.get(name.strip().lower())
-        if key is None or key in IMPORT_IGNORED:
+        if key in IMPORT_IGNORED:
             continue
         if cell[:1] == "'" and cell[1:2] in FORMULA_STARTS:  # undo the export's formula guard
             cell = cell[1:]
+        if key in ("owner", "shared_with"):
+            cell = ";".join(_username(key, name.strip()) for name in re.split(r"[;,]", cell) if name.strip())
         if key.startswith("custom."):
             data.setdefault("custom", {})[key[7:]] = cell or None
         else:
             data[key] = cell or None
     return row_id, data
+
+
+def _username(field: str, name: str) -> str:
+    """The username ``name`` is, or else the one active user's whose display name it is: in a
+    spreadsheet people write 张伟 rather than zhangwei. A name several people share is refused."""
+    if user_named(name) is not None:
+        return name
+    usernames = db.session.scalars(select(User.username).where(User.display_name == name, User.active.is_(True))
+                                   .order_by(User.username).limit(5)).all()
+    if len(usernames) > 1:
+        _invalid([{"field": field, "message": _(
+            "Several people are called “%(name)s” (%(usernames)s): write the username.",
+            name=name, usernames=", ".join(usernames))}])
+    return usernames[0] if usernames else name
 
 
 def _import_row(job: CustomerImport, row_id: str, data: dict) -> None:
@@ -1386,7 +1444,11 @@ def _run_import(job: CustomerImport) -> CustomerImport:
     job.status = "running"
     db.session.commit()
     header, rows = _rows(job.content)
-    mapping = _header_map()
+    try:
+        keys = _header_keys(header)
+    except ApiError as error:  # a custom field changed after the file was checked: no row is imported
+        keys, job.processed_rows = [], len(rows)
+        job.errors = [{"row": 1, "field": "", "message": error.message}]
     while job.processed_rows < len(rows):
         start = job.processed_rows
         errors = list(job.errors)
@@ -1394,7 +1456,7 @@ def _run_import(job: CustomerImport) -> CustomerImport:
             line = start + offset + 2  # 1-based, after the header
             savepoint = db.session.begin_nested()
             try:
-                _import_row(job, *_row_data(header, row, mapping))
+                _import_row(job, *_row_data(keys, row))
                 savepoint.commit()
             except ApiError as error:
                 savepoint.rollback()

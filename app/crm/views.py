@@ -539,13 +539,21 @@ def import_customers():
             except ApiError as error:
                 db.session.rollback()
                 error_message = "; ".join([error.message] + [d["message"] for d in error.details
-                                                             if d.get("message") != error.message][:5])
+                                                             if d.get("message") not in error.message][:5])
             else:
                 return redirect(url_for("crm.import_status", import_id=job.id))
         flash(error_message, "danger")
     fields = services.record_fields("customer")
-    return render_template("crm/import.html", fields=[f for f in fields if not f["read_only"]]), \
+    return render_template("crm/import.html", fields=[f for f in fields if not f["read_only"]],
+                           id_label=services.csv_column_label("id")), \
         400 if error_message else 200
+
+
+@bp.get("/customers/import/template.csv")
+@login_required
+def import_template():
+    return current_app.response_class(services.import_template_csv(), mimetype="text/csv", headers={
+        "Content-Disposition": "attachment; filename=customers-template.csv"})
 
 
 @bp.get("/customers/imports/<int:import_id>")
