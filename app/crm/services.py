@@ -1294,16 +1294,21 @@ def _column_names() -> dict[str, set[str]]:
     return names
 
 
-def _header_keys(header: list[str]) -> list[str]:
-    """The key each column of the header row names. ApiError 400 (before any row is imported)
-    naming each column that names no field, several fields, or a field named already."""
+def _header_keys(header: list[str], rows: list[list[str]]) -> list[str]:
+    """The key each column of the header row names ("" for a column left out). ApiError 400
+    (before any row is imported) naming each column that names no field, several fields, or a
+    field named already, and each column with values but no name."""
     names = _column_names()
     keys: list[str] = []
     problems = []
     for number, cell in enumerate(header, start=1):
         found = sorted(names.get(cell.strip().lower(), ()))
         if not cell.strip():
-            problems.append(_("Column %(number)d has no name.", number=number))
+            # Excel leaves empty columns after the data: without a name and a value, nothing is lost.
+            if any(len(row) >= number and row[number - 1].strip() for row in rows):
+                problems.append(_("Column %(number)d has values but no name.", number=number))
+            keys.append("")
+            continue
         elif not found:
             problems.append(_("Unknown column “%(name)s”.", name=cell.strip()))
         elif len(found) > 1:
@@ -1344,7 +1349,7 @@ def start_customer_import(raw: bytes, filename: str, actor, *, automate: bool = 
                        [{"field": "automate", "message": _("Not allowed.")}])
     content = _decode(raw)
     header, rows = _rows(content)
-    if "name" not in _header_keys(header):
+    if "name" not in _header_keys(header, rows):
         raise ApiError(400, "invalid_input", _("The file needs a name column."),
                        [{"field": "file", "message": _("Missing column: name")}])
     job = CustomerImport(user=actor, filename=(filename or "")[:200], total_rows=len(rows), content=content,
@@ -1374,7 +1379,7 @@ def _row_data(keys: list[str], row: list[str]) -> tuple[str, dict]:
         if key == "id":
             row_id = cell
             continue
-        if key in IMPORT_IGNORED:
+        if not key or key in IMPORT_IGNORED:
             continue
         if cell[:1] == "'" and cell[1:2] in FORMULA_STARTS:  # undo the export's formula guard
             cell = cell[1:]
@@ -1445,7 +1450,7 @@ def _run_import(job: CustomerImport) -> CustomerImport:
     db.session.commit()
     header, rows = _rows(job.content)
     try:
-        keys = _header_keys(header)
+        keys = _header_keys(header, rows)
     except ApiError as error:  # a custom field changed after the file was checked: no row is imported
         keys, job.processed_rows = [], len(rows)
         job.errors = [{"row": 1, "field": "", "message": error.message}]

@@ -108,7 +108,7 @@ def test_a_name_several_people_have_is_refused_for_its_row(app, api_en, crm_stag
 
 @pytest.mark.parametrize("header, problem", [
     (["name", "shoe_size"], "Unknown column “shoe_size”."),
-    (["name", ""], "Column 2 has no name."),
+    (["name", ""], "Column 2 has values but no name."),
     (["名称", " Name"], "Columns “名称” and “Name” are the same field; keep one."),
     (["name", "省份"], "Column “省份” could be any of custom.sheng, province: name it by one of these keys."),
 ])
@@ -123,6 +123,13 @@ def test_a_header_it_cannot_read_is_refused_before_any_row(app, api_en, crm_stag
     assert "Columns taken (label in Chinese or English, or key): ID (id), Name (name), Province (province)" \
         in error["message"] and "省份 (custom.sheng)" in error["message"]
     assert api.get("/api/v1/customers").get_json()["total"] == 0
+
+
+def test_empty_columns_after_the_data_are_left_out(app, api_en, crm_stages):
+    """Excel saves blank columns to the right of the data as empty header cells."""
+    response = _import(api_en("sales1"), _csv([["name", "city", "", ""], ["甲", "厦门", "", ""], ["乙", "", ""]]))
+    assert response.status_code == 201, response.get_json()
+    assert (response.get_json()["imported_rows"], response.get_json()["errors"]) == (2, [])
 
 
 def test_a_field_named_by_its_key_is_not_ambiguous(app, api_en, crm_stages):
