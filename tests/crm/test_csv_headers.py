@@ -24,6 +24,17 @@ def _import(api, data: bytes):
                     content_type="multipart/form-data")
 
 
+def _speaks_english(app, username):
+    """Row errors are written in the importer's own language (the worker has no request to
+    take it from), not the request's Accept-Language."""
+    from app.auth.services import get_user
+    from app.extensions import db
+
+    with app.app_context():
+        get_user(username).locale = "en"
+        db.session.commit()
+
+
 def _custom_field(app, key, label, type="choice", choices=("金", "银")):
     from app.crm import services
     from app.extensions import db
@@ -100,6 +111,7 @@ def test_a_name_several_people_have_is_refused_for_its_row(app, api_en, crm_stag
         for username in ("zhangwei", "zhangwei2"):
             auth.create_user(username=username, password=DEMO_PASSWORD, display_name="张伟", roles=("sales",))
         db.session.commit()
+    _speaks_english(app, "admin")
     result = _import(api_en("admin"), _csv([["name", "owner"], ["甲", "张伟"], ["乙", "nobody"], ["丙", "zhangwei2"]]))
     job = result.get_json()
     assert job["imported_rows"] == 1 and [(e["row"], e["field"]) for e in job["errors"]] == [(2, "owner"), (3, "owner")]
@@ -143,6 +155,7 @@ def test_a_header_that_became_ambiguous_before_the_worker_ran_fails_every_row(ap
     from app.jobs import run_due_jobs
 
     monkeypatch.setattr(services, "IMPORT_SYNC_ROWS", 1)
+    _speaks_english(app, "sales1")
     api = api_en("sales1")
     response = _import(api, _csv([["名称", "省份"], ["甲", "福建"], ["乙", "浙江"]]))
     assert response.status_code == 202

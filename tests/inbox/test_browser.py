@@ -97,11 +97,13 @@ def test_operator_console_suspend_and_terminate(page, flows):
     assert "2" in page.locator("[data-count-status=running]").inner_text()
     page.locator(f"#instances tr[data-instance-id='{first}']").get_by_role("button", name="挂起").click()
     page.wait_for_selector(f"#instances tr[data-instance-id='{first}'] >> text=已挂起")
+    page.wait_for_load_state("load")  # the reloaded page's script listens for the clicks
     # The reason is asked in the page's dialog; an empty one cannot be sent, cancelling sends nothing.
     terminate = page.locator(f"#instances tr[data-instance-id='{second}']").get_by_role("button", name="终止")
     terminate.click()
     dialog = page.locator("#reason-dialog")
-    assert dialog.is_visible() and f"#{second}" in dialog.locator("h2").inner_text()
+    dialog.wait_for(state="visible")
+    assert f"#{second}" in dialog.locator("h2").inner_text()
     dialog.get_by_role("button", name="终止").click()
     assert dialog.is_visible()  # still open: a reason is required
     dialog.get_by_role("button", name="取消").click()
