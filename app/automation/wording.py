@@ -3,9 +3,10 @@
 (``省份 包含 福建 且 注册资金 ≥ 10000000``)."""
 from __future__ import annotations
 
+import json
+
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_babel import pgettext
 
 from app.automation.conditions import NO_VALUE, canonical_op, is_group
 from app.automation.fields import EntitySpec
@@ -35,16 +36,21 @@ def describe_condition(condition, entity: EntitySpec | None) -> str:
     def value_words(spec, value) -> str:
         labels = dict(spec.choice_labels) if spec else {}
         values = value if isinstance(value, list) else [value]
-        return "、".join(str(labels.get(v, v)) for v in values)
+        return ", ".join(str(labels.get(str(v), v)) for v in values)
 
     def words(node, nested: bool) -> str:
-        if is_group(node):
-            key = "and" if "and" in node else "or"
-            parts = [words(child, True) for child in node.get(key) or []]
-            joined = f" {pgettext('condition', 'and') if key == 'and' else pgettext('condition', 'or')} ".join(parts)
+        key = ("and" if "and" in node else "or") if is_group(node) else None
+        if not isinstance(node, dict) or (key and not isinstance(node[key], list)):
+            # Not a condition at all (a page re-shown with what was posted): as it came. Below,
+            # str() for the same reason: a posted field or value may be a list.
+            return json.dumps(node, ensure_ascii=False)
+        if key:
+            parts = [words(child, True) for child in node[key]]
+            joiner = _("and") if key == "and" else _("or")  # the words the diagram's condition builder uses
+            joined = f" {joiner} ".join(parts)
             return f"({joined})" if nested and len(parts) > 1 else joined
-        spec = fields.get(node.get("field"))
-        op = canonical_op(node.get("op")) or node.get("op")
+        spec = fields.get(str(node.get("field")))
+        op = canonical_op(node.get("op")) or str(node.get("op"))
         said = [str(spec.label) if spec else str(node.get("field")), str(OPERATOR_LABELS.get(op, op))]
         if op not in NO_VALUE:
             said.append(value_words(spec, node.get("value")))

@@ -4,7 +4,7 @@
 import { el, fieldOptions, input, names, select } from "./dom.js";
 
 const NO_VALUE = new Set(["is_empty", "is_not_empty", "changed"]);
-const isGroup = (node) => "and" in node || "or" in node;
+const isGroup = (node) => typeof node === "object" && node !== null && ("and" in node || "or" in node);
 
 // Empty groups dropped; null when nothing is left (no condition: always).
 export function savedCondition(condition) {
