@@ -9,7 +9,7 @@ const container = document.getElementById("condition-root");
 const texts = JSON.parse(document.getElementById("condition-text").textContent);
 const entityOf = () => action.value.split(".")[0];
 let meta = null;
-let entity = entityOf();
+let entity = null;
 let editor = null;
 
 function stored() {
@@ -22,22 +22,23 @@ function store() {
 }
 
 function build(condition) {
+  entity = entityOf();
   const fields = meta.entities.find((e) => e.name === entity)?.fields || [];
   editor = conditionEditor(container, { condition, fields, operators: meta.operators, texts, onChange: store });
 }
 
 async function start() {
+  // Another record type has other fields: its condition starts empty, as in the rule editor.
+  // Listening before the fields have loaded, so a quick change is not missed.
+  action.addEventListener("change", () => {
+    if (!meta || entityOf() === entity) return;
+    build(null);
+    store();
+  });
   meta = await window.crmFetch("/api/v1/automation-fields");
   // Until the designer edits it, the hidden input keeps what the server sent (even text the
   // builder cannot show, so the server's message about it stays true).
   build(stored());
-  // Another record type has other fields: its condition starts empty, as in the rule editor.
-  action.addEventListener("change", () => {
-    if (entityOf() === entity) return;
-    entity = entityOf();
-    build(null);
-    store();
-  });
 }
 
 start();

@@ -265,3 +265,18 @@ def test_the_condition_fields_follow_the_binding_s_record_type(page, app, demo_f
     expect(field.locator("option[value=province]")).to_have_count(0)
     # A change operator is offered as the binding's check accepts it.
     expect(builder.locator(".condition-leaf").get_by_label("运算符").locator("option[value=changed]")).to_have_count(1)
+
+
+def test_an_action_picked_before_the_fields_have_loaded_still_decides_them(page, demo_flow):
+    login_in_browser(page, "admin")
+    held = []
+    page.route("**/api/v1/automation-fields", lambda route: held.append(route))
+    page.goto("/forms/bindings/new")
+    while not held:
+        page.wait_for_timeout(50)
+    page.select_option("#action", "opportunity.won")
+    held[0].continue_()
+    builder = page.locator("#condition-root")
+    builder.get_by_role("button", name="添加条件", exact=True).click()
+    field = builder.locator(".condition-leaf").get_by_label("字段")
+    expect(field.locator("option[value=amount]")).to_have_count(1)
