@@ -13,6 +13,7 @@ from app.db import MAX_ID, utcnow
 from app.access import admin_required, roles_required
 from app.automation import services
 from app.automation.models import Rule
+from app.automation.wording import OPERATOR_LABELS, builder_texts, plain
 from app.extensions import db
 from app.ui.dashboard import Figure, Section, add_home_sections
 from app.ui.nav import NavItem, add_nav_item
@@ -30,10 +31,6 @@ ACTION_LABELS = {"set_fields": _l("Set fields"), "create_record": _l("Create a r
                  "assign_owner": _l("Assign the owner"), "share": _l("Share"), "notify": _l("Notify"),
                  "create_todo": _l("Create a to-do"), "webhook": _l("Call a webhook"),
                  "start_workflow": _l("Start a workflow")}
-OPERATOR_LABELS = {"eq": "=", "ne": "≠", "gt": ">", "ge": "≥", "lt": "<", "le": "≤", "contains": _l("contains"),
-                   "not_contains": _l("does not contain"), "in": _l("is one of"), "is_empty": _l("is empty"),
-                   "is_not_empty": _l("is not empty"), "changed": _l("changed"), "changed_to": _l("changed to"),
-                   "changed_from": _l("changed from")}
 # What became of each action in a run.
 ACTION_STATUSES = {"done": _l("done"), "skipped": _l("skipped"), "failed": _l("failed"),
                    "rolled_back": _l("undone (a later action failed)"), "not_run": _l("not run (an earlier action failed)")}
@@ -72,13 +69,8 @@ def save_allowlist():
 @roles_required(*EDITORS)
 def edit(rule_id=None):
     rule = services.rule_dict(services.get_rule(rule_id)) if rule_id else None
-    return render_template("automation/editor.html", rule=rule, event_labels=_plain(EVENT_LABELS),
-                           action_labels=_plain(ACTION_LABELS), operator_labels=_plain(OPERATOR_LABELS))
-
-
-def _plain(labels: dict) -> dict:
-    """Lazy labels as text, for a page's JSON."""
-    return {key: str(label) for key, label in labels.items()}
+    return render_template("automation/editor.html", rule=rule, event_labels=plain(EVENT_LABELS),
+                           action_labels=plain(ACTION_LABELS), condition_texts=builder_texts())
 
 
 def _small(number):

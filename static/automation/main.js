@@ -1,9 +1,13 @@
 // The no-code rule editor: dropdowns for record type, event, fields and the operators of each
 // field type, AND/OR groups, one small form per action, save and dry run through the API.
-const T = JSON.parse(document.getElementById("editor-text").textContent);
+import { conditionEditor, savedCondition } from "./conditions.js";
+import { el, fieldOptions, input, names, select } from "./dom.js";
+
+// The condition builder's words serve the dry run's table too.
+const T = { ...JSON.parse(document.getElementById("condition-text").textContent),
+  ...JSON.parse(document.getElementById("editor-text").textContent) };
 const root = document.getElementById("rule-editor");
 const $ = (id) => document.getElementById(id);
-const NO_VALUE = new Set(["is_empty", "is_not_empty", "changed"]);
 const TIME_EVENTS = new Set(["date_before", "date_after", "idle"]);
 let meta = null;
 let rule = JSON.parse($("rule-data").textContent) || {
@@ -11,33 +15,10 @@ let rule = JSON.parse($("rule-data").textContent) || {
   actions: [], enabled: true, blocking: false, once_per_record: false,
 };
 
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (key === "class") node.className = value;
-    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
-    else if (value !== undefined && value !== null && value !== false) node.setAttribute(key, value === true ? "" : value);
-  }
-  for (const child of children.flat()) if (child !== null && child !== undefined) node.append(child);
-  return node;
-}
-
-function select(options, value, onchange, label) {
-  const node = el("select", { class: "form-select form-select-sm", "aria-label": label, onchange: (e) => onchange(e.target.value) },
-    options.map(([key, text]) => el("option", { value: key, selected: String(key) === String(value ?? "") }, text)));
-  return node;
-}
-
-function input(value, onchange, attrs = {}) {
-  return el("input", { class: "form-control form-control-sm", value: value ?? "", oninput: (e) => onchange(e.target.value), ...attrs });
-}
-
 const entity = (name = rule.entity) => meta.entities.find((e) => e.name === name);
 const fields = (name) => entity(name)?.fields || [];
 const fieldOf = (name, ent) => fields(ent).find((f) => f.name === name);
-const fieldOptions = (ent, filter = () => true) => fields(ent).filter(filter).map((f) => [f.name, `${f.label} (${f.name})`]);
 const lines = (text) => (text || "").split("\n").map((l) => l.trim()).filter(Boolean);
-const names = (text) => (text || "").split(/[,，\s]+/).map((s) => s.trim()).filter(Boolean);
 
 // --- header -------------------------------------------------------------------------------
 function renderHeader() {
@@ -67,47 +48,8 @@ function renderHeader() {
 }
 
 // --- conditions ---------------------------------------------------------------------------
-function leafEditor(leaf, parent, index) {
-  const spec = fieldOf(leaf.field) || fields()[0];
-  leaf.field = spec.name;
-  const ops = meta.operators[spec.type] || [];
-  if (!ops.includes(leaf.op)) leaf.op = ops[0];
-  let valueBox = null;
-  if (!NO_VALUE.has(leaf.op)) {
-    const shown = Array.isArray(leaf.value) ? leaf.value.join(", ") : leaf.value;
-    if (spec.choices.length && leaf.op !== "in") {
-      valueBox = select([["", ""], ...spec.choices.map((c) => [c, spec.choice_labels?.[c] || c])], shown, (v) => { leaf.value = v; }, T.value);
-    } else {
-      valueBox = input(shown, (v) => { leaf.value = leaf.op === "in" ? names(v) : v; },
-        { "aria-label": T.value, placeholder: spec.type === "date" ? "2026-01-31 / today+30" : "" });
-    }
-  }
-  return el("div", { class: "d-flex gap-2 mb-2 condition-leaf" },
-    select(fieldOptions(), leaf.field, (v) => { leaf.field = v; leaf.value = ""; renderConditions(); }, T.field),
-    select(ops.map((op) => [op, T.ops[op] || op]), leaf.op, (v) => { leaf.op = v; renderConditions(); }, T.operator),
-    valueBox,
-    el("button", { type: "button", class: "btn btn-sm btn-outline-secondary text-nowrap", onclick: () => { parent.splice(index, 1); renderConditions(); } }, T.remove));
-}
-
-function groupEditor(group, onRemove) {
-  const key = "and" in group ? "and" : "or";
-  const children = group[key];
-  return el("div", { class: "border rounded p-2 mb-2 condition-group" },
-    el("div", { class: "d-flex gap-2 mb-2" },
-      select([["and", T.and], ["or", T.or]], key, (v) => { if (v !== key) { group[v] = children; delete group[key]; } renderConditions(); }, T.operator),
-      el("button", { type: "button", class: "btn btn-sm btn-outline-primary text-nowrap", onclick: () => { children.push({ field: fields()[0].name, op: "", value: "" }); renderConditions(); } }, T.addCondition),
-      el("button", { type: "button", class: "btn btn-sm btn-outline-primary text-nowrap", onclick: () => { children.push({ and: [] }); renderConditions(); } }, T.addGroup),
-      onRemove ? el("button", { type: "button", class: "btn btn-sm btn-outline-secondary text-nowrap", onclick: onRemove }, T.remove) : null),
-    children.map((child, i) => ("and" in child || "or" in child)
-      ? groupEditor(child, () => { children.splice(i, 1); renderConditions(); })
-      : leafEditor(child, children, i)));
-}
-
 function renderConditions() {
-  if (!rule.condition || !("and" in rule.condition || "or" in rule.condition)) {
-    rule.condition = rule.condition && rule.condition.field ? { and: [rule.condition] } : { and: [] };
-  }
-  $("condition-root").replaceChildren(groupEditor(rule.condition, null));
+  rule.condition = conditionEditor($("condition-root"), { condition: rule.condition, fields: fields(), operators: meta.operators, texts: T }).condition();
 }
 
 // --- actions ------------------------------------------------------------------------------
@@ -122,7 +64,7 @@ function valueSpecEditor(item, targetEntity, sourceEntity) {
       ? select([["", T.none], ...target.choices.map((c) => [c, target.choice_labels?.[c] || c])], item.value, (v) => { item.value = v; }, T.value)
       : input(item.value, (v) => { item.value = v; }, { "aria-label": T.value }));
   } else if (item.mode === "copy") {
-    parts.push(select(fieldOptions(sourceEntity), item.from, (v) => { item.from = v; }, T.from));
+    parts.push(select(fieldOptions(fields(sourceEntity)), item.from, (v) => { item.from = v; }, T.from));
     item.from = item.from || fields(sourceEntity)[0]?.name;
   } else if (item.mode === "template") {
     parts.push(input(item.template, (v) => { item.template = v; }, { "aria-label": T.template, placeholder: T.template }));
@@ -137,7 +79,7 @@ function assignmentsEditor(list, targetEntity, sourceEntity) {
   const writable = (f) => f.writable;
   return el("div", {},
     list.map((item, i) => el("div", { class: "d-flex gap-2 mb-2" },
-      select(fieldOptions(targetEntity, writable), item.field, (v) => { item.field = v; renderActions(); }, T.field),
+      select(fieldOptions(fields(targetEntity), writable), item.field, (v) => { item.field = v; renderActions(); }, T.field),
       valueSpecEditor(item, targetEntity, sourceEntity),
       el("button", { type: "button", class: "btn btn-sm btn-outline-secondary text-nowrap", onclick: () => { list.splice(i, 1); renderActions(); } }, T.remove))),
     el("button", { type: "button", class: "btn btn-sm btn-outline-primary", onclick: () => {
@@ -165,7 +107,7 @@ const ACTION_EDITORS = {
     if (a.strategy === "round_robin" || a.strategy === "fewest_open") parts.push(labelled(T.group, input(a.group, (v) => { a.group = v; })));
     if (a.strategy === "field_map") {
       a.field = a.field || "province";
-      parts.push(labelled(T.field, select(fieldOptions(), a.field, (v) => { a.field = v; }, T.field)),
+      parts.push(labelled(T.field, select(fieldOptions(fields()), a.field, (v) => { a.field = v; }, T.field)),
         labelled(T.map, textarea(mapText(a.map), (v) => { a.map = parseMap(v); }, T.map)),
         labelled(T.default, input(a.default, (v) => { a.default = v; })));
     }
@@ -177,7 +119,7 @@ const ACTION_EDITORS = {
     labelled(T.template, textarea(a.template, (v) => { a.template = v; }, T.template))),
   create_todo: (a) => {
     a.assignee = a.assignee || "owner";
-    const dates = fieldOptions(rule.entity, (f) => f.type === "date");
+    const dates = fieldOptions(fields(rule.entity), (f) => f.type === "date");
     a.deadline = a.deadline || { mode: "today", days: 7 };
     return el("div", {}, labelled(T.assignee, input(a.assignee, (v) => { a.assignee = v; })),
       labelled(T.title, input(a.title, (v) => { a.title = v; })),
@@ -210,15 +152,7 @@ function renderActions() {
 // --- save, delete, dry run ----------------------------------------------------------------
 function definition() {
   const out = JSON.parse(JSON.stringify(rule));
-  const prune = (node) => {
-    if (!node || typeof node !== "object") return node;
-    const key = "and" in node ? "and" : "or" in node ? "or" : null;
-    if (!key) return node;
-    node[key] = node[key].map(prune).filter((c) => c && (!(("and" in c) || ("or" in c)) || (c.and || c.or).length));
-    return node;
-  };
-  out.condition = prune(out.condition);
-  if (out.condition && !(out.condition.and || out.condition.or).length) out.condition = null;
+  out.condition = savedCondition(out.condition);
   if (!TIME_EVENTS.has(out.event)) out.event_options = {};
   for (const key of ["id", "created_by", "created_at", "updated_at", "version"]) delete out[key];
   return out;

@@ -86,12 +86,16 @@ def test_binding_pages(app, client, deployed):
     saved = client.post("/forms/bindings/new", data=form)
     assert saved.status_code == 302
     listing = client.get("/forms/bindings").get_data(as_text=True)
-    assert "新商机审批" in listing and "customer_report" in listing
+    assert "新商机审批" in listing and "customer_report" in listing and "金额 ≥ 100000" in listing
     broken = client.post("/forms/bindings/new", data={**form, "name": "条件写错了", "condition": "{not json"})
     page = broken.get_data(as_text=True)
     assert broken.status_code == 400 and "condition" in page
     # Nothing typed is lost: the name, the action, the mapping and the condition as written.
-    assert 'value="条件写错了"' in page and '>{not json</textarea>' in page
+    assert 'value="条件写错了"' in page and 'name="condition" value="{not json"' in page
+    ghost = client.post("/forms/bindings/new", data={**form, "condition": '{"field": "shoe_size", "op": "eq"}'})
+    page = ghost.get_data(as_text=True)
+    assert ghost.status_code == 400 and "condition.field" in page
+    assert 'name="condition" value="{&#34;field&#34;: &#34;shoe_size&#34;, &#34;op&#34;: &#34;eq&#34;}"' in page
     assert '<option value="opportunity.created" selected' in page and 'name="map_to" value="amount"' in page
     unknown = client.post("/forms/bindings/new", data={**form, "map_field": ["ghost"], "map_to": ["x"]})
     assert unknown.status_code == 400 and "mapping.0.field" in unknown.get_data(as_text=True)
@@ -106,5 +110,9 @@ def test_binding_pages(app, client, deployed):
         binding_id = db.session.query(FormBinding.id).scalar()
     page = client.get(f"/forms/bindings/{binding_id}")
     assert page.status_code == 200 and "新商机审批" in page.get_data(as_text=True)
+    # The condition rides in the page (a builder that fails to load saves it unchanged), and in words.
+    shown = page.get_data(as_text=True)
+    assert 'name="condition" value="{&#34;field&#34;: &#34;amount&#34;, &#34;op&#34;: &#34;ge&#34;, &#34;value&#34;: 100000}"' in shown
+    assert '<div class="mb-3" id="condition-root">金额 ≥ 100000</div>' in shown
     assert client.post(f"/forms/bindings/{binding_id}", data={"delete": "y"}).status_code == 302
     assert client.get(f"/forms/bindings/{binding_id}").status_code == 404

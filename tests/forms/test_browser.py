@@ -170,8 +170,113 @@ def test_binding_page_without_code(page, app, shipped_forms):
     page.select_option("#form_key", "customer_report")
     page.locator("select[name=map_field]").first.select_option("amount")
     page.locator("input[name=map_to]").first.fill("amount")
-    page.fill("#condition", '{"field": "amount", "op": "ge", "value": 100000}')
+    page.get_by_role("button", name="添加条件", exact=True).click()
+    leaf = page.locator(".condition-leaf")
+    leaf.get_by_label("字段").select_option("amount")
+    leaf.get_by_label("运算符").select_option("ge")
+    leaf.get_by_label("值").fill("100000")
     screenshot(page, "form-binding-new")
     page.click("#save-binding")
     row = page.locator("#binding-list tr[data-binding-id]")
     assert row.count() == 1 and "销售机会" in row.inner_text() and "customer_report" in row.inner_text()
+    assert row.locator(".binding-condition").inner_text() == "金额 ≥ 100000"
+
+
+def stored_condition(app):
+    from app.extensions import db
+    from app.forms.models import FormBinding
+
+    with app.app_context():
+        condition = db.session.scalars(db.select(FormBinding)).one().condition
+        db.session.remove()
+    return condition
+
+
+def test_a_binding_condition_built_with_clicks_decides_which_customers_start_the_report(page, app, demo_flow):
+    """省份 包含 福建 AND (客户类别 = A OR 注册资金 ≥ 10000000) on the demo binding, with the
+    builder; a half-made condition comes back as entered, with the server's reason."""
+    login_in_browser(page, "admin")
+    page.goto("/forms/bindings")
+    page.locator("#binding-list a", has_text="新增客户 → 客户报备").click()
+    builder = page.locator("#condition-root")
+    builder.locator(".condition-group").wait_for()
+    builder.get_by_role("button", name="添加条件", exact=True).click()
+    first = builder.locator(".condition-leaf").first
+    first.get_by_label("字段").select_option("province")
+    first.get_by_label("运算符").select_option("contains")
+    first.get_by_label("值").fill("福建")
+    builder.get_by_role("button", name="添加条件组", exact=True).click()
+    either = builder.locator(".condition-group .condition-group")
+    either.get_by_label("运算符").first.select_option("or")
+    either.get_by_role("button", name="添加条件", exact=True).click()
+    either.get_by_role("button", name="添加条件", exact=True).click()
+    by_class, by_capital = either.locator(".condition-leaf").nth(0), either.locator(".condition-leaf").nth(1)
+    by_class.get_by_label("字段").select_option("customer_class")
+    by_class.get_by_label("值").select_option("A")
+    by_capital.get_by_label("字段").select_option("registered_capital")
+    by_capital.get_by_label("运算符").select_option("ge")
+    page.click("#save-binding")  # the capital has no amount yet
+    expect(page.locator("#binding-errors")).to_contain_text("condition.and.1.or.1.value")
+    assert stored_condition(app) is None
+    # What was built is still there: fill in the missing amount and save.
+    expect(either.locator(".condition-leaf")).to_have_count(2)
+    expect(first.get_by_label("值")).to_have_value("福建")
+    either.locator(".condition-leaf").nth(1).get_by_label("值").fill("10000000")
+    screenshot(page, "form-binding-condition")
+    page.click("#save-binding")
+    expect(page.locator(".binding-condition")).to_have_text(
+        "省份 包含 福建 并且 (客户类别 = A 或者 注册资金（元） ≥ 10000000)")
+    assert stored_condition(app) == {"and": [
+        {"field": "province", "op": "contains", "value": "福建"},
+        {"or": [{"field": "customer_class", "op": "eq", "value": "A"},
+                {"field": "registered_capital", "op": "ge", "value": "10000000"}]}]}
+
+    with app.app_context():
+        from app.auth.services import get_user
+        from app.crm import services as crm
+        from app.extensions import db
+        from app.forms.bindings import runs_for_record
+
+        def outcome(**values):
+            customer = crm.create("customer", {"name": f"客户{values}", **values}, get_user("sales1"))
+            return runs_for_record("customer", customer.id)[0].outcome
+
+        assert outcome(province="福建", customer_class="A") == "started"
+        assert outcome(province="福建", registered_capital="20000000") == "started"
+        assert outcome(province="福建", customer_class="B", registered_capital="500000") == "not_matched"
+        assert outcome(province="广东", customer_class="A") == "not_matched"
+        db.session.remove()
+
+
+def test_the_condition_fields_follow_the_binding_s_record_type(page, app, demo_flow):
+    login_in_browser(page, "admin")
+    page.goto("/forms/bindings/new")
+    builder = page.locator("#condition-root")
+    builder.locator(".condition-group").wait_for()
+    page.select_option("#action", "customer.created")
+    builder.get_by_role("button", name="添加条件", exact=True).click()
+    field = builder.locator(".condition-leaf").get_by_label("字段")
+    expect(field.locator("option[value=province]")).to_have_count(1)
+    page.select_option("#action", "opportunity.won")  # another record type: the condition starts over
+    expect(builder.locator(".condition-leaf")).to_have_count(0)
+    assert page.input_value("#condition") == ""
+    builder.get_by_role("button", name="添加条件", exact=True).click()
+    expect(field.locator("option[value=amount]")).to_have_count(1)
+    expect(field.locator("option[value=province]")).to_have_count(0)
+    # A change operator is offered as the binding's check accepts it.
+    expect(builder.locator(".condition-leaf").get_by_label("运算符").locator("option[value=changed]")).to_have_count(1)
+
+
+def test_an_action_picked_before_the_fields_have_loaded_still_decides_them(page, demo_flow):
+    login_in_browser(page, "admin")
+    held = []
+    page.route("**/api/v1/automation-fields", lambda route: held.append(route))
+    page.goto("/forms/bindings/new")
+    while not held:
+        page.wait_for_timeout(50)
+    page.select_option("#action", "opportunity.won")
+    held[0].continue_()
+    builder = page.locator("#condition-root")
+    builder.get_by_role("button", name="添加条件", exact=True).click()
+    field = builder.locator(".condition-leaf").get_by_label("字段")
+    expect(field.locator("option[value=amount]")).to_have_count(1)

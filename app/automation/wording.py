@@ -1,0 +1,59 @@
+"""Conditions in words: the operator labels, what the no-code condition builder
+(``static/automation/conditions.js``) says, and one condition as a sentence for lists
+(``省份 包含 福建 且 注册资金 ≥ 10000000``)."""
+from __future__ import annotations
+
+import json
+
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+from app.automation.conditions import NO_VALUE, canonical_op, is_group
+from app.automation.fields import EntitySpec
+
+OPERATOR_LABELS = {"eq": "=", "ne": "≠", "gt": ">", "ge": "≥", "lt": "<", "le": "≤", "contains": _l("contains"),
+                   "not_contains": _l("does not contain"), "in": _l("is one of"), "is_empty": _l("is empty"),
+                   "is_not_empty": _l("is not empty"), "changed": _l("changed"), "changed_to": _l("changed to"),
+                   "changed_from": _l("changed from")}
+
+
+def plain(labels: dict) -> dict:
+    """Lazy labels as text, for a page's JSON."""
+    return {key: str(label) for key, label in labels.items()}
+
+
+def builder_texts() -> dict:
+    """The condition builder's words, for the page's ``condition-text`` JSON block."""
+    return {"and": _("All of (AND)"), "or": _("Any of (OR)"), "addCondition": _("Add condition"),
+            "addGroup": _("Add group"), "remove": _("Remove"), "field": _("Field"), "operator": _("Operator"),
+            "value": _("Value"), "ops": plain(OPERATOR_LABELS)}
+
+
+def describe_condition(condition, entity: EntitySpec | None) -> str:
+    """``condition`` in words, fields and choices by their labels; nested groups in brackets."""
+    fields = entity.fields if entity else {}
+
+    def value_words(spec, value) -> str:
+        labels = dict(spec.choice_labels) if spec else {}
+        values = value if isinstance(value, list) else [value]
+        return ", ".join(str(labels.get(str(v), v)) for v in values)
+
+    def words(node, nested: bool) -> str:
+        key = ("and" if "and" in node else "or") if is_group(node) else None
+        if not isinstance(node, dict) or (key and not isinstance(node[key], list)):
+            # Not a condition at all (a page re-shown with what was posted): as it came. Below,
+            # str() for the same reason: a posted field or value may be a list.
+            return json.dumps(node, ensure_ascii=False)
+        if key:
+            parts = [words(child, True) for child in node[key]]
+            joiner = _("and") if key == "and" else _("or")  # the words the diagram's condition builder uses
+            joined = f" {joiner} ".join(parts)
+            return f"({joined})" if nested and len(parts) > 1 else joined
+        spec = fields.get(str(node.get("field")))
+        op = canonical_op(node.get("op")) or str(node.get("op"))
+        said = [str(spec.label) if spec else str(node.get("field")), str(OPERATOR_LABELS.get(op, op))]
+        if op not in NO_VALUE:
+            said.append(value_words(spec, node.get("value")))
+        return " ".join(said)
+
+    return words(condition, False) if condition else ""

@@ -1,0 +1,44 @@
+// The embedded-process binding form: its condition is built with the automation rules' no-code
+// builder and kept as JSON in the hidden "condition" input the form posts. That input comes
+// filled by the server, so a page whose script fails still saves the condition it showed.
+import { conditionEditor, savedCondition } from "../automation/conditions.js";
+
+const hidden = document.getElementById("condition");
+const action = document.getElementById("action");
+const container = document.getElementById("condition-root");
+const texts = JSON.parse(document.getElementById("condition-text").textContent);
+const entityOf = () => action.value.split(".")[0];
+let meta = null;
+let entity = null;
+let editor = null;
+
+function stored() {
+  try { return hidden.value ? JSON.parse(hidden.value) : null; } catch { return null; }
+}
+
+function store() {
+  const condition = savedCondition(editor.condition());
+  hidden.value = condition ? JSON.stringify(condition) : "";
+}
+
+function build(condition) {
+  entity = entityOf();
+  const fields = meta.entities.find((e) => e.name === entity)?.fields || [];
+  editor = conditionEditor(container, { condition, fields, operators: meta.operators, texts, onChange: store });
+}
+
+async function start() {
+  // Another record type has other fields: its condition starts empty, as in the rule editor.
+  // Listening before the fields have loaded, so a quick change is not missed.
+  action.addEventListener("change", () => {
+    if (!meta || entityOf() === entity) return;
+    build(null);
+    store();
+  });
+  meta = await window.crmFetch("/api/v1/automation-fields");
+  // Until the designer edits it, the hidden input keeps what the server sent (even text the
+  // builder cannot show, so the server's message about it stays true).
+  build(stored());
+}
+
+start();

@@ -1,0 +1,30 @@
+"""A condition in words, as the binding list shows it."""
+import pytest
+
+from app.automation.catalog import entity_specs
+from app.automation.wording import describe_condition
+
+
+@pytest.fixture
+def customer(ctx):
+    return entity_specs()["customer"]
+
+
+def test_a_leaf_reads_as_field_operator_value(customer):
+    assert describe_condition({"field": "province", "op": "contains", "value": "福建"}, customer) == "省份 包含 福建"
+
+
+def test_groups_nest_in_brackets_and_choices_show_their_labels(customer):
+    condition = {"or": [{"and": [{"field": "province", "op": "contains", "value": "福建"},
+                                 {"field": "registered_capital", "op": ">=", "value": "10000000"}]},
+                        {"field": "report_status", "op": "in", "value": ["pending", "approved"]},
+                        {"field": "phone", "op": "is_empty"}]}
+    assert describe_condition(condition, customer) == (
+        "(省份 包含 福建 并且 注册资金（元） ≥ 10000000) 或者 报备状态 属于 报备审批中, 报备通过 或者 电话 为空")
+
+
+def test_what_is_no_condition_is_shown_as_it_came(customer):
+    assert describe_condition({"and": [1, {"field": ["x"], "op": ["y"], "value": [{"a": 1}]}]}, customer) == (
+        "1 并且 ['x'] ['y'] {'a': 1}")
+    assert describe_condition({"or": "福建"}, customer) == '{"or": "福建"}'
+    assert describe_condition(None, customer) == ""
