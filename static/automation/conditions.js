@@ -40,7 +40,7 @@ export function conditionEditor(container, { condition, fields, operators, texts
           { "aria-label": T.value, placeholder: spec.type === "date" ? "2026-01-31 / today+30" : "" });
       }
     }
-    return el("div", { class: "d-flex gap-2 mb-2 condition-leaf" },
+    return el("div", { class: "d-flex flex-wrap gap-2 mb-2 condition-leaf" },
       select(fieldOptions(fields), leaf.field, (v) => { leaf.field = v; leaf.value = ""; changed(); }, T.field),
       select(ops.map((op) => [op, T.ops[op] || op]), leaf.op, (v) => { leaf.op = v; changed(); }, T.operator),
       valueBox,
@@ -51,7 +51,7 @@ export function conditionEditor(container, { condition, fields, operators, texts
     const key = "and" in group ? "and" : "or";
     const children = group[key];
     return el("div", { class: "border rounded p-2 mb-2 condition-group" },
-      el("div", { class: "d-flex gap-2 mb-2" },
+      el("div", { class: "d-flex flex-wrap gap-2 mb-2" },
         select([["and", T.and], ["or", T.or]], key, (v) => { if (v !== key) { group[v] = children; delete group[key]; } changed(); }, T.operator),
         el("button", { type: "button", class: "btn btn-sm btn-outline-primary text-nowrap", onclick: () => { children.push({ field: fields[0].name, op: "", value: "" }); changed(); } }, T.addCondition),
         el("button", { type: "button", class: "btn btn-sm btn-outline-primary text-nowrap", onclick: () => { children.push({ and: [] }); changed(); } }, T.addGroup),
