@@ -1,4 +1,5 @@
 """Small helpers shared by tests."""
+from contextlib import contextmanager
 from pathlib import Path
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -24,3 +25,22 @@ def screenshot(page, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+@contextmanager
+def database_at(tmp_path, revision: str):
+    """An app context on a new SQLite file migrated up to ``revision``: for a migration's data
+    step, rows are written in the old schema, then the test upgrades."""
+    from flask_migrate import upgrade
+
+    from app import create_app
+    from app.extensions import db
+
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'old.sqlite3'}",
+                      "SECRET_KEY": "test"})
+    with app.app_context():
+        upgrade(revision=revision)
+        try:
+            yield app
+        finally:
+            db.engine.dispose()

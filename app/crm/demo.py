@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from app.auth.services import get_user
 from app.crm.models import Activity, AssignmentLog, Contract, Customer, Opportunity, Stage
-from app.crm.services import normalise_name
+from app.crm.services import normalise_name, normalise_phone
 from app.db import utcnow
 from app.extensions import db
 
@@ -79,9 +79,9 @@ def seed_records() -> None:
         customer = db.session.scalar(select(Customer).where(Customer.name == name))
         if customer is None:
             user = get_user(owner)
-            customer = Customer(name=name, name_key=normalise_name(name), province=province, city=city,
-                                industry=industry, registered_capital=Decimal(capital), customer_class=cls,
-                                source=source, phone=phone, credit_code=code, owner=user, custom={})
+            customer = Customer(name=name, name_key=normalise_name(name), phone_key=normalise_phone(phone),
+                                province=province, city=city, industry=industry,
+                                registered_capital=Decimal(capital), customer_class=cls, source=source, phone=phone, credit_code=code, owner=user, custom={})
             db.session.add(customer)
             db.session.flush()
             db.session.add(AssignmentLog(entity="customer", record_id=customer.id, record_label=name,

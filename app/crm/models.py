@@ -87,6 +87,7 @@ class Customer(OwnedRecord, db.Model):
         Index("ix_customers_name_key", "name_key"),
         Index("ix_customers_credit_code", "credit_code"),
         Index("ix_customers_phone", "phone"),
+        Index("ix_customers_phone_key", "phone_key"),
     )
 
     name: Mapped[str] = mapped_column(String(200), nullable=False)
@@ -99,6 +100,8 @@ class Customer(OwnedRecord, db.Model):
     customer_class: Mapped[str | None] = mapped_column(String(1))
     source: Mapped[str | None] = mapped_column(String(80))
     phone: Mapped[str | None] = mapped_column(String(40))
+    # The phone's digits as dialled in China (no spacing, extension or +86), for the duplicate finder.
+    phone_key: Mapped[str] = mapped_column(String(20), nullable=False, default="", server_default="")
     credit_code: Mapped[str | None] = mapped_column(String(40))
     # Set only by the customer-report workflow (services.set_report_status), never by the API.
     report_status: Mapped[str] = mapped_column(String(16), nullable=False, default="none")

@@ -654,6 +654,27 @@ def normalise_name(name: str) -> str:
     return text[:200]
 
 
+_EXTENSION = re.compile(r"(转|分机|ext\.?|x|#).*$", re.IGNORECASE)
+
+
+def normalise_phone(phone: str | None) -> str:
+    """The number's digits as dialled inside China, for the duplicate finder (防撞单): spacing,
+    dashes, brackets, an extension (转 8001, ext. 12) and the country code do not count, so
+    "0592-555 1234 转 8", "(0592) 5551234" and "+86 592 5551234" are one company's switchboard."""
+    text = _EXTENSION.sub("", (phone or "").strip())
+    digits = re.sub(r"\D", "", text)
+    if text.startswith("+") or digits.startswith("00"):
+        digits = digits[2:] if digits.startswith("00") else digits
+        if not digits.startswith("86"):
+            return ("00" + digits)[:20]  # abroad: dialled from China with 00
+        digits = digits[2:]
+        # A landline's area code dialled from abroad drops its trunk 0.
+        return (digits if digits.startswith(("0", "1")) else "0" + digits)[:20]
+    if digits.startswith("86") and len(digits) == 13 and digits[2] == "1":  # 86 and a mobile number
+        return digits[2:]
+    return digits[:20]
+
+
 DUPLICATE_REASONS = {"same_name": _l("same name"), "similar_name": _l("similar name"),
                      "same_credit_code": _l("same credit code"), "same_phone": _l("same phone")}
 
@@ -664,7 +685,8 @@ def duplicate_reason(reason: str) -> str:
 
 def find_possible_duplicates(customer: Customer, limit: int = 20) -> list[dict]:
     """Customers that look like ``customer``: owned by someone else with the
-    same or a very similar name (after ``normalise_name``) or the same phone, and any other
+    same or a very similar name (after ``normalise_name``) or the same phone number (after
+    ``normalise_phone``), and any other
     customer with the same credit code, the same company whoever owns it (a rule may have
     handed the new one to the existing one's owner). For approvers of the customer report
     (防撞单); ignores visibility on purpose.
@@ -678,8 +700,9 @@ def find_possible_duplicates(customer: Customer, limit: int = 20) -> list[dict]:
         conditions += [Customer.name_key == key, Customer.name_key.startswith(key[:2], autoescape=True)]
     if customer.credit_code:
         conditions.append(Customer.credit_code == customer.credit_code)
-    if customer.phone:
-        conditions.append(Customer.phone == customer.phone)
+    phone_key = customer.phone_key or normalise_phone(customer.phone)
+    if phone_key:
+        conditions.append(Customer.phone_key == phone_key)
     if not conditions:
         return []
     clash = Customer.owner_id != customer.owner_id
@@ -699,7 +722,7 @@ def find_possible_duplicates(customer: Customer, limit: int = 20) -> list[dict]:
             reasons.append("similar_name")
         if customer.credit_code and other.credit_code == customer.credit_code:
             reasons.append("same_credit_code")
-        if customer.phone and other.phone == customer.phone:
+        if phone_key and other.phone_key == phone_key:
             reasons.append("same_phone")
         if reasons:
             found.append({"id": other.id, "name": other.name, "owner": other.owner_username,
@@ -735,6 +758,7 @@ def _apply(record: OwnedRecord, values: dict, custom: dict | None, actor, reason
         record.custom = custom
     if isinstance(record, Customer):
         record.name_key = normalise_name(record.name)
+        record.phone_key = normalise_phone(record.phone)
     if isinstance(record, Contract) and record.opportunity is not None and record.customer is not None \
             and record.opportunity.customer_id != record.customer.id:
         raise ApiError(400, "invalid_input", _("The opportunity belongs to another customer."),

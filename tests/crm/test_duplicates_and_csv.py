@@ -4,7 +4,7 @@ import io
 
 import pytest
 
-from app.crm.services import normalise_name
+from app.crm.services import normalise_name, normalise_phone
 
 
 @pytest.mark.parametrize("name, key", [
@@ -16,6 +16,39 @@ from app.crm.services import normalise_name
 ])
 def test_normalise_name(name, key):
     assert normalise_name(name) == key
+
+
+@pytest.mark.parametrize("phone, key", [
+    ("0592-5551234", "05925551234"),
+    ("(0592) 555 1234", "05925551234"),
+    ("+86 592 5551234", "05925551234"),
+    ("0086-592-5551234", "05925551234"),
+    ("0592-5551234 转 8001", "05925551234"),
+    ("0592-5551234 ext. 12", "05925551234"),
+    ("138 0013 8000", "13800138000"),
+    ("+86 138-0013-8000", "13800138000"),
+    ("8613800138000", "13800138000"),
+    ("+1 (415) 555-0100", "0014155550100"),
+    ("", ""),
+    (None, ""),
+])
+def test_normalise_phone(phone, key):
+    assert normalise_phone(phone) == key
+
+
+def test_a_phone_written_another_way_is_the_same_phone(app, crm_stages, make_customer):
+    from app.crm import services
+    from app.crm.models import Customer
+    from app.extensions import db
+
+    theirs = make_customer("sales2", name="泉州某某贸易", phone="0595-8555 012 转 6")
+    other_number = make_customer("sales2", name="泉州别家贸易", phone="0595-8555013")
+    mine = make_customer("sales1", name="完全不同的名字", phone="+86 595 8555012")
+    with app.app_context():
+        found = services.find_possible_duplicates(db.session.get(Customer, mine["id"]))
+        db.session.remove()
+    assert [(item["id"], item["reasons"]) for item in found] == [(theirs["id"], ["same_phone"])]
+    assert other_number["id"] != theirs["id"]
 
 
 def test_possible_duplicates_owned_by_others(app, api_as, crm_stages, make_customer):
@@ -236,3 +269,32 @@ def test_a_quiet_import_in_the_background_stays_quiet(app, api_en, demo_flow, mo
         assert db.session.scalar(select(func.count()).select_from(ProcessInstance)) == 0
     done = api_en("admin").get(response.headers["Location"]).get_json()
     assert (done["status"], done["imported_rows"], done["automate"]) == ("done", 2, False)
+
+
+def test_the_migration_fills_existing_customers_phone_keys(tmp_path):
+    """Customers saved before phone keys get theirs, so old records are found too."""
+    from flask_migrate import downgrade, upgrade
+    from sqlalchemy import text
+
+    from app.extensions import db
+    from tests.helpers import database_at
+
+    with database_at(tmp_path, "0020_api_idempotency_keys"):
+        now = "2026-12-01 08:00:00.000000"
+        with db.engine.begin() as connection:
+            connection.execute(text(
+                "INSERT INTO users (id, username, display_name, password_hash, active, version, created_at, "
+                "updated_at) VALUES (1, 'sales1', 'S', 'x', 1, 1, :now, :now)"), {"now": now})
+            for customer_id, phone in ((1, "+86 592 555 1234"), (2, None), (3, "138-0013-8000 转 2")):
+                connection.execute(text(
+                    "INSERT INTO customers (id, name, name_key, phone, report_status, owner_id, custom, version, "
+                    "created_at, updated_at) VALUES (:id, 'c', 'c', :phone, 'none', 1, '{}', 1, :now, :now)"),
+                    {"id": customer_id, "phone": phone, "now": now})
+        upgrade()
+        with db.engine.connect() as connection:
+            keys = connection.execute(text("SELECT id, phone_key FROM customers ORDER BY id")).all()
+        assert [tuple(k) for k in keys] == [(1, "05925551234"), (2, ""), (3, "13800138000")]
+        downgrade(revision="0020_api_idempotency_keys")
+        with db.engine.connect() as connection:
+            columns = [row[1] for row in connection.execute(text("PRAGMA table_info(customers)"))]
+        assert "phone_key" not in columns and "phone" in columns

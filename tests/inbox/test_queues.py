@@ -128,13 +128,10 @@ def test_the_migration_fills_existing_offers_from_their_tasks(tmp_path):
     from flask_migrate import downgrade, upgrade
     from sqlalchemy import text
 
-    from app import create_app
     from app.extensions import db
+    from tests.helpers import database_at
 
-    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'old.sqlite3'}",
-                      "SECRET_KEY": "test"})
-    with app.app_context():
-        upgrade(revision="0015_human_task_form_version")
+    with database_at(tmp_path, "0015_human_task_form_version"):
         now = "2026-12-01 08:00:00.000000"
         with db.engine.begin() as connection:
             connection.execute(text(
@@ -163,4 +160,3 @@ def test_the_migration_fills_existing_offers_from_their_tasks(tmp_path):
         with db.engine.connect() as connection:
             columns = [row[1] for row in connection.execute(text("PRAGMA table_info(inbox_task_offers)"))]
         assert columns == ["task_id", "principal"]
-        db.engine.dispose()
