@@ -20,37 +20,51 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+STARTS = 3  # another process may take the free port before gunicorn binds it: try a new one
+
+
+def _start(database_url: str, workers: int, threads: int, log) -> tuple[subprocess.Popen, str]:
+    """A gunicorn answering /healthz, and its base URL; RuntimeError when it never does."""
+    env = dict(os.environ, DATABASE_URL=database_url, PYTHONPATH=str(ROOT), SECRET_KEY="bench-secret",
+               PASSWORD_HASH_METHOD="pbkdf2:sha256:1000")
+    for attempt in range(1, STARTS + 1):
+        port = free_port()
+        proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "--workers", str(workers), "--threads",
+                                 str(threads), "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "wsgi:app"],
+                                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.time() + 120  # workers import the app at once; slow on a busy 2-core box
+        while proc.poll() is None and time.time() < deadline:
+            try:
+                if requests.get(f"{base}/healthz", timeout=30).status_code == 200:
+                    return proc, base
+            except (requests.ConnectionError, requests.Timeout):
+                pass
+            time.sleep(0.3)
+        _stop(proc)
+        if time.time() >= deadline:
+            break  # slow, not a lost port: trying again would not help
+    raise RuntimeError(f"gunicorn did not start ({attempt} attempts; see {log.name})")
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 @contextmanager
 def gunicorn(database_url: str, workers: int = 4, threads: int = 1, log_path: str | None = None):
     """``with gunicorn(url) as base:`` → "http://127.0.0.1:PORT", stopped afterwards."""
-    port = free_port()
-    env = dict(os.environ, DATABASE_URL=database_url, PYTHONPATH=str(ROOT), SECRET_KEY="bench-secret",
-               PASSWORD_HASH_METHOD="pbkdf2:sha256:1000")
-    log = open(log_path or os.devnull, "w")
-    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "--workers", str(workers), "--threads", str(threads),
-                             "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "wsgi:app"],
-                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 120  # workers import the app at once; slow on a busy 2-core box
-        while True:
-            try:
-                if requests.get(f"{base}/healthz", timeout=30).status_code == 200:
-                    break
-            except (requests.ConnectionError, requests.Timeout):
-                pass
-            if proc.poll() is not None or time.time() > deadline:
-                raise RuntimeError(f"gunicorn did not start (see {log_path})")
-            time.sleep(0.3)
-        yield base
-    finally:
-        proc.terminate()
+    with open(log_path or os.devnull, "w") as log:
+        proc, base = _start(database_url, workers, threads, log)
         try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+            yield base
+        finally:
+            _stop(proc)
 
 
 class ApiUser:
