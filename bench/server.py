@@ -41,13 +41,13 @@ def _start(database_url: str, workers: int, threads: int, log) -> tuple[subproce
             except (requests.ConnectionError, requests.Timeout):
                 pass
             time.sleep(0.3)
-        _stop(proc)
+        stop_process(proc)
         if time.time() >= deadline:
             break  # slow, not a lost port: trying again would not help
     raise RuntimeError(f"gunicorn did not start ({attempt} attempts; see {log.name})")
 
 
-def _stop(proc: subprocess.Popen) -> None:
+def stop_process(proc: subprocess.Popen) -> None:
     proc.terminate()
     try:
         proc.wait(timeout=20)
@@ -64,7 +64,7 @@ def gunicorn(database_url: str, workers: int = 4, threads: int = 1, log_path: st
         try:
             yield base
         finally:
-            _stop(proc)
+            stop_process(proc)
 
 
 class ApiUser:

@@ -16,6 +16,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from .common import ROOT, app_on, percentile, result
+from .server import stop_process
 
 TIMERS = 200
 DIAGRAM = ROOT / "bench" / "diagrams" / "timer_bench.bpmn"
@@ -26,15 +27,6 @@ def start_worker(database_url: str, log_path) -> subprocess.Popen:
                SECRET_KEY="bench-secret")
     return subprocess.Popen([sys.executable, "-m", "flask", "worker"], cwd=ROOT, env=env,
                             stdout=open(log_path, "w"), stderr=subprocess.STDOUT)
-
-
-def stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 def run(timeout_s: float = 90.0) -> dict:
@@ -74,7 +66,7 @@ def run(timeout_s: float = 90.0) -> dict:
                 rows = db.session.execute(select(ProcessInstance.completed_at, ProcessInstance.status)
                                           .where(ProcessInstance.id.in_(ids))).all()
         finally:
-            stop(worker)
+            stop_process(worker)
     finished = [at for at, status in rows if status == "completed" and at is not None]
     if len(finished) < TIMERS:
         raise RuntimeError(f"only {len(finished)} of {TIMERS} timers fired within {timeout_s} s")
