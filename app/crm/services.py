@@ -1345,7 +1345,9 @@ def _header_keys(header: list[str], rows: list[list[str]]) -> list[str]:
     if problems:
         taken = _("Columns taken (label in Chinese or English, or key): %(columns)s.", columns=", ".join(
             f"{csv_column_label(k)} ({k})" for k in _csv_columns()))
-        raise ApiError(400, "invalid_input", " ".join([*problems, taken]),
+        # Sentences in Chinese end with "。" and take no space before the next.
+        message = "".join(p if p.endswith("。") else p + " " for p in [*problems, taken]).strip()
+        raise ApiError(400, "invalid_input", message,
                        [{"field": "file", "message": p} for p in problems])
     return keys
 

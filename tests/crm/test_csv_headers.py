@@ -196,3 +196,10 @@ def test_a_header_problem_on_the_import_page_is_shown_once(app, crm_stages):
                            content_type="multipart/form-data")
     text = response.get_data(as_text=True)
     assert response.status_code == 400 and text.count("Unknown column “shoe_size”.") == 1
+
+
+def test_header_problems_in_chinese_read_as_chinese_sentences(api_as, crm_stages):
+    response = _import(api_as("sales1"), _csv([["名称", "鞋码"], ["甲", "42"]]))
+    message = response.get_json()["error"]["message"]
+    assert response.status_code == 400 and "鞋码" in message
+    assert "。可用的列" in message and "。 " not in message
