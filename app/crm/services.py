@@ -1197,6 +1197,12 @@ def save_custom_field(definition: CustomFieldDef | None, *, entity: str, key: st
             errors.append({"field": "key", "message": _("Already exists.")})
     if not (label or "").strip():
         errors.append({"field": "label", "message": _("Required.")})
+    elif entity in ENTITIES:
+        other = _field_labelled(entity, label, except_key=definition.key if definition else key)
+        if other:
+            # Forms, conditions and CSV columns name fields by label: two alike cannot be told apart.
+            errors.append({"field": "label", "message": _("Another field is called that already (%(key)s).",
+                                                          key=other)})
     if type not in CUSTOM_FIELD_TYPES:
         errors.append({"field": "type", "message": _("Must be one of: %(choices)s", choices=", ".join(CUSTOM_FIELD_TYPES))})
     choices = [c.strip() for c in choices if c and c.strip()]
@@ -1213,6 +1219,21 @@ def save_custom_field(definition: CustomFieldDef | None, *, entity: str, key: st
     audit("crm.custom_field_saved", actor=actor, target=f"{definition.entity}.{definition.key}")
     db.session.commit()
     return definition
+
+
+def _field_labelled(entity: str, label: str, except_key: str) -> str | None:
+    """The key of the record type's field (built-in, in either language, or custom) whose label
+    is ``label`` (spaces and case aside), other than the custom field ``except_key``."""
+    from flask_babel import force_locale
+
+    wanted = label.strip().lower()
+    for locale in ("en", "zh_CN"):
+        with force_locale(locale):
+            for spec in FIELDS[entity]:
+                if str(spec.label).strip().lower() == wanted:
+                    return spec.key
+    return next((f"custom.{d.key}" for d in custom_field_defs(entity)
+                 if d.key != except_key and d.label.strip().lower() == wanted), None)
 
 
 def delete_custom_field(definition: CustomFieldDef, actor=None) -> None:

@@ -255,3 +255,27 @@ def test_created_records_have_a_location_and_writes_honour_if_match(api_as, crm_
     current = api.get(url).headers["ETag"]
     assert api.delete(url, headers={"If-Match": current}).status_code == 204
     assert api.get(url).status_code == 404
+
+
+@pytest.mark.parametrize("label, other", [("省份", "province"), (" Province ", "province"), ("负责人", "owner"),
+                                          ("等级", "custom.tier")])
+def test_a_custom_field_may_not_be_labelled_like_another_field(app, crm_stages, label, other):
+    from app.api.errors import ApiError
+    from app.crm import services
+    from app.extensions import db
+
+    with app.app_context():
+        services.save_custom_field(None, entity="customer", key="tier", label="等级", type="text", choices=[],
+                                   required=False)
+        with pytest.raises(ApiError) as refused:
+            services.save_custom_field(None, entity="customer", key="other", label=label, type="text", choices=[],
+                                       required=False)
+        assert [d["field"] for d in refused.value.details] == ["label"] and other in refused.value.details[0]["message"]
+        db.session.rollback()
+        tier = db.session.scalar(db.select(services.CustomFieldDef).where(services.CustomFieldDef.key == "tier"))
+        services.save_custom_field(tier, entity="customer", key="tier", label="等级", type="text", choices=[],
+                                   required=True)  # its own label again: fine
+        # On another record type the same label names another form's field: allowed.
+        services.save_custom_field(None, entity="contract", key="grade", label="等级", type="text", choices=[],
+                                   required=False)
+        db.session.remove()
