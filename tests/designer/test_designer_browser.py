@@ -47,6 +47,16 @@ def _business_attr(page, element_id, name):
         [element_id, name])
 
 
+def _new_process(page, key, name):
+    """Create a blank process from the designer's list and wait for its modeler."""
+    page.goto("/designer/")
+    page.fill("#new-key", key)
+    page.fill("#new-name", name)
+    page.click("#designer-new button[type=submit]")
+    page.wait_for_url(f"**/designer/{key}")
+    page.wait_for_selector("#designer-modeler[data-ready=true]")
+
+
 def _wait_saved(page):
     page.wait_for_function("() => !window.designer.state.dirty && !window.designer.state.pending")
 
@@ -90,12 +100,7 @@ def _engine(app):
 def test_draw_configure_save_deploy_and_run(page, app, demo_people, forms):
     page.set_viewport_size({"width": 1400, "height": 900})
     login_in_browser(page, "admin")
-    page.goto("/designer/")
-    page.fill("#new-key", "small_approval")
-    page.fill("#new-name", "小额审批")
-    page.click("#designer-new button[type=submit]")
-    page.wait_for_url("**/designer/small_approval")
-    page.wait_for_selector("#designer-modeler[data-ready=true]")
+    _new_process(page, "small_approval", "小额审批")
     # Chinese palette labels through bpmn-js's translate service.
     assert page.locator('.djs-palette [data-action="create.task"]').get_attribute("aria-label") == "任务"
 
@@ -310,6 +315,32 @@ def test_concurrent_edit_shows_a_conflict_instead_of_overwriting(page, app, demo
     page.click("[data-action=discard]")
     page.wait_for_url("**/designer/")
     assert page.locator('#designer-processes tr[data-key="shared_flow"]').count() == 0
+
+
+def test_duplicate_asks_the_key_of_the_copy_in_the_page_dialog(page, demo_people):
+    page.on("dialog", lambda dialog: pytest.fail(f"browser prompt: {dialog.message}"))
+    login_in_browser(page, "admin")
+    _new_process(page, "first_flow", "第一个流程")
+    page.goto("/designer/")
+    duplicate = page.locator('#designer-processes tr[data-key="first_flow"]').get_by_role("button", name="复制")
+    dialog = page.locator("#copy-dialog")
+    # Cancelling creates nothing.
+    duplicate.click()
+    assert dialog.is_visible() and "第一个流程" in dialog.locator("h2").inner_text()
+    dialog.get_by_role("button", name="取消").click()
+    assert not dialog.is_visible()
+    assert page.locator("#designer-processes tr[data-key]").count() == 1
+    # The key is proposed; one that is not a key cannot be sent.
+    duplicate.click()
+    key = dialog.get_by_label("副本的标识")
+    assert key.input_value() == "first_flow_copy"
+    key.fill("2nd flow")
+    dialog.get_by_role("button", name="复制").click()
+    assert dialog.is_visible()
+    key.fill("second_flow")
+    dialog.get_by_role("button", name="复制").click()
+    page.wait_for_url("**/designer/second_flow")
+    page.wait_for_selector("#designer-modeler[data-ready=true]")
 
 
 def test_designer_in_english(page, demo_people):
