@@ -11,8 +11,9 @@ import "./designer.css";
 
 import NavigatedViewer from "bpmn-js/lib/NavigatedViewer";
 
+import { askInDialog } from "../shared/ask-dialog.js";
 import { fitDiagram, startModeler } from "./modeler.js";
-import { api, pageData, t } from "./util.js";
+import { api, pageData } from "./util.js";
 
 function startViewer(root) {
   const viewer = new NavigatedViewer({ container: root.querySelector("#designer-canvas") });
@@ -48,10 +49,12 @@ function startList(root) {
     if (file) create({ xml: await file.text() });
     event.target.value = "";
   });
-  root.addEventListener("click", (event) => {
+  root.addEventListener("click", async (event) => {
     const copy = event.target.closest("[data-copy-of]");
     if (!copy) return;
-    const key = window.prompt(t("Key of the copy"), `${copy.dataset.copyOf}_copy`);
+    const key = await askInDialog(document.getElementById("copy-dialog"), {
+      title: copy.dataset.copyPrompt, confirm: copy.textContent.trim(), value: `${copy.dataset.copyOf}_copy`,
+    });
     if (key) create({ key, copy_of: copy.dataset.copyOf });
   });
 }

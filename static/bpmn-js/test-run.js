@@ -1,21 +1,70 @@
 // The test-run panel: start the saved draft in the server's sandbox with sample data,
 // complete its tasks as anyone, see what the operations would have done, discard it.
-import { api, el, processDataNames, t } from "./util.js";
+import { dataEditor } from "./data-form.js";
+import { api, el, pageData, processDataNames, t } from "./util.js";
+
+// What a form field of the task's form (form-js schema) becomes in the test-run form.
+const KINDS = { radio: "choice", select: "choice", checkbox: "checkbox", number: "number", textarea: "textarea", textfield: "text" };
+
+function schemaFields(components) {
+  return (components || []).flatMap((c) => [c, ...schemaFields(c.components)]);
+}
+
+function taskField(name, component) {
+  if (component) {
+    const kind = KINDS[component.type] === "choice" && !Array.isArray(component.values) ? "text" : KINDS[component.type] || "typed";
+    return { name, kind, label: component.label, required: Boolean(component.validate?.required), choices: component.values };
+  }
+  // The shipped approval flows branch on decision == 'approve'; anything else takes the reject path.
+  if (name === "decision") {
+    return { name, kind: "choice", required: true, choices: [{ value: "approve", label: t("Approve") }, { value: "reject", label: t("Reject") }] };
+  }
+  return { name, kind: "text" };
+}
+
+// Operation parameters and task data as "key: value" lines.
+function keyValues(data) {
+  const entries = Object.entries(data || {});
+  if (!entries.length) return null;
+  const shown = (value) => (value === null || value === "" ? "—" : typeof value === "string" ? value : JSON.stringify(value));
+  return el("dl", { class: "testrun-values" }, entries.flatMap(([key, value]) => [el("dt", {}, key), el("dd", {}, shown(value))]));
+}
 
 export function setupTestRun(root, modeler, urls, save) {
   const panel = root.querySelector("#designer-testrun");
   const canvas = modeler.get("canvas");
   const registry = modeler.get("elementRegistry");
+  const labels = new Map((pageData("designer-fields") || []).map((f) => [f.name, f.label]));
+  const schemas = new Map();
   let run = null;
   let marked = [];
+  let startData = null;
+  let taskData = [];
 
-  const dataField = panel.querySelector("#testrun-data");
   const body = panel.querySelector("#testrun-body");
   const error = panel.querySelector("#testrun-error");
+  const asJson = panel.querySelector("#testrun-json");
 
-  function sampleData() {
+  function newStartData() {
     const names = processDataNames(canvas.getRootElement().businessObject);
-    return JSON.stringify(Object.fromEntries(names.map((n) => [n, ""])), null, 1);
+    startData = dataEditor({
+      fields: names.map((name) => ({ name, label: labels.get(name), kind: "typed" })),
+      values: Object.fromEntries(names.map((name) => [name, ""])),
+      open: true, idPrefix: "testrun-start", json: asJson.checked,
+    });
+    panel.querySelector("#testrun-data").replaceChildren(startData.node);
+  }
+
+  // The task's form (when the forms module knows it) gives labels, choices and types.
+  function formSchema(key) {
+    if (!schemas.has(key)) schemas.set(key, api(`${urls.forms}/${encodeURIComponent(key)}`).then((form) => form.schema).catch(() => null));
+    return schemas.get(key);
+  }
+
+  async function fieldsOf(task) {
+    const schema = task.form_key ? await formSchema(task.form_key) : null;
+    const components = new Map(schemaFields(schema?.components).map((c) => [c.key, c]));
+    return task.fields.map((name) => taskField(name, components.get(name)));
   }
 
   function mark(tasks) {
@@ -24,23 +73,23 @@ export function setupTestRun(root, modeler, urls, save) {
     marked.forEach((id) => canvas.addMarker(id, "crm-test-active"));
   }
 
-  function show(result) {
+  async function show(result) {
+    const fields = await Promise.all(result.user_tasks.map(fieldsOf));
     run = result;
     error.hidden = true;
     mark(result.user_tasks);
     const status = el("p", { class: "mb-1", id: "testrun-status", "data-status": result.status },
       el("strong", {}, t("Status")), ": ", t(`status:${result.status}`));
-    const tasks = result.user_tasks.map((task) => {
-      const input = el("textarea", { class: "form-control form-control-sm font-monospace", rows: 2 });
-      input.value = JSON.stringify(Object.fromEntries(task.fields.map((f) => [f, f === "decision" ? "approve" : ""])));
+    taskData = result.user_tasks.map((task, i) => dataEditor({ fields: fields[i], idPrefix: `testrun-task-${task.id}`, json: asJson.checked }));
+    const tasks = result.user_tasks.map((task, i) => {
       const who = [task.assignee, ...(task.candidate_groups || []), ...(task.candidate_users || [])].filter(Boolean).join(", ");
-      return el("div", { class: "border rounded p-2 mb-2 testrun-task", "data-bpmn-id": task.bpmn_id },
-        el("div", {}, el("strong", {}, task.name || task.bpmn_id), " ",
+      return el("div", { class: "border rounded p-2 mb-2 bg-white testrun-task", "data-bpmn-id": task.bpmn_id },
+        el("div", { class: "mb-1" }, el("strong", {}, task.name || task.bpmn_id), " ",
           el("small", { class: "text-muted" }, `${t("offered to")} ${who || "—"}`)),
-        input,
+        taskData[i].node,
         el("button", {
-          type: "button", class: "btn btn-sm btn-primary mt-1 testrun-complete",
-          onclick: () => complete(task, input.value),
+          type: "button", class: "btn btn-sm btn-primary testrun-complete",
+          onclick: () => complete(task, taskData[i]),
         }, t("Complete")));
     });
     const timers = result.timers.map((timer) => el("li", {}, `${timer.name || timer.bpmn_id}: ${timer.due_at.replace("T", " ").slice(0, 16)} UTC`));
@@ -53,15 +102,15 @@ export function setupTestRun(root, modeler, urls, save) {
       el("strong", {}, t("What happened")),
       el("ol", { class: "mb-0 small", id: "testrun-log" }, log),
     ].filter(Boolean));
+    // On a narrow screen the panel is one column: bring the waiting task into view.
+    tasks[0]?.scrollIntoView({ block: "nearest" });
   }
 
   function describe(entry) {
     const name = entry.name || entry.element_id || "";
-    if (entry.event === "operation") {
-      return `${t("Would call")} ${entry.operation} (${name}): ${JSON.stringify(entry.params)}`;
-    }
-    if (entry.event === "completed_task") return `${t("Completed")} ${name}: ${JSON.stringify(entry.data)}`;
-    if (entry.event === "started") return `${t("Started with")} ${JSON.stringify(entry.data)}`;
+    if (entry.event === "operation") return [`${t("Would call")} ${entry.operation} (${name})`, keyValues(entry.params)];
+    if (entry.event === "completed_task") return [`${t("Completed")} ${name}`, keyValues(entry.data)];
+    if (entry.event === "started") return [t("Started with"), keyValues(entry.data)];
     if (entry.event === "error") return `${t("Error")}: ${entry.message}`;
     return t(`status:${entry.event}`);
   }
@@ -74,9 +123,9 @@ export function setupTestRun(root, modeler, urls, save) {
   async function start() {
     let data;
     try {
-      data = JSON.parse(dataField.value || "{}");
+      data = startData.read();
     } catch (e) {
-      fail(new Error(t("Sample data must be a JSON object.")));
+      fail(e);
       return;
     }
     if (!(await save())) return;
@@ -84,12 +133,12 @@ export function setupTestRun(root, modeler, urls, save) {
     api(urls.testRuns, { method: "POST", body: { data } }).then(show).catch(fail);
   }
 
-  function complete(task, text) {
+  function complete(task, editor) {
     let data;
     try {
-      data = JSON.parse(text || "{}");
+      data = editor.read();
     } catch (e) {
-      fail(new Error(t("Sample data must be a JSON object.")));
+      fail(e);
       return;
     }
     api(`${urls.testRunBase}${run.id}/tasks/${task.id}/complete`, { method: "POST", body: { data } }).then(show).catch(fail);
@@ -99,11 +148,27 @@ export function setupTestRun(root, modeler, urls, save) {
     if (!run) return;
     const id = run.id;
     run = null;
+    taskData = [];
     mark([]);
     body.replaceChildren();
     await api(`${urls.testRunBase}${id}`, { method: "DELETE" }).catch(() => {});
   }
 
+  // One switch for every editor in the panel; going back to the forms waits until all JSON is an object.
+  asJson.addEventListener("change", () => {
+    const editors = [startData, ...taskData];
+    if (!asJson.checked) {
+      try {
+        editors.forEach((editor) => editor.read());
+      } catch (e) {
+        asJson.checked = true;
+        fail(e);
+        return;
+      }
+    }
+    error.hidden = true;
+    editors.forEach((editor) => editor.setJson(asJson.checked));
+  });
   panel.querySelector("#testrun-start").addEventListener("click", start);
   panel.querySelector("#testrun-close").addEventListener("click", () => {
     discard();
@@ -114,7 +179,7 @@ export function setupTestRun(root, modeler, urls, save) {
   return {
     toggle() {
       panel.hidden = !panel.hidden;
-      if (!panel.hidden && !dataField.value) dataField.value = sampleData();
+      if (!panel.hidden && !startData) newStartData();
     },
   };
 }

@@ -5,6 +5,8 @@ import "bpmn-js/dist/assets/bpmn-js.css";
 import "./inbox.css";
 import NavigatedViewer from "bpmn-js/lib/NavigatedViewer";
 
+import { askInDialog } from "../shared/ask-dialog.js";
+
 const readJson = (id) => {
   const node = document.getElementById(id);
   return node ? JSON.parse(node.textContent) : null;
@@ -143,20 +145,6 @@ document.querySelectorAll("form[data-reassign-url]").forEach((form) => {
 });
 
 // ---------------------------------------------------------------- buttons
-// The reason an action needs, asked in the page's dialog (inbox/_reason_dialog.html): null when cancelled.
-function askReason(button) {
-  const dialog = document.getElementById("reason-dialog");
-  const text = dialog.querySelector("#reason-text");
-  dialog.querySelector("#reason-dialog-title").textContent = button.dataset.reasonPrompt;
-  dialog.querySelector("#reason-confirm").textContent = button.textContent.trim();
-  text.value = "";
-  dialog.returnValue = "";
-  dialog.showModal();
-  return new Promise((resolve) => {
-    dialog.addEventListener("close", () => resolve(dialog.returnValue === "confirm" ? text.value.trim() : null), { once: true });
-  });
-}
-
 document.addEventListener("click", async (event) => {
   const button = event.target.closest("[data-task-action], [data-withdraw-url], [data-operator-url]");
   if (!button) return;
@@ -164,7 +152,9 @@ document.addEventListener("click", async (event) => {
   let body = {};
   if (button.dataset.confirm && !window.confirm(button.dataset.confirm)) return;
   if (button.dataset.reasonPrompt) {
-    const reason = await askReason(button);
+    // Asked in the page's dialog (inbox/_reason_dialog.html), not the browser's prompt.
+    const reason = await askInDialog(document.getElementById("reason-dialog"),
+      { title: button.dataset.reasonPrompt, confirm: button.textContent.trim() });
     if (reason === null) return; // cancelled
     body = { reason };
   }

@@ -47,6 +47,21 @@ def _business_attr(page, element_id, name):
         [element_id, name])
 
 
+def _key_values(entry):
+    """A log entry's "key: value" lines."""
+    return dict(zip(entry.locator("dt").all_inner_texts(), entry.locator("dd").all_inner_texts()))
+
+
+def _new_process(page, key, name):
+    """Create a blank process from the designer's list and wait for its modeler."""
+    page.goto("/designer/")
+    page.fill("#new-key", key)
+    page.fill("#new-name", name)
+    page.click("#designer-new button[type=submit]")
+    page.wait_for_url(f"**/designer/{key}")
+    page.wait_for_selector("#designer-modeler[data-ready=true]")
+
+
 def _wait_saved(page):
     page.wait_for_function("() => !window.designer.state.dirty && !window.designer.state.pending")
 
@@ -90,12 +105,7 @@ def _engine(app):
 def test_draw_configure_save_deploy_and_run(page, app, demo_people, forms):
     page.set_viewport_size({"width": 1400, "height": 900})
     login_in_browser(page, "admin")
-    page.goto("/designer/")
-    page.fill("#new-key", "small_approval")
-    page.fill("#new-name", "小额审批")
-    page.click("#designer-new button[type=submit]")
-    page.wait_for_url("**/designer/small_approval")
-    page.wait_for_selector("#designer-modeler[data-ready=true]")
+    _new_process(page, "small_approval", "小额审批")
     # Chinese palette labels through bpmn-js's translate service.
     assert page.locator('.djs-palette [data-action="create.task"]').get_attribute("aria-label") == "任务"
 
@@ -127,13 +137,18 @@ def test_draw_configure_save_deploy_and_run(page, app, demo_people, forms):
 
     # A sandboxed test run on the server: the task is completed by the designer himself.
     page.click("[data-action=test-run]")
-    page.fill("#testrun-data", '{"name": "测试"}')
+    # A new diagram names no process data: the designer adds the variable to the form.
+    assert page.locator("#testrun-data .testrun-field").count() == 0
+    page.fill("#testrun-start-new-name", "name")
+    page.click("#testrun-start-add")
+    page.fill("#testrun-data [name=name]", "测试")
     page.click("#testrun-start")
     page.wait_for_selector(f'.testrun-task[data-bpmn-id="{task_id}"]')
     assert page.locator(f'.djs-element.crm-test-active[data-element-id="{task_id}"]').count() == 1
     screenshot(page, "designer-test-run")
     page.click(".testrun-complete")
     page.wait_for_selector('#testrun-status[data-status="completed"]')
+    assert _key_values(page.locator("#testrun-log .testrun-log-started")) == {"name": "测试"}
     page.click("#testrun-close")
     with app.app_context():
         from app.designer.models import ProcessTestRun
@@ -312,6 +327,32 @@ def test_concurrent_edit_shows_a_conflict_instead_of_overwriting(page, app, demo
     assert page.locator('#designer-processes tr[data-key="shared_flow"]').count() == 0
 
 
+def test_duplicate_asks_the_key_of_the_copy_in_the_page_dialog(page, demo_people):
+    page.on("dialog", lambda dialog: pytest.fail(f"browser prompt: {dialog.message}"))
+    login_in_browser(page, "admin")
+    _new_process(page, "first_flow", "第一个流程")
+    page.goto("/designer/")
+    duplicate = page.locator('#designer-processes tr[data-key="first_flow"]').get_by_role("button", name="复制")
+    dialog = page.locator("#copy-dialog")
+    # Cancelling creates nothing.
+    duplicate.click()
+    assert dialog.is_visible() and "第一个流程" in dialog.locator("h2").inner_text()
+    dialog.get_by_role("button", name="取消").click()
+    assert not dialog.is_visible()
+    assert page.locator("#designer-processes tr[data-key]").count() == 1
+    # The key is proposed; one that is not a key cannot be sent.
+    duplicate.click()
+    key = dialog.get_by_label("副本的标识")
+    assert key.input_value() == "first_flow_copy"
+    key.fill("2nd flow")
+    dialog.get_by_role("button", name="复制").click()
+    assert dialog.is_visible()
+    key.fill("second_flow")
+    dialog.get_by_role("button", name="复制").click()
+    page.wait_for_url("**/designer/second_flow")
+    page.wait_for_selector("#designer-modeler[data-ready=true]")
+
+
 def test_designer_in_english(page, demo_people):
     login_in_browser(page, "admin")
     page.goto("/designer/")
@@ -406,6 +447,102 @@ def test_customer_report_opens_looks_right_and_redeploys_unchanged(page, app, de
     # What the modeler would write back keeps every element, attribute and expression.
     exported = page.evaluate("async () => (await window.designer.modeler.saveXML({format: true})).xml")
     assert _process_signature(exported) == _process_signature(shipped)
+
+
+def _open_test_run_of_the_customer_report(page, app):
+    from app.engine import services as engine
+
+    with app.app_context():
+        engine.deploy((ROOT / "bpmn" / "customer_report.bpmn").read_text(encoding="utf-8"))
+    page.set_viewport_size({"width": 1300, "height": 900})
+    login_in_browser(page, "admin")
+    page.goto("/designer/customer_report")
+    page.wait_for_selector("#designer-modeler[data-ready=true]")
+    page.click("[data-action=test-run]")
+
+
+def _started_data(app):
+    from app.designer.models import ProcessTestRun
+    from app.extensions import db
+
+    with app.app_context():
+        [run] = db.session.query(ProcessTestRun).all()
+        return run.log[0]["data"]
+
+
+def test_customer_report_test_run_through_the_forms(page, app, demo_people, forms):
+    _open_test_run_of_the_customer_report(page, app)
+    # One labelled input per variable the diagram's documentation names.
+    fields = page.locator("#testrun-data .testrun-field")
+    assert [fields.nth(i).get_attribute("data-field") for i in range(fields.count())] == [
+        "customer_id", "name", "province", "industry", "reporter"]
+    assert "省份" in page.locator('#testrun-data label[for="testrun-start-province"]').inner_text()
+    page.get_by_label("省份").fill("福建")
+    page.locator("#testrun-data [name=name]").fill("厦门测试公司")
+    page.locator("#testrun-data [name=customer_id]").fill("42")
+    page.locator('#testrun-data [data-field=industry] .testrun-remove').click()
+    page.click("#testrun-start")
+
+    task = page.locator('.testrun-task[data-bpmn-id="Task_fujian_review"]')
+    task.wait_for()
+    # The task's form gives the fields' labels and the decision's choices.
+    decision = task.locator("select[name=decision]")
+    assert decision.locator("option").all_inner_texts() == ["同意报备", "驳回"]
+    assert "审批意见" in task.inner_text()
+    decision.select_option("approve")
+    task.locator("[name=comment]").fill("资料齐全")
+    screenshot(page, "designer-test-run-customer-report-task")
+    task.locator(".testrun-complete").click()
+    page.wait_for_selector('#testrun-status[data-status="completed"]')
+
+    started = _started_data(app)
+    assert started["customer_id"] == 42 and started["province"] == "福建" and "industry" not in started
+    log = page.locator("#testrun-log")
+    operations = log.locator(".testrun-log-operation")
+    assert operations.count() == 2
+    assert "crm.set_report_status" in operations.nth(0).inner_text()
+    assert _key_values(operations.nth(0)) == {"comment": "资料齐全", "customer_id": "42", "status": "approved"}
+    assert "crm.confirm_owner" in operations.nth(1).inner_text()
+    assert "{" not in log.inner_text()  # key: value lines, no raw JSON
+    screenshot(page, "designer-test-run-customer-report-done")
+
+
+def test_test_run_data_can_be_edited_as_json(page, app, demo_people, forms):
+    _open_test_run_of_the_customer_report(page, app)
+    page.locator("#testrun-data [name=province]").fill("福建")
+    page.click("#testrun-json")
+    json_text = page.locator("#testrun-data .testrun-json")
+    assert '"province": "福建"' in json_text.input_value()
+    # Edited JSON shows in the form: a number stays a number, a new name gets a row.
+    json_text.fill('{"province": "福建", "name": "厦门测试公司", "reporter": "sales1", "customer_id": 7, "note": "42"}')
+    page.click("#testrun-json")
+    assert page.locator("#testrun-data .testrun-field").count() == 5
+    assert page.locator("#testrun-data [name=customer_id]").input_value() == "7"
+    assert page.locator("#testrun-data [name=note]").input_value() == '"42"'
+    # JSON that is not an object keeps the JSON view and says why.
+    page.click("#testrun-json")
+    json_text.fill("[1]")
+    page.click("#testrun-json")
+    assert page.locator("#testrun-json").is_checked()
+    assert page.locator("#testrun-error").is_visible()
+    json_text.fill('{"province": "福建", "name": "厦门测试公司", "reporter": "sales1", "customer_id": 7, "note": "42"}')
+    page.click("#testrun-start")
+
+    task = page.locator('.testrun-task[data-bpmn-id="Task_fujian_review"]')
+    task.wait_for()
+    assert _started_data(app)["note"] == "42"
+    # The task opens in the JSON view too; a field the form lacks gets the server's 400.
+    answer = task.locator(".testrun-json")
+    assert '"decision": "approve"' in answer.input_value()
+    answer.fill('{"decision": "approve", "bonus": 1}')
+    task.locator(".testrun-complete").click()
+    page.wait_for_selector("#testrun-error:not([hidden])")
+    assert "bonus" in page.locator("#testrun-error").inner_text()
+    answer.fill('{"decision": "reject", "comment": "重复报备"}')
+    task.locator(".testrun-complete").click()
+    page.wait_for_selector('#testrun-status[data-status="completed"]')
+    assert "crm.set_report_status" in page.locator("#testrun-log").inner_text()
+    assert "rejected" in page.locator("#testrun-log .testrun-log-operation").first.inner_text()
 
 
 def test_an_inclusive_gateway_is_not_a_lint_error_and_deploys(page, app, demo_people, forms):
