@@ -415,8 +415,9 @@ def _warn_of_duplicates(record) -> None:
     found = services.find_possible_duplicates(record, limit=3)
     if found:
         flash(_("This may already be a customer: %(matches)s. The approver of its report sees this too.",
-                matches="; ".join(f"{d['name']} ({d['owner_name'] or d['owner']}: "
-                                  f"{', '.join(services.duplicate_reason(r) for r in d['reasons'])})" for d in found)),
+                matches=_("; ").join(f"{d['name']} ({d['owner_name'] or d['owner']}: "
+                                     f"{_(', ').join(services.duplicate_reason(r) for r in d['reasons'])})"
+                                     for d in found)),
               "warning")
 
 
