@@ -1,5 +1,6 @@
 """Browser-facing pages: login, CSRF, admin access, language, health."""
 import re
+from pathlib import Path
 
 import pytest
 
@@ -192,3 +193,18 @@ def test_english_pages_spell_the_year_out(app, demo_people, api_as):
         html = client.get(f"/crm/customer/{customer['id']}").get_data(as_text=True)  # "updated at"
         assert re.search(pattern, html), locale
         assert not re.search(r"\b\d{1,2}/\d{1,2}/\d\d\b", html), locale
+
+
+def test_times_handed_to_pages_as_iso_text_show_in_company_time(app):
+    """The binding runs, the automation report's last error and the designer's drafts showed
+    UTC with a "UTC" suffix while every other page shows the company's time."""
+    from flask_babel import force_locale
+
+    from app.ui.views import datetimeformat
+
+    with app.test_request_context(), force_locale("zh_CN"):
+        assert datetimeformat("2026-12-04T18:03:36+00:00", "short") == "2026/12/5 02:03"
+    with app.test_request_context(), force_locale("en"):
+        assert datetimeformat("2026-12-04T18:03:36+00:00", "short") == "2026-12-05 02:03"
+    for template in ("forms/_binding_runs.html", "reports/automation.html", "designer/index.html"):
+        assert " UTC" not in (Path(app.root_path) / "templates" / template).read_text(encoding="utf-8"), template

@@ -60,8 +60,14 @@ def init_app(app):
 def datetimeformat(value, format="medium"):
     """Flask-Babel's filter, except that English 'short' spells the year out: its own pattern
     (12/4/26) leaves the year to guess and the month first, which Chinese readers of the English
-    page misread. Chinese 'short' (2026/12/4 01:35) stays."""
+    page misread. Chinese 'short' (2026/12/4 01:35) stays. ``value`` may be an ISO 8601 text
+    with its offset (what services hand to both the API and the pages)."""
+    from datetime import datetime
+
     from flask_babel import format_datetime, get_locale
+
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
 
     if format == "short" and get_locale() is not None and get_locale().language == "en":
         format = "yyyy-MM-dd HH:mm"
