@@ -40,7 +40,7 @@ export function conditionEditor(container, { condition, fields, operators, texts
           { "aria-label": T.value, placeholder: spec.type === "date" ? "2026-01-31 / today+30" : "" });
       }
     }
-    return el("div", { class: "d-flex flex-wrap gap-2 mb-2 condition-leaf" },
+    return el("div", { class: "d-flex flex-wrap gap-2 mb-2 condition-leaf editor-row" },
       select(fieldOptions(fields), leaf.field, (v) => { leaf.field = v; leaf.value = ""; changed(); }, T.field),
       select(ops.map((op) => [op, T.ops[op] || op]), leaf.op, (v) => { leaf.op = v; changed(); }, T.operator),
       valueBox,

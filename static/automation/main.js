@@ -78,7 +78,7 @@ function valueSpecEditor(item, targetEntity, sourceEntity) {
 function assignmentsEditor(list, targetEntity, sourceEntity) {
   const writable = (f) => f.writable;
   return el("div", {},
-    list.map((item, i) => el("div", { class: "d-flex gap-2 mb-2" },
+    list.map((item, i) => el("div", { class: "d-flex flex-wrap gap-2 mb-2 editor-row" },
       select(fieldOptions(fields(targetEntity), writable), item.field, (v) => { item.field = v; renderActions(); }, T.field),
       valueSpecEditor(item, targetEntity, sourceEntity),
       el("button", { type: "button", class: "btn btn-sm btn-outline-secondary text-nowrap", onclick: () => { list.splice(i, 1); renderActions(); } }, T.remove))),
