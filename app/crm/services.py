@@ -1305,6 +1305,8 @@ def _export_value(customer: Customer, key: str, labels: bool):
     # import reads keep the values it takes (codes, usernames): the file round-trips.
     if labels and key == "report_status":
         return choice_label("customer", key, value)
+    if labels and isinstance(value, datetime):  # read-only too: the company's clock, as Excel reads a time
+        return value.astimezone(company_zone()).strftime("%Y-%m-%d %H:%M:%S")
     return value
 
 

@@ -2,8 +2,11 @@
 exporter's language, imported back by label (Chinese or English) or key, from UTF-8 or GBK."""
 import csv
 import io
+from datetime import datetime
 
 import pytest
+
+from app.clock import company_zone
 
 from tests.crm.test_pages import login
 
@@ -74,6 +77,10 @@ def test_the_list_pages_export_reads_in_the_exporters_language_and_round_trips(a
     # What the import reads keeps the values it takes; the read-only status reads as a label.
     assert (row["客户类别"], row["负责人"], row["共享给"], row["等级"]) == ("A", "sales1", "sales2", "金")
     assert row["报备状态"] == "未报备"
+    # Times on the company's clock, as Excel reads them (the API's key export keeps ISO UTC).
+    created = api.get(f"/api/v1/customers/{customer['id']}").get_json()["created_at"]
+    with_offset = datetime.fromisoformat(created).astimezone(company_zone())
+    assert row["创建时间"] == with_offset.strftime("%Y-%m-%d %H:%M:%S")
     english = _table(api_en("sales1").get("/api/v1/customers/export.csv?headers=labels").get_data(as_text=True))
     assert english[0][:3] == ["ID", "Name", "Province"] and english[0][-1] == "等级"
 
