@@ -74,6 +74,15 @@ DETAIL_KEYS = {
 }
 
 
+_VALUE_LABELS: dict[str, dict[str, Any]] = {}
+
+
+def label_audit_values(key: str, labels: dict[str, Any]) -> None:
+    """Name the stored values of a detail key (``roles``: ``sales`` → 销售), by the module that
+    owns their meaning; other values show as stored."""
+    _VALUE_LABELS.setdefault(key, {}).update(labels)
+
+
 def label_audit_events(labels: dict[str, Any]) -> None:
     """Name event codes (code → lazy translation); a module calls it for the codes it writes."""
     _LABELS.update(labels)
@@ -108,8 +117,8 @@ def event_choices() -> list[tuple[str, str, list[tuple[str, str]]]]:
 def readable_details(details: dict) -> list[tuple[str, str]]:
     """``(key label, value text)`` per detail worth showing: a from/to pair reads "a → b", lists
     are comma-separated, nested objects "key: value; …"; empty values are left out."""
-    return [(_key_label(key), _readable(value)) for key, value in (details or {}).items()
-            if value not in (None, "", [], {})]
+    return [(_key_label(key), _readable(value, _VALUE_LABELS.get(key, {})))
+            for key, value in (details or {}).items() if value not in (None, "", [], {})]
 
 
 def _key_label(key: str) -> str:
@@ -117,18 +126,20 @@ def _key_label(key: str) -> str:
     return str(label) if label is not None else key
 
 
-def _readable(value) -> str:
+def _readable(value, labels: dict) -> str:
     if value is None:
         return "—"
     if isinstance(value, bool):
         return _("Yes") if value else _("No")
     if isinstance(value, list):
-        return ", ".join(_readable(item) for item in value) or "—"
+        return ", ".join(_readable(item, labels) for item in value) or "—"
     if isinstance(value, dict):
         if value.keys() == {"from", "to"}:
-            return f"{_readable(value['from'])} → {_readable(value['to'])}"
-        return "; ".join(f"{_key_label(key)}: {_readable(item)}" for key, item in value.items()) or "—"
-    return str(value)
+            return f"{_readable(value['from'], labels)} → {_readable(value['to'], labels)}"
+        return "; ".join(f"{_key_label(key)}: {_readable(item, _VALUE_LABELS.get(key, {}))}"
+                         for key, item in value.items()) or "—"
+    label = labels.get(value) if isinstance(value, str) else None
+    return str(label) if label is not None else str(value)
 
 
 def audit(event: str, *, actor=None, actor_name: str | None = None, target: str = "", **details) -> AuditEvent:

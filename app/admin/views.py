@@ -11,7 +11,7 @@ from app.access import admin_required
 from app.admin import handover
 from app.api.errors import ApiError
 from app.audit import (AREAS, audit, audit_query, csv_lines, details_json, event_choices, event_label,
-                       label_audit_events, labelled_events, readable_details)
+                       label_audit_events, label_audit_values, labelled_events, readable_details)
 from app.clock import company_today, day_start
 from app.auth import services
 from app.auth.models import ROLES, Group, User
@@ -24,6 +24,7 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 ROLE_LABELS = {"admin": _l("Administrator"), "designer": _l("Process designer"),
                "approver": _l("Approver"), "sales": _l("Sales")}
+label_audit_values("roles", ROLE_LABELS)
 
 
 @bp.record_once

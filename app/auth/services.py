@@ -12,7 +12,7 @@ from sqlalchemy import bindparam, func, or_, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.api.errors import ApiError
-from app.audit import audit, label_audit_events
+from app.audit import audit, label_audit_events, label_audit_values
 from app.auth.models import ROLES, ApiToken, Group, LoginAttempt, User, UserRole
 from app.db import transaction_memo, utcnow
 from app.extensions import db
@@ -121,6 +121,8 @@ def authenticate(username: str, password: str, ip: str = "") -> User:
 
 
 label_audit_events({"user.password_changed": _l("Own password changed")})
+label_audit_values("password", {"changed": _l("changed")})
+label_audit_values("by", {"network": _l("the network address"), "account": _l("the account")})
 
 
 def change_own_password(user: User, current: str, new: str) -> None:

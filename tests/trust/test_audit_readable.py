@@ -89,9 +89,22 @@ def test_details_read_as_key_value_pairs(app):
                "before": {"members": ["a", "b"], "manager": None}, "records": {"customer": 3}, "odd_key": 7}
     with app.test_request_context(), force_locale("en"):
         assert readable_details(details) == [
-            ("E-mail", "— → new@example.com"), ("Roles", "sales, approver"), ("Active", "Yes → No"),
+            ("E-mail", "— → new@example.com"), ("Roles", "Sales, Approver"), ("Active", "Yes → No"),
             ("Before the change", "Members: a, b; Manager: —"), ("Records", "Customer: 3"), ("odd_key", "7")]
         assert readable_details({}) == []
+
+
+def test_stored_values_read_as_their_owners_name_them(app):
+    """Role codes, "changed" and the lock's scope are stored as codes; the page names them."""
+    from flask_babel import force_locale
+
+    from app.audit import readable_details
+
+    details = {"roles": {"from": ["sales"], "to": ["approver", "sales", "auditor"]}, "password": "changed",
+               "by": "network"}
+    with app.test_request_context(), force_locale("zh_CN"):
+        assert readable_details(details) == [("角色", "销售 → 审批人, 销售, auditor"), ("密码", "已修改"),
+                                             ("锁定范围", "网络地址")]
 
 
 def test_page_shows_labels_readable_details_and_an_event_select(app, client, api_as):
@@ -112,7 +125,7 @@ def test_page_shows_labels_readable_details_and_an_event_select(app, client, api
     rows = audit_rows(html)
     assert "Failed login" in rows and "<code class=\"small text-muted\">login.failure</code>" in rows
     assert "User changed" in rows and "E-mail:</span>" in rows and "— → s2@example.com" in rows
-    assert "sales → approver, sales" in rows
+    assert "Sales → Approver, Sales" in rows
     assert "<summary class=\"text-muted\">JSON</summary>" in rows and "&#34;to&#34;: &#34;s2@example.com&#34;" in rows
     assert "legacy.thing" in rows and ">legacy.thing</code>" not in rows  # the code, shown once
     assert re.search(r"<details class=\"d-inline-block\"><summary>长{79}…</summary>长{300}</details>", rows)
