@@ -20,12 +20,23 @@ export function savedCondition(condition) {
 // Renders an editor for `condition` into `container`; `fields` are one record type's fields,
 // `operators` the operators per field type, `texts` the page's translated words. The editor
 // changes the condition in place and calls `onChange` after every edit; `condition()` returns it.
-export function conditionEditor(container, { condition, fields, operators, texts: T, onChange = () => {} }) {
-  let root = condition && isGroup(condition) ? condition : { and: condition && condition.field ? [condition] : [] };
+// `invalid`: the paths the server refused in this condition ("and.1.or.0.value"): their rows are
+// marked until the next edit.
+export function conditionEditor(container, { condition, fields, operators, texts: T, onChange = () => {}, invalid = [] }) {
+  const wrapped = !(condition && isGroup(condition));
+  let root = wrapped ? { and: condition && condition.field ? [condition] : [] } : condition;
+  // A bare leaf's paths ("value") are the wrapping group's first leaf's.
+  let refused = wrapped ? invalid.map((p) => (p ? `and.0.${p}` : "and.0")) : invalid;
   const fieldOf = (name) => fields.find((f) => f.name === name);
-  const changed = () => { render(); onChange(); };
+  // A value typed: the marks go, the rows stay. A structural change: drawn again, unmarked.
+  const edited = () => {
+    refused = [];
+    container.querySelectorAll(".condition-invalid").forEach((row) => row.classList.remove("condition-invalid"));
+    onChange();
+  };
+  const changed = () => { refused = []; render(); onChange(); };
 
-  function leafEditor(leaf, parent, index) {
+  function leafEditor(leaf, parent, index, path) {
     const spec = fieldOf(leaf.field) || fields[0];
     leaf.field = spec.name;
     const ops = operators[spec.type] || [];
@@ -34,22 +45,24 @@ export function conditionEditor(container, { condition, fields, operators, texts
     if (!NO_VALUE.has(leaf.op)) {
       const shown = Array.isArray(leaf.value) ? leaf.value.join(", ") : leaf.value;
       if (spec.choices.length && leaf.op !== "in") {
-        valueBox = select([["", ""], ...spec.choices.map((c) => [c, spec.choice_labels?.[c] || c])], shown, (v) => { leaf.value = v; onChange(); }, T.value);
+        valueBox = select([["", ""], ...spec.choices.map((c) => [c, spec.choice_labels?.[c] || c])], shown, (v) => { leaf.value = v; edited(); }, T.value);
       } else {
-        valueBox = input(shown, (v) => { leaf.value = leaf.op === "in" ? names(v) : v; onChange(); },
+        valueBox = input(shown, (v) => { leaf.value = leaf.op === "in" ? names(v) : v; edited(); },
           { "aria-label": T.value, placeholder: spec.type === "date" ? "2026-01-31 / today+30" : "" });
       }
     }
-    return el("div", { class: "d-flex flex-wrap gap-2 mb-2 condition-leaf editor-row" },
+    const bad = refused.some((p) => p === path || p.startsWith(`${path}.`));
+    return el("div", { class: `d-flex flex-wrap gap-2 mb-2 condition-leaf editor-row${bad ? " condition-invalid" : ""}` },
       select(fieldOptions(fields), leaf.field, (v) => { leaf.field = v; leaf.value = ""; changed(); }, T.field),
       select(ops.map((op) => [op, T.ops[op] || op]), leaf.op, (v) => { leaf.op = v; changed(); }, T.operator),
       valueBox,
       el("button", { type: "button", class: "btn btn-sm btn-outline-secondary text-nowrap", onclick: () => { parent.splice(index, 1); changed(); } }, T.remove));
   }
 
-  function groupEditor(group, onRemove) {
+  function groupEditor(group, onRemove, path) {
     const key = "and" in group ? "and" : "or";
     const children = group[key];
+    const at = (i) => `${path ? `${path}.` : ""}${key}.${i}`;
     return el("div", { class: "border rounded p-2 mb-2 condition-group" },
       el("div", { class: "d-flex flex-wrap gap-2 mb-2" },
         select([["and", T.and], ["or", T.or]], key, (v) => { if (v !== key) { group[v] = children; delete group[key]; } changed(); }, T.operator),
@@ -57,11 +70,11 @@ export function conditionEditor(container, { condition, fields, operators, texts
         el("button", { type: "button", class: "btn btn-sm btn-outline-primary text-nowrap", onclick: () => { children.push({ and: [] }); changed(); } }, T.addGroup),
         onRemove ? el("button", { type: "button", class: "btn btn-sm btn-outline-secondary text-nowrap", onclick: onRemove }, T.remove) : null),
       children.map((child, i) => (isGroup(child)
-        ? groupEditor(child, () => { children.splice(i, 1); changed(); })
-        : leafEditor(child, children, i))));
+        ? groupEditor(child, () => { children.splice(i, 1); changed(); }, at(i))
+        : leafEditor(child, children, i, at(i)))));
   }
 
-  function render() { container.replaceChildren(groupEditor(root, null)); }
+  function render() { container.replaceChildren(groupEditor(root, null, "")); }
 
   render();
   return { condition: () => root };

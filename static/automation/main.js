@@ -48,8 +48,8 @@ function renderHeader() {
 }
 
 // --- conditions ---------------------------------------------------------------------------
-function renderConditions() {
-  rule.condition = conditionEditor($("condition-root"), { condition: rule.condition, fields: fields(), operators: meta.operators, texts: T }).condition();
+function renderConditions(invalid = []) {
+  rule.condition = conditionEditor($("condition-root"), { condition: rule.condition, fields: fields(), operators: meta.operators, texts: T, invalid }).condition();
 }
 
 // --- actions ------------------------------------------------------------------------------
@@ -165,6 +165,9 @@ function showErrors(error) {
   // The actions named in the errors get a red border, so the author sees which one to fix.
   const broken = new Set((error.details || []).map((d) => /^actions\.(\d+)/.exec(d.field || "")?.[1]).filter(Boolean));
   document.querySelectorAll(".rule-action").forEach((card, i) => card.classList.toggle("border-danger", broken.has(String(i))));
+  // ... and the conditions named get a red outline.
+  const refused = (error.details || []).map((d) => /^condition\.(.+)$/.exec(d.field || "")?.[1]).filter(Boolean);
+  if (refused.length) renderConditions(refused);
 }
 
 // "actions.2.template" → "Action 3 (Notify) · template": where the author finds it on the page.

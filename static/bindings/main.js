@@ -8,6 +8,8 @@ const action = document.getElementById("action");
 const container = document.getElementById("condition-root");
 const texts = JSON.parse(document.getElementById("condition-text").textContent);
 const entityOf = () => action.value.split(".")[0];
+// What the server refused in the condition it sends back, marked until the designer edits.
+const invalid = JSON.parse(container.dataset.refused || "[]");
 let meta = null;
 let entity = null;
 let editor = null;
@@ -24,7 +26,7 @@ function store() {
 function build(condition) {
   entity = entityOf();
   const fields = meta.entities.find((e) => e.name === entity)?.fields || [];
-  editor = conditionEditor(container, { condition, fields, operators: meta.operators, texts, onChange: store });
+  editor = conditionEditor(container, { condition, fields, operators: meta.operators, texts, onChange: store, invalid });
 }
 
 async function start() {
@@ -32,6 +34,7 @@ async function start() {
   // Listening before the fields have loaded, so a quick change is not missed.
   action.addEventListener("change", () => {
     if (!meta || entityOf() === entity) return;
+    invalid.length = 0;
     build(null);
     store();
   });

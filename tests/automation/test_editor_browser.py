@@ -84,6 +84,16 @@ def test_a_rejected_definition_shows_the_reasons(page, demo_people):
     expect(errors).to_contain_text("动作 1 (发送通知)")
     assert "actions.0" not in errors.inner_text()
     expect(page.locator(".rule-action").first).to_have_class(re.compile(r"border-danger"))
+    # A condition without its value: its row is outlined until it is edited.
+    conditions = page.locator("#condition-root")
+    conditions.get_by_role("button", name="添加条件", exact=True).click()
+    leaf = conditions.locator(".condition-leaf").first
+    leaf.get_by_label("字段").select_option("registered_capital")
+    leaf.get_by_label("运算符").select_option("ge")
+    page.click("#save-rule")
+    expect(leaf).to_have_class(re.compile(r"condition-invalid"))
+    leaf.get_by_label("值").fill("10000000")
+    expect(conditions.locator(".condition-invalid")).to_have_count(0)
 
 
 def test_a_custom_date_field_is_offered_for_days_before_but_not_for_idle_time(page, app, demo_people):

@@ -1,4 +1,6 @@
 """The form designer and viewer in headless Chromium."""
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -218,10 +220,13 @@ def test_a_binding_condition_built_with_clicks_decides_which_customers_start_the
     page.click("#save-binding")  # the capital has no amount yet
     expect(page.locator("#binding-errors")).to_contain_text("condition.and.1.or.1.value")
     assert stored_condition(app) is None
-    # What was built is still there: fill in the missing amount and save.
+    # What was built is still there, the refused row marked: fill in the missing amount and save.
     expect(either.locator(".condition-leaf")).to_have_count(2)
     expect(first.get_by_label("值")).to_have_value("福建")
+    expect(builder.locator(".condition-invalid")).to_have_count(1)
+    expect(either.locator(".condition-leaf").nth(1)).to_have_class(re.compile("condition-invalid"))
     either.locator(".condition-leaf").nth(1).get_by_label("值").fill("10000000")
+    expect(builder.locator(".condition-invalid")).to_have_count(0)
     screenshot(page, "form-binding-condition")
     page.click("#save-binding")
     expect(page.locator(".binding-condition")).to_have_text(
