@@ -26,7 +26,21 @@ def builder_texts() -> dict:
     """The condition builder's words, for the page's ``condition-text`` JSON block."""
     return {"and": _("All of (AND)"), "or": _("Any of (OR)"), "addCondition": _("Add condition"),
             "addGroup": _("Add group"), "remove": _("Remove"), "field": _("Field"), "operator": _("Operator"),
-            "value": _("Value"), "ops": plain(OPERATOR_LABELS)}
+            "value": _("Value"), "ops": plain(OPERATOR_LABELS),
+            "conditionAt": _("Condition %(number)s", number="{number}")}
+
+
+_PLACE_PARTS = {"field": _l("Field"), "op": _l("Operator"), "value": _l("Value")}
+
+
+def condition_place(path: str) -> str:
+    """Where an error's path (``condition.and.1.or.1.value``) is in the builder, as the author
+    counts: "Condition 2.2 · Value" (the rule editor's script says it the same way)."""
+    parts = path.split(".")[1:] if path.startswith("condition") else path.split(".")
+    number = ".".join(str(int(p) + 1) for p in parts if p.isdigit())
+    part = _PLACE_PARTS.get(parts[-1]) if parts else None
+    place = _("Condition %(number)s", number=number) if number else _("Conditions")
+    return f"{place} · {part}" if part else place
 
 
 def describe_condition(condition, entity: EntitySpec | None) -> str:

@@ -137,6 +137,7 @@ def _binding_page(binding, errors=None, values=None, status=200, condition_text=
                            fields=fields, runs=runs, condition_text=condition_text,
                            condition_words=_condition_words(current.get("condition"), bindings.entity_specs().get(entity)),
                            condition_texts=wording.builder_texts() if wording else None,
+                           condition_place=wording.condition_place if wording else None,
                            # The builder marks the rows these name ("condition.and.1.value" → "and.1.value").
                            condition_refused=[e["field"][len("condition."):] for e in errors or []
                                               if (e.get("field") or "").startswith("condition.")]), status

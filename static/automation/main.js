@@ -177,8 +177,15 @@ function where(field) {
     const type = rule.actions[Number(action[1])]?.type;
     return `${T.action} ${Number(action[1]) + 1}${type ? ` (${T.actions[type] || type})` : ""}${action[2] ? ` · ${action[2]}` : ""}`;
   }
+  // "condition.and.1.or.1.value" → "Condition 2.2 · Value", as app.automation.wording.condition_place says it.
   const condition = /^condition(?:\.(.+))?$/.exec(field || "");
-  if (condition) return `${T.conditions}${condition[1] ? ` · ${condition[1]}` : ""}`;
+  if (condition) {
+    const parts = (condition[1] || "").split(".");
+    const number = parts.filter((p) => /^\d+$/.test(p)).map((p) => Number(p) + 1).join(".");
+    const part = { field: T.field, op: T.operator, value: T.value }[parts[parts.length - 1]];
+    const place = number ? T.conditionAt.replace("{number}", number) : T.conditions;
+    return part ? `${place} · ${part}` : place;
+  }
   return field;
 }
 

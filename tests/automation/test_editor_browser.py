@@ -91,6 +91,7 @@ def test_a_rejected_definition_shows_the_reasons(page, demo_people):
     leaf.get_by_label("字段").select_option("registered_capital")
     leaf.get_by_label("运算符").select_option("ge")
     page.click("#save-rule")
+    expect(errors).to_contain_text("条件 1 · 值")
     expect(leaf).to_have_class(re.compile(r"condition-invalid"))
     leaf.get_by_label("值").fill("10000000")
     expect(conditions.locator(".condition-invalid")).to_have_count(0)

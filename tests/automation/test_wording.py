@@ -28,3 +28,18 @@ def test_what_is_no_condition_is_shown_as_it_came(customer):
         "1 并且 ['x'] ['y'] {'a': 1}")
     assert describe_condition({"or": "福建"}, customer) == '{"or": "福建"}'
     assert describe_condition(None, customer) == ""
+
+
+@pytest.mark.parametrize("path, place", [
+    ("condition.and.1.or.1.value", "Condition 2.2 · Value"),
+    ("condition.and.0.field", "Condition 1 · Field"),
+    ("condition.op", "Conditions · Operator"),
+    ("condition", "Conditions"),
+])
+def test_an_errors_place_in_the_builder_is_said_as_the_author_counts(app, path, place):
+    from flask_babel import force_locale
+
+    from app.automation.wording import condition_place
+
+    with app.test_request_context(), force_locale("en"):
+        assert condition_place(path) == place

@@ -218,7 +218,7 @@ def test_a_binding_condition_built_with_clicks_decides_which_customers_start_the
     by_capital.get_by_label("字段").select_option("registered_capital")
     by_capital.get_by_label("运算符").select_option("ge")
     page.click("#save-binding")  # the capital has no amount yet
-    expect(page.locator("#binding-errors")).to_contain_text("condition.and.1.or.1.value")
+    expect(page.locator("#binding-errors")).to_contain_text("条件 2.2 · 值")
     assert stored_condition(app) is None
     # What was built is still there, the refused row marked: fill in the missing amount and save.
     expect(either.locator(".condition-leaf")).to_have_count(2)
