@@ -1221,19 +1221,26 @@ def save_custom_field(definition: CustomFieldDef | None, *, entity: str, key: st
     return definition
 
 
+def _labels_in_both_languages(keys, label) -> dict[str, set[str]]:
+    """Each label ``label(key)`` gives in English and in Chinese (trimmed, lower-case) → the
+    ``keys`` it names: more than one when fields are labelled alike."""
+    from flask_babel import force_locale
+
+    names: dict[str, set[str]] = {}
+    for locale in ("en", "zh_CN"):
+        with force_locale(locale):
+            for key in keys:
+                names.setdefault(label(key).strip().lower(), set()).add(key)
+    return names
+
+
 def _field_labelled(entity: str, label: str, except_key: str) -> str | None:
     """The key of the record type's field (built-in, in either language, or custom) whose label
     is ``label`` (spaces and case aside), other than the custom field ``except_key``."""
-    from flask_babel import force_locale
-
-    wanted = label.strip().lower()
-    for locale in ("en", "zh_CN"):
-        with force_locale(locale):
-            for spec in FIELDS[entity]:
-                if str(spec.label).strip().lower() == wanted:
-                    return spec.key
-    return next((f"custom.{d.key}" for d in custom_field_defs(entity)
-                 if d.key != except_key and d.label.strip().lower() == wanted), None)
+    keys = [spec.key for spec in FIELDS[entity]]
+    keys += [f"custom.{d.key}" for d in custom_field_defs(entity) if d.key != except_key]
+    found = _labels_in_both_languages(keys, lambda key: field_label(entity, key)).get(label.strip().lower())
+    return min(found, key=lambda key: (key.startswith("custom."), key)) if found else None  # built-in first
 
 
 def delete_custom_field(definition: CustomFieldDef, actor=None) -> None:
@@ -1329,15 +1336,10 @@ def _decode(raw: bytes) -> str:
 def _column_names() -> dict[str, set[str]]:
     """Every name a column may have (its key, or its label in Chinese or English; lower-case)
     → the keys it names: more than one when a custom field is labelled like another field."""
-    from flask_babel import force_locale
-
-    names: dict[str, set[str]] = {}
     keys = [*_csv_columns(), "version"]
-    for locale in ("en", "zh_CN"):
-        with force_locale(locale):
-            for key in keys:
-                for name in (key, csv_column_label(key)):
-                    names.setdefault(name.strip().lower(), set()).add(key)
+    names = _labels_in_both_languages(keys, csv_column_label)
+    for key in keys:
+        names.setdefault(key.lower(), set()).add(key)
     return names
 
 
