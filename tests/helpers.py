@@ -44,3 +44,24 @@ def database_at(tmp_path, revision: str):
             yield app
         finally:
             db.engine.dispose()
+
+
+def write_old_customers(rows: list[dict]) -> None:
+    """A user and their customers written by SQL in a migration test's old schema (the models
+    describe the new one): each row gives ``id`` and the columns the migration is about."""
+    from sqlalchemy import text
+
+    from app.extensions import db
+
+    now = "2026-12-01 08:00:00.000000"
+    with db.engine.begin() as connection:
+        connection.execute(text(
+            "INSERT INTO users (id, username, display_name, password_hash, active, version, created_at, "
+            "updated_at) VALUES (1, 'sales1', 'S', 'x', 1, 1, :now, :now)"), {"now": now})
+        for row in rows:
+            columns = ", ".join(row)
+            values = ", ".join(f":{column}" for column in row)
+            connection.execute(text(
+                f"INSERT INTO customers ({columns}, name, name_key, report_status, owner_id, custom, version, "
+                f"created_at, updated_at) VALUES ({values}, 'c', 'c', 'none', 1, '{{}}', 1, :now, :now)"),
+                {**row, "now": now})

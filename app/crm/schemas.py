@@ -60,7 +60,9 @@ class CustomerIn(_RecordIn):
     customer_class = String(allow_none=True, metadata={"enum": list(CUSTOMER_CLASSES)})
     source = String(allow_none=True)
     phone = String(allow_none=True)
-    credit_code = String(allow_none=True)
+    credit_code = String(allow_none=True, metadata={"description": (
+        "unified social credit code (统一社会信用代码), 18 characters with a valid check character; stored "
+        "in capitals without spacing. A stored code in an older format is kept when sent back unchanged.")})
     report_status = Raw(metadata={"readOnly": True, "description": "read-only; set by the customer report"})
 
 

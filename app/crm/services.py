@@ -39,6 +39,7 @@ from app.auth.models import User
 from app.auth.lookup import user_named, users_named
 from app.auth.services import managed_user_ids
 from app.clock import company_today, company_zone
+from app.crm.credit_code import clean_credit_code
 from app.crm.models import (ACTIVITY_KINDS, CONTRACT_STATUSES, CUSTOM_FIELD_TYPES, CUSTOMER_CLASSES, ENTITIES,
                             MODELS, OPPORTUNITY_STATUSES, REPORT_STATUSES, Activity, AssignmentLog, Contract,
                             Customer, CustomerImport, CustomFieldDef, Opportunity, OwnedRecord, Stage)
@@ -64,6 +65,9 @@ class Field:
     choices: tuple = ()
     max_length: int | None = None
     read_only: bool = False
+    # Text fields with a format of their own: returns the canonical form or raises ValueError.
+    # Values stored before the check existed are kept as long as they are not changed.
+    check: Any = None
 
 
 def _owner_fields() -> list[Field]:
@@ -80,7 +84,7 @@ FIELDS: dict[str, list[Field]] = {
         Field("customer_class", _l("Customer class"), "choice", choices=CUSTOMER_CLASSES),
         Field("source", _l("Source"), "text", max_length=80),
         Field("phone", _l("Phone"), "text", max_length=40),
-        Field("credit_code", _l("Credit code"), "text", max_length=40),
+        Field("credit_code", _l("Credit code"), "text", max_length=40, check=clean_credit_code),
         *_owner_fields(),
         Field("report_status", _l("Report status"), "choice", choices=REPORT_STATUSES, read_only=True),
     ],
@@ -310,7 +314,11 @@ def _convert(entity: str, spec: Field, value, actor, customer_id=None):
         return None
     kind = spec.type
     if kind in ("text", "longtext"):
-        return _to_text(value, spec.max_length)
+        text = _to_text(value, spec.max_length)
+        try:
+            return spec.check(text) if spec.check else text
+        except ValueError as wrong:
+            raise _Invalid(str(wrong)) from None
     if kind == "number":
         return _to_decimal(value)
     if kind == "date":
@@ -415,6 +423,8 @@ def _clean(entity: str, data: dict, record: OwnedRecord | None, actor) -> tuple[
             if raw is not None and raw != current and str(raw) != str(current or ""):
                 errors.append({"field": key, "message": _("Read-only; it is set by the workflow.")})
             continue
+        if spec.check and record is not None and raw == _value(record, key):
+            continue  # an edit of other fields is not held up by an older value in an older format
         try:
             values[key] = _convert(entity, spec, raw, actor)
         except _Invalid as invalid:
@@ -1473,6 +1483,10 @@ def _import_row(job: CustomerImport, row_id: str, data: dict) -> None:
             job.unchanged_rows += 1
         return
     credit_code = data.get("credit_code")  # cells are stripped; an empty one is None
+    try:
+        credit_code = credit_code and clean_credit_code(credit_code)
+    except ValueError:
+        credit_code = None  # create() says what is wrong with it
     if credit_code:
         existing = db.session.scalar(select(Customer).where(Customer.credit_code == credit_code).limit(1))
         if existing is not None:

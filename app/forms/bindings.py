@@ -450,7 +450,7 @@ def demo_report() -> None:
         return
     crm.create("customer", {"name": name, "province": "福建", "city": "泉州", "industry": "纺织",
                             "registered_capital": "5000000", "source": "电话营销", "phone": "0595-8555012",
-                            "credit_code": "91350582MA2Y0DEMO1"}, reporter, commit=False)
+                            "credit_code": "91350582MA2Y00007H"}, reporter, commit=False)
 
 
 __all__ = ["actions", "check_binding", "save_binding", "get_binding", "delete_binding", "runs_for_record",

@@ -22,7 +22,7 @@ DESIGNERS = ("designer", "admin")
 SAMPLE_RECORDS = {
     "customer": {"name": "厦门示例科技有限公司", "province": "福建", "city": "厦门", "industry": "医疗",
                  "registered_capital": 12000000, "customer_class": "A", "source": "展会", "phone": "0592-5550123",
-                 "credit_code": "91350200MA2XXXXX0X", "owner": "sales1", "report_status": "pending"},
+                 "credit_code": "91350200MA2XXXXX0M", "owner": "sales1", "report_status": "pending"},
     "activity": {"kind": "visit", "content": "上门拜访，客户有采购意向", "happened_at": "2026-11-20T10:00",
                  "next_follow_up": "2026-11-27", "owner": "sales1"},
     "opportunity": {"title": "影像设备采购", "amount": 560000, "stage": "方案报价", "expected_close": "2026-12-31",

@@ -14,7 +14,7 @@ def test_customer_round_trip(api_en, crm_stages):
     created = api.post("/api/v1/customers", json={
         "name": "厦门海鑫科技有限公司", "province": "福建", "city": "厦门", "industry": "软件",
         "registered_capital": 12000000, "customer_class": "A", "source": "展会", "phone": "0592-5551234",
-        "credit_code": "91350200MA2Y00001A", "shared_with": ["sales2"]})
+        "credit_code": "91350200MA2Y00001N", "shared_with": ["sales2"]})
     assert created.status_code == 201, created.get_json()
     body = created.get_json()
     assert "厦门海鑫".encode() in created.data  # unescaped
@@ -142,7 +142,7 @@ def test_paging_search_and_filters(api_en, crm_stages, make_customer):
     for i in range(5):
         make_customer(name=f"福建客户{i}", province="福建", city="厦门" if i % 2 else "福州", customer_class="A",
                       phone=f"0592-000{i}")
-    make_customer(name="浙江客户", province="浙江", credit_code="91330100MA2Y9999XX", registered_capital=5000000)
+    make_customer(name="浙江客户", province="浙江", credit_code="91330100MA2Y9999X3", registered_capital=5000000)
     page = api.get("/api/v1/customers?per_page=2&page=3").get_json()
     assert page["total"] == 6 and len(page["items"]) == 2
     assert api.get("/api/v1/customers?per_page=201").status_code == 400

@@ -58,13 +58,13 @@ def test_possible_duplicates_owned_by_others(app, api_as, crm_stages, make_custo
 
     same_name = make_customer("sales2", name="厦门海鑫科技股份有限公司")
     similar = make_customer("sales2", name="厦门海鑫科技发展有限公司")
-    same_code = make_customer("sales2", name="别的名字", credit_code="91350200MA2Y00001A")
+    same_code = make_customer("sales2", name="别的名字", credit_code="91350200 ma2y 00001n")  # as typed
     same_phone = make_customer("admin", name="又一个名字", phone="0592-5551234")
     make_customer("sales2", name="完全无关的公司")
     own = make_customer("sales1", name="厦门海鑫科技（厦门）", phone="0592-0000")  # same owner: not a clash
     # ... unless it is the same company: a rule may have handed the new record to its owner
-    own_same_code = make_customer("sales1", name="福州永泰贸易", credit_code="91350200MA2Y00001A")
-    new = make_customer("sales1", name="厦门海鑫科技有限公司", credit_code="91350200MA2Y00001A",
+    own_same_code = make_customer("sales1", name="福州永泰贸易", credit_code="91350200MA2Y00001N")
+    new = make_customer("sales1", name="厦门海鑫科技有限公司", credit_code="91350200MA2Y00001N",
                         phone="0592-5551234")
     api_as("admin").patch(f"/api/v1/customers/{same_name['id']}", json={})  # no-op
     with app.app_context():
@@ -197,7 +197,7 @@ def test_import_rows_with_ids_touch_only_customers_the_importer_may_change(api_e
 
 
 def test_a_file_imported_twice_adds_no_second_customer_with_the_same_credit_code(api_en, crm_stages):
-    rows = [["name", "credit_code"], ["厦门海鑫科技有限公司", "91350200MA2Y00001A"], ["无代码公司", ""]]
+    rows = [["name", "credit_code"], ["厦门海鑫科技有限公司", "91350200MA2Y00001N"], ["无代码公司", ""]]
     api = api_en("sales1")
     assert _import(api, rows).get_json()["imported_rows"] == 2
     second = _import(api, rows).get_json()
@@ -206,7 +206,7 @@ def test_a_file_imported_twice_adds_no_second_customer_with_the_same_credit_code
     assert (error["row"], error["field"]) == (2, "credit_code")
     assert "已使用此信用代码" in error["message"] and "厦门海鑫科技有限公司" in error["message"]
     # Two rows of one file with the same code: the second is the duplicate.
-    twice = _import(api, [["name", "credit_code"], ["甲", "X1"], ["乙", "X1"]]).get_json()
+    twice = _import(api, [["name", "credit_code"], ["甲", "91350200MA2Y00008C"], ["乙", "91350200 ma2y 00008c"]]).get_json()
     assert (twice["imported_rows"], [e["row"] for e in twice["errors"]]) == (1, [3])
 
 
@@ -277,19 +277,11 @@ def test_the_migration_fills_existing_customers_phone_keys(tmp_path):
     from sqlalchemy import text
 
     from app.extensions import db
-    from tests.helpers import database_at
+    from tests.helpers import database_at, write_old_customers
 
     with database_at(tmp_path, "0020_api_idempotency_keys"):
-        now = "2026-12-01 08:00:00.000000"
-        with db.engine.begin() as connection:
-            connection.execute(text(
-                "INSERT INTO users (id, username, display_name, password_hash, active, version, created_at, "
-                "updated_at) VALUES (1, 'sales1', 'S', 'x', 1, 1, :now, :now)"), {"now": now})
-            for customer_id, phone in ((1, "+86 592 555 1234"), (2, None), (3, "138-0013-8000 转 2")):
-                connection.execute(text(
-                    "INSERT INTO customers (id, name, name_key, phone, report_status, owner_id, custom, version, "
-                    "created_at, updated_at) VALUES (:id, 'c', 'c', :phone, 'none', 1, '{}', 1, :now, :now)"),
-                    {"id": customer_id, "phone": phone, "now": now})
+        write_old_customers([{"id": 1, "phone": "+86 592 555 1234"}, {"id": 2, "phone": None},
+                             {"id": 3, "phone": "138-0013-8000 转 2"}])
         upgrade()
         with db.engine.connect() as connection:
             keys = connection.execute(text("SELECT id, phone_key FROM customers ORDER BY id")).all()

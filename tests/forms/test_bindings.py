@@ -18,7 +18,7 @@ from app.forms.models import BindingRun, FormBinding
 ROOT = Path(__file__).resolve().parents[2]
 FUJIAN = {"name": "厦门海沧医疗器械有限公司", "province": "福建", "city": "厦门", "industry": "医疗",
           "registered_capital": "12000000.00", "customer_class": "A", "phone": "0592-5550123",
-          "credit_code": "91350200MA2Y0000X1", "source": "展会"}
+          "credit_code": "91350200MA2Y0000XD", "source": "展会"}
 
 # Start → a service task that changes the same customer (emits customer.updated) → a user task.
 STATUS_ON_START = """<?xml version="1.0" encoding="UTF-8"?>

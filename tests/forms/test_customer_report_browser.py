@@ -19,7 +19,7 @@ def demo_flow(demo_flow, app):
     from app.extensions import db
 
     with app.test_request_context():
-        crm.create("customer", {"name": "海沧医疗器械", "credit_code": "91350200MA2Y0000X1"}, get_user("sales2"))
+        crm.create("customer", {"name": "海沧医疗器械", "credit_code": "91350200MA2Y0000XD"}, get_user("sales2"))
         db.session.commit()
 
 
@@ -30,7 +30,7 @@ def test_sales_adds_a_fujian_customer_and_the_fujian_head_approves(page, demo_fl
     page.fill("#f-province", "福建")
     page.fill("#f-city", "厦门")
     page.fill("#f-industry", "制造")
-    page.fill("#f-credit_code", "91350200MA2Y0000X1")
+    page.fill("#f-credit_code", "91350200MA2Y0000XD")
     page.locator("form button[type=submit]").last.click()
     page.wait_for_url(re.compile(r"/crm/customer/\d+$"))
     logout_in_browser(page)

@@ -4,7 +4,7 @@ import pytest
 
 def report(api_as, **fields):
     body = {"name": "厦门海沧医疗器械有限公司", "province": "福建", "city": "厦门", "industry": "制造",
-            "credit_code": "91350200MA2Y0000X1", "phone": "0592-5550123", **fields}
+            "credit_code": "91350200MA2Y0000XD", "phone": "0592-5550123", **fields}
     response = api_as("sales1").post("/api/v1/customers", json=body)
     assert response.status_code == 201, response.get_json()
     return response.get_json()
@@ -18,7 +18,7 @@ def only_task(api):
 
 def test_fujian_report_approved(api_as, demo_flow):
     # An earlier customer of sales2 with the same credit code: a possible duplicate (撞单).
-    api_as("sales2").post("/api/v1/customers", json={"name": "海沧医疗", "credit_code": "91350200MA2Y0000X1"})
+    api_as("sales2").post("/api/v1/customers", json={"name": "海沧医疗", "credit_code": "91350200MA2Y0000XD"})
     customer = report(api_as)
     assert api_as("sales1").get(f"/api/v1/customers/{customer['id']}").get_json()["report_status"] == "pending"
     head = api_as("fj_head")

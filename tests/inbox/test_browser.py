@@ -10,8 +10,8 @@ pytestmark = pytest.mark.browser
 
 
 def test_claim_delegate_approve_and_the_reporter_sees_it(page, flows):
-    instance_id = flows.report(name="福州海峡贸易有限公司", credit_code="91350100MA2XXXX01X", phone="+8659112345678")
-    flows.customer(owner="sales2", name="福州海峡贸易有限公司", credit_code="91350100MA2XXXX01X")  # a rival's customer
+    instance_id = flows.report(name="福州海峡贸易有限公司", credit_code="91350100MA2XXXX01M", phone="+8659112345678")
+    flows.customer(owner="sales2", name="福州海峡贸易有限公司", credit_code="91350100MA2XXXX01M")  # a rival's customer
     task = flows.open_task(instance_id)
 
     # fj_head: the task waits in "offered to my groups"; the badge counts it.
