@@ -23,8 +23,8 @@ from app.extensions import db
 from app.forms.embedded import (crm_field_catalogue, embedded_diff, embedded_fields,  # noqa: F401 (re-exported)
                                 fill_embedded, record_value)
 from app.forms.models import FormDefinition
-from app.forms.validation import (KEY_PATTERN, check_schema, editable_keys, errors_as_details,  # noqa: F401
-                                  input_fields, normalise_schema, validate_submission)
+from app.forms.validation import (DESIGNABLE_TYPES, KEY_PATTERN, check_schema, editable_keys,  # noqa: F401
+                                  errors_as_details, input_fields, normalise_schema, validate_submission)
 
 log = logging.getLogger(__name__)
 

@@ -26,6 +26,8 @@ INPUT_TYPES = frozenset({"textfield", "textarea", "number", "checkbox", "checkli
                          "taglist", "datetime"})
 DISPLAY_TYPES = frozenset({"text", "html", "image", "spacer", "separator", "group", "iframe", "table",
                            "button", "documentPreview", "default"})
+# What the designer's palette offers ("default" is the form itself).
+DESIGNABLE_TYPES = tuple(sorted((INPUT_TYPES | DISPLAY_TYPES) - {"default"}))
 CHOICE_TYPES = frozenset({"radio", "select"})
 MULTI_CHOICE_TYPES = frozenset({"checklist", "taglist"})
 TEXT_TYPES = frozenset({"textfield", "textarea"})

@@ -56,15 +56,19 @@ def index():
 @bp.get("/new")
 @roles_required(*DESIGNERS)
 def new():
-    return render_template("forms/designer.html", form=None, catalogue=services.crm_field_catalogue())
+    return _designer(None, None)
 
 
 @bp.get("/<key>/design")
 @roles_required(*DESIGNERS)
 def design(key):
     form = services.get_form(key, request.args.get("version", type=int)) or abort(404)
-    return render_template("forms/designer.html", form=form, current=services.get_form(key),
-                           catalogue=services.crm_field_catalogue())
+    return _designer(form, services.get_form(key))
+
+
+def _designer(form, current):
+    return render_template("forms/designer.html", form=form, current=current, catalogue=services.crm_field_catalogue(),
+                           field_types=services.DESIGNABLE_TYPES)
 
 
 @bp.get("/<key>/preview")

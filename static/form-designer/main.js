@@ -7,7 +7,7 @@ import "@bpmn-io/form-js-editor/dist/assets/form-js-editor.css";
 import "@bpmn-io/form-js-editor/dist/assets/dragula.css";
 import "@bpmn-io/form-js-editor/dist/assets/properties-panel.css";
 import "./designer.css";
-import { chineseFieldNames } from "./zh.js";
+import { chineseFieldNames, translateEditorChrome } from "./zh.js";
 
 const INPUT_TYPES = new Set(["textfield", "textarea", "number", "checkbox", "checklist", "radio", "select", "taglist", "datetime"]);
 const CRM_FIELD = "crm_field";
@@ -39,9 +39,16 @@ function say(kind, text, details = []) {
   messages.appendChild(box);
 }
 
-// Field type names in Chinese through form-js's field registry (zh.js says what stays English).
+// The palette offers only the field types the server accepts (app/forms/validation.py): a
+// file upload dragged in would only be refused at saving.
+const paletteTypes = document.createElement("style");
+paletteTypes.textContent = `.fjs-palette-field${config.fieldTypes.map((type) => `:not([data-field-type="${type}"])`).join("")} { display: none; }`;
+document.head.appendChild(paletteTypes);
+
+// In Chinese: field type names through form-js's field registry, the rest where it is shown (zh.js).
 const chinese = document.documentElement.lang.startsWith("zh");
 const editor = new FormEditor({ container: $("#form-editor"), additionalModules: chinese ? [chineseFieldNames] : [] });
+if (chinese) translateEditorChrome($("#form-editor"));
 window.crmFormEditor = editor; // for tests and the console
 const modeling = editor.get("modeling");
 const registry = editor.get("formFieldRegistry");

@@ -51,7 +51,7 @@ def test_designer_adds_fields_and_saves_a_new_version(page, app, shipped_forms):
     expect(page.locator(".bio-properties-panel-header")).to_contain_text("数字")
     label = page.locator("#bio-properties-panel-label")
     if not label.is_visible():  # properties-panel groups start collapsed
-        page.locator(".bio-properties-panel-group-header").filter(has_text="General").click()
+        page.locator(".bio-properties-panel-group-header").filter(has_text="常规").click()
     label.click()
     page.keyboard.press("Control+A")
     page.keyboard.type("预计年采购额")
@@ -92,6 +92,101 @@ def test_designer_adds_fields_and_saves_a_new_version(page, app, shipped_forms):
     assert page.locator("#form-preview .fjs-powered-by").is_visible()
     assert page.evaluate("() => { const e = new Event('beforeunload', {cancelable: true}); "
                          "window.dispatchEvent(e); return e.defaultPrevented; }") is False  # saved: free to leave
+
+
+# What the editor shows of its own (zh.js CHROME, without what the designer typed): text nodes
+# and the attributes a person reads or hears.
+EDITOR_CHROME_TEXT = """() => {
+  const chrome = '.fjs-palette, .fjs-properties-container, .fjs-empty-editor, .fjs-context-pad, .fjs-table-body';
+  const typed = '.bio-properties-panel-header-label, .bio-properties-panel-collapsible-entry-header-title, ' +
+    '.cm-editor, [contenteditable], textarea, code';
+  const out = [];
+  for (const scope of document.querySelectorAll(chrome)) {
+    const texts = document.createTreeWalker(scope, NodeFilter.SHOW_TEXT);
+    while (texts.nextNode()) if (!texts.currentNode.parentElement.closest(typed)) out.push(texts.currentNode.data.trim());
+    for (const element of scope.querySelectorAll('[title], [placeholder], [aria-label]')) {
+      if (element.closest(typed)) continue;
+      for (const name of ['title', 'placeholder', 'aria-label']) out.push(element.getAttribute(name) || '');
+    }
+  }
+  return out.filter(Boolean);
+}"""
+# Names that stay as they are in Chinese software.
+TECHNICAL = {"ID", "FEEL", "HTML", "Markdown", "JSON", "MIME", "HTTPS", "URI", "data", "UTC", "MDN", "iframe",
+             "X-FRAME-OPTIONS", "Camunda", "Tasklist", "QName", "E.164"}
+
+
+def _english_in(texts):
+    words = {word for text in texts for word in re.findall(r"[A-Za-z][A-Za-z.\-]*[A-Za-z0-9]", text)}
+    return sorted(words - TECHNICAL)
+
+
+def _select_last(page, field_type):
+    name = page.locator(f".fjs-palette-field[data-field-type={field_type}]").inner_text().strip()
+    page.evaluate("""(type) => { const editor = window.crmFormEditor;
+      const fields = editor.get('formFieldRegistry').getAll().filter((field) => field.type === type);
+      editor.get('selection').set(fields[fields.length - 1]); }""", field_type)
+    expect(page.locator(".bio-properties-panel-header-type")).to_have_text(name)
+
+
+def _show_every_property(page):
+    closed = page.locator(".bio-properties-panel-group-header:not(.open)")
+    for _ in range(30):  # a group opened may reveal another (dynamic options)
+        if not closed.count():
+            break
+        closed.first.click()
+    items = page.locator(".bio-properties-panel-collapsible-entry-header")
+    for index in range(items.count()):
+        items.nth(index).click()
+
+
+def test_the_form_designer_speaks_chinese_and_offers_only_what_the_server_accepts(page, app, shipped_forms):
+    from app.forms.validation import DESIGNABLE_TYPES
+
+    login_in_browser(page, "admin")
+    page.goto("/forms/new")
+    page.wait_for_selector("#form-editor[data-ready=true]")
+    offered = page.eval_on_selector_all(".fjs-palette-field", "els => els.filter(e => e.offsetParent)"
+                                        ".map(e => e.dataset.fieldType)")
+    assert sorted(offered) == sorted(DESIGNABLE_TYPES)
+    assert page.locator(".fjs-empty-editor").inner_text().startswith("设计表单")
+    assert _english_in(page.evaluate(EDITOR_CHROME_TEXT)) == []
+
+    for field_type in DESIGNABLE_TYPES:
+        page.locator(f".fjs-palette-field[data-field-type={field_type}]").press("Enter")  # added at the end
+        _select_last(page, field_type)
+        _show_every_property(page)
+        left = _english_in(page.evaluate(EDITOR_CHROME_TEXT))
+        assert left == [], f"{field_type}: English left in the editor: {left}"
+    # A table on the canvas (wider than the canvas at 1,280 px) does not push the panel off the editor.
+    right = page.evaluate("""(selectors) => selectors.map((s) => document.querySelector(s).getBoundingClientRect().right)""",
+                          ["#form-editor", ".fjs-properties-container"])
+    assert right[1] <= right[0] + 1, right
+    # A tooltip, shown on hover, in Chinese.
+    _select_last(page, "textfield")
+    _show_every_property(page)
+    page.locator(".bio-properties-panel-tooltip-wrapper").filter(has_text="键").hover()
+    expect(page.locator(".bio-properties-panel-tooltip")).to_contain_text("唯一的“键”")
+    assert _english_in([page.locator(".bio-properties-panel-tooltip").inner_text()]) == []
+    screenshot(page, "form-designer-zh")
+
+    # New fields are labelled in Chinese; their text in the schema is the designer's to change.
+    texts = page.evaluate("""() => window.crmFormEditor.getSchema().components.flatMap(
+      (c) => [c.label, c.text, ...(c.columns || []).map((column) => column.label)]).filter(Boolean)""")
+    assert {"文本框", "数字", "# 文本说明", "表格", "编号"} <= set(texts) and not _english_in(texts)
+
+
+def test_the_form_designer_in_english_is_untouched(page, app, shipped_forms):
+    login_in_browser(page, "admin")
+    with page.expect_navigation():
+        page.select_option("select[name=locale]", "en")
+    page.goto("/forms/new")
+    page.wait_for_selector("#form-editor[data-ready=true]")
+    assert page.locator(".fjs-palette-group-title").first.inner_text() == "Input"
+    page.locator(".fjs-palette-field[data-field-type=textfield]").press("Enter")
+    page.locator(".fjs-editor-container .fjs-form-field-textfield").last.click()
+    expect(page.locator(".bio-properties-panel-group-header-title").first).to_have_text("General")
+    assert page.evaluate("() => window.crmFormEditor.getSchema().components[0].label") == "Text field"
 
 
 def test_new_form_from_scratch(page, app, shipped_forms):
