@@ -129,10 +129,19 @@ def record_link(entity: str, record_id) -> str | None:
     return current_app.url_map.bind("localhost").build("crm.detail", {"entity": entity, "record_id": record_id})
 
 
+def _put(data: dict, name: str, value) -> None:
+    """A field's value where the REST API has it: custom fields under "custom"."""
+    if name.startswith("custom."):
+        data.setdefault("custom", {})[name[7:]] = value
+    else:
+        data[name] = value
+
+
 def record_json(entity: EntitySpec, ctx: Context) -> dict:
+    """The record as a webhook sends it, shaped as the REST API's record."""
     data = {"id": ctx.record_id}
     for name in entity.fields:
-        data[name] = jsonable(ctx.get(name))
+        _put(data, name, jsonable(ctx.get(name)))
     return data
 
 
@@ -174,11 +183,7 @@ def apply_set_fields(plan, ctx: Context) -> dict:
 def _api_data(entity: EntitySpec, values: dict) -> dict:
     data: dict = {}
     for name, value in values.items():
-        shaped = cat.api_value(entity.fields[name], value)
-        if name.startswith("custom."):
-            data.setdefault("custom", {})[name[7:]] = shaped
-        else:
-            data[name] = shaped
+        _put(data, name, cat.api_value(entity.fields[name], value))
     return data
 
 

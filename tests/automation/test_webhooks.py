@@ -126,6 +126,24 @@ def test_a_target_failing_twice_then_succeeding_gets_the_event_exactly_once(crm,
     assert len(receiver.requests) == 3
 
 
+def test_the_record_in_a_webhook_has_the_rest_api_s_shape(crm, make_rule, user, receiver_factory):
+    from app.crm.schemas import CustomerOut
+
+    crm.save_custom_field(None, entity="customer", key="budget", label="预算", type="number", choices=[],
+                          required=False, actor=user("admin"))
+    db.session.commit()
+    receiver = receiver_factory()
+    _webhook_rule(make_rule, receiver.url)
+    customer = crm.create("customer", {"name": "厦门预算", "custom": {"budget": 1200}}, user("sales1"))
+    run_due_jobs()
+    [event] = receiver.processed.values()
+    served = CustomerOut().dump(customer)  # what GET /api/v1/customers/<id> answers
+    assert event["record"]["custom"] == served["custom"] == {"budget": 1200}
+    assert not [key for key in event["record"] if key.startswith("custom.")]
+    assert {key: event["record"][key] for key in ("name", "owner", "report_status")} == \
+        {key: served[key] for key in ("name", "owner", "report_status")}
+
+
 def test_a_delivery_that_gives_up_fails_the_run_and_tells_the_rule_author(crm, make_rule, user, receiver_factory):
     from app.automation.models import RuleRun
     from app.notifications.models import Notification
