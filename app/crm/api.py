@@ -15,7 +15,7 @@ from app.crm import history, services
 from app.crm.models import ENTITIES, CustomerImport
 from app.crm.schemas import (ActivityIn, ActivityOut, ActivityQuery, ContractIn, ContractOut, ContractQuery,
                              CustomerExportQuery, CustomerIn, CustomerOut, CustomerQuery, ImportOut, LostIn,
-                             OpportunityIn, OpportunityOut, OpportunityQuery, RecordChangeOut, StageMove, StageOut,
+                             OpportunityIn, OpportunityOut, OpportunityQuery, RecordChangeOut, StageMove, StagesOut,
                              VersionQuery, WonIn)
 from app.extensions import db
 
@@ -213,10 +213,10 @@ def record_history(entity, record_id, query):
 
 @bp.get("/pipeline-stages")
 @login_required
-@bp.output(StageOut(many=True))
+@bp.output(StagesOut)
 @bp.doc(summary="Opportunity pipeline stages in order, with their required fields")
 def list_stages():
-    return services.stages()
+    return {"items": services.stages()}
 
 
 @bp.get("/record-fields/<entity>")

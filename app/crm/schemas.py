@@ -209,6 +209,10 @@ class StageOut(Schema):
     required_fields = List(String())
 
 
+class StagesOut(Schema):
+    items = List(Nested(StageOut))
+
+
 class ImportOut(Schema):
     id = Integer()
     status = String()

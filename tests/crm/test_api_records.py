@@ -279,3 +279,14 @@ def test_a_custom_field_may_not_be_labelled_like_another_field(app, crm_stages, 
         services.save_custom_field(None, entity="contract", key="grade", label="等级", type="text", choices=[],
                                    required=False)
         db.session.remove()
+
+
+def test_pipeline_stages_come_in_order_in_an_items_envelope_like_every_list(api_as, crm_stages):
+    response = api_as("sales1").get("/api/v1/pipeline-stages")
+    assert response.status_code == 200
+    stages = response.get_json()["items"]
+    assert [s["key"] for s in stages] == ["initial_contact", "needs_confirmed", "quotation_sent", "negotiation",
+                                          "contract_signing"]
+    assert stages[3] == {"key": "negotiation", "name": "商务谈判", "order": stages[3]["order"],
+                         "required_fields": ["amount", "expected_close"]}
+    assert [s["order"] for s in stages] == sorted(s["order"] for s in stages)
