@@ -150,16 +150,23 @@ def test_operator_retries_an_instance_in_error_with_corrected_data(page, flows, 
 def test_on_a_phone_the_lists_keep_status_and_buttons_on_screen(page, flows):
     instance_id = flows.report(name="泉州晋江纺织有限公司")
     page.set_viewport_size({"width": 390, "height": 844})
-    for user, url, row in (("sales1", "/my-submissions", f"#submissions tr[data-instance-id='{instance_id}']"),
-                           ("fj_head", "/inbox", "table[data-inbox-section=offered] tr[data-task-id]")):
+    for user, url, row, label in (
+            ("sales1", "/my-submissions", f"#submissions tr[data-instance-id='{instance_id}']", "状态"),
+            ("sales1", "/crm/customer", "#records tbody tr", "省份"),
+            ("fj_head", "/inbox", "table[data-inbox-section=offered] tr[data-task-id]", "记录")):
         login_in_browser(page, user)
         page.goto(url)
-        assert page.evaluate("document.querySelector('.table-responsive, table').parentElement.scrollWidth"
-                             " <= window.innerWidth"), url
-        last_cell = page.locator(row).first.locator("td").last
+        assert page.evaluate("document.querySelector('.table-responsive').scrollWidth <= window.innerWidth"), url
+        cells = page.locator(row).first.locator("td:visible")
+        last_cell = cells.last
         box = last_cell.bounding_box()
         assert last_cell.is_visible() and box["x"] + box["width"] <= 390, url  # the buttons, not scrolled away
-        screenshot(page, f"phone-{user}")
+        # Rows stack: the first cell (the task or record) spans the row instead of a narrow column,
+        # and each other cell is headed by its column's name.
+        assert cells.first.bounding_box()["width"] > 300, url
+        headings = cells.evaluate_all("tds => tds.map(td => getComputedStyle(td, '::before').content)")
+        assert f'"{label}"' in headings, (url, headings)
+        screenshot(page, f"phone-{user}-{url.strip('/').replace('/', '-')}")
         if url == "/inbox":  # the filters fold away on a phone unless in use
             assert not page.locator("#inbox-filters").is_visible()
             page.click("#inbox-filters-toggle")
