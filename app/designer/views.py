@@ -28,6 +28,10 @@ def _urls(key=None) -> dict:
         "users": "/api/v1/users",
         "groups": "/api/v1/groups",
         "forms": "/api/v1/forms",
+        "bindings": "/api/v1/form-bindings",
+        # Where the test run looks up a record to take its start data from, by record type.
+        "records": {"customer": "/api/v1/customers", "activity": "/api/v1/activities",
+                    "opportunity": "/api/v1/opportunities", "contract": "/api/v1/contracts"},
         "modeler": url_for("designer.modeler", key="__KEY__"),
     }
     if key:

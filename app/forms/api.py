@@ -5,12 +5,12 @@ from flask_login import current_user
 
 from app.access import login_required, roles_required
 from app.api.errors import ApiError
-from app.api.frame import PageQuery, SearchQuery, page_of
+from app.api.frame import SearchQuery, page_of
 from app.extensions import db
 from app.forms import bindings, services
 from app.forms.models import FormDefinition
-from app.forms.schemas import (BindingIn, BindingOut, BindingPatch, FormIn, FormOut, FormSummaryOut, FormVersionQuery,
-                               RunQuery, ValidateIn, ValidateOut)
+from app.forms.schemas import (BindingIn, BindingOut, BindingPatch, BindingQuery, FormIn, FormOut, FormSummaryOut,
+                               FormVersionQuery, RunQuery, StartDataQuery, ValidateIn, ValidateOut)
 
 bp = APIBlueprint("forms_api", __name__, url_prefix="/api/v1", tag="Forms")
 
@@ -89,10 +89,10 @@ def crm_fields():
 
 @bp.get("/form-bindings")
 @roles_required(*DESIGNERS)
-@bp.input(PageQuery, location="query", arg_name="query")
-@bp.doc(summary="CRM actions bound to a process and a form (embedded processes)")
+@bp.input(BindingQuery, location="query", arg_name="query")
+@bp.doc(summary="CRM actions bound to a process and a form (embedded processes); ?process_key= those starting it")
 def list_bindings(query):
-    return page_of(bindings.bindings_query(), query["page"], query["per_page"],
+    return page_of(bindings.bindings_query(query["process_key"]), query["page"], query["per_page"],
                    serialize=lambda b: BindingOut().dump(bindings.binding_dict(b)))
 
 
@@ -120,6 +120,15 @@ def create_binding(body):
 @bp.doc(responses=[404])
 def get_binding(binding_id):
     return bindings.binding_dict(bindings.get_binding(binding_id))
+
+
+@bp.get("/form-bindings/<int:binding_id>/start-data")
+@roles_required(*DESIGNERS)
+@bp.input(StartDataQuery, location="query", arg_name="query")
+@bp.doc(summary="The start data the binding would give its process for a record (a test run with real data)",
+        responses=[404, 409])
+def binding_start_data(binding_id, query):
+    return bindings.sample_start_data(bindings.get_binding(binding_id), query["record"], current_user)
 
 
 @bp.patch("/form-bindings/<int:binding_id>")

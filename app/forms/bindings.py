@@ -232,8 +232,9 @@ def delete_binding(binding: FormBinding, actor=None) -> None:
     db.session.flush()
 
 
-def bindings_query():
-    return select(FormBinding).order_by(FormBinding.entity, FormBinding.event, FormBinding.id)
+def bindings_query(process_key: str | None = None):
+    stmt = select(FormBinding).order_by(FormBinding.entity, FormBinding.event, FormBinding.id)
+    return stmt if process_key is None else stmt.where(FormBinding.process_key == process_key)
 
 
 def runs_for_record(entity: str, record_id: int, limit: int = 50) -> list[BindingRun]:
@@ -277,6 +278,19 @@ def start_data(binding: FormBinding, record, actor=None) -> dict:
             raise MappingError(_("Mapped field %(field)s no longer exists.", field=entry["field"]))
         data[entry["to"]] = embedded.record_value(record, f"{entity}.{entry['field']}", entity)
     return data
+
+
+def sample_start_data(binding: FormBinding, record_id: int, actor) -> dict:
+    """What ``binding`` would start its process with for a record ``actor`` may see: a
+    designer's test run with a real customer's data instead of typed samples."""
+    from app.crm import services as crm
+
+    record = crm.get_record(binding.entity, record_id, actor)  # 404 unless visible
+    try:
+        data = start_data(binding, record, record.owner)  # as if its owner had just saved it
+    except MappingError as exc:
+        raise ApiError(409, "binding_broken", str(exc)) from None
+    return {"data": data, "record": {"type": binding.entity, "id": record.id, "label": record.label}}
 
 
 def _condition_matches(binding: FormBinding, event: RecordEvent) -> bool:

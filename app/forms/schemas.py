@@ -2,7 +2,7 @@ from apiflask import Schema
 from apiflask.fields import Boolean, DateTime, Dict, Integer, List, String
 from apiflask.validators import Length, Range
 
-from app.api.frame import QueryParameters
+from app.api.frame import PageQuery, QueryParameters
 from app.db import MAX_ID
 
 
@@ -87,6 +87,14 @@ class BindingOut(Schema):
     created_at = DateTime()
     updated_at = DateTime()
     version = Integer()
+
+
+class BindingQuery(PageQuery):
+    process_key = String(load_default=None, validate=Length(min=1, max=64))
+
+
+class StartDataQuery(QueryParameters):
+    record = Integer(required=True, validate=Range(min=1, max=MAX_ID))
 
 
 class RunQuery(QueryParameters):

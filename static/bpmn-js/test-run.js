@@ -1,7 +1,7 @@
 // The test-run panel: start the saved draft in the server's sandbox with sample data,
 // complete its tasks as anyone, see what the operations would have done, discard it.
 import { dataEditor } from "./data-form.js";
-import { api, el, pageData, processDataNames, t } from "./util.js";
+import { api, debounce, el, pageData, processDataNames, t } from "./util.js";
 
 // What a form field of the task's form (form-js schema) becomes in the test-run form.
 const KINDS = { radio: "choice", select: "choice", checkbox: "checkbox", number: "number", textarea: "textarea", textfield: "text" };
@@ -21,6 +21,10 @@ function taskField(name, component) {
   }
   return { name, kind: "text" };
 }
+
+// "泉州晋江纺织有限公司 #12" as offered in the list, or just "12".
+const RECORD_ID = /(?:^|#)(\d+)\s*$/;
+const recordLabel = (record) => record.name || record.title || record.content || "";
 
 // Operation parameters and task data as "key: value" lines.
 function keyValues(data) {
@@ -45,15 +49,60 @@ export function setupTestRun(root, modeler, urls, save) {
   const error = panel.querySelector("#testrun-error");
   const asJson = panel.querySelector("#testrun-json");
 
-  function newStartData() {
-    const names = processDataNames(canvas.getRootElement().businessObject);
+  // The variables the diagram reads, plus whatever ``values`` brings (a record's start data).
+  function newStartData(values = {}) {
+    const names = [...new Set([...processDataNames(canvas.getRootElement().businessObject), ...Object.keys(values)])];
     startData = dataEditor({
       fields: names.map((name) => ({ name, label: labels.get(name), kind: "typed" })),
-      values: Object.fromEntries(names.map((name) => [name, ""])),
+      values: { ...Object.fromEntries(names.map((name) => [name, ""])), ...values },
       open: true, idPrefix: "testrun-start", json: asJson.checked,
     });
     panel.querySelector("#testrun-data").replaceChildren(startData.node);
   }
+
+  // Start data from a real record, as a CRM action bound to this process (an embedded process)
+  // would start it: the binding's mapping and form fill it on the server.
+  const fill = panel.querySelector("#testrun-fill");
+  const bindingChoice = fill.querySelector("#testrun-binding");
+  const recordInput = fill.querySelector("#testrun-record");
+
+  async function offerFill() {
+    const key = pageData("designer-draft").key;
+    const page = await api(`${urls.bindings}?process_key=${encodeURIComponent(key)}&per_page=100`).catch(() => null);
+    const items = page?.items || [];
+    bindingChoice.replaceChildren(...items.map((b) => el("option", { value: b.id, "data-entity": b.entity }, b.name)));
+    fill.hidden = !items.length;
+  }
+
+  const suggestRecords = debounce(async () => {
+    const list = urls.records[bindingChoice.selectedOptions[0]?.dataset.entity];
+    const text = recordInput.value.trim();
+    if (!list || !text || RECORD_ID.test(text)) return;
+    const page = await api(`${list}?q=${encodeURIComponent(text)}&per_page=8`).catch(() => null);
+    fill.querySelector("#testrun-records").replaceChildren(
+      ...(page?.items || []).map((record) => el("option", { value: `${recordLabel(record)} #${record.id}` })));
+  }, 250);
+
+  async function fillFromRecord(event) {
+    event.preventDefault();
+    const id = recordInput.value.match(RECORD_ID)?.[1];
+    recordInput.setCustomValidity(id ? "" : t("Pick a record from the list, or type its id."));
+    if (!recordInput.reportValidity()) return;
+    try {
+      const sample = await api(`${urls.bindings}/${bindingChoice.value}/start-data?record=${id}`);
+      newStartData(sample.data);
+      fill.querySelector("#testrun-filled").textContent = t("Filled from %(record)s.").replace("{record}", sample.record.label);
+      error.hidden = true;
+    } catch (e) {
+      fail(e);
+    }
+  }
+
+  recordInput.addEventListener("input", () => {
+    recordInput.setCustomValidity("");
+    suggestRecords();
+  });
+  fill.addEventListener("submit", fillFromRecord);
 
   // The task's form (when the forms module knows it) gives labels, choices and types.
   function formSchema(key) {
@@ -179,7 +228,10 @@ export function setupTestRun(root, modeler, urls, save) {
   return {
     toggle() {
       panel.hidden = !panel.hidden;
-      if (!panel.hidden && !startData) newStartData();
+      if (!panel.hidden && !startData) {
+        newStartData();
+        offerFill();
+      }
     },
   };
 }

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 from lxml import etree
+from playwright.sync_api import expect
 
 from tests.helpers import login_in_browser, screenshot
 
@@ -505,6 +506,54 @@ def test_customer_report_test_run_through_the_forms(page, app, demo_people, form
     assert "crm.confirm_owner" in operations.nth(1).inner_text()
     assert "{" not in log.inner_text()  # key: value lines, no raw JSON
     screenshot(page, "designer-test-run-customer-report-done")
+
+
+def test_a_test_run_starts_with_a_real_customer_s_data_as_its_embedded_process_would(page, app, demo_people, forms):
+    from app.auth.services import get_user
+    from app.crm import services as crm
+    from app.extensions import db
+    from app.forms import bindings
+
+    with app.test_request_context():
+        from app.engine import services as engine
+
+        engine.deploy((ROOT / "bpmn" / "customer_report.bpmn").read_text(encoding="utf-8"))
+        bindings.save_binding({"name": "新增客户 → 客户报备", "entity": "customer", "event": "created",
+                               "process_key": "customer_report", "form_key": "customer_report", "enabled": False,
+                               "mapping": [{"field": "source", "to": "lead_source"}]}, actor=get_user("admin"))
+        customer = crm.create("customer", {"name": "杭州医疗器械有限公司", "province": "浙江", "industry": "医疗",
+                                           "source": "展会"}, get_user("sales2"))
+        db.session.commit()
+        customer_id = customer.id
+    page.set_viewport_size({"width": 1300, "height": 900})
+    login_in_browser(page, "admin")
+    page.goto("/designer/customer_report")
+    page.wait_for_selector("#designer-modeler[data-ready=true]")
+    page.click("[data-action=test-run]")
+
+    fill = page.locator("#testrun-fill")
+    expect(fill).to_be_visible()
+    assert page.locator("#testrun-binding option").all_inner_texts() == ["新增客户 → 客户报备"]
+    page.click("#testrun-fill-button")  # nothing picked yet: the field says what it needs
+    assert page.evaluate("document.querySelector('#testrun-record').validationMessage") == "请从列表中选一条记录，或输入它的编号。"
+    page.locator("#testrun-record").press_sequentially("杭州")  # offers the matching customers
+    expect(page.locator("#testrun-records option")).to_have_count(1)
+    assert page.locator("#testrun-records option").get_attribute("value") == f"杭州医疗器械有限公司 #{customer_id}"
+    page.fill("#testrun-record", f"杭州医疗器械有限公司 #{customer_id}")
+    page.click("#testrun-fill-button")
+    expect(page.locator("#testrun-filled")).to_have_text("已填入 杭州医疗器械有限公司 的数据。")
+    assert page.locator("#testrun-data [name=province]").input_value() == "浙江"
+    assert page.locator("#testrun-data [name=lead_source]").input_value() == "展会"
+    screenshot(page, "designer-test-run-from-a-record")
+    page.click("#testrun-start")
+    # 医疗 outside Fujian goes to the medical reviewers, as it would for this customer.
+    page.locator('.testrun-task[data-bpmn-id="Task_medical_review"]').wait_for()
+    started = _started_data(app)
+    assert (started["customer_id"], started["reporter"], started["industry"]) == (customer_id, "sales2", "医疗")
+
+    page.fill("#testrun-record", "999999")
+    page.click("#testrun-fill-button")
+    expect(page.locator("#testrun-error")).to_be_visible()
 
 
 def test_test_run_data_can_be_edited_as_json(page, app, demo_people, forms):

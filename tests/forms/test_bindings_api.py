@@ -122,3 +122,52 @@ def test_binding_pages(app, client, deployed):
     assert re.search(r'<div class="mb-3" id="condition-root"[^>]*>金额 ≥ 100000</div>', shown)
     assert client.post(f"/forms/bindings/{binding_id}", data={"delete": "y"}).status_code == 302
     assert client.get(f"/forms/bindings/{binding_id}").status_code == 404
+
+
+def test_a_binding_s_start_data_for_a_real_record_feeds_a_designer_s_test_run(api_as, deployed):
+    admin = api_as("admin")
+    binding = admin.post("/api/v1/form-bindings", json={**BODY, "enabled": False}).get_json()
+    other = admin.post("/api/v1/form-bindings", json={**BODY, "name": "其他流程", "enabled": False,
+                                                      "event": "updated"}).get_json()
+    listed = admin.get("/api/v1/form-bindings?process_key=customer_report").get_json()
+    assert {b["id"] for b in listed["items"]} == {binding["id"], other["id"]}
+    assert admin.get("/api/v1/form-bindings?process_key=contract_review").get_json()["total"] == 0
+
+    customer = api_as("sales1").post("/api/v1/customers", json={
+        "name": "泉州晋江纺织有限公司", "province": "福建", "industry": "纺织", "source": "展会"}).get_json()
+    sample = admin.get(f"/api/v1/form-bindings/{binding['id']}/start-data?record={customer['id']}")
+    assert sample.status_code == 200, sample.get_json()
+    body = sample.get_json()
+    assert body["record"] == {"type": "customer", "id": customer["id"], "label": "泉州晋江纺织有限公司"}
+    data = body["data"]
+    # What the binding would start the report with: ids, the form's embedded fields, the mapping,
+    # and the record's owner as the reporter.
+    assert (data["customer_id"], data["record_type"], data["reporter"]) == (customer["id"], "customer", "sales1")
+    assert (data["province"], data["industry"], data["lead_source"]) == ("福建", "纺织", "展会")
+
+    assert admin.get(f"/api/v1/form-bindings/{binding['id']}/start-data?record=999999").status_code == 404
+    assert admin.get(f"/api/v1/form-bindings/{binding['id']}/start-data").status_code == 400
+    assert api_as("sales1").get(f"/api/v1/form-bindings/{binding['id']}/start-data?record={customer['id']}") \
+        .status_code == 403
+
+
+def test_a_binding_broken_by_a_deleted_field_says_so_instead_of_sample_data(app, api_as, deployed):
+    from app.crm import services as crm
+    from app.extensions import db
+
+    with app.app_context():
+        crm.save_custom_field(None, entity="customer", key="budget", label="预算", type="number", choices=[],
+                              required=False)
+        db.session.commit()
+    admin = api_as("admin")
+    binding = admin.post("/api/v1/form-bindings", json={
+        **BODY, "enabled": False, "mapping": [{"field": "custom.budget", "to": "budget"}]}).get_json()
+    customer = admin.post("/api/v1/customers", json={"name": "厦门预算客户", "custom": {"budget": 5}}).get_json()
+    url = f"/api/v1/form-bindings/{binding['id']}/start-data?record={customer['id']}"
+    assert admin.get(url).get_json()["data"]["budget"] == 5
+    with app.app_context():
+        crm.delete_custom_field(crm.custom_field_defs("customer")[0])
+        db.session.commit()
+    broken = admin.get(url)
+    assert broken.status_code == 409 and broken.get_json()["error"]["code"] == "binding_broken"
+    assert "custom.budget" in broken.get_json()["error"]["message"]

@@ -204,6 +204,8 @@ MATRIX = {
         f"/api/v1/form-bindings/{w.binding}", {"enabled": False})),
     ("DELETE", "/api/v1/form-bindings/<int:binding_id>"): ("401 403 403 403 403 204", lambda w, u: _json(
         f"/api/v1/form-bindings/{w.new_binding()}")),
+    ("GET", "/api/v1/form-bindings/<int:binding_id>/start-data"): (DESIGNERS, lambda w, u: _json(
+        f"/api/v1/form-bindings/{w.binding}/start-data?record={w.customer}")),
     ("GET", "/api/v1/form-bindings/actions"): (DESIGNERS, lambda w, u: _json("/api/v1/form-bindings/actions")),
     # sales1's customer is already reported (pending): callers who may act get 409, not 201.
     ("POST", "/api/v1/records/<entity>/<int:record_id>/report-again"): ("401 409 404 404 409 409", lambda w, u: _json(
