@@ -14,7 +14,7 @@ import LintingModule from "bpmn-js-bpmnlint";
 import CrmPropertiesProvider from "./crm-properties.js";
 import lintConfig from "./lint-config.js";
 import { setupTestRun } from "./test-run.js";
-import translateFor from "./zh.js";
+import translateFor, { translateWidgets } from "./zh.js";
 import { api, debounce, downloadText, el, pageData, t } from "./util.js";
 
 const AUTOSAVE_MS = 1500;
@@ -59,6 +59,7 @@ export function startModeler(root) {
     crm: { urls, fields: pageData("designer-fields") || [] },
   });
   window.designer = { modeler, state, save, check, deploy }; // used by tests and the console
+  if (locale.toLowerCase().startsWith("zh")) translateWidgets(root);
 
   const status = root.querySelector("#designer-status");
   const setStatus = (text, kind = "muted") => {

@@ -1,3 +1,6 @@
+import { PROPERTIES_PANEL_PATTERNS_ZH, PROPERTIES_PANEL_TYPED, PROPERTIES_PANEL_ZH } from "../shared/properties-panel-zh.js";
+import { translateWhereShown } from "../shared/translate-where-shown.js";
+
 // Chinese labels for bpmn-js (palette, context pad, replace menu, properties panel) through
 // its translate service; used when the page's language is Chinese.
 const ZH = {
@@ -170,7 +173,76 @@ const ZH = {
   "Termination is superfluous.": "终止结束事件多余。",
   "An <Event-based Gateway> must have at least 2 outgoing <Sequence Flows>": "事件网关至少要有 2 条传出顺序流",
   "A <Sequence Flow> outgoing from an <Event-based Gateway> must not be conditional": "事件网关的传出顺序流不能带条件",
+  "Candidate starter groups": "可启动的用户组",
+  "Candidate starter users": "可启动的用户",
+  "Specify more than one group as a comma separated list.": "多个用户组用逗号分隔。",
+  "Specify more than one user as a comma separated list.": "多个用户用逗号分隔。",
+  Startable: "可启动",
+  "This maps to the process definition key.": "对应流程定义的键。",
+  "Time to live": "保留时长",
+  "Retry time cycle": "重试间隔",
+  Cycle: "循环",
+  Date: "日期",
+  Duration: "时长",
+  "Created in": "创建于",
+  "<none>": "<无>",
 };
+
+// Neither the token simulation nor the properties panel's own controls (section toggles, list
+// buttons) go through the translate service: they are translated where they are shown
+// (shared/translate-where-shown.js), never what a designer typed there.
+const SIMULATION_ZH = {
+  "Token Simulation": "令牌模拟",
+  "Play/Pause Simulation": "播放/暂停模拟",
+  "Play Simulation": "播放模拟",
+  "Pause Simulation": "暂停模拟",
+  "Reset Simulation": "重置模拟",
+  "Toggle Simulation Log": "显示/隐藏模拟日志",
+  "Set Sequence Flow": "选择走这条顺序流",
+  "Trigger Event": "触发事件",
+  "Add pause point": "添加暂停点",
+  "Remove pause point": "移除暂停点",
+  "Simulation Log": "模拟日志",
+  "No Entries": "暂无记录",
+  "Finished": "已结束",
+  "Found unsupported elements": "发现不支持模拟的元素",
+  "Not supported": "不支持",
+  Close: "关闭",
+  // an unnamed element in the log
+  "Start Event": "开始事件",
+  "End Event": "结束事件",
+  "Intermediate Event": "中间事件",
+  "Boundary Event": "边界事件",
+  Task: "任务",
+  "User Task": "用户任务",
+  "Service Task": "服务任务",
+  "Script Task": "脚本任务",
+  "Send Task": "发送任务",
+  "Receive Task": "接收任务",
+  "Manual Task": "手工任务",
+  "Business Rule Task": "业务规则任务",
+  "Call Activity": "调用活动",
+  "Exclusive Gateway": "排他网关",
+  "Parallel Gateway": "并行网关",
+  "Inclusive Gateway": "包容网关",
+};
+const SIMULATION_PATTERNS_ZH = [
+  [/^Set animation speed = (.+)$/, "动画速度：$1"],
+  [/^Focus process instance (.+)$/, "定位流程实例 $1"],
+];
+const SPEEDS_ZH = { Slow: "慢", Normal: "正常", Fast: "快" };
+
+export function translateWidgets(container) {
+  translateWhereShown(container, {
+    phrases: { ...PROPERTIES_PANEL_ZH, ...SIMULATION_ZH, ...SPEEDS_ZH },
+    patterns: [
+      ...PROPERTIES_PANEL_PATTERNS_ZH,
+      ...SIMULATION_PATTERNS_ZH.map(([pattern, text]) => [pattern, (whole, part) => text.replace("$1", SPEEDS_ZH[part] ?? part)]),
+    ],
+    chrome: "[class*='bts-'], .bio-properties-panel",
+    typed: `${PROPERTIES_PANEL_TYPED}, .djs-element`,
+  });
+}
 
 export default function translateFor(locale) {
   const zh = (locale || "").toLowerCase().startsWith("zh");

@@ -1,3 +1,6 @@
+import { PROPERTIES_PANEL_PATTERNS_ZH, PROPERTIES_PANEL_TYPED, PROPERTIES_PANEL_ZH } from "../shared/properties-panel-zh.js";
+import { translateWhereShown } from "../shared/translate-where-shown.js";
+
 // The form-js editor in Chinese. form-js-editor 1.23.0 has no translate service.
 //
 // Field types: registered again through the public FormFields.register (the extension point
@@ -65,11 +68,9 @@ export const chineseFieldNames = { __init__: ["chineseFieldNames"], chineseField
 
 // The rest of what the editor says is rendered from English literals in the package (upstream
 // bpmn-io/form-js#77): palette headings, the properties panel's groups, labels, options,
-// descriptions, tooltips and messages. It is translated where it is shown: an observer swaps a
-// text node, or a title/placeholder/aria-label, whose whole trimmed text is a phrase below.
-// Only the editor's own chrome is looked at (CHROME); what a designer typed (field labels on
-// the canvas and in the panel header, FEEL and template editors, option and property names)
-// never is (TYPED). tests/forms/test_form_designer_browser.py fails on any English left.
+// descriptions, tooltips and messages. It is translated where it is shown (shared/
+// translate-where-shown.js): only the editor's own chrome (CHROME), never what a designer
+// typed (PROPERTIES_PANEL_TYPED). tests/forms/test_browser.py fails on any English left.
 const PHRASES_ZH = {
   // palette and canvas
   Components: "组件",
@@ -223,23 +224,6 @@ const PHRASES_ZH = {
   "Top level navigation": "允许跳转整个页面",
   "These options can incur security risks, especially if used in combination with dynamic links. Ensure that you are aware of them, that you trust the source url and only enable what your use case requires.":
     "这些选项可能带来安全风险，与动态链接一起使用时尤甚。请确认您了解这些风险、信任来源网址，并只开启确实需要的选项。",
-  // lists, FEEL, sections
-  Create: "添加",
-  "Create new list item": "添加一项",
-  "Delete item": "删除此项",
-  "Toggle list item": "展开/收起此项",
-  "Toggle section": "展开/收起",
-  "Section contains edits": "此部分有改动",
-  "Section contains an error": "此部分有错误",
-  "<empty>": "<空>",
-  "<none>": "<无>",
-  "Open pop-up editor": "在弹出窗口中编辑",
-  "Opened in editor": "已在编辑器中打开",
-  "Open documentation": "打开文档",
-  "FEEL expression is mandatory": "此处必须是 FEEL 表达式",
-  "Click to set a dynamic value with FEEL expression": "点击改用 FEEL 表达式设置动态值",
-  "Click to remove dynamic value with FEEL expression": "点击取消 FEEL 表达式的动态值",
-  "Unparsable FEEL expression.": "无法解析的 FEEL 表达式。",
   // messages
   "Must not be empty.": "不能为空。",
   "Must not be empty": "不能为空",
@@ -311,58 +295,17 @@ const PHRASES_ZH = {
 const PATTERNS_ZH = [
   [/^Create an? (.+) element$/, "添加「$1」"],
   [/^Remove (.+)$/, "删除「$1」"],
-  [/^List contains (\d+) items?$/, "共 $1 项"],
 ];
 
 // The editor's own parts; a table on the canvas shows placeholder cells until the form runs.
 const CHROME = ".fjs-palette, .fjs-properties-container, .fjs-empty-editor, .fjs-empty-component, .fjs-context-pad, " +
   ".fjs-table-body";
-const TYPED = ".bio-properties-panel-header-label, .bio-properties-panel-collapsible-entry-header-title, .cm-editor, " +
-  "[contenteditable], textarea";
-const ATTRIBUTES = ["title", "placeholder", "aria-label"];
 
-function inChinese(text) {
-  const phrase = text.trim();
-  let zh = PHRASES_ZH[phrase];
-  for (const [pattern, replacement] of PATTERNS_ZH) {
-    if (zh === undefined && pattern.test(phrase)) zh = phrase.replace(pattern, replacement);
-  }
-  return phrase && zh !== undefined && zh !== phrase ? text.replace(phrase, () => zh) : null;
-}
-
-const isChrome = (element) => Boolean(element?.closest(CHROME)) && !element.closest(TYPED);
-
-function translateText(node) {
-  const zh = isChrome(node.parentElement) && inChinese(node.data);
-  if (zh) node.data = zh;
-}
-
-function translateAttributes(element) {
-  if (!isChrome(element)) return;
-  for (const name of ATTRIBUTES) {
-    const zh = element.hasAttribute(name) && inChinese(element.getAttribute(name));
-    if (zh) element.setAttribute(name, zh);
-  }
-}
-
-function translateTree(root) {
-  if (root.nodeType === Node.TEXT_NODE) return translateText(root);
-  if (root.nodeType !== Node.ELEMENT_NODE) return;
-  translateAttributes(root);
-  for (const element of root.querySelectorAll(ATTRIBUTES.map((name) => `[${name}]`).join(","))) translateAttributes(element);
-  const texts = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
-  while (texts.nextNode()) translateText(texts.currentNode);
-}
-
-// Preact writes a text node or an attribute only when its own value changes, so a translated
-// one stays until the editor shows another English phrase there, which the observer then sees.
 export function translateEditorChrome(container) {
-  translateTree(container);
-  new MutationObserver((mutations) => {
-    for (const mutation of mutations) {
-      if (mutation.type === "childList") mutation.addedNodes.forEach(translateTree);
-      else if (mutation.type === "characterData") translateText(mutation.target);
-      else translateAttributes(mutation.target);
-    }
-  }).observe(container, { subtree: true, childList: true, characterData: true, attributes: true, attributeFilter: ATTRIBUTES });
+  translateWhereShown(container, {
+    phrases: { ...PROPERTIES_PANEL_ZH, ...PHRASES_ZH },
+    patterns: [...PROPERTIES_PANEL_PATTERNS_ZH, ...PATTERNS_ZH],
+    chrome: CHROME,
+    typed: PROPERTIES_PANEL_TYPED,
+  });
 }

@@ -1,6 +1,7 @@
 """The designer in headless Chromium: draw, configure in the properties panel, save, deploy,
 run on the engine; version 2 beside a running version-1 instance; problems block deploying;
 the shipped customer-report diagram opens, looks right and re-deploys unchanged."""
+import re
 from pathlib import Path
 
 import pytest
@@ -352,6 +353,24 @@ def test_duplicate_asks_the_key_of_the_copy_in_the_page_dialog(page, demo_people
     dialog.get_by_role("button", name="复制").click()
     page.wait_for_url("**/designer/second_flow")
     page.wait_for_selector("#designer-modeler[data-ready=true]")
+
+
+def test_the_simulation_and_the_panel_s_own_controls_speak_chinese(page, app, demo_people, forms):
+    _open_test_run_of_the_customer_report(page, app)
+    page.click("#testrun-close")
+    toggle = page.locator(".bts-toggle-mode")
+    expect(toggle).to_have_text("令牌模拟")
+    toggle.click()
+    expect(page.locator(".bts-entry[title='播放/暂停模拟']")).to_have_count(1)
+    page.locator(".bts-entry[title='显示/隐藏模拟日志']").click()
+    expect(page.locator(".bts-log .bts-header")).to_contain_text("模拟日志")
+    expect(page.locator(".bts-log .placeholder")).to_have_text("暂无记录")
+    toggle.click()
+    page.evaluate("() => { const m = window.designer.modeler; m.get('selection').select("
+                  "m.get('elementRegistry').get('Task_fujian_review')); }")
+    page.locator("#designer-properties .bio-properties-panel-group-header").first.wait_for()
+    titles = page.eval_on_selector_all("#designer-properties [title]", "els => els.map(e => e.title)")
+    assert "展开/收起" in titles and not [title for title in titles if re.search(r"[A-Za-z]{3,} [a-z]{2,}", title)], titles
 
 
 def test_designer_in_english(page, demo_people):
