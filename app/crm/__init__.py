@@ -76,10 +76,15 @@ def _register_operations() -> None:
         services.update(record, {field: value}, actor_of(ctx), commit=False, reason="process")
         return value
 
+    customer_id = _l("Customer id")
     register_operation("crm.set_report_status", set_report_status, params=["customer_id", "status"],
-                       optional=["comment"], description=_l("Set a customer's report status"), replace=True)
+                       optional=["comment"], description=_l("Set a customer's report status"), replace=True,
+                       labels={"customer_id": customer_id, "status": _l("Report status"),
+                               "comment": _l("Approver's comment")})
     register_operation("crm.confirm_owner", confirm_owner, params=["customer_id", "username"],
-                       description=_l("Make a user the customer's owner (logged)"), replace=True)
+                       description=_l("Make a user the customer's owner (logged)"), replace=True,
+                       labels={"customer_id": customer_id, "username": _l("Owner's username")})
     register_operation("crm.update_record", update_record, params=["field", "value"],
                        description=_l("Set a field of the record the process was started for "
-                                      "(e.g. a contract's status after its approval)"), replace=True)
+                                      "(e.g. a contract's status after its approval)"), replace=True,
+                       labels={"field": _l("Field"), "value": _l("Value")})

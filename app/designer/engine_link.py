@@ -85,5 +85,6 @@ def operations() -> list[dict]:
     for name in ops.operation_names():
         op = ops.get_operation(name)
         out.append({"name": name, "description": str(op.description or ""), "required": list(op.required),
-                    "optional": list(op.optional), "accepts_any": op.accepts_any})
+                    "optional": list(op.optional), "accepts_any": op.accepts_any,
+                    "labels": {param: str(label) for param, label in op.labels.items()}})
     return out

@@ -54,8 +54,11 @@ def register_product_operations() -> None:
     if get_operation("notify.users") is None:
         register_operation("notify.users", notify_users, params=["message"],
                            optional=["users", "groups", "link"],
-                           description=_l("Notify users and members of groups in the app"))
+                           description=_l("Notify users and members of groups in the app"),
+                           labels={"message": _l("Message"), "users": _l("Users"), "groups": _l("Groups"),
+                                   "link": _l("Link in the notification")})
     if get_operation("directory.group_manager") is None:
         register_operation("directory.group_manager", group_manager, params=["group"],
                            description=_l("The manager a group's tasks escalate to (parent group's manager, "
-                                          "then the first administrator, when it has none)"))
+                                          "then the first administrator, when it has none)"),
+                           labels={"group": _l("Group")})

@@ -319,9 +319,11 @@ function OperationEntry(props) {
       ...operations.map((o) => h("option", { value: o.name }, o.description ? `${o.name} · ${o.description}` : o.name)),
       current && !op ? h("option", { value: current }, current) : null]),
     ...[...names, ...extraNames].map((name) => h("div", { class: "crm-param" }, [
-      h("label", { class: "bio-properties-panel-label" },
-        [name, op && op.required.includes(name) ? " *" : ""]),
+      // What the parameter is, then its name in the diagram (what an expression or the XML uses).
+      h("label", { class: "bio-properties-panel-label", for: `crm-param-${id}-${name}` },
+        [op?.labels?.[name] ? [op.labels[name], " ", h("code", {}, name)] : name, op && op.required.includes(name) ? " *" : ""]),
       h("input", {
+        id: `crm-param-${id}-${name}`,
         class: "bio-properties-panel-input crm-param-input", type: "text", "data-param": name, value: paramValue(name),
         placeholder: t("text or ${expression}"), spellcheck: false,
         onChange: (e) => setParam(name, e.target.value.trim()),

@@ -450,6 +450,10 @@ def test_customer_report_opens_looks_right_and_redeploys_unchanged(page, app, de
     page.evaluate("() => { const m = window.designer.modeler; m.get('selection').select(m.get('elementRegistry').get('Task_mark_approved')); }")
     _open_group(page, "crm-operation")
     assert page.locator(".crm-operation").input_value() == "crm.set_report_status"
+    # Each parameter says what it is, then its name in the diagram.
+    status = page.get_by_label("报备状态 status")
+    assert status.get_attribute("data-param") == "status" and status.input_value() == "approved"
+    expect(page.locator(".crm-param label").first).to_have_text("客户编号 customer_id *")
     screenshot(page, "designer-customer-report-operation")
 
     # Timer picker: the reminder's P1D shows as 1 day; nothing is changed here (re-deploy unchanged).

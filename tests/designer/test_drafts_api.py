@@ -153,8 +153,10 @@ def test_only_designers(api_as):
     assert sales.get("/api/v1/designer/processes").status_code == 403
     assert sales.post(DRAFTS, json={"key": "x"}).status_code == 403
     # The operation registry is readable by anyone logged in (service-task picker).
-    ops = sales.get("/api/v1/engine/operations")
+    ops = sales.get("/api/v1/engine/operations", headers={"Accept-Language": "en"})
     assert ops.status_code == 200 and isinstance(ops.get_json()["items"], list)
+    by_name = {op["name"]: op for op in ops.get_json()["items"]}
+    assert by_name["notify.users"]["labels"]["message"] == "Message"  # what the designer shows beside "message"
 
 
 def test_versions_rollback_compare_and_export(admin, client, app):
