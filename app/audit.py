@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -70,7 +70,8 @@ DETAIL_KEYS = {
     "records": _l("Records"), "tasks": _l("Open tasks"), "name": _l("Name"), "enabled": _l("Enabled"),
     "customer": _l("Customer"), "activity": _l("Activity record"), "opportunity": _l("Opportunity"),
     "contract": _l("Contract"), "filters": _l("Filters"), "event": _l("Event"), "actor": _l("Actor"),
-    "since": _l("From"), "until": _l("Until"),
+    "since": _l("From"), "until": _l("Until"), "id": "ID", "position": _l("Order"), "created_by": _l("Created by"),
+    "created_at": _l("Created at"), "updated_at": _l("Updated at"),
 }
 
 
@@ -81,6 +82,20 @@ def label_audit_values(key: str, labels: dict[str, Any]) -> None:
     """Name the stored values of a detail key (``roles``: ``sales`` → 销售), by the module that
     owns their meaning; other values show as stored."""
     _VALUE_LABELS.setdefault(key, {}).update(labels)
+
+
+_EVENT_KEYS: dict[str, dict[str, Any]] = {}
+_EVENT_FORMATS: dict[str, dict[str, Callable]] = {}
+
+
+def label_audit_details(codes, keys: dict[str, Any] | None = None, formats: dict[str, Callable] | None = None) -> None:
+    """Name the detail keys of some events where the general names do not fit (a rule's
+    "entity" is its record type, a binding's "to" a process variable) and say how a structured
+    value reads: ``formats[key](value, context)`` gets the row's details merged with the object
+    the value sits in (a rule's condition in words needs the rule's record type)."""
+    for code in codes:
+        _EVENT_KEYS.setdefault(code, {}).update(keys or {})
+        _EVENT_FORMATS.setdefault(code, {}).update(formats or {})
 
 
 def label_audit_events(labels: dict[str, Any]) -> None:
@@ -114,32 +129,46 @@ def event_choices() -> list[tuple[str, str, list[tuple[str, str]]]]:
     return choices
 
 
-def readable_details(details: dict) -> list[tuple[str, str]]:
+def readable_details(details: dict, event: str | None = None) -> list[tuple[str, str]]:
     """``(key label, value text)`` per detail worth showing: a from/to pair reads "a → b", lists
-    are comma-separated, nested objects "key: value; …"; empty values are left out."""
-    return [(_key_label(key), _readable(value, _VALUE_LABELS.get(key, {})))
-            for key, value in (details or {}).items() if value not in (None, "", [], {})]
+    are comma-separated, nested objects "key: value; …"; empty values are left out. ``event``
+    (the row's code) picks the names and formats its module registered."""
+    reader = _Reader(_EVENT_KEYS.get(event, {}), _EVENT_FORMATS.get(event, {}), details or {})
+    return [(reader.key_label(key), reader.text(value, key, details))
+            for key, value in (details or {}).items() if not _empty(value)]
 
 
-def _key_label(key: str) -> str:
-    label = DETAIL_KEYS.get(key)
-    return str(label) if label is not None else key
+def _empty(value) -> bool:
+    return value is None or (isinstance(value, (str, list, dict)) and not value)
 
 
-def _readable(value, labels: dict) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, bool):
-        return _("Yes") if value else _("No")
-    if isinstance(value, list):
-        return ", ".join(_readable(item, labels) for item in value) or "—"
-    if isinstance(value, dict):
-        if value.keys() == {"from", "to"}:
-            return f"{_readable(value['from'], labels)} → {_readable(value['to'], labels)}"
-        return "; ".join(f"{_key_label(key)}: {_readable(item, _VALUE_LABELS.get(key, {}))}"
-                         for key, item in value.items()) or "—"
-    label = labels.get(value) if isinstance(value, str) else None
-    return str(label) if label is not None else str(value)
+class _Reader:
+    def __init__(self, keys: dict, formats: dict, details: dict):
+        self.keys, self.formats, self.details = keys, formats, details
+
+    def key_label(self, key: str) -> str:
+        label = self.keys.get(key, DETAIL_KEYS.get(key))
+        return str(label) if label is not None else key
+
+    def text(self, value, key: str | None, owner) -> str:
+        """``value`` stored under ``key`` in ``owner`` (the dict it sits in)."""
+        if isinstance(value, dict) and value.keys() == {"from", "to"}:
+            return f"{self.text(value['from'], key, owner)} → {self.text(value['to'], key, owner)}"
+        if value is None:
+            return "—"
+        if key in self.formats:
+            return self.formats[key](value, {**self.details, **owner}) or "—"
+        if isinstance(value, bool):
+            return _("Yes") if value else _("No")
+        if isinstance(value, list):
+            return ", ".join(self.text(item, key, owner) for item in value) or "—"
+        if isinstance(value, dict):
+            # An empty list or object inside says nothing (a rule without event options);
+            # None stays, as "—": a group that had no manager.
+            return "; ".join(f"{self.key_label(name)}: {self.text(item, name, value)}"
+                             for name, item in value.items() if item not in ([], {})) or "—"
+        label = _VALUE_LABELS.get(key, {}).get(value) if isinstance(value, str) else None
+        return str(label) if label is not None else str(value)
 
 
 def audit(event: str, *, actor=None, actor_name: str | None = None, target: str = "", **details) -> AuditEvent:

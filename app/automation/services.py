@@ -9,11 +9,12 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import case, func, select
 
 from app.api.errors import ApiError
-from app.audit import audit, label_audit_events
+from app.audit import audit, label_audit_details, label_audit_events
 from app.automation import catalog as cat
 from app.automation.execution import dry_run
 from app.automation.models import Rule, RuleRun, Setting, Todo, WebhookDelivery
 from app.automation.validation import validate_rule
+from app.automation.wording import ACTION_LABELS, EVENT_LABELS, describe_condition
 from app.db import MAX_ID, delete_in_batches, utcnow
 from app.extensions import db
 
@@ -66,6 +67,25 @@ label_audit_events({"automation.rule_created": _l("Automation rule created"),
                     "automation.webhook_allowlist": _l("Webhook allow-list changed")})
 
 
+def _condition_words(condition, rule) -> str:
+    """A rule's condition as its editor words it, fields named by the rule's record type."""
+    return describe_condition(condition, cat.entity_specs().get(rule.get("entity")))
+
+
+def _action_words(actions, _rule) -> str:
+    kinds = [action.get("type") for action in actions if isinstance(action, dict)]
+    return ", ".join(str(ACTION_LABELS.get(kind, kind)) for kind in kinds)
+
+
+# A rule in the audit log reads as in its editor: record type, event, condition and actions in words.
+label_audit_details(("automation.rule_created", "automation.rule_changed", "automation.rule_deleted"),
+                    keys={"description": _l("Description"), "entity": _l("Record type"), "condition": _l("Conditions"),
+                          "actions": _l("Actions"), "blocking": _l("Blocking: a failing action refuses the save"),
+                          "once_per_record": _l("Only once per record: never act on the same record again")},
+                    formats={"condition": _condition_words, "actions": _action_words,
+                             "event": lambda event, _rule: str(EVENT_LABELS.get(event, event))})
+
+
 def create_rule(data: dict, actor) -> Rule:
     clean = _checked({k: data[k] for k in EDITABLE if k in data})
     rule = Rule(**{k: clean[k] for k in EDITABLE if k in clean}, created_by_id=getattr(actor, "id", None))
@@ -91,7 +111,7 @@ def update_rule(rule: Rule, data: dict, actor, version: int | None = None) -> Ru
     after = rule_dict(rule)
     changed = {k: {"from": before[k], "to": after[k]} for k in EDITABLE if before[k] != after[k]}
     if changed:
-        audit("automation.rule_changed", actor=actor, target=f"rule:{rule.id}", changes=changed)
+        audit("automation.rule_changed", actor=actor, target=f"rule:{rule.id}", entity=rule.entity, changes=changed)
     db.session.commit()
     return rule
 

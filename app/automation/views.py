@@ -13,7 +13,7 @@ from app.db import MAX_ID, utcnow
 from app.access import admin_required, roles_required
 from app.automation import services
 from app.automation.models import Rule
-from app.automation.wording import OPERATOR_LABELS, builder_texts, plain
+from app.automation.wording import ACTION_LABELS, EVENT_LABELS, OPERATOR_LABELS, builder_texts, plain
 from app.extensions import db
 from app.ui.dashboard import Figure, Section, add_home_sections
 from app.ui.nav import NavItem, add_nav_item
@@ -23,14 +23,6 @@ EDITORS = ("admin", "designer")
 OUTCOMES = {"matched": _l("Matched, actions done"), "not_matched": _l("Conditions not met"),
             "failed": _l("Failed"), "stopped": _l("Loop stopped"),
             "already_done": _l("Already acted on this record once")}
-EVENT_LABELS = {"created": _l("Created"), "updated": _l("Edited"), "deleted": _l("Deleted"),
-                "stage_changed": _l("Stage changed"), "won": _l("Marked won"), "lost": _l("Marked lost"),
-                "date_before": _l("Days before a date"), "date_after": _l("Days after a date"),
-                "idle": _l("No change for some days")}
-ACTION_LABELS = {"set_fields": _l("Set fields"), "create_record": _l("Create a related record"),
-                 "assign_owner": _l("Assign the owner"), "share": _l("Share"), "notify": _l("Notify"),
-                 "create_todo": _l("Create a to-do"), "webhook": _l("Call a webhook"),
-                 "start_workflow": _l("Start a workflow")}
 # What became of each action in a run.
 ACTION_STATUSES = {"done": _l("done"), "skipped": _l("skipped"), "failed": _l("failed"),
                    "rolled_back": _l("undone (a later action failed)"), "not_run": _l("not run (an earlier action failed)")}

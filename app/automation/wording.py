@@ -17,6 +17,16 @@ OPERATOR_LABELS = {"eq": "=", "ne": "≠", "gt": ">", "ge": "≥", "lt": "<", "l
                    "changed_from": _l("changed from")}
 
 
+EVENT_LABELS = {"created": _l("Created"), "updated": _l("Edited"), "deleted": _l("Deleted"),
+                "stage_changed": _l("Stage changed"), "won": _l("Marked won"), "lost": _l("Marked lost"),
+                "date_before": _l("Days before a date"), "date_after": _l("Days after a date"),
+                "idle": _l("No change for some days")}
+ACTION_LABELS = {"set_fields": _l("Set fields"), "create_record": _l("Create a related record"),
+                 "assign_owner": _l("Assign the owner"), "share": _l("Share"), "notify": _l("Notify"),
+                 "create_todo": _l("Create a to-do"), "webhook": _l("Call a webhook"),
+                 "start_workflow": _l("Start a workflow")}
+
+
 def plain(labels: dict) -> dict:
     """Lazy labels as text, for a page's JSON."""
     return {key: str(label) for key, label in labels.items()}

@@ -34,7 +34,7 @@ from sqlalchemy import Select, bindparam, case, false, func, inspect, or_, selec
 from sqlalchemy.orm import lazyload
 
 from app.api.errors import ApiError
-from app.audit import audit, label_audit_events
+from app.audit import audit, label_audit_events, label_audit_values
 from app.auth.models import User
 from app.auth.lookup import user_named, users_named
 from app.auth.services import managed_user_ids
@@ -134,6 +134,7 @@ CHOICE_LABELS = {
 
 ENTITY_LABELS = {"customer": _l("Customer"), "activity": _l("Activity record"),
                  "opportunity": _l("Opportunity"), "contract": _l("Contract")}
+label_audit_values("entity", ENTITY_LABELS)  # a rule's or binding's record type in the audit log
 
 
 def choice_label(entity: str, key: str, value) -> str:

@@ -19,7 +19,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import bindparam, select
 
 from app.api.errors import ApiError
-from app.audit import audit, label_audit_events
+from app.audit import audit, label_audit_details, label_audit_events
 from app.auth.lookup import creator
 from app.clock import company_today
 from app.db import MAX_ID, insert_row, plain_type, read_plain, transaction_memo
@@ -193,6 +193,36 @@ def _audited(binding: FormBinding) -> dict:
 
 label_audit_events({"form.binding_saved": _l("Embedded workflow binding saved"),
                     "form.binding_deleted": _l("Embedded workflow binding deleted")})
+
+
+def _mapping_words(mapping, _binding) -> str:
+    return ", ".join(f"{entry.get('field')} → {entry.get('to')}" for entry in mapping if isinstance(entry, dict))
+
+
+def _condition_words(condition, binding) -> str:
+    try:
+        from app.automation.wording import describe_condition
+    except ImportError:  # conditions need the automation module (as _condition_matches says)
+        return str(condition)
+    return describe_condition(condition, entity_specs().get(binding.get("entity")))
+
+
+def _event_words(event, _binding) -> str:
+    try:
+        from app.automation.wording import EVENT_LABELS
+    except ImportError:
+        return event
+    return str(EVENT_LABELS.get(event, event))
+
+
+# A binding in the audit log reads as on its page: record field → process variable, the condition in words.
+label_audit_details(("form.binding_saved", "form.binding_deleted"),
+                    keys={"entity": _l("Record type"), "event": _l("CRM action"), "process_key": _l("Process to start"),
+                          "form_key": _l("Form"), "mapping": _l("Field mapping"), "condition": _l("Conditions"),
+                          "skip_if_running": _l("Do not start it again while it is running for the same record"),
+                          "report_pending": _l("Customer report: the customer's report status is “pending” while "
+                                               "the process runs")},
+                    formats={"mapping": _mapping_words, "condition": _condition_words, "event": _event_words})
 
 
 def save_binding(data: dict, actor=None, binding: FormBinding | None = None, version: int | None = None

@@ -11,16 +11,13 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from app.access import login_required, roles_required
+from app.automation.wording import ACTION_LABELS
 from app.ui.nav import NavItem, add_nav_item
 
 from . import services
 from .access import FULL, NAV_ROLES, people_scope
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
-ACTION_LABELS = {"set_fields": _l("Set fields"), "create_record": _l("Create a related record"),
-                 "assign_owner": _l("Assign the owner"), "share": _l("Share"), "notify": _l("Send a message"),
-                 "create_todo": _l("Create a to-do"), "webhook": _l("Call a webhook"),
-                 "start_workflow": _l("Start a workflow")}
 
 
 @bp.context_processor

@@ -205,3 +205,47 @@ def test_api_items_carry_the_event_label(client, api_as):
         items = admin.get("/api/v1/audit-events?event=login.failure", headers={"Accept-Language": language}
                           ).get_json()["items"]
         assert [(i["event"], i["event_label"]) for i in items] == [("login.failure", label)]
+
+
+def test_rules_and_bindings_read_as_in_their_editors(app, api_as):
+    """A rule's or binding's audit row: record type, event, condition and actions in words, the
+    mapping as record field → variable; a change to a rule names the fields by its record type."""
+    from flask_babel import force_locale
+    from sqlalchemy import select
+
+    from app.audit import AuditEvent, readable_details
+    from app.extensions import db
+
+    admin = api_as("admin")
+    created = admin.post("/api/v1/automation-rules", json={
+        "name": "大客户", "entity": "customer", "event": "created",
+        "condition": {"field": "registered_capital", "op": "≥", "value": 10000000},
+        "actions": [{"type": "set_fields", "values": [{"field": "customer_class", "value": "A"}]}]})
+    assert created.status_code == 201, created.get_json()
+    rule = created.get_json()
+    assert admin.patch(f"/api/v1/automation-rules/{rule['id']}", json={
+        "condition": {"field": "province", "op": "=", "value": "福建"}, "version": rule["version"]}).status_code == 200
+
+    def shown(code):
+        with app.test_request_context(), force_locale("en"):
+            row = db.session.scalars(select(AuditEvent).where(AuditEvent.event == code)
+                                     .order_by(AuditEvent.id.desc())).first()
+            out = dict(readable_details(row.details, row.event))
+            db.session.remove()
+        return out
+
+    saved = shown("automation.rule_created")["Rule"]
+    assert "Record type: Customer" in saved and "Event: Created" in saved and "Actions: Set fields" in saved
+    assert "Conditions: Registered capital (yuan) ≥ 10000000" in saved and "{" not in saved
+    changed = shown("automation.rule_changed")
+    assert changed["Record type"] == "Customer"
+    assert changed["Changes"] == "Conditions: Registered capital (yuan) ≥ 10000000 → Province = 福建"
+
+    binding = {"name": "新增客户 → 客户报备", "entity": "customer", "event": "created", "process_key": "customer_report",
+               "form_key": "customer_report", "mapping": [{"field": "source", "to": "lead_source"}],
+               "condition": {"field": "province", "op": "=", "value": "福建"}, "enabled": True,
+               "skip_if_running": True, "report_pending": False}
+    with app.test_request_context(), force_locale("en"):
+        [(label, text)] = readable_details({"binding": binding}, "form.binding_saved")
+    assert label == "Binding" and "Record type: Customer; CRM action: Created; Process to start: customer_report" in text
+    assert "Field mapping: source → lead_source; Conditions: Province = 福建" in text
