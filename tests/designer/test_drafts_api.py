@@ -131,6 +131,21 @@ def test_discarding_a_draft(admin):
     assert [r["key"] for r in admin.get("/api/v1/designer/processes").get_json()["items"]] == ["approval"]
 
 
+@pytest.mark.parametrize("template", ["customer_report", "contract_approval"])
+def test_every_shipped_template_deploys_as_a_new_process(app, admin, template):
+    """What a designer gets from 新建 → 模板 passes the server's checks and deploys unchanged."""
+    from app.extensions import db
+    from app.forms.services import load_shipped_forms
+
+    with app.app_context():
+        load_shipped_forms()  # the forms the templates' tasks name
+        db.session.commit()
+    created = admin.post(DRAFTS, json={"key": f"my_{template}", "template": template})
+    assert created.status_code == 201, created.get_json()
+    deployed = admin.post(f"{DRAFTS}/my_{template}/deploy", json={})
+    assert deployed.status_code == 201 and deployed.get_json()["version"] == 1, deployed.get_json()
+
+
 def test_templates_copies_and_imports(admin):
     assert {"name": "customer_report"} in admin.get("/api/v1/designer/templates").get_json()["items"]
     from_template = admin.post(DRAFTS, json={"key": "report2", "template": "customer_report"})
