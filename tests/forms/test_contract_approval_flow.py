@@ -64,7 +64,9 @@ def test_a_large_contract_goes_on_to_the_manager_above_and_a_rejection_tells_why
     manager = api_as("manager")
     [task] = manager.get("/api/v1/tasks").get_json()["items"]
     shown = manager.get(f"/api/v1/tasks/{task['id']}").get_json()
-    assert (shown["data"]["title"], shown["data"]["amount"]) == (contract["title"], 600000)  # from the record
+    # From the record, the customer through the contract's relation.
+    assert (shown["data"]["title"], shown["data"]["amount"]) == (contract["title"], 600000)
+    assert shown["data"]["customer"] == "厦门鹭江医疗器械有限公司"
     _decide(manager, "approve")
     # The sales managers' group has the admin above it in the demo (README).
     above = _decide(api_as("admin"), "reject", "价格低于底价")
