@@ -127,6 +127,16 @@ def process_list() -> list[dict]:
     return list(out.values())
 
 
+def busiest_process(items: list[dict]) -> str | None:
+    """The key the process report opens on: the process started most often (a template
+    deployed but never used is not a useful first page), the first one when none ran yet."""
+    if not items:
+        return None
+    started = dict(db.session.execute(select(ProcessInstance.process_key, func.count())
+                                      .group_by(ProcessInstance.process_key)).all())
+    return max(items, key=lambda item: started.get(item["key"], 0))["key"]
+
+
 @lru_cache(maxsize=64)
 def _user_tasks(spec_hash: str, xml: str) -> tuple[tuple[str, str], ...]:
     """(id, name) of the user tasks of a diagram, in document order (cached by XML hash)."""
