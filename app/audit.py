@@ -133,9 +133,10 @@ def readable_details(details: dict, event: str | None = None) -> list[tuple[str,
     """``(key label, value text)`` per detail worth showing: a from/to pair reads "a → b", lists
     are comma-separated, nested objects "key: value; …"; empty values are left out. ``event``
     (the row's code) picks the names and formats its module registered."""
-    reader = _Reader(_EVENT_KEYS.get(event, {}), _EVENT_FORMATS.get(event, {}), details or {})
+    details = details or {}
+    reader = _Reader(_EVENT_KEYS.get(event, {}), _EVENT_FORMATS.get(event, {}), details)
     return [(reader.key_label(key), reader.text(value, key, details))
-            for key, value in (details or {}).items() if not _empty(value)]
+            for key, value in details.items() if not _empty(value)]
 
 
 def _empty(value) -> bool:

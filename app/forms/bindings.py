@@ -13,6 +13,7 @@ Every started process gets ``record_type``, ``record_id``, ``<entity>_id`` and `
 from __future__ import annotations
 
 import contextvars
+import json
 import logging
 
 from flask_babel import lazy_gettext as _l
@@ -195,24 +196,32 @@ label_audit_events({"form.binding_saved": _l("Embedded workflow binding saved"),
                     "form.binding_deleted": _l("Embedded workflow binding deleted")})
 
 
+def automation_wording():
+    """The automation module's words (condition builder, event labels), or None without it."""
+    try:
+        from app.automation import wording
+    except ImportError:  # no automation module: no condition builder, conditions shown as stored
+        return None
+    return wording
+
+
+def condition_words(condition, entity: str | None) -> str:
+    """A binding's condition in words, fields named by the record type ``entity``."""
+    if not condition:
+        return ""
+    wording = automation_wording()
+    if wording is None:
+        return json.dumps(condition, ensure_ascii=False)
+    return wording.describe_condition(condition, entity_specs().get(entity))
+
+
 def _mapping_words(mapping, _binding) -> str:
     return ", ".join(f"{entry.get('field')} → {entry.get('to')}" for entry in mapping if isinstance(entry, dict))
 
 
-def _condition_words(condition, binding) -> str:
-    try:
-        from app.automation.wording import describe_condition
-    except ImportError:  # conditions need the automation module (as _condition_matches says)
-        return str(condition)
-    return describe_condition(condition, entity_specs().get(binding.get("entity")))
-
-
 def _event_words(event, _binding) -> str:
-    try:
-        from app.automation.wording import EVENT_LABELS
-    except ImportError:
-        return event
-    return str(EVENT_LABELS.get(event, event))
+    wording = automation_wording()
+    return str(wording.EVENT_LABELS.get(event, event)) if wording else event
 
 
 # A binding in the audit log reads as on its page: record field → process variable, the condition in words.
@@ -222,7 +231,8 @@ label_audit_details(("form.binding_saved", "form.binding_deleted"),
                           "skip_if_running": _l("Do not start it again while it is running for the same record"),
                           "report_pending": _l("Customer report: the customer's report status is “pending” while "
                                                "the process runs")},
-                    formats={"mapping": _mapping_words, "condition": _condition_words, "event": _event_words})
+                    formats={"mapping": _mapping_words, "event": _event_words,
+                             "condition": lambda condition, binding: condition_words(condition, binding.get("entity"))})
 
 
 def save_binding(data: dict, actor=None, binding: FormBinding | None = None, version: int | None = None

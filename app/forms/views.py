@@ -104,24 +104,6 @@ def _condition(text: str | None):
                        details=[{"field": "condition", "message": _("The condition is not valid JSON.")}]) from None
 
 
-def _wording():
-    try:
-        from app.automation import wording
-    except ImportError:  # no automation module: no condition builder, conditions shown as stored
-        return None
-    return wording
-
-
-def _condition_words(condition, spec) -> str:
-    """The condition in words, ``spec`` being its record type's ``EntitySpec``."""
-    if not condition:
-        return ""
-    wording = _wording()
-    if wording is None:
-        return json.dumps(condition, ensure_ascii=False)
-    return wording.describe_condition(condition, spec)
-
-
 def _binding_page(binding, errors=None, values=None, status=200, condition_text=None):
     engine = bindings._engine()
     processes = engine.list_definitions(current_only=True) if engine else []
@@ -133,13 +115,13 @@ def _binding_page(binding, errors=None, values=None, status=200, condition_text=
                           "condition": None})
     runs = list(db.session.scalars(select(BindingRun).where(BindingRun.binding_id == binding.id)
                                    .order_by(BindingRun.id.desc()).limit(20))) if binding else []
-    wording = _wording()
+    wording = bindings.automation_wording()
     if condition_text is None:
         condition_text = json.dumps(current["condition"], ensure_ascii=False) if current.get("condition") else ""
     return render_template("forms/binding_form.html", binding=binding, current=current, errors=errors or [],
                            actions=bindings.actions(), processes=processes, forms=services.list_current_forms(),
                            fields=fields, runs=runs, condition_text=condition_text,
-                           condition_words=_condition_words(current.get("condition"), bindings.entity_specs().get(entity)),
+                           condition_words=bindings.condition_words(current.get("condition"), entity),
                            condition_texts=wording.builder_texts() if wording else None,
                            condition_place=wording.condition_place if wording else None,
                            # The builder marks the rows these name ("condition.and.1.value" → "and.1.value").
@@ -153,8 +135,7 @@ def bindings_index():
     items = db.session.scalars(bindings.bindings_query()).all()
     labels = {a["action"]: a["label"] for a in bindings.actions()}
     recent = list(db.session.scalars(select(BindingRun).order_by(BindingRun.id.desc()).limit(20)))
-    specs = bindings.entity_specs()
-    conditions = {b.id: _condition_words(b.condition, specs.get(b.entity)) for b in items}
+    conditions = {b.id: bindings.condition_words(b.condition, b.entity) for b in items}
     return render_template("forms/bindings.html", bindings=items, labels=labels, runs=recent, conditions=conditions)
 
 

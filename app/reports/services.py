@@ -127,14 +127,13 @@ def process_list() -> list[dict]:
     return list(out.values())
 
 
-def busiest_process(items: list[dict]) -> str | None:
-    """The key the process report opens on: the process started most often (a template
-    deployed but never used is not a useful first page), the first one when none ran yet."""
-    if not items:
-        return None
-    started = dict(db.session.execute(select(ProcessInstance.process_key, func.count())
-                                      .group_by(ProcessInstance.process_key)).all())
-    return max(items, key=lambda item: started.get(item["key"], 0))["key"]
+def default_process(items: list[dict]) -> str | None:
+    """The key the process report opens on: the process started last (a template deployed but
+    never used is not a useful first page; one indexed row, not a count over every instance),
+    else the first one."""
+    keys = [item["key"] for item in items]
+    latest = db.session.scalar(select(ProcessInstance.process_key).order_by(ProcessInstance.id.desc()).limit(1))
+    return latest if latest in keys else (keys[0] if keys else None)
 
 
 @lru_cache(maxsize=64)

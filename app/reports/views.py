@@ -66,7 +66,7 @@ def index():
 def processes():
     period = _period()
     items = services.process_list()
-    key = request.args.get("process") or services.busiest_process(items)
+    key = request.args.get("process") or services.default_process(items)
     version = request.args.get("version", type=int)
     report = xml = None
     if key:

@@ -33,6 +33,8 @@ export function translateWhereShown(container, { phrases, patterns = [], chrome,
   function translateTree(root) {
     if (root.nodeType === Node.TEXT_NODE) return translateText(root);
     if (root.nodeType !== Node.ELEMENT_NODE) return;
+    // Most additions are the drawing's own (a dragged shape): one native lookup, not a walk.
+    if (!root.closest(chrome) && !root.querySelector(chrome)) return;
     translateAttributes(root);
     for (const element of root.querySelectorAll(ATTRIBUTES.map((name) => `[${name}]`).join(","))) translateAttributes(element);
     const texts = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
