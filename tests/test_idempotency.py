@@ -89,12 +89,51 @@ def test_a_key_still_running_is_409_and_an_abandoned_one_is_taken_over(app, api_
     assert busy.status_code == 409
     assert busy.get_json()["error"]["code"] == "idempotency_key_in_use"
     assert busy.headers["Retry-After"] == "1"
-    with app.app_context():  # ... or had died with its process long ago
-        db.session.execute(update(IdempotentRequest).values(started_at=utcnow() - timedelta(minutes=6)))
+    with app.app_context():  # ... or had died with its process long ago, before its work committed
+        db.session.execute(update(IdempotentRequest).values(started_at=utcnow() - timedelta(minutes=6),
+                                                            effect_committed_at=None))
         db.session.commit()
     retried = _create(api, "k4")
     assert retried.status_code == 201 and retried.get_json()["id"] != first.get_json()["id"]
     assert _create(api, "k4").get_json() == retried.get_json()
+
+
+def _as_if_abandoned(app):
+    with app.app_context():
+        db.session.execute(update(IdempotentRequest).values(started_at=utcnow() - timedelta(minutes=6)))
+        db.session.commit()
+
+
+def test_work_committed_without_its_answer_kept_is_not_done_again(app, api_as):
+    api = api_as("sales1")
+    assert _create(api, "k-lost").status_code == 201
+    with app.app_context():  # the process died after the route's commit, before keeping the answer
+        db.session.execute(update(IdempotentRequest).values(status_code=None, body=None))
+        db.session.commit()
+    assert _create(api, "k-lost").get_json()["error"]["code"] == "idempotency_key_in_use"
+    _as_if_abandoned(app)
+    lost = _create(api, "k-lost")
+    assert lost.status_code == 409
+    assert lost.get_json()["error"]["code"] == "idempotency_outcome_lost"
+    assert _customers(app) == 1
+
+
+def test_a_request_that_died_before_its_work_committed_runs_again(app, api_as, monkeypatch):
+    from app.crm import services
+
+    api = api_as("sales1")
+    real_create = services.create
+    monkeypatch.setattr(services, "create", lambda *a, **k: (_ for _ in ()).throw(SystemExit("killed")))
+    with pytest.raises(SystemExit):
+        _create(api, "k-died")
+    with app.app_context():
+        row = db.session.scalars(select(IdempotentRequest)).one()
+        assert row.status_code is None and row.effect_committed_at is None
+    monkeypatch.setattr(services, "create", real_create)
+    _as_if_abandoned(app)
+    retried = _create(api, "k-died")
+    assert retried.status_code == 201 and "Idempotent-Replayed" not in retried.headers
+    assert _customers(app) == 1
 
 
 def test_patch_with_a_key_is_applied_once(app, api_as):

@@ -7,6 +7,12 @@ scoped to the authenticated user. The same key with a different request answers 
 the first request with it is still running, 409. Only successful (2xx) answers are kept: a
 refused request changed nothing (its transaction rolled back), so the client may correct it
 and send it again under the same key. Keys are kept at least IDEMPOTENCY_KEY_HOURS.
+
+The answer is kept after the route's own commit, so a process that dies between the two
+leaves a key without an answer. The route's first commit therefore also marks the key
+(``effect_committed_at``, in the same transaction): a retry after such a death runs the
+request again only if it had changed nothing; otherwise it is told the outcome was lost
+rather than acting twice.
 """
 from __future__ import annotations
 
@@ -15,13 +21,13 @@ import json
 import logging
 from datetime import datetime, timedelta
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, current_app, g, has_request_context, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from sqlalchemy import ForeignKey, Integer, LargeBinary, String, UniqueConstraint, bindparam, delete, select, text, update
+from sqlalchemy import ForeignKey, Integer, LargeBinary, String, UniqueConstraint, bindparam, delete, event, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from app.access import is_api_request
 from app.api.errors import ApiError
@@ -55,6 +61,8 @@ class IdempotentRequest(db.Model):
     # The request's method, path, query and body, hashed: the same key must come with the same request.
     fingerprint: Mapped[str] = mapped_column(String(64), nullable=False)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, index=True)
+    # Set by the first commit of the request's own work: from then on it must not run again.
+    effect_committed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # None while the first request runs; then its answer.
     status_code: Mapped[int | None] = mapped_column(Integer)
     headers: Mapped[dict | None] = mapped_column(JSONType)
@@ -111,7 +119,8 @@ def reserve_key():
     reserved = db.session.scalar(_RESERVE, values)
     if reserved is None:
         first = db.session.execute(select(IdempotentRequest.id, IdempotentRequest.fingerprint,
-                                          IdempotentRequest.started_at, IdempotentRequest.status_code,
+                                          IdempotentRequest.started_at, IdempotentRequest.effect_committed_at,
+                                          IdempotentRequest.status_code,
                                           IdempotentRequest.headers, IdempotentRequest.body)
                                    .where(IdempotentRequest.user_id == current_user.id,
                                           IdempotentRequest.key == key)).one()
@@ -122,8 +131,14 @@ def reserve_key():
         if first.status_code is not None:
             db.session.rollback()
             return _replay(first)
+        abandoned = first.started_at < now - ABANDONED_AFTER
+        if abandoned and first.effect_committed_at is not None:
+            db.session.rollback()
+            raise ApiError(409, "idempotency_outcome_lost",
+                           _("The first request with this Idempotency-Key was carried out, but its answer was lost. "
+                             "Look up the result instead of repeating the request."))
         # Compare-and-set on the start time: of two retries after an abandoned first, one wins.
-        taken = first.started_at < now - ABANDONED_AFTER and db.session.execute(
+        taken = abandoned and db.session.execute(
             update(IdempotentRequest).where(IdempotentRequest.id == first.id,
                                             IdempotentRequest.status_code.is_(None),
                                             IdempotentRequest.started_at == first.started_at)
@@ -137,6 +152,25 @@ def reserve_key():
     db.session.commit()
     g.idempotency_reservation = reserved
     return None
+
+
+_MARK_EFFECT = (update(IdempotentRequest)
+                .where(IdempotentRequest.id == bindparam("reserved"), IdempotentRequest.effect_committed_at.is_(None))
+                .values(effect_committed_at=bindparam("now"))
+                .execution_options(synchronize_session=False))
+
+
+def _mark_effect(session: Session) -> None:
+    """Before the route's first commit: the mark commits with its work, or not at all."""
+    if not has_request_context() or session is not db.session() or g.get("idempotency_effect_marked"):
+        return
+    reserved = g.get("idempotency_reservation")
+    if reserved is not None:
+        session.execute(_MARK_EFFECT, {"reserved": reserved, "now": utcnow()})
+        g.idempotency_effect_marked = True
+
+
+event.listen(Session, "before_commit", _mark_effect)
 
 
 def keep_answer(response: Response) -> Response:
@@ -154,8 +188,8 @@ def keep_answer(response: Response) -> Response:
             db.session.execute(delete(IdempotentRequest).where(IdempotentRequest.id == reserved))
         db.session.commit()
     except SQLAlchemyError:
-        # The client has its answer; the key stays reserved until ABANDONED_AFTER, when a
-        # repeat may run the request again.
+        # The client has its answer; the key stays reserved, and its effect mark keeps a
+        # repeat after ABANDONED_AFTER from acting again.
         db.session.rollback()
         log.exception("could not keep the answer for idempotency key #%s", reserved)
     return response
@@ -176,3 +210,4 @@ def init_app(app: Flask) -> None:
     request that passed its token and CSRF checks."""
     app.before_request(reserve_key)
     app.after_request(keep_answer)
+
