@@ -23,7 +23,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.clock import company_zone
+from app.clock import company_zone, datetimeformat
 from app.db import JSONType, UTCDateTime, insert_row, utcnow
 from app.extensions import db
 from app.spreadsheet import formula_safe
@@ -73,6 +73,16 @@ DETAIL_KEYS = {
     "since": _l("From"), "until": _l("Until"), "id": "ID", "position": _l("Order"), "created_by": _l("Created by"),
     "created_at": _l("Created at"), "updated_at": _l("Updated at"),
 }
+
+# Detail keys holding an ISO 8601 time (a deleted rule's snapshot): shown on the company's clock.
+TIME_KEYS = frozenset({"created_at", "updated_at"})
+
+
+def _company_time(value: str) -> str:
+    try:
+        return datetimeformat(value, "short")
+    except ValueError:
+        return value  # not a time after all: as stored
 
 
 _VALUE_LABELS: dict[str, dict[str, Any]] = {}
@@ -159,6 +169,8 @@ class _Reader:
             return "—"
         if key in self.formats:
             return self.formats[key](value, {**self.details, **owner}) or "—"
+        if key in TIME_KEYS and isinstance(value, str):
+            return _company_time(value)
         if isinstance(value, bool):
             return _("Yes") if value else _("No")
         if isinstance(value, list):

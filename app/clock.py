@@ -8,6 +8,7 @@ from datetime import date, datetime, time, timezone
 from zoneinfo import ZoneInfo
 
 from flask import current_app, has_app_context
+from flask_babel import format_datetime, get_locale
 
 DEFAULT_ZONE = "Asia/Shanghai"
 
@@ -25,3 +26,16 @@ def company_today() -> date:
 def day_start(day: date) -> datetime:
     """The UTC instant a company day begins (a filter "from day X" means the company's day X)."""
     return datetime.combine(day, time.min, tzinfo=company_zone()).astimezone(timezone.utc)
+
+
+def datetimeformat(value: datetime | str, format: str = "medium") -> str:
+    """A time as people read it, on the company's clock (the pages' ``datetimeformat`` filter):
+    Flask-Babel's, except that English 'short' spells the year out: its own pattern (12/4/26)
+    leaves the year to guess and the month first, which Chinese readers of the English page
+    misread. Chinese 'short' (2026/12/4 01:35) stays. ``value`` may be an ISO 8601 text with
+    its offset (what services hand to both the API and the pages)."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if format == "short" and get_locale() is not None and get_locale().language == "en":
+        format = "yyyy-MM-dd HH:mm"
+    return format_datetime(value, format)

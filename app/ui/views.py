@@ -3,6 +3,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from app.access import login_required, public
+from app.clock import datetimeformat
 from app.database import health
 from app.extensions import db
 from app.ui.dashboard import home_sections
@@ -55,20 +56,3 @@ def init_app(app):
 
         items = nav_items_for(current_app, current_user) if current_user.is_authenticated else []
         return {"nav_items": items, "current_locale": str(get_locale())}
-
-
-def datetimeformat(value, format="medium"):
-    """Flask-Babel's filter, except that English 'short' spells the year out: its own pattern
-    (12/4/26) leaves the year to guess and the month first, which Chinese readers of the English
-    page misread. Chinese 'short' (2026/12/4 01:35) stays. ``value`` may be an ISO 8601 text
-    with its offset (what services hand to both the API and the pages)."""
-    from datetime import datetime
-
-    from flask_babel import format_datetime, get_locale
-
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-
-    if format == "short" and get_locale() is not None and get_locale().language == "en":
-        format = "yyyy-MM-dd HH:mm"
-    return format_datetime(value, format)

@@ -107,6 +107,19 @@ def test_stored_values_read_as_their_owners_name_them(app):
                                              ("锁定范围", "网络地址")]
 
 
+def test_times_in_details_read_on_the_company_clock(app):
+    """A deleted rule's snapshot keeps its times in ISO UTC; the page shows the company's time."""
+    from flask_babel import force_locale
+
+    from app.audit import readable_details
+
+    details = {"rule": {"name": "福建分配", "created_at": "2026-12-04T17:30:00+00:00", "updated_at": "yesterday"}}
+    with app.test_request_context(), force_locale("en"):
+        assert readable_details(details) == [("Rule", "Name: 福建分配; Created at: 2026-12-05 01:30; Updated at: yesterday")]
+    with app.test_request_context(), force_locale("zh_CN"):
+        assert readable_details(details)[0][1] == "名称: 福建分配; 创建时间: 2026/12/5 01:30; 更新时间: yesterday"
+
+
 def test_page_shows_labels_readable_details_and_an_event_select(app, client, api_as):
     from app.audit import AuditEvent
     from app.extensions import db
