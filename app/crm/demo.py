@@ -12,7 +12,8 @@ from sqlalchemy import select
 
 from app.auth.services import get_user
 from app.crm.models import Activity, AssignmentLog, Contract, Customer, Opportunity, Stage
-from app.crm.services import normalise_name, normalise_phone
+from app.crm.phones import normalise_phone
+from app.crm.services import normalise_name
 from app.db import utcnow
 from app.extensions import db
 

@@ -40,6 +40,7 @@ from app.auth.lookup import user_named, users_named
 from app.auth.services import managed_user_ids
 from app.clock import company_today, company_zone
 from app.crm.credit_code import clean_credit_code
+from app.crm.phones import clean_phone, normalise_phone
 from app.crm.models import (ACTIVITY_KINDS, CONTRACT_STATUSES, CUSTOM_FIELD_TYPES, CUSTOMER_CLASSES, ENTITIES,
                             MODELS, OPPORTUNITY_STATUSES, REPORT_STATUSES, Activity, AssignmentLog, Contract,
                             Customer, CustomerImport, CustomFieldDef, Opportunity, OwnedRecord, Stage)
@@ -83,7 +84,7 @@ FIELDS: dict[str, list[Field]] = {
         Field("registered_capital", _l("Registered capital (yuan)"), "number"),
         Field("customer_class", _l("Customer class"), "choice", choices=CUSTOMER_CLASSES),
         Field("source", _l("Source"), "text", max_length=80),
-        Field("phone", _l("Phone"), "text", max_length=40),
+        Field("phone", _l("Phone"), "text", max_length=40, check=clean_phone),
         Field("credit_code", _l("Credit code"), "text", max_length=40, check=clean_credit_code),
         *_owner_fields(),
         Field("report_status", _l("Report status"), "choice", choices=REPORT_STATUSES, read_only=True),
@@ -663,27 +664,6 @@ def normalise_name(name: str) -> str:
                 text = text[: -len(bare)]
                 changed = True
     return text[:200]
-
-
-_EXTENSION = re.compile(r"(转|分机|ext\.?|x|#).*$", re.IGNORECASE)
-
-
-def normalise_phone(phone: str | None) -> str:
-    """The number's digits as dialled inside China, for the duplicate finder (防撞单): spacing,
-    dashes, brackets, an extension (转 8001, ext. 12) and the country code do not count, so
-    "0592-555 1234 转 8", "(0592) 5551234" and "+86 592 5551234" are one company's switchboard."""
-    text = _EXTENSION.sub("", (phone or "").strip())
-    digits = re.sub(r"\D", "", text)
-    if text.startswith("+") or digits.startswith("00"):
-        digits = digits[2:] if digits.startswith("00") else digits
-        if not digits.startswith("86"):
-            return ("00" + digits)[:20]  # abroad: dialled from China with 00
-        digits = digits[2:]
-        # A landline's area code dialled from abroad drops its trunk 0.
-        return (digits if digits.startswith(("0", "1")) else "0" + digits)[:20]
-    if digits.startswith("86") and len(digits) == 13 and digits[2] == "1":  # 86 and a mobile number
-        return digits[2:]
-    return digits[:20]
 
 
 DUPLICATE_REASONS = {"same_name": _l("same name"), "similar_name": _l("similar name"),

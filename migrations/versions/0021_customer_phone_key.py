@@ -9,7 +9,7 @@ Create Date: 2026-12-04 17:45:00
 from alembic import op
 import sqlalchemy as sa
 
-from app.crm.services import normalise_phone
+from app.crm.phones import normalise_phone
 
 
 # revision identifiers, used by Alembic.

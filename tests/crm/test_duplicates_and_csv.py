@@ -4,7 +4,8 @@ import io
 
 import pytest
 
-from app.crm.services import normalise_name, normalise_phone
+from app.crm.phones import normalise_phone
+from app.crm.services import normalise_name
 
 
 @pytest.mark.parametrize("name, key", [
