@@ -2,6 +2,7 @@
 company: 17 characters from an alphabet without I, O, S, V and Z, then a check character
 weighted 3^i mod 31. A typo in it would let one company be reported twice (防撞单)."""
 import re
+import unicodedata
 
 from flask_babel import gettext as _
 
@@ -16,8 +17,9 @@ def check_character(first17: str) -> str:
 
 
 def clean_credit_code(text: str) -> str:
-    """The code in capitals without spacing, or ValueError saying what is wrong with it."""
-    code = _SPACING.sub("", text).upper()
+    """The code in capitals without spacing, or ValueError saying what is wrong with it. NFKC
+    first: a Chinese input method types full-width characters (９１４４…ＸＧ)."""
+    code = _SPACING.sub("", unicodedata.normalize("NFKC", text)).upper()
     if len(code) != 18:
         raise ValueError(_("A unified social credit code has 18 characters; this one has %(n)d.", n=len(code)))
     foreign = "".join(dict.fromkeys(c for c in code if c not in ALPHABET))

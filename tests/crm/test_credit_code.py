@@ -16,6 +16,7 @@ HUAWEI = "914403001922038216"
     ("9144 0300 7152 6726 xg", TENCENT),
     ("91440300-71526726-XG", TENCENT),
     ("\u30009144030071526726Xg ", TENCENT),
+    ("９１４４０３００７１５２６７２６ＸＧ", TENCENT),  # typed with a Chinese input method
 ])
 def test_a_code_is_stored_in_capitals_without_spacing(app, typed, stored):
     with app.test_request_context():
