@@ -18,7 +18,7 @@ from app.engine.specs import CrmServiceTask
 from .common import CUSTOMER_REPORT, median_ms, rate, result, sample, with_cpu_time
 
 CUSTOMER = {"customer_id": 1, "name": "厦门海沧医疗器械有限公司", "province": "广东", "industry": "制造",
-            "reporter": "sales1"}
+            "reporter": "sales1", "owner": "sales1"}
 FORM = ["decision", "comment"]
 
 

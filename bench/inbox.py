@@ -41,7 +41,7 @@ def _template(app):
         ensure_prerequisites()
         definition = engine.get_definition("customer_report")
         data = {"customer_id": 1, "name": "广州恒通制造有限公司", "province": "广东", "industry": "制造",
-                "reporter": "sales1"}
+                "reporter": "sales1", "owner": "sales1"}
         instance = engine.start_instance("customer_report", data)
         task = db.session.scalar(select(HumanTask).where(HumanTask.instance_id == instance.id))
         out = {"definition_id": definition.id, "waiting_state": instance.state, "data": instance.data,

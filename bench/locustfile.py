@@ -50,7 +50,7 @@ class Sales(ApiUser):
         with self.client.post("/api/v1/process-instances", name="/api/v1/process-instances", catch_response=True,
                               json={"process_key": "customer_report", "data": {
                                   "customer_id": customer["id"], "name": name, "province": "广东",
-                                  "industry": "制造", "reporter": self.username}}) as r:
+                                  "industry": "制造", "reporter": self.username, "owner": self.username}}) as r:
             if r.status_code != 201:
                 r.failure(f"{r.status_code} {r.text[:200]}")
                 return

@@ -121,7 +121,7 @@ class ReportCycle:
             self.binding = False
         instance = sales.call("POST", "/process-instances", json={"process_key": "customer_report", "data": {
             "customer_id": customer["id"], "name": customer["name"], "province": customer.get("province"),
-            "industry": customer.get("industry"), "reporter": sales.username}})
+            "industry": customer.get("industry"), "reporter": sales.username, "owner": sales.username}})
         return instance["active_tasks"][0]["id"]
 
     @staticmethod

@@ -62,7 +62,7 @@ def make_cycle(notes: set):
             notes.add("no binding started the process: started with engine.services.start_instance")
             instance = engine.start_instance(
                 "customer_report", {"customer_id": customer.id, "name": customer.name, "province": data["province"],
-                                    "industry": data["industry"], "reporter": reporter.username},
+                                    "industry": data["industry"], "reporter": reporter.username, "owner": reporter.username},
                 actor=reporter, record={"type": "customer", "id": customer.id})
             task_id = db.session.scalar(select(HumanTask.id).where(HumanTask.instance_id == instance.id,
                                                                    HumanTask.status == "open"))

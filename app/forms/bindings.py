@@ -7,8 +7,10 @@ optional form whose embedded fields are filled from the record, a field mapping 
 A start that fails (a mapped field was deleted, the process was removed ...) is rolled back
 to a savepoint and written to the record's log; the record itself is always saved.
 
-Every started process gets ``record_type``, ``record_id``, ``<entity>_id`` and ``reporter``
-(the user whose action started it) besides the form's embedded fields and the mapping.
+Every started process gets ``record_type``, ``record_id``, ``<entity>_id``, ``reporter`` (the
+user whose action started it) and ``owner`` (the record's owner then, after the rules that hand
+new records out) besides the form's embedded fields and the mapping, which may replace
+``owner``.
 """
 from __future__ import annotations
 
@@ -300,8 +302,9 @@ def start_data(binding: FormBinding, record, actor=None) -> dict:
     """The process variables for ``record``: standard ones, embedded fields, the mapping."""
     entity = binding.entity
     known = {"id"} | embedded.record_field_keys(entity)
+    owner = getattr(record, "owner", None)
     data = {"record_type": entity, "record_id": record.id, f"{entity}_id": record.id,
-            "reporter": getattr(actor, "username", None)}
+            "reporter": getattr(actor, "username", None), "owner": owner.username if owner else None}
     if binding.form_key:
         from app.forms.services import get_form
 

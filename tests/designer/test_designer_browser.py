@@ -499,7 +499,7 @@ def test_customer_report_test_run_through_the_forms(page, app, demo_people, form
     # One labelled input per variable the diagram's documentation names.
     fields = page.locator("#testrun-data .testrun-field")
     assert [fields.nth(i).get_attribute("data-field") for i in range(fields.count())] == [
-        "customer_id", "name", "province", "industry", "reporter"]
+        "customer_id", "name", "province", "industry", "owner", "reporter"]
     assert "省份" in page.locator('#testrun-data label[for="testrun-start-province"]').inner_text()
     page.get_by_label("省份").fill("福建")
     page.locator("#testrun-data [name=name]").fill("厦门测试公司")
@@ -586,9 +586,9 @@ def test_test_run_data_can_be_edited_as_json(page, app, demo_people, forms):
     json_text = page.locator("#testrun-data .testrun-json")
     assert '"province": "福建"' in json_text.input_value()
     # Edited JSON shows in the form: a number stays a number, a new name gets a row.
-    json_text.fill('{"province": "福建", "name": "厦门测试公司", "reporter": "sales1", "customer_id": 7, "note": "42"}')
+    json_text.fill('{"province": "福建", "name": "厦门测试公司", "reporter": "sales1", "owner": "sales1", "customer_id": 7, "note": "42"}')
     page.click("#testrun-json")
-    assert page.locator("#testrun-data .testrun-field").count() == 5
+    assert page.locator("#testrun-data .testrun-field").count() == 6
     assert page.locator("#testrun-data [name=customer_id]").input_value() == "7"
     assert page.locator("#testrun-data [name=note]").input_value() == '"42"'
     # JSON that is not an object keeps the JSON view and says why.
@@ -597,7 +597,7 @@ def test_test_run_data_can_be_edited_as_json(page, app, demo_people, forms):
     page.click("#testrun-json")
     assert page.locator("#testrun-json").is_checked()
     assert page.locator("#testrun-error").is_visible()
-    json_text.fill('{"province": "福建", "name": "厦门测试公司", "reporter": "sales1", "customer_id": 7, "note": "42"}')
+    json_text.fill('{"province": "福建", "name": "厦门测试公司", "reporter": "sales1", "owner": "sales1", "customer_id": 7, "note": "42"}')
     page.click("#testrun-start")
 
     task = page.locator('.testrun-task[data-bpmn-id="Task_fujian_review"]')

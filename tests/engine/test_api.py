@@ -7,7 +7,7 @@ from app.engine.product_operations import register_product_operations
 from .support import CUSTOMER_REPORT
 
 XML = CUSTOMER_REPORT.read_bytes()
-CUSTOMER = {"customer_id": 9, "name": "泉州二号", "province": "福建", "industry": "制造", "reporter": "sales1"}
+CUSTOMER = {"customer_id": 9, "name": "泉州二号", "province": "福建", "industry": "制造", "reporter": "sales1", "owner": "sales1"}
 
 
 @pytest.fixture

@@ -106,7 +106,7 @@ def _escalate(instance):
                                                       HumanTask.status == "open")).all()
 
 
-CUSTOMER = {"customer_id": 7, "name": "福州一号", "province": "福建", "industry": "制造", "reporter": "sales1"}
+CUSTOMER = {"customer_id": 7, "name": "福州一号", "province": "福建", "industry": "制造", "reporter": "sales1", "owner": "sales1"}
 
 
 def test_report_of_a_group_without_manager_escalates_to_the_parents_manager(real_ops):

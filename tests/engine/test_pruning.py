@@ -305,7 +305,7 @@ def test_finished_subprocess_is_dropped_with_its_step(cache):
 def test_customer_report_waits_smaller_and_runs_the_same(cache, customer_report_xml, fake_ops,
                                                          province, industry, task_id):
     data = {"customer_id": 42, "name": "厦门海沧医疗", "province": province, "industry": industry,
-            "reporter": "sales1"}
+            "reporter": "sales1", "owner": "sales1"}
     pruned, plain = both(cache, customer_report_xml, data)
     assert pruned.seen() == plain.seen()
     assert len(pruned.state) < len(plain.state)
@@ -325,7 +325,7 @@ def test_customer_report_waits_smaller_and_runs_the_same(cache, customer_report_
 
 def test_an_errored_step_is_kept_for_retry(cache, customer_report_xml, fake_ops):
     fake_ops.fail_status = True
-    data = {"customer_id": 42, "name": "厦门", "province": "广东", "industry": "制造", "reporter": "sales1"}
+    data = {"customer_id": 42, "name": "厦门", "province": "广东", "industry": "制造", "reporter": "sales1", "owner": "sales1"}
     pruned = Run(cache, customer_report_xml, data, prune=True)
     pruned.complete("Task_manager_review", {"decision": "approve", "comment": "同意"})
     assert pruned.result.status == "error"

@@ -12,7 +12,7 @@ from .support import FIXTURES, make_timer_due
 
 FORM = ["decision", "comment"]
 CUSTOMER = {"customer_id": 42, "name": "厦门海沧医疗", "province": "福建", "industry": "医疗",
-            "reporter": "sales1"}
+            "reporter": "sales1", "owner": "sales1"}
 
 
 def start(cache, xml, data):

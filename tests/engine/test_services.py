@@ -19,7 +19,7 @@ from app.jobs.models import Job
 from .support import CUSTOMER_REPORT, make_timer_due
 
 XML = CUSTOMER_REPORT.read_bytes()
-CUSTOMER = {"customer_id": 7, "name": "福州一号", "province": "福建", "industry": "制造", "reporter": "sales1"}
+CUSTOMER = {"customer_id": 7, "name": "福州一号", "province": "福建", "industry": "制造", "reporter": "sales1", "owner": "sales1"}
 
 
 @pytest.fixture

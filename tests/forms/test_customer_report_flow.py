@@ -101,3 +101,28 @@ def test_a_rejected_report_is_submitted_again_after_the_fix(app, api_as, demo_fl
     refused = sales1.post(f"/api/v1/records/customer/{customer['id']}/report-again")
     assert refused.status_code == 409 and refused.get_json()["error"]["code"] == "report_open"
     assert api_as("sales2").post(f"/api/v1/records/customer/{customer['id']}/report-again").status_code == 404
+
+
+def test_the_approval_keeps_the_owner_a_rule_gave_the_customer(app, api_as, demo_flow):
+    # A rule hands new Fujian customers to sales2 before the report starts: approving the
+    # report confirms that owner, it does not give the customer back to the reporter.
+    from app.auth.services import get_user
+    from app.automation.services import create_rule
+    from app.extensions import db
+
+    with app.app_context():
+        create_rule({"name": "福建客户给销售二", "entity": "customer", "event": "created",
+                     "condition": {"field": "province", "op": "contains", "value": "福建"},
+                     "actions": [{"type": "assign_owner", "strategy": "user", "user": "sales2"}]}, get_user("admin"))
+        db.session.commit()
+    customer = report(api_as)
+    head = api_as("fj_head")
+    task = only_task(head)
+    assert head.get(f"/api/v1/tasks/{task['id']}").get_json()["data"]["owner"] == "sales2"
+    assert head.post(f"/api/v1/tasks/{task['id']}/claim").status_code == 200
+    assert head.post(f"/api/v1/tasks/{task['id']}/complete",
+                     json={"data": {"decision": "approve", "comment": "同意"}}).status_code == 200
+    record = api_as("sales2").get(f"/api/v1/customers/{customer['id']}").get_json()
+    assert record["report_status"] == "approved" and record["owner"] == "sales2"
+    [mine] = api_as("sales1").get("/api/v1/my-submissions").get_json()["items"]  # the reporter follows it still
+    assert mine["status"] == "completed"

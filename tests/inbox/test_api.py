@@ -312,7 +312,7 @@ def test_retry_an_instance_in_error(api_as, flows, app):
     with app.app_context():
         # A report whose data names another customer than its own fails at "报备通过".
         instance = engine.start_instance("customer_report", {"customer_id": 999999, "name": "X", "province": "福建",
-                                                             "reporter": "sales1"}, actor=get_user("sales1"),
+                                                             "reporter": "sales1", "owner": "sales1"}, actor=get_user("sales1"),
                                          record={"type": "customer", "id": customer_id})
         instance_id = instance.id
         db.session.remove()

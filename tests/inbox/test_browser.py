@@ -128,7 +128,7 @@ def test_operator_retries_an_instance_in_error_with_corrected_data(page, flows, 
     with app.app_context():
         # The report's data names another customer than its own: "报备通过" fails after the approval.
         instance = engine.start_instance("customer_report", {"customer_id": 999999, "name": "漳州食品有限公司",
-                                                             "province": "福建", "reporter": "sales1"},
+                                                             "province": "福建", "reporter": "sales1", "owner": "sales1"},
                                          actor=get_user("sales1"), record={"type": "customer", "id": customer_id})
         instance_id = instance.id
         db.session.remove()

@@ -41,7 +41,7 @@ def test_same_task_completed_through_two_processes_at_once(app, ctx, demo_people
     if instance is None:  # no form binding started it on "customer created"
         instance = engine.start_instance("customer_report", {
             "customer_id": customer.id, "name": customer.name, "province": "广东", "industry": "制造",
-            "reporter": "sales1"}, actor=sales1, record={"type": "customer", "id": customer.id})
+            "reporter": "sales1", "owner": "sales1"}, actor=sales1, record={"type": "customer", "id": customer.id})
     task = db.session.scalar(select(HumanTask).where(HumanTask.instance_id == instance.id, HumanTask.status == "open"))
     engine.claim(task.id, manager)
     task_id, instance_id, customer_id = task.id, instance.id, customer.id
