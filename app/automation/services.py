@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 from datetime import datetime
 
 from flask_babel import gettext as _
@@ -30,6 +31,18 @@ def rule_dict(rule: Rule) -> dict:
             "created_by": rule.created_by.username if rule.created_by else None,
             "created_at": rule.created_at.isoformat(), "updated_at": rule.updated_at.isoformat(),
             "version": rule.version}
+
+
+def _without_secrets(rule: dict) -> dict:
+    """A rule for the audit log, which nobody can edit or purge: a webhook's signing secret
+    shows as a short fingerprint, enough to see that it was rotated, never the secret."""
+    def masked(action):
+        if not isinstance(action, dict) or not action.get("secret"):
+            return action
+        digest = hashlib.sha256(str(action["secret"]).encode()).hexdigest()[:8]
+        return {**action, "secret": f"sha256:{digest}…"}
+
+    return {**rule, "actions": [masked(a) for a in rule.get("actions") or []]} if "actions" in rule else rule
 
 
 def checked_definition(data: dict) -> dict:
@@ -92,7 +105,7 @@ def create_rule(data: dict, actor) -> Rule:
     db.session.add(rule)
     _prepare_round_robin(rule.actions)
     db.session.flush()
-    audit("automation.rule_created", actor=actor, target=f"rule:{rule.id}", rule=rule_dict(rule))
+    audit("automation.rule_created", actor=actor, target=f"rule:{rule.id}", rule=_without_secrets(rule_dict(rule)))
     db.session.commit()
     return rule
 
@@ -102,13 +115,14 @@ def update_rule(rule: Rule, data: dict, actor, version: int | None = None) -> Ru
         raise ApiError(409, "stale_version", _("The rule was changed by someone else; reload it and try again."))
     before = rule_dict(rule)
     merged = {k: before[k] for k in EDITABLE}
+    before = _without_secrets(before)
     merged.update({k: data[k] for k in EDITABLE if k in data})
     clean = _checked(merged)
     for key in EDITABLE:
         setattr(rule, key, clean[key])
     _prepare_round_robin(rule.actions)
     db.session.flush()
-    after = rule_dict(rule)
+    after = _without_secrets(rule_dict(rule))
     changed = {k: {"from": before[k], "to": after[k]} for k in EDITABLE if before[k] != after[k]}
     if changed:
         audit("automation.rule_changed", actor=actor, target=f"rule:{rule.id}", entity=rule.entity, changes=changed)
@@ -117,7 +131,7 @@ def update_rule(rule: Rule, data: dict, actor, version: int | None = None) -> Ru
 
 
 def delete_rule(rule: Rule, actor) -> None:
-    audit("automation.rule_deleted", actor=actor, target=f"rule:{rule.id}", rule=rule_dict(rule))
+    audit("automation.rule_deleted", actor=actor, target=f"rule:{rule.id}", rule=_without_secrets(rule_dict(rule)))
     db.session.delete(rule)
     db.session.commit()
 

@@ -229,3 +229,22 @@ def test_a_once_per_record_rule_that_failed_may_try_again(crm, make_rule, user):
     assert outcomes == ["failed", "matched", "already_done"]
     assert db.session.get(Customer, customer.id).city == "展会"
     assert rule_dict(rule)["once_per_record"] is True
+
+
+def test_the_audit_log_never_holds_a_webhook_secret(crm, make_rule, user):
+    # The audit log cannot be edited or purged: a secret written there would leak for good.
+    from app.automation.services import delete_rule, update_rule
+
+    hook = {"type": "webhook", "url": "https://hooks.example.com/crm", "secret": SECRET}
+    rule = make_rule(name="钩子", entity="customer", event="created", actions=[hook])
+    update_rule(rule, {"actions": [{**hook, "secret": "rotated-secret-9876543210"}]}, user("admin"))
+    delete_rule(rule, user("admin"))
+    rows = db.session.scalars(select(AuditEvent).where(AuditEvent.event.startswith("automation.rule"))
+                              .order_by(AuditEvent.id)).all()
+    assert [r.event for r in rows] == ["automation.rule_created", "automation.rule_changed", "automation.rule_deleted"]
+    stored = repr([r.details for r in rows])
+    assert SECRET not in stored and "rotated-secret" not in stored
+    rotation = rows[1].details["changes"]["actions"]
+    assert rotation["from"][0]["secret"] != rotation["to"][0]["secret"]  # the rotation shows
+    assert rotation["from"][0]["secret"].startswith("sha256:")
+    assert db.session.get(Rule, rule.id) is None
