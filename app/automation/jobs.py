@@ -46,10 +46,9 @@ def _vetted_addresses(url: str) -> list[str]:
         return []  # resolved by the connection itself
     if private_host(host):
         raise WebhookRefused(f"{host} is a loopback or private address and not allow-listed")
-    try:
-        infos = socket.getaddrinfo(host, parts.port, proto=socket.IPPROTO_TCP)
-    except socket.gaierror as error:
-        raise WebhookRefused(f"cannot resolve {host}: {error}") from None
+    # A failed look-up (socket.gaierror, an OSError) is retried like any network error: DNS
+    # outages pass.
+    infos = socket.getaddrinfo(host, parts.port, proto=socket.IPPROTO_TCP)
     addresses = list(dict.fromkeys(info[4][0] for info in infos))
     for address in addresses:
         if not ipaddress.ip_address(address).is_global and address not in allowed:
@@ -89,11 +88,17 @@ def _post(url: str, addresses: list[str], body: bytes, headers: dict, timeout: f
     raise last_error
 
 
-@job_handler("automation.webhook", max_attempts=5, label=_l("Webhook call"))
+# A receiver down for maintenance gets the event when it is back: 5 attempts span ~1 h 15 min
+# (a rule may ask for more, up to 10: then ~1 day). An administrator may retry a failed job later.
+WEBHOOK_BACKOFF = (30, 120, 600, 3600, 6 * 3600)
+
+
+@job_handler("automation.webhook", max_attempts=5, label=_l("Webhook call"), backoff=WEBHOOK_BACKOFF)
 def deliver_webhook(job) -> None:
     """POST the event; a non-2xx answer or a network error raises, so the job is retried with
     backoff. Every attempt is logged. Receivers deduplicate by the ``X-CRM-Delivery`` header,
-    which stays the same across retries (a worker killed after sending resends it)."""
+    which stays the same across retries (a worker killed after sending resends it). The
+    address and secret are the rule's current ones: a corrected URL takes effect on retry."""
     payload = job.payload
     key = job.key
     if db.session.scalar(select(WebhookDelivery.id).where(WebhookDelivery.delivery_key == key,
@@ -103,22 +108,24 @@ def deliver_webhook(job) -> None:
     stamp = str(int(time.time()))
     headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": "crm-automation/1",
                "X-CRM-Delivery": key, "X-CRM-Timestamp": stamp}
-    secret = _secret(payload)
+    action = _current_action(payload)
+    url = action.get("url") or payload["url"]
+    secret = action.get("secret") or ""
     if secret:
         headers["X-CRM-Signature"] = "sha256=" + signature(secret, stamp, body)
     row = WebhookDelivery(delivery_key=key, run_id=payload.get("run_id"), rule_id=payload.get("rule_id"),
-                          url=payload["url"], attempt=job.attempts)
+                          url=url, attempt=job.attempts)
     started = time.perf_counter()
     try:
-        addresses = _vetted_addresses(payload["url"])
-        status, text = _post(payload["url"], addresses, body, headers, payload.get("timeout", 10))
+        addresses = _vetted_addresses(url)
+        status, text = _post(url, addresses, body, headers, payload.get("timeout", 10))
         row.status_code, row.ok, row.response = status, 200 <= status < 300, text[:2000]
     except WebhookRefused as error:
         row.error = str(error)
         _finish(row, started)
         _gave_up(payload, row)
         return  # retrying cannot help; the refusal is logged
-    except urllib3.exceptions.HTTPError as error:
+    except (urllib3.exceptions.HTTPError, OSError) as error:
         row.error = f"{error.__class__.__name__}: {error}"[:2000]
     _finish(row, started)
     if not row.ok:
@@ -148,14 +155,16 @@ def _gave_up(payload, row: WebhookDelivery) -> None:
     db.session.commit()  # kept although the job itself is rolled back and marked failed
 
 
-def _secret(payload) -> str:
-    """The webhook action's current signing secret (rotating it also signs pending retries)."""
+def _current_action(payload) -> dict:
+    """The webhook action as its rule says now: a rotated secret signs pending retries, a
+    corrected address receives them. {} when the rule or action is gone (the job's address
+    stays, unsigned)."""
     rule = db.session.get(Rule, payload["rule_id"]) if payload.get("rule_id") else None
     index = payload.get("action_index")
     if rule is None or not isinstance(index, int) or not 0 <= index < len(rule.actions):
-        return ""
+        return {}
     action = rule.actions[index]
-    return action.get("secret") or "" if action.get("type") == "webhook" else ""
+    return action if action.get("type") == "webhook" else {}
 
 
 def _finish(row: WebhookDelivery, started: float) -> None:

@@ -37,6 +37,8 @@ class Handler:
     # The handler's work is one transaction that it commits itself: "done" goes in with it.
     one_transaction: bool = False
     label: Any = None  # what the job does, in the operator's words (a lazy translation)
+    # Seconds to wait after the 1st, 2nd … failed attempt (the last repeats); None: 2, 4, 8 …
+    backoff: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -49,9 +51,10 @@ _HANDLERS: dict[str, Handler] = {}
 _PERIODICS: dict[str, Periodic] = {}
 
 
-def job_handler(kind: str, max_attempts: int = 8, one_transaction: bool = False, label=None):
-    """Register ``func(job)`` to run jobs of ``kind``. Raise to have the job retried.
-    ``label`` names the kind on the operator's jobs page.
+def job_handler(kind: str, max_attempts: int = 8, one_transaction: bool = False, label=None,
+                backoff: tuple[int, ...] | None = None):
+    """Register ``func(job)`` to run jobs of ``kind``. Raise to have the job retried, after
+    ``backoff`` seconds (see ``Handler``). ``label`` names the kind on the operator's jobs page.
 
     ``one_transaction``: the handler commits all its work in one commit (or none), so the job
     is marked done in that same commit. Handlers that commit progress step by step (a delivery
@@ -60,7 +63,7 @@ def job_handler(kind: str, max_attempts: int = 8, one_transaction: bool = False,
     """
 
     def decorator(func):
-        _HANDLERS[kind] = Handler(func, max_attempts, one_transaction, label)
+        _HANDLERS[kind] = Handler(func, max_attempts, one_transaction, label, backoff)
         return func
 
     return decorator
@@ -152,8 +155,8 @@ def _claim(limit: int, owner: str) -> list[int]:
     return sorted(claimed)
 
 
-def _backoff(attempts: int) -> timedelta:
-    seconds = min(MAX_BACKOFF_SECONDS, 2 ** attempts)
+def _backoff(attempts: int, schedule: tuple[int, ...] | None = None) -> timedelta:
+    seconds = schedule[min(attempts, len(schedule)) - 1] if schedule else min(MAX_BACKOFF_SECONDS, 2 ** attempts)
     return timedelta(seconds=seconds * random.uniform(0.8, 1.2))
 
 
@@ -189,7 +192,7 @@ def _run_one(job_id: int, owner: str) -> bool:
         if job.attempts >= job.max_attempts:
             job.status, job.finished_at = FAILED, utcnow()
         else:
-            job.status, job.due_at = PENDING, utcnow() + _backoff(job.attempts)
+            job.status, job.due_at = PENDING, utcnow() + _backoff(job.attempts, handler and handler.backoff)
         db.session.commit()
         return False
 

@@ -313,3 +313,47 @@ def _deliver_to_hook_name(make_rule, crm, user, monkeypatch, url, answers, then)
     crm.create("customer", {"name": "按名客户"}, user("sales1"))
     run_due_jobs()
     return db.session.scalar(select(WebhookDelivery))
+
+
+def test_a_failed_name_look_up_is_retried_later_not_dropped(crm, make_rule, user, receiver_factory, monkeypatch):
+    import socket
+
+    from app.automation.jobs import WEBHOOK_BACKOFF
+
+    receiver = receiver_factory()
+    _webhook_rule(make_rule, receiver.url.replace("127.0.0.1", "hooks.example.com"))
+    set_webhook_allowlist([], None)
+
+    def outage(*args, **kwargs):
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    monkeypatch.setattr(socket, "getaddrinfo", outage)
+    crm.create("customer", {"name": "解析失败"}, user("sales1"))
+    before = utcnow()
+    run_due_jobs()
+    db.session.expire_all()
+    job = db.session.scalar(select(Job).where(Job.kind == "automation.webhook"))
+    assert job.status == "pending" and job.attempts == 1
+    wait = (job.due_at - before).total_seconds()
+    assert WEBHOOK_BACKOFF[0] * 0.75 < wait < WEBHOOK_BACKOFF[0] * 1.25  # not the generic 2 seconds
+    delivery = db.session.scalar(select(WebhookDelivery))
+    assert not delivery.ok and "name resolution" in delivery.error
+
+
+def test_a_retry_goes_to_the_address_the_rule_has_now(crm, make_rule, user, receiver_factory):
+    from app.automation.services import update_rule
+
+    broken, fixed = receiver_factory(statuses=[500]), receiver_factory()
+    rule = _webhook_rule(make_rule, broken.url)
+    crm.create("customer", {"name": "改地址"}, user("sales1"))
+    job = db.session.scalar(select(Job).where(Job.kind == "automation.webhook"))
+    run_due_jobs()
+    assert len(broken.requests) == 1
+    update_rule(rule, {"actions": [{**rule.actions[0], "url": fixed.url}]}, user("admin"))
+    _fast_forward(job.id)
+    run_due_jobs()
+    db.session.expire_all()
+    assert db.session.get(Job, job.id).status == "done"
+    assert len(broken.requests) == 1 and len(fixed.processed) == 1
+    log = db.session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id)).all()
+    assert [(d.url, d.ok) for d in log] == [(broken.url, False), (fixed.url, True)]
