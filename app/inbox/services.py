@@ -192,6 +192,10 @@ def _require_act(task: HumanTask, user: User) -> None:
     if task.status != TASK_OPEN:
         raise ApiError(409, "task_closed", _("This task is no longer open."))
     if not engine.can_complete(task, user):
+        if can_claim(task) and engine.can_see(task, user):
+            # Offered to the user's group or to several people: one of them takes it first.
+            raise ApiError(403, "claim_required", _("Claim this task first: it is offered to several people "
+                                                    "and one of them takes it before acting."))
         raise ApiError(403, "forbidden", _("Only the holder of this task can do that."))
 
 

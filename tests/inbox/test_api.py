@@ -30,8 +30,10 @@ def test_group_task_claim_validate_complete(api_as, flows, app):
     assert task["id"] not in _task_ids(sales.get("/api/v1/tasks"))
     assert task["id"] not in _task_ids(med.get("/api/v1/tasks"))
 
-    # Not claimed yet: nobody but an admin may complete; others do not even see it.
-    assert head.post(f"/api/v1/tasks/{task['id']}/complete", json={"data": {"decision": "approve"}}).status_code == 403
+    # Not claimed yet: nobody but an admin may complete, and a candidate is told to claim it;
+    # others do not even see it.
+    unclaimed = head.post(f"/api/v1/tasks/{task['id']}/complete", json={"data": {"decision": "approve"}})
+    assert unclaimed.status_code == 403 and unclaimed.get_json()["error"]["code"] == "claim_required"
     assert med.post(f"/api/v1/tasks/{task['id']}/claim").status_code == 404
     assert head.post(f"/api/v1/tasks/{task['id']}/claim").status_code == 200
     assert task["id"] in _task_ids(head.get("/api/v1/tasks?scope=mine"))
@@ -97,7 +99,8 @@ def test_sales_cannot_reassign_or_terminate(api_as, flows):
     # The reporter follows the task (can see it) but cannot reassign it.
     assert sales.get(f"/api/v1/tasks/{task['id']}").status_code == 200
     assert sales.post(f"/api/v1/tasks/{task['id']}/reassign", json={"to": "sales1"}).status_code == 403
-    assert sales.post(f"/api/v1/tasks/{task['id']}/complete", json={"data": {"decision": "approve"}}).status_code == 403
+    follower = sales.post(f"/api/v1/tasks/{task['id']}/complete", json={"data": {"decision": "approve"}})
+    assert follower.status_code == 403 and follower.get_json()["error"]["code"] == "forbidden"
     for action, body in (("terminate", {"reason": "x"}), ("suspend", {}), ("resume", {}), ("retry", {})):
         assert sales.post(f"/api/v1/operator/instances/{instance_id}/{action}", json=body).status_code == 403
     assert sales.get("/api/v1/operator/instances").status_code == 403
