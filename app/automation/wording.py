@@ -53,14 +53,28 @@ def condition_place(path: str) -> str:
     return f"{place} · {part}" if part else place
 
 
+def _value_words(spec, value) -> str:
+    """A condition's or a record's value as people read it: choices by their labels, none as —."""
+    if value is None or value == []:
+        return "—"
+    labels = dict(spec.choice_labels) if spec else {}
+    values = value if isinstance(value, list) else [value]
+    return ", ".join(str(labels.get(str(v), v)) for v in values)
+
+
+def evaluated_condition(leaf: dict, entity: EntitySpec | None) -> dict:
+    """One evaluated condition of the run log (``field``, ``op``, ``value``, ``actual``,
+    ``result``) in words, as the rule editor shows it."""
+    spec = (entity.fields if entity else {}).get(str(leaf.get("field")))
+    op = canonical_op(leaf.get("op")) or str(leaf.get("op"))
+    return {"field": str(spec.label) if spec else str(leaf.get("field")), "op": str(OPERATOR_LABELS.get(op, op)),
+            "value": "" if op in NO_VALUE else _value_words(spec, leaf.get("value")),
+            "actual": _value_words(spec, leaf.get("actual")), "result": leaf.get("result")}
+
+
 def describe_condition(condition, entity: EntitySpec | None) -> str:
     """``condition`` in words, fields and choices by their labels; nested groups in brackets."""
     fields = entity.fields if entity else {}
-
-    def value_words(spec, value) -> str:
-        labels = dict(spec.choice_labels) if spec else {}
-        values = value if isinstance(value, list) else [value]
-        return ", ".join(str(labels.get(str(v), v)) for v in values)
 
     def words(node, nested: bool) -> str:
         key = ("and" if "and" in node else "or") if is_group(node) else None
@@ -77,7 +91,7 @@ def describe_condition(condition, entity: EntitySpec | None) -> str:
         op = canonical_op(node.get("op")) or str(node.get("op"))
         said = [str(spec.label) if spec else str(node.get("field")), str(OPERATOR_LABELS.get(op, op))]
         if op not in NO_VALUE:
-            said.append(value_words(spec, node.get("value")))
+            said.append(_value_words(spec, node.get("value")))
         return " ".join(said)
 
     return words(condition, False) if condition else ""

@@ -42,6 +42,9 @@ def test_pages_are_for_editors_and_show_a_stopped_loop(client, within):
     # Action types, statuses and operators read in the page's language, not as identifiers.
     matched = client.get(f"/automation/runs/{matched_id}").get_data(as_text=True)
     assert "1. 设置字段" in matched and 'data-status="done">已完成' in matched and "<td>变更为</td>" in matched
+    # Fields and choices by their labels, no Python None (the editor's words).
+    assert "<td>客户类别</td><td>变更为</td><td>A</td>" in matched and "customer_class" not in matched.split("<pre", 1)[0]
+    assert "None" not in matched
     assert "set_fields" not in matched.split("<pre", 1)[0]
     record_page = client.get(f"/crm/customer/{customer_id}").get_data(as_text=True)
     assert 'id="automation-log"' in record_page and "已阻止循环" in record_page

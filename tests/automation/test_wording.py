@@ -43,3 +43,14 @@ def test_an_errors_place_in_the_builder_is_said_as_the_author_counts(app, path, 
 
     with app.test_request_context(), force_locale("en"):
         assert condition_place(path) == place
+
+
+def test_a_logged_condition_reads_as_the_editor_shows_it(customer):
+    from app.automation.wording import evaluated_condition
+
+    changed = {"field": "source", "op": "changed", "value": None, "actual": None, "result": True}
+    assert evaluated_condition(changed, customer) == {"field": "来源", "op": "已修改", "value": "", "actual": "—",
+                                                      "result": True}
+    status = {"field": "report_status", "op": "eq", "value": "pending", "actual": "approved", "result": False}
+    assert evaluated_condition(status, customer) == {
+        "field": "报备状态", "op": "=", "value": "报备审批中", "actual": "报备通过", "result": False}
