@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from flask_babel import lazy_gettext as _l
+
 from app.automation.fields import (BOOLEAN, CHOICE, DATE, DATETIME, NUMBER, TEXT, USER, BadValue,
                                    FieldSpec, comparable, coerce)
 from app.clock import company_zone
@@ -130,14 +132,14 @@ def expected_value(spec: FieldSpec, op: str, value, today: date | None = None):
         return None
     if op in LIST_VALUE:
         if not isinstance(value, list) or not value:
-            raise BadValue("a non-empty list of values is expected")
+            raise BadValue(_l("a non-empty list of values is expected"))
         return [coerce(spec, item, today) for item in value]
     if op in ("contains", "not_contains"):
         if value is None or str(value) == "":
-            raise BadValue("a text to look for is expected")
+            raise BadValue(_l("a text to look for is expected"))
         return str(value)
     if value is None or value == "":
-        raise BadValue("a value is expected")
+        raise BadValue(_l("a value is expected"))
     return coerce(spec, value, today)
 
 

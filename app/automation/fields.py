@@ -11,10 +11,14 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 import re
 
+from flask_babel import lazy_gettext as _l
+
 from app.clock import company_today
 
 TEXT, NUMBER, DATE, DATETIME, CHOICE, USER, BOOLEAN = "text", "number", "date", "datetime", "choice", "user", "boolean"
 FIELD_TYPES = (TEXT, NUMBER, DATE, DATETIME, CHOICE, USER, BOOLEAN)
+TYPE_LABELS = {TEXT: _l("text"), NUMBER: _l("number"), DATE: _l("date"), DATETIME: _l("date and time"),
+               CHOICE: _l("choice"), USER: _l("user"), BOOLEAN: _l("yes/no")}
 
 
 @dataclass(frozen=True)
@@ -27,8 +31,17 @@ class FieldSpec:
     required: bool = False  # a record created by a rule needs it
     choice_labels: tuple = ()  # (value, label) pairs where the values are codes (stages, statuses)
 
+    @property
+    def said(self) -> str:
+        """How messages name the field: its label in the reader's language."""
+        return str(self.label or self.name)
+
+    @property
+    def type_said(self) -> str:
+        return str(TYPE_LABELS.get(self.type, self.type))
+
     def to_dict(self) -> dict:
-        return {"name": self.name, "type": self.type, "label": str(self.label or self.name),
+        return {"name": self.name, "type": self.type, "label": self.said,
                 "choices": list(self.choices), "writable": self.writable, "required": self.required,
                 "choice_labels": {value: str(label) for value, label in self.choice_labels}}
 
@@ -70,13 +83,13 @@ def coerce(spec: FieldSpec, value, today: date | None = None):
         return str(value)
     if kind == NUMBER:
         if isinstance(value, bool):
-            raise BadValue("not a number")
+            raise BadValue(_l("not a number"))
         try:
             number = Decimal(str(value).replace(",", "").strip())
         except InvalidOperation:
-            raise BadValue("not a number") from None
+            raise BadValue(_l("not a number")) from None
         if not number.is_finite():
-            raise BadValue("not a number")
+            raise BadValue(_l("not a number"))
         return number
     if kind in (DATE, DATETIME):
         if isinstance(value, datetime):
@@ -92,16 +105,16 @@ def coerce(spec: FieldSpec, value, today: date | None = None):
                     return date.fromisoformat(value.strip()[:10])
                 return datetime.fromisoformat(value.strip())
             except ValueError:
-                raise BadValue("not a date (YYYY-MM-DD, or today±N)") from None
-        raise BadValue("not a date (YYYY-MM-DD, or today±N)")
+                raise BadValue(_l("not a date (YYYY-MM-DD, or today±N)")) from None
+        raise BadValue(_l("not a date (YYYY-MM-DD, or today±N)"))
     if kind == CHOICE:
         text = str(value)
         if spec.choices and text not in spec.choices:
-            raise BadValue("not one of: " + ", ".join(map(str, spec.choices)))
+            raise BadValue(_l("not one of: %(choices)s", choices=", ".join(map(str, spec.choices))))
         return text
     if kind == USER:
         if not isinstance(value, str):
-            raise BadValue("a username is expected")
+            raise BadValue(_l("a username is expected"))
         return value
     if kind == BOOLEAN:
         if isinstance(value, bool):
@@ -110,7 +123,7 @@ def coerce(spec: FieldSpec, value, today: date | None = None):
             return True
         if str(value).lower() in ("false", "0", "no"):
             return False
-        raise BadValue("not true or false")
+        raise BadValue(_l("not true or false"))
     raise BadValue(f"unknown field type {kind}")
 
 

@@ -96,7 +96,7 @@ def validate_rule(data: dict, catalog: Catalog) -> list[dict]:
     event = data.get("event")
     if event not in events_for(entity):
         problems.add("event", _("Unknown event %(name)s for %(entity)s; choose one of: %(known)s.",
-                                name=event, entity=entity.name, known=", ".join(events_for(entity))))
+                                name=event, entity=entity.label, known=", ".join(events_for(entity))))
     else:
         _check_event_options(event, data.get("event_options") or {}, entity, problems)
     check_condition(data.get("condition"), entity, problems)
@@ -122,7 +122,7 @@ def _check_event_options(event: str, options, entity: EntitySpec, problems: Prob
     elif spec is None or spec.type not in (DATE, DATETIME):
         dates = ", ".join(f.name for f in entity.fields.values() if f.type in (DATE, DATETIME))
         problems.add("event_options.field", _("Choose a date field of %(entity)s: %(known)s.",
-                                              entity=entity.name, known=dates))
+                                              entity=entity.label, known=dates))
 
 
 def check_condition(condition, entity: EntitySpec, problems: Problems, where: str = "condition") -> None:
@@ -158,7 +158,7 @@ def check_leaf(node: dict, entity: EntitySpec, problems: Problems, path: str) ->
     spec = entity.field(node.get("field"))
     if spec is None:
         problems.add(f"{path}.field", _("Unknown field %(name)s of %(entity)s.", name=node.get("field"),
-                                        entity=entity.name))
+                                        entity=entity.label))
         return
     op = canonical_op(node.get("op"))
     allowed = OPERATORS_BY_TYPE.get(spec.type, ())
@@ -167,7 +167,7 @@ def check_leaf(node: dict, entity: EntitySpec, problems: Problems, path: str) ->
         return
     if op not in allowed:
         problems.add(f"{path}.op", _("Operator %(op)s is not valid for %(field)s (a %(type)s field); use one of: "
-                                     "%(known)s.", op=op, field=spec.name, type=spec.type, known=", ".join(allowed)))
+                                     "%(known)s.", op=op, field=spec.said, type=spec.type_said, known=", ".join(allowed)))
         return
     node["op"] = op  # stored in canonical form
     if op in NO_VALUE:
@@ -176,9 +176,7 @@ def check_leaf(node: dict, entity: EntitySpec, problems: Problems, path: str) ->
     try:
         expected_value(spec, op, node.get("value"))
     except BadValue as error:
-        hint = _("a list") if op in LIST_VALUE else spec.type
-        problems.add(f"{path}.value", _("Bad value for %(field)s (%(hint)s): %(error)s.", field=spec.name,
-                                        hint=hint, error=str(error)))
+        problems.add(f"{path}.value", _("%(field)s: %(error)s.", field=spec.said, error=str(error)))
 
 
 def check_value_spec(spec_value, target: FieldSpec, source: EntitySpec, problems: Problems, path: str) -> None:
@@ -195,31 +193,30 @@ def check_value_spec(spec_value, target: FieldSpec, source: EntitySpec, problems
         try:
             value = coerce(target, spec_value.get("value"))
         except BadValue as error:
-            problems.add(f"{path}.value", _("Bad value for %(field)s (%(hint)s): %(error)s.", field=target.name,
-                                            hint=target.type, error=str(error)))
+            problems.add(f"{path}.value", _("%(field)s: %(error)s.", field=target.said, error=str(error)))
         else:
             if value is None and target.required:
-                problems.add(f"{path}.value", _("%(field)s cannot be empty.", field=target.name))
+                problems.add(f"{path}.value", _("%(field)s cannot be empty.", field=target.said))
     elif mode == "today":
         if target.type not in (DATE, DATETIME):
             problems.add(f"{path}.mode", _("Today ± days only fits a date field; %(field)s is a %(type)s field.",
-                                           field=target.name, type=target.type))
+                                           field=target.said, type=target.type_said))
     elif mode == "copy":
         origin = source.field(spec_value.get("from"))
         if origin is None:
             problems.add(f"{path}.from", _("Unknown field %(name)s of %(entity)s.", name=spec_value.get("from"),
-                                           entity=source.name))
+                                           entity=source.label))
         elif not (origin.type == target.type or target.type == TEXT
                   or {origin.type, target.type} <= {DATE, DATETIME}):
             problems.add(f"{path}.from", _("Cannot copy %(origin)s (%(otype)s) into %(field)s (%(type)s).",
-                                           origin=origin.name, otype=origin.type, field=target.name,
-                                           type=target.type))
+                                           origin=origin.said, otype=origin.type_said, field=target.said,
+                                           type=target.type_said))
         elif days and origin.type not in (DATE, DATETIME):
             problems.add(f"{path}.days", _("Days can only be added to a date."))
     elif mode == "template":
         if target.type != TEXT:
             problems.add(f"{path}.mode", _("A template only fits a text field; %(field)s is a %(type)s field.",
-                                           field=target.name, type=target.type))
+                                           field=target.said, type=target.type_said))
         check_template(spec_value.get("template"), source, problems, f"{path}.template")
 
 
@@ -234,7 +231,7 @@ def check_template(template, entity: EntitySpec, problems: Problems, path: str, 
     unknown = [name for name in template_fields(template) if entity.field(name) is None and name not in ("id", "link")]
     if unknown:
         problems.add(path, _("Unknown placeholders: %(names)s. Use {field} with a field name of %(entity)s.",
-                             names=", ".join("{%s}" % n for n in unknown), entity=entity.name))
+                             names=", ".join("{%s}" % n for n in unknown), entity=entity.label))
 
 
 def check_actions(actions, entity: EntitySpec, catalog: Catalog, problems: Problems, event: str | None = None) -> None:
@@ -284,13 +281,13 @@ def _check_assignments(values, target_entity: EntitySpec, source: EntitySpec, pr
         if target is None:
             problems.add(f"{where}.field", _("Unknown field %(name)s of %(entity)s.",
                                              name=item.get("field") if isinstance(item, dict) else item,
-                                             entity=target_entity.name))
+                                             entity=target_entity.label))
             continue
         if not target.writable:
-            problems.add(f"{where}.field", _("%(field)s cannot be set by a rule.", field=target.name))
+            problems.add(f"{where}.field", _("%(field)s cannot be set by a rule.", field=target.said))
             continue
         if target.name in seen:
-            problems.add(f"{where}.field", _("%(field)s is set twice.", field=target.name))
+            problems.add(f"{where}.field", _("%(field)s is set twice.", field=target.said))
         seen.add(target.name)
         check_value_spec(item, target, source, problems, where)
     return seen
@@ -307,10 +304,10 @@ def _check_create_record(action, entity, catalog, problems, path):
         problems.add(f"{path}.mapping", _("The field mapping must be a list."))
         return
     mapped = _check_assignments(mapping, target, entity, problems, f"{path}.mapping")
-    missing = [f.name for f in target.fields.values()
+    missing = [f.said for f in target.fields.values()
                if f.required and f.name not in mapped and f.name not in catalog.auto_links(entity.name, target.name)]
     if missing:
-        problems.add(f"{path}.mapping", _("Map the required fields of %(entity)s: %(names)s.", entity=target.name,
+        problems.add(f"{path}.mapping", _("Map the required fields of %(entity)s: %(names)s.", entity=target.label,
                                           names=", ".join(missing)))
 
 
@@ -328,7 +325,7 @@ def _check_assign_owner(action, entity, catalog, problems, path):
     else:
         if entity.field(action.get("field")) is None:
             problems.add(f"{path}.field", _("Unknown field %(name)s of %(entity)s.", name=action.get("field"),
-                                            entity=entity.name))
+                                            entity=entity.label))
         mapping = action.get("map")
         if not isinstance(mapping, dict) or not mapping:
             problems.add(f"{path}.map", _("Map at least one value to a user."))
@@ -419,7 +416,7 @@ def _check_start_workflow(action, entity, catalog, problems, path):
     for form_field, record_field in mapping.items():
         if entity.field(record_field) is None:
             problems.add(f"{path}.mapping.{form_field}", _("Unknown field %(name)s of %(entity)s.", name=record_field,
-                                                          entity=entity.name))
+                                                          entity=entity.label))
 
 
 CHECKS = {

@@ -167,8 +167,16 @@ def test_api_crud_is_validated_audited_and_for_editors_only(api_as, within):
         "actions": [{"type": "set_fields", "values": [{"field": "nope", "value": 1}]}]})
     assert bad.status_code == 400
     details = {d["field"]: d["message"] for d in bad.get_json()["error"]["details"]}
-    assert "不适用于 registered_capital" in details["condition.op"]
+    assert "不适用于 注册资金" in details["condition.op"]
     assert "没有字段 nope" in details["actions.0.values.0.field"]
+    # Values that do not fit the field: named by label, said in the reader's language.
+    typed = designer.post("/api/v1/automation-rules", json={
+        "name": "坏值", "entity": "customer", "event": "created",
+        "condition": {"field": "registered_capital", "op": "gt", "value": "一千万"},
+        "actions": [{"type": "set_fields", "values": [{"field": "registered_capital", "value": "abc"}]}]})
+    details = {d["field"]: d["message"] for d in typed.get_json()["error"]["details"]}
+    assert details["condition.value"] == "注册资金（元）：不是数字。"
+    assert details["actions.0.values.0.value"] == "注册资金（元）：不是数字。"
     good = designer.post("/api/v1/automation-rules", json={
         "name": "注册资金 ≥ 1000 万 → A 类", "entity": "customer", "event": "created",
         "condition": {"field": "registered_capital", "op": "≥", "value": 10_000_000}, "actions": _set_class("A")})

@@ -38,7 +38,7 @@ def test_a_good_rule_passes_and_its_operators_are_stored_canonically():
      "condition.and.0.value", "not a number"),
     ({"condition": {"field": "customer_class", "op": "eq", "value": "D"}}, "condition.value", "not one of: A, B, C"),
     ({"condition": {"field": "founded_on", "op": "lt", "value": "yesterday"}}, "condition.value", "not a date"),
-    ({"condition": {"field": "province", "op": "in", "value": "福建"}}, "condition.value", "a list"),
+    ({"condition": {"field": "province", "op": "in", "value": "福建"}}, "condition.value", "a non-empty list"),
     ({"condition": {"or": "province"}}, "condition.or", "list of conditions"),
     ({"actions": []}, "actions", "at least one action"),
     ({"description": "说明" * 1001}, "description", "At most 2000 characters"),
