@@ -248,7 +248,14 @@ export function startModeler(root) {
     minimap: () => modeler.get("minimap").toggle(),
     simulate: () => modeler.get("toggleMode").toggleMode(),
     "test-run": () => testRun.toggle(),
-    lint: () => modeler.get("linting").toggle(),
+    // Shows both checks, never hides them: the drawing hints (bpmnlint, whose own badge
+    // toggles them) and the server's check that blocks deploying.
+    lint: async () => {
+      modeler.get("linting").toggle(true);
+      const problems = await check();
+      setStatus(problems.length ? t("{count} problems block deploying.").replace("{count}", problems.length)
+        : t("No problems block deploying."), problems.length ? "danger" : "success");
+    },
     export: async () => {
       const { xml } = await modeler.saveXML({ format: true });
       downloadText(`${draft.key}.bpmn`, xml);

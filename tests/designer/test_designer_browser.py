@@ -246,6 +246,12 @@ def test_diagram_with_errors_shows_problems_and_cannot_be_deployed(page, app, de
     page.wait_for_selector(".bjsl-overlay")
     lint_texts = page.evaluate("() => [...document.querySelectorAll('.bjsl-overlay')].map(o => o.textContent).join(' ')")
     assert "元素缺少标签/名称" in lint_texts and "Element is missing" not in lint_texts, lint_texts[:300]
+    # 检查 checks again and shows both kinds of findings; pressing it twice hides nothing.
+    for _ in range(2):
+        page.click("[data-action=lint]")
+        page.wait_for_function("() => document.querySelector('#designer-status').textContent.includes('个问题阻止部署')")
+        assert page.evaluate("() => window.designer.modeler.get('linting').isActive()") is True
+        assert page.locator(".bjsl-overlay").count() > 0 and page.locator(".crm-problem-badge").count() >= 3
 
     # Forcing the deploy anyway (the script's own function) is refused by the server too.
     assert page.evaluate("() => window.designer.deploy()") is None
