@@ -45,6 +45,14 @@ class ApiError(Exception):
         self.details = details or []
         self.headers = headers or {}
 
+    def __str__(self) -> str:
+        """The message and what each detail says: where no form marks the fields (a failed
+        process step, a rule's run log, a log line) "Invalid input: Stage" alone hides why."""
+        if not self.details:
+            return str(self.message)
+        said = "; ".join(f"{d.get('field')}: {d.get('message')}" for d in self.details if isinstance(d, dict))
+        return f"{self.message} ({said})" if said else str(self.message)
+
 
 def error_response(status: int, code: str, message: str, details=None, headers=None):
     body = {"error": {"code": code, "message": str(message), "details": details or []}}

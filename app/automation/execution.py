@@ -136,9 +136,8 @@ def run_rule(rule: Rule, event: RecordEvent, catalog: Catalog) -> RuleRun:
     except RuleBlocked:
         raise  # a blocking rule further down the cascade refuses the whole save
     except Exception as error:  # noqa: BLE001 - any failing action is logged, not swallowed silently
-        message = getattr(error, "message", None) or str(error) or error.__class__.__name__
-        if getattr(error, "details", None):
-            message += " (" + "; ".join(f"{d.get('field')}: {d.get('message')}" for d in error.details) + ")"
+        message = str(error) if isinstance(error, ApiError) else (
+            getattr(error, "message", None) or str(error) or error.__class__.__name__)
         for entry in results:
             if entry["status"] == "done":
                 entry["status"] = "rolled_back"

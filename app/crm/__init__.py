@@ -73,7 +73,8 @@ def _register_operations() -> None:
         record = services.record_by_id(entity, own_id)
         if record is None:
             raise ApiError(404, "not_found", _("The record this process was started for no longer exists."))
-        services.update(record, {field: value}, actor_of(ctx), commit=False, reason="process")
+        services.update(record, services.one_field_change(entity, field, value), actor_of(ctx), commit=False,
+                        reason="process")
         return value
 
     customer_id = _l("Customer id")

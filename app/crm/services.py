@@ -203,6 +203,21 @@ def record_fields(entity: str) -> list[dict]:
     return out
 
 
+def one_field_change(entity: str, field: str, value) -> dict:
+    """``{field: value}`` as ``update`` takes it, from a field named the way a designer types it
+    into a diagram: a custom field as ``custom.<key>`` or by its bare key, a choice stored as a
+    code (a stage, a status) by its code or by the label people see."""
+    key = str(field).strip()
+    custom = {d.key for d in custom_field_defs(entity)}
+    bare = key.removeprefix("custom.")
+    if bare in custom and (key.startswith("custom.") or field_spec(entity, key) is None):
+        return {"custom": {bare: value}}
+    options = choice_options(entity, key) or []
+    if isinstance(value, str) and value not in {o["value"] for o in options}:
+        value = next((o["value"] for o in options if str(o["label"]) == value.strip()), value)
+    return {key: value}
+
+
 def field_label(entity: str, key: str) -> str:
     if key.startswith("custom."):
         # From the per-transaction definitions: a change history names many custom fields.

@@ -129,6 +129,8 @@ class RestrictedScriptEngine(PythonScriptEngine):
             # the caller's transaction: not a modelled step failure; the service turns it into 409.
             raise
         except Exception as exc:
-            raise WorkflowTaskException(
-                f"operation '{spec.operation}' failed: {type(exc).__name__}: {exc}",
-                task=task, exception=exc) from exc
+            # A refusal the product words itself (ApiError) reads as it is; anything else
+            # names its kind, since its text may be terse.
+            said = str(exc) if getattr(exc, "status", None) and getattr(exc, "code", None) else f"{type(exc).__name__}: {exc}"
+            raise WorkflowTaskException(f"operation '{spec.operation}' failed: {said}", task=task,
+                                        exception=exc) from exc

@@ -177,6 +177,37 @@ def test_a_process_changes_only_the_record_it_was_started_for(app, api_as, crm_s
     assert api_as("sales1").get(f"/api/v1/contracts/{contract['id']}").get_json()["status"] == "signed"
 
 
+def test_a_process_names_fields_as_a_designer_types_them(app, api_as, crm_stages):
+    """crm.update_record takes a custom field as custom.<key> or its bare key, and a coded
+    choice (a stage, a status) by its code or the label people see; a refusal says why."""
+    import app.crm as crm_module
+    from app.api.errors import ApiError
+    from app.crm import services
+    from app.engine.operations import OperationContext, call_operation
+    from app.extensions import db
+
+    crm_module._register_operations()
+    with app.app_context():
+        services.save_custom_field(None, entity="opportunity", key="approval_status", label="审批状态", type="choice",
+                                   choices=["待审批", "已批准", "已驳回"], required=False, actor=None)
+        db.session.commit()
+    customer = api_as("sales1").post("/api/v1/customers", json={"name": "流程字段客户"}).get_json()
+    deal = api_as("sales1").post("/api/v1/opportunities", json={"customer_id": customer["id"], "title": "大单"}).get_json()
+    with app.test_request_context():
+        ctx = OperationContext("crm.update_record", "Task_mark", None, {},
+                               {"actor": "manager", "record": {"type": "opportunity", "id": deal["id"]}})
+        call_operation("crm.update_record", ctx, {"field": "custom.approval_status", "value": "待审批"})
+        call_operation("crm.update_record", ctx, {"field": "approval_status", "value": "已批准"})
+        call_operation("crm.update_record", ctx, {"field": "stage", "value": "需求确认"})
+        with pytest.raises(ApiError) as refused:
+            call_operation("crm.update_record", ctx, {"field": "stage", "value": "签约"})
+        assert "签约" in str(refused.value)  # the detail, not only "Invalid input: Stage"
+        db.session.commit()
+        db.session.remove()
+    saved = api_as("sales1").get(f"/api/v1/opportunities/{deal['id']}").get_json()
+    assert saved["custom"]["approval_status"] == "已批准" and saved["stage"] == "needs_confirmed"
+
+
 def test_rolled_back_subscriber_leaves_nothing(app, api_as, crm_stages):
     """A subscriber that fails makes the whole save fail: nothing half-written."""
     from app.events import subscribe
