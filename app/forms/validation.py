@@ -116,7 +116,8 @@ def check_schema(schema: Any) -> list[dict]:
         problems.append({"field": "schema.components",
                          "message": _("A form may have at most %(n)d components.", n=MAX_COMPONENTS)})
     seen: set[str] = set()
-    keys = {c.get("key") for c in all_components if c.get("type") in INPUT_TYPES}
+    inputs = {c.get("key"): c for c in all_components if c.get("type") in INPUT_TYPES}
+    keys = set(inputs)
     for component in all_components:
         kind = component.get("type")
         name = component.get("key") or component.get("id") or kind or "?"
@@ -174,6 +175,13 @@ def check_schema(schema: Any) -> list[dict]:
                 problem(_("Rule required_when must look like other_field=value or other_field!=value."))
             elif parsed[0] not in keys:
                 problem(_("Rule required_when refers to an unknown field %(key)s.", key=parsed[0]))
+            else:
+                options = [o for o in inputs[parsed[0]].get("values") or [] if isinstance(o, dict)]
+                if options and parsed[2] not in {str(o.get("value")) for o in options}:
+                    # The stored value counts, not the label shown (驳回 is stored as reject).
+                    problem(_("Rule required_when compares %(key)s with %(value)s, which is none of its option "
+                              "values: %(options)s.", key=parsed[0], value=parsed[2],
+                              options=", ".join(f"{o.get('value')} ({o.get('label')})" for o in options)))
     return problems
 
 

@@ -190,6 +190,15 @@ function requiredWhenEditor(field) {
   value.id = "required-when-value";
   value.value = expected;
   value.placeholder = T.value;
+  // A choice field is compared by its stored value (reject), not the label shown (驳回): offer
+  // the values, and take a typed label as its value.
+  const optionsOf = (key) => (registry.getAll().find((c) => c.key === key)?.values || []).filter((o) => o && o.value !== undefined);
+  const suggestions = document.createElement("datalist");
+  suggestions.id = "required-when-options";
+  value.setAttribute("list", suggestions.id);
+  const suggest = () => suggestions.replaceChildren(...optionsOf(other.value).map((o) => new Option(o.label || String(o.value), String(o.value))));
+  other.addEventListener("change", suggest);
+  suggest();
   const apply = document.createElement("button");
   apply.type = "button";
   apply.className = "btn btn-sm btn-outline-primary";
@@ -197,11 +206,14 @@ function requiredWhenEditor(field) {
   apply.textContent = T.apply;
   apply.addEventListener("click", () => {
     const properties = { ...(field.properties || {}) };
-    if (other.value) properties.required_when = `${other.value}${operator.value}${value.value.trim()}`;
+    const typed = value.value.trim();
+    const option = optionsOf(other.value).find((o) => o.label === typed);
+    if (option) value.value = String(option.value);
+    if (other.value) properties.required_when = `${other.value}${operator.value}${option ? option.value : typed}`;
     else delete properties.required_when;
     modeling.editFormField(field, { properties });
   });
-  row.append(operator, value, apply);
+  row.append(operator, value, suggestions, apply);
   box.append(label, other, row);
   return box;
 }

@@ -56,9 +56,13 @@ def test_designer_adds_fields_and_saves_a_new_version(page, app, shipped_forms):
     page.keyboard.press("Control+A")
     page.keyboard.type("预计年采购额")
     # Our conditional rule from the side panel: required when the decision is "approve".
+    # The decision's option values are offered; its label as typed is stored as its value.
     page.select_option("#required-when-field", "decision")
-    page.fill("#required-when-value", "approve")
+    offered = page.eval_on_selector_all("#required-when-options option", "os => os.map(o => [o.value, o.label])")
+    assert offered == [["approve", "同意报备"], ["reject", "驳回"]], offered
+    page.fill("#required-when-value", "同意报备")
     page.click("#required-when-apply")
+    assert page.locator("#required-when-value").input_value() == "approve"
     # An embedded field from the side panel: the customer's report status, read-only.
     page.locator("#crm-field-list li[data-crm-field='customer.report_status'] [data-action=add]").click()
     page.wait_for_selector("#crm-field-list li[data-crm-field='customer.report_status'] .badge")

@@ -192,6 +192,17 @@ def test_check_schema_refuses(app, schema, field):
     assert field in {p["field"] for p in problems}, problems
 
 
+def test_required_when_compares_with_an_option_value_not_its_label(app):
+    # The form designer shows 驳回; the stored value is reject: a rule on the label never fires.
+    decision = {"type": "radio", "key": "decision", "values": [{"label": "同意", "value": "approve"},
+                                                              {"label": "驳回", "value": "reject"}]}
+    with app.test_request_context(headers={"Accept-Language": "en"}):
+        [problem] = check_schema(form(decision, dict(TEXT, properties={"required_when": "decision=驳回"})))
+        assert problem["field"] == "schema.t"
+        assert "none of its option values: approve (同意), reject (驳回)" in problem["message"]
+        assert check_schema(form(decision, dict(TEXT, properties={"required_when": "decision!=approve"}))) == []
+
+
 @pytest.mark.parametrize("levels", [20, 5000])
 def test_deeply_nested_groups_are_refused_without_recursion(app, levels):
     deep = {"type": "textfield", "key": "x"}
