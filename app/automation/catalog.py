@@ -7,6 +7,7 @@ A field name is a model attribute (``registered_capital``), ``owner`` (a usernam
 from __future__ import annotations
 
 from datetime import date, datetime
+from functools import partial
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
@@ -57,11 +58,11 @@ def entity_specs() -> dict[str, EntitySpec]:
             fields[spec.key] = FieldSpec(spec.key, kind, spec.label, choices,
                                          writable=not spec.read_only and spec.key not in _NOT_WRITABLE,
                                          required=spec.required and not crm._has_default(entity, spec.key),
-                                         choice_labels=labels)
+                                         choice_labels=labels, check=partial(_literal_problem, crm, entity, spec.key))
         for definition in crm.custom_field_defs(entity):
             name = f"custom.{definition.key}"
             fields[name] = FieldSpec(name, _TYPES[definition.type], definition.label, tuple(definition.choices or ()),
-                                     required=definition.required)
+                                     required=definition.required, check=partial(_literal_problem, crm, entity, name))
         fields["created_at"] = FieldSpec("created_at", DATETIME, _l("Created at"), writable=False)
         fields["updated_at"] = FieldSpec("updated_at", DATETIME, _l("Updated at"), writable=False)
         extra = ("stage_changed", "won", "lost") if entity == "opportunity" else ()
@@ -77,6 +78,11 @@ def model_for(entity: str):
 def api_value(spec: FieldSpec, value):
     """A coerced value in the shape the CRM services take (as the API would send it)."""
     return jsonable(value) if not isinstance(value, (date, datetime)) else value.isoformat()
+
+
+def _literal_problem(crm, entity: str, key: str, value) -> str | None:
+    """The CRM's word on a rule's literal (already coerced), handed over as the action will."""
+    return crm.literal_problem(entity, key, api_value(None, value))
 
 
 def read(record, name: str):

@@ -30,6 +30,9 @@ class FieldSpec:
     writable: bool = True  # rules may set it
     required: bool = False  # a record created by a rule needs it
     choice_labels: tuple = ()  # (value, label) pairs where the values are codes (stages, statuses)
+    # What the record would say about a literal value (``check(value) -> message | None``):
+    # ranges, lengths and formats beyond the type, so a rule cannot be saved to write -5 into 金额.
+    check: object = field(default=None, compare=False)
 
     @property
     def said(self) -> str:

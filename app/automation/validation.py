@@ -197,6 +197,10 @@ def check_value_spec(spec_value, target: FieldSpec, source: EntitySpec, problems
         else:
             if value is None and target.required:
                 problems.add(f"{path}.value", _("%(field)s cannot be empty.", field=target.said))
+            elif value is not None and target.check is not None:
+                refused = target.check(value)
+                if refused:
+                    problems.add(f"{path}.value", _("%(field)s: %(error)s", field=target.said, error=refused))
     elif mode == "today":
         if target.type not in (DATE, DATETIME):
             problems.add(f"{path}.mode", _("Today ± days only fits a date field; %(field)s is a %(type)s field.",

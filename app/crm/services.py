@@ -369,6 +369,28 @@ def _convert(entity: str, spec: Field, value, actor, customer_id=None):
     raise AssertionError(kind)
 
 
+# Field types whose check needs no record and no user: a rule's literal value can be tried
+# against them when the rule is saved.
+_SELF_CONTAINED = {"text", "longtext", "number", "date", "datetime", "choice", "stage"}
+
+
+def literal_problem(entity: str, key: str, value) -> str | None:
+    """What a save would say about writing ``value`` into the field, for a value known before any
+    record is at hand (a rule's "set 金额 to -5"); None when it fits or only a record can tell."""
+    try:
+        if key.startswith("custom."):
+            definition = next((d for d in custom_field_defs(entity) if d.key == key[7:]), None)
+            if definition is not None and not _is_empty(value):
+                _custom_value(definition, value)
+            return None
+        spec = field_spec(entity, key)
+        if spec is not None and spec.type in _SELF_CONTAINED:
+            _convert(entity, spec, value, None)  # a text field's own check (credit code, phone) included
+    except (_Invalid, ValueError) as wrong:
+        return str(wrong)
+    return None
+
+
 def _custom_value(definition: CustomFieldDef, value):
     """JSON-storable value of a custom field."""
     if definition.type == "text":

@@ -17,6 +17,10 @@ from tests.automation.conftest import count
 SECRET = "signing-secret-0123456789"  # webhooks need a signing secret of 16+ characters
 
 
+# Fails when it runs, not when the rule is saved: the record's name, 20 times, is too long a city.
+TOO_LONG_A_CITY = {"type": "set_fields", "values": [{"field": "city", "mode": "template", "template": "{name}" * 20}]}
+
+
 def _set_class(value):
     return [{"type": "set_fields", "values": [{"field": "customer_class", "mode": "value", "value": value}]}]
 
@@ -54,14 +58,14 @@ def test_a_failing_action_is_logged_and_does_not_block_the_save(crm, make_rule, 
     # The stage needs an amount, so moving the opportunity there fails inside the rule.
     make_rule(name="坏规则", entity="customer", event="created",
               actions=[*_set_class("B"),
-                       {"type": "set_fields", "values": [{"field": "phone", "mode": "value", "value": "x" * 50}]},
+                       TOO_LONG_A_CITY,
                        {"type": "notify", "users": ["manager"], "template": "{name}"}])
     customer = crm.create("customer", {"name": "照常保存"}, user("sales1"))
     db.session.expire_all()
     saved = db.session.get(Customer, customer.id)
     assert saved is not None and saved.customer_class is None  # the rule's work is undone as a whole
     run = db.session.scalar(select(RuleRun))
-    assert run.outcome == "failed" and "phone" in run.error
+    assert run.outcome == "failed" and "city" in run.error
     assert [a["status"] for a in run.actions] == ["rolled_back", "failed", "not_run"]  # the run page lists all three
     # Not silent: the rule's author is told.
     assert count(Notification, Notification.user_id == user("admin").id) == 1
@@ -70,7 +74,7 @@ def test_a_failing_action_is_logged_and_does_not_block_the_save(crm, make_rule, 
 def test_the_failure_alert_is_in_the_authors_language(crm, make_rule, user):
     user("admin").locale = "en"  # the author reads English; the save runs in the default, Chinese
     make_rule(name="坏规则", entity="customer", event="created",
-              actions=[{"type": "set_fields", "values": [{"field": "phone", "mode": "value", "value": "x" * 50}]}])
+              actions=[TOO_LONG_A_CITY])
     crm.create("customer", {"name": "照常保存"}, user("sales1"))
     notice = db.session.scalar(select(Notification).where(Notification.user_id == user("admin").id))
     assert notice.text.startswith("Automation rule 坏规则 failed on 照常保存: ")
@@ -79,7 +83,7 @@ def test_the_failure_alert_is_in_the_authors_language(crm, make_rule, user):
 
 def test_a_blocking_rule_refuses_the_save_and_still_logs_why(crm, make_rule, user):
     make_rule(name="必须成功", entity="customer", event="created", blocking=True,
-              actions=[{"type": "set_fields", "values": [{"field": "phone", "mode": "value", "value": "x" * 50}]}])
+              actions=[TOO_LONG_A_CITY])
     with pytest.raises(ApiError) as refused:
         crm.create("customer", {"name": "被拒绝"}, user("sales1"))
     assert refused.value.code == "rule_blocked" and "必须成功" in refused.value.message

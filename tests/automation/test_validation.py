@@ -114,3 +114,24 @@ def test_time_events_need_a_date_field_and_days():
             "condition": None, "actions": [{"type": "create_todo", "title": "续签 {title}",
                                             "deadline": {"mode": "copy", "from": "expires_on"}}]}
     assert validate_rule(rule, catalog()) == []
+
+
+def test_a_literal_the_record_would_refuse_is_refused_when_the_rule_is_saved(ctx, demo_people):
+    # Before, "set 金额 to -5" was saved and failed at every new opportunity (blocking every
+    # salesperson's save when the rule blocks).
+    from flask_babel import force_locale
+
+    from app.automation.catalog import catalog
+    from app.automation.validation import validate_rule
+
+    def refused(entity, field, value):
+        rule = {"name": "r", "entity": entity, "event": "created",
+                "actions": [{"type": "set_fields", "values": [{"field": field, "value": value}]}]}
+        return {p["field"]: p["message"] for p in validate_rule(rule, catalog())}
+
+    with force_locale("en"):
+        assert refused("opportunity", "amount", -5) == {"actions.0.values.0.value": "Amount: Must not be negative."}
+        assert "11 digits" in refused("customer", "phone", "1380013800")["actions.0.values.0.value"]
+        assert "Credit code" in refused("customer", "credit_code", "9144030071526726XH")["actions.0.values.0.value"]
+        assert refused("opportunity", "amount", 5) == {}
+        assert refused("customer", "phone", "0592-5551234") == {}
