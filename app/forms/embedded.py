@@ -47,13 +47,19 @@ def is_known_crm_field(path: str) -> bool:
     return name in record_field_keys(record_type)
 
 
+def record_type_label(record_type: str) -> str:
+    crm = _crm()
+    label = crm.ENTITY_LABELS.get(record_type) if crm is not None else None
+    return str(label) if label is not None else record_type
+
+
 def crm_field_catalogue() -> list[dict]:
     """The bindable fields, for the designer's side panel (labels in the caller's language)."""
     crm = _crm()
     if crm is None:
         return []
     return [
-        {"type": record_type, "label": str(crm.ENTITY_LABELS[record_type]),
+        {"type": record_type, "label": record_type_label(record_type),
          "fields": [{"path": f"{record_type}.{f['key']}", "name": f["key"].replace("custom.", ""),
                      "label": f["label"], "type": FORM_TYPES.get(f["type"], "textfield")}
                     for f in record_fields(record_type) if f["type"] != "users"]}

@@ -104,12 +104,20 @@ def _condition(text: str | None):
                        details=[{"field": "condition", "message": _("The condition is not valid JSON.")}]) from None
 
 
+def _mapping_place(path: str) -> str:
+    """``mapping.2.field`` as the designer counts the table: "Mapping row 3 · Record field"."""
+    parts = path.split(".")
+    row = _("Mapping row %(n)d", n=int(parts[1]) + 1) if len(parts) > 1 and parts[1].isdigit() else _("Field mapping")
+    part = {"field": _("Record field"), "to": _("Process variable / form field")}.get(parts[-1])
+    return f"{row} · {part}" if part else row
+
+
 def _binding_page(binding, errors=None, values=None, status=200, condition_text=None):
     engine = bindings._engine()
     processes = engine.list_definitions(current_only=True) if engine else []
     entity = (values or {}).get("entity") or (binding.entity if binding else None)
     entities = [entity] if entity else [a for a in dict.fromkeys(a["entity"] for a in bindings.actions())]
-    fields = {e: embedded.record_fields(e) for e in entities}
+    fields = {e: {"label": embedded.record_type_label(e), "fields": embedded.record_fields(e)} for e in entities}
     current = values or (bindings.binding_dict(binding) if binding else
                          {"enabled": True, "skip_if_running": True, "report_pending": False, "mapping": [],
                           "condition": None})
@@ -123,7 +131,7 @@ def _binding_page(binding, errors=None, values=None, status=200, condition_text=
                            fields=fields, runs=runs, condition_text=condition_text,
                            condition_words=bindings.condition_words(current.get("condition"), entity),
                            condition_texts=wording.builder_texts() if wording else None,
-                           condition_place=wording.condition_place if wording else None,
+                           condition_place=wording.condition_place if wording else None, mapping_place=_mapping_place,
                            # The builder marks the rows these name ("condition.and.1.value" → "and.1.value").
                            condition_refused=[e["field"][len("condition."):] for e in errors or []
                                               if (e.get("field") or "").startswith("condition.")]), status

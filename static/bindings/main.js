@@ -29,7 +29,21 @@ function build(condition) {
   editor = conditionEditor(container, { condition, fields, operators: meta.operators, texts, onChange: store, invalid });
 }
 
+// The mapping offers the fields of the chosen action's record type only; a field picked for
+// another type is cleared rather than posted (the server would refuse it).
+function offerFieldsOf(type) {
+  for (const group of document.querySelectorAll("#mapping optgroup[data-entity]")) {
+    const mine = group.dataset.entity === type;
+    group.hidden = !mine;
+    group.disabled = !mine;
+    const select = group.closest("select");
+    if (!mine && group.contains(select.selectedOptions[0])) select.value = "";
+  }
+}
+
 async function start() {
+  offerFieldsOf(entityOf());
+  action.addEventListener("change", () => offerFieldsOf(entityOf()));
   // Another record type has other fields: its condition starts empty, as in the rule editor.
   // Listening before the fields have loaded, so a quick change is not missed.
   action.addEventListener("change", () => {

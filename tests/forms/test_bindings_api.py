@@ -102,11 +102,11 @@ def test_binding_pages(app, client, deployed):
     assert 'name="condition" value="{&#34;field&#34;: &#34;shoe_size&#34;, &#34;op&#34;: &#34;eq&#34;}"' in page
     assert '<option value="opportunity.created" selected' in page and 'name="map_to" value="amount"' in page
     unknown = client.post("/forms/bindings/new", data={**form, "map_field": ["ghost"], "map_to": ["x"]})
-    assert unknown.status_code == 400 and "mapping.0.field" in unknown.get_data(as_text=True)
+    assert unknown.status_code == 400 and "映射第 1 行 · 记录字段" in unknown.get_data(as_text=True)
     half = client.post("/forms/bindings/new", data={**form, "map_field": ["amount"], "map_to": [""]})
-    assert half.status_code == 400 and "mapping.0.to" in half.get_data(as_text=True)  # not dropped silently
+    assert half.status_code == 400 and "映射第 1 行 · 流程变量 / 表单字段" in half.get_data(as_text=True)  # not dropped silently
     embedded = client.post("/forms/bindings/new", data={**form, "map_field": ["title"], "map_to": ["name"]})
-    assert embedded.status_code == 400 and "mapping.0.to" in embedded.get_data(as_text=True)  # the form's 客户名称
+    assert embedded.status_code == 400 and "映射第 1 行 · 流程变量" in embedded.get_data(as_text=True)  # the form's 客户名称
     from app.extensions import db
     from app.forms.models import FormBinding
 

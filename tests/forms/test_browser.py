@@ -369,6 +369,15 @@ def test_the_condition_fields_follow_the_binding_s_record_type(page, app, demo_f
     expect(field.locator("option[value=province]")).to_have_count(0)
     # A change operator is offered as the binding's check accepts it.
     expect(builder.locator(".condition-leaf").get_by_label("运算符").locator("option[value=changed]")).to_have_count(1)
+    # So do the mapping's record fields: only the opportunity's, under its Chinese name; a
+    # customer field picked before the change is cleared.
+    mapping = page.locator("#mapping select[name=map_field]").first
+    assert mapping.locator("optgroup:not([hidden])").evaluate_all("gs => gs.map(g => g.label)") == ["销售机会"]
+    page.select_option("#action", "customer.created")
+    mapping.select_option("province")
+    page.select_option("#action", "opportunity.won")
+    assert mapping.input_value() == ""
+    assert mapping.locator("optgroup:not([hidden])").evaluate_all("gs => gs.map(g => g.label)") == ["销售机会"]
 
 
 def test_an_action_picked_before_the_fields_have_loaded_still_decides_them(page, demo_flow):
