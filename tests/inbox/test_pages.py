@@ -40,6 +40,15 @@ def test_task_and_instance_pages_follow_visibility(app, flows):
                      json={"data": {"decision": "approve", "comment": "好"}}).status_code == 200
     assert "已办理：福建区域负责人审批" in head.get(f"/inbox?completed={task['id']}").get_data(as_text=True)
     assert "已办理" not in login(app, "manager").get(f"/inbox?completed={task['id']}").get_data(as_text=True)
+    # Had a later step failed, the approver is told the decision stands but the process stopped.
+    from app.engine.models import ProcessInstance
+    from app.extensions import db
+
+    with app.app_context():
+        db.session.get(ProcessInstance, instance_id).status = "error"
+        db.session.commit()
+    stopped = head.get(f"/inbox?completed={task['id']}").get_data(as_text=True)
+    assert "已办理：福建区域负责人审批" in stopped and "出错" in stopped and "alert-warning" in stopped
 
 
 def test_operator_console_is_for_admins(app, flows):
