@@ -138,9 +138,13 @@ def _put(data: dict, name: str, value) -> None:
 
 
 def record_json(entity: EntitySpec, ctx: Context) -> dict:
-    """The record as a webhook sends it, shaped as the REST API's record."""
-    data = {"id": ctx.record_id}
-    for name in entity.fields:
+    """The record as a webhook sends it: what the REST API answers for it (version and
+    sharing included, so a receiver can write back with If-Match), with what this rule's earlier
+    actions planned. A dry run's sample values have the same field names."""
+    data = cat.api_record(entity.name, ctx.record)
+    names = ctx.overlay if data is not None else entity.fields
+    data = data if data is not None else {"id": ctx.record_id}
+    for name in names:
         _put(data, name, jsonable(ctx.get(name)))
     return data
 

@@ -85,6 +85,18 @@ def _literal_problem(crm, entity: str, key: str, value) -> str | None:
     return crm.literal_problem(entity, key, api_value(None, value))
 
 
+def api_record(entity: str, record) -> dict | None:
+    """``record`` as ``GET /api/v1/<records>/<id>`` answers it (webhooks send that shape);
+    None for a dry run's sample values or without the CRM's API."""
+    if isinstance(record, dict):
+        return None
+    try:
+        from app.crm.api import RESOURCES
+    except ImportError:
+        return None
+    return RESOURCES[entity][2]().dump(record) if entity in RESOURCES else None
+
+
 def read(record, name: str):
     """A field of a model instance or of a dict of sample values."""
     if isinstance(record, dict):
