@@ -121,12 +121,8 @@ def render(template: str, ctx: Context) -> str:
 
 
 def record_link(entity: str, record_id) -> str | None:
-    if not record_id:
-        return None
-    if "crm.detail" not in current_app.view_functions:
-        return None
-    # Built from the URL map, not url_for: rules also run in the worker, outside any request.
-    return current_app.url_map.bind("localhost").build("crm.detail", {"entity": entity, "record_id": record_id})
+    crm = cat._crm()
+    return crm.record_path(entity, record_id) if crm is not None else None
 
 
 def _put(data: dict, name: str, value) -> None:

@@ -27,6 +27,7 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any, Iterable
 
+from flask import current_app
 from flask_babel import format_datetime, format_decimal
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -46,6 +47,7 @@ from app.crm.models import (ACTIVITY_KINDS, CONTRACT_STATUSES, CUSTOM_FIELD_TYPE
                             Customer, CustomerImport, CustomFieldDef, Opportunity, OwnedRecord, Stage)
 from app.db import MAX_ID, insert_row, transaction_memo, utcnow
 from app.events import RecordEvent, emit
+from app.notifications.services import notify
 from app.extensions import db
 from app.spreadsheet import FORMULA_STARTS, formula_safe
 
@@ -622,10 +624,23 @@ def _emit(entity, event, record, changes, actor, chain, automate: bool = True) -
                      automate=automate))
 
 
+def record_path(entity: str, record_id) -> str | None:
+    """The record's page, for notifications. Built from the URL map, not url_for: rules and
+    processes also run in the worker, outside any request."""
+    if not record_id or "crm.detail" not in current_app.view_functions:
+        return None
+    return current_app.url_map.bind("localhost").build("crm.detail", {"entity": entity, "record_id": record_id})
+
+
 def _log_assignment(record: OwnedRecord, old: User | None, new: User, actor, reason: str) -> AssignmentLog:
+    """Log who got which record, and tell them unless they gave it to themselves: a rule's
+    round robin, a report's decision or a manager's choice hands them work."""
     row = AssignmentLog(entity=record.entity, record_id=record.id, record_label=record.label[:200],
                         from_user_id=old.id if old else None, to_user_id=new.id,
                         actor_id=getattr(actor, "id", None), reason=(reason or "")[:200])
+    if getattr(actor, "id", None) != new.id:
+        notify(new, _l("You are now the owner of %(entity)s “%(record)s”.", entity=ENTITY_LABELS[record.entity],
+                       record=record.label), link=record_path(record.entity, record.id), kind="assignment")
     return insert_row(row)  # insert-only log: one INSERT now, not a flush later
 
 

@@ -112,3 +112,19 @@ def test_delayed_todo_and_date_values(crm, make_rule, user):
     todo.starts_at = utcnow() - timedelta(minutes=1)  # two days later
     db.session.commit()
     assert [t.title for t in open_todos_for(user("sales2"))] == ["回访 服务合同"]
+
+
+def test_the_new_owner_is_told_the_record_is_theirs(crm, make_rule, user):
+    from app.notifications.models import Notification
+
+    make_rule(name="福建归销售二", entity="customer", event="created",
+              condition={"field": "province", "op": "contains", "value": "福建"},
+              actions=[{"type": "assign_owner", "strategy": "user", "user": "sales2"}])
+    given = crm.create("customer", {"name": "漳州分给你", "province": "福建"}, user("sales1"))
+    kept = crm.create("customer", {"name": "杭州自己的", "province": "浙江"}, user("sales1"))
+    told = db.session.scalars(select(Notification).where(Notification.user_id == user("sales2").id)).all()
+    assert [n.text for n in told] == ["您现在是客户“漳州分给你”的负责人。"]
+    assert told[0].link == f"/crm/customer/{given.id}" and told[0].kind == "assignment"
+    # Nobody is told of a record they took themselves.
+    assert db.session.scalar(select(Notification).where(Notification.user_id == user("sales1").id)) is None
+    assert kept.owner.username == "sales1"
