@@ -15,6 +15,7 @@ from app.api.errors import ApiError
 from app.audit import audit, label_audit_events
 from app.auth.models import Group, User
 from app.extensions import db
+from app.notifications.services import notify
 
 HAND_OVER_REASON = "hand-over"  # the assignment log's reason (labelled on the record page)
 
@@ -59,12 +60,15 @@ def hand_over(user: User, successor_name: str, actor: User) -> dict:
     moved = holdings(user)
     for model in MODELS.values():
         for record in db.session.scalars(select(model).where(model.owner_id == user.id).order_by(model.id)):
-            crm.assign_owner(record, successor, actor, HAND_OVER_REASON, commit=False)
+            crm.assign_owner(record, successor, actor, HAND_OVER_REASON, commit=False, tell=False)
     for task_id in db.session.scalars(_held_tasks(user).order_by(HumanTask.id)).all():
         inbox.reassign(task_id, actor, successor.username, _("Handed over from %(name)s", name=user.label),
                        commit=False)
     for group in db.session.scalars(select(Group).where(Group.manager_id == user.id)):
         group.manager = successor
+    if moved["records"]:  # one notice for them all, not one per record
+        notify(successor, _l("%(name)s's records were handed over to you: %(count)d.", name=user.label,
+                             count=sum(moved["records"].values())), kind="assignment")
     audit("user.handed_over", actor=actor, target=user.username, to=successor.username, **moved)
     db.session.commit()
     return moved

@@ -632,13 +632,15 @@ def record_path(entity: str, record_id) -> str | None:
     return current_app.url_map.bind("localhost").build("crm.detail", {"entity": entity, "record_id": record_id})
 
 
-def _log_assignment(record: OwnedRecord, old: User | None, new: User, actor, reason: str) -> AssignmentLog:
+def _log_assignment(record: OwnedRecord, old: User | None, new: User, actor, reason: str,
+                    tell: bool = True) -> AssignmentLog:
     """Log who got which record, and tell them unless they gave it to themselves: a rule's
-    round robin, a report's decision or a manager's choice hands them work."""
+    round robin, a report's decision or a manager's choice hands them work. A bulk hand-over
+    tells once for all (``tell`` False here)."""
     row = AssignmentLog(entity=record.entity, record_id=record.id, record_label=record.label[:200],
                         from_user_id=old.id if old else None, to_user_id=new.id,
                         actor_id=getattr(actor, "id", None), reason=(reason or "")[:200])
-    if getattr(actor, "id", None) != new.id:
+    if tell and getattr(actor, "id", None) != new.id:
         notify(new, _l("You are now the owner of %(entity)s “%(record)s”.", entity=ENTITY_LABELS[record.entity],
                        record=record.label), link=record_path(record.entity, record.id), kind="assignment")
     return insert_row(row)  # insert-only log: one INSERT now, not a flush later
@@ -962,7 +964,7 @@ def mark_lost(opportunity: Opportunity, actor, reason: str | None = None, *, com
 
 
 def assign_owner(record: OwnedRecord, user, actor=None, reason: str = "", *, commit: bool = True,
-                 chain=()) -> AssignmentLog | None:
+                 chain=(), tell: bool = True) -> AssignmentLog | None:
     """Make ``user`` (User or username) the owner, log it ("who got which customer") and
     emit ``updated`` with ``{"owner": (old, new)}``. No permission check: for the workflow
     and automation rules (round-robin ...). An inactive user is refused (400)."""
@@ -976,7 +978,7 @@ def assign_owner(record: OwnedRecord, user, actor=None, reason: str = "", *, com
     if record.owner_id == target.id:
         return None
     old = record.owner
-    row = _log_assignment(record, old, target, actor, reason)
+    row = _log_assignment(record, old, target, actor, reason, tell)
     record.owner = target
     db.session.flush()
     _emit(record.entity, "updated", record, {"owner": (old.username if old else None, target.username)}, actor, chain)

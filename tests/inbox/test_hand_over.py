@@ -32,3 +32,21 @@ def test_a_leavers_records_tasks_and_groups_go_to_the_successor(app, flows, api_
     record_page = page.get(f"/crm/customer/{customer_id}").get_data(as_text=True)
     assert "由管理员移交" in record_page
     assert 'id="hand-over"' not in page.get("/admin/users/fj_head").get_data(as_text=True)  # nothing left
+
+
+def test_a_successor_hears_of_a_hand_over_once_not_per_record(app, api_as, demo_people):
+    from sqlalchemy import select
+
+    from app.auth.models import User
+    from app.extensions import db
+    from app.notifications.models import Notification
+
+    sales1, admin = api_as("sales1"), api_as("admin")
+    for number in range(3):
+        assert sales1.post("/api/v1/customers", json={"name": f"交接客户{number}"}).status_code == 201
+    assert admin.post("/api/v1/users/sales1/hand-over", json={"to": "sales2"}).get_json()["moved"]["records"] == \
+        {"customer": 3}
+    with app.app_context():
+        sales2 = db.session.scalar(select(User.id).where(User.username == "sales2"))
+        texts = db.session.scalars(select(Notification.text).where(Notification.user_id == sales2)).all()
+    assert texts == ["销售一 Sales One 的记录已移交给您：3 条。"]
