@@ -44,6 +44,13 @@ def test_todos_is_a_real_page(app, api_as):
         db.session.commit()
     page = api.get("/api/v1/todos?per_page=2&page=2").get_json()
     assert (page["total"], page["page"], page["per_page"], len(page["items"])) == (3, 2, 2, 1)
+    # The completed ones are listed apart, the latest first.
+    first = api.get("/api/v1/todos").get_json()["items"][0]
+    assert api.post(f"/api/v1/todos/{first['id']}/complete").get_json()["done_at"]
+    done = api.get("/api/v1/todos?done=true").get_json()
+    assert [t["id"] for t in done["items"]] == [first["id"]] and done["items"][0]["done"] is True
+    assert api.get("/api/v1/todos").get_json()["total"] == 2
+    assert api.get("/api/v1/todos?done=maybe").status_code == 400
 
 
 def test_every_routes_query_schema_refuses_unknown_parameters(app):

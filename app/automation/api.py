@@ -7,10 +7,10 @@ from flask_login import current_user
 
 from app.access import login_required, roles_required
 from app.api.errors import ApiError
-from app.api.frame import PageQuery, page_of
+from app.api.frame import page_of
 from app.automation import catalog as cat
 from app.automation import services
-from app.automation.schemas import AllowListIn, DryRunIn, RuleIn, RulePatch, RuleQuery, RunQuery
+from app.automation.schemas import AllowListIn, DryRunIn, RuleIn, RulePatch, RuleQuery, RunQuery, TodoQuery
 from app.extensions import db
 
 bp = APIBlueprint("automation_api", __name__, url_prefix="/api/v1")
@@ -127,10 +127,12 @@ def set_allowlist(body):
 
 @bp.get("/todos")
 @login_required
-@bp.input(PageQuery, location="query", arg_name="query")
-@bp.doc(summary="The caller's open to-dos whose delayed start has come, soonest deadline first")
+@bp.input(TodoQuery, location="query", arg_name="query")
+@bp.doc(summary="The caller's open to-dos whose delayed start has come, soonest deadline first "
+                "(?done=true: the completed ones, latest first)")
 def my_todos(query):
-    return page_of(services.open_todos_query(current_user), query["page"], query["per_page"], services.todo_dict)
+    stmt = services.done_todos_query(current_user) if query["done"] else services.open_todos_query(current_user)
+    return page_of(stmt, query["page"], query["per_page"], services.todo_dict)
 
 
 @bp.post("/todos/<int:todo_id>/complete")

@@ -50,6 +50,11 @@ class RuleQuery(SearchQuery):
     event = String(load_default=None)
 
 
+class TodoQuery(PageQuery):
+    # false: the open ones whose start has come (the inbox); true: the completed, latest first.
+    done = Boolean(load_default=False)
+
+
 class RunQuery(PageQuery):
     rule_id = Integer(load_default=None, validate=Range(min=1, max=MAX_ID))
     entity = String(load_default=None)

@@ -271,6 +271,11 @@ def open_todos_query(user):
             .order_by(Todo.deadline.is_(None), Todo.deadline, Todo.id))
 
 
+def done_todos_query(user):
+    """The user's completed to-dos, the latest first."""
+    return select(Todo).where(Todo.user_id == user.id, Todo.done.is_(True)).order_by(Todo.done_at.desc(), Todo.id.desc())
+
+
 def open_todos_for(user) -> list[Todo]:
     return list(db.session.scalars(open_todos_query(user)))
 
@@ -297,7 +302,8 @@ def complete_todo(todo_id, user, commit: bool = True) -> Todo:
 def todo_dict(todo: Todo) -> dict:
     return {"id": todo.id, "title": todo.title, "description": todo.description, "user": todo.user.username,
             "starts_at": todo.starts_at.isoformat(), "deadline": todo.deadline.isoformat() if todo.deadline else None,
-            "done": todo.done, "entity": todo.entity, "record_id": todo.record_id}
+            "done": todo.done, "done_at": todo.done_at.isoformat() if todo.done_at else None,
+            "entity": todo.entity, "record_id": todo.record_id}
 
 
 # --- settings -----------------------------------------------------------------------------

@@ -136,7 +136,8 @@ def test_automation_todos_are_in_the_inbox_and_the_badge(app, flows, api_as):
     from app.extensions import db
 
     with app.app_context():
-        db.session.add(Todo(user_id=get_user("fj_head").id, title="回访福州海峡贸易", deadline=utcnow() - timedelta(hours=1)))
+        db.session.add(Todo(user_id=get_user("fj_head").id, title="回访福州海峡贸易", deadline=utcnow() - timedelta(hours=1),
+                            entity="customer", record_id=7))
         db.session.add(Todo(user_id=get_user("fj_head").id, title="以后再说", starts_at=utcnow() + timedelta(days=2)))
         db.session.commit()
     flows.report()
@@ -144,6 +145,7 @@ def test_automation_todos_are_in_the_inbox_and_the_badge(app, flows, api_as):
     html = login(app, "fj_head").get("/inbox").get_data(as_text=True)
     todos = html.split('id="todo-list"')[1].split("</ul>")[0]
     assert "回访福州海峡贸易" in todos and "以后再说" not in todos and "list-group-item-danger" in todos
+    assert '<a href="/crm/customer/7" class="todo-record">回访福州海峡贸易</a>' in todos  # to the record it is about
 
 
 def test_escalation_goes_to_the_approver_groups_manager(app, flows, api_as):
