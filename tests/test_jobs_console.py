@@ -104,3 +104,13 @@ def test_the_page_warns_when_no_worker_takes_due_jobs(app, demo_people):
     client.post("/login", data={"username": "admin", "password": DEMO_PASSWORD})
     page = client.get("/admin/jobs").get_data(as_text=True)
     assert 'id="worker-late"' in page and "flask worker" in page
+
+
+def test_a_job_s_payload_reads_in_one_line_with_the_whole_on_request(app):
+    from app.jobs.services import payload_summary
+
+    webhook = {"url": "https://hooks.example.com/crm", "rule_id": 3, "action_index": 0, "timeout": 10,
+               "body": {"record": {"name": "厦门" * 200}}, "signed": True}
+    assert payload_summary(webhook) == ("url: https://hooks.example.com/crm, rule_id: 3, action_index: 0, timeout: 10, "
+                                        "signed: True")
+    assert len(payload_summary({"note": "x" * 500})) == 160 and payload_summary("odd") == ""

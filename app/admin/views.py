@@ -225,7 +225,8 @@ def jobs_page():
     kind = request.args.get("kind") if request.args.get("kind") in kinds else None
     rows = db.session.scalars(jobs.jobs_query(status, kind).limit(100)).all()
     return render_template("admin/jobs.html", backlog=jobs.backlog(), rows=rows, status=status, kind=kind,
-                           kinds=kinds, statuses=JOB_STATUSES, error_summary=jobs.error_summary)
+                           kinds=kinds, statuses=JOB_STATUSES, error_summary=jobs.error_summary,
+                           payload_summary=jobs.payload_summary)
 
 
 @bp.post("/jobs/<int:job_id>/retry")

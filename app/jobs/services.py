@@ -333,6 +333,17 @@ def retry(job_id: int, actor) -> Job:
     return job
 
 
+def payload_summary(payload) -> str:
+    """A job's payload in one short line: its plain values (a webhook's rule, action and
+    address), not the nested record it carries; the page shows the whole on request."""
+    if not isinstance(payload, dict):
+        return ""
+    plain = [f"{key}: {value}" for key, value in payload.items()
+             if isinstance(value, (str, int, float, bool)) and value != ""]
+    text = ", ".join(plain)
+    return text if len(text) <= 160 else text[:159] + "…"
+
+
 def error_summary(error: str | None) -> str:
     """A traceback's last line: the exception and its message."""
     lines = (error or "").strip().splitlines()
