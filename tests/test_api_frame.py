@@ -9,6 +9,18 @@ def test_malformed_json_is_400_not_500(api_as):
     assert response.get_json()["error"]["code"] == "invalid_input"
 
 
+def test_a_body_that_is_not_json_is_415_saying_so(api_as):
+    # curl -d '{"name": …}' sends form encoding: the answer says how, not "name is required".
+    api = api_as("sales1")
+    form = api.post("/api/v1/customers", data='{"name": "表单编码"}',
+                    headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert form.status_code == 415 and form.get_json()["error"]["code"] == "unsupported_media_type"
+    assert "Content-Type: application/json" in form.get_json()["error"]["message"]
+    assert api.post("/api/v1/customers", data="x", headers={"Content-Type": "text/plain"}).status_code == 415
+    # Routes without a JSON body are not affected (a claim, an upload).
+    assert api.post("/api/v1/customers", json={"name": "正常"}).status_code == 201
+
+
 def test_wrong_types_name_the_fields(api_as):
     api = api_as("admin")
     response = api.post("/api/v1/users", json={"username": 12, "password": ["x"], "roles": "admin"})

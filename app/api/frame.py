@@ -43,6 +43,17 @@ def _refuse_deep_json() -> None:
         pass  # malformed JSON: the route's own input parsing answers its usual 400
 
 
+def _refuse_a_body_that_is_not_json() -> None:
+    """A route that takes JSON says so when the body came form-encoded or as text (``curl -d``
+    sends form encoding), rather than calling every field of it missing."""
+    spec = getattr(current_app.view_functions.get(request.endpoint), "_spec", None) or {}
+    if spec.get("body") is None or (spec.get("content_type") or "application/json") != "application/json":
+        return
+    if request.mimetype != "application/json" and request.get_data(cache=True):
+        raise ApiError(415, "unsupported_media_type",
+                       _("Send the body as JSON, with the header Content-Type: application/json."))
+
+
 def _complete_spec(spec: dict) -> dict:
     """The OpenAPI document as clients meet the API: every operation names its success (a route
     documented by its errors alone had none) and, but for the public ones, the bearer token."""
@@ -85,6 +96,8 @@ def init_app(app: Flask) -> None:
                 if request.content_length and request.content_length > request.max_content_length:
                     raise ApiError(413, "too_large", _("The request body is too large."))
                 _refuse_deep_json()
+            elif request.method in ("POST", "PUT", "PATCH"):
+                _refuse_a_body_that_is_not_json()
             _refuse_nul_characters()
             raw = bearer_token()
             if raw is not None:

@@ -37,6 +37,7 @@ def split_query(query: dict) -> tuple[str | None, dict, str | None]:
 
 def _register(entity: str, path: str, schema_in, schema_out, schema_query) -> None:
     dump = schema_out().dump
+    a = f"an {entity}" if entity[0] in "aeiou" else f"a {entity}"  # the OpenAPI summaries' article
 
     @bp.get(f"/{path}", endpoint=f"list_{path}")
     @login_required
@@ -51,7 +52,7 @@ def _register(entity: str, path: str, schema_in, schema_out, schema_query) -> No
     @login_required
     @bp.input(schema_in, arg_name="body")
     @bp.output(schema_out, status_code=201)
-    @bp.doc(summary=f"Create a {entity}", responses=[400, 403])
+    @bp.doc(summary=f"Create {a}", responses=[400, 403])
     def create_record(body):
         body.pop("version", None)
         record = services.create(entity, body, current_user)
@@ -70,7 +71,7 @@ def _register(entity: str, path: str, schema_in, schema_out, schema_query) -> No
     @login_required
     @bp.input(schema_in, arg_name="body")
     @bp.output(schema_out)
-    @bp.doc(summary=f"Change a {entity}; a stale `version` (in the body, or as `If-Match` with the ETag) is 409",
+    @bp.doc(summary=f"Change {a}; a stale `version` (in the body, or as `If-Match` with the ETag) is 409",
             responses=[400, 403, 404, 409])
     def update_record(record_id, body):
         record = services.get_record(entity, record_id, current_user)
@@ -82,7 +83,7 @@ def _register(entity: str, path: str, schema_in, schema_out, schema_query) -> No
     @login_required
     @bp.input(VersionQuery, location="query", arg_name="query")
     @bp.output({}, status_code=204)
-    @bp.doc(summary=f"Delete a {entity}; a stale `version` (query, or `If-Match`) is 409",
+    @bp.doc(summary=f"Delete {a}; a stale `version` (query, or `If-Match`) is 409",
             responses=[403, 404, 409])
     def delete_record(record_id, query):
         record = services.get_record(entity, record_id, current_user)
