@@ -135,6 +135,8 @@ CHOICE_LABELS = {
                         "cancelled": _l("Cancelled")},
 }
 
+CUSTOM_FIELD_TYPE_LABELS = {"text": _l("Text"), "number": _l("Number"), "date": _l("Date"), "choice": _l("Choice")}
+assert set(CUSTOM_FIELD_TYPE_LABELS) == set(CUSTOM_FIELD_TYPES)
 ENTITY_LABELS = {"customer": _l("Customer"), "activity": _l("Activity record"),
                  "opportunity": _l("Opportunity"), "contract": _l("Contract")}
 label_audit_values("entity", ENTITY_LABELS)  # a rule's or binding's record type in the audit log

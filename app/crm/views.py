@@ -18,7 +18,7 @@ from app.api.errors import ApiError
 from app.auth.models import User
 from app.clock import company_today, company_zone
 from app.crm import history, services
-from app.crm.models import (CUSTOM_FIELD_TYPES, ENTITIES, MODELS, OPPORTUNITY_STATUSES, Activity, Contract, Customer,
+from app.crm.models import (ENTITIES, MODELS, OPPORTUNITY_STATUSES, Activity, Contract, Customer,
                             CustomerImport, CustomFieldDef, Opportunity, Stage)
 from app.extensions import db
 from app.ui.dashboard import Figure, Section, add_home_sections
@@ -614,7 +614,7 @@ def admin_save_stage(key=None):
 def admin_fields():
     defs = db.session.scalars(select(CustomFieldDef).order_by(CustomFieldDef.entity, CustomFieldDef.position,
                                                               CustomFieldDef.id)).all()
-    return render_template("crm/admin_fields.html", defs=defs, types=CUSTOM_FIELD_TYPES, entities=ENTITIES,
+    return render_template("crm/admin_fields.html", defs=defs, types=services.CUSTOM_FIELD_TYPE_LABELS, entities=ENTITIES,
                            errors={}, form={})
 
 
@@ -641,7 +641,7 @@ def admin_save_field(field_id=None):
         flash(error.message, "danger")
         defs = db.session.scalars(select(CustomFieldDef).order_by(CustomFieldDef.entity, CustomFieldDef.position,
                                                                   CustomFieldDef.id)).all()
-        return render_template("crm/admin_fields.html", defs=defs, types=CUSTOM_FIELD_TYPES, entities=ENTITIES,
+        return render_template("crm/admin_fields.html", defs=defs, types=services.CUSTOM_FIELD_TYPE_LABELS, entities=ENTITIES,
                                errors=_errors(error) if definition is None else {}, form=request.form), 400
     flash(_("Saved."), "success")
     return redirect(url_for("crm.admin_fields"))

@@ -82,7 +82,7 @@ def actions() -> list[dict]:
     for name, spec in entity_specs().items():
         events = ("created", "updated") + tuple(e for e in spec.extra_events if e in ACTION_EVENTS)
         out += [{"entity": name, "event": event, "action": f"{name}.{event}",
-                 "label": f"{spec.label}：{labels[event]}"} for event in events]
+                 "label": _("%(record)s: %(event)s", record=spec.label, event=labels[event])} for event in events]
     return out
 
 

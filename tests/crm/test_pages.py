@@ -96,6 +96,8 @@ def test_admin_configures_stages_and_custom_fields(app, crm_stages):
     created = client.post("/admin/crm/fields", data={"entity": "opportunity", "key": "budget", "label": "预算",
                                                       "type": "number", "choices": ""})
     assert created.status_code == 302
+    page = client.get("/admin/crm/fields").get_data(as_text=True)  # types by their names, not codes
+    assert '<option value="number" selected>数字</option>' in page and '<option value="choice" >选项</option>' in page
     bad = client.post("/admin/crm/fields", data={"entity": "customer", "key": "Bad Key", "label": "",
                                                   "type": "choice", "choices": ""})
     assert bad.status_code == 400

@@ -255,3 +255,16 @@ def test_works_without_a_request_like_flask_demo_and_the_worker(app, demo_people
         customer = crm.create("customer", FUJIAN, user("sales1"))
         assert [r.outcome for r in bindings.runs_for_record("customer", customer.id)] == ["started"]
         db.session.remove()
+
+
+def test_actions_are_named_in_the_reader_s_language_and_punctuation(app):
+    from flask_babel import force_locale
+
+    from app.forms.bindings import actions
+
+    with app.test_request_context():
+        with force_locale("en"):
+            assert {"action": "opportunity.created", "label": "Opportunity: created"}.items() <= \
+                next(a for a in actions() if a["action"] == "opportunity.created").items()
+        with force_locale("zh_CN"):
+            assert next(a for a in actions() if a["action"] == "opportunity.created")["label"] == "销售机会：新增"
