@@ -377,6 +377,16 @@ def test_the_simulation_and_the_panel_s_own_controls_speak_chinese(page, app, de
     page.locator("#designer-properties .bio-properties-panel-group-header").first.wait_for()
     titles = page.eval_on_selector_all("#designer-properties [title]", "els => els.map(e => e.title)")
     assert "展开/收起" in titles and not [title for title in titles if re.search(r"[A-Za-z]{3,} [a-z]{2,}", title)], titles
+    # The change-type menus (every kind of event, sub-process, gateway) list Chinese names only.
+    english = []
+    for element_id in ("StartEvent_report", "Task_fujian_review", "Gateway_route", "Timer_fujian_remind"):
+        page.evaluate("id => { const m = window.designer.modeler; const e = m.get('elementRegistry').get(id);"
+                      " m.get('popupMenu').open(e, 'bpmn-replace', {x: 200, y: 200}); }", element_id)
+        entries = page.eval_on_selector_all(".djs-popup .entry", "es => es.map(e => e.textContent.trim() || e.title)")
+        assert entries, element_id
+        english += [text for text in entries if re.search(r"[A-Za-z]{3,}", text)]
+        page.keyboard.press("Escape")
+    assert english == [], english
 
 
 def test_designer_in_english(page, demo_people):
