@@ -279,7 +279,7 @@ $("#save-form").addEventListener("click", async () => {
       history.replaceState(null, "", config.designUrl.replace("__KEY__", encodeURIComponent(key)));
     }
   } catch (error) {
-    say("danger", `${T.error} ${error.message}`, error.details);
+    say("danger", error.message || T.error, error.details);
   } finally {
     button.disabled = false;
   }
@@ -287,6 +287,9 @@ $("#save-form").addEventListener("click", async () => {
 
 editor.importSchema(config.schema || EMPTY_SCHEMA).then(() => {
   dirty = false;
+  // A form bound to a contract's fields reopens on the contract's, not the first record type's.
+  const [bound] = boundPaths();
+  if (bound && config.catalogue.some((g) => g.type === bound.split(".")[0])) $("#record-type").value = bound.split(".")[0];
   renderFieldList();
   $("#form-editor").dataset.ready = "true";
 });

@@ -32,9 +32,16 @@ const FIELD_NAMES_ZH = {
 };
 
 // What else a new field of these types starts with in English.
+const firstOptionZh = (field) => (Array.isArray(field.values)
+  ? { values: field.values.map((option, index) => (option.label === "Value" ? { ...option, label: `选项 ${index + 1}` } : option)) }
+  : {});
 const NEW_FIELD_ZH = {
   text: (field, name, options) => (options.text ? {} : { text: `# ${name}` }),
   table: (field) => ({ columns: field.columns?.map((column) => ({ ...column, label: TABLE_COLUMNS_ZH[column.key] ?? column.label })) }),
+  radio: firstOptionZh,
+  select: firstOptionZh,
+  checklist: firstOptionZh,
+  taglist: firstOptionZh,
 };
 const TABLE_COLUMNS_ZH = { id: "编号", name: "名称", date: "日期" };
 

@@ -176,8 +176,9 @@ def test_the_form_designer_speaks_chinese_and_offers_only_what_the_server_accept
 
     # New fields are labelled in Chinese; their text in the schema is the designer's to change.
     texts = page.evaluate("""() => window.crmFormEditor.getSchema().components.flatMap(
-      (c) => [c.label, c.text, ...(c.columns || []).map((column) => column.label)]).filter(Boolean)""")
-    assert {"文本框", "数字", "# 文本说明", "表格", "编号"} <= set(texts) and not _english_in(texts)
+      (c) => [c.label, c.text, ...(c.columns || []).map((column) => column.label),
+              ...(c.values || []).map((option) => option.label)]).filter(Boolean)""")
+    assert {"文本框", "数字", "# 文本说明", "表格", "编号", "选项 1"} <= set(texts) and not _english_in(texts)
 
 
 def test_the_form_designer_in_english_is_untouched(page, app, shipped_forms):
@@ -201,7 +202,9 @@ def test_new_form_from_scratch(page, app, shipped_forms):
     page.fill("#form-key", "customer_report")  # the shipped form's key: refused, nothing overwritten
     page.click("#save-form")
     page.wait_for_selector("#designer-messages .alert-danger")
-    assert "customer_report" in page.inner_text("#designer-messages") and current_form(app, "customer_report")[0] == 1
+    refusal = page.inner_text("#designer-messages")
+    assert "customer_report" in refusal and current_form(app, "customer_report")[0] == 1
+    assert "表单未保存" not in refusal or "表单无法保存" not in refusal  # said once, not twice
     page.fill("#form-key", "contract_review")
     page.locator("#record-type").select_option("contract")
     page.locator("#crm-field-list li[data-crm-field='contract.amount'] [data-action=add]").click()
@@ -214,6 +217,10 @@ def test_new_form_from_scratch(page, app, shipped_forms):
     version, schema = current_form(app, "contract_review")
     assert version == 1
     assert [c["type"] for c in schema["components"]] == ["number", "textarea"]
+    # Reopened, its embedded fields offer the contract's, the record type it is bound to.
+    page.reload()
+    page.wait_for_selector("#form-editor[data-ready=true]")
+    assert page.locator("#record-type").input_value() == "contract"
 
 
 def test_viewer_shows_embedded_fields_read_only_and_server_errors(page, shipped_forms):
