@@ -43,7 +43,7 @@ def list_processes():
 @designer_only
 @bp.doc(summary="Diagrams a new process may start from")
 def list_templates():
-    return {"items": [{"name": n} for n in services.templates()]}
+    return {"items": services.template_titles()}
 
 
 @bp.post("/designer/drafts")

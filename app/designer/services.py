@@ -50,6 +50,12 @@ def templates() -> list[str]:
     return sorted(p.stem for p in TEMPLATE_DIR.glob("*.bpmn"))
 
 
+def template_titles() -> list[dict]:
+    """``[{"name", "title"}]`` of the shipped templates, each titled by its process's name
+    (客户报备) as the designer sees it in the list, not its file's name."""
+    return [{"name": name, "title": diagram_info(template_xml(name))[1] or name} for name in templates()]
+
+
 def template_xml(name: str) -> str:
     if name not in templates():
         raise ApiError(400, "invalid_input", _("Unknown template."), [{"field": "template", "message": name}])

@@ -52,7 +52,7 @@ def _urls(key=None) -> dict:
 @designer_only
 def index():
     return render_template("designer/index.html", rows=services.process_rows(),
-                           templates=services.templates(), urls=_urls())
+                           templates=services.template_titles(), urls=_urls())
 
 
 @bp.get("/<key>")
@@ -78,7 +78,9 @@ def versions(key):
             abort(404)
         diff = list(difflib.unified_diff(left.splitlines(), right.splitlines(),
                                          f"v{a}", f"v{b}", lineterm="", n=2))
-    return render_template("designer/versions.html", key=key, rows=rows, a=a, b=b, diff=diff,
+    # Titled by the current version's name (客户报备), as the process list shows it.
+    title = next((row["name"] for row in rows if row["is_current"] and row["name"]), key)
+    return render_template("designer/versions.html", key=key, title=title, rows=rows, a=a, b=b, diff=diff,
                            urls=_urls(key))
 
 
@@ -112,13 +114,20 @@ def export(key):
 
 
 def condition_fields() -> list[dict]:
-    """Process data a condition usually tests (the customer-report start data and record)."""
-    return [{"name": name, "label": str(label)} for name, label in (
-        ("province", _("Province")), ("city", _("City")), ("industry", _("Industry")),
-        ("registered_capital", _("Registered capital")), ("customer_class", _("Customer class")),
-        ("source", _("Source")), ("owner", _("Owner")), ("reporter", _("Reporter")),
-        ("amount", _("Amount")), ("decision", _("Decision")), ("name", _("Name")),
-    )]
+    """What a flow's condition may test: the variables every embedded process starts with, an
+    approval's decision, and every record type's fields (an embedded form's fields carry their
+    names), each with the record types it belongs to."""
+    from app.forms import embedded
+
+    fields = {"owner": _("Owner"), "reporter": _("Reporter"), "decision": _("Decision"),
+              "record_type": _("Record type")}
+    found: dict[str, tuple[str, list[str]]] = {}
+    for group in embedded.crm_field_catalogue():
+        for field in group["fields"]:
+            found.setdefault(field["name"], (field["label"], []))[1].append(group["label"])
+    for name, (label, types) in found.items():
+        fields.setdefault(name, _("%(field)s (%(types)s)", field=label, types=_(", ").join(types)))
+    return [{"name": name, "label": str(label)} for name, label in fields.items()]
 
 
 def _exists(key) -> bool:

@@ -147,7 +147,7 @@ def test_every_shipped_template_deploys_as_a_new_process(app, admin, template):
 
 
 def test_templates_copies_and_imports(admin):
-    assert {"name": "customer_report"} in admin.get("/api/v1/designer/templates").get_json()["items"]
+    assert {"name": "customer_report", "title": "客户报备"} in admin.get("/api/v1/designer/templates").get_json()["items"]
     from_template = admin.post(DRAFTS, json={"key": "report2", "template": "customer_report"})
     assert from_template.status_code == 201
     assert 'id="report2"' in from_template.get_json()["xml"]
@@ -201,11 +201,14 @@ def test_versions_rollback_compare_and_export(admin, client, app):
     # Pages: compare shows the changed line, export downloads a .bpmn file.
     client.post("/login", data={"username": "admin", "password": "demo1234"})
     page = client.get("/designer/approval/versions?a=1&b=2").get_data(as_text=True)
+    assert "<title>审批 · 版本" in page  # by the process's name, its key beside it
     assert 'class="add">+    &lt;bpmn:userTask id=&#34;Review&#34; name=&#34;复核&#34;' in page
     export = client.get("/designer/approval/export?version=1")
     assert export.headers["Content-Disposition"] == 'attachment; filename="approval_v1.bpmn"'
     assert export.get_data(as_text=True) == approval()
     assert client.get("/designer/nope").status_code == 404
+    listing = client.get("/designer/").get_data(as_text=True)  # templates by their processes' names
+    assert '<option value="contract_approval">模板: 合同审批</option>' in listing
     modeler = client.get("/designer/approval").get_data(as_text=True)
     assert '"Saved": "已保存"' in modeler  # the modeler's status, not the forms list's "saved at" column
     rolled = client.post("/designer/approval/versions/2/rollback")
@@ -213,3 +216,21 @@ def test_versions_rollback_compare_and_export(admin, client, app):
     from app.engine import services as engine
     with app.app_context():
         assert engine.get_definition("approval").version == 2
+
+
+def test_a_condition_is_offered_every_record_type_s_fields(app, demo_people):
+    # Not only the customer report's: an opportunity's amount, a contract's status, a custom field.
+    from flask_babel import force_locale
+
+    from app.crm import services as crm
+    from app.designer.views import condition_fields
+    from app.extensions import db
+
+    with app.test_request_context(), force_locale("zh_CN"):
+        crm.save_custom_field(None, entity="opportunity", key="discount", label="折扣", type="number", choices=[],
+                              required=False, actor=None)
+        db.session.commit()
+        offered = {f["name"]: f["label"] for f in condition_fields()}
+    assert offered["decision"] == "审批结果" and offered["owner"] == "负责人"
+    assert offered["amount"] == "金额（销售机会、合同）" and offered["discount"] == "折扣（销售机会）"
+    assert offered["province"] == "省份（客户）"
