@@ -369,8 +369,11 @@ def _notify_error(instance: ProcessInstance, error: R.StepError):
         return
     admins = list(db.session.scalars(select(User).join(UserRole).where(UserRole.role == "admin")))
     if admins:
+        # Named as people know them: the process's and the step's names, the ids only without one.
+        process = (instance.definition.name if instance.definition else None) or instance.process_key
         notify(admins, _l("Process %(key)s #%(id)s stopped with an error at %(element)s: %(error)s",
-                          key=instance.process_key, id=instance.id, element=error.element_id, error=error.message),
+                          key=process, id=instance.id, element=error.element_name or error.element_id,
+                          error=error.message),
                link=f"/process-instances/{instance.id}", kind="error")
 
 

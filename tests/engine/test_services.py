@@ -155,7 +155,7 @@ def test_error_then_retry(env):
     from app.notifications.models import Notification
     notice = db.session.scalar(select(Notification).where(Notification.user_id == user("admin").id))
     # In the admin's language (the default, Chinese), whoever's step hit the error.
-    assert notice.text.startswith(f"流程 customer_report #{instance.id} 在 Task_mark_approved 出错：")
+    assert notice.text.startswith(f"流程 客户报备 #{instance.id} 在 报备通过 出错：")  # names, not ids
     assert notice.kind == "error" and notice.link == f"/process-instances/{instance.id}"
     env.fail_status = False
     svc.retry(instance.id, user("admin"))
