@@ -15,6 +15,16 @@ import { api, processDataNames, t } from "./util.js";
 const LOW_PRIORITY = 400;
 // Stock Camunda groups our groups replace (same attributes, two editors would confuse).
 const REPLACED = new Set(["CamundaPlatform__UserAssignment", "CamundaPlatform__Form", "CamundaPlatform__Condition"]);
+// Stock Camunda groups for what this engine does not do (history clean-up, the job executor,
+// listeners, Tasklist flags, external-task priority, connectors): a value set there would be
+// saved and silently ignored, so they are not offered.
+const NOT_RUN_HERE = new Set([
+  "CamundaPlatform__HistoryCleanup", "CamundaPlatform__Tasklist", "CamundaPlatform__CandidateStarter",
+  "CamundaPlatform__ExternalTask", "CamundaPlatform__JobExecution", "CamundaPlatform__AsynchronousContinuations",
+  "CamundaPlatform__ExecutionListener", "CamundaPlatform__TaskListener", "CamundaPlatform__FieldInjection",
+  "CamundaPlatform__ConnectorInput", "CamundaPlatform__ConnectorOutput", "CamundaPlatform__StartInitiator",
+  "CamundaPlatform__BusinessKey", "CamundaPlatform__Errors",
+]);
 
 // --- directory look-ups (search as you type) ----------------------------------------------
 const cache = new Map();
@@ -380,6 +390,7 @@ CrmPropertiesProvider.prototype.getGroups = function (element) {
     const urls = this._urls;
     const modelingOf = () => injector.get("modeling");
     const add = [];
+    groups = groups.filter((g) => !NOT_RUN_HERE.has(g.id));
     if (is(element, "bpmn:UserTask")) {
       groups = groups.filter((g) => !REPLACED.has(g.id));
       const ownerExpr = [{ value: "${owner}", label: t("Record owner") }, { value: "${reporter}", label: t("Reporter") }];

@@ -377,6 +377,13 @@ def test_the_simulation_and_the_panel_s_own_controls_speak_chinese(page, app, de
     page.locator("#designer-properties .bio-properties-panel-group-header").first.wait_for()
     titles = page.eval_on_selector_all("#designer-properties [title]", "els => els.map(e => e.title)")
     assert "展开/收起" in titles and not [title for title in titles if re.search(r"[A-Za-z]{3,} [a-z]{2,}", title)], titles
+    # Settings this engine does not act on are not offered (they would be saved and ignored).
+    for element_id in (None, "Task_fujian_review", "Task_mark_approved"):
+        page.evaluate("id => { const m = window.designer.modeler; const r = m.get('elementRegistry');"
+                      " m.get('selection').select(id ? r.get(id) : m.get('canvas').getRootElement()); }", element_id)
+        page.wait_for_timeout(200)
+        headers = page.locator("#designer-properties .bio-properties-panel-group-header-title").all_inner_texts()
+        assert headers and not {"历史清理", "任务列表", "作业执行", "外部任务", "执行监听器", "异步延续"} & set(headers), headers
     # The change-type menus (every kind of event, sub-process, gateway) list Chinese names only.
     english = []
     for element_id in ("StartEvent_report", "Task_fujian_review", "Gateway_route", "Timer_fujian_remind"):
