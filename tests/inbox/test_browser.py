@@ -16,7 +16,10 @@ def test_claim_delegate_approve_and_the_reporter_sees_it(page, flows):
 
     # fj_head: the task waits in "offered to my groups"; the badge counts it.
     login_in_browser(page, "fj_head")
+    page.set_viewport_size({"width": 1300, "height": 900})
     page.goto("/inbox")
+    # The filter button keeps its word on one line beside the sort (it stood one character a line).
+    assert page.locator("#inbox-filters button[type=submit]").bounding_box()["height"] < 40
     badge = page.locator("[data-live-count=inbox]")
     badge.wait_for(state="visible")
     assert badge.inner_text() == "1"
