@@ -36,7 +36,8 @@ def list_forms(query):
 @bp.doc(summary="Create a form (201) or save a new version of it (200)", responses=[200, 201, 400, 403, 409])
 def save_form(body):
     form, created = services.save_form(body["key"], body["name"], body["schema"], actor=current_user,
-                                       base_version=body["base_version"])
+                                       base_version=body["base_version"],
+                                       drop_fields_in_use=body["drop_fields_in_use"])
     db.session.commit()
     return form, 201 if created else 200
 

@@ -26,6 +26,8 @@ class FormIn(Schema):
     name = String(required=True, validate=Length(min=1, max=200))
     schema = Dict(required=True)
     base_version = Integer(load_default=None, allow_none=True, validate=Range(min=0))  # 0: a new form
+    # Save although a removed field is read by a deployed process (409 fields_in_use otherwise).
+    drop_fields_in_use = Boolean(load_default=False)
 
 
 class FormVersionQuery(QueryParameters):

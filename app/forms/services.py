@@ -67,13 +67,16 @@ def form_versions(key: str) -> list[FormDefinition]:
 label_audit_events({"form.saved": _l("Form saved")})
 
 
-def save_form(key: str, name: str, schema: dict, actor=None, base_version: int | None = None
-              ) -> tuple[FormDefinition, bool]:
+def save_form(key: str, name: str, schema: dict, actor=None, base_version: int | None = None,
+              drop_fields_in_use: bool = False) -> tuple[FormDefinition, bool]:
     """Store ``schema`` as the new current version of form ``key``: ``(form, created)``.
 
     The same name and schema as the current version store nothing (``created`` is False).
     ``base_version``: the version the designer started from; another version saved since
     is a 409 rather than a silent overwrite. ``0`` is a new form: an existing key is a 409.
+    A field removed (or renamed) that a deployed process still reads is a 409
+    ``fields_in_use`` naming where, unless ``drop_fields_in_use`` (the designer changes the
+    process next).
     """
     problems = []
     if not isinstance(key, str) or not KEY_PATTERN.match(key):
@@ -97,6 +100,8 @@ def save_form(key: str, name: str, schema: dict, actor=None, base_version: int |
                                                "reload it and apply your changes again.", v=current.version))
     if current is not None and current.checksum == digest:
         return current, False
+    if current is not None and not drop_fields_in_use:
+        _refuse_dropping_fields_in_use(key, current.schema, schema)
     try:
         with db.session.begin_nested():
             if current is not None:
@@ -117,6 +122,20 @@ def save_form(key: str, name: str, schema: dict, actor=None, base_version: int |
     return form, True
 
 
+def _refuse_dropping_fields_in_use(key: str, before: dict, after: dict) -> None:
+    from app.engine.references import uses_of_form_fields
+
+    removed = {f["key"] for f in input_fields(before)} - {f["key"] for f in input_fields(after)}
+    uses = uses_of_form_fields(key, removed)
+    if uses:
+        raise ApiError(409, "fields_in_use", _(
+            "Deployed processes still read fields this version no longer has; a task answered with it "
+            "would stop its process there. Change the processes too, or save anyway."),
+            details=[{"field": f"schema.{use['field']}", "message": _(
+                "%(field)s is read by “%(process)s” at “%(element)s”.", field=use["field"], process=use["process"],
+                element=use["element"])} for use in uses])
+
+
 def read_form_file(path: Path) -> tuple[str, str, dict]:
     """``(key, name, schema)`` of a shipped ``.form`` file (a form-js schema; ``name`` on top)."""
     schema = json.loads(path.read_text(encoding="utf-8"))
@@ -128,7 +147,7 @@ def load_shipped_forms(directory: Path | None = None) -> list[FormDefinition]:
     out = []
     for path in sorted((directory or SHIPPED_DIR).glob("*.form")):
         key, name, schema = read_form_file(path)
-        form, _created = save_form(key, name, schema)
+        form, _created = save_form(key, name, schema, drop_fields_in_use=True)  # shipped with its processes
         out.append(form)
     return out
 

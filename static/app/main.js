@@ -20,6 +20,7 @@ window.crmFetch = async (url, options = {}) => {
   if (!response.ok) {
     const error = new Error(data?.error?.message || response.statusText);
     error.status = response.status;
+    error.code = data?.error?.code;
     error.details = data?.error?.details || [];
     throw error;
   }

@@ -254,7 +254,7 @@ window.addEventListener("beforeunload", (event) => {
 });
 
 let baseVersion = config.version || 0; // 0: a new form, whose key must not be taken
-$("#save-form").addEventListener("click", async () => {
+async function saveForm({ dropFieldsInUse = false } = {}) {
   const key = $("#form-key").value.trim();
   const name = $("#form-name").value.trim();
   if (!key || !name) {
@@ -266,7 +266,9 @@ $("#save-form").addEventListener("click", async () => {
   messages.replaceChildren();
   try {
     const schema = editor.saveSchema();
-    const saved = await window.crmFetch(config.saveUrl, { method: "POST", body: { key, name, schema, base_version: baseVersion } });
+    const saved = await window.crmFetch(config.saveUrl, {
+      method: "POST", body: { key, name, schema, base_version: baseVersion, drop_fields_in_use: dropFieldsInUse },
+    });
     dirty = false;
     const unchanged = baseVersion === saved.version;
     baseVersion = saved.version;
@@ -279,11 +281,22 @@ $("#save-form").addEventListener("click", async () => {
       history.replaceState(null, "", config.designUrl.replace("__KEY__", encodeURIComponent(key)));
     }
   } catch (error) {
-    say("danger", error.message || T.error, error.details);
+    say(error.code === "fields_in_use" ? "warning" : "danger", error.message || T.error, error.details);
+    if (error.code === "fields_in_use") {
+      // The designer may mean it (the processes change next): saving anyway is one click away.
+      const anyway = document.createElement("button");
+      anyway.type = "button";
+      anyway.id = "save-anyway";
+      anyway.className = "btn btn-sm btn-outline-danger mt-2";
+      anyway.textContent = T.saveAnyway;
+      anyway.addEventListener("click", () => saveForm({ dropFieldsInUse: true }));
+      messages.lastElementChild.appendChild(anyway);
+    }
   } finally {
     button.disabled = false;
   }
-});
+}
+$("#save-form").addEventListener("click", () => saveForm());
 
 editor.importSchema(config.schema || EMPTY_SCHEMA).then(() => {
   dirty = false;

@@ -1,4 +1,6 @@
 """/api/v1/forms: who may do what, versions, validation with per-field errors; the pages."""
+import json
+
 import pytest
 
 SCHEMA = {"type": "default", "components": [
@@ -102,3 +104,31 @@ def test_pages_for_designers_only(app, client, demo_people):
     assert preview.status_code == 200 and "厦门示例科技有限公司".encode() in preview.data
     assert client.get("/forms/nope/design").status_code == 404
     assert client.get("/forms/customer_report/preview?version=7").status_code == 404
+
+
+def test_removing_a_field_a_deployed_process_reads_asks_first(api_as, demo_flow):
+    # The customer report's gateway tests `decision`: a form version without it would stop every
+    # report approved on it at that gateway.
+    admin = api_as("admin")
+    form = admin.get("/api/v1/forms/customer_report").get_json()
+    renamed = json.loads(json.dumps(form["schema"], ensure_ascii=False).replace('"key": "decision"', '"key": "result"')
+                         .replace('"decision=', '"result='))
+    refused = admin.post("/api/v1/forms", json={"key": "customer_report", "name": form["name"], "schema": renamed,
+                                                "base_version": form["version"]})
+    assert refused.status_code == 409 and refused.get_json()["error"]["code"] == "fields_in_use"
+    [where] = refused.get_json()["error"]["details"]
+    assert where == {"field": "schema.decision", "message": "流程“客户报备”在“通过”处读取 decision。"}
+    assert admin.get("/api/v1/forms/customer_report").get_json()["version"] == form["version"]  # nothing saved
+    # A field no process reads goes without a question; saving anyway is the designer's call.
+    kept = admin.post("/api/v1/forms", json={"key": "customer_report", "name": form["name"], "schema": renamed,
+                                             "base_version": form["version"], "drop_fields_in_use": True})
+    assert kept.status_code == 201 and kept.get_json()["version"] == form["version"] + 1
+
+
+def test_a_field_named_only_inside_a_string_is_not_a_use(app, demo_flow):
+    from app.engine.references import uses_of_form_fields
+
+    with app.app_context():
+        uses = uses_of_form_fields("customer_report", {"decision", "approve", "福建", "province"})
+    assert {(u["field"], u["element_id"]) for u in uses} >= {("decision", "Flow_approved"), ("province", "Flow_to_fujian")}
+    assert not [u for u in uses if u["field"] in ("approve", "福建")]  # only in quotes there

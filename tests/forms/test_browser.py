@@ -400,3 +400,22 @@ def test_an_action_picked_before_the_fields_have_loaded_still_decides_them(page,
     builder.get_by_role("button", name="添加条件", exact=True).click()
     field = builder.locator(".condition-leaf").get_by_label("字段")
     expect(field.locator("option[value=amount]")).to_have_count(1)
+
+
+def test_removing_a_field_a_process_reads_is_saved_only_when_confirmed(page, app, demo_flow):
+    login_in_browser(page, "admin")
+    page.goto("/forms/customer_report/design")
+    page.wait_for_selector("#form-editor[data-ready=true]")
+    # The approval's decision goes; the process's gateway still tests it.
+    page.evaluate("""() => { const editor = window.crmFormEditor; const schema = editor.getSchema();
+      const strip = (components) => components.filter((c) => c.key !== 'decision')
+        .map((c) => c.components ? {...c, components: strip(c.components)} : c);
+      editor.importSchema({...schema, components: strip(schema.components).map((c) => c.properties?.required_when
+        ? {...c, properties: {}} : c)}); }""")
+    page.click("#save-form")
+    page.wait_for_selector("#designer-messages .alert-warning")
+    assert "流程“客户报备”在“通过”处读取 decision" in page.inner_text("#designer-messages")
+    assert current_form(app, "customer_report")[0] == 1
+    page.click("#save-anyway")
+    page.wait_for_selector("#designer-messages .alert-success")
+    assert current_form(app, "customer_report")[0] == 2
