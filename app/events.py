@@ -7,10 +7,27 @@ propagates to the emitter, which decides whether the user's save fails.
 """
 from __future__ import annotations
 
+import contextvars
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from flask import current_app
+
+# What is acting, besides the user: "rule:<name>" while an automation rule's actions run,
+# "process:<instance id>" while a process step changes its record. The change history says so.
+_CAUSE: contextvars.ContextVar[str] = contextvars.ContextVar("record_change_cause", default="")
+
+
+@contextmanager
+def caused_by(cause: str) -> Iterator[None]:
+    """Record events emitted inside carry ``cause`` (the innermost wins: a rule a process step
+    set off is that rule's doing)."""
+    token = _CAUSE.set(cause)
+    try:
+        yield
+    finally:
+        _CAUSE.reset(token)
 
 
 @dataclass
@@ -25,6 +42,8 @@ class RecordEvent:
     # False when an admin loads existing data (CSV import): rules and form bindings stay
     # quiet, subscribers that only record what happened still run.
     automate: bool = True
+    # What acted besides ``actor`` (see ``caused_by``): "" for a person's own edit.
+    cause: str = field(default_factory=_CAUSE.get)
 
 
 Subscriber = Callable[[RecordEvent], None]

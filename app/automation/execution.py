@@ -27,7 +27,7 @@ from app.automation.models import FiredOccasion, Rule, RuleRun
 from app.automation.validation import Catalog, TIME_EVENTS
 from app.clock import company_today, company_zone
 from app.db import insert_row, jsonable, plain_type, read_plain, transaction_memo, update_row, utcnow
-from app.events import RecordEvent
+from app.events import RecordEvent, caused_by
 from app.extensions import db
 
 log = logging.getLogger(__name__)
@@ -122,7 +122,7 @@ def run_rule(rule: Rule, event: RecordEvent, catalog: Catalog) -> RuleRun:
     ctx.run_id = run.id
     results: list[dict] = []
     try:
-        with db.session.begin_nested():
+        with db.session.begin_nested(), caused_by(f"rule:{rule.name}"):
             for index, action in enumerate(rule.actions):
                 ctx.current_action, ctx.action_index = action, index
                 entry = {"index": index, "type": action["type"], "status": "failed"}

@@ -36,6 +36,7 @@ def _register_operations() -> None:
     from app.api.errors import ApiError
     from app.crm import services
     from app.engine.operations import register_operation
+    from app.events import caused_by
 
     def actor_of(ctx):
         actor = getattr(ctx, "actor", None)
@@ -57,15 +58,21 @@ def _register_operations() -> None:
                 own=bound["id"], other=record_id))
         return bound["type"], int(bound["id"])
 
+    def by_the_process(ctx):
+        # The change history names the process besides the person whose step ran it.
+        return caused_by(f"process:{getattr(ctx, 'instance_id', '')}")
+
     # The engine owns the transaction of the step that calls these: no commit here.
     def set_report_status(ctx, customer_id, status, comment=None):
         _entity, own_id = own_record(ctx, "customer", customer_id)
-        services.set_report_status(own_id, status, comment=comment, actor=actor_of(ctx), commit=False)
+        with by_the_process(ctx):
+            services.set_report_status(own_id, status, comment=comment, actor=actor_of(ctx), commit=False)
         return status
 
     def confirm_owner(ctx, customer_id, username):
         _entity, own_id = own_record(ctx, "customer", customer_id)
-        services.confirm_owner(own_id, username, actor=actor_of(ctx), commit=False)
+        with by_the_process(ctx):
+            services.confirm_owner(own_id, username, actor=actor_of(ctx), commit=False)
         return username
 
     def update_record(ctx, field, value):
@@ -73,8 +80,9 @@ def _register_operations() -> None:
         record = services.record_by_id(entity, own_id)
         if record is None:
             raise ApiError(404, "not_found", _("The record this process was started for no longer exists."))
-        services.update(record, services.one_field_change(entity, field, value), actor_of(ctx), commit=False,
-                        reason="process")
+        with by_the_process(ctx):
+            services.update(record, services.one_field_change(entity, field, value), actor_of(ctx), commit=False,
+                            reason="process")
         return value
 
     customer_id = _l("Customer id")

@@ -28,6 +28,7 @@ def record_changes(event: RecordEvent) -> None:
     insert_row(RecordChange(  # one INSERT, no flush: this runs on every save
         entity=event.entity, record_id=event.record.id, event=event.event,
         actor_id=getattr(event.actor, "id", None), actor_name=getattr(event.actor, "username", ""),
+        cause=event.cause[:250],
         changes={key: [_stored(old), _stored(new)] for key, (old, new) in event.changes.items()}))
 
 
@@ -57,7 +58,22 @@ def history_entry(row: RecordChange) -> dict:
     keys = sorted(row.changes, key=lambda key: (order.get(key, len(order)), key))
     return {"id": row.id, "at": row.at, "event": row.event, "actor": row.actor_name or None,
             "actor_name": row.actor.label if row.actor else row.actor_name or _("System"),
+            "cause": row.cause or None, "cause_text": cause_text(row.cause),
             "changes": [_field_change(row.entity, key, *row.changes[key]) for key in keys]}
+
+
+def cause_text(cause: str) -> str:
+    """What acted, in the reader's language: 自动化规则“福建分配”, 流程“客户报备” #12."""
+    kind, _sep, what = (cause or "").partition(":")
+    if kind == "rule":
+        return _("automation rule “%(name)s”", name=what)
+    if kind == "process":
+        from app.engine.models import ProcessInstance
+
+        instance = db.session.get(ProcessInstance, int(what)) if what.isdigit() else None
+        name = (instance.definition.name or instance.process_key) if instance is not None else ""
+        return _("process “%(name)s” #%(id)s", name=name, id=what) if name else _("process #%(id)s", id=what)
+    return ""
 
 
 def _field_change(entity: str, key: str, old, new) -> dict:

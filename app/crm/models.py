@@ -248,6 +248,8 @@ class RecordChange(db.Model):
     actor_name: Mapped[str] = mapped_column(String(80), nullable=False, default="")  # outlives the user
     event: Mapped[str] = mapped_column(String(16), nullable=False)  # created, updated, deleted
     changes: Mapped[dict] = mapped_column(JSONType, nullable=False, default=dict)  # {field: [old, new]}
+    # What acted besides the person (app.events.caused_by): "rule:<name>", "process:<instance id>".
+    cause: Mapped[str] = mapped_column(String(250), nullable=False, default="", server_default="")
 
     actor: Mapped[User | None] = relationship(lazy="joined")
 

@@ -244,4 +244,7 @@ class RecordChangeOut(Schema):
     event = String(metadata={"enum": ["created", "updated", "deleted"]})
     actor = String(allow_none=True, metadata={"description": "username; null for the system"})
     actor_name = String()
+    cause = String(allow_none=True, metadata={"description": "what acted besides the person: rule:<name>, "
+                                                            "process:<instance id>; null for a person's own edit"})
+    cause_text = String(metadata={"description": "the cause in the reader's language, \"\" for none"})
     changes = List(Nested(FieldChangeOut))

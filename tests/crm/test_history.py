@@ -108,6 +108,25 @@ def test_a_rule_s_change_comes_after_the_change_that_triggered_it(app, api_en, c
     rule_change, creation = _history(api_en("sales1"), "customer", created.get_json()["id"])["items"]
     assert creation["event"] == "created" and "customer_class" not in _changes(creation)
     assert rule_change["actor_name"] == "System" and _changes(rule_change)["customer_class"][:2] == (None, "A")
+    # Which rule acted is said too; the person's own creation names no cause.
+    assert (rule_change["cause"], rule_change["cause_text"]) == ("rule:大客户", "automation rule “大客户”")
+    assert (creation["cause"], creation["cause_text"]) == (None, "")
+
+
+def test_a_process_step_s_change_names_the_process(app, api_as, demo_flow):
+    customer = api_as("sales1").post("/api/v1/customers", json={"name": "福州流程客户", "province": "福建"}).get_json()
+    head = api_as("fj_head")
+    [task] = head.get("/api/v1/tasks").get_json()["items"]
+    head.post(f"/api/v1/tasks/{task['id']}/claim")
+    assert head.post(f"/api/v1/tasks/{task['id']}/complete",
+                     json={"data": {"decision": "approve", "comment": "同意"}}).status_code == 200
+    entries = _history(api_as("sales1"), "customer", customer["id"])["items"]
+    approved = next(e for e in entries if _changes(e).get("report_status", (None, None))[1] == "approved")
+    assert approved["actor"] == "fj_head" and approved["cause"] == f"process:{task['instance_id']}"
+    assert approved["cause_text"] == f"流程“客户报备” #{task['instance_id']}"
+    page = app.test_client()
+    page.post("/login", data={"username": "sales1", "password": "demo1234"})
+    assert f"· 流程“客户报备” #{task['instance_id']}" in page.get(f"/crm/customer/{customer['id']}").get_data(as_text=True)
 
 
 def test_the_history_of_a_record_one_may_not_see_is_not_found(app, api_as, crm_stages, make_customer):
