@@ -18,7 +18,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
 from app.automation import catalog as cat
-from app.automation.fields import DATE, DATETIME, EntitySpec, FieldSpec, coerce
+from app.automation.fields import DATE, DATETIME, USER, EntitySpec, FieldSpec, coerce
 from app.automation.validation import Catalog
 from app.clock import company_zone
 from app.db import jsonable, utcnow
@@ -113,9 +113,17 @@ def render(template: str, ctx: Context) -> str:
         name = match.group(1)
         if name == "link":
             return record_link(ctx.entity.name, ctx.record_id) or ""
-        if name != "id" and ctx.entity.field(name) is None:
+        spec = ctx.entity.field(name)
+        if name != "id" and spec is None:
             return token
-        return _display(ctx.get(name))
+        value = ctx.get(name)
+        # People and coded choices as people read them: 销售二, 商务谈判 (not sales2, negotiation).
+        if spec is not None and spec.type == USER and value:
+            person = _user(str(value))
+            return person.label if person is not None else str(value)
+        if spec is not None and spec.choice_labels and value is not None:
+            return str(dict(spec.choice_labels).get(value, value))
+        return _display(value)
 
     return _PLACEHOLDER.sub(substitute, template or "")
 

@@ -128,3 +128,14 @@ def test_the_new_owner_is_told_the_record_is_theirs(crm, make_rule, user):
     # Nobody is told of a record they took themselves.
     assert db.session.scalar(select(Notification).where(Notification.user_id == user("sales1").id)) is None
     assert kept.owner.username == "sales1"
+
+
+def test_a_template_names_people_and_stages_as_people_read_them(crm, make_rule, user):
+    from app.notifications.models import Notification
+
+    make_rule(name="阶段通知", entity="opportunity", event="created",
+              actions=[{"type": "notify", "users": ["manager"], "template": "{title}：{owner} 在 {stage}，{status}"}])
+    customer = crm.create("customer", {"name": "模板客户"}, user("sales1"))
+    crm.create("opportunity", {"title": "大单", "customer_id": customer.id}, user("sales1"))
+    text = db.session.scalar(select(Notification.text).where(Notification.user_id == user("manager").id))
+    assert text == "大单：销售一 Sales One 在 初步接触，进行中"
