@@ -113,10 +113,17 @@ def create_instance(spec, subprocess_specs, data: dict | None = None, context: d
     return workflow
 
 
+NO_PATH = "no_path"  # a gateway none of whose conditions holds, without a default flow
+
+
 def _error_from(exc: Exception) -> StepError:
     task = getattr(exc, "task", None)
     spec = getattr(exc, "task_spec", None) or (task.task_spec if task is not None else None)
     message = getattr(exc, "error_msg", None) or str(exc)
+    if message.startswith("No conditions satisfied"):  # SpiffWorkflow's words, with the element id
+        return StepError(getattr(spec, "bpmn_id", None), getattr(spec, "bpmn_name", None),
+                         "none of the conditions out of this gateway holds, and it has no default flow",
+                         error_type=NO_PATH, task_id=str(task.id) if task is not None else None)
     notes = getattr(exc, "notes", None) or []
     if notes:
         message = " ".join([message] + [n for n in notes if n])

@@ -295,6 +295,7 @@ def _persist_rows(instance, wf, result, actor, now, new=False):
         instance.completed_at = now
         _history(instance, "completed", actor, task=reached)  # which end it reached
     if result.error is not None:
+        _worded(result.error)
         instance.error = result.error.to_dict()
         if was != "error":
             _history(instance, "error", actor, task=result.error.element_name or result.error.element_id,
@@ -358,6 +359,15 @@ def _sync_timers(instance, wf, timers_now, new=False):
 def _display(data: dict) -> dict:
     """Process data as JSON for the instance row (Decimal and dates as text)."""
     return json.loads(json.dumps(data, default=str, ensure_ascii=False))
+
+
+def _worded(error: R.StepError) -> R.StepError:
+    """A failure the engine recognises, said in the reader's language with what to do."""
+    if error.error_type == R.NO_PATH:
+        error.message = _("None of the conditions out of “%(gateway)s” holds and it has no default flow: mark one "
+                          "flow as the default, or retry with corrected data.",
+                          gateway=error.element_name or error.element_id)
+    return error
 
 
 def _notify_error(instance: ProcessInstance, error: R.StepError):

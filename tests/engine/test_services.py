@@ -391,3 +391,30 @@ def test_a_review_sent_back_many_times_keeps_a_small_state(env):
     svc.complete(task.id, user("manager"), {"decision": "approve"})
     instance = svc.get_instance(instance.id)
     assert instance.status == "completed" and instance.data["rounds"] == 40
+
+
+NO_DEFAULT = b"""<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d" targetNamespace="x">
+  <bpmn:process id="no_default" name="\xe6\x97\xa0\xe9\xbb\x98\xe8\xae\xa4" isExecutable="true">
+    <bpmn:startEvent id="s"><bpmn:outgoing>f0</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:exclusiveGateway id="Gateway_0l2pbaw" name="\xe6\x98\xaf\xe5\x90\xa6\xe5\x90\x8c\xe6\x84\x8f">
+      <bpmn:incoming>f0</bpmn:incoming><bpmn:outgoing>yes</bpmn:outgoing><bpmn:outgoing>no</bpmn:outgoing>
+    </bpmn:exclusiveGateway>
+    <bpmn:endEvent id="e1"><bpmn:incoming>yes</bpmn:incoming></bpmn:endEvent>
+    <bpmn:endEvent id="e2"><bpmn:incoming>no</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="f0" sourceRef="s" targetRef="Gateway_0l2pbaw" />
+    <bpmn:sequenceFlow id="yes" sourceRef="Gateway_0l2pbaw" targetRef="e1">
+      <bpmn:conditionExpression>${decision == 'approve'}</bpmn:conditionExpression></bpmn:sequenceFlow>
+    <bpmn:sequenceFlow id="no" sourceRef="Gateway_0l2pbaw" targetRef="e2">
+      <bpmn:conditionExpression>${decision == 'reject'}</bpmn:conditionExpression></bpmn:sequenceFlow>
+  </bpmn:process>
+</bpmn:definitions>"""
+
+
+def test_a_gateway_no_path_fits_says_so_in_words(env):
+    # SpiffWorkflow says "No conditions satisfied for Gateway_0l2pbaw"; the operator reads what to do.
+    svc.deploy(NO_DEFAULT)
+    instance = svc.start_instance("no_default", {"decision": "maybe"})
+    assert instance.status == "error" and instance.error["error_type"] == "no_path"
+    assert instance.error["message"] == ("“是否同意”的出口条件都不成立，且没有默认流：请把一条流设为默认流，"
+                                         "或修正数据后重试。")
