@@ -277,13 +277,35 @@ def _compile(source: str, mode: str, limits: Limits) -> Program:
     try:
         tree = ast.parse(text if mode == "eval" else _dedent(text), mode=mode)
     except SyntaxError as exc:
-        # Python's own description of the fault is kept (English); the frame is translated.
-        raise ExpressionError(_("syntax error: %(error)s", error=exc.msg), exc.lineno, exc.offset) from None
+        raise ExpressionError(_syntax_message(exc), exc.lineno, exc.offset) from None
     except (ValueError, MemoryError, RecursionError) as exc:
         raise ExpressionError(_("cannot parse expression: %(error)s", error=str(exc))) from None
     allowed = _EXPR_NODES if mode == "eval" else _EXPR_NODES + _STMT_NODES
     _check_tree(tree, allowed, limits)
     return Program(source, tree, None, mode)
+
+
+# Python's commonest descriptions of a fault, in the reader's language; others are kept as
+# Python says them (English) inside a translated frame.
+_SYNTAX_FAULTS = [
+    (re.compile(r"^invalid syntax"), _l("something is missing or out of place")),
+    (re.compile(r"^'(.)' was never closed"), _l("“%(char)s” is never closed")),
+    (re.compile(r"^unmatched '(.)'"), _l("“%(char)s” closes nothing")),
+    (re.compile(r"^unterminated string literal"), _l("a text in quotes is not closed")),
+    (re.compile(r"^unexpected EOF"), _l("it ends too early")),
+]
+
+
+def _syntax_message(exc: SyntaxError) -> str:
+    fault = exc.msg or ""
+    for pattern, said in _SYNTAX_FAULTS:
+        match = pattern.match(fault)
+        if match:
+            fault = str(said) % {"char": match.group(1)} if match.groups() else str(said)
+            break
+    if exc.offset:
+        return _("syntax error at character %(offset)d: %(error)s", offset=exc.offset, error=fault)
+    return _("syntax error: %(error)s", error=fault)
 
 
 def _dedent(text: str) -> str:

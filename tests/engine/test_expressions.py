@@ -213,4 +213,20 @@ def test_compile_errors_and_limits_follow_the_locale(app):
     assert texts["zh_CN"][2] == "已在 50 步后停止（第 1 行）"
     assert texts["en"] == ("attributes starting with '_' are not allowed: __class__ (line 1)",
                            texts["en"][1], "stopped after 50 steps (line 1)")
-    assert texts["en"][1].startswith("syntax error: ")
+    assert texts["en"][1] == "syntax error: something is missing or out of place (line 1)"
+    assert texts["zh_CN"][1] == "语法错误：缺少内容或位置不对（第 1 行）"
+
+
+@pytest.mark.parametrize("source, said", [
+    ("(amount", "第 1 个字符处语法错误：“(”没有闭合"),
+    ("amount)", "第 7 个字符处语法错误：“)”没有对应的开括号"),
+    ("name == '福建", "第 9 个字符处语法错误：引号中的文字没有闭合"),
+    ("a = = 1", "第 3 个字符处语法错误：缺少内容或位置不对"),
+])
+def test_a_syntax_error_says_where_and_what_in_words(app, source, said):
+    from flask_babel import force_locale
+
+    with app.test_request_context(), force_locale("zh_CN"):
+        with pytest.raises(ExpressionError) as fault:
+            compile_expression(source)
+        assert fault.value.message == said
