@@ -85,15 +85,28 @@ def _register_operations() -> None:
                             reason="process")
         return value
 
+    def record_fields():
+        # Every record type's fields, as update_record takes them (custom ones as custom.<key>),
+        # each once with the record types it belongs to.
+        found: dict[str, tuple[str, list]] = {}
+        for entity in services.FIELDS:
+            for field in services.record_fields(entity):
+                if not field["read_only"]:
+                    found.setdefault(field["key"], (field["label"], []))[1].append(str(services.ENTITY_LABELS[entity]))
+        return [{"value": key, "label": f"{label} · {_(', ').join(types)}"} for key, (label, types) in found.items()]
+
+    def report_statuses():
+        return [{"value": value, "label": label} for value, label in services.CHOICE_LABELS["report_status"].items()]
+
     customer_id = _l("Customer id")
     register_operation("crm.set_report_status", set_report_status, params=["customer_id", "status"],
                        optional=["comment"], description=_l("Set a customer's report status"), replace=True,
                        labels={"customer_id": customer_id, "status": _l("Report status"),
-                               "comment": _l("Approver's comment")})
+                               "comment": _l("Approver's comment")}, suggestions={"status": report_statuses})
     register_operation("crm.confirm_owner", confirm_owner, params=["customer_id", "username"],
                        description=_l("Make a user the customer's owner (logged)"), replace=True,
                        labels={"customer_id": customer_id, "username": _l("Owner's username")})
     register_operation("crm.update_record", update_record, params=["field", "value"],
                        description=_l("Set a field of the record the process was started for "
                                       "(e.g. a contract's status after its approval)"), replace=True,
-                       labels={"field": _l("Field"), "value": _l("Value")})
+                       labels={"field": _l("Field"), "value": _l("Value")}, suggestions={"field": record_fields})

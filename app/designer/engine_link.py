@@ -86,5 +86,7 @@ def operations() -> list[dict]:
         op = ops.get_operation(name)
         out.append({"name": name, "description": str(op.description or ""), "required": list(op.required),
                     "optional": list(op.optional), "accepts_any": op.accepts_any,
-                    "labels": {param: str(label) for param, label in op.labels.items()}})
+                    "labels": {param: str(label) for param, label in op.labels.items()},
+                    "suggestions": {param: [{"value": str(o["value"]), "label": str(o["label"])} for o in suggest()]
+                                    for param, suggest in op.suggestions.items()}})
     return out

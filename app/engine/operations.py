@@ -50,6 +50,9 @@ class Operation:
     description: str = ""
     accepts_any: bool = False  # params=None: accept whatever the diagram passes
     labels: dict = field(default_factory=dict, hash=False, compare=False)  # parameter → what the designer reads
+    # parameter → a function giving [{"value", "label"}] the designer may pick from (the record's
+    # fields for crm.update_record's "field"); asked when the designer opens, in its language.
+    suggestions: dict = field(default_factory=dict, hash=False, compare=False)
 
     @property
     def params(self) -> tuple[str, ...]:
@@ -80,23 +83,25 @@ _registry: dict[str, Operation] = {}
 
 def register_operation(name: str, func: Callable | None = None, params: Iterable[str] | None = None,
                        optional: Iterable[str] = (), description: str = "", replace: bool = False,
-                       labels: dict | None = None):
+                       labels: dict | None = None, suggestions: dict | None = None):
     """Register ``func`` under ``name``; usable as a decorator when ``func`` is omitted.
 
     ``params`` are the required parameter names, ``optional`` the optional ones; with
     ``params=None`` and no ``optional`` any parameters are accepted.  ``labels`` name the
-    parameters for the designer (lazy strings).  Registering a name twice raises ``ValueError``
-    unless ``replace=True`` (a typo would otherwise silently shadow).
+    parameters for the designer (lazy strings), ``suggestions`` offer it values (see
+    ``Operation``).  Registering a name twice raises ``ValueError`` unless ``replace=True``
+    (a typo would otherwise silently shadow).
     """
     if func is None:
         def decorator(f):
-            register_operation(name, f, params, optional, description, replace, labels)
+            register_operation(name, f, params, optional, description, replace, labels, suggestions)
             return f
         return decorator
     if not name or not isinstance(name, str):
         raise ValueError("operation name must be a non-empty string")
     op = Operation(name, func, tuple(params or ()), tuple(optional), description,
-                   accepts_any=params is None and not tuple(optional), labels=dict(labels or {}))
+                   accepts_any=params is None and not tuple(optional), labels=dict(labels or {}),
+                   suggestions=dict(suggestions or {}))
     with _lock:
         if name in _registry and not replace and _registry[name].func is not func:
             raise ValueError(f"operation {name!r} is already registered")

@@ -336,8 +336,12 @@ function OperationEntry(props) {
         id: `crm-param-${id}-${name}`,
         class: "bio-properties-panel-input crm-param-input", type: "text", "data-param": name, value: paramValue(name),
         placeholder: t("text or ${expression}"), spellcheck: false,
+        list: op?.suggestions?.[name] ? `crm-param-${id}-${name}-values` : undefined,
         onChange: (e) => setParam(name, e.target.value.trim()),
       }),
+      // What the server offers for it (a record's fields, the report statuses); typing stays free.
+      op?.suggestions?.[name] ? h("datalist", { id: `crm-param-${id}-${name}-values` },
+        op.suggestions[name].map((o) => h("option", { value: o.value }, o.label))) : null,
     ])),
   ]);
 }

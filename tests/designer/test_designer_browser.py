@@ -476,6 +476,8 @@ def test_customer_report_opens_looks_right_and_redeploys_unchanged(page, app, de
     # Each parameter says what it is, then its name in the diagram.
     status = page.get_by_label("报备状态 status")
     assert status.get_attribute("data-param") == "status" and status.input_value() == "approved"
+    offered = page.eval_on_selector_all(f"#{status.get_attribute('list')} option", "os => os.map(o => [o.value, o.label])")
+    assert ["approved", "报备通过"] in offered and len(offered) == 4  # the statuses, to pick
     expect(page.locator(".crm-param label").first).to_have_text("客户编号 customer_id *")
     screenshot(page, "designer-customer-report-operation")
 

@@ -172,6 +172,12 @@ def test_only_designers(api_as):
     assert ops.status_code == 200 and isinstance(ops.get_json()["items"], list)
     by_name = {op["name"]: op for op in ops.get_json()["items"]}
     assert by_name["notify.users"]["labels"]["message"] == "Message"  # what the designer shows beside "message"
+    # What a parameter may be, offered to pick: the records' fields, once each, with their types.
+    fields = {o["value"]: o["label"] for o in by_name["crm.update_record"]["suggestions"]["field"]}
+    assert fields["amount"] == "Amount · Opportunity, Contract" and fields["province"] == "Province · Customer"
+    assert "created_at" not in fields  # read-only fields cannot be set
+    statuses = [o["value"] for o in by_name["crm.set_report_status"]["suggestions"]["status"]]
+    assert statuses == ["none", "pending", "approved", "rejected"]
 
 
 def test_versions_rollback_compare_and_export(admin, client, app):
