@@ -63,7 +63,19 @@ def save_allowlist():
 def edit(rule_id=None):
     rule = services.rule_dict(services.get_rule(rule_id)) if rule_id else None
     return render_template("automation/editor.html", rule=rule, event_labels=plain(EVENT_LABELS),
-                           action_labels=plain(ACTION_LABELS), condition_texts=builder_texts())
+                           action_labels=plain(ACTION_LABELS), condition_texts=builder_texts(),
+                           directory=_directory())
+
+
+def _directory() -> dict:
+    """The active people and the groups, for the editor's pickers (a typo is refused at saving;
+    offering the names avoids it)."""
+    from app.auth.models import Group, User
+
+    users = db.session.scalars(select(User).where(User.active.is_(True)).order_by(User.username))
+    groups = db.session.scalars(select(Group).order_by(Group.name))
+    return {"users": [{"value": u.username, "label": u.label} for u in users],
+            "groups": [{"value": g.name, "label": g.label} for g in groups]}
 
 
 def _small(number):

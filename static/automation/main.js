@@ -88,7 +88,11 @@ function assignmentsEditor(list, targetEntity, sourceEntity) {
 }
 
 const labelled = (text, node) => el("label", { class: "form-label small w-100" }, text, node);
-const listInput = (action, key, label) => labelled(label, input((action[key] || []).join(", "), (v) => { action[key] = names(v); }));
+// Pickers: the page's lists of active people and of groups (a single name is picked whole).
+const PEOPLE = { list: "rule-users" };
+const GROUPS = { list: "rule-groups" };
+const listInput = (action, key, label) => labelled(label, input((action[key] || []).join(", "), (v) => { action[key] = names(v); },
+  key === "users" ? PEOPLE : key === "groups" ? GROUPS : {}));
 const mapText = (obj) => Object.entries(obj || {}).map(([k, v]) => `${k}=${v}`).join("\n");
 const parseMap = (text) => Object.fromEntries(lines(text).map((l) => l.split("=").map((s) => s.trim())).filter((p) => p.length === 2));
 const textarea = (value, onchange, label) => el("textarea", { class: "form-control form-control-sm", rows: 2, "aria-label": label, oninput: (e) => onchange(e.target.value) }, value || "");
@@ -103,13 +107,13 @@ const ACTION_EDITORS = {
   assign_owner: (a) => {
     a.strategy = a.strategy || "user";
     const parts = [labelled(T.strategy, select(Object.entries(T.strategies), a.strategy, (v) => { a.strategy = v; renderActions(); }, T.strategy))];
-    if (a.strategy === "user") parts.push(labelled(T.user, input(a.user, (v) => { a.user = v; })));
-    if (a.strategy === "round_robin" || a.strategy === "fewest_open") parts.push(labelled(T.group, input(a.group, (v) => { a.group = v; })));
+    if (a.strategy === "user") parts.push(labelled(T.user, input(a.user, (v) => { a.user = v; }, PEOPLE)));
+    if (a.strategy === "round_robin" || a.strategy === "fewest_open") parts.push(labelled(T.group, input(a.group, (v) => { a.group = v; }, GROUPS)));
     if (a.strategy === "field_map") {
       a.field = a.field || "province";
       parts.push(labelled(T.field, select(fieldOptions(fields()), a.field, (v) => { a.field = v; }, T.field)),
         labelled(T.map, textarea(mapText(a.map), (v) => { a.map = parseMap(v); }, T.map)),
-        labelled(T.default, input(a.default, (v) => { a.default = v; })));
+        labelled(T.default, input(a.default, (v) => { a.default = v; }, PEOPLE)));
     }
     return el("div", {}, parts);
   },
@@ -121,7 +125,7 @@ const ACTION_EDITORS = {
     a.assignee = a.assignee || "owner";
     const dates = fieldOptions(fields(rule.entity), (f) => f.type === "date");
     a.deadline = a.deadline || { mode: "today", days: 7 };
-    return el("div", {}, labelled(T.assignee, input(a.assignee, (v) => { a.assignee = v; })),
+    return el("div", {}, labelled(T.assignee, input(a.assignee, (v) => { a.assignee = v; }, PEOPLE)),
       labelled(T.title, input(a.title, (v) => { a.title = v; })),
       labelled(T.description, textarea(a.description, (v) => { a.description = v; }, T.description)),
       labelled(T.deadline, el("div", { class: "d-flex gap-2" },

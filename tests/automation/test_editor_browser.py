@@ -32,7 +32,13 @@ def test_designer_builds_saves_and_dry_runs_a_rule(page, app, demo_people):
     page.select_option("#new-action-type", "notify")
     page.click("#add-action")
     notify = page.locator(".rule-action").nth(1)
-    notify.locator("label", has_text="用户（逗号分隔）").locator("input").fill("manager")
+    people = notify.locator("label", has_text="用户（逗号分隔）").locator("input")
+    # People and groups are offered by name as one types (from the page's lists).
+    assert page.eval_on_selector_all(f"#{people.get_attribute('list')} option",
+                                     "os => os.map(o => [o.value, o.label])")[:2] == [["admin", "系统管理员 Admin"],
+                                                                                      ["fj_head", "福建大区负责人 Fujian Head"]]
+    assert notify.locator("label", has_text="用户组").locator("input").get_attribute("list") == "rule-groups"
+    people.fill("manager")
     notify.get_by_label("模板，例如 {name}").fill("大客户 {name}")
     page.check("#rule-once")
     page.click("#save-rule")
