@@ -25,6 +25,7 @@ from app.auth.lookup import creator
 from app.automation.conditions import evaluate
 from app.automation.models import FiredOccasion, Rule, RuleRun
 from app.automation.validation import Catalog, TIME_EVENTS
+from app.automation.wording import plan_in_words
 from app.clock import company_today, company_zone
 from app.db import insert_row, jsonable, plain_type, read_plain, transaction_memo, update_row, utcnow
 from app.events import RecordEvent, caused_by
@@ -252,7 +253,8 @@ def dry_run(rule_data: dict, record, catalog: Catalog, changes: dict | None = No
                 continue
             simulate(action, plan, ctx)
             status = "would_fail" if plan.get("refused") else "skipped" if plan.get("skipped") else "would_run"
-            actions.append({"index": index, "type": action["type"], "status": status, "plan": jsonable(plan)})
+            actions.append({"index": index, "type": action["type"], "status": status, "plan": jsonable(plan),
+                            "said": plan_in_words(action["type"], jsonable(plan), ctx.entity, catalog.entities)})
     return {"matched": matched, "conditions": [leaf.to_dict() for leaf in leaves], "actions": actions}
 
 

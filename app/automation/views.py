@@ -14,7 +14,8 @@ from app.access import admin_required, roles_required
 from app.automation import catalog as cat
 from app.automation import services
 from app.automation.models import Rule
-from app.automation.wording import ACTION_LABELS, EVENT_LABELS, builder_texts, evaluated_condition, plain
+from app.automation.wording import (ACTION_LABELS, EVENT_LABELS, builder_texts, evaluated_condition, plain,
+                                    plan_in_words)
 from app.extensions import db
 from app.ui.dashboard import Figure, Section, add_home_sections
 from app.ui.nav import NavItem, add_nav_item
@@ -111,9 +112,11 @@ def run_detail(run_id):
     from app.automation.models import RuleRun
 
     run = db.session.get(RuleRun, run_id) or abort(404)  # <int:> ids are bounded by the converter
-    entity = cat.entity_specs().get(run.entity)
+    entities = cat.entity_specs()
+    entity = entities.get(run.entity)
     conditions = [evaluated_condition(leaf, entity) for leaf in run.conditions or []]
-    return render_template("automation/run.html", run=services.run_dict(run), conditions=conditions,
+    said = [plan_in_words(action["type"], action.get("plan"), entity, entities) for action in run.actions or []]
+    return render_template("automation/run.html", run=services.run_dict(run), conditions=conditions, said=said,
                            outcomes=OUTCOMES, deliveries=services.deliveries_for_run(run.id),
                            event_labels=EVENT_LABELS, action_labels=ACTION_LABELS, statuses=ACTION_STATUSES)
 

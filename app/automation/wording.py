@@ -95,3 +95,69 @@ def describe_condition(condition, entity: EntitySpec | None) -> str:
         return " ".join(said)
 
     return words(condition, False) if condition else ""
+
+
+def _person(username) -> str:
+    from app.auth.lookup import user_named
+
+    user = user_named(str(username)) if username else None
+    return user.label if user is not None else str(username or "—")
+
+
+def _when(value) -> str:
+    from app.clock import datetimeformat
+
+    try:
+        return datetimeformat(value, "short") if value else "—"
+    except ValueError:
+        return str(value)
+
+
+def plan_in_words(action_type: str, plan: dict | None, entity: EntitySpec | None,
+                  entities: dict[str, EntitySpec] | None = None) -> list[str]:
+    """What an action did or would do (its plan, as the dry run and the run log keep it), in
+    lines people read: fields and choices by their labels, people by their names."""
+    plan = plan or {}
+    if plan.get("skipped") or plan.get("refused"):
+        return [str(plan.get("refused") or plan.get("skipped"))]
+
+    def field_words(spec_of: EntitySpec | None, name: str, value) -> str:
+        spec = (spec_of.fields if spec_of else {}).get(name)
+        shown = _person(value) if spec is not None and spec.type == "user" and value else _value_words(spec, value)
+        return f"{spec.said if spec else name}: {shown}"
+
+    if action_type == "set_fields":
+        changes = plan.get("changes") or {}
+        if not changes:
+            return [_("Nothing to change: the fields already have these values.")]
+        lines = []
+        for name, (old, new) in changes.items():
+            before, after = field_words(entity, name, old), field_words(entity, name, new)
+            lines.append(f"{before} → {after.split(': ', 1)[1]}")
+        return lines
+    if action_type == "create_record":
+        target = (entities or {}).get(plan.get("entity"))
+        return [_("New %(entity)s", entity=str(target.label) if target else plan.get("entity"))] + [
+            field_words(target, name, value) for name, value in (plan.get("values") or {}).items()]
+    if action_type == "assign_owner":
+        if plan.get("unchanged"):
+            return [_("%(user)s owns it already.", user=_person(plan.get("user")))]
+        return [_("Owner: %(old)s → %(new)s", old=_person(plan.get("from")), new=_person(plan.get("user")))]
+    if action_type == "share":
+        users = plan.get("users") or []
+        return [_("Shared with: %(people)s", people=_(", ").join(_person(u) for u in users))] if users else [
+            _("Everyone named can see it already.")]
+    if action_type == "notify":
+        lines = [_("To: %(people)s", people=_(", ").join(_person(u) for u in plan.get("recipients") or []) or "—"),
+                 _("Text: %(text)s", text=plan.get("text") or "")]
+        return lines + ([_("Also by e-mail.")] if plan.get("email") else [])
+    if action_type == "create_todo":
+        return [_("To-do for %(user)s: %(title)s", user=_person(plan.get("user")), title=plan.get("title") or ""),
+                _("Starts: %(when)s · due: %(due)s", when=_when(plan.get("starts_at")), due=_when(plan.get("deadline")))]
+    if action_type == "webhook":
+        return [_("POST to %(url)s (%(signed)s)", url=plan.get("url"),
+                  signed=_("signed") if plan.get("signed") else _("not signed"))]
+    if action_type == "start_workflow":
+        return [_("Start process %(key)s", key=plan.get("process_key"))] + [
+            f"{name}: {_value_words(None, value)}" for name, value in (plan.get("data") or {}).items()]
+    return []

@@ -213,7 +213,9 @@ function renderDryRun(result) {
     ...result.actions.map((a) => el("div", { class: "border rounded p-2 mb-2 small dry-action" },
       el("strong", {}, `${a.index + 1}. ${T.actions[a.type] || a.type}`), " ", el("span", { class: "badge text-bg-light" }, T.statuses[a.status] || a.status),
       a.error ? el("div", { class: "text-danger" }, a.error) : null,
-      el("pre", { class: "mb-0 mt-1" }, JSON.stringify(a.plan ?? {}, null, 2)))));
+      (a.said || []).length ? el("ul", { class: "mb-0 mt-1 dry-said" }, a.said.map((line) => el("li", {}, line))) : null,
+      el("details", { class: "mt-1" }, el("summary", { class: "text-muted" }, T.details),
+        el("pre", { class: "mb-0" }, JSON.stringify(a.plan ?? {}, null, 2))))));
 }
 
 async function dryRun() {

@@ -49,6 +49,8 @@ def test_designer_builds_saves_and_dry_runs_a_rule(page, app, demo_people):
     page.wait_for_selector("#dry-verdict")
     assert page.locator("#dry-verdict").inner_text() == "条件满足"
     assert "大客户 样例公司" in page.locator(".dry-action").nth(1).inner_text()
+    assert page.locator(".dry-action").first.locator(".dry-said").inner_text() == "客户类别: — → A"
+    assert page.locator(".dry-action pre").first.is_hidden()  # the raw plan on request only
     screenshot(page, "automation-editor-dry-run")
 
     with app.app_context():

@@ -133,6 +133,14 @@ def test_dry_run_changes_nothing_and_sends_nothing(within, api_as):
     assert plans["create_todo"]["user"] == "sales1" and plans["create_todo"]["title"] == "拜访 已有客户"
     assert plans["create_record"]["values"]["content"] == "自动：已有客户"
     assert plans["webhook"]["body"]["record"]["name"] == "已有客户" and plans["webhook"]["signed"] is True
+    # Each plan in words too, as the editor shows it: labels and names, not keys and usernames.
+    said = {a["type"]: a["said"] for a in result["actions"]}
+    assert said["set_fields"] == ["客户类别: — → A"]
+    assert said["assign_owner"] == ["负责人：系统管理员 Admin → 销售一 Sales One"]
+    assert said["notify"] == ["通知：销售经理 Sales Manager", "内容：已有客户 是 A 类"]
+    assert said["create_todo"][0] == "给销售一 Sales One的待办事项：拜访 已有客户"
+    assert said["create_record"][:2] == ["新建行动记录", "内容: 自动：已有客户"]
+    assert said["webhook"] == ["POST 到 https://hooks.example.com/crm（已签名）"]
     stored = api.post(f"/api/v1/automation-rules/{rule_id}/dry-run", json={"record_id": customer_id}).get_json()
     assert stored["matched"] is False and stored["conditions"][0]["actual"] == 1 and stored["actions"] == []
     sample = api.post(f"/api/v1/automation-rules/{rule_id}/dry-run",

@@ -45,6 +45,7 @@ def test_pages_are_for_editors_and_show_a_stopped_loop(client, within):
     # Fields and choices by their labels, no Python None (the editor's words).
     assert "<td>客户类别</td><td>变更为</td><td>A</td>" in matched and "customer_class" not in matched.split("<pre", 1)[0]
     assert "None" not in matched
+    assert '<ul class="mb-0 mt-1 action-said"><li>客户类别: A → B</li></ul>' in matched  # what the action did, in words
     assert "set_fields" not in matched.split("<pre", 1)[0]
     record_page = client.get(f"/crm/customer/{customer_id}").get_data(as_text=True)
     assert 'id="automation-log"' in record_page and "已阻止循环" in record_page
