@@ -234,7 +234,19 @@ async function dryRun() {
   } catch (error) { showErrors(error); }
 }
 
-function render() { renderHeader(); renderConditions(); renderActions(); }
+// The dry run's examples use the rule's record type (an opportunity's amount, not a customer's capital).
+function renderDryRunExamples() {
+  const own = fields(rule.entity).filter((f) => f.writable);
+  const number = own.find((f) => f.type === "number");
+  const text = own.find((f) => f.type === "text");
+  const choice = own.find((f) => f.type === "choice" && f.choices.length > 1);
+  const sample = { ...(text ? { [text.name]: text.label } : {}), ...(number ? { [number.name]: 100000 } : {}) };
+  $("dry-sample").placeholder = JSON.stringify(sample);
+  $("dry-changes").placeholder = choice ? JSON.stringify({ [choice.name]: choice.choices.slice(0, 2) })
+    : text ? JSON.stringify({ [text.name]: ["", text.label] }) : "";
+}
+
+function render() { renderHeader(); renderConditions(); renderActions(); renderDryRunExamples(); }
 
 async function start() {
   meta = await window.crmFetch("/api/v1/automation-fields");

@@ -16,7 +16,10 @@ def test_designer_builds_saves_and_dry_runs_a_rule(page, app, demo_people):
     page.get_by_role("link", name="新建规则").click()
     page.wait_for_selector("#rule-entity option", state="attached")
     page.fill("#rule-name", "大客户定级")
+    page.select_option("#rule-entity", "opportunity")  # the dry run's examples follow the record type
+    assert '"amount":100000' in page.get_attribute("#dry-sample", "placeholder")
     page.select_option("#rule-entity", "customer")
+    assert '"registered_capital":100000' in page.get_attribute("#dry-sample", "placeholder")
     page.select_option("#rule-event", "created")
     page.get_by_role("button", name="添加条件", exact=True).click()
     leaf = page.locator(".condition-leaf").first
