@@ -177,9 +177,14 @@ export function startModeler(root) {
     return { left: (a.x + b.x) / 2 - x - 9, top: (a.y + b.y) / 2 - y - 9 };
   }
 
+  // An element as the designer knows it: its name; an unnamed flow by the steps it joins.
   function label(id) {
     const element = registry.get(id);
-    return (element && element.businessObject.name) || id;
+    if (!element) return id;
+    if (element.businessObject.name) return element.businessObject.name;
+    const { sourceRef, targetRef } = element.businessObject;
+    if (sourceRef && targetRef) return `${sourceRef.name || sourceRef.id} → ${targetRef.name || targetRef.id}`;
+    return id;
   }
 
   function focus(id) {

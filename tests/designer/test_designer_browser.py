@@ -238,6 +238,9 @@ def test_diagram_with_errors_shows_problems_and_cannot_be_deployed(page, app, de
     # and so are the engine's messages).
     flows = [problems.nth(i).inner_text() for i in range(problems.count())]
     assert sum(1 for text in flows if "从网关流出的顺序流需要条件" in text) == 2, flows
+    # An unnamed flow is named by the steps it joins, not its generated id.
+    assert not [text for text in flows if text.startswith("Flow_")], flows
+    assert sum(1 for text in flows if text.startswith(f"{ids['gateway']} → ")) == 2, flows
     assert page.locator(f'.djs-element.crm-problem[data-element-id="{ids["task"]}"]').count() == 1
     assert page.locator(".crm-problem-badge").count() >= 3
     assert page.locator("#designer-deploy").is_disabled()
