@@ -51,6 +51,7 @@ def test_schema_messages_speak_the_readers_language(api_as):
 def test_json_array_instead_of_object(api_as):
     response = api_as("admin").post("/api/v1/groups", json=[1, 2])
     assert response.status_code == 400
+    assert [d["field"] for d in response.get_json()["error"]["details"]] == ["body"]  # not marshmallow's "_schema"
 
 
 def test_oversized_body_is_413(api_as):

@@ -129,7 +129,9 @@ def _validation_details(detail) -> list[dict]:
     def walk(prefix: str, value):
         if isinstance(value, dict):
             for key, sub in value.items():
-                walk(f"{prefix}.{key}" if prefix else str(key), sub)
+                # marshmallow's "_schema" is the body as a whole (a list sent for an object).
+                name = "body" if key == "_schema" and not prefix else str(key)
+                walk(f"{prefix}.{name}" if prefix else name, sub)
         elif isinstance(value, list) and value and all(isinstance(v, str) for v in value):
             for message in value:
                 out.append({"field": prefix, "message": _schema_message(message)})
