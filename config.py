@@ -99,6 +99,7 @@ class Config:
     SWAGGER_UI_CSS = "/static/build/swagger-ui/swagger-ui.css"
     SWAGGER_UI_BUNDLE_JS = "/static/build/swagger-ui/swagger-ui-bundle.js"
     SWAGGER_UI_STANDALONE_PRESET_JS = "/static/build/swagger-ui/swagger-ui-standalone-preset.js"
+    DOCS_FAVICON = "/static/favicon.svg"  # the product's own: the page may load nothing from elsewhere (CSP)
 
     SMTP_HOST = os.environ.get("SMTP_HOST")
     SMTP_PORT = int(os.environ.get("SMTP_PORT", 25))

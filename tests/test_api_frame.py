@@ -171,6 +171,7 @@ def test_api_docs_page_uses_local_assets(client):
     page = client.get("/api/v1/docs")
     assert page.status_code == 200
     assert b"cdn.jsdelivr" not in page.data and b"/static/build/swagger-ui/" in page.data
+    assert b"apiflask.com" not in page.data and b"/static/favicon.svg" in page.data  # nothing from elsewhere
 
 
 def test_internal_error_hides_details(app, caplog):
