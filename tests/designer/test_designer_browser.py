@@ -409,6 +409,11 @@ def test_designer_in_english(page, demo_people):
     page.wait_for_selector("#designer-modeler[data-ready=true]")
     assert page.locator('.djs-palette [data-action="create.task"]').get_attribute("aria-label") == "Create task"
     assert page.locator("#designer-deploy").inner_text() == "Deploy"
+    # At 1,400 px the toolbar keeps one line with the longer English labels (Deploy wrapped below).
+    page.set_viewport_size({"width": 1400, "height": 900})
+    page.evaluate("() => document.querySelector('#designer-status').textContent = 'Same as the deployed version'")
+    tops = page.evaluate("() => ['[data-action=undo]', '#designer-deploy'].map(s => document.querySelector(s).getBoundingClientRect().top)")
+    assert abs(tops[0] - tops[1]) < 5, tops
 
     # A diagram made in Camunda Modeler 5 imports as is; our panel reads its attributes.
     page.goto("/designer/")
