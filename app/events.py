@@ -19,6 +19,11 @@ from flask import current_app
 _CAUSE: contextvars.ContextVar[str] = contextvars.ContextVar("record_change_cause", default="")
 
 
+def current_cause() -> str:
+    """What is acting now besides the user ("" for a person's own edit)."""
+    return _CAUSE.get()
+
+
 @contextmanager
 def caused_by(cause: str) -> Iterator[None]:
     """Record events emitted inside carry ``cause`` (the innermost wins: a rule a process step

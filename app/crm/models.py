@@ -7,7 +7,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import (Boolean, Column, Date, ForeignKey, Index, Integer, Numeric, String, Table, Text,
-                        UniqueConstraint, true)
+                        UniqueConstraint, false, true)
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
 
 from app.auth.models import User
@@ -209,6 +209,8 @@ class CustomFieldDef(VersionedMixin, db.Model):
     choices: Mapped[list] = mapped_column(JSONType, nullable=False, default=list)
     required: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     position: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    # Set by automation rules and processes only (an approval's outcome): read-only to people.
+    automated: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default=false())
 
 
 class AssignmentLog(db.Model):

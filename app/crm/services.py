@@ -46,7 +46,7 @@ from app.crm.models import (ACTIVITY_KINDS, CONTRACT_STATUSES, CUSTOM_FIELD_TYPE
                             MODELS, OPPORTUNITY_STATUSES, REPORT_STATUSES, Activity, AssignmentLog, Contract,
                             Customer, CustomerImport, CustomFieldDef, Opportunity, OwnedRecord, Stage)
 from app.db import MAX_ID, insert_row, transaction_memo, utcnow
-from app.events import RecordEvent, emit
+from app.events import RecordEvent, current_cause, emit
 from app.notifications.services import notify
 from app.extensions import db
 from app.spreadsheet import FORMULA_STARTS, formula_safe
@@ -423,6 +423,15 @@ def _clean_custom(entity: str, raw, current: dict, creating: bool, errors: list)
         definition = defs.get(key)
         if definition is None:
             errors.append({"field": f"custom.{key}", "message": _("Unknown custom field.")})
+            continue
+        if definition.automated and not current_cause():
+            try:
+                unchanged = (None if _is_empty(value) else _custom_value(definition, value)) == result.get(key)
+            except _Invalid:
+                unchanged = False
+            if not unchanged:  # sending back what is stored (a GET → PATCH round trip) is fine
+                errors.append({"field": f"custom.{key}", "message": _(
+                    "Only automation rules and processes set this field.")})
             continue
         if _is_empty(value):
             if definition.required:
@@ -1231,8 +1240,12 @@ def delete_stage(stage: Stage, actor=None) -> None:
 
 
 def save_custom_field(definition: CustomFieldDef | None, *, entity: str, key: str, label: str, type: str,
-                      choices: list[str], required: bool, position: int = 0, actor=None) -> CustomFieldDef:
+                      choices: list[str], required: bool, position: int = 0, actor=None,
+                      automated: bool = False) -> CustomFieldDef:
     errors = []
+    if automated and required:  # nobody could create the record: people may not fill it in
+        errors.append({"field": "required", "message": _(
+            "A field only rules and processes set cannot be required.")})
     key = (key or "").strip()
     if definition is None:
         if entity not in ENTITIES:
@@ -1262,7 +1275,7 @@ def save_custom_field(definition: CustomFieldDef | None, *, entity: str, key: st
         db.session.add(definition)
     definition.label, definition.type = label.strip()[:120], type
     definition.choices = choices if type == "choice" else []
-    definition.required, definition.position = bool(required), int(position)
+    definition.required, definition.position, definition.automated = bool(required), int(position), bool(automated)
     audit("crm.custom_field_saved", actor=actor, target=f"{definition.entity}.{definition.key}")
     db.session.commit()
     return definition

@@ -635,7 +635,7 @@ def admin_save_field(field_id=None):
             label=request.form.get("label", ""), type=request.form.get("type", "text"),
             choices=request.form.get("choices", "").replace("，", ",").split(","),
             required=request.form.get("required") == "y", position=request.form.get("position", 0, type=int) or 0,
-            actor=current_user)
+            automated=request.form.get("automated") == "y", actor=current_user)
     except ApiError as error:
         db.session.rollback()
         flash(error.message, "danger")

@@ -300,3 +300,43 @@ def test_list_columns_sort_by_a_click_and_back(app, crm_stages, make_customer):
     # The filters stay with the sort; a made-up sort is the usual order, not an error.
     assert 'href="/customers?city=%E5%8E%A6%E9%97%A8&amp;sort=city"' in names("/customers?city=厦门")[1]
     assert names("/customers?sort=password_hash")[0] == default
+
+
+def test_a_field_set_by_automation_only_is_read_only_to_people(app, api_as, crm_stages):
+    # An approval's 审批状态: the process sets it, the salesperson cannot.
+    import app.crm as crm_module
+    from app.crm import services
+    from app.engine.operations import OperationContext, call_operation
+    from app.extensions import db
+
+    client = app.test_client()
+    login(client, "admin")
+    refused = client.post("/admin/crm/fields", data={"entity": "opportunity", "key": "approval", "label": "审批状态",
+                                                      "type": "text", "required": "y", "automated": "y"})
+    assert refused.status_code == 400 and "不能设为必填" in refused.get_data(as_text=True)
+    assert client.post("/admin/crm/fields", data={"entity": "opportunity", "key": "approval", "label": "审批状态",
+                                                   "type": "text", "automated": "y"}).status_code == 302
+    sales = api_as("sales1")
+    customer = sales.post("/api/v1/customers", json={"name": "自动字段客户"}).get_json()
+    deal = sales.post("/api/v1/opportunities", json={"customer_id": customer["id"], "title": "审批单"}).get_json()
+    typed = sales.patch(f"/api/v1/opportunities/{deal['id']}", json={"custom": {"approval": "已批准"}})
+    assert typed.status_code == 400 and typed.get_json()["error"]["details"][0]["field"] == "custom.approval"
+    crm_module._register_operations()
+    with app.test_request_context():
+        ctx = OperationContext("crm.update_record", "Task_mark", None, {},
+                               {"actor": "manager", "record": {"type": "opportunity", "id": deal["id"]}, "instance_id": 1})
+        call_operation("crm.update_record", ctx, {"field": "approval", "value": "已批准"})
+        db.session.commit()
+        db.session.remove()
+    record = sales.get(f"/api/v1/opportunities/{deal['id']}")
+    assert record.get_json()["custom"] == {"approval": "已批准"}
+    # Sent back unchanged (the whole record, as an edit form does), it is no change at all.
+    again = sales.patch(f"/api/v1/opportunities/{deal['id']}", json={**record.get_json(), "title": "审批单 2"},
+                        headers={"If-Match": record.headers["ETag"]})
+    assert again.status_code == 200, again.get_json()
+    page = app.test_client()
+    login(page, "sales1")
+    form = page.get(f"/crm/opportunity/{deal['id']}/edit").get_data(as_text=True)
+    assert 'id="f-custom.approval" value="已批准" disabled' in form and "由自动化规则和流程设置" in form
+    with app.app_context():
+        assert services.custom_field_defs("opportunity")[0].automated is True
