@@ -169,6 +169,8 @@ def test_on_a_phone_the_lists_keep_status_and_buttons_on_screen(page, flows):
         assert cells.first.bounding_box()["width"] > 300, url
         headings = cells.evaluate_all("tds => tds.map(td => getComputedStyle(td, '::before').content)")
         assert f'"{label}"' in headings, (url, headings)
+        if url == "/inbox":  # which process and who asked, on the phone too
+            assert {'"流程"', '"发起人"'} <= set(headings), headings
         screenshot(page, f"phone-{user}-{url.strip('/').replace('/', '-')}")
         if url == "/inbox":  # the filters fold away on a phone unless in use
             assert not page.locator("#inbox-filters").is_visible()
