@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from datetime import datetime
 from typing import Iterable
 
@@ -367,7 +368,14 @@ def _worded(error: R.StepError) -> R.StepError:
         error.message = _("None of the conditions out of “%(gateway)s” holds and it has no default flow: mark one "
                           "flow as the default, or retry with corrected data.",
                           gateway=error.element_name or error.element_id)
+    failed = _OPERATION_FAILED.match(error.message or "")
+    if failed:  # the script engine's frame around what the operation said
+        error.message = _("The step's operation %(operation)s failed: %(error)s", operation=failed.group(1),
+                          error=failed.group(2))
     return error
+
+
+_OPERATION_FAILED = re.compile(r"^operation '([^']+)' failed: (.*)$", re.DOTALL)
 
 
 def _notify_error(instance: ProcessInstance, error: R.StepError):

@@ -155,7 +155,8 @@ def test_error_then_retry(env):
     from app.notifications.models import Notification
     notice = db.session.scalar(select(Notification).where(Notification.user_id == user("admin").id))
     # In the admin's language (the default, Chinese), whoever's step hit the error.
-    assert notice.text.startswith(f"流程 客户报备 #{instance.id} 在 报备通过 出错：")  # names, not ids
+    assert notice.text.startswith(f"流程 客户报备 #{instance.id} 在 报备通过 出错：此步骤的操作 crm.set_report_status 失败："
+                                  "RuntimeError: CRM unavailable")  # names, not ids; the frame in words
     assert notice.kind == "error" and notice.link == f"/process-instances/{instance.id}"
     env.fail_status = False
     svc.retry(instance.id, user("admin"))
