@@ -22,7 +22,7 @@ from SpiffWorkflow.bpmn.specs.mixins.events.end_event import EndEvent
 from SpiffWorkflow.bpmn.specs.mixins.unstructured_join import UnstructuredJoin
 from SpiffWorkflow.bpmn.util.diff import SpecDiff, WorkflowDiff, migrate_workflow
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
-from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
+from SpiffWorkflow.exceptions import SpiffWorkflowException, TaskNotFoundException, WorkflowException
 from SpiffWorkflow.specs.Join import Join
 from SpiffWorkflow.util.task import TaskState
 
@@ -315,7 +315,11 @@ def get_task(workflow, task_id):
         uid = task_id if isinstance(task_id, UUID) else UUID(str(task_id))
     except ValueError:
         raise TaskNotFound(f"no task {task_id!r}") from None
-    task = workflow.get_task_from_id(uid)
+    try:
+        task = workflow.get_task_from_id(uid)
+    except TaskNotFoundException:
+        # Gone from the state: another process completed it and its step was pruned meanwhile.
+        task = None
     if task is None:
         raise TaskNotFound(f"no task {task_id!r}")
     return task

@@ -595,8 +595,11 @@ def _complete(task_id, user, data, commit):
         result = R.complete_user_task(wf, task.task_uuid, data, form_fields(task.form_key, task.form_version))
     except R.InvalidTaskData as exc:
         raise InvalidData(str(exc), exc.fields) from None
-    except (R.TaskNotReady, R.TaskNotFound) as exc:
+    except R.TaskNotReady as exc:
         raise Conflict(str(exc)) from None
+    except R.TaskNotFound:
+        # Its row said open, but the state another process committed meanwhile no longer has it.
+        raise Conflict(_("The process moved on meanwhile; reload and try again.")) from None
     task.status, task.completed_by, task.completed_at = TASK_COMPLETED, user.username, utcnow()
     comment = (data or {}).get("comment")
     _history(instance, "completed_task", user, task=task.name, comment=comment,

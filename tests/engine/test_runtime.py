@@ -113,6 +113,8 @@ def test_complete_refuses_cancelled_and_done_tasks(cache, customer_report_xml, f
         R.complete_user_task(wf, task_id, {"decision": "approve"}, FORM)
     with pytest.raises(R.TaskNotFound):
         R.complete_user_task(wf, "not-a-uuid", {}, FORM)
+    with pytest.raises(R.TaskNotFound):  # a well-formed id the state does not hold (pruned meanwhile)
+        R.complete_user_task(wf, "f26dcf18-96a5-4723-9c2e-786e94a6a5ae", {}, FORM)
 
 
 def test_complete_refuses_non_user_task(cache, customer_report_xml, fake_ops):
