@@ -114,6 +114,22 @@ def test_stale_instance_version_is_a_conflict(env):
     assert db.session.get(HumanTask, task.id).status == "open"  # the losing step left nothing behind
 
 
+def test_a_task_already_completed_in_the_state_is_a_conflict_not_a_crash(env):
+    # Another web process completed the task and committed; this one had read the task row as
+    # open just before, and now loads a state where the finished step was pruned away.
+    svc.deploy(XML)
+    instance = svc.start_instance("customer_report", CUSTOMER)
+    [task] = open_tasks(instance)
+    svc.claim(task.id, user("fj_head"))
+    svc.complete(task.id, user("fj_head"), {"decision": "approve"})
+    # What this process read before the other's commit: the task open, the instance running.
+    db.session.execute(update(HumanTask).where(HumanTask.id == task.id).values(status="open", completed_by=None))
+    db.session.execute(update(ProcessInstance).where(ProcessInstance.id == instance.id).values(status="running"))
+    db.session.commit()
+    with pytest.raises(svc.Conflict):
+        svc.complete(task.id, user("fj_head"), {"decision": "reject", "comment": "晚了"})
+
+
 def test_escalation_timer_fired_by_worker(env):
     svc.deploy(XML)
     instance = svc.start_instance("customer_report", CUSTOMER)
