@@ -62,9 +62,10 @@ def delete_rule(rule_id):
 @bp.input(DryRunIn, arg_name="body")
 def dry_run(rule_id, body):
     rule = services.get_rule(rule_id)
-    definition = services.rule_dict(rule)
+    definition = services.rule_dict(rule, reveal=True)
     if body["rule"] is not None:  # the editor's unsaved changes
-        definition = {**services.checked_definition({**definition, **body["rule"]}), "id": rule.id}
+        definition = {**services.checked_definition({**definition, **body["rule"]}, definition["actions"]),
+                      "id": rule.id}
     return _dry_run(definition, body)
 
 

@@ -23,10 +23,19 @@ EDITABLE = ("name", "description", "entity", "event", "event_options", "conditio
             "once_per_record", "position")
 
 
-def rule_dict(rule: Rule) -> dict:
+# What a rule's reader sees for a webhook's signing secret, and what sent back means "keep it":
+# the secret stays with the rule (and the worker that signs), never in a page or an API answer.
+SECRET_KEPT = "•" * 16
+
+
+def rule_dict(rule: Rule, reveal: bool = False) -> dict:
+    """The rule as the API and the editor show it; ``reveal`` (internal use only) keeps the
+    webhooks' signing secrets, which readers otherwise see as ``SECRET_KEPT``."""
+    actions = rule.actions if reveal else [{**a, "secret": SECRET_KEPT} if isinstance(a, dict) and a.get("secret")
+                                           else a for a in rule.actions or []]
     return {"id": rule.id, "name": rule.name, "description": rule.description, "entity": rule.entity,
             "event": rule.event, "event_options": rule.event_options or {}, "condition": rule.condition,
-            "actions": rule.actions, "enabled": rule.enabled, "blocking": rule.blocking,
+            "actions": actions, "enabled": rule.enabled, "blocking": rule.blocking,
             "once_per_record": rule.once_per_record, "position": rule.position,
             "created_by": rule.created_by.username if rule.created_by else None,
             "created_at": rule.created_at.isoformat(), "updated_at": rule.updated_at.isoformat(),
@@ -45,9 +54,31 @@ def _without_secrets(rule: dict) -> dict:
     return {**rule, "actions": [masked(a) for a in rule.get("actions") or []]} if "actions" in rule else rule
 
 
-def checked_definition(data: dict) -> dict:
-    """A rule definition validated (and put in canonical form) without saving it."""
-    return _checked({k: data[k] for k in EDITABLE if k in data})
+def _kept_secrets(actions, stored: list) -> list:
+    """``actions`` with each ``SECRET_KEPT`` replaced by the secret the rule has: the webhook
+    action with the same address, else the one at the same place."""
+    if not isinstance(actions, list):
+        return actions
+    hooks = [a for a in stored if isinstance(a, dict) and a.get("type") == "webhook" and a.get("secret")]
+    out = []
+    for index, action in enumerate(actions):
+        if isinstance(action, dict) and action.get("secret") == SECRET_KEPT:
+            same = next((a for a in hooks if a.get("url") == action.get("url")), None)
+            if same is None and index < len(stored) and stored[index] in hooks:
+                same = stored[index]
+            # Nothing to keep (a new webhook): empty, so the check asks for a secret.
+            action = {**action, "secret": same["secret"] if same else ""}
+        out.append(action)
+    return out
+
+
+def checked_definition(data: dict, stored_actions: list | None = None) -> dict:
+    """A rule definition validated (and put in canonical form) without saving it; a kept
+    secret (``SECRET_KEPT``) is the stored rule's."""
+    data = {k: data[k] for k in EDITABLE if k in data}
+    if "actions" in data:
+        data["actions"] = _kept_secrets(data["actions"], stored_actions or [])
+    return _checked(data)
 
 
 def _checked(data: dict) -> dict:
@@ -100,12 +131,13 @@ label_audit_details(("automation.rule_created", "automation.rule_changed", "auto
 
 
 def create_rule(data: dict, actor) -> Rule:
-    clean = _checked({k: data[k] for k in EDITABLE if k in data})
+    clean = checked_definition(data)
     rule = Rule(**{k: clean[k] for k in EDITABLE if k in clean}, created_by_id=getattr(actor, "id", None))
     db.session.add(rule)
     _prepare_round_robin(rule.actions)
     db.session.flush()
-    audit("automation.rule_created", actor=actor, target=f"rule:{rule.id}", rule=_without_secrets(rule_dict(rule)))
+    audit("automation.rule_created", actor=actor, target=f"rule:{rule.id}",
+          rule=_without_secrets(rule_dict(rule, reveal=True)))
     db.session.commit()
     return rule
 
@@ -113,16 +145,16 @@ def create_rule(data: dict, actor) -> Rule:
 def update_rule(rule: Rule, data: dict, actor, version: int | None = None) -> Rule:
     if version is not None and version != rule.version:
         raise ApiError(409, "stale_version", _("The rule was changed by someone else; reload it and try again."))
-    before = rule_dict(rule)
+    before = rule_dict(rule, reveal=True)
     merged = {k: before[k] for k in EDITABLE}
-    before = _without_secrets(before)
     merged.update({k: data[k] for k in EDITABLE if k in data})
-    clean = _checked(merged)
+    clean = checked_definition(merged, stored_actions=before["actions"])
+    before = _without_secrets(before)
     for key in EDITABLE:
         setattr(rule, key, clean[key])
     _prepare_round_robin(rule.actions)
     db.session.flush()
-    after = _without_secrets(rule_dict(rule))
+    after = _without_secrets(rule_dict(rule, reveal=True))
     changed = {k: {"from": before[k], "to": after[k]} for k in EDITABLE if before[k] != after[k]}
     if changed:
         audit("automation.rule_changed", actor=actor, target=f"rule:{rule.id}", entity=rule.entity, changes=changed)
@@ -131,7 +163,8 @@ def update_rule(rule: Rule, data: dict, actor, version: int | None = None) -> Ru
 
 
 def delete_rule(rule: Rule, actor) -> None:
-    audit("automation.rule_deleted", actor=actor, target=f"rule:{rule.id}", rule=_without_secrets(rule_dict(rule)))
+    audit("automation.rule_deleted", actor=actor, target=f"rule:{rule.id}",
+          rule=_without_secrets(rule_dict(rule, reveal=True)))
     db.session.delete(rule)
     db.session.commit()
 

@@ -268,3 +268,36 @@ def test_the_audit_log_never_holds_a_webhook_secret(crm, make_rule, user):
     assert rotation["from"][0]["secret"] != rotation["to"][0]["secret"]  # the rotation shows
     assert rotation["from"][0]["secret"].startswith("sha256:")
     assert db.session.get(Rule, rule.id) is None
+
+
+def test_a_webhook_secret_is_never_shown_and_sending_it_back_keeps_it(api_as, within):
+    from app.automation.services import SECRET_KEPT
+
+    admin = api_as("admin")
+    created = admin.post("/api/v1/automation-rules", json={
+        "name": "推送", "entity": "customer", "event": "created",
+        "actions": [{"type": "webhook", "url": "https://hooks.example.com/crm", "secret": SECRET}]})
+    assert created.status_code == 201 and created.get_json()["actions"][0]["secret"] == SECRET_KEPT
+    shown = admin.get(f"/api/v1/automation-rules/{created.get_json()['id']}").get_json()
+    assert SECRET not in str(shown) and SECRET not in str(admin.get("/api/v1/automation-rules").get_json())
+
+    def stored_secret():
+        def read():
+            from app.automation.models import Rule
+            return db.session.get(Rule, shown["id"]).actions[0]["secret"]
+        return within(read)
+
+    # The editor sends back what it was shown (a rename here): the secret stays as it was.
+    renamed = admin.patch(f"/api/v1/automation-rules/{shown['id']}",
+                          json={"name": "推送到财务", "actions": shown["actions"], "version": shown["version"]})
+    assert renamed.status_code == 200, renamed.get_json()
+    assert stored_secret() == SECRET
+    # A new secret typed in replaces it; a new webhook cannot borrow a kept secret it never had.
+    rotated = admin.patch(f"/api/v1/automation-rules/{shown['id']}", json={
+        "actions": [{"type": "webhook", "url": "https://hooks.example.com/crm", "secret": "rotated-secret-9876543210"}],
+        "version": renamed.get_json()["version"]})
+    assert rotated.status_code == 200 and stored_secret() == "rotated-secret-9876543210"
+    borrowed = admin.post("/api/v1/automation-rules", json={
+        "name": "借用", "entity": "customer", "event": "created",
+        "actions": [{"type": "webhook", "url": "https://hooks.example.com/other", "secret": SECRET_KEPT}]})
+    assert borrowed.status_code == 400 and borrowed.get_json()["error"]["details"][0]["field"] == "actions.0.secret"
