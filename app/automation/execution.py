@@ -198,6 +198,10 @@ _PENDING = "automation_failed_runs"
 
 def _keep_after_rollback(run: RuleRun) -> None:
     row = {c.key: getattr(run, c.key) for c in RuleRun.__table__.columns if c.key != "id"}
+    if run.event == "created":
+        # The refused record was never saved: its id goes with the rollback (and may be given to
+        # another record later), so the log keeps only what it was called.
+        row["record_id"] = None
     db.session.info.setdefault(_PENDING, []).append(row)
 
 

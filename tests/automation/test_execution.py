@@ -91,6 +91,8 @@ def test_a_blocking_rule_refuses_the_save_and_still_logs_why(crm, make_rule, use
     assert count(Customer) == 0
     run = db.session.scalar(select(RuleRun))
     assert run.outcome == "failed" and run.rule_name == "必须成功"
+    # The refused customer was never saved: the log names it, without an id another may get.
+    assert (run.record_id, run.record_label) == (None, "被拒绝")
 
 
 def _snapshot():
