@@ -59,7 +59,22 @@ const rules = {
   "superfluous-termination": superfluousTermination,
 };
 
-const cache = { "config:bpmnlint/recommended": recommended };
+// Ours: an exclusive gateway whose every way out has a condition but none is the default stops
+// its process with an error the day no condition holds (a decision typed "maybe").
+const NO_DEFAULT = "Exclusive gateway has no default flow: when no condition holds, the process stops with an error";
+function gatewayNeedsDefault() {
+  function check(node, reporter) {
+    if (node.$type !== "bpmn:ExclusiveGateway" || node.default) return;
+    const outgoing = node.outgoing || [];
+    if (outgoing.length > 1 && outgoing.every((flow) => flow.conditionExpression)) reporter.report(node.id, NO_DEFAULT);
+  }
+  return { check };
+}
+
+const cache = {
+  "config:bpmnlint/recommended": recommended,
+  "rule:bpmnlint-plugin-crm/gateway-needs-default": gatewayNeedsDefault,
+};
 for (const [name, rule] of Object.entries(rules)) cache[`rule:bpmnlint/${name}`] = rule;
 
 // Every rule of "recommended" must be in the cache, or bpmnlint would fail at lint time.
@@ -73,6 +88,6 @@ export default {
     extends: "bpmnlint:recommended",
     // "recommended" warns against inclusive gateways because many engines lack them; ours
     // runs them, joins included (tests/engine/test_parallel_join.py).
-    rules: { "no-inclusive-gateway": "off" },
+    rules: { "no-inclusive-gateway": "off", "crm/gateway-needs-default": "warn" },
   },
 };

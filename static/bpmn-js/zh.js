@@ -200,6 +200,8 @@ const ZH = {
   "Issues for child elements": "子元素的问题",
   // bpmnlint's messages (the overlays' tooltips)
   "Sequence flow is missing condition": "顺序流缺少条件",
+  "Exclusive gateway has no default flow: when no condition holds, the process stops with an error":
+    "排他网关没有默认流：条件都不成立时，流程会出错停止",
   "Process is missing end event": "流程缺少结束事件",
   "Sub process is missing end event": "子流程缺少结束事件",
   "Process is missing start event": "流程缺少开始事件",

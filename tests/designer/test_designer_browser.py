@@ -700,3 +700,31 @@ def test_a_file_without_a_drawing_is_laid_out_and_saved(page, app, demo_people, 
 
         saved = db.session.query(ProcessDraft).filter_by(process_key="bare_flow").one()
         assert 'bpmnElement="Review"' in saved.xml
+
+
+def test_a_gateway_whose_ways_out_all_have_conditions_is_told_it_needs_a_default(page, demo_people):
+    login_in_browser(page, "admin")
+    page.goto("/designer/")
+    page.fill("#new-key", "no_default_flow")
+    page.click("#designer-new button[type=submit]")
+    page.wait_for_selector("#designer-modeler[data-ready=true]")
+    gateway = page.evaluate("""() => {
+      const m = window.designer.modeler, r = m.get('elementRegistry'), modeling = m.get('modeling');
+      const factory = m.get('bpmnFactory');
+      const start = r.filter(e => e.type === 'bpmn:StartEvent')[0];
+      const gw = modeling.appendShape(start, {type: 'bpmn:ExclusiveGateway'});
+      modeling.updateLabel(gw, '是否同意');
+      for (const [y, body] of [[0, "${decision == 'approve'}"], [200, "${decision == 'reject'}"]]) {
+        const end = modeling.appendShape(gw, {type: 'bpmn:EndEvent'}, {x: gw.x + 200, y: gw.y + y});
+        const flow = gw.outgoing[gw.outgoing.length - 1];
+        modeling.updateProperties(flow, {conditionExpression: factory.create('bpmn:FormalExpression', {body})});
+      }
+      return gw.id;
+    }""")
+    page.wait_for_function("""(id) => [...document.querySelectorAll('.bjsl-overlay')]
+        .some(o => o.textContent.includes('排他网关没有默认流'))""", arg=gateway)
+    # Marking one flow as the default silences it.
+    page.evaluate("""(id) => { const m = window.designer.modeler; const gw = m.get('elementRegistry').get(id);
+      m.get('modeling').updateProperties(gw, {default: gw.outgoing[1].businessObject}); }""", gateway)
+    page.wait_for_function("""() => ![...document.querySelectorAll('.bjsl-overlay')]
+        .some(o => o.textContent.includes('排他网关没有默认流'))""")
