@@ -704,14 +704,10 @@ def test_a_file_without_a_drawing_is_laid_out_and_saved(page, app, demo_people, 
 
 def test_a_gateway_whose_ways_out_all_have_conditions_is_told_it_needs_a_default(page, demo_people):
     login_in_browser(page, "admin")
-    page.goto("/designer/")
-    page.fill("#new-key", "no_default_flow")
-    page.click("#designer-new button[type=submit]")
-    page.wait_for_selector("#designer-modeler[data-ready=true]")
+    _new_process(page, "no_default_flow", "无默认流")
     gateway = page.evaluate("""() => {
-      const m = window.designer.modeler, r = m.get('elementRegistry'), modeling = m.get('modeling');
-      const factory = m.get('bpmnFactory');
-      const start = r.filter(e => e.type === 'bpmn:StartEvent')[0];
+      const m = window.designer.modeler, modeling = m.get('modeling'), factory = m.get('bpmnFactory');
+      const start = m.get('elementRegistry').filter(e => e.type === 'bpmn:StartEvent')[0];
       const gw = modeling.appendShape(start, {type: 'bpmn:ExclusiveGateway'});
       modeling.updateLabel(gw, '是否同意');
       for (const [y, body] of [[0, "${decision == 'approve'}"], [200, "${decision == 'reject'}"]]) {
