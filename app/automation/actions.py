@@ -26,10 +26,6 @@ from app.events import RecordEvent, emit
 from app.extensions import db
 
 
-STRATEGY_LABELS = {"user": _l("a fixed user"), "round_robin": _l("round-robin in a group"),
-                   "field_map": _l("by a field value"), "fewest_open": _l("fewest open records in a group")}
-
-
 class ActionFailed(Exception):
     """An action could not be done; the message is shown in the run log."""
 
@@ -196,7 +192,8 @@ def _api_data(entity: EntitySpec, values: dict) -> dict:
 
 
 def _reason(ctx: Context) -> str:
-    return _("Automation rule %(name)s", name=ctx.rule.name)
+    # A code the record page words in its reader's language (crm.history.cause_text).
+    return f"rule:{ctx.rule.name}"
 
 
 # --- create a related record --------------------------------------------------------------
@@ -302,7 +299,7 @@ def plan_assign_owner(action, ctx: Context) -> dict:
             user = user if user is not None and user.active else None
     if user is None:
         return {"skipped": _("No active user to assign.")}
-    reason = _("Automation rule %(name)s (%(strategy)s)", name=ctx.rule.name, strategy=STRATEGY_LABELS[strategy])
+    reason = _reason(ctx)
     if ctx.get("owner") == user.username:
         return {"user": user.username, "unchanged": True, "reason": reason}
     return {"user": user.username, "from": ctx.get("owner"), "reason": reason}

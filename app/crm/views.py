@@ -82,14 +82,20 @@ def _panels(record) -> list[tuple[str, dict]]:
     return out
 
 
-# Reasons the CRM itself writes to the assignment log (rules write theirs in the actor's language).
+# Reasons the CRM itself writes to the assignment log; a rule writes "rule:<name>" (rows from
+# before that keep the text they were written in).
 _ASSIGNMENT_REASONS = {"created": _l("created"), "demo data": _l("demo data"), "customer report": _l("customer report"),
                        "changed by user": _l("changed by user"), "hand-over": _l("handed over by an administrator"),
                        "import": _l("CSV import")}
 
 
+def _assignment_reason(reason: str) -> str:
+    known = _ASSIGNMENT_REASONS.get(reason)
+    return str(known) if known is not None else history.cause_text(reason) or reason
+
+
 def _assignment_panel(record, user):
-    return {"rows": services.assignment_log(record.entity, record.id), "reasons": _ASSIGNMENT_REASONS}
+    return {"rows": services.assignment_log(record.entity, record.id), "reason": _assignment_reason}
 
 
 HISTORY_ROWS = 50  # the page shows the latest ones; the API pages through all

@@ -114,7 +114,7 @@ def test_delayed_todo_and_date_values(crm, make_rule, user):
     assert [t.title for t in open_todos_for(user("sales2"))] == ["回访 服务合同"]
 
 
-def test_the_new_owner_is_told_the_record_is_theirs(crm, make_rule, user):
+def test_the_new_owner_is_told_the_record_is_theirs(app, crm, make_rule, user):
     from app.notifications.models import Notification
 
     make_rule(name="福建归销售二", entity="customer", event="created",
@@ -128,6 +128,11 @@ def test_the_new_owner_is_told_the_record_is_theirs(crm, make_rule, user):
     # Nobody is told of a record they took themselves.
     assert db.session.scalar(select(Notification).where(Notification.user_id == user("sales1").id)) is None
     assert kept.owner.username == "sales1"
+    # The assignment log keeps a code; the record page words it in its reader's language.
+    db.session.commit()
+    page = app.test_client()
+    page.post("/login", data={"username": "sales2", "password": "demo1234"})
+    assert "自动化规则“福建归销售二”" in page.get(f"/crm/customer/{given.id}").get_data(as_text=True)
 
 
 def test_a_template_names_people_and_stages_as_people_read_them(crm, make_rule, user):
