@@ -121,10 +121,15 @@ def plan_in_words(action_type: str, plan: dict | None, entity: EntitySpec | None
     if plan.get("skipped") or plan.get("refused"):
         return [str(plan.get("refused") or plan.get("skipped"))]
 
-    def field_words(spec_of: EntitySpec | None, name: str, value) -> str:
-        spec = (spec_of.fields if spec_of else {}).get(name)
-        shown = _person(value) if spec is not None and spec.type == "user" and value else _value_words(spec, value)
-        return f"{spec.said if spec else name}: {shown}"
+    def spec_of(record_type: EntitySpec | None, name: str):
+        return (record_type.fields if record_type else {}).get(name)
+
+    def value_of(spec, value) -> str:
+        return _person(value) if spec is not None and spec.type == "user" and value else _value_words(spec, value)
+
+    def field_words(record_type: EntitySpec | None, name: str, value) -> str:
+        spec = spec_of(record_type, name)
+        return f"{spec.said if spec else name}: {value_of(spec, value)}"
 
     if action_type == "set_fields":
         changes = plan.get("changes") or {}
@@ -132,8 +137,8 @@ def plan_in_words(action_type: str, plan: dict | None, entity: EntitySpec | None
             return [_("Nothing to change: the fields already have these values.")]
         lines = []
         for name, (old, new) in changes.items():
-            before, after = field_words(entity, name, old), field_words(entity, name, new)
-            lines.append(f"{before} → {after.split(': ', 1)[1]}")
+            spec = spec_of(entity, name)
+            lines.append(f"{field_words(entity, name, old)} → {value_of(spec, new)}")
         return lines
     if action_type == "create_record":
         target = (entities or {}).get(plan.get("entity"))

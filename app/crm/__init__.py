@@ -86,13 +86,8 @@ def _register_operations() -> None:
         return value
 
     def record_fields():
-        # Every record type's fields, as update_record takes them (custom ones as custom.<key>),
-        # each once with the record types it belongs to.
-        found: dict[str, tuple[str, list]] = {}
-        for entity in services.FIELDS:
-            for field in services.record_fields(entity):
-                if not field["read_only"]:
-                    found.setdefault(field["key"], (field["label"], []))[1].append(str(services.ENTITY_LABELS[entity]))
+        # As update_record takes them: custom ones as custom.<key>, the read-only ones left out.
+        found = services.fields_of_every_type(lambda field: not field["read_only"])
         return [{"value": key, "label": f"{label} · {_(', ').join(types)}"} for key, (label, types) in found.items()]
 
     def report_statuses():

@@ -222,6 +222,18 @@ def one_field_change(entity: str, field: str, value) -> dict:
     return {key: value}
 
 
+def fields_of_every_type(keep=lambda field: True) -> dict[str, tuple[str, list[str]]]:
+    """Each field key once across the record types (custom ones as ``custom.<key>``), with its
+    label and the names of the record types that have it: for pickers that do not know the
+    record type yet (a process's operations and conditions). ``keep`` filters the fields."""
+    found: dict[str, tuple[str, list[str]]] = {}
+    for entity in FIELDS:
+        for field in record_fields(entity):
+            if keep(field):
+                found.setdefault(field["key"], (field["label"], []))[1].append(str(ENTITY_LABELS[entity]))
+    return found
+
+
 def field_label(entity: str, key: str) -> str:
     if key.startswith("custom."):
         # From the per-transaction definitions: a change history names many custom fields.

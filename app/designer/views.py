@@ -117,16 +117,13 @@ def condition_fields() -> list[dict]:
     """What a flow's condition may test: the variables every embedded process starts with, an
     approval's decision, and every record type's fields (an embedded form's fields carry their
     names), each with the record types it belongs to."""
-    from app.forms import embedded
+    from app.crm import services as crm
 
     fields = {"owner": _("Owner"), "reporter": _("Reporter"), "decision": _("Decision"),
               "record_type": _("Record type")}
-    found: dict[str, tuple[str, list[str]]] = {}
-    for group in embedded.crm_field_catalogue():
-        for field in group["fields"]:
-            found.setdefault(field["name"], (field["label"], []))[1].append(group["label"])
-    for name, (label, types) in found.items():
-        fields.setdefault(name, _("%(field)s (%(types)s)", field=label, types=_(", ").join(types)))
+    for key, (label, types) in crm.fields_of_every_type(lambda field: field["type"] != "users").items():
+        # An embedded form field is named after the record's field, a custom one without "custom.".
+        fields.setdefault(key.removeprefix("custom."), _("%(field)s (%(types)s)", field=label, types=_(", ").join(types)))
     return [{"name": name, "label": str(label)} for name, label in fields.items()]
 
 

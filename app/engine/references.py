@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from sqlalchemy import select
+from sqlalchemy.orm import undefer
 
 from app.extensions import db
 
@@ -49,7 +50,7 @@ def uses_of_form_fields(form_key: str, names: set[str]) -> list[dict]:
         return []
     uses = []
     definitions = db.session.scalars(select(ProcessDefinition).where(ProcessDefinition.is_current.is_(True))
-                                     .order_by(ProcessDefinition.key))
+                                     .options(undefer(ProcessDefinition.xml)).order_by(ProcessDefinition.key))
     for definition in definitions:
         if f'formKey="{form_key}"' not in definition.xml:
             continue  # cheap test before parsing
