@@ -67,7 +67,7 @@ def _save(run: ProcessTestRun, wf, result: R.StepResult, calls: list, event: dic
         log.append(event)
     log.extend(calls)
     if result.error is not None:
-        log.append({"event": "error", **result.error.to_dict()})
+        log.append({"event": "error", **engine.worded_error(result.error).to_dict()})
     if result.status == "completed":
         log.append({"event": "completed"})
     run.log = log
@@ -83,7 +83,7 @@ def describe(run: ProcessTestRun, result: R.StepResult | None = None) -> dict:
     return {
         "id": run.id, "key": run.process_key, "status": run.status, "version": run.version,
         "log": run.log,
-        "error": result.error.to_dict() if result.error else None,
+        "error": engine.worded_error(result.error).to_dict() if result.error else None,
         "user_tasks": [{
             "id": t.id, "bpmn_id": t.bpmn_id, "name": t.name, "assignee": t.assignee,
             "candidate_groups": t.candidate_groups, "candidate_users": t.candidate_users,

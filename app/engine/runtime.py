@@ -27,6 +27,7 @@ from SpiffWorkflow.specs.Join import Join
 from SpiffWorkflow.util.task import TaskState
 
 from . import trace
+from .script_engine import OperationFailed
 from .serialization import attach_engine, sanitize_data
 from .specs import CrmUserTask
 
@@ -62,6 +63,8 @@ class StepError:
     error_line: str | None = None
     error_type: str | None = None
     task_id: str | None = None
+    operation: str | None = None  # OPERATION_FAILED: the operation's name, and what it said
+    detail: str | None = None
 
     def to_dict(self):
         return asdict(self)
@@ -114,6 +117,7 @@ def create_instance(spec, subprocess_specs, data: dict | None = None, context: d
 
 
 NO_PATH = "no_path"  # a gateway none of whose conditions holds, without a default flow
+OPERATION_FAILED = "operation_failed"  # a service task's operation raised
 
 
 def _error_from(exc: Exception) -> StepError:
@@ -124,6 +128,9 @@ def _error_from(exc: Exception) -> StepError:
         return StepError(getattr(spec, "bpmn_id", None), getattr(spec, "bpmn_name", None),
                          "none of the conditions out of this gateway holds, and it has no default flow",
                          error_type=NO_PATH, task_id=str(task.id) if task is not None else None)
+    if isinstance(exc, OperationFailed):
+        return StepError(spec.bpmn_id, spec.bpmn_name, message, error_type=OPERATION_FAILED,
+                         task_id=str(task.id), operation=exc.operation, detail=exc.said)
     notes = getattr(exc, "notes", None) or []
     if notes:
         message = " ".join([message] + [n for n in notes if n])

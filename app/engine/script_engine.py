@@ -59,6 +59,15 @@ def _line(source: str, line: int | None) -> str | None:
     return lines[line - 1] if 0 < line <= len(lines) else None
 
 
+class OperationFailed(WorkflowTaskException):
+    """A service task's operation raised: the operation and what it said are kept apart, so the
+    service layer can word the failure for its reader instead of re-reading this text."""
+
+    def __init__(self, operation: str, said: str, **kwargs):
+        super().__init__(f"operation '{operation}' failed: {said}", **kwargs)
+        self.operation, self.said = operation, said
+
+
 class RestrictedScriptEngine(PythonScriptEngine):
     """The only script engine our workflows ever run with.
 
@@ -132,5 +141,4 @@ class RestrictedScriptEngine(PythonScriptEngine):
             # A refusal the product words itself (ApiError) reads as it is; anything else
             # names its kind, since its text may be terse.
             said = str(exc) if getattr(exc, "status", None) and getattr(exc, "code", None) else f"{type(exc).__name__}: {exc}"
-            raise WorkflowTaskException(f"operation '{spec.operation}' failed: {said}", task=task,
-                                        exception=exc) from exc
+            raise OperationFailed(spec.operation, said, task=task, exception=exc) from exc

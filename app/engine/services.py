@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from datetime import datetime
 from typing import Iterable
 
@@ -34,6 +33,7 @@ from .models import (
     OPEN_STATUSES, TASK_CANCELLED, TASK_COMPLETED, TASK_OPEN, HumanTask, ProcessDefinition, ProcessHistory,
     ProcessInstance,
 )
+from .operations import get_operation
 from .validation import validate_diagram
 from .xml import DiagramError
 
@@ -296,7 +296,7 @@ def _persist_rows(instance, wf, result, actor, now, new=False):
         instance.completed_at = now
         _history(instance, "completed", actor, task=reached)  # which end it reached
     if result.error is not None:
-        _worded(result.error)
+        worded_error(result.error)
         instance.error = result.error.to_dict()
         if was != "error":
             _history(instance, "error", actor, task=result.error.element_name or result.error.element_id,
@@ -362,20 +362,21 @@ def _display(data: dict) -> dict:
     return json.loads(json.dumps(data, default=str, ensure_ascii=False))
 
 
-def _worded(error: R.StepError) -> R.StepError:
+def worded_error(error: R.StepError) -> R.StepError:
     """A failure the engine recognises, said in the reader's language with what to do."""
     if error.error_type == R.NO_PATH:
         error.message = _("None of the conditions out of “%(gateway)s” holds and it has no default flow: mark one "
                           "flow as the default, or retry with corrected data.",
                           gateway=error.element_name or error.element_id)
-    failed = _OPERATION_FAILED.match(error.message or "")
-    if failed:  # the script engine's frame around what the operation said
-        error.message = _("The step's operation %(operation)s failed: %(error)s", operation=failed.group(1),
-                          error=failed.group(2))
+    elif error.error_type == R.OPERATION_FAILED:
+        known = get_operation(error.operation)
+        if known is not None and known.description:  # what it does, for the admin who did not draw it
+            error.message = _("The step's operation “%(operation)s” (%(name)s) failed: %(error)s",
+                              operation=known.description, name=error.operation, error=error.detail)
+        else:
+            error.message = _("The step's operation %(operation)s failed: %(error)s", operation=error.operation,
+                              error=error.detail)
     return error
-
-
-_OPERATION_FAILED = re.compile(r"^operation '([^']+)' failed: (.*)$", re.DOTALL)
 
 
 def _notify_error(instance: ProcessInstance, error: R.StepError):

@@ -145,7 +145,7 @@ export function setupTestRun(root, modeler, urls, save) {
     const log = result.log.map((entry) => el("li", { class: `testrun-log-${entry.event}` }, describe(entry)));
     body.replaceChildren(...[
       status,
-      result.error ? el("div", { class: "alert alert-danger py-1" }, `${result.error.element_id || ""}: ${result.error.message}`) : null,
+      result.error ? el("div", { class: "alert alert-danger py-1" }, `${result.error.element_name || result.error.element_id || ""}: ${result.error.message}`) : null,
       ...tasks,
       timers.length ? el("div", {}, el("strong", {}, t("Waiting timers")), el("ul", { class: "mb-1" }, timers)) : null,
       el("strong", {}, t("What happened")),

@@ -235,3 +235,40 @@ def test_contract_dates_and_filters(api_as, crm_stages, make_customer):
     assert [c["title"] for c in soon["items"]] == ["快到期"]
     assert api.get("/api/v1/contracts?status=signed").get_json()["total"] == 1
     assert api.get("/api/v1/contracts?q=很久").get_json()["total"] == 1
+
+
+def test_a_failed_step_names_its_operation_by_what_it_does(app, api_as, crm_stages):
+    """The admin reading a stopped process learns which operation refused and why, in words:
+    the operation's name and its refusal are carried apart from the engine's English frame."""
+    import app.crm as crm_module
+    from app.engine import services as engine
+    from app.extensions import db
+
+    crm_module._register_operations()
+    sign = b"""<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="d" targetNamespace="x">
+  <bpmn:process id="sign_deal" name="\xe7\xad\xbe\xe7\xba\xa6" isExecutable="true">
+    <bpmn:startEvent id="s" />
+    <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="Task_sign" />
+    <bpmn:serviceTask id="Task_sign" name="\xe6\xa0\x87\xe8\xae\xb0\xe7\xad\xbe\xe7\xba\xa6" camunda:type="external" camunda:topic="crm.update_record">
+      <bpmn:extensionElements><camunda:inputOutput>
+        <camunda:inputParameter name="field">stage</camunda:inputParameter>
+        <camunda:inputParameter name="value">\xe7\xad\xbe\xe7\xba\xa6</camunda:inputParameter>
+      </camunda:inputOutput></bpmn:extensionElements>
+    </bpmn:serviceTask>
+    <bpmn:sequenceFlow id="f2" sourceRef="Task_sign" targetRef="e" />
+    <bpmn:endEvent id="e" />
+  </bpmn:process>
+</bpmn:definitions>"""
+    customer = api_as("sales1").post("/api/v1/customers", json={"name": "签约流程客户"}).get_json()
+    deal = api_as("sales1").post("/api/v1/opportunities", json={"customer_id": customer["id"], "title": "签约单"}).get_json()
+    with app.test_request_context():
+        engine.deploy(sign)
+        instance = engine.start_instance("sign_deal", {}, record={"type": "opportunity", "id": deal["id"]})
+        assert instance.status == "error"
+        assert instance.error["error_type"] == "operation_failed" and instance.error["operation"] == "crm.update_record"
+        assert instance.error["message"].startswith(
+            "此步骤的操作“设置发起本流程的记录的字段（例如审批后设置合同状态）”（crm.update_record）失败：输入有误：阶段")
+        assert "签约" in instance.error["detail"]
+        db.session.remove()

@@ -87,3 +87,20 @@ def test_test_run_refuses_unknown_fields_and_broken_diagrams(admin, api_as):
 
     # Test runs are for designers only.
     assert api_as("sales1").get(f"/api/v1/designer/test-runs/{run['id']}").status_code == 403
+
+
+def test_a_test_run_words_its_errors_as_the_real_engine_does(admin):
+    # No default flow, and "maybe" fits neither condition: the designer reads what to fix.
+    no_default = DIAGRAM.replace(' default="f_no"', ' name="是否同意"').replace(
+        '<bpmn:sequenceFlow id="f_no" sourceRef="Gw" targetRef="EndRejected" />',
+        '<bpmn:sequenceFlow id="f_no" sourceRef="Gw" targetRef="EndRejected">'
+        "<bpmn:conditionExpression>${decision == 'reject'}</bpmn:conditionExpression></bpmn:sequenceFlow>")
+    assert admin.post("/api/v1/designer/drafts", json={"xml": no_default}).status_code in (200, 201)
+    run = admin.post("/api/v1/designer/drafts/trial/test-runs", json={"data": {"customer_id": 1}}).get_json()
+    task = run["user_tasks"][0]
+    result = admin.post(f"/api/v1/designer/test-runs/{run['id']}/tasks/{task['id']}/complete",
+                        json={"data": {"decision": "maybe"}}).get_json()
+    assert result["status"] == "error"
+    said = "“是否同意”的出口条件都不成立，且没有默认流：请把一条流设为默认流，或修正数据后重试。"
+    assert result["error"]["error_type"] == "no_path" and result["error"]["message"] == said
+    assert [e["message"] for e in result["log"] if e["event"] == "error"] == [said]
