@@ -91,8 +91,24 @@ const labelled = (text, node) => el("label", { class: "form-label small w-100" }
 // Pickers: the page's lists of active people and of groups (a single name is picked whole).
 const PEOPLE = { list: "rule-users" };
 const GROUPS = { list: "rule-groups" };
-const listInput = (action, key, label) => labelled(label, input((action[key] || []).join(", "), (v) => { action[key] = names(v); },
-  key === "users" ? PEOPLE : key === "groups" ? GROUPS : {}));
+// A comma-separated list of people or groups gets its own suggestions, each carrying what is
+// typed so far, so picking a name adds it to the list instead of replacing the list.
+let nameLists = 0;
+function nameListInput(value, onchange, source) {
+  const offers = el("datalist", { id: `${source}-${++nameLists}` });
+  const offer = (text) => {
+    const cut = Math.max(text.lastIndexOf(","), text.lastIndexOf("，"));
+    const typed = cut < 0 ? "" : `${text.slice(0, cut + 1).trim()} `;
+    const chosen = new Set(names(typed));
+    offers.replaceChildren(...[...$(source).options].filter((o) => !chosen.has(o.value))
+      .map((o) => el("option", { value: typed + o.value }, o.label)));
+  };
+  const box = input(value, (v) => { onchange(v); offer(v); }, { list: offers.id });
+  offer(box.value);
+  return el("span", {}, box, offers);
+}
+const listInput = (action, key, label) => labelled(label, nameListInput((action[key] || []).join(", "),
+  (v) => { action[key] = names(v); }, (key === "users" ? PEOPLE : GROUPS).list));
 const mapText = (obj) => Object.entries(obj || {}).map(([k, v]) => `${k}=${v}`).join("\n");
 const parseMap = (text) => Object.fromEntries(lines(text).map((l) => l.split("=").map((s) => s.trim())).filter((p) => p.length === 2));
 const textarea = (value, onchange, label) => el("textarea", { class: "form-control form-control-sm", rows: 2, "aria-label": label, oninput: (e) => onchange(e.target.value) }, value || "");

@@ -40,7 +40,13 @@ def test_designer_builds_saves_and_dry_runs_a_rule(page, app, demo_people):
     assert page.eval_on_selector_all(f"#{people.get_attribute('list')} option",
                                      "os => os.map(o => [o.value, o.label])")[:2] == [["admin", "系统管理员 Admin"],
                                                                                       ["fj_head", "福建大区负责人 Fujian Head"]]
-    assert notify.locator("label", has_text="用户组").locator("input").get_attribute("list") == "rule-groups"
+    groups = notify.locator("label", has_text="用户组").locator("input")
+    assert page.eval_on_selector_all(f"#{groups.get_attribute('list')} option", "os => os.map(o => o.value)") == \
+        page.eval_on_selector_all("#rule-groups option", "os => os.map(o => o.value)")
+    # A list goes on growing: after a comma each offer keeps the names typed, without them again.
+    people.fill("admin，fj_head, ")
+    offered = page.eval_on_selector_all(f"#{people.get_attribute('list')} option", "os => os.map(o => o.value)")
+    assert offered[0] == "admin，fj_head, manager" and "admin，fj_head, admin" not in offered, offered
     people.fill("manager")
     notify.get_by_label("模板，例如 {name}").fill("大客户 {name}")
     page.check("#rule-once")
