@@ -603,19 +603,24 @@ def get_record(entity: str, record_id, user) -> OwnedRecord:
     return record
 
 
-def _check_owner_choice(actor, new_owner: User, record: OwnedRecord | None) -> None:
+def may_assign(actor, new_owner: User, record: OwnedRecord | None) -> bool:
     """Who may hand a record to whom: admins anyone; managers their people; a user
     themselves; and the current owner may hand it over."""
     if _sees_all(actor):
-        return
+        return True
     # Someone a record is merely shared with may not take it or give it away.
     if record is None or can_manage(record, actor):
         if new_owner.id == actor.id or new_owner.id in managed_user_ids(actor):
-            return
+            return True
         if record is not None and record.owner_id == actor.id:
-            return
-    raise ApiError(403, "forbidden", _("You may not assign records to %(name)s.", name=new_owner.username),
-                   [{"field": "owner", "message": _("Not allowed.")}])
+            return True
+    return False
+
+
+def _check_owner_choice(actor, new_owner: User, record: OwnedRecord | None) -> None:
+    if not may_assign(actor, new_owner, record):
+        raise ApiError(403, "forbidden", _("You may not assign records to %(name)s.", name=new_owner.label),
+                       [{"field": "owner", "message": _("Not allowed.")}])
 
 
 # --- snapshots and events ----------------------------------------------------------------
@@ -918,6 +923,8 @@ def update(record: OwnedRecord, data: dict, actor, *, version: int | None = None
         return record
     db.session.flush()
     _emit(entity, "updated", record, changes, actor, chain, automate)
+    if isinstance(record, Customer) and "owner" in changes:
+        _follow_customer(record, changes["owner"][0], actor, chain)
     if isinstance(record, Opportunity):
         if "stage" in changes:
             _emit(entity, "stage_changed", record, {"stage": changes["stage"]}, actor, chain, automate)
@@ -1005,9 +1012,29 @@ def assign_owner(record: OwnedRecord, user, actor=None, reason: str = "", *, com
     record.owner = target
     db.session.flush()
     _emit(record.entity, "updated", record, {"owner": (old.username if old else None, target.username)}, actor, chain)
+    if isinstance(record, Customer) and old is not None:
+        _follow_customer(record, old.username, actor, chain)
     if commit:
         db.session.commit()
     return row
+
+
+FOLLOWS_CUSTOMER = "follows customer"  # the assignment log's reason for a deal moved with its customer
+_OPEN_WORK = ((Opportunity, Opportunity.status == "open"), (Contract, Contract.status.in_(("draft", "signed"))))
+
+
+def _follow_customer(customer: Customer, previous: str | None, actor, chain) -> None:
+    """A customer's open opportunities and running contracts held by its previous owner go to
+    the new one with it: otherwise the previous owner keeps deals of a customer they may no
+    longer open, and renewal reminders go to the wrong person. Work someone else holds on the
+    customer (a colleague's deal) stays theirs. The new owner is told once, of the customer."""
+    if not previous or previous == customer.owner.username:
+        return
+    for model, still_open in _OPEN_WORK:
+        held = select(model).join(User, User.id == model.owner_id).where(
+            model.customer_id == customer.id, User.username == previous, still_open).order_by(model.id)
+        for record in db.session.scalars(held).all():
+            assign_owner(record, customer.owner, actor, FOLLOWS_CUSTOMER, commit=False, chain=chain, tell=False)
 
 
 def share(record: OwnedRecord, users: Iterable, actor=None, *, commit: bool = True, chain=()) -> OwnedRecord:

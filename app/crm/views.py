@@ -86,7 +86,7 @@ def _panels(record) -> list[tuple[str, dict]]:
 # before that keep the text they were written in).
 _ASSIGNMENT_REASONS = {"created": _l("created"), "demo data": _l("demo data"), "customer report": _l("customer report"),
                        "changed by user": _l("changed by user"), "hand-over": _l("handed over by an administrator"),
-                       "import": _l("CSV import")}
+                       "import": _l("CSV import"), services.FOLLOWS_CUSTOMER: _l("moved with its customer")}
 
 
 def _assignment_reason(reason: str) -> str:
@@ -156,7 +156,11 @@ def _form_options(entity, record, values) -> dict:
     users = db.session.scalars(select(User).where(User.active.is_(True)).order_by(User.username)).all()
     customers = db.session.scalars(_visible(Customer, current_user).order_by(Customer.name)
                                    .limit(CUSTOMER_CHOICES + 1)).all()
-    options = {"users": users, "stages": services.stages(), "customers_searched": len(customers) > CUSTOMER_CHOICES}
+    # The owner select offers whom this user may give the record to (and whoever holds it now).
+    owners = [u for u in users if (record is not None and u.id == record.owner_id)
+              or services.may_assign(current_user, u, record)]
+    options = {"users": users, "owners": owners, "stages": services.stages(),
+               "customers_searched": len(customers) > CUSTOMER_CHOICES}
     customers = customers[:CUSTOMER_CHOICES]
     chosen = str(values.get("customer_id") or "")
     if chosen.isdigit() and all(str(c.id) != chosen for c in customers):

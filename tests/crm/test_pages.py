@@ -340,3 +340,23 @@ def test_a_field_set_by_automation_only_is_read_only_to_people(app, api_as, crm_
     assert 'id="f-custom.approval" value="已批准" disabled' in form and "由自动化规则和流程设置" in form
     with app.app_context():
         assert services.custom_field_defs("opportunity")[0].automated is True
+
+
+def test_the_owner_select_offers_whom_the_user_may_give_the_record_to(app, crm_stages, make_customer):
+    import re
+
+    def owners(client, path):
+        html = client.get(path).get_data(as_text=True)
+        select = re.search(r'<select[^>]*name="owner".*?</select>', html, re.S).group(0)
+        return re.findall(r'<option value="([^"]+)"', select)
+
+    sales1, manager = app.test_client(), app.test_client()
+    login(sales1, "sales1")
+    login(manager, "manager")
+    assert owners(sales1, "/crm/customer/new") == ["sales1"]  # a new record: only themselves
+    offered = owners(manager, "/crm/customer/new")
+    assert {"manager", "sales1", "sales2"} <= set(offered) and "admin" not in offered  # and his people
+    mine = make_customer("sales1")
+    edit = sales1.get(f"/crm/customer/{mine['id']}/edit").get_data(as_text=True)
+    assert "新负责人同时接手" in edit  # what moves with the customer
+    assert {"admin", "sales2", "fj_head"} <= set(owners(sales1, f"/crm/customer/{mine['id']}/edit"))  # hands it over

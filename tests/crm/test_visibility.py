@@ -115,3 +115,44 @@ def test_a_customers_owner_sees_what_colleagues_recorded_on_it(api_as, records):
     sales1.patch(f"/api/v1/customers/{mine['id']}", json={"shared_with": []})
     assert sales2.get(f"/api/v1/activities/{logged['id']}").status_code == 200
     assert sales2.get(f"/api/v1/activities/{records['activities']['id']}").status_code == 404
+
+
+def test_a_customer_handed_over_takes_its_open_deals_and_running_contracts(app, api_as, records):
+    """The previous owner would otherwise keep deals of a customer they can no longer open,
+    and renewal reminders would reach them; closed deals, and a colleague's, stay put."""
+    sales1, sales2, manager = api_as("sales1"), api_as("sales2"), api_as("manager")
+    mine = records["mine"]
+    lost = sales1.post("/api/v1/opportunities", json={"customer_id": mine["id"], "title": "海鑫零期",
+                                                      "status": "lost"}).get_json()
+    assert "id" in lost, lost
+    colleague = manager.post("/api/v1/opportunities", json={"customer_id": mine["id"], "title": "经理跟进",
+                                                             "owner": "manager"}).get_json()
+    before = len(sales2.get("/api/v1/notifications").get_json()["items"])
+
+    assert manager.patch(f"/api/v1/customers/{mine['id']}", json={"owner": "sales2"}).status_code == 200
+
+    owner = lambda path, record: manager.get(f"/api/v1/{path}/{record['id']}").get_json()["owner"]  # noqa: E731
+    assert owner("opportunities", records["opportunities"]) == "sales2"
+    assert owner("contracts", records["contracts"]) == "sales2"
+    assert owner("opportunities", lost) == "sales1"  # its history is sales1's
+    assert owner("opportunities", colleague) == "manager"
+    assert owner("activities", records["activities"]) == "sales1"  # what sales1 did stays theirs
+    assert sales1.get(f"/api/v1/opportunities/{records['opportunities']['id']}").status_code == 404
+    # Told once, of the customer; the deal's log says why it moved.
+    assert len(sales2.get("/api/v1/notifications").get_json()["items"]) == before + 1
+    with app.app_context():
+        from app.crm import services
+        [row] = [r for r in services.assignment_log("opportunity", records["opportunities"]["id"])
+                 if r.reason == services.FOLLOWS_CUSTOMER]
+        assert row.from_user.username == "sales1" and row.to_user.username == "sales2"
+
+
+def test_a_customer_given_by_its_report_or_a_rule_takes_its_open_deals(app, api_as, records):
+    from app.crm import services
+    from app.extensions import db
+
+    with app.test_request_context():
+        customer = services.record_by_id("customer", records["mine"]["id"])
+        services.assign_owner(customer, "sales2", None, "customer report")
+        db.session.remove()
+    assert api_as("sales2").get(f"/api/v1/opportunities/{records['opportunities']['id']}").get_json()["owner"] == "sales2"
