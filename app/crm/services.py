@@ -31,7 +31,7 @@ from flask import current_app
 from flask_babel import format_datetime, format_decimal
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Select, bindparam, case, false, func, inspect, or_, select, true
+from sqlalchemy import Select, and_, bindparam, case, false, func, inspect, or_, select, true
 from sqlalchemy.orm import lazyload
 
 from app.api.errors import ApiError
@@ -761,7 +761,9 @@ def find_possible_duplicates(customer: Customer, limit: int = 20) -> list[dict]:
     same or a very similar name (after ``normalise_name``) or the same phone number (after
     ``normalise_phone``), and any other
     customer with the same credit code, the same company whoever owns it (a rule may have
-    handed the new one to the existing one's owner). For approvers of the customer report
+    handed the new one to the existing one's owner). The same owner's customers count with the
+    same name or phone too (one company entered twice), not with a similar name only (a
+    salesperson often holds a group's several companies). For approvers of the customer report
     (防撞单); ignores visibility on purpose.
 
     Each item: ``{id, name, owner, owner_name, report_status, reasons}`` with reasons among
@@ -778,9 +780,14 @@ def find_possible_duplicates(customer: Customer, limit: int = 20) -> list[dict]:
         conditions.append(Customer.phone_key == phone_key)
     if not conditions:
         return []
-    clash = Customer.owner_id != customer.owner_id
+    clash = [Customer.owner_id != customer.owner_id]
+    if key:
+        clash.append(Customer.name_key == key)
     if customer.credit_code:
-        clash = or_(clash, Customer.credit_code == customer.credit_code)
+        clash.append(Customer.credit_code == customer.credit_code)
+    if phone_key:
+        clash.append(Customer.phone_key == phone_key)
+    clash = or_(*clash)
     stmt = select(Customer).where(or_(*conditions), clash)
     if customer.id is not None:
         stmt = stmt.where(Customer.id != customer.id)
@@ -797,6 +804,8 @@ def find_possible_duplicates(customer: Customer, limit: int = 20) -> list[dict]:
             reasons.append("same_credit_code")
         if phone_key and other.phone_key == phone_key:
             reasons.append("same_phone")
+        if other.owner_id == customer.owner_id and reasons == ["similar_name"]:
+            continue
         if reasons:
             found.append({"id": other.id, "name": other.name, "owner": other.owner_username,
                           "owner_name": other.owner.label if other.owner else None,
@@ -1129,6 +1138,9 @@ SORTS = {"updated_at", "created_at", "name", "title", "amount", "registered_capi
          "customer_class", "report_status", "kind", "status", "id"}
 
 
+_PHONE_LIKE = re.compile(r"^[\d\s+\-()（）０-９＋－]+$")
+
+
 def can_sort(entity: str, column: str) -> bool:
     return column in SORTS and hasattr(MODELS[entity], column)
 
@@ -1139,9 +1151,15 @@ def list_query(entity: str, user, q: str | None = None, filters: dict | None = N
     model = MODELS[entity]
     stmt = select(model).where(visible_clause(model, user))
     q = (q or "").replace("\x00", "")  # PostgreSQL text cannot hold NUL
+    words = []
     for term in q.split()[:8]:  # each word somewhere: "福州 有限公司" finds 福州某某有限公司
         pattern = "%" + re.sub(r"([\\%_])", r"\\\1", term) + "%"
-        stmt = stmt.where(or_(*[getattr(model, c).ilike(pattern, escape="\\") for c in SEARCH_COLUMNS[entity]]))
+        words.append(or_(*[getattr(model, c).ilike(pattern, escape="\\") for c in SEARCH_COLUMNS[entity]]))
+    phone = normalise_phone(q) if model is Customer and _PHONE_LIKE.match(q) else ""
+    if len(phone) >= 5:  # a number however it is written: 05925551234 finds 0592-555 1234
+        stmt = stmt.where(or_(and_(*words), Customer.phone_key.contains(phone, autoescape=True)))
+    elif words:
+        stmt = stmt.where(*words)
     for key, value in (filters or {}).items():
         if value is None or value == "":
             continue

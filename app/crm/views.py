@@ -419,12 +419,12 @@ def new(entity):
 
 def _warn_of_duplicates(record) -> None:
     """防撞单 from the start: the salesperson hears at once that the company may already be
-    someone's customer, not only when the approver says so."""
+    a customer (someone else's, or their own entered before), not only when the approver says so."""
     if not isinstance(record, Customer):
         return
     found = services.find_possible_duplicates(record, limit=3)
     if found:
-        flash(_("This may already be a customer: %(matches)s. The approver of its report sees this too.",
+        flash(_("This company may already be on record: %(matches)s. The approver of its report sees this too.",
                 matches=_("; ").join(f"{d['name']} ({d['owner_name'] or d['owner']}: "
                                      f"{_(', ').join(services.duplicate_reason(r) for r in d['reasons'])})"
                                      for d in found)),

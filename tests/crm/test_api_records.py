@@ -234,6 +234,20 @@ def test_search_finds_each_word_in_name_place_or_industry(api_en, crm_stages):
     assert sorted(found("有限公司")) == sorted(["福州闽江医疗器械有限公司", "杭州云杉软件有限公司"])
 
 
+def test_search_finds_a_phone_number_however_it_is_written(api_en, crm_stages):
+    api = api_en("sales1")
+    api.post("/api/v1/customers", json={"name": "厦门海鑫", "phone": "0592-5551234 转 8"})
+    api.post("/api/v1/customers", json={"name": "泉州别家", "phone": "0595 2223333", "credit_code": "91350200MA2Y00001N"})
+
+    def found(q):
+        return [c["name"] for c in api.get("/api/v1/customers", query_string={"q": q}).get_json()["items"]]
+
+    for typed in ("05925551234", "0592 555 1234", "(0592) 555-1234", "+86 592 5551234", "５５５１２３４"):
+        assert found(typed) == ["厦门海鑫"], typed
+    assert found("91350200") == ["泉州别家"]  # digits still find a credit code
+    assert found("1234") == ["厦门海鑫"]  # a few digits: as typed
+
+
 def test_created_records_have_a_location_and_writes_honour_if_match(api_as, crm_stages):
     api = api_as("sales1")
     created = api.post("/api/v1/opportunities", json={"customer_id": api.post("/api/v1/customers", json={

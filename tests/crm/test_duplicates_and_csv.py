@@ -62,7 +62,9 @@ def test_possible_duplicates_owned_by_others(app, api_as, crm_stages, make_custo
     same_code = make_customer("sales2", name="别的名字", credit_code="91350200 ma2y 00001n")  # as typed
     same_phone = make_customer("admin", name="又一个名字", phone="0592-5551234")
     make_customer("sales2", name="完全无关的公司")
-    own = make_customer("sales1", name="厦门海鑫科技（厦门）", phone="0592-0000")  # same owner: not a clash
+    own = make_customer("sales1", name="厦门海鑫科技发展", phone="0592-0000")  # a similar name, the same owner: a sister company
+    # ... but the same company entered twice by one salesperson is a duplicate all the same
+    own_twice = make_customer("sales1", name="厦门海鑫科技（厦门）", phone="0592 555 1234")
     # ... unless it is the same company: a rule may have handed the new record to its owner
     own_same_code = make_customer("sales1", name="福州永泰贸易", credit_code="91350200MA2Y00001N")
     new = make_customer("sales1", name="厦门海鑫科技有限公司", credit_code="91350200MA2Y00001N",
@@ -72,7 +74,9 @@ def test_possible_duplicates_owned_by_others(app, api_as, crm_stages, make_custo
         found = services.find_possible_duplicates(db.session.get(Customer, new["id"]))
         db.session.remove()
     by_id = {item["id"]: item for item in found}
-    assert set(by_id) == {same_name["id"], similar["id"], same_code["id"], same_phone["id"], own_same_code["id"]}
+    assert set(by_id) == {same_name["id"], similar["id"], same_code["id"], same_phone["id"], own_same_code["id"],
+                          own_twice["id"]}
+    assert by_id[own_twice["id"]]["reasons"] == ["same_name", "same_phone"]
     assert by_id[same_name["id"]]["reasons"] == ["same_name"]
     assert by_id[similar["id"]]["reasons"] == ["similar_name"]
     assert by_id[same_code["id"]]["reasons"] == ["same_credit_code"]

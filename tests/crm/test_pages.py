@@ -272,7 +272,11 @@ def test_a_new_customer_that_may_be_someone_elses_is_flagged_at_once(app, crm_st
     saved = client.post("/crm/customer/new", data={"name": "东方物流（上海）", "phone": "021-66668888", "owner": "sales1"},
                         follow_redirects=True)
     html = saved.get_data(as_text=True)
-    assert "这可能已是别人的客户：上海东方物流集团 (销售二 Sales Two: 名称相似、电话相同)" in html and "审批人也会看到" in html
+    assert "可能已有此客户：上海东方物流集团 (销售二 Sales Two: 名称相似、电话相同)" in html and "审批人也会看到" in html
+    # The same company entered twice by one salesperson is flagged too.
+    again = client.post("/crm/customer/new", data={"name": "东方物流（上海）", "phone": "021 6666 8888", "owner": "sales1"},
+                        follow_redirects=True).get_data(as_text=True)
+    assert "东方物流（上海） (销售一 Sales One: 名称相同、电话相同)" in again
 
 
 def test_list_columns_sort_by_a_click_and_back(app, crm_stages, make_customer):
