@@ -1138,6 +1138,8 @@ SORTS = {"updated_at", "created_at", "name", "title", "amount", "registered_capi
          "customer_class", "report_status", "kind", "status", "id"}
 
 
+# Newest first; activities by when they happened (one logged late still falls into its place).
+DEFAULT_SORT = {"activity": "happened_at"}
 _PHONE_LIKE = re.compile(r"^[\d\s+\-()（）０-９＋－]+$")
 
 
@@ -1188,7 +1190,7 @@ def list_query(entity: str, user, q: str | None = None, filters: dict | None = N
         else:
             raise ApiError(400, "invalid_input", _("Unknown filter: %(name)s", name=key),
                            [{"field": key, "message": _("Unknown filter.")}])
-    column, descending = "updated_at", True
+    column, descending = DEFAULT_SORT.get(entity, "updated_at"), True
     if sort:
         column, descending = sort.lstrip("-"), sort.startswith("-")
         if not can_sort(entity, column):

@@ -252,8 +252,8 @@ def records(entity):
     page = max(request.args.get("page", 1, type=int), 1)
     sort = request.args.get("sort", "")
     if not services.can_sort(entity, sort.removeprefix("-")):
-        sort = ""  # a stale or hand-made link: the usual order
-    stmt = services.list_query(entity, current_user, q, filters, sort or None)
+        sort = "-" + services.DEFAULT_SORT.get(entity, "updated_at")  # none, or a stale link: the usual order
+    stmt = services.list_query(entity, current_user, q, filters, sort)
     total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
     rows = db.session.scalars(stmt.limit(PER_PAGE).offset((page - 1) * PER_PAGE)).all()
     owners = db.session.scalars(select(User).where(User.active.is_(True)).order_by(User.username)).all()

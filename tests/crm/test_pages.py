@@ -364,3 +364,24 @@ def test_the_owner_select_offers_whom_the_user_may_give_the_record_to(app, crm_s
     edit = sales1.get(f"/crm/customer/{mine['id']}/edit").get_data(as_text=True)
     assert "新负责人同时接手" in edit  # what moves with the customer
     assert {"admin", "sales2", "fj_head"} <= set(owners(sales1, f"/crm/customer/{mine['id']}/edit"))  # hands it over
+
+
+def test_activities_list_by_when_they_happened(app, crm_stages, api_as, make_customer):
+    import re
+
+    customer = make_customer("sales1")
+    api = api_as("sales1")
+    for content, when in (("上周拜访", "2026-11-20T10:00:00+08:00"), ("去年的电话", "2025-06-01T10:00:00+08:00"),
+                          ("昨天的电话", "2026-11-30T09:00:00+08:00")):
+        assert api.post("/api/v1/activities", json={"customer_id": customer["id"], "content": content,
+                                                     "happened_at": when}).status_code == 201
+    client = app.test_client()
+    login(client, "sales1")
+    page = client.get("/activities").get_data(as_text=True)
+    body = page[page.index("<tbody>"):page.index("</tbody>")]
+    assert [c for c in ("昨天的电话", "上周拜访", "去年的电话") if c in body] == ["昨天的电话", "上周拜访", "去年的电话"]
+    assert [body.index(c) for c in ("昨天的电话", "上周拜访", "去年的电话")] == \
+        sorted(body.index(c) for c in ("昨天的电话", "上周拜访", "去年的电话"))  # logged late, shown in its place
+    assert re.search(r'aria-sort="descending">\s*<a[^>]*href="/activities\?sort=happened_at"', page)
+    api_items = api.get("/api/v1/activities").get_json()["items"]
+    assert [a["content"] for a in api_items] == ["昨天的电话", "上周拜访", "去年的电话"]
