@@ -239,3 +239,8 @@ def test_my_submissions_say_withdrawn_and_how_each_came_out(app, flows, api_as):
     assert "data-withdrawn>已撤回" in row[withdrawn] and "已终止" not in row[withdrawn]
     assert "data-outcome>报备通过" in row[decided]
     assert 'href="/crm/customer/' in row[decided]  # the record is a link
+    # An ended process says its own outcome, not the customer's status since (a later report's).
+    assert "data-report-status" not in row[decided] and "data-report-status" not in row[withdrawn]
+    running = flows.report(name="审批中的客户")
+    html = login(app, "sales1").get("/my-submissions").get_data(as_text=True)
+    assert 'data-report-status="pending"' in html.split(f'data-instance-id="{running}"')[1].split("</tr>")[0]
