@@ -21,9 +21,7 @@ RULES = [
          description="标记为成功的商机自动生成一份合同草稿（重新打开后再次赢单不会重复生成）。",
          actions=[{"type": "create_record", "entity": "contract", "mapping": [
              {"field": "title", "mode": "template", "template": "{title} 合同"},
-             {"field": "amount", "mode": "copy", "from": "amount"},
-             {"field": "signed_on", "mode": "today"},
-             {"field": "expires_on", "mode": "today", "days": 365}]}]),
+             {"field": "amount", "mode": "copy", "from": "amount"}]}]),  # a draft: dates come when it is signed
     dict(name="行动记录有意向 → 创建商机", entity="activity", event="created",
          description="跟进记录里写到客户有意向时，自动创建一个商机。",
          condition={"or": [{"field": "content", "op": "contains", "value": "有意向"},

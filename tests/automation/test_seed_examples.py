@@ -184,6 +184,12 @@ def test_the_demo_rules_are_valid_and_seeding_is_idempotent(crm, user):
     db.session.expire_all()
     assert big.customer_class == "A" and big.owner.username == "sales1"
     assert count(Notification, Notification.user_id == user("manager").id) == 1
+    # A won deal's contract is a draft: not signed, so no signing date nor an expiry to remind of.
+    deal = crm.create("opportunity", {"customer_id": big.id, "title": "演示项目", "amount": "50000",
+                                      "expected_close": company_today().isoformat()}, user("sales1"))
+    crm.mark_won(deal, user("sales1"))
+    contract = db.session.scalar(select(Contract).where(Contract.opportunity_id == deal.id))
+    assert (contract.status, contract.amount, contract.signed_on, contract.expires_on) == ("draft", 50000, None, None)
 
 
 def test_time_events_fire_in_the_worker_outside_any_request(app, demo_people):
