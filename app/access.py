@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from functools import wraps
 
-from flask import abort, redirect, request, url_for
+from flask import abort, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -25,7 +25,14 @@ def _deny_anonymous():
         from app.api.errors import ApiError
 
         raise ApiError(401, "not_authenticated", _("Authentication required: send a bearer token."))
-    return redirect(url_for("auth.login", next=request.full_path if request.query_string else request.path))
+    if request.method == "POST" and request.endpoint != "auth.logout":
+        flash(session_ended_message(), "warning")  # a form sent after logging out in another tab
+    return redirect(url_for("auth.login", next=request.full_path if request.query_string else request.path),
+                    303 if request.method == "POST" else 302)
+
+
+def session_ended_message() -> str:
+    return _("Your session had ended, so nothing was saved. Log in again: what you typed can be restored in the form.")
 
 
 def _deny_forbidden():

@@ -39,15 +39,21 @@ def test_login_page_follows_an_english_browser(client):
 def test_login_form_without_csrf_token_is_refused(csrf_app, demo_people):
     client = csrf_app.test_client()
     response = client.post("/login", data={"username": "admin", "password": DEMO_PASSWORD})
-    assert response.status_code == 400
+    # Refused; back to the login page with a word on why, not a bare 400.
+    assert response.status_code == 303 and response.headers["Location"].startswith("/login")
     assert client.get("/", follow_redirects=False).status_code == 302  # still logged out
 
 
 def test_state_changing_page_post_without_csrf_is_refused(csrf_app, demo_people):
     client = csrf_app.test_client()
     assert _login(client, "admin").status_code == 302
-    response = client.post("/admin/groups/new", data={"name": "sneaky"})
-    assert response.status_code == 400
+    response = client.post("/admin/groups/new", data={"name": "sneaky"},
+                           headers={"Referer": "http://localhost/admin/groups/new"})
+    # Nothing done; back to the form (where a draft waits), with a word on why.
+    assert response.status_code == 303 and response.headers["Location"] == "/admin/groups/new"
+    assert "页面已过期，内容未保存" in client.get("/admin/groups/new").get_data(as_text=True)
+    foreign = client.post("/admin/groups/new", data={"name": "sneaky"}, headers={"Referer": "http://evil.example/x"})
+    assert foreign.headers["Location"] == "/"  # never back to another site
     # Cookie-authenticated API calls need the token too (header X-CSRFToken).
     response = client.post("/api/v1/groups", json={"name": "sneaky"})
     assert response.status_code == 400
@@ -68,6 +74,23 @@ def test_login_and_logout(csrf_app, demo_people):
     token = _csrf_token(home.data)
     assert client.post("/logout", data={"csrf_token": token}).status_code == 302
     assert client.get("/").status_code == 302
+
+
+def test_the_login_page_after_logging_out_keeps_the_language_chosen(csrf_app, demo_people):
+    from app.auth.services import get_user
+    from app.extensions import db
+
+    with csrf_app.app_context():
+        get_user("admin").locale = "en"  # chosen on another day: this session never switched
+        db.session.commit()
+    client = csrf_app.test_client()
+    _login(client, "admin")
+    home = client.get("/", headers={"Accept-Language": "zh-CN,zh;q=0.9"})
+    assert b"Log out" in home.data
+    client.post("/logout", data={"csrf_token": _csrf_token(home.data)})
+    # A Chinese browser, yet the user had chosen English: the login page stays English.
+    assert b"Log in" in client.get("/login", headers={"Accept-Language": "zh-CN,zh;q=0.9"}).data
+    assert "已经退出" not in client.get("/login").get_data(as_text=True)
 
 
 def test_session_cookie_is_secure_over_https(csrf_app, demo_people):

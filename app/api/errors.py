@@ -3,17 +3,19 @@ from __future__ import annotations
 
 import logging
 import re
+from urllib.parse import urlsplit
 
 from apiflask import HTTPError
 from flask_wtf.csrf import CSRFError
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_login import current_user
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
-from app.access import is_api_request
+from app.access import is_api_request, session_ended_message
 from app.extensions import db
 
 log = logging.getLogger(__name__)
@@ -149,6 +151,21 @@ def _validation_details(detail) -> list[dict]:
     return out
 
 
+def _form_from_an_ended_session():
+    """A form sent from a page whose session ended (the browser restarted, the cookie expired):
+    back to that page, through the login when needed, where what was typed waits to be
+    restored (static/crm: drafts), instead of a bare 400 that loses it."""
+    referrer = urlsplit(request.referrer or "")
+    back = referrer.path + (f"?{referrer.query}" if referrer.query else "") \
+        if referrer.netloc == request.host and referrer.path.startswith("/") else url_for("ui.home")
+    if current_user.is_authenticated:
+        flash(_("The page had expired, so nothing was saved. What you typed can be restored in the form: send it "
+                "again."), "warning")
+        return redirect(back, 303)
+    flash(session_ended_message(), "warning")
+    return redirect(url_for("auth.login", next=back), 303)
+
+
 def _page_error(status: int, message: str):
     return render_template("error.html", status=status, message=message), status
 
@@ -177,6 +194,8 @@ def init_app(app: Flask) -> None:
         if not is_api_request():
             if error.code and error.code < 400:
                 return error
+            if isinstance(error, CSRFError):
+                return _form_from_an_ended_session()
             return _page_error(error.code or 500, error.description or error.name)
         code = "csrf_failed" if isinstance(error, CSRFError) else _CODES.get(error.code or 500, "error")
         message = error.description or error.name

@@ -2,8 +2,9 @@
 import hmac
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
+from flask_babel import get_locale
 from flask_login import current_user, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, StringField
@@ -58,6 +59,7 @@ def login():
 @bp.post("/logout")
 @login_required
 def logout():
+    session["locale"] = str(get_locale())  # the login page goes on in the language the user chose
     logout_user()
     flash(_("You have been logged out."), "info")
     return redirect(url_for("auth.login"))

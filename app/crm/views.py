@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Callable
 
-from flask import (Blueprint, Flask, abort, current_app, flash, redirect, render_template, request, url_for)
+from flask import (Blueprint, Flask, abort, current_app, flash, redirect, render_template, request, session,
+                   url_for)
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -358,12 +359,26 @@ def _as_text(value):
     return "" if value is None else str(value)
 
 
+def _draft_key() -> str:
+    """Names what the form page keeps of the typing in the browser (static/crm: drafts): this
+    user, this form (a new activity for customer 1 is not one for customer 2)."""
+    query = request.query_string.decode()
+    return f"{current_user.id}:{request.path}{'?' + query if query else ''}"
+
+
+def _saved() -> None:
+    """The form's answers are saved: the page after the redirect tells the browser to drop
+    the draft (base.html's saved-form meta)."""
+    session["saved_form"] = _draft_key()
+
+
 def _render_form(entity, record, errors, status=200, values=None):
     values = _form_values(entity, record) if values is None else values
     # The edit form carries the values it started from: after someone else's save, the next
     # save merges instead of writing this page's stale copy over their changes.
     base = {k: _as_text(v) for k, v in _record_values(entity, record).items()} if record is not None else None
     return render_template("crm/form.html", entity=entity, record=record, errors=errors, values=values, base=base,
+                           draft_key=_draft_key(),
                            fields=[f for f in services.FIELDS[entity] if not f.read_only],
                            defs=services.custom_field_defs(entity), **_form_options(entity, record, values)), status
 
@@ -410,8 +425,10 @@ def new(entity):
                 # An automation rule handed it to someone else: its page would be a 404.
                 flash(_("Saved. %(record)s now belongs to %(owner)s, so it is not in your list.",
                         record=record.label, owner=record.owner.label), "success")
+                _saved()
                 return redirect(url_for("crm.records", entity=entity))
             flash(_("Saved."), "success")
+            _saved()
             _warn_of_duplicates(record)
             return redirect(_url(record))
     return _render_form(entity, None, errors, 400 if errors else 200)
@@ -454,6 +471,7 @@ def edit(entity, record_id):
             flash(error.message, "danger")
             return _render_form(record.entity, record, errors, error.status if error.status in (400, 403, 409) else 400)
         flash(_("Saved."), "success")
+        _saved()
         return redirect(_url(record))
     return _render_form(record.entity, record, errors)
 

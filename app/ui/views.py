@@ -55,4 +55,6 @@ def init_app(app):
         from flask_babel import get_locale
 
         items = nav_items_for(current_app, current_user) if current_user.is_authenticated else []
-        return {"nav_items": items, "current_locale": str(get_locale())}
+        # A form saved on the request before (app.crm.views._saved): its draft can go.
+        saved_form = session.pop("saved_form", None) if "saved_form" in session else None
+        return {"nav_items": items, "current_locale": str(get_locale()), "saved_form": saved_form}

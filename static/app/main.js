@@ -61,3 +61,7 @@ document.addEventListener("click", async (event) => {
     window.location.reload();
   }
 });
+
+// A record form's answers were saved on the request before: its draft (static/crm) can go.
+const savedForm = document.querySelector('meta[name="saved-form"]')?.content;
+if (savedForm) sessionStorage.removeItem(`crm-draft:${savedForm}`);

@@ -86,3 +86,73 @@ document.querySelectorAll("input[data-customer-search]").forEach((box) => {
     }, 250);
   });
 });
+
+// Drafts: what is typed into a record form is kept in this tab until the server confirms the
+// save (base.html's saved-form meta), so a session that ended meanwhile — logged out in
+// another tab, a restarted browser — loses nothing: the form offers it back after the login.
+const draftForm = document.querySelector("form[data-draft-key]");
+if (draftForm) keepDrafts(draftForm);
+
+function answers(form) {
+  const values = {};
+  for (const field of form.elements) {
+    if (!field.name || ["hidden", "file", "submit", "button", "search"].includes(field.type)) continue;
+    if (field.type === "checkbox" || field.type === "radio") {
+      values[field.name] = [...(values[field.name] || []), ...(field.checked ? [field.value] : [])];
+    } else if (field.multiple) {
+      values[field.name] = [...field.selectedOptions].map((option) => option.value);
+    } else {
+      values[field.name] = field.value;
+    }
+  }
+  return values;
+}
+
+function fillIn(form, values) {
+  for (const field of form.elements) {
+    if (!(field.name in values) || ["hidden", "file", "submit", "button", "search"].includes(field.type)) continue;
+    const value = values[field.name];
+    if (field.type === "checkbox" || field.type === "radio") field.checked = value.includes(field.value);
+    else if (field.multiple) [...field.options].forEach((option) => { option.selected = value.includes(option.value); });
+    else field.value = value;
+  }
+}
+
+function keepDrafts(form) {
+  const key = `crm-draft:${form.dataset.draftKey}`;
+  const shown = JSON.stringify(answers(form));
+  let stored = null;
+  try {
+    stored = JSON.parse(sessionStorage.getItem(key) || "null");
+  } catch {
+    sessionStorage.removeItem(key);
+  }
+  const keep = () => {
+    const now = answers(form);
+    if (JSON.stringify(now) === shown) sessionStorage.removeItem(key);
+    else sessionStorage.setItem(key, JSON.stringify({ at: Date.now(), values: now }));
+  };
+  form.addEventListener("input", keep);
+  form.addEventListener("change", keep);
+  if (!stored?.values || JSON.stringify(stored.values) === shown) return;
+  const time = new Date(stored.at).toLocaleTimeString(document.documentElement.lang || undefined,
+    { hour: "2-digit", minute: "2-digit" });
+  const banner = document.createElement("div");
+  banner.className = "alert alert-warning d-flex flex-wrap align-items-center gap-2";
+  banner.id = "draft-found";
+  banner.setAttribute("role", "status");
+  const text = document.createElement("span");
+  text.textContent = form.dataset.draftFound.replace("{time}", time);
+  const restore = document.createElement("button");
+  restore.type = "button";
+  restore.className = "btn btn-sm btn-warning";
+  restore.textContent = form.dataset.draftRestore;
+  restore.addEventListener("click", () => { fillIn(form, stored.values); banner.remove(); });
+  const discard = document.createElement("button");
+  discard.type = "button";
+  discard.className = "btn btn-sm btn-outline-secondary";
+  discard.textContent = form.dataset.draftDiscard;
+  discard.addEventListener("click", () => { sessionStorage.removeItem(key); banner.remove(); });
+  banner.append(text, restore, discard);
+  form.prepend(banner);
+}

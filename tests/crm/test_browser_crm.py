@@ -62,3 +62,48 @@ def test_pipeline_refuses_a_move_with_the_stage_message(page, crm_stages, make_c
     alert = page.locator(".alert-danger").inner_text()
     assert "商务谈判" in alert and "金额" in alert
     screenshot(page, "crm-pipeline-refused")
+
+
+def _log_in_on_the_login_page(page, username="sales1"):
+    page.fill("#username", username)
+    page.fill("#password", "demo1234")
+    page.locator("main form button[type=submit]").last.click()
+
+
+def test_typing_survives_a_session_that_ended_meanwhile(page, crm_stages, make_customer):
+    from tests.helpers import logout_in_browser
+
+    customer = make_customer("sales1")
+    login_in_browser(page, "sales1")
+    form = f"/crm/activity/new?customer_id={customer['id']}"
+    page.goto(form)
+    page.fill("#f-content", "客户说下月采购，需要报价")
+    other = page.context.new_page()  # logged out in another tab
+    other.goto("/")
+    logout_in_browser(other)
+    other.close()
+    page.click("#record-form button[type=submit]")
+    page.wait_for_url(lambda url: "/login?next=" in url)
+    assert "会话已结束" in page.locator(".alert-warning").first.inner_text()
+    _log_in_on_the_login_page(page)
+    page.wait_for_url(lambda url: url.endswith(form))
+    assert page.input_value("#f-content") == ""  # offered, not forced on the page
+    assert "输入的内容尚未保存" in page.locator("#draft-found").inner_text()
+    screenshot(page, "crm-form-draft-offered")
+    page.locator("#draft-found").get_by_role("button", name="恢复").click()
+    assert page.input_value("#f-content") == "客户说下月采购，需要报价"
+    page.click("#record-form button[type=submit]")
+    page.wait_for_url("**/crm/activity/*")
+    page.goto(form)
+    assert page.locator("#draft-found").count() == 0  # saved: the draft is gone
+
+    # The browser restarted: the session cookie, and the form's token with it, are gone.
+    page.fill("#f-content", "第二次拜访")
+    page.context.clear_cookies()
+    page.click("#record-form button[type=submit]")
+    page.wait_for_url(lambda url: "/login?next=" in url)  # not a bare "CSRF token missing" page
+    assert "会话已结束" in page.locator(".alert-warning").first.inner_text()
+    _log_in_on_the_login_page(page)
+    page.wait_for_url(lambda url: url.endswith(form))
+    page.locator("#draft-found").get_by_role("button", name="恢复").click()
+    assert page.input_value("#f-content") == "第二次拜访"
