@@ -1107,10 +1107,18 @@ def set_report_status(customer_id: int, status: str, *, comment: str | None = No
 
 
 def confirm_owner(customer_id: int, username: str, *, actor=None, commit: bool = True, chain=()) -> Customer:
-    """The report decided who owns the customer (客户归属): make ``username`` the owner."""
+    """The report decided who owns the customer (客户归属): make ``username`` the owner.
+
+    Someone who has left since the report began (deactivated, their work handed over) cannot be
+    confirmed: the customer stays with whom the hand-over gave it to, instead of the approval
+    stopping with an error."""
     customer = _customer(int(customer_id))
     if customer is None:
         raise ApiError(404, "not_found", _("No such customer."))
+    named = user_named(str(username).strip()) if username else None
+    if named is not None and not named.active and customer.owner is not None and customer.owner.active \
+            and customer.owner_id != named.id:
+        return customer
     assign_owner(customer, username, actor, "customer report", commit=commit, chain=chain)
     return customer
 

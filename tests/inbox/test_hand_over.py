@@ -50,3 +50,18 @@ def test_a_successor_hears_of_a_hand_over_once_not_per_record(app, api_as, demo_
         sales2 = db.session.scalar(select(User.id).where(User.username == "sales2"))
         texts = db.session.scalars(select(Notification.text).where(Notification.user_id == sales2)).all()
     assert texts == ["销售一 Sales One 的记录已移交给您：3 条。"]
+
+
+def test_a_leavers_pending_report_is_approved_for_the_successor(app, flows, api_as):
+    instance_id = flows.report()  # sales1's report, started with owner sales1
+    customer_id = api_as("sales1").get("/api/v1/my-submissions").get_json()["items"][0]["record"]["id"]
+    admin, head = api_as("admin"), api_as("fj_head")
+    assert admin.patch("/api/v1/users/sales1", json={"active": False}).status_code == 200
+    assert admin.post("/api/v1/users/sales1/hand-over", json={"to": "sales2"}).status_code == 200
+    task = flows.open_task(instance_id)
+    head.post(f"/api/v1/tasks/{task['id']}/claim")
+    done = head.post(f"/api/v1/tasks/{task['id']}/complete", json={"data": {"decision": "approve", "comment": "同意"}})
+    assert done.status_code == 200, done.get_json()
+    assert admin.get(f"/api/v1/process-instances/{instance_id}").get_json()["status"] == "completed"
+    customer = admin.get(f"/api/v1/customers/{customer_id}").get_json()
+    assert (customer["owner"], customer["report_status"]) == ("sales2", "approved")
