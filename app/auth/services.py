@@ -5,6 +5,7 @@ import hashlib
 import secrets
 from datetime import timedelta
 
+from blinker import Namespace
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -281,6 +282,7 @@ def update_user(user: User, *, actor: User | None, display_name=None, email=None
         user.active = active
         if not active:
             _revoke_tokens(user)  # a deactivated user's tokens stop working at once
+            user_deactivated.send(user, actor=actor)
     if password:
         set_password(user, password)  # which also ends the user's browser sessions (User.get_id)
         _revoke_tokens(user)  # a reset after a leak must lock the leaked token out too
@@ -289,6 +291,11 @@ def update_user(user: User, *, actor: User | None, display_name=None, email=None
         audit("user.changed", actor=actor, target=user.username, **changes)
     db.session.commit()
     return user
+
+
+# Sent in the deactivation's transaction, before its commit, with the leaver and ``actor``:
+# other modules let go of what the leaver holds (app.inbox: tasks they took from a group).
+user_deactivated = Namespace().signal("user-deactivated")
 
 
 def _keep_an_admin(user: User, field: str, message: str) -> None:

@@ -11,6 +11,9 @@ def init_app(app):
     from . import api, hooks, models, services, views  # noqa: F401  (models: migrations; hooks: job handler)
 
     hooks.install()
+    from app.auth.services import user_deactivated
+
+    user_deactivated.connect(services.release_tasks_of_leaver)  # once, however many apps are made
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
     add_nav_item(app, NavItem("inbox.index", _l("Inbox"), 10, badge="inbox"))

@@ -609,6 +609,15 @@ def unclaim(task_id: int, user: User) -> HumanTask:
     return engine_call(engine.unclaim, task.id, user)
 
 
+def release_tasks_of_leaver(user: User, actor: User | None = None) -> None:
+    """A deactivated user's tasks taken from a group (or a list of people) go back to it, where
+    its other members see them again; tasks assigned to them by name wait for the hand-over."""
+    taken = select(HumanTask.id).where(HumanTask.status == TASK_OPEN, HumanTask.claimed_by == user.username,
+                                       or_(HumanTask.assignee.is_(None), HumanTask.assignee != user.username))
+    for task_id in db.session.scalars(taken.order_by(HumanTask.id)).all():
+        engine_call(engine.unclaim, task_id, actor or user, commit=False)
+
+
 @dataclass(frozen=True)
 class TaskForm:
     """What the inbox uses of a task's form.  Plain data, not the ORM row: the per-request

@@ -7,8 +7,9 @@ def test_a_leavers_records_tasks_and_groups_go_to_the_successor(app, flows, api_
     instance_id = flows.report()  # sales1's customer; its task is offered to the Fujian heads
     task = flows.open_task(instance_id)
     head, admin = api_as("fj_head"), api_as("admin")
-    assert head.post(f"/api/v1/tasks/{task['id']}/claim").status_code == 200
+    assert head.post(f"/api/v1/tasks/{task['id']}/claim").status_code == 200  # goes back to the group
     customer_id = api_as("sales1").get("/api/v1/my-submissions").get_json()["items"][0]["record"]["id"]
+    assigned = flows.assigned("fj_head")  # a task for fj_head by name: waits for the hand-over
     admin.patch("/api/v1/groups/fujian-heads", json={"manager": "fj_head"})
     assert admin.patch("/api/v1/users/fj_head", json={"active": False}).status_code == 200
 
@@ -22,8 +23,9 @@ def test_a_leavers_records_tasks_and_groups_go_to_the_successor(app, flows, api_
     moved = admin.post("/api/v1/users/fj_head/hand-over", json={"to": "manager"})
     assert moved.status_code == 200, moved.get_json()
     assert moved.get_json()["moved"] == {"records": {}, "tasks": 1, "groups": ["fujian-heads"]}
-    assert flows.open_task(instance_id)["assignee"] == "manager"
-    assert ("reassigned", "admin") in [(e, a) for e, a, *_ in flows.history(instance_id)]
+    assert flows.open_task(assigned)["assignee"] == "manager"
+    assert ("reassigned", "admin") in [(e, a) for e, a, *_ in flows.history(assigned)]
+    assert flows.open_task(instance_id)["claimed_by"] is None
     assert admin.get("/api/v1/groups/fujian-heads").get_json()["manager"] == "manager"
     # Records too: sales1 leaves, sales2 takes over the customer (logged as a hand-over).
     assert admin.post("/api/v1/users/sales1/hand-over", json={"to": "sales2"}).get_json()["moved"]["records"] == \
@@ -65,3 +67,17 @@ def test_a_leavers_pending_report_is_approved_for_the_successor(app, flows, api_
     assert admin.get(f"/api/v1/process-instances/{instance_id}").get_json()["status"] == "completed"
     customer = admin.get(f"/api/v1/customers/{customer_id}").get_json()
     assert (customer["owner"], customer["report_status"]) == ("sales2", "approved")
+
+
+def test_a_leavers_task_taken_from_a_group_goes_back_to_the_group(app, flows, api_as):
+    """Deactivating someone who took a group task must not hide it from the group's others."""
+    instance_id = flows.report()  # offered to the Fujian heads
+    task = flows.open_task(instance_id)
+    head, admin, manager = api_as("fj_head"), api_as("admin"), api_as("manager")
+    admin.patch("/api/v1/groups/fujian-heads", json={"members": ["fj_head", "manager"]})
+    assert head.post(f"/api/v1/tasks/{task['id']}/claim").status_code == 200
+    assert task["id"] not in [t["id"] for t in manager.get("/api/v1/tasks").get_json()["items"]]
+    assert admin.patch("/api/v1/users/fj_head", json={"active": False}).status_code == 200
+    assert flows.open_task(instance_id)["claimed_by"] is None
+    assert task["id"] in [t["id"] for t in manager.get("/api/v1/tasks").get_json()["items"]]
+    assert ("unclaimed", "admin") in [(e, a) for e, a, *_ in flows.history(instance_id)]
