@@ -807,6 +807,9 @@ def add_comment(task_id: int, user: User, comment) -> ProcessHistory:
     return row
 
 
+label_audit_events({"inbox.task_delegated": _l("Task delegated")})
+
+
 def delegate(task_id: int, user: User, to: str, comment=None, return_to_delegator: bool = False) -> HumanTask:
     task = get_task_for(task_id, user)
     _require_act(task, user)
@@ -815,17 +818,23 @@ def delegate(task_id: int, user: User, to: str, comment=None, return_to_delegato
         raise ApiError(400, "invalid_input", _("The task is already with %(name)s.", name=target.label),
                        [{"field": "to", "message": _("Choose another person.")}])
     routed, away = _hand_over_target(task, target)
+    delegator = holder(task) or user.username
+    if routed == delegator:  # away, with the delegator as their substitute: it would come straight back
+        raise ApiError(400, "invalid_input", _("%(name)s is out of office and you are their substitute: the task "
+                                               "would come back to you. Choose someone else.", name=target.label),
+                       [{"field": "to", "message": _("Choose another person.")}])
     text = _clean_comment(comment)
     previous = active_delegation(task)
     if previous is not None:
         previous.active = False
-    delegator = holder(task) or user.username
     db.session.add(TaskDelegation(task_id=task.id, delegator=delegator, delegate=routed,
                                   return_to_delegator=bool(return_to_delegator)))
     task.assignee, task.claimed_by, task.claimed_at = routed, None, None
     add_history(task.instance, "delegated", user, task=task.name, comment=text,
                 data={"from": delegator, "to": routed, "return": bool(return_to_delegator),
                       **({"out_of_office": away} if away else {})})
+    audit("inbox.task_delegated", actor=user, target=f"task:{task.id}", instance=task.instance_id,
+          old=delegator, new=routed, comment=text or "")
     _notify([routed], _l("%(user)s delegated a task to you: %(task)s", user=user.label, task=task.name), task)
     _commit()
     return task

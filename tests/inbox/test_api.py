@@ -171,6 +171,28 @@ def test_a_task_is_never_handed_to_the_person_who_started_the_process(api_as, fl
     assert head.post(f"/api/v1/tasks/{task['id']}/delegate", json={"to": "manager"}).status_code == 200
 
 
+def test_a_delegation_to_someone_away_whose_substitute_is_the_delegator_is_refused(api_as, flows, app):
+    instance_id = flows.report()
+    task = flows.open_task(instance_id)
+    head = api_as("fj_head")
+    head.post(f"/api/v1/tasks/{task['id']}/claim")
+    today = company_today().isoformat()
+    assert api_as("manager").post("/api/v1/out-of-office", json={
+        "substitute": "fj_head", "starts_on": today, "ends_on": today}).status_code == 201
+    refused = head.post(f"/api/v1/tasks/{task['id']}/delegate", json={"to": "manager", "return_to_delegator": True})
+    assert refused.status_code == 400, refused.get_json()
+    assert "不在岗" in refused.get_json()["error"]["message"] and "您是其代理人" in refused.get_json()["error"]["message"]
+    assert flows.open_task(instance_id)["claimed_by"] == "fj_head"  # nothing changed
+    assert head.post(f"/api/v1/tasks/{task['id']}/delegate", json={"to": "med_reviewer"}).status_code == 200
+    with app.app_context():  # a delegation is in the audit log, as a reassignment is
+        from sqlalchemy import select
+
+        from app.audit import AuditEvent
+        from app.extensions import db
+        row = db.session.scalar(select(AuditEvent).where(AuditEvent.event == "inbox.task_delegated"))
+        assert row is not None and row.details["new"] == "med_reviewer" and row.details["old"] == "fj_head"
+
+
 def test_delegation_can_come_back_to_the_delegator(api_as, flows):
     instance_id = flows.report()
     task = flows.open_task(instance_id)
