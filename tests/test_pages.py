@@ -231,3 +231,30 @@ def test_times_handed_to_pages_as_iso_text_show_in_company_time(app):
         assert datetimeformat("2026-12-04T18:03:36+00:00", "short") == "2026-12-05 02:03"
     for template in ("forms/_binding_runs.html", "reports/automation.html", "designer/index.html"):
         assert " UTC" not in (Path(app.root_path) / "templates" / template).read_text(encoding="utf-8"), template
+
+
+def test_an_administrator_lifts_a_sign_in_lock(app, demo_people):
+    person = app.test_client()
+    for _attempt in range(app.config["LOGIN_MAX_FAILURES"]):
+        person.post("/login", data={"username": "med_reviewer", "password": "wrong"})
+    assert person.post("/login", data={"username": "med_reviewer", "password": DEMO_PASSWORD}).status_code == 429
+    admin = app.test_client()
+    admin.post("/login", data={"username": "admin", "password": DEMO_PASSWORD})
+    page = admin.get("/admin/users/med_reviewer").get_data(as_text=True)
+    assert 'id="sign-in-locked"' in page and "已锁定" in page
+    assert admin.post("/admin/users/med_reviewer/unlock").status_code == 302
+    assert 'id="sign-in-locked"' not in admin.get("/admin/users/med_reviewer").get_data(as_text=True)
+    assert person.post("/login", data={"username": "med_reviewer", "password": DEMO_PASSWORD}).status_code == 302
+    assert 'id="sign-in-locked"' not in admin.get("/admin/users/admin").get_data(as_text=True)
+
+
+def test_a_password_reset_by_an_administrator_lifts_the_lock(app, demo_people):
+    person = app.test_client()
+    for _attempt in range(app.config["LOGIN_MAX_FAILURES"]):
+        person.post("/login", data={"username": "med_reviewer", "password": "wrong"})
+    admin = app.test_client()
+    admin.post("/login", data={"username": "admin", "password": DEMO_PASSWORD})
+    saved = admin.post("/admin/users/med_reviewer", data={"display_name": "医疗行业审核", "active": "y",
+                                                          "password": "Brand-new-2026", "roles": ["approver"]})
+    assert saved.status_code == 302, saved.get_data(as_text=True)[:300]
+    assert person.post("/login", data={"username": "med_reviewer", "password": "Brand-new-2026"}).status_code == 302

@@ -115,7 +115,17 @@ def _user_page(user, errors):
     successors = [u for u in _all_users() if u.active and u.id != user.id]
     return render_template("admin/user_form.html", user=user, roles=ROLES, role_labels=ROLE_LABELS,
                            groups=_all_groups(), errors=errors, form=request.form, holdings=handover.holdings(user),
-                           successors=successors), 400 if errors else 200
+                           successors=successors, locked_for=services.account_lock_remaining(user)), 400 if errors else 200
+
+
+@bp.post("/users/<username>/unlock")
+@admin_required
+def unlock_user(username):
+    user = services.get_user(username) or abort(404)
+    services.unlock(user, current_user)
+    db.session.commit()
+    flash(_("%(name)s may sign in again.", name=user.label), "success")
+    return redirect(url_for("admin.edit_user", username=user.username))
 
 
 @bp.post("/users/<username>/hand-over")

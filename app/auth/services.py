@@ -99,7 +99,20 @@ def _lock_remaining(username: str, ip: str) -> tuple[int, bool]:
 
 
 label_audit_events({"login.success": _l("Signed in"), "login.failure": _l("Failed login"),
-                    "login.locked": _l("Sign-in refused: locked after failures")})
+                    "login.locked": _l("Sign-in refused: locked after failures"),
+                    "user.unlocked": _l("Sign-in lock lifted")})
+
+
+def account_lock_remaining(user: User) -> int:
+    """Seconds until ``user`` may sign in again after too many failures (0: not locked)."""
+    return _lock_remaining(user.username, "")[0]
+
+
+def unlock(user: User, actor: User | None) -> None:
+    """Lift the lock after failed sign-ins (the person called the helpdesk). Written as a
+    successful attempt: the lock counts the failures since the last one."""
+    db.session.add(LoginAttempt(username=user.username, ip="", success=True))
+    audit("user.unlocked", actor=actor, target=user.username)
 
 
 def authenticate(username: str, password: str, ip: str = "") -> User:
@@ -287,6 +300,8 @@ def update_user(user: User, *, actor: User | None, display_name=None, email=None
         set_password(user, password)  # which also ends the user's browser sessions (User.get_id)
         _revoke_tokens(user)  # a reset after a leak must lock the leaked token out too
         changes["password"] = "changed"
+        if account_lock_remaining(user):
+            unlock(user, actor)  # the new password is to be used now, not in 15 minutes
     if changes:
         audit("user.changed", actor=actor, target=user.username, **changes)
     db.session.commit()
