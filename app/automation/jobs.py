@@ -132,6 +132,25 @@ def deliver_webhook(job) -> None:
         if job.attempts >= job.max_attempts:
             _gave_up(payload, row)
         raise RuntimeError(row.error or f"HTTP {row.status_code}")
+    _delivered_after_all(payload)
+
+
+def _delivered_after_all(payload) -> None:
+    """An administrator retried a webhook given up on, and it went through: its action and, when
+    nothing else failed, the rule's run are no longer failed (nor counted on the home page)."""
+    run = db.session.get(RuleRun, payload["run_id"]) if payload.get("run_id") else None
+    if run is None or run.outcome != "failed":
+        return
+    actions = [dict(entry) for entry in run.actions]
+    mine = [entry for entry in actions if entry.get("index") == payload.get("action_index")]
+    if not mine or mine[0].get("status") != "failed":
+        return
+    mine[0]["status"] = "done"
+    mine[0].pop("error", None)
+    run.actions = actions
+    if not any(entry.get("status") in ("failed", "not_run") for entry in actions):
+        run.outcome, run.error = "matched", None
+    db.session.commit()
 
 
 def _gave_up(payload, row: WebhookDelivery) -> None:

@@ -166,6 +166,16 @@ def test_a_delivery_that_gives_up_fails_the_run_and_tells_the_rule_author(crm, m
     notice = db.session.scalar(select(Notification).where(Notification.user_id == user("admin").id))
     assert notice is not None and "推送到财务" in notice.text
 
+    # The receiver is back; an administrator tries the job again and it goes through.
+    from app.jobs.services import retry
+
+    retry(job.id, user("admin"))
+    run_due_jobs()
+    db.session.expire_all()
+    assert len(receiver.processed) == 1
+    run = db.session.scalar(select(RuleRun))
+    assert (run.outcome, run.error, run.actions[0]["status"]) == ("matched", None, "done")
+
 
 def test_private_targets_are_refused_unless_allow_listed(crm, make_rule, user, receiver_factory):
     from app.api.errors import ApiError
