@@ -74,5 +74,12 @@ def init_app(app: Flask) -> None:
     @click.password_option()
     def create_admin(username, password):
         """Create an administrator (for a fresh production install)."""
-        services.create_user(username=username, password=password, roles=("admin", "designer"))
+        from app.api.errors import ApiError
+
+        try:
+            services.create_user(username=username, password=password, roles=("admin", "designer"))
+        except ApiError as refused:  # a weak password, a name taken: said plainly, exit status 1
+            db.session.rollback()
+            problems = [refused.message] + [d["message"] for d in refused.details if d["message"] not in refused.message]
+            raise click.ClickException(" ".join(dict.fromkeys(problems))) from None
         click.echo(f"Administrator {username} created.")

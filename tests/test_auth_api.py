@@ -199,3 +199,14 @@ def test_users_change_their_own_password(app, client, demo_people):
     assert other.get("/customers").status_code == 302  # the others end
     assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
     assert login(client, "sales1", "New-secret-2026").status_code == 201
+
+
+def test_create_admin_says_what_is_wrong_without_a_traceback(app, demo_people):
+    runner = app.test_cli_runner()
+    weak = runner.invoke(args=["create-admin", "itadmin", "--password", "short"])
+    assert weak.exit_code == 1 and "Traceback" not in weak.output
+    assert "密码至少需要 8 个字符" in weak.output and weak.output.startswith("Error: ")
+    taken = runner.invoke(args=["create-admin", "admin", "--password", "Long-enough-2026"])
+    assert taken.exit_code == 1 and "admin" in taken.output and "Traceback" not in taken.output
+    made = runner.invoke(args=["create-admin", "itadmin", "--password", "Long-enough-2026"])
+    assert made.exit_code == 0 and "Administrator itadmin created." in made.output
