@@ -25,8 +25,11 @@ def test_the_administrator_sees_failed_jobs_a_late_worker_and_failed_rule_runs(a
     from app.extensions import db
     from app.jobs.models import Job
 
+    from app.jobs.services import schedule_periodics
+
     now = utcnow()
     with app.app_context():
+        schedule_periodics()  # as a running worker does
         db.session.add_all([Job(kind="webhook", status="failed"), Job(kind="email", status="failed"),
                             Job(kind="email", status="done"), Job(kind="email", status="pending",
                                                                  due_at=now + timedelta(hours=1))])
@@ -48,6 +51,7 @@ def test_the_administrator_sees_failed_jobs_a_late_worker_and_failed_rule_runs(a
 
     html = _login(app, "admin").get("/").get_data(as_text=True)
     system_html = html.split('id="home-system"')[1].split("</section>")[0]
+    assert "已延迟 10 分钟" in system_html
     assert re.findall(r"data-value>([^<]+)<", system_html)[:2] == ["2", "2"]
     assert "border-danger" in system_html
 
@@ -59,3 +63,27 @@ def test_each_role_gets_its_sections_only(app, demo_people):
     page = _login(app, "fj_head").get("/").get_data(as_text=True)
     assert 'id="home-tasks"' in page and 'id="home-system"' not in page
     assert "/admin/jobs" not in page and "/automation/runs" not in page
+
+
+def test_a_worker_that_stopped_on_a_quiet_system_is_noticed(app, demo_people):
+    """Nothing due waits, yet no worker has scheduled its periodic jobs lately: it is not running."""
+    from app.db import utcnow
+    from app.jobs import services as jobs
+
+    with app.app_context():
+        assert not jobs.backlog().worker_seen  # never started
+        jobs.schedule_periodics()
+        assert jobs.backlog().worker_seen
+        assert jobs.backlog(utcnow() + timedelta(minutes=1)).worker_seen  # a poll or two away
+        assert not jobs.backlog(utcnow() + timedelta(minutes=20)).worker_seen  # it stopped scheduling
+    assert _sections(app, "admin")["system"].figures[2].alert is False
+    with app.app_context():
+        from app.extensions import db
+        from app.jobs.models import Job
+
+        db.session.query(Job).delete()  # as if its last slots were long ago
+        db.session.commit()
+    worker = _sections(app, "admin")["system"].figures[2]
+    assert worker.alert is True and worker.note is not None
+    page = _login(app, "admin").get("/admin/jobs").get_data(as_text=True)
+    assert 'id="worker-late"' in page and "最近几分钟没有后台 worker 在运行" in page

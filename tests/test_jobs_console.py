@@ -57,6 +57,10 @@ def test_an_admin_tries_a_failed_job_again_from_the_page(app, failing_webhook_jo
     from app.extensions import db
     from app.jobs.models import Job
 
+    from app.jobs.services import schedule_periodics
+
+    with app.app_context():
+        schedule_periodics()  # a worker runs
     client = app.test_client()
     client.post("/login", data={"username": "admin", "password": DEMO_PASSWORD})
     page = client.get("/admin/jobs").get_data(as_text=True)

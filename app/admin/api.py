@@ -101,14 +101,15 @@ def list_jobs(query):
 @bp.get("/jobs/backlog")
 @admin_required
 @bp.doc(summary="Open and failed jobs by kind, and how long the oldest due job has waited (admins). "
-                "`worker_late_seconds` is set when due work waits longer than a running worker allows",
+                "`worker_late_seconds` is set when due work waits longer than a running worker allows; "
+                "`worker_seen` is false when no worker scheduled its periodic jobs lately",
         responses=[401, 403])
 def job_backlog():
     backlog = jobs.backlog()
     late = backlog.worker_late
     return {"kinds": backlog.counts,
             "oldest_due_at": backlog.oldest_due_at.isoformat() if backlog.oldest_due_at else None,
-            "worker_late_seconds": int(late.total_seconds()) if late else None}
+            "worker_late_seconds": int(late.total_seconds()) if late else None, "worker_seen": backlog.worker_seen}
 
 
 @bp.post("/jobs/<int:job_id>/retry")

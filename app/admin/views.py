@@ -39,12 +39,14 @@ def _home_sections(user) -> list[Section]:
         return []
     backlog = jobs.backlog()
     late = backlog.worker_late
-    worker = (_l("%(minutes)d min late", minutes=late.total_seconds() // 60) if late else _l("on time"))
+    stopped = late is not None or not backlog.worker_seen
+    worker = (_l("%(minutes)d min late", minutes=late.total_seconds() // 60) if late
+              else _l("not running") if stopped else _l("on time"))
     return [Section("system", _l("System"), [
         Figure(_l("Failed background jobs"), backlog.failed, url_for("admin.jobs_page", status="failed"),
                alert=backlog.failed > 0),
         Figure(_l("Background worker"), worker, url_for("admin.jobs_page", status="pending"),
-               note=_l("no worker seems to be running") if late else None, alert=late is not None),
+               note=_l("no worker seems to be running") if stopped else None, alert=stopped),
     ])]
 
 

@@ -274,6 +274,7 @@ class Backlog:
     counts: dict[str, dict[str, int]]  # kind -> {"due", "scheduled", "running", "failed"} -> n
     oldest_due_at: datetime | None  # the longest-waiting job that is due now
     now: datetime
+    worker_seen: bool = True  # a worker scheduled the periodic jobs lately (_worker_seen)
 
     @property
     def failed(self) -> int:
@@ -300,7 +301,19 @@ def backlog(now: datetime | None = None) -> Backlog:
     for kind, name, number in rows:
         counts.setdefault(kind, dict.fromkeys(("due", "scheduled", "running", "failed"), 0))[name] = number
     oldest = db.session.scalar(select(func.min(Job.due_at)).where(_due_condition(now)))
-    return Backlog(counts=dict(sorted(counts.items())), oldest_due_at=oldest, now=now)
+    return Backlog(counts=dict(sorted(counts.items())), oldest_due_at=oldest, now=now, worker_seen=_worker_seen(now))
+
+
+def _worker_seen(now: datetime) -> bool:
+    """Whether a worker scheduled the most frequent periodic job's slots lately (it does as each
+    slot comes, schedule_periodics). On a quiet system no due job waits, so only this shows
+    that no worker runs. Looks up two or three slot keys by the unique index."""
+    if not _PERIODICS:
+        return True
+    item = min(_PERIODICS.values(), key=lambda p: p.every_seconds)
+    first = int((now - WORKER_LATE).timestamp()) // item.every_seconds
+    keys = [f"periodic:{item.kind}:{slot}" for slot in range(first, int(now.timestamp()) // item.every_seconds + 1)]
+    return db.session.scalar(select(Job.id).where(Job.key.in_(keys)).limit(1)) is not None
 
 
 def jobs_query(status: str = FAILED, kind: str | None = None):
