@@ -21,3 +21,4 @@ def init_app(app):
     add_nav_item(app, NavItem("inbox.operator", _l("Process console"), 90, roles=("admin",), menu="manage"))
     add_live_counter(app, "inbox", services.open_task_count)
     add_home_sections(app, views.home_sections, order=10)
+    add_home_sections(app, views.process_error_sections, order=85)  # "System", after failed rule runs

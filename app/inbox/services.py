@@ -1097,6 +1097,10 @@ def instance_list_query(process: str | None = None, version: int | None = None, 
     return stmt.order_by(ProcessInstance.id.desc())
 
 
+def instances_in_error() -> int:
+    return db.session.scalar(select(func.count()).select_from(ProcessInstance).where(ProcessInstance.status == "error"))
+
+
 def status_counts(stmt) -> dict[str, int]:
     sub = stmt.order_by(None).subquery()
     rows = db.session.execute(select(sub.c.status, func.count()).group_by(sub.c.status)).all()

@@ -142,6 +142,16 @@ def home_sections(user) -> list[Section]:
     ])]
 
 
+def process_error_sections(user) -> list[Section]:
+    """Processes stopped at an error wait for an administrator's retry (nothing moves them on)."""
+    if not user.is_admin:
+        return []
+    stopped = services.instances_in_error()
+    return [Section("system", _l("System"), [
+        Figure(_l("Processes stopped by an error"), stopped, url_for("inbox.operator", status="error"),
+               note=_l("retry them in the process console"), alert=stopped > 0)])]
+
+
 # ------------------------------------------------------------------ task page
 
 def readonly_schema(schema: dict | None, read_only_all: bool, values: dict | None = None) -> dict | None:

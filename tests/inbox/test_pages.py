@@ -64,6 +64,25 @@ def test_operator_console_is_for_admins(app, flows):
     assert admin.get("/operator?status=completed").get_data(as_text=True).count("data-instance-id=") == 0
 
 
+def test_a_process_stopped_by_an_error_shows_on_the_admins_home_and_where_it_stopped(app, flows):
+    from app.engine.models import ProcessInstance
+    from app.extensions import db
+
+    stopped = flows.report()
+    flows.report(name="厦门公司")
+    with app.app_context():  # as a failed step leaves it
+        instance = db.session.get(ProcessInstance, stopped)
+        instance.status = "error"
+        instance.error = {"element_id": "Task_mark_approved", "element_name": "报备通过", "message": "boom"}
+        db.session.commit()
+    admin = login(app, "admin")
+    home = admin.get("/").get_data(as_text=True).split('id="home-system"')[1].split("</section>")[0]
+    assert "因错误停止的流程" in home and 'href="/operator?status=error"' in home
+    console = admin.get("/operator?status=error").get_data(as_text=True)
+    row = console.split(f'data-instance-id="{stopped}"')[1].split("</tr>")[0]
+    assert "data-error-step>报备通过<" in row
+
+
 def test_out_of_office_form(app, flows, api_as):
     client = login(app, "med_reviewer")
     today = company_today()
