@@ -503,8 +503,9 @@ def _clean(entity: str, data: dict, record: OwnedRecord | None, actor) -> tuple[
     custom = None
     if "custom" in data or record is None:
         custom = _clean_custom(entity, data.get("custom"), record.custom if record else {}, record is None, errors)
-    if not errors:
-        errors = _inconsistent(entity, values, record)
+    # Said together with the fields' own problems (not in a second round), except for pairs
+    # where one side is already wrong.
+    errors += _inconsistent(entity, values, record, {e["field"] for e in errors})
     if errors:
         _invalid(errors, entity)
     return values, custom
@@ -520,9 +521,10 @@ _ORDERED = {
 }
 
 
-def _inconsistent(entity: str, values: dict, record) -> list[dict]:
+def _inconsistent(entity: str, values: dict, record, wrong=frozenset()) -> list[dict]:
     """Values that each pass but make no sense together (a contract expiring before it was
-    signed, invoiced beyond its amount), with the record's stored values for the ones not sent."""
+    signed, invoiced beyond its amount), with the record's stored values for the ones not sent.
+    Pairs with a field in ``wrong`` (refused on its own) are left out."""
     def value(key):
         return values[key] if key in values else (getattr(record, key, None) if record is not None else None)
 
@@ -530,6 +532,8 @@ def _inconsistent(entity: str, values: dict, record) -> list[dict]:
     for lower, higher, field, message in _ORDERED.get(entity, []):
         if lower not in values and higher not in values:
             continue  # an edit of other fields is not held up by an older mismatch
+        if lower in wrong or higher in wrong:
+            continue
         low, high = value(lower), value(higher)
         if low is None or high is None:
             continue

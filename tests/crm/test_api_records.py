@@ -207,6 +207,10 @@ def test_values_that_make_no_sense_together_are_refused(api_en, crm_stages):
     assert {(d["field"], d["message"]) for d in backwards.get_json()["error"]["details"]} == {
         ("expires_on", "The expiry must not be before the signing date."),
         ("invoice_amount", "The invoice amount must not exceed the contract amount.")}
+    # Said at once with a field's own problem, not in a second round once that is fixed.
+    both = api.post("/api/v1/contracts", json={"customer_id": customer["id"], "title": "两处错", "amount": 100000,
+                                                "invoice_amount": -5, "signed_on": "2027-01-01", "expires_on": "2026-01-01"})
+    assert {d["field"] for d in both.get_json()["error"]["details"]} == {"invoice_amount", "expires_on"}
     contract = api.post("/api/v1/contracts", json={"customer_id": customer["id"], "title": "正常合同", "amount": 100000,
                                                     "signed_on": "2026-01-01", "expires_on": "2027-01-01"}).get_json()
     moved = api.patch(f"/api/v1/contracts/{contract['id']}", json={"signed_on": "2027-06-01"})  # against the stored expiry
