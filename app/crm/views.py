@@ -212,7 +212,8 @@ def _record_or_404(entity, record_id):
 
 @bp.app_context_processor
 def _crm_template_helpers():
-    return {"crm_display": _display, "crm_local_input": _local_input, "crm_choice_label": services.choice_label,
+    return {"crm_display": _display, "crm_value": services.display_value, "crm_local_input": _local_input,
+            "crm_choice_label": services.choice_label,
             "crm_field_label": services.field_label, "crm_entity_label": services.ENTITY_LABELS,
             "crm_list_titles": LIST_TITLES, "crm_plural": PLURAL}
 

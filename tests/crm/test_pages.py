@@ -84,6 +84,16 @@ def test_related_records_pipeline_and_refused_move(app, crm_stages, make_custome
                         follow_redirects=True).get_data(as_text=True)
     assert "moved to 商务谈判" in moved
     assert client.get("/contracts").status_code == 200 and client.get("/activities").status_code == 200
+    board = client.get("/pipeline").get_data(as_text=True)
+    negotiation = board.split('data-stage="negotiation"')[1].split("</section>")[0]
+    assert "data-stage-total>90,000.00<" in negotiation  # what the column is worth
+    # A closed deal is shown as closed, without a move that would be refused.
+    lost = api.post("/api/v1/opportunities", json={"customer_id": customer["id"], "title": "丢单",
+                                                    "status": "lost"}).get_json()
+    closed = client.get("/pipeline?status=lost").get_data(as_text=True)
+    card = closed.split(f'data-opportunity="{lost["id"]}"')[1].split("</section>")[0]
+    assert "data-closed>Lost<" in card and "/stage" not in card and 'draggable' not in closed.split(
+        f'data-opportunity="{lost["id"]}"')[0].rsplit("<div", 1)[1]
 
 
 def test_admin_configures_stages_and_custom_fields(app, crm_stages):
