@@ -54,7 +54,10 @@ def test_pipeline_refuses_a_move_with_the_stage_message(page, crm_stages, make_c
     customer = make_customer("sales1", name="杭州云杉医疗科技有限公司")
     api_as("sales1").post("/api/v1/opportunities", json={"customer_id": customer["id"], "title": "云杉审批改造"})
     login_in_browser(page, "sales1")
+    page.set_viewport_size({"width": 1366, "height": 800})
     page.goto("/pipeline")
+    last = page.locator(".pipeline-column").last.bounding_box()
+    assert last["x"] + last["width"] <= 1366, last  # the six demo stages fit a laptop's screen
     card = page.locator(".pipeline-card", has_text="云杉审批改造")
     card.locator("select[name=stage]").select_option("negotiation")
     card.get_by_role("button").click()
