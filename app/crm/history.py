@@ -18,18 +18,22 @@ from app.extensions import db
 
 # stage_changed, won and lost repeat changes that the "updated" emitted just before carries.
 RECORDED_EVENTS = frozenset({"created", "updated", "deleted"})
+# Set by the CRM as the stage or status changes, which the history shows already: their own
+# lines only repeated the time of the change ("In stage since: 06:04 → 06:04").
+FOLLOWING_FIELDS = frozenset({"stage_entered_at", "closed_at"})
 MAX_TEXT = 500  # longer values (an activity's content) are cut: rows stay small, the record keeps the text
 
 
 def record_changes(event: RecordEvent) -> None:
     """The ``app.events`` subscriber: one row for the event's changes (none without changes)."""
-    if event.event not in RECORDED_EVENTS or not event.changes:
+    changes = {key: [_stored(old), _stored(new)] for key, (old, new) in (event.changes or {}).items()
+               if key not in FOLLOWING_FIELDS}
+    if event.event not in RECORDED_EVENTS or not changes:
         return
     insert_row(RecordChange(  # one INSERT, no flush: this runs on every save
         entity=event.entity, record_id=event.record.id, event=event.event,
         actor_id=getattr(event.actor, "id", None), actor_name=getattr(event.actor, "username", ""),
-        cause=event.cause[:250],
-        changes={key: [_stored(old), _stored(new)] for key, (old, new) in event.changes.items()}))
+        cause=event.cause[:250], changes=changes))
 
 
 def _stored(value):

@@ -181,6 +181,8 @@ def test_labels_and_values_read_in_the_page_s_language(app, api_as, api_en, crm_
     assert _changes(en[0])["status"] == ("open", "lost", "In progress", "Lost")
     assert _changes(zh[0])["status"] == ("open", "lost", "进行中", "失败")
     assert _changes(en[1])["stage"] == ("initial_contact", "quotation_sent", "初步接触", "方案报价")  # stage names are data
+    # The time it entered the stage follows the stage: no line of its own, repeating the moment.
+    assert set(_changes(en[1])) == {"stage"} and "stage_entered_at" not in _changes(en[2])
     assert _changes(en[2])["customer_id"] == (None, customer["id"], "", "福州闽江医疗器械有限公司")
 
     client = app.test_client()
