@@ -27,7 +27,7 @@ from app.auth.lookup import creator
 from app.clock import company_today
 from app.db import MAX_ID, insert_row, plain_type, read_plain, transaction_memo
 from app.engine.models import OPEN_STATUSES, ProcessInstance
-from app.events import RecordEvent
+from app.events import RecordEvent, caused_by
 from app.extensions import db
 from app.forms import embedded
 from app.forms.i18n import _
@@ -399,8 +399,9 @@ def run_binding(binding: FormBinding, event: RecordEvent) -> BindingRun:
                         # After the start, so a binding on customer.updated sees the process running.
                         from app.crm import services as crm
 
-                        crm.set_report_status(record.id, "pending", actor=event.actor, commit=False,
-                                              chain=event.chain)
+                        with caused_by(f"process:{instance.id}"):  # the history names the report started
+                            crm.set_report_status(record.id, "pending", actor=event.actor, commit=False,
+                                                  chain=event.chain)
             finally:
                 _STARTING.reset(token)
             run.outcome, run.instance_id = "started", instance.id

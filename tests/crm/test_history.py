@@ -124,6 +124,9 @@ def test_a_process_step_s_change_names_the_process(app, api_as, demo_flow):
     approved = next(e for e in entries if _changes(e).get("report_status", (None, None))[1] == "approved")
     assert approved["actor"] == "fj_head" and approved["cause"] == f"process:{task['instance_id']}"
     assert approved["cause_text"] == f"流程“客户报备” #{task['instance_id']}"
+    # So does the report's start: the status turned pending because the report began.
+    pending = next(e for e in entries if _changes(e).get("report_status", (None, None))[1] == "pending")
+    assert pending["actor"] == "sales1" and pending["cause"] == f"process:{task['instance_id']}"
     page = app.test_client()
     page.post("/login", data={"username": "sales1", "password": "demo1234"})
     assert f"· 流程“客户报备” #{task['instance_id']}" in page.get(f"/crm/customer/{customer['id']}").get_data(as_text=True)

@@ -66,5 +66,5 @@ def test_sales_adds_a_fujian_customer_and_the_fujian_head_approves(page, demo_fl
     page.goto("/my-submissions")
     row = page.locator("#submissions tr[data-instance-id]").filter(has_text="厦门海沧医疗器械有限公司")
     assert row.get_attribute("data-status") == "completed"
-    assert row.locator("[data-report-status]").get_attribute("data-report-status") == "approved"
+    assert row.locator("[data-outcome]").inner_text() == "报备通过"
     screenshot(page, "customer-report-my-submissions")
