@@ -3,6 +3,7 @@ from datetime import date, timedelta
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, stream_with_context, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
@@ -140,8 +141,11 @@ def hand_over(username):
         db.session.rollback()
         flash(error.message, "danger")
         return _user_page(user, {}), 400
-    flash(_("The work of %(name)s was handed over (%(tasks)d tasks, %(records)d records).", name=user.label,
-            tasks=moved["tasks"], records=sum(moved["records"].values())), "success")
+    what = [ngettext("%(num)d task", "%(num)d tasks", moved["tasks"]),
+            ngettext("%(num)d record", "%(num)d records", sum(moved["records"].values()))]
+    if moved["groups"]:
+        what.append(_("manager of %(groups)s", groups=", ".join(moved["groups"])))
+    flash(_("The work of %(name)s was handed over: %(what)s.", name=user.label, what=_(", ").join(what)), "success")
     return redirect(url_for("admin.edit_user", username=user.username))
 
 

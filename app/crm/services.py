@@ -31,6 +31,7 @@ from flask import current_app
 from flask_babel import format_datetime, format_decimal
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from sqlalchemy import Select, and_, bindparam, case, false, func, inspect, or_, select, true
 from sqlalchemy.orm import lazyload
 
@@ -1304,7 +1305,8 @@ def save_stage(stage: Stage | None, *, key: str, name: str, position: int, requi
 def delete_stage(stage: Stage, actor=None) -> None:
     used = db.session.scalar(select(func.count()).select_from(Opportunity).where(Opportunity.stage == stage.key))
     if used:
-        raise ApiError(409, "stage_in_use", _("%(n)d opportunities are in this stage; move them first.", n=used))
+        raise ApiError(409, "stage_in_use", ngettext("%(num)d opportunity is in this stage; move it first.",
+                                                         "%(num)d opportunities are in this stage; move them first.", used))
     db.session.delete(stage)
     audit("crm.stage_deleted", actor=actor, target=stage.key)
     db.session.commit()

@@ -395,3 +395,14 @@ def test_activities_list_by_when_they_happened(app, crm_stages, api_as, make_cus
     assert re.search(r'aria-sort="descending">\s*<a[^>]*href="/activities\?sort=happened_at"', page)
     api_items = api.get("/api/v1/activities").get_json()["items"]
     assert [a["content"] for a in api_items] == ["昨天的电话", "上周拜访", "去年的电话"]
+
+
+def test_a_stage_in_use_is_not_deleted_and_the_count_reads_right(app, crm_stages, make_customer, api_as):
+    customer = make_customer("sales1")
+    api_as("sales1").post("/api/v1/opportunities", json={"customer_id": customer["id"], "title": "唯一的单"})
+    client = app.test_client()
+    login(client, "admin")
+    _english(client)
+    refused = client.post("/admin/crm/stages/initial_contact", data={"action": "delete"}, follow_redirects=True)
+    assert "1 opportunity is in this stage; move it first." in refused.get_data(as_text=True)
+    assert "initial_contact" in client.get("/admin/crm/stages").get_data(as_text=True)

@@ -81,3 +81,15 @@ def test_a_leavers_task_taken_from_a_group_goes_back_to_the_group(app, flows, ap
     assert flows.open_task(instance_id)["claimed_by"] is None
     assert task["id"] in [t["id"] for t in manager.get("/api/v1/tasks").get_json()["items"]]
     assert ("unclaimed", "admin") in [(e, a) for e, a, *_ in flows.history(instance_id)]
+
+
+def test_the_hand_over_page_counts_in_words_that_agree(app, api_as, demo_people):
+    assert api_as("sales1").post("/api/v1/customers", json={"name": "交接单数客户"}).status_code == 201
+    page = app.test_client()
+    page.post("/login", data={"username": "admin", "password": DEMO_PASSWORD})
+    page.post("/language", data={"locale": "en", "next": "/"})
+    api_as("admin").patch("/api/v1/users/sales1", json={"active": False})
+    html = page.get("/admin/users/sales1").get_data(as_text=True)
+    assert "1 × Customer" in html
+    done = page.post("/admin/users/sales1/hand-over", data={"to": "sales2"}, follow_redirects=True)
+    assert "handed over: 0 tasks, 1 record." in done.get_data(as_text=True)
