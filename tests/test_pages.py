@@ -260,3 +260,12 @@ def test_a_password_reset_by_an_administrator_lifts_the_lock(app, demo_people):
                                                           "password": "Brand-new-2026", "roles": ["approver"]})
     assert saved.status_code == 302, saved.get_data(as_text=True)[:300]
     assert person.post("/login", data={"username": "med_reviewer", "password": "Brand-new-2026"}).status_code == 302
+
+
+def test_error_pages_speak_the_readers_language(app, demo_people):
+    client = app.test_client()
+    client.post("/login", data={"username": "sales1", "password": DEMO_PASSWORD})
+    wrong_method = client.delete("/customers")
+    assert wrong_method.status_code == 405
+    page = wrong_method.get_data(as_text=True)
+    assert "不能这样访问此地址" in page and "The method is not allowed" not in page

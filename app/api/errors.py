@@ -80,6 +80,13 @@ _HTTP_MESSAGES = {
 }
 
 
+# The same, where a person reads it on a page rather than a program in a response.
+_PAGE_MESSAGES = {
+    400: _l("The page sent something the server could not read. Go back and try again."),
+    405: _l("This address cannot be used that way (perhaps a form was sent to a page that only shows)."),
+}
+
+
 # marshmallow's own messages (field types, lengths, ranges), in the reader's language.
 _SCHEMA_MESSAGES = {
     "Missing data for required field.": _l("This field is required."),
@@ -196,7 +203,10 @@ def init_app(app: Flask) -> None:
                 return error
             if isinstance(error, CSRFError):
                 return _form_from_an_ended_session()
-            return _page_error(error.code or 500, error.description or error.name)
+            message = error.description or error.name
+            if message == type(error).description:  # Werkzeug's English text, not a view's own
+                message = _PAGE_MESSAGES.get(error.code, _HTTP_MESSAGES.get(error.code, message))
+            return _page_error(error.code or 500, message)
         code = "csrf_failed" if isinstance(error, CSRFError) else _CODES.get(error.code or 500, "error")
         message = error.description or error.name
         if isinstance(error, CSRFError):
