@@ -83,3 +83,10 @@ def init_app(app: Flask) -> None:
             problems = [refused.message] + [d["message"] for d in refused.details if d["message"] not in refused.message]
             raise click.ClickException(" ".join(dict.fromkeys(problems))) from None
         click.echo(f"Administrator {username} created.")
+        from app.crm.demo import STAGES, seed_stages
+        from app.crm.services import stages
+
+        if not stages():  # a fresh install: opportunities need a pipeline to start in
+            seed_stages()
+            click.echo("The pipeline had no stages: added " + ", ".join(name for _key, name, _req in STAGES)
+                       + " (change them on the pipeline page: Configure stages).")

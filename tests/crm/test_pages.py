@@ -406,3 +406,11 @@ def test_a_stage_in_use_is_not_deleted_and_the_count_reads_right(app, crm_stages
     refused = client.post("/admin/crm/stages/initial_contact", data={"action": "delete"}, follow_redirects=True)
     assert "1 opportunity is in this stage; move it first." in refused.get_data(as_text=True)
     assert "initial_contact" in client.get("/admin/crm/stages").get_data(as_text=True)
+
+
+def test_an_empty_pipeline_says_what_to_do(app, demo_people):
+    sales, admin = app.test_client(), app.test_client()
+    login(sales, "sales1")
+    login(admin, "admin")
+    assert "请管理员先设置阶段" in sales.get("/pipeline").get_data(as_text=True).split('id="no-stages"')[1]
+    assert 'href="/admin/crm/stages"' in admin.get("/pipeline").get_data(as_text=True).split('id="no-stages"')[1]
