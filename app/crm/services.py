@@ -283,8 +283,11 @@ def _is_empty(value) -> bool:
 def _to_decimal(value, allow_negative: bool = False) -> Decimal:
     if isinstance(value, bool):
         raise _Invalid(_("Must be a number."))
+    text = str(value).strip().replace(",", "")
+    if "e" in text.lower() and not isinstance(value, float):  # "1e10" typed: written out, as people read it
+        raise _Invalid(_("Write the number out in digits (e.g. 10000000)."))
     try:
-        number = Decimal(str(value).strip().replace(",", ""))
+        number = Decimal(text)
     except (InvalidOperation, ValueError):
         raise _Invalid(_("Must be a number.")) from None
     if not number.is_finite():
@@ -293,6 +296,8 @@ def _to_decimal(value, allow_negative: bool = False) -> Decimal:
         raise _Invalid(_("Must not be negative."))
     if abs(number) > MAX_MONEY:
         raise _Invalid(_("Too large."))
+    if number != number.quantize(CENTS):  # stored to the fen: more would be lost without a word
+        raise _Invalid(_("At most two decimal places."))
     return number.quantize(CENTS)
 
 

@@ -308,3 +308,18 @@ def test_pipeline_stages_come_in_order_in_an_items_envelope_like_every_list(api_
     assert stages[3] == {"key": "negotiation", "name": "商务谈判", "order": stages[3]["order"],
                          "required_fields": ["amount", "expected_close"]}
     assert [s["order"] for s in stages] == sorted(s["order"] for s in stages)
+
+
+@pytest.mark.parametrize("typed, said", [
+    ("0.001", "最多两位小数。"),  # stored to the fen: it would have become 0.00 without a word
+    (0.005, "最多两位小数。"),
+    ("1e10", "请直接写出数字（例如 10000000）。"),
+])
+def test_money_is_taken_as_typed_or_refused_with_why(api_as, crm_stages, typed, said):
+    api = api_as("sales1")
+    customer = api.post("/api/v1/customers", json={"name": "金额客户"}).get_json()
+    refused = api.post("/api/v1/opportunities", json={"customer_id": customer["id"], "title": "小单", "amount": typed})
+    assert refused.status_code == 400
+    assert refused.get_json()["error"]["details"] == [{"field": "amount", "message": said}]
+    taken = api.post("/api/v1/opportunities", json={"customer_id": customer["id"], "title": "小单", "amount": "1,234.5"})
+    assert taken.status_code == 201 and taken.get_json()["amount"] in ("1234.50", 1234.5)
