@@ -41,7 +41,7 @@ from app.auth.models import User
 from app.auth.lookup import user_named, users_named
 from app.auth.services import managed_user_ids
 from app.clock import company_today, company_zone
-from app.crm.credit_code import clean_credit_code
+from app.crm.credit_code import clean_credit_code, clean_tax_number
 from app.crm.phones import clean_phone, normalise_phone
 from app.crm.models import (ACTIVITY_KINDS, CONTRACT_STATUSES, CUSTOM_FIELD_TYPES, CUSTOMER_CLASSES, ENTITIES,
                             MODELS, OPPORTUNITY_STATUSES, REPORT_STATUSES, Activity, AssignmentLog, Contract,
@@ -120,7 +120,7 @@ FIELDS: dict[str, list[Field]] = {
         Field("expires_on", _l("Expires on"), "date"),
         Field("status", _l("Status"), "choice", required=True, choices=CONTRACT_STATUSES),
         Field("invoice_title", _l("Invoice title"), "text", max_length=200),
-        Field("invoice_tax_number", _l("Invoice tax number"), "text", max_length=40),
+        Field("invoice_tax_number", _l("Invoice tax number"), "text", max_length=40, check=clean_tax_number),
         Field("invoice_amount", _l("Invoice amount"), "number"),
         Field("invoice_date", _l("Invoice date"), "date"),
         *_owner_fields(),

@@ -99,3 +99,24 @@ def test_the_upgrade_writes_stored_codes_in_capitals_without_spacing(tmp_path):
         with db.engine.connect() as connection:
             codes = connection.execute(text("SELECT id, credit_code FROM customers ORDER BY id")).all()
         assert [tuple(c) for c in codes] == [(1, TENCENT), (2, None), (3, "350200123456789"), (4, TENCENT)]
+
+
+@pytest.mark.parametrize("typed, outcome", [
+    ("9144 0300 7152 6726 xg", TENCENT),  # today a taxpayer number is the credit code
+    ("11010519491231002X", "11010519491231002X"),  # an individual business's identity card number
+    ("110105194912310", "110105194912310"),  # an old 15-character registration
+    ("ABC", "has 15, 18 or 20"),
+    ("9144030071526726XH", "it would be G"),
+    ("税号9144030071526726", "only digits and capital letters"),
+])
+def test_a_contracts_invoice_tax_number_is_checked(api_en, crm_stages, typed, outcome):
+    api = api_en("sales1")
+    customer = api.post("/api/v1/customers", json={"name": "开票客户"}).get_json()
+    answer = api.post("/api/v1/contracts", json={"customer_id": customer["id"], "title": "开票合同",
+                                                  "invoice_tax_number": typed})
+    if outcome.isalnum():
+        assert answer.status_code == 201 and answer.get_json()["invoice_tax_number"] == outcome
+    else:
+        assert answer.status_code == 400
+        [detail] = answer.get_json()["error"]["details"]
+        assert detail["field"] == "invoice_tax_number" and outcome in detail["message"]
