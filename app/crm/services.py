@@ -512,10 +512,17 @@ def _clean(entity: str, data: dict, record: OwnedRecord | None, actor) -> tuple[
     # Said together with the fields' own problems (not in a second round), except for pairs
     # where one side is already wrong.
     errors += _inconsistent(entity, values, record, {e["field"] for e in errors})
+    for key, message in _NOT_AHEAD.get(entity, ()):
+        if isinstance(values.get(key), datetime) and values[key] > utcnow() + timedelta(minutes=10):  # clocks differ
+            errors.append({"field": key, "message": str(message)})
     if errors:
         _invalid(errors, entity)
     return values, custom
 
+
+# Times of what already happened: (field, why it cannot be ahead of now).
+_NOT_AHEAD = {"activity": [("happened_at", _l("An activity record says what happened, so its time cannot be in "
+                                              "the future; plan what comes next with the next follow-up."))]}
 
 # Fields of one record whose values must come in order: (lower, higher, the field to mark, why).
 _ORDERED = {

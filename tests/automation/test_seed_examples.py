@@ -225,14 +225,17 @@ def test_customer_without_activity_for_n_days(crm, make_rule, user):
               actions=[{"type": "notify", "to_owner": True, "template": "{name} 7 天没有跟进了"}])
     quiet = crm.create("customer", {"name": "沉默客户"}, user("sales1"))
     busy = crm.create("customer", {"name": "活跃客户"}, user("sales1"))
-    later = utcnow() + timedelta(days=8)
-    crm.create("activity", {"customer_id": busy.id, "content": "电话回访", "happened_at": later.isoformat()},
+    for customer in (quiet, busy):  # both added 8 days ago (an activity cannot be logged ahead of now)
+        customer.created_at = customer.updated_at = utcnow() - timedelta(days=8)
+    db.session.commit()
+    now = utcnow()
+    crm.create("activity", {"customer_id": busy.id, "content": "电话回访", "happened_at": now.isoformat()},
                user("sales1"))
-    assert scan_time_events(now=later) == 1
+    assert scan_time_events(now=now) == 1
     assert count(Notification, Notification.text == "沉默客户 7 天没有跟进了") == 1
-    assert scan_time_events(now=later + timedelta(days=1)) == 0
+    assert scan_time_events(now=now + timedelta(days=1)) == 0
     # A new activity starts a new wait.
-    crm.create("activity", {"customer_id": quiet.id, "content": "拜访", "happened_at": later.isoformat()},
+    crm.create("activity", {"customer_id": quiet.id, "content": "拜访", "happened_at": now.isoformat()},
                user("sales1"))
-    assert scan_time_events(now=later + timedelta(days=6)) == 0
-    assert scan_time_events(now=later + timedelta(days=7, minutes=1)) == 2
+    assert scan_time_events(now=now + timedelta(days=6)) == 0
+    assert scan_time_events(now=now + timedelta(days=7, minutes=1)) == 2

@@ -323,3 +323,20 @@ def test_money_is_taken_as_typed_or_refused_with_why(api_as, crm_stages, typed, 
     assert refused.get_json()["error"]["details"] == [{"field": "amount", "message": said}]
     taken = api.post("/api/v1/opportunities", json={"customer_id": customer["id"], "title": "小单", "amount": "1,234.5"})
     assert taken.status_code == 201 and taken.get_json()["amount"] in ("1234.50", 1234.5)
+
+
+def test_an_activity_cannot_have_happened_in_the_future(api_as, crm_stages):
+    from datetime import timedelta
+
+    from app.db import utcnow
+
+    api = api_as("sales1")
+    customer = api.post("/api/v1/customers", json={"name": "未来客户"}).get_json()
+    ahead = api.post("/api/v1/activities", json={"customer_id": customer["id"], "content": "拜访",
+                                                  "happened_at": "2030-01-01T10:00:00+08:00"})
+    assert ahead.status_code == 400
+    [detail] = ahead.get_json()["error"]["details"]
+    assert detail["field"] == "happened_at" and "下次跟进" in detail["message"]
+    just_now = (utcnow() + timedelta(minutes=2)).isoformat()  # another machine's clock a little ahead
+    assert api.post("/api/v1/activities", json={"customer_id": customer["id"], "content": "刚才的电话",
+                                                 "happened_at": just_now}).status_code == 201
