@@ -1,6 +1,7 @@
 """Operations the engine itself offers to diagrams (the CRM registers its own)."""
 from __future__ import annotations
 
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
@@ -21,6 +22,9 @@ def notify_users(ctx, message, users=None, groups=None, link=None):
     from app.extensions import db
     from app.notifications.services import notify
 
+    if link is not None and (not str(link).startswith("/") or str(link).startswith("//")):
+        # Only a page of this product: a diagram must not send people elsewhere (or run script).
+        raise OperationError(_("The link must be a page of this product, starting with /: %(link)s", link=link))
     targets = set(_names(users))
     group_names = _names(groups)
     if group_names:

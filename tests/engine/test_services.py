@@ -93,8 +93,21 @@ def test_reject_notifies_reporter_in_app(env):
     [task] = open_tasks(instance)
     svc.claim(task.id, user("manager"))
     svc.complete(task.id, user("manager"), {"decision": "reject", "comment": "撞单"})
-    texts = [n.text for n in db.session.scalars(select(Notification).where(Notification.user_id == user("sales1").id))]
-    assert texts == ["您的客户报备「福州一号」被驳回：撞单"]
+    notices = list(db.session.scalars(select(Notification).where(Notification.user_id == user("sales1").id)))
+    assert [n.text for n in notices] == ["您的客户报备「福州一号」被驳回：撞单"]
+    assert notices[0].link == "/crm/customer/7"  # where the salesperson can report it again
+
+
+def test_a_notice_links_only_to_pages_of_the_product(app, env):
+    from app.engine.operations import OperationContext, OperationError, call_operation
+    from app.engine.product_operations import register_product_operations
+
+    register_product_operations()
+    with app.test_request_context():
+        ctx = OperationContext("notify.users", "Task_n", None, {}, {"instance_id": 1})
+        for link in ("javascript:alert(1)", "https://evil.example/", "//evil.example/x"):
+            with pytest.raises(OperationError, match="以 / 开头"):
+                call_operation("notify.users", ctx, {"message": "看这里", "users": "sales1", "link": link})
 
 
 def test_stale_instance_version_is_a_conflict(env):
