@@ -215,7 +215,8 @@ def _crm_template_helpers():
     return {"crm_display": _display, "crm_value": services.display_value, "crm_local_input": _local_input,
             "crm_choice_label": services.choice_label,
             "crm_field_label": services.field_label, "crm_entity_label": services.ENTITY_LABELS,
-            "crm_list_titles": LIST_TITLES, "crm_plural": PLURAL}
+            "crm_list_titles": LIST_TITLES, "crm_plural": PLURAL,
+            "crm_can_see": lambda record: services.can_see(record, current_user)}
 
 
 # --- lists --------------------------------------------------------------------------------
@@ -258,11 +259,17 @@ def records(entity):
     stmt = services.list_query(entity, current_user, q, filters, sort)
     total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
     rows = db.session.scalars(stmt.limit(PER_PAGE).offset((page - 1) * PER_PAGE)).all()
-    owners = db.session.scalars(select(User).where(User.active.is_(True)).order_by(User.username)).all()
+    # The owner filter offers the people whose records this user sees as theirs or their team's.
+    owners = [u for u in db.session.scalars(select(User).where(User.active.is_(True)).order_by(User.username))
+              if services.may_assign(current_user, u, None)]
     args = {k: v for k, v in request.args.items() if k != "page"}
 
     def page_url(number):
         return url_for(request.endpoint, **(request.view_args or {}), **args, page=number)
+
+    last = max((total + PER_PAGE - 1) // PER_PAGE, 1)
+    if page > last:  # a page beyond the end (the list shrank, a hand-made link): its last page
+        return redirect(page_url(last))
 
     def sort_url(key):
         """Ascending first, descending on a second click; back to the first page."""

@@ -156,3 +156,20 @@ function keepDrafts(form) {
   banner.append(text, restore, discard);
   form.prepend(banner);
 }
+
+// A contract's opportunity is one of its customer's: choosing the customer narrows the list
+// (the server refuses another customer's opportunity anyway).
+const customerSelect = document.getElementById("f-customer_id");
+const opportunitySelect = document.getElementById("f-opportunity_id");
+if (customerSelect && opportunitySelect) {
+  const narrow = () => {
+    const chosen = customerSelect.value;
+    for (const option of opportunitySelect.options) {
+      if (!option.dataset.customer) continue; // "—"
+      option.hidden = Boolean(chosen) && option.dataset.customer !== chosen;
+      if (option.hidden && option.selected) opportunitySelect.value = "";
+    }
+  };
+  customerSelect.addEventListener("change", narrow);
+  narrow();
+}

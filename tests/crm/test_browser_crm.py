@@ -110,3 +110,17 @@ def test_typing_survives_a_session_that_ended_meanwhile(page, crm_stages, make_c
     page.wait_for_url(lambda url: url.endswith(form))
     page.locator("#draft-found").get_by_role("button", name="恢复").click()
     assert page.input_value("#f-content") == "第二次拜访"
+
+
+def test_a_contracts_opportunities_follow_its_customer(page, crm_stages, make_customer, api_as):
+    api = api_as("sales1")
+    first, second = make_customer("sales1", name="甲公司"), make_customer("sales1", name="乙公司")
+    mine = api.post("/api/v1/opportunities", json={"customer_id": first["id"], "title": "甲的单"}).get_json()
+    theirs = api.post("/api/v1/opportunities", json={"customer_id": second["id"], "title": "乙的单"}).get_json()
+    login_in_browser(page, "sales1")
+    page.goto("/crm/contract/new")
+    page.select_option("#f-opportunity_id", str(theirs["id"]))
+    page.select_option("#f-customer_id", str(first["id"]))
+    assert page.input_value("#f-opportunity_id") == ""  # the other customer's deal is no longer chosen
+    offered = page.eval_on_selector_all("#f-opportunity_id option:not([hidden])", "os => os.map(o => o.value)")
+    assert offered == ["", str(mine["id"])]

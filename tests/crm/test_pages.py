@@ -414,3 +414,18 @@ def test_an_empty_pipeline_says_what_to_do(app, demo_people):
     login(admin, "admin")
     assert "请管理员先设置阶段" in sales.get("/pipeline").get_data(as_text=True).split('id="no-stages"')[1]
     assert 'href="/admin/crm/stages"' in admin.get("/pipeline").get_data(as_text=True).split('id="no-stages"')[1]
+
+
+def test_lists_link_the_customer_offer_owners_one_sees_and_keep_to_their_pages(app, crm_stages, api_as, make_customer):
+    import re
+
+    customer = make_customer("sales1", name="链接客户")
+    api_as("sales1").post("/api/v1/activities", json={"customer_id": customer["id"], "content": "电话"})
+    client = app.test_client()
+    login(client, "sales1")
+    page = client.get("/activities").get_data(as_text=True)
+    assert f'href="/crm/customer/{customer["id"]}">链接客户</a>' in page
+    owner_filter = re.search(r'<select[^>]*name="owner".*?</select>', page, re.S).group(0)
+    assert re.findall(r'<option value="([^"]+)"', owner_filter) == ["sales1"]  # not people whose records are hidden
+    beyond = client.get("/activities?page=99")
+    assert beyond.status_code == 302 and beyond.headers["Location"].endswith("/activities?page=1")
