@@ -269,3 +269,18 @@ def test_error_pages_speak_the_readers_language(app, demo_people):
     assert wrong_method.status_code == 405
     page = wrong_method.get_data(as_text=True)
     assert "不能这样访问此地址" in page and "The method is not allowed" not in page
+
+
+def test_a_deactivated_person_is_marked_in_groups_and_cannot_become_a_manager(app, api_as, demo_people):
+    admin = api_as("admin")
+    assert admin.patch("/api/v1/users/med_reviewer", json={"active": False}).status_code == 200
+    refused = admin.patch("/api/v1/groups/fujian-heads", json={"manager": "med_reviewer"})
+    assert refused.status_code == 400 and refused.get_json()["error"]["details"][0]["field"] == "manager"
+    client = app.test_client()
+    client.post("/login", data={"username": "admin", "password": DEMO_PASSWORD})
+    listing = client.get("/admin/groups").get_data(as_text=True)
+    row = listing.split('href="/admin/groups/medical-reviewers"')[1].split("</tr>")[0]
+    assert "med_reviewer" in row and "已停用" in row
+    form = client.get("/admin/groups/fujian-heads").get_data(as_text=True)
+    manager = form.split('id="manager"')[1].split("</select>")[0]
+    assert 'value="med_reviewer"' not in manager and 'value="manager"' in manager

@@ -366,6 +366,9 @@ def _apply_group_fields(group: Group, *, manager=..., members=None, parent=...) 
             if user is None:
                 raise ApiError(400, "invalid_input", _("Unknown user: %(names)s", names=manager),
                                [{"field": "manager", "message": _("Unknown user: %(names)s", names=manager)}])
+            if not user.active and user.id != group.manager_id:  # escalations would go to nobody
+                message = _("%(name)s is deactivated and cannot manage a group.", name=user.label)
+                raise ApiError(400, "invalid_input", message, [{"field": "manager", "message": message}])
             group.manager = user
         else:
             group.manager = None
