@@ -27,7 +27,7 @@ from app.api.errors import ApiError
 from app.audit import audit, label_audit_events
 from app.auth.lookup import users_named
 from app.auth.models import Group, User, group_members
-from app.clock import company_zone, day_start
+from app.clock import company_today, company_zone, day_start
 from app.db import MAX_ID, utcnow
 from app.engine import services as engine
 from app.engine.models import OPEN_STATUSES, TASK_OPEN, HumanTask, ProcessDefinition, ProcessHistory, ProcessInstance
@@ -246,6 +246,8 @@ def set_out_of_office(user: User, substitute_name: str, starts_on, ends_on, note
             errors.append({"field": field, "message": _("Choose a date between 2000 and 2999.")})
     if starts_on and ends_on and ends_on < starts_on:
         errors.append({"field": "ends_on", "message": _("The end must not be before the start.")})
+    elif ends_on and ends_on < company_today():  # it would route nothing, and not even be listed
+        errors.append({"field": "ends_on", "message": _("This period is over already: choose days from today on.")})
     elif not errors and _covers_for_each_other(user, substitute, day_start(starts_on),
                                                day_start(ends_on + timedelta(days=1))):
         errors.append({"field": "substitute", "message": _(

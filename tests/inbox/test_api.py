@@ -364,6 +364,9 @@ def test_out_of_office_routes_new_tasks_to_the_substitute(api_as, flows, app):
                                                    "ends_on": today.isoformat()}).status_code == 400
     assert med.post("/api/v1/out-of-office", json={"substitute": "manager", "starts_on": today.isoformat(),
                                                    "ends_on": (today - timedelta(days=3)).isoformat()}).status_code == 400
+    over = med.post("/api/v1/out-of-office", json={"substitute": "manager", "starts_on": "2020-01-01",
+                                                   "ends_on": "2020-01-05"})  # would route nothing, nor be listed
+    assert over.status_code == 400 and over.get_json()["error"]["details"][0]["field"] == "ends_on"
 
     routed = flows.assigned("med_reviewer", confirmer="med_reviewer")
     task = flows.open_task(routed)
