@@ -52,9 +52,9 @@ if (importBox && ["pending", "running"].includes(importBox.dataset.status)) {
   setTimeout(tick, 1000);
 }
 
-// Forms with data-confirm ask before submitting (delete buttons).
+// Forms (or the button that sends them) with data-confirm ask before submitting (delete buttons).
 document.addEventListener("submit", (event) => {
-  const message = event.target.dataset?.confirm;
+  const message = event.submitter?.dataset?.confirm || event.target.dataset?.confirm;
   if (message && !window.confirm(message)) event.preventDefault();
 });
 

@@ -124,3 +124,20 @@ def test_a_contracts_opportunities_follow_its_customer(page, crm_stages, make_cu
     assert page.input_value("#f-opportunity_id") == ""  # the other customer's deal is no longer chosen
     offered = page.eval_on_selector_all("#f-opportunity_id option:not([hidden])", "os => os.map(o => o.value)")
     assert offered == ["", str(mine["id"])]
+
+
+def test_deleting_a_stage_asks_first(page, crm_stages):
+    login_in_browser(page, "admin")
+    page.goto("/admin/crm/stages")
+    delete = page.locator("button[value=delete]").last
+    before = page.locator("button[value=delete]").count()
+    asked = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+    delete.click()
+    page.wait_for_timeout(300)
+    assert asked and asked[0].startswith("删除阶段“")
+    assert page.locator("button[value=delete]").count() == before  # nothing deleted
+    page.once("dialog", lambda dialog: dialog.accept())
+    delete.click()
+    page.wait_for_selector(".alert-success")
+    assert page.locator("button[value=delete]").count() == before - 1
