@@ -284,3 +284,12 @@ def test_a_deactivated_person_is_marked_in_groups_and_cannot_become_a_manager(ap
     form = client.get("/admin/groups/fujian-heads").get_data(as_text=True)
     manager = form.split('id="manager"')[1].split("</select>")[0]
     assert 'value="med_reviewer"' not in manager and 'value="manager"' in manager
+
+
+def test_a_field_with_two_problems_shows_both(app, demo_people):
+    client = app.test_client()
+    client.post("/login", data={"username": "admin", "password": DEMO_PASSWORD})
+    page = client.post("/admin/users/new", data={"username": "shortpw", "password": "shortpw", "display_name": "短"})
+    assert page.status_code == 400
+    feedback = page.get_data(as_text=True).split('id="password"')[1].split("</div>")[0]
+    assert "至少需要 8 个字符" in feedback and "用户名" in feedback

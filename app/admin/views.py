@@ -83,7 +83,7 @@ def new_user():
             )
         except ApiError as error:
             db.session.rollback()
-            errors = {d["field"]: d["message"] for d in error.details} or {"": error.message}
+            errors = error.by_field()
             flash(error.message, "danger")
         else:
             flash(_("User %(name)s created.", name=user.username), "success")
@@ -106,7 +106,7 @@ def edit_user(username):
             )
         except ApiError as error:
             db.session.rollback()
-            errors = {d["field"]: d["message"] for d in error.details} or {"": error.message}
+            errors = error.by_field()
             flash(error.message, "danger")
         else:
             flash(_("User %(name)s saved.", name=user.username), "success")
@@ -175,7 +175,7 @@ def edit_group(name=None):
                 services.update_group(group, actor=current_user, **fields)
         except ApiError as error:
             db.session.rollback()
-            errors = {d["field"]: d["message"] for d in error.details} or {"": error.message}
+            errors = error.by_field()
             flash(error.message, "danger")
         else:
             flash(_("Group %(name)s saved.", name=group.name), "success")

@@ -47,6 +47,15 @@ class ApiError(Exception):
         self.details = details or []
         self.headers = headers or {}
 
+    def by_field(self) -> dict[str, str]:
+        """What a form shows next to each field: every message about it (a password may be short
+        and the username too), the message alone under "" when no field is named."""
+        out: dict[str, str] = {}
+        for detail in self.details:
+            field, said = detail.get("field") or "", str(detail.get("message"))
+            out[field] = f"{out[field]} {said}" if field in out and said not in out[field] else out.get(field, said)
+        return out or {"": str(self.message)}
+
     def __str__(self) -> str:
         """The message and what each detail says: where no form marks the fields (a failed
         process step, a rule's run log, a log line) "Invalid input: Stage" alone hides why."""

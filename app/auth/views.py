@@ -75,7 +75,7 @@ def change_password():
             services.change_own_password(current_user, request.form.get("current", ""), request.form.get("password", ""))
         except ApiError as error:
             db.session.rollback()
-            errors = {d["field"]: d["message"] for d in error.details} or {"": error.message}
+            errors = error.by_field()
         else:
             login_user(current_user._get_current_object())  # this session goes on under the new password
             flash(_("Your password was changed. Other sessions and API tokens have ended."), "success")

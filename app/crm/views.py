@@ -193,10 +193,6 @@ def _form_data(entity) -> dict:
     return data
 
 
-def _errors(error: ApiError) -> dict:
-    return {d.get("field") or "": d.get("message") for d in error.details} or {"": error.message}
-
-
 def _entity_or_404(entity: str) -> str:
     if entity not in ENTITIES:
         abort(404)
@@ -426,7 +422,7 @@ def new(entity):
             record = services.create(entity, _form_data(entity), current_user)
         except ApiError as error:
             db.session.rollback()
-            errors = _errors(error)
+            errors = error.by_field()
             flash(error.message, "danger")
         else:
             if not services.can_see(record, current_user):
@@ -475,7 +471,7 @@ def edit(entity, record_id):
                       _("Someone else saved this record meanwhile: their changes are filled in below. Save again "
                         "to add yours."), "warning")
                 return _render_form(record.entity, record, clashes, 409, values)
-            errors = _errors(error)
+            errors = error.by_field()
             flash(error.message, "danger")
             return _render_form(record.entity, record, errors, error.status if error.status in (400, 403, 409) else 400)
         flash(_("Saved."), "success")
@@ -640,7 +636,7 @@ def admin_save_stage(key=None):
         db.session.rollback()
         flash(error.message, "danger")
         return render_template("crm/admin_stages.html", stages=services.stages(), requirable=_requirable(),
-                               errors=_errors(error) if stage is None else {}, form=request.form), 400
+                               errors=error.by_field() if stage is None else {}, form=request.form), 400
     flash(_("Saved."), "success")
     return redirect(url_for("crm.admin_stages"))
 
@@ -678,7 +674,7 @@ def admin_save_field(field_id=None):
         defs = db.session.scalars(select(CustomFieldDef).order_by(CustomFieldDef.entity, CustomFieldDef.position,
                                                                   CustomFieldDef.id)).all()
         return render_template("crm/admin_fields.html", defs=defs, types=services.CUSTOM_FIELD_TYPE_LABELS, entities=ENTITIES,
-                               errors=_errors(error) if definition is None else {}, form=request.form), 400
+                               errors=error.by_field() if definition is None else {}, form=request.form), 400
     flash(_("Saved."), "success")
     return redirect(url_for("crm.admin_fields"))
 

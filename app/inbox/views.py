@@ -302,7 +302,7 @@ def out_of_office():
             services.set_out_of_office(current_user, request.form.get("substitute", ""), day("starts_on"),
                                        day("ends_on"), request.form.get("note", ""))
         except ApiError as exc:
-            errors = {d["field"]: d["message"] for d in exc.details}
+            errors = exc.by_field()
         else:
             flash(_("Saved: new tasks for you go to your substitute during this period."), "success")
             return redirect(url_for("inbox.out_of_office"))
