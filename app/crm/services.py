@@ -33,7 +33,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from sqlalchemy import Select, and_, bindparam, case, false, func, inspect, or_, select, true
-from sqlalchemy.orm import lazyload
+from sqlalchemy.orm import aliased, lazyload
 
 from app.api.errors import ApiError
 from app.audit import audit, label_audit_events, label_audit_values
@@ -1198,6 +1198,8 @@ def list_query(entity: str, user, q: str | None = None, filters: dict | None = N
             value = 0  # matches nothing
         if key == "owner":
             stmt = stmt.join(User, User.id == model.owner_id).where(User.username == value)
+        elif key == "follow_up_open" and model is Activity:
+            stmt = stmt.where(follow_up_open())
         elif key == "shared_with":
             shared = select(model.shares.c.record_id).join(User, User.id == model.shares.c.user_id) \
                 .where(User.username == value)
@@ -1247,6 +1249,14 @@ class SalesSummary:
     pipeline: list[StageFigure]  # open opportunities per stage, in the stages' order
 
 
+def follow_up_open():
+    """An activity's follow-up still waits: nothing was logged for its customer after it (a
+    later call or visit is the follow-up, so the older date no longer counts as due)."""
+    later = aliased(Activity)
+    return ~select(later.id).where(later.customer_id == Activity.customer_id,
+                                   later.happened_at > Activity.happened_at).exists()
+
+
 def expiry_window(today: date) -> tuple[date, date]:
     return today, today + timedelta(days=EXPIRY_WINDOW_DAYS)
 
@@ -1264,7 +1274,7 @@ def sales_summary(user) -> SalesSummary:
         func.count(case((Customer.report_status == "pending", 1))),
         func.count(case((Customer.report_status == "rejected", 1))),
         visible_count(Contract, Contract.status == "signed", Contract.expires_on.between(first, last)),
-        visible_count(Activity, Activity.next_follow_up <= today),
+        visible_count(Activity, Activity.next_follow_up <= today, follow_up_open()),
     ).select_from(Customer).where(visible_clause(Customer, user))).one()
     per_stage = {key: (number, Decimal(amount or 0)) for key, number, amount in db.session.execute(
         select(Opportunity.stage, func.count(), func.sum(Opportunity.amount))

@@ -237,6 +237,8 @@ def _list_filters(entity) -> dict:
             pass  # empty, or a hand-made link: no filter (the field shows empty)
     if request.args.get("owner"):
         filters["owner"] = request.args["owner"]
+    if entity == "activity" and request.args.get("follow_up_open"):  # the home page's "follow-ups due"
+        filters["follow_up_open"] = True
     if entity != "customer" and request.args.get("customer_id", type=int):
         filters["customer_id"] = request.args.get("customer_id", type=int)
     return filters
@@ -695,7 +697,8 @@ def _home_sections(user) -> list[Section]:
         Figure(_l("Reports rejected"), summary.reports_rejected, url_for("crm.customers", report_status="rejected"),
                note=_l("to fix and submit again"), alert=summary.reports_rejected > 0),
         Figure(_l("Follow-ups due"), summary.follow_ups_due,
-               url_for("crm.activities", next_follow_up_before=first.isoformat()), note=_l("today or earlier"),
+               url_for("crm.activities", next_follow_up_before=first.isoformat(), follow_up_open=1),
+               note=_l("today or earlier, nothing logged since"),
                alert=summary.follow_ups_due > 0),
         Figure(_l("Contracts expiring"), summary.contracts_expiring,
                url_for("crm.contracts", status="signed", expires_on_after=first.isoformat(),

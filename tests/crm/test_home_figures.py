@@ -52,7 +52,9 @@ def book(app, crm_stages, company_evening):
         for owner, record, follow_up in [(s1, a, TODAY), (s1, a, TODAY - timedelta(days=3)),
                                          (s1, b, TODAY + timedelta(days=1)), (s1, b, None),
                                          (s2, d, TODAY), (s2, d, TODAY - timedelta(days=1))]:
-            db.session.add(Activity(customer_id=record.id, owner_id=owner.id, content="跟进", next_follow_up=follow_up))
+            # Logged at one moment: none is a later follow-up of another (that case: its own test).
+            db.session.add(Activity(customer_id=record.id, owner_id=owner.id, content="跟进", next_follow_up=follow_up,
+                                    happened_at=NOW - timedelta(days=5)))
         for owner, record, expires, status in [(s1, a, TODAY, "signed"), (s1, a, TODAY + timedelta(days=30), "signed"),
                                                (s1, b, TODAY + timedelta(days=31), "signed"),
                                                (s1, b, TODAY - timedelta(days=1), "signed"),
@@ -185,3 +187,24 @@ def test_home_page_shows_the_figures_in_chinese_and_english(app, book):
     approver = app.test_client()
     login(approver, "fj_head")
     assert 'id="home-sales"' not in approver.get("/").get_data(as_text=True)  # nothing of the CRM to show
+
+
+def test_a_follow_up_is_no_longer_due_once_something_was_logged_after_it(app, book):
+    from app.auth.services import get_user
+    from app.crm.models import Activity, Customer
+    from app.extensions import db
+
+    with app.app_context():
+        a = db.session.query(Customer).filter_by(name="厦门甲").one()
+        db.session.add(Activity(customer_id=a.id, owner_id=get_user("sales1").id, content="按约回访",
+                                happened_at=NOW - timedelta(hours=1)))  # the follow-up itself
+        db.session.commit()
+        db.session.remove()
+    assert _summary(app, "sales1").follow_ups_due == 0  # both of 厦门甲's were followed up
+    client = app.test_client()
+    login(client, "sales1")
+    home = client.get("/").get_data(as_text=True)
+    link = re.search(r'href="(/activities\?[^"]*follow_up_open=1[^"]*)"', home).group(1).replace("&amp;", "&")
+    listing = client.get(link).get_data(as_text=True)
+    rows = listing[listing.index("<tbody>"):listing.index("</tbody>")]
+    assert "/crm/activity/" not in rows  # the list the figure links to agrees with it
