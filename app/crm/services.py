@@ -1285,8 +1285,9 @@ def sales_summary(user) -> SalesSummary:
 
 
 def assignment_log(entity: str, record_id: int) -> list[AssignmentLog]:
+    """Newest first, as the change history reads."""
     return list(db.session.scalars(select(AssignmentLog).where(
-        AssignmentLog.entity == entity, AssignmentLog.record_id == record_id).order_by(AssignmentLog.id)))
+        AssignmentLog.entity == entity, AssignmentLog.record_id == record_id).order_by(AssignmentLog.id.desc())))
 
 
 # --- configuration: stages and custom fields ----------------------------------------------

@@ -429,3 +429,13 @@ def test_lists_link_the_customer_offer_owners_one_sees_and_keep_to_their_pages(a
     assert re.findall(r'<option value="([^"]+)"', owner_filter) == ["sales1"]  # not people whose records are hidden
     beyond = client.get("/activities?page=99")
     assert beyond.status_code == 302 and beyond.headers["Location"].endswith("/activities?page=1")
+
+
+def test_the_owner_assignments_read_newest_first_like_the_change_history(app, crm_stages, make_customer, api_as):
+    customer = make_customer("sales1", name="交接顺序客户")
+    assert api_as("manager").patch(f"/api/v1/customers/{customer['id']}", json={"owner": "sales2"}).status_code == 200
+    client = app.test_client()
+    login(client, "manager")
+    panel = client.get(f"/crm/customer/{customer['id']}").get_data(as_text=True).split('id="assignment-log"')[1]
+    panel = panel.split("</ul>")[0]
+    assert panel.index("销售二") < panel.index("新增")  # the hand-over above the creation
