@@ -553,7 +553,7 @@ def close_opportunity(record_id):
         db.session.rollback()
         flash(error.message, "danger")
     else:
-        flash(_("Saved."), "success")
+        flash({"won": _("Marked as won."), "lost": _("Marked as lost."), "open": _("Reopened.")}[outcome], "success")
     return redirect(_url(record))
 
 

@@ -443,3 +443,17 @@ def test_the_owner_assignments_read_newest_first_like_the_change_history(app, cr
     panel = client.get(f"/crm/customer/{customer['id']}").get_data(as_text=True).split('id="assignment-log"')[1]
     panel = panel.split("</ul>")[0]
     assert panel.index("销售二") < panel.index("新增")  # the hand-over above the creation
+
+
+def test_closing_and_reopening_a_deal_says_what_was_done(app, crm_stages, make_customer, api_as):
+    customer = make_customer("sales1")
+    deal = api_as("sales1").post("/api/v1/opportunities", json={"customer_id": customer["id"], "title": "收尾"}).get_json()
+    client = app.test_client()
+    login(client, "sales1")
+    lost = client.post(f"/crm/opportunity/{deal['id']}/close", data={"outcome": "lost", "reason": "价格"},
+                       follow_redirects=True).get_data(as_text=True)
+    assert "已标记为失败。" in lost
+    reopened = client.post(f"/crm/opportunity/{deal['id']}/close", data={"outcome": "open"},
+                           follow_redirects=True).get_data(as_text=True)
+    assert "已重新打开。" in reopened
+    assert api_as("sales1").get(f"/api/v1/opportunities/{deal['id']}").get_json()["status"] == "open"
