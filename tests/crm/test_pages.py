@@ -457,3 +457,10 @@ def test_closing_and_reopening_a_deal_says_what_was_done(app, crm_stages, make_c
                            follow_redirects=True).get_data(as_text=True)
     assert "已重新打开。" in reopened
     assert api_as("sales1").get(f"/api/v1/opportunities/{deal['id']}").get_json()["status"] == "open"
+
+
+def test_a_long_text_field_tells_the_browser_its_limit(app, crm_stages):
+    client = app.test_client()
+    login(client, "sales1")
+    form = client.get("/crm/activity/new").get_data(as_text=True)
+    assert 'name="content" rows="4" maxlength="10000"' in form
