@@ -81,7 +81,8 @@ document.querySelectorAll("input[data-customer-search]").forEach((box) => {
       if (chosen && chosen.value && !found.items.some((c) => String(c.id) === chosen.value)) {
         options.push(new Option(chosen.textContent, chosen.value, true, true));
       }
-      found.items.forEach((c) => options.push(new Option(c.name, String(c.id), false, chosen && String(c.id) === chosen.value)));
+      found.items.forEach((c) => options.push(new Option(c.city ? `${c.name} · ${c.city}` : c.name, String(c.id), false,
+        chosen && String(c.id) === chosen.value)));
       select.replaceChildren(...options);
     }, 250);
   });

@@ -464,3 +464,13 @@ def test_a_long_text_field_tells_the_browser_its_limit(app, crm_stages):
     login(client, "sales1")
     form = client.get("/crm/activity/new").get_data(as_text=True)
     assert 'name="content" rows="4" maxlength="10000"' in form
+
+
+def test_two_customers_of_one_name_are_told_apart_by_their_city_in_forms(app, crm_stages, make_customer):
+    xiamen = make_customer("sales1", name="海鑫科技", city="厦门")
+    fuzhou = make_customer("sales1", name="海鑫科技", city="福州")
+    client = app.test_client()
+    login(client, "sales1")
+    form = client.get("/crm/activity/new").get_data(as_text=True)
+    assert f'<option value="{xiamen["id"]}" >海鑫科技 · 厦门</option>' in form
+    assert f'<option value="{fuzhou["id"]}" >海鑫科技 · 福州</option>' in form
