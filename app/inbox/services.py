@@ -634,19 +634,22 @@ def form_of(task: HumanTask) -> TaskForm | None:
     """The task's form in the version in force when the task started (a form saved since
     applies to tasks started after it; tasks from before form versions were recorded: the
     current one), looked up once per request (a page of 50 tasks shares a few forms)."""
+    return _form_version(task.form_key, task.form_version)
+
+
+def _form_version(form_key: str | None, version: int | None) -> TaskForm | None:
     from app.forms import services as forms
 
     def lookup():
-        form = forms.form_for_task(task.form_key, task.form_version)
+        form = forms.form_for_task(form_key, version)
         return None if form is None else TaskForm(form.key, form.version, form.schema)
 
     if not has_request_context():
         return lookup()
     cache = g.setdefault("inbox_forms", {})
-    key = (task.form_key, task.form_version)
-    if key not in cache:
-        cache[key] = lookup()
-    return cache[key]
+    if (form_key, version) not in cache:
+        cache[form_key, version] = lookup()
+    return cache[form_key, version]
 
 
 def validate_form_data(task: HumanTask, data) -> dict:
@@ -984,6 +987,31 @@ def record_of(instance: ProcessInstance):
     from app.crm.services import record_by_id
 
     return record_by_id(instance.record_type, instance.record_id)
+
+
+def data_as_read(instance: ProcessInstance) -> list[dict]:
+    """The instance's data as people read it: each key by the label its steps' forms give it
+    (审批结果, not decision), an option by its label (驳回, not reject); keys no form names (a
+    designer's own variables) stay as they are. ``[{key, label, text}]``."""
+    from app.forms.embedded import iter_components
+
+    labels: dict[str, str] = {}
+    options: dict[str, dict[str, str]] = {}
+    used = select(HumanTask.form_key, HumanTask.form_version).where(HumanTask.instance_id == instance.id).distinct()
+    for form_key, version in db.session.execute(used):
+        form = _form_version(form_key, version)
+        for component in iter_components((form.schema or {}).get("components")) if form else ():
+            key = component.get("key")
+            if not isinstance(key, str) or key in labels:
+                continue
+            labels[key] = str(component.get("label") or key)
+            values = component.get("values")
+            if isinstance(values, list):
+                options[key] = {str(v.get("value")): str(v.get("label")) for v in values
+                                if isinstance(v, dict) and v.get("label")}
+    return [{"key": key, "label": labels.get(key, key),
+             "text": "—" if value is None else options.get(key, {}).get(str(value), value)}
+            for key, value in (instance.data or {}).items()]
 
 
 def duplicates_for(instance: ProcessInstance) -> list[dict]:

@@ -83,6 +83,21 @@ def test_a_process_stopped_by_an_error_shows_on_the_admins_home_and_where_it_sto
     assert "data-error-step>报备通过<" in row
 
 
+def test_the_process_data_reads_by_the_forms_labels(app, flows, api_as):
+    instance_id = flows.report()
+    task = flows.open_task(instance_id)
+    head = api_as("fj_head")
+    head.post(f"/api/v1/tasks/{task['id']}/claim")
+    head.post(f"/api/v1/tasks/{task['id']}/complete", json={"data": {"decision": "reject", "comment": "撞单"}})
+    page = login(app, "sales1").get(f"/process-instances/{instance_id}").get_data(as_text=True)
+    data = page.split('id="instance-data"')[1].split("</dl>")[0]
+    decision = data.split('data-key="decision">')[1].split("</dd>")[0]
+    assert decision.startswith("审批结论") and "驳回" in decision and ">reject<" not in decision
+    assert "<code" not in data  # the key itself only for administrators
+    assert '<code class="small">decision</code>' in login(app, "admin").get(f"/process-instances/{instance_id}").get_data(
+        as_text=True)
+
+
 def test_out_of_office_form(app, flows, api_as):
     client = login(app, "med_reviewer")
     today = company_today()
