@@ -1499,6 +1499,11 @@ def _column_names() -> dict[str, set[str]]:
     return names
 
 
+def join_sentences(sentences: list[str]) -> str:
+    """Sentences one after the other: in Chinese "。" ends one and takes no space before the next."""
+    return "".join(str(p) if str(p).endswith("。") else f"{p} " for p in sentences).strip()
+
+
 def _header_keys(header: list[str], rows: list[list[str]]) -> list[str]:
     """The key each column of the header row names ("" for a column left out). ApiError 400
     (before any row is imported) naming each column that names no field, several fields, or a
@@ -1526,8 +1531,7 @@ def _header_keys(header: list[str], rows: list[list[str]]) -> list[str]:
     if problems:
         taken = _("Columns taken (label in Chinese or English, or key): %(columns)s.", columns=", ".join(
             f"{csv_column_label(k)} ({k})" for k in _csv_columns()))
-        # Sentences in Chinese end with "。" and take no space before the next.
-        message = "".join(p if p.endswith("。") else p + " " for p in [*problems, taken]).strip()
+        message = join_sentences([*problems, taken])
         raise ApiError(400, "invalid_input", message,
                        [{"field": "file", "message": p} for p in problems])
     return keys

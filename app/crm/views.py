@@ -573,9 +573,8 @@ def import_customers():
                                                      automate=request.form.get("automate", "yes") != "no")
             except ApiError as error:
                 db.session.rollback()
-                # Each message is a sentence with its own full stop: joined by a space, not "。; ".
-                error_message = " ".join([error.message] + [d["message"] for d in error.details
-                                                            if d.get("message") not in error.message][:5])
+                error_message = services.join_sentences([error.message] + [
+                    d["message"] for d in error.details if d.get("message") not in error.message][:5])
             else:
                 return redirect(url_for("crm.import_status", import_id=job.id))
         flash(error_message, "danger")

@@ -142,7 +142,7 @@ def test_import_page_shows_progress_and_row_errors(app, crm_stages):
     picture = client.post("/customers/import", data={"file": (io.BytesIO(b"\x89PNG\r\n\x1a\n\xff\xfe\xfd"), "a.png")},
                           content_type="multipart/form-data")
     assert picture.status_code == 400
-    assert "文件既不是 UTF-8 也不是 GBK 编码的文本。 无法识别的编码。" in picture.get_data(as_text=True)  # not "。; "
+    assert "文件既不是 UTF-8 也不是 GBK 编码的文本。无法识别的编码。" in picture.get_data(as_text=True)  # not "。; "
 
 
 def test_only_an_admin_is_offered_an_import_without_rules_and_workflows(app, crm_stages):
