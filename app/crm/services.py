@@ -1639,10 +1639,14 @@ def _import_row(job: CustomerImport, row_id: str, data: dict) -> None:
         credit_code = None  # create() says what is wrong with it
     if credit_code:
         existing = db.session.scalar(select(Customer).where(Customer.credit_code == credit_code).limit(1))
-        if existing is not None:
+        if existing is not None and can_manage(existing, actor):
             _invalid([{"field": "credit_code", "message": _(
                 "Customer #%(id)s %(name)s already has this credit code; to change it, give its id.",
                 id=existing.id, name=existing.name)}])
+        if existing is not None:  # someone else's (防撞单): an id would not help, and their customer stays theirs
+            _invalid([{"field": "credit_code", "message": _(
+                "This credit code is %(owner)s's customer already (%(name)s): it is not imported again. Ask "
+                "%(owner)s or a manager if it should be yours.", owner=existing.owner.label, name=existing.name)}])
     create("customer", data, actor, commit=False, automate=job.automate)
     job.imported_rows += 1
 

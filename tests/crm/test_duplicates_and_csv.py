@@ -213,6 +213,10 @@ def test_a_file_imported_twice_adds_no_second_customer_with_the_same_credit_code
     # Two rows of one file with the same code: the second is the duplicate.
     twice = _import(api, [["name", "credit_code"], ["甲", "91350200MA2Y00008C"], ["乙", "91350200 ma2y 00008c"]]).get_json()
     assert (twice["imported_rows"], [e["row"] for e in twice["errors"]]) == (1, [3])
+    # Someone else's company: giving its id would not help, so the message says whose it is.
+    theirs = _import(api_en("sales2"), rows[:2]).get_json()
+    [error] = theirs["errors"]
+    assert "已是 销售一 Sales One 的客户" in error["message"] and "编号" not in error["message"]
 
 
 def test_an_admin_may_load_existing_customers_without_rules_and_workflows(app, api_en, demo_flow, events):
