@@ -310,6 +310,10 @@ def detail(entity, record_id):
             related[model.entity] = db.session.scalars(
                 _visible(model, current_user).where(model.customer_id == record.id)
                 .order_by(model.updated_at.desc()).limit(100)).all()
+    elif isinstance(record, Opportunity):  # the contracts it led to (a won deal's, made by a rule or by hand)
+        related["contract"] = db.session.scalars(
+            _visible(Contract, current_user).where(Contract.opportunity_id == record.id)
+            .order_by(Contract.updated_at.desc()).limit(100)).all()
     return render_template("crm/detail.html", entity=record.entity, record=record, related=related,
                            fields=services.FIELDS[record.entity], defs=services.custom_field_defs(record.entity),
                            panels=_panels(record), can_manage=services.can_manage(record, current_user),

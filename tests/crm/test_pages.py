@@ -474,3 +474,22 @@ def test_two_customers_of_one_name_are_told_apart_by_their_city_in_forms(app, cr
     form = client.get("/crm/activity/new").get_data(as_text=True)
     assert f'<option value="{xiamen["id"]}" >海鑫科技 · 厦门</option>' in form
     assert f'<option value="{fuzhou["id"]}" >海鑫科技 · 福州</option>' in form
+
+
+def test_a_deal_lists_the_contracts_it_led_to_and_starts_one(app, crm_stages, make_customer, api_as):
+    import re
+
+    customer = make_customer("sales1", name="签约客户")
+    api = api_as("sales1")
+    deal = api.post("/api/v1/opportunities", json={"customer_id": customer["id"], "title": "大单"}).get_json()
+    contract = api.post("/api/v1/contracts", json={"customer_id": customer["id"], "opportunity_id": deal["id"],
+                                                    "title": "大单合同"}).get_json()
+    client = app.test_client()
+    login(client, "sales1")
+    page = client.get(f"/crm/opportunity/{deal['id']}").get_data(as_text=True)
+    section = page.split('id="related-contract"')[1].split("</section>")[0]
+    assert f'href="/crm/contract/{contract["id"]}">大单合同</a>' in section
+    start = re.search(r'href="(/crm/contract/new\?[^"]+)"', section).group(1).replace("&amp;", "&")
+    form = client.get(start).get_data(as_text=True)
+    assert f'<option value="{deal["id"]}" data-customer="{customer["id"]}" selected>' in form
+    assert 'id="related-activity"' not in page  # a deal's page lists its contracts only
