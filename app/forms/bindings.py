@@ -298,6 +298,12 @@ class MappingError(Exception):
     pass
 
 
+# What the standard start variables are called where people read a process's data
+# (``<entity>_id`` too: "Customer id" for customer_id).
+START_VARIABLE_LABELS = {"record_type": _l("Record type"), "record_id": _l("Record id"),
+                         "reporter": _l("Started by"), "owner": _l("Owner")}
+
+
 def start_data(binding: FormBinding, record, actor=None) -> dict:
     """The process variables for ``record``: standard ones, embedded fields, the mapping."""
     entity = binding.entity

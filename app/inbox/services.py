@@ -1009,7 +1009,16 @@ def data_as_read(instance: ProcessInstance) -> list[dict]:
             if isinstance(values, list):
                 options[key] = {str(v.get("value")): str(v.get("label")) for v in values
                                 if isinstance(v, dict) and v.get("label")}
-    return [{"key": key, "label": labels.get(key, key),
+    from app.forms.bindings import START_VARIABLE_LABELS
+
+    standard = {key: str(label) for key, label in START_VARIABLE_LABELS.items()}
+    if instance.record_type:
+        from app.crm.services import ENTITY_LABELS
+
+        entity = str(ENTITY_LABELS.get(instance.record_type, instance.record_type))
+        standard[f"{instance.record_type}_id"] = _("%(entity)s id", entity=entity)
+        options.setdefault("record_type", {instance.record_type: entity})
+    return [{"key": key, "label": labels.get(key) or standard.get(key, key),
              "text": "—" if value is None else options.get(key, {}).get(str(value), value)}
             for key, value in (instance.data or {}).items()]
 

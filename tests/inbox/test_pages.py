@@ -94,6 +94,8 @@ def test_the_process_data_reads_by_the_forms_labels(app, flows, api_as):
     decision = data.split('data-key="decision">')[1].split("</dd>")[0]
     assert decision.startswith("审批结论") and "驳回" in decision and ">reject<" not in decision
     assert "<code" not in data  # the key itself only for administrators
+    # The variables every bound process starts with read in words too.
+    assert 'data-key="customer_id">客户编号<' in data and 'data-key="reporter">发起人<' in data
     assert '<code class="small">decision</code>' in login(app, "admin").get(f"/process-instances/{instance_id}").get_data(
         as_text=True)
 
