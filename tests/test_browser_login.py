@@ -100,3 +100,21 @@ def test_admin_pages_fit_a_small_laptop_screen(page, app):
                     ...[...document.querySelectorAll('main table')].map((t) => t.getBoundingClientRect().right - edge)];
         }""")
         assert max(overflow) <= 0, (path, overflow)
+
+
+ADMIN_PAGES = ["/admin/users", "/admin/groups", "/admin/crm/stages", "/admin/crm/fields", "/automation/",
+               "/automation/runs", "/forms/", "/forms/bindings", "/designer/", "/reports/people", "/admin/jobs",
+               "/admin/audit", "/operator"]
+
+
+def test_admin_pages_do_not_scroll_sideways_on_a_phone(page, demo_people):
+    """Their tables scroll within themselves; the page, its bar and its buttons stay on screen."""
+    page.set_viewport_size({"width": 390, "height": 844})
+    login_in_browser(page, "admin")
+    wide = {}
+    for url in ADMIN_PAGES:
+        page.goto(url)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        if width > 390:
+            wide[url] = width
+    assert wide == {}
