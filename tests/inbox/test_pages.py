@@ -100,6 +100,22 @@ def test_the_process_data_reads_by_the_forms_labels(app, flows, api_as):
         as_text=True)
 
 
+def test_the_record_is_linked_only_for_those_who_may_open_it(app, flows, api_as):
+    instance_id = flows.report()  # sales1's customer; fj_head approves it without seeing the CRM record
+    task = flows.open_task(instance_id)
+    task_page = login(app, "fj_head").get(f"/tasks/{task['id']}").get_data(as_text=True)
+    record = task_page.split('id="record-summary"')[1].split("</div>")[1]
+    assert "data-record-not-linked" in record and "/crm/customer/" not in record
+    mine = login(app, "sales1").get("/my-submissions").get_data(as_text=True)
+    assert 'href="/crm/customer/' in mine.split(f'data-instance-id="{instance_id}"')[1].split("</tr>")[0]
+    # Given to sales2 since: sales1 follows the report, without a link to a page they may not open.
+    customer_id = api_as("sales1").get("/api/v1/my-submissions").get_json()["items"][0]["record"]["id"]
+    api_as("manager").patch(f"/api/v1/customers/{customer_id}", json={"owner": "sales2"})
+    mine = login(app, "sales1").get("/my-submissions").get_data(as_text=True)
+    row = mine.split(f'data-instance-id="{instance_id}"')[1].split("</tr>")[0]
+    assert "/crm/customer/" not in row and "福州海峡贸易有限公司" in row
+
+
 def test_out_of_office_form(app, flows, api_as):
     client = login(app, "med_reviewer")
     today = company_today()
