@@ -43,6 +43,12 @@ _WHOLE_EL = re.compile(r"^[$#]\{[^{}]*\}$")
 _EMBEDDED_EL = re.compile(r"\$\{([^{}]*)\}")
 
 
+def is_whole_expression(text: str) -> bool:
+    """``${expr}`` as a parameter's whole value (evaluated to any type); ``${a},${b}`` is a text
+    template with two expressions. Deploy checks read parameters as run_operation does."""
+    return bool(_WHOLE_EL.match(text.strip()))
+
+
 def _text(value) -> str:
     return "" if value is None else str(value)
 
@@ -112,7 +118,7 @@ class RestrictedScriptEngine(PythonScriptEngine):
         """A parameter as written in the diagram: ``${expr}`` is evaluated, text is literal."""
         if isinstance(value, str):
             stripped = value.strip()
-            if _WHOLE_EL.match(stripped):
+            if is_whole_expression(stripped):
                 return self.evaluate(task, stripped)
             if "${" in value:
                 # "报备「${name}」被驳回" : a text template with embedded expressions

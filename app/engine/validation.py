@@ -12,7 +12,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinitio
 from .expressions import ISO_LITERAL, ExpressionError, compile_expression, compile_script
 from .operations import check_operation_call
 from .parser import parse_specs, variable_name
-from .script_engine import embedded_expressions
+from .script_engine import embedded_expressions, is_whole_expression
 from .xml import BPMN_NS, DiagramError, load_xml, problem
 
 CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
@@ -76,7 +76,7 @@ class _Collector:
         if not isinstance(text, str):
             return
         stripped = text.strip()
-        if _is_el(stripped):
+        if is_whole_expression(stripped):
             self.expression(element_id, what, stripped)
         else:
             for expr in embedded_expressions(text):

@@ -168,10 +168,17 @@ def can_view_task(task: HumanTask, user: User) -> bool:
 
 
 def can_view_instance(instance: ProcessInstance, user: User) -> bool:
+    """Admins, who started it, who holds or held one of its tasks, and who may see its record
+    (a customer's owner follows the report about it, whoever filed it)."""
     if user.is_admin or instance.started_by_id == user.id:
         return True
     tasks = db.session.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id))
-    return any(can_view_task(t, user) for t in tasks)
+    if any(can_view_task(t, user) for t in tasks):
+        return True
+    from app.crm.services import can_see
+
+    record = record_of(instance)
+    return record is not None and can_see(record, user)
 
 
 def get_task_for(task_id: int, user: User) -> HumanTask:

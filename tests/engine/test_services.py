@@ -94,8 +94,19 @@ def test_reject_notifies_reporter_in_app(env):
     svc.claim(task.id, user("manager"))
     svc.complete(task.id, user("manager"), {"decision": "reject", "comment": "撞单"})
     notices = list(db.session.scalars(select(Notification).where(Notification.user_id == user("sales1").id)))
-    assert [n.text for n in notices] == ["您的客户报备「福州一号」被驳回：撞单"]
-    assert notices[0].link == "/crm/customer/7"  # where the salesperson can report it again
+    assert [n.text for n in notices] == ["客户报备「福州一号」被驳回：撞单"]  # once, though reporter and owner
+    assert notices[0].link == f"/process-instances/{instance.id}"
+
+
+def test_a_rejection_reaches_the_owner_a_rule_gave_the_customer_as_well_as_the_reporter(env):
+    from app.notifications.models import Notification
+    svc.deploy(XML)
+    instance = svc.start_instance("customer_report", dict(CUSTOMER, province="广东", owner="sales2"))
+    [task] = open_tasks(instance)
+    svc.claim(task.id, user("manager"))
+    svc.complete(task.id, user("manager"), {"decision": "reject", "comment": "资料不全"})
+    told = {n.user_id for n in db.session.scalars(select(Notification).where(Notification.text.like("%被驳回%")))}
+    assert told == {user("sales1").id, user("sales2").id}
 
 
 def test_a_notice_links_only_to_pages_of_the_product(app, env):

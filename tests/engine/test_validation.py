@@ -107,6 +107,21 @@ def test_operation_parameters_are_checked(fake_ops):
     assert any("comment" in m and "__class__" in m for m in messages)
 
 
+def test_a_parameter_reads_at_deploy_as_it_runs_one_expression_or_a_template(fake_ops):
+    """"${reporter},${owner}" is a text with two expressions (as the step evaluates it), not one
+    broken expression; "${a b}" as a whole value is still refused."""
+    def task(value):
+        return START + f"""<bpmn:serviceTask id="sv" camunda:type="external" camunda:topic="notify.users">
+          <bpmn:extensionElements><camunda:inputOutput>
+            <camunda:inputParameter name="users">{value}</camunda:inputParameter>
+            <camunda:inputParameter name="message">x</camunda:inputParameter>
+          </camunda:inputOutput></bpmn:extensionElements><bpmn:incoming>f0</bpmn:incoming><bpmn:outgoing>f1</bpmn:outgoing>
+          </bpmn:serviceTask><bpmn:endEvent id="e"><bpmn:incoming>f1</bpmn:incoming></bpmn:endEvent>
+          <bpmn:sequenceFlow id="f0" sourceRef="s" targetRef="sv"/><bpmn:sequenceFlow id="f1" sourceRef="sv" targetRef="e"/>"""
+    validate_diagram(process(task("${reporter},${owner}")))
+    assert "sv" in ids(process(task("${a b}"))) and "sv" in ids(process(task("${a},${b c}")))
+
+
 def test_events_nothing_can_trigger_are_refused():
     body = START + """<bpmn:intermediateCatchEvent id="wait_msg"><bpmn:messageEventDefinition/></bpmn:intermediateCatchEvent>
       <bpmn:intermediateCatchEvent id="wait_signal"><bpmn:signalEventDefinition/></bpmn:intermediateCatchEvent>

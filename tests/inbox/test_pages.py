@@ -114,6 +114,9 @@ def test_the_record_is_linked_only_for_those_who_may_open_it(app, flows, api_as)
     mine = login(app, "sales1").get("/my-submissions").get_data(as_text=True)
     row = mine.split(f'data-instance-id="{instance_id}"')[1].split("</tr>")[0]
     assert "/crm/customer/" not in row and "福州海峡贸易有限公司" in row
+    # The new owner follows the report about their customer (the rejection's link leads there).
+    assert login(app, "sales2").get(f"/process-instances/{instance_id}").status_code == 200
+    assert login(app, "med_reviewer").get(f"/process-instances/{instance_id}").status_code == 404
 
 
 def test_out_of_office_form(app, flows, api_as):
