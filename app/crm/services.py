@@ -43,6 +43,7 @@ from app.auth.services import managed_user_ids
 from app.clock import company_today, company_zone
 from app.crm.credit_code import clean_credit_code, clean_tax_number
 from app.crm.phones import clean_phone, normalise_phone
+from app.crm.regions import clean_province
 from app.crm.models import (ACTIVITY_KINDS, CONTRACT_STATUSES, CUSTOM_FIELD_TYPES, CUSTOMER_CLASSES, ENTITIES,
                             MODELS, OPPORTUNITY_STATUSES, REPORT_STATUSES, Activity, AssignmentLog, Contract,
                             Customer, CustomerImport, CustomFieldDef, Opportunity, OwnedRecord, Stage)
@@ -81,7 +82,7 @@ def _owner_fields() -> list[Field]:
 FIELDS: dict[str, list[Field]] = {
     "customer": [
         Field("name", _l("Name"), "text", required=True, max_length=200),
-        Field("province", _l("Province"), "text", max_length=50),
+        Field("province", _l("Province"), "text", max_length=50, check=clean_province),
         Field("city", _l("City"), "text", max_length=50),
         Field("industry", _l("Industry"), "text", max_length=80),
         Field("registered_capital", _l("Registered capital (yuan)"), "number"),

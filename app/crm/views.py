@@ -21,6 +21,7 @@ from app.clock import company_today, company_zone
 from app.crm import history, services
 from app.crm.models import (ENTITIES, MODELS, OPPORTUNITY_STATUSES, Activity, Contract, Customer,
                             CustomerImport, CustomFieldDef, Opportunity, Stage)
+from app.crm.regions import PROVINCES
 from app.extensions import db
 from app.ui.dashboard import Figure, Section, add_home_sections
 from app.ui.nav import NavItem, add_nav_item
@@ -212,7 +213,7 @@ def _crm_template_helpers():
             "crm_choice_label": services.choice_label,
             "crm_field_label": services.field_label, "crm_entity_label": services.ENTITY_LABELS,
             "crm_list_titles": LIST_TITLES, "crm_plural": PLURAL,
-            "crm_can_see": lambda record: services.can_see(record, current_user)}
+            "crm_can_see": lambda record: services.can_see(record, current_user), "crm_provinces": PROVINCES}
 
 
 # --- lists --------------------------------------------------------------------------------
