@@ -236,18 +236,24 @@ function renderDryRun(result) {
 
 async function dryRun() {
   $("rule-errors").classList.add("d-none");
+  $("dry-result").replaceChildren(); // an earlier verdict must not pass for this run's
+  // Said beside the button that was pressed; the rule's own field errors also mark the form above.
+  const failed = (error) => {
+    $("dry-result").replaceChildren(el("div", { class: "alert alert-danger", id: "dry-error" }, error.message));
+    if (error.details?.length) showErrors(error);
+  };
   const body = { rule: definition() };
   const recordId = $("dry-record-id").value.trim();
   const sample = $("dry-sample").value.trim();
   if (recordId) body.record_id = parseInt(recordId, 10);
-  else if (sample) { try { body.record = JSON.parse(sample); } catch { showErrors({ message: T.badJson }); return; } }
-  else { showErrors({ message: T.needRecord }); return; }
+  else if (sample) { try { body.record = JSON.parse(sample); } catch { failed({ message: T.badJson }); return; } }
+  else { failed({ message: T.needRecord }); return; }
   const changes = $("dry-changes").value.trim();
-  if (changes) { try { body.changes = JSON.parse(changes); } catch { showErrors({ message: T.badChanges }); return; } }
+  if (changes) { try { body.changes = JSON.parse(changes); } catch { failed({ message: T.badChanges }); return; } }
   const id = root.dataset.ruleId;
   try {
     renderDryRun(await window.crmFetch(id ? `/api/v1/automation-rules/${id}/dry-run` : "/api/v1/automation-rules/dry-run", { method: "POST", body }));
-  } catch (error) { showErrors(error); }
+  } catch (error) { failed(error); }
 }
 
 // The dry run's examples use the rule's record type (an opportunity's amount, not a customer's capital).

@@ -61,6 +61,12 @@ def test_designer_builds_saves_and_dry_runs_a_rule(page, app, demo_people):
     assert page.locator(".dry-action").first.locator(".dry-said").inner_text() == "客户类别: — → A"
     assert page.locator(".dry-action pre").first.is_hidden()  # the raw plan on request only
     screenshot(page, "automation-editor-dry-run")
+    # A dry run that cannot run says so beside the button; the last verdict does not stay as if it were this one's.
+    page.fill("#dry-sample", "{not json")
+    page.click("#dry-run")
+    page.wait_for_selector("#dry-error")
+    assert page.locator("#dry-verdict").count() == 0 and page.locator(".dry-action").count() == 0
+    page.fill("#dry-sample", '{"name": "样例公司", "registered_capital": 20000000}')
 
     with app.app_context():
         from sqlalchemy import select
@@ -158,7 +164,8 @@ def test_a_dry_run_tries_a_change_for_an_update_rule(page, app, demo_people):
     screenshot(page, "automation-editor-dry-run-change")
     page.fill("#dry-changes", '{"customer_class": ["B", "A"')
     page.click("#dry-run")
-    expect(page.locator("#rule-errors")).to_contain_text("要试的变更不是有效的 JSON")
+    expect(page.locator("#dry-error")).to_contain_text("要试的变更不是有效的 JSON")  # beside the button
     page.fill("#dry-changes", '{"no_such_field": [1, 2]}')
     page.click("#dry-run")
-    expect(page.locator("#rule-errors")).to_contain_text("no_such_field")
+    expect(page.locator("#dry-error")).to_be_visible()
+    expect(page.locator("#rule-errors")).to_contain_text("no_such_field")  # the field named where fields are
