@@ -208,7 +208,7 @@ def task(task_id):
     can_act = services.can_act(task, current_user)
     page = render_template(
         "inbox/task.html", task=task, instance=instance, can_act=can_act,
-        can_claim=services.can_claim(task),
+        can_claim=services.can_claim(task) and engine.can_see(task, current_user),  # one it is offered to
         can_unclaim=task.status == "open" and task.claimed_by == current_user.username,
         can_reassign=task.status == "open" and services.can_reassign(task, current_user),
         delegation=services.active_delegation(task),

@@ -28,8 +28,11 @@ def test_task_and_instance_pages_follow_visibility(app, flows):
     picker = login(app, "admin").get(f"/process-instances/{instance_id}").get_data(as_text=True)
     options = picker.split('name="to"')[1].split("</select>")[0]
     assert 'value="fj_head"' in options and 'value="sales1"' not in options  # never to the one who reported
+    assert 'id="claim-button"' in html  # fj_head is one it is offered to
     sales = login(app, "sales1")
     assert sales.get(f"/process-instances/{instance_id}").status_code == 200
+    follows = sales.get(f"/tasks/{task['id']}").get_data(as_text=True)  # the reporter follows the step
+    assert 'id="claim-button"' not in follows and "不能处理" in follows  # not offered a claim that fails
     mine = sales.get("/my-submissions").get_data(as_text=True)
     assert f'data-instance-id="{instance_id}"' in mine and "data-withdraw-url" in mine
     # After completing, the task page sends the approver to the inbox, which says what was done.
