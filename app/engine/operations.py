@@ -53,6 +53,8 @@ class Operation:
     # parameter → a function giving [{"value", "label"}] the designer may pick from (the record's
     # fields for crm.update_record's "field"); asked when the designer opens, in its language.
     suggestions: dict = field(default_factory=dict, hash=False, compare=False)
+    # Groups of optional parameters of which one at least needs a value (a notice needs recipients).
+    one_of: tuple = ()
 
     @property
     def params(self) -> tuple[str, ...]:
@@ -83,7 +85,7 @@ _registry: dict[str, Operation] = {}
 
 def register_operation(name: str, func: Callable | None = None, params: Iterable[str] | None = None,
                        optional: Iterable[str] = (), description: str = "", replace: bool = False,
-                       labels: dict | None = None, suggestions: dict | None = None):
+                       labels: dict | None = None, suggestions: dict | None = None, one_of: Iterable = ()):
     """Register ``func`` under ``name``; usable as a decorator when ``func`` is omitted.
 
     ``params`` are the required parameter names, ``optional`` the optional ones; with
@@ -94,14 +96,14 @@ def register_operation(name: str, func: Callable | None = None, params: Iterable
     """
     if func is None:
         def decorator(f):
-            register_operation(name, f, params, optional, description, replace, labels, suggestions)
+            register_operation(name, f, params, optional, description, replace, labels, suggestions, one_of)
             return f
         return decorator
     if not name or not isinstance(name, str):
         raise ValueError("operation name must be a non-empty string")
     op = Operation(name, func, tuple(params or ()), tuple(optional), description,
                    accepts_any=params is None and not tuple(optional), labels=dict(labels or {}),
-                   suggestions=dict(suggestions or {}))
+                   suggestions=dict(suggestions or {}), one_of=tuple(tuple(group) for group in one_of))
     with _lock:
         if name in _registry and not replace and _registry[name].func is not func:
             raise ValueError(f"operation {name!r} is already registered")
@@ -135,7 +137,8 @@ def operation_names() -> list[str]:
 
 
 def check_operation_call(name: str | None, given: Iterable[str]) -> list[str]:
-    """Problems with calling ``name`` with parameters ``given`` (empty list: fine)."""
+    """Problems with calling ``name`` with parameters ``given`` (empty list: fine): names, or a
+    mapping of names to the values written in the diagram (then ``one_of`` is checked too)."""
     if not name:
         return [_("service task does not name an operation: choose one under Operation in the properties panel "
                   "(in Camunda Modeler: Implementation 'External', the operation as topic)")]
@@ -145,12 +148,17 @@ def check_operation_call(name: str | None, given: Iterable[str]) -> list[str]:
         if not known:
             return [_("unknown operation '%(name)s' (no operations are registered)", name=name)]
         return [_("unknown operation '%(name)s' (known: %(known)s)", name=name, known=", ".join(known))]
+    written = given if isinstance(given, dict) else None
     given = list(given)
     problems = [_("operation '%(name)s' needs parameter '%(param)s'", name=name, param=p)
                 for p in op.required if p not in given]
     if not op.accepts_any:
         problems += [_("operation '%(name)s' has no parameter '%(param)s'", name=name, param=p)
                      for p in given if p not in op.params]
+    for group in op.one_of if written is not None else ():
+        if not any(str(written.get(p) or "").strip() for p in group):
+            problems.append(_("operation '%(name)s' needs a value in one of %(params)s", name=name, params=_(
+                " or ").join(f"“{op.labels.get(p, p)}” ({p})" for p in group)))
     return problems
 
 
@@ -158,7 +166,7 @@ def call_operation(name: str, ctx: OperationContext, params: dict[str, Any]):
     op = get_operation(name)
     if op is None:
         raise LookupError(f"unknown operation '{name}'")
-    problems = check_operation_call(name, params)
+    problems = check_operation_call(name, list(params))  # names: values are checked when the diagram deploys
     if problems:
         raise ValueError("; ".join(problems))
     return op.func(ctx, **params)

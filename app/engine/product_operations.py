@@ -60,7 +60,7 @@ def register_product_operations() -> None:
                            optional=["users", "groups", "link"],
                            description=_l("Notify users and members of groups in the app"),
                            labels={"message": _l("Message"), "users": _l("Users"), "groups": _l("Groups"),
-                                   "link": _l("Link in the notification")})
+                                   "link": _l("Link in the notification")}, one_of=[("users", "groups")])
     if get_operation("directory.group_manager") is None:
         register_operation("directory.group_manager", group_manager, params=["group"],
                            description=_l("The manager a group's tasks escalate to (parent group's manager, "

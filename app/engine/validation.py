@@ -199,8 +199,8 @@ def _check_service_task(task, found: _Collector):
             return
     params = task.findall(
         f"{{{BPMN_NS}}}extensionElements/{{{CAMUNDA_NS}}}inputOutput/{{{CAMUNDA_NS}}}inputParameter")
-    names = [p.get("name") for p in params]
-    for message in check_operation_call(operation, names):
+    written = {p.get("name"): "".join(p.itertext()) for p in params}  # what each parameter says
+    for message in check_operation_call(operation, written):
         found.add(tid, message)
     for param in params:
         what = _("parameter '%(name)s'", name=param.get("name"))

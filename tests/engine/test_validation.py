@@ -122,6 +122,24 @@ def test_a_parameter_reads_at_deploy_as_it_runs_one_expression_or_a_template(fak
     assert "sv" in ids(process(task("${a b}"))) and "sv" in ids(process(task("${a},${b c}")))
 
 
+def test_a_notice_without_recipients_is_refused_at_deploy(app):
+    from app.engine.product_operations import register_product_operations
+
+    register_product_operations()
+    body = START + """<bpmn:serviceTask id="tell" camunda:type="external" camunda:topic="notify.users">
+      <bpmn:extensionElements><camunda:inputOutput>
+        <camunda:inputParameter name="users"> </camunda:inputParameter>
+        <camunda:inputParameter name="message">已通过</camunda:inputParameter>
+      </camunda:inputOutput></bpmn:extensionElements></bpmn:serviceTask>
+      <bpmn:sequenceFlow id="f0" sourceRef="s" targetRef="tell"/>"""
+    with app.test_request_context():
+        said = {m for element, m in problems(process(body)) if element == "tell"}
+        assert any("“用户” (users) 或 “用户组” (groups)" in m for m in said), said
+        fine = body.replace('<camunda:inputParameter name="users"> </camunda:inputParameter>',
+                            '<camunda:inputParameter name="groups">sales</camunda:inputParameter>')
+        validate_diagram(process(fine))  # a group is recipients enough
+
+
 def test_events_nothing_can_trigger_are_refused():
     body = START + """<bpmn:intermediateCatchEvent id="wait_msg"><bpmn:messageEventDefinition/></bpmn:intermediateCatchEvent>
       <bpmn:intermediateCatchEvent id="wait_signal"><bpmn:signalEventDefinition/></bpmn:intermediateCatchEvent>
