@@ -174,7 +174,8 @@ def check_schema(schema: Any) -> list[dict]:
             if parsed is None:
                 problem(_("Rule required_when must look like other_field=value or other_field!=value."))
             elif parsed[0] not in keys:
-                problem(_("Rule required_when refers to an unknown field %(key)s.", key=parsed[0]))
+                problem(_("Its “Required when” condition refers to %(key)s, which is not in the form (removed or "
+                          "renamed?): change the condition or clear it.", key=parsed[0]))
             else:
                 options = [o for o in inputs[parsed[0]].get("values") or [] if isinstance(o, dict)]
                 if options and parsed[2] not in {str(o.get("value")) for o in options}:

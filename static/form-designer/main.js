@@ -21,6 +21,19 @@ const EMPTY_SCHEMA = { type: "default", components: [], schemaVersion: 19 };
 const $ = (selector) => document.querySelector(selector);
 const messages = $("#designer-messages");
 
+// "schema.comment" → the field as the designer sees it on the canvas: 审批意见 (comment).
+function where(field) {
+  const key = /^schema\.(.+)$/.exec(field)?.[1];
+  if (!key) return field;
+  const stack = [...(editor.saveSchema().components || [])];
+  while (stack.length) {
+    const component = stack.shift();
+    if (component.key === key || component.id === key) return component.label ? `${component.label} (${key})` : key;
+    stack.push(...(component.components || []));
+  }
+  return key;
+}
+
 function say(kind, text, details = []) {
   messages.replaceChildren();
   const box = document.createElement("div");
@@ -31,7 +44,7 @@ function say(kind, text, details = []) {
     list.className = "mb-0 small";
     for (const d of details) {
       const item = document.createElement("li");
-      item.textContent = d.field ? `${d.field}: ${d.message}` : d.message;
+      item.textContent = d.field ? `${where(d.field)}: ${d.message}` : d.message;
       list.appendChild(item);
     }
     box.appendChild(list);

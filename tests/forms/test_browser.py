@@ -419,3 +419,16 @@ def test_removing_a_field_a_process_reads_is_saved_only_when_confirmed(page, app
     page.click("#save-anyway")
     page.wait_for_selector("#designer-messages .alert-success")
     assert current_form(app, "customer_report")[0] == 2
+
+
+def test_a_refused_save_names_the_field_as_the_canvas_shows_it(page, app, shipped_forms):
+    login_in_browser(page, "admin")
+    page.goto("/forms/customer_report/design")
+    page.wait_for_selector("#form-editor[data-ready=true]")
+    # The decision goes, but the comment's "required when" condition still refers to it.
+    page.evaluate("""() => { const editor = window.crmFormEditor; const schema = editor.getSchema();
+      editor.importSchema({...schema, components: schema.components.filter((c) => c.key !== 'decision')}); }""")
+    page.click("#save-form")
+    page.wait_for_selector("#designer-messages .alert-danger")
+    said = page.inner_text("#designer-messages")
+    assert "审批意见 (comment): 其“必填条件”引用的 decision 不在表单中" in said and "schema." not in said

@@ -203,6 +203,12 @@ def test_required_when_compares_with_an_option_value_not_its_label(app):
         assert check_schema(form(decision, dict(TEXT, properties={"required_when": "decision!=approve"}))) == []
 
 
+def test_a_condition_on_a_removed_field_says_what_to_do(app):
+    with app.test_request_context(headers={"Accept-Language": "zh-CN"}):
+        [problem] = check_schema(form(dict(TEXT, properties={"required_when": "decision=reject"})))
+    assert problem["message"] == "其“必填条件”引用的 decision 不在表单中（已删除或改名？）：请修改或清除该条件。"
+
+
 @pytest.mark.parametrize("levels", [20, 5000])
 def test_deeply_nested_groups_are_refused_without_recursion(app, levels):
     deep = {"type": "textfield", "key": "x"}
