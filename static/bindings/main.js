@@ -41,9 +41,18 @@ function offerFieldsOf(type) {
   }
 }
 
+// Only a customer has a report status: the option is shown (and sent) for customers only.
+function offerReportStatusFor(type) {
+  const box = document.getElementById("report_pending");
+  if (!box) return;
+  box.closest(".form-check").hidden = type !== "customer";
+  if (type !== "customer") box.checked = false;
+}
+
 async function start() {
   offerFieldsOf(entityOf());
-  action.addEventListener("change", () => offerFieldsOf(entityOf()));
+  offerReportStatusFor(entityOf());
+  action.addEventListener("change", () => { offerFieldsOf(entityOf()); offerReportStatusFor(entityOf()); });
   // Another record type has other fields: its condition starts empty, as in the rule editor.
   // Listening before the fields have loaded, so a quick change is not missed.
   action.addEventListener("change", () => {

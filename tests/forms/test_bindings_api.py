@@ -60,7 +60,7 @@ def test_patch_delete_and_errors(api_as, deployed):
 
 
 def test_customer_created_through_the_api_starts_the_report(api_as, client, deployed):
-    api_as("admin").post("/api/v1/form-bindings", json=BODY)
+    binding_id = api_as("admin").post("/api/v1/form-bindings", json=BODY).get_json()["id"]
     sales1 = api_as("sales1")
     customer = sales1.post("/api/v1/customers", json={"name": "福州新客户", "province": "福建", "industry": "制造"})
     assert customer.status_code == 201, customer.get_json()
@@ -75,6 +75,11 @@ def test_customer_created_through_the_api_starts_the_report(api_as, client, depl
     client.post("/login", data={"username": "sales1", "password": "demo1234"})
     page = client.get(f"/crm/customer/{cid}").get_data(as_text=True)
     assert 'id="embedded-processes"' in page and 'data-outcome="started"' in page
+    # The binding's own page lists the start, the record type in words.
+    admin = client.application.test_client()
+    admin.post("/login", data={"username": "admin", "password": "demo1234"})
+    runs = admin.get(f"/forms/bindings/{binding_id}").get_data(as_text=True).split('id="binding-runs"')[1]
+    assert f"<td>客户 #{cid}</td>" in runs
 
 
 def test_binding_pages(app, client, deployed):

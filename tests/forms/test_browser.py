@@ -368,8 +368,10 @@ def test_the_condition_fields_follow_the_binding_s_record_type(page, app, demo_f
     builder.get_by_role("button", name="添加条件", exact=True).click()
     field = builder.locator(".condition-leaf").get_by_label("字段")
     expect(field.locator("option[value=province]")).to_have_count(1)
+    assert page.locator("#report_pending").is_visible()
     page.select_option("#action", "opportunity.won")  # another record type: the condition starts over
     expect(builder.locator(".condition-leaf")).to_have_count(0)
+    assert page.locator("#report_pending").is_hidden()  # only a customer has a report status
     assert page.input_value("#condition") == ""
     builder.get_by_role("button", name="添加条件", exact=True).click()
     expect(field.locator("option[value=amount]")).to_have_count(1)
