@@ -189,11 +189,17 @@ def test_users_change_their_own_password(app, client, demo_people):
     me = app.test_client()
     me.post("/login", data={"username": "sales1", "password": DEMO_PASSWORD})
     assert "修改密码" in me.get("/").get_data(as_text=True)  # in the user's menu
-    wrong = me.post("/account/password", data={"current": "nope", "password": "New-secret-2026"})
+    wrong = me.post("/account/password", data={"current": "nope", "password": "New-secret-2026",
+                                               "confirm": "New-secret-2026"})
     assert wrong.status_code == 400 and "当前密码不正确" in wrong.get_data(as_text=True)
-    weak = me.post("/account/password", data={"current": DEMO_PASSWORD, "password": "123"})
+    weak = me.post("/account/password", data={"current": DEMO_PASSWORD, "password": "123", "confirm": "123"})
     assert weak.status_code == 400
-    done = me.post("/account/password", data={"current": DEMO_PASSWORD, "password": "New-secret-2026"})
+    typo = me.post("/account/password", data={"current": DEMO_PASSWORD, "password": "New-secret-2026",
+                                              "confirm": "New-secret-2062"})  # would have locked them out
+    assert typo.status_code == 400 and "两次输入的新密码不一致" in typo.get_data(as_text=True)
+    assert login(client, "sales1").status_code == 201  # unchanged
+    done = me.post("/account/password", data={"current": DEMO_PASSWORD, "password": "New-secret-2026",
+                                              "confirm": "New-secret-2026"})
     assert done.status_code == 302
     assert me.get("/customers").status_code == 200  # this session goes on
     assert other.get("/customers").status_code == 302  # the others end

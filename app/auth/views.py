@@ -70,7 +70,9 @@ def logout():
 def change_password():
     """Every user's own password (an administrator only resets it)."""
     errors = {}
-    if request.method == "POST":
+    if request.method == "POST" and request.form.get("confirm", "") != request.form.get("password", ""):
+        errors = {"confirm": _("The two new passwords differ: type the same one twice.")}  # a typo locks one out
+    elif request.method == "POST":
         try:
             services.change_own_password(current_user, request.form.get("current", ""), request.form.get("password", ""))
         except ApiError as error:
