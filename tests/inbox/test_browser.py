@@ -185,3 +185,20 @@ def test_on_a_phone_the_lists_keep_status_and_buttons_on_screen(page, flows):
             assert page.locator("#f-due").is_visible() and not page.locator("#inbox-filters-toggle").is_visible()
             page.set_viewport_size({"width": 390, "height": 844})
         page.context.clear_cookies()  # log out (the user menu is folded behind the toggler here)
+
+
+def test_my_submissions_filters_show_their_whole_choice_in_english(page, flows):
+    flows.report()
+    login_in_browser(page, "sales1")
+    page.set_viewport_size({"width": 1366, "height": 768})
+    page.goto("/my-submissions")
+    with page.expect_navigation():
+        page.select_option("select[name=locale]", "en")
+    page.goto("/my-submissions")
+    for name in ("process", "status"):  # "All processes" read "All processe"
+        text, room = page.eval_on_selector(f"select[name={name}]", """s => {
+          const pen = document.createElement('canvas').getContext('2d'), style = getComputedStyle(s);
+          pen.font = style.font;
+          const room = s.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+          return [pen.measureText(s.options[s.selectedIndex].text).width, room]; }""")
+        assert text <= room, (name, text, room)
