@@ -542,6 +542,9 @@ def test_customer_report_test_run_through_the_forms(page, app, demo_people, form
 
     task = page.locator('.testrun-task[data-bpmn-id="Task_fujian_review"]')
     task.wait_for()
+    # Its waiting timers read on the page's clock, as every other time (they were in UTC).
+    timer = page.locator("[data-timer]").first.inner_text()
+    assert "UTC" not in timer and re.search(r"\d{4}/\d{2}/\d{2} \d{2}:\d{2}", timer), timer
     # The task's form gives the fields' labels and the decision's choices.
     decision = task.locator("select[name=decision]")
     assert decision.locator("option").all_inner_texts() == ["同意报备", "驳回"]
