@@ -50,6 +50,9 @@ def test_process_report_charts_and_heat_overlay(page, histories):
     row = page.locator("#steps-table tr[data-step=Task_manager_review]")
     assert "瓶颈" in row.inner_text()
     assert page.locator("[data-figure=started]").inner_text() == "9"
+    # A duration and its unit stay on one line ("3 / min" broke apart in English).
+    assert row.locator("td").evaluate_all(
+        "tds => tds.filter(td => td.innerText.includes(' / ')).map(td => getComputedStyle(td).whiteSpace)") == ["nowrap"] * 3
     screenshot(page, "reports-process")
 
 

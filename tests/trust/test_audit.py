@@ -144,3 +144,12 @@ def test_database_refuses_to_change_audit_rows(app, api_as):
             connection.execute(text("DELETE FROM users WHERE id = :id"), {"id": user_id})
             rows = connection.execute(text("SELECT actor_id FROM audit_events WHERE actor_name = 'leaver'")).all()
         assert rows and all(r.actor_id is None for r in rows)
+
+
+def test_the_date_filters_say_which_is_which(app, demo_people):
+    client = app.test_client()
+    client.post("/login", data={"username": "admin", "password": "demo1234"})
+    page = client.get("/admin/audit").get_data(as_text=True)
+    for box in ("audit-since", "audit-until"):
+        label = page.split(f'for="{box}"')[0].rsplit("<label", 1)[1]
+        assert "visually-hidden" not in label, box  # seen, not only read out
