@@ -83,10 +83,12 @@ def discard_draft(key):
 @bp.post("/designer/check")
 @designer_only
 @bp.input(XmlCheck, arg_name="body")
-@bp.doc(summary="The engine's problems with a diagram, each with its element id")
+@bp.doc(summary="The engine's problems with a diagram, each with its element id; `hints` do not block "
+                "deploying (a condition reading a variable nothing gives the process)")
 def check(body):
     key = request.args.get("key") or None
-    return {"problems": services.check_xml(body["xml"], key)}
+    problems = services.check_xml(body["xml"], key)
+    return {"problems": problems, "hints": [] if problems else services.variable_hints(body["xml"], key)}
 
 
 @bp.post("/designer/drafts/<key>/deploy")

@@ -226,6 +226,51 @@ def check_xml(xml: str, key: str | None = None) -> list[dict]:
     return _unknown_forms(xml) + _unknown_people(xml)
 
 
+def variable_hints(xml: str, key: str | None) -> list[dict]:
+    """Conditions reading a variable nothing gives the process: not a field of its steps' forms,
+    not set by a step, not in what its bindings start it with. Likely a typo (amout for amount)
+    that would stop the process at that gateway; a hint, not a refusal, as an API call may start
+    it with more. Only for processes a binding starts (their start data is known)."""
+    from app.engine.expressions import ExpressionError, compile_expression, compile_script, variables_of
+    from app.engine.validation import CAMUNDA_NS
+    from app.forms.bindings import variables_started_with
+    from app.forms.embedded import iter_components
+    from app.forms.services import get_form
+
+    known = variables_started_with(key) if key else None
+    if known is None:
+        return []
+    root = load_xml(xml)
+    for task in root.iter(f"{{{BPMN_NS}}}userTask"):
+        form = get_form((task.get(f"{{{CAMUNDA_NS}}}formKey") or "").strip())
+        known.update(c["key"] for c in iter_components((form.schema or {}).get("components")) if form
+                     and isinstance(c.get("key"), str))
+        known.update(f.get("id") for f in task.iter(f"{{{CAMUNDA_NS}}}formField") if f.get("id"))
+    for element in root.iter():
+        if isinstance(element.tag, str):
+            known.update(v for v in (element.get(f"{{{CAMUNDA_NS}}}resultVariable"),
+                                     element.get(f"{{{CAMUNDA_NS}}}elementVariable")) if v)
+    for script in root.iter(f"{{{BPMN_NS}}}script"):
+        try:
+            known |= variables_of(compile_script(script.text or ""))[1]
+        except ExpressionError:
+            pass  # the check proper reports it
+    hints = []
+    for flow in root.iter(f"{{{BPMN_NS}}}sequenceFlow"):
+        condition = flow.find(f"{{{BPMN_NS}}}conditionExpression")
+        if condition is None or not (condition.text or "").strip():
+            continue
+        try:
+            unknown = sorted(variables_of(compile_expression(condition.text.strip()))[0] - known)
+        except ExpressionError:
+            continue
+        for name in unknown:
+            hints.append(problem(flow.get("id"), _(
+                "the condition reads %(name)s, which no form field, step or binding gives this process: a typo? "
+                "(it would stop here with an error)", name=name)))
+    return hints
+
+
 def _names(value: str | None) -> list[str]:
     """The fixed names of an assignee/candidates attribute (``${...}`` is only known at run time)."""
     value = (value or "").strip()

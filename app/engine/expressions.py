@@ -319,6 +319,20 @@ def _cached(source: str, mode: str, limits: Limits) -> Program:
     return _compile(source, mode, limits)
 
 
+def variables_of(program: Program) -> tuple[set[str], set[str]]:
+    """(the variables ``program`` reads, those it sets), functions and its own loop variables
+    aside: what a designer's check compares with what the process holds."""
+    read, written, bound = set(), set(), set()
+    for node in ast.walk(program.tree) if program.tree is not None else ():
+        if isinstance(node, ast.comprehension):
+            bound.update(n.id for n in ast.walk(node.target) if isinstance(n, ast.Name))
+        elif isinstance(node, (ast.For, ast.ExceptHandler)) and isinstance(getattr(node, "target", None), ast.AST):
+            bound.update(n.id for n in ast.walk(node.target) if isinstance(n, ast.Name))
+        elif isinstance(node, ast.Name):
+            (read if isinstance(node.ctx, ast.Load) else written).add(node.id)
+    return read - bound - written - OFFERED_FUNCTIONS, written
+
+
 def compile_expression(source: str, limits: Limits = DEFAULT_LIMITS) -> Program:
     """Parse and check an expression; raises :class:`ExpressionError` if it is not allowed."""
     return _cached(source, "eval", limits)

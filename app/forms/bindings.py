@@ -65,7 +65,25 @@ def entity_specs() -> dict:
 
 
 def standard_variables(entity: str) -> tuple[str, ...]:
-    return ("record_type", "record_id", f"{entity}_id", "reporter")
+    """The variables every process a binding starts gets (start_data)."""
+    return ("record_type", "record_id", f"{entity}_id", "reporter", "owner")
+
+
+def variables_started_with(process_key: str) -> set[str] | None:
+    """Every variable the bindings of ``process_key`` start it with (standard ones, their forms'
+    embedded fields, their mappings); None when no binding starts it (an API call may pass
+    anything then)."""
+    from app.forms.services import get_form
+
+    names: set[str] = set()
+    bindings = db.session.scalars(bindings_query(process_key)).all()
+    for binding in bindings:
+        names.update(standard_variables(binding.entity))
+        form = get_form(binding.form_key) if binding.form_key else None
+        if form is not None:
+            names.update(embedded.embedded_fields(form.schema))
+        names.update(entry["to"] for entry in binding.mapping or [])
+    return names if bindings else None
 
 
 def action_names() -> set[str]:

@@ -193,13 +193,27 @@ export function startModeler(root) {
     canvas.scrollToElement(element);
   }
 
+  // Hints do not block deploying (a condition reading a variable nothing gives the process):
+  // listed under the problems, each leading to its element.
+  function showHints(hints) {
+    state.hints = hints;
+    root.querySelector("#designer-hint-list").replaceChildren(...hints.map((h) => {
+      const id = h.element_id && registry.get(h.element_id) ? h.element_id : null;
+      return el("li", { class: "crm-hint-item", "data-element-id": h.element_id || "" },
+        el("button", { type: "button", class: "btn btn-link btn-sm p-0 text-start", onclick: () => id && focus(id) },
+          id ? `${label(id)}: ` : "", h.message));
+    }));
+    root.querySelector("#designer-hints").hidden = hints.length === 0;
+    root.querySelector("#designer-hint-count").textContent = String(hints.length);
+  }
+
   let checkSeq = 0;
   async function check(xml) {
     const mine = ++checkSeq;
     if (!xml) ({ xml } = await modeler.saveXML());
     try {
       const result = await api(`${urls.check}?key=${encodeURIComponent(draft.key)}`, { method: "POST", body: { xml } });
-      if (mine === checkSeq) showProblems(result.problems);
+      if (mine === checkSeq) { showProblems(result.problems); showHints(result.hints || []); }
       return result.problems;
     } catch (error) {
       if (mine === checkSeq) showProblems(error.details && error.details.length ? error.details : [{ element_id: null, message: error.message }]);
@@ -258,8 +272,10 @@ export function startModeler(root) {
     lint: async () => {
       modeler.get("linting").toggle(true);
       const problems = await check();
+      const hints = state.hints || [];
       setStatus(problems.length ? t("{count} problems block deploying.").replace("{count}", problems.length)
-        : t("No problems block deploying."), problems.length ? "danger" : "success");
+        : hints.length ? t("No problems block deploying; {count} hints below are worth a look.").replace("{count}", hints.length)
+          : t("No problems block deploying."), problems.length ? "danger" : hints.length ? "warning-emphasis" : "success");
     },
     export: async () => {
       const { xml } = await modeler.saveXML({ format: true });

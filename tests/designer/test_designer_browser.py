@@ -727,3 +727,23 @@ def test_a_gateway_whose_ways_out_all_have_conditions_is_told_it_needs_a_default
       m.get('modeling').updateProperties(gw, {default: gw.outgoing[1].businessObject}); }""", gateway)
     page.wait_for_function("""() => ![...document.querySelectorAll('.bjsl-overlay')]
         .some(o => o.textContent.includes('排他网关没有默认流'))""")
+
+
+def test_a_condition_with_a_misspelt_variable_gets_a_hint_that_leads_to_it(page, app, demo_flow):
+    page.set_viewport_size({"width": 1300, "height": 900})
+    login_in_browser(page, "admin")
+    page.goto("/designer/customer_report")
+    page.wait_for_selector("#designer-modeler[data-ready=true]")
+    flow_id = page.evaluate("""() => {
+      const modeler = window.designer.modeler, registry = modeler.get('elementRegistry');
+      const flow = registry.filter((e) => (e.businessObject.conditionExpression?.body || '').includes("decision == 'approve'"))[0];
+      const expression = modeler.get('moddle').create('bpmn:FormalExpression', {body: "${decison == 'approve'}"});
+      modeler.get('modeling').updateProperties(flow, {conditionExpression: expression});
+      return flow.id; }""")
+    page.click("[data-action=lint]")
+    page.wait_for_selector("#designer-hints:not([hidden])")
+    hint = page.locator(f'#designer-hint-list li[data-element-id="{flow_id}"]')
+    assert "decison" in hint.inner_text() and "拼写错误" in hint.inner_text()
+    assert "另有 1 条提示" in page.locator("#designer-status").inner_text()
+    assert page.locator("#designer-deploy").is_enabled()  # a hint, not a refusal
+    screenshot(page, "designer-hint")

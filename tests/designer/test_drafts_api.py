@@ -240,3 +240,20 @@ def test_a_condition_is_offered_every_record_type_s_fields(app, demo_people):
     assert offered["decision"] == "审批结果" and offered["owner"] == "负责人"
     assert offered["amount"] == "金额（销售机会、合同）" and offered["discount"] == "折扣（销售机会）"
     assert offered["province"] == "省份（客户）"
+
+
+def test_the_check_hints_at_a_condition_reading_a_variable_nothing_gives_the_process(api_as, demo_flow):
+    """amout for amount: deployable (an API call may start it with more), but said before it stops
+    a real approval at that gateway."""
+    from pathlib import Path
+
+    xml = (Path(__file__).resolve().parents[2] / "bpmn" / "customer_report.bpmn").read_text()
+    admin = api_as("admin")
+    clean = admin.post("/api/v1/designer/check?key=customer_report", json={"xml": xml}).get_json()
+    assert clean == {"problems": [], "hints": []}  # every variable it reads comes from its forms or its binding
+    typo = xml.replace("${decision == 'approve'}", "${decison == 'approve'}")
+    assert typo != xml
+    said = admin.post("/api/v1/designer/check?key=customer_report", json={"xml": typo}).get_json()
+    assert said["problems"] == []
+    [hint] = said["hints"]
+    assert "decison" in hint["message"] and hint["element_id"]
