@@ -95,6 +95,14 @@ class ExpressionError(Exception):
         return _("%(message)s (line %(line)d)", message=self.message, line=self.line)
 
 
+class UnknownName(ExpressionError):
+    """A variable the data does not hold (``name`` is which)."""
+
+    def __init__(self, message: str, name: str, line: int | None = None):
+        super().__init__(message, line)
+        self.name = name
+
+
 class ForbiddenExpression(ExpressionError):
     """The source uses a construct the sandbox does not allow (found before running)."""
 
@@ -546,7 +554,7 @@ class _Interpreter:
             return self.functions[key]
         if key in ("true", "false", "null"):  # Camunda EL spellings
             return {"true": True, "false": False, "null": None}[key]
-        raise NameError(f"name '{key}' is not defined")
+        raise NameError(f"name '{key}' is not defined", name=key)
 
     # ---- expressions
     def eval(self, node, names):
@@ -956,6 +964,8 @@ def _as_error(exc: BaseException, line: int | None) -> ExpressionError:
         return ExpressionLimitExceeded(_("out of memory"), line)
     if isinstance(exc, KeyError):
         return ExpressionError(f"KeyError: no key {exc.args[0]!r}" if exc.args else "KeyError", line)
+    if isinstance(exc, NameError) and exc.name:
+        return UnknownName(f"NameError: {exc}", exc.name, line)
     message = str(exc)
     return ExpressionError(f"{type(exc).__name__}: {message}" if message else type(exc).__name__, line)
 

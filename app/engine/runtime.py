@@ -27,7 +27,7 @@ from SpiffWorkflow.specs.Join import Join
 from SpiffWorkflow.util.task import TaskState
 
 from . import trace
-from .script_engine import OperationFailed
+from .script_engine import OperationFailed, UnknownVariable
 from .serialization import attach_engine, sanitize_data
 from .specs import CrmUserTask
 
@@ -118,6 +118,7 @@ def create_instance(spec, subprocess_specs, data: dict | None = None, context: d
 
 NO_PATH = "no_path"  # a gateway none of whose conditions holds, without a default flow
 OPERATION_FAILED = "operation_failed"  # a service task's operation raised
+UNKNOWN_VARIABLE = "unknown_variable"  # an expression read a variable the process does not hold
 
 
 def _error_from(exc: Exception) -> StepError:
@@ -131,6 +132,9 @@ def _error_from(exc: Exception) -> StepError:
     if isinstance(exc, OperationFailed):
         return StepError(spec.bpmn_id, spec.bpmn_name, message, error_type=OPERATION_FAILED,
                          task_id=str(task.id), operation=exc.operation, detail=exc.said)
+    if isinstance(exc, UnknownVariable):
+        return StepError(spec.bpmn_id, spec.bpmn_name, message, error_type=UNKNOWN_VARIABLE,
+                         task_id=str(task.id), detail=exc.variable)
     notes = getattr(exc, "notes", None) or []
     if notes:
         message = " ".join([message] + [n for n in notes if n])

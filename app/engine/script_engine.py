@@ -18,7 +18,7 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 from sqlalchemy.exc import SQLAlchemyError
 
 from . import expressions, operations
-from .expressions import DEFAULT_LIMITS, ExpressionError, Limits
+from .expressions import DEFAULT_LIMITS, ExpressionError, Limits, UnknownName
 
 
 class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
@@ -74,6 +74,15 @@ class OperationFailed(WorkflowTaskException):
         self.operation, self.said = operation, said
 
 
+class UnknownVariable(WorkflowTaskException):
+    """An expression or script read a variable the process does not hold (a typo in a
+    condition, a field the form no longer has): named apart, for the service layer's words."""
+
+    def __init__(self, message: str, variable: str, **kwargs):
+        super().__init__(message, **kwargs)
+        self.variable = variable
+
+
 class RestrictedScriptEngine(PythonScriptEngine):
     """The only script engine our workflows ever run with.
 
@@ -90,6 +99,9 @@ class RestrictedScriptEngine(PythonScriptEngine):
         expressions.compile_expression(expression, self.limits)
 
     def _task_error(self, task, source, exc, what):
+        if isinstance(exc, UnknownName):
+            return UnknownVariable(f"{what} failed: {exc.message}", exc.name, task=task, exception=exc,
+                                   line_number=exc.line, error_line=_line(source, exc.line))
         if isinstance(exc, ExpressionError):
             return WorkflowTaskException(
                 f"{what} failed: {exc.message}", task=task, exception=exc,

@@ -368,6 +368,10 @@ def worded_error(error: R.StepError) -> R.StepError:
         error.message = _("None of the conditions out of “%(gateway)s” holds and it has no default flow: mark one "
                           "flow as the default, or retry with corrected data.",
                           gateway=error.element_name or error.element_id)
+    elif error.error_type == R.UNKNOWN_VARIABLE:
+        error.message = _("“%(step)s” reads %(name)s, which this process does not have (a typo in the diagram, or a "
+                          "field its form no longer has): correct the diagram, or retry with %(name)s given.",
+                          step=error.element_name or error.element_id, name=error.detail)
     elif error.error_type == R.OPERATION_FAILED:
         known = get_operation(error.operation)
         if known is not None and known.description:  # what it does, for the admin who did not draw it

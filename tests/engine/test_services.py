@@ -452,6 +452,16 @@ NO_DEFAULT = b"""<?xml version="1.0" encoding="UTF-8"?>
 </bpmn:definitions>"""
 
 
+def test_a_condition_reading_a_variable_the_process_lacks_says_so_in_words(env):
+    # The evaluator's "NameError: name 'decision' is not defined" becomes what to do, in Chinese.
+    svc.deploy(NO_DEFAULT)
+    instance = svc.start_instance("no_default", {})
+    assert instance.status == "error" and instance.error["error_type"] == "unknown_variable"
+    assert instance.error["detail"] == "decision"
+    assert instance.error["message"].startswith("“是否同意”读取了 decision，但流程中没有这个变量")
+    assert "NameError" not in instance.error["message"]
+
+
 def test_a_gateway_no_path_fits_says_so_in_words(env):
     # SpiffWorkflow says "No conditions satisfied for Gateway_0l2pbaw"; the operator reads what to do.
     svc.deploy(NO_DEFAULT)
