@@ -94,11 +94,14 @@ def check(body):
 @bp.post("/designer/drafts/<key>/deploy")
 @designer_only
 @bp.input(DraftDeploy, arg_name="body")
-@bp.doc(summary="Deploy the saved draft as the next version (400 with problems while any remain)",
+@bp.doc(summary="Deploy the saved draft as the next version (400 with problems while any remain); "
+                "`left_behind` lists steps it removed where running instances wait (they stay on their version)",
         responses=[201, 400, 404, 409])
 def deploy(key, body):
-    version = services.deploy_draft(_draft_or_404(key), actor=current_user, version=body["version"])
-    return {"key": key, "version": version}, 201
+    draft = _draft_or_404(key)
+    version = services.deploy_draft(draft, actor=current_user, version=body["version"])
+    # Said at once: instances waiting at a step this version removed stay on their own version.
+    return {"key": key, "version": version, "left_behind": engine_link.waiting_at_removed_steps(key, draft.xml)}, 201
 
 
 @bp.get("/designer/processes/<key>/versions")

@@ -41,6 +41,22 @@ def version_xml(key: str, version: int) -> str | None:
         return None
 
 
+def waiting_at_removed_steps(key: str, xml: str) -> list[dict]:
+    """Open tasks of ``key``'s instances at steps the diagram ``xml`` no longer has: those
+    instances go on under their own version and cannot move to this one (``[{step, instances}]``)."""
+    from app.engine.models import OPEN_STATUSES, TASK_OPEN, HumanTask
+    from app.engine.xml import load_xml
+
+    ids = {element.get("id") for element in load_xml(xml).iter() if isinstance(element.tag, str) and element.get("id")}
+    rows = db.session.execute(
+        select(HumanTask.bpmn_id, HumanTask.name, func.count(func.distinct(HumanTask.instance_id)))
+        .join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
+        .where(ProcessInstance.process_key == key, ProcessInstance.status.in_(OPEN_STATUSES),
+               HumanTask.status == TASK_OPEN)
+        .group_by(HumanTask.bpmn_id, HumanTask.name).order_by(HumanTask.name))
+    return [{"step": name or bpmn_id, "instances": count} for bpmn_id, name, count in rows if bpmn_id not in ids]
+
+
 def running_count(key: str) -> int:
     return db.session.scalar(select(func.count()).select_from(ProcessInstance).where(
         ProcessInstance.process_key == key, ProcessInstance.status == "running")) or 0

@@ -243,7 +243,12 @@ export function startModeler(root) {
       const fresh = await api(urls.draft); // the deploy updated the draft's record
       state.version = fresh.version;
       root.querySelector("#designer-deployed").textContent = `v${result.version}`;
-      setStatus(t("Deployed as version {version}").replace("{version}", result.version), "success");
+      const deployed = t("Deployed as version {version}").replace("{version}", result.version);
+      const behind = (result.left_behind || []).map((s) => t("{count} at “{step}”").replace("{count}", s.instances)
+        .replace("{step}", s.step)).join(t(", "));
+      // Instances waiting at a step this version removed go on under their own version.
+      if (behind) setStatus(`${deployed}. ${t("Running instances wait at steps this version removed ({steps}): they go on under their own version.").replace("{steps}", behind)}`, "warning-emphasis");
+      else setStatus(deployed, "success");
       return result.version;
     } catch (error) {
       if (error.details && error.details.length) showProblems(error.details);

@@ -747,3 +747,21 @@ def test_a_condition_with_a_misspelt_variable_gets_a_hint_that_leads_to_it(page,
     assert "另有 1 条提示" in page.locator("#designer-status").inner_text()
     assert page.locator("#designer-deploy").is_enabled()  # a hint, not a refusal
     screenshot(page, "designer-hint")
+
+
+def test_deploying_a_version_without_a_step_where_instances_wait_says_so(page, app, demo_flow):
+    from app.engine import services as engine
+
+    with app.app_context():
+        engine.start_instance("customer_report", {"customer_id": 1, "name": "等待中的客户", "province": "福建",
+                                                  "industry": "制造", "reporter": "sales1", "owner": "sales1"})
+    page.set_viewport_size({"width": 1400, "height": 900})
+    login_in_browser(page, "admin")
+    page.goto("/designer/customer_report")
+    page.wait_for_selector("#designer-modeler[data-ready=true]")
+    page.evaluate("""() => { const m = window.designer.modeler;
+      m.get('modeling').updateProperties(m.get('elementRegistry').get('Task_fujian_review'), {id: 'Task_fujian_check'}); }""")
+    page.click("[data-action=deploy]")
+    page.wait_for_function("() => document.querySelector('#designer-status').textContent.includes('已部署为版本 2')")
+    status = page.locator("#designer-status").inner_text()
+    assert "1 个在“福建区域负责人审批”" in status and "按原版本继续运行" in status, status

@@ -107,7 +107,7 @@ def test_deploy_is_refused_with_element_problems_then_succeeds(admin):
     admin.patch(f"{DRAFTS}/approval", json={"xml": approval(), "version": version})
     deployed = admin.post(f"{DRAFTS}/approval/deploy", json={})
     assert deployed.status_code == 201, deployed.get_json()
-    assert deployed.get_json() == {"key": "approval", "version": 1}
+    assert deployed.get_json() == {"key": "approval", "version": 1, "left_behind": []}
     row = admin.get("/api/v1/designer/processes").get_json()["items"][0]
     assert row["current_version"] == 1 and row["draft"]["has_changes"] is False
     versions = admin.get("/api/v1/designer/processes/approval/versions").get_json()["items"]
@@ -257,3 +257,18 @@ def test_the_check_hints_at_a_condition_reading_a_variable_nothing_gives_the_pro
     assert said["problems"] == []
     [hint] = said["hints"]
     assert "decison" in hint["message"] and hint["element_id"]
+
+
+def test_deploying_says_which_running_instances_wait_at_steps_it_removed(admin):
+    admin.post(DRAFTS, json={"key": "approval"})
+    admin.patch(f"{DRAFTS}/approval", json={"xml": approval(), "version": 1})
+    admin.post(f"{DRAFTS}/approval/deploy", json={})
+    started = admin.post("/api/v1/process-instances", json={"process_key": "approval", "data": {}})
+    assert started.status_code == 201, started.get_json()
+    renamed = approval().replace('id="Review" name="Review"', 'id="Check" name="Check"').replace(
+        'targetRef="Review"', 'targetRef="Check"').replace('sourceRef="Review"', 'sourceRef="Check"')
+    version = admin.get(f"{DRAFTS}/approval").get_json()["version"]
+    admin.patch(f"{DRAFTS}/approval", json={"xml": renamed, "version": version})
+    deployed = admin.post(f"{DRAFTS}/approval/deploy", json={})
+    assert deployed.status_code == 201
+    assert deployed.get_json()["left_behind"] == [{"step": "Review", "instances": 1}]
