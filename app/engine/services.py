@@ -299,7 +299,8 @@ def _persist_rows(instance, wf, result, actor, now, new=False):
         worded_error(result.error)
         instance.error = result.error.to_dict()
         if was != "error":
-            _history(instance, "error", actor, task=result.error.element_name or result.error.element_id,
+            # The system stopped, not the person whose step led there (their step is recorded already).
+            _history(instance, "error", None, task=result.error.element_name or result.error.element_id,
                      comment=result.error.message, data=result.error.to_dict())
             _notify_error(instance, result.error)
     else:

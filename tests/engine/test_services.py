@@ -198,6 +198,9 @@ def test_error_then_retry(env):
     assert notice.text.startswith(f"流程 客户报备 #{instance.id} 在 报备通过 出错：此步骤的操作 crm.set_report_status 失败："
                                   "RuntimeError: CRM unavailable")  # names, not ids; the frame in words
     assert notice.kind == "error" and notice.link == f"/process-instances/{instance.id}"
+    # The history says the system stopped there, not that the approver did.
+    [stopped] = [h for h in svc.history(instance.id) if h.event == "error"]
+    assert stopped.actor is None and stopped.task == "报备通过"
     env.fail_status = False
     svc.retry(instance.id, user("admin"))
     assert svc.get_instance(instance.id).status == "completed"
