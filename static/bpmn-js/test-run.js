@@ -83,9 +83,19 @@ export function setupTestRun(root, modeler, urls, save) {
       ...(page?.items || []).map((record) => el("option", { value: `${recordLabel(record)} #${record.id}` })));
   }, 250);
 
+  // A name that finds one record is as good as picking it from the list.
+  async function onlyMatch(text) {
+    const list = urls.records[bindingChoice.selectedOptions[0]?.dataset.entity];
+    if (!list || !text) return null;
+    const page = await api(`${list}?q=${encodeURIComponent(text)}&per_page=2`).catch(() => null);
+    if (page?.items?.length !== 1) return null;
+    recordInput.value = `${recordLabel(page.items[0])} #${page.items[0].id}`;
+    return String(page.items[0].id);
+  }
+
   async function fillFromRecord(event) {
     event.preventDefault();
-    const id = recordInput.value.match(RECORD_ID)?.[1];
+    const id = recordInput.value.match(RECORD_ID)?.[1] || await onlyMatch(recordInput.value.trim());
     recordInput.setCustomValidity(id ? "" : t("Pick a record from the list, or type its id."));
     if (!recordInput.reportValidity()) return;
     try {
