@@ -1122,7 +1122,8 @@ def instance_list_query(process: str | None = None, version: int | None = None, 
                         started_from: datetime | None = None, started_to: datetime | None = None):
     starter = aliased(User)
     record_label = record_label_expression()
-    stmt = (select(ProcessInstance, starter.username.label("starter"), record_label.label("record_label"),
+    stmt = (select(ProcessInstance, starter.username.label("starter"), starter.display_name.label("starter_name"),
+                   record_label.label("record_label"),
                    ProcessDefinition.version.label("process_version"), ProcessDefinition.name.label("process_name"))
             .join(ProcessDefinition, ProcessDefinition.id == ProcessInstance.definition_id)
             .outerjoin(starter, starter.id == ProcessInstance.started_by_id))

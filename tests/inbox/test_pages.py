@@ -62,6 +62,7 @@ def test_operator_console_is_for_admins(app, flows):
     admin = login(app, "admin")
     html = admin.get("/operator").get_data(as_text=True)
     assert html.count("data-instance-id=") == 2 and 'data-count-status="running"' in html
+    assert "<td>销售一 Sales One</td>" in html  # who started it, by name as everywhere else
     filtered = admin.get("/operator?record=厦门&status=running").get_data(as_text=True)
     assert filtered.count("data-instance-id=") == 1
     assert admin.get("/operator?status=completed").get_data(as_text=True).count("data-instance-id=") == 0
