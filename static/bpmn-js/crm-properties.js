@@ -126,7 +126,7 @@ function IsoEntry(props) {
     controls.push(h("div", { class: "crm-row" }, [
       h("input", {
         class: "bio-properties-panel-input crm-amount", type: "number", min: 1, value: duration.amount,
-        "aria-label": t("Amount"),
+        "aria-label": t("How many"),
         onChange: (e) => write(durationToIso(e.target.value, duration.unit)),
       }),
       h("select", {

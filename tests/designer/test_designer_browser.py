@@ -119,6 +119,7 @@ def test_draw_configure_save_deploy_and_run(page, app, demo_people, forms):
         arg=task_id)
     _open_group(page, "crm-form")
     _pick(page, "crm-form-key", "customer", "customer_report")
+    assert page.locator('[data-entry-id="crm-due-date"] .crm-amount').get_attribute("aria-label") == "数量"  # not 金额
     page.locator('[data-entry-id="crm-due-date"] .crm-amount').fill("2")
     page.locator('[data-entry-id="crm-due-date"] .crm-amount').blur()
     assert _business_attr(page, task_id, "camunda:formKey") == "customer_report"
