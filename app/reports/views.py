@@ -93,7 +93,8 @@ def people():
     report = services.people_report(period, scope, process)
     query = {"from": period.first.isoformat(), "to": period.last.isoformat(), **({"process": process} if process else {})}
     return render_template("reports/people.html", active="people", period=period, report=report, query=query,
-                           processes=services.process_list(), process=process, scope=scope)
+                           processes=services.process_list(), process=process, scope=scope,
+                           scope_labels=_group_labels(scope or []))
 
 
 @bp.get("/automation")
@@ -110,3 +111,10 @@ def init_app(app) -> None:
     app.register_blueprint(bp)
     add_nav_item(app, NavItem("reports.index", _l("Reports"), 70, roles=NAV_ROLES,
                                   visible=services.can_see_people))
+
+
+def _group_labels(names: list[str]) -> list[str]:
+    """The groups as people know them (福建大区负责人), not their keys (fujian-heads)."""
+    from app.auth.services import get_group
+
+    return [(get_group(name).label if get_group(name) else name) for name in names]

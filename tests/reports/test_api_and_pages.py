@@ -127,6 +127,8 @@ def test_pages_for_a_manager_and_others(client, histories):
     assert client.get("/reports/").headers["Location"].endswith("/reports/people")
     page = client.get(f"/reports/people?{PERIOD}").get_data(as_text=True)
     assert "med_reviewer" in page or "Medical Reviewer" in page
+    groups = page.split("您负责的组")[1].split("</p>")[0]
+    assert "fujian-heads" not in groups and "福建" in groups  # the groups by the names people know
     assert client.get("/reports/processes").status_code == 403
     client.post("/logout")
     login(client, "fj_head")
