@@ -36,7 +36,7 @@ from sqlalchemy import Select, and_, bindparam, case, false, func, inspect, or_,
 from sqlalchemy.orm import aliased, lazyload
 
 from app.api.errors import ApiError
-from app.audit import audit, label_audit_events, label_audit_values
+from app.audit import audit, label_audit_details, label_audit_events, label_audit_values
 from app.auth.models import User
 from app.auth.lookup import user_named, users_named
 from app.auth.services import managed_user_ids
@@ -1100,6 +1100,9 @@ def _customer(customer_id: int) -> Customer | None:
 
 
 label_audit_events({"crm.report_status": _l("Customer report status set")})
+# Its old and new values read as the status's names (报备审批中), not the codes stored (pending).
+label_audit_details(["crm.report_status"], formats={
+    key: (lambda value, _context: str(CHOICE_LABELS["report_status"].get(value, value))) for key in ("old", "new")})
 
 
 def set_report_status(customer_id: int, status: str, *, comment: str | None = None, actor=None,

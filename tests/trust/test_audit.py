@@ -153,3 +153,13 @@ def test_the_date_filters_say_which_is_which(app, demo_people):
     for box in ("audit-since", "audit-until"):
         label = page.split(f'for="{box}"')[0].rsplit("<label", 1)[1]
         assert "visually-hidden" not in label, box  # seen, not only read out
+
+
+def test_a_report_status_change_reads_by_the_statuses_names(app):
+    from app.audit import readable_details
+
+    from app.crm import services  # noqa: F401  (registers how its events read)
+
+    with app.test_request_context():
+        said = dict(readable_details({"old": "pending", "new": "rejected", "comment": "撞单"}, "crm.report_status"))
+    assert "报备审批中" in said.values() and "报备驳回" in said.values() and "pending" not in said.values()
