@@ -118,3 +118,10 @@ def test_admin_pages_do_not_scroll_sideways_on_a_phone(page, demo_people):
         if width > 390:
             wide[url] = width
     assert wide == {}
+
+
+def test_a_long_name_shows_whole_in_the_bar_on_a_laptop(page, demo_people):
+    page.set_viewport_size({"width": 1366, "height": 700})
+    login_in_browser(page, "manager")  # 销售经理 Sales Manager
+    assert page.eval_on_selector("#current-user", "b => b.scrollWidth <= b.clientWidth")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
