@@ -132,8 +132,19 @@ export function setupTestRun(root, modeler, urls, save) {
     marked.forEach((id) => canvas.addMarker(id, "crm-test-active"));
   }
 
+  // Groups by the names people know (销售经理), not their keys: the directory, read once.
+  let groupNames = null;
+  async function groupLabels() {
+    if (!groupNames) {
+      const page = await api(`${urls.groups}?per_page=200`).catch(() => null);
+      groupNames = new Map((page?.items || []).map((g) => [g.name, g.display_name || g.name]));
+    }
+    return groupNames;
+  }
+
   async function show(result) {
     const fields = await Promise.all(result.user_tasks.map(fieldsOf));
+    const groups = await groupLabels();
     run = result;
     error.hidden = true;
     mark(result.user_tasks);
@@ -141,7 +152,8 @@ export function setupTestRun(root, modeler, urls, save) {
       el("strong", {}, t("Status")), ": ", t(`status:${result.status}`));
     taskData = result.user_tasks.map((task, i) => dataEditor({ fields: fields[i], idPrefix: `testrun-task-${task.id}`, json: asJson.checked }));
     const tasks = result.user_tasks.map((task, i) => {
-      const who = [task.assignee, ...(task.candidate_groups || []), ...(task.candidate_users || [])].filter(Boolean).join(", ");
+      const who = [task.assignee, ...(task.candidate_groups || []).map((g) => groups.get(g) || g),
+        ...(task.candidate_users || [])].filter(Boolean).join(", ");
       return el("div", { class: "border rounded p-2 mb-2 bg-white testrun-task", "data-bpmn-id": task.bpmn_id },
         el("div", { class: "mb-1" }, el("strong", {}, task.name || task.bpmn_id), " ",
           el("small", { class: "text-muted" }, `${t("offered to")} ${who || "—"}`)),

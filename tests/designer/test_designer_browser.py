@@ -543,6 +543,7 @@ def test_customer_report_test_run_through_the_forms(page, app, demo_people, form
 
     task = page.locator('.testrun-task[data-bpmn-id="Task_fujian_review"]')
     task.wait_for()
+    assert "fujian-heads" not in task.inner_text() and "福建" in task.inner_text()  # the group by its name
     # Its waiting timers read on the page's clock, as every other time (they were in UTC).
     timer = page.locator("[data-timer]").first.inner_text()
     assert "UTC" not in timer and re.search(r"\d{4}/\d{2}/\d{2} \d{2}:\d{2}", timer), timer
