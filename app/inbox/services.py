@@ -236,8 +236,10 @@ label_audit_events({"inbox.out_of_office_set": _l("Out-of-office substitute set"
                     "inbox.out_of_office_deleted": _l("Out-of-office period removed")})
 
 
-def set_out_of_office(user: User, substitute_name: str, starts_on, ends_on, note: str = "") -> OutOfOffice:
-    """Away from the start of ``starts_on`` to the end of ``ends_on`` (company time zone)."""
+def set_out_of_office(user: User, substitute_name: str, starts_on, ends_on, note: str = "",
+                      actor: User | None = None) -> OutOfOffice:
+    """Away from the start of ``starts_on`` to the end of ``ends_on`` (company time zone); set by
+    ``user`` or, for someone off sick who cannot, by an administrator (``actor``)."""
     errors = []
     substitute = _user(substitute_name)
     if substitute is None or not substitute.active:
@@ -265,7 +267,7 @@ def set_out_of_office(user: User, substitute_name: str, starts_on, ends_on, note
     row = OutOfOffice(user_id=user.id, substitute_id=substitute.id, starts_at=day_start(starts_on),
                       ends_at=day_start(ends_on + timedelta(days=1)), note=(note or "")[:200])
     db.session.add(row)
-    audit("inbox.out_of_office_set", actor=user, target=f"user:{user.username}", substitute=substitute.username,
+    audit("inbox.out_of_office_set", actor=actor or user, target=f"user:{user.username}", substitute=substitute.username,
           starts_on=starts_on.isoformat(), ends_on=ends_on.isoformat())
     db.session.commit()
     return row
@@ -283,12 +285,12 @@ def out_of_office_periods(user: User) -> list[OutOfOffice]:
                                    .order_by(OutOfOffice.starts_at)))
 
 
-def delete_out_of_office(user: User, period_id: int) -> None:
+def delete_out_of_office(user: User, period_id: int, actor: User | None = None) -> None:
     row = _row(OutOfOffice, period_id)
     if row is None or row.user_id != user.id:
         raise ApiError(404, "not_found", _("No such out-of-office period."))
     db.session.delete(row)
-    audit("inbox.out_of_office_deleted", actor=user, target=f"user:{user.username}", period=period_id)
+    audit("inbox.out_of_office_deleted", actor=actor or user, target=f"user:{user.username}", period=period_id)
     db.session.commit()
 
 

@@ -283,15 +283,22 @@ def migrate_instance(instance_id):
 @bp.route("/out-of-office", methods=["GET", "POST"])
 @login_required
 def out_of_office():
+    """One's own periods; an administrator's for someone else (?user=, off sick and unable to)."""
     errors = {}
+    who = current_user._get_current_object()
+    if request.args.get("user") and request.args["user"] != who.username:
+        if not current_user.is_admin:
+            abort(403)
+        who = db.session.scalar(select(User).where(User.username == request.args["user"])) or abort(404)
+    back = url_for("inbox.out_of_office", **({"user": who.username} if who.id != current_user.id else {}))
     if request.method == "POST":
         if request.form.get("delete"):
             try:
-                services.delete_out_of_office(current_user, int(request.form["delete"]))
+                services.delete_out_of_office(who, int(request.form["delete"]), actor=current_user)
             except (ApiError, ValueError):
                 abort(404)
             flash(_("The out-of-office period was removed."), "success")
-            return redirect(url_for("inbox.out_of_office"))
+            return redirect(back)
 
         def day(name):
             try:
@@ -300,15 +307,17 @@ def out_of_office():
                 return None
 
         try:
-            services.set_out_of_office(current_user, request.form.get("substitute", ""), day("starts_on"),
-                                       day("ends_on"), request.form.get("note", ""))
+            services.set_out_of_office(who, request.form.get("substitute", ""), day("starts_on"),
+                                       day("ends_on"), request.form.get("note", ""), actor=current_user)
         except ApiError as exc:
             errors = exc.by_field()
         else:
-            flash(_("Saved: new tasks for you go to your substitute during this period."), "success")
-            return redirect(url_for("inbox.out_of_office"))
-    users = [u for u in _users_for_picker() if u.id != current_user.id]
-    return render_template("inbox/out_of_office.html", periods=services.out_of_office_periods(current_user),
+            flash(_("Saved: new tasks for you go to your substitute during this period.") if who.id == current_user.id
+                  else _("Saved: new tasks for %(name)s go to the substitute during this period.", name=who.label),
+                  "success")
+            return redirect(back)
+    users = [u for u in _users_for_picker() if u.id != who.id]
+    return render_template("inbox/out_of_office.html", periods=services.out_of_office_periods(who), who=who,
                            users=users, errors=errors, form=request.form), 400 if errors else 200
 
 

@@ -144,6 +144,21 @@ def test_out_of_office_form(app, flows, api_as):
     assert flows.open_task(flows.assigned("med_reviewer"))["assignee"] == "manager"
 
 
+def test_an_administrator_sets_out_of_office_for_someone_off_sick(app, flows, api_as):
+    today = company_today()
+    admin = login(app, "admin")
+    assert 'id="user-out-of-office"' in admin.get("/admin/users/fj_head").get_data(as_text=True)
+    saved = admin.post("/out-of-office?user=fj_head", data={"substitute": "manager", "starts_on": today.isoformat(),
+                                                           "ends_on": (today + timedelta(days=3)).isoformat(),
+                                                           "note": "病假"})
+    assert saved.status_code == 302 and saved.headers["Location"].endswith("/out-of-office?user=fj_head")
+    assert "病假" in login(app, "fj_head").get("/out-of-office").get_data(as_text=True)  # it is theirs
+    assert flows.open_task(flows.assigned("fj_head"))["assignee"] == "manager"
+    assert login(app, "sales1").get("/out-of-office?user=fj_head").status_code == 403  # not for anyone else
+    rows = api_as("admin").get("/api/v1/audit-events?event=inbox.out_of_office_set").get_json()["items"]
+    assert rows[0]["actor"] == "admin" and rows[0]["target"] == "user:fj_head"
+
+
 def test_due_reminder_notifies_the_holder_once_the_due_date_passed(app, flows, api_as):
     from sqlalchemy import select, update
 
