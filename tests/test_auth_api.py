@@ -223,3 +223,18 @@ def test_create_admin_says_what_is_wrong_without_a_traceback(app, demo_people):
         assert [s.key for s in stages()][0] == "initial_contact"
     again = runner.invoke(args=["create-admin", "itadmin2", "--password", "Long-enough-2026"])
     assert again.exit_code == 0 and "added" not in again.output  # stages there: left alone
+
+
+def test_an_administrator_sees_and_revokes_a_users_api_tokens(app, client, demo_people):
+    token = login(client, "sales1").get_json()["token"]
+    assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    admin = app.test_client()
+    admin.post("/login", data={"username": "admin", "password": DEMO_PASSWORD})
+    page = admin.get("/admin/users/sales1").get_data(as_text=True)
+    assert 'id="api-tokens"' in page and "签发于" in page
+    done = admin.post("/admin/users/sales1/revoke-tokens", follow_redirects=True).get_data(as_text=True)
+    assert "已吊销 销售一 Sales One 的 1 个 API 令牌" in done and 'id="api-tokens"' not in done
+    assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    seller = app.test_client()
+    seller.post("/login", data={"username": "sales1", "password": DEMO_PASSWORD})
+    assert seller.post("/admin/users/sales2/revoke-tokens").status_code == 403

@@ -118,7 +118,18 @@ def _user_page(user, errors):
     successors = [u for u in _all_users() if u.active and u.id != user.id]
     return render_template("admin/user_form.html", user=user, roles=ROLES, role_labels=ROLE_LABELS,
                            groups=_all_groups(), errors=errors, form=request.form, holdings=handover.holdings(user),
-                           successors=successors, locked_for=services.account_lock_remaining(user)), 400 if errors else 200
+                           successors=successors, locked_for=services.account_lock_remaining(user),
+                           tokens=services.live_tokens(user)), 400 if errors else 200
+
+
+@bp.post("/users/<username>/revoke-tokens")
+@admin_required
+def revoke_tokens(username):
+    user = services.get_user(username) or abort(404)
+    count = services.revoke_all_tokens(user, current_user)
+    flash(ngettext("%(num)d API token of %(name)s was revoked.", "%(num)d API tokens of %(name)s were revoked.",
+                   count, name=user.label), "success")
+    return redirect(url_for("admin.edit_user", username=user.username))
 
 
 @bp.post("/users/<username>/unlock")

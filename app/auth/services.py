@@ -322,9 +322,29 @@ def _keep_an_admin(user: User, field: str, message: str) -> None:
         raise ApiError(409, "last_admin", message, [{"field": field, "message": message}])
 
 
-def _revoke_tokens(user: User) -> None:
-    for token in db.session.scalars(select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))):
+def _revoke_tokens(user: User) -> int:
+    tokens = list(db.session.scalars(select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))))
+    for token in tokens:
         token.revoked_at = utcnow()
+    return len(tokens)
+
+
+def live_tokens(user: User) -> list[ApiToken]:
+    """``user``'s API tokens still valid (an integration's, or their own scripts'), newest first."""
+    return list(db.session.scalars(select(ApiToken).where(
+        ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None), ApiToken.expires_at > utcnow())
+        .order_by(ApiToken.id.desc())))
+
+
+label_audit_events({"token.revoked_all": _l("API tokens revoked by an administrator")})
+
+
+def revoke_all_tokens(user: User, actor: User) -> int:
+    """An administrator ends every API token of ``user`` (a leaked one, an integration retired)."""
+    count = _revoke_tokens(user)
+    audit("token.revoked_all", actor=actor, target=user.username, count=count)
+    db.session.commit()
+    return count
 
 
 def create_group(*, name: str, actor: User | None = None, display_name: str = "", description: str = "",

@@ -31,6 +31,12 @@ document.addEventListener("change", (event) => {
   if (event.target.matches("select[data-autosubmit]")) event.target.form.submit();
 });
 
+// Forms (or the button that sends them) with data-confirm ask before submitting (delete buttons).
+document.addEventListener("submit", (event) => {
+  const message = event.submitter?.dataset?.confirm || event.target.dataset?.confirm;
+  if (message && !window.confirm(message)) event.preventDefault();
+});
+
 // Navigation badges (open tasks, unread messages) refresh without a page reload.
 const badges = document.querySelectorAll("[data-live-count]");
 async function refreshBadges() {

@@ -1,4 +1,4 @@
-// CRM pages: drag-and-drop on the pipeline board, import progress polling, delete confirmation.
+// CRM pages: drag-and-drop on the pipeline board, import progress polling, drafts of record forms.
 // (No inline scripts: the Content-Security-Policy allows only our own files.)
 
 // Pipeline board: dropping a card on a column submits the card's own move form with that
@@ -52,11 +52,6 @@ if (importBox && ["pending", "running"].includes(importBox.dataset.status)) {
   setTimeout(tick, 1000);
 }
 
-// Forms (or the button that sends them) with data-confirm ask before submitting (delete buttons).
-document.addEventListener("submit", (event) => {
-  const message = event.submitter?.dataset?.confirm || event.target.dataset?.confirm;
-  if (message && !window.confirm(message)) event.preventDefault();
-});
 
 // Relation selects with many customers: the select holds the first ones (and the chosen one);
 // typing in the search box above it fetches the matching customers into it.
