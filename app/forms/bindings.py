@@ -178,8 +178,8 @@ def check_binding(data: dict) -> list[dict]:
         elif target in targets:
             problem(f"{where}.to", _("Key %(key)s is used by more than one field.", key=target))
         elif target in embedded_keys:
-            problem(f"{where}.to", _("%(key)s is an embedded field of the form: it shows the record's own value.",
-                                     key=target))
+            problem(f"{where}.to", _("%(key)s is an embedded field of the form: it shows the record's own value "
+                                     "already, so remove this row.", key=target))
         targets.add(target)
     if data.get("report_pending") and entity != "customer":
         problem("report_pending", _("Only a customer has a report status."))

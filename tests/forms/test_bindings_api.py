@@ -112,6 +112,7 @@ def test_binding_pages(app, client, deployed):
     assert half.status_code == 400 and "映射第 1 行 · 流程变量 / 表单字段" in half.get_data(as_text=True)  # not dropped silently
     embedded = client.post("/forms/bindings/new", data={**form, "map_field": ["title"], "map_to": ["name"]})
     assert embedded.status_code == 400 and "映射第 1 行 · 流程变量" in embedded.get_data(as_text=True)  # the form's 客户名称
+    assert "请删除这一行" in embedded.get_data(as_text=True)  # what to do, not only what is wrong
     from app.extensions import db
     from app.forms.models import FormBinding
 

@@ -143,6 +143,8 @@ def test_operator_retries_an_instance_in_error_with_corrected_data(page, flows, 
     login_in_browser(page, "admin")
     page.goto(f"/process-instances/{instance_id}")
     assert page.locator("#instance-status").get_attribute("data-status") == "error"
+    # The example is this instance's own record, in its own variable's name.
+    assert page.get_attribute("#retry-data", "placeholder") == f'{{"customer_id": {customer_id}}}'
     page.fill("#retry-data", f'{{"customer_id": {customer_id}}}')
     screenshot(page, "inbox-07-instance-error-retry")
     page.click("#retry-form button[type=submit]")
