@@ -281,6 +281,10 @@ def test_a_deactivated_person_is_marked_in_groups_and_cannot_become_a_manager(ap
     listing = client.get("/admin/groups").get_data(as_text=True)
     row = listing.split('href="/admin/groups/medical-reviewers"')[1].split("</tr>")[0]
     assert "med_reviewer" in row and "已停用" in row
+    api_as("admin").patch("/api/v1/groups/medical-reviewers", json={"parent": "sales"})
+    listing = client.get("/admin/groups").get_data(as_text=True)
+    row = listing.split('href="/admin/groups/medical-reviewers"')[1].split("</tr>")[0]
+    assert row.split("<td data-parent>")[1].split("</td>")[0] != "—"  # the department above, by name
     form = client.get("/admin/groups/fujian-heads").get_data(as_text=True)
     manager = form.split('id="manager"')[1].split("</select>")[0]
     assert 'value="med_reviewer"' not in manager and 'value="manager"' in manager
