@@ -204,3 +204,10 @@ def test_my_submissions_filters_show_their_whole_choice_in_english(page, flows):
           const room = s.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
           return [pen.measureText(s.options[s.selectedIndex].text).width, room]; }""")
         assert text <= room, (name, text, room)
+    page.goto("/inbox")  # the record filter's hint reads whole ("Name of a customer, d" was cut)
+    text, room = page.eval_on_selector("#f-record", """i => {
+      const pen = document.createElement('canvas').getContext('2d'), style = getComputedStyle(i);
+      pen.font = style.font;
+      return [pen.measureText(i.placeholder).width,
+              i.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight)]; }""")
+    assert text <= room, (text, room)
