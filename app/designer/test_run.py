@@ -67,7 +67,8 @@ def _save(run: ProcessTestRun, wf, result: R.StepResult, calls: list, event: dic
         log.append(event)
     log.extend(calls)
     if result.error is not None:
-        log.append({"event": "error", **engine.worded_error(result.error).to_dict()})
+        engine.worded_error(result.error)  # as a real instance's, once: the log and the answer share it
+        log.append({"event": "error", **result.error.to_dict()})
     if result.status == "completed":
         log.append({"event": "completed"})
     run.log = log
@@ -80,10 +81,12 @@ def _save(run: ProcessTestRun, wf, result: R.StepResult, calls: list, event: dic
 def describe(run: ProcessTestRun, result: R.StepResult | None = None) -> dict:
     if result is None:
         result = R.snapshot(_workflow(run, []))
+        if result.error is not None:
+            engine.worded_error(result.error)
     return {
         "id": run.id, "key": run.process_key, "status": run.status, "version": run.version,
         "log": run.log,
-        "error": engine.worded_error(result.error).to_dict() if result.error else None,
+        "error": result.error.to_dict() if result.error else None,
         "user_tasks": [{
             "id": t.id, "bpmn_id": t.bpmn_id, "name": t.name, "assignee": t.assignee,
             "candidate_groups": t.candidate_groups, "candidate_users": t.candidate_users,

@@ -115,6 +115,10 @@ def init_app(app) -> None:
 
 def _group_labels(names: list[str]) -> list[str]:
     """The groups as people know them (福建大区负责人), not their keys (fujian-heads)."""
-    from app.auth.services import get_group
+    from sqlalchemy import select
 
-    return [(get_group(name).label if get_group(name) else name) for name in names]
+    from app.auth.models import Group
+    from app.extensions import db
+
+    labels = {g.name: g.label for g in db.session.scalars(select(Group).where(Group.name.in_(names)))} if names else {}
+    return [labels.get(name, name) for name in names]

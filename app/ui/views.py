@@ -55,6 +55,7 @@ def init_app(app):
         from flask_babel import get_locale
 
         items = nav_items_for(current_app, current_user) if current_user.is_authenticated else []
-        # A form saved on the request before (app.crm.views._saved): its draft can go.
+        # A form saved on the request before (app.crm.views._saved): its draft can go. Looked at
+        # first: a pop marks the session changed, and every page would rewrite the cookie.
         saved_form = session.pop("saved_form", None) if "saved_form" in session else None
         return {"nav_items": items, "current_locale": str(get_locale()), "saved_form": saved_form}

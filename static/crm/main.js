@@ -86,13 +86,15 @@ document.querySelectorAll("input[data-customer-search]").forEach((box) => {
 // Drafts: what is typed into a record form is kept in this tab until the server confirms the
 // save (base.html's saved-form meta), so a session that ended meanwhile — logged out in
 // another tab, a restarted browser — loses nothing: the form offers it back after the login.
+// Not answers: the page's own bookkeeping (version, base, token), files, buttons, the customer search box.
+const NOT_ANSWERS = new Set(["hidden", "file", "submit", "button", "search"]);
 const draftForm = document.querySelector("form[data-draft-key]");
 if (draftForm) keepDrafts(draftForm);
 
 function answers(form) {
   const values = {};
   for (const field of form.elements) {
-    if (!field.name || ["hidden", "file", "submit", "button", "search"].includes(field.type)) continue;
+    if (!field.name || NOT_ANSWERS.has(field.type)) continue;
     if (field.type === "checkbox" || field.type === "radio") {
       values[field.name] = [...(values[field.name] || []), ...(field.checked ? [field.value] : [])];
     } else if (field.multiple) {
@@ -106,7 +108,7 @@ function answers(form) {
 
 function fillIn(form, values) {
   for (const field of form.elements) {
-    if (!(field.name in values) || ["hidden", "file", "submit", "button", "search"].includes(field.type)) continue;
+    if (!(field.name in values) || NOT_ANSWERS.has(field.type)) continue;
     const value = values[field.name];
     if (field.type === "checkbox" || field.type === "radio") field.checked = value.includes(field.value);
     else if (field.multiple) [...field.options].forEach((option) => { option.selected = value.includes(option.value); });
