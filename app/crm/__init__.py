@@ -1,7 +1,7 @@
 """CRM records: customers, activity records, opportunities (pipeline stages) and contracts.
 
 Public functions for other modules are in ``app.crm.services`` (create/update/delete,
-move_stage, mark_won/mark_lost, assign_owner, share, set_report_status, confirm_owner,
+move_stage, mark_won/mark_lost, assign_owner, share, set_review_status, confirm_owner,
 find_possible_duplicates, record_fields, visible_clause/get_record); record pages take extra
 sections through ``app.crm.views.add_detail_panel``; ``app.crm.history`` keeps each record's
 field changes (变更记录).
@@ -63,11 +63,17 @@ def _register_operations() -> None:
         return caused_by(f"process:{getattr(ctx, 'instance_id', '')}")
 
     # The engine owns the transaction of the step that calls these: no commit here.
-    def set_report_status(ctx, customer_id, status, comment=None):
-        _entity, own_id = own_record(ctx, "customer", customer_id)
-        with by_the_process(ctx):
-            services.set_report_status(own_id, status, comment=comment, actor=actor_of(ctx), commit=False)
-        return status
+    def review_status_setter(entity: str):
+        """crm.set_report_status (its record's ``customer_id``), crm.set_approval_status (``contract_id``)."""
+        id_param = f"{entity}_id"
+
+        def set_status(ctx, status, comment=None, **ids):
+            _entity, own_id = own_record(ctx, entity, ids[id_param])
+            with by_the_process(ctx):
+                services.set_review_status(entity, own_id, status, comment=comment, actor=actor_of(ctx),
+                                           commit=False)
+            return status
+        return set_status
 
     def confirm_owner(ctx, customer_id, username):
         _entity, own_id = own_record(ctx, "customer", customer_id)
@@ -90,14 +96,19 @@ def _register_operations() -> None:
         found = services.fields_of_every_type(lambda field: not field["read_only"])
         return [{"value": key, "label": f"{label} · {_(', ').join(types)}"} for key, (label, types) in found.items()]
 
-    def report_statuses():
-        return [{"value": value, "label": label} for value, label in services.CHOICE_LABELS["report_status"].items()]
+    def statuses_of(field: str):
+        return lambda: [{"value": value, "label": label} for value, label in services.CHOICE_LABELS[field].items()]
 
     customer_id = _l("Customer id")
-    register_operation("crm.set_report_status", set_report_status, params=["customer_id", "status"],
+    register_operation("crm.set_report_status", review_status_setter("customer"), params=["customer_id", "status"],
                        optional=["comment"], description=_l("Set a customer's report status"), replace=True,
                        labels={"customer_id": customer_id, "status": _l("Report status"),
-                               "comment": _l("Approver's comment")}, suggestions={"status": report_statuses})
+                               "comment": _l("Approver's comment")}, suggestions={"status": statuses_of("report_status")})
+    register_operation("crm.set_approval_status", review_status_setter("contract"), params=["contract_id", "status"],
+                       optional=["comment"], description=_l("Set a contract's approval status"), replace=True,
+                       labels={"contract_id": _l("Contract id"), "status": _l("Approval status"),
+                               "comment": _l("Approver's comment")},
+                       suggestions={"status": statuses_of("approval_status")})
     register_operation("crm.confirm_owner", confirm_owner, params=["customer_id", "username"],
                        description=_l("Make a user the customer's owner (logged)"), replace=True,
                        labels={"customer_id": customer_id, "username": _l("Owner's username")})

@@ -17,6 +17,8 @@ from app.extensions import db
 ENTITIES = ("customer", "activity", "opportunity", "contract")
 CUSTOMER_CLASSES = ("A", "B", "C")
 REPORT_STATUSES = ("none", "pending", "approved", "rejected")
+# A contract's approval (合同审批) goes through the same states as a customer's report.
+APPROVAL_STATUSES = REPORT_STATUSES
 ACTIVITY_KINDS = ("call", "visit", "email", "other")
 OPPORTUNITY_STATUSES = ("open", "won", "lost")
 CONTRACT_STATUSES = ("draft", "signed", "expired", "cancelled")
@@ -103,7 +105,7 @@ class Customer(OwnedRecord, db.Model):
     # The phone's digits as dialled in China (no spacing, extension or +86), for the duplicate finder.
     phone_key: Mapped[str] = mapped_column(String(20), nullable=False, default="", server_default="")
     credit_code: Mapped[str | None] = mapped_column(String(40))
-    # Set only by the customer-report workflow (services.set_report_status), never by the API.
+    # Set only by the customer-report workflow (services.set_review_status), never by the API.
     report_status: Mapped[str] = mapped_column(String(16), nullable=False, default="none")
 
 
@@ -170,6 +172,8 @@ class Contract(OwnedRecord, db.Model):
     signed_on: Mapped[date | None] = mapped_column(Date)
     expires_on: Mapped[date | None] = mapped_column(Date)
     status: Mapped[str] = mapped_column(String(16), nullable=False, default="draft")
+    # Set only by the contract-approval workflow (services.set_review_status), never by the API.
+    approval_status: Mapped[str] = mapped_column(String(16), nullable=False, default="none", server_default="none")
     invoice_title: Mapped[str | None] = mapped_column(String(200))
     invoice_tax_number: Mapped[str | None] = mapped_column(String(40))
     invoice_amount: Mapped[Decimal | None] = mapped_column(MONEY)

@@ -2,7 +2,8 @@
 
 Input schemas check JSON types; the services check meaning (required, choices, visible
 customers, custom fields) and name every bad field. ``id``, ``created_at``, ``updated_at``
-and ``report_status`` are accepted so a client may send back what it read.
+and the read-only statuses (``report_status``, ``approval_status``) are accepted so a client
+may send back what it read.
 """
 from apiflask import Schema
 from marshmallow import INCLUDE
@@ -10,8 +11,8 @@ from apiflask.fields import Boolean, Date, DateTime, Dict, Float, Integer, List,
 from apiflask.validators import OneOf
 
 from app.api.frame import QueryParameters, SearchQuery
-from app.crm.models import (ACTIVITY_KINDS, CONTRACT_STATUSES, CUSTOMER_CLASSES, OPPORTUNITY_STATUSES,
-                            REPORT_STATUSES)
+from app.crm.models import (ACTIVITY_KINDS, APPROVAL_STATUSES, CONTRACT_STATUSES, CUSTOMER_CLASSES,
+                            OPPORTUNITY_STATUSES, REPORT_STATUSES)
 
 
 class _RecordOut(Schema):
@@ -118,6 +119,7 @@ class ContractOut(_RecordOut):
     invoice_tax_number = String(allow_none=True)
     invoice_amount = Float(allow_none=True)
     invoice_date = Date(allow_none=True)
+    approval_status = String(metadata={"enum": list(APPROVAL_STATUSES), "readOnly": True})
 
 
 class ContractIn(_RecordIn):
@@ -132,6 +134,7 @@ class ContractIn(_RecordIn):
     invoice_tax_number = String(allow_none=True)
     invoice_amount = Raw(allow_none=True, metadata={"type": "number"})
     invoice_date = Raw(allow_none=True, metadata={"type": "string", "format": "date"})
+    approval_status = Raw(metadata={"readOnly": True, "description": "read-only; set by the contract approval"})
 
 
 class _ListQuery(SearchQuery):
@@ -180,6 +183,7 @@ class ContractQuery(_ListQuery):
     customer_id = Integer(load_default=None)
     opportunity_id = Integer(load_default=None)
     status = String(load_default=None, validate=OneOf(CONTRACT_STATUSES))
+    approval_status = String(load_default=None, validate=OneOf(APPROVAL_STATUSES))
     expires_on_before = Date(load_default=None)
     expires_on_after = Date(load_default=None)
 

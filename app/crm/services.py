@@ -45,7 +45,7 @@ from app.crm.credit_code import clean_credit_code, clean_tax_number
 from app.crm.phones import clean_phone, normalise_phone
 from app.crm.regions import clean_province
 from app.crm.models import (ACTIVITY_KINDS, CONTRACT_STATUSES, CUSTOM_FIELD_TYPES, CUSTOMER_CLASSES, ENTITIES,
-                            MODELS, OPPORTUNITY_STATUSES, REPORT_STATUSES, Activity, AssignmentLog, Contract,
+                            APPROVAL_STATUSES, MODELS, OPPORTUNITY_STATUSES, REPORT_STATUSES, Activity, AssignmentLog, Contract,
                             Customer, CustomerImport, CustomFieldDef, Opportunity, OwnedRecord, Stage)
 from app.db import MAX_ID, insert_row, transaction_memo, utcnow
 from app.events import RecordEvent, current_cause, emit
@@ -125,12 +125,15 @@ FIELDS: dict[str, list[Field]] = {
         Field("invoice_amount", _l("Invoice amount"), "number"),
         Field("invoice_date", _l("Invoice date"), "date"),
         *_owner_fields(),
+        Field("approval_status", _l("Approval status"), "choice", choices=APPROVAL_STATUSES, read_only=True),
     ],
 }
 
 CHOICE_LABELS = {
     "report_status": {"none": _l("Not reported"), "pending": _l("Report pending"),
                       "approved": _l("Report approved"), "rejected": _l("Report rejected")},
+    "approval_status": {"none": _l("Not submitted"), "pending": _l("Approval pending"),
+                        "approved": _l("Approved"), "rejected": _l("Approval rejected")},
     "kind": {"call": _l("Call"), "visit": _l("Visit"), "email": _l("E-mail"), "other": _l("Other")},
     "opportunity.status": {"open": _l("In progress"), "won": _l("Won"), "lost": _l("Lost")},
     "contract.status": {"draft": _l("Draft"), "signed": _l("Signed"), "expired": _l("Expired"),
@@ -1083,7 +1086,7 @@ def share(record: OwnedRecord, users: Iterable, actor=None, *, commit: bool = Tr
     return record
 
 
-# --- for the customer-report workflow -----------------------------------------------------
+# --- for the report and approval workflows -------------------------------------------------
 
 _CUSTOMER_BY_ID = select(Customer).where(Customer.id == bindparam("id")).options(lazyload(Customer.shared_with))
 
@@ -1099,32 +1102,55 @@ def _customer(customer_id: int) -> Customer | None:
         return db.session.scalar(_CUSTOMER_BY_ID, {"id": customer_id})
 
 
-label_audit_events({"crm.report_status": _l("Customer report status set")})
-# Its old and new values read as the status's names (报备审批中), not the codes stored (pending).
-label_audit_details(["crm.report_status"], formats={
-    key: (lambda value, _context: str(CHOICE_LABELS["report_status"].get(value, value))) for key in ("old", "new")})
+# The field an embedded process keeps "pending" while it runs (FormBinding.report_pending) and
+# its process sets to approved or rejected: a customer's report (客户报备), a contract's
+# approval (合同审批).
+REVIEW_FIELDS = {"customer": "report_status", "contract": "approval_status"}
+
+label_audit_events({"crm.report_status": _l("Customer report status set"),
+                    "crm.approval_status": _l("Contract approval status set")})
+# Their old and new values read as the statuses' names (报备审批中), not the codes stored (pending).
+for _field in REVIEW_FIELDS.values():
+    label_audit_details([f"crm.{_field}"], formats={
+        key: (lambda value, _context, labels=CHOICE_LABELS[_field]: str(labels.get(value, value)))
+        for key in ("old", "new")})
 
 
-def set_report_status(customer_id: int, status: str, *, comment: str | None = None, actor=None,
-                      commit: bool = True, chain=()) -> Customer:
-    """Set a customer's ``report_status`` (none/pending/approved/rejected); emits ``updated``."""
+def review_status(record) -> str | None:
+    """Where the record's report or approval stands; None for records that have none."""
+    field = REVIEW_FIELDS.get(getattr(record, "entity", None))
+    return getattr(record, field) if field else None
+
+
+def review_label(record) -> str:
+    """The record's report or approval status by its name (报备审批中, 审批中); "" if it has none."""
+    status = review_status(record)
+    return choice_label(record.entity, REVIEW_FIELDS[record.entity], status) if status else ""
+
+
+def set_review_status(entity: str, record_id: int, status: str, *, comment: str | None = None, actor=None,
+                      commit: bool = True, chain=()) -> OwnedRecord:
+    """Set a customer's report status or a contract's approval status (none/pending/approved/
+    rejected); emits ``updated``."""
+    field = REVIEW_FIELDS.get(entity)
+    if field is None:
+        raise ApiError(409, "no_review_status", _("Only customers and contracts have a report or approval status."))
     if status not in REPORT_STATUSES:
         raise ApiError(400, "invalid_input", _("Must be one of: %(choices)s", choices=", ".join(REPORT_STATUSES)),
-                       [{"field": "status", "message": _("Unknown report status.")}])
-    customer = _customer(int(customer_id))
-    if customer is None:
-        raise ApiError(404, "not_found", _("No such customer."))
-    old = customer.report_status
+                       [{"field": "status", "message": _("Unknown status.")}])
+    record = _customer(int(record_id)) if entity == "customer" else record_by_id(entity, record_id)
+    if record is None:
+        raise ApiError(404, "not_found", _("No such record."))
+    old = getattr(record, field)
     if old == status:
-        return customer
-    customer.report_status = status
-    audit("crm.report_status", actor=actor, target=f"customer:{customer.id}", old=old, new=status,
-          comment=comment or "")
+        return record
+    setattr(record, field, status)
+    audit(f"crm.{field}", actor=actor, target=f"{entity}:{record.id}", old=old, new=status, comment=comment or "")
     db.session.flush()
-    _emit("customer", "updated", customer, {"report_status": (old, status)}, actor, chain)
+    _emit(entity, "updated", record, {field: (old, status)}, actor, chain)
     if commit:
         db.session.commit()
-    return customer
+    return record
 
 
 def confirm_owner(customer_id: int, username: str, *, actor=None, commit: bool = True, chain=()) -> Customer:
@@ -1158,13 +1184,13 @@ FILTERS = {
                  "phone"),
     "activity": ("customer_id", "kind"),
     "opportunity": ("customer_id", "stage", "status"),
-    "contract": ("customer_id", "opportunity_id", "status"),
+    "contract": ("customer_id", "opportunity_id", "status", "approval_status"),
 }
 # Columns lists sort by (where the record has them). Not the stage (its order is the pipeline's,
 # not the key's) nor references (owner, customer: the order of ids means nothing to a reader).
 SORTS = {"updated_at", "created_at", "name", "title", "amount", "registered_capital", "expected_close",
          "expires_on", "signed_on", "happened_at", "next_follow_up", "province", "city", "industry",
-         "customer_class", "report_status", "kind", "status", "id"}
+         "customer_class", "report_status", "approval_status", "kind", "status", "id"}
 
 
 # Newest first; activities by when they happened (one logged late still falls into its place).

@@ -38,14 +38,14 @@ LIST_COLUMNS = {
     "customer": ("name", "province", "city", "industry", "customer_class", "owner", "report_status"),
     "activity": ("happened_at", "customer_id", "kind", "content", "next_follow_up", "owner"),
     "opportunity": ("title", "customer_id", "amount", "stage", "expected_close", "status", "owner"),
-    "contract": ("title", "customer_id", "amount", "signed_on", "expires_on", "status", "owner"),
+    "contract": ("title", "customer_id", "amount", "signed_on", "expires_on", "status", "approval_status", "owner"),
 }
 # Filter selects of each list page.
 LIST_FILTERS = {
     "customer": ("customer_class", "report_status"),
     "activity": ("kind",),
     "opportunity": ("stage", "status"),
-    "contract": ("status",),
+    "contract": ("status", "approval_status"),
 }
 TEXT_FILTERS = {"customer": ("province", "industry")}
 # Date filters of each list page: list_query's "<field>_after" / "<field>_before" include the day.
@@ -210,7 +210,8 @@ def _record_or_404(entity, record_id):
 @bp.app_context_processor
 def _crm_template_helpers():
     return {"crm_display": _display, "crm_value": services.display_value, "crm_local_input": _local_input,
-            "crm_choice_label": services.choice_label,
+            "crm_choice_label": services.choice_label, "crm_review_status": services.review_status,
+            "crm_review_label": services.review_label,
             "crm_field_label": services.field_label, "crm_entity_label": services.ENTITY_LABELS,
             "crm_list_titles": LIST_TITLES, "crm_plural": PLURAL,
             "crm_can_see": lambda record: services.can_see(record, current_user), "crm_provinces": PROVINCES}

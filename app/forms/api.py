@@ -171,8 +171,8 @@ def binding_runs(query):
 
 @bp.post("/records/<entity>/<int:record_id>/report-again")
 @login_required
-@bp.doc(summary="Submit a record's report again (after a rejection or a withdrawal): the bindings that keep "
-                "its report status start their process with the record as it is now",
+@bp.doc(summary="Submit a customer's report or a contract's approval again (after a rejection or a "
+                "withdrawal): the bindings that keep its status start their process with the record as it is now",
         responses=[201, 403, 404, 409])
 def report_again(entity, record_id):
     runs = bindings.report_again(entity, record_id, current_user)

@@ -37,6 +37,8 @@ from app.forms.validation import KEY_PATTERN, RESERVED_KEYS
 log = logging.getLogger(__name__)
 
 ACTION_EVENTS = ("created", "updated", "stage_changed", "won", "lost")
+REPORT_PENDING_LABEL = _l("Report or approval: the customer's report status, or the contract's approval status, is "
+                          "“pending” while the process runs")
 MAX_MAPPING = 100
 # Bindings being started right now, per (binding, entity, record): a process whose start
 # changes the same record again (a service task setting a status) must not start itself anew.
@@ -57,6 +59,12 @@ def _automation():
     except ImportError:
         return None
     return catalog, conditions, validation
+
+
+def report_pending_entities() -> tuple[str, ...]:
+    """The record types a binding may keep "pending" while its process runs (report_pending)."""
+    crm = embedded.crm_services()
+    return tuple(crm.REVIEW_FIELDS) if crm else ()
 
 
 def entity_specs() -> dict:
@@ -181,8 +189,8 @@ def check_binding(data: dict) -> list[dict]:
             problem(f"{where}.to", _("%(key)s is an embedded field of the form: it shows the record's own value "
                                      "already, so remove this row.", key=target))
         targets.add(target)
-    if data.get("report_pending") and entity != "customer":
-        problem("report_pending", _("Only a customer has a report status."))
+    if data.get("report_pending") and entity not in report_pending_entities():
+        problem("report_pending", _("Only customers and contracts have a report or approval status."))
     condition = data.get("condition")
     if condition:
         auto = _automation()
@@ -249,8 +257,7 @@ label_audit_details(("form.binding_saved", "form.binding_deleted"),
                     keys={"entity": _l("Record type"), "event": _l("CRM action"), "process_key": _l("Process to start"),
                           "form_key": _l("Form"), "mapping": _l("Field mapping"), "condition": _l("Conditions"),
                           "skip_if_running": _l("Do not start it again while it is running for the same record"),
-                          "report_pending": _l("Customer report: the customer's report status is “pending” while "
-                                               "the process runs")},
+                          "report_pending": REPORT_PENDING_LABEL},
                     formats={"mapping": _mapping_words, "event": _event_words,
                              "condition": lambda condition, binding: condition_words(condition, binding.get("entity"))})
 
@@ -424,8 +431,8 @@ def run_binding(binding: FormBinding, event: RecordEvent) -> BindingRun:
                         from app.crm import services as crm
 
                         with caused_by(f"process:{instance.id}"):  # the history names the report started
-                            crm.set_report_status(record.id, "pending", actor=event.actor, commit=False,
-                                                  chain=event.chain)
+                            crm.set_review_status(binding.entity, record.id, "pending", actor=event.actor,
+                                                  commit=False, chain=event.chain)
             finally:
                 _STARTING.reset(token)
             run.outcome, run.instance_id = "started", instance.id
@@ -452,8 +459,13 @@ def _report_bindings(entity: str) -> list[FormBinding]:
         .order_by(FormBinding.id)))
 
 
+def _review_status(record) -> str | None:
+    crm = embedded.crm_services()
+    return crm.review_status(record) if crm else None
+
+
 def can_report_again(record) -> bool:
-    return getattr(record, "report_status", None) in REPORT_AGAIN_FROM and bool(_report_bindings(record.entity))
+    return _review_status(record) in REPORT_AGAIN_FROM and bool(_report_bindings(record.entity))
 
 
 label_audit_events({"forms.report_submitted_again": _l("Report submitted again")})
@@ -470,12 +482,13 @@ def report_again(entity: str, record_id: int, actor) -> list[BindingRun]:
         raise ApiError(404, "not_found", _("No such record."))
     record = crm.get_record(entity, record_id, actor)  # 404 unless visible
     if not crm.can_manage(record, actor):
-        raise ApiError(403, "forbidden", _("Only the owner or a manager may submit the report again."))
-    if getattr(record, "report_status", None) not in REPORT_AGAIN_FROM:
-        raise ApiError(409, "report_open", _("This report is pending or approved: there is nothing to submit again."))
+        raise ApiError(403, "forbidden", _("Only the owner or a manager may submit it again."))
+    if _review_status(record) not in REPORT_AGAIN_FROM:
+        raise ApiError(409, "report_open", _("This record's report or approval is pending or approved: there is nothing to submit "
+                                             "again."))
     found = _report_bindings(record.entity)
     if not found:
-        raise ApiError(409, "no_report_process", _("No embedded process keeps the report status of this record type."))
+        raise ApiError(409, "no_report_process", _("No embedded process keeps the report or approval status of this record type."))
     runs = [run_binding(binding, RecordEvent(record.entity, binding.event, record, actor=actor)) for binding in found]
     audit("forms.report_submitted_again", actor=actor, target=f"{record.entity}:{record.id}",
           started=[run.instance_id for run in runs if run.outcome == "started"])

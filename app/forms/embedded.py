@@ -18,7 +18,7 @@ CRM_FIELD_PROPERTY = "crm_field"
 FORM_TYPES = {"number": "number", "longtext": "textarea"}
 
 
-def _crm():
+def crm_services():
     try:
         from app.crm import services
     except ImportError:  # the forms work without the CRM module (nothing to embed then)
@@ -28,7 +28,7 @@ def _crm():
 
 def record_fields(record_type: str) -> list[dict]:
     """The CRM's fields of ``record_type`` (custom ones as ``custom.<key>``), [] if unknown."""
-    crm = _crm()
+    crm = crm_services()
     if crm is None or record_type not in crm.FIELDS:
         return []
     return crm.record_fields(record_type)
@@ -36,7 +36,7 @@ def record_fields(record_type: str) -> list[dict]:
 
 def record_field_keys(record_type: str) -> set[str]:
     """Field names only: safe where no request (and so no language) is at hand, e.g. the worker."""
-    crm = _crm()
+    crm = crm_services()
     if crm is None or record_type not in crm.FIELDS:
         return set()
     return {f.key for f in crm.FIELDS[record_type]} | {f"custom.{d.key}" for d in crm.custom_field_defs(record_type)}
@@ -48,14 +48,14 @@ def is_known_crm_field(path: str) -> bool:
 
 
 def record_type_label(record_type: str) -> str:
-    crm = _crm()
+    crm = crm_services()
     label = crm.ENTITY_LABELS.get(record_type) if crm is not None else None
     return str(label) if label is not None else record_type
 
 
 def crm_field_catalogue() -> list[dict]:
     """The bindable fields, for the designer's side panel (labels in the caller's language)."""
-    crm = _crm()
+    crm = crm_services()
     if crm is None:
         return []
     return [
@@ -70,7 +70,7 @@ def crm_field_catalogue() -> list[dict]:
 def choice_options(path: str) -> list[dict] | None:
     """The labelled values of the CRM field at ``path`` (``opportunity.stage``), None if its
     values read as they are (or there is no CRM)."""
-    crm = _crm()
+    crm = crm_services()
     record_type, _, name = (path or "").partition(".")
     if crm is None or record_type not in crm.FIELDS:
         return None
@@ -80,7 +80,7 @@ def choice_options(path: str) -> list[dict] | None:
 def reference_label(path: str, value) -> str | None:
     """The name the value of the CRM field at ``path`` stands for (``contract.customer_id`` 3 →
     the customer's name), None if the value reads as it is."""
-    crm = _crm()
+    crm = crm_services()
     record_type, _, name = (path or "").partition(".")
     if crm is None or record_type not in crm.FIELDS:
         return None

@@ -129,6 +129,7 @@ def _binding_page(binding, errors=None, values=None, status=200, condition_text=
     return render_template("forms/binding_form.html", binding=binding, current=current, errors=errors or [],
                            actions=bindings.actions(), processes=processes, forms=services.list_current_forms(),
                            fields=fields, runs=runs, condition_text=condition_text,
+                           report_pending_entities=bindings.report_pending_entities(),
                            condition_words=bindings.condition_words(current.get("condition"), entity),
                            condition_texts=wording.builder_texts() if wording else None,
                            condition_place=wording.condition_place if wording else None, mapping_place=_mapping_place,
@@ -224,9 +225,9 @@ def report_again(entity, record_id):
         db.session.commit()
         started = [run for run in runs if run.outcome == "started"]
         if started:
-            flash(_("The report was submitted again: process #%(id)s.", id=started[0].instance_id), "success")
+            flash(_("Submitted again: process #%(id)s.", id=started[0].instance_id), "success")
         else:
-            flash(_("The report did not start: %(reason)s", reason="; ".join(
+            flash(_("The process did not start: %(reason)s", reason="; ".join(
                 run.message or str(_RUN_OUTCOMES.get(run.outcome, run.outcome)) for run in runs)), "danger")
     return redirect(url_for("crm.detail", entity=entity, record_id=record_id))
 

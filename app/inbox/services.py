@@ -939,22 +939,21 @@ def withdraw(instance_id: int, user: User, comment=None) -> ProcessInstance:
     text = _clean_comment(comment)
     engine_call(engine.terminate, instance.id, user, text, commit=False)
     add_history(instance, "withdrawn", user, comment=text)
-    _reset_report_status(instance, user, _("Report withdrawn"))
+    _reset_review_status(instance, user, _("Withdrawn"))
     _commit()
     return instance
 
 
-def _reset_report_status(instance: ProcessInstance, user: User, comment: str) -> None:
-    """A withdrawn or terminated customer report leaves the customer unreported (not "pending"
-    forever), so it can be reported again."""
-    if instance.record_type != "customer" or not instance.record_id:
-        return
+def _reset_review_status(instance: ProcessInstance, user: User, comment: str) -> None:
+    """A withdrawn or terminated customer report (or contract approval) leaves its record
+    unreported, not "pending" forever, so it can be submitted again."""
     from app.crm import services as crm
-    from app.crm.models import Customer
 
-    customer = db.session.get(Customer, instance.record_id)
-    if customer is not None and customer.report_status == "pending":
-        crm.set_report_status(customer.id, "none", comment=comment, actor=user, commit=False)
+    if instance.record_type not in crm.REVIEW_FIELDS or not instance.record_id:
+        return
+    record = crm.record_by_id(instance.record_type, instance.record_id)
+    if record is not None and crm.review_status(record) == "pending":
+        crm.set_review_status(record.entity, record.id, "none", comment=comment, actor=user, commit=False)
 
 
 def submissions_query(user: User, status: str | None = None, process: str | None = None):
@@ -1086,7 +1085,7 @@ def terminate(instance_id: int, user: User, reason) -> ProcessInstance:
     instance = _get_instance(instance_id)
     text = _clean_comment(reason, required=True, field="reason")
     engine_call(engine.terminate, instance.id, user, text, commit=False)
-    _reset_report_status(instance, user, _("Report terminated: %(reason)s", reason=text))
+    _reset_review_status(instance, user, _("Terminated: %(reason)s", reason=text))
     audit("process.terminated", actor=user, target=f"process_instance:{instance.id}", reason=text)
     _commit()
     return instance

@@ -41,12 +41,14 @@ function offerFieldsOf(type) {
   }
 }
 
-// Only a customer has a report status: the option is shown (and sent) for customers only.
+// Only customers (report) and contracts (approval) have a status a process keeps: the option is
+// shown, and sent, for the record types the server names.
 function offerReportStatusFor(type) {
   const box = document.getElementById("report_pending");
   if (!box) return;
-  box.closest(".form-check").hidden = type !== "customer";
-  if (type !== "customer") box.checked = false;
+  const offered = box.dataset.entities.split(" ").includes(type);
+  box.closest(".form-check").hidden = !offered;
+  if (!offered) box.checked = false;
 }
 
 async function start() {

@@ -371,7 +371,10 @@ def test_the_condition_fields_follow_the_binding_s_record_type(page, app, demo_f
     assert page.locator("#report_pending").is_visible()
     page.select_option("#action", "opportunity.won")  # another record type: the condition starts over
     expect(builder.locator(".condition-leaf")).to_have_count(0)
-    assert page.locator("#report_pending").is_hidden()  # only a customer has a report status
+    assert page.locator("#report_pending").is_hidden()  # only customers and contracts have such a status
+    page.select_option("#action", "contract.created")
+    assert page.locator("#report_pending").is_visible()
+    page.select_option("#action", "opportunity.won")
     assert page.input_value("#condition") == ""
     builder.get_by_role("button", name="添加条件", exact=True).click()
     expect(field.locator("option[value=amount]")).to_have_count(1)

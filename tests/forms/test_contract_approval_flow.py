@@ -1,6 +1,7 @@
 """The shipped contract approval template (合同审批) bound to "contract created", end to end
 through the API: the sales managers approve; a contract of 500,000 yuan or more then goes to
-the manager above them; the salesperson hears the outcome either way."""
+the manager above them; the salesperson hears the outcome either way, and the contract's
+approval status (审批状态) says where it stands."""
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def contract_flow(app, api_as, demo_people):
+def contract_flow(app, api_as, demo_people, request):
     from app.crm.demo import seed_stages
     from app.engine import services as engine
     from app.engine.product_operations import register_product_operations
@@ -24,7 +25,7 @@ def contract_flow(app, api_as, demo_people):
         db.session.commit()
     binding = api_as("admin").post("/api/v1/form-bindings", json={
         "name": "新增合同 → 合同审批", "entity": "contract", "event": "created", "process_key": "contract_approval",
-        "form_key": "contract_approval"})
+        "form_key": "contract_approval", "report_pending": getattr(request, "param", True)})
     assert binding.status_code == 201, binding.get_json()
     customer = api_as("sales1").post("/api/v1/customers", json={"name": "厦门鹭江医疗器械有限公司"}).get_json()
 
@@ -35,6 +36,10 @@ def contract_flow(app, api_as, demo_people):
         return response.get_json()
 
     return submit
+
+
+def _contract(api, contract) -> dict:
+    return api.get(f"/api/v1/contracts/{contract['id']}").get_json()
 
 
 def _decide(api, decision, comment=""):
@@ -57,6 +62,8 @@ def test_a_small_contract_needs_the_sales_manager_only(api_as, contract_flow):
     assert f"您的合同「{contract['title']}」审批通过" in _told(api_as)
     [mine] = api_as("sales1").get("/api/v1/my-submissions").get_json()["items"]
     assert mine["status"] == "completed"
+    assert (contract["approval_status"], _contract(api_as("sales1"), contract)["approval_status"]) == (
+        "pending", "approved")
 
 
 def test_a_large_contract_goes_on_to_the_manager_above_and_a_rejection_tells_why(api_as, contract_flow):
@@ -72,3 +79,60 @@ def test_a_large_contract_goes_on_to_the_manager_above_and_a_rejection_tells_why
     above = _decide(api_as("admin"), "reject", "价格低于底价")
     assert above["name"] == "总经理审批"
     assert f"您的合同「{contract['title']}」被驳回：价格低于底价" in _told(api_as)
+    assert _contract(api_as("sales1"), contract)["approval_status"] == "rejected"
+
+
+def test_a_rejected_contract_is_fixed_and_submitted_again(api_as, contract_flow):
+    sales = api_as("sales1")
+    contract = contract_flow(120000)
+    url = f"/api/v1/records/contract/{contract['id']}/report-again"
+    assert sales.post(url).status_code == 409  # pending: nothing to submit again
+    _decide(api_as("manager"), "reject", "请补充开票信息")
+    stored = _contract(sales, contract)
+    assert stored["approval_status"] == "rejected"
+    assert sales.patch(f"/api/v1/contracts/{contract['id']}", json={
+        "invoice_title": "厦门鹭江医疗器械有限公司", "version": stored["version"]}).status_code == 200
+    again = sales.post(url)
+    assert again.status_code == 201, again.get_json()
+    assert [run["outcome"] for run in again.get_json()["items"]] == ["started"]
+    assert _contract(sales, contract)["approval_status"] == "pending"
+    task = _decide(api_as("manager"), "approve")
+    shown = api_as("manager").get(f"/api/v1/tasks/{task['id']}").get_json()
+    assert shown["data"]["invoice_title"] == "厦门鹭江医疗器械有限公司"  # the contract as it is now
+    assert _contract(sales, contract)["approval_status"] == "approved"
+
+
+def test_a_withdrawn_contract_approval_leaves_the_contract_unsubmitted(api_as, contract_flow):
+    sales = api_as("sales1")
+    contract = contract_flow(120000)
+    [mine] = sales.get("/api/v1/my-submissions").get_json()["items"]
+    assert sales.post(f"/api/v1/my-submissions/{mine['id']}/withdraw", json={}).status_code == 200
+    assert _contract(sales, contract)["approval_status"] == "none"
+    page = sales.get(f"/crm/contract/{contract['id']}").get_data(as_text=True)
+    assert 'id="report-again"' in page and "提交审批" in page
+
+
+@pytest.mark.parametrize("contract_flow", [False], indirect=True)
+def test_a_binding_that_does_not_keep_the_status_leaves_it_alone(api_as, contract_flow):
+    contract = contract_flow(120000)
+    assert contract["approval_status"] == "none"
+    _decide(api_as("manager"), "approve")
+    # The template's own step records the outcome, whoever started it.
+    assert _contract(api_as("sales1"), contract)["approval_status"] == "approved"
+
+
+def test_the_approval_status_is_the_process_s_to_set(api_as, contract_flow):
+    sales = api_as("sales1")
+    contract = contract_flow(120000)
+    path = f"/api/v1/contracts/{contract['id']}"
+    refused = sales.patch(path, json={"approval_status": "approved", "version": contract["version"]})
+    assert refused.status_code == 400 and "approval_status" in str(refused.get_json())
+    echoed = sales.patch(path, json={**{k: v for k, v in contract.items() if k not in ("owner", "shared_with")},
+                                     "title": "影像设备采购合同（改）"})
+    assert echoed.status_code == 200, echoed.get_json()
+    assert [c["id"] for c in sales.get("/api/v1/contracts?approval_status=pending").get_json()["items"]] == [
+        contract["id"]]
+    assert sales.get("/api/v1/contracts?approval_status=approved").get_json()["items"] == []
+    assert sales.get("/api/v1/contracts?approval_status=maybe").status_code == 400
+    page = sales.get(f"/crm/contract/{contract['id']}").get_data(as_text=True)
+    assert 'data-review-status="pending"' in page and "审批中" in page

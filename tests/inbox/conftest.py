@@ -47,7 +47,7 @@ def flows(app, demo_people):
                 from app.crm.models import Customer
 
                 customer = db.session.get(Customer, customer_id)
-                crm.set_report_status(customer.id, "pending", commit=False)
+                crm.set_review_status("customer", customer.id, "pending", commit=False)
                 data = {"customer_id": customer.id, "name": customer.name, "province": customer.province,
                         "industry": customer.industry, "reporter": owner, "owner": owner,
                         "credit_code": customer.credit_code, "phone": customer.phone}
