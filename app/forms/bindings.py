@@ -516,19 +516,29 @@ def on_record_event(event: RecordEvent) -> None:
         run_binding(binding, event)
 
 
+# ``flask demo``'s bindings: a new customer is reported, a new contract goes to approval.
+DEMO_BINDINGS = (
+    {"name": "新增客户 → 客户报备", "entity": "customer", "event": "created", "process_key": "customer_report",
+     "form_key": "customer_report", "report_pending": True, "mapping": [{"field": "source", "to": "lead_source"}]},
+    {"name": "新增合同 → 合同审批", "entity": "contract", "event": "created", "process_key": "contract_approval",
+     "form_key": "contract_approval", "report_pending": True},
+)
+
+
 def demo_bindings() -> None:
-    """``flask demo``: customer created → the customer report (idempotent)."""
+    """``flask demo``: each of DEMO_BINDINGS whose process is deployed (idempotent)."""
     engine = _engine()
-    if engine is None or db.session.scalar(select(FormBinding.id).where(FormBinding.process_key == "customer_report")):
+    if engine is None:
         return
-    try:
-        engine.get_definition("customer_report")
-    except Exception:  # noqa: BLE001 - the process is not deployed: nothing to bind
-        log.warning("demo: process customer_report not deployed; no binding made")
-        return
-    save_binding({"name": "新增客户 → 客户报备", "entity": "customer", "event": "created",
-                  "process_key": "customer_report", "form_key": "customer_report", "report_pending": True,
-                  "mapping": [{"field": "source", "to": "lead_source"}]})
+    for binding in DEMO_BINDINGS:
+        if db.session.scalar(select(FormBinding.id).where(FormBinding.process_key == binding["process_key"])):
+            continue
+        try:
+            engine.get_definition(binding["process_key"])
+        except Exception:  # noqa: BLE001 - the process is not deployed: nothing to bind
+            log.warning("demo: process %s not deployed; no binding made", binding["process_key"])
+            continue
+        save_binding(binding)
 
 
 def demo_report() -> None:

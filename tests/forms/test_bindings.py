@@ -64,9 +64,9 @@ def bind(**over):
     return binding
 
 
-def instances_of(customer):
+def instances_of(record):
     return list(db.session.scalars(select(ProcessInstance).where(
-        ProcessInstance.record_type == "customer", ProcessInstance.record_id == customer.id)))
+        ProcessInstance.record_type == record.entity, ProcessInstance.record_id == record.id)))
 
 
 def test_customer_created_starts_the_report_with_embedded_fields(env):
@@ -242,6 +242,19 @@ def test_demo_binding_and_sample_report_are_idempotent(env):
     [binding] = db.session.scalars(select(FormBinding)).all()
     assert (binding.action, binding.process_key, binding.form_key, binding.report_pending) == (
         "customer.created", "customer_report", "customer_report", True)
+
+
+def test_the_demo_sends_new_contracts_to_approval_when_that_process_is_deployed(env):
+    engine.deploy((ROOT / "bpmn" / "contract_approval.bpmn").read_bytes())
+    for _ in range(2):
+        bindings.demo_bindings()
+        db.session.commit()
+    assert sorted((b.action, b.process_key, b.report_pending) for b in db.session.scalars(select(FormBinding))) == [
+        ("contract.created", "contract_approval", True), ("customer.created", "customer_report", True)]
+    customer = crm.create("customer", {"name": "厦门鹭江医疗器械有限公司"}, user("sales1"))
+    contract = crm.create("contract", {"customer_id": customer.id, "title": "影像设备采购合同", "amount": "80000"},
+                          user("sales1"))
+    assert contract.approval_status == "pending" and len(instances_of(contract)) == 1
 
 
 def test_works_without_a_request_like_flask_demo_and_the_worker(app, demo_people):
