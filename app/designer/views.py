@@ -119,7 +119,7 @@ def condition_fields() -> list[dict]:
     names), each with the record types it belongs to."""
     from app.crm import services as crm
 
-    fields = {"owner": _("Owner"), "reporter": _("Reporter"), "decision": _("Decision"),
+    fields = {"owner": _("Owner"), "reporter": _("Submitter"), "decision": _("Decision"),
               "record_type": _("Record type")}
     for key, (label, types) in crm.fields_of_every_type(lambda field: field["type"] != "users").items():
         # An embedded form field is named after the record's field, a custom one without "custom.".

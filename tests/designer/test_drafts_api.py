@@ -238,6 +238,8 @@ def test_a_condition_is_offered_every_record_type_s_fields(app, demo_people):
         db.session.commit()
         offered = {f["name"]: f["label"] for f in condition_fields()}
     assert offered["decision"] == "审批结果" and offered["owner"] == "负责人"
+    assert offered["reporter"] == "提交人"  # who submitted a customer's report or a contract's approval
+    assert offered["approval_status"] == "审批状态（合同）"
     assert offered["amount"] == "金额（销售机会、合同）" and offered["discount"] == "折扣（销售机会）"
     assert offered["province"] == "省份（客户）"
 
