@@ -130,25 +130,32 @@ def export_customers(query):
 @login_required
 @bp.doc(summary="Import customers from a CSV file (multipart field `file`); large files run in the "
                 "background: poll the returned import",
-        description="The header row names the columns by key or by label, in Chinese or English (an unknown, "
-                    "ambiguous or repeated column: 400, nothing imported). "
+        description="The header row names the columns by key, by label in Chinese or English, or by a name other "
+                    "exports use (客户名称, 手机号码, 统一社会信用代码 …; an unknown, ambiguous or repeated column: 400, "
+                    "nothing imported). "
                     "A row with an `id` updates that customer (an exported file re-imported); a row without "
                     "one creates a customer, refused when its credit code is already taken. Multipart field "
                     "`automate=false` (administrators only) loads existing data without running rules and "
-                    "workflows.", responses=[202, 400, 403])
+                    "workflows; `leave_out_unknown_columns=true` imports the file without the columns that "
+                    "name no customer field (listed in the answer's `left_out_columns`).", responses=[202, 400, 403])
 def import_customers():
     upload = request.files.get("file")
     if upload is None:
         raise ApiError(400, "invalid_input", _("Send the CSV file as the multipart field “file”."),
                        [{"field": "file", "message": _("Required.")}])
-    automate = request.form.get("automate", "true").strip().lower()
-    if automate not in ("true", "false", "1", "0"):
-        raise ApiError(400, "invalid_input", _("“automate” is true or false."),
-                       [{"field": "automate", "message": _("Use true or false.")}])
     job = services.start_customer_import(upload.read(), upload.filename or "", current_user._get_current_object(),
-                                         automate=automate in ("true", "1"))
+                                         automate=_form_flag("automate", True),
+                                         leave_out_unknown=_form_flag("leave_out_unknown_columns", False))
     status = 201 if job.status == "done" else 202
     return ImportOut().dump(job), status, {"Location": url_for("crm_api.get_import", import_id=job.id)}
+
+
+def _form_flag(name: str, default: bool) -> bool:
+    value = request.form.get(name, "").strip().lower()
+    if value not in ("", "true", "false", "1", "0"):
+        raise ApiError(400, "invalid_input", _("“%(name)s” is true or false.", name=name),
+                       [{"field": name, "message": _("Use true or false.")}])
+    return default if value == "" else value in ("true", "1")
 
 
 @bp.get("/customers/imports/<int:import_id>")

@@ -280,6 +280,9 @@ class CustomerImport(db.Model):
     # customer) must not run; the customers' change history still records the import.
     automate: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True, server_default=true())
     errors: Mapped[list] = mapped_column(JSONType, nullable=False, default=list)
+    # None: a column naming no customer field refuses the file. A list: the importer chose to
+    # leave such columns out, and these are the ones left out (备注, 联系人 ...).
+    left_out_columns: Mapped[list | None] = mapped_column(JSONType)
     # The file itself until it has been processed; emptied afterwards.
     content: Mapped[str] = mapped_column(Text, nullable=False, default="")
 

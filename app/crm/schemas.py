@@ -229,6 +229,8 @@ class ImportOut(Schema):
     failed_rows = Integer(metadata={"description": "rows not imported: see errors"})
     automate = Boolean(metadata={"description": "false: rules and workflows did not run (an admin loading data)"})
     errors = List(Dict())
+    left_out_columns = List(String(), allow_none=True, metadata={
+        "description": "the columns naming no customer field, left out as asked; null: none may be"})
     created_at = DateTime()
     finished_at = DateTime(allow_none=True)
 

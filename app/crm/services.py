@@ -1519,13 +1519,32 @@ def _decode(raw: bytes) -> str:
                    [{"field": "file", "message": _("Unreadable encoding.")}])
 
 
+# What other CRMs' and spreadsheets' exports call the customer's columns, besides their labels.
+COLUMN_ALIASES = {
+    "name": ("客户名称", "公司名称", "企业名称", "单位名称", "customer", "customer name", "company", "company name"),
+    "province": ("省", "所在省份", "省/直辖市", "省市", "state"),
+    "city": ("市", "所在城市", "城市名称"),
+    "industry": ("所属行业", "行业类别"),
+    "registered_capital": ("注册资金", "注册资本", "注册资本（元）", "registered capital"),
+    "customer_class": ("客户类型", "客户等级", "客户分类", "客户级别", "class", "customer type"),
+    "source": ("客户来源", "来源渠道", "线索来源", "lead source"),
+    "phone": ("电话", "手机", "手机号", "手机号码", "联系电话", "固定电话", "座机", "mobile", "telephone", "tel"),
+    "credit_code": ("统一社会信用代码", "社会信用代码", "信用代码", "unified social credit code"),
+    "owner": ("负责人账号", "销售", "所属销售", "归属人"),
+}
+
+
 def _column_names() -> dict[str, set[str]]:
-    """Every name a column may have (its key, or its label in Chinese or English; lower-case)
-    → the keys it names: more than one when a custom field is labelled like another field."""
+    """Every name a column may have (its key, its label in Chinese or English, or a name other
+    exports give it; lower-case) → the keys it names: more than one when a custom field is
+    labelled like another field."""
     keys = [*_csv_columns(), "version"]
     names = _labels_in_both_languages(keys, csv_column_label)
     for key in keys:
         names.setdefault(key.lower(), set()).add(key)
+    for key, aliases in COLUMN_ALIASES.items():
+        for alias in aliases:
+            names.setdefault(alias.lower(), set()).add(key)
     return names
 
 
@@ -1534,23 +1553,27 @@ def join_sentences(sentences: list[str]) -> str:
     return "".join(str(p) if str(p).endswith("。") else f"{p} " for p in sentences).strip()
 
 
-def _header_keys(header: list[str], rows: list[list[str]]) -> list[str]:
+def _header_keys(header: list[str], rows: list[list[str]], *, leave_out: list[str] | None = None) -> list[str]:
     """The key each column of the header row names ("" for a column left out). ApiError 400
     (before any row is imported) naming each column that names no field, several fields, or a
-    field named already, and each column with values but no name."""
+    field named already, and each column with values but no name. With ``leave_out`` (a list),
+    a column naming no field is left out and its name added to the list instead: the person
+    chose to import the file without them."""
     names = _column_names()
     keys: list[str] = []
     problems = []
+    unknown = []
     for number, cell in enumerate(header, start=1):
         found = sorted(names.get(cell.strip().lower(), ()))
         if not cell.strip():
             # Excel leaves empty columns after the data: without a name and a value, nothing is lost.
             if any(len(row) >= number and row[number - 1].strip() for row in rows):
-                problems.append(_("Column %(number)d has values but no name.", number=number))
+                unknown.append((_("Column %(number)d", number=number),
+                                _("Column %(number)d has values but no name.", number=number)))
             keys.append("")
             continue
         elif not found:
-            problems.append(_("Unknown column “%(name)s”.", name=cell.strip()))
+            unknown.append((cell.strip(), _("Unknown column “%(name)s”.", name=cell.strip())))
         elif len(found) > 1:
             problems.append(_("Column “%(name)s” could be any of %(keys)s: name it by one of these keys.",
                               name=cell.strip(), keys=", ".join(found)))
@@ -1558,10 +1581,16 @@ def _header_keys(header: list[str], rows: list[list[str]]) -> list[str]:
             problems.append(_("Columns “%(first)s” and “%(second)s” are the same field; keep one.",
                               first=header[keys.index(found[0])].strip(), second=cell.strip()))
         keys.append(found[0] if len(found) == 1 else "")
+    if leave_out is not None:
+        leave_out.extend(name for name, _problem in unknown)
+    else:
+        problems = [problem for _name, problem in unknown] + problems
     if problems:
         taken = _("Columns taken (label in Chinese or English, or key): %(columns)s.", columns=", ".join(
             f"{csv_column_label(k)} ({k})" for k in _csv_columns()))
-        message = join_sentences([*problems, taken])
+        advice = [_("To import the file without the columns that are no customer field, choose to leave them out.")
+                  ] if unknown and leave_out is None else []
+        message = join_sentences([*problems, taken, *advice])
         raise ApiError(400, "invalid_input", message,
                        [{"field": "file", "message": p} for p in problems])
     return keys
@@ -1578,23 +1607,27 @@ def _rows(content: str) -> tuple[list[str], list[list[str]]]:
 label_audit_events({"crm.import_without_automation": _l("Customers imported without automation")})
 
 
-def start_customer_import(raw: bytes, filename: str, actor, *, automate: bool = True) -> CustomerImport:
+def start_customer_import(raw: bytes, filename: str, actor, *, automate: bool = True,
+                          leave_out_unknown: bool = False) -> CustomerImport:
     """Check the file's header and create the import. Small files are imported at once;
     larger ones by the worker (job ``crm.import_customers``), with progress on the row.
 
     ``automate=False`` (admins only) loads existing data without running rules and
     workflows: no report is filed for each customer, nobody is notified. A salesperson's
-    customers always go through the report, which is the company's guard against 撞单."""
+    customers always go through the report, which is the company's guard against 撞单.
+    ``leave_out_unknown``: columns that name no customer field (another system's 备注, 联系人)
+    are not imported, and the import lists them, instead of refusing the file."""
     if not automate and not _sees_all(actor):
         raise ApiError(403, "forbidden", _("Only an administrator may import without rules and workflows."),
                        [{"field": "automate", "message": _("Not allowed.")}])
     content = _decode(raw)
     header, rows = _rows(content)
-    if "name" not in _header_keys(header, rows):
+    left_out = [] if leave_out_unknown else None
+    if "name" not in _header_keys(header, rows, leave_out=left_out):
         raise ApiError(400, "invalid_input", _("The file needs a name column."),
                        [{"field": "file", "message": _("Missing column: name")}])
     job = CustomerImport(user=actor, filename=(filename or "")[:200], total_rows=len(rows), content=content,
-                         automate=automate)
+                         automate=automate, left_out_columns=left_out)
     db.session.add(job)
     db.session.flush()
     if not automate:
@@ -1699,7 +1732,7 @@ def _run_import(job: CustomerImport) -> CustomerImport:
     db.session.commit()
     header, rows = _rows(job.content)
     try:
-        keys = _header_keys(header, rows)
+        keys = _header_keys(header, rows, leave_out=None if job.left_out_columns is None else [])
     except ApiError as error:  # a custom field changed after the file was checked: no row is imported
         keys, job.processed_rows = [], len(rows)
         job.errors = [{"row": 1, "field": "", "message": error.message}]

@@ -576,7 +576,8 @@ def import_customers():
         else:
             try:
                 job = services.start_customer_import(upload.read(), upload.filename, current_user._get_current_object(),
-                                                     automate=request.form.get("automate", "yes") != "no")
+                                                     automate=request.form.get("automate", "yes") != "no",
+                                                     leave_out_unknown=request.form.get("leave_out_unknown") == "y")
             except ApiError as error:
                 db.session.rollback()
                 error_message = services.join_sentences([error.message] + [

@@ -134,6 +134,32 @@ def test_import_rejects_unusable_files(api_en, crm_stages):
     assert response.get_json()["imported_rows"] == 1
 
 
+def test_another_system_s_export_is_read_by_its_column_names_or_without_its_extra_columns(api_en, crm_stages):
+    api = api_en("sales1")
+    rows = [["客户名称", "手机号码", "统一社会信用代码", "所在城市", "备注", "联系人", ""],
+            ["厦门海鑫科技有限公司", "138 0000 1111", "91350200MA2Y00001N", "厦门", "老客户", "王经理", ""],
+            ["福州闽江贸易有限公司", "", "", "福州", "", "", "孤值"]]
+    refused = _import(api, rows)
+    assert refused.status_code == 400
+    message = refused.get_json()["error"]["message"]
+    # The usual names are understood; only what no field holds is named, with the way out.
+    assert "备注" in message and "联系人" in message and "Column 7 has values but no name" in message
+    assert "手机号码" not in message and "leave them out" in message
+    assert _import(api, rows, leave_out_unknown_columns="maybe").status_code == 400
+    done = _import(api, rows, leave_out_unknown_columns="true")
+    assert done.status_code == 201, done.get_json()
+    answer = done.get_json()
+    assert (answer["imported_rows"], answer["left_out_columns"]) == (2, ["备注", "联系人", "Column 7"])
+    [first] = [c for c in api.get("/api/v1/customers?q=海鑫").get_json()["items"]]
+    assert (first["phone"], first["credit_code"], first["city"]) == ("138 0000 1111", "91350200MA2Y00001N", "厦门")
+    page = api.get(f"/customers/imports/{answer['id']}").get_data(as_text=True)
+    assert 'id="import-left-out"' in page and "备注, 联系人, Column 7" in page
+    # Without unknown columns, nothing is listed as left out.
+    plain = _import(api, [["name"], ["泉州晋江纺织有限公司"]]).get_json()
+    assert plain["left_out_columns"] is None
+    assert 'id="import-left-out"' not in api.get(f"/customers/imports/{plain['id']}").get_data(as_text=True)
+
+
 def test_large_import_runs_in_the_background_with_progress(app, api_as, crm_stages, monkeypatch):
     from app.crm import services
     from app.jobs import run_due_jobs
