@@ -854,7 +854,10 @@ def _apply(record: OwnedRecord, values: dict, custom: dict | None, actor, reason
                                [{"field": "shared_with", "message": _("Not allowed.")}])
             record.shared_with = value
         elif key in ("customer_id", "opportunity_id"):
+            # The column too: the change is compared (and its history written) before any flush
+            # would copy the relationship's id into it.
             setattr(record, key[:-3], value)
+            setattr(record, key, value.id if value is not None else None)
         else:
             setattr(record, key, value)
     if custom is not None:

@@ -209,3 +209,20 @@ def test_the_panel_on_the_customer_page(app, crm_stages, make_customer):
     assert "City:</span>\n          — → <span class=\"fw-semibold\">泉州</span>" in panel
     assert panel.index("Edited") < panel.index("Created")  # newest first
     assert "Only the latest" not in panel
+
+
+def test_moving_a_contract_or_an_activity_to_another_customer_is_saved_and_recorded(app, api_as, crm_stages,
+                                                                                     make_customer):
+    first = make_customer("sales1", name="厦门海鑫科技有限公司")
+    second = make_customer("sales1", name="福州闽江贸易有限公司")
+    api = api_as("sales1")
+    for entity, plural, body in (("contract", "contracts", {"title": "CRM 一期合同"}),
+                                 ("activity", "activities", {"kind": "call", "content": "首次联系"})):
+        created = api.post(f"/api/v1/{plural}", json={"customer_id": first["id"], **body}).get_json()
+        # Only the customer changes: before, the answer kept the old one and nothing was saved.
+        moved = api.patch(f"/api/v1/{plural}/{created['id']}", json={"customer_id": second["id"]})
+        assert moved.status_code == 200, moved.get_json()
+        assert (moved.get_json()["customer_id"], moved.get_json()["version"]) == (second["id"], created["version"] + 1)
+        assert api.get(f"/api/v1/{plural}/{created['id']}").get_json()["customer_id"] == second["id"]
+        [change] = _history(api, entity, created["id"])["items"][0]["changes"]
+        assert (change["field"], change["old"], change["new"]) == ("customer_id", first["id"], second["id"])
