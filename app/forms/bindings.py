@@ -418,12 +418,15 @@ def run_binding(binding: FormBinding, event: RecordEvent) -> BindingRun:
             run.outcome, run.instance_id = "skipped", running
             run.message = _("Process #%(id)s is already running for this record.", id=running)
         else:
-            data = start_data(binding, record, event.actor)
+            # A record an automation rule made is submitted for its owner: they follow it in
+            # their submissions and hear the outcome (a process's ${reporter}).
+            submitter = event.actor or getattr(record, "owner", None)
+            data = start_data(binding, record, submitter)
             token = _STARTING.set(_STARTING.get() | {guard})
             try:
                 with db.session.begin_nested():
                     # Stuck at once: undone and logged as a failure, not left behind as "started".
-                    instance = _engine().start_instance(binding.process_key, data, actor=event.actor,
+                    instance = _engine().start_instance(binding.process_key, data, actor=submitter,
                                                         record={"type": binding.entity, "id": record.id}, commit=False,
                                                         fail_on_error=True)
                     if binding.report_pending and instance.status == "running":
@@ -483,6 +486,8 @@ def report_again(entity: str, record_id: int, actor) -> list[BindingRun]:
     record = crm.get_record(entity, record_id, actor)  # 404 unless visible
     if not crm.can_manage(record, actor):
         raise ApiError(403, "forbidden", _("Only the owner or a manager may submit it again."))
+    if _review_status(record) is None:
+        raise ApiError(409, "no_report_process", _("Only customers and contracts have a report or approval status."))
     if _review_status(record) not in REPORT_AGAIN_FROM:
         raise ApiError(409, "report_open", _("This record's report or approval is pending or approved: there is nothing to submit "
                                              "again."))

@@ -923,15 +923,29 @@ def has_been_acted_on(instance: ProcessInstance) -> bool:
     return bool(acted)
 
 
+def _record_given_away(instance: ProcessInstance, user: User) -> bool:
+    """Whether the submitter may no longer change the record the process is about (handed to
+    another salesperson since): its fate is the new owner's now, not theirs to withdraw."""
+    if not instance.record_type or not instance.record_id:
+        return False
+    from app.crm import services as crm
+
+    record = crm.record_by_id(instance.record_type, instance.record_id)
+    return record is not None and not crm.can_manage(record, user)
+
+
 def can_withdraw(instance: ProcessInstance, user: User) -> bool:
     return (instance.started_by_id == user.id and instance.status in OPEN_STATUSES
-            and not has_been_acted_on(instance))
+            and not has_been_acted_on(instance) and not _record_given_away(instance, user))
 
 
 def withdraw(instance_id: int, user: User, comment=None) -> ProcessInstance:
     instance = get_instance_for(instance_id, user)
     if instance.started_by_id != user.id:
         raise ApiError(403, "forbidden", _("Only the person who started it can withdraw it."))
+    if _record_given_away(instance, user):
+        raise ApiError(403, "record_given_away", _(
+            "The record this process is about has been handed to someone else: it is no longer yours to withdraw."))
     if instance.status not in OPEN_STATUSES:
         raise ApiError(409, "conflict", _("This process has already ended."))
     if has_been_acted_on(instance):

@@ -136,3 +136,52 @@ def test_the_approval_status_is_the_process_s_to_set(api_as, contract_flow):
     assert sales.get("/api/v1/contracts?approval_status=maybe").status_code == 400
     page = sales.get(f"/crm/contract/{contract['id']}").get_data(as_text=True)
     assert 'data-review-status="pending"' in page and "审批中" in page
+
+
+def test_a_customer_handed_over_takes_the_approval_out_of_the_former_owner_s_hands(api_as, contract_flow):
+    sales = api_as("sales1")
+    contract = contract_flow(120000)
+    customer = sales.get(f"/api/v1/customers/{contract['customer_id']}").get_json()
+    assert api_as("manager").patch(f"/api/v1/customers/{customer['id']}", json={
+        "owner": "sales2", "version": customer["version"]}).status_code == 200
+    [mine] = sales.get("/api/v1/my-submissions").get_json()["items"]
+    assert mine["can_withdraw"] is False
+    refused = sales.post(f"/api/v1/my-submissions/{mine['id']}/withdraw", json={})
+    assert refused.status_code == 403 and refused.get_json()["error"]["code"] == "record_given_away"
+    assert _contract(api_as("sales2"), contract)["approval_status"] == "pending"
+
+
+def test_a_contract_a_rule_made_is_submitted_for_its_owner_who_hears_the_outcome(app, api_as, contract_flow):
+    from app.crm import services as crm
+    from app.extensions import db
+
+    customer_id = contract_flow(1000)["customer_id"]
+    _decide(api_as("manager"), "approve")
+    with app.test_request_context():
+        # As an automation rule does: no person acts, the contract belongs to sales1.
+        made = crm.create("contract", {"customer_id": customer_id, "title": "续约合同", "amount": "5000",
+                                       "owner": "sales1"}, None)
+        made_id = made.id
+        db.session.remove()
+    mine = api_as("sales1").get("/api/v1/my-submissions").get_json()["items"]
+    assert [m["record"] for m in mine if m["status"] == "running"] == [{"type": "contract", "id": made_id}]
+    _decide(api_as("manager"), "reject", "价格有误")
+    assert "您的合同「续约合同」被驳回：价格有误" in _told(api_as)
+
+
+def test_only_customers_and_contracts_are_submitted_again(api_as, contract_flow):
+    contract = contract_flow(1000)
+    deal = api_as("sales1").post("/api/v1/opportunities", json={
+        "customer_id": contract["customer_id"], "title": "二期"}).get_json()
+    refused = api_as("sales1").post(f"/api/v1/records/opportunity/{deal['id']}/report-again")
+    assert refused.status_code == 409 and refused.get_json()["error"]["code"] == "no_report_process"
+
+
+def test_a_contract_entered_by_a_manager_for_a_salesperson_tells_both(api_as, contract_flow):
+    customer_id = contract_flow(1000)["customer_id"]
+    _decide(api_as("manager"), "approve")
+    made = api_as("manager").post("/api/v1/contracts", json={
+        "customer_id": customer_id, "title": "代录合同", "amount": 3000, "owner": "sales1"})
+    assert made.status_code == 201, made.get_json()
+    _decide(api_as("manager"), "approve")
+    assert "您的合同「代录合同」审批通过" in _told(api_as)
