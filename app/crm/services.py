@@ -941,8 +941,11 @@ def check_version(record: OwnedRecord, version) -> None:
         raise ApiError(409, "stale_version", _("The record was changed by someone else; reload it and try again."))
 
 
+BY_USER = "changed by user"  # update()'s reason for a person's edit (rules and processes name theirs)
+
+
 def update(record: OwnedRecord, data: dict, actor, *, version: int | None = None, commit: bool = True,
-           chain=(), reason: str = "changed by user", automate: bool = True) -> OwnedRecord:
+           chain=(), reason: str = BY_USER, automate: bool = True) -> OwnedRecord:
     """Change ``record``; ``version`` (if given) must match. Emits ``updated`` and, for
     opportunities, ``stage_changed`` / ``won`` / ``lost``. No change: no event."""
     check_version(record, version)
@@ -954,10 +957,14 @@ def update(record: OwnedRecord, data: dict, actor, *, version: int | None = None
     changes = _diff(before, snapshot(record))
     if not changes:
         return record
+    _refuse_while_approved_on(record, changes, reason)
     db.session.flush()
     _emit(entity, "updated", record, changes, actor, chain, automate)
     if isinstance(record, Customer) and "owner" in changes:
         _follow_customer(record, changes["owner"][0], actor, chain)
+    if review_status(record) == "approved" and set(changes) & set(APPROVED_TERMS.get(entity, ())):
+        set_review_status(entity, record.id, "none", comment=_("Changed after its approval"), actor=actor,
+                          commit=False, chain=chain)
     if isinstance(record, Opportunity):
         if "stage" in changes:
             _emit(entity, "stage_changed", record, {"stage": changes["stage"]}, actor, chain, automate)
@@ -1123,6 +1130,38 @@ def review_status(record) -> str | None:
     """Where the record's report or approval stands; None for records that have none."""
     field = REVIEW_FIELDS.get(getattr(record, "entity", None))
     return getattr(record, field) if field else None
+
+
+# A contract under approval is what its approvers are deciding on: people may not change it
+# meanwhile, only hand it over or share it. (A customer's report decides who owns it: its data
+# may still be corrected, and the approver's form shows what changed.)
+LOCKED_WHILE_PENDING = frozenset({"contract"})
+# What a contract's approval approved: changing it afterwards needs approval again, so its
+# approval status goes back to "none" and the owner may submit it again.
+APPROVED_TERMS = {"contract": ("customer_id", "opportunity_id", "amount")}
+
+
+def _refuse_while_approved_on(record: OwnedRecord, changes: dict, reason: str) -> None:
+    if reason != BY_USER or record.entity not in LOCKED_WHILE_PENDING or review_status(record) != "pending":
+        return
+    if set(changes) - {"owner", "shared_with"}:
+        raise ApiError(409, "approval_pending", _(
+            "This contract is awaiting approval and cannot be changed until it is decided. To change it now, "
+            "withdraw the approval (My submissions) and submit it again afterwards."))
+
+
+def approval_notice(record) -> str | None:
+    """What an edit form says about the record's approval: that it cannot be changed while it is
+    awaited, or which changes would need it again."""
+    if record is None or record.entity not in LOCKED_WHILE_PENDING:
+        return None
+    status = review_status(record)
+    if status == "pending":
+        return _("This contract is awaiting approval: until it is decided, only its owner and sharing may change.")
+    if status == "approved":
+        return _("This contract is approved. Changing its %(fields)s means it needs approval again.",
+                 fields=_(", ").join(field_label(record.entity, key) for key in APPROVED_TERMS[record.entity]))
+    return None
 
 
 def review_label(record) -> str:

@@ -87,7 +87,7 @@ def _panels(record) -> list[tuple[str, dict]]:
 # Reasons the CRM itself writes to the assignment log; a rule writes "rule:<name>" (rows from
 # before that keep the text they were written in).
 _ASSIGNMENT_REASONS = {"created": _l("created"), "demo data": _l("demo data"), "customer report": _l("customer report"),
-                       "changed by user": _l("changed by user"), "hand-over": _l("handed over by an administrator"),
+                       services.BY_USER: _l("changed by user"), "hand-over": _l("handed over by an administrator"),
                        "import": _l("CSV import"), services.FOLLOWS_CUSTOMER: _l("moved with its customer")}
 
 
@@ -390,7 +390,7 @@ def _render_form(entity, record, errors, status=200, values=None):
     # save merges instead of writing this page's stale copy over their changes.
     base = {k: _as_text(v) for k, v in _record_values(entity, record).items()} if record is not None else None
     return render_template("crm/form.html", entity=entity, record=record, errors=errors, values=values, base=base,
-                           draft_key=_draft_key(),
+                           draft_key=_draft_key(), approval_notice=services.approval_notice(record),
                            fields=[f for f in services.FIELDS[entity] if not f.read_only],
                            defs=services.custom_field_defs(entity), **_form_options(entity, record, values)), status
 

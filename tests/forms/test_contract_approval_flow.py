@@ -127,8 +127,7 @@ def test_the_approval_status_is_the_process_s_to_set(api_as, contract_flow):
     path = f"/api/v1/contracts/{contract['id']}"
     refused = sales.patch(path, json={"approval_status": "approved", "version": contract["version"]})
     assert refused.status_code == 400 and "approval_status" in str(refused.get_json())
-    echoed = sales.patch(path, json={**{k: v for k, v in contract.items() if k not in ("owner", "shared_with")},
-                                     "title": "影像设备采购合同（改）"})
+    echoed = sales.patch(path, json={k: v for k, v in contract.items() if k not in ("owner", "shared_with")})
     assert echoed.status_code == 200, echoed.get_json()
     assert [c["id"] for c in sales.get("/api/v1/contracts?approval_status=pending").get_json()["items"]] == [
         contract["id"]]
@@ -185,3 +184,27 @@ def test_a_contract_entered_by_a_manager_for_a_salesperson_tells_both(api_as, co
     assert made.status_code == 201, made.get_json()
     _decide(api_as("manager"), "approve")
     assert "您的合同「代录合同」审批通过" in _told(api_as)
+
+
+def test_a_contract_awaiting_approval_cannot_change_and_an_approved_one_changed_needs_it_again(api_as, contract_flow):
+    sales = api_as("sales1")
+    contract = contract_flow(100000)
+    path = f"/api/v1/contracts/{contract['id']}"
+    # Before: raising the amount now skipped the general manager the amount would call for.
+    refused = sales.patch(path, json={"amount": 900000, "version": contract["version"]})
+    assert refused.status_code == 409 and refused.get_json()["error"]["code"] == "approval_pending"
+    page = sales.get(f"/crm/contract/{contract['id']}/edit").get_data(as_text=True)
+    assert 'id="approval-notice"' in page and "审批中" in page
+    shared = api_as("manager").patch(path, json={"shared_with": ["sales2"], "version": contract["version"]})
+    assert shared.status_code == 200, shared.get_json()  # handing over or sharing stays possible
+    _decide(api_as("manager"), "approve")
+    signed = sales.patch(path, json={"status": "signed", "signed_on": "2026-12-01",
+                                     "version": _contract(sales, contract)["version"]})
+    assert signed.status_code == 200 and signed.get_json()["approval_status"] == "approved"
+    raised = sales.patch(path, json={"amount": 900000, "version": signed.get_json()["version"]})
+    assert raised.status_code == 200 and raised.get_json()["approval_status"] == "none"
+    again = sales.post(f"/api/v1/records/contract/{contract['id']}/report-again")
+    assert again.status_code == 201, again.get_json()
+    _decide(api_as("manager"), "approve")
+    [above] = api_as("admin").get("/api/v1/tasks").get_json()["items"]
+    assert above["name"] == "总经理审批"  # the new amount goes the whole way
