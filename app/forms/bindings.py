@@ -462,16 +462,16 @@ def _report_bindings(entity: str) -> list[FormBinding]:
         .order_by(FormBinding.id)))
 
 
-def _review_status(record) -> str | None:
+def review_status(record) -> str | None:
     crm = embedded.crm_services()
     return crm.review_status(record) if crm else None
 
 
 def can_report_again(record) -> bool:
-    return _review_status(record) in REPORT_AGAIN_FROM and bool(_report_bindings(record.entity))
+    return review_status(record) in REPORT_AGAIN_FROM and bool(_report_bindings(record.entity))
 
 
-label_audit_events({"forms.report_submitted_again": _l("Report submitted again")})
+label_audit_events({"forms.report_submitted_again": _l("Report or approval submitted again")})
 
 
 def report_again(entity: str, record_id: int, actor) -> list[BindingRun]:
@@ -486,9 +486,9 @@ def report_again(entity: str, record_id: int, actor) -> list[BindingRun]:
     record = crm.get_record(entity, record_id, actor)  # 404 unless visible
     if not crm.can_manage(record, actor):
         raise ApiError(403, "forbidden", _("Only the owner or a manager may submit it again."))
-    if _review_status(record) is None:
+    if review_status(record) is None:
         raise ApiError(409, "no_report_process", _("Only customers and contracts have a report or approval status."))
-    if _review_status(record) not in REPORT_AGAIN_FROM:
+    if review_status(record) not in REPORT_AGAIN_FROM:
         raise ApiError(409, "report_open", _("This record's report or approval is pending or approved: there is nothing to submit "
                                              "again."))
     found = _report_bindings(record.entity)

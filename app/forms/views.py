@@ -202,6 +202,7 @@ def _record_panel(record, user):
     endpoint = "inbox.instance" if "inbox.instance" in current_app.view_functions else None
     return {"runs": runs, "outcomes": _RUN_OUTCOMES, "instance_endpoint": endpoint, "report_again": again,
             "reported_before": any(run.outcome == "started" for run in runs),
+            "rejected": bindings.review_status(record) == "rejected",
             "processes": how_they_stand(run.instance_id for run in runs)}
 
 

@@ -109,7 +109,9 @@ def test_a_withdrawn_contract_approval_leaves_the_contract_unsubmitted(api_as, c
     assert sales.post(f"/api/v1/my-submissions/{mine['id']}/withdraw", json={}).status_code == 200
     assert _contract(sales, contract)["approval_status"] == "none"
     page = sales.get(f"/crm/contract/{contract['id']}").get_data(as_text=True)
-    assert 'id="report-again"' in page and "提交审批" in page
+    assert 'id="report-again"' in page and "重新提交审批" in page
+    # Withdrawn, not rejected: no approver asked for anything.
+    assert "按审批意见" not in page and "审批将以合同的当前内容重新开始" in page
 
 
 @pytest.mark.parametrize("contract_flow", [False], indirect=True)
