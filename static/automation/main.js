@@ -220,9 +220,17 @@ async function save() {
   } catch (error) { showErrors(error); }
 }
 
+// A value as the rule editor names it: a choice by its label (审批通过, not "approved").
+function shownValue(field, value) {
+  const labels = field?.choice_labels || {};
+  if (Array.isArray(value) && value.every((v) => v in labels)) return value.map((v) => labels[v]).join(", ");
+  return typeof value === "string" && value in labels ? labels[value] : JSON.stringify(value);
+}
+
 function renderDryRun(result) {
   const leafRows = result.conditions.map((c) => el("tr", {}, el("td", {}, fieldOf(c.field)?.label || c.field), el("td", {}, T.ops[c.op] || c.op),
-    el("td", {}, JSON.stringify(c.value ?? "")), el("td", {}, JSON.stringify(c.actual ?? null)), el("td", {}, c.result ? "✔" : "✘")));
+    el("td", {}, shownValue(fieldOf(c.field), c.value ?? "")), el("td", {}, shownValue(fieldOf(c.field), c.actual ?? null)),
+    el("td", {}, c.result ? "✔" : "✘")));
   $("dry-result").replaceChildren(
     el("div", { class: `alert ${result.matched ? "alert-success" : "alert-secondary"}`, id: "dry-verdict" }, result.matched ? T.matched : T.notMatched),
     leafRows.length ? el("table", { class: "table table-sm" }, el("thead", {}, el("tr", {}, el("th", {}, T.field), el("th", {}, T.operator), el("th", {}, T.value), el("th", {}, T.actual), el("th", {}, T.result))), el("tbody", {}, leafRows)) : "",

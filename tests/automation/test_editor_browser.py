@@ -169,3 +169,26 @@ def test_a_dry_run_tries_a_change_for_an_update_rule(page, app, demo_people):
     page.click("#dry-run")
     expect(page.locator("#dry-error")).to_be_visible()
     expect(page.locator("#rule-errors")).to_contain_text("no_such_field")  # the field named where fields are
+
+
+def test_a_dry_run_names_choices_as_the_editor_does(page, app, demo_people):
+    with app.app_context():
+        from app.auth.services import get_user
+        from app.automation.services import create_rule
+        from app.extensions import db
+
+        rule = create_rule({"name": "报备通过后通知", "entity": "customer", "event": "updated",
+                            "condition": {"field": "report_status", "op": "changed_to", "value": "approved"},
+                            "actions": [{"type": "notify", "users": ["manager"], "template": "{name} 报备通过"}]},
+                           get_user("admin"))
+        rule_id = rule.id
+        db.session.remove()
+    login_in_browser(page, "admin")
+    page.goto(f"/automation/rules/{rule_id}")
+    page.wait_for_selector("#rule-entity option", state="attached")
+    page.fill("#dry-sample", '{"name": "样例公司", "report_status": "approved"}')
+    page.fill("#dry-changes", '{"report_status": ["pending", "approved"]}')
+    page.click("#dry-run")
+    expect(page.locator("#dry-verdict")).to_have_text("条件满足")
+    cells = page.locator("#dry-result tbody td").all_inner_texts()
+    assert cells[2:4] == ["报备通过", "报备通过"], cells  # not "approved" in quotes

@@ -112,6 +112,7 @@ def test_a_withdrawn_contract_approval_leaves_the_contract_unsubmitted(api_as, c
     assert 'id="report-again"' in page and "重新提交审批" in page
     # Withdrawn, not rejected: no approver asked for anything.
     assert "按审批意见" not in page and "审批将以合同的当前内容重新开始" in page
+    assert 'data-process-status="terminated">已撤回' in page  # as My submissions says, not 已终止
 
 
 @pytest.mark.parametrize("contract_flow", [False], indirect=True)
