@@ -35,9 +35,10 @@ from app.extensions import db
 from app.inbox.models import (OutOfOffice, TaskDelegation, TaskDraft, TaskOffer, group_principal,
                               user_principal)
 
-# History events that mean a person other than the starter has acted on an instance.
-ACTED_EVENTS = frozenset({"claimed", "completed_task", "delegated", "delegation_returned", "reassigned",
-                          "commented", "attachment_added"})
+# History events that mean a person other than the starter has acted on an instance. Not
+# "reassigned": an operator or a hand-over routing a task to someone else has not worked on it.
+ACTED_EVENTS = frozenset({"claimed", "completed_task", "delegated", "delegation_returned", "commented",
+                          "attachment_added"})
 OPERATOR_STATUSES = ("running", "suspended", "error", "completed", "terminated")
 MAX_COMMENT = 4000
 

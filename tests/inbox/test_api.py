@@ -280,7 +280,10 @@ def test_withdraw_only_while_nobody_acted(api_as, flows, app):
 
     second = flows.report(name="厦门新材料有限公司")
     task = flows.open_task(second)
-    api_as("fj_head").post(f"/api/v1/tasks/{task['id']}/claim")
+    # An operator routing the task elsewhere has not worked on it: the submitter may still withdraw.
+    assert api_as("admin").post(f"/api/v1/tasks/{task['id']}/reassign", json={"to": "fj_head"}).status_code == 200
+    assert sales.get("/api/v1/my-submissions").get_json()["items"][0]["can_withdraw"] is True
+    assert api_as("fj_head").post(f"/api/v1/tasks/{task['id']}/comments", json={"comment": "在核实"}).status_code == 201
     refused = sales.post(f"/api/v1/my-submissions/{second}/withdraw", json={})
     assert refused.status_code == 409 and refused.get_json()["error"]["code"] == "already_handled"
 
