@@ -140,9 +140,13 @@ def test_admin_manages_users_and_groups_in_pages(client, demo_people):
                                                        "members": ["xm1"]})
     assert response.status_code == 302
     assert b"xm1" in client.get("/admin/groups").data
-    # Deactivate: the user stays listed, marked deactivated.
-    response = client.post("/admin/users/xm1", data={"display_name": "厦门一", "roles": ["sales"], "groups": ["xiamen"]})
-    assert response.status_code == 302
+    # Deactivate: the user stays listed, marked deactivated. The admin stays on the user's page
+    # (what is left to hand over) and hears that 厦门 now has nobody to claim its tasks.
+    response = client.post("/admin/users/xm1", data={"display_name": "厦门一", "roles": ["sales"],
+                                                      "groups": ["xiamen", "sales"]})
+    assert response.status_code == 302 and response.headers["Location"].endswith("/admin/users/xm1")
+    page = client.get("/admin/users/xm1", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "厦门一 was the last active member of 厦门: tasks" in page  # not of sales, which has others
     audit = client.get("/admin/audit?event=user").data
     assert b"user.created" in audit and b"user.changed" in audit
 

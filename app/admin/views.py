@@ -110,7 +110,15 @@ def edit_user(username):
             flash(error.message, "danger")
         else:
             flash(_("User %(name)s saved.", name=user.username), "success")
-            return redirect(url_for("admin.users"))
+            if user.active:
+                return redirect(url_for("admin.users"))
+            # Deactivated: the page says what is left to hand over, and which groups now have nobody.
+            empty = services.groups_left_without_members(user)
+            if empty:
+                flash(_("%(name)s was the last active member of %(groups)s: tasks offered to them can no longer be "
+                        "claimed. Add someone to these groups.", name=user.label,
+                        groups=_(", ").join(group.label for group in empty)), "warning")
+            return redirect(url_for("admin.edit_user", username=user.username))
     return _user_page(user, errors)
 
 

@@ -14,7 +14,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.api.errors import ApiError
 from app.audit import audit, label_audit_events, label_audit_values
-from app.auth.models import ROLES, ApiToken, Group, LoginAttempt, User, UserRole
+from app.auth.models import ROLES, ApiToken, Group, LoginAttempt, User, UserRole, group_members
 from app.db import transaction_memo, utcnow
 from app.extensions import db
 
@@ -306,6 +306,16 @@ def update_user(user: User, *, actor: User | None, display_name=None, email=None
         audit("user.changed", actor=actor, target=user.username, **changes)
     db.session.commit()
     return user
+
+
+def groups_left_without_members(user: User) -> list[Group]:
+    """The groups of ``user`` with no other active member: while ``user`` is inactive, tasks
+    offered to them wait for nobody (until their due date escalates them)."""
+    others = (select(func.count()).select_from(group_members).join(User, User.id == group_members.c.user_id)
+              .where(group_members.c.group_id == Group.id, User.active.is_(True), User.id != user.id)
+              .scalar_subquery())
+    return list(db.session.scalars(select(Group).join(group_members, group_members.c.group_id == Group.id)
+                                   .where(group_members.c.user_id == user.id, others == 0).order_by(Group.name)))
 
 
 # Sent in the deactivation's transaction, before its commit, with the leaver and ``actor``:
