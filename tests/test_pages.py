@@ -143,7 +143,8 @@ def test_admin_manages_users_and_groups_in_pages(client, demo_people):
     # Deactivate: the user stays listed, marked deactivated. The admin stays on the user's page
     # (what is left to hand over) and hears that 厦门 now has nobody to claim its tasks.
     response = client.post("/admin/users/xm1", data={"display_name": "厦门一", "roles": ["sales"],
-                                                      "groups": ["xiamen", "sales"]})
+                                                      "groups": ["xiamen", "sales"]},
+                           headers={"Accept-Language": "en"})
     assert response.status_code == 302 and response.headers["Location"].endswith("/admin/users/xm1")
     page = client.get("/admin/users/xm1", headers={"Accept-Language": "en"}).get_data(as_text=True)
     assert "厦门一 was the last active member of 厦门: tasks" in page  # not of sales, which has others
