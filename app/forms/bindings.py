@@ -19,7 +19,7 @@ import json
 import logging
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, func, select
 
 from app.api.errors import ApiError
 from app.audit import audit, label_audit_details, label_audit_events
@@ -403,6 +403,11 @@ def _alert_admins(binding: FormBinding, run: BindingRun, record) -> None:
         notify(admins, _l("Embedded process %(name)s did not start for %(record)s: %(error)s", name=binding.name,
                           record=getattr(record, "label", record.id), error=run.message),
                link="/forms/bindings", kind="error")
+
+
+def failed_start_count(since) -> int:
+    return db.session.scalar(select(func.count()).select_from(BindingRun).where(
+        BindingRun.outcome == "failed", BindingRun.at >= since))
 
 
 def run_binding(binding: FormBinding, event: RecordEvent) -> BindingRun:

@@ -1,5 +1,6 @@
 """Pages: the form list, the designer (form-js editor) and the preview (form-js viewer)."""
 import json
+from datetime import timedelta
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -12,6 +13,8 @@ from app.api.errors import ApiError
 from app.extensions import db
 from app.forms import bindings, embedded, services
 from app.forms.models import BindingRun, FormBinding
+from app.db import utcnow
+from app.ui.dashboard import Figure, Section, add_home_sections
 from app.ui.nav import NavItem, add_nav_item
 
 bp = Blueprint("forms", __name__, url_prefix="/forms")
@@ -32,9 +35,24 @@ SAMPLE_RECORDS = {
 }
 
 
+FAILED_STARTS_DAYS = 7  # the home page's window on embedded processes that did not start
+
+
 @bp.record_once
 def _nav(state):
     add_nav_item(state.app, NavItem("forms.index", _l("Forms"), 40, roles=DESIGNERS, menu="manage"))
+    add_home_sections(state.app, _home_sections, order=85)
+
+
+def _home_sections(user) -> list[Section]:
+    """Embedded processes that failed to start lately: undone at once, so no process stopped by
+    an error shows them; the record stays as if nothing had been started (e.g. not reported)."""
+    if not user.has_role(*DESIGNERS):
+        return []
+    failed = bindings.failed_start_count(utcnow() - timedelta(days=FAILED_STARTS_DAYS))
+    return [Section("system", _l("System"), [
+        Figure(_l("Embedded processes that did not start"), failed, url_for("forms.bindings_index", outcome="failed"),
+               note=_l("last %(days)d days", days=FAILED_STARTS_DAYS), alert=failed > 0)])]
 
 
 def sample_data(schema: dict) -> dict:
@@ -143,9 +161,12 @@ def _binding_page(binding, errors=None, values=None, status=200, condition_text=
 def bindings_index():
     items = db.session.scalars(bindings.bindings_query()).all()
     labels = {a["action"]: a["label"] for a in bindings.actions()}
-    recent = list(db.session.scalars(select(BindingRun).order_by(BindingRun.id.desc()).limit(20)))
+    failed_only = request.args.get("outcome") == "failed"
+    recent = select(BindingRun).order_by(BindingRun.id.desc()).limit(50 if failed_only else 20)
+    recent = list(db.session.scalars(recent.where(BindingRun.outcome == "failed") if failed_only else recent))
     conditions = {b.id: bindings.condition_words(b.condition, b.entity) for b in items}
-    return render_template("forms/bindings.html", bindings=items, labels=labels, runs=recent, conditions=conditions)
+    return render_template("forms/bindings.html", bindings=items, labels=labels, runs=recent, conditions=conditions,
+                           failed_only=failed_only)
 
 
 @bp.route("/bindings/new", methods=["GET", "POST"])
@@ -201,6 +222,8 @@ def _record_panel(record, user):
         return None
     endpoint = "inbox.instance" if "inbox.instance" in current_app.view_functions else None
     return {"runs": runs, "outcomes": _RUN_OUTCOMES, "instance_endpoint": endpoint, "report_again": again,
+            # Why a start failed is for the people who can fix the process; others read that they were told.
+            "technical": user.has_role(*DESIGNERS),
             "reported_before": any(run.outcome == "started" for run in runs),
             "rejected": bindings.review_status(record) == "rejected",
             "processes": how_they_stand(run.instance_id for run in runs)}
