@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
 
+from flask_babel import gettext as _
 from sqlalchemy import and_, case, distinct, exists, func, null, or_, select, true, union_all
 
 from app.auth.models import Group, User, group_members
@@ -87,13 +88,14 @@ def make_period(first: date | None = None, last: date | None = None, today: date
     today = today or utcnow().astimezone(zone).date()
     for value, field in ((first, "from"), (last, "to")):
         if value is not None and not EARLIEST <= value <= LATEST:
-            raise ReportError(400, "invalid_input", f"Dates must lie between {EARLIEST} and {LATEST}.", field)
+            raise ReportError(400, "invalid_input", _("Dates must lie between %(first)s and %(last)s.",
+                                                      first=EARLIEST, last=LATEST), field)
     last = last or today
     first = first or last - timedelta(days=DEFAULT_DAYS - 1)
     if first > last:
-        raise ReportError(400, "invalid_input", "The start date is after the end date.", "from")
+        raise ReportError(400, "invalid_input", _("The start date is after the end date."), "from")
     if (last - first).days >= MAX_DAYS:
-        raise ReportError(400, "invalid_input", f"The period is longer than {MAX_DAYS} days.", "from")
+        raise ReportError(400, "invalid_input", _("The period is longer than %(days)d days.", days=MAX_DAYS), "from")
     start = datetime.combine(first, time(), zone).astimezone(timezone.utc)
     end = datetime.combine(last + timedelta(days=1), time(), zone).astimezone(timezone.utc)
     offset = int(datetime.combine(first, time(), zone).utcoffset().total_seconds())

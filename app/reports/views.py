@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -47,8 +47,11 @@ def _date_arg(name: str) -> date | None:
 def _period():
     try:
         return services.make_period(_date_arg("from"), _date_arg("to"))
-    except services.ReportError:
-        return services.make_period()
+    except services.ReportError as error:
+        period = services.make_period()
+        flash(_("%(problem)s The report shows %(first)s to %(last)s instead.", problem=str(error),
+                first=period.first.isoformat(), last=period.last.isoformat()), "warning")
+        return period
 
 
 @bp.get("/")

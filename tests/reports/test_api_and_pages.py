@@ -120,6 +120,9 @@ def test_pages(client, histories):
     # bad dates fall back to the default period; an unknown process is a 404
     assert client.get("/reports/processes?from=nonsense&to=2026-99-99").status_code == 200
     assert client.get("/reports/processes?process=nope").status_code == 404
+    # A period that cannot be is said, not silently swapped for the default one.
+    page = client.get("/reports/people?from=2026-12-10&to=2026-12-01").get_data(as_text=True)
+    assert "开始日期晚于结束日期。" in page and "报表改为显示" in page
 
 
 def test_pages_for_a_manager_and_others(client, histories):
