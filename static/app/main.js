@@ -71,3 +71,16 @@ document.addEventListener("click", async (event) => {
 // A record form's answers were saved on the request before: its draft (static/crm) can go.
 const savedForm = document.querySelector('meta[name="saved-form"]')?.content;
 if (savedForm) sessionStorage.removeItem(`crm-draft:${savedForm}`);
+
+// What a page's own action did before it reloaded (static/inbox: withdrawn, terminated …),
+// said where the server's messages go.
+const done = sessionStorage.getItem("crm-done");
+if (done) {
+  sessionStorage.removeItem("crm-done");
+  const alert = document.createElement("div");
+  alert.className = "alert alert-success";
+  alert.setAttribute("role", "status");
+  alert.id = "done-message";
+  alert.textContent = done;
+  document.getElementById("main")?.prepend(alert);
+}

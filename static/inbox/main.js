@@ -99,6 +99,13 @@ async function mountTask() {
 }
 
 // ---------------------------------------------------------------- small forms posting JSON
+// The page reloads to show the new state; the element's data-done sentence is said on it
+// (static/app shows it where the server's messages go).
+function reloadSaying(element) {
+  if (element.dataset.done) sessionStorage.setItem("crm-done", element.dataset.done);
+  window.location.reload();
+}
+
 function jsonForm(id, toBody) {
   const form = document.getElementById(id);
   if (!form) return;
@@ -106,7 +113,7 @@ function jsonForm(id, toBody) {
     event.preventDefault();
     try {
       await window.crmFetch(form.dataset.url, { method: "POST", body: toBody(new FormData(form)) });
-      window.location.reload();
+      reloadSaying(form);
     } catch (error) {
       fail(error);
     }
@@ -161,7 +168,7 @@ document.addEventListener("click", async (event) => {
   button.disabled = true;
   try {
     await window.crmFetch(url, { method: "POST", body });
-    window.location.reload();
+    reloadSaying(button);
   } catch (error) {
     button.disabled = false;
     fail(error);

@@ -101,6 +101,9 @@ def test_operator_console_suspend_and_terminate(page, flows):
     page.locator(f"#instances tr[data-instance-id='{first}']").get_by_role("button", name="挂起").click()
     page.wait_for_selector(f"#instances tr[data-instance-id='{first}'] >> text=已挂起")
     page.wait_for_load_state("load")  # the reloaded page's script listens for the clicks
+    assert page.locator("#done-message").inner_text() == f"流程 #{first} 已挂起。"  # said once, after the reload
+    page.reload()
+    assert page.locator("#done-message").count() == 0
     # The reason is asked in the page's dialog; an empty one cannot be sent, cancelling sends nothing.
     terminate = page.locator(f"#instances tr[data-instance-id='{second}']").get_by_role("button", name="终止")
     terminate.click()
@@ -117,6 +120,7 @@ def test_operator_console_suspend_and_terminate(page, flows):
     dialog.locator("#reason-text").fill("客户重复录入")
     dialog.get_by_role("button", name="终止").click()
     page.wait_for_selector(f"#instances tr[data-instance-id='{second}'] >> text=已终止")
+    assert page.locator("#done-message").inner_text() == f"流程 #{second} 已终止。"
     screenshot(page, "inbox-06-operator-console")
     page.goto(f"/process-instances/{second}")
     assert "客户重复录入" in page.locator("#history").inner_text()
