@@ -15,6 +15,9 @@ class DraftCreate(Schema):
     xml = String(load_default=None, validate=Length(max=MAX_XML))
     template = String(load_default=None, validate=Length(max=120))
     copy_of = String(load_default=None, validate=Length(max=120))
+    # With xml: when a process with the file's key exists, the file becomes its draft (its next
+    # version once deployed) instead of a 409.
+    as_next_version = Boolean(load_default=False)
 
 
 class DraftSave(Schema):

@@ -129,8 +129,10 @@ def drafts() -> list[ProcessDraft]:
 
 
 def create_draft(*, actor, key: str | None = None, name: str | None = None, xml: str | None = None,
-                 template: str | None = None, copy_of: str | None = None) -> ProcessDraft:
-    """A new process: blank, from a template, from an imported file or a copy of another."""
+                 template: str | None = None, copy_of: str | None = None,
+                 as_next_version: bool = False) -> ProcessDraft:
+    """A new process: blank, from a template, from an imported file or a copy of another.
+    ``as_next_version``: an imported file of a process that exists becomes its draft."""
     from app.designer import engine_link
 
     sources = [s for s in (xml, template, copy_of) if s]
@@ -144,6 +146,8 @@ def create_draft(*, actor, key: str | None = None, name: str | None = None, xml:
         key = diagram_info(xml)[0]
     key = check_key(key or "")
     if get_draft(key) is not None or engine_link.current_version(key) is not None:
+        if as_next_version and xml and not (template or copy_of):
+            return _import_as_next_version(key, xml, actor)
         raise ApiError(409, "key_taken", _("A process with this key already exists."),
                        [{"field": "key", "message": key}])
     xml = rekey(xml or BLANK.format(key=key), key, name)
@@ -152,6 +156,17 @@ def create_draft(*, actor, key: str | None = None, name: str | None = None, xml:
     db.session.add(draft)
     db.session.commit()
     return draft
+
+
+def _import_as_next_version(key: str, xml: str, actor) -> ProcessDraft:
+    """The file replaces the process's draft, to be checked and deployed as its next version;
+    refused while the draft holds changes nobody deployed (someone's work would be lost)."""
+    draft = open_draft(key, actor)
+    if draft.has_changes:
+        raise ApiError(409, "draft_has_changes", _(
+            "Process %(key)s has a draft with changes that were not deployed: open it and deploy or discard them "
+            "before importing a file over it.", key=key), [{"field": "key", "message": key}])
+    return save_draft(draft, actor=actor, xml=xml, version=draft.version)
 
 
 def current_xml(key: str) -> str:

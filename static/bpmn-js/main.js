@@ -13,7 +13,7 @@ import NavigatedViewer from "bpmn-js/lib/NavigatedViewer";
 
 import { askInDialog } from "../shared/ask-dialog.js";
 import { fitDiagram, startModeler } from "./modeler.js";
-import { api, pageData } from "./util.js";
+import { api, pageData, t } from "./util.js";
 
 function startViewer(root) {
   const viewer = new NavigatedViewer({ container: root.querySelector("#designer-canvas") });
@@ -46,8 +46,18 @@ function startList(root) {
   });
   root.querySelector("#designer-import").addEventListener("change", async (event) => {
     const file = event.target.files[0];
-    if (file) create({ xml: await file.text() });
     event.target.value = "";
+    if (!file) return;
+    const xml = await file.text();
+    error.hidden = true;
+    try {
+      open((await api(urls.drafts, { method: "POST", body: { xml } })).key);
+    } catch (e) {
+      // The file is a process that exists (exported, changed elsewhere): offer it as its next version.
+      const key = e.details?.[0]?.message;
+      if (e.code !== "key_taken" || !window.confirm(t("importAsNextVersion").replace("{key}", key))) { fail(e); return; }
+      create({ xml, as_next_version: true });
+    }
   });
   root.addEventListener("click", async (event) => {
     const copy = event.target.closest("[data-copy-of]");

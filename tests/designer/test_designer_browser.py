@@ -767,3 +767,23 @@ def test_deploying_a_version_without_a_step_where_instances_wait_says_so(page, a
     page.wait_for_function("() => document.querySelector('#designer-status').textContent.includes('已部署为版本 2')")
     status = page.locator("#designer-status").inner_text()
     assert "1 个在“福建区域负责人审批”" in status and "按原版本继续运行" in status, status
+
+
+def test_importing_a_file_of_a_process_that_exists_offers_it_as_its_next_version(page, app, demo_people, forms):
+    fixture = str(ROOT / "tests" / "designer" / "fixtures" / "joint_review_inclusive.bpmn")
+    login_in_browser(page, "admin")
+    page.goto("/designer/")
+    page.set_input_files("#designer-import", fixture)
+    page.wait_for_url("**/designer/joint_review")
+    page.wait_for_selector("#designer-modeler[data-ready=true]")
+    page.click("#designer-deploy")
+    page.wait_for_function("() => document.querySelector('#designer-deployed').textContent === 'v1'")
+    page.goto("/designer/")
+    asked = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+    page.set_input_files("#designer-import", fixture)
+    page.wait_for_selector("#designer-error:not([hidden])")  # declined: the usual refusal stays
+    assert "joint_review" in asked[0]
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.set_input_files("#designer-import", fixture)
+    page.wait_for_url("**/designer/joint_review")

@@ -274,3 +274,19 @@ def test_deploying_says_which_running_instances_wait_at_steps_it_removed(admin):
     deployed = admin.post(f"{DRAFTS}/approval/deploy", json={})
     assert deployed.status_code == 201
     assert deployed.get_json()["left_behind"] == [{"step": "Review", "instances": 1}]
+
+
+def test_a_file_of_a_process_that_exists_is_imported_as_its_next_version(admin):
+    assert admin.post(DRAFTS, json={"xml": approval()}).status_code == 201
+    assert admin.post(f"{DRAFTS}/approval/deploy", json={}).status_code == 201
+    changed = approval(assign='camunda:candidateGroups="fujian-heads"')
+    taken = admin.post(DRAFTS, json={"xml": changed})
+    assert taken.status_code == 409 and taken.get_json()["error"]["details"] == [{"field": "key", "message": "approval"}]
+    imported = admin.post(DRAFTS, json={"xml": changed, "as_next_version": True})
+    assert imported.status_code == 201, imported.get_json()
+    assert imported.get_json()["key"] == "approval" and "fujian-heads" in imported.get_json()["xml"]
+    # Someone's undeployed work in the draft is not overwritten by the next import.
+    refused = admin.post(DRAFTS, json={"xml": approval(), "as_next_version": True})
+    assert refused.status_code == 409 and refused.get_json()["error"]["code"] == "draft_has_changes"
+    deployed = admin.post(f"{DRAFTS}/approval/deploy", json={})
+    assert deployed.status_code == 201 and deployed.get_json()["version"] == 2
