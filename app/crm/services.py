@@ -1318,6 +1318,8 @@ class SalesSummary:
     reports_rejected: int
     contracts_expiring: int  # signed, expiring from today through EXPIRY_WINDOW_DAYS from now
     follow_ups_due: int  # activities whose next follow-up is today or past
+    contracts_pending: int  # awaiting approval
+    contracts_rejected: int  # approval rejected: to fix and submit again
     pipeline: list[StageFigure]  # open opportunities per stage, in the stages' order
 
 
@@ -1347,6 +1349,8 @@ def sales_summary(user) -> SalesSummary:
         func.count(case((Customer.report_status == "rejected", 1))),
         visible_count(Contract, Contract.status == "signed", Contract.expires_on.between(first, last)),
         visible_count(Activity, Activity.next_follow_up <= today, follow_up_open()),
+        visible_count(Contract, Contract.approval_status == "pending"),
+        visible_count(Contract, Contract.approval_status == "rejected"),
     ).select_from(Customer).where(visible_clause(Customer, user))).one()
     per_stage = {key: (number, Decimal(amount or 0)) for key, number, amount in db.session.execute(
         select(Opportunity.stage, func.count(), func.sum(Opportunity.amount))

@@ -712,6 +712,14 @@ def _home_sections(user) -> list[Section]:
                        expires_on_before=last.isoformat()),
                note=_l("within %(days)d days", days=services.EXPIRY_WINDOW_DAYS)),
     ]
+    # Only where contracts go to approval (a company without one is not shown two zeros).
+    if summary.contracts_pending or summary.contracts_rejected:
+        sales += [
+            Figure(_l("Contracts awaiting approval"), summary.contracts_pending,
+                   url_for("crm.contracts", approval_status="pending")),
+            Figure(_l("Contracts rejected"), summary.contracts_rejected,
+                   url_for("crm.contracts", approval_status="rejected"), note=_l("to fix and submit again"),
+                   alert=summary.contracts_rejected > 0)]
     total = sum(stage.amount for stage in summary.pipeline)
     pipeline = [Figure(_l("All stages"), sum(stage.count for stage in summary.pipeline),
                        url_for("crm.records", entity="opportunity", status="open"),

@@ -211,3 +211,21 @@ def test_a_contract_awaiting_approval_cannot_change_and_an_approved_one_changed_
     _decide(api_as("manager"), "approve")
     [above] = api_as("admin").get("/api/v1/tasks").get_json()["items"]
     assert above["name"] == "总经理审批"  # the new amount goes the whole way
+
+
+def test_the_home_page_counts_contracts_awaiting_approval_and_rejected(app, api_as, contract_flow):
+    from app.auth.services import get_user
+    from app.ui.dashboard import home_sections
+
+    def sales_figures():
+        with app.test_request_context(headers={"Accept-Language": "en"}):
+            sales = {s.key: s for s in home_sections(get_user("sales1"))}["sales"]
+            return {str(f.label): (f.value, f.url) for f in sales.figures}
+
+    assert "Contracts awaiting approval" not in sales_figures()  # none yet: no two zeros
+    contract_flow(1000)
+    _decide(api_as("manager"), "reject", "请补充")
+    contract_flow(2000)
+    figures = sales_figures()
+    assert figures["Contracts awaiting approval"] == (1, "/contracts?approval_status=pending")
+    assert figures["Contracts rejected"] == (1, "/contracts?approval_status=rejected")
