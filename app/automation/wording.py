@@ -36,6 +36,7 @@ def builder_texts() -> dict:
     """The condition builder's words, for the page's ``condition-text`` JSON block."""
     return {"and": _("All of (AND)"), "or": _("Any of (OR)"), "addCondition": _("Add condition"),
             "addGroup": _("Add group"), "remove": _("Remove"), "field": _("Field"), "operator": _("Operator"),
+            "join": _("How the conditions combine"),
             "value": _("Value"), "ops": plain(OPERATOR_LABELS),
             "conditionAt": _("Condition %(number)s", number="{number}")}
 

@@ -65,7 +65,7 @@ export function conditionEditor(container, { condition, fields, operators, texts
     const at = (i) => `${path ? `${path}.` : ""}${key}.${i}`;
     return el("div", { class: "border rounded p-2 mb-2 condition-group" },
       el("div", { class: "d-flex flex-wrap gap-2 mb-2" },
-        select([["and", T.and], ["or", T.or]], key, (v) => { if (v !== key) { group[v] = children; delete group[key]; } changed(); }, T.operator),
+        select([["and", T.and], ["or", T.or]], key, (v) => { if (v !== key) { group[v] = children; delete group[key]; } changed(); }, T.join),
         el("button", { type: "button", class: "btn btn-sm btn-outline-primary text-nowrap", onclick: () => { children.push({ field: fields[0].name, op: "", value: "" }); changed(); } }, T.addCondition),
         el("button", { type: "button", class: "btn btn-sm btn-outline-primary text-nowrap", onclick: () => { children.push({ and: [] }); changed(); } }, T.addGroup),
         onRemove ? el("button", { type: "button", class: "btn btn-sm btn-outline-secondary text-nowrap", onclick: onRemove }, T.remove) : null),

@@ -315,7 +315,7 @@ def test_a_binding_condition_built_with_clicks_decides_which_customers_start_the
     first.get_by_label("值").fill("福建")
     builder.get_by_role("button", name="添加条件组", exact=True).click()
     either = builder.locator(".condition-group .condition-group")
-    either.get_by_label("运算符").first.select_option("or")
+    either.get_by_label("条件组合方式").select_option("or")  # named apart from the conditions' operators
     either.get_by_role("button", name="添加条件", exact=True).click()
     either.get_by_role("button", name="添加条件", exact=True).click()
     by_class, by_capital = either.locator(".condition-leaf").nth(0), either.locator(".condition-leaf").nth(1)
