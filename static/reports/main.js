@@ -21,46 +21,55 @@ function pageData(id) {
 
 const strings = pageData("report-i18n") || {};
 const t = (key) => strings[key] || key;
-const hours = (seconds) => (seconds == null ? null : Math.round((seconds / 3600) * 10) / 10);
+// A chart of times reads in minutes while its longest time is under an hour (steps of a few
+// minutes would round to 0.0 h), else in hours; one unit per chart.
+function timeUnit(...seconds) {
+  const longest = Math.max(0, ...seconds.flat(Infinity).filter((s) => s != null));
+  const [size, label] = longest < 3600 ? [60, "minutes"] : [3600, "hours"];
+  return { label: t(label), of: (s) => (s == null ? null : Math.round((s / size) * 10) / 10) };
+}
 const COLORS = { blue: "#0d6efd", teal: "#20c997", orange: "#fd7e14", red: "#dc3545", grey: "#adb5bd" };
 
-function chart(id, config) {
+function chart(id, config, timeLabel) {
   const canvas = document.getElementById(id);
   if (!canvas) return null;
   const instance = new Chart(canvas, { ...config, options: { maintainAspectRatio: false, ...config.options } });
+  if (timeLabel) canvas.dataset.timeUnit = timeLabel; // what its time axis counts in
   canvas.dataset.ready = "true";
   return instance;
 }
 
-function hoursAxis() {
-  return { beginAtZero: true, title: { display: true, text: t("hours") } };
+function timeAxis(label) {
+  return { beginAtZero: true, title: { display: true, text: label } };
 }
 
 function processCharts(report) {
+  const weekly = timeUnit(report.weekly.map((w) => [w.median_s, w.p90_s]));
   chart("chart-weekly", {
     data: {
       labels: report.weekly.map((w) => w.week),
       datasets: [
         { type: "bar", label: t("started"), data: report.weekly.map((w) => w.started), backgroundColor: COLORS.grey, yAxisID: "count" },
         { type: "bar", label: t("completed"), data: report.weekly.map((w) => w.completed), backgroundColor: COLORS.teal, yAxisID: "count" },
-        { type: "line", label: `${t("median")} (${t("hours")})`, data: report.weekly.map((w) => hours(w.median_s)), borderColor: COLORS.blue, backgroundColor: COLORS.blue, yAxisID: "time" },
-        { type: "line", label: `${t("p90")} (${t("hours")})`, data: report.weekly.map((w) => hours(w.p90_s)), borderColor: COLORS.orange, backgroundColor: COLORS.orange, yAxisID: "time" },
+        { type: "line", label: `${t("median")} (${weekly.label})`, data: report.weekly.map((w) => weekly.of(w.median_s)), borderColor: COLORS.blue, backgroundColor: COLORS.blue, yAxisID: "time" },
+        { type: "line", label: `${t("p90")} (${weekly.label})`, data: report.weekly.map((w) => weekly.of(w.p90_s)), borderColor: COLORS.orange, backgroundColor: COLORS.orange, yAxisID: "time" },
       ],
     },
-    options: { scales: { count: { position: "left", beginAtZero: true }, time: { ...hoursAxis(), position: "right", grid: { drawOnChartArea: false } } } },
-  });
+    options: { scales: { count: { position: "left", beginAtZero: true }, time: { ...timeAxis(weekly.label), position: "right", grid: { drawOnChartArea: false } } } },
+  }, weekly.label);
   const steps = report.steps.filter((s) => s.runs > 0);
+  const perStep = timeUnit(steps.map((s) => [s.waiting_median_s, s.handling_median_s]));
   chart("chart-steps", {
     type: "bar",
     data: {
       labels: steps.map((s) => s.name),
       datasets: [
-        { label: t("waiting"), data: steps.map((s) => hours(s.waiting_median_s)), backgroundColor: COLORS.orange },
-        { label: t("handling"), data: steps.map((s) => hours(s.handling_median_s)), backgroundColor: COLORS.blue },
+        { label: t("waiting"), data: steps.map((s) => perStep.of(s.waiting_median_s)), backgroundColor: COLORS.orange },
+        { label: t("handling"), data: steps.map((s) => perStep.of(s.handling_median_s)), backgroundColor: COLORS.blue },
       ],
     },
-    options: { indexAxis: "y", scales: { x: hoursAxis() } },
-  });
+    options: { indexAxis: "y", scales: { x: timeAxis(perStep.label) } },
+  }, perStep.label);
 }
 
 // Green (fast) → yellow → red (slow), relative to the slowest step.
@@ -141,7 +150,7 @@ function automationCharts(report) {
       labels: report.weekly.map((w) => w.week),
       datasets: [{ label: t("hours_saved"), data: report.weekly.map((w) => w.hours_saved), backgroundColor: COLORS.teal }],
     },
-    options: { scales: { y: hoursAxis() } },
+    options: { scales: { y: timeAxis(t("hours")) } },
   });
   document.querySelectorAll(".minutes-form").forEach((form) => {
     form.addEventListener("submit", async (event) => {

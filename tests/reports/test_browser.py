@@ -36,6 +36,7 @@ def test_process_report_charts_and_heat_overlay(page, histories):
     for chart in ("#chart-weekly", "#chart-steps"):
         page.wait_for_selector(f"{chart}[data-ready=true]")
         assert page.locator(chart).evaluate(CANVAS_DRAWN) > 500, chart
+        assert page.locator(chart).get_attribute("data-time-unit") == "小时", chart  # steps of hours
     page.wait_for_selector("#heat-canvas[data-ready=true]")
     assert page.locator("#heat-canvas").get_attribute("data-overlays") == "4"  # the four approval steps
     manager = page.locator(".heat-box[data-step=Task_manager_review]")
@@ -102,3 +103,26 @@ def test_reports_on_the_demo_data(app, page):
     assert page.locator("#heat-canvas").get_attribute("data-overlays") == "4"
     assert page.locator("#steps-table tr[data-step=Task_fujian_review] td").nth(2).inner_text() == "1"  # open
     screenshot(page, "reports-demo")
+
+
+def test_a_chart_of_minutes_long_steps_reads_in_minutes(page, app, demo_people):
+    from datetime import timedelta
+
+    from app.extensions import db
+
+    from .histories import MANAGER, T0, Builder
+
+    with app.app_context():
+        builder = Builder()
+        for n in range(4):  # each approved within a few minutes: in hours all would read 0.0
+            start = T0 + timedelta(days=n)
+            inst = builder.instance(start, "completed", start + timedelta(minutes=6), decision="approve")
+            builder.task(inst, MANAGER, start, start + timedelta(minutes=2), "manager", start + timedelta(minutes=5),
+                         "manager")
+        db.session.commit()
+        db.session.remove()
+    login_in_browser(page, "admin")
+    page.goto(f"/reports/processes?process=customer_report&{PERIOD}")
+    for chart in ("#chart-weekly", "#chart-steps"):
+        page.wait_for_selector(f"{chart}[data-ready=true]")
+        assert page.locator(chart).get_attribute("data-time-unit") == "分钟", chart
