@@ -341,5 +341,7 @@ def operator():
     return render_template("inbox/operator.html", rows=rows[:PER_PAGE], page=page, has_next=len(rows) > PER_PAGE,
                            counts=counts, filters=filters, args=args, processes=services.process_choices(),
                            open_tasks=open_tasks, holder_label=services.holder_label,
-                           statuses=services.OPERATOR_STATUSES, current_versions=services.current_versions())
+                           statuses=services.OPERATOR_STATUSES, current_versions=services.current_versions(),
+                           # by name as the list shows them, leavers too (they started processes)
+                           starters=db.session.scalars(select(User).order_by(User.username)).all())
 

@@ -215,3 +215,17 @@ def test_my_submissions_filters_show_their_whole_choice_in_english(page, flows):
       return [pen.measureText(i.placeholder).width,
               i.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight)]; }""")
     assert text <= room, (text, room)
+
+
+def test_the_console_filters_fit_a_laptop_and_offer_starters_by_name(page, flows):
+    flows.report()
+    page.set_viewport_size({"width": 1366, "height": 900})
+    login_in_browser(page, "admin")
+    page.goto("/operator")
+    for field in ("#o-from", "#o-to"):  # a whole date shows, not "mm/dd/y"
+        assert page.locator(field).bounding_box()["width"] >= 140, field
+    assert page.locator("#o-starters option[value=sales1]").get_attribute("value") == "sales1"
+    assert "销售一" in page.locator("#o-starters option[value=sales1]").inner_text()
+    page.fill("#o-starter", "sales1")
+    page.get_by_role("button", name="筛选").click()
+    assert page.locator("#instances tr[data-instance-id]").count() == 1
