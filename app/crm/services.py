@@ -28,7 +28,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Iterable
 
 from flask import current_app
-from flask_babel import format_datetime, format_decimal
+from flask_babel import format_decimal
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
@@ -40,7 +40,7 @@ from app.audit import audit, label_audit_details, label_audit_events, label_audi
 from app.auth.models import User
 from app.auth.lookup import user_named, users_named
 from app.auth.services import managed_user_ids
-from app.clock import company_today, company_zone
+from app.clock import company_today, company_zone, datetimeformat
 from app.crm.credit_code import clean_credit_code, clean_tax_number
 from app.crm.phones import clean_phone, normalise_phone
 from app.crm.regions import clean_province
@@ -270,7 +270,7 @@ def display_value(entity: str, key: str, value) -> str:
     if kind == "number":
         return format_decimal(value, "#,##0.00")
     if kind == "datetime":
-        return format_datetime(datetime.fromisoformat(value) if isinstance(value, str) else value, "short")
+        return datetimeformat(value, "short")  # the pages' format (English spells the year out)
     return str(value)
 
 

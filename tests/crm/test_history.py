@@ -226,3 +226,16 @@ def test_moving_a_contract_or_an_activity_to_another_customer_is_saved_and_recor
         assert api.get(f"/api/v1/{plural}/{created['id']}").get_json()["customer_id"] == second["id"]
         [change] = _history(api, entity, created["id"])["items"][0]["changes"]
         assert (change["field"], change["old"], change["new"]) == ("customer_id", first["id"], second["id"])
+
+
+def test_a_record_s_times_spell_the_year_out_in_english(app, crm_stages):
+    from datetime import datetime, timezone
+
+    from flask_babel import force_locale
+
+    from app.crm import services
+
+    moment = datetime(2026, 12, 6, 1, 16, tzinfo=timezone.utc)  # 09:16 in the company's zone
+    with app.test_request_context(), force_locale("en"):
+        shown = services.display_value("opportunity", "stage_entered_at", moment)
+    assert shown == "2026-12-06 09:16"  # not 12/6/26, 9:16 AM: month or day first?
