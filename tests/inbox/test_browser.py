@@ -177,6 +177,8 @@ def test_on_a_phone_the_lists_keep_status_and_buttons_on_screen(page, flows):
         assert f'"{label}"' in headings, (url, headings)
         if url == "/inbox":  # which process and who asked, on the phone too
             assert {'"流程"', '"发起人"'} <= set(headings), headings
+        if url == "/my-submissions":  # which process: a customer report or a contract approval
+            assert cells.first.locator("[data-process-name]").inner_text() == "客户报备"
         screenshot(page, f"phone-{user}-{url.strip('/').replace('/', '-')}")
         if url == "/inbox":  # the filters fold away on a phone unless in use
             assert not page.locator("#inbox-filters").is_visible()
