@@ -15,7 +15,7 @@ import urllib3
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from app.automation import catalog as cat
 from app.automation.models import Rule, RuleRun, WebhookDelivery
@@ -113,8 +113,12 @@ def deliver_webhook(job) -> None:
     secret = action.get("secret") or ""
     if secret:
         headers["X-CRM-Signature"] = "sha256=" + signature(secret, stamp, body)
+    # Counted over the delivery's whole life: an admin's retry gives the job fresh attempts, and
+    # the log must not read "attempt 1" twice (a try a killed worker never logged still counts).
+    attempt = max(job.attempts, 1 + db.session.scalar(select(func.count()).select_from(WebhookDelivery)
+                                                      .where(WebhookDelivery.delivery_key == key)))
     row = WebhookDelivery(delivery_key=key, run_id=payload.get("run_id"), rule_id=payload.get("rule_id"),
-                          url=url, attempt=job.attempts)
+                          url=url, attempt=attempt)
     started = time.perf_counter()
     try:
         addresses = _vetted_addresses(url)

@@ -175,6 +175,9 @@ def test_a_delivery_that_gives_up_fails_the_run_and_tells_the_rule_author(crm, m
     assert len(receiver.processed) == 1
     run = db.session.scalar(select(RuleRun))
     assert (run.outcome, run.error, run.actions[0]["status"]) == ("matched", None, "done")
+    # The retry's try is the delivery's third, not a second "attempt 1".
+    assert [(d.attempt, d.ok) for d in db.session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id))] == [
+        (1, False), (2, False), (3, True)]
 
 
 def test_private_targets_are_refused_unless_allow_listed(crm, make_rule, user, receiver_factory):
