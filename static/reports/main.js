@@ -160,8 +160,9 @@ function automationCharts(report) {
         .map((input) => ({ index: Number(input.name), minutes: Number(input.value || 0) }));
       try {
         await window.crmFetch(form.dataset.url, { method: "PUT", body: { settings } });
-        status.className = "small minutes-status text-success";
-        status.textContent = t("saved");
+        // The hours saved and the totals follow the new minutes: the page reloads and says so.
+        sessionStorage.setItem("crm-done", t("saved"));
+        window.location.reload();
       } catch (error) {
         status.className = "small minutes-status text-danger";
         status.textContent = [error.message, ...(error.details || []).map((d) => d.message)].join(" · ");

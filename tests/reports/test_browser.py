@@ -70,8 +70,10 @@ def test_people_and_automation_reports(page, histories):
     row = page.locator(f"#rules-table tr[data-rule='{histories['r2']}']")
     row.locator("input[name='0']").fill("30")
     row.locator("button[type=submit]").click()
-    page.wait_for_selector(f"#rules-table tr[data-rule='{histories['r2']}'] .minutes-status.text-success")
-    page.reload()
+    # Saved, the figures follow at once (no reload by hand) and the page says it saved.
+    page.wait_for_selector("#done-message")
+    assert page.locator("#done-message").inner_text() == "已保存。"
+    assert row.locator("input[name='0']").input_value() == "30"  # not 30.0
     page.wait_for_selector("#chart-automation[data-ready=true]")
     assert page.locator("#chart-automation").evaluate(CANVAS_DRAWN) > 500
     assert page.locator(f"#rules-table tr[data-rule='{histories['r2']}'] [data-figure=hours_saved]").inner_text() == "1.0"
