@@ -1,11 +1,13 @@
 """Who may see which report: admins and designers everything; a manager (the manager of at
-least one group) the people report of the groups they manage; nobody else any report."""
+least one group) the people report of the groups they manage; sales and their managers the
+sales report of the records they see (``sales.can_see_sales``)."""
 from __future__ import annotations
 
 from . import services
 
 FULL = ("admin", "designer")
-NAV_ROLES = ("admin", "designer", "approver")  # approvers see the entry; only managers get in
+# Approvers see the entry when they manage a group; sales for their sales report.
+NAV_ROLES = ("admin", "designer", "approver", "sales")
 
 
 def people_scope(user) -> list[str] | None:

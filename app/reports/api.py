@@ -1,4 +1,4 @@
-"""/api/v1/reports/...: process, people and automation reports, their CSV tables, and the
+"""/api/v1/reports/...: process, people, sales and automation reports, their CSV tables, and the
 time-saved settings of automation actions."""
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from flask_login import current_user
 from app.access import login_required, roles_required
 from app.api.errors import ApiError
 
-from . import services
+from . import sales, services
 from .access import FULL, people_scope
 from .schemas import PeopleReportQuery, PeriodQuery, ProcessReportQuery, RuleMinutesIn
 
@@ -78,6 +78,28 @@ def people_report(query):
 @bp.input(PeopleReportQuery, location="query", arg_name="query")
 def people_csv(table, query):
     return csv_response("people", table, people_for_current_user(query), "people")
+
+
+def sales_for_current_user(query) -> dict:
+    if not sales.can_see_sales(current_user):
+        raise ApiError(403, "forbidden", _("Only sales, their managers and administrators see this report."))
+    return call(sales.sales_report, current_user, period_of(query))
+
+
+@bp.get("/reports/sales")
+@login_required
+@bp.input(PeriodQuery, location="query", arg_name="query")
+@bp.doc(summary="The sales report: opportunities new, won and lost in the period, win rate, contracts signed, "
+                "per salesperson, and the open pipeline per stage, over the records the caller may see")
+def sales_report(query):
+    return sales_for_current_user(query)
+
+
+@bp.get("/reports/sales/csv/<table>")
+@login_required
+@bp.input(PeriodQuery, location="query", arg_name="query")
+def sales_csv(table, query):
+    return csv_response("sales", table, sales_for_current_user(query), "sales")
 
 
 @bp.get("/reports/automation")

@@ -540,6 +540,11 @@ CSV_TABLES = {
         "groups": (["name", "label", "open", "unclaimed", "overdue", "completed", "handling_median_s",
                     "handling_p90_s"], lambda r: r["groups"]),
     },
+    "sales": {
+        "people": (["username", "label", "new", "new_amount", "won", "won_amount", "lost", "win_rate", "open",
+                    "open_amount", "contracts", "contracts_amount"], lambda r: r["people"]),
+        "stages": (["key", "name", "count", "amount"], lambda r: r["stages"]),
+    },
     "automation": {
         "rules": (["rule_id", "name", "enabled", "evaluations", "matches", "failures", "stopped", "actions_done",
                    "minutes_saved", "hours_saved", "last_error", "last_error_at"], lambda r: r["rules"]),

@@ -1,5 +1,5 @@
-"""Pages: the process report (with charts and the diagram heat overlay), the people report and
-the automation report. The figures come from :mod:`app.reports.services`; the charts are drawn
+"""Pages: the process report (with charts and the diagram heat overlay), the people report, the
+sales report and the automation report. The figures come from :mod:`app.reports.services`; the charts are drawn
 by the ``reports`` bundle from the same JSON the API returns (embedded in the page)."""
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from app.access import login_required, roles_required
 from app.automation.wording import ACTION_LABELS
 from app.ui.nav import NavItem, add_nav_item
 
-from . import services
+from . import sales, services
 from .access import FULL, NAV_ROLES, people_scope
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
@@ -22,7 +22,8 @@ bp = Blueprint("reports", __name__, url_prefix="/reports")
 
 @bp.context_processor
 def _access():
-    return {"full_access": services.can_see_everything(current_user)}
+    return {"full_access": services.can_see_everything(current_user),
+            "people_access": bool(people_scope(current_user)), "sales_access": sales.can_see_sales(current_user)}
 
 
 @bp.app_template_filter("report_duration")
@@ -61,6 +62,8 @@ def index():
         return redirect(url_for("reports.processes"))
     if people_scope(current_user):
         return redirect(url_for("reports.people"))
+    if sales.can_see_sales(current_user):
+        return redirect(url_for("reports.sales_page"))
     abort(403)
 
 
@@ -100,6 +103,17 @@ def people():
                            scope_labels=_group_labels(scope or []))
 
 
+@bp.get("/sales")
+@login_required
+def sales_page():
+    if not sales.can_see_sales(current_user):
+        abort(403)
+    period = _period()
+    report = sales.sales_report(current_user, period)
+    query = {"from": period.first.isoformat(), "to": period.last.isoformat()}
+    return render_template("reports/sales.html", active="sales", period=period, report=report, query=query)
+
+
 @bp.get("/automation")
 @roles_required(*FULL)
 def automation():
@@ -113,7 +127,7 @@ def automation():
 def init_app(app) -> None:
     app.register_blueprint(bp)
     add_nav_item(app, NavItem("reports.index", _l("Reports"), 70, roles=NAV_ROLES,
-                                  visible=services.can_see_people))
+                              visible=lambda user: services.can_see_people(user) or sales.can_see_sales(user)))
 
 
 def _group_labels(names: list[str]) -> list[str]:

@@ -267,6 +267,10 @@ MATRIX = {
     # --- reports
     ("GET", "/api/v1/reports/people"): (GROUP_MANAGERS, lambda w, u: _json("/api/v1/reports/people")),
     ("GET", "/api/v1/reports/people/csv/<table>"): (GROUP_MANAGERS, lambda w, u: _json("/api/v1/reports/people/csv/people")),
+    # Sales, their managers and admins; fj_head (an approver, managing no group) owns no deals.
+    ("GET", "/api/v1/reports/sales"): ("401 200 200 403 200 200", lambda w, u: _json("/api/v1/reports/sales")),
+    ("GET", "/api/v1/reports/sales/csv/<table>"): ("401 200 200 403 200 200", lambda w, u: _json(
+        "/api/v1/reports/sales/csv/people")),
     ("GET", "/api/v1/reports/processes"): (DESIGNERS, lambda w, u: _json("/api/v1/reports/processes")),
     ("GET", "/api/v1/reports/processes/<key>"): (DESIGNERS, lambda w, u: _json("/api/v1/reports/processes/customer_report")),
     ("GET", "/api/v1/reports/processes/<key>/csv/<table>"): (DESIGNERS, lambda w, u: _json(

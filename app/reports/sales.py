@@ -1,0 +1,81 @@
+"""The sales report (销售报表): what the pipeline won and lost in a period, per salesperson,
+over the records the reader may see (a salesperson their own, a manager their department's,
+an administrator everyone's), as the CRM's lists count them.
+
+- new: opportunities created in the period (count, amount);
+- won / lost: opportunities closed as won / lost in the period (by ``closed_at``);
+- win rate: won ÷ (won + lost) of the period, None without closed deals;
+- contracts signed: contracts whose ``signed_on`` lies in the period (count, amount);
+- open pipeline: open opportunities now, per stage and per owner (not bound to the period).
+"""
+from __future__ import annotations
+
+from decimal import Decimal
+
+from sqlalchemy import and_, case, func, select
+
+from app.auth.models import User
+from app.crm import services as crm
+from app.crm.models import Contract, Opportunity
+from app.extensions import db
+
+from .services import Period, managed_groups
+
+
+def can_see_sales(user) -> bool:
+    """Sales, their managers (of any group) and administrators; approvers own no deals."""
+    return user.has_role("sales", "admin", "designer") or bool(managed_groups(user))
+
+
+def _amount(value) -> float:
+    return float(value or Decimal(0))
+
+
+def sales_report(user, period: Period) -> dict:
+    in_period = lambda column: and_(column >= period.start, column < period.end)  # noqa: E731
+    new = in_period(Opportunity.created_at)
+    won = and_(Opportunity.status == "won", in_period(Opportunity.closed_at))
+    lost = and_(Opportunity.status == "lost", in_period(Opportunity.closed_at))
+    is_open = Opportunity.status == "open"
+
+    def count_and_sum(condition):
+        return (func.count(case((condition, 1))), func.sum(case((condition, Opportunity.amount))))
+
+    rows = db.session.execute(
+        select(Opportunity.owner_id, *count_and_sum(new), *count_and_sum(won), func.count(case((lost, 1))),
+               *count_and_sum(is_open))
+        .where(crm.visible_clause(Opportunity, user)).group_by(Opportunity.owner_id)).all()
+    signed = {owner: (n, amount) for owner, n, amount in db.session.execute(
+        select(Contract.owner_id, func.count(), func.sum(Contract.amount))
+        .where(crm.visible_clause(Contract, user), Contract.signed_on >= period.first,
+               Contract.signed_on <= period.last).group_by(Contract.owner_id))}
+    owners = {u.id: u for u in db.session.scalars(select(User).where(
+        User.id.in_({row[0] for row in rows} | set(signed))))}
+
+    people = []
+    for owner_id, new_n, new_amount, won_n, won_amount, lost_n, open_n, open_amount in rows:
+        contracts_n, contracts_amount = signed.pop(owner_id, (0, None))
+        people.append(_person(owners.get(owner_id), new_n, new_amount, won_n, won_amount, lost_n, open_n,
+                              open_amount, contracts_n, contracts_amount))
+    for owner_id, (contracts_n, contracts_amount) in signed.items():  # signed, with no deal of theirs
+        people.append(_person(owners.get(owner_id), 0, None, 0, None, 0, 0, None, contracts_n, contracts_amount))
+    people.sort(key=lambda p: (-p["won_amount"], -p["won"], p["label"]))
+
+    totals = {key: sum(p[key] for p in people) for key in
+              ("new", "new_amount", "won", "won_amount", "lost", "open", "open_amount", "contracts", "contracts_amount")}
+    totals["win_rate"] = _rate(totals["won"], totals["lost"])
+    stages = [{"key": s.key, "name": s.name, "count": s.count, "amount": _amount(s.amount)}
+              for s in crm.sales_summary(user).pipeline]
+    return {"period": period.as_dict(), "totals": totals, "people": people, "stages": stages}
+
+
+def _person(owner, new_n, new_amount, won_n, won_amount, lost_n, open_n, open_amount, contracts_n,
+            contracts_amount) -> dict:
+    return {"username": owner.username if owner else None, "label": owner.label if owner else "—",
+            "new": new_n, "new_amount": _amount(new_amount), "won": won_n, "won_amount": _amount(won_amount),
+            "lost": lost_n, "win_rate": _rate(won_n, lost_n), "open": open_n, "open_amount": _amount(open_amount),
+            "contracts": contracts_n, "contracts_amount": _amount(contracts_amount)}
+
+
+def _rate(won: int, lost: int) -> float | None:
+    return round(won / (won + lost), 3) if won + lost else None

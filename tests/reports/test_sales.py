@@ -1,0 +1,81 @@
+"""The sales report: new, won and lost opportunities and signed contracts of a period, per
+salesperson, over the records the reader may see; the open pipeline per stage as of now."""
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+
+from app.cli import DEMO_PASSWORD
+
+PERIOD = "from=2026-11-01&to=2026-11-30"
+INSIDE = datetime(2026, 11, 10, 2, 0, tzinfo=timezone.utc)
+BEFORE = datetime(2026, 10, 20, 2, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def deals(app, demo_people):
+    """sales1: 3 deals of November (one won 100,000, one lost, one open 50,000) and an open deal
+    from October; a contract signed in November (80,000). sales2: one deal won in November
+    (300,000)."""
+    from app.auth.services import get_user
+    from app.crm import services as crm
+    from app.crm.demo import seed_stages
+    from app.extensions import db
+
+    with app.test_request_context():
+        seed_stages()
+        db.session.commit()
+        made = {}
+        for owner, name in (("sales1", "厦门海鑫科技有限公司"), ("sales2", "福州闽江贸易有限公司")):
+            made[owner] = crm.create("customer", {"name": name}, get_user(owner))
+
+        def deal(owner, title, amount, created, outcome=None):
+            record = crm.create("opportunity", {"customer_id": made[owner].id, "title": title, "amount": amount,
+                                                "expected_close": "2026-12-31"}, get_user(owner))
+            if outcome == "won":
+                crm.mark_won(record, get_user(owner))
+            elif outcome == "lost":
+                crm.mark_lost(record, get_user(owner), "价格")
+            record.created_at = created
+            if outcome:
+                record.closed_at = created + timedelta(days=3)
+            db.session.commit()
+
+        deal("sales1", "一期", "100000", INSIDE, "won")
+        deal("sales1", "二期", "70000", INSIDE, "lost")
+        deal("sales1", "三期", "50000", INSIDE)
+        deal("sales1", "旧商机", "20000", BEFORE)
+        deal("sales2", "大单", "300000", INSIDE, "won")
+        crm.create("contract", {"customer_id": made["sales1"].id, "title": "一期合同", "amount": "80000",
+                                "signed_on": "2026-11-15", "status": "signed"}, get_user("sales1"))
+        crm.create("contract", {"customer_id": made["sales1"].id, "title": "去年合同", "amount": "9000",
+                                "signed_on": date(2025, 11, 15).isoformat(), "status": "signed"}, get_user("sales1"))
+        db.session.remove()
+
+
+def test_each_reader_sees_the_figures_of_the_records_they_may_see(api_as, deals):
+    everyone = api_as("admin").get(f"/api/v1/reports/sales?{PERIOD}").get_json()
+    t = everyone["totals"]
+    assert (t["new"], t["new_amount"], t["won"], t["won_amount"], t["lost"]) == (4, 520000.0, 2, 400000.0, 1)
+    assert (t["win_rate"], t["contracts"], t["contracts_amount"]) == (0.667, 1, 80000.0)
+    assert (t["open"], t["open_amount"]) == (2, 70000.0)  # the October deal is still open
+    # The best seller first.
+    assert [p["username"] for p in everyone["people"]] == ["sales2", "sales1"]
+    mine = api_as("sales1").get(f"/api/v1/reports/sales?{PERIOD}").get_json()
+    assert [p["username"] for p in mine["people"]] == ["sales1"]
+    [me] = mine["people"]
+    assert (me["new"], me["won"], me["won_amount"], me["lost"], me["win_rate"]) == (3, 1, 100000.0, 1, 0.5)
+    assert {s["key"]: s["count"] for s in mine["stages"] if s["count"]} == {"initial_contact": 2}
+    assert api_as("fj_head").get("/api/v1/reports/sales").status_code == 403
+    assert api_as("admin").get("/api/v1/reports/sales?from=2026-12-01&to=2026-11-01").status_code == 400
+    csv = api_as("admin").get(f"/api/v1/reports/sales/csv/people?{PERIOD}").get_data(as_text=True)
+    assert csv.splitlines()[0].lstrip("\ufeff").startswith("username,label,new,new_amount,won")
+
+
+def test_the_page_and_the_menu_for_a_salesperson(app, deals):
+    client = app.test_client()
+    client.post("/login", data={"username": "sales1", "password": DEMO_PASSWORD})
+    assert client.get("/reports/").headers["Location"].endswith("/reports/sales")
+    page = client.get(f"/reports/sales?{PERIOD}").get_data(as_text=True)
+    assert 'data-figure="won">1<' in page and "50%" in page and "100,000.00" in page
+    assert "流程报表" not in page and "人员报表" not in page  # their report only
+    assert 'href="/reports/"' in client.get("/").get_data(as_text=True)  # 报表 in their menu
