@@ -42,7 +42,7 @@ def people_for_current_user(query) -> dict:
     scope = people_scope(current_user)
     if scope is not None and not scope:
         raise ApiError(403, "forbidden", _("Only administrators, designers and group managers see this report."))
-    return call(services.people_report, period_of(query), scope, query["process"])
+    return call(services.people_report, period_of(query), scope, query["process"], manager=current_user.username)
 
 
 @bp.get("/reports/processes")

@@ -337,11 +337,11 @@ def can_see_people(user) -> bool:
 
 
 def people_report(period: Period | None = None, scope_groups: list[str] | None = None,
-                  process_key: str | None = None, now: datetime | None = None) -> dict:
+                  process_key: str | None = None, now: datetime | None = None, manager: str | None = None) -> dict:
     """Open and overdue tasks and handling times per approver and per candidate group.
 
-    ``scope_groups`` (a manager's groups) limits the rows to those groups and their members;
-    None = everyone."""
+    ``scope_groups`` (a manager's groups) limits the rows to those groups and their members, and
+    the ``manager`` (username) themself, who decides tasks too; None = everyone."""
     period = period or make_period()
     now = now or utcnow()
     users = {u.username: u for u in db.session.scalars(select(User))}
@@ -350,6 +350,8 @@ def people_report(period: Period | None = None, scope_groups: list[str] | None =
         members = set(db.session.scalars(
             select(User.username).join(group_members, group_members.c.user_id == User.id)
             .join(Group, Group.id == group_members.c.group_id).where(Group.name.in_(scope_groups))))
+        if manager:
+            members.add(manager)
     base = [] if process_key is None else [I.c.process_key == process_key]
     overdue = and_(T.c.due_at.is_not(None), T.c.due_at < now)
     done_in_period = and_(T.c.status == TASK_COMPLETED, T.c.completed_at >= period.start,

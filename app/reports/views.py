@@ -96,7 +96,7 @@ def people():
         abort(403)
     period = _period()
     process = request.args.get("process") or None
-    report = services.people_report(period, scope, process)
+    report = services.people_report(period, scope, process, manager=current_user.username)
     query = {"from": period.first.isoformat(), "to": period.last.isoformat(), **({"process": process} if process else {})}
     return render_template("reports/people.html", active="people", period=period, report=report, query=query,
                            processes=services.process_list(), process=process, scope=scope,
