@@ -140,6 +140,7 @@ def create_draft(*, actor, key: str | None = None, name: str | None = None, xml:
         raise ApiError(400, "invalid_input", _("Give at most one of xml, template and copy_of."))
     if template:
         xml = template_xml(template)
+        _bring_template_forms(xml, actor)
     elif copy_of:
         xml = current_xml(copy_of)
     if xml and not key:
@@ -167,6 +168,19 @@ def _import_as_next_version(key: str, xml: str, actor) -> ProcessDraft:
             "Process %(key)s has a draft with changes that were not deployed: open it and deploy or discard them "
             "before importing a file over it.", key=key), [{"field": "key", "message": key}])
     return save_draft(draft, actor=actor, xml=xml, version=draft.version)
+
+
+def _bring_template_forms(xml: str, actor) -> None:
+    """A shipped template's forms come with it: on an install where ``flask demo`` never ran,
+    its approvals would otherwise name forms that do not exist, and it could not be deployed."""
+    from app.engine.validation import CAMUNDA_NS
+
+    try:
+        from app.forms.services import load_missing_shipped_forms
+    except ImportError:  # no forms module: the check says which forms are missing
+        return
+    keys = [(task.get(f"{{{CAMUNDA_NS}}}formKey") or "").strip() for task in load_xml(xml).iter(f"{{{BPMN_NS}}}userTask")]
+    load_missing_shipped_forms((k for k in keys if k), actor=actor)  # audited as any form saved
 
 
 def current_xml(key: str) -> str:

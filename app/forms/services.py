@@ -152,6 +152,18 @@ def load_shipped_forms(directory: Path | None = None) -> list[FormDefinition]:
     return out
 
 
+def load_missing_shipped_forms(keys, actor=None) -> list[str]:
+    """Store the shipped forms among ``keys`` the product does not have yet (a process started
+    from a shipped template on a fresh install, where ``flask demo`` never ran); the keys stored."""
+    loaded = []
+    for key in dict.fromkeys(keys):
+        path = SHIPPED_DIR / f"{key}.form"
+        if KEY_PATTERN.fullmatch(key or "") and get_form(key) is None and path.is_file():
+            save_form(*read_form_file(path), actor=actor)
+            loaded.append(key)
+    return loaded
+
+
 def form_for_task(form_key: str | None, version: int | None = None) -> FormDefinition | None:
     """The form a user task names with ``camunda:formKey`` (None when it names none or an unknown one)."""
     if not form_key:

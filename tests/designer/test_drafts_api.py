@@ -290,3 +290,17 @@ def test_a_file_of_a_process_that_exists_is_imported_as_its_next_version(admin):
     assert refused.status_code == 409 and refused.get_json()["error"]["code"] == "draft_has_changes"
     deployed = admin.post(f"{DRAFTS}/approval/deploy", json={})
     assert deployed.status_code == 201 and deployed.get_json()["version"] == 2
+
+
+def test_a_template_brings_its_forms_to_an_install_without_them(admin, app):
+    from app.extensions import db
+    from app.forms.models import FormDefinition
+
+    with app.app_context():  # a fresh install: flask demo never loaded the shipped forms
+        db.session.query(FormDefinition).delete()
+        db.session.commit()
+    made = admin.post(DRAFTS, json={"key": "contract_review", "template": "contract_approval"})
+    assert made.status_code == 201, made.get_json()
+    assert admin.get("/api/v1/forms/contract_approval").status_code == 200
+    deployed = admin.post(f"{DRAFTS}/contract_review/deploy", json={})
+    assert deployed.status_code == 201, deployed.get_json()  # before: 表单"contract_approval"不存在
