@@ -157,6 +157,10 @@ def test_only_an_admin_is_offered_an_import_without_rules_and_workflows(app, crm
     admin = app.test_client()
     login(admin, "admin")
     assert 'id="automate-no"' in admin.get("/customers/import").get_data(as_text=True)
+    # A refused file keeps the choice: sent again, it must not start a report for every customer.
+    again = admin.post("/customers/import", data={"file": (io.BytesIO(b"province\nA\n"), "a.csv"), "automate": "no"},
+                       content_type="multipart/form-data").get_data(as_text=True)
+    assert 'value="no" checked' in again and 'value="yes" checked' not in again
     response = admin.post("/customers/import", data={"file": (io.BytesIO(b"name\nA\n"), "a.csv"), "automate": "no"},
                           content_type="multipart/form-data")
     assert response.status_code == 302
