@@ -1476,7 +1476,15 @@ def _field_labelled(entity: str, label: str, except_key: str) -> str | None:
 
 
 def delete_custom_field(definition: CustomFieldDef, actor=None) -> None:
-    """Removes the definition; values already stored stay in the records' ``custom``."""
+    """Removes the definition; values already stored stay in the records' ``custom``. Refused
+    (409) while a current process sets the field: its step would stop with an error."""
+    from app.engine.references import uses_of_custom_field
+
+    uses = uses_of_custom_field(definition.key)
+    if uses:
+        raise ApiError(409, "field_in_use", join_sentences([_(
+            "“%(process)s” sets this field at “%(element)s”.", process=use["process"], element=use["element"])
+            for use in uses] + [_("Change those processes before deleting the field.")]))
     db.session.delete(definition)
     audit("crm.custom_field_deleted", actor=actor, target=f"{definition.entity}.{definition.key}")
     db.session.commit()

@@ -667,8 +667,12 @@ def admin_save_field(field_id=None):
     if field_id is not None:
         definition = (db.session.get(CustomFieldDef, field_id) if field_id <= services.MAX_ID else None) or abort(404)
     if request.form.get("action") == "delete" and definition is not None:
-        services.delete_custom_field(definition, current_user)
-        flash(_("Deleted."), "success")
+        try:
+            services.delete_custom_field(definition, current_user)
+        except ApiError as error:
+            flash(error.message, "danger")
+        else:
+            flash(_("Deleted."), "success")
         return redirect(url_for("crm.admin_fields"))
     try:
         services.save_custom_field(

@@ -1,6 +1,7 @@
 """Where the deployed processes read a form's fields: a field a designer removes or renames in
 a form is a variable that a gateway, a parameter or a script of a process may still test, and
-the process would stop with an error at that step once the new form is in use."""
+the process would stop with an error at that step once the new form is in use. Also where they
+set a record's custom field, which an admin may be about to delete."""
 from __future__ import annotations
 
 import re
@@ -42,6 +43,30 @@ def _expressions(root):
             yield element, element.get(attribute)
 
 
+def _current_definitions():
+    return db.session.scalars(select(ProcessDefinition).where(ProcessDefinition.is_current.is_(True))
+                              .options(undefer(ProcessDefinition.xml)).order_by(ProcessDefinition.key))
+
+
+def uses_of_custom_field(key: str) -> list[dict]:
+    """``[{process_key, process, element_id, element, field}]``: each service task of a current
+    process that sets the custom field ``key`` of its record (``crm.update_record`` with field
+    ``custom.<key>`` or ``<key>``). Any record type's: a diagram does not say which it runs for."""
+    uses = []
+    for definition in _current_definitions():
+        if "crm.update_record" not in definition.xml:
+            continue  # cheap test before parsing
+        for task in load_xml(definition.xml).iter(f"{{{BPMN_NS}}}serviceTask"):
+            if task.get(f"{{{CAMUNDA_NS}}}topic") != "crm.update_record":
+                continue
+            for parameter in task.iter(f"{{{CAMUNDA_NS}}}inputParameter"):
+                if parameter.get("name") == "field" and (parameter.text or "").strip() in (f"custom.{key}", key):
+                    uses.append({"process_key": definition.key, "process": definition.name or definition.key,
+                                 "element_id": task.get("id"), "element": task.get("name") or task.get("id"),
+                                 "field": f"custom.{key}"})
+    return uses
+
+
 def uses_of_form_fields(form_key: str, names: set[str]) -> list[dict]:
     """``[{process_key, process, element_id, element, field}]``: each place where a current
     process with a task on form ``form_key`` reads one of ``names`` in an expression (string
@@ -49,9 +74,7 @@ def uses_of_form_fields(form_key: str, names: set[str]) -> list[dict]:
     if not names:
         return []
     uses = []
-    definitions = db.session.scalars(select(ProcessDefinition).where(ProcessDefinition.is_current.is_(True))
-                                     .options(undefer(ProcessDefinition.xml)).order_by(ProcessDefinition.key))
-    for definition in definitions:
+    for definition in _current_definitions():
         if f'formKey="{form_key}"' not in definition.xml:
             continue  # cheap test before parsing
         root = load_xml(definition.xml)

@@ -497,3 +497,39 @@ def test_a_deal_lists_the_contracts_it_led_to_and_starts_one(app, crm_stages, ma
     form = client.get(start).get_data(as_text=True)
     assert f'<option value="{deal["id"]}" data-customer="{customer["id"]}" selected>' in form
     assert 'id="related-activity"' not in page  # a deal's page lists its contracts only
+
+
+def test_a_custom_field_a_process_sets_is_not_deleted_from_under_it(app, crm_stages):
+    from app.crm.models import CustomFieldDef
+    from app.engine import services as engine
+    from app.extensions import db
+
+    xml = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:camunda="http://camunda.org/schema/1.0/bpmn"
+  id="D" targetNamespace="t"><bpmn:process id="deal_review" name="商机报备" isExecutable="true">
+  <bpmn:startEvent id="s"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+  <bpmn:serviceTask id="Task_mark" name="记录审批结果" camunda:type="external" camunda:topic="crm.update_record">
+    <bpmn:extensionElements><camunda:inputOutput>
+      <camunda:inputParameter name="field">custom.approval</camunda:inputParameter>
+      <camunda:inputParameter name="value">已批准</camunda:inputParameter>
+    </camunda:inputOutput></bpmn:extensionElements>
+    <bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing></bpmn:serviceTask>
+  <bpmn:endEvent id="e"><bpmn:incoming>f2</bpmn:incoming></bpmn:endEvent>
+  <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="Task_mark"/><bpmn:sequenceFlow id="f2" sourceRef="Task_mark" targetRef="e"/>
+</bpmn:process></bpmn:definitions>"""
+    client = app.test_client()
+    login(client, "admin")
+    assert client.post("/admin/crm/fields", data={"entity": "opportunity", "key": "approval", "label": "审批状态",
+                                                   "type": "text", "automated": "y"}).status_code == 302
+    assert 'data-confirm="删除字段“审批状态”' in client.get("/admin/crm/fields").get_data(as_text=True)
+    with app.app_context():
+        import app.crm as crm_module
+
+        crm_module._register_operations()
+        engine.deploy(xml.encode())
+        db.session.commit()
+        field_id = db.session.scalar(db.select(CustomFieldDef.id))
+    refused = client.post(f"/admin/crm/fields/{field_id}", data={"action": "delete"}, follow_redirects=True)
+    assert "“商机报备”在“记录审批结果”设置此字段" in refused.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.get(CustomFieldDef, field_id) is not None
