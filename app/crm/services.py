@@ -22,6 +22,7 @@ import difflib
 import io
 import json
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
@@ -287,11 +288,15 @@ def _is_empty(value) -> bool:
 def _to_decimal(value, allow_negative: bool = False) -> Decimal:
     if isinstance(value, bool):
         raise _Invalid(_("Must be a number."))
-    text = str(value).strip().replace(",", "")
+    # As people type amounts: full-width digits, "¥200,000", "200000元", "50万".
+    text = unicodedata.normalize("NFKC", str(value)).strip().replace(",", "").replace(" ", "")
+    text = text.removeprefix("¥").removesuffix("元")
+    tens_of_thousands = text.endswith("万")
+    text = text.removesuffix("万")
     if "e" in text.lower() and not isinstance(value, float):  # "1e10" typed: written out, as people read it
         raise _Invalid(_("Write the number out in digits (e.g. 10000000)."))
     try:
-        number = Decimal(text)
+        number = Decimal(text) * (10000 if tens_of_thousands else 1)
     except (InvalidOperation, ValueError):
         raise _Invalid(_("Must be a number.")) from None
     if not number.is_finite():

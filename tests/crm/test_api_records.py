@@ -340,3 +340,15 @@ def test_an_activity_cannot_have_happened_in_the_future(api_as, crm_stages):
     just_now = (utcnow() + timedelta(minutes=2)).isoformat()  # another machine's clock a little ahead
     assert api.post("/api/v1/activities", json={"customer_id": customer["id"], "content": "刚才的电话",
                                                  "happened_at": just_now}).status_code == 201
+
+
+@pytest.mark.parametrize("typed, stored", [
+    ("￥200,000", 200000), ("¥ 200000", 200000), ("200000元", 200000), ("５０万", 500000), ("1.5万", 15000),
+    ("２００，０００", 200000),
+])
+def test_money_is_read_as_people_type_it_in_china(api_as, crm_stages, typed, stored):
+    api = api_as("sales1")
+    customer = api.post("/api/v1/customers", json={"name": "金额客户"}).get_json()
+    taken = api.post("/api/v1/opportunities", json={"customer_id": customer["id"], "title": "单", "amount": typed})
+    assert taken.status_code == 201, taken.get_json()
+    assert float(taken.get_json()["amount"]) == stored
