@@ -115,7 +115,11 @@ def test_deactivated_user_cannot_log_in_and_tokens_stop(client, demo_people, api
     response = admin.patch("/api/v1/users/sales2", json={"active": False})
     assert response.status_code == 200, response.get_json()
     assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
-    assert login(client, "sales2").status_code == 401
+    refused = login(client, "sales2")
+    # The right password is told why (not "wrong password", which sends people to reset it);
+    # a wrong one learns nothing about the account.
+    assert refused.status_code == 401 and "已停用" in refused.get_json()["error"]["message"]
+    assert "已停用" not in login(client, "sales2", "wrong-password").get_json()["error"]["message"]
     # The user still exists (records and tasks keep their owner).
     assert admin.get("/api/v1/users/sales2").get_json()["active"] is False
 

@@ -25,17 +25,22 @@ _DUMMY_HASH = generate_password_hash("not-a-real-password")
 
 
 class LoginRefused(Exception):
-    """Wrong credentials (``locked`` False) or throttled (``locked`` True, ``retry_after`` s;
-    ``network``: because of the failures from the caller's address, not the account's)."""
+    """Wrong credentials (``locked`` False), a deactivated account's right password
+    (``deactivated``), or throttled (``locked`` True, ``retry_after`` s; ``network``: because of
+    the failures from the caller's address, not the account's)."""
 
-    def __init__(self, locked: bool = False, retry_after: int = 0, network: bool = False):
+    def __init__(self, locked: bool = False, retry_after: int = 0, network: bool = False,
+                 deactivated: bool = False):
         super().__init__("locked" if locked else "invalid credentials")
         self.locked = locked
         self.retry_after = retry_after
         self.network = network
+        self.deactivated = deactivated  # said only to whoever knows the password
 
     @property
     def message(self) -> str:
+        if self.deactivated:
+            return _("This account has been deactivated. Ask an administrator if you still need it.")
         if not self.locked:
             return _("Wrong username or password.")
         minutes = max(1, (self.retry_after + 59) // 60)
@@ -124,13 +129,13 @@ def authenticate(username: str, password: str, ip: str = "") -> User:
         db.session.commit()
         raise LoginRefused(locked=True, retry_after=remaining, network=network)
     user = db.session.scalar(select(User).where(User.username == username))
-    ok = check_password_hash(user.password_hash if user else _DUMMY_HASH, password or "")
-    ok = ok and user is not None and user.active
+    right_password = check_password_hash(user.password_hash if user else _DUMMY_HASH, password or "")
+    ok = right_password and user is not None and user.active
     db.session.add(LoginAttempt(username=username, ip=ip or "", success=ok))
     audit("login.success" if ok else "login.failure", actor=user if ok else None, actor_name=username, target=username)
     db.session.commit()
     if not ok:
-        raise LoginRefused()
+        raise LoginRefused(deactivated=right_password and user is not None)
     return user
 
 
