@@ -140,6 +140,12 @@ def test_admin_manages_users_and_groups_in_pages(client, demo_people):
                                                        "members": ["xm1"]})
     assert response.status_code == 302
     assert b"xm1" in client.get("/admin/groups").data
+    # Groups read by the names people gave them, not their keys.
+    listed = client.get("/admin/users").get_data(as_text=True)
+    assert re.search(r"<td>[^<]*厦门[^<]*</td>", listed) and not re.search(r"<td>[^<]*xiamen[^<]*</td>", listed)
+    held = re.search(r"manager of ([^<]*)", client.get("/admin/users/manager", headers={"Accept-Language": "en"})
+                     .get_data(as_text=True)).group(1)
+    assert "厦门" in held and "xiamen" not in held
     # Deactivate: the user stays listed, marked deactivated. The admin stays on the user's page
     # (what is left to hand over) and hears that 厦门 now has nobody to claim its tasks.
     response = client.post("/admin/users/xm1", data={"display_name": "厦门一", "roles": ["sales"],

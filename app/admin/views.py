@@ -124,8 +124,10 @@ def edit_user(username):
 
 def _user_page(user, errors):
     successors = [u for u in _all_users() if u.active and u.id != user.id]
+    groups = _all_groups()
     return render_template("admin/user_form.html", user=user, roles=ROLES, role_labels=ROLE_LABELS,
-                           groups=_all_groups(), errors=errors, form=request.form, holdings=handover.holdings(user),
+                           groups=groups, group_labels={g.name: g.label for g in groups},
+                           errors=errors, form=request.form, holdings=handover.holdings(user),
                            successors=successors, locked_for=services.account_lock_remaining(user),
                            tokens=services.live_tokens(user)), 400 if errors else 200
 
