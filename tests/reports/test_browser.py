@@ -80,11 +80,11 @@ def test_people_and_automation_reports(page, histories):
     screenshot(page, "reports-automation")
 
 
-def test_manager_sees_only_the_people_report(page, histories):
+def test_manager_sees_only_the_people_and_sales_reports(page, histories):
     login_in_browser(page, "manager")
     page.goto("/reports/")
     page.wait_for_url("**/reports/people")
-    assert page.locator(".nav-tabs .nav-link").count() == 1
+    assert page.locator(".nav-tabs .nav-link").all_inner_texts() == ["人员报表", "销售报表"]
 
 
 def test_reports_on_the_demo_data(app, page):
