@@ -962,7 +962,7 @@ def update(record: OwnedRecord, data: dict, actor, *, version: int | None = None
     changes = _diff(before, snapshot(record))
     if not changes:
         return record
-    _refuse_while_approved_on(record, changes, reason)
+    _refuse_while_awaiting_approval(record, changes, reason)
     db.session.flush()
     _emit(entity, "updated", record, changes, actor, chain, automate)
     if isinstance(record, Customer) and "owner" in changes:
@@ -1124,11 +1124,18 @@ REVIEW_FIELDS = {"customer": "report_status", "contract": "approval_status"}
 
 label_audit_events({"crm.report_status": _l("Customer report status set"),
                     "crm.approval_status": _l("Contract approval status set")})
-# Their old and new values read as the statuses' names (报备审批中), not the codes stored (pending).
-for _field in REVIEW_FIELDS.values():
-    label_audit_details([f"crm.{_field}"], formats={
-        key: (lambda value, _context, labels=CHOICE_LABELS[_field]: str(labels.get(value, value)))
-        for key in ("old", "new")})
+
+
+def _status_names(field: str) -> dict:
+    """An audit row's old and new values read as the statuses' names (报备审批中), not the codes
+    stored (pending)."""
+    def name(value, _context):
+        return str(CHOICE_LABELS[field].get(value, value))
+    return {"old": name, "new": name}
+
+
+label_audit_details(["crm.report_status"], formats=_status_names("report_status"))
+label_audit_details(["crm.approval_status"], formats=_status_names("approval_status"))
 
 
 def review_status(record) -> str | None:
@@ -1146,7 +1153,7 @@ LOCKED_WHILE_PENDING = frozenset({"contract"})
 APPROVED_TERMS = {"contract": ("customer_id", "opportunity_id", "amount")}
 
 
-def _refuse_while_approved_on(record: OwnedRecord, changes: dict, reason: str) -> None:
+def _refuse_while_awaiting_approval(record: OwnedRecord, changes: dict, reason: str) -> None:
     if reason != BY_USER or record.entity not in LOCKED_WHILE_PENDING or review_status(record) != "pending":
         return
     if set(changes) - {"owner", "shared_with"}:
@@ -1357,12 +1364,17 @@ def sales_summary(user) -> SalesSummary:
         visible_count(Contract, Contract.approval_status == "pending"),
         visible_count(Contract, Contract.approval_status == "rejected"),
     ).select_from(Customer).where(visible_clause(Customer, user))).one()
+    return SalesSummary(*counts, pipeline=open_pipeline(user))
+
+
+def open_pipeline(user) -> list[StageFigure]:
+    """The open opportunities ``user`` may see, per stage in the pipeline's order (a stage since
+    removed last, by its key): one aggregate."""
     per_stage = {key: (number, Decimal(amount or 0)) for key, number, amount in db.session.execute(
         select(Opportunity.stage, func.count(), func.sum(Opportunity.amount))
         .where(visible_clause(Opportunity, user), Opportunity.status == "open").group_by(Opportunity.stage))}
     pipeline = [StageFigure(stage.key, stage.name, *per_stage.pop(stage.key, (0, Decimal(0)))) for stage in stages()]
-    pipeline += [StageFigure(key, key, *figures) for key, figures in sorted(per_stage.items())]
-    return SalesSummary(*counts, pipeline=pipeline)
+    return pipeline + [StageFigure(key, key, *figures) for key, figures in sorted(per_stage.items())]
 
 
 def assignment_log(entity: str, record_id: int) -> list[AssignmentLog]:

@@ -170,16 +170,21 @@ def _import_as_next_version(key: str, xml: str, actor) -> ProcessDraft:
     return save_draft(draft, actor=actor, xml=xml, version=draft.version)
 
 
+def _form_key(task) -> str:
+    """The form a user task names (``camunda:formKey``), "" when none."""
+    from app.engine.validation import CAMUNDA_NS
+
+    return (task.get(f"{{{CAMUNDA_NS}}}formKey") or "").strip()
+
+
 def _bring_template_forms(xml: str, actor) -> None:
     """A shipped template's forms come with it: on an install where ``flask demo`` never ran,
     its approvals would otherwise name forms that do not exist, and it could not be deployed."""
-    from app.engine.validation import CAMUNDA_NS
-
     try:
         from app.forms.services import load_missing_shipped_forms
     except ImportError:  # no forms module: the check says which forms are missing
         return
-    keys = [(task.get(f"{{{CAMUNDA_NS}}}formKey") or "").strip() for task in load_xml(xml).iter(f"{{{BPMN_NS}}}userTask")]
+    keys = [_form_key(task) for task in load_xml(xml).iter(f"{{{BPMN_NS}}}userTask")]
     load_missing_shipped_forms((k for k in keys if k), actor=actor)  # audited as any form saved
 
 
@@ -271,7 +276,7 @@ def variable_hints(xml: str, key: str | None) -> list[dict]:
         return []
     root = load_xml(xml)
     for task in root.iter(f"{{{BPMN_NS}}}userTask"):
-        form = get_form((task.get(f"{{{CAMUNDA_NS}}}formKey") or "").strip())
+        form = get_form(_form_key(task))
         known.update(c["key"] for c in iter_components((form.schema or {}).get("components")) if form
                      and isinstance(c.get("key"), str))
         known.update(f.get("id") for f in task.iter(f"{{{CAMUNDA_NS}}}formField") if f.get("id"))
@@ -345,7 +350,7 @@ def _unknown_forms(xml: str) -> list[dict]:
     root = load_xml(xml)
     out = []
     for task in root.iter(f"{{{BPMN_NS}}}userTask"):
-        key = (task.get(f"{{{CAMUNDA_NS}}}formKey") or "").strip()
+        key = _form_key(task)
         if not key or key.startswith(("${", "#{")) or task.find(f".//{{{CAMUNDA_NS}}}formData") is not None:
             continue
         if get_form(key) is None:

@@ -27,6 +27,10 @@ def can_see_sales(user) -> bool:
     return user.has_role("sales", "admin", "designer") or bool(managed_groups(user))
 
 
+# Each salesperson's figures, and the totals' (amounts in yuan).
+FIGURES = ("new", "new_amount", "won", "won_amount", "lost", "open", "open_amount", "contracts", "contracts_amount")
+
+
 def _amount(value) -> float:
     return float(value or Decimal(0))
 
@@ -41,40 +45,37 @@ def sales_report(user, period: Period) -> dict:
     def count_and_sum(condition):
         return (func.count(case((condition, 1))), func.sum(case((condition, Opportunity.amount))))
 
-    rows = db.session.execute(
-        select(Opportunity.owner_id, *count_and_sum(new), *count_and_sum(won), func.count(case((lost, 1))),
-               *count_and_sum(is_open))
-        .where(crm.visible_clause(Opportunity, user)).group_by(Opportunity.owner_id)).all()
-    signed = {owner: (n, amount) for owner, n, amount in db.session.execute(
-        select(Contract.owner_id, func.count(), func.sum(Contract.amount))
-        .where(crm.visible_clause(Contract, user), Contract.signed_on >= period.first,
-               Contract.signed_on <= period.last).group_by(Contract.owner_id))}
-    owners = {u.id: u for u in db.session.scalars(select(User).where(
-        User.id.in_({row[0] for row in rows} | set(signed))))}
+    per_owner: dict[int, dict] = {}
 
+    def owner_row(owner_id) -> dict:
+        return per_owner.setdefault(owner_id, {key: 0 for key in FIGURES})
+
+    for owner_id, *figures in db.session.execute(
+            select(Opportunity.owner_id, *count_and_sum(new), *count_and_sum(won), func.count(case((lost, 1))),
+                   *count_and_sum(is_open))
+            .where(crm.visible_clause(Opportunity, user)).group_by(Opportunity.owner_id)):
+        owner_row(owner_id).update(zip(("new", "new_amount", "won", "won_amount", "lost", "open", "open_amount"),
+                                       figures))
+    for owner_id, n, amount in db.session.execute(  # signed contracts, also of owners with no deal
+            select(Contract.owner_id, func.count(), func.sum(Contract.amount))
+            .where(crm.visible_clause(Contract, user), Contract.signed_on >= period.first,
+                   Contract.signed_on <= period.last).group_by(Contract.owner_id)):
+        owner_row(owner_id).update(contracts=n, contracts_amount=amount)
+
+    owners = {u.id: u for u in db.session.scalars(select(User).where(User.id.in_(per_owner)))}
     people = []
-    for owner_id, new_n, new_amount, won_n, won_amount, lost_n, open_n, open_amount in rows:
-        contracts_n, contracts_amount = signed.pop(owner_id, (0, None))
-        people.append(_person(owners.get(owner_id), new_n, new_amount, won_n, won_amount, lost_n, open_n,
-                              open_amount, contracts_n, contracts_amount))
-    for owner_id, (contracts_n, contracts_amount) in signed.items():  # signed, with no deal of theirs
-        people.append(_person(owners.get(owner_id), 0, None, 0, None, 0, 0, None, contracts_n, contracts_amount))
+    for owner_id, row in per_owner.items():
+        owner = owners.get(owner_id)
+        row = {key: _amount(value) if key.endswith("_amount") else value for key, value in row.items()}
+        people.append({"username": owner.username if owner else None, "label": owner.label if owner else "—",
+                       **row, "win_rate": _rate(row["won"], row["lost"])})
     people.sort(key=lambda p: (-p["won_amount"], -p["won"], p["label"]))
 
-    totals = {key: sum(p[key] for p in people) for key in
-              ("new", "new_amount", "won", "won_amount", "lost", "open", "open_amount", "contracts", "contracts_amount")}
+    totals = {key: sum(p[key] for p in people) for key in FIGURES}
     totals["win_rate"] = _rate(totals["won"], totals["lost"])
     stages = [{"key": s.key, "name": s.name, "count": s.count, "amount": _amount(s.amount)}
-              for s in crm.sales_summary(user).pipeline]
+              for s in crm.open_pipeline(user)]
     return {"period": period.as_dict(), "totals": totals, "people": people, "stages": stages}
-
-
-def _person(owner, new_n, new_amount, won_n, won_amount, lost_n, open_n, open_amount, contracts_n,
-            contracts_amount) -> dict:
-    return {"username": owner.username if owner else None, "label": owner.label if owner else "—",
-            "new": new_n, "new_amount": _amount(new_amount), "won": won_n, "won_amount": _amount(won_amount),
-            "lost": lost_n, "win_rate": _rate(won_n, lost_n), "open": open_n, "open_amount": _amount(open_amount),
-            "contracts": contracts_n, "contracts_amount": _amount(contracts_amount)}
 
 
 def _rate(won: int, lost: int) -> float | None:

@@ -3,6 +3,8 @@ import "bootstrap/dist/css/bootstrap.min.css";
 import "./app.css";
 import * as bootstrap from "bootstrap";
 
+import { sayWhatWasDone } from "../shared/done-message.js";
+
 window.bootstrap = bootstrap;
 
 const csrfToken = () => document.querySelector('meta[name="csrf-token"]')?.content || "";
@@ -72,15 +74,4 @@ document.addEventListener("click", async (event) => {
 const savedForm = document.querySelector('meta[name="saved-form"]')?.content;
 if (savedForm) sessionStorage.removeItem(`crm-draft:${savedForm}`);
 
-// What a page's own action did before it reloaded (static/inbox: withdrawn, terminated …),
-// said where the server's messages go.
-const done = sessionStorage.getItem("crm-done");
-if (done) {
-  sessionStorage.removeItem("crm-done");
-  const alert = document.createElement("div");
-  alert.className = "alert alert-success";
-  alert.setAttribute("role", "status");
-  alert.id = "done-message";
-  alert.textContent = done;
-  document.getElementById("main")?.prepend(alert);
-}
+sayWhatWasDone();

@@ -6,6 +6,7 @@ import "./inbox.css";
 import NavigatedViewer from "bpmn-js/lib/NavigatedViewer";
 
 import { askInDialog } from "../shared/ask-dialog.js";
+import { reloadSaying } from "../shared/done-message.js";
 
 const readJson = (id) => {
   const node = document.getElementById(id);
@@ -99,13 +100,6 @@ async function mountTask() {
 }
 
 // ---------------------------------------------------------------- small forms posting JSON
-// The page reloads to show the new state; the element's data-done sentence is said on it
-// (static/app shows it where the server's messages go).
-function reloadSaying(element) {
-  if (element.dataset.done) sessionStorage.setItem("crm-done", element.dataset.done);
-  window.location.reload();
-}
-
 function jsonForm(id, toBody) {
   const form = document.getElementById(id);
   if (!form) return;
@@ -113,7 +107,7 @@ function jsonForm(id, toBody) {
     event.preventDefault();
     try {
       await window.crmFetch(form.dataset.url, { method: "POST", body: toBody(new FormData(form)) });
-      reloadSaying(form);
+      reloadSaying(form.dataset.done); // the page shows the new state and says what was done
     } catch (error) {
       fail(error);
     }
@@ -168,7 +162,7 @@ document.addEventListener("click", async (event) => {
   button.disabled = true;
   try {
     await window.crmFetch(url, { method: "POST", body });
-    reloadSaying(button);
+    reloadSaying(button.dataset.done);
   } catch (error) {
     button.disabled = false;
     fail(error);

@@ -10,6 +10,8 @@ import { BarController, BarElement, CategoryScale, Chart, Legend, LinearScale, L
   PointElement, Tooltip } from "chart.js";
 import NavigatedViewer from "bpmn-js/lib/NavigatedViewer";
 
+import { reloadSaying } from "../shared/done-message.js";
+
 Chart.register(BarController, BarElement, CategoryScale, Legend, LinearScale, LineController, LineElement,
   PointElement, Tooltip);
 Chart.defaults.animation = false; // the browser test reads the canvas right away
@@ -161,8 +163,7 @@ function automationCharts(report) {
       try {
         await window.crmFetch(form.dataset.url, { method: "PUT", body: { settings } });
         // The hours saved and the totals follow the new minutes: the page reloads and says so.
-        sessionStorage.setItem("crm-done", t("saved"));
-        window.location.reload();
+        reloadSaying(t("saved"));
       } catch (error) {
         status.className = "small minutes-status text-danger";
         status.textContent = [error.message, ...(error.details || []).map((d) => d.message)].join(" · ");

@@ -138,21 +138,26 @@ def test_a_custom_date_field_is_offered_for_days_before_but_not_for_idle_time(pa
     expect(page.locator("#event-field option[value='custom.renew_on']")).to_have_count(0)
 
 
-def test_a_dry_run_tries_a_change_for_an_update_rule(page, app, demo_people):
+def _open_update_rule(page, app, name, condition, template):
+    """A customer-updated rule that notifies the manager, opened in the editor as admin."""
     with app.app_context():
         from app.auth.services import get_user
         from app.automation.services import create_rule
         from app.extensions import db
 
-        rule = create_rule({"name": "升为A类", "entity": "customer", "event": "updated",
-                            "condition": {"field": "customer_class", "op": "changed_to", "value": "A"},
-                            "actions": [{"type": "notify", "users": ["manager"], "template": "{name} 升为A类"}]},
+        rule = create_rule({"name": name, "entity": "customer", "event": "updated", "condition": condition,
+                            "actions": [{"type": "notify", "users": ["manager"], "template": template}]},
                            get_user("admin"))
         rule_id = rule.id
         db.session.remove()
     login_in_browser(page, "admin")
     page.goto(f"/automation/rules/{rule_id}")
     page.wait_for_selector("#rule-entity option", state="attached")
+
+
+def test_a_dry_run_tries_a_change_for_an_update_rule(page, app, demo_people):
+    _open_update_rule(page, app, "升为A类", {"field": "customer_class", "op": "changed_to", "value": "A"},
+                      "{name} 升为A类")
     page.fill("#dry-sample", '{"name": "样例公司", "customer_class": "A"}')
     page.click("#dry-run")
     expect(page.locator("#dry-verdict")).to_contain_text("条件不满足")  # no change given: A was A before
@@ -172,20 +177,8 @@ def test_a_dry_run_tries_a_change_for_an_update_rule(page, app, demo_people):
 
 
 def test_a_dry_run_names_choices_as_the_editor_does(page, app, demo_people):
-    with app.app_context():
-        from app.auth.services import get_user
-        from app.automation.services import create_rule
-        from app.extensions import db
-
-        rule = create_rule({"name": "报备通过后通知", "entity": "customer", "event": "updated",
-                            "condition": {"field": "report_status", "op": "changed_to", "value": "approved"},
-                            "actions": [{"type": "notify", "users": ["manager"], "template": "{name} 报备通过"}]},
-                           get_user("admin"))
-        rule_id = rule.id
-        db.session.remove()
-    login_in_browser(page, "admin")
-    page.goto(f"/automation/rules/{rule_id}")
-    page.wait_for_selector("#rule-entity option", state="attached")
+    _open_update_rule(page, app, "报备通过后通知", {"field": "report_status", "op": "changed_to", "value": "approved"},
+                      "{name} 报备通过")
     page.fill("#dry-sample", '{"name": "样例公司", "report_status": "approved"}')
     page.fill("#dry-changes", '{"report_status": ["pending", "approved"]}')
     page.click("#dry-run")
