@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from app.auth.models import User
 from app.db import UTCDateTime
 from app.engine.models import TASK_CANCELLED, TASK_OPEN, HumanTask, ProcessHistory, ProcessInstance
-from app.jobs import enqueue, job_handler
+from app.jobs import cancel, enqueue, job_handler
 from app.notifications.services import notified_user_ids
 
 from .models import TaskOffer, group_principal, user_principal
@@ -73,7 +73,7 @@ def _before_flush(session: Session, flush_context, instances) -> None:
                 elif _changed(obj, "assignee", "claimed_by", "due_at"):
                     session.info.setdefault(_RESTEP, {})[obj.id] = obj
             if isinstance(obj, HumanTask) and obj.status != TASK_OPEN and obj.id is not None:
-                session.info.setdefault(_CLOSED, set()).add(obj.id)
+                session.info.setdefault(_CLOSED, {})[obj.id] = obj.due_at is not None
                 if _status_history(obj) == [TASK_CANCELLED]:
                     session.info.setdefault(_TAKEN_BACK, []).append(obj)
             if isinstance(obj, ProcessInstance):
@@ -146,6 +146,11 @@ def _after_flush(session: Session, flush_context) -> None:
     if closed:
         # Offers are only for open tasks: the "offered to my groups" lookup stays small.
         session.connection().execute(_DELETE_OFFERS, {"task_ids": sorted(closed)})
+        # Nobody needs reminding of a task that is done: its reminder would sit in the job
+        # backlog until it fired and found nothing to do.
+        reminders = [_due_job_key(task_id) for task_id, has_due in closed.items() if has_due]
+        if reminders:
+            cancel(reminders, connection=session.connection())
 
 
 _LAST_EVENT = (select(ProcessHistory.event, ProcessHistory.comment, ProcessHistory.task).where(ProcessHistory.instance_id == bindparam("instance_id"))
@@ -183,7 +188,7 @@ def _before_commit(session: Session) -> None:
             continue
         services._notify(_people(services, task), _new_task_text(services, task), task)
         if task.due_at is not None:
-            enqueue(DUE_JOB, {"task_id": task.id}, due_at=task.due_at, key=f"{DUE_JOB}:{task.id}")
+            enqueue(DUE_JOB, {"task_id": task.id}, due_at=task.due_at, key=_due_job_key(task.id))
     notified = notified_user_ids(session)
     for instance, status in ended:
         if not instance.started_by_id or instance.started_by_id in notified:
@@ -202,6 +207,10 @@ def _before_commit(session: Session) -> None:
             text = _l("Your process %(process)s has completed.", process=label)
         services._notify([session.get(User, instance.started_by_id).username], text,
                          link=f"/process-instances/{instance.id}")
+
+
+def _due_job_key(task_id: int) -> str:
+    return f"{DUE_JOB}:{task_id}"
 
 
 def _record_label(services, instance) -> str | None:

@@ -115,12 +115,15 @@ def enqueue(kind: str, payload: dict | None = None, *, due_at: datetime | None =
     return job
 
 
-def cancel(key: str) -> None:
-    """Drop a pending job by key (e.g. a timer whose task was completed first)."""
-    db.session.execute(
-        update(Job).where(Job.key == key, Job.status == PENDING).values(status=DONE, finished_at=utcnow(),
-                                                                         last_error="cancelled")
-    )
+_CANCEL = (update(Job.__table__)  # built once: run whenever a task with a due date closes
+           .where(Job.__table__.c.key.in_(bindparam("keys", expanding=True)), Job.__table__.c.status == PENDING)
+           .values(status=DONE, finished_at=bindparam("now", type_=UTCDateTime()), last_error="cancelled"))
+
+
+def cancel(keys: list[str], connection=None) -> None:
+    """Drop pending jobs by key (e.g. a task's due reminder once the task is done). Inside a
+    flush, pass the flush's ``connection``: the session itself may not run statements there."""
+    (connection or db.session).execute(_CANCEL, {"keys": list(keys), "now": utcnow()})
 
 
 def worker_id() -> str:

@@ -184,6 +184,26 @@ def test_due_reminder_notifies_the_holder_once_the_due_date_passed(app, flows, a
     assert any("逾期" in t and "指定人审批" in t for t in texts)
 
 
+def test_a_done_task_drops_its_due_reminder(app, flows, api_as):
+    """The reminder of a task completed in time is cancelled at once, not left pending in the
+    job backlog until it fires and finds nothing to do."""
+    from sqlalchemy import select
+
+    from app.extensions import db
+    from app.jobs.models import Job
+
+    done, still_open = (flows.open_task(flows.assigned("fj_head")) for _ in range(2))
+    head = api_as("fj_head")
+    assert head.post(f"/api/v1/tasks/{done['id']}/complete",
+                     json={"data": {"decision": "approve", "comment": "好"}}).status_code == 200
+    with app.app_context():
+        jobs = {key: (status, error) for key, status, error in db.session.execute(
+            select(Job.key, Job.status, Job.last_error).where(Job.kind == "inbox.task_due"))}
+        db.session.remove()
+    assert jobs[f"inbox.task_due:{done['id']}"] == ("done", "cancelled")
+    assert jobs[f"inbox.task_due:{still_open['id']}"] == ("pending", None)
+
+
 def test_overdue_tasks_are_highlighted_and_filtered(app, flows):
     from sqlalchemy import update
 
