@@ -18,7 +18,8 @@ Definitions (what each figure counts):
   e.g. the 3-day escalation timer); delegated / reassigned: inbox history events on the task.
 - skipped: completed instances of a version containing the step in which it never ran.
 - bottlenecks: the slowest step by median time in step, and every step within half of it, among
-  steps with enough completed tasks to have a median worth the name (MIN_BOTTLENECK_SAMPLES).
+  steps with enough completed tasks to have a median worth the name (MIN_BOTTLENECK_SAMPLES), and
+  only where another step is under half as long (one step alone is no bottleneck).
 """
 from __future__ import annotations
 
@@ -306,11 +307,15 @@ MIN_BOTTLENECK_SAMPLES = 3
 
 def mark_bottlenecks(steps: list[dict]) -> list[dict]:
     """The slowest step by median time in step, and every step within half of it, among the
-    steps with at least MIN_BOTTLENECK_SAMPLES completed tasks."""
+    steps with at least MIN_BOTTLENECK_SAMPLES completed tasks; named only where another step
+    is clearly quicker (under half as long). A one-step process, or steps all alike, has no
+    bottleneck: the flag would only repeat that the process takes time."""
     judged = [s for s in steps if s["completed"] >= MIN_BOTTLENECK_SAMPLES]
     slowest = max((s["in_step_median_s"] or 0 for s in judged), default=0)
+    slow = [s for s in judged if slowest and (s["in_step_median_s"] or 0) >= slowest / 2]
+    quicker = any(s["in_step_median_s"] is not None and s["in_step_median_s"] < slowest / 2 for s in steps)
     for s in steps:
-        s["bottleneck"] = s in judged and bool(slowest) and (s["in_step_median_s"] or 0) >= slowest / 2
+        s["bottleneck"] = quicker and s in slow
     return steps
 
 

@@ -228,3 +228,14 @@ def test_a_step_with_too_few_completed_tasks_is_not_called_a_bottleneck():
     assert {s["id"]: s["bottleneck"] for s in steps} == {"once_slow": False, "usual": True, "near": True,
                                                          "quick": False}
     assert not any(s["bottleneck"] for s in services.mark_bottlenecks([step("few", 2, 5000.0)]))
+
+
+def test_a_step_is_a_bottleneck_only_next_to_a_clearly_quicker_one():
+    def step(name, completed, median):
+        return {"id": name, "completed": completed, "in_step_median_s": median}
+
+    assert not services.mark_bottlenecks([step("only", 40, 7200.0)])[0]["bottleneck"]  # a one-step process
+    alike = services.mark_bottlenecks([step("first", 9, 7200.0), step("second", 9, 5400.0), step("never", 0, None)])
+    assert not any(s["bottleneck"] for s in alike)
+    named = services.mark_bottlenecks([step("first", 9, 7200.0), step("second", 9, 5400.0), step("quick", 1, 900.0)])
+    assert [s["id"] for s in named if s["bottleneck"]] == ["first", "second"]
