@@ -962,7 +962,7 @@ def update(record: OwnedRecord, data: dict, actor, *, version: int | None = None
     changes = _diff(before, snapshot(record))
     if not changes:
         return record
-    _refuse_while_awaiting_approval(record, changes, reason)
+    _keep_to_the_approval(record, changes, reason)
     db.session.flush()
     _emit(entity, "updated", record, changes, actor, chain, automate)
     if isinstance(record, Customer) and "owner" in changes:
@@ -1148,18 +1148,33 @@ def review_status(record) -> str | None:
 # meanwhile, only hand it over or share it. (A customer's report decides who owns it: its data
 # may still be corrected, and the approver's form shows what changed.)
 LOCKED_WHILE_PENDING = frozenset({"contract"})
+OPEN_WHILE_PENDING = frozenset({"owner", "shared_with"})
 # What a contract's approval approved: changing it afterwards needs approval again, so its
 # approval status goes back to "none" and the owner may submit it again.
 APPROVED_TERMS = {"contract": ("customer_id", "opportunity_id", "amount")}
 
 
-def _refuse_while_awaiting_approval(record: OwnedRecord, changes: dict, reason: str) -> None:
-    if reason != BY_USER or record.entity not in LOCKED_WHILE_PENDING or review_status(record) != "pending":
+def _keep_to_the_approval(record: OwnedRecord, changes: dict, reason: str) -> None:
+    """A person may not change a contract its approvers are deciding on, nor sign one they rejected."""
+    if reason != BY_USER or record.entity not in LOCKED_WHILE_PENDING:
         return
-    if set(changes) - {"owner", "shared_with"}:
+    status = review_status(record)
+    if status == "pending" and set(changes) - OPEN_WHILE_PENDING:
         raise ApiError(409, "approval_pending", _(
             "This contract is awaiting approval and cannot be changed until it is decided. To change it now, "
             "withdraw the approval (My submissions) and submit it again afterwards."))
+    if status == "rejected" and changes.get("status", (None, None))[1] == "signed":
+        said = _("This contract's approval was rejected, so it cannot be marked signed. Correct it and submit "
+                 "it for approval again (on its page).")
+        raise ApiError(409, "approval_rejected", said, details=[{"field": "status", "message": said}])
+
+
+def fields_locked_by_approval(record) -> frozenset[str]:
+    """The fields of ``record`` a person may not change now (its edit form shows them disabled)."""
+    if record is None or record.entity not in LOCKED_WHILE_PENDING or review_status(record) != "pending":
+        return frozenset()
+    keys = {spec.key for spec in FIELDS[record.entity]} | {f"custom.{d.key}" for d in custom_field_defs(record.entity)}
+    return frozenset(keys - OPEN_WHILE_PENDING)
 
 
 def approval_notice(record) -> str | None:

@@ -391,6 +391,7 @@ def _render_form(entity, record, errors, status=200, values=None):
     base = {k: _as_text(v) for k, v in _record_values(entity, record).items()} if record is not None else None
     return render_template("crm/form.html", entity=entity, record=record, errors=errors, values=values, base=base,
                            draft_key=_draft_key(), approval_notice=services.approval_notice(record),
+                           locked_fields=services.fields_locked_by_approval(record),
                            fields=[f for f in services.FIELDS[entity] if not f.read_only],
                            defs=services.custom_field_defs(entity), **_form_options(entity, record, values)), status
 
@@ -408,6 +409,9 @@ def _merge_after_conflict(entity, record) -> tuple[dict, dict]:
     merged, clashes = {}, {}
     for key, answer in mine.items():
         theirs = current.get(key, "")
+        if key not in request.form and not isinstance(answer, list):
+            merged[key] = theirs  # not on the page to change (disabled while awaiting approval)
+            continue
         started = base.get(key)
         if started is not None and _as_text(answer) == started:
             merged[key] = theirs  # not touched here

@@ -2,6 +2,7 @@
 through the API: the sales managers approve; a contract of 500,000 yuan or more then goes to
 the manager above them; the salesperson hears the outcome either way, and the contract's
 approval status (审批状态) says where it stands."""
+import re
 from pathlib import Path
 
 import pytest
@@ -198,6 +199,10 @@ def test_a_contract_awaiting_approval_cannot_change_and_an_approved_one_changed_
     assert refused.status_code == 409 and refused.get_json()["error"]["code"] == "approval_pending"
     page = sales.get(f"/crm/contract/{contract['id']}/edit").get_data(as_text=True)
     assert 'id="approval-notice"' in page and "审批中" in page
+    # The form shows what may still change: the amount is disabled, the owner and sharing are not.
+    fieldsets = {key: tag for tag, key in re.findall(r'(<fieldset[^>]*>)\s*<label class="form-label" for="f-([\w.]+)"', page)}
+    assert "disabled" in fieldsets["amount"] and "disabled" in fieldsets["status"]
+    assert "disabled" not in fieldsets["owner"] and "disabled" not in fieldsets["shared_with"]
     shared = api_as("manager").patch(path, json={"shared_with": ["sales2"], "version": contract["version"]})
     assert shared.status_code == 200, shared.get_json()  # handing over or sharing stays possible
     _decide(api_as("manager"), "approve")
@@ -211,6 +216,49 @@ def test_a_contract_awaiting_approval_cannot_change_and_an_approved_one_changed_
     _decide(api_as("manager"), "approve")
     [above] = api_as("admin").get("/api/v1/tasks").get_json()["items"]
     assert above["name"] == "总经理审批"  # the new amount goes the whole way
+
+
+def test_sharing_a_contract_awaiting_approval_after_someone_else_saved_keeps_its_terms(app, api_as, contract_flow):
+    """The edit form of a contract awaiting approval posts only owner and sharing: a clash
+    with someone else's save fills in their values, and leaves the locked ones as they are."""
+    import html
+
+    from app.cli import DEMO_PASSWORD
+
+    contract = contract_flow(1000)
+    client = app.test_client()
+    client.post("/login", data={"username": "manager", "password": DEMO_PASSWORD})
+    page = client.get(f"/crm/contract/{contract['id']}/edit").get_data(as_text=True)
+    form = {name: html.unescape(value) for name, value in re.findall(r'<input type="hidden" name="(version|base)" value="([^"]*)"', page)}
+    # Meanwhile, in another tab, the contract is handed to sales2.
+    handed = api_as("manager").patch(f"/api/v1/contracts/{contract['id']}", json={
+        "owner": "sales2", "version": _contract(api_as("manager"), contract)["version"]})
+    assert handed.status_code == 200, handed.get_json()
+    answer = client.post(f"/crm/contract/{contract['id']}/edit", data={**form, "owner": "sales1", "shared_with": ["sales1"]})
+    assert answer.status_code == 409
+    merged = answer.get_data(as_text=True)
+    assert 'id="f-amount" name="amount" type="text" inputmode="decimal" value="1000.00"' in merged  # not blanked
+    assert '<option value="sales2" selected>' in merged  # theirs: this page did not change the owner
+    again = {name: html.unescape(value) for name, value in re.findall(r'<input type="hidden" name="(version|base)" value="([^"]*)"', merged)}
+    assert client.post(f"/crm/contract/{contract['id']}/edit",
+                       data={**again, "owner": "sales2", "shared_with": ["sales1"]}).status_code == 302
+    saved = _contract(api_as("manager"), contract)
+    assert (saved["owner"], saved["shared_with"], saved["amount"], saved["approval_status"]) == (
+        "sales2", ["sales1"], 1000.0, "pending")
+
+
+def test_a_rejected_contract_cannot_be_marked_signed(api_as, contract_flow):
+    sales = api_as("sales1")
+    contract = contract_flow(1000)
+    _decide(api_as("manager"), "reject", "请补充开票信息")
+    path = f"/api/v1/contracts/{contract['id']}"
+    refused = sales.patch(path, json={"status": "signed", "signed_on": "2026-12-01",
+                                      "version": _contract(sales, contract)["version"]})
+    assert refused.status_code == 409 and refused.get_json()["error"]["code"] == "approval_rejected"
+    assert refused.get_json()["error"]["details"][0]["field"] == "status"
+    assert _contract(sales, contract)["status"] == "draft"
+    fixed = sales.patch(path, json={"invoice_title": "厦门某公司", "version": _contract(sales, contract)["version"]})
+    assert fixed.status_code == 200, fixed.get_json()  # correcting it stays possible
 
 
 def test_the_home_page_counts_contracts_awaiting_approval_and_rejected(app, api_as, contract_flow):
