@@ -22,6 +22,7 @@ Its return value is stored in the task data if the task has ``camunda:resultVari
 """
 from __future__ import annotations
 
+import contextvars
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
@@ -162,6 +163,15 @@ def check_operation_call(name: str | None, given: Iterable[str]) -> list[str]:
     return problems
 
 
+# The instance whose service task is calling an operation right now: what the operation sets
+# off (a record event, a rule) must not load and save that instance's state behind its back.
+_ACTING: contextvars.ContextVar[int | None] = contextvars.ContextVar("engine_acting_instance", default=None)
+
+
+def acting_instance_id() -> int | None:
+    return _ACTING.get()
+
+
 def call_operation(name: str, ctx: OperationContext, params: dict[str, Any]):
     op = get_operation(name)
     if op is None:
@@ -169,4 +179,8 @@ def call_operation(name: str, ctx: OperationContext, params: dict[str, Any]):
     problems = check_operation_call(name, list(params))  # names: values are checked when the diagram deploys
     if problems:
         raise ValueError("; ".join(problems))
-    return op.func(ctx, **params)
+    token = _ACTING.set(ctx.instance.get("instance_id"))
+    try:
+        return op.func(ctx, **params)
+    finally:
+        _ACTING.reset(token)

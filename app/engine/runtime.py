@@ -462,6 +462,17 @@ def retry(workflow, data: dict | None = None, now: datetime | None = None) -> St
     return snapshot(workflow, now, error)
 
 
+def follow_variable(workflow, name: str, was, now) -> bool:
+    """The open steps holding ``name`` = ``was`` hold ``now`` instead (a variable that follows
+    the record, e.g. its owner); the steps ahead take their data from these. True if any did."""
+    followed = False
+    for task in workflow.get_tasks(state=TaskState.READY | TaskState.WAITING | TaskState.STARTED | TaskState.ERROR):
+        if name in task.data and task.data[name] == was:
+            task.data[name] = now
+            followed = True
+    return followed
+
+
 def terminate(workflow) -> None:
     """Cancel everything still open."""
     workflow.cancel()

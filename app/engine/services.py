@@ -33,7 +33,7 @@ from .models import (
     OPEN_STATUSES, TASK_CANCELLED, TASK_COMPLETED, TASK_OPEN, HumanTask, ProcessDefinition, ProcessHistory,
     ProcessInstance,
 )
-from .operations import get_operation
+from .operations import acting_instance_id, get_operation
 from .validation import validate_diagram
 from .xml import DiagramError
 
@@ -475,6 +475,31 @@ def open_instances_for(record_type: str, record_id: int) -> list[tuple[int, str]
     """(id, process key) of the unfinished instances started for a record."""
     return [tuple(row) for row in db.session.execute(_OPEN_FOR_RECORD, {"record_type": record_type,
                                                                         "record_id": record_id})]
+
+
+def follow_record_owner(record_type: str, record_id: int, was: str | None, now: str | None, actor=None) -> None:
+    """The record changed hands: where its unfinished processes hold ``owner`` = ``was`` (the
+    owner when they started), they hold ``now``. The approval then confirms, and its notices
+    reach, whoever owns the record now, not the former owner. The instance whose own step made
+    the change is left alone: it is running, and its state is about to be saved anyway."""
+    if was == now:
+        return
+    for instance_id, _key in open_instances_for(record_type, record_id):
+        if instance_id == acting_instance_id():
+            continue
+        instance = get_instance(instance_id)
+        try:
+            wf = _load(instance, actor)
+        except StateUnreadable:
+            continue  # marked for the operators; the hand-over itself stands
+        if not R.follow_variable(wf, "owner", was, now):
+            continue
+        instance.state = S.dumps(wf)
+        # What forms show until the next step: the last finished step's data, patched alike.
+        if (instance.data or {}).get("owner") == was:
+            instance.data = {**instance.data, "owner": now}
+        _history(instance, "owner_followed", actor, comment=f"{was or '—'} → {now or '—'}",
+                 data={"from": was, "to": now})
 
 
 def how_they_stand(instance_ids) -> dict[int, dict]:

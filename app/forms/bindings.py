@@ -8,9 +8,9 @@ A start that fails (a mapped field was deleted, the process was removed ...) is 
 to a savepoint and written to the record's log; the record itself is always saved.
 
 Every started process gets ``record_type``, ``record_id``, ``<entity>_id``, ``reporter`` (the
-user whose action started it) and ``owner`` (the record's owner then, after the rules that hand
-new records out) besides the form's embedded fields and the mapping, which may replace
-``owner``.
+user whose action started it) and ``owner`` (the record's owner, after the rules that hand new
+records out; it follows the record when it changes hands while the process runs) besides the
+form's embedded fields and the mapping, which may replace ``owner``.
 """
 from __future__ import annotations
 
@@ -516,6 +516,10 @@ _BINDINGS_FOR = (DispatchBinding.select().where(FormBinding.entity == bindparam(
 
 def on_record_event(event: RecordEvent) -> None:
     """The ``app.events`` subscriber (after the automation rules, so it sees their changes)."""
+    if event.event == "updated" and "owner" in event.changes and getattr(event.record, "id", None) is not None:
+        engine = _engine()
+        if engine is not None:  # the standard ``owner`` variable follows the record (start_data)
+            engine.follow_record_owner(event.entity, event.record.id, *event.changes["owner"], actor=event.actor)
     if event.event not in ACTION_EVENTS or not event.automate or getattr(event.record, "id", None) is None:
         return
     bindings = transaction_memo(("forms.bindings", event.entity, event.event), lambda: read_plain(

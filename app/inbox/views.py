@@ -37,6 +37,7 @@ def event_label(event: str) -> str:
         "timer_fired": _("timer fired"), "completed": _("process completed"), "error": _("error"),
         "retried": _("retried"), "terminated": _("terminated"), "withdrawn": _("withdrawn"),
         "suspended": _("suspended"), "resumed": _("resumed"), "migrated": _("moved to a new version"),
+        "owner_followed": _("owner changed with the record"),
     }
     return labels.get(event, event)
 

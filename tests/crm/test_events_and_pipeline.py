@@ -272,3 +272,53 @@ def test_a_failed_step_names_its_operation_by_what_it_does(app, api_as, crm_stag
             "此步骤的操作“设置发起本流程的记录的字段（例如审批后设置合同状态）”（crm.update_record）失败：输入有误：阶段")
         assert "签约" in instance.error["detail"]
         db.session.remove()
+
+
+def test_a_process_that_hands_its_record_over_itself_runs_on(app, api_as, crm_stages, monkeypatch):
+    """A step that changes the owner of its own record: the process's ``owner`` follows other
+    processes of the record, never the one acting (its state is being run, not saved yet)."""
+    import app.crm as crm_module
+    from app.auth.services import get_user
+    from app.crm import services as crm
+    from app.crm.models import Customer
+    from app.engine import services as engine
+    from app.extensions import db
+
+    crm_module._register_operations()
+    loaded = []  # which saved states were read: never the acting one's (not saved yet: it is running)
+    load = engine._load
+    monkeypatch.setattr(engine, "_load", lambda instance, actor=None: loaded.append(instance.id) or load(instance, actor))
+    hand_over = b"""<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="d" targetNamespace="x">
+  <bpmn:process id="hand_over" name="hand over" isExecutable="true">
+    <bpmn:startEvent id="s" />
+    <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="Task_give" />
+    <bpmn:serviceTask id="Task_give" name="give" camunda:type="external" camunda:topic="crm.update_record">
+      <bpmn:extensionElements><camunda:inputOutput>
+        <camunda:inputParameter name="field">owner</camunda:inputParameter>
+        <camunda:inputParameter name="value">sales2</camunda:inputParameter>
+      </camunda:inputOutput></bpmn:extensionElements>
+    </bpmn:serviceTask>
+    <bpmn:sequenceFlow id="f2" sourceRef="Task_give" targetRef="Task_check" />
+    <bpmn:userTask id="Task_check" name="check" camunda:assignee="manager" />
+    <bpmn:sequenceFlow id="f3" sourceRef="Task_check" targetRef="e" />
+    <bpmn:endEvent id="e" />
+  </bpmn:process>
+</bpmn:definitions>"""
+    customer = api_as("sales1").post("/api/v1/customers", json={"name": "转交流程客户"}).get_json()
+    with app.test_request_context():
+        engine.deploy(hand_over)
+        waiting = engine.start_instance("hand_over", {"owner": "sales1"}, record={"type": "customer", "id": customer["id"]})
+        db.session.commit()
+        crm.update(db.session.get(Customer, customer["id"]), {"owner": "sales1"}, get_user("manager"))  # and back
+        acting = engine.start_instance("hand_over", {"owner": "sales1"}, record={"type": "customer", "id": customer["id"]})
+        db.session.commit()
+        assert acting.status == "running", acting.error
+        assert acting.id not in loaded and waiting.id in loaded
+        assert acting.data["owner"] == "sales1"  # its own doing: left as it was
+        assert [h.event for h in engine.history(acting.id)].count("owner_followed") == 0
+        assert engine.get_instance(waiting.id).data["owner"] == "sales2"  # the other process follows
+        assert "owner_followed" in [h.event for h in engine.history(waiting.id)]
+        db.session.remove()
+    assert api_as("sales2").get(f"/api/v1/customers/{customer['id']}").get_json()["owner"] == "sales2"

@@ -121,13 +121,16 @@ def test_approving_through_the_form_sets_the_report_status(env):
     assert set(errors) == {"comment"}  # refused: the task stays open
     clean, errors = forms.validate_submission(schema, {"decision": "approve", "comment": "资料齐全", "typename": "x"})
     assert errors == {} and clean == {"decision": "approve", "comment": "资料齐全"}
-    # Someone moved the customer meanwhile: approving the report confirms the reporter (客户归属).
+    # A manager handed the customer over meanwhile: the process's owner followed, so the approver
+    # saw the new owner, and approving confirms them (客户归属) instead of undoing the hand-over.
     crm.assign_owner(customer, "sales2", user("admin"), "test")
+    db.session.refresh(instance)
+    assert instance.data["owner"] == "sales2"
     engine.claim(task.id, user("fj_head"))
     engine.complete(task.id, user("fj_head"), clean)
     db.session.refresh(customer)
     assert customer.report_status == "approved"
-    assert customer.owner.username == "sales1"
+    assert customer.owner.username == "sales2"
 
 
 def test_condition_decides(env):

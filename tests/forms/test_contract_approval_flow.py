@@ -247,6 +247,19 @@ def test_sharing_a_contract_awaiting_approval_after_someone_else_saved_keeps_its
         "sales2", ["sales1"], 1000.0, "pending")
 
 
+def test_a_contract_handed_over_during_its_approval_tells_the_new_owner(api_as, contract_flow):
+    """The process's ``owner`` follows the contract: the rejection reaches who holds it now."""
+    contract = contract_flow(1000)
+    handed = api_as("manager").patch(f"/api/v1/contracts/{contract['id']}", json={
+        "owner": "sales2", "version": _contract(api_as("manager"), contract)["version"]})
+    assert handed.status_code == 200, handed.get_json()
+    task = _decide(api_as("manager"), "reject", "金额有误")
+    told = [n["text"] for n in api_as("sales2").get("/api/v1/notifications").get_json()["items"]]
+    assert any("被驳回：金额有误" in text for text in told), told
+    instance = api_as("admin").get(f"/api/v1/process-instances/{task['instance_id']}").get_json()
+    assert instance["data"]["owner"] == "sales2"
+
+
 def test_a_rejected_contract_cannot_be_marked_signed(api_as, contract_flow):
     sales = api_as("sales1")
     contract = contract_flow(1000)

@@ -16,6 +16,16 @@ def only_task(api):
     return tasks[0]
 
 
+def approve_as_fujian_head(api_as, seeing_owner):
+    """The Fujian head approves the one report waiting, its form showing ``seeing_owner``."""
+    head = api_as("fj_head")
+    task = only_task(head)
+    assert head.get(f"/api/v1/tasks/{task['id']}").get_json()["data"]["owner"] == seeing_owner
+    assert head.post(f"/api/v1/tasks/{task['id']}/claim").status_code == 200
+    assert head.post(f"/api/v1/tasks/{task['id']}/complete",
+                     json={"data": {"decision": "approve", "comment": "同意"}}).status_code == 200
+
+
 def test_fujian_report_approved(api_as, demo_flow):
     # An earlier customer of sales2 with the same credit code: a possible duplicate (撞单).
     api_as("sales2").post("/api/v1/customers", json={"name": "海沧医疗", "credit_code": "91350200MA2Y0000XD"})
@@ -116,13 +126,20 @@ def test_the_approval_keeps_the_owner_a_rule_gave_the_customer(app, api_as, demo
                      "actions": [{"type": "assign_owner", "strategy": "user", "user": "sales2"}]}, get_user("admin"))
         db.session.commit()
     customer = report(api_as)
-    head = api_as("fj_head")
-    task = only_task(head)
-    assert head.get(f"/api/v1/tasks/{task['id']}").get_json()["data"]["owner"] == "sales2"
-    assert head.post(f"/api/v1/tasks/{task['id']}/claim").status_code == 200
-    assert head.post(f"/api/v1/tasks/{task['id']}/complete",
-                     json={"data": {"decision": "approve", "comment": "同意"}}).status_code == 200
+    approve_as_fujian_head(api_as, seeing_owner="sales2")
     record = api_as("sales2").get(f"/api/v1/customers/{customer['id']}").get_json()
     assert record["report_status"] == "approved" and record["owner"] == "sales2"
     [mine] = api_as("sales1").get("/api/v1/my-submissions").get_json()["items"]  # the reporter follows it still
     assert mine["status"] == "completed"
+
+
+def test_a_customer_handed_over_during_its_report_stays_with_the_new_owner(api_as, demo_flow):
+    """The process's ``owner`` follows the record: the approver's form shows the new owner, the
+    approval confirms them (it does not hand the customer back), and they hear the outcome."""
+    customer = report(api_as)
+    handed = api_as("manager").patch(f"/api/v1/customers/{customer['id']}", json={
+        "owner": "sales2", "version": api_as("manager").get(f"/api/v1/customers/{customer['id']}").get_json()["version"]})
+    assert handed.status_code == 200, handed.get_json()
+    approve_as_fujian_head(api_as, seeing_owner="sales2")
+    record = api_as("sales2").get(f"/api/v1/customers/{customer['id']}").get_json()
+    assert (record["report_status"], record["owner"]) == ("approved", "sales2")
