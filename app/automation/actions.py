@@ -442,7 +442,8 @@ def apply_webhook(plan, ctx: Context) -> dict:
     key = f"automation-webhook:{ctx.run_id}:{ctx.action_index}"
     # The signing secret stays in the rule; the job names the rule and action to find it.
     payload = {"url": plan["url"], "body": {**plan["body"], "delivery": key}, "timeout": plan["timeout"],
-               "run_id": ctx.run_id, "rule_id": getattr(ctx.rule, "id", None), "action_index": ctx.action_index}
+               "run_id": ctx.run_id, "rule_id": getattr(ctx.rule, "id", None), "action_index": ctx.action_index,
+               "action_id": (ctx.current_action or {}).get("id")}
     job = enqueue("automation.webhook", payload, key=key, max_attempts=plan["max_attempts"])
     return {"delivery": key, "job_id": job.id if job.id else None}
 

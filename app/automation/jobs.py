@@ -104,22 +104,29 @@ def deliver_webhook(job) -> None:
     if db.session.scalar(select(WebhookDelivery.id).where(WebhookDelivery.delivery_key == key,
                                                           WebhookDelivery.ok.is_(True))) is not None:
         return  # delivered before a crash kept the job from being marked done
-    body = json.dumps(payload["body"], ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
+    body = json.dumps(_as_it_is_now(payload["body"]), ensure_ascii=False, sort_keys=True,
+                      separators=(",", ":")).encode()
     stamp = str(int(time.time()))
     headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": "crm-automation/1",
                "X-CRM-Delivery": key, "X-CRM-Timestamp": stamp}
-    action = _current_action(payload)
-    url = action.get("url") or payload["url"]
-    secret = action.get("secret") or ""
+    rule = db.session.get(Rule, payload["rule_id"]) if payload.get("rule_id") else None
+    action = _current_action(rule, payload)
+    url = (action or {}).get("url") or payload["url"]
+    secret = (action or {}).get("secret") or ""
     if secret:
         headers["X-CRM-Signature"] = "sha256=" + signature(secret, stamp, body)
     # Counted over the delivery's whole life: an admin's retry gives the job fresh attempts, and
     # the log must not read "attempt 1" twice (a try a killed worker never logged still counts).
     attempt = max(job.attempts, 1 + db.session.scalar(select(func.count()).select_from(WebhookDelivery)
                                                       .where(WebhookDelivery.delivery_key == key)))
-    row = WebhookDelivery(delivery_key=key, run_id=payload.get("run_id"), rule_id=payload.get("rule_id"),
+    row = WebhookDelivery(delivery_key=key, run_id=payload.get("run_id"), rule_id=rule.id if rule else None,
                           url=url, attempt=attempt)
     started = time.perf_counter()
+    if action is None:  # nobody wants the event sent any more, and nothing would sign it
+        row.error = _("The rule or this webhook was removed since: the event was not sent.")
+        _finish(row, started)
+        _gave_up(payload, row)
+        return
     try:
         addresses = _vetted_addresses(url)
         status, text = _post(url, addresses, body, headers, payload.get("timeout", 10))
@@ -137,6 +144,17 @@ def deliver_webhook(job) -> None:
             _gave_up(payload, row)
         raise RuntimeError(row.error or f"HTTP {row.status_code}")
     _delivered_after_all(payload)
+
+
+def _as_it_is_now(body: dict) -> dict:
+    """The event with its record as the REST API answers for it now: the record's version after
+    the whole transaction that raised the event (a report binding set its status after the rule
+    ran), so the receiver's If-Match write-back is not refused as stale. A deleted record goes as
+    it was."""
+    record = body.get("record") or {}
+    model = cat.model_for(body.get("entity")) if body.get("event") != "deleted" and record.get("id") else None
+    current = db.session.get(model, record["id"]) if model is not None else None
+    return {**body, "record": cat.api_record(body["entity"], current)} if current is not None else body
 
 
 def _delivered_after_all(payload) -> None:
@@ -178,16 +196,15 @@ def _gave_up(payload, row: WebhookDelivery) -> None:
     db.session.commit()  # kept although the job itself is rolled back and marked failed
 
 
-def _current_action(payload) -> dict:
+def _current_action(rule: Rule | None, payload) -> dict | None:
     """The webhook action as its rule says now: a rotated secret signs pending retries, a
-    corrected address receives them. {} when the rule or action is gone (the job's address
-    stays, unsigned)."""
-    rule = db.session.get(Rule, payload["rule_id"]) if payload.get("rule_id") else None
-    index = payload.get("action_index")
-    if rule is None or not isinstance(index, int) or not 0 <= index < len(rule.actions):
-        return {}
-    action = rule.actions[index]
-    return action if action.get("type") == "webhook" else {}
+    corrected address receives them. Found by its id (by the job's address for a job of an action
+    saved before actions had ids), never by its place: after a reorder or an added webhook the
+    place holds another receiver. None when the rule or the action is gone."""
+    hooks = [a for a in (rule.actions if rule is not None else []) if isinstance(a, dict) and a.get("type") == "webhook"]
+    if payload.get("action_id"):
+        return next((a for a in hooks if a.get("id") == payload["action_id"]), None)
+    return next((a for a in hooks if a.get("url") == payload["url"]), None)
 
 
 def _finish(row: WebhookDelivery, started: float) -> None:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import re
+import secrets
 from datetime import datetime
 
 from flask_babel import gettext as _
@@ -55,21 +57,37 @@ def _without_secrets(rule: dict) -> dict:
 
 
 def _kept_secrets(actions, stored: list) -> list:
-    """``actions`` with each ``SECRET_KEPT`` replaced by the secret the rule has: the webhook
-    action with the same address, else the one at the same place."""
+    """``actions`` with each ``SECRET_KEPT`` replaced by the secret the rule has: the same
+    webhook action (by its id), else the one with the same address, else the one at the same place."""
     if not isinstance(actions, list):
         return actions
     hooks = [a for a in stored if isinstance(a, dict) and a.get("type") == "webhook" and a.get("secret")]
     out = []
     for index, action in enumerate(actions):
         if isinstance(action, dict) and action.get("secret") == SECRET_KEPT:
-            same = next((a for a in hooks if a.get("url") == action.get("url")), None)
+            same = next((a for a in hooks if action.get("id") and a.get("id") == action.get("id")), None)
+            same = same or next((a for a in hooks if a.get("url") == action.get("url")), None)
             if same is None and index < len(stored) and stored[index] in hooks:
                 same = stored[index]
             # Nothing to keep (a new webhook): empty, so the check asks for a secret.
             action = {**action, "secret": same["secret"] if same else ""}
         out.append(action)
     return out
+
+
+def _name_webhooks(actions) -> None:
+    """Each webhook action keeps an id for good: its pending retries find it by that id after the
+    rule's actions are reordered or another webhook is added (never another receiver's address
+    or secret), and know when it was removed."""
+    seen = set()
+    for action in actions if isinstance(actions, list) else ():
+        if isinstance(action, dict) and action.get("type") == "webhook":
+            if not isinstance(action.get("id"), str) or not _WEBHOOK_ID.fullmatch(action["id"]) or action["id"] in seen:
+                action["id"] = secrets.token_hex(6)
+            seen.add(action["id"])
+
+
+_WEBHOOK_ID = re.compile(r"[0-9a-f]{12}")
 
 
 def checked_definition(data: dict, stored_actions: list | None = None) -> dict:
@@ -91,6 +109,7 @@ def _checked(data: dict) -> dict:
     if problems:
         fields = ", ".join(dict.fromkeys(p["field"] for p in problems))
         raise ApiError(400, "invalid_rule", _("The rule is not valid: %(fields)s", fields=fields), problems)
+    _name_webhooks(data.get("actions"))
     return data
 
 

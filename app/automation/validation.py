@@ -27,6 +27,18 @@ TIME_EVENTS = ("date_before", "date_after", "idle")
 ALL_EVENTS = RECORD_EVENTS + ("stage_changed", "won", "lost") + TIME_EVENTS
 ACTION_TYPES = ("set_fields", "create_record", "assign_owner", "share", "notify", "create_todo", "webhook",
                 "start_workflow")
+# What each action may say besides its type: anything else is a typo ("timout") that would be
+# stored and silently not apply. A webhook's id (given at save) names it for its pending retries.
+ACTION_KEYS = {
+    "set_fields": {"values"},
+    "create_record": {"entity", "mapping"},
+    "assign_owner": {"strategy", "user", "group", "field", "map", "default"},
+    "share": {"users", "groups"},
+    "notify": {"users", "groups", "to_owner", "template"},
+    "create_todo": {"assignee", "title", "description", "start", "deadline"},
+    "webhook": {"id", "url", "secret", "timeout", "max_attempts"},
+    "start_workflow": {"process_key", "mapping"},
+}
 CHANGES_RECORD = ("set_fields", "assign_owner", "share")
 ASSIGN_STRATEGIES = ("user", "round_robin", "field_map", "fewest_open")
 VALUE_MODES = ("value", "today", "copy", "template")
@@ -254,6 +266,9 @@ def check_actions(actions, entity: EntitySpec, catalog: Catalog, problems: Probl
             problems.add(f"{path}.type", _("A deleted record cannot be changed; use a notification, a to-do, a "
                                            "webhook or a new record instead."))
             continue
+        for key in sorted(set(action) - ACTION_KEYS[action["type"]] - {"type"}):
+            problems.add(f"{path}.{key}", _("Unknown setting %(key)s of this action; it takes: %(known)s.", key=key,
+                                            known=", ".join(sorted(ACTION_KEYS[action["type"]] - {"id"}))))
         CHECKS[action["type"]](action, entity, catalog, problems, path)
 
 

@@ -109,6 +109,15 @@ def test_an_allow_listed_private_webhook_host_is_accepted():
     assert validate_rule(rule, catalog(host_allowed=lambda host: host == "127.0.0.1")) == []
 
 
+def test_a_misspelt_action_setting_is_refused_not_stored():
+    """"timout" would be stored and the default timeout would apply without a word."""
+    rule = {**GOOD, "actions": [{"type": "webhook", "url": "https://oa.example.com/hook", "secret": SECRET,
+                                 "timout": 30, "max_attemps": 10}]}
+    found = {p["field"]: p["message"] for p in validate_rule(rule, catalog())}
+    assert set(found) == {"actions.0.timout", "actions.0.max_attemps"}
+    assert "max_attempts, secret, timeout, url" in found["actions.0.timout"]
+
+
 def test_time_events_need_a_date_field_and_days():
     rule = {**GOOD, "entity": "contract", "event": "date_before", "event_options": {"field": "expires_on", "days": 30},
             "condition": None, "actions": [{"type": "create_todo", "title": "续签 {title}",

@@ -369,3 +369,65 @@ def test_a_retry_goes_to_the_address_the_rule_has_now(crm, make_rule, user, rece
     assert len(broken.requests) == 1 and len(fixed.processed) == 1
     log = db.session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id)).all()
     assert [(d.url, d.ok) for d in log] == [(broken.url, False), (fixed.url, True)]
+
+
+def test_a_retry_keeps_to_its_own_receiver_after_another_webhook_is_put_first(crm, make_rule, user,
+                                                                             receiver_factory):
+    """A pending retry finds its action by the id the rule gave it, not by its place: after
+    another webhook is put in front, the OA's event still goes to the OA, signed with its secret."""
+    from app.automation.services import update_rule
+
+    oa, finance = receiver_factory(statuses=[500]), receiver_factory()
+    rule = _webhook_rule(make_rule, oa.url)
+    assert len(rule.actions[0]["id"]) == 12
+    crm.create("customer", {"name": "先发OA"}, user("sales1"))
+    job = db.session.scalar(select(Job).where(Job.kind == "automation.webhook"))
+    run_due_jobs()
+    other_secret = "finance-secret-9876543210"
+    update_rule(rule, {"actions": [{"type": "webhook", "url": finance.url, "secret": other_secret},
+                                   rule.actions[0]]}, user("admin"))
+    assert rule.actions[0]["id"] != rule.actions[1]["id"]
+    _fast_forward(job.id)
+    run_due_jobs()
+    assert finance.requests == [] and len(oa.processed) == 1
+    headers, body = oa.requests[-1]
+    stamp = headers["X-CRM-Timestamp"]
+    assert headers["X-CRM-Signature"] == "sha256=" + hmac.new(SECRET.encode(), f"{stamp}.".encode() + body,
+                                                              hashlib.sha256).hexdigest()
+
+
+def test_a_retry_of_a_removed_webhook_is_not_sent(crm, make_rule, user, receiver_factory):
+    """Unsigned to an address nobody wants called any more: no. The log says why."""
+    from app.automation.models import RuleRun
+    from app.automation.services import delete_rule
+
+    receiver = receiver_factory(statuses=[500])
+    rule = _webhook_rule(make_rule, receiver.url)
+    crm.create("customer", {"name": "删了规则"}, user("sales1"))
+    job = db.session.scalar(select(Job).where(Job.kind == "automation.webhook"))
+    run_due_jobs()
+    delete_rule(rule, user("admin"))
+    _fast_forward(job.id)
+    run_due_jobs()
+    assert len(receiver.requests) == 1  # the first attempt only
+    db.session.expire_all()
+    assert db.session.get(Job, job.id).status == "done"
+    last = db.session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id.desc())).first()
+    assert last.ok is not True and "已被删除" in last.error
+    assert db.session.scalar(select(RuleRun.outcome).where(RuleRun.id == job.payload["run_id"])) == "failed"
+
+
+def test_the_record_in_a_webhook_is_as_the_transaction_left_it(crm, make_rule, user, receiver_factory):
+    """Changed again after the rule ran (a report binding sets its status): the receiver gets the
+    record's version as committed, so its If-Match write-back is not refused as stale."""
+    from app.crm.schemas import CustomerOut
+
+    receiver = receiver_factory()
+    _webhook_rule(make_rule, receiver.url)
+    customer = crm.create("customer", {"name": "厦门版本"}, user("sales1"), commit=False)
+    crm.update(customer, {"city": "厦门"}, user("sales1"), commit=False)
+    db.session.commit()
+    run_due_jobs()
+    [event] = receiver.processed.values()
+    assert event["record"] == CustomerOut().dump(customer) and event["record"]["city"] == "厦门"
+    assert event["event"] == "created" and event["record"]["version"] == customer.version
