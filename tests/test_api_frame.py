@@ -214,6 +214,18 @@ def test_nul_characters_are_refused_with_the_field_named(api_as):
     assert api.get("/api/v1/users?q=x%00y").status_code == 400
 
 
+def test_unpaired_surrogates_are_refused_with_the_field_named(api_as):
+    """A JSON "\\ud800" escape decodes to no character: storing it failed deep inside (a 500)."""
+    api = api_as("sales1")
+    for path, body, field in (("/api/v1/customers", b'{"name": "\\ud800 x"}', "name"),
+                              ("/api/v1/activities", b'{"customer_id": 1, "kind": "call", "content": "a\\udfffb"}',
+                               "content")):
+        response = api.post(path, data=body, headers={"Content-Type": "application/json"})
+        assert response.status_code == 400, (path, response.get_json())
+        assert [d["field"] for d in response.get_json()["error"]["details"]] == [field]
+    assert api.post("/api/v1/customers", json={"name": "\U0001F600 好客户"}).status_code == 201  # a real pair is fine
+
+
 def test_values_the_database_refuses_are_400(app):
     """A DataError (out-of-range number, malformed text) is the client's bad input, not a 500."""
     from app import create_app
@@ -237,3 +249,22 @@ def test_values_the_database_refuses_are_400(app):
         response = fresh.test_client().get(path)
         assert response.status_code == 400
         assert response.get_json()["error"]["code"] == "invalid_input"
+
+
+def test_an_unexpected_error_is_told_in_the_reader_s_language(app):
+    from app import create_app
+    from app.access import public
+
+    fresh = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"]})
+
+    @public
+    def broken():
+        raise RuntimeError("a bug")
+
+    fresh.add_url_rule("/api/v1/broken", "broken", broken)
+    fresh.add_url_rule("/broken-page", "broken_page", broken)
+    client = fresh.test_client()
+    api = client.get("/api/v1/broken", headers={"Accept-Language": "zh-CN"})
+    assert api.status_code == 500 and api.get_json()["error"]["message"] == "内部错误，已记录。"
+    page = client.get("/broken-page", headers={"Accept-Language": "zh-CN"})
+    assert page.status_code == 500 and "系统出错，已记录日志。" in page.get_data(as_text=True)

@@ -267,5 +267,5 @@ def init_app(app: Flask) -> None:
         db.session.rollback()
         log.exception("unhandled error on %s %s", request.method, request.path)
         if not is_api_request():
-            return _page_error(500, "Internal error.")
-        return error_response(500, "internal_error", "Internal error; it has been logged.")
+            return _page_error(500, "")  # error.html says it in the reader's language
+        return error_response(500, "internal_error", _("Internal error; it has been logged."))

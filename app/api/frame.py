@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from apiflask import Schema
 from marshmallow import ValidationError, validates_schema
@@ -98,7 +99,7 @@ def init_app(app: Flask) -> None:
                 _refuse_deep_json()
             elif request.method in ("POST", "PUT", "PATCH"):
                 _refuse_a_body_that_is_not_json()
-            _refuse_nul_characters()
+            _refuse_unstorable_text()
             raw = bearer_token()
             if raw is not None:
                 if current_user.is_authenticated and getattr(g, "api_token", None) is None:
@@ -118,9 +119,14 @@ def init_app(app: Flask) -> None:
     idempotency.init_app(app)  # after the guard: keys only for requests that passed it
 
 
-def _nul_paths(value, path: str = "", depth: int = 0) -> list[str]:
+# Text that cannot be stored: NUL (PostgreSQL text and JSONB refuse it) and a UTF-16 surrogate
+# left unpaired by a JSON "\ud800" escape (no character at all: it cannot be encoded as UTF-8).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _unstorable_paths(value, path: str = "", depth: int = 0) -> list[str]:
     if isinstance(value, str):
-        return [path or "body"] if "\x00" in value else []
+        return [path or "body"] if _UNSTORABLE.search(value) else []
     if depth > 50:
         return []
     if isinstance(value, dict):
@@ -131,21 +137,22 @@ def _nul_paths(value, path: str = "", depth: int = 0) -> list[str]:
         return []
     found = []
     for key, sub in items:
-        if isinstance(key, str) and "\x00" in key:
+        if isinstance(key, str) and _UNSTORABLE.search(key):
             found.append(f"{path}.{key!r}" if path else repr(key))
-        found += _nul_paths(sub, f"{path}.{key}" if path else str(key), depth + 1)
+        found += _unstorable_paths(sub, f"{path}.{key}" if path else str(key), depth + 1)
     return found
 
 
-def _refuse_nul_characters() -> None:
-    """NUL characters cannot be stored in PostgreSQL text or JSONB: refuse them up front,
-    naming the fields, for every API call at once."""
-    paths = [f"query.{k}" for k, v in request.args.items(multi=True) if "\x00" in k or "\x00" in v]
+def _refuse_unstorable_text() -> None:
+    """Refuse text no database can store up front, naming the fields, for every API call at once
+    (else the insert fails deep inside: a 500)."""
+    paths = [f"query.{k}" for k, v in request.args.items(multi=True) if _UNSTORABLE.search(k + v)]
     if request.mimetype == "application/json":
-        paths += _nul_paths(request.get_json(silent=True))
+        paths += _unstorable_paths(request.get_json(silent=True))
     if paths:
-        raise ApiError(400, "invalid_input", _("Text must not contain NUL characters."),
-                       [{"field": p, "message": _("Contains a NUL character.")} for p in paths[:20]])
+        raise ApiError(400, "invalid_input", _("Text must not contain NUL characters or unpaired surrogates "
+                                               "(\\ud800–\\udfff escapes)."),
+                       [{"field": p, "message": _("Contains a character that cannot be stored.")} for p in paths[:20]])
 
 
 class QueryParameters(Schema):
