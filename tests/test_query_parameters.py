@@ -21,6 +21,21 @@ def test_a_parameter_the_route_does_not_take_is_400_naming_it(api_as, path, para
     assert "page, per_page" in detail["message"]  # names what the route does take
 
 
+def test_a_route_without_query_parameters_refuses_any(api_as):
+    """Ignored, ``?dry_run=1`` on a POST created a real customer and a misspelt ``?versoin=``
+    skipped the version check."""
+    api = api_as("sales1")
+    dry = api.post("/api/v1/customers?dry_run=1", json={"name": "只是试试"})
+    assert dry.status_code == 400 and dry.get_json()["error"]["details"][0]["field"] == "query.dry_run"
+    assert api.get("/api/v1/customers?q=只是试试").get_json()["total"] == 0  # nothing made
+    customer = api.post("/api/v1/customers", json={"name": "真的客户"}).get_json()
+    path = f"/api/v1/customers/{customer['id']}"
+    assert api.patch(f"{path}?versoin=1", json={"city": "南京"}).status_code == 400
+    assert api.get(f"{path}?foo=1").status_code == 400
+    assert api.get(path).get_json()["city"] is None
+    assert api.delete(f"{path}?version={customer['version']}").status_code == 204  # a declared one still works
+
+
 def test_lists_that_search_take_q_and_filter_by_it(api_as):
     api = api_as("sales1")
     api.post("/api/v1/customers", json={"name": "福州查找有限公司"})

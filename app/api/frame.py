@@ -100,6 +100,7 @@ def init_app(app: Flask) -> None:
             elif request.method in ("POST", "PUT", "PATCH"):
                 _refuse_a_body_that_is_not_json()
             _refuse_unstorable_text()
+            _refuse_query_not_taken()
             raw = bearer_token()
             if raw is not None:
                 if current_user.is_authenticated and getattr(g, "api_token", None) is None:
@@ -153,6 +154,21 @@ def _refuse_unstorable_text() -> None:
         raise ApiError(400, "invalid_input", _("Text must not contain NUL characters or unpaired surrogates "
                                                "(\\ud800–\\udfff escapes)."),
                        [{"field": p, "message": _("Contains a character that cannot be stored.")} for p in paths[:20]])
+
+
+def _refuse_query_not_taken() -> None:
+    """A route that declares no query parameters refuses any, as the lists refuse the ones they
+    do not take: ``POST /customers?dry_run=1`` created a real customer, and ``PATCH
+    …?versoin=1`` skipped the version check without a word."""
+    if not request.args:
+        return
+    view = current_app.view_functions.get(request.endpoint)
+    if view is None:
+        return  # no such route: its 404 or 405 follows
+    if any(location == "query" for _schema, location in (getattr(view, "_spec", {}).get("args") or [])):
+        return  # its QueryParameters schema refuses what it does not take
+    said = _("This request takes no query parameters.")
+    raise ApiError(400, "invalid_input", said, [{"field": f"query.{name}", "message": said} for name in request.args])
 
 
 class QueryParameters(Schema):

@@ -3,14 +3,13 @@ and the engine's operation registry for the service-task picker."""
 from __future__ import annotations
 
 from apiflask import APIBlueprint
-from flask import request
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from app.access import login_required, roles_required
 from app.api.errors import ApiError
 from app.designer import engine_link, services, test_run
-from app.designer.schemas import DraftCreate, DraftDeploy, DraftSave, Rollback, TaskComplete, TestRunStart, XmlCheck
+from app.designer.schemas import CheckQuery, DraftCreate, DraftDeploy, DraftSave, Rollback, TaskComplete, TestRunStart, XmlCheck
 
 bp = APIBlueprint("designer_api", __name__, url_prefix="/api/v1", tag="Designer")
 designer_only = roles_required("designer", "admin")
@@ -82,11 +81,12 @@ def discard_draft(key):
 
 @bp.post("/designer/check")
 @designer_only
+@bp.input(CheckQuery, location="query", arg_name="query")
 @bp.input(XmlCheck, arg_name="body")
 @bp.doc(summary="The engine's problems with a diagram, each with its element id; `hints` do not block "
                 "deploying (a condition reading a variable nothing gives the process)")
-def check(body):
-    key = request.args.get("key") or None
+def check(query, body):
+    key = query["key"] or None
     problems = services.check_xml(body["xml"], key)
     return {"problems": problems, "hints": [] if problems else services.variable_hints(body["xml"], key)}
 

@@ -2,6 +2,7 @@ from apiflask import Schema
 from apiflask.fields import Boolean, Dict, Integer, String
 from apiflask.validators import Length, Range
 
+from app.api.frame import QueryParameters
 from app.db import MAX_ID
 from app.designer.services import KEY_PATTERN
 from apiflask.validators import Regexp
@@ -28,6 +29,10 @@ class DraftSave(Schema):
 
 class DraftDeploy(Schema):
     version = Integer(load_default=None, validate=Range(min=1, max=MAX_ID))
+
+
+class CheckQuery(QueryParameters):
+    key = String(load_default=None, validate=Length(max=120))  # the process the diagram is a draft of
 
 
 class XmlCheck(Schema):
