@@ -33,7 +33,7 @@ class _RecordIn(Schema):
     owner = String(allow_none=True)
     shared_with = List(String(), allow_none=True)
     custom = Dict(allow_none=True)
-    version = Integer()
+    version = Integer(strict=True)  # 1.5 is no version: refused, not cut to 1
     id = Raw(allow_none=True)
     created_at = Raw(allow_none=True)
     updated_at = Raw(allow_none=True)
@@ -76,7 +76,7 @@ class ActivityOut(_RecordOut):
 
 
 class ActivityIn(_RecordIn):
-    customer_id = Integer(allow_none=True)
+    customer_id = Integer(allow_none=True, strict=True)  # 9.5 is refused, not cut to 9
     kind = String(allow_none=True, metadata={"enum": list(ACTIVITY_KINDS)})
     content = String(allow_none=True)
     happened_at = Raw(allow_none=True, metadata={"type": "string", "format": "date-time"})
@@ -96,7 +96,7 @@ class OpportunityOut(_RecordOut):
 
 
 class OpportunityIn(_RecordIn):
-    customer_id = Integer(allow_none=True)
+    customer_id = Integer(allow_none=True, strict=True)
     title = String(allow_none=True)
     amount = Raw(allow_none=True, metadata={"type": "number"})
     stage = String(allow_none=True)
@@ -123,8 +123,8 @@ class ContractOut(_RecordOut):
 
 
 class ContractIn(_RecordIn):
-    customer_id = Integer(allow_none=True)
-    opportunity_id = Integer(allow_none=True)
+    customer_id = Integer(allow_none=True, strict=True)
+    opportunity_id = Integer(allow_none=True, strict=True)
     title = String(allow_none=True)
     amount = Raw(allow_none=True, metadata={"type": "number"})
     signed_on = Raw(allow_none=True, metadata={"type": "string", "format": "date"})

@@ -379,6 +379,8 @@ def _convert(entity: str, spec: Field, value, actor, customer_id=None):
         return value
     if kind in ("customer", "opportunity"):
         try:
+            if isinstance(value, (bool, float)):  # 9.5 is no id (int() would make it 9)
+                raise ValueError(value)
             record_id = int(value)
         except (TypeError, ValueError):
             raise _Invalid(_("Must be a record id.")) from None
@@ -504,6 +506,9 @@ def _clean(entity: str, data: dict, record: OwnedRecord | None, actor) -> tuple[
             continue
         if spec.check and record is not None and raw == _value(record, key):
             continue  # an edit of other fields is not held up by an older value in an older format
+        if spec.type in ("customer", "opportunity") and record is not None and raw is not None \
+                and not isinstance(raw, (bool, float)) and str(raw) == str(_value(record, key)):
+            continue  # kept as it is: its owner may edit a deal whose customer they may not open
         try:
             values[key] = _convert(entity, spec, raw, actor)
         except _Invalid as invalid:

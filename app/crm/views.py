@@ -167,6 +167,10 @@ def _form_options(entity, record, values) -> dict:
     chosen = str(values.get("customer_id") or "")
     if chosen.isdigit() and all(str(c.id) != chosen for c in customers):
         found = db.session.scalar(_visible(Customer, current_user).where(Customer.id == int(chosen)))
+        # The record's own customer stays on offer even when this user may not open it (a deal
+        # handed out by a rule): else the select reads "—" and every save is refused.
+        if found is None and record is not None and str(getattr(record, "customer_id", "")) == chosen:
+            found = record.customer
         if found is not None:
             customers.insert(0, found)
     options["customers"] = customers
@@ -175,6 +179,9 @@ def _form_options(entity, record, values) -> dict:
         if chosen.isdigit():  # the chosen customer's opportunities, not everyone's
             opportunities = opportunities.where(Opportunity.customer_id == int(chosen))
         options["opportunities"] = db.session.scalars(opportunities.limit(1000)).all()
+        own = record.opportunity if record is not None else None
+        if own is not None and own not in options["opportunities"]:
+            options["opportunities"].insert(0, own)
     return options
 
 

@@ -156,3 +156,30 @@ def test_a_customer_given_by_its_report_or_a_rule_takes_its_open_deals(app, api_
         services.assign_owner(customer, "sales2", None, "customer report")
         db.session.remove()
     assert api_as("sales2").get(f"/api/v1/opportunities/{records['opportunities']['id']}").get_json()["owner"] == "sales2"
+
+
+def test_a_deal_given_to_someone_who_may_not_open_its_customer_stays_editable(app, api_as, records):
+    """Round-robin hands sales1's new deal to sales2, who may not open sales1's customer: sales2
+    still edits the deal (the customer is kept as it is, named without a link)."""
+    from tests.crm.test_pages import login
+
+    deal = records["opportunities"]
+    given = api_as("manager").patch(f"/api/v1/opportunities/{deal['id']}", json={"owner": "sales2"})
+    assert given.status_code == 200, given.get_json()
+    sales2 = api_as("sales2")
+    path = f"/api/v1/opportunities/{deal['id']}"
+    changed = sales2.patch(path, json={"customer_id": records["mine"]["id"], "amount": 5000})
+    assert changed.status_code == 200, changed.get_json()
+    assert sales2.patch(path, json={"customer_id": records["theirs"]["id"] + 1000}).status_code == 400
+    client = app.test_client()
+    login(client, "sales2")
+    page = client.get(f"/crm/opportunity/{deal['id']}/edit").get_data(as_text=True)
+    assert f'<option value="{records["mine"]["id"]}" selected>厦门海鑫科技有限公司' in page
+    detail = client.get(f"/crm/opportunity/{deal['id']}").get_data(as_text=True)
+    assert "厦门海鑫科技有限公司" in detail and f'href="/crm/customer/{records["mine"]["id"]}"' not in detail
+
+
+def test_a_record_id_with_a_fraction_is_refused_not_cut(api_as, records):
+    made = api_as("sales1").post("/api/v1/opportunities", json={"customer_id": records["mine"]["id"] + 0.5,
+                                                                "title": "小数"})
+    assert made.status_code == 400 and made.get_json()["error"]["details"][0]["field"] == "customer_id"
