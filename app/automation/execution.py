@@ -290,13 +290,15 @@ def due_records(rule: Rule, now: datetime):
     # A custom date is ISO text in the record's JSON: as text it orders as the dates do.
     column = model.custom[name[len("custom."):]].as_string() if custom else getattr(model, name)
     if rule.event == "idle":
-        # Untouched for N days: the occasion is the last change itself, so a later change starts a new wait.
-        stmt = select(model).where(model.updated_at <= now - timedelta(days=days))
+        # N days since the chosen moment: the last change (updated_at), or entering the stage
+        # (stage_entered_at: a deal idle in its stage, however often it was edited meanwhile).
+        # The occasion is that moment, so a later one starts a new wait.
+        stmt = select(model).where(column <= now - timedelta(days=days))
         if rule.entity == "opportunity":
             stmt = stmt.where(model.status == "open")
-        if name != "updated_at":
-            stmt = stmt.where(column <= now - timedelta(days=days))
-        return [(r, f"idle:{days}:{r.updated_at.isoformat()}") for r in db.session.scalars(stmt.order_by(model.id))]
+        key = "" if name == "updated_at" else f"{name}:"  # updated_at's occasions as they always were
+        return [(r, f"idle:{days}:{key}{getattr(r, name).isoformat()}")
+                for r in db.session.scalars(stmt.order_by(model.id))]
     offset = timedelta(days=-days if rule.event == "date_before" else days)
     # The moment is field + offset; fire when it is today or passed at most CATCH_UP_DAYS ago.
     low, high = current_day - offset - timedelta(days=CATCH_UP_DAYS), current_day - offset

@@ -40,7 +40,9 @@ function renderHeader() {
       && (rule.event !== "idle" || !f.name.startsWith("custom."))),
       ...(rule.event === "idle" ? entity().idle_fields : [])];
     rule.event_options = rule.event_options || {};
-    rule.event_options.field = rule.event_options.field || (rule.event === "idle" ? "updated_at" : dates[0]?.name);
+    // A deal is idle in its stage (Bitrix24's and amoCRM's "no movement for N days").
+    const idleSince = rule.entity === "opportunity" ? "stage_entered_at" : "updated_at";
+    rule.event_options.field = rule.event_options.field || (rule.event === "idle" ? idleSince : dates[0]?.name);
     rule.event_options.days = rule.event_options.days ?? (rule.event === "idle" ? 3 : 30);
     $("event-field").replaceChildren(...dates.map((f) => el("option", { value: f.name, selected: f.name === rule.event_options.field }, f.label)));
     $("event-days").value = rule.event_options.days;

@@ -136,6 +136,12 @@ def test_a_custom_date_field_is_offered_for_days_before_but_not_for_idle_time(pa
     expect(page.locator("#event-field option[value='custom.renew_on']")).to_have_count(1)
     page.select_option("#rule-event", "idle")
     expect(page.locator("#event-field option[value='custom.renew_on']")).to_have_count(0)
+    # A deal is idle in its stage: that is what the editor proposes for opportunities.
+    page.goto("/automation/rules/new")
+    page.wait_for_selector("#rule-entity option", state="attached")
+    page.select_option("#rule-entity", "opportunity")
+    page.select_option("#rule-event", "idle")
+    expect(page.locator("#event-field")).to_have_value("stage_entered_at")
 
 
 def _open_update_rule(page, app, name, condition, template):

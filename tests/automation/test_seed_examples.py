@@ -134,6 +134,26 @@ def test_idle_opportunity_fires_after_n_days_without_change(crm, make_rule, user
     assert count(Notification, Notification.text == "停滞商机 已停滞 3 天") == 1
 
 
+def test_a_deal_edited_but_left_in_its_stage_is_still_idle_there(crm, make_rule, user):
+    """Idle in its stage counts from entering it: a changed amount on day 2 does not restart the
+    wait (before, any edit did, so a deal worked on but never moved was never flagged)."""
+    from sqlalchemy import update
+
+    from app.crm.models import Opportunity
+    from app.db import utcnow
+
+    make_rule(name="停滞提醒", entity="opportunity", event="idle", event_options={"days": 3, "field": "stage_entered_at"},
+              actions=[{"type": "notify", "to_owner": True, "template": "{title} 在本阶段已停留 3 天"}])
+    customer = crm.create("customer", {"name": "泉州"}, user("sales1"))
+    deal = crm.create("opportunity", {"customer_id": customer.id, "title": "改过金额的商机"}, user("sales1"))
+    db.session.execute(update(Opportunity).where(Opportunity.id == deal.id)
+                       .values(stage_entered_at=utcnow() - timedelta(days=3, minutes=1)))
+    crm.update(deal, {"amount": "80000"}, user("sales1"))  # edited today, still in its stage
+    assert scan_time_events() == 1
+    assert count(Notification, Notification.text == "改过金额的商机 在本阶段已停留 3 天") == 1
+    assert scan_time_events() == 0  # once per stay in the stage
+
+
 def test_fujian_customers_go_round_robin_to_the_fujian_sales_group(crm, make_rule, user):
     from app.auth.services import create_group, update_user
 
