@@ -14,6 +14,7 @@ from sqlalchemy import case, func, select
 from app.api.errors import ApiError
 from app.audit import audit, label_audit_details, label_audit_events
 from app.automation import catalog as cat
+from app.automation.conditions import is_group
 from app.automation.execution import dry_run
 from app.automation.models import Rule, RuleRun, Setting, Todo, WebhookDelivery
 from app.automation.validation import validate_rule
@@ -201,6 +202,30 @@ def get_rule(rule_id) -> Rule:
     if rule is None:
         raise ApiError(404, "not_found", _("No such automation rule."))
     return rule
+
+
+def rules_naming(entity: str, field: str, value) -> list[Rule]:
+    """The enabled rules that compare ``entity``'s ``field`` with ``value`` in a condition, or
+    set it to ``value`` (on their own record or one they create): what stops working when the
+    value goes (a deleted pipeline stage)."""
+    def named(candidate) -> bool:
+        return candidate == value or (isinstance(candidate, list) and value in candidate)
+
+    def in_condition(node) -> bool:
+        if isinstance(node, dict) and is_group(node):
+            return any(in_condition(child) for child in node.get("and") or node.get("or") or [])
+        return isinstance(node, dict) and node.get("field") == field and named(node.get("value"))
+
+    def sets_it(rule: Rule, action: dict) -> bool:
+        target = action.get("entity") if action.get("type") == "create_record" else rule.entity
+        items = action.get("values") if action.get("type") == "set_fields" else action.get("mapping")
+        return target == entity and isinstance(items, list) and any(
+            isinstance(item, dict) and item.get("field") == field and item.get("value") == value for item in items)
+
+    rules = db.session.scalars(select(Rule).where(Rule.enabled.is_(True)).order_by(Rule.id)).all()
+    return [rule for rule in rules
+            if (rule.entity == entity and in_condition(rule.condition))
+            or any(isinstance(action, dict) and sets_it(rule, action) for action in rule.actions or [])]
 
 
 def rules_query(entity: str | None = None, event: str | None = None, q: str | None = None):

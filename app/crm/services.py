@@ -1406,6 +1406,7 @@ def assignment_log(entity: str, record_id: int) -> list[AssignmentLog]:
 # --- configuration: stages and custom fields ----------------------------------------------
 
 _KEY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+STAGE_NAME_MAX = 80  # the stages table's column
 
 
 label_audit_events({"crm.stage_saved": _l("Pipeline stage saved"), "crm.stage_deleted": _l("Pipeline stage deleted"),
@@ -1421,18 +1422,30 @@ def save_stage(stage: Stage | None, *, key: str, name: str, position: int, requi
         errors.append({"field": "key", "message": _("Lower-case letters, digits and _; starts with a letter.")})
     elif stage is None and stage_by_key(key):
         errors.append({"field": "key", "message": _("Already exists.")})
-    if not (name or "").strip():
+    name = (name or "").strip()
+    if not name:
         errors.append({"field": "name", "message": _("Required.")})
-    allowed = set(OPPORTUNITY_REQUIRABLE) | {f"custom.{d.key}" for d in custom_field_defs("opportunity")}
+    elif len(name) > STAGE_NAME_MAX:
+        errors.append({"field": "name", "message": _("At most %(n)d characters.", n=STAGE_NAME_MAX)})
+    elif any(other.name.strip().casefold() == name.casefold() and other is not stage for other in stages()):
+        # Two columns alike on the board, and rules and processes naming the stage by its name.
+        errors.append({"field": "name", "message": _("Another stage has this name.")})
+    defs = custom_field_defs("opportunity")
+    allowed = set(OPPORTUNITY_REQUIRABLE) | {f"custom.{d.key}" for d in defs}
     unknown = [f for f in required_fields if f not in allowed]
     if unknown:
         errors.append({"field": "required_fields", "message": _("Unknown field: %(name)s", name=", ".join(unknown))})
+    automated = [d.label for d in defs if d.automated and f"custom.{d.key}" in required_fields]
+    if automated:  # nobody could fill it in, so no deal could enter the stage
+        errors.append({"field": "required_fields", "message": _(
+            "Only rules and processes set %(names)s, so people cannot fill it in before a move.",
+            names=_(", ").join(automated))})
     if errors:
         _invalid(errors)
     if stage is None:
         stage = Stage(key=key)
         db.session.add(stage)
-    stage.name, stage.position, stage.required_fields = name.strip()[:80], int(position), list(required_fields)
+    stage.name, stage.position, stage.required_fields = name, int(position), list(required_fields)
     audit("crm.stage_saved", actor=actor, target=stage.key, required_fields=list(required_fields))
     db.session.commit()
     return stage
@@ -1443,6 +1456,12 @@ def delete_stage(stage: Stage, actor=None) -> None:
     if used:
         raise ApiError(409, "stage_in_use", ngettext("%(num)d opportunity is in this stage; move it first.",
                                                          "%(num)d opportunities are in this stage; move them first.", used))
+    from app.automation.services import rules_naming
+
+    rules = rules_naming("opportunity", "stage", stage.key)
+    if rules:  # it would stay enabled and never match again, and refuse every later save
+        raise ApiError(409, "stage_in_use", _("The rules %(names)s use this stage; change them first.",
+                                              names=_(", ").join(f"“{rule.name}”" for rule in rules)))
     db.session.delete(stage)
     audit("crm.stage_deleted", actor=actor, target=stage.key)
     db.session.commit()

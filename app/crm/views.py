@@ -654,7 +654,8 @@ def admin_save_stage(key=None):
                             required_fields=request.form.getlist("required_fields"), actor=current_user)
     except ApiError as error:
         db.session.rollback()
-        flash(error.message, "danger")
+        # A new stage's form marks its fields; a row of the table has no room: the flash says why.
+        flash(error.message if stage is None else " ".join(error.by_field().values()), "danger")
         return render_template("crm/admin_stages.html", stages=services.stages(), requirable=_requirable(),
                                errors=error.by_field() if stage is None else {}, form=request.form), 400
     flash(_("Saved."), "success")

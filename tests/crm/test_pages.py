@@ -416,6 +416,55 @@ def test_a_stage_in_use_is_not_deleted_and_the_count_reads_right(app, crm_stages
     assert "initial_contact" in client.get("/admin/crm/stages").get_data(as_text=True)
 
 
+def test_a_stage_a_rule_uses_is_not_deleted(app, crm_stages):
+    """Deleted, the rule stayed enabled, never matched again and refused every later save."""
+    from app.auth.services import get_user
+    from app.automation.services import create_rule
+    from app.extensions import db
+
+    with app.app_context():
+        create_rule({"name": "进入谈判提醒", "entity": "opportunity", "event": "stage_changed",
+                     "condition": {"field": "stage", "op": "changed_to", "value": "negotiation"},
+                     "actions": [{"type": "notify", "users": ["manager"], "template": "{title}"}]}, get_user("admin"))
+        create_rule({"name": "赢单后新建", "entity": "customer", "event": "created",
+                     "actions": [{"type": "create_record", "entity": "opportunity", "mapping": [
+                         {"field": "title", "mode": "value", "value": "首单"},
+                         {"field": "stage", "mode": "value", "value": "needs_confirmed"}]}]}, get_user("admin"))
+        db.session.commit()
+    client = app.test_client()
+    login(client, "admin")
+    _english(client)
+    for key, rule in (("negotiation", "“进入谈判提醒”"), ("needs_confirmed", "“赢单后新建”")):
+        refused = client.post(f"/admin/crm/stages/{key}", data={"action": "delete"}, follow_redirects=True)
+        assert f"The rules {rule} use this stage; change them first." in refused.get_data(as_text=True), key
+    assert client.post("/admin/crm/stages/contract_signing", data={"action": "delete"}).status_code == 302
+    assert "contract_signing" not in client.get("/admin/crm/stages").get_data(as_text=True)
+
+
+def test_a_stage_name_taken_or_a_field_only_automation_sets_is_refused(app, crm_stages):
+    from app.crm import services as crm
+    from app.extensions import db
+
+    with app.app_context():
+        crm.save_custom_field(None, entity="opportunity", key="audit_note", label="审计备注", type="text", choices=[],
+                              required=False, automated=True)
+        db.session.commit()
+        taken = crm.stages()[0].name
+    client = app.test_client()
+    login(client, "admin")
+    _english(client)
+    twin = client.post("/admin/crm/stages", data={"key": "twin", "name": f" {taken} ", "position": "99"})
+    assert twin.status_code == 400 and "Another stage has this name." in twin.get_data(as_text=True)
+    long = client.post("/admin/crm/stages", data={"key": "long", "name": "长" * 81, "position": "99"})
+    assert long.status_code == 400 and "At most 80 characters." in long.get_data(as_text=True)
+    blocked = client.post("/admin/crm/stages", data={"key": "audited", "name": "已审计", "position": "99",
+                                                     "required_fields": ["custom.audit_note"]})
+    assert blocked.status_code == 400 and "Only rules and processes set 审计备注" in blocked.get_data(as_text=True)
+    assert "twin" not in client.get("/admin/crm/stages").get_data(as_text=True)
+    row = client.post("/admin/crm/stages/negotiation", data={"name": taken, "position": "40"})  # a row of the table
+    assert row.status_code == 400 and "Another stage has this name." in row.get_data(as_text=True)
+
+
 def test_an_empty_pipeline_says_what_to_do(app, demo_people):
     sales, admin = app.test_client(), app.test_client()
     login(sales, "sales1")
