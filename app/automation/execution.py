@@ -23,6 +23,7 @@ from app.automation import catalog as cat
 from app.automation.actions import APPLIES, PLANS, Context, simulate
 from app.auth.lookup import creator
 from app.automation.conditions import evaluate
+from app.automation.fields import coerce
 from app.automation.models import FiredOccasion, Rule, RuleRun
 from app.automation.validation import Catalog, TIME_EVENTS
 from app.automation.wording import plan_in_words
@@ -244,6 +245,8 @@ def dry_run(rule_data: dict, record, catalog: Catalog, changes: dict | None = No
     changes = {k: tuple(v) for k, v in (changes or {}).items()}
     ctx = Context(rule=_Named(), entity=entity, record=record, event=event or rule_data["event"], changes=changes,
                   actor=None, chain=(), catalog=catalog, today=company_today())
+    # The event happens after the change: the record reads its new values, as in a real run.
+    ctx.overlay.update({name: coerce(entity.field(name), new, ctx.today) for name, (_old, new) in changes.items()})
     matched, leaves = evaluate(rule_data.get("condition"), entity.fields, ctx.get, changes, ctx.today)
     actions = []
     if matched:

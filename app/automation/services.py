@@ -16,6 +16,7 @@ from app.audit import audit, label_audit_details, label_audit_events
 from app.automation import catalog as cat
 from app.automation.conditions import is_group
 from app.automation.execution import dry_run
+from app.automation.fields import BadValue, coerce
 from app.automation.models import Rule, RuleRun, Setting, Todo, WebhookDelivery
 from app.automation.validation import validate_rule
 from app.automation.wording import ACTION_LABELS, EVENT_LABELS, describe_condition
@@ -260,6 +261,11 @@ def dry_run_rule(rule_data: dict, actor, record_id=None, sample: dict | None = N
         if entity.field(name) is None or not isinstance(pair, list) or len(pair) != 2:
             raise ApiError(400, "invalid_input", _("changes is {field: [old, new]}."),
                            [{"field": f"changes.{name}", "message": _("Expected [old, new] of a known field.")}])
+        try:
+            coerce(entity.field(name), pair[1])  # the record takes it on for the run
+        except BadValue as error:
+            raise ApiError(400, "invalid_input", _("Some sample values are not valid."),
+                           [{"field": f"changes.{name}", "message": str(error)}]) from None
         pairs[name] = pair
     try:
         return dry_run(rule_data, record, catalog, pairs, event)
@@ -269,8 +275,6 @@ def dry_run_rule(rule_data: dict, actor, record_id=None, sample: dict | None = N
 
 
 def _sample_record(sample, entity) -> dict:
-    from app.automation.fields import BadValue, coerce
-
     if not isinstance(sample, dict):
         raise ApiError(400, "invalid_input", _("record is an object of field values."),
                        [{"field": "record", "message": _("Expected an object.")}])

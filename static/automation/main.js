@@ -248,9 +248,16 @@ async function dryRun() {
   $("rule-errors").classList.add("d-none");
   $("dry-result").replaceChildren(); // an earlier verdict must not pass for this run's
   // Said beside the button that was pressed; the rule's own field errors also mark the form above.
+  // A bad sample or change is the dry run's own input: said here by field label, not under
+  // "the rule cannot be saved yet" above, which would blame a rule that is fine.
   const failed = (error) => {
-    $("dry-result").replaceChildren(el("div", { class: "alert alert-danger", id: "dry-error" }, error.message));
-    if (error.details?.length) showErrors(error);
+    const aboutInput = (d) => /^(record|changes)(\.|$)|^record_id$/.test(d.field || "");
+    const input = (error.details || []).filter(aboutInput);
+    const named = (field) => { const name = field.split(".")[1]; return name ? fieldOf(name)?.label || name : field; };
+    $("dry-result").replaceChildren(el("div", { class: "alert alert-danger", id: "dry-error" }, error.message,
+      input.length ? el("ul", { class: "mb-0" }, input.map((d) => el("li", {}, `${named(d.field)}: ${d.message}`))) : null));
+    const ruleDetails = (error.details || []).filter((d) => !aboutInput(d));
+    if (ruleDetails.length) showErrors({ ...error, details: ruleDetails });
   };
   const body = { rule: definition() };
   const recordId = $("dry-record-id").value.trim();

@@ -178,8 +178,13 @@ def test_a_dry_run_tries_a_change_for_an_update_rule(page, app, demo_people):
     expect(page.locator("#dry-error")).to_contain_text("要试的变更不是有效的 JSON")  # beside the button
     page.fill("#dry-changes", '{"no_such_field": [1, 2]}')
     page.click("#dry-run")
-    expect(page.locator("#dry-error")).to_be_visible()
-    expect(page.locator("#rule-errors")).to_contain_text("no_such_field")  # the field named where fields are
+    expect(page.locator("#dry-error")).to_contain_text("no_such_field")  # said beside the button ...
+    expect(page.locator("#rule-errors")).to_be_hidden()  # ... not as if the rule could not be saved
+    page.fill("#dry-changes", "")
+    page.fill("#dry-sample", '{"name": "样例公司", "registered_capital": "很多"}')
+    page.click("#dry-run")
+    expect(page.locator("#dry-error li")).to_contain_text("注册资金")  # by the field's label, not record.registered_capital
+    expect(page.locator("#rule-errors")).to_be_hidden()
 
 
 def test_a_dry_run_names_choices_as_the_editor_does(page, app, demo_people):

@@ -154,6 +154,32 @@ def test_dry_run_changes_nothing_and_sends_nothing(within, api_as):
     assert within(_snapshot) == before
 
 
+def test_a_dry_run_of_a_change_reads_the_record_as_changed(within, api_as):
+    """The event happens after the change: a notice about the new class says the new class,
+    as the real run will (before, it showed the old one)."""
+    def setup():
+        from app.auth.services import get_user
+        from app.automation.services import create_rule
+        from app.crm import services as crm
+
+        rule = create_rule(dict(name="升级通知", entity="customer", event="updated",
+                                condition={"field": "customer_class", "op": "changed_to", "value": "A"},
+                                actions=[{"type": "notify", "users": ["manager"], "template": "{name} 升为 {customer_class} 类"}]),
+                           get_user("admin"))
+        customer = crm.create("customer", {"name": "待升级", "customer_class": "B"}, get_user("admin"))
+        return rule.id, customer.id
+
+    api = api_as("admin")
+    rule_id, customer_id = within(setup)
+    result = api.post(f"/api/v1/automation-rules/{rule_id}/dry-run",
+                      json={"record_id": customer_id, "changes": {"customer_class": ["B", "A"]}}).get_json()
+    assert result["matched"] is True
+    assert result["actions"][0]["plan"]["text"] == "待升级 升为 A 类"
+    bad = api.post(f"/api/v1/automation-rules/{rule_id}/dry-run",
+                   json={"record_id": customer_id, "changes": {"customer_class": ["B", "Z"]}})
+    assert bad.status_code == 400 and bad.get_json()["error"]["details"][0]["field"] == "changes.customer_class"
+
+
 def test_dispatch_only_touches_rules_of_the_same_entity_and_event(crm, make_rule, user, monkeypatch):
     from app.automation import execution
 
