@@ -170,7 +170,18 @@ def plan_set_fields(action, ctx: Context) -> dict:
         old, new = ctx.get(spec.name), resolve_value(item, spec, ctx)
         if coerce(spec, old, ctx.today) != new:
             changes[spec.name] = [old, new]
-    return {"changes": changes}
+    plan = {"changes": changes}
+    if ctx.entity.name == "opportunity" and "stage" in changes:
+        # What the move will be refused for (a dry run's "would fail"; a real run's edit says the same).
+        refusal = cat.stage_refusal(changes["stage"][1], lambda key: _field_after(key, changes, ctx))
+        if refusal:
+            plan["refused"] = refusal
+    return plan
+
+
+def _field_after(key: str, changes: dict, ctx: Context):
+    """A field of the record once this action's changes are made (``custom.budget`` too)."""
+    return changes[key][1] if key in changes else ctx.get(key)
 
 
 def apply_set_fields(plan, ctx: Context) -> dict:

@@ -85,6 +85,12 @@ def _literal_problem(crm, entity: str, key: str, value) -> str | None:
     return crm.literal_problem(entity, key, api_value(None, value))
 
 
+def stage_refusal(stage_key: str, read) -> str | None:
+    """Why a deal (its fields as ``read`` gives them) could not enter the stage; None if it could."""
+    crm = _crm()
+    return crm.stage_refusal(stage_key, read) if crm else None
+
+
 def api_record(entity: str, record) -> dict | None:
     """``record`` as ``GET /api/v1/<records>/<id>`` answers it (webhooks send that shape);
     None for a dry run's sample values or without the CRM's API."""

@@ -722,9 +722,21 @@ CLOSED = ("won", "lost")
 OPPORTUNITY_REQUIRABLE = ("title", "amount", "expected_close", "lost_reason")
 
 
-def missing_for_stage(opportunity: Opportunity, stage: Stage) -> list[str]:
-    """Required fields of ``stage`` that ``opportunity`` leaves empty."""
-    return [key for key in stage.required_fields or [] if _is_empty(_value(opportunity, key))]
+def missing_for_stage(opportunity, stage: Stage) -> list[str]:
+    """Required fields of ``stage`` that ``opportunity`` leaves empty (a record, or a function
+    reading a field by its key: a rule's dry run reads the values it would set)."""
+    read = opportunity if callable(opportunity) else (lambda key: _value(opportunity, key))
+    return [key for key in stage.required_fields or [] if _is_empty(read(key))]
+
+
+def stage_refusal(stage_key: str, read) -> str | None:
+    """Why a deal whose fields ``read`` gives could not enter the stage, or None if it could."""
+    stage = stage_by_key(stage_key)
+    missing = missing_for_stage(read, stage) if stage else []
+    if not missing:
+        return None
+    return _("Cannot move to stage “%(stage)s”: fill in %(fields)s first.", stage=stage.name,
+             fields=_(", ").join(field_label("opportunity", k) for k in missing))
 
 
 def _check_won_requirements(opportunity: Opportunity) -> None:
@@ -742,16 +754,12 @@ def _check_won_requirements(opportunity: Opportunity) -> None:
 
 
 def _check_stage_requirements(opportunity: Opportunity) -> None:
-    stage = stage_by_key(opportunity.stage)
-    missing = missing_for_stage(opportunity, stage) if stage else []
-    if missing:
-        labels = [field_label("opportunity", k) for k in missing]
-        raise ApiError(
-            400, "stage_requirements_missing",
-            _("Cannot move to stage “%(stage)s”: fill in %(fields)s first.", stage=stage.name,
-              fields=_(", ").join(labels)),
-            [{"field": k, "message": _("Required in stage “%(stage)s”.", stage=stage.name)} for k in missing],
-        )
+    refusal = stage_refusal(opportunity.stage, lambda key: _value(opportunity, key))
+    if refusal:
+        stage = stage_by_key(opportunity.stage)
+        raise ApiError(400, "stage_requirements_missing", refusal, [
+            {"field": k, "message": _("Required in stage “%(stage)s”.", stage=stage.name)}
+            for k in missing_for_stage(opportunity, stage)])
 
 
 # --- the name key for the duplicate finder -----------------------------------------------

@@ -180,6 +180,24 @@ def test_a_dry_run_of_a_change_reads_the_record_as_changed(within, api_as):
     assert bad.status_code == 400 and bad.get_json()["error"]["details"][0]["field"] == "changes.customer_class"
 
 
+def test_a_dry_run_of_a_move_into_a_stage_says_what_it_will_be_refused_for(within, api_as):
+    """方案报价 needs an amount: a rule moving a deal there without one would fail, and says so."""
+    within(lambda: None)  # the demo stages
+    rule = {"name": "新单直接报价", "entity": "opportunity", "event": "created",
+            "actions": [{"type": "set_fields", "values": [{"field": "stage", "mode": "value", "value": "quotation_sent"}]}]}
+    api = api_as("admin")
+    without = api.post("/api/v1/automation-rules/dry-run", json={"rule": rule, "record": {"title": "无金额"}}).get_json()
+    [action] = without["actions"]
+    assert action["status"] == "would_fail" and "方案报价" in action["plan"]["refused"] and "金额" in action["plan"]["refused"]
+    priced = api.post("/api/v1/automation-rules/dry-run",
+                      json={"rule": rule, "record": {"title": "有金额", "amount": 5000}}).get_json()
+    assert priced["actions"][0]["status"] == "would_run"
+    # The same rule setting the amount first, in the same action, may move it.
+    rule["actions"][0]["values"].insert(0, {"field": "amount", "mode": "value", "value": 1})
+    both = api.post("/api/v1/automation-rules/dry-run", json={"rule": rule, "record": {"title": "无金额"}}).get_json()
+    assert both["actions"][0]["status"] == "would_run"
+
+
 def test_dispatch_only_touches_rules_of_the_same_entity_and_event(crm, make_rule, user, monkeypatch):
     from app.automation import execution
 
