@@ -101,18 +101,18 @@ def _register_operations() -> None:
 
     customer_id = _l("Customer id")
     register_operation("crm.set_report_status", review_status_setter("customer"), params=["customer_id", "status"],
-                       optional=["comment"], description=_l("Set a customer's report status"), replace=True,
+                       optional=["comment"], description=_l("Set a customer's report status"), replace=True, acts_on_record=True,
                        labels={"customer_id": customer_id, "status": _l("Report status"),
                                "comment": _l("Approver's comment")}, suggestions={"status": statuses_of("report_status")})
     register_operation("crm.set_approval_status", review_status_setter("contract"), params=["contract_id", "status"],
-                       optional=["comment"], description=_l("Set a contract's approval status"), replace=True,
+                       optional=["comment"], description=_l("Set a contract's approval status"), replace=True, acts_on_record=True,
                        labels={"contract_id": _l("Contract id"), "status": _l("Approval status"),
                                "comment": _l("Approver's comment")},
                        suggestions={"status": statuses_of("approval_status")})
     register_operation("crm.confirm_owner", confirm_owner, params=["customer_id", "username"],
-                       description=_l("Make a user the customer's owner (logged)"), replace=True,
+                       description=_l("Make a user the customer's owner (logged)"), replace=True, acts_on_record=True,
                        labels={"customer_id": customer_id, "username": _l("Owner's username")})
     register_operation("crm.update_record", update_record, params=["field", "value"],
                        description=_l("Set a field of the record the process was started for "
-                                      "(e.g. a contract's status after its approval)"), replace=True,
+                                      "(e.g. a contract's status after its approval)"), replace=True, acts_on_record=True,
                        labels={"field": _l("Field"), "value": _l("Value")}, suggestions={"field": record_fields})

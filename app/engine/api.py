@@ -149,7 +149,8 @@ def make_version_current(key, version):
 @bp.post("/process-instances")
 @login_required
 @bp.input(InstanceIn, arg_name="body")
-@bp.doc(summary="Start the current version of a process with data", responses=[201, 400, 404])
+@bp.doc(summary="Start the current version of a process with data (400 for a process whose steps change the "
+                "record it is started for: such a process starts from its record)", responses=[201, 400, 404])
 def start_instance(body):
     with _service_errors():
         instance = services.start_instance(body["process_key"], body["data"], actor=current_user)

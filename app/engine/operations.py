@@ -56,6 +56,8 @@ class Operation:
     suggestions: dict = field(default_factory=dict, hash=False, compare=False)
     # Groups of optional parameters of which one at least needs a value (a notice needs recipients).
     one_of: tuple = ()
+    # Changes the record the process was started for: a process calling it needs one to start.
+    acts_on_record: bool = False
 
     @property
     def params(self) -> tuple[str, ...]:
@@ -86,7 +88,8 @@ _registry: dict[str, Operation] = {}
 
 def register_operation(name: str, func: Callable | None = None, params: Iterable[str] | None = None,
                        optional: Iterable[str] = (), description: str = "", replace: bool = False,
-                       labels: dict | None = None, suggestions: dict | None = None, one_of: Iterable = ()):
+                       labels: dict | None = None, suggestions: dict | None = None, one_of: Iterable = (),
+                       acts_on_record: bool = False):
     """Register ``func`` under ``name``; usable as a decorator when ``func`` is omitted.
 
     ``params`` are the required parameter names, ``optional`` the optional ones; with
@@ -97,14 +100,16 @@ def register_operation(name: str, func: Callable | None = None, params: Iterable
     """
     if func is None:
         def decorator(f):
-            register_operation(name, f, params, optional, description, replace, labels, suggestions, one_of)
+            register_operation(name, f, params, optional, description, replace, labels, suggestions, one_of,
+                               acts_on_record)
             return f
         return decorator
     if not name or not isinstance(name, str):
         raise ValueError("operation name must be a non-empty string")
     op = Operation(name, func, tuple(params or ()), tuple(optional), description,
                    accepts_any=params is None and not tuple(optional), labels=dict(labels or {}),
-                   suggestions=dict(suggestions or {}), one_of=tuple(tuple(group) for group in one_of))
+                   suggestions=dict(suggestions or {}), one_of=tuple(tuple(group) for group in one_of),
+                   acts_on_record=acts_on_record)
     with _lock:
         if name in _registry and not replace and _registry[name].func is not func:
             raise ValueError(f"operation {name!r} is already registered")

@@ -416,6 +416,8 @@ def start_instance(process_key: str, data: dict | None = None, actor=None, recor
         raise InvalidData(str(exc)) from None
     # By the stored hash: the (deferred) XML is read only when this process has not parsed it yet.
     spec, subs = spec_cache.get(definition.spec_hash, definition.key)
+    if record is None:
+        _refuse_without_record(definition, spec, subs)
     instance = ProcessInstance(
         definition_id=definition.id, process_key=definition.key, status="running", state="",
         data=_display(clean), record_type=(record or {}).get("type"), record_id=(record or {}).get("id"),
@@ -431,6 +433,20 @@ def start_instance(process_key: str, data: dict | None = None, actor=None, recor
     _persist(instance, wf, result, actor, new=True)
     _finish(commit)
     return instance
+
+
+def _refuse_without_record(definition: ProcessDefinition, spec, subs) -> None:
+    """A process whose steps change the record it was started for cannot start without one: it
+    would run up to that step and stop there with an error (an API call with data alone)."""
+    for process in (spec, *subs.values()):
+        for task_spec in process.task_specs.values():
+            operation = get_operation(getattr(task_spec, "operation", None) or "")
+            if operation is not None and operation.acts_on_record:
+                raise InvalidData(_(
+                    "%(process)s changes the record it is started for (step “%(step)s”), so it starts from a "
+                    "record: through its embedded-process binding, or submitted again from the record "
+                    "(POST /api/v1/records/<type>/<id>/report-again).",
+                    process=definition.name or definition.key, step=task_spec.bpmn_name or task_spec.name))
 
 
 def _finish(commit: bool):

@@ -143,3 +143,21 @@ def test_a_customer_handed_over_during_its_report_stays_with_the_new_owner(api_a
     approve_as_fujian_head(api_as, seeing_owner="sales2")
     record = api_as("sales2").get(f"/api/v1/customers/{customer['id']}").get_json()
     assert (record["report_status"], record["owner"]) == ("approved", "sales2")
+
+
+def test_a_process_that_changes_its_record_does_not_start_with_data_alone(app, api_as, demo_flow):
+    """Started through POST /process-instances without a record, it ran up to its first step on
+    the record and stopped there with an error (counted on the admin's home page)."""
+    started = api_as("sales1").post("/api/v1/process-instances", json={
+        "process_key": "customer_report", "data": {"customer_id": 1, "name": "只有数据", "province": "福建"}})
+    assert started.status_code == 400, started.get_json()
+    error = started.get_json()["error"]
+    assert error["code"] == "invalid_data" and "report-again" in error["message"]
+    from sqlalchemy import func, select
+
+    from app.engine.models import ProcessInstance
+    from app.extensions import db
+
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(ProcessInstance)) == 0
+        db.session.remove()
