@@ -871,6 +871,7 @@ def _apply(record: OwnedRecord, values: dict, custom: dict | None, actor, reason
                 raise ApiError(403, "forbidden", _("Only the owner or a manager may change sharing."),
                                [{"field": "shared_with", "message": _("Not allowed.")}])
             record.shared_with = value
+            record.updated_at = utcnow()  # else only the version moves: a sync by updated_at misses it
         elif key in ("customer_id", "opportunity_id"):
             # The column too: the change is compared (and its history written) before any flush
             # would copy the relationship's id into it.
@@ -1107,6 +1108,7 @@ def share(record: OwnedRecord, users: Iterable, actor=None, *, commit: bool = Tr
             current.add(target.id)
     after = sorted(u.username for u in record.shared_with)
     if after != before:
+        record.updated_at = utcnow()
         db.session.flush()
         _emit(record.entity, "updated", record, {"shared_with": (before, after)}, actor, chain)
         if commit:

@@ -48,6 +48,12 @@ def test_share_with_users_and_groups(crm, make_rule, user):
     assert shared.shared_usernames == ["manager", "sales2"]
     # Now sales2 sees it (visibility follows sharing).
     assert crm.can_see(shared, user("sales2"))
+    # Shared later, the record counts as changed (a sync by updated_at picks it up).
+    later = crm.create("customer", {"name": "稍后共享"}, user("sales2"))
+    before = later.updated_at
+    crm.share(later, ["sales1"], user("admin"))
+    db.session.refresh(later)
+    assert later.shared_usernames == ["sales1"] and later.updated_at > before
 
 
 def test_notifications_also_go_by_email_through_the_outbox_when_smtp_is_configured(crm, make_rule, user):

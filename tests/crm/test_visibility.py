@@ -54,6 +54,8 @@ def test_sharing_grants_reading_and_editing_but_not_ownership(api_as, records):
     mine = records["mine"]
     shared = sales1.patch(f"/api/v1/customers/{mine['id']}", json={"shared_with": ["sales2"]})
     assert shared.status_code == 200
+    # A change like any other: a sync reading what changed since (by updated_at) sees it.
+    assert shared.get_json()["version"] > mine["version"] and shared.get_json()["updated_at"] > mine["updated_at"]
     assert mine["id"] in _ids(sales2, "customers", "&q=海鑫")
     assert sales2.patch(f"/api/v1/customers/{mine['id']}", json={"industry": "软件"}).status_code == 200
     # The activity itself was not shared: it stays hidden.
