@@ -1318,6 +1318,10 @@ def list_query(entity: str, user, q: str | None = None, filters: dict | None = N
             shared = select(model.shares.c.record_id).join(User, User.id == model.shares.c.user_id) \
                 .where(User.username == value)
             stmt = stmt.where(model.id.in_(shared))
+        elif key == "phone" and model is Customer:  # however it is written: 138-0013-8000, １３８…
+            stmt = stmt.where(Customer.phone_key == normalise_phone(str(value)))
+        elif key == "province" and model is Customer:  # stored by its Chinese name (Fujian → 福建)
+            stmt = stmt.where(Customer.province == clean_province(str(value)))
         elif key.endswith("_min") and hasattr(model, key[:-4]):
             stmt = stmt.where(getattr(model, key[:-4]) >= value)
         elif key.endswith("_max") and hasattr(model, key[:-4]):

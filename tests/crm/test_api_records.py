@@ -352,3 +352,17 @@ def test_money_is_read_as_people_type_it_in_china(api_as, crm_stages, typed, sto
     taken = api.post("/api/v1/opportunities", json={"customer_id": customer["id"], "title": "单", "amount": typed})
     assert taken.status_code == 201, taken.get_json()
     assert float(taken.get_json()["amount"]) == stored
+
+
+def test_the_phone_and_province_filters_read_them_however_they_are_written(api_as, crm_stages):
+    """?phone=138-0013-8000 and full-width digits find 13800138000; ?province=Zhejiang finds 浙江
+    (stored by its Chinese name), as the search and the duplicate finder already did."""
+    api = api_as("sales1")
+    made = api.post("/api/v1/customers", json={"name": "杭州过滤测试", "phone": "13800138000", "province": "浙江"})
+    assert made.status_code == 201, made.get_json()
+    for query in ("phone=138-0013-8000", "phone=%EF%BC%91%EF%BC%93%EF%BC%98%EF%BC%90%EF%BC%90%EF%BC%91%EF%BC%93"
+                  "%EF%BC%98%EF%BC%90%EF%BC%90%EF%BC%90", "phone=+86 138 0013 8000", "province=Zhejiang",
+                  "province=浙江"):
+        found = api.get(f"/api/v1/customers?{query}").get_json()
+        assert [c["id"] for c in found["items"]] == [made.get_json()["id"]], query
+    assert api.get("/api/v1/customers?phone=13800138001").get_json()["total"] == 0
