@@ -115,13 +115,13 @@ for _entity, (_path, _in, _out, _query) in RESOURCES.items():
 @bp.get("/customers/export.csv")
 @login_required
 @bp.input(CustomerExportQuery, location="query", arg_name="query")
-@bp.doc(summary="CSV of the customers the caller may see (same q and filters as the list)",
+@bp.doc(summary="CSV of all the customers the caller may see (same q, filters and sort as the list; no pages)",
         description="`headers=labels` names the columns as people read them, in the caller's language "
                     "(the list page's export); the import takes either.")
 def export_customers(query):
     labels = query.pop("headers") == "labels"
-    q, filters, _sort = split_query(query)
-    lines = services.export_customers_csv(current_user._get_current_object(), q, filters, labels=labels)
+    q, filters, sort = split_query(query)
+    lines = services.export_customers_csv(current_user._get_current_object(), q, filters, sort, labels=labels)
     return Response(stream_with_context(lines), mimetype="text/csv",
                     headers={"Content-Disposition": "attachment; filename=customers.csv"})
 

@@ -157,6 +157,9 @@ class CustomerQuery(_ListQuery):
 
 
 class CustomerExportQuery(CustomerQuery):
+    class Meta:
+        exclude = ("page", "per_page")  # the whole list, in the list's order: a page would be refused, not ignored
+
     # Keys by default: what API clients have always been sent. The list page asks for labels.
     headers = String(load_default="keys", validate=OneOf(("keys", "labels")),
                      metadata={"description": "Header row: field keys (default) or labels in the caller's language"})

@@ -1593,13 +1593,13 @@ def csv_column_label(key: str) -> str:
     return str(_NON_FIELD_LABELS[key]) if key in _NON_FIELD_LABELS else field_label("customer", key)
 
 
-def export_customers_csv(user, q=None, filters=None, *, labels: bool = False) -> Iterable[str]:
+def export_customers_csv(user, q=None, filters=None, sort=None, *, labels: bool = False) -> Iterable[str]:
     """CSV lines (UTF-8 with BOM for Excel) of the customers ``user`` may see; the header row
     names the columns by key, or with ``labels`` as people read them, in the current language.
 
     The query (who sees what) is built now, while ``user`` is in the request's session; the
     lines are produced while the response streams, after that session may be gone."""
-    stmt = list_query("customer", user, q, filters).execution_options(yield_per=500)
+    stmt = list_query("customer", user, q, filters, sort).execution_options(yield_per=500)
     return _csv_lines(stmt, labels)
 
 

@@ -105,6 +105,14 @@ def test_the_api_export_names_columns_by_key_unless_asked(api_en, tier, make_cus
     assert _table(api.get("/api/v1/customers/export.csv?headers=keys").get_data(as_text=True))[0] == header
     refused = api.get("/api/v1/customers/export.csv?headers=names")
     assert refused.status_code == 400 and "headers" in str(refused.get_json())
+    # The whole list, in the list's order: a page is refused, not silently ignored.
+    paged = api.get("/api/v1/customers/export.csv?page=2&per_page=2")
+    assert paged.status_code == 400 and {d["field"] for d in paged.get_json()["error"]["details"]} == {"page", "per_page"}
+    make_customer("sales1", name="安溪铁观音茶厂")
+    def names(sort):
+        return [row[1] for row in _table(api.get(f"/api/v1/customers/export.csv?sort={sort}").get_data(as_text=True))[1:]]
+
+    assert names("name") == list(reversed(names("-name"))) and len(names("name")) == 2
 
 
 def test_columns_by_key_or_label_in_either_language_any_case(api_en, tier):
