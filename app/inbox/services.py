@@ -1012,10 +1012,11 @@ def record_of(instance: ProcessInstance):
     return record_by_id(instance.record_type, instance.record_id)
 
 
-def data_as_read(instance: ProcessInstance) -> list[dict]:
-    """The instance's data as people read it: each key by the label its steps' forms give it
-    (审批结果, not decision), an option by its label (驳回, not reject); keys no form names (a
-    designer's own variables) stay as they are. ``[{key, label, text}]``."""
+def data_as_read(instance: ProcessInstance, submitted: dict | None = None) -> list[dict]:
+    """The instance's data (or ``submitted``: what a step's form submitted) as people read it: each
+    key by the label its steps' forms give it (审批结果, not decision), an option by its label
+    (驳回, not reject); keys no form names (a designer's own variables) stay as they are.
+    ``[{key, label, text}]``."""
     from app.forms.embedded import iter_components
 
     labels: dict[str, str] = {}
@@ -1043,7 +1044,7 @@ def data_as_read(instance: ProcessInstance) -> list[dict]:
         options.setdefault("record_type", {instance.record_type: entity})
     return [{"key": key, "label": labels.get(key) or standard.get(key, key),
              "text": "—" if value is None else options.get(key, {}).get(str(value), value)}
-            for key, value in (instance.data or {}).items()]
+            for key, value in ((instance.data if submitted is None else submitted) or {}).items()]
 
 
 def duplicates_for(instance: ProcessInstance) -> list[dict]:

@@ -58,7 +58,14 @@ def _helpers():
     return {"inbox_event_label": event_label, "inbox_status_label": status_label,
             "inbox_decision_label": decision_label, "inbox_user_label": _user_label,
             "duplicate_reason": crm_services.duplicate_reason, "inbox_status_class": status_class,
-            "report_status_label": report_status_label, "inbox_group_labels": group_labels}
+            "report_status_label": report_status_label, "inbox_group_labels": group_labels,
+            "inbox_submitted": submitted_rows}
+
+
+def submitted_rows(instance, data) -> list[dict]:
+    """What a step's form submitted besides its decision (shown as a badge), as people read it:
+    an operator retrying after a failed step sees the values the approver gave."""
+    return services.data_as_read(instance, {k: v for k, v in (data or {}).items() if k != "decision"})
 
 
 def group_labels(names) -> str:

@@ -177,3 +177,26 @@ def test_browser_console_refuses_then_moves_the_instance(page, review):
     assert "区域初审" in page.locator("#active-tasks").inner_text()
     assert "v3" in page.locator("h1 + div").inner_text()
     screenshot(page, "inbox-09-migrated")
+
+
+def test_the_history_shows_what_a_step_submitted_by_its_form_s_labels(app, api_as, review):
+    """An operator retrying a step that failed after this one sees what the approver gave (the
+    instance's data is not updated by a step that stops with an error)."""
+    from app.extensions import db
+    from app.forms import services as forms
+
+    with app.app_context():
+        schema = form_schema(False)
+        schema["components"].append({"id": "Field_verdict", "type": "radio", "key": "verdict", "label": "审核结论",
+                                     "values": [{"value": "ok", "label": "通过"}, {"value": "no", "label": "不通过"}]})
+        forms.save_form("mig_review", "迁移审核表", schema)
+        db.session.commit()
+        db.session.remove()
+    instance_id, task_id = review.start()
+    head = api_as("fj_head")
+    head.post(f"/api/v1/tasks/{task_id}/claim")
+    assert head.post(f"/api/v1/tasks/{task_id}/complete",
+                     json={"data": {"verdict": "ok", "comment": "可以"}}).status_code == 200
+    page = login(app, "admin").get(f"/process-instances/{instance_id}").get_data(as_text=True)
+    submitted = page.split("data-submitted")[1].split("</details>")[0]
+    assert "审核结论" in submitted and "通过" in submitted and "可以" not in submitted  # the comment is quoted apart
