@@ -756,7 +756,8 @@ def test_deploying_a_version_without_a_step_where_instances_wait_says_so(page, a
 
     with app.app_context():
         engine.start_instance("customer_report", {"customer_id": 1, "name": "等待中的客户", "province": "福建",
-                                                  "industry": "制造", "reporter": "sales1", "owner": "sales1"})
+                                                  "industry": "制造", "reporter": "sales1", "owner": "sales1"},
+                              record={"type": "customer", "id": 1})
     page.set_viewport_size({"width": 1400, "height": 900})
     login_in_browser(page, "admin")
     page.goto("/designer/customer_report")
