@@ -380,6 +380,11 @@ def _check_create_todo(action, entity, catalog, problems, path):
     for key in ("deadline", "start"):
         if action.get(key) not in (None, {}):
             check_value_spec(action[key], stamp, entity, problems, f"{path}.{key}")
+    start, deadline = action.get("start"), action.get("deadline")
+    # Both counted from the day the rule runs: a deadline before the start is known to be wrong now.
+    if all(isinstance(v, dict) and v.get("mode") == "today" and _int_in(v.get("days", 0), -MAX_DAYS, MAX_DAYS)
+           for v in (start, deadline)) and int(deadline.get("days", 0)) < int(start.get("days", 0)):
+        problems.add(f"{path}.deadline", _("The deadline comes before the to-do starts."))
 
 
 def private_host(host: str) -> bool:

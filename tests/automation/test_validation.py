@@ -118,6 +118,17 @@ def test_a_misspelt_action_setting_is_refused_not_stored():
     assert "max_attempts, secret, timeout, url" in found["actions.0.timout"]
 
 
+def test_a_to_do_due_before_it_starts_is_refused():
+    def todo(start_days, deadline_days):
+        return {**GOOD, "actions": [{"type": "create_todo", "title": "回访 {name}",
+                                     "start": {"mode": "today", "days": start_days},
+                                     "deadline": {"mode": "today", "days": deadline_days}}]}
+
+    found = {p["field"]: p["message"] for p in validate_rule(todo(10, -5), catalog())}
+    assert found == {"actions.0.deadline": "The deadline comes before the to-do starts."}
+    assert validate_rule(todo(2, 2), catalog()) == [] and validate_rule(todo(0, 3), catalog()) == []
+
+
 def test_time_events_need_a_date_field_and_days():
     rule = {**GOOD, "entity": "contract", "event": "date_before", "event_options": {"field": "expires_on", "days": 30},
             "condition": None, "actions": [{"type": "create_todo", "title": "续签 {title}",
