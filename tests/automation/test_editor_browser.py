@@ -196,3 +196,27 @@ def test_a_dry_run_names_choices_as_the_editor_does(page, app, demo_people):
     expect(page.locator("#dry-verdict")).to_have_text("条件满足")
     cells = page.locator("#dry-result tbody td").all_inner_texts()
     assert cells[2:4] == ["报备通过", "报备通过"], cells  # not "approved" in quotes
+
+
+def test_the_run_log_keeps_its_columns_in_view_beside_a_long_title(page, app, demo_people):
+    """A 200-character unbroken deal title pushed 事件/结果/时长 off a 1,366 px screen."""
+    with app.app_context():
+        from app.auth.services import get_user
+        from app.automation.services import create_rule
+        from app.crm import services as crm
+        from app.crm.demo import seed_stages
+        from app.extensions import db
+
+        seed_stages()
+        create_rule({"name": "新商机通知", "entity": "opportunity", "event": "created",
+                     "actions": [{"type": "notify", "users": ["manager"], "template": "{title}"}]}, get_user("admin"))
+        customer = crm.create("customer", {"name": "长标题客户"}, get_user("sales1"))
+        crm.create("opportunity", {"customer_id": customer.id, "title": "X" * 200}, get_user("sales1"))
+        db.session.remove()
+    page.set_viewport_size({"width": 1366, "height": 800})
+    login_in_browser(page, "admin")
+    page.goto("/automation/runs")
+    table = page.locator("#run-list")
+    expect(table).to_contain_text("新商机通知")
+    width = page.evaluate("() => document.querySelector('#run-list').parentElement.clientWidth")
+    assert page.evaluate("() => document.querySelector('#run-list').scrollWidth") <= width
