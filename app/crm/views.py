@@ -450,7 +450,11 @@ def new(entity):
                         record=record.label, owner=record.owner.label), "success")
                 _saved()
                 return redirect(url_for("crm.records", entity=entity))
-            flash(_("Saved."), "success")
+            chosen = request.form.get("owner") or current_user.username
+            if record.owner is not None and record.owner.username != chosen:  # a rule handed it out (round robin)
+                flash(_("Saved. An automation rule gave it to %(owner)s.", owner=record.owner.label), "success")
+            else:
+                flash(_("Saved."), "success")
             _saved()
             _warn_of_duplicates(record)
             return redirect(_url(record))

@@ -465,6 +465,26 @@ def test_a_stage_name_taken_or_a_field_only_automation_sets_is_refused(app, crm_
     assert row.status_code == 400 and "Another stage has this name." in row.get_data(as_text=True)
 
 
+def test_a_new_record_a_rule_gives_to_someone_else_says_who_got_it(app, crm_stages, make_customer):
+    """Round robin hands the manager's new deal to sales2: "Saved." alone left the manager
+    wondering why the owner shown is not the one chosen."""
+    from app.auth.services import get_user
+    from app.automation.services import create_rule
+    from app.extensions import db
+
+    customer = make_customer("manager", name="轮询客户")
+    with app.app_context():
+        create_rule({"name": "新商机给销售二", "entity": "opportunity", "event": "created",
+                     "actions": [{"type": "assign_owner", "strategy": "user", "user": "sales2"}]}, get_user("admin"))
+        db.session.commit()
+    client = app.test_client()
+    login(client, "manager")
+    saved = client.post("/crm/opportunity/new", data={"customer_id": str(customer["id"]), "title": "轮询的单",
+                                                      "stage": "initial_contact", "owner": "manager"},
+                        follow_redirects=True)
+    assert "已保存。自动化规则把它交给了销售二 Sales Two。" in saved.get_data(as_text=True)
+
+
 def test_an_empty_pipeline_says_what_to_do(app, demo_people):
     sales, admin = app.test_client(), app.test_client()
     login(sales, "sales1")
