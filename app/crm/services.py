@@ -1466,10 +1466,18 @@ def save_stage(stage: Stage | None, *, key: str, name: str, position: int, requi
 
 
 def delete_stage(stage: Stage, actor=None) -> None:
-    used = db.session.scalar(select(func.count()).select_from(Opportunity).where(Opportunity.stage == stage.key))
+    in_stage = select(func.count()).select_from(Opportunity).where(Opportunity.stage == stage.key)
+    used = db.session.scalar(in_stage.where(Opportunity.status.not_in(CLOSED)))
     if used:
         raise ApiError(409, "stage_in_use", ngettext("%(num)d opportunity is in this stage; move it first.",
                                                          "%(num)d opportunities are in this stage; move them first.", used))
+    closed = db.session.scalar(in_stage)
+    if closed:  # a closed deal cannot be moved: "move them first" would ask the impossible
+        raise ApiError(409, "stage_in_use", ngettext(
+            "%(num)d won or lost opportunity was closed in this stage and keeps it as its history; rename the stage "
+            "instead of deleting it.",
+            "%(num)d won or lost opportunities were closed in this stage and keep it as their history; rename the "
+            "stage instead of deleting it.", closed))
     from app.automation.services import rules_naming
 
     rules = rules_naming("opportunity", "stage", stage.key)

@@ -414,6 +414,12 @@ def test_a_stage_in_use_is_not_deleted_and_the_count_reads_right(app, crm_stages
     refused = client.post("/admin/crm/stages/initial_contact", data={"action": "delete"}, follow_redirects=True)
     assert "1 opportunity is in this stage; move it first." in refused.get_data(as_text=True)
     assert "initial_contact" in client.get("/admin/crm/stages").get_data(as_text=True)
+    # Lost there, it cannot be moved: the refusal says what to do instead.
+    [deal] = api_as("sales1").get("/api/v1/opportunities").get_json()["items"]
+    lost = api_as("sales1").patch(f"/api/v1/opportunities/{deal['id']}", json={"status": "lost", "lost_reason": "预算"})
+    assert lost.status_code == 200, lost.get_json()
+    refused = client.post("/admin/crm/stages/initial_contact", data={"action": "delete"}, follow_redirects=True)
+    assert "1 won or lost opportunity was closed in this stage" in refused.get_data(as_text=True)
 
 
 def test_a_stage_a_rule_uses_is_not_deleted(app, crm_stages):
