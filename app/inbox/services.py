@@ -673,6 +673,12 @@ def validate_form_data(task: HumanTask, data) -> dict:
             raise ApiError(400, "invalid_input", _("The submitted data must be an object."))
         return dict(data)
     clean, errors = forms.validate_submission(form.schema, data, initial=task_form_values(task))
+    if isinstance(data, dict):
+        # A key that is no field of the form is a typo ("comments"): dropped, the comment it
+        # carried would be lost without a word. Read-only and embedded fields the form shows may
+        # come back (the form sends what it shows); they are dropped.
+        known = {field["key"] for field in forms.input_fields(form.schema)}
+        errors.update({key: _("This form has no such field.") for key in data if key not in known})
     if errors:
         raise ApiError(400, "invalid_data", _("Please correct the marked fields."), forms.errors_as_details(errors))
     return clean

@@ -492,3 +492,18 @@ def test_a_record_under_a_running_process_cannot_be_deleted(api_as, flows, app):
 
         deleted = db.session.scalar(select(AuditEvent).where(AuditEvent.event == "crm.customer_deleted"))
         assert deleted.target == f"customer:{customer_id}" and deleted.details["record"]["name"] == "福州海峡贸易有限公司"
+
+
+def test_a_misspelt_field_in_a_completion_is_refused_not_dropped(app, flows, api_as):
+    """``comments`` for ``comment``: dropped, the approver's reason was lost without a word."""
+    instance_id = flows.assigned("fj_head")
+    task = flows.open_task(instance_id)
+    head = api_as("fj_head")
+    refused = head.post(f"/api/v1/tasks/{task['id']}/complete", json={"data": {"decision": "reject", "comments": "价格不对"}})
+    assert refused.status_code == 400
+    assert {d["field"] for d in refused.get_json()["error"]["details"]} >= {"comments"}
+    assert flows.open_task(instance_id)["id"] == task["id"]  # still open, nothing lost
+    # What the form shows may come back with the answers (its read-only fields are not taken).
+    done = head.post(f"/api/v1/tasks/{task['id']}/complete",
+                     json={"data": {"decision": "approve", "comment": "好", "name": "改不了的名字"}})
+    assert done.status_code == 200, done.get_json()
