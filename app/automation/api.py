@@ -130,9 +130,13 @@ def set_allowlist(body):
 @login_required
 @bp.input(TodoQuery, location="query", arg_name="query")
 @bp.doc(summary="The caller's open to-dos whose delayed start has come, soonest deadline first "
-                "(?done=true: the completed ones, latest first)")
+                "(?done=true: the completed ones, latest first; ?scheduled=true: those still to start, soonest first)")
 def my_todos(query):
-    stmt = services.done_todos_query(current_user) if query["done"] else services.open_todos_query(current_user)
+    if query["done"] and query["scheduled"]:
+        raise ApiError(400, "invalid_input", _("A to-do is either done or scheduled: ask for one of them."),
+                       [{"field": "scheduled", "message": _("Not with done=true.")}])
+    stmt = (services.done_todos_query(current_user) if query["done"] else
+            services.scheduled_todos_query(current_user) if query["scheduled"] else services.open_todos_query(current_user))
     return page_of(stmt, query["page"], query["per_page"], services.todo_dict)
 
 

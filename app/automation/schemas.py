@@ -53,6 +53,8 @@ class RuleQuery(SearchQuery):
 class TodoQuery(PageQuery):
     # false: the open ones whose start has come (the inbox); true: the completed, latest first.
     done = Boolean(load_default=False)
+    # true: the open ones whose delayed start is still to come, the soonest first.
+    scheduled = Boolean(load_default=False)
 
 
 class RunQuery(PageQuery):

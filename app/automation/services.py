@@ -352,6 +352,13 @@ def open_todos_query(user):
             .order_by(Todo.deadline.is_(None), Todo.deadline, Todo.id))
 
 
+def scheduled_todos_query(user):
+    """The user's open to-dos whose delayed start is still to come, the soonest first: seen
+    ahead, so a wrong one can be noticed (and done away with) before it starts."""
+    return (select(Todo).where(Todo.user_id == user.id, Todo.done.is_(False), Todo.starts_at > utcnow())
+            .order_by(Todo.starts_at, Todo.id))
+
+
 def done_todos_query(user):
     """The user's completed to-dos, the latest first."""
     return select(Todo).where(Todo.user_id == user.id, Todo.done.is_(True)).order_by(Todo.done_at.desc(), Todo.id.desc())

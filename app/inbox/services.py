@@ -600,6 +600,16 @@ def open_todos(user: User) -> list:
     return list(automation.open_todos_for(user))
 
 
+SCHEDULED_SHOWN = 50
+
+
+def scheduled_todos(user: User) -> list:
+    """The soonest to-dos a rule scheduled for later (a delayed start), shown apart from today's."""
+    from app.automation import services as automation
+
+    return list(db.session.scalars(automation.scheduled_todos_query(user).limit(SCHEDULED_SHOWN)))
+
+
 def process_choices() -> list[tuple[str, str]]:
     return [(d.key, d.name or d.key) for d in engine.list_definitions(current_only=True)]
 

@@ -128,14 +128,15 @@ def index():
                "sort": sort if sort in services.SORTS else "due"}
     mine = services.task_page(current_user, _page_arg("page"), PER_PAGE, scope="mine", **filters)
     offered = services.task_page(current_user, _page_arg("opage"), PER_PAGE, scope="offered", **filters)
-    todos = services.open_todos(current_user)
+    todos, scheduled = services.open_todos(current_user), services.scheduled_todos(current_user)
     done = services.completed_by(request.args.get("completed", type=int), current_user)
     if done is not None and done.instance.status == "error":  # the decision stands; a later step failed
         flash(_("Done: %(task)s. The process then stopped at an error in a later step; the administrators "
                 "have been told and can retry it.", task=done.name), "warning")
     elif done is not None:  # the task page sends the approver here after completing
         flash(_("Done: %(task)s", task=done.name), "success")
-    return render_template("inbox/index.html", mine=mine, offered=offered, todos=todos, filters=filters,
+    return render_template("inbox/index.html", mine=mine, offered=offered, todos=todos, scheduled=scheduled,
+                           filters=filters,
                            processes=services.process_choices(), args=request.args, now_utc=utcnow())
 
 

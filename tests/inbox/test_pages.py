@@ -242,6 +242,12 @@ def test_automation_todos_are_in_the_inbox_and_the_badge(app, flows, api_as):
     todos = html.split('id="todo-list"')[1].split("</ul>")[0]
     assert "回访福州海峡贸易" in todos and "以后再说" not in todos and "list-group-item-danger" in todos
     assert '<a href="/crm/customer/7" class="todo-record">回访福州海峡贸易</a>' in todos  # to the record it is about
+    # The one scheduled for later is seen ahead, apart, with when it starts (and in the API).
+    later = html.split('id="scheduled-todos"')[1].split("</details>")[0]
+    assert "以后再说" in later and "开始" in later and "回访福州海峡贸易" not in later
+    scheduled = api_as("fj_head").get("/api/v1/todos?scheduled=true").get_json()
+    assert [t["title"] for t in scheduled["items"]] == ["以后再说"]
+    assert api_as("fj_head").get("/api/v1/todos?scheduled=true&done=true").status_code == 400
 
 
 def test_escalation_goes_to_the_approver_groups_manager(app, flows, api_as):
