@@ -532,9 +532,10 @@ def test_closing_and_reopening_a_deal_says_what_was_done(app, crm_stages, make_c
     lost = client.post(f"/crm/opportunity/{deal['id']}/close", data={"outcome": "lost", "reason": "价格"},
                        follow_redirects=True).get_data(as_text=True)
     assert "已标记为失败。" in lost
+    assert 'id="move-form"' not in lost  # closed, it is not offered a move it would be refused
     reopened = client.post(f"/crm/opportunity/{deal['id']}/close", data={"outcome": "open"},
                            follow_redirects=True).get_data(as_text=True)
-    assert "已重新打开。" in reopened
+    assert "已重新打开。" in reopened and 'id="move-form"' in reopened
     assert api_as("sales1").get(f"/api/v1/opportunities/{deal['id']}").get_json()["status"] == "open"
 
 
