@@ -19,6 +19,8 @@ from uuid import UUID
 from SpiffWorkflow.bpmn.specs.control import _EndJoin
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.end_event import EndEvent
+from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import EventBasedGateway
+from SpiffWorkflow.bpmn.specs.mixins.exclusive_gateway import ExclusiveGateway
 from SpiffWorkflow.bpmn.specs.mixins.unstructured_join import UnstructuredJoin
 from SpiffWorkflow.bpmn.util.diff import SpecDiff, WorkflowDiff, migrate_workflow
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
@@ -528,8 +530,8 @@ def _problem(spec, reason, details=()) -> MigrationProblem:
     return MigrationProblem(element, getattr(spec, "bpmn_name", None), reason, sorted(details))
 
 
-_PRIORITY = ("removed_active", "subprocess_removed", "incompatible", "event_changed", "unresolvable", "removed_done",
-             "unmappable")
+_PRIORITY = ("removed_active", "subprocess_removed", "branch_added", "incompatible", "event_changed", "unresolvable",
+             "removed_done", "unmappable")
 
 
 def _one_per_element(problems: list[MigrationProblem]) -> list[MigrationProblem]:
@@ -581,6 +583,9 @@ def _check(workflow, spec_diff, workflow_diff) -> list[MigrationProblem]:
                 problems.append(_problem(spec, "removed_done"))
             continue  # predicted: dropped and predicted again from the new version
         changes = set(spec_diff.changed.get(spec, ()))
+        if "outputs" in changes and _split_passed(task):
+            problems.append(_problem(spec, "branch_added"))
+            continue
         if not changes or not task.has_state(IN_PROGRESS):
             continue
         if "typename" in changes:
@@ -593,6 +598,16 @@ def _check(workflow, spec_diff, workflow_diff) -> list[MigrationProblem]:
         elif changes - FOLLOWABLE_CHANGES:
             problems.append(_problem(spec, "incompatible", changes - FOLLOWABLE_CHANGES))
     return problems
+
+
+def _split_passed(task) -> bool:
+    """``task`` forked into branches that are still running: a branch the new version adds there
+    would never start, and the join after it would wait for it for good. (An exclusive or
+    event-based gateway took one way only: another way added to it changes nothing now.)"""
+    spec = task.task_spec
+    if not task.has_state(TaskState.FINISHED_MASK) or isinstance(spec, (ExclusiveGateway, EventBasedGateway)):
+        return False
+    return len(spec.outputs) > 1 and any(t.has_state(IN_PROGRESS) for t in _subtree(task)[1:])
 
 
 def _apply(workflow, spec_diff, workflow_diff, spec) -> None:

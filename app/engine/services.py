@@ -777,6 +777,9 @@ def _refusal_text(problem: R.MigrationProblem) -> str:
                           "follow (%(what)s)", **params),
         "event_changed": _("the event “%(name)s” (%(id)s) the instance waits for changed (%(what)s)", **params),
         "subprocess_removed": _("the subprocess “%(name)s” (%(id)s), which is running, was removed", **params),
+        "branch_added": _("the new version adds a branch at “%(name)s” (%(id)s), which the instance has passed: "
+                          "that branch would never start and the steps after the branches would wait for it "
+                          "for good", **params),
         "unresolvable": _("the new settings of the step “%(name)s” (%(id)s) cannot be applied: %(what)s", **params),
     }
     return texts.get(problem.reason, _("the step “%(name)s” (%(id)s) has no counterpart in the new version",

@@ -213,3 +213,43 @@ def test_a_changed_form_key_moves_the_task_row_to_that_form(started):
     assert svc.form_fields(task.form_key, task.form_version) == ["note"]
     svc.complete(task_id, user("fj_head"), {"note": "齐全"})
     assert svc.get_instance(instance_id).status == "completed"
+
+
+def _parallel(branches: int) -> bytes:
+    """A split into ``branches`` reviews, joined before the end."""
+    tasks = "".join(
+        f'<bpmn:userTask id="Task_{n}" name="会签{n}" camunda:assignee="manager" />'
+        f'<bpmn:sequenceFlow id="f_in_{n}" sourceRef="Split" targetRef="Task_{n}" />'
+        f'<bpmn:sequenceFlow id="f_out_{n}" sourceRef="Task_{n}" targetRef="Join" />' for n in range(1, branches + 1))
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="d" targetNamespace="x">
+  <bpmn:process id="countersign" name="会签" isExecutable="true">
+    <bpmn:startEvent id="Start_1" />
+    <bpmn:sequenceFlow id="f0" sourceRef="Start_1" targetRef="Split" />
+    <bpmn:parallelGateway id="Split" name="分头会签" />
+    {tasks}
+    <bpmn:parallelGateway id="Join" />
+    <bpmn:sequenceFlow id="f_end" sourceRef="Join" targetRef="End_1" />
+    <bpmn:endEvent id="End_1" />
+  </bpmn:process>
+</bpmn:definitions>""".encode()
+
+
+def test_refused_when_a_branch_is_added_to_a_split_the_instance_has_passed(ctx, demo_people):
+    """Moved, the instance waited at the join for a branch that never started: running, with
+    no step open and no error, for good."""
+    svc.deploy(_parallel(2))
+    instance = svc.start_instance("countersign", {}, actor=user("sales1"))
+    assert len(open_tasks(instance.id)) == 2
+    svc.deploy(_parallel(3))
+    with pytest.raises(svc.MigrationRefused) as info:
+        svc.migrate_instance(instance.id, user("admin"))
+    assert [(p["element_id"], p["reason"]) for p in info.value.problems] == [("Split", "branch_added")]
+    assert "分头会签" in str(info.value)
+    db.session.rollback()
+    for task in open_tasks(instance.id):  # it goes on in its own version
+        svc.complete(task.id, user("manager"), {})
+    assert svc.get_instance(instance.id).status == "completed"
+    # An instance started on the new version has all three branches.
+    assert len(open_tasks(svc.start_instance("countersign", {}, actor=user("sales1")).id)) == 3
