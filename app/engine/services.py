@@ -281,9 +281,11 @@ def _persist(instance: ProcessInstance, wf, result: R.StepResult, actor=None, no
 
 
 def _persist_rows(instance, wf, result, actor, now, new=False):
+    interrupted = set()  # steps a boundary timer fired on in this step (an escalation)
     for timer in R.fired_timers(wf, getattr(wf, "crm_timers_before", [])):
         _history(instance, "timer_fired", None, task=timer.name or timer.bpmn_id,
                  data={"bpmn_id": timer.bpmn_id, "attached_to": timer.attached_to})
+        interrupted.add(timer.attached_to)
     now = now or utcnow()
     reached = R.outcome(wf) if result.status == "completed" else None  # before pruning drops its step
     R.prune_finished(wf)  # after fired_timers: it looks the fired timer tasks up
@@ -313,8 +315,10 @@ def _persist_rows(instance, wf, result, actor, now, new=False):
     open_rows = {k: r for k, r in open_rows.items() if r.status == TASK_OPEN}
     for task_uuid, row in open_rows.items():
         if task_uuid not in ready and result.status != "error":
-            row.status = TASK_CANCELLED  # e.g. interrupted by an escalation timer
-            _history(instance, "task_cancelled", None, task=row.name)
+            row.status = TASK_CANCELLED
+            # Interrupted by its escalation timer, or closed as the process went on without it
+            # (another branch reached a terminate end): the reports count only the first as escalated.
+            _history(instance, "task_cancelled" if row.bpmn_id in interrupted else "task_closed", None, task=row.name)
     for task_uuid, info in ready.items():
         if task_uuid in open_rows:
             continue

@@ -34,6 +34,7 @@ def event_label(event: str) -> str:
         "delegated": _("delegated"), "delegation_returned": _("answered the delegation"),
         "reassigned": _("reassigned"), "out_of_office": _("out of office: routed to substitute"),
         "attachment_added": _("attached a file"), "task_cancelled": _("task cancelled"),
+        "task_closed": _("task closed by the process"),
         "timer_fired": _("timer fired"), "completed": _("process completed"), "error": _("error"),
         "retried": _("retried"), "terminated": _("terminated"), "withdrawn": _("withdrawn"),
         "suspended": _("suspended"), "resumed": _("resumed"), "migrated": _("moved to a new version"),

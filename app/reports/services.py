@@ -14,8 +14,8 @@ Definitions (what each figure counts):
 - waiting: task created → claimed (tasks that were claimed); handling: claimed (or created,
   for tasks assigned directly) → completed; time in step: created → completed.
 - overdue: a due date that passed before completion, or passed while the task is still open.
-- escalated: the task was interrupted by a boundary event (the engine's ``task_cancelled``;
-  e.g. the 3-day escalation timer); delegated / reassigned: inbox history events on the task.
+- escalated: the task was interrupted by a boundary timer (the engine's ``task_cancelled``;
+  e.g. the 3-day escalation timer; not ``task_closed``, a task the process went on without); delegated / reassigned: inbox history events on the task.
 - skipped: completed instances of a version containing the step in which it never ran.
 - bottlenecks: the slowest step by median time in step, and every step within half of it, among
   steps with enough completed tasks to have a median worth the name (MIN_BOTTLENECK_SAMPLES), and

@@ -121,6 +121,8 @@ def test_report_of_a_group_without_manager_escalates_to_the_parents_manager(real
         instance = svc.start_instance("customer_report", dict(CUSTOMER, province="广东", industry="医疗"))
         [task] = _escalate(instance)
         assert (task.bpmn_id, task.assignee, task.candidate_groups) == ("Task_escalated_review", "esc_med_director", [])
+        # The review the timer interrupted counts as escalated (not as closed by the process).
+        assert ("task_cancelled", "医疗行业审核") in [(h.event, h.task) for h in svc.history(instance.id)]
     finally:
         group = auth.get_group("medical-reviewers")
         group.manager_id, group.parent_id = saved

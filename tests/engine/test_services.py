@@ -472,3 +472,33 @@ def test_a_gateway_no_path_fits_says_so_in_words(env):
     assert instance.status == "error" and instance.error["error_type"] == "no_path"
     assert instance.error["message"] == ("“是否同意”的出口条件都不成立，且没有默认流：请把一条流设为默认流，"
                                          "或修正数据后重试。")
+
+
+def test_a_step_closed_by_another_branch_is_no_escalation(ctx, demo_people):
+    """One branch reaching a terminate end closes the other's task: its history says the process
+    closed it ("task_closed"), which the reports do not count as escalated (task_cancelled)."""
+    from app.auth.models import User
+
+    svc.deploy(b"""<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="d" targetNamespace="x">
+  <bpmn:process id="either" name="either" isExecutable="true">
+    <bpmn:startEvent id="Start_1" />
+    <bpmn:sequenceFlow id="f0" sourceRef="Start_1" targetRef="Split" />
+    <bpmn:parallelGateway id="Split" />
+    <bpmn:sequenceFlow id="f1" sourceRef="Split" targetRef="Task_veto" />
+    <bpmn:sequenceFlow id="f2" sourceRef="Split" targetRef="Task_other" />
+    <bpmn:userTask id="Task_veto" name="veto" camunda:assignee="manager" />
+    <bpmn:userTask id="Task_other" name="other" camunda:assignee="manager" />
+    <bpmn:sequenceFlow id="f3" sourceRef="Task_veto" targetRef="End_veto" />
+    <bpmn:sequenceFlow id="f4" sourceRef="Task_other" targetRef="End_other" />
+    <bpmn:endEvent id="End_veto"><bpmn:terminateEventDefinition /></bpmn:endEvent>
+    <bpmn:endEvent id="End_other" />
+  </bpmn:process>
+</bpmn:definitions>""")
+    manager = db.session.scalar(select(User).where(User.username == "manager"))
+    instance = svc.start_instance("either", {}, actor=manager)
+    veto = db.session.scalar(select(HumanTask).where(HumanTask.instance_id == instance.id, HumanTask.bpmn_id == "Task_veto"))
+    svc.complete(veto.id, manager, {})
+    events = [(h.event, h.task) for h in svc.history(instance.id)]
+    assert ("task_closed", "other") in events and not [e for e in events if e[0] == "task_cancelled"]
