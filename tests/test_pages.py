@@ -140,6 +140,14 @@ def test_admin_manages_users_and_groups_in_pages(client, demo_people):
                                                        "members": ["xm1"]})
     assert response.status_code == 302
     assert b"xm1" in client.get("/admin/groups").data
+    # Emptied by hand, as by deactivating its last member: the admin hears who can no longer claim.
+    emptied = client.post("/admin/groups/xiamen", data={"display_name": "厦门", "manager": "manager"},
+                          headers={"Accept-Language": "en"})
+    assert emptied.status_code == 302 and emptied.headers["Location"].endswith("/admin/groups/xiamen")
+    assert "厦门 has no active member any more" in client.get("/admin/groups/xiamen",
+                                                            headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert client.post("/admin/groups/xiamen", data={"display_name": "厦门", "manager": "manager",
+                                                     "members": ["xm1"]}).headers["Location"].endswith("/admin/groups")
     # Groups read by the names people gave them, not their keys.
     listed = client.get("/admin/users").get_data(as_text=True)
     assert re.search(r"<td>[^<]*厦门[^<]*</td>", listed) and not re.search(r"<td>[^<]*xiamen[^<]*</td>", listed)

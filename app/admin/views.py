@@ -189,6 +189,7 @@ def edit_group(name=None):
                       description=request.form.get("description", ""),
                       manager=request.form.get("manager") or None, members=_form_list("members"),
                       parent=request.form.get("parent") or None)
+        had_members = group is not None and any(member.active for member in group.members)
         try:
             if group is None:
                 group = services.create_group(actor=current_user, name=request.form.get("name", ""), **fields)
@@ -200,6 +201,11 @@ def edit_group(name=None):
             flash(error.message, "danger")
         else:
             flash(_("Group %(name)s saved.", name=group.name), "success")
+            if had_members and not any(member.active for member in group.members):
+                # As when its last member is deactivated: its tasks now wait for nobody.
+                flash(_("%(group)s has no active member any more: tasks offered to it can no longer be claimed. "
+                        "Add someone to it.", group=group.label), "warning")
+                return redirect(url_for("admin.edit_group", name=group.name))
             return redirect(url_for("admin.groups"))
     return render_template("admin/group_form.html", group=group, users=_all_users(), groups=_all_groups(),
                            errors=errors, form=request.form), 400 if errors else 200
