@@ -25,7 +25,7 @@ from sqlalchemy.orm import aliased, contains_eager
 
 from app.api.errors import ApiError
 from app.audit import audit, label_audit_events
-from app.auth.lookup import users_named
+from app.auth.lookup import user_named, users_named
 from app.auth.models import Group, User, group_members
 from app.clock import company_today, company_zone, day_start
 from app.db import MAX_ID, utcnow
@@ -638,6 +638,21 @@ def release_tasks_of_leaver(user: User, actor: User | None = None) -> None:
                                        or_(HumanTask.assignee.is_(None), HumanTask.assignee != user.username))
     for task_id in db.session.scalars(taken.order_by(HumanTask.id)).all():
         engine_call(engine.unclaim, task_id, actor or user, commit=False)
+    # Delegated to them: back to whoever delegated it (still active), who can complete it or ask
+    # someone else; nobody could ask the leaver for an answer any more.
+    delegated = (select(TaskDelegation, HumanTask).join(HumanTask, HumanTask.id == TaskDelegation.task_id)
+                 .where(TaskDelegation.active.is_(True), TaskDelegation.delegate == user.username,
+                        HumanTask.status == TASK_OPEN, HumanTask.assignee == user.username).order_by(HumanTask.id))
+    for delegation, task in db.session.execute(delegated).all():
+        delegator = user_named(delegation.delegator)
+        if delegator is None or not delegator.active:
+            continue  # waits for the hand-over, as tasks assigned to the leaver by name do
+        delegation.active, delegation.resolved_at = False, utcnow()
+        task.assignee, task.claimed_by, task.claimed_at = delegator.username, None, None
+        add_history(task.instance, "delegation_returned", actor or user, task=task.name,
+                    data={"from": user.username, "to": delegator.username})
+        _notify([delegator.username], _l("%(user)s was deactivated: the task you delegated to them is back with "
+                                         "you: %(task)s", user=user.label, task=task.name), task)
 
 
 @dataclass(frozen=True)

@@ -83,6 +83,25 @@ def test_a_leavers_task_taken_from_a_group_goes_back_to_the_group(app, flows, ap
     assert ("unclaimed", "admin") in [(e, a) for e, a, *_ in flows.history(instance_id)]
 
 
+def test_a_task_delegated_to_a_leaver_comes_back_to_whoever_delegated_it(app, flows, api_as):
+    """It stayed with the deactivated delegate, whom nobody could ask for an answer any more."""
+    instance_id = flows.assigned("fj_head")
+    task = flows.open_task(instance_id)
+    head = api_as("fj_head")
+    delegated = head.post(f"/api/v1/tasks/{task['id']}/delegate",
+                          json={"to": "med_reviewer", "return_to_delegator": True, "comment": "请帮忙看看"})
+    assert delegated.status_code == 200, delegated.get_json()
+    assert flows.open_task(instance_id)["assignee"] == "med_reviewer"
+    assert api_as("admin").patch("/api/v1/users/med_reviewer", json={"active": False}).status_code == 200
+    assert flows.open_task(instance_id)["assignee"] == "fj_head"
+    assert ("delegation_returned", "admin") in [(e, a) for e, a, *_ in flows.history(instance_id)]
+    told = [n["text"] for n in head.get("/api/v1/notifications").get_json()["items"]]
+    assert any("停用" in text for text in told), told
+    # Back with its delegator, it is theirs to complete.
+    assert head.post(f"/api/v1/tasks/{task['id']}/complete",
+                     json={"data": {"decision": "approve", "comment": "好"}}).status_code == 200
+
+
 def test_the_hand_over_page_counts_in_words_that_agree(app, api_as, demo_people):
     assert api_as("sales1").post("/api/v1/customers", json={"name": "交接单数客户"}).status_code == 201
     page = app.test_client()
