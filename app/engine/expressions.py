@@ -103,6 +103,10 @@ class UnknownName(ExpressionError):
         self.name = name
 
 
+class MismatchedOperands(ExpressionError):
+    """Values of kinds that do not go together (text compared with a number)."""
+
+
 class ForbiddenExpression(ExpressionError):
     """The source uses a construct the sandbox does not allow (found before running)."""
 
@@ -966,6 +970,8 @@ def _as_error(exc: BaseException, line: int | None) -> ExpressionError:
         return ExpressionError(f"KeyError: no key {exc.args[0]!r}" if exc.args else "KeyError", line)
     if isinstance(exc, NameError) and exc.name:
         return UnknownName(f"NameError: {exc}", exc.name, line)
+    if isinstance(exc, TypeError):
+        return MismatchedOperands(f"TypeError: {exc}", line)
     message = str(exc)
     return ExpressionError(f"{type(exc).__name__}: {message}" if message else type(exc).__name__, line)
 

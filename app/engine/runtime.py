@@ -29,7 +29,7 @@ from SpiffWorkflow.specs.Join import Join
 from SpiffWorkflow.util.task import TaskState
 
 from . import trace
-from .script_engine import OperationFailed, UnknownVariable
+from .script_engine import MismatchedTypes, OperationFailed, UnknownVariable
 from .serialization import attach_engine, sanitize_data
 from .specs import CrmUserTask
 
@@ -121,6 +121,7 @@ def create_instance(spec, subprocess_specs, data: dict | None = None, context: d
 NO_PATH = "no_path"  # a gateway none of whose conditions holds, without a default flow
 OPERATION_FAILED = "operation_failed"  # a service task's operation raised
 UNKNOWN_VARIABLE = "unknown_variable"  # an expression read a variable the process does not hold
+MISMATCHED_TYPES = "mismatched_types"  # an expression compared a text with a number (or the like)
 
 
 def _error_from(exc: Exception) -> StepError:
@@ -137,6 +138,9 @@ def _error_from(exc: Exception) -> StepError:
     if isinstance(exc, UnknownVariable):
         return StepError(spec.bpmn_id, spec.bpmn_name, message, error_type=UNKNOWN_VARIABLE,
                          task_id=str(task.id), detail=exc.variable)
+    if isinstance(exc, MismatchedTypes):
+        return StepError(spec.bpmn_id, spec.bpmn_name, message, error_type=MISMATCHED_TYPES,
+                         task_id=str(task.id), detail=exc.expression)
     notes = getattr(exc, "notes", None) or []
     if notes:
         message = " ".join([message] + [n for n in notes if n])

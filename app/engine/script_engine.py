@@ -18,7 +18,7 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 from sqlalchemy.exc import SQLAlchemyError
 
 from . import expressions, operations
-from .expressions import DEFAULT_LIMITS, ExpressionError, Limits, UnknownName
+from .expressions import DEFAULT_LIMITS, ExpressionError, Limits, MismatchedOperands, UnknownName
 
 
 class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
@@ -83,6 +83,15 @@ class UnknownVariable(WorkflowTaskException):
         self.variable = variable
 
 
+class MismatchedTypes(WorkflowTaskException):
+    """An expression compared or combined values of different kinds (a text field with a number:
+    ``${title >= 200000}``): named apart, for the service layer's words."""
+
+    def __init__(self, message: str, expression: str, **kwargs):
+        super().__init__(message, **kwargs)
+        self.expression = expression
+
+
 class RestrictedScriptEngine(PythonScriptEngine):
     """The only script engine our workflows ever run with.
 
@@ -101,6 +110,9 @@ class RestrictedScriptEngine(PythonScriptEngine):
     def _task_error(self, task, source, exc, what):
         if isinstance(exc, UnknownName):
             return UnknownVariable(f"{what} failed: {exc.message}", exc.name, task=task, exception=exc,
+                                   line_number=exc.line, error_line=_line(source, exc.line))
+        if isinstance(exc, MismatchedOperands):
+            return MismatchedTypes(f"{what} failed: {exc.message}", (source or "").strip(), task=task, exception=exc,
                                    line_number=exc.line, error_line=_line(source, exc.line))
         if isinstance(exc, ExpressionError):
             return WorkflowTaskException(

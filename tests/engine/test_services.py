@@ -502,3 +502,25 @@ def test_a_step_closed_by_another_branch_is_no_escalation(ctx, demo_people):
     svc.complete(veto.id, manager, {})
     events = [(h.event, h.task) for h in svc.history(instance.id)]
     assert ("task_closed", "other") in events and not [e for e in events if e[0] == "task_cancelled"]
+
+
+def test_a_condition_comparing_text_with_a_number_says_so_in_words(ctx, demo_people):
+    """It stopped with Python's "TypeError: '>=' not supported between instances of 'str' and 'int'"."""
+    svc.deploy("""<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="d" targetNamespace="x">
+  <bpmn:process id="big_deal" name="big deal" isExecutable="true">
+    <bpmn:startEvent id="Start_1" />
+    <bpmn:sequenceFlow id="f0" sourceRef="Start_1" targetRef="Gate" />
+    <bpmn:exclusiveGateway id="Gate" name="金额大吗" default="f_small" />
+    <bpmn:sequenceFlow id="f_big" sourceRef="Gate" targetRef="End_big">
+      <bpmn:conditionExpression>${title &gt;= 200000}</bpmn:conditionExpression>
+    </bpmn:sequenceFlow>
+    <bpmn:sequenceFlow id="f_small" sourceRef="Gate" targetRef="End_small" />
+    <bpmn:endEvent id="End_big" />
+    <bpmn:endEvent id="End_small" />
+  </bpmn:process>
+</bpmn:definitions>""".encode())
+    instance = svc.start_instance("big_deal", {"title": "二期项目"})
+    assert instance.status == "error" and instance.error["error_type"] == "mismatched_types"
+    assert instance.error["message"].startswith("“金额大吗”把不同类型的值放在一起比较") and "title >= 200000" in instance.error["message"]
