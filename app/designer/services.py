@@ -143,6 +143,8 @@ def create_draft(*, actor, key: str | None = None, name: str | None = None, xml:
         _bring_template_forms(xml, actor)
     elif copy_of:
         xml = current_xml(copy_of)
+        # Two processes of one name could not be told apart in lists and pickers.
+        name = name or _("%(name)s (copy)", name=diagram_info(xml)[1] or copy_of)
     if xml and not key:
         key = diagram_info(xml)[0]
     key = check_key(key or "")

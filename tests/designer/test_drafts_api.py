@@ -156,6 +156,7 @@ def test_templates_copies_and_imports(admin):
 
     copy = admin.post(DRAFTS, json={"key": "report3", "copy_of": "report2"})
     assert copy.status_code == 201 and 'id="report3"' in copy.get_json()["xml"]
+    assert copy.get_json()["name"] == "客户报备（副本）"  # not a second 客户报备 in the lists
 
     imported = admin.post(DRAFTS, json={"xml": approval(key="imported_one")})
     assert imported.status_code == 201 and imported.get_json()["key"] == "imported_one"
