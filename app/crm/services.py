@@ -1170,7 +1170,8 @@ APPROVED_TERMS = {"contract": ("customer_id", "opportunity_id", "amount")}
 
 
 def _keep_to_the_approval(record: OwnedRecord, changes: dict, reason: str) -> None:
-    """A person may not change a contract its approvers are deciding on, nor sign one they rejected."""
+    """A person may not change a contract its approvers are deciding on, nor sign one they did
+    not approve (rejected, or its approved terms changed since) where contracts go to approval."""
     if reason != BY_USER or record.entity not in LOCKED_WHILE_PENDING:
         return
     status = review_status(record)
@@ -1178,10 +1179,26 @@ def _keep_to_the_approval(record: OwnedRecord, changes: dict, reason: str) -> No
         raise ApiError(409, "approval_pending", _(
             "This contract is awaiting approval and cannot be changed until it is decided. To change it now, "
             "withdraw the approval (My submissions) and submit it again afterwards."))
-    if status == "rejected" and changes.get("status", (None, None))[1] == "signed":
+    if changes.get("status", (None, None))[1] != "signed":
+        return
+    if status == "approved" and set(changes) & set(APPROVED_TERMS[record.entity]):
+        status = "none"  # this very save takes the approval back
+    if status == "rejected":
         said = _("This contract's approval was rejected, so it cannot be marked signed. Correct it and submit "
                  "it for approval again (on its page).")
         raise ApiError(409, "approval_rejected", said, details=[{"field": "status", "message": said}])
+    if status == "none" and _goes_to_approval(record.entity):
+        said = _("Contracts are approved before they are signed: submit this one for approval (on its page), "
+                 "and mark it signed once it is approved.")
+        raise ApiError(409, "approval_needed", said, details=[{"field": "status", "message": said}])
+
+
+def _goes_to_approval(entity: str) -> bool:
+    try:
+        from app.forms.bindings import goes_to_approval
+    except ImportError:  # no embedded processes: nothing decides records
+        return False
+    return goes_to_approval(entity)
 
 
 def fields_locked_by_approval(record) -> frozenset[str]:

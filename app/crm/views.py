@@ -481,6 +481,7 @@ def edit(entity, record_id):
     record = _record_or_404(entity, record_id)
     errors = {}
     if request.method == "POST":
+        approved = services.review_status(record) == "approved"
         try:
             services.update(record, _form_data(record.entity), current_user,
                             version=request.form.get("version", type=int))
@@ -498,6 +499,9 @@ def edit(entity, record_id):
             flash(error.message, "danger")
             return _render_form(record.entity, record, errors, error.status if error.status in (400, 403, 409) else 400)
         flash(_("Saved."), "success")
+        if approved and services.review_status(record) == "none":
+            flash(_("Its approved terms changed, so it needs approval again: submit it for approval on this page."),
+                  "warning")
         _saved()
         return redirect(_url(record))
     return _render_form(record.entity, record, errors)

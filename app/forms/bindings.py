@@ -467,6 +467,12 @@ def _report_bindings(entity: str) -> list[FormBinding]:
         .order_by(FormBinding.id)))
 
 
+def goes_to_approval(entity: str) -> bool:
+    """An enabled binding keeps ``entity``'s report or approval status: its records are decided
+    by a process (a contract is approved before it is signed)."""
+    return bool(_report_bindings(entity))
+
+
 def review_status(record) -> str | None:
     crm = embedded.crm_services()
     return crm.review_status(record) if crm else None

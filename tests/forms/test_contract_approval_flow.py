@@ -274,6 +274,35 @@ def test_a_rejected_contract_cannot_be_marked_signed(api_as, contract_flow):
     assert fixed.status_code == 200, fixed.get_json()  # correcting it stays possible
 
 
+def test_an_approved_contract_whose_amount_changed_is_not_signed_before_it_is_approved_again(app, api_as,
+                                                                                          contract_flow):
+    from app.cli import DEMO_PASSWORD
+
+    sales = api_as("sales1")
+    contract = contract_flow(1000)
+    _decide(api_as("manager"), "approve")
+    path = f"/api/v1/contracts/{contract['id']}"
+    both = sales.patch(path, json={"amount": 210000, "status": "signed", "version": _contract(sales, contract)["version"]})
+    assert both.status_code == 409 and both.get_json()["error"]["code"] == "approval_needed"  # in one save ...
+    raised = sales.patch(path, json={"amount": 210000, "version": _contract(sales, contract)["version"]})
+    assert raised.status_code == 200 and raised.get_json()["approval_status"] == "none"
+    later = sales.patch(path, json={"status": "signed", "version": raised.get_json()["version"]})
+    assert later.status_code == 409 and later.get_json()["error"]["details"][0]["field"] == "status"  # ... or two
+    # The page says the approval was taken back when the terms change.
+    again = sales.post(f"/api/v1/records/contract/{contract['id']}/report-again")
+    assert again.status_code == 201, again.get_json()
+    _decide(api_as("manager"), "approve")
+    client = app.test_client()
+    client.post("/login", data={"username": "sales1", "password": DEMO_PASSWORD})
+    page = client.get(f"/crm/contract/{contract['id']}/edit").get_data(as_text=True)
+    form = dict(re.findall(r'<input type="hidden" name="(version|base)" value="([^"]*)"', page))
+    import html
+    saved = client.post(f"/crm/contract/{contract['id']}/edit", follow_redirects=True, data={
+        "version": form["version"], "base": html.unescape(form["base"]), "customer_id": str(contract["customer_id"]),
+        "title": contract["title"], "amount": "220000", "status": "draft", "owner": "sales1"})
+    assert "需要重新审批" in saved.get_data(as_text=True)
+
+
 def test_the_home_page_counts_contracts_awaiting_approval_and_rejected(app, api_as, contract_flow):
     from app.auth.services import get_user
     from app.ui.dashboard import home_sections
