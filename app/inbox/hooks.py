@@ -191,22 +191,42 @@ def _before_commit(session: Session) -> None:
             enqueue(DUE_JOB, {"task_id": task.id}, due_at=task.due_at, key=_due_job_key(task.id))
     notified = notified_user_ids(session)
     for instance, status in ended:
-        if not instance.started_by_id or instance.started_by_id in notified:
+        # The starter, and the record's owner when someone else (handed the record meanwhile):
+        # unless the process told them itself in this transaction.
+        record = services.record_of(instance)
+        owner_id = getattr(record, "owner_id", None)
+        starter = instance.started_by_id if instance.started_by_id not in notified else None
+        owner = owner_id if owner_id not in (None, instance.started_by_id) and owner_id not in notified else None
+        if not starter and not owner:
             continue
         last, reason, reached = session.execute(_LAST_EVENT, {"instance_id": instance.id}).first() or (None,) * 3
         if last == "withdrawn":
             continue  # the starter did it themselves
         name = instance.definition.name or instance.process_key
-        record = _record_label(services, instance)
-        label = f"{name} #{instance.id}" + (f" ({record})" if record else "")
+        label = f"{name} #{instance.id}" + (f" ({record.label})" if getattr(record, "label", None) else "")
+        link = f"/process-instances/{instance.id}"
+        if starter:
+            services._notify([session.get(User, starter).username], _end_text(label, status, reason, reached), link=link)
+        if owner:
+            services._notify([session.get(User, owner).username], _end_text(label, status, reason, reached, True),
+                             link=link)
+
+
+def _end_text(label: str, status: str, reason, reached, about_their_record: bool = False):
+    """How a process ended, for its starter ("your process") or its record's owner."""
+    if about_their_record:
         if status != "completed":
-            text = _l("Your process %(process)s was terminated: %(reason)s", process=label, reason=reason or "—")
-        elif reached:  # the end it reached says how it came out (报备通过 / 报备驳回)
-            text = _l("Your process %(process)s has completed: %(outcome)s.", process=label, outcome=reached)
-        else:
-            text = _l("Your process %(process)s has completed.", process=label)
-        services._notify([session.get(User, instance.started_by_id).username], text,
-                         link=f"/process-instances/{instance.id}")
+            return _l("The process %(process)s about your record was terminated: %(reason)s", process=label,
+                      reason=reason or "—")
+        if reached:
+            return _l("The process %(process)s about your record has completed: %(outcome)s.", process=label,
+                      outcome=reached)
+        return _l("The process %(process)s about your record has completed.", process=label)
+    if status != "completed":
+        return _l("Your process %(process)s was terminated: %(reason)s", process=label, reason=reason or "—")
+    if reached:  # the end it reached says how it came out (报备通过 / 报备驳回)
+        return _l("Your process %(process)s has completed: %(outcome)s.", process=label, outcome=reached)
+    return _l("Your process %(process)s has completed.", process=label)
 
 
 def _due_job_key(task_id: int) -> str:

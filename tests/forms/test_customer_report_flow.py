@@ -143,6 +143,9 @@ def test_a_customer_handed_over_during_its_report_stays_with_the_new_owner(api_a
     approve_as_fujian_head(api_as, seeing_owner="sales2")
     record = api_as("sales2").get(f"/api/v1/customers/{customer['id']}").get_json()
     assert (record["report_status"], record["owner"]) == ("approved", "sales2")
+    told = [n["text"] for n in api_as("sales2").get("/api/v1/notifications").get_json()["items"]]
+    assert any("关于您的记录的流程" in t and "报备通过" in t for t in told), told
+    assert any("您发起的流程" in n["text"] for n in api_as("sales1").get("/api/v1/notifications").get_json()["items"])
 
 
 def test_a_process_that_changes_its_record_does_not_start_with_data_alone(app, api_as, demo_flow):
