@@ -662,10 +662,12 @@ def admin_save_stage(key=None):
                             required_fields=request.form.getlist("required_fields"), actor=current_user)
     except ApiError as error:
         db.session.rollback()
-        # A new stage's form marks its fields; a row of the table has no room: the flash says why.
-        flash(error.message if stage is None else " ".join(error.by_field().values()), "danger")
+        # A new stage's form marks its fields; a row of the table has no room: the flash says why
+        # (and the new stage's form stays empty: the row's answers are not a new stage).
+        flash(_("Please correct the marked fields.") if stage is None else " ".join(error.by_field().values()), "danger")
         return render_template("crm/admin_stages.html", stages=services.stages(), requirable=_requirable(),
-                               errors=error.by_field() if stage is None else {}, form=request.form), 400
+                               errors=error.by_field() if stage is None else {},
+                               form=request.form if stage is None else {}), 400
     flash(_("Saved."), "success")
     return redirect(url_for("crm.admin_stages"))
 

@@ -461,6 +461,7 @@ def test_a_stage_name_taken_or_a_field_only_automation_sets_is_refused(app, crm_
     _english(client)
     twin = client.post("/admin/crm/stages", data={"key": "twin", "name": f" {taken} ", "position": "99"})
     assert twin.status_code == 400 and "Another stage has this name." in twin.get_data(as_text=True)
+    assert "Invalid input: name" not in twin.get_data(as_text=True)  # the banner names no raw key
     long = client.post("/admin/crm/stages", data={"key": "long", "name": "长" * 81, "position": "99"})
     assert long.status_code == 400 and "At most 80 characters." in long.get_data(as_text=True)
     blocked = client.post("/admin/crm/stages", data={"key": "audited", "name": "已审计", "position": "99",
@@ -469,6 +470,7 @@ def test_a_stage_name_taken_or_a_field_only_automation_sets_is_refused(app, crm_
     assert "twin" not in client.get("/admin/crm/stages").get_data(as_text=True)
     row = client.post("/admin/crm/stages/negotiation", data={"name": taken, "position": "40"})  # a row of the table
     assert row.status_code == 400 and "Another stage has this name." in row.get_data(as_text=True)
+    assert f'id="s-name" name="name" maxlength="80" value=""' in row.get_data(as_text=True)  # not a new stage's
 
 
 def test_a_new_record_a_rule_gives_to_someone_else_says_who_got_it(app, crm_stages, make_customer):
