@@ -42,6 +42,7 @@ ACTION_KEYS = {
 CHANGES_RECORD = ("set_fields", "assign_owner", "share")
 ASSIGN_STRATEGIES = ("user", "round_robin", "field_map", "fewest_open")
 VALUE_MODES = ("value", "today", "copy", "template")
+VALUE_SPEC_KEYS = frozenset({"mode", "value", "days", "from", "template"})  # any mode's (a switched mode leaves some)
 MAX_DAYS = 3650
 # "No activity for N days": measured from the newest activity record, not a field of the record.
 IDLE_EXTRA = {"customer": ("last_activity",)}
@@ -191,11 +192,18 @@ def check_leaf(node: dict, entity: EntitySpec, problems: Problems, path: str) ->
         problems.add(f"{path}.value", _("%(field)s: %(error)s.", field=spec.said, error=str(error)))
 
 
-def check_value_spec(spec_value, target: FieldSpec, source: EntitySpec, problems: Problems, path: str) -> None:
-    """A value to write into ``target``: a literal, today ± N days, a copy of a source field, a template."""
+def check_value_spec(spec_value, target: FieldSpec, source: EntitySpec, problems: Problems, path: str,
+                     field_key: bool = False) -> None:
+    """A value to write into ``target``: a literal, today ± N days, a copy of a source field, a
+    template (``field_key``: the spec also names the field it sets)."""
     if not isinstance(spec_value, dict) or spec_value.get("mode", "value") not in VALUE_MODES:
         problems.add(path, _("A value is {\"mode\": one of %(modes)s, ...}.", modes=", ".join(VALUE_MODES)))
         return
+    # "vaule" would be stored, and the value read as empty (a stage cleared instead of set).
+    known = VALUE_SPEC_KEYS | ({"field"} if field_key else set())
+    for key in sorted(set(spec_value) - known):
+        problems.add(f"{path}.{key}", _("Unknown setting %(key)s; it takes: %(known)s.", key=key,
+                                        known=", ".join(sorted(known))))
     mode = spec_value.get("mode", "value")
     days = spec_value.get("days", 0)
     if mode in ("today", "copy") and not _int_in(days, -MAX_DAYS, MAX_DAYS):
@@ -267,7 +275,7 @@ def check_actions(actions, entity: EntitySpec, catalog: Catalog, problems: Probl
                                            "webhook or a new record instead."))
             continue
         for key in sorted(set(action) - ACTION_KEYS[action["type"]] - {"type"}):
-            problems.add(f"{path}.{key}", _("Unknown setting %(key)s of this action; it takes: %(known)s.", key=key,
+            problems.add(f"{path}.{key}", _("Unknown setting %(key)s; it takes: %(known)s.", key=key,
                                             known=", ".join(sorted(ACTION_KEYS[action["type"]] - {"id"}))))
         CHECKS[action["type"]](action, entity, catalog, problems, path)
 
@@ -308,7 +316,7 @@ def _check_assignments(values, target_entity: EntitySpec, source: EntitySpec, pr
         if target.name in seen:
             problems.add(f"{where}.field", _("%(field)s is set twice.", field=target.said))
         seen.add(target.name)
-        check_value_spec(item, target, source, problems, where)
+        check_value_spec(item, target, source, problems, where, field_key=True)
     return seen
 
 

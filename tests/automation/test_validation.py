@@ -116,6 +116,12 @@ def test_a_misspelt_action_setting_is_refused_not_stored():
     found = {p["field"]: p["message"] for p in validate_rule(rule, catalog())}
     assert set(found) == {"actions.0.timout", "actions.0.max_attemps"}
     assert "max_attempts, secret, timeout, url" in found["actions.0.timout"]
+    # One level down too: "vaule" read as empty would clear the stage it was to set.
+    rule = {**GOOD, "actions": [{"type": "set_fields", "values": [{"field": "customer_class", "mode": "value",
+                                                                    "vaule": "A"}]},
+                                {"type": "create_todo", "title": "回访", "deadline": {"mode": "today", "dyas": 3}}]}
+    found = {p["field"] for p in validate_rule(rule, catalog())}
+    assert {"actions.0.values.0.vaule", "actions.1.deadline.dyas"} <= found
 
 
 def test_a_to_do_due_before_it_starts_is_refused():
