@@ -354,8 +354,10 @@ def _user_named(name) -> User:
     return user
 
 
-def _convert(entity: str, spec: Field, value, actor, customer_id=None):
-    """The stored value for ``value`` typed by ``spec``, or _Invalid with a message."""
+def _convert(entity: str, spec: Field, value, actor, deal_customer_id=None):
+    """The stored value for ``value`` typed by ``spec``, or _Invalid with a message.
+    ``deal_customer_id``: the customer of a deal ``actor`` may see, named with the record (a
+    contract for a deal a rule gave them, whose customer they may not open)."""
     if _is_empty(value):
         if spec.type == "users":
             return []
@@ -385,7 +387,7 @@ def _convert(entity: str, spec: Field, value, actor, customer_id=None):
         except (TypeError, ValueError):
             raise _Invalid(_("Must be a record id.")) from None
         record = db.session.get(MODELS[kind], record_id) if 0 < record_id <= MAX_ID else None
-        if record is None or not can_see(record, actor):
+        if record is None or not (can_see(record, actor) or (kind == "customer" and record.id == deal_customer_id)):
             raise _Invalid(_("No such record."))
         return record
     if kind == "stage":
@@ -484,6 +486,15 @@ def _invalid(errors: list, entity: str | None = None):
     raise ApiError(400, "invalid_input", _("Invalid input: %(fields)s", fields=fields), errors)
 
 
+def _deal_customer_id(data: dict, actor) -> int | None:
+    """The customer of the opportunity ``data`` names, if ``actor`` may see that opportunity."""
+    deal_id = data.get("opportunity_id")
+    if isinstance(deal_id, bool) or not str(deal_id or "").isdigit() or not 0 < int(deal_id) <= MAX_ID:
+        return None
+    deal = db.session.get(Opportunity, int(deal_id))
+    return deal.customer_id if deal is not None and can_see(deal, actor) else None
+
+
 def _clean(entity: str, data: dict, record: OwnedRecord | None, actor) -> tuple[dict, dict | None]:
     """Validate ``data`` for a new record (``record`` None) or a change; returns (values,
     custom) with relations resolved, or raises ApiError 400 listing every bad field."""
@@ -492,6 +503,7 @@ def _clean(entity: str, data: dict, record: OwnedRecord | None, actor) -> tuple[
     specs = {f.key: f for f in FIELDS[entity]}
     values: dict = {}
     errors: list[dict] = []
+    deal_customer = _deal_customer_id(data, actor) if "opportunity_id" in data else None
     for key, raw in data.items():
         if key in ECHOED or key == "custom":
             continue
@@ -510,7 +522,7 @@ def _clean(entity: str, data: dict, record: OwnedRecord | None, actor) -> tuple[
                 and not isinstance(raw, (bool, float)) and str(raw) == str(_value(record, key)):
             continue  # kept as it is: its owner may edit a deal whose customer they may not open
         try:
-            values[key] = _convert(entity, spec, raw, actor)
+            values[key] = _convert(entity, spec, raw, actor, deal_customer)
         except _Invalid as invalid:
             errors.append({"field": key, "message": str(invalid)})
             continue

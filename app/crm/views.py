@@ -168,9 +168,14 @@ def _form_options(entity, record, values) -> dict:
     if chosen.isdigit() and all(str(c.id) != chosen for c in customers):
         found = db.session.scalar(_visible(Customer, current_user).where(Customer.id == int(chosen)))
         # The record's own customer stays on offer even when this user may not open it (a deal
-        # handed out by a rule): else the select reads "—" and every save is refused.
+        # handed out by a rule), and so does the customer of the deal a new contract is for:
+        # else the select reads "—" and every save is refused.
         if found is None and record is not None and str(getattr(record, "customer_id", "")) == chosen:
             found = record.customer
+        deal = str(values.get("opportunity_id") or "")
+        if found is None and record is None and deal.isdigit():
+            own = db.session.scalar(_visible(Opportunity, current_user).where(Opportunity.id == int(deal)))
+            found = own.customer if own is not None and str(own.customer_id) == chosen else None
         if found is not None:
             customers.insert(0, found)
     options["customers"] = customers

@@ -185,3 +185,21 @@ def test_a_record_id_with_a_fraction_is_refused_not_cut(api_as, records):
     made = api_as("sales1").post("/api/v1/opportunities", json={"customer_id": records["mine"]["id"] + 0.5,
                                                                 "title": "小数"})
     assert made.status_code == 400 and made.get_json()["error"]["details"][0]["field"] == "customer_id"
+
+
+def test_a_contract_for_a_deal_given_to_someone_who_may_not_open_its_customer(app, api_as, records):
+    """sales2 holds sales1's deal (a rule gave it) and adds its contract: the deal's customer is
+    offered and taken, though sales2 may not open it; another hidden customer is not."""
+    from tests.crm.test_pages import login
+
+    deal = records["opportunities"]
+    api_as("manager").patch(f"/api/v1/opportunities/{deal['id']}", json={"owner": "sales2"})
+    client = app.test_client()
+    login(client, "sales2")
+    form = client.get(f"/crm/contract/new?customer_id={records['mine']['id']}&opportunity_id={deal['id']}")
+    assert f'<option value="{records["mine"]["id"]}" selected>厦门海鑫科技有限公司' in form.get_data(as_text=True)
+    made = api_as("sales2").post("/api/v1/contracts", json={"customer_id": records["mine"]["id"],
+                                                          "opportunity_id": deal["id"], "title": "海鑫二期合同"})
+    assert made.status_code == 201, made.get_json()
+    alone = api_as("sales2").post("/api/v1/contracts", json={"customer_id": records["mine"]["id"], "title": "无商机"})
+    assert alone.status_code == 400 and alone.get_json()["error"]["details"][0]["field"] == "customer_id"
