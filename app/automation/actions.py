@@ -395,11 +395,16 @@ def apply_notify(plan, ctx: Context) -> dict:
 _STAMP = FieldSpec("deadline", DATE)
 
 
-def _when(spec_value, ctx: Context, default=None):
+# A to-do starts at the working day's beginning and is due by its end: due "today" is not
+# overdue the moment a rule creates it at noon.
+_STARTS_AT, _DUE_BY = time(9, 0), time(23, 59)
+
+
+def _when(spec_value, ctx: Context, default=None, at: time = _STARTS_AT):
     if not spec_value:
         return default
     day = resolve_value(spec_value, _STAMP, ctx)
-    return datetime.combine(day, time(9, 0), tzinfo=company_zone()) if day else default
+    return datetime.combine(day, at, tzinfo=company_zone()) if day else default
 
 
 def plan_create_todo(action, ctx: Context) -> dict:
@@ -409,7 +414,7 @@ def plan_create_todo(action, ctx: Context) -> dict:
     if user is None or not user.active:
         return {"skipped": _("No active user for the to-do (%(name)s).", name=username or "-")}
     starts = _when(action.get("start"), ctx, default=utcnow())
-    deadline = _when(action.get("deadline"), ctx)
+    deadline = _when(action.get("deadline"), ctx, at=_DUE_BY)
     return {"user": user.username, "title": render(action["title"], ctx)[:300],
             "description": render(action.get("description") or "", ctx),
             "starts_at": max(starts, utcnow()) if action.get("start") else starts, "deadline": deadline}

@@ -115,6 +115,12 @@ def test_delayed_todo_and_date_values(crm, make_rule, user):
     todo = db.session.scalar(select(Todo))
     assert todo.starts_at.date() == company_today() + timedelta(days=2)
     assert todo.deadline.date() == signed + timedelta(days=30)
+    # Due by the end of its day (a to-do due today was overdue the moment a rule made it at noon).
+    from datetime import time
+
+    from app.clock import company_zone
+    assert todo.deadline.astimezone(company_zone()).time() == time(23, 59)
+    assert todo.starts_at.astimezone(company_zone()).time() == time(9, 0)
     todo.starts_at = utcnow() - timedelta(minutes=1)  # two days later
     db.session.commit()
     assert [t.title for t in open_todos_for(user("sales2"))] == ["回访 服务合同"]
