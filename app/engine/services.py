@@ -523,8 +523,7 @@ def follow_record_owner(record_type: str, record_id: int, was: str | None, now: 
         # What forms show until the next step: the last finished step's data, patched alike.
         if (instance.data or {}).get("owner") == was:
             instance.data = {**instance.data, "owner": now}
-        _history(instance, "owner_followed", actor, comment=f"{was or '—'} → {now or '—'}",
-                 data={"from": was, "to": now})
+        _history(instance, "owner_followed", actor, data={"from": was, "to": now})  # the page names them
 
 
 def how_they_stand(instance_ids) -> dict[int, dict]:

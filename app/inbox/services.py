@@ -1073,9 +1073,16 @@ def data_as_read(instance: ProcessInstance, submitted: dict | None = None) -> li
         entity = str(ENTITY_LABELS.get(instance.record_type, instance.record_type))
         standard[f"{instance.record_type}_id"] = _("%(entity)s id", entity=entity)
         options.setdefault("record_type", {instance.record_type: entity})
+    shown = (instance.data if submitted is None else submitted) or {}
+    # People by name, as everywhere else on the page (发起人 销售一, not sales1).
+    people = {key: shown[key] for key in ("reporter", "owner") if key not in options and isinstance(shown.get(key), str)}
+    found = users_named(people.values())
+    for key, username in people.items():
+        if username in found:
+            options.setdefault(key, {})[username] = found[username].label
     return [{"key": key, "label": labels.get(key) or standard.get(key, key),
              "text": "—" if value is None else options.get(key, {}).get(str(value), value)}
-            for key, value in ((instance.data if submitted is None else submitted) or {}).items()]
+            for key, value in shown.items()]
 
 
 def duplicates_for(instance: ProcessInstance) -> list[dict]:

@@ -247,7 +247,7 @@ def test_sharing_a_contract_awaiting_approval_after_someone_else_saved_keeps_its
         "sales2", ["sales1"], 1000.0, "pending")
 
 
-def test_a_contract_handed_over_during_its_approval_tells_the_new_owner(api_as, contract_flow):
+def test_a_contract_handed_over_during_its_approval_tells_the_new_owner(app, api_as, contract_flow):
     """The process's ``owner`` follows the contract: the rejection reaches who holds it now."""
     contract = contract_flow(1000)
     handed = api_as("manager").patch(f"/api/v1/contracts/{contract['id']}", json={
@@ -258,6 +258,15 @@ def test_a_contract_handed_over_during_its_approval_tells_the_new_owner(api_as, 
     assert any("被驳回：金额有误" in text for text in told), told
     instance = api_as("admin").get(f"/api/v1/process-instances/{task['instance_id']}").get_json()
     assert instance["data"]["owner"] == "sales2"
+    from app.cli import DEMO_PASSWORD
+
+    client = app.test_client()
+    client.post("/login", data={"username": "sales2", "password": DEMO_PASSWORD})
+    page = client.get(f"/process-instances/{task['instance_id']}").get_data(as_text=True)
+    followed = page.split('data-event="owner_followed"')[1].split("</li>")[0]
+    assert "销售一 Sales One → 销售二 Sales Two" in followed  # by name, not sales1 → sales2
+    data = page.split('id="instance-data"')[1].split("</dl>")[0]
+    assert 'data-key="owner">负责人' in data and "销售二 Sales Two" in data and ">sales2<" not in data
 
 
 def test_a_rejected_contract_cannot_be_marked_signed(api_as, contract_flow):
