@@ -868,13 +868,13 @@ def find_possible_duplicates(customer: Customer, limit: int = 20) -> list[dict]:
 
 # --- create / update / delete ------------------------------------------------------------
 
-def _apply(record: OwnedRecord, values: dict, custom: dict | None, actor, reason: str) -> None:
+def _apply(record: OwnedRecord, values: dict, custom: dict | None, actor, reason: str, tell: bool = True) -> None:
     for key, value in values.items():
         if key == "owner":
             if value is not None and value.id != record.owner_id:
                 _check_owner_choice(actor, value, record if record.id else None)
                 if record.id is not None:
-                    _log_assignment(record, record.owner, value, actor, reason)
+                    _log_assignment(record, record.owner, value, actor, reason, tell=tell)
                 record.owner = value
         elif key == "shared_with":
             if {u.id for u in value} == {u.id for u in record.shared_with}:
@@ -956,7 +956,8 @@ def create(entity: str, data: dict, actor, *, commit: bool = True, chain=(), aut
         record.shared_with = []  # known to be empty: no query to load it after the insert
     db.session.add(record)
     db.session.flush()
-    _log_assignment(record, None, owner, actor, "created")
+    # An admin loading existing data tells nobody: each owner heard "you now own …" per row.
+    _log_assignment(record, None, owner, actor, "created", tell=automate)
     after = snapshot(record)
     _emit(entity, "created", record, {k: (None, v) for k, v in after.items() if not _is_empty(v)}, actor, chain,
           automate)
@@ -983,7 +984,7 @@ def update(record: OwnedRecord, data: dict, actor, *, version: int | None = None
     entity = record.entity
     values, custom = _clean(entity, data, record, actor)
     before = snapshot(record)
-    _apply(record, values, custom, actor, reason)
+    _apply(record, values, custom, actor, reason, tell=automate)
     _status_side_effects(record, before)
     changes = _diff(before, snapshot(record))
     if not changes:

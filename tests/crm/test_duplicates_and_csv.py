@@ -267,6 +267,9 @@ def test_an_admin_may_load_existing_customers_without_rules_and_workflows(app, a
         assert audit.actor_name == "admin" and audit.details["rows"] == 2
     statuses = {c["name"]: c["report_status"] for c in api_en("admin").get("/api/v1/customers").get_json()["items"]}
     assert statuses == {"厦门老客户甲": "none", "厦门老客户乙": "none"}
+    # Nor is each owner told "you now own ..." per row (20,000 rows buried their real messages).
+    told = [n["text"] for n in api_en("sales2").get("/api/v1/notifications").get_json()["items"]]
+    assert not [t for t in told if "厦门老客户乙" in t], told
     # The change history still says where they came from.
     customer = api_en("admin").get("/api/v1/customers?q=老客户甲").get_json()["items"][0]
     [created] = api_en("admin").get(f"/api/v1/records/customer/{customer['id']}/history").get_json()["items"]
