@@ -821,29 +821,30 @@ def find_possible_duplicates(customer: Customer, limit: int = 20) -> list[dict]:
     "same_name", "similar_name", "same_credit_code", "same_phone".
     """
     key = customer.name_key or normalise_name(customer.name)
-    conditions = []
+    exact = []
     if key:
-        conditions += [Customer.name_key == key, Customer.name_key.startswith(key[:2], autoescape=True)]
+        exact.append(Customer.name_key == key)
     if customer.credit_code:
-        conditions.append(Customer.credit_code == customer.credit_code)
+        exact.append(Customer.credit_code == customer.credit_code)
     phone_key = customer.phone_key or normalise_phone(customer.phone)
     if phone_key:
-        conditions.append(Customer.phone_key == phone_key)
-    if not conditions:
+        exact.append(Customer.phone_key == phone_key)
+    if not exact:
         return []
-    clash = [Customer.owner_id != customer.owner_id]
+    others = select(Customer) if customer.id is None else select(Customer).where(Customer.id != customer.id)
+    # The same name, code or phone first, all of them: among names sharing a common beginning
+    # (828 others start with 上海) a cap would drop the very twin this is for.
+    candidates = list(db.session.scalars(others.where(or_(*exact)).order_by(Customer.id).limit(500)))
     if key:
-        clash.append(Customer.name_key == key)
-    if customer.credit_code:
-        clash.append(Customer.credit_code == customer.credit_code)
-    if phone_key:
-        clash.append(Customer.phone_key == phone_key)
-    clash = or_(*clash)
-    stmt = select(Customer).where(or_(*conditions), clash)
-    if customer.id is not None:
-        stmt = stmt.where(Customer.id != customer.id)
+        # Then similar names of someone else's: the same first four characters (two for a short
+        # name), the newest first.
+        similar = Customer.name_key.startswith(key[:4] if len(key) >= 4 else key[:2], autoescape=True)
+        seen = {other.id for other in candidates}
+        candidates += [other for other in db.session.scalars(
+            others.where(similar, Customer.owner_id != customer.owner_id).order_by(Customer.id.desc()).limit(500))
+            if other.id not in seen]
     found = []
-    for other in db.session.scalars(stmt.order_by(Customer.id).limit(500)):
+    for other in candidates:
         reasons = []
         if key and other.name_key == key:
             reasons.append("same_name")

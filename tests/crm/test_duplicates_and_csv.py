@@ -92,6 +92,28 @@ def _csv(rows) -> bytes:
     return out.getvalue().encode("utf-8")
 
 
+def test_a_twin_is_found_among_hundreds_of_names_of_the_same_beginning(app, crm_stages):
+    """828 others' customers started with 上海: the first 500 of them by id were compared and
+    the exact twin, a newer one, was never flagged."""
+    from app.auth.services import get_user
+    from app.crm import services as crm
+    from app.crm.models import Customer
+    from app.extensions import db
+
+    with app.app_context():
+        owner = get_user("sales1")
+        for n in range(600):
+            name = f"上海测试{n:03d}贸易有限公司"
+            db.session.add(Customer(name=name, name_key=normalise_name(name), owner=owner))
+        db.session.commit()
+        twin = crm.create("customer", {"name": "上海测试599贸易有限公司"}, get_user("sales2"))
+        found = crm.find_possible_duplicates(twin)
+        assert found[0]["name"] == "上海测试599贸易有限公司" and found[0]["reasons"] == ["same_name"]
+        near = crm.create("customer", {"name": "上海测试5990贸易"}, get_user("sales2"))
+        assert "similar_name" in {r for f in crm.find_possible_duplicates(near) for r in f["reasons"]}
+        db.session.remove()
+
+
 def test_import_reports_bad_rows_and_keeps_good_ones(api_en, crm_stages, events):
     api = api_en("sales1")
     data = _csv([
