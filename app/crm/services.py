@@ -726,6 +726,13 @@ def stages() -> list[Stage]:
     return list(transaction_memo("crm.stages", lambda: list(db.session.scalars(_STAGES)), depends_on=(Stage,)))
 
 
+def pipeline_figures(deals: Select) -> dict[str, tuple[int, Decimal | None]]:
+    """``{stage key: (how many, their amounts' sum)}`` of the opportunities ``deals`` selects."""
+    listed = deals.order_by(None).subquery()
+    return {stage: (count, total) for stage, count, total in db.session.execute(
+        select(listed.c.stage, func.count(), func.sum(listed.c.amount)).group_by(listed.c.stage))}
+
+
 def stage_by_key(key: str) -> Stage | None:
     return next((stage for stage in stages() if stage.key == key), None)  # stages(): read once per transaction
 

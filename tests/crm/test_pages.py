@@ -96,6 +96,35 @@ def test_related_records_pipeline_and_refused_move(app, crm_stages, make_custome
         f'data-opportunity="{lost["id"]}"')[0].rsplit("<div", 1)[1]
 
 
+def test_a_busy_column_shows_its_latest_deals_and_counts_them_all(app, crm_stages, make_customer):
+    """2,147 open deals made a 2.5 MB board cut at 2,000 cards, its counts and sums wrong."""
+    import re
+
+    from app.auth.services import get_user
+    from app.crm.models import Opportunity
+    from app.crm.views import CARDS_PER_COLUMN
+    from app.extensions import db
+
+    customer = make_customer("sales1", name="大客户")
+    with app.app_context():
+        owner = get_user("sales1")
+        for n in range(CARDS_PER_COLUMN + 12):
+            db.session.add(Opportunity(customer_id=customer["id"], title=f"机会{n:03d}", amount=1000, stage="initial_contact",
+                                       status="open", owner=owner))
+        db.session.commit()
+    client = app.test_client()
+    login(client, "sales1")
+    _english(client)
+    board = client.get("/pipeline").get_data(as_text=True)
+    column = board.split('data-stage="initial_contact"')[1].split("</section>")[0]
+    assert column.count("data-opportunity=") == CARDS_PER_COLUMN
+    assert f"data-stage-count>{CARDS_PER_COLUMN + 12}<" in column and "data-stage-total>62,000.00<" in column
+    more = re.search(r'data-more-cards href="([^"]+)">([^<]+)<', column)
+    assert more.group(2) == "12 more in the list" and "stage=initial_contact" in more.group(1)
+    listed = client.get(more.group(1).replace("&amp;", "&")).get_data(as_text=True)
+    assert f'id="total">{CARDS_PER_COLUMN + 12}<' in listed  # all of them in the list
+
+
 def test_admin_configures_stages_and_custom_fields(app, crm_stages):
     from app.crm import services
     from app.crm.models import CustomFieldDef
