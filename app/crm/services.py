@@ -1934,6 +1934,21 @@ def import_visible_to(job: CustomerImport, user) -> bool:
 def register_jobs() -> None:
     from app.jobs import job_handler
 
-    @job_handler("crm.import_customers", max_attempts=3, label=_l("Customer import"))
+    # Retried more than once or twice: on SQLite, people saving meanwhile can lock the file for a
+    # moment ("database is locked"); each retry goes on from the last batch kept.
+    @job_handler("crm.import_customers", max_attempts=8, label=_l("Customer import"))
     def _import_job(job):
-        run_customer_import(int(job.payload["import_id"]))
+        try:
+            run_customer_import(int(job.payload["import_id"]))
+        except Exception:
+            if job.attempts >= job.max_attempts:  # given up: its page must stop saying "running"
+                _mark_import_stopped(int(job.payload["import_id"]))
+            raise
+
+
+def _mark_import_stopped(import_id: int) -> None:
+    """In a transaction of its own: the job's is rolled back (and retried if an admin asks)."""
+    with db.engine.begin() as connection:
+        connection.execute(CustomerImport.__table__.update()
+                           .where(CustomerImport.id == import_id, CustomerImport.status != "done")
+                           .values(status="failed", finished_at=utcnow()))

@@ -188,7 +188,7 @@ def _run_one(job_id: int, owner: str) -> bool:
     except Exception:  # noqa: BLE001 - any failure is recorded and retried
         error = traceback.format_exc(limit=5)
         db.session.rollback()
-        log.warning("job %s (%s) failed: %s", job_id, getattr(job, "kind", "?"), error.strip().splitlines()[-1])
+        log.warning("job %s (%s) failed: %s", job_id, getattr(job, "kind", "?"), error_summary(error))
         job = db.session.get(Job, job_id)
         job.last_error = error[-4000:]
         job.locked_until = None
@@ -361,6 +361,10 @@ def payload_summary(payload) -> str:
 
 
 def error_summary(error: str | None) -> str:
-    """A traceback's last line: the exception and its message."""
-    lines = (error or "").strip().splitlines()
-    return lines[-1][:300] if lines else ""
+    """A traceback's exception line: the exception and its message. Not simply the last line:
+    SQLAlchemy ends with "[SQL: …]" and a "(Background on this error at: …)" link, which say
+    nothing of what failed ("database is locked")."""
+    lines = [line for line in (error or "").strip().splitlines() if line.strip()]
+    frames = [i for i, line in enumerate(lines) if line[:1].isspace()]
+    at = frames[-1] + 1 if frames and frames[-1] + 1 < len(lines) else len(lines) - 1
+    return lines[at][:300] if lines else ""

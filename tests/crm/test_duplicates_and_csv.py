@@ -204,6 +204,41 @@ def test_large_import_runs_in_the_background_with_progress(app, api_as, crm_stag
     assert api.get("/api/v1/customers?city=厦门").get_json()["total"] == 5
 
 
+def test_an_import_that_keeps_failing_stops_saying_it_runs(app, api_as, crm_stages, monkeypatch):
+    """Given up (the file kept locked by people saving meanwhile), its page showed a running bar
+    for good, and the jobs page only SQLAlchemy's link instead of what failed."""
+    from sqlalchemy import select, update
+    from sqlalchemy.exc import OperationalError
+
+    from app.crm import services
+    from app.db import utcnow
+    from app.extensions import db
+    from app.jobs import Job, run_due_jobs
+    from app.jobs.services import error_summary
+
+    monkeypatch.setattr(services, "IMPORT_SYNC_ROWS", 1)
+
+    def locked(job):
+        raise OperationalError("INSERT INTO customers", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(services, "_run_import", locked)
+    api = api_as("sales1")
+    job = api.post("/api/v1/customers/import", data={"file": (io.BytesIO(_csv([["name"], ["甲"], ["乙"]])), "a.csv")},
+                   content_type="multipart/form-data").get_json()
+    with app.app_context():
+        for _ in range(8):
+            db.session.execute(update(Job).where(Job.status == "pending").values(due_at=utcnow()))
+            db.session.commit()
+            run_due_jobs()
+        failed = db.session.scalar(select(Job).where(Job.kind == "crm.import_customers"))
+        assert failed.status == "failed"
+        assert error_summary(failed.last_error).endswith("database is locked")
+        db.session.remove()
+    assert api.get(f"/api/v1/customers/imports/{job['id']}").get_json()["status"] == "failed"
+    page = api.get(f"/customers/imports/{job['id']}").get_data(as_text=True)
+    assert 'id="import-stopped"' in page and "progress-bar-animated" not in page
+
+
 def _import(api, rows_or_bytes, **form):
     data = rows_or_bytes if isinstance(rows_or_bytes, bytes) else _csv(rows_or_bytes)
     return api.post("/api/v1/customers/import", data={"file": (io.BytesIO(data), "customers.csv"), **form},
