@@ -314,21 +314,32 @@ def activities():
 
 # --- detail and forms ---------------------------------------------------------------------
 
+RELATED_SHOWN = 20  # per kind on a record's page; all of them in the list it links to
+
+
+def _related_rows(model, belongs):
+    """The latest related records of ``model`` this user may see (activities by when they
+    happened, as their list reads), and how many there are in all."""
+    visible = _visible(model, current_user).where(belongs)
+    order = model.happened_at.desc() if model is Activity else model.updated_at.desc()
+    rows = db.session.scalars(visible.order_by(order, model.id.desc()).limit(RELATED_SHOWN)).all()
+    total = len(rows) if len(rows) < RELATED_SHOWN else db.session.scalar(
+        select(func.count()).select_from(visible.order_by(None).subquery()))
+    return rows, total
+
+
 @bp.get("/crm/<entity>/<int:record_id>")
 @login_required
 def detail(entity, record_id):
     record = _record_or_404(entity, record_id)
-    related = {}
+    related, totals = {}, {}
     if isinstance(record, Customer):
         for model in (Activity, Opportunity, Contract):
-            related[model.entity] = db.session.scalars(
-                _visible(model, current_user).where(model.customer_id == record.id)
-                .order_by(model.updated_at.desc()).limit(100)).all()
+            related[model.entity], totals[model.entity] = _related_rows(model, model.customer_id == record.id)
     elif isinstance(record, Opportunity):  # the contracts it led to (a won deal's, made by a rule or by hand)
-        related["contract"] = db.session.scalars(
-            _visible(Contract, current_user).where(Contract.opportunity_id == record.id)
-            .order_by(Contract.updated_at.desc()).limit(100)).all()
-    return render_template("crm/detail.html", entity=record.entity, record=record, related=related,
+        related["contract"], totals["contract"] = _related_rows(Contract, Contract.opportunity_id == record.id)
+    return render_template("crm/detail.html", entity=record.entity, record=record, related=related, totals=totals,
+                           related_shown=RELATED_SHOWN,
                            fields=services.FIELDS[record.entity], defs=services.custom_field_defs(record.entity),
                            panels=_panels(record), can_manage=services.can_manage(record, current_user),
                            stages=services.stages() if isinstance(record, Opportunity) else [])

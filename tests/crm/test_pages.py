@@ -125,6 +125,32 @@ def test_a_busy_column_shows_its_latest_deals_and_counts_them_all(app, crm_stage
     assert f'id="total">{CARDS_PER_COLUMN + 12}<' in listed  # all of them in the list
 
 
+def test_a_customer_page_shows_its_latest_activities_as_they_happened_and_links_to_all(app, crm_stages,
+                                                                                     make_customer, api_as):
+    """199 activities: the page showed 100, by when each was last saved, with no word of the rest."""
+    import re
+    from datetime import timedelta
+
+    from app.crm.views import RELATED_SHOWN
+    from app.db import utcnow
+
+    customer = make_customer("sales1", name="常联系的客户")
+    api = api_as("sales1")
+    for n in range(RELATED_SHOWN + 5):  # logged newest first: saved order is the reverse of when they happened
+        when = (utcnow() - timedelta(days=n + 1)).isoformat()
+        assert api.post("/api/v1/activities", json={"customer_id": customer["id"], "content": f"第{n:02d}次拜访",
+                                                    "happened_at": when}).status_code == 201
+    client = app.test_client()
+    login(client, "sales1")
+    _english(client)
+    page = client.get(f"/crm/customer/{customer['id']}").get_data(as_text=True)
+    section = page.split('id="related-activity"')[1].split("</section>")[0]
+    shown = re.findall(r"第(\d\d)次拜访", section)
+    assert shown == [f"{n:02d}" for n in range(RELATED_SHOWN)]  # the latest happened first
+    assert re.search(r'data-all-related href="[^"]*customer_id=%d[^"]*">All %d<' % (customer["id"], RELATED_SHOWN + 5),
+                     section)
+
+
 def test_admin_configures_stages_and_custom_fields(app, crm_stages):
     from app.crm import services
     from app.crm.models import CustomFieldDef
