@@ -344,10 +344,14 @@ def _check_assign_owner(action, entity, catalog, problems, path):
         problems.add(f"{path}.strategy", _("Choose how to assign: %(known)s.", known=", ".join(ASSIGN_STRATEGIES)))
         return
     if strategy == "user":
-        if not isinstance(action.get("user"), str) or not catalog.user_exists(action["user"]):
+        if not action.get("user"):  # not "Unknown user None"
+            problems.add(f"{path}.user", _("Choose the user."))
+        elif not isinstance(action["user"], str) or not catalog.user_exists(action["user"]):
             problems.add(f"{path}.user", _("Unknown user %(name)s.", name=action.get("user")))
     elif strategy in ("round_robin", "fewest_open"):
-        if not isinstance(action.get("group"), str) or not catalog.group_exists(action["group"]):
+        if not action.get("group"):
+            problems.add(f"{path}.group", _("Choose the group."))
+        elif not isinstance(action["group"], str) or not catalog.group_exists(action["group"]):
             problems.add(f"{path}.group", _("Unknown group %(name)s.", name=action.get("group")))
     else:
         if entity.field(action.get("field")) is None:

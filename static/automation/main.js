@@ -237,7 +237,9 @@ function renderDryRun(result) {
     el("div", { class: `alert ${result.matched ? "alert-success" : "alert-secondary"}`, id: "dry-verdict" }, result.matched ? T.matched : T.notMatched),
     leafRows.length ? el("table", { class: "table table-sm" }, el("thead", {}, el("tr", {}, el("th", {}, T.field), el("th", {}, T.operator), el("th", {}, T.value), el("th", {}, T.actual), el("th", {}, T.result))), el("tbody", {}, leafRows)) : "",
     ...result.actions.map((a) => el("div", { class: "border rounded p-2 mb-2 small dry-action" },
-      el("strong", {}, `${a.index + 1}. ${T.actions[a.type] || a.type}`), " ", el("span", { class: "badge text-bg-light" }, T.statuses[a.status] || a.status),
+      el("strong", {}, `${a.index + 1}. ${T.actions[a.type] || a.type}`), " ",
+      // "Would fail" must not look like "would run" under the green "conditions hold".
+      el("span", { class: `badge ${a.status === "would_fail" ? "text-bg-danger" : "text-bg-light"}`, "data-status": a.status }, T.statuses[a.status] || a.status),
       a.error ? el("div", { class: "text-danger" }, a.error) : null,
       (a.said || []).length ? el("ul", { class: "mb-0 mt-1 dry-said" }, a.said.map((line) => el("li", {}, line))) : null,
       el("details", { class: "mt-1" }, el("summary", { class: "text-muted" }, T.details),

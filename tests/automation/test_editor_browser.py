@@ -220,3 +220,26 @@ def test_the_run_log_keeps_its_columns_in_view_beside_a_long_title(page, app, de
     expect(table).to_contain_text("新商机通知")
     width = page.evaluate("() => document.querySelector('#run-list').parentElement.clientWidth")
     assert page.evaluate("() => document.querySelector('#run-list').scrollWidth") <= width
+
+
+def test_a_dry_run_marks_an_action_that_would_fail(page, app, demo_people):
+    with app.app_context():
+        from app.auth.services import get_user
+        from app.automation.services import create_rule
+        from app.crm.demo import seed_stages
+        from app.extensions import db
+
+        seed_stages()
+        rule = create_rule({"name": "新单直接报价", "entity": "opportunity", "event": "created",
+                            "actions": [{"type": "set_fields", "values": [
+                                {"field": "stage", "mode": "value", "value": "quotation_sent"}]}]}, get_user("admin"))
+        db.session.commit()
+        rule_id = rule.id
+        db.session.remove()
+    login_in_browser(page, "admin")
+    page.goto(f"/automation/rules/{rule_id}")
+    page.fill("#dry-sample", '{"title": "无金额"}')
+    page.click("#dry-run")
+    badge = page.locator(".dry-action [data-status=would_fail]")
+    expect(badge).to_have_class(re.compile("text-bg-danger"))  # not the grey of "would run"
+    expect(page.locator(".dry-action")).to_contain_text("方案报价")

@@ -124,6 +124,13 @@ def test_a_misspelt_action_setting_is_refused_not_stored():
     assert {"actions.0.values.0.vaule", "actions.1.deadline.dyas"} <= found
 
 
+def test_an_assignment_without_its_user_or_group_asks_for_one():
+    for strategy, key in (("user", "user"), ("round_robin", "group")):
+        rule = {**GOOD, "actions": [{"type": "assign_owner", "strategy": strategy}]}
+        found = {p["field"]: p["message"] for p in validate_rule(rule, catalog())}
+        assert found == {f"actions.0.{key}": f"Choose the {key}."}  # not "Unknown user None."
+
+
 def test_a_to_do_due_before_it_starts_is_refused():
     def todo(start_days, deadline_days):
         return {**GOOD, "actions": [{"type": "create_todo", "title": "回访 {name}",
