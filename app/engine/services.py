@@ -201,11 +201,12 @@ _OPEN_TASKS = select(HumanTask).where(HumanTask.instance_id == bindparam("instan
 
 def get_definition(key: str, version: int | None = None) -> ProcessDefinition:
     if version is not None and not 0 < version <= MAX_ID:
-        raise NotFound(f"process {key!r} version {version} not found")
+        raise NotFound(_("Process %(key)s has no version %(version)s.", key=key, version=version))
     definition = (db.session.scalar(_CURRENT_DEFINITION, {"key": key}) if version is None
                   else db.session.scalar(_DEFINITION_VERSION, {"key": key, "version": version}))
     if definition is None:
-        raise NotFound(f"process {key!r}" + (f" version {version}" if version else "") + " not found")
+        raise NotFound(_("Process %(key)s has no version %(version)s.", key=key, version=version) if version
+                       else _("No process %(key)s is deployed.", key=key))
     return definition
 
 
@@ -487,7 +488,7 @@ def _get(model, row_id):
 def get_instance(instance_id: int) -> ProcessInstance:
     instance = _get(ProcessInstance, instance_id)
     if instance is None:
-        raise NotFound(f"process instance {instance_id} not found")
+        raise NotFound(_("No process #%(id)s.", id=instance_id))
     return instance
 
 
@@ -561,7 +562,7 @@ def history(instance_id: int) -> list[ProcessHistory]:
 def get_task(task_id: int) -> HumanTask:
     task = _get(HumanTask, task_id)
     if task is None:
-        raise NotFound(f"task {task_id} not found")
+        raise NotFound(_("No such task."))
     return task
 
 
@@ -904,7 +905,7 @@ def can_view_instance(instance: ProcessInstance, user) -> bool:
 def visible_instance(instance_id: int, user) -> ProcessInstance:
     instance = _get(ProcessInstance, instance_id)
     if instance is None or not can_view_instance(instance, user):
-        raise NotFound(f"process instance {instance_id} not found")
+        raise NotFound(_("No process #%(id)s.", id=instance_id))
     return instance
 
 

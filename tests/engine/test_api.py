@@ -90,7 +90,9 @@ def test_start_view_and_visibility(call):
     bad = call("sales1")("POST", "/api/v1/process-instances",
                          json={"process_key": "customer_report", "data": {"x": {"typename": "BpmnWorkflow"}}})
     assert bad.status_code == 400
-    assert call("sales1")("POST", "/api/v1/process-instances", json={"process_key": "nope"}).status_code == 404
+    missing = call("sales1")("POST", "/api/v1/process-instances", json={"process_key": "nope"},
+                             headers={"Accept-Language": "zh-CN"})
+    assert missing.status_code == 404 and missing.get_json()["error"]["message"] == "未部署流程 nope。"
 
 
 def test_error_retry_and_terminate(call, fake_ops, engine_app):
