@@ -439,8 +439,10 @@ def plan_webhook(action, ctx: Context) -> dict:
     from urllib.parse import urlsplit
 
     host = urlsplit(action["url"]).hostname or ""
+    # Who acted (None: the system, a timer): a receiver that writes back through the API with its
+    # own account can tell its own echo from a person's change and not loop.
     body = {"rule": {"id": getattr(ctx.rule, "id", None), "name": ctx.rule.name}, "entity": ctx.entity.name,
-            "event": ctx.event, "record": record_json(ctx.entity, ctx),
+            "event": ctx.event, "actor": getattr(ctx.actor, "username", None), "record": record_json(ctx.entity, ctx),
             "changes": {k: [jsonable(v) for v in pair] for k, pair in ctx.changes.items()}}
     plan = {"url": action["url"], "body": body, "timeout": action.get("timeout", 10),
             "max_attempts": action.get("max_attempts", 5), "signed": bool(action.get("secret"))}

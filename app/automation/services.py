@@ -264,7 +264,7 @@ def dry_run_rule(rule_data: dict, actor, record_id=None, sample: dict | None = N
         try:
             coerce(entity.field(name), pair[1])  # the record takes it on for the run
         except BadValue as error:
-            raise ApiError(400, "invalid_input", _("Some sample values are not valid."),
+            raise ApiError(400, "invalid_input", _("The change to try is not valid."),
                            [{"field": f"changes.{name}", "message": str(error)}]) from None
         pairs[name] = pair
     try:

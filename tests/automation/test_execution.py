@@ -178,6 +178,7 @@ def test_a_dry_run_of_a_change_reads_the_record_as_changed(within, api_as):
     bad = api.post(f"/api/v1/automation-rules/{rule_id}/dry-run",
                    json={"record_id": customer_id, "changes": {"customer_class": ["B", "Z"]}})
     assert bad.status_code == 400 and bad.get_json()["error"]["details"][0]["field"] == "changes.customer_class"
+    assert bad.get_json()["error"]["message"] == "要试的变更无效。"  # a change, not a "sample"
 
 
 def test_a_dry_run_of_a_move_into_a_stage_says_what_it_will_be_refused_for(within, api_as):

@@ -431,3 +431,4 @@ def test_the_record_in_a_webhook_is_as_the_transaction_left_it(crm, make_rule, u
     [event] = receiver.processed.values()
     assert event["record"] == CustomerOut().dump(customer) and event["record"]["city"] == "厦门"
     assert event["event"] == "created" and event["record"]["version"] == customer.version
+    assert event["actor"] == "sales1"  # whose change it was: a receiver's own write-back is told apart
