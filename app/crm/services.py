@@ -1333,7 +1333,10 @@ def list_query(entity: str, user, q: str | None = None, filters: dict | None = N
     words = []
     for term in q.split()[:8]:  # each word somewhere: "福州 有限公司" finds 福州某某有限公司
         pattern = "%" + re.sub(r"([\\%_])", r"\\\1", term) + "%"
-        words.append(or_(*[getattr(model, c).ilike(pattern, escape="\\") for c in SEARCH_COLUMNS[entity]]))
+        found = [getattr(model, c).ilike(pattern, escape="\\") for c in SEARCH_COLUMNS[entity]]
+        if model is not Customer:  # a deal, contract or activity by its customer's name too ("厦门")
+            found.append(model.customer_id.in_(select(Customer.id).where(Customer.name.ilike(pattern, escape="\\"))))
+        words.append(or_(*found))
     phone = normalise_phone(q) if model is Customer and _PHONE_LIKE.match(q) else ""
     if len(phone) >= 5:  # a number however it is written: 05925551234 finds 0592-555 1234
         stmt = stmt.where(or_(and_(*words), Customer.phone_key.contains(phone, autoescape=True)))

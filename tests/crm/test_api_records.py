@@ -366,3 +366,19 @@ def test_the_phone_and_province_filters_read_them_however_they_are_written(api_a
         found = api.get(f"/api/v1/customers?{query}").get_json()
         assert [c["id"] for c in found["items"]] == [made.get_json()["id"]], query
     assert api.get("/api/v1/customers?phone=13800138001").get_json()["total"] == 0
+
+
+def test_deals_contracts_and_activities_are_found_by_their_customer_s_name(api_as, crm_stages):
+    """On the pipeline "厦门" found no card, though many deals were for 厦门 companies."""
+    api = api_as("sales1")
+    xiamen = api.post("/api/v1/customers", json={"name": "厦门海鑫科技有限公司"}).get_json()
+    fuzhou = api.post("/api/v1/customers", json={"name": "福州闽江贸易有限公司"}).get_json()
+    for customer, title in ((xiamen, "一期项目"), (fuzhou, "二期项目")):
+        api.post("/api/v1/opportunities", json={"customer_id": customer["id"], "title": title})
+        api.post("/api/v1/contracts", json={"customer_id": customer["id"], "title": title + "合同"})
+        api.post("/api/v1/activities", json={"customer_id": customer["id"], "content": "电话回访"})
+    for path in ("opportunities", "contracts", "activities"):
+        found = api.get(f"/api/v1/{path}?q=厦门").get_json()["items"]
+        assert len(found) == 1 and found[0]["customer_id"] == xiamen["id"], path
+    assert [o["title"] for o in api.get("/api/v1/opportunities?q=厦门 一期").get_json()["items"]] == ["一期项目"]
+    assert api.get("/api/v1/opportunities?q=厦门 二期").get_json()["total"] == 0  # each word somewhere
