@@ -1052,6 +1052,7 @@ def data_as_read(instance: ProcessInstance, submitted: dict | None = None) -> li
 
     labels: dict[str, str] = {}
     options: dict[str, dict[str, str]] = {}
+    embedded: dict[str, str] = {}  # key → the record field a form fills it from ("opportunity.stage")
     used = select(HumanTask.form_key, HumanTask.form_version).where(HumanTask.instance_id == instance.id).distinct()
     for form_key, version in db.session.execute(used):
         form = _form_version(form_key, version)
@@ -1060,6 +1061,9 @@ def data_as_read(instance: ProcessInstance, submitted: dict | None = None) -> li
             if not isinstance(key, str) or key in labels:
                 continue
             labels[key] = str(component.get("label") or key)
+            crm_field = (component.get("properties") or {}).get("crm_field")
+            if isinstance(crm_field, str) and "." in crm_field:
+                embedded[key] = crm_field
             values = component.get("values")
             if isinstance(values, list):
                 options[key] = {str(v.get("value")): str(v.get("label")) for v in values
@@ -1081,8 +1085,22 @@ def data_as_read(instance: ProcessInstance, submitted: dict | None = None) -> li
         if username in found:
             options.setdefault(key, {})[username] = found[username].label
     return [{"key": key, "label": labels.get(key) or standard.get(key, key),
-             "text": "—" if value is None else options.get(key, {}).get(str(value), value)}
+             "text": "—" if value is None else options.get(key, {}).get(str(value)) or _as_the_record_reads(
+                 embedded.get(key), value)}
             for key, value in shown.items()]
+
+
+def _as_the_record_reads(crm_field: str | None, value):
+    """An embedded field's value as the record's page shows it (初步接触, not initial_contact)."""
+    if crm_field is None:
+        return value
+    from app.crm.services import display_value
+
+    entity, _dot, field = crm_field.partition(".")
+    try:
+        return display_value(entity, field, value) or value
+    except (KeyError, ValueError, TypeError):  # a field since removed: as stored
+        return value
 
 
 def duplicates_for(instance: ProcessInstance) -> list[dict]:

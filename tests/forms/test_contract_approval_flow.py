@@ -267,6 +267,7 @@ def test_a_contract_handed_over_during_its_approval_tells_the_new_owner(app, api
     assert "销售一 Sales One → 销售二 Sales Two" in followed  # by name, not sales1 → sales2
     data = page.split('id="instance-data"')[1].split("</dl>")[0]
     assert 'data-key="owner">负责人' in data and "销售二 Sales Two" in data and ">sales2<" not in data
+    assert ">1,000.00<" in data  # the form's embedded amount as the contract's page shows it
 
 
 def test_a_rejected_contract_cannot_be_marked_signed(api_as, contract_flow):
