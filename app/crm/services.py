@@ -56,6 +56,7 @@ from app.spreadsheet import FORMULA_STARTS, formula_safe
 
 MAX_MONEY = Decimal("9999999999999999.99")
 CENTS = Decimal("0.01")
+FLOAT_NOISE = Decimal("1e-9")  # below any amount typed: what binary floating point adds
 # Columns every record has that a client may send back unchanged (a GET → PATCH round trip).
 ECHOED = frozenset({"id", "created_at", "updated_at", "version", "stage_entered_at", "closed_at"})
 
@@ -305,6 +306,8 @@ def _to_decimal(value, allow_negative: bool = False) -> Decimal:
         raise _Invalid(_("Must not be negative."))
     if abs(number) > MAX_MONEY:
         raise _Invalid(_("Too large."))
+    if isinstance(value, float) and abs(number - number.quantize(CENTS)) < FLOAT_NOISE:
+        number = number.quantize(CENTS)  # a client's binary arithmetic: 0.1 + 0.2 sent as 0.30000000000000004
     if number != number.quantize(CENTS):  # stored to the fen: more would be lost without a word
         raise _Invalid(_("At most two decimal places."))
     return number.quantize(CENTS)

@@ -323,6 +323,9 @@ def test_money_is_taken_as_typed_or_refused_with_why(api_as, crm_stages, typed, 
     assert refused.get_json()["error"]["details"] == [{"field": "amount", "message": said}]
     taken = api.post("/api/v1/opportunities", json={"customer_id": customer["id"], "title": "小单", "amount": "1,234.5"})
     assert taken.status_code == 201 and taken.get_json()["amount"] in ("1234.50", 1234.5)
+    # A client's float arithmetic (0.1 + 0.2 is 0.30000000000000004) is the amount it meant.
+    summed = api.post("/api/v1/opportunities", json={"customer_id": customer["id"], "title": "小单", "amount": 0.1 + 0.2})
+    assert summed.status_code == 201 and summed.get_json()["amount"] in ("0.30", 0.3)
 
 
 def test_an_activity_cannot_have_happened_in_the_future(api_as, crm_stages):
