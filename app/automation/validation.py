@@ -200,10 +200,7 @@ def check_value_spec(spec_value, target: FieldSpec, source: EntitySpec, problems
         problems.add(path, _("A value is {\"mode\": one of %(modes)s, ...}.", modes=", ".join(VALUE_MODES)))
         return
     # "vaule" would be stored, and the value read as empty (a stage cleared instead of set).
-    known = VALUE_SPEC_KEYS | ({"field"} if field_key else set())
-    for key in sorted(set(spec_value) - known):
-        problems.add(f"{path}.{key}", _("Unknown setting %(key)s; it takes: %(known)s.", key=key,
-                                        known=", ".join(sorted(known))))
+    _refuse_unknown_settings(spec_value, VALUE_SPEC_KEYS | ({"field"} if field_key else set()), problems, path)
     mode = spec_value.get("mode", "value")
     days = spec_value.get("days", 0)
     if mode in ("today", "copy") and not _int_in(days, -MAX_DAYS, MAX_DAYS):
@@ -274,10 +271,17 @@ def check_actions(actions, entity: EntitySpec, catalog: Catalog, problems: Probl
             problems.add(f"{path}.type", _("A deleted record cannot be changed; use a notification, a to-do, a "
                                            "webhook or a new record instead."))
             continue
-        for key in sorted(set(action) - ACTION_KEYS[action["type"]] - {"type"}):
-            problems.add(f"{path}.{key}", _("Unknown setting %(key)s; it takes: %(known)s.", key=key,
-                                            known=", ".join(sorted(ACTION_KEYS[action["type"]] - {"id"}))))
+        _refuse_unknown_settings(action, ACTION_KEYS[action["type"]] | {"type"}, problems, path,
+                                 shown=ACTION_KEYS[action["type"]] - {"id"})
         CHECKS[action["type"]](action, entity, catalog, problems, path)
+
+
+def _refuse_unknown_settings(given: dict, known, problems: Problems, path: str, shown=None) -> None:
+    """A setting not among ``known`` is a typo ("timout") that would be stored and silently not
+    apply; the message lists ``shown`` (default: ``known``), the ones to choose from."""
+    for key in sorted(set(given) - set(known)):
+        problems.add(f"{path}.{key}", _("Unknown setting %(key)s; it takes: %(known)s.", key=key,
+                                        known=", ".join(sorted(shown if shown is not None else known))))
 
 
 def _users_and_groups(action, catalog: Catalog, problems: Problems, path: str) -> None:

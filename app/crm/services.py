@@ -489,9 +489,9 @@ def _invalid(errors: list, entity: str | None = None):
     raise ApiError(400, "invalid_input", _("Invalid input: %(fields)s", fields=fields), errors)
 
 
-def _deal_customer_id(data: dict, actor) -> int | None:
-    """The customer of the opportunity ``data`` names, if ``actor`` may see that opportunity."""
-    deal_id = data.get("opportunity_id")
+def customer_of_visible_deal(deal_id, actor) -> int | None:
+    """The customer of opportunity ``deal_id``, if ``actor`` may see that opportunity: its holder
+    may name that customer on a contract though they may not open it (a deal a rule gave them)."""
     if isinstance(deal_id, bool) or not str(deal_id or "").isdigit() or not 0 < int(deal_id) <= MAX_ID:
         return None
     deal = db.session.get(Opportunity, int(deal_id))
@@ -506,7 +506,7 @@ def _clean(entity: str, data: dict, record: OwnedRecord | None, actor) -> tuple[
     specs = {f.key: f for f in FIELDS[entity]}
     values: dict = {}
     errors: list[dict] = []
-    deal_customer = _deal_customer_id(data, actor) if "opportunity_id" in data else None
+    deal_customer = customer_of_visible_deal(data["opportunity_id"], actor) if "opportunity_id" in data else None
     for key, raw in data.items():
         if key in ECHOED or key == "custom":
             continue
@@ -744,28 +744,33 @@ CLOSED = ("won", "lost")
 OPPORTUNITY_REQUIRABLE = ("title", "amount", "expected_close", "lost_reason")
 
 
-def missing_for_stage(opportunity, stage: Stage) -> list[str]:
-    """Required fields of ``stage`` that ``opportunity`` leaves empty (a record, or a function
-    reading a field by its key: a rule's dry run reads the values it would set)."""
-    read = opportunity if callable(opportunity) else (lambda key: _value(opportunity, key))
+def missing_for_stage(read, stage: Stage) -> list[str]:
+    """Required fields of ``stage`` left empty by a deal whose fields ``read`` gives by key (a
+    record's, or the values a rule's dry run would set)."""
     return [key for key in stage.required_fields or [] if _is_empty(read(key))]
+
+
+def _reader(record: OwnedRecord):
+    return lambda key: _value(record, key)
+
+
+def _refusal(stage: Stage, missing: list[str]) -> str:
+    return _("Cannot move to stage “%(stage)s”: fill in %(fields)s first.", stage=stage.name,
+             fields=_(", ").join(field_label("opportunity", k) for k in missing))
 
 
 def stage_refusal(stage_key: str, read) -> str | None:
     """Why a deal whose fields ``read`` gives could not enter the stage, or None if it could."""
     stage = stage_by_key(stage_key)
     missing = missing_for_stage(read, stage) if stage else []
-    if not missing:
-        return None
-    return _("Cannot move to stage “%(stage)s”: fill in %(fields)s first.", stage=stage.name,
-             fields=_(", ").join(field_label("opportunity", k) for k in missing))
+    return _refusal(stage, missing) if missing else None
 
 
 def _check_won_requirements(opportunity: Opportunity) -> None:
     """A won deal has what the last stage asks for (its contract is made from it): winning from
     an early stage must not skip the fields a move through the stages would have required."""
     last = stages()[-1] if stages() else None
-    missing = missing_for_stage(opportunity, last) if last else []
+    missing = missing_for_stage(_reader(opportunity), last) if last else []
     if missing:
         labels = [field_label("opportunity", k) for k in missing]
         raise ApiError(
@@ -776,12 +781,11 @@ def _check_won_requirements(opportunity: Opportunity) -> None:
 
 
 def _check_stage_requirements(opportunity: Opportunity) -> None:
-    refusal = stage_refusal(opportunity.stage, lambda key: _value(opportunity, key))
-    if refusal:
-        stage = stage_by_key(opportunity.stage)
-        raise ApiError(400, "stage_requirements_missing", refusal, [
-            {"field": k, "message": _("Required in stage “%(stage)s”.", stage=stage.name)}
-            for k in missing_for_stage(opportunity, stage)])
+    stage = stage_by_key(opportunity.stage)
+    missing = missing_for_stage(_reader(opportunity), stage) if stage else []
+    if missing:
+        raise ApiError(400, "stage_requirements_missing", _refusal(stage, missing), [
+            {"field": k, "message": _("Required in stage “%(stage)s”.", stage=stage.name)} for k in missing])
 
 
 # --- the name key for the duplicate finder -----------------------------------------------

@@ -172,10 +172,9 @@ def _form_options(entity, record, values) -> dict:
         # else the select reads "—" and every save is refused.
         if found is None and record is not None and str(getattr(record, "customer_id", "")) == chosen:
             found = record.customer
-        deal = str(values.get("opportunity_id") or "")
-        if found is None and record is None and deal.isdigit():
-            own = db.session.scalar(_visible(Opportunity, current_user).where(Opportunity.id == int(deal)))
-            found = own.customer if own is not None and str(own.customer_id) == chosen else None
+        if found is None and record is None and str(services.customer_of_visible_deal(
+                values.get("opportunity_id"), current_user)) == chosen:
+            found = db.session.get(Customer, int(chosen))
         if found is not None:
             customers.insert(0, found)
     options["customers"] = customers
@@ -339,7 +338,6 @@ def detail(entity, record_id):
     elif isinstance(record, Opportunity):  # the contracts it led to (a won deal's, made by a rule or by hand)
         related["contract"], totals["contract"] = _related_rows(Contract, Contract.opportunity_id == record.id)
     return render_template("crm/detail.html", entity=record.entity, record=record, related=related, totals=totals,
-                           related_shown=RELATED_SHOWN,
                            fields=services.FIELDS[record.entity], defs=services.custom_field_defs(record.entity),
                            panels=_panels(record), can_manage=services.can_manage(record, current_user),
                            stages=services.stages() if isinstance(record, Opportunity) else [])
@@ -554,14 +552,15 @@ def pipeline():
     # Each column counts and sums all its deals, and shows the latest CARDS_PER_COLUMN of them
     # (the rest are a link away): thousands of cards made a page of megabytes that took seconds.
     figures = services.pipeline_figures(deals)
-    columns = [{"stage": stage, "count": figures.get(stage.key, (0, None))[0],
-                "total": figures.get(stage.key, (0, None))[1],
-                "cards": db.session.scalars(deals.where(Opportunity.stage == stage.key).limit(CARDS_PER_COLUMN)).all()}
-               for stage in services.stages()]
+    columns = []
+    for stage in services.stages():
+        count, total = figures.get(stage.key, (0, None))
+        cards = db.session.scalars(deals.where(Opportunity.stage == stage.key).limit(CARDS_PER_COLUMN)).all()
+        columns.append({"stage": stage, "count": count, "total": total, "cards": cards})
     known = {stage.key for stage in services.stages()}
     orphans = db.session.scalars(deals.where(Opportunity.stage.not_in(known)).limit(CARDS_PER_COLUMN)).all()
     return render_template("crm/pipeline.html", columns=columns, orphans=orphans, status=status, q=q,
-                           stages=services.stages(), statuses=OPPORTUNITY_STATUSES, per_column=CARDS_PER_COLUMN)
+                           stages=services.stages(), statuses=OPPORTUNITY_STATUSES)
 
 
 CARDS_PER_COLUMN = 50

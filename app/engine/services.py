@@ -200,10 +200,11 @@ _OPEN_TASKS = select(HumanTask).where(HumanTask.instance_id == bindparam("instan
 
 
 def get_definition(key: str, version: int | None = None) -> ProcessDefinition:
-    if version is not None and not 0 < version <= MAX_ID:
-        raise NotFound(_("Process %(key)s has no version %(version)s.", key=key, version=version))
-    definition = (db.session.scalar(_CURRENT_DEFINITION, {"key": key}) if version is None
-                  else db.session.scalar(_DEFINITION_VERSION, {"key": key, "version": version}))
+    if version is None:
+        definition = db.session.scalar(_CURRENT_DEFINITION, {"key": key})
+    else:  # a version beyond any id is none there is
+        definition = db.session.scalar(_DEFINITION_VERSION, {"key": key, "version": version}) \
+            if 0 < version <= MAX_ID else None
     if definition is None:
         raise NotFound(_("Process %(key)s has no version %(version)s.", key=key, version=version) if version
                        else _("No process %(key)s is deployed.", key=key))

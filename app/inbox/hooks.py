@@ -212,21 +212,22 @@ def _before_commit(session: Session) -> None:
                              link=link)
 
 
+# How a process ended, for its starter ("your process") or its record's owner (someone else).
+# Lazy, with their values: each recipient reads them in their own language.
+_END_TEXTS = {
+    (False, "terminated"): lambda **v: _l("Your process %(process)s was terminated: %(reason)s", **v),
+    (False, "outcome"): lambda **v: _l("Your process %(process)s has completed: %(outcome)s.", **v),
+    (False, "completed"): lambda **v: _l("Your process %(process)s has completed.", **v),
+    (True, "terminated"): lambda **v: _l("The process %(process)s about your record was terminated: %(reason)s", **v),
+    (True, "outcome"): lambda **v: _l("The process %(process)s about your record has completed: %(outcome)s.", **v),
+    (True, "completed"): lambda **v: _l("The process %(process)s about your record has completed.", **v),
+}
+
+
 def _end_text(label: str, status: str, reason, reached, about_their_record: bool = False):
-    """How a process ended, for its starter ("your process") or its record's owner."""
-    if about_their_record:
-        if status != "completed":
-            return _l("The process %(process)s about your record was terminated: %(reason)s", process=label,
-                      reason=reason or "—")
-        if reached:
-            return _l("The process %(process)s about your record has completed: %(outcome)s.", process=label,
-                      outcome=reached)
-        return _l("The process %(process)s about your record has completed.", process=label)
-    if status != "completed":
-        return _l("Your process %(process)s was terminated: %(reason)s", process=label, reason=reason or "—")
-    if reached:  # the end it reached says how it came out (报备通过 / 报备驳回)
-        return _l("Your process %(process)s has completed: %(outcome)s.", process=label, outcome=reached)
-    return _l("Your process %(process)s has completed.", process=label)
+    # The end it reached says how it came out (报备通过 / 报备驳回).
+    how = "terminated" if status != "completed" else "outcome" if reached else "completed"
+    return _END_TEXTS[about_their_record, how](process=label, reason=reason or "—", outcome=reached)
 
 
 def _due_job_key(task_id: int) -> str:
