@@ -736,6 +736,12 @@ def pipeline_figures(deals: Select) -> dict[str, tuple[int, Decimal | None]]:
         select(listed.c.stage, func.count(), func.sum(listed.c.amount)).group_by(listed.c.stage))}
 
 
+def first_stage_key() -> str | None:
+    """Where a new deal starts unless told otherwise (None: no stages defined)."""
+    first = next(iter(stages()), None)
+    return first.key if first else None
+
+
 def stage_by_key(key: str) -> Stage | None:
     return next((stage for stage in stages() if stage.key == key), None)  # stages(): read once per transaction
 
@@ -950,10 +956,9 @@ def create(entity: str, data: dict, actor, *, commit: bool = True, chain=(), aut
     if isinstance(record, Opportunity):
         values.setdefault("status", "open")
         if values.get("stage") is None:
-            first = next(iter(stages()), None)
-            if first is None:
+            values["stage"] = first_stage_key()
+            if values["stage"] is None:
                 _invalid([{"field": "stage", "message": _("No pipeline stages are defined.")}])
-            values["stage"] = first.key
     if isinstance(record, Activity):
         values["kind"] = values.get("kind") or "call"
         values["happened_at"] = values.get("happened_at") or utcnow()
@@ -976,8 +981,13 @@ def create(entity: str, data: dict, actor, *, commit: bool = True, chain=(), aut
     after = snapshot(record)
     _emit(entity, "created", record, {k: (None, v) for k, v in after.items() if not _is_empty(v)}, actor, chain,
           automate)
-    if isinstance(record, Opportunity) and record.status in CLOSED:  # entered as won: its rules run as for a win
-        _emit(entity, record.status, record, {"status": (None, record.status)}, actor, chain, automate)
+    if isinstance(record, Opportunity):
+        # Entered straight into a later stage, it reached that stage: its stage rules run as for
+        # a move (a deal starting where every deal starts did not change stage).
+        if record.stage != first_stage_key():
+            _emit(entity, "stage_changed", record, {"stage": (None, record.stage)}, actor, chain, automate)
+        if record.status in CLOSED:  # entered as won: its rules run as for a win
+            _emit(entity, record.status, record, {"status": (None, record.status)}, actor, chain, automate)
     if commit:
         db.session.commit()
     return record

@@ -59,6 +59,19 @@ def test_stage_required_fields_refuse_the_move_naming_them(api_en, crm_stages, m
     assert stale.status_code == 409
 
 
+def test_a_deal_created_in_a_later_stage_entered_it(api_as, crm_stages, make_customer, events):
+    """Stage rules (Bitrix24's robots per stage) run for a deal entered straight into their
+    stage; one starting in the first stage, where every deal starts, did not change stage."""
+    api = api_as("sales1")
+    customer = make_customer()
+    first = api.post("/api/v1/opportunities", json={"customer_id": customer["id"], "title": "一期"}).get_json()
+    assert [e[1] for e in events if e[0] == "opportunity" and e[2] == first["id"]] == ["created"]
+    later = api.post("/api/v1/opportunities", json={"customer_id": customer["id"], "title": "二期", "amount": 5000,
+                                                    "stage": "quotation_sent"}).get_json()
+    assert [e[1] for e in events if e[0] == "opportunity" and e[2] == later["id"]] == ["created", "stage_changed"]
+    assert events[-1][3] == {"stage": (None, "quotation_sent")}
+
+
 def test_won_and_lost(api_as, crm_stages, make_customer, events):
     api = api_as("sales1")
     customer = make_customer()
