@@ -58,6 +58,11 @@ class Conflict(EngineServiceError):
     status, code = 409, "conflict"
 
 
+class MovedOn(Conflict):
+    """Another step of the same instance committed between this one's read and its write (the
+    other branch of a parallel approval): this step was rolled back whole."""
+
+
 class StateUnreadable(Conflict):
     """The saved state cannot be loaded (corrupt, or written by an incompatible version)."""
     code = "state_unreadable"
@@ -467,8 +472,12 @@ def _finish(commit: bool):
         else:
             db.session.flush()
     except StaleDataError:
-        _dead_transaction()
-        raise Conflict(_("The process moved on meanwhile; reload and try again.")) from None
+        raise _moved_on() from None
+
+
+def _moved_on() -> MovedOn:
+    _dead_transaction()
+    return MovedOn(_("The process moved on meanwhile; reload and try again."))
 
 
 def _dead_transaction() -> None:
@@ -476,8 +485,6 @@ def _dead_transaction() -> None:
     now, before the answer is written (its text asks for the reader's language, which reads
     the user's row)."""
     db.session.rollback()
-
-
 
 
 def _get(model, row_id):
@@ -636,8 +643,7 @@ def complete(task_id: int, user, data: dict | None = None, commit: bool = True) 
     try:
         return _complete(task_id, user, data, commit)
     except StaleDataError:
-        _dead_transaction()
-        raise Conflict(_("The process moved on meanwhile; reload and try again.")) from None
+        raise _moved_on() from None
 
 
 def _complete(task_id, user, data, commit):

@@ -49,11 +49,15 @@ def engine_call(func, *args, **kwargs):
     """Call an engine service, turning its errors into API errors."""
     try:
         return func(*args, **kwargs)
-    except engine.InvalidData as exc:
-        details = [{"field": f, "message": _("Not a field of this form.")} for f in exc.fields]
-        raise ApiError(400, "invalid_data", str(exc), details) from None
     except engine.EngineServiceError as exc:
-        raise ApiError(exc.status, exc.code, str(exc)) from None
+        raise _api_error(exc) from None
+
+
+def _api_error(exc: engine.EngineServiceError) -> ApiError:
+    if isinstance(exc, engine.InvalidData):
+        details = [{"field": f, "message": _("Not a field of this form.")} for f in exc.fields]
+        return ApiError(400, "invalid_data", str(exc), details)
+    return ApiError(exc.status, exc.code, str(exc))
 
 
 def _row(model, row_id):
@@ -785,19 +789,38 @@ def _submitted(task: HumanTask) -> dict:
 _DELETE_DRAFTS = TaskDraft.__table__.delete().where(TaskDraft.task_id == bindparam("task_id"))
 
 
+MOVED_ON_ATTEMPTS = 3
+
+
 def complete(task_id: int, user: User, data) -> HumanTask:
-    """Complete (or, for a delegate who must hand back, return) the task with ``data``."""
+    """Complete (or, for a delegate who must hand back, return) the task with ``data``.
+
+    Two approvers of a parallel review answering at the same moment act on different tasks:
+    the one whose step met the other's commit was rolled back whole and is done again on the
+    state the other left, as if it had come a moment later. The same task answered twice still
+    gets one success and one 409 (the task is no longer open when tried again)."""
+    for attempt in range(1, MOVED_ON_ATTEMPTS + 1):
+        try:
+            return _complete(task_id, user, data)
+        except engine.MovedOn as exc:
+            if attempt == MOVED_ON_ATTEMPTS:
+                raise _api_error(exc) from None
+        except engine.EngineServiceError as exc:
+            raise _api_error(exc) from None
+
+
+def _complete(task_id: int, user: User, data) -> HumanTask:
     task = get_task_for(task_id, user)
     _require_act(task, user)
     clean = validate_form_data(task, data if data is not None else {})
     delegation = active_delegation(task)
     if delegation is not None and delegation.return_to_delegator and delegation.delegate == user.username:
         return _return_to_delegator(task, delegation, user, clean)
-    task = engine_call(engine.complete, task.id, user, clean, commit=False)
+    task = engine.complete(task.id, user, clean, commit=False)
     if delegation is not None:
         delegation.active, delegation.resolved_at = False, utcnow()
     db.session.execute(_DELETE_DRAFTS, {"task_id": task.id})
-    _commit()
+    engine._finish(True)
     return task
 
 
