@@ -88,7 +88,8 @@ def _literal_problem(crm, entity: str, key: str, value) -> str | None:
 def stage_refusal(stage_key: str, read) -> str | None:
     """Why a deal (its fields as ``read`` gives them) could not enter the stage; None if it could."""
     crm = _crm()
-    return crm.stage_refusal(stage_key, read) if crm else None
+    refusal = crm.stage_refusal(stage_key, read) if crm else None
+    return refusal.message if refusal else None
 
 
 def api_record(entity: str, record) -> dict | None:

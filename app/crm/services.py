@@ -765,11 +765,20 @@ def _refusal(stage: Stage, missing: list[str]) -> str:
              fields=_(", ").join(field_label("opportunity", k) for k in missing))
 
 
-def stage_refusal(stage_key: str, read) -> str | None:
-    """Why a deal whose fields ``read`` gives could not enter the stage, or None if it could."""
+def stage_refusal(stage_key: str, read) -> ApiError | None:
+    """Why a deal whose fields ``read`` gives could not enter the stage (the message names the
+    missing fields, a detail marks each), or None if it could."""
     stage = stage_by_key(stage_key)
     missing = missing_for_stage(read, stage) if stage else []
-    return _refusal(stage, missing) if missing else None
+    if not missing:
+        return None
+    return ApiError(400, "stage_requirements_missing", _refusal(stage, missing), [
+        {"field": k, "message": _("Required in stage “%(stage)s”.", stage=stage.name)} for k in missing])
+
+
+def refusal_to_enter(opportunity: Opportunity, stage_key: str) -> ApiError | None:
+    """What moving ``opportunity`` into the stage as it is would be refused with (None: it may)."""
+    return stage_refusal(stage_key, _reader(opportunity))
 
 
 def _check_won_requirements(opportunity: Opportunity) -> None:
@@ -787,11 +796,9 @@ def _check_won_requirements(opportunity: Opportunity) -> None:
 
 
 def _check_stage_requirements(opportunity: Opportunity) -> None:
-    stage = stage_by_key(opportunity.stage)
-    missing = missing_for_stage(_reader(opportunity), stage) if stage else []
-    if missing:
-        raise ApiError(400, "stage_requirements_missing", _refusal(stage, missing), [
-            {"field": k, "message": _("Required in stage “%(stage)s”.", stage=stage.name)} for k in missing])
+    refusal = refusal_to_enter(opportunity, opportunity.stage)
+    if refusal is not None:
+        raise refusal
 
 
 # --- the name key for the duplicate finder -----------------------------------------------

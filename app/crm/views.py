@@ -518,7 +518,15 @@ def edit(entity, record_id):
                   "warning")
         _saved()
         return redirect(_url(record))
-    return _render_form(record.entity, record, errors)
+    values = None
+    if isinstance(record, Opportunity) and services.stage_by_key(request.args.get("stage", "")):
+        # Sent here by a refused move (the pipeline): the stage asked for, what it still needs marked.
+        values = {**_record_values(entity, record), "stage": request.args["stage"]}
+        refusal = services.refusal_to_enter(record, request.args["stage"])
+        if refusal is not None:
+            flash(refusal.message, "warning")
+            errors = refusal.by_field()
+    return _render_form(record.entity, record, errors, values=values)
 
 
 @bp.post("/crm/<entity>/<int:record_id>/delete")
@@ -575,6 +583,10 @@ def move_stage(record_id):
                             version=request.form.get("version", type=int))
     except ApiError as error:
         db.session.rollback()
+        if error.code == "stage_requirements_missing":
+            # The deal's form with that stage chosen and the missing fields marked: fill them, save, moved.
+            return redirect(url_for("crm.edit", entity="opportunity", record_id=record_id,
+                                    stage=request.form.get("stage")))
         flash(error.message, "danger")
     else:
         flash(_("“%(title)s” moved to %(stage)s.", title=record.title,

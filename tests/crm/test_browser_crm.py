@@ -50,7 +50,7 @@ def test_a_customer_beyond_the_select_is_found_by_typing(page, crm_stages, many_
     assert "龙岩最后一家有限公司" in page.locator("main").inner_text()
 
 
-def test_pipeline_refuses_a_move_with_the_stage_message(page, crm_stages, make_customer, api_as):
+def test_a_refused_move_asks_for_what_the_stage_needs_and_then_moves(page, crm_stages, make_customer, api_as):
     customer = make_customer("sales1", name="杭州云杉医疗科技有限公司")
     api_as("sales1").post("/api/v1/opportunities", json={"customer_id": customer["id"], "title": "云杉审批改造"})
     login_in_browser(page, "sales1")
@@ -62,9 +62,19 @@ def test_pipeline_refuses_a_move_with_the_stage_message(page, crm_stages, make_c
     card.locator("select[name=stage]").select_option("negotiation")
     card.get_by_role("button").click()
     page.wait_for_load_state("networkidle")
-    alert = page.locator(".alert-danger").inner_text()
+    alert = page.locator(".alert-warning").inner_text()
     assert "商务谈判" in alert and "金额" in alert
     screenshot(page, "crm-pipeline-refused")
+    # The deal's form, the stage chosen: filling what it needs and saving makes the move.
+    assert page.locator("#f-stage").input_value() == "negotiation"
+    assert page.locator("#f-amount.is-invalid").count() == 1
+    page.fill("#f-amount", "90000")
+    page.fill("#f-expected_close", "2026-12-31")
+    page.locator("#record-form button[type=submit]").last.click()
+    page.wait_for_load_state("networkidle")
+    page.goto("/pipeline")
+    negotiation = page.locator('.pipeline-column[data-stage="negotiation"]')
+    assert negotiation.locator(".pipeline-card", has_text="云杉审批改造").count() == 1
 
 
 def _log_in_on_the_login_page(page, username="sales1"):

@@ -74,19 +74,26 @@ def test_related_records_pipeline_and_refused_move(app, crm_stages, make_custome
     board = client.get("/pipeline").get_data(as_text=True)
     assert "云杉审批改造" in board and "方案报价" in board
     assert "Requires: Amount, Expected close" in board  # the English list separator, not 、
-    refused = client.post(f"/crm/opportunity/{opportunity['id']}/stage", data={"stage": "negotiation"},
-                          follow_redirects=True).get_data(as_text=True)
-    assert "Cannot move to stage “商务谈判”: fill in Amount, Expected close first." in refused
-    client.post(f"/crm/opportunity/{opportunity['id']}/edit", data={
+    # A refused move opens the deal's form with the stage chosen and what it needs marked.
+    refused = client.post(f"/crm/opportunity/{opportunity['id']}/stage", data={"stage": "negotiation"})
+    assert refused.headers["Location"].endswith(f"/crm/opportunity/{opportunity['id']}/edit?stage=negotiation")
+    form = client.get(refused.headers["Location"]).get_data(as_text=True)
+    assert "Cannot move to stage “商务谈判”: fill in Amount, Expected close first." in form
+    assert '<option value="negotiation" selected>' in form
+    assert 'data-error-for="amount">Required in stage “商务谈判”.' in form and 'data-error-for="expected_close"' in form
+    assert client.get(f"/api/v1/opportunities/{opportunity['id']}").get_json()["stage"] == "initial_contact"
+    filled = client.post(f"/crm/opportunity/{opportunity['id']}/edit?stage=negotiation", data={
         "customer_id": customer["id"], "title": "云杉审批改造", "amount": "90000", "expected_close": "2026-12-31",
-        "stage": "initial_contact", "status": "open", "owner": "sales1", "version": "1"})
-    moved = client.post(f"/crm/opportunity/{opportunity['id']}/stage", data={"stage": "negotiation"},
+        "stage": "negotiation", "status": "open", "owner": "sales1", "version": "1"})
+    assert filled.status_code == 302
+    assert client.get(f"/api/v1/opportunities/{opportunity['id']}").get_json()["stage"] == "negotiation"
+    moved = client.post(f"/crm/opportunity/{opportunity['id']}/stage", data={"stage": "quotation_sent"},
                         follow_redirects=True).get_data(as_text=True)
-    assert "moved to 商务谈判" in moved
+    assert "moved to 方案报价" in moved
     assert client.get("/contracts").status_code == 200 and client.get("/activities").status_code == 200
     board = client.get("/pipeline").get_data(as_text=True)
-    negotiation = board.split('data-stage="negotiation"')[1].split("</section>")[0]
-    assert "data-stage-total>90,000.00<" in negotiation  # what the column is worth
+    quotation = board.split('data-stage="quotation_sent"')[1].split("</section>")[0]
+    assert "data-stage-total>90,000.00<" in quotation  # what the column is worth
     # A closed deal is shown as closed, without a move that would be refused.
     lost = api.post("/api/v1/opportunities", json={"customer_id": customer["id"], "title": "丢单",
                                                     "status": "lost"}).get_json()
