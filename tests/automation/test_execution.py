@@ -317,6 +317,40 @@ def test_the_audit_log_never_holds_a_webhook_secret(crm, make_rule, user):
     assert db.session.get(Rule, rule.id) is None
 
 
+def test_the_upgrade_masks_webhook_secrets_the_audit_log_holds_from_before(tmp_path):
+    import json
+
+    from flask_migrate import upgrade
+    from sqlalchemy import text
+
+    from tests.helpers import database_at
+
+    hook = {"type": "webhook", "id": "a1", "url": "https://hooks.example.com/crm", "secret": SECRET}
+    written = {
+        1: ("automation.rule_created", {"rule": {"name": "钩子", "actions": [hook, {"type": "notify"}]}}),
+        2: ("automation.rule_changed", {"changes": {"actions": {"from": [hook], "to": [{**hook, "secret": "r" * 24}]}}}),
+        3: ("automation.rule_deleted", {"rule": {"actions": [{**hook, "secret": "sha256:0badc0de…"}]}}),
+        4: ("login.succeeded", {"secret": "not a rule's"}),
+    }
+    with database_at(tmp_path, "0028_binding_runs_outcome_index"):
+        with db.engine.begin() as connection:
+            for row_id, (event, details) in written.items():
+                connection.execute(text("INSERT INTO audit_events (id, at, actor_name, event, target, ip, details) "
+                                        "VALUES (:id, '2026-12-01 08:00:00', 'admin', :event, 'rule:1', '', :details)"),
+                                   {"id": row_id, "event": event, "details": json.dumps(details)})
+        upgrade()
+        with db.engine.connect() as connection:
+            rows = {row_id: json.loads(details) for row_id, details in
+                    connection.execute(text("SELECT id, details FROM audit_events ORDER BY id"))}
+    assert SECRET not in repr(rows) and "r" * 24 not in repr(rows)
+    created = rows[1]["rule"]["actions"]
+    assert created[0] == {**hook, "secret": created[0]["secret"]} and created[0]["secret"].startswith("sha256:")
+    assert created[1] == {"type": "notify"} and rows[1]["rule"]["name"] == "钩子"
+    rotation = rows[2]["changes"]["actions"]
+    assert rotation["from"][0]["secret"] == created[0]["secret"] != rotation["to"][0]["secret"]  # the rotation shows
+    assert rows[3] == written[3][1] and rows[4] == written[4][1]  # masked already; not a rule's
+
+
 def test_a_webhook_secret_is_never_shown_and_sending_it_back_keeps_it(api_as, within):
     from app.automation.services import SECRET_KEPT
 
