@@ -44,8 +44,26 @@ function withDiffs(schema, diffs, template) {
   return out;
 }
 
+// form-js writes "Select" in an empty select and "Search" in its search boxes, in English
+// whatever the page's language: the page's words replace them as form-js renders them (it
+// leaves a text it rendered alone until its value changes, so the replacement stays).
+function translateWidgets(container, text) {
+  const swap = () => {
+    for (const display of container.querySelectorAll(".fjs-select-placeholder")) {
+      // The text node itself: form-js keeps hold of it, and would put back one replaced whole.
+      for (const node of display.childNodes) if (node.nodeType === Node.TEXT_NODE && node.data === "Select") node.data = text.select;
+    }
+    for (const input of container.querySelectorAll('input[placeholder="Search"]')) input.placeholder = text.search;
+  };
+  swap();
+  new MutationObserver(swap).observe(container, {
+    subtree: true, childList: true, characterData: true, attributes: true, attributeFilter: ["placeholder", "class"],
+  });
+}
+
 async function render(container, options = {}) {
-  const text = { currentValue: "Current value: {value}", ...(readJson("form-viewer-text")?.text || {}), ...(options.text || {}) };
+  const text = { currentValue: "Current value: {value}", select: "Select", search: "Search",
+    ...(readJson("form-viewer-text")?.text || {}), ...(options.text || {}) };
   const translate = translator(options.messages || readJson("form-viewer-text")?.messages);
   const schema = withDiffs(options.schema, options.diffs, text.currentValue);
   const form = new Form({
@@ -56,6 +74,7 @@ async function render(container, options = {}) {
   const validateField = validator.validateFieldInstance.bind(validator);
   validator.validateFieldInstance = (instance, value) => validateField(instance, value).map(translate);
   await form.importSchema(schema, options.data || {});
+  translateWidgets(container, text);
 
   const idsByKey = () => {
     const out = {};

@@ -257,6 +257,33 @@ def test_client_side_messages_are_translated(page, shipped_forms):
     assert page.locator(".fjs-form-field-error").filter(has_text="此字段为必填项").count() == 1
 
 
+def test_form_js_own_words_in_selects_follow_the_page_language(page, app, demo_people):
+    """form-js writes "Select" in an empty select and "Search" in a searchable one, in English."""
+    from app.extensions import db
+    from app.forms import services
+
+    choices = [{"label": "华东", "value": "east"}, {"label": "华南", "value": "south"}]
+    with app.app_context():
+        services.save_form("region_pick", "选择区域", {"type": "default", "components": [
+            {"type": "select", "key": "region", "label": "区域", "values": choices},
+            {"type": "select", "key": "branch", "label": "分公司", "searchable": True, "values": choices},
+            {"type": "taglist", "key": "regions", "label": "覆盖区域", "values": choices}]})
+        db.session.commit()
+    login_in_browser(page, "admin")
+    page.goto("/forms/region_pick/preview")
+    page.wait_for_selector("#form-viewer[data-ready=true]")
+    viewer = page.locator("#form-viewer")
+    assert viewer.locator(".fjs-select-placeholder").first.inner_text() == "请选择"
+    assert viewer.locator('input[placeholder="搜索"]').count() == 2 and "Select" not in viewer.inner_text()
+    assert viewer.locator('input[placeholder="Search"]').count() == 0
+    # Chosen and cleared again, the select still speaks the page's language.
+    viewer.locator(".fjs-select-display").first.click()
+    page.locator(".fjs-dropdownlist-item", has_text="华南").click()
+    assert viewer.locator(".fjs-select-display").first.inner_text() == "华南"
+    viewer.locator(".fjs-select-cross").first.dispatch_event("mousedown")
+    expect(viewer.locator(".fjs-select-placeholder").first).to_have_text("请选择")
+
+
 def test_binding_page_without_code(page, app, shipped_forms):
     """An admin binds "opportunity won" to the customer report form with a mapping, in the browser."""
     from app.engine import services as engine
