@@ -2,9 +2,8 @@
 import hmac
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
-from flask_babel import get_locale
 from flask_login import current_user, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, StringField
@@ -49,6 +48,7 @@ def login():
             flash(refused.message, "danger")
             status = 429 if refused.locked else 401
         else:
+            _keep_language(user)
             login_user(user, remember=form.remember.data)
             return redirect(_safe_next(request.args.get("next")))
     elif request.method == "POST":
@@ -56,10 +56,25 @@ def login():
     return render_template("auth/login.html", form=form), status
 
 
+def _keep_language(user: User) -> None:
+    """The language the login page was read in becomes the user's when they chose it there, or
+    when they have none and it is not the default (an English browser): what the worker writes
+    for them later (notices, an import's errors, e-mails) is then in the language they read."""
+    from app import select_locale
+
+    chosen = session.pop("locale_chosen", False)
+    reading = select_locale()  # nobody is logged in yet: the session's choice, else the browser's
+    if chosen or (not user.locale and reading != current_app.config["BABEL_DEFAULT_LOCALE"]):
+        user.locale = reading
+        db.session.commit()
+
+
 @bp.post("/logout")
 @login_required
 def logout():
-    session["locale"] = str(get_locale())  # the login page goes on in the language the user chose
+    from app import select_locale
+
+    session["locale"] = select_locale()  # the login page goes on in the language the user chose
     logout_user()
     flash(_("You have been logged out."), "info")
     return redirect(url_for("auth.login"))

@@ -30,6 +30,8 @@ def set_language():
         if current_user.is_authenticated:
             current_user.locale = locale
             db.session.commit()
+        else:
+            session["locale_chosen"] = True  # chosen on the login page: the login saves it on the user
     target = request.form.get("next") or ""
     # Only local paths: never an open redirect.
     if not target.startswith("/") or target.startswith("//"):
