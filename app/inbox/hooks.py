@@ -42,21 +42,24 @@ def _route_out_of_office(session: Session, task: HumanTask) -> None:
     if task.instance_id is None:
         return
     instance = session.get(ProcessInstance, task.instance_id)
+
+    def routed_from(name: str) -> str:
+        routed, away = services.substitute_for(name)
+        if not away:
+            return name
+        if routed in services.interested_parties(instance):
+            # The substitute started the process or owns its record: not theirs to decide.
+            services.add_history(instance, "out_of_office_kept", None, task=task.name,
+                                 data={"from": name, "to": name, "substitute": routed, "away": away})
+            return name
+        services.add_history(instance, "out_of_office", None, task=task.name,
+                             data={"from": name, "to": routed, "away": away})
+        return routed
+
     if task.assignee:
-        routed, away = services.substitute_for(task.assignee)
-        if away:
-            services.add_history(instance, "out_of_office", None, task=task.name,
-                                 data={"from": task.assignee, "to": routed, "away": away})
-            task.assignee = routed
+        task.assignee = routed_from(task.assignee)
     if task.candidate_users:
-        users = []
-        for name in task.candidate_users:
-            routed, away = services.substitute_for(name)
-            if away:
-                services.add_history(instance, "out_of_office", None, task=task.name,
-                                     data={"from": name, "to": routed, "away": away})
-            users.append(routed)
-        task.candidate_users = list(dict.fromkeys(users))
+        task.candidate_users = list(dict.fromkeys(routed_from(name) for name in task.candidate_users))
 
 
 def _before_flush(session: Session, flush_context, instances) -> None:

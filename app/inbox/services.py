@@ -82,15 +82,30 @@ def _active_user(username: str | None, field: str) -> User:
 
 def _hand_over_target(task: HumanTask, target: User) -> tuple[str, str | None]:
     """Whom a task delegated or reassigned to ``target`` goes to: ``(username, away)``, the
-    substitute of an absent user (``away`` is the absent one). Never the person who started
-    the process: a hand-over must not let a salesperson approve their own report."""
+    substitute of an absent user (``away`` is the absent one). Never an interested party."""
     routed, away = substitute_for(target.username)
-    starter = task.instance.started_by_id and db.session.get(User, task.instance.started_by_id)
-    if starter and routed == starter.username:
-        raise ApiError(400, "invalid_input",
-                       _("%(name)s started this process and cannot receive its tasks.", name=starter.label),
-                       [{"field": "to", "message": _("Choose another person.")}])
+    why = interested_parties(task.instance).get(routed)
+    if why:
+        raise ApiError(400, "invalid_input", why, [{"field": "to", "message": _("Choose another person.")}])
     return routed, away
+
+
+def interested_parties(instance: ProcessInstance) -> dict[str, str]:
+    """Who must not be handed the instance's tasks, each with why: the person who started it and
+    the owner of the record it decides (a report settles that owner's claim, an approval is of
+    their own contract). Delegation, reassignment and out-of-office substitutes skip them; a
+    step the diagram gives them itself is theirs."""
+    parties = {}
+    record = record_of(instance)
+    owner = getattr(record, "owner", None)
+    if owner is not None:
+        parties[owner.username] = _("%(name)s owns the record this process decides and cannot receive its tasks.",
+                                    name=owner.label)
+    starter = instance.started_by_id and db.session.get(User, instance.started_by_id)
+    if starter:
+        parties[starter.username] = _("%(name)s started this process and cannot receive its tasks.",
+                                      name=starter.label)
+    return parties
 
 
 def _clean_comment(comment, required: bool = False, field: str = "comment") -> str | None:

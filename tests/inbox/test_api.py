@@ -171,6 +171,45 @@ def test_a_task_is_never_handed_to_the_person_who_started_the_process(api_as, fl
     assert head.post(f"/api/v1/tasks/{task['id']}/delegate", json={"to": "manager"}).status_code == 200
 
 
+def test_nor_to_the_owner_of_the_record_it_decides(api_as, flows, app):
+    """The report settles who owns the customer: its owner (here given it by a manager after
+    sales1 filed it) deciding it would settle their own claim."""
+    from app.auth.services import get_user
+    from app.crm import services as crm
+    from app.crm.models import Customer
+    from app.extensions import db
+
+    instance_id = flows.report(owner="sales1")
+    from app.engine.models import ProcessInstance
+
+    with app.app_context():
+        customer = db.session.get(Customer, db.session.get(ProcessInstance, instance_id).record_id)
+        crm.assign_owner(customer, "sales2", get_user("manager"), "客户转交")
+        db.session.commit()
+    task = flows.open_task(instance_id)
+    head = api_as("fj_head")
+    head.post(f"/api/v1/tasks/{task['id']}/claim")
+    refused = head.post(f"/api/v1/tasks/{task['id']}/delegate", json={"to": "sales2"})
+    assert refused.status_code == 400 and "负责" in refused.get_json()["error"]["message"]
+    assert api_as("manager").post(f"/api/v1/tasks/{task['id']}/reassign", json={"to": "sales2"}).status_code == 400
+    assert flows.open_task(instance_id)["claimed_by"] == "fj_head"
+
+
+def test_an_absent_approvers_substitute_who_started_the_process_does_not_get_its_task(api_as, flows):
+    """med_reviewer away with sales1 as substitute: sales1's own request stays with med_reviewer
+    (its escalation will find someone), instead of letting sales1 approve it."""
+    today = company_today().isoformat()
+    assert api_as("med_reviewer").post("/api/v1/out-of-office", json={
+        "substitute": "sales1", "starts_on": today, "ends_on": today}).status_code == 201
+    own = flows.assigned("med_reviewer", starter="sales1")
+    assert flows.open_task(own)["assignee"] == "med_reviewer"
+    kept = [d for e, a, c, d in flows.history(own) if e.startswith("out_of_office")]
+    assert kept == [{"from": "med_reviewer", "to": "med_reviewer", "substitute": "sales1", "away": ["med_reviewer"]}]
+    assert "sales1" not in [t["assignee"] for t in api_as("sales1").get("/api/v1/tasks").get_json()["items"]]
+    # Someone else's request goes to the substitute as before.
+    assert flows.open_task(flows.assigned("med_reviewer", starter="sales2"))["assignee"] == "sales1"
+
+
 def test_a_delegation_to_someone_away_whose_substitute_is_the_delegator_is_refused(api_as, flows, app):
     instance_id = flows.report()
     task = flows.open_task(instance_id)
