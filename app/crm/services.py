@@ -971,6 +971,11 @@ def create(entity: str, data: dict, actor, *, commit: bool = True, chain=(), aut
         values["happened_at"] = values.get("happened_at") or utcnow()
     if isinstance(record, Contract):
         values["status"] = values.get("status") or "draft"
+        if values["status"] == "signed" and actor is not None and not actor.is_admin and _goes_to_approval("contract"):
+            # As an edit to 已签订 is: signed only once approved (an admin recording old contracts may).
+            said = _("Contracts are approved before they are signed: save this one as a draft (it goes to approval), "
+                     "and mark it signed once it is approved.")
+            raise ApiError(409, "approval_needed", said, details=[{"field": "status", "message": said}])
     _apply(record, values, custom, actor, "")
     if isinstance(record, Opportunity):
         record.stage_entered_at = utcnow()

@@ -284,6 +284,22 @@ def test_a_rejected_contract_cannot_be_marked_signed(api_as, contract_flow):
     assert fixed.status_code == 200, fixed.get_json()  # correcting it stays possible
 
 
+def test_a_contract_is_not_entered_already_signed_past_its_approval(api_as, contract_flow):
+    """Created as 已签订 it went to approval signed, stayed signed when rejected, and the sales
+    report counted it."""
+    contract_flow(1000)  # the customer
+    sales = api_as("sales1")
+    customer_id = sales.get("/api/v1/customers").get_json()["items"][0]["id"]
+    signed = {"customer_id": customer_id, "title": "已签合同", "amount": 800000, "status": "signed",
+              "signed_on": "2026-12-01"}
+    refused = sales.post("/api/v1/contracts", json=signed)
+    assert refused.status_code == 409 and refused.get_json()["error"]["code"] == "approval_needed"
+    assert refused.get_json()["error"]["details"][0]["field"] == "status"
+    assert [c["title"] for c in sales.get("/api/v1/contracts").get_json()["items"]] == ["影像设备采购合同 1000"]
+    # An administrator recording a contract signed before the product was in use may.
+    assert api_as("admin").post("/api/v1/contracts", json={**signed, "owner": "sales1"}).status_code == 201
+
+
 def test_an_approved_contract_whose_amount_changed_is_not_signed_before_it_is_approved_again(app, api_as,
                                                                                           contract_flow):
     from app.cli import DEMO_PASSWORD
