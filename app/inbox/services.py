@@ -152,6 +152,18 @@ def active_delegation(task: HumanTask) -> TaskDelegation | None:
     return db.session.scalar(_ACTIVE_DELEGATION, {"task_id": task.id})
 
 
+def _open_delegations(task: HumanTask) -> list[TaskDelegation]:
+    """The task's delegations still open, newest first: one passed on again stays open beneath
+    the newer one while it waits to come back to its delegator."""
+    return list(db.session.scalars(select(TaskDelegation).where(
+        TaskDelegation.task_id == task.id, TaskDelegation.active.is_(True)).order_by(TaskDelegation.id.desc())))
+
+
+def _resolve(delegations) -> None:
+    for delegation in delegations:
+        delegation.active, delegation.resolved_at = False, utcnow()
+
+
 def can_reassign(task: HumanTask, user: User) -> bool:
     if user.is_admin:
         return True
@@ -666,7 +678,7 @@ def release_tasks_of_leaver(user: User, actor: User | None = None) -> None:
         delegator = user_named(delegation.delegator)
         if delegator is None or not delegator.active:
             continue  # waits for the hand-over, as tasks assigned to the leaver by name do
-        delegation.active, delegation.resolved_at = False, utcnow()
+        _resolve([delegation])
         task.assignee, task.claimed_by, task.claimed_at = delegator.username, None, None
         add_history(task.instance, "delegation_returned", actor or user, task=task.name,
                     data={"from": user.username, "to": delegator.username})
@@ -828,19 +840,22 @@ def _complete(task_id: int, user: User, data) -> HumanTask:
     task = get_task_for(task_id, user)
     _require_act(task, user)
     clean = validate_form_data(task, data if data is not None else {})
-    delegation = active_delegation(task)
-    if delegation is not None and delegation.return_to_delegator and delegation.delegate == user.username:
-        return _return_to_delegator(task, delegation, user, clean)
+    delegations = _open_delegations(task)
+    # The answer goes back to the latest delegator who asked for it (through those who passed
+    # the task on since), and the task is completed only by someone nobody waits on.
+    returning = next((d for d in delegations if d.return_to_delegator), None)
+    if returning is not None:
+        _resolve(delegations[:delegations.index(returning)])
+        return _return_to_delegator(task, returning, user, clean)
     task = engine.complete(task.id, user, clean, commit=False)
-    if delegation is not None:
-        delegation.active, delegation.resolved_at = False, utcnow()
+    _resolve(delegations)
     db.session.execute(_DELETE_DRAFTS, {"task_id": task.id})
     engine._finish(True)
     return task
 
 
 def _return_to_delegator(task: HumanTask, delegation: TaskDelegation, user: User, clean: dict) -> HumanTask:
-    delegation.active, delegation.resolved_at = False, utcnow()
+    _resolve([delegation])
     task.assignee, task.claimed_by, task.claimed_at = delegation.delegator, None, None
     _save_draft_row(task, delegation.delegator, clean)
     add_history(task.instance, "delegation_returned", user, task=task.name, comment=clean.get("comment"),
@@ -908,9 +923,8 @@ def delegate(task_id: int, user: User, to: str, comment=None, return_to_delegato
                                                "would come back to you. Choose someone else.", name=target.label),
                        [{"field": "to", "message": _("Choose another person.")}])
     text = _clean_comment(comment)
-    previous = active_delegation(task)
-    if previous is not None:
-        previous.active = False
+    # One waiting to come back stays open beneath this one; one that does not is done with.
+    _resolve(d for d in _open_delegations(task) if not d.return_to_delegator)
     db.session.add(TaskDelegation(task_id=task.id, delegator=delegator, delegate=routed,
                                   return_to_delegator=bool(return_to_delegator)))
     task.assignee, task.claimed_by, task.claimed_at = routed, None, None
@@ -938,9 +952,7 @@ def reassign(task_id: int, user: User, to: str, comment=None, commit: bool = Tru
     routed, away = _hand_over_target(task, _active_user(to, "to"))
     text = _clean_comment(comment)
     before = holder(task)
-    previous = active_delegation(task)
-    if previous is not None:
-        previous.active = False
+    _resolve(_open_delegations(task))  # a manager's decision: nobody's answer is awaited any more
     task.assignee, task.claimed_by, task.claimed_at = routed, None, None
     add_history(task.instance, "reassigned", user, task=task.name, comment=text,
                 data={"from": before, "to": routed, **({"out_of_office": away} if away else {})})

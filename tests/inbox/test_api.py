@@ -251,6 +251,30 @@ def test_delegation_can_come_back_to_the_delegator(api_as, flows):
     assert events.index("delegation_returned") < events.index("completed_task")
 
 
+@pytest.mark.parametrize("passed_on_with_return", [True, False])
+def test_a_delegation_passed_on_still_comes_back_to_the_first_delegator(api_as, flows, passed_on_with_return):
+    """fj_head asked manager for an answer to come back; manager asked med_reviewer. The
+    answer went to manager, whose completion closed the task: fj_head never had it back."""
+    instance_id = flows.report()
+    task = flows.open_task(instance_id)
+    head, manager, med = api_as("fj_head"), api_as("manager"), api_as("med_reviewer")
+    head.post(f"/api/v1/tasks/{task['id']}/claim")
+    head.post(f"/api/v1/tasks/{task['id']}/delegate", json={"to": "manager", "return_to_delegator": True})
+    passed = manager.post(f"/api/v1/tasks/{task['id']}/delegate",
+                          json={"to": "med_reviewer", "return_to_delegator": passed_on_with_return})
+    assert passed.status_code == 200, passed.get_json()
+    med.post(f"/api/v1/tasks/{task['id']}/complete", json={"data": {"decision": "approve", "comment": "资料齐全"}})
+    if passed_on_with_return:  # back to manager first, whose answer then goes on back
+        assert flows.open_task(instance_id)["assignee"] == "manager"
+        manager.post(f"/api/v1/tasks/{task['id']}/complete", json={"data": {"decision": "approve", "comment": "同意"}})
+    now = flows.open_task(instance_id)
+    assert now["id"] == task["id"] and now["assignee"] == "fj_head"
+    assert head.post(f"/api/v1/tasks/{task['id']}/complete", json={"data": {"decision": "approve"}}).status_code == 200
+    assert flows.open_task(instance_id) is None or flows.open_task(instance_id)["id"] != task["id"]
+    returned = [d["to"] for e, a, c, d in flows.history(instance_id) if e == "delegation_returned"]
+    assert returned == (["manager", "fj_head"] if passed_on_with_return else ["fj_head"])
+
+
 def test_comment_and_draft(api_as, flows):
     instance_id = flows.report()
     task = flows.open_task(instance_id)
