@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 from datetime import datetime
-from typing import Iterable
+from typing import Callable, Iterable
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -901,12 +901,23 @@ def _follow_task_settings(instance, report: R.MigrationReport) -> list[str]:
 
 # ------------------------------------------------------------------ views for the API
 
+# Who else may see an instance: the inbox adds its rule (delegators, the groups' managers, the
+# record's readers), so that the API answers as the pages do.
+_INSTANCE_READERS: list[Callable] = []
+
+
+def add_instance_reader(rule: Callable) -> None:
+    if rule not in _INSTANCE_READERS:
+        _INSTANCE_READERS.append(rule)
+
+
 def can_view_instance(instance: ProcessInstance, user) -> bool:
-    """Admins, the starter, and anyone who has (or had) a task in it."""
+    """Admins, the starter, anyone who has (or had) a task in it, and whom an added rule lets."""
     if user.is_admin or (instance.started_by_id is not None and instance.started_by_id == user.id):
         return True
     rows = db.session.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id))
-    return any(can_see(t, user) or t.completed_by == user.username for t in rows)
+    return (any(can_see(t, user) or t.completed_by == user.username for t in rows)
+            or any(rule(instance, user) for rule in _INSTANCE_READERS))
 
 
 def visible_instance(instance_id: int, user) -> ProcessInstance:

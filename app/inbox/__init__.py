@@ -11,6 +11,9 @@ def init_app(app):
     from . import api, hooks, models, services, views  # noqa: F401  (models: migrations; hooks: job handler)
 
     hooks.install()
+    from app.engine.services import add_instance_reader
+
+    add_instance_reader(services.can_view_instance)  # the API's instances as the pages show them
     from app.auth.services import user_deactivated
 
     user_deactivated.connect(services.release_tasks_of_leaver)  # once, however many apps are made

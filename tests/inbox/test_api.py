@@ -195,6 +195,28 @@ def test_nor_to_the_owner_of_the_record_it_decides(api_as, flows, app):
     assert flows.open_task(instance_id)["claimed_by"] == "fj_head"
 
 
+def test_the_api_shows_an_instance_to_whoever_its_page_shows_it_to(api_as, flows, app):
+    """The customer's owner follows its report (its rejection notice links there): the page
+    showed it, GET /api/v1/process-instances/<id> said 404."""
+    from app.auth.services import get_user
+    from app.crm import services as crm
+    from app.crm.models import Customer
+    from app.engine.models import ProcessInstance
+    from app.extensions import db
+
+    instance_id = flows.report(owner="sales1")
+    with app.app_context():
+        customer = db.session.get(Customer, db.session.get(ProcessInstance, instance_id).record_id)
+        crm.assign_owner(customer, "sales2", get_user("manager"), "客户转交")
+        db.session.commit()
+    for username, status in (("sales2", 200), ("sales1", 200), ("med_reviewer", 404)):
+        answer = api_as(username).get(f"/api/v1/process-instances/{instance_id}")
+        assert answer.status_code == status, username
+        page = app.test_client()
+        page.post("/login", data={"username": username, "password": "demo1234"})
+        assert page.get(f"/process-instances/{instance_id}").status_code == status, username
+
+
 def test_an_absent_approvers_substitute_who_started_the_process_does_not_get_its_task(api_as, flows):
     """med_reviewer away with sales1 as substitute: sales1's own request stays with med_reviewer
     (its escalation will find someone), instead of letting sales1 approve it."""
