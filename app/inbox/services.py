@@ -896,10 +896,13 @@ def add_comment(task_id: int, user: User, comment) -> ProcessHistory:
     task = get_task_for(task_id, user)
     text = _clean_comment(comment, required=True)
     row = add_history(task.instance, "commented", user, task=task.name, comment=text)
-    others = {task.assignee, task.claimed_by} - {None, user.username}
-    starter = db.session.get(User, task.instance.started_by_id) if task.instance.started_by_id else None
-    if starter is not None and starter.id != user.id:
-        others.add(starter.username)
+    # Whoever holds the task (nobody yet: everyone it is offered to, a reminder reaches them all),
+    # and those waiting on it: who started it and whose record it decides.
+    others = {holder(task)} if holder(task) else set()
+    if not others and task.status == TASK_OPEN:
+        others = set(task.candidate_users or []) | group_member_names(task.candidate_groups)
+    others |= set(interested_parties(task.instance))
+    others -= {None, user.username}
     _notify(others, _l("%(user)s commented on %(task)s: %(comment)s", user=user.label, task=task.name,
                       comment=text[:200]), task)
     db.session.commit()

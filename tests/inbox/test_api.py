@@ -297,6 +297,34 @@ def test_a_delegation_passed_on_still_comes_back_to_the_first_delegator(api_as, 
     assert returned == (["manager", "fj_head"] if passed_on_with_return else ["fj_head"])
 
 
+def test_a_comment_reaches_those_who_can_act_and_those_waiting(api_as, flows, app):
+    """The salesperson's "催一下" on a report nobody had claimed yet told nobody; an approver's
+    question never reached the customer's owner when someone else had filed the report."""
+    from app.auth.services import get_user
+    from app.crm import services as crm
+    from app.crm.models import Customer
+    from app.engine.models import ProcessInstance
+    from app.extensions import db
+
+    def told(username):
+        return [n["text"] for n in api_as(username).get("/api/v1/notifications").get_json()["items"]
+                if "评论" in n["text"] or "comment" in n["text"]]
+
+    instance_id = flows.report(owner="sales1")
+    task = flows.open_task(instance_id)
+    assert api_as("sales1").post(f"/api/v1/tasks/{task['id']}/comments", json={"comment": "催一下"}).status_code == 201
+    assert any("催一下" in text for text in told("fj_head"))  # the group's member, who can claim it
+    assert not told("med_reviewer") and not told("sales1")
+    with app.app_context():
+        customer = db.session.get(Customer, db.session.get(ProcessInstance, instance_id).record_id)
+        crm.assign_owner(customer, "sales2", get_user("manager"), "客户转交")
+        db.session.commit()
+    head = api_as("fj_head")
+    head.post(f"/api/v1/tasks/{task['id']}/claim")
+    head.post(f"/api/v1/tasks/{task['id']}/comments", json={"comment": "请补充营业执照"})
+    assert any("请补充营业执照" in text for text in told("sales2")) and any("请补充营业执照" in text for text in told("sales1"))
+
+
 def test_comment_and_draft(api_as, flows):
     instance_id = flows.report()
     task = flows.open_task(instance_id)
