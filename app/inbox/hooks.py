@@ -272,7 +272,10 @@ def task_due(job) -> None:
     task = db.session.get(HumanTask, job.payload["task_id"])
     if task is None or task.status != TASK_OPEN or task.instance.status != "running":
         return
-    services._notify(_people(services, task), _l("Reminder: the task %(task)s is overdue.", task=task.name), task)
+    record = _record_label(services, task.instance)  # several contracts' tasks share one step's name
+    text = (_l("Reminder: the task %(task)s (%(record)s) is overdue.", task=task.name, record=record) if record
+            else _l("Reminder: the task %(task)s is overdue.", task=task.name))
+    services._notify(_people(services, task), text, task)
     db.session.commit()
 
 

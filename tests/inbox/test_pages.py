@@ -182,6 +182,17 @@ def test_due_reminder_notifies_the_holder_once_the_due_date_passed(app, flows, a
         db.session.remove()
     texts = [n["text"] for n in api_as("fj_head").get("/api/v1/notifications").get_json()["items"]]
     assert any("逾期" in t and "指定人审批" in t for t in texts)
+    # A task about a record names it: several contracts' approvals share one step's name.
+    from types import SimpleNamespace
+
+    from app.inbox.hooks import task_due
+
+    report = flows.open_task(flows.report(owner="sales1", name="莆田兴化湾渔业有限公司"))
+    with app.app_context():
+        task_due(SimpleNamespace(payload={"task_id": report["id"]}))
+        db.session.remove()
+    texts = [n["text"] for n in api_as("fj_head").get("/api/v1/notifications").get_json()["items"]]
+    assert any("逾期" in t and "莆田兴化湾渔业有限公司" in t for t in texts), texts
 
 
 def test_a_done_task_drops_its_due_reminder(app, flows, api_as):
