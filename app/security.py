@@ -4,6 +4,9 @@ Only the product's own origin may provide scripts, styles, fonts and connections
 not use inline scripts (pass data with data-* attributes or a JSON script tag). Inline
 *styles* stay allowed because bpmn-js and form-js set style attributes in their markup.
 """
+import re
+from urllib.parse import urlsplit
+
 from flask import Flask, request
 
 CSP = "; ".join([
@@ -23,7 +26,19 @@ CSP = "; ".join([
 _CSP_DOCS = CSP.replace("script-src 'self'", "script-src 'self' 'unsafe-inline'")
 
 
+def is_local_path(target) -> bool:
+    """A path of this site as a browser reads it: one leading "/", where browsers, which drop
+    tabs and line breaks and read a backslash as a slash, do not see "//" (another site)."""
+    if not isinstance(target, str) or not target.startswith("/"):
+        return False
+    read = re.sub(r"[\t\n\r]", "", target).replace("\\", "/")
+    parts = urlsplit(read)
+    return not read.startswith("//") and not parts.scheme and not parts.netloc
+
+
 def init_app(app: Flask) -> None:
+    app.jinja_env.tests["local_path"] = is_local_path  # {% if link is local_path %}: stored links too
+
     @app.after_request
     def security_headers(response):
         docs = request.endpoint == "openapi.docs"

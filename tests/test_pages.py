@@ -109,8 +109,12 @@ def test_wrong_password_shows_message(client, demo_people):
     assert "用户名或密码错误".encode() in response.data
 
 
-def test_open_redirect_after_login_is_prevented(client, demo_people):
-    response = client.post("/login?next=https://evil.example/x", data={"username": "admin", "password": DEMO_PASSWORD})
+@pytest.mark.parametrize("target", ["https://evil.example/x", "//evil.example/x", "/\\evil.example/x",
+                                    "/\t/evil.example/x"])
+def test_open_redirect_after_login_is_prevented(client, demo_people, target):
+    from urllib.parse import quote
+
+    response = client.post(f"/login?next={quote(target)}", data={"username": "admin", "password": DEMO_PASSWORD})
     assert response.status_code == 302
     assert response.headers["Location"] == "/"
 
@@ -208,8 +212,9 @@ def test_the_language_the_login_page_was_read_in_becomes_the_users(client, demo_
     assert saved() == "zh_CN"
 
 
-def test_language_switch_ignores_foreign_redirects(client):
-    response = client.post("/language", data={"locale": "en", "next": "//evil.example"})
+@pytest.mark.parametrize("target", ["//evil.example", "/\\evil.example", "/\t/evil.example", "https://evil.example"])
+def test_language_switch_ignores_foreign_redirects(client, target):
+    response = client.post("/language", data={"locale": "en", "next": target})
     assert response.headers["Location"] == "/"
 
 

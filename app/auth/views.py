@@ -1,6 +1,5 @@
 """Login and logout pages."""
 import hmac
-from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
@@ -15,6 +14,7 @@ from app.auth import services
 from app.auth.models import User
 from app.db import MAX_ID
 from app.extensions import db, login_manager
+from app.security import is_local_path
 
 bp = Blueprint("auth", __name__)
 
@@ -28,10 +28,7 @@ class LoginForm(FlaskForm):
 def _safe_next(target: str | None) -> str:
     if not target:
         return url_for("ui.home")
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
-        return url_for("ui.home")
-    return target
+    return target if is_local_path(target) else url_for("ui.home")
 
 
 @bp.route("/login", methods=["GET", "POST"])

@@ -23,6 +23,7 @@ from app.crm.models import (ENTITIES, MODELS, OPPORTUNITY_STATUSES, Activity, Co
                             CustomerImport, CustomFieldDef, Opportunity, Stage)
 from app.crm.regions import PROVINCES
 from app.extensions import db
+from app.security import is_local_path
 from app.ui.dashboard import Figure, Section, add_home_sections
 from app.ui.nav import NavItem, add_nav_item
 
@@ -591,8 +592,7 @@ def move_stage(record_id):
     else:
         flash(_("“%(title)s” moved to %(stage)s.", title=record.title,
                 stage=services.stage_by_key(record.stage).name), "success")
-    return redirect(request.form.get("next") if (request.form.get("next") or "").startswith("/")
-                    and not request.form.get("next", "").startswith("//") else url_for("crm.pipeline"))
+    return redirect(request.form["next"] if is_local_path(request.form.get("next")) else url_for("crm.pipeline"))
 
 
 @bp.post("/crm/opportunity/<int:record_id>/close")

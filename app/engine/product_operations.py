@@ -5,6 +5,8 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
+from app.security import is_local_path
+
 from .operations import OperationError, get_operation, register_operation
 
 
@@ -22,7 +24,7 @@ def notify_users(ctx, message, users=None, groups=None, link=None):
     from app.extensions import db
     from app.notifications.services import notify
 
-    if link is not None and (not str(link).startswith("/") or str(link).startswith("//")):
+    if link is not None and not is_local_path(str(link)):
         # Only a page of this product: a diagram must not send people elsewhere (or run script).
         raise OperationError(_("The link must be a page of this product, starting with /: %(link)s", link=link))
     targets = set(_names(users))

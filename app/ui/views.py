@@ -6,6 +6,7 @@ from app.access import login_required, public
 from app.clock import datetimeformat
 from app.database import health
 from app.extensions import db
+from app.security import is_local_path
 from app.ui.dashboard import home_sections
 from app.ui.nav import NavItem, add_nav_item, nav_items_for
 
@@ -34,7 +35,7 @@ def set_language():
             session["locale_chosen"] = True  # chosen on the login page: the login saves it on the user
     target = request.form.get("next") or ""
     # Only local paths: never an open redirect.
-    if not target.startswith("/") or target.startswith("//"):
+    if not is_local_path(target):
         target = url_for("ui.home")
     return redirect(target)
 

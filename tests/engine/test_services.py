@@ -116,7 +116,8 @@ def test_a_notice_links_only_to_pages_of_the_product(app, env):
     register_product_operations()
     with app.test_request_context():
         ctx = OperationContext("notify.users", "Task_n", None, {}, {"instance_id": 1})
-        for link in ("javascript:alert(1)", "https://evil.example/", "//evil.example/x"):
+        for link in ("javascript:alert(1)", "https://evil.example/", "//evil.example/x", "/\\evil.example/x",
+                     "/\t/evil.example/x"):  # browsers read "\" as "/" and drop tabs
             with pytest.raises(OperationError, match="以 / 开头"):
                 call_operation("notify.users", ctx, {"message": "看这里", "users": "sales1", "link": link})
 
