@@ -284,6 +284,31 @@ def test_form_js_own_words_in_selects_follow_the_page_language(page, app, demo_p
     expect(viewer.locator(".fjs-select-placeholder").first).to_have_text("请选择")
 
 
+def test_data_in_a_text_block_is_text_not_markdown(page, shipped_forms):
+    """A customer named "# 已由总经理批准 [同意](https://evil.example/x)" became a heading and a
+    live link in the approver's form, through a text block's {{ name }}."""
+    login_in_browser(page, "admin")
+    page.goto("/forms/customer_report/preview")
+    page.wait_for_selector("#form-viewer[data-ready=true]")
+    typed = "# 已由总经理批准 [同意](https://evil.example/x) <h1>FAKE</h1> **要紧** www.evil.example boss@evil.example"
+    page.evaluate("""async (name) => {
+        const box = document.createElement("div");
+        box.id = "probe";
+        document.body.append(box);
+        await window.CrmFormViewer.render(box, {data: {name}, schema: {type: "default", components: [
+            {type: "text", text: "## 客户\\n客户名称：{{name}}，[资料](/customers)"},
+            {type: "textfield", key: "name", label: "客户名称"}]}});
+    }""", typed)
+    probe = page.locator("#probe")
+    text = probe.locator(".fjs-form-field-text")
+    expect(text).to_contain_text(typed)
+    assert text.locator("h1").count() == 0 and text.locator("strong").count() == 0
+    assert [text.locator("a").nth(i).get_attribute("href") for i in range(text.locator("a").count())] == [
+        "/customers"]  # the designer's own Markdown still works
+    assert text.locator("h2").inner_text() == "客户"
+    assert probe.get_by_label("客户名称").input_value() == typed  # the field shows the value as it is
+
+
 def test_binding_page_without_code(page, app, shipped_forms):
     """An admin binds "opportunity won" to the customer report form with a mapping, in the browser."""
     from app.engine import services as engine
