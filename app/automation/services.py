@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
 import re
 import secrets
 from datetime import datetime
@@ -227,6 +228,26 @@ def rules_naming(entity: str, field: str, value) -> list[Rule]:
     return [rule for rule in rules
             if (rule.entity == entity and in_condition(rule.condition))
             or any(isinstance(action, dict) and sets_it(rule, action) for action in rule.actions or [])]
+
+
+def mentions_field(field: str, *documents) -> bool:
+    """Whether ``field`` (``custom.budget``) is named anywhere in the JSON ``documents``: a
+    condition, an action's values or message (``{custom.budget}``), a time event's field."""
+    named = re.compile(re.escape(field) + r"(?![A-Za-z0-9_])")
+    return any(named.search(json.dumps(document, ensure_ascii=False)) for document in documents if document)
+
+
+def rules_using_field(entity: str, field: str) -> list[Rule]:
+    """The rules (enabled or not) that read or set ``entity``'s ``field``: on its records, or on
+    records of it they create. Deleting or retyping the field would leave them comparing or
+    setting nothing, or another field in their editor."""
+    def touches(rule: Rule) -> bool:
+        return rule.entity == entity or any(isinstance(a, dict) and a.get("type") == "create_record"
+                                            and a.get("entity") == entity for a in rule.actions or [])
+
+    rules = db.session.scalars(select(Rule).order_by(Rule.id)).all()
+    return [rule for rule in rules if touches(rule)
+            and mentions_field(field, rule.condition, rule.actions, rule.event_options)]
 
 
 def rules_query(entity: str | None = None, event: str | None = None, q: str | None = None):

@@ -1593,12 +1593,32 @@ def save_custom_field(definition: CustomFieldDef | None, *, entity: str, key: st
     if definition is None:
         definition = CustomFieldDef(entity=entity, key=key)
         db.session.add(definition)
+    elif type != definition.type:  # their conditions and values were written for the old type
+        _refuse_while_rules_use(definition, _("Change them before changing the field's type."))
     definition.label, definition.type = label.strip()[:120], type
     definition.choices = choices if type == "choice" else []
     definition.required, definition.position, definition.automated = bool(required), int(position), bool(automated)
     audit("crm.custom_field_saved", actor=actor, target=f"{definition.entity}.{definition.key}")
     db.session.commit()
     return definition
+
+
+def _refuse_while_rules_use(definition: CustomFieldDef, what_to_do: str) -> None:
+    """409 naming the automation rules and embedded-process bindings that read or set the field:
+    deleted or retyped under them, they would compare or set nothing, without a word."""
+    from app.automation.services import rules_using_field
+
+    try:
+        from app.forms.bindings import bindings_using_field
+    except ImportError:  # no embedded processes
+        bindings = []
+    else:
+        bindings = bindings_using_field(definition.entity, f"custom.{definition.key}")
+    rules = rules_using_field(definition.entity, f"custom.{definition.key}")
+    if rules or bindings:
+        names = _(", ").join([f"“{rule.name}”" for rule in rules] + [f"“{b.name}”" for b in bindings])
+        raise ApiError(409, "field_in_use", join_sentences([
+            _("The automation rules or embedded processes %(names)s use this field.", names=names), what_to_do]))
 
 
 def _labels_in_both_languages(keys, label) -> dict[str, set[str]]:
@@ -1625,7 +1645,8 @@ def _field_labelled(entity: str, label: str, except_key: str) -> str | None:
 
 def delete_custom_field(definition: CustomFieldDef, actor=None) -> None:
     """Removes the definition; values already stored stay in the records' ``custom``. Refused
-    (409) while a current process sets the field: its step would stop with an error."""
+    (409) while a current process sets the field (its step would stop with an error), or a rule
+    or an embedded-process binding uses it."""
     from app.engine.references import uses_of_custom_field
 
     uses = uses_of_custom_field(definition.key)
@@ -1633,6 +1654,7 @@ def delete_custom_field(definition: CustomFieldDef, actor=None) -> None:
         raise ApiError(409, "field_in_use", join_sentences([_(
             "“%(process)s” sets this field at “%(element)s”.", process=use["process"], element=use["element"])
             for use in uses] + [_("Change those processes before deleting the field.")]))
+    _refuse_while_rules_use(definition, _("Change them before deleting the field."))
     db.session.delete(definition)
     audit("crm.custom_field_deleted", actor=actor, target=f"{definition.entity}.{definition.key}")
     db.session.commit()

@@ -299,6 +299,14 @@ def delete_binding(binding: FormBinding, actor=None) -> None:
     db.session.flush()
 
 
+def bindings_using_field(entity: str, field: str) -> list[FormBinding]:
+    """The embedded-process bindings of ``entity`` whose mapping or condition names ``field``."""
+    from app.automation.services import mentions_field
+
+    bindings = db.session.scalars(select(FormBinding).where(FormBinding.entity == entity).order_by(FormBinding.id))
+    return [b for b in bindings if mentions_field(field, b.mapping, b.condition)]
+
+
 def bindings_query(process_key: str | None = None):
     stmt = select(FormBinding).order_by(FormBinding.entity, FormBinding.event, FormBinding.id)
     return stmt if process_key is None else stmt.where(FormBinding.process_key == process_key)

@@ -382,3 +382,38 @@ def test_a_webhook_secret_is_never_shown_and_sending_it_back_keeps_it(api_as, wi
         "name": "借用", "entity": "customer", "event": "created",
         "actions": [{"type": "webhook", "url": "https://hooks.example.com/other", "secret": SECRET_KEPT}]})
     assert borrowed.status_code == 400 and borrowed.get_json()["error"]["details"][0]["field"] == "actions.0.secret"
+
+
+def test_a_custom_field_rules_use_is_neither_deleted_nor_retyped_under_them(crm, make_rule, user):
+    """Deleted, the rule went on "condition not met" for good and its editor showed 编号 ≥ 500000
+    in its place; retyped, ≥ became =."""
+    budget = crm.save_custom_field(None, entity="opportunity", key="budget", label="客户预算", type="number",
+                                   choices=[], required=False, actor=user("admin"))
+    crm.save_custom_field(None, entity="opportunity", key="budget_2", label="二期预算", type="number", choices=[],
+                          required=False, actor=user("admin"))
+    rule = make_rule(name="大预算", entity="opportunity", event="updated",
+                     condition={"field": "custom.budget", "op": "ge", "value": 500000},
+                     actions=[{"type": "notify", "users": ["manager"], "template": "大预算"}])
+    for attempt in (lambda: crm.delete_custom_field(budget, user("admin")),
+                    lambda: crm.save_custom_field(budget, entity="opportunity", key="budget", label="客户预算",
+                                                  type="text", choices=[], required=False, actor=user("admin"))):
+        with pytest.raises(crm.ApiError) as refused:
+            attempt()
+        assert refused.value.code == "field_in_use" and "“大预算”" in refused.value.message
+        db.session.rollback()
+    assert crm.custom_field_defs("opportunity")[0].type == "number"
+    # Renamed it may be; a field whose name merely begins the same is not in use.
+    crm.save_custom_field(budget, entity="opportunity", key="budget", label="预算（元）", type="number", choices=[],
+                          required=False, actor=user("admin"))
+    crm.delete_custom_field(crm.custom_field_defs("opportunity")[1], user("admin"))
+    # A message naming it counts as a use too; once no rule uses it, it goes.
+    from app.automation.services import delete_rule, update_rule
+
+    update_rule(rule, {"condition": None, "actions": [{"type": "notify", "users": ["manager"],
+                                                       "template": "预算 {custom.budget}"}]}, user("admin"))
+    with pytest.raises(crm.ApiError):
+        crm.delete_custom_field(budget, user("admin"))
+    db.session.rollback()
+    delete_rule(db.session.get(Rule, rule.id), user("admin"))
+    crm.delete_custom_field(db.session.get(type(budget), budget.id), user("admin"))
+    assert crm.custom_field_defs("opportunity") == []
