@@ -115,4 +115,5 @@ def _register_operations() -> None:
     register_operation("crm.update_record", update_record, params=["field", "value"],
                        description=_l("Set a field of the record the process was started for "
                                       "(e.g. a contract's status after its approval)"), replace=True, acts_on_record=True,
-                       labels={"field": _l("Field"), "value": _l("Value")}, suggestions={"field": record_fields})
+                       labels={"field": _l("Field"), "value": _l("Value")}, suggestions={"field": record_fields},
+                       closed=["field"])

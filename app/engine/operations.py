@@ -58,6 +58,9 @@ class Operation:
     one_of: tuple = ()
     # Changes the record the process was started for: a process calling it needs one to start.
     acts_on_record: bool = False
+    # Parameters whose written value must be one of their suggestions (a field's key): a typo
+    # there passed the check and the test run, and stopped the real instance at that step.
+    closed: tuple[str, ...] = ()
 
     @property
     def params(self) -> tuple[str, ...]:
@@ -89,7 +92,7 @@ _registry: dict[str, Operation] = {}
 def register_operation(name: str, func: Callable | None = None, params: Iterable[str] | None = None,
                        optional: Iterable[str] = (), description: str = "", replace: bool = False,
                        labels: dict | None = None, suggestions: dict | None = None, one_of: Iterable = (),
-                       acts_on_record: bool = False):
+                       acts_on_record: bool = False, closed: Iterable[str] = ()):
     """Register ``func`` under ``name``; usable as a decorator when ``func`` is omitted.
 
     ``params`` are the required parameter names, ``optional`` the optional ones; with
@@ -101,7 +104,7 @@ def register_operation(name: str, func: Callable | None = None, params: Iterable
     if func is None:
         def decorator(f):
             register_operation(name, f, params, optional, description, replace, labels, suggestions, one_of,
-                               acts_on_record)
+                               acts_on_record, closed)
             return f
         return decorator
     if not name or not isinstance(name, str):
@@ -109,7 +112,7 @@ def register_operation(name: str, func: Callable | None = None, params: Iterable
     op = Operation(name, func, tuple(params or ()), tuple(optional), description,
                    accepts_any=params is None and not tuple(optional), labels=dict(labels or {}),
                    suggestions=dict(suggestions or {}), one_of=tuple(tuple(group) for group in one_of),
-                   acts_on_record=acts_on_record)
+                   acts_on_record=acts_on_record, closed=tuple(closed))
     with _lock:
         if name in _registry and not replace and _registry[name].func is not func:
             raise ValueError(f"operation {name!r} is already registered")
@@ -165,6 +168,12 @@ def check_operation_call(name: str | None, given: Iterable[str]) -> list[str]:
         if not any(str(written.get(p) or "").strip() for p in group):
             problems.append(_("operation '%(name)s' needs a value in one of %(params)s", name=name, params=_(
                 " or ").join(f"“{op.labels.get(p, p)}” ({p})" for p in group)))
+    for param in op.closed if written is not None else ():
+        value = str(written.get(param) or "").strip()
+        known = {s["value"] for s in op.suggestions[param]()}
+        if value and "${" not in value and value not in known and f"custom.{value}" not in known:  # bare custom keys too
+            problems.append(_("operation '%(name)s': “%(value)s” is no %(param)s it knows; pick one from the list "
+                              "in the properties panel", name=name, value=value, param=op.labels.get(param, param)))
     return problems
 
 

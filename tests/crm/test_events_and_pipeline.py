@@ -221,6 +221,26 @@ def test_a_process_names_fields_as_a_designer_types_them(app, api_as, crm_stages
     assert saved["custom"]["approval_status"] == "已批准" and saved["stage"] == "needs_confirmed"
 
 
+def test_the_check_refuses_a_field_no_record_type_has(app, crm_stages):
+    """custom.discont_status (a typo) passed the check, deployed and test-ran, and stopped the
+    real instance right after the general manager's approval."""
+    import app.crm as crm_module
+    from app.crm import services
+    from app.engine.operations import check_operation_call
+    from app.extensions import db
+
+    crm_module._register_operations()
+    with app.test_request_context():
+        services.save_custom_field(None, entity="opportunity", key="discount_status", label="折扣审批", type="text",
+                                   choices=[], required=False, actor=None)
+        db.session.commit()
+        for field in ("custom.discount_status", "discount_status", "status", "${which_field}"):
+            assert check_operation_call("crm.update_record", {"field": field, "value": "x"}) == [], field
+        [problem] = check_operation_call("crm.update_record", {"field": "custom.discont_status", "value": "x"})
+        assert "custom.discont_status" in problem and "crm.update_record" in problem
+        db.session.remove()
+
+
 def test_rolled_back_subscriber_leaves_nothing(app, api_as, crm_stages):
     """A subscriber that fails makes the whole save fail: nothing half-written."""
     from app.events import subscribe
