@@ -126,6 +126,7 @@ def _check_process(proc, found: _Collector):
 
     if not proc.findall(f".//{{{BPMN_NS}}}startEvent"):
         found.add(proc.get("id"), _("process has no start event"))
+    _check_reachable(proc, flows, outgoing, found)
 
     for tag in ("exclusiveGateway", "inclusiveGateway"):
         for gw in proc.iter(f"{{{BPMN_NS}}}{tag}"):
@@ -158,6 +159,28 @@ def _check_process(proc, found: _Collector):
     for tag, message in _UNSUPPORTED_TASKS.items():
         for task in proc.iter(f"{{{BPMN_NS}}}{tag}"):
             found.add(task.get("id"), str(message))
+
+
+# Steps a flow must lead to (start and boundary events begin a path themselves).
+_STEPS = ("task", "userTask", "serviceTask", "scriptTask", "manualTask", "businessRuleTask", "sendTask",
+          "receiveTask", "callActivity", "subProcess", "exclusiveGateway", "inclusiveGateway", "parallelGateway",
+          "eventBasedGateway", "intermediateCatchEvent", "intermediateThrowEvent", "endEvent")
+
+
+def _check_reachable(proc, flows, outgoing: dict, found: _Collector) -> None:
+    """A step no flow leads to never runs (the lint badge said so, the deploy did not); a start
+    event that leads nowhere makes a process that ends as it starts and stays in the list."""
+    targets = {flow.get("targetRef") for flow in flows}
+    for tag in _STEPS:
+        for step in proc.iter(f"{{{BPMN_NS}}}{tag}"):
+            if step.get("id") in targets or step.get("isForCompensation") == "true" \
+                    or step.get("triggeredByEvent") == "true" \
+                    or step.find(f"{{{BPMN_NS}}}linkEventDefinition") is not None:
+                continue
+            found.add(step.get("id"), _("no flow leads to this step, so it never runs: connect it or remove it"))
+    for start in proc.iter(f"{{{BPMN_NS}}}startEvent"):
+        if not outgoing.get(start.get("id")):
+            found.add(start.get("id"), _("the start event leads nowhere: draw a flow from it to the first step"))
 
 
 def _check_user_task(task, found: _Collector):

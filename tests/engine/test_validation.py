@@ -46,6 +46,33 @@ def test_user_task_without_assignee_or_candidates():
     assert ("u", "user task has no assignee and no candidate users or groups") in problems(xml)
 
 
+def test_a_step_no_flow_leads_to_and_a_start_leading_nowhere_are_refused():
+    """Both deployed: the lint badge showed "1 个错误" but the deploy's list did not, and a diagram
+    of a lone start event became a process nobody can delete."""
+    xml = process(START + """
+      <bpmn:userTask id="u" camunda:assignee="manager"/>
+      <bpmn:sequenceFlow id="f0" sourceRef="s" targetRef="u"/>
+      <bpmn:sequenceFlow id="f1" sourceRef="u" targetRef="e"/>
+      <bpmn:endEvent id="e"/>
+      <bpmn:serviceTask id="remind" name="提醒经理"/>
+      <bpmn:sequenceFlow id="f2" sourceRef="remind" targetRef="e2"/>
+      <bpmn:endEvent id="e2"/>""")
+    unreachable = {element for element, message in problems(xml) if "never runs" in message}
+    assert unreachable == {"remind"}  # e2 has a flow: the one step to fix is named
+    assert ids(process('<bpmn:startEvent id="lonely"/>')) == {"lonely"}
+    # A boundary event starts a path of its own; an event subprocess is started by its event.
+    validate_diagram(process(START + """
+      <bpmn:userTask id="u" camunda:assignee="manager"/>
+      <bpmn:sequenceFlow id="f0" sourceRef="s" targetRef="u"/>
+      <bpmn:sequenceFlow id="f1" sourceRef="u" targetRef="e"/>
+      <bpmn:endEvent id="e"/>
+      <bpmn:boundaryEvent id="late" attachedToRef="u" cancelActivity="false">
+        <bpmn:timerEventDefinition><bpmn:timeDuration>P1D</bpmn:timeDuration></bpmn:timerEventDefinition>
+      </bpmn:boundaryEvent>
+      <bpmn:sequenceFlow id="f2" sourceRef="late" targetRef="e3"/>
+      <bpmn:endEvent id="e3"/>"""))
+
+
 def test_all_problems_are_collected():
     body = START + """
       <bpmn:exclusiveGateway id="g"/>

@@ -244,7 +244,7 @@ MATRIX = {
         "key": "trust_new", "name": "新草稿"})),
     ("GET", "/api/v1/designer/drafts/<key>"): (DESIGNERS, lambda w, u: _json(f"/api/v1/designer/drafts/{w.draft}")),
     ("PATCH", "/api/v1/designer/drafts/<key>"): ("401 403 403 403 403 400", lambda w, u: _json(
-        f"/api/v1/designer/drafts/{w.draft}", {"xml": "not xml", "version": 1})),
+        f"/api/v1/designer/drafts/{w.draft}", {"xml": "not xml", "version": 2})),
     ("DELETE", "/api/v1/designer/drafts/<key>"): ("401 403 403 403 403 204", lambda w, u: _json(
         f"/api/v1/designer/drafts/{w.new_draft()}")),
     ("POST", "/api/v1/designer/drafts/<key>/deploy"): ("401 403 403 403 403 201", lambda w, u: _json(
