@@ -203,8 +203,10 @@ def _form_context(task, can_act: bool):
 
 
 def _hand_over_candidates(instance):
-    """Whom a task of ``instance`` may be handed to: never the person who started it."""
-    return [u for u in _users_for_picker() if u.id != instance.started_by_id]
+    """Whom a task of ``instance`` may be handed to: never an interested party (who started it,
+    whose record it decides)."""
+    parties = services.interested_parties(instance)
+    return [u for u in _users_for_picker() if u.username not in parties]
 
 
 def _users_for_picker():
