@@ -28,15 +28,22 @@ def _held_tasks(user: User):
                                                                          HumanTask.claimed_by == user.username))
 
 
+def _open_todos(user: User):
+    from app.automation.models import Todo
+
+    return select(Todo).where(Todo.user_id == user.id, Todo.done.is_(False))
+
+
 def holdings(user: User) -> dict:
-    """What ``user`` still holds: ``{"records": {entity: n}, "tasks": n, "groups": [names]}``."""
+    """What ``user`` still holds: ``{"records": {entity: n}, "tasks": n, "todos": n, "groups": [names]}``."""
     from app.crm.models import MODELS
 
     records = {entity: db.session.scalar(select(func.count()).select_from(model).where(model.owner_id == user.id))
                for entity, model in MODELS.items()}
     tasks = db.session.scalar(select(func.count()).select_from(_held_tasks(user).subquery()))
+    todos = db.session.scalar(select(func.count()).select_from(_open_todos(user).subquery()))
     groups = list(db.session.scalars(select(Group.name).where(Group.manager_id == user.id).order_by(Group.name)))
-    return {"records": {k: v for k, v in records.items() if v}, "tasks": tasks, "groups": groups}
+    return {"records": {k: v for k, v in records.items() if v}, "tasks": tasks, "todos": todos, "groups": groups}
 
 
 label_audit_events({"user.handed_over": _l("Work handed over to a successor")})
@@ -64,6 +71,8 @@ def hand_over(user: User, successor_name: str, actor: User) -> dict:
     for task_id in db.session.scalars(_held_tasks(user).order_by(HumanTask.id)).all():
         inbox.reassign(task_id, actor, successor.username, _("Handed over from %(name)s", name=user.label),
                        commit=False)
+    for todo in db.session.scalars(_open_todos(user)):  # those about their records went with them already
+        todo.user = successor
     for group in db.session.scalars(select(Group).where(Group.manager_id == user.id)):
         group.manager = successor
     if moved["records"]:  # one notice for them all, not one per record

@@ -163,6 +163,7 @@ def hand_over(username):
         flash(error.message, "danger")
         return _user_page(user, {}), 400
     what = [ngettext("%(num)d task", "%(num)d tasks", moved["tasks"]),
+            ngettext("%(num)d to-do", "%(num)d to-dos", moved["todos"]),
             ngettext("%(num)d record", "%(num)d records", sum(moved["records"].values()))]
     if moved["groups"]:
         what.append(_("manager of %(groups)s", groups=", ".join(moved["groups"])))

@@ -10,7 +10,7 @@ from datetime import datetime
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import case, func, select
+from sqlalchemy import bindparam, case, func, select, update
 
 from app.api.errors import ApiError
 from app.audit import audit, label_audit_details, label_audit_events
@@ -21,7 +21,9 @@ from app.automation.fields import BadValue, coerce
 from app.automation.models import Rule, RuleRun, Setting, Todo, WebhookDelivery
 from app.automation.validation import validate_rule
 from app.automation.wording import ACTION_LABELS, EVENT_LABELS, describe_condition
+from app.auth.models import User
 from app.db import MAX_ID, delete_in_batches, utcnow
+from app.events import RecordEvent
 from app.extensions import db
 
 EDITABLE = ("name", "description", "entity", "event", "event_options", "condition", "actions", "enabled", "blocking",
@@ -394,6 +396,28 @@ def open_todo_counts(user, *deadlines: datetime) -> tuple[int, ...]:
     ``deadlines``: one aggregate."""
     counts = [func.count()] + [func.count(case((Todo.deadline < deadline, 1))) for deadline in deadlines]
     return tuple(db.session.execute(select(*counts).where(*_open_todo_conditions(user))).one())
+
+
+def _user_id(name: str):
+    return select(User.id).where(User.username == bindparam(name)).scalar_subquery()
+
+
+_FOLLOW_OWNER = (update(Todo)  # ORM-enabled: to-dos already loaded in the session are told
+                 .where(Todo.entity == bindparam("of_entity"), Todo.record_id == bindparam("of_record"),
+                        Todo.done.is_(False), Todo.user_id == _user_id("previous"))
+                 .values(user_id=_user_id("owner"), version=Todo.version + 1))
+
+
+def todos_follow_owner(event: RecordEvent) -> None:
+    """The ``app.events`` subscriber: the open to-dos about a record that its previous owner
+    holds go with it to the new owner (a rule's "call them tomorrow" made for the owner before
+    a later rule's round robin gave the customer away, a leaver's records handed over). To-dos
+    someone else holds on the record stay theirs."""
+    previous, owner = (event.changes or {}).get("owner", (None, None))
+    if event.event != "updated" or not previous or not owner:
+        return
+    db.session.execute(_FOLLOW_OWNER, {"of_entity": event.entity, "of_record": event.record.id,
+                                       "previous": previous, "owner": owner})
 
 
 def complete_todo(todo_id, user, commit: bool = True) -> Todo:

@@ -22,7 +22,7 @@ def test_a_leavers_records_tasks_and_groups_go_to_the_successor(app, flows, api_
     assert refused.status_code == 400
     moved = admin.post("/api/v1/users/fj_head/hand-over", json={"to": "manager"})
     assert moved.status_code == 200, moved.get_json()
-    assert moved.get_json()["moved"] == {"records": {}, "tasks": 1, "groups": ["fujian-heads"]}
+    assert moved.get_json()["moved"] == {"records": {}, "tasks": 1, "todos": 0, "groups": ["fujian-heads"]}
     assert flows.open_task(assigned)["assignee"] == "manager"
     assert ("reassigned", "admin") in [(e, a) for e, a, *_ in flows.history(assigned)]
     assert flows.open_task(instance_id)["claimed_by"] is None
@@ -111,4 +111,34 @@ def test_the_hand_over_page_counts_in_words_that_agree(app, api_as, demo_people)
     html = page.get("/admin/users/sales1").get_data(as_text=True)
     assert "1 × Customer" in html
     done = page.post("/admin/users/sales1/hand-over", data={"to": "sales2"}, follow_redirects=True)
-    assert "handed over: 0 tasks, 1 record." in done.get_data(as_text=True)
+    assert "handed over: 0 tasks, 0 to-dos, 1 record." in done.get_data(as_text=True)
+
+
+def test_to_dos_go_with_their_record_to_its_new_owner_and_a_leavers_to_the_successor(app, api_as, demo_people):
+    """A rule's "call them tomorrow" for the owner stayed with the salesperson after a later rule
+    (round robin) or a hand-over gave the customer away: a to-do about a record they could not
+    open. And the hand-over said "0 to-dos" and left the leaver's 47 open ones behind."""
+    from app.auth.services import get_user
+    from app.automation.models import Todo
+    from app.crm import services as crm
+    from app.crm.models import Customer
+    from app.extensions import db
+
+    customer = api_as("sales1").post("/api/v1/customers", json={"name": "待办跟随客户"}).get_json()
+    with app.app_context():
+        sales1 = get_user("sales1")
+        db.session.add_all([Todo(user=sales1, title="明天回访", entity="customer", record_id=customer["id"]),
+                            Todo(user=get_user("manager"), title="经理复核", entity="customer", record_id=customer["id"]),
+                            Todo(user=sales1, title="整理名片")])
+        db.session.commit()
+        crm.assign_owner(db.session.get(Customer, customer["id"]), "sales2", get_user("manager"), "round robin")
+        db.session.commit()
+        held = {t.title: t.user.username for t in db.session.query(Todo)}
+    assert held == {"明天回访": "sales2", "经理复核": "manager", "整理名片": "sales1"}  # someone else's stays
+    admin = api_as("admin")
+    page = app.test_client()
+    page.post("/login", data={"username": "admin", "password": DEMO_PASSWORD})
+    assert "1 个未完成的待办事项" in page.get("/admin/users/sales1").get_data(as_text=True)
+    assert admin.post("/api/v1/users/sales1/hand-over", json={"to": "manager"}).get_json()["moved"]["todos"] == 1
+    with app.app_context():
+        assert {t.title: t.user.username for t in db.session.query(Todo)}["整理名片"] == "manager"
