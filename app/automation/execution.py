@@ -276,7 +276,9 @@ def _occasion_day(value) -> str:
 
 
 def due_records(rule: Rule, now: datetime):
-    """(record, occasion) pairs whose moment for this time rule has come."""
+    """(record, occasion) pairs whose moment for this time rule has come. An occasion is the
+    record's date (or moment), not the rule's number of days: a rule changed from 30 to 31 days
+    before expiry does not remind again of a contract it reminded of (migration 0030)."""
     model = cat.model_for(rule.entity)
     if model is None:
         return []
@@ -300,8 +302,7 @@ def due_records(rule: Rule, now: datetime):
         if rule.entity == "opportunity":
             stmt = stmt.where(model.status == "open")
         key = "" if name == "updated_at" else f"{name}:"  # updated_at's occasions as they always were
-        return [(r, f"idle:{days}:{key}{getattr(r, name).isoformat()}")
-                for r in db.session.scalars(stmt.order_by(model.id))]
+        return [(r, f"idle:{key}{getattr(r, name).isoformat()}") for r in db.session.scalars(stmt.order_by(model.id))]
     offset = timedelta(days=-days if rule.event == "date_before" else days)
     # The moment is field + offset; fire when it is today or passed at most CATCH_UP_DAYS ago.
     low, high = current_day - offset - timedelta(days=CATCH_UP_DAYS), current_day - offset
@@ -314,7 +315,7 @@ def due_records(rule: Rule, now: datetime):
         stmt = select(model).where(column >= low.isoformat(), column <= high.isoformat())
     else:
         stmt = select(model).where(column >= low, column <= high)
-    return [(r, f"{rule.event}:{name}:{days}:{_occasion_day(cat.read(r, name))}")
+    return [(r, f"{rule.event}:{name}:{_occasion_day(cat.read(r, name))}")
             for r in db.session.scalars(stmt.order_by(model.id))]
 
 
@@ -330,7 +331,7 @@ def _without_activity(model, days: int, now: datetime):
     out = []
     for record, at in db.session.execute(stmt):
         moment = at or record.created_at
-        out.append((record, f"no_activity:{days}:{moment.isoformat() if isinstance(moment, datetime) else moment}"))
+        out.append((record, f"no_activity:{moment.isoformat() if isinstance(moment, datetime) else moment}"))
     return out
 
 

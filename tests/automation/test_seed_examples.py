@@ -96,6 +96,51 @@ def test_contract_30_days_before_expiry_gives_its_owner_a_todo_once(crm, make_ru
     assert scan_time_events() == 1 and count(Todo) == 2
 
 
+def test_a_reminder_changed_to_another_number_of_days_does_not_remind_again(crm, make_rule, user):
+    """Changing the demo's 30 days before expiry to 31 gave contract 2 a second 续签合同 to-do."""
+    from app.automation.services import update_rule
+
+    rule = make_rule(name="合同到期提醒", entity="contract", event="date_before",
+                     event_options={"field": "expires_on", "days": 30},
+                     actions=[{"type": "create_todo", "assignee": "owner", "title": "续签 {title}"}])
+    customer = crm.create("customer", {"name": "漳州物流"}, user("sales1"))
+    crm.create("contract", {"customer_id": customer.id, "title": "年度服务",
+                            "expires_on": (company_today() + timedelta(days=30)).isoformat()}, user("sales1"))
+    assert scan_time_events() == 1
+    update_rule(rule, {"event_options": {"field": "expires_on", "days": 31}}, user("admin"))
+    assert scan_time_events() == 0 and count(Todo) == 1
+
+
+def test_the_upgrade_keeps_occasions_fired_with_the_days_as_fired(tmp_path):
+    from flask_migrate import upgrade
+    from sqlalchemy import text
+
+    from tests.helpers import database_at
+
+    written = ["date_before:expires_on:30:2027-01-31", "date_before:expires_on:31:2027-01-31",
+               "date_after:custom.renew_on:3:2027-02-01", "idle:3:2026-12-01T08:00:00+00:00",
+               "idle:5:stage_entered_at:2026-12-01T08:00:00", "no_activity:7:2026-11-30T01:02:03", "once"]
+    with database_at(tmp_path, "0029_audit_webhook_secrets"):
+        with db.engine.begin() as connection:
+            connection.execute(text("INSERT INTO users (id, username, display_name, password_hash, active, version, "
+                                    "created_at, updated_at) VALUES (1, 'admin', 'A', 'x', 1, 1, :now, :now)"),
+                               {"now": "2026-12-01 08:00:00"})
+            connection.execute(text(
+                "INSERT INTO automation_rules (id, name, description, entity, event, event_options, actions, enabled, "
+                "blocking, once_per_record, position, version, created_at, updated_at) VALUES (1, 'r', '', 'contract', "
+                "'date_before', '{}', '[]', 1, 0, 0, 0, 1, :now, :now)"), {"now": "2026-12-01 08:00:00"})
+            for occasion in written:
+                connection.execute(text("INSERT INTO automation_fired (rule_id, entity, record_id, occasion, fired_at) "
+                                        "VALUES (1, 'contract', 2, :occasion, '2026-12-01 08:00:00')"),
+                                   {"occasion": occasion})
+        upgrade()
+        with db.engine.connect() as connection:
+            kept = [row[0] for row in connection.execute(text("SELECT occasion FROM automation_fired ORDER BY id"))]
+    assert kept == ["date_before:expires_on:2027-01-31", "date_after:custom.renew_on:2027-02-01",
+                    "idle:2026-12-01T08:00:00+00:00", "idle:stage_entered_at:2026-12-01T08:00:00",
+                    "no_activity:2026-11-30T01:02:03", "once"]
+
+
 def test_days_before_a_custom_date_fire_once_per_date(crm, make_rule, user):
     """A reminder on an admin-defined date (续约提醒日, kept in the record's custom JSON)."""
     crm.save_custom_field(None, entity="contract", key="renew_on", label="续约提醒日", type="date", choices=[],
