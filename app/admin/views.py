@@ -118,6 +118,13 @@ def edit_user(username):
                 flash(_("%(name)s was the last active member of %(groups)s: tasks offered to them can no longer be "
                         "claimed. Add someone to these groups.", name=user.label,
                         groups=_(", ").join(group.label for group in empty)), "warning")
+            from app.automation.services import rules_naming_person
+
+            naming = rules_naming_person(user.username)
+            if naming:
+                flash(_("The automation rules %(rules)s name %(name)s: their notices and to-dos reach nobody now. "
+                        "Change them.", name=user.label, rules=_(", ").join(f"“{rule.name}”" for rule in naming)),
+                      "warning")
             return redirect(url_for("admin.edit_user", username=user.username))
     return _user_page(user, errors)
 

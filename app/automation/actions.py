@@ -376,14 +376,24 @@ def apply_share(plan, ctx: Context) -> dict:
 
 # --- notifications ------------------------------------------------------------------------
 
+def _record_still_there(ctx: Context) -> int | None:
+    """The record's id to link to, unless the event deleted it (its page would be a 404)."""
+    return None if ctx.event == "deleted" else ctx.record_id
+
+
 def plan_notify(action, ctx: Context) -> dict:
     recipients = [u.username for u in _people(action, ctx, include_owner=True)]
     email = bool(current_app.config.get("SMTP_HOST"))
-    return {"recipients": recipients, "text": render(action["template"], ctx),
-            "link": record_link(ctx.entity.name, ctx.record_id), "email": email}
+    plan = {"recipients": recipients, "text": render(action["template"], ctx),
+            "link": record_link(ctx.entity.name, _record_still_there(ctx)), "email": email}
+    if not recipients:
+        plan["skipped"] = _("Nobody to notify: the people named are deactivated, the groups have no active member.")
+    return plan
 
 
 def apply_notify(plan, ctx: Context) -> dict:
+    if plan.get("skipped"):
+        return {}
     from app.notifications.services import notify
 
     rows = notify(plan["recipients"], plan["text"], link=plan["link"], kind="automation")
@@ -427,7 +437,7 @@ def apply_create_todo(plan, ctx: Context) -> dict:
 
     todo = Todo(user_id=_user(plan["user"]).id, title=plan["title"], description=plan["description"],
                 starts_at=plan["starts_at"], deadline=plan["deadline"], entity=ctx.entity.name,
-                record_id=ctx.record_id, rule_id=getattr(ctx.rule, "id", None))
+                record_id=_record_still_there(ctx), rule_id=getattr(ctx.rule, "id", None))
     db.session.add(todo)
     db.session.flush()
     return {"todo_id": todo.id}

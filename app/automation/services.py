@@ -111,11 +111,38 @@ def _checked(data: dict) -> dict:
     if data.get("condition") in ({}, []):
         data["condition"] = None
     problems = validate_rule(data, cat.catalog())
+    if data.get("enabled", True):  # a disabled rule may keep them: it is being fixed, or waits for them
+        problems += [{"field": f"actions.{index}", "message": _(
+            "%(name)s is deactivated: this action would reach nobody. Choose someone else, or save the rule "
+            "disabled.", name=name)} for index, name in _inactive_people(data.get("actions"))]
     if problems:
         fields = ", ".join(dict.fromkeys(p["field"] for p in problems))
         raise ApiError(400, "invalid_rule", _("The rule is not valid: %(fields)s", fields=fields), problems)
     _name_webhooks(data.get("actions"))
     return data
+
+
+def _people_named(action) -> set[str]:
+    """The users an action names itself (not through a group or the record's owner)."""
+    if not isinstance(action, dict):
+        return set()
+    names = set(action.get("users") or []) | {action.get("user"), action.get("assignee"), action.get("default")}
+    names |= set((action.get("map") or {}).values()) if isinstance(action.get("map"), dict) else set()
+    return {name for name in names if isinstance(name, str) and name and name != "owner"}
+
+
+def _inactive_people(actions) -> list[tuple[int, str]]:
+    named = {index: _people_named(action) for index, action in enumerate(actions or [])}
+    wanted = set().union(*named.values()) if named else set()
+    inactive = set(db.session.scalars(select(User.username).where(User.username.in_(wanted),
+                                                                 User.active.is_(False)))) if wanted else set()
+    return [(index, name) for index, names in named.items() for name in sorted(names & inactive)]
+
+
+def rules_naming_person(username: str) -> list[Rule]:
+    """The enabled rules whose actions name ``username`` (to notify, to give a record or a to-do)."""
+    rules = db.session.scalars(select(Rule).where(Rule.enabled.is_(True)).order_by(Rule.id)).all()
+    return [rule for rule in rules if any(username in _people_named(action) for action in rule.actions or [])]
 
 
 def _prepare_round_robin(actions: list) -> None:

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 from app.api.errors import ApiError
 from app.audit import AuditEvent
 from app.automation.execution import MAX_DEPTH
-from app.automation.models import Rule, RuleRun
+from app.automation.models import Rule, RuleRun, Todo
 from app.crm.models import Activity, Customer
 from app.extensions import db
 from app.jobs import Job
@@ -417,3 +417,43 @@ def test_a_custom_field_rules_use_is_neither_deleted_nor_retyped_under_them(crm,
     delete_rule(db.session.get(Rule, rule.id), user("admin"))
     crm.delete_custom_field(db.session.get(type(budget), budget.id), user("admin"))
     assert crm.custom_field_defs("opportunity") == []
+
+
+def test_a_deactivated_person_named_by_a_rule_is_said_not_silently_skipped(app, crm, make_rule, user):
+    """sales2 deactivated: the rule's to-do was skipped and its notice "done" to nobody, the run
+    read 条件满足，已执行动作, and a new rule naming sales2 could still be saved."""
+    from app.auth.services import update_user
+    from app.automation.services import update_rule
+
+    rule = make_rule(name="银牌客户", entity="customer", event="updated",
+                     actions=[{"type": "notify", "users": ["sales2"], "template": "{name} 升级"}])
+    update_user(user("sales2"), actor=user("admin"), active=False)
+    db.session.commit()
+    customer = crm.create("customer", {"name": "升级客户"}, user("sales1"))
+    crm.update(customer, {"city": "厦门"}, user("sales1"))
+    run = db.session.scalars(select(RuleRun).where(RuleRun.rule_id == rule.id)).all()[-1]
+    assert run.actions[0]["status"] == "skipped" and "停用" in run.actions[0]["plan"]["skipped"]
+    # Saving it (or a new one) enabled is refused, naming the person; disabled, it may wait.
+    with pytest.raises(ApiError) as refused:
+        update_rule(rule, {"description": "改说明"}, user("admin"))
+    assert refused.value.details[0]["field"] == "actions.0" and "sales2" in refused.value.details[0]["message"]
+    db.session.rollback()
+    update_rule(db.session.get(Rule, rule.id), {"enabled": False}, user("admin"))
+    # The administrator deactivating someone hears which rules name them.
+    make_rule(name="通知经理", entity="customer", event="created",
+              actions=[{"type": "create_todo", "assignee": "manager", "title": "看看 {name}"}])
+    client = app.test_client()
+    client.post("/login", data={"username": "admin", "password": "demo1234"})
+    page = client.post("/admin/users/manager", data={"display_name": "经理", "active": ""}, follow_redirects=True)
+    assert "“通知经理”" in page.get_data(as_text=True)
+
+
+def test_a_rule_on_deletion_does_not_link_to_the_record_it_was_about(crm, make_rule, user):
+    make_rule(name="删除通知", entity="customer", event="deleted",
+              actions=[{"type": "notify", "users": ["manager"], "template": "{name} 已删除"},
+                       {"type": "create_todo", "assignee": "manager", "title": "确认删除 {name}"}])
+    customer = crm.create("customer", {"name": "将删客户"}, user("sales1"))
+    crm.delete(customer, user("sales1"))
+    notice = db.session.scalar(select(Notification).where(Notification.text == "将删客户 已删除"))
+    todo = db.session.scalar(select(Todo).where(Todo.title == "确认删除 将删客户"))
+    assert notice.link is None and todo.record_id is None
