@@ -22,7 +22,7 @@ from app.automation.fields import DATE, DATETIME, USER, EntitySpec, FieldSpec, c
 from app.automation.validation import Catalog
 from app.clock import company_zone
 from app.db import jsonable, utcnow
-from app.events import RecordEvent, emit
+from app.events import RecordEvent, caused_by, emit
 from app.extensions import db
 
 
@@ -500,6 +500,13 @@ def apply_start_workflow(plan, ctx: Context) -> dict:
     instance = engine.start_instance(plan["process_key"], plan["data"], actor=ctx.actor,
                                      record={"type": ctx.entity.name, "id": ctx.record_id}, commit=False,
                                      fail_on_error=True)
+    crm = cat._crm()
+    operation = crm.REVIEW_OPERATIONS.get(ctx.entity.name) if crm is not None else None
+    if instance.status == "running" and operation and engine.calls_operation(instance, operation):
+        # The record's report (approval) is under way, as when its binding starts it: 报备中, not 未报备.
+        with caused_by(f"process:{instance.id}"):
+            crm.set_review_status(ctx.entity.name, ctx.record_id, "pending", actor=ctx.actor, commit=False,
+                                  chain=ctx.chain)
     return {"instance_id": instance.id, "status": instance.status}
 
 

@@ -100,11 +100,11 @@ def _register_operations() -> None:
         return lambda: [{"value": value, "label": label} for value, label in services.CHOICE_LABELS[field].items()]
 
     customer_id = _l("Customer id")
-    register_operation("crm.set_report_status", review_status_setter("customer"), params=["customer_id", "status"],
+    register_operation(services.REVIEW_OPERATIONS["customer"], review_status_setter("customer"), params=["customer_id", "status"],
                        optional=["comment"], description=_l("Set a customer's report status"), replace=True, acts_on_record=True,
                        labels={"customer_id": customer_id, "status": _l("Report status"),
                                "comment": _l("Approver's comment")}, suggestions={"status": statuses_of("report_status")})
-    register_operation("crm.set_approval_status", review_status_setter("contract"), params=["contract_id", "status"],
+    register_operation(services.REVIEW_OPERATIONS["contract"], review_status_setter("contract"), params=["contract_id", "status"],
                        optional=["comment"], description=_l("Set a contract's approval status"), replace=True, acts_on_record=True,
                        labels={"contract_id": _l("Contract id"), "status": _l("Approval status"),
                                "comment": _l("Approver's comment")},

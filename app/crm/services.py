@@ -1186,6 +1186,9 @@ def _customer(customer_id: int) -> Customer | None:
 # its process sets to approved or rejected: a customer's report (客户报备), a contract's
 # approval (合同审批).
 REVIEW_FIELDS = {"customer": "report_status", "contract": "approval_status"}
+# The process operation that decides each: a process calling it on its record is that record's
+# report or approval (pending while it runs, however it was started).
+REVIEW_OPERATIONS = {"customer": "crm.set_report_status", "contract": "crm.set_approval_status"}
 
 label_audit_events({"crm.report_status": _l("Customer report status set"),
                     "crm.approval_status": _l("Contract approval status set")})

@@ -451,6 +451,13 @@ def start_instance(process_key: str, data: dict | None = None, actor=None, recor
     return instance
 
 
+def calls_operation(instance: ProcessInstance, operation: str) -> bool:
+    """Whether a step of the instance's process (or of its subprocesses) calls ``operation``."""
+    spec, subs = spec_cache.get(instance.definition.spec_hash, instance.definition.key)
+    return any(getattr(task_spec, "operation", None) == operation
+               for process in (spec, *subs.values()) for task_spec in process.task_specs.values())
+
+
 def _refuse_without_record(definition: ProcessDefinition, spec, subs) -> None:
     """A process whose steps change the record it was started for cannot start without one: it
     would run up to that step and stop there with an error (an API call with data alone)."""

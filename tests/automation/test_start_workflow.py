@@ -71,3 +71,31 @@ def test_a_process_that_stops_with_an_error_at_once_fails_the_action(crm, make_r
     assert db.session.scalar(select(ProcessInstance).where(ProcessInstance.record_id == customer.id)) is None
     notice = db.session.scalar(select(Notification).where(Notification.user_id == user("admin").id))
     assert notice is not None and "空映射" in notice.text
+
+
+def test_a_report_a_rule_starts_puts_the_customer_in_reporting(app, crm, make_rule, user):
+    """Started by a rule, the customer report ran while the customer said 未报备 (its binding
+    says 报备中); a process that decides nothing about the record leaves its status alone."""
+    from pathlib import Path
+
+    import app.crm as crm_module
+    from app.engine import services as engine
+    from app.engine.product_operations import register_product_operations
+
+    crm_module._register_operations()
+    register_product_operations()
+    engine.deploy((Path(app.root_path).parent / "bpmn" / "customer_report.bpmn").read_bytes(), actor=user("admin"))
+    engine.deploy(REVIEW, actor=user("admin"))
+    for process in ("customer_report", "big_customer_review"):
+        make_rule(name=process, entity="customer", event="updated",
+                  condition={"field": "province", "op": "changed_to", "value": "福建"},
+                  actions=[{"type": "start_workflow", "process_key": process,
+                            "mapping": {"name": "name", "province": "province", "industry": "industry",
+                                        "customer_id": "id", "reporter": "owner", "owner": "owner"}}])
+    customer = crm.create("customer", {"name": "迁入客户", "province": "广东", "industry": "制造"}, user("sales1"))
+    assert customer.report_status == "none"
+    crm.update(customer, {"province": "福建"}, user("sales1"))
+    started = {i.process_key for i in db.session.scalars(select(ProcessInstance).where(
+        ProcessInstance.record_id == customer.id))}
+    assert started == {"customer_report", "big_customer_review"}
+    assert db.session.get(type(customer), customer.id).report_status == "pending"
