@@ -1,7 +1,7 @@
-"""China's provincial-level regions, so a province typed in English or pinyin ("Fujian",
-"Guangxi Zhuang Autonomous Region", "beijing shi") is stored by the name the company's rules,
-routes and filters use (福建, 广西, 北京): a report from an English-speaking salesperson is
-routed like anyone's. Chinese, and anything not recognised (a foreign region), stays as typed."""
+"""China's provincial-level regions, so a province typed in full Chinese, English or pinyin
+(福建省, "Fujian", "Guangxi Zhuang Autonomous Region", "beijing shi") is stored by the name the
+company's rules, routes and filters use (福建, 广西, 北京): a report from an English-speaking
+salesperson is routed like anyone's. Anything not recognised (a foreign region) stays as typed."""
 from __future__ import annotations
 
 import re
@@ -24,9 +24,18 @@ _DESIGNATION = re.compile(r"(province|municipality|city|autonomousregion|special
                           r"zhuang|hui|uygur|uyghur|uighur|sheng|shi|zizhiqu|tebiexingzhengqu)$")
 
 
+# What a Chinese name may carry besides the short one (福建省, 广西壮族自治区, 北京市, 香港特别行政区).
+_CHINESE_DESIGNATION = re.compile(r"(省|市|壮族自治区|回族自治区|维吾尔自治区|自治区|特别行政区)$")
+
+
 def clean_province(text: str) -> str:
-    """The short Chinese name of a region typed in English or pinyin, else the text as typed."""
+    """The short Chinese name of a region typed in full Chinese, English or pinyin (福建省,
+    Fujian), else the text as typed: 福建省 stored as typed missed "province = 福建" and made a
+    later edit to 福建 look like a move into Fujian."""
     typed = unicodedata.normalize("NFKC", text).strip()
+    short = _CHINESE_DESIGNATION.sub("", typed)
+    if short in PROVINCES:
+        return short
     key = re.sub(r"[\s\-_'.,]+", "", typed.lower())
     while key and key not in _BY_ROMAN:
         stripped = _DESIGNATION.sub("", key)

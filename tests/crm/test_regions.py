@@ -9,7 +9,8 @@ from app.crm.regions import clean_province
     ("Shanxi", "山西"), ("Shaanxi Province", "陕西"),
     ("Guangxi Zhuang Autonomous Region", "广西"), ("Inner Mongolia", "内蒙古"), ("Tibet", "西藏"),
     ("Beijing Shi", "北京"), ("Shanghai City", "上海"), ("Hong Kong SAR", "香港"), ("Macao", "澳门"),
-    ("福建省", "福建省"), ("福建", "福建"),  # Chinese stays as typed: rules read 福建 in both
+    ("福建省", "福建"), ("福建", "福建"), ("广西壮族自治区", "广西"), ("北京市", "北京"), ("内蒙古自治区", "内蒙古"),
+    ("新疆维吾尔自治区", "新疆"), ("香港特别行政区", "香港"), ("厦门市", "厦门市"),  # a city is no province
     ("Ohio", "Ohio"), ("  Bavaria ", "Bavaria"),  # not China's: as typed
 ])
 def test_a_province_is_stored_by_its_chinese_name(typed, stored):
@@ -21,3 +22,22 @@ def test_an_english_speakers_fujian_customer_is_routed_like_anyone_elses(api_as,
     assert customer.status_code == 201 and customer.get_json()["province"] == "福建"
     found = api_as("sales1").get("/api/v1/customers", query_string={"province": "福建"}).get_json()["items"]
     assert [c["name"] for c in found] == ["Fuzhou Alpha Tech"]
+
+
+def test_the_upgrade_stores_full_chinese_names_by_the_short_one(tmp_path):
+    from flask_migrate import upgrade
+    from sqlalchemy import text
+
+    from app.extensions import db
+    from tests.helpers import database_at, write_old_customers
+
+    with database_at(tmp_path, "0030_fired_without_days"):
+        write_old_customers([{"id": 1, "phone_key": "", "province": "福建省"},
+                             {"id": 2, "phone_key": "", "province": "广西壮族自治区"},
+                             {"id": 3, "phone_key": "", "province": "福建"},
+                             {"id": 4, "phone_key": "", "province": "Bavaria"},
+                             {"id": 5, "phone_key": "", "province": None}])
+        upgrade()
+        with db.engine.connect() as connection:
+            stored = [row[0] for row in connection.execute(text("SELECT province FROM customers ORDER BY id"))]
+    assert stored == ["福建", "广西", "福建", "Bavaria", None]
