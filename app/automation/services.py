@@ -328,12 +328,21 @@ def _sample_record(sample, entity) -> dict:
     if not isinstance(sample, dict):
         raise ApiError(400, "invalid_input", _("record is an object of field values."),
                        [{"field": "record", "message": _("Expected an object.")}])
+    # A record as the REST API returns it is taken as it is: its custom fields under "custom",
+    # and what it echoes (id, version, times) or holds beyond what rules read left aside.
+    crm = cat._crm()
+    echoed = crm.ECHOED | {spec.key for spec in crm.FIELDS[entity.name]} if crm is not None else frozenset()
+    values = {k: v for k, v in sample.items() if k != "custom" or not isinstance(v, dict)}
+    values.update({f"custom.{k}": v for k, v in sample["custom"].items()} if isinstance(sample.get("custom"), dict)
+                  else {})
     record, problems = {"id": None}, []
-    for name, value in sample.items():
+    for name, value in values.items():
         spec = entity.field(name)
+        if spec is None and name in echoed:
+            continue
         if spec is None:
             problems.append({"field": f"record.{name}", "message": _("Unknown field %(name)s of %(entity)s.",
-                                                                      name=name, entity=entity.name)})
+                                                                      name=name, entity=entity.label)})
             continue
         try:
             record[name] = coerce(spec, value)

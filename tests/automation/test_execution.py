@@ -151,6 +151,15 @@ def test_dry_run_changes_nothing_and_sends_nothing(within, api_as):
     assert [a["status"] for a in sample.get_json()["actions"]][:1] == ["would_run"]
     bad = api.post(f"/api/v1/automation-rules/{rule_id}/dry-run", json={"record": {"capital": 5}})
     assert bad.status_code == 400 and bad.get_json()["error"]["details"][0]["field"] == "record.capital"
+    assert "客户" in bad.get_json()["error"]["details"][0]["message"]  # the record type as people read it
+    # A record as GET returns it is a sample as it is (custom fields, version, sharing and all).
+    returned = api.get(f"/api/v1/customers/{customer_id}").get_json()
+    returned.update(registered_capital=20000000, custom={})
+    as_returned = api.post(f"/api/v1/automation-rules/{rule_id}/dry-run", json={"record": returned})
+    assert as_returned.status_code == 200, as_returned.get_json()
+    assert as_returned.get_json()["matched"] is True
+    unknown = api.post(f"/api/v1/automation-rules/{rule_id}/dry-run", json={"record": {"custom": {"nosuch": 1}}})
+    assert unknown.get_json()["error"]["details"][0]["field"] == "record.custom.nosuch"
     assert within(_snapshot) == before
 
 
