@@ -8,6 +8,7 @@ dry run those live only in ``ctx.overlay``, in a real run on the record itself.
 from __future__ import annotations
 
 import re
+import secrets
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -467,7 +468,9 @@ def apply_webhook(plan, ctx: Context) -> dict:
         raise ActionFailed(plan["refused"])
     from app.jobs import enqueue
 
-    key = f"automation-webhook:{ctx.run_id}:{ctx.action_index}"
+    # The run's id alone came round again after a database restore: receivers deduplicating on
+    # it dropped new events. A random part keeps it unique; it stays the same on every retry.
+    key = f"automation-webhook:{ctx.run_id}:{ctx.action_index}:{secrets.token_hex(6)}"
     # The signing secret stays in the rule; the job names the rule and action to find it.
     payload = {"url": plan["url"], "body": {**plan["body"], "delivery": key}, "timeout": plan["timeout"],
                "run_id": ctx.run_id, "rule_id": getattr(ctx.rule, "id", None), "action_index": ctx.action_index,

@@ -95,6 +95,23 @@ def _fast_forward(job_id):
         db.session.commit()
 
 
+def test_a_delivery_id_is_not_given_again_when_a_run_id_comes_round_again(crm, make_rule, user):
+    """After a restore, the run ids after the backup were given again: a receiver deduplicating
+    on automation-webhook:<run>:<action> dropped the new events as ones it had."""
+    from app.automation.models import RuleRun
+
+    _webhook_rule(make_rule, "http://127.0.0.1:9/hook")
+    crm.create("customer", {"name": "备份后客户"}, user("sales1"))
+    first = db.session.scalar(select(Job).where(Job.kind == "automation.webhook"))
+    run_id, first_key = first.payload["run_id"], first.key
+    db.session.delete(first)  # the restore: the run and its job never happened
+    db.session.delete(db.session.get(RuleRun, run_id))
+    db.session.commit()
+    crm.create("customer", {"name": "恢复后客户"}, user("sales1"))
+    again = db.session.scalar(select(Job).where(Job.kind == "automation.webhook"))
+    assert again.key != first_key and again.payload["body"]["delivery"] == again.key
+
+
 def test_a_target_failing_twice_then_succeeding_gets_the_event_exactly_once(crm, make_rule, user, receiver_factory):
     receiver = receiver_factory(statuses=[500, 503])
     _webhook_rule(make_rule, receiver.url)
