@@ -186,6 +186,42 @@ def test_the_last_active_administrator_stays_one(client, demo_people, api_as):
     assert api_as("admin2").patch("/api/v1/users/admin2", json={"roles": []}).get_json()["error"]["code"] == "last_admin"
 
 
+def test_the_last_two_administrators_deactivating_each_other_at_once_leave_one(app, demo_people, api_as):
+    """Both PATCHes answered 200 and no active administrator was left."""
+    import threading
+
+    from app.auth.services import get_user, update_user
+    from app.extensions import db
+
+    assert api_as("admin").post("/api/v1/users", json={"username": "adm1", "display_name": "Second",
+                                                       "password": DEMO_PASSWORD, "roles": ["admin"]}).status_code == 201
+    barrier = threading.Barrier(2, timeout=10)
+    outcomes = {}
+
+    def deactivate(actor, target):
+        with app.app_context():
+            try:
+                user, by = get_user(target), get_user(actor)
+                barrier.wait()
+                update_user(user, actor=by, active=False)
+                outcomes[actor] = "done"
+            except Exception as error:  # noqa: BLE001 - the refusal, or what a lock wait raised
+                outcomes[actor] = getattr(error, "code", type(error).__name__)
+            finally:
+                db.session.rollback()
+                db.session.remove()
+
+    threads = [threading.Thread(target=deactivate, args=pair) for pair in (("admin", "adm1"), ("adm1", "admin"))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(outcomes.values())[0] == "done" and "done" in outcomes.values()
+    with app.app_context():
+        assert [get_user(name).active for name in ("admin", "adm1")].count(True) == 1, outcomes
+        db.session.remove()
+
+
 def test_users_change_their_own_password(app, client, demo_people):
     token = login(client, "sales1").get_json()["token"]
     other = app.test_client()

@@ -309,6 +309,13 @@ def update_user(user: User, *, actor: User | None, display_name=None, email=None
             unlock(user, actor)  # the new password is to be used now, not in 15 minutes
     if changes:
         audit("user.changed", actor=actor, target=user.username, **changes)
+    if {"roles", "active"} & set(changes):
+        # Again after the change, in its transaction: a change another process made meanwhile
+        # (SQLite has no row locks) is seen here once its commit let this one write.
+        db.session.flush()
+        if not db.session.scalars(_ACTIVE_ADMINS.limit(1)).first():
+            said = _("This is the last active administrator: make someone else an administrator first.")
+            raise ApiError(409, "last_admin", said, [{"field": "active", "message": said}])
     db.session.commit()
     return user
 
@@ -328,12 +335,17 @@ def groups_left_without_members(user: User) -> list[Group]:
 user_deactivated = Namespace().signal("user-deactivated")
 
 
+_ACTIVE_ADMINS = (select(User.id).join(UserRole).where(UserRole.role == "admin", User.active.is_(True))
+                  .order_by(User.id))
+
+
 def _keep_an_admin(user: User, field: str, message: str) -> None:
     """Refuse a change that would leave nobody able to manage users, processes and rules
-    (only a shell command could then restore an administrator)."""
-    others = db.session.scalar(select(func.count()).select_from(User).join(UserRole).where(
-        UserRole.role == "admin", User.active.is_(True), User.id != user.id))
-    if not others:
+    (only a shell command could then restore an administrator). The active administrators'
+    rows are locked (PostgreSQL), in one order: two of the last two deactivating each other at
+    once both counted the other and left none; now the second waits and counts again."""
+    admins = db.session.scalars(_ACTIVE_ADMINS.with_for_update(of=User)).all()
+    if not [admin_id for admin_id in admins if admin_id != user.id]:
         raise ApiError(409, "last_admin", message, [{"field": field, "message": message}])
 
 
