@@ -186,6 +186,23 @@ def test_the_last_active_administrator_stays_one(client, demo_people, api_as):
     assert api_as("admin2").patch("/api/v1/users/admin2", json={"roles": []}).get_json()["error"]["code"] == "last_admin"
 
 
+def test_guessing_the_current_password_on_the_change_form_counts_as_failed_logins(app, demo_people, api_as):
+    """72 wrong guesses were answered 400 each, none audited, then the right one was accepted."""
+    page = app.test_client()
+    page.post("/login", data={"username": "sales1", "password": DEMO_PASSWORD})
+    for guess in range(app.config["LOGIN_MAX_FAILURES"]):
+        wrong = page.post("/account/password", data={"current": f"guess-{guess}", "password": "Brand-New-2026",
+                                                     "confirm": "Brand-New-2026"})
+        assert wrong.status_code == 400
+    right = page.post("/account/password", data={"current": DEMO_PASSWORD, "password": "Brand-New-2026",
+                                                 "confirm": "Brand-New-2026"})
+    assert right.status_code == 429 and "再试" in right.get_data(as_text=True)
+    elsewhere = app.test_client().post("/login", data={"username": "sales1", "password": DEMO_PASSWORD})
+    assert elsewhere.status_code == 429  # the account's lock, as after failed sign-ins
+    failures = api_as("admin").get("/api/v1/audit-events?event=login.failure").get_json()["items"]
+    assert len([f for f in failures if f["target"] == "sales1"]) == app.config["LOGIN_MAX_FAILURES"]
+
+
 def test_the_last_two_administrators_deactivating_each_other_at_once_leave_one(app, demo_people, api_as):
     """Both PATCHes answered 200 and no active administrator was left."""
     import threading

@@ -9,6 +9,7 @@ from blinker import Namespace
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from sqlalchemy import bindparam, func, or_, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -45,8 +46,10 @@ class LoginRefused(Exception):
             return _("Wrong username or password.")
         minutes = max(1, (self.retry_after + 59) // 60)
         if self.network:  # someone else's failures from the same address: say so, not "you failed"
-            return _("Too many failed logins from your network. Try again in %(minutes)d minutes.", minutes=minutes)
-        return _("Too many failed attempts for this account. Try again in %(minutes)d minutes.", minutes=minutes)
+            return ngettext("Too many failed logins from your network. Try again in %(num)d minute.",
+                            "Too many failed logins from your network. Try again in %(num)d minutes.", minutes)
+        return ngettext("Too many failed attempts for this account. Try again in %(num)d minute.",
+                        "Too many failed attempts for this account. Try again in %(num)d minutes.", minutes)
 
 
 # --- passwords -------------------------------------------------------------------------
@@ -144,10 +147,25 @@ label_audit_values("password", {"changed": _l("changed")})
 label_audit_values("by", {"network": _l("the network address"), "account": _l("the account")})
 
 
-def change_own_password(user: User, current: str, new: str) -> None:
+label_audit_values("via", {"password_change": _l("the password change form")})
+
+
+def change_own_password(user: User, current: str, new: str, ip: str = "") -> None:
     """A user changes their own password: the current one first. Their other sessions and API
-    tokens end with it, as after a reset (the caller starts this session again)."""
+    tokens end with it, as after a reset (the caller starts this session again). A wrong
+    current password counts as a failed sign-in (logged, audited, and toward the lock): anyone
+    holding a session could otherwise try passwords here without limit."""
+    remaining, _network = _lock_remaining(user.username, ip)
+    if remaining:
+        minutes = max(1, (remaining + 59) // 60)
+        message = ngettext("Too many wrong passwords. Try again in %(num)d minute.",
+                           "Too many wrong passwords. Try again in %(num)d minutes.", minutes)
+        raise ApiError(429, "locked", message, [{"field": "current", "message": message}],
+                       headers={"Retry-After": str(remaining)})
     if not check_password_hash(user.password_hash, current or ""):
+        db.session.add(LoginAttempt(username=user.username, ip=ip or "", success=False))
+        audit("login.failure", actor=user, actor_name=user.username, target=user.username, via="password_change")
+        db.session.commit()  # kept whatever the caller does with the refusal
         message = _("The current password is wrong.")
         raise ApiError(400, "invalid_input", message, [{"field": "current", "message": message}])
     if current == new:

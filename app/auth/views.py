@@ -81,20 +81,21 @@ def logout():
 @login_required
 def change_password():
     """Every user's own password (an administrator only resets it)."""
-    errors = {}
+    errors, status = {}, 400
     if request.method == "POST" and request.form.get("confirm", "") != request.form.get("password", ""):
         errors = {"confirm": _("The two new passwords differ: type the same one twice.")}  # a typo locks one out
     elif request.method == "POST":
         try:
-            services.change_own_password(current_user, request.form.get("current", ""), request.form.get("password", ""))
+            services.change_own_password(current_user, request.form.get("current", ""), request.form.get("password", ""),
+                                         request.remote_addr or "")
         except ApiError as error:
             db.session.rollback()
-            errors = error.by_field()
+            errors, status = error.by_field(), error.status
         else:
             login_user(current_user._get_current_object())  # this session goes on under the new password
             flash(_("Your password was changed. Other sessions and API tokens have ended."), "success")
             return redirect(url_for("auth.change_password"))
-    return render_template("auth/password.html", errors=errors), 400 if errors else 200
+    return render_template("auth/password.html", errors=errors), status if errors else 200
 
 
 def init_app(app):
