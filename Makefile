@@ -56,7 +56,7 @@ serve: setup
 	@$(BIN)/flask worker & worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	  $(BIN)/gunicorn --workers $(WEB_PROCESSES) --bind $(HOST):$(PORT) --access-logfile - wsgi:app
 
-worker: setup
+worker: $(STAMPS)/venv
 	$(BIN)/flask worker
 
 # Benchmarks (see bench/README.md): figures into bench/results/latest.json and a table.

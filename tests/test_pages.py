@@ -76,6 +76,28 @@ def test_login_and_logout(csrf_app, demo_people):
     assert client.get("/").status_code == 302
 
 
+def test_a_logout_ends_the_session_wherever_its_cookie_was_copied(csrf_app, demo_people):
+    """A session cookie copied before POST /logout, and a remember-me cookie, still opened the
+    product after it (the latter for a year)."""
+    client = csrf_app.test_client()
+    page = client.get("/login")
+    client.post("/login", data={"username": "sales1", "password": DEMO_PASSWORD, "remember": "y",
+                                "csrf_token": _csrf_token(page.data)})
+    cookies = {name: client.get_cookie(name).value for name in ("session", "remember_token") if client.get_cookie(name)}
+    assert {"session", "remember_token"} <= set(cookies)
+    home = client.get("/")
+    assert home.status_code == 200
+    other = csrf_app.test_client()  # another browser open at the same time stays logged in
+    other.post("/login", data={"username": "sales1", "password": DEMO_PASSWORD,
+                               "csrf_token": _csrf_token(other.get("/login").data)})
+    client.post("/logout", data={"csrf_token": _csrf_token(home.data)})
+    for name in ("session", "remember_token"):
+        thief = csrf_app.test_client()
+        thief.set_cookie(name, cookies[name])
+        assert thief.get("/customers").status_code == 302, name  # to the login page
+    assert other.get("/customers").status_code == 200
+
+
 def test_the_login_page_after_logging_out_keeps_the_language_chosen(csrf_app, demo_people):
     from app.auth.services import get_user
     from app.extensions import db

@@ -47,10 +47,15 @@ class User(UserMixin, VersionedMixin, db.Model):
     def is_active(self) -> bool:
         return self.active
 
+    # The browser session this user object was loaded for (or opened by a login): its token,
+    # whose hash a LoginSession row keeps until the logout ends it. Not a column.
+    login_token = None
+
     def get_id(self) -> str:
         """The session names the password it was opened with, so a password reset ends every
-        session (and remember-me cookie) opened before it."""
-        return f"{self.id}:{self.session_key}"
+        session (and remember-me cookie) opened before it, and its own login, which a logout
+        ends on the server: a copied cookie or remember-me token stops working with it."""
+        return f"{self.id}:{self.session_key}:{self.login_token or ''}"
 
     @property
     def session_key(self) -> str:
@@ -142,6 +147,17 @@ class ApiToken(db.Model):
     user: Mapped[User] = relationship(lazy="joined")
 
 
+class LoginSession(db.Model):
+    """A browser session opened by a login, until its logout (or a password change) ends it."""
+
+    __tablename__ = "login_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow, index=True)
+
+
 class LoginAttempt(db.Model):
     """Recent login attempts, kept in the database so throttling holds across processes."""
 
@@ -156,7 +172,6 @@ class LoginAttempt(db.Model):
     ip: Mapped[str] = mapped_column(String(64), nullable=False, default="")
     at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     success: Mapped[bool] = mapped_column(Boolean, nullable=False)
-
 
 
 # Role and group names are asked for on every permission check. Loading the relationship

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 from datetime import timedelta
 
@@ -15,9 +16,10 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.api.errors import ApiError
 from app.audit import audit, label_audit_events, label_audit_values
-from app.auth.models import ROLES, ApiToken, Group, LoginAttempt, User, UserRole, group_members
-from app.db import transaction_memo, utcnow
+from app.auth.models import ROLES, ApiToken, Group, LoginAttempt, LoginSession, User, UserRole, group_members
+from app.db import MAX_ID, delete_in_batches, transaction_memo, utcnow
 from app.extensions import db
+from app.jobs import periodic
 
 MIN_PASSWORD_LENGTH = 8
 
@@ -71,6 +73,53 @@ def set_password(user: User, password: str) -> None:
     if problems:
         raise ApiError(400, "invalid_input", problems[0], [{"field": "password", "message": p} for p in problems])
     user.password_hash = generate_password_hash(password, method=current_app.config["PASSWORD_HASH_METHOD"])
+    if user.id is not None:  # every session opened under the old password ends (a new one may follow)
+        db.session.execute(LoginSession.__table__.delete().where(LoginSession.user_id == user.id))
+
+
+# --- browser sessions ------------------------------------------------------------------
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def open_login_session(user: User) -> None:
+    """A login's session on the server; ``user.get_id()`` names it from now on (the cookie)."""
+    user.login_token = secrets.token_urlsafe(24)
+    db.session.add(LoginSession(user_id=user.id, token_hash=_token_hash(user.login_token)))
+
+
+def end_login_session(user: User) -> None:
+    """The logout: this browser's session (and its remember-me cookie) no longer opens, wherever
+    a copy of its cookie is."""
+    if user.login_token:
+        db.session.execute(LoginSession.__table__.delete().where(
+            LoginSession.token_hash == _token_hash(user.login_token)))
+
+
+_SESSION_USER = (select(User).join(LoginSession, LoginSession.user_id == User.id)
+                 .where(User.id == bindparam("user_id"), LoginSession.token_hash == bindparam("token_hash")))
+
+
+def user_of_session(session_id: str) -> User | None:
+    """The active user a session cookie names, while its login lasts (not logged out, same
+    password), else None (flask-login's user loader)."""
+    user_id, key, token = (session_id.split(":") + ["", ""])[:3]
+    if not user_id.isdigit() or int(user_id) > MAX_ID or not token:
+        return None
+    user = db.session.scalar(_SESSION_USER, {"user_id": int(user_id), "token_hash": _token_hash(token)})
+    if user is None or not user.active or not hmac.compare_digest(user.session_key, key):
+        return None  # logged out, deactivated, or the password changed since this session began
+    user.login_token = token
+    return user
+
+
+@periodic("auth.prune_sessions", every_seconds=24 * 3600, label=_l("Old sessions clean-up"))
+def prune_login_sessions_job(job) -> None:
+    """Once a day: sessions opened longer ago than a remember-me cookie lasts, which no cookie
+    can still name (most end by a closed browser, never by a logout)."""
+    lasts = current_app.config.get("REMEMBER_COOKIE_DURATION") or timedelta(days=365)
+    delete_in_batches(LoginSession, LoginSession.created_at < utcnow() - lasts)
 
 
 # --- login and throttling --------------------------------------------------------------
@@ -286,6 +335,7 @@ def create_user(*, username: str, password: str, actor: User | None = None, disp
 def update_user(user: User, *, actor: User | None, display_name=None, email=None, roles=None, groups=None,
                 active=None, password=None, locale=None) -> User:
     changes: dict = {}
+    takes_an_admin = False
     for field, value in (("display_name", display_name), ("email", email), ("locale", locale)):
         if value is None:
             continue  # not sent
@@ -298,6 +348,7 @@ def update_user(user: User, *, actor: User | None, display_name=None, email=None
         if "admin" in user.role_names and "admin" not in new:
             _keep_an_admin(user, "roles", _("This is the last active administrator: make someone else an "
                                             "administrator first."))
+            takes_an_admin = True
         if sorted(user.role_names) != new:
             changes["roles"] = {"from": sorted(user.role_names), "to": new}
             keep = [r for r in user.roles if r.role in new]
@@ -314,6 +365,7 @@ def update_user(user: User, *, actor: User | None, display_name=None, email=None
         if not active and "admin" in user.role_names:
             _keep_an_admin(user, "active", _("This is the last active administrator: make someone else an "
                                              "administrator first."))
+            takes_an_admin = True
         changes["active"] = {"from": user.active, "to": active}
         user.active = active
         if not active:
@@ -327,7 +379,7 @@ def update_user(user: User, *, actor: User | None, display_name=None, email=None
             unlock(user, actor)  # the new password is to be used now, not in 15 minutes
     if changes:
         audit("user.changed", actor=actor, target=user.username, **changes)
-    if {"roles", "active"} & set(changes):
+    if takes_an_admin:
         # Again after the change, in its transaction: a change another process made meanwhile
         # (SQLite has no row locks) is seen here once its commit let this one write.
         db.session.flush()

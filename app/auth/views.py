@@ -1,6 +1,4 @@
 """Login and logout pages."""
-import hmac
-
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
@@ -12,7 +10,6 @@ from app.access import login_required, public
 from app.api.errors import ApiError
 from app.auth import services
 from app.auth.models import User
-from app.db import MAX_ID
 from app.extensions import db, login_manager
 from app.security import is_local_path
 
@@ -46,6 +43,8 @@ def login():
             status = 429 if refused.locked else 401
         else:
             _keep_language(user)
+            services.open_login_session(user)
+            db.session.commit()
             login_user(user, remember=form.remember.data)
             return redirect(_safe_next(request.args.get("next")))
     elif request.method == "POST":
@@ -72,6 +71,8 @@ def logout():
     from app import select_locale
 
     session["locale"] = select_locale()  # the login page goes on in the language the user chose
+    services.end_login_session(current_user)
+    db.session.commit()
     logout_user()
     flash(_("You have been logged out."), "info")
     return redirect(url_for("auth.login"))
@@ -92,7 +93,10 @@ def change_password():
             db.session.rollback()
             errors, status = error.by_field(), error.status
         else:
-            login_user(current_user._get_current_object())  # this session goes on under the new password
+            user = current_user._get_current_object()
+            services.open_login_session(user)  # this session goes on under the new password, the others end
+            db.session.commit()
+            login_user(user)
             flash(_("Your password was changed. Other sessions and API tokens have ended."), "success")
             return redirect(url_for("auth.change_password"))
     return render_template("auth/password.html", errors=errors), status if errors else 200
@@ -102,10 +106,4 @@ def init_app(app):
     app.register_blueprint(bp)
     login_manager.login_view = "auth.login"
 
-    @login_manager.user_loader
-    def load_user(session_id: str):
-        user_id, _sep, key = session_id.partition(":")
-        user = db.session.get(User, int(user_id)) if user_id.isdigit() and int(user_id) <= MAX_ID else None
-        if user is None or not user.active or not hmac.compare_digest(user.session_key, key):
-            return None  # deactivated, or the password changed since this session began
-        return user
+    login_manager.user_loader(services.user_of_session)
