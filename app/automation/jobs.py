@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 
 from app.automation import catalog as cat
 from app.automation.models import Rule, RuleRun, WebhookDelivery
-from app.automation.validation import private_host
+from app.automation.validation import private_host, public_address
 from app.db import utcnow
 from app.extensions import db
 from app.jobs import job_handler, periodic
@@ -51,7 +51,7 @@ def _vetted_addresses(url: str) -> list[str]:
     infos = socket.getaddrinfo(host, parts.port, proto=socket.IPPROTO_TCP)
     addresses = list(dict.fromkeys(info[4][0] for info in infos))
     for address in addresses:
-        if not ipaddress.ip_address(address).is_global and address not in allowed:
+        if not public_address(ipaddress.ip_address(address)) and address not in allowed:
             raise WebhookRefused(f"{host} resolves to {address}, a private address, and is not allow-listed")
     return addresses
 

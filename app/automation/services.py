@@ -477,8 +477,36 @@ def todo_dict(todo: Todo) -> dict:
 
 # --- settings -----------------------------------------------------------------------------
 
+_HOST_NAME = re.compile(r"^(?=.{1,253}$)([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*$")
+
+
+def _allowlist_problem(entry: str) -> str | None:
+    """Why ``entry`` would never match a webhook's host (None: it is a host name or address)."""
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(entry.strip("[]"))
+        return None
+    except ValueError:
+        pass
+    if "://" in entry or "/" in entry:
+        return _("“%(entry)s”: name the host only (e.g. %(host)s), without scheme, path or range.", entry=entry,
+                 host=(entry.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0] or "erp.example.com"))
+    if ":" in entry:
+        return _("“%(entry)s”: leave the port out; the host is allowed on every port.", entry=entry)
+    if not _HOST_NAME.match(entry):
+        return _("“%(entry)s” is not a host name or an IP address.", entry=entry)
+    return None
+
+
 def set_webhook_allowlist(hosts: list[str], actor) -> list[str]:
+    """Hosts (names or addresses) webhooks may reach though private. An entry that could never
+    match (a URL, a port, a range) is refused: saved, it let the administrator believe the
+    host was allowed while every webhook to it was still refused."""
     clean = sorted({h.strip().lower() for h in hosts if isinstance(h, str) and h.strip()})
+    problems = [problem for problem in map(_allowlist_problem, clean) if problem]
+    if problems:
+        raise ApiError(400, "invalid_input", " ".join(problems), [{"field": "hosts", "message": p} for p in problems])
     row = db.session.get(Setting, "webhook_allowlist")
     before = list(row.value or []) if row else []
     if row is None:

@@ -403,6 +403,23 @@ def _check_create_todo(action, entity, catalog, problems, path):
         problems.add(f"{path}.deadline", _("The deadline comes before the to-do starts."))
 
 
+_NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+
+
+def public_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Global, and so is any IPv4 address the IPv6 one carries (mapped ::ffff:a.b.c.d, the old
+    compatible ::a.b.c.d, 6to4, Teredo, NAT64): Python calls ``[::a9fe:a9fe]`` or
+    ``[64:ff9b::a9fe:a9fe]`` global, and a gateway delivers them to 169.254.169.254."""
+    if not address.is_global:
+        return False
+    if address.version == 4:
+        return True
+    carried = [address.ipv4_mapped, address.sixtofour, *(address.teredo or ())]
+    if int(address) >> 32 == 0 or any(address in network for network in _NAT64):
+        carried.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    return all(inner.is_global for inner in carried if inner is not None)
+
+
 def private_host(host: str) -> bool:
     if host.lower() in ("localhost", "localhost.localdomain") or host.lower().endswith(".localhost"):
         return True
@@ -413,7 +430,7 @@ def private_host(host: str) -> bool:
             address = ipaddress.IPv4Address(socket.inet_aton(host))
         except OSError:
             return False
-    return not address.is_global
+    return not public_address(address)
 
 
 def _check_webhook(action, entity, catalog, problems, path):

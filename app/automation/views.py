@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from app.db import MAX_ID, utcnow
 from app.access import admin_required, roles_required
+from app.api.errors import ApiError
 from app.automation import catalog as cat
 from app.automation import services
 from app.automation.models import Rule
@@ -44,17 +45,27 @@ def _labels():
 def rules():
     from app.automation.catalog import webhook_allowlist
 
+    return _rules_page(webhook_allowlist())
+
+
+def _rules_page(allowlist: list[str], status: int = 200):
     items = db.session.scalars(select(Rule).order_by(Rule.entity, Rule.event, Rule.position, Rule.id)).all()
     return render_template("automation/rules.html", rules=items, event_labels=EVENT_LABELS,
-                           allowlist=webhook_allowlist())
+                           allowlist=allowlist), status
 
 
 @bp.post("/settings/webhook-allowlist")
 @admin_required
 def save_allowlist():
     hosts = request.form.get("hosts", "").replace(",", "\n").splitlines()
-    services.set_webhook_allowlist(hosts, current_user)
-    flash(_("Webhook allow-list saved."), "success")
+    try:
+        services.set_webhook_allowlist(hosts, current_user)
+    except ApiError as error:
+        db.session.rollback()
+        flash(error.message, "danger")  # the saved list stays; the typed one is shown to correct
+        return _rules_page([h.strip() for h in hosts if h.strip()], 400)
+    else:
+        flash(_("Webhook allow-list saved."), "success")
     return redirect(url_for("automation.rules"))
 
 

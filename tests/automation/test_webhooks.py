@@ -449,3 +449,29 @@ def test_the_record_in_a_webhook_is_as_the_transaction_left_it(crm, make_rule, u
     assert event["record"] == CustomerOut().dump(customer) and event["record"]["city"] == "厦门"
     assert event["event"] == "created" and event["record"]["version"] == customer.version
     assert event["actor"] == "sales1"  # whose change it was: a receiver's own write-back is told apart
+
+
+@pytest.mark.parametrize("host", ["[64:ff9b::a9fe:a9fe]", "[::a9fe:a9fe]", "[2002:a9fe:a9fe::]", "[::127.0.0.1]",
+                                  "[::ffff:10.0.0.5]"])
+def test_an_ipv6_address_carrying_a_private_ipv4_one_is_private(host):
+    """Python calls them global; a NAT64 or 6to4 gateway delivers them to 169.254.169.254."""
+    from app.automation.validation import private_host
+
+    assert private_host(host)
+    assert not private_host("[2001:4860:4860::8888]") and not private_host("8.8.8.8")
+
+
+def test_an_allow_list_entry_that_could_never_match_is_refused_saying_how_to_write_it(app, demo_people, api_as):
+    admin = api_as("admin")
+    assert admin.request("PUT", "/api/v1/automation-settings/webhook-allowlist",
+                     json={"hosts": ["erp.internal", "10.0.0.5"]}).status_code == 200
+    refused = admin.request("PUT", "/api/v1/automation-settings/webhook-allowlist",
+                        json={"hosts": ["127.0.0.1:5196", "http://10.0.0.6/", "10.0.0.0/24", "not a host!!"]})
+    assert refused.status_code == 400
+    said = [d["message"] for d in refused.get_json()["error"]["details"]]
+    assert len(said) == 4 and any("10.0.0.6" in m and "http" not in m.split("：")[-1] for m in said)
+    assert admin.get("/api/v1/automation-settings/webhook-allowlist").get_json()["hosts"] == ["10.0.0.5", "erp.internal"]
+    page = app.test_client()
+    page.post("/login", data={"username": "admin", "password": "demo1234"})
+    typed = page.post("/automation/settings/webhook-allowlist", data={"hosts": "erp.internal\n127.0.0.1:5196"})
+    assert typed.status_code == 400 and "127.0.0.1:5196" in typed.get_data(as_text=True)  # kept to correct
