@@ -7,7 +7,7 @@ from marshmallow import ValidationError
 
 from app.db import MAX_ID
 from app.api.frame import PageQuery
-from app.inbox.services import OPERATOR_STATUSES, SORTS
+from app.inbox.services import OPERATOR_STATUSES, SORTS, SUBMISSION_STATUSES
 
 
 def _no_nul(value):
@@ -120,5 +120,5 @@ class InstanceQuery(PageQuery):
 
 
 class SubmissionQuery(PageQuery):
-    status = String(load_default=None, validate=OneOf(list(OPERATOR_STATUSES)))
+    status = String(load_default=None, validate=OneOf(list(SUBMISSION_STATUSES)))
     process = String(load_default=None, validate=Length(max=120))

@@ -40,6 +40,8 @@ from app.inbox.models import (OutOfOffice, TaskDelegation, TaskDraft, TaskOffer,
 ACTED_EVENTS = frozenset({"claimed", "completed_task", "delegated", "delegation_returned", "commented",
                           "attachment_added"})
 OPERATOR_STATUSES = ("running", "suspended", "error", "completed", "terminated")
+# A submitter's view of theirs: "withdrawn" (terminated by themselves) apart from "terminated".
+SUBMISSION_STATUSES = ("running", "completed", "withdrawn", "terminated", "suspended", "error")
 MAX_COMMENT = 4000
 
 
@@ -1060,7 +1062,13 @@ def submissions_query(user: User, status: str | None = None, process: str | None
     stmt = (select(ProcessInstance, record_label.label("record_label"), ProcessDefinition.name.label("process_name"))
             .join(ProcessDefinition, ProcessDefinition.id == ProcessInstance.definition_id)
             .where(ProcessInstance.started_by_id == user.id))
-    if status:
+    withdrawn = (select(ProcessHistory.id).where(ProcessHistory.instance_id == ProcessInstance.id,
+                                                 ProcessHistory.event == "withdrawn").exists())
+    if status == "withdrawn":
+        stmt = stmt.where(ProcessInstance.status == "terminated", withdrawn)
+    elif status == "terminated":  # by an operator: what the submitter did not do themselves
+        stmt = stmt.where(ProcessInstance.status == "terminated", ~withdrawn)
+    elif status:
         stmt = stmt.where(ProcessInstance.status == status)
     if process:
         stmt = stmt.where(ProcessInstance.process_key == process)

@@ -48,7 +48,7 @@ def status_label(status: str) -> str:
     return {"running": pgettext("status", "Running"), "completed": pgettext("status", "Completed"),
             "error": pgettext("status", "Error"), "terminated": pgettext("status", "Terminated"),
             "suspended": pgettext("status", "Suspended"), "open": pgettext("status", "Open"),
-            "cancelled": pgettext("status", "Cancelled")}.get(status, status)
+            "cancelled": pgettext("status", "Cancelled"), "withdrawn": _("Withdrawn")}.get(status, status)
 
 
 def decision_label(value) -> str | None:
@@ -246,7 +246,7 @@ def download_attachment(attachment_id):
 @bp.get("/my-submissions")
 @login_required
 def my_submissions():
-    status = request.args.get("status") if request.args.get("status") in services.OPERATOR_STATUSES else None
+    status = request.args.get("status") if request.args.get("status") in services.SUBMISSION_STATUSES else None
     stmt = services.submissions_query(current_user, status, _arg("process"))
     page = _page_arg()
     rows = db.session.execute(stmt.limit(PER_PAGE + 1).offset((page - 1) * PER_PAGE)).all()
@@ -254,6 +254,7 @@ def my_submissions():
     open_tasks = services.open_tasks_of([i.id for i in instances])
     return render_template("inbox/submissions.html", rows=rows[:PER_PAGE], open_tasks=open_tasks, page=page,
                            has_next=len(rows) > PER_PAGE, status=status, processes=services.process_choices(),
+                           statuses=services.SUBMISSION_STATUSES,
                            can_withdraw={i.id: services.can_withdraw(i, current_user) for i in instances},
                            holder_label=services.holder_label, standing=engine.how_they_stand(i.id for i in instances),
                            records={i.id: services.record_of(i) for i in instances})

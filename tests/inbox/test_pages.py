@@ -357,3 +357,10 @@ def test_my_submissions_say_withdrawn_and_how_each_came_out(app, flows, api_as):
     running = flows.report(name="审批中的客户")
     html = login(app, "sales1").get("/my-submissions").get_data(as_text=True)
     assert 'data-report-status="pending"' in html.split(f'data-instance-id="{running}"')[1].split("</tr>")[0]
+    # Withdrawn ones are found as withdrawn, not only under "terminated".
+    page = login(app, "sales1")
+    listed = page.get("/my-submissions?status=withdrawn").get_data(as_text=True)
+    assert f'data-instance-id="{withdrawn}"' in listed and f'data-instance-id="{decided}"' not in listed
+    assert '<option value="withdrawn" selected>已撤回</option>' in listed
+    assert f'data-instance-id="{withdrawn}"' not in page.get("/my-submissions?status=terminated").get_data(as_text=True)
+    assert [i["id"] for i in sales.get("/api/v1/my-submissions?status=withdrawn").get_json()["items"]] == [withdrawn]
