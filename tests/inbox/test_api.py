@@ -372,6 +372,10 @@ def test_attachments_are_checked_and_downloaded_as_attachment(api_as, flows, app
     assert got.headers["X-Content-Type-Options"] == "nosniff"
     assert api_as("sales1").get(url).status_code == 200  # the reporter follows the instance
     assert api_as("med_reviewer").get(url).status_code == 404
+    page = app.test_client()
+    page.post("/login", data={"username": "fj_head", "password": "demo1234"})
+    listed = page.get(f"/tasks/{task['id']}").get_data(as_text=True).split("营业执照.pdf")[1][:120]
+    assert f"· {len(PDF)} B ·" in listed  # a small file in bytes, not "0.0 KB"
 
 
 def test_withdraw_only_while_nobody_acted(api_as, flows, app):
