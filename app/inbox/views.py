@@ -91,7 +91,7 @@ def report_status_label(value) -> str:
 
 def _user_label(username):
     if not username:
-        return _("system")
+        return _("System")
     user = db.session.scalar(select(User).where(User.username == username))
     return user.label if user else username
 

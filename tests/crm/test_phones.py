@@ -56,6 +56,9 @@ def test_the_api_refuses_a_wrong_phone_in_either_language(api_as, api_en, crm_st
     assert detail["field"] == "phone" and "11 digits" in detail["message"]
     chinese = api_as("sales1").post("/api/v1/customers", json={"name": "厦门另一家", "phone": "0592-555123a"})
     assert chinese.get_json()["error"]["details"][0]["message"].startswith("电话号码")
+    english = api_en("sales1").post("/api/v1/customers", json={"name": "厦门另一家", "phone": "0592-555123a"})
+    said = english.get_json()["error"]["details"][0]["message"]
+    assert "ext. 8001" in said and "转" not in said  # the example in the reader's own words
 
 
 def test_a_number_stored_before_the_check_is_kept_until_someone_changes_it(app, api_as, crm_stages, make_customer):
