@@ -760,19 +760,22 @@ def _reader(record: OwnedRecord):
     return lambda key: _value(record, key)
 
 
-def _refusal(stage: Stage, missing: list[str]) -> str:
-    return _("Cannot move to stage “%(stage)s”: fill in %(fields)s first.", stage=stage.name,
-             fields=_(", ").join(field_label("opportunity", k) for k in missing))
+def _refusal(stage: Stage, missing: list[str], new: bool = False) -> str:
+    fields = _(", ").join(field_label("opportunity", k) for k in missing)
+    if new:  # nothing is being moved: it is being entered in that stage
+        return _("An opportunity in stage “%(stage)s” needs %(fields)s: fill them in.", stage=stage.name,
+                 fields=fields)
+    return _("Cannot move to stage “%(stage)s”: fill in %(fields)s first.", stage=stage.name, fields=fields)
 
 
-def stage_refusal(stage_key: str, read) -> ApiError | None:
+def stage_refusal(stage_key: str, read, new: bool = False) -> ApiError | None:
     """Why a deal whose fields ``read`` gives could not enter the stage (the message names the
-    missing fields, a detail marks each), or None if it could."""
+    missing fields, a detail marks each), or None if it could; ``new``: a deal being created."""
     stage = stage_by_key(stage_key)
     missing = missing_for_stage(read, stage) if stage else []
     if not missing:
         return None
-    return ApiError(400, "stage_requirements_missing", _refusal(stage, missing), [
+    return ApiError(400, "stage_requirements_missing", _refusal(stage, missing, new), [
         {"field": k, "message": _("Required in stage “%(stage)s”.", stage=stage.name)} for k in missing])
 
 
@@ -795,8 +798,8 @@ def _check_won_requirements(opportunity: Opportunity) -> None:
         )
 
 
-def _check_stage_requirements(opportunity: Opportunity) -> None:
-    refusal = refusal_to_enter(opportunity, opportunity.stage)
+def _check_stage_requirements(opportunity: Opportunity, new: bool = False) -> None:
+    refusal = stage_refusal(opportunity.stage, _reader(opportunity), new)
     if refusal is not None:
         raise refusal
 
@@ -981,7 +984,7 @@ def create(entity: str, data: dict, actor, *, commit: bool = True, chain=(), aut
         record.stage_entered_at = utcnow()
         if record.status in CLOSED:
             record.closed_at = utcnow()
-        _check_stage_requirements(record)
+        _check_stage_requirements(record, new=True)
         if record.status == "won":
             _check_won_requirements(record)
     if "shared_with" not in record.__dict__:

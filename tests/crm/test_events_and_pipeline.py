@@ -40,8 +40,10 @@ def test_stage_required_fields_refuse_the_move_naming_them(api_en, crm_stages, m
     assert [d["field"] for d in error["details"]] == ["amount", "expected_close"]
     # The same rule holds for PATCH, and for creating straight into a stage.
     assert api.patch(url, json={"stage": "quotation_sent"}).get_json()["error"]["details"][0]["field"] == "amount"
-    assert api.post("/api/v1/opportunities", json={"customer_id": customer["id"], "title": "二期",
-                                                   "stage": "quotation_sent"}).status_code == 400
+    created = api.post("/api/v1/opportunities", json={"customer_id": customer["id"], "title": "二期",
+                                                      "stage": "quotation_sent"})
+    assert created.status_code == 400  # said as what it is: nothing is being moved
+    assert created.get_json()["error"]["message"] == "An opportunity in stage “方案报价” needs Amount: fill them in."
     assert api.get(url).get_json()["stage"] == "initial_contact"
     assert not [e for e in events if e[1] == "stage_changed"]
 
