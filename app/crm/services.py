@@ -763,7 +763,7 @@ def _reader(record: OwnedRecord):
 def _refusal(stage: Stage, missing: list[str], new: bool = False) -> str:
     fields = _(", ").join(field_label("opportunity", k) for k in missing)
     if new:  # nothing is being moved: it is being entered in that stage
-        return _("An opportunity in stage “%(stage)s” needs %(fields)s: fill them in.", stage=stage.name,
+        return _("An opportunity in stage “%(stage)s” needs %(fields)s filled in.", stage=stage.name,
                  fields=fields)
     return _("Cannot move to stage “%(stage)s”: fill in %(fields)s first.", stage=stage.name, fields=fields)
 

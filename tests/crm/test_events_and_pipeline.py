@@ -43,7 +43,7 @@ def test_stage_required_fields_refuse_the_move_naming_them(api_en, crm_stages, m
     created = api.post("/api/v1/opportunities", json={"customer_id": customer["id"], "title": "二期",
                                                       "stage": "quotation_sent"})
     assert created.status_code == 400  # said as what it is: nothing is being moved
-    assert created.get_json()["error"]["message"] == "An opportunity in stage “方案报价” needs Amount: fill them in."
+    assert created.get_json()["error"]["message"] == "An opportunity in stage “方案报价” needs Amount filled in."
     assert api.get(url).get_json()["stage"] == "initial_contact"
     assert not [e for e in events if e[1] == "stage_changed"]
 
