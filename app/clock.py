@@ -30,12 +30,12 @@ def day_start(day: date) -> datetime:
 
 def datetimeformat(value: datetime | str, format: str = "medium") -> str:
     """A time as people read it, on the company's clock (the pages' ``datetimeformat`` filter):
-    Flask-Babel's, except that English 'short' spells the year out: its own pattern (12/4/26)
-    leaves the year to guess and the month first, which Chinese readers of the English page
-    misread. Chinese 'short' (2026/12/4 01:35) stays. ``value`` may be an ISO 8601 text with
-    its offset (what services hand to both the API and the pages)."""
+    Flask-Babel's, except that 'short' is 2026-12-04 01:35 in both languages, as record pages
+    and date fields write it (English's own 12/4/26 left the year to guess, month first;
+    Chinese 2026/12/4 sat beside 2026-12-13 on one page). ``value`` may be an ISO 8601 text
+    with its offset (what services hand to both the API and the pages)."""
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
-    if format == "short" and get_locale() is not None and get_locale().language == "en":
+    if format == "short":
         format = "yyyy-MM-dd HH:mm"
     return format_datetime(value, format)

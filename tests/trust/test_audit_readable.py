@@ -117,7 +117,7 @@ def test_times_in_details_read_on_the_company_clock(app):
     with app.test_request_context(), force_locale("en"):
         assert readable_details(details) == [("Rule", "Name: 福建分配; Created at: 2026-12-05 01:30; Updated at: yesterday")]
     with app.test_request_context(), force_locale("zh_CN"):
-        assert readable_details(details)[0][1] == "名称: 福建分配; 创建时间: 2026/12/5 01:30; 更新时间: yesterday"
+        assert readable_details(details)[0][1] == "名称: 福建分配; 创建时间: 2026-12-05 01:30; 更新时间: yesterday"
 
 
 def test_page_shows_labels_readable_details_and_an_event_select(app, client, api_as):
