@@ -202,6 +202,18 @@ def _form_context(task, can_act: bool):
             "readOnly": not can_act}
 
 
+def _record_changes(form_context: dict) -> list[dict]:
+    """The embedded fields the record changed since the request was made, as the approver
+    reads them above the form: a discount raised from 15 to 50 mid-approval was approved as
+    15 by whoever missed the small "current value" under one field."""
+    from app.forms.embedded import iter_components
+
+    labels = {c.get("key"): c.get("label") or c.get("key")
+              for c in iter_components((form_context.get("schema") or {}).get("components"))}
+    return [{"label": labels.get(key, key), "then": then, "now": now}
+            for key, (then, now) in (form_context.get("diffs") or {}).items()]
+
+
 def _hand_over_candidates(instance):
     """Whom a task of ``instance`` may be handed to: never an interested party (who started it,
     whose record it decides)."""
@@ -219,13 +231,14 @@ def task(task_id):
     task = services.get_task_for(task_id, current_user)
     instance = task.instance
     can_act = services.can_act(task, current_user)
+    form = _form_context(task, can_act)
     page = render_template(
         "inbox/task.html", task=task, instance=instance, can_act=can_act,
         can_claim=services.can_claim(task) and engine.can_see(task, current_user),  # one it is offered to
         can_unclaim=task.status == "open" and task.claimed_by == current_user.username,
         can_reassign=task.status == "open" and services.can_reassign(task, current_user),
         delegation=services.active_delegation(task),
-        form=_form_context(task, can_act), record=services.record_of(instance),
+        form=form, record_changes=_record_changes(form), record=services.record_of(instance),
         duplicates=services.duplicates_for(instance), history=services.timeline(instance),
         attachments=attachments.attachments_of(instance.id), markers=services.diagram_markers(instance),
         users=_hand_over_candidates(instance),

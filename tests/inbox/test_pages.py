@@ -364,3 +364,17 @@ def test_my_submissions_say_withdrawn_and_how_each_came_out(app, flows, api_as):
     assert '<option value="withdrawn" selected>已撤回</option>' in listed
     assert f'data-instance-id="{withdrawn}"' not in page.get("/my-submissions?status=terminated").get_data(as_text=True)
     assert [i["id"] for i in sales.get("/api/v1/my-submissions?status=withdrawn").get_json()["items"]] == [withdrawn]
+
+
+def test_the_approver_is_told_above_the_form_what_the_record_changed_since_the_request(app, flows, api_as):
+    """A discount raised from 15 to 50 mid-approval was approved as 15: the only sign was a small
+    "current value" under one field."""
+    instance_id = flows.report(industry="制造")
+    task = flows.open_task(instance_id)
+    head = login(app, "fj_head")
+    assert 'id="record-changed"' not in head.get(f"/tasks/{task['id']}").get_data(as_text=True)
+    customer_id = api_as("sales1").get("/api/v1/my-submissions").get_json()["items"][0]["record"]["id"]
+    assert api_as("sales1").patch(f"/api/v1/customers/{customer_id}", json={"industry": "医疗"}).status_code == 200
+    page = head.get(f"/tasks/{task['id']}").get_data(as_text=True)
+    banner = page.split('id="record-changed"')[1].split("</div>")[0]
+    assert "制造 → 医疗" in banner and "行业" in banner
