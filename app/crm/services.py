@@ -612,6 +612,14 @@ def visible_clause(model: type[OwnedRecord], user):
     return or_(own, model.customer_id.in_(select(Customer.id).where(Customer.owner_id.in_(owners))))
 
 
+def answered_for_clause(model: type[OwnedRecord], user):
+    """A WHERE clause: the rows of ``model`` that ``user`` answers for in a report (their own,
+    their department's, everyone's for an administrator), not what was shared with them."""
+    if _sees_all(user):
+        return true()
+    return model.owner_id.in_(managed_user_ids(user) | {user.id})
+
+
 def _owned_by_or_under(owner_id, user) -> bool:
     """Owned by ``user`` or by someone in a group ``user`` manages."""
     return owner_id is not None and (owner_id == user.id or owner_id in managed_user_ids(user))
@@ -1477,12 +1485,12 @@ def sales_summary(user) -> SalesSummary:
     return SalesSummary(*counts, pipeline=open_pipeline(user))
 
 
-def open_pipeline(user) -> list[StageFigure]:
-    """The open opportunities ``user`` may see, per stage in the pipeline's order (a stage since
-    removed last, by its key): one aggregate."""
+def open_pipeline(user, scope=visible_clause) -> list[StageFigure]:
+    """The open opportunities ``user`` may see (or, with ``scope``, answers for), per stage in
+    the pipeline's order (a stage since removed last, by its key): one aggregate."""
     per_stage = {key: (number, Decimal(amount or 0)) for key, number, amount in db.session.execute(
         select(Opportunity.stage, func.count(), func.sum(Opportunity.amount))
-        .where(visible_clause(Opportunity, user), Opportunity.status == "open").group_by(Opportunity.stage))}
+        .where(scope(Opportunity, user), Opportunity.status == "open").group_by(Opportunity.stage))}
     pipeline = [StageFigure(stage.key, stage.name, *per_stage.pop(stage.key, (0, Decimal(0)))) for stage in stages()]
     return pipeline + [StageFigure(key, key, *figures) for key, figures in sorted(per_stage.items())]
 

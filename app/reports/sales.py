@@ -1,11 +1,12 @@
 """The sales report (销售报表): what the pipeline won and lost in a period, per salesperson,
-over the records the reader may see (a salesperson their own, a manager their department's,
-an administrator everyone's), as the CRM's lists count them.
+over the records the reader answers for (a salesperson their own, a manager their department's,
+an administrator everyone's; not what colleagues shared with them).
 
 - new: opportunities created in the period (count, amount);
 - won / lost: opportunities closed as won / lost in the period (by ``closed_at``);
 - win rate: won ÷ (won + lost) of the period, None without closed deals;
-- contracts signed: contracts whose ``signed_on`` lies in the period (count, amount);
+- contracts signed: contracts signed (or since expired) whose ``signed_on`` lies in the period
+  (count, amount): a draft, a rejected or a cancelled one with a date filled in is no signature;
 - open pipeline: open opportunities now, per stage and per owner (not bound to the period).
 """
 from __future__ import annotations
@@ -26,6 +27,8 @@ def can_see_sales(user) -> bool:
     """Sales, their managers (of any group) and administrators; approvers own no deals."""
     return user.has_role("sales", "admin", "designer") or bool(managed_groups(user))
 
+
+SIGNED = ("signed", "expired")  # an expired contract was signed in its time
 
 # Each salesperson's figures, and the totals' (amounts in yuan).
 FIGURES = ("new", "new_amount", "won", "won_amount", "lost", "open", "open_amount", "contracts", "contracts_amount")
@@ -53,13 +56,13 @@ def sales_report(user, period: Period) -> dict:
     for owner_id, *figures in db.session.execute(
             select(Opportunity.owner_id, *count_and_sum(new), *count_and_sum(won), func.count(case((lost, 1))),
                    *count_and_sum(is_open))
-            .where(crm.visible_clause(Opportunity, user)).group_by(Opportunity.owner_id)):
+            .where(crm.answered_for_clause(Opportunity, user)).group_by(Opportunity.owner_id)):
         owner_row(owner_id).update(zip(("new", "new_amount", "won", "won_amount", "lost", "open", "open_amount"),
                                        figures))
     for owner_id, n, amount in db.session.execute(  # signed contracts, also of owners with no deal
             select(Contract.owner_id, func.count(), func.sum(Contract.amount))
-            .where(crm.visible_clause(Contract, user), Contract.signed_on >= period.first,
-                   Contract.signed_on <= period.last).group_by(Contract.owner_id)):
+            .where(crm.answered_for_clause(Contract, user), Contract.status.in_(SIGNED),
+                   Contract.signed_on >= period.first, Contract.signed_on <= period.last).group_by(Contract.owner_id)):
         owner_row(owner_id).update(contracts=n, contracts_amount=amount)
 
     owners = {u.id: u for u in db.session.scalars(select(User).where(User.id.in_(per_owner)))}
@@ -74,7 +77,7 @@ def sales_report(user, period: Period) -> dict:
     totals = {key: sum(p[key] for p in people) for key in FIGURES}
     totals["win_rate"] = _rate(totals["won"], totals["lost"])
     stages = [{"key": s.key, "name": s.name, "count": s.count, "amount": _amount(s.amount)}
-              for s in crm.open_pipeline(user)]
+              for s in crm.open_pipeline(user, crm.answered_for_clause)]
     return {"period": period.as_dict(), "totals": totals, "people": people, "stages": stages}
 
 

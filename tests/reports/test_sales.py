@@ -49,6 +49,13 @@ def deals(app, demo_people):
                                 "signed_on": "2026-11-15", "status": "signed"}, get_user("sales1"))
         crm.create("contract", {"customer_id": made["sales1"].id, "title": "去年合同", "amount": "9000",
                                 "signed_on": date(2025, 11, 15).isoformat(), "status": "signed"}, get_user("sales1"))
+        for status in ("draft", "cancelled"):  # a date filled in is no signature
+            crm.create("contract", {"customer_id": made["sales1"].id, "title": f"{status}合同", "amount": "150000",
+                                    "signed_on": "2026-11-16", "status": status}, get_user("sales1"))
+        shared = crm.create("contract", {"customer_id": made["sales2"].id, "title": "同事合同", "amount": "480000",
+                                         "signed_on": "2026-11-17", "status": "signed"}, get_user("sales2"))
+        crm.share(shared, ["sales1"])  # sales1 may see it; it is sales2's figure, not theirs
+        db.session.commit()
         db.session.remove()
 
 
@@ -56,7 +63,7 @@ def test_each_reader_sees_the_figures_of_the_records_they_may_see(api_as, deals)
     everyone = api_as("admin").get(f"/api/v1/reports/sales?{PERIOD}").get_json()
     t = everyone["totals"]
     assert (t["new"], t["new_amount"], t["won"], t["won_amount"], t["lost"]) == (4, 520000.0, 2, 400000.0, 1)
-    assert (t["win_rate"], t["contracts"], t["contracts_amount"]) == (0.667, 1, 80000.0)
+    assert (t["win_rate"], t["contracts"], t["contracts_amount"]) == (0.667, 2, 560000.0)
     assert (t["open"], t["open_amount"]) == (2, 70000.0)  # the October deal is still open
     # The best seller first.
     assert [p["username"] for p in everyone["people"]] == ["sales2", "sales1"]
@@ -64,6 +71,7 @@ def test_each_reader_sees_the_figures_of_the_records_they_may_see(api_as, deals)
     assert [p["username"] for p in mine["people"]] == ["sales1"]
     [me] = mine["people"]
     assert (me["new"], me["won"], me["won_amount"], me["lost"], me["win_rate"]) == (3, 1, 100000.0, 1, 0.5)
+    assert (me["contracts"], me["contracts_amount"]) == (1, 80000.0)
     assert {s["key"]: s["count"] for s in mine["stages"] if s["count"]} == {"initial_contact": 2}
     assert api_as("fj_head").get("/api/v1/reports/sales").status_code == 403
     assert api_as("admin").get("/api/v1/reports/sales?from=2026-12-01&to=2026-11-01").status_code == 400
