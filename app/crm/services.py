@@ -941,7 +941,15 @@ def _apply(record: OwnedRecord, values: dict, custom: dict | None, actor, reason
                        [{"field": "opportunity_id", "message": _("The opportunity belongs to another customer.")}])
 
 
+def _date_the_signature(record: OwnedRecord) -> None:
+    """A contract marked signed without a date was signed today: undated, it counted in no
+    period of the sales report."""
+    if isinstance(record, Contract) and record.status == "signed" and record.signed_on is None:
+        record.signed_on = company_today()
+
+
 def _status_side_effects(record: OwnedRecord, before: dict) -> None:
+    _date_the_signature(record)
     if isinstance(record, Opportunity):
         was = before.get("status")
         if was in CLOSED and record.status != was and record.status in CLOSED:
@@ -988,6 +996,7 @@ def create(entity: str, data: dict, actor, *, commit: bool = True, chain=(), aut
                      "and mark it signed once it is approved.")
             raise ApiError(409, "approval_needed", said, details=[{"field": "status", "message": said}])
     _apply(record, values, custom, actor, "")
+    _date_the_signature(record)
     if isinstance(record, Opportunity):
         record.stage_entered_at = utcnow()
         if record.status in CLOSED:

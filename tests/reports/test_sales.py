@@ -87,3 +87,17 @@ def test_the_page_and_the_menu_for_a_salesperson(app, deals):
     assert 'data-figure="won">1<' in page and "50%" in page and "100,000.00" in page
     assert "流程报表" not in page and "人员报表" not in page  # their report only
     assert 'href="/reports/"' in client.get("/").get_data(as_text=True)  # 报表 in their menu
+
+
+def test_a_contract_marked_signed_without_a_date_was_signed_today(api_as, deals):
+    """Undated, it counted in no period of the report."""
+    from app.clock import company_today
+
+    sales = api_as("sales1")
+    customer = sales.get("/api/v1/customers").get_json()["items"][0]
+    draft = sales.post("/api/v1/contracts", json={"customer_id": customer["id"], "title": "未写日期", "amount": 1}).get_json()
+    signed = sales.patch(f"/api/v1/contracts/{draft['id']}", json={"status": "signed", "version": draft["version"]})
+    assert signed.status_code == 200 and signed.get_json()["signed_on"] == company_today().isoformat()
+    dated = sales.post("/api/v1/contracts", json={"customer_id": customer["id"], "title": "补录", "amount": 1,
+                                                  "status": "signed", "signed_on": "2026-11-02"}).get_json()
+    assert dated["signed_on"] == "2026-11-02"  # a date given stays
