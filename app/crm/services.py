@@ -1398,7 +1398,8 @@ def list_query(entity: str, user, q: str | None = None, filters: dict | None = N
         if value is None or value == "":
             continue
         if isinstance(value, datetime) and value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
+            # A time without its offset is the company's, as when a record is written with it.
+            value = value.replace(tzinfo=company_zone())
         if isinstance(value, str):
             value = value.replace("\x00", "")
         if isinstance(value, int) and key.endswith("_id") and not 0 < value <= MAX_ID:

@@ -385,3 +385,18 @@ def test_deals_contracts_and_activities_are_found_by_their_customer_s_name(api_a
         assert len(found) == 1 and found[0]["customer_id"] == xiamen["id"], path
     assert [o["title"] for o in api.get("/api/v1/opportunities?q=厦门 一期").get_json()["items"]] == ["一期项目"]
     assert api.get("/api/v1/opportunities?q=厦门 二期").get_json()["total"] == 0  # each word somewhere
+
+
+def test_a_time_filter_without_its_offset_is_read_on_the_company_clock(api_as, crm_stages, make_customer):
+    """happened_at_after=2026-12-01 left out an activity of 2026-12-01 00:30 Shanghai time, read
+    as UTC, while the same text written on the activity is Shanghai time."""
+    api = api_as("sales1")
+    customer = make_customer()
+    activity = api.post("/api/v1/activities", json={"customer_id": customer["id"], "content": "午夜回访",
+                                                    "happened_at": "2026-12-01T00:30:00"}).get_json()
+    assert activity["happened_at"].startswith("2026-11-30T16:30")  # stored in UTC
+    after = api.get("/api/v1/activities?happened_at_after=2026-12-01T00:00:00").get_json()["items"]
+    before = api.get("/api/v1/activities?happened_at_before=2026-12-01T00:00:00").get_json()["items"]
+    assert [a["id"] for a in after] == [activity["id"]] and activity["id"] not in [a["id"] for a in before]
+    explicit = api.get("/api/v1/activities", query_string={"happened_at_after": "2026-12-01T00:00:00+08:00"})
+    assert [a["id"] for a in explicit.get_json()["items"]] == [activity["id"]]
