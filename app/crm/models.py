@@ -78,6 +78,11 @@ class OwnedRecord(VersionedMixin):
         return getattr(self, "name", None) or getattr(self, "title", None) or f"#{self.id}"
 
 
+# A deleted record's id is never given to another (SQLite otherwise reuses the highest): its
+# change history, rule ledger and logs stay its own (migration 0033).
+NO_ID_REUSE = {"sqlite_autoincrement": True}
+
+
 class Customer(OwnedRecord, db.Model):
     __tablename__ = "customers"
     entity = "customer"
@@ -90,6 +95,7 @@ class Customer(OwnedRecord, db.Model):
         Index("ix_customers_credit_code", "credit_code"),
         Index("ix_customers_phone", "phone"),
         Index("ix_customers_phone_key", "phone_key"),
+        NO_ID_REUSE,
     )
 
     name: Mapped[str] = mapped_column(String(200), nullable=False)
@@ -117,6 +123,7 @@ class Activity(OwnedRecord, db.Model):
         Index("ix_activities_owner_updated", "owner_id", "updated_at"),
         Index("ix_activities_customer_happened", "customer_id", "happened_at"),
         Index("ix_activities_next_follow_up", "next_follow_up"),
+        NO_ID_REUSE,
     )
 
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="RESTRICT"), nullable=False)
@@ -140,6 +147,7 @@ class Opportunity(OwnedRecord, db.Model):
         Index("ix_opportunities_owner_updated", "owner_id", "updated_at"),
         Index("ix_opportunities_customer", "customer_id"),
         Index("ix_opportunities_status_stage", "status", "stage"),
+        NO_ID_REUSE,
     )
 
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="RESTRICT"), nullable=False)
@@ -163,6 +171,7 @@ class Contract(OwnedRecord, db.Model):
         Index("ix_contracts_owner_updated", "owner_id", "updated_at"),
         Index("ix_contracts_customer", "customer_id"),
         Index("ix_contracts_expires_on", "expires_on"),
+        NO_ID_REUSE,
     )
 
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="RESTRICT"), nullable=False)

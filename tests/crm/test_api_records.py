@@ -400,3 +400,16 @@ def test_a_time_filter_without_its_offset_is_read_on_the_company_clock(api_as, c
     assert [a["id"] for a in after] == [activity["id"]] and activity["id"] not in [a["id"] for a in before]
     explicit = api.get("/api/v1/activities", query_string={"happened_at_after": "2026-12-01T00:00:00+08:00"})
     assert [a["id"] for a in explicit.get_json()["items"]] == [activity["id"]]
+
+
+def test_a_deleted_records_id_is_never_given_to_a_new_one(api_as, crm_stages, make_customer):
+    """On SQLite the next deal took the deleted one's id, with its change history and its
+    "once per record" rule ledger (a won deal made no contract: "already done")."""
+    api = api_as("sales1")
+    customer = make_customer()
+    first = api.post("/api/v1/opportunities", json={"customer_id": customer["id"], "title": "将删除"}).get_json()
+    assert api.delete(f"/api/v1/opportunities/{first['id']}").status_code == 204
+    second = api.post("/api/v1/opportunities", json={"customer_id": customer["id"], "title": "新商机"}).get_json()
+    assert second["id"] > first["id"]
+    history = api.get(f"/api/v1/records/opportunity/{second['id']}/history").get_json()["items"]
+    assert all(entry["event"] != "deleted" for entry in history) and len(history) == 1
