@@ -29,7 +29,10 @@ class User(UserMixin, VersionedMixin, db.Model):
     password_hash: Mapped[str] = mapped_column(String(255), nullable=False)
     # Deactivated users keep their records and tasks; they just cannot log in or be picked.
     active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
-    locale: Mapped[str | None] = mapped_column(String(16))
+    locale: Mapped[str | None] = mapped_column(String(16))  # chosen by the user (the language switch)
+    # The language their last login was read in (their browser's, unless chosen): what the worker
+    # writes for someone who never chose one, without making the browser's a choice for good.
+    reads_in: Mapped[str | None] = mapped_column(String(16))
     email_notifications: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True, server_default="1")
 
     # Loaded when first used, not with every user: most look-ups (notifications, owners,
@@ -60,6 +63,11 @@ class User(UserMixin, VersionedMixin, db.Model):
     @property
     def session_key(self) -> str:
         return hashlib.sha256(self.password_hash.encode()).hexdigest()[:20]
+
+    @property
+    def writes_in(self) -> str | None:
+        """The language texts written for this user outside a request are in (None: the default)."""
+        return self.locale or self.reads_in
 
     @property
     def role_names(self) -> set[str]:

@@ -1,5 +1,5 @@
 """Login and logout pages."""
-from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 from flask_wtf import FlaskForm
@@ -53,16 +53,16 @@ def login():
 
 
 def _keep_language(user: User) -> None:
-    """The language the login page was read in becomes the user's when they chose it there, or
-    when they have none and it is not the default (an English browser): what the worker writes
-    for them later (notices, an import's errors, e-mails) is then in the language they read."""
+    """The language the login page was read in: the user's choice when they chose it there, and
+    in any case the one the worker writes their notices and import errors in while they have
+    chosen none (their browser's, not made a choice for good)."""
     from app import select_locale
 
-    chosen = session.pop("locale_chosen", False)
     reading = select_locale()  # nobody is logged in yet: the session's choice, else the browser's
-    if chosen or (not user.locale and reading != current_app.config["BABEL_DEFAULT_LOCALE"]):
+    if session.pop("locale_chosen", False):
         user.locale = reading
-        db.session.commit()
+    user.reads_in = reading
+    db.session.commit()
 
 
 @bp.post("/logout")

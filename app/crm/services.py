@@ -1971,7 +1971,7 @@ def run_customer_import(import_id: int) -> CustomerImport:
     if job is None or job.status == "done":
         return job
     # In the worker there is no request to take the language from: use the importer's.
-    with force_locale(job.user.locale or "zh_CN"):
+    with force_locale(job.user.writes_in or "zh_CN"):
         return _run_import(job)
 
 

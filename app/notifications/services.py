@@ -44,7 +44,7 @@ def _in_language(text, user: User) -> str:
     in English; this also runs in the worker, outside any request)."""
     if isinstance(text, str):
         return text
-    with force_locale(user.locale or current_app.config.get("BABEL_DEFAULT_LOCALE", "zh_CN")):
+    with force_locale(user.writes_in or current_app.config.get("BABEL_DEFAULT_LOCALE", "zh_CN")):
         return str(text)
 
 
