@@ -2,6 +2,7 @@
 // (embedded fields, stored as properties.crm_field), a preview, and saving new versions.
 import { FormEditor } from "@bpmn-io/form-js-editor";
 import { Form } from "@bpmn-io/form-js-viewer";
+import { dataAsText } from "../shared/data-as-text.js";
 import "@bpmn-io/form-js-viewer/dist/assets/form-js.css";
 import "@bpmn-io/form-js-editor/dist/assets/form-js-editor.css";
 import "@bpmn-io/form-js-editor/dist/assets/dragula.css";
@@ -247,7 +248,8 @@ $("#toggle-preview").addEventListener("click", async () => {
     $("#toggle-preview").textContent = T.preview;
     return;
   }
-  preview = new Form({ container: $("#form-preview") });
+  // As approvers will see it: what is typed into its fields is shown as text in its text blocks.
+  preview = new Form({ container: $("#form-preview"), additionalModules: [dataAsText] });
   await preview.importSchema(editor.saveSchema(), {});
   $("#form-editor").classList.add("d-none");
   $("#form-preview").classList.remove("d-none");

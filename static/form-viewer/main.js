@@ -1,6 +1,7 @@
 // The form viewer (form-js) for previews and the inbox: window.CrmFormViewer.render(...).
 // Embedded fields arrive read-only in the schema; server-side errors are shown per field.
-import { FeelersTemplating, Form } from "@bpmn-io/form-js-viewer";
+import { Form } from "@bpmn-io/form-js-viewer";
+import { dataAsText } from "../shared/data-as-text.js";
 import "@bpmn-io/form-js-viewer/dist/assets/form-js.css";
 import "./viewer.css";
 
@@ -24,21 +25,6 @@ function translator(table) {
 
 const clone = (value) => JSON.parse(JSON.stringify(value));
 
-// A text block's {{ }} templates put the process's data (what a salesperson typed: a customer's
-// name) into its Markdown, where "[同意](https://…)" or "# 已批准" became a live link or a heading
-// in the approver's form. form-js escapes such values only in HTML blocks; here text blocks too
-// (":" and "@" as well: a bare address would become a link, and show the escapes in it).
-const ENTITIES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" };
-const asMarkdownText = (value) => (value === null || value === undefined ? value
-  : String(value).replace(/[&<>"]/g, (c) => ENTITIES[c]).replace(/[\\`*_{}[\]()#+\-.!|~:@]/g, "\\$&"));
-
-class DataAsTextTemplating extends FeelersTemplating {
-  evaluate(template, context, options = {}) {
-    // form-js' text block passes `strict` and no sanitizer; labels pass neither, HTML blocks their own.
-    const markdown = "strict" in options && !options.sanitizer;
-    return super.evaluate(template, context, markdown ? { ...options, sanitizer: asMarkdownText } : options);
-  }
-}
 
 function walk(components, visit) {
   for (const component of components || []) {
@@ -85,7 +71,7 @@ async function render(container, options = {}) {
   const form = new Form({
     container,
     properties: { readOnly: Boolean(options.readOnly) },
-    additionalModules: [{ templating: ["type", DataAsTextTemplating] }],
+    additionalModules: [dataAsText],
   });
   const validator = form.get("validator");
   const validateField = validator.validateFieldInstance.bind(validator);

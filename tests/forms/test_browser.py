@@ -309,6 +309,26 @@ def test_data_in_a_text_block_is_text_not_markdown(page, shipped_forms):
     assert probe.get_by_label("客户名称").input_value() == typed  # the field shows the value as it is
 
 
+def test_the_designers_preview_shows_typed_values_as_text_in_text_blocks(page, app, demo_people):
+    from app.extensions import db
+    from app.forms import services
+
+    with app.app_context():
+        services.save_form("md_preview", "预览表单", {"type": "default", "components": [
+            {"type": "textfield", "key": "name", "label": "客户名称"},
+            {"type": "text", "text": "客户：{{name}}"}]})
+        db.session.commit()
+    login_in_browser(page, "admin")
+    page.goto("/forms/md_preview/design")
+    page.wait_for_selector("#form-editor[data-ready=true]")
+    page.click("#toggle-preview")
+    preview = page.locator("#form-preview")
+    preview.get_by_label("客户名称").fill("# 标题 [点我](https://evil.example) <a href='https://evil.example'>x</a>")
+    text = preview.locator(".fjs-form-field-text")
+    expect(text).to_contain_text("[点我](https://evil.example)")
+    assert text.locator("a").count() == 0 and text.locator("h1").count() == 0
+
+
 def test_binding_page_without_code(page, app, shipped_forms):
     """An admin binds "opportunity won" to the customer report form with a mapping, in the browser."""
     from app.engine import services as engine
