@@ -427,6 +427,12 @@ def run_binding(binding: FormBinding, event: RecordEvent) -> BindingRun:
     try:
         if not _condition_matches(binding, event):
             run.outcome = "not_matched"
+        elif (binding.report_pending and event.event == "created" and getattr(record, "entity", None) == "contract"
+              and (event.changes or {}).get("status", (None, None))[1] == "signed"):  # entered signed
+            # An administrator recording a contract signed before the product: approved by its
+            # signature. Started anyway, a rejection left it 已签订 and 审批驳回 at once.
+            run.outcome = "skipped"
+            run.message = _("The contract is signed already: there is nothing to approve.")
         elif binding.skip_if_running and (running := _already_running(binding, record.id)):
             run.outcome, run.instance_id = "skipped", running
             run.message = _("Process #%(id)s is already running for this record.", id=running)

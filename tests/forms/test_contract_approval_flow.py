@@ -296,8 +296,12 @@ def test_a_contract_is_not_entered_already_signed_past_its_approval(api_as, cont
     assert refused.status_code == 409 and refused.get_json()["error"]["code"] == "approval_needed"
     assert refused.get_json()["error"]["details"][0]["field"] == "status"
     assert [c["title"] for c in sales.get("/api/v1/contracts").get_json()["items"]] == ["影像设备采购合同 1000"]
-    # An administrator recording a contract signed before the product was in use may.
-    assert api_as("admin").post("/api/v1/contracts", json={**signed, "owner": "sales1"}).status_code == 201
+    # An administrator recording a contract signed before the product was in use may; it goes
+    # to no approval (a rejection would leave it 已签订 and 审批驳回).
+    recorded = api_as("admin").post("/api/v1/contracts", json={**signed, "owner": "sales1"})
+    assert recorded.status_code == 201 and recorded.get_json()["approval_status"] == "none"
+    assert recorded.get_json()["id"] not in [t["record"]["id"] for t in
+                                             api_as("manager").get("/api/v1/tasks").get_json()["items"]]
 
 
 def test_an_approved_contract_whose_amount_changed_is_not_signed_before_it_is_approved_again(app, api_as,
