@@ -86,7 +86,10 @@ def _hand_over_target(task: HumanTask, target: User) -> tuple[str, str | None]:
     """Whom a task delegated or reassigned to ``target`` goes to: ``(username, away)``, the
     substitute of an absent user (``away`` is the absent one). Never an interested party."""
     routed, away = substitute_for(target.username)
-    why = interested_parties(task.instance).get(routed)
+    parties = interested_parties(task.instance)
+    if away and routed in parties and target.username not in parties:
+        return target.username, None  # away, their substitute a party: it waits for them, as a new task does
+    why = parties.get(routed)
     if why:
         raise ApiError(400, "invalid_input", why, [{"field": "to", "message": _("Choose another person.")}])
     return routed, away
