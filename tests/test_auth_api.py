@@ -1,4 +1,6 @@
 """API authentication: tokens, revocation, throttling (API.md "Auth")."""
+import pytest
+
 from app.cli import DEMO_PASSWORD
 
 
@@ -201,6 +203,8 @@ def test_guessing_the_current_password_on_the_change_form_counts_as_failed_login
     assert elsewhere.status_code == 429  # the account's lock, as after failed sign-ins
     failures = api_as("admin").get("/api/v1/audit-events?event=login.failure").get_json()["items"]
     assert len([f for f in failures if f["target"] == "sales1"]) == app.config["LOGIN_MAX_FAILURES"]
+    locked = api_as("admin").get("/api/v1/audit-events?event=login.locked").get_json()["items"]
+    assert any(e["target"] == "sales1" and e["details"].get("via") == "password_change" for e in locked)
 
 
 def test_the_last_two_administrators_deactivating_each_other_at_once_leave_one(app, demo_people, api_as):
@@ -295,3 +299,13 @@ def test_an_administrator_sees_and_revokes_a_users_api_tokens(app, client, demo_
     seller = app.test_client()
     seller.post("/login", data={"username": "sales1", "password": DEMO_PASSWORD})
     assert seller.post("/admin/users/sales2/revoke-tokens").status_code == 403
+
+
+@pytest.mark.parametrize("password, refused", [("password", True), ("Password1", True), ("pwtest12", True),
+                                               ("PWTest2026", True), ("12345678", True), ("Tea-Garden-2026", False)])
+def test_a_password_anyone_would_guess_first_is_refused(demo_people, api_as, password, refused):
+    answer = api_as("admin").post("/api/v1/users", json={"username": "pwtest", "display_name": "PW",
+                                                         "password": password, "roles": ["sales"]})
+    assert (answer.status_code == 400) is refused, answer.get_json()
+    if refused:
+        assert answer.get_json()["error"]["details"][0]["field"] == "password"

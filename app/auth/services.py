@@ -22,6 +22,13 @@ from app.extensions import db
 from app.jobs import periodic
 
 MIN_PASSWORD_LENGTH = 8
+# Passwords tried first by anyone guessing (they head every leaked-password list), compared
+# without case; a name followed by digits (sales1234) counts as the name.
+COMMON_PASSWORDS = frozenset({
+    "password", "password1", "password123", "passw0rd", "12345678", "123456789", "1234567890", "11111111",
+    "88888888", "66666666", "00000000", "12341234", "qwertyui", "qwerty123", "1qaz2wsx", "abc12345", "abcd1234",
+    "a1234567", "iloveyou", "admin123", "administrator", "welcome1", "letmein1", "changeme", "woaini1314",
+    "5201314520", "aa123456", "asdfghjk", "zxcvbnm1", "p@ssw0rd"})
 
 # A hash to compare against when the user does not exist, so timing does not reveal it.
 _DUMMY_HASH = generate_password_hash("not-a-real-password")
@@ -61,8 +68,10 @@ def password_problems(password: str, username: str = "") -> list[str]:
     problems = []
     if len(password or "") < MIN_PASSWORD_LENGTH:
         problems.append(_("Password must have at least %(n)d characters.", n=MIN_PASSWORD_LENGTH))
-    if username and password and password.lower() == username.lower():
+    if username and password and password.lower().rstrip("0123456789") == username.lower().rstrip("0123456789"):
         problems.append(_("Password must not be the username."))
+    elif password and password.lower() in COMMON_PASSWORDS:
+        problems.append(_("This password is among the first anyone guessing tries; choose another."))
     if password and password.isdigit():
         problems.append(_("Password must not be only digits."))
     return problems
@@ -206,6 +215,9 @@ def change_own_password(user: User, current: str, new: str, ip: str = "") -> Non
     holding a session could otherwise try passwords here without limit."""
     remaining, _network = _lock_remaining(user.username, ip)
     if remaining:
+        audit("login.locked", actor=user, actor_name=user.username, target=user.username, by="account",
+              via="password_change")
+        db.session.commit()  # kept whatever the caller does with the refusal
         minutes = max(1, (remaining + 59) // 60)
         message = ngettext("Too many wrong passwords. Try again in %(num)d minute.",
                            "Too many wrong passwords. Try again in %(num)d minutes.", minutes)
