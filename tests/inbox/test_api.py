@@ -218,7 +218,7 @@ def test_the_api_shows_an_instance_to_whoever_its_page_shows_it_to(api_as, flows
         assert page.get(f"/process-instances/{instance_id}").status_code == status, username
 
 
-def test_an_absent_approvers_substitute_who_started_the_process_does_not_get_its_task(api_as, flows):
+def test_an_absent_approvers_substitute_who_started_the_process_does_not_get_its_task(api_as, flows, app):
     """med_reviewer away with sales1 as substitute: sales1's own request stays with med_reviewer
     (its escalation will find someone), instead of letting sales1 approve it."""
     today = company_today().isoformat()
@@ -229,6 +229,10 @@ def test_an_absent_approvers_substitute_who_started_the_process_does_not_get_its
     kept = [d for e, a, c, d in flows.history(own) if e.startswith("out_of_office")]
     assert kept == [{"from": "med_reviewer", "to": "med_reviewer", "substitute": "sales1", "away": ["med_reviewer"]}]
     assert "sales1" not in [t["assignee"] for t in api_as("sales1").get("/api/v1/tasks").get_json()["items"]]
+    page = app.test_client()
+    page.post("/login", data={"username": "admin", "password": "demo1234"})
+    line = page.get(f"/process-instances/{own}").get_data(as_text=True).split('data-event="out_of_office_kept"')[1]
+    assert "医疗行业审核" in line.split("</li>")[0] and "销售一 Sales One" in line.split("data-kept-from>")[1][:80]
     # Someone else's request goes to the substitute as before.
     assert flows.open_task(flows.assigned("med_reviewer", starter="sales2"))["assignee"] == "sales1"
 
