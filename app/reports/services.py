@@ -19,7 +19,8 @@ Definitions (what each figure counts):
 - skipped: completed instances of a version containing the step in which it never ran.
 - bottlenecks: the slowest step by median time in step, and every step within half of it, among
   steps with enough completed tasks to have a median worth the name (MIN_BOTTLENECK_SAMPLES), and
-  only where another step is under half as long (one step alone is no bottleneck).
+  only where another step is under half as long (one step alone is no bottleneck) and the slowest
+  takes a quarter of an hour at least (steps done in seconds hold nothing up).
 """
 from __future__ import annotations
 
@@ -303,16 +304,20 @@ def _steps(cohort, defs: list[ProcessDefinition], completed_by_def: dict[int, in
 
 # A median of one or two tasks says little: one slow case (a holiday) would name a bottleneck.
 MIN_BOTTLENECK_SAMPLES = 3
+# Nor does a step people finish within minutes hold anything up (the page would show "0 分钟"
+# beside the flag): a bottleneck is slow by a person's measure, not only by comparison.
+MIN_BOTTLENECK_SECONDS = 15 * 60
 
 
 def mark_bottlenecks(steps: list[dict]) -> list[dict]:
     """The slowest step by median time in step, and every step within half of it, among the
     steps with at least MIN_BOTTLENECK_SAMPLES completed tasks; named only where another step
-    is clearly quicker (under half as long). A one-step process, or steps all alike, has no
-    bottleneck: the flag would only repeat that the process takes time."""
+    is clearly quicker (under half as long), and only a step of MIN_BOTTLENECK_SECONDS or more.
+    A one-step process, or steps all alike, has no bottleneck: the flag would only repeat that
+    the process takes time."""
     judged = [s for s in steps if s["completed"] >= MIN_BOTTLENECK_SAMPLES]
     slowest = max((s["in_step_median_s"] or 0 for s in judged), default=0)
-    slow = [s for s in judged if slowest and (s["in_step_median_s"] or 0) >= slowest / 2]
+    slow = [s for s in judged if slowest >= MIN_BOTTLENECK_SECONDS and (s["in_step_median_s"] or 0) >= slowest / 2]
     quicker = any(s["in_step_median_s"] is not None and s["in_step_median_s"] < slowest / 2 for s in steps)
     for s in steps:
         s["bottleneck"] = quicker and s in slow

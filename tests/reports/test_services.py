@@ -239,3 +239,6 @@ def test_a_step_is_a_bottleneck_only_next_to_a_clearly_quicker_one():
     assert not any(s["bottleneck"] for s in alike)
     named = services.mark_bottlenecks([step("first", 9, 7200.0), step("second", 9, 5400.0), step("quick", 1, 900.0)])
     assert [s["id"] for s in named if s["bottleneck"]] == ["first", "second"]
+    # Steps done in seconds hold nothing up, however they compare ("0 分钟" beside a 瓶颈 badge).
+    seconds = services.mark_bottlenecks([step("manager", 9, 10.6), step("head", 9, 0.2)])
+    assert not any(s["bottleneck"] for s in seconds)
