@@ -1099,6 +1099,20 @@ def holder_label(task: HumanTask) -> str:
     return _("waiting in %(groups)s", groups=", ".join(labels)) if labels else _("nobody")
 
 
+def earlier_rounds(instance: ProcessInstance, limit: int = 5) -> list[dict]:
+    """The same process's earlier instances for the same record, newest first, each with how it
+    came out and the last comment an approver gave: a contract submitted again after a
+    rejection reached its approver without the reason it was rejected before."""
+    if not instance.record_type or not instance.record_id:
+        return []
+    earlier = list(db.session.scalars(select(ProcessInstance).where(
+        ProcessInstance.record_type == instance.record_type, ProcessInstance.record_id == instance.record_id,
+        ProcessInstance.process_key == instance.process_key, ProcessInstance.id < instance.id,
+        ProcessInstance.status.not_in(OPEN_STATUSES)).order_by(ProcessInstance.id.desc()).limit(limit)))
+    standing = engine.how_they_stand(i.id for i in earlier)
+    return [{"instance": i, **standing.get(i.id, {})} for i in earlier]
+
+
 def record_of(instance: ProcessInstance):
     if not instance.record_type or not instance.record_id:
         return None

@@ -239,6 +239,7 @@ def task(task_id):
         can_reassign=task.status == "open" and services.can_reassign(task, current_user),
         delegation=services.active_delegation(task),
         form=form, record_changes=_record_changes(form), record=services.record_of(instance),
+        earlier_rounds=services.earlier_rounds(instance),
         duplicates=services.duplicates_for(instance), history=services.timeline(instance),
         attachments=attachments.attachments_of(instance.id), markers=services.diagram_markers(instance),
         users=_hand_over_candidates(instance),

@@ -83,7 +83,7 @@ def test_a_large_contract_goes_on_to_the_manager_above_and_a_rejection_tells_why
     assert _contract(api_as("sales1"), contract)["approval_status"] == "rejected"
 
 
-def test_a_rejected_contract_is_fixed_and_submitted_again(api_as, contract_flow):
+def test_a_rejected_contract_is_fixed_and_submitted_again(app, api_as, contract_flow):
     sales = api_as("sales1")
     contract = contract_flow(120000)
     url = f"/api/v1/records/contract/{contract['id']}/report-again"
@@ -97,6 +97,14 @@ def test_a_rejected_contract_is_fixed_and_submitted_again(api_as, contract_flow)
     assert again.status_code == 201, again.get_json()
     assert [run["outcome"] for run in again.get_json()["items"]] == ["started"]
     assert _contract(sales, contract)["approval_status"] == "pending"
+    # Its approver sees why it was rejected before, beside the form.
+    [waiting] = api_as("manager").get("/api/v1/tasks").get_json()["items"]
+    from app.cli import DEMO_PASSWORD
+
+    page = app.test_client()
+    page.post("/login", data={"username": "manager", "password": DEMO_PASSWORD})
+    earlier = page.get(f"/tasks/{waiting['id']}").get_data(as_text=True).split('id="earlier-rounds"')[1]
+    assert "请补充开票信息" in earlier.split("</ul>")[0]
     task = _decide(api_as("manager"), "approve")
     shown = api_as("manager").get(f"/api/v1/tasks/{task['id']}").get_json()
     assert shown["data"]["invoice_title"] == "厦门鹭江医疗器械有限公司"  # the contract as it is now
