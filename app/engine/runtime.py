@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta, timezone
 from uuid import UUID
 
 # _EndJoin: the step after every end event, waiting for the process's other tokens (pruning)
-from SpiffWorkflow.bpmn.specs.control import _EndJoin
+from SpiffWorkflow.bpmn.specs.control import BoundaryEventJoin, BoundaryEventSplit, _EndJoin
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.end_event import EndEvent
 from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import EventBasedGateway
@@ -506,7 +506,7 @@ IN_PROGRESS = TaskState.READY | TaskState.WAITING | TaskState.STARTED | TaskStat
 class MigrationProblem:
     element_id: str | None
     element_name: str | None
-    # removed_active | removed_done | incompatible | event_changed | subprocess_removed |
+    # removed_active | removed_done | attached_changed | incompatible | event_changed | subprocess_removed |
     # unmappable | unresolvable
     reason: str
     details: list[str] = field(default_factory=list)
@@ -534,8 +534,8 @@ def _problem(spec, reason, details=()) -> MigrationProblem:
     return MigrationProblem(element, getattr(spec, "bpmn_name", None), reason, sorted(details))
 
 
-_PRIORITY = ("removed_active", "subprocess_removed", "branch_added", "incompatible", "event_changed", "unresolvable",
-             "removed_done", "unmappable")
+_PRIORITY = ("removed_active", "subprocess_removed", "branch_added", "attached_changed", "incompatible",
+             "event_changed", "unresolvable", "removed_done", "unmappable")
 
 
 def _one_per_element(problems: list[MigrationProblem]) -> list[MigrationProblem]:
@@ -581,6 +581,12 @@ def _check(workflow, spec_diff, workflow_diff) -> list[MigrationProblem]:
     for task in workflow.get_tasks(skip_subprocesses=True):
         spec = task.task_spec
         if task.id in removed:
+            if isinstance(spec, (BoundaryEventSplit, BoundaryEventJoin)):
+                # SpiffWorkflow's wrapper of a step with attached events: it exists only while the
+                # step has some, so adding or removing them "removes" it. Said of the step itself.
+                step = spec.name.split(".", 1)[0]
+                problems.append(_problem(workflow.spec.task_specs.get(step) or spec, "attached_changed"))
+                continue
             if task.has_state(IN_PROGRESS):
                 problems.append(_problem(spec, "removed_active"))
             elif task.has_state(TaskState.FINISHED_MASK):

@@ -796,6 +796,8 @@ def _refusal_text(problem: R.MigrationProblem) -> str:
     texts = {
         "removed_active": _("the step “%(name)s” (%(id)s), where the instance is now, was removed", **params),
         "removed_done": _("the step “%(name)s” (%(id)s), which the instance has passed, no longer exists", **params),
+        "attached_changed": _("timers or events were attached to or removed from the step “%(name)s” (%(id)s), where "
+                              "the instance is or which it has passed: it cannot follow that change", **params),
         "incompatible": _("the step “%(name)s” (%(id)s), where the instance is now, changed in a way it cannot "
                           "follow (%(what)s)", **params),
         "event_changed": _("the event “%(name)s” (%(id)s) the instance waits for changed (%(what)s)", **params),
