@@ -744,7 +744,9 @@ def admin_save_field(field_id=None):
         defs = db.session.scalars(select(CustomFieldDef).order_by(CustomFieldDef.entity, CustomFieldDef.position,
                                                                   CustomFieldDef.id)).all()
         return render_template("crm/admin_fields.html", defs=defs, types=services.CUSTOM_FIELD_TYPE_LABELS, entities=ENTITIES,
-                               errors=error.by_field() if definition is None else {}, form=request.form), 400
+                               # A refused change of a listed field is said above; the new-field form stays empty.
+                               errors=error.by_field() if definition is None else {},
+                               form=request.form if definition is None else {}), 400
     flash(_("Saved."), "success")
     return redirect(url_for("crm.admin_fields"))
 

@@ -411,6 +411,15 @@ def test_a_custom_field_rules_use_is_neither_deleted_nor_retyped_under_them(crm,
         assert refused.value.code == "field_in_use" and "“大预算”" in refused.value.message
         db.session.rollback()
     assert crm.custom_field_defs("opportunity")[0].type == "number"
+    from flask import current_app
+
+    page = current_app.test_client()
+    page.post("/login", data={"username": "admin", "password": "demo1234"})
+    refused = page.post(f"/admin/crm/fields/{budget.id}", data={"entity": "opportunity", "key": "budget",
+                                                              "label": "客户预算", "type": "text"})
+    assert refused.status_code == 400 and "“大预算”" in refused.get_data(as_text=True)
+    assert 'id="c-key" name="key" value=""' in refused.get_data(as_text=True)  # the new-field form stays empty
+    db.session.rollback()
     # Renamed it may be; a field whose name merely begins the same is not in use.
     crm.save_custom_field(budget, entity="opportunity", key="budget", label="预算（元）", type="number", choices=[],
                           required=False, actor=user("admin"))
