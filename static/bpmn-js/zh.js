@@ -304,11 +304,18 @@ export function translateWidgets(container) {
   });
 }
 
+// English as the libraries write it, where it counts without a singular ("1 Warnings").
+const EN_COUNTS = {
+  "{errors} Errors, {warnings} Warnings": ({ errors, warnings }) =>
+    `${errors} ${Number(errors) === 1 ? "error" : "errors"}, ${warnings} ${Number(warnings) === 1 ? "warning" : "warnings"}`,
+};
+
 export default function translateFor(locale) {
   const zh = (locale || "").toLowerCase().startsWith("zh");
   return function translate(template, replacements) {
-    let text = (zh && ZH[template]) || template;
     const values = replacements || {};
+    if (!zh && EN_COUNTS[template]) return EN_COUNTS[template](values);
+    const text = (zh && ZH[template]) || template;
     return text.replace(/{([^}]+)}/g, (_, key) => (key in values ? values[key] : `{${key}}`));
   };
 }

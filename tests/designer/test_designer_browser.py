@@ -788,3 +788,16 @@ def test_importing_a_file_of_a_process_that_exists_offers_it_as_its_next_version
     page.once("dialog", lambda dialog: dialog.accept())
     page.set_input_files("#designer-import", fixture)
     page.wait_for_url("**/designer/joint_review")
+
+
+def test_the_lint_count_has_singular_forms_in_english(page, demo_people):
+    """It read "0 Errors, 1 Warnings"."""
+    login_in_browser(page, "admin")
+    page.evaluate("""async () => { const body = new URLSearchParams({locale: "en", next: "/designer/"});
+        body.set("csrf_token", document.querySelector('meta[name=csrf-token]')?.content || "");
+        await fetch("/language", {method: "POST", body}); }""")
+    _new_process(page, "lint_words", "Lint words")
+    said = page.evaluate("""() => { const t = window.designer.modeler.get('translate');
+        const template = '{errors} Errors, {warnings} Warnings';
+        return [t(template, {errors: 0, warnings: 1}), t(template, {errors: 2, warnings: 0})]; }""")
+    assert said == ["0 errors, 1 warning", "2 errors, 0 warnings"]
