@@ -1,6 +1,7 @@
 """API: tokens (API.md "Auth"), the caller, and the user/group directory."""
 from apiflask import APIBlueprint
 from flask import request
+from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import or_, select
 from sqlalchemy.orm import selectinload
@@ -80,7 +81,7 @@ def create_user(body):
 def _user_or_404(username: str) -> User:
     user = services.get_user(username)
     if user is None:
-        raise ApiError(404, "not_found", f"No user {username}.")
+        raise ApiError(404, "not_found", _("No user %(name)s.", name=username))
     return user
 
 

@@ -45,14 +45,15 @@ def _vetted_addresses(url: str) -> list[str]:
     if host.lower() in allowed:
         return []  # resolved by the connection itself
     if private_host(host):
-        raise WebhookRefused(f"{host} is a loopback or private address and not allow-listed")
+        raise WebhookRefused(_("%(host)s is a loopback or private address and not allow-listed.", host=host))
     # A failed look-up (socket.gaierror, an OSError) is retried like any network error: DNS
     # outages pass.
     infos = socket.getaddrinfo(host, parts.port, proto=socket.IPPROTO_TCP)
     addresses = list(dict.fromkeys(info[4][0] for info in infos))
     for address in addresses:
         if not public_address(ipaddress.ip_address(address)) and address not in allowed:
-            raise WebhookRefused(f"{host} resolves to {address}, a private address, and is not allow-listed")
+            raise WebhookRefused(_("%(host)s resolves to %(address)s, a private address, and is not allow-listed.",
+                                   host=host, address=address))
     return addresses
 
 

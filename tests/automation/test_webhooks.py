@@ -212,11 +212,11 @@ def test_private_targets_are_refused_unless_allow_listed(crm, make_rule, user, r
     run_due_jobs()
     assert receiver.requests == []
     delivery = db.session.scalar(select(WebhookDelivery))
-    assert not delivery.ok and "not allow-listed" in delivery.error
+    assert not delivery.ok and "不在白名单中" in delivery.error  # in the company's language, not English
     from app.automation.models import RuleRun
 
     run = db.session.scalar(select(RuleRun))  # refused at once: no retry, the run failed
-    assert run.outcome == "failed" and "not allow-listed" in run.error
+    assert run.outcome == "failed" and "不在白名单中" in run.error
 
 
 def _worker(database_url, tmp_path):
