@@ -1436,7 +1436,10 @@ def list_query(entity: str, user, q: str | None = None, filters: dict | None = N
             raise ApiError(400, "invalid_input", _("Cannot sort by %(name)s.", name=column),
                            [{"field": "sort", "message": _("Unknown sort column.")}])
     order = getattr(model, column)
-    return stmt.order_by(order.desc() if descending else order.asc(), model.id.desc() if descending else model.id)
+    order = order.desc() if descending else order.asc()
+    if getattr(model, column).nullable:  # empty values last either way, on SQLite and PostgreSQL alike
+        order = order.nulls_last()
+    return stmt.order_by(order, model.id.desc() if descending else model.id)
 
 
 EXPIRY_WINDOW_DAYS = 30  # "expiring soon" on the home page

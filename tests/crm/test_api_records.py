@@ -413,3 +413,14 @@ def test_a_deleted_records_id_is_never_given_to_a_new_one(api_as, crm_stages, ma
     assert second["id"] > first["id"]
     history = api.get(f"/api/v1/records/opportunity/{second['id']}/history").get_json()["items"]
     assert all(entry["event"] != "deleted" for entry in history) and len(history) == 1
+
+
+@pytest.mark.parametrize("sort", ["expected_close", "-expected_close"])
+def test_records_without_the_sorted_value_come_last_either_way(api_as, crm_stages, make_customer, sort):
+    """Ascending, SQLite put them first and PostgreSQL last."""
+    api = api_as("sales1")
+    customer = make_customer()
+    for title, close in (("无日期", None), ("一月", "2027-01-31"), ("三月", "2027-03-31")):
+        api.post("/api/v1/opportunities", json={"customer_id": customer["id"], "title": title, "expected_close": close})
+    titles = [o["title"] for o in api.get(f"/api/v1/opportunities?sort={sort}").get_json()["items"]]
+    assert titles[-1] == "无日期" and titles[:2] == (["一月", "三月"] if sort == "expected_close" else ["三月", "一月"])
