@@ -150,10 +150,11 @@ def make_version_current(key, version):
 @login_required
 @bp.input(InstanceIn, arg_name="body")
 @bp.doc(summary="Start the current version of a process with data (400 for a process whose steps change the "
-                "record it is started for: such a process starts from its record)", responses=[201, 400, 404])
+                "record it is started for: such a process starts from its record; 403 for someone the process "
+                "does not name among its starters, camunda:candidateStarterUsers/Groups)", responses=[201, 400, 403, 404])
 def start_instance(body):
     with _service_errors():
-        instance = services.start_instance(body["process_key"], body["data"], actor=current_user)
+        instance = services.start_for_person(body["process_key"], body["data"], actor=current_user)
         return services.instance_view(instance), 201
 
 

@@ -458,6 +458,39 @@ def calls_operation(instance: ProcessInstance, operation: str) -> bool:
                for process in (spec, *subs.values()) for task_spec in process.task_specs.values())
 
 
+_STARTERS: dict[str, tuple[frozenset, frozenset]] = {}  # spec hash → (users, groups), read once per process
+
+
+def _starters(definition: ProcessDefinition) -> tuple[frozenset, frozenset]:
+    """Who the diagram lets start it (Camunda's candidateStarterUsers / candidateStarterGroups
+    on the process): empty, anyone may."""
+    if definition.spec_hash not in _STARTERS:
+        from .validation import CAMUNDA_NS
+        from .xml import BPMN_NS, load_xml
+
+        process = load_xml(definition.xml).find(f"{{{BPMN_NS}}}process[@id='{definition.key}']")
+
+        def names(attribute: str) -> frozenset:
+            text = process.get(f"{{{CAMUNDA_NS}}}{attribute}") if process is not None else None
+            return frozenset(n.strip() for n in (text or "").split(",") if n.strip())
+
+        _STARTERS[definition.spec_hash] = (names("candidateStarterUsers"), names("candidateStarterGroups"))
+    return _STARTERS[definition.spec_hash]
+
+
+def start_for_person(process_key: str, data: dict | None, actor) -> ProcessInstance:
+    """A person starting a process by hand (``POST /process-instances``): only those its diagram
+    names as starters (and designers, administrators), when it names any. Any salesperson could
+    otherwise start any process and so create tasks and notices for other people."""
+    definition = get_definition(process_key)
+    users, groups = _starters(definition)
+    if (users or groups) and not (actor.has_role("admin", "designer") or actor.username in users
+                                  or actor.group_names & groups):
+        raise Forbidden(_("%(process)s is started only by %(who)s.", process=definition.name or definition.key,
+                          who=", ".join(sorted(users | groups))))
+    return start_instance(process_key, data, actor=actor)
+
+
 def _refuse_without_record(definition: ProcessDefinition, spec, subs) -> None:
     """A process whose steps change the record it was started for cannot start without one: it
     would run up to that step and stop there with an error (an API call with data alone)."""

@@ -204,3 +204,26 @@ def test_the_users_language_setting_wins_over_the_browser(call, engine_app):
         db.session.remove()
     found = _refusal(deploy(call, xml=BROKEN, language="en"))[1]
     assert found["t"] == "定时器 'P1X' 不是有效的 ISO-8601 时长（天数写作 P1D，小时写作 PT1H）"
+
+
+STARTED_BY_MANAGERS = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="d" targetNamespace="x">
+  <bpmn:process id="budget_review" name="预算复核" isExecutable="true" camunda:candidateStarterGroups="sales-managers">
+    <bpmn:startEvent id="Start_1" />
+    <bpmn:sequenceFlow id="f0" sourceRef="Start_1" targetRef="Task_1" />
+    <bpmn:userTask id="Task_1" name="复核" camunda:assignee="manager" />
+    <bpmn:sequenceFlow id="f1" sourceRef="Task_1" targetRef="End_1" />
+    <bpmn:endEvent id="End_1" />
+  </bpmn:process>
+</bpmn:definitions>""".encode()
+
+
+def test_a_process_naming_its_starters_is_started_by_them_only(call):
+    """Any salesperson could start any deployed process, and so give other people tasks."""
+    assert deploy(call, STARTED_BY_MANAGERS).status_code == 201
+    body = {"process_key": "budget_review", "data": {"amount": 1}}
+    refused = call("sales1")("POST", "/api/v1/process-instances", json=body)
+    assert refused.status_code == 403 and "sales-managers" in refused.get_json()["error"]["message"]
+    assert call("manager")("POST", "/api/v1/process-instances", json=body).status_code == 201  # in the group
+    assert call("admin")("POST", "/api/v1/process-instances", json=body).status_code == 201
