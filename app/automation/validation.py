@@ -17,7 +17,7 @@ from flask_babel import gettext as _
 
 from app.automation.conditions import (LIST_VALUE, NO_VALUE, OPERATORS_BY_TYPE, canonical_op, expected_value,
                                        is_group)
-from app.automation.fields import DATE, DATETIME, TEXT, BadValue, EntitySpec, FieldSpec, coerce
+from app.automation.fields import DATE, DATETIME, NUMBER, TEXT, BadValue, EntitySpec, FieldSpec, coerce
 
 MAX_DESCRIPTION = 2000  # shown whole on the rules list and in the audit log
 
@@ -187,9 +187,16 @@ def check_leaf(node: dict, entity: EntitySpec, problems: Problems, path: str) ->
         node.pop("value", None)
         return
     try:
-        expected_value(spec, op, node.get("value"))
+        value = expected_value(spec, op, node.get("value"))
     except BadValue as error:
         problems.add(f"{path}.value", _("%(field)s: %(error)s.", field=spec.said, error=str(error)))
+        return
+    if spec.type == NUMBER:  # stored as numbers: the editor sends what was typed ("80", "5,000,000")
+        node["value"] = [_json_number(v) for v in value] if isinstance(value, list) else _json_number(value)
+
+
+def _json_number(number):
+    return int(number) if number == number.to_integral_value() and abs(number) < 2 ** 53 else float(number)
 
 
 def check_value_spec(spec_value, target: FieldSpec, source: EntitySpec, problems: Problems, path: str,

@@ -168,3 +168,15 @@ def test_a_literal_the_record_would_refuse_is_refused_when_the_rule_is_saved(ctx
         assert "Credit code" in refused("customer", "credit_code", "9144030071526726XH")["actions.0.values.0.value"]
         assert refused("opportunity", "amount", 5) == {}
         assert refused("customer", "phone", "0592-5551234") == {}
+
+
+def test_a_number_condition_is_stored_as_numbers_however_it_was_typed(api_as, demo_people):
+    """The editor sent "80" and ["5000000", "3000000"]: API readers got text for a number field."""
+    made = api_as("admin").post("/api/v1/automation-rules", json={
+        "name": "大客户", "entity": "customer", "event": "created",
+        "condition": {"and": [{"field": "registered_capital", "op": "ge", "value": "5,000,000"},
+                              {"field": "registered_capital", "op": "in", "value": ["5000000", "3000000.5"]}]},
+        "actions": [{"type": "notify", "users": ["manager"], "template": "{name}"}]})
+    assert made.status_code == 201, made.get_json()
+    leaves = made.get_json()["condition"]["and"]
+    assert leaves[0]["value"] == 5000000 and leaves[1]["value"] == [5000000, 3000000.5]
