@@ -77,7 +77,7 @@ def test_designer_builds_saves_and_dry_runs_a_rule(page, app, demo_people):
         from app.extensions import db
 
         rule = db.session.scalar(select(Rule))
-        assert rule.condition == {"and": [{"field": "registered_capital", "op": "ge", "value": "10000000"}]}
+        assert rule.condition == {"and": [{"field": "registered_capital", "op": "ge", "value": 10000000}]}
         assert [a["type"] for a in rule.actions] == ["set_fields", "notify"] and rule.once_per_record is True
         customer = crm.create("customer", {"name": "浏览器大客户", "registered_capital": "15000000"}, get_user("admin"))
         customer_id = customer.id
