@@ -12,7 +12,7 @@ const TIME_EVENTS = new Set(["date_before", "date_after", "idle"]);
 let meta = null;
 let rule = JSON.parse($("rule-data").textContent) || {
   name: "", description: "", entity: "customer", event: "created", event_options: {}, condition: null,
-  actions: [], enabled: true, blocking: false, once_per_record: false,
+  actions: [], enabled: true, blocking: false, once_per_record: false, position: 0,
 };
 
 const entity = (name = rule.entity) => meta.entities.find((e) => e.name === name);
@@ -27,6 +27,7 @@ function renderHeader() {
   $("rule-enabled").checked = rule.enabled;
   $("rule-blocking").checked = rule.blocking;
   $("rule-once").checked = !!rule.once_per_record;
+  $("rule-position").value = String(rule.position ?? 0);
   $("rule-entity").replaceChildren(...meta.entities.map((e) => el("option", { value: e.name, selected: e.name === rule.entity }, e.label)));
   const events = entity().events;
   if (!events.includes(rule.event)) rule.event = events[0];
@@ -298,6 +299,7 @@ async function start() {
   $("rule-enabled").addEventListener("change", (e) => { rule.enabled = e.target.checked; });
   $("rule-blocking").addEventListener("change", (e) => { rule.blocking = e.target.checked; });
   $("rule-once").addEventListener("change", (e) => { rule.once_per_record = e.target.checked; });
+  $("rule-position").addEventListener("input", (e) => { rule.position = Math.max(0, Math.trunc(Number(e.target.value) || 0)); });
   $("rule-entity").addEventListener("change", (e) => { rule.entity = e.target.value; rule.condition = null; rule.event_options = {}; render(); });
   $("rule-event").addEventListener("change", (e) => { rule.event = e.target.value; rule.event_options = {}; render(); });
   $("event-field").addEventListener("change", (e) => { rule.event_options.field = e.target.value; });

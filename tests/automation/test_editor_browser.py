@@ -50,8 +50,10 @@ def test_designer_builds_saves_and_dry_runs_a_rule(page, app, demo_people):
     people.fill("manager")
     notify.get_by_label("模板，例如 {name}").fill("大客户 {name}")
     page.check("#rule-once")
+    page.fill("#rule-position", "20")  # after a round robin at 10, say
     page.click("#save-rule")
     page.wait_for_url(re.compile(r"/automation/rules/\d+$"))
+    expect(page.locator("#rule-position")).to_have_value("20")
     expect(page.locator("#rule-name")).to_have_value("大客户定级")
     page.fill("#dry-sample", '{"name": "样例公司", "registered_capital": 20000000}')
     page.click("#dry-run")
@@ -79,6 +81,7 @@ def test_designer_builds_saves_and_dry_runs_a_rule(page, app, demo_people):
         rule = db.session.scalar(select(Rule))
         assert rule.condition == {"and": [{"field": "registered_capital", "op": "ge", "value": 10000000}]}
         assert [a["type"] for a in rule.actions] == ["set_fields", "notify"] and rule.once_per_record is True
+        assert rule.position == 20
         customer = crm.create("customer", {"name": "浏览器大客户", "registered_capital": "15000000"}, get_user("admin"))
         customer_id = customer.id
         db.session.remove()
