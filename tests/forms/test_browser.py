@@ -412,7 +412,7 @@ def test_a_binding_condition_built_with_clicks_decides_which_customers_start_the
     assert stored_condition(app) == {"and": [
         {"field": "province", "op": "contains", "value": "福建"},
         {"or": [{"field": "customer_class", "op": "eq", "value": "A"},
-                {"field": "registered_capital", "op": "ge", "value": "10000000"}]}]}
+                {"field": "registered_capital", "op": "ge", "value": 10000000}]}]}
 
     with app.app_context():
         from app.auth.services import get_user
