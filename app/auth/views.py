@@ -6,6 +6,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
+from app import select_locale
 from app.access import login_required, public
 from app.api.errors import ApiError
 from app.auth import services
@@ -55,21 +56,16 @@ def login():
 def _keep_language(user: User) -> None:
     """The language the login page was read in: the user's choice when they chose it there, and
     in any case the one the worker writes their notices and import errors in while they have
-    chosen none (their browser's, not made a choice for good)."""
-    from app import select_locale
-
+    chosen none (their browser's, not made a choice for good). Committed with the login."""
     reading = select_locale()  # nobody is logged in yet: the session's choice, else the browser's
     if session.pop("locale_chosen", False):
         user.locale = reading
     user.reads_in = reading
-    db.session.commit()
 
 
 @bp.post("/logout")
 @login_required
 def logout():
-    from app import select_locale
-
     session["locale"] = select_locale()  # the login page goes on in the language the user chose
     services.end_login_session(current_user)
     db.session.commit()

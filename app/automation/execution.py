@@ -371,6 +371,3 @@ def init_app(app) -> None:
     # Before other subscribers (default order 100), so a bound workflow starts from the record
     # as the rules left it.
     subscribe(app, on_record_event, order=50)
-    from app.automation.services import todos_follow_owner
-
-    subscribe(app, todos_follow_owner, order=60)

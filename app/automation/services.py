@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import ipaddress
 import json
 import re
 import secrets
@@ -482,8 +483,6 @@ _HOST_NAME = re.compile(r"^(?=.{1,253}$)([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)(
 
 def _allowlist_problem(entry: str) -> str | None:
     """Why ``entry`` would never match a webhook's host (None: it is a host name or address)."""
-    import ipaddress
-
     try:
         ipaddress.ip_address(entry.strip("[]"))
         return None

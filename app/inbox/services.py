@@ -91,11 +91,11 @@ def _hand_over_target(task: HumanTask, target: User) -> tuple[str, str | None]:
         return target.username, None  # away, their substitute a party: it waits for them, as a new task does
     why = parties.get(routed)
     if why:
-        raise ApiError(400, "invalid_input", why, [{"field": "to", "message": _("Choose another person.")}])
+        raise ApiError(400, "invalid_input", str(why), [{"field": "to", "message": _("Choose another person.")}])
     return routed, away
 
 
-def interested_parties(instance: ProcessInstance) -> dict[str, str]:
+def interested_parties(instance: ProcessInstance) -> dict:
     """Who must not be handed the instance's tasks, each with why: the person who started it and
     the owner of the record it decides (a report settles that owner's claim, an approval is of
     their own contract). Delegation, reassignment and out-of-office substitutes skip them; a
@@ -104,13 +104,13 @@ def interested_parties(instance: ProcessInstance) -> dict[str, str]:
     record = record_of(instance)
     owner = getattr(record, "owner", None)
     if owner is not None:
-        parties[owner.username] = _("%(name)s owns the record this process decides and cannot receive its tasks.",
-                                    name=owner.label)
+        parties[owner.username] = _l("%(name)s owns the record this process decides and cannot receive its tasks.",
+                                     name=owner.label)
     starter = instance.started_by_id and db.session.get(User, instance.started_by_id)
     if starter:
-        parties[starter.username] = _("%(name)s started this process and cannot receive its tasks.",
-                                      name=starter.label)
-    return parties
+        parties[starter.username] = _l("%(name)s started this process and cannot receive its tasks.",
+                                       name=starter.label)
+    return parties  # the reasons lazy: most callers only need the names
 
 
 def _clean_comment(comment, required: bool = False, field: str = "comment") -> str | None:
@@ -903,7 +903,7 @@ def add_comment(task_id: int, user: User, comment) -> ProcessHistory:
     row = add_history(task.instance, "commented", user, task=task.name, comment=text)
     # Whoever holds the task (nobody yet: everyone it is offered to, a reminder reaches them all),
     # and those waiting on it: who started it and whose record it decides.
-    others = {holder(task)} if holder(task) else set()
+    others = {holder(task)} - {None}
     if not others and task.status == TASK_OPEN:
         others = set(task.candidate_users or []) | group_member_names(task.candidate_groups)
     others |= set(interested_parties(task.instance))
