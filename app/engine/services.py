@@ -22,6 +22,7 @@ from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.orm.exc import StaleDataError
 
 from app.audit import audit, label_audit_events
+from app.auth.lookup import user_named
 from app.db import MAX_ID, insert_row, utcnow
 from app.extensions import db
 from app.jobs import enqueue, job_handler
@@ -619,6 +620,11 @@ def can_see(task: HumanTask, user) -> bool:
         return True
     if task.assignee or task.claimed_by:
         return False
+    return offered_to(task, user)
+
+
+def offered_to(task: HumanTask, user) -> bool:
+    """Whether the task is offered to the user, whoever has taken it since."""
     return user.username in (task.candidate_users or []) or bool(user.group_names & set(task.candidate_groups or []))
 
 
@@ -652,8 +658,8 @@ def claim(task_id: int, user, commit: bool = True) -> HumanTask:
     if task.claimed_by == user.username:
         return task
     if task.assignee or task.claimed_by:
-        if can_see(task, user) or user.is_admin:
-            raise Conflict(_("Someone else has already taken this task."))
+        if user.is_admin or offered_to(task, user):
+            raise _taken_by(task)
         raise Forbidden(_("This is not your task."))
     if not (can_see(task, user)):
         raise Forbidden(_("This task is not offered to you."))
@@ -661,8 +667,23 @@ def claim(task_id: int, user, commit: bool = True) -> HumanTask:
         raise _not_running(task.instance)
     task.claimed_by, task.claimed_at = user.username, utcnow()
     _history(task.instance, "claimed", user, task=task.name)
-    _finish(commit)
+    try:
+        _finish(commit)
+    except MovedOn:
+        # Two people took it at the same moment: the loser is told who has it, not that
+        # "the process moved on", which sends them to reload for nothing.
+        task = _open_task(task_id)
+        if task.claimed_by and task.claimed_by != user.username:
+            raise _taken_by(task) from None
+        raise
     return task
+
+
+def _taken_by(task: HumanTask) -> Conflict:
+    holder = user_named(task.claimed_by or task.assignee)
+    if holder is None:
+        return Conflict(_("Someone else has already taken this task."))
+    return Conflict(_("%(user)s has already taken this task.", user=holder.label))
 
 
 def unclaim(task_id: int, user, commit: bool = True) -> HumanTask:

@@ -191,7 +191,7 @@ def can_claim(task: HumanTask) -> bool:
 
 
 def can_view_task(task: HumanTask, user: User) -> bool:
-    if engine.can_see(task, user):
+    if engine.can_see(task, user) or engine.offered_to(task, user):  # a colleague may have taken it
         return True
     if task.instance.started_by_id == user.id:
         return True

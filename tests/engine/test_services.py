@@ -86,6 +86,34 @@ def test_claim_complete_permissions_and_history(env):
         svc.complete(task.id, user("fj_head"), {"decision": "approve"})
 
 
+def test_taking_a_task_someone_holds_names_them_also_when_both_took_it_at_once(env):
+    svc.deploy(XML)
+    instance = svc.start_instance("customer_report", CUSTOMER)
+    [task] = open_tasks(instance)
+    original = svc._history
+
+    def the_other_took_it_first(*args, **kwargs):
+        # Between reading the task as free and writing the claim, another process claimed it.
+        monkeypatch.setattr(svc, "_history", original)
+        with db.engine.begin() as other:
+            other.execute(update(HumanTask).where(HumanTask.id == task.id)
+                          .values(claimed_by="manager", version=HumanTask.version + 1))
+        return original(*args, **kwargs)
+
+    monkeypatch = pytest.MonkeyPatch()
+    monkeypatch.setattr(svc, "_history", the_other_took_it_first)
+    try:
+        with pytest.raises(svc.Conflict) as lost:
+            svc.claim(task.id, user("fj_head"))
+    finally:
+        monkeypatch.undo()
+    assert str(lost.value) == f"该待办已被{user('manager').label}认领。"
+    assert db.session.get(HumanTask, task.id).claimed_by == "manager"
+    with pytest.raises(svc.Conflict) as later:  # and so does a claim after it
+        svc.claim(task.id, user("fj_head"))
+    assert str(later.value) == str(lost.value)
+
+
 def test_reject_notifies_reporter_in_app(env):
     from app.notifications.models import Notification
     svc.deploy(XML)

@@ -116,9 +116,10 @@ def test_manager_reassigns_and_it_is_audited(api_as, flows, app):
     assert answer.status_code == 200, answer.get_json()
     assert flows.open_task(instance_id)["assignee"] == "med_reviewer"
     assert ("reassigned", "manager", "休假") in [h[:3] for h in flows.history(instance_id)]
-    # Now only med_reviewer (or an admin) can complete; fj_head no longer sees it.
-    assert api_as("fj_head").post(f"/api/v1/tasks/{task['id']}/complete",
-                                  json={"data": {"decision": "approve"}}).status_code == 404
+    # Now only med_reviewer (or an admin) can complete; fj_head, offered it before, is told so.
+    refused = api_as("fj_head").post(f"/api/v1/tasks/{task['id']}/complete", json={"data": {"decision": "approve"}})
+    assert refused.status_code == 403
+    assert task["id"] not in _task_ids(api_as("fj_head").get("/api/v1/tasks"))
     assert task["id"] in _task_ids(api_as("med_reviewer").get("/api/v1/tasks?scope=mine"))
     with app.app_context():
         from sqlalchemy import select
@@ -132,6 +133,25 @@ def test_manager_reassigns_and_it_is_audited(api_as, flows, app):
     # An administrator may reassign any task.
     assert api_as("admin").post(f"/api/v1/tasks/{task['id']}/reassign", json={"to": "fj_head"}).status_code == 200
     assert flows.open_task(instance_id)["assignee"] == "fj_head"
+
+
+def test_a_colleague_taking_a_task_already_taken_is_told_who_has_it(api_as, flows, app):
+    from app.auth.services import create_user
+    from app.cli import DEMO_PASSWORD
+    from app.extensions import db
+
+    with app.app_context():
+        create_user(username="fj_head2", password=DEMO_PASSWORD, display_name="福建二号", roles=["approver"],
+                    groups=["fujian-heads"])
+        db.session.commit()
+    task = flows.open_task(flows.report())
+    assert api_as("fj_head").post(f"/api/v1/tasks/{task['id']}/claim").status_code == 200
+    late = api_as("fj_head2").post(f"/api/v1/tasks/{task['id']}/claim")  # from a list read before
+    assert late.status_code == 409, late.get_json()
+    with app.app_context():
+        from app.auth.services import get_user
+        assert late.get_json()["error"]["message"] == f"该待办已被{get_user('fj_head').label}认领。"
+    assert api_as("med_reviewer").post(f"/api/v1/tasks/{task['id']}/claim").status_code == 404  # never offered
 
 
 def test_delegate_chain_and_who_may_complete(api_as, flows):
