@@ -1046,7 +1046,7 @@ def update(record: OwnedRecord, data: dict, actor, *, version: int | None = None
     changes = _diff(before, snapshot(record))
     if not changes:
         return record
-    _keep_to_the_approval(record, changes, reason)
+    _keep_to_the_approval(record, changes, reason, actor)
     db.session.flush()
     _emit(entity, "updated", record, changes, actor, chain, automate)
     if isinstance(record, Customer) and "owner" in changes:
@@ -1242,9 +1242,10 @@ OPEN_WHILE_PENDING = frozenset({"owner", "shared_with"})
 APPROVED_TERMS = {"contract": ("customer_id", "opportunity_id", "amount")}
 
 
-def _keep_to_the_approval(record: OwnedRecord, changes: dict, reason: str) -> None:
+def _keep_to_the_approval(record: OwnedRecord, changes: dict, reason: str, actor) -> None:
     """A person may not change a contract its approvers are deciding on, nor sign one they did
-    not approve (rejected, or its approved terms changed since) where contracts go to approval."""
+    not approve (rejected, or its approved terms changed since), nor change the approved terms
+    of a signed one, where contracts go to approval (an administrator correcting one may)."""
     if reason != BY_USER or record.entity not in LOCKED_WHILE_PENDING:
         return
     status = review_status(record)
@@ -1252,6 +1253,13 @@ def _keep_to_the_approval(record: OwnedRecord, changes: dict, reason: str) -> No
         raise ApiError(409, "approval_pending", _(
             "This contract is awaiting approval and cannot be changed until it is decided. To change it now, "
             "withdraw the approval (My submissions) and submit it again afterwards."))
+    terms = [key for key in APPROVED_TERMS[record.entity] if key in changes]
+    if (record.status == "signed" and "status" not in changes and terms and not (actor and actor.is_admin)
+            and _goes_to_approval(record.entity)):
+        said = _("This contract is signed as it was approved: its %(fields)s cannot change. To change them, set "
+                 "it back to draft in the same save, and submit it for approval again.",
+                 fields=_(", ").join(field_label(record.entity, key) for key in APPROVED_TERMS[record.entity]))
+        raise ApiError(409, "contract_signed", said, details=[{"field": key, "message": said} for key in terms])
     if changes.get("status", (None, None))[1] != "signed":
         return
     if status == "approved" and set(changes) & set(APPROVED_TERMS[record.entity]):

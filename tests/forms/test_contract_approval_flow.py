@@ -217,7 +217,7 @@ def test_a_contract_awaiting_approval_cannot_change_and_an_approved_one_changed_
     signed = sales.patch(path, json={"status": "signed", "signed_on": "2026-12-01",
                                      "version": _contract(sales, contract)["version"]})
     assert signed.status_code == 200 and signed.get_json()["approval_status"] == "approved"
-    raised = sales.patch(path, json={"amount": 900000, "version": signed.get_json()["version"]})
+    raised = sales.patch(path, json={"amount": 900000, "status": "draft", "version": signed.get_json()["version"]})
     assert raised.status_code == 200 and raised.get_json()["approval_status"] == "none"
     again = sales.post(f"/api/v1/records/contract/{contract['id']}/report-again")
     assert again.status_code == 201, again.get_json()
@@ -339,6 +339,35 @@ def test_an_approved_contract_whose_amount_changed_is_not_signed_before_it_is_ap
         "version": form["version"], "base": html.unescape(form["base"]), "customer_id": str(contract["customer_id"]),
         "title": contract["title"], "amount": "220000", "status": "draft", "owner": "sales1"})
     assert "需要重新审批" in saved.get_data(as_text=True)
+
+
+def test_a_signed_contract_keeps_the_terms_it_was_approved_and_signed_with(api_as, contract_flow):
+    """Raised from 200,000 to 9,999,999 after signing, it stayed 已签订 with no approval."""
+    sales = api_as("sales1")
+    contract = contract_flow(200000)
+    _decide(api_as("manager"), "approve")
+    path = f"/api/v1/contracts/{contract['id']}"
+    signed = sales.patch(path, json={"status": "signed", "version": _contract(sales, contract)["version"]})
+    assert signed.status_code == 200, signed.get_json()
+    raised = sales.patch(path, json={"amount": 9999999, "version": signed.get_json()["version"]})
+    assert raised.status_code == 409 and raised.get_json()["error"]["code"] == "contract_signed"
+    assert [d["field"] for d in raised.get_json()["error"]["details"]] == ["amount"]
+    assert "草稿" in raised.get_json()["error"]["message"]
+    kept = _contract(sales, contract)
+    assert (kept["amount"], kept["status"], kept["approval_status"]) == (200000, "signed", "approved")
+    assert sales.patch(path, json={"invoice_title": "厦门某公司", "version": kept["version"]}).status_code == 200
+    # Set back to draft in the same save, it needs approval again.
+    redone = sales.patch(path, json={"amount": 9999999, "status": "draft", "version": kept["version"] + 1})
+    assert redone.status_code == 200, redone.get_json()
+    assert (redone.get_json()["status"], redone.get_json()["approval_status"]) == ("draft", "none")
+    # An administrator correcting a signed contract's amount may.
+    admin = api_as("admin")
+    other = contract_flow(300000)
+    _decide(api_as("manager"), "approve")
+    other_path = f"/api/v1/contracts/{other['id']}"
+    sales.patch(other_path, json={"status": "signed", "version": _contract(sales, other)["version"]})
+    corrected = admin.patch(other_path, json={"amount": 310000, "version": _contract(sales, other)["version"]})
+    assert corrected.status_code == 200 and corrected.get_json()["status"] == "signed"
 
 
 def test_the_home_page_counts_contracts_awaiting_approval_and_rejected(app, api_as, contract_flow):
