@@ -459,18 +459,18 @@ def new(entity):
             errors = error.by_field()
             flash(error.message, "danger")
         else:
+            _saved()
             if not services.can_see(record, current_user):
                 # An automation rule handed it to someone else: its page would be a 404.
                 flash(_("Saved. %(record)s now belongs to %(owner)s, so it is not in your list.",
                         record=record.label, owner=record.owner.label), "success")
-                _saved()
+                _warn_of_duplicates(record)
                 return redirect(url_for("crm.records", entity=entity))
             chosen = request.form.get("owner") or current_user.username
             if record.owner is not None and record.owner.username != chosen:  # a rule handed it out (round robin)
                 flash(_("Saved. An automation rule gave it to %(owner)s.", owner=record.owner.label), "success")
             else:
                 flash(_("Saved."), "success")
-            _saved()
             _warn_of_duplicates(record)
             return redirect(_url(record))
     return _render_form(entity, None, errors, 400 if errors else 200)

@@ -357,6 +357,15 @@ def test_a_new_customer_that_may_be_someone_elses_is_flagged_at_once(app, crm_st
     again = client.post("/crm/customer/new", data={"name": "东方物流（上海）", "phone": "021 6666 8888", "owner": "sales1"},
                         follow_redirects=True).get_data(as_text=True)
     assert "东方物流（上海） (销售一 Sales One: 名称相同、电话相同)" in again
+    # Handed to someone else by a rule the moment it was saved (as a Fujian one is): still flagged.
+    rule = api_as("admin").post("/api/v1/automation-rules", json={
+        "name": "上海归销售二", "entity": "customer", "event": "created",
+        "condition": {"field": "province", "op": "eq", "value": "上海"},
+        "actions": [{"type": "assign_owner", "strategy": "user", "user": "sales2"}]})
+    assert rule.status_code == 201, rule.get_json()
+    handed = client.post("/crm/customer/new", data={"name": "东方物流集团", "province": "上海", "phone": "021-66668888",
+                                                    "owner": "sales1"}, follow_redirects=True).get_data(as_text=True)
+    assert "不在您的列表中" in handed and "可能已有此客户：上海东方物流集团 (销售二 Sales Two" in handed
 
 
 def test_list_columns_sort_by_a_click_and_back(app, crm_stages, make_customer):
