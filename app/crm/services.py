@@ -939,6 +939,8 @@ def _apply(record: OwnedRecord, values: dict, custom: dict | None, actor, reason
             and record.opportunity.customer_id != record.customer.id:
         raise ApiError(400, "invalid_input", _("The opportunity belongs to another customer."),
                        [{"field": "opportunity_id", "message": _("The opportunity belongs to another customer.")}])
+    if isinstance(record, Opportunity) and record.id is not None and record.customer is not None:
+        _keep_with_its_contracts(record)
 
 
 def _date_the_signature(record: OwnedRecord) -> None:
@@ -1028,6 +1030,18 @@ def create(entity: str, data: dict, actor, *, commit: bool = True, chain=(), aut
 def check_version(record: OwnedRecord, version) -> None:
     if version is not None and version != record.version:
         raise ApiError(409, "stale_version", _("The record was changed by someone else; reload it and try again."))
+
+
+def _keep_with_its_contracts(opportunity: Opportunity) -> None:
+    """A deal stays with the customer its contracts are signed with: moved alone, each contract
+    would name one customer and a deal of another."""
+    with db.session.no_autoflush:  # the deal's change is written once, after the checks
+        signed_with = db.session.scalar(select(Customer).join(Contract, Contract.customer_id == Customer.id).where(
+            Contract.opportunity_id == opportunity.id, Contract.customer_id != opportunity.customer.id).limit(1))
+    if signed_with is not None:
+        said = _("This deal has contracts with %(customer)s, so it stays with that customer. Link the contracts "
+                 "to another deal first.", customer=signed_with.name)
+        raise ApiError(409, "has_contracts", said, [{"field": "customer_id", "message": said}])
 
 
 BY_USER = "changed by user"  # update()'s reason for a person's edit (rules and processes name theirs)

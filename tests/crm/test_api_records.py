@@ -124,6 +124,18 @@ def test_contract_opportunity_must_belong_to_the_customer(api_en, crm_stages, ma
     details = _details(api.post("/api/v1/contracts", json={"customer_id": second["id"],
                                                           "opportunity_id": opportunity["id"], "title": "c"}))
     assert set(details) == {"opportunity_id"}
+    # Nor does the deal move away from its contracts' customer.
+    contract = api.post("/api/v1/contracts", json={"customer_id": first["id"], "opportunity_id": opportunity["id"],
+                                                   "title": "c"})
+    assert contract.status_code == 201, contract.get_json()
+    moved = api.patch(f"/api/v1/opportunities/{opportunity['id']}", json={"customer_id": second["id"]})
+    assert moved.status_code == 409 and moved.get_json()["error"]["details"][0]["field"] == "customer_id"
+    assert "甲公司" in moved.get_json()["error"]["message"]
+    assert api.get(f"/api/v1/opportunities/{opportunity['id']}").get_json()["customer_id"] == first["id"]
+    assert api.patch(f"/api/v1/opportunities/{opportunity['id']}", json={"title": "o2"}).status_code == 200
+    # Once its contract names no deal, it may.
+    api.patch(f"/api/v1/contracts/{contract.get_json()['id']}", json={"opportunity_id": None})
+    assert api.patch(f"/api/v1/opportunities/{opportunity['id']}", json={"customer_id": second["id"]}).status_code == 200
 
 
 def test_stale_version_is_409(api_en, crm_stages, make_customer):
