@@ -12,6 +12,9 @@ from app.crm.regions import clean_province
     ("福建省", "福建"), ("福建", "福建"), ("广西壮族自治区", "广西"), ("北京市", "北京"), ("内蒙古自治区", "内蒙古"),
     ("新疆维吾尔自治区", "新疆"), ("香港特别行政区", "香港"), ("厦门市", "厦门市"),  # a city is no province
     ("Ohio", "Ohio"), ("  Bavaria ", "Bavaria"),  # not China's: as typed
+    ("闽", "福建"), ("粤", "广东"), ("蜀", "四川"), ("fj", "福建"), ("FJ", "福建"), ("CN-FJ", "福建"), ("jx", "江西"),
+    ("HB", "湖北"), ("HE", "河北"),  # the codes as ISO 3166-2:CN and GB/T 2260 give them
+    ("新加坡", "新加坡"), ("CN", "CN"), ("fjx", "fjx"),
 ])
 def test_a_province_is_stored_by_its_chinese_name(typed, stored):
     assert clean_province(typed) == stored
@@ -24,20 +27,21 @@ def test_an_english_speakers_fujian_customer_is_routed_like_anyone_elses(api_as,
     assert [c["name"] for c in found] == ["Fuzhou Alpha Tech"]
 
 
-def test_the_upgrade_stores_full_chinese_names_by_the_short_one(tmp_path):
+@pytest.mark.parametrize("revision, typed, stored", [
+    ("0030_fired_without_days", ["福建省", "广西壮族自治区", "福建"], ["福建", "广西", "福建"]),
+    ("0034_user_reads_in", ["fj", "闽", " CN-GD "], ["福建", "福建", "广东"]),  # abbreviations and codes
+])
+def test_the_upgrade_stores_what_old_rows_hold_by_the_short_name(tmp_path, revision, typed, stored):
     from flask_migrate import upgrade
     from sqlalchemy import text
 
     from app.extensions import db
     from tests.helpers import database_at, write_old_customers
 
-    with database_at(tmp_path, "0030_fired_without_days"):
-        write_old_customers([{"id": 1, "phone_key": "", "province": "福建省"},
-                             {"id": 2, "phone_key": "", "province": "广西壮族自治区"},
-                             {"id": 3, "phone_key": "", "province": "福建"},
-                             {"id": 4, "phone_key": "", "province": "Bavaria"},
-                             {"id": 5, "phone_key": "", "province": None}])
+    with database_at(tmp_path, revision):
+        write_old_customers([{"id": number, "phone_key": "", "province": province}
+                             for number, province in enumerate([*typed, "Bavaria", None], start=1)])
         upgrade()
         with db.engine.connect() as connection:
-            stored = [row[0] for row in connection.execute(text("SELECT province FROM customers ORDER BY id"))]
-    assert stored == ["福建", "广西", "福建", "Bavaria", None]
+            found = [row[0] for row in connection.execute(text("SELECT province FROM customers ORDER BY id"))]
+    assert found == [*stored, "Bavaria", None]
