@@ -1826,7 +1826,7 @@ def join_sentences(sentences: list[str]) -> str:
     return "".join(str(p) if str(p).endswith("。") else f"{p} " for p in sentences).strip()
 
 
-def _header_keys(header: list[str], rows: list[list[str]], *, leave_out: list[str] | None = None) -> list[str]:
+def _header_keys(header: list[str], rows: list[tuple[int, list[str]]], *, leave_out: list[str] | None = None) -> list[str]:
     """The key each column of the header row names ("" for a column left out). ApiError 400
     (before any row is imported) naming each column that names no field, several fields, or a
     field named already, and each column with values but no name. With ``leave_out`` (a list),
@@ -1840,7 +1840,7 @@ def _header_keys(header: list[str], rows: list[list[str]], *, leave_out: list[st
         found = sorted(names.get(cell.strip().lower(), ()))
         if not cell.strip():
             # Excel leaves empty columns after the data: without a name and a value, nothing is lost.
-            if any(len(row) >= number and row[number - 1].strip() for row in rows):
+            if any(len(row) >= number and row[number - 1].strip() for _line, row in rows):
                 unknown.append((_("Column %(number)d", number=number),
                                 _("Column %(number)d has values but no name.", number=number)))
             keys.append("")
@@ -1869,12 +1869,14 @@ def _header_keys(header: list[str], rows: list[list[str]], *, leave_out: list[st
     return keys
 
 
-def _rows(content: str) -> tuple[list[str], list[list[str]]]:
-    reader = csv.reader(io.StringIO(content))
-    rows = [r for r in reader if any(cell.strip() for cell in r)]
+def _rows(content: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """The header and the rows under it, each with its row number as Excel shows it: blank rows
+    are skipped but counted, so an error names the row a user fixes."""
+    rows = [(number, r) for number, r in enumerate(csv.reader(io.StringIO(content)), start=1)
+            if any(cell.strip() for cell in r)]
     if not rows:
         raise ApiError(400, "invalid_input", _("The file is empty."), [{"field": "file", "message": _("Empty file.")}])
-    return rows[0], rows[1:]
+    return rows[0][1], rows[1:]
 
 
 label_audit_events({"crm.import_without_automation": _l("Customers imported without automation")})
@@ -2012,8 +2014,7 @@ def _run_import(job: CustomerImport) -> CustomerImport:
     while job.processed_rows < len(rows):
         start = job.processed_rows
         errors = list(job.errors)
-        for offset, row in enumerate(rows[start:start + IMPORT_BATCH]):
-            line = start + offset + 2  # 1-based, after the header
+        for line, row in rows[start:start + IMPORT_BATCH]:
             savepoint = db.session.begin_nested()
             try:
                 _import_row(job, *_row_data(keys, row))
