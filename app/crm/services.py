@@ -1311,7 +1311,8 @@ def approval_notice(record) -> str | None:
         return None
     status = review_status(record)
     if status == "pending":
-        return _("This contract is awaiting approval: until it is decided, only its owner and sharing may change.")
+        return _("This contract is awaiting approval: until it is decided, only its owner and sharing may change. To "
+                 "change more now, withdraw it and submit it again.")
     if status == "approved":
         return _("This contract is approved. Changing its %(fields)s means it needs approval again.",
                  fields=_(", ").join(field_label(record.entity, key) for key in APPROVED_TERMS[record.entity]))

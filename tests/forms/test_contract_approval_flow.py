@@ -207,6 +207,8 @@ def test_a_contract_awaiting_approval_cannot_change_and_an_approved_one_changed_
     assert refused.status_code == 409 and refused.get_json()["error"]["code"] == "approval_pending"
     page = sales.get(f"/crm/contract/{contract['id']}/edit").get_data(as_text=True)
     assert 'id="approval-notice"' in page and "审批中" in page
+    notice = page.split('id="approval-notice"')[1].split("</div>")[0]
+    assert "撤回" in notice and 'href="/my-submissions"' in notice  # where to withdraw it to change more
     # The form shows what may still change: the amount is disabled, the owner and sharing are not.
     fieldsets = {key: tag for tag, key in re.findall(r'(<fieldset[^>]*>)\s*<label class="form-label" for="f-([\w.]+)"', page)}
     assert "disabled" in fieldsets["amount"] and "disabled" in fieldsets["status"]
