@@ -544,6 +544,12 @@ def _clean(entity: str, data: dict, record: OwnedRecord | None, actor) -> tuple[
     for key, message in _NOT_AHEAD.get(entity, ()):
         if isinstance(values.get(key), datetime) and values[key] > utcnow() + timedelta(minutes=10):  # clocks differ
             errors.append({"field": key, "message": str(message)})
+    if entity == "contract" and ("status" in values or "signed_on" in values):
+        status, signed_on = (values.get(key, getattr(record, key, None)) for key in ("status", "signed_on"))
+        if status == "signed" and isinstance(signed_on, date) and signed_on > company_today():
+            # Signed "on" a day to come, it counted in no period of the sales report until then.
+            errors.append({"field": "signed_on", "message": _("A signed contract's signing date cannot be in the "
+                                                              "future.")})
     if errors:
         _invalid(errors, entity)
     return values, custom

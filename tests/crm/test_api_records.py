@@ -436,3 +436,21 @@ def test_records_without_the_sorted_value_come_last_either_way(api_as, crm_stage
         api.post("/api/v1/opportunities", json={"customer_id": customer["id"], "title": title, "expected_close": close})
     titles = [o["title"] for o in api.get(f"/api/v1/opportunities?sort={sort}").get_json()["items"]]
     assert titles[-1] == "无日期" and titles[:2] == (["一月", "三月"] if sort == "expected_close" else ["三月", "一月"])
+
+
+def test_a_signed_contract_was_not_signed_on_a_day_to_come(api_en, crm_stages):
+    """Marked signed with a date ahead, it counted in no period of the sales report until then."""
+    api = api_en("sales1")
+    customer = api.post("/api/v1/customers", json={"name": "签约日期客户"}).get_json()
+    ahead = {"customer_id": customer["id"], "title": "明年签", "amount": 350000, "signed_on": "2099-01-01"}
+    refused = api.post("/api/v1/contracts", json={**ahead, "status": "signed"})
+    assert refused.status_code == 400
+    assert [(d["field"], d["message"]) for d in refused.get_json()["error"]["details"]] == [
+        ("signed_on", "A signed contract's signing date cannot be in the future.")]
+    planned = api.post("/api/v1/contracts", json=ahead)  # a draft may plan its signing day
+    assert planned.status_code == 201, planned.get_json()
+    path = f"/api/v1/contracts/{planned.get_json()['id']}"
+    assert api.patch(path, json={"status": "signed"}).status_code == 400
+    signed = api.patch(path, json={"status": "signed", "signed_on": "2026-12-01"})
+    assert signed.status_code == 200 and signed.get_json()["signed_on"] == "2026-12-01"
+    assert api.patch(path, json={"signed_on": "2099-01-02"}).status_code == 400
