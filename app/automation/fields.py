@@ -65,6 +65,7 @@ class BadValue(ValueError):
     """A value that does not fit a field's type; the message says why."""
 
 
+LARGEST_NUMBER = Decimal(10) ** 15
 _RELATIVE_DAY = re.compile(r"^today\s*(?:([+-])\s*(\d{1,5}))?$", re.IGNORECASE)
 
 
@@ -93,6 +94,8 @@ def coerce(spec: FieldSpec, value, today: date | None = None):
             raise BadValue(_l("not a number")) from None
         if not number.is_finite():
             raise BadValue(_l("not a number"))
+        if abs(number) >= LARGEST_NUMBER:  # no field holds it; 1e309 would be stored as JSON's invalid Infinity
+            raise BadValue(_l("too large"))
         return number
     if kind in (DATE, DATETIME):
         if isinstance(value, datetime):

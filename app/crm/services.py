@@ -54,7 +54,9 @@ from app.notifications.services import notify
 from app.extensions import db
 from app.spreadsheet import FORMULA_STARTS, formula_safe
 
-MAX_MONEY = Decimal("9999999999999999.99")
+# Below 10^13 yuan: SQLite keeps NUMERIC as a double, exact to the fen only up to 15 digits
+# (9,999,999,999,999,999.99 came back 10,000,000,000,000,000.00).
+MAX_MONEY = Decimal("9999999999999.99")
 CENTS = Decimal("0.01")
 FLOAT_NOISE = Decimal("1e-9")  # below any amount typed: what binary floating point adds
 # Columns every record has that a client may send back unchanged (a GET → PATCH round trip).

@@ -326,6 +326,7 @@ def test_pipeline_stages_come_in_order_in_an_items_envelope_like_every_list(api_
     ("0.001", "最多两位小数。"),  # stored to the fen: it would have become 0.00 without a word
     (0.005, "最多两位小数。"),
     ("1e10", "请直接写出数字（例如 10000000）。"),
+    ("9999999999999999.99", "数值过大。"),  # SQLite would have given it back as 10,000,000,000,000,000.00
 ])
 def test_money_is_taken_as_typed_or_refused_with_why(api_as, crm_stages, typed, said):
     api = api_as("sales1")
