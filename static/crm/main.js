@@ -119,6 +119,9 @@ function fillIn(form, values) {
 function keepDrafts(form) {
   const key = `crm-draft:${form.dataset.draftKey}`;
   const shown = JSON.stringify(answers(form));
+  // The server answered the save (a refusal, or someone else's changes merged in): the form
+  // holds what was typed already, and the stale draft would undo the merge.
+  if ("draftAnswered" in form.dataset) sessionStorage.removeItem(key);
   let stored = null;
   try {
     stored = JSON.parse(sessionStorage.getItem(key) || "null");

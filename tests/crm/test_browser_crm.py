@@ -122,6 +122,36 @@ def test_typing_survives_a_session_that_ended_meanwhile(page, crm_stages, make_c
     assert page.input_value("#f-content") == "第二次拜访"
 
 
+def test_a_merge_after_someone_elses_save_is_not_undone_by_the_draft(page, crm_stages, make_customer):
+    """The merged form offered the draft typed before the save; restoring it put back the stale
+    values over the other person's change, and the next save kept them."""
+    customer = make_customer("sales1", name="合并客户", industry="医疗", city="厦门")
+    login_in_browser(page, "sales1")
+    form = f"/crm/customer/{customer['id']}/edit"
+    page.goto(form)
+    other = page.context.new_page()
+    other.goto(form)
+    other.fill("#f-industry", "制造")
+    other.click("#record-form button[type=submit]")
+    other.wait_for_url(f"**/crm/customer/{customer['id']}")
+    other.close()
+    page.fill("#f-city", "福州")
+    page.click("#record-form button[type=submit]")
+    page.wait_for_selector("#record-form")
+    assert page.input_value("#f-industry") == "制造" and page.input_value("#f-city") == "福州"
+    assert page.locator("#draft-found").count() == 0
+    page.click("#record-form button[type=submit]")
+    page.wait_for_url(f"**/crm/customer/{customer['id']}")
+    page.goto(form)
+    assert (page.input_value("#f-industry"), page.input_value("#f-city")) == ("制造", "福州")
+    # A refused save shows what was typed; no draft is offered beside it.
+    page.fill("#f-name", "")
+    page.fill("#f-city", "泉州")
+    page.click("#record-form button[type=submit]")
+    page.wait_for_selector("#record-form .is-invalid")
+    assert page.input_value("#f-city") == "泉州" and page.locator("#draft-found").count() == 0
+
+
 def test_a_contracts_opportunities_follow_its_customer(page, crm_stages, make_customer, api_as):
     api = api_as("sales1")
     first, second = make_customer("sales1", name="甲公司"), make_customer("sales1", name="乙公司")
