@@ -3,6 +3,7 @@ for stages and custom fields. Visibility is the services'; an invisible record i
 from __future__ import annotations
 
 import json
+import secrets
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Callable
@@ -411,7 +412,9 @@ def _render_form(entity, record, errors, status=200, values=None):
     # The edit form carries the values it started from: after someone else's save, the next
     # save merges instead of writing this page's stale copy over their changes.
     base = {k: _as_text(v) for k, v in _record_values(entity, record).items()} if record is not None else None
+    form_token = None if record is not None else request.form.get("form_token") or secrets.token_urlsafe(16)
     return render_template("crm/form.html", entity=entity, record=record, errors=errors, values=values, base=base,
+                           form_token=form_token,
                            draft_key=_draft_key(), approval_notice=services.approval_notice(record),
                            locked_fields=services.fields_locked_by_approval(record),
                            fields=[f for f in services.FIELDS[entity] if not f.read_only],
@@ -452,6 +455,9 @@ def new(entity):
     entity = _entity_or_404(entity)
     errors = {}
     if request.method == "POST":
+        earlier = _saved_by_this_form(entity)
+        if earlier is not None:
+            return earlier
         try:
             record = services.create(entity, _form_data(entity), current_user)
         except ApiError as error:
@@ -460,6 +466,7 @@ def new(entity):
             flash(error.message, "danger")
         else:
             _saved()
+            _remember_saved_form(record)
             if not services.can_see(record, current_user):
                 # An automation rule handed it to someone else: its page would be a 404.
                 flash(_("Saved. %(record)s now belongs to %(owner)s, so it is not in your list.",
@@ -474,6 +481,29 @@ def new(entity):
             _warn_of_duplicates(record)
             return redirect(_url(record))
     return _render_form(entity, None, errors, 400 if errors else 200)
+
+
+# A new-record form carries a token of its own: sent again (the browser's Back, then Save), it
+# leads to what it saved instead of a second customer and a second report.
+SAVED_FORMS_KEPT = 20
+
+
+def _saved_by_this_form(entity):
+    saved = session.get("saved_forms", {}).get(request.form.get("form_token", ""))
+    if saved is None or saved[0] != entity:
+        return None
+    record = db.session.get(MODELS[entity], saved[1])
+    flash(_("This form was saved already; nothing was saved again."), "info")
+    if record is None or not services.can_see(record, current_user):
+        return redirect(url_for("crm.records", entity=entity))
+    return redirect(_url(record))
+
+
+def _remember_saved_form(record) -> None:
+    token = request.form.get("form_token")
+    if token:
+        kept = list(session.get("saved_forms", {}).items())[-(SAVED_FORMS_KEPT - 1):]
+        session["saved_forms"] = dict(kept + [(token[:64], [record.entity, record.id])])
 
 
 def _warn_of_duplicates(record) -> None:

@@ -1,5 +1,7 @@
 """CRM pages: lists, forms with per-field messages, detail with related records and panels,
 the pipeline board, admin configuration pages."""
+import re
+
 from app.cli import DEMO_PASSWORD
 
 
@@ -682,3 +684,24 @@ def test_a_custom_field_a_process_sets_is_not_deleted_from_under_it(app, crm_sta
     assert "“商机报备”在“记录审批结果”设置此字段" in refused.get_data(as_text=True)
     with app.app_context():
         assert db.session.get(CustomFieldDef, field_id) is not None
+
+
+def test_a_new_record_form_sent_again_saves_nothing_twice(app, crm_stages, api_as):
+    """Back after saving, then Save again: a second customer, and a second report for it."""
+    client = app.test_client()
+    login(client, "sales1")
+    page = client.get("/crm/customer/new").get_data(as_text=True)
+    [token] = re.findall(r'name="form_token" value="([^"]+)"', page)
+    form = {"form_token": token, "name": "返回重提客户", "owner": "sales1"}
+    first = client.post("/crm/customer/new", data=form)
+    assert first.status_code == 302
+    again = client.post("/crm/customer/new", data=form, follow_redirects=True)
+    assert "此表单已保存过" in again.get_data(as_text=True)
+    assert again.request.path == first.headers["Location"]  # the record it saved
+    names = [c["name"] for c in api_as("sales1").get("/api/v1/customers").get_json()["items"]]
+    assert names.count("返回重提客户") == 1
+    # A refused save keeps the form's token, so fixing it and saving still saves once.
+    refused = client.post("/crm/customer/new", data={"form_token": "t2", "name": "", "owner": "sales1"})
+    assert refused.status_code == 400 and 'name="form_token" value="t2"' in refused.get_data(as_text=True)
+    fresh = client.get("/crm/customer/new").get_data(as_text=True)
+    assert re.findall(r'name="form_token" value="([^"]+)"', fresh) != [token]
