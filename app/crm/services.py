@@ -1548,7 +1548,23 @@ def assignment_log(entity: str, record_id: int) -> list[AssignmentLog]:
 # --- configuration: stages and custom fields ----------------------------------------------
 
 _KEY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+KEY_MAX, LABEL_MAX = 40, 120  # the custom fields' and stages' columns
 STAGE_NAME_MAX = 80  # the stages table's column
+POSITION_MAX = 100000  # as the rules' order
+
+
+def _key_problems(key: str) -> list[dict]:
+    if len(key) > KEY_MAX:
+        return [{"field": "key", "message": _("At most %(n)d characters.", n=KEY_MAX)}]
+    if not _KEY.match(key):
+        return [{"field": "key", "message": _("Lower-case letters, digits and _; starts with a letter.")}]
+    return []
+
+
+def _position_problems(position) -> list[dict]:
+    if isinstance(position, int) and 0 <= position <= POSITION_MAX:
+        return []  # a bigger one was a bare 400 page ("Python int too large to convert to SQLite INTEGER")
+    return [{"field": "position", "message": _("A whole number from 0 to %(n)d.", n=POSITION_MAX)}]
 
 
 label_audit_events({"crm.stage_saved": _l("Pipeline stage saved"), "crm.stage_deleted": _l("Pipeline stage deleted"),
@@ -1560,10 +1576,11 @@ def save_stage(stage: Stage | None, *, key: str, name: str, position: int, requi
                actor=None) -> Stage:
     errors = []
     key = (key or "").strip()
-    if stage is None and not _KEY.match(key):
-        errors.append({"field": "key", "message": _("Lower-case letters, digits and _; starts with a letter.")})
+    if stage is None and _key_problems(key):
+        errors += _key_problems(key)
     elif stage is None and stage_by_key(key):
         errors.append({"field": "key", "message": _("Already exists.")})
+    errors += _position_problems(position)
     name = (name or "").strip()
     if not name:
         errors.append({"field": "name", "message": _("Required.")})
@@ -1628,13 +1645,16 @@ def save_custom_field(definition: CustomFieldDef | None, *, entity: str, key: st
     if definition is None:
         if entity not in ENTITIES:
             errors.append({"field": "entity", "message": _("Unknown record type.")})
-        if not _KEY.match(key):
-            errors.append({"field": "key", "message": _("Lower-case letters, digits and _; starts with a letter.")})
+        if _key_problems(key):
+            errors += _key_problems(key)
         elif db.session.scalar(select(CustomFieldDef).where(CustomFieldDef.entity == entity,
                                                             CustomFieldDef.key == key)):
             errors.append({"field": "key", "message": _("Already exists.")})
+    errors += _position_problems(position)
     if not (label or "").strip():
         errors.append({"field": "label", "message": _("Required.")})
+    elif len(label.strip()) > LABEL_MAX:  # was cut to 120 without a word
+        errors.append({"field": "label", "message": _("At most %(n)d characters.", n=LABEL_MAX)})
     elif entity in ENTITIES:
         other = _field_labelled(entity, label, except_key=definition.key if definition else key)
         if other:
@@ -1646,6 +1666,10 @@ def save_custom_field(definition: CustomFieldDef | None, *, entity: str, key: st
     choices = [c.strip() for c in choices if c and c.strip()]
     if type == "choice" and not choices:
         errors.append({"field": "choices", "message": _("A choice field needs at least one choice.")})
+    twice = sorted({c for c in choices if choices.count(c) > 1})
+    if type == "choice" and twice:  # the drop-down showed it twice
+        errors.append({"field": "choices", "message": _("Each choice once: %(choices)s comes more than once.",
+                                                        choices=_(", ").join(twice))})
     if errors:
         _invalid(errors)
     if definition is None:
@@ -1653,7 +1677,7 @@ def save_custom_field(definition: CustomFieldDef | None, *, entity: str, key: st
         db.session.add(definition)
     elif type != definition.type:  # their conditions and values were written for the old type
         _refuse_while_rules_use(definition, _("Change them before changing the field's type."))
-    definition.label, definition.type = label.strip()[:120], type
+    definition.label, definition.type = label.strip(), type
     definition.choices = choices if type == "choice" else []
     definition.required, definition.position, definition.automated = bool(required), int(position), bool(automated)
     audit("crm.custom_field_saved", actor=actor, target=f"{definition.entity}.{definition.key}")

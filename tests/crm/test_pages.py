@@ -188,6 +188,31 @@ def test_admin_configures_stages_and_custom_fields(app, crm_stages):
     assert sales.get("/admin/crm/stages").status_code == 403
 
 
+def test_an_order_a_label_or_choices_out_of_bounds_are_said_next_to_the_field(app, crm_stages):
+    """A 20-digit order was a bare 400 page that lost the form; a long label was cut to 120
+    characters without a word; a choice given twice showed twice in the drop-down."""
+    from app.crm.models import CustomFieldDef
+
+    client = app.test_client()
+    login(client, "admin")
+    field = {"entity": "customer", "key": "grade", "label": "医院等级", "type": "choice", "choices": "三甲,二甲"}
+    huge = client.post("/admin/crm/fields", data={**field, "position": "99999999999999999999"})
+    assert huge.status_code == 400
+    page = huge.get_data(as_text=True)
+    assert 'id="c-position"' in page and "0 到 100000" in page.split('id="c-position"')[1].split("</div>")[0]
+    assert 'value="医院等级"' in page  # what was typed stays
+    long = client.post("/admin/crm/fields", data={**field, "label": "长" * 121})
+    assert long.status_code == 400 and "最多 120 个字符" in long.get_data(as_text=True)
+    twice = client.post("/admin/crm/fields", data={**field, "choices": "A,A, ,B"})
+    assert twice.status_code == 400 and "A 重复" in twice.get_data(as_text=True)
+    key = client.post("/admin/crm/fields", data={**field, "key": "k" * 500})
+    assert key.status_code == 400 and "最多 40 个字符" in key.get_data(as_text=True)
+    stage = client.post("/admin/crm/stages", data={"key": "invoice_sent", "name": "发票已寄出", "position": "-1"})
+    assert stage.status_code == 400 and "0 到 100000" in stage.get_data(as_text=True)
+    with app.app_context():
+        assert CustomFieldDef.query.count() == 0
+
+
 def test_import_page_shows_progress_and_row_errors(app, crm_stages):
     import io
 
