@@ -299,6 +299,14 @@ def set_out_of_office(user: User, substitute_name: str, starts_on, ends_on, note
         errors.append({"field": "substitute", "message": _(
             "%(name)s is away then too, with you as their substitute: tasks would go back and forth. "
             "Choose someone who is present.", name=substitute.label)})
+    elif not errors and (overlap := _overlapping_period(user, day_start(starts_on),
+                                                        day_start(ends_on + timedelta(days=1)))):
+        # Two substitutes for one day: nothing would say which of them gets the tasks.
+        errors.append({"field": "starts_on", "message": _(
+            "You are away from %(start)s to %(end)s already, with %(name)s as substitute. Change or delete that "
+            "period instead.", start=overlap.starts_at.astimezone(company_zone()).date().isoformat(),
+            end=(overlap.ends_at.astimezone(company_zone()) - timedelta(days=1)).date().isoformat(),
+            name=overlap.substitute.label)})
     if errors:
         raise ApiError(400, "invalid_input", _("The out-of-office period cannot be saved."), errors)
     row = OutOfOffice(user_id=user.id, substitute_id=substitute.id, starts_at=day_start(starts_on),
@@ -308,6 +316,12 @@ def set_out_of_office(user: User, substitute_name: str, starts_on, ends_on, note
           starts_on=starts_on.isoformat(), ends_on=ends_on.isoformat())
     db.session.commit()
     return row
+
+
+def _overlapping_period(user: User, starts_at: datetime, ends_at: datetime) -> OutOfOffice | None:
+    return db.session.scalar(select(OutOfOffice).where(
+        OutOfOffice.user_id == user.id, OutOfOffice.starts_at < ends_at, OutOfOffice.ends_at > starts_at)
+        .order_by(OutOfOffice.starts_at).limit(1))
 
 
 def _covers_for_each_other(user: User, substitute: User, starts_at: datetime, ends_at: datetime) -> bool:

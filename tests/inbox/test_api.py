@@ -552,6 +552,27 @@ def test_out_of_office_chain_and_loop(flows, app, demo_people):
         services.set_out_of_office(get_user("fj_head"), "manager", today + timedelta(days=1), today + timedelta(days=2))
 
 
+def test_two_periods_away_on_the_same_days_are_refused(flows, app, demo_people):
+    """12-07…12-09 with one substitute and 12-08…12-12 with another were both saved: nothing
+    said who got the tasks of 12-08."""
+    from app.auth.services import get_user
+    from app.inbox import services
+
+    with app.test_request_context():
+        today = company_today()
+        services.set_out_of_office(get_user("fj_head"), "manager", today + timedelta(days=1), today + timedelta(days=3))
+        with pytest.raises(ApiError) as refused:
+            services.set_out_of_office(get_user("fj_head"), "med_reviewer", today + timedelta(days=2),
+                                       today + timedelta(days=6))
+        [detail] = refused.value.details
+        assert detail["field"] == "starts_on"
+        assert (today + timedelta(days=1)).isoformat() in detail["message"]
+        assert (today + timedelta(days=3)).isoformat() in detail["message"] and "销售经理" in detail["message"]
+        services.set_out_of_office(get_user("fj_head"), "med_reviewer", today + timedelta(days=4),
+                                   today + timedelta(days=6))  # the day after: fine
+        assert len(services.out_of_office_periods(get_user("fj_head"))) == 2
+
+
 def test_inbox_filters_sorting_and_pages(api_as, flows):
     for name in ("甲公司", "乙公司", "丙公司"):
         flows.report(name=name)
