@@ -275,7 +275,8 @@ def records(entity):
     # The owner filter offers the people whose records this user sees as theirs or their team's.
     owners = [u for u in db.session.scalars(select(User).where(User.active.is_(True)).order_by(User.username))
               if services.may_assign(current_user, u, None)]
-    args = {k: v for k, v in request.args.items() if k != "page"}
+    # The filter form sends its unchosen selects empty: left out of the links (the export refused them).
+    args = {k: v for k, v in request.args.items() if k != "page" and v.strip()}
 
     def page_url(number):
         return url_for(request.endpoint, **(request.view_args or {}), **args, page=number)

@@ -730,3 +730,22 @@ def test_a_new_record_form_sent_again_saves_nothing_twice(app, crm_stages, api_a
     assert refused.status_code == 400 and 'name="form_token" value="t2"' in refused.get_data(as_text=True)
     fresh = client.get("/crm/customer/new").get_data(as_text=True)
     assert re.findall(r'name="form_token" value="([^"]+)"', fresh) != [token]
+
+
+def test_the_export_of_a_list_filtered_with_the_form_is_a_file(app, crm_stages, make_customer):
+    """The filter form sends its unchosen selects empty; the export link carried them and the
+    export answered 400 as JSON instead of the file."""
+    import html
+
+    make_customer("sales1", name="甲客户")
+    make_customer("sales2", name="乙客户")
+    client = app.test_client()
+    login(client, "manager")
+    page = client.get("/crm/customer?q=&owner=sales1&customer_class=&report_status=").get_data(as_text=True)
+    [link] = re.findall(r'href="([^"]*export\.csv[^"]*)"', page)
+    link = html.unescape(link)
+    assert "customer_class" not in link and "owner=sales1" in link
+    exported = client.get(link)
+    assert exported.status_code == 200 and exported.mimetype == "text/csv"
+    text = exported.get_data(as_text=True)
+    assert "甲客户" in text and "乙客户" not in text
