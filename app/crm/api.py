@@ -97,15 +97,20 @@ def _etag(record) -> dict:
 
 
 def _expected_version(version: int | None) -> int | None:
-    """The version a write expects: the body's or query's ``version``, else ``If-Match``
-    (one of our ETags; ``*`` or no header: any version)."""
+    """The version a write expects: the body's or query's ``version`` and/or ``If-Match``
+    (one of our ETags; ``*`` or no header: any version). Both given, they must agree: a stale
+    If-Match was ignored beside a current ``version``."""
     tags = [tag.strip() for tag in request.headers.get("If-Match", "").split(",") if tag.strip()]
-    if version is not None or not tags or "*" in tags:
+    if not tags or "*" in tags:
         return version
     if len(tags) > 1 or not re.fullmatch(r'"\d{1,10}"', tags[0]):
         raise ApiError(400, "invalid_input", _("If-Match takes one ETag of this record, as GET gave it."),
                        [{"field": "If-Match", "message": _("Not an ETag of this record.")}])
-    return int(tags[0].strip('"'))
+    tagged = int(tags[0].strip('"'))
+    if version is not None and version != tagged:
+        raise ApiError(400, "invalid_input", _("If-Match and version name different versions of the record; send one."),
+                       [{"field": "If-Match", "message": _("Not the version given as version.")}])
+    return tagged
 
 
 for _entity, (_path, _in, _out, _query) in RESOURCES.items():

@@ -283,6 +283,13 @@ def test_created_records_have_a_location_and_writes_honour_if_match(api_as, crm_
     assert api.patch(url, json={"amount": 30}, headers={"If-Match": "*"}).status_code == 200
     assert api.delete(url, headers={"If-Match": old}).status_code == 409
     current = api.get(url).headers["ETag"]
+    # A stale If-Match is not ignored beside a current version: the two must agree.
+    both = api.patch(url, json={"amount": 40, "version": int(current.strip('"'))}, headers={"If-Match": old})
+    assert both.status_code == 400 and both.get_json()["error"]["details"][0]["field"] == "If-Match"
+    assert api.delete(f"{url}?version={current.strip(chr(34))}", headers={"If-Match": old}).status_code == 400
+    assert api.patch(url, json={"amount": 40, "version": int(current.strip('"'))},
+                     headers={"If-Match": current}).status_code == 200
+    current = api.get(url).headers["ETag"]
     assert api.delete(url, headers={"If-Match": current}).status_code == 204
     assert api.get(url).status_code == 404
 
