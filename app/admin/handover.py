@@ -34,11 +34,21 @@ def _open_todos(user: User):
     return select(Todo).where(Todo.user_id == user.id, Todo.done.is_(False))
 
 
+def _held_records(user: User, model):
+    """``model``'s rows ``user`` owns and hands over: not the deals they won or lost, which stay
+    theirs as history (moved, the sales report credited the successor with the leaver's wins)."""
+    from app.crm.models import Opportunity
+    from app.crm.services import CLOSED
+
+    held = select(model).where(model.owner_id == user.id)
+    return held.where(Opportunity.status.not_in(CLOSED)) if model is Opportunity else held
+
+
 def holdings(user: User) -> dict:
     """What ``user`` still holds: ``{"records": {entity: n}, "tasks": n, "todos": n, "groups": [names]}``."""
     from app.crm.models import MODELS
 
-    records = {entity: db.session.scalar(select(func.count()).select_from(model).where(model.owner_id == user.id))
+    records = {entity: db.session.scalar(select(func.count()).select_from(_held_records(user, model).subquery()))
                for entity, model in MODELS.items()}
     tasks = db.session.scalar(select(func.count()).select_from(_held_tasks(user).subquery()))
     todos = db.session.scalar(select(func.count()).select_from(_open_todos(user).subquery()))
@@ -66,7 +76,7 @@ def hand_over(user: User, successor_name: str, actor: User) -> dict:
                        [{"field": "to", "message": _("Choose someone else to hand the work to.")}])
     moved = holdings(user)
     for model in MODELS.values():
-        for record in db.session.scalars(select(model).where(model.owner_id == user.id).order_by(model.id)):
+        for record in db.session.scalars(_held_records(user, model).order_by(model.id)):
             crm.assign_owner(record, successor, actor, HAND_OVER_REASON, commit=False, tell=False)
     for task_id in db.session.scalars(_held_tasks(user).order_by(HumanTask.id)).all():
         inbox.reassign(task_id, actor, successor.username, _("Handed over from %(name)s", name=user.label),

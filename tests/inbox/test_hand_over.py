@@ -142,3 +142,31 @@ def test_to_dos_go_with_their_record_to_its_new_owner_and_a_leavers_to_the_succe
     assert admin.post("/api/v1/users/sales1/hand-over", json={"to": "manager"}).get_json()["moved"]["todos"] == 1
     with app.app_context():
         assert {t.title: t.user.username for t in db.session.query(Todo)}["整理名片"] == "manager"
+
+
+def test_the_deals_a_leaver_won_or_lost_stay_theirs_as_history(app, api_as, demo_people):
+    """Moved with the rest, the sales report credited the successor with the leaver's win."""
+    from app.crm.demo import seed_stages
+    from app.extensions import db
+
+    with app.app_context():
+        seed_stages()
+        db.session.commit()
+    sales2, admin = api_as("sales2"), api_as("admin")
+    customer = sales2.post("/api/v1/customers", json={"name": "交接赢单客户"}).get_json()
+    won = sales2.post("/api/v1/opportunities", json={"customer_id": customer["id"], "title": "已赢",
+                                                    "amount": 420000, "expected_close": "2026-12-01"}).get_json()
+    assert sales2.patch(f"/api/v1/opportunities/{won['id']}", json={"status": "won"}).status_code == 200
+    lost = sales2.post("/api/v1/opportunities", json={"customer_id": customer["id"], "title": "已输"}).get_json()
+    assert sales2.patch(f"/api/v1/opportunities/{lost['id']}", json={"status": "lost"}).status_code == 200
+    running = sales2.post("/api/v1/opportunities", json={"customer_id": customer["id"], "title": "进行中"}).get_json()
+    admin.patch("/api/v1/users/sales2", json={"active": False})
+    moved = admin.post("/api/v1/users/sales2/hand-over", json={"to": "sales1"}).get_json()["moved"]
+    assert moved["records"] == {"customer": 1, "opportunity": 1}
+    owners = {o["title"]: o["owner"] for o in api_as("sales1").get("/api/v1/opportunities").get_json()["items"]}
+    assert owners == {"已赢": "sales2", "已输": "sales2", "进行中": "sales1"}  # seen through the customer
+    assert running["id"] in [o["id"] for o in api_as("sales1").get("/api/v1/opportunities?status=open")
+                             .get_json()["items"]]
+    page = app.test_client()
+    page.post("/login", data={"username": "admin", "password": DEMO_PASSWORD})
+    assert 'id="hand-over"' not in page.get("/admin/users/sales2").get_data(as_text=True)  # nothing left to hand over
