@@ -575,11 +575,21 @@ def _diffs(registry, workflow, spec, subprocess_specs):
     return out, problems
 
 
-def _check(workflow, spec_diff, workflow_diff) -> list[MigrationProblem]:
+def _attached_to(process_spec, step_name: str) -> bool:
+    return f"{step_name}.BoundaryEventSplit" in process_spec.task_specs
+
+
+def _check(workflow, spec_diff, workflow_diff, new_spec) -> list[MigrationProblem]:
     problems = []
     removed = {task.id for task in workflow_diff.removed}
     for task in workflow.get_tasks(skip_subprocesses=True):
         spec = task.task_spec
+        if task.has_state(IN_PROGRESS) and not _attached_to(workflow.spec, spec.name) \
+                and _attached_to(new_spec, spec.name):
+            # A timer or event the new version attaches to the step the instance waits at: the
+            # move would keep the step and never arm it (no escalation, ever).
+            problems.append(_problem(spec, "attached_changed"))
+            continue
         if task.id in removed:
             if isinstance(spec, (BoundaryEventSplit, BoundaryEventJoin)):
                 # SpiffWorkflow's wrapper of a step with attached events: it exists only while the
@@ -663,8 +673,8 @@ def migrate(workflow, spec, subprocess_specs, registry, now: datetime | None = N
     new version; the workflow must then be thrown away (it may be half moved).
     """
     diffs, problems = _diffs(registry, workflow, spec, subprocess_specs)
-    for w, spec_diff, workflow_diff, _ in diffs:
-        problems += _check(w, spec_diff, workflow_diff)
+    for w, spec_diff, workflow_diff, new in diffs:
+        problems += _check(w, spec_diff, workflow_diff, new)
     if problems:
         raise MigrationRefused(problems)
     changed = {}

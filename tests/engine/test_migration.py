@@ -95,23 +95,40 @@ def test_refused_when_the_waiting_task_was_removed(started):
     assert svc.get_instance(instance_id).status == "completed"
 
 
+def _without_the_reminder(xml: bytes) -> bytes:
+    import re
+
+    xml = re.sub(rb'<bpmn:boundaryEvent id="Timer_remind".*?</bpmn:boundaryEvent>', b"", xml, flags=re.S)
+    xml = re.sub(rb'<bpmn:endEvent id="End_reminded".*?</bpmn:endEvent>', b"", xml, flags=re.S)
+    xml = re.sub(rb'<bpmn:sequenceFlow id="Flow_reminded"[^>]*/>', b"", xml)
+    return re.sub(rb'<bpmndi:BPMN(Shape|Edge) id="(Timer_remind|End_reminded|Flow_reminded)_di".*?</bpmndi:BPMN\1>',
+                  b"", xml, flags=re.S)
+
+
 def test_a_reminder_removed_from_the_waiting_step_is_said_of_that_step(started):
     """It said "the step “Task_review”, which the instance has passed, no longer exists" of the
     step the instance waits at, named by its id (SpiffWorkflow's wrapper of a step with timers)."""
-    import re
-
     instance_id, _task_id = started
-    without = re.sub(rb'<bpmn:boundaryEvent id="Timer_remind".*?</bpmn:boundaryEvent>', b"", V1, flags=re.S)
-    without = re.sub(rb'<bpmn:endEvent id="End_reminded".*?</bpmn:endEvent>', b"", without, flags=re.S)
-    without = re.sub(rb'<bpmn:sequenceFlow id="Flow_reminded"[^>]*/>', b"", without)
-    without = re.sub(rb'<bpmndi:BPMN(Shape|Edge) id="(Timer_remind|End_reminded|Flow_reminded)_di".*?</bpmndi:BPMN\1>',
-                     b"", without, flags=re.S)
-    svc.deploy(without)
+    svc.deploy(_without_the_reminder(V1))
     with pytest.raises(svc.MigrationRefused) as info:
         svc.migrate_instance(instance_id, user("admin"))
     assert [(p["element_id"], p["reason"]) for p in info.value.problems if p["element_id"] == "Task_review"] == [
         ("Task_review", "attached_changed")]
     assert "“初审”" in str(info.value) and "定时器" in str(info.value)  # by its name, saying what changed
+
+
+def test_a_reminder_added_to_the_waiting_step_is_refused_not_left_unarmed(ctx, demo_people):
+    """The move said it succeeded, but the step kept waiting without the timer: the escalation
+    of the new version would never come."""
+    svc.deploy(_without_the_reminder(V1))
+    instance = svc.start_instance("migration_review", {"customer": "泉州二号"}, actor=user("sales1"))
+    assert timer_jobs(instance.id) == set()
+    svc.deploy(V1)
+    with pytest.raises(svc.MigrationRefused) as info:
+        svc.migrate_instance(instance.id, user("admin"))
+    assert [(p["element_id"], p["reason"]) for p in info.value.problems] == [("Task_review", "attached_changed")]
+    db.session.rollback()
+    assert svc.get_instance(instance.id).definition.version == 1
 
 
 def test_refused_when_already_current_ended_or_stale(started):
