@@ -2018,8 +2018,29 @@ def _import_row(job: CustomerImport, row_id: str, data: dict) -> None:
             _invalid([{"field": "credit_code", "message": _(
                 "This credit code is %(owner)s's customer already (%(name)s): it is not imported again. Ask "
                 "%(owner)s or a manager if it should be yours.", owner=existing.owner.label, name=existing.name)}])
+    _refuse_a_second_of(data, actor)
     create("customer", data, actor, commit=False, automate=job.automate)
     job.imported_rows += 1
+
+
+def _refuse_a_second_of(data: dict, actor) -> None:
+    """A row without an id naming a customer already on record (same name in the same city),
+    as a corrected file imported again has: refused, not a second customer and a second report
+    (an earlier row of the same file counts, as it is on record by then)."""
+    name, city = (data.get("name") or "").strip(), (data.get("city") or "").strip()
+    if not name:
+        return  # create() says it is required
+    existing = db.session.scalar(select(Customer).where(
+        Customer.name == name, func.coalesce(Customer.city, "") == city).order_by(Customer.id).limit(1))
+    if existing is None:
+        return
+    if can_manage(existing, actor):
+        said = _("Customer #%(id)s is called that already; to change it, give its id (or leave the row out).",
+                 id=existing.id)
+    else:
+        said = _("This is %(owner)s's customer already (%(name)s): it is not imported again. Ask %(owner)s or a "
+                 "manager if it should be yours.", owner=existing.owner.label, name=existing.name)
+    _invalid([{"field": "name", "message": said}])
 
 
 def run_customer_import(import_id: int) -> CustomerImport:

@@ -418,7 +418,7 @@ def test_a_custom_field_rules_use_is_neither_deleted_nor_retyped_under_them(crm,
     refused = page.post(f"/admin/crm/fields/{budget.id}", data={"entity": "opportunity", "key": "budget",
                                                               "label": "客户预算", "type": "text"})
     assert refused.status_code == 400 and "“大预算”" in refused.get_data(as_text=True)
-    assert 'id="c-key" name="key" value=""' in refused.get_data(as_text=True)  # the new-field form stays empty
+    assert 'id="c-key" name="key" maxlength="40" value=""' in refused.get_data(as_text=True)  # the new-field form stays empty
     db.session.rollback()
     # Renamed it may be; a field whose name merely begins the same is not in use.
     crm.save_custom_field(budget, entity="opportunity", key="budget", label="预算（元）", type="number", choices=[],

@@ -290,10 +290,14 @@ def test_a_file_imported_twice_adds_no_second_customer_with_the_same_credit_code
     api = api_en("sales1")
     assert _import(api, rows).get_json()["imported_rows"] == 2
     second = _import(api, rows).get_json()
-    assert (second["imported_rows"], second["failed_rows"]) == (1, 1)  # without a credit code: no way to tell
-    [error] = second["errors"]
-    assert (error["row"], error["field"]) == (2, "credit_code")
-    assert "已使用此信用代码" in error["message"] and "厦门海鑫科技有限公司" in error["message"]
+    assert (second["imported_rows"], second["failed_rows"]) == (0, 2)
+    by_code, by_name = second["errors"]
+    assert (by_code["row"], by_code["field"]) == (2, "credit_code")
+    assert "已使用此信用代码" in by_code["message"] and "厦门海鑫科技有限公司" in by_code["message"]
+    # Without a credit code, the same name in the same city (a corrected file imported again).
+    assert (by_name["row"], by_name["field"]) == (3, "name") and "编号" in by_name["message"]
+    elsewhere = _import(api, [["name", "city"], ["无代码公司", "泉州"], ["无代码公司", "泉州"]]).get_json()
+    assert (elsewhere["imported_rows"], [e["row"] for e in elsewhere["errors"]]) == (1, [3])  # another city: new
     # Two rows of one file with the same code: the second is the duplicate.
     twice = _import(api, [["name", "credit_code"], ["甲", "91350200MA2Y00008C"], ["乙", "91350200 ma2y 00008c"]]).get_json()
     assert (twice["imported_rows"], [e["row"] for e in twice["errors"]]) == (1, [3])
