@@ -315,13 +315,35 @@ def _to_decimal(value, allow_negative: bool = False) -> Decimal:
     return number.quantize(CENTS)
 
 
+# A day as Excel on a Chinese Windows writes it (2019/3/5), or as people type it (2021年8月1日, 2022.1.3).
+_DAY_AS_TYPED = re.compile(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?(?:\s+\d{1,2}:\d{2}(?::\d{2})?)?")
+
+
+def _one_of(value, choices) -> str:
+    """The choice ``value`` names, as typed in any case or width ("a" for 客户类别 A, an
+    import's " A ")."""
+    if value in choices:
+        return value
+    typed = unicodedata.normalize("NFKC", str(value)).strip().casefold()
+    for choice in choices:
+        if unicodedata.normalize("NFKC", choice).casefold() == typed:
+            return choice
+    raise _Invalid(_("Must be one of: %(choices)s", choices=", ".join(choices)))
+
+
 def _to_date(value) -> date:
     if isinstance(value, datetime):
         return value.date()
     if isinstance(value, date):
         return value
+    text = unicodedata.normalize("NFKC", str(value)).strip()
     try:
-        return date.fromisoformat(str(value).strip()[:10])
+        return date.fromisoformat(text[:10])
+    except ValueError:
+        pass
+    typed = _DAY_AS_TYPED.fullmatch(text)
+    try:
+        return date(*(int(part) for part in typed.groups())) if typed else date.fromisoformat(text)
     except ValueError:
         raise _Invalid(_("Must be a date (YYYY-MM-DD).")) from None
 
@@ -381,9 +403,7 @@ def _convert(entity: str, spec: Field, value, actor, deal_customer_id=None):
     if kind == "datetime":
         return _to_datetime(value)
     if kind == "choice":
-        if value not in spec.choices:
-            raise _Invalid(_("Must be one of: %(choices)s", choices=", ".join(spec.choices)))
-        return value
+        return _one_of(value, spec.choices)
     if kind in ("customer", "opportunity"):
         try:
             if isinstance(value, (bool, float)):  # 9.5 is no id (int() would make it 9)
@@ -441,9 +461,7 @@ def _custom_value(definition: CustomFieldDef, value):
     if definition.type == "date":
         return _to_date(value).isoformat()
     if definition.type == "choice":
-        if value not in definition.choices:
-            raise _Invalid(_("Must be one of: %(choices)s", choices=", ".join(definition.choices)))
-        return value
+        return _one_of(value, definition.choices)
     raise AssertionError(definition.type)
 
 

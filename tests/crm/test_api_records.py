@@ -377,6 +377,31 @@ def test_money_is_read_as_people_type_it_in_china(api_as, crm_stages, typed, sto
     assert float(taken.get_json()["amount"]) == stored
 
 
+@pytest.mark.parametrize("typed, stored", [
+    ("2019/3/5", "2019-03-05"), ("2021年8月1日", "2021-08-01"), ("2022.1.3", "2022-01-03"),
+    ("２０２１年８月１日", "2021-08-01"), ("2019/03/05 00:00", "2019-03-05"), ("2026-12-06", "2026-12-06"),
+    ("2026-02-30", None), ("2019/13/5", None), ("去年", None),
+])
+def test_a_day_is_read_as_excel_and_people_write_it_in_china(api_as, crm_stages, typed, stored):
+    """Excel's own 2019/3/5 was refused, and each import row with it lost."""
+    api = api_as("sales1")
+    customer = api.post("/api/v1/customers", json={"name": "日期客户"}).get_json()
+    taken = api.post("/api/v1/contracts", json={"customer_id": customer["id"], "title": "合同", "expires_on": typed})
+    if stored is None:
+        assert taken.status_code == 400
+        assert [d["field"] for d in taken.get_json()["error"]["details"]] == ["expires_on"]
+    else:
+        assert taken.status_code == 201, taken.get_json()
+        assert taken.get_json()["expires_on"] == stored
+
+
+def test_a_choice_is_read_in_any_case_or_width(api_as, crm_stages):
+    api = api_as("sales1")
+    taken = api.post("/api/v1/customers", json={"name": "类别客户", "customer_class": " ａ "})
+    assert taken.status_code == 201 and taken.get_json()["customer_class"] == "A"
+    assert api.post("/api/v1/customers", json={"name": "类别客户二", "customer_class": "D"}).status_code == 400
+
+
 def test_the_phone_and_province_filters_read_them_however_they_are_written(api_as, crm_stages):
     """?phone=138-0013-8000 and full-width digits find 13800138000; ?province=Zhejiang finds 浙江
     (stored by its Chinese name), as the search and the duplicate finder already did."""
