@@ -21,6 +21,7 @@ from flask_babel import gettext as _
 from sqlalchemy import delete, select
 
 from app.api.errors import ApiError
+from app.clock import datetimeformat
 from app.db import MAX_ID, utcnow
 from app.designer.models import ProcessTestRun
 from app.engine import runtime as R
@@ -93,7 +94,9 @@ def describe(run: ProcessTestRun, result: R.StepResult | None = None) -> dict:
             "form_key": t.form_key, "fields": list(dict.fromkeys(_fields(t.form_key) + t.form_fields)),
             "due_at": t.due_at.isoformat() if t.due_at else None,
         } for t in result.user_tasks],
-        "timers": [{"bpmn_id": t.bpmn_id, "name": t.name, "due_at": t.due_at.isoformat()} for t in result.timers],
+        # Worded on the company's clock, as the pages write times (the browser's zone is not the company's).
+        "timers": [{"bpmn_id": t.bpmn_id, "name": t.name, "due_at": t.due_at.isoformat(),
+                    "due": datetimeformat(t.due_at, "short")} for t in result.timers],
     }
 
 

@@ -164,9 +164,7 @@ export function setupTestRun(root, modeler, urls, save) {
         }, t("Complete")));
     });
     // On the reader's clock, as every other time on the page (the server sends UTC).
-    const when = (iso) => new Date(iso).toLocaleString(document.documentElement.lang || undefined,
-      { year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit" });
-    const timers = result.timers.map((timer) => el("li", { "data-timer": timer.bpmn_id }, `${timer.name || timer.bpmn_id}: ${when(timer.due_at)}`));
+    const timers = result.timers.map((timer) => el("li", { "data-timer": timer.bpmn_id }, `${timer.name || timer.bpmn_id}: ${timer.due}`));
     const log = result.log.map((entry) => el("li", { class: `testrun-log-${entry.event}` }, describe(entry)));
     body.replaceChildren(...[
       status,

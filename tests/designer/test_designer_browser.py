@@ -2,6 +2,7 @@
 run on the engine; version 2 beside a running version-1 instance; problems block deploying;
 the shipped customer-report diagram opens, looks right and re-deploys unchanged."""
 import re
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -544,9 +545,14 @@ def test_customer_report_test_run_through_the_forms(page, app, demo_people, form
     task = page.locator('.testrun-task[data-bpmn-id="Task_fujian_review"]')
     task.wait_for()
     assert "fujian-heads" not in task.inner_text() and "福建" in task.inner_text()  # the group by its name
-    # Its waiting timers read on the page's clock, as every other time (they were in UTC).
+    # Its waiting timers read on the company's clock, as every other time (they were in the
+    # browser's zone: UTC here, 8 hours off Shanghai).
     timer = page.locator("[data-timer]").first.inner_text()
-    assert "UTC" not in timer and re.search(r"\d{4}/\d{2}/\d{2} \d{2}:\d{2}", timer), timer
+    due = re.search(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}", timer)
+    with app.app_context():
+        from app.clock import company_zone
+        expected = (datetime.now(timezone.utc) + timedelta(days=1)).astimezone(company_zone()).replace(tzinfo=None)
+    assert due and abs(datetime.strptime(due.group(), "%Y-%m-%d %H:%M") - expected) < timedelta(minutes=5), timer
     # The task's form gives the fields' labels and the decision's choices.
     decision = task.locator("select[name=decision]")
     assert decision.locator("option").all_inner_texts() == ["同意报备", "驳回"]
