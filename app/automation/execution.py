@@ -303,9 +303,14 @@ def due_records(rule: Rule, now: datetime):
             stmt = stmt.where(model.status == "open")
         key = "" if name == "updated_at" else f"{name}:"  # updated_at's occasions as they always were
         return [(r, f"idle:{key}{getattr(r, name).isoformat()}") for r in db.session.scalars(stmt.order_by(model.id))]
-    offset = timedelta(days=-days if rule.event == "date_before" else days)
-    # The moment is field + offset; fire when it is today or passed at most CATCH_UP_DAYS ago.
-    low, high = current_day - offset - timedelta(days=CATCH_UP_DAYS), current_day - offset
+    if rule.event == "date_before":
+        # N days before the date, or any day after that until the date itself: a contract
+        # entered with 9 days left is reminded at once by a 30-days-before rule (it never was:
+        # its moment had passed more than CATCH_UP_DAYS ago). Once the date passed: too late.
+        low, high = current_day, current_day + timedelta(days=days)
+    else:
+        # N days after the date; fire when that is today or passed at most CATCH_UP_DAYS ago.
+        low, high = current_day - timedelta(days=days + CATCH_UP_DAYS), current_day - timedelta(days=days)
     spec = cat.entity_specs()[rule.entity].fields.get(name)
     if spec is not None and spec.type == "datetime":
         low_b = datetime.combine(low, datetime.min.time(), tzinfo=company_zone())

@@ -96,6 +96,21 @@ def test_contract_30_days_before_expiry_gives_its_owner_a_todo_once(crm, make_ru
     assert scan_time_events() == 1 and count(Todo) == 2
 
 
+def test_a_contract_entered_with_fewer_days_left_is_reminded_at_once(crm, make_rule, user):
+    """Entered with 9 days left, the 30-days-before rule never reminded of it (its moment had
+    passed more than a week before), though it was the most urgent."""
+    make_rule(name="合同到期提醒", entity="contract", event="date_before",
+              event_options={"field": "expires_on", "days": 30},
+              actions=[{"type": "create_todo", "assignee": "owner", "title": "续签 {title}"}])
+    customer = crm.create("customer", {"name": "漳州物流"}, user("sales1"))
+    for title, days in (("紧急合同", 9), ("今天到期", 0), ("昨天到期", -1), ("远期合同", 31)):
+        crm.create("contract", {"customer_id": customer.id, "title": title,
+                                "expires_on": (company_today() + timedelta(days=days)).isoformat()}, user("sales1"))
+    assert scan_time_events() == 2
+    assert sorted(t.title for t in open_todos_for(user("sales1"))) == ["续签 今天到期", "续签 紧急合同"]
+    assert scan_time_events() == 0
+
+
 def test_a_reminder_changed_to_another_number_of_days_does_not_remind_again(crm, make_rule, user):
     """Changing the demo's 30 days before expiry to 31 gave contract 2 a second 续签合同 to-do."""
     from app.automation.services import update_rule
