@@ -11,6 +11,12 @@ from app.extensions import db
 FUJIAN_SALES = "fujian-sales"
 
 RULES = [
+    # First, so that the rules after it (the A-class notice) name the owner it gives.
+    dict(name="福建客户 → 福建销售组轮询分配", entity="customer", event="created",
+         description="官网来的福建线索在福建销售组内轮流分配负责人（跳过已离职人员）；销售自己开发的客户仍归自己。",
+         condition={"and": [{"field": "province", "op": "contains", "value": "福建"},
+                            {"field": "source", "op": "eq", "value": "官网"}]},
+         actions=[{"type": "assign_owner", "strategy": "round_robin", "group": FUJIAN_SALES}]),
     dict(name="注册资金 ≥ 1000 万 → A 类客户，通知销售经理", entity="customer", event="created",
          description="大客户自动定级，并通知销售经理跟进。",
          condition={"and": [{"field": "registered_capital", "op": "ge", "value": 10_000_000}]},
@@ -30,14 +36,11 @@ RULES = [
              {"field": "title", "mode": "template", "template": "意向：{content}"}]}]),
     dict(name="合同到期前 30 天 → 负责人续签待办", entity="contract", event="date_before",
          event_options={"field": "expires_on", "days": 30},
-         description="合同到期前 30 天给负责人建一个续签待办。",
+         description="已签订的合同到期前 30 天给负责人建一个续签待办（草稿还没有可续签的）。",
+         condition={"field": "status", "op": "eq", "value": "signed"},
          actions=[{"type": "create_todo", "assignee": "owner", "title": "续签合同：{title}",
                    "description": "合同 {title} 将于 {expires_on} 到期，请联系客户续签。",
                    "deadline": {"mode": "copy", "from": "expires_on"}}]),
-    dict(name="福建客户 → 福建销售组轮询分配", entity="customer", event="created",
-         description="新增的福建客户在福建销售组内轮流分配负责人（跳过已离职人员）。",
-         condition={"field": "province", "op": "contains", "value": "福建"},
-         actions=[{"type": "assign_owner", "strategy": "round_robin", "group": FUJIAN_SALES}]),
 ]
 
 

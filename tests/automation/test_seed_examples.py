@@ -259,17 +259,29 @@ def test_the_demo_rules_are_valid_and_seeding_is_idempotent(crm, user):
     from app.auth.services import get_group
 
     assert get_group("fujian-sales").member_usernames == ["sales1", "sales2"]
-    big = crm.create("customer", {"name": "演示大客户", "province": "福建省", "registered_capital": "30000000"},
-                     user("admin"))
+    big = crm.create("customer", {"name": "演示大客户", "province": "福建省", "registered_capital": "30000000",
+                                  "source": "官网"}, user("admin"))
     db.session.expire_all()
     assert big.customer_class == "A" and big.owner.username == "sales1"
-    assert count(Notification, Notification.user_id == user("manager").id) == 1
+    # The notice names the owner the round robin gave it (it ran first), not the one entering it.
+    [notice] = db.session.scalars(select(Notification).where(Notification.user_id == user("manager").id)).all()
+    assert "负责人 销售一" in notice.text
+    # A salesperson's own Fujian customer (not a web lead) stays theirs.
+    own = crm.create("customer", {"name": "自己开发的福建客户", "province": "福建", "source": "老客户介绍"}, user("sales2"))
+    assert own.owner.username == "sales2"
     # A won deal's contract is a draft: not signed, so no signing date nor an expiry to remind of.
     deal = crm.create("opportunity", {"customer_id": big.id, "title": "演示项目", "amount": "50000",
                                       "expected_close": company_today().isoformat()}, user("sales1"))
     crm.mark_won(deal, user("sales1"))
     contract = db.session.scalar(select(Contract).where(Contract.opportunity_id == deal.id))
     assert (contract.status, contract.amount, contract.signed_on, contract.expires_on) == ("draft", 50000, None, None)
+    # Only a signed contract is reminded of its renewal; a draft has nothing to renew yet.
+    soon = (company_today() + timedelta(days=10)).isoformat()
+    crm.create("contract", {"customer_id": big.id, "title": "草稿合同", "expires_on": soon}, user("sales1"))
+    crm.create("contract", {"customer_id": big.id, "title": "已签合同", "expires_on": soon, "status": "signed"},
+               user("admin"))
+    scan_time_events()
+    assert [t.title for t in db.session.scalars(select(Todo))] == ["续签合同：已签合同"]
 
 
 def test_time_events_fire_in_the_worker_outside_any_request(app, demo_people):
