@@ -29,7 +29,8 @@ def test_an_english_speakers_fujian_customer_is_routed_like_anyone_elses(api_as,
 
 @pytest.mark.parametrize("revision, typed, stored", [
     ("0030_fired_without_days", ["福建省", "广西壮族自治区", "福建"], ["福建", "广西", "福建"]),
-    ("0034_user_reads_in", ["fj", "闽", " CN-GD "], ["福建", "福建", "广东"]),  # abbreviations and codes
+    ("0034_user_reads_in", ["fj", "闽", " CN-GD ", "Fujian", "Guangxi Zhuang Autonomous Region"],
+     ["福建", "福建", "广东", "福建", "广西"]),  # abbreviations, codes, English and pinyin
 ])
 def test_the_upgrade_stores_what_old_rows_hold_by_the_short_name(tmp_path, revision, typed, stored):
     from flask_migrate import upgrade
