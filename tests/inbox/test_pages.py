@@ -44,6 +44,8 @@ def test_task_and_instance_pages_follow_visibility(app, flows):
     assert head.post(f"/api/v1/tasks/{task['id']}/complete",
                      json={"data": {"decision": "approve", "comment": "好"}}).status_code == 200
     assert "已办理：福建区域负责人审批" in head.get(f"/inbox?completed={task['id']}").get_data(as_text=True)
+    done = head.get(f"/tasks/{task['id']}").get_data(as_text=True)
+    assert "等待" not in done.split('id="task-holder"')[1][:80] and "福建大区负责人" in done.split('id="task-holder"')[1][:80]
     assert "已办理" not in login(app, "manager").get(f"/inbox?completed={task['id']}").get_data(as_text=True)
     # Had a later step failed, the approver is told the decision stands but the process stopped.
     from app.engine.models import ProcessInstance
@@ -378,3 +380,14 @@ def test_the_approver_is_told_above_the_form_what_the_record_changed_since_the_r
     page = head.get(f"/tasks/{task['id']}").get_data(as_text=True)
     banner = page.split('id="record-changed"')[1].split("</div>")[0]
     assert "制造 → 医疗" in banner and "行业" in banner
+
+
+def test_a_withdrawn_task_waits_for_nobody(app, flows):
+    """It read "状态: 已取消 · 等待 销售经理 认领"."""
+    instance_id = flows.report()
+    task = flows.open_task(instance_id)
+    sales = login(app, "sales1")
+    assert sales.post(f"/api/v1/my-submissions/{instance_id}/withdraw", json={}).status_code == 200
+    page = login(app, "fj_head").get(f"/tasks/{task['id']}").get_data(as_text=True)
+    status = page.split('id="task-status"')[1].split("</div>")[0]
+    assert "已取消" in status and "等待" not in status and 'id="task-holder"' not in status
