@@ -1024,6 +1024,8 @@ def create(entity: str, data: dict, actor, *, commit: bool = True, chain=(), aut
                      "and mark it signed once it is approved.")
             raise ApiError(409, "approval_needed", said, details=[{"field": "status", "message": said}])
     _apply(record, values, custom, actor, "")
+    if isinstance(record, (Opportunity, Contract)) and not chain and actor is not None and not actor.is_admin:
+        _refuse_on_a_rejected_report(record.customer)
     _date_the_signature(record)
     if isinstance(record, Opportunity):
         record.stage_entered_at = utcnow()
@@ -1056,6 +1058,16 @@ def create(entity: str, data: dict, actor, *, commit: bool = True, chain=(), aut
 def check_version(record: OwnedRecord, version) -> None:
     if version is not None and version != record.version:
         raise ApiError(409, "stale_version", _("The record was changed by someone else; reload it and try again."))
+
+
+def _refuse_on_a_rejected_report(customer: Customer | None) -> None:
+    """No new deal or contract for a customer whose report was rejected (防撞单: most often
+    because it is someone else's), until it is reported again: a 600,000 contract went to an
+    approver who saw nothing of the rejection."""
+    if customer is not None and customer.report_status == "rejected":
+        said = _("The report of %(customer)s was rejected: report it again (on its page), and add deals and "
+                 "contracts once it is approved or under review.", customer=customer.name)
+        raise ApiError(409, "report_rejected", said, [{"field": "customer_id", "message": said}])
 
 
 def _keep_with_its_contracts(opportunity: Opportunity) -> None:

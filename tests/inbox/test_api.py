@@ -670,3 +670,29 @@ def test_a_misspelt_field_in_a_completion_is_refused_not_dropped(app, flows, api
     done = head.post(f"/api/v1/tasks/{task['id']}/complete",
                      json={"data": {"decision": "approve", "comment": "好", "name": "改不了的名字"}})
     assert done.status_code == 200, done.get_json()
+
+
+def test_no_new_contract_for_a_customer_whose_report_was_rejected_until_it_is_reported_again(api_as, flows, app):
+    """The report was rejected as a colleague's customer; a 600,000 contract on it still went to
+    an approver who saw nothing of that."""
+    instance_id = flows.report(name="东方物流重复报备")
+    task = flows.open_task(instance_id)
+    head, sales = api_as("fj_head"), api_as("sales1")
+    head.post(f"/api/v1/tasks/{task['id']}/claim")
+    assert head.post(f"/api/v1/tasks/{task['id']}/complete",
+                     json={"data": {"decision": "reject", "comment": "已由销售二跟进"}}).status_code == 200
+    customer_id = sales.get("/api/v1/my-submissions").get_json()["items"][0]["record"]["id"]
+    contract = {"customer_id": customer_id, "title": "重复客户的合同", "amount": 600000}
+    refused = sales.post("/api/v1/contracts", json=contract)
+    assert refused.status_code == 409 and refused.get_json()["error"]["code"] == "report_rejected"
+    assert refused.get_json()["error"]["details"][0]["field"] == "customer_id"
+    assert "东方物流重复报备" in refused.get_json()["error"]["message"]
+    assert api_as("admin").post("/api/v1/contracts", json={**contract, "title": "管理员补录"}).status_code == 201
+    # Reported again (under review): deals and contracts may follow.
+    with app.app_context():
+        from app.crm import services as crm
+        from app.extensions import db
+
+        crm.set_review_status("customer", customer_id, "pending", commit=False)
+        db.session.commit()
+    assert sales.post("/api/v1/contracts", json=contract).status_code == 201
