@@ -59,6 +59,29 @@ def test_oversized_body_is_413(api_as):
     response = api_as("admin").post("/api/v1/groups", data=big, headers={"Content-Type": "application/json"})
     assert response.status_code == 413
     assert response.get_json()["error"]["code"] == "too_large"
+    assert "1 MB" in response.get_json()["error"]["message"]  # says the limit
+
+
+def test_an_upload_too_large_for_a_page_says_the_limit(app, demo_people):
+    import io
+
+    from app.cli import DEMO_PASSWORD
+
+    client = app.test_client()
+    client.post("/login", data={"username": "sales1", "password": DEMO_PASSWORD})
+    limit = app.config["MAX_CONTENT_LENGTH"]
+    answer = client.post("/customers/import", data={"file": (io.BytesIO(b"x" * (limit + 1)), "big.csv")},
+                         content_type="multipart/form-data")
+    assert answer.status_code == 413
+    assert f"{limit // 1024 // 1024} MB" in answer.get_data(as_text=True) and "较小的文件" in answer.get_data(as_text=True)
+
+
+def test_marshmallows_other_messages_are_translated_too(api_as):
+    api = api_as("admin")
+    naive = api.get("/api/v1/audit-events?since=2026-12-06T10:00:00").get_json()["error"]["details"]
+    assert naive[0]["message"].startswith("必须是带时区偏移的日期时间")
+    nan = api.get("/api/v1/customers?registered_capital_min=NaN").get_json()["error"]["details"]
+    assert nan[0]["message"] == "必须是数字。"
 
 
 def test_unknown_route_and_wrong_method(api_as):

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 from apiflask import HTTPError
 from flask_wtf.csrf import CSRFError
-from flask import Flask, flash, jsonify, redirect, render_template, request, url_for
+from flask import Flask, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -89,6 +89,15 @@ _HTTP_MESSAGES = {
 }
 
 
+def too_large_message(what_to_do: str = "") -> str:
+    """413's text with the limit that applied (a JSON body's, or the upload limit)."""
+    limit = request.max_content_length or current_app.config.get("MAX_CONTENT_LENGTH")
+    if not limit:
+        return " ".join(filter(None, [str(_HTTP_MESSAGES[413]), what_to_do]))
+    size = f"{limit / 1024 / 1024:.0f} MB" if limit >= 1024 * 1024 else f"{limit / 1024:.0f} KB"
+    return " ".join(filter(None, [_("The request is larger than the %(size)s allowed.", size=size), what_to_do]))
+
+
 # The same, where a person reads it on a page rather than a program in a response.
 _PAGE_MESSAGES = {
     400: _l("The page sent something the server could not read. Go back and try again."),
@@ -108,6 +117,8 @@ _SCHEMA_MESSAGES = {
     "Not a valid boolean.": _l("Must be true or false."),
     "Not a valid date.": _l("Must be a date (YYYY-MM-DD)."),
     "Not a valid datetime.": _l("Must be a date and time (ISO 8601)."),
+    "Not a valid aware datetime.": _l("Must be a date and time with its offset (e.g. 2026-12-06T10:00:00+08:00)."),
+    "Special numeric values (nan or infinity) are not permitted.": _l("Must be a number."),
     "Not a valid mapping type.": _l("Must be an object ({...})."),
     "Not a valid list.": _l("Must be a list ([...])."),
     "Invalid type.": _l("Invalid type."),
@@ -213,13 +224,17 @@ def init_app(app: Flask) -> None:
             if isinstance(error, CSRFError):
                 return _form_from_an_ended_session()
             message = error.description or error.name
-            if message == type(error).description:  # Werkzeug's English text, not a view's own
+            if error.code == 413:
+                message = too_large_message(_("Go back and choose a smaller file."))
+            elif message == type(error).description:  # Werkzeug's English text, not a view's own
                 message = _PAGE_MESSAGES.get(error.code, _HTTP_MESSAGES.get(error.code, message))
             return _page_error(error.code or 500, message)
         code = "csrf_failed" if isinstance(error, CSRFError) else _CODES.get(error.code or 500, "error")
         message = error.description or error.name
         if isinstance(error, CSRFError):
             message = _("The page's security token is missing or expired; reload the page and try again.")
+        elif error.code == 413:
+            message = too_large_message()
         elif message == type(error).description:  # Werkzeug's generic text, not a route's own
             message = _HTTP_MESSAGES.get(error.code, message)
         headers = {}

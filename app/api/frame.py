@@ -14,7 +14,7 @@ from flask_login import current_user
 
 from app.access import is_api_request
 from app.api import idempotency
-from app.api.errors import ApiError
+from app.api.errors import ApiError, too_large_message
 from app.extensions import csrf, login_manager
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -95,7 +95,7 @@ def init_app(app: Flask) -> None:
                 # JSON bodies are small; uploads keep the larger application limit.
                 request.max_content_length = current_app.config["API_MAX_JSON_BYTES"]
                 if request.content_length and request.content_length > request.max_content_length:
-                    raise ApiError(413, "too_large", _("The request body is too large."))
+                    raise ApiError(413, "too_large", too_large_message())
                 _refuse_deep_json()
             elif request.method in ("POST", "PUT", "PATCH"):
                 _refuse_a_body_that_is_not_json()
