@@ -1494,7 +1494,9 @@ def list_query(entity: str, user, q: str | None = None, filters: dict | None = N
     if sort:
         column, descending = sort.lstrip("-"), sort.startswith("-")
         if not can_sort(entity, column):
-            raise ApiError(400, "invalid_input", _("Cannot sort by %(name)s.", name=column),
+            sortable = ", ".join(c for c in SORTS if can_sort(entity, c))
+            raise ApiError(400, "invalid_input", _("Cannot sort by %(name)s; sort by one of: %(columns)s (\"-\" "
+                                                   "before it for descending).", name=column, columns=sortable),
                            [{"field": "sort", "message": _("Unknown sort column.")}])
     order = getattr(model, column)
     order = order.desc() if descending else order.asc()

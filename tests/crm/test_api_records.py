@@ -487,3 +487,10 @@ def test_a_signed_contract_was_not_signed_on_a_day_to_come(api_en, crm_stages):
     signed = api.patch(path, json={"status": "signed", "signed_on": "2026-12-01"})
     assert signed.status_code == 200 and signed.get_json()["signed_on"] == "2026-12-01"
     assert api.patch(path, json={"signed_on": "2099-01-02"}).status_code == 400
+
+
+def test_an_unknown_sort_column_is_refused_naming_the_ones_there_are(api_en, crm_stages):
+    refused = api_en("sales1").get("/api/v1/customers?sort=bogus")
+    assert refused.status_code == 400
+    message = refused.get_json()["error"]["message"]
+    assert "bogus" in message and "name" in message and "updated_at" in message
