@@ -95,6 +95,13 @@ def list_runs(query):
     return page_of(stmt, query["page"], query["per_page"], services.run_dict)
 
 
+@bp.get("/automation-runs/<int:run_id>")
+@roles_required(*EDITORS)
+@bp.doc(summary="One run with its webhook attempts (each attempt's address, status code, response and error)")
+def get_run(run_id):
+    return services.run_with_deliveries(run_id)
+
+
 @bp.get("/automation-fields")
 @roles_required(*EDITORS)
 def fields():

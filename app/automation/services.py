@@ -395,6 +395,15 @@ def runs_for_record(entity: str, record_id: int, limit: int = 50) -> list[RuleRu
     return list(db.session.scalars(runs_query(entity=entity, record_id=record_id).limit(limit)))
 
 
+def run_with_deliveries(run_id: int) -> dict:
+    run = db.session.get(RuleRun, run_id) if 0 < run_id <= MAX_ID else None
+    if run is None:
+        raise ApiError(404, "not_found", _("No such automation run."))
+    return {**run_dict(run), "deliveries": [
+        {"at": d.at.isoformat(), "attempt": d.attempt, "url": d.url, "status_code": d.status_code, "ok": d.ok,
+         "response": d.response, "error": d.error, "duration_ms": d.duration_ms} for d in deliveries_for_run(run.id)]}
+
+
 def deliveries_for_run(run_id: int) -> list[WebhookDelivery]:
     return list(db.session.scalars(select(WebhookDelivery).where(WebhookDelivery.run_id == run_id)
                                    .order_by(WebhookDelivery.id)))

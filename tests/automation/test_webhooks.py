@@ -195,6 +195,12 @@ def test_a_delivery_that_gives_up_fails_the_run_and_tells_the_rule_author(crm, m
     # The retry's try is the delivery's third, not a second "attempt 1".
     assert [(d.attempt, d.ok) for d in db.session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id))] == [
         (1, False), (2, False), (3, True)]
+    # The attempts, as GET /api/v1/automation-runs/<id> gives them to an integrator.
+    from app.automation.services import run_with_deliveries
+
+    attempts = run_with_deliveries(run.id)["deliveries"]
+    assert [(a["attempt"], a["status_code"], a["ok"], a["url"]) for a in attempts] == [
+        (1, 500, False, receiver.url), (2, 503, False, receiver.url), (3, 200, True, receiver.url)]
 
 
 def test_private_targets_are_refused_unless_allow_listed(crm, make_rule, user, receiver_factory):

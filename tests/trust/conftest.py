@@ -48,6 +48,7 @@ class World:
                                content_type="multipart/form-data")
         assert imported.status_code in (200, 201, 202), imported.get_json()
         self.import_id = imported.get_json()["id"]
+        self.run = admin.get("/api/v1/automation-runs").get_json()["items"][0]["id"]  # the rule, on 导入客户
 
     def create(self, entity: str, owner: str = "sales1", **fields) -> int:
         plural = {"customer": "customers", "activity": "activities", "opportunity": "opportunities",

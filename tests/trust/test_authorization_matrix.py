@@ -233,6 +233,7 @@ MATRIX = {
                  "actions": [{"type": "set_fields", "values": [{"field": "customer_class", "value": "B"}]}]},
         "record_id": w.customer})),
     ("GET", "/api/v1/automation-runs"): (DESIGNERS, lambda w, u: _json("/api/v1/automation-runs")),
+    ("GET", "/api/v1/automation-runs/<int:run_id>"): (DESIGNERS, lambda w, u: _json(f"/api/v1/automation-runs/{w.run}")),
     ("GET", "/api/v1/automation-settings/webhook-allowlist"): (ADMINS, lambda w, u: _json(
         "/api/v1/automation-settings/webhook-allowlist")),
     ("PUT", "/api/v1/automation-settings/webhook-allowlist"): (ADMINS, lambda w, u: _json(
