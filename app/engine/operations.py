@@ -61,6 +61,9 @@ class Operation:
     # Parameters whose written value must be one of their suggestions (a field's key): a typo
     # there passed the check and the test run, and stopped the real instance at that step.
     closed: tuple[str, ...] = ()
+    # Checks the values written in the diagram together (a choice field given a value it has
+    # not): problems, as texts. Values to be computed (``${...}``) are the check's to skip.
+    check_values: Callable[[dict], list[str]] | None = field(default=None, hash=False, compare=False)
 
     @property
     def params(self) -> tuple[str, ...]:
@@ -92,7 +95,8 @@ _registry: dict[str, Operation] = {}
 def register_operation(name: str, func: Callable | None = None, params: Iterable[str] | None = None,
                        optional: Iterable[str] = (), description: str = "", replace: bool = False,
                        labels: dict | None = None, suggestions: dict | None = None, one_of: Iterable = (),
-                       acts_on_record: bool = False, closed: Iterable[str] = ()):
+                       acts_on_record: bool = False, closed: Iterable[str] = (),
+                       check_values: Callable[[dict], list[str]] | None = None):
     """Register ``func`` under ``name``; usable as a decorator when ``func`` is omitted.
 
     ``params`` are the required parameter names, ``optional`` the optional ones; with
@@ -104,7 +108,7 @@ def register_operation(name: str, func: Callable | None = None, params: Iterable
     if func is None:
         def decorator(f):
             register_operation(name, f, params, optional, description, replace, labels, suggestions, one_of,
-                               acts_on_record, closed)
+                               acts_on_record, closed, check_values)
             return f
         return decorator
     if not name or not isinstance(name, str):
@@ -112,7 +116,7 @@ def register_operation(name: str, func: Callable | None = None, params: Iterable
     op = Operation(name, func, tuple(params or ()), tuple(optional), description,
                    accepts_any=params is None and not tuple(optional), labels=dict(labels or {}),
                    suggestions=dict(suggestions or {}), one_of=tuple(tuple(group) for group in one_of),
-                   acts_on_record=acts_on_record, closed=tuple(closed))
+                   acts_on_record=acts_on_record, closed=tuple(closed), check_values=check_values)
     with _lock:
         if name in _registry and not replace and _registry[name].func is not func:
             raise ValueError(f"operation {name!r} is already registered")
@@ -174,6 +178,9 @@ def check_operation_call(name: str | None, given: Iterable[str]) -> list[str]:
         if value and "${" not in value and value not in known and f"custom.{value}" not in known:  # bare custom keys too
             problems.append(_("operation '%(name)s': “%(value)s” is no %(param)s it knows; pick one from the list "
                               "in the properties panel", name=name, value=value, param=op.labels.get(param, param)))
+    if written is not None and op.check_values is not None and not problems:
+        problems += [_("operation '%(name)s': %(problem)s", name=name, problem=said)
+                     for said in op.check_values(written)]
     return problems
 
 

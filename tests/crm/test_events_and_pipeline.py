@@ -236,10 +236,32 @@ def test_the_check_refuses_a_field_no_record_type_has(app, crm_stages):
         services.save_custom_field(None, entity="opportunity", key="discount_status", label="折扣审批", type="text",
                                    choices=[], required=False, actor=None)
         db.session.commit()
-        for field in ("custom.discount_status", "discount_status", "status", "${which_field}"):
-            assert check_operation_call("crm.update_record", {"field": field, "value": "x"}) == [], field
+        for field, value in (("custom.discount_status", "x"), ("discount_status", "x"), ("status", "won"),
+                             ("${which_field}", "x")):
+            assert check_operation_call("crm.update_record", {"field": field, "value": value}) == [], field
         [problem] = check_operation_call("crm.update_record", {"field": "custom.discont_status", "value": "x"})
         assert "custom.discont_status" in problem and "crm.update_record" in problem
+        db.session.remove()
+
+
+def test_the_check_refuses_a_value_the_field_does_not_take(app, crm_stages):
+    """批准了 written for a choice of 待审批/已通过/已驳回 deployed, and stopped each instance there."""
+    import app.crm as crm_module
+    from app.crm import services
+    from app.engine.operations import check_operation_call
+    from app.extensions import db
+
+    crm_module._register_operations()
+    with app.test_request_context():
+        services.save_custom_field(None, entity="opportunity", key="discount_result", label="折扣审批结果",
+                                   type="choice", choices=["待审批", "已通过", "已驳回"], required=False, actor=None)
+        db.session.commit()
+        [problem] = check_operation_call("crm.update_record", {"field": "custom.discount_result", "value": "批准了"})
+        assert "批准了" in problem and "已通过" in problem
+        assert check_operation_call("crm.update_record", {"field": "status", "value": "签了"}) != []
+        for field, value in (("custom.discount_result", "已通过"), ("discount_result", "${outcome}"),
+                             ("status", "已签订"), ("status", "signed"), ("amount", "5000")):
+            assert check_operation_call("crm.update_record", {"field": field, "value": value}) == [], (field, value)
         db.session.remove()
 
 
@@ -289,7 +311,7 @@ def test_a_failed_step_names_its_operation_by_what_it_does(app, api_as, crm_stag
     <bpmn:serviceTask id="Task_sign" name="\xe6\xa0\x87\xe8\xae\xb0\xe7\xad\xbe\xe7\xba\xa6" camunda:type="external" camunda:topic="crm.update_record">
       <bpmn:extensionElements><camunda:inputOutput>
         <camunda:inputParameter name="field">stage</camunda:inputParameter>
-        <camunda:inputParameter name="value">\xe7\xad\xbe\xe7\xba\xa6</camunda:inputParameter>
+        <camunda:inputParameter name="value">${target}</camunda:inputParameter>
       </camunda:inputOutput></bpmn:extensionElements>
     </bpmn:serviceTask>
     <bpmn:sequenceFlow id="f2" sourceRef="Task_sign" targetRef="e" />
@@ -300,7 +322,8 @@ def test_a_failed_step_names_its_operation_by_what_it_does(app, api_as, crm_stag
     deal = api_as("sales1").post("/api/v1/opportunities", json={"customer_id": customer["id"], "title": "签约单"}).get_json()
     with app.test_request_context():
         engine.deploy(sign)
-        instance = engine.start_instance("sign_deal", {}, record={"type": "opportunity", "id": deal["id"]})
+        # A stage worked out at run time (one written in the diagram is checked when it deploys).
+        instance = engine.start_instance("sign_deal", {"target": "签约"}, record={"type": "opportunity", "id": deal["id"]})
         assert instance.status == "error"
         assert instance.error["error_type"] == "operation_failed" and instance.error["operation"] == "crm.update_record"
         assert instance.error["message"].startswith(
