@@ -84,11 +84,12 @@ def discard_draft(key):
 @bp.input(CheckQuery, location="query", arg_name="query")
 @bp.input(XmlCheck, arg_name="body")
 @bp.doc(summary="The engine's problems with a diagram, each with its element id; `hints` do not block "
-                "deploying (a condition reading a variable nothing gives the process)")
+                "deploying (a condition reading a variable nothing gives the process, a gateway without a default "
+                "whose conditions may all fail)")
 def check(query, body):
     key = query["key"] or None
     problems = services.check_xml(body["xml"], key)
-    return {"problems": problems, "hints": [] if problems else services.variable_hints(body["xml"], key)}
+    return {"problems": problems, "hints": [] if problems else services.check_hints(body["xml"], key)}
 
 
 @bp.post("/designer/drafts/<key>/deploy")

@@ -262,6 +262,30 @@ def check_xml(xml: str, key: str | None = None) -> list[dict]:
     return _unknown_forms(xml) + _unknown_people(xml)
 
 
+def check_hints(xml: str, key: str | None) -> list[dict]:
+    """What the check says without refusing the deploy (see each kind below)."""
+    return _gateway_hints(xml) + variable_hints(xml, key)
+
+
+def _gateway_hints(xml: str) -> list[dict]:
+    """A choice gateway whose every way out has a condition and none is the default: a case the
+    conditions leave out (discount 10 between "> 15" and "< 5") stops the instance there."""
+    root = load_xml(xml)
+    outgoing: dict[str, list] = {}
+    for flow in root.iter(f"{{{BPMN_NS}}}sequenceFlow"):
+        outgoing.setdefault(flow.get("sourceRef"), []).append(flow)
+    hints = []
+    for tag in ("exclusiveGateway", "inclusiveGateway"):
+        for gateway in root.iter(f"{{{BPMN_NS}}}{tag}"):
+            ways = outgoing.get(gateway.get("id"), [])
+            conditional = [f for f in ways if (f.findtext(f"{{{BPMN_NS}}}conditionExpression") or "").strip()]
+            if len(ways) > 1 and len(conditional) == len(ways) and not gateway.get("default"):
+                hints.append(problem(gateway.get("id"), _(
+                    "every way out has a condition and none is the default: a case no condition covers stops the "
+                    "process here with an error. Make one way the default (in its properties).")))
+    return hints
+
+
 def variable_hints(xml: str, key: str | None) -> list[dict]:
     """Conditions reading a variable nothing gives the process: not a field of its steps' forms,
     not set by a step, not in what its bindings start it with. Likely a typo (amout for amount)

@@ -262,6 +262,27 @@ def test_the_check_hints_at_a_condition_reading_a_variable_nothing_gives_the_pro
     assert "decison" in hint["message"] and hint["element_id"]
 
 
+def test_the_check_hints_at_a_gateway_whose_conditions_may_all_fail(api_as, demo_flow):
+    """"> 15" and "< 5" with no default deployed without a word; a discount of 10 stopped there."""
+    from pathlib import Path
+
+    xml = (Path(__file__).resolve().parents[2] / "bpmn" / "customer_report.bpmn").read_text()
+    admin = api_as("admin")
+    rejected = '<bpmn:sequenceFlow id="Flow_rejected" name="驳回" sourceRef="Gateway_decision" targetRef="Task_mark_rejected" />'
+    assert rejected in xml
+    all_conditional = xml.replace('name="审批结果" default="Flow_rejected"', 'name="审批结果"').replace(
+        rejected, rejected[:-3] + '><bpmn:conditionExpression xsi:type="bpmn:tFormalExpression">'
+        "${decision == 'reject'}</bpmn:conditionExpression></bpmn:sequenceFlow>")
+    said = admin.post("/api/v1/designer/check?key=customer_report", json={"xml": all_conditional}).get_json()
+    assert said["problems"] == []
+    [hint] = said["hints"]
+    assert hint["element_id"] == "Gateway_decision" and "默认" in hint["message"]
+    # A way without a condition is enough, as a default is.
+    no_default = xml.replace('name="审批结果" default="Flow_rejected"', 'name="审批结果"')
+    assert admin.post("/api/v1/designer/check?key=customer_report", json={"xml": no_default}).get_json()["hints"] == []
+    assert admin.post("/api/v1/designer/check?key=customer_report", json={"xml": xml}).get_json()["hints"] == []
+
+
 def test_deploying_says_which_running_instances_wait_at_steps_it_removed(admin):
     admin.post(DRAFTS, json={"key": "approval"})
     admin.patch(f"{DRAFTS}/approval", json={"xml": approval(), "version": 1})
