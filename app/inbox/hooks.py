@@ -60,6 +60,13 @@ def _route_out_of_office(session: Session, task: HumanTask) -> None:
         task.assignee = routed_from(task.assignee)
     if task.candidate_users:
         task.candidate_users = list(dict.fromkeys(routed_from(name) for name in task.candidate_users))
+    elif task.candidate_groups:
+        # Everyone the task is offered to is away: their substitutes are offered it too, or it
+        # waits in a group nobody reads (17 Fujian reports while the one head was on holiday).
+        away = services.members_all_away(task.candidate_groups)
+        substitutes = [routed for routed in dict.fromkeys(routed_from(name) for name in away) if routed not in away]
+        if substitutes:
+            task.candidate_users = substitutes
 
 
 def _before_flush(session: Session, flush_context, instances) -> None:

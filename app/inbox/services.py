@@ -252,6 +252,18 @@ def away_period(user_id: int, at: datetime | None = None) -> OutOfOffice | None:
                              .order_by(OutOfOffice.starts_at.desc()).limit(1))
 
 
+def members_all_away(group_names: list[str], at: datetime | None = None) -> list[str]:
+    """The active members of the groups, when every one of them is away (a division with one
+    head on holiday), else []: one query, as it runs for every new task offered to a group."""
+    at = at or utcnow()
+    away = select(OutOfOffice.user_id).where(OutOfOffice.starts_at <= at, OutOfOffice.ends_at > at)
+    rows = db.session.execute(
+        select(User.username, User.id.in_(away)).join(group_members, group_members.c.user_id == User.id)
+        .join(Group, Group.id == group_members.c.group_id)
+        .where(Group.name.in_(group_names), User.active.is_(True)).distinct()).all()
+    return sorted(name for name, _ in rows) if rows and all(is_away for _, is_away in rows) else []
+
+
 def substitute_for(username: str, at: datetime | None = None) -> tuple[str, list[str]]:
     """Who gets a task meant for ``username`` now: ``(username, chain of the away people)``.
 

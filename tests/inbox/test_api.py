@@ -531,6 +531,23 @@ def test_out_of_office_routes_new_tasks_to_the_substitute(api_as, flows, app):
     assert flows.open_task(flows.assigned("med_reviewer"))["assignee"] == "med_reviewer"
 
 
+def test_a_group_task_reaches_the_substitute_when_every_member_is_away(api_as, flows):
+    """The Fujian heads' one member on holiday: 17 reports waited in a group nobody read."""
+    today = company_today()
+    head = api_as("fj_head")
+    away = head.post("/api/v1/out-of-office", json={"substitute": "manager", "starts_on": today.isoformat(),
+                                                    "ends_on": (today + timedelta(days=7)).isoformat()})
+    assert away.status_code == 201, away.get_json()
+    task = flows.open_task(flows.report(name="休假期间的福建客户"))
+    assert task["bpmn_id"] == "Task_fujian_review" and task["candidate_users"] == ["manager"]
+    assert task["id"] in _task_ids(api_as("manager").get("/api/v1/tasks"), offered=True)
+    manager = api_as("manager")
+    assert manager.post(f"/api/v1/tasks/{task['id']}/claim").status_code == 200
+    # With the head back, a new report is the group's alone.
+    head.delete(f"/api/v1/out-of-office/{away.get_json()['id']}")
+    assert flows.open_task(flows.report(name="回来以后的福建客户"))["candidate_users"] == []
+
+
 def test_out_of_office_chain_and_loop(flows, app, demo_people):
     from app.auth.services import get_user
     from app.inbox import services
