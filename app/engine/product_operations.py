@@ -32,10 +32,19 @@ def notify_users(ctx, message, users=None, groups=None, link=None):
     if group_names:
         for group in db.session.scalars(select(Group).where(Group.name.in_(group_names))):
             targets.update(group.member_usernames)
+    targets |= _substitutes_of(targets)
     if targets:
         notify(sorted(targets), str(message), link=link or (
             f"/process-instances/{ctx.instance_id}" if ctx.instance.get("instance_id") else None))
     return sorted(targets)
+
+
+def _substitutes_of(names: set[str]) -> set[str]:
+    """Whoever covers for the people away among ``names``: a reminder that a report waits went
+    only to the head on holiday, while his substitute, who could act on it, heard nothing."""
+    from app.inbox.services import substitutes_of_the_away
+
+    return substitutes_of_the_away(names) if names else set()
 
 
 def group_manager(ctx, group):

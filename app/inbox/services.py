@@ -264,6 +264,14 @@ def members_all_away(group_names: list[str], at: datetime | None = None) -> list
     return sorted(name for name, _ in rows) if rows and all(is_away for _, is_away in rows) else []
 
 
+def substitutes_of_the_away(names, at: datetime | None = None) -> set[str]:
+    """Who covers for those of ``names`` away now (one query when nobody is)."""
+    at = at or utcnow()
+    away = db.session.scalars(select(User.username).join(OutOfOffice, OutOfOffice.user_id == User.id).where(
+        User.username.in_(sorted(set(names))), OutOfOffice.starts_at <= at, OutOfOffice.ends_at > at)).all()
+    return {routed for routed, chain in (substitute_for(name, at) for name in sorted(set(away))) if chain}
+
+
 def substitute_for(username: str, at: datetime | None = None) -> tuple[str, list[str]]:
     """Who gets a task meant for ``username`` now: ``(username, chain of the away people)``.
 

@@ -150,6 +150,23 @@ def test_a_notice_links_only_to_pages_of_the_product(app, env):
                 call_operation("notify.users", ctx, {"message": "看这里", "users": "sales1", "link": link})
 
 
+def test_a_notice_to_someone_away_reaches_their_substitute_too(app, env):
+    """The "waiting for more than a day" reminder went only to the head on holiday."""
+    from app.clock import company_today
+    from app.engine.operations import OperationContext, call_operation
+    from app.inbox.services import set_out_of_office
+    from app.notifications.models import Notification
+
+    with app.test_request_context():
+        set_out_of_office(user("fj_head"), "manager", company_today(), company_today())
+        ctx = OperationContext("notify.users", "Task_remind", None, {}, {"instance_id": 1})
+        told = call_operation("notify.users", ctx, {"message": "客户报备等待审批已超过 1 天", "groups": "fujian-heads"})
+        assert told == ["fj_head", "manager"]
+        readers = {n.user_id for n in db.session.scalars(select(Notification))}
+        assert readers == {user("fj_head").id, user("manager").id}
+        assert call_operation("notify.users", ctx, {"message": "给在岗的人", "users": "sales1"}) == ["sales1"]
+
+
 def test_stale_instance_version_is_a_conflict(env):
     svc.deploy(XML)
     instance = svc.start_instance("customer_report", CUSTOMER)
