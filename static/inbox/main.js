@@ -15,6 +15,33 @@ const readJson = (id) => {
 
 const fail = (error) => window.alert(error.message || String(error));
 
+// A form's refusal said in the form: next to the field it concerns, what was typed kept (an
+// alert said "输入有误：comment" and hid why: "use 1 to 4000 characters").
+function showFormError(form, error) {
+  form.querySelectorAll(".is-invalid").forEach((field) => field.classList.remove("is-invalid"));
+  form.querySelectorAll(".form-error").forEach((node) => node.remove());
+  const details = error.details || [];
+  const loose = [];
+  for (const detail of details) {
+    const field = detail.field && form.elements.namedItem(detail.field);
+    if (field && field.classList) {
+      field.classList.add("is-invalid");
+      const said = document.createElement("div");
+      said.className = "invalid-feedback form-error";
+      said.textContent = detail.message;
+      field.after(said);
+    } else {
+      loose.push(detail.message);
+    }
+  }
+  const box = document.createElement("div");
+  box.className = "alert alert-danger small py-1 mb-2 form-error";
+  box.setAttribute("role", "alert");
+  box.textContent = details.length && !loose.length ? error.message.split(/[:：]/)[0] : [error.message, ...loose]
+    .filter((text, index, all) => text && all.indexOf(text) === index).join(" ");
+  form.prepend(box);
+}
+
 // ---------------------------------------------------------------- diagram
 async function mountDiagram() {
   const config = readJson("diagram-config");
@@ -109,7 +136,7 @@ function jsonForm(id, toBody) {
       await window.crmFetch(form.dataset.url, { method: "POST", body: toBody(new FormData(form)) });
       reloadSaying(form.dataset.done); // the page shows the new state and says what was done
     } catch (error) {
-      fail(error);
+      showFormError(form, error);
     }
   });
 }
@@ -129,7 +156,7 @@ document.getElementById("attachment-form")?.addEventListener("submit", async (ev
     await window.crmFetch(event.target.dataset.url, { method: "POST", body: new FormData(event.target) });
     window.location.reload();
   } catch (error) {
-    fail(error);
+    showFormError(event.target, error);
   }
 });
 
@@ -140,7 +167,7 @@ document.querySelectorAll("form[data-reassign-url]").forEach((form) => {
       await window.crmFetch(form.dataset.reassignUrl, { method: "POST", body: { to: new FormData(form).get("to") } });
       window.location.reload();
     } catch (error) {
-      fail(error);
+      showFormError(form, error);
     }
   });
 });
