@@ -915,7 +915,7 @@ def _migrate(instance_id, actor, commit, expected_version):
         reasons = [_refusal_text(p) for p in exc.problems]
         raise MigrationRefused(
             _("The instance cannot move from version %(old)d to version %(new)d: %(reasons)s.",
-              old=source.version, new=target.version, reasons="; ".join(reasons)),
+              old=source.version, new=target.version, reasons=_("; ").join(reasons)),
             [{"element_id": p.element_id, "element_name": p.element_name, "reason": p.reason, "message": text}
              for p, text in zip(exc.problems, reasons)]) from None
 

@@ -251,7 +251,7 @@ def report_again(entity, record_id):
         if started:
             flash(_("Submitted again: process #%(id)s.", id=started[0].instance_id), "success")
         else:
-            flash(_("The process did not start: %(reason)s", reason="; ".join(
+            flash(_("The process did not start: %(reason)s", reason=_("; ").join(
                 run.message or str(_RUN_OUTCOMES.get(run.outcome, run.outcome)) for run in runs)), "danger")
     return redirect(url_for("crm.detail", entity=entity, record_id=record_id))
 
