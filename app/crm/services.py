@@ -503,9 +503,15 @@ def _clean_custom(entity: str, raw, current: dict, creating: bool, errors: list)
     return result
 
 
-def _invalid(errors: list, entity: str | None = None):
+# The fields of the stage and custom-field forms, as their pages name them ("输入有误：position").
+SETTING_LABELS = {"key": _l("Key"), "label": _l("Label"), "name": _l("Name"), "type": _l("Type"),
+                  "choices": _l("Choices"), "position": _l("Order"), "entity": _l("Record type"),
+                  "required": _l("Required"), "required_fields": _l("Required fields")}
+
+
+def _invalid(errors: list, entity: str | None = None, labels: dict | None = None):
     keys = dict.fromkeys(e["field"] for e in errors)
-    fields = _(", ").join(field_label(entity, k) if entity else k for k in keys)
+    fields = _(", ").join(field_label(entity, k) if entity else str((labels or {}).get(k, k)) for k in keys)
     raise ApiError(400, "invalid_input", _("Invalid input: %(fields)s", fields=fields), errors)
 
 
@@ -1099,6 +1105,8 @@ def update(record: OwnedRecord, data: dict, actor, *, version: int | None = None
     if not changes:
         return record
     _keep_to_the_approval(record, changes, reason, actor)
+    if "customer_id" in changes and reason == BY_USER and actor is not None and not actor.is_admin:
+        _refuse_on_a_rejected_report(getattr(record, "customer", None))  # moved onto one, as created on one
     db.session.flush()
     _emit(entity, "updated", record, changes, actor, chain, automate)
     if isinstance(record, Customer) and "owner" in changes:
@@ -1351,9 +1359,12 @@ def approval_notice(record) -> str | None:
     if status == "pending":
         return _("This contract is awaiting approval: until it is decided, only its owner and sharing may change. To "
                  "change more now, withdraw it and submit it again.")
+    terms = _(", ").join(field_label(record.entity, key) for key in APPROVED_TERMS[record.entity])
+    if record.status == "signed" and _goes_to_approval(record.entity):
+        return _("This contract is signed as it was approved: its %(fields)s change only if it is set back to "
+                 "draft, and it then needs approval again.", fields=terms)
     if status == "approved":
-        return _("This contract is approved. Changing its %(fields)s means it needs approval again.",
-                 fields=_(", ").join(field_label(record.entity, key) for key in APPROVED_TERMS[record.entity]))
+        return _("This contract is approved. Changing its %(fields)s means it needs approval again.", fields=terms)
     return None
 
 
@@ -1632,7 +1643,7 @@ def save_stage(stage: Stage | None, *, key: str, name: str, position: int, requi
             "Only rules and processes set %(names)s, so people cannot fill it in before a move.",
             names=_(", ").join(automated))})
     if errors:
-        _invalid(errors)
+        _invalid(errors, labels=SETTING_LABELS)
     if stage is None:
         stage = Stage(key=key)
         db.session.add(stage)
@@ -1703,7 +1714,7 @@ def save_custom_field(definition: CustomFieldDef | None, *, entity: str, key: st
         errors.append({"field": "choices", "message": _("Each choice once: %(choices)s comes more than once.",
                                                         choices=_(", ").join(twice))})
     if errors:
-        _invalid(errors)
+        _invalid(errors, labels=SETTING_LABELS)
     if definition is None:
         definition = CustomFieldDef(entity=entity, key=key)
         db.session.add(definition)

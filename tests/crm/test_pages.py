@@ -201,6 +201,7 @@ def test_an_order_a_label_or_choices_out_of_bounds_are_said_next_to_the_field(ap
     page = huge.get_data(as_text=True)
     assert 'id="c-position"' in page and "0 到 100000" in page.split('id="c-position"')[1].split("</div>")[0]
     assert 'value="医院等级"' in page  # what was typed stays
+    assert "输入有误：顺序" in page and "position" not in page.split("输入有误")[1][:40]  # by the page's words
     long = client.post("/admin/crm/fields", data={**field, "label": "长" * 121})
     assert long.status_code == 400 and "最多 120 个字符" in long.get_data(as_text=True)
     twice = client.post("/admin/crm/fields", data={**field, "choices": "A,A, ,B"})

@@ -351,6 +351,9 @@ def test_a_signed_contract_keeps_the_terms_it_was_approved_and_signed_with(api_a
     path = f"/api/v1/contracts/{contract['id']}"
     signed = sales.patch(path, json={"status": "signed", "version": _contract(sales, contract)["version"]})
     assert signed.status_code == 200, signed.get_json()
+    page = sales.get(f"/crm/contract/{contract['id']}/edit").get_data(as_text=True)
+    notice = page.split('id="approval-notice"')[1].split("</div>")[0]
+    assert "签订" in notice and "改回草稿" in notice  # not "changing them needs approval again"
     raised = sales.patch(path, json={"amount": 9999999, "version": signed.get_json()["version"]})
     assert raised.status_code == 409 and raised.get_json()["error"]["code"] == "contract_signed"
     assert [d["field"] for d in raised.get_json()["error"]["details"]] == ["amount"]

@@ -705,6 +705,11 @@ def test_no_new_contract_for_a_customer_whose_report_was_rejected_until_it_is_re
     assert refused.get_json()["error"]["details"][0]["field"] == "customer_id"
     assert "东方物流重复报备" in refused.get_json()["error"]["message"]
     assert api_as("admin").post("/api/v1/contracts", json={**contract, "title": "管理员补录"}).status_code == 201
+    # Nor is one moved onto it from another customer.
+    other = sales.post("/api/v1/customers", json={"name": "另一家客户", "province": "浙江"}).get_json()
+    elsewhere = sales.post("/api/v1/contracts", json={**contract, "customer_id": other["id"]}).get_json()
+    moved = sales.patch(f"/api/v1/contracts/{elsewhere['id']}", json={"customer_id": customer_id})
+    assert moved.status_code == 409 and moved.get_json()["error"]["code"] == "report_rejected"
     # Reported again (under review): deals and contracts may follow.
     with app.app_context():
         from app.crm import services as crm
