@@ -192,7 +192,9 @@ document.addEventListener("click", async (event) => {
     reloadSaying(button.dataset.done);
   } catch (error) {
     button.disabled = false;
-    fail(error);
+    // Out of date (taken or closed meanwhile): the page shows how things stand now, and why.
+    if (error.status === 409) reloadSaying(error.message, "warning");
+    else fail(error);
   }
 });
 

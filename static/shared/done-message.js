@@ -2,17 +2,26 @@
 // (withdrawn, terminated, saved …), once, where the server's messages go.
 const KEY = "crm-done";
 
-export function reloadSaying(text) {
-  if (text) sessionStorage.setItem(KEY, text);
+// ``kind``: "warning" for what could not be done because the page was out of date (a task
+// someone else took meanwhile): the reloaded page shows why, and how things stand now.
+export function reloadSaying(text, kind = "success") {
+  if (text) sessionStorage.setItem(KEY, JSON.stringify({ text, kind }));
   window.location.reload();
 }
 
 export function sayWhatWasDone() {
-  const done = sessionStorage.getItem(KEY);
-  if (!done) return;
+  const stored = sessionStorage.getItem(KEY);
+  if (!stored) return;
   sessionStorage.removeItem(KEY);
+  let said;
+  try {
+    said = JSON.parse(stored);
+  } catch {
+    said = { text: stored, kind: "success" };
+  }
+  const done = said.text;
   const alert = document.createElement("div");
-  alert.className = "alert alert-success";
+  alert.className = `alert alert-${said.kind === "warning" ? "warning" : "success"}`;
   alert.setAttribute("role", "status");
   alert.id = "done-message";
   alert.textContent = done;

@@ -238,3 +238,25 @@ def test_the_console_filters_fit_a_laptop_and_offer_starters_by_name(page, flows
     page.fill("#o-starter", "sales1")
     page.get_by_role("button", name="筛选").click()
     assert page.locator("#instances tr[data-instance-id]").count() == 1
+
+
+def test_taking_a_task_a_colleague_took_meanwhile_says_who_and_shows_it(page, flows, app, api_as):
+    """The stale page kept its 认领 button after the refusal, and said nothing more."""
+    from app.auth.services import create_user
+    from app.cli import DEMO_PASSWORD
+    from app.extensions import db
+
+    with app.app_context():
+        create_user(username="fj_head2", password=DEMO_PASSWORD, display_name="福建负责人二", roles=["approver"],
+                    groups=["fujian-heads"])
+        db.session.commit()
+    task = flows.open_task(flows.report(name="两人同时认领的客户"))
+    login_in_browser(page, "fj_head")
+    page.goto(f"/tasks/{task['id']}")
+    page.wait_for_selector("#claim-button")
+    assert api_as("fj_head2").post(f"/api/v1/tasks/{task['id']}/claim").status_code == 200  # meanwhile
+    page.click("#claim-button")
+    said = page.locator("#done-message")
+    said.wait_for()
+    assert "福建负责人二" in said.inner_text() and "alert-warning" in said.get_attribute("class")
+    assert page.locator("#claim-button").count() == 0 and "福建负责人二" in page.locator("#task-holder").inner_text()
