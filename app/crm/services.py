@@ -345,7 +345,7 @@ def _to_date(value) -> date:
     try:
         return date(*(int(part) for part in typed.groups())) if typed else date.fromisoformat(text)
     except ValueError:
-        raise _Invalid(_("Must be a date (YYYY-MM-DD).")) from None
+        raise _Invalid(_("Must be a date (e.g. 2026-12-06 or 2026/12/6).")) from None
 
 
 def _to_datetime(value) -> datetime:
