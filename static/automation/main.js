@@ -209,7 +209,11 @@ function where(field) {
     const place = number ? T.conditionAt.replace("{number}", number) : T.conditions;
     return part ? `${place} · ${part}` : place;
   }
-  return field;
+  // A field of the rule itself, by its label on this page ("名称", not "name").
+  const top = (field || "").split(".")[0];
+  if (top === "actions") return T.action;
+  const label = document.querySelector(`label[for="rule-${top === "once_per_record" ? "once" : top}"]`);
+  return label ? label.textContent.trim() : field;
 }
 
 async function save() {

@@ -102,6 +102,8 @@ def test_a_rejected_definition_shows_the_reasons(page, demo_people):
     errors = page.locator("#rule-errors")
     errors.wait_for(state="visible")
     assert "规则需要名称" in errors.inner_text() and "规则至少需要一个动作" in errors.inner_text()
+    assert "名称: 规则需要名称" in errors.inner_text() and "name:" not in errors.inner_text()  # the page's words
+    assert "actions:" not in errors.inner_text()
     # An incomplete action: the message names it as the page does, and its card turns red.
     page.fill("#rule-name", "通知负责人")
     page.select_option("#new-action-type", "notify")
