@@ -264,7 +264,44 @@ def check_xml(xml: str, key: str | None = None) -> list[dict]:
 
 def check_hints(xml: str, key: str | None) -> list[dict]:
     """What the check says without refusing the deploy (see each kind below)."""
-    return _gateway_hints(xml) + variable_hints(xml, key)
+    return _gateway_hints(xml) + _people_set_by_scripts(xml) + variable_hints(xml, key)
+
+
+def _people_set_by_scripts(xml: str) -> list[dict]:
+    """A task offered to ``${approver_group}`` that a script sets to a group (or user) that does
+    not exist: the shipped report routes medical customers to medical-reviewers, which a new
+    company may not have, and the check said nothing. A hint: the script may set it otherwise."""
+    import ast
+
+    from app.auth.lookup import users_named
+    from app.auth.services import get_group
+    from app.engine.validation import CAMUNDA_NS
+
+    root = load_xml(xml)
+    literals: dict[str, set[str]] = {}
+    for script in root.iter(f"{{{BPMN_NS}}}script"):
+        try:
+            tree = ast.parse(script.text or "")
+        except SyntaxError:
+            continue  # the check proper reports it
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
+                for target in node.targets:
+                    if isinstance(target, ast.Name):
+                        literals.setdefault(target.id, set()).add(node.value.value)
+    hints = []
+    for task in root.iter(f"{{{BPMN_NS}}}userTask"):
+        for attribute, missing in (("candidateGroups", lambda name: get_group(name) is None),
+                                   ("candidateUsers", lambda name: name not in users_named([name])),
+                                   ("assignee", lambda name: name not in users_named([name]))):
+            written = (task.get(f"{{{CAMUNDA_NS}}}{attribute}") or "").strip()
+            variable = written[2:-1].strip() if written.startswith("${") and written.endswith("}") else None
+            for name in sorted(literals.get(variable, ())) if variable else ():
+                if missing(name):
+                    hints.append(problem(task.get("id"), _(
+                        "a script sets %(variable)s to “%(name)s”, which does not exist: the task would wait in "
+                        "nobody's inbox", variable=variable, name=name)))
+    return hints
 
 
 def _gateway_hints(xml: str) -> list[dict]:

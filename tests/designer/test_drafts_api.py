@@ -283,6 +283,22 @@ def test_the_check_hints_at_a_gateway_whose_conditions_may_all_fail(api_as, demo
     assert admin.post("/api/v1/designer/check?key=customer_report", json={"xml": xml}).get_json()["hints"] == []
 
 
+def test_the_check_hints_at_a_group_a_script_routes_to_that_does_not_exist(api_as, demo_flow):
+    """A new company without medical-reviewers deployed the shipped report; its medical
+    customers' reports would have waited in nobody's inbox."""
+    from pathlib import Path
+
+    xml = (Path(__file__).resolve().parents[2] / "bpmn" / "customer_report.bpmn").read_text()
+    admin = api_as("admin")
+    assert admin.post("/api/v1/designer/check?key=customer_report", json={"xml": xml}).get_json()["hints"] == []
+    renamed = xml.replace("approver_group = 'medical-reviewers'", "approver_group = 'medical-review'")
+    said = admin.post("/api/v1/designer/check?key=customer_report", json={"xml": renamed}).get_json()
+    assert said["problems"] == []
+    assert {h["element_id"] for h in said["hints"]} == {"Task_fujian_review", "Task_medical_review",
+                                                        "Task_manager_review"}
+    assert all("medical-review”" in h["message"] and "approver_group" in h["message"] for h in said["hints"])
+
+
 def test_deploying_says_which_running_instances_wait_at_steps_it_removed(admin):
     admin.post(DRAFTS, json={"key": "approval"})
     admin.patch(f"{DRAFTS}/approval", json={"xml": approval(), "version": 1})
