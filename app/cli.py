@@ -9,6 +9,7 @@ from typing import Callable
 
 import click
 from flask import Flask, current_app
+from flask_babel import gettext as _
 
 from app.auth import services
 from app.extensions import db
@@ -82,11 +83,12 @@ def init_app(app: Flask) -> None:
             db.session.rollback()
             problems = [refused.message] + [d["message"] for d in refused.details if d["message"] not in refused.message]
             raise click.ClickException(" ".join(dict.fromkeys(problems))) from None
-        click.echo(f"Administrator {username} created.")
+        # In the language its refusals are written in (the company's default), not English alone.
+        click.echo(_("Administrator %(name)s created.", name=username))
         from app.crm.demo import STAGES, seed_stages
         from app.crm.services import stages
 
         if not stages():  # a fresh install: opportunities need a pipeline to start in
             seed_stages()
-            click.echo("The pipeline had no stages: added " + ", ".join(name for _key, name, _req in STAGES)
-                       + " (change them on the pipeline page: Configure stages).")
+            click.echo(_("The pipeline had no stages: added %(stages)s (change them on the pipeline page: Configure "
+                         "stages).", stages=_(", ").join(name for _key, name, _req in STAGES)))

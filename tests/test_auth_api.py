@@ -276,14 +276,15 @@ def test_create_admin_says_what_is_wrong_without_a_traceback(app, demo_people):
     taken = runner.invoke(args=["create-admin", "admin", "--password", "Long-enough-2026"])
     assert taken.exit_code == 1 and "admin" in taken.output and "Traceback" not in taken.output
     made = runner.invoke(args=["create-admin", "itadmin", "--password", "Long-enough-2026"])
-    assert made.exit_code == 0 and "Administrator itadmin created." in made.output
+    # Said in the language its refusals are (it was English beside Chinese errors).
+    assert made.exit_code == 0 and "已创建管理员 itadmin。" in made.output
     # A fresh install gets the usual pipeline, or nobody could add an opportunity.
-    assert "added 初步接触" in made.output
+    assert "已添加 初步接触" in made.output
     with app.app_context():
         from app.crm.services import stages
         assert [s.key for s in stages()][0] == "initial_contact"
     again = runner.invoke(args=["create-admin", "itadmin2", "--password", "Long-enough-2026"])
-    assert again.exit_code == 0 and "added" not in again.output  # stages there: left alone
+    assert again.exit_code == 0 and "已添加" not in again.output  # stages there: left alone
 
 
 def test_an_administrator_sees_and_revokes_a_users_api_tokens(app, client, demo_people):
