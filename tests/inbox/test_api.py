@@ -339,6 +339,7 @@ def test_a_comment_reaches_those_who_can_act_and_those_waiting(api_as, flows, ap
     task = flows.open_task(instance_id)
     assert api_as("sales1").post(f"/api/v1/tasks/{task['id']}/comments", json={"comment": "催一下"}).status_code == 201
     assert any("催一下" in text for text in told("fj_head"))  # the group's member, who can claim it
+    assert any("福州海峡贸易有限公司" in text for text in told("fj_head"))  # about which record
     assert not told("med_reviewer") and not told("sales1")
     with app.app_context():
         customer = db.session.get(Customer, db.session.get(ProcessInstance, instance_id).record_id)
