@@ -1344,7 +1344,12 @@ def status_counts(stmt) -> dict[str, int]:
 
 
 def timeline(instance: ProcessInstance) -> list[ProcessHistory]:
-    return engine_call(engine.history, instance.id)
+    """The instance's history as people read it: a withdrawal is the submitter ending it, so the
+    engine's "terminated" written with it is not said a second time (已终止 beside 已撤回)."""
+    events = engine_call(engine.history, instance.id)
+    withdrawals = [w for w in events if w.event == "withdrawn"]
+    return [e for e in events if not (e.event == "terminated" and any(
+        w.actor == e.actor and timedelta(0) <= w.at - e.at < timedelta(minutes=1) for w in withdrawals))]
 
 
 def diagram_markers(instance: ProcessInstance) -> dict:

@@ -391,3 +391,5 @@ def test_a_withdrawn_task_waits_for_nobody(app, flows):
     page = login(app, "fj_head").get(f"/tasks/{task['id']}").get_data(as_text=True)
     status = page.split('id="task-status"')[1].split("</div>")[0]
     assert "已取消" in status and "等待" not in status and 'id="task-holder"' not in status
+    # The history says it was withdrawn, once (已终止 beside 已撤回 said it twice).
+    assert 'data-event="withdrawn"' in page and 'data-event="terminated"' not in page
