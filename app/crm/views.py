@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Callable
@@ -486,11 +487,23 @@ def new(entity):
 
 # A new-record form carries a token of its own: sent again (the browser's Back, then Save), it
 # leads to what it saved instead of a second customer and a second report.
-SAVED_FORMS_KEPT = 20
+# A browser that reloads the page on Back (no back/forward cache) renders a new token but fills
+# in what was typed: a customer of the same name sent again within minutes is the same form too
+# (a second one would start a second report). Not for activities: two calls logged "未接通" are two.
+SAVED_FORMS_KEPT, RESENT_WITHIN_SECONDS = 20, 600
+
+
+def _fingerprint(entity) -> str:
+    return f"{entity}|{(request.form.get('name') or '').strip()}" if entity == "customer" else ""
 
 
 def _saved_by_this_form(entity):
-    saved = session.get("saved_forms", {}).get(request.form.get("form_token", ""))
+    saved_forms = session.get("saved_forms", {})
+    saved = saved_forms.get(request.form.get("form_token", ""))
+    if saved is None and _fingerprint(entity):
+        now, fingerprint = time.time(), _fingerprint(entity)
+        saved = next((s for s in reversed(saved_forms.values()) if len(s) == 4 and s[2] == fingerprint
+                      and now - s[3] < RESENT_WITHIN_SECONDS), None)
     if saved is None or saved[0] != entity:
         return None
     record = db.session.get(MODELS[entity], saved[1])
@@ -504,7 +517,8 @@ def _remember_saved_form(record) -> None:
     token = request.form.get("form_token")
     if token:
         kept = list(session.get("saved_forms", {}).items())[-(SAVED_FORMS_KEPT - 1):]
-        session["saved_forms"] = dict(kept + [(token[:64], [record.entity, record.id])])
+        session["saved_forms"] = dict(kept + [(token[:64], [record.entity, record.id, _fingerprint(record.entity),
+                                                            time.time()])])
 
 
 def _warn_of_duplicates(record) -> None:

@@ -1,5 +1,7 @@
 """In Chromium: sales1 creates a customer through the form, finds it in the list; the pipeline
 board refuses a move with the stage's message."""
+import re
+
 import pytest
 
 from tests.helpers import login_in_browser, screenshot
@@ -181,3 +183,22 @@ def test_deleting_a_stage_asks_first(page, crm_stages):
     delete.click()
     page.wait_for_selector(".alert-success")
     assert page.locator("button[value=delete]").count() == before - 1
+
+
+def test_back_then_save_again_adds_no_second_customer(page, crm_stages, api_as):
+    """A browser that reloads the form on Back (this one keeps no back/forward cache) filled in
+    the name again, and Save made a second customer, and a second report."""
+    login_in_browser(page, "sales1")
+    page.goto("/crm/customer/new")
+    page.fill("#f-name", "返回重提客户")
+    page.click("#record-form button[type=submit]")
+    page.wait_for_url(re.compile(r"/crm/customer/\d+$"))
+    page.go_back()
+    page.wait_for_selector("#record-form")
+    if not page.input_value("#f-name"):
+        page.fill("#f-name", "返回重提客户")
+    page.click("#record-form button[type=submit]")
+    page.wait_for_url(re.compile(r"/crm/customer/\d+$"))
+    assert "此表单已保存过" in page.locator("main").inner_text()
+    names = [c["name"] for c in api_as("sales1").get("/api/v1/customers").get_json()["items"]]
+    assert names.count("返回重提客户") == 1

@@ -730,7 +730,15 @@ def test_a_new_record_form_sent_again_saves_nothing_twice(app, crm_stages, api_a
     refused = client.post("/crm/customer/new", data={"form_token": "t2", "name": "", "owner": "sales1"})
     assert refused.status_code == 400 and 'name="form_token" value="t2"' in refused.get_data(as_text=True)
     fresh = client.get("/crm/customer/new").get_data(as_text=True)
-    assert re.findall(r'name="form_token" value="([^"]+)"', fresh) != [token]
+    [new_token] = re.findall(r'name="form_token" value="([^"]+)"', fresh)
+    assert new_token != token
+    # Back reloaded the page (a new token) and the browser filled in what was typed: the same form.
+    reloaded = client.post("/crm/customer/new", data={**form, "form_token": new_token}, follow_redirects=True)
+    assert "此表单已保存过" in reloaded.get_data(as_text=True)
+    another = client.post("/crm/customer/new", data={"form_token": new_token, "name": "另一个客户", "owner": "sales1"})
+    assert another.status_code == 302  # a different customer is saved
+    names = [c["name"] for c in api_as("sales1").get("/api/v1/customers").get_json()["items"]]
+    assert names.count("返回重提客户") == 1 and "另一个客户" in names
 
 
 def test_the_export_of_a_list_filtered_with_the_form_is_a_file(app, crm_stages, make_customer):
