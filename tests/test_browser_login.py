@@ -65,9 +65,10 @@ def test_wrong_password_in_browser(page, demo_people):
     page.fill("#username", "admin")
     page.fill("#password", "wrong-password")
     page.click("button[type=submit]")
-    assert "用户名或密码错误" in page.locator(".alert").inner_text()
+    refused = page.locator(".alert", has_text="用户名或密码错误")
+    refused.wait_for()  # the answer to the post, not the page before it
     # Bootstrap CSS was loaded from our own build (no CDN): the alert is styled.
-    color = page.locator(".alert").evaluate("el => getComputedStyle(el).backgroundColor")
+    color = refused.evaluate("el => getComputedStyle(el).backgroundColor")
     assert color not in ("rgba(0, 0, 0, 0)", "transparent")
 
 

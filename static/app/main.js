@@ -29,9 +29,30 @@ window.crmFetch = async (url, options = {}) => {
   return data;
 };
 
-document.addEventListener("change", (event) => {
-  if (event.target.matches("select[data-autosubmit]")) event.target.form.submit();
+// Selects that apply at once (the language, a list's filter): chosen with the mouse they apply
+// on change; with the keyboard an arrow key changes the value too, so there they wait for Enter
+// or for the focus to leave (ArrowDown on 语言 switched the whole interface to English).
+const byKeyboard = new WeakSet();
+document.addEventListener("keydown", (event) => {
+  const select = event.target;
+  if (!select.matches?.("select[data-autosubmit]")) return;
+  if (event.key === "Enter" && byKeyboard.has(select)) {
+    event.preventDefault();
+    select.form.submit();
+  } else if (event.key !== "Tab") {
+    byKeyboard.add(select);
+  }
 });
+document.addEventListener("change", (event) => {
+  if (event.target.matches("select[data-autosubmit]") && !byKeyboard.has(event.target)) event.target.form.submit();
+});
+document.addEventListener("focusout", (event) => {
+  const select = event.target;
+  if (select.matches?.("select[data-autosubmit]") && byKeyboard.has(select) && select.value !== select.dataset.shown) {
+    select.form.submit();
+  }
+});
+document.querySelectorAll("select[data-autosubmit]").forEach((select) => { select.dataset.shown = select.value; });
 
 // Forms (or the button that sends them) with data-confirm ask before submitting (delete buttons).
 document.addEventListener("submit", (event) => {

@@ -91,6 +91,18 @@ const NOT_ANSWERS = new Set(["hidden", "file", "submit", "button", "search"]);
 const draftForm = document.querySelector("form[data-draft-key]");
 if (draftForm) keepDrafts(draftForm);
 
+// A refused save: each marked field says so to a screen reader (its message tied to it), and
+// the first one takes the focus, instead of the top of the page.
+const refusals = [...document.querySelectorAll("#record-form [data-error-for]")];
+refusals.forEach((said, index) => {
+  const field = document.getElementById(`f-${said.dataset.errorFor}`);
+  if (!field) return;
+  said.id = said.id || `error-${index}`;
+  field.setAttribute("aria-invalid", "true");
+  field.setAttribute("aria-describedby", [field.getAttribute("aria-describedby"), said.id].filter(Boolean).join(" "));
+});
+document.querySelector("#record-form [aria-invalid=true]")?.focus();
+
 function answers(form) {
   const values = {};
   for (const field of form.elements) {

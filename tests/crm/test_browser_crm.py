@@ -202,3 +202,29 @@ def test_back_then_save_again_adds_no_second_customer(page, crm_stages, api_as):
     assert "此表单已保存过" in page.locator("main").inner_text()
     names = [c["name"] for c in api_as("sales1").get("/api/v1/customers").get_json()["items"]]
     assert names.count("返回重提客户") == 1
+
+
+def test_the_keyboard_neither_switches_the_language_by_an_arrow_nor_loses_a_refused_field(page, crm_stages):
+    """ArrowDown on 语言 switched the whole interface to English at once; a refused save left the
+    focus at the top of the page, its fields' messages tied to nothing."""
+    login_in_browser(page, "sales1")
+    page.goto("/crm/customer/new")
+    language = page.locator("select[name=locale][data-autosubmit]")
+    language.focus()
+    page.keyboard.press("ArrowDown")
+    page.wait_for_timeout(300)
+    assert page.evaluate("document.documentElement.lang").startswith("zh")  # not applied yet
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.documentElement.lang.startsWith('en')")
+    language = page.locator("select[name=locale][data-autosubmit]")
+    language.select_option("zh_CN")  # by the mouse: at once
+    page.wait_for_function("document.documentElement.lang.startsWith('zh')")
+
+    page.goto("/crm/customer/new")
+    page.fill("#f-registered_capital", "很多")
+    page.click("#record-form button[type=submit]")
+    page.wait_for_selector("#record-form [aria-invalid=true]")
+    focused = page.evaluate("document.activeElement.id")
+    assert focused == "f-name"  # the first refused field
+    described = page.get_attribute("#f-registered_capital", "aria-describedby")
+    assert described and "数字" in page.locator(f"#{described.split()[-1]}").inner_text()
