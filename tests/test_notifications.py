@@ -80,3 +80,20 @@ def test_email_goes_through_the_outbox_once(app, ctx, demo_people):
     finally:
         app.config.update(SMTP_HOST=None)
         server.shutdown()
+
+
+def test_an_unread_message_says_so_in_words_not_by_its_colour_alone(app, api_as):
+    from app.cli import DEMO_PASSWORD
+
+    with app.app_context():
+        notify(["sales1"], "先读这一条")
+        notify(["sales1"], "后来的一条")
+        db.session.commit()
+    items = {i["text"]: i["id"] for i in api_as("sales1").get("/api/v1/notifications").get_json()["items"]}
+    assert api_as("sales1").post(f"/api/v1/notifications/{items['先读这一条']}/read").status_code == 204
+    client = app.test_client()
+    client.post("/login", data={"username": "sales1", "password": DEMO_PASSWORD})
+    page = client.get("/notifications").get_data(as_text=True)
+    rows = {text: row for row in page.split("data-notification=")[1:] for text in items if text in row}
+    assert "data-unread" in rows["后来的一条"] and "未读" in rows["后来的一条"]
+    assert "data-unread" not in rows["先读这一条"]
