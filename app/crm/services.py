@@ -1619,10 +1619,9 @@ def save_stage(stage: Stage | None, *, key: str, name: str, position: int, requi
                actor=None) -> Stage:
     errors = []
     key = (key or "").strip()
-    if stage is None and _key_problems(key):
-        errors += _key_problems(key)
-    elif stage is None and stage_by_key(key):
-        errors.append({"field": "key", "message": _("Already exists.")})
+    if stage is None:
+        errors += _key_problems(key) or ([{"field": "key", "message": _("Already exists.")}]
+                                         if stage_by_key(key) else [])
     errors += _position_problems(position)
     name = (name or "").strip()
     if not name:
@@ -1688,8 +1687,8 @@ def save_custom_field(definition: CustomFieldDef | None, *, entity: str, key: st
     if definition is None:
         if entity not in ENTITIES:
             errors.append({"field": "entity", "message": _("Unknown record type.")})
-        if _key_problems(key):
-            errors += _key_problems(key)
+        if key_problems := _key_problems(key):
+            errors += key_problems
         elif db.session.scalar(select(CustomFieldDef).where(CustomFieldDef.entity == entity,
                                                             CustomFieldDef.key == key)):
             errors.append({"field": "key", "message": _("Already exists.")})
