@@ -92,24 +92,14 @@ def _register_operations() -> None:
         return value
 
     def value_fits_the_field(written: dict) -> list[str]:
-        """A value written in the diagram that the field refuses on every record type having it
-        (批准了 for a choice of 待审批/已通过/已驳回) deployed, and stopped each instance there."""
+        """A value written in the diagram that its field refuses (批准了 for a choice of
+        待审批/已通过/已驳回) deployed, and stopped each instance there."""
         field, value = str(written.get("field") or "").strip(), written.get("value")
         if not field or value is None or "${" in str(value):
             return []
-        said = []
-        for entity in services.FIELDS:
-            change = services.one_field_change(entity, field, value)
-            key, written_value = ((f"custom.{next(iter(change['custom']))}", next(iter(change["custom"].values())))
-                                  if "custom" in change else next(iter(change.items())))
-            if not any(f["key"] == key for f in services.record_fields(entity)):
-                continue  # not a field of this record type
-            problem = services.literal_problem(entity, key, written_value)
-            if problem is None:
-                return []  # fits a record type that has the field
-            said.append(problem)
-        return said[:1] and [_("the value “%(value)s” does not fit the field: %(problem)s", value=value,
-                              problem=said[0])]
+        problem = services.diagram_value_problem(field, value)
+        return [_("the value “%(value)s” does not fit the field: %(problem)s", value=value, problem=problem)] \
+            if problem else []
 
     def record_fields():
         # As update_record takes them: custom ones as custom.<key>, the read-only ones left out.

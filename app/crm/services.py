@@ -434,6 +434,23 @@ def _convert(entity: str, spec: Field, value, actor, deal_customer_id=None):
 _SELF_CONTAINED = {"text", "longtext", "number", "date", "datetime", "choice", "stage"}
 
 
+def diagram_value_problem(field: str, value) -> str | None:
+    """What the record types having ``field`` (named as a designer types it in a diagram) say of
+    writing ``value`` into it: None when one of them takes it (or none has the field)."""
+    said = []
+    for entity in FIELDS:
+        key, written = next(iter(one_field_change(entity, field, value).items()))
+        if key == "custom":
+            key, written = next((f"custom.{bare}", v) for bare, v in written.items())
+        elif field_spec(entity, key) is None:
+            continue  # not a field of this record type
+        problem = literal_problem(entity, key, written)
+        if problem is None:
+            return None
+        said.append(problem)
+    return said[0] if said else None
+
+
 def literal_problem(entity: str, key: str, value) -> str | None:
     """What a save would say about writing ``value`` into the field, for a value known before any
     record is at hand (a rule's "set 金额 to -5"); None when it fits or only a record can tell."""
@@ -971,7 +988,8 @@ def _apply(record: OwnedRecord, values: dict, custom: dict | None, actor, reason
             and record.opportunity.customer_id != record.customer.id:
         raise ApiError(400, "invalid_input", _("The opportunity belongs to another customer."),
                        [{"field": "opportunity_id", "message": _("The opportunity belongs to another customer.")}])
-    if isinstance(record, Opportunity) and record.id is not None and record.customer is not None:
+    if isinstance(record, Opportunity) and "customer_id" in values and record.id is not None \
+            and record.customer is not None:
         _keep_with_its_contracts(record)
 
 

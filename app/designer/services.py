@@ -263,11 +263,12 @@ def check_xml(xml: str, key: str | None = None) -> list[dict]:
 
 
 def check_hints(xml: str, key: str | None) -> list[dict]:
-    """What the check says without refusing the deploy (see each kind below)."""
-    return _gateway_hints(xml) + _people_set_by_scripts(xml) + variable_hints(xml, key)
+    """What the check says without refusing the deploy (see each kind below), the diagram read once."""
+    root = load_xml(xml)
+    return _gateway_hints(root) + _people_set_by_scripts(root) + _variable_hints(root, key)
 
 
-def _people_set_by_scripts(xml: str) -> list[dict]:
+def _people_set_by_scripts(root) -> list[dict]:
     """A task offered to ``${approver_group}`` that a script sets to a group (or user) that does
     not exist: the shipped report routes medical customers to medical-reviewers, which a new
     company may not have, and the check said nothing. A hint: the script may set it otherwise."""
@@ -277,7 +278,6 @@ def _people_set_by_scripts(xml: str) -> list[dict]:
     from app.auth.services import get_group
     from app.engine.validation import CAMUNDA_NS
 
-    root = load_xml(xml)
     literals: dict[str, set[str]] = {}
     for script in root.iter(f"{{{BPMN_NS}}}script"):
         try:
@@ -304,10 +304,9 @@ def _people_set_by_scripts(xml: str) -> list[dict]:
     return hints
 
 
-def _gateway_hints(xml: str) -> list[dict]:
+def _gateway_hints(root) -> list[dict]:
     """A choice gateway whose every way out has a condition and none is the default: a case the
     conditions leave out (discount 10 between "> 15" and "< 5") stops the instance there."""
-    root = load_xml(xml)
     outgoing: dict[str, list] = {}
     for flow in root.iter(f"{{{BPMN_NS}}}sequenceFlow"):
         outgoing.setdefault(flow.get("sourceRef"), []).append(flow)
@@ -323,7 +322,7 @@ def _gateway_hints(xml: str) -> list[dict]:
     return hints
 
 
-def variable_hints(xml: str, key: str | None) -> list[dict]:
+def _variable_hints(root, key: str | None) -> list[dict]:
     """Conditions reading a variable nothing gives the process: not a field of its steps' forms,
     not set by a step, not in what its bindings start it with. Likely a typo (amout for amount)
     that would stop the process at that gateway; a hint, not a refusal, as an API call may start
@@ -337,7 +336,6 @@ def variable_hints(xml: str, key: str | None) -> list[dict]:
     known = variables_started_with(key) if key else None
     if known is None:
         return []
-    root = load_xml(xml)
     for task in root.iter(f"{{{BPMN_NS}}}userTask"):
         form = get_form(_form_key(task))
         known.update(c["key"] for c in iter_components((form.schema or {}).get("components")) if form

@@ -245,10 +245,14 @@ def _require_act(task: HumanTask, user: User) -> None:
 
 # ------------------------------------------------------------------ out of office
 
+def _away_at(at: datetime):
+    """The out-of-office periods running at ``at`` (a WHERE clause)."""
+    return and_(OutOfOffice.starts_at <= at, OutOfOffice.ends_at > at)
+
+
 def away_period(user_id: int, at: datetime | None = None) -> OutOfOffice | None:
     at = at or utcnow()
-    return db.session.scalar(select(OutOfOffice).where(OutOfOffice.user_id == user_id, OutOfOffice.starts_at <= at,
-                                                       OutOfOffice.ends_at > at)
+    return db.session.scalar(select(OutOfOffice).where(OutOfOffice.user_id == user_id, _away_at(at))
                              .order_by(OutOfOffice.starts_at.desc()).limit(1))
 
 
@@ -256,7 +260,7 @@ def members_all_away(group_names: list[str], at: datetime | None = None) -> list
     """The active members of the groups, when every one of them is away (a division with one
     head on holiday), else []: one query, as it runs for every new task offered to a group."""
     at = at or utcnow()
-    away = select(OutOfOffice.user_id).where(OutOfOffice.starts_at <= at, OutOfOffice.ends_at > at)
+    away = select(OutOfOffice.user_id).where(_away_at(at))
     rows = db.session.execute(
         select(User.username, User.id.in_(away)).join(group_members, group_members.c.user_id == User.id)
         .join(Group, Group.id == group_members.c.group_id)
@@ -268,7 +272,7 @@ def substitutes_of_the_away(names, at: datetime | None = None) -> set[str]:
     """Who covers for those of ``names`` away now (one query when nobody is)."""
     at = at or utcnow()
     away = db.session.scalars(select(User.username).join(OutOfOffice, OutOfOffice.user_id == User.id).where(
-        User.username.in_(sorted(set(names))), OutOfOffice.starts_at <= at, OutOfOffice.ends_at > at)).all()
+        User.username.in_(sorted(set(names))), _away_at(at))).all()
     return {routed for routed, chain in (substitute_for(name, at) for name in sorted(set(away))) if chain}
 
 
