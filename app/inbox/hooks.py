@@ -23,7 +23,7 @@ from app.auth.models import User
 from app.db import UTCDateTime
 from app.engine.models import TASK_CANCELLED, TASK_OPEN, HumanTask, ProcessHistory, ProcessInstance
 from app.jobs import cancel, enqueue, job_handler
-from app.notifications.services import notified_user_ids
+from app.notifications.services import notified_user_ids, settle_task_notices
 
 from .models import TaskOffer, group_principal, user_principal
 
@@ -143,16 +143,19 @@ def _after_flush(session: Session, flush_context) -> None:
         session.connection().execute(_DELETE_OFFERS, {"task_ids": sorted(reoffered)})
         for task in reoffered.values():
             rows += _offers(task)
-    out_of_step = [{"id": task_id, "is_held": _held(task), "due": task.due_at}
-                   for task_id, task in session.info.pop(_RESTEP, {}).items() if task_id not in reoffered]
+    out_of_step = {task_id: task for task_id, task in session.info.pop(_RESTEP, {}).items() if task_id not in reoffered}
     if out_of_step:
-        session.connection().execute(_STEP_OFFERS, out_of_step)
+        session.connection().execute(_STEP_OFFERS, [{"id": task_id, "is_held": _held(task), "due": task.due_at}
+                                                    for task_id, task in out_of_step.items()])
     for obj in session.new:
         if isinstance(obj, HumanTask):
             rows += _offers(obj)
     if rows:
         session.connection().execute(_INSERT_OFFERS, rows)
     closed = session.info.pop(_CLOSED, None)
+    held = {task_id: task.assignee or task.claimed_by for task_id, task in out_of_step.items() if _held(task)}
+    if closed or held:
+        settle_task_notices(session.connection(), closed=list(closed or ()), held=held)
     if closed:
         # Offers are only for open tasks: the "offered to my groups" lookup stays small.
         session.connection().execute(_DELETE_OFFERS, {"task_ids": sorted(closed)})
@@ -191,7 +194,7 @@ def _before_commit(session: Session) -> None:
         if task.instance.status != "running":
             continue
         services._notify(_people(services, task), _l("The task %(task)s was taken back by the process "
-                                                     "(e.g. escalated after its deadline).", task=task.name), task,
+                                                     "(e.g. escalated after its deadline).", task=task.name),
                          link=f"/process-instances/{task.instance_id}")
     for task in new_tasks:
         if task.id is None or task.status != TASK_OPEN:

@@ -948,8 +948,9 @@ def add_comment(task_id: int, user: User, comment) -> ProcessHistory:
     others -= {None, user.username}
     record = record_of(task.instance)  # with fifteen contract tasks, "on 销售经理审批" did not say which
     about = _l("%(task)s (%(record)s)", task=task.name, record=record.label) if record is not None else task.name
+    # Not a call to act: it stays unread after the task is done.
     _notify(others, _l("%(user)s commented on %(task)s: %(comment)s", user=user.label, task=about,
-                      comment=text[:200]), task)
+                      comment=text[:200]), link=task_link(task))
     db.session.commit()
     return row
 
@@ -1020,7 +1021,8 @@ def task_link(task: HumanTask) -> str:
 
 def _notify(usernames, message, task: HumanTask | None = None, link: str | None = None) -> None:
     """Notify the active users named; ``message`` is a lazy_gettext string, rendered in each
-    recipient's language."""
+    recipient's language. ``task``: the task the notice asks them to act on; it links there and
+    counts as read once the task is done or someone else took it."""
     from app.notifications.services import notify
 
     names = sorted({n for n in usernames if n})
@@ -1028,7 +1030,8 @@ def _notify(usernames, message, task: HumanTask | None = None, link: str | None 
         return
     link = link or (task_link(task) if task is not None else None)
     found = users_named(names)  # often already looked up in this transaction
-    notify([found[name] for name in names if name in found], message, link=link)
+    notify([found[name] for name in names if name in found], message, link=link,
+           task_id=task.id if task is not None else None)
 
 
 _GROUP_MEMBER_NAMES = (select(User.username).join(group_members, group_members.c.user_id == User.id)

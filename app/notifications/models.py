@@ -20,6 +20,9 @@ class Notification(db.Model):
     link: Mapped[str | None] = mapped_column(String(500))
     kind: Mapped[str] = mapped_column(String(32), nullable=False, default="info")
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The task this notice asks its reader to act on (new, delegated, overdue): it counts as
+    # read once the task is done, or taken by someone else, so unread means "yours to do".
+    task_id: Mapped[int | None] = mapped_column(ForeignKey("human_tasks.id", ondelete="SET NULL"), index=True)
 
     @property
     def read(self) -> bool:

@@ -7,7 +7,7 @@ from typing import Iterable
 from flask import current_app
 from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import event, func, select, update
+from sqlalchemy import bindparam, event, func, select, update
 from sqlalchemy.orm import Session
 
 from app.auth.lookup import users_named
@@ -49,11 +49,12 @@ def _in_language(text, user: User) -> str:
 
 
 def notify(targets, text, link: str | None = None, kind: str = "info",
-           email_subject: str | None = None) -> list[Notification]:
+           email_subject: str | None = None, task_id: int | None = None) -> list[Notification]:
     """Notify users in-app, in the caller's transaction; e-mail goes through the outbox.
 
     ``targets``: a User, id or username, or an iterable of them. ``text``: a plain string, or a
-    lazy_gettext string rendered in each recipient's language.
+    lazy_gettext string rendered in each recipient's language. ``task_id``: the task the notice
+    asks them to act on (see :func:`settle_task_notices`).
     """
     if isinstance(targets, (User, int, str)):
         targets = [targets]
@@ -65,7 +66,8 @@ def notify(targets, text, link: str | None = None, kind: str = "info",
         # One INSERT now, not an ORM object that costs a flush of the whole session (often
         # its own flush, at a commit): nothing reads notifications back as ORM objects in the
         # writer's transaction. The row is transient, with its id and defaults set.
-        row = insert_row(Notification(user_id=user.id, text=text_read[:2000], link=link, kind=kind), session)
+        row = insert_row(Notification(user_id=user.id, text=text_read[:2000], link=link, kind=kind,
+                                      task_id=task_id), session)
         session.info.setdefault(NOTIFIED, set()).add(user.id)
         rows.append(row)
         if smtp and user.email and user.email_notifications:
@@ -93,6 +95,28 @@ def unread_count(user: User) -> int:
         select(func.count()).select_from(Notification).where(Notification.user_id == user.id,
                                                              Notification.read_at.is_(None))
     )
+
+
+_SETTLE = (update(Notification).where(Notification.task_id.in_(bindparam("task_ids", expanding=True)),
+                                      Notification.read_at.is_(None))
+           .values(read_at=bindparam("now", type_=Notification.read_at.type)))
+_SETTLE_BUT_HOLDER = (update(Notification).where(Notification.task_id == bindparam("settled_task"),
+                                                 Notification.read_at.is_(None),
+                                                 Notification.user_id != select(User.id).where(
+                                                     User.username == bindparam("holder")).scalar_subquery())
+                      .values(read_at=bindparam("now", type_=Notification.read_at.type)))
+
+
+def settle_task_notices(connection, closed: list[int] = (), held: dict[int, str] | None = None) -> None:
+    """Notices asking to act on a task read once there is nothing left to do for them: every
+    one of a task that closed, and everyone's but its holder's of one taken (claimed, delegated,
+    reassigned). Without this a group's members kept a notice for every task a colleague did."""
+    now = utcnow()
+    if closed:
+        connection.execute(_SETTLE, {"task_ids": sorted(closed), "now": now})
+    if held:
+        connection.execute(_SETTLE_BUT_HOLDER, [{"settled_task": task_id, "holder": name, "now": now}
+                                                for task_id, name in sorted(held.items())])
 
 
 def mark_read(user: User, notification_id: int | None = None) -> int:

@@ -92,6 +92,33 @@ def test_new_task_notifies_group_members(api_as, flows):
     assert counts["inbox"] == 1
 
 
+def test_a_task_notice_is_read_once_nothing_is_left_to_do_for_its_reader(api_as, flows, app):
+    """Every member of a group kept an unread "New task" for each report a colleague had
+    long decided: unread now means yours to do."""
+    from app.auth.services import get_user, update_user
+    from app.extensions import db
+
+    with app.app_context():
+        update_user(get_user("med_reviewer"), actor=None, groups=["fujian-heads", "medical-reviewers"])
+        db.session.commit()
+
+    def unread(username, about="福建区域负责人审批"):
+        return [n["text"] for n in api_as(username).get("/api/v1/notifications").get_json()["items"]
+                if not n["read"] and about in n["text"]]
+
+    task = flows.open_task(flows.report())
+    assert len(unread("fj_head")) == 1 and len(unread("med_reviewer")) == 1
+    head = api_as("fj_head")
+    assert head.post(f"/api/v1/tasks/{task['id']}/claim").status_code == 200
+    assert unread("med_reviewer") == []  # a colleague took it
+    assert len(unread("fj_head")) == 1  # still theirs to do
+    api_as("sales1").post(f"/api/v1/tasks/{task['id']}/comments", json={"comment": "催一下"})
+    done = head.post(f"/api/v1/tasks/{task['id']}/complete", json={"data": {"decision": "approve", "comment": "同意"}})
+    assert done.status_code == 200, done.get_json()
+    [left] = unread("fj_head")  # done: only the comment, which is news, not a call to act
+    assert "催一下" in left
+
+
 def test_sales_cannot_reassign_or_terminate(api_as, flows):
     instance_id = flows.report()
     task = flows.open_task(instance_id)
