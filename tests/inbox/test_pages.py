@@ -393,3 +393,14 @@ def test_a_withdrawn_task_waits_for_nobody(app, flows):
     assert "已取消" in status and "等待" not in status and 'id="task-holder"' not in status
     # The history says it was withdrawn, once (已终止 beside 已撤回 said it twice).
     assert 'data-event="withdrawn"' in page and 'data-event="terminated"' not in page
+
+
+def test_row_buttons_say_which_task_or_submission_they_act_on(app, flows):
+    """Ten rows of 认领 and 打开 read alike to a screen reader: each names its row."""
+    instance_id = flows.report()
+    inbox = login(app, "fj_head").get("/inbox").get_data(as_text=True)
+    assert 'aria-label="认领：福建区域负责人审批（福州海峡贸易有限公司）"' in inbox
+    assert 'aria-label="打开：福建区域负责人审批（福州海峡贸易有限公司）"' in inbox
+    mine = login(app, "sales1").get("/my-submissions").get_data(as_text=True)
+    row = mine.split(f'data-instance-id="{instance_id}"')[1].split("</tr>")[0]
+    assert f'#{instance_id} · 福州海峡贸易有限公司"' in row and 'aria-label="撤回：' in row
