@@ -489,12 +489,19 @@ def new(entity):
 # leads to what it saved instead of a second customer and a second report.
 # A browser that reloads the page on Back (no back/forward cache) renders a new token but fills
 # in what was typed: a customer of the same name sent again within minutes is the same form too
-# (a second one would start a second report). Not for activities: two calls logged "未接通" are two.
+# (a second one would start a second report), and so is a deal or contract of the same title for
+# the same customer (a second contract, a second approval). Not for activities: two calls logged
+# "未接通" are two.
 SAVED_FORMS_KEPT, RESENT_WITHIN_SECONDS = 20, 600
+_SAME_FORM_FIELDS = {"customer": ("name",), "opportunity": ("title", "customer_id"),
+                     "contract": ("title", "customer_id")}
 
 
 def _fingerprint(entity) -> str:
-    return f"{entity}|{(request.form.get('name') or '').strip()}" if entity == "customer" else ""
+    fields = _SAME_FORM_FIELDS.get(entity)
+    if not fields:
+        return ""
+    return "|".join([entity] + [(request.form.get(field) or "").strip() for field in fields])
 
 
 def _saved_by_this_form(entity):

@@ -758,3 +758,24 @@ def test_the_export_of_a_list_filtered_with_the_form_is_a_file(app, crm_stages, 
     assert exported.status_code == 200 and exported.mimetype == "text/csv"
     text = exported.get_data(as_text=True)
     assert "甲客户" in text and "乙客户" not in text
+
+
+def test_a_deal_or_contract_form_reloaded_on_back_and_sent_again_saves_once(app, crm_stages, api_as, make_customer):
+    """A browser without a back/forward cache reloads the form on Back (a new token) and fills
+    in what was typed: a second contract went to approval a second time."""
+    client = app.test_client()
+    login(client, "sales1")
+    first_customer, second_customer = (make_customer("sales1", name=name) for name in ("甲客户", "乙客户"))
+
+    def send(entity, customer_id, title):
+        page = client.get(f"/crm/{entity}/new").get_data(as_text=True)
+        [token] = re.findall(r'name="form_token" value="([^"]+)"', page)
+        return client.post(f"/crm/{entity}/new", data={"form_token": token, "title": title, "owner": "sales1",
+                                                         "customer_id": str(customer_id)}, follow_redirects=True)
+
+    for entity, path in (("opportunity", "opportunities"), ("contract", "contracts")):
+        assert send(entity, first_customer["id"], "年度采购").status_code == 200
+        assert "此表单已保存过" in send(entity, first_customer["id"], "年度采购").get_data(as_text=True)
+        assert "此表单已保存过" not in send(entity, second_customer["id"], "年度采购").get_data(as_text=True)
+        titles = [(r["customer_id"], r["title"]) for r in api_as("sales1").get(f"/api/v1/{path}").get_json()["items"]]
+        assert sorted(titles) == sorted([(first_customer["id"], "年度采购"), (second_customer["id"], "年度采购")]), entity
