@@ -291,3 +291,11 @@ def test_an_unexpected_error_is_told_in_the_reader_s_language(app):
     assert api.status_code == 500 and api.get_json()["error"]["message"] == "内部错误，已记录。"
     page = client.get("/broken-page", headers={"Accept-Language": "zh-CN"})
     assert page.status_code == 500 and "系统出错，已记录日志。" in page.get_data(as_text=True)
+
+
+def test_a_204_answer_has_no_content_type(api_as):
+    sales = api_as("sales1")
+    created = sales.post("/api/v1/customers", json={"name": "删除测试客户"}).get_json()
+    deleted = sales.delete(f"/api/v1/customers/{created['id']}")
+    assert deleted.status_code == 204 and deleted.data == b""
+    assert "Content-Type" not in deleted.headers

@@ -117,6 +117,14 @@ def init_app(app: Flask) -> None:
             csrf.protect()
         return None
 
+    @app.after_request
+    def no_content_has_no_type(response):
+        # Flask labels even an empty 204 text/html; a client that dispatches on the type
+        # (or a proxy that compresses by it) should see no content at all.
+        if response.status_code == 204:
+            response.headers.pop("Content-Type", None)
+        return response
+
     idempotency.init_app(app)  # after the guard: keys only for requests that passed it
 
 
