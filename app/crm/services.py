@@ -41,14 +41,14 @@ from app.audit import audit, label_audit_details, label_audit_events, label_audi
 from app.auth.models import User
 from app.auth.lookup import user_named, users_named
 from app.auth.services import managed_user_ids
-from app.clock import company_today, company_zone, datetimeformat
+from app.clock import company_today, company_zone, datetimeformat, day_start
 from app.crm.credit_code import clean_credit_code, clean_tax_number
 from app.crm.phones import clean_phone, normalise_phone
 from app.crm.regions import clean_province
 from app.crm.models import (ACTIVITY_KINDS, CONTRACT_STATUSES, CUSTOM_FIELD_TYPES, CUSTOMER_CLASSES, ENTITIES,
                             APPROVAL_STATUSES, MODELS, OPPORTUNITY_STATUSES, REPORT_STATUSES, Activity, AssignmentLog, Contract,
                             Customer, CustomerImport, CustomFieldDef, Opportunity, OwnedRecord, Stage)
-from app.db import MAX_ID, insert_row, transaction_memo, utcnow
+from app.db import MAX_ID, UTCDateTime, insert_row, transaction_memo, utcnow
 from app.events import RecordEvent, current_cause, emit
 from app.notifications.services import notify
 from app.extensions import db
@@ -1466,6 +1466,11 @@ def can_sort(entity: str, column: str) -> bool:
     return column in SORTS and hasattr(MODELS[entity], column)
 
 
+def _a_day_of_a_time(column, value) -> bool:
+    return (isinstance(value, date) and not isinstance(value, datetime)
+            and isinstance(column.type, UTCDateTime))
+
+
 def list_query(entity: str, user, q: str | None = None, filters: dict | None = None,
                sort: str | None = None) -> Select:
     """SELECT of the ``entity`` rows ``user`` may see, searched and filtered."""
@@ -1511,9 +1516,14 @@ def list_query(entity: str, user, q: str | None = None, filters: dict | None = N
         elif key.endswith("_max") and hasattr(model, key[:-4]):
             stmt = stmt.where(getattr(model, key[:-4]) <= value)
         elif key.endswith("_before") and hasattr(model, key[:-7]):
-            stmt = stmt.where(getattr(model, key[:-7]) <= value)
+            column = getattr(model, key[:-7])
+            if _a_day_of_a_time(column, value):  # activities until 12-31: all of that company day
+                stmt = stmt.where(column < day_start(value + timedelta(days=1)))
+            else:
+                stmt = stmt.where(column <= value)
         elif key.endswith("_after") and hasattr(model, key[:-6]):
-            stmt = stmt.where(getattr(model, key[:-6]) >= value)
+            column = getattr(model, key[:-6])
+            stmt = stmt.where(column >= (day_start(value) if _a_day_of_a_time(column, value) else value))
         elif key in FILTERS[entity]:
             stmt = stmt.where(getattr(model, key) == value)
         else:

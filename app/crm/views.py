@@ -53,8 +53,13 @@ LIST_FILTERS = {
 TEXT_FILTERS = {"customer": ("province", "industry")}
 # Date filters of each list page: list_query's "<field>_after" / "<field>_before" include the day.
 DATE_FILTERS = {
-    "activity": {"next_follow_up_before": _l("Next follow-up by")},
-    "contract": {"expires_on_after": _l("Expires from"), "expires_on_before": _l("Expires by")},
+    "activity": {"happened_at_after": _l("Logged from"), "happened_at_before": _l("Logged until"),
+                 "next_follow_up_before": _l("Next follow-up by")},
+    "opportunity": {"expected_close_after": _l("Expected close from"),
+                    "expected_close_before": _l("Expected close by"),
+                    "closed_at_after": _l("Closed from"), "closed_at_before": _l("Closed until")},
+    "contract": {"signed_on_after": _l("Signed from"), "signed_on_before": _l("Signed until"),
+                 "expires_on_after": _l("Expires from"), "expires_on_before": _l("Expires by")},
 }
 
 
@@ -246,11 +251,15 @@ def _list_filters(entity) -> dict:
         value = request.args.get(key, "").strip()
         if value:
             filters[key] = value
-    for key in DATE_FILTERS.get(entity, {}):
+    for key, label in DATE_FILTERS.get(entity, {}).items():
+        given = request.args.get(key, "").strip()
+        if not given:
+            continue
         try:
-            filters[key] = date.fromisoformat(request.args.get(key, ""))
-        except ValueError:
-            pass  # empty, or a hand-made link: no filter (the field shows empty)
+            filters[key] = date.fromisoformat(given)
+        except ValueError:  # a hand-made link: said, not silently a list of everything
+            flash(_("%(filter)s: “%(value)s” is not a date (YYYY-MM-DD); the list is not filtered by it.",
+                    filter=label, value=given[:40]), "warning")
     if request.args.get("owner"):
         filters["owner"] = request.args["owner"]
     if entity == "activity" and request.args.get("follow_up_open"):  # the home page's "follow-ups due"
@@ -258,6 +267,17 @@ def _list_filters(entity) -> dict:
     if entity != "customer" and request.args.get("customer_id", type=int):
         filters["customer_id"] = request.args.get("customer_id", type=int)
     return filters
+
+
+def _owner_choices(chosen: str | None) -> list[User]:
+    """The owner filter offers the people whose records this user sees as theirs or their
+    team's; a deactivated one only when chosen (a leaver's history), so the select says whose
+    records the list shows rather than "all"."""
+    people = [u for u in db.session.scalars(select(User).where(User.active.is_(True)).order_by(User.username))
+              if services.may_assign(current_user, u, None)]
+    if chosen and chosen not in {u.username for u in people}:
+        people += db.session.scalars(select(User).where(User.username == chosen, User.active.is_(False))).all()
+    return people
 
 
 @bp.get("/crm/<entity>")
@@ -273,9 +293,7 @@ def records(entity):
     stmt = services.list_query(entity, current_user, q, filters, sort)
     total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
     rows = db.session.scalars(stmt.limit(PER_PAGE).offset((page - 1) * PER_PAGE)).all()
-    # The owner filter offers the people whose records this user sees as theirs or their team's.
-    owners = [u for u in db.session.scalars(select(User).where(User.active.is_(True)).order_by(User.username))
-              if services.may_assign(current_user, u, None)]
+    owners = _owner_choices(filters.get("owner"))
     # The filter form sends its unchosen selects empty: left out of the links (the export refused them).
     args = {k: v for k, v in request.args.items() if k != "page" and v.strip()}
 
@@ -609,7 +627,8 @@ def pipeline():
     if status not in OPPORTUNITY_STATUSES:
         status = "open"
     q = request.args.get("q", "").strip()
-    deals = services.list_query("opportunity", current_user, q, {"status": status}, "-updated_at")
+    owner = request.args.get("owner", "").strip()
+    deals = services.list_query("opportunity", current_user, q, {"status": status, "owner": owner}, "-updated_at")
     # Each column counts and sums all its deals, and shows the latest CARDS_PER_COLUMN of them
     # (the rest are a link away): thousands of cards made a page of megabytes that took seconds.
     figures = services.pipeline_figures(deals)
@@ -620,8 +639,8 @@ def pipeline():
         columns.append({"stage": stage, "count": count, "total": total, "cards": cards})
     known = {stage.key for stage in services.stages()}
     orphans = db.session.scalars(deals.where(Opportunity.stage.not_in(known)).limit(CARDS_PER_COLUMN)).all()
-    return render_template("crm/pipeline.html", columns=columns, orphans=orphans, status=status, q=q,
-                           stages=services.stages(), statuses=OPPORTUNITY_STATUSES)
+    return render_template("crm/pipeline.html", columns=columns, orphans=orphans, status=status, q=q, owner=owner,
+                           owners=_owner_choices(owner), stages=services.stages(), statuses=OPPORTUNITY_STATUSES)
 
 
 CARDS_PER_COLUMN = 50

@@ -779,3 +779,63 @@ def test_a_deal_or_contract_form_reloaded_on_back_and_sent_again_saves_once(app,
         assert "此表单已保存过" not in send(entity, second_customer["id"], "年度采购").get_data(as_text=True)
         titles = [(r["customer_id"], r["title"]) for r in api_as("sales1").get(f"/api/v1/{path}").get_json()["items"]]
         assert sorted(titles) == sorted([(first_customer["id"], "年度采购"), (second_customer["id"], "年度采购")]), entity
+
+
+def test_lists_filter_by_the_days_things_happened_and_say_when_a_date_is_not_one(app, crm_stages, api_as,
+                                                                              make_customer):
+    """"Who won what in November" and "this week's visits" could not be listed; a hand-made
+    date was ignored without a word, the list showing everything."""
+    from datetime import datetime, timezone
+
+    from app.crm.models import Opportunity
+    from app.extensions import db
+
+    customer = make_customer("sales1", name="甲客户")
+    sales = api_as("sales1")
+    sales.post("/api/v1/activities", json={"customer_id": customer["id"], "kind": "call", "content": "十月电话",
+                                                   "happened_at": "2026-10-31T23:30:00+08:00"}).get_json()
+    sales.post("/api/v1/activities", json={"customer_id": customer["id"], "kind": "call", "content": "十一月电话",
+                                                  "happened_at": "2026-11-01T00:30:00+08:00"}).get_json()
+    won = sales.post("/api/v1/opportunities", json={"customer_id": customer["id"], "title": "十一月赢单",
+                                                    "stage": "initial_contact"}).get_json()
+    with app.app_context():
+        db.session.get(Opportunity, won["id"]).status = "won"
+        db.session.get(Opportunity, won["id"]).closed_at = datetime(2026, 11, 30, 15, 30, tzinfo=timezone.utc)
+        db.session.commit()  # 23:30 on the 30th in Shanghai: November's
+    client = app.test_client()
+    login(client, "sales1")
+    november = client.get("/crm/activity?happened_at_after=2026-11-01&happened_at_before=2026-11-30").get_data(as_text=True)
+    assert "十一月电话" in november and "十月电话" not in november
+    october = client.get("/crm/activity?happened_at_before=2026-10-31").get_data(as_text=True)
+    assert "十月电话" in october and "十一月电话" not in october  # all of the company's 31st, to 23:59
+    deals = client.get("/crm/opportunity?status=won&closed_at_after=2026-11-01&closed_at_before=2026-11-30")
+    assert "十一月赢单" in deals.get_data(as_text=True)
+    assert "十一月赢单" not in client.get("/crm/opportunity?closed_at_after=2026-12-01").get_data(as_text=True)
+    bad = client.get("/crm/activity?happened_at_after=2026-13-01").get_data(as_text=True)
+    assert "“2026-13-01”不是日期" in bad and "十月电话" in bad
+
+
+def test_the_pipeline_board_filters_by_owner_and_a_leavers_records_say_whose_they_are(app, crm_stages, api_as,
+                                                                                     make_customer):
+    from app.auth.services import get_user, update_user
+    from app.extensions import db
+
+    for owner in ("sales1", "sales2"):
+        customer = make_customer(owner, name=f"{owner}的客户")
+        api_as(owner).post("/api/v1/opportunities", json={"customer_id": customer["id"], "title": f"{owner}的商机",
+                                                          "stage": "initial_contact"})
+    manager = app.test_client()
+    login(manager, "manager")
+    board = manager.get("/pipeline?owner=sales2").get_data(as_text=True)
+    assert "sales2的商机" in board and "sales1的商机" not in board
+    assert '<option value="sales2" selected>' in board
+    assert "sales1的商机" in manager.get("/pipeline").get_data(as_text=True)
+    own = app.test_client()
+    login(own, "sales1")
+    assert 'name="owner"' not in own.get("/pipeline").get_data(as_text=True)  # only their own deals to pick
+    with app.app_context():
+        update_user(get_user("sales2"), actor=None, active=False)
+        db.session.commit()
+    listed = manager.get("/crm/opportunity?owner=sales2").get_data(as_text=True)
+    assert "sales2的商机" in listed and '<option value="sales2" selected>' in listed
+    assert "(已停用)" in listed.split('<option value="sales2" selected>')[1].split("</option>")[0]
