@@ -43,3 +43,35 @@ def test_translation_catalogs_are_complete():
     result = subprocess.run([sys.executable, str(ROOT / "tools" / "i18n.py"), "check"],
                             capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, "untranslated strings (run `make i18n` and translate):\n" + result.stdout
+
+
+def test_contracts_signed_before_0037_are_credited_to_their_owner_and_ids_stay_unreused(tmp_path):
+    """The sales report now credits who signed a contract; the rebuilt table keeps SQLite's
+    AUTOINCREMENT (a deleted contract's id is never given to another, 0033)."""
+    from flask_migrate import upgrade
+    from sqlalchemy import create_engine, text
+
+    from app import create_app
+
+    url = f"sqlite:///{tmp_path / 'upgrade.sqlite3'}"
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "x"})
+    with app.app_context():
+        upgrade(revision="0036_notification_task")
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text("INSERT INTO users (id, username, password_hash, display_name, active, created_at, "
+                                "updated_at, version) VALUES (7, 'sales7', 'x', '', 1, '2026-01-01', '2026-01-01', 1)"))
+        connection.execute(text("INSERT INTO customers (id, name, name_key, owner_id, report_status, custom, created_at, "
+                                "updated_at, version) VALUES (1, '甲', '甲', 7, 'none', '{}', '2026-01-01', '2026-01-01', 1)"))
+        for contract_id, status in ((1, "signed"), (2, "expired"), (3, "draft")):
+            connection.execute(text("INSERT INTO contracts (id, customer_id, title, status, approval_status, owner_id, "
+                                    "custom, created_at, updated_at, version) VALUES (:id, 1, 't', :status, 'none', 7, "
+                                    "'{}', '2026-01-01', '2026-01-01', 1)"), {"id": contract_id, "status": status})
+    with app.app_context():
+        upgrade()
+    with engine.connect() as connection:
+        credited = dict(connection.execute(text("SELECT id, signed_by_id FROM contracts")).all())
+        table_sql = connection.execute(text("SELECT sql FROM sqlite_master WHERE name = 'contracts'")).scalar()
+    engine.dispose()
+    assert credited == {1: 7, 2: 7, 3: None}
+    assert "AUTOINCREMENT" in table_sql

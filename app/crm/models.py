@@ -55,7 +55,7 @@ class OwnedRecord(VersionedMixin):
 
     @declared_attr
     def owner(cls) -> Mapped[User]:
-        return relationship(User, lazy="joined")
+        return relationship(User, lazy="joined", foreign_keys=lambda: [cls.owner_id])
 
     @declared_attr
     def shared_with(cls) -> Mapped[list[User]]:
@@ -187,6 +187,9 @@ class Contract(OwnedRecord, db.Model):
     invoice_tax_number: Mapped[str | None] = mapped_column(String(40))
     invoice_amount: Mapped[Decimal | None] = mapped_column(MONEY)
     invoice_date: Mapped[date | None] = mapped_column(Date)
+    # Who signed it: its owner when it was marked signed. The sales report credits them, not
+    # whoever owns it since (a customer handed on, a leaver's contracts kept for renewal).
+    signed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
 
     customer: Mapped[Customer] = relationship(lazy="joined")
     opportunity: Mapped[Opportunity | None] = relationship(lazy="joined")

@@ -661,12 +661,13 @@ def visible_clause(model: type[OwnedRecord], user):
     return or_(own, model.customer_id.in_(select(Customer.id).where(Customer.owner_id.in_(owners))))
 
 
-def answered_for_clause(model: type[OwnedRecord], user):
+def answered_for_clause(model: type[OwnedRecord], user, credited=None):
     """A WHERE clause: the rows of ``model`` that ``user`` answers for in a report (their own,
-    their department's, everyone's for an administrator), not what was shared with them."""
+    their department's, everyone's for an administrator), not what was shared with them.
+    ``credited``: the column naming whose figure a row is, when not its owner (who signed)."""
     if _sees_all(user):
         return true()
-    return model.owner_id.in_(managed_user_ids(user) | {user.id})
+    return (credited if credited is not None else model.owner_id).in_(managed_user_ids(user) | {user.id})
 
 
 def _owned_by_or_under(owner_id, user) -> bool:
@@ -993,11 +994,20 @@ def _apply(record: OwnedRecord, values: dict, custom: dict | None, actor, reason
         _keep_with_its_contracts(record)
 
 
+SIGNED = ("signed", "expired")  # an expired contract was signed in its time
+
+
 def _date_the_signature(record: OwnedRecord) -> None:
     """A contract marked signed without a date was signed today: undated, it counted in no
-    period of the sales report."""
-    if isinstance(record, Contract) and record.status == "signed" and record.signed_on is None:
+    period of the sales report. Its owner then is who signed it, the report's credit for good."""
+    if not isinstance(record, Contract):
+        return
+    if record.status == "signed" and record.signed_on is None:
         record.signed_on = company_today()
+    if record.status not in SIGNED:
+        record.signed_by_id = None  # back to draft, or cancelled: signed again, by whoever owns it then
+    elif record.signed_by_id is None:
+        record.signed_by_id = record.owner_id if record.owner_id is not None else getattr(record.owner, "id", None)
 
 
 def _status_side_effects(record: OwnedRecord, before: dict) -> None:

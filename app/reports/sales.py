@@ -6,7 +6,8 @@ an administrator everyone's; not what colleagues shared with them).
 - won / lost: opportunities closed as won / lost in the period (by ``closed_at``);
 - win rate: won ÷ (won + lost) of the period, None without closed deals;
 - contracts signed: contracts signed (or since expired) whose ``signed_on`` lies in the period
-  (count, amount): a draft, a rejected or a cancelled one with a date filled in is no signature;
+  (count, amount), credited to who signed them (their owner then, not whoever owns them since):
+  a draft, a rejected or a cancelled one with a date filled in is no signature;
 - open pipeline: open opportunities now, per stage and per owner (not bound to the period).
 """
 from __future__ import annotations
@@ -27,8 +28,6 @@ def can_see_sales(user) -> bool:
     """Sales, their managers (of any group) and administrators; approvers own no deals."""
     return user.has_role("sales", "admin", "designer") or bool(managed_groups(user))
 
-
-SIGNED = ("signed", "expired")  # an expired contract was signed in its time
 
 # Each salesperson's figures, and the totals' (amounts in yuan).
 FIGURES = ("new", "new_amount", "won", "won_amount", "lost", "open", "open_amount", "contracts", "contracts_amount")
@@ -59,10 +58,11 @@ def sales_report(user, period: Period) -> dict:
             .where(crm.answered_for_clause(Opportunity, user)).group_by(Opportunity.owner_id)):
         owner_row(owner_id).update(zip(("new", "new_amount", "won", "won_amount", "lost", "open", "open_amount"),
                                        figures))
-    for owner_id, n, amount in db.session.execute(  # signed contracts, also of owners with no deal
-            select(Contract.owner_id, func.count(), func.sum(Contract.amount))
-            .where(crm.answered_for_clause(Contract, user), Contract.status.in_(SIGNED),
-                   Contract.signed_on >= period.first, Contract.signed_on <= period.last).group_by(Contract.owner_id)):
+    for owner_id, n, amount in db.session.execute(  # signed contracts, by who signed them, also without deals
+            select(Contract.signed_by_id, func.count(), func.sum(Contract.amount))
+            .where(crm.answered_for_clause(Contract, user, Contract.signed_by_id), Contract.status.in_(crm.SIGNED),
+                   Contract.signed_on >= period.first, Contract.signed_on <= period.last)
+            .group_by(Contract.signed_by_id)):
         owner_row(owner_id).update(contracts=n, contracts_amount=amount)
 
     owners = {u.id: u for u in db.session.scalars(select(User).where(User.id.in_(per_owner)))}

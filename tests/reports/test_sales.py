@@ -101,3 +101,35 @@ def test_a_contract_marked_signed_without_a_date_was_signed_today(api_as, deals)
     dated = sales.post("/api/v1/contracts", json={"customer_id": customer["id"], "title": "补录", "amount": 1,
                                                   "status": "signed", "signed_on": "2026-11-02"}).get_json()
     assert dated["signed_on"] == "2026-11-02"  # a date given stays
+
+
+def test_a_signed_contract_stays_credited_to_who_signed_it_when_its_customer_changes_hands(app, api_as, deals):
+    """The customer handed to sales2 took sales1's signed 80,000 along, and the report moved
+    November's signature to sales2 while sales1 kept the won deal."""
+    from sqlalchemy import select
+
+    from app.auth.services import get_user
+    from app.crm import services as crm
+    from app.crm.models import Contract, Customer
+    from app.extensions import db
+
+    def contracts(username):
+        people = api_as("admin").get(f"/api/v1/reports/sales?{PERIOD}").get_json()["people"]
+        return next(((p["contracts"], p["contracts_amount"]) for p in people if p["username"] == username), (0, 0.0))
+
+    assert contracts("sales1") == (1, 80000.0)
+    with app.test_request_context():
+        customer = db.session.scalar(select(Customer).where(Customer.name == "厦门海鑫科技有限公司"))
+        crm.assign_owner(customer, "sales2", get_user("manager"), "客户转交")
+        db.session.commit()
+        assert db.session.scalar(select(Contract.owner_id).where(Contract.title == "一期合同")) == get_user("sales2").id
+    assert contracts("sales1") == (1, 80000.0) and contracts("sales2") == (1, 480000.0)
+    # Set back to draft and signed again, it is the signature of whoever owns it then.
+    sales2 = api_as("sales2")
+    [signed] = [c for c in sales2.get("/api/v1/contracts").get_json()["items"] if c["title"] == "一期合同"]
+    assert sales2.patch(f"/api/v1/contracts/{signed['id']}", json={"status": "draft"}).status_code == 200
+    assert contracts("sales1") == (0, 0.0)
+    with app.test_request_context():
+        contract = db.session.get(Contract, signed["id"])
+        crm.update(contract, {"status": "signed", "signed_on": "2026-11-20"}, get_user("admin"))
+    assert contracts("sales2") == (2, 560000.0) and contracts("sales1") == (0, 0.0)
