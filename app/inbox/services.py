@@ -695,8 +695,23 @@ def current_versions() -> dict[str, int]:
 
 # ------------------------------------------------------------------ task actions
 
+def own_decision(task: HumanTask, user: User) -> str | None:
+    """Why ``user`` may not take ``task`` from its group, or None: it decides their own request
+    or record (a sales manager approving their own contract, a report of their own customer).
+    An administrator may; a step the diagram gives them by name is theirs (see interested_parties)."""
+    if user.is_admin or task.assignee == user.username or user.username in (task.candidate_users or []):
+        return None
+    if user.username not in interested_parties(task.instance):
+        return None
+    return _("This decides your own request or record: another member of the group decides it, or an "
+             "administrator.")
+
+
 def claim(task_id: int, user: User) -> HumanTask:
     task = get_task_for(task_id, user)
+    refused = own_decision(task, user) if can_claim(task) else None
+    if refused:
+        raise ApiError(403, "own_decision", refused)
     return engine_call(engine.claim, task.id, user)
 
 

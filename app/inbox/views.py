@@ -234,7 +234,11 @@ def task(task_id):
     form = _form_context(task, can_act)
     page = render_template(
         "inbox/task.html", task=task, instance=instance, can_act=can_act,
-        can_claim=services.can_claim(task) and engine.can_see(task, current_user),  # one it is offered to
+        # One it is offered to, unless it decides their own request or record.
+        can_claim=services.can_claim(task) and engine.can_see(task, current_user)
+        and not services.own_decision(task, current_user),
+        own_decision=services.can_claim(task) and engine.can_see(task, current_user)
+        and services.own_decision(task, current_user),
         can_unclaim=task.status == "open" and task.claimed_by == current_user.username,
         can_reassign=task.status == "open" and services.can_reassign(task, current_user),
         delegation=services.active_delegation(task),

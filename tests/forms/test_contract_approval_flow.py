@@ -194,7 +194,12 @@ def test_a_contract_entered_by_a_manager_for_a_salesperson_tells_both(api_as, co
     made = api_as("manager").post("/api/v1/contracts", json={
         "customer_id": customer_id, "title": "代录合同", "amount": 3000, "owner": "sales1"})
     assert made.status_code == 201, made.get_json()
-    _decide(api_as("manager"), "approve")
+    # Who entered it does not approve it too: another sales manager, or an administrator, does.
+    [task] = api_as("manager").get("/api/v1/tasks").get_json()["items"]
+    refused = api_as("manager").post(f"/api/v1/tasks/{task['id']}/claim")
+    assert refused.status_code == 403 and refused.get_json()["error"]["code"] == "own_decision"
+    done = api_as("admin").post(f"/api/v1/tasks/{task['id']}/complete", json={"data": {"decision": "approve"}})
+    assert done.status_code == 200, done.get_json()
     assert "您的合同「代录合同」审批通过" in _told(api_as)
 
 

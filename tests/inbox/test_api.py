@@ -119,6 +119,26 @@ def test_a_task_notice_is_read_once_nothing_is_left_to_do_for_its_reader(api_as,
     assert "催一下" in left
 
 
+def test_nobody_takes_from_their_group_a_task_deciding_their_own_request(api_as, flows, app):
+    """A sales manager in the approving group claimed and approved their own contract; so could
+    a Fujian head their own customer's report."""
+    from app.auth.services import get_user, update_user
+    from app.extensions import db
+
+    with app.app_context():
+        update_user(get_user("sales2"), actor=None, groups=["fujian-heads"])
+        db.session.commit()
+    instance_id = flows.report(owner="sales2")
+    task = flows.open_task(instance_id)
+    own = api_as("sales2")
+    assert task["id"] in _task_ids(own.get("/api/v1/tasks"))  # they see it waiting in their group
+    refused = own.post(f"/api/v1/tasks/{task['id']}/claim")
+    assert refused.status_code == 403 and refused.get_json()["error"]["code"] == "own_decision"
+    assert "其他成员" in refused.get_json()["error"]["message"]
+    assert flows.open_task(instance_id)["claimed_by"] is None
+    assert api_as("fj_head").post(f"/api/v1/tasks/{task['id']}/claim").status_code == 200  # a colleague does
+
+
 def test_sales_cannot_reassign_or_terminate(api_as, flows):
     instance_id = flows.report()
     task = flows.open_task(instance_id)

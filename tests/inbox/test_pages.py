@@ -404,3 +404,16 @@ def test_row_buttons_say_which_task_or_submission_they_act_on(app, flows):
     mine = login(app, "sales1").get("/my-submissions").get_data(as_text=True)
     row = mine.split(f'data-instance-id="{instance_id}"')[1].split("</tr>")[0]
     assert f'#{instance_id} · 福州海峡贸易有限公司"' in row and 'aria-label="撤回：' in row
+
+
+def test_the_task_page_offers_no_claim_of_ones_own_request(app, flows):
+    from app.auth.services import get_user, update_user
+    from app.extensions import db
+
+    with app.app_context():
+        update_user(get_user("sales2"), actor=None, groups=["fujian-heads"])
+        db.session.commit()
+    task = flows.open_task(flows.report(owner="sales2"))
+    page = login(app, "sales2").get(f"/tasks/{task['id']}").get_data(as_text=True)
+    assert 'id="claim-button"' not in page and "由组内其他成员或管理员处理" in page
+    assert 'id="claim-button"' in login(app, "fj_head").get(f"/tasks/{task['id']}").get_data(as_text=True)
