@@ -2010,6 +2010,11 @@ def start_customer_import(raw: bytes, filename: str, actor, *, automate: bool = 
                        [{"field": "automate", "message": _("Not allowed.")}])
     content = _decode(raw)
     header, rows = _rows(content)
+    limit = current_app.config["CUSTOMER_IMPORT_MAX_ROWS"]
+    if len(rows) > limit and not _sees_all(actor):
+        said = _("The file has %(rows)d rows; a salesperson imports at most %(limit)d at once. Split the file, or "
+                 "ask an administrator to import it.", rows=len(rows), limit=limit)
+        raise ApiError(400, "invalid_input", said, [{"field": "file", "message": said}])
     left_out = [] if leave_out_unknown else None
     if "name" not in _header_keys(header, rows, leave_out=left_out):
         raise ApiError(400, "invalid_input", _("The file needs a name column."),

@@ -205,6 +205,24 @@ def test_large_import_runs_in_the_background_with_progress(app, api_as, crm_stag
     assert api.get("/api/v1/customers?city=厦门").get_json()["total"] == 5
 
 
+def test_a_salesperson_imports_a_bounded_file_an_administrator_any(app, api_as, crm_stages, monkeypatch):
+    """200,000 rows from one salesperson filed as many reports, buried the approvers and held
+    the database for an hour."""
+    monkeypatch.setitem(app.config, "CUSTOMER_IMPORT_MAX_ROWS", 3)
+    rows = [["name", "city"]] + [[f"客户{i}", "厦门"] for i in range(4)]
+
+    def send(username):
+        return api_as(username).post("/api/v1/customers/import", data={"file": (io.BytesIO(_csv(rows)), "big.csv")},
+                                     content_type="multipart/form-data")
+
+    refused = send("sales1")
+    assert refused.status_code == 400
+    assert refused.get_json()["error"]["details"] == [{"field": "file", "message": refused.get_json()["error"]["message"]}]
+    assert "4 行" in refused.get_json()["error"]["message"] and "3" in refused.get_json()["error"]["message"]
+    assert api_as("sales1").get("/api/v1/customers").get_json()["total"] == 0
+    assert send("admin").status_code in (201, 202)
+
+
 def test_an_import_that_keeps_failing_stops_saying_it_runs(app, api_as, crm_stages, monkeypatch):
     """Given up (the file kept locked by people saving meanwhile), its page showed a running bar
     for good, and the jobs page only SQLAlchemy's link instead of what failed."""
