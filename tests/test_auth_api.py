@@ -310,3 +310,29 @@ def test_a_password_anyone_would_guess_first_is_refused(demo_people, api_as, pas
     assert (answer.status_code == 400) is refused, answer.get_json()
     if refused:
         assert answer.get_json()["error"]["details"][0]["field"] == "password"
+
+
+def test_failures_from_one_address_do_not_lock_the_account_elsewhere(client, demo_people, app, monkeypatch):
+    """Anyone could lock the administrator out for 15 minutes with five wrong passwords."""
+    monkeypatch.setitem(app.config, "LOGIN_ACCOUNT_MAX_FAILURES", 8)
+
+    def from_address(address, password="wrong-password"):
+        return client.post("/api/v1/tokens", json={"username": "admin", "password": password},
+                           environ_base={"REMOTE_ADDR": address})
+
+    for _ in range(app.config["LOGIN_MAX_FAILURES"]):
+        assert from_address("203.0.113.9").status_code == 401
+    assert from_address("203.0.113.9", DEMO_PASSWORD).status_code == 429  # the guesser's address is held
+    assert from_address("192.0.2.10", DEMO_PASSWORD).status_code == 201  # the office's is not
+    with app.app_context():
+        from app.auth.services import account_lock_remaining, get_user
+
+        assert account_lock_remaining(get_user("admin")) == 0  # a success since: nothing to lift
+    for address in ("198.51.100.1", "198.51.100.2"):  # many addresses together still lock it
+        for _ in range(4):
+            from_address(address)
+    assert from_address("192.0.2.10", DEMO_PASSWORD).status_code == 429
+    with app.app_context():
+        from app.auth.services import account_lock_remaining, get_user
+
+        assert account_lock_remaining(get_user("admin")) > 0

@@ -135,7 +135,11 @@ def prune_login_sessions_job(job) -> None:
 
 def _lock_remaining(username: str, ip: str) -> tuple[int, bool]:
     """Seconds until ``username`` (or ``ip``) may try again, 0 when not locked; and whether the
-    address's failures are what holds it."""
+    address's failures are what holds it. ``ip`` empty: the account as an administrator sees it,
+    locked from some address or from all.
+
+    A few failures lock the account for the address they came from, many from all addresses
+    together: five wrong passwords sent by anyone locked the administrator out everywhere."""
     cfg = current_app.config
     now = utcnow()
     window_start = now - timedelta(seconds=cfg["LOGIN_LOCKOUT_SECONDS"])
@@ -143,14 +147,18 @@ def _lock_remaining(username: str, ip: str) -> tuple[int, bool]:
         select(func.max(LoginAttempt.at)).where(LoginAttempt.username == username, LoginAttempt.success.is_(True))
     )
     since = max(window_start, last_success) if last_success else window_start
-    failures = db.session.execute(
-        select(func.count(), func.max(LoginAttempt.at)).where(
+    per_address = db.session.execute(
+        select(LoginAttempt.ip, func.count(), func.max(LoginAttempt.at)).where(
             LoginAttempt.username == username, LoginAttempt.success.is_(False), LoginAttempt.at > since
-        )
-    ).one()
+        ).group_by(LoginAttempt.ip)
+    ).all()
+    held_until = [last for address, count, last in per_address
+                  if count >= cfg["LOGIN_MAX_FAILURES"] and (address == ip or not ip)]
+    if sum(count for _address, count, _last in per_address) >= cfg["LOGIN_ACCOUNT_MAX_FAILURES"]:
+        held_until.append(max(last for _address, _count, last in per_address))
     remaining, network = 0, False
-    if failures[0] >= cfg["LOGIN_MAX_FAILURES"]:
-        remaining = int((failures[1] + timedelta(seconds=cfg["LOGIN_LOCKOUT_SECONDS"]) - now).total_seconds()) + 1
+    if held_until:
+        remaining = int((max(held_until) + timedelta(seconds=cfg["LOGIN_LOCKOUT_SECONDS"]) - now).total_seconds()) + 1
     if ip:
         ip_failures = db.session.execute(
             select(func.count(), func.max(LoginAttempt.at)).where(
