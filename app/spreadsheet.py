@@ -1,7 +1,8 @@
 """Cells of the product's CSV exports, which people open in Excel or WPS."""
 from __future__ import annotations
 
-FORMULA_STARTS = ("=", "+", "-", "@")
+# A leading tab or carriage return too: some spreadsheets drop it and read what follows (OWASP).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def formula_safe(value):

@@ -299,3 +299,10 @@ def test_a_204_answer_has_no_content_type(api_as):
     deleted = sales.delete(f"/api/v1/customers/{created['id']}")
     assert deleted.status_code == 204 and deleted.data == b""
     assert "Content-Type" not in deleted.headers
+
+
+def test_text_a_spreadsheet_would_run_is_quoted_tab_and_return_included():
+    from app.spreadsheet import formula_safe
+
+    assert [formula_safe(v) for v in ("=1+1", "\t=cmd|' /C calc'!A0", "\r@SUM(A1)", "厦门", 12)] == [
+        "'=1+1", "'\t=cmd|' /C calc'!A0", "'\r@SUM(A1)", "厦门", 12]
