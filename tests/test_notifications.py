@@ -2,6 +2,8 @@
 import socketserver
 import threading
 
+import pytest
+
 from app.auth.services import get_user, update_user
 from app.extensions import db
 from app.jobs import run_due_jobs
@@ -97,3 +99,25 @@ def test_an_unread_message_says_so_in_words_not_by_its_colour_alone(app, api_as)
     rows = {text: row for row in page.split("data-notification=")[1:] for text in items if text in row}
     assert "data-unread" in rows["后来的一条"] and "未读" in rows["后来的一条"]
     assert "data-unread" not in rows["先读这一条"]
+
+
+@pytest.mark.browser
+def test_on_a_phone_a_message_takes_the_whole_width(app, page, demo_people):
+    """The time and 未读 beside the text squeezed it to eight characters a line."""
+    from tests.helpers import login_in_browser
+
+    with app.app_context():
+        from app.auth.services import get_user
+
+        notify(get_user("sales1"), "客户报备「福建省厦门市思明区海峡两岸智慧医疗健康科技有限公司」被驳回：请补充营业执照", link="/")
+        db.session.commit()
+    page.set_viewport_size({"width": 390, "height": 844})
+    login_in_browser(page, "sales1")
+    page.goto("/notifications")
+    item = page.locator("[data-notification]").first.bounding_box()
+    text = page.locator("[data-notification-text]").first.bounding_box()
+    assert text["width"] > 0.85 * item["width"]
+    page.set_viewport_size({"width": 1200, "height": 844})
+    time = page.locator("[data-notification-time]").first.bounding_box()
+    text = page.locator("[data-notification-text]").first.bounding_box()
+    assert abs(time["y"] - text["y"]) < 5  # side by side on a wide screen

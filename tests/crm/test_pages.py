@@ -19,6 +19,7 @@ def test_customer_form_shows_field_messages_and_creates(app, crm_stages):
     login(client, "sales1")
     form = client.get("/crm/customer/new")
     assert form.status_code == 200 and 'name="name"' in form.get_data(as_text=True)
+    assert re.search(r'name="phone"[^>]* type="tel" inputmode="tel"', form.get_data(as_text=True))  # a dial pad
     bad = client.post("/crm/customer/new", data={"name": "", "registered_capital": "很多", "customer_class": "B",
                                                   "owner": "sales1"})
     assert bad.status_code == 400

@@ -40,12 +40,12 @@ def test_claim_delegate_approve_and_the_reporter_sees_it(page, flows):
     assert page.locator("#diagram [data-element-id=Task_fujian_review].inbox-active").count() == 1
     screenshot(page, "inbox-02-task-claimed")
     # A refused comment is said next to its box, the text kept (an alert said "输入有误：comment").
-    page.fill("#comment-form input[name=comment]", "   ")
+    page.fill("#comment-form [name=comment]", "   ")
     page.click("#comment-form button[type=submit]")
     said = page.locator("#comment-form .invalid-feedback")
     said.wait_for()
     assert "必填" in said.inner_text() and "comment" not in page.locator("#comment-form").inner_text()
-    assert page.locator("#comment-form input[name=comment].is-invalid").count() == 1
+    assert page.locator("#comment-form [name=comment].is-invalid").count() == 1
 
     page.select_option("#delegate-to", "med_reviewer")
     page.fill("#delegate-form input[name=comment]", "请医疗组帮忙核实")
