@@ -58,7 +58,8 @@ def entity_specs() -> dict[str, EntitySpec]:
             fields[spec.key] = FieldSpec(spec.key, kind, spec.label, choices,
                                          writable=not spec.read_only and spec.key not in _NOT_WRITABLE,
                                          required=spec.required and not crm._has_default(entity, spec.key),
-                                         choice_labels=labels, check=partial(_literal_problem, crm, entity, spec.key))
+                                         choice_labels=labels, check=partial(_literal_problem, crm, entity, spec.key),
+                                         canonical=spec.check)
         for definition in crm.custom_field_defs(entity):
             name = f"custom.{definition.key}"
             fields[name] = FieldSpec(name, _TYPES[definition.type], definition.label, tuple(definition.choices or ()),

@@ -33,6 +33,9 @@ class FieldSpec:
     # What the record would say about a literal value (``check(value) -> message | None``):
     # ranges, lengths and formats beyond the type, so a rule cannot be saved to write -5 into 金额.
     check: object = field(default=None, compare=False)
+    # How the record stores a text typed in other ways (Fujian, 闽 → 福建; a phone in full-width
+    # digits): a condition's value is read alike, or "省份 = Fujian" never matched.
+    canonical: object = field(default=None, compare=False)
 
     @property
     def said(self) -> str:

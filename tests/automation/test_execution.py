@@ -475,3 +475,16 @@ def test_a_rule_on_deletion_does_not_link_to_the_record_it_was_about(crm, make_r
     notice = db.session.scalar(select(Notification).where(Notification.text == "将删客户 已删除"))
     todo = db.session.scalar(select(Todo).where(Todo.title == "确认删除 将删客户"))
     assert notice.link is None and todo.record_id is None
+
+
+def test_a_condition_on_a_province_reads_its_value_as_the_record_stores_it(crm, make_rule, user):
+    """“省份 = Fujian” never matched: the record stores 福建, however it was typed."""
+    make_rule(name="福建客户", entity="customer", event="created",
+              condition={"or": [{"field": "province", "op": "eq", "value": "Fujian"},
+                                {"field": "province", "op": "in", "value": ["闽", "FJ"]}]},
+              actions=_set_class("A"))
+    fujian = crm.create("customer", {"name": "闽江贸易", "province": "福建省"}, user("sales1"))
+    other = crm.create("customer", {"name": "浙江客户", "province": "浙江"}, user("sales1"))
+    db.session.expire_all()
+    assert db.session.get(Customer, fujian.id).customer_class == "A"
+    assert db.session.get(Customer, other.id).customer_class is None
