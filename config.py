@@ -45,6 +45,9 @@ class Config:
     # A salesperson's CSV import files a report per new customer: a file of 200,000 rows buried
     # the approvers and held the database for an hour. Administrators import any size.
     CUSTOMER_IMPORT_MAX_ROWS = int(os.environ.get("CUSTOMER_IMPORT_MAX_ROWS", 2000))
+    # Where people reach the product (https://crm.example.com): the links in e-mails, which the
+    # worker writes without a request to take the address from.
+    BASE_URL = os.environ.get("BASE_URL", "")
 
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"

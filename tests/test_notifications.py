@@ -66,7 +66,7 @@ def test_email_goes_through_the_outbox_once(app, ctx, demo_people):
     server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _SMTPHandler)
     server.messages = []
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=server.server_address[1])
+    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=server.server_address[1], BASE_URL="https://crm.example.com/")
     try:
         user = get_user("manager")
         user.email = "manager@example.com"
@@ -77,10 +77,17 @@ def test_email_goes_through_the_outbox_once(app, ctx, demo_people):
         assert run_due_jobs() == 1
         assert run_due_jobs() == 0
         assert len(server.messages) == 1
-        assert "manager@example.com" in server.messages[0] and "/customers/7" in server.messages[0]
+        assert "manager@example.com" in server.messages[0]
+        assert "https://crm.example.com/customers/7" in server.messages[0]  # a link a mail client opens
         assert unread_count(user) == 1
+        app.config.update(BASE_URL="")
+        with app.test_request_context(base_url="http://10.0.0.5:5000"):  # no address set: the request's
+            notify("manager", "新待办", link="/tasks/3")
+            db.session.commit()
+        assert run_due_jobs() == 1
+        assert "http://10.0.0.5:5000/tasks/3" in server.messages[1]
     finally:
-        app.config.update(SMTP_HOST=None)
+        app.config.update(SMTP_HOST=None, BASE_URL="")
         server.shutdown()
 
 

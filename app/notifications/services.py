@@ -4,7 +4,7 @@ import smtplib
 from email.message import EmailMessage
 from typing import Iterable
 
-from flask import current_app
+from flask import current_app, has_request_context, request
 from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import bindparam, event, func, select, update
@@ -72,8 +72,18 @@ def notify(targets, text, link: str | None = None, kind: str = "info",
         rows.append(row)
         if smtp and user.email and user.email_notifications:
             enqueue("notifications.email", {"to": user.email, "subject": email_subject or text_read[:80],
-                                            "text": text_read, "link": link}, key=f"notification-email:{row.id}")
+                                            "text": text_read, "link": _address(link)},
+                    key=f"notification-email:{row.id}")
     return rows
+
+
+def _address(link: str | None) -> str | None:
+    """The link as a mail client can open it: the product's own paths (/tasks/7) with the
+    address people reach it at, ``BASE_URL``, or else the one this request came to."""
+    if not link or not link.startswith("/"):
+        return link
+    base = current_app.config.get("BASE_URL") or (request.host_url if has_request_context() else "")
+    return base.rstrip("/") + link if base else link
 
 
 def notified_user_ids(session) -> set[int]:
