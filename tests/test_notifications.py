@@ -128,3 +128,12 @@ def test_on_a_phone_a_message_takes_the_whole_width(app, page, demo_people):
     time = page.locator("[data-notification-time]").first.bounding_box()
     text = page.locator("[data-notification-text]").first.bounding_box()
     assert abs(time["y"] - text["y"]) < 5  # side by side on a wide screen
+
+
+def test_an_email_subject_is_the_first_line_marked_where_cut():
+    from app.notifications.services import _subject
+
+    long = "客户报备「Sentosa Seafood Export Co., Ltd.」被驳回：Duplicate of an existing Fuzhou account, see the record"
+    assert _subject(long).endswith("…") and len(_subject(long)) == 80
+    assert _subject("新待办：客户报备") == "新待办：客户报备"
+    assert _subject("第一行\n第二行") == "第一行…"

@@ -71,10 +71,16 @@ def notify(targets, text, link: str | None = None, kind: str = "info",
         session.info.setdefault(NOTIFIED, set()).add(user.id)
         rows.append(row)
         if smtp and user.email and user.email_notifications:
-            enqueue("notifications.email", {"to": user.email, "subject": email_subject or text_read[:80],
+            enqueue("notifications.email", {"to": user.email, "subject": email_subject or _subject(text_read),
                                             "text": text_read, "link": _address(link)},
                     key=f"notification-email:{row.id}")
     return rows
+
+
+def _subject(text: str) -> str:
+    """The first line of the text, short enough for a subject, marked where it was cut."""
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= 80 and line == text.strip() else line[:79] + "…"
 
 
 def _address(link: str | None) -> str | None:
