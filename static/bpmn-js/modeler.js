@@ -111,6 +111,12 @@ export function startModeler(root) {
     setStatus(t("Unsaved changes"), "warning");
     autosave();
     updateUndo();
+    // The lists follow the drawing at once: a problem of an element just removed goes, and the
+    // check runs again on what is drawn (it waited for the autosave, naming deleted steps).
+    if (state.problems.some((p) => p.element_id && !registry.get(p.element_id))) {
+      showProblems(state.problems.filter((p) => !p.element_id || registry.get(p.element_id)));
+    }
+    scheduleCheck();
   });
   // A closing tab still sends what was typed in the last second.
   const flush = () => {

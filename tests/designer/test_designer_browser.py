@@ -807,3 +807,26 @@ def test_the_lint_count_has_singular_forms_in_english(page, demo_people):
         const template = '{errors} Errors, {warnings} Warnings';
         return [t(template, {errors: 0, warnings: 1}), t(template, {errors: 2, warnings: 0})]; }""")
     assert said == ["0 errors, 1 warning", "2 errors, 0 warnings"]
+
+
+def test_the_problem_list_follows_the_drawing_and_drawing_hints_are_no_errors(page, demo_people):
+    """A removed step's problem stayed listed until the next autosave (a link leading nowhere);
+    bpmnlint's badge said "7 errors" beside "No problems block deploying"."""
+    page.set_viewport_size({"width": 1400, "height": 900})
+    login_in_browser(page, "admin")
+    _new_process(page, "follow_drawing", "Follow drawing")
+    task = page.evaluate("""() => {
+      const m = window.designer.modeler, r = m.get('elementRegistry'), modeling = m.get('modeling');
+      const start = r.filter(e => e.type === 'bpmn:StartEvent')[0];
+      return modeling.appendShape(start, {type: 'bpmn:UserTask'}).id;
+    }""")
+    page.wait_for_selector(f'#designer-problem-list li[data-element-id="{task}"]')
+    page.evaluate(f"""() => {{ const m = window.designer.modeler;
+      m.get('modeling').removeElements([m.get('elementRegistry').get('{task}')]); }}""")
+    # At once, not after the autosave (1.5 s) and its check.
+    page.wait_for_function(f"""() => !document.querySelector('#designer-problem-list li[data-element-id="{task}"]')""",
+                           timeout=1000)
+    page.wait_for_selector(".bjsl-overlay")
+    issues = page.evaluate("""() => window.designer.modeler.get('linting')._issues""")
+    levels = {issue["category"] for found in issues.values() for issue in found}
+    assert levels == {"warn"}, levels  # hints, every one
