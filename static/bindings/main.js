@@ -30,14 +30,19 @@ function build(condition) {
 }
 
 // The mapping offers the fields of the chosen action's record type only; a field picked for
-// another type is cleared rather than posted (the server would refuse it).
+// another type is cleared rather than posted (the server would refuse it). The other types'
+// groups leave the list (hidden, Safari still showed them, and every list held 46 fields).
+const fieldGroups = new Map();
+for (const group of document.querySelectorAll("#mapping optgroup[data-entity]")) {
+  if (!fieldGroups.has(group.dataset.entity)) fieldGroups.set(group.dataset.entity, group.cloneNode(true));
+}
 function offerFieldsOf(type) {
-  for (const group of document.querySelectorAll("#mapping optgroup[data-entity]")) {
-    const mine = group.dataset.entity === type;
-    group.hidden = !mine;
-    group.disabled = !mine;
-    const select = group.closest("select");
-    if (!mine && group.contains(select.selectedOptions[0])) select.value = "";
+  for (const select of document.querySelectorAll("#mapping select[name=map_field]")) {
+    const picked = select.value;
+    select.querySelectorAll("optgroup").forEach((group) => group.remove());
+    const group = fieldGroups.get(type);
+    if (group) select.append(group.cloneNode(true));
+    select.value = [...select.options].some((option) => option.value === picked) ? picked : "";
   }
 }
 
