@@ -34,8 +34,11 @@ def csv_response(kind: str, table: str, report: dict, name: str) -> Response:
     if table not in services.CSV_TABLES[kind]:
         raise ApiError(404, "not_found", _("No such table."))
     body = services.to_csv(kind, table, report)
+    # The period in the name: September's file and October's do not overwrite each other.
+    period = report.get("period") or {}
+    dated = f"-{period['from']}-{period['to']}" if period.get("from") else ""
     return Response(body, mimetype="text/csv",
-                    headers={"Content-Disposition": f'attachment; filename="{name}-{table}.csv"'})
+                    headers={"Content-Disposition": f'attachment; filename="{name}-{table}{dated}.csv"'})
 
 
 def people_for_current_user(query) -> dict:

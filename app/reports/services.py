@@ -31,6 +31,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, case, distinct, exists, func, null, or_, select, true, union_all
 
 from app.auth.models import Group, User, group_members
@@ -553,9 +554,10 @@ CSV_TABLES = {
                     "handling_p90_s"], lambda r: r["groups"]),
     },
     "sales": {
-        "people": (["username", "label", "new", "new_amount", "won", "won_amount", "lost", "win_rate", "open",
-                    "open_amount", "contracts", "contracts_amount"], lambda r: r["people"]),
-        "stages": (["key", "name", "count", "amount"], lambda r: r["stages"]),
+        # In the page's order: contracts signed before the open pipeline.
+        "people": (["label", "username", "new", "new_amount", "won", "won_amount", "lost", "win_rate", "contracts",
+                    "contracts_amount", "open", "open_amount"], lambda r: r["people"]),
+        "stages": (["name", "key", "count", "amount"], lambda r: r["stages"]),
     },
     "automation": {
         "rules": (["rule_id", "name", "enabled", "evaluations", "matches", "failures", "stopped", "actions_done",
@@ -565,12 +567,57 @@ CSV_TABLES = {
 }
 
 
+# How the files name their columns (and the summary its metrics): as the pages do, in the
+# reader's language, with the unit of the figure (people open them in Excel, not a program:
+# the JSON API gives the keys).
+CSV_LABELS = {
+    "metric": _l("Metric"), "value": _l("Value"), "week": _l("Week of"), "id": _l("Step ID"), "name": _l("Name"),
+    "label": _l("Name"), "username": _l("Username"), "rule_id": _l("Rule ID"), "key": _l("Stage key"),
+    "started": _l("Started"), "completed": _l("Completed"), "in_progress": _l("In progress"),
+    "withdrawn": _l("Withdrawn"), "terminated": _l("Terminated"), "error": _l("In error"),
+    "approved": _l("Approved"), "rejected": _l("Rejected"), "other": _l("Other outcome"),
+    "approval_rate": _l("Approval rate"), "rejection_rate": _l("Rejection rate"),
+    "duration_n": _l("Completed instances"), "duration_median_s": _l("Duration, median (seconds)"),
+    "duration_p90_s": _l("Duration, p90 (seconds)"), "median_s": _l("Median duration (seconds)"),
+    "p90_s": _l("p90 duration (seconds)"), "runs": _l("Runs"), "open": _l("Open tasks"),
+    "waiting_median_s": _l("Waiting before claim, median (seconds)"),
+    "waiting_p90_s": _l("Waiting before claim, p90 (seconds)"),
+    "handling_median_s": _l("Handling, median (seconds)"), "handling_p90_s": _l("Handling, p90 (seconds)"),
+    "in_step_median_s": _l("Time in step, median (seconds)"), "in_step_p90_s": _l("Time in step, p90 (seconds)"),
+    "overdue": _l("Overdue"), "escalated": _l("Escalated"), "delegated": _l("Delegated"),
+    "reassigned": _l("Reassigned"), "skipped": _l("Skipped"), "bottleneck": _l("Bottleneck"),
+    "unclaimed": _l("Unclaimed"), "new": _l("New opportunities"), "new_amount": _l("New opportunities, amount"),
+    "won": _l("Won"), "won_amount": _l("Amount won"), "lost": _l("Lost"), "win_rate": _l("Win rate"),
+    "contracts": _l("Contracts signed"), "contracts_amount": _l("Contracts signed, amount"),
+    "open_amount": _l("Open pipeline, amount"), "count": _l("Opportunities"), "amount": _l("Amount"),
+    "enabled": _l("Enabled"), "evaluations": _l("Evaluations"), "matches": _l("Matches"),
+    "failures": _l("Failures"), "stopped": _l("Stopped"), "actions_done": _l("Actions done"),
+    "minutes_saved": _l("Minutes saved"), "hours_saved": _l("Hours saved"), "last_error": _l("Last error"),
+    "last_error_at": _l("Last error at"),
+    "sales.open": _l("Open pipeline"),  # the sales report's "open" is deals, the people report's tasks
+}
+CSV_RATES = frozenset({"approval_rate", "rejection_rate", "win_rate"})  # written 58.3%, as Excel reads it
+
+
+def _csv_cell(column: str, value):
+    if value is None:
+        return ""
+    if column in CSV_RATES and isinstance(value, (int, float)):
+        return f"{value * 100:.1f}%"
+    if isinstance(value, bool):
+        return _("Yes") if value else _("No")
+    return formula_safe(value)
+
+
 def to_csv(report_kind: str, table: str, report: dict) -> str:
     columns, rows_of = CSV_TABLES[report_kind][table]
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(columns)
+    writer.writerow([str(CSV_LABELS.get(f"{report_kind}.{c}") or CSV_LABELS.get(c, c)) for c in columns])
     for row in rows_of(report):
-        values = row if isinstance(row, list) else [row.get(c) for c in columns]
-        writer.writerow(["" if v is None else formula_safe(v) for v in values])
+        if isinstance(row, list):  # the summary: a metric and its value
+            metric, value = row
+            writer.writerow([str(CSV_LABELS.get(metric, metric)), _csv_cell(metric, value)])
+        else:
+            writer.writerow([_csv_cell(c, row.get(c)) for c in columns])
     return "\ufeff" + buffer.getvalue()  # BOM: Excel opens UTF-8 (Chinese names) correctly

@@ -182,7 +182,7 @@ def test_labels_and_values_read_in_the_page_s_language(app, api_as, api_en, crm_
     assert {c["field"]: c["label"] for c in en[0]["changes"]} == {"status": "Status", "lost_reason": "Lost reason"}
     assert {c["field"]: c["label"] for c in zh[0]["changes"]} == {"status": "状态", "lost_reason": "失败原因"}
     assert _changes(en[0])["status"] == ("open", "lost", "In progress", "Lost")
-    assert _changes(zh[0])["status"] == ("open", "lost", "进行中", "失败")
+    assert _changes(zh[0])["status"] == ("open", "lost", "进行中", "输单")
     assert _changes(en[1])["stage"] == ("initial_contact", "quotation_sent", "初步接触", "方案报价")  # stage names are data
     # The time it entered the stage follows the stage: no line of its own, repeating the moment.
     assert set(_changes(en[1])) == {"stage"} and "stage_entered_at" not in _changes(en[2])
@@ -192,7 +192,7 @@ def test_labels_and_values_read_in_the_page_s_language(app, api_as, api_en, crm_
     login(client, "sales1")
     page = client.get(f"/crm/opportunity/{opportunity['id']}").get_data(as_text=True)
     assert "变更记录" in page and "销售一 Sales One" in page
-    assert "状态:</span>\n          进行中 → " in page and "失败" in page
+    assert "状态:</span>\n          进行中 → " in page and "输单" in page
 
 
 def test_the_panel_on_the_customer_page(app, crm_stages, make_customer):

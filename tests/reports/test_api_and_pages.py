@@ -46,9 +46,11 @@ def test_process_csv(api_as, histories):
     response = api_as("admin").get(f"/api/v1/reports/processes/customer_report/csv/steps?{PERIOD}")
     assert response.status_code == 200 and response.mimetype == "text/csv"
     assert "attachment" in response.headers["Content-Disposition"]
+    assert response.headers["Content-Disposition"].endswith(f'-steps-{FIRST.isoformat()}-{LAST.isoformat()}.csv"')
     rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))
-    manager = next(r for r in rows if r["id"] == "Task_manager_review")
-    assert (manager["runs"], manager["overdue"], manager["escalated"], manager["bottleneck"]) == ("7", "2", "1", "True")
+    # Columns as people read them, in their language (the JSON API has the keys).
+    manager = next(r for r in rows if r["步骤 ID"] == "Task_manager_review")
+    assert (manager["执行次数"], manager["已逾期"], manager["升级"], manager["瓶颈"]) == ("7", "2", "1", "是")
 
 
 @pytest.mark.parametrize("path", [

@@ -75,8 +75,12 @@ def test_each_reader_sees_the_figures_of_the_records_they_may_see(api_as, deals)
     assert {s["key"]: s["count"] for s in mine["stages"] if s["count"]} == {"initial_contact": 2}
     assert api_as("fj_head").get("/api/v1/reports/sales").status_code == 403
     assert api_as("admin").get("/api/v1/reports/sales?from=2026-12-01&to=2026-11-01").status_code == 400
-    csv = api_as("admin").get(f"/api/v1/reports/sales/csv/people?{PERIOD}").get_data(as_text=True)
-    assert csv.splitlines()[0].lstrip("\ufeff").startswith("username,label,new,new_amount,won")
+    exported = api_as("admin").get(f"/api/v1/reports/sales/csv/people?{PERIOD}")
+    lines = exported.get_data(as_text=True).lstrip("\ufeff").splitlines()
+    # The page's columns in its order and language, the win rate as a percentage, the period in the name.
+    assert lines[0].startswith("名称,用户名,新建商机,新建商机金额,赢单,赢单金额,输单,赢单率,签订合同,签订合同金额,进行中商机")
+    assert lines[2] == "销售一 Sales One,sales1,3,220000.0,1,100000.0,1,50.0%,1,80000.0,2,70000.0"
+    assert exported.headers["Content-Disposition"].endswith('filename="sales-people-2026-11-01-2026-11-30.csv"')
 
 
 def test_the_page_and_the_menu_for_a_salesperson(app, deals):

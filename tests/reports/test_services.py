@@ -213,10 +213,10 @@ def test_time_saved_settings_are_checked(ctx, demo_people):
 def test_csv_tables(histories, period):
     report = services.process_report("customer_report", None, period, now=NOW)
     lines = services.to_csv("process", "steps", report).lstrip("\ufeff").splitlines()
-    assert lines[0].startswith("id,name,runs,completed,open,waiting_median_s")
+    assert lines[0].startswith("步骤 ID,名称,执行次数,已完成,待办任务,认领前等待中位数（秒）")
     assert "Task_manager_review,销售经理审批,7,3,1,7200.0,277920.0" in lines[3]
     summary = services.to_csv("process", "summary", report)
-    assert "started,9" in summary and "approval_rate,0.8" in summary
+    assert "已启动,9" in summary and "通过率,80.0%" in summary
 
 
 def test_a_step_with_too_few_completed_tasks_is_not_called_a_bottleneck():
