@@ -24,7 +24,7 @@ RULES = [
                   {"type": "notify", "users": ["manager"],
                    "template": "新的 A 类客户：{name}（注册资金 {registered_capital} 元，负责人 {owner}）"}]),
     dict(name="商机赢单 → 生成合同", entity="opportunity", event="won", once_per_record=True,
-         description="标记为成功的商机自动生成一份合同草稿（重新打开后再次赢单不会重复生成）。",
+         description="标记为赢单的商机自动生成一份合同草稿（重新打开后再次赢单不会重复生成）。",
          actions=[{"type": "create_record", "entity": "contract", "mapping": [
              {"field": "title", "mode": "template", "template": "{title} 合同"},
              {"field": "amount", "mode": "copy", "from": "amount"}]}]),  # a draft: dates come when it is signed

@@ -19,15 +19,17 @@ from app.extensions import db
 # stage_changed, won and lost repeat changes that the "updated" emitted just before carries.
 RECORDED_EVENTS = frozenset({"created", "updated", "deleted"})
 # Set by the CRM as the stage or status changes, which the history shows already: their own
-# lines only repeated the time of the change ("In stage since: 06:04 → 06:04").
-FOLLOWING_FIELDS = frozenset({"stage_entered_at", "closed_at"})
+# lines only repeated the time of the change ("In stage since: 06:04 → 06:04"). A close time
+# corrected by itself (a win dated back to the month it happened) has a line of its own.
+FOLLOWING_FIELDS = {"stage_entered_at": "stage", "closed_at": "status"}
 MAX_TEXT = 500  # longer values (an activity's content) are cut: rows stay small, the record keeps the text
 
 
 def record_changes(event: RecordEvent) -> None:
     """The ``app.events`` subscriber: one row for the event's changes (none without changes)."""
-    changes = {key: [_stored(old), _stored(new)] for key, (old, new) in (event.changes or {}).items()
-               if key not in FOLLOWING_FIELDS}
+    changed = event.changes or {}
+    changes = {key: [_stored(old), _stored(new)] for key, (old, new) in changed.items()
+               if FOLLOWING_FIELDS.get(key) not in changed}
     if event.event not in RECORDED_EVENTS or not changes:
         return
     insert_row(RecordChange(  # one INSERT, no flush: this runs on every save

@@ -60,7 +60,7 @@ MAX_MONEY = Decimal("9999999999999.99")
 CENTS = Decimal("0.01")
 FLOAT_NOISE = Decimal("1e-9")  # below any amount typed: what binary floating point adds
 # Columns every record has that a client may send back unchanged (a GET → PATCH round trip).
-ECHOED = frozenset({"id", "created_at", "updated_at", "version", "stage_entered_at", "closed_at"})
+ECHOED = frozenset({"id", "created_at", "updated_at", "version", "stage_entered_at"})
 
 
 # --- field catalogue ---------------------------------------------------------------------
@@ -113,6 +113,9 @@ FIELDS: dict[str, list[Field]] = {
         Field("expected_close", _l("Expected close"), "date"),
         Field("status", _l("Status"), "choice", required=True, choices=OPPORTUNITY_STATUSES),
         Field("lost_reason", _l("Lost reason"), "text", max_length=500),
+        # When it was won or lost: now, unless given (a win of last month entered or corrected
+        # late counts in last month's sales report).
+        Field("closed_at", _l("Closed at"), "datetime"),
         *_owner_fields(),
         Field("stage_entered_at", _l("In stage since"), "datetime", read_only=True),
     ],
@@ -587,6 +590,10 @@ def _clean(entity: str, data: dict, record: OwnedRecord | None, actor) -> tuple[
     for key, message in _NOT_AHEAD.get(entity, ()):
         if isinstance(values.get(key), datetime) and values[key] > utcnow() + timedelta(minutes=10):  # clocks differ
             errors.append({"field": key, "message": str(message)})
+    if entity == "opportunity" and values.get("closed_at") is not None \
+            and values.get("status", getattr(record, "status", "open")) not in CLOSED:
+        errors.append({"field": "closed_at", "message": _("Only a won or lost deal has a close time: mark it won "
+                                                          "or lost, or leave this empty.")})
     if entity == "contract" and ("status" in values or "signed_on" in values):
         status, signed_on = (values.get(key, getattr(record, key, None)) for key in ("status", "signed_on"))
         if status == "signed" and isinstance(signed_on, date) and signed_on > company_today():
@@ -600,7 +607,8 @@ def _clean(entity: str, data: dict, record: OwnedRecord | None, actor) -> tuple[
 
 # Times of what already happened: (field, why it cannot be ahead of now).
 _NOT_AHEAD = {"activity": [("happened_at", _l("An activity record says what happened, so its time cannot be in "
-                                              "the future; plan what comes next with the next follow-up."))]}
+                                              "the future; plan what comes next with the next follow-up."))],
+              "opportunity": [("closed_at", _l("A deal is won or lost when it happened: not in the future."))]}
 
 # Fields of one record whose values must come in order: (lower, higher, the field to mark, why).
 _ORDERED = {
@@ -1025,9 +1033,12 @@ def _status_side_effects(record: OwnedRecord, before: dict) -> None:
             record.stage_entered_at = utcnow()
             _check_stage_requirements(record)
         if record.status != was:
-            record.closed_at = utcnow() if record.status in CLOSED else None
+            given = record.closed_at != before.get("closed_at") and record.closed_at is not None
+            record.closed_at = (record.closed_at if given else utcnow()) if record.status in CLOSED else None
             if record.status == "won":
                 _check_won_requirements(record)
+        elif record.status in CLOSED and record.closed_at is None:
+            record.closed_at = before.get("closed_at") or utcnow()  # emptied: it closed when it did
 
 
 def create(entity: str, data: dict, actor, *, commit: bool = True, chain=(), automate: bool = True) -> OwnedRecord:
@@ -1063,7 +1074,7 @@ def create(entity: str, data: dict, actor, *, commit: bool = True, chain=(), aut
     _date_the_signature(record)
     if isinstance(record, Opportunity):
         record.stage_entered_at = utcnow()
-        if record.status in CLOSED:
+        if record.status in CLOSED and record.closed_at is None:
             record.closed_at = utcnow()
         _check_stage_requirements(record, new=True)
         if record.status == "won":

@@ -197,7 +197,7 @@ def _form_options(entity, record, values) -> dict:
     return options
 
 
-def _form_data(entity) -> dict:
+def _form_data(entity, record=None) -> dict:
     data = {}
     for spec in services.FIELDS[entity]:
         if spec.read_only:
@@ -206,6 +206,9 @@ def _form_data(entity) -> dict:
             data[spec.key] = [v for v in request.form.getlist(spec.key) if v]
         elif spec.key in request.form:
             data[spec.key] = request.form.get(spec.key)
+            if spec.type == "datetime" and record is not None and data[spec.key] == _local_input(
+                    getattr(record, spec.key)):
+                del data[spec.key]  # shown to the minute and sent back untouched: not changed to the minute
     custom = {d.key: request.form.get(f"custom.{d.key}") for d in services.custom_field_defs(entity)
               if f"custom.{d.key}" in request.form}
     if custom:
@@ -568,7 +571,7 @@ def edit(entity, record_id):
     if request.method == "POST":
         approved = services.review_status(record) == "approved"
         try:
-            services.update(record, _form_data(record.entity), current_user,
+            services.update(record, _form_data(record.entity, record), current_user,
                             version=request.form.get("version", type=int))
         except ApiError as error:
             db.session.rollback()

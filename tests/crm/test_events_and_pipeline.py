@@ -90,7 +90,9 @@ def test_won_and_lost(api_as, crm_stages, make_customer, events):
     lost = api.post(f"/api/v1/opportunities/{second['id']}/lost", json={"reason": "价格太高"})
     assert lost.get_json()["status"] == "lost" and lost.get_json()["lost_reason"] == "价格太高"
     assert events[-1][1] == "lost"
-    assert events[-2][3] == {"status": ("open", "lost"), "lost_reason": (None, "价格太高")}
+    changes = events[-2][3]
+    assert changes.pop("closed_at")[0] is None  # when it was lost: now
+    assert changes == {"status": ("open", "lost"), "lost_reason": (None, "价格太高")}
     assert api.get("/api/v1/opportunities?status=won").get_json()["total"] == 1
     # Closed stays closed until reopened: no won → lost, no stage moves.
     flipped = api.post(f"/api/v1/opportunities/{first['id']}/lost", json={"reason": "改主意"})

@@ -180,7 +180,7 @@ def test_labels_and_values_read_in_the_page_s_language(app, api_as, api_en, crm_
     # stage_changed and lost repeat their "updated": one row each time.
     assert [i["event"] for i in en] == ["updated", "updated", "created"]
     assert {c["field"]: c["label"] for c in en[0]["changes"]} == {"status": "Status", "lost_reason": "Lost reason"}
-    assert {c["field"]: c["label"] for c in zh[0]["changes"]} == {"status": "状态", "lost_reason": "失败原因"}
+    assert {c["field"]: c["label"] for c in zh[0]["changes"]} == {"status": "状态", "lost_reason": "输单原因"}
     assert _changes(en[0])["status"] == ("open", "lost", "In progress", "Lost")
     assert _changes(zh[0])["status"] == ("open", "lost", "进行中", "输单")
     assert _changes(en[1])["stage"] == ("initial_contact", "quotation_sent", "初步接触", "方案报价")  # stage names are data

@@ -633,7 +633,7 @@ def test_closing_and_reopening_a_deal_says_what_was_done(app, crm_stages, make_c
     login(client, "sales1")
     lost = client.post(f"/crm/opportunity/{deal['id']}/close", data={"outcome": "lost", "reason": "价格"},
                        follow_redirects=True).get_data(as_text=True)
-    assert "已标记为失败。" in lost
+    assert "已标记为输单。" in lost
     assert 'id="move-form"' not in lost  # closed, it is not offered a move it would be refused
     reopened = client.post(f"/crm/opportunity/{deal['id']}/close", data={"outcome": "open"},
                            follow_redirects=True).get_data(as_text=True)
@@ -840,3 +840,58 @@ def test_the_pipeline_board_filters_by_owner_and_a_leavers_records_say_whose_the
     listed = manager.get("/crm/opportunity?owner=sales2").get_data(as_text=True)
     assert "sales2的商机" in listed and '<option value="sales2" selected>' in listed
     assert "(已停用)" in listed.split('<option value="sales2" selected>')[1].split("</option>")[0]
+
+
+def test_a_deal_won_last_month_is_dated_when_it_was_won(app, crm_stages, api_as, make_customer):
+    """A win entered or reopened late moved to today's month in the sales report, and closed_at
+    sent through the API was silently ignored."""
+    from datetime import datetime, timedelta, timezone
+
+    sales = api_as("sales1")
+    customer = make_customer("sales1", name="甲客户")
+    won = sales.post("/api/v1/opportunities", json={"customer_id": customer["id"], "title": "补录赢单", "status": "won",
+                                                    "amount": 50000, "expected_close": "2026-10-15",
+                                                    "closed_at": "2026-10-15T10:00:00+08:00"})
+    assert won.status_code == 201, won.get_json()
+    assert won.get_json()["closed_at"].startswith("2026-10-15T02:00:00")
+    deal = won.get_json()
+    october = api_as("admin").get("/api/v1/reports/sales?from=2026-10-01&to=2026-10-31").get_json()["totals"]
+    assert october["won"] == 1
+    # Corrected by itself: the history says so.
+    fixed = sales.patch(f"/api/v1/opportunities/{deal['id']}", json={"closed_at": "2026-10-20T09:00:00+08:00",
+                                                                     "version": deal["version"]})
+    assert fixed.status_code == 200 and fixed.get_json()["closed_at"].startswith("2026-10-20T01:00:00")
+    history = sales.get(f"/api/v1/records/opportunity/{deal['id']}/history").get_json()["items"]
+    assert any(c["field"] == "closed_at" for h in history for c in h["changes"])
+    # Emptied, it keeps when it closed; in the future, or on an open deal, it is refused.
+    kept = sales.patch(f"/api/v1/opportunities/{deal['id']}", json={"closed_at": None,
+                                                                    "version": fixed.get_json()["version"]})
+    assert kept.status_code == 200 and kept.get_json()["closed_at"].startswith("2026-10-20T01:00:00")
+    ahead = sales.patch(f"/api/v1/opportunities/{deal['id']}", json={"closed_at": "2099-01-01T00:00:00+08:00"})
+    assert ahead.status_code == 400 and ahead.get_json()["error"]["details"][0]["field"] == "closed_at"
+    open_deal = sales.post("/api/v1/opportunities", json={"customer_id": customer["id"], "title": "进行中",
+                                                          "closed_at": "2026-10-15T10:00:00+08:00"})
+    assert open_deal.status_code == 400 and "赢单或输单" in open_deal.get_json()["error"]["details"][0]["message"]
+    # Marked won without a time: now.
+    plain = sales.post("/api/v1/opportunities", json={"customer_id": customer["id"], "title": "今天赢单", "status": "won",
+                                                      "amount": 1, "expected_close": "2026-10-15"}).get_json()
+    assert datetime.now(timezone.utc) - datetime.fromisoformat(plain["closed_at"]) < timedelta(minutes=1)
+
+
+def test_saving_a_won_deal_s_form_untouched_changes_no_time(app, crm_stages, api_as, make_customer):
+    """The form shows times to the minute: sent back as they were, they are no change to the
+    minute (a history line "关闭时间 10:00 → 10:00" on every save)."""
+    customer = make_customer("sales1", name="甲客户")
+    deal = api_as("sales1").post("/api/v1/opportunities", json={
+        "customer_id": customer["id"], "title": "赢单", "status": "won", "amount": 1, "expected_close": "2026-10-15",
+        "closed_at": "2026-10-15T10:00:27+08:00"}).get_json()
+    client = app.test_client()
+    login(client, "sales1")
+    page = client.get(f"/crm/opportunity/{deal['id']}/edit").get_data(as_text=True)
+    assert 'name="closed_at" type="datetime-local" value="2026-10-15T10:00"' in page
+    form = {name: value for name, value in re.findall(r'<input[^>]* name="([\w.]+)"[^>]* value="([^"]*)"', page)}
+    form.update({"title": "赢单（改名）", "status": "won", "stage": deal["stage"], "owner": "sales1",
+                 "customer_id": str(customer["id"])})
+    assert client.post(f"/crm/opportunity/{deal['id']}/edit", data=form).status_code == 302
+    saved = api_as("sales1").get(f"/api/v1/opportunities/{deal['id']}").get_json()
+    assert saved["title"] == "赢单（改名）" and saved["closed_at"].startswith("2026-10-15T02:00:27")
