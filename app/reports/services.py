@@ -594,7 +594,9 @@ CSV_LABELS = {
     "failures": _l("Failures"), "stopped": _l("Stopped"), "actions_done": _l("Actions done"),
     "minutes_saved": _l("Minutes saved"), "hours_saved": _l("Hours saved"), "last_error": _l("Last error"),
     "last_error_at": _l("Last error at"),
-    "sales.open": _l("Open pipeline"),  # the sales report's "open" is deals, the people report's tasks
+    # "open" of a salesperson is deals; of an approver, the tasks they hold; of a group, its tasks.
+    "sales.people.open": _l("Open pipeline"), "people.people.open": _l("Tasks held"),
+    "people.groups.name": _l("Group key"), "people.groups.label": _l("Group"),
 }
 CSV_RATES = frozenset({"approval_rate", "rejection_rate", "win_rate"})  # written 58.3%, as Excel reads it
 
@@ -613,7 +615,7 @@ def to_csv(report_kind: str, table: str, report: dict) -> str:
     columns, rows_of = CSV_TABLES[report_kind][table]
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow([str(CSV_LABELS.get(f"{report_kind}.{c}") or CSV_LABELS.get(c, c)) for c in columns])
+    writer.writerow([str(CSV_LABELS.get(f"{report_kind}.{table}.{c}") or CSV_LABELS.get(c, c)) for c in columns])
     for row in rows_of(report):
         if isinstance(row, list):  # the summary: a metric and its value
             metric, value = row

@@ -217,6 +217,11 @@ def test_csv_tables(histories, period):
     assert "Task_manager_review,销售经理审批,7,3,1,7200.0,277920.0" in lines[3]
     summary = services.to_csv("process", "summary", report)
     assert "已启动,9" in summary and "通过率,80.0%" in summary
+    # "open" says what is open: tasks a person holds, a group's tasks (the home page counts those
+    # offered too; the report said 0 beside 22).
+    people = services.people_report(period, now=NOW)
+    assert services.to_csv("people", "people", people).lstrip("\ufeff").startswith("用户名,名称,手上待办,")
+    assert services.to_csv("people", "groups", people).lstrip("\ufeff").startswith("组代码,用户组,待办任务,")
 
 
 def test_a_step_with_too_few_completed_tasks_is_not_called_a_bottleneck():
