@@ -29,6 +29,7 @@ def test_task_and_instance_pages_follow_visibility(app, flows):
     options = picker.split('name="to"')[1].split("</select>")[0]
     assert 'value="fj_head"' in options and 'value="sales1"' not in options  # never to the one who reported
     assert 'id="claim-button"' in html  # fj_head is one it is offered to
+    assert 'id="claim-below"' in html  # and under the form too, screens down on a phone
     holder = html.split('id="task-holder"')[0].rsplit("·", 1)[1]
     assert "处理人" not in holder and "等待" in html.split('id="task-holder"')[1][:80]
     sales = login(app, "sales1")
