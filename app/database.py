@@ -26,11 +26,21 @@ def _sqlite_pragmas(dbapi_connection, _record):
     cursor.close()
 
 
+def _begin_before_savepoint(connection, _name):
+    """Python's sqlite3 opens a transaction only before a write, so a SAVEPOINT that came first
+    opened it instead, and releasing that savepoint committed: an import's batch kept its first
+    row but not its count (a resumed import then called that row a duplicate). BEGIN first."""
+    dbapi_connection = connection.connection.dbapi_connection
+    if not dbapi_connection.in_transaction:
+        dbapi_connection.execute("BEGIN")
+
+
 def init_app(app: Flask) -> None:
     with app.app_context():
         engine: Engine = db.engine
         if engine.dialect.name == "sqlite" and not getattr(engine, "_crm_pragmas", False):
             event.listen(engine, "connect", _sqlite_pragmas)
+            event.listen(engine, "savepoint", _begin_before_savepoint)
             engine._crm_pragmas = True
 
 

@@ -223,6 +223,42 @@ def test_a_salesperson_imports_a_bounded_file_an_administrator_any(app, api_as, 
     assert send("admin").status_code in (201, 202)
 
 
+def test_an_import_cut_off_mid_batch_goes_on_where_it_stopped_without_a_row_twice(app, api_as, crm_stages,
+                                                                                  monkeypatch):
+    """The worker killed mid-batch: on SQLite the batch's first row had been committed on its
+    own (its savepoint opened the transaction), its count not; resumed, the import called that
+    row a duplicate of itself, and the page counted -1 errors meanwhile."""
+    from app.crm import services
+    from app.crm.models import Customer, CustomerImport
+    from app.extensions import db
+
+    monkeypatch.setattr(services, "IMPORT_SYNC_ROWS", 1)
+    monkeypatch.setattr(services, "IMPORT_BATCH", 3)
+    rows = [["name", "city"]] + [[f"客户{i}", "厦门"] for i in range(7)]
+    started = api_as("sales1").post("/api/v1/customers/import", data={"file": (io.BytesIO(_csv(rows)), "big.csv")},
+                                    content_type="multipart/form-data").get_json()
+    real, made = services.create, []
+
+    def killed_at_the_fifth(*args, **kwargs):
+        made.append(real(*args, **kwargs))
+        if len(made) == 5:
+            raise SystemExit("worker killed")
+        return made[-1]
+
+    monkeypatch.setattr(services, "create", killed_at_the_fifth)
+    with app.app_context():
+        with pytest.raises(SystemExit):
+            services.run_customer_import(started["id"])
+        db.session.rollback()
+        job = db.session.get(CustomerImport, started["id"])
+        assert (job.processed_rows, job.imported_rows) == (3, 3)  # the first batch, whole, and nothing more
+        assert db.session.query(Customer).count() == 3
+        monkeypatch.setattr(services, "create", real)
+        job = services.run_customer_import(started["id"])
+        assert (job.processed_rows, job.imported_rows, job.errors) == (7, 7, [])
+        assert db.session.query(Customer).count() == 7
+
+
 def test_an_import_that_keeps_failing_stops_saying_it_runs(app, api_as, crm_stages, monkeypatch):
     """Given up (the file kept locked by people saving meanwhile), its page showed a running bar
     for good, and the jobs page only SQLAlchemy's link instead of what failed."""
