@@ -45,9 +45,8 @@ def test_translation_catalogs_are_complete():
     assert result.returncode == 0, "untranslated strings (run `make i18n` and translate):\n" + result.stdout
 
 
-def test_contracts_signed_before_0037_are_credited_to_their_owner_and_ids_stay_unreused(tmp_path):
-    """The sales report now credits who signed a contract; the rebuilt table keeps SQLite's
-    AUTOINCREMENT (a deleted contract's id is never given to another, 0033)."""
+def _database_at(tmp_path, revision: str):
+    """An app on a SQLite file migrated to ``revision``, its engine, and a user (id 7) to own rows."""
     from flask_migrate import upgrade
     from sqlalchemy import create_engine, text
 
@@ -56,11 +55,22 @@ def test_contracts_signed_before_0037_are_credited_to_their_owner_and_ids_stay_u
     url = f"sqlite:///{tmp_path / 'upgrade.sqlite3'}"
     app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "x"})
     with app.app_context():
-        upgrade(revision="0036_notification_task")
+        upgrade(revision=revision)
     engine = create_engine(url)
     with engine.begin() as connection:
         connection.execute(text("INSERT INTO users (id, username, password_hash, display_name, active, created_at, "
                                 "updated_at, version) VALUES (7, 'sales7', 'x', '', 1, '2026-01-01', '2026-01-01', 1)"))
+    return app, engine
+
+
+def test_contracts_signed_before_0037_are_credited_to_their_owner_and_ids_stay_unreused(tmp_path):
+    """The sales report now credits who signed a contract; the rebuilt table keeps SQLite's
+    AUTOINCREMENT (a deleted contract's id is never given to another, 0033)."""
+    from flask_migrate import upgrade
+    from sqlalchemy import text
+
+    app, engine = _database_at(tmp_path, "0036_notification_task")
+    with engine.begin() as connection:
         connection.execute(text("INSERT INTO customers (id, name, name_key, owner_id, report_status, custom, created_at, "
                                 "updated_at, version) VALUES (1, '甲', '甲', 7, 'none', '{}', '2026-01-01', '2026-01-01', 1)"))
         for contract_id, status in ((1, "signed"), (2, "expired"), (3, "draft")):
@@ -75,3 +85,24 @@ def test_contracts_signed_before_0037_are_credited_to_their_owner_and_ids_stay_u
     engine.dispose()
     assert credited == {1: 7, 2: 7, 3: None}
     assert "AUTOINCREMENT" in table_sql
+
+
+def test_names_keyed_before_0038_with_full_width_letters_meet_their_half_width_twins(tmp_path):
+    from flask_migrate import upgrade
+    from sqlalchemy import text
+
+    app, engine = _database_at(tmp_path, "0037_contract_signed_by")
+    with engine.begin() as connection:
+        for customer_id, name, key in ((1, "福州ＴＣＬ电子有限公司", "福州ｔｃｌ电子"), (2, "厦门海鑫", "厦门海鑫")):
+            connection.execute(text("INSERT INTO customers (id, name, name_key, owner_id, report_status, custom, "
+                                    "created_at, updated_at, version) VALUES (:id, :name, :key, 7, 'none', '{}', "
+                                    "'2026-01-01', '2026-01-01', 1)"), {"id": customer_id, "name": name, "key": key})
+    with app.app_context():
+        upgrade()
+        from app.crm.services import normalise_name
+
+        assert normalise_name("福州TCL电子有限公司") == "福州tcl电子"
+    with engine.connect() as connection:
+        keys = dict(connection.execute(text("SELECT id, name_key FROM customers")).all())
+    engine.dispose()
+    assert keys == {1: "福州tcl电子", 2: "厦门海鑫"}

@@ -258,7 +258,8 @@ def test_search_finds_a_phone_number_however_it_is_written(api_en, crm_stages):
     def found(q):
         return [c["name"] for c in api.get("/api/v1/customers", query_string={"q": q}).get_json()["items"]]
 
-    for typed in ("05925551234", "0592 555 1234", "(0592) 555-1234", "+86 592 5551234", "５５５１２３４"):
+    for typed in ("05925551234", "0592 555 1234", "(0592) 555-1234", "+86 592 5551234", "５５５１２３４",
+                  "0592-5551234转8", "(0592)5551234 ext. 8", "0592 5551234#8"):  # with its extension, as written
         assert found(typed) == ["厦门海鑫"], typed
     assert found("91350200") == ["泉州别家"]  # digits still find a credit code
     assert found("1234") == ["厦门海鑫"]  # a few digits: as typed

@@ -209,7 +209,7 @@ def test_a_salesperson_imports_a_bounded_file_an_administrator_any(app, api_as, 
     """200,000 rows from one salesperson filed as many reports, buried the approvers and held
     the database for an hour."""
     monkeypatch.setitem(app.config, "CUSTOMER_IMPORT_MAX_ROWS", 3)
-    rows = [["name", "city"]] + [[f"客户{i}", "厦门"] for i in range(4)]
+    rows = [["name", "city", "owner"]] + [[f"客户{i}", "厦门", "sales1"] for i in range(4)]
 
     def send(username):
         return api_as(username).post("/api/v1/customers/import", data={"file": (io.BytesIO(_csv(rows)), "big.csv")},
@@ -218,9 +218,15 @@ def test_a_salesperson_imports_a_bounded_file_an_administrator_any(app, api_as, 
     refused = send("sales1")
     assert refused.status_code == 400
     assert refused.get_json()["error"]["details"] == [{"field": "file", "message": refused.get_json()["error"]["message"]}]
-    assert "4 行" in refused.get_json()["error"]["message"] and "3" in refused.get_json()["error"]["message"]
+    assert "4 个新客户" in refused.get_json()["error"]["message"] and "3" in refused.get_json()["error"]["message"]
     assert api_as("sales1").get("/api/v1/customers").get_json()["total"] == 0
     assert send("admin").status_code in (201, 202)
+    # Rows with an id update customers (an export edited and imported again): they file no report.
+    export = api_as("sales1").get("/api/v1/customers/export.csv").get_data(as_text=True)
+    assert export.count("客户") >= 4
+    again = api_as("sales1").post("/api/v1/customers/import", data={"file": (io.BytesIO(export.encode()), "e.csv")},
+                                  content_type="multipart/form-data")
+    assert again.status_code in (201, 202), again.get_json()
 
 
 def test_an_import_cut_off_mid_batch_goes_on_where_it_stopped_without_a_row_twice(app, api_as, crm_stages,
@@ -257,6 +263,20 @@ def test_an_import_cut_off_mid_batch_goes_on_where_it_stopped_without_a_row_twic
         job = services.run_customer_import(started["id"])
         assert (job.processed_rows, job.imported_rows, job.errors) == (7, 7, [])
         assert db.session.query(Customer).count() == 7
+
+
+def test_a_row_with_more_cells_than_the_header_is_refused_not_shifted(api_en, crm_stages, monkeypatch):
+    """厦门移位四号,厦门,13911117799,1,000,000 (an unquoted thousands separator) was imported with
+    注册资金 1, the rest dropped."""
+    from app.crm import services
+
+    monkeypatch.setattr(services, "IMPORT_BATCH_SECONDS", -1)  # a batch a row: the import still goes on
+    body = ("name,city,phone,registered_capital\n厦门移位一号,厦门,13911117788,\"1,000,000\"\n"
+            "厦门移位四号,厦门,13911117799,1,000,000\n厦门移位五号,厦门,,\n").encode()
+    done = _import(api_en("sales1"), body).get_json()
+    assert (done["imported_rows"], done["failed_rows"]) == (2, 1)
+    [error] = done["errors"]
+    assert error["row"] == 3 and "6 个单元格" in error["message"] and "引号" in error["message"]
 
 
 def test_an_import_that_keeps_failing_stops_saying_it_runs(app, api_as, crm_stages, monkeypatch):
@@ -350,8 +370,15 @@ def test_a_file_imported_twice_adds_no_second_customer_with_the_same_credit_code
     assert "已使用此信用代码" in by_code["message"] and "厦门海鑫科技有限公司" in by_code["message"]
     # Without a credit code, the same name in the same city (a corrected file imported again).
     assert (by_name["row"], by_name["field"]) == (3, "name") and "编号" in by_name["message"]
-    elsewhere = _import(api, [["name", "city"], ["无代码公司", "泉州"], ["无代码公司", "泉州"]]).get_json()
+    # A customer on record without a city may be any city's: refused too.
+    assert _import(api, [["name", "city"], ["无代码公司", "泉州"]]).get_json()["imported_rows"] == 0
+    _import(api, [["name", "city"], ["有城市公司", "厦门"]])
+    elsewhere = _import(api, [["name", "city"], ["有城市公司", "泉州"], ["有城市公司", "泉州"]]).get_json()
     assert (elsewhere["imported_rows"], [e["row"] for e in elsewhere["errors"]]) == (1, [3])  # another city: new
+    # The same company written another way (the suffix, brackets, spaces, full-width letters).
+    variants = _import(api, [["name", "city"], ["有城市公司有限责任公司", "厦门"], ["有 城市（集团）公司", "厦门"],
+                             ["ＴＣＬ电子", "福州"], ["TCL电子有限公司", "福州"]]).get_json()
+    assert (variants["imported_rows"], [e["row"] for e in variants["errors"]]) == (1, [2, 3, 5])
     # Two rows of one file with the same code: the second is the duplicate.
     twice = _import(api, [["name", "credit_code"], ["甲", "91350200MA2Y00008C"], ["乙", "91350200 ma2y 00008c"]]).get_json()
     assert (twice["imported_rows"], [e["row"] for e in twice["errors"]]) == (1, [3])
