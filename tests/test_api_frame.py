@@ -306,3 +306,23 @@ def test_text_a_spreadsheet_would_run_is_quoted_tab_and_return_included():
 
     assert [formula_safe(v) for v in ("=1+1", "\t=cmd|' /C calc'!A0", "\r@SUM(A1)", "厦门", 12)] == [
         "'=1+1", "'\t=cmd|' /C calc'!A0", "'\r@SUM(A1)", "厦门", 12]
+
+
+def test_a_deadlock_is_a_lost_race_409_not_an_outage_503(app):
+    """A withdrawal racing the approval deadlocked on PostgreSQL and was told "the database is
+    unavailable" with Retry-After, which monitoring reads as an outage too."""
+    from psycopg.errors import DeadlockDetected, SerializationFailure
+    from sqlalchemy.exc import OperationalError
+
+    from app import create_app
+    from app.access import public
+
+    fresh = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"]})
+    for name, cause in (("deadlock", DeadlockDetected), ("serialization", SerializationFailure)):
+        def crossed(cause=cause):
+            raise OperationalError("UPDATE customers …", {}, cause("deadlock detected"))
+        fresh.add_url_rule(f"/api/v1/{name}", name, public(crossed))
+    for name in ("deadlock", "serialization"):
+        response = fresh.test_client().get(f"/api/v1/{name}", headers={"Accept-Language": "zh-CN"})
+        assert response.status_code == 409 and response.get_json()["error"]["code"] == "conflict"
+        assert "Retry-After" not in response.headers and "同一时间" in response.get_json()["error"]["message"]

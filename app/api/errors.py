@@ -36,6 +36,10 @@ _CODES = {
 }
 
 
+# PostgreSQL's deadlock_detected and serialization_failure.
+_CROSSED = frozenset({"40P01", "40001"})
+
+
 class ApiError(Exception):
     """Raised by services and routes; rendered in the API error format."""
 
@@ -266,6 +270,14 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(DBAPIError)
     def database_error(error):
         db.session.rollback()
+        if getattr(error.orig, "sqlstate", None) in _CROSSED:
+            # Two requests changed the same rows at the same moment (a withdrawal racing the
+            # approval) and PostgreSQL undid this one: nothing is down, it lost a race.
+            log.warning("%s on %s %s", type(error.orig).__name__, request.method, request.path)
+            message = _("Someone changed the same records at the same moment; nothing was saved. Reload and try again.")
+            if not is_api_request():
+                return _page_error(409, message)
+            return error_response(409, "conflict", message)
         # A lost connection is a 503 the client may retry; anything else is a bug (500).
         unavailable = isinstance(error, OperationalError) or getattr(error, "connection_invalidated", False)
         log.exception("database error on %s %s", request.method, request.path)
