@@ -20,6 +20,7 @@ import logging
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import bindparam, func, select
+from sqlalchemy.orm.exc import StaleDataError
 
 from app.api.errors import ApiError
 from app.audit import audit, label_audit_details, label_audit_events
@@ -458,6 +459,10 @@ def run_binding(binding: FormBinding, event: RecordEvent) -> BindingRun:
             finally:
                 _STARTING.reset(token)
             run.outcome, run.instance_id = "started", instance.id
+    except StaleDataError:
+        # Someone saved the record at the same moment (report-again pressed twice): the whole save
+        # is a lost race, 409, not a start that "failed" with an ORM message sent to every admin.
+        raise
     except Exception as error:  # noqa: BLE001 - logged on the record, the admins alerted; the save goes on
         run.outcome = "failed"
         run.message = (getattr(error, "message", None) or str(error) or error.__class__.__name__)[:2000]

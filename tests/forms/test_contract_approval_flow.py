@@ -83,6 +83,27 @@ def test_a_large_contract_goes_on_to_the_manager_above_and_a_rejection_tells_why
     assert _contract(api_as("sales1"), contract)["approval_status"] == "rejected"
 
 
+def test_submitting_again_twice_at_once_is_a_lost_race_not_a_failed_start(app, api_as, contract_flow, monkeypatch):
+    """Both answered 201, the second as a "failed" start with SQLAlchemy's "expected to update 1
+    row(s); 0 were matched", sent to every administrator."""
+    from sqlalchemy.orm.exc import StaleDataError
+
+    from app.engine import services as engine
+
+    contract = contract_flow(120000)
+    _decide(api_as("manager"), "reject", "请补充开票信息")
+
+    def raced(*args, **kwargs):  # the other request saved the contract first
+        raise StaleDataError("UPDATE statement on table 'contracts' expected to update 1 row(s); 0 were matched.")
+
+    monkeypatch.setattr(engine, "start_instance", raced)
+    again = api_as("sales1").post(f"/api/v1/records/contract/{contract['id']}/report-again")
+    assert again.status_code == 409 and again.get_json()["error"]["code"] == "stale_version"
+    admin_told = [n["text"] for n in api_as("admin").get("/api/v1/notifications").get_json()["items"]]
+    assert not [text for text in admin_told if "未能" in text]
+    assert _contract(api_as("sales1"), contract)["approval_status"] == "rejected"
+
+
 def test_a_rejected_contract_is_fixed_and_submitted_again(app, api_as, contract_flow):
     sales = api_as("sales1")
     contract = contract_flow(120000)
