@@ -106,3 +106,37 @@ def test_names_keyed_before_0038_with_full_width_letters_meet_their_half_width_t
         keys = dict(connection.execute(text("SELECT id, name_key FROM customers")).all())
     engine.dispose()
     assert keys == {1: "福州tcl电子", 2: "厦门海鑫"}
+
+
+def test_unread_task_notices_from_before_0036_name_their_task_and_those_done_are_read(tmp_path):
+    """After the upgrade approvers kept an unread "新待办" for every task done before it."""
+    from flask_migrate import upgrade
+    from sqlalchemy import text
+
+    app, engine = _database_at(tmp_path, "0035_province_abbreviations")
+    with engine.begin() as connection:
+        connection.execute(text("INSERT INTO process_definitions (id, key, name, version, is_current, xml, spec_hash, "
+                                "deployed_at, created_at, updated_at) VALUES (1, 'p', 'p', 1, 1, '<x/>', 'h', "
+                                "'2026-01-01', '2026-01-01', '2026-01-01')"))
+        connection.execute(text("INSERT INTO process_instances (id, definition_id, process_key, status, state, data, "
+                                "version, created_at, updated_at) VALUES (1, 1, 'p', 'running', '{}', '{}', 1, "
+                                "'2026-01-01', '2026-01-01')"))
+        for task_id, status in ((1, "open"), (2, "completed")):
+            connection.execute(text(
+                "INSERT INTO human_tasks (id, instance_id, task_uuid, bpmn_id, name, candidate_users, "
+                "candidate_groups, status, version, created_at, updated_at) VALUES (:id, 1, :uuid, 'Task_x', '审批', "
+                "'[]', '[]', :status, 1, '2026-01-01', '2026-01-01')"), {"id": task_id, "uuid": f"u{task_id}",
+                                                                         "status": status})
+        for notice_id, link, read in ((1, "/tasks/1", None), (2, "/tasks/2", None), (3, "/tasks/99", None),
+                                      (4, "/customers/5", None), (5, "/tasks/2", "2026-02-01 00:00:00")):
+            connection.execute(text("INSERT INTO notifications (id, user_id, at, text, link, kind, read_at) VALUES "
+                                    "(:id, 7, '2026-01-01', '新待办', :link, 'info', :read)"),
+                               {"id": notice_id, "link": link, "read": read})
+    with app.app_context():
+        upgrade()
+    with engine.connect() as connection:
+        rows = {row.id: (row.task_id, row.read_at is not None) for row in connection.execute(
+            text("SELECT id, task_id, read_at FROM notifications"))}
+    engine.dispose()
+    # Open: names its task, unread. Done: read. A task that is gone, or another link: as it was.
+    assert rows == {1: (1, False), 2: (2, True), 3: (None, False), 4: (None, False), 5: (None, True)}
