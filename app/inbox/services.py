@@ -717,7 +717,24 @@ def claim(task_id: int, user: User) -> HumanTask:
 
 def unclaim(task_id: int, user: User) -> HumanTask:
     task = get_task_for(task_id, user)
-    return engine_call(engine.unclaim, task.id, user)
+    task = engine_call(engine.unclaim, task.id, user, commit=False)
+    _offer_again(task, _l("%(user)s gave back the task %(task)s: it waits for someone to claim it.",
+                          user=user.label, task=_about(task)), user)
+    _commit()
+    return task
+
+
+def _about(task: HumanTask):
+    """A task as notices name it: its step and its record (several contracts share one step)."""
+    record = record_of(task.instance)
+    return _l("%(task)s (%(record)s)", task=task.name, record=record.label) if record is not None else task.name
+
+
+def _offer_again(task: HumanTask, message, left_by: User) -> None:
+    """Back in its group: its members hear of it again (their notice of it counted as read once
+    a colleague took it)."""
+    others = group_member_names(task.candidate_groups) | set(task.candidate_users or [])
+    _notify(others - {left_by.username}, message, task)
 
 
 def release_tasks_of_leaver(user: User, actor: User | None = None) -> None:
@@ -726,7 +743,9 @@ def release_tasks_of_leaver(user: User, actor: User | None = None) -> None:
     taken = select(HumanTask.id).where(HumanTask.status == TASK_OPEN, HumanTask.claimed_by == user.username,
                                        or_(HumanTask.assignee.is_(None), HumanTask.assignee != user.username))
     for task_id in db.session.scalars(taken.order_by(HumanTask.id)).all():
-        engine_call(engine.unclaim, task_id, actor or user, commit=False)
+        task = engine_call(engine.unclaim, task_id, actor or user, commit=False)
+        _offer_again(task, _l("%(user)s was deactivated: the task %(task)s waits for someone to claim it.",
+                              user=user.label, task=_about(task)), user)
     # Delegated to them: back to whoever delegated it (still active), who can complete it or ask
     # someone else; nobody could ask the leaver for an answer any more.
     delegated = (select(TaskDelegation, HumanTask).join(HumanTask, HumanTask.id == TaskDelegation.task_id)
@@ -961,10 +980,9 @@ def add_comment(task_id: int, user: User, comment) -> ProcessHistory:
         others = set(task.candidate_users or []) | group_member_names(task.candidate_groups)
     others |= set(interested_parties(task.instance))
     others -= {None, user.username}
-    record = record_of(task.instance)  # with fifteen contract tasks, "on 销售经理审批" did not say which
-    about = _l("%(task)s (%(record)s)", task=task.name, record=record.label) if record is not None else task.name
-    # Not a call to act: it stays unread after the task is done.
-    _notify(others, _l("%(user)s commented on %(task)s: %(comment)s", user=user.label, task=about,
+    # Not a call to act: it stays unread after the task is done. Which record: with fifteen contract
+    # tasks, "on 销售经理审批" did not say which.
+    _notify(others, _l("%(user)s commented on %(task)s: %(comment)s", user=user.label, task=_about(task),
                       comment=text[:200]), link=task_link(task))
     db.session.commit()
     return row

@@ -112,6 +112,13 @@ def test_a_task_notice_is_read_once_nothing_is_left_to_do_for_its_reader(api_as,
     assert head.post(f"/api/v1/tasks/{task['id']}/claim").status_code == 200
     assert unread("med_reviewer") == []  # a colleague took it
     assert len(unread("fj_head")) == 1  # still theirs to do
+    # Given back, it is the group's again: its members hear so.
+    assert head.post(f"/api/v1/tasks/{task['id']}/unclaim").status_code == 200
+    [back] = unread("med_reviewer")
+    assert "退回" in back and "福州海峡贸易有限公司" in back
+    assert len(unread("fj_head")) == 1  # not told of their own giving back
+    assert head.post(f"/api/v1/tasks/{task['id']}/claim").status_code == 200
+    assert unread("med_reviewer") == []
     api_as("sales1").post(f"/api/v1/tasks/{task['id']}/comments", json={"comment": "催一下"})
     done = head.post(f"/api/v1/tasks/{task['id']}/complete", json={"data": {"decision": "approve", "comment": "同意"}})
     assert done.status_code == 200, done.get_json()

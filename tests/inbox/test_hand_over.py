@@ -81,6 +81,8 @@ def test_a_leavers_task_taken_from_a_group_goes_back_to_the_group(app, flows, ap
     assert flows.open_task(instance_id)["claimed_by"] is None
     assert task["id"] in [t["id"] for t in manager.get("/api/v1/tasks").get_json()["items"]]
     assert ("unclaimed", "admin") in [(e, a) for e, a, *_ in flows.history(instance_id)]
+    told = [n for n in manager.get("/api/v1/notifications").get_json()["items"] if "已停用" in n["text"]]
+    assert len(told) == 1 and not told[0]["read"] and told[0]["link"] == f"/tasks/{task['id']}"  # and is told so
 
 
 def test_a_task_delegated_to_a_leaver_comes_back_to_whoever_delegated_it(app, flows, api_as):
