@@ -495,3 +495,29 @@ def test_an_unknown_sort_column_is_refused_naming_the_ones_there_are(api_en, crm
     assert refused.status_code == 400
     message = refused.get_json()["error"]["message"]
     assert "bogus" in message and "name" in message and "updated_at" in message
+
+
+def test_a_change_sent_without_a_version_is_applied_though_a_workflow_saved_the_record_meanwhile(api_as, crm_stages,
+                                                                                                   monkeypatch):
+    """A manager's owner change without a version got 409 stale_version when the report's step
+    wrote the customer at the same moment; with a version, 409 is the answer asked for."""
+    from sqlalchemy.orm.exc import StaleDataError
+
+    from app.crm import services
+
+    api = api_as("sales1")
+    customer = api.post("/api/v1/customers", json={"name": "厦门并发客户"}).get_json()
+    real, calls = services.update, []
+
+    def crossed_once(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise StaleDataError("UPDATE statement on table 'customers' expected to update 1 row(s); 0 were matched.")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(services, "update", crossed_once)
+    changed = api.patch(f"/api/v1/customers/{customer['id']}", json={"industry": "医疗"})
+    assert changed.status_code == 200 and changed.get_json()["industry"] == "医疗" and len(calls) == 2
+    calls.clear()
+    stale = api.patch(f"/api/v1/customers/{customer['id']}", json={"industry": "教育", "version": changed.get_json()["version"]})
+    assert stale.status_code == 409 and stale.get_json()["error"]["code"] == "stale_version" and len(calls) == 1
