@@ -659,7 +659,7 @@ def claim(task_id: int, user, commit: bool = True) -> HumanTask:
         return task
     if task.assignee or task.claimed_by:
         if user.is_admin or offered_to(task, user):
-            raise _taken_by(task)
+            raise taken_by(task)
         raise Forbidden(_("This is not your task."))
     if not (can_see(task, user)):
         raise Forbidden(_("This task is not offered to you."))
@@ -674,12 +674,13 @@ def claim(task_id: int, user, commit: bool = True) -> HumanTask:
         # "the process moved on", which sends them to reload for nothing.
         task = _open_task(task_id)
         if task.claimed_by and task.claimed_by != user.username:
-            raise _taken_by(task) from None
+            raise taken_by(task) from None
         raise
     return task
 
 
-def _taken_by(task: HumanTask) -> Conflict:
+def taken_by(task: HumanTask) -> Conflict:
+    """Someone else holds the task: a race lost, named (409), not a lack of rights."""
     holder = user_named(task.claimed_by or task.assignee)
     if holder is None:
         return Conflict(_("Someone else has already taken this task."))

@@ -170,9 +170,10 @@ def test_manager_reassigns_and_it_is_audited(api_as, flows, app):
     assert answer.status_code == 200, answer.get_json()
     assert flows.open_task(instance_id)["assignee"] == "med_reviewer"
     assert ("reassigned", "manager", "休假") in [h[:3] for h in flows.history(instance_id)]
-    # Now only med_reviewer (or an admin) can complete; fj_head, offered it before, is told so.
+    # Now only med_reviewer (or an admin) can complete; fj_head, offered it before, is told who
+    # has it: a race lost (409), not a lack of rights (403).
     refused = api_as("fj_head").post(f"/api/v1/tasks/{task['id']}/complete", json={"data": {"decision": "approve"}})
-    assert refused.status_code == 403
+    assert refused.status_code == 409 and "已被医疗行业审核 Medical Reviewer" in refused.get_json()["error"]["message"]
     assert task["id"] not in _task_ids(api_as("fj_head").get("/api/v1/tasks"))
     assert task["id"] in _task_ids(api_as("med_reviewer").get("/api/v1/tasks?scope=mine"))
     with app.app_context():
@@ -217,7 +218,7 @@ def test_delegate_chain_and_who_may_complete(api_as, flows):
     assert answer.status_code == 200, answer.get_json()
     # The delegator follows the task but can no longer complete it; a third user cannot.
     assert head.get(f"/api/v1/tasks/{task['id']}").status_code == 200
-    assert head.post(f"/api/v1/tasks/{task['id']}/complete", json={"data": {"decision": "approve"}}).status_code == 403
+    assert head.post(f"/api/v1/tasks/{task['id']}/complete", json={"data": {"decision": "approve"}}).status_code == 409  # it is med_reviewer's now
     assert api_as("sales2").post(f"/api/v1/tasks/{task['id']}/complete",
                                  json={"data": {"decision": "approve"}}).status_code == 404
     done = med.post(f"/api/v1/tasks/{task['id']}/complete", json={"data": {"decision": "approve", "comment": "可以"}})
@@ -345,7 +346,7 @@ def test_delegation_can_come_back_to_the_delegator(api_as, flows):
     assert now["id"] == task["id"] and now["assignee"] == "fj_head"
     detail = head.get(f"/api/v1/tasks/{task['id']}").get_json()
     assert detail["data"]["decision"] == "reject" and detail["data"]["comment"] == "资料不全"  # the delegate's answer
-    assert med.post(f"/api/v1/tasks/{task['id']}/complete", json={"data": {"decision": "approve"}}).status_code == 403
+    assert med.post(f"/api/v1/tasks/{task['id']}/complete", json={"data": {"decision": "approve"}}).status_code == 409
     assert head.post(f"/api/v1/tasks/{task['id']}/complete",
                      json={"data": {"decision": "approve", "comment": "核实后同意"}}).status_code == 200
     events = [e for e, *_ in flows.history(instance_id)]
