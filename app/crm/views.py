@@ -586,6 +586,12 @@ def edit(entity, record_id):
             errors = error.by_field()
             flash(error.message, "danger")
             return _render_form(record.entity, record, errors, error.status if error.status in (400, 403, 409) else 400)
+        if not services.can_see(record, current_user):
+            # Handed to someone else (by this save, or a rule it set off): its page would be a 404.
+            _saved()
+            flash(_("Saved. %(record)s now belongs to %(owner)s, so it is not in your list.",
+                    record=record.label, owner=record.owner.label), "success")
+            return redirect(url_for("crm.records", entity=record.entity))
         flash(_("Saved."), "success")
         if approved and services.review_status(record) == "none":
             flash(_("Its approved terms changed, so it needs approval again: submit it for approval on this page."),

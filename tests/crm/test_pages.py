@@ -895,3 +895,14 @@ def test_saving_a_won_deal_s_form_untouched_changes_no_time(app, crm_stages, api
     assert client.post(f"/crm/opportunity/{deal['id']}/edit", data=form).status_code == 302
     saved = api_as("sales1").get(f"/api/v1/opportunities/{deal['id']}").get_json()
     assert saved["title"] == "赢单（改名）" and saved["closed_at"].startswith("2026-10-15T02:00:27")
+
+
+def test_a_customer_handed_to_a_colleague_from_its_form_leads_to_the_list_not_a_404(app, crm_stages, make_customer):
+    customer = make_customer("sales1", name="转交客户")
+    client = app.test_client()
+    login(client, "sales1")
+    saved = client.post(f"/crm/customer/{customer['id']}/edit", data={
+        "name": "转交客户", "owner": "sales2", "version": str(customer["version"])}, follow_redirects=True)
+    page = saved.get_data(as_text=True)
+    assert saved.status_code == 200 and saved.request.path == "/crm/customer"
+    assert "已保存。转交客户 现归 销售二 Sales Two 负责，因此不在您的列表中。" in page
