@@ -483,7 +483,16 @@ def apply_webhook(plan, ctx: Context) -> dict:
 
 def plan_start_workflow(action, ctx: Context) -> dict:
     known = cat.process_known(action["process_key"])
-    data = {form_field: jsonable(ctx.get(record_field)) for form_field, record_field in action.get("mapping", {}).items()}
+    # The record's fields by their keys, as an embedded process starts with them (started with
+    # only a mapping left empty, the customer report stopped at once: "name 'province' is not
+    # defined"); the mapping adds or renames. Custom fields are mapped: custom.x names no variable.
+    owner = ctx.get("owner")
+    data = {"record_type": ctx.entity.name, "record_id": ctx.record_id, f"{ctx.entity.name}_id": ctx.record_id,
+            "reporter": getattr(ctx.actor, "username", None), "owner": getattr(owner, "username", owner)}
+    data.update({name: jsonable(ctx.get(name)) for name in ctx.entity.fields
+                 if "." not in name and name not in data})
+    data.update({form_field: jsonable(ctx.get(record_field))
+                 for form_field, record_field in action.get("mapping", {}).items()})
     plan = {"process_key": action["process_key"], "data": data}
     if known is None:
         plan["refused"] = _("No workflow engine is installed, so process %(key)s cannot be started.",

@@ -99,3 +99,31 @@ def test_a_report_a_rule_starts_puts_the_customer_in_reporting(app, crm, make_ru
         ProcessInstance.record_id == customer.id))}
     assert started == {"customer_report", "big_customer_review"}
     assert db.session.get(type(customer), customer.id).report_status == "pending"
+
+
+def test_a_rule_with_no_mapping_starts_the_process_with_the_record_s_fields(app, crm, make_rule, user):
+    """Left empty, the mapping passed nothing: the customer report stopped at once with "name
+    'province' is not defined", where its embedded start passes the record's fields."""
+    from pathlib import Path
+
+    import app.crm as crm_module
+    from app.engine import services as engine
+    from app.engine.models import HumanTask
+    from app.engine.product_operations import register_product_operations
+
+    crm_module._register_operations()
+    register_product_operations()
+    engine.deploy((Path(app.root_path).parent / "bpmn" / "customer_report.bpmn").read_bytes(), actor=user("admin"))
+    make_rule(name="医疗客户报备", entity="customer", event="updated",
+              condition={"field": "industry", "op": "changed_to", "value": "医疗"},
+              actions=[{"type": "start_workflow", "process_key": "customer_report"}])
+    customer = crm.create("customer", {"name": "莆田医疗", "province": "福建", "industry": "软件"}, user("sales1"))
+    crm.update(customer, {"industry": "医疗"}, user("sales1"))
+    run = db.session.scalar(select(RuleRun).where(RuleRun.rule_name == "医疗客户报备"))
+    assert run.outcome == "matched", run.error
+    data = run.actions[0]["plan"]["data"]
+    assert (data["province"], data["industry"], data["customer_id"], data["owner"]) == ("福建", "医疗", customer.id,
+                                                                                        "sales1")
+    instance = db.session.scalar(select(ProcessInstance).where(ProcessInstance.record_id == customer.id))
+    assert instance.status == "running"
+    assert db.session.scalar(select(HumanTask.name).where(HumanTask.instance_id == instance.id))
