@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time as clock
+from types import SimpleNamespace
 from datetime import datetime, timedelta, timezone
 
 from flask_babel import gettext as _
@@ -248,6 +249,7 @@ def dry_run(rule_data: dict, record, catalog: Catalog, changes: dict | None = No
     # The event happens after the change: the record reads its new values, as in a real run.
     ctx.overlay.update({name: coerce(entity.field(name), new, ctx.today) for name, (_old, new) in changes.items()})
     matched, leaves = evaluate(rule_data.get("condition"), entity.fields, ctx.get, changes, ctx.today)
+    held = _held_back(rule_data, getattr(record, "id", None), event) if matched else None
     actions = []
     if matched:
         for index, action in enumerate(rule_data.get("actions") or []):
@@ -259,10 +261,34 @@ def dry_run(rule_data: dict, record, catalog: Catalog, changes: dict | None = No
                                 "error": getattr(error, "message", None) or str(error)})
                 continue
             simulate(action, plan, ctx)
-            status = "would_fail" if plan.get("refused") else "skipped" if plan.get("skipped") else "would_run"
+            status = ("would_fail" if plan.get("refused") else "skipped" if plan.get("skipped")
+                      else "held" if held else "would_run")
             actions.append({"index": index, "type": action["type"], "status": status, "plan": jsonable(plan),
                             "said": plan_in_words(action["type"], jsonable(plan), ctx.entity, catalog.entities)})
-    return {"matched": matched, "conditions": [leaf.to_dict() for leaf in leaves], "actions": actions}
+    return {"matched": matched, "held": held, "conditions": [leaf.to_dict() for leaf in leaves], "actions": actions}
+
+
+def _held_back(rule_data: dict, record_id, event: str | None) -> str | None:
+    """Why the rule would not act on this saved record now although its conditions hold, as the
+    real run would say: it acted on it once already, or a time rule's moment has not come (or
+    came and was acted on). The dry run said "would run" for a contract 350 days from expiry."""
+    if record_id is None:
+        return None  # sample values: no record to have a history
+    if rule_data.get("once_per_record") and rule_data.get("id") is not None and \
+            _acted_before(SimpleNamespace(id=rule_data["id"]), rule_data["entity"], record_id):
+        return _("Already acted on this record once: a rule limited to once per record does not act again.")
+    if (event or rule_data["event"]) not in TIME_EVENTS:
+        return None
+    timed = SimpleNamespace(entity=rule_data["entity"], event=rule_data["event"],
+                            event_options=rule_data.get("event_options") or {})
+    occasion = next((o for r, o in due_records(timed, utcnow()) if r.id == record_id), None)
+    if occasion is None:
+        return _("Not due: the worker acts on this record when its moment comes, not now.")
+    if rule_data.get("id") is not None and db.session.scalar(select(FiredOccasion.id).where(
+            FiredOccasion.rule_id == rule_data["id"], FiredOccasion.entity == rule_data["entity"],
+            FiredOccasion.record_id == record_id, FiredOccasion.occasion == occasion)) is not None:
+        return _("Acted on already for this record's date; it acts again when the date changes.")
+    return None
 
 
 # --- time events --------------------------------------------------------------------------

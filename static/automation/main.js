@@ -240,6 +240,8 @@ function renderDryRun(result) {
     el("td", {}, c.result ? "✔" : "✘")));
   $("dry-result").replaceChildren(
     el("div", { class: `alert ${result.matched ? "alert-success" : "alert-secondary"}`, id: "dry-verdict" }, result.matched ? T.matched : T.notMatched),
+    // Conditions hold, yet the real run would not act now (once per record, a time rule not due).
+    result.held ? el("div", { class: "alert alert-warning", id: "dry-held" }, result.held) : "",
     leafRows.length ? el("table", { class: "table table-sm" }, el("thead", {}, el("tr", {}, el("th", {}, T.field), el("th", {}, T.operator), el("th", {}, T.value), el("th", {}, T.actual), el("th", {}, T.result))), el("tbody", {}, leafRows)) : "",
     ...result.actions.map((a) => el("div", { class: "border rounded p-2 mb-2 small dry-action" },
       el("strong", {}, `${a.index + 1}. ${T.actions[a.type] || a.type}`), " ",

@@ -248,3 +248,26 @@ def test_a_dry_run_marks_an_action_that_would_fail(page, app, demo_people):
     badge = page.locator(".dry-action [data-status=would_fail]")
     expect(badge).to_have_class(re.compile("text-bg-danger"))  # not the grey of "would run"
     expect(page.locator(".dry-action")).to_contain_text("方案报价")
+
+
+def test_a_dry_run_on_a_record_the_rule_acted_on_once_says_it_would_not_act_again(page, app, demo_people):
+    with app.app_context():
+        from app.auth.services import get_user
+        from app.automation.services import create_rule
+        from app.crm import services as crm
+        from app.extensions import db
+
+        rule = create_rule({"name": "新客户提醒", "entity": "customer", "event": "updated", "once_per_record": True,
+                            "actions": [{"type": "notify", "users": ["manager"], "template": "{name}"}]},
+                           get_user("admin"))
+        customer = crm.create("customer", {"name": "已提醒客户"}, get_user("sales1"))
+        crm.update(customer, {"industry": "医疗"}, get_user("sales1"))  # the rule acts, once
+        rule_id, customer_id = rule.id, customer.id
+        db.session.remove()
+    login_in_browser(page, "admin")
+    page.goto(f"/automation/rules/{rule_id}")
+    page.wait_for_selector("#rule-entity option", state="attached")
+    page.fill("#dry-record-id", str(customer_id))
+    page.click("#dry-run")
+    expect(page.locator("#dry-held")).to_contain_text("已对此记录执行过一次")
+    expect(page.locator(".dry-action [data-status]")).to_have_text("此时不会执行")

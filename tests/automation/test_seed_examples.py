@@ -331,3 +331,34 @@ def test_customer_without_activity_for_n_days(crm, make_rule, user):
                user("sales1"))
     assert scan_time_events(now=now + timedelta(days=6)) == 0
     assert scan_time_events(now=now + timedelta(days=7, minutes=1)) == 2
+
+
+def test_a_dry_run_says_when_the_real_run_would_not_act_now(crm, make_rule, user):
+    """"Would run" for a contract 350 days from expiry, for one reminded of already, and for a
+    once-per-record rule that had acted: the run log then said otherwise."""
+    from app.automation.execution import dry_run
+    from app.automation.services import rule_dict
+    from app.automation import catalog as cat
+
+    rule = make_rule(name="合同到期提醒", entity="contract", event="date_before",
+                     event_options={"field": "expires_on", "days": 30},
+                     actions=[{"type": "create_todo", "assignee": "owner", "title": "续签 {title}"}])
+    once = make_rule(name="首次赢单", entity="customer", event="created", once_per_record=True,
+                     actions=[{"type": "notify", "users": ["manager"], "template": "新客户 {name}"}])
+    customer = crm.create("customer", {"name": "漳州物流"}, user("sales1"))
+    far, near = (crm.create("contract", {"customer_id": customer.id, "title": title,
+                                         "expires_on": (company_today() + timedelta(days=days)).isoformat()},
+                            user("sales1")) for title, days in (("远期", 350), ("临期", 10)))
+
+    def tried(rule, record):
+        result = dry_run(rule_dict(rule, reveal=True), record, cat.catalog())
+        return result["held"], [a["status"] for a in result["actions"]]
+
+    held, statuses = tried(rule, far)
+    assert "尚未到期" in held and statuses == ["held"]
+    assert tried(rule, near) == (None, ["would_run"])
+    assert scan_time_events() == 1
+    held, statuses = tried(rule, near)
+    assert "已按此记录的日期执行过" in held and statuses == ["held"]
+    held, statuses = tried(once, customer)
+    assert "已对此记录执行过一次" in held and statuses == ["held"]
