@@ -216,12 +216,16 @@ function where(field) {
   return label ? label.textContent.trim() : field;
 }
 
+// Edits not saved yet: leaving the page asks first (a renamed rule was lost to a menu click).
+let unsaved = false;
+
 async function save() {
   $("rule-errors").classList.add("d-none"); $("rule-saved").classList.add("d-none");
   const id = root.dataset.ruleId;
   try {
     const saved = await window.crmFetch(id ? `/api/v1/automation-rules/${id}` : "/api/v1/automation-rules",
       { method: id ? "PATCH" : "POST", body: id ? { ...definition(), version: rule.version } : definition() });
+    unsaved = false;
     if (!id) { window.location.href = `/automation/rules/${saved.id}`; return; }
     rule = saved; render(); $("rule-saved").classList.remove("d-none");
   } catch (error) { showErrors(error); }
@@ -306,15 +310,31 @@ async function start() {
   $("rule-blocking").addEventListener("change", (e) => { rule.blocking = e.target.checked; });
   $("rule-once").addEventListener("change", (e) => { rule.once_per_record = e.target.checked; });
   $("rule-position").addEventListener("input", (e) => { rule.position = Math.max(0, Math.trunc(Number(e.target.value) || 0)); });
-  $("rule-entity").addEventListener("change", (e) => { rule.entity = e.target.value; rule.condition = null; rule.event_options = {}; render(); });
+  $("rule-entity").addEventListener("change", (e) => {
+    // Another record type has other fields: its conditions go. Asked first, not done silently
+    // (switched there and back, a rule lost its conditions and was one Save from acting always).
+    const anyLeaf = (node) => !!node && (!!node.field || (node.and || node.or || []).some(anyLeaf));
+    if (anyLeaf(rule.condition) && !window.confirm(T.confirmEntity)) { e.target.value = rule.entity; return; }
+    rule.entity = e.target.value; rule.condition = null; rule.event_options = {}; render();
+  });
   $("rule-event").addEventListener("change", (e) => { rule.event = e.target.value; rule.event_options = {}; render(); });
   $("event-field").addEventListener("change", (e) => { rule.event_options.field = e.target.value; });
   $("event-days").addEventListener("input", (e) => { rule.event_options.days = parseInt(e.target.value, 10) || 0; });
   $("add-action").addEventListener("click", () => { rule.actions.push({ type: $("new-action-type").value }); renderActions(); });
   $("save-rule").addEventListener("click", save);
   $("dry-run").addEventListener("click", dryRun);
+  // The dry run's own boxes are no edit of the rule.
+  const dryBoxes = new Set(["dry-record-id", "dry-sample", "dry-changes"]);
+  ["input", "change"].forEach((kind) => root.addEventListener(kind, (e) => { if (!dryBoxes.has(e.target.id)) unsaved = true; }));
+  // Adding, removing or moving a condition or an action is an edit too.
+  root.addEventListener("click", (e) => {
+    const button = e.target.closest("button");
+    if (button && !["save-rule", "dry-run", "delete-rule"].includes(button.id)) unsaved = true;
+  });
+  window.addEventListener("beforeunload", (event) => { if (unsaved) event.preventDefault(); });
   $("delete-rule")?.addEventListener("click", async () => {
     if (!window.confirm(T.confirmDelete)) return;
+    unsaved = false;
     await window.crmFetch(`/api/v1/automation-rules/${root.dataset.ruleId}`, { method: "DELETE" });
     window.location.href = "/automation/";
   });

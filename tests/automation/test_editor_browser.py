@@ -3,6 +3,7 @@ and see its run on the customer's page."""
 import re
 
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect
 
 from tests.helpers import login_in_browser, screenshot
@@ -271,3 +272,20 @@ def test_a_dry_run_on_a_record_the_rule_acted_on_once_says_it_would_not_act_agai
     page.click("#dry-run")
     expect(page.locator("#dry-held")).to_contain_text("已对此记录执行过一次")
     expect(page.locator(".dry-action [data-status]")).to_have_text("此时不会执行")
+
+
+def test_changing_the_record_type_asks_before_clearing_conditions_and_leaving_asks_before_losing_edits(page, app,
+                                                                                                        demo_people):
+    _open_update_rule(page, app, "升为A类", {"field": "customer_class", "op": "changed_to", "value": "A"},
+                      "{name} 升为A类")
+    asked = []
+    page.on("dialog", lambda dialog: (asked.append((dialog.type, dialog.message)), dialog.dismiss()))
+    page.select_option("#rule-entity", "opportunity")
+    assert asked and asked[0][0] == "confirm" and "条件将被清空" in asked[0][1]
+    expect(page.locator("#rule-entity")).to_have_value("customer")  # dismissed: nothing changed
+    expect(page.locator("#condition-root .condition-leaf")).to_have_count(1)
+    page.fill("#rule-name", "升为A类（改）")
+    with pytest.raises(PlaywrightError):  # the page asks before the edit is lost; dismissed, it stays
+        page.goto("/automation/")
+    assert "beforeunload" in [kind for kind, _ in asked]
+    expect(page.locator("#rule-name")).to_have_value("升为A类（改）")
