@@ -267,9 +267,13 @@ async function dryRun() {
     const aboutInput = (d) => /^(record|changes)(\.|$)|^record_id$/.test(d.field || "");
     const input = (error.details || []).filter(aboutInput);
     const named = (field) => { const name = field.split(".")[1]; return name ? fieldOf(name)?.label || name : field; };
-    $("dry-result").replaceChildren(el("div", { class: "alert alert-danger", id: "dry-error" }, error.message,
-      input.length ? el("ul", { class: "mb-0" }, input.map((d) => el("li", {}, `${named(d.field)}: ${d.message}`))) : null));
     const ruleDetails = (error.details || []).filter((d) => !aboutInput(d));
+    // What is wrong with the rule, said here too as Save says it ("Action 2 (Share) · users:
+    // Unknown user 销售经理"), not "The rule is not valid: actions.1.users".
+    const said = [...input.map((d) => `${named(d.field)}: ${d.message}`), ...ruleDetails.map((d) => `${where(d.field)}: ${d.message}`)];
+    $("dry-result").replaceChildren(el("div", { class: "alert alert-danger", id: "dry-error" },
+      ruleDetails.length ? T.invalid : error.message,
+      said.length ? el("ul", { class: "mb-0" }, said.map((line) => el("li", {}, line))) : null));
     if (ruleDetails.length) showErrors({ ...error, details: ruleDetails });
   };
   const body = { rule: definition() };

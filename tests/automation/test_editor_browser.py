@@ -289,3 +289,17 @@ def test_changing_the_record_type_asks_before_clearing_conditions_and_leaving_as
         page.goto("/automation/")
     assert "beforeunload" in [kind for kind, _ in asked]
     expect(page.locator("#rule-name")).to_have_value("升为A类（改）")
+
+
+def test_a_dry_run_of_a_rule_that_is_not_valid_says_what_as_save_does(page, app, demo_people):
+    """It said only "The rule is not valid: actions.1.users"."""
+    _open_update_rule(page, app, "分享给经理", None, "{name}")
+    page.select_option("#new-action-type", "share")
+    page.click("#add-action")
+    page.locator(".rule-action").nth(1).locator("textarea, input").first.fill("销售经理")
+    page.fill("#dry-sample", '{"name": "样例公司"}')
+    page.click("#dry-run")
+    said = page.locator("#dry-error li")
+    expect(said).to_have_count(1)
+    assert said.inner_text().startswith("动作 2 (共享)") and "未知用户 销售经理" in said.inner_text()
+    assert "actions.1" not in page.locator("#dry-error").inner_text()
