@@ -326,3 +326,10 @@ def test_a_deadlock_is_a_lost_race_409_not_an_outage_503(app):
         response = fresh.test_client().get(f"/api/v1/{name}", headers={"Accept-Language": "zh-CN"})
         assert response.status_code == 409 and response.get_json()["error"]["code"] == "conflict"
         assert "Retry-After" not in response.headers and "同一时间" in response.get_json()["error"]["message"]
+
+
+def test_the_engine_s_step_by_step_log_is_kept_out_of_the_server_log(app):
+    import logging
+
+    assert not logging.getLogger("spiff.task").isEnabledFor(logging.INFO)
+    assert logging.getLogger("spiff.task").isEnabledFor(logging.WARNING)
