@@ -1043,9 +1043,12 @@ def _status_side_effects(record: OwnedRecord, before: dict) -> None:
             record.closed_at = before.get("closed_at") or utcnow()  # emptied: it closed when it did
 
 
-def create(entity: str, data: dict, actor, *, commit: bool = True, chain=(), automate: bool = True) -> OwnedRecord:
+def create(entity: str, data: dict, actor, *, commit: bool = True, chain=(), automate: bool = True,
+           on_behalf_of=None) -> OwnedRecord:
     """A new record of ``entity`` from API-shaped ``data``; owner defaults to ``actor``.
-    ``automate=False`` (an admin's import) emits events that rules and bindings ignore."""
+    ``automate=False`` (an admin's import) emits events that rules and bindings ignore.
+    ``on_behalf_of``: the person whose action made a rule create it; they are not told they own
+    what their own action made (the won deal's contract draft)."""
     values, custom = _clean(entity, data, None, actor)
     record = MODELS[entity]()
     owner = values.pop("owner", None) or (actor if actor is not None else None)
@@ -1086,7 +1089,8 @@ def create(entity: str, data: dict, actor, *, commit: bool = True, chain=(), aut
     db.session.add(record)
     db.session.flush()
     # An admin loading existing data tells nobody: each owner heard "you now own …" per row.
-    _log_assignment(record, None, owner, actor, "created", tell=automate)
+    _log_assignment(record, None, owner, actor, "created",
+                    tell=automate and getattr(on_behalf_of, "id", None) != getattr(owner, "id", None))
     after = snapshot(record)
     _emit(entity, "created", record, {k: (None, v) for k, v in after.items() if not _is_empty(v)}, actor, chain,
           automate)

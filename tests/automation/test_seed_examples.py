@@ -46,6 +46,11 @@ def test_opportunity_won_creates_a_contract_from_it(crm, make_rule, user):
     assert contract.title == "ERP 项目 合同" and contract.amount == 80000
     assert contract.opportunity_id == opportunity.id and contract.customer_id == customer.id
     assert contract.owner.username == "sales1" and contract.expires_on == company_today() + timedelta(days=365)
+    # Their own win made it: sales1 is not told "You are now the owner of 合同 …".
+    from app.notifications.models import Notification
+
+    assert not [text for text in db.session.scalars(select(Notification.text).where(
+        Notification.user_id == user("sales1").id)) if "ERP 项目 合同" in text]
     # Reopened and won again: the rule acts on a record once, so no second contract.
     crm.update(opportunity, {"status": "open"}, user("sales1"))
     crm.mark_won(opportunity, user("sales1"))
