@@ -1941,17 +1941,25 @@ COLUMN_ALIASES = {
 }
 
 
+def _column_key(name: str) -> str:
+    """A column's name as it is compared: brackets and letters half-width, no spaces, lower-case
+    (注册资本(元) is 注册资本（元）, Customer Name is customer name)."""
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", name)).lower()
+
+
 def _column_names() -> dict[str, set[str]]:
     """Every name a column may have (its key, its label in Chinese or English, or a name other
-    exports give it; lower-case) → the keys it names: more than one when a custom field is
-    labelled like another field."""
+    exports give it; compared as :func:`_column_key` reads them) → the keys it names: more than
+    one when a custom field is labelled like another field."""
     keys = [*_csv_columns(), "version"]
-    names = _labels_in_both_languages(keys, csv_column_label)
+    names: dict[str, set[str]] = {}
+    for label, named in _labels_in_both_languages(keys, csv_column_label).items():
+        names.setdefault(_column_key(label), set()).update(named)
     for key in keys:
-        names.setdefault(key.lower(), set()).add(key)
+        names.setdefault(_column_key(key), set()).add(key)
     for key, aliases in COLUMN_ALIASES.items():
         for alias in aliases:
-            names.setdefault(alias.lower(), set()).add(key)
+            names.setdefault(_column_key(alias), set()).add(key)
     return names
 
 
@@ -1971,7 +1979,7 @@ def _header_keys(header: list[str], rows: list[tuple[int, list[str]]], *, leave_
     problems = []
     unknown = []
     for number, cell in enumerate(header, start=1):
-        found = sorted(names.get(cell.strip().lower(), ()))
+        found = sorted(names.get(_column_key(cell), ()))
         if not cell.strip():
             # Excel leaves empty columns after the data: without a name and a value, nothing is lost.
             if any(len(row) >= number and row[number - 1].strip() for _line, row in rows):

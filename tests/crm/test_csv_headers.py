@@ -117,12 +117,14 @@ def test_the_api_export_names_columns_by_key_unless_asked(api_en, tier, make_cus
 
 def test_columns_by_key_or_label_in_either_language_any_case(api_en, tier):
     api = api_en("sales1")
+    english = _import(api, _csv([["Customer Name", "Registered capital (YUAN)"], ["泉州英文表头", "2,000"]]))
+    assert english.status_code == 201 and english.get_json()["imported_rows"] == 1, english.get_json()
     response = _import(api, _csv([
-        ["  NAME ", "省份", "Registered capital (YUAN)", "customer_class", "等级", "Owner", "共享给"],
+        ["  NAME ", "省 份", "注册资本(元)", "customer_class", "等级", "Owner", "共享给"],  # half-width brackets, a space
         ["厦门海鑫科技", "福建", "1,000", "B", "银", "销售一 Sales One", "销售二 Sales Two;sales1"],
     ]))
     assert response.status_code == 201 and response.get_json()["imported_rows"] == 1, response.get_json()
-    [customer] = api.get("/api/v1/customers").get_json()["items"]
+    [customer] = api.get("/api/v1/customers", query_string={"q": "厦门海鑫科技"}).get_json()["items"]
     assert (customer["name"], customer["province"], customer["registered_capital"], customer["customer_class"],
             customer["custom"], customer["owner"], sorted(customer["shared_with"])) == \
         ("厦门海鑫科技", "福建", 1000.0, "B", {"tier": "银"}, "sales1", ["sales1", "sales2"])
