@@ -354,6 +354,7 @@ def test_my_submissions_say_withdrawn_and_how_each_came_out(app, flows, api_as):
     row = {i: html.split(f'data-instance-id="{i}"')[1].split("</tr>")[0] for i in (withdrawn, decided)}
     assert "data-withdrawn>已撤回" in row[withdrawn] and "已终止" not in row[withdrawn]
     assert "data-outcome>报备通过" in row[decided]
+    assert "已完成" not in row[decided] and "text-bg-success" not in row[decided]  # how it came out, not a green 已完成
     assert 'href="/crm/customer/' in row[decided]  # the record is a link
     # An ended process says its own outcome, not the customer's status since (a later report's).
     assert "data-report-status" not in row[decided] and "data-report-status" not in row[withdrawn]
