@@ -240,7 +240,7 @@ def _require_act(task: HumanTask, user: User) -> None:
             # Offered to the user's group or to several people: one of them takes it first.
             raise ApiError(403, "claim_required", _("Claim this task first: it is offered to several people "
                                                     "and one of them takes it before acting."))
-        if holder(task) and holder(task) != user.username:
+        if holder(task) and holder(task) != user.username and engine.offered_to(task, user):
             # A colleague claimed it, a manager reassigned it, while this one had it open.
             raise _api_error(engine.taken_by(task))
         raise ApiError(403, "forbidden", _("Only the holder of this task can do that."))

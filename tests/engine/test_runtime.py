@@ -30,7 +30,6 @@ def reload(wf, cache):
     ("福建", "医疗", "Task_fujian_review", "fujian-heads"),
     ("福建省", "制造", "Task_fujian_review", "fujian-heads"),  # as the Fujian round-robin rule reads it too
     ("广东", "医疗", "Task_medical_review", "medical-reviewers"),
-    ("Guangdong", "Medical", "Task_medical_review", "medical-reviewers"),  # as an English-speaking team types it
     ("广东", "制造", "Task_manager_review", "sales-managers"),
     (None, "医疗", "Task_medical_review", "medical-reviewers"),  # no province: no type error
     (None, None, "Task_manager_review", "sales-managers"),
