@@ -20,6 +20,9 @@ PROVINCES = {
     "宁夏": ("ningxia",), "新疆": ("xinjiang",), "香港": ("hongkong",), "澳门": ("macau", "macao", "aomen"),
 }
 _BY_ROMAN = {roman: name for name, romans in PROVINCES.items() for roman in romans}
+# As an English page names them: the first romanisation, but for the ones of several words.
+IN_ENGLISH = {name: romans[0].capitalize() for name, romans in PROVINCES.items()} | {
+    "内蒙古": "Inner Mongolia", "西藏": "Tibet", "香港": "Hong Kong", "澳门": "Macau"}
 # The one-character abbreviations (简称: 闽 on every Fujian number plate) and the ISO 3166-2:CN
 # codes old systems export (FJ, CN-FJ; HB is Hubei, HE Hebei, as GB/T 2260 has them).
 _ABBREVIATIONS = {

@@ -30,7 +30,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Iterable
 
 from flask import current_app
-from flask_babel import format_decimal
+from flask_babel import format_decimal, get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
@@ -45,7 +45,7 @@ from app.auth.services import managed_user_ids
 from app.clock import company_today, company_zone, datetimeformat, day_start
 from app.crm.credit_code import clean_credit_code, clean_tax_number
 from app.crm.phones import clean_phone, normalise_phone
-from app.crm.regions import clean_province
+from app.crm.regions import IN_ENGLISH, clean_province
 from app.crm.models import (ACTIVITY_KINDS, CONTRACT_STATUSES, CUSTOM_FIELD_TYPES, CUSTOMER_CLASSES, ENTITIES,
                             APPROVAL_STATUSES, MODELS, OPPORTUNITY_STATUSES, REPORT_STATUSES, Activity, AssignmentLog, Contract,
                             Customer, CustomerImport, CustomFieldDef, Opportunity, OwnedRecord, Stage)
@@ -279,6 +279,8 @@ def display_value(entity: str, key: str, value) -> str:
         return format_decimal(value, "#,##0.00")
     if kind == "datetime":
         return datetimeformat(value, "short")  # the pages' format (English spells the year out)
+    if entity == "customer" and key == "province" and str(get_locale()).startswith("en"):
+        return IN_ENGLISH.get(value, str(value))  # stored 福建 (what rules read), read Fujian
     return str(value)
 
 

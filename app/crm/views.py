@@ -23,7 +23,7 @@ from app.clock import company_today, company_zone
 from app.crm import history, services
 from app.crm.models import (ENTITIES, MODELS, OPPORTUNITY_STATUSES, Activity, Contract, Customer,
                             CustomerImport, CustomFieldDef, Opportunity, Stage)
-from app.crm.regions import PROVINCES
+from app.crm.regions import IN_ENGLISH
 from app.extensions import db
 from app.security import is_local_path
 from app.ui.dashboard import Figure, Section, add_home_sections
@@ -236,7 +236,7 @@ def _crm_template_helpers():
             "crm_review_label": services.review_label,
             "crm_field_label": services.field_label, "crm_entity_label": services.ENTITY_LABELS,
             "crm_list_titles": LIST_TITLES, "crm_plural": PLURAL,
-            "crm_can_see": lambda record: services.can_see(record, current_user), "crm_provinces": PROVINCES}
+            "crm_can_see": lambda record: services.can_see(record, current_user), "crm_provinces": IN_ENGLISH}
 
 
 # --- lists --------------------------------------------------------------------------------

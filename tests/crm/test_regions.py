@@ -46,3 +46,21 @@ def test_the_upgrade_stores_what_old_rows_hold_by_the_short_name(tmp_path, revis
         with db.engine.connect() as connection:
             found = [row[0] for row in connection.execute(text("SELECT province FROM customers ORDER BY id"))]
     assert found == [*stored, "Bavaria", None]
+
+
+def test_an_english_page_names_the_province_in_english_and_offers_english_names(app, make_customer, crm_stages):
+    """Typed Fujian, it read back 福建 on every English page (the list, the record, its history)."""
+    from tests.crm.test_pages import _english, login
+
+    customer = make_customer("sales1", name="Minjiang Marine", province="Fujian", city="Fuzhou")
+    client = app.test_client()
+    login(client, "sales1")
+    _english(client)
+    detail = client.get(f"/crm/customer/{customer['id']}").get_data(as_text=True)
+    assert "Fujian" in detail and "福建" not in detail
+    assert "Fujian" in client.get("/crm/customer").get_data(as_text=True)
+    form = client.get("/crm/customer/new").get_data(as_text=True)
+    assert '<option value="Fujian">' in form and '<option value="福建">' not in form
+    chinese = app.test_client()
+    login(chinese, "manager")  # (the language chosen is the user's: another user reads Chinese)
+    assert "福建" in chinese.get(f"/crm/customer/{customer['id']}").get_data(as_text=True)
