@@ -672,7 +672,9 @@ def move_stage(record_id):
     else:
         flash(_("“%(title)s” moved to %(stage)s.", title=record.title,
                 stage=services.stage_by_key(record.stage).name), "success")
-    return redirect(request.form["next"] if is_local_path(request.form.get("next")) else url_for("crm.pipeline"))
+    back = request.form["next"] if is_local_path(request.form.get("next")) else url_for("crm.pipeline")
+    # Back at the card, in its new column: on a phone the board showed its first column again.
+    return redirect(f"{back.split('#')[0]}#deal-{record_id}" if back.split("?")[0] == url_for("crm.pipeline") else back)
 
 
 @bp.post("/crm/opportunity/<int:record_id>/close")

@@ -90,9 +90,12 @@ def test_related_records_pipeline_and_refused_move(app, crm_stages, make_custome
         "stage": "negotiation", "status": "open", "owner": "sales1", "version": "1"})
     assert filled.status_code == 302
     assert client.get(f"/api/v1/opportunities/{opportunity['id']}").get_json()["stage"] == "negotiation"
-    moved = client.post(f"/crm/opportunity/{opportunity['id']}/stage", data={"stage": "quotation_sent"},
-                        follow_redirects=True).get_data(as_text=True)
-    assert "moved to 方案报价" in moved
+    back = client.post(f"/crm/opportunity/{opportunity['id']}/stage", data={"stage": "quotation_sent",
+                                                                           "next": "/pipeline?status=open"})
+    # Back at the card in its new column (on a phone the board showed its first column again).
+    assert back.headers["Location"].endswith(f"/pipeline?status=open#deal-{opportunity['id']}")
+    moved = client.get(back.headers["Location"]).get_data(as_text=True)
+    assert "moved to 方案报价" in moved and f'id="deal-{opportunity["id"]}"' in moved
     assert client.get("/contracts").status_code == 200 and client.get("/activities").status_code == 200
     board = client.get("/pipeline").get_data(as_text=True)
     quotation = board.split('data-stage="quotation_sent"')[1].split("</section>")[0]
