@@ -61,7 +61,7 @@ function valueSpecEditor(item, targetEntity, sourceEntity) {
   const modes = Object.keys(T.modes).filter((m) => m !== "today" || ["date", "datetime"].includes(target?.type))
     .filter((m) => m !== "template" || target?.type === "text");
   item.mode = modes.includes(item.mode) ? item.mode : "value";
-  const parts = [select(modes.map((m) => [m, T.modes[m]]), item.mode, (v) => { item.mode = v; renderActions(); }, T.value)];
+  const parts = [select(modes.map((m) => [m, T.modes[m]]), item.mode, (v) => { item.mode = v; renderActions(); }, T.valueMode)];
   if (item.mode === "value") {
     parts.push(target?.choices.length
       ? select([["", T.none], ...target.choices.map((c) => [c, target.choice_labels?.[c] || c])], item.value, (v) => { item.value = v; }, T.value)
@@ -138,7 +138,8 @@ const ACTION_EDITORS = {
   },
   share: (a) => el("div", {}, listInput(a, "users", T.users), listInput(a, "groups", T.groups)),
   notify: (a) => el("div", {}, listInput(a, "users", T.users), listInput(a, "groups", T.groups),
-    el("div", { class: "form-check mb-2" }, el("input", { class: "form-check-input", type: "checkbox", checked: !!a.to_owner, onchange: (e) => { a.to_owner = e.target.checked; } }), el("label", { class: "form-check-label small" }, T.toOwner)),
+    // The box inside its label: clicking the words ticks it, and it has a name to read out.
+    el("label", { class: "form-check mb-2 small d-block" }, el("input", { class: "form-check-input", type: "checkbox", checked: !!a.to_owner, onchange: (e) => { a.to_owner = e.target.checked; } }), el("span", { class: "form-check-label" }, T.toOwner)),
     labelled(T.template, textarea(a.template, (v) => { a.template = v; }, T.template))),
   create_todo: (a) => {
     a.assignee = a.assignee || "owner";

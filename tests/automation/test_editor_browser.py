@@ -50,6 +50,10 @@ def test_designer_builds_saves_and_dry_runs_a_rule(page, app, demo_people):
     assert offered[0] == "admin，fj_head, manager" and "admin，fj_head, admin" not in offered, offered
     people.fill("manager")
     notify.get_by_label("模板，例如 {name}").fill("大客户 {name}")
+    notify.get_by_text("记录负责人").click()  # the words tick the box
+    assert notify.get_by_label("记录负责人").is_checked()
+    notify.get_by_text("记录负责人").click()
+    assert action.get_by_label("取值方式").count() == 1  # the mode and the value are not both "值"
     page.check("#rule-once")
     page.fill("#rule-position", "20")  # after a round robin at 10, say
     page.click("#save-rule")
