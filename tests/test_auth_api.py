@@ -336,3 +336,24 @@ def test_failures_from_one_address_do_not_lock_the_account_elsewhere(client, dem
         from app.auth.services import account_lock_remaining, get_user
 
         assert account_lock_remaining(get_user("admin")) > 0
+
+
+@pytest.mark.skipif(not __import__("os").environ.get("TEST_DATABASE_URL"), reason="needs PostgreSQL (several writers)")
+def test_wrong_passwords_sent_at_once_get_no_more_guesses_than_the_lock_allows(app, demo_people):
+    """Twenty at once all read "no failures yet": eight were checked instead of five."""
+    import threading
+
+    statuses, start = [], threading.Barrier(12)
+
+    def guess():
+        client = app.test_client()
+        start.wait()
+        statuses.append(client.post("/api/v1/tokens", json={"username": "med_reviewer", "password": "wrong-one"},
+                                    environ_base={"REMOTE_ADDR": "203.0.113.7"}).status_code)
+
+    threads = [threading.Thread(target=guess) for _ in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert statuses.count(401) == app.config["LOGIN_MAX_FAILURES"] and statuses.count(429) == 12 - statuses.count(401)
