@@ -1120,9 +1120,11 @@ def withdraw(instance_id: int, user: User, comment=None) -> ProcessInstance:
     if has_been_acted_on(instance):
         raise ApiError(409, "already_handled", _("Someone has already worked on it; it can no longer be withdrawn."))
     text = _clean_comment(comment)
+    # The record first, then the process: the order an approval's step takes them in. The other
+    # way round, a withdrawal racing the approval deadlocked on PostgreSQL.
+    _reset_review_status(instance, user, _("Withdrawn"))
     engine_call(engine.terminate, instance.id, user, text, commit=False)
     add_history(instance, "withdrawn", user, comment=text)
-    _reset_review_status(instance, user, _("Withdrawn"))
     _commit()
     return instance
 

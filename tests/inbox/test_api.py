@@ -486,6 +486,31 @@ def test_withdraw_only_while_nobody_acted(api_as, flows, app):
     assert refused.status_code == 409 and refused.get_json()["error"]["code"] == "already_handled"
 
 
+def test_a_withdrawal_writes_the_record_before_the_process_as_an_approval_does(api_as, flows, app):
+    """The other way round, a withdrawal racing the approval's step deadlocked on PostgreSQL (the
+    step writes the customer, then the process; the withdrawal wrote them in the other order)."""
+    from sqlalchemy import event
+
+    from app.extensions import db
+
+    instance_id = flows.report()
+    written = []
+
+    def note(conn, cursor, statement, *args):
+        if statement.lstrip().upper().startswith("UPDATE"):
+            written.append(statement.split()[1].strip('"'))
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        assert api_as("sales1").post(f"/api/v1/my-submissions/{instance_id}/withdraw", json={}).status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+    tables = [t for t in written if t in ("customers", "process_instances", "human_tasks")]
+    assert tables and tables[0] == "customers", written
+
+
 def test_suspend_resume_terminate(api_as, flows, app):
     instance_id = flows.report()
     task = flows.open_task(instance_id)
