@@ -710,8 +710,9 @@ def import_customers():
         if upload is None or not upload.filename:
             error_message = _("Choose a CSV file.")
         else:
+            raw = upload.read()
             try:
-                job = services.start_customer_import(upload.read(), upload.filename, current_user._get_current_object(),
+                job = services.start_customer_import(raw, upload.filename, current_user._get_current_object(),
                                                      automate=request.form.get("automate", "yes") != "no",
                                                      leave_out_unknown=request.form.get("leave_out_unknown") == "y")
             except ApiError as error:
@@ -719,6 +720,10 @@ def import_customers():
                 error_message = services.join_sentences([error.message] + [
                     d["message"] for d in error.details if d.get("message") not in error.message][:5])
             else:
+                passed_over = services.columns_the_product_sets(raw)
+                if passed_over:  # said, not dropped without a word
+                    flash(_("Not imported, as the product sets them: %(columns)s (the customers are dated the day "
+                            "they are imported).", columns=_(", ").join(passed_over)), "info")
                 return redirect(url_for("crm.import_status", import_id=job.id))
         flash(error_message, "danger")
     fields = services.record_fields("customer")

@@ -229,7 +229,13 @@ def test_import_page_shows_progress_and_row_errors(app, crm_stages):
                            content_type="multipart/form-data")
     assert response.status_code == 302
     page = client.get(response.headers["Location"]).get_data(as_text=True)
-    assert 'id="import-errors"' in page and "100%" in page
+    assert 'id="import-errors"' in page and "100%" in page and "未导入（由系统自动设置）" not in page
+    # An old system's 创建时间 is passed over, and the page says so (the customers are dated today).
+    dated = "客户名称,创建时间\n厦门旧客户,2019-03-05\n".encode()
+    response = client.post("/customers/import", data={"file": (io.BytesIO(dated), "old.csv")},
+                           content_type="multipart/form-data")
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "未导入（由系统自动设置）：创建时间" in page
     other = app.test_client()
     login(other, "sales2")
     assert other.get(response.headers["Location"]).status_code == 404
