@@ -13,7 +13,7 @@ from sqlalchemy import select
 from app.auth.services import get_user
 from app.crm.models import Activity, AssignmentLog, Contract, Customer, Opportunity, Stage
 from app.crm.phones import normalise_phone
-from app.crm.services import normalise_name
+from app.crm.services import SIGNED, normalise_name
 from app.db import utcnow
 from app.extensions import db
 
@@ -115,5 +115,6 @@ def seed_records() -> None:
                 customer=customer, opportunity=opportunities.get(opportunity_title), title=title,
                 amount=Decimal(amount), signed_on=date.today() - timedelta(days=signed_ago),
                 expires_on=date.today() + timedelta(days=expires_in), status=status, owner=customer.owner,
+                signed_by_id=customer.owner.id if status in SIGNED else None,  # whom the sales report credits
                 invoice_title=customer.name, invoice_tax_number=customer.credit_code, custom={}))
     db.session.commit()

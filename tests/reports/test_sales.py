@@ -143,3 +143,14 @@ def test_a_signed_contract_stays_credited_to_who_signed_it_when_its_customer_cha
         contract = db.session.get(Contract, signed["id"])
         crm.update(contract, {"status": "signed", "signed_on": "2026-11-20"}, get_user("admin"))
     assert contracts("sales2") == (2, 560000.0) and contracts("sales1") == (0, 0.0)
+
+
+def test_the_demo_s_signed_contracts_are_credited_to_their_salespeople(app, demo_people, api_as):
+    """The demo's signed 420,000 stood in the sales report under "—": nobody had signed it."""
+    from app.crm import demo
+
+    with app.app_context():
+        demo.seed()
+    people = api_as("admin").get("/api/v1/reports/sales?from=2025-01-01&to=2027-12-31").get_json()["people"]
+    assert people and all(p["username"] for p in people)
+    assert sum(p["contracts"] for p in people) == 2
