@@ -5,8 +5,12 @@ customers, custom fields) and name every bad field. ``id``, ``created_at``, ``up
 and the read-only statuses (``report_status``, ``approval_status``) are accepted so a client
 may send back what it read.
 """
+from datetime import date, datetime
+
 from apiflask import Schema
-from marshmallow import INCLUDE
+from flask_babel import gettext as _
+from marshmallow import INCLUDE, ValidationError
+from marshmallow.fields import Field
 from apiflask.fields import Boolean, Date, DateTime, Dict, Float, Integer, List, Nested, Raw, String
 from apiflask.validators import OneOf
 
@@ -165,11 +169,27 @@ class CustomerExportQuery(CustomerQuery):
                      metadata={"description": "Header row: field keys (default) or labels in the caller's language"})
 
 
+class DayOrMoment(Field):
+    """A filter bound on a time: a date is the whole company day ("before 2026-11-30" includes
+    the 30th to 23:59), a date-time the moment. Read as a date-time, the 30th was lost."""
+
+    def __init__(self, **kwargs):
+        super().__init__(load_default=None, metadata={"type": "string", "description": "YYYY-MM-DD (the whole day "
+                                                      "in company time) or an ISO 8601 date-time"}, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = str(value).strip()
+        try:
+            return date.fromisoformat(text) if len(text) == 10 else datetime.fromisoformat(text)
+        except ValueError:
+            raise ValidationError(_("Not a date (YYYY-MM-DD) nor a date and time (ISO 8601).")) from None
+
+
 class ActivityQuery(_ListQuery):
     customer_id = Integer(load_default=None)
     kind = String(load_default=None, validate=OneOf(ACTIVITY_KINDS))
-    happened_at_after = DateTime(load_default=None)
-    happened_at_before = DateTime(load_default=None)
+    happened_at_after = DayOrMoment()
+    happened_at_before = DayOrMoment()
     next_follow_up_before = Date(load_default=None)
 
 
@@ -180,6 +200,9 @@ class OpportunityQuery(_ListQuery):
     amount_min = Float(load_default=None)
     amount_max = Float(load_default=None)
     expected_close_before = Date(load_default=None)
+    expected_close_after = Date(load_default=None)
+    closed_at_after = DayOrMoment()  # who won what in November
+    closed_at_before = DayOrMoment()
 
 
 class ContractQuery(_ListQuery):
@@ -189,6 +212,8 @@ class ContractQuery(_ListQuery):
     approval_status = String(load_default=None, validate=OneOf(APPROVAL_STATUSES))
     expires_on_before = Date(load_default=None)
     expires_on_after = Date(load_default=None)
+    signed_on_after = Date(load_default=None)
+    signed_on_before = Date(load_default=None)
 
 
 class StageMove(Schema):

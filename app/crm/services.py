@@ -1481,7 +1481,7 @@ FILTERS = {
 }
 # Columns lists sort by (where the record has them). Not the stage (its order is the pipeline's,
 # not the key's) nor references (owner, customer: the order of ids means nothing to a reader).
-SORTS = {"updated_at", "created_at", "name", "title", "amount", "registered_capital", "expected_close",
+SORTS = {"updated_at", "created_at", "closed_at", "name", "title", "amount", "registered_capital", "expected_close",
          "expires_on", "signed_on", "happened_at", "next_follow_up", "province", "city", "industry",
          "customer_class", "report_status", "approval_status", "kind", "status", "id"}
 

@@ -521,3 +521,30 @@ def test_a_change_sent_without_a_version_is_applied_though_a_workflow_saved_the_
     calls.clear()
     stale = api.patch(f"/api/v1/customers/{customer['id']}", json={"industry": "教育", "version": changed.get_json()["version"]})
     assert stale.status_code == 409 and stale.get_json()["error"]["code"] == "stale_version" and len(calls) == 1
+
+
+def test_the_api_lists_filter_by_the_days_things_happened_as_the_pages_do(api_as, crm_stages):
+    """"Who won what in November" could not be asked of the API (400: not taken here), and
+    happened_at_before=2026-11-30 lost all of the 30th, read as its midnight."""
+    api = api_as("sales1")
+    customer = api.post("/api/v1/customers", json={"name": "API 过滤客户"}).get_json()
+    api.post("/api/v1/activities", json={"customer_id": customer["id"], "kind": "visit", "content": "月末拜访",
+                                         "happened_at": "2026-11-30T23:30:00"})
+    api.post("/api/v1/opportunities", json={"customer_id": customer["id"], "title": "十一月赢单", "amount": 1,
+                                            "expected_close": "2026-11-20", "status": "won",
+                                            "closed_at": "2026-11-30T23:30:00+08:00"})
+    api.post("/api/v1/contracts", json={"customer_id": customer["id"], "title": "草稿合同", "signed_on": "2026-11-15"})
+
+    def titles(path):
+        response = api.get(path)
+        assert response.status_code == 200, response.get_json()
+        return [r.get("title") or r.get("content") for r in response.get_json()["items"]]
+
+    assert titles("/api/v1/activities?happened_at_after=2026-11-01&happened_at_before=2026-11-30") == ["月末拜访"]
+    assert titles("/api/v1/activities?happened_at_before=2026-11-30T12:00:00%2B08:00") == []  # a moment: as given
+    assert titles("/api/v1/opportunities?closed_at_after=2026-11-01&closed_at_before=2026-11-30") == ["十一月赢单"]
+    assert titles("/api/v1/opportunities?closed_at_after=2026-12-01") == []
+    assert titles("/api/v1/opportunities?expected_close_after=2026-11-01&sort=-closed_at") == ["十一月赢单"]
+    assert titles("/api/v1/contracts?signed_on_after=2026-11-01&signed_on_before=2026-11-30") == ["草稿合同"]
+    bad = api.get("/api/v1/opportunities?closed_at_after=2026-13-01")
+    assert bad.status_code == 400 and bad.get_json()["error"]["details"][0]["field"] == "closed_at_after"
