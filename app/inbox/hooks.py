@@ -261,10 +261,12 @@ def _new_task_text(services, task: HumanTask):
 
 
 def _people(services, task: HumanTask) -> set[str]:
-    """Whoever holds the task, or everyone it is offered to."""
+    """Whoever holds the task, or everyone it is offered to, but for whoever it decides about:
+    a group member who started the request or owns its record cannot take it, and was told of
+    it as a task to do."""
     if services.holder(task):
         return {services.holder(task)}
-    return services.group_member_names(task.candidate_groups) | set(task.candidate_users or [])
+    return services.offered_people(task)
 
 
 def _clear(session: Session, *args) -> None:

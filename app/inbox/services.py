@@ -733,11 +733,19 @@ def _about(task: HumanTask):
     return _l("%(task)s (%(record)s)", task=task.name, record=record.label) if record is not None else task.name
 
 
+def offered_people(task: HumanTask) -> set[str]:
+    """Who may take a task nobody holds: the members of its groups but those it decides about
+    (see own_decision), and the people it names."""
+    members = group_member_names(task.candidate_groups)
+    if members:
+        members -= set(interested_parties(task.instance))
+    return members | set(task.candidate_users or [])
+
+
 def _offer_again(task: HumanTask, message, left_by: User) -> None:
     """Back in its group: its members hear of it again (their notice of it counted as read once
     a colleague took it)."""
-    others = group_member_names(task.candidate_groups) | set(task.candidate_users or [])
-    _notify(others - {left_by.username}, message, task)
+    _notify(offered_people(task) - {left_by.username}, message, task)
 
 
 def release_tasks_of_leaver(user: User, actor: User | None = None) -> None:

@@ -61,7 +61,8 @@ def _helpers():
             "inbox_decision_label": decision_label, "inbox_user_label": _user_label,
             "duplicate_reason": crm_services.duplicate_reason, "inbox_status_class": status_class,
             "report_status_label": report_status_label, "inbox_group_labels": group_labels,
-            "inbox_submitted": submitted_rows}
+            "inbox_submitted": submitted_rows,
+            "inbox_own_decision": lambda task: services.own_decision(task, current_user)}
 
 
 def submitted_rows(instance, data) -> list[dict]:

@@ -418,4 +418,17 @@ def test_the_task_page_offers_no_claim_of_ones_own_request(app, flows):
     task = flows.open_task(flows.report(owner="sales2"))
     page = login(app, "sales2").get(f"/tasks/{task['id']}").get_data(as_text=True)
     assert 'id="claim-button"' not in page and "由组内其他成员或管理员处理" in page
+    # Nor in the inbox, and it is not told as a task to do.
+    inbox = login(app, "sales2").get("/inbox").get_data(as_text=True)
+    row = inbox.split(f'data-task-id="{task["id"]}"')[1].split("</tr>")[0]
+    assert "data-own-decision" in row and 'data-task-action="claim"' not in row
+    with app.app_context():
+        from sqlalchemy import select
+
+        from app.auth.services import get_user
+        from app.extensions import db
+        from app.notifications.models import Notification
+
+        told = db.session.scalars(select(Notification.text).where(Notification.user_id == get_user("sales2").id)).all()
+    assert not [text for text in told if "新待办" in text]
     assert 'id="claim-button"' in login(app, "fj_head").get(f"/tasks/{task['id']}").get_data(as_text=True)
