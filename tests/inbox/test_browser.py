@@ -46,6 +46,12 @@ def test_claim_delegate_approve_and_the_reporter_sees_it(page, flows):
     said.wait_for()
     assert "必填" in said.inner_text() and "comment" not in page.locator("#comment-form").inner_text()
     assert page.locator("#comment-form [name=comment].is-invalid").count() == 1
+    # A comment on two lines reads on two lines.
+    page.fill("#comment-form [name=comment]", "第一行\n第二行")
+    page.click("#comment-form button[type=submit]")
+    shown = page.locator("#comments .comment-text").last
+    shown.wait_for()
+    assert shown.inner_text() == "第一行\n第二行"
 
     page.select_option("#delegate-to", "med_reviewer")
     page.fill("#delegate-form input[name=comment]", "请医疗组帮忙核实")
