@@ -249,7 +249,7 @@ def dry_run(rule_data: dict, record, catalog: Catalog, changes: dict | None = No
     # The event happens after the change: the record reads its new values, as in a real run.
     ctx.overlay.update({name: coerce(entity.field(name), new, ctx.today) for name, (_old, new) in changes.items()})
     matched, leaves = evaluate(rule_data.get("condition"), entity.fields, ctx.get, changes, ctx.today)
-    held = _held_back(rule_data, getattr(record, "id", None), event) if matched else None
+    held = _held_back(rule_data, record, entity, event) if matched else None
     actions = []
     if matched:
         for index, action in enumerate(rule_data.get("actions") or []):
@@ -268,10 +268,11 @@ def dry_run(rule_data: dict, record, catalog: Catalog, changes: dict | None = No
     return {"matched": matched, "held": held, "conditions": [leaf.to_dict() for leaf in leaves], "actions": actions}
 
 
-def _held_back(rule_data: dict, record_id, event: str | None) -> str | None:
+def _held_back(rule_data: dict, record, entity, event: str | None) -> str | None:
     """Why the rule would not act on this saved record now although its conditions hold, as the
     real run would say: it acted on it once already, or a time rule's moment has not come (or
     came and was acted on). The dry run said "would run" for a contract 350 days from expiry."""
+    record_id = getattr(record, "id", None)
     if record_id is None:
         return None  # sample values: no record to have a history
     if rule_data.get("once_per_record") and rule_data.get("id") is not None and \
@@ -279,6 +280,11 @@ def _held_back(rule_data: dict, record_id, event: str | None) -> str | None:
         return _("Already acted on this record once: a rule limited to once per record does not act again.")
     if (event or rule_data["event"]) not in TIME_EVENTS:
         return None
+    dated = (rule_data.get("event_options") or {}).get("field")
+    if rule_data["event"] in ("date_before", "date_after") and dated and cat.read(record, dated) in (None, ""):
+        spec = entity.field(dated)
+        return _("This record has no %(field)s: the rule never acts on it until it has one.",
+                 field=spec.said if spec else dated)
     timed = SimpleNamespace(entity=rule_data["entity"], event=rule_data["event"],
                             event_options=rule_data.get("event_options") or {})
     occasion = next((o for r, o in due_records(timed, utcnow()) if r.id == record_id), None)

@@ -367,3 +367,6 @@ def test_a_dry_run_says_when_the_real_run_would_not_act_now(crm, make_rule, user
     assert "已按此记录的日期执行过" in held and statuses == ["held"]
     held, statuses = tried(once, customer)
     assert "已对此记录执行过一次" in held and statuses == ["held"]
+    undated = crm.create("contract", {"customer_id": customer.id, "title": "无到期日"}, user("sales1"))
+    held, statuses = tried(rule, undated)
+    assert "此记录没有到期日" in held and statuses == ["held"]  # never, not "not yet"
