@@ -318,8 +318,14 @@ async function start() {
   $("rule-entity").addEventListener("change", (e) => {
     // Another record type has other fields: its conditions go. Asked first, not done silently
     // (switched there and back, a rule lost its conditions and was one Save from acting always).
+    // So do the fields its actions set or copy (a set-fields action showed another field than it held).
     const anyLeaf = (node) => !!node && (!!node.field || (node.and || node.or || []).some(anyLeaf));
-    if (anyLeaf(rule.condition) && !window.confirm(T.confirmEntity)) { e.target.value = rule.entity; return; }
+    const fielded = (a) => (a.type === "set_fields" && (a.values || []).length)
+      || (a.type === "create_record" && (a.mapping || []).length);
+    if ((anyLeaf(rule.condition) || rule.actions.some(fielded)) && !window.confirm(T.confirmEntity)) {
+      e.target.value = rule.entity; return;
+    }
+    rule.actions.filter(fielded).forEach((a) => { if (a.type === "set_fields") a.values = []; else a.mapping = []; });
     rule.entity = e.target.value; rule.condition = null; rule.event_options = {}; render();
   });
   $("rule-event").addEventListener("change", (e) => { rule.event = e.target.value; rule.event_options = {}; render(); });

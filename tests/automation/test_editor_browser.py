@@ -283,11 +283,28 @@ def test_changing_the_record_type_asks_before_clearing_conditions_and_leaving_as
     _open_update_rule(page, app, "升为A类", {"field": "customer_class", "op": "changed_to", "value": "A"},
                       "{name} 升为A类")
     asked = []
-    page.on("dialog", lambda dialog: (asked.append((dialog.type, dialog.message)), dialog.dismiss()))
+
+    def asked_and_dismissed(dialog):
+        asked.append((dialog.type, dialog.message))
+        dialog.dismiss()
+
+    page.on("dialog", asked_and_dismissed)
     page.select_option("#rule-entity", "opportunity")
-    assert asked and asked[0][0] == "confirm" and "条件将被清空" in asked[0][1]
+    assert asked and asked[0][0] == "confirm" and "将被清空" in asked[0][1]
     expect(page.locator("#rule-entity")).to_have_value("customer")  # dismissed: nothing changed
     expect(page.locator("#condition-root .condition-leaf")).to_have_count(1)
+    # Accepted, the fields its actions set go too: a set-fields action showed another type's field.
+    page.select_option("#new-action-type", "set_fields")
+    page.click("#add-action")
+    fields_action = page.locator(".rule-action").last
+    fields_action.get_by_role("button", name="添加字段").click()
+    fields_action.get_by_label("字段").select_option("customer_class")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.remove_listener("dialog", asked_and_dismissed)
+    page.select_option("#rule-entity", "opportunity")
+    expect(page.locator("#rule-entity")).to_have_value("opportunity")
+    expect(page.locator(".rule-action").last.get_by_label("字段")).to_have_count(0)
+    page.on("dialog", asked_and_dismissed)
     page.fill("#rule-name", "升为A类（改）")
     with pytest.raises(PlaywrightError):  # the page asks before the edit is lost; dismissed, it stays
         page.goto("/automation/")
