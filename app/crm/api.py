@@ -196,17 +196,18 @@ def _opportunity(record_id):
 @bp.doc(summary="Move to a pipeline stage; refused (400 stage_requirements_missing) while the stage's "
                 "required fields are empty", responses=[400, 404, 409])
 def move_stage(record_id, body):
-    return services.move_stage(_opportunity(record_id), body["stage"], current_user, version=body.get("version"))
+    return services.move_stage(_opportunity(record_id), body["stage"], current_user,
+                               version=_expected_version(body.get("version")))
 
 
 @bp.post("/opportunities/<int:record_id>/won")
 @login_required
 @bp.input(WonIn, arg_name="body")
 @bp.output(OpportunityOut)
-@bp.doc(summary="Mark an opportunity won (成功)", responses=[404, 409])
+@bp.doc(summary="Mark an opportunity won (赢单); a stale `version` (or `If-Match`) is 409", responses=[404, 409])
 def mark_won(record_id, body):
     record = _opportunity(record_id)
-    services.check_version(record, body.get("version"))
+    services.check_version(record, _expected_version(body.get("version")))
     return services.mark_won(record, current_user)
 
 
@@ -214,10 +215,11 @@ def mark_won(record_id, body):
 @login_required
 @bp.input(LostIn, arg_name="body")
 @bp.output(OpportunityOut)
-@bp.doc(summary="Mark an opportunity lost (失败), with a reason", responses=[404, 409])
+@bp.doc(summary="Mark an opportunity lost (输单), with a reason; a stale `version` (or `If-Match`) is 409",
+        responses=[404, 409])
 def mark_lost(record_id, body):
     record = _opportunity(record_id)
-    services.check_version(record, body.get("version"))
+    services.check_version(record, _expected_version(body.get("version")))
     return services.mark_lost(record, current_user, body.get("reason"))
 
 

@@ -290,6 +290,11 @@ def test_created_records_have_a_location_and_writes_honour_if_match(api_as, crm_
     assert api.delete(f"{url}?version={current.strip(chr(34))}", headers={"If-Match": old}).status_code == 400
     assert api.patch(url, json={"amount": 40, "version": int(current.strip('"'))},
                      headers={"If-Match": current}).status_code == 200
+    # The deal's actions honour it too: a stale one lost, moved or won nothing.
+    for action, body in (("lost", {"reason": "价格"}), ("stage", {"stage": "needs_confirmed"}), ("won", {})):
+        refused = api.post(f"{url}/{action}", json=body, headers={"If-Match": old})
+        assert refused.status_code == 409 and refused.get_json()["error"]["code"] == "stale_version", action
+    assert api.get(url).get_json()["status"] == "open"
     current = api.get(url).headers["ETag"]
     assert api.delete(url, headers={"If-Match": current}).status_code == 204
     assert api.get(url).status_code == 404
