@@ -597,6 +597,11 @@ def _clean(entity: str, data: dict, record: OwnedRecord | None, actor) -> tuple[
             and values.get("status", getattr(record, "status", "open")) not in CLOSED:
         errors.append({"field": "closed_at", "message": _("Only a won or lost deal has a close time: mark it won "
                                                           "or lost, or leave this empty.")})
+    elif entity == "opportunity" and isinstance(values.get("closed_at"), datetime) \
+            and values["closed_at"].astimezone(company_zone()).year < EARLIEST_CLOSE_YEAR:
+        # 1900-01-01 from an ERP's empty date: a win no report period reaches (they start in 2000).
+        errors.append({"field": "closed_at", "message": _("A deal closed before %(year)d is no report's: check the "
+                                                          "date.", year=EARLIEST_CLOSE_YEAR)})
     if entity == "contract" and ("status" in values or "signed_on" in values):
         status, signed_on = (values.get(key, getattr(record, key, None)) for key in ("status", "signed_on"))
         if status == "signed" and isinstance(signed_on, date) and signed_on > company_today():
@@ -1007,6 +1012,7 @@ def _apply(record: OwnedRecord, values: dict, custom: dict | None, actor, reason
 
 
 SIGNED = ("signed", "expired")  # an expired contract was signed in its time
+EARLIEST_CLOSE_YEAR = 2000  # the sales report's periods start then
 
 
 def _date_the_signature(record: OwnedRecord) -> None:

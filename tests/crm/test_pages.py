@@ -878,6 +878,8 @@ def test_a_deal_won_last_month_is_dated_when_it_was_won(app, crm_stages, api_as,
     assert kept.status_code == 200 and kept.get_json()["closed_at"].startswith("2026-10-20T01:00:00")
     ahead = sales.patch(f"/api/v1/opportunities/{deal['id']}", json={"closed_at": "2099-01-01T00:00:00+08:00"})
     assert ahead.status_code == 400 and ahead.get_json()["error"]["details"][0]["field"] == "closed_at"
+    ancient = sales.patch(f"/api/v1/opportunities/{deal['id']}", json={"closed_at": "1900-01-01T00:00:00+08:00"})
+    assert ancient.status_code == 400 and "2000" in ancient.get_json()["error"]["details"][0]["message"]
     open_deal = sales.post("/api/v1/opportunities", json={"customer_id": customer["id"], "title": "进行中",
                                                           "closed_at": "2026-10-15T10:00:00+08:00"})
     assert open_deal.status_code == 400 and "赢单或输单" in open_deal.get_json()["error"]["details"][0]["message"]
