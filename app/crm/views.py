@@ -14,11 +14,12 @@ from flask import (Blueprint, Flask, abort, current_app, flash, redirect, render
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from app.access import admin_required, login_required
 from app.api.errors import ApiError
 from app.auth.models import User
+from app.auth.services import managed_user_ids
 from app.clock import company_today, company_zone
 from app.crm import history, services
 from app.crm.models import (ENTITIES, MODELS, OPPORTUNITY_STATUSES, Activity, Contract, Customer,
@@ -274,13 +275,14 @@ def _list_filters(entity) -> dict:
 
 def _owner_choices(chosen: str | None) -> list[User]:
     """The owner filter offers the people whose records this user sees as theirs or their
-    team's; a deactivated one only when chosen (a leaver's history), so the select says whose
-    records the list shows rather than "all"."""
+    team's, the team's leavers after them (their won deals stay theirs: a manager reviews them),
+    and a deactivated one chosen by a link, so the select says whose records the list shows."""
     people = [u for u in db.session.scalars(select(User).where(User.active.is_(True)).order_by(User.username))
               if services.may_assign(current_user, u, None)]
-    if chosen and chosen not in {u.username for u in people}:
-        people += db.session.scalars(select(User).where(User.username == chosen, User.active.is_(False))).all()
-    return people
+    leavers = select(User).where(User.active.is_(False))
+    if not current_user.is_admin:
+        leavers = leavers.where(or_(User.id.in_(managed_user_ids(current_user)), User.username == (chosen or "")))
+    return people + list(db.session.scalars(leavers.order_by(User.username)))
 
 
 @bp.get("/crm/<entity>")

@@ -849,6 +849,9 @@ def test_the_pipeline_board_filters_by_owner_and_a_leavers_records_say_whose_the
     listed = manager.get("/crm/opportunity?owner=sales2").get_data(as_text=True)
     assert "sales2的商机" in listed and '<option value="sales2" selected>' in listed
     assert "(已停用)" in listed.split('<option value="sales2" selected>')[1].split("</option>")[0]
+    # Offered without a hand-made link too: the manager reviews the leaver's history from the board.
+    owners = manager.get("/pipeline").get_data(as_text=True).split('name="owner"')[1].split("</select>")[0]
+    assert 'value="sales2"' in owners and "(已停用)" in owners
 
 
 def test_a_deal_won_last_month_is_dated_when_it_was_won(app, crm_stages, api_as, make_customer):
