@@ -830,3 +830,9 @@ def test_the_problem_list_follows_the_drawing_and_drawing_hints_are_no_errors(pa
     issues = page.evaluate("""() => window.designer.modeler.get('linting')._issues""")
     levels = {issue["category"] for found in issues.values() for issue in found}
     assert levels == {"warn"}, levels  # hints, every one
+    # A green "no problems" badge is not shown beside problems that block deploying.
+    page.evaluate("""() => { const root = document.querySelector('#designer-modeler');
+      root.dataset.problems = '1'; document.querySelector('.bjsl-button').classList.add('bjsl-button-success'); }""")
+    assert not page.locator(".bjsl-button").is_visible()
+    page.evaluate("() => { document.querySelector('#designer-modeler').dataset.problems = '0'; }")
+    assert page.locator(".bjsl-button").is_visible()
