@@ -208,7 +208,7 @@ def move_stage(record_id, body):
 def mark_won(record_id, body):
     record = _opportunity(record_id)
     services.check_version(record, _expected_version(body.get("version")))
-    return services.mark_won(record, current_user)
+    return services.mark_won(record, current_user, closed_at=body.get("closed_at"))
 
 
 @bp.post("/opportunities/<int:record_id>/lost")
@@ -220,7 +220,7 @@ def mark_won(record_id, body):
 def mark_lost(record_id, body):
     record = _opportunity(record_id)
     services.check_version(record, _expected_version(body.get("version")))
-    return services.mark_lost(record, current_user, body.get("reason"))
+    return services.mark_lost(record, current_user, body.get("reason"), closed_at=body.get("closed_at"))
 
 
 @bp.get("/records/<entity>/<int:record_id>/history")

@@ -224,10 +224,14 @@ class StageMove(Schema):
 class LostIn(Schema):
     reason = String(load_default=None, allow_none=True)
     version = Integer()
+    closed_at = Raw(load_default=None, metadata={"type": "string", "format": "date-time",
+                                                 "description": "When it was lost; now if not given"})
 
 
 class WonIn(Schema):
     version = Integer()
+    closed_at = Raw(load_default=None, metadata={"type": "string", "format": "date-time",
+                                                 "description": "When it was won (an ERP's late win); now if not given"})
 
 
 class VersionQuery(QueryParameters):

@@ -1223,13 +1223,15 @@ def move_stage(opportunity: Opportunity, stage_key: str, actor, *, version: int 
     return update(opportunity, {"stage": stage_key}, actor, version=version, commit=commit, chain=chain)
 
 
-def mark_won(opportunity: Opportunity, actor, *, commit: bool = True, chain=()) -> Opportunity:
-    return update(opportunity, {"status": "won"}, actor, commit=commit, chain=chain)
+def mark_won(opportunity: Opportunity, actor, *, commit: bool = True, chain=(), closed_at=None) -> Opportunity:
+    """Won, now or at ``closed_at`` (a win entered late counts in its own month)."""
+    data = {"status": "won", **({"closed_at": closed_at} if closed_at else {})}
+    return update(opportunity, data, actor, commit=commit, chain=chain)
 
 
 def mark_lost(opportunity: Opportunity, actor, reason: str | None = None, *, commit: bool = True,
-              chain=()) -> Opportunity:
-    data = {"status": "lost"}
+              chain=(), closed_at=None) -> Opportunity:
+    data = {"status": "lost", **({"closed_at": closed_at} if closed_at else {})}
     if reason:
         data["lost_reason"] = reason
     return update(opportunity, data, actor, commit=commit, chain=chain)

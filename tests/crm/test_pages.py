@@ -886,6 +886,13 @@ def test_a_deal_won_last_month_is_dated_when_it_was_won(app, crm_stages, api_as,
     open_deal = sales.post("/api/v1/opportunities", json={"customer_id": customer["id"], "title": "进行中",
                                                           "closed_at": "2026-10-15T10:00:00+08:00"})
     assert open_deal.status_code == 400 and "赢单或输单" in open_deal.get_json()["error"]["details"][0]["message"]
+    # The won and lost actions take it too (an ERP's late win), and say what is wrong with it.
+    late = sales.post("/api/v1/opportunities", json={"customer_id": customer["id"], "title": "ERP 补录", "amount": 1,
+                                                     "expected_close": "2026-10-15"}).get_json()
+    bad = sales.post(f"/api/v1/opportunities/{late['id']}/won", json={"closed_at": "2099-01-01T00:00:00+08:00"})
+    assert bad.status_code == 400 and bad.get_json()["error"]["details"][0]["field"] == "closed_at"
+    won_late = sales.post(f"/api/v1/opportunities/{late['id']}/won", json={"closed_at": "2026-09-30T18:00:00+08:00"})
+    assert won_late.status_code == 200 and won_late.get_json()["closed_at"].startswith("2026-09-30T10:00:00")
     # Marked won without a time: now.
     plain = sales.post("/api/v1/opportunities", json={"customer_id": customer["id"], "title": "今天赢单", "status": "won",
                                                       "amount": 1, "expected_close": "2026-10-15"}).get_json()
