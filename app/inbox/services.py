@@ -14,6 +14,7 @@ Who may do what with a task:
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -475,8 +476,16 @@ def _section(stmt, user: User, scope: str, process, record, due, created_from, c
     if process:
         stmt = stmt.where(ProcessInstance.process_key == process)
     if record:
-        stmt = stmt.where(record_label.contains(record, autoescape=True))
+        named = _RECORD_REF.match(record.strip())
+        if named:  # contract:13, as an integration knows its record, not by its label
+            stmt = stmt.where(ProcessInstance.record_type == named.group(1),
+                              ProcessInstance.record_id == int(named.group(2)))
+        else:
+            stmt = stmt.where(record_label.contains(record, autoescape=True))
     return stmt.order_by(*_order(sort, record_label))
+
+
+_RECORD_REF = re.compile(r"^(customer|activity|opportunity|contract):(\d{1,18})$")
 
 
 def _rows_select(record_label):

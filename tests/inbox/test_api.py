@@ -683,6 +683,11 @@ def test_inbox_filters_sorting_and_pages(api_as, flows):
     labels = [i["record_label"] for i in listed["items"] + page2["items"]]
     assert labels == sorted(labels)
     assert [i["record_label"] for i in head.get("/api/v1/tasks?record=乙").get_json()["items"]] == ["乙公司"]
+    # An integration names the record itself.
+    record = head.get("/api/v1/tasks?record=乙").get_json()["items"][0]["record"]
+    named = head.get(f"/api/v1/tasks?record=customer:{record['id']}").get_json()["items"]
+    assert [i["record_label"] for i in named] == ["乙公司"]
+    assert head.get(f"/api/v1/tasks?record=contract:{record['id']}").get_json()["total"] == 0
     assert head.get("/api/v1/tasks?process=assigned_review").get_json()["total"] == 0
     assert head.get("/api/v1/tasks?due=overdue").get_json()["total"] == 0
     assert head.get("/api/v1/tasks?due=week").get_json()["total"] == 3
