@@ -68,9 +68,13 @@ def evaluated_condition(leaf: dict, entity: EntitySpec | None) -> dict:
     ``result``) in words, as the rule editor shows it."""
     spec = (entity.fields if entity else {}).get(str(leaf.get("field")))
     op = canonical_op(leaf.get("op")) or str(leaf.get("op"))
+    # Where it stands in the rule (path "and.0.or.1": the second of an OR inside an AND): a
+    # condition that failed inside a group that held reads as one, not as a contradiction.
+    groups = [part for part in str(leaf.get("path") or "").split(".") if part in ("and", "or")]
     return {"field": str(spec.label) if spec else str(leaf.get("field")), "op": str(OPERATOR_LABELS.get(op, op)),
             "value": "" if op in NO_VALUE else _value_words(spec, leaf.get("value")),
-            "actual": _value_words(spec, leaf.get("actual")), "result": leaf.get("result")}
+            "actual": _value_words(spec, leaf.get("actual")), "result": leaf.get("result"),
+            "depth": max(len(groups) - 1, 0), "joined": (_("and") if groups[-1] == "and" else _("or")) if groups else ""}
 
 
 def describe_condition(condition, entity: EntitySpec | None) -> str:

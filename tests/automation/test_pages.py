@@ -107,3 +107,31 @@ def test_the_runs_of_a_deleted_rule_can_still_be_picked(client, within):
     assert '<option value="deleted:已删的规则" selected>' in only_deleted
     only_kept = client.get(f"/automation/runs?rule_id={kept_id}").get_data(as_text=True)
     assert only_kept.count('data-outcome="matched"') == 1 and "已删的规则" not in only_kept.split("<tbody>")[1]
+
+
+def test_a_run_shows_where_each_condition_stands_in_its_groups(client, within):
+    """A failed condition inside an OR that held sat flat between two ✔ rows, as if wrong."""
+    def setup():
+        from sqlalchemy import select
+
+        from app.auth.services import get_user
+        from app.automation.models import RuleRun
+        from app.automation.services import create_rule
+        from app.crm import services as crm
+        from app.extensions import db
+
+        create_rule(dict(name="嵌套条件", entity="customer", event="created",
+                         condition={"and": [{"field": "name", "op": "contains", "value": "医"},
+                                            {"or": [{"field": "industry", "op": "eq", "value": "医疗"},
+                                                    {"field": "province", "op": "eq", "value": "福建"}]}]},
+                         actions=[{"type": "set_fields", "values": [{"field": "customer_class", "value": "A"}]}]),
+                    get_user("admin"))
+        crm.create("customer", {"name": "福州医药", "province": "福建", "industry": "零售"}, get_user("sales1"))
+        return db.session.scalar(select(RuleRun.id).where(RuleRun.outcome == "matched"))
+
+    run_id = within(setup)
+    _login(client, "admin")
+    detail = client.get(f"/automation/runs/{run_id}").get_data(as_text=True)
+    rows = detail.split('id="run-chain"')[-1].split("<tbody>")[1].split("</tbody>")[0].split("<tr ")[1:]
+    assert [row.split('data-depth="')[1][0] for row in rows] == ["0", "1", "1"]
+    assert "或者" in rows[1] and "✘" in rows[1] and "✔" in rows[2]  # the failed one is one of an OR
