@@ -107,6 +107,11 @@ def test_the_runs_of_a_deleted_rule_can_still_be_picked(client, within):
     assert '<option value="deleted:已删的规则" selected>' in only_deleted
     only_kept = client.get(f"/automation/runs?rule_id={kept_id}").get_data(as_text=True)
     assert only_kept.count('data-outcome="matched"') == 1 and "已删的规则" not in only_kept.split("<tbody>")[1]
+    # Its run's own page says the rule is gone too.
+    run_link = only_deleted.split('href="/automation/runs/')[1].split('"')[0]
+    assert "data-rule-deleted" in client.get(f"/automation/runs/{run_link}").get_data(as_text=True)
+    kept_run = only_kept.split('href="/automation/runs/')[1].split('"')[0]
+    assert "data-rule-deleted" not in client.get(f"/automation/runs/{kept_run}").get_data(as_text=True)
 
 
 def test_a_run_shows_where_each_condition_stands_in_its_groups(client, within):
