@@ -455,6 +455,9 @@ def plan_webhook(action, ctx: Context) -> dict:
     body = {"rule": {"id": getattr(ctx.rule, "id", None), "name": ctx.rule.name}, "entity": ctx.entity.name,
             "event": ctx.event, "actor": getattr(ctx.actor, "username", None), "record": record_json(ctx.entity, ctx),
             "changes": {k: [jsonable(v) for v in pair] for k, pair in ctx.changes.items()}}
+    customer = getattr(ctx.record, "customer", None)
+    if customer is not None:  # an activity's or a deal's customer by name: no call back to the API for it
+        body["customer"] = {"id": customer.id, "name": customer.name}
     plan = {"url": action["url"], "body": body, "timeout": action.get("timeout", 10),
             "max_attempts": action.get("max_attempts", 5), "signed": bool(action.get("secret"))}
     if not ctx.catalog.host_allowed(host):

@@ -481,3 +481,14 @@ def test_an_allow_list_entry_that_could_never_match_is_refused_saying_how_to_wri
     page.post("/login", data={"username": "admin", "password": "demo1234"})
     typed = page.post("/automation/settings/webhook-allowlist", data={"hosts": "erp.internal\n127.0.0.1:5196"})
     assert typed.status_code == 400 and "127.0.0.1:5196" in typed.get_data(as_text=True)  # kept to correct
+
+
+def test_an_activity_s_event_names_its_customer(crm, make_rule, user):
+    """The receiver had only customer_id, and had to call the API back for whose visit it was."""
+    set_webhook_allowlist(["127.0.0.1"], None)
+    make_rule(name="拜访推送", entity="activity", event="created",
+              actions=[{"type": "webhook", "url": "http://127.0.0.1:9/hook", "secret": SECRET}])
+    customer = crm.create("customer", {"name": "厦门拜访客户"}, user("sales1"))
+    crm.create("activity", {"customer_id": customer.id, "kind": "visit", "content": "上门"}, user("sales1"))
+    job = db.session.scalar(select(Job).where(Job.kind == "automation.webhook"))
+    assert job.payload["body"]["customer"] == {"id": customer.id, "name": "厦门拜访客户"}
