@@ -141,10 +141,29 @@ class ContractIn(_RecordIn):
     approval_status = Raw(metadata={"readOnly": True, "description": "read-only; set by the contract approval"})
 
 
+class DayOrMoment(Field):
+    """A filter bound on a time: a date is the whole company day ("before 2026-11-30" includes
+    the 30th to 23:59), a date-time the moment. Read as a date-time, the 30th was lost."""
+
+    def __init__(self, **kwargs):
+        super().__init__(load_default=None, metadata={"type": "string", "description": "YYYY-MM-DD (the whole day "
+                                                      "in company time) or an ISO 8601 date-time"}, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = str(value).strip()
+        try:
+            return date.fromisoformat(text) if len(text) == 10 else datetime.fromisoformat(text)
+        except ValueError:
+            raise ValidationError(_("Not a date (YYYY-MM-DD) nor a date and time (ISO 8601).")) from None
+
+
 class _ListQuery(SearchQuery):
     owner = String(load_default=None)
     shared_with = String(load_default=None)
     sort = String(load_default=None)
+    # A nightly sync asks for what changed since its last run (sort=updated_at, then carry on
+    # from the newest updated_at it saw), not for every record again.
+    updated_at_after = DayOrMoment()
 
 
 class CustomerQuery(_ListQuery):
@@ -167,22 +186,6 @@ class CustomerExportQuery(CustomerQuery):
     # Keys by default: what API clients have always been sent. The list page asks for labels.
     headers = String(load_default="keys", validate=OneOf(("keys", "labels")),
                      metadata={"description": "Header row: field keys (default) or labels in the caller's language"})
-
-
-class DayOrMoment(Field):
-    """A filter bound on a time: a date is the whole company day ("before 2026-11-30" includes
-    the 30th to 23:59), a date-time the moment. Read as a date-time, the 30th was lost."""
-
-    def __init__(self, **kwargs):
-        super().__init__(load_default=None, metadata={"type": "string", "description": "YYYY-MM-DD (the whole day "
-                                                      "in company time) or an ISO 8601 date-time"}, **kwargs)
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        text = str(value).strip()
-        try:
-            return date.fromisoformat(text) if len(text) == 10 else datetime.fromisoformat(text)
-        except ValueError:
-            raise ValidationError(_("Not a date (YYYY-MM-DD) nor a date and time (ISO 8601).")) from None
 
 
 class ActivityQuery(_ListQuery):

@@ -553,3 +553,17 @@ def test_the_api_lists_filter_by_the_days_things_happened_as_the_pages_do(api_as
     assert titles("/api/v1/contracts?signed_on_after=2026-11-01&signed_on_before=2026-11-30") == ["草稿合同"]
     bad = api.get("/api/v1/opportunities?closed_at_after=2026-13-01")
     assert bad.status_code == 400 and bad.get_json()["error"]["details"][0]["field"] == "closed_at_after"
+
+
+def test_a_sync_asks_for_what_changed_since_its_last_run(api_as, crm_stages):
+    """No list took a changed-since filter: a nightly pull downloaded everything again."""
+    api = api_as("sales1")
+    first = api.post("/api/v1/customers", json={"name": "同步甲"}).get_json()
+    second = api.post("/api/v1/customers", json={"name": "同步乙"}).get_json()
+    changed = api.patch(f"/api/v1/customers/{first['id']}", json={"city": "厦门"}).get_json()
+    since = second["updated_at"]
+    pulled = api.get("/api/v1/customers", query_string={"updated_at_after": since, "sort": "updated_at"})
+    assert pulled.status_code == 200, pulled.get_json()
+    assert [c["name"] for c in pulled.get_json()["items"]] == ["同步乙", "同步甲"]  # oldest change first
+    later = api.get("/api/v1/customers", query_string={"updated_at_after": changed["updated_at"]}).get_json()
+    assert [c["name"] for c in later["items"]] == ["同步甲"]
