@@ -50,7 +50,9 @@ def test_a_logged_condition_reads_as_the_editor_shows_it(customer):
 
     changed = {"field": "source", "op": "changed", "value": None, "actual": None, "result": True}
     assert evaluated_condition(changed, customer) == {"field": "来源", "op": "已修改", "value": "", "actual": "—",
-                                                      "result": True}
-    status = {"field": "report_status", "op": "eq", "value": "pending", "actual": "approved", "result": False}
+                                                      "result": True, "depth": 0, "joined": ""}
+    status = {"field": "report_status", "op": "eq", "value": "pending", "actual": "approved", "result": False,
+              "path": "and.1.or.0"}
     assert evaluated_condition(status, customer) == {
-        "field": "报备状态", "op": "=", "value": "报备审批中", "actual": "报备通过", "result": False}
+        "field": "报备状态", "op": "=", "value": "报备审批中", "actual": "报备通过", "result": False,
+        "depth": 1, "joined": "或者"}  # the first of an OR inside an AND
