@@ -214,7 +214,14 @@ export function startModeler(root) {
   }
 
   let checkSeq = 0;
-  async function check(xml) {
+  let lastCheck = Promise.resolve();
+  // The newest check's findings are the ones shown: one started meanwhile (an edit, an
+  // autosave) has the last word, and whoever reports on them waits for it (see lint).
+  function check(xml) {
+    lastCheck = runCheck(xml);
+    return lastCheck;
+  }
+  async function runCheck(xml) {
     const mine = ++checkSeq;
     if (!xml) ({ xml } = await modeler.saveXML());
     try {
@@ -282,7 +289,12 @@ export function startModeler(root) {
     // toggles them) and the server's check that blocks deploying.
     lint: async () => {
       modeler.get("linting").toggle(true);
-      const problems = await check();
+      await check();
+      for (let settled = null; settled !== lastCheck;) {
+        settled = lastCheck;
+        await settled;
+      }
+      const problems = state.problems;
       const hints = state.hints || [];
       setStatus(problems.length ? t("{count} problems block deploying.").replace("{count}", problems.length)
         : hints.length ? t("No problems block deploying; {count} hints below are worth a look.").replace("{count}", hints.length)
