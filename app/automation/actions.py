@@ -489,9 +489,10 @@ def plan_start_workflow(action, ctx: Context) -> dict:
     # The record's fields by their keys, as an embedded process starts with them (started with
     # only a mapping left empty, the customer report stopped at once: "name 'province' is not
     # defined"); the mapping adds or renames. Custom fields are mapped: custom.x names no variable.
+    from app.forms.bindings import standard_values
+
     owner = ctx.get("owner")
-    data = {"record_type": ctx.entity.name, "record_id": ctx.record_id, f"{ctx.entity.name}_id": ctx.record_id,
-            "reporter": getattr(ctx.actor, "username", None), "owner": getattr(owner, "username", owner)}
+    data = standard_values(ctx.entity.name, ctx.record_id, ctx.actor, getattr(owner, "username", owner))
     data.update({name: jsonable(ctx.get(name)) for name in ctx.entity.fields
                  if "." not in name and name not in data})
     data.update({form_field: jsonable(ctx.get(record_field))

@@ -338,13 +338,19 @@ START_VARIABLE_LABELS = {"record_type": _l("Record type"), "record_id": _l("Reco
                          "reporter": _l("Started by"), "owner": _l("Owner")}
 
 
+def standard_values(entity: str, record_id, actor, owner: str | None) -> dict:
+    """The standard variables' values for a record: which record, who set it off, who owns it
+    (an embedded start's and a rule's "start a workflow" alike)."""
+    return dict(zip(standard_variables(entity),
+                    (entity, record_id, record_id, getattr(actor, "username", None), owner)))
+
+
 def start_data(binding: FormBinding, record, actor=None) -> dict:
     """The process variables for ``record``: standard ones, embedded fields, the mapping."""
     entity = binding.entity
     known = {"id"} | embedded.record_field_keys(entity)
     owner = getattr(record, "owner", None)
-    data = {"record_type": entity, "record_id": record.id, f"{entity}_id": record.id,
-            "reporter": getattr(actor, "username", None), "owner": owner.username if owner else None}
+    data = standard_values(entity, record.id, actor, owner.username if owner else None)
     if binding.form_key:
         from app.forms.services import get_form
 

@@ -233,13 +233,12 @@ def task(task_id):
     instance = task.instance
     can_act = services.can_act(task, current_user)
     form = _form_context(task, can_act)
+    offered = services.can_claim(task) and engine.can_see(task, current_user)
+    own_decision = offered and services.own_decision(task, current_user)
     page = render_template(
         "inbox/task.html", task=task, instance=instance, can_act=can_act,
         # One it is offered to, unless it decides their own request or record.
-        can_claim=services.can_claim(task) and engine.can_see(task, current_user)
-        and not services.own_decision(task, current_user),
-        own_decision=services.can_claim(task) and engine.can_see(task, current_user)
-        and services.own_decision(task, current_user),
+        can_claim=offered and not own_decision, own_decision=own_decision,
         can_unclaim=task.status == "open" and task.claimed_by == current_user.username,
         can_reassign=task.status == "open" and services.can_reassign(task, current_user),
         delegation=services.active_delegation(task),
