@@ -8,7 +8,7 @@ from datetime import date, datetime, time, timezone
 from zoneinfo import ZoneInfo
 
 from flask import current_app, has_app_context
-from flask_babel import format_datetime, get_locale
+from flask_babel import format_datetime
 
 DEFAULT_ZONE = "Asia/Shanghai"
 

@@ -12,7 +12,6 @@ right after the customer is created (and the result says so).
 """
 from __future__ import annotations
 
-import time
 
 from .common import app_on, median_ms, rate, result, sample, with_cpu_time
 from .cycle import APPROVER, REPORTER, customer_data, ensure_prerequisites

@@ -13,7 +13,6 @@ from app.auth import services
 from app.auth.models import Group, User
 from app.auth.schemas import (DirectoryQuery, GroupIn, GroupOut, GroupPatch, TokenIn, TokenOut, UserIn, UserOut,
                               UserPatch)
-from app.extensions import db
 
 bp = APIBlueprint("auth_api", __name__, url_prefix="/api/v1", tag="Auth and directory")
 

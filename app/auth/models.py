@@ -7,7 +7,7 @@ from flask_login import UserMixin
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Table, Column, bindparam, event, inspect, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.db import MEMO, TimestampMixin, UTCDateTime, VersionedMixin, transaction_memo, utcnow
+from app.db import MEMO, UTCDateTime, VersionedMixin, transaction_memo, utcnow
 from app.extensions import db
 
 ROLES = ("admin", "designer", "approver", "sales")

@@ -15,7 +15,6 @@ from typing import Any
 
 from flask import current_app
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
 from app.automation import catalog as cat
@@ -23,7 +22,7 @@ from app.automation.fields import DATE, DATETIME, USER, EntitySpec, FieldSpec, c
 from app.automation.validation import Catalog
 from app.clock import company_zone
 from app.db import jsonable, utcnow
-from app.events import RecordEvent, caused_by, emit
+from app.events import caused_by
 from app.extensions import db
 
 

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from flask_babel import gettext as _
 
-from app.automation.conditions import (LIST_VALUE, NO_VALUE, OPERATORS_BY_TYPE, canonical_op, expected_value,
+from app.automation.conditions import (NO_VALUE, OPERATORS_BY_TYPE, canonical_op, expected_value,
                                        is_group)
 from app.automation.fields import DATE, DATETIME, NUMBER, TEXT, BadValue, EntitySpec, FieldSpec, coerce
 

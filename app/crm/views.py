@@ -23,7 +23,7 @@ from app.auth.services import managed_user_ids
 from app.clock import company_today, company_zone
 from app.crm import history, services
 from app.crm.models import (ENTITIES, MODELS, OPPORTUNITY_STATUSES, Activity, Contract, Customer,
-                            CustomerImport, CustomFieldDef, Opportunity, Stage)
+                            CustomerImport, CustomFieldDef, Opportunity)
 from app.crm.regions import IN_ENGLISH
 from app.extensions import db
 from app.security import is_local_path

@@ -514,8 +514,6 @@ class _Interpreter:
 
     # ---- safe functions
     def _functions(self):
-        L = self.limits
-
         def _range(*args):
             r = range(*args)
             self.need_len(len(r))
