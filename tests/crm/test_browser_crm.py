@@ -228,3 +228,21 @@ def test_the_keyboard_neither_switches_the_language_by_an_arrow_nor_loses_a_refu
     assert focused == "f-name"  # the first refused field
     described = page.get_attribute("#f-registered_capital", "aria-describedby")
     assert described and "数字" in page.locator(f"#{described.split()[-1]}").inner_text()
+
+
+def test_enter_in_the_lost_reason_marks_the_deal_lost_not_won(page, crm_stages, make_customer, api_as):
+    """Enter in a form presses its first button: with 赢单 and 输单 in one form, a reason typed
+    and Enter won the deal (its contract rule drafted a contract) and dropped the reason."""
+    customer = make_customer("sales1", name="榕城软件有限公司")
+    deal = api_as("sales1").post("/api/v1/opportunities", json={"customer_id": customer["id"], "title": "移动端二期",
+                                                                 "amount": "300000"}).get_json()
+    login_in_browser(page, "sales1")
+    page.goto(f"/crm/opportunity/{deal['id']}")
+    page.fill("#lost-reason", "客户决定自研")
+    page.press("#lost-reason", "Enter")
+    page.wait_for_load_state("networkidle")
+    closed = api_as("sales1").get(f"/api/v1/opportunities/{deal['id']}").get_json()
+    assert (closed["status"], closed["lost_reason"]) == ("lost", "客户决定自研")
+    page.locator("#open-form button[type=submit]").click()
+    page.wait_for_load_state("networkidle")
+    assert api_as("sales1").get(f"/api/v1/opportunities/{deal['id']}").get_json()["status"] == "open"
