@@ -1082,8 +1082,11 @@ def create(entity: str, data: dict, actor, *, commit: bool = True, chain=(), aut
                      "and mark it signed once it is approved.")
             raise ApiError(409, "approval_needed", said, details=[{"field": "status", "message": said}])
     _apply(record, values, custom, actor, "")
-    if isinstance(record, (Opportunity, Contract)) and not chain and actor is not None and not actor.is_admin:
-        _refuse_on_a_rejected_report(record.customer)
+    if isinstance(record, (Opportunity, Contract)):
+        # Nor by a rule for them: a won deal on a rejected customer drafted a contract and sent it to approval.
+        acting_for = actor if actor is not None else on_behalf_of
+        if acting_for is None or not acting_for.is_admin:
+            refuse_on_a_rejected_report(record.customer)
     _date_the_signature(record)
     if isinstance(record, Opportunity):
         record.stage_entered_at = utcnow()
@@ -1119,7 +1122,7 @@ def check_version(record: OwnedRecord, version) -> None:
         raise ApiError(409, "stale_version", _("The record was changed by someone else; reload it and try again."))
 
 
-def _refuse_on_a_rejected_report(customer: Customer | None) -> None:
+def refuse_on_a_rejected_report(customer: Customer | None) -> None:
     """No new deal or contract for a customer whose report was rejected (防撞单: most often
     because it is someone else's), until it is reported again: a 600,000 contract went to an
     approver who saw nothing of the rejection."""
@@ -1159,7 +1162,7 @@ def update(record: OwnedRecord, data: dict, actor, *, version: int | None = None
         return record
     _keep_to_the_approval(record, changes, reason, actor)
     if "customer_id" in changes and reason == BY_USER and actor is not None and not actor.is_admin:
-        _refuse_on_a_rejected_report(getattr(record, "customer", None))  # moved onto one, as created on one
+        refuse_on_a_rejected_report(getattr(record, "customer", None))  # moved onto one, as created on one
     db.session.flush()
     _emit(entity, "updated", record, changes, actor, chain, automate)
     if isinstance(record, Customer) and "owner" in changes:

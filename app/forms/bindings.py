@@ -530,6 +530,8 @@ def report_again(entity: str, record_id: int, actor) -> list[BindingRun]:
     found = _report_bindings(record.entity)
     if not found:
         raise ApiError(409, "no_report_process", _("No embedded process keeps the report or approval status of this record type."))
+    if not actor.is_admin:  # a contract goes to approval again only once its customer's report is
+        crm.refuse_on_a_rejected_report(getattr(record, "customer", None))
     runs = [run_binding(binding, RecordEvent(record.entity, binding.event, record, actor=actor)) for binding in found]
     audit("forms.report_submitted_again", actor=actor, target=f"{record.entity}:{record.id}",
           started=[run.instance_id for run in runs if run.outcome == "started"])

@@ -417,3 +417,38 @@ def test_the_home_page_counts_contracts_awaiting_approval_and_rejected(app, api_
     figures = sales_figures()
     assert figures["Contracts awaiting approval"] == (1, "/contracts?approval_status=pending")
     assert figures["Contracts rejected"] == (1, "/contracts?approval_status=rejected")
+
+
+def test_a_customer_whose_report_was_rejected_gets_no_contract_from_a_rule_nor_one_submitted_again(
+        app, api_as, contract_flow):
+    """Its own deal won, the rule 赢单 → 合同 drafted a contract and sent it to approval, and
+    the rejected contract could be submitted again: the approver saw nothing of the rejection."""
+    from app.auth.services import get_user
+    from app.automation.models import RuleRun
+    from app.automation.services import create_rule
+    from app.crm import services as crm
+    from app.extensions import db
+
+    sales = api_as("sales1")
+    contract = contract_flow(120000)
+    _decide(api_as("manager"), "reject", "请补充开票信息")
+    deal = sales.post("/api/v1/opportunities", json={"customer_id": contract["customer_id"], "title": "二期",
+                                                      "amount": "90000", "expected_close": "2027-03-31"}).get_json()
+    with app.app_context():
+        create_rule({"name": "赢单生成合同", "entity": "opportunity", "event": "won",
+                     "actions": [{"type": "create_record", "entity": "contract", "mapping": [
+                         {"field": "title", "mode": "template", "template": "{title} 合同"}]}]}, get_user("admin"))
+        crm.set_review_status("customer", contract["customer_id"], "rejected", commit=False)  # 撞单
+        db.session.commit()
+    won = sales.post(f"/api/v1/opportunities/{deal['id']}/won", json={})
+    assert won.status_code == 200, won.get_json()
+    assert won.get_json()["status"] == "won"  # the win itself stands
+    titles = [c["title"] for c in sales.get("/api/v1/contracts").get_json()["items"]]
+    assert "二期 合同" not in titles
+    with app.app_context():
+        run = db.session.query(RuleRun).filter_by(rule_name="赢单生成合同").one()
+        assert run.outcome == "failed" and "厦门鹭江医疗器械有限公司" in run.error
+    again = sales.post(f"/api/v1/records/contract/{contract['id']}/report-again")
+    assert again.status_code == 409 and again.get_json()["error"]["code"] == "report_rejected"
+    assert _contract(sales, contract)["approval_status"] == "rejected"
+    assert api_as("admin").post(f"/api/v1/records/contract/{contract['id']}/report-again").status_code == 201
