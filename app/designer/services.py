@@ -269,26 +269,35 @@ def check_hints(xml: str, key: str | None) -> list[dict]:
 
 
 def _people_set_by_scripts(root) -> list[dict]:
-    """A task offered to ``${approver_group}`` that a script sets to a group (or user) that does
-    not exist: the shipped report routes medical customers to medical-reviewers, which a new
-    company may not have, and the check said nothing. A hint: the script may set it otherwise."""
-    import ast
-
+    """A task offered to ``${approver_group}`` that a script before it sets to a group (or user)
+    that does not exist: the shipped report routes medical customers to medical-reviewers, which
+    a new company may not have, and the check said nothing. A hint: the script may set it
+    otherwise. Only the scripts on the ways into the task count, each way up to the nearest one
+    setting the variable: the Fujian step is not blamed for the medical route's group."""
     from app.auth.lookup import users_named
     from app.auth.services import get_group
     from app.engine.validation import CAMUNDA_NS
 
-    literals: dict[str, set[str]] = {}
-    for script in root.iter(f"{{{BPMN_NS}}}script"):
-        try:
-            tree = ast.parse(script.text or "")
-        except SyntaxError:
-            continue  # the check proper reports it
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
-                for target in node.targets:
-                    if isinstance(target, ast.Name):
-                        literals.setdefault(target.id, set()).add(node.value.value)
+    set_by = _literals_set_by_scripts(root)
+    coming_from: dict[str, list[str]] = {}
+    for flow in root.iter(f"{{{BPMN_NS}}}sequenceFlow"):
+        coming_from.setdefault(flow.get("targetRef"), []).append(flow.get("sourceRef"))
+    for event in root.iter(f"{{{BPMN_NS}}}boundaryEvent"):  # reached through the step it sits on
+        coming_from.setdefault(event.get("id"), []).append(event.get("attachedToRef"))
+
+    def values_reaching(element_id: str, variable: str) -> set[str]:
+        found, seen, todo = set(), {element_id}, list(coming_from.get(element_id, ()))
+        while todo:
+            source = todo.pop()
+            if source in seen:
+                continue
+            seen.add(source)
+            if variable in set_by.get(source, {}):
+                found |= set_by[source][variable]
+            else:
+                todo.extend(coming_from.get(source, ()))
+        return found
+
     hints = []
     for task in root.iter(f"{{{BPMN_NS}}}userTask"):
         for attribute, missing in (("candidateGroups", lambda name: get_group(name) is None),
@@ -296,12 +305,31 @@ def _people_set_by_scripts(root) -> list[dict]:
                                    ("assignee", lambda name: name not in users_named([name]))):
             written = (task.get(f"{{{CAMUNDA_NS}}}{attribute}") or "").strip()
             variable = written[2:-1].strip() if written.startswith("${") and written.endswith("}") else None
-            for name in sorted(literals.get(variable, ())) if variable else ():
+            for name in sorted(values_reaching(task.get("id"), variable)) if variable else ():
                 if missing(name):
                     hints.append(problem(task.get("id"), _(
                         "a script sets %(variable)s to “%(name)s”, which does not exist: the task would wait in "
                         "nobody's inbox", variable=variable, name=name)))
     return hints
+
+
+def _literals_set_by_scripts(root) -> dict[str, dict[str, set[str]]]:
+    """Per script task, the variables its script sets to a text: ``{element id: {name: {text}}}``."""
+    import ast
+
+    found: dict[str, dict[str, set[str]]] = {}
+    for element in root.iter(f"{{{BPMN_NS}}}scriptTask"):
+        script = element.find(f"{{{BPMN_NS}}}script")
+        try:
+            tree = ast.parse(script.text or "" if script is not None else "")
+        except SyntaxError:
+            continue  # the check proper reports it
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
+                for target in node.targets:
+                    if isinstance(target, ast.Name):
+                        found.setdefault(element.get("id"), {}).setdefault(target.id, set()).add(node.value.value)
+    return found
 
 
 def _gateway_hints(root) -> list[dict]:

@@ -294,9 +294,11 @@ def test_the_check_hints_at_a_group_a_script_routes_to_that_does_not_exist(api_a
     renamed = xml.replace("approver_group = 'medical-reviewers'", "approver_group = 'medical-review'")
     said = admin.post("/api/v1/designer/check?key=customer_report", json={"xml": renamed}).get_json()
     assert said["problems"] == []
-    assert {h["element_id"] for h in said["hints"]} == {"Task_fujian_review", "Task_medical_review",
-                                                        "Task_manager_review"}
-    assert all("medical-review”" in h["message"] and "approver_group" in h["message"] for h in said["hints"])
+    # Only the step the medical route leads to: the Fujian and the managers' steps have groups
+    # of their own (each blamed for every script's group, a new company saw 9 hints).
+    [hint] = said["hints"]
+    assert hint["element_id"] == "Task_medical_review"
+    assert "medical-review”" in hint["message"] and "approver_group" in hint["message"]
 
 
 def test_deploying_says_which_running_instances_wait_at_steps_it_removed(admin):
