@@ -38,22 +38,22 @@ def test_the_administrator_sees_failed_jobs_a_late_worker_and_failed_rule_runs(a
         db.session.commit()
     system = _sections(app, "admin")["system"]
     # Failed rule runs of the last 7 days (not the one of 7.1 days ago), then failed jobs (not the done one).
-    assert [f.value for f in system.figures][:4] == [2, 0, 0, 2]
+    assert [f.value for f in system.figures][:5] == [2, 0, 0, 0, 2]
     assert [f.url for f in system.figures] == ["/automation/runs?outcome=failed", "/forms/bindings?outcome=failed",
-                                               "/operator?status=error", "/admin/jobs?status=failed",
-                                               "/admin/jobs?status=pending"]
-    assert [f.alert for f in system.figures] == [True, False, False, True, False]
+                                               "/operator?status=error", "/operator?unattended=1",
+                                               "/admin/jobs?status=failed", "/admin/jobs?status=pending"]
+    assert [f.alert for f in system.figures] == [True, False, False, False, True, False]
 
     with app.app_context():  # a job due ten minutes ago that nobody took: no worker runs
         db.session.add(Job(kind="email", status="pending", due_at=now - timedelta(minutes=10)))
         db.session.commit()
-    worker = _sections(app, "admin")["system"].figures[4]
+    worker = _sections(app, "admin")["system"].figures[5]
     assert worker.alert and "10" in str(worker.value)
 
     html = _login(app, "admin").get("/").get_data(as_text=True)
     system_html = html.split('id="home-system"')[1].split("</section>")[0]
     assert "已延迟 10 分钟" in system_html
-    assert re.findall(r"data-value>([^<]+)<", system_html)[:4] == ["2", "0", "0", "2"]
+    assert re.findall(r"data-value>([^<]+)<", system_html)[:5] == ["2", "0", "0", "0", "2"]
     assert "border-danger" in system_html
 
 
@@ -77,14 +77,14 @@ def test_a_worker_that_stopped_on_a_quiet_system_is_noticed(app, demo_people):
         assert jobs.backlog().worker_seen
         assert jobs.backlog(utcnow() + timedelta(minutes=1)).worker_seen  # a poll or two away
         assert not jobs.backlog(utcnow() + timedelta(minutes=20)).worker_seen  # it stopped scheduling
-    assert _sections(app, "admin")["system"].figures[3].alert is False
+    assert _sections(app, "admin")["system"].figures[4].alert is False
     with app.app_context():
         from app.extensions import db
         from app.jobs.models import Job
 
         db.session.query(Job).delete()  # as if its last slots were long ago
         db.session.commit()
-    worker = _sections(app, "admin")["system"].figures[4]
+    worker = _sections(app, "admin")["system"].figures[5]
     assert worker.alert is True and worker.note is not None
     page = _login(app, "admin").get("/admin/jobs").get_data(as_text=True)
     assert 'id="worker-late"' in page and "最近几分钟没有后台 worker 在运行" in page

@@ -1366,9 +1366,33 @@ def migrate(instance_id: int, user: User, version: int | None = None) -> Process
     return instance
 
 
+def unattended_tasks():
+    """Open tasks nobody can take, as a condition on ``HumanTask``: held by someone deactivated
+    (or unknown), or held by nobody and offered to no active person (a group without active
+    members, leavers named). They wait for an administrator's reassignment (or an escalation):
+    a company without medical-reviewers had its medical customers' reports wait unseen."""
+    active = select(User.username).where(User.active.is_(True))
+    held_by = func.coalesce(HumanTask.claimed_by, HumanTask.assignee)
+    unheld = and_(HumanTask.claimed_by.is_(None), HumanTask.assignee.is_(None))
+    staffed = set(db.session.scalars(select(Group.name).join(group_members, group_members.c.group_id == Group.id)
+                                     .join(User, User.id == group_members.c.user_id).where(User.active.is_(True))))
+    offers = db.session.execute(select(HumanTask.candidate_groups, HumanTask.candidate_users)
+                                .where(HumanTask.status == TASK_OPEN, unheld).distinct()).all()
+    named = {name for _groups, users in offers for name in users or ()}
+    active_named = {name for name, user in users_named(named).items() if user.active}
+    to_nobody = [and_(unheld, HumanTask.candidate_groups == groups, HumanTask.candidate_users == users)
+                 for groups, users in offers if not set(groups or ()) & staffed and not set(users or ()) & active_named]
+    return and_(HumanTask.status == TASK_OPEN, or_(held_by.not_in(active), *to_nobody))
+
+
+def unattended_task_count() -> int:
+    return db.session.scalar(select(func.count()).select_from(HumanTask).where(unattended_tasks()))
+
+
 def instance_list_query(process: str | None = None, version: int | None = None, status: str | None = None,
                         started_by: str | None = None, record: str | None = None,
-                        started_from: datetime | None = None, started_to: datetime | None = None):
+                        started_from: datetime | None = None, started_to: datetime | None = None,
+                        unattended: bool = False):
     starter = aliased(User)
     record_label = record_label_expression()
     stmt = (select(ProcessInstance, starter.username.label("starter"), starter.display_name.label("starter_name"),
@@ -1390,6 +1414,8 @@ def instance_list_query(process: str | None = None, version: int | None = None, 
         stmt = stmt.where(ProcessInstance.created_at >= started_from)
     if started_to:
         stmt = stmt.where(ProcessInstance.created_at < started_to)
+    if unattended:
+        stmt = stmt.where(ProcessInstance.id.in_(select(HumanTask.instance_id).where(unattended_tasks())))
     return stmt.order_by(ProcessInstance.id.desc())
 
 

@@ -158,10 +158,12 @@ def process_error_sections(user) -> list[Section]:
     """Processes stopped at an error wait for an administrator's retry (nothing moves them on)."""
     if not user.is_admin:
         return []
-    stopped = services.instances_in_error()
+    stopped, unattended = services.instances_in_error(), services.unattended_task_count()
     return [Section("system", _l("System"), [
         Figure(_l("Processes stopped by an error"), stopped, url_for("inbox.operator", status="error"),
-               note=_l("retry them in the process console"), alert=stopped > 0)])]
+               note=_l("retry them in the process console"), alert=stopped > 0),
+        Figure(_l("Tasks nobody can take"), unattended, url_for("inbox.operator", unattended=1),
+               note=_l("their group has no active member: reassign them"), alert=unattended > 0)])]
 
 
 # ------------------------------------------------------------------ task page
@@ -364,6 +366,7 @@ def operator():
         "status": args.get("status") if args.get("status") in services.OPERATOR_STATUSES else None,
         "started_by": _arg("started_by"), "record": _arg("record"),
         "started_from": _date_arg("from"), "started_to": _date_arg("to"),
+        "unattended": args.get("unattended") == "1",
     }
     stmt = services.instance_list_query(**filters)
     counts = services.status_counts(services.instance_list_query(**{**filters, "status": None}))

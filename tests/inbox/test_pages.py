@@ -92,6 +92,38 @@ def test_a_process_stopped_by_an_error_shows_on_the_admins_home_and_where_it_sto
     assert "data-error-step>报备通过<" in row
 
 
+def test_a_task_nobody_can_take_shows_on_the_admins_home_and_in_the_console(app, flows):
+    """A company without active medical reviewers: the medical customer's report waited in
+    nobody's inbox, and nothing on the administrator's pages said so."""
+    import re
+
+    from app.auth.services import get_user, update_user
+    from app.extensions import db
+
+    medical = flows.report(name="杭州云杉医疗科技有限公司", province="浙江", industry="医疗")
+    fujian = flows.report(name="厦门公司")
+    admin = login(app, "admin")
+
+    def waiting_for_nobody():
+        home = admin.get("/").get_data(as_text=True).split('id="home-system"')[1].split("</section>")[0]
+        figure = home.split('href="/operator?unattended=1"')[1].split("</a>")[0]
+        assert "无人可办的待办" in figure
+        listed = admin.get("/operator?unattended=1").get_data(as_text=True)
+        return int(re.search(r"data-value>(\d+)<", figure).group(1)), set(map(int, re.findall(
+            r'data-instance-id="(\d+)"', listed)))
+
+    assert waiting_for_nobody() == (0, set())
+    with app.app_context():
+        update_user(get_user("med_reviewer"), actor=get_user("admin"), active=False)
+        db.session.commit()
+    assert waiting_for_nobody() == (1, {medical})
+    assert fujian not in waiting_for_nobody()[1]
+    with app.app_context():
+        update_user(get_user("med_reviewer"), actor=get_user("admin"), active=True)
+        db.session.commit()
+    assert waiting_for_nobody() == (0, set())
+
+
 def test_the_process_data_reads_by_the_forms_labels(app, flows, api_as):
     instance_id = flows.report()
     task = flows.open_task(instance_id)
