@@ -251,10 +251,19 @@ def _check_text(value, validate):
     return None
 
 
+MAX_NUMBER_DIGITS = 15  # before and after the point: what a form's number (and JSON's double) holds exactly
+
+
 def _check_number(field, value, validate):
     number = _number(value)
     if number is None:
         return None, _("Must be a number.")
+    # Checked before any arithmetic: "1e700000" made int() and the history's JSON spin for seconds,
+    # holding the database's write lock.
+    if number.adjusted() >= MAX_NUMBER_DIGITS:
+        return None, _("Too large.")
+    if number and -number.as_tuple().exponent > MAX_NUMBER_DIGITS:
+        return None, _("Must have at most %(n)s decimal places.", n=MAX_NUMBER_DIGITS)
     digits = field.get("decimalDigits")
     if isinstance(digits, int) and digits >= 0 and -number.as_tuple().exponent > digits:
         return None, (_("Must be a whole number.") if digits == 0

@@ -52,6 +52,12 @@ CHOICES = [{"label": "Yes", "value": "yes"}, {"label": "No", "value": "no"}]
     (dict(NUMBER, decimalDigits=2), "1.255", False, None),
     (dict(NUMBER, increment=5), 12, False, None),
     (dict(NUMBER, serializeToString=True), "12", True, "12"),
+    # sizes a number holds exactly, checked before any arithmetic ("1e700000" spun for seconds)
+    (NUMBER, "999999999999999", True, 999999999999999),
+    (NUMBER, "1e15", False, None),
+    (NUMBER, "1e700000", False, None),
+    (NUMBER, "1e-700000", False, None),
+    (dict(NUMBER, increment=5), "1e-700000", False, None),
     # checkbox
     ({"type": "checkbox", "key": "c"}, "yes", False, None),
     ({"type": "checkbox", "key": "c"}, True, True, True),
