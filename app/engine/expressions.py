@@ -370,6 +370,16 @@ class _Continue(Exception):
     pass
 
 
+MAX_DECIMAL_EXPONENT = 4000
+
+
+def _check_decimal_size(value, where: str) -> None:
+    """A Decimal is small however large its exponent (1E+1000000): written out as an int or in
+    full it takes seconds and megabytes within one call, where the time and size checks never run."""
+    if isinstance(value, Decimal) and value.is_finite() and abs(value.adjusted()) > MAX_DECIMAL_EXPONENT:
+        raise ExpressionLimitExceeded(_("number too large for %(operation)s", operation=where))
+
+
 _DATA_SCALARS = (type(None), bool, int, float, str, Decimal, date, datetime, timedelta)
 
 
@@ -522,9 +532,12 @@ class _Interpreter:
             return r
 
         def _int(value=0, *args):
-            if isinstance(value, Decimal) and value.is_finite() and value.adjusted() > 4000:
-                raise ExpressionLimitExceeded(_("number too large for int()"))
+            _check_decimal_size(value, "int()")
             return int(value, *args)
+
+        def _round(value, *args):
+            _check_decimal_size(value, "round()")  # round(x) is int(x): written out in one call
+            return round(value, *args)
 
         def _sum(values, start=0):
             total = start
@@ -541,7 +554,7 @@ class _Interpreter:
             return timedelta(**kwargs)
 
         table = {  # OFFERED_FUNCTIONS names these
-            "len": len, "abs": abs, "min": min, "max": max, "sum": _sum, "round": round,
+            "len": len, "abs": abs, "min": min, "max": max, "sum": _sum, "round": _round,
             "int": _int, "float": float, "str": str, "bool": bool, "list": list,
             "tuple": tuple, "dict": dict, "set": set, "sorted": sorted,
             "reversed": _listing(reversed), "enumerate": _listing(enumerate),
@@ -617,6 +630,7 @@ class _Interpreter:
         spec = ""
         if node.format_spec is not None:
             spec = "".join(v.value for v in node.format_spec.values)
+        _check_decimal_size(value, "format")  # f"{x:f}" writes every digit out before the charge sees it
         return self.charge(format(value, spec))
 
     def e_UnaryOp(self, node, names):

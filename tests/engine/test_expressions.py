@@ -118,7 +118,17 @@ RUNAWAYS = [
     "'-'.join(['x' * 400000] * 100)",
     "('x' * 400000).replace('x', 'yy')",
     "int(Decimal('1e999999'))",
+    # written out within one call, where the time check never runs (34 s before the limit said so)
+    "round(Decimal('1e999999')) > 0",
 ]
+
+
+@pytest.mark.parametrize("exponent", ["1e99999999", "1e-99999999"])
+def test_a_decimal_is_not_written_out_in_full_before_its_size_is_checked(exponent):
+    """f"{x:f}" built a 100 MB text (190 MB at 1e100000000) before the size limit saw it."""
+    with pytest.raises(ExpressionLimitExceeded) as refused:
+        evaluate(f"f\"{{Decimal('{exponent}'):f}}\"", {})
+    assert "format" in str(refused.value)
 
 
 @pytest.mark.parametrize("payload", RUNAWAYS)
