@@ -27,11 +27,14 @@ _CSP_DOCS = CSP.replace("script-src 'self'", "script-src 'self' 'unsafe-inline'"
 
 
 def is_local_path(target) -> bool:
-    """A path of this site as a browser reads it: one leading "/", where browsers, which drop
-    tabs and line breaks and read a backslash as a slash, do not see "//" (another site)."""
+    """A path of this site as a browser reads it: one leading "/", where browsers, which read a
+    backslash as a slash, do not see "//" (another site); no control characters (browsers drop
+    tabs and line breaks, and no redirect header may hold them)."""
     if not isinstance(target, str) or not target.startswith("/"):
         return False
-    read = re.sub(r"[\t\n\r]", "", target).replace("\\", "/")
+    if re.search(r"[\x00-\x1f\x7f]", target):
+        return False  # no header may carry it: the redirect was a 500
+    read = target.replace("\\", "/")
     parts = urlsplit(read)
     return not read.startswith("//") and not parts.scheme and not parts.netloc
 

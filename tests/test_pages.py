@@ -132,13 +132,20 @@ def test_wrong_password_shows_message(client, demo_people):
 
 
 @pytest.mark.parametrize("target", ["https://evil.example/x", "//evil.example/x", "/\\evil.example/x",
-                                    "/\t/evil.example/x"])
+                                    "/\t/evil.example/x", "/\nevil", "/customers\r\n"])  # a line break was a 500
 def test_open_redirect_after_login_is_prevented(client, demo_people, target):
     from urllib.parse import quote
 
     response = client.post(f"/login?next={quote(target)}", data={"username": "admin", "password": DEMO_PASSWORD})
     assert response.status_code == 302
     assert response.headers["Location"] == "/"
+
+
+def test_a_line_break_in_a_next_link_of_someone_signed_in_is_not_followed(client, demo_people):
+    client.post("/login", data={"username": "admin", "password": DEMO_PASSWORD})
+    assert client.get("/login?next=/%0aevil").headers["Location"] == "/"
+    changed = client.post("/language", data={"locale": "en", "next": "/customers\n"})
+    assert changed.status_code == 302 and changed.headers["Location"] != "/customers\n"
 
 
 def test_non_admin_cannot_reach_admin_pages(client, demo_people):

@@ -34,14 +34,17 @@ def bearer_token() -> str | None:
 
 
 def _refuse_deep_json() -> None:
-    """json.loads raises RecursionError (not ValueError) on deeply nested input, which the
-    input parser would let through as a 500; refuse it here as bad input."""
+    """json.loads raises RecursionError on deeply nested input and a plain ValueError on an
+    integer of thousands of digits, which the input parser would let through as 500s; refuse
+    them here as bad input."""
     try:
         json.loads(request.get_data(cache=True) or b"null")
     except RecursionError:
         raise ApiError(400, "invalid_input", _("The JSON body is nested too deeply.")) from None
-    except ValueError:
+    except json.JSONDecodeError:
         pass  # malformed JSON: the route's own input parsing answers its usual 400
+    except ValueError:  # Python's limit on an integer's digits (4,300), which the input parser let through as a 500
+        raise ApiError(400, "invalid_input", _("A number in the JSON body is too long.")) from None
 
 
 def _refuse_a_body_that_is_not_json() -> None:

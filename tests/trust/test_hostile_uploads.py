@@ -148,6 +148,8 @@ FORM_PAYLOADS = {
     "xml instead": (_bpmn_around('<!DOCTYPE d [<!ENTITY e SYSTEM "file:///etc/passwd">]>').decode(), "application/xml"),
     "script key": ('{"key": "<script>", "name": "x", "schema": {"type": "default", "components": []}}',
                    "application/json"),
+    "an integer of 5,000 digits": ('{"key": "x3", "name": "x", "schema": {"type": "default", "components": [], '
+                                   '"n": ' + "9" * 5000 + '}}', "application/json"),  # Python's limit: a 500
 }
 
 
