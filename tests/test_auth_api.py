@@ -357,3 +357,17 @@ def test_wrong_passwords_sent_at_once_get_no_more_guesses_than_the_lock_allows(a
     for thread in threads:
         thread.join()
     assert statuses.count(401) == app.config["LOGIN_MAX_FAILURES"] and statuses.count(429) == 12 - statuses.count(401)
+
+
+@pytest.mark.parametrize("name, refused", [("li/si", True), ("..", True), (".", True), ("a\\b", True),
+                                           ("${x}", True), ("tab\tin", True), ("李四", False), ("li.si-2", False)])
+def test_a_user_or_group_name_that_its_page_or_a_diagram_cannot_name_is_refused(demo_people, api_as, name, refused):
+    """li/si was created and signed in, but /admin/users/li/si was a 404: never deactivated."""
+    admin = api_as("admin")
+    user = admin.post("/api/v1/users", json={"username": name, "display_name": "X", "password": "Tea-Garden-2026",
+                                             "roles": ["sales"]})
+    group = admin.post("/api/v1/groups", json={"name": name, "display_name": "X"})
+    assert (user.status_code, group.status_code) == ((400, 400) if refused else (201, 201)), (user.get_json(),
+                                                                                             group.get_json())
+    if not refused:
+        assert admin.get(f"/api/v1/users/{name}").status_code == 200

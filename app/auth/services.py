@@ -325,11 +325,14 @@ def _groups_named(names) -> list[Group]:
 
 def _check_name(name: str, field: str, required: str) -> None:
     """User and group names are listed in diagrams (``candidateGroups="a,b"``) and rules,
-    separated by commas or spaces: neither may be part of a name."""
+    separated by commas or spaces, and name their pages (/admin/users/<name>): no space, comma
+    or slash may be part of one, nor ``${`` (a diagram reads it as an expression), nor may it
+    be "." or ".." (li/si could sign in, but its page was a 404: never deactivated)."""
     if not name:
         raise ApiError(400, "invalid_input", required, [{"field": field, "message": required}])
-    if any(c.isspace() or c == "," for c in name) or len(name) > 80:
-        message = _("Use at most 80 characters, without spaces or commas.")
+    if (any(c.isspace() or c in ",/\\" for c in name) or "${" in name or name in (".", "..")
+            or not name.isprintable() or len(name) > 80):
+        message = _("Use at most 80 characters, without spaces, commas, slashes or “${”.")
         raise ApiError(400, "invalid_input", message, [{"field": field, "message": message}])
 
 
