@@ -742,6 +742,13 @@ def _about(task: HumanTask):
     return _l("%(task)s (%(record)s)", task=task.name, record=record.label) if record is not None else task.name
 
 
+def _handed_over(message, user: User, task: HumanTask, comment: str | None):
+    """A delegation's or reassignment's notice, with the note the hander wrote ("请今天内处理")."""
+    if not comment:
+        return message
+    return _l("%(handed_over)s. %(user)s: “%(comment)s”", handed_over=message, user=user.label, comment=comment)
+
+
 def offered_people(task: HumanTask) -> set[str]:
     """Who may take a task nobody holds: the members of its groups but those it decides about
     (see own_decision), and the people it names."""
@@ -754,7 +761,7 @@ def offered_people(task: HumanTask) -> set[str]:
 def _offer_again(task: HumanTask, message, left_by: User) -> None:
     """Back in its group: its members hear of it again (their notice of it counted as read once
     a colleague took it)."""
-    _notify(offered_people(task) - {left_by.username}, message, task)
+    _notify(offered_people(task) - {left_by.username}, message, task, replaces_earlier=True)
 
 
 def release_tasks_of_leaver(user: User, actor: User | None = None) -> None:
@@ -1035,7 +1042,8 @@ def delegate(task_id: int, user: User, to: str, comment=None, return_to_delegato
                       **({"out_of_office": away} if away else {})})
     audit("inbox.task_delegated", actor=user, target=f"task:{task.id}", instance=task.instance_id,
           old=delegator, new=routed, comment=text or "")
-    _notify([routed], _l("%(user)s delegated a task to you: %(task)s", user=user.label, task=task.name), task)
+    _notify([routed], _handed_over(_l("%(user)s delegated a task to you: %(task)s", user=user.label, task=_about(task)),
+                                   user, task, text), task, replaces_earlier=True)
     _commit()
     return task
 
@@ -1060,7 +1068,8 @@ def reassign(task_id: int, user: User, to: str, comment=None, commit: bool = Tru
                 data={"from": before, "to": routed, **({"out_of_office": away} if away else {})})
     audit("inbox.task_reassigned", actor=user, target=f"task:{task.id}", instance=task.instance_id,
           old=before, new=routed, comment=text or "")
-    _notify([routed], _l("%(user)s assigned a task to you: %(task)s", user=user.label, task=task.name), task)
+    _notify([routed], _handed_over(_l("%(user)s assigned a task to you: %(task)s", user=user.label, task=_about(task)),
+                                   user, task, text), task, replaces_earlier=True)
     if commit:
         _commit()
     return task
@@ -1072,10 +1081,12 @@ def task_link(task: HumanTask) -> str:
     return f"/tasks/{task.id}"
 
 
-def _notify(usernames, message, task: HumanTask | None = None, link: str | None = None) -> None:
+def _notify(usernames, message, task: HumanTask | None = None, link: str | None = None,
+            replaces_earlier: bool = False) -> None:
     """Notify the active users named; ``message`` is a lazy_gettext string, rendered in each
     recipient's language. ``task``: the task the notice asks them to act on; it links there and
-    counts as read once the task is done or someone else took it."""
+    counts as read once the task is done or someone else took it. ``replaces_earlier``: their
+    unread notices of the task count as read (one unread notice per thing to do)."""
     from app.notifications.services import notify
 
     names = sorted({n for n in usernames if n})
@@ -1084,7 +1095,7 @@ def _notify(usernames, message, task: HumanTask | None = None, link: str | None 
     link = link or (task_link(task) if task is not None else None)
     found = users_named(names)  # often already looked up in this transaction
     notify([found[name] for name in names if name in found], message, link=link,
-           task_id=task.id if task is not None else None)
+           task_id=task.id if task is not None else None, replaces_earlier=replaces_earlier)
 
 
 _GROUP_MEMBER_NAMES = (select(User.username).join(group_members, group_members.c.user_id == User.id)

@@ -49,19 +49,25 @@ def _in_language(text, user: User) -> str:
 
 
 def notify(targets, text, link: str | None = None, kind: str = "info",
-           email_subject: str | None = None, task_id: int | None = None) -> list[Notification]:
+           email_subject: str | None = None, task_id: int | None = None,
+           replaces_earlier: bool = False) -> list[Notification]:
     """Notify users in-app, in the caller's transaction; e-mail goes through the outbox.
 
     ``targets``: a User, id or username, or an iterable of them. ``text``: a plain string, or a
     lazy_gettext string rendered in each recipient's language. ``task_id``: the task the notice
-    asks them to act on (see :func:`settle_task_notices`).
+    asks them to act on (see :func:`settle_task_notices`). ``replaces_earlier``: their unread
+    notices of that task count as read (a task reassigned to a member of its group left them
+    two unread notices for one thing to do).
     """
     if isinstance(targets, (User, int, str)):
         targets = [targets]
     rows = []
     smtp = bool(current_app.config.get("SMTP_HOST"))
     session = db.session()
-    for user in _users(targets):
+    users = list(_users(targets))
+    if replaces_earlier and task_id is not None and users:
+        session.execute(_REPLACED, {"replaced_task": task_id, "user_ids": [u.id for u in users], "now": utcnow()})
+    for user in users:
         text_read = _in_language(text, user)
         # One INSERT now, not an ORM object that costs a flush of the whole session (often
         # its own flush, at a commit): nothing reads notifications back as ORM objects in the
@@ -113,6 +119,10 @@ def unread_count(user: User) -> int:
     )
 
 
+_REPLACED = (update(Notification).where(Notification.task_id == bindparam("replaced_task"),
+                                        Notification.user_id.in_(bindparam("user_ids", expanding=True)),
+                                        Notification.read_at.is_(None))
+             .values(read_at=bindparam("now", type_=Notification.read_at.type)))
 _SETTLE = (update(Notification).where(Notification.task_id.in_(bindparam("task_ids", expanding=True)),
                                       Notification.read_at.is_(None))
            .values(read_at=bindparam("now", type_=Notification.read_at.type)))

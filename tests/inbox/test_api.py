@@ -186,8 +186,19 @@ def test_manager_reassigns_and_it_is_audited(api_as, flows, app):
         assert "inbox.task_reassigned" in events
     assert manager.post(f"/api/v1/tasks/{task['id']}/reassign", json={"to": "nobody"}).status_code == 400
     # An administrator may reassign any task.
-    assert api_as("admin").post(f"/api/v1/tasks/{task['id']}/reassign", json={"to": "fj_head"}).status_code == 200
+    assert api_as("admin").post(f"/api/v1/tasks/{task['id']}/reassign",
+                                json={"to": "fj_head", "comment": "请今天内处理"}).status_code == 200
     assert flows.open_task(instance_id)["assignee"] == "fj_head"
+    # fj_head, told of it as a member of its group, has one unread notice of it (not two), which
+    # names the customer and says why.
+    [told] = [n["text"] for n in api_as("fj_head").get("/api/v1/notifications").get_json()["items"]
+              if not n["read"] and n["link"] == f"/tasks/{task['id']}"]
+    assert "转派" in told and "福州海峡贸易有限公司" in told and "请今天内处理" in told
+    # Reassigned straight from the group to one of its members: their "new task" notice is replaced.
+    other = flows.open_task(flows.report(name="厦门第二家公司"))
+    assert manager.post(f"/api/v1/tasks/{other['id']}/reassign", json={"to": "fj_head"}).status_code == 200
+    assert len([n for n in api_as("fj_head").get("/api/v1/notifications").get_json()["items"]
+                if not n["read"] and n["link"] == f"/tasks/{other['id']}"]) == 1
 
 
 def test_a_colleague_taking_a_task_already_taken_is_told_who_has_it(api_as, flows, app):
