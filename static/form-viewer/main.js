@@ -53,9 +53,15 @@ function translateWidgets(container, text) {
   const swap = () => {
     for (const display of container.querySelectorAll(".fjs-select-placeholder")) {
       // The text node itself: form-js keeps hold of it, and would put back one replaced whole.
-      for (const node of display.childNodes) if (node.nodeType === Node.TEXT_NODE && node.data === "Select") node.data = text.select;
+      for (const node of display.childNodes) {
+        if (node.nodeType === Node.TEXT_NODE && node.data === "Select" && text.select !== "Select") node.data = text.select;
+      }
     }
-    for (const input of container.querySelectorAll('input[placeholder="Search"]')) input.placeholder = text.search;
+    // Written only where it changes: the same text written again is a mutation too, and the
+    // observer below would swap forever (the English task page froze at 100% CPU).
+    if (text.search !== "Search") {
+      for (const input of container.querySelectorAll('input[placeholder="Search"]')) input.placeholder = text.search;
+    }
   };
   swap();
   new MutationObserver(swap).observe(container, {

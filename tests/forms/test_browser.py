@@ -284,6 +284,34 @@ def test_form_js_own_words_in_selects_follow_the_page_language(page, app, demo_p
     expect(viewer.locator(".fjs-select-placeholder").first).to_have_text("请选择")
 
 
+def test_a_select_as_the_last_field_works_in_english(page, app, demo_people):
+    """In English form-js' own "Select" was written over with "Select", which the watcher saw as
+    a change and wrote again, forever: the task page froze. Its options, open, lay under the
+    bpmn.io logo, unclickable."""
+    from app.auth.services import get_user, update_user
+    from app.extensions import db
+    from app.forms import services
+
+    with app.app_context():
+        services.save_form("risk_pick", "Risk", {"type": "default", "components": [
+            {"type": "select", "key": "level", "label": "Level", "values": [{"label": "A", "value": "a"}]},
+            {"type": "select", "key": "risk", "label": "Risk", "searchable": True,
+             "values": [{"label": "Low", "value": "low"}, {"label": "Medium", "value": "medium"},
+                        {"label": "High", "value": "high"}]}]})
+        update_user(get_user("admin"), actor=None, locale="en")
+        db.session.commit()
+    login_in_browser(page, "admin")
+    page.set_default_timeout(5000)  # frozen, every step below times out
+    page.goto("/forms/risk_pick/preview")
+    page.wait_for_selector("#form-viewer[data-ready=true]")
+    viewer = page.locator("#form-viewer")
+    assert viewer.locator('input[placeholder="Search"]').count() == 1
+    assert viewer.locator(".fjs-select-placeholder").first.inner_text() == "Select"
+    viewer.locator(".fjs-select-display, .fjs-input").last.click()
+    page.locator(".fjs-dropdownlist-item", has_text="Medium").click()  # not the logo lying over it
+    expect(viewer.locator(".fjs-select-display, .fjs-input").last).to_have_value("Medium")
+
+
 def test_data_in_a_text_block_is_text_not_markdown(page, shipped_forms):
     """A customer named "# 已由总经理批准 [同意](https://evil.example/x)" became a heading and a
     live link in the approver's form, through a text block's {{ name }}."""
