@@ -365,9 +365,9 @@ def _variable_hints(root, key: str | None) -> list[dict]:
     if known is None:
         return []
     for task in root.iter(f"{{{BPMN_NS}}}userTask"):
-        form = get_form(_form_key(task))
-        known.update(c["key"] for c in iter_components((form.schema or {}).get("components")) if form
-                     and isinstance(c.get("key"), str))
+        form = get_form(_form_key(task))  # None for a step without a form (the check was a 500)
+        components = iter_components((form.schema or {}).get("components")) if form is not None else ()
+        known.update(c["key"] for c in components if isinstance(c.get("key"), str))
         known.update(f.get("id") for f in task.iter(f"{{{CAMUNDA_NS}}}formField") if f.get("id"))
     for element in root.iter():
         if isinstance(element.tag, str):

@@ -301,6 +301,20 @@ def test_the_check_hints_at_a_group_a_script_routes_to_that_does_not_exist(api_a
     assert "medical-review”" in hint["message"] and "approver_group" in hint["message"]
 
 
+def test_a_step_without_a_form_in_a_process_a_binding_starts_is_checked_not_a_500(api_as, demo_flow):
+    """The variable check read the form of every step, and a step without one made it a 500
+    that greyed out Deploy."""
+    from pathlib import Path
+
+    xml = (Path(__file__).resolve().parents[2] / "bpmn" / "customer_report.bpmn").read_text()
+    formless = xml.replace('camunda:formKey="customer_report" camunda:candidateGroups="${approver_group}" '
+                           'camunda:dueDate="P3D">', 'camunda:candidateGroups="${approver_group}" camunda:dueDate="P3D">', 1)
+    assert formless != xml
+    checked = api_as("admin").post("/api/v1/designer/check?key=customer_report", json={"xml": formless})
+    assert checked.status_code == 200, checked.get_json()
+    assert checked.get_json()["problems"] == []
+
+
 def test_deploying_says_which_running_instances_wait_at_steps_it_removed(admin):
     admin.post(DRAFTS, json={"key": "approval"})
     admin.patch(f"{DRAFTS}/approval", json={"xml": approval(), "version": 1})
