@@ -42,6 +42,8 @@ class Config:
     MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", 16 * 1024 * 1024))
     # JSON API bodies are small; uploads (BPMN, CSV, attachments) have their own limits.
     API_MAX_JSON_BYTES = int(os.environ.get("API_MAX_JSON_BYTES", 1024 * 1024))
+    # The designer's saves and checks carry a diagram of up to 5 MB, escaped in JSON.
+    DIAGRAM_JSON_BYTES = 12 * 1024 * 1024
     # A salesperson's CSV import files a report per new customer: a file of 200,000 rows buried
     # the approvers and held the database for an hour. Administrators import any size.
     CUSTOMER_IMPORT_MAX_ROWS = int(os.environ.get("CUSTOMER_IMPORT_MAX_ROWS", 2000))

@@ -33,6 +33,19 @@ def bearer_token() -> str | None:
     return None
 
 
+def carries_a_diagram(view):
+    """A route whose JSON body carries a whole diagram (up to the 5 MB a deploy takes): its body
+    may be larger than other JSON bodies (1 MB). A diagram deployed through the API opened in
+    the designer as one it could neither check, save nor deploy."""
+    view.json_body_limit = "DIAGRAM_JSON_BYTES"
+    return view
+
+
+def _json_body_limit() -> int:
+    view = current_app.view_functions.get(request.endpoint)
+    return current_app.config[getattr(view, "json_body_limit", "API_MAX_JSON_BYTES")]
+
+
 def _refuse_deep_json() -> None:
     """json.loads raises RecursionError on deeply nested input and a plain ValueError on an
     integer of thousands of digits, which the input parser would let through as 500s; refuse
@@ -96,7 +109,7 @@ def init_app(app: Flask) -> None:
         if is_api_request():
             if request.mimetype == "application/json":
                 # JSON bodies are small; uploads keep the larger application limit.
-                request.max_content_length = current_app.config["API_MAX_JSON_BYTES"]
+                request.max_content_length = _json_body_limit()
                 if request.content_length and request.content_length > request.max_content_length:
                     raise ApiError(413, "too_large", too_large_message())
                 _refuse_deep_json()

@@ -8,6 +8,7 @@ from flask_login import current_user
 
 from app.access import login_required, roles_required
 from app.api.errors import ApiError
+from app.api.frame import carries_a_diagram
 from app.designer import engine_link, services, test_run
 from app.designer.schemas import CheckQuery, DraftCreate, DraftDeploy, DraftSave, Rollback, TaskComplete, TestRunStart, XmlCheck
 
@@ -46,6 +47,7 @@ def list_templates():
 
 
 @bp.post("/designer/drafts")
+@carries_a_diagram
 @designer_only
 @bp.input(DraftCreate, arg_name="body")
 @bp.doc(summary="Create a process draft: blank, from a template, an imported XML or a copy",
@@ -63,6 +65,7 @@ def get_draft(key):
 
 
 @bp.patch("/designer/drafts/<key>")
+@carries_a_diagram
 @designer_only
 @bp.input(DraftSave, arg_name="body")
 @bp.doc(summary="Save (or autosave) the draft; a stale version answers 409")
@@ -80,6 +83,7 @@ def discard_draft(key):
 
 
 @bp.post("/designer/check")
+@carries_a_diagram
 @designer_only
 @bp.input(CheckQuery, location="query", arg_name="query")
 @bp.input(XmlCheck, arg_name="body")

@@ -346,8 +346,9 @@ export function startModeler(root) {
       root.dataset.ready = "true";
       if (drawn) return check(xml);
       state.dirty = true;
-      return save().then(() => {
-        setStatus(t("The file had no drawing: it was laid out automatically and saved."), "info");
+      return save().then((saved) => {
+        // Not saved (too large, offline): its own status says why; claiming it saved lost the layout.
+        if (saved) setStatus(t("The file had no drawing: it was laid out automatically and saved."), "info");
         return check(xml);
       });
     })).catch((error) => {

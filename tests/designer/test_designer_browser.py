@@ -677,8 +677,7 @@ def test_an_inclusive_gateway_is_not_a_lint_error_and_deploys(page, app, demo_pe
     page.wait_for_function("() => document.querySelector('#designer-deployed').textContent === 'v1'")
 
 
-def test_a_file_without_a_drawing_is_laid_out_and_saved(page, app, demo_people, tmp_path):
-    """Another tool's export may hold the process alone (no BPMNDiagram): it opens laid out."""
+def _file_without_a_drawing(tmp_path):
     bare = tmp_path / "bare.bpmn"
     bare.write_text("""<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -692,9 +691,14 @@ def test_a_file_without_a_drawing_is_laid_out_and_saved(page, app, demo_people, 
   </bpmn:process>
 </bpmn:definitions>
 """, encoding="utf-8")
+    return bare
+
+
+def test_a_file_without_a_drawing_is_laid_out_and_saved(page, app, demo_people, tmp_path):
+    """Another tool's export may hold the process alone (no BPMNDiagram): it opens laid out."""
     login_in_browser(page, "admin")
     page.goto("/designer/")
-    page.set_input_files("#designer-import", str(bare))
+    page.set_input_files("#designer-import", str(_file_without_a_drawing(tmp_path)))
     page.wait_for_url("**/designer/bare_flow")
     page.wait_for_selector("#designer-modeler[data-ready=true]")
     assert page.locator('.djs-element[data-element-id="Review"]').is_visible()
@@ -711,6 +715,25 @@ def test_a_file_without_a_drawing_is_laid_out_and_saved(page, app, demo_people, 
 
         saved = db.session.query(ProcessDraft).filter_by(process_key="bare_flow").one()
         assert 'bpmnElement="Review"' in saved.xml
+
+
+def test_a_laid_out_file_whose_save_failed_is_not_said_to_be_saved(page, app, demo_people, tmp_path):
+    """A 510 KB file's save was refused (413), and the status said "laid out automatically and
+    saved": its layout was lost on leaving."""
+    def refuse(route):
+        if route.request.method == "PATCH":
+            return route.fulfill(status=413, content_type="application/json",
+                                 body='{"error": {"code": "too_large", "message": "太大了", "details": []}}')
+        return route.continue_()
+
+    login_in_browser(page, "admin")
+    page.route("**/api/v1/designer/drafts/bare_flow", refuse)
+    page.goto("/designer/")
+    page.set_input_files("#designer-import", str(_file_without_a_drawing(tmp_path)))
+    page.wait_for_url("**/designer/bare_flow")
+    page.wait_for_selector("#designer-modeler[data-ready=true]")
+    expect(page.locator("#designer-status")).to_contain_text("未保存")
+    assert "自动排版" not in page.locator("#designer-status").inner_text()
 
 
 def test_a_gateway_whose_ways_out_all_have_conditions_is_told_it_needs_a_default(page, demo_people):
