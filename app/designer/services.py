@@ -379,19 +379,33 @@ def _variable_hints(root, key: str | None) -> list[dict]:
         except ExpressionError:
             pass  # the check proper reports it
     hints = []
+    for element_id, text, said in _conditions_and_timers(root):
+        try:
+            program = compile_expression(text)
+        except ExpressionError:
+            continue  # the check proper reports it
+        if program.literal is not None:
+            continue  # PT1H: no variable
+        for name in sorted(variables_of(program)[0] - known):
+            hints.append(problem(element_id, said(name)))
+    return hints
+
+
+def _conditions_and_timers(root):
+    """``(element id, expression, its hint for a name nothing gives)`` of each flow's condition
+    and each timer: a timer written 三天 read a variable of that name and stopped every instance."""
     for flow in root.iter(f"{{{BPMN_NS}}}sequenceFlow"):
         condition = flow.find(f"{{{BPMN_NS}}}conditionExpression")
-        if condition is None or not (condition.text or "").strip():
-            continue
-        try:
-            unknown = sorted(variables_of(compile_expression(condition.text.strip()))[0] - known)
-        except ExpressionError:
-            continue
-        for name in unknown:
-            hints.append(problem(flow.get("id"), _(
+        if condition is not None and (condition.text or "").strip():
+            yield flow.get("id"), condition.text.strip(), lambda name: _(
                 "the condition reads %(name)s, which no form field, step or binding gives this process: a typo? "
-                "(it would stop here with an error)", name=name)))
-    return hints
+                "(it would stop here with an error)", name=name)
+    for timer in root.iter(f"{{{BPMN_NS}}}timerEventDefinition"):
+        for part in timer:
+            if isinstance(part.tag, str) and (part.text or "").strip():
+                yield timer.getparent().get("id"), part.text.strip(), lambda name: _(
+                    "the timer reads %(name)s, which no form field, step or binding gives this process: write a "
+                    "duration as P3D (days) or PT4H (hours), or a variable's name", name=name)
 
 
 def _names(value: str | None) -> list[str]:

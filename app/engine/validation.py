@@ -5,6 +5,8 @@ Nothing is stored when :func:`validate_diagram` raises; it collects all problems
 """
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
@@ -269,17 +271,29 @@ def _check_multi_instance(loop, found: _Collector):
         found.expression(tid, COMPLETION_CONDITION, _text(condition))
 
 
+MAX_TIMER_DAYS = 100 * 366
+MIN_CYCLE = timedelta(minutes=1)
+
+
 def _check_iso(element_id, what, text, found: _Collector):
     try:
         if text.upper().startswith("P"):
-            TimerEventDefinition.parse_iso_duration(text)
+            span = TimerEventDefinition.get_timedelta_from_start(TimerEventDefinition.parse_iso_duration(text),
+                                                                 datetime.now(timezone.utc))
         elif text.upper().startswith("R"):
-            TimerEventDefinition.parse_iso_recurring_interval(text)
+            _times, _first, span = TimerEventDefinition.parse_iso_recurring_interval(text)
+            if span < MIN_CYCLE:  # R/PT1S sent a notice a second until someone stopped the process
+                found.add(element_id, _("%(what)s %(text)s repeats more often than once a minute",
+                                        what=str(what), text=repr(text)))
         else:
             TimerEventDefinition.get_datetime(text.replace("Z", "+00:00"))
+            span = timedelta(0)
     except Exception:
         found.add(element_id, _("%(what)s %(text)s is not a valid ISO-8601 value (days are P1D, hours PT1H)",
                                 what=str(what), text=repr(text)))
+        return
+    if abs(span) > timedelta(days=MAX_TIMER_DAYS):  # P99999Y passed, then every start was refused
+        found.add(element_id, _("%(what)s %(text)s is more than 100 years away", what=str(what), text=repr(text)))
 
 
 def _check_timer(timer, found: _Collector):

@@ -315,6 +315,20 @@ def test_a_step_without_a_form_in_a_process_a_binding_starts_is_checked_not_a_50
     assert checked.get_json()["problems"] == []
 
 
+def test_a_timer_written_in_words_is_hinted_at_as_a_variable_nothing_gives(api_as, demo_flow):
+    """三天 passed the check and deploy, then every new report stopped with an error."""
+    from pathlib import Path
+
+    xml = (Path(__file__).resolve().parents[2] / "bpmn" / "customer_report.bpmn").read_text()
+    worded = xml.replace('<bpmn:timeDuration xsi:type="bpmn:tFormalExpression">P1D</bpmn:timeDuration>',
+                         '<bpmn:timeDuration xsi:type="bpmn:tFormalExpression">三天</bpmn:timeDuration>', 1)
+    assert worded != xml
+    said = api_as("admin").post("/api/v1/designer/check?key=customer_report", json={"xml": worded}).get_json()
+    assert said["problems"] == []
+    [hint] = said["hints"]
+    assert hint["element_id"].startswith("Timer_") and "三天" in hint["message"] and "P3D" in hint["message"]
+
+
 def test_deploying_says_which_running_instances_wait_at_steps_it_removed(admin):
     admin.post(DRAFTS, json={"key": "approval"})
     admin.patch(f"{DRAFTS}/approval", json={"xml": approval(), "version": 1})

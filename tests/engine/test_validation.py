@@ -97,6 +97,28 @@ def test_all_problems_are_collected():
     assert found == {"fa", "fb", "u1", "u2", "t1", "t2", "sc", "sv", "sv2"}
 
 
+@pytest.mark.parametrize("kind, text, said", [
+    ("timeDuration", "P99999Y", "100 年"),  # passed, then every start was refused "date value out of range"
+    ("timeCycle", "R/PT1S", "每分钟"),  # a notice a second until someone stopped the process
+    ("timeCycle", "R5/PT30S", "每分钟"),
+    ("timeDuration", "P3D", None), ("timeCycle", "R/PT5M", None), ("timeCycle", "R3/P1D", None)])
+def test_a_timer_too_far_away_or_repeating_within_a_minute_is_refused(app, kind, text, said):
+    body = START + f"""
+      <bpmn:sequenceFlow id="f0" sourceRef="s" targetRef="u"/>
+      <bpmn:userTask id="u" camunda:candidateGroups="g1"/>
+      <bpmn:boundaryEvent id="t" attachedToRef="u" cancelActivity="false"><bpmn:timerEventDefinition>
+        <bpmn:{kind} xsi:type="bpmn:tFormalExpression">{text}</bpmn:{kind}></bpmn:timerEventDefinition>
+      </bpmn:boundaryEvent>
+      <bpmn:sequenceFlow id="f1" sourceRef="u" targetRef="e"/><bpmn:endEvent id="e"/>
+      <bpmn:sequenceFlow id="f2" sourceRef="t" targetRef="e2"/><bpmn:endEvent id="e2"/>"""
+    with app.test_request_context(headers={"Accept-Language": "zh-CN"}):
+        if said is None:
+            validate_diagram(process(body))
+        else:
+            assert [message for element, message in problems(process(body)) if element == "t"] == [
+                next(message for element, message in problems(process(body)) if said in message)]
+
+
 def test_gateway_with_default_is_fine_and_wrong_default_is_reported():
     body = START + """
       <bpmn:exclusiveGateway id="g" default="fb"/>
