@@ -590,12 +590,12 @@ def _check(workflow, spec_diff, workflow_diff, new_spec) -> list[MigrationProble
             # move would keep the step and never arm it (no escalation, ever).
             problems.append(_problem(spec, "attached_changed"))
             continue
+        wrapper = isinstance(spec, (BoundaryEventSplit, BoundaryEventJoin))
         if task.id in removed:
-            if isinstance(spec, (BoundaryEventSplit, BoundaryEventJoin)):
+            if wrapper:
                 # SpiffWorkflow's wrapper of a step with attached events: it exists only while the
                 # step has some, so adding or removing them "removes" it. Said of the step itself.
-                step = spec.name.split(".", 1)[0]
-                problems.append(_problem(workflow.spec.task_specs.get(step) or spec, "attached_changed"))
+                problems.append(_problem(_wrapped_step(workflow, spec), "attached_changed"))
                 continue
             if task.has_state(IN_PROGRESS):
                 problems.append(_problem(spec, "removed_active"))
@@ -604,7 +604,10 @@ def _check(workflow, spec_diff, workflow_diff, new_spec) -> list[MigrationProble
             continue  # predicted: dropped and predicted again from the new version
         changes = set(spec_diff.changed.get(spec, ()))
         if "outputs" in changes and _split_passed(task):
-            problems.append(_problem(spec, "branch_added"))
+            # At a wrapper, the new way out is a timer or event attached to a step that already had
+            # some (it was called "a branch added at Task_x (Task_x)", the instance waiting there).
+            problems.append(_problem(_wrapped_step(workflow, spec), "attached_changed") if wrapper
+                            else _problem(spec, "branch_added"))
             continue
         if not changes or not task.has_state(IN_PROGRESS):
             continue
@@ -618,6 +621,11 @@ def _check(workflow, spec_diff, workflow_diff, new_spec) -> list[MigrationProble
         elif changes - FOLLOWABLE_CHANGES:
             problems.append(_problem(spec, "incompatible", changes - FOLLOWABLE_CHANGES))
     return problems
+
+
+def _wrapped_step(workflow, wrapper_spec):
+    """The step a boundary-event wrapper ("Task_x.BoundaryEventSplit") belongs to."""
+    return workflow.spec.task_specs.get(wrapper_spec.name.split(".", 1)[0]) or wrapper_spec
 
 
 def _split_passed(task) -> bool:

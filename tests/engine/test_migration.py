@@ -131,6 +131,22 @@ def test_a_reminder_added_to_the_waiting_step_is_refused_not_left_unarmed(ctx, d
     assert svc.get_instance(instance.id).definition.version == 1
 
 
+def test_a_second_timer_added_to_the_waiting_step_is_said_of_that_step(started):
+    """A step that had a timer got another: it said "the new version adds a branch at
+    “Task_review” (Task_review), which the instance has passed" of the step it waits at."""
+    instance_id, _task_id = started
+    second = (b'<bpmn:boundaryEvent id="Timer_escalate" name="escalate" attachedToRef="Task_review">'
+              b'<bpmn:outgoing>Flow_escalated</bpmn:outgoing><bpmn:timerEventDefinition><bpmn:timeDuration>P3D'
+              b'</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:boundaryEvent>'
+              b'<bpmn:endEvent id="End_escalated"><bpmn:incoming>Flow_escalated</bpmn:incoming></bpmn:endEvent>'
+              b'<bpmn:sequenceFlow id="Flow_escalated" sourceRef="Timer_escalate" targetRef="End_escalated" />')
+    svc.deploy(V1.replace(b"  </bpmn:process>", second + b"  </bpmn:process>", 1))
+    with pytest.raises(svc.MigrationRefused) as info:
+        svc.migrate_instance(instance_id, user("admin"))
+    assert [(p["element_id"], p["reason"]) for p in info.value.problems] == [("Task_review", "attached_changed")]
+    assert "“初审”" in str(info.value) and "分支" not in str(info.value)
+
+
 def test_refused_when_already_current_ended_or_stale(started):
     instance_id, task_id = started
     with pytest.raises(svc.MigrationRefused) as info:  # already on the current version
