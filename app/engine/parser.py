@@ -185,10 +185,20 @@ def parse_specs(root, process_id: str | None = None, filename: str = "diagram.bp
     except CrmValidationError as exc:
         raise DiagramError([problem(exc.id or None, str(exc.args[0]))]) from None
     except ValidationException as exc:
-        # SpiffWorkflow's own wording stays (English); the frame says what happened.
-        message = _("the diagram could not be parsed: %(error)s", error=_message(exc))
+        if isinstance(exc.__context__, RecursionError):
+            message = _too_long_a_chain()
+        else:  # SpiffWorkflow's own wording stays (English); the frame says what happened.
+            message = _("the diagram could not be parsed: %(error)s", error=_message(exc))
         raise DiagramError([problem(getattr(exc, "id", None) or None, message)]) from None
+    except RecursionError:
+        raise DiagramError([problem(None, _too_long_a_chain())]) from None
     return process_id, spec, subprocess_specs
+
+
+def _too_long_a_chain() -> str:
+    # The parser follows a chain of steps by recursion: 2,000 in a row were refused with
+    # Python's own "maximum recursion depth exceeded".
+    return _("the chain of steps is too long to read: split it into subprocesses")
 
 
 def _message(exc: ValidationException) -> str:

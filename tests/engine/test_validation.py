@@ -273,3 +273,14 @@ def test_the_parsers_own_refusals_are_not_framed(app):
         ("u", "invalid element variable '1x': use letters, digits and _ (not starting with a digit)")}
     with app.test_request_context(), force_locale("zh_CN"):
         assert problems(process(body)) == {("u", "元素变量 '1x' 无效：只能用字母、数字和 _，且不能以数字开头")}
+
+
+def test_a_chain_of_steps_too_long_to_parse_is_said_in_words(app):
+    """2,000 steps in a row: "无法解析流程图：RecursionError('maximum recursion depth exceeded…')"."""
+    chain = "".join(f'<bpmn:manualTask id="t{i}"/><bpmn:sequenceFlow id="f{i}" sourceRef="{f"t{i - 1}" if i else "s"}" '
+                    f'targetRef="t{i}"/>' for i in range(2000))
+    body = chain + '<bpmn:endEvent id="e"/><bpmn:sequenceFlow id="fe" sourceRef="t1999" targetRef="e"/>'
+    with app.test_request_context(headers={"Accept-Language": "zh-CN"}):
+        said = {message for _element, message in problems(process(START.replace(
+            "<bpmn:outgoing>f0</bpmn:outgoing>", "") + body))}
+    assert len(said) == 1 and "RecursionError" not in said.pop()
