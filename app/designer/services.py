@@ -265,7 +265,46 @@ def check_xml(xml: str, key: str | None = None) -> list[dict]:
 def check_hints(xml: str, key: str | None) -> list[dict]:
     """What the check says without refusing the deploy (see each kind below), the diagram read once."""
     root = load_xml(xml)
-    return _gateway_hints(root) + _people_set_by_scripts(root) + _variable_hints(root, key)
+    return _gateway_hints(root) + _people_set_by_scripts(root) + _variable_hints(root, key) + _choice_hints(root)
+
+
+def _step_forms(root):
+    """``(user task, its form definition)`` of each step with a form that exists."""
+    from app.forms.services import get_form
+
+    for task in root.iter(f"{{{BPMN_NS}}}userTask"):
+        form = get_form(_form_key(task))
+        if form is not None:
+            yield task, form
+
+
+def _choice_hints(root) -> list[dict]:
+    """A condition comparing a form's choice with a text it never stores: the approver picks
+    "同意报备", the form stores "approve", and ``decision == '同意报备'`` sent every approval
+    down the default way."""
+    from app.engine.expressions import ExpressionError, compile_expression, texts_compared
+    from app.forms.embedded import iter_components
+
+    choices: dict[str, dict[str, str]] = {}  # field key -> {stored value: label}
+    for _task, form in _step_forms(root):
+        for component in iter_components((form.schema or {}).get("components")):
+            values = component.get("values")
+            if isinstance(component.get("key"), str) and isinstance(values, list) and values:
+                choices.setdefault(component["key"], {}).update(
+                    {str(v.get("value")): str(v.get("label", v.get("value"))) for v in values if isinstance(v, dict)})
+    hints = []
+    for element_id, text, _said in _conditions_and_timers(root):
+        try:
+            compared = texts_compared(compile_expression(text))
+        except ExpressionError:
+            continue  # the check proper reports it
+        for name, value in compared:
+            stored = choices.get(name)
+            if stored and value not in stored:
+                hints.append(problem(element_id, _(
+                    "%(name)s is never “%(value)s”: the form stores %(stored)s", name=name, value=value,
+                    stored=", ".join(f"{key} ({label})" if label != key else key for key, label in stored.items()))))
+    return hints
 
 
 def _people_set_by_scripts(root) -> list[dict]:
@@ -359,15 +398,14 @@ def _variable_hints(root, key: str | None) -> list[dict]:
     from app.engine.validation import CAMUNDA_NS
     from app.forms.bindings import variables_started_with
     from app.forms.embedded import iter_components
-    from app.forms.services import get_form
 
     known = variables_started_with(key) if key else None
     if known is None:
         return []
+    for _task, form in _step_forms(root):  # not a step without a form (the check was a 500)
+        known.update(c["key"] for c in iter_components((form.schema or {}).get("components"))
+                     if isinstance(c.get("key"), str))
     for task in root.iter(f"{{{BPMN_NS}}}userTask"):
-        form = get_form(_form_key(task))  # None for a step without a form (the check was a 500)
-        components = iter_components((form.schema or {}).get("components")) if form is not None else ()
-        known.update(c["key"] for c in components if isinstance(c.get("key"), str))
         known.update(f.get("id") for f in task.iter(f"{{{CAMUNDA_NS}}}formField") if f.get("id"))
     for element in root.iter():
         if isinstance(element.tag, str):

@@ -349,6 +349,19 @@ def variables_of(program: Program) -> tuple[set[str], set[str]]:
     return read - bound - written - OFFERED_FUNCTIONS, written
 
 
+def texts_compared(program: Program) -> list[tuple[str, str]]:
+    """``(variable, text)`` of each ``variable == 'text'`` (or ``!=``, either way round) in
+    ``program``: what a designer's check holds against the values a form's choices store."""
+    found = []
+    for node in ast.walk(program.tree) if program.tree is not None else ():
+        if isinstance(node, ast.Compare) and len(node.ops) == 1 and isinstance(node.ops[0], (ast.Eq, ast.NotEq)):
+            left, right = node.left, node.comparators[0]
+            for name, text in ((left, right), (right, left)):
+                if isinstance(name, ast.Name) and isinstance(text, ast.Constant) and isinstance(text.value, str):
+                    found.append((name.id, text.value))
+    return found
+
+
 def compile_expression(source: str, limits: Limits = DEFAULT_LIMITS) -> Program:
     """Parse and check an expression; raises :class:`ExpressionError` if it is not allowed."""
     return _cached(source, "eval", limits)

@@ -329,6 +329,21 @@ def test_a_timer_written_in_words_is_hinted_at_as_a_variable_nothing_gives(api_a
     assert hint["element_id"].startswith("Timer_") and "三天" in hint["message"] and "P3D" in hint["message"]
 
 
+def test_a_condition_comparing_a_choice_with_its_label_is_hinted_at(api_as, demo_flow):
+    """The approver picks 同意报备, the form stores approve: ``decision == '同意报备'`` passed the
+    check and sent every approval down the default way (驳回)."""
+    from pathlib import Path
+
+    xml = (Path(__file__).resolve().parents[2] / "bpmn" / "customer_report.bpmn").read_text()
+    by_label = xml.replace("${decision == 'approve'}", "${decision == '同意报备'}")
+    assert by_label != xml
+    said = api_as("admin").post("/api/v1/designer/check?key=customer_report", json={"xml": by_label}).get_json()
+    assert said["problems"] == []
+    [hint] = said["hints"]
+    assert hint["element_id"] == "Flow_approved"
+    assert "同意报备" in hint["message"] and "approve" in hint["message"] and "reject" in hint["message"]
+
+
 def test_deploying_says_which_running_instances_wait_at_steps_it_removed(admin):
     admin.post(DRAFTS, json={"key": "approval"})
     admin.patch(f"{DRAFTS}/approval", json={"xml": approval(), "version": 1})
