@@ -31,7 +31,7 @@ from app.auth.models import Group, User, group_members
 from app.clock import company_today, company_zone, day_start
 from app.db import MAX_ID, utcnow
 from app.engine import services as engine
-from app.engine.models import OPEN_STATUSES, TASK_OPEN, HumanTask, ProcessDefinition, ProcessHistory, ProcessInstance
+from app.engine.models import OPEN_STATUSES, TASK_CANCELLED, TASK_OPEN, HumanTask, ProcessDefinition, ProcessHistory, ProcessInstance
 from app.extensions import db
 from app.inbox.models import (OutOfOffice, TaskDelegation, TaskDraft, TaskOffer, group_principal,
                               user_principal)
@@ -234,6 +234,10 @@ def get_instance_for(instance_id: int, user: User) -> ProcessInstance:
 
 
 def _require_act(task: HumanTask, user: User) -> None:
+    if task.status == TASK_CANCELLED and task.instance.status in OPEN_STATUSES:
+        # An approver with the form open when the escalation came got "no longer open" alone.
+        raise ApiError(409, "task_closed", _("This task was taken back by the process (for example, escalated after "
+                                             "its deadline): its page shows where the request went."))
     if task.status != TASK_OPEN:
         raise ApiError(409, "task_closed", _("This task is no longer open."))
     if not engine.can_complete(task, user):

@@ -326,7 +326,10 @@ def test_escalation_goes_to_the_approver_groups_manager(app, flows, api_as):
     # fujian-heads' manager (the demo's sales manager) holds it, nobody else is offered it.
     assert (escalated["bpmn_id"], escalated["assignee"]) == ("Task_escalated_review", "manager")
     head = [n["text"] for n in api_as("fj_head").get("/api/v1/notifications").get_json()["items"]]
-    assert any("福建区域负责人审批" in t and "收回" in t for t in head)
+    assert any("福建区域负责人审批" in t and "收回" in t and "福州海峡贸易有限公司" in t for t in head)  # which report
+    # fj_head, who had it open, sends an answer: told it was taken back, not only "no longer open".
+    late = api_as("fj_head").post(f"/api/v1/tasks/{task['id']}/complete", json={"data": {"decision": "approve"}})
+    assert late.status_code == 409 and "收回" in late.get_json()["error"]["message"]
     texts = [n["text"] for n in api_as("manager").get("/api/v1/notifications").get_json()["items"]]
     assert any("超时升级审批" in t for t in texts), texts
     texts = [n["text"] for n in api_as("admin").get("/api/v1/notifications").get_json()["items"]]
