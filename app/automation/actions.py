@@ -236,7 +236,7 @@ def apply_create_record(plan, ctx: Context) -> dict:
     data["owner"] = owner
     # As the system (actor None): the rule acts for the company, not for whoever saved.
     record = crm.create(target.name, data, None, commit=False, chain=ctx.chain, on_behalf_of=ctx.actor)
-    return {"id": record.id}
+    return {"id": record.id, "label": record.label}
 
 
 # --- owner assignment ---------------------------------------------------------------------

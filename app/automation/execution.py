@@ -13,6 +13,7 @@ import time as clock
 from types import SimpleNamespace
 from datetime import datetime, timedelta, timezone
 
+from flask import flash, g, has_request_context
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import event as sa_event
@@ -155,9 +156,28 @@ def run_rule(rule: Rule, event: RecordEvent, catalog: Catalog) -> RuleRun:
             _keep_after_rollback(run)
             raise RuleBlocked(rule.name, message) from error
         alert_author(rule, run)
+        _tell_whoever_saved("warning", _("Automation rule “%(name)s” could not act on %(record)s: %(error)s",
+                                         name=rule.name, record=_label(record), error=message))
         return run
     run.outcome, run.actions = "matched", results
+    for entry in results:
+        if entry["type"] == "create_record" and entry["status"] == "done":
+            made = catalog.entities.get(entry["plan"]["entity"])
+            _tell_whoever_saved("info", _("Automation rule “%(name)s” created %(entity)s “%(record)s”.", name=rule.name,
+                                          entity=str(made.label if made else entry["plan"]["entity"]),
+                                          record=entry["result"].get("label", "")))
     return _save(run, started)
+
+
+# What a rule did that the person whose save set it off hears of on their next page, once
+# the save commits: winning a deal drafted a contract and sent it to approval, and the page
+# said only "Marked as won".
+_NEWS = "automation_news_for_whoever_saved"
+
+
+def _tell_whoever_saved(category: str, message: str) -> None:
+    if has_request_context() and getattr(g, "api_token", None) is None:  # a person's page, not a program
+        db.session.info.setdefault(_NEWS, []).append((message, category))
 
 
 ONCE = "once"  # the occasion of a rule that acts on a record once
@@ -217,11 +237,15 @@ def _install_rollback_hooks() -> None:
     @sa_event.listens_for(Session, "after_commit")
     def _forget(session):
         session.info.pop(_PENDING, None)
+        for message, category in session.info.pop(_NEWS, ()):
+            if has_request_context():
+                flash(message, category)
 
     @sa_event.listens_for(Session, "after_soft_rollback")
     def _write_pending(session, previous_transaction):
         if previous_transaction.parent is not None or previous_transaction.nested:
             return
+        session.info.pop(_NEWS, None)  # what the rules did was undone with the save
         rows = session.info.pop(_PENDING, None)
         if not rows:
             return

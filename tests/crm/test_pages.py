@@ -650,6 +650,40 @@ def test_closing_and_reopening_a_deal_says_what_was_done(app, crm_stages, make_c
     assert api_as("sales1").get(f"/api/v1/opportunities/{deal['id']}").get_json()["status"] == "open"
 
 
+def test_winning_a_deal_says_what_the_rules_made_of_it_and_which_could_not_act(app, crm_stages, make_customer,
+                                                                               api_as):
+    """The rule 赢单 → 合同 drafted a contract and sent it to approval; the page said only "已标记
+    为赢单", and a salesperson who did not notice added a second contract by hand."""
+    from app.auth.services import get_user
+    from app.automation.services import create_rule
+    from app.extensions import db
+
+    with app.app_context():
+        create_rule({"name": "赢单生成合同", "entity": "opportunity", "event": "won",
+                     "actions": [{"type": "create_record", "entity": "contract", "mapping": [
+                         {"field": "title", "mode": "template", "template": "{title} 合同"}]}]}, get_user("admin"))
+        create_rule({"name": "赢单通知", "entity": "opportunity", "event": "won",
+                     "actions": [{"type": "notify", "users": ["manager"], "template": "{title} 赢单"}]},
+                    get_user("admin"))
+        create_rule({"name": "赢单改阶段", "entity": "opportunity", "event": "won",
+                     "actions": [{"type": "set_fields", "values": [
+                         {"field": "stage", "mode": "value", "value": "negotiation"}]}]}, get_user("admin"))
+        db.session.commit()
+    customer = make_customer("sales1")
+    deal = api_as("sales1").post("/api/v1/opportunities", json={
+        "customer_id": customer["id"], "title": "二期", "amount": "90000", "expected_close": "2027-03-31"}).get_json()
+    client = app.test_client()
+    login(client, "sales1")
+    page = client.post(f"/crm/opportunity/{deal['id']}/close", data={"outcome": "won"},
+                       follow_redirects=True).get_data(as_text=True)
+    assert "已标记为赢单。" in page
+    assert "自动化规则“赢单生成合同”新建了合同“二期 合同”。" in page
+    assert "赢单通知" not in page  # a notice is no news to the person who saved
+    assert "自动化规则“赢单改阶段”未能处理" in page
+    # Shown once.
+    assert "赢单生成合同" not in client.get(f"/crm/opportunity/{deal['id']}").get_data(as_text=True)
+
+
 def test_a_long_text_field_tells_the_browser_its_limit(app, crm_stages):
     client = app.test_client()
     login(client, "sales1")
