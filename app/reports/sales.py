@@ -2,7 +2,8 @@
 over the records the reader answers for (a salesperson their own, a manager their department's,
 an administrator everyone's; not what colleagues shared with them).
 
-- new: opportunities created in the period (count, amount);
+- new: opportunities created in the period (count, amount), credited to who they were opened
+  for (their first owner), though they changed hands since;
 - won / lost: opportunities closed as won / lost in the period (by ``closed_at``);
 - win rate: won ÷ (won + lost) of the period, None without closed deals;
 - contracts signed: contracts signed (or since expired) whose ``signed_on`` lies in the period
@@ -18,7 +19,7 @@ from sqlalchemy import and_, case, func, select
 
 from app.auth.models import User
 from app.crm import services as crm
-from app.crm.models import Contract, Opportunity
+from app.crm.models import AssignmentLog, Contract, Opportunity
 from app.extensions import db
 
 from .services import Period, managed_groups
@@ -31,6 +32,14 @@ def can_see_sales(user) -> bool:
 
 # Each salesperson's figures, and the totals' (amounts in yuan).
 FIGURES = ("new", "new_amount", "won", "won_amount", "lost", "open", "open_amount", "contracts", "contracts_amount")
+
+
+# Who a deal was opened for: its first owner (the assignment log's first line), else its owner.
+# A deal handed on (a leaver's, a customer's new owner) stays new for who opened it, as its win
+# and its contracts stay with who won and signed them.
+OPENED_FOR = func.coalesce(
+    select(AssignmentLog.to_user_id).where(AssignmentLog.entity == "opportunity", AssignmentLog.record_id == Opportunity.id)
+    .order_by(AssignmentLog.id).limit(1).scalar_subquery(), Opportunity.owner_id)
 
 
 def _amount(value) -> float:
@@ -53,11 +62,13 @@ def sales_report(user, period: Period) -> dict:
         return per_owner.setdefault(owner_id, {key: 0 for key in FIGURES})
 
     for owner_id, *figures in db.session.execute(
-            select(Opportunity.owner_id, *count_and_sum(new), *count_and_sum(won), func.count(case((lost, 1))),
-                   *count_and_sum(is_open))
+            select(Opportunity.owner_id, *count_and_sum(won), func.count(case((lost, 1))), *count_and_sum(is_open))
             .where(crm.answered_for_clause(Opportunity, user)).group_by(Opportunity.owner_id)):
-        owner_row(owner_id).update(zip(("new", "new_amount", "won", "won_amount", "lost", "open", "open_amount"),
-                                       figures))
+        owner_row(owner_id).update(zip(("won", "won_amount", "lost", "open", "open_amount"), figures))
+    for owner_id, n, amount in db.session.execute(  # new deals, by whom they were opened for
+            select(OPENED_FOR, func.count(), func.sum(Opportunity.amount))
+            .where(new, crm.answered_for_clause(Opportunity, user, OPENED_FOR)).group_by(OPENED_FOR)):
+        owner_row(owner_id).update(new=n, new_amount=amount)
     for owner_id, n, amount in db.session.execute(  # signed contracts, by who signed them, also without deals
             select(Contract.signed_by_id, func.count(), func.sum(Contract.amount))
             .where(crm.answered_for_clause(Contract, user, Contract.signed_by_id), Contract.status.in_(crm.SIGNED),

@@ -145,6 +145,32 @@ def test_a_signed_contract_stays_credited_to_who_signed_it_when_its_customer_cha
     assert contracts("sales2") == (2, 560000.0) and contracts("sales1") == (0, 0.0)
 
 
+def test_a_new_deal_stays_new_for_who_opened_it_when_it_changes_hands(app, api_as, deals):
+    """Handing sales1's customer on moved its open deal's "new" to sales2 (6 → 7 on one side,
+    2 → 1 on the other), while won and lost deals and signed contracts stayed put."""
+    from sqlalchemy import select
+
+    from app.auth.services import get_user
+    from app.crm import services as crm
+    from app.crm.models import Customer, Opportunity
+    from app.extensions import db
+
+    def figures(username):
+        people = api_as("admin").get(f"/api/v1/reports/sales?{PERIOD}").get_json()["people"]
+        return next(((p["new"], p["new_amount"], p["open"]) for p in people if p["username"] == username), None)
+
+    assert (figures("sales1"), figures("sales2")) == ((3, 220000.0, 2), (1, 300000.0, 0))
+    with app.test_request_context():
+        customer = db.session.scalar(select(Customer).where(Customer.name == "厦门海鑫科技有限公司"))
+        crm.assign_owner(customer, "sales2", get_user("manager"), "客户转交")
+        db.session.commit()
+        assert db.session.scalar(select(Opportunity.owner_id).where(Opportunity.title == "三期")) == get_user("sales2").id
+    # The open pipeline is whose it is now; what was opened in November stays sales1's.
+    assert (figures("sales1"), figures("sales2")) == ((3, 220000.0, 0), (1, 300000.0, 2))
+    mine = api_as("sales1").get(f"/api/v1/reports/sales?{PERIOD}").get_json()["people"]
+    assert [(p["username"], p["new"]) for p in mine] == [("sales1", 3)]
+
+
 def test_the_demo_s_signed_contracts_are_credited_to_their_salespeople(app, demo_people, api_as):
     """The demo's signed 420,000 stood in the sales report under "—": nobody had signed it."""
     from app.crm import demo
