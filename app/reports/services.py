@@ -595,7 +595,8 @@ CSV_LABELS = {
     "minutes_saved": _l("Minutes saved"), "hours_saved": _l("Hours saved"), "last_error": _l("Last error"),
     "last_error_at": _l("Last error at"),
     # "open" of a salesperson is deals; of an approver, the tasks they hold; of a group, its tasks.
-    "sales.people.open": _l("Open pipeline"), "people.people.open": _l("Tasks held"),
+    "sales.people.open": _l("Open pipeline"), "people.people.open": _l("Tasks held"), "sales.people.label": _l("Owner"),
+    "sales.stages.name": _l("Stage"),
     "people.groups.name": _l("Group key"), "people.groups.label": _l("Group"),
 }
 CSV_RATES = frozenset({"approval_rate", "rejection_rate", "win_rate"})  # written 58.3%, as Excel reads it
@@ -606,6 +607,8 @@ def _csv_cell(column: str, value):
         return ""
     if column in CSV_RATES and isinstance(value, (int, float)):
         return f"{value * 100:.1f}%"
+    if (column == "amount" or column.endswith("_amount")) and isinstance(value, (int, float)):
+        return f"{value:.2f}"  # yuan to the fen, as the page shows them (1020000.0 read as a float)
     if isinstance(value, bool):
         return _("Yes") if value else _("No")
     return formula_safe(value)

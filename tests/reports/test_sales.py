@@ -79,8 +79,8 @@ def test_each_reader_sees_the_figures_of_the_records_they_may_see(api_as, deals)
     exported = api_as("admin").get(f"/api/v1/reports/sales/csv/people?{PERIOD}")
     lines = exported.get_data(as_text=True).lstrip("\ufeff").splitlines()
     # The page's columns in its order and language, the win rate as a percentage, the period in the name.
-    assert lines[0].startswith("名称,用户名,新建商机,新建商机金额,赢单,赢单金额,输单,赢单率,签订合同,签订合同金额,进行中商机")
-    assert lines[2] == "销售一 Sales One,sales1,3,220000.0,1,100000.0,1,50.0%,1,80000.0,2,70000.0"
+    assert lines[0].startswith("负责人,用户名,新建商机,新建商机金额,赢单,赢单金额,输单,赢单率,签订合同,签订合同金额,进行中商机")
+    assert lines[2] == "销售一 Sales One,sales1,3,220000.00,1,100000.00,1,50.0%,1,80000.00,2,70000.00"  # yuan to the fen
     assert exported.headers["Content-Disposition"].endswith('filename="sales-people-2026-11-01-2026-11-30.csv"')
 
 
