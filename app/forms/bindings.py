@@ -507,7 +507,7 @@ def can_report_again(record) -> bool:
     return review_status(record) in REPORT_AGAIN_FROM and bool(_report_bindings(record.entity))
 
 
-label_audit_events({"forms.report_submitted_again": _l("Report or approval submitted again")})
+label_audit_events({"forms.report_submitted_again": _l("Report or approval submitted from its record")})
 
 
 def report_again(entity: str, record_id: int, actor) -> list[BindingRun]:

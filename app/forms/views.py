@@ -249,7 +249,7 @@ def report_again(entity, record_id):
         db.session.commit()
         started = [run for run in runs if run.outcome == "started"]
         if started:
-            flash(_("Submitted again: process #%(id)s.", id=started[0].instance_id), "success")
+            flash(_("Submitted: process #%(id)s.", id=started[0].instance_id), "success")  # the first time too
         else:
             flash(_("The process did not start: %(reason)s", reason=_("; ").join(
                 run.message or str(_RUN_OUTCOMES.get(run.outcome, run.outcome)) for run in runs)), "danger")

@@ -71,7 +71,7 @@ def test_the_event_select_offers_each_area_and_its_codes_by_label(app):
         choices = event_choices()
         assert [area for area, _label, _codes in choices] == list(AREAS)  # every area has codes
         forms = dict(next(codes for area, _label, codes in choices if area == "form"))
-        assert forms["forms.report_submitted_again"] == "Report or approval submitted again"
+        assert forms["forms.report_submitted_again"] == "Report or approval submitted from its record"
         sign_in = next(codes for area, _label, codes in choices if area == "login")
         assert sign_in == [("login.failure", "Failed login"),
                            ("login.locked", "Sign-in refused: locked after failures"), ("login.success", "Signed in")]
