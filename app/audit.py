@@ -71,7 +71,8 @@ DETAIL_KEYS = {
     "customer": _l("Customer"), "activity": _l("Activity record"), "opportunity": _l("Opportunity"),
     "contract": _l("Contract"), "filters": _l("Filters"), "event": _l("Event"), "actor": _l("Actor"),
     "since": _l("From"), "until": _l("Until"), "id": "ID", "position": _l("Order"), "created_by": _l("Created by"),
-    "created_at": _l("Created at"), "updated_at": _l("Updated at"),
+    "created_at": _l("Created at"), "updated_at": _l("Updated at"), "todos": _l("To-dos"),
+    "user": _l("User"), "group": _l("Group"),
 }
 
 # Detail keys holding an ISO 8601 time (a deleted rule's snapshot): shown on the company's clock.
@@ -182,6 +183,16 @@ class _Reader:
                              for name, item in value.items() if item not in ([], {})) or "—"
         label = _VALUE_LABELS.get(key, {}).get(value) if isinstance(value, str) else None
         return str(label) if label is not None else str(value)
+
+
+def readable_target(target: str) -> str:
+    """What a row is about as people read it: ``customer:5`` → 客户 #5, ``user:sales1`` → 用户
+    sales1 (stored as a code; the page showed "customer:5")."""
+    kind, _sep, key = (target or "").partition(":")
+    label = _VALUE_LABELS.get("entity", {}).get(kind) or DETAIL_KEYS.get(kind)
+    if not key or label is None:
+        return target
+    return f"{label} #{key}" if key.isdigit() else f"{label} {key}"
 
 
 def audit(event: str, *, actor=None, actor_name: str | None = None, target: str = "", **details) -> AuditEvent:

@@ -12,7 +12,8 @@ from app.access import admin_required
 from app.admin import handover
 from app.api.errors import ApiError
 from app.audit import (AREAS, audit, audit_query, csv_lines, details_json, event_choices, event_label,
-                       label_audit_events, label_audit_values, labelled_events, readable_details)
+                       label_audit_events, label_audit_values, labelled_events, readable_details,
+                       readable_target)
 from app.clock import company_today, day_start
 from app.auth import services
 from app.auth.models import ROLES, Group, User
@@ -246,6 +247,7 @@ def audit_log():
     return render_template("admin/audit.html", rows=rows[:100], has_next=len(rows) > 100, page=page,
                            filters=filters, event_choices=event_choices(), typed_event=typed_event,
                            event_label=event_label, readable_details=readable_details, details_json=details_json,
+                           readable_target=readable_target,
                            **filters)
 
 

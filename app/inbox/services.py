@@ -25,7 +25,7 @@ from sqlalchemy import and_, bindparam, case, false, func, or_, select, union_al
 from sqlalchemy.orm import aliased, contains_eager
 
 from app.api.errors import ApiError
-from app.audit import audit, label_audit_events
+from app.audit import audit, label_audit_events, label_audit_values
 from app.auth.lookup import user_named, users_named
 from app.auth.models import Group, User, group_members
 from app.clock import company_today, company_zone, day_start
@@ -1020,6 +1020,8 @@ def add_comment(task_id: int, user: User, comment) -> ProcessHistory:
 
 
 label_audit_events({"inbox.task_delegated": _l("Task delegated")})
+# The shipped approval forms' decisions, as the history names them (the log showed "approve").
+label_audit_values("decision", {"approve": _l("approved"), "reject": _l("rejected")})
 
 
 def delegate(task_id: int, user: User, to: str, comment=None, return_to_delegator: bool = False) -> HumanTask:

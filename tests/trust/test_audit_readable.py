@@ -105,6 +105,18 @@ def test_stored_values_read_as_their_owners_name_them(app):
     with app.test_request_context(), force_locale("zh_CN"):
         assert readable_details(details) == [("角色", "销售 → 审批人, 销售, auditor"), ("密码", "已修改"),
                                              ("锁定范围", "网络地址")]
+        # A hand-over's to-do count, an approval's decision (shown "todos: 0", "审批结果: approve").
+        assert readable_details({"todos": 2, "decision": "reject"}) == [("待办事项", "2"), ("审批结果", "已驳回")]
+
+
+def test_what_a_row_is_about_reads_as_its_record_or_person(app):
+    from flask_babel import force_locale
+
+    from app.audit import readable_target
+
+    with app.test_request_context(), force_locale("zh_CN"):
+        assert [readable_target(t) for t in ("customer:5", "task:12", "user:sales1", "group:fujian-heads", "odd",
+                                             "")] == ["客户 #5", "待办 #12", "用户 sales1", "用户组 fujian-heads", "odd", ""]
 
 
 def test_times_in_details_read_on_the_company_clock(app):
