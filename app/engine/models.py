@@ -85,6 +85,9 @@ class HumanTask(VersionedMixin, db.Model):
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     status: Mapped[str] = mapped_column(String(16), nullable=False, default=TASK_OPEN, index=True)
     claimed_by: Mapped[str | None] = mapped_column(String(80))
+    # When it reached its holder: claimed, or handed to them (delegated, reassigned, given back);
+    # the reports' waiting ends and handling starts there (a reassigned task's 7 minutes in its
+    # group were booked as the new holder's handling).
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     completed_by: Mapped[str | None] = mapped_column(String(80))
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -787,7 +787,7 @@ def release_tasks_of_leaver(user: User, actor: User | None = None) -> None:
         if delegator is None or not delegator.active:
             continue  # waits for the hand-over, as tasks assigned to the leaver by name do
         _resolve([delegation])
-        task.assignee, task.claimed_by, task.claimed_at = delegator.username, None, None
+        task.assignee, task.claimed_by, task.claimed_at = delegator.username, None, utcnow()
         add_history(task.instance, "delegation_returned", actor or user, task=task.name,
                     data={"from": user.username, "to": delegator.username})
         _notify([delegator.username], _l("%(user)s was deactivated: the task you delegated to them is back with "
@@ -964,7 +964,7 @@ def _complete(task_id: int, user: User, data) -> HumanTask:
 
 def _return_to_delegator(task: HumanTask, delegation: TaskDelegation, user: User, clean: dict) -> HumanTask:
     _resolve([delegation])
-    task.assignee, task.claimed_by, task.claimed_at = delegation.delegator, None, None
+    task.assignee, task.claimed_by, task.claimed_at = delegation.delegator, None, utcnow()
     _save_draft_row(task, delegation.delegator, clean)
     add_history(task.instance, "delegation_returned", user, task=task.name, comment=clean.get("comment"),
                 data={"from": user.username, "to": delegation.delegator})
@@ -1042,7 +1042,7 @@ def delegate(task_id: int, user: User, to: str, comment=None, return_to_delegato
     _resolve(d for d in _open_delegations(task) if not d.return_to_delegator)
     db.session.add(TaskDelegation(task_id=task.id, delegator=delegator, delegate=routed,
                                   return_to_delegator=bool(return_to_delegator)))
-    task.assignee, task.claimed_by, task.claimed_at = routed, None, None
+    task.assignee, task.claimed_by, task.claimed_at = routed, None, utcnow()
     add_history(task.instance, "delegated", user, task=task.name, comment=text,
                 data={"from": delegator, "to": routed, "return": bool(return_to_delegator),
                       **({"out_of_office": away} if away else {})})
@@ -1069,7 +1069,7 @@ def reassign(task_id: int, user: User, to: str, comment=None, commit: bool = Tru
     text = _clean_comment(comment)
     before = holder(task)
     _resolve(_open_delegations(task))  # a manager's decision: nobody's answer is awaited any more
-    task.assignee, task.claimed_by, task.claimed_at = routed, None, None
+    task.assignee, task.claimed_by, task.claimed_at = routed, None, utcnow()
     add_history(task.instance, "reassigned", user, task=task.name, comment=text,
                 data={"from": before, "to": routed, **({"out_of_office": away} if away else {})})
     audit("inbox.task_reassigned", actor=user, target=f"task:{task.id}", instance=task.instance_id,

@@ -201,6 +201,35 @@ def test_manager_reassigns_and_it_is_audited(api_as, flows, app):
                 if not n["read"] and n["link"] == f"/tasks/{other['id']}"]) == 1
 
 
+def test_a_reassigned_tasks_handling_counts_from_when_it_reached_its_holder(api_as, flows, app):
+    """A task waited 7 minutes in its group, then was reassigned and done in half a minute: the
+    people report booked 7 minutes of handling to the new holder, and no waiting to the group."""
+    from datetime import timedelta
+
+    from app.db import utcnow
+    from app.engine.models import HumanTask
+    from app.extensions import db
+    from app.reports.services import people_report, process_report
+
+    task = flows.open_task(flows.report())
+    with app.app_context():  # it has waited in its group for seven minutes
+        db.session.get(HumanTask, task["id"]).created_at = utcnow() - timedelta(minutes=7)
+        db.session.commit()
+    assert api_as("admin").post(f"/api/v1/tasks/{task['id']}/reassign", json={"to": "med_reviewer"}).status_code == 200
+    done = api_as("med_reviewer").post(f"/api/v1/tasks/{task['id']}/complete",
+                                       json={"data": {"decision": "approve", "comment": "好"}})
+    assert done.status_code == 200, done.get_json()
+    with app.test_request_context():
+        report = people_report()
+    [reviewer] = [p for p in report["people"] if p["username"] == "med_reviewer"]
+    assert reviewer["handling_median_s"] < 60
+    [group] = [g for g in report["groups"] if g["name"] == "fujian-heads"]
+    assert group["handling_median_s"] < 60
+    with app.test_request_context():  # the seven minutes were spent waiting in the group
+        [step] = [s for s in process_report("customer_report")["steps"] if s["id"] == "Task_fujian_review"]
+    assert step["waiting_median_s"] >= 7 * 60 - 5
+
+
 def test_a_colleague_taking_a_task_already_taken_is_told_who_has_it(api_as, flows, app):
     from app.auth.services import create_user
     from app.cli import DEMO_PASSWORD
