@@ -32,7 +32,7 @@ from functools import lru_cache
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, case, distinct, exists, func, null, or_, select, true, union_all
+from sqlalchemy import and_, case, distinct, exists, func, literal, null, or_, select, true, union_all
 
 from app.auth.models import Group, User, group_members
 from app.automation.models import Rule, RuleRun
@@ -475,29 +475,33 @@ def automation_report(period: Period | None = None) -> dict:
 
     def rule_row(rule_id, name):
         rule = rules.get(rule_id)
-        return out.setdefault(rule_id, {
+        # A deleted rule's runs keep its name, not its id: each deleted rule is a row of its own
+        # (all of them were one row, under one of their names, marked "off").
+        return out.setdefault(rule_id if rule_id is not None else ("deleted", name), {
             "rule_id": rule_id, "name": rule.name if rule else name, "enabled": rule.enabled if rule else False,
-            "evaluations": 0, "matches": 0, "failures": 0, "stopped": 0, "actions_done": 0,
+            "deleted": rule is None, "evaluations": 0, "matches": 0, "failures": 0, "stopped": 0, "actions_done": 0,
             "last_error": None, "last_error_at": None, "minutes_saved": 0.0,
             "actions": _rule_actions(rule, minutes) if rule else []})
 
+    # The rule a run counts for: its id, or the name of a deleted one.
+    deleted_name = case((R.c.rule_id.is_(None), R.c.rule_name), else_=literal(""))
     for rule in rules.values():
         rule_row(rule.id, rule.name)
     for rule_id, name, n, matched, failed, stopped in db.session.execute(
-            select(R.c.rule_id, func.max(R.c.rule_name), func.count(),
+            select(R.c.rule_id, deleted_name, func.count(),
                    func.sum(case((R.c.outcome == "matched", 1), else_=0)),
                    func.sum(case((R.c.outcome == "failed", 1), else_=0)),
                    func.sum(case((R.c.outcome == "stopped", 1), else_=0)))
-            .where(in_period).group_by(R.c.rule_id)):
+            .where(in_period).group_by(R.c.rule_id, deleted_name)):
         row = rule_row(rule_id, name)
         row.update(evaluations=n, matches=matched or 0, failures=failed or 0, stopped=stopped or 0)
 
-    latest = (select(R.c.rule_id, R.c.error, R.c.at,
-                     func.row_number().over(partition_by=R.c.rule_id, order_by=(R.c.at.desc(), R.c.id.desc()))
-                     .label("rn"))
+    latest = (select(R.c.rule_id, deleted_name.label("deleted_name"), R.c.error, R.c.at,
+                     func.row_number().over(partition_by=(R.c.rule_id, deleted_name),
+                                            order_by=(R.c.at.desc(), R.c.id.desc())).label("rn"))
               .where(in_period, R.c.outcome == "failed").subquery())
-    for rule_id, error, at, _rn in db.session.execute(select(latest).where(latest.c.rn == 1)):
-        row = rule_row(rule_id, "")
+    for rule_id, name, error, at, _rn in db.session.execute(select(latest).where(latest.c.rn == 1)):
+        row = rule_row(rule_id, name)
         row["last_error"], row["last_error_at"] = error, at.isoformat() if at else None
 
     # actions done, per rule, action index/type and week → minutes saved
@@ -505,12 +509,12 @@ def automation_report(period: Period | None = None) -> dict:
     index, kind = field("index"), field("type")
     week = sql.week_index(R.c.at, period.offset_s).label("week")
     weekly: dict[int, float] = {}
-    for rule_id, idx, typ, wk, n in db.session.execute(
-            select(R.c.rule_id, index, kind, week, func.count())
+    for rule_id, name, idx, typ, wk, n in db.session.execute(
+            select(R.c.rule_id, deleted_name, index, kind, week, func.count())
             .select_from(R).join(items, true())
             .where(in_period, field("status") == "done")
-            .group_by(R.c.rule_id, index, kind, week)):
-        row = rule_row(rule_id, "")
+            .group_by(R.c.rule_id, deleted_name, index, kind, week)):
+        row = rule_row(rule_id, name)
         row["actions_done"] += n
         setting = minutes.get((rule_id, int(idx))) if rule_id is not None else None
         if setting is not None and setting.action_type == typ:

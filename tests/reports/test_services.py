@@ -200,6 +200,20 @@ def test_automation_report_and_time_saved(ctx, demo_people, period):
                                 {"week": "2026-01-12", "hours_saved": round(20 / 60, 2)}]
 
 
+def test_each_deleted_rule_keeps_a_row_of_its_own(ctx, demo_people, period):
+    """Deleted, every rule's runs lost their rule id and the report merged them into one row,
+    under one of their names, marked "off"."""
+    from app.automation.models import Rule
+
+    ids = build_runs()
+    for key in ("r1", "r2"):
+        db.session.delete(db.session.get(Rule, ids[key]))
+    db.session.commit()
+    rows = {r["name"]: r for r in services.automation_report(period)["rules"]}
+    assert {name: (r["evaluations"], r["actions_done"], r["deleted"], r["last_error"]) for name, r in rows.items()} == {
+        "A类客户": (6, 6, True, "boom"), "赢单建合同": (3, 2, True, None), "提醒": (1, 1, False, None)}
+
+
 def test_time_saved_settings_are_checked(ctx, demo_people):
     ids = build_runs()
     with pytest.raises(services.ReportError) as err:
