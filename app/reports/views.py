@@ -74,6 +74,8 @@ def processes():
     items = services.process_list()
     key = request.args.get("process") or services.default_process(items)
     version = request.args.get("version", type=int)
+    if version not in next((p["versions"] for p in items if p["key"] == key), ()):
+        version = None  # another process chosen, its version filter kept: all of its versions, not a 404
     report = xml = None
     if key:
         try:

@@ -123,6 +123,9 @@ def test_pages(client, histories):
     # bad dates fall back to the default period; an unknown process is a 404
     assert client.get("/reports/processes?from=nonsense&to=2026-99-99").status_code == 200
     assert client.get("/reports/processes?process=nope").status_code == 404
+    # Another process chosen with the version of the one before (v9 of it does not exist): all its versions.
+    switched = client.get(f"/reports/processes?process=customer_report&version=9&{PERIOD}")
+    assert switched.status_code == 200 and "销售经理审批" in switched.get_data(as_text=True)
     # A period that cannot be is said, not silently swapped for the default one.
     page = client.get("/reports/people?from=2026-12-10&to=2026-12-01").get_data(as_text=True)
     assert "开始日期晚于结束日期。" in page and "报表改为显示" in page
