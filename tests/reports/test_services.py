@@ -10,7 +10,7 @@ from app.extensions import db
 from app.reports import services, sql
 from app.reports.models import ActionMinutes
 
-from .histories import FIRST, LAST, NOW, build_histories, build_runs
+from .histories import FIRST, LAST, NOW, T0, build_histories, build_runs
 
 
 @pytest.fixture
@@ -196,6 +196,9 @@ def test_automation_report_and_time_saved(ctx, demo_people, period):
     assert (r3["actions_done"], r3["minutes_saved"], r3["actions"][0]["minutes"]) == (1, 0.0, 0)
     assert report["total_hours_saved"] == round(38 / 60, 2)
     assert report["hours_saved_per_week"] == round(38 / 60 / 4, 2)  # four weeks
+    # One day's savings are not scaled up to a week's.
+    one_day = services.automation_report(services.make_period(T0.date(), T0.date()))
+    assert one_day["hours_saved_per_week"] == one_day["total_hours_saved"] > 0
     assert report["weekly"] == [{"week": "2026-01-05", "hours_saved": 0.3},
                                 {"week": "2026-01-12", "hours_saved": round(20 / 60, 2)}]
 
