@@ -28,9 +28,11 @@ def _access():
 
 @bp.app_template_filter("report_duration")
 def report_duration(seconds) -> str:
-    """Seconds as the unit that reads best: minutes, hours or days."""
+    """Seconds as the unit that reads best: seconds, minutes, hours or days."""
     if seconds is None:
         return "–"
+    if seconds < 60:  # half a minute read "0 min" beside a p90 of 7 min
+        return _("%(n)s s", n=f"{seconds:.0f}")
     if seconds < 3600:
         return _("%(n)s min", n=f"{seconds / 60:.0f}")
     if seconds < 2 * 86400:

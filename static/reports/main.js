@@ -84,6 +84,7 @@ function heatColour(share) {
 function formatHours(seconds) {
   const unit = (key, n) => t(key).replace("%(n)s", n);
   if (seconds == null) return t("no_data");
+  if (seconds < 60) return unit("unit_s", Math.round(seconds));
   if (seconds < 3600) return unit("unit_min", Math.round(seconds / 60));
   if (seconds < 2 * 86400) return unit("unit_h", (seconds / 3600).toFixed(1));
   return unit("unit_d", (seconds / 86400).toFixed(1));

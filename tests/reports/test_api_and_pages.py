@@ -143,3 +143,12 @@ def test_pages_for_a_manager_and_others(client, histories):
     login(client, "fj_head")
     assert client.get("/reports/").status_code == 403
     assert client.get("/reports/people").status_code == 403
+
+
+def test_a_duration_under_a_minute_reads_in_seconds(app):
+    """Handling of 20-30 s read "0 分钟", beside a p90 of "7 分钟"."""
+    from app.reports.views import report_duration
+
+    with app.test_request_context(headers={"Accept-Language": "zh-CN"}):
+        assert [report_duration(s) for s in (None, 25.4, 59, 60, 420, 7200)] == [
+            "–", "25 秒", "59 秒", "1 分钟", "7 分钟", "2.0 小时"]
