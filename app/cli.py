@@ -1,4 +1,4 @@
-"""Command-line entry points: ``flask demo`` and ``flask create-admin``.
+"""Command-line entry points: ``flask demo``, ``flask install-approvals`` and ``flask create-admin``.
 
 Modules add their own demo data with ``add_demo_step``; ``flask demo`` runs the people
 first and then every step in order. Each step must be idempotent.
@@ -35,10 +35,17 @@ DEMO_GROUPS = [
 ]
 
 
-def add_demo_step(app: Flask, order: int, step: Callable[[], None]) -> None:
-    steps = app.extensions.setdefault("crm_demo_steps", [])
-    steps.append((order, step))
-    steps.sort(key=lambda s: s[0])
+# The groups the shipped approvals route to (bpmn/): a company installing them gets them empty.
+SHIPPED_GROUPS = [(name, display) for name, display, _manager in DEMO_GROUPS if name != "sales"]
+
+
+def add_demo_step(app: Flask, order: int, step: Callable[[], None], shipped_approvals: bool = False) -> None:
+    """``shipped_approvals``: the step is also part of ``flask install-approvals`` (the shipped
+    forms, processes and their bindings, without demo people or records)."""
+    for registry in ("crm_demo_steps",) + (("crm_approval_steps",) if shipped_approvals else ()):
+        steps = app.extensions.setdefault(registry, [])
+        steps.append((order, step))
+        steps.sort(key=lambda s: s[0])
 
 
 def seed_people() -> None:
@@ -69,6 +76,26 @@ def init_app(app: Flask) -> None:
         run_demo()
         click.echo("Demo data ready. Logins (password %s): %s" % (
             DEMO_PASSWORD, ", ".join(u[0] for u in DEMO_USERS)))
+
+    @app.cli.command("install-approvals")
+    def install_approvals_command():
+        """Install the shipped customer report (客户报备) and contract approval (合同审批) on a
+        company's own data: their forms, processes, bindings and (empty) approver groups."""
+        made = []
+        for name, display in SHIPPED_GROUPS:
+            if services.get_group(name) is None:
+                services.create_group(name=name, display_name=display)
+                made.append(name)
+        for _order, step in current_app.extensions.get("crm_approval_steps", []):
+            step()
+        db.session.commit()
+        click.echo(_("The customer report and the contract approval are installed: a new customer or contract goes "
+                     "to approval."))
+        empty = [name for name, _display in SHIPPED_GROUPS if not services.get_group(name).members]
+        if empty:
+            click.echo(_("Their approvers are the members of these groups, which have nobody yet: %(groups)s. Add "
+                         "people to them (System administration → Groups); until then their tasks wait, counted on the "
+                         "administrator's home page.", groups=_(", ").join(empty)))
 
     @app.cli.command("create-admin")
     @click.argument("username")

@@ -157,7 +157,7 @@ def demo_flow(app, demo_people):
         register_product_operations()
         engine.deploy((Path(__file__).resolve().parents[1] / "bpmn" / "customer_report.bpmn").read_bytes())
         forms.load_shipped_forms()
-        bindings.demo_bindings()
+        bindings.bind_shipped_processes()
         db.session.commit()
 
 

@@ -56,7 +56,8 @@ def init_app(app) -> None:
 
 
 def _add_demo_step(app) -> None:
-    """``flask demo`` deploys the shipped diagrams from ``bpmn/`` (once per XML version)."""
+    """``flask demo`` and ``flask install-approvals`` deploy the shipped diagrams from ``bpmn/`` (once
+    per XML version)."""
     from pathlib import Path
 
     from app.cli import add_demo_step
@@ -82,6 +83,6 @@ def _add_demo_step(app) -> None:
             try:
                 services.deploy(xml, commit=False)
             except DiagramError as exc:  # e.g. the CRM operations are not registered
-                logging.getLogger(__name__).warning("demo: %s not deployed: %s", path.name, exc)
+                logging.getLogger(__name__).warning("%s not deployed: %s", path.name, exc)
 
-    add_demo_step(app, 50, deploy_shipped)
+    add_demo_step(app, 50, deploy_shipped, shipped_approvals=True)

@@ -564,7 +564,7 @@ def on_record_event(event: RecordEvent) -> None:
 
 
 # ``flask demo``'s bindings: a new customer is reported, a new contract goes to approval.
-DEMO_BINDINGS = (
+SHIPPED_BINDINGS = (
     {"name": "新增客户 → 客户报备", "entity": "customer", "event": "created", "process_key": "customer_report",
      "form_key": "customer_report", "report_pending": True, "mapping": [{"field": "source", "to": "lead_source"}]},
     {"name": "新增合同 → 合同审批", "entity": "contract", "event": "created", "process_key": "contract_approval",
@@ -572,18 +572,19 @@ DEMO_BINDINGS = (
 )
 
 
-def demo_bindings() -> None:
-    """``flask demo``: each of DEMO_BINDINGS whose process is deployed (idempotent)."""
+def bind_shipped_processes() -> None:
+    """``flask demo`` and ``flask install-approvals``: each of SHIPPED_BINDINGS whose process is
+    deployed (idempotent)."""
     engine = _engine()
     if engine is None:
         return
-    for binding in DEMO_BINDINGS:
+    for binding in SHIPPED_BINDINGS:
         if db.session.scalar(select(FormBinding.id).where(FormBinding.process_key == binding["process_key"])):
             continue
         try:
             engine.get_definition(binding["process_key"])
         except Exception:  # noqa: BLE001 - the process is not deployed: nothing to bind
-            log.warning("demo: process %s not deployed; no binding made", binding["process_key"])
+            log.warning("process %s not deployed; no binding made", binding["process_key"])
             continue
         save_binding(binding)
 

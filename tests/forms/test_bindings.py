@@ -240,7 +240,7 @@ def test_a_form_showing_fields_the_record_cannot_provide_is_refused(env):
 
 def test_demo_binding_and_sample_report_are_idempotent(env):
     for _ in range(2):
-        bindings.demo_bindings()
+        bindings.bind_shipped_processes()
         bindings.demo_report()
         db.session.commit()
     [customer] = db.session.scalars(select(crm.MODELS["customer"])).all()
@@ -253,7 +253,7 @@ def test_demo_binding_and_sample_report_are_idempotent(env):
 def test_the_demo_sends_new_contracts_to_approval_when_that_process_is_deployed(env):
     engine.deploy((ROOT / "bpmn" / "contract_approval.bpmn").read_bytes())
     for _ in range(2):
-        bindings.demo_bindings()
+        bindings.bind_shipped_processes()
         db.session.commit()
     assert sorted((b.action, b.process_key, b.report_pending) for b in db.session.scalars(select(FormBinding))) == [
         ("contract.created", "contract_approval", True), ("customer.created", "customer_report", True)]
@@ -269,7 +269,7 @@ def test_works_without_a_request_like_flask_demo_and_the_worker(app, demo_people
         register_product_operations()
         engine.deploy((ROOT / "bpmn" / "customer_report.bpmn").read_bytes())
         forms.load_shipped_forms()
-        bindings.demo_bindings()
+        bindings.bind_shipped_processes()
         db.session.commit()
         customer = crm.create("customer", FUJIAN, user("sales1"))
         assert [r.outcome for r in bindings.runs_for_record("customer", customer.id)] == ["started"]

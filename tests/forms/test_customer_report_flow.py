@@ -164,3 +164,38 @@ def test_a_process_that_changes_its_record_does_not_start_with_data_alone(app, a
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(ProcessInstance)) == 0
         db.session.remove()
+
+
+def test_a_company_installs_the_shipped_approvals_on_its_own_data(app):
+    """Without `flask demo` customers were saved 未报备 and nothing said how to switch the report
+    on: deploy the template, create the groups its scripts name, bind it with the right box."""
+    from sqlalchemy import func, select
+
+    from app.auth.services import create_user, get_user
+    from app.crm import _register_operations as register_crm_operations
+    from app.crm import services as crm
+    from app.engine.models import HumanTask
+    from app.engine.product_operations import register_product_operations
+    from app.extensions import db
+    from app.forms.models import FormBinding
+    from app.inbox.services import unattended_task_count
+
+    register_crm_operations()
+    register_product_operations()
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["create-admin", "itadmin", "--password", "Long-enough-2026"]).exit_code == 0
+    installed = runner.invoke(args=["install-approvals"])
+    assert installed.exit_code == 0, installed.output
+    assert "客户报备" in installed.output and "fujian-heads" in installed.output  # its groups, empty yet
+    with app.test_request_context():
+        create_user(username="lin_xs", password="Long-enough-2026", roles=("sales",))
+        customer = crm.create("customer", {"name": "厦门新客户有限公司", "province": "福建"}, get_user("lin_xs"))
+        db.session.commit()
+        assert customer.report_status == "pending"
+        [task] = db.session.scalars(select(HumanTask)).all()
+        assert task.candidate_groups == ["fujian-heads"]
+        assert unattended_task_count() == 1  # nobody in the group yet: the administrator's home says so
+    again = runner.invoke(args=["install-approvals"])
+    assert again.exit_code == 0
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(FormBinding)) == 2  # once each
