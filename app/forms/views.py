@@ -137,7 +137,9 @@ def _binding_page(binding, errors=None, values=None, status=200, condition_text=
     entities = [entity] if entity else [a for a in dict.fromkeys(a["entity"] for a in bindings.actions())]
     fields = {e: {"label": embedded.record_type_label(e), "fields": embedded.record_fields(e)} for e in entities}
     current = values or (bindings.binding_dict(binding) if binding else
-                         {"enabled": True, "skip_if_running": True, "report_pending": False, "mapping": [],
+                         # A binding of "customer created" is most often the report itself: left
+                         # unticked, a running report showed the customer as 未报备.
+                         {"enabled": True, "skip_if_running": True, "report_pending": True, "mapping": [],
                           "condition": None})
     runs = list(db.session.scalars(select(BindingRun).where(BindingRun.binding_id == binding.id)
                                    .order_by(BindingRun.id.desc()).limit(20))) if binding else []

@@ -82,6 +82,16 @@ def test_customer_created_through_the_api_starts_the_report(api_as, client, depl
     assert f"<td>客户 #{cid}</td>" in runs
 
 
+def test_a_new_binding_keeps_the_report_status_unless_unticked_and_says_when_nothing_is_deployed(app, client,
+                                                                                                  demo_people):
+    """On a fresh install the process list was empty and required, with no word why; a binding
+    saved with the box left as it was showed a running report's customer as 未报备."""
+    client.post("/login", data={"username": "admin", "password": "demo1234"})
+    page = client.get("/forms/bindings/new").get_data(as_text=True)
+    assert 'id="no-processes"' in page and "流程设计器" in page.split('id="no-processes"')[1].split("</div>")[0]
+    assert re.search(r'name="report_pending" value="y"[^>]*checked', page)
+
+
 def test_binding_pages(app, client, deployed):
     client.post("/login", data={"username": "sales1", "password": "demo1234"})
     assert client.get("/forms/bindings").status_code == 403
