@@ -284,3 +284,15 @@ def test_a_chain_of_steps_too_long_to_parse_is_said_in_words(app):
         said = {message for _element, message in problems(process(START.replace(
             "<bpmn:outgoing>f0</bpmn:outgoing>", "") + body))}
     assert len(said) == 1 and "RecursionError" not in said.pop()
+
+
+def test_an_event_without_a_type_is_told_to_become_a_timer(app):
+    """Dropped from the palette, a boundary event showed the parser's NotImplementedError."""
+    body = START + """<bpmn:sequenceFlow id="f0" sourceRef="s" targetRef="u"/><bpmn:userTask id="u" camunda:candidateGroups="g"/>
+      <bpmn:boundaryEvent id="b" attachedToRef="u"/>
+      <bpmn:intermediateCatchEvent id="w"/>
+      <bpmn:sequenceFlow id="f1" sourceRef="u" targetRef="w"/>"""
+    with app.test_request_context(headers={"Accept-Language": "zh-CN"}):
+        said = problems(process(body))
+    assert {element for element, _message in said} == {"b", "w"}
+    assert all("定时" in message and "NotImplemented" not in message for _element, message in said)
