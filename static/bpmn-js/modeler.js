@@ -140,7 +140,25 @@ export function startModeler(root) {
   const registry = modeler.get("elementRegistry");
   let marked = [];
 
+  // The problem and hint lists sit above the canvas: shown, hidden or grown, they moved the
+  // drawing under the pointer mid-edit (clicks landed on the wrong element). The diagram is
+  // scrolled back by as much as the canvas moved.
+  function keepingTheDrawingInPlace(change) {
+    const box = canvas.getContainer();
+    const before = box.getBoundingClientRect().top;
+    change();
+    const moved = box.getBoundingClientRect().top - before;
+    if (moved) {
+      canvas.resized();
+      canvas.scroll({ dx: 0, dy: -moved });
+    }
+  }
+
   function showProblems(problems) {
+    keepingTheDrawingInPlace(() => listProblems(problems));
+  }
+
+  function listProblems(problems) {
     state.problems = problems;
     marked.forEach((id) => registry.get(id) && canvas.removeMarker(id, "crm-problem"));
     overlays.remove({ type: "crm-problem" });
@@ -202,6 +220,10 @@ export function startModeler(root) {
   // Hints do not block deploying (a condition reading a variable nothing gives the process):
   // listed under the problems, each leading to its element.
   function showHints(hints) {
+    keepingTheDrawingInPlace(() => listHints(hints));
+  }
+
+  function listHints(hints) {
     state.hints = hints;
     root.querySelector("#designer-hint-list").replaceChildren(...hints.map((h) => {
       const id = h.element_id && registry.get(h.element_id) ? h.element_id : null;

@@ -865,3 +865,27 @@ def test_the_problem_list_follows_the_drawing_and_drawing_hints_are_no_errors(pa
     assert not page.locator(".bjsl-button").is_visible()
     page.evaluate("() => { document.querySelector('#designer-modeler').dataset.problems = '0'; }")
     assert page.locator(".bjsl-button").is_visible()
+
+
+def test_the_problem_list_appearing_does_not_move_the_drawing(page, demo_people):
+    """The list above the canvas came and went with each check, moving the drawing 50-100 px
+    under the pointer: clicks landed on the wrong element."""
+    page.set_viewport_size({"width": 1400, "height": 900})
+    login_in_browser(page, "admin")
+    _new_process(page, "steady_drawing", "Steady drawing")
+    page.evaluate("""() => { const m = window.designer.modeler;
+      const start = m.get('elementRegistry').filter(e => e.type === 'bpmn:StartEvent')[0];
+      m.get('modeling').appendShape(start, {type: 'bpmn:EndEvent'}); }""")
+    page.wait_for_function("() => document.querySelector('#designer-modeler').dataset.problems === '0'")
+    assert page.locator("#designer-problems").is_hidden()
+    start = page.locator(".djs-element.djs-shape[data-element-id^='StartEvent']").first
+    before = start.bounding_box()
+    task = page.evaluate("""() => {
+      const m = window.designer.modeler, r = m.get('elementRegistry'), modeling = m.get('modeling');
+      const start = r.filter(e => e.type === 'bpmn:StartEvent')[0];
+      return modeling.appendShape(start, {type: 'bpmn:UserTask'}).id;
+    }""")
+    page.wait_for_selector(f'#designer-problem-list li[data-element-id="{task}"]')
+    assert page.locator("#designer-problems").is_visible()  # above the canvas
+    after = start.bounding_box()
+    assert abs(after["y"] - before["y"]) <= 1 and abs(after["x"] - before["x"]) <= 1, (before, after)
