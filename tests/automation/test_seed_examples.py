@@ -101,6 +101,25 @@ def test_contract_30_days_before_expiry_gives_its_owner_a_todo_once(crm, make_ru
     assert scan_time_events() == 1 and count(Todo) == 2
 
 
+def test_a_contract_that_matches_the_condition_only_later_is_still_reminded(crm, make_rule, user):
+    """A draft 30 days before expiry did not match "状态 = 已签订", and that occasion counted as
+    fired: signed the next day, it never got its renewal to-do (and the dry run said it had)."""
+    from app.automation.models import RuleRun
+
+    make_rule(name="合同到期提醒", entity="contract", event="date_before",
+              event_options={"field": "expires_on", "days": 30},
+              condition={"field": "status", "op": "eq", "value": "signed"},
+              actions=[{"type": "create_todo", "assignee": "owner", "title": "续签 {title}"}])
+    customer = crm.create("customer", {"name": "漳州物流"}, user("sales1"))
+    draft = crm.create("contract", {"customer_id": customer.id, "title": "年度服务",
+                                    "expires_on": (company_today() + timedelta(days=30)).isoformat()}, user("sales1"))
+    assert scan_time_events() == 0 and scan_time_events() == 0
+    assert count(FiredOccasion) == 0 and count(RuleRun) == 0  # nor a "not met" logged every five minutes
+    crm.update(draft, {"status": "signed", "signed_on": company_today().isoformat()}, user("admin"))
+    assert scan_time_events() == 1 and scan_time_events() == 0
+    assert [t.title for t in open_todos_for(user("sales1"))] == ["续签 年度服务"]
+
+
 def test_a_contract_entered_with_fewer_days_left_is_reminded_at_once(crm, make_rule, user):
     """Entered with 9 days left, the 30-days-before rule never reminded of it (its moment had
     passed more than a week before), though it was the most urgent."""
