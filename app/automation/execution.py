@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time as clock
 from types import SimpleNamespace
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
 from flask import flash, g, has_request_context
 from flask_babel import gettext as _
@@ -324,6 +324,11 @@ def _held_back(rule_data: dict, record, entity, event: str | None) -> str | None
     timed = SimpleNamespace(entity=rule_data["entity"], event=rule_data["event"],
                             event_options=rule_data.get("event_options") or {})
     occasion = next((o for r, o in due_records(timed, utcnow()) if r.id == record_id), None)
+    if occasion is None and _moment_passed(rule_data, cat.read(record, dated) if dated else None):
+        # Said "when its moment comes" of a deal 5 weeks past its expected close: it never would.
+        return _("Its moment has passed: the worker acts on a date up to %(days)d days late, not later.",
+                 days=CATCH_UP_DAYS) if rule_data["event"] == "date_after" else _(
+            "Its date has passed: a rule acting before a date no longer acts on it.")
     if occasion is None:
         return _("Not due: the worker acts on this record when its moment comes, not now.")
     if rule_data.get("id") is not None and db.session.scalar(select(FiredOccasion.id).where(
@@ -331,6 +336,26 @@ def _held_back(rule_data: dict, record, entity, event: str | None) -> str | None
             FiredOccasion.record_id == record_id, FiredOccasion.occasion == occasion)) is not None:
         return _("Acted on already for this record's date; it acts again when the date changes.")
     return None
+
+
+def _moment_passed(rule_data: dict, value) -> bool:
+    """A dated time rule's moment for ``value`` is over for good: the date itself for one acting
+    before it, CATCH_UP_DAYS after date + days for one acting after it."""
+    if isinstance(value, datetime):
+        value = value.astimezone(company_zone()).date()
+    elif isinstance(value, str):
+        try:
+            value = date.fromisoformat(value[:10])
+        except ValueError:
+            return False
+    if not isinstance(value, date):
+        return False
+    days = int((rule_data.get("event_options") or {}).get("days", 0))
+    if rule_data["event"] == "date_before":
+        return value < company_today()
+    if rule_data["event"] == "date_after":
+        return value + timedelta(days=days + CATCH_UP_DAYS) < company_today()
+    return False
 
 
 # --- time events --------------------------------------------------------------------------

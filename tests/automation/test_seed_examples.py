@@ -389,3 +389,16 @@ def test_a_dry_run_says_when_the_real_run_would_not_act_now(crm, make_rule, user
     undated = crm.create("contract", {"customer_id": customer.id, "title": "无到期日"}, user("sales1"))
     held, statuses = tried(rule, undated)
     assert "此记录没有到期日" in held and statuses == ["held"]  # never, not "not yet"
+    # Past its moment for good, it is not promised "when its moment comes".
+    expired = crm.create("contract", {"customer_id": customer.id, "title": "已过期",
+                                      "expires_on": (company_today() - timedelta(days=5)).isoformat()}, user("sales1"))
+    held, statuses = tried(rule, expired)
+    assert "日期已过" in held and "尚未到期" not in held and statuses == ["held"]
+    overdue = make_rule(name="预计成交日已过", entity="opportunity", event="date_after",
+                        event_options={"field": "expected_close", "days": 0},
+                        actions=[{"type": "notify", "users": ["manager"], "template": "{title} 逾期"}])
+    for days_late, said in ((3, None), (36, "最多晚 7 天")):
+        deal = crm.create("opportunity", {"customer_id": customer.id, "title": f"逾期 {days_late} 天", "expected_close": (
+            company_today() - timedelta(days=days_late)).isoformat()}, user("sales1"))
+        held, _statuses = tried(overdue, deal)
+        assert (held is None) if said is None else (said in held), held
