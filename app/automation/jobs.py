@@ -22,7 +22,7 @@ from app.automation.models import Rule, RuleRun, WebhookDelivery
 from app.automation.validation import private_host, public_address
 from app.db import utcnow
 from app.extensions import db
-from app.jobs import job_handler, periodic
+from app.jobs import FailedForGood, job_handler, periodic
 
 
 class WebhookRefused(Exception):
@@ -136,7 +136,8 @@ def deliver_webhook(job) -> None:
         row.error = str(error)
         _finish(row, started)
         _gave_up(payload, row)
-        return  # retrying cannot help; the refusal is logged
+        # Retrying by itself cannot help; an administrator's "Try again" can, once the host is allowed.
+        raise FailedForGood(row.error) from None
     except (urllib3.exceptions.HTTPError, OSError) as error:
         row.error = f"{error.__class__.__name__}: {error}"[:2000]
     _finish(row, started)

@@ -9,6 +9,6 @@ A worker killed mid-job leaves the job ``running`` with an expired lease; anothe
 it up again, so handlers must be idempotent (they get ``job.key`` / ``job.id`` for that).
 """
 from app.jobs.models import Job
-from app.jobs.services import cancel, enqueue, job_handler, periodic, run_due_jobs
+from app.jobs.services import FailedForGood, cancel, enqueue, job_handler, periodic, run_due_jobs
 
-__all__ = ["Job", "cancel", "enqueue", "job_handler", "periodic", "run_due_jobs"]
+__all__ = ["FailedForGood", "Job", "cancel", "enqueue", "job_handler", "periodic", "run_due_jobs"]

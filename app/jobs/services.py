@@ -51,6 +51,12 @@ _HANDLERS: dict[str, Handler] = {}
 _PERIODICS: dict[str, Periodic] = {}
 
 
+class FailedForGood(Exception):
+    """Raised by a handler when trying again by itself cannot help (a webhook to an address not
+    allow-listed): the job is failed at once, listed with "Try again" for when the cause is
+    fixed. Returning instead marked it done: nothing to try again once the host was allowed."""
+
+
 def job_handler(kind: str, max_attempts: int = 8, one_transaction: bool = False, label=None,
                 backoff: tuple[int, ...] | None = None):
     """Register ``func(job)`` to run jobs of ``kind``. Raise to have the job retried, after
@@ -185,14 +191,14 @@ def _run_one(job_id: int, owner: str) -> bool:
             _mark_done(job_id)
         db.session.commit()
         return True
-    except Exception:  # noqa: BLE001 - any failure is recorded and retried
+    except Exception as raised:  # noqa: BLE001 - any failure is recorded and retried
         error = traceback.format_exc(limit=5)
         db.session.rollback()
         log.warning("job %s (%s) failed: %s", job_id, getattr(job, "kind", "?"), error_summary(error))
         job = db.session.get(Job, job_id)
         job.last_error = error[-4000:]
         job.locked_until = None
-        if job.attempts >= job.max_attempts:
+        if job.attempts >= job.max_attempts or isinstance(raised, FailedForGood):
             job.status, job.finished_at = FAILED, utcnow()
         else:
             job.status, job.due_at = PENDING, utcnow() + _backoff(job.attempts, handler and handler.backoff)

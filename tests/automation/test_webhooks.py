@@ -223,6 +223,17 @@ def test_private_targets_are_refused_unless_allow_listed(crm, make_rule, user, r
 
     run = db.session.scalar(select(RuleRun))  # refused at once: no retry, the run failed
     assert run.outcome == "failed" and "不在白名单中" in run.error
+    # Failed, not done: once the host is allowed again, the administrator's "Try again" sends it.
+    from app.jobs.models import Job
+    from app.jobs.services import retry
+
+    job = db.session.scalar(select(Job).where(Job.kind == "automation.webhook"))
+    assert job.status == "failed" and job.attempts == 1
+    set_webhook_allowlist(["127.0.0.1"], None)
+    retry(job.id, user("admin"))
+    db.session.commit()
+    run_due_jobs()
+    assert len(receiver.requests) == 1
 
 
 def _worker(database_url, tmp_path):
