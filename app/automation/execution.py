@@ -129,7 +129,9 @@ def run_rule(rule: Rule, event: RecordEvent, catalog: Catalog) -> RuleRun:
                      _("Loop stopped: cascades are limited to %(n)d rules in a row.", n=MAX_DEPTH))
         run.chain = _chain_json(event.chain + (_link(rule, event.entity, record.id),))
         log.warning("automation loop stopped: %s", " → ".join(c["rule"] for c in run.chain))
-        return _save(run, started)
+        _save(run, started)
+        alert_author(rule, run)  # a loop's records were made before it stopped: only the run log said so
+        return run
     if rule.once_per_record and _acted_before(rule, event.entity, record.id):
         run.outcome = "already_done"
         return _save(run, started)

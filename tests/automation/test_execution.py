@@ -52,6 +52,11 @@ def test_a_cascade_over_new_records_stops_at_the_depth_limit(crm, make_rule, use
     assert count(Activity) == 1 + MAX_DEPTH
     stopped = db.session.scalar(select(RuleRun).where(RuleRun.outcome == "stopped"))
     assert len(stopped.chain) == MAX_DEPTH + 1 and "最多 5 层" in stopped.error
+    # Its author is told, as of a failure: only the run log said so, after the loop had made records.
+    from app.notifications.models import Notification
+
+    told = db.session.scalars(select(Notification.text).where(Notification.user_id == user("admin").id)).all()
+    assert [text for text in told if "echo" in text and "最多 5 层" in text]
 
 
 def test_a_failing_action_is_logged_and_does_not_block_the_save(crm, make_rule, user):
