@@ -76,6 +76,17 @@ def model_for(entity: str):
     return crm.MODELS.get(entity) if crm else None
 
 
+def linked_record_label(field_name: str, value) -> str | None:
+    """The record a link field names (``customer_id`` 3 → its customer's name), None when it is
+    not a link or the record is gone."""
+    model = model_for(field_name[:-3]) if field_name in ("customer_id", "opportunity_id") else None
+    try:
+        record = db.session.get(model, int(value)) if model is not None and value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+    return record.label if record is not None else None
+
+
 def api_value(spec: FieldSpec, value):
     """A coerced value in the shape the CRM services take (as the API would send it)."""
     return jsonable(value) if not isinstance(value, (date, datetime)) else value.isoformat()

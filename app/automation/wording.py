@@ -133,8 +133,11 @@ def plan_in_words(action_type: str, plan: dict | None, entity: EntitySpec | None
         return _person(value) if spec is not None and spec.type == "user" and value else _value_words(spec, value)
 
     def field_words(record_type: EntitySpec | None, name: str, value) -> str:
+        from app.automation.catalog import linked_record_label
+
         spec = spec_of(record_type, name)
-        return f"{spec.said if spec else name}: {value_of(spec, value)}"
+        linked = linked_record_label(name, value)  # "客户: 3" named the customer by its id
+        return f"{spec.said if spec else name}: {f'{linked} (#{value})' if linked else value_of(spec, value)}"
 
     if action_type == "set_fields":
         changes = plan.get("changes") or {}

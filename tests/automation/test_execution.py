@@ -147,6 +147,7 @@ def test_dry_run_changes_nothing_and_sends_nothing(within, api_as):
     assert said["notify"] == ["通知：销售经理 Sales Manager", "内容：已有客户 是 A 类"]
     assert said["create_todo"][0] == "给销售一 Sales One的待办事项：拜访 已有客户"
     assert said["create_record"][:2] == ["新建行动记录", "内容: 自动：已有客户"]
+    assert f"客户: 已有客户 (#{customer_id})" in said["create_record"]  # named, not "客户: 3"
     assert said["webhook"] == ["POST 到 https://hooks.example.com/crm（已签名）"]
     stored = api.post(f"/api/v1/automation-rules/{rule_id}/dry-run", json={"record_id": customer_id}).get_json()
     assert stored["matched"] is False and stored["conditions"][0]["actual"] == 1 and stored["actions"] == []
