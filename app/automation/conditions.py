@@ -26,7 +26,7 @@ ALIASES = {"=": "eq", "==": "eq", "≠": "ne", "!=": "ne", "<>": "ne", ">": "gt"
 NO_VALUE = frozenset({"is_empty", "is_not_empty", "changed"})
 LIST_VALUE = frozenset({"in"})
 
-_CHANGE = ("changed", "changed_to", "changed_from")
+_CHANGE = CHANGE_OPERATORS = ("changed", "changed_to", "changed_from")
 _EMPTY = ("is_empty", "is_not_empty")
 OPERATORS_BY_TYPE = {
     TEXT: ("eq", "ne", "contains", "not_contains", "in", *_EMPTY, *_CHANGE),

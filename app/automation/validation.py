@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from flask_babel import gettext as _
 
-from app.automation.conditions import (NO_VALUE, OPERATORS_BY_TYPE, canonical_op, expected_value,
+from app.automation.conditions import (CHANGE_OPERATORS, NO_VALUE, OPERATORS_BY_TYPE, canonical_op, expected_value,
                                        is_group)
 from app.automation.fields import DATE, DATETIME, NUMBER, TEXT, BadValue, EntitySpec, FieldSpec, coerce
 
@@ -112,7 +112,7 @@ def validate_rule(data: dict, catalog: Catalog) -> list[dict]:
                                 name=event, entity=entity.label, known=", ".join(events_for(entity))))
     else:
         _check_event_options(event, data.get("event_options") or {}, entity, problems)
-    check_condition(data.get("condition"), entity, problems)
+    check_condition(data.get("condition"), entity, problems, without_changes=event in TIME_EVENTS)
     check_actions(data.get("actions"), entity, catalog, problems, event)
     return problems.items
 
@@ -138,7 +138,9 @@ def _check_event_options(event: str, options, entity: EntitySpec, problems: Prob
                                               entity=entity.label, known=dates))
 
 
-def check_condition(condition, entity: EntitySpec, problems: Problems, where: str = "condition") -> None:
+def check_condition(condition, entity: EntitySpec, problems: Problems, where: str = "condition",
+                    without_changes: bool = False) -> None:
+    """``without_changes``: the event changes nothing (a date-based rule), so "changed" never holds."""
     if condition in (None, {}, []):
         return
     leaves = [0]
@@ -161,6 +163,10 @@ def check_condition(condition, entity: EntitySpec, problems: Problems, where: st
             return
         leaves[0] += 1
         check_leaf(node, entity, problems, path)
+        if without_changes and canonical_op(node.get("op")) in CHANGE_OPERATORS:
+            # Saved, such a rule never acted, without a word.
+            problems.add(f"{path}.op", _("A date-based rule changes nothing: “changed” never holds. Compare the "
+                                         "value itself (=, ≠, …)."))
 
     walk(condition, where, 1)
     if leaves[0] > MAX_CONDITION_LEAVES:

@@ -88,6 +88,10 @@ def test_a_good_rule_passes_and_its_operators_are_stored_canonically():
     ({"event": "date_before", "event_options": {"field": "founded_on", "days": -1}}, "event_options.days",
      "whole number of days"),
     ({"event": "deleted"}, "actions.0.type", "deleted record cannot be changed"),
+    # A date-based rule changes nothing: saved, it never acted.
+    ({"event": "date_before", "event_options": {"field": "founded_on", "days": 3},
+      "condition": {"and": [{"field": "customer_class", "op": "changed_to", "value": "A"}]}},
+     "condition.and.0.op", "“changed” never holds"),
     ({"event": "idle", "event_options": {"field": "custom.visit_on", "days": 1}}, "event_options.field",
      "not custom fields"),
     ({"entity": "contract", "event": "idle", "event_options": {"field": "last_activity", "days": 3},
