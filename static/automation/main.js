@@ -227,7 +227,7 @@ async function save() {
     const saved = await window.crmFetch(id ? `/api/v1/automation-rules/${id}` : "/api/v1/automation-rules",
       { method: id ? "PATCH" : "POST", body: id ? { ...definition(), version: rule.version } : definition() });
     unsaved = false;
-    if (!id) { window.location.href = `/automation/rules/${saved.id}`; return; }
+    if (!id) { window.location.href = `/automation/rules/${saved.id}?saved=1`; return; }
     rule = saved; render(); $("rule-saved").classList.remove("d-none");
   } catch (error) { showErrors(error); }
 }
@@ -350,6 +350,11 @@ async function start() {
     window.location.href = "/automation/";
   });
   render();
+  // A new rule's first save opens its own page: said there (it said nothing, later saves did).
+  if (new URLSearchParams(window.location.search).has("saved")) {
+    $("rule-saved").classList.remove("d-none");
+    window.history.replaceState(null, "", window.location.pathname);
+  }
 }
 
 start();

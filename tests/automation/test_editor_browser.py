@@ -57,7 +57,9 @@ def test_designer_builds_saves_and_dry_runs_a_rule(page, app, demo_people):
     page.check("#rule-once")
     page.fill("#rule-position", "20")  # after a round robin at 10, say
     page.click("#save-rule")
-    page.wait_for_url(re.compile(r"/automation/rules/\d+$"))
+    page.wait_for_url(re.compile(r"/automation/rules/\d+\?saved=1$"))
+    expect(page.locator("#rule-saved")).to_be_visible()  # the first save said nothing, later ones did
+    page.wait_for_function("() => !window.location.search")  # a reload does not say it again
     expect(page.locator("#rule-position")).to_have_value("20")
     expect(page.locator("#rule-name")).to_have_value("大客户定级")
     page.fill("#dry-sample", '{"name": "样例公司", "registered_capital": 20000000}')
