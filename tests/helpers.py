@@ -9,7 +9,7 @@ def login_in_browser(page, username: str, password: str = "demo1234"):
     page.goto("/login")
     page.fill("#username", username)
     page.fill("#password", password)
-    page.click("button[type=submit]")
+    page.click("main button[type=submit]")
     page.wait_for_url(lambda url: "/login" not in url)
 
 

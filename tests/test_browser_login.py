@@ -64,7 +64,7 @@ def test_wrong_password_in_browser(page, demo_people):
     page.goto("/login")
     page.fill("#username", "admin")
     page.fill("#password", "wrong-password")
-    page.click("button[type=submit]")
+    page.click("main button[type=submit]")
     refused = page.locator(".alert", has_text="用户名或密码错误")
     refused.wait_for()  # the answer to the post, not the page before it
     # Bootstrap CSS was loaded from our own build (no CDN): the alert is styled.

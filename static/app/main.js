@@ -3,7 +3,7 @@ import "bootstrap/dist/css/bootstrap.min.css";
 import "./app.css";
 import * as bootstrap from "bootstrap";
 
-import { sayWhatWasDone } from "../shared/done-message.js";
+import { reloadSaying, sayWhatWasDone } from "../shared/done-message.js";
 
 window.bootstrap = bootstrap;
 
@@ -31,7 +31,7 @@ window.crmFetch = async (url, options = {}) => {
 
 // Selects that apply at once (the language, a list's filter): chosen with the mouse they apply
 // on change; with the keyboard an arrow key changes the value too, so there they wait for Enter
-// or for the focus to leave (ArrowDown on 语言 switched the whole interface to English).
+// or their form's button (ArrowDown on 语言 switched the whole interface to English).
 const byKeyboard = new WeakSet();
 document.addEventListener("keydown", (event) => {
   const select = event.target;
@@ -46,13 +46,8 @@ document.addEventListener("keydown", (event) => {
 document.addEventListener("change", (event) => {
   if (event.target.matches("select[data-autosubmit]") && !byKeyboard.has(event.target)) event.target.form.submit();
 });
-document.addEventListener("focusout", (event) => {
-  const select = event.target;
-  if (select.matches?.("select[data-autosubmit]") && byKeyboard.has(select) && select.value !== select.dataset.shown) {
-    select.form.submit();
-  }
-});
-document.querySelectorAll("select[data-autosubmit]").forEach((select) => { select.dataset.shown = select.value; });
+// Not on leaving it: a keyboard user listening to the next option and tabbing on switched the
+// whole interface to English (a change of context nobody asked for); Tab leads to the button.
 
 // Forms (or the button that sends them) with data-confirm ask before submitting (delete buttons).
 document.addEventListener("submit", (event) => {
@@ -87,7 +82,7 @@ document.addEventListener("click", async (event) => {
   const all = event.target.closest("[data-mark-all-read]");
   if (all) {
     await window.crmFetch(all.dataset.markAllRead, { method: "POST" });
-    window.location.reload();
+    reloadSaying(all.dataset.done);
   }
 });
 

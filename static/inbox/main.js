@@ -74,6 +74,16 @@ async function mountDiagram() {
 }
 
 // ---------------------------------------------------------------- the task form
+// After a refused answer, to the first field marked wrong (as the record forms do), else back to
+// the button: disabled while sending, it had dropped focus to the page's top.
+function focusFirstError(button) {
+  // form-js renders its errors after this turn of the event loop.
+  setTimeout(() => {
+    const field = document.querySelector('#task-form [aria-invalid="true"], #task-form .fjs-has-errors input');
+    (field || button).focus();
+  }, 0);
+}
+
 async function mountTask() {
   const config = readJson("task-config");
   if (!config) return;
@@ -101,6 +111,7 @@ async function mountTask() {
     const { data, errors } = values();
     if (Object.keys(errors).length) {
       say(config.text.fix, "text-danger");
+      focusFirstError(event.target);
       return;
     }
     event.target.disabled = true;
@@ -113,6 +124,7 @@ async function mountTask() {
       event.target.disabled = false;
       if (error.details?.length) showErrors(error.details);
       say(error.status === 400 ? config.text.fix : config.text.error + error.message, "text-danger");
+      focusFirstError(event.target);
     }
   });
   document.getElementById("draft-button")?.addEventListener("click", async () => {
@@ -154,7 +166,7 @@ document.getElementById("attachment-form")?.addEventListener("submit", async (ev
   event.preventDefault();
   try {
     await window.crmFetch(event.target.dataset.url, { method: "POST", body: new FormData(event.target) });
-    window.location.reload();
+    reloadSaying(event.target.dataset.done);
   } catch (error) {
     showFormError(event.target, error);
   }
@@ -165,7 +177,7 @@ document.querySelectorAll("form[data-reassign-url]").forEach((form) => {
     event.preventDefault();
     try {
       await window.crmFetch(form.dataset.reassignUrl, { method: "POST", body: { to: new FormData(form).get("to") } });
-      window.location.reload();
+      reloadSaying(form.dataset.done);
     } catch (error) {
       showFormError(form, error);
     }

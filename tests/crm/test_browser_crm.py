@@ -214,6 +214,11 @@ def test_the_keyboard_neither_switches_the_language_by_an_arrow_nor_loses_a_refu
     page.keyboard.press("ArrowDown")
     page.wait_for_timeout(300)
     assert page.evaluate("document.documentElement.lang").startswith("zh")  # not applied yet
+    page.keyboard.press("Tab")  # nor on leaving it (a change of context nobody asked for)
+    page.wait_for_timeout(300)
+    assert page.evaluate("document.documentElement.lang").startswith("zh")
+    assert page.evaluate("document.activeElement.textContent.trim()") == "切换"  # its button, shown on focus
+    language.focus()
     page.keyboard.press("Enter")
     page.wait_for_function("document.documentElement.lang.startsWith('en')")
     language = page.locator("select[name=locale][data-autosubmit]")

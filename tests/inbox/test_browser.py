@@ -28,6 +28,8 @@ def test_claim_delegate_approve_and_the_reporter_sees_it(page, flows):
     screenshot(page, "inbox-01-offered")
     offered.get_by_role("button", name="认领").click()
     page.wait_for_selector(f"table[data-inbox-section=mine] tr[data-task-id='{task['id']}']")
+    # Said after the reload, where a screen reader hears it (the page came back silent, focus at the top).
+    assert "已认领" in page.locator("#done-message[role=status]").inner_text()
 
     # The task page: form with read-only customer data, duplicate warning, diagram, history.
     page.goto(f"/tasks/{task['id']}")
@@ -52,6 +54,7 @@ def test_claim_delegate_approve_and_the_reporter_sees_it(page, flows):
     shown = page.locator("#comments .comment-text").last
     shown.wait_for()
     assert shown.inner_text() == "第一行\n第二行"
+    assert page.locator("#done-message").inner_text() == "评论已添加。"
 
     page.select_option("#delegate-to", "med_reviewer")
     page.fill("#delegate-form input[name=comment]", "请医疗组帮忙核实")
@@ -68,6 +71,12 @@ def test_claim_delegate_approve_and_the_reporter_sees_it(page, flows):
     page.wait_for_selector("#task-form[data-ready=true]")
     page.click("#complete-button")  # no decision yet: form-js refuses in Chinese, nothing is sent
     page.wait_for_selector("#action-message.text-danger")
+    # Rejected without a reason, the server refuses it: the focus goes to that field, not to the
+    # page's top (the button, disabled while sending, had dropped it).
+    page.get_by_label("驳回").check()
+    page.click("#complete-button")
+    page.wait_for_function("() => document.activeElement.getAttribute('aria-invalid') === 'true'")
+    assert page.evaluate("document.activeElement.closest('#task-form') !== null")
     page.get_by_label("同意报备").check()
     page.get_by_label("审批意见").fill("资料属实，同意")
     screenshot(page, "inbox-03-delegate-approves")

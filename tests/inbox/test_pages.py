@@ -269,6 +269,9 @@ def test_overdue_tasks_are_highlighted_and_filtered(app, flows):
     assert "已逾期" not in html.split(f'data-task-id="{on_time["id"]}"')[1].split("</tr>")[0]
     overdue_only = client.get("/inbox?due=overdue").get_data(as_text=True)
     assert f'data-task-id="{late["id"]}"' in overdue_only and f'data-task-id="{on_time["id"]}"' not in overdue_only
+    # Its page says so in words too, not by the date's colour alone.
+    assert 'id="task-overdue"' in client.get(f"/tasks/{late['id']}").get_data(as_text=True)
+    assert 'id="task-overdue"' not in client.get(f"/tasks/{on_time['id']}").get_data(as_text=True)
 
 
 def test_automation_todos_are_in_the_inbox_and_the_badge(app, flows, api_as):
