@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from app.auth.models import User
 from app.db import UTCDateTime
 from app.engine.models import TASK_CANCELLED, TASK_OPEN, HumanTask, ProcessHistory, ProcessInstance
-from app.jobs import cancel, enqueue, job_handler
+from app.jobs import cancel, enqueue, job_handler, periodic
 from app.notifications.services import notified_user_ids, settle_task_notices
 
 from .models import TaskOffer, group_principal, user_principal
@@ -36,7 +36,8 @@ _NEWLY_OFFERED = "inbox_newly_offered"
 _TAKEN_BACK = "inbox_cancelled_tasks"
 
 
-def _route_out_of_office(session: Session, task: HumanTask) -> None:
+def route_out_of_office(session: Session, task: HumanTask) -> None:
+    """A new task (or one waiting, once its people are away) goes to the substitutes of the away."""
     from . import services
 
     if task.instance_id is None:
@@ -73,7 +74,7 @@ def _before_flush(session: Session, flush_context, instances) -> None:
     new_tasks = [obj for obj in session.new if isinstance(obj, HumanTask)]
     with session.no_autoflush:
         for task in new_tasks:
-            _route_out_of_office(session, task)
+            route_out_of_office(session, task)
         session.info.setdefault(_NEW, []).extend(new_tasks)
         for obj in session.dirty:
             if isinstance(obj, HumanTask) and obj.status == TASK_OPEN and obj.id is not None:
@@ -304,3 +305,11 @@ def install() -> None:
     event.listen(Session, "after_commit", _clear)
     event.listen(Session, "after_rollback", _clear)
     _installed = True
+
+
+@periodic("inbox.out_of_office", every_seconds=900, label=_l("Out-of-office routing"))
+def route_for_the_away(job) -> None:
+    """A period's first day came: what already waits for its person goes to their substitute."""
+    from . import services
+
+    services.offer_waiting_tasks_to_substitutes()

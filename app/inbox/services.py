@@ -346,8 +346,37 @@ def set_out_of_office(user: User, substitute_name: str, starts_on, ends_on, note
     db.session.add(row)
     audit("inbox.out_of_office_set", actor=actor or user, target=f"user:{user.username}", substitute=substitute.username,
           starts_on=starts_on.isoformat(), ends_on=ends_on.isoformat())
+    db.session.flush()
+    offer_waiting_tasks_to_substitutes()  # away from today: what waits for them goes now
     db.session.commit()
     return row
+
+
+def offer_waiting_tasks_to_substitutes(at: datetime | None = None) -> int:
+    """Route the open tasks nobody has claimed that wait for someone away now, as a new task is
+    routed (inbox.hooks): 25 reports already waiting in a group whose one member went on holiday
+    stayed there. Runs when a period is saved, when its first day comes (the worker) and when a
+    task is given back. Idempotent; returns how many tasks changed."""
+    from app.inbox.hooks import route_out_of_office
+
+    at = at or utcnow()
+    away = list(db.session.scalars(select(User.username).join(OutOfOffice, OutOfOffice.user_id == User.id)
+                                   .where(_away_at(at), User.active.is_(True))))
+    if not away:
+        return 0
+    groups = db.session.scalars(select(Group.name).join(group_members, group_members.c.group_id == Group.id)
+                                .join(User, User.id == group_members.c.user_id).where(User.username.in_(away)))
+    principals = [user_principal(name) for name in away] + [group_principal(name) for name in set(groups)]
+    waiting = db.session.scalars(select(HumanTask).where(HumanTask.status == TASK_OPEN, HumanTask.claimed_by.is_(None),
+                                                         HumanTask.id.in_(select(TaskOffer.task_id).where(
+                                                             TaskOffer.principal.in_(principals))))
+                                 .order_by(HumanTask.id))
+    changed = 0
+    for task in waiting:
+        before = (task.assignee, list(task.candidate_users or []))
+        route_out_of_office(db.session, task)
+        changed += (task.assignee, list(task.candidate_users or [])) != before
+    return changed
 
 
 def _overlapping_period(user: User, starts_at: datetime, ends_at: datetime) -> OutOfOffice | None:
@@ -764,7 +793,11 @@ def offered_people(task: HumanTask) -> set[str]:
 
 def _offer_again(task: HumanTask, message, left_by: User) -> None:
     """Back in its group: its members hear of it again (their notice of it counted as read once
-    a colleague took it)."""
+    a colleague took it); their substitutes are offered it if they are all away (released by
+    someone going on holiday, it went back to the group alone)."""
+    from app.inbox.hooks import route_out_of_office
+
+    route_out_of_office(db.session, task)
     _notify(offered_people(task) - {left_by.username}, message, task, replaces_earlier=True)
 
 

@@ -669,6 +669,31 @@ def test_a_group_task_reaches_the_substitute_when_every_member_is_away(api_as, f
     assert flows.open_task(flows.report(name="回来以后的福建客户"))["candidate_users"] == []
 
 
+def test_tasks_already_waiting_or_given_back_reach_the_substitute_of_the_away(api_as, flows, app):
+    """The one sales manager went on holiday with 26 tasks waiting in the group: only new ones
+    reached the substitute, and a task they released while away went back to the group alone."""
+    from app.db import utcnow
+    from app.inbox import services
+
+    waiting = flows.open_task(flows.report(name="休假前的福建客户"))
+    claimed = flows.open_task(flows.report(name="休假前认领的福建客户"))
+    head = api_as("fj_head")
+    assert head.post(f"/api/v1/tasks/{claimed['id']}/claim").status_code == 200
+    today = company_today()
+    away = head.post("/api/v1/out-of-office", json={"substitute": "manager", "starts_on": today.isoformat(),
+                                                    "ends_on": (today + timedelta(days=7)).isoformat()})
+    assert away.status_code == 201, away.get_json()
+    manager = api_as("manager")
+    offered = _task_ids(manager.get("/api/v1/tasks"), offered=True)
+    assert waiting["id"] in offered and claimed["id"] not in offered  # what they took stays theirs
+    assert any(waiting["id"] == n.get("task_id") or f"/tasks/{waiting['id']}" == n["link"]
+               for n in manager.get("/api/v1/notifications").get_json()["items"])  # and the substitute hears of it
+    assert head.post(f"/api/v1/tasks/{claimed['id']}/unclaim").status_code == 200  # given back while away
+    assert claimed["id"] in _task_ids(manager.get("/api/v1/tasks"), offered=True)
+    with app.test_request_context():  # nothing more to route: the worker's run changes nothing
+        assert services.offer_waiting_tasks_to_substitutes(utcnow()) == 0
+
+
 def test_out_of_office_chain_and_loop(flows, app, demo_people):
     from app.auth.services import get_user
     from app.inbox import services
