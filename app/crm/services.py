@@ -1390,6 +1390,9 @@ def _keep_to_the_approval(record: OwnedRecord, changes: dict, reason: str, actor
         said = _("Contracts are approved before they are signed: submit this one for approval (on its page), "
                  "and mark it signed once it is approved.")
         raise ApiError(409, "approval_needed", said, details=[{"field": "status", "message": said}])
+    if not (actor and actor.is_admin):
+        # Approved while its customer's report was being rejected (撞单): not signed on a colleague's customer.
+        refuse_on_a_rejected_report(getattr(record, "customer", None))
 
 
 def _goes_to_approval(entity: str) -> bool:

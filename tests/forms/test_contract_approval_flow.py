@@ -452,3 +452,16 @@ def test_a_customer_whose_report_was_rejected_gets_no_contract_from_a_rule_nor_o
     assert again.status_code == 409 and again.get_json()["error"]["code"] == "report_rejected"
     assert _contract(sales, contract)["approval_status"] == "rejected"
     assert api_as("admin").post(f"/api/v1/records/contract/{contract['id']}/report-again").status_code == 201
+    # Its approver is told the customer's report was rejected (the record card said nothing) ...
+    [task] = api_as("manager").get("/api/v1/tasks").get_json()["items"]
+    from app.cli import DEMO_PASSWORD
+
+    page = app.test_client()
+    page.post("/login", data={"username": "manager", "password": DEMO_PASSWORD})
+    assert 'id="customer-report-rejected"' in page.get(f"/tasks/{task['id']}").get_data(as_text=True)
+    # ... and, approved all the same, it is not signed on that customer by a salesperson.
+    _decide(api_as("manager"), "approve")
+    stored = _contract(sales, contract)
+    assert stored["approval_status"] == "approved"
+    signed = sales.patch(f"/api/v1/contracts/{contract['id']}", json={"status": "signed", "version": stored["version"]})
+    assert signed.status_code == 409 and signed.get_json()["error"]["code"] == "report_rejected"
