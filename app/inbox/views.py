@@ -131,6 +131,10 @@ def index():
                "sort": sort if sort in services.SORTS else "due"}
     mine = services.task_page(current_user, _page_arg("page"), PER_PAGE, scope="mine", **filters)
     offered = services.task_page(current_user, _page_arg("opage"), PER_PAGE, scope="offered", **filters)
+    for name, section in (("page", mine), ("opage", offered)):
+        last = max(1, -(-section["total"] // PER_PAGE))
+        if section["page"] > last:  # its last row just taken or done: the page before, not an empty one
+            return redirect(url_for("inbox.index", **{**request.args.to_dict(), name: last}))
     todos, scheduled = services.open_todos(current_user), services.scheduled_todos(current_user)
     done = services.completed_by(request.args.get("completed", type=int), current_user)
     if done is not None and done.instance.status == "error":  # the decision stands; a later step failed

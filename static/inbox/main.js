@@ -74,6 +74,23 @@ async function mountDiagram() {
 }
 
 // ---------------------------------------------------------------- the task form
+// Back to the inbox as it was left (its filter, sort and page): after each decision the
+// approver re-applied the filter to find the next task.
+const INBOX_QUERY = "crm-inbox-query";
+if (document.getElementById("inbox-filters")) {
+  const query = new URLSearchParams(window.location.search);
+  query.delete("completed");
+  sessionStorage.setItem(INBOX_QUERY, query.toString());
+}
+
+function inboxAsLeft(url) {
+  const target = new URL(url, window.location.origin);
+  for (const [key, value] of new URLSearchParams(sessionStorage.getItem(INBOX_QUERY) || "")) {
+    if (!target.searchParams.has(key)) target.searchParams.set(key, value);
+  }
+  return target.pathname + target.search;
+}
+
 // After a refused answer, to the first field marked wrong (as the record forms do), else back to
 // the button: disabled while sending, it had dropped focus to the page's top.
 function focusFirstError(button) {
@@ -119,7 +136,7 @@ async function mountTask() {
       await window.crmFetch(config.urls.complete, { method: "POST", body: { data } });
       say(config.text.completed, "text-success");
       document.body.dataset.taskDone = "true";
-      setTimeout(() => window.location.assign(config.urls.inbox), 600);
+      setTimeout(() => window.location.assign(inboxAsLeft(config.urls.inbox)), 600);
     } catch (error) {
       event.target.disabled = false;
       if (error.details?.length) showErrors(error.details);

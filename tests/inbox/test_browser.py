@@ -274,3 +274,22 @@ def test_taking_a_task_a_colleague_took_meanwhile_says_who_and_shows_it(page, fl
     said.wait_for()
     assert "福建负责人二" in said.inner_text() and "alert-warning" in said.get_attribute("class")
     assert page.locator("#claim-button").count() == 0 and "福建负责人二" in page.locator("#task-holder").inner_text()
+
+
+def test_after_a_decision_the_inbox_is_as_it_was_left(page, flows):
+    """Each decision landed on /inbox?completed=…, its filter and sort dropped: the approver
+    re-applied them to find the next task."""
+    first = flows.open_task(flows.report(name="厦门第一家有限公司"))
+    flows.open_task(flows.report(name="厦门第二家有限公司"))
+    login_in_browser(page, "fj_head")
+    page.goto("/inbox?process=customer_report&sort=created")
+    row = page.locator(f"tr[data-task-id='{first['id']}']")
+    row.get_by_role("button", name=re.compile("认领")).click()
+    page.wait_for_selector(f"table[data-inbox-section=mine] tr[data-task-id='{first['id']}']")
+    page.goto(f"/tasks/{first['id']}")
+    page.wait_for_selector("#task-form[data-ready=true]")
+    page.get_by_label("同意报备").check()
+    page.click("#complete-button")
+    page.wait_for_url(re.compile(r"/inbox\?completed=\d+"))
+    assert "sort=created" in page.url and "process=customer_report" in page.url
+    assert page.locator("#inbox-filters select[name=sort]").input_value() == "created"

@@ -274,6 +274,17 @@ def test_overdue_tasks_are_highlighted_and_filtered(app, flows):
     assert 'id="task-overdue"' not in client.get(f"/tasks/{on_time['id']}").get_data(as_text=True)
 
 
+def test_a_page_past_the_last_shows_the_last_not_an_empty_one(app, flows):
+    """The last row of the last page claimed: the page said 25 waiting above "none waiting",
+    with no way back."""
+    flows.open_task(flows.report())
+    client = login(app, "fj_head")
+    moved = client.get("/inbox?sort=record&opage=2")
+    assert moved.status_code == 302
+    assert "opage=1" in moved.headers["Location"] and "sort=record" in moved.headers["Location"]
+    assert client.get("/inbox?sort=record&opage=1").status_code == 200
+
+
 def test_automation_todos_are_in_the_inbox_and_the_badge(app, flows, api_as):
     from app.auth.services import get_user
     from app.automation.models import Todo
