@@ -60,7 +60,7 @@ class TaskQuery(PageQuery):
     scope = String(load_default="all", validate=OneOf(["all", "mine", "offered"]))
     process = String(load_default=None, validate=Length(max=120))
     record = String(load_default=None, validate=Length(max=200), metadata={
-        "description": "Part of the record's name, or the record itself as type:id (contract:13)"})
+        "description": "Part of the record's name or of its customer's, #13 for its id, or the record itself as type:id (contract:13)"})
     due = String(load_default=None, validate=OneOf(["overdue", "today", "week", "none"]))
     created_from = DateTime(load_default=None)
     created_to = DateTime(load_default=None)

@@ -509,13 +509,30 @@ def _section(stmt, user: User, scope: str, process, record, due, created_from, c
     if process:
         stmt = stmt.where(ProcessInstance.process_key == process)
     if record:
-        named = _RECORD_REF.match(record.strip())
-        if named:  # contract:13, as an integration knows its record, not by its label
-            stmt = stmt.where(ProcessInstance.record_type == named.group(1),
-                              ProcessInstance.record_id == int(named.group(2)))
-        else:
-            stmt = stmt.where(record_label.contains(record, autoescape=True))
+        stmt = stmt.where(record_search(record, record_label))
     return stmt.order_by(*_order(sort, record_label))
+
+
+def record_search(text: str, record_label):
+    """The instances whose record ``text`` names: ``contract:13`` (as an integration knows it),
+    ``#13`` (as the lists show it), or part of its label or of its customer's name (a contract's
+    approval was not found by its customer, as the record lists find it)."""
+    from app.crm.models import Contract, Customer, Opportunity
+
+    text = text.strip()
+    named = _RECORD_REF.match(text)
+    if named:
+        return and_(ProcessInstance.record_type == named.group(1), ProcessInstance.record_id == int(named.group(2)))
+    if re.fullmatch(r"#\d{1,18}", text):
+        return ProcessInstance.record_id == int(text[1:])
+
+    def customer_of(model):
+        return (select(Customer.name).join(model, model.customer_id == Customer.id)
+                .where(model.id == ProcessInstance.record_id).correlate(ProcessInstance).scalar_subquery())
+
+    customer = case((ProcessInstance.record_type == "contract", customer_of(Contract)),
+                    (ProcessInstance.record_type == "opportunity", customer_of(Opportunity)), else_=None)
+    return or_(record_label.contains(text, autoescape=True), customer.contains(text, autoescape=True))
 
 
 _RECORD_REF = re.compile(r"^(customer|activity|opportunity|contract):(\d{1,18})$")
@@ -1459,7 +1476,7 @@ def instance_list_query(process: str | None = None, version: int | None = None, 
     if started_by:
         stmt = stmt.where(starter.username == started_by)
     if record:
-        stmt = stmt.where(record_label.contains(record, autoescape=True))
+        stmt = stmt.where(record_search(record, record_label))
     if started_from:
         stmt = stmt.where(ProcessInstance.created_at >= started_from)
     if started_to:

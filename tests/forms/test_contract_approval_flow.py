@@ -465,3 +465,18 @@ def test_a_customer_whose_report_was_rejected_gets_no_contract_from_a_rule_nor_o
     assert stored["approval_status"] == "approved"
     signed = sales.patch(f"/api/v1/contracts/{contract['id']}", json={"status": "signed", "version": stored["version"]})
     assert signed.status_code == 409 and signed.get_json()["error"]["code"] == "report_rejected"
+
+
+def test_a_contracts_approval_is_found_by_its_customers_name_or_its_number(api_as, contract_flow):
+    """The inbox's record filter said "a customer, deal or contract", yet found a contract's
+    approval by its title only: not by its customer's name, nor by the #45 the lists show."""
+    contract = contract_flow(120000)
+    manager = api_as("manager")
+
+    def found(text):
+        return [t["record"]["id"] for t in manager.get("/api/v1/tasks", query_string={"record": text}).get_json()["items"]]
+
+    assert found("鹭江医疗") == [contract["id"]]  # its customer, 厦门鹭江医疗器械有限公司
+    assert found(f"#{contract['id']}") == [contract["id"]]
+    assert found("影像设备") == [contract["id"]]  # its title, as before
+    assert found("别家公司") == []
