@@ -195,7 +195,7 @@ def _before_commit(session: Session) -> None:
         if task.instance.status != "running":
             continue
         services._notify(_people(services, task), _l("The task %(task)s was taken back by the process "
-                                                     "(e.g. escalated after its deadline).", task=services._about(task)),
+                                                     "(e.g. escalated after its deadline).", task=services.about(task)),
                          link=f"/process-instances/{task.instance_id}")
     for task in new_tasks:
         if task.id is None or task.status != TASK_OPEN:

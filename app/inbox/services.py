@@ -781,12 +781,12 @@ def unclaim(task_id: int, user: User) -> HumanTask:
     task = get_task_for(task_id, user)
     task = engine_call(engine.unclaim, task.id, user, commit=False)
     _offer_again(task, _l("%(user)s gave back the task %(task)s: it waits for someone to claim it.",
-                          user=user.label, task=_about(task)), user)
+                          user=user.label, task=about(task)), user)
     _commit()
     return task
 
 
-def _about(task: HumanTask):
+def about(task: HumanTask):
     """A task as notices name it: its step and its record (several contracts share one step)."""
     record = record_of(task.instance)
     return _l("%(task)s (%(record)s)", task=task.name, record=record.label) if record is not None else task.name
@@ -826,7 +826,7 @@ def release_tasks_of_leaver(user: User, actor: User | None = None) -> None:
     for task_id in db.session.scalars(taken.order_by(HumanTask.id)).all():
         task = engine_call(engine.unclaim, task_id, actor or user, commit=False)
         _offer_again(task, _l("%(user)s was deactivated: the task %(task)s waits for someone to claim it.",
-                              user=user.label, task=_about(task)), user)
+                              user=user.label, task=about(task)), user)
     # Delegated to them: back to whoever delegated it (still active), who can complete it or ask
     # someone else; nobody could ask the leaver for an answer any more.
     delegated = (select(TaskDelegation, HumanTask).join(HumanTask, HumanTask.id == TaskDelegation.task_id)
@@ -841,7 +841,7 @@ def release_tasks_of_leaver(user: User, actor: User | None = None) -> None:
         add_history(task.instance, "delegation_returned", actor or user, task=task.name,
                     data={"from": user.username, "to": delegator.username})
         _notify([delegator.username], _l("%(user)s was deactivated: the task you delegated to them is back with "
-                                         "you: %(task)s", user=user.label, task=task.name), task)
+                                         "you: %(task)s", user=user.label, task=about(task)), task)
 
 
 @dataclass(frozen=True)
@@ -1019,7 +1019,7 @@ def _return_to_delegator(task: HumanTask, delegation: TaskDelegation, user: User
     add_history(task.instance, "delegation_returned", user, task=task.name, comment=clean.get("comment"),
                 data={"from": user.username, "to": delegation.delegator})
     _notify([delegation.delegator], _l("%(user)s answered the task you delegated: %(task)s",
-                                      user=user.label, task=task.name), task)
+                                      user=user.label, task=about(task)), task)
     _commit()
     return task
 
@@ -1063,7 +1063,7 @@ def add_comment(task_id: int, user: User, comment) -> ProcessHistory:
     others -= {None, user.username}
     # Not a call to act: it stays unread after the task is done. Which record: with fifteen contract
     # tasks, "on 销售经理审批" did not say which.
-    _notify(others, _l("%(user)s commented on %(task)s: %(comment)s", user=user.label, task=_about(task),
+    _notify(others, _l("%(user)s commented on %(task)s: %(comment)s", user=user.label, task=about(task),
                       comment=text[:200]), link=task_link(task))
     db.session.commit()
     return row
@@ -1098,7 +1098,7 @@ def delegate(task_id: int, user: User, to: str, comment=None, return_to_delegato
                       **({"out_of_office": away} if away else {})})
     audit("inbox.task_delegated", actor=user, target=f"task:{task.id}", instance=task.instance_id,
           old=delegator, new=routed, comment=text or "")
-    _notify([routed], _handed_over(_l("%(user)s delegated a task to you: %(task)s", user=user.label, task=_about(task)),
+    _notify([routed], _handed_over(_l("%(user)s delegated a task to you: %(task)s", user=user.label, task=about(task)),
                                    user, task, text), task, replaces_earlier=True)
     _commit()
     return task
@@ -1124,7 +1124,7 @@ def reassign(task_id: int, user: User, to: str, comment=None, commit: bool = Tru
                 data={"from": before, "to": routed, **({"out_of_office": away} if away else {})})
     audit("inbox.task_reassigned", actor=user, target=f"task:{task.id}", instance=task.instance_id,
           old=before, new=routed, comment=text or "")
-    _notify([routed], _handed_over(_l("%(user)s assigned a task to you: %(task)s", user=user.label, task=_about(task)),
+    _notify([routed], _handed_over(_l("%(user)s assigned a task to you: %(task)s", user=user.label, task=about(task)),
                                    user, task, text), task, replaces_earlier=True)
     if commit:
         _commit()
@@ -1260,7 +1260,8 @@ def holder_label(task: HumanTask) -> str:
         user = _user(name)
         return user.label if user else name
     groups = db.session.scalars(select(Group).where(Group.name.in_(task.candidate_groups or [])))
-    labels = [g.label for g in groups] + list(task.candidate_users or [])
+    named = users_named(task.candidate_users or [])  # by their names, not usernames (fj_head)
+    labels = [g.label for g in groups] + [named[n].label if n in named else n for n in task.candidate_users or []]
     return _("waiting in %(groups)s", groups=", ".join(labels)) if labels else _("nobody")
 
 

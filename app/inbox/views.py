@@ -139,9 +139,9 @@ def index():
     done = services.completed_by(request.args.get("completed", type=int), current_user)
     if done is not None and done.instance.status == "error":  # the decision stands; a later step failed
         flash(_("Done: %(task)s. The process then stopped at an error in a later step; the administrators "
-                "have been told and can retry it.", task=done.name), "warning")
+                "have been told and can retry it.", task=services.about(done)), "warning")
     elif done is not None:  # the task page sends the approver here after completing
-        flash(_("Done: %(task)s", task=done.name), "success")
+        flash(_("Done: %(task)s", task=services.about(done)), "success")  # which of many alike
     return render_template("inbox/index.html", mine=mine, offered=offered, todos=todos, scheduled=scheduled,
                            filters=filters,
                            processes=services.process_choices(), args=request.args, now_utc=utcnow())

@@ -107,7 +107,7 @@ def test_taking_a_task_someone_holds_names_them_also_when_both_took_it_at_once(e
             svc.claim(task.id, user("fj_head"))
     finally:
         monkeypatch.undo()
-    assert str(lost.value) == f"该待办已被{user('manager').label}认领。"
+    assert str(lost.value) == f"该待办已被 {user('manager').label} 认领。"
     assert db.session.get(HumanTask, task.id).claimed_by == "manager"
     with pytest.raises(svc.Conflict) as later:  # and so does a claim after it
         svc.claim(task.id, user("fj_head"))

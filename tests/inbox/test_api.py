@@ -173,7 +173,7 @@ def test_manager_reassigns_and_it_is_audited(api_as, flows, app):
     # Now only med_reviewer (or an admin) can complete; fj_head, offered it before, is told who
     # has it: a race lost (409), not a lack of rights (403).
     refused = api_as("fj_head").post(f"/api/v1/tasks/{task['id']}/complete", json={"data": {"decision": "approve"}})
-    assert refused.status_code == 409 and "已被医疗行业审核 Medical Reviewer" in refused.get_json()["error"]["message"]
+    assert refused.status_code == 409 and "已被 医疗行业审核 Medical Reviewer 认领" in refused.get_json()["error"]["message"]
     assert task["id"] not in _task_ids(api_as("fj_head").get("/api/v1/tasks"))
     assert task["id"] in _task_ids(api_as("med_reviewer").get("/api/v1/tasks?scope=mine"))
     with app.app_context():
@@ -245,7 +245,7 @@ def test_a_colleague_taking_a_task_already_taken_is_told_who_has_it(api_as, flow
     assert late.status_code == 409, late.get_json()
     with app.app_context():
         from app.auth.services import get_user
-        assert late.get_json()["error"]["message"] == f"该待办已被{get_user('fj_head').label}认领。"
+        assert late.get_json()["error"]["message"] == f"该待办已被 {get_user('fj_head').label} 认领。"
     assert api_as("med_reviewer").post(f"/api/v1/tasks/{task['id']}/claim").status_code == 404  # never offered
 
 
@@ -692,6 +692,11 @@ def test_tasks_already_waiting_or_given_back_reach_the_substitute_of_the_away(ap
     assert claimed["id"] in _task_ids(manager.get("/api/v1/tasks"), offered=True)
     with app.test_request_context():  # nothing more to route: the worker's run changes nothing
         assert services.offer_waiting_tasks_to_substitutes(utcnow()) == 0
+        from app.engine.models import HumanTask
+        from app.extensions import db
+
+        # Who it waits for, by name (the salesperson read "Fujian heads, manager").
+        assert "Fujian division heads, 销售经理 Sales Manager" in services.holder_label(db.session.get(HumanTask, waiting["id"]))
 
 
 def test_out_of_office_chain_and_loop(flows, app, demo_people):

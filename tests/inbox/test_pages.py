@@ -44,7 +44,8 @@ def test_task_and_instance_pages_follow_visibility(app, flows):
     head.post(f"/api/v1/tasks/{task['id']}/claim")
     assert head.post(f"/api/v1/tasks/{task['id']}/complete",
                      json={"data": {"decision": "approve", "comment": "好"}}).status_code == 200
-    assert "已办理：福建区域负责人审批" in head.get(f"/inbox?completed={task['id']}").get_data(as_text=True)
+    assert "已办理：福建区域负责人审批（福州海峡贸易有限公司）" in head.get(  # which of many alike
+        f"/inbox?completed={task['id']}").get_data(as_text=True)
     done = head.get(f"/tasks/{task['id']}").get_data(as_text=True)
     assert "等待" not in done.split('id="task-holder"')[1][:80] and "福建大区负责人" in done.split('id="task-holder"')[1][:80]
     assert "已办理" not in login(app, "manager").get(f"/inbox?completed={task['id']}").get_data(as_text=True)
