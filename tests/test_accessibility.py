@@ -43,3 +43,22 @@ def test_pages_start_with_a_skip_link_to_the_main_content(client, demo_people):
     first_link = re.search(r"<a\b[^>]*>", body).group(0)
     assert 'href="#main"' in first_link
     assert '<main id="main"' in html
+
+
+def test_no_table_column_goes_without_a_header_a_screen_reader_can_read():
+    """The action columns' headers were empty (<th></th>): their buttons read without a column."""
+    empty = {str(path.relative_to(TEMPLATES)) for path in TEMPLATES.rglob("*.html")
+             if re.search(r"<th\b[^>]*>\s*</th>", path.read_text(encoding="utf-8"))}
+    assert empty == set()
+
+
+def test_the_current_page_is_said_and_every_report_has_its_heading(client, demo_people):
+    """The current page was marked by colour alone (no aria-current), and the report pages had
+    no h1: a screen reader's list of headings started at "Per salesperson"."""
+    client.post("/login", data={"username": "manager", "password": "demo1234"})
+    customers = client.get("/customers").get_data(as_text=True)
+    current = re.findall(r'<a\b[^>]*aria-current="page"[^>]*>', customers)
+    assert len(current) == 1 and 'href="/customers"' in current[0]
+    sales = client.get("/reports/sales").get_data(as_text=True)
+    assert re.search(r"<h1\b[^>]*>销售报表</h1>", sales)
+    assert re.search(r'<a class="nav-link active"[^>]*aria-current="page"[^>]*>销售报表</a>', sales)

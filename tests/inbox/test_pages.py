@@ -1,4 +1,5 @@
 """Inbox pages: who sees what (404/403), the out-of-office form, the console, reminders."""
+import re
 from datetime import timedelta
 
 from app.cli import DEMO_PASSWORD
@@ -482,3 +483,12 @@ def test_the_task_page_offers_no_claim_of_ones_own_request(app, flows):
         told = db.session.scalars(select(Notification.text).where(Notification.user_id == get_user("sales2").id)).all()
     assert not [text for text in told if "新待办" in text]
     assert 'id="claim-button"' in login(app, "fj_head").get(f"/tasks/{task['id']}").get_data(as_text=True)
+
+
+def test_the_task_pages_sections_are_headings(app, flows):
+    """Its sections were plain card headers: a screen reader's heading list went from the page's
+    title to the form's, and never reached comments or history."""
+    task = flows.open_task(flows.report())
+    page = login(app, "fj_head").get(f"/tasks/{task['id']}").get_data(as_text=True)
+    headings = re.findall(r"<h2\b[^>]*>([^<]+)</h2>", page)
+    assert {"表单", "评论和附件", "历史", "流程图"} <= set(headings), headings
