@@ -147,7 +147,7 @@ def test_the_record_is_linked_only_for_those_who_may_open_it(app, flows, api_as)
     instance_id = flows.report()  # sales1's customer; fj_head approves it without seeing the CRM record
     task = flows.open_task(instance_id)
     task_page = login(app, "fj_head").get(f"/tasks/{task['id']}").get_data(as_text=True)
-    record = task_page.split('id="record-summary"')[1].split("</div>")[1]
+    record = task_page.split('id="record-summary"')[1].split("</dl>")[0]
     assert "data-record-not-linked" in record and "/crm/customer/" not in record
     mine = login(app, "sales1").get("/my-submissions").get_data(as_text=True)
     assert 'href="/crm/customer/' in mine.split(f'data-instance-id="{instance_id}"')[1].split("</tr>")[0]
