@@ -290,6 +290,7 @@ def instance(instance_id):
     instance = services.get_instance_for(instance_id, current_user)
     open_tasks = services.open_tasks_of([instance.id]).get(instance.id, [])
     return render_template("inbox/instance.html", instance=instance, open_tasks=open_tasks,
+                           standing=engine.how_they_stand([instance.id]).get(instance.id, {}),
                            data_rows=services.data_as_read(instance),
                            history=services.timeline(instance), record=services.record_of(instance),
                            markers=services.diagram_markers(instance), holder_label=services.holder_label,

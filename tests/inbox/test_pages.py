@@ -419,6 +419,14 @@ def test_my_submissions_say_withdrawn_and_how_each_came_out(app, flows, api_as):
     assert '<option value="withdrawn" selected>已撤回</option>' in listed
     assert f'data-instance-id="{withdrawn}"' not in page.get("/my-submissions?status=terminated").get_data(as_text=True)
     assert [i["id"] for i in sales.get("/api/v1/my-submissions?status=withdrawn").get_json()["items"]] == [withdrawn]
+    # Its own page says it the same way (a rejection's notice leads there: it read a green 已完成).
+    def status(instance_id):
+        html = page.get(f"/process-instances/{instance_id}").get_data(as_text=True)
+        badge = re.search(r'<span class="badge ([^"]*)" id="instance-status"[^>]*>([^<]*)</span>', html)
+        return f"{badge.group(1)} {badge.group(2)}"
+
+    assert "已撤回" in status(withdrawn) and "已终止" not in status(withdrawn)
+    assert "报备通过" in status(decided) and "text-bg-success" not in status(decided)
 
 
 def test_the_approver_is_told_above_the_form_what_the_record_changed_since_the_request(app, flows, api_as):
