@@ -157,7 +157,8 @@ def _definitions(key: str, version: int | None) -> list[ProcessDefinition]:
         stmt = stmt.where(ProcessDefinition.version == version)
     defs = list(db.session.scalars(stmt))
     if not defs:
-        raise ReportError(404, "not_found", f"No process {key}" + (f" version {version}" if version else "") + ".")
+        raise ReportError(404, "not_found", _("No process %(key)s version %(version)s.", key=key, version=version)
+                          if version else _("No process %(key)s.", key=key))
     return defs
 
 
@@ -441,12 +442,12 @@ def set_action_minutes(rule_id: int, settings: list[dict], actor=None) -> list[d
     """Set the minutes per action of a rule: ``[{"index": 0, "minutes": 5}, ...]``."""
     rule = db.session.get(Rule, rule_id)
     if rule is None:
-        raise ReportError(404, "not_found", f"No automation rule {rule_id}.")
+        raise ReportError(404, "not_found", _("No automation rule %(id)s.", id=rule_id))
     actions = rule.actions or []
     for item in settings:
         index, minutes = item["index"], item["minutes"]
         if not 0 <= index < len(actions):
-            raise ReportError(400, "invalid_input", f"The rule has no action {index}.", "settings")
+            raise ReportError(400, "invalid_input", _("The rule has no action %(number)s.", number=index), "settings")
         row = db.session.get(ActionMinutes, (rule.id, index))
         if row is None:
             row = ActionMinutes(rule_id=rule.id, action_index=index)

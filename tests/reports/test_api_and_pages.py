@@ -70,7 +70,8 @@ def test_bad_filters_are_400(api_as, histories, path):
 def test_unknown_things_are_404(api_as, histories):
     admin = api_as("admin")
     assert admin.get("/api/v1/reports/processes/nope").status_code == 404
-    assert admin.get("/api/v1/reports/processes/customer_report?version=9").status_code == 404
+    missing = admin.get("/api/v1/reports/processes/customer_report?version=9")
+    assert missing.status_code == 404 and missing.get_json()["error"]["message"] == "没有流程 customer_report 的版本 9。"
     assert admin.get("/api/v1/reports/processes/customer_report/csv/nope").status_code == 404
     assert admin.get("/api/v1/reports/people/csv/nope").status_code == 404
     assert admin.request("PUT", "/api/v1/reports/automation/rules/999999/minutes",
@@ -104,7 +105,8 @@ def test_time_saved_settings_api(api_as, histories):
     assert response.get_json()["actions"] == [{"index": 0, "type": "create_record", "minutes": 10.0}]
     report = admin.get(f"/api/v1/reports/automation?{PERIOD}").get_json()
     assert {r["rule_id"]: r["minutes_saved"] for r in report["rules"]}[histories["r2"]] == 20.0
-    assert admin.request("PUT", url, json={"settings": [{"index": 5, "minutes": 1}]}).status_code == 400
+    no_such = admin.request("PUT", url, json={"settings": [{"index": 5, "minutes": 1}]})
+    assert no_such.status_code == 400 and "没有" in no_such.get_json()["error"]["message"]  # it was English
     assert admin.request("PUT", url, json={"settings": [{"index": 0, "minutes": -1}]}).status_code == 400
     assert admin.request("PUT", url, json={"settings": "x"}).status_code == 400
     assert api_as("manager").request("PUT", url, json={"settings": [{"index": 0, "minutes": 1}]}).status_code == 403
