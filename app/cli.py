@@ -99,16 +99,22 @@ def init_app(app: Flask) -> None:
 
     @app.cli.command("create-admin")
     @click.argument("username")
-    @click.password_option()
+    @click.option("--password", help="The password (asked for when not given).")
     def create_admin(username, password):
         """Create an administrator (for a fresh production install)."""
         from app.api.errors import ApiError
 
+        if password is None:  # asked in the company's language, as its refusals are written
+            password = click.prompt(_("Password"), hide_input=True,
+                                    confirmation_prompt=_("Repeat the password"))
         try:
             services.create_user(username=username, password=password, roles=("admin", "designer"))
         except ApiError as refused:  # a weak password, a name taken: said plainly, exit status 1
             db.session.rollback()
-            problems = [refused.message] + [d["message"] for d in refused.details if d["message"] not in refused.message]
+            # Bad input: what is wrong with each field; otherwise the refusal says it whole
+            # ("用户 itadmin 已存在。 该名称已被占用。" said it twice).
+            problems = [d["message"] for d in refused.details] if refused.code == "invalid_input" else []
+            problems = problems or [refused.message]
             raise click.ClickException(" ".join(dict.fromkeys(problems))) from None
         # In the language its refusals are written in (the company's default), not English alone.
         click.echo(_("Administrator %(name)s created.", name=username))

@@ -275,6 +275,7 @@ def test_create_admin_says_what_is_wrong_without_a_traceback(app, demo_people):
     assert "密码至少需要 8 个字符" in weak.output and weak.output.startswith("Error: ")
     taken = runner.invoke(args=["create-admin", "admin", "--password", "Long-enough-2026"])
     assert taken.exit_code == 1 and "admin" in taken.output and "Traceback" not in taken.output
+    assert taken.output.count("。") == 1, taken.output  # said once ("…已存在。 该名称已被占用。")
     made = runner.invoke(args=["create-admin", "itadmin", "--password", "Long-enough-2026"])
     # Said in the language its refusals are (it was English beside Chinese errors).
     assert made.exit_code == 0 and "已创建管理员 itadmin。" in made.output
@@ -285,6 +286,9 @@ def test_create_admin_says_what_is_wrong_without_a_traceback(app, demo_people):
         assert [s.key for s in stages()][0] == "initial_contact"
     again = runner.invoke(args=["create-admin", "itadmin2", "--password", "Long-enough-2026"])
     assert again.exit_code == 0 and "已添加" not in again.output  # stages there: left alone
+    # Asked for in the company's language when not given (it asked "Password:" in English).
+    asked = runner.invoke(args=["create-admin", "itadmin3"], input="Long-enough-2026\nLong-enough-2026\n")
+    assert asked.exit_code == 0 and "密码" in asked.output and "再次输入密码" in asked.output, asked.output
 
 
 def test_an_administrator_sees_and_revokes_a_users_api_tokens(app, client, demo_people):
