@@ -298,6 +298,8 @@ def test_an_administrator_sees_and_revokes_a_users_api_tokens(app, client, demo_
     admin.post("/login", data={"username": "admin", "password": DEMO_PASSWORD})
     page = admin.get("/admin/users/sales1").get_data(as_text=True)
     assert 'id="api-tokens"' in page and "签发于" in page
+    # What deactivating does, as it does it (it said they "keep their records and tasks").
+    assert "停用后无法登录" in page and "退回该组" in page
     done = admin.post("/admin/users/sales1/revoke-tokens", follow_redirects=True).get_data(as_text=True)
     assert "已吊销 销售一 Sales One 的 1 个 API 令牌" in done and 'id="api-tokens"' not in done
     assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
