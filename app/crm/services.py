@@ -235,12 +235,13 @@ def one_field_change(entity: str, field: str, value) -> dict:
     return {key: value}
 
 
-def fields_of_every_type(keep=lambda field: True) -> dict[str, tuple[str, list[str]]]:
+def fields_of_every_type(keep=lambda field: True, entities=None) -> dict[str, tuple[str, list[str]]]:
     """Each field key once across the record types (custom ones as ``custom.<key>``), with its
     label and the names of the record types that have it: for pickers that do not know the
-    record type yet (a process's operations and conditions). ``keep`` filters the fields."""
+    record type yet (a process's operations and conditions). ``keep`` filters the fields;
+    ``entities`` limits the record types (those a process is started from)."""
     found: dict[str, tuple[str, list[str]]] = {}
-    for entity in FIELDS:
+    for entity in [e for e in FIELDS if entities is None or e in entities]:
         for field in record_fields(entity):
             if keep(field):
                 found.setdefault(field["key"], (field["label"], []))[1].append(str(ENTITY_LABELS[entity]))

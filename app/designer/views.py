@@ -59,7 +59,7 @@ def index():
 @designer_only
 def modeler(key):
     draft = services.open_draft(key, current_user) if _exists(key) else abort(404)
-    return render_template("designer/modeler.html", draft=draft, urls=_urls(key), fields=condition_fields())
+    return render_template("designer/modeler.html", draft=draft, urls=_urls(key), fields=condition_fields(key))
 
 
 @bp.get("/<key>/versions")
@@ -113,17 +113,22 @@ def export(key):
         "Content-Disposition": f'attachment; filename="{key}{suffix}.bpmn"'})
 
 
-def condition_fields() -> list[dict]:
+def condition_fields(process_key: str | None = None) -> list[dict]:
     """What a flow's condition may test: the variables every embedded process starts with, an
-    approval's decision, and every record type's fields (an embedded form's fields carry their
-    names), each with the record types it belongs to."""
+    approval's decision, and the fields of the record types the process is started from (of
+    every type, each with the types it belongs to, when no binding starts it): a customer
+    report offered deals' and contracts' fields (amount, stage, invoice …)."""
     from app.crm import services as crm
+    from app.forms.bindings import bound_entities
 
+    bound = bound_entities(process_key) if process_key else []
     fields = {"owner": _("Owner"), "reporter": _("Submitter"), "decision": _("Decision"),
               "record_type": _("Record type")}
-    for key, (label, types) in crm.fields_of_every_type(lambda field: field["type"] != "users").items():
+    for key, (label, types) in crm.fields_of_every_type(lambda field: field["type"] != "users",
+                                                        entities=bound or None).items():
         # An embedded form field is named after the record's field, a custom one without "custom.".
-        fields.setdefault(key.removeprefix("custom."), _("%(field)s (%(types)s)", field=label, types=_(", ").join(types)))
+        fields.setdefault(key.removeprefix("custom."), label if len(bound) == 1 else _(
+            "%(field)s (%(types)s)", field=label, types=_(", ").join(types)))
     return [{"name": name, "label": str(label)} for name, label in fields.items()]
 
 

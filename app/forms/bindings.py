@@ -95,6 +95,11 @@ def variables_started_with(process_key: str) -> set[str] | None:
     return names if bindings else None
 
 
+def bound_entities(process_key: str) -> list[str]:
+    """The record types whose actions start ``process_key`` (none: it is started otherwise)."""
+    return sorted({binding.entity for binding in db.session.scalars(bindings_query(process_key))})
+
+
 def action_names() -> set[str]:
     """``entity.event`` of every action a binding can react to (no labels: works anywhere)."""
     return {f"{name}.{event}" for name, spec in entity_specs().items()

@@ -245,6 +245,19 @@ def test_a_condition_is_offered_every_record_type_s_fields(app, demo_people):
     assert offered["province"] == "省份（客户）"
 
 
+def test_a_process_started_from_customers_is_offered_customers_fields(app, demo_flow):
+    """The customer report's condition builder offered 46 fields of four record types (amount,
+    stage, invoice …), none of which it is ever started with."""
+    from flask_babel import force_locale
+
+    from app.designer.views import condition_fields
+
+    with app.test_request_context(), force_locale("zh_CN"):
+        offered = {f["name"]: f["label"] for f in condition_fields("customer_report")}
+    assert offered["province"] == "省份" and offered["decision"] == "审批结果"
+    assert "invoice_title" not in offered and "stage" not in offered
+
+
 def test_the_check_hints_at_a_condition_reading_a_variable_nothing_gives_the_process(api_as, demo_flow):
     """amout for amount: deployable (an API call may start it with more), but said before it stops
     a real approval at that gateway."""
