@@ -158,6 +158,22 @@ def active_delegation(task: HumanTask) -> TaskDelegation | None:
     return db.session.scalar(_ACTIVE_DELEGATION, {"task_id": task.id})
 
 
+def delegates_answer(task: HumanTask, user: User) -> TaskDelegation | None:
+    """The delegation whose answer came back to ``user`` and fills their form: it read as their
+    own, one click from being sent as their decision."""
+    if task.status != TASK_OPEN or holder(task) != user.username:
+        return None
+    returned = db.session.scalar(select(TaskDelegation).where(
+        TaskDelegation.task_id == task.id, TaskDelegation.delegator == user.username,
+        TaskDelegation.return_to_delegator.is_(True), TaskDelegation.active.is_(False))
+        .order_by(TaskDelegation.id.desc()).limit(1))
+    draft = db.session.scalar(select(TaskDraft.saved_at).where(TaskDraft.task_id == task.id,
+                                                               TaskDraft.username == user.username))
+    answered = returned is not None and draft is not None and returned.resolved_at is not None \
+        and draft >= returned.resolved_at - timedelta(seconds=5)  # saved as it came back, not theirs since
+    return returned if answered else None
+
+
 def _open_delegations(task: HumanTask) -> list[TaskDelegation]:
     """The task's delegations still open, newest first: one passed on again stays open beneath
     the newer one while it waits to come back to its delegator."""

@@ -247,7 +247,7 @@ def task(task_id):
         can_claim=offered and not own_decision, own_decision=own_decision,
         can_unclaim=task.status == "open" and task.claimed_by == current_user.username,
         can_reassign=task.status == "open" and services.can_reassign(task, current_user),
-        delegation=services.active_delegation(task),
+        delegation=services.active_delegation(task), delegates_answer=services.delegates_answer(task, current_user),
         form=form, record_changes=_record_changes(form), record=services.record_of(instance),
         earlier_rounds=services.earlier_rounds(instance),
         duplicates=services.duplicates_for(instance), history=services.timeline(instance),

@@ -374,7 +374,7 @@ def test_a_delegation_to_someone_away_whose_substitute_is_the_delegator_is_refus
         assert row is not None and row.details["new"] == "med_reviewer" and row.details["old"] == "fj_head"
 
 
-def test_delegation_can_come_back_to_the_delegator(api_as, flows):
+def test_delegation_can_come_back_to_the_delegator(api_as, flows, app):
     instance_id = flows.report()
     task = flows.open_task(instance_id)
     head, med = api_as("fj_head"), api_as("med_reviewer")
@@ -386,6 +386,13 @@ def test_delegation_can_come_back_to_the_delegator(api_as, flows):
     assert now["id"] == task["id"] and now["assignee"] == "fj_head"
     detail = head.get(f"/api/v1/tasks/{task['id']}").get_json()
     assert detail["data"]["decision"] == "reject" and detail["data"]["comment"] == "资料不全"  # the delegate's answer
+    # The page says whose answer fills the form (it read as the delegator's own, one click from being sent).
+    from app.cli import DEMO_PASSWORD
+
+    page = app.test_client()
+    page.post("/login", data={"username": "fj_head", "password": DEMO_PASSWORD})
+    note = page.get(f"/tasks/{task['id']}").get_data(as_text=True).split('id="delegates-answer"')[1].split("</div>")[0]
+    assert "医疗行业审核 Medical Reviewer" in note
     assert med.post(f"/api/v1/tasks/{task['id']}/complete", json={"data": {"decision": "approve"}}).status_code == 403
     assert head.post(f"/api/v1/tasks/{task['id']}/complete",
                      json={"data": {"decision": "approve", "comment": "核实后同意"}}).status_code == 200
