@@ -404,6 +404,17 @@ def run_with_deliveries(run_id: int) -> dict:
          "response": d.response, "error": d.error, "duration_ms": d.duration_ms} for d in deliveries_for_run(run.id)]}
 
 
+def webhook_jobs_of(run) -> dict[int, object]:
+    """``{action index: its delivery job}`` of a run's webhook actions: "done" there means queued,
+    and the page said so while the receiver kept answering 500 and the job retried."""
+    from app.jobs.models import Job
+
+    ids = {entry["index"]: (entry.get("result") or {}).get("job_id") for entry in run.actions or []
+           if entry.get("type") == "webhook"}
+    jobs = {job.id: job for job in db.session.scalars(select(Job).where(Job.id.in_([i for i in ids.values() if i])))}
+    return {index: jobs[job_id] for index, job_id in ids.items() if job_id in jobs}
+
+
 def deliveries_for_run(run_id: int) -> list[WebhookDelivery]:
     return list(db.session.scalars(select(WebhookDelivery).where(WebhookDelivery.run_id == run_id)
                                    .order_by(WebhookDelivery.id)))

@@ -129,6 +129,7 @@ def run_detail(run_id):
     said = [plan_in_words(action["type"], action.get("plan"), entity, entities) for action in run.actions or []]
     return render_template("automation/run.html", run=services.run_dict(run), conditions=conditions, said=said,
                            outcomes=OUTCOMES, deliveries=services.deliveries_for_run(run.id),
+                           webhook_jobs=services.webhook_jobs_of(run),
                            event_labels=EVENT_LABELS, action_labels=ACTION_LABELS, statuses=ACTION_STATUSES)
 
 

@@ -503,3 +503,28 @@ def test_an_activity_s_event_names_its_customer(crm, make_rule, user):
     crm.create("activity", {"customer_id": customer.id, "kind": "visit", "content": "上门"}, user("sales1"))
     job = db.session.scalar(select(Job).where(Job.kind == "automation.webhook"))
     assert job.payload["body"]["customer"] == {"id": customer.id, "name": "厦门拜访客户"}
+
+
+def test_the_run_page_says_a_webhook_is_not_delivered_yet_while_it_retries(app, crm, make_rule, user,
+                                                                           receiver_factory):
+    """The run said "matched, actions done" and the webhook "done" while the receiver answered
+    500 and the job kept retrying."""
+    from app.automation.models import RuleRun
+    from app.cli import DEMO_PASSWORD
+
+    receiver = receiver_factory(statuses=[500])
+    _webhook_rule(make_rule, receiver.url)
+    crm.create("customer", {"name": "重试中"}, user("sales1"))
+    run_id = db.session.scalar(select(RuleRun.id))
+    client = app.test_client()
+    client.post("/login", data={"username": "admin", "password": DEMO_PASSWORD})
+    assert "data-webhook-queued" in client.get(f"/automation/runs/{run_id}").get_data(as_text=True)
+    run_due_jobs()
+    page = client.get(f"/automation/runs/{run_id}").get_data(as_text=True)
+    assert "data-webhook-retrying" in page and "尚未送达：第 2 次尝试" in page
+    job = db.session.scalar(select(Job).where(Job.kind == "automation.webhook"))
+    _fast_forward(job.id)
+    run_due_jobs()  # delivered now
+    db.session.expire_all()  # the page shares this test's session
+    page = client.get(f"/automation/runs/{run_id}").get_data(as_text=True)
+    assert "data-webhook-retrying" not in page and "data-webhook-queued" not in page
