@@ -591,7 +591,7 @@ CSV_LABELS = {
     "handling_median_s": _l("Handling, median (seconds)"), "handling_p90_s": _l("Handling, p90 (seconds)"),
     "in_step_median_s": _l("Time in step, median (seconds)"), "in_step_p90_s": _l("Time in step, p90 (seconds)"),
     "overdue": _l("Overdue"), "escalated": _l("Escalated"), "delegated": _l("Delegated"),
-    "reassigned": _l("Reassigned"), "skipped": _l("Skipped"), "bottleneck": _l("Bottleneck"),
+    "reassigned": _l("Reassigned"), "skipped": _l("Passed by"), "bottleneck": _l("Bottleneck"),
     "unclaimed": _l("Unclaimed"), "new": _l("New opportunities"), "new_amount": _l("New opportunities, amount"),
     "won": _l("Won"), "won_amount": _l("Amount won"), "lost": _l("Lost"), "win_rate": _l("Win rate"),
     "contracts": _l("Contracts signed"), "contracts_amount": _l("Contracts signed, amount"),
