@@ -170,12 +170,16 @@ def hand_over(username):
         db.session.rollback()
         flash(error.message, "danger")
         return _user_page(user, {}), 400
-    what = [ngettext("%(num)d task", "%(num)d tasks", moved["tasks"]),
-            ngettext("%(num)d to-do", "%(num)d to-dos", moved["todos"]),
-            ngettext("%(num)d record", "%(num)d records", sum(moved["records"].values()))]
+    # What moved, not what did not ("0 个待办、0 个待办事项"): approvals and a rule's to-dos by their own words.
+    counted = ((moved["tasks"], ngettext("%(num)d approval task", "%(num)d approval tasks", moved["tasks"])),
+               (moved["todos"], ngettext("%(num)d to-do", "%(num)d to-dos", moved["todos"])),
+               (sum(moved["records"].values()),
+                ngettext("%(num)d record", "%(num)d records", sum(moved["records"].values()))))
+    what = [text for number, text in counted if number]
     if moved["groups"]:
         what.append(_("manager of %(groups)s", groups=", ".join(moved["groups"])))
-    flash(_("The work of %(name)s was handed over: %(what)s.", name=user.label, what=_(", ").join(what)), "success")
+    flash(_("The work of %(name)s was handed over: %(what)s.", name=user.label, what=_(", ").join(what))
+          if what else _("%(name)s held nothing to hand over.", name=user.label), "success")
     return redirect(url_for("admin.edit_user", username=user.username))
 
 
