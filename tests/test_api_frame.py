@@ -333,3 +333,21 @@ def test_the_engine_s_step_by_step_log_is_kept_out_of_the_server_log(app):
 
     assert not logging.getLogger("spiff.task").isEnabledFor(logging.INFO)
     assert logging.getLogger("spiff.task").isEnabledFor(logging.WARNING)
+
+
+def test_a_body_sent_by_nobody_signed_in_is_refused_before_it_is_read(client, demo_people, monkeypatch):
+    """Twelve anonymous megabytes of JSON to the designer's check were parsed (seconds, a
+    gigabyte) before the 401."""
+    import app.api.frame as frame
+
+    parsed = []
+    monkeypatch.setattr(frame, "_refuse_deep_json", lambda: parsed.append(True))
+    body = "[" + ",".join(["{}"] * 200_000) + "]"
+    anonymous = client.post("/api/v1/designer/check", data=body, content_type="application/json")
+    assert anonymous.status_code == 401 and anonymous.get_json()["error"]["code"] == "not_authenticated"
+    forged = client.post("/api/v1/designer/check", data=body, content_type="application/json",
+                         headers={"Authorization": "Bearer forged"})
+    assert forged.status_code == 401 and forged.get_json()["error"]["code"] == "invalid_token"
+    assert parsed == []
+    # Signing in is a body sent by nobody signed in yet: still read.
+    assert client.post("/api/v1/tokens", json={"username": "sales1", "password": "demo1234"}).status_code == 201

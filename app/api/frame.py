@@ -107,6 +107,13 @@ def init_app(app: Flask) -> None:
     @app.before_request
     def guard_request():
         if is_api_request():
+            if (request.method not in SAFE_METHODS and request.endpoint is not None
+                    and request.endpoint not in CSRF_FREE_ENDPOINTS and not current_user.is_authenticated):
+                # Nobody signed in: refused before its body is read (twelve anonymous megabytes of
+                # JSON for the designer cost seconds and a gigabyte, to answer 401).
+                if bearer_token() is not None:
+                    raise ApiError(401, "invalid_token", _("The bearer token is invalid, expired or revoked."))
+                raise ApiError(401, "not_authenticated", _("Authentication required: send a bearer token."))
             if request.mimetype == "application/json":
                 # JSON bodies are small; uploads keep the larger application limit.
                 request.max_content_length = _json_body_limit()
