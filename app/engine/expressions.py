@@ -546,10 +546,16 @@ class _Interpreter:
 
         def _int(value=0, *args):
             _check_decimal_size(value, "int()")
+            if args and isinstance(value, str) and len(value) > MAX_DECIMAL_EXPONENT:
+                # Python limits decimal texts only: int("f" * 500000, 16) built 2,000,000 bits at once.
+                raise ExpressionLimitExceeded(_("number too large for %(operation)s", operation="int()"))
             return int(value, *args)
 
         def _round(value, *args):
             _check_decimal_size(value, "round()")  # round(x) is int(x): written out in one call
+            if args and isinstance(args[0], int) and abs(args[0]) > MAX_DECIMAL_EXPONENT:
+                # round(5, -10000000) computed 10**10000000 inside one call, past the time limit.
+                raise ExpressionLimitExceeded(_("number too large for %(operation)s", operation="round()"))
             return round(value, *args)
 
         def _sum(values, start=0):

@@ -120,6 +120,8 @@ RUNAWAYS = [
     "int(Decimal('1e999999'))",
     # written out within one call, where the time check never runs (34 s before the limit said so)
     "round(Decimal('1e999999')) > 0",
+    "round(5, -10000000)",  # 7.8 s in one call, every other request waiting
+    "int('f' * 500000, 16) > 0",
 ]
 
 
