@@ -125,6 +125,7 @@ class Limits:
     max_source: int = 20_000  # characters of source
     max_depth: int = 60  # nesting of the syntax tree
     max_data_depth: int = 32  # nesting of data stored by a script
+    max_stored: int = 2_000_000  # characters/elements of one value stored in process data
 
 
 DEFAULT_LIMITS = Limits()
@@ -396,25 +397,39 @@ def _check_decimal_size(value, where: str) -> None:
 _DATA_SCALARS = (type(None), bool, int, float, str, Decimal, date, datetime, timedelta)
 
 
-def check_data(value, limits: Limits = DEFAULT_LIMITS, _depth: int = 0):
+MAX_STORED_INT_BITS = 14_000  # about 4,200 decimal digits: Python writes no longer int as JSON text
+
+
+def check_data(value, limits: Limits = DEFAULT_LIMITS, _depth: int = 0, _room: list | None = None):
     """Return ``value`` as storable task data or raise :class:`ExpressionError`.
 
-    Sets and tuples become lists; anything that is not plain data is refused.
+    Sets and tuples become lists; anything that is not plain data is refused, and so is data
+    too large to store: every occurrence of a text counts (``[s] * 2000`` of a 100,000-character
+    ``s`` is 2,000 references in memory but 200 MB saved), and an integer past the digits JSON
+    is written with (``2 ** 60000`` stopped the save with a 500).
     """
+    room = _room if _room is not None else [limits.max_stored]
     if _depth > limits.max_data_depth:
         raise ExpressionError("data nested too deeply (or refers to itself)")
-    if type(value) in _DATA_SCALARS:
+    kind = type(value)
+    room[0] -= len(value) if kind is str else 1
+    if room[0] < 0:
+        raise ExpressionLimitExceeded(_("data too large to store (more than %(n)d characters or items)",
+                                        n=limits.max_stored))
+    if kind is int and value.bit_length() > MAX_STORED_INT_BITS:
+        raise ExpressionLimitExceeded(_("number too large to store (more than 4,000 digits)"))
+    if kind in _DATA_SCALARS:
         return value
-    if type(value) in (list, tuple, set, frozenset, range):
-        return [check_data(v, limits, _depth + 1) for v in value]
-    if type(value) is dict:
+    if kind in (list, tuple, set, frozenset, range):
+        return [check_data(v, limits, _depth + 1, room) for v in value]
+    if kind is dict:
         out = {}
         for key, item in value.items():
             if type(key) not in (str, int):
                 raise ExpressionError("dictionary keys must be text or integers")
             if key == "typename":
                 raise ExpressionError("'typename' is a reserved key")
-            out[key] = check_data(item, limits, _depth + 1)
+            out[key] = check_data(item, limits, _depth + 1, room)
         return out
     raise ExpressionError(f"a {_type_name(value)} cannot be stored in process data")
 

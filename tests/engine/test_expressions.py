@@ -179,6 +179,9 @@ data_copy['k'][0] = 9
     ("a = []\na.append(a)", "nested too deeply"),
     ("try:\n    x = 1\nexcept Exception:\n    pass", "try"),
     ("with open('x') as f:\n    pass", "with"),
+    # Data no save could store: 200 MB of one text repeated, a number JSON will not write (a 500).
+    ("s = 'a' * 100000\nL = [s] * 2000", "too large to store"),
+    ("x = 2 ** 60000", "too large to store"),
 ])
 def test_script_refusals(script, fragment):
     with pytest.raises(ExpressionError) as info:
