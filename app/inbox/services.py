@@ -776,8 +776,11 @@ def current_versions() -> dict[str, int]:
 def own_decision(task: HumanTask, user: User) -> str | None:
     """Why ``user`` may not take ``task`` from its group, or None: it decides their own request
     or record (a sales manager approving their own contract, a report of their own customer).
-    An administrator may; a step the diagram gives them by name is theirs (see interested_parties)."""
-    if user.is_admin or task.assignee == user.username or user.username in (task.candidate_users or []):
+    An administrator may; a step the diagram gives them by name is theirs (see interested_parties).
+    A substitute offered a group's task while its members are away is not named by the diagram:
+    checked too (the customer handed to them meanwhile, they approved its report)."""
+    named = user.username in (task.candidate_users or []) and not task.candidate_groups
+    if user.is_admin or task.assignee == user.username or named:
         return None
     if user.username not in interested_parties(task.instance):
         return None

@@ -704,6 +704,11 @@ def test_tasks_already_waiting_or_given_back_reach_the_substitute_of_the_away(ap
 
         # Who it waits for, by name (the salesperson read "Fujian heads, manager").
         assert "Fujian division heads, 销售经理 Sales Manager" in services.holder_label(db.session.get(HumanTask, waiting["id"]))
+    # The customer handed to the substitute meanwhile: they do not decide its report (they did).
+    record = manager.get(f"/api/v1/tasks/{waiting['id']}").get_json()["record"]
+    assert api_as("admin").patch(f"/api/v1/customers/{record['id']}", json={"owner": "manager"}).status_code == 200
+    refused = manager.post(f"/api/v1/tasks/{waiting['id']}/claim")
+    assert refused.status_code == 403 and refused.get_json()["error"]["code"] == "own_decision"
 
 
 def test_out_of_office_chain_and_loop(flows, app, demo_people):
