@@ -321,6 +321,12 @@ label_audit_events({"inbox.out_of_office_set": _l("Out-of-office substitute set"
                     "inbox.out_of_office_deleted": _l("Out-of-office period removed")})
 
 
+def may_substitute(substitute: User, user: User) -> bool:
+    """A substitute does the away person's work: they share a role (or are an administrator).
+    A Fujian head's salesperson substitute decided other salespeople's reports (撞单)."""
+    return substitute.is_admin or bool(substitute.role_names & user.role_names)
+
+
 def set_out_of_office(user: User, substitute_name: str, starts_on, ends_on, note: str = "",
                       actor: User | None = None) -> OutOfOffice:
     """Away from the start of ``starts_on`` to the end of ``ends_on`` (company time zone); set by
@@ -331,6 +337,9 @@ def set_out_of_office(user: User, substitute_name: str, starts_on, ends_on, note
         errors.append({"field": "substitute", "message": _("Unknown or inactive user.")})
     elif substitute.id == user.id:
         errors.append({"field": "substitute", "message": _("Choose someone else as your substitute.")})
+    elif not may_substitute(substitute, user):
+        errors.append({"field": "substitute", "message": _(
+            "%(name)s does not do your work (no role of yours): choose a colleague who does.", name=substitute.label)})
     if starts_on is None:
         errors.append({"field": "starts_on", "message": _("This field is required.")})
     if ends_on is None:

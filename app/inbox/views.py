@@ -355,7 +355,7 @@ def out_of_office():
                   else _("Saved: new tasks for %(name)s go to the substitute during this period.", name=who.label),
                   "success")
             return redirect(back)
-    users = [u for u in _users_for_picker() if u.id != who.id]
+    users = [u for u in _users_for_picker() if u.id != who.id and services.may_substitute(u, who)]
     return render_template("inbox/out_of_office.html", periods=services.out_of_office_periods(who), who=who,
                            users=users, errors=errors, form=request.form), 400 if errors else 200
 

@@ -10,6 +10,11 @@ from app.clock import company_today
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
 
+def _approves_too(username, api_as):
+    """A salesperson who also approves (a sales lead), so they may stand in for an approver."""
+    assert api_as("admin").patch(f"/api/v1/users/{username}", json={"roles": ["sales", "approver"]}).status_code == 200
+
+
 def _task_ids(response, offered=None):
     assert response.status_code == 200, response.get_json()
     items = response.get_json()["items"]
@@ -279,6 +284,7 @@ def test_a_task_is_never_handed_to_the_person_who_started_the_process(api_as, fl
     assert refused.status_code == 400 and refused.get_json()["error"]["details"][0]["field"] == "to"
     assert manager.post(f"/api/v1/tasks/{task['id']}/reassign", json={"to": "sales1"}).status_code == 400
     today = company_today().isoformat()
+    _approves_too("sales1", api_as)
     assert api_as("med_reviewer").post("/api/v1/out-of-office", json={
         "substitute": "sales1", "starts_on": today, "ends_on": today}).status_code == 201
     # Away with sales1 as substitute: the task waits for med_reviewer, as a new task would,
@@ -337,6 +343,7 @@ def test_an_absent_approvers_substitute_who_started_the_process_does_not_get_its
     """med_reviewer away with sales1 as substitute: sales1's own request stays with med_reviewer
     (its escalation will find someone), instead of letting sales1 approve it."""
     today = company_today().isoformat()
+    _approves_too("sales1", api_as)
     assert api_as("med_reviewer").post("/api/v1/out-of-office", json={
         "substitute": "sales1", "starts_on": today, "ends_on": today}).status_code == 201
     own = flows.assigned("med_reviewer", starter="sales1")
@@ -637,6 +644,10 @@ def test_out_of_office_routes_new_tasks_to_the_substitute(api_as, flows, app):
                                                    "ends_on": today.isoformat()}).status_code == 400
     assert med.post("/api/v1/out-of-office", json={"substitute": "manager", "starts_on": today.isoformat(),
                                                    "ends_on": (today - timedelta(days=3)).isoformat()}).status_code == 400
+    # Not someone who does other work: a salesperson deciding colleagues' reports (撞单).
+    salesperson = med.post("/api/v1/out-of-office", json={"substitute": "sales1", "starts_on": today.isoformat(),
+                                                           "ends_on": today.isoformat()})
+    assert salesperson.status_code == 400 and salesperson.get_json()["error"]["details"][0]["field"] == "substitute"
     over = med.post("/api/v1/out-of-office", json={"substitute": "manager", "starts_on": "2020-01-01",
                                                    "ends_on": "2020-01-05"})  # would route nothing, nor be listed
     assert over.status_code == 400 and over.get_json()["error"]["details"][0]["field"] == "ends_on"
