@@ -322,9 +322,11 @@ label_audit_events({"inbox.out_of_office_set": _l("Out-of-office substitute set"
 
 
 def may_substitute(substitute: User, user: User) -> bool:
-    """A substitute does the away person's work: they share a role (or are an administrator).
-    A Fujian head's salesperson substitute decided other salespeople's reports (撞单)."""
-    return substitute.is_admin or bool(substitute.role_names & user.role_names)
+    """A substitute does the away person's work: they share a role (or are an administrator; an
+    administrator's approvals, 总经理审批, go to an approver). A Fujian head's salesperson
+    substitute decided other salespeople's reports (撞单)."""
+    work = user.role_names | ({"approver"} if user.is_admin else set())
+    return substitute.is_admin or bool(substitute.role_names & work)
 
 
 def set_out_of_office(user: User, substitute_name: str, starts_on, ends_on, note: str = "",
