@@ -44,7 +44,14 @@ def route_out_of_office(session: Session, task: HumanTask) -> None:
         return
     instance = session.get(ProcessInstance, task.instance_id)
 
+    routed_already: dict[str, str] = {}  # one history line per person (an assignee also a candidate had two)
+
     def routed_from(name: str) -> str:
+        if name not in routed_already:
+            routed_already[name] = route(name)
+        return routed_already[name]
+
+    def route(name: str) -> str:
         routed, away = services.substitute_for(name)
         if not away:
             return name

@@ -394,15 +394,19 @@ def offer_waiting_tasks_to_substitutes(at: datetime | None = None) -> int:
     groups = db.session.scalars(select(Group.name).join(group_members, group_members.c.group_id == Group.id)
                                 .join(User, User.id == group_members.c.user_id).where(User.username.in_(away)))
     principals = [user_principal(name) for name in away] + [group_principal(name) for name in set(groups)]
-    waiting = db.session.scalars(select(HumanTask).where(HumanTask.status == TASK_OPEN, HumanTask.claimed_by.is_(None),
-                                                         HumanTask.id.in_(select(TaskOffer.task_id).where(
-                                                             TaskOffer.principal.in_(principals))))
-                                 .order_by(HumanTask.id))
+    waiting = db.session.scalars(select(HumanTask).where(
+        HumanTask.status == TASK_OPEN, HumanTask.claimed_by.is_(None),
+        or_(HumanTask.assignee.in_(away), HumanTask.id.in_(select(TaskOffer.task_id).where(
+            TaskOffer.principal.in_(principals))))).order_by(HumanTask.id))
     changed = 0
     for task in waiting:
         before = (task.assignee, list(task.candidate_users or []))
         route_out_of_office(db.session, task)
         changed += (task.assignee, list(task.candidate_users or [])) != before
+        if task.assignee != before[0]:  # a task given by name moves without an offer's notice: said here
+            _notify([task.assignee], _l("%(user)s is away: their task is now yours: %(task)s",
+                                        user=_user(before[0]).label if _user(before[0]) else before[0],
+                                        task=about(task)), task, replaces_earlier=True)
     return changed
 
 

@@ -687,6 +687,24 @@ def test_a_group_task_reaches_the_substitute_when_every_member_is_away(api_as, f
     assert flows.open_task(flows.report(name="回来以后的福建客户"))["candidate_users"] == []
 
 
+def test_a_task_given_by_name_to_someone_going_away_reaches_their_substitute_who_is_told(api_as, flows):
+    """Reassigned to fj_head, it moved to the manager without a word, and its history said so
+    twice (once as its holder's, once as its group's)."""
+    instance_id = flows.report()
+    task = flows.open_task(instance_id)
+    assert api_as("manager").post(f"/api/v1/tasks/{task['id']}/reassign", json={"to": "fj_head"}).status_code == 200
+    today = company_today()
+    assert api_as("fj_head").post("/api/v1/out-of-office", json={
+        "substitute": "manager", "starts_on": today.isoformat(),
+        "ends_on": (today + timedelta(days=2)).isoformat()}).status_code == 201
+    assert flows.open_task(instance_id)["assignee"] == "manager"
+    told = [n for n in api_as("manager").get("/api/v1/notifications").get_json()["items"]
+            if n["link"] == f"/tasks/{task['id']}" and not n["read"]]
+    assert len(told) == 1 and "不在" in told[0]["text"]
+    moved = [e for e, *_ in flows.history(instance_id) if e == "out_of_office"]
+    assert moved == ["out_of_office"]
+
+
 def test_tasks_already_waiting_or_given_back_reach_the_substitute_of_the_away(api_as, flows, app):
     """The one sales manager went on holiday with 26 tasks waiting in the group: only new ones
     reached the substitute, and a task they released while away went back to the group alone."""
