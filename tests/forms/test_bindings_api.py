@@ -92,6 +92,18 @@ def test_a_new_binding_keeps_the_report_status_unless_unticked_and_says_when_not
     assert re.search(r'name="report_pending" value="y"[^>]*checked', page)
 
 
+def test_a_new_bindings_process_is_chosen_not_the_first_in_the_list(app, client, deployed):
+    """Saved with its defaults, "customer created" started the contract approval, the first
+    process in the list, for every new customer."""
+    client.post("/login", data={"username": "admin", "password": "demo1234"})
+    page = client.get("/forms/bindings/new").get_data(as_text=True)
+    choices = page.split('id="process_key"')[1].split("</select>")[0]
+    assert re.search(r'<option value="" selected disabled>', choices)
+    assert not re.search(r'<option value="[^"]+"\s+selected', choices)
+    refused = client.post("/forms/bindings/new", data={"name": "默认值", "action": "customer.created", "process_key": ""})
+    assert refused.status_code == 400
+
+
 def test_binding_pages(app, client, deployed):
     client.post("/login", data={"username": "sales1", "password": "demo1234"})
     assert client.get("/forms/bindings").status_code == 403
