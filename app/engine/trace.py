@@ -81,5 +81,7 @@ def element_trace(instance) -> dict:
     from . import services
 
     completed, active, flows = passed(services._load(instance))
-    return {"completed": sorted(completed), "active": sorted(active - completed),
+    # A step waiting now is current, though done in an earlier round: after a correction loop
+    # every step read "completed", nothing current.
+    return {"completed": sorted(completed - active), "active": sorted(active),
             "flows": [list(pair) for pair in sorted(flows)]}
