@@ -104,3 +104,28 @@ def test_a_test_run_words_its_errors_as_the_real_engine_does(admin):
     said = "“是否同意”的出口条件都不成立，且没有默认流：请把一条流设为默认流，或修正数据后重试。"
     assert result["error"]["error_type"] == "no_path" and result["error"]["message"] == said
     assert [e["message"] for e in result["log"] if e["event"] == "error"] == [said]
+
+
+def test_a_test_run_of_a_review_loop_waits_for_both_reviews_every_round(admin):
+    """The test run never pruned its finished steps, so round two's join counted round one's
+    arrivals and fired early: a designer concluded the process was broken, though deployed it
+    waited as it should."""
+    from tests.engine.test_pruning import PARALLEL_ROUNDS
+
+    xml = PARALLEL_ROUNDS.replace('id="parallel_rounds"', 'id="review_rounds"').replace(
+        ' camunda:formKey="legal"', "").replace(' camunda:formKey="finance"', "")
+    assert admin.post("/api/v1/designer/drafts", json={"xml": xml}).status_code == 201
+    run = admin.post("/api/v1/designer/drafts/review_rounds/test-runs", json={"data": {"rounds": 0}}).get_json()
+
+    def complete(step):
+        nonlocal run
+        [task] = [t for t in run["user_tasks"] if t["bpmn_id"] == step]
+        done = admin.post(f"/api/v1/designer/test-runs/{run['id']}/tasks/{task['id']}/complete", json={"data": {}})
+        assert done.status_code == 200, done.get_json()
+        run = done.get_json()
+        return sorted(t["bpmn_id"] for t in run["user_tasks"])
+
+    assert complete("finance") == ["legal"]
+    assert complete("legal") == ["finance", "legal"]  # round two
+    assert complete("legal") == ["finance"]  # the other way round now: still waits for finance
+    assert complete("finance") == ["finance", "legal"]  # round three
