@@ -197,6 +197,15 @@ def check_binding(data: dict) -> list[dict]:
         targets.add(target)
     if data.get("report_pending") and entity not in report_pending_entities():
         problem("report_pending", _("Only customers and contracts have a report or approval status."))
+    elif data.get("report_pending") and data.get("enabled") and not data.get("condition"):
+        # Two approvals of every new contract at once: the first decided set 审批通过 while the
+        # other's review was still open. Bindings with conditions may split the records between them.
+        other = next((b.name for b in db.session.scalars(select(FormBinding).where(
+            FormBinding.entity == entity, FormBinding.event == data.get("event"), FormBinding.enabled.is_(True),
+            FormBinding.report_pending.is_(True), FormBinding.id != (data.get("id") or 0))) if not b.condition), None)
+        if other is not None:
+            problem("report_pending", _("“%(name)s” already keeps this status for every such record: two processes "
+                                        "would both decide it. Disable one, or give them conditions.", name=other))
     condition = data.get("condition")
     if condition:
         auto = _automation()

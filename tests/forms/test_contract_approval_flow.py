@@ -480,3 +480,19 @@ def test_a_contracts_approval_is_found_by_its_customers_name_or_its_number(api_a
     assert found(f"#{contract['id']}") == [contract["id"]]
     assert found("影像设备") == [contract["id"]]  # its title, as before
     assert found("别家公司") == []
+
+
+def test_a_second_approval_of_every_new_contract_is_refused(api_as, contract_flow):
+    """Both enabled, the shipped approval and a new review started for every contract; the first
+    decided set 审批通过 while the other's review was still open."""
+    admin = api_as("admin")
+    second = {"name": "新增合同 → 合同会审", "entity": "contract", "event": "created", "process_key": "contract_approval",
+              "form_key": "contract_approval", "report_pending": True}
+    refused = admin.post("/api/v1/form-bindings", json=second)
+    assert refused.status_code == 400
+    assert refused.get_json()["error"]["details"][0]["field"] == "report_pending"
+    assert "新增合同 → 合同审批" in refused.get_json()["error"]["details"][0]["message"]
+    # Split between them by a condition, or not keeping the status, it may be.
+    split = {**second, "condition": {"field": "amount", "op": "ge", "value": 500000}}
+    assert admin.post("/api/v1/form-bindings", json=split).status_code == 201
+    assert admin.post("/api/v1/form-bindings", json={**second, "name": "只通知", "report_pending": False}).status_code == 201
