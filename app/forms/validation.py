@@ -259,7 +259,9 @@ def _check_number(field, value, validate):
     if number is None:
         return None, _("Must be a number.")
     # Checked before any arithmetic: "1e700000" made int() and the history's JSON spin for seconds,
-    # holding the database's write lock.
+    # holding the database's write lock. Zero is zero however written ("0E+20").
+    if not number:
+        number = decimal.Decimal(0)
     if number.adjusted() >= MAX_NUMBER_DIGITS:
         return None, _("Too large.")
     if number and -number.as_tuple().exponent > MAX_NUMBER_DIGITS:
@@ -277,7 +279,7 @@ def _check_number(field, value, validate):
     if increment and number % increment != 0:
         return None, _("Must be a multiple of %(n)s.", n=field["increment"])
     if field.get("serializeToString"):
-        return str(value), None
+        return format(number, "f"), None  # the number as checked, not the text as typed (" 12 ", "1e14")
     return (int(number) if number == number.to_integral_value() else float(number)), None
 
 
@@ -339,7 +341,10 @@ def validate_submission(schema: dict, data: Any, initial: dict | None = None) ->
         key = field["key"]
         value = data[key] if key in data else field.get("defaultValue", _empty_value(field))
         if _is_missing(field, value):
-            clean[key] = _empty_value(field) if value is None or isinstance(value, str) else value
+            # Stored as the field's own empty value: [] kept in a number field stopped a gateway
+            # comparing it ("n > 100") with mismatched_types.
+            clean[key] = value if value == [] and field["type"] in MULTI_CHOICE_TYPES else (
+                _empty_value(field) if value is None or isinstance(value, str) or value == [] else value)
             continue
         cleaned, error = _check_value(field, value, initial)
         if error:

@@ -58,6 +58,11 @@ CHOICES = [{"label": "Yes", "value": "yes"}, {"label": "No", "value": "no"}]
     (NUMBER, "1e700000", False, None),
     (NUMBER, "1e-700000", False, None),
     (dict(NUMBER, increment=5), "1e-700000", False, None),
+    (NUMBER, "0E+20", True, 0),  # zero, however written
+    (dict(NUMBER, decimalDigits=0), "0e-999999999", True, 0),
+    (NUMBER, [], True, None),  # empty, stored as empty ([] stopped a gateway comparing it)
+    (dict(NUMBER, serializeToString=True), " 12 ", True, "12"),  # the checked number, not the text typed
+    (dict(NUMBER, serializeToString=True), "1e14", True, "100000000000000"),
     # checkbox
     ({"type": "checkbox", "key": "c"}, "yes", False, None),
     ({"type": "checkbox", "key": "c"}, True, True, True),
