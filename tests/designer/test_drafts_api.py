@@ -357,6 +357,28 @@ def test_a_condition_comparing_a_choice_with_its_label_is_hinted_at(api_as, demo
     assert "同意报备" in hint["message"] and "approve" in hint["message"] and "reject" in hint["message"]
 
 
+def test_the_check_follows_each_script_forward_once_and_looks_each_group_up_once(app, demo_people, monkeypatch):
+    """10,000 steps offered to ${approver_group} behind one gateway: the check walked back from
+    every step and looked the group up for each (107 s of CPU for one request)."""
+    import app.auth.services as auth
+    from app.designer.services import _people_set_by_scripts
+    from app.engine.xml import load_xml
+
+    steps = "".join(f'<bpmn:userTask id="t{i}" camunda:candidateGroups="${{approver_group}}"/>'
+                    f'<bpmn:sequenceFlow id="a{i}" sourceRef="G" targetRef="t{i}"/>'
+                    f'<bpmn:sequenceFlow id="b{i}" sourceRef="t{i}" targetRef="G"/>' for i in range(300))
+    xml = (APPROVAL.split("<bpmn:process")[0] + '<bpmn:process id="hub" isExecutable="true">'
+           '<bpmn:scriptTask id="sc" scriptFormat="python"><bpmn:script>approver_group = "nope"</bpmn:script>'
+           '</bpmn:scriptTask><bpmn:parallelGateway id="G"/><bpmn:sequenceFlow id="f" sourceRef="sc" targetRef="G"/>'
+           + steps + "</bpmn:process></bpmn:definitions>")
+    looked_up = []
+    real = auth.get_group
+    monkeypatch.setattr(auth, "get_group", lambda name: looked_up.append(name) or real(name))
+    with app.test_request_context():
+        hints = _people_set_by_scripts(load_xml(xml))
+    assert len(hints) == 300 and looked_up == ["nope"]
+
+
 def test_deploying_says_which_running_instances_wait_at_steps_it_removed(admin):
     admin.post(DRAFTS, json={"key": "approval"})
     admin.patch(f"{DRAFTS}/approval", json={"xml": approval(), "version": 1})
