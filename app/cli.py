@@ -92,9 +92,13 @@ def init_app(app: Flask) -> None:
         click.echo(_("The customer report and the contract approval are installed: a new customer or contract goes "
                      "to approval."))
         empty = [name for name, _display in SHIPPED_GROUPS if not services.get_group(name).members]
+        unmanaged = [name for name, _display in SHIPPED_GROUPS if services.get_group(name).manager is None]
+        if unmanaged:  # else a late report's escalation and a large contract's 总经理审批 reach the IT administrator
+            click.echo(_("Give these groups their manager (who approves above them and gets their late tasks; without "
+                         "one, the first administrator does): %(groups)s.", groups=_(", ").join(unmanaged)))
         if empty:
             click.echo(_("Their approvers are the members of these groups, which have nobody yet: %(groups)s. Add "
-                         "people to them (System administration → Groups); until then their tasks wait, counted on the "
+                         "people to them (System administration → Groups and departments); until then their tasks wait, counted on the "
                          "administrator's home page.", groups=_(", ").join(empty)))
 
     @app.cli.command("create-admin")

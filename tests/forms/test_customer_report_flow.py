@@ -187,6 +187,7 @@ def test_a_company_installs_the_shipped_approvals_on_its_own_data(app):
     installed = runner.invoke(args=["install-approvals"])
     assert installed.exit_code == 0, installed.output
     assert "客户报备" in installed.output and "fujian-heads" in installed.output  # its groups, empty yet
+    assert "负责人" in installed.output  # and without a manager: late tasks would reach the IT administrator
     with app.test_request_context():
         create_user(username="lin_xs", password="Long-enough-2026", roles=("sales",))
         customer = crm.create("customer", {"name": "厦门新客户有限公司", "province": "福建"}, get_user("lin_xs"))
