@@ -432,9 +432,28 @@ def delete_out_of_office(user: User, period_id: int, actor: User | None = None) 
     row = _row(OutOfOffice, period_id)
     if row is None or row.user_id != user.id:
         raise ApiError(404, "not_found", _("No such out-of-office period."))
+    substitute = row.substitute.username
     db.session.delete(row)
     audit("inbox.out_of_office_deleted", actor=actor or user, target=f"user:{user.username}", period=period_id)
+    db.session.flush()
+    _take_back_from_substitute(user, substitute)
     db.session.commit()
+
+
+def _take_back_from_substitute(user: User, substitute: str) -> None:
+    """A period removed (a wrong substitute chosen, a holiday cut short): the group tasks its
+    substitute was offered for it are the group's again, and routed anew (to another period's
+    substitute, if the group is still all away). The substitute kept them, and their records."""
+    from app.inbox.hooks import route_out_of_office
+
+    groups = set(user.group_names)
+    offered = db.session.scalars(select(HumanTask).where(
+        HumanTask.status == TASK_OPEN, HumanTask.claimed_by.is_(None), HumanTask.assignee.is_(None),
+        HumanTask.id.in_(select(TaskOffer.task_id).where(TaskOffer.principal == user_principal(substitute)))))
+    for task in offered:
+        if substitute in (task.candidate_users or []) and groups & set(task.candidate_groups or []):
+            task.candidate_users = [name for name in task.candidate_users if name != substitute]
+            route_out_of_office(db.session, task)
 
 
 # ------------------------------------------------------------------ inbox list
@@ -553,7 +572,8 @@ def record_search(text: str, record_label):
     text = text.strip()
     named = _RECORD_REF.match(text)
     if named:
-        return and_(ProcessInstance.record_type == named.group(1), ProcessInstance.record_id == int(named.group(2)))
+        return and_(ProcessInstance.record_type == named.group(1).lower(),  # CUSTOMER:7 found nothing
+                    ProcessInstance.record_id == int(named.group(2)))
     if re.fullmatch(r"#\d{1,18}", text):
         return ProcessInstance.record_id == int(text[1:])
 
@@ -566,7 +586,7 @@ def record_search(text: str, record_label):
     return or_(record_label.contains(text, autoescape=True), customer.contains(text, autoescape=True))
 
 
-_RECORD_REF = re.compile(r"^(customer|activity|opportunity|contract):(\d{1,18})$")
+_RECORD_REF = re.compile(r"^(customer|activity|opportunity|contract):(\d{1,18})$", re.IGNORECASE)
 
 
 def _rows_select(record_label):

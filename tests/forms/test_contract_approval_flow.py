@@ -478,6 +478,7 @@ def test_a_contracts_approval_is_found_by_its_customers_name_or_its_number(api_a
 
     assert found("鹭江医疗") == [contract["id"]]  # its customer, 厦门鹭江医疗器械有限公司
     assert found(f"#{contract['id']}") == [contract["id"]]
+    assert found(f"CONTRACT:{contract['id']}") == [contract["id"]]  # as typed, in any case
     assert found("影像设备") == [contract["id"]]  # its title, as before
     assert found("别家公司") == []
 

@@ -681,10 +681,16 @@ def test_a_group_task_reaches_the_substitute_when_every_member_is_away(api_as, f
     assert task["bpmn_id"] == "Task_fujian_review" and task["candidate_users"] == ["manager"]
     assert task["id"] in _task_ids(api_as("manager").get("/api/v1/tasks"), offered=True)
     manager = api_as("manager")
+    # A second report, still waiting when the period is removed, is the group's alone again:
+    # the old substitute kept it (and its customer's data) before.
+    waiting = flows.open_task(flows.report(name="休假期间的第二家福建客户"))
+    assert waiting["candidate_users"] == ["manager"]
     assert manager.post(f"/api/v1/tasks/{task['id']}/claim").status_code == 200
     # With the head back, a new report is the group's alone.
     head.delete(f"/api/v1/out-of-office/{away.get_json()['id']}")
     assert flows.open_task(flows.report(name="回来以后的福建客户"))["candidate_users"] == []
+    assert waiting["id"] not in _task_ids(manager.get("/api/v1/tasks"), offered=True)
+    assert task["id"] in _task_ids(manager.get("/api/v1/tasks"))  # what they took stays theirs
 
 
 def test_a_task_given_by_name_to_someone_going_away_reaches_their_substitute_who_is_told(api_as, flows):
