@@ -51,8 +51,9 @@ def test_claim_delegate_approve_and_the_reporter_sees_it(page, flows):
     # A comment on two lines reads on two lines.
     page.fill("#comment-form [name=comment]", "第一行\n第二行")
     page.click("#comment-form button[type=submit]")
+    page.wait_for_selector("#done-message")  # the page reloaded, saying so
+    page.wait_for_load_state("load")  # its styles too: before them the line break read as a space
     shown = page.locator("#comments .comment-text").last
-    shown.wait_for()
     assert shown.inner_text() == "第一行\n第二行"
     assert page.locator("#done-message").inner_text() == "评论已添加。"
 
