@@ -404,8 +404,9 @@ def offer_waiting_tasks_to_substitutes(at: datetime | None = None) -> int:
         route_out_of_office(db.session, task)
         changed += (task.assignee, list(task.candidate_users or [])) != before
         if task.assignee != before[0]:  # a task given by name moves without an offer's notice: said here
+            away_person = _user(before[0])
             _notify([task.assignee], _l("%(user)s is away: their task is now yours: %(task)s",
-                                        user=_user(before[0]).label if _user(before[0]) else before[0],
+                                        user=away_person.label if away_person else before[0],
                                         task=about(task)), task, replaces_earlier=True)
     return changed
 

@@ -65,6 +65,13 @@ def _new_process(page, key, name):
     page.wait_for_selector("#designer-modeler[data-ready=true]")
 
 
+def _append_to_start(page, element_type: str) -> str:
+    """Append a shape of ``element_type`` to the drawing's start event; its element id."""
+    return page.evaluate("""(type) => { const m = window.designer.modeler;
+      const start = m.get('elementRegistry').filter(e => e.type === 'bpmn:StartEvent')[0];
+      return m.get('modeling').appendShape(start, {type}).id; }""", element_type)
+
+
 def _wait_saved(page):
     page.wait_for_function("() => !window.designer.state.dirty && !window.designer.state.pending")
 
@@ -844,11 +851,7 @@ def test_the_problem_list_follows_the_drawing_and_drawing_hints_are_no_errors(pa
     page.set_viewport_size({"width": 1400, "height": 900})
     login_in_browser(page, "admin")
     _new_process(page, "follow_drawing", "Follow drawing")
-    task = page.evaluate("""() => {
-      const m = window.designer.modeler, r = m.get('elementRegistry'), modeling = m.get('modeling');
-      const start = r.filter(e => e.type === 'bpmn:StartEvent')[0];
-      return modeling.appendShape(start, {type: 'bpmn:UserTask'}).id;
-    }""")
+    task = _append_to_start(page, "bpmn:UserTask")
     page.wait_for_selector(f'#designer-problem-list li[data-element-id="{task}"]')
     page.evaluate(f"""() => {{ const m = window.designer.modeler;
       m.get('modeling').removeElements([m.get('elementRegistry').get('{task}')]); }}""")
@@ -873,18 +876,12 @@ def test_the_problem_list_appearing_does_not_move_the_drawing(page, demo_people)
     page.set_viewport_size({"width": 1400, "height": 900})
     login_in_browser(page, "admin")
     _new_process(page, "steady_drawing", "Steady drawing")
-    page.evaluate("""() => { const m = window.designer.modeler;
-      const start = m.get('elementRegistry').filter(e => e.type === 'bpmn:StartEvent')[0];
-      m.get('modeling').appendShape(start, {type: 'bpmn:EndEvent'}); }""")
+    _append_to_start(page, "bpmn:EndEvent")
     page.wait_for_function("() => document.querySelector('#designer-modeler').dataset.problems === '0'")
     assert page.locator("#designer-problems").is_hidden()
     start = page.locator(".djs-element.djs-shape[data-element-id^='StartEvent']").first
     before = start.bounding_box()
-    task = page.evaluate("""() => {
-      const m = window.designer.modeler, r = m.get('elementRegistry'), modeling = m.get('modeling');
-      const start = r.filter(e => e.type === 'bpmn:StartEvent')[0];
-      return modeling.appendShape(start, {type: 'bpmn:UserTask'}).id;
-    }""")
+    task = _append_to_start(page, "bpmn:UserTask")
     page.wait_for_selector(f'#designer-problem-list li[data-element-id="{task}"]')
     assert page.locator("#designer-problems").is_visible()  # above the canvas
     after = start.bounding_box()
