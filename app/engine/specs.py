@@ -209,8 +209,33 @@ class CrmInclusiveGateway(_InclusiveGateway):
     """An inclusive gateway whose join keeps every branch's answers (:func:`_join_branches`).
 
     SpiffWorkflow joins and chooses the outgoing branches in one step, so the choice is made
-    here too, on the joined data, as SpiffWorkflow makes it.
+    here too, on the joined data, as SpiffWorkflow makes it.  Whether it may fire is decided
+    on this round's arrivals (:meth:`_check_threshold_unstructured`).
     """
+
+    def _check_threshold_unstructured(self, my_task):
+        """Fire once every incoming flow has its branch or no open step could still bring one.
+
+        SpiffWorkflow looked for the arrivals only above the join's earlier firing: in a loop
+        back through the gateways it found none of this round's, saw no open step and fired
+        on the first review of the second round.  Here the arrivals are those since the last
+        firing, and an open step holds the join back when it can reach an incoming flow still
+        without its branch but none that has one (BPMN 2.0, 13.3.2).
+        """
+        arrivals = _this_round(self, my_task)
+        arrived = {t.parent.task_spec for t in arrivals if t.parent.state == TaskState.COMPLETED}
+        if any(t.parent.has_state(TaskState.DEFINITE_MASK) and t.parent.task_spec not in arrived for t in arrivals):
+            return False
+        missing = [spec for spec in self.inputs if spec not in arrived]
+        if not missing:
+            return True
+        open_steps = {t.task_spec for t in my_task.workflow.tasks.values()
+                      if t.has_state(TaskState.READY | TaskState.WAITING) and t.task_spec is not self}
+        for spec in open_steps:
+            reach = _reachable_before(spec, self)
+            if reach.intersection(missing) and not reach.intersection(arrived):
+                return False
+        return True
 
     def _run_hook(self, my_task):
         _join_branches(self, my_task)
@@ -221,6 +246,27 @@ class CrmInclusiveGateway(_InclusiveGateway):
         for child in my_task.children:
             child.task_spec._predict(child, mask=TaskState.FUTURE | TaskState.PREDICTED_MASK)
         return True
+
+
+def _this_round(spec, my_task) -> list:
+    """The tasks of join ``spec`` since its last firing on ``my_task``'s way (``my_task`` too):
+    this round's arrivals, not an earlier round's."""
+    last = my_task.parent
+    while last is not None and last.task_spec is not spec:
+        last = last.parent
+    return [t for t in my_task.workflow.tasks.values()
+            if t.task_spec is spec and (last is None or t.is_descendant_of(last))]
+
+
+def _reachable_before(start, join) -> set:
+    """The steps reachable from ``start`` (itself included) without passing ``join``."""
+    seen, stack = {start}, [start]
+    while stack:
+        for nxt in stack.pop().outputs:
+            if nxt is not join and nxt not in seen:
+                seen.add(nxt)
+                stack.append(nxt)
+    return seen
 
 
 def _split_point(branches):

@@ -96,3 +96,39 @@ def test_an_inclusive_join_chooses_its_way_on_the_joined_answers(cache, raised_t
     run.complete("finance", {"credit_limit": raised_to}, ["credit_limit"])
     run.complete("legal", {"legal_ok": True}, ["legal_ok"])
     assert [t.bpmn_id for t in run.result.user_tasks] == next_steps
+
+
+# The reviews of PARALLEL_ROUNDS opened by inclusive gateways: legal only above an amount.
+INCLUSIVE_ROUNDS = PARALLEL_ROUNDS.replace('id="parallel_rounds"', 'id="inclusive_rounds"').replace(
+    '<bpmn:parallelGateway id="split">', '<bpmn:inclusiveGateway id="split">').replace(
+    '<bpmn:parallelGateway id="join">', '<bpmn:inclusiveGateway id="join">').replace(
+    '</bpmn:parallelGateway>', '</bpmn:inclusiveGateway>').replace(
+    '<bpmn:sequenceFlow id="fa" sourceRef="split" targetRef="legal"/>',
+    '<bpmn:sequenceFlow id="fa" sourceRef="split" targetRef="legal">'
+    '<bpmn:conditionExpression xsi:type="bpmn:tFormalExpression">amount &gt; 100</bpmn:conditionExpression></bpmn:sequenceFlow>').replace(
+    '<bpmn:sequenceFlow id="fb" sourceRef="split" targetRef="finance"/>',
+    '<bpmn:sequenceFlow id="fb" sourceRef="split" targetRef="finance">'
+    '<bpmn:conditionExpression xsi:type="bpmn:tFormalExpression">amount &gt; 0</bpmn:conditionExpression></bpmn:sequenceFlow>')
+
+
+@pytest.mark.parametrize("prune", [True, False])
+@pytest.mark.parametrize("first, then", [("legal", "finance"), ("finance", "legal")])
+def test_an_inclusive_join_in_a_loop_waits_for_every_review_of_the_round(cache, prune, first, then):
+    """SpiffWorkflow's inclusive join looked for this round's arrivals only above its earlier
+    firing, found none and fired on the first review of the second round."""
+    run = Run(cache, INCLUSIVE_ROUNDS, {"rounds": 0, "amount": 500}, prune=prune)
+    for round_ in (1, 2, 3):
+        assert sorted(t.bpmn_id for t in run.result.user_tasks) == ["finance", "legal"], round_
+        run.complete(first, {f"{first}_ok": True}, [f"{first}_ok"])
+        assert [t.bpmn_id for t in run.result.user_tasks] == [then], round_
+        run.complete(then, {f"{then}_ok": True}, [f"{then}_ok"])
+        assert R.instance_data(run.wf)["rounds"] == round_
+    assert run.result.status == "completed"
+
+
+def test_an_inclusive_join_in_a_loop_waits_only_for_the_reviews_it_opened(cache):
+    run = Run(cache, INCLUSIVE_ROUNDS, {"rounds": 0, "amount": 50}, prune=True)
+    for round_ in (1, 2, 3):
+        assert [t.bpmn_id for t in run.result.user_tasks] == ["finance"], round_
+        run.complete("finance", {"finance_ok": True}, ["finance_ok"])
+    assert run.result.status == "completed" and R.instance_data(run.wf)["rounds"] == 3
