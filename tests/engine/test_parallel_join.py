@@ -43,17 +43,21 @@ def test_a_field_both_branches_changed_takes_the_later_answer(cache):
     assert R.instance_data(run.wf)["comment"] == "法务意见" and R.instance_data(run.wf)["amount"] == 1
 
 
-INCLUSIVE = PARALLEL.replace('id="parallel"', 'id="inclusive"').replace(
-    '<bpmn:parallelGateway id="split">', '<bpmn:inclusiveGateway id="split">').replace(
-    '<bpmn:outgoing>fb</bpmn:outgoing></bpmn:parallelGateway>', '<bpmn:outgoing>fb</bpmn:outgoing></bpmn:inclusiveGateway>').replace(
-    '<bpmn:parallelGateway id="join">', '<bpmn:inclusiveGateway id="join">').replace(
-    '<bpmn:outgoing>f2</bpmn:outgoing></bpmn:parallelGateway>', '<bpmn:outgoing>f2</bpmn:outgoing></bpmn:inclusiveGateway>').replace(
-    '<bpmn:sequenceFlow id="fa" sourceRef="split" targetRef="legal"/>',
-    '<bpmn:sequenceFlow id="fa" sourceRef="split" targetRef="legal">'
-    '<bpmn:conditionExpression xsi:type="bpmn:tFormalExpression">amount &gt; 100</bpmn:conditionExpression></bpmn:sequenceFlow>').replace(
-    '<bpmn:sequenceFlow id="fb" sourceRef="split" targetRef="finance"/>',
-    '<bpmn:sequenceFlow id="fb" sourceRef="split" targetRef="finance">'
-    '<bpmn:conditionExpression xsi:type="bpmn:tFormalExpression">amount &gt; 0</bpmn:conditionExpression></bpmn:sequenceFlow>')
+def inclusive(xml):
+    """``xml``'s parallel gateways made inclusive (process parallel… renamed inclusive…):
+    legal reviews only above an amount."""
+    return xml.replace('<bpmn:process id="parallel', '<bpmn:process id="inclusive', 1).replace(
+        '<bpmn:parallelGateway id=', '<bpmn:inclusiveGateway id=').replace(
+        '</bpmn:parallelGateway>', '</bpmn:inclusiveGateway>').replace(
+        '<bpmn:sequenceFlow id="fa" sourceRef="split" targetRef="legal"/>',
+        '<bpmn:sequenceFlow id="fa" sourceRef="split" targetRef="legal">'
+        '<bpmn:conditionExpression xsi:type="bpmn:tFormalExpression">amount &gt; 100</bpmn:conditionExpression></bpmn:sequenceFlow>').replace(
+        '<bpmn:sequenceFlow id="fb" sourceRef="split" targetRef="finance"/>',
+        '<bpmn:sequenceFlow id="fb" sourceRef="split" targetRef="finance">'
+        '<bpmn:conditionExpression xsi:type="bpmn:tFormalExpression">amount &gt; 0</bpmn:conditionExpression></bpmn:sequenceFlow>')
+
+
+INCLUSIVE = inclusive(PARALLEL)
 
 
 @pytest.mark.parametrize("amount, reviews", [(50, ["finance"]), (500, ["finance", "legal"])])
@@ -98,17 +102,8 @@ def test_an_inclusive_join_chooses_its_way_on_the_joined_answers(cache, raised_t
     assert [t.bpmn_id for t in run.result.user_tasks] == next_steps
 
 
-# The reviews of PARALLEL_ROUNDS opened by inclusive gateways: legal only above an amount.
-INCLUSIVE_ROUNDS = PARALLEL_ROUNDS.replace('id="parallel_rounds"', 'id="inclusive_rounds"').replace(
-    '<bpmn:parallelGateway id="split">', '<bpmn:inclusiveGateway id="split">').replace(
-    '<bpmn:parallelGateway id="join">', '<bpmn:inclusiveGateway id="join">').replace(
-    '</bpmn:parallelGateway>', '</bpmn:inclusiveGateway>').replace(
-    '<bpmn:sequenceFlow id="fa" sourceRef="split" targetRef="legal"/>',
-    '<bpmn:sequenceFlow id="fa" sourceRef="split" targetRef="legal">'
-    '<bpmn:conditionExpression xsi:type="bpmn:tFormalExpression">amount &gt; 100</bpmn:conditionExpression></bpmn:sequenceFlow>').replace(
-    '<bpmn:sequenceFlow id="fb" sourceRef="split" targetRef="finance"/>',
-    '<bpmn:sequenceFlow id="fb" sourceRef="split" targetRef="finance">'
-    '<bpmn:conditionExpression xsi:type="bpmn:tFormalExpression">amount &gt; 0</bpmn:conditionExpression></bpmn:sequenceFlow>')
+# The reviews of PARALLEL_ROUNDS opened by inclusive gateways.
+INCLUSIVE_ROUNDS = inclusive(PARALLEL_ROUNDS)
 
 
 @pytest.mark.parametrize("prune", [True, False])
