@@ -9,7 +9,8 @@ Definitions (what each figure counts):
 - in progress = running + suspended; withdrawn = terminated with a ``withdrawn`` history
   event (the starter took it back); terminated = the other terminated instances.
 - approval / rejection: the ``decision`` of the last completed task of each completed
-  instance (``approve``/``approved`` vs ``reject``/``rejected``; anything else is "other").
+  instance (``approve``/``approved`` vs ``reject``/``rejected``; anything else is "other");
+  ends: how many completed instances reached each end event, by its name (unnamed: ``None``).
 - duration: created → completed of completed instances; weekly by the week it started.
 - waiting: task created → claimed (tasks that were claimed); handling: claimed (or created,
   for tasks assigned directly) → completed; time in step: created → completed.
@@ -233,6 +234,12 @@ def process_report(key: str, version: int | None = None, period: Period | None =
         completed_by_def = dict(db.session.execute(
             select(I.c.definition_id, func.count()).where(cohort, completed).group_by(I.c.definition_id)).all())
     decided = outcomes["approved"] + outcomes["rejected"]
+    # Which end each completed instance reached (报备通过 / 报备驳回): what a diagram whose reviews
+    # answer in fields of their own (legal_ok, finance_ok) came to, where ``decision`` says nothing.
+    ends = [{"name": name, "count": n} for name, n in db.session.execute(
+        select(H.c.task, func.count()).join(I, I.c.id == H.c.instance_id)
+        .where(cohort, completed, H.c.event == "completed").group_by(H.c.task)
+        .order_by(func.count().desc(), H.c.task.is_(None), H.c.task))]
     outcomes["approval_rate"] = round(outcomes["approved"] / decided, 4) if decided else None
     outcomes["rejection_rate"] = round(outcomes["rejected"] / decided, 4) if decided else None
 
@@ -242,6 +249,7 @@ def process_report(key: str, version: int | None = None, period: Period | None =
         "period": period.as_dict(),
         "instances": counts,
         "outcomes": outcomes,
+        "ends": ends,
         "duration": {"n": counts["completed"], "median_s": _r(overall_p50), "p90_s": _r(overall_p90)},
         "weekly": trend,
         "steps": _steps(cohort, defs, completed_by_def, now),
@@ -546,6 +554,7 @@ CSV_TABLES = {
     "process": {
         "summary": (["metric", "value"], lambda r: [
             *[[k, v] for k, v in r["instances"].items()], *[[k, v] for k, v in r["outcomes"].items()],
+            *[[_("Ended at: %(end)s", end=e["name"] or _("(unnamed end)")), e["count"]] for e in r["ends"]],
             ["duration_n", r["duration"]["n"]], ["duration_median_s", r["duration"]["median_s"]],
             ["duration_p90_s", r["duration"]["p90_s"]]]),
         "weekly": (["week", "started", "completed", "median_s", "p90_s"], lambda r: r["weekly"]),
@@ -628,7 +637,7 @@ def to_csv(report_kind: str, table: str, report: dict) -> str:
     for row in rows_of(report):
         if isinstance(row, list):  # the summary: a metric and its value
             metric, value = row
-            writer.writerow([str(CSV_LABELS.get(metric, metric)), _csv_cell(metric, value)])
+            writer.writerow([formula_safe(str(CSV_LABELS.get(metric, metric))), _csv_cell(metric, value)])
         else:
             writer.writerow([_csv_cell(c, row.get(c)) for c in columns])
     return "\ufeff" + buffer.getvalue()  # BOM: Excel opens UTF-8 (Chinese names) correctly

@@ -41,8 +41,8 @@ class Builder:
         db.session.add(inst)
         db.session.flush()
         self.history(inst, start, "started", data={"version": 1})
-        if status == "completed":
-            self.history(inst, end, "completed")
+        if status == "completed":  # the end it reached, as the engine records it
+            self.history(inst, end, "completed", task={"approve": "报备通过", "reject": "报备驳回"}.get(decision))
         return inst
 
     def task(self, inst, step, created, claimed=None, claimed_by=None, completed=None, completed_by=None,

@@ -51,6 +51,9 @@ def test_process_csv(api_as, histories):
     # Columns as people read them, in their language (the JSON API has the keys).
     manager = next(r for r in rows if r["步骤 ID"] == "Task_manager_review")
     assert (manager["执行次数"], manager["已逾期"], manager["升级"], manager["瓶颈"]) == ("7", "2", "1", "是")
+    summary = api_as("admin").get(f"/api/v1/reports/processes/customer_report/csv/summary?{PERIOD}")
+    rows = list(csv.reader(io.StringIO(summary.get_data(as_text=True).lstrip("\ufeff"))))
+    assert ["结束于：报备通过", "4"] in rows and ["结束于：报备驳回", "1"] in rows
 
 
 @pytest.mark.parametrize("path", [
@@ -119,6 +122,8 @@ def test_pages(client, histories):
     assert client.get("/reports/").status_code == 302
     page = client.get(f"/reports/processes?process=customer_report&{PERIOD}").get_data(as_text=True)
     assert "销售经理审批" in page and 'id="report-data"' in page and 'id="heat-canvas"' in page
+    ends = page[page.index('id="process-ends"'):]
+    assert ends.index("报备通过</span> <span class=\"fw-semibold\">4<") < ends.index("报备驳回</span> <span class=\"fw-semibold\">1<")
     assert client.get(f"/reports/people?{PERIOD}").status_code == 200
     page = client.get(f"/reports/automation?{PERIOD}").get_data(as_text=True)
     assert "A类客户" in page and "boom" in page

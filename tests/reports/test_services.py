@@ -96,6 +96,7 @@ def test_instance_counts_outcomes_and_durations(histories, period):
                                    "terminated": 1, "error": 1}
     assert report["outcomes"] == {"approved": 4, "rejected": 1, "other": 0, "approval_rate": 0.8,
                                   "rejection_rate": 0.2}
+    assert report["ends"] == [{"name": "报备通过", "count": 4}, {"name": "报备驳回", "count": 1}]
     # durations of A, B, C, D, I: 3 h, 6 h, 1.5 h, 3 d 2 h, 4 d 1 h
     assert report["duration"] == {"n": 5, "median_s": 21600.0, "p90_s": 316080.0}
     assert report["weekly"] == [
