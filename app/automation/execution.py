@@ -251,9 +251,9 @@ def _install_rollback_hooks() -> None:
     @sa_event.listens_for(Session, "after_commit")
     def _forget(session):
         session.info.pop(_PENDING, None)
-        for message, category in session.info.pop(_NEWS, ()):
-            if has_request_context():
-                flash(message, category)
+        news = session.info.pop(_NEWS, ())
+        if news and has_request_context():
+            g.setdefault(_NEWS, []).extend(news)  # flashed after the view's own message
 
     @sa_event.listens_for(Session, "after_soft_rollback")
     def _write_pending(session, previous_transaction):
@@ -474,6 +474,14 @@ def init_app(app) -> None:
     from app.events import subscribe
 
     _install_rollback_hooks()
+
+    @app.after_request
+    def _flash_news(response):
+        # After the view: the page says "Marked as won." first, then what the rules made of it.
+        for message, category in g.pop(_NEWS, ()):
+            flash(message, category)
+        return response
+
     # Before other subscribers (default order 100), so a bound workflow starts from the record
     # as the rules left it.
     subscribe(app, on_record_event, order=50)

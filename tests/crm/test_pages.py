@@ -676,8 +676,7 @@ def test_winning_a_deal_says_what_the_rules_made_of_it_and_which_could_not_act(a
     login(client, "sales1")
     page = client.post(f"/crm/opportunity/{deal['id']}/close", data={"outcome": "won"},
                        follow_redirects=True).get_data(as_text=True)
-    assert "已标记为赢单。" in page
-    assert "自动化规则“赢单生成合同”新建了合同“二期 合同”。" in page
+    assert page.index("已标记为赢单。") < page.index("自动化规则“赢单生成合同”新建了合同“二期 合同”。")
     assert "赢单通知" not in page  # a notice is no news to the person who saved
     assert "自动化规则“赢单改阶段”未能处理" in page
     # Shown once.
