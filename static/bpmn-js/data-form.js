@@ -42,13 +42,19 @@ function control(field, value, id) {
     const input = el("input", { ...attrs, type: "number", step: "any", value: value ?? "" });
     return { node: input, read: () => (input.value === "" ? null : Number(input.value)) };
   }
-  if ((field.kind === "text" || field.kind === "textarea") && (value === undefined || typeof value === "string")) {
+  if ((field.kind === "text" || field.kind === "textarea") && (value == null || typeof value === "string")) {
     const input = el(field.kind === "textarea" ? "textarea" : "input", { ...attrs, rows: field.kind === "textarea" ? 1 : null });
     input.value = value ?? "";
-    return { node: input, read: () => input.value };
+    return { node: input, read: () => (stillEmpty(value, input) ? null : input.value) };
   }
-  const input = el("input", { ...attrs, value: showTyped(value) });
-  return { node: input, read: () => readTyped(input.value) };
+  const input = el("input", { ...attrs, value: value === null ? "" : showTyped(value) });
+  return { node: input, read: () => (stillEmpty(value, input) ? null : readTyped(input.value)) };
+}
+
+// A record's empty field starts the process as null: shown as an empty input (not the text
+// "null"), and null still unless the designer types something.
+function stillEmpty(value, input) {
+  return value === null && input.value === "";
 }
 
 // fields: [{name, label?, kind: "typed"|"text"|"textarea"|"number"|"checkbox"|"choice", choices?, required?}].

@@ -595,8 +595,8 @@ def test_a_test_run_starts_with_a_real_customer_s_data_as_its_embedded_process_w
         bindings.save_binding({"name": "新增客户 → 客户报备", "entity": "customer", "event": "created",
                                "process_key": "customer_report", "form_key": "customer_report", "enabled": False,
                                "mapping": [{"field": "source", "to": "lead_source"}]}, actor=get_user("admin"))
-        customer = crm.create("customer", {"name": "杭州医疗器械有限公司", "province": "浙江", "industry": "医疗",
-                                           "source": "展会"}, get_user("sales2"))
+        customer = crm.create("customer", {"name": "杭州医疗器械有限公司", "province": "浙江", "industry": "医疗"},
+                              get_user("sales2"))  # no source: lead_source starts empty
         db.session.commit()
         customer_id = customer.id
     page.set_viewport_size({"width": 1300, "height": 900})
@@ -617,13 +617,14 @@ def test_a_test_run_starts_with_a_real_customer_s_data_as_its_embedded_process_w
     expect(page.locator("#testrun-record")).to_have_value(f"杭州医疗器械有限公司 #{customer_id}")
     expect(page.locator("#testrun-filled")).to_have_text("已填入 杭州医疗器械有限公司 的数据。")
     assert page.locator("#testrun-data [name=province]").input_value() == "浙江"
-    assert page.locator("#testrun-data [name=lead_source]").input_value() == "展会"
+    assert page.locator("#testrun-data [name=lead_source]").input_value() == ""  # not the text "null"
     screenshot(page, "designer-test-run-from-a-record")
     page.click("#testrun-start")
     # 医疗 outside Fujian goes to the medical reviewers, as it would for this customer.
     page.locator('.testrun-task[data-bpmn-id="Task_medical_review"]').wait_for()
     started = _started_data(app)
     assert (started["customer_id"], started["reporter"], started["industry"]) == (customer_id, "sales2", "医疗")
+    assert started["lead_source"] is None  # as the record's empty field starts the real process
 
     page.fill("#testrun-record", "999999")
     page.click("#testrun-fill-button")
