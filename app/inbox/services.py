@@ -443,8 +443,9 @@ def delete_out_of_office(user: User, period_id: int, actor: User | None = None) 
 
 def _take_back_from_substitute(user: User, substitute: str) -> None:
     """A period removed (a wrong substitute chosen, a holiday cut short): the group tasks its
-    substitute was offered for it are the group's again, and routed anew (to another period's
-    substitute, if the group is still all away). The substitute kept them, and their records."""
+    substitute was offered for it are the group's again, and the tasks given to ``user`` by
+    name that moved to the substitute are ``user``'s again; each routed anew (to another
+    period's substitute, if still away). The substitute kept them, and their records."""
     from app.inbox.hooks import route_out_of_office
 
     groups = set(user.group_names)
@@ -455,6 +456,34 @@ def _take_back_from_substitute(user: User, substitute: str) -> None:
         if substitute in (task.candidate_users or []) and groups & set(task.candidate_groups or []):
             task.candidate_users = [name for name in task.candidate_users if name != substitute]
             route_out_of_office(db.session, task)
+    for task in list(db.session.scalars(select(HumanTask).where(
+            HumanTask.status == TASK_OPEN, HumanTask.claimed_by.is_(None), HumanTask.assignee == substitute))):
+        meant_for = _moved_for_absence(task, user.username)
+        if meant_for is None:
+            continue
+        task.assignee = meant_for
+        add_history(task.instance, "out_of_office_ended", None, task=task.name,
+                    data={"from": substitute, "to": meant_for})
+        route_out_of_office(db.session, task)
+        _notify([substitute], _l("%(user)s is no longer away: their task went back: %(task)s",
+                                 user=user.label, task=about(task)), task, replaces_earlier=True)
+
+
+# The history events that give a task to someone by name (and which route around absences).
+_HANDED_OVER = ("out_of_office", "reassigned", "delegated", "delegation_returned", "out_of_office_ended")
+
+
+def _moved_for_absence(task: HumanTask, username: str) -> str | None:
+    """Whom ``task`` was given to by name, if its last hand-over moved it to its holder because
+    ``username`` was away (a chain of absences: the first away person); else None."""
+    last = db.session.scalar(select(ProcessHistory).where(
+        ProcessHistory.instance_id == task.instance_id, ProcessHistory.task == task.name,
+        ProcessHistory.event.in_(_HANDED_OVER)).order_by(ProcessHistory.id.desc()).limit(1))
+    data = (last.data or {}) if last is not None else {}
+    away = data.get("away") if last is not None and last.event == "out_of_office" else data.get("out_of_office")
+    if not away or username not in away or data.get("to") != task.assignee:
+        return None
+    return away[0]
 
 
 # ------------------------------------------------------------------ inbox list

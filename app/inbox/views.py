@@ -34,6 +34,7 @@ def event_label(event: str) -> str:
         "delegated": _("delegated"), "delegation_returned": _("answered the delegation"),
         "reassigned": _("reassigned"), "out_of_office": _("out of office: routed to substitute"),
         "out_of_office_kept": _("out of office, but the substitute is a party to this process: the task stays"),
+        "out_of_office_ended": _("back from out of office: the task went back"),
         "attachment_added": _("attached a file"), "task_cancelled": _("task cancelled"),
         "task_closed": _("task closed by the process"),
         "timer_fired": _("timer fired"), "completed": _("process completed"), "error": _("error"),

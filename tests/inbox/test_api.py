@@ -700,15 +700,38 @@ def test_a_task_given_by_name_to_someone_going_away_reaches_their_substitute_who
     task = flows.open_task(instance_id)
     assert api_as("manager").post(f"/api/v1/tasks/{task['id']}/reassign", json={"to": "fj_head"}).status_code == 200
     today = company_today()
-    assert api_as("fj_head").post("/api/v1/out-of-office", json={
-        "substitute": "manager", "starts_on": today.isoformat(),
-        "ends_on": (today + timedelta(days=2)).isoformat()}).status_code == 201
+    away = api_as("fj_head").post("/api/v1/out-of-office", json={
+        "substitute": "manager", "starts_on": today.isoformat(), "ends_on": (today + timedelta(days=2)).isoformat()})
+    assert away.status_code == 201
     assert flows.open_task(instance_id)["assignee"] == "manager"
     told = [n for n in api_as("manager").get("/api/v1/notifications").get_json()["items"]
             if n["link"] == f"/tasks/{task['id']}" and not n["read"]]
     assert len(told) == 1 and "不在" in told[0]["text"]
     moved = [e for e, *_ in flows.history(instance_id) if e == "out_of_office"]
     assert moved == ["out_of_office"]
+    # Back early: the period removed, the task is fj_head's again (it stayed the manager's), and
+    # the manager hears why it left their inbox.
+    assert api_as("fj_head").delete(f"/api/v1/out-of-office/{away.get_json()['id']}").status_code == 204
+    assert flows.open_task(instance_id)["assignee"] == "fj_head"
+    told = [n for n in api_as("manager").get("/api/v1/notifications").get_json()["items"]
+            if n["link"] == f"/tasks/{task['id']}" and not n["read"]]
+    assert len(told) == 1 and "不再" in told[0]["text"]
+    assert [d for e, a, c, d in flows.history(instance_id) if e == "out_of_office_ended"] == [
+        {"from": "manager", "to": "fj_head"}]
+
+
+def test_a_task_reassigned_to_the_substitute_stays_theirs_when_the_period_is_removed(api_as, flows):
+    """Only what the absence moved goes back: a manager's own choice of the substitute stands."""
+    instance_id = flows.report()
+    task = flows.open_task(instance_id)
+    today = company_today()
+    away = api_as("fj_head").post("/api/v1/out-of-office", json={
+        "substitute": "manager", "starts_on": today.isoformat(), "ends_on": (today + timedelta(days=2)).isoformat()})
+    assert api_as("admin").post(f"/api/v1/tasks/{task['id']}/reassign", json={"to": "fj_head"}).status_code == 200
+    assert flows.open_task(instance_id)["assignee"] == "manager"  # routed around the absence
+    assert api_as("admin").post(f"/api/v1/tasks/{task['id']}/reassign", json={"to": "manager"}).status_code == 200
+    assert api_as("fj_head").delete(f"/api/v1/out-of-office/{away.get_json()['id']}").status_code == 204
+    assert flows.open_task(instance_id)["assignee"] == "manager"
 
 
 def test_tasks_already_waiting_or_given_back_reach_the_substitute_of_the_away(api_as, flows, app):
