@@ -1,6 +1,8 @@
 """The API frame: error format for bad input, sizes, methods; directory permissions."""
 import json
 
+import pytest
+
 
 def test_malformed_json_is_400_not_500(api_as):
     api = api_as("admin")
@@ -159,6 +161,30 @@ def test_stale_version_is_409(api_as):
     stale = api.patch("/api/v1/groups/sales", json={"description": "B", "version": current["version"]})
     assert stale.status_code == 409
     assert stale.get_json()["error"]["code"] == "stale_version"
+
+
+@pytest.mark.parametrize("url, change", [
+    ("/api/v1/users/sales2", {"display_name": "李四"}),
+    ("/api/v1/groups/sales", {"description": "销售部"}),
+    ("/api/v1/automation-rules/{rule}", {"description": "说明"}),
+])
+def test_if_match_guards_users_groups_and_rules_as_it_guards_records(api_as, url, change):
+    """If-Match was ignored on these (a stale one overwrote, 200) and their GET sent no ETag;
+    the stale version's message came in English."""
+    api = api_as("admin")
+    rule = api.post("/api/v1/automation-rules", json={
+        "name": "新客户通知", "entity": "customer", "event": "created",
+        "actions": [{"type": "notify", "users": ["manager"], "template": "{name}"}]}).get_json()
+    url = url.format(rule=rule["id"])
+    got = api.get(url)
+    tag = got.headers["ETag"]
+    assert tag == f'"{got.get_json()["version"]}"'
+    changed = api.patch(url, json=change, headers={"If-Match": tag})
+    assert changed.status_code == 200 and changed.headers["ETag"] != tag
+    stale = api.patch(url, json=change, headers={"If-Match": tag, "Accept-Language": "zh-CN"})
+    assert stale.status_code == 409 and stale.get_json()["error"]["code"] == "stale_version"
+    assert "已被他人修改" in stale.get_json()["error"]["message"]
+    assert api.patch(url, json=change, headers={"If-Match": "W/1"}).status_code == 400
 
 
 def test_list_envelope_and_paging(api_as):

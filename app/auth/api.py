@@ -9,6 +9,7 @@ from sqlalchemy.orm import selectinload
 from app.access import admin_required, login_required, public
 from app.api.errors import ApiError
 from app.api.frame import page_of
+from app.api.versions import etag, expected_version
 from app.auth import services
 from app.auth.models import Group, User
 from app.auth.schemas import (DirectoryQuery, GroupIn, GroupOut, GroupPatch, TokenIn, TokenOut, UserIn, UserOut,
@@ -88,12 +89,15 @@ def _user_or_404(username: str) -> User:
 @login_required
 @bp.output(UserOut)
 def get_user(username):
-    return _user_or_404(username)
+    user = _user_or_404(username)
+    return user, etag(user)
 
 
 def _check_version(obj, body):
-    if "version" in body and body.pop("version") != obj.version:
-        raise ApiError(409, "stale_version", "The record was changed by someone else; reload it and try again.")
+    """The ``version`` in the body and/or ``If-Match``, as on every record."""
+    version = expected_version(body.pop("version", None))
+    if version is not None and version != obj.version:
+        raise ApiError(409, "stale_version", _("The record was changed by someone else; reload it and try again."))
 
 
 @bp.patch("/users/<username>")
@@ -103,7 +107,8 @@ def _check_version(obj, body):
 def update_user(username, body):
     user = _user_or_404(username)
     _check_version(user, body)
-    return services.update_user(user, actor=current_user, **body)
+    user = services.update_user(user, actor=current_user, **body)
+    return user, etag(user)
 
 
 @bp.get("/groups")
@@ -129,7 +134,7 @@ def create_group(body):
 def _group_or_404(name: str) -> Group:
     group = services.get_group(name)
     if group is None:
-        raise ApiError(404, "not_found", f"No group {name}.")
+        raise ApiError(404, "not_found", _("No group %(name)s.", name=name))
     return group
 
 
@@ -137,7 +142,8 @@ def _group_or_404(name: str) -> Group:
 @login_required
 @bp.output(GroupOut)
 def get_group(name):
-    return _group_or_404(name)
+    group = _group_or_404(name)
+    return group, etag(group)
 
 
 @bp.patch("/groups/<name>")
@@ -147,4 +153,5 @@ def get_group(name):
 def update_group(name, body):
     group = _group_or_404(name)
     _check_version(group, body)
-    return services.update_group(group, actor=current_user, **body)
+    group = services.update_group(group, actor=current_user, **body)
+    return group, etag(group)

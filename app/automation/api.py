@@ -8,6 +8,7 @@ from flask_login import current_user
 from app.access import login_required, roles_required
 from app.api.errors import ApiError
 from app.api.frame import page_of
+from app.api.versions import etag, expected_version
 from app.automation import catalog as cat
 from app.automation import services
 from app.automation.schemas import AllowListIn, DryRunIn, RuleIn, RulePatch, RuleQuery, RunQuery, TodoQuery
@@ -37,7 +38,8 @@ def create_rule(body):
 @bp.get("/automation-rules/<int:rule_id>")
 @roles_required(*EDITORS)
 def get_rule(rule_id):
-    return services.rule_dict(services.get_rule(rule_id))
+    rule = services.get_rule(rule_id)
+    return services.rule_dict(rule), etag(rule)
 
 
 @bp.patch("/automation-rules/<int:rule_id>")
@@ -45,8 +47,9 @@ def get_rule(rule_id):
 @bp.input(RulePatch, arg_name="body")
 def update_rule(rule_id, body):
     rule = services.get_rule(rule_id)
-    version = body.pop("version", None)
-    return services.rule_dict(services.update_rule(rule, body, current_user, version=version))
+    version = expected_version(body.pop("version", None))
+    rule = services.update_rule(rule, body, current_user, version=version)
+    return services.rule_dict(rule), etag(rule)
 
 
 @bp.delete("/automation-rules/<int:rule_id>")

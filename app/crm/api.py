@@ -1,7 +1,6 @@
 """API: /customers, /activities, /opportunities, /contracts (API.md "CRM records"),
 CSV export/import of customers, pipeline stage moves, records' change history and the field
 catalogue."""
-import re
 
 from apiflask import APIBlueprint
 from flask import Response, request, stream_with_context, url_for
@@ -12,6 +11,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from app.access import login_required
 from app.api.errors import ApiError
 from app.api.frame import PageQuery, page_of
+from app.api.versions import etag, expected_version
 from app.crm import history, services
 from app.crm.models import ENTITIES, CustomerImport
 from app.crm.schemas import (ActivityIn, ActivityOut, ActivityQuery, ContractIn, ContractOut, ContractQuery,
@@ -57,7 +57,7 @@ def _register(entity: str, path: str, schema_in, schema_out, schema_query) -> No
     def create_record(body):
         body.pop("version", None)
         record = services.create(entity, body, current_user)
-        return record, {"Location": url_for(f"crm_api.get_{entity}", record_id=record.id), **_etag(record)}
+        return record, {"Location": url_for(f"crm_api.get_{entity}", record_id=record.id), **etag(record)}
 
     @bp.get(f"/{path}/<int:record_id>", endpoint=f"get_{entity}")
     @login_required
@@ -66,7 +66,7 @@ def _register(entity: str, path: str, schema_in, schema_out, schema_query) -> No
             responses=[404])
     def get_record(record_id):
         record = services.get_record(entity, record_id, current_user)
-        return record, _etag(record)
+        return record, etag(record)
 
     @bp.patch(f"/{path}/<int:record_id>", endpoint=f"update_{entity}")
     @login_required
@@ -75,7 +75,7 @@ def _register(entity: str, path: str, schema_in, schema_out, schema_query) -> No
     @bp.doc(summary=f"Change {a}; a stale `version` (in the body, or as `If-Match` with the ETag) is 409",
             responses=[400, 403, 404, 409])
     def update_record(record_id, body):
-        version = _expected_version(body.pop("version", None))
+        version = expected_version(body.pop("version", None))
         for last_try in (False, True):
             record = services.get_record(entity, record_id, current_user)
             try:
@@ -88,7 +88,7 @@ def _register(entity: str, path: str, schema_in, schema_out, schema_query) -> No
                     raise
                 db.session.rollback()
                 continue
-            return record, _etag(record)
+            return record, etag(record)
 
     @bp.delete(f"/{path}/<int:record_id>", endpoint=f"delete_{entity}")
     @login_required
@@ -98,30 +98,8 @@ def _register(entity: str, path: str, schema_in, schema_out, schema_query) -> No
             responses=[403, 404, 409])
     def delete_record(record_id, query):
         record = services.get_record(entity, record_id, current_user)
-        services.delete(record, current_user, version=_expected_version(query["version"]))
+        services.delete(record, current_user, version=expected_version(query["version"]))
         return ""
-
-
-def _etag(record) -> dict:
-    """The record's version as its entity tag: what a client sends back as ``If-Match``."""
-    return {"ETag": f'"{record.version}"'}
-
-
-def _expected_version(version: int | None) -> int | None:
-    """The version a write expects: the body's or query's ``version`` and/or ``If-Match``
-    (one of our ETags; ``*`` or no header: any version). Both given, they must agree: a stale
-    If-Match was ignored beside a current ``version``."""
-    tags = [tag.strip() for tag in request.headers.get("If-Match", "").split(",") if tag.strip()]
-    if not tags or "*" in tags:
-        return version
-    if len(tags) > 1 or not re.fullmatch(r'"\d{1,10}"', tags[0]):
-        raise ApiError(400, "invalid_input", _("If-Match takes one ETag of this record, as GET gave it."),
-                       [{"field": "If-Match", "message": _("Not an ETag of this record.")}])
-    tagged = int(tags[0].strip('"'))
-    if version is not None and version != tagged:
-        raise ApiError(400, "invalid_input", _("If-Match and version name different versions of the record; send one."),
-                       [{"field": "If-Match", "message": _("Not the version given as version.")}])
-    return tagged
 
 
 for _entity, (_path, _in, _out, _query) in RESOURCES.items():
@@ -197,7 +175,7 @@ def _opportunity(record_id):
                 "required fields are empty", responses=[400, 404, 409])
 def move_stage(record_id, body):
     return services.move_stage(_opportunity(record_id), body["stage"], current_user,
-                               version=_expected_version(body.get("version")))
+                               version=expected_version(body.get("version")))
 
 
 @bp.post("/opportunities/<int:record_id>/won")
@@ -207,7 +185,7 @@ def move_stage(record_id, body):
 @bp.doc(summary="Mark an opportunity won (赢单); a stale `version` (or `If-Match`) is 409", responses=[404, 409])
 def mark_won(record_id, body):
     record = _opportunity(record_id)
-    services.check_version(record, _expected_version(body.get("version")))
+    services.check_version(record, expected_version(body.get("version")))
     return services.mark_won(record, current_user, closed_at=body.get("closed_at"))
 
 
@@ -219,7 +197,7 @@ def mark_won(record_id, body):
         responses=[404, 409])
 def mark_lost(record_id, body):
     record = _opportunity(record_id)
-    services.check_version(record, _expected_version(body.get("version")))
+    services.check_version(record, expected_version(body.get("version")))
     return services.mark_lost(record, current_user, body.get("reason"), closed_at=body.get("closed_at"))
 
 

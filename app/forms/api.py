@@ -6,6 +6,7 @@ from flask_login import current_user
 from app.access import login_required, roles_required
 from app.api.errors import ApiError
 from app.api.frame import SearchQuery, page_of
+from app.api.versions import etag, expected_version
 from app.extensions import db
 from app.forms import bindings, services
 from app.forms.models import FormDefinition
@@ -120,7 +121,8 @@ def create_binding(body):
 @bp.output(BindingOut)
 @bp.doc(responses=[404])
 def get_binding(binding_id):
-    return bindings.binding_dict(bindings.get_binding(binding_id))
+    binding = bindings.get_binding(binding_id)
+    return bindings.binding_dict(binding), etag(binding)
 
 
 @bp.get("/form-bindings/<int:binding_id>/start-data")
@@ -139,10 +141,10 @@ def binding_start_data(binding_id, query):
 @bp.doc(responses=[400, 404, 409])
 def update_binding(binding_id, body):
     binding = bindings.get_binding(binding_id)
-    version = body.pop("version", None)
+    version = expected_version(body.pop("version", None))
     bindings.save_binding(body, actor=current_user, binding=binding, version=version)
     db.session.commit()
-    return bindings.binding_dict(binding)
+    return bindings.binding_dict(binding), etag(binding)
 
 
 @bp.delete("/form-bindings/<int:binding_id>")
