@@ -187,6 +187,14 @@ def test_if_match_guards_users_groups_and_rules_as_it_guards_records(api_as, url
     assert api.patch(url, json=change, headers={"If-Match": "W/1"}).status_code == 400
 
 
+def test_a_json_body_not_in_utf8_is_said_to_be_so(api_as):
+    """GBK from an ERP was answered "a number in the JSON body is too long"."""
+    body = json.dumps({"name": "福州海峡贸易"}, ensure_ascii=False).encode("gbk")
+    response = api_as("sales1").post("/api/v1/customers", data=body,
+                                     headers={"Content-Type": "application/json; charset=gbk"})
+    assert response.status_code == 400 and "UTF-8" in response.get_json()["error"]["message"]
+
+
 def test_list_envelope_and_paging(api_as):
     api = api_as("sales1")
     body = api.get("/api/v1/users?per_page=2&page=2").get_json()

@@ -56,6 +56,8 @@ def _refuse_deep_json() -> None:
         raise ApiError(400, "invalid_input", _("The JSON body is nested too deeply.")) from None
     except json.JSONDecodeError:
         pass  # malformed JSON: the route's own input parsing answers its usual 400
+    except UnicodeDecodeError:  # a ValueError too: GBK from an ERP read as "a number too long"
+        raise ApiError(400, "invalid_input", _("The JSON body must be UTF-8 text (RFC 8259).")) from None
     except ValueError:  # Python's limit on an integer's digits (4,300), which the input parser let through as a 500
         raise ApiError(400, "invalid_input", _("A number in the JSON body is too long.")) from None
 

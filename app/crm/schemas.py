@@ -152,9 +152,12 @@ class DayOrMoment(Field):
     def _deserialize(self, value, attr, data, **kwargs):
         text = str(value).strip()
         try:
-            return date.fromisoformat(text) if len(text) == 10 else datetime.fromisoformat(text)
+            when = date.fromisoformat(text) if len(text) == 10 else datetime.fromisoformat(text)
         except ValueError:
             raise ValidationError(_("Not a date (YYYY-MM-DD) nor a date and time (ISO 8601).")) from None
+        if not 1900 <= when.year <= 2999:  # year 1 in company time is before the first UTC instant: a 500
+            raise ValidationError(_("Choose a time between the years 1900 and 2999."))
+        return when
 
 
 class _ListQuery(SearchQuery):

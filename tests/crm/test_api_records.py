@@ -567,3 +567,8 @@ def test_a_sync_asks_for_what_changed_since_its_last_run(api_as, crm_stages):
     assert [c["name"] for c in pulled.get_json()["items"]] == ["同步乙", "同步甲"]  # oldest change first
     later = api.get("/api/v1/customers", query_string={"updated_at_after": changed["updated_at"]}).get_json()
     assert [c["name"] for c in later["items"]] == ["同步甲"]
+    # The start of time is refused naming the filter (it was "a value is out of range", no field).
+    for bound in ("0001-01-01", "0001-01-01T00:00:00"):
+        refused = api.get("/api/v1/customers", query_string={"updated_at_after": bound})
+        assert refused.status_code == 400
+        assert [d["field"] for d in refused.get_json()["error"]["details"]] == ["updated_at_after"]
