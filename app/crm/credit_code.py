@@ -16,10 +16,15 @@ def check_character(first17: str) -> str:
     return ALPHABET[-total % 31]
 
 
+def credit_code_as_stored(text: str) -> str:
+    """The code in capitals without spacing, as records keep it (not checked). NFKC first: a
+    Chinese input method types full-width characters (９１４４…ＸＧ)."""
+    return _SPACING.sub("", unicodedata.normalize("NFKC", text)).upper()
+
+
 def clean_credit_code(text: str) -> str:
-    """The code in capitals without spacing, or ValueError saying what is wrong with it. NFKC
-    first: a Chinese input method types full-width characters (９１４４…ＸＧ)."""
-    code = _SPACING.sub("", unicodedata.normalize("NFKC", text)).upper()
+    """The code as stored (:func:`credit_code_as_stored`), or ValueError saying what is wrong with it."""
+    code = credit_code_as_stored(text)
     if len(code) != 18:
         raise ValueError(_("A unified social credit code has 18 characters; this one has %(n)d.", n=len(code)))
     foreign = "".join(dict.fromkeys(c for c in code if c not in ALPHABET))

@@ -43,7 +43,7 @@ from app.auth.models import User
 from app.auth.lookup import user_named, users_named
 from app.auth.services import managed_user_ids
 from app.clock import company_today, company_zone, datetimeformat, day_start
-from app.crm.credit_code import clean_credit_code, clean_tax_number
+from app.crm.credit_code import clean_credit_code, clean_tax_number, credit_code_as_stored
 from app.crm.phones import clean_phone, normalise_phone
 from app.crm.regions import IN_ENGLISH, clean_province
 from app.crm.models import (ACTIVITY_KINDS, CONTRACT_STATUSES, CUSTOM_FIELD_TYPES, CUSTOMER_CLASSES, ENTITIES,
@@ -1554,6 +1554,8 @@ def list_query(entity: str, user, q: str | None = None, filters: dict | None = N
             stmt = stmt.where(model.id.in_(shared))
         elif key == "phone" and model is Customer:  # however it is written: 138-0013-8000, １３８…
             stmt = stmt.where(Customer.phone_key == normalise_phone(str(value)))
+        elif key == "credit_code" and model is Customer:  # however it is typed: lower case, spaced
+            stmt = stmt.where(Customer.credit_code == credit_code_as_stored(str(value)))
         elif key == "province" and model is Customer:  # stored by its Chinese name (Fujian → 福建)
             stmt = stmt.where(Customer.province == clean_province(str(value)))
         elif key.endswith("_min") and hasattr(model, key[:-4]):

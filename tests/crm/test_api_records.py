@@ -408,15 +408,17 @@ def test_a_choice_is_read_in_any_case_or_width(api_as, crm_stages):
     assert api.post("/api/v1/customers", json={"name": "类别客户二", "customer_class": "D"}).status_code == 400
 
 
-def test_the_phone_and_province_filters_read_them_however_they_are_written(api_as, crm_stages):
+def test_the_phone_province_and_credit_code_filters_read_them_however_they_are_written(api_as, crm_stages):
     """?phone=138-0013-8000 and full-width digits find 13800138000; ?province=Zhejiang finds 浙江
-    (stored by its Chinese name), as the search and the duplicate finder already did."""
+    (stored by its Chinese name), as the search and the duplicate finder already did. A credit
+    code in lower case or spaced found nothing, and an ERP's look-up-then-create made a duplicate."""
     api = api_as("sales1")
-    made = api.post("/api/v1/customers", json={"name": "杭州过滤测试", "phone": "13800138000", "province": "浙江"})
+    made = api.post("/api/v1/customers", json={"name": "杭州过滤测试", "phone": "13800138000", "province": "浙江",
+                                               "credit_code": "91330100MA2Y9999X3"})
     assert made.status_code == 201, made.get_json()
     for query in ("phone=138-0013-8000", "phone=%EF%BC%91%EF%BC%93%EF%BC%98%EF%BC%90%EF%BC%90%EF%BC%91%EF%BC%93"
                   "%EF%BC%98%EF%BC%90%EF%BC%90%EF%BC%90", "phone=+86 138 0013 8000", "province=Zhejiang",
-                  "province=浙江"):
+                  "province=浙江", "credit_code=91330100ma2y9999x3", "credit_code=913301 00MA2Y 9999X3"):
         found = api.get(f"/api/v1/customers?{query}").get_json()
         assert [c["id"] for c in found["items"]] == [made.get_json()["id"]], query
     assert api.get("/api/v1/customers?phone=13800138001").get_json()["total"] == 0
