@@ -57,6 +57,8 @@ def _register(entity: str, path: str, schema_in, schema_out, schema_query) -> No
     def create_record(body):
         body.pop("version", None)
         record = services.create(entity, body, current_user)
+        if entity == "customer":  # a program hears what the page warns a salesperson of
+            record.possible_duplicates = services.find_possible_duplicates(record, limit=3)
         return record, {"Location": url_for(f"crm_api.get_{entity}", record_id=record.id), **etag(record)}
 
     @bp.get(f"/{path}/<int:record_id>", endpoint=f"get_{entity}")

@@ -43,7 +43,17 @@ class _RecordIn(Schema):
     updated_at = Raw(allow_none=True)
 
 
+class PossibleDuplicateOut(Schema):
+    name = String()
+    owner = String(allow_none=True)
+    owner_name = String(allow_none=True)
+    reasons = List(String(metadata={"enum": ["same_name", "similar_name", "same_credit_code", "same_phone"]}))
+
+
 class CustomerOut(_RecordOut):
+    possible_duplicates = List(Nested(PossibleDuplicateOut), metadata={"description": (
+        "only in the answer to a create: customers this one may duplicate (防撞单; someone else's, or the "
+        "same company entered before), as the page warns; the approver of its report sees them too")})
     name = String()
     province = String(allow_none=True)
     city = String(allow_none=True)

@@ -60,8 +60,9 @@ from app.spreadsheet import FORMULA_STARTS, formula_safe
 MAX_MONEY = Decimal("9999999999999.99")
 CENTS = Decimal("0.01")
 FLOAT_NOISE = Decimal("1e-9")  # below any amount typed: what binary floating point adds
-# Columns every record has that a client may send back unchanged (a GET → PATCH round trip).
-ECHOED = frozenset({"id", "created_at", "updated_at", "version", "stage_entered_at"})
+# Columns every record has that a client may send back unchanged (a GET → PATCH round trip),
+# and the warning in a created customer's answer.
+ECHOED = frozenset({"id", "created_at", "updated_at", "version", "stage_entered_at", "possible_duplicates"})
 
 
 # --- field catalogue ---------------------------------------------------------------------

@@ -86,6 +86,19 @@ def test_possible_duplicates_owned_by_others(app, api_as, crm_stages, make_custo
     assert own["id"] not in by_id
 
 
+def test_creating_a_customer_through_the_api_answers_whom_it_may_duplicate(api_as, crm_stages, make_customer):
+    """The page warned the salesperson; a program creating the same company twice heard nothing."""
+    make_customer("sales2", name="泉州闽南贸易有限公司", credit_code="91350500MA2Y000029")
+    api = api_as("sales1")
+    made = api.post("/api/v1/customers", json={"name": "泉州某公司", "credit_code": "91350500ma2y000029"})
+    assert made.status_code == 201, made.get_json()
+    assert made.get_json()["possible_duplicates"] == [
+        {"name": "泉州闽南贸易有限公司", "owner": "sales2", "owner_name": "销售二 Sales Two", "reasons": ["same_credit_code"]}]
+    alone = api.post("/api/v1/customers", json={"name": "完全不同的公司"}).get_json()
+    assert alone["possible_duplicates"] == []
+    assert "possible_duplicates" not in api.get(f"/api/v1/customers/{made.get_json()['id']}").get_json()
+
+
 def _csv(rows) -> bytes:
     out = io.StringIO()
     csv.writer(out).writerows(rows)
