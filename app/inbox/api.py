@@ -79,7 +79,8 @@ def list_tasks(query):
 
 @bp.get("/tasks/<int:task_id>")
 @login_required
-@bp.doc(summary="A task with its form, data, history, attachments and duplicate warnings", responses=[404])
+@bp.doc(summary="A task with its form, data, history, attachments, duplicate warnings and what its record "
+                "changed since it was sent (record_changes)", responses=[404])
 def get_task(task_id):
     task = services.get_task_for(task_id, current_user)
     instance = task.instance
@@ -87,6 +88,8 @@ def get_task(task_id):
         "history": [history_out(h) for h in services.timeline(instance)],
         "attachments": [attachment_out(a) for a in attachments.attachments_of(instance.id)],
         "duplicates": services.duplicates_for(instance),
+        # what the approver's page shows above the form: the record changed since it was sent
+        "record_changes": services.record_changes(task),
         "can_act": services.can_act(task, current_user),
         "can_reassign": services.can_reassign(task, current_user),
     }, user=current_user)

@@ -945,6 +945,23 @@ def form_of(task: HumanTask) -> TaskForm | None:
     return _form_version(task.form_key, task.form_version)
 
 
+def record_changes(task: HumanTask) -> list[dict]:
+    """The embedded fields the record changed since the request was made, each
+    ``{field, label, then, now}``: a discount raised from 15 to 50 mid-approval was approved as
+    15 by whoever missed the small "current value" under one field."""
+    from app.forms import services as forms
+    from app.forms.embedded import iter_components
+
+    form = form_of(task)
+    record = record_of(task.instance)
+    if form is None or record is None:
+        return []
+    labels = {c.get("key"): c.get("label") or c.get("key") for c in iter_components(form.schema.get("components"))}
+    return [{"field": key, "label": labels.get(key, key), "then": then, "now": now}
+            for key, (then, now) in forms.embedded_diff(form.schema, task.instance.data or {}, record,
+                                                        task.instance.record_type).items()]
+
+
 def _form_version(form_key: str | None, version: int | None) -> TaskForm | None:
     from app.forms import services as forms
 

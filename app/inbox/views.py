@@ -195,31 +195,12 @@ def readonly_schema(schema: dict | None, read_only_all: bool, values: dict | Non
     return out
 
 
-def _form_context(task, can_act: bool):
-    from app.forms import services as forms
-
+def _form_context(task, can_act: bool, changes: list[dict]):
     form = services.form_of(task)
     values = services.task_form_values(task, current_user)
-    diffs = {}
-    record = services.record_of(task.instance)
-    if form is not None and record is not None:
-        diffs = {k: list(v) for k, v in forms.embedded_diff(form.schema, task.instance.data or {}, record,
-                                                              task.instance.record_type).items()}
     return {"schema": readonly_schema(form.schema if form else None, not can_act, values), "data": values,
-            "diffs": diffs,
+            "diffs": {c["field"]: [c["then"], c["now"]] for c in changes},
             "readOnly": not can_act}
-
-
-def _record_changes(form_context: dict) -> list[dict]:
-    """The embedded fields the record changed since the request was made, as the approver
-    reads them above the form: a discount raised from 15 to 50 mid-approval was approved as
-    15 by whoever missed the small "current value" under one field."""
-    from app.forms.embedded import iter_components
-
-    labels = {c.get("key"): c.get("label") or c.get("key")
-              for c in iter_components((form_context.get("schema") or {}).get("components"))}
-    return [{"label": labels.get(key, key), "then": then, "now": now}
-            for key, (then, now) in (form_context.get("diffs") or {}).items()]
 
 
 def _hand_over_candidates(instance):
@@ -239,7 +220,8 @@ def task(task_id):
     task = services.get_task_for(task_id, current_user)
     instance = task.instance
     can_act = services.can_act(task, current_user)
-    form = _form_context(task, can_act)
+    changes = services.record_changes(task)
+    form = _form_context(task, can_act, changes)
     offered = services.can_claim(task) and engine.can_see(task, current_user)
     own_decision = offered and services.own_decision(task, current_user)
     page = render_template(
@@ -249,7 +231,7 @@ def task(task_id):
         can_unclaim=task.status == "open" and task.claimed_by == current_user.username,
         can_reassign=task.status == "open" and services.can_reassign(task, current_user),
         delegation=services.active_delegation(task), delegates_answer=services.delegates_answer(task, current_user),
-        form=form, record_changes=_record_changes(form), record=services.record_of(instance),
+        form=form, record_changes=changes, record=services.record_of(instance),
         earlier_rounds=services.earlier_rounds(instance),
         duplicates=services.duplicates_for(instance), history=services.timeline(instance),
         attachments=attachments.attachments_of(instance.id), markers=services.diagram_markers(instance),
