@@ -473,12 +473,16 @@ def _take_back_from_substitute(user: User, substitute: str) -> None:
 _HANDED_OVER = ("out_of_office", "reassigned", "delegated", "delegation_returned", "out_of_office_ended")
 
 
+def _last_hand_over(task: HumanTask) -> ProcessHistory | None:
+    return db.session.scalar(select(ProcessHistory).where(
+        ProcessHistory.instance_id == task.instance_id, ProcessHistory.task == task.name,
+        ProcessHistory.event.in_(_HANDED_OVER)).order_by(ProcessHistory.id.desc()).limit(1))
+
+
 def _moved_for_absence(task: HumanTask, username: str) -> str | None:
     """Whom ``task`` was given to by name, if its last hand-over moved it to its holder because
     ``username`` was away (a chain of absences: the first away person); else None."""
-    last = db.session.scalar(select(ProcessHistory).where(
-        ProcessHistory.instance_id == task.instance_id, ProcessHistory.task == task.name,
-        ProcessHistory.event.in_(_HANDED_OVER)).order_by(ProcessHistory.id.desc()).limit(1))
+    last = _last_hand_over(task)
     data = (last.data or {}) if last is not None else {}
     away = data.get("away") if last is not None and last.event == "out_of_office" else data.get("out_of_office")
     if not away or username not in away or data.get("to") != task.assignee:
@@ -1061,6 +1065,18 @@ def completed_by(task_id: int | None, user: User) -> HumanTask | None:
     """The task ``user`` completed, if ``task_id`` names one (None otherwise)."""
     task = _row(HumanTask, task_id)
     return task if task is not None and task.status != TASK_OPEN and task.completed_by == user.username else None
+
+
+def answer_sent_back(task_id: int | None, user: User) -> tuple[HumanTask, str] | None:
+    """The task ``user`` answered as a delegate, handed back to its delegator (still open, so
+    not :func:`completed_by`'s), and to whom: the inbox says so after the answer."""
+    task = _row(HumanTask, task_id)
+    if task is None or task.status != TASK_OPEN:
+        return None
+    last = _last_hand_over(task)
+    if last is None or last.event != "delegation_returned" or last.actor != user.username:
+        return None
+    return task, (last.data or {}).get("to")
 
 
 def _submitted(task: HumanTask) -> dict:

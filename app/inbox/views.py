@@ -143,6 +143,9 @@ def index():
                 "have been told and can retry it.", task=services.about(done)), "warning")
     elif done is not None:  # the task page sends the approver here after completing
         flash(_("Done: %(task)s", task=services.about(done)), "success")  # which of many alike
+    elif answered := services.answer_sent_back(request.args.get("completed", type=int), current_user):
+        flash(_("Your answer went back to %(who)s, who delegated it to you: %(task)s",
+                who=_user_label(answered[1]), task=services.about(answered[0])), "success")
     return render_template("inbox/index.html", mine=mine, offered=offered, todos=todos, scheduled=scheduled,
                            filters=filters,
                            processes=services.process_choices(), args=request.args, now_utc=utcnow())
