@@ -60,11 +60,13 @@ const badges = document.querySelectorAll("[data-live-count]");
 async function refreshBadges() {
   try {
     const counts = await window.crmFetch("/api/v1/live-counts");
-    badges.forEach((badge) => {
-      const value = counts[badge.dataset.liveCount] || 0;
+    const shown = (badge, value) => {
       badge.textContent = value > 99 ? "99+" : String(value);
       badge.classList.toggle("d-none", value === 0);
-    });
+    };
+    badges.forEach((badge) => shown(badge, counts[badge.dataset.liveCount] || 0));
+    const total = [...new Set([...badges].map((b) => b.dataset.liveCount))].reduce((sum, key) => sum + (counts[key] || 0), 0);
+    document.querySelectorAll("[data-live-total]").forEach((badge) => shown(badge, total));
   } catch (error) {
     // Logged out or offline: leave the badges as they are.
   }

@@ -294,3 +294,37 @@ def test_after_a_decision_the_inbox_is_as_it_was_left(page, flows):
     page.wait_for_url(re.compile(r"/inbox\?completed=\d+"))
     assert "sort=created" in page.url and "process=customer_report" in page.url
     assert page.locator("#inbox-filters select[name=sort]").input_value() == "created"
+
+
+def test_an_approver_on_a_phone_sees_a_duplicate_before_deciding_and_can_tap_and_type(page, flows):
+    """On a phone the duplicate warning sat 1,400 px below the decision, the radios were 13 px,
+    the buttons 31 px high, fields in 14 px text (iOS zooms into them) and the folded menu gave
+    no sign of the waiting task."""
+    instance_id = flows.report(name="福州闽江医疗器械有限公司", credit_code="91350100MA2XXXX01M")
+    flows.customer(owner="sales2", name="福州闽江医疗器械有限责任公司", credit_code="91350100MA2XXXX01M")
+    task = flows.open_task(instance_id)
+    page.set_viewport_size({"width": 390, "height": 844})
+    login_in_browser(page, "fj_head")
+    page.goto("/inbox")
+    total = page.locator(".navbar-toggler [data-live-total]")
+    total.wait_for(state="visible")
+    counts = page.evaluate("window.crmFetch('/api/v1/live-counts')")
+    assert counts["inbox"] == 1 and total.inner_text() == str(counts["inbox"] + counts["notifications"])
+    claim = page.locator(f"tr[data-task-id='{task['id']}']").get_by_role("button", name=re.compile("认领"))
+    assert claim.bounding_box()["height"] >= 40
+    claim.click()
+    page.wait_for_selector(f"table[data-inbox-section=mine] tr[data-task-id='{task['id']}']")
+    page.goto(f"/tasks/{task['id']}")
+    page.wait_for_selector("#task-form .fjs-form")
+    near = page.locator("#duplicates-near-form")
+    assert near.is_visible() and "1 个已有客户" in near.inner_text()
+    assert near.bounding_box()["y"] < page.locator("#task-form").bounding_box()["y"]
+    radio = page.locator("#task-form input[type=radio]").first
+    assert radio.bounding_box()["width"] >= 20
+    comment = page.locator("#task-form textarea").first
+    assert comment.evaluate("e => parseFloat(getComputedStyle(e).fontSize)") >= 16
+    screenshot(page, "phone-task-with-duplicate")
+    page.click("#duplicates-near-form a")
+    assert page.locator("#duplicates").is_visible()
+    page.set_viewport_size({"width": 1300, "height": 900})  # beside the form on a large screen: said once
+    assert not near.is_visible()

@@ -55,6 +55,12 @@ def test_process_report_charts_and_heat_overlay(page, histories):
     assert row.locator("td").evaluate_all(
         "tds => tds.filter(td => td.innerText.includes(' / ')).map(td => getComputedStyle(td).whiteSpace)") == ["nowrap"] * 3
     screenshot(page, "reports-process")
+    # On a phone a step's name kept a readable width (it stood one character a line: 福/建/区/域),
+    # and the process console did not widen the page (its hidden "Actions" heading escaped).
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert row.locator("td").first.bounding_box()["width"] >= 140
+    page.goto("/operator")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
 
 
 def test_people_and_automation_reports(page, histories):
