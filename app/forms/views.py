@@ -223,12 +223,23 @@ def _record_panel(record, user):
     if not runs and not again:
         return None
     endpoint = "inbox.instance" if "inbox.instance" in current_app.view_functions else None
+    rejected = bindings.review_status(record) == "rejected"
+    processes = how_they_stand(run.instance_id for run in runs)
     return {"runs": runs, "outcomes": _RUN_OUTCOMES, "instance_endpoint": endpoint, "report_again": again,
             # Why a start failed is for the people who can fix the process; others read that they were told.
             "technical": user.has_role(*DESIGNERS),
             "reported_before": any(run.outcome == "started" for run in runs),
-            "rejected": bindings.review_status(record) == "rejected",
-            "processes": how_they_stand(run.instance_id for run in runs)}
+            "rejected": rejected, "processes": processes,
+            "banner": _rejection_banner(runs, processes, again) if rejected else None}
+
+
+def _rejection_banner(runs, processes, again: bool) -> dict:
+    """At the top of a rejected record's page: why (the approver's last comment) and the way to
+    submit again, which sat far below in the log of processes (1,500 px down on a phone)."""
+    comment = next((processes[run.instance_id]["comment"] for run in runs  # newest first
+                    if run.instance_id in processes and processes[run.instance_id]["comment"]), None)
+    return {"text": _("Rejected: %(comment)s", comment=comment) if comment else _("Rejected."),
+            "link": "#report-again" if again else None, "link_label": _("Fix the record, then submit again below")}
 
 
 _RUN_OUTCOMES = {"started": _l("Started"), "not_matched": _l("Condition not met"), "skipped": _l("Skipped"),

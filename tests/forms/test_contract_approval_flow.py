@@ -112,16 +112,27 @@ def test_a_rejected_contract_is_fixed_and_submitted_again(app, api_as, contract_
     _decide(api_as("manager"), "reject", "请补充开票信息")
     stored = _contract(sales, contract)
     assert stored["approval_status"] == "rejected"
+    # Why, and the way to submit again, at the top of the page and in My submissions (both sat in
+    # the process log far below; My submissions said only 报备驳回).
+    from app.cli import DEMO_PASSWORD
+
+    seller = app.test_client()
+    seller.post("/login", data={"username": "sales1", "password": DEMO_PASSWORD})
+    banner = seller.get(f"/crm/contract/{contract['id']}").get_data(as_text=True).split('id="record-banner"')[1]
+    banner = banner.split("</div>")[0]
+    assert "已驳回：请补充开票信息" in banner and 'href="#report-again"' in banner
+    row = seller.get("/my-submissions").get_data(as_text=True).split("data-last-comment>")[1].split("</td>")[0]
+    assert row.startswith("请补充开票信息") and f'/crm/contract/{contract["id"]}#report-again' in row
     assert sales.patch(f"/api/v1/contracts/{contract['id']}", json={
         "invoice_title": "厦门鹭江医疗器械有限公司", "version": stored["version"]}).status_code == 200
     again = sales.post(url)
     assert again.status_code == 201, again.get_json()
     assert [run["outcome"] for run in again.get_json()["items"]] == ["started"]
     assert _contract(sales, contract)["approval_status"] == "pending"
+    assert 'id="record-banner"' not in seller.get(f"/crm/contract/{contract['id']}").get_data(as_text=True)
+    assert "data-fix-and-resubmit" not in seller.get("/my-submissions").get_data(as_text=True)
     # Its approver sees why it was rejected before, beside the form.
     [waiting] = api_as("manager").get("/api/v1/tasks").get_json()["items"]
-    from app.cli import DEMO_PASSWORD
-
     page = app.test_client()
     page.post("/login", data={"username": "manager", "password": DEMO_PASSWORD})
     earlier = page.get(f"/tasks/{waiting['id']}").get_data(as_text=True).split('id="earlier-rounds"')[1]
