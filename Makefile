@@ -8,6 +8,7 @@ STAMPS := .make
 PORT ?= 5000
 HOST ?= 127.0.0.1
 WEB_PROCESSES ?= 4
+JOB_WORKERS ?= 1
 export FLASK_APP := wsgi
 export PYTHONPATH := $(CURDIR)
 
@@ -53,8 +54,9 @@ test: setup chromium
 # DATABASE_URL=postgresql+psycopg://user@host/db make serve
 serve: setup
 	$(BIN)/flask db upgrade
-	@$(BIN)/flask worker & worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
-	  $(BIN)/gunicorn --workers $(WEB_PROCESSES) --bind $(HOST):$(PORT) --access-logfile - wsgi:app
+	@workers=; for n in $$(seq $(JOB_WORKERS)); do $(BIN)/flask worker & workers="$$workers $$!"; done; \
+	  trap 'kill $$workers 2>/dev/null' EXIT INT TERM; \
+	  $(BIN)/gunicorn --workers $(WEB_PROCESSES) --timeout 120 --bind $(HOST):$(PORT) --access-logfile - wsgi:app
 
 worker: $(STAMPS)/venv
 	$(BIN)/flask worker

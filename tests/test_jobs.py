@@ -2,7 +2,7 @@
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from app.db import utcnow
 from app.extensions import db
@@ -161,3 +161,76 @@ def test_one_transaction_handler_failing_after_its_commit_is_retried(ctx):
     run_due_jobs()
     db.session.refresh(job)
     assert job.status == "pending" and "failed after committing" in job.last_error
+
+
+SEEN_LEASES: list = []
+
+
+@job_handler("test.slow_kind")
+def _slow_kind(job):
+    CALLS.append(("slow", job.payload["n"]))
+
+
+@job_handler("test.long", lease=timedelta(hours=1))
+def _long(job):
+    SEEN_LEASES.append(db.session.scalar(select(Job.locked_until).where(Job.id == job.id)))
+
+
+def _claimed_by(job_id):
+    return db.session.scalar(select(Job.locked_by).where(Job.id == job_id))
+
+
+def test_the_kinds_take_turns_so_a_queue_of_slow_webhooks_holds_no_timer_back(ctx):
+    """600 webhooks to a slow receiver, due first, kept the timers and the date-based rules'
+    scan waiting behind them on every worker."""
+    for n in range(10):
+        enqueue("test.slow_kind", {"n": n}, due_at=utcnow() - timedelta(minutes=10))
+    enqueue("test.record", {"n": "timer"})
+    db.session.commit()
+    assert run_due_jobs(limit=4) == 3  # a fair share each: two of one kind, the one of the other
+    assert CALLS == [("slow", 0), "timer", ("slow", 1)]  # turns, each kind in due order
+
+
+def test_a_round_gives_back_what_it_did_not_start_when_it_runs_long_or_the_worker_stops(ctx):
+    jobs = [enqueue("test.record", {"n": n}) for n in range(3)]
+    db.session.commit()
+    assert run_due_jobs(limit=3, round_seconds=0) == 1  # the first, then the round is over
+    db.session.expire_all()
+    assert [(j.status, j.locked_by, j.attempts) for j in jobs[1:]] == [("pending", None, 0)] * 2
+    assert run_due_jobs(limit=3, stop=lambda: True) == 0  # SIGTERM: nothing more is started
+    assert {j.status for j in jobs[1:]} == {"pending"} and CALLS == [0]
+    assert run_due_jobs(limit=3) == 2 and CALLS == [0, 1, 2]
+
+
+@pytest.mark.parametrize("kind", ["test.record", "test.one_transaction"])
+def test_a_job_another_worker_took_over_meanwhile_is_not_run_twice(ctx, kind):
+    """A job waiting in a worker's round past its lease was taken by a second worker, and the
+    first ran it too: the same webhook went out twice."""
+    job = enqueue(kind, {"n": 1})
+    db.session.commit()
+    [job_id] = job_services._claim(5, "worker-a")
+    db.session.execute(update(Job).where(Job.id == job_id).values(locked_by="worker-b"))  # its lease ran out: b took it
+    db.session.commit()
+    assert job_services._run_one(job_id, "worker-a") is None
+    assert CALLS == [] and _claimed_by(job_id) == "worker-b"
+    db.session.refresh(job)
+    assert job.status == "running"
+
+
+def test_a_job_s_lease_counts_from_its_start_and_is_as_long_as_its_handler_needs(ctx):
+    job = enqueue("test.long", {})
+    db.session.commit()
+    started = utcnow()
+    assert run_due_jobs() == 1
+    assert SEEN_LEASES[0] - started > timedelta(minutes=59)
+    db.session.refresh(job)
+    assert job.status == "done"
+
+
+def test_a_claim_takes_no_more_than_its_batch(ctx):
+    """On PostgreSQL one claim of a batch of 20 took 67 jobs."""
+    for n in range(60):
+        enqueue("test.record", {"n": n})
+    db.session.commit()
+    assert len(job_services._claim(20, "worker-a")) == 20
+    assert db.session.scalar(select(db.func.count()).select_from(Job).where(Job.status == "running")) == 20

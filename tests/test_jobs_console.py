@@ -118,3 +118,27 @@ def test_a_job_s_payload_reads_in_one_line_with_the_whole_on_request(app):
     assert payload_summary(webhook) == ("url: https://hooks.example.com/crm, rule_id: 3, action_index: 0, timeout: 10, "
                                         "signed: True")
     assert len(payload_summary({"note": "x" * 500})) == 160 and payload_summary("odd") == ""
+
+
+def test_a_job_taken_over_from_a_silent_worker_is_not_read_as_no_worker_running(app, demo_people):
+    """A job whose lease had just run out (its worker busy or dead, another ready) read as
+    "5 minutes late: no worker seems to be running"; and which worker held it was not shown."""
+    from app.db import utcnow
+    from app.extensions import db
+    from app.jobs import services as jobs
+    from app.jobs.models import Job
+
+    with app.app_context():
+        now = utcnow()
+        db.session.add(Job(kind="automation.webhook", status="running", locked_by="crm-1:4242", attempts=1,
+                           due_at=now - timedelta(minutes=6), locked_until=now - timedelta(seconds=20)))
+        db.session.commit()
+        assert jobs.backlog(now).worker_late is None
+        assert jobs.backlog(now + timedelta(minutes=3)).worker_late > timedelta(minutes=3)
+        job = db.session.scalar(select(Job))
+        job.locked_until = now + timedelta(minutes=4)
+        db.session.commit()
+    client = app.test_client()
+    client.post("/login", data={"username": "admin", "password": DEMO_PASSWORD})
+    row = client.get("/admin/jobs?status=running").get_data(as_text=True).split('id="job-list"')[1]
+    assert "data-held-by>crm-1:4242<" in row and "直到" in row

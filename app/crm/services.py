@@ -2257,7 +2257,9 @@ def register_jobs() -> None:
 
     # Retried more than once or twice: on SQLite, people saving meanwhile can lock the file for a
     # moment ("database is locked"); each retry goes on from the last batch kept.
-    @job_handler("crm.import_customers", max_attempts=8, label=_l("Customer import"))
+    # An administrator's import of many thousand rows runs for longer than a webhook call: its
+    # lease is an hour, so no other worker starts it again meanwhile.
+    @job_handler("crm.import_customers", max_attempts=8, label=_l("Customer import"), lease=timedelta(hours=1))
     def _import_job(job):
         try:
             run_customer_import(int(job.payload["import_id"]))

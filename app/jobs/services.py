@@ -7,6 +7,7 @@ import socket
 import time
 import traceback
 from dataclasses import dataclass
+from itertools import zip_longest
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
@@ -39,6 +40,8 @@ class Handler:
     label: Any = None  # what the job does, in the operator's words (a lazy translation)
     # Seconds to wait after the 1st, 2nd … failed attempt (the last repeats); None: 2, 4, 8 …
     backoff: tuple[int, ...] | None = None
+    # How long one run may take before another worker takes the job for a dead one's.
+    lease: timedelta = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,7 @@ class FailedForGood(Exception):
 
 
 def job_handler(kind: str, max_attempts: int = 8, one_transaction: bool = False, label=None,
-                backoff: tuple[int, ...] | None = None):
+                backoff: tuple[int, ...] | None = None, lease: timedelta | None = None):
     """Register ``func(job)`` to run jobs of ``kind``. Raise to have the job retried, after
     ``backoff`` seconds (see ``Handler``). ``label`` names the kind on the operator's jobs page.
 
@@ -66,10 +69,13 @@ def job_handler(kind: str, max_attempts: int = 8, one_transaction: bool = False,
     is marked done in that same commit. Handlers that commit progress step by step (a delivery
     log, an import in chunks) must not set it: a crash after such a commit would leave the job
     done with its work unfinished.
+
+    ``lease``: how long one run may take (default five minutes); a worker silent for longer is
+    taken for dead and its job run again elsewhere, so work that may take longer says so.
     """
 
     def decorator(func):
-        _HANDLERS[kind] = Handler(func, max_attempts, one_transaction, label, backoff)
+        _HANDLERS[kind] = Handler(func, max_attempts, one_transaction, label, backoff, lease or LEASE)
         return func
 
     return decorator
@@ -145,23 +151,50 @@ def _due_condition(now: datetime):
 
 
 def _claim(limit: int, owner: str) -> list[int]:
-    """Turn up to ``limit`` due jobs into this worker's running jobs, in one statement.
+    """Turn up to ``limit`` due jobs into this worker's running jobs, shared fairly among the
+    kinds that wait, in the order each kind's jobs came due; returns them in the order to run
+    (the kinds taking turns).
 
-    The compare-and-set in the WHERE clause means a job is claimed once even when workers race;
-    on PostgreSQL ``SKIP LOCKED`` also keeps them from waiting on each other's rows.
+    Fair because one slow kind (600 webhooks to a receiver taking 25 s each) must not hold
+    timers, reminders and the date-based rules' scan back behind it. The ids are read first and
+    then claimed by id: on PostgreSQL an ``IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)`` may be
+    run more than once within the UPDATE, each time skipping the rows it locked before, and
+    claimed 67 jobs for a batch of 20. The compare-and-set in the WHERE clause means a job is
+    claimed once even when workers race; ``SKIP LOCKED`` keeps them from waiting on each other.
     """
     now = utcnow()
-    due = select(Job.id).where(_due_condition(now)).order_by(Job.due_at).limit(limit)
-    if db.engine.dialect.name == "postgresql":
-        due = due.with_for_update(skip_locked=True)
-    claimed = db.session.scalars(
-        update(Job).where(Job.id.in_(due.scalar_subquery()), _due_condition(now))
+    kinds = list(db.session.scalars(select(Job.kind).where(_due_condition(now)).group_by(Job.kind)
+                                    .order_by(func.min(Job.due_at))))  # the longest waiting first
+    if not kinds:
+        db.session.rollback()
+        return []
+    share = max(1, limit // len(kinds))
+    picked: dict[str, list[int]] = {}
+    for kind in kinds:
+        due = select(Job.id).where(_due_condition(now), Job.kind == kind).order_by(Job.due_at, Job.id).limit(share)
+        if db.engine.dialect.name == "postgresql":
+            due = due.with_for_update(skip_locked=True)
+        picked[kind] = list(db.session.scalars(due))
+    ids = [job_id for ids in picked.values() for job_id in ids][:limit]
+    claimed = set(db.session.scalars(
+        update(Job).where(Job.id.in_(ids), _due_condition(now))
         .values(status=RUNNING, locked_by=owner, locked_until=now + LEASE, attempts=Job.attempts + 1)
         .returning(Job.id),
         execution_options={"synchronize_session": False},
-    ).all()
+    ).all())
     db.session.commit()
-    return sorted(claimed)
+    turns = [[job_id for job_id in ids if job_id in claimed] for ids in picked.values()]
+    return [job_id for round_ in zip_longest(*turns) for job_id in round_ if job_id is not None]
+
+
+def _release(job_ids: list[int], owner: str) -> None:
+    """Give claimed jobs this worker has not started back to the queue (it is stopping, or its
+    round ran long): another worker, or this one's next round, takes them in their turn."""
+    if job_ids:
+        db.session.execute(update(Job).where(Job.id.in_(job_ids), Job.locked_by == owner, Job.status == RUNNING)
+                           .values(status=PENDING, locked_by=None, locked_until=None, attempts=Job.attempts - 1),
+                           execution_options={"synchronize_session": False})
+        db.session.commit()
 
 
 def _backoff(attempts: int, schedule: tuple[int, ...] | None = None) -> timedelta:
@@ -175,17 +208,37 @@ def _mark_done(job_id: int) -> None:
         execution_options={"synchronize_session": False})
 
 
-def _run_one(job_id: int, owner: str) -> bool:
+def _still_mine(job_id: int, owner: str, values: dict) -> bool:
+    """Set ``values`` on the job if this worker still holds it: a job that waited in this
+    worker's round past its lease may have been taken by another worker since, and must not
+    run twice (the same webhook went out twice, 16 s apart)."""
+    return db.session.execute(update(Job).where(Job.id == job_id, Job.locked_by == owner, Job.status == RUNNING)
+                              .values(**values), execution_options={"synchronize_session": False}).rowcount == 1
+
+
+def _run_one(job_id: int, owner: str) -> bool | None:
+    """Run one claimed job: True done, False failed (retried later or given up), None when
+    another worker holds it now."""
     # A worker's session outlives many jobs: each one starts from what is committed now
     # (the claim itself was a Core UPDATE the loaded objects did not see).
     db.session.expire_all()
     job = db.session.get(Job, job_id)
     handler = _HANDLERS.get(job.kind)
+    if handler is not None and handler.one_transaction:
+        # Done goes in with the handler's own commit (timers: ~100 a second), and only if the job is still ours.
+        if not _still_mine(job_id, owner, {"status": DONE, "finished_at": utcnow(), "locked_until": None,
+                                           "last_error": None}):
+            db.session.rollback()
+            return None
+    else:
+        # The lease counts from this run's start (the job may have waited in the round), as long as the handler needs.
+        if not _still_mine(job_id, owner, {"locked_until": utcnow() + (handler.lease if handler else LEASE)}):
+            db.session.rollback()
+            return None
+        db.session.commit()
     try:
         if handler is None:
             raise LookupError(f"no handler for job kind {job.kind!r}")
-        if handler.one_transaction:  # saves a second commit per job (timers: ~100 a second)
-            _mark_done(job_id)
         handler.func(job)
         if not handler.one_transaction:
             _mark_done(job_id)
@@ -219,13 +272,25 @@ def schedule_periodics(now: datetime | None = None) -> None:
                 db.session.rollback()
 
 
-def run_due_jobs(limit: int = 50, owner: str | None = None) -> int:
-    """Claim and run up to ``limit`` due jobs; returns how many ran (tests call this)."""
+# A worker's round of claimed jobs ends after this long: the jobs it has not started go back,
+# the periodic jobs are scheduled and a fair round is claimed (slow webhooks held timers back).
+ROUND_SECONDS = 10.0
+
+
+def run_due_jobs(limit: int = 50, owner: str | None = None, stop: Callable[[], bool] = lambda: False,
+                 round_seconds: float | None = None) -> int:
+    """Claim and run up to ``limit`` due jobs, the kinds taking turns; returns how many ran
+    (tests call this). Stops early, giving the rest back, when ``stop()`` says so (SIGTERM: a
+    round of slow webhooks outlasted systemd's stop timeout) or after ``round_seconds``."""
     owner = owner or worker_id()
     ran = 0
-    for job_id in _claim(limit, owner):
-        _run_one(job_id, owner)
-        ran += 1
+    began = time.monotonic()
+    claimed = _claim(limit, owner)
+    for position, job_id in enumerate(claimed):
+        if stop() or (position and round_seconds is not None and time.monotonic() - began > round_seconds):
+            _release(claimed[position:], owner)
+            break
+        ran += _run_one(job_id, owner) is not None
     return ran
 
 
@@ -237,7 +302,7 @@ def run_worker(poll_seconds: float = 0.5, batch: int = 20, stop: Callable[[], bo
     while not stop():
         try:
             schedule_periodics()
-            ran = run_due_jobs(batch, owner)
+            ran = run_due_jobs(batch, owner, stop=stop, round_seconds=ROUND_SECONDS)
             failures = 0
         except OperationalError as error:
             db.session.rollback()
@@ -309,7 +374,10 @@ def backlog(now: datetime | None = None) -> Backlog:
                               .group_by(Job.kind, state))
     for kind, name, number in rows:
         counts.setdefault(kind, dict.fromkeys(("due", "scheduled", "running", "failed"), 0))[name] = number
-    oldest = db.session.scalar(select(func.min(Job.due_at)).where(_due_condition(now)))
+    # A job whose worker died waits from when its lease ran out, not from when it first came due
+    # (a job taken over read as "5 minutes late: no worker seems to be running" at once).
+    oldest = db.session.scalar(select(func.min(case((Job.status == RUNNING, Job.locked_until), else_=Job.due_at)))
+                               .where(_due_condition(now)))
     return Backlog(counts=dict(sorted(counts.items())), oldest_due_at=oldest, now=now, worker_seen=_worker_seen(now))
 
 
