@@ -15,6 +15,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import func, or_, select
+from sqlalchemy.orm.exc import StaleDataError
 
 from app.access import admin_required, login_required
 from app.api.errors import ApiError
@@ -575,10 +576,11 @@ def edit(entity, record_id):
         try:
             services.update(record, _form_data(record.entity, record), current_user,
                             version=request.form.get("version", type=int))
-        except ApiError as error:
+        except (ApiError, StaleDataError) as error:
             db.session.rollback()
             record = _record_or_404(entity, record_id)
-            if error.code == "stale_version":
+            # StaleDataError: another save of the same version committed at the same moment.
+            if isinstance(error, StaleDataError) or error.code == "stale_version":
                 values, clashes = _merge_after_conflict(record.entity, record)
                 flash(_("Someone else saved this record meanwhile: their changes are filled in below. "
                         "Check the marked fields and save again.") if clashes else

@@ -1,5 +1,6 @@
 """CRM pages: lists, forms with per-field messages, detail with related records and panels,
 the pipeline board, admin configuration pages."""
+import json
 import re
 
 from app.cli import DEMO_PASSWORD
@@ -62,6 +63,37 @@ def test_edit_with_a_stale_version_is_refused(app, crm_stages, make_customer):
     assert client.post(url, data={"name": "新名字", "owner": "sales1", "version": "1"}).status_code == 302
     stale = client.post(url, data={"name": "另一个名字", "owner": "sales1", "version": "1"})
     assert stale.status_code == 409
+
+
+def test_a_save_racing_another_at_the_same_moment_keeps_what_was_typed(app, crm_stages, make_customer, monkeypatch):
+    """Two saves of one version at the same instant: the loser got a bare "409 record changed"
+    page and lost what it typed; a stale save sent a moment later got the merge form."""
+    from sqlalchemy.orm.exc import StaleDataError
+
+    from app.crm import services
+
+    customer = make_customer("sales1", city="厦门")
+    real_update = services.update
+
+    def other_save_commits_first(record, data, actor, **kwargs):
+        with app.app_context():  # the other request: same version, committed a moment earlier
+            from app.auth.services import get_user
+            from app.crm.models import Customer
+            from app.extensions import db
+
+            real_update(db.session.get(Customer, record.id), {"city": "泉州"}, get_user("sales2"))
+            db.session.remove()
+        raise StaleDataError("UPDATE statement on table 'customers' expected to update 1 row(s); 0 were matched.")
+
+    monkeypatch.setattr(services, "update", other_save_commits_first)
+    client = app.test_client()
+    login(client, "sales1")
+    page = client.post(f"/crm/customer/{customer['id']}/edit", data={
+        "name": customer["name"], "phone": "0592-5551234", "city": "厦门", "owner": "sales1", "version": "1",
+        "base": json.dumps({"city": "厦门", "phone": ""})})  # the page changed the phone only
+    assert page.status_code == 409
+    html = page.get_data(as_text=True)
+    assert "他人已在此期间保存了此记录" in html and 'value="0592-5551234"' in html and 'value="泉州"' in html
 
 
 def test_related_records_pipeline_and_refused_move(app, crm_stages, make_customer, api_as):
