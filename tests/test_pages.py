@@ -351,6 +351,19 @@ def test_a_password_reset_by_an_administrator_lifts_the_lock(app, demo_people):
     assert person.post("/login", data={"username": "med_reviewer", "password": "Brand-new-2026"}).status_code == 302
 
 
+def test_reactivating_an_account_lifts_the_lock_its_tries_while_deactivated_set(app, api_as):
+    """Someone kept trying while deactivated; reactivated, they still read "too many failed
+    sign-ins, try again in 14 minutes"."""
+    admin = api_as("admin")
+    assert admin.patch("/api/v1/users/med_reviewer", json={"active": False}).status_code == 200
+    person = app.test_client()
+    person.environ_base["REMOTE_ADDR"] = "10.9.0.3"
+    for _attempt in range(app.config["LOGIN_MAX_FAILURES"] + 1):
+        person.post("/login", data={"username": "med_reviewer", "password": DEMO_PASSWORD})
+    assert admin.patch("/api/v1/users/med_reviewer", json={"active": True}).status_code == 200
+    assert person.post("/login", data={"username": "med_reviewer", "password": DEMO_PASSWORD}).status_code == 302
+
+
 def test_error_pages_speak_the_readers_language(app, demo_people):
     client = app.test_client()
     client.post("/login", data={"username": "sales1", "password": DEMO_PASSWORD})

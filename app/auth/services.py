@@ -399,6 +399,9 @@ def update_user(user: User, *, actor: User | None, display_name=None, email=None
         if not active:
             _revoke_tokens(user)  # a deactivated user's tokens stop working at once
             user_deactivated.send(user, actor=actor)
+        elif account_lock_remaining(user):
+            # Their tries while deactivated locked the account: back at work means signing in now.
+            unlock(user, actor)
     if password:
         set_password(user, password)  # which also ends the user's browser sessions (User.get_id)
         _revoke_tokens(user)  # a reset after a leak must lock the leaked token out too
