@@ -1,6 +1,7 @@
 """The duplicate finder (防撞单) and CSV import/export of customers."""
 import csv
 import io
+import os
 
 import pytest
 
@@ -484,3 +485,40 @@ def test_the_migration_fills_existing_customers_phone_keys(tmp_path):
         with db.engine.connect() as connection:
             columns = [row[1] for row in connection.execute(text("PRAGMA table_info(customers)"))]
         assert "phone_key" not in columns and "phone" in columns
+
+
+@pytest.mark.skipif(not os.environ.get("TEST_DATABASE_URL"), reason="needs PostgreSQL (SQLite writes one at a time)")
+def test_two_imports_of_one_file_at_the_same_moment_add_each_customer_once(app, api_as, crm_stages, monkeypatch):
+    """Three imports of one 40-row file sent together made 91 customers (each filing a report)."""
+    import threading
+
+    from app.crm import services
+    from app.crm.models import Customer
+    from app.extensions import db
+
+    monkeypatch.setattr(services, "IMPORT_SYNC_ROWS", 0)  # through the worker's path, run here by hand
+    monkeypatch.setattr(services, "IMPORT_BATCH", 5)
+    rows = [["name", "city"]] + [[f"并发导入客户{i}", "厦门"] for i in range(20)]
+    started = [_import(api_as(user), rows).get_json()["id"] for user in ("sales1", "sales2", "sales1")]
+    gate = threading.Barrier(len(started))
+    failures = []
+
+    def run(import_id):
+        with app.app_context():
+            try:
+                gate.wait()
+                services.run_customer_import(import_id)
+            except Exception as error:  # noqa: BLE001 - reported below
+                failures.append(error)
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=run, args=(import_id,)) for import_id in started]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert failures == []
+    with app.app_context():
+        names = [name for (name,) in db.session.query(Customer.name).filter(Customer.name.like("并发导入客户%"))]
+        assert sorted(names) == sorted(set(names)) and len(names) == 20
