@@ -633,6 +633,10 @@ def test_a_test_run_starts_with_a_real_customer_s_data_as_its_embedded_process_w
 
 def test_test_run_data_can_be_edited_as_json(page, app, demo_people, forms):
     _open_test_run_of_the_customer_report(page, app)
+    assert not page.locator("#small-screen-note").is_visible()  # on a phone it says to draw on a computer
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert page.locator("#small-screen-note").is_visible()
+    page.set_viewport_size({"width": 1300, "height": 900})
     page.locator("#testrun-data [name=province]").fill("福建")
     page.click("#testrun-json")
     json_text = page.locator("#testrun-data .testrun-json")
