@@ -96,6 +96,15 @@ def test_a_save_racing_another_at_the_same_moment_keeps_what_was_typed(app, crm_
     assert "他人已在此期间保存了此记录" in html and 'value="0592-5551234"' in html and 'value="泉州"' in html
 
 
+def test_a_customer_s_phone_is_a_link_that_calls_it(app, crm_stages, make_customer):
+    """On a phone the number had to be copied by hand into the dialler."""
+    customer = make_customer("sales1", phone="0592-555 1234 转 8")
+    client = app.test_client()
+    login(client, "sales1")
+    page = client.get(f"/crm/customer/{customer['id']}").get_data(as_text=True)
+    assert '<a href="tel:05925551234">0592-555 1234 转 8</a>' in page
+
+
 def test_related_records_pipeline_and_refused_move(app, crm_stages, make_customer, api_as):
     customer = make_customer("sales1", name="杭州云杉医疗科技有限公司")
     api = api_as("sales1")
