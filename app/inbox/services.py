@@ -1433,11 +1433,18 @@ def data_as_read(instance: ProcessInstance, submitted: dict | None = None) -> li
 
     standard = {key: str(label) for key, label in START_VARIABLE_LABELS.items()}
     if instance.record_type:
-        from app.crm.services import ENTITY_LABELS
+        from app.crm.services import ENTITY_LABELS, field_label
+        from app.forms.models import BindingRun, FormBinding
 
         entity = str(ENTITY_LABELS.get(instance.record_type, instance.record_type))
         standard[f"{instance.record_type}_id"] = _("%(entity)s id", entity=entity)
         options.setdefault("record_type", {instance.record_type: entity})
+        # A variable its binding filled from the record reads as that field (lead_source: 来源).
+        mapping = db.session.scalar(select(FormBinding.mapping).join(BindingRun, BindingRun.binding_id == FormBinding.id)
+                                    .where(BindingRun.instance_id == instance.id).limit(1))
+        for item in mapping or ():
+            if isinstance(item, dict) and isinstance(item.get("to"), str) and isinstance(item.get("field"), str):
+                standard.setdefault(item["to"], field_label(instance.record_type, item["field"]))
     shown = (instance.data if submitted is None else submitted) or {}
     # People by name, as everywhere else on the page (发起人 销售一, not sales1).
     people = {key: shown[key] for key in ("reporter", "owner") if key not in options and isinstance(shown.get(key), str)}

@@ -270,6 +270,15 @@ def my_submissions():
                            records={i.id: services.record_of(i) for i in instances})
 
 
+def _data_rows_for(instance, user) -> list[dict]:
+    """The instance's data as read on its page: a designer's own variables (approver_group),
+    which no form or binding names, only for those who design processes."""
+    rows = services.data_as_read(instance)
+    if user.has_role("designer", "admin"):
+        return rows
+    return [row for row in rows if row["label"] != row["key"]]
+
+
 @bp.get("/process-instances/<int:instance_id>")
 @login_required
 def instance(instance_id):
@@ -277,7 +286,7 @@ def instance(instance_id):
     open_tasks = services.open_tasks_of([instance.id]).get(instance.id, [])
     return render_template("inbox/instance.html", instance=instance, open_tasks=open_tasks,
                            standing=engine.how_they_stand([instance.id]).get(instance.id, {}),
-                           data_rows=services.data_as_read(instance),
+                           data_rows=_data_rows_for(instance, current_user),
                            history=services.timeline(instance), record=services.record_of(instance),
                            markers=services.diagram_markers(instance), holder_label=services.holder_label,
                            attachments=attachments.attachments_of(instance.id),

@@ -82,6 +82,12 @@ def test_customer_created_through_the_api_starts_the_report(api_as, client, depl
     admin.post("/login", data={"username": "admin", "password": "demo1234"})
     runs = admin.get(f"/forms/bindings/{binding_id}").get_data(as_text=True).split('id="binding-runs"')[1]
     assert f"<td>客户 #{cid}</td>" in runs
+    # The process's data reads as the salesperson knows it: the mapped lead_source as the field
+    # it came from (来源); the diagram's own approver_group only for those who design processes.
+    [run] = log["items"]
+    data = client.get(f"/process-instances/{run['instance_id']}").get_data(as_text=True).split('id="instance-data"')[1]
+    assert 'data-key="lead_source">来源<' in data and 'data-key="approver_group"' not in data
+    assert 'data-key="approver_group"' in admin.get(f"/process-instances/{run['instance_id']}").get_data(as_text=True)
 
 
 def test_a_new_binding_keeps_the_report_status_unless_unticked_and_says_when_nothing_is_deployed(app, client,
