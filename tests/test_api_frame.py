@@ -222,6 +222,15 @@ def test_openapi_document_describes_the_api(client):
     assert "201" in spec["paths"]["/api/v1/automation-rules"]["post"]["responses"]
     assert "204" in spec["paths"]["/api/v1/automation-rules/{rule_id}"]["delete"]["responses"]
     assert "200" in spec["paths"]["/api/v1/tasks/{task_id}/claim"]["post"]["responses"]
+    # As a client meets it: 401 on the routes that need a token, 415 where a JSON body is read, unknown
+    # fields of a record refused, an import's two answers, and no server address frozen from
+    # whoever asked first.
+    assert "401" in spec["paths"]["/api/v1/customers"]["get"]["responses"]
+    assert "415" in spec["paths"]["/api/v1/customers"]["post"]["responses"]
+    assert spec["components"]["schemas"]["CustomerIn"]["additionalProperties"] is False
+    imported = spec["paths"]["/api/v1/customers/import"]["post"]["responses"]
+    assert imported["201"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ImportOut"}
+    assert spec["servers"] == [{"url": "/"}]
 
 
 def test_api_docs_page_uses_local_assets(client):

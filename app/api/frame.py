@@ -75,8 +75,14 @@ def _refuse_a_body_that_is_not_json() -> None:
 
 def _complete_spec(spec: dict) -> dict:
     """The OpenAPI document as clients meet the API: every operation names its success (a route
-    documented by its errors alone had none) and, but for the public ones, the bearer token."""
+    documented by its errors alone had none), the bearer token and the 401 without it (but for
+    the public ones), the 415 of a JSON body sent as something else; the record inputs refuse
+    fields they do not name; the server is the one the document was read from (the first
+    caller's address was kept for everyone: Swagger's "Try it out" went to localhost)."""
     spec["security"] = [{"BearerAuth": []}]
+    spec["servers"] = [{"url": "/"}]
+    for name in RECORD_INPUTS:
+        spec.get("components", {}).get("schemas", {}).get(name, {})["additionalProperties"] = False
     for path, operations in spec.get("paths", {}).items():
         for method, operation in operations.items():
             responses = operation.setdefault("responses", {})
@@ -84,9 +90,27 @@ def _complete_spec(spec: dict) -> dict:
                 responses["200"] = {"description": "Successful response"}
             if (path, method) in PUBLIC_OPERATIONS:
                 operation["security"] = []
-            elif method.upper() in idempotency.METHODS:
+                continue
+            responses.setdefault("401", _error_response("Not signed in: no token, or one invalid, expired or revoked"))
+            if "application/json" in operation.get("requestBody", {}).get("content", {}):
+                responses.setdefault("415", _error_response("The body is not JSON (send Content-Type: application/json)"))
+            if method.upper() in idempotency.METHODS:
                 operation.setdefault("parameters", []).append(idempotency.OPENAPI_PARAMETER)
+    imported = spec.get("paths", {}).get("/api/v1/customers/import", {}).get("post")
+    if imported:  # a small file is imported within the request (201), a large one in the background (202)
+        answer = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/ImportOut"}}}}
+        imported["responses"]["201"] = {"description": "Imported", **answer}
+        imported["responses"]["202"] = {"description": "Importing in the background: poll the Location", **answer}
     return spec
+
+
+# Their schemas let unknown keys through to the service, which refuses them with the other bad fields.
+RECORD_INPUTS = ("CustomerIn", "ActivityIn", "OpportunityIn", "ContractIn")
+
+
+def _error_response(description: str) -> dict:
+    return {"description": description,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/HTTPError"}}}}
 
 
 PUBLIC_OPERATIONS = {("/api/v1/tokens", "post")}
