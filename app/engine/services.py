@@ -689,6 +689,8 @@ def taken_by(task: HumanTask) -> Conflict:
 
 def unclaim(task_id: int, user, commit: bool = True) -> HumanTask:
     task = _open_task(task_id)
+    if task.claimed_by is None:  # released already (a second click): a state, not a lack of rights
+        raise Conflict(_("Nobody has taken this task: there is nothing to release."))
     if task.claimed_by != user.username and not user.is_admin:
         raise Forbidden(_("Only the person who took the task or an administrator can release it."))
     task.claimed_by, task.claimed_at = None, None

@@ -119,6 +119,8 @@ def test_a_task_notice_is_read_once_nothing_is_left_to_do_for_its_reader(api_as,
     assert len(unread("fj_head")) == 1  # still theirs to do
     # Given back, it is the group's again: its members hear so.
     assert head.post(f"/api/v1/tasks/{task['id']}/unclaim").status_code == 200
+    again = head.post(f"/api/v1/tasks/{task['id']}/unclaim")  # a second click: nothing to release, not "forbidden"
+    assert again.status_code == 409 and "没有人认领" in again.get_json()["error"]["message"]
     [back] = unread("med_reviewer")
     assert "退回" in back and "福州海峡贸易有限公司" in back
     assert len(unread("fj_head")) == 1  # not told of their own giving back
