@@ -108,6 +108,24 @@ def test_names_keyed_before_0038_with_full_width_letters_meet_their_half_width_t
     assert keys == {1: "福州tcl电子", 2: "厦门海鑫"}
 
 
+def test_cities_stored_before_0039_with_their_shi_meet_the_import_check_and_filter(tmp_path):
+    from flask_migrate import upgrade
+    from sqlalchemy import text
+
+    app, engine = _database_at(tmp_path, "0038_name_key_full_width")
+    with engine.begin() as connection:
+        for customer_id, city in ((1, "厦门市"), (2, "沙市"), (3, None), (4, " 福州 ")):
+            connection.execute(text("INSERT INTO customers (id, name, name_key, owner_id, report_status, custom, city, "
+                                    "created_at, updated_at, version) VALUES (:id, 'x', 'x', 7, 'none', '{}', :city, "
+                                    "'2026-01-01', '2026-01-01', 1)"), {"id": customer_id, "city": city})
+    with app.app_context():
+        upgrade()
+    with engine.connect() as connection:
+        cities = dict(connection.execute(text("SELECT id, city FROM customers")).all())
+    engine.dispose()
+    assert cities == {1: "厦门", 2: "沙市", 3: None, 4: "福州"}  # 沙市 is a city's whole name
+
+
 def test_unread_task_notices_from_before_0036_name_their_task_and_those_done_are_read(tmp_path):
     """After the upgrade approvers kept an unread "新待办" for every task done before it."""
     from flask_migrate import upgrade

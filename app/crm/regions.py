@@ -67,3 +67,10 @@ def clean_province(text: str) -> str:
             break
         key = stripped
     return _BY_ROMAN.get(key, typed)
+
+
+def clean_city(text: str) -> str:
+    """A city without its 市 (厦门市 → 厦门), as the province drops its 省: an old system's export
+    writing 厦门市 made a second 厦门 customer past the import's check, and split the city filter."""
+    typed = unicodedata.normalize("NFKC", text).strip()
+    return typed[:-1] if typed.endswith("市") and len(typed) >= 3 else typed

@@ -47,7 +47,7 @@ from app.auth.services import managed_user_ids
 from app.clock import company_today, company_zone, datetimeformat, day_start
 from app.crm.credit_code import clean_credit_code, clean_tax_number, credit_code_as_stored
 from app.crm.phones import clean_phone, normalise_phone
-from app.crm.regions import IN_ENGLISH, clean_province
+from app.crm.regions import IN_ENGLISH, clean_city, clean_province
 from app.crm.models import (ACTIVITY_KINDS, CONTRACT_STATUSES, CUSTOM_FIELD_TYPES, CUSTOMER_CLASSES, ENTITIES,
                             APPROVAL_STATUSES, MODELS, OPPORTUNITY_STATUSES, REPORT_STATUSES, Activity, AssignmentLog, Contract,
                             Customer, CustomerImport, CustomFieldDef, Opportunity, OwnedRecord, Stage)
@@ -91,7 +91,7 @@ FIELDS: dict[str, list[Field]] = {
     "customer": [
         Field("name", _l("Name"), "text", required=True, max_length=200),
         Field("province", _l("Province"), "text", max_length=50, check=clean_province),
-        Field("city", _l("City"), "text", max_length=50),
+        Field("city", _l("City"), "text", max_length=50, check=clean_city),
         Field("industry", _l("Industry"), "text", max_length=80),
         Field("registered_capital", _l("Registered capital (yuan)"), "number"),
         Field("customer_class", _l("Customer class"), "choice", choices=CUSTOMER_CLASSES),
@@ -1561,6 +1561,8 @@ def list_query(entity: str, user, q: str | None = None, filters: dict | None = N
             stmt = stmt.where(Customer.credit_code == credit_code_as_stored(str(value)))
         elif key == "province" and model is Customer:  # stored by its Chinese name (Fujian → 福建)
             stmt = stmt.where(Customer.province == clean_province(str(value)))
+        elif key == "city" and model is Customer:  # stored without 市
+            stmt = stmt.where(Customer.city == clean_city(str(value)))
         elif key.endswith("_min") and hasattr(model, key[:-4]):
             stmt = stmt.where(getattr(model, key[:-4]) >= value)
         elif key.endswith("_max") and hasattr(model, key[:-4]):
@@ -2186,7 +2188,7 @@ def _refuse_a_second_of(data: dict, actor) -> None:
     有限公司 or 有限责任公司, brackets, spaces; in the same city, or either without one), as a
     corrected file imported again has: refused, not a second customer and a second report (an
     earlier row of the same file counts, as it is on record by then)."""
-    name, city = (data.get("name") or "").strip(), (data.get("city") or "").strip()
+    name, city = (data.get("name") or "").strip(), clean_city(data.get("city") or "")
     key = normalise_name(name)
     if not key:
         return  # create() says it is required

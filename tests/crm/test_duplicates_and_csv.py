@@ -522,3 +522,16 @@ def test_two_imports_of_one_file_at_the_same_moment_add_each_customer_once(app, 
     with app.app_context():
         names = [name for (name,) in db.session.query(Customer.name).filter(Customer.name.like("并发导入客户%"))]
         assert sorted(names) == sorted(set(names)) and len(names) == 20
+
+
+def test_a_city_written_with_its_shi_is_the_same_city(api_as, crm_stages):
+    """An old system's export writing 厦门市 imported 厦门海鑫科技有限责任公司 a second time beside
+    厦门海鑫科技有限公司 in 厦门, and the city filter split 厦门 from 厦门市."""
+    api = api_as("sales1")
+    first = api.post("/api/v1/customers", json={"name": "厦门海鑫科技有限公司", "city": "厦门"}).get_json()
+    made = api.post("/api/v1/customers", json={"name": "厦门鹭江贸易", "city": "厦门市"}).get_json()
+    assert made["city"] == "厦门"
+    assert {c["id"] for c in api.get("/api/v1/customers?city=厦门市").get_json()["items"]} == {first["id"], made["id"]}
+    done = _import(api, [["客户名称", "城市"], ["厦门海鑫科技有限责任公司", "厦门市"]]).get_json()
+    assert (done["imported_rows"], done["failed_rows"]) == (0, 1)
+    assert f"#{first['id']}" in done["errors"][0]["message"]

@@ -688,6 +688,7 @@ def test_closing_and_reopening_a_deal_says_what_was_done(app, crm_stages, make_c
     reopened = client.post(f"/crm/opportunity/{deal['id']}/close", data={"outcome": "open"},
                            follow_redirects=True).get_data(as_text=True)
     assert "已重新打开。" in reopened and 'id="move-form"' in reopened
+    assert 'text-nowrap" type="submit">标记为输单<' in reopened  # not 标记为输 / 单 on a phone
     assert api_as("sales1").get(f"/api/v1/opportunities/{deal['id']}").get_json()["status"] == "open"
 
 
