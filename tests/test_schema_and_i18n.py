@@ -63,6 +63,16 @@ def _database_at(tmp_path, revision: str):
     return app, engine
 
 
+def _add_customer(connection, customer_id: int, name: str = "x", name_key: str = "x", city: str | None = None):
+    """A customer row as an older revision's table holds it, owned by user 7."""
+    from sqlalchemy import text
+
+    connection.execute(text("INSERT INTO customers (id, name, name_key, owner_id, report_status, custom, city, "
+                            "created_at, updated_at, version) VALUES (:id, :name, :key, 7, 'none', '{}', :city, "
+                            "'2026-01-01', '2026-01-01', 1)"),
+                       {"id": customer_id, "name": name, "key": name_key, "city": city})
+
+
 def test_contracts_signed_before_0037_are_credited_to_their_owner_and_ids_stay_unreused(tmp_path):
     """The sales report now credits who signed a contract; the rebuilt table keeps SQLite's
     AUTOINCREMENT (a deleted contract's id is never given to another, 0033)."""
@@ -71,8 +81,7 @@ def test_contracts_signed_before_0037_are_credited_to_their_owner_and_ids_stay_u
 
     app, engine = _database_at(tmp_path, "0036_notification_task")
     with engine.begin() as connection:
-        connection.execute(text("INSERT INTO customers (id, name, name_key, owner_id, report_status, custom, created_at, "
-                                "updated_at, version) VALUES (1, '甲', '甲', 7, 'none', '{}', '2026-01-01', '2026-01-01', 1)"))
+        _add_customer(connection, 1, "甲", "甲")
         for contract_id, status in ((1, "signed"), (2, "expired"), (3, "draft")):
             connection.execute(text("INSERT INTO contracts (id, customer_id, title, status, approval_status, owner_id, "
                                     "custom, created_at, updated_at, version) VALUES (:id, 1, 't', :status, 'none', 7, "
@@ -94,9 +103,7 @@ def test_names_keyed_before_0038_with_full_width_letters_meet_their_half_width_t
     app, engine = _database_at(tmp_path, "0037_contract_signed_by")
     with engine.begin() as connection:
         for customer_id, name, key in ((1, "福州ＴＣＬ电子有限公司", "福州ｔｃｌ电子"), (2, "厦门海鑫", "厦门海鑫")):
-            connection.execute(text("INSERT INTO customers (id, name, name_key, owner_id, report_status, custom, "
-                                    "created_at, updated_at, version) VALUES (:id, :name, :key, 7, 'none', '{}', "
-                                    "'2026-01-01', '2026-01-01', 1)"), {"id": customer_id, "name": name, "key": key})
+            _add_customer(connection, customer_id, name, key)
     with app.app_context():
         upgrade()
         from app.crm.services import normalise_name
@@ -115,9 +122,7 @@ def test_cities_stored_before_0039_with_their_shi_meet_the_import_check_and_filt
     app, engine = _database_at(tmp_path, "0038_name_key_full_width")
     with engine.begin() as connection:
         for customer_id, city in ((1, "厦门市"), (2, "沙市"), (3, None), (4, " 福州 ")):
-            connection.execute(text("INSERT INTO customers (id, name, name_key, owner_id, report_status, custom, city, "
-                                    "created_at, updated_at, version) VALUES (:id, 'x', 'x', 7, 'none', '{}', :city, "
-                                    "'2026-01-01', '2026-01-01', 1)"), {"id": customer_id, "city": city})
+            _add_customer(connection, customer_id, city=city)
     with app.app_context():
         upgrade()
     with engine.connect() as connection:
