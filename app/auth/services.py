@@ -573,14 +573,15 @@ def _walk_managed(user: User) -> frozenset[int]:
     return frozenset(ids)
 
 
-def escalation_manager(group_name: str) -> tuple[User, str] | None:
+def escalation_manager(group_name: str, passing_over: frozenset[str] = frozenset()) -> tuple[User, str] | None:
     """Who a task of ``group_name`` escalates to, and why: ``(user, reason)``.
 
     The group's manager; if it has none (or they are deactivated), the manager of the nearest
     parent group that has one; if no group up the chain has one, the first active
-    administrator (lowest id), so an escalation never goes to nobody. ``reason`` is
-    ``"manager"``, ``"parent_manager"`` or ``"admin_fallback"``. None: unknown group, or no
-    manager and no active administrator at all.
+    administrator (lowest id), so an escalation never goes to nobody. ``passing_over``: people
+    it must not go to (who decided the level below, whose request it is), passed over as a
+    manager who is missing is. ``reason`` is ``"manager"``, ``"parent_manager"`` or
+    ``"admin_fallback"``. None: unknown group, or nobody left.
     """
     group = get_group(group_name)
     if group is None:
@@ -589,10 +590,11 @@ def escalation_manager(group_name: str) -> tuple[User, str] | None:
     current, reason = group, "manager"
     while current is not None and current.id not in seen:  # parent links may form a cycle
         seen.add(current.id)
-        if current.manager is not None and current.manager.active:
-            return current.manager, reason
+        manager = current.manager
+        if manager is not None and manager.active and manager.username not in passing_over:
+            return manager, reason
         current = db.session.get(Group, current.parent_id) if current.parent_id else None
         reason = "parent_manager"
-    admin = db.session.scalar(select(User).join(UserRole).where(UserRole.role == "admin", User.active.is_(True))
-                              .order_by(User.id).limit(1))
+    admin = db.session.scalar(select(User).join(UserRole).where(
+        UserRole.role == "admin", User.active.is_(True), User.username.not_in(passing_over)).order_by(User.id).limit(1))
     return (admin, "admin_fallback") if admin is not None else None

@@ -50,7 +50,9 @@ def _substitutes_of(names: set[str]) -> set[str]:
 def group_manager(ctx, group):
     """Username of the person a task of ``group`` escalates to (for ``camunda:assignee``):
     the group's manager, else the nearest parent group's manager, else the first active
-    administrator (``app.auth.services.escalation_manager``)."""
+    administrator (``app.auth.services.escalation_manager``) — never someone who decided an
+    earlier step of this process or whose request it is: the sales managers' own manager
+    approved a 600,000 contract's first level and was then given its second."""
     from app.auth.services import escalation_manager, get_group
 
     name = str(group or "").strip()
@@ -58,11 +60,28 @@ def group_manager(ctx, group):
     # operator console shows it; retry after fixing) rather than escalate to a guess.
     if not name or get_group(name) is None:
         raise OperationError(f"unknown group '{name}'", code="unknown_group")
-    found = escalation_manager(name)
+    found = escalation_manager(name, _decided_or_asked(ctx))
     if found is None:
-        raise OperationError(f"group '{name}' has no manager and there is no active administrator",
-                             code="no_manager")
+        raise OperationError(f"group '{name}' has no manager and no active administrator who has not decided "
+                             f"or asked for this already", code="no_manager")
     return found[0].username
+
+
+def _decided_or_asked(ctx) -> frozenset[str]:
+    """Who completed a step of the calling instance (the step completing now too) and who
+    started it or owns its record. Nobody in a designer's test run, which has no instance."""
+    from app.engine.models import ProcessHistory, ProcessInstance
+    from app.extensions import db
+    from app.inbox.services import interested_parties
+
+    people = {ctx.instance.get("actor")} - {None}
+    instance = db.session.get(ProcessInstance, ctx.instance["instance_id"]) if ctx.instance.get("instance_id") else None
+    if instance is not None:
+        people |= set(db.session.scalars(select(ProcessHistory.actor).where(
+            ProcessHistory.instance_id == instance.id, ProcessHistory.event == "completed_task",
+            ProcessHistory.actor.is_not(None))))
+        people |= set(interested_parties(instance))
+    return frozenset(people)
 
 
 def register_product_operations() -> None:

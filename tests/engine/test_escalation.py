@@ -65,6 +65,18 @@ def test_group_without_manager_falls_back_to_parents_then_to_the_first_admin(rea
     assert lookup("esc-loose") == "admin"
 
 
+def test_the_level_above_passes_over_who_decided_below_or_asked(real_ops):
+    person("esc_head", "approver")
+    person("esc_ceo", "approver")
+    auth.create_group(name="esc-board", manager="esc_ceo")
+    auth.create_group(name="esc-sales", manager="esc_head", parent="esc-board")
+    ctx = OperationContext("directory.group_manager", "Task_find_general_manager", None, {},
+                           instance={"actor": "esc_head"})  # the head completed the first level just now
+    assert operations.call_operation("directory.group_manager", ctx, {"group": "esc-sales"}) == "esc_ceo"
+    assert lookup("esc-sales") == "esc_head"  # a designer's test run: nobody to pass over
+    assert auth.escalation_manager("esc-sales", frozenset({"esc_head", "esc_ceo"}))[0].username == "admin"
+
+
 def test_parent_cycle_does_not_loop(real_ops):
     a = auth.create_group(name="esc-a")
     b = auth.create_group(name="esc-b", parent="esc-a")

@@ -83,6 +83,18 @@ def test_a_large_contract_goes_on_to_the_manager_above_and_a_rejection_tells_why
     assert _contract(api_as("sales1"), contract)["approval_status"] == "rejected"
 
 
+def test_the_manager_of_the_sales_managers_never_approves_both_levels(app, api_as, contract_flow):
+    """Their head, a sales manager too, approved a 600,000 contract's first level and was then
+    given its second (总经理审批) by name: one person approved both."""
+    assert api_as("admin").patch("/api/v1/groups/sales-managers", json={"manager": "manager"}).status_code == 200
+    contract = contract_flow(600000)
+    _decide(api_as("manager"), "approve")
+    assert api_as("manager").get("/api/v1/tasks").get_json()["items"] == []
+    [above] = api_as("admin").get("/api/v1/tasks").get_json()["items"]
+    assert above["name"] == "总经理审批" and above["assignee"] == "admin"  # the next one up
+    assert above["record"] == {"type": "contract", "id": contract["id"]}
+
+
 def test_submitting_again_twice_at_once_is_a_lost_race_not_a_failed_start(app, api_as, contract_flow, monkeypatch):
     """Both answered 201, the second as a "failed" start with SQLAlchemy's "expected to update 1
     row(s); 0 were matched", sent to every administrator."""
