@@ -72,7 +72,7 @@ DETAIL_KEYS = {
     "contract": _l("Contract"), "filters": _l("Filters"), "event": _l("Event"), "actor": _l("Actor"),
     "since": _l("From"), "until": _l("Until"), "id": "ID", "position": _l("Order"), "created_by": _l("Created by"),
     "created_at": _l("Created at"), "updated_at": _l("Updated at"), "todos": _l("To-dos"),
-    "user": _l("User"), "group": _l("Group"),
+    "user": _l("User"), "group": _l("Group"), "description": _l("Description"), "parent": _l("Parent group"),
 }
 
 # Detail keys holding an ISO 8601 time (a deleted rule's snapshot): shown on the company's clock.

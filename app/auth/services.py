@@ -385,7 +385,10 @@ def update_user(user: User, *, actor: User | None, display_name=None, email=None
         new_groups = _groups_named(groups)
         if sorted(user.group_names) != sorted(g.name for g in new_groups):
             changes["groups"] = {"from": sorted(user.group_names), "to": sorted(g.name for g in new_groups)}
+            left = set(user.group_names) - {g.name for g in new_groups}
             user.groups = new_groups
+            if left:
+                user_left_groups.send(user, groups=frozenset(left), actor=actor)
     if active is not None and active != user.active:
         if not active and actor is not None and actor.id == user.id:
             raise ApiError(400, "invalid_input", _("You cannot deactivate yourself."),
@@ -434,6 +437,9 @@ def groups_left_without_members(user: User) -> list[Group]:
 # Sent in the deactivation's transaction, before its commit, with the leaver and ``actor``:
 # other modules let go of what the leaver holds (app.inbox: tasks they took from a group).
 user_deactivated = Namespace().signal("user-deactivated")
+# Sent, in the same way, with ``groups``: the names of the groups a user was taken out of
+# (app.inbox: the tasks they took from those groups go back to them).
+user_left_groups = Namespace().signal("user-left-groups")
 
 
 _ACTIVE_ADMINS = (select(User.id).join(UserRole).where(UserRole.role == "admin", User.active.is_(True))
@@ -492,19 +498,30 @@ def create_group(*, name: str, actor: User | None = None, display_name: str = ""
 
 def update_group(group: Group, *, actor: User | None, display_name=None, description=None,
                  manager=..., members=None, parent=...) -> Group:
-    before = {"members": sorted(u.username for u in group.members),
-              "manager": group.manager.username if group.manager else None}
+    before = _group_as_audited(group)
     if display_name is not None:
         group.display_name = display_name
     if description is not None:
         group.description = description
     _apply_group_fields(group, manager=manager, members=members, parent=parent)
-    after = {"members": sorted(u.username for u in group.members),
-             "manager": group.manager.username if group.manager else None}
+    after = _group_as_audited(group)
     if before != after:
-        audit("group.changed", actor=actor, target=group.name, before=before, after=after)
+        # Only what changed: "who renamed it, who moved it under 华南" read nothing but the manager.
+        changed = [key for key in after if before[key] != after[key]]
+        audit("group.changed", actor=actor, target=group.name, before={k: before[k] for k in changed},
+              after={k: after[k] for k in changed})
+    for user in db.session.scalars(select(User).where(User.username.in_(set(before["members"]) - set(after["members"])))):
+        user_left_groups.send(user, groups=frozenset({group.name}), actor=actor)
     db.session.commit()
     return group
+
+
+def _group_as_audited(group: Group) -> dict:
+    parent = db.session.get(Group, group.parent_id) if group.parent_id else None
+    return {"members": sorted(u.username for u in group.members),
+            "manager": group.manager.username if group.manager else None,
+            "display_name": group.display_name, "description": group.description,
+            "parent": parent.name if parent else None}
 
 
 def _apply_group_fields(group: Group, *, manager=..., members=None, parent=...) -> None:

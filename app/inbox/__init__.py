@@ -14,9 +14,10 @@ def init_app(app):
     from app.engine.services import add_instance_reader
 
     add_instance_reader(services.can_view_instance)  # the API's instances as the pages show them
-    from app.auth.services import user_deactivated
+    from app.auth.services import user_deactivated, user_left_groups
 
     user_deactivated.connect(services.release_tasks_of_leaver)  # once, however many apps are made
+    user_left_groups.connect(services.release_tasks_of_groups_left)
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
     add_nav_item(app, NavItem("inbox.index", _l("Inbox"), 10, badge="inbox"))

@@ -932,6 +932,22 @@ def release_tasks_of_leaver(user: User, actor: User | None = None) -> None:
                                          "you: %(task)s", user=user.label, task=about(task)), task)
 
 
+def release_tasks_of_groups_left(user: User, groups: frozenset[str], actor: User | None = None) -> None:
+    """Someone moved out of a group gives back the tasks they took from it (a Fujian head moved
+    to sales kept, and approved, a Fujian report), as a leaver does; a task another of their
+    groups, or their name, is offered to stays theirs."""
+    remaining = {g.name for g in user.groups}
+    taken = select(HumanTask).where(HumanTask.status == TASK_OPEN, HumanTask.claimed_by == user.username,
+                                    or_(HumanTask.assignee.is_(None), HumanTask.assignee != user.username))
+    for task in db.session.scalars(taken.order_by(HumanTask.id)).all():
+        offered_to = set(task.candidate_groups or [])
+        if not offered_to & groups or offered_to & remaining or user.username in (task.candidate_users or []):
+            continue
+        task = engine_call(engine.unclaim, task.id, actor or user, commit=False)
+        _offer_again(task, _l("%(user)s is no longer in the group: the task %(task)s waits for someone to claim it.",
+                              user=user.label, task=about(task)), user)
+
+
 @dataclass(frozen=True)
 class TaskForm:
     """What the inbox uses of a task's form.  Plain data, not the ORM row: the per-request

@@ -1,5 +1,7 @@
 """Handing a leaver's work over: owned records, open tasks and managed groups go to a successor
 in one step, each logged as a change by hand would be."""
+import pytest
+
 from app.cli import DEMO_PASSWORD
 
 
@@ -83,6 +85,30 @@ def test_a_leavers_task_taken_from_a_group_goes_back_to_the_group(app, flows, ap
     assert ("unclaimed", "admin") in [(e, a) for e, a, *_ in flows.history(instance_id)]
     told = [n for n in manager.get("/api/v1/notifications").get_json()["items"] if "已停用" in n["text"]]
     assert len(told) == 1 and not told[0]["read"] and told[0]["link"] == f"/tasks/{task['id']}"  # and is told so
+
+
+@pytest.mark.parametrize("moved_by", ["user", "group"])
+def test_someone_moved_out_of_a_group_gives_back_the_tasks_they_took_from_it(app, flows, api_as, moved_by):
+    """A Fujian head moved to another department kept the Fujian report he had claimed, and
+    approved it; deactivating gave such tasks back, moving did not."""
+    instance_id = flows.report()  # offered to the Fujian heads
+    task = flows.open_task(instance_id)
+    head, admin, manager = api_as("fj_head"), api_as("admin"), api_as("manager")
+    admin.patch("/api/v1/groups/fujian-heads", json={"members": ["fj_head", "manager"]})
+    assert head.post(f"/api/v1/tasks/{task['id']}/claim").status_code == 200
+    kept_instance = flows.report(name="厦门另一家", province="福建")
+    kept = flows.open_task(kept_instance)
+    assert admin.post(f"/api/v1/tasks/{kept['id']}/reassign", json={"to": "fj_head"}).status_code == 200  # by name
+    moved = (admin.patch("/api/v1/users/fj_head", json={"groups": ["sales"]}) if moved_by == "user" else
+             admin.patch("/api/v1/groups/fujian-heads", json={"members": ["manager"]}))
+    assert moved.status_code == 200, moved.get_json()
+    assert flows.open_task(instance_id)["claimed_by"] is None
+    assert task["id"] in [t["id"] for t in manager.get("/api/v1/tasks").get_json()["items"]]
+    assert head.post(f"/api/v1/tasks/{task['id']}/complete", json={
+        "data": {"decision": "approve", "comment": "调岗后"}}).status_code in (403, 404)
+    assert flows.open_task(kept_instance)["assignee"] == "fj_head"  # given to them by name: still theirs
+    told = [n for n in manager.get("/api/v1/notifications").get_json()["items"] if "不再属于" in n["text"]]
+    assert len(told) == 1 and told[0]["link"] == f"/tasks/{task['id']}"
 
 
 def test_a_task_delegated_to_a_leaver_comes_back_to_whoever_delegated_it(app, flows, api_as):

@@ -70,6 +70,12 @@ class World:
         instance = self.flows.report("sales1", name=f"福建新客户{id(object())}")
         return instance, self.flows.open_task(instance)["id"]
 
+    def claimed_report_task(self) -> int:
+        """A fresh report's task, taken by fj_head (one of the Fujian heads)."""
+        task = self.new_report_task()[1]
+        assert self.api_as("fj_head").post(f"/api/v1/tasks/{task}/claim").status_code == 200
+        return task
+
     def new_binding(self) -> int:
         response = self.api_as("admin").post("/api/v1/form-bindings", json={
             "name": f"绑定{id(object())}", "entity": "customer", "event": "updated", "process_key": "customer_report",

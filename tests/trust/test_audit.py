@@ -61,6 +61,11 @@ def test_security_relevant_actions_are_audited(app, client, world, api_as):
     assert "approver" in str(role_change["details"])
     email_change = next(e for e in events if e["event"] == "user.changed" and "email" in e["details"])
     assert email_change["details"]["email"] == {"from": None, "to": "new@example.com"}  # where notices now go
+    # A group renamed and moved under another says so (only its manager's change was audited).
+    assert admin.patch("/api/v1/groups/audited", json={"display_name": "华南审计组", "parent": "sales"}).status_code == 200
+    moved = next(e for e in _events(admin) if e["event"] == "group.changed")
+    assert moved["details"]["before"] == {"display_name": "审计组", "parent": None}
+    assert moved["details"]["after"] == {"display_name": "华南审计组", "parent": "sales"}
     # Newest first, times with an offset.
     assert [e["id"] for e in events] == sorted((e["id"] for e in events), reverse=True)
     assert datetime.fromisoformat(events[0]["at"]).utcoffset() == timedelta(0)

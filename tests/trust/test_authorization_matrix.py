@@ -139,8 +139,9 @@ MATRIX = {
     ("GET", "/api/v1/tasks/<int:task_id>"): ("401 200 404 200 200 200", lambda w, u: _json(f"/api/v1/tasks/{w.task}")),
     ("POST", "/api/v1/tasks/<int:task_id>/claim"): ("401 403 404 200 403 200", lambda w, u: _json(
         f"/api/v1/tasks/{w.new_report_task()[1]}/claim")),
-    ("POST", "/api/v1/tasks/<int:task_id>/unclaim"): ("401 403 404 403 403 200", lambda w, u: _json(
-        f"/api/v1/tasks/{w.task}/unclaim")),
+    # taken by fj_head: they and an administrator may give it back
+    ("POST", "/api/v1/tasks/<int:task_id>/unclaim"): ("401 403 404 200 403 200", lambda w, u: _json(
+        f"/api/v1/tasks/{w.claimed_report_task()}/unclaim")),
     ("POST", "/api/v1/tasks/<int:task_id>/complete"): ("401 403 404 403 403 200", lambda w, u: _json(
         f"/api/v1/tasks/{w.new_report_task()[1]}/complete", {"data": {"decision": "approve", "comment": "同意"}})),
     ("POST", "/api/v1/tasks/<int:task_id>/draft"): ("401 403 404 403 403 200", lambda w, u: _json(
