@@ -14,6 +14,7 @@ from sqlalchemy import func, or_, select
 from app.api.errors import ApiError
 from app.audit import audit, label_audit_events
 from app.auth.models import Group, User
+from app.db import utcnow
 from app.extensions import db
 from app.notifications.services import notify
 
@@ -44,8 +45,16 @@ def _held_records(user: User, model):
     return held.where(Opportunity.status.not_in(CLOSED)) if model is Opportunity else held
 
 
+def _substituting(user: User):
+    """The out-of-office periods, not over yet, that name ``user`` as the substitute."""
+    from app.inbox.models import OutOfOffice
+
+    return select(OutOfOffice).where(OutOfOffice.substitute_id == user.id, OutOfOffice.ends_at > utcnow())
+
+
 def holdings(user: User) -> dict:
-    """What ``user`` still holds: ``{"records": {entity: n}, "tasks": n, "todos": n, "groups": [names]}``."""
+    """What ``user`` still holds: ``{"records": {entity: n}, "tasks": n, "todos": n, "groups": [names],
+    "substituting": [usernames of those away they cover for]}``."""
     from app.crm.models import MODELS
 
     records = {entity: db.session.scalar(select(func.count()).select_from(_held_records(user, model).subquery()))
@@ -53,7 +62,9 @@ def holdings(user: User) -> dict:
     tasks = db.session.scalar(select(func.count()).select_from(_held_tasks(user).subquery()))
     todos = db.session.scalar(select(func.count()).select_from(_open_todos(user).subquery()))
     groups = list(db.session.scalars(select(Group.name).where(Group.manager_id == user.id).order_by(Group.name)))
-    return {"records": {k: v for k, v in records.items() if v}, "tasks": tasks, "todos": todos, "groups": groups}
+    substituting = sorted({period.user.username for period in db.session.scalars(_substituting(user))})
+    return {"records": {k: v for k, v in records.items() if v}, "tasks": tasks, "todos": todos, "groups": groups,
+            "substituting": substituting}
 
 
 label_audit_events({"user.handed_over": _l("Work handed over to a successor")})
@@ -85,6 +96,15 @@ def hand_over(user: User, successor_name: str, actor: User) -> dict:
         todo.user = successor
     for group in db.session.scalars(select(Group).where(Group.manager_id == user.id)):
         group.manager = successor
+    # Someone away with the leaver as substitute: their tasks stayed with nobody to act on them.
+    for period in db.session.scalars(_substituting(user)).all():
+        if period.user_id != successor.id and inbox.may_substitute(successor, period.user):
+            period.substitute = successor
+            notify(period.user, _l("%(name)s, your out-of-office substitute, has left: %(successor)s covers for you "
+                                   "now.", name=user.label, successor=successor.label), kind="assignment")
+        else:
+            notify(period.user, _l("%(name)s, your out-of-office substitute, has left: choose another on your "
+                                   "out-of-office page.", name=user.label), kind="assignment")
     if moved["records"]:  # one notice for them all, not one per record
         notify(successor, _l("%(name)s's records were handed over to you: %(count)d.", name=user.label,
                              count=sum(moved["records"].values())), kind="assignment")

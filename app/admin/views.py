@@ -135,6 +135,7 @@ def _user_page(user, errors):
     groups = _all_groups()
     return render_template("admin/user_form.html", user=user, roles=ROLES, role_labels=ROLE_LABELS,
                            groups=groups, group_labels={g.name: g.label for g in groups},
+                           user_labels={u.username: u.label for u in successors},
                            errors=errors, form=request.form, holdings=handover.holdings(user),
                            successors=successors, locked_for=services.account_lock_remaining(user),
                            tokens=services.live_tokens(user)), 400 if errors else 200
@@ -176,8 +177,13 @@ def hand_over(username):
                (sum(moved["records"].values()),
                 ngettext("%(num)d record", "%(num)d records", sum(moved["records"].values()))))
     what = [text for number, text in counted if number]
-    if moved["groups"]:
-        what.append(_("manager of %(groups)s", groups=", ".join(moved["groups"])))
+    if moved["groups"]:  # by the names people know them by (福州小组, not fuzhou-team)
+        labels = {g.name: g.label for g in db.session.scalars(select(Group).where(Group.name.in_(moved["groups"])))}
+        what.append(_("manager of %(groups)s", groups=_(", ").join(labels.get(n, n) for n in moved["groups"])))
+    if moved["substituting"]:
+        away = {u.username: u.label for u in db.session.scalars(select(User).where(User.username.in_(moved["substituting"])))}
+        what.append(_("out-of-office substitute for %(people)s",
+                      people=_(", ").join(away.get(n, n) for n in moved["substituting"])))
     flash(_("The work of %(name)s was handed over: %(what)s.", name=user.label, what=_(", ").join(what))
           if what else _("%(name)s held nothing to hand over.", name=user.label), "success")
     return redirect(url_for("admin.edit_user", username=user.username))

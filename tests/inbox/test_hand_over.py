@@ -1,5 +1,7 @@
 """Handing a leaver's work over: owned records, open tasks and managed groups go to a successor
 in one step, each logged as a change by hand would be."""
+from datetime import timedelta
+
 import pytest
 
 from app.cli import DEMO_PASSWORD
@@ -24,7 +26,8 @@ def test_a_leavers_records_tasks_and_groups_go_to_the_successor(app, flows, api_
     assert refused.status_code == 400
     moved = admin.post("/api/v1/users/fj_head/hand-over", json={"to": "manager"})
     assert moved.status_code == 200, moved.get_json()
-    assert moved.get_json()["moved"] == {"records": {}, "tasks": 1, "todos": 0, "groups": ["fujian-heads"]}
+    assert moved.get_json()["moved"] == {"records": {}, "tasks": 1, "todos": 0, "groups": ["fujian-heads"],
+                                         "substituting": []}
     assert flows.open_task(assigned)["assignee"] == "manager"
     assert ("reassigned", "admin") in [(e, a) for e, a, *_ in flows.history(assigned)]
     assert flows.open_task(instance_id)["claimed_by"] is None
@@ -85,6 +88,29 @@ def test_a_leavers_task_taken_from_a_group_goes_back_to_the_group(app, flows, ap
     assert ("unclaimed", "admin") in [(e, a) for e, a, *_ in flows.history(instance_id)]
     told = [n for n in manager.get("/api/v1/notifications").get_json()["items"] if "已停用" in n["text"]]
     assert len(told) == 1 and not told[0]["read"] and told[0]["link"] == f"/tasks/{task['id']}"  # and is told so
+
+
+def test_whom_a_leaver_covered_for_while_away_is_covered_by_the_successor(app, api_as):
+    """何静 was away with 林峰 as substitute; 林峰 left and his work was handed over, the period
+    still named him: her tasks stayed with nobody who could act, and nobody was told."""
+    from app.clock import company_today
+
+    today = company_today()
+    assert api_as("fj_head").post("/api/v1/out-of-office", json={
+        "substitute": "med_reviewer", "starts_on": today.isoformat(),
+        "ends_on": (today + timedelta(days=5)).isoformat()}).status_code == 201
+    admin = api_as("admin")
+    assert admin.patch("/api/v1/users/med_reviewer", json={"active": False}).status_code == 200
+    page = app.test_client()
+    page.post("/login", data={"username": "admin", "password": DEMO_PASSWORD})
+    held = page.get("/admin/users/med_reviewer").get_data(as_text=True).split('id="hand-over"')[1].split("</p>")[0]
+    assert "外出代理：福建大区负责人 Fujian Head" in held
+    moved = admin.post("/api/v1/users/med_reviewer/hand-over", json={"to": "manager"}).get_json()["moved"]
+    assert moved["substituting"] == ["fj_head"]
+    [period] = api_as("fj_head").get("/api/v1/out-of-office").get_json()["items"]
+    assert period["substitute"] == "manager"
+    told = [n["text"] for n in api_as("fj_head").get("/api/v1/notifications").get_json()["items"]]
+    assert any("销售经理 Sales Manager" in text and "已离开" in text for text in told)
 
 
 @pytest.mark.parametrize("moved_by", ["user", "group"])
