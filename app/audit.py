@@ -210,16 +210,20 @@ def audit(event: str, *, actor=None, actor_name: str | None = None, target: str 
 
 
 def audit_query(event: str | None = None, actor: str | None = None, since: datetime | None = None,
-                until: datetime | None = None):
+                until: datetime | None = None, target: str | None = None):
     """Newest first; ``event`` matches a prefix (``login`` → login.success, login.failure…),
-    ``actor`` the exact user name, ``since``/``until`` the time range (inclusive/exclusive)."""
-    from sqlalchemy import select
+    ``actor`` the exact user name, ``since``/``until`` the time range (inclusive/exclusive),
+    ``target`` what was acted on: ``zheng`` finds zheng's events however stored (``zheng``,
+    ``user:zheng``), ``task:5`` that task's ("who changed zheng's role" meant reading them all)."""
+    from sqlalchemy import or_, select
 
     stmt = select(AuditEvent).order_by(AuditEvent.id.desc())
     if event:
         stmt = stmt.where(AuditEvent.event.startswith(event, autoescape=True))
     if actor:
         stmt = stmt.where(AuditEvent.actor_name == actor)
+    if target:
+        stmt = stmt.where(or_(AuditEvent.target == target, AuditEvent.target.endswith(f":{target}", autoescape=True)))
     if since is not None:
         stmt = stmt.where(AuditEvent.at >= since)
     if until is not None:

@@ -29,6 +29,7 @@ class AuditQuery(PageQuery):
     page = Integer(load_default=1, validate=Range(min=1, max=1_000_000))  # OFFSET must fit the DB
     event = String(load_default=None, validate=[Length(max=64), NO_NUL])
     actor = String(load_default=None, validate=[Length(max=80), NO_NUL])
+    target = String(load_default=None, validate=[Length(max=200), NO_NUL])
     since = AwareDateTime(load_default=None, default_timezone=None)
     until = AwareDateTime(load_default=None, default_timezone=None)
 
@@ -48,13 +49,13 @@ def event_out(row: AuditEvent) -> dict:
 @bp.get("/audit-events")
 @admin_required
 @bp.input(AuditQuery, location="query", arg_name="query")
-@bp.doc(summary="The audit log, newest first (admins). ?event= prefix, ?actor= user name, "
-                "?since=/&until= ISO 8601 times with offset",
+@bp.doc(summary="The audit log, newest first (admins). ?event= prefix, ?actor= user name, ?target= what was "
+                "acted on (a user or group name, task:5), ?since=/&until= ISO 8601 times with offset",
         description="Each item's `event` is the stable code (`login.failure`), `event_label` its name in "
                     "the caller's language (the code itself for a code without one).",
         responses=[400, 401, 403])
 def list_audit_events(query):
-    stmt = audit_query(query["event"], query["actor"], query["since"], query["until"])
+    stmt = audit_query(query["event"], query["actor"], query["since"], query["until"], query["target"])
     return page_of(stmt, query["page"], query["per_page"], serialize=event_out)
 
 

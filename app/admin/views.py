@@ -236,11 +236,12 @@ def _audit_filters():
     # PostgreSQL text cannot hold NUL: such a filter matches nothing anyway.
     event = (request.args.get("event") or "").replace("\x00", "").strip()[:64]
     actor = (request.args.get("actor") or "").replace("\x00", "").strip()[:80]
+    target = (request.args.get("target") or "").replace("\x00", "").strip()[:200]
     since, until = _day(request.args.get("since")), _day(request.args.get("until"))
     # The date fields are whole company days, as the list shows its times; "until" includes its day.
     stmt = audit_query(event or None, actor or None, day_start(since) if since else None,
-                       day_start(until + timedelta(days=1)) if until else None)
-    filters = {"event": event, "actor": actor, "since": since.isoformat() if since else "",
+                       day_start(until + timedelta(days=1)) if until else None, target or None)
+    filters = {"event": event, "actor": actor, "target": target, "since": since.isoformat() if since else "",
                "until": until.isoformat() if until else ""}
     return stmt, filters
 

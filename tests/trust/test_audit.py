@@ -77,6 +77,23 @@ def test_audit_api_filters_and_is_admins_only_and_read_only(app, client, api_as)
     api_as("sales1")
     assert {e["event"] for e in _events(admin, event="login")} == {"login.success", "login.failure"}
     assert {e["actor"] for e in _events(admin, actor="sales1")} == {"sales1"}
+    # What was acted on: a user's events however their target is written ("sales2", "user:sales2").
+    assert admin.patch("/api/v1/users/sales2", json={"roles": ["sales", "approver"]}).status_code == 200
+    from app.clock import company_today
+
+    today = company_today()
+    assert api_as("sales2").post("/api/v1/out-of-office", json={
+        "substitute": "sales1", "starts_on": today.isoformat(), "ends_on": today.isoformat()}).status_code == 201
+    about_sales2 = _events(admin, target="sales2")
+    assert {e["event"] for e in about_sales2} >= {"user.changed", "inbox.out_of_office_set"}
+    assert {e["target"] for e in about_sales2} == {"sales2", "user:sales2"}
+    assert _events(admin, target="ales2") == []  # whole names, not a part of one
+    page = app.test_client()
+    page.post("/login", data={"username": "admin", "password": "demo1234"})
+    listed = page.get("/admin/audit?target=sales2").get_data(as_text=True)
+    rows = listed.split("<tbody")[1]
+    assert 'value="sales2"' in listed and "inbox.out_of_office_set" in rows
+    assert "login.failure" not in rows  # sales1's, at the start
     now = datetime.now(timezone.utc)
     later = (now + timedelta(hours=1)).isoformat().replace("+", "%2B")
     earlier = (now - timedelta(hours=1)).isoformat().replace("+", "%2B")
