@@ -364,6 +364,18 @@ def test_reactivating_an_account_lifts_the_lock_its_tries_while_deactivated_set(
     assert person.post("/login", data={"username": "med_reviewer", "password": DEMO_PASSWORD}).status_code == 302
 
 
+def test_the_user_page_refuses_an_address_notices_could_not_reach(app, demo_people):
+    """zhou@example was saved from the page (the API refused it)."""
+    admin = app.test_client()
+    admin.post("/login", data={"username": "admin", "password": DEMO_PASSWORD})
+    refused = admin.post("/admin/users/sales2", data={"display_name": "销售二", "active": "y", "roles": ["sales"],
+                                                      "email": "zhou@example"})
+    assert refused.status_code == 400 and "不是有效的电子邮件地址" in refused.get_data(as_text=True)
+    saved = admin.post("/admin/users/sales2", data={"display_name": "销售二", "active": "y", "roles": ["sales"],
+                                                    "email": " zhou@example.com "})
+    assert saved.status_code == 302
+
+
 def test_error_pages_speak_the_readers_language(app, demo_people):
     client = app.test_client()
     client.post("/login", data={"username": "sales1", "password": DEMO_PASSWORD})

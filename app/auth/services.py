@@ -14,6 +14,9 @@ from flask_babel import ngettext
 from sqlalchemy import bindparam, func, or_, select, text
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from marshmallow import ValidationError
+from marshmallow.validate import Email as EmailAddress
+
 from app.api.errors import ApiError
 from app.audit import audit, label_audit_events, label_audit_values
 from app.database import is_postgresql
@@ -350,7 +353,7 @@ def create_user(*, username: str, password: str, actor: User | None = None, disp
     if taken:  # kbuser and KBUSER would be told apart by nobody who picks an approver
         raise ApiError(409, "conflict", _("User %(name)s already exists.", name=taken),
                        [{"field": "username", "message": _("This name is taken.")}])
-    user = User(username=username, display_name=display_name or username, email=email, locale=locale)
+    user = User(username=username, display_name=display_name or username, email=_checked_email(email), locale=locale)
     set_password(user, password)
     user.roles = [UserRole(role=r) for r in _check_roles(roles)]
     user.groups = _groups_named(groups)
@@ -360,10 +363,23 @@ def create_user(*, username: str, password: str, actor: User | None = None, disp
     return user
 
 
+def _checked_email(email: str | None) -> str | None:
+    """An address notices can be sent to, as the API checks it (the user pages took zhou@example)."""
+    email = (email or "").strip() or None
+    if email is not None:
+        try:
+            EmailAddress()(email)
+        except ValidationError:
+            raise ApiError(400, "invalid_input", _("Not a valid e-mail address."),
+                           [{"field": "email", "message": _("Not a valid e-mail address.")}]) from None
+    return email
+
+
 def update_user(user: User, *, actor: User | None, display_name=None, email=None, roles=None, groups=None,
                 active=None, password=None, locale=None) -> User:
     changes: dict = {}
     takes_an_admin = False
+    email = _checked_email(email) if email else email
     for field, value in (("display_name", display_name), ("email", email), ("locale", locale)):
         if value is None:
             continue  # not sent
