@@ -252,7 +252,7 @@ def check_xml(xml: str, key: str | None = None) -> list[dict]:
     from app.engine.validation import validate_diagram
 
     try:
-        process_id, _spec, _subs = validate_diagram(xml, key)
+        process_id, _spec, _subs = validate_diagram(xml)  # as the deploy reads it: one executable process
     except DiagramError as exc:
         return exc.problems
     except Exception as exc:  # the parser's own errors (e.g. unsupported constructs)

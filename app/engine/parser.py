@@ -18,15 +18,15 @@ from SpiffWorkflow.bpmn.parser.BpmnParser import full_tag
 from SpiffWorkflow.bpmn.parser.task_parsers import ConditionalGatewayParser, GatewayParser
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.data_spec import TaskDataReference
-from SpiffWorkflow.bpmn.specs.defaults import ManualTask, NoneTask, ScriptTask
+from SpiffWorkflow.bpmn.specs.defaults import ScriptTask
 from SpiffWorkflow.camunda.parser.CamundaParser import CamundaParser
 from SpiffWorkflow.camunda.parser.task_spec import (
     CamundaTaskParser, ScriptTaskParser, UserTaskParser,
 )
 
 from .specs import (
-    CrmInclusiveGateway, CrmParallelGateway, CrmParallelMultiInstanceTask, CrmSequentialMultiInstanceTask,
-    CrmServiceTask, CrmUserTask,
+    CrmInclusiveGateway, CrmParallelGateway, CrmParallelMultiInstanceTask, CrmPassThroughTask,
+    CrmSequentialMultiInstanceTask, CrmServiceTask, CrmUserTask,
 )
 from .xml import DiagramError, problem
 
@@ -157,8 +157,8 @@ class CrmBpmnParser(CamundaParser):
         full_tag("userTask"): (CrmUserTaskParser, CrmUserTask),
         full_tag("serviceTask"): (CrmServiceTaskParser, CrmServiceTask),
         full_tag("scriptTask"): (CrmScriptTaskParser, ScriptTask),
-        full_tag("task"): (CrmTaskParser, NoneTask),
-        full_tag("manualTask"): (CrmTaskParser, ManualTask),
+        full_tag("task"): (CrmTaskParser, CrmPassThroughTask),
+        full_tag("manualTask"): (CrmTaskParser, CrmPassThroughTask),
         full_tag("parallelGateway"): (GatewayParser, CrmParallelGateway),
         full_tag("inclusiveGateway"): (ConditionalGatewayParser, CrmInclusiveGateway),
     })

@@ -21,7 +21,7 @@ from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.default.task_spec import MultiInstanceTaskConverter
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
 from SpiffWorkflow.bpmn.serializer.helpers.spec import TaskSpecConverter
-from SpiffWorkflow.bpmn.specs.defaults import InclusiveGateway, ParallelGateway
+from SpiffWorkflow.bpmn.specs.defaults import InclusiveGateway, NoneTask, ParallelGateway
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.camunda.serializer.config import CAMUNDA_CONFIG
 from SpiffWorkflow.camunda.serializer.task_spec import UserTaskConverter
@@ -30,8 +30,8 @@ from .expressions import ExpressionError, check_data
 from .parser import parse_specs
 from .script_engine import RestrictedScriptEngine
 from .specs import (
-    CrmInclusiveGateway, CrmParallelGateway, CrmParallelMultiInstanceTask, CrmSequentialMultiInstanceTask,
-    CrmServiceTask, CrmUserTask,
+    CrmInclusiveGateway, CrmParallelGateway, CrmParallelMultiInstanceTask, CrmPassThroughTask,
+    CrmSequentialMultiInstanceTask, CrmServiceTask, CrmUserTask,
 )
 from .xml import DiagramError, load_xml, problem
 
@@ -106,6 +106,7 @@ def _configure(referencing: bool):
     config[CrmSequentialMultiInstanceTask] = CrmMultiInstanceConverter
     config[CrmParallelGateway] = config[ParallelGateway]
     config[CrmInclusiveGateway] = config[InclusiveGateway]
+    config[CrmPassThroughTask] = config[NoneTask]
     if referencing:
         config[BpmnWorkflow] = ReferencingWorkflowConverter
     registry = BpmnWorkflowSerializer.configure(config)

@@ -9,6 +9,7 @@ from copy import deepcopy
 
 from SpiffWorkflow.bpmn.specs.defaults import (
     InclusiveGateway as _InclusiveGateway,
+    NoneTask as _NoneTask,
     ParallelGateway as _ParallelGateway,
     ParallelMultiInstanceTask as _ParallelMI,
     SequentialMultiInstanceTask as _SequentialMI,
@@ -35,6 +36,15 @@ class CrmUserTask(_CamundaUserTask):
         self.candidate_groups = candidate_groups
         self.candidate_users = candidate_users
         self.due_date = due_date
+
+
+class CrmPassThroughTask(_NoneTask):
+    """A task without a type (bpmn:task) or a manual task: passed through, as Camunda runs them.
+    SpiffWorkflow made it a step for a person, and the inbox a task nobody could take."""
+
+    def __init__(self, wf_spec, bpmn_id, **kwargs):
+        super().__init__(wf_spec, bpmn_id, **kwargs)
+        self.manual = False
 
 
 class CrmServiceTask(_ServiceTask):

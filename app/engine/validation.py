@@ -42,6 +42,10 @@ _UNSUPPORTED_TASKS = {
     "sendTask": _l("send tasks are not supported; use a service task with an operation"),
     "receiveTask": _l("receive tasks are not supported; use a service task with an operation"),
     "businessRuleTask": _l("business rule tasks are not supported; use a service task with an operation"),
+    # SpiffWorkflow never armed the gateway's timers: the instance waited with nothing to do.
+    "eventBasedGateway": _l("event-based gateways are not supported; put boundary timers on the user task that "
+                            "waits, or decide with an exclusive gateway"),
+    "callActivity": _l("call activities are not supported; draw the called steps here, in an embedded subprocess"),
 }
 
 
@@ -161,6 +165,18 @@ def _check_process(proc, found: _Collector):
     for tag, message in _UNSUPPORTED_TASKS.items():
         for task in proc.iter(f"{{{BPMN_NS}}}{tag}"):
             found.add(task.get("id"), str(message))
+    for start in proc.findall(f"{{{BPMN_NS}}}startEvent"):  # the process's own, not an event subprocess's
+        if start.find(f"{{{BPMN_NS}}}timerEventDefinition") is not None:
+            # Nothing starts instances on a schedule; started otherwise, it waited and then ran twice.
+            found.add(start.get("id"), _("a process cannot start on a timer: it starts from a record's event (a "
+                                         "binding), a rule or by hand; for a schedule, use a rule on a date"))
+    script_ids = {task.get("id") for task in proc.iter(f"{{{BPMN_NS}}}scriptTask")}
+    for boundary in proc.iter(f"{{{BPMN_NS}}}boundaryEvent"):
+        on_error = boundary.find(f"{{{BPMN_NS}}}errorEventDefinition") is not None
+        if on_error and boundary.get("attachedToRef") in script_ids:
+            found.add(boundary.get("id"), _("an error boundary on a script task never fires (a failing script stops "
+                                            "the instance for an administrator to retry); set a variable in the "
+                                            "script and decide on it with a gateway"))
     for tag in ("boundaryEvent", "intermediateCatchEvent"):
         for event in proc.iter(f"{{{BPMN_NS}}}{tag}"):
             if not any(isinstance(child.tag, str) and child.tag.endswith("EventDefinition") for child in event):

@@ -70,6 +70,18 @@ def test_save_refuses_a_changed_process_id_and_bad_xml(admin):
     assert broken.status_code == 400 and broken.get_json()["error"]["code"] == "invalid_diagram"
 
 
+def test_the_check_refuses_what_the_deploy_refuses_two_executable_processes(admin):
+    """The check said nothing, the deploy then refused "more than one executable process"."""
+    one = approval()
+    two = one.replace("</bpmn:definitions>", '<bpmn:process id="helper" isExecutable="true">'
+                      '<bpmn:startEvent id="hs"><bpmn:outgoing>hf</bpmn:outgoing></bpmn:startEvent>'
+                      '<bpmn:endEvent id="he"><bpmn:incoming>hf</bpmn:incoming></bpmn:endEvent>'
+                      '<bpmn:sequenceFlow id="hf" sourceRef="hs" targetRef="he"/></bpmn:process></bpmn:definitions>')
+    problems = admin.post("/api/v1/designer/check?key=approval", json={"xml": two}).get_json()["problems"]
+    assert [p["message"] for p in problems] == ["可执行流程不止一个：approval, helper"]
+    assert admin.post("/api/v1/designer/check?key=approval", json={"xml": one}).get_json()["problems"] == []
+
+
 def test_deploy_is_refused_with_element_problems_then_succeeds(admin):
     admin.post(DRAFTS, json={"key": "approval"})
     admin.patch(f"{DRAFTS}/approval", json={"xml": approval(assign=""), "version": 1})

@@ -422,3 +422,24 @@ def test_an_earlier_answer_does_not_prefill_the_next_form(cache):
     assert R.task_form_data(wf, second, FORM) == {"decision": None, "comment": "系统建议：金额较大"}
     assert R.instance_data(wf)["decision"] == "approve"  # still in the process data for gateways
     assert R.task_form_data(wf, first, FORM) == {"decision": "approve", "comment": "一级同意"}
+
+
+def test_a_task_without_a_type_and_a_manual_task_are_passed_through(cache):
+    """As Camunda runs them: each was a task for nobody in the inbox, and the instance stood."""
+    from .test_pruning import HEAD
+
+    xml = HEAD + """<bpmn:process id="sketch" isExecutable="true">
+      <bpmn:startEvent id="s"><bpmn:outgoing>f0</bpmn:outgoing></bpmn:startEvent>
+      <bpmn:task id="prepare" name="准备资料"><bpmn:incoming>f0</bpmn:incoming><bpmn:outgoing>f1</bpmn:outgoing></bpmn:task>
+      <bpmn:manualTask id="phone" name="电话确认"><bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing></bpmn:manualTask>
+      <bpmn:userTask id="sign" name="签字" camunda:assignee="manager"><bpmn:incoming>f2</bpmn:incoming><bpmn:outgoing>f3</bpmn:outgoing></bpmn:userTask>
+      <bpmn:endEvent id="e"><bpmn:incoming>f3</bpmn:incoming></bpmn:endEvent>
+      <bpmn:sequenceFlow id="f0" sourceRef="s" targetRef="prepare"/>
+      <bpmn:sequenceFlow id="f1" sourceRef="prepare" targetRef="phone"/>
+      <bpmn:sequenceFlow id="f2" sourceRef="phone" targetRef="sign"/>
+      <bpmn:sequenceFlow id="f3" sourceRef="sign" targetRef="e"/>
+    </bpmn:process></bpmn:definitions>"""
+    wf, result = start(cache, xml, {})
+    assert [t.bpmn_id for t in result.user_tasks] == ["sign"]
+    wf = reload(wf, cache)
+    assert [t.bpmn_id for t in R.run(wf).user_tasks] == ["sign"]

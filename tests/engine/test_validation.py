@@ -296,3 +296,36 @@ def test_an_event_without_a_type_is_told_to_become_a_timer(app):
         said = problems(process(body))
     assert {element for element, _message in said} == {"b", "w"}
     assert all("定时" in message and "NotImplemented" not in message for _element, message in said)
+
+
+def test_elements_that_deployed_and_then_stood_still_are_refused():
+    """An event-based gateway waited with its timers never armed, a timer start event started
+    nothing by itself and ran twice when started by hand, a call activity passed the check and
+    not the deploy, an error boundary on a script task never fired."""
+    body = START + """<bpmn:eventBasedGateway id="race"/>
+      <bpmn:callActivity id="call" calledElement="other"/>
+      <bpmn:scriptTask id="calc"><bpmn:script>x = 1</bpmn:script></bpmn:scriptTask>
+      <bpmn:boundaryEvent id="calc_err" attachedToRef="calc"><bpmn:errorEventDefinition/></bpmn:boundaryEvent>
+      <bpmn:startEvent id="every_day"><bpmn:timerEventDefinition>
+        <bpmn:timeCycle xsi:type="bpmn:tFormalExpression">R2/PT1M</bpmn:timeCycle></bpmn:timerEventDefinition></bpmn:startEvent>
+      <bpmn:sequenceFlow id="f0" sourceRef="s" targetRef="race"/>
+      <bpmn:sequenceFlow id="f1" sourceRef="race" targetRef="call"/>
+      <bpmn:sequenceFlow id="f2" sourceRef="call" targetRef="calc"/>
+      <bpmn:sequenceFlow id="f3" sourceRef="every_day" targetRef="calc"/>"""
+    found = problems(process(body))
+    assert {element_id for element_id, _ in found} == {"race", "call", "calc_err", "every_day"}
+    said = dict(found)
+    assert "event-based" in said["race"] and "embedded subprocess" in said["call"]
+    assert "timer" in said["every_day"] and "never fires" in said["calc_err"]
+
+
+def test_a_timer_starting_an_event_subprocess_is_still_fine():
+    body = START + """<bpmn:userTask id="u" camunda:assignee="admin"/>
+      <bpmn:sequenceFlow id="f0" sourceRef="s" targetRef="u"/>
+      <bpmn:subProcess id="reminders" triggeredByEvent="true">
+        <bpmn:startEvent id="tick" isInterrupting="false"><bpmn:timerEventDefinition>
+          <bpmn:timeDuration xsi:type="bpmn:tFormalExpression">P1D</bpmn:timeDuration></bpmn:timerEventDefinition>
+          <bpmn:outgoing>r1</bpmn:outgoing></bpmn:startEvent>
+        <bpmn:endEvent id="tock"/><bpmn:sequenceFlow id="r1" sourceRef="tick" targetRef="tock"/>
+      </bpmn:subProcess>"""
+    assert validate_diagram(process(body))[0] == "p"
