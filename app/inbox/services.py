@@ -14,6 +14,7 @@ Who may do what with a task:
 """
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -1475,8 +1476,13 @@ def data_as_read(instance: ProcessInstance, submitted: dict | None = None) -> li
 
 
 def _as_the_record_reads(crm_field: str | None, value):
-    """An embedded field's value as the record's page shows it (初步接触, not initial_contact)."""
+    """An embedded field's value as the record's page shows it (初步接触, not initial_contact);
+    another yes/no as 是/否 and a list or a table as JSON, not Python's True and [{'reviewer': …}]."""
     if crm_field is None:
+        if isinstance(value, bool):
+            return _("Yes") if value else _("No")
+        if isinstance(value, (list, dict)):
+            return json.dumps(value, ensure_ascii=False, default=str)
         return value
     from app.crm.services import display_value
 

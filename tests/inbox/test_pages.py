@@ -143,6 +143,19 @@ def test_the_process_data_reads_by_the_forms_labels(app, flows, api_as):
         as_text=True)
 
 
+def test_yes_no_and_lists_in_the_process_data_read_as_people_write_them(app, flows):
+    """The data panel showed Python's True and [{'reviewer': 'fj_head'}]."""
+    from app.engine.models import ProcessInstance
+    from app.extensions import db
+    from app.inbox import services
+
+    instance_id = flows.report()
+    with app.test_request_context(headers={"Accept-Language": "zh-CN"}):
+        rows = services.data_as_read(db.session.get(ProcessInstance, instance_id),
+                                     submitted={"urgent": True, "legal_ok": False, "reviews": [{"reviewer": "张三"}]})
+        assert [row["text"] for row in rows] == ["是", "否", '[{"reviewer": "张三"}]']
+
+
 def test_the_record_is_linked_only_for_those_who_may_open_it(app, flows, api_as):
     instance_id = flows.report()  # sales1's customer; fj_head approves it without seeing the CRM record
     task = flows.open_task(instance_id)
