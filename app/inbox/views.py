@@ -52,8 +52,13 @@ def status_label(status: str) -> str:
             "cancelled": pgettext("status", "Cancelled"), "withdrawn": _("Withdrawn")}.get(status, status)
 
 
-def decision_label(value) -> str | None:
-    return {"approve": _("approved"), "reject": _("rejected")}.get(value)
+def decision_label(value, instance=None) -> str | None:
+    """A decision's badge: approved / rejected, another choice (rework) by its form's label (返工),
+    as the data panel reads it, not its stored value."""
+    known = {"approve": _("approved"), "reject": _("rejected")}.get(value)
+    if known is not None or instance is None:
+        return known
+    return str(services.data_as_read(instance, {"decision": value})[0]["text"])
 
 
 @bp.app_context_processor

@@ -156,6 +156,26 @@ def test_yes_no_and_lists_in_the_process_data_read_as_people_write_them(app, flo
         assert [row["text"] for row in rows] == ["是", "否", '[{"reviewer": "张三"}]']
 
 
+def test_a_decision_other_than_approve_or_reject_reads_by_its_form_label(app, flows):
+    """The history's badge read the stored "rework" where the form says 返工."""
+    from app.engine.models import HumanTask, ProcessInstance
+    from app.extensions import db
+    from app.forms import services as forms
+    from app.inbox.views import decision_label
+
+    instance_id = flows.report()
+    with app.test_request_context(headers={"Accept-Language": "zh-CN"}):
+        forms.save_form("review_with_rework", "带返工的审核", {"type": "default", "components": [
+            {"type": "radio", "key": "decision", "label": "结论",
+             "values": [{"value": "approve", "label": "同意"}, {"value": "rework", "label": "返工"}]}]})
+        db.session.query(HumanTask).filter_by(instance_id=instance_id).update(
+            {"form_key": "review_with_rework", "form_version": None})
+        instance = db.session.get(ProcessInstance, instance_id)
+        assert decision_label("rework", instance) == "返工"
+        assert decision_label("approve", instance) == "已通过"
+        db.session.rollback()
+
+
 def test_the_record_is_linked_only_for_those_who_may_open_it(app, flows, api_as):
     instance_id = flows.report()  # sales1's customer; fj_head approves it without seeing the CRM record
     task = flows.open_task(instance_id)
