@@ -1002,12 +1002,18 @@ def _as_error(exc: BaseException, line: int | None) -> ExpressionError:
         return ExpressionLimitExceeded(_("expression is nested too deeply"), line)
     if isinstance(exc, MemoryError):
         return ExpressionLimitExceeded(_("out of memory"), line)
+    # Said in the reader's words (a Chinese designer read "ZeroDivisionError: division by zero"),
+    # Python's own text after them for whoever looks closer.
     if isinstance(exc, KeyError):
-        return ExpressionError(f"KeyError: no key {exc.args[0]!r}" if exc.args else "KeyError", line)
+        return ExpressionError(_("no key %(key)s", key=repr(exc.args[0])) if exc.args else _("no such key"), line)
     if isinstance(exc, NameError) and exc.name:
         return UnknownName(f"NameError: {exc}", exc.name, line)
     if isinstance(exc, TypeError):
-        return MismatchedOperands(f"TypeError: {exc}", line)
+        return MismatchedOperands(_("values of kinds that do not go together (%(detail)s)", detail=str(exc)), line)
+    if isinstance(exc, ZeroDivisionError):
+        return ExpressionError(_("division by zero"), line)
+    if isinstance(exc, IndexError):
+        return ExpressionError(_("no item at that position (%(detail)s)", detail=str(exc)), line)
     message = str(exc)
     return ExpressionError(f"{type(exc).__name__}: {message}" if message else type(exc).__name__, line)
 

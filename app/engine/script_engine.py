@@ -15,6 +15,7 @@ from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
 from SpiffWorkflow.exceptions import SpiffWorkflowException
+from flask_babel import gettext as _
 from sqlalchemy.exc import SQLAlchemyError
 
 from . import expressions, operations
@@ -108,18 +109,18 @@ class RestrictedScriptEngine(PythonScriptEngine):
         expressions.compile_expression(expression, self.limits)
 
     def _task_error(self, task, source, exc, what):
+        failed = _("%(what)s failed: %(error)s", what=what, error=getattr(exc, "message", None) or
+                   f"{type(exc).__name__}: {exc}")
         if isinstance(exc, UnknownName):
-            return UnknownVariable(f"{what} failed: {exc.message}", exc.name, task=task, exception=exc,
+            return UnknownVariable(failed, exc.name, task=task, exception=exc,
                                    line_number=exc.line, error_line=_line(source, exc.line))
         if isinstance(exc, MismatchedOperands):
-            return MismatchedTypes(f"{what} failed: {exc.message}", (source or "").strip(), task=task, exception=exc,
+            return MismatchedTypes(failed, (source or "").strip(), task=task, exception=exc,
                                    line_number=exc.line, error_line=_line(source, exc.line))
         if isinstance(exc, ExpressionError):
-            return WorkflowTaskException(
-                f"{what} failed: {exc.message}", task=task, exception=exc,
-                line_number=exc.line, offset=exc.offset, error_line=_line(source, exc.line))
-        return WorkflowTaskException(f"{what} failed: {type(exc).__name__}: {exc}", task=task,
-                                     exception=exc)
+            return WorkflowTaskException(failed, task=task, exception=exc, line_number=exc.line, offset=exc.offset,
+                                         error_line=_line(source, exc.line))
+        return WorkflowTaskException(failed, task=task, exception=exc)
 
     def evaluate(self, task, expression, external_context=None):
         try:
@@ -127,7 +128,7 @@ class RestrictedScriptEngine(PythonScriptEngine):
         except SpiffWorkflowException:
             raise
         except Exception as exc:
-            raise self._task_error(task, expression, exc, f"expression '{expression}'") from exc
+            raise self._task_error(task, expression, exc, _("the expression “%(source)s”", source=expression)) from exc
 
     def execute(self, task, script, external_context=None):
         try:
@@ -135,7 +136,7 @@ class RestrictedScriptEngine(PythonScriptEngine):
         except SpiffWorkflowException:
             raise
         except Exception as exc:
-            raise self._task_error(task, script, exc, "script") from exc
+            raise self._task_error(task, script, exc, _("the script")) from exc
 
     # ---- service tasks
     def resolve_value(self, task, value):

@@ -386,10 +386,10 @@ def worded_error(error: R.StepError) -> R.StepError:
                           "field its form no longer has): correct the diagram, or retry with %(name)s given.",
                           step=error.element_name or error.element_id, name=error.detail)
     elif error.error_type == R.MISMATCHED_TYPES:
-        error.message = _("“%(step)s” compares values of different kinds in %(expression)s (a text with a number, "
-                          "say): correct the condition in the diagram (compare a number field with a number), or "
-                          "retry with corrected data.", step=error.element_name or error.element_id,
-                          expression=error.detail)
+        # Conditions and scripts alike: "len(5)" in a script is no comparison.
+        error.message = _("“%(step)s” uses values of kinds that do not go together in %(expression)s (a text with "
+                          "a number, say): correct the diagram, or retry with corrected data.",
+                          step=error.element_name or error.element_id, expression=error.detail)
     elif error.error_type == R.OPERATION_FAILED:
         known = get_operation(error.operation)
         if known is not None and known.description:  # what it does, for the admin who did not draw it

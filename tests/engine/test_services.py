@@ -570,4 +570,27 @@ def test_a_condition_comparing_text_with_a_number_says_so_in_words(ctx, demo_peo
 </bpmn:definitions>""".encode())
     instance = svc.start_instance("big_deal", {"title": "二期项目"})
     assert instance.status == "error" and instance.error["error_type"] == "mismatched_types"
-    assert instance.error["message"].startswith("“金额大吗”把不同类型的值放在一起比较") and "title >= 200000" in instance.error["message"]
+    said = instance.error["message"]
+    assert said.startswith("“金额大吗”在 ${title >= 200000} 中把类型不相容的值放在了一起") and "更正流程图" in said
+
+
+@pytest.mark.parametrize("script, said", [
+    ("x = 1 / 0", "脚本执行失败：除数为零"),
+    ("x = len(5)", "类型不相容的值"),  # no comparison, no condition: not said to be one
+])
+def test_a_failing_script_says_what_failed_in_the_reader_s_words(ctx, demo_people, script, said):
+    """A Chinese designer read "script failed: ZeroDivisionError: division by zero", and a
+    len(5) read as a condition comparing a text with a number."""
+    svc.deploy(f"""<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d" targetNamespace="x">
+  <bpmn:process id="calc" isExecutable="true">
+    <bpmn:startEvent id="Start_1" />
+    <bpmn:sequenceFlow id="f0" sourceRef="Start_1" targetRef="Calc" />
+    <bpmn:scriptTask id="Calc" name="计算" scriptFormat="python"><bpmn:script>{script}</bpmn:script></bpmn:scriptTask>
+    <bpmn:sequenceFlow id="f1" sourceRef="Calc" targetRef="End_1" />
+    <bpmn:endEvent id="End_1" />
+  </bpmn:process>
+</bpmn:definitions>""".encode())
+    instance = svc.start_instance("calc", {})
+    assert instance.status == "error" and said in instance.error["message"]
+    assert "比较" not in instance.error["message"] and "Error" not in instance.error["message"].split("（")[0]
