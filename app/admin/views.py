@@ -186,6 +186,10 @@ def hand_over(username):
                       people=_(", ").join(away.get(n, n) for n in moved["substituting"])))
     flash(_("The work of %(name)s was handed over: %(what)s.", name=user.label, what=_(", ").join(what))
           if what else _("%(name)s held nothing to hand over.", name=user.label), "success")
+    if moved.get("tasks_kept"):
+        flash(ngettext("%(num)d task stays: the successor decided an earlier step of its process. Reassign it to "
+                       "someone else.", "%(num)d tasks stay: the successor decided an earlier step of their process. "
+                       "Reassign them to someone else.", len(moved["tasks_kept"])), "warning")
     return redirect(url_for("admin.edit_user", username=user.username))
 
 

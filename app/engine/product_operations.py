@@ -27,11 +27,19 @@ def notify_users(ctx, message, users=None, groups=None, link=None):
     if link is not None and not is_local_path(str(link)):
         # Only a page of this product: a diagram must not send people elsewhere (or run script).
         raise OperationError(_("The link must be a page of this product, starting with /: %(link)s", link=link))
+    from app.auth.models import User
+
     targets = set(_names(users))
+    known = set(db.session.scalars(select(User.username).where(User.username.in_(targets)))) if targets else set()
     group_names = _names(groups)
-    if group_names:
-        for group in db.session.scalars(select(Group).where(Group.name.in_(group_names))):
-            targets.update(group.member_usernames)
+    found_groups = list(db.session.scalars(select(Group).where(Group.name.in_(group_names)))) if group_names else []
+    unknown = sorted(targets - known) + sorted(set(group_names) - {g.name for g in found_groups})
+    if unknown:
+        # A name from the data (${target}) that is nobody: stopped where an administrator sees it,
+        # as an unknown group's escalation is, not a notice silently sent to no one.
+        raise OperationError(_("no user or group named %(names)s", names=", ".join(unknown)), code="unknown_recipient")
+    for group in found_groups:
+        targets.update(group.member_usernames)
     targets |= _substitutes_of(targets)
     if targets:
         notify(sorted(targets), str(message), link=link or (

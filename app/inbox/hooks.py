@@ -55,8 +55,9 @@ def route_out_of_office(session: Session, task: HumanTask) -> None:
         routed, away = services.substitute_for(name)
         if not away:
             return name
-        if routed in services.interested_parties(instance):
-            # The substitute started the process or owns its record: not theirs to decide.
+        if routed in services.not_for(task, acting_for=name):
+            # The substitute started the process, owns its record or decided another of its
+            # steps: not theirs to decide.
             services.add_history(instance, "out_of_office_kept", None, task=task.name,
                                  data={"from": name, "to": name, "substitute": routed, "away": away})
             return name

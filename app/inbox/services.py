@@ -88,7 +88,7 @@ def _hand_over_target(task: HumanTask, target: User) -> tuple[str, str | None]:
     """Whom a task delegated or reassigned to ``target`` goes to: ``(username, away)``, the
     substitute of an absent user (``away`` is the absent one). Never an interested party."""
     routed, away = substitute_for(target.username)
-    parties = interested_parties(task.instance)
+    parties = not_for(task, acting_for=target.username if away else None)
     if away and routed in parties and target.username not in parties:
         return target.username, None  # away, their substitute a party: it waits for them, as a new task does
     why = parties.get(routed)
@@ -113,6 +113,33 @@ def interested_parties(instance: ProcessInstance) -> dict:
         parties[starter.username] = _l("%(name)s started this process and cannot receive its tasks.",
                                        name=starter.label)
     return parties  # the reasons lazy: most callers only need the names
+
+
+def not_for(task: HumanTask, acting_for: str | None = None) -> dict:
+    """Who must not be handed ``task``, each with why: the instance's interested parties, and
+    whoever decided another step of it (four eyes: the sales managers' head approved a
+    contract's first level and then, as an away administrator's substitute, its second). The
+    same step again (a review sent back) stays with who did it before, and so may a step for
+    ``acting_for`` that a substitute decided an earlier step for (both steps meant for one person)."""
+    # A task being made (the hooks route it before its first flush) has no instance loaded yet.
+    parties = dict(interested_parties(task.instance or db.session.get(ProcessInstance, task.instance_id)))
+    rows = list(db.session.scalars(select(ProcessHistory).where(
+        ProcessHistory.instance_id == task.instance_id, ProcessHistory.task != task.name,
+        ProcessHistory.event.in_(("completed_task", "out_of_office")))))
+    # A step completed in this very transaction (the one that created ``task``) is not flushed yet.
+    rows += [row for row in db.session.new if isinstance(row, ProcessHistory) and row.instance_id == task.instance_id
+             and row.event in ("completed_task", "out_of_office") and row.task != task.name]
+    covered = {(row.task, (row.data or {}).get("to")): set((row.data or {}).get("away") or ())
+               for row in rows if row.event == "out_of_office"}
+    for row in rows:
+        if row.event != "completed_task" or not row.actor or row.actor in parties:
+            continue
+        if acting_for is not None and acting_for in covered.get((row.task, row.actor), ()):
+            continue
+        person = _user(row.actor)
+        parties[row.actor] = _l("%(name)s decided “%(step)s” of this process: this step needs someone else.",
+                                name=person.label if person else row.actor, step=row.task)
+    return parties
 
 
 def _clean_comment(comment, required: bool = False, field: str = "comment") -> str | None:
@@ -852,10 +879,10 @@ def own_decision(task: HumanTask, user: User) -> str | None:
     named = user.username in (task.candidate_users or []) and not task.candidate_groups
     if user.is_admin or task.assignee == user.username or named:
         return None
-    if user.username not in interested_parties(task.instance):
-        return None
-    return _("This decides your own request or record: another member of the group decides it, or an "
-             "administrator.")
+    if user.username in interested_parties(task.instance):
+        return _("This decides your own request or record: another member of the group decides it, or an "
+                 "administrator.")
+    return str(not_for(task)[user.username]) if user.username in not_for(task) else None
 
 
 def claim(task_id: int, user: User) -> HumanTask:
@@ -893,7 +920,7 @@ def offered_people(task: HumanTask) -> set[str]:
     (see own_decision), and the people it names."""
     members = group_member_names(task.candidate_groups)
     if members:
-        members -= set(interested_parties(task.instance))
+        members -= set(not_for(task))
     return members | set(task.candidate_users or [])
 
 

@@ -149,3 +149,16 @@ def test_report_with_an_unknown_group_stops_in_error_at_the_lookup(real_ops):
     assert instance.status == "error"  # the operator console shows it; retry after fixing the group
     assert instance.error["element_id"] == "Task_find_manager"
     assert "unknown group 'esc-gone'" in instance.error["message"]
+
+
+def test_a_notice_to_nobody_stops_the_step_instead_of_vanishing(real_ops):
+    """users=${target} with target 'ghost' succeeded: the notice went to no one, unsaid."""
+    def send(**params):
+        ctx = OperationContext("notify.users", "Notify", None, {})
+        return operations.call_operation("notify.users", ctx, {"message": "报备待处理", **params})
+
+    assert send(users="manager") == ["manager"]
+    for params, name in (({"users": "ghost"}, "ghost"), ({"users": "manager", "groups": "no-such-group"}, "no-such-group")):
+        with pytest.raises(OperationError) as info:
+            send(**params)
+        assert info.value.code == "unknown_recipient" and name in str(info.value)

@@ -95,6 +95,32 @@ def test_the_manager_of_the_sales_managers_never_approves_both_levels(app, api_a
     assert above["record"] == {"type": "contract", "id": contract["id"]}
 
 
+def test_the_second_level_never_reaches_the_first_level_s_approver_by_absence_or_hand(app, api_as, contract_flow):
+    """The administrator, away with the sales manager as substitute: 总经理审批 moved to the
+    manager who had approved 销售经理审批, and they approved it too."""
+    from datetime import timedelta
+
+    from app.clock import company_today
+
+    contract = contract_flow(700000)
+    _decide(api_as("manager"), "approve")
+    [above] = api_as("admin").get("/api/v1/tasks").get_json()["items"]
+    today = company_today()
+    assert api_as("admin").post("/api/v1/out-of-office", json={
+        "substitute": "manager", "starts_on": today.isoformat(),
+        "ends_on": (today + timedelta(days=3)).isoformat()}).status_code == 201
+    assert api_as("manager").get("/api/v1/tasks").get_json()["items"] == []  # it waits for the administrator
+    assert api_as("admin").get(f"/api/v1/tasks/{above['id']}").get_json()["assignee"] == "admin"
+    refused = api_as("admin").post(f"/api/v1/tasks/{above['id']}/reassign", json={"to": "manager"})
+    assert refused.status_code == 400 and "销售经理审批" in refused.get_json()["error"]["message"]
+    assert _contract(api_as("sales1"), contract)["approval_status"] == "pending"
+    # Away already when the first level is decided: the second is made for the administrator
+    # in the same step, and stays theirs.
+    contract_flow(800000)
+    _decide(api_as("manager"), "approve")
+    assert api_as("manager").get("/api/v1/tasks").get_json()["items"] == []
+
+
 def test_submitting_again_twice_at_once_is_a_lost_race_not_a_failed_start(app, api_as, contract_flow, monkeypatch):
     """Both answered 201, the second as a "failed" start with SQLAlchemy's "expected to update 1
     row(s); 0 were matched", sent to every administrator."""
