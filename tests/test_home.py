@@ -87,4 +87,4 @@ def test_a_worker_that_stopped_on_a_quiet_system_is_noticed(app, demo_people):
     worker = _sections(app, "admin")["system"].figures[5]
     assert worker.alert is True and worker.note is not None
     page = _login(app, "admin").get("/admin/jobs").get_data(as_text=True)
-    assert 'id="worker-late"' in page and "最近几分钟没有后台 worker 在运行" in page
+    assert 'id="worker-late"' in page and "最近几分钟没有后台任务进程在运行" in page

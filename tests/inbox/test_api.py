@@ -406,8 +406,8 @@ def test_delegation_can_come_back_to_the_delegator(api_as, flows, app):
     delegate = app.test_client()
     delegate.post("/login", data={"username": "med_reviewer", "password": DEMO_PASSWORD})
     inbox = delegate.get(f"/inbox?completed={task['id']}").get_data(as_text=True)
-    assert "你的答复已交回给委托你的 福建大区负责人 Fujian Head" in inbox
-    assert "你的答复已交回" not in page.get(f"/inbox?completed={task['id']}").get_data(as_text=True)
+    assert "您的答复已交回给委托您的 福建大区负责人 Fujian Head" in inbox
+    assert "您的答复已交回" not in page.get(f"/inbox?completed={task['id']}").get_data(as_text=True)
     assert med.post(f"/api/v1/tasks/{task['id']}/complete", json={"data": {"decision": "approve"}}).status_code == 403
     assert head.post(f"/api/v1/tasks/{task['id']}/complete",
                      json={"data": {"decision": "approve", "comment": "核实后同意"}}).status_code == 200

@@ -473,7 +473,7 @@ def test_the_approver_is_told_above_the_form_what_the_record_changed_since_the_r
     assert api_as("sales1").patch(f"/api/v1/customers/{customer_id}", json={"industry": "医疗"}).status_code == 200
     page = head.get(f"/tasks/{task['id']}").get_data(as_text=True)
     banner = page.split('id="record-changed"')[1].split("</div>")[0]
-    assert "制造 → 医疗" in banner and "行业" in banner
+    assert "制造 → 医疗" in banner and "行业" in banner and "医疗。" in banner  # a Chinese full stop, not "."
     # An approver working through the API is told too (it answered the data as sent, no more).
     got = api_as("fj_head").get(f"/api/v1/tasks/{task['id']}").get_json()
     assert got["record_changes"] == [{"field": "industry", "label": "行业", "then": "制造", "now": "医疗"}]
