@@ -310,6 +310,9 @@ def test_an_approver_on_a_phone_sees_a_duplicate_before_deciding_and_can_tap_and
     total.wait_for(state="visible")
     counts = page.evaluate("window.crmFetch('/api/v1/live-counts')")
     assert counts["inbox"] == 1 and total.inner_text() == str(counts["inbox"] + counts["notifications"])
+    box = total.bounding_box()
+    assert box["y"] >= 0 and box["x"] + box["width"] <= 390  # whole, and the page does not scroll sideways
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
     claim = page.locator(f"tr[data-task-id='{task['id']}']").get_by_role("button", name=re.compile("认领"))
     assert claim.bounding_box()["height"] >= 40
     claim.click()
@@ -319,6 +322,7 @@ def test_an_approver_on_a_phone_sees_a_duplicate_before_deciding_and_can_tap_and
     near = page.locator("#duplicates-near-form")
     assert near.is_visible() and "1 个已有客户" in near.inner_text()
     assert near.bounding_box()["y"] < page.locator("#task-form").bounding_box()["y"]
+    assert page.locator("#complete-button").bounding_box()["height"] >= 40  # a full-size button too (38 px)
     radio = page.locator("#task-form input[type=radio]").first
     assert radio.bounding_box()["width"] >= 20
     comment = page.locator("#task-form textarea").first
