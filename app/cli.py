@@ -69,6 +69,16 @@ def run_demo() -> None:
     db.session.commit()
 
 
+def _migrated() -> None:
+    """Refuse plainly on a database without the product's tables: create-admin on a freshly made
+    PostgreSQL database ended in an 88-line traceback about relation "users"."""
+    from sqlalchemy import inspect
+
+    if not inspect(db.engine).has_table("users"):
+        raise click.ClickException(_("The database has no tables yet: run “flask db upgrade” first (with the same "
+                                     "DATABASE_URL)."))
+
+
 def init_app(app: Flask) -> None:
     @app.cli.command("demo")
     def demo_command():
@@ -81,6 +91,7 @@ def init_app(app: Flask) -> None:
     def install_approvals_command():
         """Install the shipped customer report (客户报备) and contract approval (合同审批) on a
         company's own data: their forms, processes, bindings and (empty) approver groups."""
+        _migrated()
         made = []
         for name, display in SHIPPED_GROUPS:
             if services.get_group(name) is None:
@@ -108,6 +119,7 @@ def init_app(app: Flask) -> None:
         """Create an administrator (for a fresh production install)."""
         from app.api.errors import ApiError
 
+        _migrated()
         if password is None:  # asked in the company's language, as its refusals are written
             password = click.prompt(_("Password"), hide_input=True,
                                     confirmation_prompt=_("Repeat the password"))

@@ -377,3 +377,16 @@ def test_a_user_or_group_name_that_its_page_or_a_diagram_cannot_name_is_refused(
                                                                                              group.get_json())
     if not refused:
         assert admin.get(f"/api/v1/users/{name}").status_code == 200
+
+
+def test_admin_commands_on_a_database_without_tables_say_to_migrate_first(tmp_path):
+    """On a freshly made production database create-admin ended in an 88-line traceback."""
+    from app import create_app
+
+    empty = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'empty.sqlite3'}",
+                        "SECRET_KEY": "x"})
+    runner = empty.test_cli_runner()
+    for args in (["create-admin", "itadmin", "--password", "Long-enough-2026"], ["install-approvals"]):
+        said = runner.invoke(args=args)
+        assert said.exit_code == 1 and "Traceback" not in said.output, said.output
+        assert "flask db upgrade" in said.output
