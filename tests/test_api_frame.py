@@ -187,6 +187,21 @@ def test_if_match_guards_users_groups_and_rules_as_it_guards_records(api_as, url
     assert api.patch(url, json=change, headers={"If-Match": "W/1"}).status_code == 400
 
 
+def test_a_membership_change_moves_the_group_s_and_the_person_s_version(api_as):
+    """Four member edits left fujian-heads at ETag "2": a stale If-Match then dropped a member."""
+    api = api_as("admin")
+    group_tag = api.get("/api/v1/groups/fujian-heads").headers["ETag"]
+    user_tag = api.get("/api/v1/users/sales2").headers["ETag"]
+    assert api.patch("/api/v1/groups/fujian-heads", json={"members": ["fj_head", "sales2"]}).status_code == 200
+    assert api.patch("/api/v1/groups/fujian-heads", json={"members": ["fj_head"]},
+                     headers={"If-Match": group_tag}).status_code == 409
+    assert api.patch("/api/v1/users/sales2", json={"groups": ["sales"]}, headers={"If-Match": user_tag}).status_code == 409
+    manager_tag = api.get("/api/v1/users/manager").headers["ETag"]
+    assert api.patch("/api/v1/users/manager", json={"groups": ["sales-managers", "fujian-heads"]}).status_code == 200
+    assert api.get("/api/v1/users/manager").headers["ETag"] != manager_tag
+    assert api.get("/api/v1/groups/fujian-heads").headers["ETag"] != group_tag
+
+
 def test_a_json_body_not_in_utf8_is_said_to_be_so(api_as):
     """GBK from an ERP was answered "a number in the JSON body is too long"."""
     body = json.dumps({"name": "福州海峡贸易"}, ensure_ascii=False).encode("gbk")

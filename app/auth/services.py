@@ -402,6 +402,7 @@ def update_user(user: User, *, actor: User | None, display_name=None, email=None
         if sorted(user.group_names) != sorted(g.name for g in new_groups):
             changes["groups"] = {"from": sorted(user.group_names), "to": sorted(g.name for g in new_groups)}
             left = set(user.group_names) - {g.name for g in new_groups}
+            _touch([user, *{g for g in user.groups} ^ set(new_groups)])
             user.groups = new_groups
             if left:
                 user_left_groups.send(user, groups=frozenset(left), actor=actor)
@@ -521,6 +522,9 @@ def update_group(group: Group, *, actor: User | None, display_name=None, descrip
         group.description = description
     _apply_group_fields(group, manager=manager, members=members, parent=parent)
     after = _group_as_audited(group)
+    if before["members"] != after["members"]:
+        _touch([group, *db.session.scalars(select(User).where(
+            User.username.in_(set(before["members"]) ^ set(after["members"]))))])
     if before != after:
         # Only what changed: "who renamed it, who moved it under 华南" read nothing but the manager.
         changed = [key for key in after if before[key] != after[key]]
@@ -530,6 +534,14 @@ def update_group(group: Group, *, actor: User | None, display_name=None, descrip
         user_left_groups.send(user, groups=frozenset({group.name}), actor=actor)
     db.session.commit()
     return group
+
+
+def _touch(rows) -> None:
+    """A membership lives in the link table: its change bumps the version (the ETag) of the
+    group and of each person it changed, or a stale If-Match overwrote it unseen."""
+    now = utcnow()
+    for row in rows:
+        row.updated_at = now
 
 
 def _group_as_audited(group: Group) -> dict:
