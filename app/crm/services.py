@@ -36,6 +36,7 @@ from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from sqlalchemy import Select, and_, bindparam, case, false, func, inspect, or_, select, true
 from sqlalchemy import text as sql_text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import aliased, lazyload
 
 from app.api.errors import ApiError
@@ -2083,12 +2084,19 @@ def start_customer_import(raw: bytes, filename: str, actor, *, automate: bool = 
     if not automate:
         audit("crm.import_without_automation", actor=actor, target=f"import:{job.id}", filename=job.filename,
               rows=len(rows))
+    from app.jobs import enqueue
+
     if len(rows) <= IMPORT_SYNC_ROWS:
         db.session.commit()
-        run_customer_import(job.id)
+        try:
+            run_customer_import(job.id)
+        except OperationalError:
+            # The database was busy (SQLite: a second import sent at the same moment): the worker
+            # goes on from the last batch kept. It stayed "running" with nothing to finish it.
+            db.session.rollback()
+            enqueue("crm.import_customers", {"import_id": job.id}, key=f"crm.import:{job.id}")
+            db.session.commit()
     else:
-        from app.jobs import enqueue
-
         enqueue("crm.import_customers", {"import_id": job.id}, key=f"crm.import:{job.id}")
         db.session.commit()
     return db.session.get(CustomerImport, job.id)

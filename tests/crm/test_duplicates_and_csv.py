@@ -535,3 +535,30 @@ def test_a_city_written_with_its_shi_is_the_same_city(api_as, crm_stages):
     done = _import(api, [["客户名称", "城市"], ["厦门海鑫科技有限责任公司", "厦门市"]]).get_json()
     assert (done["imported_rows"], done["failed_rows"]) == (0, 1)
     assert f"#{first['id']}" in done["errors"][0]["message"]
+
+
+def test_a_small_import_that_meets_a_busy_database_is_finished_by_the_worker(app, api_as, crm_stages, monkeypatch):
+    """A double-clicked 导入 on SQLite: the second request met "database is locked" and its import
+    stayed "running" forever, with no job to finish it."""
+    from sqlalchemy.exc import OperationalError
+
+    from app.crm import services
+    from app.jobs import run_due_jobs
+
+    real = services.run_customer_import
+    calls = []
+
+    def locked_once(import_id):
+        calls.append(import_id)
+        if len(calls) == 1:
+            raise OperationalError("INSERT", {}, Exception("database is locked"))
+        return real(import_id)
+
+    monkeypatch.setattr(services, "run_customer_import", locked_once)
+    api = api_as("sales1")
+    started = _import(api, [["name", "city"], ["锁定后导入甲", "厦门"], ["锁定后导入乙", "福州"]])
+    assert started.status_code == 202, started.get_json()
+    with app.app_context():
+        assert run_due_jobs() >= 1
+    done = api.get(f"/api/v1/customers/imports/{started.get_json()['id']}").get_json()
+    assert (done["status"], done["imported_rows"]) == ("done", 2)
