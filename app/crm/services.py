@@ -1530,7 +1530,9 @@ def list_query(entity: str, user, q: str | None = None, filters: dict | None = N
     for term in q.split()[:8]:  # each word somewhere: "福州 有限公司" finds 福州某某有限公司
         pattern = "%" + re.sub(r"([\\%_])", r"\\\1", term) + "%"
         found = [getattr(model, c).ilike(pattern, escape="\\") for c in SEARCH_COLUMNS[entity]]
-        if model is not Customer:  # a deal, contract or activity by its customer's name too ("厦门")
+        if model is Customer:  # typed half-width, stored full-width (福州ＴＣＬ电子): found by its key, as 防撞单 finds it
+            found.append(Customer.name_key.contains(unicodedata.normalize("NFKC", term).lower(), autoescape=True))
+        else:  # a deal, contract or activity by its customer's name too ("厦门")
             found.append(model.customer_id.in_(select(Customer.id).where(Customer.name.ilike(pattern, escape="\\"))))
         words.append(or_(*found))
     phone = normalise_phone(q) if model is Customer and _PHONE_LIKE.match(q) else ""

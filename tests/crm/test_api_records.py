@@ -425,6 +425,15 @@ def test_the_phone_province_and_credit_code_filters_read_them_however_they_are_w
     assert api.get("/api/v1/customers?phone=13800138001").get_json()["total"] == 0
 
 
+def test_a_name_stored_in_full_width_letters_is_found_by_the_half_width_search(api_as, crm_stages):
+    """福州ＴＣＬ电子 (typed with a Chinese input method) was not found by "TCL" or "tcl"."""
+    api = api_as("sales1")
+    made = api.post("/api/v1/customers", json={"name": "福州ＴＣＬ电子有限公司"}).get_json()
+    for term in ("TCL", "tcl", "ＴＣＬ", "福州tcl"):
+        assert [c["id"] for c in api.get("/api/v1/customers", query_string={"q": term}).get_json()["items"]] == [
+            made["id"]], term
+
+
 def test_deals_contracts_and_activities_are_found_by_their_customer_s_name(api_as, crm_stages):
     """On the pipeline "厦门" found no card, though many deals were for 厦门 companies."""
     api = api_as("sales1")
