@@ -215,15 +215,16 @@ def audit_query(event: str | None = None, actor: str | None = None, since: datet
     ``actor`` the exact user name, ``since``/``until`` the time range (inclusive/exclusive),
     ``target`` what was acted on: ``zheng`` finds zheng's events however stored (``zheng``,
     ``user:zheng``), ``task:5`` that task's ("who changed zheng's role" meant reading them all)."""
-    from sqlalchemy import or_, select
+    from sqlalchemy import func, or_, select
 
     stmt = select(AuditEvent).order_by(AuditEvent.id.desc())
     if event:
         stmt = stmt.where(AuditEvent.event.startswith(event, autoescape=True))
     if actor:
         stmt = stmt.where(AuditEvent.actor_name == actor)
-    if target:
-        stmt = stmt.where(or_(AuditEvent.target == target, AuditEvent.target.endswith(f":{target}", autoescape=True)))
+    if target:  # as typed: TASK:3, Sales2 (user names differ by more than case, see create_user)
+        stored, typed = func.lower(AuditEvent.target), target.lower()
+        stmt = stmt.where(or_(stored == typed, stored.endswith(f":{typed}", autoescape=True)))
     if since is not None:
         stmt = stmt.where(AuditEvent.at >= since)
     if until is not None:

@@ -87,6 +87,7 @@ def test_audit_api_filters_and_is_admins_only_and_read_only(app, client, api_as)
     about_sales2 = _events(admin, target="sales2")
     assert {e["event"] for e in about_sales2} >= {"user.changed", "inbox.out_of_office_set"}
     assert {e["target"] for e in about_sales2} == {"sales2", "user:sales2"}
+    assert len(_events(admin, target="Sales2")) == len(about_sales2)  # as typed
     assert _events(admin, target="ales2") == []  # whole names, not a part of one
     page = app.test_client()
     page.post("/login", data={"username": "admin", "password": "demo1234"})
