@@ -158,12 +158,15 @@ def test_browser_console_refuses_then_moves_the_instance(page, review):
     instance_id, task_id = review.start()
     review.deploy(3)  # the review step removed
     login_in_browser(page, "admin")
+    asked = []  # moving cannot be undone: it asks first (it moved at the first click)
+    page.on("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
     page.goto(f"/process-instances/{instance_id}")
     page.wait_for_selector("#diagram[data-ready=true]")
     page.click("#migrate-form button[type=submit]")
     refusal = page.locator(".alert-danger")
     refusal.wait_for(state="visible")
     assert "Task_review" in refusal.inner_text() and "已被删除" in refusal.inner_text()
+    assert asked and "版本 2" in asked[0]
     screenshot(page, "inbox-08-migrate-refused")
 
     review.deploy(2)  # version 3: a second review after the first
