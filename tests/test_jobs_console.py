@@ -142,3 +142,7 @@ def test_a_job_taken_over_from_a_silent_worker_is_not_read_as_no_worker_running(
     client.post("/login", data={"username": "admin", "password": DEMO_PASSWORD})
     row = client.get("/admin/jobs?status=running").get_data(as_text=True).split('id="job-list"')[1]
     assert "data-held-by>crm-1:4242<" in row and "直到" in row
+    api = app.test_client()  # a program: a token, no session cookie
+    token = api.post("/api/v1/tokens", json={"username": "admin", "password": DEMO_PASSWORD}).get_json()["token"]
+    [listed] = api.get("/api/v1/jobs?status=running", headers={"Authorization": f"Bearer {token}"}).get_json()["items"]
+    assert listed["locked_by"] == "crm-1:4242" and listed["locked_until"]

@@ -86,7 +86,10 @@ def job_out(job: Job) -> dict:
     return {"id": job.id, "kind": job.kind, "status": job.status, "attempts": job.attempts,
             "max_attempts": job.max_attempts, "due_at": job.due_at.isoformat(), "created_at": job.created_at.isoformat(),
             "finished_at": job.finished_at.isoformat() if job.finished_at else None, "payload": job.payload,
-            "error": jobs.error_summary(job.last_error), "last_error": job.last_error}
+            "error": jobs.error_summary(job.last_error), "last_error": job.last_error,
+            # a running job: the worker holding it (host:pid) and until when before another takes it over
+            "locked_by": job.locked_by if job.status == "running" else None,
+            "locked_until": job.locked_until.isoformat() if job.status == "running" and job.locked_until else None}
 
 
 @bp.get("/jobs")
