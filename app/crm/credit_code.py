@@ -25,6 +25,9 @@ def credit_code_as_stored(text: str) -> str:
 def clean_credit_code(text: str) -> str:
     """The code as stored (:func:`credit_code_as_stored`), or ValueError saying what is wrong with it."""
     code = credit_code_as_stored(text)
+    if re.fullmatch(r"\d(\.\d+)?E\+\d+", code):  # 9.13502E+17: a spreadsheet's number, digits gone
+        raise ValueError(_("Excel turned this code into a number (%(shown)s) and dropped digits: format the column "
+                           "as text and type the code again.", shown=text.strip()))
     if len(code) != 18:
         raise ValueError(_("A unified social credit code has 18 characters; this one has %(n)d.", n=len(code)))
     foreign = "".join(dict.fromkeys(c for c in code if c not in ALPHABET))

@@ -56,7 +56,7 @@ from app.db import MAX_ID, UTCDateTime, insert_row, transaction_memo, utcnow
 from app.events import RecordEvent, current_cause, emit
 from app.notifications.services import notify
 from app.extensions import db
-from app.spreadsheet import FORMULA_STARTS, formula_safe
+from app.spreadsheet import as_exported, formula_safe
 
 # Below 10^13 yuan: SQLite keeps NUMERIC as a double, exact to the fen only up to 15 digits
 # (9,999,999,999,999,999.99 came back 10,000,000,000,000,000.00).
@@ -2123,8 +2123,7 @@ def _row_data(keys: list[str], row: list[str]) -> tuple[str, dict]:
             continue
         if not key or key in IMPORT_IGNORED:
             continue
-        if cell[:1] == "'" and cell[1:2] in FORMULA_STARTS:  # undo the export's formula guard
-            cell = cell[1:]
+        cell = as_exported(cell)  # undo the export's guard (a formula, a long number)
         if key in ("owner", "shared_with"):
             cell = ";".join(_username(key, name.strip()) for name in re.split(r"[;,]", cell) if name.strip())
         if key.startswith("custom."):

@@ -336,7 +336,8 @@ def _import(api, rows_or_bytes, **form):
 
 def test_export_round_trips_through_import(api_as, crm_stages, make_customer, events):
     formula = make_customer("sales1", name="=HYPERLINK(\"http://evil\")", phone="+86 592 555", province="福建")
-    other = make_customer("sales1", name="福州闽江贸易", province="福建", city="福州")
+    other = make_customer("sales1", name="福州闽江贸易", province="福建", city="福州",
+                          credit_code="914403001922038216")  # all digits: Excel would show 9.14403E+17
     api = api_as("sales1")
     exported = api.get("/api/v1/customers/export.csv?province=福建")
     assert exported.status_code == 200 and exported.mimetype == "text/csv"
@@ -345,6 +346,7 @@ def test_export_round_trips_through_import(api_as, crm_stages, make_customer, ev
     rows = list(csv.DictReader(io.StringIO(text.lstrip("\ufeff"))))
     assert {r["name"] for r in rows} == {"'=HYPERLINK(\"http://evil\")", "福州闽江贸易"}  # no formula in a spreadsheet
     assert {r["owner"] for r in rows} == {"sales1"}
+    assert {r["credit_code"] for r in rows} == {"", "'914403001922038216"}  # kept as text in a spreadsheet
     # Re-imported as exported: the same customers, nothing changed, no duplicates.
     del events[:]
     again = _import(api, text.encode()).get_json()
@@ -360,6 +362,9 @@ def test_export_round_trips_through_import(api_as, crm_stages, make_customer, ev
     assert api.get(f"/api/v1/customers/{other['id']}").get_json()["name"] == "福州闽江贸易有限公司"
     assert [(e[0], e[1], e[2]) for e in events] == [("customer", "updated", other["id"])]
     assert api.get(f"/api/v1/customers/{formula['id']}").get_json()["version"] == formula["version"]
+    # Saved back by Excel without the guard: the row says what Excel did, not "11 characters".
+    mangled = _import(api, text.replace("'914403001922038216", "9.14403E+17").encode()).get_json()
+    assert mangled["failed_rows"] == 1 and "Excel" in mangled["errors"][0]["message"]
 
 
 def test_import_rows_with_ids_touch_only_customers_the_importer_may_change(api_en, crm_stages, make_customer):
