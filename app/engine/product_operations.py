@@ -85,9 +85,20 @@ def _decided_or_asked(ctx) -> frozenset[str]:
     people = {ctx.instance.get("actor")} - {None}
     instance = db.session.get(ProcessInstance, ctx.instance["instance_id"]) if ctx.instance.get("instance_id") else None
     if instance is not None:
-        people |= set(db.session.scalars(select(ProcessHistory.actor).where(
-            ProcessHistory.instance_id == instance.id, ProcessHistory.event == "completed_task",
-            ProcessHistory.actor.is_not(None))))
+        rows = list(db.session.scalars(select(ProcessHistory).where(
+            ProcessHistory.instance_id == instance.id, ProcessHistory.event.in_(("completed_task", "out_of_office")))))
+        # The step completing now is not flushed yet.
+        rows += [row for row in db.session.new if isinstance(row, ProcessHistory) and row.instance_id == instance.id
+                 and row.event in ("completed_task", "out_of_office")]
+        decided = {(row.task, row.actor) for row in rows if row.event == "completed_task" and row.actor}
+        people |= {actor for _step, actor in decided}
+        # A substitute's decision counts as the absent person's too: with the sales managers' head
+        # away, their substitute approved the first level and was then given the second for them.
+        for row in rows:
+            data = row.data or {}
+            if row.event == "out_of_office" and ((row.task, data.get("to")) in decided
+                                                 or data.get("to") == ctx.instance.get("actor")):
+                people |= set(data.get("away") or ())
         people |= set(interested_parties(instance))
     return frozenset(people)
 

@@ -121,6 +121,27 @@ def test_the_second_level_never_reaches_the_first_level_s_approver_by_absence_or
     assert api_as("manager").get("/api/v1/tasks").get_json()["items"] == []
 
 
+def test_a_substitute_who_decided_the_first_level_for_the_absent_manager_is_not_given_the_second(
+        api_as, contract_flow):
+    """The sales managers' head away with fj_head as substitute: fj_head approved the first level
+    for them, and the second, made for the head, went to fj_head again."""
+    from datetime import timedelta
+
+    from app.clock import company_today
+
+    admin = api_as("admin")
+    assert admin.patch("/api/v1/groups/sales-managers", json={"manager": "manager"}).status_code == 200
+    today = company_today()
+    assert api_as("manager").post("/api/v1/out-of-office", json={
+        "substitute": "fj_head", "starts_on": today.isoformat(),
+        "ends_on": (today + timedelta(days=1)).isoformat()}).status_code == 201
+    contract_flow(700000)
+    _decide(api_as("fj_head"), "approve")
+    assert api_as("fj_head").get("/api/v1/tasks").get_json()["items"] == []
+    [above] = admin.get("/api/v1/tasks").get_json()["items"]
+    assert above["name"] == "总经理审批" and above["assignee"] == "admin"
+
+
 def test_submitting_again_twice_at_once_is_a_lost_race_not_a_failed_start(app, api_as, contract_flow, monkeypatch):
     """Both answered 201, the second as a "failed" start with SQLAlchemy's "expected to update 1
     row(s); 0 were matched", sent to every administrator."""
