@@ -89,7 +89,7 @@ def get_task(task_id):
         "attachments": [attachment_out(a) for a in attachments.attachments_of(instance.id)],
         "duplicates": services.duplicates_for(instance),
         # what the approver's page shows above the form: the record changed since it was sent
-        "record_changes": services.record_changes(task),
+        "record_changes": services.record_changes(task, current_user),
         "can_act": services.can_act(task, current_user),
         "can_reassign": services.can_reassign(task, current_user),
     }, user=current_user)

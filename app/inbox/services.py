@@ -993,16 +993,21 @@ def form_of(task: HumanTask) -> TaskForm | None:
     return _form_version(task.form_key, task.form_version)
 
 
-def record_changes(task: HumanTask) -> list[dict]:
+def record_changes(task: HumanTask, user: User) -> list[dict]:
     """The embedded fields the record changed since the request was made, each
     ``{field, label, then, now}``: a discount raised from 15 to 50 mid-approval was approved as
-    15 by whoever missed the small "current value" under one field."""
+    15 by whoever missed the small "current value" under one field. For those who decide the
+    task or may see the record: a salesperson whose customer was handed on read its new phone
+    through the report they had started."""
+    from app.crm.services import can_see
     from app.forms import services as forms
     from app.forms.embedded import iter_components
 
     form = form_of(task)
     record = record_of(task.instance)
     if form is None or record is None:
+        return []
+    if not (can_act(task, user) or engine.offered_to(task, user) or can_see(record, user)):
         return []
     labels = {c.get("key"): c.get("label") or c.get("key") for c in iter_components(form.schema.get("components"))}
     return [{"field": key, "label": labels.get(key, key), "then": then, "now": now}

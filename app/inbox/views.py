@@ -228,7 +228,7 @@ def task(task_id):
     task = services.get_task_for(task_id, current_user)
     instance = task.instance
     can_act = services.can_act(task, current_user)
-    changes = services.record_changes(task)
+    changes = services.record_changes(task, current_user)
     form = _form_context(task, can_act, changes)
     offered = services.can_claim(task) and engine.can_see(task, current_user)
     own_decision = offered and services.own_decision(task, current_user)

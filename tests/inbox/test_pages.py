@@ -477,6 +477,11 @@ def test_the_approver_is_told_above_the_form_what_the_record_changed_since_the_r
     # An approver working through the API is told too (it answered the data as sent, no more).
     got = api_as("fj_head").get(f"/api/v1/tasks/{task['id']}").get_json()
     assert got["record_changes"] == [{"field": "industry", "label": "行业", "then": "制造", "now": "医疗"}]
+    # The salesperson who started it, the customer handed on since, reads no new values through it.
+    assert api_as("admin").patch(f"/api/v1/customers/{customer_id}", json={"owner": "sales2"}).status_code == 200
+    assert api_as("sales1").get(f"/api/v1/customers/{customer_id}").status_code == 404
+    assert api_as("sales1").get(f"/api/v1/tasks/{task['id']}").get_json()["record_changes"] == []
+    assert api_as("fj_head").get(f"/api/v1/tasks/{task['id']}").get_json()["record_changes"]  # who decides: still
 
 
 def test_a_withdrawn_task_waits_for_nobody(app, flows):
