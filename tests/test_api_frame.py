@@ -200,6 +200,13 @@ def test_a_membership_change_moves_the_group_s_and_the_person_s_version(api_as):
     assert api.patch("/api/v1/users/manager", json={"groups": ["sales-managers", "fujian-heads"]}).status_code == 200
     assert api.get("/api/v1/users/manager").headers["ETag"] != manager_tag
     assert api.get("/api/v1/groups/fujian-heads").headers["ETag"] != group_tag
+    # Made with members or groups: theirs move too.
+    sales_tag, sales1_tag = api.get("/api/v1/groups/sales").headers["ETag"], api.get("/api/v1/users/sales1").headers["ETag"]
+    assert api.post("/api/v1/users", json={"username": "newbie", "password": "Long-enough-2026",
+                                           "groups": ["sales"]}).status_code == 201
+    assert api.post("/api/v1/groups", json={"name": "vip", "members": ["sales1"]}).status_code == 201
+    assert api.get("/api/v1/groups/sales").headers["ETag"] != sales_tag
+    assert api.get("/api/v1/users/sales1").headers["ETag"] != sales1_tag
 
 
 def test_a_json_body_not_in_utf8_is_said_to_be_so(api_as):

@@ -357,6 +357,7 @@ def create_user(*, username: str, password: str, actor: User | None = None, disp
     set_password(user, password)
     user.roles = [UserRole(role=r) for r in _check_roles(roles)]
     user.groups = _groups_named(groups)
+    _touch(user.groups)  # their versions: a stale If-Match on one of them would drop the new member
     db.session.add(user)
     audit("user.created", actor=actor, target=username, roles=sorted(roles), groups=sorted(groups or []))
     db.session.commit()
@@ -508,7 +509,9 @@ def create_group(*, name: str, actor: User | None = None, display_name: str = ""
     group = Group(name=name, display_name=display_name or name, description=description)
     db.session.add(group)
     _apply_group_fields(group, manager=manager, members=members, parent=parent)
-    audit("group.created", actor=actor, target=name, members=sorted(members or []), manager=manager)
+    _touch(group.members)  # their versions: a stale If-Match on one of them would drop the new group
+    audit("group.created", actor=actor, target=name, members=sorted(members or []), manager=manager,
+          display_name=group.display_name, parent=parent or None)
     db.session.commit()
     return group
 
