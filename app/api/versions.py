@@ -28,3 +28,9 @@ def expected_version(version: int | None) -> int | None:
         raise ApiError(400, "invalid_input", _("If-Match and version name different versions of the record; send one."),
                        [{"field": "If-Match", "message": _("Not the version given as version.")}])
     return tagged
+
+
+def refuse_stale(obj, version: int | None) -> None:
+    """409 when the client names a version of ``obj`` that is not the current one."""
+    if version is not None and version != obj.version:
+        raise ApiError(409, "stale_version", _("The record was changed by someone else; reload it and try again."))

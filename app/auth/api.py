@@ -9,7 +9,7 @@ from sqlalchemy.orm import selectinload
 from app.access import admin_required, login_required, public
 from app.api.errors import ApiError
 from app.api.frame import page_of
-from app.api.versions import etag, expected_version
+from app.api.versions import etag, expected_version, refuse_stale
 from app.auth import services
 from app.auth.models import Group, User
 from app.auth.schemas import (DirectoryQuery, GroupIn, GroupOut, GroupPatch, TokenIn, TokenOut, UserIn, UserOut,
@@ -95,9 +95,7 @@ def get_user(username):
 
 def _check_version(obj, body):
     """The ``version`` in the body and/or ``If-Match``, as on every record."""
-    version = expected_version(body.pop("version", None))
-    if version is not None and version != obj.version:
-        raise ApiError(409, "stale_version", _("The record was changed by someone else; reload it and try again."))
+    refuse_stale(obj, expected_version(body.pop("version", None)))
 
 
 @bp.patch("/users/<username>")

@@ -8,7 +8,7 @@ from flask_login import current_user
 from app.access import login_required, roles_required
 from app.api.errors import ApiError
 from app.api.frame import page_of
-from app.api.versions import etag, expected_version
+from app.api.versions import etag, expected_version, refuse_stale
 from app.automation import catalog as cat
 from app.automation import services
 from app.automation.schemas import AllowListIn, DryRunIn, RuleIn, RulePatch, RuleQuery, RunQuery, TodoQuery
@@ -54,9 +54,12 @@ def update_rule(rule_id, body):
 
 @bp.delete("/automation-rules/<int:rule_id>")
 @roles_required(*EDITORS)
-@bp.doc(summary="Delete a rule (its runs stay in the log under its name)", responses=[204, 404])
+@bp.doc(summary="Delete a rule (its runs stay in the log under its name); a stale `If-Match` is 409",
+        responses=[204, 404, 409])
 def delete_rule(rule_id):
-    services.delete_rule(services.get_rule(rule_id), current_user)
+    rule = services.get_rule(rule_id)
+    refuse_stale(rule, expected_version(None))
+    services.delete_rule(rule, current_user)
     return "", 204
 
 

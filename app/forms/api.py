@@ -6,7 +6,7 @@ from flask_login import current_user
 from app.access import login_required, roles_required
 from app.api.errors import ApiError
 from app.api.frame import SearchQuery, page_of
-from app.api.versions import etag, expected_version
+from app.api.versions import etag, expected_version, refuse_stale
 from app.extensions import db
 from app.forms import bindings, services
 from app.forms.models import FormDefinition
@@ -150,9 +150,11 @@ def update_binding(binding_id, body):
 @bp.delete("/form-bindings/<int:binding_id>")
 @roles_required(*DESIGNERS)
 @bp.output({}, status_code=204)
-@bp.doc(responses=[404])
+@bp.doc(summary="Delete a binding; a stale `If-Match` is 409", responses=[404, 409])
 def delete_binding(binding_id):
-    bindings.delete_binding(bindings.get_binding(binding_id), actor=current_user)
+    binding = bindings.get_binding(binding_id)
+    refuse_stale(binding, expected_version(None))
+    bindings.delete_binding(binding, actor=current_user)
     db.session.commit()
     return ""
 

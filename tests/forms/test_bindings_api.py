@@ -52,6 +52,7 @@ def test_patch_delete_and_errors(api_as, deployed):
     assert admin.patch(url, json={"enabled": True, "version": 1}).status_code == 409
     assert admin.get(url).headers["ETag"] == '"2"'  # and If-Match guards a write as on records
     assert admin.patch(url, json={"enabled": True}, headers={"If-Match": '"1"'}).status_code == 409
+    assert admin.delete(url, headers={"If-Match": '"1"'}).status_code == 409
     bad = admin.patch(url, json={"mapping": [{"field": "nope", "to": "x"}]})
     assert bad.status_code == 400 and bad.get_json()["error"]["details"][0]["field"] == "mapping.0.field"
     bad = admin.post("/api/v1/form-bindings", json={**BODY, "process_key": "missing"})
