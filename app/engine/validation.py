@@ -170,10 +170,11 @@ def _check_process(proc, found: _Collector):
             # Nothing starts instances on a schedule; started otherwise, it waited and then ran twice.
             found.add(start.get("id"), _("a process cannot start on a timer: it starts from a record's event (a "
                                          "binding), a rule or by hand; for a schedule, use a rule on a date"))
-    script_ids = {task.get("id") for task in proc.iter(f"{{{BPMN_NS}}}scriptTask")}
+    script_ids = {(task.get("id") or "").strip() for task in proc.iter(f"{{{BPMN_NS}}}scriptTask")}
     for boundary in proc.iter(f"{{{BPMN_NS}}}boundaryEvent"):
         on_error = boundary.find(f"{{{BPMN_NS}}}errorEventDefinition") is not None
-        if on_error and boundary.get("attachedToRef") in script_ids:
+        # As the parser reads the reference: attachedToRef=" Scr" passed the check and deployed.
+        if on_error and (boundary.get("attachedToRef") or "").strip() in script_ids:
             found.add(boundary.get("id"), _("an error boundary on a script task never fires (a failing script stops "
                                             "the instance for an administrator to retry); set a variable in the "
                                             "script and decide on it with a gateway"))

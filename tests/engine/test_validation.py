@@ -305,7 +305,7 @@ def test_elements_that_deployed_and_then_stood_still_are_refused():
     body = START + """<bpmn:eventBasedGateway id="race"/>
       <bpmn:callActivity id="call" calledElement="other"/>
       <bpmn:scriptTask id="calc"><bpmn:script>x = 1</bpmn:script></bpmn:scriptTask>
-      <bpmn:boundaryEvent id="calc_err" attachedToRef="calc"><bpmn:errorEventDefinition/></bpmn:boundaryEvent>
+      <bpmn:boundaryEvent id="calc_err" attachedToRef=" calc"><bpmn:errorEventDefinition/></bpmn:boundaryEvent>
       <bpmn:startEvent id="every_day"><bpmn:timerEventDefinition>
         <bpmn:timeCycle xsi:type="bpmn:tFormalExpression">R2/PT1M</bpmn:timeCycle></bpmn:timerEventDefinition></bpmn:startEvent>
       <bpmn:sequenceFlow id="f0" sourceRef="s" targetRef="race"/>
