@@ -315,6 +315,8 @@ def test_an_approver_on_a_phone_sees_a_duplicate_before_deciding_and_can_tap_and
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     claim = page.locator(f"tr[data-task-id='{task['id']}']").get_by_role("button", name=re.compile("认领"))
     assert claim.bounding_box()["height"] >= 40
+    opened = page.locator(f"tr[data-task-id='{task['id']}'] a.btn").first  # a link as a button: its word centred
+    assert opened.evaluate("e => getComputedStyle(e).alignItems") == "center"
     claim.click()
     page.wait_for_selector(f"table[data-inbox-section=mine] tr[data-task-id='{task['id']}']")
     page.goto(f"/tasks/{task['id']}")
