@@ -106,6 +106,8 @@ def hand_over(user: User, successor_name: str, actor: User) -> dict:
             period.substitute = successor
             notify(period.user, _l("%(name)s, your out-of-office substitute, has left: %(successor)s covers for you "
                                    "now.", name=user.label, successor=successor.label), kind="assignment")
+            notify(successor, _l("You now cover for %(away)s while they are away (%(name)s, who did, has left).",
+                                 away=period.user.label, name=user.label), kind="assignment")
         else:
             notify(period.user, _l("%(name)s, your out-of-office substitute, has left: choose another on your "
                                    "out-of-office page.", name=user.label), kind="assignment")

@@ -974,6 +974,9 @@ def release_tasks_of_groups_left(user: User, groups: frozenset[str], actor: User
         task = engine_call(engine.unclaim, task.id, actor or user, commit=False)
         _offer_again(task, _l("%(user)s is no longer in the group: the task %(task)s waits for someone to claim it.",
                               user=user.label, task=about(task)), user)
+        # They hear it too: the task left their inbox without a word.
+        _notify([user.username], _l("You are no longer in its group: the task %(task)s went back to it.",
+                                    task=about(task)), link=task_link(task))
 
 
 @dataclass(frozen=True)

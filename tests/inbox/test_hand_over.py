@@ -111,6 +111,8 @@ def test_whom_a_leaver_covered_for_while_away_is_covered_by_the_successor(app, a
     assert period["substitute"] == "manager"
     told = [n["text"] for n in api_as("fj_head").get("/api/v1/notifications").get_json()["items"]]
     assert any("销售经理 Sales Manager" in text and "已离开" in text for text in told)
+    covering = [n["text"] for n in api_as("manager").get("/api/v1/notifications").get_json()["items"]]
+    assert any("福建大区负责人 Fujian Head" in text and "代理" in text for text in covering)
 
 
 @pytest.mark.parametrize("moved_by", ["user", "group"])
@@ -135,6 +137,8 @@ def test_someone_moved_out_of_a_group_gives_back_the_tasks_they_took_from_it(app
     assert flows.open_task(kept_instance)["assignee"] == "fj_head"  # given to them by name: still theirs
     told = [n for n in manager.get("/api/v1/notifications").get_json()["items"] if "不再属于" in n["text"]]
     assert len(told) == 1 and told[0]["link"] == f"/tasks/{task['id']}"
+    mine = [n["text"] for n in head.get("/api/v1/notifications").get_json()["items"] if "已交回该组" in n["text"]]
+    assert len(mine) == 1  # and the one moved hears why it left their inbox
 
 
 def test_a_task_delegated_to_a_leaver_comes_back_to_whoever_delegated_it(app, flows, api_as):
