@@ -11,7 +11,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from app.access import login_required
 from app.api.errors import ApiError
 from app.api.frame import PageQuery, page_of
-from app.api.versions import etag, expected_version
+from app.api.versions import etag, expected_version, refuse_stale
 from app.crm import history, services
 from app.crm.models import ENTITIES, CustomerImport
 from app.crm.schemas import (ActivityIn, ActivityOut, ActivityQuery, ContractIn, ContractOut, ContractQuery,
@@ -187,7 +187,7 @@ def move_stage(record_id, body):
 @bp.doc(summary="Mark an opportunity won (赢单); a stale `version` (or `If-Match`) is 409", responses=[404, 409])
 def mark_won(record_id, body):
     record = _opportunity(record_id)
-    services.check_version(record, expected_version(body.get("version")))
+    refuse_stale(record, expected_version(body.get("version")))
     return services.mark_won(record, current_user, closed_at=body.get("closed_at"))
 
 
@@ -199,7 +199,7 @@ def mark_won(record_id, body):
         responses=[404, 409])
 def mark_lost(record_id, body):
     record = _opportunity(record_id)
-    services.check_version(record, expected_version(body.get("version")))
+    refuse_stale(record, expected_version(body.get("version")))
     return services.mark_lost(record, current_user, body.get("reason"), closed_at=body.get("closed_at"))
 
 

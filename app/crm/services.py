@@ -40,6 +40,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import aliased, lazyload
 
 from app.api.errors import ApiError
+from app.api.versions import refuse_stale
 from app.audit import audit, label_audit_details, label_audit_events, label_audit_values
 from app.auth.models import User
 from app.database import is_postgresql
@@ -1122,11 +1123,6 @@ def create(entity: str, data: dict, actor, *, commit: bool = True, chain=(), aut
     return record
 
 
-def check_version(record: OwnedRecord, version) -> None:
-    if version is not None and version != record.version:
-        raise ApiError(409, "stale_version", _("The record was changed by someone else; reload it and try again."))
-
-
 def refuse_on_a_rejected_report(customer: Customer | None) -> None:
     """No new deal or contract for a customer whose report was rejected (防撞单: most often
     because it is someone else's), until it is reported again: a 600,000 contract went to an
@@ -1156,7 +1152,7 @@ def update(record: OwnedRecord, data: dict, actor, *, version: int | None = None
            chain=(), reason: str = BY_USER, automate: bool = True) -> OwnedRecord:
     """Change ``record``; ``version`` (if given) must match. Emits ``updated`` and, for
     opportunities, ``stage_changed`` / ``won`` / ``lost``. No change: no event."""
-    check_version(record, version)
+    refuse_stale(record, version)
     entity = record.entity
     values, custom = _clean(entity, data, record, actor)
     before = snapshot(record)
@@ -1191,7 +1187,7 @@ label_audit_events({"crm.customer_deleted": _l("Customer deleted"),
 
 
 def delete(record: OwnedRecord, actor, *, version: int | None = None, commit: bool = True, chain=()) -> None:
-    check_version(record, version)
+    refuse_stale(record, version)
     if not can_manage(record, actor):
         raise ApiError(403, "forbidden", _("Only the owner or a manager may delete this record."))
     if isinstance(record, Customer):

@@ -882,7 +882,8 @@ def own_decision(task: HumanTask, user: User) -> str | None:
     if user.username in interested_parties(task.instance):
         return _("This decides your own request or record: another member of the group decides it, or an "
                  "administrator.")
-    return str(not_for(task)[user.username]) if user.username in not_for(task) else None
+    why = not_for(task).get(user.username)
+    return str(why) if why else None
 
 
 def claim(task_id: int, user: User) -> HumanTask:
