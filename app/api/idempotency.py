@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from datetime import datetime, timedelta
 
 from flask import Flask, Response, current_app, g, has_request_context, request
@@ -193,6 +194,48 @@ def keep_answer(response: Response) -> Response:
         db.session.rollback()
         log.exception("could not keep the answer for idempotency key #%s", reserved)
     return response
+
+
+# A page's new-record form carries a token of its own (crm.views), claimed here like a key:
+# the same form sent twice — two tabs, a proxy's retry, a second session — saves once.
+FORM_KEY_PREFIX = "form:"
+FORM_FINGERPRINT = hashlib.sha256(b"new-record form").hexdigest()
+# How long a second sending waits for the first, still saving, to say where it led.
+FORM_WAIT_SECONDS = 5.0
+
+
+def claim_form(user_id: int, token: str) -> tuple[int | None, str | None]:
+    """The first sending of a form's ``token`` claims it: (its claim, None). A repeat gets
+    (None, where the first save led), or (None, None) while that one is still saving."""
+    key = FORM_KEY_PREFIX + token[:MAX_KEY_LENGTH - len(FORM_KEY_PREFIX)]
+    values = {"user_id": user_id, "key": key, "fingerprint": FORM_FINGERPRINT, "started_at": utcnow()}
+    reserved = db.session.scalar(_RESERVE, values)
+    db.session.commit()
+    if reserved is not None:
+        return reserved, None
+    waited = 0.0
+    while True:
+        first = db.session.execute(select(IdempotentRequest.headers, IdempotentRequest.status_code)
+                                   .where(IdempotentRequest.user_id == user_id, IdempotentRequest.key == key)
+                                   ).one_or_none()
+        db.session.rollback()  # the next look sees the first sending's commit
+        if first is None:  # the first was refused and gave the token back: this sending is the first now
+            return claim_form(user_id, token)
+        if first.status_code is not None or waited >= FORM_WAIT_SECONDS:
+            return None, (first.headers or {}).get("Location")
+        time.sleep(0.2)
+        waited += 0.2
+
+
+def answer_form(claim: int, location: str | None) -> None:
+    """The form's first save is done: a repeat goes to ``location``; None gives the token back
+    (the save was refused, so the corrected form saves under it)."""
+    if location is None:
+        db.session.execute(delete(IdempotentRequest).where(IdempotentRequest.id == claim))
+    else:
+        db.session.execute(update(IdempotentRequest).where(IdempotentRequest.id == claim)
+                           .values(status_code=303, headers={"Location": location}))
+    db.session.commit()
 
 
 @periodic("api.prune_idempotency_keys", every_seconds=3600, label=_l("Idempotency keys clean-up"))

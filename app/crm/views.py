@@ -18,6 +18,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm.exc import StaleDataError
 
 from app.access import admin_required, login_required
+from app.api import idempotency
 from app.api.errors import ApiError
 from app.auth.models import User
 from app.auth.services import managed_user_ids
@@ -484,10 +485,14 @@ def new(entity):
         earlier = _saved_by_this_form(entity)
         if earlier is not None:
             return earlier
+        claim, led_to = idempotency.claim_form(current_user.id, request.form.get("form_token") or secrets.token_urlsafe(16))
+        if claim is None:
+            return _sent_again(entity, led_to)
         try:
             record = services.create(entity, _form_data(entity), current_user)
         except ApiError as error:
             db.session.rollback()
+            idempotency.answer_form(claim, None)
             errors = error.by_field()
             flash(error.message, "danger")
         else:
@@ -498,24 +503,39 @@ def new(entity):
                 flash(_("Saved. %(record)s now belongs to %(owner)s, so it is not in your list.",
                         record=record.label, owner=record.owner.label), "success")
                 _warn_of_duplicates(record)
-                return redirect(url_for("crm.records", entity=entity))
+                return _led_to(claim, url_for("crm.records", entity=entity))
             chosen = request.form.get("owner") or current_user.username
             if record.owner is not None and record.owner.username != chosen:  # a rule handed it out (round robin)
                 flash(_("Saved. An automation rule gave it to %(owner)s.", owner=record.owner.label), "success")
             else:
                 flash(_("Saved."), "success")
             _warn_of_duplicates(record)
-            return redirect(_url(record))
+            return _led_to(claim, _url(record))
     return _render_form(entity, None, errors, 400 if errors else 200)
 
 
-# A new-record form carries a token of its own: sent again (the browser's Back, then Save), it
-# leads to what it saved instead of a second customer and a second report.
+def _led_to(claim: int, location: str):
+    idempotency.answer_form(claim, location)
+    return redirect(location)
+
+
+def _sent_again(entity, led_to: str | None):
+    if led_to is None:
+        flash(_("This form is being saved already (it was sent twice). Look for the record in the list "
+                "before entering it again."), "info")
+        return redirect(url_for("crm.records", entity=entity))
+    flash(_("This form was saved already; nothing was saved again."), "info")
+    return redirect(led_to)
+
+
+# A new-record form carries a token of its own (claimed in app.api.idempotency): sent again —
+# the browser's Back then Save, two tabs, a proxy's retry — it leads to what it saved instead of
+# a second customer and a second report.
 # A browser that reloads the page on Back (no back/forward cache) renders a new token but fills
-# in what was typed: a customer of the same name sent again within minutes is the same form too
-# (a second one would start a second report), and so is a deal or contract of the same title for
-# the same customer (a second contract, a second approval). Not for activities: two calls logged
-# "未接通" are two.
+# in what was typed: a customer of the same name sent again within minutes from the same session
+# is the same form too (a second one would start a second report), and so is a deal or contract of
+# the same title for the same customer (a second contract, a second approval). Not for activities:
+# two calls logged "未接通" are two.
 SAVED_FORMS_KEPT, RESENT_WITHIN_SECONDS = 20, 600
 _SAME_FORM_FIELDS = {"customer": ("name",), "opportunity": ("title", "customer_id"),
                      "contract": ("title", "customer_id")}
@@ -529,13 +549,13 @@ def _fingerprint(entity) -> str:
 
 
 def _saved_by_this_form(entity):
-    saved_forms = session.get("saved_forms", {})
-    saved = saved_forms.get(request.form.get("form_token", ""))
-    if saved is None and _fingerprint(entity):
-        now, fingerprint = time.time(), _fingerprint(entity)
-        saved = next((s for s in reversed(saved_forms.values()) if len(s) == 4 and s[2] == fingerprint
-                      and now - s[3] < RESENT_WITHIN_SECONDS), None)
-    if saved is None or saved[0] != entity:
+    fingerprint = _fingerprint(entity)
+    if not fingerprint:
+        return None
+    now = time.time()
+    saved = next((s for s in reversed(session.get("saved_form_fingerprints", []))
+                  if s[2] == fingerprint and now - s[3] < RESENT_WITHIN_SECONDS), None)
+    if saved is None:
         return None
     record = db.session.get(MODELS[entity], saved[1])
     flash(_("This form was saved already; nothing was saved again."), "info")
@@ -545,11 +565,10 @@ def _saved_by_this_form(entity):
 
 
 def _remember_saved_form(record) -> None:
-    token = request.form.get("form_token")
-    if token:
-        kept = list(session.get("saved_forms", {}).items())[-(SAVED_FORMS_KEPT - 1):]
-        session["saved_forms"] = dict(kept + [(token[:64], [record.entity, record.id, _fingerprint(record.entity),
-                                                            time.time()])])
+    if request.form.get("form_token") and _fingerprint(record.entity):
+        kept = session.get("saved_form_fingerprints", [])[-(SAVED_FORMS_KEPT - 1):]
+        session["saved_form_fingerprints"] = kept + [[record.entity, record.id, _fingerprint(record.entity),
+                                                      time.time()]]
 
 
 def _warn_of_duplicates(record) -> None:

@@ -826,6 +826,36 @@ def test_a_new_record_form_sent_again_saves_nothing_twice(app, crm_stages, api_a
     assert names.count("返回重提客户") == 1 and "另一个客户" in names
 
 
+def test_the_same_new_record_form_sent_from_two_sessions_saves_once(app, crm_stages, api_as, monkeypatch):
+    """Two tabs, or a proxy repeating the POST: the token lived in the session cookie, so the
+    second sending, with its own session, made a second customer and a second report."""
+    from app.api import idempotency
+    from app.auth.models import User
+    from app.extensions import db
+
+    first_tab, second_tab = app.test_client(), app.test_client()
+    login(first_tab, "sales1")
+    login(second_tab, "sales1")
+    page = first_tab.get("/crm/customer/new").get_data(as_text=True)
+    [token] = re.findall(r'name="form_token" value="([^"]+)"', page)
+    form = {"form_token": token, "name": "两个标签页客户", "owner": "sales1"}
+    saved = first_tab.post("/crm/customer/new", data=form)
+    assert saved.status_code == 302
+    again = second_tab.post("/crm/customer/new", data=form, follow_redirects=True)
+    assert "此表单已保存过" in again.get_data(as_text=True) and again.request.path == saved.headers["Location"]
+    # While the first sending is still saving, the second waits for it, then does not save.
+    monkeypatch.setattr(idempotency, "FORM_WAIT_SECONDS", 0.2)
+    with app.app_context():
+        sales1 = db.session.scalar(db.select(User.id).where(User.username == "sales1"))
+        claim, _ = idempotency.claim_form(sales1, "still-saving")
+        assert claim is not None
+    waiting = second_tab.post("/crm/customer/new", data={**form, "form_token": "still-saving", "name": "同时提交客户"},
+                              follow_redirects=True)
+    assert "此表单正在保存" in waiting.get_data(as_text=True) and waiting.request.path == "/crm/customer"
+    names = [c["name"] for c in api_as("sales1").get("/api/v1/customers").get_json()["items"]]
+    assert names.count("两个标签页客户") == 1 and "同时提交客户" not in names
+
+
 def test_the_export_of_a_list_filtered_with_the_form_is_a_file(app, crm_stages, make_customer):
     """The filter form sends its unchosen selects empty; the export link carried them and the
     export answered 400 as JSON instead of the file."""
