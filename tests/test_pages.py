@@ -161,6 +161,17 @@ def test_anonymous_is_sent_to_login(client):
     assert "/login?next=/admin/users" in response.headers["Location"]
 
 
+def test_the_user_form_says_what_each_role_grants(client, demo_people):
+    """Taking 销售 away from someone stopped nothing (records follow their owner, tasks their
+    groups) while the form let the administrator think it did."""
+    client.post("/login", data={"username": "admin", "password": DEMO_PASSWORD})
+    page = client.get("/admin/users/sales1", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert 'aria-describedby="role-sales-hint"' in page
+    assert "The customers they work on are the ones they own." in page
+    assert "A role alone takes no records or tasks away" in page
+    assert "待办按组分配" in client.get("/admin/users/new").get_data(as_text=True)
+
+
 def test_admin_manages_users_and_groups_in_pages(client, demo_people):
     client.post("/login", data={"username": "admin", "password": DEMO_PASSWORD})
     response = client.post("/admin/users/new", data={"username": "xm1", "display_name": "厦门一", "password": "good-pass-1",

@@ -27,6 +27,14 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 ROLE_LABELS = {"admin": _l("Administrator"), "designer": _l("Process designer"),
                "approver": _l("Approver"), "sales": _l("Sales")}
 label_audit_values("roles", ROLE_LABELS)
+# What each role grants, said on the user form: records follow their owner and tasks their
+# groups, so taking 销售 or 审批人 away alone stops nobody working on them.
+ROLE_HINTS = {"admin": _l("Everything: people, settings, every record, task and report."),
+              "designer": _l("Process modeler, forms and automation rules; every report."),
+              "approver": _l("Reports for the groups they manage; may stand in for another approver. The tasks "
+                             "they get come from their groups."),
+              "sales": _l("Sales reports; may stand in for another salesperson. The customers they work on are "
+                          "the ones they own.")}
 
 
 @bp.record_once
@@ -89,7 +97,7 @@ def new_user():
         else:
             flash(_("User %(name)s created.", name=user.username), "success")
             return redirect(url_for("admin.users"))
-    return render_template("admin/user_form.html", user=None, roles=ROLES, role_labels=ROLE_LABELS,
+    return render_template("admin/user_form.html", user=None, roles=ROLES, role_labels=ROLE_LABELS, role_hints=ROLE_HINTS,
                            groups=_all_groups(), errors=errors, form=request.form), 400 if errors else 200
 
 
@@ -133,7 +141,7 @@ def edit_user(username):
 def _user_page(user, errors):
     successors = [u for u in _all_users() if u.active and u.id != user.id]
     groups = _all_groups()
-    return render_template("admin/user_form.html", user=user, roles=ROLES, role_labels=ROLE_LABELS,
+    return render_template("admin/user_form.html", user=user, roles=ROLES, role_labels=ROLE_LABELS, role_hints=ROLE_HINTS,
                            groups=groups, group_labels={g.name: g.label for g in groups},
                            user_labels={u.username: u.label for u in successors},
                            errors=errors, form=request.form, holdings=handover.holdings(user),
