@@ -37,6 +37,10 @@ _EVENT_KINDS = {
     "signalEventDefinition": _l("signal events are not supported; use a timer, a user task or a service task"),
     "conditionalEventDefinition": _l(
         "conditional events are not supported; use a timer, a user task or a service task"),
+    # SpiffWorkflow knows neither: a link throw ended the process there, a compensation throw did nothing.
+    "linkEventDefinition": _l("link events are not supported; draw the flow on to where it should go"),
+    "compensateEventDefinition": _l("compensation is not supported; draw the steps that undo the work on a flow "
+                                    "of their own (e.g. after a rejection)"),
 }
 _UNSUPPORTED_TASKS = {
     "sendTask": _l("send tasks are not supported; use a service task with an operation"),
@@ -162,6 +166,7 @@ def _check_process(proc, found: _Collector):
             event = definition.getparent()
             # Nothing in the product sends messages or signals to an instance: it would wait forever.
             found.add(event.get("id"), str(message))
+    _check_ignored_camunda(proc, found)
     for tag, message in _UNSUPPORTED_TASKS.items():
         for task in proc.iter(f"{{{BPMN_NS}}}{tag}"):
             found.add(task.get("id"), str(message))
@@ -200,12 +205,32 @@ def _check_reachable(proc, flows, outgoing: dict, found: _Collector) -> None:
         for step in proc.iter(f"{{{BPMN_NS}}}{tag}"):
             if step.get("id") in targets or step.get("isForCompensation") == "true" \
                     or step.get("triggeredByEvent") == "true" \
-                    or step.find(f"{{{BPMN_NS}}}linkEventDefinition") is not None:
+                    or step.find(f"{{{BPMN_NS}}}linkEventDefinition") is not None:  # refused as a link already
                 continue
             found.add(step.get("id"), _("no flow leads to this step, so it never runs: connect it or remove it"))
     for start in proc.iter(f"{{{BPMN_NS}}}startEvent"):
         if not outgoing.get(start.get("id")):
             found.add(start.get("id"), _("the start event leads nowhere: draw a flow from it to the first step"))
+
+
+def _check_ignored_camunda(proc, found: _Collector) -> None:
+    """Camunda extensions this engine does not run: a diagram from Camunda Modeler deployed and
+    its listeners' scripts, a user or script task's parameters and a script's result variable
+    were skipped without a word, the process going on without what they set."""
+    for tag in ("executionListener", "taskListener"):
+        for listener in proc.iter(_c(tag)):
+            owner = listener.getparent().getparent()
+            found.add(owner.get("id"), _("Camunda listeners do not run here: draw their work as a script task or a "
+                                         "service task on the flow"))
+    for mapping in proc.iter(_c("inputOutput")):
+        owner = mapping.getparent().getparent()
+        if owner.tag != f"{{{BPMN_NS}}}serviceTask":
+            found.add(owner.get("id"), _("input/output parameters are read only on service tasks: set the variables "
+                                         "in a script task before this step"))
+    for task in proc.iter(f"{{{BPMN_NS}}}scriptTask"):
+        if task.get(_c("resultVariable")):
+            found.add(task.get("id"), _("a script task's result variable is not set here: assign it in the script "
+                                        "(%(name)s = …)", name=task.get(_c("resultVariable"))))
 
 
 def _check_user_task(task, found: _Collector):

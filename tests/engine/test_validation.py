@@ -329,3 +329,35 @@ def test_a_timer_starting_an_event_subprocess_is_still_fine():
         <bpmn:endEvent id="tock"/><bpmn:sequenceFlow id="r1" sourceRef="tick" targetRef="tock"/>
       </bpmn:subProcess>"""
     assert validate_diagram(process(body))[0] == "p"
+
+
+def test_what_the_engine_would_skip_without_a_word_is_refused():
+    """Deployed from Camunda Modeler: a link throw ended the process (the catch's path never
+    ran), a compensation throw did nothing, listeners' scripts, a script task's parameters and
+    its result variable were skipped. An escalation, which runs, is still fine."""
+    body = START + """<bpmn:intermediateThrowEvent id="goto"><bpmn:linkEventDefinition name="A"/></bpmn:intermediateThrowEvent>
+      <bpmn:intermediateCatchEvent id="land"><bpmn:linkEventDefinition name="A"/></bpmn:intermediateCatchEvent>
+      <bpmn:sequenceFlow id="f0" sourceRef="s" targetRef="goto"/>
+      <bpmn:sequenceFlow id="f1" sourceRef="land" targetRef="calc"/>
+      <bpmn:scriptTask id="calc" camunda:resultVariable="total"><bpmn:extensionElements>
+          <camunda:inputOutput><camunda:inputParameter name="rate">3</camunda:inputParameter></camunda:inputOutput>
+          <camunda:executionListener event="end"><camunda:script scriptFormat="python">y = 5</camunda:script>
+          </camunda:executionListener></bpmn:extensionElements>
+        <bpmn:script>x = 1</bpmn:script></bpmn:scriptTask>
+      <bpmn:sequenceFlow id="f2" sourceRef="calc" targetRef="review"/>
+      <bpmn:userTask id="review" camunda:assignee="manager"><bpmn:extensionElements>
+        <camunda:taskListener event="create" class="com.acme.Notify"/></bpmn:extensionElements></bpmn:userTask>
+      <bpmn:sequenceFlow id="f3" sourceRef="review" targetRef="undo"/>
+      <bpmn:intermediateThrowEvent id="undo"><bpmn:compensateEventDefinition/></bpmn:intermediateThrowEvent>
+      <bpmn:sequenceFlow id="f4" sourceRef="undo" targetRef="up"/>
+      <bpmn:intermediateThrowEvent id="up"><bpmn:escalationEventDefinition/></bpmn:intermediateThrowEvent>"""
+    said: dict[str, list[str]] = {}
+    for element_id, message in problems(process(body)):
+        said.setdefault(element_id, []).append(message)
+    assert set(said) == {"goto", "land", "calc", "review", "undo"}
+    assert all("link events" in m for m in said["goto"] + said["land"]) and "compensation" in said["undo"][0]
+    assert {m.split(":")[0] for m in said["calc"]} == {
+        "Camunda listeners do not run here", "input/output parameters are read only on service tasks",
+        "a script task's result variable is not set here"}
+    assert said["review"] == ["Camunda listeners do not run here: draw their work as a script task or a service "
+                              "task on the flow"]
