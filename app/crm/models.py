@@ -295,6 +295,9 @@ class CustomerImport(db.Model):
     # None: a column naming no customer field refuses the file. A list: the importer chose to
     # leave such columns out, and these are the ones left out (备注, 联系人 ...).
     left_out_columns: Mapped[list | None] = mapped_column(JSONType)
+    # The refused rows as the file had them, {"header": [...], "rows": [[row number, cells], ...]}:
+    # downloaded to be corrected and imported again. None: every row went in.
+    failed_rows_file: Mapped[dict | None] = mapped_column(JSONType)
     # The file itself until it has been processed; emptied afterwards.
     content: Mapped[str] = mapped_column(Text, nullable=False, default="")
 

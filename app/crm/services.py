@@ -1865,18 +1865,21 @@ def delete_custom_field(definition: CustomFieldDef, actor=None) -> None:
 
 # --- CSV export and import -----------------------------------------------------------------
 
+# The last column of an import's failed rows downloaded: passed over when the corrected file comes back.
+IMPORT_PROBLEM = "import_problem"
 EXPORT_COLUMNS = ("id", "name", "province", "city", "industry", "registered_capital", "customer_class", "source",
                   "phone", "credit_code", "owner", "shared_with", "report_status", "created_at", "updated_at")
 # Columns of an exported file that an import ignores (set by the system). A row's ``id``
 # names the customer it updates: an exported file re-imported changes, not duplicates.
-IMPORT_IGNORED = frozenset({"report_status", "created_at", "updated_at", "version"})
+IMPORT_IGNORED = frozenset({"report_status", "created_at", "updated_at", "version", IMPORT_PROBLEM})
 IMPORT_SYNC_ROWS = 200  # up to this many rows are imported in the request itself
 IMPORT_BATCH = 100
 # A batch also ends after this long: with rules and workflows a row takes ~0.1 s, and a batch of
 # 100 held SQLite's write lock past others' 10 s wait (a salesperson's upload answered 503).
 IMPORT_BATCH_SECONDS = 1.0
 # An exported file's columns that are no field of the record: its id and times.
-_NON_FIELD_LABELS = {"id": _l("ID"), "created_at": _l("Created at"), "updated_at": _l("Updated at")}
+_NON_FIELD_LABELS = {"id": _l("ID"), "created_at": _l("Created at"), "updated_at": _l("Updated at"),
+                     IMPORT_PROBLEM: _l("Import problem")}
 
 
 def _csv_cell(value) -> str:
@@ -1974,7 +1977,7 @@ def _column_names() -> dict[str, set[str]]:
     """Every name a column may have (its key, its label in Chinese or English, or a name other
     exports give it; compared as :func:`_column_key` reads them) → the keys it names: more than
     one when a custom field is labelled like another field."""
-    keys = [*_csv_columns(), "version"]
+    keys = [*_csv_columns(), "version", IMPORT_PROBLEM]
     names: dict[str, set[str]] = {}
     for label, named in _labels_in_both_languages(keys, csv_column_label).items():
         names.setdefault(_column_key(label), set()).update(named)
@@ -2105,7 +2108,7 @@ def columns_the_product_sets(raw: bytes) -> list[str]:
     system's export: the customers are dated the day they are imported), as the header names them."""
     header, rows = _rows(_decode(raw))
     return [name.strip() for name, key in zip(header, _header_keys(header, rows, leave_out=[]))
-            if key in IMPORT_IGNORED]
+            if key in IMPORT_IGNORED and key != IMPORT_PROBLEM]
 
 
 def _row_data(keys: list[str], row: list[str]) -> tuple[str, dict]:
@@ -2211,6 +2214,23 @@ def _refuse_a_second_of(data: dict, actor) -> None:
     _invalid([{"field": "name", "message": said}])
 
 
+def failed_rows_csv(job: CustomerImport) -> str:
+    """The rows an import refused, as the file had them, each with its problems in a last column:
+    corrected and imported again (the problem column is passed over), they are the rest of the file."""
+    said: dict[int, list[str]] = {}
+    for error in job.errors:
+        said.setdefault(error["row"], []).append(error["message"])
+    kept = job.failed_rows_file or {"header": [], "rows": []}
+    width = len(kept["header"])
+    lines = ["\ufeff" + _csv_row([*kept["header"], csv_column_label(IMPORT_PROBLEM)])]
+    for line, cells in kept["rows"]:
+        # A problem of the file itself (row 1, its header) is every row's.
+        problems = said.get(line) or said.get(1, [])
+        lines.append(_csv_row([formula_safe(c) for c in cells] + [""] * (width - len(cells))
+                              + [join_sentences(problems)]))
+    return "".join(lines)
+
+
 def run_customer_import(import_id: int) -> CustomerImport:
     """Import the rows not yet processed, a batch per transaction. Each row is its own
     savepoint: a bad row is reported and leaves nothing behind; the others are kept."""
@@ -2233,10 +2253,12 @@ def _run_import(job: CustomerImport) -> CustomerImport:
     except ApiError as error:  # a custom field changed after the file was checked: no row is imported
         keys, job.processed_rows = [], len(rows)
         job.errors = [{"row": 1, "field": "", "message": error.message}]
+        job.failed_rows_file = {"header": header, "rows": [[line, row] for line, row in rows]}
     while job.processed_rows < len(rows):
         start = job.processed_rows
         _one_import_batch_at_a_time()
         errors = list(job.errors)
+        failed = list((job.failed_rows_file or {}).get("rows", []))
         ends = time.monotonic() + IMPORT_BATCH_SECONDS
         for line, row in rows[start:start + IMPORT_BATCH]:
             if job.processed_rows > start and time.monotonic() > ends:
@@ -2250,8 +2272,11 @@ def _run_import(job: CustomerImport) -> CustomerImport:
                 savepoint.rollback()
                 details = error.details or [{"field": "", "message": error.message}]
                 errors += [{"row": line, "field": d.get("field", ""), "message": d.get("message", "")} for d in details]
+                failed.append([line, row])
             job.processed_rows += 1
         job.errors = errors
+        if failed:
+            job.failed_rows_file = {"header": header, "rows": failed}
         db.session.commit()
     job.status, job.finished_at, job.content = "done", utcnow(), ""
     db.session.commit()

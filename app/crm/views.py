@@ -771,6 +771,16 @@ def import_status(import_id):
     return render_template("crm/import_status.html", job=job)
 
 
+@bp.get("/customers/imports/<int:import_id>/failed-rows.csv")
+@login_required
+def import_failed_rows(import_id):
+    job = db.session.get(CustomerImport, import_id) if import_id <= services.MAX_ID else None
+    if job is None or not services.import_visible_to(job, current_user) or not job.failed_rows_file:
+        abort(404)
+    return current_app.response_class(services.failed_rows_csv(job), mimetype="text/csv", headers={
+        "Content-Disposition": f"attachment; filename=customer-import-{job.id}-failed-rows.csv"})
+
+
 # --- admin: stages and custom fields ------------------------------------------------------
 
 @bp.get("/admin/crm/stages")
