@@ -69,7 +69,8 @@ def attachment_out(row) -> dict:
 @bp.get("/tasks")
 @login_required
 @bp.input(schemas.TaskQuery, location="query", arg_name="query")
-@bp.doc(summary="Open tasks the caller can act on: assigned or claimed, and unclaimed ones offered to them")
+@bp.doc(summary="Open tasks the caller can act on: assigned or claimed, and unclaimed ones offered to them",
+        responses=schemas.answers(schemas.TaskPage))
 def list_tasks(query):
     filters = {k: query[k] for k in ("scope", "process", "record", "due", "created_from", "created_to", "sort")}
     result = services.task_page(current_user, query["page"], query["per_page"], **filters)
@@ -80,7 +81,7 @@ def list_tasks(query):
 @bp.get("/tasks/<int:task_id>")
 @login_required
 @bp.doc(summary="A task with its form, data, history, attachments, duplicate warnings and what its record "
-                "changed since it was sent (record_changes)", responses=[404])
+                "changed since it was sent (record_changes)", responses=schemas.answers(schemas.TaskDetail, 200, 404))
 def get_task(task_id):
     task = services.get_task_for(task_id, current_user)
     instance = task.instance
@@ -97,14 +98,14 @@ def get_task(task_id):
 
 @bp.post("/tasks/<int:task_id>/claim")
 @login_required
-@bp.doc(summary="Take a task offered to one of your groups", responses=[403, 404, 409])
+@bp.doc(summary="Take a task offered to one of your groups", responses=schemas.answers(schemas.TaskOut, 200, 403, 404, 409))
 def claim(task_id):
     return task_out(services.claim(task_id, current_user), include_form=False)
 
 
 @bp.post("/tasks/<int:task_id>/unclaim")
 @login_required
-@bp.doc(summary="Give a claimed task back to its groups", responses=[403, 404, 409])
+@bp.doc(summary="Give a claimed task back to its groups", responses=schemas.answers(schemas.TaskOut, 200, 403, 404, 409))
 def unclaim(task_id):
     return task_out(services.unclaim(task_id, current_user), include_form=False)
 
@@ -113,7 +114,7 @@ def unclaim(task_id):
 @login_required
 @bp.input(schemas.CompleteIn, arg_name="body")
 @bp.doc(summary="Complete a task with its form's values (approve/reject with a comment)",
-        responses=[400, 403, 404, 409])
+        responses=schemas.answers(schemas.TaskOut, 200, 400, 403, 404, 409))
 def complete(task_id, body):
     task = services.complete(task_id, current_user, body["data"])
     return task_out(task, include_form=False)
@@ -122,7 +123,8 @@ def complete(task_id, body):
 @bp.post("/tasks/<int:task_id>/draft")
 @login_required
 @bp.input(schemas.DraftIn, arg_name="body")
-@bp.doc(summary="Save the form's values without completing", responses=[400, 403, 404, 409])
+@bp.doc(summary="Save the form's values without completing",
+        responses=schemas.answers(schemas.DraftOut, 200, 400, 403, 404, 409))
 def save_draft(task_id, body):
     draft = services.save_draft(task_id, current_user, body["data"])
     return {"task_id": task_id, "data": draft.data, "saved_at": _iso(draft.saved_at)}
@@ -131,7 +133,7 @@ def save_draft(task_id, body):
 @bp.post("/tasks/<int:task_id>/comments")
 @login_required
 @bp.input(schemas.CommentIn, arg_name="body")
-@bp.doc(summary="Comment on a task without completing it", responses=[201, 400, 404])
+@bp.doc(summary="Comment on a task without completing it", responses=schemas.answers(schemas.HistoryEntry, 201, 400, 404))
 def comment(task_id, body):
     return history_out(services.add_comment(task_id, current_user, body["comment"])), 201
 
@@ -140,7 +142,7 @@ def comment(task_id, body):
 @login_required
 @bp.input(schemas.DelegateIn, arg_name="body")
 @bp.doc(summary="Hand the task to another user (optionally it comes back to you after their answer)",
-        responses=[400, 403, 404, 409])
+        responses=schemas.answers(schemas.TaskOut, 200, 400, 403, 404, 409))
 def delegate(task_id, body):
     task = services.delegate(task_id, current_user, body["to"], body["comment"], body["return_to_delegator"])
     return task_out(task, include_form=False)
@@ -150,14 +152,15 @@ def delegate(task_id, body):
 @login_required
 @bp.input(schemas.ReassignIn, arg_name="body")
 @bp.doc(summary="Give the task to another user (managers of its groups, administrators)",
-        responses=[400, 403, 404, 409])
+        responses=schemas.answers(schemas.TaskOut, 200, 400, 403, 404, 409))
 def reassign(task_id, body):
     return task_out(services.reassign(task_id, current_user, body["to"], body["comment"]), include_form=False)
 
 
 @bp.post("/tasks/<int:task_id>/attachments")
 @login_required
-@bp.doc(summary="Attach a file (multipart field `file`, optional `comment`)", responses=[201, 400, 404, 413, 415])
+@bp.doc(summary="Attach a file (multipart field `file`, optional `comment`)",
+        responses=schemas.answers(schemas.AttachmentOut, 201, 400, 404, 413, 415))
 def add_attachment(task_id):
     row = attachments.add_attachment(task_id, current_user, request.files.get("file"), request.form.get("comment"))
     return attachment_out(row), 201
@@ -180,7 +183,7 @@ def ooo_out(row) -> dict:
 
 @bp.get("/out-of-office")
 @login_required
-@bp.doc(summary="The caller's current and planned out-of-office periods")
+@bp.doc(summary="The caller's current and planned out-of-office periods", responses=schemas.answers(schemas.OutOfOfficeList))
 def list_out_of_office():
     rows = services.out_of_office_periods(current_user)
     return {"items": [ooo_out(r) for r in rows], "total": len(rows)}
@@ -189,7 +192,8 @@ def list_out_of_office():
 @bp.post("/out-of-office")
 @login_required
 @bp.input(schemas.OutOfOfficeIn, arg_name="body")
-@bp.doc(summary="Be away: new tasks assigned to you go to the substitute", responses=[201, 400])
+@bp.doc(summary="Be away: new tasks assigned to you go to the substitute",
+        responses=schemas.answers(schemas.OutOfOfficeOut, 201, 400))
 def set_out_of_office(body):
     row = services.set_out_of_office(current_user, body["substitute"], body["starts_on"], body["ends_on"], body["note"])
     return ooo_out(row), 201
@@ -225,7 +229,8 @@ def instance_out(instance, extra: dict | None = None) -> dict:
 @bp.get("/my-submissions")
 @login_required
 @bp.input(schemas.SubmissionQuery, location="query", arg_name="query")
-@bp.doc(summary="Processes the caller started (e.g. customer reports): status, current step, holder")
+@bp.doc(summary="Processes the caller started (e.g. customer reports): status, current step, holder",
+        responses=schemas.answers(schemas.SubmissionPage))
 def my_submissions(query):
     stmt = services.submissions_query(current_user, query["status"], query["process"])
     result = page_of(stmt, query["page"], query["per_page"], lambda instance: instance)
@@ -236,7 +241,7 @@ def my_submissions(query):
 
 @bp.get("/my-submissions/<int:instance_id>")
 @login_required
-@bp.doc(summary="One of the caller's processes with its history", responses=[404])
+@bp.doc(summary="One of the caller's processes with its history", responses=schemas.answers(schemas.SubmissionDetail, 200, 404))
 def my_submission(instance_id):
     instance = services.get_instance_for(instance_id, current_user)
     return instance_out(instance, {"history": [history_out(h) for h in services.timeline(instance)],
@@ -246,7 +251,8 @@ def my_submission(instance_id):
 @bp.post("/my-submissions/<int:instance_id>/withdraw")
 @login_required
 @bp.input(schemas.OptionalCommentIn, arg_name="body")
-@bp.doc(summary="Withdraw a submission nobody has acted on yet", responses=[403, 404, 409])
+@bp.doc(summary="Withdraw a submission nobody has acted on yet",
+        responses=schemas.answers(schemas.SubmissionOut, 200, 403, 404, 409))
 def withdraw(instance_id, body):
     return instance_out(services.withdraw(instance_id, current_user, body["comment"]))
 

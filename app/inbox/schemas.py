@@ -1,7 +1,8 @@
 from datetime import date, timezone
+from http import HTTPStatus
 
 from apiflask import Schema
-from apiflask.fields import Boolean, Date as _Date, DateTime as _DateTime, Dict as _Dict, Integer, String as _String
+from apiflask.fields import Boolean, Date as _Date, DateTime as _DateTime, Dict as _Dict, Integer, List, Nested, Raw, String as _String
 from apiflask.validators import Length, OneOf, Range
 from marshmallow import ValidationError
 
@@ -123,3 +124,156 @@ class InstanceQuery(PageQuery):
 class SubmissionQuery(PageQuery):
     status = String(load_default=None, validate=OneOf(list(SUBMISSION_STATUSES)))
     process = String(load_default=None, validate=Length(max=120))
+
+
+# --- what the inbox answers (documented for generated clients; the routes build the dicts and
+# tests/inbox/test_api_schemas.py holds real answers against these) ---------------------------
+
+def _time(**kwargs):
+    return _String(metadata={"format": "date-time"}, **kwargs)
+
+
+class RecordRef(Schema):
+    type = _String(metadata={"description": "customer, opportunity, contract or activity"})
+    id = Integer()
+
+
+class TaskOut(Schema):
+    id = Integer()
+    name = _String(allow_none=True)
+    bpmn_id = _String()
+    process_key = _String()
+    process_version = Integer()
+    instance_id = Integer()
+    status = _String(metadata={"description": "open, completed or cancelled"})
+    assignee = _String(allow_none=True)
+    claimed_by = _String(allow_none=True)
+    candidate_groups = List(_String())
+    candidate_users = List(_String())
+    due_at = _time(allow_none=True)
+    created_at = _time()
+    updated_at = _time(allow_none=True)
+    completed_by = _String(allow_none=True)
+    completed_at = _time(allow_none=True)
+    version = Integer(metadata={"description": "send it back as expected_version where a change asks for one"})
+    form_key = _String(allow_none=True)
+    form_version = Integer(allow_none=True)
+    record = Nested(RecordRef, allow_none=True)
+    form = _Dict(allow_none=True, metadata={"description": "the form-js schema of the task's form (include_form)"})
+    data = _Dict(metadata={"description": "the form's values: what the process holds, with the caller's draft"})
+
+
+class TaskListItem(TaskOut):
+    process_name = _String()
+    record_label = _String(allow_none=True)
+    started_by = _String(allow_none=True)
+    overdue = Boolean()
+    offered = Boolean(metadata={"description": "offered to a group or to several people, held by nobody yet"})
+
+
+class TaskPage(Schema):
+    items = List(Nested(TaskListItem))
+    total = Integer()
+    page = Integer()
+    per_page = Integer()
+
+
+class HistoryEntry(Schema):
+    at = _time()
+    actor = _String(allow_none=True)
+    event = _String()
+    task = _String(allow_none=True)
+    comment = _String(allow_none=True)
+    data = Raw(allow_none=True)
+
+
+class AttachmentOut(Schema):
+    id = Integer()
+    filename = _String()
+    content_type = _String()
+    size = Integer()
+    sha256 = _String()
+    uploaded_by = _String(allow_none=True)
+    uploaded_at = _time()
+    task_id = Integer(allow_none=True)
+    comment = _String(allow_none=True)
+    url = _String()
+
+
+class RecordChange(Schema):
+    field = _String()
+    label = _String()
+    then = Raw(allow_none=True)
+    now = Raw(allow_none=True)
+
+
+class TaskDetail(TaskOut):
+    history = List(Nested(HistoryEntry))
+    attachments = List(Nested(AttachmentOut))
+    duplicates = List(_Dict(), metadata={"description": "customers that may be the record's company (撞单)"})
+    record_changes = List(Nested(RecordChange), metadata={"description": "what the record changed since the task "
+                                                                         "was sent"})
+    can_act = Boolean()
+    can_reassign = Boolean()
+
+
+class DraftOut(Schema):
+    task_id = Integer()
+    data = _Dict()
+    saved_at = _time()
+
+
+class ActiveTask(Schema):
+    id = Integer()
+    name = _String(allow_none=True)
+    bpmn_id = _String()
+    holder = _String(allow_none=True)
+    holder_label = _String(allow_none=True)
+    candidate_groups = List(_String(), allow_none=True)
+    due_at = _time(allow_none=True)
+
+
+class SubmissionOut(Schema):
+    id = Integer()
+    process_key = _String()
+    version = Integer()
+    status = _String()
+    record = Nested(RecordRef, allow_none=True)
+    data = _Dict()
+    created_at = _time()
+    completed_at = _time(allow_none=True)
+    error = Raw(allow_none=True)
+    active_tasks = List(Nested(ActiveTask))
+    can_withdraw = Boolean()
+
+
+class SubmissionDetail(SubmissionOut):
+    history = List(Nested(HistoryEntry))
+
+
+class SubmissionPage(Schema):
+    items = List(Nested(SubmissionOut))
+    total = Integer()
+    page = Integer()
+    per_page = Integer()
+
+
+class OutOfOfficeOut(Schema):
+    id = Integer()
+    substitute = _String()
+    starts_at = _time()
+    ends_at = _time()
+    starts_on = _String(metadata={"format": "date"})
+    ends_on = _String(metadata={"format": "date"})
+    note = _String()
+
+
+class OutOfOfficeList(Schema):
+    items = List(Nested(OutOfOfficeOut))
+    total = Integer()
+
+
+def answers(schema, status: int = 200, *others: int) -> dict:
+    """``@bp.doc(responses=...)``: the success answer's schema, and the other statuses."""
+    return {status: {"description": HTTPStatus(status).phrase, "content": {"application/json": {"schema": schema}}},
+            **{code: HTTPStatus(code).phrase for code in others}}
