@@ -172,6 +172,29 @@ def test_the_user_form_says_what_each_role_grants(client, demo_people):
     assert "待办按组分配" in client.get("/admin/users/new").get_data(as_text=True)
 
 
+def test_an_administrator_sets_the_language_of_someone_who_has_not_signed_in(client, app, demo_people):
+    """A new Singapore hire's first "new task" notices and e-mails came in Chinese: nobody could
+    choose their language before they signed in once."""
+    from app.auth.services import get_user
+    from app.extensions import db
+    from app.notifications.services import notify
+    from flask_babel import lazy_gettext
+
+    client.post("/login", data={"username": "admin", "password": DEMO_PASSWORD})
+    made = client.post("/admin/users/new", data={"username": "sg1", "display_name": "Tan Wei", "password": "good-pass-1",
+                                                 "roles": ["approver"], "locale": "en"})
+    assert made.status_code == 302
+    with app.app_context():
+        [row] = notify(get_user("sg1"), lazy_gettext("New task: %(task)s", task="Review"))
+        db.session.commit()
+        assert row.text == "New task: Review"
+    page = client.get("/admin/users/sg1").get_data(as_text=True)
+    assert '<option value="en" selected>English</option>' in page
+    client.post("/admin/users/sg1", data={"display_name": "Tan Wei", "roles": ["approver"], "active": "y", "locale": ""})
+    with app.app_context():
+        assert get_user("sg1").locale is None
+
+
 def test_admin_manages_users_and_groups_in_pages(client, demo_people):
     client.post("/login", data={"username": "admin", "password": DEMO_PASSWORD})
     response = client.post("/admin/users/new", data={"username": "xm1", "display_name": "厦门一", "password": "good-pass-1",

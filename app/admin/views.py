@@ -89,6 +89,7 @@ def new_user():
                 actor=current_user, username=request.form.get("username", ""),
                 password=request.form.get("password", ""), display_name=request.form.get("display_name", ""),
                 email=request.form.get("email") or None, roles=_form_list("roles"), groups=_form_list("groups"),
+                locale=_form_locale(),
             )
         except ApiError as error:
             db.session.rollback()
@@ -99,6 +100,15 @@ def new_user():
             return redirect(url_for("admin.users"))
     return render_template("admin/user_form.html", user=None, roles=ROLES, role_labels=ROLE_LABELS, role_hints=ROLE_HINTS,
                            groups=_all_groups(), errors=errors, form=request.form), 400 if errors else 200
+
+
+def _form_locale() -> str:
+    """The user's language ("": not chosen): chosen by an administrator, a new colleague's first
+    notices and e-mails, sent before they ever sign in, come in it."""
+    from app import LOCALES
+
+    chosen = request.form.get("locale", "")
+    return chosen if chosen in LOCALES else ""
 
 
 @bp.route("/users/<username>", methods=["GET", "POST"])
@@ -112,6 +122,7 @@ def edit_user(username):
                 user, actor=current_user, display_name=request.form.get("display_name", ""),
                 email=request.form.get("email", ""), roles=_form_list("roles"), groups=_form_list("groups"),
                 active=request.form.get("active") == "y", password=request.form.get("password") or None,
+                locale=_form_locale(),
             )
         except ApiError as error:
             db.session.rollback()

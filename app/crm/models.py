@@ -136,7 +136,8 @@ class Activity(OwnedRecord, db.Model):
 
     @property
     def label(self) -> str:
-        return (self.content or "")[:40] or f"#{self.id}"
+        content = " ".join((self.content or "").split())  # a note's first words, on one line
+        return (content[:39].rstrip() + "…" if len(content) > 40 else content) or f"#{self.id}"
 
 
 class Opportunity(OwnedRecord, db.Model):

@@ -1933,6 +1933,8 @@ def _export_value(customer: Customer, key: str, labels: bool):
         return choice_label("customer", key, value)
     if labels and isinstance(value, datetime):  # read-only too: the company's clock, as Excel reads a time
         return value.astimezone(company_zone()).strftime("%Y-%m-%d %H:%M:%S")
+    if labels and key == "province":  # Fujian in an English file: the import takes it back as 福建
+        return display_value("customer", key, value)
     return value
 
 

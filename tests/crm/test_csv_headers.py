@@ -83,6 +83,10 @@ def test_the_list_pages_export_reads_in_the_exporters_language_and_round_trips(a
     assert row["创建时间"] == with_offset.strftime("%Y-%m-%d %H:%M:%S")
     english = _table(api_en("sales1").get("/api/v1/customers/export.csv?headers=labels").get_data(as_text=True))
     assert english[0][:3] == ["ID", "Name", "Province"] and english[0][-1] == "等级"
+    # The province as the English pages show it (the import takes Fujian back as 福建).
+    assert [r[2] for r in english[1:] if r[1] == "'=SUM(A1)"] == ["Fujian"]
+    unchanged = _import(api_en("sales1"), _csv(english, "utf-8-sig")).get_json()
+    assert (unchanged["unchanged_rows"], unchanged["failed_rows"]) == (2, 0), unchanged
 
     del events[:]
     as_exported = _table(api.get("/api/v1/customers/export.csv?headers=labels").get_data(as_text=True))

@@ -541,3 +541,20 @@ def test_the_task_pages_sections_are_headings(app, flows):
     page = login(app, "fj_head").get(f"/tasks/{task['id']}").get_data(as_text=True)
     headings = re.findall(r"<h2\b[^>]*>([^<]+)</h2>", page)
     assert {"表单", "评论和附件", "历史", "流程图"} <= set(headings), headings
+
+
+def test_an_english_approver_reads_the_record_in_english(app, flows):
+    """The Record panel said "Province 福建" beside the customer page's "Fujian", and the
+    duplicate notice kept "(防撞单)" in its English sentence; a note's label was cut mid-word."""
+    from app.crm.models import Activity
+
+    flows.report(name="福州海峡贸易", phone="0591-1")
+    task = flows.open_task(flows.report(phone="0591-1"))
+    head = login(app, "fj_head")
+    html = head.get(f"/tasks/{task['id']}", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    panel = html.split('id="record-summary"')[1].split("</dl>")[0]
+    assert "Fujian" in panel and "福建" not in panel
+    assert "looks like this one." in html and "防撞单" not in html
+    assert Activity(content="Welcome call for Sentosa Analytics Pte Ltd, with the CFO").label == \
+        "Welcome call for Sentosa Analytics Pte…"
+    assert Activity(content="未接通").label == "未接通"
