@@ -490,29 +490,44 @@ def plan_start_workflow(action, ctx: Context) -> dict:
     # defined"); the mapping adds or renames. Custom fields are mapped: custom.x names no variable.
     from app.forms.bindings import standard_values
 
-    owner = ctx.get("owner")
-    data = standard_values(ctx.entity.name, ctx.record_id, ctx.actor, getattr(owner, "username", owner))
+    owner = getattr(ctx.get("owner"), "username", ctx.get("owner"))
+    # A rule set off by another rule acts for nobody: the record's owner submits, as an embedded
+    # process's, so they follow it in their submissions and hear the outcome (${reporter}).
+    submitter = ctx.actor or (_user(owner) if owner else None)
+    data = standard_values(ctx.entity.name, ctx.record_id, submitter, owner)
     data.update({name: jsonable(ctx.get(name)) for name in ctx.entity.fields
                  if "." not in name and name not in data})
     data.update({form_field: jsonable(ctx.get(record_field))
                  for form_field, record_field in action.get("mapping", {}).items()})
-    plan = {"process_key": action["process_key"], "data": data}
+    plan = {"process_key": action["process_key"], "data": data,
+            "submitter": getattr(submitter, "username", None)}
     if known is None:
         plan["refused"] = _("No workflow engine is installed, so process %(key)s cannot be started.",
                             key=action["process_key"])
     elif not known:
         plan["refused"] = _("Unknown process %(key)s: deploy it first.", key=action["process_key"])
+    elif ctx.record_id is not None:
+        from app.engine import services as engine
+
+        # A second approval of the same record beside the first: two 福建区域负责人审批 for one customer.
+        running = [i for i, key in engine.open_instances_for(ctx.entity.name, ctx.record_id)
+                   if key == action["process_key"]]
+        if running:
+            plan["skipped"] = _("Process #%(id)s is already running for this record.", id=running[0])
     return plan
 
 
 def apply_start_workflow(plan, ctx: Context) -> dict:
     if plan.get("refused"):
         raise ActionFailed(plan["refused"])
+    if plan.get("skipped"):
+        return {}
     from app.engine import services as engine
 
     # Stuck at once (data the mapping does not pass): a failed action, undone with the rule's
     # others and told to its author, not a "done" beside an instance in error.
-    instance = engine.start_instance(plan["process_key"], plan["data"], actor=ctx.actor,
+    submitter = ctx.actor or (_user(plan["submitter"]) if plan.get("submitter") else None)
+    instance = engine.start_instance(plan["process_key"], plan["data"], actor=submitter,
                                      record={"type": ctx.entity.name, "id": ctx.record_id}, commit=False,
                                      fail_on_error=True)
     crm = cat._crm()

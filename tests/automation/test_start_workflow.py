@@ -128,3 +128,28 @@ def test_a_rule_with_no_mapping_starts_the_process_with_the_record_s_fields(app,
     instance = db.session.scalar(select(ProcessInstance).where(ProcessInstance.record_id == customer.id))
     assert instance.status == "running"
     assert db.session.scalar(select(HumanTask.name).where(HumanTask.instance_id == instance.id))
+
+
+def test_a_rule_does_not_start_a_second_approval_and_a_chain_s_start_is_the_owner_s(crm, make_rule, user):
+    """Class changed to A started a second review beside the running one (two tasks for one
+    customer); a rule set off by another rule started it for nobody, so the salesperson never
+    saw it in their submissions."""
+    from app.engine import services as engine
+
+    engine.deploy(REVIEW, actor=user("admin"))
+    make_rule(name="A类复核", entity="customer", event="updated",
+              condition={"field": "customer_class", "op": "changed_to", "value": "A"},
+              actions=[{"type": "start_workflow", "process_key": "big_customer_review"}])
+    make_rule(name="大额即A类", entity="customer", event="created",
+              condition={"field": "registered_capital", "op": "gt", "value": 1000000},
+              actions=[{"type": "set_fields", "values": [{"field": "customer_class", "mode": "value", "value": "A"}]}])
+    customer = crm.create("customer", {"name": "链式客户", "registered_capital": "5000000"}, user("sales1"))
+    [instance] = db.session.scalars(select(ProcessInstance).where(ProcessInstance.record_id == customer.id)).all()
+    assert instance.started_by_id == user("sales1").id and instance.data["reporter"] == "sales1"
+    crm.update(customer, {"customer_class": "B"}, user("sales1"))
+    crm.update(customer, {"customer_class": "A"}, user("sales1"))
+    assert db.session.scalars(select(ProcessInstance.id).where(ProcessInstance.record_id == customer.id)).all() \
+        == [instance.id]
+    last = db.session.scalars(select(RuleRun).where(RuleRun.rule_name == "A类复核").order_by(RuleRun.id.desc())).first()
+    assert last.actions[0]["status"] == "skipped"
+    assert last.actions[0]["plan"]["skipped"] == f"此记录的流程 #{instance.id} 正在运行。"
