@@ -1798,12 +1798,28 @@ def save_custom_field(definition: CustomFieldDef | None, *, entity: str, key: st
         db.session.add(definition)
     elif type != definition.type:  # their conditions and values were written for the old type
         _refuse_while_rules_use(definition, _("Change them before changing the field's type."))
+    elif type == "choice":
+        _refuse_removing_choices_rules_use(definition, choices)
     definition.label, definition.type = label.strip(), type
     definition.choices = choices if type == "choice" else []
     definition.required, definition.position, definition.automated = bool(required), int(position), bool(automated)
     audit("crm.custom_field_saved", actor=actor, target=f"{definition.entity}.{definition.key}")
     db.session.commit()
     return definition
+
+
+def _refuse_removing_choices_rules_use(definition: CustomFieldDef, choices: list[str]) -> None:
+    """A choice a rule compares with or sets, taken off the list: the rule stayed enabled, never
+    matched again and refused every later save of itself (as a deleted stage would)."""
+    from app.automation.services import rules_naming
+
+    for removed in [c for c in definition.choices or [] if c not in choices]:
+        rules = rules_naming(definition.entity, f"custom.{definition.key}", removed)
+        if rules:
+            raise ApiError(409, "field_in_use", _(
+                "The rules %(names)s use the choice “%(choice)s”; change them before taking it off the list.",
+                names=_(", ").join(f"“{rule.name}”" for rule in rules), choice=removed),
+                [{"field": "choices", "message": _("“%(choice)s” is in use by a rule.", choice=removed)}])
 
 
 def _refuse_while_rules_use(definition: CustomFieldDef, what_to_do: str) -> None:

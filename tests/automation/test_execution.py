@@ -494,3 +494,23 @@ def test_a_condition_on_a_province_reads_its_value_as_the_record_stores_it(crm, 
     db.session.expire_all()
     assert db.session.get(Customer, fujian.id).customer_class == "A"
     assert db.session.get(Customer, other.id).customer_class is None
+
+
+def test_a_choice_a_rule_uses_is_not_taken_off_the_list(crm, make_rule, user):
+    """高 was taken off 优先级's choices: the rule stayed enabled, could never match again, and
+    every later save of it was refused."""
+    priority = crm.save_custom_field(None, entity="customer", key="priority", label="优先级", type="choice",
+                                     choices=["高", "中", "低"], required=False, actor=user("admin"))
+    make_rule(name="高优先级提醒", entity="customer", event="updated",
+              condition={"field": "custom.priority", "op": "changed_to", "value": "高"},
+              actions=[{"type": "notify", "users": ["manager"], "template": "高优先级 {name}"}])
+    with pytest.raises(crm.ApiError) as refused:
+        crm.save_custom_field(priority, entity="customer", key="priority", label="优先级", type="choice",
+                              choices=["中", "低"], required=False, actor=user("admin"))
+    assert refused.value.code == "field_in_use" and "“高优先级提醒”" in refused.value.message and "“高”" in \
+        refused.value.message
+    db.session.rollback()
+    # A choice no rule uses goes; one added is fine.
+    crm.save_custom_field(priority, entity="customer", key="priority", label="优先级", type="choice",
+                          choices=["高", "中", "紧急"], required=False, actor=user("admin"))
+    assert crm.custom_field_defs("customer")[0].choices == ["高", "中", "紧急"]
