@@ -225,7 +225,7 @@ def check_value_spec(spec_value, target: FieldSpec, source: EntitySpec, problems
         except BadValue as error:
             problems.add(f"{path}.value", _("%(field)s: %(error)s.", field=target.said, error=str(error)))
         else:
-            if value is None and target.required:
+            if (value is None or (isinstance(value, str) and not value.strip())) and target.required:
                 problems.add(f"{path}.value", _("%(field)s cannot be empty.", field=target.said))
             elif value is not None and target.check is not None:
                 refused = target.check(value)

@@ -83,6 +83,9 @@ def test_a_good_rule_passes_and_its_operators_are_stored_canonically():
      "timeout between"),
     ({"actions": [{"type": "start_workflow", "process_key": "nope"}]}, "actions.0.process_key",
      "Unknown process nope"),
+    # Saved, the dry run said "would run" and every matching save failed on the required name.
+    ({"actions": [{"type": "set_fields", "values": [{"field": "name", "mode": "value", "value": "  "}]}]},
+     "actions.0.values.0.value", "cannot be empty"),
     ({"event": "date_before", "event_options": {"field": "name", "days": 30}}, "event_options.field",
      "Choose a date field"),
     ({"event": "date_before", "event_options": {"field": "founded_on", "days": -1}}, "event_options.days",
