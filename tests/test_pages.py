@@ -195,6 +195,34 @@ def test_an_administrator_sets_the_language_of_someone_who_has_not_signed_in(cli
         assert get_user("sg1").locale is None
 
 
+def test_a_stale_user_or_group_page_does_not_undo_another_administrators_save(client, app, demo_people):
+    """Two tabs: one deactivated sales2 and took their roles; the other, loaded before, changed
+    the e-mail, and sales2 was active with the roles again. A group's members came back the same way."""
+    from app.auth.services import get_group, get_user
+
+    client.post("/login", data={"username": "admin", "password": DEMO_PASSWORD})
+    stale = re.search(r'name="version" value="(\d+)"', client.get("/admin/users/sales2").get_data(as_text=True))[1]
+    fresh = client.post("/admin/users/sales2", data={"display_name": "销售二", "version": stale})  # deactivated
+    assert fresh.status_code == 302
+    refused = client.post("/admin/users/sales2", data={"display_name": "销售二", "email": "s2@example.com",
+                                                       "roles": ["sales"], "active": "y", "version": stale})
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 400 and "另一位管理员" in page and 'value="s2@example.com"' in page
+    with app.app_context():
+        user = get_user("sales2")
+        assert (user.active, user.role_names, user.email) == (False, set(), None)
+        current = user.version
+    assert f'name="version" value="{current}"' in page  # saving this page again applies it, knowingly
+    stale = re.search(r'name="version" value="(\d+)"', client.get("/admin/groups/fujian-heads").get_data(as_text=True))[1]
+    client.post("/admin/groups/fujian-heads", data={"display_name": "福建", "members": ["fj_head", "manager"],
+                                                   "version": stale})
+    refused = client.post("/admin/groups/fujian-heads", data={"display_name": "福建", "description": "新说明",
+                                                             "members": ["fj_head"], "version": stale})
+    assert refused.status_code == 400
+    with app.app_context():
+        assert sorted(get_group("fujian-heads").member_usernames) == ["fj_head", "manager"]
+
+
 def test_admin_manages_users_and_groups_in_pages(client, demo_people):
     client.post("/login", data={"username": "admin", "password": DEMO_PASSWORD})
     response = client.post("/admin/users/new", data={"username": "xm1", "display_name": "厦门一", "password": "good-pass-1",

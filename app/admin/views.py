@@ -102,6 +102,18 @@ def new_user():
                            groups=_all_groups(), errors=errors, form=request.form), 400 if errors else 200
 
 
+def _refuse_a_stale_page(target, what: str) -> None:
+    """Another administrator saved ``target`` since this page was loaded: written back whole, the
+    page undid their save (a deactivated user active again, removed roles back). 409, the page
+    shown again as it was filled in, now with the current version: saving again applies it."""
+    version = request.form.get("version", type=int)
+    if version is not None and version != target.version:
+        said = _("Another administrator saved this %(what)s while you were editing it; saved as it stood, your page "
+                 "would have undone their changes. Your form is below as you filled it, not saved yet: check it "
+                 "against theirs (the audit log shows what they changed) and save again.", what=what)
+        raise ApiError(409, "stale_version", said, [{"field": "version", "message": said}])
+
+
 def _form_locale() -> str:
     """The user's language ("": not chosen): chosen by an administrator, a new colleague's first
     notices and e-mails, sent before they ever sign in, come in it."""
@@ -118,6 +130,7 @@ def edit_user(username):
     errors = {}
     if request.method == "POST":
         try:
+            _refuse_a_stale_page(user, _("user"))
             services.update_user(
                 user, actor=current_user, display_name=request.form.get("display_name", ""),
                 email=request.form.get("email", ""), roles=_form_list("roles"), groups=_form_list("groups"),
@@ -236,6 +249,7 @@ def edit_group(name=None):
             if group is None:
                 group = services.create_group(actor=current_user, name=request.form.get("name", ""), **fields)
             else:
+                _refuse_a_stale_page(group, _("group"))
                 services.update_group(group, actor=current_user, **fields)
         except ApiError as error:
             db.session.rollback()
