@@ -20,11 +20,21 @@ def is_api_request() -> bool:
     return request.path.startswith("/api/")
 
 
+def not_signed_in_error():
+    """The API's 401 for a call without credentials; the UI's own calls (crmFetch sends the page's
+    CSRF token) come from a person whose session ended with their work still on the page."""
+    from app.api.errors import ApiError
+
+    if request.headers.get("X-CSRFToken") is not None:
+        return ApiError(401, "not_authenticated", _(
+            "Your session has ended, so this was not saved. Sign in again in another tab (what you entered on "
+            "this page stays here), then try again."))
+    return ApiError(401, "not_authenticated", _("Authentication required: send a bearer token."))
+
+
 def _deny_anonymous():
     if is_api_request():
-        from app.api.errors import ApiError
-
-        raise ApiError(401, "not_authenticated", _("Authentication required: send a bearer token."))
+        raise not_signed_in_error()
     if request.method == "POST" and request.endpoint != "auth.logout":
         flash(session_ended_message(), "warning")  # a form sent after logging out in another tab
     return redirect(url_for("auth.login", next=request.full_path if request.query_string else request.path),

@@ -126,3 +126,19 @@ def test_a_long_name_shows_whole_in_the_bar_on_a_laptop(page, demo_people):
     login_in_browser(page, "manager")  # 销售经理 Sales Manager
     assert page.eval_on_selector("#current-user", "b => b.scrollWidth <= b.clientWidth")
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
+def test_an_editor_saves_after_signing_in_again_in_another_tab(page, demo_people):
+    """The rule editor, form designer and modeler kept the old session's CSRF token: after
+    signing in again elsewhere their save said "reload the page", which threw the work away."""
+    login_in_browser(page, "admin")
+    page.goto("/notifications")
+    page.context.clear_cookies()  # the session expired (or the browser dropped its cookie)
+    other = page.context.new_page()
+    ended = page.evaluate("() => window.crmFetch('/api/v1/notifications/read-all', {method: 'POST'})"
+                          ".then(() => 'saved', (e) => e.message)")
+    assert "会话已结束" in ended and "另一个标签页重新登录" in ended
+    login_in_browser(other, "admin")
+    saved = page.evaluate("() => window.crmFetch('/api/v1/notifications/read-all', {method: 'POST'})"
+                          ".then(() => 'saved', (e) => e.code + ': ' + e.message)")
+    assert saved == "saved"

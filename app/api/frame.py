@@ -12,7 +12,7 @@ from flask import Flask, current_app, g, request
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from app.access import is_api_request
+from app.access import is_api_request, not_signed_in_error
 from app.api import idempotency
 from app.api.errors import ApiError, too_large_message
 from app.extensions import csrf, login_manager
@@ -139,7 +139,7 @@ def init_app(app: Flask) -> None:
                 # JSON for the designer cost seconds and a gigabyte, to answer 401).
                 if bearer_token() is not None:
                     raise ApiError(401, "invalid_token", _("The bearer token is invalid, expired or revoked."))
-                raise ApiError(401, "not_authenticated", _("Authentication required: send a bearer token."))
+                raise not_signed_in_error()
             if request.mimetype == "application/json":
                 # JSON bodies are small; uploads keep the larger application limit.
                 request.max_content_length = _json_body_limit()

@@ -48,6 +48,16 @@ def revoke_current_token():
     return ""
 
 
+@bp.get("/session/csrf-token")
+@login_required
+@bp.doc(summary="A CSRF token for this browser session (the UI's editors, after signing in again elsewhere)",
+        hide=True)
+def session_csrf_token():
+    from flask_wtf.csrf import generate_csrf
+
+    return {"csrf_token": generate_csrf()}
+
+
 @bp.get("/me")
 @login_required
 @bp.output(UserOut)

@@ -9,13 +9,8 @@ window.bootstrap = bootstrap;
 
 const csrfToken = () => document.querySelector('meta[name="csrf-token"]')?.content || "";
 
-// fetch() for the UI's own API calls: sends the session's CSRF token and JSON.
-window.crmFetch = async (url, options = {}) => {
+async function send(url, options) {
   const headers = { Accept: "application/json", "X-CSRFToken": csrfToken(), ...(options.headers || {}) };
-  if (options.body && typeof options.body !== "string" && !(options.body instanceof FormData)) {
-    headers["Content-Type"] = "application/json";
-    options = { ...options, body: JSON.stringify(options.body) };
-  }
   const response = await fetch(url, { credentials: "same-origin", ...options, headers });
   const text = await response.text();
   const data = text ? JSON.parse(text) : null;
@@ -27,6 +22,29 @@ window.crmFetch = async (url, options = {}) => {
     throw error;
   }
   return data;
+}
+
+// After signing in again in another tab the page's CSRF token is the old session's: the editors'
+// next save failed with "reload the page", which threw away the diagram, rule or form being edited.
+// The new session's token is fetched and the call sent once more.
+async function renewCsrfToken() {
+  const { csrf_token: token } = await send("/api/v1/session/csrf-token", {});
+  document.querySelector('meta[name="csrf-token"]')?.setAttribute("content", token);
+}
+
+// fetch() for the UI's own API calls: sends the session's CSRF token and JSON.
+window.crmFetch = async (url, options = {}) => {
+  if (options.body && typeof options.body !== "string" && !(options.body instanceof FormData)) {
+    options = { ...options, headers: { "Content-Type": "application/json", ...(options.headers || {}) },
+                body: JSON.stringify(options.body) };
+  }
+  try {
+    return await send(url, options);
+  } catch (error) {
+    if (error.code !== "csrf_failed") throw error;
+    await renewCsrfToken();  // signed out for good: its own 401 says to sign in again
+    return send(url, options);
+  }
 };
 
 // Selects that apply at once (the language, a list's filter): chosen with the mouse they apply

@@ -140,7 +140,8 @@ async function mountTask() {
     } catch (error) {
       event.target.disabled = false;
       if (error.details?.length) showErrors(error.details);
-      say(error.status === 400 ? config.text.fix : config.text.error + error.message, "text-danger");
+      // Only a refusal naming fields is the form's to fix (an ended session is a 400 or 401 too).
+      say(error.details?.length ? config.text.fix : config.text.error + error.message, "text-danger");
       focusFirstError(event.target);
     }
   });

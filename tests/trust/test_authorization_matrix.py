@@ -45,6 +45,7 @@ MATRIX = {
     ("DELETE", "/api/v1/tokens/current"): ("401 204 204 204 204 204",
                                            lambda w, u: {"url": "/api/v1/tokens/current", "token": u != "anonymous" and w.new_token(u)}),
     ("GET", "/api/v1/me"): (ANY, lambda w, u: _json("/api/v1/me")),
+    ("GET", "/api/v1/session/csrf-token"): (ANY, lambda w, u: _json("/api/v1/session/csrf-token")),
     ("GET", "/api/v1/users"): (ANY, lambda w, u: _json("/api/v1/users")),
     ("POST", "/api/v1/users"): ("401 403 403 403 403 201", lambda w, u: _json("/api/v1/users", {
         "username": f"new_{u}", "password": "Strong-pass-42", "display_name": "新人", "roles": ["sales"]})),
