@@ -30,6 +30,15 @@ def current_version(key: str) -> int | None:
         return None
 
 
+def deployed_as(key: str, xml: str) -> int | None:
+    """The current version of ``key`` when it is this very diagram (None otherwise)."""
+    from app.engine.serialization import spec_hash
+
+    try:
+        current = engine.get_definition(key)
+    except engine.NotFound:
+        return None
+    return current.version if current.spec_hash == spec_hash(xml) else None
 
 
 def version_xml(key: str, version: int) -> str | None:

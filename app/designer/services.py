@@ -525,6 +525,10 @@ def deploy_draft(draft: ProcessDraft, *, actor, version: int | None = None) -> i
     problems = check_xml(draft.xml, draft.process_key)
     if problems:
         raise ApiError(400, "invalid_diagram", _("The diagram has problems; fix them before deploying."), problems)
+    same = engine_link.deployed_as(draft.process_key, draft.xml)
+    if same is not None:  # Deploy clicked twice, or again without a change: a second identical version
+        raise ApiError(409, "already_deployed", _("This diagram is deployed already, as version %(version)d; "
+                                                  "change something to deploy a new version.", version=same))
     deployed = engine_link.deploy(draft.xml, actor)
     draft.base_version = deployed
     draft.has_changes = False

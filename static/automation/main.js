@@ -220,16 +220,23 @@ function where(field) {
 // Edits not saved yet: leaving the page asks first (a renamed rule was lost to a menu click).
 let unsaved = false;
 
+// One save at a time: a double-click on Save made two identical rules.
+let saving = false;
 async function save() {
+  if (saving) return;
+  saving = true;
   $("rule-errors").classList.add("d-none"); $("rule-saved").classList.add("d-none");
   const id = root.dataset.ruleId;
   try {
     const saved = await window.crmFetch(id ? `/api/v1/automation-rules/${id}` : "/api/v1/automation-rules",
       { method: id ? "PATCH" : "POST", body: id ? { ...definition(), version: rule.version } : definition() });
     unsaved = false;
-    if (!id) { window.location.href = `/automation/rules/${saved.id}?saved=1`; return; }
+    if (!id) {  // a click while the page goes to the new rule changes it, not makes another
+      root.dataset.ruleId = saved.id; rule = saved;
+      window.location.href = `/automation/rules/${saved.id}?saved=1`; return;
+    }
     rule = saved; render(); $("rule-saved").classList.remove("d-none");
-  } catch (error) { showErrors(error); }
+  } catch (error) { showErrors(error); } finally { saving = false; }
 }
 
 // A value as the rule editor names it: a choice by its label (审批通过, not "approved").

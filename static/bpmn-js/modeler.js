@@ -88,6 +88,7 @@ export function startModeler(root) {
       const saved = await api(urls.draft, { method: "PATCH", keepalive, body: { xml, version: state.version, autosave } });
       state.version = saved.version;
       root.dataset.version = saved.version;
+      state.saveFailed = false;
       setStatus(autosave ? t("Autosaved") : t("Saved"), "success");
       scheduleCheck(xml);
       return true;
@@ -99,6 +100,7 @@ export function startModeler(root) {
         root.querySelector("#designer-conflict").hidden = false;
         updateDeploy();
       } else {
+        state.saveFailed = true;  // the session ended, the network went: leaving would lose the drawing
         setStatus(`${t("Not saved")}: ${error.message}`, "danger");
       }
       return false;
@@ -131,7 +133,7 @@ export function startModeler(root) {
   window.addEventListener("beforeunload", (event) => {
     if (!(state.dirty || state.pending)) return;
     flush();
-    if (state.conflict || state.lastSize > 60000) event.preventDefault();
+    if (state.conflict || state.saveFailed || state.lastSize > 60000) event.preventDefault();
   });
 
   // --- engine checks: markers on the elements and a list ------------------------------------
@@ -251,7 +253,9 @@ export function startModeler(root) {
       if (mine === checkSeq) { showProblems(result.problems); showHints(result.hints || []); }
       return result.problems;
     } catch (error) {
-      if (mine === checkSeq) showProblems(error.details && error.details.length ? error.details : [{ element_id: null, message: error.message }]);
+      if (mine !== checkSeq) return state.problems;
+      if (error.details && error.details.length) showProblems(error.details);
+      else setStatus(`${t("Not checked")}: ${error.message}`, "danger");  // not a problem of the diagram
       return state.problems;
     }
   }
@@ -264,7 +268,13 @@ export function startModeler(root) {
     deployButton.title = state.problems.length ? t("Fix the problems before deploying.") : "";
   }
 
-  async function deploy() {
+  // One deploy at a time: a double-click deployed the same diagram as two versions.
+  let deploying = null;
+  function deploy() {
+    deploying = deploying || deployNow().finally(() => { deploying = null; });
+    return deploying;
+  }
+  async function deployNow() {
     autosave.pending() && autosave.flush();
     if (!(await save())) return null;
     const problems = await check();

@@ -124,6 +124,11 @@ def test_deploy_is_refused_with_element_problems_then_succeeds(admin):
     assert row["current_version"] == 1 and row["draft"]["has_changes"] is False
     versions = admin.get("/api/v1/designer/processes/approval/versions").get_json()["items"]
     assert versions[0]["version"] == 1 and versions[0]["deployed_by"] == "admin"
+    # Deploy clicked twice (or again with nothing changed): not a second identical version.
+    again = admin.post(f"{DRAFTS}/approval/deploy", json={}, headers={"Accept-Language": "en"})
+    assert again.status_code == 409 and again.get_json()["error"]["code"] == "already_deployed"
+    assert "deployed already, as version 1" in again.get_json()["error"]["message"]
+    assert len(admin.get("/api/v1/designer/processes/approval/versions").get_json()["items"]) == 1
 
 
 def test_discarding_a_draft(admin):
