@@ -1,5 +1,6 @@
 """Pages: the form list, the designer (form-js editor) and the preview (form-js viewer)."""
 import json
+import secrets
 from datetime import timedelta
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -9,6 +10,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from app.access import login_required, roles_required
+from app.api import idempotency
 from app.api.errors import ApiError
 from app.extensions import db
 from app.forms import bindings, embedded, services
@@ -146,7 +148,11 @@ def _binding_page(binding, errors=None, values=None, status=200, condition_text=
     wording = bindings.automation_wording()
     if condition_text is None:
         condition_text = json.dumps(current["condition"], ensure_ascii=False) if current.get("condition") else ""
+    # A new binding's page carries a token of its own: Save double-clicked made two bindings, and
+    # each new customer then started its report twice.
+    form_token = None if binding else request.form.get("form_token") or secrets.token_urlsafe(16)
     return render_template("forms/binding_form.html", binding=binding, current=current, errors=errors or [],
+                           form_token=form_token,
                            actions=bindings.actions(), processes=processes, forms=services.list_current_forms(),
                            fields=fields, runs=runs, condition_text=condition_text,
                            report_pending_entities=bindings.report_pending_entities(),
@@ -195,17 +201,28 @@ def binding_edit(binding_id):
 
 def _save_binding_page(binding):
     data = _binding_form_data(request.form)
+    claim = None
+    if binding is None:
+        claim, led_to = idempotency.claim_form(current_user.id, request.form.get("form_token")
+                                               or secrets.token_urlsafe(16))
+        if claim is None:  # sent twice: the first sending saves it
+            flash(_("This form was saved already; nothing was saved again."), "info")
+            return redirect(url_for("forms.bindings_index"))
     try:
         data["condition"] = _condition(request.form.get("condition"))
         saved = bindings.save_binding(data, actor=current_user, binding=binding,
                                       version=request.form.get("version", type=int))
     except ApiError as error:
         db.session.rollback()
+        if claim is not None:
+            idempotency.answer_form(claim, None)
         flash(error.message, "danger")
         # Everything typed comes back, the condition as it was written.
         return _binding_page(binding, errors=error.details or [{"field": "", "message": error.message}],
                              values=data, status=error.status, condition_text=request.form.get("condition", ""))
     db.session.commit()
+    if claim is not None:
+        idempotency.answer_form(claim, url_for("forms.bindings_index"))
     flash(_("Binding %(name)s saved.", name=saved.name), "success")
     return redirect(url_for("forms.bindings_index"))
 

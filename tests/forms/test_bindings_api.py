@@ -159,6 +159,12 @@ def test_binding_pages(app, client, deployed):
     assert re.search(r'<div class="mb-3" id="condition-root"[^>]*>金额 ≥ 100000</div>', shown)
     assert client.post(f"/forms/bindings/{binding_id}", data={"delete": "y"}).status_code == 302
     assert client.get(f"/forms/bindings/{binding_id}").status_code == 404
+    # Save double-clicked: one binding (two started every new deal's process twice).
+    token = re.search(r'name="form_token" value="([^"]+)"', client.get("/forms/bindings/new").get_data(as_text=True))[1]
+    for _click in range(2):
+        assert client.post("/forms/bindings/new", data={**form, "form_token": token}).status_code == 302
+    with app.app_context():
+        assert db.session.query(FormBinding).filter_by(name="新商机审批").count() == 1
 
 
 def test_a_binding_s_start_data_for_a_real_record_feeds_a_designer_s_test_run(api_as, deployed):
