@@ -451,6 +451,23 @@ def test_a_retry_of_a_removed_webhook_is_not_sent(crm, make_rule, user, receiver
     assert db.session.scalar(select(RuleRun.outcome).where(RuleRun.id == job.payload["run_id"])) == "failed"
 
 
+def test_a_retry_of_a_switched_off_rule_is_not_sent(crm, make_rule, user, receiver_factory):
+    """Switched off to stop a flood, its pending retries still arrived (deleting it stopped them)."""
+    from app.automation.services import update_rule
+
+    receiver = receiver_factory(statuses=[500])
+    rule = _webhook_rule(make_rule, receiver.url)
+    crm.create("customer", {"name": "停用规则"}, user("sales1"))
+    job = db.session.scalar(select(Job).where(Job.kind == "automation.webhook"))
+    run_due_jobs()
+    update_rule(rule, {"enabled": False}, user("admin"))
+    _fast_forward(job.id)
+    run_due_jobs()
+    assert len(receiver.requests) == 1
+    last = db.session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id.desc())).first()
+    assert last.ok is not True and "已停用" in last.error
+
+
 def test_the_record_in_a_webhook_is_as_the_transaction_left_it(crm, make_rule, user, receiver_factory):
     """Changed again after the rule ran (a report binding sets its status): the receiver gets the
     record's version as committed, so its If-Match write-back is not refused as stale."""
