@@ -514,3 +514,23 @@ def test_a_choice_a_rule_uses_is_not_taken_off_the_list(crm, make_rule, user):
     crm.save_custom_field(priority, entity="customer", key="priority", label="优先级", type="choice",
                           choices=["高", "中", "紧急"], required=False, actor=user("admin"))
     assert crm.custom_field_defs("customer")[0].choices == ["高", "中", "紧急"]
+
+
+def test_a_run_whose_every_action_was_skipped_does_not_read_as_done(crm, make_rule, user):
+    """sales2 deactivated: the rule notifying them ran "Matched, actions done" in green, and
+    nothing had been done."""
+    from flask import current_app
+
+    from app.automation.models import RuleRun
+
+    make_rule(name="通知销售二", entity="customer", event="created",
+              actions=[{"type": "notify", "users": ["sales2"], "template": "新客户 {name}"}])
+    user("sales2").active = False
+    db.session.commit()
+    crm.create("customer", {"name": "无人可通知"}, user("sales1"))
+    run = db.session.scalar(select(RuleRun).where(RuleRun.rule_name == "通知销售二"))
+    assert run.outcome == "matched" and run.actions[0]["status"] == "skipped"
+    page = current_app.test_client()
+    page.post("/login", data={"username": "admin", "password": "demo1234"})
+    html = page.get(f"/automation/runs/{run.id}").get_data(as_text=True)
+    assert 'data-outcome="matched_nothing_done"' in html and "已匹配，但每个动作都被跳过" in html
