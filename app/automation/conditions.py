@@ -133,17 +133,17 @@ def expected_value(spec: FieldSpec, op: str, value, today: date | None = None):
     if op in LIST_VALUE:
         if not isinstance(value, list) or not value:
             raise BadValue(_l("a non-empty list of values is expected"))
-        return [_as_stored(spec, coerce(spec, item, today)) for item in value]
+        return [as_stored(spec, coerce(spec, item, today)) for item in value]
     if op in ("contains", "not_contains"):
         if value is None or str(value) == "":
             raise BadValue(_l("a text to look for is expected"))
         return str(value)
     if value is None or value == "":
         raise BadValue(_l("a value is expected"))
-    return _as_stored(spec, coerce(spec, value, today))
+    return as_stored(spec, coerce(spec, value, today))
 
 
-def _as_stored(spec: FieldSpec, value):
+def as_stored(spec: FieldSpec, value):
     if spec.canonical is None or not isinstance(value, str):
         return value
     try:

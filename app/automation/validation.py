@@ -15,8 +15,8 @@ from urllib.parse import urlsplit
 
 from flask_babel import gettext as _
 
-from app.automation.conditions import (CHANGE_OPERATORS, NO_VALUE, OPERATORS_BY_TYPE, canonical_op, expected_value,
-                                       is_group)
+from app.automation.conditions import (CHANGE_OPERATORS, NO_VALUE, OPERATORS_BY_TYPE, as_stored, canonical_op,
+                                       expected_value, is_group)
 from app.automation.fields import DATE, DATETIME, NUMBER, TEXT, BadValue, EntitySpec, FieldSpec, coerce
 
 MAX_DESCRIPTION = 2000  # shown whole on the rules list and in the audit log
@@ -371,7 +371,8 @@ def _check_assign_owner(action, entity, catalog, problems, path):
         elif not isinstance(action["group"], str) or not catalog.group_exists(action["group"]):
             problems.add(f"{path}.group", _("Unknown group %(name)s.", name=action.get("group")))
     else:
-        if entity.field(action.get("field")) is None:
+        spec = entity.field(action.get("field"))
+        if spec is None:
             problems.add(f"{path}.field", _("Unknown field %(name)s of %(entity)s.", name=action.get("field"),
                                             entity=entity.label))
         mapping = action.get("map")
@@ -381,9 +382,24 @@ def _check_assign_owner(action, entity, catalog, problems, path):
             for value, username in mapping.items():
                 if not isinstance(username, str) or not catalog.user_exists(username):
                     problems.add(f"{path}.map.{value}", _("Unknown user %(name)s.", name=username))
+            if spec is not None:
+                _map_as_stored(action, spec, problems, path)
         default = action.get("default")
         if default not in (None, "") and (not isinstance(default, str) or not catalog.user_exists(default)):
             problems.add(f"{path}.default", _("Unknown user %(name)s.", name=default))
+
+
+def _map_as_stored(action: dict, spec: FieldSpec, problems: Problems, path: str) -> None:
+    """The map's values as the field stores them: 浙江省 or Zhejiang typed, 浙江 stored, and the
+    customer went to the default person instead."""
+    stored: dict[str, str] = {}
+    for value, username in action["map"].items():
+        key = str(as_stored(spec, value))
+        if key in stored and stored[key] != username:
+            problems.add(f"{path}.map.{value}", _("%(value)s is the same %(field)s as another value mapped to "
+                                                 "someone else.", value=value, field=spec.said))
+        stored[key] = username
+    action["map"] = stored
 
 
 def _check_share(action, entity, catalog, problems, path):

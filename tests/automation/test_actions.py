@@ -26,6 +26,25 @@ def test_owner_by_province_map_falls_back_to_the_default_for_inactive_users(crm,
     assert canton.owner.username == "manager"
 
 
+def test_an_owner_map_reads_provinces_as_people_type_them(crm, make_rule, user):
+    """浙江省 and Fujian typed in the map, 浙江 and 福建 stored: both went to the default person."""
+    import pytest
+
+    from app.api.errors import ApiError
+
+    rule = make_rule(name="省份分配", entity="customer", event="created",
+                     actions=[{"type": "assign_owner", "strategy": "field_map", "field": "province",
+                               "map": {"浙江省": "sales2", "Fujian": "sales1"}, "default": "manager"}])
+    assert rule.actions[0]["map"] == {"浙江": "sales2", "福建": "sales1"}
+    assert crm.create("customer", {"name": "浙二", "province": "浙江"}, user("admin")).owner.username == "sales2"
+    assert crm.create("customer", {"name": "闽二", "province": "福建省"}, user("admin")).owner.username == "sales1"
+    with pytest.raises(ApiError) as refused:
+        make_rule(name="重复省份", entity="customer", event="created",
+                  actions=[{"type": "assign_owner", "strategy": "field_map", "field": "province",
+                            "map": {"浙江省": "sales2", "Zhejiang": "sales1"}}])
+    assert "actions.0.map.Zhejiang" in refused.value.message
+
+
 def test_fewest_open_records_in_a_group(crm, make_rule, user):
     from app.auth.services import create_group
 
