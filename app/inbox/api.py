@@ -8,6 +8,7 @@ from flask_login import current_user
 
 from app.access import admin_required, login_required
 from app.api.frame import page_of
+from app.forms.languages import in_reader_language
 from app.inbox import attachments, schemas, services
 
 bp = APIBlueprint("inbox_api", __name__, url_prefix="/api/v1", tag="Inbox")
@@ -23,7 +24,7 @@ def _record(instance):
 
 def form_schema_for(task):
     form = services.form_of(task)
-    return form.schema if form is not None else None
+    return in_reader_language(form.schema) if form is not None else None
 
 
 def task_out(task, extra: dict | None = None, include_form: bool = True, user=None) -> dict:

@@ -18,6 +18,7 @@ from app.clock import day_start
 from app.db import MAX_ID, utcnow
 from app.extensions import db
 from app.forms.embedded import CRM_FIELD_PROPERTY, choice_options, iter_components, reference_label
+from app.forms.languages import in_reader_language
 from app.crm import services as crm_services
 from app.engine import services as engine
 from app.inbox import attachments, services
@@ -198,6 +199,11 @@ def readonly_schema(schema: dict | None, read_only_all: bool, values: dict | Non
         elif path and values and component.get("key") in values:
             value = values[component["key"]]
             name = reference_label(path, value)
+            if name is None and component.get("type") == "textfield" and isinstance(value, str):
+                record_type, _dot, key = path.partition(".")
+                shown = crm_services.display_value(record_type, key, value) if record_type in crm_services.FIELDS \
+                    else value
+                name = shown if shown != value else None  # 福建 read as Fujian in English
             if name is not None:
                 component.update(type="select", values=[{"value": value, "label": name}])
     return out
@@ -206,7 +212,8 @@ def readonly_schema(schema: dict | None, read_only_all: bool, values: dict | Non
 def _form_context(task, can_act: bool, changes: list[dict]):
     form = services.form_of(task)
     values = services.task_form_values(task, current_user)
-    return {"schema": readonly_schema(form.schema if form else None, not can_act, values), "data": values,
+    return {"schema": readonly_schema(in_reader_language(form.schema if form else None), not can_act, values),
+            "data": values,
             "diffs": {c["field"]: [c["then"], c["now"]] for c in changes},
             "readOnly": not can_act}
 

@@ -558,3 +558,26 @@ def test_an_english_approver_reads_the_record_in_english(app, flows):
     assert Activity(content="Welcome call for Sentosa Analytics Pte Ltd, with the CFO").label == \
         "Welcome call for Sentosa Analytics Pte…"
     assert Activity(content="未接通").label == "未接通"
+
+
+def test_an_english_approver_reads_the_shipped_form_in_english(app, flows, api_as):
+    """同意报备 / 驳回 to someone who reads no Chinese: approve and reject could not be told apart.
+    The shipped forms give their texts in English; embedded fields take the CRM's English labels."""
+    import json
+
+    from app.forms.embedded import iter_components
+
+    task = flows.open_task(flows.report(registered_capital="1000000"))
+    english = api_as("fj_head").get(f"/api/v1/tasks/{task['id']}", headers={"Accept-Language": "en"}).get_json()
+    fields = {c.get("key"): c for c in iter_components(english["form"]["components"]) if c.get("key")}
+    assert fields["decision"]["label"] == "Decision"
+    assert [v["label"] for v in fields["decision"]["values"]] == ["Approve the report", "Reject"]
+    assert fields["registered_capital"]["label"] == "Registered capital (yuan)"
+    assert english["form"]["components"][0]["text"].startswith("### Customer report")
+    chinese = api_as("fj_head").get(f"/api/v1/tasks/{task['id']}").get_json()
+    assert [c["label"] for c in chinese["form"]["components"] if c.get("key") == "decision"] == ["审批结论"]
+    head = login(app, "fj_head")
+    page = head.get(f"/tasks/{task['id']}", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    config = json.loads(re.search(r'<script[^>]*id="task-config"[^>]*>(.*?)</script>', page, re.S)[1])
+    shown = {c.get("key"): c for c in iter_components(config["form"]["schema"]["components"]) if c.get("key")}
+    assert shown["province"]["values"] == [{"value": "福建", "label": "Fujian"}]  # the value read as stored, shown in English
