@@ -18,11 +18,12 @@ def _names(value) -> list[str]:
     return [str(v) for v in value]
 
 
-def notify_users(ctx, message, users=None, groups=None, link=None):
-    """In-app notification to users and to every member of groups (in the step's transaction)."""
+def notify_users(ctx, message, users=None, groups=None, link=None, message_en=None):
+    """In-app notification to users and to every member of groups (in the step's transaction);
+    ``message_en`` is what readers of English get (a diagram's texts are in one language)."""
     from app.auth.models import Group
     from app.extensions import db
-    from app.notifications.services import notify
+    from app.notifications.services import InLanguages, notify
 
     if link is not None and not is_local_path(str(link)):
         # Only a page of this product: a diagram must not send people elsewhere (or run script).
@@ -42,7 +43,8 @@ def notify_users(ctx, message, users=None, groups=None, link=None):
         targets.update(group.member_usernames)
     targets |= _substitutes_of(targets)
     if targets:
-        notify(sorted(targets), str(message), link=link or (
+        text = InLanguages(str(message), {"en": str(message_en)}) if message_en else str(message)
+        notify(sorted(targets), text, link=link or (
             f"/process-instances/{ctx.instance_id}" if ctx.instance.get("instance_id") else None))
     return sorted(targets)
 
@@ -106,10 +108,12 @@ def _decided_or_asked(ctx) -> frozenset[str]:
 def register_product_operations() -> None:
     if get_operation("notify.users") is None:
         register_operation("notify.users", notify_users, params=["message"],
-                           optional=["users", "groups", "link"],
+                           optional=["users", "groups", "link", "message_en"],
                            description=_l("Notify users and members of groups in the app"),
                            labels={"message": _l("Message"), "users": _l("Users"), "groups": _l("Groups"),
-                                   "link": _l("Link in the notification")}, one_of=[("users", "groups")])
+                                   "link": _l("Link in the notification"),
+                                   "message_en": _l("Message for readers of English")},
+                           one_of=[("users", "groups")])
     if get_operation("directory.group_manager") is None:
         register_operation("directory.group_manager", group_manager, params=["group"],
                            description=_l("The manager a group's tasks escalate to (parent group's manager, "

@@ -5,7 +5,7 @@ from email.message import EmailMessage
 from typing import Iterable
 
 from flask import current_app, has_request_context, request
-from flask_babel import force_locale
+from flask_babel import force_locale, get_locale
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import bindparam, event, func, select, update
 from sqlalchemy.orm import Session
@@ -36,6 +36,17 @@ def _users(targets: Iterable) -> list[User]:
         users += users_named(names).values()
     unique = {u.id: u for u in users if u.active}
     return list(unique.values())
+
+
+class InLanguages:
+    """A notice written in several languages (a diagram's ``message`` and ``message_en``): each
+    recipient reads the one of their language, else the first."""
+
+    def __init__(self, default: str, others: dict[str, str]):
+        self.default, self.others = default, others
+
+    def __str__(self) -> str:
+        return self.others.get(str(get_locale() or "").split("_")[0], self.default)
 
 
 def _in_language(text, user: User) -> str:

@@ -17,7 +17,7 @@ def fake_ops():
     operations.register_operation("crm.confirm_owner", fake.confirm_owner,
                                   params=["customer_id", "username"], replace=True)
     operations.register_operation("notify.users", fake.notify, params=["message"],
-                                  optional=["users", "groups", "link"], replace=True)
+                                  optional=["users", "groups", "link", "message_en"], replace=True)
     operations.register_operation("directory.group_manager", fake.group_manager, params=["group"], replace=True)
     yield fake
     operations.restore_registry(saved)

@@ -24,7 +24,7 @@ class FakeOperations:
     def confirm_owner(self, ctx, customer_id, username):
         self.calls.append(("crm.confirm_owner", {"customer_id": customer_id, "username": username}))
 
-    def notify(self, ctx, message, users=None, groups=None, link=None):
+    def notify(self, ctx, message, users=None, groups=None, link=None, message_en=None):
         self.calls.append(("notify.users", {"message": message, "users": users, "groups": groups}))
 
     # The engine's pure tests have no directory: a fixed group → manager table stands in for it

@@ -162,3 +162,17 @@ def test_a_notice_to_nobody_stops_the_step_instead_of_vanishing(real_ops):
         with pytest.raises(OperationError) as info:
             send(**params)
         assert info.value.code == "unknown_recipient" and name in str(info.value)
+
+
+def test_a_diagram_s_notice_reaches_each_reader_in_their_language(real_ops):
+    """The shipped report's 客户报备「…」被驳回 reached an English salesperson in Chinese only."""
+    from app.auth.services import get_user
+    from app.notifications.models import Notification
+
+    get_user("sales1").locale = "en"
+    ctx = OperationContext("notify.users", "Notify", None, {})
+    operations.call_operation("notify.users", ctx, {"message": "客户报备「甲」被驳回：重复", "users": "sales1, manager",
+                                                    "message_en": "Customer report “甲” was rejected: 重复"})
+    said = {n.user_id: n.text for n in db.session.scalars(select(Notification))}
+    assert said[get_user("sales1").id] == "Customer report “甲” was rejected: 重复"
+    assert said[get_user("manager").id] == "客户报备「甲」被驳回：重复"
