@@ -213,6 +213,17 @@ def test_a_stale_user_or_group_page_does_not_undo_another_administrators_save(cl
         assert (user.active, user.role_names, user.email) == (False, set(), None)
         current = user.version
     assert f'name="version" value="{current}"' in page  # saving this page again applies it, knowingly
+    # Roles alone (their own table) move the version too; the user signing in does not.
+    stale = re.search(r'name="version" value="(\d+)"', client.get("/admin/users/sales1").get_data(as_text=True))[1]
+    signed_in = app.test_client()
+    signed_in.post("/login", data={"username": "sales1", "password": DEMO_PASSWORD}, headers={"Accept-Language": "en"})
+    assert client.post("/admin/users/sales1", data={"display_name": "销售一", "roles": ["sales", "approver"],
+                                                   "active": "y", "version": stale}).status_code == 302
+    refused = client.post("/admin/users/sales1", data={"display_name": "销售一改", "roles": ["sales"], "active": "y",
+                                                       "version": stale})
+    assert refused.status_code == 400
+    with app.app_context():
+        assert get_user("sales1").role_names == {"sales", "approver"} and get_user("sales1").reads_in == "en"
     stale = re.search(r'name="version" value="(\d+)"', client.get("/admin/groups/fujian-heads").get_data(as_text=True))[1]
     client.post("/admin/groups/fujian-heads", data={"display_name": "福建", "members": ["fj_head", "manager"],
                                                    "version": stale})

@@ -397,6 +397,7 @@ def update_user(user: User, *, actor: User | None, display_name=None, email=None
         if sorted(user.role_names) != new:
             changes["roles"] = {"from": sorted(user.role_names), "to": new}
             keep = [r for r in user.roles if r.role in new]
+            _touch([user])  # the roles live in their own table: the user's version moves too
             user.roles = keep + [UserRole(role=r) for r in new if r not in user.role_names]
     if groups is not None:
         new_groups = _groups_named(groups)

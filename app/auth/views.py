@@ -3,6 +3,7 @@ from flask import Blueprint, flash, redirect, render_template, request, session,
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 from flask_wtf import FlaskForm
+from sqlalchemy import update
 from wtforms import BooleanField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
@@ -60,7 +61,11 @@ def _keep_language(user: User) -> None:
     reading = select_locale()  # nobody is logged in yet: the session's choice, else the browser's
     if session.pop("locale_chosen", False):
         user.locale = reading
-    user.reads_in = reading
+    if user.reads_in != reading:
+        # Not a change of the user an administrator edits: written past the version, or signing in
+        # made the administrator's open page of them stale ("another administrator saved …").
+        db.session.execute(update(User).where(User.id == user.id).values(reads_in=reading)
+                           .execution_options(synchronize_session=False))
 
 
 @bp.post("/logout")
