@@ -88,12 +88,16 @@ def versions(key: str) -> list[dict]:
 
 
 def deploy(xml: str, actor) -> int:
+    """Deployed in the caller's transaction: with the draft's own update, so that two deploys
+    of one draft at the same moment leave one version, not the loser's beside the winner's."""
     try:
-        return engine.deploy(xml, actor=actor).version
+        return engine.deploy(xml, actor=actor, commit=False).version
     except DiagramError as exc:
         db.session.rollback()
         raise ApiError(400, "invalid_diagram", _("The diagram has problems; fix them before deploying."),
                        exc.problems) from None
+    except engine.Conflict as exc:
+        raise ApiError(409, "conflict", str(exc)) from None
 
 
 def rollback(key: str, version: int, actor) -> None:

@@ -35,7 +35,8 @@ def init_app(app) -> None:
             for p in exc.problems:
                 click.echo(f"{p['element_id'] or '-'}: {p['message']}", err=True)
             raise SystemExit(1)
-        click.echo(f"deployed {definition.key} version {definition.version}")
+        click.echo(f"deployed {definition.key} version {definition.version}" if definition.deployed_now else
+                   f"{definition.key} version {definition.version} is this diagram already: nothing deployed")
 
     @process_cli.command("list")
     def list_command():

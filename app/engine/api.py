@@ -118,13 +118,15 @@ def _uploaded_xml() -> bytes:
 
 @bp.post("/processes")
 @roles_required("admin", "designer")
-@bp.doc(summary="Deploy BPMN XML (body application/xml or multipart field 'file') as a new version",
-        responses=[201, 400, 403, 413])
+@bp.doc(summary="Deploy BPMN XML (body application/xml or multipart field 'file') as a new version; the "
+                "current version's diagram again answers 200 with that version and deploys nothing",
+        responses=[200, 201, 400, 403, 409, 413])
 def deploy_process():
     data = _uploaded_xml()
     with _service_errors():
         definition = services.deploy(data, actor=current_user)
-    return {"key": definition.key, "version": definition.version}, 201
+    # 200: this diagram is the current version already (nothing deployed), 201: a new version.
+    return {"key": definition.key, "version": definition.version}, 201 if definition.deployed_now else 200
 
 
 @bp.get("/processes/<key>/xml")

@@ -37,6 +37,10 @@ class ProcessDefinition(TimestampMixin, db.Model):
     deployed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     deployed_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
 
+    # Not stored: set on the version a deploy has just made (a deploy of the current diagram
+    # again makes none and returns the current one).
+    deployed_now = False
+
 
 class ProcessInstance(VersionedMixin, db.Model):
     """A running (or finished) process; ``version`` guards concurrent steps (409)."""

@@ -19,6 +19,7 @@ from typing import Callable, Iterable
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import bindparam, func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
 from app.audit import audit, label_audit_events
@@ -161,7 +162,8 @@ label_audit_events({"process.deployed": _l("Process deployed"),
 
 
 def deploy(xml: bytes | str, actor=None, commit: bool = True) -> ProcessDefinition:
-    """Validate and store a new version of the diagram's process (its id is the key).
+    """Validate and store a new version of the diagram's process (its id is the key); the
+    diagram of the current version again stores nothing and returns that version.
 
     Raises :class:`DiagramError` (``problems``: ``[{element_id, message}]``); nothing is
     stored then.
@@ -175,15 +177,24 @@ def deploy(xml: bytes | str, actor=None, commit: bool = True) -> ProcessDefiniti
         text = xml
     process_id, spec, _subprocess_specs = validate_diagram(text.encode("utf-8"))
     latest = db.session.scalar(select(func.max(ProcessDefinition.version)).where(ProcessDefinition.key == process_id))
-    for row in db.session.scalars(select(ProcessDefinition).where(ProcessDefinition.key == process_id,
-                                                                  ProcessDefinition.is_current.is_(True))):
+    current = list(db.session.scalars(select(ProcessDefinition).where(ProcessDefinition.key == process_id,
+                                                                      ProcessDefinition.is_current.is_(True))))
+    if [row.spec_hash for row in current] == [S.spec_hash(text)]:
+        return current[0]  # the same diagram again (a pipeline deploying every push): nothing new
+    for row in current:
         row.is_current = False
     definition = ProcessDefinition(
         key=process_id, name=spec.description or process_id, version=(latest or 0) + 1,
         is_current=True, xml=text, spec_hash=S.spec_hash(text),
         deployed_by_id=getattr(actor, "id", None))
+    definition.deployed_now = True
     db.session.add(definition)
-    db.session.flush()
+    try:
+        db.session.flush()
+    except IntegrityError:  # another deploy of the process took this version number at the same moment
+        db.session.rollback()
+        raise Conflict(_("Another deploy of %(key)s was saved at the same moment; look at its versions and "
+                         "deploy again if needed.", key=process_id)) from None
     audit("process.deployed", actor=actor, target=f"process:{process_id}", version=definition.version)
     if commit:
         db.session.commit()

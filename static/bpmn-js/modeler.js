@@ -250,12 +250,16 @@ export function startModeler(root) {
     if (!xml) ({ xml } = await modeler.saveXML());
     try {
       const result = await api(`${urls.check}?key=${encodeURIComponent(draft.key)}`, { method: "POST", body: { xml } });
+      state.checkFailed = false;
       if (mine === checkSeq) { showProblems(result.problems); showHints(result.hints || []); }
       return result.problems;
     } catch (error) {
       if (mine !== checkSeq) return state.problems;
       if (error.details && error.details.length) showProblems(error.details);
-      else setStatus(`${t("Not checked")}: ${error.message}`, "danger");  // not a problem of the diagram
+      else {
+        state.checkFailed = true;  // not a problem of the diagram, and no all-clear either
+        setStatus(`${t("Not checked")}: ${error.message}`, "danger");
+      }
       return state.problems;
     }
   }
@@ -326,6 +330,7 @@ export function startModeler(root) {
         settled = lastCheck;
         await settled;
       }
+      if (state.checkFailed) return;  // its "Not checked: …" stays
       const problems = state.problems;
       const hints = state.hints || [];
       setStatus(problems.length ? t("{count} problems block deploying.").replace("{count}", problems.length)

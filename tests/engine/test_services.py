@@ -416,6 +416,8 @@ def test_cli_deploy_list_and_rollback(app, env, tmp_path):
         init_app(other)
         runner = other.test_cli_runner()
     assert "deployed customer_report version 1" in runner.invoke(args=["process", "deploy", str(path)]).output
+    assert "nothing deployed" in runner.invoke(args=["process", "deploy", str(path)]).output
+    path.write_bytes(XML + b"\n")
     runner.invoke(args=["process", "deploy", str(path)])
     assert runner.invoke(args=["process", "rollback", "customer_report", "1"]).exit_code == 0
     listing = runner.invoke(args=["process", "list"]).output.splitlines()
