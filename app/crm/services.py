@@ -2236,8 +2236,10 @@ def failed_rows_csv(job: CustomerImport) -> str:
     """The rows an import refused, as the file had them, each with its problems in a last column:
     corrected and imported again (the problem column is passed over), they are the rest of the file."""
     said: dict[int, list[str]] = {}
-    for error in job.errors:
-        said.setdefault(error["row"], []).append(error["message"])
+    for error in job.errors:  # named by the column's label, as the status page's Field column does
+        named = csv_column_label(error["field"]) if error.get("field") else ""
+        said.setdefault(error["row"], []).append(_("%(field)s: %(problem)s", field=named, problem=error["message"])
+                                                 if named else error["message"])
     kept = job.failed_rows_file or {"header": [], "rows": []}
     width = len(kept["header"])
     lines = ["\ufeff" + _csv_row([*kept["header"], csv_column_label(IMPORT_PROBLEM)])]

@@ -273,6 +273,20 @@ class OutOfOfficeList(Schema):
     total = Integer()
 
 
+def _always_there(schema, *sometimes: str) -> None:
+    """Every field of the answer is in it (``required``: a generated client types them so),
+    except ``sometimes``."""
+    for name, field in schema._declared_fields.items():
+        field.required = name not in sometimes
+
+
+for _answer in (RecordRef, HistoryEntry, AttachmentOut, RecordChange, DraftOut, ActiveTask, SubmissionDetail,
+                SubmissionPage, OutOfOfficeOut, OutOfOfficeList, TaskPage, TaskDetail, TaskListItem):
+    _always_there(_answer, "form", "data", "can_withdraw")  # the form: include_form; can_withdraw: not on withdraw
+_always_there(SubmissionOut, "can_withdraw")
+_always_there(TaskOut, "form", "data")
+
+
 def answers(schema, status: int = 200, *others: int) -> dict:
     """``@bp.doc(responses=...)``: the success answer's schema, and the other statuses."""
     return {status: {"description": HTTPStatus(status).phrase, "content": {"application/json": {"schema": schema}}},

@@ -306,7 +306,7 @@ def test_the_rows_an_import_refused_are_downloaded_corrected_and_imported_again(
     assert rows[0] == ["客户名称", "省份", "统一社会信用代码", "备注", "导入问题"]
     assert [row[:4] for row in rows[1:]] == [["", "浙江", "", "老客户"],
                                              ["厦门海沧贸易", "福建", "91350200MA2XXXXX", "'=HYPERLINK(1)"]]
-    assert "必填" in rows[1][4] and "信用代码" in rows[2][4]
+    assert rows[1][4] == "名称：必填。" and rows[2][4].startswith("信用代码：统一社会信用代码应为 18 位")
     # Corrected in the file: the problem column is passed over, the unknown one left out again.
     rows[1][0], rows[2][2] = "杭州西湖客户", ""
     buffer = io.StringIO()
