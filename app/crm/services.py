@@ -1190,6 +1190,10 @@ def delete(record: OwnedRecord, actor, *, version: int | None = None, commit: bo
     refuse_stale(record, version)
     if not can_manage(record, actor):
         raise ApiError(403, "forbidden", _("Only the owner or a manager may delete this record."))
+    if isinstance(record, Opportunity) and record.status == "won" and not _sees_all(actor):
+        # Deleted, a win left its month's sales figures without a trace but the audit log.
+        raise ApiError(409, "closed_deal", _("A won opportunity counts in its month's sales figures; only an "
+                                             "administrator may delete it. Reopen it if it was marked won by mistake."))
     if isinstance(record, Customer):
         related = sum(db.session.scalar(select(func.count()).select_from(m).where(m.customer_id == record.id))
                       for m in (Activity, Opportunity, Contract))

@@ -584,3 +584,17 @@ def test_a_sync_asks_for_what_changed_since_its_last_run(api_as, crm_stages):
         refused = api.get("/api/v1/customers", query_string={"updated_at_after": bound})
         assert refused.status_code == 400
         assert [d["field"] for d in refused.get_json()["error"]["details"]] == ["updated_at_after"]
+
+
+def test_a_salesperson_does_not_delete_a_won_deal_from_the_figures(api_as, crm_stages, make_customer):
+    """sales2 deleted their November win: the month's figures dropped without a word to anyone."""
+    customer = make_customer("sales1", name="赢单客户")
+    sales = api_as("sales1")
+    deal = sales.post("/api/v1/opportunities", json={"customer_id": customer["id"], "title": "已赢", "amount": "50000",
+                                                     "expected_close": "2027-01-31"})
+    deal_id = deal.get_json()["id"]
+    assert sales.post(f"/api/v1/opportunities/{deal_id}/won", json={}).status_code == 200
+    refused = sales.delete(f"/api/v1/opportunities/{deal_id}")
+    assert refused.status_code == 409 and refused.get_json()["error"]["code"] == "closed_deal"
+    assert api_as("manager").delete(f"/api/v1/opportunities/{deal_id}").status_code == 409
+    assert api_as("admin").delete(f"/api/v1/opportunities/{deal_id}").status_code == 204
