@@ -123,6 +123,13 @@ async function mountTask() {
     errorBox.textContent = rest.map((d) => (d.field ? `${d.field}: ${d.message}` : d.message)).join("; ");
   };
   const values = () => (viewer ? viewer.submit() : { data: {}, errors: {} });
+  // A decision and comment typed, then Home clicked: they were gone. Leaving with answers not
+  // sent or saved as a draft asks first.
+  let unsent = false;
+  ["input", "change"].forEach((type) => formNode?.addEventListener(type, () => { unsent = true; }));
+  window.addEventListener("beforeunload", (event) => {
+    if (unsent && document.body.dataset.taskDone !== "true") event.preventDefault();
+  });
 
   document.getElementById("complete-button")?.addEventListener("click", async (event) => {
     const { data, errors } = values();
@@ -149,6 +156,7 @@ async function mountTask() {
     const { data } = viewer ? viewer.form.submit() : { data: {} };
     try {
       await window.crmFetch(config.urls.draft, { method: "POST", body: { data } });
+      unsent = false;
       say(config.text.draftSaved, "text-success");
     } catch (error) {
       say(config.text.error + error.message, "text-danger");

@@ -334,3 +334,23 @@ def test_an_approver_on_a_phone_sees_a_duplicate_before_deciding_and_can_tap_and
     assert page.locator("#duplicates").is_visible()
     page.set_viewport_size({"width": 1300, "height": 900})  # beside the form on a large screen: said once
     assert not near.is_visible()
+
+
+def test_leaving_a_task_with_an_unsent_answer_asks_first(page, flows, api_as):
+    """驳回 chosen and a comment typed, then Home: the answer was gone without a word."""
+    task = flows.open_task(flows.report(name="厦门离开页面有限公司"))
+    assert api_as("fj_head").post(f"/api/v1/tasks/{task['id']}/claim").status_code == 200
+    login_in_browser(page, "fj_head")
+    page.goto(f"/tasks/{task['id']}")
+    page.wait_for_selector("#task-form[data-ready=true]")
+    asked = []
+    page.on("dialog", lambda dialog: (asked.append(dialog.type), dialog.dismiss()))
+    page.goto("/")  # nothing typed: leaves without asking
+    assert asked == []
+    page.goto(f"/tasks/{task['id']}")
+    page.wait_for_selector("#task-form[data-ready=true]")
+    page.get_by_label("驳回").check()
+    page.get_by_label("审批意见").fill("重复报备")
+    page.locator("#mainnav a[href='/']").first.click()
+    page.wait_for_timeout(500)
+    assert asked == ["beforeunload"] and "/tasks/" in page.url
