@@ -1965,6 +1965,10 @@ def import_template_csv() -> str:
 
 
 def _decode(raw: bytes) -> str:
+    if raw[:4] == b"PK\x03\x04":  # a zip: an .xlsx workbook (or another Office file), not text
+        raise ApiError(400, "invalid_input", _("This is an Excel workbook, not a CSV file: in Excel, save it as "
+                                               "“CSV UTF-8” and import that."),
+                       [{"field": "file", "message": _("An Excel workbook.")}])
     for encoding in ("utf-8-sig", "gb18030"):  # Excel in China saves GBK
         try:
             return raw.decode(encoding)

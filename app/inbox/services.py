@@ -362,14 +362,18 @@ def set_out_of_office(user: User, substitute_name: str, starts_on, ends_on, note
     """Away from the start of ``starts_on`` to the end of ``ends_on`` (company time zone); set by
     ``user`` or, for someone off sick who cannot, by an administrator (``actor``)."""
     errors = []
-    substitute = _user(substitute_name)
-    if substitute is None or not substitute.active:
+    substitute = _user(substitute_name) if (substitute_name or "").strip() else None
+    if not (substitute_name or "").strip():
+        errors.append({"field": "substitute", "message": _("This field is required.")})
+    elif substitute is None or not substitute.active:
         errors.append({"field": "substitute", "message": _("Unknown or inactive user.")})
     elif substitute.id == user.id:
         errors.append({"field": "substitute", "message": _("Choose someone else as your substitute.")})
     elif not may_substitute(substitute, user):
         errors.append({"field": "substitute", "message": _(
             "%(name)s does not do your work (no role of yours): choose a colleague who does.", name=substitute.label)})
+    if len(note or "") > 200:  # it was cut to 200 with a "Saved"
+        errors.append({"field": "note", "message": _("At most %(n)d characters.", n=200)})
     if starts_on is None:
         errors.append({"field": "starts_on", "message": _("This field is required.")})
     if ends_on is None:
@@ -397,7 +401,7 @@ def set_out_of_office(user: User, substitute_name: str, starts_on, ends_on, note
     if errors:
         raise ApiError(400, "invalid_input", _("The out-of-office period cannot be saved."), errors)
     row = OutOfOffice(user_id=user.id, substitute_id=substitute.id, starts_at=day_start(starts_on),
-                      ends_at=day_start(ends_on + timedelta(days=1)), note=(note or "")[:200])
+                      ends_at=day_start(ends_on + timedelta(days=1)), note=note or "")
     db.session.add(row)
     audit("inbox.out_of_office_set", actor=actor or user, target=f"user:{user.username}", substitute=substitute.username,
           starts_on=starts_on.isoformat(), ends_on=ends_on.isoformat())

@@ -164,6 +164,13 @@ def test_import_rejects_unusable_files(api_en, crm_stages):
     assert send(_csv([["province"], ["福建"]])).status_code == 400
     assert send(b"").status_code == 400
     assert api.post("/api/v1/customers/import", data={}, content_type="multipart/form-data").status_code == 400
+    # An .xlsx chosen by mistake was "neither UTF-8 nor GBK text".
+    workbook = io.BytesIO()
+    import zipfile
+    with zipfile.ZipFile(workbook, "w") as archive:
+        archive.writestr("xl/workbook.xml", "<workbook/>")
+    refused = send(workbook.getvalue())
+    assert refused.status_code == 400 and "Excel workbook" in refused.get_json()["error"]["message"]
     # Chinese headers (labels) and a GBK file from Excel are understood.
     gbk = "客户名称,省份\n福州闽江医疗器械有限公司,福建\n".replace("客户名称", "名称").encode("gb18030")
     response = send(gbk)

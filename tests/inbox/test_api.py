@@ -952,3 +952,18 @@ def test_no_new_contract_for_a_customer_whose_report_was_rejected_until_it_is_re
         crm.set_review_status("customer", customer_id, "pending", commit=False)
         db.session.commit()
     assert sales.post("/api/v1/contracts", json=contract).status_code == 201
+
+
+def test_an_out_of_office_period_says_what_is_missing_or_too_long(app, demo_people):
+    """An empty substitute read "unknown or inactive user"; a 300-character note was cut to 200
+    with a "Saved"."""
+    from app.cli import DEMO_PASSWORD
+
+    today = company_today().isoformat()
+    page = app.test_client()
+    page.post("/login", data={"username": "sales1", "password": DEMO_PASSWORD})
+    empty = page.post("/out-of-office", data={"substitute": "", "starts_on": today, "ends_on": today})
+    assert empty.status_code == 400 and "此字段为必填项" in empty.get_data(as_text=True)
+    long = page.post("/out-of-office", data={"substitute": "sales2", "starts_on": today, "ends_on": today,
+                                             "note": "休" * 300})
+    assert long.status_code == 400 and "最多 200 个字符" in long.get_data(as_text=True)
