@@ -105,6 +105,9 @@ def test_whom_a_leaver_covered_for_while_away_is_covered_by_the_successor(app, a
     page.post("/login", data={"username": "admin", "password": DEMO_PASSWORD})
     held = page.get("/admin/users/med_reviewer").get_data(as_text=True).split('id="hand-over"')[1].split("</p>")[0]
     assert "外出代理：福建大区负责人 Fujian Head" in held
+    # Every open record, task and to-do changes hands at one click: the button asks first.
+    assert 'data-confirm="将 医疗行业审核 Medical Reviewer 在此列出的全部未完成工作移交给所选的人' in \
+        page.get("/admin/users/med_reviewer").get_data(as_text=True)
     moved = admin.post("/api/v1/users/med_reviewer/hand-over", json={"to": "manager"}).get_json()["moved"]
     assert moved["substituting"] == ["fj_head"]
     [period] = api_as("fj_head").get("/api/v1/out-of-office").get_json()["items"]
