@@ -43,7 +43,8 @@ OPENED_FOR = func.coalesce(
 
 
 def _amount(value) -> float:
-    return float(value or Decimal(0))
+    # Yuan to the fen: SQLite sums money as binary floats (12540457.280000001 reached the API).
+    return round(float(value or Decimal(0)), 2)
 
 
 def sales_report(user, period: Period) -> dict:
@@ -85,7 +86,8 @@ def sales_report(user, period: Period) -> dict:
                        **row, "win_rate": _rate(row["won"], row["lost"])})
     people.sort(key=lambda p: (-p["won_amount"], -p["won"], p["label"]))
 
-    totals = {key: sum(p[key] for p in people) for key in FIGURES}
+    totals = {key: _amount(sum(p[key] for p in people)) if key.endswith("_amount") else sum(p[key] for p in people)
+              for key in FIGURES}
     totals["win_rate"] = _rate(totals["won"], totals["lost"])
     stages = [{"key": s.key, "name": s.name, "count": s.count, "amount": _amount(s.amount)}
               for s in crm.open_pipeline(user, crm.answered_for_clause)]

@@ -180,3 +180,17 @@ def test_the_demo_s_signed_contracts_are_credited_to_their_salespeople(app, demo
     people = api_as("admin").get("/api/v1/reports/sales?from=2025-01-01&to=2027-12-31").get_json()["people"]
     assert people and all(p["username"] for p in people)
     assert sum(p["contracts"] for p in people) == 2
+
+
+def test_amounts_reach_the_api_to_the_fen(app, api_as, deals):
+    """Each person's amounts added up as binary floats: the API answered 12540457.280000001."""
+    for owner, amount in (("sales1", "0.10"), ("sales2", "0.20")):
+        api = api_as(owner)
+        customer = api.get("/api/v1/customers").get_json()["items"][0]["id"]
+        deal = api.post("/api/v1/opportunities", json={"customer_id": customer, "title": f"小单{amount}",
+                                                      "amount": amount, "expected_close": "2026-12-31"}).get_json()
+        assert api.post(f"/api/v1/opportunities/{deal['id']}/won", json={}).status_code == 200
+    today = date.today()
+    period = f"from={(today - timedelta(days=1)).isoformat()}&to={(today + timedelta(days=1)).isoformat()}"
+    report = api_as("admin").get(f"/api/v1/reports/sales?{period}").get_json()
+    assert report["totals"]["won_amount"] == 0.3
