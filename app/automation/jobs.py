@@ -123,14 +123,17 @@ def deliver_webhook(job) -> None:
     row = WebhookDelivery(delivery_key=key, run_id=payload.get("run_id"), rule_id=rule.id if rule else None,
                           url=url, attempt=attempt)
     started = time.perf_counter()
-    if action is None or not rule.enabled:  # nobody wants the event sent any more (nothing would sign it)
-        # Switched off to stop a flood, its pending retries went on arriving.
-        row.error = (_("The rule or this webhook was removed since: the event was not sent.") if action is None else
-                     _("The rule was switched off since: the event was not sent (switch it on and try again to "
-                       "send it)."))
+    if action is None:  # nobody wants the event sent any more, and nothing would sign it
+        row.error = _("The rule or this webhook was removed since: the event was not sent.")
         _finish(row, started)
         _gave_up(payload, row)
         return
+    if not rule.enabled:  # switched off to stop a flood, its pending retries went on arriving
+        row.error = _("The rule was switched off since: the event was not sent (switch it on and try again to "
+                      "send it).")
+        _finish(row, started)
+        _gave_up(payload, row)
+        raise FailedForGood(row.error)  # failed, so "Try again" sends it once the rule is on again
     try:
         addresses = _vetted_addresses(url)
         status, text = _post(url, addresses, body, headers, payload.get("timeout", 10))

@@ -52,7 +52,7 @@ from app.crm.phones import clean_phone, normalise_phone
 from app.crm.regions import IN_ENGLISH, clean_city, clean_province
 from app.crm.models import (ACTIVITY_KINDS, CONTRACT_STATUSES, CUSTOM_FIELD_TYPES, CUSTOMER_CLASSES, ENTITIES,
                             APPROVAL_STATUSES, MODELS, OPPORTUNITY_STATUSES, REPORT_STATUSES, Activity, AssignmentLog, Contract,
-                            Customer, CustomerImport, CustomFieldDef, Opportunity, OwnedRecord, Stage)
+                            Customer, CustomerImport, CustomFieldDef, Opportunity, OwnedRecord, RecordChange, Stage)
 from app.db import MAX_ID, UTCDateTime, insert_row, transaction_memo, utcnow
 from app.events import RecordEvent, current_cause, emit
 from app.notifications.services import notify
@@ -1190,10 +1190,11 @@ def delete(record: OwnedRecord, actor, *, version: int | None = None, commit: bo
     refuse_stale(record, version)
     if not can_manage(record, actor):
         raise ApiError(403, "forbidden", _("Only the owner or a manager may delete this record."))
-    if isinstance(record, Opportunity) and record.status == "won" and not _sees_all(actor):
-        # Deleted, a win left its month's sales figures without a trace but the audit log.
-        raise ApiError(409, "closed_deal", _("A won opportunity counts in its month's sales figures; only an "
-                                             "administrator may delete it. Reopen it if it was marked won by mistake."))
+    if isinstance(record, Opportunity) and not _sees_all(actor) and _ever_won(record):
+        # Deleted, a win left its month's sales figures without a trace but the audit log (reopened
+        # first, too: the reopening does not make the win not have happened).
+        raise ApiError(409, "closed_deal", _("This opportunity was won, which the sales figures and its history "
+                                             "keep; only an administrator may delete it."))
     if isinstance(record, Customer):
         related = sum(db.session.scalar(select(func.count()).select_from(m).where(m.customer_id == record.id))
                       for m in (Activity, Opportunity, Contract))
@@ -1210,6 +1211,14 @@ def delete(record: OwnedRecord, actor, *, version: int | None = None, commit: bo
     _emit(record.entity, "deleted", record, {k: (v, None) for k, v in before.items() if not _is_empty(v)}, actor, chain)
     if commit:
         db.session.commit()
+
+
+def _ever_won(opportunity: Opportunity) -> bool:
+    if opportunity.status == "won":
+        return True
+    changes = db.session.scalars(select(RecordChange.changes).where(RecordChange.entity == "opportunity",
+                                                                    RecordChange.record_id == opportunity.id))
+    return any((c.get("status") or [None, None])[-1] == "won" for c in changes if isinstance(c, dict))
 
 
 def _refuse_while_processes_run(record: OwnedRecord) -> None:
@@ -1965,7 +1974,8 @@ def import_template_csv() -> str:
 
 
 def _decode(raw: bytes) -> str:
-    if raw[:4] == b"PK\x03\x04":  # a zip: an .xlsx workbook (or another Office file), not text
+    # A zip (.xlsx) or an old binary workbook (.xls, which could even read as GBK junk): not text.
+    if raw[:4] == b"PK\x03\x04" or raw[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
         raise ApiError(400, "invalid_input", _("This is an Excel workbook, not a CSV file: in Excel, save it as "
                                                "“CSV UTF-8” and import that."),
                        [{"field": "file", "message": _("An Excel workbook.")}])

@@ -1010,6 +1010,7 @@ def record_changes(task: HumanTask, user: User) -> list[dict]:
     from app.crm.services import can_see
     from app.forms import services as forms
     from app.forms.embedded import iter_components
+    from app.forms.languages import in_reader_language
 
     form = form_of(task)
     record = record_of(task.instance)
@@ -1017,7 +1018,8 @@ def record_changes(task: HumanTask, user: User) -> list[dict]:
         return []
     if not (can_act(task, user) or engine.offered_to(task, user) or can_see(record, user)):
         return []
-    labels = {c.get("key"): c.get("label") or c.get("key") for c in iter_components(form.schema.get("components"))}
+    labels = {c.get("key"): c.get("label") or c.get("key")
+              for c in iter_components(in_reader_language(form.schema).get("components"))}
     return [{"field": key, "label": labels.get(key, key), "then": then, "now": now}
             for key, (then, now) in forms.embedded_diff(form.schema, task.instance.data or {}, record,
                                                         task.instance.record_type).items()]
@@ -1467,6 +1469,7 @@ def data_as_read(instance: ProcessInstance, submitted: dict | None = None) -> li
     (驳回, not reject); keys no form names (a designer's own variables) stay as they are.
     ``[{key, label, text}]``."""
     from app.forms.embedded import iter_components
+    from app.forms.languages import in_reader_language
 
     labels: dict[str, str] = {}
     options: dict[str, dict[str, str]] = {}
@@ -1474,7 +1477,7 @@ def data_as_read(instance: ProcessInstance, submitted: dict | None = None) -> li
     used = select(HumanTask.form_key, HumanTask.form_version).where(HumanTask.instance_id == instance.id).distinct()
     for form_key, version in db.session.execute(used):
         form = _form_version(form_key, version)
-        for component in iter_components((form.schema or {}).get("components")) if form else ():
+        for component in iter_components((in_reader_language(form.schema) or {}).get("components")) if form else ():
             key = component.get("key")
             if not isinstance(key, str) or key in labels:
                 continue

@@ -466,6 +466,8 @@ def test_a_retry_of_a_switched_off_rule_is_not_sent(crm, make_rule, user, receiv
     assert len(receiver.requests) == 1
     last = db.session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id.desc())).first()
     assert last.ok is not True and "已停用" in last.error
+    db.session.expire_all()
+    assert db.session.get(Job, job.id).status == "failed"  # "Try again" sends it once the rule is on again
 
 
 def test_the_record_in_a_webhook_is_as_the_transaction_left_it(crm, make_rule, user, receiver_factory):

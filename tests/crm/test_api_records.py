@@ -597,4 +597,10 @@ def test_a_salesperson_does_not_delete_a_won_deal_from_the_figures(api_as, crm_s
     refused = sales.delete(f"/api/v1/opportunities/{deal_id}")
     assert refused.status_code == 409 and refused.get_json()["error"]["code"] == "closed_deal"
     assert api_as("manager").delete(f"/api/v1/opportunities/{deal_id}").status_code == 409
+    # Reopened first, it was still won in November.
+    version = sales.get(f"/api/v1/opportunities/{deal_id}").get_json()["version"]
+    assert sales.patch(f"/api/v1/opportunities/{deal_id}", json={"status": "open", "version": version}).status_code == 200
+    assert sales.delete(f"/api/v1/opportunities/{deal_id}").status_code == 409
     assert api_as("admin").delete(f"/api/v1/opportunities/{deal_id}").status_code == 204
+    never_won = sales.post("/api/v1/opportunities", json={"customer_id": customer["id"], "title": "未赢"}).get_json()
+    assert sales.delete(f"/api/v1/opportunities/{never_won['id']}").status_code == 204

@@ -576,6 +576,15 @@ def test_an_english_approver_reads_the_shipped_form_in_english(app, flows, api_a
     assert english["form"]["components"][0]["text"].startswith("### Customer report")
     chinese = api_as("fj_head").get(f"/api/v1/tasks/{task['id']}").get_json()
     assert [c["label"] for c in chinese["form"]["components"] if c.get("key") == "decision"] == ["审批结论"]
+    # What the record changed since, and the process's data, under the same English labels.
+    customer = english["record"]["id"]
+    assert api_as("sales1").patch(f"/api/v1/customers/{customer}", json={"industry": "医疗"}).status_code == 200
+    changed = api_as("fj_head").get(f"/api/v1/tasks/{task['id']}", headers={"Accept-Language": "en"}).get_json()
+    assert [c["label"] for c in changed["record_changes"]] == ["Industry"]
+    panel = login(app, "fj_head").get(f"/process-instances/{english['instance_id']}",
+                                      headers={"Accept-Language": "en"}).get_data(as_text=True)
+    data = panel.split('id="instance-data"')[1].split("</dl>")[0]
+    assert "Industry" in data and "Province" in data and "行业" not in data and "省份" not in data
     head = login(app, "fj_head")
     page = head.get(f"/tasks/{task['id']}", headers={"Accept-Language": "en"}).get_data(as_text=True)
     config = json.loads(re.search(r'<script[^>]*id="task-config"[^>]*>(.*?)</script>', page, re.S)[1])
