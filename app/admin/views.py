@@ -11,6 +11,7 @@ from sqlalchemy.orm import selectinload
 from app.access import admin_required
 from app.admin import handover
 from app.api.errors import ApiError
+from app.api.versions import refuse_stale
 from app.audit import (AREAS, audit, audit_query, csv_lines, details_json, event_choices, event_label,
                        label_audit_events, label_audit_values, labelled_events, readable_details,
                        readable_target)
@@ -106,12 +107,10 @@ def _refuse_a_stale_page(target, what: str) -> None:
     """Another administrator saved ``target`` since this page was loaded: written back whole, the
     page undid their save (a deactivated user active again, removed roles back). 409, the page
     shown again as it was filled in, now with the current version: saving again applies it."""
-    version = request.form.get("version", type=int)
-    if version is not None and version != target.version:
-        said = _("Another administrator saved this %(what)s while you were editing it; saved as it stood, your page "
-                 "would have undone their changes. Your form is below as you filled it, not saved yet: check it "
-                 "against theirs (the audit log shows what they changed) and save again.", what=what)
-        raise ApiError(409, "stale_version", said, [{"field": "version", "message": said}])
+    refuse_stale(target, request.form.get("version", type=int), _(
+        "Another administrator saved this %(what)s while you were editing it; saved as it stood, your page would have "
+        "undone their changes. Your form is below as you filled it, not saved yet: check it against theirs (the audit "
+        "log shows what they changed) and save again.", what=what))
 
 
 def _form_locale() -> str:

@@ -6,7 +6,7 @@ import re
 
 from apiflask import Schema
 from marshmallow import ValidationError, validates_schema
-from apiflask.fields import Integer, String
+from apiflask.fields import Integer, List, Nested, String
 from apiflask.validators import Range
 from flask import Flask, current_app, g, request
 from flask_babel import gettext as _
@@ -251,6 +251,12 @@ class PageQuery(QueryParameters):
 class SearchQuery(PageQuery):
     """A list that searches its text: ``?q=`` (API.md: "full-text where it makes sense")."""
     q = String(load_default=None)
+
+
+def page_schema(item, name: str) -> type[Schema]:
+    """The envelope :func:`page_of` answers, for the OpenAPI document: a page of ``item``."""
+    return type(name, (Schema,), {"items": List(Nested(item), required=True), "total": Integer(required=True),
+                                  "page": Integer(required=True), "per_page": Integer(required=True)})
 
 
 def page_of(select_stmt, page: int, per_page: int, serialize) -> dict:

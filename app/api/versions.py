@@ -30,7 +30,10 @@ def expected_version(version: int | None) -> int | None:
     return tagged
 
 
-def refuse_stale(obj, version: int | None) -> None:
-    """409 when the client names a version of ``obj`` that is not the current one."""
+def refuse_stale(obj, version: int | None, message: str | None = None) -> None:
+    """409 when the client names a version of ``obj`` that is not the current one (``message``:
+    a page's own words, said beside its ``version`` field)."""
     if version is not None and version != obj.version:
-        raise ApiError(409, "stale_version", _("The record was changed by someone else; reload it and try again."))
+        if message is None:
+            raise ApiError(409, "stale_version", _("The record was changed by someone else; reload it and try again."))
+        raise ApiError(409, "stale_version", message, [{"field": "version", "message": message}])

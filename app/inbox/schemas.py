@@ -7,7 +7,7 @@ from apiflask.validators import Length, OneOf, Range
 from marshmallow import ValidationError
 
 from app.db import MAX_ID
-from app.api.frame import PageQuery
+from app.api.frame import PageQuery, page_schema
 from app.inbox.services import OPERATOR_STATUSES, SORTS, SUBMISSION_STATUSES
 
 
@@ -171,11 +171,7 @@ class TaskListItem(TaskOut):
     offered = Boolean(metadata={"description": "offered to a group or to several people, held by nobody yet"})
 
 
-class TaskPage(Schema):
-    items = List(Nested(TaskListItem))
-    total = Integer()
-    page = Integer()
-    per_page = Integer()
+TaskPage = page_schema(TaskListItem, "TaskPage")
 
 
 class HistoryEntry(Schema):
@@ -251,11 +247,7 @@ class SubmissionDetail(SubmissionOut):
     history = List(Nested(HistoryEntry))
 
 
-class SubmissionPage(Schema):
-    items = List(Nested(SubmissionOut))
-    total = Integer()
-    page = Integer()
-    per_page = Integer()
+SubmissionPage = page_schema(SubmissionOut, "SubmissionPage")
 
 
 class OutOfOfficeOut(Schema):
@@ -281,7 +273,7 @@ def _always_there(schema, *sometimes: str) -> None:
 
 
 for _answer in (RecordRef, HistoryEntry, AttachmentOut, RecordChange, DraftOut, ActiveTask, SubmissionDetail,
-                SubmissionPage, OutOfOfficeOut, OutOfOfficeList, TaskPage, TaskDetail, TaskListItem):
+                OutOfOfficeOut, OutOfOfficeList, TaskDetail, TaskListItem):
     _always_there(_answer, "form", "data", "can_withdraw")  # the form: include_form; can_withdraw: not on withdraw
 _always_there(SubmissionOut, "can_withdraw")
 _always_there(TaskOut, "form", "data")
